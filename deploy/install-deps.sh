@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs every dependency of the platform from Debian 12 packages (and, for the web console, npm packages
+# pinned by the committed lockfile). Idempotent and quiet when everything is already there.
+#
+# Installing Debian's mosquitto and postgresql packages would normally start their system services on
+# 1883/5432; the platform runs its own private instances, so service start is blocked during the install
+# (policy-rc.d) and PostgreSQL's default cluster is not created.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache git ca-certificates openssl python3 procps iproute2
+  libboost1.81-dev nlohmann-json3-dev libpqxx-dev libpq-dev libpaho-mqttpp-dev libpaho-mqtt-dev
+  catch2 libssl-dev
+  mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
+  postgresql-15 postgresql-client-15
+  clang-14 libclang-rt-14-dev
+  wrk libbenchmark-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  # Keep package scripts from starting system services (mosquitto on 1883, postgresql on 5432).
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    created_policy=1
+  fi
+  cleanup_policy() { if ((created_policy)); then $SUDO rm -f "$policy"; fi; }
+  trap cleanup_policy EXIT
+  # No default PostgreSQL cluster: the platform creates its own under its data directory.
+  $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/iot-no-main.conf >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/iot-install-deps.log 2>&1; then
+    $SUDO apt-get update -qq >>/tmp/iot-install-deps.log 2>&1
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/iot-install-deps.log 2>&1 || {
+      echo "install-deps: apt-get failed; see /tmp/iot-install-deps.log" >&2; tail -20 /tmp/iot-install-deps.log >&2; exit 1; }
+  fi
+  # On machines with systemd the units may still be enabled for the next boot: disable them.
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    $SUDO systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
+  fi
+fi

@@ -1,0 +1,44 @@
+#pragma once
+
+// Alink result codes (reference §3). Shared by tsl (item-level codes), alink (request-level codes),
+// the gateway (replies) and the API (problem details `errors[].code`).
+namespace iot::codes {
+
+inline constexpr int kSuccess = 200;
+inline constexpr int kRequestError = 400;
+inline constexpr int kTooManyRequests = 429;
+inline constexpr int kParamError = 460;
+inline constexpr int kSystemError = 500;
+
+inline constexpr int kPropertyDefsUnavailable = 5159;  // no published model (weak/strict)
+inline constexpr int kEventDefsUnavailable = 5160;
+inline constexpr int kServiceDefsUnavailable = 5161;
+
+inline constexpr int kDeviceNotFound = 6100;
+inline constexpr int kDesiredTooMany = 6104;
+inline constexpr int kTooManyProperties = 6106;
+inline constexpr int kTopicParseFailed = 6203;
+inline constexpr int kDeviceDisabled = 6204;
+inline constexpr int kServiceNotFound = 6206;
+inline constexpr int kNotJson = 6207;
+inline constexpr int kDeviceDisabledDownlink = 6208;
+inline constexpr int kMethodMismatch = 6300;
+inline constexpr int kArrayFormat = 6301;
+inline constexpr int kMissingInput = 6302;
+inline constexpr int kParamNotExist = 6304;
+inline constexpr int kBadInt = 6306;
+inline constexpr int kBadFloat = 6307;
+inline constexpr int kBadBool = 6308;
+inline constexpr int kBadEnum = 6309;
+inline constexpr int kBadText = 6310;
+inline constexpr int kBadDate = 6311;
+inline constexpr int kBadStruct = 6312;
+inline constexpr int kValidationUnavailable = 6313;
+inline constexpr int kPropertyNotFound = 6320;
+inline constexpr int kBadDouble = 6322;
+inline constexpr int kBadArray = 6324;
+inline constexpr int kBadTime = 6326;
+inline constexpr int kNotArray = 6328;
+inline constexpr int kDownlinkSpecMismatch = 6332;
+
+}  // namespace iot::codes
