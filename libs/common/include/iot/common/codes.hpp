@@ -6,6 +6,7 @@ namespace iot::codes {
 
 inline constexpr int kSuccess = 200;
 inline constexpr int kRequestError = 400;
+inline constexpr int kSignatureInvalid = 401;  // auth / topo add / sub-device sign
 inline constexpr int kTooManyRequests = 429;
 inline constexpr int kParamError = 460;
 inline constexpr int kSystemError = 500;
@@ -40,5 +41,8 @@ inline constexpr int kBadArray = 6324;
 inline constexpr int kBadTime = 6326;
 inline constexpr int kNotArray = 6328;
 inline constexpr int kDownlinkSpecMismatch = 6332;
+
+inline constexpr int kSubDeviceSignInvalid = 6287;    // combine.login with a bad sub-device sign
+inline constexpr int kSignMethodNotSupported = 6292;  // signmethod other than hmacmd5/sha1/sha256
 
 }  // namespace iot::codes
