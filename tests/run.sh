@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, starts a throwaway PostgreSQL and Mosquitto on free loopback ports, runs
+# every test through ctest (unit and integration), then the fuzz targets for a bounded time. Tears the
+# servers down on success, failure or Ctrl-C, and exits non-zero on any failure.
+#
+# Settings: IOT_BUILD_DIR (default ./build), IOT_BUILD_TYPE (RelWithDebInfo), IOT_FUZZ_SECONDS (30 per
+# target; 0 skips fuzzing), IOT_TEST_FILTER (a ctest -R regex), IOT_KEEP_TMP=1 keeps the server directory.
+set -euo pipefail
+
+IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../deploy/lib/platform.sh
+source "$IOT_ROOT/deploy/lib/platform.sh"
+
+BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build}
+BUILD_TYPE=${IOT_BUILD_TYPE:-RelWithDebInfo}
+FUZZ_SECONDS=${IOT_FUZZ_SECONDS:-30}
+started=$(date +%s)
+
+"$IOT_ROOT/deploy/install-deps.sh"
+
+iot_say "building ($BUILD_TYPE) in $BUILD_DIR"
+iot_build "$BUILD_DIR" "$BUILD_TYPE" -DIOT_WERROR=ON
+
+TMP=$(mktemp -d /tmp/iot-test.XXXXXX)
+chmod 755 "$TMP"
+failed=0
+cleanup() {
+  local rc=$?
+  iot_mosquitto_stop "$TMP/mqtt" || true
+  iot_pg_stop "$TMP/pg" || true
+  if [[ $failed -ne 0 || $rc -ne 0 ]]; then
+    for log in "$TMP"/*.log; do
+      [[ -s $log ]] || continue
+      echo "----- $(basename "$log") (last 40 lines)" >&2
+      tail -40 "$log" >&2
+    done
+  fi
+  if [[ ${IOT_KEEP_TMP:-0} == 1 ]]; then iot_say "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PG_PORT=$(iot_free_port)
+MQTT_PORT=$(iot_free_port)
+iot_say "PostgreSQL on 127.0.0.1:$PG_PORT, Mosquitto on 127.0.0.1:$MQTT_PORT ($TMP)"
+iot_pg_init "$TMP/pg" 0
+iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/postgresql.log"
+iot_mosquitto_conf "$TMP/mqtt" 127.0.0.1 "$MQTT_PORT"
+iot_mosquitto_start "$TMP/mqtt" "$MQTT_PORT" "$TMP/mosquitto.log"
+
+export IOT_TEST_PG_DSN="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+export IOT_TEST_MQTT_HOST=127.0.0.1
+export IOT_TEST_MQTT_PORT=$MQTT_PORT
+export IOT_TEST_TMP=$TMP
+
+ctest_args=(--test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -j"$(nproc)" --timeout 300)
+[[ -n ${IOT_TEST_FILTER:-} ]] && ctest_args+=(-R "$IOT_TEST_FILTER")
+ctest_log="$TMP/ctest.out"
+set +e
+ctest "${ctest_args[@]}" 2>&1 | tee "$ctest_log"
+ctest_rc=${PIPESTATUS[0]}
+set -e
+[[ $ctest_rc -eq 0 ]] || failed=1
+summary=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -1 || true)
+passed=0 nfailed=1
+if [[ $summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+  nfailed=${BASH_REMATCH[1]}
+  passed=$((BASH_REMATCH[2] - nfailed))
+fi
+
+# Fuzzing: the pure libraries under libFuzzer + ASan + UBSan, each target for a bounded time.
+fuzz_passed=0 fuzz_failed=0
+if [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]] && command -v clang++-14 >/dev/null; then
+  FUZZ_DIR=${BUILD_DIR}-fuzz
+  iot_say "building fuzz targets in $FUZZ_DIR"
+  if [[ ! -f $FUZZ_DIR/CMakeCache.txt ]]; then
+    CC=clang-14 CXX=clang++-14 cmake -S "$IOT_ROOT" -B "$FUZZ_DIR" -DIOT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      >"$TMP/fuzz-configure.log" 2>&1 || { cat "$TMP/fuzz-configure.log"; exit 1; }
+  fi
+  cmake --build "$FUZZ_DIR" -j"$(nproc)" >"$TMP/fuzz-build.log" 2>&1 || { tail -50 "$TMP/fuzz-build.log"; exit 1; }
+  for bin in "$FUZZ_DIR"/tests/fuzz/fuzz_*; do
+    [[ -x $bin ]] || continue
+    name=$(basename "$bin")
+    corpus="$TMP/corpus-$name"
+    mkdir -p "$corpus"
+    seeds=("$IOT_ROOT/tests/fuzz/corpus/${name#fuzz_}")
+    [[ -d ${seeds[0]} ]] || seeds=()
+    if (cd "$TMP" && "$bin" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 \
+          -print_final_stats=1 "$corpus" "${seeds[@]}" >"$TMP/$name.fuzz.log" 2>&1); then
+      runs=$(grep -E '^stat::number_of_executed_units' "$TMP/$name.fuzz.log" | awk '{print $2}')
+      iot_say "fuzz $name: ok, ${runs:-?} runs in ${FUZZ_SECONDS}s"
+      fuzz_passed=$((fuzz_passed + 1))
+    else
+      iot_say "fuzz $name: FAILED"
+      tail -60 "$TMP/$name.fuzz.log" >&2
+      cp "$TMP"/crash-* "$TMP"/leak-* "$TMP"/timeout-* "$BUILD_DIR"/ 2>/dev/null || true
+      fuzz_failed=$((fuzz_failed + 1))
+      failed=1
+    fi
+  done
+elif [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]]; then
+  iot_say "clang++-14 not found: fuzz targets skipped"
+fi
+
+elapsed=$(( $(date +%s) - started ))
+total_passed=$(( ${passed:-0} + fuzz_passed ))
+total_failed=$(( nfailed + fuzz_failed ))
+iot_say "done in ${elapsed}s"
+echo "tests: $total_passed passed, $total_failed failed"
+exit $failed
