@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "iot/common/result.hpp"
+#include "iot/store/db.hpp"
+
+namespace iot::store {
+
+// NOTIFY channels raised by triggers of the schema (payloads are plain text):
+inline constexpr const char* kChannelProduct = "iot_product";        // product_key (insert/update/delete)
+inline constexpr const char* kChannelThingModel = "iot_thing_model";  // product_key (publish)
+inline constexpr const char* kChannelDevice = "iot_device";  // product_key/device_name (insert/update
+                                                             // of enabled/secret/delete)
+
+struct Notification {
+  std::string channel;
+  std::string payload;
+  // True after the connection was (re)established: notifications may have been missed, so caches
+  // must reload everything. channel/payload are empty then.
+  bool resync = false;
+};
+
+// Owns its own connection, LISTENs on the channels and delivers notifications to a callback, on the
+// thread that calls Poll. Reconnects with backoff after a loss and then reports a resync.
+class Listener final {
+ public:
+  using Callback = std::function<void(const Notification&)>;
+
+  Listener(DbSettings settings, std::vector<std::string> channels, Callback callback);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Waits up to `timeout` for notifications and delivers them. Returns kUnavailable while the server is
+  // away (after waiting out the backoff, at most `timeout`). The first successful connect also
+  // delivers a resync.
+  Result<void> Poll(std::chrono::milliseconds timeout);
+  bool IsConnected() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iot::store

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "iot/common/result.hpp"
+#include "iot/store/db.hpp"
+#include "iot/store/types.hpp"
+
+namespace iot::store {
+
+inline constexpr int kDefaultRetentionDays = 30;
+
+struct Product {
+  std::string product_key;
+  std::string name;
+  NodeType node_type = NodeType::kDevice;
+  ValidationMode validation = ValidationMode::kWeak;
+  int retention_days = kDefaultRetentionDays;
+  std::string description;
+  TimeMs created_at = 0;
+  std::optional<int> thing_model_version;  // newest published version, if any
+  std::int64_t device_count = 0;
+};
+
+struct ProductCreate {
+  std::optional<std::string> product_key;  // generated (11 letters/digits) when absent
+  std::string name;
+  NodeType node_type = NodeType::kDevice;
+  ValidationMode validation = ValidationMode::kWeak;
+  int retention_days = kDefaultRetentionDays;  // >= 1, else kInvalid
+  std::string description;
+};
+
+struct ProductPatch {
+  std::optional<std::string> name;
+  std::optional<std::string> description;
+  std::optional<ValidationMode> validation;
+  std::optional<int> retention_days;
+};
+
+// The API checks formats (productKey 4-32 letters/digits); the store enforces uniqueness (kConflict).
+// Changes NOTIFY channel kChannelProduct (listener.hpp).
+Result<Product> CreateProduct(Db& db, const ProductCreate& request);
+Result<Product> GetProduct(Db& db, std::string_view product_key);
+// Ordered by product_key.
+Result<Page<Product>> ListProducts(Db& db, const PageQuery& page);
+Result<Product> PatchProduct(Db& db, std::string_view product_key, const ProductPatch& patch);
+// kConflict while the product still has devices; kNotFound when absent.
+Result<void> DeleteProduct(Db& db, std::string_view product_key);
+
+// 11 random characters [A-Za-z0-9] (like Alibaba product keys).
+std::string GenerateProductKey();
+
+}  // namespace iot::store

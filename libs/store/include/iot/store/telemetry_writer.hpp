@@ -1,0 +1,95 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/error_code.hpp>
+
+#include "iot/common/result.hpp"
+#include "iot/store/db.hpp"
+#include "iot/store/types.hpp"
+
+namespace iot::store {
+
+// Batched ingest for the gateway. One Write() = one transaction for the whole batch:
+//   1. dedupe keys (device_id, message_id, payload_hash) inserted with ON CONFLICT DO NOTHING RETURNING:
+//      a message redelivered with the same device, id and payload within the dedupe window (10 min)
+//      is stored once and reported kDuplicate (ids restart with the device, so the id alone is no key);
+//   2. COPY (stream_to) of property history, events and rejections of the new messages;
+//   3. latest values upserted from arrays (unnest) with ON CONFLICT ... WHERE excluded.ts >= latest.ts,
+//      after keeping only the newest ts per (device, identifier) in C++.
+// When the batch transaction fails for a data reason, the batch is split in halves and retried
+// (bisection), so a bad message is isolated and reported kFailed while every other message is stored.
+// When the connection is down nothing is written and Write returns kUnavailable (retry the batch).
+
+inline constexpr std::int64_t kDedupeWindowMs = 10 * 60 * 1000;
+
+struct PropertyItem {
+  std::string identifier;
+  std::string value_json;  // valid JSON text
+  TimeMs time = 0;         // device time
+};
+
+struct EventItem {
+  std::string identifier;
+  std::string type;         // info | alert | error
+  std::string output_json;  // valid JSON text
+  TimeMs time = 0;
+};
+
+struct RejectionItem {
+  TimeMs time = 0;
+  std::string method;
+  std::string identifier;
+  std::string value;  // as received
+  int code = 0;
+  std::string message;
+};
+
+struct TelemetryMessage {
+  std::int64_t device_id = 0;
+  std::string message_id;          // the Alink id, opaque; empty = do not dedupe
+  std::uint64_t payload_hash = 0;  // PayloadHash(raw payload)
+  TimeMs received_at = 0;
+  std::vector<PropertyItem> properties;
+  std::vector<EventItem> events;
+  std::vector<RejectionItem> rejections;
+};
+
+enum class WriteOutcome { kStored, kDuplicate, kFailed };
+
+struct MessageResult {
+  WriteOutcome outcome = WriteOutcome::kStored;
+  boost::system::error_code error;  // set when kFailed (kInvalid for bad data, ...)
+};
+
+struct WriterStats {
+  std::uint64_t batches = 0;
+  std::uint64_t messages = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t rows = 0;     // history + events + rejections rows written
+  std::uint64_t retries = 0;  // sub-batch transactions after a failed batch
+};
+
+// Owns nothing but statistics; use it on the thread that owns `db`.
+class TelemetryWriter final {
+ public:
+  explicit TelemetryWriter(Db& db) : db_(db) {}
+
+  // One result per message, in input order. kUnavailable when the connection is down (nothing stored).
+  Result<std::vector<MessageResult>> Write(std::span<const TelemetryMessage> batch);
+  const WriterStats& Stats() const { return stats_; }
+
+ private:
+  Db& db_;
+  WriterStats stats_;
+};
+
+// 64-bit FNV-1a of the raw payload (stable across builds and restarts).
+std::uint64_t PayloadHash(std::string_view payload);
+
+}  // namespace iot::store
