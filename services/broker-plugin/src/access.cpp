@@ -1,0 +1,245 @@
+#include "access.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "filter.hpp"
+#include "iot/alink/credentials.hpp"
+#include "iot/alink/topic.hpp"
+
+namespace iot::broker {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Topic lists of the platform's services (see README "Broker access"). Shared-subscription prefixes
+// are stripped before matching, so `$share/gw//sys/+/+/thing/event/+/post` is allowed by the
+// same entry as the plain filter.
+struct RolePatterns {
+  std::vector<std::string_view> subscribe;  // also what it may read
+  std::vector<std::string_view> publish;
+};
+
+const RolePatterns& PatternsFor(Role role) {
+  // The gateway consumes everything devices send and the lifecycle messages, and answers devices.
+  static const RolePatterns kGateway{
+      {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/request", "/as/mqtt/status/+/+",
+       "/ota/device/+/+/+", "/shadow/update/+/+", "/iot/broker/stats"},
+      {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/shadow/get/+/+",
+       "/ota/device/upgrade/+/+"}};
+  // The API sends commands and takes the answers to the synchronous calls it has in flight.
+  static const RolePatterns kApi{
+      {"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
+      {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+"}};
+  static const RolePatterns kNone{};
+  switch (role) {
+    case Role::kGateway: return kGateway;
+    case Role::kApi: return kApi;
+    default: return kNone;
+  }
+}
+
+bool AnyCovers(const std::vector<std::string_view>& patterns, std::string_view filter) {
+  for (auto pattern : patterns) {
+    if (FilterCovers(pattern, filter)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string DeviceDirectory::Key(std::string_view product_key, std::string_view device_name) {
+  std::string key;
+  key.reserve(product_key.size() + device_name.size() + 1);
+  key.append(product_key).append("/").append(device_name);
+  return key;
+}
+
+std::optional<DeviceRecord> DeviceDirectory::Find(std::string_view product_key,
+                                                  std::string_view device_name) const {
+  const std::string key = Key(product_key, device_name);
+  std::shared_lock lock(mutex_);
+  const auto it = devices_.find(key);
+  if (it == devices_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void DeviceDirectory::Upsert(const std::string& product_key, const std::string& device_name,
+                             DeviceRecord record) {
+  std::unique_lock lock(mutex_);
+  devices_[Key(product_key, device_name)] = std::move(record);
+}
+
+void DeviceDirectory::Remove(const std::string& product_key, const std::string& device_name) {
+  std::unique_lock lock(mutex_);
+  devices_.erase(Key(product_key, device_name));
+}
+
+void DeviceDirectory::ReplaceAll(std::unordered_map<std::string, DeviceRecord> by_key) {
+  std::unique_lock lock(mutex_);
+  devices_.swap(by_key);
+}
+
+std::size_t DeviceDirectory::Size() const {
+  std::shared_lock lock(mutex_);
+  return devices_.size();
+}
+
+std::optional<ServiceAccount> ParseServiceAccount(std::string_view name, std::string_view spec) {
+  const auto colon = spec.find(':');
+  if (name.empty() || colon == std::string_view::npos) {
+    return std::nullopt;
+  }
+  ServiceAccount account;
+  account.name = std::string(name);
+  const auto role = spec.substr(0, colon);
+  if (role == "gateway") {
+    account.role = Role::kGateway;
+  } else if (role == "api") {
+    account.role = Role::kApi;
+  } else {
+    return std::nullopt;
+  }
+  const auto hex = spec.substr(colon + 1);
+  if (hex.size() != 64) {
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < 32; ++i) {
+    const int hi = HexValue(hex[2 * i]);
+    const int lo = HexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    account.secret_sha256[i] = static_cast<unsigned char>(hi * 16 + lo);
+  }
+  return account;
+}
+
+std::string_view AuthResultName(AuthResult result) {
+  switch (result) {
+    case AuthResult::kAllowed: return "allowed";
+    case AuthResult::kBadCredentials: return "bad_credentials";
+    case AuthResult::kUnknownDevice: return "unknown_device";
+    case AuthResult::kDisabled: return "disabled";
+    case AuthResult::kAnonymousRefused: return "anonymous";
+  }
+  return "bad_credentials";
+}
+
+Authenticator::Authenticator(AccessSettings settings, const DeviceDirectory& directory)
+    : settings_(std::move(settings)), directory_(directory) {}
+
+AuthDecision Authenticator::Authenticate(std::string_view client_id, const char* username,
+                                         const char* password) const {
+  AuthDecision decision;
+  if (username == nullptr || *username == '\0') {
+    decision.result = settings_.allow_anonymous ? AuthResult::kAllowed : AuthResult::kAnonymousRefused;
+    return decision;
+  }
+  const std::string_view user(username);
+  const std::string_view pass = password == nullptr ? std::string_view() : std::string_view(password);
+
+  // Service accounts have plain names (no '&'); compare SHA-256 digests in constant time.
+  for (const auto& account : settings_.accounts) {
+    if (account.name == user) {
+      unsigned char digest[SHA256_DIGEST_LENGTH];
+      SHA256(reinterpret_cast<const unsigned char*>(pass.data()), pass.size(), digest);
+      if (CRYPTO_memcmp(digest, account.secret_sha256.data(), sizeof digest) != 0) {
+        return decision;
+      }
+      decision.result = AuthResult::kAllowed;
+      decision.identity.role = account.role;
+      decision.identity.account = account.name;
+      return decision;
+    }
+  }
+
+  auto credentials = alink::ParseConnect(client_id, user);
+  if (!credentials) {
+    return decision;
+  }
+  const auto device = directory_.Find(credentials->product_key, credentials->device_name);
+  if (!device) {
+    decision.result = AuthResult::kUnknownDevice;
+    return decision;
+  }
+  if (!alink::VerifyPassword(*credentials, device->secret, pass)) {  // also the Node SDK's SHA-1
+    return decision;
+  }
+  if (!device->enabled) {
+    decision.result = AuthResult::kDisabled;
+    return decision;
+  }
+  decision.result = AuthResult::kAllowed;
+  decision.identity.role = Role::kDevice;
+  decision.identity.product_key = credentials->product_key;
+  decision.identity.device_name = credentials->device_name;
+  return decision;
+}
+
+Identity Authenticator::IdentityOf(const char* username) const {
+  Identity identity;
+  if (username == nullptr || *username == '\0') {
+    return identity;  // anonymous: only authenticated with allow_anonymous
+  }
+  const std::string_view user(username);
+  for (const auto& account : settings_.accounts) {
+    if (account.name == user) {
+      identity.role = account.role;
+      identity.account = account.name;
+      return identity;
+    }
+  }
+  const auto amp = user.find('&');
+  identity.role = Role::kDevice;
+  if (amp != std::string_view::npos) {
+    identity.device_name = std::string(user.substr(0, amp));
+    identity.product_key = std::string(user.substr(amp + 1));
+  }
+  return identity;
+}
+
+bool AclAllows(const Identity& identity, std::string_view topic, Access access, bool retain) {
+  switch (identity.role) {
+    case Role::kDevice:
+      switch (access) {
+        case Access::kWrite:
+          // Retained device messages would be replayed into the platform by the broker.
+          return !retain && alink::DeviceMayPublish(topic, identity.product_key, identity.device_name);
+        case Access::kRead:
+        case Access::kSubscribe:
+          return alink::TopicBelongsToDevice(topic, identity.product_key, identity.device_name);
+        case Access::kUnsubscribe:
+          return true;
+      }
+      return false;
+    case Role::kGateway:
+    case Role::kApi: {
+      const auto& patterns = PatternsFor(identity.role);
+      switch (access) {
+        case Access::kWrite: return !retain && AnyCovers(patterns.publish, topic);
+        case Access::kRead: return AnyCovers(patterns.subscribe, topic);
+        case Access::kSubscribe: {
+          const auto filter = StripSharePrefix(topic);
+          return !filter.empty() && AnyCovers(patterns.subscribe, filter);
+        }
+        case Access::kUnsubscribe: return true;
+      }
+      return false;
+    }
+    case Role::kAnonymous:
+      return true;  // only reachable with allow_anonymous (development)
+  }
+  return false;
+}
+
+}  // namespace iot::broker

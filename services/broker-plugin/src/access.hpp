@@ -1,0 +1,98 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace iot::broker {
+
+// Who a connected client is. Devices are bound to their own topic space; service accounts (the
+// platform's gateway and API) to the topics their service needs.
+enum class Role { kDevice, kGateway, kApi, kAnonymous };
+
+struct Identity {
+  Role role = Role::kAnonymous;
+  std::string product_key;  // devices
+  std::string device_name;  // devices
+  std::string account;      // service accounts
+};
+
+struct DeviceRecord {
+  std::string secret;
+  bool enabled = true;
+};
+
+// In-memory device credentials, filled and kept current by a background thread; read on the broker
+// thread at every CONNECT without touching the database.
+class DeviceDirectory final {
+ public:
+  std::optional<DeviceRecord> Find(std::string_view product_key, std::string_view device_name) const;
+  void Upsert(const std::string& product_key, const std::string& device_name, DeviceRecord record);
+  void Remove(const std::string& product_key, const std::string& device_name);
+  // Replaces everything (initial load and resync after a lost LISTEN connection).
+  void ReplaceAll(std::unordered_map<std::string, DeviceRecord> by_key);
+  std::size_t Size() const;
+
+  static std::string Key(std::string_view product_key, std::string_view device_name);
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, DeviceRecord> devices_;  // key: pk + '/' + dn
+};
+
+struct ServiceAccount {
+  std::string name;
+  Role role = Role::kGateway;
+  std::array<unsigned char, 32> secret_sha256{};
+};
+
+// Parses `role:sha256hex` (the form in mosquitto.conf: plugin_opt_account_<name> gateway:<hex>).
+std::optional<ServiceAccount> ParseServiceAccount(std::string_view name, std::string_view spec);
+
+enum class AuthResult { kAllowed, kBadCredentials, kUnknownDevice, kDisabled, kAnonymousRefused };
+std::string_view AuthResultName(AuthResult result);
+
+struct AuthDecision {
+  AuthResult result = AuthResult::kBadCredentials;
+  Identity identity;
+};
+
+struct AccessSettings {
+  bool allow_anonymous = false;  // development only
+  std::vector<ServiceAccount> accounts;
+};
+
+// CONNECT authentication: service accounts by name and hashed secret, devices by Alink signature
+// (reference §5.1) against the directory.
+class Authenticator final {
+ public:
+  Authenticator(AccessSettings settings, const DeviceDirectory& directory);
+  AuthDecision Authenticate(std::string_view client_id, const char* username,
+                            const char* password) const;
+
+  // Who an already authenticated client is, from its username alone. ACL checks use this rather
+  // than per-connection state because the broker also checks read access for offline persistent
+  // sessions (the gateway's, above all), whose connection is gone.
+  Identity IdentityOf(const char* username) const;
+
+ private:
+  AccessSettings settings_;
+  const DeviceDirectory& directory_;
+};
+
+// MQTT access kinds, as Mosquitto's MOSQ_ACL_* values.
+enum class Access { kRead = 1, kWrite = 2, kSubscribe = 4, kUnsubscribe = 8 };
+
+// Topic authorisation. Devices: only their own topic space, wildcards only below their prefix, no
+// retained publishes. Service accounts: the fixed topic lists of their service.
+bool AclAllows(const Identity& identity, std::string_view topic, Access access, bool retain);
+
+}  // namespace iot::broker

@@ -1,0 +1,132 @@
+#include "directory_sync.hpp"
+
+#include <chrono>
+
+#include "iot/common/log.hpp"
+#include "iot/store/db.hpp"
+#include "iot/store/devices.hpp"
+#include "iot/store/listener.hpp"
+
+namespace iot::broker {
+namespace {
+
+constexpr const char* kLog = "broker-plugin";
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+store::DbSettings Settings(const std::string& dsn) {
+  store::DbSettings settings;
+  settings.dsn = dsn;
+  settings.application_name = "iot-broker-plugin";
+  settings.statement_timeout = std::chrono::seconds(10);
+  return settings;
+}
+
+}  // namespace
+
+DirectorySync::DirectorySync(std::string dsn, DeviceDirectory& directory)
+    : dsn_(std::move(dsn)),
+      directory_(directory),
+      db_(std::make_unique<store::Db>(Settings(dsn_))) {}
+
+DirectorySync::~DirectorySync() { Stop(); }
+
+bool DirectorySync::LoadAll() {
+  auto devices = store::ListAllDeviceAuth(*db_);
+  if (!devices) {
+    IOT_LOG_WARN(kLog, "msg=\"device load failed\" error=" << log::Quote(devices.error().message()));
+    return false;
+  }
+  std::unordered_map<std::string, DeviceRecord> by_key;
+  by_key.reserve(devices->size());
+  for (auto& device : *devices) {
+    by_key.emplace(DeviceDirectory::Key(device.product_key, device.device_name),
+                   DeviceRecord{std::move(device.secret), device.enabled});
+  }
+  directory_.ReplaceAll(std::move(by_key));
+  IOT_LOG_INFO(kLog, "msg=\"devices loaded\" count=" << directory_.Size());
+  return true;
+}
+
+bool DirectorySync::InitialLoad() {
+  // The broker just started: nothing is connected, whatever the database says.
+  if (auto marked = store::MarkAllOffline(*db_, NowMs()); !marked) {
+    IOT_LOG_WARN(kLog, "msg=\"database unreachable at start\" error="
+                           << log::Quote(marked.error().message()));
+    return false;
+  }
+  return LoadAll();
+}
+
+void DirectorySync::Start() {
+  stop_ = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void DirectorySync::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> DirectorySync::TakeKicks(bool& recheck_all) {
+  std::lock_guard lock(kicks_mutex_);
+  recheck_all = recheck_all_;
+  recheck_all_ = false;
+  return std::exchange(kicks_, {});
+}
+
+void DirectorySync::OnDeviceChanged(const std::string& payload) {
+  const auto slash = payload.find('/');
+  if (slash == std::string::npos) {
+    return;
+  }
+  const std::string pk = payload.substr(0, slash);
+  const std::string dn = payload.substr(slash + 1);
+  auto device = store::LookupDevice(*db_, pk, dn);
+  bool kick = false;
+  if (device) {
+    directory_.Upsert(pk, dn, DeviceRecord{device->secret, device->enabled});
+    kick = !device->enabled;
+  } else if (store::Is(device.error(), store::Errc::kNotFound)) {
+    directory_.Remove(pk, dn);
+    kick = true;
+  } else {
+    std::lock_guard lock(kicks_mutex_);
+    recheck_all_ = true;  // could not tell: reload below on the next resync
+    return;
+  }
+  if (kick) {
+    std::lock_guard lock(kicks_mutex_);
+    kicks_.emplace_back(pk, dn);
+  }
+}
+
+void DirectorySync::Run() {
+  bool need_reload = false;
+  store::Listener listener(Settings(dsn_), {store::kChannelDevice},
+                           [&](const store::Notification& note) {
+                             if (note.resync) {
+                               need_reload = true;
+                             } else {
+                               OnDeviceChanged(note.payload);
+                             }
+                           });
+  while (!stop_) {
+    (void)listener.Poll(std::chrono::milliseconds(200));
+    if (need_reload && !stop_) {
+      if (LoadAll()) {
+        need_reload = false;
+        std::lock_guard lock(kicks_mutex_);
+        recheck_all_ = true;
+      }
+    }
+  }
+}
+
+}  // namespace iot::broker

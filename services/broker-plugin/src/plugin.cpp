@@ -1,0 +1,296 @@
+// Mosquitto 2.0 plugin entry points (plugin API v5). Everything here runs on the broker's own thread,
+// except DirectorySync, which keeps device credentials current in the background. No exception may
+// cross into the broker: every callback catches.
+//
+// mosquitto.conf options (written by deploy/lib/platform.sh):
+//   plugin_opt_pg_dsn            PostgreSQL connection string (device credentials)
+//   plugin_opt_account_<name>    <role>:<sha256 hex of the secret>, role gateway or api
+//   plugin_opt_allow_anonymous   true only for development
+//   plugin_opt_stats_interval_s  how often counters go to /iot/broker/stats (default 10)
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "access.hpp"
+#include "directory_sync.hpp"
+#include "iot/alink/status.hpp"
+#include "iot/alink/topic.hpp"
+#include "iot/common/log.hpp"
+#include "sessions.hpp"
+
+namespace {
+
+constexpr const char* kLog = "broker-plugin";
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Counters reported on /iot/broker/stats (JSON) for the platform and its tests.
+struct Stats {
+  std::uint64_t auth_allowed = 0;
+  std::uint64_t auth_refused = 0;
+  std::uint64_t acl_denied_publish = 0;
+  std::uint64_t acl_denied_subscribe = 0;
+  std::uint64_t acl_denied_read = 0;
+  std::uint64_t retained_refused = 0;
+  std::uint64_t kicked_replaced = 0;
+  std::uint64_t kicked_disabled = 0;
+  std::uint64_t lifecycle_published = 0;
+};
+
+struct Plugin {
+  mosquitto_plugin_id_t* id = nullptr;
+  iot::broker::DeviceDirectory directory;
+  std::unique_ptr<iot::broker::Authenticator> auth;
+  std::unique_ptr<iot::broker::DirectorySync> sync;
+  iot::broker::Sessions sessions;
+  Stats stats;
+  int stats_interval_s = 10;
+  std::int64_t next_stats_ms = 0;
+};
+
+void PublishStatus(Plugin& plugin, const iot::broker::StatusChange& change) {
+  iot::alink::StatusMessage message;
+  message.status = change.online ? iot::alink::DeviceStatus::kOnline : iot::alink::DeviceStatus::kOffline;
+  message.product_key = change.product_key;
+  message.device_name = change.device_name;
+  message.time_ms = change.time_ms;
+  message.last_time_ms = change.time_ms;  // the moment of this transition
+  message.client_ip = change.client_ip;
+  message.seq = static_cast<std::uint64_t>(change.seq);
+  iot::alink::Topic topic;
+  topic.kind = iot::alink::TopicKind::kMqttStatus;
+  topic.product_key = change.product_key;
+  topic.device_name = change.device_name;
+  const std::string payload = iot::alink::EncodeStatus(message);
+  const std::string topic_name = iot::alink::FormatTopic(topic);
+  // QoS 1: the gateway's persistent shared subscription holds it while the gateway is away.
+  if (mosquitto_broker_publish_copy(nullptr, topic_name.c_str(), static_cast<int>(payload.size()),
+                                    payload.data(), 1, false, nullptr) == MOSQ_ERR_SUCCESS) {
+    ++plugin.stats.lifecycle_published;
+  }
+}
+
+void PublishStats(Plugin& plugin) {
+  const auto& s = plugin.stats;
+  std::string json = "{\"authAllowed\":" + std::to_string(s.auth_allowed) +
+                     ",\"authRefused\":" + std::to_string(s.auth_refused) +
+                     ",\"aclDeniedPublish\":" + std::to_string(s.acl_denied_publish) +
+                     ",\"aclDeniedSubscribe\":" + std::to_string(s.acl_denied_subscribe) +
+                     ",\"aclDeniedRead\":" + std::to_string(s.acl_denied_read) +
+                     ",\"retainedRefused\":" + std::to_string(s.retained_refused) +
+                     ",\"kickedReplaced\":" + std::to_string(s.kicked_replaced) +
+                     ",\"kickedDisabled\":" + std::to_string(s.kicked_disabled) +
+                     ",\"lifecyclePublished\":" + std::to_string(s.lifecycle_published) +
+                     ",\"onlineDevices\":" + std::to_string(plugin.sessions.OnlineDevices()) +
+                     ",\"knownDevices\":" + std::to_string(plugin.directory.Size()) + "}";
+  mosquitto_broker_publish_copy(nullptr, "/iot/broker/stats", static_cast<int>(json.size()),
+                                json.data(), 0, false, nullptr);
+}
+
+int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
+  try {
+    auto& plugin = *static_cast<Plugin*>(userdata);
+    auto* ed = static_cast<mosquitto_evt_basic_auth*>(event_data);
+    const char* client_id = mosquitto_client_id(ed->client);
+    const auto decision =
+        plugin.auth->Authenticate(client_id == nullptr ? "" : client_id, ed->username, ed->password);
+    if (decision.result != iot::broker::AuthResult::kAllowed) {
+      ++plugin.stats.auth_refused;
+      IOT_LOG_DEBUG(kLog, "msg=\"connect refused\" reason=" << iot::broker::AuthResultName(decision.result)
+                                                           << " username="
+                                                           << iot::log::Quote(ed->username ? ed->username : ""));
+      return MOSQ_ERR_AUTH;
+    }
+    ++plugin.stats.auth_allowed;
+    if (decision.identity.role == iot::broker::Role::kDevice) {
+      // Mosquitto 2.0.11 has no connect event: a successful authentication is the connect.
+      const char* address = mosquitto_client_address(ed->client);
+      auto outcome = plugin.sessions.OnDeviceConnected(ed->client, client_id, decision.identity,
+                                                       address == nullptr ? "" : address, NowMs());
+      if (outcome.kick_client_id) {
+        ++plugin.stats.kicked_replaced;
+        mosquitto_kick_client_by_clientid(outcome.kick_client_id->c_str(), false);
+      }
+      PublishStatus(plugin, outcome.online);
+    }
+    return MOSQ_ERR_SUCCESS;
+  } catch (...) {
+    return MOSQ_ERR_AUTH;
+  }
+}
+
+int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
+  try {
+    auto& plugin = *static_cast<Plugin*>(userdata);
+    auto* ed = static_cast<mosquitto_evt_acl_check*>(event_data);
+    const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
+    const auto access = static_cast<iot::broker::Access>(ed->access);
+    if (iot::broker::AclAllows(identity, ed->topic == nullptr ? "" : ed->topic, access, ed->retain)) {
+      return MOSQ_ERR_SUCCESS;
+    }
+    switch (access) {
+      case iot::broker::Access::kWrite:
+        ++plugin.stats.acl_denied_publish;
+        if (ed->retain) {
+          ++plugin.stats.retained_refused;
+        }
+        break;
+      case iot::broker::Access::kSubscribe: ++plugin.stats.acl_denied_subscribe; break;
+      default: ++plugin.stats.acl_denied_read; break;
+    }
+    return MOSQ_ERR_ACL_DENIED;
+  } catch (...) {
+    return MOSQ_ERR_ACL_DENIED;
+  }
+}
+
+int OnDisconnect(int /*event*/, void* event_data, void* userdata) {
+  try {
+    auto& plugin = *static_cast<Plugin*>(userdata);
+    auto* ed = static_cast<mosquitto_evt_disconnect*>(event_data);
+    const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
+    if (identity.role != iot::broker::Role::kDevice) {
+      return MOSQ_ERR_SUCCESS;
+    }
+    if (auto change = plugin.sessions.OnDeviceDisconnected(ed->client, identity, NowMs())) {
+      PublishStatus(plugin, *change);
+    }
+  } catch (...) {
+  }
+  return MOSQ_ERR_SUCCESS;
+}
+
+int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
+  try {
+    auto& plugin = *static_cast<Plugin*>(userdata);
+    if (plugin.sync) {
+      bool recheck_all = false;
+      auto kicks = plugin.sync->TakeKicks(recheck_all);
+      if (recheck_all) {
+        plugin.sessions.ForEachOnline([&](const std::string& pk, const std::string& dn) {
+          const auto record = plugin.directory.Find(pk, dn);
+          if (!record || !record->enabled) {
+            kicks.emplace_back(pk, dn);
+          }
+        });
+      }
+      for (const auto& [pk, dn] : kicks) {
+        if (auto client_id = plugin.sessions.ClientIdOf(pk, dn)) {
+          ++plugin.stats.kicked_disabled;
+          mosquitto_kick_client_by_clientid(client_id->c_str(), false);
+        }
+      }
+    }
+    const std::int64_t now = NowMs();
+    if (now >= plugin.next_stats_ms) {
+      plugin.next_stats_ms = now + plugin.stats_interval_s * 1000LL;
+      PublishStats(plugin);
+    }
+  } catch (...) {
+  }
+  return MOSQ_ERR_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) int mosquitto_plugin_version(int supported_version_count,
+                                                                     const int* supported_versions) {
+  for (int i = 0; i < supported_version_count; ++i) {
+    if (supported_versions[i] == 5) {
+      return 5;
+    }
+  }
+  return -1;
+}
+
+__attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier,
+                                                                  void** userdata,
+                                                                  struct mosquitto_opt* options,
+                                                                  int option_count) {
+  try {
+    auto plugin = std::make_unique<Plugin>();
+    plugin->id = identifier;
+    iot::broker::AccessSettings settings;
+    std::string dsn;
+    for (int i = 0; i < option_count; ++i) {
+      const std::string key = options[i].key == nullptr ? "" : options[i].key;
+      const std::string value = options[i].value == nullptr ? "" : options[i].value;
+      if (key == "pg_dsn") {
+        dsn = value;
+      } else if (key == "allow_anonymous") {
+        settings.allow_anonymous = value == "true";
+      } else if (key == "stats_interval_s") {
+        plugin->stats_interval_s = std::max(1, std::atoi(value.c_str()));
+      } else if (key.rfind("account_", 0) == 0) {
+        auto account = iot::broker::ParseServiceAccount(key.substr(8), value);
+        if (!account) {
+          mosquitto_log_printf(MOSQ_LOG_ERR, "iot plugin: bad service account option %s", key.c_str());
+          return MOSQ_ERR_INVAL;
+        }
+        settings.accounts.push_back(std::move(*account));
+      } else if (key == "log_level") {
+        iot::log::Level level{};
+        if (iot::log::ParseLevel(value, level)) {
+          iot::log::SetLevel(level);
+        }
+      }
+    }
+    if (settings.allow_anonymous) {
+      mosquitto_log_printf(MOSQ_LOG_WARNING, "iot plugin: anonymous clients allowed (development only)");
+    }
+    plugin->auth = std::make_unique<iot::broker::Authenticator>(std::move(settings), plugin->directory);
+    if (!dsn.empty()) {
+      plugin->sync = std::make_unique<iot::broker::DirectorySync>(dsn, plugin->directory);
+      if (!plugin->sync->InitialLoad()) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             "iot plugin: database unreachable; devices are refused until it returns");
+      }
+      plugin->sync->Start();
+    } else {
+      mosquitto_log_printf(MOSQ_LOG_WARNING, "iot plugin: no plugin_opt_pg_dsn; no device can connect");
+    }
+    Plugin* raw = plugin.get();
+    mosquitto_callback_register(identifier, MOSQ_EVT_BASIC_AUTH, OnBasicAuth, nullptr, raw);
+    mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, OnAclCheck, nullptr, raw);
+    mosquitto_callback_register(identifier, MOSQ_EVT_DISCONNECT, OnDisconnect, nullptr, raw);
+    mosquitto_callback_register(identifier, MOSQ_EVT_TICK, OnTick, nullptr, raw);
+    *userdata = plugin.release();
+    return MOSQ_ERR_SUCCESS;
+  } catch (const std::exception& e) {
+    mosquitto_log_printf(MOSQ_LOG_ERR, "iot plugin: init failed: %s", e.what());
+    return MOSQ_ERR_UNKNOWN;
+  }
+}
+
+__attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userdata,
+                                                                     struct mosquitto_opt* /*options*/,
+                                                                     int /*option_count*/) {
+  std::unique_ptr<Plugin> plugin(static_cast<Plugin*>(userdata));
+  if (plugin == nullptr) {
+    return MOSQ_ERR_SUCCESS;
+  }
+  mosquitto_callback_unregister(plugin->id, MOSQ_EVT_BASIC_AUTH, OnBasicAuth, nullptr);
+  mosquitto_callback_unregister(plugin->id, MOSQ_EVT_ACL_CHECK, OnAclCheck, nullptr);
+  mosquitto_callback_unregister(plugin->id, MOSQ_EVT_DISCONNECT, OnDisconnect, nullptr);
+  mosquitto_callback_unregister(plugin->id, MOSQ_EVT_TICK, OnTick, nullptr);
+  if (plugin->sync) {
+    plugin->sync->Stop();
+  }
+  return MOSQ_ERR_SUCCESS;
+}
+
+}  // extern "C"

@@ -1,0 +1,113 @@
+#include "access.hpp"
+
+#include <catch2/catch.hpp>
+#include <openssl/sha.h>
+
+#include "iot/alink/credentials.hpp"
+
+using namespace iot::broker;  // NOLINT(google-build-using-namespace): test file
+
+namespace {
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+AccessSettings Settings() {
+  AccessSettings settings;
+  settings.accounts.push_back(*ParseServiceAccount("iot-gateway", "gateway:" + Sha256Hex("gw-secret")));
+  settings.accounts.push_back(*ParseServiceAccount("iot-api", "api:" + Sha256Hex("api-secret")));
+  return settings;
+}
+
+Identity DeviceIdentity() {
+  Identity id;
+  id.role = Role::kDevice;
+  id.product_key = "a1b2c3d4e5f";
+  id.device_name = "dev01";
+  return id;
+}
+
+}  // namespace
+
+TEST_CASE("Access: devices authenticate with the Node SDK's exact CONNECT", "[broker][auth]") {
+  DeviceDirectory directory;
+  directory.Upsert("a1b2c3d4e5f", "dev01", {"0123456789abcdef0123456789abcdef", true});
+  Authenticator auth(Settings(), directory);
+  const std::string client_id =
+      "a1b2c3d4e5f&dev01|securemode=3,signmethod=hmacsha1,timestamp=1700000000000,lan=NodeJS,_v=1.2.8|";
+  auto ok = auth.Authenticate(client_id, "dev01&a1b2c3d4e5f", "9ec7e19b1e70a0ff46919c8733f6047c9afee044");
+  CHECK(ok.result == AuthResult::kAllowed);
+  CHECK(ok.identity.role == Role::kDevice);
+  CHECK(ok.identity.device_name == "dev01");
+  CHECK(auth.Authenticate(client_id, "dev01&a1b2c3d4e5f", "9EC7E19B1E70A0FF46919C8733F6047C9AFEE044").result ==
+        AuthResult::kAllowed);
+  CHECK(auth.Authenticate(client_id, "dev01&a1b2c3d4e5f", "00").result == AuthResult::kBadCredentials);
+}
+
+TEST_CASE("Access: unknown, disabled and anonymous clients are refused", "[broker][auth]") {
+  DeviceDirectory directory;
+  const auto params = iot::alink::MakeConnectParams("a1b2c3d4e5f", "dev01", "s3cret",
+                                                    iot::alink::SignMethod::kHmacSha256, "2524608000000");
+  Authenticator auth(Settings(), directory);
+  CHECK(auth.Authenticate(params.client_id, params.username.c_str(), params.password.c_str()).result ==
+        AuthResult::kUnknownDevice);
+  directory.Upsert("a1b2c3d4e5f", "dev01", {"s3cret", false});
+  CHECK(auth.Authenticate(params.client_id, params.username.c_str(), params.password.c_str()).result ==
+        AuthResult::kDisabled);
+  directory.Upsert("a1b2c3d4e5f", "dev01", {"s3cret", true});
+  CHECK(auth.Authenticate(params.client_id, params.username.c_str(), params.password.c_str()).result ==
+        AuthResult::kAllowed);
+  CHECK(auth.Authenticate("anon", nullptr, nullptr).result == AuthResult::kAnonymousRefused);
+  CHECK(auth.Authenticate("x", "garbage", "y").result == AuthResult::kBadCredentials);
+}
+
+TEST_CASE("Access: service accounts need their secret", "[broker][auth]") {
+  DeviceDirectory directory;
+  Authenticator auth(Settings(), directory);
+  CHECK(auth.Authenticate("gw-1", "iot-gateway", "gw-secret").identity.role == Role::kGateway);
+  CHECK(auth.Authenticate("gw-1", "iot-gateway", "wrong").result == AuthResult::kBadCredentials);
+  CHECK(auth.IdentityOf("iot-api").role == Role::kApi);
+  CHECK(auth.IdentityOf("dev01&a1b2c3d4e5f").device_name == "dev01");
+  CHECK_FALSE(ParseServiceAccount("x", "root:" + Sha256Hex("a")));
+  CHECK_FALSE(ParseServiceAccount("x", "gateway:abc"));
+}
+
+TEST_CASE("Access: a device reaches only its own topics", "[broker][acl]") {
+  const auto me = DeviceIdentity();
+  CHECK(AclAllows(me, "/sys/a1b2c3d4e5f/dev01/thing/event/property/post", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/sys/a1b2c3d4e5f/dev01/thing/event/property/post", Access::kWrite, true));
+  CHECK_FALSE(AclAllows(me, "/sys/a1b2c3d4e5f/dev02/thing/event/property/post", Access::kWrite, false));
+  CHECK(AclAllows(me, "/sys/a1b2c3d4e5f/dev01/#", Access::kSubscribe, false));
+  CHECK(AclAllows(me, "/sys/a1b2c3d4e5f/dev01/rrpc/request/+", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/sys/+/+/thing/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "$SYS/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/as/mqtt/status/a1b2c3d4e5f/dev01", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/as/mqtt/status/a1b2c3d4e5f/dev01", Access::kWrite, false));
+}
+
+TEST_CASE("Access: service accounts get exactly their service's topics", "[broker][acl]") {
+  Identity gateway;
+  gateway.role = Role::kGateway;
+  CHECK(AclAllows(gateway, "$share/gw//sys/+/+/thing/event/+/post", Access::kSubscribe, false));
+  CHECK(AclAllows(gateway, "$share/gw//as/mqtt/status/+/+", Access::kSubscribe, false));
+  CHECK(AclAllows(gateway, "/sys/pk01/dev1/thing/event/property/post_reply", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(gateway, "#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(gateway, "/as/mqtt/status/pk01/dev1", Access::kWrite, false));
+  Identity api;
+  api.role = Role::kApi;
+  CHECK(AclAllows(api, "/sys/pk01/dev1/rrpc/request/123", Access::kWrite, false));
+  CHECK(AclAllows(api, "/sys/pk01/dev1/thing/service/property/set", Access::kWrite, false));
+  CHECK(AclAllows(api, "$share/api//sys/+/+/rrpc/response/+", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(api, "/sys/pk01/dev1/thing/event/property/post", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(api, "/sys/+/+/thing/#", Access::kSubscribe, false));
+}
