@@ -162,14 +162,43 @@ iot_mosquitto_conf() {
   } >"$dir/mosquitto.conf"
 }
 
-# iot_mosquitto_start <dir> <port> <logfile>: starts mosquitto -c <dir>/mosquitto.conf and waits for it.
-iot_mosquitto_start() {
-  local dir=$1 port=$2 log=$3
+# iot_mosquitto_plugin_conf <dir> <plugin.so> <pg_dsn> <gateway_secret> <api_secret> [allow_anonymous]
+# Adds the project's broker plugin (device auth, ACL, lifecycle) to <dir>/mosquitto.conf. Service
+# account secrets are stored hashed (SHA-256); the plugin is copied into <dir> so that Mosquitto can
+# read it after dropping privileges.
+iot_mosquitto_plugin_conf() {
+  local dir=$1 plugin=$2 dsn=$3 gw_secret=$4 api_secret=$5 anonymous=${6:-false}
+  [[ -f $plugin ]] || iot_die "broker plugin not built: $plugin"
+  cp "$plugin" "$dir/iot_auth_plugin.so"
+  local gw_hash api_hash
+  gw_hash=$(printf '%s' "$gw_secret" | sha256sum | cut -d' ' -f1)
+  api_hash=$(printf '%s' "$api_secret" | sha256sum | cut -d' ' -f1)
+  {
+    # The plugin decides about every client, anonymous ones included.
+    echo "allow_anonymous true"
+    echo "plugin $dir/iot_auth_plugin.so"
+    echo "plugin_opt_pg_dsn $dsn"
+    echo "plugin_opt_account_iot-gateway gateway:$gw_hash"
+    echo "plugin_opt_account_iot-api api:$api_hash"
+    echo "plugin_opt_allow_anonymous $anonymous"
+    echo "plugin_opt_stats_interval_s ${IOT_BROKER_STATS_INTERVAL_S:-10}"
+  } >>"$dir/mosquitto.conf"
+}
+
+# iot_mosquitto_prepare <dir>: when root, Mosquitto drops to its own user; let it reach <dir>.
+iot_mosquitto_prepare() {
+  local dir=$1
   if [[ $(id -u) -eq 0 ]]; then
     iot_grant_traverse mosquitto "$dir"
     chown -R mosquitto: "$dir"
-    echo "user mosquitto" >>"$dir/mosquitto.conf"
+    grep -q '^user ' "$dir/mosquitto.conf" || echo "user mosquitto" >>"$dir/mosquitto.conf"
   fi
+}
+
+# iot_mosquitto_start <dir> <port> <logfile>: starts mosquitto -c <dir>/mosquitto.conf and waits for it.
+iot_mosquitto_start() {
+  local dir=$1 port=$2 log=$3
+  iot_mosquitto_prepare "$dir"
   mosquitto -c "$dir/mosquitto.conf" >>"$log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/mosquitto.run.pid"

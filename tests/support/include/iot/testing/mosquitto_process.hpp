@@ -1,0 +1,46 @@
+#pragma once
+
+#include <string>
+
+#include "iot/testing/process.hpp"
+
+namespace iot::testing {
+
+// Service-account credentials the test brokers are configured with.
+inline constexpr const char* kGatewayUser = "iot-gateway";
+inline constexpr const char* kGatewaySecret = "test-gateway-secret";
+inline constexpr const char* kApiUser = "iot-api";
+inline constexpr const char* kApiSecret = "test-api-secret";
+
+struct MosquittoOptions {
+  std::string pg_dsn;            // the database the plugin reads devices from; empty = no plugin
+  bool allow_anonymous = false;  // plugin development setting
+  int stats_interval_s = 1;
+};
+
+// A private Mosquitto on a free loopback port, configured exactly like deploy/local/run.sh does it
+// (deploy/lib/platform.sh writes the configuration), with the project's plugin bound to one test
+// database. Stopped on destruction.
+class MosquittoProcess final {
+ public:
+  explicit MosquittoProcess(MosquittoOptions options);
+  ~MosquittoProcess();
+  MosquittoProcess(const MosquittoProcess&) = delete;
+  MosquittoProcess& operator=(const MosquittoProcess&) = delete;
+
+  int Port() const { return port_; }
+  std::string Uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  void Restart();
+  void Stop();
+  void Start();
+  ChildProcess& Process() { return process_; }
+  std::string LogTail() const { return process_.LogTail(); }
+
+ private:
+  MosquittoOptions options_;
+  std::string dir_;
+  int port_ = 0;
+  ChildProcess process_;
+};
+
+}  // namespace iot::testing
