@@ -16,6 +16,8 @@ inline constexpr const char* kChannelProduct = "iot_product";        // product_
 inline constexpr const char* kChannelThingModel = "iot_thing_model";  // product_key (publish)
 inline constexpr const char* kChannelDevice = "iot_device";  // product_key/device_name (insert/update
                                                              // of enabled/secret/delete)
+inline constexpr const char* kChannelDeviceStatus = "iot_device_status";  // product_key/device_name/status
+                                                                          // (online|offline)
 
 struct Notification {
   std::string channel;

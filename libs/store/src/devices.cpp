@@ -1,0 +1,336 @@
+#include "iot/store/devices.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "connection.hpp"
+
+namespace iot::store {
+namespace {
+
+#define IOT_DEVICE_COLUMNS                                                                    \
+  "id, product_key, device_name, nickname, secret, enabled, status, iot_ms(created_at), "    \
+  "iot_ms(activated_at), iot_ms(last_online_at), iot_ms(last_offline_at), ip_address, tags::text"
+
+const Statement kProductExists{"dev_product_exists",
+                               "SELECT 1 FROM products WHERE product_key = $1"};
+const Statement kInsert{"dev_insert",
+                        "INSERT INTO devices (product_key, device_name, nickname, secret) "
+                        "VALUES ($1, $2, $3, $4) RETURNING " IOT_DEVICE_COLUMNS};
+// Batch: one statement for all rows, so the batch is all-or-nothing and one round trip.
+const Statement kInsertBatch{
+    "dev_insert_batch",
+    "INSERT INTO devices (product_key, device_name, nickname, secret) "
+    "SELECT $1, x.n, x.k, x.s FROM jsonb_to_recordset($2::jsonb) WITH ORDINALITY "
+    "AS x(n text, k text, s text, o bigint) ORDER BY x.o RETURNING " IOT_DEVICE_COLUMNS};
+const Statement kGet{"dev_get", "SELECT " IOT_DEVICE_COLUMNS
+                                " FROM devices WHERE product_key = $1 AND device_name = $2"};
+const Statement kGetById{"dev_get_by_id", "SELECT " IOT_DEVICE_COLUMNS " FROM devices WHERE id = $1"};
+// $3 status filter ('' any, 'disabled', or a status of enabled devices); $4 ILIKE pattern ('' none).
+const Statement kList{
+    "dev_list",
+    "SELECT " IOT_DEVICE_COLUMNS " FROM devices WHERE product_key = $1 AND id > $2 "
+    "AND ($3 = '' OR ($3 = 'disabled' AND NOT enabled) OR ($3 <> 'disabled' AND enabled AND status = $3)) "
+    "AND ($4 = '' OR device_name ILIKE $4 ESCAPE '\\' OR nickname ILIKE $4 ESCAPE '\\') "
+    "AND ($5::text IS NULL OR tags @> jsonb_build_object($5::text, $6::text)) "
+    "ORDER BY id LIMIT $7"};
+const Statement kPatch{"dev_patch",
+                       "UPDATE devices SET nickname = coalesce($3, nickname), "
+                       "enabled = coalesce($4, enabled) WHERE product_key = $1 AND device_name = $2 "
+                       "RETURNING " IOT_DEVICE_COLUMNS};
+const Statement kFindId{"dev_find_id",
+                        "SELECT id FROM devices WHERE product_key = $1 AND device_name = $2 FOR UPDATE"};
+const Statement kDelHistory{"dev_del_history", "DELETE FROM property_history WHERE device_id = $1"};
+const Statement kDelEvents{"dev_del_events", "DELETE FROM events WHERE device_id = $1"};
+const Statement kDelRejections{"dev_del_rejections", "DELETE FROM rejections WHERE device_id = $1"};
+const Statement kDelCalls{"dev_del_calls", "DELETE FROM service_calls WHERE device_id = $1"};
+const Statement kDelDedupe{"dev_del_dedupe", "DELETE FROM message_dedupe WHERE device_id = $1"};
+const Statement kDelDevice{"dev_del_device", "DELETE FROM devices WHERE id = $1"};
+const Statement kTagsMerge{"dev_tags_merge",
+                           "UPDATE devices SET tags = tags || $2::jsonb WHERE id = $1"};
+const Statement kTagsDelete{
+    "dev_tags_delete",
+    "UPDATE devices SET tags = tags - ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) "
+    "WHERE id = $1"};
+// Applies only a newer sequence; `old` captures activated_at before the update.
+const Statement kLifecycle{
+    "dev_lifecycle",
+    "WITH old AS (SELECT activated_at FROM devices WHERE id = $1) "
+    "UPDATE devices SET status = CASE WHEN $2 THEN 'online' ELSE 'offline' END, status_seq = $4, "
+    "last_online_at = CASE WHEN $2 THEN iot_ts($3) ELSE last_online_at END, "
+    "last_offline_at = CASE WHEN $2 THEN last_offline_at ELSE iot_ts($3) END, "
+    "activated_at = CASE WHEN $2 AND activated_at IS NULL THEN iot_ts($3) ELSE activated_at END, "
+    "ip_address = CASE WHEN $2 AND $5 <> '' THEN $5 ELSE ip_address END "
+    "WHERE id = $1 AND status_seq < $4 "
+    "RETURNING status, $2 AND (SELECT activated_at IS NULL FROM old)"};
+const Statement kStatus{"dev_status", "SELECT status FROM devices WHERE id = $1"};
+const Statement kAllOffline{"dev_all_offline",
+                            "UPDATE devices SET status = 'offline', last_offline_at = iot_ts($1) "
+                            "WHERE status = 'online'"};
+const Statement kLookup{"dev_lookup",
+                        "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
+                        "p.validation, p.retention_days FROM devices d JOIN products p USING (product_key) "
+                        "WHERE d.product_key = $1 AND d.device_name = $2"};
+
+Device ReadDevice(const pqxx::row& r) {
+  Device d;
+  d.id = r[0].as<std::int64_t>();
+  d.product_key = r[1].as<std::string>();
+  d.device_name = r[2].as<std::string>();
+  d.nickname = r[3].as<std::string>();
+  d.secret = r[4].as<std::string>();
+  d.enabled = r[5].as<bool>();
+  Parse(r[6].as<std::string>(), d.status);
+  d.created_at = r[7].as<TimeMs>();
+  d.activated_at = Opt<TimeMs>(r[8]);
+  d.last_online_at = Opt<TimeMs>(r[9]);
+  d.last_offline_at = Opt<TimeMs>(r[10]);
+  d.ip_address = r[11].as<std::string>();
+  auto tags = nlohmann::json::parse(r[12].c_str(), nullptr, false);
+  if (tags.is_object()) {
+    for (auto& [k, v] : tags.items()) {
+      d.tags[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    }
+  }
+  return d;
+}
+
+// ILIKE pattern matching `text` literally anywhere ('\' is the escape character).
+std::string ContainsPattern(std::string_view text) {
+  std::string out = "%";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') {
+      out.push_back('\\');
+    }
+    out.push_back(c);
+  }
+  out.push_back('%');
+  return out;
+}
+
+std::string_view StatusFilterName(DeviceStatusFilter f) {
+  switch (f) {
+    case DeviceStatusFilter::kAny: return "";
+    case DeviceStatusFilter::kUnactive: return "unactive";
+    case DeviceStatusFilter::kOnline: return "online";
+    case DeviceStatusFilter::kOffline: return "offline";
+    case DeviceStatusFilter::kDisabled: return "disabled";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string GenerateDeviceSecret() { return RandomAlnum(32); }
+std::string GenerateDeviceName() { return RandomAlnum(16); }
+
+Result<Device> CreateDevice(Db& db, std::string_view product_key, const DeviceCreate& request) {
+  const std::string name = request.device_name.value_or(GenerateDeviceName());
+  const std::string secret = GenerateDeviceSecret();
+  return Run(db, [&](pqxx::connection& c) -> Result<Device> {
+    pqxx::work tx(c);
+    if (Exec(tx, kProductExists, S(product_key)).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto r = Exec(tx, kInsert, S(product_key), name, request.nickname, secret);
+    tx.commit();
+    return ReadDevice(r[0]);
+  });
+}
+
+Result<std::vector<Device>> CreateDevices(Db& db, std::string_view product_key,
+                                          const std::vector<DeviceCreate>& requests) {
+  if (requests.empty() || requests.size() > static_cast<std::size_t>(kMaxBatchDevices)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& req : requests) {
+    rows.push_back({{"n", req.device_name.value_or(GenerateDeviceName())},
+                    {"k", req.nickname},
+                    {"s", GenerateDeviceSecret()}});
+  }
+  const std::string rows_json = rows.dump();
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<Device>> {
+    pqxx::work tx(c);
+    if (Exec(tx, kProductExists, S(product_key)).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto r = Exec(tx, kInsertBatch, S(product_key), rows_json);
+    tx.commit();
+    std::vector<Device> out;
+    out.reserve(r.size());
+    for (const auto& row : r) {
+      out.push_back(ReadDevice(row));
+    }
+    return out;
+  });
+}
+
+Result<Device> GetDevice(Db& db, std::string_view product_key, std::string_view device_name) {
+  return Run(db, [&](pqxx::connection& c) -> Result<Device> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kGet, S(product_key), S(device_name));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadDevice(r[0]);
+  });
+}
+
+Result<Device> GetDeviceById(Db& db, std::int64_t device_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<Device> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kGetById, device_id);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadDevice(r[0]);
+  });
+}
+
+Result<Page<Device>> ListDevices(Db& db, std::string_view product_key, const DeviceFilter& filter) {
+  std::int64_t after = 0;
+  if (!ValidLimit(filter.page.limit) ||
+      (!filter.page.cursor.empty() && !ParseIdCursor(filter.page.cursor, after))) {
+    return make_error_code(Errc::kInvalid);
+  }
+  const std::string pattern = filter.search.empty() ? std::string() : ContainsPattern(filter.search);
+  std::optional<std::string> tag_key;
+  std::optional<std::string> tag_value;
+  if (filter.tag) {
+    tag_key = filter.tag->first;
+    tag_value = filter.tag->second;
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<Device>> {
+    pqxx::read_transaction tx(c);
+    if (Exec(tx, kProductExists, S(product_key)).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto r = Exec(tx, kList, S(product_key), after, S(StatusFilterName(filter.status)), pattern,
+                  tag_key, tag_value, filter.page.limit + 1);
+    Page<Device> out;
+    for (const auto& row : r) {
+      if (static_cast<int>(out.items.size()) == filter.page.limit) {
+        out.next_cursor = std::to_string(out.items.back().id);
+        break;
+      }
+      out.items.push_back(ReadDevice(row));
+    }
+    return out;
+  });
+}
+
+Result<Device> PatchDevice(Db& db, std::string_view product_key, std::string_view device_name,
+                           const DevicePatch& patch) {
+  return Run(db, [&](pqxx::connection& c) -> Result<Device> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kPatch, S(product_key), S(device_name), patch.nickname, patch.enabled);
+    tx.commit();
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadDevice(r[0]);
+  });
+}
+
+Result<void> DeleteDevice(Db& db, std::string_view product_key, std::string_view device_name) {
+  return Run(db, [&](pqxx::connection& c) -> Result<void> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kFindId, S(product_key), S(device_name));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    const auto id = r[0][0].as<std::int64_t>();
+    for (const auto* st : {&kDelHistory, &kDelEvents, &kDelRejections, &kDelCalls, &kDelDedupe,
+                           &kDelDevice}) {
+      Exec(tx, *st, id);
+    }
+    tx.commit();
+    return {};
+  });
+}
+
+Result<void> UpdateDeviceTags(Db& db, std::int64_t device_id,
+                              const std::map<std::string, std::string>& tags) {
+  nlohmann::json obj = nlohmann::json::object();
+  for (const auto& [k, v] : tags) {
+    obj[k] = v;
+  }
+  const std::string text = obj.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return Run(db, [&](pqxx::connection& c) -> Result<void> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kTagsMerge, device_id, text);
+    tx.commit();
+    if (r.affected_rows() == 0) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return {};
+  });
+}
+
+Result<void> DeleteDeviceTags(Db& db, std::int64_t device_id, const std::vector<std::string>& keys) {
+  nlohmann::json arr = keys;
+  const std::string text = arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return Run(db, [&](pqxx::connection& c) -> Result<void> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kTagsDelete, device_id, text);
+    tx.commit();
+    if (r.affected_rows() == 0) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return {};
+  });
+}
+
+Result<LifecycleResult> ApplyLifecycle(Db& db, const LifecycleEvent& e) {
+  return Run(db, [&](pqxx::connection& c) -> Result<LifecycleResult> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kLifecycle, e.device_id, e.online, e.time, e.sequence, e.ip_address);
+    LifecycleResult out;
+    if (r.empty()) {
+      auto s = Exec(tx, kStatus, e.device_id);
+      if (s.empty()) {
+        return make_error_code(Errc::kNotFound);
+      }
+      Parse(s[0][0].as<std::string>(), out.status);
+      return out;  // stale sequence: ignored
+    }
+    tx.commit();
+    out.applied = true;
+    Parse(r[0][0].as<std::string>(), out.status);
+    out.first_activation = r[0][1].as<bool>();
+    return out;
+  });
+}
+
+Result<std::int64_t> MarkAllOffline(Db& db, TimeMs time) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::int64_t> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kAllOffline, time);
+    tx.commit();
+    return static_cast<std::int64_t>(r.affected_rows());
+  });
+}
+
+Result<DeviceAuthInfo> LookupDevice(Db& db, std::string_view product_key,
+                                    std::string_view device_name) {
+  return Run(db, [&](pqxx::connection& c) -> Result<DeviceAuthInfo> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kLookup, S(product_key), S(device_name));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    const auto& row = r[0];
+    DeviceAuthInfo out;
+    out.device_id = row[0].as<std::int64_t>();
+    out.product_key = row[1].as<std::string>();
+    out.device_name = row[2].as<std::string>();
+    out.secret = row[3].as<std::string>();
+    out.enabled = row[4].as<bool>();
+    Parse(row[5].as<std::string>(), out.node_type);
+    Parse(row[6].as<std::string>(), out.validation);
+    out.retention_days = row[7].as<int>();
+    return out;
+  });
+}
+
+}  // namespace iot::store

@@ -1,0 +1,128 @@
+#include "iot/store/products.hpp"
+
+#include "connection.hpp"
+
+namespace iot::store {
+namespace {
+
+#define IOT_PRODUCT_COLUMNS                                                                    \
+  "p.product_key, p.name, p.node_type, p.validation, p.retention_days, p.description, "       \
+  "iot_ms(p.created_at), "                                                                     \
+  "(SELECT max(version) FROM thing_model_versions v WHERE v.product_key = p.product_key), " \
+  "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key)"
+
+const Statement kInsert{"product_insert",
+                        "INSERT INTO products (product_key, name, node_type, validation, "
+                        "retention_days, description) VALUES ($1, $2, $3, $4, $5, $6)"};
+const Statement kGet{"product_get",
+                     "SELECT " IOT_PRODUCT_COLUMNS " FROM products p WHERE p.product_key = $1"};
+const Statement kList{"product_list", "SELECT " IOT_PRODUCT_COLUMNS
+                                      " FROM products p WHERE p.product_key > $1 "
+                                      "ORDER BY p.product_key LIMIT $2"};
+const Statement kPatch{"product_patch",
+                       "UPDATE products SET name = coalesce($2, name), "
+                       "description = coalesce($3, description), "
+                       "validation = coalesce($4, validation), "
+                       "retention_days = coalesce($5, retention_days) WHERE product_key = $1"};
+const Statement kDelete{"product_delete", "DELETE FROM products WHERE product_key = $1"};
+const Statement kHasDevices{"product_has_devices",
+                            "SELECT EXISTS (SELECT 1 FROM devices WHERE product_key = $1)"};
+
+Product ReadProduct(const pqxx::row& r) {
+  Product p;
+  p.product_key = r[0].as<std::string>();
+  p.name = r[1].as<std::string>();
+  Parse(r[2].as<std::string>(), p.node_type);
+  Parse(r[3].as<std::string>(), p.validation);
+  p.retention_days = r[4].as<int>();
+  p.description = r[5].as<std::string>();
+  p.created_at = r[6].as<TimeMs>();
+  p.thing_model_version = Opt<int>(r[7]);
+  p.device_count = r[8].as<std::int64_t>();
+  return p;
+}
+
+Result<Product> GetIn(pqxx::transaction_base& tx, const std::string& pk) {
+  auto r = Exec(tx, kGet, pk);
+  if (r.empty()) {
+    return make_error_code(Errc::kNotFound);
+  }
+  return ReadProduct(r[0]);
+}
+
+}  // namespace
+
+std::string GenerateProductKey() { return RandomAlnum(11); }
+
+Result<Product> CreateProduct(Db& db, const ProductCreate& request) {
+  const std::string pk = request.product_key.value_or(GenerateProductKey());
+  return Run(db, [&](pqxx::connection& c) -> Result<Product> {
+    pqxx::work tx(c);
+    Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)),
+         S(ToString(request.validation)), request.retention_days, request.description);
+    auto p = GetIn(tx, pk);
+    tx.commit();
+    return p;
+  });
+}
+
+Result<Product> GetProduct(Db& db, std::string_view product_key) {
+  return Run(db, [&](pqxx::connection& c) -> Result<Product> {
+    pqxx::read_transaction tx(c);
+    return GetIn(tx, S(product_key));
+  });
+}
+
+Result<Page<Product>> ListProducts(Db& db, const PageQuery& page) {
+  if (!ValidLimit(page.limit)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<Product>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kList, page.cursor, page.limit + 1);
+    Page<Product> out;
+    for (const auto& row : r) {
+      if (static_cast<int>(out.items.size()) == page.limit) {
+        out.next_cursor = out.items.back().product_key;
+        break;
+      }
+      out.items.push_back(ReadProduct(row));
+    }
+    return out;
+  });
+}
+
+Result<Product> PatchProduct(Db& db, std::string_view product_key, const ProductPatch& patch) {
+  std::optional<std::string> validation;
+  if (patch.validation) {
+    validation = S(ToString(*patch.validation));
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Product> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kPatch, S(product_key), patch.name, patch.description, validation,
+                  patch.retention_days);
+    if (r.affected_rows() == 0) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto p = GetIn(tx, S(product_key));
+    tx.commit();
+    return p;
+  });
+}
+
+Result<void> DeleteProduct(Db& db, std::string_view product_key) {
+  return Run(db, [&](pqxx::connection& c) -> Result<void> {
+    pqxx::work tx(c);
+    if (Exec(tx, kHasDevices, S(product_key))[0][0].as<bool>()) {
+      return make_error_code(Errc::kConflict);
+    }
+    auto r = Exec(tx, kDelete, S(product_key));  // a device created meanwhile: FK RESTRICT -> kConflict
+    tx.commit();
+    if (r.affected_rows() == 0) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return {};
+  });
+}
+
+}  // namespace iot::store
