@@ -1,5 +1,6 @@
 #include "iot/alink/topic.hpp"
 
+#include <algorithm>
 #include <array>
 #include <initializer_list>
 #include <optional>
@@ -322,8 +323,9 @@ Result<Topic> ParseExt(Levels& levels, bool allow_ext_rrpc) {
 
 Result<Topic> ParseImpl(std::string_view topic, bool allow_ext_rrpc) {
   if (topic.empty() || topic.size() > kMaxTopicBytes || topic.front() != '/' ||
-      topic.find_first_of(std::string_view("+#\0", 3)) != std::string_view::npos) {
-    return Errc::kTopicNotRecognized;
+      topic.find_first_of(std::string_view("+#\0", 3)) != std::string_view::npos ||
+      static_cast<std::size_t>(std::count(topic.begin(), topic.end(), '/')) >= kMaxTopicLevels) {
+    return Errc::kTopicNotRecognized;  // the level bound keeps parse and ACL in agreement
   }
   Levels levels(topic.substr(1));
   std::string_view first;
@@ -465,7 +467,7 @@ bool InDeviceSpace(const std::string_view* lv, std::size_t n, std::string_view p
         return InDeviceSpace(lv + 4, n - 4, pk, dn, false);
       }
       // Re-root the inner levels: the slot before them (the message id) stands in for "".
-      std::array<std::string_view, 64> inner{};
+      std::array<std::string_view, kMaxTopicLevels> inner{};
       if (n - 3 > inner.size()) {
         return false;
       }
@@ -794,7 +796,7 @@ bool TopicBelongsToDevice(std::string_view filter, std::string_view pk,
       !IsValidDeviceName(dn)) {
     return false;
   }
-  std::array<std::string_view, 64> levels{};
+  std::array<std::string_view, kMaxTopicLevels> levels{};
   std::size_t count = 0;
   if (!SplitFilter(filter, levels, count)) {
     return false;

@@ -1,5 +1,6 @@
 #include "iot/alink/topic.hpp"
 
+#include <algorithm>
 #include <string>
 #include <tuple>
 
@@ -360,4 +361,17 @@ TEST_CASE("Topic ACL: publish needs a concrete topic and a valid device", "[alin
   // Invalid credentials never own anything, even a matching topic.
   CHECK_FALSE(alink::TopicBelongsToDevice("/sys/+/+/#", "+", "+"));
   CHECK_FALSE(alink::TopicBelongsToDevice("/sys/#/x/#", "#", "x"));
+}
+
+TEST_CASE("Topic: parse and ACL agree on the level limit", "[alink][topic][acl]") {
+  // Found by fuzzing: a topic with more levels than the ACL can split parsed but was not owned.
+  std::string deep = "/a1b2c3d4e5f/dev01/user";
+  while (std::count(deep.begin(), deep.end(), '/') < static_cast<long>(alink::kMaxTopicLevels) - 1) {
+    deep += "/x";
+  }
+  REQUIRE(alink::ParseTopic(deep).has_value());
+  CHECK(alink::TopicBelongsToDevice(deep, "a1b2c3d4e5f", "dev01"));
+  deep += "/x";
+  CHECK_FALSE(alink::ParseTopic(deep).has_value());
+  CHECK_FALSE(alink::TopicBelongsToDevice(deep, "a1b2c3d4e5f", "dev01"));
 }

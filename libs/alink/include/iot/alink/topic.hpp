@@ -72,6 +72,7 @@ enum class TopicKind {
 };
 
 inline constexpr std::size_t kMaxTopicBytes = 1024;  // sanity bound; Aliyun itself allows 128
+inline constexpr std::size_t kMaxTopicLevels = 64;   // '/'-separated levels; Aliyun allows 8
 
 struct Topic {
   TopicKind kind = TopicKind::kSysUnknown;
@@ -89,7 +90,7 @@ struct Topic {
 
 // Parses a concrete topic name (no wildcards). Topics outside the grammar give
 // Errc::kTopicNotRecognized; malformed product keys, device names or message ids give
-// Errc::kInvalidTopicSegment. Unknown /sys/{pk}/{dn}/... topics parse as kSysUnknown.
+// Errc::kInvalidTopicSegment; more than kMaxTopicLevels levels is kTopicNotRecognized. Unknown /sys/{pk}/{dn}/... topics parse as kSysUnknown.
 // For every topic t that parses, FormatTopic(*ParseTopic(t)) == t.
 Result<Topic> ParseTopic(std::string_view topic);
 
@@ -136,7 +137,7 @@ bool IsValidMessageId(std::string_view id) noexcept;
 // /ext/error/{pk}/{dn}, /shadow/{op}/{pk}/{dn}, /ota/device/{op}/{pk}/{dn}, /{pk}/{dn}/user/...,
 // and /ext/rrpc/{id}/ followed by one of those. Wildcards (`+`, trailing `#`) are allowed only
 // below the device's prefix, so `#`, `/sys/+/...`, `$SYS/...` and `/as/...` are refused.
-// Malformed filters (`a#`, `#/x`, NUL, over kMaxTopicBytes) are refused.
+// Malformed filters (`a#`, `#/x`, NUL, over kMaxTopicBytes or kMaxTopicLevels) are refused.
 bool TopicBelongsToDevice(std::string_view topic_or_filter, std::string_view pk,
                           std::string_view dn) noexcept;
 
