@@ -1,1 +1,406 @@
-// placeholder
+#include "iot/store/device_data.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "connection.hpp"
+
+namespace iot::store {
+namespace {
+
+const Statement kLatest{"data_latest",
+                        "SELECT identifier, value::text, iot_ms(ts), iot_ms(received_at) "
+                        "FROM latest_properties WHERE device_id = $1 ORDER BY identifier"};
+const Statement kHistoryAsc{
+    "data_history_asc",
+    "SELECT value::text, iot_ms(ts), id FROM property_history WHERE device_id = $1 AND identifier = $2 "
+    "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) > (iot_ts($5), $6) "
+    "ORDER BY ts, id LIMIT $7"};
+const Statement kHistoryDesc{
+    "data_history_desc",
+    "SELECT value::text, iot_ms(ts), id FROM property_history WHERE device_id = $1 AND identifier = $2 "
+    "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) < (iot_ts($5), $6) "
+    "ORDER BY ts DESC, id DESC LIMIT $7"};
+// Numeric values only; first/last by device time (id breaks ties).
+const Statement kAggregate{
+    "data_aggregate",
+    "SELECT iot_ms(b), avg(v), min(v), max(v), count(v), "
+    "(array_agg(v ORDER BY ts, id))[1], (array_agg(v ORDER BY ts DESC, id DESC))[1] FROM ("
+    "  SELECT date_bin($5 * interval '1 millisecond', ts, timestamptz '1970-01-01 00:00:00+00') AS b,"
+    "         ts, id, (value #>> '{}')::float8 AS v"
+    "  FROM property_history WHERE device_id = $1 AND identifier = $2"
+    "  AND ts >= iot_ts($3) AND ts < iot_ts($4) AND jsonb_typeof(value) = 'number') s "
+    "GROUP BY b ORDER BY b"};
+const Statement kEventsAsc{
+    "data_events_asc",
+    "SELECT identifier, type, output::text, iot_ms(ts), id FROM events WHERE device_id = $1 "
+    "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR type = $3) "
+    "AND ts >= iot_ts($4) AND ts < iot_ts($5) AND (ts, id) > (iot_ts($6), $7) "
+    "ORDER BY ts, id LIMIT $8"};
+const Statement kEventsDesc{
+    "data_events_desc",
+    "SELECT identifier, type, output::text, iot_ms(ts), id FROM events WHERE device_id = $1 "
+    "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR type = $3) "
+    "AND ts >= iot_ts($4) AND ts < iot_ts($5) AND (ts, id) < (iot_ts($6), $7) "
+    "ORDER BY ts DESC, id DESC LIMIT $8"};
+const Statement kRejAsc{
+    "data_rej_asc",
+    "SELECT iot_ms(ts), method, identifier, value, code, message, id FROM rejections "
+    "WHERE device_id = $1 AND ts >= iot_ts($2) AND ts < iot_ts($3) AND (ts, id) > (iot_ts($4), $5) "
+    "ORDER BY ts, id LIMIT $6"};
+const Statement kRejDesc{
+    "data_rej_desc",
+    "SELECT iot_ms(ts), method, identifier, value, code, message, id FROM rejections "
+    "WHERE device_id = $1 AND ts >= iot_ts($2) AND ts < iot_ts($3) AND (ts, id) < (iot_ts($4), $5) "
+    "ORDER BY ts DESC, id DESC LIMIT $6"};
+
+#define IOT_CALL_COLUMNS                                                                          \
+  "call_id, device_id, identifier, call_type, params::text, output::text, status, code, message, " \
+  "requested_by, iot_ms(requested_at), iot_ms(sent_at), iot_ms(replied_at), iot_ms(expires_at), "  \
+  "alink_id, rrpc_id, id"
+
+const Statement kDeviceExists{"data_device_exists", "SELECT 1 FROM devices WHERE id = $1"};
+const Statement kCallInsert{
+    "call_insert",
+    "INSERT INTO service_calls (call_id, device_id, identifier, call_type, params, status, "
+    "requested_by, requested_at, sent_at, expires_at, alink_id, rrpc_id) VALUES ($1, $2, $3, $4, "
+    "$5::jsonb, $6, $7, CASE WHEN $8 = 0 THEN iot_now_ms() ELSE iot_ts($8) END, iot_ts($9), "
+    "iot_ts($10), $11, $12) RETURNING " IOT_CALL_COLUMNS};
+const Statement kCallGet{"call_get", "SELECT " IOT_CALL_COLUMNS
+                                     " FROM service_calls WHERE device_id = $1 AND call_id = $2"};
+const Statement kCallByAlink{"call_by_alink",
+                             "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
+                             "AND alink_id = $2 ORDER BY (status = 'sent') DESC, requested_at DESC "
+                             "LIMIT 1"};
+// $10: comma-separated allowed current statuses ('' = any); names come from our enum.
+const Statement kCallUpdate{
+    "call_update",
+    "UPDATE service_calls SET status = $2, code = coalesce($3, code), "
+    "message = coalesce($4, message), output = coalesce($5::jsonb, output), "
+    "sent_at = coalesce(iot_ts($6), sent_at), replied_at = coalesce(iot_ts($7), replied_at), "
+    "alink_id = coalesce($8, alink_id), rrpc_id = coalesce($9, rrpc_id) "
+    "WHERE call_id = $1 AND ($10 = '' OR status = ANY (string_to_array($10, ','))) "
+    "RETURNING " IOT_CALL_COLUMNS};
+const Statement kCallExists{"call_exists", "SELECT 1 FROM service_calls WHERE call_id = $1"};
+const Statement kCallsAsc{
+    "calls_asc",
+    "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
+    "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR status = $3) "
+    "AND requested_at >= iot_ts($4) AND requested_at < iot_ts($5) "
+    "AND (requested_at, id) > (iot_ts($6), $7) ORDER BY requested_at, id LIMIT $8"};
+const Statement kCallsDesc{
+    "calls_desc",
+    "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
+    "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR status = $3) "
+    "AND requested_at >= iot_ts($4) AND requested_at < iot_ts($5) "
+    "AND (requested_at, id) < (iot_ts($6), $7) ORDER BY requested_at DESC, id DESC LIMIT $8"};
+const Statement kCallsQueued{"calls_queued",
+                             "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
+                             "AND status = 'queued' ORDER BY requested_at, id"};
+const Statement kCallsExpire{"calls_expire",
+                             "UPDATE service_calls SET status = 'expired' WHERE status = 'queued' "
+                             "AND expires_at <= iot_ts($1) RETURNING " IOT_CALL_COLUMNS};
+
+const Statement kDesiredGet{"desired_get",
+                            "SELECT identifier, value::text, version FROM desired_properties "
+                            "WHERE device_id = $1 ORDER BY identifier"};
+const Statement kDesiredLock{"desired_lock",
+                             "SELECT version FROM desired_properties WHERE device_id = $1 "
+                             "AND identifier = $2 FOR UPDATE"};
+const Statement kDesiredSet{
+    "desired_set",
+    "INSERT INTO desired_properties (device_id, identifier, value, version) "
+    "VALUES ($1, $2, $3::jsonb, 1) ON CONFLICT (device_id, identifier) DO UPDATE "
+    "SET value = excluded.value, version = desired_properties.version + 1, updated_at = iot_now_ms() "
+    "RETURNING version"};
+const Statement kDesiredClear{
+    "desired_clear",
+    "UPDATE desired_properties SET value = NULL, version = version + 1, updated_at = iot_now_ms() "
+    "WHERE device_id = $1 AND identifier = $2 AND ($3::int IS NULL OR version = $3)"};
+const Statement kDeviceLock{"data_device_lock", "SELECT 1 FROM devices WHERE id = $1 FOR UPDATE"};
+
+ServiceCall ReadCall(const pqxx::row& r) {
+  ServiceCall c;
+  c.call_id = r[0].as<std::string>();
+  c.device_id = r[1].as<std::int64_t>();
+  c.identifier = r[2].as<std::string>();
+  Parse(r[3].as<std::string>(), c.call_type);
+  c.params_json = r[4].as<std::string>();
+  c.output_json = Opt<std::string>(r[5]);
+  Parse(r[6].as<std::string>(), c.status);
+  c.code = Opt<int>(r[7]);
+  c.message = r[8].as<std::string>();
+  c.requested_by = r[9].as<std::string>();
+  c.requested_at = r[10].as<TimeMs>();
+  c.sent_at = Opt<TimeMs>(r[11]);
+  c.replied_at = Opt<TimeMs>(r[12]);
+  c.expires_at = Opt<TimeMs>(r[13]);
+  c.alink_id = r[14].as<std::string>();
+  c.rrpc_id = r[15].as<std::string>();
+  return c;
+}
+
+// Runs a keyset page: `read` converts a row and returns its (ts, id) for the next cursor.
+template <class T, class Read>
+Page<T> ToPage(const pqxx::result& r, int limit, Read read) {
+  Page<T> out;
+  TimeMs last_ts = 0;
+  std::int64_t last_id = 0;
+  for (const auto& row : r) {
+    if (static_cast<int>(out.items.size()) == limit) {
+      out.next_cursor = FormatCursor(last_ts, last_id);
+      break;
+    }
+    out.items.push_back(read(row, last_ts, last_id));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<LatestProperty>> GetLatestProperties(Db& db, std::int64_t device_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<LatestProperty>> {
+    pqxx::read_transaction tx(c);
+    std::vector<LatestProperty> out;
+    for (const auto& row : Exec(tx, kLatest, device_id)) {
+      out.push_back(LatestProperty{row[0].as<std::string>(), row[1].as<std::string>(),
+                                   row[2].as<TimeMs>(), row[3].as<TimeMs>()});
+    }
+    return out;
+  });
+}
+
+Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id,
+                                                 std::string_view identifier, const TimeQuery& q) {
+  KeysetBounds b;
+  if (!MakeBounds(q, b)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<PropertySample>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, q.order == Order::kAsc ? kHistoryAsc : kHistoryDesc, device_id, S(identifier),
+                  b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
+    return ToPage<PropertySample>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
+      ts = row[1].as<TimeMs>();
+      id = row[2].as<std::int64_t>();
+      return PropertySample{row[0].as<std::string>(), ts};
+    });
+  });
+}
+
+Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t device_id,
+                                                       std::string_view identifier,
+                                                       const AggregateQuery& q) {
+  if (q.interval_ms < 1000 || q.to <= q.from || (q.to - q.from) / q.interval_ms > 100000) {
+    return make_error_code(Errc::kInvalid);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<AggregateBucket>> {
+    pqxx::read_transaction tx(c);
+    std::vector<AggregateBucket> out;
+    for (const auto& row : Exec(tx, kAggregate, device_id, S(identifier), q.from, q.to,
+                                q.interval_ms)) {
+      out.push_back(AggregateBucket{row[0].as<TimeMs>(), row[1].as<double>(), row[2].as<double>(),
+                                    row[3].as<double>(), row[4].as<std::int64_t>(),
+                                    row[5].as<double>(), row[6].as<double>()});
+    }
+    return out;
+  });
+}
+
+Result<Page<EventRecord>> ListEvents(Db& db, std::int64_t device_id, const EventFilter& filter,
+                                     const TimeQuery& q) {
+  KeysetBounds b;
+  if (!MakeBounds(q, b)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<EventRecord>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, q.order == Order::kAsc ? kEventsAsc : kEventsDesc, device_id,
+                  filter.identifier, filter.type, b.from, b.to, b.cursor_ts, b.cursor_id,
+                  q.limit + 1);
+    return ToPage<EventRecord>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
+      ts = row[3].as<TimeMs>();
+      id = row[4].as<std::int64_t>();
+      return EventRecord{row[0].as<std::string>(), row[1].as<std::string>(),
+                         row[2].as<std::string>(), ts};
+    });
+  });
+}
+
+Result<Page<Rejection>> ListRejections(Db& db, std::int64_t device_id, const TimeQuery& q) {
+  KeysetBounds b;
+  if (!MakeBounds(q, b)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<Rejection>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, q.order == Order::kAsc ? kRejAsc : kRejDesc, device_id, b.from, b.to,
+                  b.cursor_ts, b.cursor_id, q.limit + 1);
+    return ToPage<Rejection>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
+      ts = row[0].as<TimeMs>();
+      id = row[6].as<std::int64_t>();
+      return Rejection{ts, row[1].as<std::string>(), row[2].as<std::string>(),
+                       row[3].as<std::string>(), row[4].as<int>(), row[5].as<std::string>()};
+    });
+  });
+}
+
+Result<ServiceCall> CreateServiceCall(Db& db, const ServiceCallCreate& req) {
+  const std::string call_id = RandomHex(16);
+  return Run(db, [&](pqxx::connection& c) -> Result<ServiceCall> {
+    pqxx::work tx(c);
+    if (Exec(tx, kDeviceExists, req.device_id).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto r = Exec(tx, kCallInsert, call_id, req.device_id, req.identifier,
+                  S(ToString(req.call_type)), req.params_json, S(ToString(req.status)),
+                  req.requested_by, req.requested_at, req.sent_at, req.expires_at, req.alink_id,
+                  req.rrpc_id);
+    tx.commit();
+    return ReadCall(r[0]);
+  });
+}
+
+Result<ServiceCall> GetServiceCall(Db& db, std::int64_t device_id, std::string_view call_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ServiceCall> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kCallGet, device_id, S(call_id));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadCall(r[0]);
+  });
+}
+
+Result<ServiceCall> FindServiceCallByAlinkId(Db& db, std::int64_t device_id,
+                                             std::string_view alink_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ServiceCall> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kCallByAlink, device_id, S(alink_id));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadCall(r[0]);
+  });
+}
+
+Result<ServiceCall> UpdateServiceCall(Db& db, std::string_view call_id, const ServiceCallUpdate& u) {
+  std::string from;
+  for (auto s : u.from) {
+    if (!from.empty()) {
+      from.push_back(',');
+    }
+    from += ToString(s);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<ServiceCall> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kCallUpdate, S(call_id), S(ToString(u.status)), u.code, u.message,
+                  u.output_json, u.sent_at, u.replied_at, u.alink_id, u.rrpc_id, from);
+    if (r.empty()) {
+      return make_error_code(Exec(tx, kCallExists, S(call_id)).empty() ? Errc::kNotFound
+                                                                        : Errc::kConflict);
+    }
+    tx.commit();
+    return ReadCall(r[0]);
+  });
+}
+
+Result<Page<ServiceCall>> ListServiceCalls(Db& db, std::int64_t device_id,
+                                           const ServiceCallFilter& filter, const TimeQuery& q) {
+  KeysetBounds b;
+  if (!MakeBounds(q, b)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  std::optional<std::string> status;
+  if (filter.status) {
+    status = S(ToString(*filter.status));
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<ServiceCall>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, q.order == Order::kAsc ? kCallsAsc : kCallsDesc, device_id, filter.identifier,
+                  status, b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
+    return ToPage<ServiceCall>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
+      auto call = ReadCall(row);
+      ts = call.requested_at;
+      id = row[16].as<std::int64_t>();
+      return call;
+    });
+  });
+}
+
+Result<std::vector<ServiceCall>> ListQueuedServiceCalls(Db& db, std::int64_t device_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<ServiceCall>> {
+    pqxx::read_transaction tx(c);
+    std::vector<ServiceCall> out;
+    for (const auto& row : Exec(tx, kCallsQueued, device_id)) {
+      out.push_back(ReadCall(row));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<ServiceCall>> ExpireServiceCalls(Db& db, TimeMs now) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<ServiceCall>> {
+    pqxx::work tx(c);
+    std::vector<ServiceCall> out;
+    for (const auto& row : Exec(tx, kCallsExpire, now)) {
+      out.push_back(ReadCall(row));
+    }
+    tx.commit();
+    return out;
+  });
+}
+
+Result<std::vector<DesiredProperty>> GetDesiredProperties(Db& db, std::int64_t device_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<DesiredProperty>> {
+    pqxx::read_transaction tx(c);
+    std::vector<DesiredProperty> out;
+    for (const auto& row : Exec(tx, kDesiredGet, device_id)) {
+      out.push_back(DesiredProperty{row[0].as<std::string>(), Opt<std::string>(row[1]),
+                                    row[2].as<int>()});
+    }
+    return out;
+  });
+}
+
+Result<std::map<std::string, int>> SetDesiredProperties(Db& db, std::int64_t device_id,
+                                                        const std::vector<DesiredChange>& changes) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::map<std::string, int>> {
+    pqxx::work tx(c);
+    if (Exec(tx, kDeviceLock, device_id).empty()) {  // also serialises writers of one device
+      return make_error_code(Errc::kNotFound);
+    }
+    // Check every expected version first: all or nothing.
+    for (const auto& ch : changes) {
+      if (!ch.expected_version) {
+        continue;
+      }
+      auto r = Exec(tx, kDesiredLock, device_id, ch.identifier);
+      const int current = r.empty() ? 0 : r[0][0].as<int>();
+      if (current != *ch.expected_version) {
+        return make_error_code(Errc::kVersionMismatch);
+      }
+    }
+    std::map<std::string, int> versions;
+    for (const auto& ch : changes) {
+      // A clear is stored as a NULL value with the version incremented (keeps version history).
+      auto r = Exec(tx, kDesiredSet, device_id, ch.identifier, ch.value_json);
+      versions[ch.identifier] = r[0][0].as<int>();
+    }
+    tx.commit();
+    return versions;
+  });
+}
+
+Result<void> DeleteDesiredFromDevice(Db& db, std::int64_t device_id,
+                                     const std::vector<DesiredChange>& changes) {
+  return Run(db, [&](pqxx::connection& c) -> Result<void> {
+    pqxx::work tx(c);
+    for (const auto& ch : changes) {
+      Exec(tx, kDesiredClear, device_id, ch.identifier, ch.expected_version);
+    }
+    tx.commit();
+    return {};
+  });
+}
+
+}  // namespace iot::store

@@ -1,1 +1,118 @@
-// placeholder
+#include "iot/store/listener.hpp"
+
+#include <thread>
+
+#include "connection.hpp"
+
+namespace iot::store {
+namespace {
+
+class Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection& c, const std::string& channel, std::vector<Notification>& sink)
+      : pqxx::notification_receiver(c, channel), sink_(sink) {}
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    sink_.push_back(Notification{channel(), payload, false});
+  }
+
+ private:
+  std::vector<Notification>& sink_;
+};
+
+}  // namespace
+
+class Listener::Impl {
+ public:
+  Impl(DbSettings settings, std::vector<std::string> channels, Callback callback)
+      : settings_(std::move(settings)),
+        channels_(std::move(channels)),
+        callback_(std::move(callback)) {}
+  ~Impl() { Drop(); }
+
+  Result<void> Poll(std::chrono::milliseconds timeout) {
+    if (!conn_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next_attempt_) {
+        std::this_thread::sleep_for(
+            std::min<std::chrono::steady_clock::duration>(next_attempt_ - now, timeout));
+        return make_error_code(Errc::kUnavailable);
+      }
+      if (!Connect()) {
+        return make_error_code(Errc::kUnavailable);
+      }
+      callback_(Notification{"", "", true});  // whatever happened meanwhile was missed
+    }
+    try {
+      const long us = static_cast<long>(
+          std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
+      conn_->await_notification(us / 1000000, us % 1000000);
+      conn_->get_notifs();
+    } catch (...) {
+      Drop();
+      Backoff();
+      return make_error_code(Errc::kUnavailable);
+    }
+    auto batch = std::move(pending_);
+    pending_.clear();
+    for (const auto& n : batch) {
+      callback_(n);
+    }
+    return {};
+  }
+
+  bool IsConnected() const { return conn_ != nullptr && conn_->is_open(); }
+
+ private:
+  bool Connect() {
+    try {
+      conn_ = std::make_unique<pqxx::connection>(settings_.dsn);
+      conn_->inhibit_reactivation(true);
+      for (const auto& ch : channels_) {
+        receivers_.push_back(std::make_unique<Receiver>(*conn_, ch, pending_));
+      }
+      // Make sure the LISTENs are active before reporting the resync.
+      pqxx::nontransaction tx(*conn_);
+      tx.exec("SELECT 1");
+      delay_ = std::chrono::milliseconds(0);
+      return true;
+    } catch (...) {
+      Drop();
+      Backoff();
+      return false;
+    }
+  }
+
+  void Drop() {
+    receivers_.clear();  // before the connection they refer to
+    try {
+      conn_.reset();
+    } catch (...) {
+    }
+  }
+
+  void Backoff() {
+    delay_ = delay_.count() == 0 ? settings_.reconnect_min
+                                 : std::min(delay_ * 2, settings_.reconnect_max);
+    next_attempt_ = std::chrono::steady_clock::now() + delay_;
+  }
+
+  DbSettings settings_;
+  std::vector<std::string> channels_;
+  Callback callback_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::vector<std::unique_ptr<Receiver>> receivers_;
+  std::vector<Notification> pending_;
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::milliseconds delay_{0};
+};
+
+Listener::Listener(DbSettings settings, std::vector<std::string> channels, Callback callback)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(channels), std::move(callback))) {}
+
+Listener::~Listener() = default;
+
+Result<void> Listener::Poll(std::chrono::milliseconds timeout) { return impl_->Poll(timeout); }
+
+bool Listener::IsConnected() const { return impl_->IsConnected(); }
+
+}  // namespace iot::store
