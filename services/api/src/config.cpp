@@ -1,0 +1,205 @@
+#include "config.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "http/body_schema.hpp"
+#include "iot/common/log.hpp"
+
+#ifndef IOT_DEFAULT_OPENAPI_PATH
+#define IOT_DEFAULT_OPENAPI_PATH "schemas/api/openapi.json"
+#endif
+
+namespace iot::api {
+namespace {
+
+std::string JoinLines(const std::vector<std::string>& problems) {
+  std::string out = "invalid configuration:";
+  for (const auto& p : problems) {
+    out += "\n  " + p;
+  }
+  return out;
+}
+
+const BodySchema& FileSchema() {
+  static const BodySchema kSchema = [] {
+    auto http = std::make_shared<BodySchema>();
+    http->Optional("bind", FieldType::kString)
+        .Optional("port", FieldType::kInteger)
+        .Optional("threads", FieldType::kInteger)
+        .Optional("maxConnections", FieldType::kInteger)
+        .Optional("headerLimitBytes", FieldType::kInteger)
+        .Optional("bodyLimitBytes", FieldType::kInteger)
+        .Optional("readTimeoutMs", FieldType::kInteger)
+        .Optional("writeTimeoutMs", FieldType::kInteger)
+        .Optional("pipelineLimit", FieldType::kInteger)
+        .Optional("shutdownGraceMs", FieldType::kInteger)
+        .Optional("tlsCert", FieldType::kString)
+        .Optional("tlsKey", FieldType::kString);
+    BodySchema root;
+    root.Optional("http", FieldType::kObject, {.object = http})
+        .Optional("pgDsn", FieldType::kString)
+        .Optional("logLevel", FieldType::kString)
+        .Optional("openapiPath", FieldType::kString);
+    return root;
+  }();
+  return kSchema;
+}
+
+// Applies one integer setting from the file or the environment, checking its range.
+class Reader {
+ public:
+  explicit Reader(std::vector<std::string>& problems) : problems_(problems) {}
+
+  template <class T>
+  void Int(const nlohmann::json* section, const char* key, const char* env_name,
+           const EnvLookup& env, long long min, long long max, T& out) {
+    std::optional<long long> value;
+    std::string source;
+    if (section != nullptr && section->contains(key)) {
+      value = (*section)[key].get<long long>();
+      source = std::string("http.") + key;
+    }
+    if (const char* text = env_name ? env(env_name) : nullptr; text != nullptr && *text != '\0') {
+      source = env_name;
+      long long parsed = 0;
+      const char* end = text + std::char_traits<char>::length(text);
+      auto [ptr, ec] = std::from_chars(text, end, parsed);
+      if (ec != std::errc() || ptr != end) {
+        problems_.push_back(source + ": not an integer: " + text);
+        return;
+      }
+      value = parsed;
+    }
+    if (!value) {
+      return;
+    }
+    if (*value < min || *value > max) {
+      problems_.push_back(source + ": " + std::to_string(*value) + " is outside " +
+                          std::to_string(min) + ".." + std::to_string(max));
+      return;
+    }
+    out = static_cast<T>(*value);
+  }
+
+  static void String(const nlohmann::json* section, const char* key, const char* env_name,
+                     const EnvLookup& env, std::string& out) {
+    if (section != nullptr && section->contains(key)) {
+      out = (*section)[key].get<std::string>();
+    }
+    if (const char* text = env_name ? env(env_name) : nullptr; text != nullptr) {
+      out = text;
+    }
+  }
+
+ private:
+  std::vector<std::string>& problems_;
+};
+
+}  // namespace
+
+ConfigError::ConfigError(const std::vector<std::string>& problems)
+    : std::runtime_error(JoinLines(problems)), problems_(problems) {}
+
+std::string ConfigPathFromArgs(int argc, const char* const* argv) {
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      path = argv[++i];
+    } else if (arg.starts_with("--config=")) {
+      path = std::string(arg.substr(9));
+    } else {
+      throw ConfigError({"unknown argument " + std::string(arg) + " (usage: iot-api [--config path])"});
+    }
+  }
+  return path;
+}
+
+Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
+  std::vector<std::string> problems;
+  nlohmann::json file = nlohmann::json::object();
+  if (!config_path.empty()) {
+    std::ifstream in(config_path);
+    if (!in) {
+      throw ConfigError({"cannot read config file " + config_path});
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      file = nlohmann::json::parse(text.str());
+    } catch (const nlohmann::json::parse_error& e) {
+      throw ConfigError({config_path + ": malformed JSON: " + e.what()});
+    }
+    std::vector<ErrorItem> schema_problems;
+    FileSchema().Check(file, "", schema_problems);
+    for (const auto& p : schema_problems) {
+      problems.push_back(config_path + ": " + (p.path.empty() ? "/" : p.path) + " " + p.message);
+    }
+    if (!problems.empty()) {
+      throw ConfigError(problems);
+    }
+  }
+
+  Config config;
+  config.openapi_path = IOT_DEFAULT_OPENAPI_PATH;
+  const nlohmann::json* http = file.contains("http") ? &file["http"] : nullptr;
+  ServerSettings& s = config.http;
+  Reader read(problems);
+  Reader::String(http, "bind", "IOT_HTTP_BIND", env, s.bind_address);
+  read.Int(http, "port", "IOT_HTTP_PORT", env, 0, 65535, s.port);
+  read.Int(http, "threads", "IOT_HTTP_THREADS", env, 1, 256, s.threads);
+  read.Int(http, "maxConnections", "IOT_HTTP_MAX_CONNECTIONS", env, 1, 1000000, s.max_connections);
+  read.Int(http, "headerLimitBytes", nullptr, env, 1024, 1 << 20, s.header_limit);
+  read.Int(http, "bodyLimitBytes", "IOT_HTTP_BODY_LIMIT", env, 1024, 1LL << 30, s.body_limit);
+  long long read_ms = s.read_timeout.count();
+  long long write_ms = s.write_timeout.count();
+  long long grace_ms = s.shutdown_grace.count();
+  read.Int(http, "readTimeoutMs", "IOT_HTTP_READ_TIMEOUT_MS", env, 100, 3600000, read_ms);
+  read.Int(http, "writeTimeoutMs", nullptr, env, 100, 3600000, write_ms);
+  read.Int(http, "shutdownGraceMs", nullptr, env, 0, 600000, grace_ms);
+  s.read_timeout = std::chrono::milliseconds(read_ms);
+  s.write_timeout = std::chrono::milliseconds(write_ms);
+  s.shutdown_grace = std::chrono::milliseconds(grace_ms);
+  read.Int(http, "pipelineLimit", nullptr, env, 1, 1024, s.pipeline_limit);
+  Reader::String(http, "tlsCert", "IOT_TLS_CERT", env, s.tls_cert_file);
+  Reader::String(http, "tlsKey", "IOT_TLS_KEY", env, s.tls_key_file);
+  Reader::String(&file, "pgDsn", "IOT_PG_DSN", env, config.pg_dsn);
+  Reader::String(&file, "logLevel", "IOT_LOG_LEVEL", env, config.log_level);
+  Reader::String(&file, "openapiPath", "IOT_OPENAPI_PATH", env, config.openapi_path);
+  Reader::String(nullptr, "", "IOT_ADMIN_TOKEN", env, config.admin_token);
+
+  unsigned char addr[16];
+  if (inet_pton(AF_INET, s.bind_address.c_str(), addr) != 1 &&
+      inet_pton(AF_INET6, s.bind_address.c_str(), addr) != 1) {
+    problems.push_back("http.bind / IOT_HTTP_BIND: not an IP address: " + s.bind_address);
+  }
+  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
+    problems.push_back("TLS needs both a certificate and a key (IOT_TLS_CERT, IOT_TLS_KEY)");
+  }
+  for (const std::string* file_path : {&s.tls_cert_file, &s.tls_key_file, &config.openapi_path}) {
+    if (!file_path->empty() && !std::ifstream(*file_path)) {
+      problems.push_back("cannot read file " + *file_path);
+    }
+  }
+  log::Level level{};
+  if (!log::ParseLevel(config.log_level, level)) {
+    problems.push_back("logLevel / IOT_LOG_LEVEL: must be debug, info, warn or error");
+  }
+  if (config.openapi_path.empty()) {
+    problems.push_back("openapiPath / IOT_OPENAPI_PATH: empty");
+  }
+  if (!config.admin_token.empty() && config.admin_token.size() < 16) {
+    problems.push_back("IOT_ADMIN_TOKEN: must be at least 16 characters");
+  }
+  if (!problems.empty()) {
+    throw ConfigError(problems);
+  }
+  return config;
+}
+
+}  // namespace iot::api

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/auth_types.hpp"
+
+namespace iot::api {
+
+// A request as handlers see it: plain data, no sockets (the transport converts Beast's message).
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request-target as received, e.g. "/api/v1/products?limit=5"
+  // Header fields with lower-case names, in arrival order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote_address;
+  std::string request_id;
+
+  // Filled by ParseTarget() before routing.
+  std::string path;                           // percent-decoded, for logs and messages
+  std::vector<std::string> segments;          // percent-decoded path segments
+  std::multimap<std::string, std::string> query;  // percent-decoded query parameters
+
+  // Filled by the router.
+  std::string route;  // matched pattern, e.g. "/api/v1/products/{pk}"
+  std::map<std::string, std::string, std::less<>> params;  // path parameters by name
+  std::optional<Principal> principal;  // set on routes that require a role
+
+  // First header with this lower-case name, or empty.
+  std::string_view Header(std::string_view lower_name) const;
+  // Path parameter by name; the router guarantees the names of the matched pattern exist.
+  const std::string& Param(std::string_view name) const;
+  // First query value with this name, if any.
+  std::optional<std::string_view> Query(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Allow, Location
+};
+
+// Completes a request. Copyable; may be called from any thread, exactly once: later calls are ignored.
+// If every copy is destroyed without a call, a 500 problem is sent so the client is never left hanging.
+class Respond {
+ public:
+  using Sink = std::function<void(Response&&)>;
+
+  Respond() = default;
+  explicit Respond(Sink sink);
+
+  void operator()(Response&& response) const;
+  // Wraps `sink`, e.g. to record metrics; the new Respond keeps the exactly-once guarantee.
+  Respond Then(std::function<void(const Response&)> observer) const;
+  bool Valid() const { return state_ != nullptr; }
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// Splits `request.target` into path segments and query parameters, percent-decoding both. Returns an
+// error message for targets that are not origin-form, contain NUL or control bytes after decoding, or
+// have "." / ".." segments (never normalised: a client that sends them gets 400).
+std::optional<std::string> ParseTarget(Request& request);
+
+// Percent-decodes `text` ("+" stays "+" unless `plus_is_space`); nullopt on a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
+
+// The target with values of `token` query parameters replaced by "REDACTED", for logs.
+std::string RedactedTarget(std::string_view target);
+
+}  // namespace iot::api

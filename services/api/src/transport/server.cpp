@@ -1,0 +1,232 @@
+// The listener (accepts, enforces the connection limit, hands each socket a fresh strand), TLS
+// setup, and graceful shutdown on SIGTERM/SIGINT.
+#include "transport/server.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <csignal>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "iot/common/log.hpp"
+#include "transport/session.hpp"
+
+namespace iot::api {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using transport::ServerState;
+
+namespace {
+
+constexpr std::string_view kLog = "api.server";
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
+constexpr auto kDrainPollInterval = std::chrono::milliseconds(20);
+
+std::string RandomPrefix() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 8; ++i) {
+    out += kHex[rd() % 16];
+  }
+  return out + "-";
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerSettings s, RequestHandler& handler, MetricsRegistry& metrics)
+      : settings(s),
+        ioc(std::max(1, s.threads)),
+        control(net::make_strand(ioc)),
+        acceptor(control),
+        signals(control),
+        retry_timer(control),
+        drain_timer(control),
+        state(std::make_shared<ServerState>(std::move(s), handler, metrics)) {
+    state->request_id_prefix = RandomPrefix();
+  }
+
+  void DoAccept() {
+    acceptor.async_accept(net::make_strand(ioc),
+                          [this](boost::system::error_code ec, tcp::socket socket) {
+                            OnAccept(ec, std::move(socket));
+                          });
+  }
+
+  void OnAccept(boost::system::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+      return;
+    }
+    if (ec) {
+      // E.g. EMFILE: back off instead of spinning on the error.
+      IOT_LOG_WARN(kLog, "msg=\"accept failed\" error=" << log::Quote(ec.message()));
+      retry_timer.expires_after(kAcceptRetryDelay);
+      retry_timer.async_wait([this](boost::system::error_code wait_ec) {
+        if (!wait_ec && acceptor.is_open()) {
+          DoAccept();
+        }
+      });
+      return;
+    }
+    if (state->connections.load() >= settings.max_connections) {
+      state->metrics.RefusedConnections().fetch_add(1);
+      boost::system::error_code ignored;
+      socket.close(ignored);  // refuse: the client sees the connection closed at once
+    } else {
+      state->connections.fetch_add(1);
+      state->metrics.Connections().fetch_add(1);
+      try {
+        if (tls) {
+          transport::StartTlsSession(std::move(socket), *tls, state);
+        } else {
+          transport::StartPlainSession(std::move(socket), state);
+        }
+      } catch (const std::exception& e) {  // e.g. bad_alloc: drop this connection, keep serving
+        IOT_LOG_ERROR(kLog, "msg=\"session start failed\" what=" << log::Quote(e.what()));
+      }
+    }
+    DoAccept();
+  }
+
+  void BeginShutdown() {
+    if (shutting_down) {
+      return;
+    }
+    shutting_down = true;
+    IOT_LOG_INFO(kLog, "msg=\"shutting down\" connections=" << state->connections.load());
+    boost::system::error_code ignored;
+    signals.cancel(ignored);
+    acceptor.close(ignored);
+    retry_timer.cancel();
+    std::vector<std::shared_ptr<transport::Session>> sessions;
+    {
+      std::lock_guard lock(state->mutex);
+      for (auto& [ptr, weak] : state->sessions) {
+        if (auto session = weak.lock()) {
+          sessions.push_back(std::move(session));
+        }
+      }
+    }
+    for (auto& session : sessions) {
+      session->Shutdown();
+    }
+    drain_deadline = std::chrono::steady_clock::now() + settings.shutdown_grace;
+    PollDrained();
+  }
+
+  void PollDrained() {
+    if (state->connections.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (state->connections.load() != 0) {
+        IOT_LOG_WARN(kLog, "msg=\"shutdown deadline passed\" connections=" << state->connections.load());
+      }
+      ioc.stop();
+      return;
+    }
+    drain_timer.expires_after(kDrainPollInterval);
+    drain_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        PollDrained();
+      }
+    });
+  }
+
+  const ServerSettings settings;
+  net::io_context ioc;
+  net::strand<net::io_context::executor_type> control;  // acceptor, signals, shutdown
+  std::optional<net::ssl::context> tls;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+  net::steady_timer retry_timer;
+  net::steady_timer drain_timer;
+  std::shared_ptr<ServerState> state;
+  bool shutting_down = false;
+  std::chrono::steady_clock::time_point drain_deadline;
+  std::uint16_t port = 0;
+};
+
+Server::Server(ServerSettings settings, RequestHandler& handler, MetricsRegistry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(settings), handler, metrics)) {}
+
+Server::~Server() = default;
+
+void Server::Start() {
+  Impl& s = *impl_;
+  if (!s.settings.tls_cert_file.empty()) {
+    try {
+      s.tls.emplace(net::ssl::context::tls_server);
+      s.tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                         net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+      s.tls->use_certificate_chain_file(s.settings.tls_cert_file);
+      s.tls->use_private_key_file(s.settings.tls_key_file, net::ssl::context::pem);
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error("cannot load TLS certificate/key: " + std::string(e.what()));
+    }
+  }
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(s.settings.bind_address, ec);
+  if (ec) {
+    throw std::runtime_error("bad bind address " + s.settings.bind_address);
+  }
+  const tcp::endpoint endpoint(address, s.settings.port);
+  auto check = [&](const char* what) {
+    if (!ec) {
+      return;
+    }
+    throw std::runtime_error(std::string("cannot ") + what + " " + s.settings.bind_address + ":" +
+                             std::to_string(s.settings.port) + ": " + ec.message());
+  };
+  s.acceptor.open(endpoint.protocol(), ec);
+  check("open");
+  s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  check("configure");
+  s.acceptor.bind(endpoint, ec);
+  check("bind");
+  s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  check("listen");
+  s.port = s.acceptor.local_endpoint().port();
+
+  s.signals.add(SIGINT);
+  s.signals.add(SIGTERM);
+  s.signals.async_wait([&s](boost::system::error_code wait_ec, int) {
+    if (!wait_ec) {
+      s.BeginShutdown();
+    }
+  });
+  net::post(s.control, [&s] { s.DoAccept(); });
+  IOT_LOG_INFO(kLog, "msg=\"listening\" address=" << s.settings.bind_address << " port=" << s.port
+                                                  << " tls=" << (s.tls ? "on" : "off")
+                                                  << " threads=" << s.settings.threads);
+}
+
+void Server::Run() {
+  Impl& s = *impl_;
+  std::vector<std::thread> threads;
+  for (int i = 1; i < s.settings.threads; ++i) {
+    threads.emplace_back([&s] { s.ioc.run(); });
+  }
+  s.ioc.run();
+  for (auto& t : threads) {
+    t.join();
+  }
+  IOT_LOG_INFO(kLog, "msg=\"stopped\"");
+}
+
+void Server::Shutdown() {
+  net::post(impl_->control, [impl = impl_.get()] { impl->BeginShutdown(); });
+}
+
+std::uint16_t Server::Port() const { return impl_->port; }
+
+}  // namespace iot::api

@@ -1,0 +1,52 @@
+// Private to the transport (Beast/Asio types): what the listener and the sessions share.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "http/dispatcher.hpp"
+#include "http/metrics.hpp"
+#include "transport/server.hpp"
+
+namespace iot::api::transport {
+
+namespace net = boost::asio;
+
+// A connection as the server sees it: only so shutdown can reach every live session.
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Thread-safe: finish the responses already owed, then close; close at once when idle.
+  virtual void Shutdown() = 0;
+};
+
+// Shared by the listener and every session; sessions keep it alive with a shared_ptr.
+struct ServerState {
+  ServerState(ServerSettings s, RequestHandler& h, MetricsRegistry& m)
+      : settings(std::move(s)), handler(h), metrics(m) {}
+
+  const ServerSettings settings;
+  RequestHandler& handler;
+  MetricsRegistry& metrics;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> next_request_id{1};
+  std::string request_id_prefix;  // random per process, so ids from restarts do not collide
+
+  std::mutex mutex;  // guards sessions
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+};
+
+// Starts a session on an accepted socket whose executor is a fresh strand. The session counts
+// itself in state->connections until it is destroyed.
+void StartPlainSession(net::ip::tcp::socket&& socket, std::shared_ptr<ServerState> state);
+void StartTlsSession(net::ip::tcp::socket&& socket, net::ssl::context& tls,
+                     std::shared_ptr<ServerState> state);
+
+}  // namespace iot::api::transport
