@@ -2,6 +2,9 @@
 
 #include <array>
 #include <charconv>
+#include <cstdint>
+#include <string>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
