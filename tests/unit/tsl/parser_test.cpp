@@ -245,7 +245,7 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
   too_big_enum["100"] = "v";
   json members = json::array();
   for (int i = 0; i < 50; ++i) {
-    members.push_back({{"identifier", "m" + std::to_string(i)}, {"name", "m"}, {"dataType", {{"type", "date"}}}});
+    members.push_back({{"identifier", std::string("m").append(std::to_string(i))}, {"name", "m"}, {"dataType", {{"type", "date"}}}});
   }
   json too_many_members = members;
   too_many_members.push_back({{"identifier", "m50"}, {"name", "m"}, {"dataType", {{"type", "date"}}}});

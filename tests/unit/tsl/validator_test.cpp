@@ -284,7 +284,7 @@ TEST_CASE("Validator: request-level errors are reported apart from items", "[tsl
   }
   SECTION("more than 200 items") {
     json params = json::object();
-    for (int i = 0; i < 200; ++i) params["p" + std::to_string(i)] = 1;
+    for (int i = 0; i < 200; ++i) params[std::string("p").append(std::to_string(i))] = 1;
     CHECK(weak.PropertyPost(params, kNow).request_ok());
     params["p200"] = 1;
     CHECK(weak.PropertyPost(params, kNow).code == codes::kTooManyProperties);
