@@ -235,18 +235,23 @@ bool ParseTime(const json& value, std::int64_t& out) {
   return value.is_string() && detail::ParseDigits(value.get_ref<const json::string_t&>(), out);
 }
 
-void Refuse(Report& report, std::string_view identifier, Refusal& refusal) {
+// `value` and `time_ms` go with the refusal so that the gateway can forward it (checkFailedData).
+void Refuse(Report& report, std::string_view identifier, Refusal& refusal, const json* value,
+            std::int64_t time_ms) {
   refusal.identifier.assign(identifier.data(), identifier.size());
+  refusal.value = value;
+  refusal.time_ms = time_ms;
   report.refused.push_back(std::move(refusal));
   refusal = Refusal{};
 }
 
-void RefuseWith(Report& report, std::string_view identifier, int code, std::string_view reason) {
+void RefuseWith(Report& report, std::string_view identifier, int code, std::string_view reason,
+                const json* value, std::int64_t time_ms) {
   Refusal refusal;
   refusal.code = code;
   const Path path{nullptr, identifier};
   Fail(refusal, code, path, nullptr, reason);
-  Refuse(report, identifier, refusal);
+  Refuse(report, identifier, refusal, value, time_ms);
 }
 
 void RequestError(Report& report, int code, std::string message) {
@@ -267,12 +272,12 @@ bool Unwrap(const json& raw, std::string_view key, std::int64_t now_ms, const js
   const auto time_it = object.find("time");
   if (time_it == object.end()) return true;
   if (!ParseTime(time_it->second, time_ms)) {
-    RefuseWith(report, key, codes::kBadTime, "time must be integer milliseconds");
+    RefuseWith(report, key, codes::kBadTime, "time must be integer milliseconds", value, now_ms);
     return false;
   }
   if (time_ms > now_ms + kMaxFutureMs) {
     RefuseWith(report, key, codes::kBadTime,
-               "time " + std::to_string(time_ms) + " is more than 24 h ahead");
+               "time " + std::to_string(time_ms) + " is more than 24 h ahead", value, time_ms);
     return false;
   }
   return true;
@@ -303,24 +308,24 @@ void CheckServiceParams(const ParamList& list, const json::object_t& object, Mod
     for (; p < order.size() && std::string_view(params[order[p]].identifier) < key; ++p) {
       if (require_all) {
         RefuseWith(report, params[order[p]].identifier, codes::kMissingInput,
-                   "required input is missing");
+                   "required input is missing", nullptr, now_ms);
       }
     }
     if (p == order.size() || params[order[p]].identifier != key) {
-      RefuseWith(report, key, codes::kParamNotExist, "params not exist");
+      RefuseWith(report, key, codes::kParamNotExist, "params not exist", &value, now_ms);
       continue;
     }
     const Path path{nullptr, key};
     if (Check(params[order[p]].data_type, value, mode, path, refusal)) {
       report.accepted.push_back(Item{key, &value, now_ms});
     } else {
-      Refuse(report, key, refusal);
+      Refuse(report, key, refusal, &value, now_ms);
     }
     ++p;
   }
   for (; require_all && p < order.size(); ++p) {
     RefuseWith(report, params[order[p]].identifier, codes::kMissingInput,
-               "required input is missing");
+               "required input is missing", nullptr, now_ms);
   }
 }
 
@@ -363,6 +368,7 @@ std::optional<Refusal> CheckValue(const DataType& data_type, const nlohmann::jso
     Fail(refusal, codes::kSystemError, root, nullptr, "internal error");
   }
   refusal.identifier = std::string(path);
+  refusal.value = &value;
   return refusal;
 }
 
@@ -399,12 +405,12 @@ void Validator::PropertyPost(const json& params, std::int64_t now_ms, Report& ou
       if (mode_ != Mode::kNone) {
         const Property* property = model_->FindProperty(key);
         if (property == nullptr) {
-          RefuseWith(out, key, codes::kParamNotExist, "params not exist");
+          RefuseWith(out, key, codes::kParamNotExist, "params not exist", value, time_ms);
           continue;
         }
         const Path path{nullptr, key};
         if (!Check(property->data_type, *value, mode_, path, refusal)) {
-          Refuse(out, key, refusal);
+          Refuse(out, key, refusal, value, time_ms);
           continue;
         }
       }
@@ -435,14 +441,14 @@ void Validator::EventPost(std::string_view event_id, const json& params, std::in
     }
     if (mode_ != Mode::kNone) {
       const Event* event = model_->FindEvent(event_id);
-      if (event == nullptr) return RefuseWith(out, event_id, codes::kParamNotExist, "params not exist");
+      if (event == nullptr) return RefuseWith(out, event_id, codes::kParamNotExist, "params not exist", value, time_ms);
       Refusal refusal;
       const Path path{nullptr, event_id};
       // Missing outputs are tolerated even in strict mode: devices report what they measured.
       if (!CheckObject(event->outputs.params, event->outputs.order,
                        value->get_ref<const json::object_t&>(), mode_, path, false,
                        codes::kParamNotExist, refusal)) {
-        return Refuse(out, event_id, refusal);
+        return Refuse(out, event_id, refusal, value, time_ms);
       }
     }
     out.accepted.push_back(Item{event_id, value, time_ms});
@@ -475,16 +481,16 @@ void ValidateSet(const ThingModel* model, Mode mode, const json& params, std::in
     if (mode != Mode::kNone) {
       const Property* property = model->FindProperty(key);
       if (property == nullptr) {
-        RefuseWith(out, key, codes::kParamNotExist, "params not exist");
+        RefuseWith(out, key, codes::kParamNotExist, "params not exist", &value, now_ms);
         continue;
       }
       if (property->access_mode == AccessMode::kRead) {
-        RefuseWith(out, key, codes::kDownlinkSpecMismatch, "property is read-only");
+        RefuseWith(out, key, codes::kDownlinkSpecMismatch, "property is read-only", &value, now_ms);
         continue;
       }
       const Path path{nullptr, key};
       if (!Check(property->data_type, value, mode, path, refusal)) {
-        Refuse(out, key, refusal);
+        Refuse(out, key, refusal, &value, now_ms);
         continue;
       }
     }
@@ -567,12 +573,12 @@ Report Validator::DesiredGet(const json& params, std::int64_t now_ms) const {
         std::string name = "[";
         name += std::to_string(i);
         name += ']';
-        RefuseWith(report, name, codes::kParamError, "identifier is not a string");
+        RefuseWith(report, name, codes::kParamError, "identifier is not a string", &entry, now_ms);
         continue;
       }
       const std::string_view key = entry.get_ref<const json::string_t&>();
       if (mode_ != Mode::kNone && model_->FindProperty(key) == nullptr) {
-        RefuseWith(report, key, codes::kParamNotExist, "params not exist");
+        RefuseWith(report, key, codes::kParamNotExist, "params not exist", &entry, now_ms);
         continue;
       }
       report.accepted.push_back(Item{key, &entry, now_ms});
@@ -592,17 +598,19 @@ Report Validator::DesiredDelete(const json& params, std::int64_t now_ms) const {
     for (const auto& [key, value] : params.get_ref<const json::object_t&>()) {
       if (mode_ != Mode::kNone) {
         if (model_->FindProperty(key) == nullptr) {
-          RefuseWith(report, key, codes::kParamNotExist, "params not exist");
+          RefuseWith(report, key, codes::kParamNotExist, "params not exist", &value, now_ms);
           continue;
         }
         if (!value.is_object()) {
-          RefuseWith(report, key, codes::kParamError, "must be an object such as {\"version\":1}");
+          RefuseWith(report, key, codes::kParamError, "must be an object such as {\"version\":1}",
+                     &value, now_ms);
           continue;
         }
         const auto version = value.find("version");
         std::int64_t number = 0;
         if (version != value.end() && !ParseTime(*version, number)) {
-          RefuseWith(report, key, codes::kParamError, "version must be a non-negative integer");
+          RefuseWith(report, key, codes::kParamError, "version must be a non-negative integer",
+                     &value, now_ms);
           continue;
         }
       }

@@ -162,6 +162,8 @@ TEST_CASE("Validator: checks every data type for each mode and fault", "[tsl][va
     REQUIRE(report.refused.size() == 1);
     CHECK(report.refused[0].identifier == c.property);
     CHECK(report.refused[0].code == c.code);
+    CHECK(report.refused[0].value == &params[c.property]);  // kept for checkFailedData
+    CHECK(report.refused[0].time_ms == kNow);
     if (std::string(c.message).size() > 0) CHECK(report.refused[0].message == c.message);
   }
 }
@@ -226,6 +228,7 @@ TEST_CASE("Validator: property post unwraps {value,time} and checks the time", "
     REQUIRE(report.refused.size() == 1);
     CHECK(report.refused[0].code == codes::kBadTime);
     CHECK_THAT(report.refused[0].message, Catch::StartsWith("RunCount: time"));
+    CHECK(report.refused[0].value == &params["RunCount"]["value"]);
   }
   SECTION("a time exactly 24 h ahead is still accepted") {
     const json params{{"RunCount", {{"value", 5}, {"time", kNow + 24 * 3600 * 1000}}}};
@@ -342,6 +345,7 @@ TEST_CASE("Validator: an event is accepted or refused as one item", "[tsl][valid
     CHECK(report.refused[0].identifier == "LowBattery");
     CHECK(report.refused[0].code == codes::kBadInt);
     CHECK(report.refused[0].message == "LowBattery.Level: 120 is above max 100");
+    CHECK(report.refused[0].value == &params["value"]);  // the whole event value
   }
   SECTION("a wrong type refuses the event in weak mode") {
     const json params = json::parse(R"({"Code":"sensor","Detail":"x"})");
@@ -399,6 +403,7 @@ TEST_CASE("Validator: service inputs and outputs are checked per parameter", "[t
     CHECK(report.refused[0].identifier == "DelaySec");
     CHECK(report.refused[0].code == codes::kMissingInput);
     CHECK(report.refused[0].message == "DelaySec: required input is missing");
+    CHECK(report.refused[0].value == nullptr);
   }
   SECTION("all errors at once") {
     const json params = json::parse(R"({"DelaySec":99999,"Zzz":1,"Aaa":2})");

@@ -36,6 +36,10 @@ struct Refusal {
   std::string identifier;
   int code = 0;         // Alink code (§3.4), e.g. 6306
   std::string message;  // e.g. "Position.Lat: 95 is above max 90"
+  // What was sent, for forwarding failures (weak mode's checkFailedData): the unwrapped value
+  // (null for a missing input) and its time.
+  const nlohmann::json* value = nullptr;
+  std::int64_t time_ms = 0;
 };
 
 struct Report {
