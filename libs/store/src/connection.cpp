@@ -34,7 +34,6 @@ Result<void> Connection::Ensure(bool force) {
 }
 
 void Connection::Setup() {
-  conn_->inhibit_reactivation(true);  // we reconnect ourselves, with backoff, never mid-transaction
   pqxx::nontransaction tx(*conn_);
   tx.exec("SET application_name = " + tx.quote(settings_.application_name));
   tx.exec("SET statement_timeout = " + std::to_string(settings_.statement_timeout.count()));

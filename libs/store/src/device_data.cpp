@@ -63,7 +63,7 @@ const Statement kCallInsert{
     "call_insert",
     "INSERT INTO service_calls (call_id, device_id, identifier, call_type, params, status, "
     "requested_by, requested_at, sent_at, expires_at, alink_id, rrpc_id) VALUES ($1, $2, $3, $4, "
-    "$5::jsonb, $6, $7, CASE WHEN $8 = 0 THEN iot_now_ms() ELSE iot_ts($8) END, iot_ts($9), "
+    "$5::jsonb, $6, $7, CASE WHEN $8::bigint = 0 THEN iot_now_ms() ELSE iot_ts($8::bigint) END, iot_ts($9), "
     "iot_ts($10), $11, $12) RETURNING " IOT_CALL_COLUMNS};
 const Statement kCallGet{"call_get", "SELECT " IOT_CALL_COLUMNS
                                      " FROM service_calls WHERE device_id = $1 AND call_id = $2"};

@@ -20,8 +20,8 @@ const Statement kInsert{"dev_insert",
 const Statement kInsertBatch{
     "dev_insert_batch",
     "INSERT INTO devices (product_key, device_name, nickname, secret) "
-    "SELECT $1, x.n, x.k, x.s FROM jsonb_to_recordset($2::jsonb) WITH ORDINALITY "
-    "AS x(n text, k text, s text, o bigint) ORDER BY x.o RETURNING " IOT_DEVICE_COLUMNS};
+    "SELECT $1, x.n, x.k, x.s FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (n text, k text, s text)) "
+    "WITH ORDINALITY AS x(n, k, s, o) ORDER BY x.o RETURNING " IOT_DEVICE_COLUMNS};
 const Statement kGet{"dev_get", "SELECT " IOT_DEVICE_COLUMNS
                                 " FROM devices WHERE product_key = $1 AND device_name = $2"};
 const Statement kGetById{"dev_get_by_id", "SELECT " IOT_DEVICE_COLUMNS " FROM devices WHERE id = $1"};

@@ -66,7 +66,6 @@ class Listener::Impl {
   bool Connect() {
     try {
       conn_ = std::make_unique<pqxx::connection>(settings_.dsn);
-      conn_->inhibit_reactivation(true);
       for (const auto& ch : channels_) {
         receivers_.push_back(std::make_unique<Receiver>(*conn_, ch, pending_));
       }

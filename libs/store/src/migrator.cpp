@@ -15,10 +15,10 @@ constexpr const char* kCreateVersionTable =
     "  applied_at timestamptz NOT NULL DEFAULT now())";
 
 int ReadVersion(pqxx::transaction_base& tx) {
-  auto r = tx.exec(
-      "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 0 "
-      "ELSE (SELECT coalesce(max(version), 0) FROM schema_version) END");
-  return r[0][0].as<int>();
+  if (tx.exec("SELECT to_regclass('schema_version')")[0][0].is_null()) {
+    return 0;
+  }
+  return tx.exec("SELECT coalesce(max(version), 0) FROM schema_version")[0][0].as<int>();
 }
 
 }  // namespace
