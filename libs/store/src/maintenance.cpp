@@ -36,14 +36,17 @@ std::string DayName(std::int64_t day) {  // YYYYMMDD
   std::time_t t = static_cast<std::time_t>(day * 86400);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[16];
+  char buf[48];
   std::snprintf(buf, sizeof buf, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
   return buf;
 }
 
 std::string DayLiteral(std::int64_t day) {  // 'YYYY-MM-DD 00:00:00+00'
   const std::string n = DayName(day);
-  return "'" + n.substr(0, 4) + "-" + n.substr(4, 2) + "-" + n.substr(6, 2) + " 00:00:00+00'";
+  std::string out;  // appended piecewise: g++ 12 false -Wrestrict on operator+ chains
+  out.append("'").append(n, 0, 4).append("-").append(n, 4, 2).append("-").append(n, 6, 2);
+  out.append(" 00:00:00+00'");
+  return out;
 }
 
 // Day index from a partition name "<table>_pYYYYMMDD"; false when it is not a daily partition.
