@@ -1,0 +1,250 @@
+// Black-box tests of the real iot-api binary over loopback HTTP.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "iot/testing/env.hpp"
+#include "iot/testing/http_client.hpp"
+#include "iot/testing/process.hpp"
+
+namespace {
+
+using iot::testing::HttpClient;
+using iot::testing::HttpRequest;
+using iot::testing::RawConnection;
+
+using Env = std::map<std::string, std::string>;
+const std::string kAdminToken = "itest-admin-token-0123456789";
+
+// The binary on a free port; its log is printed when a check fails.
+class ApiProcess {
+ public:
+  explicit ApiProcess(Env extra_env = {}) {
+    static std::atomic<int> counter{0};
+    const std::string dir = iot::testing::RequireEnv("IOT_TEST_TMP");
+    port_ = iot::testing::FreePort();
+    std::map<std::string, std::string> env = {{"IOT_HTTP_PORT", std::to_string(port_)},
+                                              {"IOT_HTTP_BIND", "127.0.0.1"},
+                                              {"IOT_ADMIN_TOKEN", kAdminToken},
+                                              {"IOT_LOG_LEVEL", "debug"}};
+    for (auto& [k, v] : extra_env) {
+      env[k] = v;
+    }
+    process_ = iot::testing::ChildProcess(
+        {IOT_API_BINARY}, env,
+        dir + "/iot-api-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".log");
+    process_.Start();
+    if (!iot::testing::WaitForPort(port_)) {
+      FAIL("iot-api did not start listening:\n" << process_.LogTail());
+    }
+  }
+
+  int Port() const { return port_; }
+  iot::testing::ChildProcess& Process() { return process_; }
+  std::string Log() const { return process_.LogTail(8000); }
+
+ private:
+  int port_ = 0;
+  iot::testing::ChildProcess process_;
+};
+
+nlohmann::json Json(const std::string& text) { return nlohmann::json::parse(text); }
+
+}  // namespace
+
+TEST_CASE("iot-api: healthz, readyz and metrics answer without a token", "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  HttpClient client(api.Port());
+  auto health = client.Request("GET", "/healthz");
+  CHECK(health.status == 200);
+  CHECK(Json(health.body)["status"] == "ok");
+  CHECK_FALSE(health.Header("x-request-id").empty());
+
+  auto ready = client.Request("GET", "/readyz");
+  CHECK(ready.status == 200);  // no probes registered yet
+
+  auto metrics = client.Request("GET", "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(metrics.Header("content-type").rfind("text/plain", 0) == 0);
+  CHECK(metrics.body.find("iot_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"2xx\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.body.find("iot_http_request_duration_seconds_bucket{route=\"/readyz\"") !=
+        std::string::npos);
+  CHECK(metrics.body.find("iot_http_connections 1") != std::string::npos);
+}
+
+TEST_CASE("iot-api: openapi.json is valid JSON that lists every contract path", "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  auto response = HttpRequest(api.Port(), "GET", "/api/v1/openapi.json");
+  REQUIRE(response.status == 200);
+  auto doc = nlohmann::json::parse(response.body, nullptr, false);
+  REQUIRE(doc.is_object());
+  CHECK(doc["openapi"].get<std::string>().rfind("3.0", 0) == 0);
+  const auto& paths = doc["paths"];
+  for (const char* path : {
+           "/tokens", "/tokens/{tokenId}", "/products", "/products/{pk}",
+           "/products/{pk}/thing-model", "/products/{pk}/thing-model/publish",
+           "/products/{pk}/thing-model/versions", "/products/{pk}/devices",
+           "/products/{pk}/devices:batch", "/products/{pk}/devices/{dn}",
+           "/products/{pk}/devices/{dn}/properties",
+           "/products/{pk}/devices/{dn}/properties/{id}/history",
+           "/products/{pk}/devices/{dn}/properties/{id}/aggregate",
+           "/products/{pk}/devices/{dn}/events", "/products/{pk}/devices/{dn}/service-calls",
+           "/products/{pk}/devices/{dn}/service-calls/{callId}",
+           "/products/{pk}/devices/{dn}/rejections", "/products/{pk}/devices/{dn}/services/{id}",
+           "/products/{pk}/devices/{dn}/desired-properties", "/audit", "/stream", "/openapi.json"}) {
+    INFO(path);
+    CHECK(paths.contains(path));
+  }
+  for (const char* op : {"/healthz", "/readyz", "/metrics"}) {
+    INFO(op);
+    CHECK(paths.contains(op));
+  }
+}
+
+TEST_CASE("iot-api: unknown paths give 404 and wrong methods 405 with Allow", "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  HttpClient client(api.Port());
+  auto missing = client.Request("GET", "/api/v1/nothing-here");
+  CHECK(missing.status == 404);
+  CHECK(missing.Header("content-type") == "application/problem+json");
+  auto problem = Json(missing.body);
+  CHECK(problem["status"] == 404);
+  CHECK(problem["title"] == "Not Found");
+  CHECK(problem["errors"].is_array());
+
+  auto wrong = client.Request("DELETE", "/healthz");
+  CHECK(wrong.status == 405);
+  CHECK(wrong.Header("allow") == "GET");
+  // Keep-alive survives error answers.
+  CHECK(client.Request("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("iot-api: hostile path segments get a clean 4xx and the server keeps serving",
+          "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  HttpClient client(api.Port());
+  for (const char* target : {"/api/v1/products/%00/devices", "/api/v1/../../etc/passwd",
+                             "/api/v1/products/..%2F..%2Fetc", "/api/v1/products/%2e%2e/x",
+                             "/api/v1/products/a'%20OR%201=1;--/devices",
+                             "/api/v1/products/%zz", "/api/v1/products/x%0d%0aSet-Cookie:a=b",
+                             "/api/v1/products?limit=%00"}) {
+    INFO(target);
+    auto response = client.Request("GET", target);
+    CHECK(response.status >= 400);
+    CHECK(response.status < 500);
+    CHECK(response.Header("set-cookie").empty());
+  }
+  // Not origin-form: Beast or our target check refuses it.
+  RawConnection raw(api.Port());
+  raw.Send("GET http://evil/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(raw.ReadResponse().status == 400);
+  CHECK(client.Request("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("iot-api: a body over the limit gets 413 problem+json", "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  auto response = HttpRequest(api.Port(), "POST", "/api/v1/products",
+                              {{"Content-Type", "application/json"}},
+                              std::string(1024 * 1024 + 1, 'x'));
+  CHECK(response.status == 413);
+  CHECK(response.Header("content-type") == "application/problem+json");
+  CHECK(Json(response.body)["status"] == 413);
+
+  // A smaller limit from the environment applies too.
+  ApiProcess small(Env{{"IOT_HTTP_BODY_LIMIT", "2048"}});
+  CHECK(HttpRequest(small.Port(), "POST", "/healthz", {}, std::string(4096, 'y')).status == 413);
+  CHECK(HttpRequest(small.Port(), "POST", "/healthz", {}, std::string(1000, 'y')).status == 405);
+}
+
+TEST_CASE("iot-api: headers over 8 KiB get 431", "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  auto response = HttpRequest(api.Port(), "GET", "/healthz", {{"X-Big", std::string(9000, 'h')}});
+  CHECK(response.status == 431);
+}
+
+TEST_CASE("iot-api: a slow client is closed after the read timeout and nobody else notices",
+          "[integration][api]") {
+  ApiProcess api(Env{{"IOT_HTTP_READ_TIMEOUT_MS", "600"}});
+  INFO(api.Log());
+  RawConnection slow(api.Port());
+  REQUIRE(slow.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));  // half a request, then silence
+  const auto started = std::chrono::steady_clock::now();
+  HttpClient other(api.Port());
+  for (int i = 0; i < 5; ++i) {
+    CHECK(other.Request("GET", "/healthz").status == 200);
+  }
+  CHECK(slow.WaitForClose(std::chrono::seconds(5)));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  CHECK(elapsed >= std::chrono::milliseconds(400));
+  CHECK(slow.Received().empty());
+  CHECK(other.Request("GET", "/healthz").status == 200);
+
+  // An idle keep-alive connection is closed the same way.
+  RawConnection idle(api.Port());
+  REQUIRE(idle.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(idle.ReadResponse().status == 200);
+  CHECK(idle.WaitForClose(std::chrono::seconds(5)));
+}
+
+TEST_CASE("iot-api: connections above the limit are refused, the rest keep working",
+          "[integration][api]") {
+  ApiProcess api(Env{{"IOT_HTTP_MAX_CONNECTIONS", "3"}});
+  INFO(api.Log());
+  std::vector<std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<HttpClient>(api.Port()));
+    REQUIRE(held.back()->Request("GET", "/healthz").status == 200);
+  }
+  RawConnection extra(api.Port());  // the kernel accepts; the server closes it at once
+  CHECK(extra.WaitForClose(std::chrono::seconds(5)));
+  for (auto& client : held) {
+    CHECK(client->Request("GET", "/healthz").status == 200);
+  }
+  held.pop_back();  // frees a slot
+  CHECK(iot::testing::PollUntil([&] {
+    try {
+      return HttpRequest(api.Port(), "GET", "/healthz").status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+  CHECK(held.front()->Request("GET", "/metrics").body.find("iot_http_connections_refused_total") !=
+        std::string::npos);
+}
+
+TEST_CASE("iot-api: SIGTERM stops it cleanly with exit status 0", "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  HttpClient idle(api.Port());
+  REQUIRE(idle.Request("GET", "/healthz").status == 200);  // an idle keep-alive connection
+  const int status = api.Process().Stop(std::chrono::seconds(5));
+  REQUIRE(status != -1);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("iot-api: bad configuration exits with status 2 and says why", "[integration][api]") {
+  const std::string dir = iot::testing::RequireEnv("IOT_TEST_TMP");
+  const std::string log = dir + "/iot-api-badconfig-" + std::to_string(::getpid()) + ".log";
+  const int status = iot::testing::RunShell(
+      "IOT_HTTP_PORT=99999 IOT_HTTP_THREADS=zero '" + std::string(IOT_API_BINARY) + "'", log);
+  CHECK(status == 2);
+  std::ifstream in(log);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text.find("IOT_HTTP_PORT") != std::string::npos);
+  CHECK(text.find("IOT_HTTP_THREADS") != std::string::npos);
+}
