@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace iot::gateway {
+
+// Everything iot-gateway is configured with. File keys (JSON, `--config`) are the snake_case names
+// below; each has an IOT_* environment variable, and the environment wins.
+struct Config {
+  std::string pg_dsn;                       // IOT_PG_DSN (required)
+  std::string mqtt_host = "127.0.0.1";      // IOT_MQTT_HOST
+  int mqtt_port = 1883;                     // IOT_MQTT_PORT
+  std::string mqtt_username = "iot-gateway";  // IOT_MQTT_USERNAME (service account)
+  std::string mqtt_password;                // IOT_MQTT_PASSWORD (never logged)
+  std::string client_id;                    // IOT_GATEWAY_CLIENT_ID (default iot-gateway-<host>)
+  std::string share_group = "iot-gateway";  // IOT_GATEWAY_SHARE_GROUP ("" = plain subscriptions)
+  int session_expiry_s = 86400;             // IOT_GATEWAY_SESSION_EXPIRY_S (> 0)
+  int keepalive_s = 30;                     // IOT_GATEWAY_KEEPALIVE_S
+  int reply_qos = 0;                        // IOT_GATEWAY_REPLY_QOS (0 or 1)
+  std::string metrics_bind = "127.0.0.1";   // IOT_GATEWAY_METRICS_BIND
+  int metrics_port = 9464;                  // IOT_GATEWAY_METRICS_PORT (0 = off)
+  int workers = 2;                          // IOT_GATEWAY_WORKERS
+  int queue_high = 20000;                   // IOT_GATEWAY_QUEUE_HIGH: pause consumption above
+  int queue_low = 5000;                     // IOT_GATEWAY_QUEUE_LOW: resume at or below
+  int writer_queue = 4096;                  // IOT_GATEWAY_WRITER_QUEUE
+  int batch_max = 512;                      // IOT_GATEWAY_BATCH_MAX: messages per transaction
+  int batch_delay_ms = 5;                   // IOT_GATEWAY_BATCH_DELAY_MS
+  double device_rate = 100;                 // IOT_GATEWAY_DEVICE_RATE: messages/s per device (0 = off)
+  int cache_ttl_ms = 60000;                 // IOT_GATEWAY_CACHE_TTL_MS (safety net behind NOTIFY)
+  int max_cached_devices = 200000;          // IOT_GATEWAY_CACHE_DEVICES
+  std::string log_level = "info";           // IOT_LOG_LEVEL
+};
+
+// Every problem found, one per line.
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(const std::vector<std::string>& problems);
+  const std::vector<std::string>& Problems() const { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+using EnvLookup = std::function<const char*(const char*)>;
+
+// Reads the JSON file (none: defaults), applies the environment, validates. Throws ConfigError.
+Config LoadConfig(const std::string& config_path, const EnvLookup& env);
+// `--config <path>` or `--config=<path>`; anything else throws ConfigError.
+std::string ConfigPathFromArgs(int argc, const char* const* argv);
+
+}  // namespace iot::gateway

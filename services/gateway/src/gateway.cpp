@@ -1,0 +1,120 @@
+#include "gateway.hpp"
+
+#include "iot/common/log.hpp"
+#include "iot/store/listener.hpp"
+
+namespace iot::gateway {
+namespace {
+
+store::DbSettings DbFor(const Config& c, const char* role) {
+  store::DbSettings s;
+  s.dsn = c.pg_dsn;
+  s.application_name = std::string("iot-gateway-") + role;
+  return s;
+}
+
+MqttSettings MqttFor(const Config& c) {
+  MqttSettings m;
+  m.uri = "tcp://" + c.mqtt_host + ":" + std::to_string(c.mqtt_port);
+  m.client_id = c.client_id;
+  m.username = c.mqtt_username;
+  m.password = c.mqtt_password;
+  m.share_group = c.share_group;
+  m.session_expiry_s = c.session_expiry_s;
+  m.keepalive_s = c.keepalive_s;
+  m.reply_qos = c.reply_qos;
+  m.high_water = static_cast<std::size_t>(c.queue_high);
+  m.low_water = static_cast<std::size_t>(c.queue_low);
+  return m;
+}
+
+PipelineSettings PipelineFor(const Config& c) {
+  PipelineSettings p;
+  p.workers = c.workers;
+  p.writer_queue = static_cast<std::size_t>(c.writer_queue);
+  p.batch_max = static_cast<std::size_t>(c.batch_max);
+  p.batch_delay = std::chrono::milliseconds(c.batch_delay_ms);
+  return p;
+}
+
+HandlerSettings HandlerFor(const Config& c) {
+  HandlerSettings h;
+  h.rate_per_second = c.device_rate;
+  return h;
+}
+
+CacheSettings CacheFor(const Config& c) {
+  CacheSettings s;
+  s.max_devices = static_cast<std::size_t>(c.max_cached_devices);
+  s.ttl = std::chrono::milliseconds(c.cache_ttl_ms);
+  return s;
+}
+
+}  // namespace
+
+Gateway::Gateway(const Config& config)
+    : config_(config),
+      source_(DbFor(config, "lookup")),
+      directory_(source_, CacheFor(config)),
+      backend_(DbFor(config, "writer")),
+      ingress_(MqttFor(config), metrics_),
+      pipeline_(PipelineFor(config), HandlerFor(config), directory_, backend_, ingress_, metrics_) {
+  metrics_.queue_depth = [this] { return pipeline_.Held(); };
+  metrics_.queue_capacity = [this] { return static_cast<std::size_t>(config_.queue_high); };
+}
+
+Gateway::~Gateway() { Stop(); }
+
+bool Gateway::Start() {
+  if (config_.metrics_port > 0) {
+    metrics_server_ = std::make_unique<MetricsServer>(
+        config_.metrics_bind, config_.metrics_port, [this] { return metrics_.Render(); },
+        [this] { return ingress_.Connected(); });
+    if (!metrics_server_->Start()) return false;
+  }
+  listener_ = std::thread([this] { ListenLoop(); });
+  pipeline_.Start();
+  ingress_.Start(pipeline_);
+  IOT_LOG_INFO("gateway", "started client_id=" << log::Quote(config_.client_id)
+                              << " workers=" << config_.workers << " batch_max=" << config_.batch_max
+                              << " queue_high=" << config_.queue_high << " queue_low="
+                              << config_.queue_low << " reply_qos=" << config_.reply_qos
+                              << " device_rate=" << config_.device_rate);
+  return true;
+}
+
+void Gateway::Stop() {
+  if (stopping_.exchange(true)) return;
+  ingress_.Stop();  // no new messages; the broker keeps queueing for the session
+  pipeline_.Stop(std::chrono::seconds(10));
+  if (listener_.joinable()) listener_.join();
+  if (metrics_server_) metrics_server_->Stop();
+  IOT_LOG_INFO("gateway", "stopped");
+}
+
+void Gateway::ListenLoop() {
+  // Thing-model publishes, product changes (validation mode) and device changes (enabled, deleted)
+  // invalidate the caches within one Poll interval.
+  store::Listener listener(
+      DbFor(config_, "listen"),
+      {store::kChannelProduct, store::kChannelThingModel, store::kChannelDevice},
+      [this](const store::Notification& n) {
+        if (n.resync) {
+          directory_.Clear();
+        } else if (n.channel == store::kChannelDevice) {
+          directory_.InvalidateDevice(n.payload);
+        } else {
+          directory_.InvalidateProduct(n.payload);
+        }
+      });
+  bool was_connected = true;
+  while (!stopping_) {
+    auto r = listener.Poll(std::chrono::milliseconds(250));
+    if (!r && was_connected) {
+      IOT_LOG_WARN("gateway", "change notifications unavailable: " << r.error().message());
+    }
+    was_connected = static_cast<bool>(r);
+  }
+}
+
+}  // namespace iot::gateway

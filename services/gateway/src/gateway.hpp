@@ -1,0 +1,46 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "config.hpp"
+#include "directory.hpp"
+#include "metrics.hpp"
+#include "metrics_server.hpp"
+#include "mqtt_ingress.hpp"
+#include "pipeline.hpp"
+#include "store_backend.hpp"
+
+namespace iot::gateway {
+
+// The object graph of iot-gateway: caches and their LISTEN/NOTIFY invalidation thread, the pipeline
+// (shard workers + batch writer), the MQTT client and the metrics responder.
+class Gateway {
+ public:
+  explicit Gateway(const Config& config);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // False when the metrics port cannot be bound.
+  bool Start();
+  // Stops consuming, drains what is held (answering after commits), stops the threads.
+  void Stop();
+
+ private:
+  void ListenLoop();
+
+  Config config_;
+  Metrics metrics_;
+  StoreDirectorySource source_;
+  CachingDirectory directory_;
+  StoreBackend backend_;
+  MqttIngress ingress_;
+  Pipeline pipeline_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::atomic<bool> stopping_{false};
+  std::thread listener_;
+};
+
+}  // namespace iot::gateway

@@ -1,0 +1,41 @@
+// iot-gateway: consumes everything devices publish (Alink over MQTT), validates it against the
+// product's thing model, stores it in PostgreSQL and answers after the commit.
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "config.hpp"
+#include "gateway.hpp"
+#include "iot/common/log.hpp"
+
+int main(int argc, char** argv) {
+  using namespace iot;  // NOLINT(google-build-using-namespace): main only
+  gateway::Config config;
+  try {
+    config = gateway::LoadConfig(gateway::ConfigPathFromArgs(argc, argv),
+                                 [](const char* name) { return std::getenv(name); });
+  } catch (const gateway::ConfigError& e) {
+    std::cerr << "iot-gateway: " << e.what() << "\n";
+    return 2;
+  }
+  log::Level level = log::Level::kInfo;
+  log::ParseLevel(config.log_level, level);
+  log::SetLevel(level);
+
+  // Signals are taken by sigwait on this thread only; every thread started later inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  gateway::Gateway app(config);
+  if (!app.Start()) return 1;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  IOT_LOG_INFO("gateway", "stopping signal=" << sig);
+  app.Stop();
+  return 0;
+}

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "flow_control.hpp"
+#include "metrics.hpp"
+#include "pipeline.hpp"
+
+namespace mqtt {
+class async_client;
+}
+
+namespace iot::gateway {
+
+struct MqttSettings {
+  std::string uri;  // tcp://host:port
+  std::string client_id;
+  std::string username;
+  std::string password;
+  std::string share_group;  // "" = plain subscriptions
+  int session_expiry_s = 86400;
+  int keepalive_s = 30;
+  int reply_qos = 0;
+  std::size_t high_water = 20000;
+  std::size_t low_water = 5000;
+};
+
+// Uplink topic filters only: none of them matches a topic the gateway publishes (shared
+// subscriptions cannot use MQTT 5 No Local). thing/service/+ also matches downlinks published by
+// the API: the handler ignores what devices did not publish.
+std::vector<std::string> UplinkFilters();
+
+// The Paho MQTT 5 client: persistent session (clean_start=false, Session Expiry Interval > 0),
+// QoS 1 (shared) subscriptions. The message callback only copies the message into the pipeline
+// (never blocks); a supervisor thread connects, reconnects with backoff and pauses consumption
+// (disconnects, leaving the broker to hold the session) above the high-water mark, resuming below
+// the low-water mark. Publishes the replies (Publisher).
+class MqttIngress final : public Publisher {
+ public:
+  MqttIngress(MqttSettings settings, Metrics& metrics);
+  ~MqttIngress() override;
+  MqttIngress(const MqttIngress&) = delete;
+  MqttIngress& operator=(const MqttIngress&) = delete;
+
+  // The pipeline must outlive Stop().
+  void Start(Pipeline& pipeline);
+  void Stop();
+  bool Publish(const std::string& topic, const std::string& payload) override;
+  bool Connected() const { return connected_.load(); }
+
+ private:
+  void SupervisorLoop();
+  bool ConnectAndSubscribe();
+  void Wake();
+
+  MqttSettings settings_;
+  Metrics& metrics_;
+  Pipeline* pipeline_ = nullptr;
+  std::unique_ptr<mqtt::async_client> client_;
+  FlowControl flow_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool wake_flag_ = false;
+  std::thread supervisor_;
+};
+
+}  // namespace iot::gateway

@@ -1,0 +1,264 @@
+#include "pipeline.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "iot/alink/envelope.hpp"
+#include "iot/common/log.hpp"
+
+namespace iot::gateway {
+namespace {
+
+std::int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+log::RateLimiter& DbNoise() {
+  static log::RateLimiter limiter(std::chrono::seconds(5));
+  return limiter;
+}
+
+}  // namespace
+
+TimeMs NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::size_t Pipeline::ShardOf(std::string_view topic, std::size_t shards) {
+  // "/sys/{pk}/{dn}/...", "/ext/ntp/{pk}/{dn}/...", "/as/mqtt/status/{pk}/{dn}": hash "pk/dn".
+  std::size_t skip = 1;  // levels before pk
+  if (topic.starts_with("/ext/")) skip = 2;
+  if (topic.starts_with("/as/mqtt/status/")) skip = 3;
+  std::size_t pos = 1;
+  for (std::size_t i = 0; i < skip && pos != std::string_view::npos; ++i) {
+    pos = topic.find('/', pos);
+    if (pos != std::string_view::npos) ++pos;
+  }
+  std::string_view key = topic;
+  if (pos != std::string_view::npos) {
+    std::size_t end = topic.find('/', pos);
+    end = end == std::string_view::npos ? topic.size() : topic.find('/', end + 1);
+    key = topic.substr(pos, (end == std::string_view::npos ? topic.size() : end) - pos);
+  }
+  return std::hash<std::string_view>{}(key) % shards;
+}
+
+Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings,
+                   Directory& directory, Backend& backend, Publisher& publisher, Metrics& metrics)
+    : settings_(settings),
+      handler_settings_(handler_settings),
+      directory_(directory),
+      backend_(backend),
+      publisher_(publisher),
+      metrics_(metrics),
+      writer_queue_(settings.writer_queue) {
+  settings_.workers = std::max(1, settings_.workers);
+  for (int i = 0; i < settings_.workers; ++i) {
+    // Shards are unbounded for the Paho side (ForcePush); the flow controller bounds the total.
+    shards_.push_back(std::make_unique<BoundedQueue<InboundMessage>>(SIZE_MAX));
+  }
+}
+
+Pipeline::~Pipeline() { Stop(std::chrono::milliseconds(0)); }
+
+void Pipeline::Start() {
+  if (started_) return;
+  started_ = true;
+  workers_running_ = settings_.workers;
+  for (std::size_t i = 0; i < shards_.size(); ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+void Pipeline::Stop(std::chrono::milliseconds drain) {
+  if (!started_) return;
+  started_ = false;
+  drain_deadline_ms_ = SteadyMs() + drain.count();
+  stopping_ = true;
+  for (auto& q : shards_) q->Close();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  writer_queue_.Close();
+  writer_.join();
+  const std::size_t left = Held();
+  if (left > 0) {
+    IOT_LOG_WARN("gateway", "stopped with messages unanswered held=" << left
+                                << " (the broker or the devices resend them)");
+  }
+}
+
+bool Pipeline::Abandoning() const {
+  return stopping_.load() && SteadyMs() >= drain_deadline_ms_.load();
+}
+
+bool Pipeline::WaitBackoff(std::chrono::milliseconds& delay) {
+  const auto until = SteadyMs() + delay.count();
+  while (SteadyMs() < until) {
+    if (Abandoning()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::int64_t>(20, delay.count())));
+  }
+  delay = std::min(settings_.retry_max, delay * 2);
+  return !Abandoning();
+}
+
+std::size_t Pipeline::Submit(InboundMessage message) {
+  const std::size_t shard = ShardOf(message.topic, shards_.size());
+  const std::size_t held = held_.fetch_add(1, std::memory_order_relaxed) + 1;
+  shards_[shard]->ForcePush(std::move(message));
+  return held;
+}
+
+void Pipeline::WorkerLoop(std::size_t index) {
+  Handler handler(directory_, metrics_, handler_settings_);
+  BoundedQueue<InboundMessage>& queue = *shards_[index];
+  while (true) {
+    std::optional<InboundMessage> message = queue.Pop(std::chrono::milliseconds(200));
+    if (!message) {
+      if (queue.Closed() && queue.Size() == 0) break;
+      continue;
+    }
+    WorkItem item;
+    HandleStatus status;
+    auto delay = settings_.retry_min;
+    while ((status = handler.Handle(*message, NowMs(), item.work)) == HandleStatus::kRetry) {
+      metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
+      IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
+                      "directory unavailable, retrying topic=" << log::Quote(message->topic));
+      if (!WaitBackoff(delay)) break;
+    }
+    if (status == HandleStatus::kRetry) break;  // abandoned at shutdown
+    if (status == HandleStatus::kIgnore) {
+      held_.fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (!writer_queue_.Push(std::move(item))) break;
+  }
+  --workers_running_;
+}
+
+void Pipeline::WriterLoop() {
+  std::vector<WorkItem> batch;
+  batch.reserve(settings_.batch_max);
+  while (true) {
+    batch.clear();
+    std::optional<WorkItem> first = writer_queue_.Pop(std::chrono::milliseconds(200));
+    if (!first) {
+      if (writer_queue_.Closed() && writer_queue_.Size() == 0) break;
+      continue;
+    }
+    batch.push_back(std::move(*first));
+    const auto deadline = std::chrono::steady_clock::now() + settings_.batch_delay;
+    while (batch.size() < settings_.batch_max) {
+      writer_queue_.PopMany(batch, settings_.batch_max - batch.size());
+      if (batch.size() >= settings_.batch_max) break;
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) break;
+      auto next = writer_queue_.Pop(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                                    std::chrono::milliseconds(1));
+      if (!next) break;
+      batch.push_back(std::move(*next));
+    }
+    ProcessBatch(batch);
+    if (Abandoning()) {
+      // Drain deadline passed while the database is away: what is left stays unanswered.
+      std::vector<WorkItem> rest;
+      writer_queue_.PopMany(rest, SIZE_MAX);
+      if (writer_queue_.Closed()) break;
+    }
+  }
+}
+
+void Pipeline::ProcessBatch(std::vector<WorkItem>& batch) {
+  // 1. One transaction for every message's telemetry (history, events, rejections, dedupe keys).
+  std::vector<store::TelemetryMessage> messages;
+  std::vector<std::size_t> owner;  // messages[i] belongs to batch[owner[i]]
+  messages.reserve(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].work.telemetry) {
+      messages.push_back(std::move(*batch[i].work.telemetry));
+      owner.push_back(i);
+    }
+  }
+  std::vector<store::MessageResult> results;
+  if (!messages.empty()) {
+    auto delay = settings_.retry_min;
+    while (true) {
+      const auto started = std::chrono::steady_clock::now();
+      auto written = backend_.WriteTelemetry(messages);
+      if (written) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        metrics_.commit_seconds.Observe(seconds);
+        results = std::move(*written);
+        break;
+      }
+      metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
+      IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
+                      "batch not stored, retrying messages=" << messages.size()
+                          << " error=" << log::Quote(written.error().message()));
+      if (!WaitBackoff(delay)) return;  // shutdown with the database away: leave unanswered
+    }
+  }
+  metrics_.batches.fetch_add(1, std::memory_order_relaxed);
+  metrics_.committed_messages.fetch_add(batch.size(), std::memory_order_relaxed);
+  metrics_.batch_size.Observe(static_cast<double>(batch.size()));
+  for (std::size_t k = 0; k < results.size() && k < owner.size(); ++k) {
+    Work& work = batch[owner[k]].work;
+    if (results[k].outcome == store::WriteOutcome::kDuplicate) {
+      // Stored once before; answered again the same way (validation is deterministic). Side
+      // effects are idempotent (tag merge, versioned desired delete, reads), so they run again.
+      metrics_.duplicates.fetch_add(1, std::memory_order_relaxed);
+    } else if (results[k].outcome == store::WriteOutcome::kFailed) {
+      metrics_.db_failed_messages.fetch_add(1, std::memory_order_relaxed);
+      IOT_LOG_LIMITED(DbNoise(), log::Level::kError, "gateway",
+                      "message refused by the store kind=" << work.kind
+                          << " error=" << log::Quote(results[k].error.message()));
+      if (work.reply) {
+        work.reply->code = 500;
+        work.reply->data = nlohmann::json::object();
+        work.reply->message = "storage failed";
+      }
+      work.op = std::monostate{};
+    }
+  }
+  // 2. Side effects in arrival order.
+  for (WorkItem& item : batch) {
+    Work& work = item.work;
+    if (std::holds_alternative<std::monostate>(work.op)) continue;
+    auto delay = settings_.retry_min;
+    while (true) {
+      OpStatus status = backend_.Execute(work.op, work.reply ? &*work.reply : nullptr);
+      if (status == OpStatus::kDone) break;
+      if (status == OpStatus::kFailed) {
+        if (work.reply) {
+          work.reply->code = 500;
+          work.reply->data = nlohmann::json::object();
+          work.reply->message = "storage failed";
+        }
+        break;
+      }
+      metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
+      if (!WaitBackoff(delay)) return;
+    }
+  }
+  // 3. Replies, only now that everything above is committed.
+  for (WorkItem& item : batch) {
+    if (item.work.reply) {
+      const Reply& r = item.work.reply.value();
+      std::string payload =
+          !r.raw.empty() ? r.raw
+                         : alink::BuildReply(r.id, r.code, r.method, r.data,
+                                             r.message.empty() ? alink::DefaultMessage(r.code)
+                                                               : std::string_view(r.message));
+      if (!publisher_.Publish(r.topic, payload)) {
+        metrics_.publish_errors.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    held_.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace iot::gateway

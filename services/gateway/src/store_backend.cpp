@@ -1,0 +1,124 @@
+#include "store_backend.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "iot/common/log.hpp"
+#include "iot/store/device_data.hpp"
+#include "iot/store/devices.hpp"
+#include "iot/store/errors.hpp"
+#include "iot/store/thing_models.hpp"
+
+namespace iot::gateway {
+namespace {
+
+OpStatus StatusOf(const boost::system::error_code& ec) {
+  if (!ec) return OpStatus::kDone;
+  if (store::Is(ec, store::Errc::kUnavailable)) return OpStatus::kUnavailable;
+  return OpStatus::kFailed;
+}
+
+log::RateLimiter& OpNoise() {
+  static log::RateLimiter limiter(std::chrono::seconds(5));
+  return limiter;
+}
+
+}  // namespace
+
+tsl::Mode ToTslMode(store::ValidationMode mode) {
+  switch (mode) {
+    case store::ValidationMode::kNone: return tsl::Mode::kNone;
+    case store::ValidationMode::kStrict: return tsl::Mode::kStrict;
+    case store::ValidationMode::kWeak: break;
+  }
+  return tsl::Mode::kWeak;
+}
+
+StoreDirectorySource::StoreDirectorySource(store::DbSettings settings) : db_(std::move(settings)) {}
+
+Result<DeviceEntry> StoreDirectorySource::LoadDevice(std::string_view product_key,
+                                                     std::string_view device_name) {
+  auto info = store::LookupDevice(db_, product_key, device_name);
+  if (!info) return info.error();
+  return DeviceEntry{info->device_id, info->enabled};
+}
+
+Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_key) {
+  auto published = store::GetPublishedModel(db_, product_key);
+  if (!published) return published.error();
+  ProductEntry entry;
+  entry.product_key = published->product_key;
+  entry.mode = ToTslMode(published->validation);
+  entry.version = published->version;
+  entry.tsl_json = std::move(published->tsl_json);
+  return entry;
+}
+
+StoreBackend::StoreBackend(store::DbSettings settings) : db_(std::move(settings)), writer_(db_) {}
+
+Result<std::vector<store::MessageResult>> StoreBackend::WriteTelemetry(
+    std::span<const store::TelemetryMessage> batch) {
+  return writer_.Write(batch);
+}
+
+OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
+  if (const auto* tags = std::get_if<TagsUpdateOp>(&op)) {
+    auto r = store::UpdateDeviceTags(db_, tags->device_id, tags->tags);
+    return r ? OpStatus::kDone : StatusOf(r.error());
+  }
+  if (const auto* tags = std::get_if<TagsDeleteOp>(&op)) {
+    auto r = store::DeleteDeviceTags(db_, tags->device_id, tags->keys);
+    return r ? OpStatus::kDone : StatusOf(r.error());
+  }
+  if (const auto* get = std::get_if<DesiredGetOp>(&op)) {
+    auto r = store::GetDesiredProperties(db_, get->device_id);
+    if (!r) return StatusOf(r.error());
+    if (reply) {
+      for (const auto& d : *r) {
+        if (!d.value_json) continue;  // cleared: left out, like Alibaba
+        bool wanted = get->identifiers.empty();
+        for (const auto& id : get->identifiers) wanted = wanted || id == d.identifier;
+        if (!wanted) continue;
+        nlohmann::json value = nlohmann::json::parse(*d.value_json, nullptr, false);
+        if (value.is_discarded()) continue;
+        reply->data[d.identifier] = nlohmann::json{{"value", std::move(value)}, {"version", d.version}};
+      }
+    }
+    return OpStatus::kDone;
+  }
+  if (const auto* del = std::get_if<DesiredDeleteOp>(&op)) {
+    if (del->changes.empty()) return OpStatus::kDone;
+    auto r = store::DeleteDesiredFromDevice(db_, del->device_id, del->changes);
+    return r ? OpStatus::kDone : StatusOf(r.error());
+  }
+  if (const auto* life = std::get_if<LifecycleOp>(&op)) {
+    auto r = store::ApplyLifecycle(db_, life->event);
+    if (!r && store::Is(r.error(), store::Errc::kNotFound)) return OpStatus::kDone;
+    return r ? OpStatus::kDone : StatusOf(r.error());
+  }
+  if (const auto* call = std::get_if<ServiceReplyOp>(&op)) {
+    auto found = store::FindServiceCallByAlinkId(db_, call->device_id, call->alink_id);
+    if (!found) {
+      if (store::Is(found.error(), store::Errc::kNotFound)) {
+        IOT_LOG_LIMITED(OpNoise(), log::Level::kInfo, "gateway",
+                        "device reply for no pending call device_id=" << call->device_id
+                            << " id=" << log::Quote(call->alink_id));
+        return OpStatus::kDone;
+      }
+      return StatusOf(found.error());
+    }
+    store::ServiceCallUpdate update;
+    update.status = call->succeeded ? store::ServiceCallStatus::kSucceeded
+                                    : store::ServiceCallStatus::kFailed;
+    update.from = {store::ServiceCallStatus::kSent, store::ServiceCallStatus::kQueued};
+    update.code = call->code;
+    update.message = call->message;
+    update.output_json = call->output_json;
+    update.replied_at = call->replied_at;
+    auto r = store::UpdateServiceCall(db_, found->call_id, update);
+    if (!r && store::Is(r.error(), store::Errc::kConflict)) return OpStatus::kDone;  // timed out already
+    return r ? OpStatus::kDone : StatusOf(r.error());
+  }
+  return OpStatus::kDone;
+}
+
+}  // namespace iot::gateway

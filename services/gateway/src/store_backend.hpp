@@ -1,0 +1,41 @@
+#pragma once
+
+#include <memory>
+
+#include "directory.hpp"
+#include "iot/store/db.hpp"
+#include "iot/store/telemetry_writer.hpp"
+#include "pipeline.hpp"
+
+// The pipeline's ports implemented with libs/store.
+namespace iot::gateway {
+
+// Device and product lookups for the cache. Owns one connection; the cache serialises calls.
+class StoreDirectorySource final : public DirectorySource {
+ public:
+  explicit StoreDirectorySource(store::DbSettings settings);
+  Result<DeviceEntry> LoadDevice(std::string_view product_key, std::string_view device_name) override;
+  Result<ProductEntry> LoadProduct(std::string_view product_key) override;
+
+ private:
+  store::Db db_;
+};
+
+// The writer thread's connection: batches through store::TelemetryWriter, side effects through the
+// repositories.
+class StoreBackend final : public Backend {
+ public:
+  explicit StoreBackend(store::DbSettings settings);
+  Result<std::vector<store::MessageResult>> WriteTelemetry(
+      std::span<const store::TelemetryMessage> batch) override;
+  OpStatus Execute(const Op& op, Reply* reply) override;
+  store::Db& Database() { return db_; }
+
+ private:
+  store::Db db_;
+  store::TelemetryWriter writer_;
+};
+
+tsl::Mode ToTslMode(store::ValidationMode mode);
+
+}  // namespace iot::gateway

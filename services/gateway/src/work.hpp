@@ -1,0 +1,85 @@
+#pragma once
+
+// The units that flow through the gateway pipeline:
+//   Paho callback --InboundMessage--> shard worker --Work--> batch writer --Reply--> MQTT publish.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iot/store/device_data.hpp"
+#include "iot/store/devices.hpp"
+#include "iot/store/telemetry_writer.hpp"
+#include "iot/store/types.hpp"
+
+namespace iot::gateway {
+
+using TimeMs = std::int64_t;
+
+// What the Paho callback hands over: copied out of the Paho message, nothing parsed yet.
+struct InboundMessage {
+  std::string topic;
+  std::string payload;
+  TimeMs received_ms = 0;
+};
+
+// An Alink reply to publish after the message's transaction committed.
+struct Reply {
+  std::string topic;
+  std::string id;
+  std::string method;
+  int code = 200;
+  nlohmann::json data = nlohmann::json::object();
+  std::string message;  // empty: the default message of `code`
+  std::string raw;      // when set, published as is instead of an Alink reply (NTP)
+};
+
+// Database side effects other than telemetry, executed by the writer thread in arrival order.
+struct TagsUpdateOp {
+  std::int64_t device_id = 0;
+  std::map<std::string, std::string> tags;
+};
+struct TagsDeleteOp {
+  std::int64_t device_id = 0;
+  std::vector<std::string> keys;
+};
+struct DesiredGetOp {  // fills the reply's data with {"id":{"value":v,"version":n}}
+  std::int64_t device_id = 0;
+  std::vector<std::string> identifiers;
+};
+struct DesiredDeleteOp {
+  std::int64_t device_id = 0;
+  std::vector<store::DesiredChange> changes;
+};
+struct LifecycleOp {
+  store::LifecycleEvent event;
+};
+struct ServiceReplyOp {  // completes the service-call record a device reply refers to
+  std::int64_t device_id = 0;
+  std::string alink_id;
+  bool succeeded = true;
+  int code = 200;
+  std::string message;
+  std::string output_json;
+  TimeMs replied_at = 0;
+};
+using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp,
+                        LifecycleOp, ServiceReplyOp>;
+
+// One handled message: what to store, what else to do, and what to answer (in that order).
+struct Work {
+  std::optional<store::TelemetryMessage> telemetry;
+  Op op;
+  std::optional<Reply> reply;
+  std::string kind;  // topic kind name, for logs
+};
+
+// Outcome of executing an Op.
+enum class OpStatus { kDone, kUnavailable, kFailed };
+
+}  // namespace iot::gateway
