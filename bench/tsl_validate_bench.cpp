@@ -20,7 +20,8 @@ using nlohmann::json;
 constexpr std::int64_t kNow = 1700000000000;
 
 std::string ReadFixture(const char* relative) {
-  std::ifstream in(std::string(IOT_SOURCE_DIR) + "/tests/fixtures/tsl/" + relative, std::ios::binary);
+  std::ifstream in(std::string(IOT_SOURCE_DIR) + "/tests/fixtures/tsl/" + relative,
+                   std::ios::binary);
   if (!in) throw std::runtime_error(std::string("missing fixture ") + relative);
   std::ostringstream text;
   text << in.rdbuf();

@@ -9,7 +9,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kDefaultSchema = "https://iotx-tsl.oss-ap-southeast-1.aliyuncs.com/schema.json";
+constexpr const char* kDefaultSchema =
+    "https://iotx-tsl.oss-ap-southeast-1.aliyuncs.com/schema.json";
 
 void PutIfSet(json& object, const char* key, const std::optional<std::string>& value) {
   if (value) object[key] = *value;

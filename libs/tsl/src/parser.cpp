@@ -72,8 +72,7 @@ class Reader {
 
   void Finish() {
     if (dropped_ > 0) {
-      problems_.push_back(
-          Problem{{}, "", std::to_string(dropped_) + " more problems not listed"});
+      problems_.push_back(Problem{{}, "", std::to_string(dropped_) + " more problems not listed"});
     }
   }
 
@@ -304,13 +303,12 @@ class Reader {
     }
     data_type.kind = *kind;
     if (level == Level::kMember && (*kind == DataKind::kStruct || *kind == DataKind::kArray)) {
-      Add(ptr + "/type", std::string("a struct member cannot be of type ") +
-                             std::string(KindName(*kind)));
+      Add(ptr + "/type",
+          std::string("a struct member cannot be of type ") + std::string(KindName(*kind)));
       return data_type;
     }
-    if (level == Level::kArrayItem &&
-        (*kind == DataKind::kDate || *kind == DataKind::kBool || *kind == DataKind::kEnum ||
-         *kind == DataKind::kArray)) {
+    if (level == Level::kArrayItem && (*kind == DataKind::kDate || *kind == DataKind::kBool ||
+                                       *kind == DataKind::kEnum || *kind == DataKind::kArray)) {
       Add(ptr + "/type", *kind == DataKind::kArray
                              ? "array of array is not supported"
                              : std::string("array item type must be int, float, double, text or "
@@ -388,8 +386,8 @@ class Reader {
       if (!detail::ParseCanonicalInt(text, integer) ||
           integer < std::numeric_limits<std::int32_t>::min() ||
           integer > std::numeric_limits<std::int32_t>::max()) {
-        Add(ptr + "/" + key, std::string(key) + " must be an integer string within int32, not " +
-                                 Quoted(text));
+        Add(ptr + "/" + key,
+            std::string(key) + " must be an integer string within int32, not " + Quoted(text));
         return std::nullopt;
       }
       number = static_cast<double>(integer);
@@ -498,7 +496,8 @@ class Reader {
       Add(ptr + "/item", "array specs need an item type");
       return;
     }
-    data_type.item = std::make_shared<DataType>(ReadDataType(*item, ptr + "/item", Level::kArrayItem));
+    data_type.item =
+        std::make_shared<DataType>(ReadDataType(*item, ptr + "/item", Level::kArrayItem));
   }
 
   std::string Identifier(const json& node, const std::string& ptr, Reserved reserved) {
@@ -551,8 +550,8 @@ class Reader {
     }
     const std::size_t chars = detail::Utf8Chars(name);
     if (chars == 0 || chars > kMaxNameChars) {
-      Add(name_ptr, std::string(key) + " must have 1 to 30 characters, not " +
-                        std::to_string(chars));
+      Add(name_ptr,
+          std::string(key) + " must have 1 to 30 characters, not " + std::to_string(chars));
       return {};
     }
     const unsigned char first = static_cast<unsigned char>(name.front());
@@ -661,8 +660,8 @@ ModuleResult ParseModuleDocument(const nlohmann::json& document) {
 ModuleResult ParseModule(std::string_view json_text) {
   ModuleResult result;
   if (json_text.size() > kMaxDocumentBytes) {
-    result.problems.push_back(Problem{{}, "", "document is larger than " +
-                                                  std::to_string(kMaxDocumentBytes) + " bytes"});
+    result.problems.push_back(
+        Problem{{}, "", "document is larger than " + std::to_string(kMaxDocumentBytes) + " bytes"});
     return result;
   }
   if (NestingDepth(json_text) > kMaxDocumentDepth) {
@@ -688,7 +687,8 @@ ModelResult BuildThingModel(Module default_module, std::vector<Module> custom_mo
         "the default module must not have a functionBlockId");
   }
   if (1 + custom_modules.size() > kMaxModules) {
-    add("", "", "a product has at most 20 modules, not " + std::to_string(1 + custom_modules.size()));
+    add("", "",
+        "a product has at most 20 modules, not " + std::to_string(1 + custom_modules.size()));
   }
   std::set<std::string, std::less<>> ids;
   for (const Module& module : custom_modules) {

@@ -7,8 +7,8 @@
 namespace iot::tsl {
 namespace {
 
-constexpr std::array<std::string_view, 9> kKindNames = {
-    "int", "float", "double", "text", "date", "bool", "enum", "struct", "array"};
+constexpr std::array<std::string_view, 9> kKindNames = {"int",  "float", "double", "text", "date",
+                                                        "bool", "enum",  "struct", "array"};
 
 // Sorted by identifier with the same byte order as std::map<std::string, ...>, which is what
 // nlohmann::json objects use; the validator merge-walks the two.
@@ -75,9 +75,7 @@ std::string_view EventTypeName(EventType type) {
   return "info";
 }
 
-std::string_view CallTypeName(CallType type) {
-  return type == CallType::kSync ? "sync" : "async";
-}
+std::string_view CallTypeName(CallType type) { return type == CallType::kSync ? "sync" : "async"; }
 
 ThingModel::ThingModel(Module default_module, std::vector<Module> custom_modules) {
   modules_.clear();

@@ -138,7 +138,8 @@ bool Check(const DataType& type, const json& value, Mode mode, const Path& path,
   switch (type.kind) {
     case DataKind::kInt: {
       std::int64_t number = 0;
-      if (!value.is_number_integer()) return Fail(out, codes::kBadInt, path, &value, "is not an int");
+      if (!value.is_number_integer())
+        return Fail(out, codes::kBadInt, path, &value, "is not an int");
       if (!AsInt32(value, number)) {
         return Fail(out, codes::kBadInt, path, &value, "is out of int32 range");
       }
@@ -432,7 +433,8 @@ void Validator::EventPost(std::string_view event_id, const json& params, std::in
     if (mode_ != Mode::kNone && model_ == nullptr) {
       return RequestError(out, codes::kEventDefsUnavailable, "no published thing model");
     }
-    if (!params.is_object()) return RequestError(out, codes::kParamError, "params is not an object");
+    if (!params.is_object())
+      return RequestError(out, codes::kParamError, "params is not an object");
     const json* value = nullptr;
     std::int64_t time_ms = 0;
     if (!Unwrap(params, event_id, now_ms, value, time_ms, out)) return;
@@ -441,7 +443,8 @@ void Validator::EventPost(std::string_view event_id, const json& params, std::in
     }
     if (mode_ != Mode::kNone) {
       const Event* event = model_->FindEvent(event_id);
-      if (event == nullptr) return RefuseWith(out, event_id, codes::kParamNotExist, "params not exist", value, time_ms);
+      if (event == nullptr)
+        return RefuseWith(out, event_id, codes::kParamNotExist, "params not exist", value, time_ms);
       Refusal refusal;
       const Path path{nullptr, event_id};
       // Missing outputs are tolerated even in strict mode: devices report what they measured.
@@ -526,7 +529,8 @@ void ValidateService(const ThingModel* model, Mode mode, std::string_view servic
 Report Validator::ServiceInput(std::string_view service_id, const json& params,
                                std::int64_t now_ms) const {
   Report report;
-  Guarded(report, [&] { ValidateService(model_, mode_, service_id, params, now_ms, true, report); });
+  Guarded(report,
+          [&] { ValidateService(model_, mode_, service_id, params, now_ms, true, report); });
   return report;
 }
 

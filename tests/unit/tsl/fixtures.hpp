@@ -36,7 +36,9 @@ inline std::vector<std::string> FixtureNames(const std::string& folder) {
   return names;
 }
 
-inline std::string Fixture(const std::string& relative) { return ReadFile(FixtureDir() / relative); }
+inline std::string Fixture(const std::string& relative) {
+  return ReadFile(FixtureDir() / relative);
+}
 
 // The §1.6 reference example as a built model.
 inline ThingModel ReferenceModel() {

@@ -31,7 +31,9 @@ std::string Describe(const std::vector<Problem>& problems) {
 }
 
 // Parses a document built in a test and returns its problems.
-std::vector<Problem> ProblemsOf(const json& document) { return ParseModuleDocument(document).problems; }
+std::vector<Problem> ProblemsOf(const json& document) {
+  return ParseModuleDocument(document).problems;
+}
 
 json Doc(json properties, json events = json::array(), json services = json::array()) {
   return json{{"profile", {{"productKey", "a1Test00001"}}},
@@ -130,9 +132,13 @@ TEST_CASE("Parser: generates the built-ins when the document has none", "[tsl][p
 }
 
 TEST_CASE("Parser: ignores unknown keys such as link and an event's callType", "[tsl][parser]") {
-  json doc = Doc(json::array({Prop("A", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "9"}, {"extra", 1}}}})}),
-                 json::array({{{"identifier", "E"}, {"name", "E"}, {"type", "info"},
-                               {"callType", "async"}, {"outputData", json::array()}}}));
+  json doc = Doc(json::array({Prop("A", {{"type", "int"},
+                                         {"specs", {{"min", "0"}, {"max", "9"}, {"extra", 1}}}})}),
+                 json::array({{{"identifier", "E"},
+                               {"name", "E"},
+                               {"type", "info"},
+                               {"callType", "async"},
+                               {"outputData", json::array()}}}));
   doc["link"] = "/sys/a1Test00001/dev/thing/";
   doc["properties"][0]["whatever"] = {{"nested", true}};
   CHECK(ProblemsOf(doc).empty());
@@ -147,8 +153,11 @@ TEST_CASE("Parser: reports a problem for each reserved word", "[tsl][parser]") {
     CHECK_THAT(problems[0].message, Catch::Contains("reserved"));
   }
   SECTION("as a custom service identifier, except the built-ins") {
-    const json service{{"identifier", word}, {"name", "S"}, {"callType", "async"},
-                       {"inputData", json::array()}, {"outputData", json::array()}};
+    const json service{{"identifier", word},
+                       {"name", "S"},
+                       {"callType", "async"},
+                       {"inputData", json::array()},
+                       {"outputData", json::array()}};
     const auto problems = ProblemsOf(Doc(json::array(), json::array(), json::array({service})));
     if (word == "set" || word == "get") {
       CHECK(problems.empty());
@@ -162,8 +171,8 @@ TEST_CASE("Parser: reports a problem for each reserved word", "[tsl][parser]") {
 TEST_CASE("Parser: struct members may not be named value or time", "[tsl][parser]") {
   const std::string word = GENERATE("value", "time");
   const json member{{"identifier", word}, {"name", "M"}, {"dataType", {{"type", "int"}}}};
-  const auto problems =
-      ProblemsOf(Doc(json::array({Prop("S", {{"type", "struct"}, {"specs", json::array({member})}})})));
+  const auto problems = ProblemsOf(
+      Doc(json::array({Prop("S", {{"type", "struct"}, {"specs", json::array({member})}})})));
   REQUIRE(problems.size() == 1);
   CHECK(problems[0].pointer == "/properties/0/dataType/specs/0/identifier");
 }
@@ -171,7 +180,8 @@ TEST_CASE("Parser: struct members may not be named value or time", "[tsl][parser
 TEST_CASE("Parser: enforces identifier pattern and length", "[tsl][parser]") {
   SECTION("50 characters pass, 51 fail") {
     CHECK(ProblemsOf(Doc(json::array({Prop(std::string(50, 'a'), {{"type", "date"}})}))).empty());
-    CHECK(ProblemsOf(Doc(json::array({Prop(std::string(51, 'a'), {{"type", "date"}})}))).size() == 1);
+    CHECK(ProblemsOf(Doc(json::array({Prop(std::string(51, 'a'), {{"type", "date"}})}))).size() ==
+          1);
   }
   SECTION("letters, digits and underscore only") {
     const std::string bad = GENERATE("a-b", "a b", "a.b", "a:b", "é", "");
@@ -189,14 +199,18 @@ TEST_CASE("Parser: enforces identifier pattern and length", "[tsl][parser]") {
   }
 }
 
-TEST_CASE("Parser: identifiers are unique across properties, events and services", "[tsl][parser]") {
-  const json event{{"identifier", "X"}, {"name", "E"}, {"type", "info"}, {"outputData", json::array()}};
-  const json service{{"identifier", "X"}, {"name", "S"}, {"inputData", json::array()},
+TEST_CASE("Parser: identifiers are unique across properties, events and services",
+          "[tsl][parser]") {
+  const json event{
+      {"identifier", "X"}, {"name", "E"}, {"type", "info"}, {"outputData", json::array()}};
+  const json service{{"identifier", "X"},
+                     {"name", "S"},
+                     {"inputData", json::array()},
                      {"outputData", json::array()}};
-  const auto problems =
-      ProblemsOf(Doc(json::array({Prop("X", {{"type", "date"}})}), json::array({event}),
-                     json::array({service})));
-  CHECK(Pointers(problems) == std::set<std::string>{"/events/0/identifier", "/services/0/identifier"});
+  const auto problems = ProblemsOf(Doc(json::array({Prop("X", {{"type", "date"}})}),
+                                       json::array({event}), json::array({service})));
+  CHECK(Pointers(problems) ==
+        std::set<std::string>{"/events/0/identifier", "/services/0/identifier"});
 }
 
 TEST_CASE("Parser: checks number specs per type", "[tsl][parser]") {
@@ -226,11 +240,13 @@ TEST_CASE("Parser: checks number specs per type", "[tsl][parser]") {
       {"float", {{"unit", 5}}, "/specs/unit"},
   }));
   INFO(c.type << " " << c.specs.dump());
-  const auto problems = ProblemsOf(Doc(json::array({Prop("N", {{"type", c.type}, {"specs", c.specs}})})));
+  const auto problems =
+      ProblemsOf(Doc(json::array({Prop("N", {{"type", c.type}, {"specs", c.specs}})})));
   if (std::string(c.pointer).empty()) {
     CHECK(problems.empty());
   } else {
-    CHECK(Pointers(problems) == std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
+    CHECK(Pointers(problems) ==
+          std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
   }
 }
 
@@ -245,10 +261,13 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
   too_big_enum["100"] = "v";
   json members = json::array();
   for (int i = 0; i < 50; ++i) {
-    members.push_back({{"identifier", std::string("m").append(std::to_string(i))}, {"name", "m"}, {"dataType", {{"type", "date"}}}});
+    members.push_back({{"identifier", std::string("m").append(std::to_string(i))},
+                       {"name", "m"},
+                       {"dataType", {{"type", "date"}}}});
   }
   json too_many_members = members;
-  too_many_members.push_back({{"identifier", "m50"}, {"name", "m"}, {"dataType", {{"type", "date"}}}});
+  too_many_members.push_back(
+      {{"identifier", "m50"}, {"name", "m"}, {"dataType", {{"type", "date"}}}});
   const auto c = GENERATE_COPY(values<Case>({
       {{{"type", "text"}, {"specs", {{"length", "1"}}}}, ""},
       {{{"type", "text"}, {"specs", {{"length", "10240"}}}}, ""},
@@ -256,10 +275,13 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
       {{{"type", "text"}, {"specs", {{"length", "-1"}}}}, "/specs/length"},
       {{{"type", "array"}, {"specs", {{"size", "512"}, {"item", {{"type", "int"}}}}}}, ""},
       {{{"type", "array"}, {"specs", {{"size", "1"}, {"item", {{"type", "text"}}}}}}, ""},
-      {{{"type", "array"}, {"specs", {{"size", "513"}, {"item", {{"type", "int"}}}}}}, "/specs/size"},
+      {{{"type", "array"}, {"specs", {{"size", "513"}, {"item", {{"type", "int"}}}}}},
+       "/specs/size"},
       {{{"type", "array"}, {"specs", {{"size", "4"}}}}, "/specs/item"},
-      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "date"}}}}}}, "/specs/item/type"},
-      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "struct"}}}}}}, "/specs/item/specs"},
+      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "date"}}}}}},
+       "/specs/item/type"},
+      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "struct"}}}}}},
+       "/specs/item/specs"},
       {{{"type", "enum"}, {"specs", big_enum}}, ""},
       {{{"type", "enum"}, {"specs", too_big_enum}}, "/specs"},
       {{{"type", "enum"}, {"specs", json::object()}}, "/specs"},
@@ -287,7 +309,8 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
       CHECK(problems.empty());
     }
   } else {
-    CHECK(Pointers(problems) == std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
+    CHECK(Pointers(problems) ==
+          std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
   }
 }
 
@@ -299,21 +322,25 @@ TEST_CASE("Parser: checks names, access mode, event type and call type", "[tsl][
     prop["name"] = cjk;
     CHECK(ProblemsOf(Doc(json::array({prop}))).empty());
     prop["name"] = cjk + "度";
-    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) == std::set<std::string>{"/properties/0/name"});
+    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) ==
+          std::set<std::string>{"/properties/0/name"});
   }
   SECTION("a name must not start with punctuation or be empty") {
     prop["name"] = GENERATE("-x", "", " x");
-    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) == std::set<std::string>{"/properties/0/name"});
+    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) ==
+          std::set<std::string>{"/properties/0/name"});
   }
   SECTION("accessMode must be r or rw (w is tolerated)") {
     prop["accessMode"] = "w";
     CHECK(ProblemsOf(Doc(json::array({prop}))).empty());
     prop["accessMode"] = "read";
-    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) == std::set<std::string>{"/properties/0/accessMode"});
+    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) ==
+          std::set<std::string>{"/properties/0/accessMode"});
   }
   SECTION("required must be a bool") {
     prop["required"] = "yes";
-    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) == std::set<std::string>{"/properties/0/required"});
+    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) ==
+          std::set<std::string>{"/properties/0/required"});
   }
 }
 
@@ -321,8 +348,9 @@ TEST_CASE("Parser: reports every problem of a document at once", "[tsl][parser]"
   const json fixture = json::parse(Fixture("invalid/bad_specs.json"));
   const auto result = ParseModuleDocument(fixture.at("document"));
   CHECK(result.problems.size() >= fixture.at("expected").size());
-  const auto it = std::find_if(result.problems.begin(), result.problems.end(),
-                               [](const Problem& p) { return p.pointer == "/properties/0/dataType/specs/min"; });
+  const auto it = std::find_if(
+      result.problems.begin(), result.problems.end(),
+      [](const Problem& p) { return p.pointer == "/properties/0/dataType/specs/min"; });
   REQUIRE(it != result.problems.end());
   CHECK(it->message == "min 10 is greater than max 5");
 }
@@ -346,7 +374,8 @@ TEST_CASE("Parser: builds a model from the default and custom modules", "[tsl][p
   }
   SECTION("a custom document without functionBlockId") {
     const auto result = ParseThingModel(main, {Fixture("valid/minimal.json")});
-    CHECK(Pointers(result.problems) == std::set<std::string>{"/functionBlockId", "/profile/productKey"});
+    CHECK(Pointers(result.problems) ==
+          std::set<std::string>{"/functionBlockId", "/profile/productKey"});
   }
   SECTION("problems in a custom module name the module") {
     json bad = json::parse(custom);

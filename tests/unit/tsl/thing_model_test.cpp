@@ -58,9 +58,9 @@ TEST_CASE("ThingModel: stays valid when moved", "[tsl][model]") {
 }
 
 TEST_CASE("ThingModel: names of kinds and modes round-trip", "[tsl][model]") {
-  for (const auto kind : {DataKind::kInt, DataKind::kFloat, DataKind::kDouble, DataKind::kText,
-                          DataKind::kDate, DataKind::kBool, DataKind::kEnum, DataKind::kStruct,
-                          DataKind::kArray}) {
+  for (const auto kind :
+       {DataKind::kInt, DataKind::kFloat, DataKind::kDouble, DataKind::kText, DataKind::kDate,
+        DataKind::kBool, DataKind::kEnum, DataKind::kStruct, DataKind::kArray}) {
     CHECK(ParseKind(KindName(kind)) == kind);
   }
   CHECK_FALSE(ParseKind("int32").has_value());

@@ -60,8 +60,8 @@ std::string Repeat(const std::string& unit, int times) {
 // Every data type of the reference model with a valid value, a wrong JSON type and (where the
 // type has one) an out-of-range value.
 std::vector<ValueCase> ValueCases() {
-  const json position{{"Lat", 30.28}, {"Lng", 120.15}, {"Fix", 1}, {"Valid", 1},
-                      {"Ts", "1700000000000"}, {"Note", "ok"}, {"Sats", 9}};
+  const json position{{"Lat", 30.28},          {"Lng", 120.15}, {"Fix", 1}, {"Valid", 1},
+                      {"Ts", "1700000000000"}, {"Note", "ok"},  {"Sats", 9}};
   json position_lat = position;
   position_lat["Lat"] = 95;
   json position_extra = position;
@@ -88,7 +88,8 @@ std::vector<ValueCase> ValueCases() {
       {"Humidity", 45.25, Fault::kNone, 0, ""},
       {"Humidity", 101, Fault::kRange, codes::kBadDouble, "Humidity: 101 is above max 100"},
       {"Humidity", nullptr, Fault::kType, codes::kBadDouble, "Humidity: null is not a double"},
-      {"Humidity", json::object(), Fault::kType, codes::kBadDouble, "Humidity: {...} is not a double"},
+      {"Humidity", json::object(), Fault::kType, codes::kBadDouble,
+       "Humidity: {...} is not a double"},
       {"FanLevel", 2, Fault::kNone, 0, ""},
       {"FanLevel", 3, Fault::kRange, codes::kBadEnum, "FanLevel: 3 is not one of the enum values"},
       {"FanLevel", 1.5, Fault::kType, codes::kBadEnum, ""},
@@ -96,7 +97,8 @@ std::vector<ValueCase> ValueCases() {
       {"RunCount", 12, Fault::kNone, 0, ""},
       {"RunCount", -1, Fault::kRange, codes::kBadInt, "RunCount: -1 is below min 0"},
       {"RunCount", 1000001, Fault::kRange, codes::kBadInt, ""},
-      {"RunCount", 2147483648LL, Fault::kType, codes::kBadInt, "RunCount: 2147483648 is out of int32 range"},
+      {"RunCount", 2147483648LL, Fault::kType, codes::kBadInt,
+       "RunCount: 2147483648 is out of int32 range"},
       {"RunCount", -2147483649LL, Fault::kType, codes::kBadInt, ""},
       {"RunCount", 12.0, Fault::kType, codes::kBadInt, ""},
       {"RunCount", "hot", Fault::kType, codes::kBadInt, "RunCount: \"hot\" is not an int"},
@@ -113,12 +115,15 @@ std::vector<ValueCase> ValueCases() {
       {"LastService", "", Fault::kType, codes::kBadDate, ""},
       {"LastService", "-1", Fault::kType, codes::kBadDate, ""},
       {"Position", position, Fault::kNone, 0, ""},
-      {"Position", position_lat, Fault::kRange, codes::kBadDouble, "Position.Lat: 95 is above max 90"},
-      {"Position", position_extra, Fault::kType, codes::kParamNotExist, "Position.Foo: params not exist"},
+      {"Position", position_lat, Fault::kRange, codes::kBadDouble,
+       "Position.Lat: 95 is above max 90"},
+      {"Position", position_extra, Fault::kType, codes::kParamNotExist,
+       "Position.Foo: params not exist"},
       {"Position", position_missing, Fault::kRange, codes::kBadStruct,
        "Position.Sats: required member is missing"},
       {"Position", position_bad_fix, Fault::kRange, codes::kBadEnum, ""},
-      {"Position", position_bad_note, Fault::kType, codes::kBadText, "Position.Note: 5 is not a text"},
+      {"Position", position_bad_note, Fault::kType, codes::kBadText,
+       "Position.Note: 5 is not a text"},
       {"Position", json::array(), Fault::kType, codes::kBadStruct, ""},
       {"Position", json::object(), Fault::kRange, codes::kBadStruct, ""},
       {"Samples", json::array({1.0, 2.5, 3}), Fault::kNone, 0, ""},
@@ -126,18 +131,20 @@ std::vector<ValueCase> ValueCases() {
       {"Samples", json::array({1, 2, 3, 4, 5, 6, 7, 8, 9}), Fault::kRange, codes::kBadArray,
        "Samples: has 9 items, more than size 8"},
       {"Samples", "x", Fault::kType, codes::kNotArray, "Samples: \"x\" is not an array"},
-      {"Samples", json::array({1, "a"}), Fault::kType, codes::kBadFloat, "Samples[1]: \"a\" is not a float"},
+      {"Samples", json::array({1, "a"}), Fault::kType, codes::kBadFloat,
+       "Samples[1]: \"a\" is not a float"},
       {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"north"},{"ZoneId":2,"ZoneName":"south"}])"),
        Fault::kNone, 0, ""},
-      {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"a"},{"ZoneId":7,"ZoneName":"b"}])"), Fault::kRange,
-       codes::kBadInt, "Zones[1].ZoneId: 7 is above max 4"},
+      {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"a"},{"ZoneId":7,"ZoneName":"b"}])"),
+       Fault::kRange, codes::kBadInt, "Zones[1].ZoneId: 7 is above max 4"},
       {"Zones", json::parse(R"([{"ZoneId":1}])"), Fault::kRange, codes::kBadStruct,
        "Zones[0].ZoneName: required member is missing"},
       {"Zones", json::parse(R"([{"ZoneId":"1","ZoneName":"a"}])"), Fault::kType, codes::kBadInt,
        "Zones[0].ZoneId: \"1\" is not an int"},
       {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"a","X":0}])"), Fault::kType,
        codes::kParamNotExist, "Zones[0].X: params not exist"},
-      {"Zones", json::parse(R"([1])"), Fault::kType, codes::kBadStruct, "Zones[0]: 1 is not a struct (object)"},
+      {"Zones", json::parse(R"([1])"), Fault::kType, codes::kBadStruct,
+       "Zones[0]: 1 is not a struct (object)"},
   };
 }
 
@@ -178,7 +185,8 @@ TEST_CASE("Validator: CheckValue applies the same rules to a single value", "[ts
   CHECK_FALSE(CheckValue(lat, json("x"), Mode::kNone, "Lat").has_value());
 }
 
-TEST_CASE("Validator: accepts the reference example post in weak and strict mode", "[tsl][validator]") {
+TEST_CASE("Validator: accepts the reference example post in weak and strict mode",
+          "[tsl][validator]") {
   const json message = json::parse(Fixture("payloads/reference_post.json"));
   const json& params = message.at("params");
   const Mode mode = GENERATE(Mode::kWeak, Mode::kStrict);
@@ -262,7 +270,8 @@ TEST_CASE("Validator: unknown identifiers are refused except in none mode", "[ts
   }
 }
 
-TEST_CASE("Validator: custom module properties are addressed as module:identifier", "[tsl][validator]") {
+TEST_CASE("Validator: custom module properties are addressed as module:identifier",
+          "[tsl][validator]") {
   const json params = json::parse(R"({"testFb:temperature":21.5,"testFb:PowerOn":1,"temperature":1,
                                       "testFb:Humidity":1})");
   const Report report = Validator(&ModelWithModule(), Mode::kStrict).PropertyPost(params, kNow);
@@ -297,8 +306,10 @@ TEST_CASE("Validator: request-level errors are reported apart from items", "[tsl
     const Validator no_model(nullptr, mode);
     const json params{{"PowerOn", 1}};
     CHECK(no_model.PropertyPost(params, kNow).code == codes::kPropertyDefsUnavailable);
-    CHECK(no_model.EventPost("LowBattery", json::object(), kNow).code == codes::kEventDefsUnavailable);
-    CHECK(no_model.ServiceInput("Reboot", json::object(), kNow).code == codes::kServiceDefsUnavailable);
+    CHECK(no_model.EventPost("LowBattery", json::object(), kNow).code ==
+          codes::kEventDefsUnavailable);
+    CHECK(no_model.ServiceInput("Reboot", json::object(), kNow).code ==
+          codes::kServiceDefsUnavailable);
     CHECK(no_model.PropertySet(params, kNow).code == codes::kPropertyDefsUnavailable);
     CHECK(no_model.DesiredGet(json::array(), kNow).code == codes::kPropertyDefsUnavailable);
   }
@@ -321,7 +332,8 @@ TEST_CASE("Validator: an event is accepted or refused as one item", "[tsl][valid
   const Validator weak(&Model(), Mode::kWeak);
   const Validator strict(&Model(), Mode::kStrict);
   SECTION("wrapped form with time") {
-    const json params = json::parse(R"({"value":{"Level":12,"Since":"1699990000000"},"time":1699999990000})");
+    const json params =
+        json::parse(R"({"value":{"Level":12,"Since":"1699990000000"},"time":1699999990000})");
     const Report report = strict.EventPost("LowBattery", params, kNow);
     INFO(Describe(report));
     REQUIRE(report.accepted.size() == 1);
@@ -372,7 +384,9 @@ TEST_CASE("Validator: an event is accepted or refused as one item", "[tsl][valid
   }
   SECTION("a custom module event") {
     const json params{{"Temp", 150.5}};
-    CHECK(Validator(&ModelWithModule(), Mode::kStrict).EventPost("testFb:Overheat", params, kNow).all_accepted());
+    CHECK(Validator(&ModelWithModule(), Mode::kStrict)
+              .EventPost("testFb:Overheat", params, kNow)
+              .all_accepted());
   }
   SECTION("a future time") {
     const json params{{"value", {{"Level", 1}}}, {"time", kNow + 2 * 24 * 3600 * 1000LL}};
@@ -416,7 +430,8 @@ TEST_CASE("Validator: service inputs and outputs are checked per parameter", "[t
     CHECK(report.refused[2].identifier == "Zzz");
   }
   SECTION("outputs of a sync service") {
-    CHECK(weak.ServiceOutput("SelfTest", json{{"Passed", 1}, {"Report", "ok"}}, kNow).all_accepted());
+    CHECK(
+        weak.ServiceOutput("SelfTest", json{{"Passed", 1}, {"Report", "ok"}}, kNow).all_accepted());
     const Report report = weak.ServiceOutput("SelfTest", json{{"Passed", true}}, kNow);
     REQUIRE(report.refused.size() == 1);
     CHECK(report.refused[0].code == codes::kBadBool);
@@ -434,10 +449,12 @@ TEST_CASE("Validator: service inputs and outputs are checked per parameter", "[t
     CHECK(report.refused[0].code == codes::kDownlinkSpecMismatch);
   }
   SECTION("none mode accepts anything") {
-    CHECK(Validator(nullptr, Mode::kNone).ServiceInput("X", json{{"a", 1}}, kNow).accepted.size() == 1);
+    CHECK(Validator(nullptr, Mode::kNone).ServiceInput("X", json{{"a", 1}}, kNow).accepted.size() ==
+          1);
   }
   SECTION("custom module service") {
-    CHECK(strict.ServiceInput("testFb:Calibrate", json::object(), kNow).code == codes::kServiceNotFound);
+    CHECK(strict.ServiceInput("testFb:Calibrate", json::object(), kNow).code ==
+          codes::kServiceNotFound);
     const Report report = Validator(&ModelWithModule(), Mode::kStrict)
                               .ServiceInput("testFb:Calibrate", json{{"Offset", 6}}, kNow);
     REQUIRE(report.refused.size() == 1);
@@ -445,7 +462,8 @@ TEST_CASE("Validator: service inputs and outputs are checked per parameter", "[t
   }
 }
 
-TEST_CASE("Validator: property set is strict and allows only writable properties", "[tsl][validator]") {
+TEST_CASE("Validator: property set is strict and allows only writable properties",
+          "[tsl][validator]") {
   const Validator weak(&Model(), Mode::kWeak);  // set ignores the product's mode
   const json params = json::parse(R"({"TargetTemp":40,"Humidity":50,"PowerOn":1,"Foo":1,
                                       "Zones":[{"ZoneId":1,"ZoneName":"a"}]})");
@@ -481,7 +499,8 @@ TEST_CASE("Validator: desired get takes a list of identifiers", "[tsl][validator
   CHECK(Validator(nullptr, Mode::kNone).DesiredGet(json::parse(R"(["Foo"])"), kNow).all_accepted());
 }
 
-TEST_CASE("Validator: desired delete takes identifiers with optional versions", "[tsl][validator]") {
+TEST_CASE("Validator: desired delete takes identifiers with optional versions",
+          "[tsl][validator]") {
   const Validator weak(&Model(), Mode::kWeak);
   const json params = json::parse(
       R"({"PowerOn":{"version":1},"Label":{},"Foo":{},"TargetTemp":{"version":"x"},"FanLevel":3})");
@@ -499,7 +518,8 @@ TEST_CASE("Validator: desired delete takes identifiers with optional versions", 
 }
 
 TEST_CASE("Validator: mode names round-trip", "[tsl][validator]") {
-  for (const Mode mode : {Mode::kNone, Mode::kWeak, Mode::kStrict}) CHECK(ParseMode(ModeName(mode)) == mode);
+  for (const Mode mode : {Mode::kNone, Mode::kWeak, Mode::kStrict})
+    CHECK(ParseMode(ModeName(mode)) == mode);
   CHECK_FALSE(ParseMode("strong").has_value());
 }
 

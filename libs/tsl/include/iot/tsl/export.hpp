@@ -14,7 +14,8 @@ namespace iot::tsl {
 
 nlohmann::json ExportModule(const Module& module);
 nlohmann::json ExportDataType(const DataType& data_type);
-// `indent` < 0 gives compact JSON. Non-UTF-8 bytes (only possible in hand-built modules) become U+FFFD.
+// `indent` < 0 gives compact JSON. Non-UTF-8 bytes (only possible in hand-built modules) become
+// U+FFFD.
 std::string ExportModuleText(const Module& module, int indent = -1);
 
 }  // namespace iot::tsl

@@ -1,7 +1,7 @@
 #pragma once
 
-// Parsing and checking TSL documents (reference §1). Every problem is reported at once, each with an
-// RFC 6901 JSON pointer into the document it was found in.
+// Parsing and checking TSL documents (reference §1). Every problem is reported at once, each with
+// an RFC 6901 JSON pointer into the document it was found in.
 
 #include <cstddef>
 #include <cstdint>
@@ -29,7 +29,7 @@ inline constexpr std::uint32_t kMaxArraySize = 512;
 inline constexpr std::size_t kMaxModules = 20;
 inline constexpr std::size_t kMaxDocumentBytes = 8 * 1024 * 1024;
 inline constexpr std::size_t kMaxDocumentDepth = 32;  // a valid TSL nests at most ~12 levels
-inline constexpr std::size_t kMaxProblems = 500;       // later ones are summarised in one line
+inline constexpr std::size_t kMaxProblems = 500;      // later ones are summarised in one line
 
 struct Problem {
   std::string module;   // functionBlockId of the document, "" for the default module

@@ -108,12 +108,12 @@ struct Service {
 struct Module {
   std::string schema;
   std::string product_key;
-  std::string profile_version;      // profile.version, "" when absent
-  std::string function_block_id;    // "" for the default module
+  std::string profile_version;    // profile.version, "" when absent
+  std::string function_block_id;  // "" for the default module
   std::string function_block_name;
   std::vector<Property> properties;
-  std::vector<Event> events;        // custom events only
-  std::vector<Service> services;    // custom services only
+  std::vector<Event> events;      // custom events only
+  std::vector<Service> services;  // custom services only
   // Names/descs of the built-ins as read (export keeps them; defaults when absent).
   std::string post_name = "post", post_desc;
   std::string set_name = "set", set_desc;

@@ -20,10 +20,10 @@ namespace iot::tsl {
 // kNone: no TSL checks. kWeak (default): identifiers and data types, all the way down. kStrict:
 // weak plus ranges, text length in bytes, enum membership, array size, all struct members present.
 enum class Mode { kNone, kWeak, kStrict };
-std::string_view ModeName(Mode mode);                   // "none", "weak", "strict"
+std::string_view ModeName(Mode mode);  // "none", "weak", "strict"
 std::optional<Mode> ParseMode(std::string_view text);
 
-inline constexpr std::size_t kMaxItemsPerPost = 200;    // 6106 / 6104 above this
+inline constexpr std::size_t kMaxItemsPerPost = 200;  // 6106 / 6104 above this
 inline constexpr std::int64_t kMaxFutureMs = 24LL * 60 * 60 * 1000;
 
 struct Item {
@@ -43,8 +43,8 @@ struct Refusal {
 };
 
 struct Report {
-  int code = 200;           // request level: 200, or 460 / 6106 / 6104 / 5159-5161 / 6206
-  std::string message;      // request-level reason when code != 200
+  int code = 200;       // request level: 200, or 460 / 6106 / 6104 / 5159-5161 / 6206
+  std::string message;  // request-level reason when code != 200
   std::vector<Item> accepted;
   std::vector<Refusal> refused;
 
@@ -93,7 +93,7 @@ class Validator {
 
 // Checks one value against a data type; nullopt when it passes. `path` names the value in the
 // message ("Position" gives "Position.Lat: ..."). Never throws.
-std::optional<Refusal> CheckValue(const DataType& data_type, const nlohmann::json& value,
-                                  Mode mode, std::string_view path);
+std::optional<Refusal> CheckValue(const DataType& data_type, const nlohmann::json& value, Mode mode,
+                                  std::string_view path);
 
 }  // namespace iot::tsl
