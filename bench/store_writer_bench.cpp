@@ -1,0 +1,96 @@
+// TelemetryWriter throughput against a real PostgreSQL (durable settings: fsync and synchronous_commit
+// on). Needs IOT_BENCH_PG_DSN (a database it may migrate and fill). See docs/BENCHMARKS.md.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "iot/store/devices.hpp"
+#include "iot/store/maintenance.hpp"
+#include "iot/store/migrator.hpp"
+#include "iot/store/products.hpp"
+#include "iot/store/telemetry_writer.hpp"
+
+namespace {
+
+using namespace iot::store;
+
+constexpr int kDevices = 1000;
+constexpr int kPropertiesPerMessage = 5;
+
+struct Setup {
+  Db db;
+  std::vector<std::int64_t> devices;
+  explicit Setup(const std::string& dsn) : db(DbSettings{.dsn = dsn}) {
+    if (!Migrator(dsn).Migrate()) {
+      std::abort();
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    (void)EnsurePartitions(db, now);
+    const std::string pk = "bench" + std::to_string(now % 1000000);
+    (void)CreateProduct(db, ProductCreate{.product_key = pk, .name = "bench"});
+    std::vector<DeviceCreate> req(kDevices);
+    for (const auto& d : CreateDevices(db, pk, req).value()) {
+      devices.push_back(d.id);
+    }
+  }
+};
+
+Setup& Shared() {
+  const char* dsn = std::getenv("IOT_BENCH_PG_DSN");
+  if (dsn == nullptr) {
+    std::fprintf(stderr, "set IOT_BENCH_PG_DSN\n");
+    std::exit(2);
+  }
+  static Setup setup(dsn);
+  return setup;
+}
+
+void BM_WriteBatch(benchmark::State& state) {
+  auto& s = Shared();
+  TelemetryWriter writer(s.db);
+  const int batch_size = static_cast<int>(state.range(0));
+  std::int64_t seq = 0;
+  const auto base = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  std::vector<TelemetryMessage> batch(static_cast<std::size_t>(batch_size));
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (int i = 0; i < batch_size; ++i) {
+      auto& m = batch[static_cast<std::size_t>(i)];
+      ++seq;
+      m.device_id = s.devices[static_cast<std::size_t>(seq % kDevices)];
+      m.message_id = std::to_string(seq);
+      m.payload_hash = static_cast<std::uint64_t>(seq);
+      m.received_at = base + seq / 100;
+      m.properties.clear();
+      for (int p = 0; p < kPropertiesPerMessage; ++p) {
+        m.properties.push_back(
+            PropertyItem{"prop" + std::to_string(p), std::to_string(seq % 1000) + ".5", m.received_at});
+      }
+    }
+    state.ResumeTiming();
+    auto r = writer.Write(batch);
+    if (!r) {
+      state.SkipWithError("write failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * batch_size * kPropertiesPerMessage);  // rows/s
+  state.counters["us_per_msg"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * batch_size),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::OneK::kIs1000);
+  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch_size),
+                                                    benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_WriteBatch)->Arg(100)->Arg(500)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+
+}  // namespace
+
+BENCHMARK_MAIN();
