@@ -1,0 +1,93 @@
+#include "config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace {
+
+iot::api::EnvLookup Env(std::map<std::string, std::string> values) {
+  auto shared = std::make_shared<std::map<std::string, std::string>>(std::move(values));
+  return [shared](const char* name) -> const char* {
+    auto it = shared->find(name);
+    return it == shared->end() ? nullptr : it->second.c_str();
+  };
+}
+
+std::string WriteTemp(const std::string& text) {
+  static int n = 0;
+  const std::string path = "/tmp/iot-api-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".json";
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("Config: defaults without file or environment", "[api][config]") {
+  auto config = iot::api::LoadConfig("", Env({}));
+  CHECK(config.http.port == 8080);
+  CHECK(config.http.bind_address == "0.0.0.0");
+  CHECK(config.http.max_connections == 10000);
+  CHECK(config.http.body_limit == 1024 * 1024);
+  CHECK(config.http.header_limit == 8 * 1024);
+  CHECK(config.http.read_timeout == std::chrono::seconds(30));
+  CHECK_FALSE(config.openapi_path.empty());
+}
+
+TEST_CASE("Config: file values, then environment overrides", "[api][config]") {
+  const auto path = WriteTemp(R"({"http":{"port":9000,"threads":4,"readTimeoutMs":1500},"logLevel":"debug"})");
+  auto config = iot::api::LoadConfig(path, Env({{"IOT_HTTP_PORT", "9100"},
+                                                {"IOT_ADMIN_TOKEN", "0123456789abcdef01"},
+                                                {"IOT_PG_DSN", "postgresql://x/y"}}));
+  CHECK(config.http.port == 9100);
+  CHECK(config.http.threads == 4);
+  CHECK(config.http.read_timeout == std::chrono::milliseconds(1500));
+  CHECK(config.log_level == "debug");
+  CHECK(config.admin_token == "0123456789abcdef01");
+  CHECK(config.pg_dsn == "postgresql://x/y");
+  std::remove(path.c_str());
+}
+
+TEST_CASE("Config: every bad field is reported together", "[api][config]") {
+  const auto path = WriteTemp(R"({"http":{"port":"80","colour":1},"logLevel":"loud"})");
+  try {
+    iot::api::LoadConfig(path, Env({}));
+    FAIL("expected ConfigError");
+  } catch (const iot::api::ConfigError& e) {
+    CHECK(e.Problems().size() == 2);  // schema problems first: wrong type, unknown key
+  }
+  std::remove(path.c_str());
+  try {
+    iot::api::LoadConfig("", Env({{"IOT_HTTP_PORT", "70000"},
+                                  {"IOT_HTTP_THREADS", "x"},
+                                  {"IOT_HTTP_BIND", "localhost"},
+                                  {"IOT_TLS_CERT", "/nonexistent.pem"},
+                                  {"IOT_LOG_LEVEL", "loud"},
+                                  {"IOT_ADMIN_TOKEN", "short"}}));
+    FAIL("expected ConfigError");
+  } catch (const iot::api::ConfigError& e) {
+    const std::string text = e.what();
+    for (const char* name : {"IOT_HTTP_PORT", "IOT_HTTP_THREADS", "IOT_HTTP_BIND", "IOT_TLS_KEY",
+                             "/nonexistent.pem", "IOT_LOG_LEVEL", "IOT_ADMIN_TOKEN"}) {
+      INFO(name);
+      CHECK(text.find(name) != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(iot::api::LoadConfig("/nonexistent/config.json", Env({})), iot::api::ConfigError);
+}
+
+TEST_CASE("Config: --config argument parsing", "[api][config]") {
+  const char* args1[] = {"iot-api", "--config", "/etc/iot.json"};
+  CHECK(iot::api::ConfigPathFromArgs(3, args1) == "/etc/iot.json");
+  const char* args2[] = {"iot-api", "--config=/x.json"};
+  CHECK(iot::api::ConfigPathFromArgs(2, args2) == "/x.json");
+  const char* args3[] = {"iot-api", "--verbose"};
+  CHECK_THROWS_AS(iot::api::ConfigPathFromArgs(2, args3), iot::api::ConfigError);
+}
+
+TEST_CASE("Config: the example deploy config is valid", "[api][config]") {
+  auto config = iot::api::LoadConfig(IOT_SOURCE_DIR "/services/api/config.example.json", Env({}));
+  CHECK(config.http.port == 8080);
+}

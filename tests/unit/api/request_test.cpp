@@ -1,0 +1,66 @@
+#include "http/request.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace {
+
+iot::api::Request Parse(const std::string& target, std::optional<std::string>* error = nullptr) {
+  iot::api::Request request;
+  request.target = target;
+  auto e = iot::api::ParseTarget(request);
+  if (error != nullptr) {
+    *error = e;
+  }
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("ParseTarget: decodes segments and query, keeps encoded slashes inside a segment",
+          "[api][request]") {
+  auto r = Parse("/api/v1/products/a%2Fb/devices/x%20y?search=a+b&tag=k%3Av&tag=z");
+  CHECK(r.segments == std::vector<std::string>{"api", "v1", "products", "a/b", "devices", "x y"});
+  CHECK(r.path == "/api/v1/products/a/b/devices/x y");
+  CHECK(r.Query("search") == "a b");
+  CHECK(r.query.count("tag") == 2);
+  CHECK(r.query.find("tag")->second == "k:v");
+  CHECK(Parse("/").segments.empty());
+  CHECK(Parse("/a/").segments == std::vector<std::string>{"a", ""});
+}
+
+TEST_CASE("ParseTarget: refuses NUL, control bytes, dot segments, bad escapes, absolute-form",
+          "[api][request]") {
+  for (const char* target : {"/a/%00", "/a/b%0a", "/a/../b", "/a/%2e%2e/b", "/a/./b", "/a/%2E",
+                             "/a/%zz", "/a/%2", "/a?x=%00", "/a?x=%", "http://host/a", "*", ""}) {
+    INFO(target);
+    std::optional<std::string> error;
+    Parse(target, &error);
+    CHECK(error.has_value());
+  }
+  std::optional<std::string> error;
+  Parse("/a/..b/c.d/%27%3B--", &error);  // dots inside names and SQL metacharacters are just text
+  CHECK_FALSE(error);
+}
+
+TEST_CASE("RedactedTarget: hides token query values only", "[api][request]") {
+  CHECK(iot::api::RedactedTarget("/api/v1/stream?token=s3cret&x=1") == "/api/v1/stream?token=REDACTED&x=1");
+  CHECK(iot::api::RedactedTarget("/a?x=1&%74oken=s3cret") == "/a?x=1&%74oken=REDACTED");
+  CHECK(iot::api::RedactedTarget("/a?tokens=1") == "/a?tokens=1");
+  CHECK(iot::api::RedactedTarget("/a") == "/a");
+}
+
+TEST_CASE("Respond: answers once; a dropped request gets a 500", "[api][request]") {
+  std::vector<int> seen;
+  {
+    iot::api::Respond respond([&](iot::api::Response&& r) { seen.push_back(r.status); });
+    auto copy = respond;
+    copy(iot::api::Response{.status = 201});
+    respond(iot::api::Response{.status = 200});
+  }
+  CHECK(seen == std::vector<int>{201});
+  {
+    iot::api::Respond respond([&](iot::api::Response&& r) { seen.push_back(r.status); });
+    auto observed = respond.Then([&](const iot::api::Response& r) { seen.push_back(-r.status); });
+  }
+  CHECK(seen == std::vector<int>{201, -500, 500});
+}
