@@ -525,3 +525,63 @@ TEST_CASE("Validator: mode names round-trip", "[tsl][validator]") {
 
 }  // namespace
 }  // namespace iot::tsl
+
+namespace iot::tsl {
+namespace {
+
+TEST_CASE("Validator: values exactly at the model's limits pass, one beyond fails in strict",
+          "[tsl][validator]") {
+  auto result = ParseThingModel(Fixture("valid/limits_edge.json"));
+  REQUIRE(result.ok());
+  const ThingModel& model = *result.model;
+  const Validator strict(&model, Mode::kStrict);
+  const std::string id50(50, 'A');
+  json struct50 = json::object();
+  for (int i = 0; i < 50; ++i) struct50[(i < 10 ? "m0" : "m") + std::to_string(i)] = 1;
+  json text512 = json::array();
+  for (int i = 0; i < 512; ++i) text512.push_back("12345678");
+  json structs512 = json::array();
+  for (int i = 0; i < 512; ++i) structs512.push_back(struct50);
+
+  const json at_limit{{id50, 2147483647},
+                      {"Struct50", struct50},
+                      {"Enum100", -50},
+                      {"Text1", "x"},
+                      {"Text10240", std::string(10240, 'x')},
+                      {"Array1", json::array({1.5})},
+                      {"Array512", text512},
+                      {"ArrayStruct", structs512},
+                      {"FloatEdge", 3.4e38},
+                      {"BoolLabels", 1},
+                      {"Date", "0"}};
+  const Report report = strict.PropertyPost(at_limit, kNow);
+  INFO(Describe(report));
+  CHECK(report.all_accepted());
+  CHECK(report.accepted.size() == 11);
+
+  json beyond_struct = struct50;
+  beyond_struct.erase("m49");
+  json beyond_text = text512;
+  beyond_text.push_back("x");
+  json beyond_item = text512;
+  beyond_item[511] = "123456789";
+  const json beyond{{id50, 2147483648LL},
+                    {"Struct50", beyond_struct},
+                    {"Enum100", 50},
+                    {"Text1", "xx"},
+                    {"Text10240", std::string(10241, 'x')},
+                    {"Array1", json::array({1.5, 2.5})},
+                    {"Array512", beyond_text},
+                    {"FloatEdge", 3.5e38},
+                    {"ArrayStruct", json::array({beyond_struct})}};
+  const Report refused = strict.PropertyPost(beyond, kNow);
+  INFO(Describe(refused));
+  CHECK(refused.accepted.empty());
+  CHECK(refused.refused.size() == beyond.size());
+  const Report item = strict.PropertyPost(json{{"Array512", beyond_item}}, kNow);
+  REQUIRE(item.refused.size() == 1);
+  CHECK(item.refused[0].message == "Array512[511]: text of 9 bytes is longer than length 8");
+}
+
+}  // namespace
+}  // namespace iot::tsl
