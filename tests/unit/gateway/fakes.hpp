@@ -1,0 +1,130 @@
+#pragma once
+
+// Fakes for the gateway's ports: directory source, backend (store), publisher.
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "directory.hpp"
+#include "iot/store/errors.hpp"
+#include "pipeline.hpp"
+
+namespace iot::gateway::testing {
+
+inline std::string ReadFixture(const std::string& relative) {
+  std::ifstream in(std::string(IOT_SOURCE_DIR) + "/tests/fixtures/" + relative);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class FakeSource final : public DirectorySource {
+ public:
+  std::map<std::string, DeviceEntry> devices;  // "pk/dn"
+  std::map<std::string, ProductEntry> products;
+  bool unavailable = false;
+  int device_loads = 0;
+  int product_loads = 0;
+
+  Result<DeviceEntry> LoadDevice(std::string_view pk, std::string_view dn) override {
+    ++device_loads;
+    if (unavailable) return store::Errc::kUnavailable;
+    auto it = devices.find(std::string(pk) + "/" + std::string(dn));
+    if (it == devices.end()) return store::Errc::kNotFound;
+    return it->second;
+  }
+  Result<ProductEntry> LoadProduct(std::string_view pk) override {
+    ++product_loads;
+    if (unavailable) return store::Errc::kUnavailable;
+    auto it = products.find(std::string(pk));
+    if (it == products.end()) return store::Errc::kNotFound;
+    return it->second;
+  }
+};
+
+class FakeBackend final : public Backend {
+ public:
+  std::mutex mutex;
+  int fail_next_writes = 0;  // answer kUnavailable this many times
+  int write_calls = 0;
+  std::vector<std::vector<store::TelemetryMessage>> batches;
+  std::vector<Op> ops;
+  std::set<std::tuple<std::int64_t, std::string, std::uint64_t>> seen;
+  std::function<void()> on_commit;  // called after a successful write (before replies)
+
+  Result<std::vector<store::MessageResult>> WriteTelemetry(
+      std::span<const store::TelemetryMessage> batch) override {
+    std::lock_guard lock(mutex);
+    ++write_calls;
+    if (fail_next_writes > 0) {
+      --fail_next_writes;
+      return store::Errc::kUnavailable;
+    }
+    std::vector<store::MessageResult> results;
+    for (const auto& m : batch) {
+      store::MessageResult r;
+      if (!m.message_id.empty() && !seen.emplace(m.device_id, m.message_id, m.payload_hash).second) {
+        r.outcome = store::WriteOutcome::kDuplicate;
+      }
+      results.push_back(r);
+    }
+    batches.emplace_back(batch.begin(), batch.end());
+    if (on_commit) on_commit();
+    return results;
+  }
+  OpStatus Execute(const Op& op, Reply* reply) override {
+    std::lock_guard lock(mutex);
+    ops.push_back(op);
+    if (std::holds_alternative<DesiredGetOp>(op) && reply) {
+      reply->data["power"] = nlohmann::json{{"value", "on"}, {"version", 2}};
+    }
+    return OpStatus::kDone;
+  }
+  std::size_t MessageCount() {
+    std::lock_guard lock(mutex);
+    std::size_t n = 0;
+    for (const auto& b : batches) n += b.size();
+    return n;
+  }
+};
+
+class FakePublisher final : public Publisher {
+ public:
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::string>> published;
+  bool Publish(const std::string& topic, const std::string& payload) override {
+    std::lock_guard lock(mutex);
+    published.emplace_back(topic, payload);
+    return true;
+  }
+  std::size_t Count() {
+    std::lock_guard lock(mutex);
+    return published.size();
+  }
+};
+
+// A directory with one product "a1Prod" (reference example model) and devices dev1 (enabled),
+// dev2 (disabled); product "a1NoModel" has nothing published.
+inline void AddReferenceProduct(FakeSource& source, tsl::Mode mode) {
+  ProductEntry p;
+  p.product_key = "a1Prod";
+  p.mode = mode;
+  p.version = 1;
+  p.tsl_json = ReadFixture("tsl/valid/reference_example.json");
+  source.products["a1Prod"] = p;
+  ProductEntry none;
+  none.product_key = "a1NoModel";
+  none.mode = tsl::Mode::kWeak;
+  source.products["a1NoModel"] = none;
+  source.devices["a1Prod/dev1"] = DeviceEntry{11, true};
+  source.devices["a1Prod/dev2"] = DeviceEntry{12, false};
+  source.devices["a1NoModel/dev3"] = DeviceEntry{13, true};
+}
+
+}  // namespace iot::gateway::testing

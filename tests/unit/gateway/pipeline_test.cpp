@@ -1,0 +1,135 @@
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "fakes.hpp"
+#include "pipeline.hpp"
+
+using nlohmann::json;
+namespace gw = iot::gateway;
+namespace t = iot::gateway::testing;
+
+namespace {
+
+bool PollUntil(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return f();
+}
+
+struct Fixture {
+  explicit Fixture(gw::PipelineSettings settings = {}) {
+    t::AddReferenceProduct(source, iot::tsl::Mode::kWeak);
+    for (int d = 0; d < 8; ++d) source.devices["a1Prod/d" + std::to_string(d) + "xx"] = gw::DeviceEntry{100 + d, true};
+    settings.retry_min = std::chrono::milliseconds(5);
+    settings.retry_max = std::chrono::milliseconds(20);
+    gw::HandlerSettings h;
+    h.rate_per_second = 0;
+    pipeline = std::make_unique<gw::Pipeline>(settings, h, directory, backend, publisher, metrics);
+    pipeline->Start();
+  }
+  ~Fixture() { pipeline->Stop(std::chrono::seconds(5)); }
+  void Post(int device, int seq) {
+    const std::string dn = "d" + std::to_string(device) + "xx";
+    json msg = {{"id", std::to_string(seq)}, {"params", {{"RunCount", seq}}}, {"method", "thing.event.property.post"}};
+    pipeline->Submit(gw::InboundMessage{"/sys/a1Prod/" + dn + "/thing/event/property/post", msg.dump(), gw::NowMs()});
+  }
+  t::FakeSource source;
+  gw::CachingDirectory directory{source, gw::CacheSettings{}};
+  t::FakeBackend backend;
+  t::FakePublisher publisher;
+  gw::Metrics metrics;
+  std::unique_ptr<gw::Pipeline> pipeline;
+};
+
+}  // namespace
+
+TEST_CASE("Pipeline: batches commit many messages, replies follow in per-device order",
+          "[gateway][pipeline]") {
+  gw::PipelineSettings s;
+  s.batch_max = 64;
+  s.batch_delay = std::chrono::milliseconds(20);
+  Fixture f(s);
+  constexpr int kPerDevice = 250;
+  for (int i = 0; i < kPerDevice; ++i) {
+    for (int d = 0; d < 8; ++d) f.Post(d, i);
+  }
+  REQUIRE(PollUntil([&] { return f.publisher.Count() == 8 * kPerDevice; }));
+  CHECK(f.backend.MessageCount() == 8 * kPerDevice);
+  CHECK(f.pipeline->Held() == 0);
+  std::lock_guard lock(f.backend.mutex);
+  for (const auto& b : f.backend.batches) CHECK(b.size() <= 64);
+  CHECK(f.backend.batches.size() < 8 * kPerDevice / 4);  // really batched
+  // Per device, replies carry increasing ids.
+  std::map<std::string, int> last;
+  std::lock_guard lock2(f.publisher.mutex);
+  for (const auto& [topic, payload] : f.publisher.published) {
+    int id = std::stoi(json::parse(payload)["id"].get<std::string>());
+    auto it = last.find(topic);
+    if (it != last.end()) CHECK(id == it->second + 1);
+    last[topic] = id;
+  }
+  CHECK(last.size() == 8);
+}
+
+TEST_CASE("Pipeline: no reply before the commit; PostgreSQL away means retry, never drop",
+          "[gateway][pipeline]") {
+  Fixture f;
+  {
+    std::lock_guard lock(f.backend.mutex);
+    f.backend.fail_next_writes = 5;
+  }
+  f.Post(0, 1);
+  REQUIRE(PollUntil([&] {
+    std::lock_guard lock(f.backend.mutex);
+    return f.backend.write_calls >= 3;
+  }));
+  CHECK(f.publisher.Count() == 0);  // not committed yet: not answered
+  CHECK(f.pipeline->Held() == 1);
+  REQUIRE(PollUntil([&] { return f.publisher.Count() == 1; }));
+  CHECK(f.backend.MessageCount() == 1);
+  CHECK(f.metrics.db_retries.load() >= 5);
+  std::lock_guard lock(f.publisher.mutex);
+  CHECK(json::parse(f.publisher.published[0].second)["code"] == 200);
+}
+
+TEST_CASE("Pipeline: a redelivered message is stored once and answered again", "[gateway][pipeline]") {
+  Fixture f;
+  f.Post(1, 7);
+  REQUIRE(PollUntil([&] { return f.publisher.Count() == 1; }));
+  f.Post(1, 7);
+  REQUIRE(PollUntil([&] { return f.publisher.Count() == 2; }));
+  CHECK(f.metrics.duplicates.load() == 1);
+  std::lock_guard lock(f.publisher.mutex);
+  CHECK(f.publisher.published[0].second == f.publisher.published[1].second);
+}
+
+TEST_CASE("Pipeline: side effects run after the batch commit and fill desired values",
+          "[gateway][pipeline]") {
+  Fixture f;
+  f.pipeline->Submit(gw::InboundMessage{"/sys/a1Prod/dev1/thing/property/desired/get",
+                                        R"({"id":"d1","params":["PowerOn"]})", gw::NowMs()});
+  REQUIRE(PollUntil([&] { return f.publisher.Count() == 1; }));
+  std::lock_guard lock(f.publisher.mutex);
+  json reply = json::parse(f.publisher.published[0].second);
+  CHECK(reply["data"]["power"]["version"] == 2);
+  CHECK(reply["id"] == "d1");
+}
+
+TEST_CASE("Pipeline: shard of a topic is the device's", "[gateway][pipeline]") {
+  const auto a = gw::Pipeline::ShardOf("/sys/pk1/dn1/thing/event/property/post", 7);
+  CHECK(gw::Pipeline::ShardOf("/sys/pk1/dn1/thing/event/Alarm/post", 7) == a);
+  CHECK(gw::Pipeline::ShardOf("/ext/ntp/pk1/dn1/request", 7) == a);
+  CHECK(gw::Pipeline::ShardOf("/as/mqtt/status/pk1/dn1", 7) == a);
+}
+
+TEST_CASE("Pipeline: stop drains held messages", "[gateway][pipeline]") {
+  auto f = std::make_unique<Fixture>();
+  for (int i = 0; i < 100; ++i) f->Post(i % 8, i);
+  f->pipeline->Stop(std::chrono::seconds(5));
+  CHECK(f->publisher.Count() == 100);
+  CHECK(f->pipeline->Held() == 0);
+}
