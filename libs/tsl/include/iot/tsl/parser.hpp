@@ -49,14 +49,17 @@ struct ModelResult {
   bool ok() const { return problems.empty(); }
 };
 
-// Parses one TSL document (default or custom module). Never throws.
+// Parses one TSL document (default or custom module). Never throws. The text form also refuses
+// documents above kMaxDocumentBytes or nested deeper than kMaxDocumentDepth before parsing.
 ModuleResult ParseModule(std::string_view json_text);
-ModuleResult ParseModuleDocument(const nlohmann::json& document);  // an already parsed document
+// The same for an already parsed document (e.g. the body of a PUT request).
+ModuleResult ParseModuleDocument(const nlohmann::json& document);
 
 // Parses the default module and the custom modules and checks them together (module count,
 // functionBlockId present and unique, one productKey). Never throws.
 ModelResult ParseThingModel(std::string_view default_tsl,
                             const std::vector<std::string_view>& custom_tsls = {});
+// The model-level checks alone, for modules parsed one by one (e.g. stored per module).
 ModelResult BuildThingModel(Module default_module, std::vector<Module> custom_modules);
 
 }  // namespace iot::tsl

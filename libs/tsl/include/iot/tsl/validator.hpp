@@ -2,8 +2,14 @@
 
 // Payload validation against a thing model (reference §4) in the product's mode.
 //
-// Reports borrow from the payload: Item::identifier and Item::value point into the params JSON,
-// so keep it alive while the report is used. Refusals own their strings (they are rare).
+// Reports borrow from the payload: Item::identifier, Item::value and Refusal::value point into the
+// params JSON, so keep it alive while the report is used. Refusal strings are owned (refusals are
+// rare; accepted items allocate nothing beyond the report's vector).
+//
+// Codes: the innermost failing type decides the item's code (a bad struct member of type int gives
+// 6306, naming "Position.Sats"); 6304 unknown identifier or member; 6312 missing struct member
+// (strict); 6324 array too long (strict); 6328 not an array; 6302 missing service input (strict);
+// 6326 bad or future time; 6332 property set of a read-only property.
 
 #include <cstdint>
 #include <optional>
