@@ -1,0 +1,398 @@
+// Private to the transport: the HTTP/1.1 session template, instantiated once per stream type in
+// http_session.cpp (plain TCP) and https_session.cpp (TLS) so the two heavy instantiations compile
+// in parallel. One connection: reads requests with limits, hands them to the RequestHandler as plain
+// iot::api::Request values, and writes responses back in request order. Everything runs on the
+// connection's strand (the socket's executor); handlers answer from any thread through Respond,
+// which posts back onto that strand.
+#pragma once
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <array>
+#include <deque>
+#include <optional>
+#include <type_traits>
+
+#include "http/problem.hpp"
+#include "iot/common/log.hpp"
+#include "transport/session.hpp"
+
+// Aliases for the transport only (STYLE.md §3.3 allows them in its private headers).
+namespace iot::api::transport {
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+}  // namespace iot::api::transport
+
+namespace iot::api::transport::detail {
+
+
+inline constexpr std::string_view kLog = "api.http";
+inline constexpr auto kDrainTimeout = std::chrono::seconds(1);
+inline constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+
+template <class Stream>
+constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+inline bool IsSaneRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 64) {
+    return false;
+  }
+  for (char c : id) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+inline std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+template <class Stream>
+class HttpSession final : public Session, public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  template <class... StreamArgs>
+  HttpSession(std::shared_ptr<ServerState> state, tcp::socket&& socket, StreamArgs&... args)
+      : state_(std::move(state)),
+        remote_(RemoteOf(socket)),
+        stream_(std::move(socket), args...),
+        idle_timer_(stream_.get_executor()) {}
+
+  ~HttpSession() override {
+    state_->connections.fetch_sub(1);
+    state_->metrics.Connections().fetch_sub(1);
+    std::lock_guard lock(state_->mutex);
+    state_->sessions.erase(this);
+  }
+
+  void Start() {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->sessions.emplace(this, this->weak_from_this());
+    }
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kIsTls<Stream>) {
+        self->DoHandshake();
+      } else {
+        self->DoRead();
+      }
+    });
+  }
+
+  void Shutdown() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->closing_ = true;
+      if (self->queue_.empty()) {
+        self->DoClose();
+      }
+    });
+  }
+
+ private:
+  // A response owed to the client, in request order.
+  struct Slot {
+    std::uint64_t seq = 0;
+    bool ready = false;
+    bool keep_alive = true;
+    unsigned version = 11;
+    std::string request_id;
+    http::response<http::string_body> response;
+  };
+
+  static std::string RemoteOf(const tcp::socket& socket) {
+    beast::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    return ec ? "unknown" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  void DoHandshake() {
+    Tcp().expires_after(kHandshakeTimeout);
+    stream_.async_handshake(net::ssl::stream_base::server,
+                            beast::bind_front_handler(&HttpSession::OnHandshake,
+                                                      this->shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      IOT_LOG_DEBUG(kLog, "msg=\"tls handshake failed\" remote=" << remote_ << " error="
+                                                                  << log::Quote(ec.message()));
+      return;  // the stream closes with the session
+    }
+    DoRead();
+  }
+
+  void DoRead() {
+    if (reading_ || read_closed_ || closing_ || closed_ ||
+        queue_.size() >= state_->settings.pipeline_limit) {
+      return;  // resumed from OnWrite once there is room
+    }
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(state_->settings.header_limit));
+    parser_->body_limit(state_->settings.body_limit);
+    reading_ = true;
+    // The idle timer bounds reads; Beast's own timer is kept for writes (it would also fire while a
+    // slow handler, not the client, is the one we wait for).
+    Tcp().expires_never();
+    if (queue_.empty()) {
+      ArmIdleTimer();
+    }
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t) {
+    reading_ = false;
+    CancelIdleTimer();
+    if (closed_) {
+      DoDrain();
+      return;
+    }
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout || ec == net::error::eof) {
+      read_closed_ = true;
+      if (queue_.empty()) {
+        DoClose();
+      }
+      return;
+    }
+    if (ec) {
+      read_closed_ = true;
+      if (&ec.category() != &http::make_error_code(http::error::bad_target).category()) {
+        IOT_LOG_DEBUG(kLog, "msg=\"read failed\" remote=" << remote_ << " error="
+                                                          << log::Quote(ec.message()));
+        if (queue_.empty()) {
+          DoClose();
+        }
+        return;
+      }
+      // The client broke HTTP or a limit: answer once, then close the connection.
+      ApiError error = ec == http::error::body_limit
+                           ? ApiError::PayloadTooLarge("request body exceeds " +
+                                                       std::to_string(state_->settings.body_limit) +
+                                                       " bytes")
+                       : ec == http::error::header_limit
+                           ? ApiError{.status = 431, .detail = "request header exceeds " +
+                                                               std::to_string(state_->settings.header_limit) +
+                                                               " bytes"}
+                           : ApiError::BadRequest("malformed HTTP request: " + ec.message());
+      Slot& slot = NewSlot(11, false, NewRequestId({}));
+      const int status = error.status;
+      FillResponse(slot, ToResponse(error));
+      state_->metrics.ObserveRequest("unparsed", "OTHER", status, 0.0);
+      IOT_LOG_INFO("api.access", "route=\"unparsed\" status=" << status << " request_id="
+                                 << slot.request_id << " remote=" << remote_ << " error="
+                                 << log::Quote(ec.message()));
+      DoWrite();
+      return;
+    }
+
+    http::request<http::string_body> message = parser_->release();
+    if (closing_) {
+      return;  // shutting down: no new work; close once what is owed is written
+    }
+    const bool keep_alive = message.keep_alive();
+    read_closed_ = !keep_alive;
+    // Hook for GET /api/v1/stream (WebSocket, later issue): when beast::websocket::is_upgrade(message),
+    // hand stream_ and message to a websocket session instead of the handler. Until then an upgrade
+    // request is routed like any other request (the router answers 404 for /api/v1/stream).
+    Slot& slot = NewSlot(message.version(), keep_alive,
+                         NewRequestId(message["X-Request-Id"]));
+    Dispatch(std::move(message), slot);
+    DoRead();
+  }
+
+  Slot& NewSlot(unsigned version, bool keep_alive, std::string request_id) {
+    Slot& slot = queue_.emplace_back();
+    slot.seq = next_seq_++;
+    slot.version = version;
+    slot.keep_alive = keep_alive;
+    slot.request_id = std::move(request_id);
+    return slot;
+  }
+
+  std::string NewRequestId(std::string_view offered) {
+    if (IsSaneRequestId(offered)) {
+      return std::string(offered);
+    }
+    return state_->request_id_prefix + std::to_string(state_->next_request_id.fetch_add(1));
+  }
+
+  void Dispatch(http::request<http::string_body>&& message, const Slot& slot) {
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.headers.reserve(8);
+    for (const auto& field : message) {
+      request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.remote_address = remote_;
+    request.request_id = slot.request_id;
+
+    Respond respond([self = this->shared_from_this(), seq = slot.seq](Response&& response) {
+      net::post(self->stream_.get_executor(),
+                [self, seq, response = std::move(response)]() mutable {
+                  self->OnResponse(seq, std::move(response));
+                });
+    });
+    try {
+      state_->handler.Handle(std::move(request), std::move(respond));
+    } catch (const std::exception& e) {
+      // Dispatcher never throws; a test double might. Respond's destructor answers 500.
+      IOT_LOG_ERROR(kLog, "msg=\"request handler threw\" what=" << log::Quote(e.what()));
+    }
+  }
+
+  void OnResponse(std::uint64_t seq, Response&& response) {
+    if (queue_.empty() || seq < queue_.front().seq || seq - queue_.front().seq >= queue_.size()) {
+      return;  // connection already failed and dropped its queue
+    }
+    Slot& slot = queue_[seq - queue_.front().seq];
+    FillResponse(slot, std::move(response));
+    DoWrite();
+  }
+
+  void FillResponse(Slot& slot, Response&& response) {
+    auto& res = slot.response;
+    res.version(slot.version);
+    res.result(static_cast<unsigned>(response.status));
+    res.set(http::field::server, "iot-api");
+    res.set("X-Request-Id", slot.request_id);
+    if (!response.body.empty() || response.status != 204) {
+      res.set(http::field::content_type, response.content_type);
+    }
+    for (auto& [name, value] : response.headers) {
+      res.set(name, value);
+    }
+    res.body() = std::move(response.body);
+    res.keep_alive(slot.keep_alive && !closing_);
+    res.prepare_payload();
+    slot.ready = true;
+  }
+
+  void DoWrite() {
+    if (writing_ || closed_ || queue_.empty() || !queue_.front().ready) {
+      return;
+    }
+    writing_ = true;
+    Tcp().expires_after(state_->settings.write_timeout);  // a client that does not read is dropped
+    http::async_write(stream_, queue_.front().response,
+                      beast::bind_front_handler(&HttpSession::OnWrite, this->shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (ec) {
+      queue_.clear();
+      DoClose();
+      return;
+    }
+    const bool keep_alive = queue_.front().response.keep_alive();
+    queue_.pop_front();
+    if (!keep_alive || (queue_.empty() && (read_closed_ || closing_))) {
+      queue_.clear();
+      DoClose();
+      return;
+    }
+    DoWrite();
+    DoRead();
+    if (queue_.empty() && reading_) {
+      ArmIdleTimer();  // the client's turn again: give it a full read timeout from now
+    }
+  }
+
+  void ArmIdleTimer() {
+    const auto generation = ++timer_generation_;
+    idle_timer_.expires_after(state_->settings.read_timeout);
+    idle_timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->timer_generation_ || !self->queue_.empty()) {
+        return;  // cancelled, re-armed, or we owe responses (the timer is re-armed after them)
+      }
+      IOT_LOG_DEBUG(kLog, "msg=\"read timeout, closing\" remote=" << self->remote_);
+      self->DoClose();
+    });
+  }
+
+  void CancelIdleTimer() {
+    ++timer_generation_;
+    idle_timer_.cancel();
+  }
+
+  // Half-close, then read and discard what the client still sends for a moment before closing: closing
+  // with unread data makes the kernel send RST, which can destroy a 413 the client has not read yet.
+  void DoClose() {
+    if (closed_) {
+      return;
+    }
+    closed_ = true;
+    CancelIdleTimer();
+    beast::error_code ignored;
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (reading_) {
+      Tcp().socket().cancel(ignored);  // OnRead continues with DoDrain
+      return;
+    }
+    DoDrain();
+  }
+
+  void DoDrain() {
+    if (!drain_started_) {
+      drain_started_ = true;
+      Tcp().expires_after(kDrainTimeout);
+    }
+    Tcp().async_read_some(net::buffer(drain_buffer_),
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (ec) {
+                              beast::error_code ignored;
+                              self->Tcp().socket().close(ignored);
+                              return;
+                            }
+                            self->DoDrain();
+                          });
+  }
+
+  std::shared_ptr<ServerState> state_;
+  std::string remote_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  net::steady_timer idle_timer_;
+  std::uint64_t timer_generation_ = 0;
+  std::deque<Slot> queue_;  // references stay valid across push_back/pop_front
+  std::uint64_t next_seq_ = 0;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool read_closed_ = false;  // no further requests will be read (EOF, error, Connection: close)
+  bool closing_ = false;      // server shutdown requested
+  bool closed_ = false;
+  bool drain_started_ = false;
+  std::array<char, 4096> drain_buffer_{};
+};
+
+}  // namespace iot::api::transport::detail

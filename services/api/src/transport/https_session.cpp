@@ -1,0 +1,13 @@
+// TLS instantiation of the session (see http_session.hpp).
+#include "transport/http_session.hpp"
+
+namespace iot::api::transport {
+
+void StartTlsSession(tcp::socket&& socket, net::ssl::context& tls,
+                     std::shared_ptr<ServerState> state) {
+  std::make_shared<detail::HttpSession<beast::ssl_stream<beast::tcp_stream>>>(
+      std::move(state), std::move(socket), tls)
+      ->Start();
+}
+
+}  // namespace iot::api::transport
