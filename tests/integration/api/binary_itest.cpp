@@ -248,3 +248,28 @@ TEST_CASE("iot-api: bad configuration exits with status 2 and says why", "[integ
   CHECK(text.find("IOT_HTTP_PORT") != std::string::npos);
   CHECK(text.find("IOT_HTTP_THREADS") != std::string::npos);
 }
+
+TEST_CASE("iot-api: serves HTTPS with the same session code when given a certificate",
+          "[integration][api][tls]") {
+  const std::string dir = iot::testing::RequireEnv("IOT_TEST_TMP");
+  const std::string base = dir + "/api-tls-" + std::to_string(::getpid());
+  REQUIRE(iot::testing::RunShell("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                                 "-keyout '" + base + ".key' -out '" + base + ".crt'",
+                                 base + ".openssl.log") == 0);
+  ApiProcess api(Env{{"IOT_TLS_CERT", base + ".crt"}, {"IOT_TLS_KEY", base + ".key"}});
+  INFO(api.Log());
+  const std::string url = "https://127.0.0.1:" + std::to_string(api.Port());
+  const std::string out = base + ".curl.out";
+  CHECK(iot::testing::RunShell("curl -sS --max-time 10 --cacert '" + base + ".crt' -o '" + out + "' " +
+                               url + "/healthz") == 0);
+  std::ifstream in(out);
+  const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(body == R"({"status":"ok"})");
+  // Plain HTTP on the TLS port gets no HTTP answer, and the server keeps serving.
+  RawConnection plain(api.Port());
+  plain.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(plain.WaitForClose(std::chrono::seconds(15)));
+  CHECK(plain.Received().find("HTTP/1.1 200") == std::string::npos);
+  CHECK(iot::testing::RunShell("curl -sS --max-time 10 --cacert '" + base + ".crt' -o /dev/null " + url +
+                               "/healthz") == 0);
+}
