@@ -1,0 +1,444 @@
+// iot-gateway end to end: the real binary between the real Mosquitto (with the project's plugin),
+// PostgreSQL and real MQTT devices. Each test has its own database, broker and gateway.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "gateway_stack.hpp"
+#include "iot/store/device_data.hpp"
+#include "iot/store/devices.hpp"
+#include "iot/testing/env.hpp"
+
+using iot::gateway::itest::GatewayProcess;
+using iot::gateway::itest::kPk;
+using iot::gateway::itest::Request;
+using iot::gateway::itest::Stack;
+using iot::store::ValidationMode;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string UniqueId(const std::string& prefix) {
+  static std::atomic<int> n{0};
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
+
+std::string Topic(const std::string& dn, const std::string& rest) {
+  return std::string("/sys/") + kPk + "/" + dn + "/" + rest;
+}
+
+const std::string kPostPath = "thing/event/property/post";
+
+json Post(const std::string& id, json params) {
+  return json{{"id", id}, {"version", "1.0"}, {"params", std::move(params)},
+              {"method", "thing.event.property.post"}};
+}
+
+// One stack with one gateway and one connected device "dev01".
+struct World {
+  explicit World(ValidationMode mode = ValidationMode::kWeak,
+                 std::map<std::string, std::string> env = {}, bool private_pg = false)
+      : stack(mode, private_pg), device_id(stack.AddDevice("dev01")) {
+    gateway = std::make_unique<GatewayProcess>(stack, UniqueId("gw"), env);
+    INFO(gateway->LogTail());
+    REQUIRE(gateway->WaitConnected());
+    device = stack.Connect("dev01");
+  }
+  ~World() {
+    if (!Catch::getResultCapture().lastAssertionPassed()) {
+      std::cerr << "----- gateway log\n" << gateway->LogTail() << "\n";
+    }
+  }
+  std::int64_t HistoryRows(const std::string& identifier = "") {
+    if (identifier.empty()) return stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1", device_id);
+    return stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = '" + identifier + "'", device_id);
+  }
+  Stack stack;
+  std::int64_t device_id;
+  std::unique_ptr<GatewayProcess> gateway;
+  std::unique_ptr<iot::testing::MqttTestClient> device;
+};
+
+}  // namespace
+
+TEST_CASE("Gateway: property post is stored with the device time, refusals named and not stored",
+          "[integration][gateway][mqtt][pg]") {
+  World w;
+  const std::string id = "1|exp-topic|/sys/" + std::string(kPk) + "/dev01/thing/event/property/post_reply";
+  const std::int64_t t = NowMs() - 60000;
+  auto reply = Request(*w.device, Topic("dev01", kPostPath),
+                       Post(id, {{"RunCount", {{"value", 42}, {"time", t}}}, {"Label", 0}, {"Humidity", 55.5}}));
+  REQUIRE(reply);
+  CHECK((*reply)["id"] == id);  // byte for byte
+  CHECK((*reply)["code"] == 200);
+  CHECK((*reply)["method"] == "thing.event.property.post");
+  REQUIRE((*reply)["data"].contains("Label"));
+  CHECK((*reply)["data"]["Label"]["code"] == 6310);
+  CHECK_FALSE((*reply)["data"].contains("RunCount"));
+  // Committed before the reply: the rows are there now, without polling.
+  CHECK(w.HistoryRows("RunCount") == 1);
+  CHECK(w.HistoryRows("Humidity") == 1);
+  CHECK(w.HistoryRows("Label") == 0);
+  CHECK(w.stack.Count("SELECT (extract(epoch from ts) * 1000)::bigint FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'", w.device_id) == t);
+  CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND identifier = 'Label' AND code = 6310", w.device_id) == 1);
+  auto latest = iot::store::GetLatestProperties(w.stack.Db(), w.device_id);
+  REQUIRE(latest.has_value());
+  bool found = false;
+  for (const auto& p : *latest) {
+    if (p.identifier == "RunCount") {
+      found = true;
+      CHECK(p.value_json == "42");
+      CHECK(p.time == t);
+    }
+  }
+  CHECK(found);
+}
+
+TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
+  World w;
+  auto& dev = *w.device;
+  const std::int64_t t = NowMs() - 3600000;
+
+  SECTION("event post: stored with type and device time; refused event answered with its code") {
+    auto ok = Request(dev, Topic("dev01", "thing/event/LowBattery/post"),
+                      json{{"id", "e1"}, {"params", {{"value", {{"Level", 3}, {"Since", "1600000000000"}}}, {"time", t}}},
+                           {"method", "thing.event.LowBattery.post"}});
+    REQUIRE(ok);
+    CHECK((*ok)["code"] == 200);
+    CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1 AND identifier = 'LowBattery' AND type = 'alert'", w.device_id) == 1);
+    CHECK(w.stack.Count("SELECT (extract(epoch from ts) * 1000)::bigint FROM events WHERE device_id = $1", w.device_id) == t);
+    auto bad = Request(dev, Topic("dev01", "thing/event/LowBattery/post"),
+                       json{{"id", "e2"}, {"params", {{"value", {{"Level", "low"}}}, {"time", t}}}});
+    REQUIRE(bad);
+    CHECK((*bad)["code"] == 6306);
+    CHECK((*bad)["message"].get<std::string>().find("Level") != std::string::npos);
+    CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1", w.device_id) == 1);
+    CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND code = 6306", w.device_id) == 1);
+  }
+  SECTION("history post: stored with the device's times") {
+    auto r = Request(dev, Topic("dev01", "thing/event/property/history/post"),
+                     json{{"id", "h1"},
+                          {"params", json::array({{{"identity", {{"productKey", kPk}, {"deviceName", "dev01"}}},
+                                                   {"properties", json::array({{{"RunCount", {{"value", 1}, {"time", t}}}},
+                                                                               {{"RunCount", {{"value", 2}, {"time", t + 1000}}}}})},
+                                                   {"events", json::array({{{"Fault", {{"value", {{"Code", 1}, {"Detail", "x"}}}, {"time", t + 2000}}}}})}}})},
+                          {"method", "thing.event.property.history.post"}});
+    REQUIRE(r);
+    CHECK((*r)["code"] == 200);
+    CHECK(w.HistoryRows("RunCount") == 2);
+    CHECK(w.stack.Count("SELECT min((extract(epoch from ts) * 1000)::bigint) FROM property_history WHERE device_id = $1", w.device_id) == t);
+    CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1 AND type = 'error'", w.device_id) == 1);
+  }
+  SECTION("batch post") {
+    auto r = Request(dev, Topic("dev01", "thing/event/property/batch/post"),
+                     json{{"id", "b1"},
+                          {"params", {{"properties", {{"Humidity", json::array({{{"value", 1.5}, {"time", t}}, {{"value", 2.5}, {"time", t + 1}}})}}}}},
+                          {"method", "thing.event.property.batch.post"}});
+    REQUIRE(r);
+    CHECK((*r)["code"] == 200);
+    CHECK(w.HistoryRows("Humidity") == 2);
+  }
+  SECTION("desired get and delete") {
+    REQUIRE(iot::store::SetDesiredProperties(w.stack.Db(), w.device_id, {{"PowerOn", std::string("1"), std::nullopt}}).has_value());
+    auto got = Request(dev, Topic("dev01", "thing/property/desired/get"),
+                       json{{"id", "d1"}, {"params", {"PowerOn", "RunCount"}}, {"method", "thing.property.desired.get"}});
+    REQUIRE(got);
+    CHECK((*got)["code"] == 200);
+    CHECK((*got)["data"]["PowerOn"]["value"] == 1);
+    CHECK((*got)["data"]["PowerOn"]["version"] == 1);
+    CHECK_FALSE((*got)["data"].contains("RunCount"));
+    auto del = Request(dev, Topic("dev01", "thing/property/desired/delete"),
+                       json{{"id", "d2"}, {"params", {{"PowerOn", {{"version", 1}}}}}, {"method", "thing.property.desired.delete"}});
+    REQUIRE(del);
+    CHECK((*del)["code"] == 200);
+    auto after = Request(dev, Topic("dev01", "thing/property/desired/get"), json{{"id", "d3"}, {"params", {"PowerOn"}}});
+    REQUIRE(after);
+    CHECK_FALSE((*after)["data"].contains("PowerOn"));
+  }
+  SECTION("dsltemplate get returns the published TSL") {
+    auto r = Request(dev, Topic("dev01", "thing/dsltemplate/get"), json{{"id", "t1"}, {"params", json::object()}, {"method", "thing.dsltemplate.get"}});
+    REQUIRE(r);
+    CHECK((*r)["code"] == 200);
+    CHECK((*r)["data"]["properties"].size() == 10);
+  }
+  SECTION("tags update and delete") {
+    auto up = Request(dev, Topic("dev01", "thing/deviceinfo/update"),
+                      json{{"id", "g1"}, {"params", json::array({{{"attrKey", "room"}, {"attrValue", "r-101"}}})}, {"method", "thing.deviceinfo.update"}});
+    REQUIRE(up);
+    CHECK((*up)["code"] == 200);
+    auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
+    REQUIRE(d.has_value());
+    CHECK(d->tags["room"] == "r-101");
+    auto del = Request(dev, Topic("dev01", "thing/deviceinfo/delete"),
+                       json{{"id", "g2"}, {"params", json::array({{{"attrKey", "room"}}})}, {"method", "thing.deviceinfo.delete"}});
+    REQUIRE(del);
+    CHECK((*del)["code"] == 200);
+    CHECK(iot::store::GetDeviceById(w.stack.Db(), w.device_id)->tags.count("room") == 0);
+    auto bad = Request(dev, Topic("dev01", "thing/deviceinfo/update"), json{{"id", "g3"}, {"params", json::array({{{"attrKey", "9x"}}})}});
+    REQUIRE(bad);
+    CHECK((*bad)["code"] == 460);
+  }
+  SECTION("NTP") {
+    REQUIRE(dev.Publish(std::string("/ext/ntp/") + kPk + "/dev01/request", R"({"deviceSendTime":"100"})", 0));
+    auto m = dev.WaitMessage(std::string("/ext/ntp/") + kPk + "/dev01/response", 10s);
+    REQUIRE(m);
+    json r = json::parse(m->payload);
+    CHECK(r["deviceSendTime"] == "100");
+    CHECK(r["serverRecvTime"].is_string());
+    CHECK(std::stoll(r["serverSendTime"].get<std::string>()) >= NowMs() - 60000);
+  }
+  SECTION("other /sys topics are answered not supported, and counted") {
+    auto ota = Request(dev, Topic("dev01", "thing/ota/firmware/get"), json{{"id", "o1"}, {"params", json::object()}, {"method", "thing.ota.firmware.get"}});
+    REQUIRE(ota);
+    CHECK((*ota)["code"] == 6300);
+    auto pack = Request(dev, Topic("dev01", "thing/event/property/pack/post"), json{{"id", "o2"}, {"params", json::object()}});
+    REQUIRE(pack);
+    CHECK((*pack)["code"] == 6300);
+    auto unknown = Request(dev, Topic("dev01", "thing/nonsense"), json{{"id", "o3"}, {"params", json::object()}});
+    REQUIRE(unknown);
+    CHECK((*unknown)["code"] == 6300);
+    CHECK(w.gateway->Metric("iot_gateway_not_supported_total") == 3);
+  }
+  SECTION("request-level failures: not JSON, wrong method") {
+    REQUIRE(dev.Publish(Topic("dev01", kPostPath), "{oops", 1));
+    auto m = dev.WaitMessage(Topic("dev01", kPostPath) + "_reply", 10s);
+    REQUIRE(m);
+    CHECK(json::parse(m->payload)["code"] == 6207);
+    auto wrong = Request(dev, Topic("dev01", kPostPath), json{{"id", "m1"}, {"params", json::object()}, {"method", "thing.service.x"}});
+    REQUIRE(wrong);
+    CHECK((*wrong)["code"] == 6300);
+    CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND code IN (6207, 6300)", w.device_id) == 2);
+  }
+  SECTION("a device reply completes the service call") {
+    iot::store::ServiceCallCreate create;
+    create.device_id = w.device_id;
+    create.identifier = "SelfTest";
+    create.status = iot::store::ServiceCallStatus::kSent;
+    create.alink_id = "777";
+    auto call = iot::store::CreateServiceCall(w.stack.Db(), create);
+    REQUIRE(call.has_value());
+    REQUIRE(dev.Publish(Topic("dev01", "thing/service/SelfTest_reply"), R"({"id":"777","code":200,"data":{"Passed":1,"Report":"fine"}})", 1));
+    REQUIRE(iot::testing::PollUntil([&] {
+      auto c = iot::store::GetServiceCall(w.stack.Db(), w.device_id, call->call_id);
+      return c.has_value() && c->status == iot::store::ServiceCallStatus::kSucceeded;
+    }, 5s));
+    auto done = iot::store::GetServiceCall(w.stack.Db(), w.device_id, call->call_id);
+    REQUIRE(done.has_value());
+    REQUIRE(done->output_json);
+    CHECK(json::parse(*done->output_json)["Report"] == "fine");
+  }
+  SECTION("lifecycle: the device is online, then offline after disconnecting") {
+    REQUIRE(iot::testing::PollUntil([&] {
+      auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
+      return d.has_value() && d->status == iot::store::DeviceStatus::kOnline && d->activated_at;
+    }, 5s));
+    dev.Disconnect();
+    REQUIRE(iot::testing::PollUntil([&] {
+      auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
+      return d.has_value() && d->status == iot::store::DeviceStatus::kOffline;
+    }, 5s));
+  }
+}
+
+TEST_CASE("Gateway: each mode x fault class of reference 4.2", "[integration][gateway][mqtt][pg]") {
+  const auto mode = GENERATE(ValidationMode::kStrict, ValidationMode::kWeak, ValidationMode::kNone);
+  World w(mode);
+  struct Fault {
+    std::string name;
+    json params;
+    std::string item;
+    bool stored_strict, stored_weak, stored_none;
+  };
+  const std::vector<Fault> faults = {
+      {"a unknown identifier", {{"Nope", 1}}, "Nope", false, false, true},
+      {"b wrong data type", {{"RunCount", "15"}}, "RunCount", false, false, true},
+      {"c out of range", {{"RunCount", 2000000}}, "RunCount", false, true, true},
+      {"d unknown struct member", {{"Position", {{"Lat", 1}, {"Lng", 2}, {"Fix", 1}, {"Valid", 1}, {"Ts", "1"}, {"Note", "n"}, {"Sats", 1}, {"Extra", 1}}}}, "Position", false, false, true},
+  };
+  int n = 0;
+  for (const auto& f : faults) {
+    CAPTURE(iot::store::ToString(mode), f.name);
+    const bool stored = mode == ValidationMode::kStrict ? f.stored_strict
+                        : mode == ValidationMode::kWeak ? f.stored_weak
+                                                        : f.stored_none;
+    const auto before = w.HistoryRows(f.item);
+    auto reply = Request(*w.device, Topic("dev01", kPostPath), Post("f" + std::to_string(n++), f.params));
+    REQUIRE(reply);
+    CHECK((*reply)["code"] == 200);
+    CHECK((*reply)["data"].contains(f.item) == !stored);
+    CHECK(w.HistoryRows(f.item) - before == (stored ? 1 : 0));
+  }
+  CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1", w.device_id) ==
+        (mode == ValidationMode::kStrict ? 4 : mode == ValidationMode::kWeak ? 3 : 0));
+}
+
+TEST_CASE("Gateway: a redelivered message is stored once and answered again",
+          "[integration][gateway][mqtt][pg]") {
+  World w;
+  const json msg = Post("dup-1", {{"RunCount", {{"value", 5}, {"time", NowMs() - 1000}}}});
+  auto first = Request(*w.device, Topic("dev01", kPostPath), msg);
+  auto second = Request(*w.device, Topic("dev01", kPostPath), msg);
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(*first == *second);
+  CHECK(w.HistoryRows("RunCount") == 1);
+  CHECK(w.gateway->Metric("iot_gateway_duplicates_total") == 1);
+}
+
+TEST_CASE("Gateway: a published thing-model change and a mode change take effect within 2 s",
+          "[integration][gateway][mqtt][pg]") {
+  World w;
+  auto before = Request(*w.device, Topic("dev01", kPostPath), Post("m0", {{"Brightness", 3}}));
+  REQUIRE(before);
+  CHECK((*before)["data"].contains("Brightness"));
+  json tsl = json::parse(iot::gateway::itest::ReadFixture("tsl/valid/reference_example.json"));
+  tsl["properties"].push_back({{"identifier", "Brightness"}, {"name", "Brightness"}, {"accessMode", "rw"}, {"required", false},
+                               {"dataType", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "100"}, {"step", "1"}}}}}});
+  w.stack.PublishModel(tsl.dump());
+  const auto published = std::chrono::steady_clock::now();
+  int n = 0;
+  bool accepted = false;
+  while (std::chrono::steady_clock::now() - published < 2s) {
+    auto r = Request(*w.device, Topic("dev01", kPostPath), Post("m" + std::to_string(++n), {{"Brightness", 3}}));
+    REQUIRE(r);
+    if (!(*r)["data"].contains("Brightness")) {
+      accepted = true;
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(accepted);
+  CHECK(w.HistoryRows("Brightness") == 1);
+
+  // weak -> strict: out of range becomes refused within 2 s.
+  w.stack.SetMode(ValidationMode::kStrict);
+  const auto changed = std::chrono::steady_clock::now();
+  bool refused = false;
+  while (std::chrono::steady_clock::now() - changed < 2s) {
+    auto r = Request(*w.device, Topic("dev01", kPostPath), Post("s" + std::to_string(++n), {{"Brightness", 300}}));
+    REQUIRE(r);
+    if ((*r)["data"].contains("Brightness")) {
+      refused = true;
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(refused);
+}
+
+TEST_CASE("Gateway: PostgreSQL stopped and restarted during a stream: every 200 is stored",
+          "[integration][gateway][mqtt][pg][.slow]") {
+  World w(ValidationMode::kWeak, {}, /*private_pg=*/true);
+  constexpr int kPosts = 300;
+  const std::int64_t t0 = NowMs() - 600000;
+  std::thread chaos([&] {
+    std::this_thread::sleep_for(300ms);
+    w.stack.Pg()->Stop();
+    std::this_thread::sleep_for(2s);
+    w.stack.Pg()->Start();
+  });
+  for (int i = 0; i < kPosts; ++i) {
+    REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
+                              Post("p" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+    std::this_thread::sleep_for(5ms);
+  }
+  chaos.join();
+  std::set<std::string> ok;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (static_cast<int>(ok.size()) < kPosts && std::chrono::steady_clock::now() < deadline) {
+    auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 1s);
+    if (!m) continue;
+    json r = json::parse(m->payload);
+    if (r["code"] == 200) ok.insert(r["id"].get<std::string>());
+  }
+  CHECK(static_cast<int>(ok.size()) == kPosts);  // nothing dropped: all answered after the restart
+  for (const auto& id : ok) {
+    const int i = std::stoi(id.substr(1));
+    CAPTURE(id);
+    CHECK(w.stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount' AND value = '" +
+                            std::to_string(i) + "'::jsonb", w.device_id) == 1);
+  }
+  CHECK(w.gateway->Metric("iot_gateway_db_retries_total") > 0);
+}
+
+TEST_CASE("Gateway: two gateways share the subscription; each message processed once, latest right",
+          "[integration][gateway][mqtt][pg]") {
+  World w;
+  GatewayProcess second(w.stack, UniqueId("gw2"));
+  REQUIRE(second.WaitConnected());
+  constexpr int kPosts = 400;
+  const std::int64_t t0 = NowMs() - 600000;
+  for (int i = 0; i < kPosts; ++i) {
+    REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
+                              Post("s" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+  }
+  std::map<std::string, int> replies;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  int total = 0;
+  while (total < kPosts && std::chrono::steady_clock::now() < deadline) {
+    auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 1s);
+    if (!m) continue;
+    ++replies[json::parse(m->payload)["id"].get<std::string>()];
+    ++total;
+  }
+  // Late duplicates would show up now.
+  while (auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 500ms)) {
+    ++replies[json::parse(m->payload)["id"].get<std::string>()];
+  }
+  CHECK(replies.size() == kPosts);
+  for (const auto& [id, count] : replies) CHECK(count == 1);
+  CHECK(w.HistoryRows("RunCount") == kPosts);
+  auto latest = w.stack.Scalar("SELECT value::text FROM latest_properties WHERE device_id = $1 AND identifier = 'RunCount'", w.device_id);
+  REQUIRE(latest);
+  CHECK(*latest == std::to_string(kPosts - 1));
+  const double first_share = w.gateway->Metric("iot_gateway_messages_in_total{kind=\"property_post\"}");
+  const double second_share = second.Metric("iot_gateway_messages_in_total{kind=\"property_post\"}");
+  CHECK(first_share + second_share == kPosts);
+  CHECK(first_share > 0);
+  CHECK(second_share > 0);
+}
+
+TEST_CASE("Gateway: back-pressure with PostgreSQL stopped; a burst beyond Mosquitto's defaults is held and stored",
+          "[integration][gateway][mqtt][pg][.slow]") {
+  // A queue far smaller than the stream; 2,500 QoS 1 messages exceed Mosquitto's default
+  // max_queued_messages (1000) for the gateway's session.
+  World w(ValidationMode::kWeak,
+          {{"IOT_GATEWAY_QUEUE_HIGH", "100"}, {"IOT_GATEWAY_QUEUE_LOW", "20"}, {"IOT_GATEWAY_DEVICE_RATE", "0"}},
+          /*private_pg=*/true);
+  constexpr int kPosts = 2500;
+  w.stack.Pg()->Stop();
+  const std::int64_t t0 = NowMs() - 600000;
+  for (int i = 0; i < kPosts; ++i) {
+    REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
+                              Post("q" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+  }
+  REQUIRE(iot::testing::PollUntil([&] { return w.gateway->Metric("iot_gateway_pauses_total") >= 1; }, 10s));
+  CHECK(w.gateway->Metric("iot_gateway_queue_depth") <= 200);  // the rest waits in the broker
+  CHECK(w.device->Pending() == 0);  // nothing answered while PostgreSQL is away
+  w.stack.Pg()->Start();
+  std::set<std::string> ok;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (static_cast<int>(ok.size()) < kPosts && std::chrono::steady_clock::now() < deadline) {
+    auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 1s);
+    if (!m) continue;
+    json r = json::parse(m->payload);
+    if (r["code"] == 200) ok.insert(r["id"].get<std::string>());
+  }
+  CHECK(static_cast<int>(ok.size()) == kPosts);
+  CHECK(w.HistoryRows("RunCount") == kPosts);
+  CHECK(w.gateway->Metric("iot_gateway_resumes_total") >= 1);
+}
