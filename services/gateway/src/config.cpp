@@ -157,6 +157,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   r.Int("workers", "IOT_GATEWAY_WORKERS", c.workers, 1, 64);
   r.Int("queue_high", "IOT_GATEWAY_QUEUE_HIGH", c.queue_high, 10, 10'000'000);
   r.Int("queue_low", "IOT_GATEWAY_QUEUE_LOW", c.queue_low, 0, 10'000'000);
+  r.Int("writers", "IOT_GATEWAY_WRITERS", c.writers, 1, 16);
   r.Int("writer_queue", "IOT_GATEWAY_WRITER_QUEUE", c.writer_queue, 1, 1'000'000);
   r.Int("batch_max", "IOT_GATEWAY_BATCH_MAX", c.batch_max, 1, 10000);
   r.Int("batch_delay_ms", "IOT_GATEWAY_BATCH_DELAY_MS", c.batch_delay_ms, 0, 1000);
@@ -172,6 +173,9 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   }
   if (!ValidShareGroup(c.share_group)) {
     problems.push_back("IOT_GATEWAY_SHARE_GROUP (share_group): no '/', '+', '#' or control characters");
+  }
+  if (c.writers > c.workers) {
+    problems.push_back("IOT_GATEWAY_WRITERS must not exceed IOT_GATEWAY_WORKERS");
   }
   if (c.queue_low >= c.queue_high) {
     problems.push_back("IOT_GATEWAY_QUEUE_LOW must be below IOT_GATEWAY_QUEUE_HIGH");

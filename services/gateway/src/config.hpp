@@ -26,6 +26,7 @@ struct Config {
   int workers = 2;                          // IOT_GATEWAY_WORKERS
   int queue_high = 20000;                   // IOT_GATEWAY_QUEUE_HIGH: pause consumption above
   int queue_low = 5000;                     // IOT_GATEWAY_QUEUE_LOW: resume at or below
+  int writers = 2;                          // IOT_GATEWAY_WRITERS: batch writers (one connection each)
   int writer_queue = 4096;                  // IOT_GATEWAY_WRITER_QUEUE
   int batch_max = 512;                      // IOT_GATEWAY_BATCH_MAX: messages per transaction
   int batch_delay_ms = 5;                   // IOT_GATEWAY_BATCH_DELAY_MS

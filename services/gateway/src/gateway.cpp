@@ -43,6 +43,20 @@ HandlerSettings HandlerFor(const Config& c) {
   return h;
 }
 
+std::vector<std::unique_ptr<StoreBackend>> BackendsFor(const Config& c) {
+  std::vector<std::unique_ptr<StoreBackend>> backends;
+  for (int i = 0; i < c.writers; ++i) {
+    backends.push_back(std::make_unique<StoreBackend>(DbFor(c, "writer")));
+  }
+  return backends;
+}
+
+std::vector<Backend*> Pointers(const std::vector<std::unique_ptr<StoreBackend>>& backends) {
+  std::vector<Backend*> out;
+  for (const auto& b : backends) out.push_back(b.get());
+  return out;
+}
+
 CacheSettings CacheFor(const Config& c) {
   CacheSettings s;
   s.max_devices = static_cast<std::size_t>(c.max_cached_devices);
@@ -56,9 +70,10 @@ Gateway::Gateway(const Config& config)
     : config_(config),
       source_(DbFor(config, "lookup")),
       directory_(source_, CacheFor(config)),
-      backend_(DbFor(config, "writer")),
+      backends_(BackendsFor(config)),
       ingress_(MqttFor(config), metrics_),
-      pipeline_(PipelineFor(config), HandlerFor(config), directory_, backend_, ingress_, metrics_) {
+      pipeline_(PipelineFor(config), HandlerFor(config), directory_, Pointers(backends_), ingress_,
+                metrics_) {
   metrics_.queue_depth = [this] { return pipeline_.Held(); };
   metrics_.queue_capacity = [this] { return static_cast<std::size_t>(config_.queue_high); };
 }
@@ -76,7 +91,8 @@ bool Gateway::Start() {
   pipeline_.Start();
   ingress_.Start(pipeline_);
   IOT_LOG_INFO("gateway", "started client_id=" << log::Quote(config_.client_id)
-                              << " workers=" << config_.workers << " batch_max=" << config_.batch_max
+                              << " workers=" << config_.workers << " writers=" << config_.writers
+                              << " batch_max=" << config_.batch_max
                               << " queue_high=" << config_.queue_high << " queue_low="
                               << config_.queue_low << " reply_qos=" << config_.reply_qos
                               << " device_rate=" << config_.device_rate);

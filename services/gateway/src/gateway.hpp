@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "config.hpp"
 #include "directory.hpp"
@@ -35,7 +36,7 @@ class Gateway {
   Metrics metrics_;
   StoreDirectorySource source_;
   CachingDirectory directory_;
-  StoreBackend backend_;
+  std::vector<std::unique_ptr<StoreBackend>> backends_;
   MqttIngress ingress_;
   Pipeline pipeline_;
   std::unique_ptr<MetricsServer> metrics_server_;

@@ -49,17 +49,25 @@ std::size_t Pipeline::ShardOf(std::string_view topic, std::size_t shards) {
 
 Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings,
                    Directory& directory, Backend& backend, Publisher& publisher, Metrics& metrics)
+    : Pipeline(settings, handler_settings, directory, std::vector<Backend*>{&backend}, publisher,
+               metrics) {}
+
+Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings,
+                   Directory& directory, std::vector<Backend*> backends, Publisher& publisher,
+                   Metrics& metrics)
     : settings_(settings),
       handler_settings_(handler_settings),
       directory_(directory),
-      backend_(backend),
+      backends_(std::move(backends)),
       publisher_(publisher),
-      metrics_(metrics),
-      writer_queue_(settings.writer_queue) {
-  settings_.workers = std::max(1, settings_.workers);
+      metrics_(metrics) {
+  settings_.workers = std::max<int>({1, settings_.workers, static_cast<int>(backends_.size())});
   for (int i = 0; i < settings_.workers; ++i) {
     // Shards are unbounded for the Paho side (ForcePush); the flow controller bounds the total.
     shards_.push_back(std::make_unique<BoundedQueue<InboundMessage>>(SIZE_MAX));
+  }
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    writer_queues_.push_back(std::make_unique<BoundedQueue<WorkItem>>(settings_.writer_queue));
   }
 }
 
@@ -70,7 +78,7 @@ void Pipeline::Start() {
   started_ = true;
   workers_running_ = settings_.workers;
   for (std::size_t i = 0; i < shards_.size(); ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
-  writer_ = std::thread([this] { WriterLoop(); });
+  for (std::size_t i = 0; i < backends_.size(); ++i) writers_.emplace_back([this, i] { WriterLoop(i); });
 }
 
 void Pipeline::Stop(std::chrono::milliseconds drain) {
@@ -81,8 +89,9 @@ void Pipeline::Stop(std::chrono::milliseconds drain) {
   for (auto& q : shards_) q->Close();
   for (auto& t : workers_) t.join();
   workers_.clear();
-  writer_queue_.Close();
-  writer_.join();
+  for (auto& q : writer_queues_) q->Close();
+  for (auto& t : writers_) t.join();
+  writers_.clear();
   const std::size_t left = Held();
   if (left > 0) {
     IOT_LOG_WARN("gateway", "stopped with messages unanswered held=" << left
@@ -134,44 +143,46 @@ void Pipeline::WorkerLoop(std::size_t index) {
       held_.fetch_sub(1, std::memory_order_relaxed);
       continue;
     }
-    if (!writer_queue_.Push(std::move(item))) break;
+    if (!writer_queues_[index % writer_queues_.size()]->Push(std::move(item))) break;
   }
   --workers_running_;
 }
 
-void Pipeline::WriterLoop() {
+void Pipeline::WriterLoop(std::size_t index) {
+  BoundedQueue<WorkItem>& queue = *writer_queues_[index];
+  Backend& backend = *backends_[index];
   std::vector<WorkItem> batch;
   batch.reserve(settings_.batch_max);
   while (true) {
     batch.clear();
-    std::optional<WorkItem> first = writer_queue_.Pop(std::chrono::milliseconds(200));
+    std::optional<WorkItem> first = queue.Pop(std::chrono::milliseconds(200));
     if (!first) {
-      if (writer_queue_.Closed() && writer_queue_.Size() == 0) break;
+      if (queue.Closed() && queue.Size() == 0) break;
       continue;
     }
     batch.push_back(std::move(*first));
     const auto deadline = std::chrono::steady_clock::now() + settings_.batch_delay;
     while (batch.size() < settings_.batch_max) {
-      writer_queue_.PopMany(batch, settings_.batch_max - batch.size());
+      queue.PopMany(batch, settings_.batch_max - batch.size());
       if (batch.size() >= settings_.batch_max) break;
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) break;
-      auto next = writer_queue_.Pop(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+      auto next = queue.Pop(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
                                     std::chrono::milliseconds(1));
       if (!next) break;
       batch.push_back(std::move(*next));
     }
-    ProcessBatch(batch);
+    ProcessBatch(backend, batch);
     if (Abandoning()) {
       // Drain deadline passed while the database is away: what is left stays unanswered.
       std::vector<WorkItem> rest;
-      writer_queue_.PopMany(rest, SIZE_MAX);
-      if (writer_queue_.Closed()) break;
+      queue.PopMany(rest, SIZE_MAX);
+      if (queue.Closed()) break;
     }
   }
 }
 
-void Pipeline::ProcessBatch(std::vector<WorkItem>& batch) {
+void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
   // 1. One transaction for every message's telemetry (history, events, rejections, dedupe keys).
   std::vector<store::TelemetryMessage> messages;
   std::vector<std::size_t> owner;  // messages[i] belongs to batch[owner[i]]
@@ -187,7 +198,7 @@ void Pipeline::ProcessBatch(std::vector<WorkItem>& batch) {
     auto delay = settings_.retry_min;
     while (true) {
       const auto started = std::chrono::steady_clock::now();
-      auto written = backend_.WriteTelemetry(messages);
+      auto written = backend.WriteTelemetry(messages);
       if (written) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -230,7 +241,7 @@ void Pipeline::ProcessBatch(std::vector<WorkItem>& batch) {
     if (std::holds_alternative<std::monostate>(work.op)) continue;
     auto delay = settings_.retry_min;
     while (true) {
-      OpStatus status = backend_.Execute(work.op, work.reply ? &*work.reply : nullptr);
+      OpStatus status = backend.Execute(work.op, work.reply ? &*work.reply : nullptr);
       if (status == OpStatus::kDone) break;
       if (status == OpStatus::kFailed) {
         if (work.reply) {

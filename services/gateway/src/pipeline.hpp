@@ -54,6 +54,10 @@ class Pipeline {
  public:
   Pipeline(PipelineSettings settings, HandlerSettings handler_settings, Directory& directory,
            Backend& backend, Publisher& publisher, Metrics& metrics);
+  // One batch writer per backend (each its own connection); shard i feeds writer i % writers, so a
+  // device's messages still commit and are answered in order. Writers beyond the workers are unused.
+  Pipeline(PipelineSettings settings, HandlerSettings handler_settings, Directory& directory,
+           std::vector<Backend*> backends, Publisher& publisher, Metrics& metrics);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -76,21 +80,21 @@ class Pipeline {
     Work work;
   };
   void WorkerLoop(std::size_t index);
-  void WriterLoop();
-  void ProcessBatch(std::vector<WorkItem>& batch);
+  void WriterLoop(std::size_t index);
+  void ProcessBatch(Backend& backend, std::vector<WorkItem>& batch);
   bool WaitBackoff(std::chrono::milliseconds& delay);  // false when the drain deadline passed
   bool Abandoning() const;
 
   PipelineSettings settings_;
   HandlerSettings handler_settings_;
   Directory& directory_;
-  Backend& backend_;
+  std::vector<Backend*> backends_;
   Publisher& publisher_;
   Metrics& metrics_;
   std::vector<std::unique_ptr<BoundedQueue<InboundMessage>>> shards_;
-  BoundedQueue<WorkItem> writer_queue_;
+  std::vector<std::unique_ptr<BoundedQueue<WorkItem>>> writer_queues_;
   std::vector<std::thread> workers_;
-  std::thread writer_;
+  std::vector<std::thread> writers_;
   std::atomic<std::size_t> held_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> drain_deadline_ms_{0};

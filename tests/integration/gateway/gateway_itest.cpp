@@ -341,7 +341,7 @@ TEST_CASE("Gateway: a published thing-model change and a mode change take effect
 }
 
 TEST_CASE("Gateway: PostgreSQL stopped and restarted during a stream: every 200 is stored",
-          "[integration][gateway][mqtt][pg][.slow]") {
+          "[integration][gateway][mqtt][pg]") {
   World w(ValidationMode::kWeak, {{"IOT_GATEWAY_DEVICE_RATE", "0"}}, /*private_pg=*/true);
   constexpr int kPosts = 300;
   const std::int64_t t0 = NowMs() - 600000;
@@ -421,7 +421,7 @@ TEST_CASE("Gateway: two gateways share the subscription; each message processed 
 }
 
 TEST_CASE("Gateway: back-pressure with PostgreSQL stopped; a burst beyond Mosquitto's defaults is held and stored",
-          "[integration][gateway][mqtt][pg][.slow]") {
+          "[integration][gateway][mqtt][pg]") {
   // A queue far smaller than the stream; 2,500 QoS 1 messages exceed Mosquitto's default
   // max_queued_messages (1000) for the gateway's session.
   World w(ValidationMode::kWeak,

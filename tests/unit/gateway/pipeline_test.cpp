@@ -133,3 +133,38 @@ TEST_CASE("Pipeline: stop drains held messages", "[gateway][pipeline]") {
   CHECK(f->publisher.Count() == 100);
   CHECK(f->pipeline->Held() == 0);
 }
+
+TEST_CASE("Pipeline: several writers keep per-device order and share the load", "[gateway][pipeline]") {
+  t::FakeSource source;
+  t::AddReferenceProduct(source, iot::tsl::Mode::kWeak);
+  for (int d = 0; d < 16; ++d) source.devices["a1Prod/d" + std::to_string(d) + "xx"] = gw::DeviceEntry{100 + d, true};
+  gw::CachingDirectory directory(source, gw::CacheSettings{});
+  t::FakeBackend a, b;
+  t::FakePublisher publisher;
+  gw::Metrics metrics;
+  gw::PipelineSettings settings;
+  settings.workers = 4;
+  settings.batch_max = 32;
+  gw::HandlerSettings h;
+  h.rate_per_second = 0;
+  gw::Pipeline pipeline(settings, h, directory, std::vector<gw::Backend*>{&a, &b}, publisher, metrics);
+  pipeline.Start();
+  for (int i = 0; i < 200; ++i) {
+    for (int d = 0; d < 16; ++d) {
+      json msg = {{"id", std::to_string(i)}, {"params", {{"RunCount", i}}}};
+      pipeline.Submit(gw::InboundMessage{"/sys/a1Prod/d" + std::to_string(d) + "xx/thing/event/property/post", msg.dump(), gw::NowMs()});
+    }
+  }
+  REQUIRE(PollUntil([&] { return publisher.Count() == 16 * 200; }));
+  pipeline.Stop();
+  CHECK(a.MessageCount() + b.MessageCount() == 16 * 200);
+  CHECK(a.MessageCount() > 0);
+  CHECK(b.MessageCount() > 0);
+  std::map<std::string, int> last;
+  for (const auto& [topic, payload] : publisher.published) {
+    int id = std::stoi(json::parse(payload)["id"].get<std::string>());
+    auto it = last.find(topic);
+    if (it != last.end()) CHECK(id == it->second + 1);
+    last[topic] = id;
+  }
+}

@@ -1,0 +1,232 @@
+// iot-gateway pipeline without the broker: decode -> validate -> batch write -> reply, CPU per post.
+//   BM_HandlePost          one shard worker's work per post (topic parse, envelope decode, directory
+//                          hit, TSL validation in weak mode, TelemetryMessage built)
+//   BM_PipelineFakeStore   the whole threaded pipeline (queues, shard workers, batch writer, reply
+//                          encoding) with a store that does nothing: the gateway's own CPU per post
+//   BM_PipelineStore       the same with the real TelemetryWriter against PostgreSQL (IOT_BENCH_PG_DSN)
+//   BM_ReplyPublish/qos    the reply path: Paho C++ publish of one Alink reply at QoS 0 or 1 through a
+//                          broker (IOT_BENCH_MQTT_URI, e.g. tcp://127.0.0.1:18830 of a plain mosquitto)
+// See docs/BENCHMARKS.md "services/gateway: pipeline".
+#include <benchmark/benchmark.h>
+#include <mqtt/async_client.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "directory.hpp"
+#include "handler.hpp"
+#include "iot/alink/envelope.hpp"
+#include "iot/store/devices.hpp"
+#include "iot/store/maintenance.hpp"
+#include "iot/store/migrator.hpp"
+#include "iot/store/products.hpp"
+#include "pipeline.hpp"
+#include "store_backend.hpp"
+
+namespace {
+
+namespace gw = iot::gateway;
+constexpr int kDevices = 1000;
+
+std::string ReadTsl() {
+  std::ifstream in(std::string(IOT_SOURCE_DIR) + "/tests/fixtures/tsl/valid/reference_example.json");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A ~170-byte property post with 5 properties, as the simulator sends.
+std::string Payload(int seq) {
+  return R"({"id":")" + std::to_string(seq) +
+         R"(","version":"1.0","params":{"PowerOn":1,"TargetTemp":21.5,"Humidity":48.25,"RunCount":)" +
+         std::to_string(seq) + R"(,"FanLevel":2},"method":"thing.event.property.post"})";
+}
+
+class MemorySource final : public gw::DirectorySource {
+ public:
+  explicit MemorySource(std::vector<std::int64_t> ids) : ids_(std::move(ids)) {}
+  iot::Result<gw::DeviceEntry> LoadDevice(std::string_view, std::string_view dn) override {
+    const int i = std::stoi(std::string(dn.substr(1)));
+    return gw::DeviceEntry{ids_[static_cast<std::size_t>(i) % ids_.size()], true};
+  }
+  iot::Result<gw::ProductEntry> LoadProduct(std::string_view pk) override {
+    gw::ProductEntry p;
+    p.product_key = std::string(pk);
+    p.mode = iot::tsl::Mode::kWeak;
+    p.version = 1;
+    p.tsl_json = ReadTsl();
+    return p;
+  }
+
+ private:
+  std::vector<std::int64_t> ids_;
+};
+
+class NullBackend final : public gw::Backend {
+ public:
+  iot::Result<std::vector<iot::store::MessageResult>> WriteTelemetry(
+      std::span<const iot::store::TelemetryMessage> batch) override {
+    return std::vector<iot::store::MessageResult>(batch.size());
+  }
+  gw::OpStatus Execute(const gw::Op&, gw::Reply*) override { return gw::OpStatus::kDone; }
+};
+
+class CountingPublisher final : public gw::Publisher {
+ public:
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::uint64_t> bytes{0};
+  bool Publish(const std::string&, const std::string& payload) override {
+    bytes += payload.size();
+    ++count;
+    return true;
+  }
+};
+
+std::vector<std::string> Topics(const std::string& pk) {
+  std::vector<std::string> topics;
+  for (int d = 0; d < kDevices; ++d) {
+    topics.push_back("/sys/" + pk + "/d" + std::to_string(d) + "/thing/event/property/post");
+  }
+  return topics;
+}
+
+void BM_HandlePost(benchmark::State& state) {
+  std::vector<std::int64_t> ids(kDevices);
+  for (int i = 0; i < kDevices; ++i) ids[static_cast<std::size_t>(i)] = i + 1;
+  MemorySource source(ids);
+  gw::CachingDirectory directory(source, gw::CacheSettings{});
+  gw::Metrics metrics;
+  gw::HandlerSettings settings;
+  settings.rate_per_second = 0;
+  gw::Handler handler(directory, metrics, settings);
+  const auto topics = Topics("a1Bench0001");
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 1024; ++i) payloads.push_back(Payload(i));
+  gw::Work work;
+  std::size_t n = 0;
+  for (auto _ : state) {
+    gw::InboundMessage in{topics[n % kDevices], payloads[n % payloads.size()], 1'700'000'000'000};
+    handler.Handle(in, 1'700'000'000'000, work);
+    benchmark::DoNotOptimize(work);
+    ++n;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(n));
+}
+BENCHMARK(BM_HandlePost);
+
+// Pushes `posts` through a running pipeline and waits for every reply.
+void RunPipeline(benchmark::State& state, gw::Backend& backend, const std::vector<std::int64_t>& ids,
+                 const std::string& pk) {
+  MemorySource source(ids);
+  gw::CachingDirectory directory(source, gw::CacheSettings{});
+  gw::Metrics metrics;
+  CountingPublisher publisher;
+  gw::PipelineSettings settings;
+  settings.batch_max = static_cast<std::size_t>(state.range(0));
+  gw::HandlerSettings handler;
+  handler.rate_per_second = 0;
+  gw::Pipeline pipeline(settings, handler, directory, backend, publisher, metrics);
+  pipeline.Start();
+  const auto topics = Topics(pk);
+  constexpr int kPosts = 20000;
+  // Messages made up front (unique ids, so the real store does not dedupe them away).
+  static std::uint64_t seq = 0;
+  std::vector<std::vector<gw::InboundMessage>> rounds;
+  for (std::int64_t r = 0; r < state.max_iterations; ++r) {
+    auto& round = rounds.emplace_back();
+    round.reserve(kPosts);
+    for (int i = 0; i < kPosts; ++i, ++seq) {
+      round.push_back(gw::InboundMessage{topics[seq % kDevices], Payload(static_cast<int>(seq)), gw::NowMs()});
+    }
+  }
+  std::uint64_t done = 0;
+  std::size_t round = 0;
+  for (auto _ : state) {
+    for (auto& m : rounds[round]) pipeline.Submit(std::move(m));
+    ++round;
+    done += kPosts;
+    while (publisher.count.load() < done) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  pipeline.Stop();
+  state.SetItemsProcessed(static_cast<std::int64_t>(done));
+  state.counters["batches"] = static_cast<double>(metrics.batches.load());
+  state.counters["posts_per_batch"] =
+      static_cast<double>(metrics.committed_messages.load()) / std::max<double>(1, metrics.batches.load());
+}
+
+void BM_PipelineFakeStore(benchmark::State& state) {
+  std::vector<std::int64_t> ids(kDevices);
+  for (int i = 0; i < kDevices; ++i) ids[static_cast<std::size_t>(i)] = i + 1;
+  NullBackend backend;
+  RunPipeline(state, backend, ids, "a1Bench0001");
+}
+BENCHMARK(BM_PipelineFakeStore)->Arg(512)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+
+void BM_PipelineStore(benchmark::State& state) {
+  const char* dsn = std::getenv("IOT_BENCH_PG_DSN");
+  if (!dsn) {
+    state.SkipWithError("IOT_BENCH_PG_DSN not set");
+    return;
+  }
+  using namespace iot::store;
+  static std::vector<std::int64_t> ids;
+  static std::string pk;
+  if (ids.empty()) {
+    if (!Migrator(dsn).Migrate()) std::abort();
+    Db db(DbSettings{.dsn = dsn});
+    const auto now = gw::NowMs();
+    (void)EnsurePartitions(db, now);
+    pk = "gwb" + std::to_string(now % 100000000);
+    (void)CreateProduct(db, ProductCreate{.product_key = pk, .name = "bench"});
+    std::vector<DeviceCreate> req(kDevices);
+    for (int i = 0; i < kDevices; ++i) req[static_cast<std::size_t>(i)].device_name = "d" + std::to_string(i);
+    for (const auto& d : CreateDevices(db, pk, req).value()) ids.push_back(d.id);
+  }
+  gw::StoreBackend backend(DbSettings{.dsn = dsn});
+  RunPipeline(state, backend, ids, pk);
+}
+BENCHMARK(BM_PipelineStore)->Arg(256)->Arg(512)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+
+void BM_ReplyPublish(benchmark::State& state) {
+  const char* uri = std::getenv("IOT_BENCH_MQTT_URI");
+  if (!uri) {
+    state.SkipWithError("IOT_BENCH_MQTT_URI not set");
+    return;
+  }
+  const int qos = static_cast<int>(state.range(0));
+  auto create = mqtt::create_options_builder().mqtt_version(MQTTVERSION_5).finalize();
+  mqtt::async_client client(uri, "gw-bench-" + std::to_string(qos), create, nullptr);
+  client.connect(mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).max_inflight(1000).finalize())->wait();
+  const std::string payload = iot::alink::BuildReply("12345", 200, "thing.event.property.post");
+  constexpr int kWindow = 500;  // outstanding QoS 1 publishes (Paho refuses more than it buffers)
+  std::vector<mqtt::delivery_token_ptr> pending;
+  std::int64_t n = 0;
+  for (auto _ : state) {
+    auto tok = client.publish("/sys/a1Bench0001/d1/thing/event/property/post_reply", payload.data(),
+                              payload.size(), qos, false);
+    if (qos > 0) {
+      pending.push_back(tok);
+      if (pending.size() >= kWindow) {
+        for (auto& t : pending) t->wait();
+        pending.clear();
+      }
+    }
+    ++n;
+  }
+  for (auto& t : pending) t->wait();
+  client.disconnect()->wait();
+  state.SetItemsProcessed(n);
+}
+BENCHMARK(BM_ReplyPublish)->Arg(0)->Arg(1)->MeasureProcessCPUTime()->UseRealTime()->Iterations(100000);
+
+}  // namespace
+
+BENCHMARK_MAIN();
