@@ -31,8 +31,10 @@ function(iot_add_catch_test target)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
+  # `-w NoTests`: a CTest entry whose name matched no test case fails instead of passing silently
+  # (CMake splits test names at ';', so never put one in a TEST_CASE name).
   catch_discover_tests(${target} TEST_PREFIX "${target}." PROPERTIES LABELS "${ARG_LABELS}"
-    DISCOVERY_TIMEOUT 30)
+    EXTRA_ARGS -w NoTests)
 endfunction()
 
 # Adds every direct subfolder of `dir` that has a CMakeLists.txt, in name order.

@@ -43,6 +43,8 @@ secret_file() {
   fi
   cat "$file"
 }
+GATEWAY_SECRET=${IOT_GATEWAY_MQTT_PASSWORD:-$(secret_file gateway-mqtt-secret)}
+API_SECRET=${IOT_API_MQTT_PASSWORD:-$(secret_file api-mqtt-secret)}
 if [[ -n ${IOT_ADMIN_TOKEN:-} ]]; then
   ADMIN_TOKEN=$IOT_ADMIN_TOKEN
 else
@@ -93,11 +95,24 @@ mkdir -p "$MQTT_DIR"
 cp "$TLS/ca.crt" "$TLS/server.crt" "$TLS/server.key" "$MQTT_DIR/"
 iot_mosquitto_conf "$MQTT_DIR" "$MQTT_BIND" "$MQTT_PORT" "$MQTTS_PORT" \
   "$MQTT_DIR/ca.crt" "$MQTT_DIR/server.crt" "$MQTT_DIR/server.key"
+# The broker plugin reads the devices table, and the broker starts before the services (which would
+# migrate too): bring the schema up to date first.
+"$BUILD_DIR/services/migrate/iot-migrate" "$PG_DSN" 2>>"$DATA/logs/migrate.log" ||
+  iot_die "database migration failed (see $DATA/logs/migrate.log)"
+iot_mosquitto_plugin_conf "$MQTT_DIR" "$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so" "$PG_DSN" \
+  "$GATEWAY_SECRET" "$API_SECRET" "${IOT_MQTT_ALLOW_ANONYMOUS:-false}"
 iot_mosquitto_start "$MQTT_DIR" "$MQTT_PORT" "$DATA/logs/mosquitto.log"
 pids+=("$(cat "$MQTT_DIR/mosquitto.run.pid")")
 
 export IOT_PG_DSN=$PG_DSN IOT_ADMIN_TOKEN=$ADMIN_TOKEN IOT_HTTP_PORT=$HTTP_PORT
 export IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT
+
+# Each service connects to the broker with its own account (secrets generated once, kept hashed in
+# mosquitto.conf and in clear only in the data directory).
+start_with_mqtt_account() {
+  local name=$1 bin=$2 user=$3 secret=$4
+  IOT_MQTT_USERNAME=$user IOT_MQTT_PASSWORD=$secret start_service "$name" "$bin"
+}
 
 # Platform services, started when they have been built.
 start_service() {
@@ -107,8 +122,8 @@ start_service() {
   pids+=("$!")
   iot_say "started $name (log: $DATA/logs/$name.log)"
 }
-start_service iot-api "$BUILD_DIR/services/api/iot-api"
-start_service iot-gateway "$BUILD_DIR/services/gateway/iot-gateway"
+start_with_mqtt_account iot-api "$BUILD_DIR/services/api/iot-api" iot-api "$API_SECRET"
+start_with_mqtt_account iot-gateway "$BUILD_DIR/services/gateway/iot-gateway" iot-gateway "$GATEWAY_SECRET"
 
 cat <<EOF
 

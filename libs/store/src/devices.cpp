@@ -70,6 +70,22 @@ const Statement kLookup{"dev_lookup",
                         "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
                         "p.validation, p.retention_days FROM devices d JOIN products p USING (product_key) "
                         "WHERE d.product_key = $1 AND d.device_name = $2"};
+const Statement kListAuth{"dev_list_auth",
+                          "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
+                          "p.validation, p.retention_days FROM devices d JOIN products p USING (product_key)"};
+
+DeviceAuthInfo ReadAuth(const pqxx::row& row) {
+  DeviceAuthInfo out;
+  out.device_id = row[0].as<std::int64_t>();
+  out.product_key = row[1].as<std::string>();
+  out.device_name = row[2].as<std::string>();
+  out.secret = row[3].as<std::string>();
+  out.enabled = row[4].as<bool>();
+  Parse(row[5].as<std::string>(), out.node_type);
+  Parse(row[6].as<std::string>(), out.validation);
+  out.retention_days = row[7].as<int>();
+  return out;
+}
 
 Device ReadDevice(const pqxx::row& r) {
   Device d;
@@ -319,16 +335,19 @@ Result<DeviceAuthInfo> LookupDevice(Db& db, std::string_view product_key,
     if (r.empty()) {
       return make_error_code(Errc::kNotFound);
     }
-    const auto& row = r[0];
-    DeviceAuthInfo out;
-    out.device_id = row[0].as<std::int64_t>();
-    out.product_key = row[1].as<std::string>();
-    out.device_name = row[2].as<std::string>();
-    out.secret = row[3].as<std::string>();
-    out.enabled = row[4].as<bool>();
-    Parse(row[5].as<std::string>(), out.node_type);
-    Parse(row[6].as<std::string>(), out.validation);
-    out.retention_days = row[7].as<int>();
+    return ReadAuth(r[0]);
+  });
+}
+
+Result<std::vector<DeviceAuthInfo>> ListAllDeviceAuth(Db& db) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<DeviceAuthInfo>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kListAuth);
+    std::vector<DeviceAuthInfo> out;
+    out.reserve(r.size());
+    for (const auto& row : r) {
+      out.push_back(ReadAuth(row));
+    }
     return out;
   });
 }

@@ -5,6 +5,7 @@
 #include "iot/common/log.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/devices.hpp"
+#include "iot/store/errors.hpp"
 #include "iot/store/listener.hpp"
 
 namespace iot::broker {

@@ -35,7 +35,11 @@ int MqttTestClient::DoConnect(const std::string& uri, const std::string& client_
     lost_ = false;
   }
   mqtt::create_options create(mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
-  client_ = std::make_unique<mqtt::async_client>(uri, client_id, create, nullptr);
+  try {
+    client_ = std::make_unique<mqtt::async_client>(uri, client_id, create, nullptr);
+  } catch (const mqtt::exception&) {
+    return -1;  // refused by Paho itself (e.g. a client id that is not UTF-8)
+  }
   client_->set_message_callback([this](mqtt::const_message_ptr msg) {
     std::lock_guard lock(mutex_);
     messages_.push_back({msg->get_topic(), msg->to_string(), msg->get_qos()});
@@ -68,6 +72,9 @@ int MqttTestClient::DoConnect(const std::string& uri, const std::string& client_
     const int rc = e.get_reason_code() != 0 ? e.get_reason_code() : e.get_return_code();
     client_.reset();
     return rc > 0 ? rc : -1;
+  } catch (const std::exception&) {
+    client_.reset();
+    return -1;
   }
 }
 

@@ -1,5 +1,6 @@
 #include "iot/testing/mosquitto_process.hpp"
 
+#include <cstdlib>
 #include <stdexcept>
 
 namespace iot::testing {
@@ -28,6 +29,10 @@ MosquittoProcess::MosquittoProcess(MosquittoOptions options)
               " iot_mosquitto_plugin_conf " + Quote(dir_) + " " + Quote(IOT_BROKER_PLUGIN_PATH) + " " +
               Quote(options_.pg_dsn) + " " + Quote(kGatewaySecret) + " " + Quote(kApiSecret) + " " +
               (options_.allow_anonymous ? "true" : "false");
+  }
+  if (const char* debug = std::getenv("IOT_TEST_MQTT_DEBUG"); debug != nullptr && *debug == '1') {
+    // Every packet in the broker log, for debugging a test.
+    script += "; printf 'log_type all\\nconnection_messages true\\n' >> " + Quote(dir_ + "/mosquitto.conf");
   }
   script += "; iot_mosquitto_prepare " + Quote(dir_);
   if (RunShell("bash -c " + Quote(script), dir_ + "/setup.log") != 0) {

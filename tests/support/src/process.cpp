@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <utility>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>

@@ -49,7 +49,7 @@ TEST_CASE("RedactedTarget: hides token query values only", "[api][request]") {
   CHECK(iot::api::RedactedTarget("/a") == "/a");
 }
 
-TEST_CASE("Respond: answers once; a dropped request gets a 500", "[api][request]") {
+TEST_CASE("Respond: answers once and a dropped request gets a 500", "[api][request]") {
   std::vector<int> seen;
   {
     iot::api::Respond respond([&](iot::api::Response&& r) { seen.push_back(r.status); });

@@ -108,6 +108,8 @@ Result<std::int64_t> MarkAllOffline(Db& db, TimeMs time);
 // Gateway / broker plugin lookup by (productKey, deviceName). kNotFound when unknown.
 Result<DeviceAuthInfo> LookupDevice(Db& db, std::string_view product_key,
                                     std::string_view device_name);
+// Every device (the broker plugin's in-memory directory: loaded at start and after a lost LISTEN).
+Result<std::vector<DeviceAuthInfo>> ListAllDeviceAuth(Db& db);
 
 // 32 random characters [A-Za-z0-9] (device secrets) / 16 for generated names.
 std::string GenerateDeviceSecret();
