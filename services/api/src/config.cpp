@@ -43,6 +43,11 @@ const BodySchema& FileSchema() {
     BodySchema root;
     root.Optional("http", FieldType::kObject, {.object = http})
         .Optional("pgDsn", FieldType::kString)
+        .Optional("pgPoolThreads", FieldType::kInteger)
+        .Optional("pgPoolQueue", FieldType::kInteger)
+        .Optional("mqttHost", FieldType::kString)
+        .Optional("mqttPort", FieldType::kInteger)
+        .Optional("maintenanceIntervalS", FieldType::kInteger)
         .Optional("logLevel", FieldType::kString)
         .Optional("openapiPath", FieldType::kString);
     return root;
@@ -170,6 +175,12 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   Reader::String(http, "tlsKey", "IOT_TLS_KEY", env, s.tls_key_file);
   Reader::String(&file, "pgDsn", "IOT_PG_DSN", env, config.pg_dsn);
   Reader::String(&file, "logLevel", "IOT_LOG_LEVEL", env, config.log_level);
+  read.Int(&file, "pgPoolThreads", "IOT_PG_POOL_THREADS", env, 1, 64, config.db_threads);
+  read.Int(&file, "pgPoolQueue", "IOT_PG_POOL_QUEUE", env, 1, 1000000, config.db_queue_capacity);
+  Reader::String(&file, "mqttHost", "IOT_MQTT_HOST", env, config.mqtt_host);
+  read.Int(&file, "mqttPort", "IOT_MQTT_PORT", env, 1, 65535, config.mqtt_port);
+  read.Int(&file, "maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", env, 0, 86400,
+           config.maintenance_interval_s);
   Reader::String(&file, "openapiPath", "IOT_OPENAPI_PATH", env, config.openapi_path);
   Reader::String(nullptr, "", "IOT_ADMIN_TOKEN", env, config.admin_token);
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -12,7 +13,12 @@ namespace iot::api {
 // Everything iot-api is configured with; built once in main() and handed out piecewise.
 struct Config {
   ServerSettings http;
-  std::string pg_dsn;       // IOT_PG_DSN (used once the store is wired)
+  std::string pg_dsn;       // IOT_PG_DSN (required)
+  int db_threads = 4;                  // IOT_PG_POOL_THREADS: DB pool workers (one connection each)
+  std::size_t db_queue_capacity = 1024;  // IOT_PG_POOL_QUEUE: pending DB tasks before 503
+  std::string mqtt_host;  // IOT_MQTT_HOST: broker probed by /readyz ("" = not probed)
+  int mqtt_port = 1883;   // IOT_MQTT_PORT
+  int maintenance_interval_s = 600;  // IOT_MAINTENANCE_INTERVAL_S: partitions/retention/dedupe (0 = off)
   std::string admin_token;  // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
   std::string log_level = "info";
   std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json

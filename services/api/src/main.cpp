@@ -5,13 +5,19 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/background.hpp"
+#include "app/store_authenticator.hpp"
 #include "config.hpp"
+#include "handlers/common.hpp"
 #include "http/auth.hpp"
 #include "http/dispatcher.hpp"
 #include "http/metrics.hpp"
 #include "http/operations.hpp"
 #include "http/router.hpp"
 #include "iot/common/log.hpp"
+#include "iot/store/migrator.hpp"
+#include "iot/store/pool.hpp"
+#include "iot/store/tokens.hpp"
 #include "transport/server.hpp"
 
 namespace {
@@ -23,6 +29,27 @@ std::string ReadFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+void AddPoolGauges(iot::api::MetricsRegistry& metrics, const iot::store::DbPool& pool) {
+  using Stats = iot::store::PoolStats;
+  auto gauge = [&](const char* name, const char* help, double (*read)(const Stats&)) {
+    metrics.AddGaugeCallback(name, help, [&pool, read] { return read(pool.Stats()); });
+  };
+  gauge("iot_db_pool_threads", "DB pool worker threads",
+        [](const Stats& s) { return double(s.threads); });
+  gauge("iot_db_pool_busy", "DB pool workers running a task",
+        [](const Stats& s) { return double(s.busy); });
+  gauge("iot_db_pool_connected", "DB pool workers with a live connection",
+        [](const Stats& s) { return double(s.connected); });
+  gauge("iot_db_pool_queue_depth", "DB tasks waiting for a worker",
+        [](const Stats& s) { return double(s.queue_depth); });
+  gauge("iot_db_pool_queue_capacity", "DB task queue capacity",
+        [](const Stats& s) { return double(s.queue_capacity); });
+  gauge("iot_db_pool_rejected", "DB tasks refused because the queue was full (since start)",
+        [](const Stats& s) { return double(s.rejected); });
+  gauge("iot_db_pool_completed", "DB tasks completed (since start)",
+        [](const Stats& s) { return double(s.completed); });
 }
 
 }  // namespace
@@ -40,23 +67,72 @@ int main(int argc, char** argv) {
   iot::log::ParseLevel(config.log_level, level);
   iot::log::SetLevel(level);
 
+  if (config.pg_dsn.empty()) {
+    std::cerr << "iot-api: IOT_PG_DSN (or pgDsn in the config file) is required\n";
+    return 2;
+  }
+
   try {
-    iot::api::MetricsRegistry metrics;
-    iot::api::StaticTokenAuthenticator bootstrap_tokens;
-    if (!config.admin_token.empty()) {
-      bootstrap_tokens.Add(config.admin_token, {.name = "bootstrap-admin", .role = iot::api::Role::kAdmin});
-    } else {
-      IOT_LOG_WARN(kLog, "msg=\"IOT_ADMIN_TOKEN is not set: no token is accepted\"");
+    // Schema first: migrate an older database, refuse a newer one.
+    iot::store::Migrator migrator(config.pg_dsn);
+    auto migrated = migrator.Migrate();
+    if (!migrated) {
+      IOT_LOG_ERROR(kLog, "msg=\"database schema not usable\" why=" << iot::log::Quote(migrator.LastError()));
+      std::cerr << "iot-api: " << migrator.LastError() << "\n";
+      return 1;
     }
-    // The store-backed authenticator joins here later: ChainAuthenticator(bootstrap_tokens, store_tokens).
-    iot::api::Router router(bootstrap_tokens);
-    iot::api::Readiness readiness;  // DB and broker probes are added when those components exist
+    if (!migrated->applied.empty()) {
+      IOT_LOG_INFO(kLog, "msg=\"schema migrated\" from=" << migrated->from_version
+                                                         << " to=" << migrated->to_version);
+    }
+
+    iot::store::PoolSettings pool_settings;
+    pool_settings.db.dsn = config.pg_dsn;
+    pool_settings.db.application_name = "iot-api";
+    pool_settings.threads = config.db_threads;
+    pool_settings.queue_capacity = config.db_queue_capacity;
+    iot::store::DbPool pool(pool_settings);
+
+    if (!config.admin_token.empty()) {
+      iot::store::Db db(pool_settings.db);
+      auto ensured = iot::store::EnsureToken(db, config.admin_token, "bootstrap-admin",
+                                             iot::store::Role::kAdmin);
+      if (!ensured) {
+        IOT_LOG_ERROR(kLog, "msg=\"cannot store the bootstrap admin token\" error="
+                                << iot::log::Quote(ensured.error().message()));
+        return 1;
+      }
+    } else {
+      IOT_LOG_WARN(kLog, "msg=\"IOT_ADMIN_TOKEN is not set: only tokens already in the database work\"");
+    }
+
+    iot::api::MetricsRegistry metrics;
+    AddPoolGauges(metrics, pool);
+    // Every token, the bootstrap admin's included, is looked up (hashed) in PostgreSQL on the pool, so
+    // revoking any of them takes effect at once.
+    iot::api::StoreAuthenticator authenticator(pool);
+    iot::api::Router router(authenticator);
+    iot::api::HandlerContext context{.pool = pool};
+    iot::api::AddResourceRoutes(router, context);
+
+    iot::api::BackgroundSettings background_settings;
+    background_settings.mqtt_host = config.mqtt_host;
+    background_settings.mqtt_port = config.mqtt_port;
+    background_settings.maintenance_interval = std::chrono::seconds(config.maintenance_interval_s);
+    background_settings.maintenance_db = pool_settings.db;
+    background_settings.maintenance_db.application_name = "iot-api-maintenance";
+    iot::api::Background background(pool, background_settings);
+    iot::api::Readiness readiness;
+    background.AddProbes(readiness);
     iot::api::AddOperationsRoutes(router, readiness, metrics, ReadFile(config.openapi_path));
     iot::api::Dispatcher dispatcher(router, metrics);
 
     iot::api::Server server(config.http, dispatcher, metrics);
+    background.Start();
     server.Start();
-    server.Run();
+    server.Run();  // returns after SIGTERM/SIGINT once in-flight requests finished
+    background.Stop();
+    pool.Stop();
   } catch (const std::exception& e) {
     IOT_LOG_ERROR(kLog, "msg=\"fatal\" what=" << iot::log::Quote(e.what()));
     return 1;

@@ -3,6 +3,8 @@
 #include <boost/system/errc.hpp>
 #include <nlohmann/json.hpp>
 
+#include "iot/store/errors.hpp"
+
 namespace iot::api {
 namespace {
 
@@ -98,7 +100,24 @@ Response ToResponse(const ApiError& error) {
 ApiError FromErrorCode(const boost::system::error_code& ec) {
   namespace errc = boost::system::errc;
   // Library Errc enums (store::Errc, ...) are mapped here as they appear, each by its category, so
-  // the mapping stays in one place. Generic conditions first:
+  // the mapping stays in one place.
+  if (ec.category() == store::ErrorCategory()) {
+    switch (static_cast<store::Errc>(ec.value())) {
+      case store::Errc::kNotFound: return ApiError::NotFound("no such resource");
+      case store::Errc::kConflict: return ApiError::Conflict("conflict with the current state");
+      case store::Errc::kInvalid: return ApiError::BadRequest("invalid input");
+      case store::Errc::kUnavailable: {
+        ApiError e = ApiError::Unavailable("the database is unavailable, retry later");
+        e.headers.emplace_back("Retry-After", "1");
+        return e;
+      }
+      case store::Errc::kVersionMismatch: return ApiError::Conflict("version mismatch");
+      case store::Errc::kOk:
+      case store::Errc::kInternal: break;
+    }
+    return ApiError::Internal("internal error");
+  }
+  // Generic conditions:
   if (ec == errc::timed_out) {
     return ApiError::GatewayTimeout("the operation timed out");
   }

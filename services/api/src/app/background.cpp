@@ -1,0 +1,164 @@
+#include "app/background.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "iot/common/log.hpp"
+#include "iot/store/maintenance.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::string_view kLog = "api.background";
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+bool ProbeState::Ready(std::string& detail) const {
+  std::lock_guard lock(mutex_);
+  detail = detail_;
+  return ok_;
+}
+
+void ProbeState::Set(bool ok, std::string detail) {
+  std::lock_guard lock(mutex_);
+  ok_ = ok;
+  detail_ = std::move(detail);
+}
+
+bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds timeout,
+                  std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &result); rc != 0) {
+    error = std::string("cannot resolve ") + host + ": " + ::gai_strerror(rc);
+    return false;
+  }
+  bool ok = false;
+  error = "no address";
+  for (addrinfo* ai = result; ai != nullptr && !ok; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+      if (rc == 1) {
+        int so_error = 0;
+        socklen_t len = sizeof(so_error);
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+        ok = so_error == 0;
+        if (!ok) error = std::strerror(so_error);
+      } else {
+        error = "connect timed out";
+      }
+    } else {
+      error = std::strerror(errno);
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(result);
+  if (ok) error.clear();
+  return ok;
+}
+
+Background::Background(store::DbPool& pool, BackgroundSettings settings)
+    : pool_(pool),
+      settings_(std::move(settings)),
+      db_probe_(std::make_shared<ProbeState>("postgresql")),
+      broker_probe_(std::make_shared<ProbeState>("mqtt-broker")) {}
+
+Background::~Background() { Stop(); }
+
+void Background::AddProbes(Readiness& readiness) {
+  readiness.Add(db_probe_);
+  if (!settings_.mqtt_host.empty()) {
+    readiness.Add(broker_probe_);
+  }
+}
+
+void Background::Start() {
+  probe_thread_ = std::thread([this] { ProbeLoop(); });
+  if (settings_.maintenance_interval.count() > 0) {
+    maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  }
+}
+
+void Background::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (probe_thread_.joinable()) probe_thread_.join();
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+}
+
+bool Background::WaitFor(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mutex_);
+  return !cv_.wait_for(lock, delay, [this] { return stopping_; });
+}
+
+void Background::ProbeLoop() {
+  do {
+    // PostgreSQL: a ping through the pool, so the probe also notices a saturated pool.
+    auto probe = db_probe_;
+    const bool queued = pool_.Submit([probe](store::Db& db) {
+      auto ping = db.Ping();
+      probe->Set(static_cast<bool>(ping), ping ? "" : "ping failed: " + ping.error().message());
+    });
+    if (!queued) {
+      db_probe_->Set(false, "DB pool queue full or stopped");
+    }
+    if (!settings_.mqtt_host.empty()) {
+      std::string error;
+      const bool ok = TcpReachable(settings_.mqtt_host, settings_.mqtt_port,
+                                   std::chrono::milliseconds(1000), error);
+      broker_probe_->Set(ok, ok ? "" : settings_.mqtt_host + ":" + std::to_string(settings_.mqtt_port) +
+                                           ": " + error);
+    }
+  } while (WaitFor(settings_.probe_interval));
+}
+
+void Background::MaintenanceLoop() {
+  store::Db db(settings_.maintenance_db);
+  do {
+    const std::int64_t now = NowMs();
+    if (auto partitions = store::EnsurePartitions(db, now); !partitions) {
+      IOT_LOG_WARN(kLog, "msg=\"EnsurePartitions failed\" error=" << log::Quote(partitions.error().message()));
+    } else if (!partitions->created.empty() || partitions->moved_from_default > 0) {
+      IOT_LOG_INFO(kLog, "msg=\"partitions created\" count=" << partitions->created.size()
+                                                             << " moved=" << partitions->moved_from_default);
+    }
+    if (auto retention = store::ApplyRetention(db, now); !retention) {
+      IOT_LOG_WARN(kLog, "msg=\"ApplyRetention failed\" error=" << log::Quote(retention.error().message()));
+    } else if (!retention->dropped.empty() || retention->deleted_rows > 0) {
+      IOT_LOG_INFO(kLog, "msg=\"retention applied\" dropped=" << retention->dropped.size()
+                                                              << " deleted_rows=" << retention->deleted_rows);
+    }
+    if (auto cleaned = store::CleanDedupe(db, now); !cleaned) {
+      IOT_LOG_WARN(kLog, "msg=\"CleanDedupe failed\" error=" << log::Quote(cleaned.error().message()));
+    }
+  } while (WaitFor(settings_.maintenance_interval));
+}
+
+}  // namespace iot::api

@@ -1,0 +1,76 @@
+#pragma once
+
+// Background work of iot-api that runs off the I/O threads: readiness probes (PostgreSQL ping through
+// the DB pool, TCP connect to the MQTT broker) and periodic store maintenance (partitions, retention,
+// dedupe keys). iot-api is the one service that runs the maintenance; the gateway does not.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "http/operations.hpp"
+#include "iot/store/db.hpp"
+#include "iot/store/pool.hpp"
+
+namespace iot::api {
+
+// Last observed state of one dependency; Ready() never blocks.
+class ProbeState final : public ReadinessProbe {
+ public:
+  explicit ProbeState(std::string name) : name_(std::move(name)) {}
+  std::string Name() const override { return name_; }
+  bool Ready(std::string& detail) const override;
+  void Set(bool ok, std::string detail);
+
+ private:
+  std::string name_;
+  mutable std::mutex mutex_;
+  bool ok_ = false;
+  std::string detail_ = "not checked yet";
+};
+
+struct BackgroundSettings {
+  std::chrono::milliseconds probe_interval{2000};
+  std::string mqtt_host;  // "" = no broker probe
+  int mqtt_port = 1883;
+  std::chrono::seconds maintenance_interval{600};  // 0 = no maintenance
+  store::DbSettings maintenance_db;                // its own connection, not a pool worker
+};
+
+class Background final {
+ public:
+  Background(store::DbPool& pool, BackgroundSettings settings);
+  ~Background();  // Stop()
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  // Registers the probes with `readiness` (call before the server starts).
+  void AddProbes(Readiness& readiness);
+  void Start();
+  void Stop();
+
+ private:
+  void ProbeLoop();
+  void MaintenanceLoop();
+  bool WaitFor(std::chrono::milliseconds delay);  // false when stopping
+
+  store::DbPool& pool_;
+  BackgroundSettings settings_;
+  std::shared_ptr<ProbeState> db_probe_;
+  std::shared_ptr<ProbeState> broker_probe_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread probe_thread_;
+  std::thread maintenance_thread_;
+};
+
+// True when a TCP connection to host:port succeeds within `timeout` (blocking; background threads only).
+bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds timeout,
+                  std::string& error);
+
+}  // namespace iot::api

@@ -1,0 +1,40 @@
+// /api/v1/audit: who changed what and when (admin only).
+#include "handlers/common.hpp"
+#include "iot/store/audit.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::string_view kCursorKind = "audit";
+
+nlohmann::json AuditJson(const store::AuditEntry& entry) {
+  nlohmann::json details = JsonValue(entry.detail_json);
+  if (details.is_object() && details.empty()) {
+    details = nullptr;
+  }
+  return {{"time", entry.at},
+          {"actor", entry.actor},
+          {"action", entry.action},
+          {"target", entry.target},
+          {"details", details}};
+}
+
+}  // namespace
+
+void AddAuditRoutes(Router& router, HandlerContext& context) {
+  store::DbPool& pool = context.pool;
+  router.Add("GET", "/api/v1/audit", RouteOptions{.min_role = Role::kAdmin},
+             [&pool](Request&& request, Respond respond) {
+               store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kCursorKind);
+               RunOnDb(pool, respond, [query](store::Db& db) {
+                 auto page = Unwrap(store::ListAudit(db, query));
+                 nlohmann::json items = nlohmann::json::array();
+                 for (const auto& entry : page.items) {
+                   items.push_back(AuditJson(entry));
+                 }
+                 return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, page.next_cursor)));
+               });
+             });
+}
+
+}  // namespace iot::api

@@ -1,0 +1,132 @@
+#include "handlers/common.hpp"
+
+#include <algorithm>
+
+#include "iot/common/log.hpp"
+#include "iot/store/audit.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::string_view kLog = "api.handlers";
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+}  // namespace
+
+void RunOnDb(store::DbPool& pool, Respond respond, std::function<Response(store::Db&)> work) {
+  const bool queued = pool.Submit([respond, work = std::move(work)](store::Db& db) {
+    try {
+      respond(work(db));
+    } catch (const ApiError& error) {
+      respond(ToResponse(error));
+    } catch (const std::exception& e) {
+      IOT_LOG_ERROR(kLog, "msg=\"handler failed on the DB pool\" what=" << log::Quote(e.what()));
+      respond(ToResponse(ApiError::Internal("internal error")));
+    }
+  });
+  if (!queued) {
+    ApiError busy = ApiError::Unavailable("the database queue is full, retry later");
+    busy.headers.emplace_back("Retry-After", "1");
+    respond(ToResponse(busy));
+  }
+}
+
+ApiError StoreError(const boost::system::error_code& ec, std::string_view what) {
+  ApiError error = FromErrorCode(ec);
+  if (!what.empty() && (error.status == 404 || error.status == 409)) {
+    error.detail = std::string(what);
+  }
+  if (error.status >= 500) {
+    IOT_LOG_WARN(kLog, "msg=\"store call failed\" error=" << log::Quote(ec.message()));
+  }
+  return error;
+}
+
+bool IsValidProductKey(std::string_view text) {
+  return text.size() >= 4 && text.size() <= 32 && std::all_of(text.begin(), text.end(), IsAlnum);
+}
+
+bool IsValidDeviceName(std::string_view text) {
+  return text.size() >= 4 && text.size() <= 32 && std::all_of(text.begin(), text.end(), [](char c) {
+           return IsAlnum(c) || c == '-' || c == '_' || c == '@' || c == '.' || c == ':';
+         });
+}
+
+const std::string& ProductKeyParam(const Request& request) {
+  const std::string& pk = request.Param("pk");
+  if (!IsValidProductKey(pk)) {
+    throw ApiError::NotFound("no such product: " + pk);
+  }
+  return pk;
+}
+
+const std::string& DeviceNameParam(const Request& request) {
+  const std::string& dn = request.Param("dn");
+  if (!IsValidDeviceName(dn)) {
+    throw ApiError::NotFound("no such device: " + dn);
+  }
+  return dn;
+}
+
+void Audit(store::Db& db, const Request& request, std::string action, std::string target,
+           const nlohmann::json& detail) {
+  store::AuditRecord record;
+  record.actor = request.principal ? request.principal->name : "";
+  record.action = std::move(action);
+  record.target = std::move(target);
+  record.detail_json = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto appended = store::AppendAudit(db, record);
+  if (!appended) {
+    IOT_LOG_ERROR(kLog, "msg=\"audit record lost\" action=" << log::Quote(record.action)
+                                                            << " target=" << log::Quote(record.target)
+                                                            << " error=" << log::Quote(appended.error().message()));
+  }
+}
+
+std::optional<std::string> WrapCursor(std::string_view kind,
+                                      const std::optional<std::string>& store_cursor) {
+  if (!store_cursor) {
+    return std::nullopt;
+  }
+  return EncodeCursor(kind, nlohmann::json{{"c", *store_cursor}});
+}
+
+std::string UnwrapCursor(std::string_view kind, const std::optional<std::string>& api_cursor) {
+  if (!api_cursor) {
+    return {};
+  }
+  nlohmann::json fields = DecodeCursor(kind, *api_cursor);
+  auto it = fields.find("c");
+  if (it == fields.end() || !it->is_string()) {
+    throw ApiError::BadRequest("invalid cursor: pass back nextCursor unchanged");
+  }
+  return it->get<std::string>();
+}
+
+store::TimeQuery ToTimeQuery(const ListParams& params, std::string_view cursor_kind) {
+  store::TimeQuery query;
+  query.from = params.from;
+  query.to = params.to;
+  query.order = params.order == SortOrder::kAsc ? store::Order::kAsc : store::Order::kDesc;
+  query.limit = params.limit;
+  query.cursor = UnwrapCursor(cursor_kind, params.cursor);
+  return query;
+}
+
+nlohmann::json TimeOrNull(const std::optional<store::TimeMs>& time) {
+  return time ? nlohmann::json(*time) : nlohmann::json(nullptr);
+}
+
+nlohmann::json JsonValue(const std::string& text) {
+  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return value.is_discarded() ? nlohmann::json(text) : value;
+}
+
+Response JsonOk(int status, const nlohmann::json& body) {
+  return JsonResponse(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace iot::api

@@ -1,0 +1,95 @@
+#pragma once
+
+// What every resource handler shares: running work on the DB pool, turning store results into
+// ApiErrors (through the one mapping, FromErrorCode), path-parameter formats, audit records, paging.
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/problem.hpp"
+#include "http/query.hpp"
+#include "http/request.hpp"
+#include "http/router.hpp"
+#include "iot/common/result.hpp"
+#include "iot/store/errors.hpp"
+#include "iot/store/pool.hpp"
+#include "iot/store/types.hpp"
+
+namespace iot::api {
+
+// Dependencies of the resource handlers, built in main().
+struct HandlerContext {
+  store::DbPool& pool;
+};
+
+// Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
+// `work` becomes its problem response, any other exception a 500. A full pool queue answers 503 at
+// once (Retry-After: 1). Never blocks the calling (I/O) thread.
+void RunOnDb(store::DbPool& pool, Respond respond, std::function<Response(store::Db&)> work);
+
+// Throws the ApiError FromErrorCode() maps the error to; `what` ("product a1B2c3") replaces the
+// generic detail of 404 and 409 answers.
+ApiError StoreError(const boost::system::error_code& ec, std::string_view what);
+template <class T>
+T Unwrap(Result<T>&& result, std::string_view what = {}) {
+  if (!result) {
+    throw StoreError(result.error(), what);
+  }
+  return std::move(*result);
+}
+inline void Unwrap(Result<void>&& result, std::string_view what = {}) {
+  if (!result) {
+    throw StoreError(result.error(), what);
+  }
+}
+
+// productKey: 4-32 letters and digits. deviceName: 4-32 of letters, digits and -_@.:
+bool IsValidProductKey(std::string_view text);
+bool IsValidDeviceName(std::string_view text);
+// Path parameters in a wrong format cannot name an existing resource: 404 without a DB round trip.
+const std::string& ProductKeyParam(const Request& request);
+const std::string& DeviceNameParam(const Request& request);
+
+// Appends an audit record (who = the token's name, when = the database's clock). A failure is
+// logged, not returned: the change itself is already committed.
+void Audit(store::Db& db, const Request& request, std::string action, std::string target,
+           const nlohmann::json& detail = nlohmann::json::object());
+
+// The store's opaque cursor wrapped into the API's (kind-checked, base64url) and back.
+std::optional<std::string> WrapCursor(std::string_view kind,
+                                      const std::optional<std::string>& store_cursor);
+std::string UnwrapCursor(std::string_view kind, const std::optional<std::string>& api_cursor);
+
+// A TimeQuery from the list parameters (from/to/order/limit/cursor).
+store::TimeQuery ToTimeQuery(const ListParams& params, std::string_view cursor_kind);
+
+// Epoch ms or null.
+nlohmann::json TimeOrNull(const std::optional<store::TimeMs>& time);
+// JSON text from the store as a value (text that is not JSON is returned as a string).
+nlohmann::json JsonValue(const std::string& text);
+
+// 201/200 JSON answers.
+Response JsonOk(int status, const nlohmann::json& body);
+
+// One AddXxxRoutes per resource (handlers/<resource>.cpp).
+void AddTokenRoutes(Router& router, HandlerContext& context);
+void AddAuditRoutes(Router& router, HandlerContext& context);
+void AddProductRoutes(Router& router, HandlerContext& context);
+void AddThingModelRoutes(Router& router, HandlerContext& context);
+void AddDeviceRoutes(Router& router, HandlerContext& context);
+void AddDeviceDataRoutes(Router& router, HandlerContext& context);
+
+inline void AddResourceRoutes(Router& router, HandlerContext& context) {
+  AddTokenRoutes(router, context);
+  AddAuditRoutes(router, context);
+  AddProductRoutes(router, context);
+  AddThingModelRoutes(router, context);
+  AddDeviceRoutes(router, context);
+  AddDeviceDataRoutes(router, context);
+}
+
+}  // namespace iot::api

@@ -1,0 +1,380 @@
+// Device data reads: latest properties, property history and aggregates, events, service-call
+// records, rejections. Names and data types come from the newest published thing model.
+#include <charconv>
+#include <map>
+#include <set>
+
+#include "handlers/common.hpp"
+#include "iot/store/device_data.hpp"
+#include "iot/store/devices.hpp"
+#include "iot/store/thing_models.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::string_view kHistoryKind = "history";
+constexpr std::string_view kEventsKind = "events";
+constexpr std::string_view kCallsKind = "service-calls";
+constexpr std::string_view kRejectionsKind = "rejections";
+constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
+constexpr std::size_t kMaxIdentifierBytes = 128;
+
+struct ModelEntry {
+  std::string name;
+  std::string data_type;  // properties: "int", "text", ...; events: the event type
+};
+
+// Properties and events of the newest published model by key ("id" or "functionBlockId:id").
+struct ModelIndex {
+  std::map<std::string, ModelEntry, std::less<>> properties;
+  std::map<std::string, ModelEntry, std::less<>> events;
+};
+
+ModelIndex LoadModel(store::Db& db, const std::string& pk) {
+  ModelIndex index;
+  auto version = store::GetThingModelVersion(db, pk, std::nullopt);
+  if (!version) {
+    if (version.error() == store::Errc::kNotFound) {
+      return index;
+    }
+    throw StoreError(version.error(), {});
+  }
+  nlohmann::json combined = JsonValue(version->tsl_json);
+  if (combined.is_object()) {
+    combined = nlohmann::json::array({combined});
+  }
+  if (!combined.is_array()) {
+    return index;
+  }
+  for (const auto& module : combined) {
+    if (!module.is_object()) continue;
+    std::string prefix;
+    if (auto fb = module.find("functionBlockId"); fb != module.end() && fb->is_string()) {
+      prefix = fb->get<std::string>() + ":";
+    }
+    if (auto props = module.find("properties"); props != module.end() && props->is_array()) {
+      for (const auto& p : *props) {
+        if (!p.is_object() || !p.contains("identifier") || !p["identifier"].is_string()) continue;
+        ModelEntry entry;
+        entry.name = p.value("name", std::string());
+        if (auto dt = p.find("dataType"); dt != p.end() && dt->is_object()) {
+          entry.data_type = dt->value("type", std::string());
+        }
+        index.properties[prefix + p["identifier"].get<std::string>()] = std::move(entry);
+      }
+    }
+    if (auto events = module.find("events"); events != module.end() && events->is_array()) {
+      for (const auto& e : *events) {
+        if (!e.is_object() || !e.contains("identifier") || !e["identifier"].is_string()) continue;
+        index.events[prefix + e["identifier"].get<std::string>()] =
+            ModelEntry{e.value("name", std::string()), e.value("type", std::string())};
+      }
+    }
+  }
+  return index;
+}
+
+std::int64_t ResolveDevice(store::Db& db, const std::string& pk, const std::string& dn) {
+  return Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn).id;
+}
+
+nlohmann::json NullIfEmpty(const std::string& text) {
+  return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+}
+
+nlohmann::json ServiceCallJson(const store::ServiceCall& c) {
+  return {{"callId", c.call_id},
+          {"identifier", c.identifier},
+          {"callType", store::ToString(c.call_type)},
+          {"params", JsonValue(c.params_json)},
+          {"output", c.output_json ? JsonValue(*c.output_json) : nlohmann::json(nullptr)},
+          {"status", store::ToString(c.status)},
+          {"code", c.code ? nlohmann::json(*c.code) : nlohmann::json(nullptr)},
+          {"message", NullIfEmpty(c.message)},
+          {"requestedBy", c.requested_by},
+          {"requestedAt", c.requested_at},
+          {"sentAt", TimeOrNull(c.sent_at)},
+          {"repliedAt", TimeOrNull(c.replied_at)},
+          {"expiresAt", TimeOrNull(c.expires_at)}};
+}
+
+// Optional string filter of bounded length (identifiers, types).
+std::optional<std::string> FilterParam(const Request& request, std::string_view name,
+                                       std::vector<ErrorItem>& problems) {
+  auto value = request.Query(name);
+  if (!value) return std::nullopt;
+  if (value->empty() || value->size() > kMaxIdentifierBytes) {
+    problems.push_back({"", 0, "query parameter " + std::string(name) + " must be 1 to " +
+                                   std::to_string(kMaxIdentifierBytes) + " bytes"});
+  }
+  return std::string(*value);
+}
+
+void ThrowIfProblems(std::vector<ErrorItem>& problems) {
+  if (!problems.empty()) {
+    std::string detail = problems.size() == 1 ? problems.front().message
+                                              : std::to_string(problems.size()) + " invalid query parameters";
+    throw ApiError::BadRequest(std::move(detail), std::move(problems));
+  }
+}
+
+// "1m", "5m", "1h", "1d", "30s", ... -> milliseconds; nullopt when malformed.
+std::optional<std::int64_t> ParseInterval(std::string_view text) {
+  if (text.size() < 2 || text.size() > 10) return std::nullopt;
+  std::int64_t count = 0;
+  const char* end = text.data() + text.size() - 1;
+  auto [ptr, ec] = std::from_chars(text.data(), end, count);
+  if (ec != std::errc() || ptr != end || count <= 0) return std::nullopt;
+  std::int64_t unit = 0;
+  switch (text.back()) {
+    case 's': unit = 1000; break;
+    case 'm': unit = 60 * 1000; break;
+    case 'h': unit = 3600 * 1000; break;
+    case 'd': unit = kDayMs; break;
+    default: return std::nullopt;
+  }
+  if (count > 366LL * kDayMs / unit) return std::nullopt;
+  return count * unit;
+}
+
+const std::set<std::string, std::less<>>& AggregateColumns() {
+  static const std::set<std::string, std::less<>> kColumns = {"avg", "min", "max", "count", "first", "last"};
+  return kColumns;
+}
+
+bool IsNumericType(std::string_view type) {
+  return type == "int" || type == "float" || type == "double";
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const std::string& IdentifierParam(const Request& request) {
+  const std::string& id = request.Param("id");
+  if (id.size() > kMaxIdentifierBytes) {
+    throw ApiError::NotFound("no such property: " + id.substr(0, kMaxIdentifierBytes));
+  }
+  return id;
+}
+
+}  // namespace
+
+void AddDeviceDataRoutes(Router& router, HandlerContext& context) {
+  store::DbPool& pool = context.pool;
+  const RouteOptions viewer{.min_role = Role::kViewer};
+  const std::string base = "/api/v1/products/{pk}/devices/{dn}";
+
+  router.Add("GET", base + "/properties", viewer, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    std::string dn = DeviceNameParam(request);
+    RunOnDb(pool, respond, [pk, dn](store::Db& db) {
+      const std::int64_t device_id = ResolveDevice(db, pk, dn);
+      auto latest = Unwrap(store::GetLatestProperties(db, device_id));
+      ModelIndex model = LoadModel(db, pk);
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& p : latest) {
+        auto it = model.properties.find(p.identifier);
+        const bool known = it != model.properties.end();
+        items.push_back({{"identifier", p.identifier},
+                         {"name", known ? nlohmann::json(it->second.name) : nlohmann::json(nullptr)},
+                         {"dataType", known ? nlohmann::json(it->second.data_type) : nlohmann::json(nullptr)},
+                         {"value", JsonValue(p.value_json)},
+                         {"time", p.time}});
+      }
+      return JsonOk(200, {{"items", std::move(items)}});
+    });
+  });
+
+  router.Add("GET", base + "/properties/{id}/history", viewer,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               std::string id = IdentifierParam(request);
+               store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kHistoryKind);
+               RunOnDb(pool, respond, [pk, dn, id, query](store::Db& db) {
+                 const std::int64_t device_id = ResolveDevice(db, pk, dn);
+                 auto page = Unwrap(store::ListPropertyHistory(db, device_id, id, query));
+                 nlohmann::json items = nlohmann::json::array();
+                 for (const auto& s : page.items) {
+                   items.push_back({{"value", JsonValue(s.value_json)}, {"time", s.time}});
+                 }
+                 return JsonResponse(200, ListBody(items, WrapCursor(kHistoryKind, page.next_cursor)));
+               });
+             });
+
+  router.Add("GET", base + "/properties/{id}/aggregate", viewer,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               std::string id = IdentifierParam(request);
+               std::vector<ErrorItem> problems;
+               std::optional<std::int64_t> from, to;
+               try {
+                 from = QueryInt(request, "from");
+               } catch (const ApiError& e) {
+                 problems.insert(problems.end(), e.errors.begin(), e.errors.end());
+               }
+               try {
+                 to = QueryInt(request, "to");
+               } catch (const ApiError& e) {
+                 problems.insert(problems.end(), e.errors.begin(), e.errors.end());
+               }
+               store::AggregateQuery query;
+               auto interval_text = request.Query("interval");
+               if (!interval_text) {
+                 problems.push_back({"", 0, "query parameter interval is required (1m, 5m, 1h, 1d, ...)"});
+               } else if (auto interval = ParseInterval(*interval_text)) {
+                 query.interval_ms = *interval;
+               } else {
+                 problems.push_back({"", 0, "query parameter interval must be a positive number followed by s, m, h or d (at most 366d)"});
+               }
+               std::set<std::string, std::less<>> columns;
+               if (auto fn = request.Query("fn")) {
+                 std::string_view rest = *fn;
+                 while (true) {
+                   const auto comma = rest.find(',');
+                   std::string_view name = rest.substr(0, comma);
+                   if (!AggregateColumns().contains(name)) {
+                     problems.push_back({"", 0, "query parameter fn: unknown function \"" + std::string(name) +
+                                                    "\" (avg, min, max, count, first, last)"});
+                   } else {
+                     columns.emplace(name);
+                   }
+                   if (comma == std::string_view::npos) break;
+                   rest.remove_prefix(comma + 1);
+                 }
+               } else {
+                 columns = AggregateColumns();
+               }
+               query.to = to.value_or(NowMs());
+               query.from = from.value_or(query.to - kDayMs);
+               if (query.from > query.to) {
+                 problems.push_back({"", 0, "query parameter from must not be after to"});
+               } else if (query.interval_ms > 0 && (query.to - query.from) / query.interval_ms > 100000) {
+                 problems.push_back({"", 0, "more than 100000 buckets: use a larger interval or a shorter range"});
+               }
+               ThrowIfProblems(problems);
+               RunOnDb(pool, respond, [pk, dn, id, query, columns](store::Db& db) {
+                 const std::int64_t device_id = ResolveDevice(db, pk, dn);
+                 ModelIndex model = LoadModel(db, pk);
+                 if (auto it = model.properties.find(id);
+                     it != model.properties.end() && !IsNumericType(it->second.data_type)) {
+                   throw ApiError::BadRequest(
+                       "property " + id + " has data type " + it->second.data_type +
+                       ": only int, float and double properties can be aggregated");
+                 }
+                 auto buckets = Unwrap(store::AggregateProperty(db, device_id, id, query));
+                 nlohmann::json items = nlohmann::json::array();
+                 for (const auto& b : buckets) {
+                   nlohmann::json item = {{"time", b.time}};
+                   if (columns.contains("avg")) item["avg"] = b.avg;
+                   if (columns.contains("min")) item["min"] = b.min;
+                   if (columns.contains("max")) item["max"] = b.max;
+                   if (columns.contains("count")) item["count"] = b.count;
+                   if (columns.contains("first")) item["first"] = b.first;
+                   if (columns.contains("last")) item["last"] = b.last;
+                   items.push_back(std::move(item));
+                 }
+                 return JsonOk(200, {{"items", std::move(items)}});
+               });
+             });
+
+  router.Add("GET", base + "/events", viewer, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    std::string dn = DeviceNameParam(request);
+    std::vector<ErrorItem> problems;
+    store::EventFilter filter;
+    filter.identifier = FilterParam(request, "identifier", problems);
+    filter.type = FilterParam(request, "type", problems);
+    if (filter.type && *filter.type != "info" && *filter.type != "alert" && *filter.type != "error") {
+      problems.push_back({"", 0, "query parameter type must be info, alert or error"});
+    }
+    ThrowIfProblems(problems);
+    store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kEventsKind);
+    RunOnDb(pool, respond, [pk, dn, filter, query](store::Db& db) {
+      const std::int64_t device_id = ResolveDevice(db, pk, dn);
+      auto page = Unwrap(store::ListEvents(db, device_id, filter, query));
+      ModelIndex model = LoadModel(db, pk);
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& e : page.items) {
+        auto it = model.events.find(e.identifier);
+        items.push_back({{"identifier", e.identifier},
+                         {"name", it != model.events.end() ? nlohmann::json(it->second.name)
+                                                           : nlohmann::json(nullptr)},
+                         {"type", e.type},
+                         {"output", JsonValue(e.output_json)},
+                         {"time", e.time}});
+      }
+      return JsonResponse(200, ListBody(items, WrapCursor(kEventsKind, page.next_cursor)));
+    });
+  });
+
+  router.Add("GET", base + "/service-calls", viewer, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    std::string dn = DeviceNameParam(request);
+    std::vector<ErrorItem> problems;
+    store::ServiceCallFilter filter;
+    filter.identifier = FilterParam(request, "identifier", problems);
+    if (auto status = request.Query("status")) {
+      store::ServiceCallStatus parsed{};
+      if (store::Parse(*status, parsed)) {
+        filter.status = parsed;
+      } else {
+        problems.push_back({"", 0, "query parameter status must be queued, sent, succeeded, failed, "
+                                   "timeout, expired or rejected"});
+      }
+    }
+    ThrowIfProblems(problems);
+    store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kCallsKind);
+    RunOnDb(pool, respond, [pk, dn, filter, query](store::Db& db) {
+      const std::int64_t device_id = ResolveDevice(db, pk, dn);
+      auto page = Unwrap(store::ListServiceCalls(db, device_id, filter, query));
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& call : page.items) {
+        items.push_back(ServiceCallJson(call));
+      }
+      return JsonResponse(200, ListBody(items, WrapCursor(kCallsKind, page.next_cursor)));
+    });
+  });
+
+  router.Add("GET", base + "/service-calls/{callId}", viewer,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               std::string call_id = request.Param("callId");
+               if (call_id.size() > 64) {
+                 throw ApiError::NotFound("no such service call");
+               }
+               RunOnDb(pool, respond, [pk, dn, call_id](store::Db& db) {
+                 const std::int64_t device_id = ResolveDevice(db, pk, dn);
+                 auto call = Unwrap(store::GetServiceCall(db, device_id, call_id),
+                                    "no such service call: " + call_id);
+                 return JsonOk(200, ServiceCallJson(call));
+               });
+             });
+
+  router.Add("GET", base + "/rejections", viewer, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    std::string dn = DeviceNameParam(request);
+    store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kRejectionsKind);
+    RunOnDb(pool, respond, [pk, dn, query](store::Db& db) {
+      const std::int64_t device_id = ResolveDevice(db, pk, dn);
+      auto page = Unwrap(store::ListRejections(db, device_id, query));
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& r : page.items) {
+        items.push_back({{"time", r.time},
+                         {"method", r.method},
+                         {"identifier", NullIfEmpty(r.identifier)},
+                         {"value", JsonValue(r.value)},
+                         {"code", r.code},
+                         {"message", r.message}});
+      }
+      return JsonResponse(200, ListBody(items, WrapCursor(kRejectionsKind, page.next_cursor)));
+    });
+  });
+}
+
+}  // namespace iot::api

@@ -1,0 +1,240 @@
+// /api/v1/products/{pk}/devices: register (single and batch), list with filters, get, patch, delete.
+#include <set>
+
+#include "handlers/common.hpp"
+#include "handlers/devices.hpp"
+#include "http/body_schema.hpp"
+#include "iot/store/devices.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::string_view kCursorKind = "devices";
+constexpr double kMaxNicknameChars = 64;
+
+const BodySchema& CreateSchema() {
+  static const BodySchema kSchema = BodySchema()
+                                        .Optional("deviceName", FieldType::kString)
+                                        .Optional("nickname", FieldType::kString, {.max = kMaxNicknameChars});
+  return kSchema;
+}
+
+const BodySchema& BatchSchema() {
+  static const BodySchema kSchema =
+      BodySchema()
+          .Optional("count", FieldType::kInteger, {.min = 1, .max = store::kMaxBatchDevices})
+          .Optional("deviceNames", FieldType::kArray,
+                    {.min = 1, .max = store::kMaxBatchDevices, .items = FieldType::kString});
+  return kSchema;
+}
+
+const BodySchema& PatchSchema() {
+  static const BodySchema kSchema =
+      BodySchema()
+          .Optional("nickname", FieldType::kString, {.nullable = true, .max = kMaxNicknameChars})
+          .Optional("enabled", FieldType::kBoolean);
+  return kSchema;
+}
+
+Response Created(const nlohmann::json& body) { return JsonOk(201, body); }
+
+}  // namespace
+
+nlohmann::json DeviceJson(const store::Device& d, bool with_secret) {
+  nlohmann::json tags = nlohmann::json::object();
+  for (const auto& [key, value] : d.tags) {
+    tags[key] = value;
+  }
+  nlohmann::json out = {
+      {"productKey", d.product_key},
+      {"deviceName", d.device_name},
+      {"nickname", d.nickname.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.nickname)},
+      {"status", d.enabled ? std::string(store::ToString(d.status)) : std::string("disabled")},
+      {"enabled", d.enabled},
+      {"tags", std::move(tags)},
+      {"createdAt", d.created_at},
+      {"activatedAt", TimeOrNull(d.activated_at)},
+      {"lastOnlineAt", TimeOrNull(d.last_online_at)},
+      {"lastOfflineAt", TimeOrNull(d.last_offline_at)},
+      {"ipAddress", d.ip_address.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.ip_address)}};
+  if (with_secret) {
+    out["deviceSecret"] = d.secret;
+  }
+  return out;
+}
+
+void AddDeviceRoutes(Router& router, HandlerContext& context) {
+  store::DbPool& pool = context.pool;
+  const RouteOptions admin{.min_role = Role::kAdmin};
+  const RouteOptions viewer{.min_role = Role::kViewer};
+
+  router.Add("POST", "/api/v1/products/{pk}/devices", admin,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               nlohmann::json body = ParseJsonBody(request, CreateSchema());
+               store::DeviceCreate create;
+               if (body.contains("deviceName")) {
+                 create.device_name = body["deviceName"].get<std::string>();
+                 if (!IsValidDeviceName(*create.device_name)) {
+                   throw ApiError::BadRequest(
+                       "invalid deviceName",
+                       {{"/deviceName", 0, "must be 4 to 32 of letters, digits and -_@.:"}});
+                 }
+               }
+               create.nickname = body.value("nickname", std::string());
+               RunOnDb(pool, respond, [request = std::move(request), pk, create](store::Db& db) {
+                 auto created = store::CreateDevice(db, pk, create);
+                 if (!created && created.error() == store::Errc::kConflict) {
+                   throw ApiError::Conflict("device " + create.device_name.value_or("") +
+                                            " exists already in product " + pk);
+                 }
+                 store::Device device = Unwrap(std::move(created), "no such product: " + pk);
+                 Audit(db, request, "device.create", pk + "/" + device.device_name,
+                       {{"nickname", device.nickname}});
+                 Response response = Created(DeviceJson(device, true));
+                 response.headers.emplace_back("Location", "/api/v1/products/" + pk + "/devices/" +
+                                                               device.device_name);
+                 return response;
+               });
+             });
+
+  router.Add("POST", "/api/v1/products/{pk}/devices:batch", admin,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               nlohmann::json body = ParseJsonBody(request, BatchSchema());
+               const bool has_count = body.contains("count");
+               const bool has_names = body.contains("deviceNames");
+               if (has_count == has_names) {
+                 throw ApiError::BadRequest("give either count or deviceNames",
+                                            {{"", 0, "exactly one of count and deviceNames is required"}});
+               }
+               std::vector<store::DeviceCreate> creates;
+               if (has_count) {
+                 creates.resize(body["count"].get<std::size_t>());
+               } else {
+                 std::vector<ErrorItem> problems;
+                 std::set<std::string> seen;
+                 const auto& names = body["deviceNames"];
+                 for (std::size_t i = 0; i < names.size(); ++i) {
+                   std::string name = names[i].get<std::string>();
+                   const std::string pointer = "/deviceNames/" + std::to_string(i);
+                   if (!IsValidDeviceName(name)) {
+                     problems.push_back({pointer, 0, "must be 4 to 32 of letters, digits and -_@.:"});
+                   } else if (!seen.insert(name).second) {
+                     problems.push_back({pointer, 0, "duplicate deviceName " + name});
+                   }
+                   creates.push_back({.device_name = std::move(name), .nickname = ""});
+                 }
+                 if (!problems.empty()) {
+                   throw ApiError::BadRequest(std::to_string(problems.size()) + " invalid deviceNames",
+                                              std::move(problems));
+                 }
+               }
+               RunOnDb(pool, respond, [request = std::move(request), pk, creates](store::Db& db) {
+                 auto created = store::CreateDevices(db, pk, creates);
+                 if (!created && created.error() == store::Errc::kConflict) {
+                   throw ApiError::Conflict("a deviceName exists already in product " + pk +
+                                            ": nothing was registered");
+                 }
+                 auto devices = Unwrap(std::move(created), "no such product: " + pk);
+                 nlohmann::json items = nlohmann::json::array();
+                 nlohmann::json names = nlohmann::json::array();
+                 for (const auto& device : devices) {
+                   items.push_back(DeviceJson(device, true));
+                   names.push_back(device.device_name);
+                 }
+                 Audit(db, request, "device.createBatch", pk, {{"deviceNames", names}});
+                 return Created({{"items", std::move(items)}});
+               });
+             });
+
+  router.Add("GET", "/api/v1/products/{pk}/devices", viewer,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               ListParams params = ParseListParams(request);
+               store::DeviceFilter filter;
+               std::vector<ErrorItem> problems;
+               if (auto status = request.Query("status")) {
+                 if (*status == "unactive") filter.status = store::DeviceStatusFilter::kUnactive;
+                 else if (*status == "online") filter.status = store::DeviceStatusFilter::kOnline;
+                 else if (*status == "offline") filter.status = store::DeviceStatusFilter::kOffline;
+                 else if (*status == "disabled") filter.status = store::DeviceStatusFilter::kDisabled;
+                 else problems.push_back({"", 0, "query parameter status must be unactive, online, offline or disabled"});
+               }
+               if (auto search = request.Query("search")) {
+                 if (search->size() > 64) {
+                   problems.push_back({"", 0, "query parameter search is longer than 64 bytes"});
+                 }
+                 filter.search = std::string(*search);
+               }
+               if (auto tag = request.Query("tag")) {
+                 const auto colon = tag->find(':');
+                 if (colon == std::string_view::npos || colon == 0) {
+                   problems.push_back({"", 0, "query parameter tag must be key:value"});
+                 } else {
+                   filter.tag = std::make_pair(std::string(tag->substr(0, colon)),
+                                               std::string(tag->substr(colon + 1)));
+                 }
+               }
+               if (!problems.empty()) {
+                 throw ApiError::BadRequest(problems.front().message, std::move(problems));
+               }
+               filter.page = {.limit = params.limit, .cursor = UnwrapCursor(kCursorKind, params.cursor)};
+               RunOnDb(pool, respond, [pk, filter](store::Db& db) {
+                 auto page = Unwrap(store::ListDevices(db, pk, filter), "no such product: " + pk);
+                 nlohmann::json items = nlohmann::json::array();
+                 for (const auto& device : page.items) {
+                   items.push_back(DeviceJson(device, false));
+                 }
+                 return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, page.next_cursor)));
+               });
+             });
+
+  router.Add("GET", "/api/v1/products/{pk}/devices/{dn}", viewer,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               const bool admin_caller = request.principal && request.principal->role == Role::kAdmin;
+               RunOnDb(pool, respond, [pk, dn, admin_caller](store::Db& db) {
+                 auto device = Unwrap(store::GetDevice(db, pk, dn),
+                                      "no such device: " + pk + "/" + dn);
+                 return JsonOk(200, DeviceJson(device, admin_caller));
+               });
+             });
+
+  router.Add("PATCH", "/api/v1/products/{pk}/devices/{dn}", admin,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               nlohmann::json body = ParseJsonBody(request, PatchSchema());
+               store::DevicePatch patch;
+               if (body.contains("nickname")) {
+                 patch.nickname = body["nickname"].is_null() ? std::string()
+                                                             : body["nickname"].get<std::string>();
+               }
+               if (body.contains("enabled")) patch.enabled = body["enabled"].get<bool>();
+               RunOnDb(pool, respond, [request = std::move(request), pk, dn, patch, body](store::Db& db) {
+                 auto device = Unwrap(store::PatchDevice(db, pk, dn, patch),
+                                      "no such device: " + pk + "/" + dn);
+                 std::string action = "device.update";
+                 if (patch.enabled) action = *patch.enabled ? "device.enable" : "device.disable";
+                 Audit(db, request, action, pk + "/" + dn, body);
+                 return JsonOk(200, DeviceJson(device, false));
+               });
+             });
+
+  router.Add("DELETE", "/api/v1/products/{pk}/devices/{dn}", admin,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               RunOnDb(pool, respond, [request = std::move(request), pk, dn](store::Db& db) {
+                 Unwrap(store::DeleteDevice(db, pk, dn), "no such device: " + pk + "/" + dn);
+                 Audit(db, request, "device.delete", pk + "/" + dn);
+                 Response response;
+                 response.status = 204;
+                 return response;
+               });
+             });
+}
+
+}  // namespace iot::api

@@ -1,0 +1,141 @@
+// /api/v1/products: create, list, get, patch, delete.
+#include "handlers/common.hpp"
+#include "http/body_schema.hpp"
+#include "iot/store/products.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::string_view kCursorKind = "products";
+constexpr int kMaxRetentionDays = 3650;
+
+nlohmann::json ProductJson(const store::Product& p) {
+  return {{"productKey", p.product_key},
+          {"name", p.name},
+          {"nodeType", store::ToString(p.node_type)},
+          {"validation", store::ToString(p.validation)},
+          {"retentionDays", p.retention_days},
+          {"description", p.description},
+          {"createdAt", p.created_at},
+          {"thingModelVersion",
+           p.thing_model_version ? nlohmann::json(*p.thing_model_version) : nlohmann::json(nullptr)},
+          {"deviceCount", p.device_count}};
+}
+
+const BodySchema& CreateSchema() {
+  static const BodySchema kSchema =
+      BodySchema()
+          .Required("name", FieldType::kString, {.min = 1, .max = 128})
+          .Optional("productKey", FieldType::kString)
+          .Optional("nodeType", FieldType::kString, {.one_of = {"device", "gateway"}})
+          .Optional("validation", FieldType::kString, {.one_of = {"weak", "none", "strict"}})
+          .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays})
+          .Optional("description", FieldType::kString, {.max = 1024});
+  return kSchema;
+}
+
+const BodySchema& PatchSchema() {
+  static const BodySchema kSchema =
+      BodySchema()
+          .Optional("name", FieldType::kString, {.min = 1, .max = 128})
+          .Optional("description", FieldType::kString, {.max = 1024})
+          .Optional("validation", FieldType::kString, {.one_of = {"weak", "none", "strict"}})
+          .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays});
+  return kSchema;
+}
+
+}  // namespace
+
+void AddProductRoutes(Router& router, HandlerContext& context) {
+  store::DbPool& pool = context.pool;
+  const RouteOptions admin{.min_role = Role::kAdmin};
+  const RouteOptions viewer{.min_role = Role::kViewer};
+
+  router.Add("POST", "/api/v1/products", admin, [&pool](Request&& request, Respond respond) {
+    nlohmann::json body = ParseJsonBody(request, CreateSchema());
+    store::ProductCreate create;
+    create.name = body["name"].get<std::string>();
+    if (body.contains("productKey")) {
+      create.product_key = body["productKey"].get<std::string>();
+      if (!IsValidProductKey(*create.product_key)) {
+        throw ApiError::BadRequest(
+            "invalid productKey",
+            {{"/productKey", 0, "must be 4 to 32 letters and digits"}});
+      }
+    }
+    if (body.contains("nodeType")) {
+      store::Parse(body["nodeType"].get<std::string>(), create.node_type);
+    }
+    if (body.contains("validation")) {
+      store::Parse(body["validation"].get<std::string>(), create.validation);
+    }
+    create.retention_days = body.value("retentionDays", store::kDefaultRetentionDays);
+    create.description = body.value("description", std::string());
+    RunOnDb(pool, respond, [request = std::move(request), create](store::Db& db) {
+      store::Product product = Unwrap(
+          store::CreateProduct(db, create),
+          "product " + create.product_key.value_or("") + " exists already");
+      nlohmann::json out = ProductJson(product);
+      Audit(db, request, "product.create", product.product_key, out);
+      Response response = JsonOk(201, out);
+      response.headers.emplace_back("Location", "/api/v1/products/" + product.product_key);
+      return response;
+    });
+  });
+
+  router.Add("GET", "/api/v1/products", viewer, [&pool](Request&& request, Respond respond) {
+    ListParams params = ParseListParams(request);
+    store::PageQuery page{.limit = params.limit, .cursor = UnwrapCursor(kCursorKind, params.cursor)};
+    RunOnDb(pool, respond, [page](store::Db& db) {
+      auto products = Unwrap(store::ListProducts(db, page));
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& p : products.items) {
+        items.push_back(ProductJson(p));
+      }
+      return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, products.next_cursor)));
+    });
+  });
+
+  router.Add("GET", "/api/v1/products/{pk}", viewer, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    RunOnDb(pool, respond, [pk](store::Db& db) {
+      return JsonOk(200, ProductJson(Unwrap(store::GetProduct(db, pk), "no such product: " + pk)));
+    });
+  });
+
+  router.Add("PATCH", "/api/v1/products/{pk}", admin, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    nlohmann::json body = ParseJsonBody(request, PatchSchema());
+    store::ProductPatch patch;
+    if (body.contains("name")) patch.name = body["name"].get<std::string>();
+    if (body.contains("description")) patch.description = body["description"].get<std::string>();
+    if (body.contains("validation")) {
+      store::ValidationMode mode{};
+      store::Parse(body["validation"].get<std::string>(), mode);
+      patch.validation = mode;
+    }
+    if (body.contains("retentionDays")) patch.retention_days = body["retentionDays"].get<int>();
+    RunOnDb(pool, respond, [request = std::move(request), pk, patch, body](store::Db& db) {
+      store::Product product = Unwrap(store::PatchProduct(db, pk, patch), "no such product: " + pk);
+      Audit(db, request, "product.update", pk, body);
+      return JsonOk(200, ProductJson(product));
+    });
+  });
+
+  router.Add("DELETE", "/api/v1/products/{pk}", admin, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    RunOnDb(pool, respond, [request = std::move(request), pk](store::Db& db) {
+      auto deleted = store::DeleteProduct(db, pk);
+      if (!deleted && deleted.error() == store::Errc::kConflict) {
+        throw ApiError::Conflict("product " + pk + " still has devices: delete them first");
+      }
+      Unwrap(std::move(deleted), "no such product: " + pk);
+      Audit(db, request, "product.delete", pk);
+      Response response;
+      response.status = 204;
+      return response;
+    });
+  });
+}
+
+}  // namespace iot::api

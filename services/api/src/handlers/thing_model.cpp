@@ -1,0 +1,256 @@
+// /api/v1/products/{pk}/thing-model: drafts per module (PUT/GET ?version=draft), publish, published
+// versions (GET ?version=latest|N), version list. TSL is parsed and exported with libs/tsl; the store
+// keeps the normalised documents.
+#include <charconv>
+
+#include "handlers/common.hpp"
+#include "http/body_schema.hpp"
+#include "iot/store/products.hpp"
+#include "iot/store/thing_models.hpp"
+#include "iot/tsl/export.hpp"
+#include "iot/tsl/parser.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::string_view kVersionsCursorKind = "tm-versions";
+
+std::string FunctionBlockIdParam(const Request& request) {
+  return std::string(request.Query("functionBlockId").value_or(""));
+}
+
+// The default module a publish needs when only custom modules were drafted.
+std::string EmptyDefaultModule(const std::string& pk) {
+  return nlohmann::json{{"profile", {{"productKey", pk}}},
+                        {"properties", nlohmann::json::array()},
+                        {"events", nlohmann::json::array()},
+                        {"services", nlohmann::json::array()}}
+      .dump();
+}
+
+// Parses a PUT body into a module of product `pk` (module `fbid`); 400 listing every problem.
+tsl::Module ParseDraft(nlohmann::json document, const std::string& pk, const std::string& fbid) {
+  std::vector<ErrorItem> problems;
+  if (!document.is_object()) {
+    throw ApiError::BadRequest("a TSL document must be a JSON object",
+                               {{"", 0, "a TSL document must be a JSON object"}});
+  }
+  auto profile = document.find("profile");
+  if (profile == document.end()) {
+    document["profile"] = {{"productKey", pk}};
+  } else if (profile->is_object()) {
+    auto key = profile->find("productKey");
+    if (key == profile->end() || key->is_null()) {
+      (*profile)["productKey"] = pk;
+    } else if (key->is_string() && key->get_ref<const std::string&>() != pk) {
+      problems.push_back({"/profile/productKey", 0,
+                          "productKey must be absent or equal to the product's key " + pk});
+    }
+  }
+  auto block = document.find("functionBlockId");
+  if (!fbid.empty()) {
+    if (block == document.end()) {
+      document["functionBlockId"] = fbid;
+    } else if (!block->is_string() || block->get_ref<const std::string&>() != fbid) {
+      problems.push_back({"/functionBlockId", 0,
+                          "functionBlockId must be absent or equal to ?functionBlockId=" + fbid});
+    }
+    if (!document.contains("functionBlockName")) {
+      document["functionBlockName"] = fbid;
+    }
+  } else if (block != document.end()) {
+    problems.push_back({"/functionBlockId", 0,
+                        "the default module has no functionBlockId: use ?functionBlockId= for a "
+                        "custom module"});
+  }
+  tsl::ModuleResult parsed = tsl::ParseModuleDocument(document);
+  for (const auto& problem : parsed.problems) {
+    problems.push_back({problem.pointer, 0, problem.message});
+  }
+  if (!problems.empty() || !parsed.module) {
+    std::string detail = std::to_string(problems.size()) + " problem" +
+                         (problems.size() == 1 ? "" : "s") + " in the thing model";
+    throw ApiError::BadRequest(std::move(detail), std::move(problems));
+  }
+  parsed.module->product_key = pk;
+  return std::move(*parsed.module);
+}
+
+// version=draft|latest|N.
+struct VersionSelector {
+  bool draft = false;
+  std::optional<int> number;  // absent with !draft: latest
+};
+
+VersionSelector ParseVersion(const Request& request) {
+  VersionSelector selector;
+  auto text = request.Query("version");
+  if (!text || *text == "latest") {
+    return selector;
+  }
+  if (*text == "draft") {
+    selector.draft = true;
+    return selector;
+  }
+  int number = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), number);
+  if (ec != std::errc() || end != text->data() + text->size() || number < 1) {
+    throw ApiError::BadRequest("query parameter version must be draft, latest or a version number",
+                               {{"", 0, "query parameter version must be draft, latest or a "
+                                        "positive integer"}});
+  }
+  selector.number = number;
+  return selector;
+}
+
+void RequireProduct(store::Db& db, const std::string& pk) {
+  Unwrap(store::GetProduct(db, pk), "no such product: " + pk);
+}
+
+}  // namespace
+
+void AddThingModelRoutes(Router& router, HandlerContext& context) {
+  store::DbPool& pool = context.pool;
+  const RouteOptions admin{.min_role = Role::kAdmin};
+  const RouteOptions viewer{.min_role = Role::kViewer};
+
+  router.Add("PUT", "/api/v1/products/{pk}/thing-model", admin,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string fbid = FunctionBlockIdParam(request);
+               tsl::Module module = ParseDraft(ParseJsonBody(request), pk, fbid);
+               nlohmann::json normalised = tsl::ExportModule(module);
+               RunOnDb(pool, respond, [request = std::move(request), pk, fbid,
+                                       normalised = std::move(normalised)](store::Db& db) {
+                 const std::string text = normalised.dump();
+                 Unwrap(store::PutThingModelDraft(db, pk, fbid, text), "no such product: " + pk);
+                 Audit(db, request, "thingModel.draft", fbid.empty() ? pk : pk + ":" + fbid);
+                 return JsonOk(200, {{"version", "draft"}, {"tsl", normalised}});
+               });
+             });
+
+  router.Add("GET", "/api/v1/products/{pk}/thing-model", viewer,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string fbid = FunctionBlockIdParam(request);
+               VersionSelector selector = ParseVersion(request);
+               RunOnDb(pool, respond, [pk, fbid, selector](store::Db& db) {
+                 const std::string module_name = fbid.empty() ? "the default module" : "module " + fbid;
+                 if (selector.draft) {
+                   auto draft = Unwrap(store::GetThingModelDraft(db, pk, fbid),
+                                       "no draft of " + module_name + " of product " + pk);
+                   return JsonResponse(200, draft.tsl_json);
+                 }
+                 auto version =
+                     Unwrap(store::GetThingModelVersion(db, pk, selector.number),
+                            selector.number ? "no version " + std::to_string(*selector.number) +
+                                                  " of the thing model of product " + pk
+                                            : "product " + pk + " has no published thing model");
+                 nlohmann::json modules = JsonValue(version.modules_json);
+                 if (!modules.is_object() || !modules.contains(fbid)) {
+                   throw ApiError::NotFound(module_name + " is not in version " +
+                                            std::to_string(version.info.version));
+                 }
+                 return JsonOk(200, modules[fbid]);
+               });
+             });
+
+  router.Add("POST", "/api/v1/products/{pk}/thing-model/publish", admin,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string description;
+               if (!request.body.empty()) {
+                 static const BodySchema kSchema =
+                     BodySchema().Optional("description", FieldType::kString, {.max = 1024});
+                 description = ParseJsonBody(request, kSchema).value("description", std::string());
+               }
+               RunOnDb(pool, respond, [request = std::move(request), pk, description](store::Db& db) {
+                 RequireProduct(db, pk);
+                 auto drafts = Unwrap(store::ListThingModelDrafts(db, pk));
+                 if (drafts.empty()) {
+                   throw ApiError::Conflict("product " + pk + " has no thing-model draft to publish");
+                 }
+                 std::optional<tsl::Module> default_module;
+                 std::vector<tsl::Module> custom;
+                 std::vector<ErrorItem> problems;
+                 for (const auto& draft : drafts) {
+                   tsl::ModuleResult parsed = tsl::ParseModule(draft.tsl_json);
+                   for (const auto& p : parsed.problems) {
+                     problems.push_back({p.pointer, 0, "module \"" + draft.function_block_id + "\": " + p.message});
+                   }
+                   if (!parsed.module) continue;
+                   if (draft.function_block_id.empty()) {
+                     default_module = std::move(*parsed.module);
+                   } else {
+                     custom.push_back(std::move(*parsed.module));
+                   }
+                 }
+                 if (!default_module && problems.empty()) {
+                   const std::string empty = EmptyDefaultModule(pk);
+                   tsl::ModuleResult parsed = tsl::ParseModule(empty);
+                   if (!parsed.module) throw ApiError::Internal("cannot build an empty default module");
+                   Unwrap(store::PutThingModelDraft(db, pk, "", tsl::ExportModuleText(*parsed.module)));
+                   default_module = std::move(*parsed.module);
+                 }
+                 if (problems.empty()) {
+                   std::vector<tsl::Module> customs_copy = custom;
+                   tsl::ModelResult model = tsl::BuildThingModel(*default_module, std::move(customs_copy));
+                   for (const auto& p : model.problems) {
+                     problems.push_back({p.pointer, 0,
+                                         (p.module.empty() ? std::string("default module")
+                                                           : "module \"" + p.module + "\"") +
+                                             ": " + p.message});
+                   }
+                 }
+                 if (!problems.empty()) {
+                   ApiError error = ApiError::Conflict("the drafts do not form a valid thing model");
+                   error.errors = std::move(problems);
+                   throw error;
+                 }
+                 nlohmann::json combined = nlohmann::json::array();
+                 combined.push_back(tsl::ExportModule(*default_module));
+                 for (const auto& module : custom) {
+                   combined.push_back(tsl::ExportModule(module));
+                 }
+                 auto info = Unwrap(store::PublishThingModel(db, pk, combined.dump(), description),
+                                    "no such product: " + pk);
+                 Audit(db, request, "thingModel.publish", pk,
+                       {{"version", info.version}, {"description", description}});
+                 return JsonOk(201, {{"version", info.version}, {"publishedAt", info.published_at}});
+               });
+             });
+
+  router.Add("GET", "/api/v1/products/{pk}/thing-model/versions", viewer,
+             [&pool](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               ListParams params = ParseListParams(request);
+               std::size_t offset = 0;
+               if (params.cursor) {
+                 nlohmann::json fields = DecodeCursor(kVersionsCursorKind, *params.cursor);
+                 auto it = fields.find("o");
+                 if (it == fields.end() || !it->is_number_unsigned()) {
+                   throw ApiError::BadRequest("invalid cursor: pass back nextCursor unchanged");
+                 }
+                 offset = it->get<std::size_t>();
+               }
+               RunOnDb(pool, respond, [pk, params, offset](store::Db& db) {
+                 RequireProduct(db, pk);
+                 auto versions = Unwrap(store::ListThingModelVersions(db, pk));
+                 nlohmann::json items = nlohmann::json::array();
+                 std::size_t i = offset;
+                 for (; i < versions.size() && items.size() < static_cast<std::size_t>(params.limit); ++i) {
+                   const auto& v = versions[i];
+                   items.push_back({{"version", v.version},
+                                    {"publishedAt", v.published_at},
+                                    {"description", v.description}});
+                 }
+                 std::optional<std::string> next;
+                 if (i < versions.size()) {
+                   next = EncodeCursor(kVersionsCursorKind, {{"o", i}});
+                 }
+                 return JsonResponse(200, ListBody(items, next));
+               });
+             });
+}
+
+}  // namespace iot::api
