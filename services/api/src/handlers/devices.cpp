@@ -177,7 +177,8 @@ void AddDeviceRoutes(Router& router, HandlerContext& context) {
                  }
                }
                if (!problems.empty()) {
-                 throw ApiError::BadRequest(problems.front().message, std::move(problems));
+                 std::string detail = problems.front().message;  // before the vector is moved
+                 throw ApiError::BadRequest(std::move(detail), std::move(problems));
                }
                filter.page = {.limit = params.limit, .cursor = UnwrapCursor(kCursorKind, params.cursor)};
                RunOnDb(pool, respond, [pk, filter](store::Db& db) {

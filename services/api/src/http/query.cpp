@@ -41,7 +41,8 @@ std::optional<std::int64_t> QueryInt(const Request& request, std::string_view na
   std::vector<ErrorItem> problems;
   auto value = IntParam(request, name, problems);
   if (!problems.empty()) {
-    throw ApiError::BadRequest(problems.front().message, std::move(problems));
+    std::string detail = problems.front().message;  // before the vector is moved (argument order)
+    throw ApiError::BadRequest(std::move(detail), std::move(problems));
   }
   return value;
 }
