@@ -432,3 +432,35 @@ TEST_CASE("rest: a database with a newer schema is refused at start with a clear
   INFO(text);
   CHECK(text.find("9999") != std::string::npos);
 }
+
+TEST_CASE("rest: readiness probes PostgreSQL and the broker, metrics show the DB pool, maintenance runs at start",
+          "[integration][api][rest]") {
+  const int closed_port = iot::testing::FreePort();  // nothing listens there
+  Rest rest(Env{{"IOT_MQTT_HOST", "127.0.0.1"}, {"IOT_MQTT_PORT", std::to_string(closed_port)},
+                {"IOT_PG_POOL_THREADS", "3"}});
+  INFO(rest.api.Log());
+  HttpResponse ready;
+  CHECK(iot::testing::PollUntil([&] {
+    ready = rest.client.Request("GET", "/readyz");
+    return ready.status == 503 && ready.body.find("mqtt-broker") != std::string::npos;
+  }));
+  json body = Json(ready);
+  CHECK(body["status"] == "not ready");
+  REQUIRE(body["failed"].size() == 1);  // PostgreSQL is fine
+  CHECK(body["failed"][0]["name"] == "mqtt-broker");
+
+  auto metrics = rest.client.Request("GET", "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(metrics.body.find("iot_db_pool_threads 3") != std::string::npos);
+  CHECK(metrics.body.find("iot_db_pool_queue_depth") != std::string::npos);
+  CHECK(metrics.body.find("iot_db_pool_connected") != std::string::npos);
+  // Daily partitions are created at start (EnsurePartitions), off the I/O threads.
+  CHECK(iot::testing::PollUntil([&] { return rest.api.Process().LogContains("partitions created"); }));
+
+  // The broker that tests/run.sh started is reachable: ready.
+  const std::string host = iot::testing::RequireEnv("IOT_TEST_MQTT_HOST");
+  const std::string port = iot::testing::RequireEnv("IOT_TEST_MQTT_PORT");
+  Rest with_broker(Env{{"IOT_MQTT_HOST", host}, {"IOT_MQTT_PORT", port}});
+  INFO(with_broker.api.Log());
+  CHECK(iot::testing::PollUntil([&] { return with_broker.client.Request("GET", "/readyz").status == 200; }));
+}
