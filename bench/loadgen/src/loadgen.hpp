@@ -1,0 +1,67 @@
+#pragma once
+
+// The two load scenarios of iot-loadgen, usable from the executable and from tests.
+//
+// Threading: `threads` io_contexts, one thread each; devices are dealt round-robin to them and never
+// move, so no connection state is shared between threads. The calling thread only orchestrates phases
+// (connect, hold or pace, drain, disconnect) and reads counters.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "devices.hpp"
+#include "iot/alink/credentials.hpp"
+#include "stats.hpp"
+
+namespace iot::loadgen {
+
+struct CommonOptions {
+  std::string host = "127.0.0.1";
+  int port = 1883;
+  std::vector<DeviceCredentials> devices;
+  int threads = 1;
+  int window = 500;  // connects in flight at most (all threads together)
+  double connect_timeout_s = 10;
+  int keepalive_s = 300;
+  bool clean_session = true;
+  alink::SignMethod sign_method = alink::SignMethod::kHmacSha256;
+  std::string timestamp = "2524608000000";  // what the C SDK 3.x sends
+  std::vector<SampledProcess> sampled;      // processes whose CPU is reported per phase
+  bool progress = false;                    // one status line per second on stderr
+};
+
+struct StormOptions : CommonOptions {
+  double hold_s = 0;  // stay connected this long after the last CONNACK, then DISCONNECT cleanly
+  // Lifecycle watcher: a service account (e.g. iot-gateway) subscribed to /as/mqtt/status/+/+ before
+  // the storm; counts online (and, after the disconnect, offline) messages per device. Empty: none.
+  std::string watch_user;
+  std::string watch_secret;
+  double lifecycle_wait_s = 10;  // how long to wait for the last lifecycle messages
+};
+
+struct PublishOptions : CommonOptions {
+  double rate = 1000;       // posts per second, all devices together (token bucket)
+  double duration_s = 10;   // sending time
+  double drain_s = 10;      // then wait at most this long for outstanding replies
+  int qos = 1;              // of the posts
+  int sub_qos = 0;          // of the reply subscription
+  int max_inflight = 0;     // unanswered posts per device before it is skipped; 0 = unlimited
+  std::string params_json;  // fixed `params` object; empty: 5 generated properties (see DefaultTsl)
+  bool ids_per_device = true;  // JSON lists the ranges of ids answered 200 for every device
+};
+
+// Both return the JSON summary (see README.md for the fields).
+nlohmann::json RunConnectStorm(const StormOptions& options);
+nlohmann::json RunPublish(const PublishOptions& options);
+
+// A thing model (TSL JSON) whose properties match the generated `params`, for registering the product
+// used by `publish` runs.
+std::string DefaultTsl(const std::string& product_key);
+
+// Compact human-readable lines of a summary (stdout of iot-loadgen).
+std::string FormatSummary(const nlohmann::json& summary);
+
+}  // namespace iot::loadgen
