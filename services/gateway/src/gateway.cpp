@@ -101,8 +101,12 @@ bool Gateway::Start() {
 
 void Gateway::Stop() {
   if (stopping_.exchange(true)) return;
-  ingress_.Stop();  // no new messages; the broker keeps queueing for the session
+  // Drain while still connected so the held messages are committed *and* answered; messages that
+  // still arrive meanwhile are taken as far as the workers run. Then disconnect: the broker keeps
+  // queueing for the persistent session until the next start.
+  ingress_.StopSupervisor();
   pipeline_.Stop(std::chrono::seconds(10));
+  ingress_.Stop();
   if (listener_.joinable()) listener_.join();
   if (metrics_server_) metrics_server_->Stop();
   IOT_LOG_INFO("gateway", "stopped");

@@ -100,10 +100,15 @@ void MqttIngress::Start(Pipeline& pipeline) {
   supervisor_ = std::thread([this] { SupervisorLoop(); });
 }
 
-void MqttIngress::Stop() {
-  if (stopping_.exchange(true)) return;
+void MqttIngress::StopSupervisor() {
+  stopping_ = true;
   Wake();
   if (supervisor_.joinable()) supervisor_.join();
+}
+
+void MqttIngress::Stop() {
+  if (stopped_.exchange(true)) return;
+  StopSupervisor();
   try {
     if (client_->is_connected()) client_->disconnect(std::chrono::seconds(2))->wait_for(std::chrono::seconds(5));
   } catch (const mqtt::exception& e) {

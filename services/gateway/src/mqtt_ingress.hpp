@@ -50,6 +50,9 @@ class MqttIngress final : public Publisher {
 
   // The pipeline must outlive Stop().
   void Start(Pipeline& pipeline);
+  // Ends reconnects and pauses but stays connected, so replies of the messages still held can go
+  // out while the pipeline drains. Stop() then disconnects (the broker keeps queueing for the session).
+  void StopSupervisor();
   void Stop();
   bool Publish(const std::string& topic, const std::string& payload) override;
   bool Connected() const { return connected_.load(); }
@@ -66,6 +69,7 @@ class MqttIngress final : public Publisher {
   FlowControl flow_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
   bool wake_flag_ = false;

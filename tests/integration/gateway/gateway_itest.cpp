@@ -75,7 +75,7 @@ struct World {
 
 }  // namespace
 
-TEST_CASE("Gateway: property post is stored with the device time, refusals named and not stored",
+TEST_CASE("Gateway: property post is stored with the device time - refusals named and not stored",
           "[integration][gateway][mqtt][pg]") {
   World w;
   const std::string id = "1|exp-topic|/sys/" + std::string(kPk) + "/dev01/thing/event/property/post_reply";
@@ -380,7 +380,7 @@ TEST_CASE("Gateway: PostgreSQL stopped and restarted during a stream: every 200 
   CHECK(w.gateway->Metric("iot_gateway_db_retries_total") > 0);
 }
 
-TEST_CASE("Gateway: two gateways share the subscription; each message processed once, latest right",
+TEST_CASE("Gateway: two gateways share the subscription: each message processed once - latest right",
           "[integration][gateway][mqtt][pg]") {
   // The per-device limit is per gateway process; this stream is faster than the default 100/s.
   World w(ValidationMode::kWeak, {{"IOT_GATEWAY_DEVICE_RATE", "0"}});
@@ -420,7 +420,7 @@ TEST_CASE("Gateway: two gateways share the subscription; each message processed 
   CHECK(second_share > 0);
 }
 
-TEST_CASE("Gateway: back-pressure with PostgreSQL stopped; a burst beyond Mosquitto's defaults is held and stored",
+TEST_CASE("Gateway: back-pressure with PostgreSQL stopped: a burst beyond the Mosquitto defaults is held and stored",
           "[integration][gateway][mqtt][pg]") {
   // A queue far smaller than the stream; 2,500 QoS 1 messages exceed Mosquitto's default
   // max_queued_messages (1000) for the gateway's session.

@@ -30,7 +30,7 @@ TEST_CASE("Config: environment with defaults", "[gateway][config]") {
   CHECK(c.client_id.starts_with("iot-gateway-"));
 }
 
-TEST_CASE("Config: file, then environment wins", "[gateway][config]") {
+TEST_CASE("Config: file - then environment wins", "[gateway][config]") {
   const std::string path = "/tmp/iot-gateway-config-test.json";
   {
     std::ofstream out(path);

@@ -5,7 +5,7 @@
 
 using iot::gateway::FlowControl;
 
-TEST_CASE("FlowControl: pauses at the high-water mark, resumes at the low-water mark",
+TEST_CASE("FlowControl: pauses at the high-water mark - resumes at the low-water mark",
           "[gateway][flow]") {
   FlowControl flow(100, 20);
   CHECK(flow.Update(50) == FlowControl::Action::kNone);
@@ -20,7 +20,7 @@ TEST_CASE("FlowControl: pauses at the high-water mark, resumes at the low-water 
   CHECK(flow.Pauses() == 2);
 }
 
-TEST_CASE("BoundedQueue: ForcePush never blocks nor drops; Push blocks when full", "[gateway][flow]") {
+TEST_CASE("BoundedQueue: ForcePush never blocks nor drops: Push blocks when full", "[gateway][flow]") {
   iot::gateway::BoundedQueue<int> q(2);
   q.ForcePush(1);
   q.ForcePush(2);

@@ -185,7 +185,7 @@ TEST_CASE("Handler: sys.ack 0 stores without a reply", "[gateway][handler]") {
   CHECK(w.telemetry->properties.size() == 1);
 }
 
-TEST_CASE("Handler: event post stores with the event type, refusal answered with its own code",
+TEST_CASE("Handler: event post stores with the event type - refusal answered with its own code",
           "[gateway][handler]") {
   Fixture f;
   const std::string topic = "/sys/a1Prod/dev1/thing/event/LowBattery/post";
@@ -272,7 +272,7 @@ TEST_CASE("Handler: per-device rate limit answers 429 without storing", "[gatewa
   CHECK(other.reply->code == 200);
 }
 
-TEST_CASE("Handler: desired get/delete, dsltemplate, tags, NTP", "[gateway][handler]") {
+TEST_CASE("Handler: desired get/delete - dsltemplate - tags - NTP", "[gateway][handler]") {
   Fixture f;
   SECTION("desired get") {
     Work w = f.Run("/sys/a1Prod/dev1/thing/property/desired/get",
@@ -321,7 +321,7 @@ TEST_CASE("Handler: desired get/delete, dsltemplate, tags, NTP", "[gateway][hand
   }
 }
 
-TEST_CASE("Handler: device replies complete service calls; downlinks are ignored",
+TEST_CASE("Handler: device replies complete service calls: downlinks are ignored",
           "[gateway][handler]") {
   Fixture f;
   Work w = f.Run("/sys/a1Prod/dev1/thing/service/SelfTest_reply",
@@ -355,7 +355,7 @@ TEST_CASE("Handler: lifecycle messages become ordered lifecycle updates", "[gate
   CHECK_FALSE(w.reply);
 }
 
-TEST_CASE("Handler: PostgreSQL away means retry, never 6100", "[gateway][handler]") {
+TEST_CASE("Handler: PostgreSQL away means retry - never 6100", "[gateway][handler]") {
   Fixture f;
   f.source.unavailable = true;
   f.Run(kPost, R"({"id":"1","params":{"RunCount":1}})", HandleStatus::kRetry);

@@ -47,7 +47,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("Pipeline: batches commit many messages, replies follow in per-device order",
+TEST_CASE("Pipeline: batches commit many messages - replies follow in per-device order",
           "[gateway][pipeline]") {
   gw::PipelineSettings s;
   s.batch_max = 64;
@@ -75,7 +75,7 @@ TEST_CASE("Pipeline: batches commit many messages, replies follow in per-device 
   CHECK(last.size() == 8);
 }
 
-TEST_CASE("Pipeline: no reply before the commit; PostgreSQL away means retry, never drop",
+TEST_CASE("Pipeline: no reply before the commit: PostgreSQL away means retry - never drop",
           "[gateway][pipeline]") {
   Fixture f;
   {
