@@ -594,6 +594,63 @@ class LifecycleWatcher final : public ConnectionEvents {
   std::vector<std::int64_t> first_offline_ns_;
 };
 
+// Answers every post it receives with code 200 (see EchoOptions).
+class Echo final : public ConnectionEvents {
+ public:
+  Echo(asio::io_context& io, const EchoOptions& options) : options_(options), conn_(io, *this, 0) {}
+
+  void Start(const tcp::endpoint& endpoint) {
+    std::string packet;
+    EncodeConnect(packet, "loadgen-echo-" + std::to_string(NowNs() % 1000000), options_.user, options_.secret, 300,
+                  true);
+    conn_.Start(endpoint, packet);
+  }
+  void Stop() { conn_.Disconnect(); }
+
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<int> state{0};  // 0 connecting, 1 subscribed, -1 failed
+  std::string error;
+
+  void OnConnack(Connection& conn, int code) override {
+    if (code != 0) {
+      error = "echo: CONNACK " + std::to_string(code);
+      state = -1;
+      return;
+    }
+    EncodeSubscribe(conn.PendingBuffer(), conn.NextPacketId(), options_.filter, options_.sub_qos);
+    conn.Flush();
+  }
+  void OnSuback(Connection& /*conn*/, std::uint16_t /*id*/, int granted) override {
+    if (granted >= 0x80) error = "echo: subscription refused";
+    state = granted >= 0x80 ? -1 : 1;
+  }
+  void OnPublish(Connection& conn, const PublishView& msg) override {
+    std::string_view method = TopLevelJsonValue(msg.payload, "method");
+    if (method.empty()) method = "thing.event.property.post";
+    reply_.clear();
+    reply_.append("{\"code\":200,\"data\":{},\"id\":\"");
+    reply_.append(TopLevelJsonValue(msg.payload, "id"));
+    reply_.append("\",\"message\":\"success\",\"method\":\"");
+    reply_.append(method);
+    reply_.append("\",\"version\":\"1.0\"}");
+    topic_.assign(msg.topic);
+    topic_.append("_reply");
+    EncodePublish(conn.PendingBuffer(), topic_, reply_, options_.reply_qos,
+                  options_.reply_qos > 0 ? conn.NextPacketId() : 0);
+    received.fetch_add(1, std::memory_order_relaxed);
+  }
+  void OnClosed(Connection& /*conn*/, bool clean, const boost::system::error_code& ec) override {
+    if (!clean && error.empty()) error = "echo: connection closed" + (ec ? ": " + ec.message() : std::string());
+    if (state == 0) state = -1;
+  }
+
+ private:
+  const EchoOptions& options_;
+  Connection conn_;
+  std::string reply_;
+  std::string topic_;
+};
+
 tcp::endpoint ResolveEndpoint(const std::string& host, int port) {
   asio::io_context io;
   tcp::resolver resolver(io);
@@ -930,6 +987,46 @@ nlohmann::json RunPublish(const PublishOptions& options) {
   return out;
 }
 
+nlohmann::json RunEcho(const EchoOptions& options, const std::atomic<bool>& stop) {
+  asio::io_context io{1};
+  auto guard = asio::make_work_guard(io);
+  Echo echo(io, options);
+  const tcp::endpoint endpoint = ResolveEndpoint(options.host, options.port);
+  std::thread thread([&] { io.run(); });
+  asio::post(io, [&] { echo.Start(endpoint); });
+  const std::int64_t connect_deadline = NowNs() + 10 * kNsPerSec;
+  while (echo.state == 0 && NowNs() < connect_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (echo.state != 1) {
+    guard.reset();
+    io.stop();
+    thread.join();
+    throw std::runtime_error(echo.error.empty() ? "echo: no SUBACK within 10 s" : echo.error);
+  }
+  std::fprintf(stderr, "echo: answering %s\n", options.filter.c_str());
+  CommonOptions sampling;
+  sampling.sampled = options.sampled;
+  const CpuMark cpu0 = MarkCpu(sampling);
+  const std::int64_t t0 = NowNs();
+  const std::int64_t end =
+      options.duration_s > 0 ? t0 + static_cast<std::int64_t>(options.duration_s * kNsPerSec) : INT64_MAX;
+  while (!stop.load() && NowNs() < end && echo.state == 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const CpuMark cpu1 = MarkCpu(sampling);
+  const std::int64_t t1 = NowNs();
+  asio::post(io, [&] { echo.Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  guard.reset();
+  io.stop();
+  thread.join();
+  const auto n = echo.received.load();
+  nlohmann::json out;
+  out["mode"] = "echo";
+  out["answered"] = n;
+  out["seconds"] = Round(static_cast<double>(t1 - t0) / kNsPerSec, 3);
+  out["cpu"] = CpuBetween(sampling, cpu0, cpu1, static_cast<double>(n), "message");
+  if (!echo.error.empty()) out["error"] = echo.error;
+  return out;
+}
+
 std::string DefaultTsl(const std::string& product_key) {
   auto prop = [](const char* id, const char* name, nlohmann::json data_type) {
     return nlohmann::json{{"identifier", id}, {"name", name}, {"accessMode", "r"}, {"required", false},
@@ -991,7 +1088,9 @@ std::string FormatSummary(const nlohmann::json& j) {
     if (!c["failures"].empty()) os << "failures: " << c["failures"].dump() << "\n";
     os << "CPU (connect phase): " << cpu(c["cpu_connect_phase"]) << "\n";
   };
-  if (j["mode"] == "connect-storm") {
+  if (j["mode"] == "echo") {
+    os << "echo: answered " << j["answered"] << " posts in " << j["seconds"] << " s; CPU: " << cpu(j["cpu"]) << "\n";
+  } else if (j["mode"] == "connect-storm") {
     connect(j);
     os << "disconnected cleanly " << j["disconnected_cleanly"] << " in " << j["disconnect_seconds"] << " s; "
        << "dropped while connected " << j["dropped_while_connected"] << "\n";

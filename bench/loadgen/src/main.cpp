@@ -4,8 +4,11 @@
 //                  failures by code, optional lifecycle-message check, clean disconnect
 //   publish        N devices post Alink property posts at QoS 1 at a fixed total rate and match the
 //                  platform's replies by id (post->reply latency, codes, ids answered 200 per device)
+//   echo           a plain responder: answers every post with 200 (broker-alone ceiling, trials)
 //   register       creates a product and devices through libs/store and writes their credentials CSV
 //   tsl            prints a thing model matching the properties `publish` generates
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -28,16 +31,21 @@ namespace {
 
 using iot::loadgen::CommonOptions;
 
+std::atomic<bool> g_stop{false};
+extern "C" void OnSignal(int /*sig*/) { g_stop = true; }
+
 constexpr const char* kUsage = R"(usage:
   iot-loadgen connect-storm DEVICES [COMMON] [--hold S] [--watch-user U --watch-secret S] [--lifecycle-wait S]
   iot-loadgen publish DEVICES [COMMON] --rate R --duration S [--drain S] [--qos 0|1] [--sub-qos 0|1]
                       [--max-inflight N] [--params JSON] [--no-ids]
+  iot-loadgen echo --secret S [--user iot-gateway] [--filter F] [--sub-qos 0|1] [--reply-qos 0|1] [--duration S]
+                   (answers each post with code 200 until the duration or SIGINT/SIGTERM)
   iot-loadgen register --dsn DSN --product-key PK --count N [--prefix P] [--first I] --csv FILE
   iot-loadgen tsl --product-key PK
 DEVICES: --devices-csv FILE (lines pk,dn,secret)
       or --product-key PK --count N [--prefix P] [--first I] --secret S   (names P000001..; "{dn}" in S
          is replaced by the device name)
-COMMON: --host H (127.0.0.1) --port P (1883) --threads T (1) --window W (500 connects in flight)
+COMMON: --host H (127.0.0.1) --port P (1883) --threads T (1) --window W (100 connects in flight)
         --connect-timeout S (10) --keepalive S (300) --sign-method hmacsha256|hmacsha1|hmacmd5
         --sample NAME=PID[,PID...] (repeatable: CPU of those processes per phase)
         --json FILE (summary; "-" = stdout) --progress (a status line per second on stderr)
@@ -212,6 +220,26 @@ int main(int argc, char** argv) {
       return summary["connect"]["failed"].get<std::uint64_t>() == 0 && summary["unanswered"].get<std::uint64_t>() == 0
                  ? 0
                  : 1;
+    }
+    if (mode == "echo") {
+      iot::loadgen::EchoOptions o;
+      o.host = a.Str("host", o.host);
+      o.port = a.Int("port", o.port);
+      o.user = a.Str("user", o.user);
+      o.secret = a.Str("secret");
+      o.filter = a.Str("filter", o.filter);
+      o.sub_qos = a.Int("sub-qos", o.sub_qos);
+      o.reply_qos = a.Int("reply-qos", o.reply_qos);
+      o.duration_s = a.Num("duration", 0);
+      for (const auto& spec : a.samples) {
+        iot::loadgen::SampledProcess p;
+        if (!iot::loadgen::ParseSampledProcess(spec, p)) throw std::runtime_error("bad --sample " + spec);
+        o.sampled.push_back(p);
+      }
+      std::signal(SIGINT, OnSignal);
+      std::signal(SIGTERM, OnSignal);
+      WriteSummary(a, iot::loadgen::RunEcho(o, g_stop));
+      return 0;
     }
     if (mode == "register") return Register(a);
     if (mode == "tsl") {
