@@ -13,7 +13,9 @@
 # Settings (environment): IOT_BUILD_DIR (./build-release), IOT_STORM_DEVICES (10000), IOT_STORM_WINDOW
 # (100 connects in flight; above 100 Mosquitto's accept backlog overflows, see docs/BENCHMARKS.md),
 # IOT_STORM_HOLD_S (5: seconds connected before the clean disconnect), IOT_STORM_RUNS (3),
-# IOT_STORM_THREADS (1: generator threads), IOT_KEEP_TMP=1 keeps the data directory and logs.
+# IOT_STORM_THREADS (1: generator threads), IOT_STORM_BASELINE (1: afterwards one run against a plain
+# Mosquitto without the plugin, anonymous, same configuration otherwise, for the plugin's share),
+# IOT_KEEP_TMP=1 keeps the data directory and logs.
 set -euo pipefail
 
 IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +28,7 @@ WINDOW=${IOT_STORM_WINDOW:-100}
 HOLD_S=${IOT_STORM_HOLD_S:-5}
 RUNS=${IOT_STORM_RUNS:-3}
 THREADS=${IOT_STORM_THREADS:-1}
+BASELINE=${IOT_STORM_BASELINE:-1}
 PK=bench5storm
 
 # --- build only what the benchmark runs -------------------------------------------------------------
@@ -52,6 +55,7 @@ chmod 755 "$TMP"
 cleanup() {
   local rc=$?
   iot_mosquitto_stop "$TMP/mqtt" || true
+  iot_mosquitto_stop "$TMP/plain" || true
   iot_pg_stop "$TMP/pg" || true
   if [[ ${IOT_KEEP_TMP:-0} == 1 || $rc -ne 0 ]]; then
     iot_say "logs kept in $TMP"
@@ -127,3 +131,27 @@ PY
   # Let the offline messages and the broker settle before the next run.
   sleep 2
 done
+
+# --- baseline: the same storm against Mosquitto without the plugin ----------------------------------
+if [[ $BASELINE == 1 ]]; then
+  iot_mosquitto_stop "$TMP/mqtt"
+  PLAIN_PORT=$(iot_free_port)
+  iot_mosquitto_conf "$TMP/plain" 127.0.0.1 "$PLAIN_PORT"
+  printf 'max_connections -1\nallow_anonymous true\n' >>"$TMP/plain/mosquitto.conf"
+  iot_mosquitto_start "$TMP/plain" "$PLAIN_PORT" "$TMP/plain.log"
+  PLAIN_PID=$(cat "$TMP/plain/mosquitto.run.pid")
+  rc=0
+  "$LOADGEN" connect-storm --port "$PLAIN_PORT" --devices-csv "$TMP/devices.csv" --window "$WINDOW" \
+    --threads "$THREADS" --hold "$HOLD_S" --sample "broker=$PLAIN_PID" --json "$TMP/baseline.json" \
+    >"$TMP/baseline.txt" 2>&1 || rc=$?
+  echo "--- baseline: Mosquitto without the plugin (exit $rc)"
+  cat "$TMP/baseline.txt"
+  python3 - "$TMP/baseline.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(f"BASELINE connects/s={j['connects_per_s']} connected={j['connected']}/{j['devices']} "
+      f"connack_p50_ms={j['connack_latency_ms'].get('p50')} p99_ms={j['connack_latency_ms'].get('p99')} "
+      f"broker_us_per_connect={j['cpu_connect_phase']['broker']['us_per_connect']} "
+      f"generator_us_per_connect={j['cpu_connect_phase']['generator']['us_per_connect']}")
+PY
+fi
