@@ -24,9 +24,9 @@ struct CommonOptions {
   int port = 1883;
   std::vector<DeviceCredentials> devices;
   int threads = 1;
-  // Connects in flight at most (all threads together). Mosquitto 2.0 listens with a backlog of 100 and
-  // accepts one connection per loop pass: a larger window overflows the accept queue, and the dropped
-  // handshakes come back after the 1 s SYN retransmission (p99 ~1 s instead of ~30 ms).
+  // Connects in flight at most (all threads together). Mosquitto 2.0 listens with a backlog of 100: a
+  // larger window overflows its accept queue, and the dropped handshakes come back after the 1 s SYN
+  // retransmission (p99 ~1 s instead of ~30 ms; docs/BENCHMARKS.md).
   int window = 100;
   double connect_timeout_s = 10;
   int keepalive_s = 300;
