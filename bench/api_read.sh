@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# REST read benchmark of iot-api (issue 3). A benchmark, never a test.
+#
+# Starts a private PostgreSQL (durability settings on) and iot-api on free ports, creates a product with
+# a published thing model and devices through the REST API with the admin token, loads >= 1,000,000
+# property_history rows with SQL (one sample a minute per device and property over several days, into
+# daily partitions) plus their latest_properties rows, then runs wrk at fixed request rates:
+#   1. latest properties   GET /api/v1/products/{pk}/devices/{dn}/properties        (1,000 req/s)
+#   2. history page        GET .../properties/{id}/history?limit=1000&from=..&to=..   (100 req/s)
+# Each phase: a short warm-up, then the measured run. Prints requests/s and p50/p90/p99 latency (wrk's
+# --latency report and one RESULT line per phase); tears everything down on exit.
+#
+#   bench/api_read.sh
+#   IOT_READ_DEVICES=50 IOT_READ_DURATION_S=10 bench/api_read.sh
+#
+# Settings (environment): IOT_BUILD_DIR (./build-release), IOT_READ_DEVICES (100), IOT_READ_DAYS (4: days
+# of history, one sample a minute for each of 2 properties: 100 devices x 2 x 5,760 = 1,152,000 rows),
+# IOT_READ_LATEST_RPS (1000), IOT_READ_HISTORY_RPS (100), IOT_READ_DURATION_S (30), IOT_READ_WARMUP_S (5),
+# IOT_WRK_THREADS (2), IOT_READ_LATEST_CONNS (50), IOT_READ_HISTORY_CONNS (20); iot-api's own settings
+# (IOT_HTTP_THREADS, IOT_PG_POOL_THREADS, ...) pass through. IOT_KEEP_TMP=1 keeps the data directory and logs.
+set -euo pipefail
+
+IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../deploy/lib/platform.sh
+source "$IOT_ROOT/deploy/lib/platform.sh"
+
+BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build-release}
+DEVICES=${IOT_READ_DEVICES:-100}
+DAYS=${IOT_READ_DAYS:-4}
+LATEST_RPS=${IOT_READ_LATEST_RPS:-1000}
+HISTORY_RPS=${IOT_READ_HISTORY_RPS:-100}
+DURATION_S=${IOT_READ_DURATION_S:-30}
+WARMUP_S=${IOT_READ_WARMUP_S:-5}
+WRK_THREADS=${IOT_WRK_THREADS:-2}
+LATEST_CONNS=${IOT_READ_LATEST_CONNS:-50}
+HISTORY_CONNS=${IOT_READ_HISTORY_CONNS:-20}
+PK=bench3read
+PREFIX=rd-
+IDS=temperature,humidity
+STEP_MS=60000
+
+command -v wrk >/dev/null || iot_die "wrk is not installed (Debian package wrk)"
+
+# --- build only what the benchmark runs (Release), when missing ------------------------------------
+API=$BUILD_DIR/services/api/iot-api
+MIGRATE=$BUILD_DIR/services/migrate/iot-migrate
+if [[ ! -x $API || ! -x $MIGRATE ]]; then
+  if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+    gen=()
+    command -v ninja >/dev/null && gen=(-G Ninja)
+    mkdir -p "$BUILD_DIR"
+    cmake -S "$IOT_ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 ||
+      { cat "$BUILD_DIR/configure.log" >&2; iot_die "cmake configure failed"; }
+  fi
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target iot-api iot-migrate >/dev/null || iot_die "build failed"
+fi
+[[ $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt") == Release ]] ||
+  iot_say "warning: $BUILD_DIR is not a Release build"
+
+# --- private servers, torn down on exit --------------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/iot-read.XXXXXX")
+chmod 755 "$TMP"
+API_PID=
+cleanup() {
+  local rc=$?
+  if [[ -n $API_PID ]] && kill -0 "$API_PID" 2>/dev/null; then
+    kill -TERM "$API_PID" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$API_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$API_PID" 2>/dev/null || true
+  fi
+  iot_pg_stop "$TMP/pg" || true
+  if [[ ${IOT_KEEP_TMP:-0} == 1 || $rc -ne 0 ]]; then
+    iot_say "logs kept in $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PG_PORT=$(iot_free_port)
+iot_pg_init "$TMP/pg" 1
+iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/pg.log"
+iot_pg_ensure_db "$PG_PORT" iot
+DSN="postgresql://postgres@127.0.0.1:$PG_PORT/iot"
+export PGOPTIONS="-c client_min_messages=warning"
+PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d iot -v ON_ERROR_STOP=1 -qAt)
+
+TOKEN=$(openssl rand -hex 24)
+API_PORT=$(iot_free_port)
+IOT_PG_DSN=$DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
+  IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json "$API" >"$TMP/api.log" 2>&1 &
+API_PID=$!
+BASE=http://127.0.0.1:$API_PORT
+for ((i = 0; i < 200; i++)); do
+  curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
+  kill -0 "$API_PID" 2>/dev/null || { cat "$TMP/api.log" >&2; iot_die "iot-api exited"; }
+  sleep 0.1
+done
+((i < 200)) || iot_die "iot-api does not answer /healthz (log: $TMP/api.log)"
+
+api() {  # api METHOD PATH [JSON]: fails on a non-2xx answer
+  local out
+  out=$(curl -sS -X "$1" "$BASE/api/v1$2" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    ${3:+--data "$3"} -w '\n%{http_code}') || iot_die "$1 $2: curl failed"
+  [[ ${out##*$'\n'} == 2?? ]] || iot_die "$1 $2: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
+  printf '%s' "${out%$'\n'*}"
+}
+
+# --- product, thing model, devices through the REST API ----------------------------------------------
+api POST /products "{\"productKey\":\"$PK\",\"name\":\"REST read benchmark\",\"validation\":\"weak\"}" >/dev/null
+api PUT "/products/$PK/thing-model" '{"schema":"https://iotx-tsl.oss-ap-southeast-1.aliyuncs.com/schema.json",
+  "profile":{"version":"1.0"},
+  "properties":[
+    {"identifier":"temperature","name":"Temperature","accessMode":"r","required":false,
+     "dataType":{"type":"float","specs":{"min":"-40","max":"125","step":"0.01","unit":"°C","unitName":"degree Celsius"}}},
+    {"identifier":"humidity","name":"Humidity","accessMode":"r","required":false,
+     "dataType":{"type":"int","specs":{"min":"0","max":"100","step":"1","unit":"%","unitName":"percent"}}}],
+  "events":[],"services":[]}' >/dev/null
+api POST "/products/$PK/thing-model/publish" >/dev/null
+names=$(python3 -c 'import json,sys; print(json.dumps({"deviceNames": ["%s%05d" % (sys.argv[1], i) for i in range(1, int(sys.argv[2]) + 1)]}))' "$PREFIX" "$DEVICES")
+api POST "/products/$PK/devices:batch" "$names" >/dev/null
+[[ $("${PSQL[@]}" -c "SELECT count(*) FROM devices WHERE product_key = '$PK'") == "$DEVICES" ]] ||
+  iot_die "devices were not all created"
+
+# --- history rows with SQL ----------------------------------------------------------------------------
+# iot-api's maintenance creates the daily partitions from yesterday to a week ahead when it starts; wait
+# for today's, then create the older days of the span the same way (property_history_pYYYYMMDD, UTC days).
+for ((i = 0; i < 300; i++)); do
+  [[ $("${PSQL[@]}" -c "SELECT to_regclass('property_history_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')) IS NOT NULL") == t ]] && break
+  sleep 0.1
+done
+((i < 300)) || iot_die "iot-api's maintenance did not create today's partitions (log: $TMP/api.log)"
+"${PSQL[@]}" -c "
+DO \$\$
+DECLARE d date;
+BEGIN
+  FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($DAYS + 1), (now() AT TIME ZONE 'UTC')::date, '1 day')::date LOOP
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF property_history FOR VALUES FROM (%L) TO (%L)',
+                   'property_history_p' || to_char(d, 'YYYYMMDD'), d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+  END LOOP;
+END \$\$;"
+
+# One sample a minute per device and property, from FIRST_MS to LAST_MS, inserted in time order (as a
+# fleet would deliver them: one series' points are spread over the heap, not clustered).
+POINTS=$((DAYS * 1440))
+LAST_MS=$(( ($(date +%s) / 60 - 1) * 60000 ))
+FIRST_MS=$(( LAST_MS - (POINTS - 1) * STEP_MS ))
+t0=$(date +%s.%N)
+"${PSQL[@]}" -c "
+INSERT INTO property_history (device_id, identifier, value, ts, received_at)
+SELECT d.id, p.identifier,
+       CASE p.identifier WHEN 'temperature' THEN to_jsonb(round((21 + 4 * sin(i / 90.0 + d.id))::numeric, 2))
+                         ELSE to_jsonb((50 + 30 * sin(i / 240.0 + d.id))::int) END,
+       iot_ts($FIRST_MS + i * $STEP_MS), iot_ts($FIRST_MS + i * $STEP_MS + 150)
+FROM generate_series(0, $POINTS - 1) AS i
+CROSS JOIN (SELECT id FROM devices WHERE product_key = '$PK') AS d
+CROSS JOIN (VALUES ('temperature'), ('humidity')) AS p(identifier)
+ORDER BY i, d.id, p.identifier;
+INSERT INTO latest_properties (device_id, identifier, value, ts, received_at)
+SELECT DISTINCT ON (device_id, identifier) device_id, identifier, value, ts, received_at
+FROM property_history WHERE ts = iot_ts($LAST_MS)
+ORDER BY device_id, identifier, ts DESC;"
+t1=$(date +%s.%N)
+"${PSQL[@]}" -c "VACUUM (ANALYZE) property_history" -c "VACUUM (ANALYZE) latest_properties" -c "CHECKPOINT"
+t2=$(date +%s.%N)
+ROWS=$("${PSQL[@]}" -c "SELECT count(*) FROM property_history")
+PARTS=$("${PSQL[@]}" -c "SELECT string_agg(c.relname || '=' || c.reltuples::bigint, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'property_history'::regclass AND c.reltuples > 0")
+LATEST=$("${PSQL[@]}" -c "SELECT count(*) FROM latest_properties")
+SIZE=$("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'property_history'::regclass")
+iot_say "loaded $ROWS history rows ($SIZE with indexes) and $LATEST latest rows: insert $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s, vacuum+checkpoint $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t1" "$t2") s"
+iot_say "partitions with rows: $PARTS"
+((ROWS >= 1000000)) || iot_say "warning: fewer than 1,000,000 history rows"
+
+# --- sanity: one request of each kind answers what the benchmark claims -------------------------------
+n=$(api GET "/products/$PK/devices/${PREFIX}00001/properties" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+[[ $n == 2 ]] || iot_die "latest properties: $n items, expected 2"
+FROM_MS=$((FIRST_MS + 1440 * STEP_MS))
+n=$(api GET "/products/$PK/devices/${PREFIX}00001/properties/temperature/history?limit=1000&from=$FROM_MS&to=$((FROM_MS + 1000 * STEP_MS))" |
+  python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+[[ $n == 1000 ]] || iot_die "history page: $n items, expected 1000"
+BYTES=$(curl -sS -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $TOKEN" \
+  "$BASE/api/v1/products/$PK/devices/${PREFIX}00001/properties/temperature/history?limit=1000&from=$FROM_MS&to=$((FROM_MS + 1000 * STEP_MS))")
+iot_say "a 1,000-point history page is $BYTES bytes"
+
+# --- wrk ----------------------------------------------------------------------------------------------
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pg_ticks() {  # all PostgreSQL processes of the private cluster
+  local pm s=0 p
+  pm=$(head -1 "$TMP/pg/postmaster.pid")
+  for p in $pm $(pgrep -P "$pm"); do s=$((s + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$s"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+iot_say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+iot_say "iot-api: IOT_HTTP_THREADS=${IOT_HTTP_THREADS:-default} IOT_PG_POOL_THREADS=${IOT_PG_POOL_THREADS:-default}; wrk $WRK_THREADS threads"
+
+run_wrk() {  # run_wrk NAME SCRIPT RATE CONNS ARGS...
+  local name=$1 script=$2 rate=$3 conns=$4; shift 4
+  IOT_WRK_TARGET_RPS=$rate wrk -t"$WRK_THREADS" -c"$conns" -d"${WARMUP_S}s" -H "Authorization: Bearer $TOKEN" \
+    -s "$IOT_ROOT/bench/wrk/$script" "$BASE" -- "$rate" "$WRK_THREADS" "$@" >"$TMP/$name.warmup.txt" 2>&1 ||
+    { cat "$TMP/$name.warmup.txt" >&2; iot_die "wrk warm-up failed"; }
+  local a0 p0 a1 p1
+  a0=$(cpu_ticks "$API_PID"); p0=$(pg_ticks)
+  IOT_WRK_TARGET_RPS=$rate wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION_S}s" --latency --timeout 5s \
+    -H "Authorization: Bearer $TOKEN" -s "$IOT_ROOT/bench/wrk/$script" "$BASE" -- "$rate" "$WRK_THREADS" "$@" \
+    >"$TMP/$name.txt" 2>&1 || { cat "$TMP/$name.txt" >&2; iot_die "wrk failed"; }
+  a1=$(cpu_ticks "$API_PID"); p1=$(pg_ticks)
+  echo "--- $name: target $rate req/s, $conns connections, ${DURATION_S}s"
+  cat "$TMP/$name.txt"
+  echo "CPU $name: iot-api $(python3 -c "import sys; print(round((int(sys.argv[1]) / int(sys.argv[3])) / float(sys.argv[2]) * 100))" "$((a1 - a0))" "$DURATION_S" "$CLK_TCK")% of one core, PostgreSQL $(python3 -c "import sys; print(round((int(sys.argv[1]) / int(sys.argv[3])) / float(sys.argv[2]) * 100))" "$((p1 - p0))" "$DURATION_S" "$CLK_TCK")% of one core"
+}
+
+run_wrk latest latest_properties.lua "$LATEST_RPS" "$LATEST_CONNS" "$PK" "$PREFIX" "$DEVICES"
+run_wrk history history_page.lua "$HISTORY_RPS" "$HISTORY_CONNS" "$PK" "$PREFIX" "$DEVICES" "$IDS" \
+  "$FIRST_MS" "$LAST_MS" "$STEP_MS"
+iot_say "rows: $ROWS history rows over $DAYS days, $DEVICES devices x 2 properties; load average $(cut -d' ' -f1-3 /proc/loadavg)"
