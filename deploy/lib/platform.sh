@@ -121,6 +121,26 @@ iot_pg_ensure_db() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# TLS: iot_make_tls <dir> <hostname> makes a local CA (ca.crt, ca.key) and a server certificate signed by
+# it (server.crt, server.key) for localhost, 127.0.0.1 and <hostname>. For real certificates, see README.
+iot_make_tls() {
+  local dir=$1 host=$2
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=IoT local CA" \
+      -keyout ca.key -out ca.crt >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$host" -keyout server.key -out server.csr >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost,DNS:%s,IP:127.0.0.1\n' "$host" >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile server.ext -out server.crt >/dev/null 2>&1
+    rm -f server.csr server.ext
+    chmod 644 ca.crt server.crt
+  ) || iot_die "could not create TLS certificates in $dir"
+}
+
+# ---------------------------------------------------------------------------------------------------------
 # Mosquitto
 
 # iot_mosquitto_conf <dir> <bind> <port> [tls_port cafile certfile keyfile] — writes <dir>/mosquitto.conf.
@@ -148,6 +168,8 @@ iot_mosquitto_conf() {
     echo "max_inflight_messages 0"
     echo "max_inflight_bytes 0"
     echo "persistent_client_expiration 1d"
+    # Last guard: past this the broker refuses new messages instead of running out of memory.
+    echo "memory_limit ${IOT_MQTT_MEMORY_LIMIT:-4294967296}"
     echo "max_packet_size 266240"  # 256 KiB payload (Alibaba's limit) plus topic and header
     echo "max_keepalive 1200"
     echo "allow_zero_length_clientid false"

@@ -54,19 +54,7 @@ fi
 # Local CA and server certificate for the TLS listener (devices with securemode=2 trust ca.crt).
 TLS=$DATA/tls
 if [[ ! -s $TLS/server.crt ]]; then
-  mkdir -p "$TLS"
-  (
-    cd "$TLS"
-    umask 077
-    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=IoT local CA" \
-      -keyout ca.key -out ca.crt >/dev/null 2>&1
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=$(hostname)" -keyout server.key -out server.csr >/dev/null 2>&1
-    printf 'subjectAltName=DNS:localhost,DNS:%s,IP:127.0.0.1\n' "$(hostname)" >server.ext
-    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
-      -extfile server.ext -out server.crt >/dev/null 2>&1
-    rm -f server.csr server.ext
-    chmod 644 ca.crt server.crt
-  )
+  iot_make_tls "$TLS" "$(hostname)"
   iot_say "created a local CA: $TLS/ca.crt"
 fi
 

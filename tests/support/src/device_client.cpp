@@ -15,7 +15,8 @@ int MqttTestClient::ConnectDevice(const DeviceConnect& o) {
   const auto params = iot::alink::MakeConnectParams(o.product_key, o.device_name, o.device_secret, method,
                                                     o.timestamp);
   return DoConnect(o.uri, o.client_id.value_or(params.client_id), o.username.value_or(params.username),
-                   o.password.value_or(params.password), o.mqtt_version, o.clean_session, o.keepalive_s);
+                   o.password.value_or(params.password), o.mqtt_version, o.clean_session, o.keepalive_s,
+                   o.ca_file);
 }
 
 int MqttTestClient::Connect(const std::string& uri, const std::string& client_id,
@@ -26,7 +27,8 @@ int MqttTestClient::Connect(const std::string& uri, const std::string& client_id
 
 int MqttTestClient::DoConnect(const std::string& uri, const std::string& client_id,
                               const std::string& username, const std::string& password,
-                              int mqtt_version, bool clean_session, int keepalive_s) {
+                              int mqtt_version, bool clean_session, int keepalive_s,
+                              const std::string& ca_file) {
   Disconnect();
   client_id_ = client_id;
   mqtt_version_ = mqtt_version;
@@ -64,6 +66,9 @@ int MqttTestClient::DoConnect(const std::string& uri, const std::string& client_
   }
   if (!password.empty()) {
     builder.password(password);
+  }
+  if (!ca_file.empty()) {
+    builder.ssl(mqtt::ssl_options_builder().trust_store(ca_file).enable_server_cert_auth(true).finalize());
   }
   try {
     client_->connect(builder.finalize())->wait();

@@ -22,8 +22,20 @@ std::string Quote(const std::string& s) {
 
 MosquittoProcess::MosquittoProcess(MosquittoOptions options)
     : options_(std::move(options)), dir_(MakeTempDir("mqtt")), port_(FreePort()) {
-  std::string script = "set -e; source " + Quote(std::string(IOT_SOURCE_DIR) + "/deploy/lib/platform.sh") +
-                       "; iot_mosquitto_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(port_);
+  std::string script = "set -e; source " + Quote(std::string(IOT_SOURCE_DIR) + "/deploy/lib/platform.sh");
+  if (options_.tls) {
+    // The same local CA + server certificate deploy/local/run.sh makes; the CA stays outside the
+    // broker's directory for the clients.
+    tls_port_ = FreePort();
+    ca_name_ = "ca-" + std::to_string(port_) + ".crt";
+    const std::string ca = Quote(dir_ + "/../" + ca_name_);
+    script += "; iot_make_tls " + Quote(dir_ + "/tls") + " localhost; cp " + Quote(dir_ + "/tls/ca.crt") + " " + ca +
+              "; iot_mosquitto_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(port_) + " " +
+              std::to_string(tls_port_) + " " + Quote(dir_ + "/tls/ca.crt") + " " + Quote(dir_ + "/tls/server.crt") +
+              " " + Quote(dir_ + "/tls/server.key");
+  } else {
+    script += "; iot_mosquitto_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(port_);
+  }
   if (!options_.pg_dsn.empty()) {
     script += "; IOT_BROKER_STATS_INTERVAL_S=" + std::to_string(options_.stats_interval_s) +
               " iot_mosquitto_plugin_conf " + Quote(dir_) + " " + Quote(IOT_BROKER_PLUGIN_PATH) + " " +

@@ -31,6 +31,7 @@ struct DeviceConnect {
   int keepalive_s = 60;
   bool clean_session = true;
   int mqtt_version = 4;  // 4 = 3.1.1 (what the Alibaba SDKs speak), 5 = MQTT 5
+  std::string ca_file;  // for ssl:// URIs: the CA to trust
   // Raw overrides for hostile or SDK-specific CONNECTs (used as given when set).
   std::optional<std::string> client_id, username, password;
 };
@@ -72,7 +73,8 @@ class MqttTestClient final {
 
  private:
   int DoConnect(const std::string& uri, const std::string& client_id, const std::string& username,
-                const std::string& password, int mqtt_version, bool clean_session, int keepalive_s);
+                const std::string& password, int mqtt_version, bool clean_session, int keepalive_s,
+                const std::string& ca_file = "");
 
   std::unique_ptr<mqtt::async_client> client_;
   std::string client_id_;

@@ -16,6 +16,7 @@ struct MosquittoOptions {
   std::string pg_dsn;            // the database the plugin reads devices from; empty = no plugin
   bool allow_anonymous = false;  // plugin development setting
   int stats_interval_s = 1;
+  bool tls = false;  // also a TLS listener, with a CA and server certificate made for the test
 };
 
 // A private Mosquitto on a free loopback port, configured exactly like deploy/local/run.sh does it
@@ -30,6 +31,8 @@ class MosquittoProcess final {
 
   int Port() const { return port_; }
   std::string Uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  std::string TlsUri() const { return "ssl://127.0.0.1:" + std::to_string(tls_port_); }
+  std::string CaFile() const { return dir_ + "/../" + ca_name_; }
   void Restart();
   void Stop();
   void Start();
@@ -40,6 +43,8 @@ class MosquittoProcess final {
   MosquittoOptions options_;
   std::string dir_;
   int port_ = 0;
+  int tls_port_ = 0;
+  std::string ca_name_;
   ChildProcess process_;
 };
 
