@@ -131,7 +131,9 @@ std::unique_ptr<testing::MqttTestClient> Stack::Connect(const std::string& devic
   c.product_key = kPk;
   c.device_name = device_name;
   c.device_secret = kSecret;
-  REQUIRE(device->ConnectDevice(c) == 0);
+  // A device added after the broker started reaches the plugin through NOTIFY within a second.
+  REQUIRE(testing::PollUntil([&] { return device->ConnectDevice(c) == 0; }, std::chrono::seconds(3),
+                             std::chrono::milliseconds(50)));
   const std::string base = std::string("/sys/") + kPk + "/" + device_name;
   REQUIRE(device->Subscribe(base + "/thing/#", 1) <= 1);
   REQUIRE(device->Subscribe(std::string("/ext/ntp/") + kPk + "/" + device_name + "/response", 0) == 0);
