@@ -17,14 +17,6 @@
 namespace iot::api {
 namespace {
 
-std::string JoinLines(const std::vector<std::string>& problems) {
-  std::string out = "invalid configuration:";
-  for (const auto& p : problems) {
-    out += "\n  " + p;
-  }
-  return out;
-}
-
 const BodySchema& FileSchema() {
   static const BodySchema kSchema = [] {
     auto http = std::make_shared<BodySchema>();
@@ -106,24 +98,6 @@ class Reader {
 };
 
 }  // namespace
-
-ConfigError::ConfigError(const std::vector<std::string>& problems)
-    : std::runtime_error(JoinLines(problems)), problems_(problems) {}
-
-std::string ConfigPathFromArgs(int argc, const char* const* argv) {
-  std::string path;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) {
-      path = argv[++i];
-    } else if (arg.starts_with("--config=")) {
-      path = std::string(arg.substr(9));
-    } else {
-      throw ConfigError({"unknown argument " + std::string(arg) + " (usage: iot-api [--config path])"});
-    }
-  }
-  return path;
-}
 
 Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   std::vector<std::string> problems;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "iot/common/config.hpp"
+
 #include <cstddef>
 #include <functional>
 #include <stdexcept>
@@ -24,24 +26,16 @@ struct Config {
   std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json
 };
 
-// Every problem found, one per line, so an operator fixes them all in one go.
-class ConfigError : public std::runtime_error {
- public:
-  explicit ConfigError(const std::vector<std::string>& problems);
-  const std::vector<std::string>& Problems() const { return problems_; }
-
- private:
-  std::vector<std::string> problems_;
-};
-
-// Environment lookup (getenv in production, a map in tests); returns nullptr when unset.
-using EnvLookup = std::function<const char*(const char*)>;
+using iot::ConfigError;
+using iot::EnvLookup;
 
 // Reads the JSON file at `config_path` (none: defaults only), then applies the IOT_* environment
 // overrides, then validates every field. Throws ConfigError listing all problems.
 Config LoadConfig(const std::string& config_path, const EnvLookup& env);
 
-// Parses argv: `--config <path>` (or `--config=<path>`). Throws ConfigError on anything else.
-std::string ConfigPathFromArgs(int argc, const char* const* argv);
+// `--config <path>` or `--config=<path>`; anything else throws ConfigError.
+inline std::string ConfigPathFromArgs(int argc, const char* const* argv) {
+  return iot::ConfigPathFromArgs(argc, argv, "iot-api");
+}
 
 }  // namespace iot::api

@@ -13,12 +13,6 @@
 namespace iot::gateway {
 namespace {
 
-std::string Join(const std::vector<std::string>& problems) {
-  std::string text = "invalid configuration:";
-  for (const auto& p : problems) text += "\n  " + p;
-  return text;
-}
-
 class Reader {
  public:
   Reader(const nlohmann::json& file, const EnvLookup& env, std::vector<std::string>& problems)
@@ -103,25 +97,6 @@ bool ValidShareGroup(const std::string& group) {
 }
 
 }  // namespace
-
-ConfigError::ConfigError(const std::vector<std::string>& problems)
-    : std::runtime_error(Join(problems)), problems_(problems) {}
-
-std::string ConfigPathFromArgs(int argc, const char* const* argv) {
-  std::string path;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg(argv[i]);
-    if (arg == "--config" && i + 1 < argc) {
-      path = argv[++i];
-    } else if (arg.starts_with("--config=")) {
-      path = std::string(arg.substr(9));
-    } else {
-      throw ConfigError({"unknown argument " + std::string(arg) +
-                         " (usage: iot-gateway [--config path])"});
-    }
-  }
-  return path;
-}
 
 Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   std::vector<std::string> problems;

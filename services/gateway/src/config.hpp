@@ -1,5 +1,7 @@
 #pragma once
 
+#include "iot/common/config.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
@@ -36,21 +38,14 @@ struct Config {
   std::string log_level = "info";           // IOT_LOG_LEVEL
 };
 
-// Every problem found, one per line.
-class ConfigError : public std::runtime_error {
- public:
-  explicit ConfigError(const std::vector<std::string>& problems);
-  const std::vector<std::string>& Problems() const { return problems_; }
-
- private:
-  std::vector<std::string> problems_;
-};
-
-using EnvLookup = std::function<const char*(const char*)>;
+using iot::ConfigError;
+using iot::EnvLookup;
 
 // Reads the JSON file (none: defaults), applies the environment, validates. Throws ConfigError.
 Config LoadConfig(const std::string& config_path, const EnvLookup& env);
 // `--config <path>` or `--config=<path>`; anything else throws ConfigError.
-std::string ConfigPathFromArgs(int argc, const char* const* argv);
+inline std::string ConfigPathFromArgs(int argc, const char* const* argv) {
+  return iot::ConfigPathFromArgs(argc, argv, "iot-gateway");
+}
 
 }  // namespace iot::gateway
