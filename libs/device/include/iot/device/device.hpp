@@ -1,0 +1,147 @@
+#pragma once
+
+// A device on the platform, speaking Alink JSON over MQTT (Paho MQTT C++).
+//
+//   iot::device::DeviceOptions o;
+//   o.broker_uri = "tcp://127.0.0.1:1883";  // "ssl://host:8883" + o.ca_file for TLS
+//   o.product_key = "a1Lamp"; o.device_name = "lamp-1"; o.device_secret = "...";
+//   iot::device::Device lamp(o);
+//   lamp.OnPropertySet([](const DownlinkRequest& r, Responder reply) { ...; reply.Ok(); });
+//   lamp.Connect(std::chrono::seconds(10));
+//   Reply r = lamp.PostProperties({{"LightSwitch", 1}});   // r.code, r.refusals
+//
+// Threads (see runtime.hpp): handlers, connection callbacks and async completions run on the
+// Runtime's workers, never on Paho's callback thread, so a handler may call the blocking
+// PostProperties() safely. A blocking call does hold its worker until the reply comes (at most the
+// request deadline); with one worker (the default), other handlers of devices sharing that Runtime
+// wait meanwhile. Use the *Async calls, or more workers, where that matters.
+//
+// Reliability: every request (post, desired, template, NTP) is resent with the same id and the same
+// bytes when no reply came within `reply_timeout`, up to `max_attempts` publishes or until
+// `request_deadline`; the gateway stores a redelivered post once and answers it again. At most
+// `window` requests wait for replies at once: async calls then return kWindowFull, blocking calls
+// wait for a free slot. The connection is kept up: after a loss the device reconnects with
+// exponential backoff and jitter, resubscribes, and resends what was unanswered.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "iot/alink/credentials.hpp"
+#include "iot/device/runtime.hpp"
+#include "iot/device/types.hpp"
+
+namespace iot::device {
+
+struct DeviceOptions {
+  std::string broker_uri = "tcp://127.0.0.1:1883";  // tcp:// (securemode=3) or ssl:// (securemode=2)
+  std::string ca_file;  // ssl://: the CA that signed the broker's certificate
+  std::string product_key;
+  std::string device_name;
+  std::string device_secret;
+  alink::SignMethod sign_method = alink::SignMethod::kHmacSha256;
+  std::chrono::seconds keepalive{60};  // Alibaba allows 30-1200 s
+  std::chrono::seconds connect_timeout{10};
+  int qos = 1;  // of the device's publishes (requests and replies)
+
+  std::size_t window = 32;
+  std::chrono::milliseconds reply_timeout{3000};
+  int max_attempts = 3;
+  std::chrono::milliseconds request_deadline{30000};
+
+  std::chrono::milliseconds reconnect_min{250};
+  std::chrono::milliseconds reconnect_max{30000};
+
+  // Shared threads; null = a private Runtime with one worker.
+  std::shared_ptr<Runtime> runtime;
+};
+
+// Answers one downlink request. Copyable; the first Reply() wins, later ones are ignored. If every
+// copy is dropped without replying (or the handler throws), the device answers 400 ("request
+// error"), so the platform never waits for nothing.
+class Responder {
+ public:
+  void Reply(int code, nlohmann::json data = nlohmann::json::object(), std::string message = {});
+  void Ok(nlohmann::json data = nlohmann::json::object()) { Reply(200, std::move(data)); }
+  bool Answered() const;
+
+  struct State;
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+using DownlinkHandler = std::function<void(const DownlinkRequest&, Responder)>;
+using ConnectionCallback = std::function<void(bool ready, const std::string& cause)>;
+
+struct DeviceStats {
+  std::uint64_t connects = 0;         // successful CONNECTs (first one included)
+  std::uint64_t connection_losses = 0;
+  std::uint64_t publishes = 0;        // request publishes, resends included
+  std::uint64_t resends = 0;
+  std::uint64_t replies = 0;          // requests answered
+  std::uint64_t timeouts = 0;         // requests that ended without a reply
+  std::uint64_t downlinks = 0;        // property sets and service calls received
+  std::uint64_t busy = 0;             // downlinks answered 429 because the worker queue was full
+};
+
+class Device {
+ public:
+  explicit Device(DeviceOptions options);
+  ~Device();  // Stop()
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  // Handlers: register before Start() (later registrations apply to later messages).
+  void OnPropertySet(DownlinkHandler handler);
+  // `identifier` empty: every service without a handler of its own. Sync (RRPC) and async calls
+  // reach the same handler; DownlinkRequest::sync tells them apart. Calls without any handler
+  // are answered 460.
+  void OnService(std::string identifier, DownlinkHandler handler);
+  void OnConnectionChange(ConnectionCallback callback);
+
+  // Starts connecting in the background and keeps the connection up until Stop().
+  void Start();
+  // True once connected and subscribed (false on timeout).
+  bool WaitReady(std::chrono::milliseconds timeout);
+  bool Connect(std::chrono::milliseconds timeout) {
+    Start();
+    return WaitReady(timeout);
+  }
+  // Disconnects; pending requests end with kStopped. Idempotent.
+  void Stop();
+  bool IsReady() const;
+  std::string LastError() const;  // why the last connect failed or the connection dropped
+  DeviceStats Stats() const;
+  const DeviceOptions& options() const;
+
+  // thing.event.property.post; params {"id": value | {"value":v,"time":ms}, ...}.
+  Reply PostProperties(const nlohmann::json& params);
+  Outcome PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done);
+  // thing.event.{id}.post with params {"value": outputs, "time": ms} (time = now when absent).
+  Reply PostEvent(std::string_view event_id, const nlohmann::json& outputs,
+                  std::optional<std::int64_t> time_ms = std::nullopt);
+  Outcome PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
+                         std::optional<std::int64_t> time_ms, ReplyCallback done);
+  // thing.property.desired.get; data {"id":{"value":..,"version":n}} for those with a value.
+  Reply GetDesired(const std::vector<std::string>& identifiers);
+  // thing.property.desired.delete; params {"id":{"version":n}} or {"id":{}}.
+  Reply DeleteDesired(const nlohmann::json& params);
+  // thing.dsltemplate.get; data is the published TSL document.
+  Reply GetThingModel();
+  // NTP over /ext/ntp (QoS 0 as the reference requires).
+  TimeSync SyncTime();
+
+  struct Core;
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace iot::device

@@ -1,0 +1,781 @@
+#include "iot/device/device.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <thread>
+#include <utility>
+
+#include <mqtt/async_client.h>
+
+#include "backoff.hpp"
+#include "iot/alink/envelope.hpp"
+#include "iot/alink/topic.hpp"
+#include "iot/common/codes.hpp"
+#include "iot/common/log.hpp"
+#include "iot/device/protocol.hpp"
+#include "pending.hpp"
+
+namespace iot::device {
+namespace {
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Paho action listener forwarding to functions (runs on Paho's thread).
+class Listener final : public mqtt::iaction_listener {
+ public:
+  std::function<void(const mqtt::token&)> success;
+  std::function<void(const mqtt::token&)> failure;
+  void on_success(const mqtt::token& t) override {
+    if (success) success(t);
+  }
+  void on_failure(const mqtt::token& t) override {
+    if (failure) failure(t);
+  }
+};
+
+enum class State { kIdle, kDisconnected, kConnecting, kSubscribing, kReady, kStopped };
+
+std::string ConnectError(const mqtt::token& t) {
+  const int rc = t.get_return_code();
+  switch (rc) {
+    case 4: return "connect refused: bad user name or password (4)";
+    case 5: return "connect refused: not authorized (5)";
+    default: break;
+  }
+  return "connect failed (return code " + std::to_string(rc) + ")";
+}
+
+}  // namespace
+
+// A downlink's reply address; the first Reply() wins, an unanswered one is answered 400 on release.
+struct Responder::State {
+  std::weak_ptr<Device::Core> core;
+  std::string topic;
+  std::string id;
+  std::string method;
+  std::atomic<bool> answered{false};
+
+  void Send(int code, const nlohmann::json& data, const std::string& message);
+  ~State();
+};
+
+// Everything a device shares with Paho's callbacks, the Runtime's timer and Responders. Those hold
+// it through weak_ptr, so a Device can go away while they run.
+//
+// Locks: `gate_` guards `client_` only: shared for every use of the client, unique in Stop() to take
+// it away; it is never held while waiting for anything. `mutex_` guards the rest; Paho is never
+// called while `mutex_` is held (a failing Paho call may invoke a listener synchronously).
+struct Device::Core : std::enable_shared_from_this<Device::Core> {
+  Core(DeviceOptions o, std::shared_ptr<Runtime> rt)
+      : options(std::move(o)),
+        topics(options.product_key, options.device_name),
+        runtime(rt),
+        backoff(options.reconnect_min, options.reconnect_max, 0.2,
+                static_cast<std::uint32_t>(std::random_device{}())),
+        pending(PendingSettings{options.window, options.reply_timeout, options.max_attempts,
+                                options.request_deadline}) {
+    next_id = static_cast<std::uint32_t>(std::random_device{}() % 1000000000U);
+  }
+
+  DeviceOptions options;
+  DeviceTopics topics;
+  std::weak_ptr<Runtime> runtime;
+
+  std::shared_mutex gate_;
+  std::unique_ptr<mqtt::async_client> client_;
+  std::atomic<bool> stopped{false};
+  Listener connect_listener, subscribe_listener;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  State state = State::kIdle;
+  Clock::time_point next_connect{};
+  Backoff backoff;
+  PendingTable pending;
+  std::string last_error;
+  DeviceStats stats;
+  std::atomic<std::uint32_t> next_id;
+  std::int64_t last_ntp_ms = 0;
+  DownlinkHandler property_set_handler;
+  std::map<std::string, DownlinkHandler, std::less<>> service_handlers;
+  ConnectionCallback connection_callback;
+
+  // Runs `f(client)` unless stopped. False when it did not run.
+  template <class F>
+  bool WithClient(F&& f) {
+    std::shared_lock lock(gate_);
+    if (stopped || !client_) return false;
+    f(*client_);
+    return true;
+  }
+
+  void Init() {
+    const bool tls = options.broker_uri.rfind("ssl://", 0) == 0;
+    const alink::ConnectParams credentials = alink::MakeConnectParams(
+        options.product_key, options.device_name, options.device_secret, options.sign_method,
+        std::to_string(NowMs()), tls ? 2 : 3);
+    client_ = std::make_unique<mqtt::async_client>(options.broker_uri, credentials.client_id,
+                                                   mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
+    auto builder = mqtt::connect_options_builder()
+                       .mqtt_version(MQTTVERSION_3_1_1)
+                       .clean_session(true)
+                       .keep_alive_interval(options.keepalive)
+                       .connect_timeout(options.connect_timeout)
+                       .automatic_reconnect(false)
+                       .max_inflight(static_cast<int>(options.window) * 2 + 16)
+                       .user_name(credentials.username)
+                       .password(credentials.password);
+    if (tls) {
+      auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
+      if (!options.ca_file.empty()) ssl.trust_store(options.ca_file);
+      builder.ssl(ssl.finalize());
+    }
+    connect_options_ = builder.finalize();
+
+    std::weak_ptr<Core> weak = weak_from_this();
+    client_->set_message_callback([weak](mqtt::const_message_ptr m) {
+      if (auto c = weak.lock()) c->OnMessage(m->get_topic(), m->get_payload_str());
+    });
+    client_->set_connection_lost_handler([weak](const std::string& cause) {
+      if (auto c = weak.lock()) c->OnConnectionLost(cause.empty() ? "connection lost" : cause);
+    });
+    connect_listener.success = [weak](const mqtt::token&) {
+      if (auto c = weak.lock()) c->OnConnected();
+    };
+    connect_listener.failure = [weak](const mqtt::token& t) {
+      if (auto c = weak.lock()) c->OnConnectFailed(ConnectError(t));
+    };
+    subscribe_listener.success = [weak](const mqtt::token& t) {
+      auto c = weak.lock();
+      if (!c) return;
+      bool refused = false;
+      try {
+        const mqtt::subscribe_response response = t.get_subscribe_response();
+        for (auto code : response.get_reason_codes()) {
+          if (static_cast<int>(code) >= 0x80) refused = true;
+        }
+      } catch (const std::exception&) {
+      }
+      if (refused) {
+        c->OnSubscribeFailed("subscription refused by the broker");
+      } else {
+        c->OnSubscribed();
+      }
+    };
+    subscribe_listener.failure = [weak](const mqtt::token&) {
+      if (auto c = weak.lock()) c->OnSubscribeFailed("subscribe failed");
+    };
+  }
+
+  mqtt::connect_options connect_options_;
+
+  // --- connection ---------------------------------------------------------------------------
+
+  void TryConnect() {
+    {
+      std::lock_guard lock(mutex_);
+      if (state != State::kDisconnected) return;
+      state = State::kConnecting;
+    }
+    bool started = false;
+    std::string error;
+    WithClient([&](mqtt::async_client& c) {
+      try {
+        c.connect(connect_options_, nullptr, connect_listener);
+        started = true;
+      } catch (const mqtt::exception& e) {
+        error = e.what();
+      }
+    });
+    if (!started && !stopped) OnConnectFailed(error.empty() ? "connect failed" : error);
+  }
+
+  void OnConnected() {
+    {
+      std::lock_guard lock(mutex_);
+      if (state != State::kConnecting) return;
+      state = State::kSubscribing;
+      ++stats.connects;
+    }
+    const std::vector<std::string> filters = topics.Subscriptions();
+    mqtt::iasync_client::qos_collection qos(filters.size(), 1);
+    qos.back() = 0;  // NTP is QoS 0 only (reference §2.15)
+    bool ok = false;
+    WithClient([&](mqtt::async_client& c) {
+      try {
+        c.subscribe(mqtt::string_collection::create(filters), qos, nullptr, subscribe_listener);
+        ok = true;
+      } catch (const mqtt::exception&) {
+      }
+    });
+    if (!ok && !stopped) OnSubscribeFailed("subscribe failed");
+  }
+
+  void OnSubscribed() {
+    ConnectionCallback cb;
+    {
+      std::lock_guard lock(mutex_);
+      if (state != State::kSubscribing) return;
+      state = State::kReady;
+      backoff.Reset();
+      last_error.clear();
+      cb = connection_callback;
+    }
+    cv_.notify_all();
+    IOT_LOG_DEBUG("device", "ready device=" << options.product_key << "/" << options.device_name);
+    if (cb) Dispatch([cb] { cb(true, ""); });
+    Pump(Clock::now());  // what waited for the connection goes out now
+  }
+
+  void ScheduleReconnect(const std::string& cause) {
+    // mutex_ held by the caller
+    state = State::kDisconnected;
+    last_error = cause;
+    next_connect = Clock::now() + backoff.Next();
+  }
+
+  void OnConnectFailed(const std::string& cause) {
+    {
+      std::lock_guard lock(mutex_);
+      if (state != State::kConnecting) return;
+      ScheduleReconnect(cause);
+    }
+    IOT_LOG_DEBUG("device", "connect failed device=" << options.device_name << " cause=" << cause);
+  }
+
+  void OnSubscribeFailed(const std::string& cause) {
+    {
+      std::lock_guard lock(mutex_);
+      if (state != State::kSubscribing) return;
+      ScheduleReconnect(cause);
+    }
+    WithClient([](mqtt::async_client& c) {
+      try {
+        c.disconnect(0);
+      } catch (const mqtt::exception&) {
+      }
+    });
+  }
+
+  void OnConnectionLost(const std::string& cause) {
+    ConnectionCallback cb;
+    {
+      std::lock_guard lock(mutex_);
+      if (state == State::kStopped) return;
+      const bool was_ready = state == State::kReady;
+      ++stats.connection_losses;
+      pending.ConnectionLost();
+      ScheduleReconnect(cause);
+      if (was_ready) cb = connection_callback;
+    }
+    IOT_LOG_DEBUG("device", "connection lost device=" << options.device_name << " cause=" << cause);
+    if (cb) Dispatch([cb, cause] { cb(false, cause); });
+  }
+
+  // Timer thread, every tick. False once stopped (the Runtime then forgets us).
+  bool Tick(Clock::time_point now) {
+    if (stopped) return false;
+    bool connect = false;
+    {
+      std::lock_guard lock(mutex_);
+      connect = state == State::kDisconnected && now >= next_connect;
+    }
+    if (connect) TryConnect();
+    Pump(now);
+    return true;
+  }
+
+  // --- requests -------------------------------------------------------------------------------
+
+  void Dispatch(std::function<void()> task) {
+    if (auto rt = runtime.lock()) rt->PostAlways(std::move(task));
+  }
+
+  void Finish(PendingRequest& request, Reply reply) {
+    if (!request.done) return;
+    if (request.inline_done) {
+      request.done(reply);
+    } else {
+      Dispatch([done = std::move(request.done), reply = std::move(reply)] { done(reply); });
+    }
+  }
+
+  // Publishes what is due and ends what ran out of attempts or time.
+  void Pump(Clock::time_point now) {
+    std::vector<Send> sends;
+    std::vector<PendingRequest> expired;
+    {
+      std::lock_guard lock(mutex_);
+      if (state == State::kStopped) return;
+      pending.Due(now, state == State::kReady, sends, expired);
+      for (const Send& s : sends) {
+        ++stats.publishes;
+        if (s.attempt > 1) ++stats.resends;
+      }
+      stats.timeouts += expired.size();
+    }
+    for (const Send& s : sends) {
+      bool ok = false;
+      WithClient([&](mqtt::async_client& c) {
+        try {
+          c.publish(s.topic, s.payload.data(), s.payload.size(), s.qos, false);
+          ok = true;
+        } catch (const mqtt::exception&) {
+        }
+      });
+      if (!ok) {
+        std::lock_guard lock(mutex_);
+        pending.Unsent(s.key);  // retried on the next tick
+      }
+    }
+    if (!expired.empty()) cv_.notify_all();
+    for (PendingRequest& r : expired) {
+      Reply reply;
+      reply.outcome = Outcome::kTimedOut;
+      reply.id = r.key;
+      reply.attempts = r.attempts;
+      Finish(r, std::move(reply));
+    }
+  }
+
+  std::string NewId() { return std::to_string(next_id.fetch_add(1) % 4294967295U); }
+
+  // Adds a request; kWindowFull / kStopped when it could not be.
+  Outcome Submit(PendingRequest request, bool wait_for_slot) {
+    {
+      std::unique_lock lock(mutex_);
+      if (wait_for_slot) {
+        cv_.wait_for(lock, options.request_deadline,
+                     [&] { return state == State::kStopped || !pending.Full(); });
+      }
+      if (state == State::kStopped || stopped) return Outcome::kStopped;
+      if (!pending.Add(std::move(request), Clock::now())) return Outcome::kWindowFull;
+    }
+    Pump(Clock::now());
+    return Outcome::kReplied;  // "accepted"; the reply comes through `done`
+  }
+
+  PendingRequest MakeRequest(std::string topic, std::string_view method,
+                             const nlohmann::json& params, bool post) {
+    PendingRequest r;
+    r.key = NewId();
+    r.payload = alink::BuildRequest(r.key, method, params);
+    r.reply_topic = topic + "_reply";
+    r.topic = std::move(topic);
+    r.qos = options.qos;
+    r.post = post;
+    return r;
+  }
+
+  Outcome SubmitAsync(PendingRequest r, ReplyCallback done) {
+    r.done = std::move(done);
+    return Submit(std::move(r), false);
+  }
+
+  Reply SubmitAndWait(PendingRequest r) {
+    auto promise = std::make_shared<std::promise<Reply>>();
+    std::future<Reply> future = promise->get_future();
+    r.done = [promise](const Reply& reply) { promise->set_value(reply); };
+    r.inline_done = true;
+    const std::string id = r.key;
+    const Outcome accepted = Submit(std::move(r), true);
+    if (accepted != Outcome::kReplied) {
+      Reply reply;
+      reply.outcome = accepted == Outcome::kWindowFull ? Outcome::kTimedOut : accepted;
+      reply.id = id;
+      return reply;
+    }
+    // Every request ends (reply, expiry by the timer, or Stop), so this wait is bounded; the
+    // margin only covers a Runtime that was destroyed under us.
+    if (future.wait_for(options.request_deadline + std::chrono::seconds(5)) !=
+        std::future_status::ready) {
+      Reply reply;
+      reply.outcome = Outcome::kTimedOut;
+      reply.id = id;
+      return reply;
+    }
+    return future.get();
+  }
+
+  // --- inbound (Paho's thread: parse, complete, enqueue; never user code) ---------------------
+
+  void OnMessage(const std::string& topic_text, const std::string& payload) {
+    if (stopped) return;
+    auto topic = alink::ParseTopic(topic_text);
+    if (!topic) return;
+    switch (topic->kind) {
+      case alink::TopicKind::kPropertyPost:
+      case alink::TopicKind::kEventPost:
+      case alink::TopicKind::kDesiredGet:
+      case alink::TopicKind::kDesiredDelete:
+      case alink::TopicKind::kDslTemplateGet:
+        if (topic->reply) OnReply(*topic, topic_text, payload);
+        return;
+      case alink::TopicKind::kPropertySet:
+        if (!topic->reply) OnDownlink(*topic, topic_text, payload);
+        return;
+      case alink::TopicKind::kServiceCall:
+        if (!topic->reply) OnDownlink(*topic, topic_text, payload);  // else: our own reply
+        return;
+      case alink::TopicKind::kRrpcRequest: OnDownlink(*topic, topic_text, payload); return;
+      case alink::TopicKind::kNtpResponse: OnNtpResponse(topic_text, payload); return;
+      default: return;
+    }
+  }
+
+  void OnReply(const alink::Topic& topic, const std::string& topic_text, const std::string& payload) {
+    Reply reply;
+    const bool post = topic.kind == alink::TopicKind::kPropertyPost ||
+                      topic.kind == alink::TopicKind::kEventPost;
+    if (!ParseReplyPayload(payload, post, reply)) return;
+    reply.outcome = Outcome::kReplied;
+    Complete(reply.id, topic_text, std::move(reply));
+  }
+
+  void OnNtpResponse(const std::string& topic_text, const std::string& payload) {
+    const std::int64_t recv_ms = NowMs();
+    auto r = ParseNtpResponse(payload);
+    if (!r) return;
+    Reply reply;
+    reply.outcome = Outcome::kReplied;
+    reply.code = 200;
+    reply.data = {{"deviceSendTime", r->device_send_ms},
+                  {"serverRecvTime", r->server_recv_ms},
+                  {"serverSendTime", r->server_send_ms},
+                  {"deviceRecvTime", recv_ms}};
+    Complete("ntp:" + std::to_string(r->device_send_ms), topic_text, std::move(reply));
+  }
+
+  void Complete(const std::string& key, const std::string& topic_text, Reply reply) {
+    std::optional<PendingRequest> request;
+    const Clock::time_point now = Clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      request = pending.Complete(key, topic_text);
+      if (!request) return;  // a late answer to a request that already ended, or not ours
+      ++stats.replies;
+    }
+    cv_.notify_all();
+    reply.attempts = request->attempts;
+    reply.latency =
+        std::chrono::duration_cast<std::chrono::microseconds>(now - request->first_sent);
+    if (key.rfind("ntp:", 0) == 0) reply.id = key;
+    Finish(*request, std::move(reply));
+  }
+
+  void OnDownlink(const alink::Topic& topic, const std::string& topic_text,
+                  const std::string& payload) {
+    auto decoded = alink::DecodeRequest(payload);
+    if (!decoded) return;  // no id to answer to
+    auto reply_topic = alink::ReplyTopicFor(topic);
+    if (!reply_topic) return;
+    DownlinkRequest request;
+    request.id = decoded->id;
+    request.method = decoded->method;
+    request.params = std::move(*decoded->params);
+    request.topic = topic_text;
+    if (topic.kind == alink::TopicKind::kPropertySet) {
+      request.kind = DownlinkKind::kPropertySet;
+      request.identifier = "set";
+    } else if (topic.kind == alink::TopicKind::kServiceCall) {
+      request.identifier = topic.identifier;
+    } else {  // RRPC: the method names the service
+      request.sync = true;
+      request.rrpc_message_id = topic.message_id;
+      constexpr std::string_view kPrefix = "thing.service.";
+      std::string_view method = request.method;
+      if (method.substr(0, kPrefix.size()) == kPrefix) method.remove_prefix(kPrefix.size());
+      if (method == "property.set") {
+        request.kind = DownlinkKind::kPropertySet;
+        request.identifier = "set";
+      } else {
+        request.identifier = std::string(method);
+      }
+    }
+    auto state = std::make_shared<Responder::State>();
+    state->core = weak_from_this();
+    state->topic = alink::FormatTopic(*reply_topic);
+    state->id = request.id;
+    state->method = request.method.empty() ? alink::ExpectedMethod(topic) : request.method;
+
+    DownlinkHandler handler;
+    {
+      std::lock_guard lock(mutex_);
+      ++stats.downlinks;
+      if (request.kind == DownlinkKind::kPropertySet) {
+        handler = property_set_handler;
+      } else if (auto it = service_handlers.find(request.identifier); it != service_handlers.end()) {
+        handler = it->second;
+      } else if (auto any = service_handlers.find(""); any != service_handlers.end()) {
+        handler = any->second;
+      }
+    }
+    if (!handler) {
+      Responder(state).Reply(codes::kParamError, nlohmann::json::object(),
+                             "no handler for " + request.identifier);
+      return;
+    }
+    auto rt = runtime.lock();
+    const bool queued = rt && rt->Post([handler, request = std::move(request), state]() {
+      try {
+        handler(request, Responder(state));
+      } catch (const std::exception& e) {
+        Responder(state).Reply(codes::kRequestError, nlohmann::json::object(),
+                               std::string("handler failed: ") + e.what());
+      }
+    });
+    if (!queued) {
+      {
+        std::lock_guard lock(mutex_);
+        ++stats.busy;
+      }
+      Responder(state).Reply(codes::kTooManyRequests, nlohmann::json::object(), "device busy");
+    }
+  }
+
+  bool PublishReply(const std::string& topic, const std::string& payload) {
+    bool ok = false;
+    WithClient([&](mqtt::async_client& c) {
+      try {
+        c.publish(topic, payload.data(), payload.size(), options.qos, false);
+        ok = true;
+      } catch (const mqtt::exception& e) {
+        IOT_LOG_DEBUG("device", "reply publish failed topic=" << topic << " error=" << e.what());
+      }
+    });
+    return ok;
+  }
+
+  // --- stop -------------------------------------------------------------------------------------
+
+  void Stop() {
+    if (stopped.exchange(true)) return;
+    std::vector<PendingRequest> left;
+    {
+      std::lock_guard lock(mutex_);
+      state = State::kStopped;
+      left = pending.TakeAll();
+    }
+    cv_.notify_all();
+    for (PendingRequest& r : left) {
+      Reply reply;
+      reply.outcome = Outcome::kStopped;
+      reply.id = r.key;
+      reply.attempts = r.attempts;
+      Finish(r, std::move(reply));
+    }
+    std::unique_ptr<mqtt::async_client> client;
+    {
+      std::unique_lock lock(gate_);  // waits for any use of the client in progress
+      client = std::move(client_);
+    }
+    if (!client) return;
+    try {
+      if (client->is_connected()) client->disconnect(1000)->wait_for(std::chrono::seconds(2));
+    } catch (const mqtt::exception&) {
+    }
+    client.reset();
+  }
+};
+
+// --- Responder -----------------------------------------------------------------------------------
+
+void Responder::State::Send(int code, const nlohmann::json& data, const std::string& message) {
+  if (answered.exchange(true)) return;
+  auto c = core.lock();
+  if (!c) return;
+  const std::string payload = alink::BuildReply(
+      id, code, method, data, message.empty() ? alink::DefaultMessage(code) : message);
+  c->PublishReply(topic, payload);
+}
+
+Responder::State::~State() {
+  if (!answered) Send(codes::kRequestError, nlohmann::json::object(), "the device did not answer");
+}
+
+void Responder::Reply(int code, nlohmann::json data, std::string message) {
+  if (state_) state_->Send(code, data, message);
+}
+
+bool Responder::Answered() const { return state_ && state_->answered; }
+
+// --- Device --------------------------------------------------------------------------------------
+
+Device::Device(DeviceOptions options) {
+  auto runtime = options.runtime ? options.runtime : std::make_shared<Runtime>();
+  options.runtime = runtime;
+  if (options.window == 0) options.window = 1;
+  if (options.max_attempts < 1) options.max_attempts = 1;
+  core_ = std::make_shared<Core>(std::move(options), runtime);
+  core_->Init();
+}
+
+Device::~Device() {
+  Stop();
+  // Let callbacks that were running when the client went away drop their references, so the last
+  // one (and a private Runtime) goes here rather than on Paho's thread.
+  for (int i = 0; i < 200 && core_.use_count() > 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  core_.reset();
+}
+
+void Device::OnPropertySet(DownlinkHandler handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->property_set_handler = std::move(handler);
+}
+
+void Device::OnService(std::string identifier, DownlinkHandler handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->service_handlers[std::move(identifier)] = std::move(handler);
+}
+
+void Device::OnConnectionChange(ConnectionCallback callback) {
+  std::lock_guard lock(core_->mutex_);
+  core_->connection_callback = std::move(callback);
+}
+
+void Device::Start() {
+  {
+    std::lock_guard lock(core_->mutex_);
+    if (core_->state != State::kIdle) return;
+    core_->state = State::kDisconnected;
+    core_->next_connect = Clock::now();
+  }
+  if (auto rt = core_->runtime.lock()) {
+    std::weak_ptr<Core> weak = core_;
+    rt->AddTicker([weak](Runtime::TimePoint now) {
+      auto c = weak.lock();
+      return c && c->Tick(now);
+    });
+  }
+  core_->TryConnect();
+}
+
+bool Device::WaitReady(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(core_->mutex_);
+  return core_->cv_.wait_for(lock, timeout, [&] {
+    return core_->state == State::kReady || core_->state == State::kStopped;
+  }) && core_->state == State::kReady;
+}
+
+void Device::Stop() { core_->Stop(); }
+
+bool Device::IsReady() const {
+  std::lock_guard lock(core_->mutex_);
+  return core_->state == State::kReady;
+}
+
+std::string Device::LastError() const {
+  std::lock_guard lock(core_->mutex_);
+  return core_->last_error;
+}
+
+DeviceStats Device::Stats() const {
+  std::lock_guard lock(core_->mutex_);
+  return core_->stats;
+}
+
+const DeviceOptions& Device::options() const { return core_->options; }
+
+namespace {
+
+bool ValidParams(const nlohmann::json& params) { return params.is_object(); }
+
+Reply Invalid(std::string message) {
+  Reply r;
+  r.outcome = Outcome::kInvalid;
+  r.message = std::move(message);
+  return r;
+}
+
+nlohmann::json EventParams(const nlohmann::json& outputs, std::optional<std::int64_t> time_ms) {
+  return {{"value", outputs}, {"time", time_ms.value_or(NowMs())}};
+}
+
+}  // namespace
+
+Reply Device::PostProperties(const nlohmann::json& params) {
+  if (!ValidParams(params)) return Invalid("params must be a JSON object");
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.PropertyPost(),
+                                                 "thing.event.property.post", params, true));
+}
+
+Outcome Device::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
+  if (!ValidParams(params)) return Outcome::kInvalid;
+  return core_->SubmitAsync(core_->MakeRequest(core_->topics.PropertyPost(),
+                                               "thing.event.property.post", params, true),
+                            std::move(done));
+}
+
+Reply Device::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
+                        std::optional<std::int64_t> time_ms) {
+  if (!alink::IsValidIdentifier(event_id)) return Invalid("invalid event identifier");
+  if (!ValidParams(outputs)) return Invalid("event outputs must be a JSON object");
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.EventPost(event_id),
+                                                 "thing.event." + std::string(event_id) + ".post",
+                                                 EventParams(outputs, time_ms), true));
+}
+
+Outcome Device::PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
+                               std::optional<std::int64_t> time_ms, ReplyCallback done) {
+  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) return Outcome::kInvalid;
+  return core_->SubmitAsync(core_->MakeRequest(core_->topics.EventPost(event_id),
+                                               "thing.event." + std::string(event_id) + ".post",
+                                               EventParams(outputs, time_ms), true),
+                            std::move(done));
+}
+
+Reply Device::GetDesired(const std::vector<std::string>& identifiers) {
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DesiredGet(),
+                                                 "thing.property.desired.get",
+                                                 nlohmann::json(identifiers), false));
+}
+
+Reply Device::DeleteDesired(const nlohmann::json& params) {
+  if (!ValidParams(params)) return Invalid("params must be a JSON object");
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DesiredDelete(),
+                                                 "thing.property.desired.delete", params, false));
+}
+
+Reply Device::GetThingModel() {
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DslTemplateGet(),
+                                                 "thing.dsltemplate.get", nlohmann::json::object(),
+                                                 false));
+}
+
+TimeSync Device::SyncTime() {
+  PendingRequest r;
+  std::int64_t send_ms = NowMs();
+  {
+    // Unique deviceSendTime per request: it is how the response is matched.
+    std::lock_guard lock(core_->mutex_);
+    send_ms = std::max(send_ms, core_->last_ntp_ms + 1);
+    core_->last_ntp_ms = send_ms;
+  }
+  r.key = "ntp:" + std::to_string(send_ms);
+  r.topic = core_->topics.NtpRequest();
+  r.reply_topic = "/ext/ntp/" + core_->options.product_key + "/" + core_->options.device_name +
+                  "/response";
+  r.payload = BuildNtpRequest(send_ms);
+  r.qos = 0;
+  Reply reply = core_->SubmitAndWait(std::move(r));
+  TimeSync sync;
+  sync.outcome = reply.outcome;
+  if (reply.outcome != Outcome::kReplied) return sync;
+  NtpResponse response{reply.data.value("deviceSendTime", std::int64_t{0}),
+                       reply.data.value("serverRecvTime", std::int64_t{0}),
+                       reply.data.value("serverSendTime", std::int64_t{0})};
+  return ComputeTimeSync(response, reply.data.value("deviceRecvTime", std::int64_t{0}));
+}
+
+}  // namespace iot::device
