@@ -438,7 +438,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
                       topic.kind == alink::TopicKind::kEventPost;
     if (!ParseReplyPayload(payload, post, reply)) return;
     reply.outcome = Outcome::kReplied;
-    Complete(reply.id, topic_text, std::move(reply));
+    const std::string key = reply.id;  // not reply.id itself: the argument is moved from
+    Complete(key, topic_text, std::move(reply));
   }
 
   void OnNtpResponse(const std::string& topic_text, const std::string& payload) {
