@@ -51,7 +51,7 @@ struct Device {
   bool finished = false;  // the connect attempt is resolved (ready or failed)
   bool ready = false;     // CONNACK 0 (and SUBACK in publish mode) and still connected
   bool timed_out = false;
-  // publish: ids are 1, 2, 3, ... per device; index id-1
+  // publish: ids are first_id, first_id + 1, ... per device; index id - first_id
   std::vector<std::int64_t> sent_ns;
   std::vector<std::uint16_t> reply_code;  // kCodeUnanswered until the reply comes
   std::uint32_t outstanding = 0;
@@ -276,17 +276,19 @@ class Shard final : public ConnectionEvents {
       ++bad_replies_;
       return;
     }
-    if (id == 0 || id > d.sent_ns.size()) {
+    const std::uint64_t first = publish_->first_id;
+    if (id < first || id - first >= d.sent_ns.size()) {
       ++unknown_replies_;
       return;
     }
-    auto& slot = d.reply_code[id - 1];
+    const std::size_t index = id - first;
+    auto& slot = d.reply_code[index];
     if (slot != kCodeUnanswered) {
       ++duplicate_replies_;
       return;
     }
     slot = static_cast<std::uint16_t>(std::clamp<std::uint64_t>(code, 1, 65535));
-    reply_latency_.Add(now - d.sent_ns[id - 1]);
+    reply_latency_.Add(now - d.sent_ns[index]);
     ++reply_codes_[static_cast<int>(code)];
     --d.outstanding;
     replies.fetch_add(1, std::memory_order_relaxed);
@@ -417,7 +419,7 @@ class Shard final : public ConnectionEvents {
   }
 
   void SendPost(Device& d) {
-    const std::uint64_t id = d.sent_ns.size() + 1;
+    const std::uint64_t id = publish_->first_id + d.sent_ns.size();
     payload_.clear();
     payload_.append("{\"id\":\"");
     AppendUint(payload_, id);
@@ -673,7 +675,7 @@ struct CpuMark {
 CpuMark MarkCpu(const CommonOptions& options) {
   CpuMark m;
   m.self_us = SelfCpuUs();
-  for (const auto& p : options.sampled) m.sampled_us.push_back(ProcessCpuUs(p.pids));
+  for (const auto& p : options.sampled) m.sampled_us.push_back(SampledCpuUs(p));
   return m;
 }
 
@@ -892,12 +894,17 @@ nlohmann::json RunPublish(const PublishOptions& options) {
   const CpuMark cpu2 = MarkCpu(options);
   const std::int64_t p0 = NowNs();
   std::uint64_t last_sent = 0, last_replies = 0;
+  // One row a second: [seconds since the pace began, sent, replies, outstanding]. A platform that
+  // keeps up shows a flat outstanding column; one that does not, a growing one.
+  nlohmann::json timeline = nlohmann::json::array();
   auto tick = [&] {
     const auto s = Sum(shards, [](Shard& x) { return x.sent.load(); });
     const auto r = Sum(shards, [](Shard& x) { return x.replies.load(); });
+    const auto o = Sum(shards, [](Shard& x) { return x.outstanding.load(); });
+    timeline.push_back({Round(static_cast<double>(NowNs() - p0) / kNsPerSec, 2), s, r, o});
     Progress(options, "sent " + std::to_string(s) + " (" + std::to_string(s - last_sent) + "/s), replies " +
                           std::to_string(r) + " (" + std::to_string(r - last_replies) + "/s), outstanding " +
-                          std::to_string(Sum(shards, [](Shard& x) { return x.outstanding.load(); })));
+                          std::to_string(o));
     last_sent = s;
     last_replies = r;
   };
@@ -953,6 +960,9 @@ nlohmann::json RunPublish(const PublishOptions& options) {
   out["latency_ms"] = reply_latency.SummaryMs();
   out["puback_latency_ms"] = puback_latency.SummaryMs();
   out["cpu_publish_phase"] = CpuBetween(options, cpu2, cpu3, static_cast<double>(sent), "post");
+  out["publish_phase_seconds"] = Round(static_cast<double>(drain_end - p0) / kNsPerSec, 3);
+  out["first_id"] = options.first_id;
+  out["timeline"] = std::move(timeline);
 
   std::uint64_t answered_200 = 0;
   nlohmann::json per_device = nlohmann::json::array();
@@ -965,9 +975,9 @@ nlohmann::json RunPublish(const PublishOptions& options) {
         const bool is_ok = i < d.reply_code.size() && d.reply_code[i] == 200;
         if (is_ok) {
           ++ok;
-          if (run_start == 0) run_start = i + 1;
+          if (run_start == 0) run_start = i + options.first_id;
         } else if (run_start != 0) {
-          ranges.push_back({run_start, i});
+          ranges.push_back({run_start, i - 1 + options.first_id});
           run_start = 0;
         }
       }

@@ -55,6 +55,10 @@ struct PublishOptions : CommonOptions {
   int max_inflight = 0;     // unanswered posts per device before it is skipped; 0 = unlimited
   std::string params_json;  // fixed `params` object; empty: 5 generated properties (see DefaultTsl)
   bool ids_per_device = true;  // JSON lists the ranges of ids answered 200 for every device
+  // Ids of every device run first_id, first_id + 1, ...: runs against the same database use disjoint
+  // ranges, or the platform's dedupe (same device, id and payload within 10 minutes) would answer a
+  // later run's posts as duplicates without storing them.
+  std::uint64_t first_id = 1;
 };
 
 // A plain responder for broker-alone ceilings and for trying the generator without the platform: a

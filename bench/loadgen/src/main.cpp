@@ -37,7 +37,7 @@ extern "C" void OnSignal(int /*sig*/) { g_stop = true; }
 constexpr const char* kUsage = R"(usage:
   iot-loadgen connect-storm DEVICES [COMMON] [--hold S] [--watch-user U --watch-secret S] [--lifecycle-wait S]
   iot-loadgen publish DEVICES [COMMON] --rate R --duration S [--drain S] [--qos 0|1] [--sub-qos 0|1]
-                      [--max-inflight N] [--params JSON] [--no-ids]
+                      [--max-inflight N] [--params JSON] [--no-ids] [--first-id N]
   iot-loadgen echo --secret S [--user iot-gateway] [--filter F] [--sub-qos 0|1] [--reply-qos 0|1] [--duration S]
                    (answers each post with code 200 until the duration or SIGINT/SIGTERM)
   iot-loadgen register --dsn DSN --product-key PK --count N [--prefix P] [--first I] --csv FILE
@@ -47,7 +47,8 @@ DEVICES: --devices-csv FILE (lines pk,dn,secret)
          is replaced by the device name)
 COMMON: --host H (127.0.0.1) --port P (1883) --threads T (1) --window W (100 connects in flight)
         --connect-timeout S (10) --keepalive S (300) --sign-method hmacsha256|hmacsha1|hmacmd5
-        --sample NAME=PID[,PID...] (repeatable: CPU of those processes per phase)
+        --sample NAME=PID[,PID...] (repeatable: CPU of those processes per phase; +PID: the process
+                 tree under PID, children reaped meanwhile included, e.g. postgres=+POSTMASTER)
         --json FILE (summary; "-" = stdout) --progress (a status line per second on stderr)
 )";
 
@@ -213,6 +214,9 @@ int main(int argc, char** argv) {
       o.max_inflight = a.Int("max-inflight", o.max_inflight);
       o.params_json = a.Str("params");
       o.ids_per_device = !a.Flag("no-ids");
+      const double first_id = a.Num("first-id", 1);
+      if (first_id < 1 || first_id > 1e15) throw std::runtime_error("--first-id must be between 1 and 1e15");
+      o.first_id = static_cast<std::uint64_t>(first_id);
       if (o.qos < 0 || o.qos > 1 || o.sub_qos < 0 || o.sub_qos > 1) throw std::runtime_error("QoS must be 0 or 1");
       if (o.rate <= 0 || o.duration_s <= 0) throw std::runtime_error("--rate and --duration must be positive");
       const auto summary = iot::loadgen::RunPublish(o);

@@ -32,12 +32,19 @@ std::int64_t SelfCpuUs();
 // process counts 0). Resolution is the kernel's clock tick (10 ms).
 std::int64_t ProcessCpuUs(const std::vector<int>& pids);
 
+// CPU of a process tree: the root, its live children, and (cutime + cstime) the children it has
+// already reaped (PostgreSQL's postmaster and its backends, autovacuum workers that came and went).
+std::int64_t ProcessTreeCpuUs(const std::vector<int>& roots);
+
 // A named group of processes whose CPU the generator samples at phase boundaries ("broker=1234",
-// "postgres=1,2,3").
+// "postgres=1,2,3"; "postgres=+1234" for the tree under 1234, see ProcessTreeCpuUs).
 struct SampledProcess {
   std::string name;
   std::vector<int> pids;
+  std::vector<int> tree_roots;
 };
+// Sum of both kinds.
+std::int64_t SampledCpuUs(const SampledProcess& p);
 bool ParseSampledProcess(const std::string& spec, SampledProcess& out);
 
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
