@@ -23,10 +23,12 @@ class Receiver final : public pqxx::notification_receiver {
 
 class Listener::Impl {
  public:
-  Impl(DbSettings settings, std::vector<std::string> channels, Callback callback)
+  Impl(DbSettings settings, std::vector<std::string> channels, Callback callback,
+       std::int64_t presence_lock_key)
       : settings_(std::move(settings)),
         channels_(std::move(channels)),
-        callback_(std::move(callback)) {}
+        callback_(std::move(callback)),
+        presence_lock_key_(presence_lock_key) {}
   ~Impl() { Drop(); }
 
   Result<void> Poll(std::chrono::milliseconds timeout) {
@@ -72,6 +74,9 @@ class Listener::Impl {
       // Make sure the LISTENs are active before reporting the resync.
       pqxx::nontransaction tx(*conn_);
       tx.exec("SELECT 1");
+      if (presence_lock_key_ != 0) {
+        tx.exec_params("SELECT pg_advisory_lock_shared($1)", presence_lock_key_);
+      }
       delay_ = std::chrono::milliseconds(0);
       return true;
     } catch (...) {
@@ -98,6 +103,7 @@ class Listener::Impl {
   DbSettings settings_;
   std::vector<std::string> channels_;
   Callback callback_;
+  std::int64_t presence_lock_key_ = 0;
   std::unique_ptr<pqxx::connection> conn_;
   std::vector<std::unique_ptr<Receiver>> receivers_;
   std::vector<Notification> pending_;
@@ -105,8 +111,10 @@ class Listener::Impl {
   std::chrono::milliseconds delay_{0};
 };
 
-Listener::Listener(DbSettings settings, std::vector<std::string> channels, Callback callback)
-    : impl_(std::make_unique<Impl>(std::move(settings), std::move(channels), std::move(callback))) {}
+Listener::Listener(DbSettings settings, std::vector<std::string> channels, Callback callback,
+                   std::int64_t presence_lock_key)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(channels), std::move(callback),
+                                   presence_lock_key)) {}
 
 Listener::~Listener() = default;
 

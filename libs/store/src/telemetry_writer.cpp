@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "connection.hpp"
+#include "iot/store/stream.hpp"
 
 namespace iot::store {
 namespace {
@@ -30,6 +31,15 @@ const Statement kLatest{
     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(d, i, v, t, r) "
     "ON CONFLICT (device_id, identifier) DO UPDATE SET value = excluded.value, ts = excluded.ts, "
     "received_at = excluded.received_at WHERE excluded.ts >= latest_properties.ts"};
+
+const Statement kStreamNotify{"writer_stream_notify", "SELECT pg_notify('iot_stream', $1)"};
+// Is iot-api's stream listener there? It holds kStreamPresenceLockKey shared (pg_locks shows int8
+// advisory keys as classid = high half, objid = low half, objsubid = 1).
+const Statement kStreamListening{
+    "writer_stream_listening",
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)"};
+constexpr auto kStreamCheckInterval = std::chrono::seconds(1);
 
 // PostgreSQL array literal of text elements: every element quoted, " and \ escaped.
 class TextArray {
@@ -72,7 +82,7 @@ using DedupeKey = std::tuple<std::int64_t, std::string, std::int64_t>;
 // Writes messages `idx` of `batch` in one transaction. Throws on failure (the caller bisects).
 void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
                const std::vector<std::size_t>& idx, std::vector<MessageResult>& results,
-               WriterStats& stats) {
+               WriterStats& stats, bool stream) {
   pqxx::work tx(c);
   // 1. Dedupe.
   std::vector<std::size_t> fresh;
@@ -183,6 +193,23 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
     }
     Exec(tx, kLatest, d.Take(), id.Take(), v.Take(), t.Take(), r.Take());
   }
+  // 4. Live stream: delivered to listeners exactly when this transaction commits, in batch order.
+  if (stream && (has_props || has_events || has_rej)) {
+    StreamPayloadBuilder builder;
+    for (auto i : fresh) {
+      const auto& msg = batch[i];
+      builder.AddProperties(msg.device_id, msg.properties);
+      for (const auto& e : msg.events) {
+        builder.AddEvent(msg.device_id, e);
+      }
+      for (const auto& rj : msg.rejections) {
+        builder.AddRejection(msg.device_id, rj);
+      }
+    }
+    for (const auto& payload : builder.Take()) {
+      Exec(tx, kStreamNotify, payload);
+    }
+  }
   tx.commit();
   stats.rows += rows;
   for (auto i : fresh) {
@@ -191,6 +218,25 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
 }
 
 }  // namespace
+
+bool TelemetryWriter::StreamListening() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_stream_check_) {
+    return stream_listening_;
+  }
+  next_stream_check_ = now + kStreamCheckInterval;
+  try {
+    auto& conn = db_.ConnectionForStore();
+    pqxx::nontransaction tx(conn.Pq());
+    const auto key = static_cast<std::uint64_t>(kStreamPresenceLockKey);
+    stream_listening_ = Exec(tx, kStreamListening, static_cast<std::int64_t>(key >> 32),
+                             static_cast<std::int64_t>(key & 0xffffffffU))[0][0]
+                            .as<bool>();
+  } catch (...) {
+    stream_listening_ = false;  // the batch's own transaction reports a broken connection
+  }
+  return stream_listening_;
+}
 
 std::uint64_t PayloadHash(std::string_view payload) {
   std::uint64_t h = 1469598103934665603ULL;
@@ -228,6 +274,8 @@ Result<std::vector<MessageResult>> TelemetryWriter::Write(std::span<const Teleme
     }
   }
 
+  const bool stream = StreamListening();
+
   // Bisection: a failed transaction is retried as two halves until the bad message stands alone.
   std::vector<std::vector<std::size_t>> work{std::move(all)};
   bool first = true;
@@ -247,7 +295,7 @@ Result<std::vector<MessageResult>> TelemetryWriter::Write(std::span<const Teleme
           return r.error();
         }
       }
-      WriteOnce(conn.Pq(), batch, part, results, stats_);
+      WriteOnce(conn.Pq(), batch, part, results, stats_, stream);
     } catch (...) {
       const Errc code = MapCurrentException(&conn);
       if (code == Errc::kUnavailable) {

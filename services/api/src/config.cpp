@@ -155,6 +155,10 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int(&file, "mqttPort", "IOT_MQTT_PORT", env, 1, 65535, config.mqtt_port);
   read.Int(&file, "maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", env, 0, 86400,
            config.maintenance_interval_s);
+  read.Int(&file, "streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", env, 1, 1000000,
+           config.stream_queue_messages);
+  read.Int(&file, "streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", env, 1024, 1LL << 30,
+           config.stream_queue_bytes);
   Reader::String(&file, "openapiPath", "IOT_OPENAPI_PATH", env, config.openapi_path);
   Reader::String(nullptr, "", "IOT_ADMIN_TOKEN", env, config.admin_token);
 

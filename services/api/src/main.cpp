@@ -7,6 +7,7 @@
 
 #include "app/background.hpp"
 #include "app/store_authenticator.hpp"
+#include "app/stream_feed.hpp"
 #include "config.hpp"
 #include "handlers/common.hpp"
 #include "http/auth.hpp"
@@ -127,10 +128,19 @@ int main(int argc, char** argv) {
     iot::api::AddOperationsRoutes(router, readiness, metrics, ReadFile(config.openapi_path));
     iot::api::Dispatcher dispatcher(router, metrics);
 
+    // Live stream: one LISTEN connection of its own feeds the WebSocket clients.
+    iot::store::DbSettings stream_db = pool_settings.db;
+    stream_db.application_name = "iot-api-stream";
+    iot::api::StreamRuntime stream(
+        pool, authenticator, stream_db,
+        {.queue = {config.stream_queue_messages, config.stream_queue_bytes}}, metrics);
     iot::api::Server server(config.http, dispatcher, metrics);
+    server.SetStream(stream.Service());
+    stream.Start();
     background.Start();
     server.Start();
     server.Run();  // returns after SIGTERM/SIGINT once in-flight requests finished
+    stream.Stop();
     background.Stop();
     pool.Stop();
   } catch (const std::exception& e) {

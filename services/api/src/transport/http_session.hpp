@@ -29,7 +29,9 @@
 
 #include "http/problem.hpp"
 #include "iot/common/log.hpp"
+#include "stream/service.hpp"
 #include "transport/session.hpp"
+#include "transport/ws_session.hpp"
 
 // Aliases for the transport only (STYLE.md §3.3 allows them in its private headers).
 namespace iot::api::transport {
@@ -218,13 +220,61 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     }
     const bool keep_alive = message.keep_alive();
     read_closed_ = !keep_alive;
-    // Hook for GET /api/v1/stream (WebSocket, later issue): when beast::websocket::is_upgrade(message),
-    // hand stream_ and message to a websocket session instead of the handler. Until then an upgrade
-    // request is routed like any other request (the router answers 404 for /api/v1/stream).
+    // GET /api/v1/stream: the token is checked, then the socket moves to a WebSocket session.
+    if (state_->stream != nullptr && beast::websocket::is_upgrade(message) &&
+        stream::Service::IsStreamTarget(message.target())) {
+      StartUpgrade(std::move(message));
+      return;
+    }
     Slot& slot = NewSlot(message.version(), keep_alive,
                          NewRequestId(message["X-Request-Id"]));
     Dispatch(std::move(message), slot);
     DoRead();
+  }
+
+  // An upgrade is the last request read on this connection; nothing else may be owed before it.
+  void StartUpgrade(http::request<http::string_body>&& message) {
+    read_closed_ = true;
+    Slot& slot = NewSlot(message.version(), false, NewRequestId(message["X-Request-Id"]));
+    if (queue_.size() > 1) {
+      FillResponse(slot, ToResponse(ApiError::BadRequest("a WebSocket upgrade must not be pipelined")));
+      DoWrite();
+      return;
+    }
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    for (const auto& field : message) {
+      request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
+    }
+    request.remote_address = remote_;
+    request.request_id = slot.request_id;
+    upgrade_ = std::move(message);
+    state_->stream->Authorize(
+        std::move(request), [self = this->shared_from_this(), seq = slot.seq](stream::UpgradeDecision d) {
+          net::post(self->stream_.get_executor(), [self, seq, d = std::move(d)]() mutable {
+            self->OnUpgradeDecision(seq, std::move(d));
+          });
+        });
+  }
+
+  void OnUpgradeDecision(std::uint64_t seq, stream::UpgradeDecision&& decision) {
+    if (closed_ || closing_ || decision.refusal) {
+      if (decision.client) {
+        state_->stream->OnClosed(decision.client, false);
+      }
+      OnResponse(seq, decision.refusal ? std::move(*decision.refusal)
+                                       : ToResponse(ApiError::Unavailable("server shutting down")));
+      return;
+    }
+    // Nothing is read, written or timed on stream_ now: hand it over.
+    queue_.clear();
+    CancelIdleTimer();
+    closed_ = true;
+    auto ws = std::make_shared<WsSession<Stream>>(state_, std::move(stream_), remote_,
+                                                  std::move(decision.client));
+    ws->Start(std::move(*upgrade_));
+    upgrade_.reset();
   }
 
   Slot& NewSlot(unsigned version, bool keep_alive, std::string request_id) {
@@ -382,6 +432,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request<http::string_body>> upgrade_;  // kept for the WebSocket handshake
   net::steady_timer idle_timer_;
   std::uint64_t timer_generation_ = 0;
   std::deque<Slot> queue_;  // references stay valid across push_back/pop_front

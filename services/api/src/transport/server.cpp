@@ -160,6 +160,8 @@ Server::Server(ServerSettings settings, RequestHandler& handler, MetricsRegistry
 
 Server::~Server() = default;
 
+void Server::SetStream(stream::Service& service) { impl_->state->stream = &service; }
+
 void Server::Start() {
   Impl& s = *impl_;
   if (!s.settings.tls_cert_file.empty()) {

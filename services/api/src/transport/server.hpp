@@ -10,6 +10,9 @@ namespace iot::api {
 
 class MetricsRegistry;
 class RequestHandler;
+namespace stream {
+class Service;
+}
 
 // Settings of the HTTP listener; validated by config.cpp before the server is built.
 struct ServerSettings {
@@ -37,6 +40,8 @@ class Server final {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // WebSocket upgrades of GET /api/v1/stream go to `service` (call before Start()).
+  void SetStream(stream::Service& service);
   void Start();
   // Runs the I/O threads until shutdown completes: SIGTERM/SIGINT or Shutdown() stops accepting,
   // lets in-flight requests finish (up to shutdown_grace), then stops.

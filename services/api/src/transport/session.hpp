@@ -15,6 +15,10 @@
 #include "http/metrics.hpp"
 #include "transport/server.hpp"
 
+namespace iot::api::stream {
+class Service;
+}
+
 namespace iot::api::transport {
 
 namespace net = boost::asio;
@@ -38,6 +42,7 @@ struct ServerState {
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_request_id{1};
   std::string request_id_prefix;  // random per process, so ids from restarts do not collide
+  stream::Service* stream = nullptr;  // GET /api/v1/stream upgrades; null: routed like any request
 
   std::mutex mutex;  // guards sessions
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;

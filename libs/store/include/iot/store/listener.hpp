@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,7 +34,10 @@ class Listener final {
  public:
   using Callback = std::function<void(const Notification&)>;
 
-  Listener(DbSettings settings, std::vector<std::string> channels, Callback callback);
+  // `presence_lock_key` != 0: hold that advisory lock (shared, session level) on the listening
+  // connection, so writers can tell that someone listens (iot/store/stream.hpp).
+  Listener(DbSettings settings, std::vector<std::string> channels, Callback callback,
+           std::int64_t presence_lock_key = 0);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -24,6 +25,8 @@ namespace iot::store {
 // When the batch transaction fails for a data reason, the batch is split in halves and retried
 // (bisection), so a bad message is isolated and reported kFailed while every other message is stored.
 // When the connection is down nothing is written and Write returns kUnavailable (retry the batch).
+// While iot-api's live stream listens (iot/store/stream.hpp, checked at most once a second), the
+// transaction also NOTIFYs the stored items on the stream channel, so they reach it at commit.
 
 inline constexpr std::int64_t kDedupeWindowMs = 10 * 60 * 1000;
 
@@ -85,8 +88,12 @@ class TelemetryWriter final {
   const WriterStats& Stats() const { return stats_; }
 
  private:
+  bool StreamListening();
+
   Db& db_;
   WriterStats stats_;
+  bool stream_listening_ = false;
+  std::chrono::steady_clock::time_point next_stream_check_{};
 };
 
 // 64-bit FNV-1a of the raw payload (stable across builds and restarts).

@@ -1,0 +1,40 @@
+#pragma once
+
+// The live stream's wire format (REST contract "Live stream"), independent of the transport.
+// Client -> server: {"subscribe":{"productKey":pk,"deviceName"?:dn}} or {"unsubscribe":{...}}.
+// Server -> client:
+//   changes      {"type":"property"|"event"|"status"|"serviceCall"|"rejection","productKey",
+//                 "deviceName","time","data":{...}}
+//   answers      {"type":"subscribed"|"unsubscribed","productKey","deviceName"?}
+//   errors       {"type":"error","error":{"code","message"},"request"?:{...the command...}}
+//                code: badRequest, notFound, unavailable, tooManySubscriptions
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace iot::api::stream {
+
+struct Command {
+  enum class Kind { kSubscribe, kUnsubscribe };
+  Kind kind = Kind::kSubscribe;
+  std::string product_key;
+  std::string device_name;  // "" = the whole product
+};
+
+struct ProtocolError {
+  std::string message;
+};
+
+inline constexpr std::size_t kMaxClientMessageBytes = 4096;
+
+std::variant<Command, ProtocolError> ParseClientMessage(std::string_view text);
+
+std::string ChangeMessage(std::string_view type, std::string_view product_key,
+                          std::string_view device_name, std::int64_t time, std::string_view data_json);
+std::string AnswerMessage(const Command& command);
+// `about` may be null (the message could not be parsed into a command).
+std::string ErrorMessage(std::string_view code, std::string_view message, const Command* about);
+
+}  // namespace iot::api::stream

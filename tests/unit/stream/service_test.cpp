@@ -1,0 +1,136 @@
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+#include "http/auth.hpp"
+#include "stream/service.hpp"
+
+using namespace iot::api;
+using stream::SubscriptionChecker;
+
+namespace {
+
+// Answers at once from a table: products and "pk/dn" devices.
+class FakeChecker final : public SubscriptionChecker {
+ public:
+  std::set<std::string> known{"pk01", "pk01/dev1"};
+  bool unavailable = false;
+  void Check(std::string pk, std::string dn, Done done) override {
+    if (unavailable) return done(Verdict::kUnavailable);
+    if (!known.count(pk)) return done(Verdict::kUnknownProduct);
+    if (!dn.empty() && !known.count(pk + "/" + dn)) return done(Verdict::kUnknownDevice);
+    done(Verdict::kOk);
+  }
+};
+
+struct Fixture {
+  StaticTokenAuthenticator auth;
+  FakeChecker checker;
+  stream::Hub hub;
+  stream::Service service{auth, checker, hub, stream::Settings{}};
+
+  Fixture() {
+    auth.Add("viewer-token-0123456789", Principal{"v", Role::kViewer});
+    auth.Add("admin-token-0123456789a", Principal{"a", Role::kAdmin});
+  }
+
+  stream::UpgradeDecision Upgrade(std::string target, std::string authorization = "") {
+    Request r;
+    r.method = "GET";
+    r.target = std::move(target);
+    if (!authorization.empty()) r.headers.emplace_back("authorization", authorization);
+    stream::UpgradeDecision out;
+    bool called = false;
+    service.Authorize(std::move(r), [&](stream::UpgradeDecision d) {
+      out = std::move(d);
+      called = true;
+    });
+    REQUIRE(called);
+    return out;
+  }
+
+  nlohmann::json Next(stream::Client& c) {
+    auto m = c.Pop();
+    REQUIRE(m.has_value());
+    return nlohmann::json::parse(**m);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Stream service: token from header or query, refused without", "[stream][service]") {
+  Fixture f;
+  auto none = f.Upgrade("/api/v1/stream");
+  REQUIRE(none.refusal);
+  CHECK(none.refusal->status == 401);
+  auto bad = f.Upgrade("/api/v1/stream", "Bearer nope-nope-nope-nope");
+  REQUIRE(bad.refusal);
+  CHECK(bad.refusal->status == 401);
+  auto bad_query = f.Upgrade("/api/v1/stream?token=wrong");
+  REQUIRE(bad_query.refusal);
+  CHECK(bad_query.refusal->status == 401);
+
+  auto viewer = f.Upgrade("/api/v1/stream", "Bearer viewer-token-0123456789");
+  CHECK_FALSE(viewer.refusal);
+  REQUIRE(viewer.client);
+  CHECK(viewer.client->Who().role == Role::kViewer);
+  auto query = f.Upgrade("/api/v1/stream?token=admin-token-0123456789a");
+  REQUIRE(query.client);
+  CHECK(query.client->Who().name == "a");
+  CHECK(f.service.Stats().clients == 2);
+  CHECK(f.service.Stats().refused == 3);
+}
+
+TEST_CASE("Stream service: stream target matches the path only", "[stream][service]") {
+  CHECK(stream::Service::IsStreamTarget("/api/v1/stream"));
+  CHECK(stream::Service::IsStreamTarget("/api/v1/stream?token=x"));
+  CHECK_FALSE(stream::Service::IsStreamTarget("/api/v1/streams"));
+  CHECK_FALSE(stream::Service::IsStreamTarget("/api/v1/products"));
+}
+
+TEST_CASE("Stream service: subscribe answers, errors for unknown and malformed", "[stream][service]") {
+  Fixture f;
+  auto c = f.Upgrade("/api/v1/stream", "Bearer viewer-token-0123456789").client;
+  REQUIRE(c);
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
+  CHECK(f.Next(*c) == nlohmann::json{{"type", "subscribed"}, {"productKey", "pk01"}});
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"nope"}})", true);
+  auto e1 = f.Next(*c);
+  CHECK(e1["type"] == "error");
+  CHECK(e1["error"]["code"] == "notFound");
+  CHECK(e1["request"]["subscribe"]["productKey"] == "nope");
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01","deviceName":"ghost"}})", true);
+  CHECK(f.Next(*c)["error"]["message"] == "unknown device");
+  f.service.OnMessage(c, "{{{", true);
+  CHECK(f.Next(*c)["error"]["code"] == "badRequest");
+  f.service.OnMessage(c, "binary", false);
+  CHECK(f.Next(*c)["error"]["code"] == "badRequest");
+  f.checker.unavailable = true;
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01","deviceName":"dev1"}})", true);
+  CHECK(f.Next(*c)["error"]["code"] == "unavailable");
+  CHECK(f.service.Stats().bad_messages == 2);
+
+  CHECK(f.hub.Publish("pk01", "dev9", [] { return std::string("{}"); }) == 1);
+  CHECK(f.Next(*c).is_object());
+  f.service.OnMessage(c, R"({"unsubscribe":{"productKey":"pk01"}})", true);
+  CHECK(f.Next(*c)["type"] == "unsubscribed");
+  f.service.OnMessage(c, R"({"unsubscribe":{"productKey":"pk01"}})", true);
+  CHECK(f.Next(*c)["error"]["code"] == "notFound");
+  CHECK(f.hub.Publish("pk01", "dev9", [] { return std::string("{}"); }) == 0);
+}
+
+TEST_CASE("Stream service: closing drops subscriptions and counts slow clients", "[stream][service]") {
+  Fixture f;
+  auto c = f.Upgrade("/api/v1/stream", "Bearer viewer-token-0123456789").client;
+  REQUIRE(c);
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
+  REQUIRE(f.hub.Any());
+  f.service.OnClosed(c, true);
+  CHECK_FALSE(f.hub.Any());
+  CHECK(f.service.Stats().clients == 0);
+  CHECK(f.service.Stats().slow_disconnects == 1);
+  // A subscribe whose check finishes after the close does not resurrect the subscription.
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
+  CHECK_FALSE(f.hub.Any());
+}
