@@ -17,17 +17,22 @@ namespace {
 const Statement kDedupe{
     "writer_dedupe",
     "INSERT INTO message_dedupe (device_id, message_id, payload_hash, received_at) "
-    "SELECT d, m, h, iot_ts(r) FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) "
+    "SELECT d, m, h, to_timestamp(r::float8 / 1000) "
+    "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) "
     "AS u(d, m, h, r) "
     "ON CONFLICT (device_id, message_id, payload_hash) DO UPDATE SET received_at = excluded.received_at "
     "WHERE message_dedupe.received_at < excluded.received_at - interval '10 minutes' "
     "RETURNING device_id, message_id, payload_hash"};
+// Per row, to_timestamp(ms / 1000.0) instead of iot_ts(ms): the same instant for every millisecond value
+// (rint to microseconds; checked equal for 3 million values), but iot_ts is never inlined (declared
+// IMMUTABLE around the STABLE timestamptz + interval), so each call ran as a nested SQL function:
+// ~2 us per row, the largest single cost of the latest upsert (docs/BENCHMARKS.md, end-to-end).
 // Rows are unique per (device, identifier) (newest ts kept in C++): one statement cannot update a row
 // twice. An older device time never replaces a newer one.
 const Statement kLatest{
     "writer_latest",
     "INSERT INTO latest_properties (device_id, identifier, value, ts, received_at) "
-    "SELECT d, i, v::jsonb, iot_ts(t), iot_ts(r) "
+    "SELECT d, i, v::jsonb, to_timestamp(t::float8 / 1000), to_timestamp(r::float8 / 1000) "
     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(d, i, v, t, r) "
     "ON CONFLICT (device_id, identifier) DO UPDATE SET value = excluded.value, ts = excluded.ts, "
     "received_at = excluded.received_at WHERE excluded.ts >= latest_properties.ts"};
