@@ -15,6 +15,7 @@ PACKAGES=(
   postgresql-15 postgresql-client-15
   clang-14 libclang-rt-14-dev
   wrk libbenchmark-dev
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -55,4 +56,27 @@ if ((${#missing[@]})); then
     $SUDO systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
     $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
   fi
+fi
+
+# Web console: Node.js and npm from Debian when absent (a NodeSource nodejs already brings npm and
+# conflicts with Debian's npm package), then `npm ci` from the committed lockfile whenever node_modules is
+# missing or the lockfile changed (stamp kept inside node_modules).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  echo "install-deps: installing nodejs npm" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >>/tmp/iot-install-deps.log 2>&1 ||
+    { $SUDO apt-get update -qq >>/tmp/iot-install-deps.log 2>&1 &&
+      $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >>/tmp/iot-install-deps.log 2>&1; } ||
+    { echo "install-deps: apt-get failed for nodejs npm; see /tmp/iot-install-deps.log" >&2; exit 1; }
+fi
+WEB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)
+lock_hash=$(sha256sum "$WEB_DIR/package-lock.json" | cut -d' ' -f1)
+web_stamp=$WEB_DIR/node_modules/.iot-lock-stamp
+if [[ ! -f $web_stamp || $(cat "$web_stamp") != "$lock_hash" ]]; then
+  echo "install-deps: npm ci in web/" >&2
+  (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error >/tmp/iot-npm-ci.log 2>&1) ||
+    { echo "install-deps: npm ci failed; see /tmp/iot-npm-ci.log" >&2; tail -20 /tmp/iot-npm-ci.log >&2; exit 1; }
+  echo "$lock_hash" >"$web_stamp"
 fi

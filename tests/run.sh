@@ -20,6 +20,7 @@ started=$(date +%s)
 
 iot_say "building ($BUILD_TYPE) in $BUILD_DIR"
 iot_build "$BUILD_DIR" "$BUILD_TYPE" -DIOT_WERROR=ON
+"$IOT_ROOT/web/build.sh" "$BUILD_DIR/web"  # the console for iot-api and the browser test (cached)
 
 TMP=$(mktemp -d /tmp/iot-test.XXXXXX)
 chmod 755 "$TMP"

@@ -29,6 +29,7 @@ iot_require_port_free "$HTTP_PORT" HTTP IOT_HTTP_PORT
 
 iot_say "building (Release) in $BUILD_DIR"
 iot_build "$BUILD_DIR" Release -DIOT_BUILD_TESTS=OFF -DIOT_BUILD_BENCH=OFF
+"$IOT_ROOT/web/build.sh" "$BUILD_DIR/web"  # the console iot-api serves (cached)
 
 mkdir -p "$DATA" "$DATA/logs"
 DATA=$(cd "$DATA" && pwd)

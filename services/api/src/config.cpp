@@ -10,6 +10,9 @@
 #include "http/body_schema.hpp"
 #include "iot/common/log.hpp"
 
+#ifndef IOT_DEFAULT_WEB_DIR
+#define IOT_DEFAULT_WEB_DIR "web/dist"
+#endif
 #ifndef IOT_DEFAULT_OPENAPI_PATH
 #define IOT_DEFAULT_OPENAPI_PATH "schemas/api/openapi.json"
 #endif
@@ -41,7 +44,8 @@ const BodySchema& FileSchema() {
         .Optional("mqttPort", FieldType::kInteger)
         .Optional("maintenanceIntervalS", FieldType::kInteger)
         .Optional("logLevel", FieldType::kString)
-        .Optional("openapiPath", FieldType::kString);
+        .Optional("openapiPath", FieldType::kString)
+        .Optional("webDir", FieldType::kString);
     return root;
   }();
   return kSchema;
@@ -126,6 +130,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
 
   Config config;
   config.openapi_path = IOT_DEFAULT_OPENAPI_PATH;
+  config.web_dir = IOT_DEFAULT_WEB_DIR;
   const nlohmann::json* http = file.contains("http") ? &file["http"] : nullptr;
   ServerSettings& s = config.http;
   Reader read(problems);
@@ -160,6 +165,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int(&file, "streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", env, 1024, 1LL << 30,
            config.stream_queue_bytes);
   Reader::String(&file, "openapiPath", "IOT_OPENAPI_PATH", env, config.openapi_path);
+  Reader::String(&file, "webDir", "IOT_WEB_DIR", env, config.web_dir);
   Reader::String(nullptr, "", "IOT_ADMIN_TOKEN", env, config.admin_token);
 
   unsigned char addr[16];

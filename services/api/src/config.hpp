@@ -27,6 +27,7 @@ struct Config {
   std::string admin_token;  // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
   std::string log_level = "info";
   std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json
+  std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: <build>/web)
 };
 
 using iot::ConfigError;

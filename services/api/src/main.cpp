@@ -10,6 +10,7 @@
 #include "app/stream_feed.hpp"
 #include "config.hpp"
 #include "handlers/common.hpp"
+#include "handlers/console.hpp"
 #include "http/auth.hpp"
 #include "http/dispatcher.hpp"
 #include "http/metrics.hpp"
@@ -126,6 +127,8 @@ int main(int argc, char** argv) {
     iot::api::Readiness readiness;
     background.AddProbes(readiness);
     iot::api::AddOperationsRoutes(router, readiness, metrics, ReadFile(config.openapi_path));
+    const auto console_files = iot::api::ConsoleFiles::Load(config.web_dir);
+    iot::api::AddConsoleRoutes(router, console_files);
     iot::api::Dispatcher dispatcher(router, metrics);
 
     // Live stream: one LISTEN connection of its own feeds the WebSocket clients.

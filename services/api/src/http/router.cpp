@@ -142,6 +142,18 @@ void Router::Dispatch(Request&& request, Respond respond) const {
   std::vector<std::pair<std::string, std::string>> params;
   std::vector<std::string> allowed;
   const Route* route = Find(request.method, request.segments, params, &allowed);
+  if (route == nullptr && allowed.empty() && fallback_ && request.method == "GET") {
+    request.route = "fallback";
+    try {
+      fallback_(std::move(request), respond);
+    } catch (const ApiError& error) {
+      respond(ToResponse(error));
+    } catch (const std::exception& e) {
+      IOT_LOG_ERROR(kLogComponent, "msg=\"fallback threw\" what=" << log::Quote(e.what()));
+      respond(ToResponse(ApiError::Internal("internal error")));
+    }
+    return;
+  }
   if (route == nullptr) {
     respond(ToResponse(allowed.empty() ? ApiError::NotFound("no such resource: " + request.path)
                                        : ApiError::MethodNotAllowed(std::move(allowed))));

@@ -35,6 +35,9 @@ class Router final {
 
   // Throws std::invalid_argument for malformed patterns or duplicate method+pattern.
   void Add(std::string_view method, std::string_view pattern, RouteOptions options, Handler handler);
+  // Called (without a token check) for GET requests that match no route at all (not for a known
+  // path with another method): the web console's files and its client-side routes.
+  void SetFallback(Handler handler) { fallback_ = std::move(handler); }
 
   // Routes a request whose target was parsed (ParseTarget): 404 unknown path, 405 with Allow for a
   // known path with another method, 401/403 per the route's min_role, else calls the handler.
@@ -73,6 +76,7 @@ class Router final {
 
   Authenticator& authenticator_;
   std::vector<Route> routes_;
+  Handler fallback_;
 };
 
 }  // namespace iot::api

@@ -1,0 +1,326 @@
+// Browser test of the web console: Debian's chromium (headless) driven by playwright-core against the
+// real stack (PostgreSQL, Mosquitto + plugin, iot-gateway, iot-api) that tests/integration/console starts,
+// with a simulated MQTT device (device.mjs). Each step is reported; steps after a failed one still run
+// where they can (the page is reloaded so that a missing live update does not block the rest).
+//
+// Environment: IOT_CONSOLE_URL (http://127.0.0.1:PORT), IOT_CONSOLE_TOKEN (admin token),
+// IOT_CONSOLE_MQTT_URL (mqtt://127.0.0.1:PORT), IOT_SCREENSHOT_DIR (where the PNGs go), IOT_CHROMIUM
+// (default /usr/bin/chromium), IOT_FIXTURES_DIR (tests/fixtures).
+import { createRequire } from 'node:module';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Device } from './device.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(join(here, '../../web/package.json'));
+const { chromium } = require('playwright-core');
+const mqtt = require('mqtt');
+
+const BASE = need('IOT_CONSOLE_URL');
+const TOKEN = need('IOT_CONSOLE_TOKEN');
+const MQTT_URL = need('IOT_CONSOLE_MQTT_URL');
+const SHOTS = process.env.IOT_SCREENSHOT_DIR || join(tmpdir(), 'iot-console-screenshots');
+const FIXTURES = process.env.IOT_FIXTURES_DIR || join(here, '../fixtures');
+const PK = 'consoleLamp01';
+const DN = 'lamp-0001';
+const LIVE_MS = 5000; // how long a live update may take to show (the contract says 1 s)
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) {
+    console.error(`console.test: ${name} is not set`);
+    process.exit(2);
+  }
+  return v;
+}
+
+const results = [];
+const log = (text) => console.log(`[${new Date().toISOString().slice(11, 23)}] ${text}`);
+
+// Runs one step; on failure records it, runs `recover` (e.g. a reload) and goes on.
+async function step(name, fn, recover) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    log(`ok    ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false, why: String(e?.message ?? e).split('\n')[0] });
+    log(`FAIL  ${name}: ${String(e?.stack ?? e)}`);
+    if (recover) await recover().catch((r) => log(`      recovery failed: ${r}`));
+  }
+}
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'iot-chromium-'));
+mkdirSync(SHOTS, { recursive: true });
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: process.env.IOT_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1440, height: 900 },
+  timeout: 60000,
+});
+const external = [];
+const pageErrors = [];
+const origin = new URL(BASE).origin;
+const wsOrigin = origin.replace(/^http/, 'ws');
+context.on('request', (r) => {
+  const url = r.url();
+  if (!url.startsWith(origin) && !url.startsWith(wsOrigin) && !url.startsWith('data:')) external.push(url);
+});
+const page = context.pages()[0] ?? (await context.newPage());
+page.setDefaultTimeout(10000);
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+page.on('console', (m) => m.type() === 'error' && !/WebSocket|Failed to load resource/.test(m.text()) && pageErrors.push(m.text()));
+page.on('dialog', (d) => d.accept());
+const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+const reload = async () => {
+  await page.reload();
+  await page.waitForLoadState('domcontentloaded');
+};
+
+const device = new Device(mqtt, { url: MQTT_URL, productKey: PK, deviceName: DN, deviceSecret: '', log });
+const tslDoc = JSON.parse(readFileSync(join(FIXTURES, 'tsl/valid/reference_example.json'), 'utf8'));
+tslDoc.profile.productKey = PK;
+const badDoc = JSON.parse(readFileSync(join(FIXTURES, 'tsl/invalid/bad_specs.json'), 'utf8'));
+badDoc.document.profile.productKey = PK;
+
+try {
+  await step('a wrong token is refused', async () => {
+    await page.goto(BASE + '/');
+    await page.getByLabel('Token').fill('not-a-token-0000000000');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('login-error').waitFor();
+  });
+
+  await step('sign in with the admin token', async () => {
+    await page.getByLabel('Token').fill(TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Products' }).waitFor();
+    expect((await page.evaluate(() => sessionStorage.getItem('iot.token'))) === TOKEN, 'token not kept in sessionStorage');
+  });
+
+  await step('create a product', async () => {
+    await page.getByTestId('new-product').click();
+    const dialog = page.getByTestId('create-product');
+    await dialog.getByLabel('Name').fill('Console lamp');
+    await dialog.getByLabel('Product key').fill(PK);
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(`**/products/${PK}/model`);
+    await page.getByRole('heading', { name: /Console lamp/ }).waitFor();
+  });
+
+  await step('an invalid TSL import shows every error at its line', async () => {
+    await page.getByTestId('edit-model').click();
+    await page.getByTestId('tsl-file').setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(badDoc.document)) });
+    await page.getByTestId('save-draft').click();
+    await page.getByTestId('tsl-errors').waitFor();
+    const items = await page.getByTestId('tsl-error').allInnerTexts();
+    const expected = new Set(badDoc.expected.map((e) => (typeof e === 'string' ? e : e.path ?? e.pointer)));
+    expect(items.length >= expected.size, `${items.length} errors shown, the fixture expects ${expected.size} pointers`);
+    const text = await page.getByLabel('TSL JSON').inputValue();
+    const lines = text.split('\n');
+    for (const item of items) {
+      const m = item.match(/^line (\d+)\s+(\S+)/);
+      expect(m, `error without a line: ${item}`);
+      const [, line, pointer] = m;
+      const parts = pointer.split('/').slice(1);
+      const last = parts[parts.length - 1];
+      const at = lines[Number(line) - 1] ?? '';
+      let node = badDoc.document;
+      for (const p of parts) node = node === undefined || node === null ? undefined : node[p];
+      // The line holds the member the pointer names (an array element: its opening); a missing member
+      // is shown at the object that lacks it.
+      const ok = node === undefined ? /^\s*("[^"]*":\s*)?[{\[]/.test(at) : /^\d+$/.test(last) ? /[{\["\d-]/.test(at) : at.includes(`"${last}"`);
+      expect(ok, `${pointer} placed at line ${line}: ${at.trim()}`);
+    }
+    for (const p of expected) expect(items.some((i) => i.includes(` ${p} `) || i.includes(` ${p}\n`) || i.split(/\s+/)[2] === p), `no error shown for ${p}`);
+    expect((await page.locator('.gutter .err').count()) > 0, 'no error line marked in the gutter');
+  });
+
+  await step('import the TSL with every type and save the draft', async () => {
+    await page.getByTestId('tsl-file').setInputFiles({ name: 'model.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(tslDoc)) });
+    await page.getByTestId('save-draft').click();
+    await page.getByTestId('draft-saved').waitFor();
+    await page.getByRole('button', { name: 'Close' }).click();
+    await page.getByTestId('prop-Position').waitFor();
+    const range = await page.getByTestId('prop-TargetTemp').innerText();
+    expect(range.includes('5 … 35') && range.includes('°C'), `TargetTemp row: ${range}`);
+    for (const id of ['PowerOn', 'Humidity', 'FanLevel', 'RunCount', 'Label', 'LastService', 'Position', 'Samples', 'Zones'])
+      await page.getByTestId(`prop-${id}`).waitFor();
+    await page.getByTestId('service-SelfTest').waitFor();
+    await page.getByTestId('event-Fault').waitFor();
+  });
+
+  await step('publish and browse the version', async () => {
+    await page.getByLabel('Version description').fill('first model');
+    await page.getByTestId('publish').click();
+    await page.getByTestId('published').waitFor();
+    await page.getByTestId('versions').getByText('first model').waitFor();
+    await page.getByTestId('version-select').selectOption('1');
+    await page.getByTestId('prop-Zones').waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot('thing-model');
+  });
+
+  await step('register a device and see its secret once', async () => {
+    await page.getByTestId('tab-devices').click();
+    await page.getByTestId('register').click();
+    const dialog = page.getByTestId('register-device');
+    await dialog.getByLabel('Device name').fill(DN);
+    await dialog.getByLabel('Nickname').fill('hall lamp');
+    await dialog.getByRole('button', { name: 'Register' }).click();
+    device.secret = (await page.getByTestId('new-device-secret').innerText()).trim();
+    expect(/^[0-9A-Za-z]{16,}$/.test(device.secret), `secret looks wrong: ${device.secret}`);
+    await page.getByTestId('secret-done').click();
+    await page.getByTestId(`device-${DN}`).getByText('unactive').waitFor();
+    // A second device to disable and delete.
+    await page.getByTestId('register').click();
+    await page.getByTestId('register-device').getByLabel('Device name').fill('spare-0001');
+    await page.getByTestId('register-device').getByRole('button', { name: 'Register' }).click();
+    await page.getByTestId('secret-done').click();
+    await page.getByTestId('device-spare-0001').waitFor();
+  });
+
+  await step('the device list filters by status and name', async () => {
+    await page.getByTestId('device-search').fill('spare');
+    await page.getByTestId(`device-${DN}`).waitFor({ state: 'detached' });
+    await page.getByTestId('device-search').fill('');
+    await page.getByTestId(`device-${DN}`).waitFor();
+  });
+
+  await step('disable and delete a device', async () => {
+    const row = page.getByTestId('device-spare-0001');
+    await row.getByTestId('toggle-enabled').click();
+    await row.getByText('disabled').waitFor();
+    await page.getByTestId('status-filter').selectOption('disabled');
+    await page.getByTestId(`device-${DN}`).waitFor({ state: 'detached' });
+    await page.getByTestId('device-spare-0001').getByTestId('delete-device').click();
+    await page.getByTestId('device-spare-0001').waitFor({ state: 'detached' });
+    await page.getByTestId('status-filter').selectOption('');
+    await page.getByTestId(`device-${DN}`).waitFor();
+  });
+
+  await step('the device connects', async () => {
+    // The broker plugin learns about a new device within a second (LISTEN/NOTIFY).
+    let last;
+    for (let i = 0; i < 20; i++) {
+      try {
+        await device.connect();
+        return;
+      } catch (e) {
+        last = e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    throw last;
+  });
+
+  await step('the list shows it online without a reload (stream)', async () => {
+    await page.getByTestId(`device-${DN}`).getByText('online').waitFor({ timeout: LIVE_MS });
+  }, reload);
+  await page.getByTestId(`device-${DN}`).getByText('online').waitFor({ timeout: 3000 }).catch(() => {});
+  await shot('devices');
+
+  await step('open the device page', async () => {
+    await page.getByTestId(`device-${DN}`).getByRole('link', { name: DN }).click();
+    await page.waitForURL(`**/products/${PK}/devices/${DN}`);
+    await page.getByTestId('latest-properties').waitFor();
+    await page.getByTestId('set-TargetTemp').waitFor();
+  });
+
+  await step('a posted value appears without a reload (stream)', async () => {
+    await page.getByTestId('latest-properties').getByText('No values reported yet.').waitFor();
+    const reply = await device.postProperties({ Humidity: 45.25, RunCount: 12, PowerOn: 1, TargetTemp: 21.5, Label: 'hall', FanLevel: 2 });
+    expect(reply.code === 200, `post reply ${JSON.stringify(reply)}`);
+    await page.getByTestId('latest-Humidity').getByTestId('value').getByText('45.25 %RH').waitFor({ timeout: LIVE_MS });
+  }, reload);
+
+  await step('browser-side check refuses an out-of-range value', async () => {
+    const row = page.getByTestId('set-TargetTemp');
+    await row.getByTestId('input-TargetTemp').fill('99');
+    await row.getByTestId('submit').click();
+    await row.getByTestId('field-error-TargetTemp').getByText('≤ 35').waitFor();
+    expect((await row.getByTestId('call-progress').count()) === 0, 'a call was made for a refused value');
+  });
+
+  await step('set a property and see the device answer', async () => {
+    const row = page.getByTestId('set-TargetTemp');
+    await row.getByTestId('input-TargetTemp').fill('22.5');
+    await row.getByTestId('submit').click();
+    await row.locator('[data-testid=call-progress][data-status=succeeded]').waitFor({ timeout: 10000 });
+    expect(device.received.some((r) => r.topic.endsWith('/thing/service/property/set') && r.msg.params?.TargetTemp === 22.5), 'the device did not get the set');
+    // The device reports the new value after applying it.
+    await page.getByTestId('latest-TargetTemp').getByTestId('value').getByText('22.5 °C').waitFor({ timeout: LIVE_MS });
+  }, reload);
+
+  await step('invoke a sync service (RRPC) and see its output', async () => {
+    device.serviceOutput.SelfTest = { Passed: 1, Report: 'all sensors fine' };
+    const card = page.getByTestId('invoke-SelfTest');
+    await card.getByTestId('input-Depth').selectOption('1');
+    await card.getByTestId('submit').click();
+    await card.locator('[data-testid=call-progress][data-status=succeeded]').waitFor({ timeout: 15000 });
+    await card.getByTestId('call-output').getByText('all sensors fine').waitFor();
+  });
+
+  await step('invoke an async service and follow it to its final state', async () => {
+    const card = page.getByTestId('invoke-Reboot');
+    await card.getByTestId('input-DelaySec').fill('5000');
+    await card.getByTestId('submit').click();
+    await card.getByTestId('field-error-DelaySec').waitFor(); // max 3600, checked in the browser
+    await card.getByTestId('input-DelaySec').fill('5');
+    await card.getByTestId('submit').click();
+    await card.locator('[data-testid=call-progress][data-status=succeeded]').waitFor({ timeout: 15000 });
+    expect(device.received.some((r) => r.topic.endsWith('/thing/service/Reboot') && r.msg.params?.DelaySec === 5), 'the device did not get Reboot');
+  });
+
+  await step('a refused value shows in rejections without a reload (stream)', async () => {
+    const reply = await device.postProperties({ Humidity: 150 });
+    expect(reply.code === 200 && reply.data?.Humidity, `expected a per-item refusal: ${JSON.stringify(reply)}`);
+    await page.getByTestId('rejections').getByText('Humidity').waitFor({ timeout: LIVE_MS });
+  }, reload);
+
+  await step('an event shows in events without a reload (stream)', async () => {
+    const reply = await device.postEvent('LowBattery', { Level: 7, Since: String(Date.now() - 60000) });
+    expect(reply.code === 200, `event reply ${JSON.stringify(reply)}`);
+    await page.getByTestId('events').getByText('LowBattery').waitFor({ timeout: LIVE_MS });
+  }, reload);
+
+  await step('the chart shows the aggregated history', async () => {
+    for (const h of [40, 42.5, 47, 44]) await device.postProperties({ Humidity: { value: h, time: Date.now() - Math.round(Math.random() * 600000) } });
+    await page.getByTestId('chart-property').selectOption('Humidity');
+    await page.getByTestId('chart-range').selectOption({ label: 'last 1 hour' });
+    await page.getByTestId('chart-interval').selectOption('1m');
+    await page.getByTestId('chart-count').getByText(/[1-9]\d* samples/).waitFor({ timeout: 10000 });
+    expect((await page.locator('[data-testid=chart] canvas').count()) === 1, 'no chart canvas');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot('device');
+  });
+
+  await step('the products page', async () => {
+    await page.getByRole('link', { name: 'Products' }).first().click();
+    await page.getByTestId(`product-${PK}`).getByText('v1').waitFor();
+    await shot('products');
+  });
+
+  await step('no external network request and no page error', async () => {
+    expect(external.length === 0, `external requests: ${external.join(', ')}`);
+    expect(pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`);
+  });
+} finally {
+  await device.close().catch(() => {});
+  await context.close().catch(() => {});
+  rmSync(userDataDir, { recursive: true, force: true });
+}
+
+const failed = results.filter((r) => !r.ok);
+console.log(`\nconsole browser steps: ${results.length - failed.length} of ${results.length} ok`);
+for (const f of failed) console.log(`  failed: ${f.name}: ${f.why}`);
+console.log(`screenshots in ${SHOTS}`);
+process.exit(failed.length ? 1 : 0);

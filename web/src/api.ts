@@ -1,0 +1,185 @@
+// REST client for /api/v1 (contract: shared/spec/rest-api.md). The token lives in sessionStorage only.
+
+const TOKEN_KEY = 'iot.token';
+export const BASE = '/api/v1';
+
+export function getToken(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+export function setToken(token: string | null): void {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export interface ErrorItem {
+  path: string;
+  code?: number;
+  message: string;
+}
+export interface Problem {
+  type?: string;
+  title?: string;
+  status: number;
+  detail?: string;
+  errors?: ErrorItem[];
+  serviceCall?: ServiceCall;
+}
+
+export class ApiError extends Error {
+  constructor(public problem: Problem) {
+    super(problem.detail || problem.title || `HTTP ${problem.status}`);
+  }
+  get status(): number {
+    return this.problem.status;
+  }
+  get errors(): ErrorItem[] {
+    return this.problem.errors ?? [];
+  }
+}
+
+// Called on 401 so the app can go back to sign-in.
+let onUnauthorized: () => void = () => {};
+export function setUnauthorizedHandler(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') search.set(k, String(v));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  const auth = token ?? getToken();
+  if (auth) headers.Authorization = `Bearer ${auth}`;
+  let payload: string | undefined;
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  let response: Response;
+  try {
+    response = await fetch(BASE + path, { method, headers, body: payload });
+  } catch (e) {
+    throw new ApiError({ status: 0, title: 'network error', detail: `cannot reach the API: ${String(e)}` });
+  }
+  const text = await response.text();
+  let json: unknown = null;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+  }
+  if (!response.ok) {
+    const problem: Problem =
+      json && typeof json === 'object'
+        ? { status: response.status, ...(json as object) }
+        : { status: response.status, title: response.statusText, detail: text.slice(0, 300) };
+    if (response.status === 401 && token === undefined) onUnauthorized();
+    throw new ApiError(problem);
+  }
+  return json as T;
+}
+
+export interface List<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export type Validation = 'weak' | 'none' | 'strict';
+export interface Product {
+  productKey: string;
+  name: string;
+  nodeType: 'device' | 'gateway';
+  validation: Validation;
+  retentionDays: number;
+  description: string | null;
+  createdAt: number;
+  thingModelVersion: number | null;
+  deviceCount: number;
+}
+
+export type DeviceStatus = 'unactive' | 'online' | 'offline' | 'disabled';
+export interface Device {
+  productKey: string;
+  deviceName: string;
+  nickname: string | null;
+  status: DeviceStatus;
+  enabled: boolean;
+  tags: Record<string, string>;
+  createdAt: number;
+  activatedAt: number | null;
+  lastOnlineAt: number | null;
+  lastOfflineAt: number | null;
+  ipAddress: string | null;
+  deviceSecret?: string;
+}
+
+export interface LatestProperty {
+  identifier: string;
+  name: string | null;
+  dataType: string | null;
+  value: unknown;
+  time: number;
+}
+
+export interface EventRow {
+  identifier: string;
+  name: string | null;
+  type: string;
+  output: unknown;
+  time: number;
+}
+
+export interface Rejection {
+  time: number;
+  method: string;
+  identifier: string | null;
+  value: unknown;
+  code: number;
+  message: string;
+}
+
+export type CallStatus = 'queued' | 'sent' | 'succeeded' | 'failed' | 'timeout' | 'expired' | 'rejected';
+export const FINAL_STATUSES: CallStatus[] = ['succeeded', 'failed', 'timeout', 'expired', 'rejected'];
+export interface ServiceCall {
+  callId: string;
+  identifier: string;
+  callType: 'sync' | 'async';
+  params: unknown;
+  output: unknown;
+  status: CallStatus;
+  code: number | null;
+  message: string | null;
+  requestedBy: string | null;
+  requestedAt: number;
+  sentAt: number | null;
+  repliedAt: number | null;
+  expiresAt: number | null;
+}
+
+export interface AggregateRow {
+  time: number;
+  avg?: number | null;
+  min?: number | null;
+  max?: number | null;
+  count?: number;
+  first?: number | null;
+  last?: number | null;
+}
+
+export interface VersionInfo {
+  version: number;
+  publishedAt: number;
+  description: string | null;
+}
+
+export function devicePath(pk: string, dn: string): string {
+  return `/products/${encodeURIComponent(pk)}/devices/${encodeURIComponent(dn)}`;
+}
