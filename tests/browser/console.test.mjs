@@ -207,6 +207,15 @@ try {
     await page.getByTestId(`device-${DN}`).waitFor();
   });
 
+  await step('edit the validation mode', async () => {
+    const [patched] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/products/${PK}`) && r.request().method() === 'PATCH'),
+      page.getByTestId('validation').first().selectOption('strict'),
+    ]);
+    expect(patched.status() === 200, `PATCH answered ${patched.status()}`);
+    expect((await page.getByTestId('validation').first().inputValue()) === 'strict', 'validation not strict');
+  });
+
   await step('the device connects', async () => {
     // The broker plugin learns about a new device within a second (LISTEN/NOTIFY).
     let last;
@@ -281,9 +290,14 @@ try {
   });
 
   await step('a refused value shows in rejections without a reload (stream)', async () => {
-    const reply = await device.postProperties({ Humidity: 150 });
+    // Strict mode refuses out-of-range values; the mode change reaches the gateway within 2 s.
+    let reply;
+    for (let i = 0; i < 20 && !reply?.data?.Humidity; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 250));
+      reply = await device.postProperties({ Humidity: 150 });
+    }
     expect(reply.code === 200 && reply.data?.Humidity, `expected a per-item refusal: ${JSON.stringify(reply)}`);
-    await page.getByTestId('rejections').getByText('Humidity').waitFor({ timeout: LIVE_MS });
+    await page.getByTestId('rejections').locator('td code', { hasText: 'Humidity' }).first().waitFor({ timeout: LIVE_MS });
   }, reload);
 
   await step('an event shows in events without a reload (stream)', async () => {
@@ -300,7 +314,14 @@ try {
     await page.getByTestId('chart-count').getByText(/[1-9]\d* samples/).waitFor({ timeout: 10000 });
     expect((await page.locator('[data-testid=chart] canvas').count()) === 1, 'no chart canvas');
     await page.evaluate(() => window.scrollTo(0, 0));
-    await shot('device');
+    await page.screenshot({ path: join(SHOTS, 'device.png'), fullPage: true });
+  });
+
+  await step('the device page fits a laptop screen (1280 x 720)', async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow <= 0, `the page is ${overflow} px wider than the window`);
+    await page.setViewportSize({ width: 1440, height: 900 });
   });
 
   await step('the products page', async () => {

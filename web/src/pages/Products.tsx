@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, List, Product, Validation } from '../api';
 import { ErrorBox, fmtTime, Link, Modal, useLoad } from '../components/ui';
 import { navigate } from '../router';
@@ -7,18 +7,25 @@ const MODES: Validation[] = ['weak', 'strict', 'none'];
 
 export function ValidationSelect(props: { product: Product; onChanged: (p: Product) => void }) {
   const [error, setError] = useState<unknown>(null);
-  const change = async (value: string) => {
+  // Shown at once; the product is reloaded by the caller.
+  const [value, setValue] = useState(props.product.validation);
+  useEffect(() => setValue(props.product.validation), [props.product.validation]);
+  const change = async (next: string) => {
     setError(null);
+    const before = value;
+    setValue(next as Validation);
     try {
-      const p = await api<Product>('PATCH', `/products/${encodeURIComponent(props.product.productKey)}`, { validation: value });
+      const p = await api<Product>('PATCH', `/products/${encodeURIComponent(props.product.productKey)}`, { validation: next });
+      setValue(p.validation);
       props.onChanged(p);
     } catch (e) {
+      setValue(before);
       setError(e);
     }
   };
   return (
     <span>
-      <select aria-label="Validation mode" data-testid="validation" value={props.product.validation} onChange={(e) => change((e.target as HTMLSelectElement).value)}>
+      <select aria-label="Validation mode" data-testid="validation" value={value} onChange={(e) => change((e.target as HTMLSelectElement).value)}>
         {MODES.map((m) => (
           <option value={m}>{m}</option>
         ))}
