@@ -1,0 +1,164 @@
+// iot-devsim's pure parts: values inside the specs (checked by the platform's own validator in
+// strict mode), invalid values refused, post plans, latency percentiles, options.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "iot/tsl/parser.hpp"
+#include "iot/tsl/validator.hpp"
+#include "options.hpp"
+#include "simulator.hpp"
+#include "stats.hpp"
+#include "values.hpp"
+
+using namespace iot::devsim;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::int64_t kNow = 1767225600000;
+
+iot::tsl::ThingModel ReferenceModel() {
+  std::ifstream in(std::string(IOT_SOURCE_DIR) + "/tests/fixtures/tsl/valid/reference_example.json");
+  std::stringstream s;
+  s << in.rdbuf();
+  auto parsed = iot::tsl::ParseModule(s.str());
+  REQUIRE(parsed.module);
+  return iot::tsl::ThingModel(std::move(*parsed.module), {});
+}
+
+}  // namespace
+
+TEST_CASE("Devsim values: drawn inside every property's specs (strict validation accepts them)",
+          "[devsim][values]") {
+  const auto model = ReferenceModel();
+  const iot::tsl::Validator strict(&model, iot::tsl::Mode::kStrict);
+  ValueGenerator values(3);
+  for (int round = 0; round < 200; ++round) {
+    json params = json::object();
+    for (const auto& p : model.default_module().properties) params[p.identifier] = values.Valid(p.data_type, kNow);
+    auto report = strict.PropertyPost(params, kNow);
+    REQUIRE(report.request_ok());
+    for (const auto& r : report.refused) FAIL(r.identifier << ": " << r.message << " in " << params.dump());
+  }
+}
+
+TEST_CASE("Devsim values: event and service outputs are valid", "[devsim][values]") {
+  const auto model = ReferenceModel();
+  const iot::tsl::Validator strict(&model, iot::tsl::Mode::kStrict);
+  ValueGenerator values(5);
+  for (int round = 0; round < 50; ++round) {
+    for (const auto& e : model.default_module().events) {
+      auto report = strict.EventPost(e.identifier, values.ValidParams(e.outputs, kNow), kNow);
+      CHECK(report.all_accepted());
+    }
+    for (const auto& s : model.default_module().services) {
+      auto report = strict.ServiceOutput(s.identifier, values.ValidParams(s.outputs, kNow), kNow);
+      CHECK(report.all_accepted());
+    }
+  }
+}
+
+TEST_CASE("Devsim values: invalid values are refused even in weak mode", "[devsim][values]") {
+  const auto model = ReferenceModel();
+  const iot::tsl::Validator weak(&model, iot::tsl::Mode::kWeak);
+  ValueGenerator values(9);
+  for (const auto& p : model.default_module().properties) {
+    json params = {{p.identifier, values.Invalid(p.data_type)}};
+    auto report = weak.PropertyPost(params, kNow);
+    REQUIRE(report.request_ok());
+    INFO(p.identifier << " = " << params.dump());
+    CHECK(report.refused.size() == 1);
+  }
+}
+
+TEST_CASE("Devsim post plans: distinct properties, events by share, exactly one invalid value",
+          "[devsim][plan]") {
+  const auto model = ReferenceModel();
+  const auto& module = model.default_module();
+  const iot::tsl::Validator weak(&model, iot::tsl::Mode::kWeak);
+  ValueGenerator values(11);
+  Options o;
+  o.properties_per_post = 3;
+  o.event_share = 0.5;
+  o.invalid_share = 0.5;
+  int events = 0, invalid = 0;
+  for (int i = 0; i < 400; ++i) {
+    PostPlan plan = MakePost(module, values, o, kNow);
+    events += plan.event ? 1 : 0;
+    invalid += plan.invalid ? 1 : 0;
+    if (plan.event) {
+      auto report = weak.EventPost(plan.event_id, plan.params, kNow);
+      CHECK(report.refused.size() == (plan.invalid ? 1U : 0U));
+    } else {
+      CHECK(plan.params.size() == 3);
+      auto report = weak.PropertyPost(plan.params, kNow);
+      CHECK(report.refused.size() == (plan.invalid ? 1U : 0U));
+    }
+  }
+  CHECK(events > 100);
+  CHECK(events < 300);
+  CHECK(invalid > 100);
+  CHECK(invalid < 300);
+}
+
+TEST_CASE("Devsim stats: nearest-rank percentiles and the summary", "[devsim][stats]") {
+  std::vector<std::uint32_t> samples;
+  for (std::uint32_t i = 100; i >= 1; --i) samples.push_back(i * 1000);  // 1..100 ms
+  auto p = ComputePercentiles(samples);
+  CHECK(p.p50 == 50.0);
+  CHECK(p.p90 == 90.0);
+  CHECK(p.p99 == 99.0);
+  CHECK(p.max == 100.0);
+  std::vector<std::uint32_t> none;
+  CHECK(ComputePercentiles(none).count == 0);
+
+  Stats stats;
+  iot::device::Reply ok;
+  ok.outcome = iot::device::Outcome::kReplied;
+  ok.code = 200;
+  ok.latency = std::chrono::milliseconds(4);
+  iot::device::Reply refused = ok;
+  refused.refusals = {{"Temp", 6306, "bad"}, {"Label", 6310, "bad"}};
+  iot::device::Reply event_refused = ok;
+  event_refused.code = 6306;
+  iot::device::Reply lost;
+  lost.outcome = iot::device::Outcome::kTimedOut;
+  for (int i = 0; i < 4; ++i) stats.Sent();
+  stats.Record(ok);
+  stats.Record(refused);
+  stats.Record(event_refused);
+  stats.Record(lost);
+  json s = stats.Summary(2.0, 1, 1, 5);
+  CHECK(s["sent"] == 4);
+  CHECK(s["answered"] == 3);
+  CHECK(s["accepted"] == 1);
+  CHECK(s["refused"] == 2);
+  CHECK(s["refusedItems"] == 3);
+  CHECK(s["timeouts"] == 1);
+  CHECK(s["resends"] == 5);
+  CHECK(s["achievedRate"] == 1.5);
+  CHECK(s["refusalsByCode"] == json{{"6306", 2}, {"6310", 1}});
+  CHECK(s["latencyMs"]["p50"] == 4.0);
+}
+
+TEST_CASE("Devsim options: values, defaults and clear errors", "[devsim][options]") {
+  bool help = false;
+  Options o = ParseOptions({"--product", "pk01", "--devices", "5", "--rate=2.5", "--json", "--qos", "0"},
+                           "tok", help);
+  CHECK_FALSE(help);
+  CHECK(o.product_key == "pk01");
+  CHECK(o.devices == 5);
+  CHECK(o.rate == 2.5);
+  CHECK(o.json);
+  CHECK(o.qos == 0);
+  CHECK(o.token == "tok");
+  ParseOptions({"--help"}, "", help);
+  CHECK(help);
+  CHECK_THROWS_WITH(ParseOptions({"--devices", "5"}, "tok", help), Catch::Contains("--product"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--rate", "fast"}, "tok", help), Catch::Contains("--rate"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--bogus"}, "tok", help), Catch::Contains("--bogus"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices"}, "tok", help), Catch::Contains("needs a value"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p"}, "", help), Catch::Contains("token"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--invalid", "1.5"}, "tok", help), Catch::Contains("--invalid"));
+}

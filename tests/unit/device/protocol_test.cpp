@@ -1,0 +1,65 @@
+#include "iot/device/protocol.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace iot::device;
+using nlohmann::json;
+
+TEST_CASE("Protocol: device topics and subscriptions", "[device][protocol]") {
+  DeviceTopics t("a1Prod", "lamp-1");
+  CHECK(t.PropertyPost() == "/sys/a1Prod/lamp-1/thing/event/property/post");
+  CHECK(t.EventPost("Alarm") == "/sys/a1Prod/lamp-1/thing/event/Alarm/post");
+  CHECK(t.DesiredGet() == "/sys/a1Prod/lamp-1/thing/property/desired/get");
+  CHECK(t.DesiredDelete() == "/sys/a1Prod/lamp-1/thing/property/desired/delete");
+  CHECK(t.DslTemplateGet() == "/sys/a1Prod/lamp-1/thing/dsltemplate/get");
+  CHECK(t.NtpRequest() == "/ext/ntp/a1Prod/lamp-1/request");
+  auto subs = t.Subscriptions();
+  CHECK(std::find(subs.begin(), subs.end(), "/sys/a1Prod/lamp-1/rrpc/request/+") != subs.end());
+  CHECK(subs.back() == "/ext/ntp/a1Prod/lamp-1/response");  // subscribed at QoS 0
+}
+
+TEST_CASE("Protocol: refusals in this platform's and in Alibaba's reply format", "[device][protocol]") {
+  auto ours = ParseRefusals(json::parse(R"({"Temp":{"code":6306,"message":"Temp: not an int"}})"));
+  REQUIRE(ours.size() == 1);
+  CHECK(ours[0].identifier == "Temp");
+  CHECK(ours[0].code == 6306);
+  CHECK(ours[0].message == "Temp: not an int");
+  auto alibaba = ParseRefusals(json::parse(R"({"RGB":"tsl parse: params not exist"})"));
+  REQUIRE(alibaba.size() == 1);
+  CHECK(alibaba[0].code == 0);
+  CHECK(alibaba[0].message == "tsl parse: params not exist");
+  CHECK(ParseRefusals(json::parse(R"({"x":{"value":1},"y":[1]})")).empty());
+  CHECK(ParseRefusals(json::array()).empty());
+}
+
+TEST_CASE("Protocol: reply payloads", "[device][protocol]") {
+  Reply r;
+  REQUIRE(ParseReplyPayload(R"({"id":"12","code":200,"data":{"L":{"code":6310,"message":"m"}},"message":"success"})", true, r));
+  CHECK(r.id == "12");
+  CHECK(r.code == 200);
+  CHECK(r.refusals.size() == 1);
+  Reply not_post;
+  REQUIRE(ParseReplyPayload(R"({"id":"13","code":200,"data":{"T":{"value":1,"version":2}}})", false, not_post));
+  CHECK(not_post.refusals.empty());
+  CHECK(not_post.data["T"]["version"] == 2);
+  Reply bad;
+  CHECK_FALSE(ParseReplyPayload("not json", true, bad));
+  CHECK_FALSE(ParseReplyPayload(R"({"code":200})", true, bad));
+}
+
+TEST_CASE("Protocol: NTP request, response in either type, and the time computation", "[device][protocol]") {
+  CHECK(json::parse(BuildNtpRequest(100)) == json{{"deviceSendTime", "100"}});
+  auto s = ParseNtpResponse(R"({"deviceSendTime":"100","serverRecvTime":"1010","serverSendTime":"1015"})");
+  REQUIRE(s);
+  auto n = ParseNtpResponse(R"({"deviceSendTime":100,"serverRecvTime":1010,"serverSendTime":1015})");
+  REQUIRE(n);
+  CHECK(n->server_send_ms == 1015);
+  CHECK_FALSE(ParseNtpResponse(R"({"deviceSendTime":"x","serverRecvTime":1,"serverSendTime":1})"));
+  CHECK_FALSE(ParseNtpResponse(R"({"deviceSendTime":"1"})"));
+  // (1010 + 1015 + 130 - 100) / 2 = 1027: the server's clock at the moment the answer arrived.
+  TimeSync t = ComputeTimeSync(*s, 130);
+  CHECK(t.ok());
+  CHECK(t.server_time_ms == 1027);
+  CHECK(t.offset_ms == 897);
+  CHECK(t.round_trip == std::chrono::milliseconds(30));
+}
