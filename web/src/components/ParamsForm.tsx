@@ -2,6 +2,11 @@ import { useState } from 'preact/hooks';
 import { ApiError, ErrorItem } from '../api';
 import { checkValue, DataType, defaultInput, describeType, Param, parseInput } from '../tsl';
 
+function toInput(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
 // One input for a value of a TSL data type: selects for bool and enum, text for numbers, text and
 // dates, JSON for struct and array.
 export function ValueInput(props: { param: Param; text: string; onInput: (t: string) => void; invalid: boolean }) {
@@ -51,8 +56,11 @@ export function ParamsForm(props: {
   onSubmit: (values: Record<string, unknown>) => Promise<void>;
   testid?: string;
   compact?: boolean;
+  initial?: Record<string, unknown>; // current values (e.g. the latest reported), else type defaults
 }) {
-  const [texts, setTexts] = useState<Record<string, string>>(() => Object.fromEntries(props.params.map((p) => [p.identifier, defaultInput(p.dataType)])));
+  const [texts, setTexts] = useState<Record<string, string>>(() =>
+    Object.fromEntries(props.params.map((p) => [p.identifier, props.initial && p.identifier in props.initial ? toInput(props.initial[p.identifier]) : defaultInput(p.dataType)])),
+  );
   const [problems, setProblems] = useState<ErrorItem[]>([]);
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);

@@ -134,7 +134,11 @@ function callFromError(e: unknown): ServiceCall | undefined {
   return e instanceof ApiError ? e.problem.serviceCall : undefined;
 }
 
-function Control(props: { base: string; model: TslDocument; streamTick: number; onCall: () => void }) {
+function Control(props: { base: string; model: TslDocument; streamTick: number; onCall: () => void; latest?: LatestProperty[] }) {
+  // Each set form starts from the property's reported value, once it has one (it is not overwritten while
+  // the operator types: a row is re-initialised only when its property first gets a value).
+  const known = (props.latest ?? []).map((l) => l.identifier).sort().join();
+  const current = useMemo(() => Object.fromEntries((props.latest ?? []).map((l) => [l.identifier, l.value])), [known]);
   const [calls, setCalls] = useState<Record<string, ServiceCall>>({});
   const rw = (props.model.properties ?? []).filter((p) => p.accessMode === 'rw');
   const services = userServices(props.model);
@@ -164,7 +168,7 @@ function Control(props: { base: string; model: TslDocument; streamTick: number; 
                 <div class="muted small">{p.name}</div>
               </td>
               <td>
-                <ParamsForm compact params={[p as Param]} pathPrefix="/params" submitLabel="Set" onSubmit={(values) => post(`set:${p.identifier}`, `${props.base}/properties`, { params: values })} />
+                <ParamsForm key={`${p.identifier}:${p.identifier in current}`} initial={current} compact params={[p as Param]} pathPrefix="/params" submitLabel="Set" onSubmit={(values) => post(`set:${p.identifier}`, `${props.base}/properties`, { params: values })} />
                 {calls[`set:${p.identifier}`] && <CallProgress base={props.base} call={calls[`set:${p.identifier}`]} streamTick={props.streamTick} />}
               </td>
             </tr>
@@ -341,7 +345,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
             <HistoryChart base={base} properties={props_} tick={chartTick} />
           </div>
         </div>
-        <div class="card">{model.data && <Control base={base} model={model.data} streamTick={ticks.serviceCall} onCall={() => bump('serviceCall')} />}</div>
+        <div class="card">{model.data && <Control base={base} model={model.data} latest={latest.data?.items} streamTick={ticks.serviceCall} onCall={() => bump('serviceCall')} />}</div>
       </div>
       <div class="card">
         <h3>Events</h3>
