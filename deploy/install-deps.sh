@@ -74,9 +74,18 @@ fi
 WEB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)
 lock_hash=$(sha256sum "$WEB_DIR/package-lock.json" | cut -d' ' -f1)
 web_stamp=$WEB_DIR/node_modules/.iot-lock-stamp
-if [[ ! -f $web_stamp || $(cat "$web_stamp") != "$lock_hash" ]]; then
-  echo "install-deps: npm ci in web/" >&2
-  (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error >/tmp/iot-npm-ci.log 2>&1) ||
-    { echo "install-deps: npm ci failed; see /tmp/iot-npm-ci.log" >&2; tail -20 /tmp/iot-npm-ci.log >&2; exit 1; }
-  echo "$lock_hash" >"$web_stamp"
+web_current() { [[ -f $web_stamp && $(cat "$web_stamp") == "$lock_hash" ]]; }
+if ! web_current; then
+  # Two scripts started at once (tests and a local run) must not run npm ci into one node_modules together.
+  exec 9>"/tmp/iot-npm-ci-$(printf '%s' "$WEB_DIR" | sha256sum | cut -c1-12).lock"
+  flock 9
+  if ! web_current; then
+    echo "install-deps: npm ci in web/" >&2
+    npm_log=$(mktemp /tmp/iot-npm-ci.XXXXXX.log)
+    (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1) ||
+      { echo "install-deps: npm ci failed; see $npm_log" >&2; tail -20 "$npm_log" >&2; exit 1; }
+    rm -f "$npm_log"
+    echo "$lock_hash" >"$web_stamp"
+  fi
+  exec 9>&-
 fi
