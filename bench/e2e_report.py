@@ -24,10 +24,14 @@ def sustained(j):
         why.append(f"codes other than 200: {codes}")
     pace = [r for r in j.get("timeline", []) if r[0] <= j["duration_s"] + 0.5]
     if pace:
-        last = sorted(r[3] for r in pace[-3:])[len(pace[-3:]) // 2]
         limit = max(200, 0.25 * rate)
+        last = sorted(r[3] for r in pace[-3:])[len(pace[-3:]) // 2]
+        second_half = sorted(r[3] for r in pace[len(pace) // 2:])
+        median = second_half[len(second_half) // 2]
         if last > limit:
             why.append(f"backlog growing: {last} outstanding at the end (limit {limit:.0f})")
+        elif median > limit:
+            why.append(f"backlog: median {median} outstanding over the second half (limit {limit:.0f})")
     return (not why), "; ".join(why)
 
 

@@ -1098,7 +1098,11 @@ std::string FormatSummary(const nlohmann::json& j) {
     if (!c["failures"].empty()) os << "failures: " << c["failures"].dump() << "\n";
     os << "CPU (connect phase): " << cpu(c["cpu_connect_phase"]) << "\n";
   };
-  if (j["mode"] == "echo") {
+  if (j["mode"] == "stream") {
+    os << "stream: " << j["connected"] << "/" << j["clients"] << " clients, " << j["messages"] << " messages ("
+       << j["bytes"] << " bytes) in " << j["seconds"] << " s " << j["by_type"].dump() << ", closed by the server "
+       << j["closed_by_server"].dump() << "; CPU: " << cpu(j["cpu"]) << "\n";
+  } else if (j["mode"] == "echo") {
     os << "echo: answered " << j["answered"] << " posts in " << j["seconds"] << " s; CPU: " << cpu(j["cpu"]) << "\n";
   } else if (j["mode"] == "connect-storm") {
     connect(j);

@@ -5,6 +5,7 @@
 //   publish        N devices post Alink property posts at QoS 1 at a fixed total rate and match the
 //                  platform's replies by id (post->reply latency, codes, ids answered 200 per device)
 //   echo           a plain responder: answers every post with 200 (broker-alone ceiling, trials)
+//   stream         WebSocket clients of iot-api's live stream subscribed to a product (its ingest cost)
 //   register       creates a product and devices through libs/store and writes their credentials CSV
 //   tsl            prints a thing model matching the properties `publish` generates
 #include <atomic>
@@ -26,6 +27,7 @@
 #include "iot/store/products.hpp"
 #include "loadgen.hpp"
 #include "stats.hpp"
+#include "stream_client.hpp"
 
 namespace {
 
@@ -40,6 +42,8 @@ constexpr const char* kUsage = R"(usage:
                       [--max-inflight N] [--params JSON] [--no-ids] [--first-id N]
   iot-loadgen echo --secret S [--user iot-gateway] [--filter F] [--sub-qos 0|1] [--reply-qos 0|1] [--duration S]
                    (answers each post with code 200 until the duration or SIGINT/SIGTERM)
+  iot-loadgen stream --port API_PORT --token T --product-key PK [--clients N] [--host H] [--duration S]
+                     (WebSocket clients of iot-api's /api/v1/stream, counting messages until SIGINT/SIGTERM)
   iot-loadgen register --dsn DSN --product-key PK --count N [--prefix P] [--first I] --csv FILE
   iot-loadgen tsl --product-key PK
 DEVICES: --devices-csv FILE (lines pk,dn,secret)
@@ -243,6 +247,20 @@ int main(int argc, char** argv) {
       std::signal(SIGINT, OnSignal);
       std::signal(SIGTERM, OnSignal);
       WriteSummary(a, iot::loadgen::RunEcho(o, g_stop));
+      return 0;
+    }
+    if (mode == "stream") {
+      iot::loadgen::StreamOptions o;
+      o.host = a.Str("host", o.host);
+      o.port = a.Int("port", o.port);
+      o.token = a.Str("token");
+      o.product_key = a.Str("product-key");
+      o.clients = a.Int("clients", o.clients);
+      o.duration_s = a.Num("duration", 0);
+      if (o.product_key.empty()) throw std::runtime_error("stream needs --product-key");
+      std::signal(SIGINT, OnSignal);
+      std::signal(SIGTERM, OnSignal);
+      WriteSummary(a, iot::loadgen::RunStream(o, g_stop));
       return 0;
     }
     if (mode == "register") return Register(a);
