@@ -61,6 +61,8 @@ struct WsClient::Impl {
   }
 };
 
+WsClient::WsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
 std::unique_ptr<WsClient> WsClient::Connect(int port, const Options& options, int* status,
                                             std::string* body) {
   auto impl = std::make_unique<Impl>();

@@ -47,7 +47,7 @@ class WsClient {
   struct Impl;
 
  private:
-  explicit WsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  explicit WsClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -126,10 +126,12 @@ TEST_CASE("Stream service: closing drops subscriptions and counts slow clients",
   REQUIRE(c);
   f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
   REQUIRE(f.hub.Any());
-  f.service.OnClosed(c, true);
-  CHECK_FALSE(f.hub.Any());
-  CHECK(f.service.Stats().clients == 0);
+  f.service.OnSlow(c);
+  CHECK_FALSE(f.hub.Any());  // routed nothing more at once
   CHECK(f.service.Stats().slow_disconnects == 1);
+  CHECK(f.service.Stats().clients == 1);
+  f.service.OnClosed(c);
+  CHECK(f.service.Stats().clients == 0);
   // A subscribe whose check finishes after the close does not resurrect the subscription.
   f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
   CHECK_FALSE(f.hub.Any());

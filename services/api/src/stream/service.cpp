@@ -130,15 +130,18 @@ void Service::OnMessage(const std::shared_ptr<Client>& client, std::string_view 
                  });
 }
 
-void Service::OnClosed(const std::shared_ptr<Client>& client, bool slow) {
+void Service::OnSlow(const std::shared_ptr<Client>& client) {
+  client->Close();
+  hub_.Remove(client);
+  counters_.slow_disconnects.fetch_add(1);
+  IOT_LOG_INFO("api.stream", "msg=\"slow client closed (1008)\" client="
+                                 << client->Id() << " who=" << log::Quote(client->Who().name));
+}
+
+void Service::OnClosed(const std::shared_ptr<Client>& client) {
   client->Close();
   hub_.Remove(client);
   counters_.clients.fetch_sub(1);
-  if (slow) {
-    counters_.slow_disconnects.fetch_add(1);
-    IOT_LOG_INFO("api.stream", "msg=\"slow client closed (1008)\" client=" << client->Id()
-                                                                          << " who=" << log::Quote(client->Who().name));
-  }
 }
 
 }  // namespace iot::api::stream

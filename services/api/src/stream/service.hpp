@@ -61,8 +61,10 @@ class Service final {
   void Authorize(Request request, std::function<void(UpgradeDecision)> done);
   // One message from the client (`text` false: a binary frame, which is refused).
   void OnMessage(const std::shared_ptr<Client>& client, std::string_view message, bool text);
-  // The connection ended; `slow`: closed because the client fell behind (1008).
-  void OnClosed(const std::shared_ptr<Client>& client, bool slow);
+  // The client fell behind (its queue overflowed): it gets nothing more; the transport closes it (1008).
+  void OnSlow(const std::shared_ptr<Client>& client);
+  // The connection ended.
+  void OnClosed(const std::shared_ptr<Client>& client);
 
   Counters& Stats() { return counters_; }
   Hub& GetHub() { return hub_; }

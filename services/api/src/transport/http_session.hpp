@@ -261,7 +261,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   void OnUpgradeDecision(std::uint64_t seq, stream::UpgradeDecision&& decision) {
     if (closed_ || closing_ || decision.refusal) {
       if (decision.client) {
-        state_->stream->OnClosed(decision.client, false);
+        state_->stream->OnClosed(decision.client);
       }
       OnResponse(seq, decision.refusal ? std::move(*decision.refusal)
                                        : ToResponse(ApiError::Unavailable("server shutting down")));

@@ -126,12 +126,18 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
   }
 
   void DoWrite() {
-    if (writing_ || closing_ || finished_) {
+    if (closing_ || finished_) {
       return;
     }
+    // Checked before `writing_`: the write in progress may never finish when the peer stops reading.
     if (client_->Overflowed()) {
-      slow_ = true;
+      if (state_->stream != nullptr) {
+        state_->stream->OnSlow(client_);
+      }
       CloseWith(websocket::close_code::policy_error, "client too slow: messages dropped");
+      return;
+    }
+    if (writing_) {
       return;
     }
     auto next = client_->Pop();
@@ -180,7 +186,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
     }
     finished_ = true;
     if (state_->stream != nullptr) {
-      state_->stream->OnClosed(client_, slow_);
+      state_->stream->OnClosed(client_);
     }
     beast::error_code ignored;
     close_timer_.cancel();
@@ -197,7 +203,6 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;
-  bool slow_ = false;
 };
 
 }  // namespace iot::api::transport::detail
