@@ -164,10 +164,6 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
            config.stream_queue_messages);
   read.Int(&file, "streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", env, 1024, 1LL << 30,
            config.stream_queue_bytes);
-  read.Int(&file, "streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", env, 1, 1000000,
-           config.stream_queue_messages);
-  read.Int(&file, "streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", env, 1024, 1LL << 30,
-           config.stream_queue_bytes);
   Reader::String(&file, "openapiPath", "IOT_OPENAPI_PATH", env, config.openapi_path);
   Reader::String(&file, "webDir", "IOT_WEB_DIR", env, config.web_dir);
   Reader::String(nullptr, "", "IOT_ADMIN_TOKEN", env, config.admin_token);

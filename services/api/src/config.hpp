@@ -24,9 +24,6 @@ struct Config {
   // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
   std::size_t stream_queue_messages = 1024;       // IOT_STREAM_QUEUE_MESSAGES
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES
-  // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
-  std::size_t stream_queue_messages = 1024;       // IOT_STREAM_QUEUE_MESSAGES
-  std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES
   std::string admin_token;  // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
   std::string log_level = "info";
   std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json

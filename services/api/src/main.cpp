@@ -8,7 +8,6 @@
 #include "app/background.hpp"
 #include "app/store_authenticator.hpp"
 #include "app/stream_feed.hpp"
-#include "app/stream_feed.hpp"
 #include "config.hpp"
 #include "handlers/common.hpp"
 #include "handlers/console.hpp"
@@ -138,21 +137,12 @@ int main(int argc, char** argv) {
     iot::api::StreamRuntime stream(
         pool, authenticator, stream_db,
         {.queue = {config.stream_queue_messages, config.stream_queue_bytes}}, metrics);
-    // Live stream: one LISTEN connection of its own feeds the WebSocket clients.
-    iot::store::DbSettings stream_db = pool_settings.db;
-    stream_db.application_name = "iot-api-stream";
-    iot::api::StreamRuntime stream(
-        pool, authenticator, stream_db,
-        {.queue = {config.stream_queue_messages, config.stream_queue_bytes}}, metrics);
     iot::api::Server server(config.http, dispatcher, metrics);
-    server.SetStream(stream.Service());
-    stream.Start();
     server.SetStream(stream.Service());
     stream.Start();
     background.Start();
     server.Start();
     server.Run();  // returns after SIGTERM/SIGINT once in-flight requests finished
-    stream.Stop();
     stream.Stop();
     background.Stop();
     pool.Stop();
