@@ -69,7 +69,7 @@ const Statement kCallGet{"call_get", "SELECT " IOT_CALL_COLUMNS
                                      " FROM service_calls WHERE device_id = $1 AND call_id = $2"};
 const Statement kCallByAlink{"call_by_alink",
                              "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
-                             "AND alink_id = $2 ORDER BY (status = 'sent') DESC, requested_at DESC "
+                             "AND alink_id = $2 ORDER BY (status IN ('sent', 'timeout')) DESC, requested_at DESC "
                              "LIMIT 1"};
 // $10: comma-separated allowed current statuses ('' = any); names come from our enum.
 const Statement kCallUpdate{
@@ -96,9 +96,27 @@ const Statement kCallsDesc{
 const Statement kCallsQueued{"calls_queued",
                              "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
                              "AND status = 'queued' ORDER BY requested_at, id"};
-const Statement kCallsExpire{"calls_expire",
-                             "UPDATE service_calls SET status = 'expired' WHERE status = 'queued' "
-                             "AND expires_at <= iot_ts($1) RETURNING " IOT_CALL_COLUMNS};
+const Statement kCallsExpire{
+    "calls_expire",
+    "UPDATE service_calls SET "
+    "status = CASE WHEN status = 'queued' THEN 'expired' ELSE 'timeout' END, "
+    "message = CASE WHEN status = 'queued' THEN 'not delivered before its time to live' "
+    "ELSE 'the device did not answer in time' END "
+    "WHERE status IN ('queued', 'sent') AND expires_at <= iot_ts($1) RETURNING " IOT_CALL_COLUMNS};
+const Statement kCallByRrpc{"call_by_rrpc", "SELECT " IOT_CALL_COLUMNS
+                                            " FROM service_calls WHERE rrpc_id = $1 LIMIT 1"};
+const Statement kCallsQueuedCount{"calls_queued_count",
+                                  "SELECT count(*) FROM service_calls WHERE device_id = $1 "
+                                  "AND status = 'queued'"};
+const Statement kCallsQueuedOfProduct{
+    "calls_queued_product",
+    "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE status = 'queued' AND device_id IN "
+    "(SELECT id FROM devices WHERE product_key = $1) ORDER BY requested_at, id"};
+const Statement kDeliverable{
+    "calls_deliverable",
+    "SELECT d.id, d.product_key, d.device_name FROM devices d WHERE d.status = 'online' "
+    "AND d.enabled AND d.last_online_at <= iot_ts($1) AND EXISTS (SELECT 1 FROM service_calls c "
+    "WHERE c.device_id = d.id AND c.status = 'queued') ORDER BY d.id LIMIT $2"};
 
 const Statement kDesiredGet{"desired_get",
                             "SELECT identifier, value::text, version FROM desired_properties "
@@ -346,6 +364,48 @@ Result<std::vector<ServiceCall>> ExpireServiceCalls(Db& db, TimeMs now) {
       out.push_back(ReadCall(row));
     }
     tx.commit();
+    return out;
+  });
+}
+
+Result<ServiceCall> FindServiceCallByRrpcId(Db& db, std::string_view rrpc_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ServiceCall> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kCallByRrpc, S(rrpc_id));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadCall(r[0]);
+  });
+}
+
+Result<std::int64_t> CountQueuedServiceCalls(Db& db, std::int64_t device_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::int64_t> {
+    pqxx::read_transaction tx(c);
+    return Exec(tx, kCallsQueuedCount, device_id)[0][0].as<std::int64_t>();
+  });
+}
+
+Result<std::vector<ServiceCall>> ListQueuedServiceCallsOfProduct(Db& db,
+                                                                 std::string_view product_key) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<ServiceCall>> {
+    pqxx::read_transaction tx(c);
+    std::vector<ServiceCall> out;
+    for (const auto& row : Exec(tx, kCallsQueuedOfProduct, S(product_key))) {
+      out.push_back(ReadCall(row));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<QueuedDevice>> ListDeliverableDevices(Db& db, TimeMs online_before, int limit) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<QueuedDevice>> {
+    pqxx::read_transaction tx(c);
+    std::vector<QueuedDevice> out;
+    for (const auto& row : Exec(tx, kDeliverable, online_before, limit)) {
+      out.push_back(QueuedDevice{row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                                 row[2].as<std::string>()});
+    }
     return out;
   });
 }

@@ -42,6 +42,11 @@ const BodySchema& FileSchema() {
         .Optional("pgPoolQueue", FieldType::kInteger)
         .Optional("mqttHost", FieldType::kString)
         .Optional("mqttPort", FieldType::kInteger)
+        .Optional("mqttUsername", FieldType::kString)
+        .Optional("mqttClientId", FieldType::kString)
+        .Optional("downlinkRatePerDevice", FieldType::kInteger)
+        .Optional("deviceQueueLimit", FieldType::kInteger)
+        .Optional("onlineGraceMs", FieldType::kInteger)
         .Optional("maintenanceIntervalS", FieldType::kInteger)
         .Optional("logLevel", FieldType::kString)
         .Optional("openapiPath", FieldType::kString)
@@ -158,6 +163,14 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int(&file, "pgPoolQueue", "IOT_PG_POOL_QUEUE", env, 1, 1000000, config.db_queue_capacity);
   Reader::String(&file, "mqttHost", "IOT_MQTT_HOST", env, config.mqtt_host);
   read.Int(&file, "mqttPort", "IOT_MQTT_PORT", env, 1, 65535, config.mqtt_port);
+  Reader::String(&file, "mqttUsername", "IOT_MQTT_USERNAME", env, config.control.mqtt_username);
+  Reader::String(nullptr, "", "IOT_MQTT_PASSWORD", env, config.control.mqtt_password);
+  Reader::String(&file, "mqttClientId", "IOT_MQTT_CLIENT_ID", env, config.control.mqtt_client_id);
+  read.Int(&file, "downlinkRatePerDevice", "IOT_DOWNLINK_RATE", env, 0, 100000,
+           config.control.downlink_rate);
+  read.Int(&file, "deviceQueueLimit", "IOT_DEVICE_QUEUE_LIMIT", env, 1, 1000000,
+           config.control.queue_limit);
+  read.Int(&file, "onlineGraceMs", "IOT_ONLINE_GRACE_MS", env, 0, 60000, config.control.online_grace_ms);
   read.Int(&file, "maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", env, 0, 86400,
            config.maintenance_interval_s);
   read.Int(&file, "streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", env, 1, 1000000,

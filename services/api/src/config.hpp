@@ -12,6 +12,17 @@
 
 namespace iot::api {
 
+// Device control: the API's own broker session (service account) and the downlink limits.
+struct ControlConfig {
+  std::string mqtt_username;   // IOT_MQTT_USERNAME: the API's service account ("" = no downlink)
+  std::string mqtt_password;   // IOT_MQTT_PASSWORD (environment only, never logged)
+  std::string mqtt_client_id;  // IOT_MQTT_CLIENT_ID (default iot-api-<host>-<pid>)
+  int downlink_rate = 50;      // IOT_DOWNLINK_RATE: downlink messages per second per device (0 = off)
+  int queue_limit = 1000;      // IOT_DEVICE_QUEUE_LIMIT: queued commands per device before 429
+  int online_grace_ms = 500;   // IOT_ONLINE_GRACE_MS: wait after a device comes online before
+                               // delivering its queue (it subscribes right after connecting)
+};
+
 // Everything iot-api is configured with; built once in main() and handed out piecewise.
 struct Config {
   ServerSettings http;
@@ -20,6 +31,7 @@ struct Config {
   std::size_t db_queue_capacity = 1024;  // IOT_PG_POOL_QUEUE: pending DB tasks before 503
   std::string mqtt_host;  // IOT_MQTT_HOST: broker probed by /readyz ("" = not probed)
   int mqtt_port = 1883;   // IOT_MQTT_PORT
+  ControlConfig control;  // device control (downlink) settings
   int maintenance_interval_s = 600;  // IOT_MAINTENANCE_INTERVAL_S: partitions/retention/dedupe (0 = off)
   // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
   std::size_t stream_queue_messages = 1024;       // IOT_STREAM_QUEUE_MESSAGES

@@ -1,5 +1,7 @@
 // iot-api: wiring only. Reads config, builds the object graph, serves until SIGTERM/SIGINT.
 // Exit codes: 0 clean shutdown, 2 bad configuration, 1 failure to start.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -9,6 +11,8 @@
 #include "app/store_authenticator.hpp"
 #include "app/stream_feed.hpp"
 #include "config.hpp"
+#include "control/control_service.hpp"
+#include "control/mqtt_link.hpp"
 #include "handlers/common.hpp"
 #include "handlers/console.hpp"
 #include "http/auth.hpp"
@@ -52,6 +56,12 @@ void AddPoolGauges(iot::api::MetricsRegistry& metrics, const iot::store::DbPool&
         [](const Stats& s) { return double(s.rejected); });
   gauge("iot_db_pool_completed", "DB tasks completed (since start)",
         [](const Stats& s) { return double(s.completed); });
+}
+
+std::string DefaultClientId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return std::string("iot-api-") + host + "-" + std::to_string(::getpid());
 }
 
 }  // namespace
@@ -115,6 +125,31 @@ int main(int argc, char** argv) {
     iot::api::StoreAuthenticator authenticator(pool);
     iot::api::Router router(authenticator);
     iot::api::HandlerContext context{.pool = pool};
+    // Device control: the API's own broker session publishes commands and takes RRPC answers.
+    std::unique_ptr<iot::api::ControlService> control;
+    std::unique_ptr<iot::api::MqttLink> mqtt_link;
+    if (!config.mqtt_host.empty()) {
+      iot::api::MqttLinkSettings link_settings;
+      link_settings.uri = "tcp://" + config.mqtt_host + ":" + std::to_string(config.mqtt_port);
+      link_settings.client_id = config.control.mqtt_client_id.empty() ? DefaultClientId()
+                                                                      : config.control.mqtt_client_id;
+      link_settings.username = config.control.mqtt_username;
+      link_settings.password = config.control.mqtt_password;
+      mqtt_link = std::make_unique<iot::api::MqttLink>(
+          link_settings, [&control](const std::string& topic, const std::string& payload) {
+            control->OnMessage(topic, payload);  // started only after `control` exists
+          });
+      iot::api::ControlSettings control_settings;
+      control_settings.downlink_rate = config.control.downlink_rate;
+      control_settings.queue_limit = config.control.queue_limit;
+      control_settings.online_grace = std::chrono::milliseconds(config.control.online_grace_ms);
+      control_settings.db = pool_settings.db;
+      control_settings.db.application_name = "iot-api-control";
+      control = std::make_unique<iot::api::ControlService>(pool, *mqtt_link, control_settings);
+      context.control = control.get();
+    } else {
+      IOT_LOG_WARN(kLog, "msg=\"IOT_MQTT_HOST is not set: device control answers 503\"");
+    }
     iot::api::AddResourceRoutes(router, context);
 
     iot::api::BackgroundSettings background_settings;
@@ -141,9 +176,17 @@ int main(int argc, char** argv) {
     server.SetStream(stream.Service());
     stream.Start();
     background.Start();
+    if (control) {
+      control->Start();
+      mqtt_link->Start();
+    }
     server.Start();
     server.Run();  // returns after SIGTERM/SIGINT once in-flight requests finished
     stream.Stop();
+    if (control) {
+      mqtt_link->Stop();
+      control->Stop();
+    }
     background.Stop();
     pool.Stop();
   } catch (const std::exception& e) {

@@ -5,49 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "iot/tsl/parser.hpp"
+#include "iot/tsl/published.hpp"
 
 namespace iot::gateway {
-
-std::shared_ptr<const tsl::ThingModel> ParsePublishedTsl(std::string_view tsl_json,
-                                                         std::string* error) {
-  auto fail = [&](std::string message) -> std::shared_ptr<const tsl::ThingModel> {
-    if (error) *error = std::move(message);
-    return nullptr;
-  };
-  if (tsl_json.empty()) return fail("no published thing model");
-  nlohmann::json doc = nlohmann::json::parse(tsl_json, nullptr, false);
-  if (doc.is_discarded()) return fail("published thing model is not JSON");
-  std::string default_text;
-  std::vector<std::string> custom_texts;
-  if (doc.is_array()) {
-    for (std::size_t i = 0; i < doc.size(); ++i) {
-      (i == 0 ? default_text : custom_texts.emplace_back()) = doc[i].dump();
-    }
-  } else if (doc.is_object() && !doc.contains("properties") && !doc.contains("events") &&
-             !doc.contains("services") && !doc.contains("schema") && !doc.contains("profile") &&
-             !doc.empty()) {
-    for (auto it = doc.begin(); it != doc.end(); ++it) {
-      if (it.key().empty()) {
-        default_text = it.value().dump();
-      } else {
-        custom_texts.push_back(it.value().dump());
-      }
-    }
-  } else {
-    default_text = std::string(tsl_json);
-  }
-  std::vector<std::string_view> customs(custom_texts.begin(), custom_texts.end());
-  tsl::ModelResult parsed = tsl::ParseThingModel(default_text, customs);
-  if (!parsed.ok() || !parsed.model) {
-    std::string message = "published thing model does not parse";
-    if (!parsed.problems.empty()) {
-      message += ": " + parsed.problems.front().pointer + " " + parsed.problems.front().message;
-    }
-    return fail(std::move(message));
-  }
-  return std::make_shared<const tsl::ThingModel>(std::move(*parsed.model));
-}
 
 CachingDirectory::CachingDirectory(DirectorySource& source, CacheSettings settings, Clock clock)
     : source_(source), settings_(settings), clock_(std::move(clock)) {}
@@ -89,7 +49,7 @@ Result<std::shared_ptr<const ProductEntry>> CachingDirectory::FindProduct(
   Result<ProductEntry> loaded = source_.LoadProduct(product_key);
   if (!loaded) return loaded.error();
   auto entry = std::make_shared<ProductEntry>(std::move(*loaded));
-  if (entry->version && !entry->tsl_json.empty()) entry->model = ParsePublishedTsl(entry->tsl_json);
+  if (entry->version && !entry->tsl_json.empty()) entry->model = tsl::ParsePublishedModel(entry->tsl_json);
   if (products_.size() >= settings_.max_products) products_.erase(products_.begin());
   std::shared_ptr<const ProductEntry> shared = entry;
   products_[key] = ProductSlot{shared, now};

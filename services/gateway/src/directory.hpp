@@ -53,11 +53,6 @@ class DirectorySource {
   virtual Result<ProductEntry> LoadProduct(std::string_view product_key) = 0;
 };
 
-// Parses the published TSL: a plain TSL document (default module), an array of module documents
-// (default first), or an object of module documents keyed by functionBlockId ("" = default).
-std::shared_ptr<const tsl::ThingModel> ParsePublishedTsl(std::string_view tsl_json,
-                                                         std::string* error = nullptr);
-
 struct CacheSettings {
   std::size_t max_devices = 200000;
   std::size_t max_products = 10000;

@@ -7,7 +7,7 @@
 #include "directory.hpp"
 #include "iot/common/log.hpp"
 #include "metrics.hpp"
-#include "rate_limiter.hpp"
+#include "iot/common/rate_limiter.hpp"
 #include "work.hpp"
 
 // Decodes and validates one MQTT message into Work (what to store, what else to do, what to answer).
@@ -40,7 +40,7 @@ class Handler {
   Directory& directory_;
   Metrics& metrics_;
   HandlerSettings settings_;
-  DeviceRateLimiter limiter_;
+  iot::DeviceRateLimiter limiter_;
   log::RateLimiter noise_{std::chrono::seconds(5)};
 };
 

@@ -109,13 +109,15 @@ OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
     store::ServiceCallUpdate update;
     update.status = call->succeeded ? store::ServiceCallStatus::kSucceeded
                                     : store::ServiceCallStatus::kFailed;
-    update.from = {store::ServiceCallStatus::kSent, store::ServiceCallStatus::kQueued};
+    // A late answer after a timeout is recorded too (the operator already saw the 504 or timeout).
+    update.from = {store::ServiceCallStatus::kSent, store::ServiceCallStatus::kQueued,
+                   store::ServiceCallStatus::kTimeout};
     update.code = call->code;
     update.message = call->message;
     update.output_json = call->output_json;
     update.replied_at = call->replied_at;
     auto r = store::UpdateServiceCall(db_, found->call_id, update);
-    if (!r && store::Is(r.error(), store::Errc::kConflict)) return OpStatus::kDone;  // timed out already
+    if (!r && store::Is(r.error(), store::Errc::kConflict)) return OpStatus::kDone;  // answered already
     return r ? OpStatus::kDone : StatusOf(r.error());
   }
   return OpStatus::kDone;

@@ -200,3 +200,52 @@ TEST_CASE("Desired properties: versions, mismatch all-or-nothing, device delete"
   CHECK(!GetDesiredProperties(f.db, dev).value()[1].value_json);
   CHECK(Is(SetDesiredProperties(f.db, 99999, {}).error(), Errc::kNotFound));
 }
+
+TEST_CASE("Service calls: RRPC lookup, queue count, deliverable devices, expiry and timeout sweep",
+          "[store][data]") {
+  Fixture f;
+  const auto dev = MakeDevice(f);
+  auto sync = CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev, .identifier = "SelfTest",
+                                                        .call_type = CallType::kSync,
+                                                        .status = ServiceCallStatus::kSent,
+                                                        .requested_at = kT0,
+                                                        .sent_at = kT0,
+                                                        .expires_at = kT0 + 500,
+                                                        .alink_id = "7",
+                                                        .rrpc_id = "123456789"});
+  REQUIRE(sync.has_value());
+  CHECK(FindServiceCallByRrpcId(f.db, "123456789")->call_id == sync->call_id);
+  CHECK(Is(FindServiceCallByRrpcId(f.db, "999").error(), Errc::kNotFound));
+
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev, .identifier = "set",
+                                                      .requested_at = kT0 + i,
+                                                      .expires_at = kT0 + (i == 0 ? 400 : 100000)})
+                .has_value());
+  }
+  CHECK(CountQueuedServiceCalls(f.db, dev).value() == 3);
+  CHECK(ListQueuedServiceCallsOfProduct(f.db, "pk")->size() == 3);
+
+  // Deliverable only once online (since before the grace boundary) and enabled.
+  CHECK(ListDeliverableDevices(f.db, kT0 + 1000, 10)->empty());
+  REQUIRE(ApplyLifecycle(f.db, LifecycleEvent{.device_id = dev, .online = true, .time = kT0, .sequence = 1})
+              .has_value());
+  CHECK(ListDeliverableDevices(f.db, kT0 - 1, 10)->empty());
+  auto deliverable = ListDeliverableDevices(f.db, kT0 + 1000, 10);
+  REQUIRE(deliverable->size() == 1);
+  CHECK(deliverable->front().device_name == "d1");
+
+  // The sweep: queued past expiry -> expired, sent past expiry -> timeout; others untouched.
+  auto ended = ExpireServiceCalls(f.db, kT0 + 600);
+  REQUIRE(ended->size() == 2);
+  for (const auto& call : *ended) {
+    CHECK(call.status == (call.call_id == sync->call_id ? ServiceCallStatus::kTimeout : ServiceCallStatus::kExpired));
+  }
+  CHECK(CountQueuedServiceCalls(f.db, dev).value() == 2);
+  // A late answer may still complete a timed-out call when the updater allows it.
+  auto late = UpdateServiceCall(f.db, sync->call_id,
+                                ServiceCallUpdate{.status = ServiceCallStatus::kSucceeded,
+                                                  .from = {ServiceCallStatus::kSent, ServiceCallStatus::kTimeout},
+                                                  .code = 200});
+  CHECK(late.has_value());
+}

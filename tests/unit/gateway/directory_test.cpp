@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "iot/tsl/published.hpp"
+
 #include "fakes.hpp"
 
 namespace gw = iot::gateway;
@@ -59,10 +61,10 @@ TEST_CASE("Directory: unknown and unavailable are different errors", "[gateway][
 
 TEST_CASE("Directory: published TSL forms", "[gateway][directory]") {
   const std::string tsl = t::ReadFixture("tsl/valid/minimal.json");
-  CHECK(gw::ParsePublishedTsl(tsl));
-  CHECK(gw::ParsePublishedTsl("[" + tsl + "]"));
-  CHECK(gw::ParsePublishedTsl(R"({"":)" + tsl + "}"));
+  CHECK(iot::tsl::ParsePublishedModel(tsl));
+  CHECK(iot::tsl::ParsePublishedModel("[" + tsl + "]"));
+  CHECK(iot::tsl::ParsePublishedModel(R"({"":)" + tsl + "}"));
   std::string error;
-  CHECK_FALSE(gw::ParsePublishedTsl("{nope", &error));
+  CHECK_FALSE(iot::tsl::ParsePublishedModel("{nope", &error));
   CHECK_FALSE(error.empty());
 }

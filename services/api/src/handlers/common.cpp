@@ -1,9 +1,11 @@
 #include "handlers/common.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "iot/common/log.hpp"
 #include "iot/store/audit.hpp"
+#include "iot/store/device_data.hpp"
 
 namespace iot::api {
 namespace {
@@ -127,6 +129,32 @@ nlohmann::json JsonValue(const std::string& text) {
 
 Response JsonOk(int status, const nlohmann::json& body) {
   return JsonResponse(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+nlohmann::json NullIfEmpty(const std::string& text) {
+  return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+}
+
+nlohmann::json ServiceCallJson(const store::ServiceCall& c) {
+  return {{"callId", c.call_id},
+          {"identifier", c.identifier},
+          {"callType", store::ToString(c.call_type)},
+          {"params", JsonValue(c.params_json)},
+          {"output", c.output_json ? JsonValue(*c.output_json) : nlohmann::json(nullptr)},
+          {"status", store::ToString(c.status)},
+          {"code", c.code ? nlohmann::json(*c.code) : nlohmann::json(nullptr)},
+          {"message", NullIfEmpty(c.message)},
+          {"requestedBy", c.requested_by},
+          {"requestedAt", c.requested_at},
+          {"sentAt", TimeOrNull(c.sent_at)},
+          {"repliedAt", TimeOrNull(c.replied_at)},
+          {"expiresAt", TimeOrNull(c.expires_at)}};
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace iot::api

@@ -15,6 +15,7 @@
 #include "http/request.hpp"
 #include "http/router.hpp"
 #include "iot/common/result.hpp"
+#include "iot/store/device_data.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/store/pool.hpp"
 #include "iot/store/types.hpp"
@@ -22,8 +23,11 @@
 namespace iot::api {
 
 // Dependencies of the resource handlers, built in main().
+class ControlService;
+
 struct HandlerContext {
   store::DbPool& pool;
+  ControlService* control = nullptr;  // device control; null when no broker is configured (503)
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -72,6 +76,13 @@ nlohmann::json TimeOrNull(const std::optional<store::TimeMs>& time);
 // JSON text from the store as a value (text that is not JSON is returned as a string).
 nlohmann::json JsonValue(const std::string& text);
 
+// "" as null, anything else as a string.
+nlohmann::json NullIfEmpty(const std::string& text);
+// The ServiceCall document of the contract (device control and service-call reads).
+nlohmann::json ServiceCallJson(const store::ServiceCall& call);
+// Wall clock, epoch ms.
+std::int64_t NowMs();
+
 // 201/200 JSON answers.
 Response JsonOk(int status, const nlohmann::json& body);
 
@@ -82,6 +93,7 @@ void AddProductRoutes(Router& router, HandlerContext& context);
 void AddThingModelRoutes(Router& router, HandlerContext& context);
 void AddDeviceRoutes(Router& router, HandlerContext& context);
 void AddDeviceDataRoutes(Router& router, HandlerContext& context);
+void AddControlRoutes(Router& router, HandlerContext& context);
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -90,6 +102,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddThingModelRoutes(router, context);
   AddDeviceRoutes(router, context);
   AddDeviceDataRoutes(router, context);
+  AddControlRoutes(router, context);
 }
 
 }  // namespace iot::api

@@ -78,26 +78,6 @@ std::int64_t ResolveDevice(store::Db& db, const std::string& pk, const std::stri
   return Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn).id;
 }
 
-nlohmann::json NullIfEmpty(const std::string& text) {
-  return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
-}
-
-nlohmann::json ServiceCallJson(const store::ServiceCall& c) {
-  return {{"callId", c.call_id},
-          {"identifier", c.identifier},
-          {"callType", store::ToString(c.call_type)},
-          {"params", JsonValue(c.params_json)},
-          {"output", c.output_json ? JsonValue(*c.output_json) : nlohmann::json(nullptr)},
-          {"status", store::ToString(c.status)},
-          {"code", c.code ? nlohmann::json(*c.code) : nlohmann::json(nullptr)},
-          {"message", NullIfEmpty(c.message)},
-          {"requestedBy", c.requested_by},
-          {"requestedAt", c.requested_at},
-          {"sentAt", TimeOrNull(c.sent_at)},
-          {"repliedAt", TimeOrNull(c.replied_at)},
-          {"expiresAt", TimeOrNull(c.expires_at)}};
-}
-
 // Optional string filter of bounded length (identifiers, types).
 std::optional<std::string> FilterParam(const Request& request, std::string_view name,
                                        std::vector<ErrorItem>& problems) {
@@ -144,12 +124,6 @@ const std::set<std::string, std::less<>>& AggregateColumns() {
 
 bool IsNumericType(std::string_view type) {
   return type == "int" || type == "float" || type == "double";
-}
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 const std::string& IdentifierParam(const Request& request) {

@@ -161,8 +161,23 @@ Result<Page<ServiceCall>> ListServiceCalls(Db& db, std::int64_t device_id,
                                            const ServiceCallFilter& filter, const TimeQuery& query);
 // Queued calls of a device, oldest first (deliver on connect).
 Result<std::vector<ServiceCall>> ListQueuedServiceCalls(Db& db, std::int64_t device_id);
-// Queued calls whose expires_at <= now become kExpired; returns them.
+// Open calls whose expires_at <= now: queued ones become kExpired (never delivered), sent ones
+// kTimeout (no answer in time; a late answer may still complete them). Returns them.
 Result<std::vector<ServiceCall>> ExpireServiceCalls(Db& db, TimeMs now);
+// The sync call an RRPC response refers to (its messageId is unique per call). kNotFound otherwise.
+Result<ServiceCall> FindServiceCallByRrpcId(Db& db, std::string_view rrpc_id);
+// Number of queued calls of a device (the per-device queue bound).
+Result<std::int64_t> CountQueuedServiceCalls(Db& db, std::int64_t device_id);
+// Queued calls of every device of a product, oldest first (re-validated after a publish).
+Result<std::vector<ServiceCall>> ListQueuedServiceCallsOfProduct(Db& db, std::string_view product_key);
+struct QueuedDevice {
+  std::int64_t device_id = 0;
+  std::string product_key;
+  std::string device_name;
+};
+// Enabled devices that are online since `online_before` or earlier and have queued calls (at most
+// `limit`): the ones whose queue can be delivered now.
+Result<std::vector<QueuedDevice>> ListDeliverableDevices(Db& db, TimeMs online_before, int limit);
 
 // --- desired properties ----------------------------------------------------------------------------
 Result<std::vector<DesiredProperty>> GetDesiredProperties(Db& db, std::int64_t device_id);

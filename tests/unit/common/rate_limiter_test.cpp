@@ -1,10 +1,10 @@
 #include <catch2/catch.hpp>
 
-#include "rate_limiter.hpp"
+#include "iot/common/rate_limiter.hpp"
 
-using iot::gateway::DeviceRateLimiter;
+using iot::DeviceRateLimiter;
 
-TEST_CASE("DeviceRateLimiter: a burst of one second - then the rate", "[gateway][rate]") {
+TEST_CASE("DeviceRateLimiter: a burst of one second - then the rate", "[common][rate]") {
   DeviceRateLimiter limiter(10);
   int allowed = 0;
   for (int i = 0; i < 30; ++i) allowed += limiter.Allow("pk/a", 1000) ? 1 : 0;
@@ -14,7 +14,7 @@ TEST_CASE("DeviceRateLimiter: a burst of one second - then the rate", "[gateway]
   CHECK(limiter.Allow("pk/b", 1100));  // devices are independent
 }
 
-TEST_CASE("DeviceRateLimiter: zero disables: the map is bounded", "[gateway][rate]") {
+TEST_CASE("DeviceRateLimiter: zero disables: the map is bounded", "[common][rate]") {
   DeviceRateLimiter off(0);
   for (int i = 0; i < 1000; ++i) REQUIRE(off.Allow("pk/a", 0));
   DeviceRateLimiter bounded(100, 50);

@@ -1,8 +1,8 @@
-#include "rate_limiter.hpp"
+#include "iot/common/rate_limiter.hpp"
 
 #include <algorithm>
 
-namespace iot::gateway {
+namespace iot {
 
 bool DeviceRateLimiter::Allow(std::string_view device_key, std::int64_t now_ms) {
   if (rate_ <= 0) return true;
@@ -32,4 +32,4 @@ void DeviceRateLimiter::Sweep(std::int64_t now_ms) {
   if (buckets_.size() >= max_devices_) buckets_.clear();
 }
 
-}  // namespace iot::gateway
+}  // namespace iot

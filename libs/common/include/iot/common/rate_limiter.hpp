@@ -6,11 +6,12 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace iot::gateway {
+namespace iot {
 
-// Per-device token buckets (rate per second, burst = one second's worth). Used by one shard worker
-// only, so it is not thread-safe. Bounded: when `max_devices` buckets exist, idle full buckets are
-// swept, and if that frees nothing the map is reset (a reset only forgives, never punishes).
+// Per-device token buckets (rate per second, burst = one second's worth). Not thread-safe: the
+// gateway gives each shard worker its own, iot-api guards one with a mutex. Bounded: when
+// `max_devices` buckets exist, idle full buckets are swept, and if that frees nothing the map is
+// reset (a reset only forgives, never punishes).
 class DeviceRateLimiter {
  public:
   DeviceRateLimiter(double per_second, std::size_t max_devices = 100000)
@@ -34,4 +35,4 @@ class DeviceRateLimiter {
   std::unordered_map<std::string, Bucket> buckets_;
 };
 
-}  // namespace iot::gateway
+}  // namespace iot

@@ -1,0 +1,272 @@
+// Device control: property set, service invocation (sync over RRPC, async with the offline queue) and
+// desired properties. The state machine lives in control/ControlService; this file checks requests,
+// the device's state and the caller's rate, and shapes the answers.
+#include <map>
+
+#include "control/control_service.hpp"
+#include "handlers/common.hpp"
+#include "http/body_schema.hpp"
+#include "iot/store/device_data.hpp"
+#include "iot/common/codes.hpp"
+#include "iot/store/devices.hpp"
+
+namespace iot::api {
+namespace {
+
+constexpr std::int64_t kMaxTtlMs = 30LL * 24 * 3600 * 1000;
+constexpr std::int64_t kDefaultTtlMs = 24LL * 3600 * 1000;
+constexpr std::int64_t kMaxTimeoutMs = 30000;
+constexpr std::size_t kMaxDesiredItems = 200;
+
+const BodySchema& SetSchema() {
+  static const BodySchema kSchema = BodySchema()
+                                        .Required("params", FieldType::kObject)
+                                        .Optional("ttlMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTtlMs)});
+  return kSchema;
+}
+
+const BodySchema& InvokeSchema() {
+  static const BodySchema kSchema =
+      BodySchema()
+          .Optional("params", FieldType::kObject)
+          .Optional("timeoutMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTimeoutMs)})
+          .Optional("ttlMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTtlMs)});
+  return kSchema;
+}
+
+const BodySchema& DesiredSchema() {
+  static const BodySchema kSchema = [] {
+    auto versions = std::make_shared<BodySchema>();
+    versions->Values(FieldType::kInteger, {.min = 0, .max = 2147483647});
+    BodySchema root;
+    root.Required("items", FieldType::kObject)
+        .Optional("versions", FieldType::kObject, {.object = versions});
+    return root;
+  }();
+  return kSchema;
+}
+
+ControlService& Control(HandlerContext& context) {
+  if (context.control == nullptr) {
+    throw ApiError::Unavailable("device control is not configured (IOT_MQTT_HOST is not set)");
+  }
+  return *context.control;
+}
+
+// The device a command goes to: 404 unknown, 409 disabled.
+store::Device CommandTarget(store::Db& db, const std::string& pk, const std::string& dn) {
+  store::Device device = Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn);
+  if (!device.enabled) {
+    throw ApiError::Conflict("device " + pk + "/" + dn + " is disabled");
+  }
+  return device;
+}
+
+void CheckRate(ControlService& control, const store::Device& device) {
+  if (!control.AllowCommand(device.id)) {
+    ApiError error = ApiError::TooManyRequests("more commands for device " + device.device_name +
+                                               " than its downlink rate allows, retry later");
+    error.headers.emplace_back("Retry-After", "1");
+    throw error;
+  }
+}
+
+Response Accepted(const store::ServiceCall& call) {
+  Response response = JsonOk(202, ServiceCallJson(call));
+  return response;
+}
+
+const std::string& ServiceIdParam(const Request& request) {
+  const std::string& id = request.Param("id");
+  if (id.empty() || id.size() > 128) {
+    throw ApiError::NotFound("no such service");
+  }
+  return id;
+}
+
+}  // namespace
+
+void AddControlRoutes(Router& router, HandlerContext& context) {
+  const std::string base = "/api/v1/products/{pk}/devices/{dn}";
+  const RouteOptions operator_role{.min_role = Role::kOperator};
+  const RouteOptions viewer{.min_role = Role::kViewer};
+  store::DbPool& pool = context.pool;
+
+  router.Add("POST", base + "/properties", operator_role,
+             [&pool, &context](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               nlohmann::json body = ParseJsonBody(request, SetSchema());
+               ControlService& control = Control(context);
+               Command command;
+               command.identifier = "set";
+               command.params = body["params"];
+               command.ttl_ms = body.value("ttlMs", kDefaultTtlMs);
+               command.requested_by = request.principal ? request.principal->name : "";
+               RunOnDb(pool, respond, [&control, request = std::move(request), pk, dn,
+                                       command](store::Db& db) {
+                 store::Device device = CommandTarget(db, pk, dn);
+                 auto model = control.Model(db, pk);
+                 ControlService::ValidateParams(*model, command);
+                 CheckRate(control, device);
+                 store::ServiceCall call = control.Enqueue(db, device, command);
+                 Audit(db, request, "device.property.set", pk + "/" + dn,
+                       {{"callId", call.call_id}, {"params", command.params}});
+                 return Accepted(call);
+               });
+             });
+
+  router.Add("POST", base + "/services/{id}", operator_role,
+             [&pool, &context](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               std::string id = ServiceIdParam(request);
+               nlohmann::json body = ParseJsonBody(request, InvokeSchema());
+               ControlService& control = Control(context);
+               Command command;
+               command.identifier = id;
+               command.params = body.value("params", nlohmann::json::object());
+               command.ttl_ms = body.value("ttlMs", kDefaultTtlMs);
+               command.timeout_ms = body.value("timeoutMs", std::int64_t{5000});
+               command.requested_by = request.principal ? request.principal->name : "";
+               // Not RunOnDb: a sync call answers later, from the RRPC answer or the timer.
+               const bool queued = pool.Submit([&control, request = std::move(request), respond, pk, dn,
+                                                command](store::Db& db) mutable {
+                 try {
+                   store::Device device = CommandTarget(db, pk, dn);
+                   auto model = control.Model(db, pk);
+                   const tsl::Service* service = model->model ? model->model->FindService(command.identifier)
+                                                              : nullptr;
+                   if (service == nullptr) {
+                     throw ApiError::NotFound("no service " + command.identifier + " in the published model of " + pk);
+                   }
+                   ControlService::ValidateParams(*model, command);
+                   if (service->call_type == tsl::CallType::kSync) {
+                     command.call_type = store::CallType::kSync;
+                     if (device.status != store::DeviceStatus::kOnline) {
+                       throw ApiError::Conflict("device " + pk + "/" + dn +
+                                                " is offline: a synchronous service needs it online");
+                     }
+                     CheckRate(control, device);
+                     Audit(db, request, "device.service.invoke", pk + "/" + dn,
+                           {{"identifier", command.identifier}, {"callType", "sync"}, {"params", command.params}});
+                     control.CallSync(db, device, model, command, respond);
+                     return;
+                   }
+                   CheckRate(control, device);
+                   store::ServiceCall call = control.Enqueue(db, device, command);
+                   Audit(db, request, "device.service.invoke", pk + "/" + dn,
+                         {{"identifier", command.identifier}, {"callType", "async"}, {"callId", call.call_id},
+                          {"params", command.params}});
+                   respond(Accepted(call));
+                 } catch (const ApiError& error) {
+                   respond(ToResponse(error));
+                 } catch (const std::exception& e) {
+                   respond(ToResponse(ApiError::Internal("internal error")));
+                 }
+               });
+               if (!queued) {
+                 ApiError busy = ApiError::Unavailable("the database queue is full, retry later");
+                 busy.headers.emplace_back("Retry-After", "1");
+                 respond(ToResponse(busy));
+               }
+             });
+
+  router.Add("PUT", base + "/desired-properties", operator_role,
+             [&pool, &context](Request&& request, Respond respond) {
+               std::string pk = ProductKeyParam(request);
+               std::string dn = DeviceNameParam(request);
+               nlohmann::json body = ParseJsonBody(request, DesiredSchema());
+               ControlService& control = Control(context);
+               const nlohmann::json& items = body["items"];
+               if (items.empty() || items.size() > kMaxDesiredItems) {
+                 throw ApiError::BadRequest("items must name 1 to " + std::to_string(kMaxDesiredItems) +
+                                                " properties",
+                                            {{"/items", 0, "1 to 200 identifiers"}});
+               }
+               nlohmann::json versions = body.value("versions", nlohmann::json::object());
+               std::vector<ErrorItem> problems;
+               for (auto it = versions.begin(); it != versions.end(); ++it) {
+                 if (!items.contains(it.key())) {
+                   problems.push_back({"/versions/" + JsonPointerEscape(it.key()), 0,
+                                       "a version for an identifier that is not in items"});
+                 }
+               }
+               if (!problems.empty()) throw ApiError::BadRequest(problems.front().message, problems);
+               std::string requested_by = request.principal ? request.principal->name : "";
+               RunOnDb(pool, respond, [&control, request = std::move(request), pk, dn, items, versions,
+                                       requested_by](store::Db& db) {
+                 store::Device device = CommandTarget(db, pk, dn);
+                 auto model = control.Model(db, pk);
+                 // Values are checked as a property set would be (rw properties, strict); null clears.
+                 Command push;
+                 push.identifier = "set";
+                 push.requested_by = requested_by;
+                 std::vector<ErrorItem> errors;
+                 for (auto it = items.begin(); it != items.end(); ++it) {
+                   if (!it.value().is_null()) {
+                     push.params[it.key()] = it.value();
+                     continue;
+                   }
+                   const tsl::Property* p = model->model ? model->model->FindProperty(it.key()) : nullptr;
+                   if (p == nullptr || p->access_mode == tsl::AccessMode::kRead) {
+                     errors.push_back({"/items/" + JsonPointerEscape(it.key()), codes::kDownlinkSpecMismatch,
+                                       "not a read-write property of the model"});
+                   }
+                 }
+                 if (!push.params.empty()) {
+                   try {
+                     ControlService::ValidateParams(*model, push);
+                   } catch (ApiError& invalid) {
+                     for (auto& e : invalid.errors) {
+                       if (e.path.rfind("/params", 0) == 0) e.path = "/items" + e.path.substr(7);
+                       errors.push_back(std::move(e));
+                     }
+                   }
+                 }
+                 if (!errors.empty()) {
+                   std::string detail = errors.size() == 1 ? errors.front().message
+                                                           : std::to_string(errors.size()) + " invalid items";
+                   throw ApiError::BadRequest(std::move(detail), std::move(errors));
+                 }
+                 CheckRate(control, device);
+                 std::vector<store::DesiredChange> changes;
+                 for (auto it = items.begin(); it != items.end(); ++it) {
+                   store::DesiredChange change;
+                   change.identifier = it.key();
+                   if (!it.value().is_null()) change.value_json = it.value().dump();
+                   if (versions.contains(it.key())) change.expected_version = versions[it.key()].get<int>();
+                   changes.push_back(std::move(change));
+                 }
+                 auto set = store::SetDesiredProperties(db, device.id, changes);
+                 if (!set && set.error() == store::Errc::kVersionMismatch) {
+                   throw ApiError::Conflict("a version in versions does not match the stored one");
+                 }
+                 std::map<std::string, int> new_versions = Unwrap(std::move(set));
+                 nlohmann::json detail = {{"items", items}};
+                 // An online device gets the new values at once, as a property set.
+                 if (!push.params.empty() && device.status == store::DeviceStatus::kOnline) {
+                   store::ServiceCall call = control.Enqueue(db, device, push);
+                   detail["callId"] = call.call_id;
+                 }
+                 Audit(db, request, "device.desired.set", pk + "/" + dn, detail);
+                 return JsonOk(200, {{"versions", new_versions}});
+               });
+             });
+
+  router.Add("GET", base + "/desired-properties", viewer, [&pool](Request&& request, Respond respond) {
+    std::string pk = ProductKeyParam(request);
+    std::string dn = DeviceNameParam(request);
+    RunOnDb(pool, respond, [pk, dn](store::Db& db) {
+      store::Device device = Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn);
+      nlohmann::json items = nlohmann::json::object();
+      for (const auto& d : Unwrap(store::GetDesiredProperties(db, device.id))) {
+        items[d.identifier] = {{"value", d.value_json ? JsonValue(*d.value_json) : nlohmann::json(nullptr)},
+                               {"version", d.version}};
+      }
+      return JsonOk(200, {{"items", items}});
+    });
+  });
+}
+
+}  // namespace iot::api
