@@ -65,6 +65,13 @@ HttpResult HttpCall(const HttpUrl& url, const std::string& method, const std::st
 
   net::streambuf buffer;
   error_code failure;
+  // Connection: close, so the response ends at EOF. Lives here: the handlers refer to it.
+  std::function<void(error_code, std::size_t)> read_more = [&](error_code ec, std::size_t) {
+    if (ec == net::error::eof) return;
+    if (ec) return void(failure = ec);
+    if (buffer.size() > kMaxResponseBytes) return void(failure = net::error::message_size);
+    net::async_read(socket, buffer, net::transfer_at_least(1), read_more);
+  };
   std::string stage = "resolving " + url.host;
   // One chain of async steps so that a single run_for() bounds the whole exchange.
   resolver.async_resolve(url.host, url.port, [&](error_code ec, tcp::resolver::results_type r) {
@@ -76,22 +83,7 @@ HttpResult HttpCall(const HttpUrl& url, const std::string& method, const std::st
       net::async_write(socket, net::buffer(request), [&](error_code ec3, std::size_t) {
         if (ec3) return void(failure = ec3);
         stage = "reading the response";
-        net::async_read(socket, buffer, net::transfer_at_least(1), [&](error_code ec4, std::size_t) {
-          if (ec4 && ec4 != net::error::eof) return void(failure = ec4);
-          if (ec4 == net::error::eof) return;
-          // Connection: close, so read to the end.
-          std::function<void(error_code, std::size_t)> more;
-          more = [&](error_code ec5, std::size_t) {
-            if (ec5 == net::error::eof) return;
-            if (ec5) return void(failure = ec5);
-            if (buffer.size() > kMaxResponseBytes) {
-              failure = net::error::message_size;
-              return;
-            }
-            net::async_read(socket, buffer, net::transfer_at_least(1), more);
-          };
-          more({}, 0);
-        });
+        read_more({}, 0);
       });
     });
   });

@@ -66,7 +66,8 @@ std::vector<Credential> RegisterDevices(const Options& o, const HttpUrl& api) {
     for (std::size_t i = first; i < last; ++i) names.push_back(DeviceName(o, i));
     HttpResult r = HttpCall(api, "POST", base + ":batch", o.token, json{{"deviceNames", names}}.dump());
     if (r.status == 201) {
-      for (const json& item : json::parse(r.body).at("items")) out.push_back(FromJson(item));
+      const json doc = json::parse(r.body);  // not in the range-for: a temporary would dangle
+      for (const json& item : doc.at("items")) out.push_back(FromJson(item));
       continue;
     }
     if (r.status != 409) HttpFailure("registering devices", r);
