@@ -14,6 +14,7 @@
 #include "iot/alink/envelope.hpp"
 #include "iot/testing/device_client.hpp"
 #include "iot/testing/env.hpp"
+#include "iot/testing/http_client.hpp"
 #include "iot/testing/process.hpp"
 
 using iot::gateway::itest::GatewayProcess;
@@ -47,7 +48,19 @@ struct Platform {
   Platform() {
     gateway = std::make_unique<GatewayProcess>(stack, "gw-devsim-itest");
     REQUIRE(gateway->WaitConnected());
-    api = std::make_unique<iot::api::itest::ApiProcess>(iot::api::itest::Env{}, stack.Dsn());
+    // With the broker configured, iot-api can control devices (issue 6).
+    api = std::make_unique<iot::api::itest::ApiProcess>(
+        iot::api::itest::Env{{"IOT_MQTT_HOST", "127.0.0.1"},
+                             {"IOT_MQTT_PORT", std::to_string(stack.Broker().Port())},
+                             {"IOT_MQTT_USERNAME", iot::testing::kApiUser},
+                             {"IOT_MQTT_PASSWORD", iot::testing::kApiSecret}},
+        stack.Dsn());
+  }
+  iot::testing::HttpResponse Rest(const std::string& method, const std::string& target,
+                                  const std::string& body = "") {
+    iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}};
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+    return iot::testing::HttpRequest(api->Port(), method, "/api/v1" + target, headers, body);
   }
   ~Platform() {
     if (!Catch::getResultCapture().lastAssertionPassed()) {
@@ -157,5 +170,55 @@ TEST_CASE("Devsim: answers property sets and services (async and RRPC) from the 
   auto summary = Summary(sim);
   REQUIRE(summary);
   CHECK((*summary)["downlinks"]["received"] == 3);
+  CHECK((*summary)["downlinks"]["answered"] == 3);
+}
+
+TEST_CASE("Devsim: answers services and property sets invoked through the REST API",
+          "[integration][devsim][mqtt][pg][api]") {
+  Platform p;
+  auto sim = p.Devsim({"--devices", "1", "--rate", "1", "--duration", "10", "--answer-delay-ms", "50"});
+  sim.Start();
+  const std::string device = std::string("/products/") + kPk + "/devices/sim-0001";
+  // Online once the gateway has applied the broker's lifecycle message.
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        auto r = p.Rest("GET", device);
+        return r.status == 200 && json::parse(r.body).value("status", "") == "online";
+      },
+      20s, 100ms));
+
+  auto sync = p.Rest("POST", device + "/services/SelfTest", json{{"params", {{"Depth", 1}}}}.dump());
+  INFO(sync.body);
+  REQUIRE(sync.status == 200);
+  auto call = json::parse(sync.body);
+  CHECK(call["status"] == "succeeded");
+  CHECK(call["callType"] == "sync");
+  CHECK(call["output"].contains("Passed"));
+  CHECK(call["output"]["Report"].is_string());
+
+  auto async = p.Rest("POST", device + "/services/Reboot", json{{"params", {{"DelaySec", 3}}}}.dump());
+  INFO(async.body);
+  REQUIRE(async.status == 202);
+  const std::string call_id = json::parse(async.body)["callId"].get<std::string>();
+  CHECK(iot::testing::PollUntil(
+      [&] {
+        auto r = p.Rest("GET", device + "/service-calls/" + call_id);
+        return r.status == 200 && json::parse(r.body).value("status", "") == "succeeded";
+      },
+      10s, 100ms));
+
+  auto set = p.Rest("POST", device + "/properties", json{{"params", {{"FanLevel", 2}}}}.dump());
+  INFO(set.body);
+  REQUIRE(set.status == 202);
+  const std::string set_id = json::parse(set.body)["callId"].get<std::string>();
+  CHECK(iot::testing::PollUntil(
+      [&] {
+        auto r = p.Rest("GET", device + "/service-calls/" + set_id);
+        return r.status == 200 && json::parse(r.body).value("status", "") == "succeeded";
+      },
+      10s, 100ms));
+  REQUIRE(WaitExit(sim, 60s));
+  auto summary = Summary(sim);
+  REQUIRE(summary);
   CHECK((*summary)["downlinks"]["answered"] == 3);
 }
