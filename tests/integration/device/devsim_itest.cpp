@@ -90,7 +90,7 @@ bool WaitExit(iot::testing::ChildProcess& p, std::chrono::seconds timeout) {
 
 }  // namespace
 
-TEST_CASE("Devsim: registers devices, posts valid and invalid values, summary matches the database",
+TEST_CASE("Devsim: registers devices and posts valid and invalid values - summary matches the database",
           "[integration][devsim][mqtt][pg]") {
   Platform p;
   const std::string credentials = iot::testing::MakeTempDir("devsim-cred") + "/devices.json";

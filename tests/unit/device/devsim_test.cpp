@@ -72,7 +72,7 @@ TEST_CASE("Devsim values: invalid values are refused even in weak mode", "[devsi
   }
 }
 
-TEST_CASE("Devsim post plans: distinct properties, events by share, exactly one invalid value",
+TEST_CASE("Devsim post plans: distinct properties - events by share - exactly one invalid value",
           "[devsim][plan]") {
   const auto model = ReferenceModel();
   const auto& module = model.default_module();
@@ -142,7 +142,7 @@ TEST_CASE("Devsim stats: nearest-rank percentiles and the summary", "[devsim][st
   CHECK(s["latencyMs"]["p50"] == 4.0);
 }
 
-TEST_CASE("Devsim options: values, defaults and clear errors", "[devsim][options]") {
+TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][options]") {
   bool help = false;
   Options o = ParseOptions({"--product", "pk01", "--devices", "5", "--rate=2.5", "--json", "--qos", "0"},
                            "tok", help);

@@ -47,7 +47,7 @@ TEST_CASE("Protocol: reply payloads", "[device][protocol]") {
   CHECK_FALSE(ParseReplyPayload(R"({"code":200})", true, bad));
 }
 
-TEST_CASE("Protocol: NTP request, response in either type, and the time computation", "[device][protocol]") {
+TEST_CASE("Protocol: NTP request - response in either type - the time computation", "[device][protocol]") {
   CHECK(json::parse(BuildNtpRequest(100)) == json{{"deviceSendTime", "100"}});
   auto s = ParseNtpResponse(R"({"deviceSendTime":"100","serverRecvTime":"1010","serverSendTime":"1015"})");
   REQUIRE(s);
