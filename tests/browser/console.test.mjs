@@ -5,18 +5,21 @@
 //
 // Environment: IOT_CONSOLE_URL (http://127.0.0.1:PORT), IOT_CONSOLE_TOKEN (admin token),
 // IOT_CONSOLE_MQTT_URL (mqtt://127.0.0.1:PORT), IOT_SCREENSHOT_DIR (where the PNGs go), IOT_CHROMIUM
-// (default /usr/bin/chromium), IOT_FIXTURES_DIR (tests/fixtures).
+// (default /usr/bin/chromium), IOT_FIXTURES_DIR (tests/fixtures), IOT_FIREFOX (also check Firefox, e.g.
+// /usr/bin/firefox-esr: see firefox.mjs), IOT_CONSOLE_HOLD_S (keep the stack up afterwards).
 import { createRequire } from 'node:module';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Device } from './device.mjs';
+import { firefoxCheck } from './firefox.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, '../../web/package.json'));
 const { chromium } = require('playwright-core');
 const mqtt = require('mqtt');
+const WebSocket = require('ws');
 
 const BASE = need('IOT_CONSOLE_URL');
 const TOKEN = need('IOT_CONSOLE_TOKEN');
@@ -330,6 +333,17 @@ try {
     await shot('products');
   });
 
+  if (process.env.IOT_FIREFOX) await step('Firefox (WebDriver BiDi) signs in and shows the device page live', async () => {
+    await firefoxCheck(WebSocket, {
+      executable: process.env.IOT_FIREFOX,
+      base: BASE,
+      token: TOKEN,
+      devicePath: `/products/${PK}/devices/${DN}`,
+      screenshot: join(SHOTS, 'firefox-device.png'),
+      log,
+    });
+  });
+
   await step('no external network request and no page error', async () => {
     expect(external.length === 0, `external requests: ${external.join(', ')}`);
     expect(pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`);
@@ -338,6 +352,13 @@ try {
   await device.close().catch(() => {});
   await context.close().catch(() => {});
   rmSync(userDataDir, { recursive: true, force: true });
+}
+
+// IOT_CONSOLE_HOLD_S=N keeps the stack up for N seconds after the run (to look at it with another browser).
+const holdSeconds = Number(process.env.IOT_CONSOLE_HOLD_S || 0);
+if (holdSeconds > 0) {
+  log(`holding the stack for ${holdSeconds} s: ${BASE}/products/${PK}/devices/${DN}`);
+  await new Promise((r) => setTimeout(r, holdSeconds * 1000));
 }
 
 const failed = results.filter((r) => !r.ok);

@@ -4,7 +4,8 @@ import 'uplot/dist/uPlot.min.css';
 import { AggregateRow } from '../api';
 
 // avg with a min–max band of an aggregate series (uPlot; times in seconds).
-export function AggregateChart(props: { rows: AggregateRow[]; unit: string; label: string }) {
+// The x axis always spans the queried range [fromMs, toMs), however few buckets hold data.
+export function AggregateChart(props: { rows: AggregateRow[]; unit: string; label: string; fromMs: number; toMs: number }) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   useEffect(() => {
@@ -20,7 +21,7 @@ export function AggregateChart(props: { rows: AggregateRow[]; unit: string; labe
     const opts: uPlot.Options = {
       width,
       height: 240,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: () => [props.fromMs / 1000, props.toMs / 1000] } },
       series: [
         {},
         { label: `${props.label} avg`, stroke: '#2563eb', width: 2, spanGaps: false, points: { show: props.rows.length < 60 } },
@@ -40,6 +41,6 @@ export function AggregateChart(props: { rows: AggregateRow[]; unit: string; labe
       plot.current?.destroy();
       plot.current = null;
     };
-  }, [props.rows, props.unit, props.label]);
+  }, [props.rows, props.unit, props.label, props.fromMs, props.toMs]);
   return <div ref={host} class="chart" data-testid="chart" />;
 }

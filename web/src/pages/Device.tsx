@@ -37,11 +37,11 @@ function HistoryChart(props: { base: string; properties: TslProperty[]; tick: nu
   }, [numeric.map((p) => p.identifier).join()]);
   const effective = interval === 'auto' ? autoInterval(range) : interval;
   const rows = useLoad(async () => {
-    if (!id) return [] as AggregateRow[];
+    if (!id) return { items: [] as AggregateRow[], from: 0, to: 1 };
     const to = Date.now() + 1000;
     const from = to - range;
     const r = await api<{ items: AggregateRow[] }>('GET', `${props.base}/properties/${encodeURIComponent(id)}/aggregate${qs({ from, to, interval: effective, fn: 'avg,min,max,count' })}`);
-    return r.items;
+    return { items: r.items, from, to };
   }, [props.base, id, range, effective, props.tick]);
   const prop = numeric.find((p) => p.identifier === id);
   if (numeric.length === 0) return <p class="muted">The thing model has no numeric property to chart.</p>;
@@ -67,11 +67,11 @@ function HistoryChart(props: { base: string; properties: TslProperty[]; tick: nu
           ))}
         </select>
         <span class="muted" data-testid="chart-count">
-          {rows.data ? `${rows.data.reduce((n, r) => n + (r.count ?? 0), 0)} samples in ${rows.data.length} buckets` : ''}
+          {rows.data ? `${rows.data.items.reduce((n, r) => n + (r.count ?? 0), 0)} samples in ${rows.data.items.length} buckets` : ''}
         </span>
       </div>
       <ErrorBox error={rows.error} />
-      {rows.data && <AggregateChart rows={rows.data} unit={prop?.dataType.specs?.unit ?? ''} label={prop?.identifier ?? id} />}
+      {rows.data && <AggregateChart rows={rows.data.items} fromMs={rows.data.from} toMs={rows.data.to} unit={prop?.dataType.specs?.unit ?? ''} label={prop?.identifier ?? id} />}
     </div>
   );
 }
