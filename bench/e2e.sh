@@ -18,6 +18,8 @@
 #   4. optional: N WebSocket live-stream clients (IOT_E2E_STREAM_CLIENTS; `iot-loadgen stream`) subscribed
 #      to the product, the sustained rate (else IOT_E2E_RATE) again with them connected: still sustained?
 #      CPU per post of each process against the same rate without them (the stream's cost).
+#   4b. IOT_E2E_RATE again with iot-api stopped (IOT_E2E_NO_API_RUN=1): iot-api's stream listener makes
+#      the gateway build and NOTIFY stream records for every batch whenever iot-api runs, clients or not.
 #   5. 10,000 devices (IOT_E2E_BIG_DEVICES) at 1 post/s each for IOT_E2E_BIG_S, against a freshly started
 #      gateway: its peak RSS.
 #   6. exactly once: every post answered 200 (ids per device from the generator's JSON) has its dedupe
@@ -38,7 +40,7 @@
 # Settings (environment): IOT_BUILD_DIR (./build-release), IOT_E2E_DEVICES (1000), IOT_E2E_RATE (5000),
 # IOT_E2E_DURATION_S (60), IOT_E2E_STEP_START (8000), IOT_E2E_STEP (2000), IOT_E2E_STEP_MAX (40000),
 # IOT_E2E_STEP_S (20), IOT_E2E_BROKER (1: measure the broker alone), IOT_E2E_BIG_DEVICES (10000; 0 = skip),
-# IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (0),
+# IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (0), IOT_E2E_NO_API_RUN (1),
 # IOT_E2E_THREADS (1 generator thread), IOT_E2E_OUT (directory for the JSON of every run and
 # summary.json; default: kept in the temporary directory, printed at the end), IOT_KEEP_TMP=1 keeps
 # logs and data. The gateway's own settings (IOT_GATEWAY_WORKERS, IOT_GATEWAY_WRITERS, ...) pass through.
@@ -61,6 +63,7 @@ BIG_DEVICES=${IOT_E2E_BIG_DEVICES:-10000}
 BIG_RATE=${IOT_E2E_BIG_RATE:-1}
 BIG_S=${IOT_E2E_BIG_S:-60}
 STREAM_CLIENTS=${IOT_E2E_STREAM_CLIENTS:-0}
+NO_API_RUN=${IOT_E2E_NO_API_RUN:-1}
 THREADS=${IOT_E2E_THREADS:-1}
 PK=bench7e2e
 
@@ -149,18 +152,21 @@ METRICS_PORT=$(iot_free_port)
 
 # iot-api: registration through REST; maintenance only at start (partitions), so that no dedupe row is
 # pruned before the exactly-once check.
-IOT_PG_DSN=$DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
-  IOT_MAINTENANCE_INTERVAL_S=86400 IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json \
-  IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-api IOT_MQTT_PASSWORD=$API_SECRET \
-  "$API" >"$TMP/api.log" 2>&1 &
-API_PID=$!
 BASE=http://127.0.0.1:$API_PORT
-for ((i = 0; i < 300; i++)); do
-  curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
-  kill -0 "$API_PID" 2>/dev/null || { cat "$TMP/api.log" >&2; iot_die "iot-api exited"; }
-  sleep 0.1
-done
-((i < 300)) || iot_die "iot-api does not answer /healthz (log: $TMP/api.log)"
+start_api() {
+  IOT_PG_DSN=$DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
+    IOT_MAINTENANCE_INTERVAL_S=86400 IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json \
+    IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-api IOT_MQTT_PASSWORD=$API_SECRET \
+    "$API" >>"$TMP/api.log" 2>&1 &
+  API_PID=$!
+  for ((i = 0; i < 300; i++)); do
+    curl -sf "$BASE/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$API_PID" 2>/dev/null || { cat "$TMP/api.log" >&2; iot_die "iot-api exited"; }
+    sleep 0.1
+  done
+  iot_die "iot-api does not answer /healthz (log: $TMP/api.log)"
+}
+start_api
 
 api() {  # api METHOD PATH [JSON|@file]: prints the body; fails on a non-2xx answer
   local out
@@ -275,7 +281,8 @@ stop_sampler() { stop_pid "$SAMPLER_PID"; SAMPLER_PID=; }
 # gateway samples in $OUT/NAME.samples. Sets RUN_JSON.
 run_publish() {
   local name=$1 rate=$2 seconds=$3 csv=$4; shift 4
-  local samples=(--sample "broker=$BROKER_PID" --sample "postgres=+$PG_PID" --sample "api=$API_PID")
+  local samples=(--sample "broker=$BROKER_PID" --sample "postgres=+$PG_PID")
+  [[ -n $API_PID ]] && samples+=(--sample "api=$API_PID")
   [[ -n $GW_PID ]] && samples+=(--sample "gateway=$GW_PID")
   [[ -n $ECHO_PID ]] && samples+=(--sample "echo=$ECHO_PID")
   RUN_NO=$((RUN_NO + 1))
@@ -373,6 +380,16 @@ if ((STREAM_CLIENTS > 0)); then
   stop_pid "$STREAM_PID"
   STREAM_PID=
   cat "$TMP/stream.txt"
+fi
+
+# --- 4b. without iot-api: its stream listener holds the presence lock whenever it runs, so every batch
+# builds and NOTIFYs stream records even with no WebSocket client; this run shows that base cost.
+if [[ $NO_API_RUN == 1 ]]; then
+  stop_pid "$API_PID"
+  API_PID=
+  run_publish "noapi-$RATE" "$RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  wait_gateway_idle
+  start_api
 fi
 
 # --- 5. 10,000 devices at 1 post/s against a fresh gateway ---------------------------------------------

@@ -128,6 +128,8 @@ def summary(out, check, clk, machine, load, broker_best, platform_best, hwm_main
     for name in all_runs:
         if name.startswith("stream"):
             block("with live-stream clients", name)
+        if name.startswith("noapi"):
+            block("iot-api stopped (no stream listener)", name)
     big = block(f"{big_devices} devices at 1 post/s (fresh gateway)", f"devices{big_devices}") if int(big_devices) else None
     print(f"gateway peak RSS (VmHWM): after the 1,000-device runs {int(hwm_main) / 1024:.1f} MB; "
           f"{big_devices} devices {int(hwm_big) / 1024:.1f} MB")
