@@ -2,6 +2,7 @@
 -- format of libs/store/include/iot/store/stream.hpp ("s <device_id> <time_ms> <ServiceCall JSON>"),
 -- on commit of the change, in the same queue as the gateway's telemetry notifications (so per-device
 -- order holds). PostgreSQL refuses payloads over 8000 bytes: params and output are left out then.
+-- A row that maintenance moves out of the default partition is announced again with the same state.
 CREATE FUNCTION iot_stream_service_call() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   data jsonb;

@@ -72,6 +72,9 @@ struct World {
                                                std::map<std::string, std::string>{
                                                    {"IOT_GATEWAY_DEVICE_RATE", "100000"}});
     REQUIRE(gateway->WaitConnected());
+    // No maintenance: its first run moves rows out of the default partition, and a moved service call
+    // is announced again (same state) by the stream trigger, which would blur the exact-count checks.
+    api_env.emplace("IOT_MAINTENANCE_INTERVAL_S", "0");
     api = std::make_unique<ApiProcess>(std::move(api_env), stack.Dsn());
     // The listener is up (and holds the presence lock the writers look for) before devices post.
     REQUIRE(iot::testing::PollUntil([&] { return Metric(api->Port(), "iot_stream_listener_connected") == 1; },
@@ -358,7 +361,9 @@ TEST_CASE("Stream: serviceCall messages when a service-call row is created and c
   // Another device's call does not reach a device subscription.
   create.device_id = w.dev02;
   REQUIRE(iot::store::CreateServiceCall(w.stack.Db(), create));
-  CHECK_FALSE(ws->WaitFor(OfType("serviceCall"), 500ms));
+  auto extra = ws->WaitFor(OfType("serviceCall"), 500ms);
+  INFO((extra ? extra->dump() : std::string("none")));
+  CHECK_FALSE(extra);
 }
 
 TEST_CASE("Stream: a client that never reads is closed with 1008 - others keep up",
