@@ -16,8 +16,8 @@
 #   3. step search: IOT_E2E_STEP_START, +IOT_E2E_STEP, ... for IOT_E2E_STEP_S each until a step is not
 #      sustained; then the highest sustained rate again for IOT_E2E_DURATION_S (the recorded figure).
 #   4. optional: N WebSocket live-stream clients (IOT_E2E_STREAM_CLIENTS; `iot-loadgen stream`) subscribed
-#      to the product, the sustained rate (else IOT_E2E_RATE) again with them connected: still sustained?
-#      CPU per post of each process against the same rate without them (the stream's cost).
+#      to the product, IOT_E2E_RATE again with them connected: CPU per post of each process against the
+#      latency run (same rate, no client) and the run without iot-api (4b): the stream's cost.
 #   4b. IOT_E2E_RATE again with iot-api stopped (IOT_E2E_NO_API_RUN=1): iot-api's stream listener makes
 #      the gateway build and NOTIFY stream records for every batch whenever iot-api runs, clients or not.
 #   5. 10,000 devices (IOT_E2E_BIG_DEVICES) at 1 post/s each for IOT_E2E_BIG_S, against a freshly started
@@ -40,7 +40,7 @@
 # Settings (environment): IOT_BUILD_DIR (./build-release), IOT_E2E_DEVICES (1000), IOT_E2E_RATE (5000),
 # IOT_E2E_DURATION_S (60), IOT_E2E_STEP_START (8000), IOT_E2E_STEP (2000), IOT_E2E_STEP_MAX (40000),
 # IOT_E2E_STEP_S (20), IOT_E2E_BROKER (1: measure the broker alone), IOT_E2E_BIG_DEVICES (10000; 0 = skip),
-# IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (0), IOT_E2E_NO_API_RUN (1),
+# IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (10; 0 = skip), IOT_E2E_NO_API_RUN (1),
 # IOT_E2E_THREADS (1 generator thread), IOT_E2E_OUT (directory for the JSON of every run and
 # summary.json; default: kept in the temporary directory, printed at the end), IOT_KEEP_TMP=1 keeps
 # logs and data. The gateway's own settings (IOT_GATEWAY_WORKERS, IOT_GATEWAY_WRITERS, ...) pass through.
@@ -62,7 +62,7 @@ BROKER=${IOT_E2E_BROKER:-1}
 BIG_DEVICES=${IOT_E2E_BIG_DEVICES:-10000}
 BIG_RATE=${IOT_E2E_BIG_RATE:-1}
 BIG_S=${IOT_E2E_BIG_S:-60}
-STREAM_CLIENTS=${IOT_E2E_STREAM_CLIENTS:-0}
+STREAM_CLIENTS=${IOT_E2E_STREAM_CLIENTS:-10}
 NO_API_RUN=${IOT_E2E_NO_API_RUN:-1}
 THREADS=${IOT_E2E_THREADS:-1}
 PK=bench7e2e
@@ -294,6 +294,8 @@ run_publish() {
     --threads "$THREADS" --first-id "$NEXT_ID" "${samples[@]}" --json "$RUN_JSON" "$@" \
     >"${RUN_JSON%.json}.txt" 2>&1 || rc=$?
   stop_sampler
+  # The gateway's counters after the run (batch sizes, commit latency: cumulative since it started).
+  [[ -n $GW_PID ]] && curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" >"${RUN_JSON%.json}.metrics" 2>/dev/null
   kill -0 "$BROKER_PID" 2>/dev/null || { tail -20 "$TMP/mosquitto.log" >&2; iot_die "Mosquitto exited during run $name"; }
   python3 - "$RUN_JSON" "$load_before" "$(load)" "$name" "$rc" <<'PY'
 import json, sys
@@ -316,21 +318,26 @@ report() {
   python3 "$IOT_ROOT/bench/e2e_report.py" line "$1" "$CLK_TCK"
 }
 
-# step_search PREFIX: steps the rate up; sets BEST to the highest sustained rate (0: none).
+# step_search PREFIX: steps the rate up from IOT_E2E_STEP_START until a step is not sustained, or, when
+# the first step is not, down by IOT_E2E_STEP until one is; sets BEST to the highest sustained rate (0:
+# none).
 step_search() {
-  local prefix=$1 rate=$STEP_START
+  local prefix=$1 rate=$STEP_START dir=0 ok
   BEST=0
-  while ((rate <= STEP_MAX)); do
-    if run_publish "$prefix-step-$rate" "$rate" "$STEP_S" "$TMP/devices.csv"; then
-      BEST=$rate
-    else
-      break
-    fi
+  while ((rate <= STEP_MAX && rate > 0)); do
+    ok=0
+    run_publish "$prefix-step-$rate" "$rate" "$STEP_S" "$TMP/devices.csv" && ok=1
     [[ -n $GW_PID ]] && wait_gateway_idle
     sleep 2
-    rate=$((rate + STEP))
+    if ((dir == 0)); then dir=$((ok ? 1 : -1)); fi
+    if ((ok)); then
+      BEST=$rate
+      ((dir > 0)) || break
+    elif ((dir > 0)); then
+      break
+    fi
+    rate=$((rate + dir * STEP))
   done
-  [[ -n $GW_PID ]] && wait_gateway_idle
   iot_say "$prefix: highest sustained step $BEST posts/s"
 }
 
@@ -368,7 +375,7 @@ GW_HWM_MAIN=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 
 # --- 4. live-stream clients ---------------------------------------------------------------------------
 if ((STREAM_CLIENTS > 0)); then
-  STREAM_RATE=$((PLATFORM_BEST > 0 ? PLATFORM_BEST : RATE))
+  STREAM_RATE=$RATE  # as the latency run (listener, no client) and the run without iot-api
   "$LOADGEN" stream --port "$API_PORT" --token "$TOKEN" --product-key "$PK" --clients "$STREAM_CLIENTS" \
     --json "$OUT/stream.json" >"$TMP/stream.txt" 2>&1 &
   STREAM_PID=$!
