@@ -155,6 +155,24 @@ def summary(out, check, clk, machine, load, broker_best, platform_best, hwm_main
     if big:
         print(f"  gateway RSS <= 150 MB with {big_devices} devices: {int(hwm_big) / 1024:.1f} MB -> "
               f"{'met' if int(hwm_big) <= 150 * 1024 else 'MISSED'}")
+    # The stream's cost at the same rate: platform CPU per post (broker, gateway, PostgreSQL, iot-api).
+    def platform_cpu(j):
+        c = cpu(j)
+        return sum(c.get(k, 0) for k in ("broker", "gateway", "postgres", "api"))
+    stream_runs = [j for n, (_, j) in all_runs.items() if n.startswith("stream")]
+    noapi_runs = [j for n, (_, j) in all_runs.items() if n.startswith("noapi")]
+    if lat_run and (stream_runs or noapi_runs):
+        base = platform_cpu(lat_run)
+        parts = [f"listener, no client {base:.1f}"]
+        if noapi_runs:
+            na = platform_cpu(noapi_runs[0])
+            parts.append(f"no iot-api {na:.1f} (listener costs {100 * (base - na) / na:+.0f}%)")
+        if stream_runs:
+            st = platform_cpu(stream_runs[0])
+            ref = platform_cpu(noapi_runs[0]) if noapi_runs else base
+            parts.append(f"with clients {st:.1f} ({100 * (st - ref) / ref:+.0f}% over "
+                         f"{'no iot-api' if noapi_runs else 'no client'}; issue 8: <= 10%)")
+        print(f"  stream cost, platform CPU us/post at {rate}/s: " + "; ".join(parts))
     ok_once = (chk.get("answered_200") == chk.get("answered_and_stored")
                and chk.get("history_rows") == 5 * chk.get("stored_messages", -1)
                and chk.get("devices_answered_not_stored") == 0 and chk.get("devices_history_not_5x") == 0)
