@@ -64,6 +64,29 @@ class Listener::Impl {
 
   bool IsConnected() const { return conn_ != nullptr && conn_->is_open(); }
 
+  void SetPresence(bool held) {
+    if (presence_lock_key_ == 0 || held == presence_wanted_) {
+      return;
+    }
+    presence_wanted_ = held;
+    if (!conn_) {
+      return;  // applied by Connect()
+    }
+    try {
+      pqxx::nontransaction tx(*conn_);
+      tx.exec_params(held ? "SELECT pg_advisory_lock_shared($1)" : "SELECT pg_advisory_unlock_shared($1)",
+                     presence_lock_key_);
+      presence_since_ = held ? std::optional(std::chrono::steady_clock::now()) : std::nullopt;
+    } catch (...) {
+      Drop();  // the next Poll reconnects and applies the wanted state
+      Backoff();
+    }
+  }
+
+  std::optional<std::chrono::steady_clock::time_point> PresenceSince() const {
+    return conn_ ? presence_since_ : std::nullopt;
+  }
+
  private:
   bool Connect() {
     try {
@@ -74,8 +97,9 @@ class Listener::Impl {
       // Make sure the LISTENs are active before reporting the resync.
       pqxx::nontransaction tx(*conn_);
       tx.exec("SELECT 1");
-      if (presence_lock_key_ != 0) {
+      if (presence_wanted_) {
         tx.exec_params("SELECT pg_advisory_lock_shared($1)", presence_lock_key_);
+        presence_since_ = std::chrono::steady_clock::now();
       }
       delay_ = std::chrono::milliseconds(0);
       return true;
@@ -87,6 +111,7 @@ class Listener::Impl {
   }
 
   void Drop() {
+    presence_since_.reset();  // a session-level lock ends with its connection
     receivers_.clear();  // before the connection they refer to
     try {
       conn_.reset();
@@ -104,6 +129,8 @@ class Listener::Impl {
   std::vector<std::string> channels_;
   Callback callback_;
   std::int64_t presence_lock_key_ = 0;
+  bool presence_wanted_ = false;
+  std::optional<std::chrono::steady_clock::time_point> presence_since_;
   std::unique_ptr<pqxx::connection> conn_;
   std::vector<std::unique_ptr<Receiver>> receivers_;
   std::vector<Notification> pending_;
@@ -121,5 +148,11 @@ Listener::~Listener() = default;
 Result<void> Listener::Poll(std::chrono::milliseconds timeout) { return impl_->Poll(timeout); }
 
 bool Listener::IsConnected() const { return impl_->IsConnected(); }
+
+void Listener::SetPresence(bool held) { impl_->SetPresence(held); }
+
+std::optional<std::chrono::steady_clock::time_point> Listener::PresenceSince() const {
+  return impl_->PresenceSince();
+}
 
 }  // namespace iot::store

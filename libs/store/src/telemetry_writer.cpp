@@ -44,7 +44,7 @@ const Statement kStreamListening{
     "writer_stream_listening",
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
     "AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)"};
-constexpr auto kStreamCheckInterval = std::chrono::seconds(1);
+constexpr auto kStreamCheckInterval = kStreamPresenceCheck;
 
 // PostgreSQL array literal of text elements: every element quoted, " and \ escaped.
 class TextArray {

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "api/api_process.hpp"
@@ -17,6 +18,7 @@
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/products.hpp"
+#include "iot/store/stream.hpp"
 #include "iot/store/telemetry_writer.hpp"
 #include "iot/store/tokens.hpp"
 #include "iot/testing/catch_result.hpp"
@@ -411,4 +413,45 @@ TEST_CASE("Stream: a client that never reads is closed with 1008 - others keep u
   CHECK(fast->WaitFor(OfType("status", "dev01")));
   CHECK(Metric(w.api->Port(), "iot_stream_clients") == 1);
   CHECK(Metric(w.api->Port(), "iot_stream_slow_disconnects") == 1);
+}
+
+TEST_CASE("Stream: the telemetry writer notifies only while a listener holds the presence lock",
+          "[integration][stream]") {
+  Stack stack;
+  const auto dev = stack.AddDevice("dev01");
+  pqxx::connection listen(stack.Dsn());
+  std::vector<std::string> payloads;
+  struct Receiver : pqxx::notification_receiver {
+    Receiver(pqxx::connection& c, std::vector<std::string>& out)
+        : pqxx::notification_receiver(c, iot::store::kChannelStream), out_(out) {}
+    void operator()(const std::string& payload, int) override { out_.push_back(payload); }
+    std::vector<std::string>& out_;
+  } receiver(listen, payloads);
+  pqxx::nontransaction(listen).exec("SELECT 1");  // LISTEN is active
+  auto drain = [&] {
+    listen.await_notification(0, 300000);
+    listen.get_notifs();
+  };
+
+  iot::store::TelemetryWriter writer(stack.Db());
+  std::vector<iot::store::TelemetryMessage> batch(1);
+  batch[0].device_id = dev;
+  batch[0].received_at = NowMs();
+  batch[0].properties.push_back({"RunCount", "1", NowMs()});
+  REQUIRE(writer.Write(batch).has_value());
+  drain();
+  CHECK(payloads.empty());  // nobody holds the lock: nothing built, nothing sent
+
+  pqxx::connection holder(stack.Dsn());
+  pqxx::nontransaction(holder).exec_params("SELECT pg_advisory_lock_shared($1)",
+                                           iot::store::kStreamPresenceLockKey);
+  std::this_thread::sleep_for(iot::store::kStreamPresenceCheck + 50ms);  // the writer's next look
+  batch[0].properties[0].value_json = "2";
+  REQUIRE(writer.Write(batch).has_value());
+  drain();
+  REQUIRE(payloads.size() == 1);
+  auto records = iot::store::ParseStreamPayload(payloads[0]);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].device_id == dev);
+  CHECK(json::parse(records[0].data)["RunCount"]["value"] == 2);
 }

@@ -136,3 +136,23 @@ TEST_CASE("Stream service: closing drops subscriptions and counts slow clients",
   f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
   CHECK_FALSE(f.hub.Any());
 }
+
+TEST_CASE("Stream service: a new subscription is confirmed only when the gate opens", "[stream][service]") {
+  Fixture f;
+  std::vector<std::function<void()>> gated;
+  f.service.SetGate([&](std::function<void()> then) { gated.push_back(std::move(then)); });
+  auto c = f.Upgrade("/api/v1/stream", "Bearer viewer-token-0123456789").client;
+  REQUIRE(c);
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
+  CHECK(f.hub.Any());  // routed already, so nothing committed after the confirmation is lost
+  CHECK_FALSE(c->Pop().has_value());
+  REQUIRE(gated.size() == 1);
+  gated.front()();
+  CHECK(f.Next(*c)["type"] == "subscribed");
+  // Errors and repeated subscriptions do not wait.
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"pk01"}})", true);
+  CHECK(f.Next(*c)["type"] == "subscribed");
+  f.service.OnMessage(c, R"({"subscribe":{"productKey":"nope"}})", true);
+  CHECK(f.Next(*c)["type"] == "error");
+  CHECK(gated.size() == 1);
+}

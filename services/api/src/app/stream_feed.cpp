@@ -15,7 +15,8 @@ namespace {
 
 constexpr std::string_view kLog = "api.stream";
 constexpr std::size_t kMaxCachedDevices = 200000;  // then the cache starts over
-constexpr auto kPollTimeout = std::chrono::milliseconds(200);
+constexpr auto kPollTimeout = std::chrono::milliseconds(100);
+constexpr auto kGateGiveUp = std::chrono::seconds(5);  // confirm anyway (the database is away)
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -65,6 +66,35 @@ void StreamFeed::Run() {
       was_connected = now_connected;
     }
     connected_ = now_connected;
+    // Hold the presence lock exactly while someone is subscribed: with no clients the gateway's
+    // writers build no notifications at all.
+    listener.SetPresence(hub_.Any());
+    RunGated(listener.PresenceSince());
+  }
+}
+
+void StreamFeed::WhenStreaming(std::function<void()> then) {
+  std::lock_guard lock(gate_mutex_);
+  gated_.emplace_back(std::chrono::steady_clock::now(), std::move(then));
+}
+
+void StreamFeed::RunGated(std::optional<std::chrono::steady_clock::time_point> presence_since) {
+  const auto now = std::chrono::steady_clock::now();
+  const bool settled = presence_since && now - *presence_since >= store::kStreamPresenceSettle;
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard lock(gate_mutex_);
+    for (auto it = gated_.begin(); it != gated_.end();) {
+      if (settled || now - it->first >= kGateGiveUp) {
+        ready.push_back(std::move(it->second));
+        it = gated_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& f : ready) {
+    f();
   }
 }
 
@@ -153,6 +183,7 @@ StreamRuntime::StreamRuntime(store::DbPool& pool, Authenticator& authenticator,
                              store::DbSettings listen_db, stream::Settings settings,
                              MetricsRegistry& metrics)
     : checker_(pool), service_(authenticator, checker_, hub_, settings), feed_(std::move(listen_db), hub_) {
+  service_.SetGate([this](std::function<void()> then) { feed_.WhenStreaming(std::move(then)); });
   auto& stats = service_.Stats();
   metrics.AddGaugeCallback("iot_stream_clients", "open live-stream WebSocket connections",
                            [&stats] { return double(stats.clients.load()); });

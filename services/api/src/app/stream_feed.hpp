@@ -8,10 +8,16 @@
 // Also the store-backed subscription check (product/device exist) on the DB pool.
 
 #include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "iot/store/db.hpp"
 #include "iot/store/listener.hpp"
@@ -32,11 +38,15 @@ class StreamFeed final {
   void Start();
   void Stop();
   bool Connected() const { return connected_.load(); }
+  // Runs `then` on the feed thread once the presence lock has been held kStreamPresenceSettle, so
+  // writers NOTIFY what they commit afterwards (or after a few seconds when the database is away).
+  void WhenStreaming(std::function<void()> then);
   std::uint64_t Notifications() const { return notifications_.load(); }
 
  private:
   void Run();
   void OnNotification(const store::Notification& n);
+  void RunGated(std::optional<std::chrono::steady_clock::time_point> presence_since);
   const store::DeviceKeys* Resolve(std::int64_t device_id);
 
   store::DbSettings db_settings_;
@@ -46,6 +56,8 @@ class StreamFeed final {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<std::uint64_t> notifications_{0};
+  std::mutex gate_mutex_;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::function<void()>>> gated_;
   std::thread thread_;
 };
 

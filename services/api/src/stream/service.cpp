@@ -126,6 +126,10 @@ void Service::OnMessage(const std::shared_ptr<Client>& client, std::string_view 
                                                &command));
                      return;
                    }
+                   if (added == Hub::AddResult::kAdded && gate_) {
+                     gate_([client, answer = AnswerMessage(command)] { Send(client, answer); });
+                     return;
+                   }
                    Send(client, AnswerMessage(command));  // also when it already was subscribed
                  });
 }

@@ -66,6 +66,11 @@ class Service final {
   // The connection ended.
   void OnClosed(const std::shared_ptr<Client>& client);
 
+  // Runs `then` once data committed from now on is sure to reach the hub (the feed holds its presence
+  // lock long enough); subscribe confirmations wait for it. Unset: confirm at once. Set before use.
+  using Gate = std::function<void(std::function<void()> then)>;
+  void SetGate(Gate gate) { gate_ = std::move(gate); }
+
   Counters& Stats() { return counters_; }
   Hub& GetHub() { return hub_; }
 
@@ -76,6 +81,7 @@ class Service final {
   const Settings settings_;
   Counters counters_;
   std::atomic<std::uint64_t> next_client_id_{1};
+  Gate gate_;
 };
 
 }  // namespace iot::api::stream

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,9 @@ class Listener final {
  public:
   using Callback = std::function<void(const Notification&)>;
 
-  // `presence_lock_key` != 0: hold that advisory lock (shared, session level) on the listening
-  // connection, so writers can tell that someone listens (iot/store/stream.hpp).
+  // `presence_lock_key` != 0: while SetPresence(true), hold that advisory lock (shared, session
+  // level) on the listening connection, so writers can tell that someone listens
+  // (iot/store/stream.hpp). It is taken again after a reconnect.
   Listener(DbSettings settings, std::vector<std::string> channels, Callback callback,
            std::int64_t presence_lock_key = 0);
   ~Listener();
@@ -47,6 +49,11 @@ class Listener final {
   // delivers a resync.
   Result<void> Poll(std::chrono::milliseconds timeout);
   bool IsConnected() const;
+  // Takes or releases the presence lock now (when connected) and after every reconnect. Call on the
+  // Poll thread.
+  void SetPresence(bool held);
+  // Since when the presence lock has been held on the current connection (nullopt: not held).
+  std::optional<std::chrono::steady_clock::time_point> PresenceSince() const;
 
  private:
   class Impl;

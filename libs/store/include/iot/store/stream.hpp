@@ -27,8 +27,12 @@ struct RejectionItem;
 
 inline constexpr const char* kChannelStream = "iot_stream";
 inline constexpr std::size_t kStreamPayloadLimit = 7900;
-// iot-api's stream listener holds this advisory lock (shared, session level) while it listens, so the
-// writer skips building notifications when nobody listens. "iot_strm".
+// iot-api's stream listener holds this advisory lock (shared, session level) while some client is
+// subscribed, so writers skip building notifications when nobody listens. "iot_strm".
+// Writers look at most every kStreamPresenceCheck; iot-api confirms a first subscription only after
+// the lock has been held kStreamPresenceSettle, so what is committed after the confirmation streams.
+inline constexpr std::chrono::milliseconds kStreamPresenceCheck{250};
+inline constexpr std::chrono::milliseconds kStreamPresenceSettle{600};
 inline constexpr std::int64_t kStreamPresenceLockKey = 0x696f745f7374726d;
 
 enum class StreamKind { kProperty, kEvent, kRejection, kServiceCall };

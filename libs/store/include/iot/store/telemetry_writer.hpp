@@ -25,7 +25,7 @@ namespace iot::store {
 // When the batch transaction fails for a data reason, the batch is split in halves and retried
 // (bisection), so a bad message is isolated and reported kFailed while every other message is stored.
 // When the connection is down nothing is written and Write returns kUnavailable (retry the batch).
-// While iot-api's live stream listens (iot/store/stream.hpp, checked at most once a second), the
+// While iot-api's live stream listens (iot/store/stream.hpp, checked at most every 250 ms), the
 // transaction also NOTIFYs the stored items on the stream channel, so they reach it at commit.
 
 inline constexpr std::int64_t kDedupeWindowMs = 10 * 60 * 1000;
