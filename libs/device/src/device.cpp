@@ -7,6 +7,7 @@
 #include <mutex>
 #include <random>
 #include <shared_mutex>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 
@@ -123,8 +124,12 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     const alink::ConnectParams credentials = alink::MakeConnectParams(
         options.product_key, options.device_name, options.device_secret, options.sign_method,
         std::to_string(NowMs()), tls ? 2 : 3);
-    client_ = std::make_unique<mqtt::async_client>(options.broker_uri, credentials.client_id,
-                                                   mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
+    try {
+      client_ = std::make_unique<mqtt::async_client>(
+          options.broker_uri, credentials.client_id, mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
+    } catch (const mqtt::exception& e) {
+      throw std::invalid_argument("cannot use broker URI \"" + options.broker_uri + "\": " + e.what());
+    }
     auto builder = mqtt::connect_options_builder()
                        .mqtt_version(MQTTVERSION_3_1_1)
                        .clean_session(true)

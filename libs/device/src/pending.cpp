@@ -17,10 +17,11 @@ bool PendingTable::Add(PendingRequest request, Clock::time_point now) {
 
 void PendingTable::Due(Clock::time_point now, bool connected, std::vector<Send>& sends,
                        std::vector<PendingRequest>& expired) {
-  // Walk in send order so that a device's messages go out (and are resent) in the order posted.
-  std::deque<std::string> keep;
-  for (std::string& key : order_) {
-    auto it = requests_.find(key);
+  // Walk in send order so that a device's messages go out (and are resent) in the order posted;
+  // compact in place (this runs every tick for every device: no allocation when nothing changed).
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < order_.size(); ++i) {
+    auto it = requests_.find(order_[i]);
     if (it == requests_.end()) continue;  // completed meanwhile
     PendingRequest& r = it->second;
     const bool past_deadline = now >= r.created + settings_.deadline;
@@ -38,9 +39,10 @@ void PendingTable::Due(Clock::time_point now, bool connected, std::vector<Send>&
       r.awaiting = true;
       sends.push_back(Send{r.key, r.topic, r.payload, r.qos, r.attempts});
     }
-    keep.push_back(std::move(key));
+    if (kept != i) order_[kept] = std::move(order_[i]);
+    ++kept;
   }
-  order_ = std::move(keep);
+  order_.resize(kept);
 }
 
 void PendingTable::Unsent(const std::string& key) {

@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -91,7 +90,7 @@ class PendingTable {
  private:
   PendingSettings settings_;
   std::unordered_map<std::string, PendingRequest> requests_;
-  std::deque<std::string> order_;  // send order (oldest first); may hold keys already completed
+  std::vector<std::string> order_;  // send order (oldest first); may hold keys already completed
 };
 
 }  // namespace iot::device

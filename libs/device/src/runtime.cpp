@@ -41,7 +41,7 @@ struct Runtime::Impl {
       {
         std::unique_lock lock(mutex);
         work_cv.wait(lock, [&] { return stopping || !queue.empty(); });
-        if (stopping) return;
+        if (queue.empty()) return;  // stopping, and everything queued has run
         task = std::move(queue.front());
         queue.pop_front();
       }
@@ -156,8 +156,7 @@ bool Runtime::PostAfter(std::chrono::milliseconds delay, std::function<void()> t
 void Runtime::PostAlways(std::function<void()> task) {
   {
     std::lock_guard lock(impl_->mutex);
-    if (impl_->stopping) return;
-    impl_->queue.push_back(std::move(task));
+    impl_->queue.push_back(std::move(task));  // even while stopping: completions always run
   }
   impl_->work_cv.notify_one();
 }

@@ -225,7 +225,13 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
     d.max_attempts = 3;
     d.request_deadline = o.reply_timeout * 3 + std::chrono::seconds(1);
     d.runtime = runtime;
-    auto dev = std::make_unique<device::Device>(d);
+    std::unique_ptr<device::Device> dev;
+    try {
+      dev = std::make_unique<device::Device>(d);
+    } catch (const std::exception& e) {
+      err << "iot-devsim: " << e.what() << "\n";
+      return 1;
+    }
     // Answers come from the thing model, after the configured delay (on the runtime's timer, so a
     // slow answer holds no thread).
     auto values = std::make_shared<ValueGenerator>(++seed * 7919);

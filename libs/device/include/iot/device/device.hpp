@@ -93,6 +93,7 @@ struct DeviceStats {
 
 class Device {
  public:
+  // Throws std::invalid_argument for a broker URI Paho cannot use (e.g. not tcp:// or ssl://).
   explicit Device(DeviceOptions options);
   ~Device();  // Stop()
   Device(const Device&) = delete;

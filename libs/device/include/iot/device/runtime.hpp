@@ -26,7 +26,9 @@ class Runtime {
   using TimePoint = std::chrono::steady_clock::time_point;
 
   explicit Runtime(RuntimeOptions options = {});
-  ~Runtime();  // stops the threads; queued tasks that did not run are dropped
+  // Runs what is queued (so every request's completion callback runs), then stops the threads;
+  // delayed tasks not yet due are dropped.
+  ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
