@@ -145,6 +145,9 @@ try {
     }
     for (const p of expected) expect(items.some((i) => i.includes(` ${p} `) || i.includes(` ${p}\n`) || i.split(/\s+/)[2] === p), `no error shown for ${p}`);
     expect((await page.locator('.gutter .err').count()) > 0, 'no error line marked in the gutter');
+    await page.getByTestId('tsl-error').nth(2).click(); // selects that line in the editor
+    await page.getByTestId('draft-editor').scrollIntoViewIfNeeded();
+    await shot('tsl-errors');
   });
 
   await step('import the TSL with every type and save the draft', async () => {

@@ -52,7 +52,7 @@ function Login(props: { onSignedIn: () => void }) {
 
 function StreamIndicator() {
   const state = useStreamState();
-  const label = { connecting: 'connecting…', live: 'live', down: 'reconnecting…', unavailable: 'stream unavailable' }[state];
+  const label = { idle: 'idle', connecting: 'connecting…', live: 'live', down: 'reconnecting…', unavailable: 'stream unavailable' }[state];
   return (
     <span class={`stream st-${state}`} data-testid="stream-state" title="Live updates (WebSocket /api/v1/stream)">
       ● {label}

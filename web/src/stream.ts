@@ -20,12 +20,13 @@ interface Subscription {
   deviceName?: string;
   listener: Listener;
 }
-export type StreamState = 'connecting' | 'live' | 'down' | 'unavailable';
+// idle: no page needs live updates yet (the socket opens with the first subscription).
+export type StreamState = 'idle' | 'connecting' | 'live' | 'down' | 'unavailable';
 
 const subscriptions = new Set<Subscription>();
 const stateListeners = new Set<(s: StreamState) => void>();
 let socket: WebSocket | null = null;
-let state: StreamState = 'down';
+let state: StreamState = 'idle';
 let retryMs = 500;
 let retryTimer: number | undefined;
 let opened = false;
@@ -90,6 +91,7 @@ function connect(): void {
     }
   };
   ws.onclose = () => {
+    if (socket !== ws) return; // closed on purpose (closeStream), or replaced since
     socket = null;
     // Never opened: the API may not offer the stream (yet); keep retrying, slowly.
     setState(wasOpen ? 'down' : 'unavailable');
@@ -116,7 +118,7 @@ export function closeStream(): void {
   opened = false;
   socket?.close();
   socket = null;
-  setState('down');
+  setState('idle');
 }
 
 export function useStreamState(): StreamState {
