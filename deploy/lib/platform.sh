@@ -172,6 +172,9 @@ iot_mosquitto_conf() {
     echo "memory_limit ${IOT_MQTT_MEMORY_LIMIT:-4294967296}"
     echo "max_packet_size 266240"  # 256 KiB payload (Alibaba's limit) plus topic and header
     echo "max_keepalive 1200"
+    # Commands and replies are small messages: without TCP_NODELAY, Nagle plus delayed ACKs hold them
+    # back for up to 40 ms per hop (a sync service call crosses four).
+    echo "set_tcp_nodelay true"
     echo "allow_zero_length_clientid false"
     echo "listener $port $bind"
     if [[ -n $tls_port ]]; then
