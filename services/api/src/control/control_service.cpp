@@ -86,6 +86,20 @@ tsl::Report CheckCommand(const ProductModel& model, const std::string& identifie
   return validator.ServiceInput(identifier, params, now_ms);
 }
 
+// The record of a new command (its Alink id is chosen here, once).
+store::ServiceCallCreate NewCall(const store::Device& device, const Command& command,
+                                 store::ServiceCallStatus status) {
+  store::ServiceCallCreate create;
+  create.device_id = device.id;
+  create.identifier = command.identifier;
+  create.call_type = command.call_type;
+  create.params_json = command.params.dump();
+  create.status = status;
+  create.requested_by = command.requested_by;
+  create.alink_id = NewAlinkId();
+  return create;
+}
+
 ApiError ServiceCallError(ApiError error, const store::ServiceCall& call) {
   error.extra_members.emplace_back("serviceCall", ServiceCallJson(call).dump());
   return error;
@@ -196,15 +210,8 @@ store::ServiceCall ControlService::Enqueue(store::Db& db, const store::Device& d
     throw error;
   }
   const std::int64_t now = NowMs();
-  store::ServiceCallCreate create;
-  create.device_id = device.id;
-  create.identifier = command.identifier;
-  create.call_type = store::CallType::kAsync;
-  create.params_json = command.params.dump();
-  create.status = store::ServiceCallStatus::kQueued;
-  create.requested_by = command.requested_by;
+  store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kQueued);
   create.expires_at = now + command.ttl_ms;
-  create.alink_id = NewAlinkId();
   store::ServiceCall call = Unwrap(store::CreateServiceCall(db, create));
   // A device that has just connected may not have subscribed yet: the sweeper delivers after the grace.
   const bool settled = device.last_online_at && *device.last_online_at <= now - settings_.online_grace.count();
@@ -307,16 +314,9 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
                               std::shared_ptr<const ProductModel> model, const Command& command,
                               Respond respond) {
   const std::int64_t now = NowMs();
-  store::ServiceCallCreate create;
-  create.device_id = device.id;
-  create.identifier = command.identifier;
-  create.call_type = store::CallType::kSync;
-  create.params_json = command.params.dump();
-  create.status = store::ServiceCallStatus::kSent;
-  create.requested_by = command.requested_by;
+  store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kSent);
   create.sent_at = now;
   create.expires_at = now + command.timeout_ms;
-  create.alink_id = NewAlinkId();
   create.rrpc_id = NewRrpcId();
   store::ServiceCall call = Unwrap(store::CreateServiceCall(db, create));
 
