@@ -22,18 +22,16 @@ void AppendJsonValue(std::string& out, std::string_view json) {
       [](char c) { return c == '\n' || c == '\r'; }, ' ');
 }
 
+// `"id":value` (the value left out as null when `truncated`).
 std::string PropertyEntry(const PropertyItem& p, bool truncated) {
   std::string out;
   AppendJsonString(out, p.identifier);
+  out.push_back(':');
   if (truncated) {
-    out += ":{\"truncated\":true,\"time\":";
+    out += "null";
   } else {
-    out += ":{\"value\":";
     AppendJsonValue(out, p.value_json);
-    out += ",\"time\":";
   }
-  out += std::to_string(p.time);
-  out += '}';
   return out;
 }
 
@@ -86,31 +84,42 @@ void StreamPayloadBuilder::AddRecord(char kind, std::int64_t device_id, TimeMs t
 
 void StreamPayloadBuilder::AddProperties(std::int64_t device_id,
                                          const std::vector<PropertyItem>& items) {
-  if (items.empty()) {
-    return;
-  }
   constexpr std::size_t kHead = 48;  // kind, id and time with their separators, generously
-  TimeMs newest = items.front().time;
-  std::string data = "{";
-  for (const auto& p : items) {
-    newest = std::max(newest, p.time);
-    if (data.size() > 1) {
-      data.push_back(',');
+  // One record per distinct device time (a post nearly always has one), values only: this is the
+  // bulk of the stream's bytes, and PostgreSQL's notification queue costs per byte.
+  std::vector<bool> done(items.size(), false);
+  for (std::size_t first = 0; first < items.size(); ++first) {
+    if (done[first]) {
+      continue;
     }
-    data += PropertyEntry(p, false);
-  }
-  data.push_back('}');
-  if (data.size() + kHead <= limit_) {
-    AddRecord('p', device_id, newest, data);
-    return;
-  }
-  // Too large for one notification: one record per property, its value left out if still too large.
-  for (const auto& p : items) {
-    std::string one = "{" + PropertyEntry(p, false) + "}";
-    if (one.size() + kHead > limit_) {
-      one = "{" + PropertyEntry(p, true) + "}";
+    const TimeMs time = items[first].time;
+    std::vector<const PropertyItem*> group;
+    for (std::size_t i = first; i < items.size(); ++i) {
+      if (!done[i] && items[i].time == time) {
+        done[i] = true;
+        group.push_back(&items[i]);
+      }
     }
-    AddRecord('p', device_id, p.time, one);
+    std::string data = "{";
+    for (const auto* p : group) {
+      if (data.size() > 1) {
+        data.push_back(',');
+      }
+      data += PropertyEntry(*p, false);
+    }
+    data.push_back('}');
+    if (data.size() + kHead <= limit_) {
+      AddRecord('p', device_id, time, data);
+      continue;
+    }
+    // Too large for one notification: one record per property, its value left out if still too large.
+    for (const auto* p : group) {
+      std::string one = "{" + PropertyEntry(*p, false) + "}";
+      if (one.size() + kHead > limit_) {
+        one = "{" + PropertyEntry(*p, true) + ",\"$truncated\":true}";
+      }
+      AddRecord('p', device_id, time, one);
+    }
   }
 }
 

@@ -19,14 +19,14 @@ TEST_CASE("Stream payload: records round-trip in order", "[stream][payload]") {
   std::size_t bad = 0;
   auto records = ParseStreamPayload(payloads[0], &bad);
   CHECK(bad == 0);
-  REQUIRE(records.size() == 3);
+  REQUIRE(records.size() == 4);  // the post's two times give two property records
   CHECK(records[0].kind == StreamKind::kProperty);
   CHECK(records[0].device_id == 7);
-  CHECK(records[0].time == 1200);  // the newest item
-  auto props = nlohmann::json::parse(records[0].data);
-  CHECK(props["Temp"]["value"] == 25.5);
-  CHECK(props["Mode"]["value"] == "a\nb");
-  CHECK(props["Mode"]["time"] == 1200);
+  CHECK(records[0].time == 1000);
+  CHECK(nlohmann::json::parse(records[0].data) == nlohmann::json{{"Temp", 25.5}});
+  CHECK(records[1].time == 1200);
+  CHECK(nlohmann::json::parse(records[1].data) == nlohmann::json{{"Mode", "a\nb"}});
+  records.erase(records.begin());
   CHECK(records[1].kind == StreamKind::kEvent);
   auto event = nlohmann::json::parse(records[1].data);
   CHECK(event["identifier"] == "alarm");
@@ -38,13 +38,25 @@ TEST_CASE("Stream payload: records round-trip in order", "[stream][payload]") {
   CHECK(rejection["code"] == 6306);
 }
 
+TEST_CASE("Stream payload: items of one time share a record of plain values", "[stream][payload]") {
+  StreamPayloadBuilder b;
+  b.AddProperties(1, {{"A", "1", 5}, {"B", "true", 6}, {"C", "{\"x\":[1,2]}", 5}});
+  const std::string payload = b.Take().at(0);
+  auto records = ParseStreamPayload(payload);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].time == 5);
+  CHECK(nlohmann::json::parse(records[0].data) == nlohmann::json::parse(R"({"A":1,"C":{"x":[1,2]}})"));
+  CHECK(records[1].time == 6);
+  CHECK(nlohmann::json::parse(records[1].data) == nlohmann::json{{"B", true}});
+}
+
 TEST_CASE("Stream payload: split below the limit, oversized items truncated", "[stream][payload]") {
   StreamPayloadBuilder b(1000);
   for (int i = 0; i < 50; ++i) {
     b.AddEvent(i, {"e", "info", R"({"n":1234567890})", i});
   }
   const std::string big = "\"" + std::string(5000, 'x') + "\"";
-  b.AddProperties(100, {{"Big", big, 1}, {"Small", "1", 2}});
+  b.AddProperties(100, {{"Big", big, 1}, {"Small", "1", 1}});
   b.AddEvent(101, {"huge", "info", "{\"s\":" + big + "}", 3});
   auto payloads = b.Take();
   CHECK(payloads.size() > 1);
@@ -61,8 +73,9 @@ TEST_CASE("Stream payload: split below the limit, oversized items truncated", "[
     CHECK(all[static_cast<std::size_t>(i)].device_id == i);
   }
   auto big_prop = nlohmann::json::parse(all[50].data);
-  CHECK(big_prop["Big"]["truncated"] == true);
-  CHECK(nlohmann::json::parse(all[51].data)["Small"]["value"] == 1);
+  CHECK(big_prop["Big"].is_null());
+  CHECK(big_prop["$truncated"] == true);
+  CHECK(nlohmann::json::parse(all[51].data)["Small"] == 1);
   auto huge = nlohmann::json::parse(all[52].data);
   CHECK(huge["truncated"] == true);
   CHECK(huge["output"].is_null());

@@ -7,7 +7,7 @@
 //   "<kind> <device_id> <time_ms> <data JSON>"   kind: p(roperty) e(vent) r(ejection) s(erviceCall)
 // where <data JSON> is the `data` member of the stream message, ready to embed (never contains '\n').
 // A payload stays under kStreamPayloadLimit bytes (PostgreSQL refuses more than 8000); an item that
-// alone exceeds it is sent without its value and with "truncated":true (read it over REST).
+// alone exceeds it is sent without its value and marked truncated (read it over REST).
 
 #include <chrono>
 #include <cstdint>
@@ -48,7 +48,8 @@ struct StreamRecord {
 class StreamPayloadBuilder {
  public:
   explicit StreamPayloadBuilder(std::size_t limit = kStreamPayloadLimit) : limit_(limit) {}
-  // One record for the properties of one message (split per item, then truncated, when too large).
+  // The properties of one message: one record per distinct time with data {"id":value,...} (split per
+  // item when too large; an item too large alone: {"id":null,"$truncated":true}).
   void AddProperties(std::int64_t device_id, const std::vector<PropertyItem>& items);
   void AddEvent(std::int64_t device_id, const EventItem& event);
   void AddRejection(std::int64_t device_id, const RejectionItem& rejection);
