@@ -1,5 +1,6 @@
 #include "iot/store/audit.hpp"
 
+#include "audit_tx.hpp"
 #include "connection.hpp"
 
 namespace iot::store {
@@ -21,11 +22,15 @@ const Statement kListDesc{"audit_list_desc",
 
 }  // namespace
 
+pqxx::result AppendAuditIn(pqxx::transaction_base& tx, const AuditRecord& record) {
+  return Exec(tx, kAppend, record.actor, record.action, record.target,
+              record.detail_json.empty() ? std::string("{}") : record.detail_json);
+}
+
 Result<AuditEntry> AppendAudit(Db& db, const AuditRecord& record) {
   return Run(db, [&](pqxx::connection& c) -> Result<AuditEntry> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kAppend, record.actor, record.action, record.target,
-                  record.detail_json.empty() ? std::string("{}") : record.detail_json);
+    auto r = AppendAuditIn(tx, record);
     tx.commit();
     const auto& row = r[0];
     return AuditEntry{row[0].as<std::int64_t>(), row[1].as<TimeMs>(), row[2].as<std::string>(),

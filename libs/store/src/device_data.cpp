@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit_tx.hpp"
 #include "connection.hpp"
 
 namespace iot::store {
@@ -273,6 +274,14 @@ Result<ServiceCall> CreateServiceCall(Db& db, const ServiceCallCreate& req) {
                   S(ToString(req.call_type)), req.params_json, S(ToString(req.status)),
                   req.requested_by, req.requested_at, req.sent_at, req.expires_at, req.alink_id,
                   req.rrpc_id);
+    if (req.audit) {
+      AuditRecord record = *req.audit;
+      nlohmann::json detail = nlohmann::json::parse(record.detail_json, nullptr, false);
+      if (!detail.is_object()) detail = nlohmann::json::object();
+      detail["callId"] = call_id;
+      record.detail_json = detail.dump();
+      AppendAuditIn(tx, record);
+    }
     tx.commit();
     return ReadCall(r[0]);
   });

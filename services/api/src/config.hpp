@@ -27,7 +27,7 @@ struct ControlConfig {
 struct Config {
   ServerSettings http;
   std::string pg_dsn;       // IOT_PG_DSN (required)
-  int db_threads = 4;                  // IOT_PG_POOL_THREADS: DB pool workers (one connection each)
+  int db_threads = 8;                  // IOT_PG_POOL_THREADS: DB pool workers (one connection each)
   std::size_t db_queue_capacity = 1024;  // IOT_PG_POOL_QUEUE: pending DB tasks before 503
   std::string mqtt_host;  // IOT_MQTT_HOST: broker probed by /readyz ("" = not probed)
   int mqtt_port = 1883;   // IOT_MQTT_PORT

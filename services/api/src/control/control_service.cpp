@@ -97,6 +97,7 @@ store::ServiceCallCreate NewCall(const store::Device& device, const Command& com
   create.status = status;
   create.requested_by = command.requested_by;
   create.alink_id = NewAlinkId();
+  create.audit = command.audit;
   return create;
 }
 

@@ -63,6 +63,7 @@ struct Command {
   std::int64_t ttl_ms = 24LL * 3600 * 1000;  // async and set: time to live while queued or unanswered
   std::int64_t timeout_ms = 5000;            // sync: how long the HTTP call waits
   std::string requested_by;
+  std::optional<store::AuditRecord> audit;  // committed with the command's record
 };
 
 class ControlService final {

@@ -73,13 +73,19 @@ const std::string& DeviceNameParam(const Request& request) {
   return dn;
 }
 
-void Audit(store::Db& db, const Request& request, std::string action, std::string target,
-           const nlohmann::json& detail) {
+store::AuditRecord AuditRecordFor(const Request& request, std::string action, std::string target,
+                                  const nlohmann::json& detail) {
   store::AuditRecord record;
   record.actor = request.principal ? request.principal->name : "";
   record.action = std::move(action);
   record.target = std::move(target);
   record.detail_json = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return record;
+}
+
+void Audit(store::Db& db, const Request& request, std::string action, std::string target,
+           const nlohmann::json& detail) {
+  store::AuditRecord record = AuditRecordFor(request, std::move(action), std::move(target), detail);
   auto appended = store::AppendAudit(db, record);
   if (!appended) {
     IOT_LOG_ERROR(kLog, "msg=\"audit record lost\" action=" << log::Quote(record.action)

@@ -62,6 +62,9 @@ const std::string& DeviceNameParam(const Request& request);
 // logged, not returned: the change itself is already committed.
 void Audit(store::Db& db, const Request& request, std::string action, std::string target,
            const nlohmann::json& detail = nlohmann::json::object());
+// The same record, for repository calls that append it in their own transaction.
+store::AuditRecord AuditRecordFor(const Request& request, std::string action, std::string target,
+                                  const nlohmann::json& detail = nlohmann::json::object());
 
 // The store's opaque cursor wrapped into the API's (kind-checked, base64url) and back.
 std::optional<std::string> WrapCursor(std::string_view kind,

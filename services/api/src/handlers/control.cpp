@@ -109,10 +109,10 @@ void AddControlRoutes(Router& router, HandlerContext& context) {
                  auto model = control.Model(db, pk);
                  ControlService::ValidateParams(*model, command);
                  CheckRate(control, device);
-                 store::ServiceCall call = control.Enqueue(db, device, command);
-                 Audit(db, request, "device.property.set", pk + "/" + dn,
-                       {{"callId", call.call_id}, {"params", command.params}});
-                 return Accepted(call);
+                 Command audited = command;
+                 audited.audit = AuditRecordFor(request, "device.property.set", pk + "/" + dn,
+                                                {{"params", command.params}});
+                 return Accepted(control.Enqueue(db, device, audited));
                });
              });
 
@@ -147,18 +147,17 @@ void AddControlRoutes(Router& router, HandlerContext& context) {
                        throw ApiError::Conflict("device " + pk + "/" + dn +
                                                 " is offline: a synchronous service needs it online");
                      }
-                     CheckRate(control, device);
-                     Audit(db, request, "device.service.invoke", pk + "/" + dn,
-                           {{"identifier", command.identifier}, {"callType", "sync"}, {"params", command.params}});
+                   }
+                   CheckRate(control, device);
+                   command.audit = AuditRecordFor(request, "device.service.invoke", pk + "/" + dn,
+                                                  {{"identifier", command.identifier},
+                                                   {"callType", store::ToString(command.call_type)},
+                                                   {"params", command.params}});
+                   if (command.call_type == store::CallType::kSync) {
                      control.CallSync(db, device, model, command, respond);
                      return;
                    }
-                   CheckRate(control, device);
-                   store::ServiceCall call = control.Enqueue(db, device, command);
-                   Audit(db, request, "device.service.invoke", pk + "/" + dn,
-                         {{"identifier", command.identifier}, {"callType", "async"}, {"callId", call.call_id},
-                          {"params", command.params}});
-                   respond(Accepted(call));
+                   respond(Accepted(control.Enqueue(db, device, command)));
                  } catch (const ApiError& error) {
                    respond(ToResponse(error));
                  } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "iot/common/result.hpp"
+#include "iot/store/audit.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/types.hpp"
 
@@ -99,6 +100,8 @@ struct ServiceCallCreate {
   std::optional<TimeMs> expires_at;
   std::string alink_id;
   std::string rrpc_id;
+  // Who asked: appended to the audit log in the same transaction, with "callId" added to its detail.
+  std::optional<AuditRecord> audit;
 };
 
 // A status change. Applied only when the call's current status is one of `from` (empty = any), so a
