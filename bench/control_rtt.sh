@@ -99,7 +99,9 @@ api() {  # api METHOD PATH [JSON]: prints the body; fails on a non-2xx answer
 }
 
 api POST /products "{\"productKey\":\"$PK\",\"name\":\"control benchmark\",\"validation\":\"strict\"}" >/dev/null
-api PUT "/products/$PK/thing-model" "@$IOT_ROOT/tests/fixtures/tsl/valid/reference_example.json" >/dev/null
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["profile"]["productKey"]=sys.argv[2]; print(json.dumps(d))' \
+  "$IOT_ROOT/tests/fixtures/tsl/valid/reference_example.json" "$PK" >"$TMP/tsl.json"
+api PUT "/products/$PK/thing-model" "@$TMP/tsl.json" >/dev/null
 api POST "/products/$PK/thing-model/publish" '{}' >/dev/null
 names=$(python3 -c 'import json,sys; print(json.dumps({"deviceNames": ["ctl%04d" % i for i in range(int(sys.argv[1]))]}))' "$DEVICES")
 created=$(api POST "/products/$PK/devices:batch" "$names")
