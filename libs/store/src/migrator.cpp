@@ -1,5 +1,8 @@
 #include "iot/store/migrator.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include "connection.hpp"
 
 namespace iot::store {
@@ -19,6 +22,13 @@ int ReadVersion(pqxx::transaction_base& tx) {
     return 0;
   }
   return tx.exec("SELECT coalesce(max(version), 0) FROM schema_version")[0][0].as<int>();
+}
+
+// Versions recorded as applied (a migration added on another branch may sit below the newest one).
+std::set<int> AppliedVersions(pqxx::transaction_base& tx) {
+  std::set<int> out;
+  for (const auto& row : tx.exec("SELECT version FROM schema_version")) out.insert(row[0].as<int>());
+  return out;
 }
 
 }  // namespace
@@ -52,8 +62,9 @@ Result<MigrationReport> Migrator::MigrateTo(int target_version) {
     }
     tx.exec(kCreateVersionTable);
     report.to_version = report.from_version;
+    const std::set<int> applied = AppliedVersions(tx);
     for (const auto& m : EmbeddedMigrations()) {
-      if (m.version <= report.from_version || m.version > target_version) {
+      if (applied.count(m.version) != 0 || m.version > target_version) {
         continue;
       }
       try {
@@ -65,7 +76,7 @@ Result<MigrationReport> Migrator::MigrateTo(int target_version) {
       tx.exec_params("INSERT INTO schema_version (version, name) VALUES ($1, $2)", m.version,
                      std::string(m.name));
       report.applied.emplace_back(m.name);
-      report.to_version = m.version;
+      report.to_version = std::max(report.to_version, m.version);
     }
     tx.commit();
     return report;
