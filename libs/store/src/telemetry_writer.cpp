@@ -133,12 +133,19 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
   if (has_props) {
     pqxx::stream_to s(tx, "property_history",
                       std::vector<std::string>{"device_id", "identifier", "value", "ts", "received_at"});
+    // The items of a message nearly always share one time (often the receive time): format each
+    // distinct time once (snprintf + gmtime_r per row was ~3% of the gateway's CPU).
+    TimeMs ts_ms = 0;
+    std::string ts_text;
     for (auto i : fresh) {
       const auto& msg = batch[i];
       const std::string received = FormatTimestamp(msg.received_at);
       for (const auto& p : msg.properties) {
-        s << std::make_tuple(msg.device_id, p.identifier, p.value_json, FormatTimestamp(p.time),
-                             received);
+        if (ts_text.empty() || p.time != ts_ms) {
+          ts_ms = p.time;
+          ts_text = p.time == msg.received_at ? received : FormatTimestamp(p.time);
+        }
+        s << std::make_tuple(msg.device_id, p.identifier, p.value_json, ts_text, received);
         ++rows;
       }
     }

@@ -224,6 +224,83 @@ TEST_CASE("Loadgen: publish posts are all answered by an echo responder, replies
   CHECK(s["replies_by_code"]["460"] == refused_sent);
 }
 
+TEST_CASE("Loadgen: publish with --first-id numbers posts from it and reports a per-second timeline",
+          "[integration][loadgen]") {
+  Stack stack;
+  EchoResponder echo(stack.broker->Uri(), "");
+  json s;
+  const int rc = stack.Run("publish --devices-csv " + stack.csv + " --rate 100 --duration 2 --drain 10 --first-id 5000001", s);
+  echo.Stop();
+  CHECK(rc == 0);
+  CHECK(s["first_id"] == 5000001);
+  const auto sent = s["posts_sent"].get<int>();
+  CHECK(sent > 0);
+  CHECK(s["replies"] == sent);
+  CHECK(s["unknown_id_replies"] == 0);
+  CHECK(echo.answered == sent);
+  // Every device's ids run from --first-id, all answered 200.
+  REQUIRE(s["per_device"].size() == kDevices);
+  int total = 0;
+  for (const auto& d : s["per_device"]) {
+    const int dev_sent = d["sent"].get<int>();
+    total += dev_sent;
+    if (dev_sent > 0) CHECK(d["ids_200"] == json::array({json::array({5000001, 5000000 + dev_sent})}));
+  }
+  CHECK(total == sent);
+  // One row a second of [seconds, sent, replies, outstanding]: counts never go down, and the last
+  // row (taken during the drain or after the pace) never shows more sent than the total.
+  REQUIRE(s["timeline"].is_array());
+  REQUIRE(s["timeline"].size() >= 1);
+  std::uint64_t last_sent = 0;
+  for (const auto& row : s["timeline"]) {
+    REQUIRE(row.size() == 4);
+    CHECK(row[1].get<std::uint64_t>() >= last_sent);
+    CHECK(row[1].get<std::uint64_t>() <= static_cast<std::uint64_t>(sent));
+    CHECK(row[2].get<std::uint64_t>() <= row[1].get<std::uint64_t>());
+    last_sent = row[1].get<std::uint64_t>();
+  }
+}
+
+TEST_CASE("Loadgen: --first-id and --sample are checked and sampled process trees are measured",
+          "[integration][loadgen]") {
+  Stack stack;
+  json s;
+  // A bad first id or sample spec is a usage error (exit 2) with no summary written.
+  const std::string base = std::string(IOT_LOADGEN_PATH) + " publish --devices-csv " + stack.csv +
+                           " --port " + std::to_string(stack.broker->Port()) + " --rate 10 --duration 1";
+  CHECK(iot::testing::RunShell(base + " --first-id 0", stack.dir + "/bad1.log") == 2);
+  CHECK(ReadFile(stack.dir + "/bad1.log").find("--first-id") != std::string::npos);
+  CHECK(iot::testing::RunShell(base + " --sample pg=+x1", stack.dir + "/bad2.log") == 2);
+  CHECK(ReadFile(stack.dir + "/bad2.log").find("bad --sample") != std::string::npos);
+
+  // The broker as a tree (+PID: itself and any children) is sampled like the plain PID.
+  EchoResponder echo(stack.broker->Uri(), "");
+  const std::string pid = std::to_string(stack.broker->Process().Pid());
+  const int rc = stack.Run("publish --devices-csv " + stack.csv + " --rate 200 --duration 2 --drain 10 --sample plain=" +
+                               pid + " --sample tree=+" + pid,
+                           s);
+  echo.Stop();
+  CHECK(rc == 0);
+  const auto& cpu = s["cpu_publish_phase"];
+  REQUIRE(cpu.contains("plain"));
+  REQUIRE(cpu.contains("tree"));
+  CHECK(cpu["plain"]["cpu_ms"].get<double>() > 0);
+  CHECK(cpu["tree"]["cpu_ms"].get<double>() >= cpu["plain"]["cpu_ms"].get<double>());
+}
+
+TEST_CASE("Loadgen: stream mode fails clearly when no client can connect", "[integration][loadgen]") {
+  const std::string dir = iot::testing::MakeTempDir("loadgen-stream");
+  // A port nothing listens on (the kernel's pick, released): every client is refused.
+  const int port = iot::testing::FreePort();
+  const int rc = iot::testing::RunShell(std::string(IOT_LOADGEN_PATH) + " stream --port " + std::to_string(port) +
+                                            " --product-key pk1 --clients 3 --duration 1",
+                                        dir + "/stream.log");
+  CHECK(rc == 2);
+  CHECK(ReadFile(dir + "/stream.log").find("no client connected") != std::string::npos);
+  CHECK(iot::testing::RunShell(std::string(IOT_LOADGEN_PATH) + " stream --port 1", dir + "/usage.log") == 2);
+  CHECK(ReadFile(dir + "/usage.log").find("--product-key") != std::string::npos);
+}
+
 TEST_CASE("Loadgen codec: packets split at every byte boundary are reassembled", "[integration][loadgen]") {
   std::string stream;
   iot::loadgen::EncodePublish(stream, "/sys/pk/dn/thing/event/property/post_reply", std::string(300, 'x'), 1, 7);
