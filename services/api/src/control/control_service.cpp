@@ -540,7 +540,7 @@ void ControlService::SweepLoop() {
           return;
         }
         if (n.channel == store::kChannelDeviceStatus) {
-          if (n.payload.size() > 7 && n.payload.ends_with("/online")) {
+          if (n.payload.ends_with("/online")) {
             std::lock_guard lock(sweep_mutex_);
             deliveries_due_.push_back(Clock::now() + settings_.online_grace + std::chrono::milliseconds(20));
           }

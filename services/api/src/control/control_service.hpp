@@ -151,8 +151,8 @@ class ControlService final {
   std::condition_variable sweep_cv_;
   std::vector<std::chrono::steady_clock::time_point> deliveries_due_;  // after online + grace
 
-  bool stopping_ = false;  // guarded by waiters_mutex_ (timer) and sweep_mutex_ (sweeper)
-  bool sweep_stopping_ = false;
+  bool stopping_ = false;        // guarded by waiters_mutex_ (timer thread, CallSync)
+  bool sweep_stopping_ = false;  // guarded by sweep_mutex_ (sweeper thread)
   std::thread timer_thread_;
   std::thread sweep_thread_;
 };

@@ -18,10 +18,10 @@ bool IsAlnum(char c) {
 
 }  // namespace
 
-void RunOnDb(store::DbPool& pool, Respond respond, std::function<Response(store::Db&)> work) {
+void RunOnDbLater(store::DbPool& pool, Respond respond, std::function<void(store::Db&, Respond)> work) {
   const bool queued = pool.Submit([respond, work = std::move(work)](store::Db& db) {
     try {
-      respond(work(db));
+      work(db, respond);
     } catch (const ApiError& error) {
       respond(ToResponse(error));
     } catch (const std::exception& e) {
@@ -34,6 +34,11 @@ void RunOnDb(store::DbPool& pool, Respond respond, std::function<Response(store:
     busy.headers.emplace_back("Retry-After", "1");
     respond(ToResponse(busy));
   }
+}
+
+void RunOnDb(store::DbPool& pool, Respond respond, std::function<Response(store::Db&)> work) {
+  RunOnDbLater(pool, std::move(respond),
+               [work = std::move(work)](store::Db& db, Respond done) { done(work(db)); });
 }
 
 ApiError StoreError(const boost::system::error_code& ec, std::string_view what) {

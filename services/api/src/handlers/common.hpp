@@ -34,6 +34,9 @@ struct HandlerContext {
 // `work` becomes its problem response, any other exception a 500. A full pool queue answers 503 at
 // once (Retry-After: 1). Never blocks the calling (I/O) thread.
 void RunOnDb(store::DbPool& pool, Respond respond, std::function<Response(store::Db&)> work);
+// The same for work that answers later (e.g. when a device replies): `work` gets `respond` and calls it
+// itself, now or from another thread. Exceptions thrown by `work` still become the problem response.
+void RunOnDbLater(store::DbPool& pool, Respond respond, std::function<void(store::Db&, Respond)> work);
 
 // Throws the ApiError FromErrorCode() maps the error to; `what` ("product a1B2c3") replaces the
 // generic detail of 404 and 409 answers.

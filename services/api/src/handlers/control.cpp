@@ -71,10 +71,7 @@ void CheckRate(ControlService& control, const store::Device& device) {
   }
 }
 
-Response Accepted(const store::ServiceCall& call) {
-  Response response = JsonOk(202, ServiceCallJson(call));
-  return response;
-}
+Response Accepted(const store::ServiceCall& call) { return JsonOk(202, ServiceCallJson(call)); }
 
 const std::string& ServiceIdParam(const Request& request) {
   const std::string& id = request.Param("id");
@@ -104,15 +101,14 @@ void AddControlRoutes(Router& router, HandlerContext& context) {
                command.ttl_ms = body.value("ttlMs", kDefaultTtlMs);
                command.requested_by = request.principal ? request.principal->name : "";
                RunOnDb(pool, respond, [&control, request = std::move(request), pk, dn,
-                                       command](store::Db& db) {
+                                       command](store::Db& db) mutable {
                  store::Device device = CommandTarget(db, pk, dn);
                  auto model = control.Model(db, pk);
                  ControlService::ValidateParams(*model, command);
                  CheckRate(control, device);
-                 Command audited = command;
-                 audited.audit = AuditRecordFor(request, "device.property.set", pk + "/" + dn,
+                 command.audit = AuditRecordFor(request, "device.property.set", pk + "/" + dn,
                                                 {{"params", command.params}});
-                 return Accepted(control.Enqueue(db, device, audited));
+                 return Accepted(control.Enqueue(db, device, command));
                });
              });
 
@@ -129,46 +125,35 @@ void AddControlRoutes(Router& router, HandlerContext& context) {
                command.ttl_ms = body.value("ttlMs", kDefaultTtlMs);
                command.timeout_ms = body.value("timeoutMs", std::int64_t{5000});
                command.requested_by = request.principal ? request.principal->name : "";
-               // Not RunOnDb: a sync call answers later, from the RRPC answer or the timer.
-               const bool queued = pool.Submit([&control, request = std::move(request), respond, pk, dn,
-                                                command](store::Db& db) mutable {
-                 try {
-                   store::Device device = CommandTarget(db, pk, dn);
-                   auto model = control.Model(db, pk);
-                   const tsl::Service* service = model->model ? model->model->FindService(command.identifier)
-                                                              : nullptr;
-                   if (service == nullptr) {
-                     throw ApiError::NotFound("no service " + command.identifier + " in the published model of " + pk);
-                   }
-                   ControlService::ValidateParams(*model, command);
-                   if (service->call_type == tsl::CallType::kSync) {
-                     command.call_type = store::CallType::kSync;
-                     if (device.status != store::DeviceStatus::kOnline) {
-                       throw ApiError::Conflict("device " + pk + "/" + dn +
-                                                " is offline: a synchronous service needs it online");
-                     }
-                   }
-                   CheckRate(control, device);
-                   command.audit = AuditRecordFor(request, "device.service.invoke", pk + "/" + dn,
-                                                  {{"identifier", command.identifier},
-                                                   {"callType", store::ToString(command.call_type)},
-                                                   {"params", command.params}});
-                   if (command.call_type == store::CallType::kSync) {
-                     control.CallSync(db, device, model, command, respond);
-                     return;
-                   }
-                   respond(Accepted(control.Enqueue(db, device, command)));
-                 } catch (const ApiError& error) {
-                   respond(ToResponse(error));
-                 } catch (const std::exception& e) {
-                   respond(ToResponse(ApiError::Internal("internal error")));
+               // A sync call answers later, from the RRPC answer or the timer.
+               RunOnDbLater(pool, respond, [&control, request = std::move(request), pk, dn,
+                                            command](store::Db& db, Respond done) mutable {
+                 store::Device device = CommandTarget(db, pk, dn);
+                 auto model = control.Model(db, pk);
+                 const tsl::Service* service = model->model ? model->model->FindService(command.identifier)
+                                                            : nullptr;
+                 if (service == nullptr) {
+                   throw ApiError::NotFound("no service " + command.identifier + " in the published model of " + pk);
                  }
+                 ControlService::ValidateParams(*model, command);
+                 if (service->call_type == tsl::CallType::kSync) {
+                   command.call_type = store::CallType::kSync;
+                   if (device.status != store::DeviceStatus::kOnline) {
+                     throw ApiError::Conflict("device " + pk + "/" + dn +
+                                              " is offline: a synchronous service needs it online");
+                   }
+                 }
+                 CheckRate(control, device);
+                 command.audit = AuditRecordFor(request, "device.service.invoke", pk + "/" + dn,
+                                                {{"identifier", command.identifier},
+                                                 {"callType", store::ToString(command.call_type)},
+                                                 {"params", command.params}});
+                 if (command.call_type == store::CallType::kSync) {
+                   control.CallSync(db, device, model, command, done);
+                   return;
+                 }
+                 done(Accepted(control.Enqueue(db, device, command)));
                });
-               if (!queued) {
-                 ApiError busy = ApiError::Unavailable("the database queue is full, retry later");
-                 busy.headers.emplace_back("Retry-After", "1");
-                 respond(ToResponse(busy));
-               }
              });
 
   router.Add("PUT", base + "/desired-properties", operator_role,
