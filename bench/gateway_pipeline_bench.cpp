@@ -77,6 +77,9 @@ class NullBackend final : public gw::Backend {
     return std::vector<iot::store::MessageResult>(batch.size());
   }
   gw::OpStatus Execute(const gw::Op&, gw::Reply*) override { return gw::OpStatus::kDone; }
+  gw::OpStatus ApplyLifecycles(std::span<const iot::store::LifecycleEvent>) override {
+    return gw::OpStatus::kDone;
+  }
 };
 
 class CountingPublisher final : public gw::Publisher {

@@ -297,25 +297,40 @@ Result<void> DeleteDeviceTags(Db& db, std::int64_t device_id, const std::vector<
   });
 }
 
-Result<LifecycleResult> ApplyLifecycle(Db& db, const LifecycleEvent& e) {
-  return Run(db, [&](pqxx::connection& c) -> Result<LifecycleResult> {
+Result<std::vector<LifecycleResult>> ApplyLifecycles(Db& db, std::span<const LifecycleEvent> events) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<LifecycleResult>> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kLifecycle, e.device_id, e.online, e.time, e.sequence, e.ip_address);
-    LifecycleResult out;
-    if (r.empty()) {
-      auto s = Exec(tx, kStatus, e.device_id);
-      if (s.empty()) {
-        return make_error_code(Errc::kNotFound);
+    std::vector<LifecycleResult> out(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto& e = events[i];
+      auto r = Exec(tx, kLifecycle, e.device_id, e.online, e.time, e.sequence, e.ip_address);
+      if (r.empty()) {  // stale sequence (ignored) or no such device
+        auto s = Exec(tx, kStatus, e.device_id);
+        if (s.empty()) {
+          out[i].found = false;
+        } else {
+          Parse(s[0][0].as<std::string>(), out[i].status);
+        }
+        continue;
       }
-      Parse(s[0][0].as<std::string>(), out.status);
-      return out;  // stale sequence: ignored
+      out[i].applied = true;
+      Parse(r[0][0].as<std::string>(), out[i].status);
+      out[i].first_activation = r[0][1].as<bool>();
     }
     tx.commit();
-    out.applied = true;
-    Parse(r[0][0].as<std::string>(), out.status);
-    out.first_activation = r[0][1].as<bool>();
     return out;
   });
+}
+
+Result<LifecycleResult> ApplyLifecycle(Db& db, const LifecycleEvent& e) {
+  auto r = ApplyLifecycles(db, std::span(&e, 1));
+  if (!r) {
+    return r.error();
+  }
+  if (!r->front().found) {
+    return make_error_code(Errc::kNotFound);
+  }
+  return r->front();
 }
 
 Result<std::int64_t> MarkAllOffline(Db& db, TimeMs time) {

@@ -123,27 +123,51 @@ std::size_t Pipeline::Submit(InboundMessage message) {
 void Pipeline::WorkerLoop(std::size_t index) {
   Handler handler(directory_, metrics_, handler_settings_);
   BoundedQueue<InboundMessage>& queue = *shards_[index];
-  while (true) {
-    std::optional<InboundMessage> message = queue.Pop(std::chrono::milliseconds(200));
-    if (!message) {
-      if (queue.Closed() && queue.Size() == 0) break;
-      continue;
+  // While traffic flows the worker polls in 1 ms slices instead of waiting on the queue: a waiting
+  // worker is woken by every message (a futex wake on Paho's thread and a context switch here, ~0.3
+  // per message per worker at 8,000 posts/s); a polling one takes a few messages per wake. After
+  // kLinger without a message it waits on the queue again, so an idle gateway does not spin.
+  constexpr auto kSlice = std::chrono::milliseconds(1);
+  constexpr auto kLinger = std::chrono::milliseconds(50);
+  std::vector<InboundMessage> messages;
+  auto last_message = std::chrono::steady_clock::now();
+  bool stop = false;
+  while (!stop) {
+    messages.clear();
+    if (queue.PopMany(messages, 256) == 0) {
+      if (queue.Closed()) break;
+      if (std::chrono::steady_clock::now() - last_message < kLinger) {
+        std::this_thread::sleep_for(kSlice);
+        continue;
+      }
+      std::optional<InboundMessage> message = queue.Pop(std::chrono::milliseconds(200));
+      if (!message) continue;
+      messages.push_back(std::move(*message));
     }
-    WorkItem item;
-    HandleStatus status;
-    auto delay = settings_.retry_min;
-    while ((status = handler.Handle(*message, NowMs(), item.work)) == HandleStatus::kRetry) {
-      metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
-      IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
-                      "directory unavailable, retrying topic=" << log::Quote(message->topic));
-      if (!WaitBackoff(delay)) break;
+    last_message = std::chrono::steady_clock::now();
+    for (InboundMessage& message : messages) {
+      WorkItem item;
+      HandleStatus status;
+      auto delay = settings_.retry_min;
+      while ((status = handler.Handle(message, NowMs(), item.work)) == HandleStatus::kRetry) {
+        metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
+        IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
+                        "directory unavailable, retrying topic=" << log::Quote(message.topic));
+        if (!WaitBackoff(delay)) break;
+      }
+      if (status == HandleStatus::kRetry) {  // abandoned at shutdown
+        stop = true;
+        break;
+      }
+      if (status == HandleStatus::kIgnore) {
+        held_.fetch_sub(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (!writer_queues_[index % writer_queues_.size()]->Push(std::move(item))) {
+        stop = true;
+        break;
+      }
     }
-    if (status == HandleStatus::kRetry) break;  // abandoned at shutdown
-    if (status == HandleStatus::kIgnore) {
-      held_.fetch_sub(1, std::memory_order_relaxed);
-      continue;
-    }
-    if (!writer_queues_[index % writer_queues_.size()]->Push(std::move(item))) break;
   }
   --workers_running_;
 }
@@ -237,7 +261,24 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
       work.op = std::monostate{};
     }
   }
-  // 2. Side effects in arrival order.
+  // 2. Side effects: the batch's lifecycle events together (each device's sequence number, not the
+  //    order, decides its state), then the others in arrival order.
+  std::vector<store::LifecycleEvent> lifecycles;
+  for (WorkItem& item : batch) {
+    if (auto* life = std::get_if<LifecycleOp>(&item.work.op)) {
+      lifecycles.push_back(std::move(life->event));
+      item.work.op = std::monostate{};
+    }
+  }
+  if (!lifecycles.empty()) {
+    auto delay = settings_.retry_min;
+    while (true) {
+      const OpStatus status = backend.ApplyLifecycles(lifecycles);
+      if (status != OpStatus::kUnavailable) break;  // kFailed: logged by the backend, nothing to answer
+      metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
+      if (!WaitBackoff(delay)) return;
+    }
+  }
   for (WorkItem& item : batch) {
     Work& work = item.work;
     if (std::holds_alternative<std::monostate>(work.op)) continue;

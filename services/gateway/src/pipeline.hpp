@@ -29,6 +29,9 @@ class Backend {
       std::span<const store::TelemetryMessage> batch) = 0;
   // Runs one side effect. DesiredGetOp adds the values to `reply->data` (reply may be null).
   virtual OpStatus Execute(const Op& op, Reply* reply) = 0;
+  // Applies a batch's device online/offline events in order, in one transaction: a connect storm
+  // of N devices would otherwise cost N commits (each with its fsync) ahead of the telemetry replies.
+  virtual OpStatus ApplyLifecycles(std::span<const store::LifecycleEvent> events) = 0;
 };
 
 // Publishes replies. Thread-safe (the writer and, for NTP, shard workers... all go through the writer).

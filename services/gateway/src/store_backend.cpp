@@ -60,6 +60,16 @@ Result<std::vector<store::MessageResult>> StoreBackend::WriteTelemetry(
   return writer_.Write(batch);
 }
 
+OpStatus StoreBackend::ApplyLifecycles(std::span<const store::LifecycleEvent> events) {
+  auto r = store::ApplyLifecycles(db_, events);  // unknown devices (deleted meanwhile) are skipped
+  if (!r) {
+    IOT_LOG_LIMITED(OpNoise(), log::Level::kError, "gateway",
+                    "lifecycle events not stored count=" << events.size()
+                        << " error=" << log::Quote(r.error().message()));
+  }
+  return r ? OpStatus::kDone : StatusOf(r.error());
+}
+
 OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
   if (const auto* tags = std::get_if<TagsUpdateOp>(&op)) {
     auto r = store::UpdateDeviceTags(db_, tags->device_id, tags->tags);
@@ -91,9 +101,7 @@ OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
     return r ? OpStatus::kDone : StatusOf(r.error());
   }
   if (const auto* life = std::get_if<LifecycleOp>(&op)) {
-    auto r = store::ApplyLifecycle(db_, life->event);
-    if (!r && store::Is(r.error(), store::Errc::kNotFound)) return OpStatus::kDone;
-    return r ? OpStatus::kDone : StatusOf(r.error());
+    return ApplyLifecycles(std::span(&life->event, 1));
   }
   if (const auto* call = std::get_if<ServiceReplyOp>(&op)) {
     auto found = store::FindServiceCallByAlinkId(db_, call->device_id, call->alink_id);

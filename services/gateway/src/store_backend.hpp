@@ -29,6 +29,7 @@ class StoreBackend final : public Backend {
   Result<std::vector<store::MessageResult>> WriteTelemetry(
       std::span<const store::TelemetryMessage> batch) override;
   OpStatus Execute(const Op& op, Reply* reply) override;
+  OpStatus ApplyLifecycles(std::span<const store::LifecycleEvent> events) override;
   store::Db& Database() { return db_; }
 
  private:

@@ -279,6 +279,38 @@ TEST_CASE("Devices: lifecycle applies only newer sequence numbers", "[store][dev
   CHECK(MarkAllOffline(f.db, 4000).value() == 1);
 }
 
+TEST_CASE("Devices: many lifecycle events in one transaction, in order", "[store][devices]") {
+  Fixture f;
+  REQUIRE(CreateProduct(f.db, ProductCreate{.product_key = "pk", .name = "P"}).has_value());
+  auto a = CreateDevice(f.db, "pk", DeviceCreate{"a1", ""}).value();
+  auto b = CreateDevice(f.db, "pk", DeviceCreate{"b1", ""}).value();
+  const std::vector<LifecycleEvent> events{
+      {a.id, true, 1000, 1, "10.0.0.1"},  // a online (first activation)
+      {b.id, true, 1100, 1, ""},          // b online
+      {999999, true, 1, 1, ""},           // deleted meanwhile: skipped, the rest still applied
+      {a.id, false, 1200, 2, ""},         // a offline
+      {b.id, false, 1050, 0, ""},         // stale for b: ignored
+      {a.id, true, 1300, 3, "10.0.0.3"},  // a online again
+  };
+  auto r = ApplyLifecycles(f.db, events);
+  REQUIRE(r.has_value());
+  REQUIRE(r->size() == events.size());
+  CHECK(((*r)[0].applied && (*r)[0].first_activation));
+  CHECK(((*r)[1].applied && (*r)[1].first_activation));
+  CHECK((!(*r)[2].found && !(*r)[2].applied));
+  CHECK(((*r)[3].applied && (*r)[3].status == DeviceStatus::kOffline));
+  CHECK((!(*r)[4].applied && (*r)[4].status == DeviceStatus::kOnline));
+  CHECK(((*r)[5].applied && !(*r)[5].first_activation));
+  auto got_a = GetDevice(f.db, "pk", "a1").value();
+  CHECK(got_a.status == DeviceStatus::kOnline);
+  CHECK(got_a.activated_at == 1000);
+  CHECK(got_a.last_offline_at == 1200);
+  CHECK(got_a.last_online_at == 1300);
+  CHECK(got_a.ip_address == "10.0.0.3");
+  CHECK(GetDevice(f.db, "pk", "b1").value().status == DeviceStatus::kOnline);
+  CHECK(ApplyLifecycles(f.db, std::vector<LifecycleEvent>{}).value().empty());
+}
+
 TEST_CASE("DbPool: runs tasks on worker connections, bounded queue refuses", "[store][pool]") {
   iot::testing::PgDatabase pg;
   REQUIRE(Migrator(pg.Dsn()).Migrate().has_value());

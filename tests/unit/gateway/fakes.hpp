@@ -86,6 +86,14 @@ class FakeBackend final : public Backend {
     }
     return OpStatus::kDone;
   }
+  // Recorded as one LifecycleOp each, like Execute's ops (lifecycle_calls counts the batches).
+  OpStatus ApplyLifecycles(std::span<const store::LifecycleEvent> events) override {
+    std::lock_guard lock(mutex);
+    ++lifecycle_calls;
+    for (const auto& e : events) ops.push_back(LifecycleOp{e});
+    return OpStatus::kDone;
+  }
+  int lifecycle_calls = 0;
   std::size_t MessageCount() {
     std::lock_guard lock(mutex);
     std::size_t n = 0;

@@ -168,3 +168,31 @@ TEST_CASE("Pipeline: several writers keep per-device order and share the load", 
     last[topic] = id;
   }
 }
+
+TEST_CASE("Pipeline: a connect storm's lifecycle events are applied per batch, in order",
+          "[gateway][pipeline]") {
+  gw::PipelineSettings s;
+  s.workers = 1;
+  s.batch_delay = std::chrono::milliseconds(50);
+  Fixture f(s);
+  constexpr int kEvents = 200;  // 8 devices coming and going
+  for (int i = 1; i <= kEvents; ++i) {
+    const std::string dn = "d" + std::to_string(i % 8) + "xx";
+    json status = {{"status", i % 2 ? "online" : "offline"}, {"productKey", "a1Prod"}, {"deviceName", dn},
+                   {"time", "2023-11-14 22:13:20.000"}, {"utcTime", "2023-11-14T22:13:20.000Z"},
+                   {"lastTime", "2023-11-14 22:13:20.000"}, {"utcLastTime", "2023-11-14T22:13:20.000Z"},
+                   {"clientIp", "10.0.0.1"}, {"seq", i}};
+    f.pipeline->Submit(gw::InboundMessage{"/as/mqtt/status/a1Prod/" + dn, status.dump(), gw::NowMs()});
+  }
+  f.Post(0, 1);  // a post behind them is answered as usual
+  REQUIRE(PollUntil([&] { return f.publisher.Count() == 1 && f.pipeline->Held() == 0; }));
+  std::lock_guard lock(f.backend.mutex);
+  REQUIRE(f.backend.ops.size() == kEvents);
+  CHECK(f.backend.lifecycle_calls < kEvents / 4);  // batched: not one transaction per event
+  for (int i = 0; i < kEvents; ++i) {
+    const auto& event = std::get<gw::LifecycleOp>(f.backend.ops[static_cast<std::size_t>(i)]).event;
+    CHECK(event.sequence == i + 1);
+    CHECK(event.device_id == 100 + (i + 1) % 8);
+    CHECK(event.online == ((i + 1) % 2 == 1));
+  }
+}

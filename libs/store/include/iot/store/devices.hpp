@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,7 +76,8 @@ struct LifecycleEvent {
 };
 
 struct LifecycleResult {
-  bool applied = false;           // false: stale sequence, nothing changed
+  bool found = true;              // false: no such device (deleted meanwhile)
+  bool applied = false;           // false: stale sequence or unknown device, nothing changed
   bool first_activation = false;  // this event set activated_at
   DeviceStatus status = DeviceStatus::kUnactive;
 };
@@ -102,6 +104,9 @@ Result<void> DeleteDeviceTags(Db& db, std::int64_t device_id, const std::vector<
 // Sets status online/offline if event.sequence is newer; first online sets activated_at.
 // kNotFound for an unknown device.
 Result<LifecycleResult> ApplyLifecycle(Db& db, const LifecycleEvent& event);
+// The same for many events in one transaction, applied in order (one commit and one fsync for a
+// connect storm instead of one per device); an unknown device is a result with found = false.
+Result<std::vector<LifecycleResult>> ApplyLifecycles(Db& db, std::span<const LifecycleEvent> events);
 // Marks every online device offline (broker restart); returns how many changed.
 Result<std::int64_t> MarkAllOffline(Db& db, TimeMs time);
 
