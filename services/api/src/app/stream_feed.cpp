@@ -144,16 +144,22 @@ void StreamFeed::OnNotification(const store::Notification& n) {
     return;
   }
   std::size_t malformed = 0;
+  // One wake per client for the whole notification (a committed batch), after all of it is queued.
+  stream::Hub::WakeList wakes;
   for (const auto& record : store::ParseStreamPayload(n.payload, &malformed)) {
     const store::DeviceKeys* keys = Resolve(record.device_id);
     if (keys == nullptr) {
       continue;
     }
-    hub_.Publish(keys->product_key, keys->device_name, [&] {
-      return stream::ChangeMessage(TypeName(record.kind), keys->product_key, keys->device_name,
-                                   record.time, record.data);
-    });
+    hub_.Publish(
+        keys->product_key, keys->device_name,
+        [&] {
+          return stream::ChangeMessage(TypeName(record.kind), keys->product_key, keys->device_name,
+                                       record.time, record.data);
+        },
+        &wakes);
   }
+  stream::Hub::WakeAll(wakes);
   if (malformed != 0) {
     IOT_LOG_WARN(kLog, "msg=\"malformed stream records skipped\" count=" << malformed);
   }

@@ -7,7 +7,18 @@ void Client::SetWake(std::function<void()> wake) {
   wake_ = std::move(wake);
 }
 
-bool Client::Push(Message message) {
+void Client::Wake() {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mutex_);
+    wake = wake_;
+  }
+  if (wake) {
+    wake();
+  }
+}
+
+bool Client::Push(Message message, bool* defer_wake) {
   std::function<void()> wake;
   bool queued = false;
   {
@@ -31,12 +42,16 @@ bool Client::Push(Message message) {
     }
   }
   if (wake) {
-    wake();
+    if (defer_wake != nullptr) {
+      *defer_wake = true;
+    } else {
+      wake();
+    }
   }
   return queued;
 }
 
-std::optional<Message> Client::Pop() {
+std::optional<Message> Client::Pop(bool* more) {
   std::lock_guard lock(mutex_);
   if (queue_.empty()) {
     wake_pending_ = false;
@@ -45,6 +60,9 @@ std::optional<Message> Client::Pop() {
   Message m = std::move(queue_.front());
   queue_.pop_front();
   queued_bytes_ -= m->size();
+  if (more != nullptr) {
+    *more = !queue_.empty();
+  }
   return m;
 }
 

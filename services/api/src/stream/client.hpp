@@ -43,10 +43,14 @@ class Client final {
   // transport then Pops until empty. Set once before the client is published to producers.
   void SetWake(std::function<void()> wake);
 
-  // Thread-safe. False when the message was not queued (overflowed or closed).
-  bool Push(Message message);
-  // Transport side: the next message, or nullopt when empty (the next Push wakes again).
-  std::optional<Message> Pop();
+  // Thread-safe. False when the message was not queued (overflowed or closed). With `defer_wake`, a
+  // needed wake is not sent but reported there (set to true); the caller calls Wake() after queuing
+  // the rest of its batch, so the transport finds many messages per wake, not one.
+  bool Push(Message message, bool* defer_wake = nullptr);
+  void Wake();
+  // Transport side: the next message, or nullopt when empty (the next Push wakes again). `more`:
+  // whether another message is queued behind it.
+  std::optional<Message> Pop(bool* more = nullptr);
   bool Overflowed() const;
   bool Closed() const;
   // No more pushes are accepted (the connection is going away).

@@ -67,8 +67,15 @@ bool Hub::WantsProduct(std::string_view product_key) const {
   return products_.find(product_key) != products_.end();
 }
 
+void Hub::WakeAll(WakeList& deferred) {
+  for (const auto& c : deferred) {
+    c->Wake();
+  }
+  deferred.clear();
+}
+
 std::size_t Hub::Publish(std::string_view product_key, std::string_view device_name,
-                         const std::function<std::string()>& build) {
+                         const std::function<std::string()>& build, WakeList* deferred) {
   if (!Any()) {
     return 0;
   }
@@ -95,7 +102,15 @@ std::size_t Hub::Publish(std::string_view product_key, std::string_view device_n
   auto message = std::make_shared<const std::string>(build());
   std::size_t queued = 0;
   for (const auto& c : recipients) {
-    queued += c->Push(message) ? 1 : 0;
+    if (deferred == nullptr) {
+      queued += c->Push(message) ? 1 : 0;
+      continue;
+    }
+    bool wake = false;
+    queued += c->Push(message, &wake) ? 1 : 0;
+    if (wake) {
+      deferred->push_back(c);
+    }
   }
   return queued;
 }

@@ -35,10 +35,15 @@ class Hub final {
   bool Any() const { return subscriptions_.load(std::memory_order_relaxed) != 0; }
   bool WantsProduct(std::string_view product_key) const;
 
+  // Clients whose wake was deferred by Publish; Wake() them once the batch is queued.
+  using WakeList = std::vector<std::shared_ptr<Client>>;
+
   // Calls `build` at most once, only when some client wants (pk, dn), and queues the result on each
-  // such client. Returns the number of clients it was queued on.
+  // such client. Returns the number of clients it was queued on. With `deferred`, clients that need
+  // a wake are added there instead of being woken now.
   std::size_t Publish(std::string_view product_key, std::string_view device_name,
-                      const std::function<std::string()>& build);
+                      const std::function<std::string()>& build, WakeList* deferred = nullptr);
+  static void WakeAll(WakeList& deferred);
 
   std::size_t SubscriptionCount() const { return subscriptions_.load(std::memory_order_relaxed); }
 

@@ -23,6 +23,7 @@
 #include "stream/protocol.hpp"
 #include "stream/service.hpp"
 #include "transport/session.hpp"
+#include "transport/write_gather_stream.hpp"
 
 namespace iot::api::transport::detail {
 
@@ -35,6 +36,8 @@ inline constexpr std::string_view kWsLog = "api.stream";
 // Without a frame from the client (pongs count) for this long the connection is closed; Beast pings
 // at half of it.
 inline constexpr auto kWsIdleTimeout = std::chrono::seconds(60);
+// Frames gathered into one socket write at most (about one loopback TCP segment).
+inline constexpr std::size_t kMaxGatherBytes = 64 * 1024;
 
 template <class Stream>
 class WsSession final : public Session, public std::enable_shared_from_this<WsSession<Stream>> {
@@ -140,10 +143,14 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
     if (writing_) {
       return;
     }
-    auto next = client_->Pop();
+    bool more = false;
+    auto next = client_->Pop(&more);
     if (!next) {
       return;
     }
+    // While more messages wait, their frames are gathered and go out with the last one: one socket
+    // write per drain (bounded by kMaxGatherBytes) instead of one per message.
+    ws_.next_layer().Gather(more && ws_.next_layer().Gathered() < kMaxGatherBytes);
     current_ = std::move(*next);
     writing_ = true;
     ws_.text(true);
@@ -169,6 +176,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
     }
     closing_ = true;
     client_->Close();
+    ws_.next_layer().Gather(false);  // the close frame takes what was gathered with it
     close_timer_.expires_after(state_->settings.write_timeout);
     close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec) {
@@ -195,7 +203,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
 
   std::shared_ptr<ServerState> state_;
   std::string remote_;
-  websocket::stream<Stream> ws_;
+  websocket::stream<WriteGatherStream<Stream>> ws_;
   net::steady_timer close_timer_;
   std::shared_ptr<stream::Client> client_;
   beast::flat_buffer buffer_;
