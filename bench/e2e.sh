@@ -17,7 +17,9 @@
 #      sustained; then the highest sustained rate again for IOT_E2E_DURATION_S (the recorded figure).
 #   4. optional: N WebSocket live-stream clients (IOT_E2E_STREAM_CLIENTS; `iot-loadgen stream`) subscribed
 #      to the product, IOT_E2E_RATE again with them connected: CPU per post of each process against the
-#      latency run (same rate, no client) and the run without iot-api (4b): the stream's cost.
+#      latency run (same rate, no client) and the run without iot-api (4b): the stream's cost; then,
+#      clients still connected, rates from the highest sustained one down by IOT_E2E_STREAM_STEP until
+#      one is sustained: the stream's cost in throughput.
 #   4b. IOT_E2E_RATE again with iot-api stopped (IOT_E2E_NO_API_RUN=1): iot-api's stream listener makes
 #      the gateway build and NOTIFY stream records for every batch whenever iot-api runs, clients or not.
 #   5. 10,000 devices (IOT_E2E_BIG_DEVICES) at 1 post/s each for IOT_E2E_BIG_S, against a freshly started
@@ -40,7 +42,8 @@
 # Settings (environment): IOT_BUILD_DIR (./build-release), IOT_E2E_DEVICES (1000), IOT_E2E_RATE (5000),
 # IOT_E2E_DURATION_S (60), IOT_E2E_STEP_START (8000), IOT_E2E_STEP (2000), IOT_E2E_STEP_MAX (40000),
 # IOT_E2E_STEP_S (20), IOT_E2E_BROKER (1: measure the broker alone), IOT_E2E_BIG_DEVICES (10000; 0 = skip),
-# IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (10; 0 = skip), IOT_E2E_NO_API_RUN (1),
+# IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (10; 0 = skip),
+# IOT_E2E_STREAM_STEP (500; 0 = no throughput search with the clients), IOT_E2E_NO_API_RUN (1),
 # IOT_E2E_THREADS (1 generator thread), IOT_E2E_OUT (directory for the JSON of every run and
 # summary.json; default: kept in the temporary directory, printed at the end), IOT_KEEP_TMP=1 keeps
 # logs and data. The gateway's own settings (IOT_GATEWAY_WORKERS, IOT_GATEWAY_WRITERS, ...) pass through.
@@ -63,6 +66,7 @@ BIG_DEVICES=${IOT_E2E_BIG_DEVICES:-10000}
 BIG_RATE=${IOT_E2E_BIG_RATE:-1}
 BIG_S=${IOT_E2E_BIG_S:-60}
 STREAM_CLIENTS=${IOT_E2E_STREAM_CLIENTS:-10}
+STREAM_STEP=${IOT_E2E_STREAM_STEP:-500}
 NO_API_RUN=${IOT_E2E_NO_API_RUN:-1}
 THREADS=${IOT_E2E_THREADS:-1}
 PK=bench7e2e
@@ -374,6 +378,7 @@ fi
 GW_HWM_MAIN=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
 
 # --- 4. live-stream clients ---------------------------------------------------------------------------
+STREAM_BEST=-1  # -1: not searched
 if ((STREAM_CLIENTS > 0)); then
   STREAM_RATE=$RATE  # as the latency run (listener, no client) and the run without iot-api
   "$LOADGEN" stream --port "$API_PORT" --token "$TOKEN" --product-key "$PK" --clients "$STREAM_CLIENTS" \
@@ -384,6 +389,21 @@ if ((STREAM_CLIENTS > 0)); then
   run_publish "stream$STREAM_CLIENTS-$STREAM_RATE" "$STREAM_RATE" "$DURATION_S" "$TMP/devices.csv" \
     --sample "stream=$STREAM_PID" || true
   wait_gateway_idle
+  # Throughput with the clients connected (issue 8: the stream may cost at most 10% of it): from the
+  # platform's highest sustained rate down by IOT_E2E_STREAM_STEP until a step is sustained.
+  if ((PLATFORM_BEST > 0 && STREAM_STEP > 0)); then
+    STREAM_BEST=0
+    for ((r = PLATFORM_BEST; r > PLATFORM_BEST - 4 * STREAM_STEP && r > 0; r -= STREAM_STEP)); do
+      sleep 2
+      if run_publish "clientsstep-$r" "$r" "$STEP_S" "$TMP/devices.csv" --sample "stream=$STREAM_PID"; then
+        STREAM_BEST=$r
+        break
+      fi
+      wait_gateway_idle
+    done
+    wait_gateway_idle
+    iot_say "with $STREAM_CLIENTS stream clients: highest sustained step $STREAM_BEST posts/s (without: $PLATFORM_BEST)"
+  fi
   stop_pid "$STREAM_PID"
   STREAM_PID=
   cat "$TMP/stream.txt"
@@ -437,5 +457,6 @@ cat "$TMP/check.txt" | tr '|' ' ' | sed 's/^/[check] /'
 # --- summary -----------------------------------------------------------------------------------------
 python3 "$IOT_ROOT/bench/e2e_report.py" summary "$OUT" "$TMP/check.txt" "$CLK_TCK" "$MACHINE" "$(load)" \
   "$BROKER_BEST" "${PLATFORM_BEST:-0}" "${GW_HWM_MAIN:-0}" "${GW_HWM_BIG:-0}" "$BIG_DEVICES" "$RATE" \
+  "${STREAM_BEST:--1}" "$STREAM_CLIENTS" \
   | tee "$OUT/summary.txt"
 iot_say "results: $OUT"
