@@ -31,8 +31,8 @@ struct Config {
   int writers = 2;                          // IOT_GATEWAY_WRITERS: batch writers (one connection each)
   int writer_queue = 4096;                  // IOT_GATEWAY_WRITER_QUEUE
   int batch_max = 512;                      // IOT_GATEWAY_BATCH_MAX: messages per transaction
-  // 15 ms: bigger batches cost PostgreSQL less per message (at 5,000 posts/s and 2 writers, 5 ms gave
-  // ~17 messages per batch and ~90 µs of PostgreSQL CPU per post, 15 ms ~70 µs; docs/BENCHMARKS.md).
+  // The longest batch window; the window follows the load (the previous batch's processing time):
+  // a few ms when lightly loaded, up to this when commits take long (docs/BENCHMARKS.md).
   int batch_delay_ms = 15;                  // IOT_GATEWAY_BATCH_DELAY_MS
   double device_rate = 100;                 // IOT_GATEWAY_DEVICE_RATE: messages/s per device (0 = off)
   int cache_ttl_ms = 60000;                 // IOT_GATEWAY_CACHE_TTL_MS (safety net behind NOTIFY)

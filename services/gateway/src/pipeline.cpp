@@ -177,6 +177,11 @@ void Pipeline::WriterLoop(std::size_t index) {
   Backend& backend = *backends_[index];
   std::vector<WorkItem> batch;
   batch.reserve(settings_.batch_max);
+  // The batch window follows the load: the previous batch's processing time (its commit, fsync
+  // included), at most batch_delay. A lightly loaded writer commits within a few ms (low latency);
+  // a busy one, whose commits take longer, collects bigger batches, which cost PostgreSQL less per
+  // message.
+  auto window = std::chrono::steady_clock::duration(std::chrono::milliseconds(1));
   while (true) {
     batch.clear();
     std::optional<WorkItem> first = queue.Pop(std::chrono::milliseconds(200));
@@ -185,7 +190,7 @@ void Pipeline::WriterLoop(std::size_t index) {
       continue;
     }
     batch.push_back(std::move(*first));
-    const auto deadline = std::chrono::steady_clock::now() + settings_.batch_delay;
+    const auto deadline = std::chrono::steady_clock::now() + window;
     // Fill the batch by polling in slices of at most 1 ms rather than waiting on the queue: a wait
     // is woken by every push, i.e. a context switch per message (task switching was ~16% of the
     // gateway's perf samples at 6,000 posts/s, bench/e2e.sh); slices cost a few per batch (each
@@ -198,7 +203,11 @@ void Pipeline::WriterLoop(std::size_t index) {
       std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
           deadline - now, std::chrono::milliseconds(1)));
     }
+    const auto started = std::chrono::steady_clock::now();
     ProcessBatch(backend, batch);
+    window = std::clamp<std::chrono::steady_clock::duration>(
+        std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1),
+        settings_.batch_delay);
     if (Abandoning()) {
       // Drain deadline passed while the database is away: what is left stays unanswered.
       std::vector<WorkItem> rest;
