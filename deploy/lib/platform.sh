@@ -80,7 +80,8 @@ iot_pg_init() {
     echo "listen_addresses = '127.0.0.1'"
     echo "unix_socket_directories = '$data'"
     echo "max_connections = 200"
-    echo "shared_buffers = 256MB"
+    # Size it for the hot indexes (history, dedupe keys) on a real deployment: IOT_PG_SHARED_BUFFERS=1GB ...
+    echo "shared_buffers = ${IOT_PG_SHARED_BUFFERS:-256MB}"
     echo "log_min_messages = warning"
     echo "logging_collector = off"
     if [[ $durable == 1 ]]; then
