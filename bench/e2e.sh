@@ -44,7 +44,7 @@
 # IOT_E2E_STEP_S (20), IOT_E2E_BROKER (1: measure the broker alone), IOT_E2E_BIG_DEVICES (10000; 0 = skip),
 # IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (10; 0 = skip),
 # IOT_E2E_STREAM_STEP (500; 0 = no throughput search with the clients), IOT_E2E_NO_API_RUN (1),
-# IOT_E2E_THREADS (1 generator thread), IOT_E2E_OUT (directory for the JSON of every run and
+# IOT_E2E_THREADS (1 generator thread), IOT_PG_SHARED_BUFFERS (1GB), IOT_E2E_OUT (directory for the JSON of every run and
 # summary.json; default: kept in the temporary directory, printed at the end), IOT_KEEP_TMP=1 keeps
 # logs and data. The gateway's own settings (IOT_GATEWAY_WORKERS, IOT_GATEWAY_WRITERS, ...) pass through.
 set -euo pipefail
@@ -136,6 +136,9 @@ MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
 iot_say "machine: $MACHINE; load average $(load)"
 
 PG_PORT=$(iot_free_port)
+# 1 GB: the history and dedupe indexes this benchmark writes (~20 million rows) outgrow the 256 MB default,
+# and PostgreSQL's cost per post then creeps up during a run (docs/BENCHMARKS.md).
+export IOT_PG_SHARED_BUFFERS=${IOT_PG_SHARED_BUFFERS:-1GB}
 iot_pg_init "$TMP/pg" 1
 iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/pg.log"
 iot_pg_ensure_db "$PG_PORT" iot
