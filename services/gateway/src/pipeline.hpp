@@ -27,7 +27,8 @@ class Backend {
   // stored (PostgreSQL away, ...): the pipeline retries the same batch with backoff.
   virtual Result<std::vector<store::MessageResult>> WriteTelemetry(
       std::span<const store::TelemetryMessage> batch) = 0;
-  // Runs one side effect. DesiredGetOp adds the values to `reply->data` (reply may be null).
+  // Runs one side effect other than a lifecycle event (those go to ApplyLifecycles). DesiredGetOp
+  // adds the values to `reply->data` (reply may be null).
   virtual OpStatus Execute(const Op& op, Reply* reply) = 0;
   // Applies a batch's device online/offline events in order, in one transaction: a connect storm
   // of N devices would otherwise cost N commits (each with its fsync) ahead of the telemetry replies.

@@ -100,9 +100,6 @@ OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
     auto r = store::DeleteDesiredFromDevice(db_, del->device_id, del->changes);
     return r ? OpStatus::kDone : StatusOf(r.error());
   }
-  if (const auto* life = std::get_if<LifecycleOp>(&op)) {
-    return ApplyLifecycles(std::span(&life->event, 1));
-  }
   if (const auto* call = std::get_if<ServiceReplyOp>(&op)) {
     auto found = store::FindServiceCallByAlinkId(db_, call->device_id, call->alink_id);
     if (!found) {

@@ -102,12 +102,8 @@ std::size_t Hub::Publish(std::string_view product_key, std::string_view device_n
   auto message = std::make_shared<const std::string>(build());
   std::size_t queued = 0;
   for (const auto& c : recipients) {
-    if (deferred == nullptr) {
-      queued += c->Push(message) ? 1 : 0;
-      continue;
-    }
     bool wake = false;
-    queued += c->Push(message, &wake) ? 1 : 0;
+    queued += c->Push(message, deferred != nullptr ? &wake : nullptr) ? 1 : 0;
     if (wake) {
       deferred->push_back(c);
     }
