@@ -81,14 +81,15 @@ trap 'exit 130' INT TERM
 PG_PORT=$(iot_free_port)
 iot_pg_init "$TMP/pg" 1
 iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/pg.log"
-iot_pg_ensure_db "$PG_PORT" iot
-DSN="postgresql://postgres@127.0.0.1:$PG_PORT/iot"
+iot_pg_setup_platform "$TMP/pg" "$PG_PORT" iot  # the platform's roles (README "Security")
+DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_migrator iot)
+API_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_api iot)
 export PGOPTIONS="-c client_min_messages=warning"
-PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d iot -v ON_ERROR_STOP=1 -qAt)
+PSQL=(iot_pg_psql "$TMP/pg" "$PG_PORT" iot)
 
 TOKEN=$(openssl rand -hex 24)
 API_PORT=$(iot_free_port)
-IOT_PG_DSN=$DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
+IOT_PG_DSN=$API_DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
   IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json "$API" >"$TMP/api.log" 2>&1 &
 API_PID=$!
 BASE=http://127.0.0.1:$API_PORT

@@ -69,8 +69,9 @@ trap 'exit 130' INT TERM
 PG_PORT=$(iot_free_port)
 iot_pg_init "$TMP/pg" 1
 iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/pg.log"
-iot_pg_ensure_db "$PG_PORT" iot
-DSN="postgresql://postgres@127.0.0.1:$PG_PORT/iot"
+iot_pg_setup_platform "$TMP/pg" "$PG_PORT" iot  # the platform's roles (README "Security")
+DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_migrator iot)
+BROKER_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_broker iot)
 "$MIGRATE" "$DSN" 2>"$TMP/migrate.log" || { cat "$TMP/migrate.log" >&2; iot_die "iot-migrate failed"; }
 
 t=$(date +%s.%N)
@@ -83,7 +84,7 @@ API_SECRET=$(openssl rand -hex 24)
 MQTT_PORT=$(iot_free_port)
 iot_mosquitto_conf "$TMP/mqtt" 127.0.0.1 "$MQTT_PORT"
 echo "max_connections -1" >>"$TMP/mqtt/mosquitto.conf"
-iot_mosquitto_plugin_conf "$TMP/mqtt" "$PLUGIN" "$DSN" "$GW_SECRET" "$API_SECRET" false
+iot_mosquitto_plugin_conf "$TMP/mqtt" "$PLUGIN" "$BROKER_DSN" "$GW_SECRET" "$API_SECRET" false
 iot_mosquitto_start "$TMP/mqtt" "$MQTT_PORT" "$TMP/mosquitto.log"
 BROKER_PID=$(cat "$TMP/mqtt/mosquitto.run.pid")
 [[ $(awk '/Max open files/ {print $4}' "/proc/$BROKER_PID/limits") -gt $DEVICES ]] ||

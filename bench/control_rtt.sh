@@ -59,8 +59,11 @@ iot_say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 PG_PORT=$(iot_free_port)
 iot_pg_init "$TMP/pg" 1
 iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/pg.log"
-iot_pg_ensure_db "$PG_PORT" iot
-DSN="postgresql://postgres@127.0.0.1:$PG_PORT/iot"
+iot_pg_setup_platform "$TMP/pg" "$PG_PORT" iot  # the platform's roles (README "Security")
+DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_migrator iot)
+API_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_api iot)
+GW_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_gateway iot)
+BROKER_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_broker iot)
 "$BUILD_DIR/services/migrate/iot-migrate" "$DSN" 2>"$TMP/migrate.log" || { cat "$TMP/migrate.log" >&2; iot_die "iot-migrate failed"; }
 
 GW_SECRET=$(openssl rand -hex 24)
@@ -72,14 +75,14 @@ METRICS_PORT=$(iot_free_port)
 BASE=http://127.0.0.1:$API_PORT
 
 iot_mosquitto_conf "$TMP/mqtt" 127.0.0.1 "$MQTT_PORT"
-iot_mosquitto_plugin_conf "$TMP/mqtt" "$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so" "$DSN" "$GW_SECRET" "$API_SECRET" false
+iot_mosquitto_plugin_conf "$TMP/mqtt" "$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so" "$BROKER_DSN" "$GW_SECRET" "$API_SECRET" false
 iot_mosquitto_start "$TMP/mqtt" "$MQTT_PORT" "$TMP/mosquitto.log"
 
-IOT_PG_DSN=$DSN IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-gateway \
+IOT_PG_DSN=$GW_DSN IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-gateway \
   IOT_MQTT_PASSWORD=$GW_SECRET IOT_GATEWAY_METRICS_PORT=$METRICS_PORT IOT_LOG_LEVEL=warn \
   "$BUILD_DIR/services/gateway/iot-gateway" >"$TMP/gateway.log" 2>&1 &
 PIDS+=($!)
-IOT_PG_DSN=$DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
+IOT_PG_DSN=$API_DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
   IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-api IOT_MQTT_PASSWORD=$API_SECRET \
   IOT_DOWNLINK_RATE=0 IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json \
   "$BUILD_DIR/services/api/iot-api" >"$TMP/api.log" 2>&1 &
@@ -107,7 +110,7 @@ names=$(python3 -c 'import json,sys; print(json.dumps({"deviceNames": ["ctl%04d"
 created=$(api POST "/products/$PK/devices:batch" "$names")
 # Every device of the batch gets the same secret so the bench can sign for all of them.
 SECRET=$(openssl rand -hex 16)
-psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d iot -qAt -c "UPDATE devices SET secret = '$SECRET' WHERE product_key = '$PK'" >/dev/null
+iot_pg_psql "$TMP/pg" "$PG_PORT" iot -c "UPDATE devices SET secret = '$SECRET' WHERE product_key = '$PK'" >/dev/null
 DNS=$(printf '%s' "$created" | python3 -c 'import json,sys; print(",".join(d["deviceName"] for d in json.load(sys.stdin)["items"]))')
 sleep 1.5  # the plugin picks the new secrets up (NOTIFY)
 

@@ -141,10 +141,13 @@ PG_PORT=$(iot_free_port)
 export IOT_PG_SHARED_BUFFERS=${IOT_PG_SHARED_BUFFERS:-1GB}
 iot_pg_init "$TMP/pg" 1
 iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/pg.log"
-iot_pg_ensure_db "$PG_PORT" iot
-DSN="postgresql://postgres@127.0.0.1:$PG_PORT/iot"
+iot_pg_setup_platform "$TMP/pg" "$PG_PORT" iot  # the platform's roles (README "Security")
+DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_migrator iot)
+API_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_api iot)
+GW_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_gateway iot)
+BROKER_DSN=$(iot_pg_dsn "$TMP/pg" "$PG_PORT" iot_broker iot)
 export PGOPTIONS="-c client_min_messages=warning"
-PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d iot -v ON_ERROR_STOP=1 -qAt)
+PSQL=(iot_pg_psql "$TMP/pg" "$PG_PORT" iot)
 PG_PID=$(head -1 "$TMP/pg/postmaster.pid")
 [[ $("${PSQL[@]}" -c "SHOW fsync")/$("${PSQL[@]}" -c "SHOW synchronous_commit") == on/on ]] ||
   iot_die "PostgreSQL is not durable (fsync/synchronous_commit)"
@@ -161,7 +164,7 @@ METRICS_PORT=$(iot_free_port)
 # pruned before the exactly-once check.
 BASE=http://127.0.0.1:$API_PORT
 start_api() {
-  IOT_PG_DSN=$DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
+  IOT_PG_DSN=$API_DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
     IOT_MAINTENANCE_INTERVAL_S=86400 IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json \
     IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-api IOT_MQTT_PASSWORD=$API_SECRET \
     "$API" >>"$TMP/api.log" 2>&1 &
@@ -209,7 +212,7 @@ iot_say "registered $TOTAL_DEVICES devices through the REST API in $(python3 -c 
 # memory tracking counter underflows (eclipse-mosquitto/mosquitto#1437), so the limit is always "exceeded".
 IOT_MQTT_MEMORY_LIMIT=${IOT_MQTT_MEMORY_LIMIT:-0} iot_mosquitto_conf "$TMP/mqtt" 127.0.0.1 "$MQTT_PORT"
 echo "max_connections -1" >>"$TMP/mqtt/mosquitto.conf"
-iot_mosquitto_plugin_conf "$TMP/mqtt" "$PLUGIN" "$DSN" "$GW_SECRET" "$API_SECRET" false
+iot_mosquitto_plugin_conf "$TMP/mqtt" "$PLUGIN" "$BROKER_DSN" "$GW_SECRET" "$API_SECRET" false
 iot_mosquitto_start "$TMP/mqtt" "$MQTT_PORT" "$TMP/mosquitto.log"
 BROKER_PID=$(cat "$TMP/mqtt/mosquitto.run.pid")
 [[ $(awk '/Max open files/ {print $4}' "/proc/$BROKER_PID/limits") -gt $TOTAL_DEVICES ]] ||
@@ -227,7 +230,7 @@ RUN_NO=0
 CLK_TCK=$(getconf CLK_TCK)
 
 start_gateway() {
-  IOT_PG_DSN=$DSN IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-gateway \
+  IOT_PG_DSN=$GW_DSN IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT IOT_MQTT_USERNAME=iot-gateway \
     IOT_MQTT_PASSWORD=$GW_SECRET IOT_GATEWAY_METRICS_PORT=$METRICS_PORT IOT_GATEWAY_CLIENT_ID=iot-gateway-e2e \
     IOT_LOG_LEVEL=${IOT_LOG_LEVEL:-info} "$GATEWAY" >>"$TMP/gateway.log" 2>&1 &
   GW_PID=$!

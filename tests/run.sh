@@ -49,7 +49,10 @@ iot_pg_start "$TMP/pg" "$PG_PORT" "$TMP/postgresql.log"
 iot_mosquitto_conf "$TMP/mqtt" 127.0.0.1 "$MQTT_PORT"
 iot_mosquitto_start "$TMP/mqtt" "$MQTT_PORT" "$TMP/mosquitto.log"
 
-export IOT_TEST_PG_DSN="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+# Like deploy/local/run.sh: scram-sha-256 only, no superuser for clients. Tests create a database per
+# test case as a role that may create databases and nothing more.
+IOT_TEST_PG_DSN=$(iot_pg_test_role "$TMP/pg" "$PG_PORT" iot_test)
+export IOT_TEST_PG_DSN
 export IOT_TEST_MQTT_HOST=127.0.0.1
 export IOT_TEST_MQTT_PORT=$MQTT_PORT
 export IOT_TEST_TMP=$TMP

@@ -4,7 +4,7 @@
 # service is touched), then every platform service. Ctrl-C stops all of it.
 #
 # Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
-# IOT_PG_PORT (55432), IOT_MQTT_BIND (0.0.0.0), IOT_ADMIN_TOKEN (generated once when unset, kept in the data
+# IOT_PG_PORT (55432), IOT_MQTT_BIND (127.0.0.1), IOT_MQTTS_BIND (0.0.0.0), IOT_ADMIN_TOKEN (generated once when unset, kept in the data
 # directory), IOT_BUILD_DIR (./build-release). See README.md for every IOT_ variable.
 set -euo pipefail
 
@@ -17,7 +17,9 @@ HTTP_PORT=${IOT_HTTP_PORT:-8080}
 MQTT_PORT=${IOT_MQTT_PORT:-1883}
 MQTTS_PORT=${IOT_MQTTS_PORT:-8883}
 PG_PORT=${IOT_PG_PORT:-55432}
-MQTT_BIND=${IOT_MQTT_BIND:-0.0.0.0}
+# Plain MQTT carries replayable device passwords: loopback unless opened (README "Security").
+MQTT_BIND=${IOT_MQTT_BIND:-127.0.0.1}
+MQTTS_BIND=${IOT_MQTTS_BIND:-0.0.0.0}
 BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build-release}
 
 "$IOT_ROOT/deploy/install-deps.sh"
@@ -33,7 +35,9 @@ iot_build "$BUILD_DIR" Release -DIOT_BUILD_TESTS=OFF -DIOT_BUILD_BENCH=OFF
 
 mkdir -p "$DATA" "$DATA/logs"
 DATA=$(cd "$DATA" && pwd)
-chmod 755 "$DATA"
+# Secrets, the database and the broker's state live here: nobody else may read it. When root, the
+# postgres and mosquitto users get search permission only (an ACL), on this directory and its ancestors.
+chmod 700 "$DATA" "$DATA/logs"
 [[ $(id -u) -eq 0 ]] && iot_grant_traverse postgres "$DATA"
 
 # Secrets are generated once and kept in the data directory (mode 600).
@@ -75,32 +79,39 @@ trap 'exit 0' INT TERM
 
 iot_pg_init "$DATA/pg" 1
 iot_pg_start "$DATA/pg" "$PG_PORT" "$DATA/logs/postgresql.log"
-iot_pg_ensure_db "$PG_PORT" iot
-PG_DSN="postgresql://postgres@127.0.0.1:$PG_PORT/iot"
+# One role per service, none a superuser, passwords generated into $DATA/pg.secrets (README "Security").
+iot_pg_setup_platform "$DATA/pg" "$PG_PORT" iot
+MIGRATOR_DSN=$(iot_pg_dsn "$DATA/pg" "$PG_PORT" iot_migrator iot)
+API_DSN=$(iot_pg_dsn "$DATA/pg" "$PG_PORT" iot_api iot)
+GATEWAY_DSN=$(iot_pg_dsn "$DATA/pg" "$PG_PORT" iot_gateway iot)
+BROKER_DSN=$(iot_pg_dsn "$DATA/pg" "$PG_PORT" iot_broker iot)
 
 # Mosquitto reads its key as its own user after dropping privileges: give it a copy it can read.
 MQTT_DIR=$DATA/mqtt
 mkdir -p "$MQTT_DIR"
 cp "$TLS/ca.crt" "$TLS/server.crt" "$TLS/server.key" "$MQTT_DIR/"
 iot_mosquitto_conf "$MQTT_DIR" "$MQTT_BIND" "$MQTT_PORT" "$MQTTS_PORT" \
-  "$MQTT_DIR/ca.crt" "$MQTT_DIR/server.crt" "$MQTT_DIR/server.key"
+  "$MQTT_DIR/ca.crt" "$MQTT_DIR/server.crt" "$MQTT_DIR/server.key" "$MQTTS_BIND"
+if [[ $MQTT_BIND != 127.0.0.1 && $MQTT_BIND != localhost && $MQTT_BIND != ::1 ]]; then
+  iot_say "warning: plain MQTT listens on $MQTT_BIND: device passwords cross the network in clear and can be replayed (use TLS on $MQTTS_PORT)"
+fi
 # The broker plugin reads the devices table, and the broker starts before the services (which would
 # migrate too): bring the schema up to date first.
-"$BUILD_DIR/services/migrate/iot-migrate" "$PG_DSN" 2>>"$DATA/logs/migrate.log" ||
+"$BUILD_DIR/services/migrate/iot-migrate" "$MIGRATOR_DSN" 2>>"$DATA/logs/migrate.log" ||
   iot_die "database migration failed (see $DATA/logs/migrate.log)"
-iot_mosquitto_plugin_conf "$MQTT_DIR" "$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so" "$PG_DSN" \
+iot_mosquitto_plugin_conf "$MQTT_DIR" "$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so" "$BROKER_DSN" \
   "$GATEWAY_SECRET" "$API_SECRET" "${IOT_MQTT_ALLOW_ANONYMOUS:-false}"
 iot_mosquitto_start "$MQTT_DIR" "$MQTT_PORT" "$DATA/logs/mosquitto.log"
 pids+=("$(cat "$MQTT_DIR/mosquitto.run.pid")")
 
-export IOT_PG_DSN=$PG_DSN IOT_ADMIN_TOKEN=$ADMIN_TOKEN IOT_HTTP_PORT=$HTTP_PORT
+export IOT_ADMIN_TOKEN=$ADMIN_TOKEN IOT_HTTP_PORT=$HTTP_PORT
 export IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT
 
 # Each service connects to the broker with its own account (secrets generated once, kept hashed in
 # mosquitto.conf and in clear only in the data directory).
 start_with_mqtt_account() {
-  local name=$1 bin=$2 user=$3 secret=$4
-  IOT_MQTT_USERNAME=$user IOT_MQTT_PASSWORD=$secret start_service "$name" "$bin"
+  local name=$1 bin=$2 user=$3 secret=$4 dsn=$5
+  IOT_PG_DSN=$dsn IOT_MQTT_USERNAME=$user IOT_MQTT_PASSWORD=$secret start_service "$name" "$bin"
 }
 
 # Platform services, started when they have been built.
@@ -111,16 +122,16 @@ start_service() {
   pids+=("$!")
   iot_say "started $name (log: $DATA/logs/$name.log)"
 }
-start_with_mqtt_account iot-api "$BUILD_DIR/services/api/iot-api" iot-api "$API_SECRET"
-start_with_mqtt_account iot-gateway "$BUILD_DIR/services/gateway/iot-gateway" iot-gateway "$GATEWAY_SECRET"
+start_with_mqtt_account iot-api "$BUILD_DIR/services/api/iot-api" iot-api "$API_SECRET" "$API_DSN"
+start_with_mqtt_account iot-gateway "$BUILD_DIR/services/gateway/iot-gateway" iot-gateway "$GATEWAY_SECRET" "$GATEWAY_DSN"
 
 cat <<EOF
 
   IoT device cloud is running (data in $DATA)
     REST API      http://127.0.0.1:$HTTP_PORT/api/v1   (console: http://127.0.0.1:$HTTP_PORT/)
-    MQTT          mqtt://<this host>:$MQTT_PORT
+    MQTT          mqtt://$MQTT_BIND:$MQTT_PORT   (plain; IOT_MQTT_BIND=0.0.0.0 opens it to the network)
     MQTT over TLS mqtts://<this host>:$MQTTS_PORT   (CA: $TLS/ca.crt)
-    PostgreSQL    $PG_DSN
+    PostgreSQL    postgresql://<role>@127.0.0.1:$PG_PORT/iot   (passwords: $DATA/pg.secrets/<role>)
     Admin token   $ADMIN_TOKEN
     Logs          $DATA/logs/
 

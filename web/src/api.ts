@@ -99,6 +99,7 @@ export interface Product {
   nodeType: 'device' | 'gateway';
   validation: Validation;
   retentionDays: number;
+  timestampWindowS: number;  // device passwords' timestamp window, 0 = not checked
   description: string | null;
   createdAt: number;
   thingModelVersion: number | null;

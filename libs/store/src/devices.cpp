@@ -68,11 +68,12 @@ const Statement kAllOffline{"dev_all_offline",
                             "WHERE status = 'online'"};
 const Statement kLookup{"dev_lookup",
                         "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
-                        "p.validation, p.retention_days FROM devices d JOIN products p USING (product_key) "
-                        "WHERE d.product_key = $1 AND d.device_name = $2"};
+                        "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0) "
+                        "FROM devices d JOIN products p USING (product_key) WHERE d.product_key = $1 AND d.device_name = $2"};
 const Statement kListAuth{"dev_list_auth",
                           "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
-                          "p.validation, p.retention_days FROM devices d JOIN products p USING (product_key)"};
+                          "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0) "
+                          "FROM devices d JOIN products p USING (product_key)"};
 
 DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   DeviceAuthInfo out;
@@ -84,6 +85,7 @@ DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   Parse(row[5].as<std::string>(), out.node_type);
   Parse(row[6].as<std::string>(), out.validation);
   out.retention_days = row[7].as<int>();
+  out.timestamp_window_s = row[8].as<int>();
   return out;
 }
 

@@ -9,11 +9,13 @@ namespace {
   "p.product_key, p.name, p.node_type, p.validation, p.retention_days, p.description, "       \
   "iot_ms(p.created_at), "                                                                     \
   "(SELECT max(version) FROM thing_model_versions v WHERE v.product_key = p.product_key), " \
-  "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key)"
+  "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key), "                  \
+  "coalesce(p.timestamp_window_s, 0)"
 
 const Statement kInsert{"product_insert",
                         "INSERT INTO products (product_key, name, node_type, validation, "
-                        "retention_days, description) VALUES ($1, $2, $3, $4, $5, $6)"};
+                        "retention_days, description, timestamp_window_s) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0))"};
 const Statement kGet{"product_get",
                      "SELECT " IOT_PRODUCT_COLUMNS " FROM products p WHERE p.product_key = $1"};
 const Statement kList{"product_list", "SELECT " IOT_PRODUCT_COLUMNS
@@ -23,7 +25,9 @@ const Statement kPatch{"product_patch",
                        "UPDATE products SET name = coalesce($2, name), "
                        "description = coalesce($3, description), "
                        "validation = coalesce($4, validation), "
-                       "retention_days = coalesce($5, retention_days) WHERE product_key = $1"};
+                       "retention_days = coalesce($5, retention_days), "
+                       "timestamp_window_s = CASE WHEN $6::int IS NULL THEN timestamp_window_s "
+                       "ELSE nullif($6::int, 0) END WHERE product_key = $1"};
 const Statement kDelete{"product_delete", "DELETE FROM products WHERE product_key = $1"};
 const Statement kHasDevices{"product_has_devices",
                             "SELECT EXISTS (SELECT 1 FROM devices WHERE product_key = $1)"};
@@ -39,6 +43,7 @@ Product ReadProduct(const pqxx::row& r) {
   p.created_at = r[6].as<TimeMs>();
   p.thing_model_version = Opt<int>(r[7]);
   p.device_count = r[8].as<std::int64_t>();
+  p.timestamp_window_s = r[9].as<int>();
   return p;
 }
 
@@ -59,7 +64,8 @@ Result<Product> CreateProduct(Db& db, const ProductCreate& request) {
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
     Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)),
-         S(ToString(request.validation)), request.retention_days, request.description);
+         S(ToString(request.validation)), request.retention_days, request.description,
+         request.timestamp_window_s);
     auto p = GetIn(tx, pk);
     tx.commit();
     return p;
@@ -100,7 +106,7 @@ Result<Product> PatchProduct(Db& db, std::string_view product_key, const Product
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
     auto r = Exec(tx, kPatch, S(product_key), patch.name, patch.description, validation,
-                  patch.retention_days);
+                  patch.retention_days, patch.timestamp_window_s);
     if (r.affected_rows() == 0) {
       return make_error_code(Errc::kNotFound);
     }

@@ -1,5 +1,7 @@
 #include "access.hpp"
 
+#include <charconv>
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -131,6 +133,7 @@ std::string_view AuthResultName(AuthResult result) {
     case AuthResult::kUnknownDevice: return "unknown_device";
     case AuthResult::kDisabled: return "disabled";
     case AuthResult::kAnonymousRefused: return "anonymous";
+    case AuthResult::kStaleTimestamp: return "timestamp_outside_window";
   }
   return "bad_credentials";
 }
@@ -139,7 +142,7 @@ Authenticator::Authenticator(AccessSettings settings, const DeviceDirectory& dir
     : settings_(std::move(settings)), directory_(directory) {}
 
 AuthDecision Authenticator::Authenticate(std::string_view client_id, const char* username,
-                                         const char* password) const {
+                                         const char* password, std::int64_t now_ms) const {
   AuthDecision decision;
   if (username == nullptr || *username == '\0') {
     decision.result = settings_.allow_anonymous ? AuthResult::kAllowed : AuthResult::kAnonymousRefused;
@@ -179,6 +182,20 @@ AuthDecision Authenticator::Authenticate(std::string_view client_id, const char*
     decision.result = AuthResult::kDisabled;
     return decision;
   }
+  if (device->timestamp_window_s > 0) {
+    // The signed timestamp (ms) must be within the product's window of now: a captured password stops
+    // working after it. No timestamp at all is refused (it could never expire).
+    const auto& ts = credentials->timestamp;
+    std::int64_t sent = 0;
+    const auto parsed = ts ? std::from_chars(ts->data(), ts->data() + ts->size(), sent)
+                           : std::from_chars_result{nullptr, std::errc::invalid_argument};
+    const std::int64_t window_ms = static_cast<std::int64_t>(device->timestamp_window_s) * 1000;
+    if (!ts || parsed.ec != std::errc() || parsed.ptr != ts->data() + ts->size() || sent < now_ms - window_ms ||
+        sent > now_ms + window_ms) {
+      decision.result = AuthResult::kStaleTimestamp;
+      return decision;
+    }
+  }
   decision.result = AuthResult::kAllowed;
   decision.identity.role = Role::kDevice;
   decision.identity.product_key = credentials->product_key;
@@ -208,16 +225,41 @@ Identity Authenticator::IdentityOf(const char* username) const {
   return identity;
 }
 
+bool IsDeviceUplink(std::string_view topic) {
+  const auto parsed = alink::ParseTopic(topic);
+  return !parsed || alink::IsDevicePublished(*parsed);
+}
+
+bool DeviceMaySubscribe(std::string_view filter, std::string_view product_key, std::string_view device_name) {
+  const std::string base = "/sys/" + std::string(product_key) + "/" + std::string(device_name) + "/";
+  if (filter.find_first_of("+#") == std::string_view::npos) {
+    return !IsDeviceUplink(filter) || filter == base + "thing/config/push_reply";  // Node SDK, every connect
+  }
+  if (!filter.starts_with(base)) {
+    return false;
+  }
+  const auto rest = filter.substr(base.size());
+  // Wildcards that match uplink topics too: READ never delivers those (AclAllows).
+  return rest == "#" || rest == "thing/#" || rest == "thing/service/+" || rest == "thing/service/#" ||
+         rest == "thing/event/+/post_reply" || rest == "rrpc/request/+";
+}
+
 bool AclAllows(const Identity& identity, std::string_view topic, Access access, bool retain) {
   switch (identity.role) {
     case Role::kDevice:
       switch (access) {
         case Access::kWrite:
           // Retained device messages would be replayed into the platform by the broker.
-          return !retain && alink::DeviceMayPublish(topic, identity.product_key, identity.device_name);
+          return !retain && alink::DeviceMayPublish(topic, identity.product_key, identity.device_name) &&
+                 IsDeviceUplink(topic);
         case Access::kRead:
+          // Its own uplink would come back through its wildcards (the C SDK's thing/service/+ matches
+          // its own thing/service/{id}_reply): never delivered.
+          return alink::TopicBelongsToDevice(topic, identity.product_key, identity.device_name) &&
+                 !IsDeviceUplink(topic);
         case Access::kSubscribe:
-          return alink::TopicBelongsToDevice(topic, identity.product_key, identity.device_name);
+          return alink::TopicBelongsToDevice(topic, identity.product_key, identity.device_name) &&
+                 DeviceMaySubscribe(topic, identity.product_key, identity.device_name);
         case Access::kUnsubscribe:
           return true;
       }

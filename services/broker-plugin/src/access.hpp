@@ -28,6 +28,7 @@ struct Identity {
 struct DeviceRecord {
   std::string secret;
   bool enabled = true;
+  int timestamp_window_s = 0;  // the product's: |timestamp - now| allowed (0 = not checked)
 };
 
 // In-memory device credentials, filled and kept current by a background thread; read on the broker
@@ -57,7 +58,7 @@ struct ServiceAccount {
 // Parses `role:sha256hex` (the form in mosquitto.conf: plugin_opt_account_<name> gateway:<hex>).
 std::optional<ServiceAccount> ParseServiceAccount(std::string_view name, std::string_view spec);
 
-enum class AuthResult { kAllowed, kBadCredentials, kUnknownDevice, kDisabled, kAnonymousRefused };
+enum class AuthResult { kAllowed, kBadCredentials, kUnknownDevice, kDisabled, kAnonymousRefused, kStaleTimestamp };
 std::string_view AuthResultName(AuthResult result);
 
 struct AuthDecision {
@@ -75,8 +76,9 @@ struct AccessSettings {
 class Authenticator final {
  public:
   Authenticator(AccessSettings settings, const DeviceDirectory& directory);
-  AuthDecision Authenticate(std::string_view client_id, const char* username,
-                            const char* password) const;
+  // `now_ms` (epoch ms) is checked against the signed timestamp when the device's product has a window.
+  AuthDecision Authenticate(std::string_view client_id, const char* username, const char* password,
+                            std::int64_t now_ms = 0) const;
 
   // Who an already authenticated client is, from its username alone. ACL checks use this rather
   // than per-connection state because the broker also checks read access for offline persistent
@@ -91,8 +93,21 @@ class Authenticator final {
 // MQTT access kinds, as Mosquitto's MOSQ_ACL_* values.
 enum class Access { kRead = 1, kWrite = 2, kSubscribe = 4, kUnsubscribe = 8 };
 
-// Topic authorisation. Devices: only their own topic space, wildcards only below their prefix, no
-// retained publishes. Service accounts: the fixed topic lists of their service.
+// Topic authorisation. Devices: only their own topic space; they publish only uplink topics (no
+// retained publishes), read only downlink topics (their own messages never come back to them), and
+// subscribe only to downlink topics, plus the subscriptions the official SDKs make (DeviceMaySubscribe).
+// Whether a session may receive now (current connection, rate) is the plugin's Sessions' decision.
+// Service accounts: the fixed topic lists of their service.
 bool AclAllows(const Identity& identity, std::string_view topic, Access access, bool retain);
+
+// True when `topic` (concrete, in some device's space) is one the device sends: requests, replies to
+// downlinks, user topics, shadow updates, OTA reports; and any topic the protocol does not name.
+bool IsDeviceUplink(std::string_view topic);
+
+// Subscription filters of a device (already known to lie in its own space): concrete downlink topics,
+// and the SDKs' known subscriptions (reference: the list after the Alink topic index), wildcards only
+// in those forms: /sys/{pk}/{dn}/#, .../thing/#, .../thing/service/+, .../thing/service/#,
+// .../thing/event/+/post_reply, .../rrpc/request/+; and the Node SDK's .../thing/config/push_reply.
+bool DeviceMaySubscribe(std::string_view filter, std::string_view product_key, std::string_view device_name);
 
 }  // namespace iot::broker

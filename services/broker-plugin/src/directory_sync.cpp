@@ -46,7 +46,7 @@ bool DirectorySync::LoadAll() {
   by_key.reserve(devices->size());
   for (auto& device : *devices) {
     by_key.emplace(DeviceDirectory::Key(device.product_key, device.device_name),
-                   DeviceRecord{std::move(device.secret), device.enabled});
+                   DeviceRecord{std::move(device.secret), device.enabled, device.timestamp_window_s});
   }
   directory_.ReplaceAll(std::move(by_key));
   IOT_LOG_INFO(kLog, "msg=\"devices loaded\" count=" << directory_.Size());
@@ -92,7 +92,7 @@ void DirectorySync::OnDeviceChanged(const std::string& payload) {
   auto device = store::LookupDevice(*db_, pk, dn);
   bool kick = false;
   if (device) {
-    directory_.Upsert(pk, dn, DeviceRecord{device->secret, device->enabled});
+    directory_.Upsert(pk, dn, DeviceRecord{device->secret, device->enabled, device->timestamp_window_s});
     kick = !device->enabled;
   } else if (store::Is(device.error(), store::Errc::kNotFound)) {
     directory_.Remove(pk, dn);
@@ -110,9 +110,10 @@ void DirectorySync::OnDeviceChanged(const std::string& payload) {
 
 void DirectorySync::Run() {
   bool need_reload = false;
-  store::Listener listener(Settings(dsn_), {store::kChannelDevice},
+  // A product change (its timestamp window) reloads every device: products change rarely.
+  store::Listener listener(Settings(dsn_), {store::kChannelDevice, store::kChannelProduct},
                            [&](const store::Notification& note) {
-                             if (note.resync) {
+                             if (note.resync || note.channel == store::kChannelProduct) {
                                need_reload = true;
                              } else {
                                OnDeviceChanged(note.payload);

@@ -7,14 +7,18 @@
 //   plugin_opt_account_<name>    <role>:<sha256 hex of the secret>, role gateway or api
 //   plugin_opt_allow_anonymous   true only for development
 //   plugin_opt_stats_interval_s  how often counters go to /iot/broker/stats (default 10)
+//   plugin_opt_device_downlink_bytes  bytes/s one device may receive, each message counting 256 bytes
+//                                     more than its payload (default 1048576, 0 = no limit)
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -43,6 +47,8 @@ struct Stats {
   std::uint64_t acl_denied_publish = 0;
   std::uint64_t acl_denied_subscribe = 0;
   std::uint64_t acl_denied_read = 0;
+  std::uint64_t read_denied_parked = 0;     // a device session that is not its current connection
+  std::uint64_t downlink_rate_limited = 0;  // over the device's downlink limits
   std::uint64_t retained_refused = 0;
   std::uint64_t kicked_replaced = 0;
   std::uint64_t kicked_disabled = 0;
@@ -89,6 +95,8 @@ void PublishStats(Plugin& plugin) {
                      ",\"aclDeniedPublish\":" + std::to_string(s.acl_denied_publish) +
                      ",\"aclDeniedSubscribe\":" + std::to_string(s.acl_denied_subscribe) +
                      ",\"aclDeniedRead\":" + std::to_string(s.acl_denied_read) +
+                     ",\"readDeniedParked\":" + std::to_string(s.read_denied_parked) +
+                     ",\"downlinkRateLimited\":" + std::to_string(s.downlink_rate_limited) +
                      ",\"retainedRefused\":" + std::to_string(s.retained_refused) +
                      ",\"kickedReplaced\":" + std::to_string(s.kicked_replaced) +
                      ",\"kickedDisabled\":" + std::to_string(s.kicked_disabled) +
@@ -105,7 +113,7 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
     auto* ed = static_cast<mosquitto_evt_basic_auth*>(event_data);
     const char* client_id = mosquitto_client_id(ed->client);
     const auto decision =
-        plugin.auth->Authenticate(client_id == nullptr ? "" : client_id, ed->username, ed->password);
+        plugin.auth->Authenticate(client_id == nullptr ? "" : client_id, ed->username, ed->password, NowMs());
     if (decision.result != iot::broker::AuthResult::kAllowed) {
       ++plugin.stats.auth_refused;
       IOT_LOG_DEBUG(kLog, "msg=\"connect refused\" reason=" << iot::broker::AuthResultName(decision.result)
@@ -138,7 +146,17 @@ int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
     const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
     const auto access = static_cast<iot::broker::Access>(ed->access);
     if (iot::broker::AclAllows(identity, ed->topic == nullptr ? "" : ed->topic, access, ed->retain)) {
-      return MOSQ_ERR_SUCCESS;
+      if (identity.role != iot::broker::Role::kDevice || access != iot::broker::Access::kRead) {
+        return MOSQ_ERR_SUCCESS;
+      }
+      // Checked per subscriber at delivery, offline persistent sessions included: what is refused
+      // here is never queued, so no session of a device can make the broker hold its messages.
+      switch (plugin.sessions.AllowDownlink(ed->client, identity, ed->payloadlen, NowMs())) {
+        case iot::broker::Downlink::kAllowed: return MOSQ_ERR_SUCCESS;
+        case iot::broker::Downlink::kNotCurrent: ++plugin.stats.read_denied_parked; break;
+        case iot::broker::Downlink::kRateLimited: ++plugin.stats.downlink_rate_limited; break;
+      }
+      return MOSQ_ERR_ACL_DENIED;
     }
     switch (access) {
       case iot::broker::Access::kWrite:
@@ -225,6 +243,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     auto plugin = std::make_unique<Plugin>();
     plugin->id = identifier;
     iot::broker::AccessSettings settings;
+    iot::broker::DownlinkLimits limits;
     std::string dsn;
     for (int i = 0; i < option_count; ++i) {
       const std::string key = options[i].key == nullptr ? "" : options[i].key;
@@ -233,6 +252,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         dsn = value;
       } else if (key == "allow_anonymous") {
         settings.allow_anonymous = value == "true";
+      } else if (key == "device_downlink_bytes") {
+        limits.bytes_per_s = std::max(0.0, std::atof(value.c_str()));
       } else if (key == "stats_interval_s") {
         plugin->stats_interval_s = std::max(1, std::atoi(value.c_str()));
       } else if (key.rfind("account_", 0) == 0) {
@@ -249,6 +270,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         }
       }
     }
+    plugin->sessions.SetDownlinkLimits(limits);
     if (settings.allow_anonymous) {
       mosquitto_log_printf(MOSQ_LOG_WARNING, "iot plugin: anonymous clients allowed (development only)");
     }

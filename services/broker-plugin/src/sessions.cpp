@@ -27,6 +27,8 @@ ConnectOutcome Sessions::OnDeviceConnected(const void* client, std::string_view 
   connection.client = client;
   connection.client_id = std::string(client_id);
   connection.client_ip = std::string(client_ip);
+  connection.tokens = kDownlinkBurstS * limits_.bytes_per_s;
+  connection.refilled_ms = now_ms;
 
   auto& history = history_[key];
   outcome.online.product_key = identity.product_key;
@@ -60,6 +62,27 @@ std::optional<StatusChange> Sessions::OnDeviceDisconnected(const void* client,
   history.last_time_ms = now_ms;
   by_device_.erase(it);
   return change;
+}
+
+Downlink Sessions::AllowDownlink(const void* client, const Identity& identity, std::size_t bytes,
+                                 std::int64_t now_ms) {
+  const auto it = by_device_.find(DeviceDirectory::Key(identity.product_key, identity.device_name));
+  if (it == by_device_.end() || it->second.client != client) {
+    return Downlink::kNotCurrent;
+  }
+  if (limits_.bytes_per_s <= 0) {
+    return Downlink::kAllowed;
+  }
+  auto& c = it->second;
+  const double elapsed_s = static_cast<double>(std::max<std::int64_t>(0, now_ms - c.refilled_ms)) / 1000.0;
+  c.refilled_ms = now_ms;
+  const double cost = static_cast<double>(bytes) + kDownlinkMessageCost;
+  c.tokens = std::min(kDownlinkBurstS * limits_.bytes_per_s, c.tokens + elapsed_s * limits_.bytes_per_s);
+  if (c.tokens < cost) {
+    return Downlink::kRateLimited;
+  }
+  c.tokens -= cost;
+  return Downlink::kAllowed;
 }
 
 std::optional<std::string> Sessions::ClientIdOf(std::string_view product_key,

@@ -1,5 +1,6 @@
 #include "handler.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "iot/alink/envelope.hpp"
@@ -7,6 +8,7 @@
 #include "iot/alink/status.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/codes.hpp"
+#include "iot/common/safe_text.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/tsl/validator.hpp"
 
@@ -20,9 +22,11 @@ constexpr std::size_t kMaxTags = 200;
 constexpr std::size_t kMaxTagKeyBytes = 64;
 constexpr std::size_t kMaxTagValueBytes = 1024;
 
+// Device bytes go to PostgreSQL only through StorableText / StorableJson (iot/common/safe_text.hpp):
+// a payload that is not UTF-8, or JSON strings holding U+0000, would otherwise make PostgreSQL refuse
+// the transaction that carries them.
 std::string Truncate(std::string_view text) {
-  if (text.size() <= kMaxRejectedValueBytes) return std::string(text);
-  return std::string(text.substr(0, kMaxRejectedValueBytes));
+  return StorableText(text.substr(0, std::min(text.size(), kMaxRejectedValueBytes)));
 }
 
 std::string_view EventTypeText(tsl::EventType type) {
@@ -78,7 +82,7 @@ class Context {
     if (!out_.telemetry) {
       store::TelemetryMessage m;
       m.device_id = device_id;
-      m.message_id = id;
+      m.message_id = StorableText(id);
       m.payload_hash = Fnv1a64(in_.payload);
       m.received_at = in_.received_ms;
       out_.telemetry = std::move(m);
@@ -91,10 +95,10 @@ class Context {
     store::RejectionItem r;
     r.time = now_;
     r.method = method.empty() ? alink::ExpectedMethod(topic_) : method;
-    r.identifier = std::move(identifier);
-    r.value = std::move(value);
+    r.identifier = StorableText(identifier);
+    r.value = std::move(value);  // Truncate()d: storable
     r.code = code;
-    r.message = std::move(message);
+    r.message = StorableText(message);
     Telemetry().rejections.push_back(std::move(r));
   }
 
@@ -124,8 +128,8 @@ class Context {
   void AddProperties(const tsl::Report& report) {
     auto& t = Telemetry();
     for (const tsl::Item& item : report.accepted) {
-      t.properties.push_back(
-          store::PropertyItem{std::string(item.identifier), item.value->dump(), item.time_ms});
+      t.properties.push_back(store::PropertyItem{StorableText(item.identifier),
+                                                 StorableJson(item.value->dump()), item.time_ms});
     }
     metrics_.items_accepted.Add(std::string(alink::TopicKindName(topic_.kind)),
                                 report.accepted.size());
@@ -138,8 +142,8 @@ class Context {
       if (model) {
         if (const tsl::Event* e = model->FindEvent(item.identifier)) type = EventTypeText(e->type);
       }
-      t.events.push_back(store::EventItem{std::string(item.identifier), std::move(type),
-                                          item.value->dump(), item.time_ms});
+      t.events.push_back(store::EventItem{StorableText(item.identifier), std::move(type),
+                                          StorableJson(item.value->dump()), item.time_ms});
     }
     metrics_.items_accepted.Add(std::string(alink::TopicKindName(topic_.kind)),
                                 report.accepted.size());
@@ -326,7 +330,7 @@ void HandleDesiredGet(Context& c, const ProductEntry& p, const json& params, Wor
   if (!report.request_ok()) return c.Fail(report.code, report.message);
   DesiredGetOp op;
   op.device_id = c.device_id;
-  for (const auto& item : report.accepted) op.identifiers.emplace_back(item.identifier);
+  for (const auto& item : report.accepted) op.identifiers.push_back(StorableText(item.identifier));
   json data = json::object();
   for (const auto& r : report.refused) c.Refuse(r, nullptr, data);
   out.op = std::move(op);
@@ -340,9 +344,9 @@ void HandleDesiredDelete(Context& c, const ProductEntry& p, const json& params, 
   op.device_id = c.device_id;
   for (const auto& item : report.accepted) {
     store::DesiredChange change;
-    change.identifier = std::string(item.identifier);
+    change.identifier = StorableText(item.identifier);
     if (params.is_object()) {
-      auto it = params.find(change.identifier);
+      auto it = params.find(std::string(item.identifier));
       if (it != params.end() && it->is_object()) {
         auto v = it->find("version");
         if (v != it->end() && v->is_number_integer()) change.expected_version = v->get<int>();
@@ -384,7 +388,7 @@ void HandleTagsUpdate(Context& c, const json& params, Work& out) {
     if (value.empty() || value.size() > kMaxTagValueBytes) {
       return c.Fail(codes::kParamError, k->get<std::string>() + ": attrValue must be 1-1024 bytes");
     }
-    op.tags[k->get<std::string>()] = std::move(value);
+    op.tags[k->get<std::string>()] = StorableText(value);  // the key is checked: ASCII
   }
   out.op = std::move(op);
   c.Answer(200);
@@ -456,7 +460,7 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     op.event.time = status->last_time_ms;
     op.event.sequence =
         status->seq != 0 ? static_cast<std::int64_t>(status->seq) : status->last_time_ms;
-    op.event.ip_address = status->client_ip;
+    op.event.ip_address = StorableText(status->client_ip);
     out.op = std::move(op);
     return HandleStatus::kWork;
   }
@@ -505,11 +509,11 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     c.device_id = device->device_id;
     ServiceReplyOp op;
     op.device_id = device->device_id;
-    op.alink_id = reply->id;
+    op.alink_id = StorableText(reply->id);
     op.code = reply->code;
-    op.message = reply->message;
+    op.message = StorableText(reply->message);
     op.succeeded = reply->code == 200;
-    op.output_json = reply->data->is_null() ? "{}" : reply->data->dump();
+    op.output_json = reply->data->is_null() ? "{}" : StorableJson(reply->data->dump());
     op.replied_at = now_ms;
     if (topic.kind == alink::TopicKind::kServiceCall && reply->code == 200) {
       auto product = directory_.FindProduct(topic.product_key);
@@ -523,12 +527,12 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
           c.Refuse(tsl::Refusal{topic.identifier, report.code, report.message}, nullptr, ignored);
           op.succeeded = false;
           op.code = report.code;
-          op.message = report.message;
+          op.message = StorableText(report.message);
         } else if (!report.refused.empty()) {
           for (const auto& r : report.refused) c.Refuse(r, &data, ignored);
           op.succeeded = false;
           op.code = report.refused.front().code;
-          op.message = "outputData: " + report.refused.front().message;
+          op.message = StorableText("outputData: " + report.refused.front().message);
         }
       }
     }

@@ -62,6 +62,16 @@ Result<std::vector<store::MessageResult>> StoreBackend::WriteTelemetry(
 
 OpStatus StoreBackend::ApplyLifecycles(std::span<const store::LifecycleEvent> events) {
   auto r = store::ApplyLifecycles(db_, events);  // unknown devices (deleted meanwhile) are skipped
+  if (!r && events.size() > 1 && StatusOf(r.error()) == OpStatus::kFailed) {
+    // A data error: one event must not cost the others theirs. Apply them one by one.
+    OpStatus worst = OpStatus::kDone;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const OpStatus one = ApplyLifecycles(events.subspan(i, 1));
+      if (one == OpStatus::kUnavailable) return one;
+      if (one == OpStatus::kFailed) worst = one;
+    }
+    return worst;
+  }
   if (!r) {
     IOT_LOG_LIMITED(OpNoise(), log::Level::kError, "gateway",
                     "lifecycle events not stored count=" << events.size()

@@ -98,7 +98,7 @@ TEST_CASE("rest: products - create, list, get, patch, delete, conflicts and vali
   REQUIRE(created.status == 201);
   json p = Json(created);
   CHECK(p == json{{"productKey", "lamp0001"}, {"name", "Lamp"}, {"nodeType", "gateway"},
-                  {"validation", "strict"}, {"retentionDays", 7}, {"description", "d"},
+                  {"validation", "strict"}, {"retentionDays", 7}, {"description", "d"}, {"timestampWindowS", 0},
                   {"createdAt", p["createdAt"]}, {"thingModelVersion", nullptr}, {"deviceCount", 0}});
   CHECK(p["createdAt"].get<std::int64_t>() > NowMs() - 60000);
 
@@ -149,6 +149,17 @@ TEST_CASE("rest: products - create, list, get, patch, delete, conflicts and vali
   CHECK(Json(patched)["validation"] == "none");
   CHECK(Json(patched)["retentionDays"] == 90);
   CHECK(Json(patched)["description"] == "d");
+  // Device passwords' timestamp window (README "Security"): set, kept by other patches, cleared with 0.
+  auto window = rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", 300}});
+  REQUIRE(window.status == 200);
+  CHECK(Json(window)["timestampWindowS"] == 300);
+  CHECK(Json(rest.Call("PATCH", "/products/lamp0001", json{{"name", "Lamp 3"}}))["timestampWindowS"] == 300);
+  CHECK(Json(rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", 0}}))["timestampWindowS"] == 0);
+  CheckProblem(rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", 86401}}), 400);
+  CheckProblem(rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", -1}}), 400);
+  auto with_window = rest.Call("POST", "/products", json{{"name", "Timed"}, {"timestampWindowS", 60}});
+  REQUIRE(with_window.status == 201);
+  CHECK(Json(with_window)["timestampWindowS"] == 60);
   CheckProblem(rest.Call("PATCH", "/products/lamp0001", json{{"nodeType", "device"}}), 400);
   CheckProblem(rest.Call("PATCH", "/products/lamp0001", json{{"retentionDays", 0}}), 400);
   CheckProblem(rest.Call("PATCH", "/products/nope0000", json{{"name", "n"}}), 404);

@@ -451,3 +451,86 @@ TEST_CASE("Gateway: back-pressure with PostgreSQL stopped: a burst beyond the Mo
   CHECK(w.HistoryRows("RunCount") == kPosts);
   CHECK(w.gateway->Metric("iot_gateway_resumes_total") >= 1);
 }
+
+TEST_CASE("Gateway: device bytes PostgreSQL cannot hold (not UTF-8, NUL) are answered and stored made safe - "
+          "the other devices' messages of the batch are stored and answered 200",
+          "[integration][gateway][mqtt][pg][security]") {
+  World w(ValidationMode::kNone);  // every identifier stored: NUL bytes reach every column
+  constexpr int kGood = 6;
+  std::vector<std::int64_t> good_ids;
+  std::vector<std::unique_ptr<iot::testing::MqttTestClient>> good;
+  for (int i = 0; i < kGood; ++i) {
+    const std::string dn = "good" + std::to_string(i);
+    good_ids.push_back(w.stack.AddDevice(dn));
+    good.push_back(w.stack.Connect(dn));
+    REQUIRE(good.back()->Subscribe(Topic(dn, kPostPath) + "_reply", 0) == 0);
+  }
+  auto& bad = *w.device;  // dev01
+  const std::string bad_topic = Topic("dev01", kPostPath);
+  REQUIRE(bad.Subscribe(bad_topic + "_reply", 0) == 0);
+  REQUIRE(bad.Subscribe(Topic("dev01", "thing/event/+/post_reply"), 0) == 0);
+  // 1. Not UTF-8 (a Latin-1 byte, a lone continuation byte, a truncated sequence) and a NUL byte.
+  const std::string not_utf8 = std::string("{\"id\":\"b1\",\"params\":{\"Label\":\"caf\xe9\x80\xe2\x82\"}}") + '\0';
+  // 2. Valid JSON whose strings hold U+0000 (jsonb and text refuse it): value, identifier, event output, id.
+  const std::string nul_value = R"({"id":"b2","version":"1.0","method":"thing.event.property.post","params":{"Label":"a\u0000b","Odd\u0000Key":1}})";
+  const std::string nul_event = R"({"id":"b3\u0000","version":"1.0","method":"thing.event.Oops.post","params":{"note":"x\u0000y"}})";
+  const std::int64_t t = NowMs() - 5000;
+  // One burst (QoS 0, no waiting) so that the gateway batches the bad messages with the good ones.
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kGood; ++i) {
+      const std::string dn = "good" + std::to_string(i);
+      REQUIRE(good[i]->Publish(Topic(dn, kPostPath),
+                               Post("g" + std::to_string(round), {{"RunCount", {{"value", i}, {"time", t + round}}}}).dump(), 0));
+      if (i == kGood / 2 && round == 1) {
+        REQUIRE(bad.Publish(bad_topic, not_utf8, 0));
+        REQUIRE(bad.Publish(bad_topic, nul_value, 0));
+        REQUIRE(bad.Publish(Topic("dev01", "thing/event/Oops/post"), nul_event, 0));
+      }
+    }
+  }
+  // The good devices: every post answered 200 and stored.
+  for (int i = 0; i < kGood; ++i) {
+    const std::string dn = "good" + std::to_string(i);
+    for (int round = 0; round < 3; ++round) {
+      auto m = good[i]->WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
+        auto j = json::parse(r.payload, nullptr, false);
+        return r.topic == Topic(dn, kPostPath) + "_reply" && !j.is_discarded() && j["id"] == "g" + std::to_string(round);
+      }, 10s);
+      REQUIRE(m);
+      CHECK(json::parse(m->payload)["code"] == 200);
+    }
+    CHECK(w.stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'",
+                        good_ids[i]) == 3);
+  }
+  // Not UTF-8: 6207, stored as a rejection whose value shows the bad bytes escaped.
+  auto m1 = bad.WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
+    auto j = json::parse(r.payload, nullptr, false);
+    return r.topic == bad_topic + "_reply" && !j.is_discarded() && j["code"] == 6207;
+  }, 10s);
+  REQUIRE(m1);
+  auto stored = w.stack.Scalar("SELECT value FROM rejections WHERE device_id = $1 AND code = 6207", w.device_id);
+  REQUIRE(stored);
+  CHECK(stored->find("caf\\xe9\\x80\\xe2\\x82") != std::string::npos);
+  CHECK(stored->find("\\x00") != std::string::npos);
+  // U+0000 inside JSON strings: accepted and stored with the NUL written out as text.
+  auto m2 = bad.WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
+    auto j = json::parse(r.payload, nullptr, false);
+    return r.topic == bad_topic + "_reply" && !j.is_discarded() && j["id"] == "b2";
+  }, 10s);
+  REQUIRE(m2);
+  CHECK(json::parse(m2->payload)["code"] == 200);
+  auto label = w.stack.Scalar("SELECT value::text FROM property_history WHERE device_id = $1 AND identifier = 'Label'", w.device_id);
+  REQUIRE(label);
+  CHECK(*label == R"("a\\u0000b")");
+  CHECK(w.stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'Odd\\x00Key'", w.device_id) == 1);
+  auto m3 = bad.WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
+    return r.topic == Topic("dev01", "thing/event/Oops/post_reply");
+  }, 10s);
+  REQUIRE(m3);
+  CHECK(json::parse(m3->payload)["id"] == std::string("b3\0", 3));  // echoed as sent
+  CHECK(json::parse(m3->payload)["code"] == 200);
+  auto output = w.stack.Scalar("SELECT output::text FROM events WHERE device_id = $1 AND identifier = 'Oops'", w.device_id);
+  REQUIRE(output);
+  CHECK(output->find(R"(x\\u0000y)") != std::string::npos);
+  CHECK(w.gateway->Metric("iot_gateway_db_failed_messages_total") == 0);
+}

@@ -38,6 +38,10 @@ PgProcess::PgProcess() : dir_(testing::MakeTempDir("gw-pg")), port_(testing::Fre
   const int rc = testing::RunShell(Shell(dir_, "iot_pg_init " + dir_ + "/pg 0"));
   if (rc != 0) throw std::runtime_error("initdb failed, see " + dir_ + "/pg-control.log");
   Start();
+  // The platform's roles and database, exactly as deploy/local/run.sh makes them.
+  if (testing::RunShell(Shell(dir_, "iot_pg_setup_platform " + dir_ + "/pg " + std::to_string(port_) + " iot")) != 0) {
+    throw std::runtime_error("role setup failed, see " + dir_ + "/pg-control.log");
+  }
 }
 
 PgProcess::~PgProcess() { Stop(); }
@@ -55,8 +59,15 @@ void PgProcess::Stop() {
   running_ = false;
 }
 
-std::string PgProcess::Dsn() const {
-  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres";
+std::string PgProcess::Password(const std::string& role) const {
+  std::ifstream in(dir_ + "/pg.secrets/" + role);
+  std::string password;
+  std::getline(in, password);
+  return password;
+}
+
+std::string PgProcess::Dsn(const std::string& role, const std::string& db) const {
+  return "postgresql://" + role + ":" + Password(role) + "@127.0.0.1:" + std::to_string(port_) + "/" + db;
 }
 
 Stack::Stack(store::ValidationMode mode, bool private_pg) {
@@ -76,7 +87,7 @@ Stack::Stack(store::ValidationMode mode, bool private_pg) {
   product.validation = mode;
   REQUIRE(store::CreateProduct(*db_, product).has_value());
   PublishModel(ReadFixture("tsl/valid/reference_example.json"));
-  broker_ = std::make_unique<testing::MosquittoProcess>(testing::MosquittoOptions{dsn_, false, 1});
+  broker_ = std::make_unique<testing::MosquittoProcess>(testing::MosquittoOptions{ServiceDsn("iot_broker"), false, 1});
 }
 
 Stack::~Stack() = default;
@@ -144,7 +155,7 @@ GatewayProcess::GatewayProcess(Stack& stack, const std::string& client_id,
                                std::map<std::string, std::string> extra_env)
     : metrics_port_(testing::FreePort()) {
   std::map<std::string, std::string> env = {
-      {"IOT_PG_DSN", stack.Dsn()},
+      {"IOT_PG_DSN", stack.ServiceDsn("iot_gateway")},
       {"IOT_MQTT_HOST", "127.0.0.1"},
       {"IOT_MQTT_PORT", std::to_string(stack.Broker().Port())},
       {"IOT_MQTT_USERNAME", testing::kGatewayUser},

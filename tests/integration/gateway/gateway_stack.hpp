@@ -35,7 +35,11 @@ class PgProcess {
   void Start();
   void Stop();
   int Port() const { return port_; }
-  std::string Dsn() const;
+  // A platform role's connection string (deploy/lib/platform.sh roles: iot_migrator owns the schema,
+  // iot_api, iot_gateway, iot_broker), to database `db`.
+  std::string Dsn(const std::string& role = "iot_migrator", const std::string& db = "iot") const;
+  std::string Password(const std::string& role) const;
+  std::string Dir() const { return dir_; }
 
  private:
   std::string dir_;
@@ -51,6 +55,8 @@ class Stack {
   ~Stack();
 
   std::string Dsn() const { return dsn_; }
+  // What a service connects with: its own role on a private cluster, the test database's owner otherwise.
+  std::string ServiceDsn(const std::string& role) const { return pg_ ? pg_->Dsn(role) : dsn_; }
   store::Db& Db() { return *db_; }
   PgProcess* Pg() { return pg_.get(); }
   testing::MosquittoProcess& Broker() { return *broker_; }

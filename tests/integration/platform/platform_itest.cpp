@@ -1,8 +1,13 @@
 // The platform as a whole: a device's connection state reaches the REST API through the broker
 // plugin's lifecycle messages and the gateway; devices connect over TLS with the local CA.
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <sstream>
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
@@ -87,4 +92,107 @@ TEST_CASE("Platform: a device connects over TLS trusting the local CA", "[integr
   untrusted.ca_file = "/dev/null";
   iot::testing::MqttTestClient other;
   CHECK(other.ConnectDevice(untrusted) != 0);
+}
+
+namespace {
+
+bool Connects(const std::string& dsn) {
+  try {
+    pqxx::connection c(dsn);
+    return c.is_open();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Runs one statement as `dsn`'s role; false when PostgreSQL refuses it.
+bool Runs(const std::string& dsn, const std::string& sql) {
+  try {
+    pqxx::connection c(dsn);
+    pqxx::work tx(c);
+    tx.exec(sql);
+    tx.commit();
+    return true;
+  } catch (const pqxx::sql_error&) {
+    return false;
+  }
+}
+
+int Mode(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("Platform: PostgreSQL - scram only, no password no entry, service roles are no superusers and hold "
+          "only their grants, also on tables created later",
+          "[integration][platform][security][pg]") {
+  iot::gateway::itest::PgProcess pg;  // deploy/lib/platform.sh: iot_pg_init + iot_pg_setup_platform
+  const std::string port = std::to_string(pg.Port());
+  REQUIRE(iot::store::Migrator(pg.Dsn("iot_migrator")).Migrate().has_value());
+
+  // No trust anywhere: no password, a wrong one, the Unix socket without one: all refused.
+  std::ifstream hba_file(pg.Dir() + "/pg/pg_hba.conf");
+  std::stringstream hba;
+  hba << hba_file.rdbuf();
+  CHECK(hba.str().find("scram-sha-256") != std::string::npos);
+  CHECK(hba.str().find("trust") == std::string::npos);
+  CHECK_FALSE(Connects("postgresql://postgres@127.0.0.1:" + port + "/postgres"));
+  CHECK_FALSE(Connects("postgresql://iot_api@127.0.0.1:" + port + "/iot"));
+  CHECK_FALSE(Connects("postgresql://iot_api:wrong@127.0.0.1:" + port + "/iot"));
+  CHECK_FALSE(Connects("host=" + pg.Dir() + "/pg port=" + port + " user=postgres dbname=postgres"));
+  CHECK(Connects(pg.Dsn("postgres", "postgres")));
+  // The generated passwords: owner only.
+  CHECK(Mode(pg.Dir() + "/pg.secrets") == 0700);
+  for (const char* role : {"postgres", "iot_migrator", "iot_api", "iot_gateway", "iot_broker"}) {
+    CAPTURE(role);
+    CHECK(Mode(pg.Dir() + "/pg.secrets/" + role) == 0600);
+  }
+
+  // No service role can do what a superuser can.
+  for (const char* role : {"iot_migrator", "iot_api", "iot_gateway", "iot_broker"}) {
+    CAPTURE(role);
+    const std::string dsn = pg.Dsn(role);
+    REQUIRE(Connects(dsn));
+    CHECK_FALSE(Runs(dsn, "COPY (SELECT 1) TO PROGRAM 'true'"));
+    CHECK_FALSE(Runs(dsn, "SELECT pg_read_file('/etc/hostname')"));
+    CHECK_FALSE(Runs(dsn, "CREATE ROLE intruder LOGIN SUPERUSER"));
+    CHECK_FALSE(Runs(dsn, "ALTER SYSTEM SET log_statement = 'none'"));
+  }
+  // The gateway: rows, not the schema, not operators' tokens.
+  const std::string gw = pg.Dsn("iot_gateway");
+  CHECK(Runs(gw, "INSERT INTO products (product_key, name) VALUES ('gwtest01', 'x')"));
+  CHECK(Runs(gw, "SELECT count(*) FROM devices"));
+  CHECK_FALSE(Runs(gw, "SELECT count(*) FROM api_tokens"));
+  CHECK_FALSE(Runs(gw, "DROP TABLE devices"));
+  CHECK_FALSE(Runs(gw, "CREATE TABLE mine (x int)"));
+  // The broker plugin: reads devices and products, marks devices offline, nothing else.
+  const std::string broker = pg.Dsn("iot_broker");
+  CHECK(Runs(broker, "SELECT d.secret, p.timestamp_window_s FROM devices d JOIN products p USING (product_key)"));
+  CHECK(Runs(broker, "UPDATE devices SET status = 'offline', last_offline_at = now() WHERE status = 'online'"));
+  CHECK_FALSE(Runs(broker, "UPDATE devices SET secret = 'x'"));
+  CHECK_FALSE(Runs(broker, "DELETE FROM devices"));
+  CHECK_FALSE(Runs(broker, "SELECT count(*) FROM property_history"));
+  // A table a later migration creates (as the owner) is the gateway's to use at once.
+  REQUIRE(Runs(pg.Dsn("iot_migrator"), "CREATE TABLE later_table (id bigserial PRIMARY KEY, v text)"));
+  CHECK(Runs(gw, "INSERT INTO later_table (v) VALUES ('ok')"));
+  CHECK(Runs(gw, "SELECT v FROM later_table"));
+  // iot-api migrates at start and maintains partitions: it acts as the owner, still no superuser.
+  CHECK(Runs(pg.Dsn("iot_api"), "CREATE TABLE api_partition_probe (x int)"));
+}
+
+TEST_CASE("Platform: mosquitto.conf, which holds the plugin's database password, is readable by its owner only",
+          "[integration][platform][security]") {
+  const std::string dir = iot::testing::MakeTempDir("conf") + "/mqtt";
+  const std::string script = "bash -c 'set -e; source \"" IOT_SOURCE_DIR "/deploy/lib/platform.sh\"; iot_mosquitto_conf " +
+                             dir + " 127.0.0.1 1883; iot_mosquitto_plugin_conf " + dir + " " IOT_BROKER_PLUGIN_PATH
+                             " postgresql://iot_broker:secret@127.0.0.1:1/iot gw api false' >" + dir + ".log 2>&1";
+  REQUIRE(iot::testing::RunShell(script) == 0);
+  CHECK(Mode(dir) == 0700);
+  CHECK(Mode(dir + "/mosquitto.conf") == 0600);
+  std::ifstream conf(dir + "/mosquitto.conf");
+  std::stringstream text;
+  text << conf.rdbuf();
+  CHECK(text.str().find("plugin_opt_pg_dsn postgresql://iot_broker:secret@") != std::string::npos);
 }

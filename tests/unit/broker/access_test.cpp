@@ -1,6 +1,8 @@
 #include "access.hpp"
 
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 #include <openssl/sha.h>
 
 #include "iot/alink/credentials.hpp"
@@ -110,4 +112,60 @@ TEST_CASE("Access: service accounts get exactly their service's topics", "[broke
   CHECK(AclAllows(api, "$share/api//sys/+/+/rrpc/response/+", Access::kSubscribe, false));
   CHECK_FALSE(AclAllows(api, "/sys/pk01/dev1/thing/event/property/post", Access::kWrite, false));
   CHECK_FALSE(AclAllows(api, "/sys/+/+/thing/#", Access::kSubscribe, false));
+}
+
+TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlink and the SDKs' filters",
+          "[broker][acl][security]") {
+  const auto me = DeviceIdentity();
+  const std::string base = "/sys/a1b2c3d4e5f/dev01/";
+  // Publish: uplink only.
+  CHECK(AclAllows(me, base + "thing/service/Reboot_reply", Access::kWrite, false));
+  CHECK(AclAllows(me, base + "rrpc/response/42", Access::kWrite, false));
+  CHECK(AclAllows(me, "/a1b2c3d4e5f/dev01/user/update", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, base + "thing/service/property/set", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, base + "thing/event/property/post_reply", Access::kWrite, false));
+  // Read: downlink only; its own messages never come back through its wildcards.
+  CHECK(AclAllows(me, base + "thing/service/Reboot", Access::kRead, false));
+  CHECK(AclAllows(me, base + "thing/event/property/post_reply", Access::kRead, false));
+  CHECK(AclAllows(me, "/shadow/get/a1b2c3d4e5f/dev01", Access::kRead, false));
+  CHECK_FALSE(AclAllows(me, base + "thing/service/Reboot_reply", Access::kRead, false));
+  CHECK_FALSE(AclAllows(me, base + "thing/event/property/post", Access::kRead, false));
+  CHECK_FALSE(AclAllows(me, "/a1b2c3d4e5f/dev01/user/update", Access::kRead, false));
+  // Subscribe: downlink topics and the SDKs' known subscriptions.
+  for (const std::string f : {"thing/event/+/post_reply", "thing/service/+", "thing/service/#", "#", "thing/#",
+                              "rrpc/request/+", "thing/service/property/set", "thing/config/push",
+                              "thing/config/push_reply", "thing/deviceinfo/update_reply"}) {
+    CAPTURE(f);
+    CHECK(AclAllows(me, base + f, Access::kSubscribe, false));
+  }
+  CHECK(AclAllows(me, "/shadow/get/a1b2c3d4e5f/dev01", Access::kSubscribe, false));
+  CHECK(AclAllows(me, "/ext/ntp/a1b2c3d4e5f/dev01/response", Access::kSubscribe, false));
+  const std::vector<std::string> refused = {base + "thing/event/property/post", base + "thing/service/X_reply",
+                                            base + "thing/event/+/post", base + "+/+/+/+", "/a1b2c3d4e5f/dev01/user/#",
+                                            "/a1b2c3d4e5f/dev01/user/get", "/ext/ntp/a1b2c3d4e5f/dev01/request"};
+  for (const std::string& f : refused) {
+    CAPTURE(f);
+    CHECK_FALSE(AclAllows(me, f, Access::kSubscribe, false));
+  }
+}
+
+TEST_CASE("Access: a product's timestamp window refuses old, future and missing timestamps", "[broker][auth][security]") {
+  DeviceDirectory directory;
+  Authenticator auth(Settings(), directory);
+  const std::int64_t now = 1'800'000'000'000;
+  auto connect = [&](const std::string& ts) {
+    const auto p = iot::alink::MakeConnectParams("a1b2c3d4e5f", "dev01", "s3cret", iot::alink::SignMethod::kHmacSha256, ts);
+    return auth.Authenticate(p.client_id, p.username.c_str(), p.password.c_str(), now).result;
+  };
+  directory.Upsert("a1b2c3d4e5f", "dev01", {"s3cret", true, 0});
+  CHECK(connect("2524608000000") == AuthResult::kAllowed);  // the C SDK's fixed year 2050: no window
+  CHECK(connect("") == AuthResult::kAllowed);
+  directory.Upsert("a1b2c3d4e5f", "dev01", {"s3cret", true, 300});
+  CHECK(connect(std::to_string(now)) == AuthResult::kAllowed);
+  CHECK(connect(std::to_string(now - 299'000)) == AuthResult::kAllowed);
+  CHECK(connect(std::to_string(now + 299'000)) == AuthResult::kAllowed);
+  CHECK(connect(std::to_string(now - 301'000)) == AuthResult::kStaleTimestamp);
+  CHECK(connect("2524608000000") == AuthResult::kStaleTimestamp);
+  CHECK(connect("") == AuthResult::kStaleTimestamp);
+  CHECK(connect("17e11") == AuthResult::kStaleTimestamp);
 }

@@ -53,3 +53,30 @@ TEST_CASE("Sessions: reconnecting with the same client id is left to the broker'
   CHECK_FALSE(sessions.OnDeviceConnected(&second, "same", Device("pk01", "dev1"), "ip", 1001).kick_client_id);
   CHECK_FALSE(sessions.OnDeviceDisconnected(&first, Device("pk01", "dev1"), 1002));
 }
+
+TEST_CASE("Sessions: only the device's current connection receives, within its downlink limits",
+          "[broker][sessions][security]") {
+  using iot::broker::Downlink;
+  Sessions sessions(iot::broker::DownlinkLimits{1000});
+  int parked = 0, current = 0, other = 0;
+  const auto me = Device("pk01", "dev1");
+  sessions.OnDeviceConnected(&parked, "a|x|", me, "", 1000);
+  CHECK(sessions.AllowDownlink(&parked, me, 10, 1000) == Downlink::kAllowed);
+  const auto second = sessions.OnDeviceConnected(&current, "b|x|", me, "", 1000);
+  CHECK(second.kick_client_id == std::string("a|x|"));
+  CHECK(sessions.AllowDownlink(&parked, me, 10, 1000) == Downlink::kNotCurrent);
+  CHECK(sessions.AllowDownlink(&other, Device("pk01", "dev2"), 10, 1000) == Downlink::kNotCurrent);
+  // Burst: four seconds' worth (4000 bytes), each message costing 256 more than its payload; then the rate.
+  int allowed = 0;
+  for (int i = 0; i < 50; ++i) allowed += sessions.AllowDownlink(&current, me, 244, 1000) == Downlink::kAllowed;
+  CHECK(allowed == 8);
+  CHECK(sessions.AllowDownlink(&current, me, 244, 1500) == Downlink::kAllowed);  // 500 ms = 500 bytes
+  CHECK(sessions.AllowDownlink(&current, me, 244, 1500) == Downlink::kRateLimited);
+  Sessions unlimited(iot::broker::DownlinkLimits{0});
+  unlimited.OnDeviceConnected(&current, "b|x|", me, "", 0);
+  for (int i = 0; i < 100; ++i) REQUIRE(unlimited.AllowDownlink(&current, me, 1 << 20, 0) == Downlink::kAllowed);
+  CHECK(unlimited.AllowDownlink(&parked, me, 1, 0) == Downlink::kNotCurrent);
+  // Offline: nothing is delivered to any session of the device.
+  sessions.OnDeviceDisconnected(&current, me, 2000);
+  CHECK(sessions.AllowDownlink(&current, me, 1, 5000) == Downlink::kNotCurrent);
+}

@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::string_view kCursorKind = "products";
 constexpr int kMaxRetentionDays = 3650;
+constexpr int kMaxTimestampWindowS = 86400;
 
 nlohmann::json ProductJson(const store::Product& p) {
   return {{"productKey", p.product_key},
@@ -16,6 +17,7 @@ nlohmann::json ProductJson(const store::Product& p) {
           {"validation", store::ToString(p.validation)},
           {"retentionDays", p.retention_days},
           {"description", p.description},
+          {"timestampWindowS", p.timestamp_window_s},
           {"createdAt", p.created_at},
           {"thingModelVersion",
            p.thing_model_version ? nlohmann::json(*p.thing_model_version) : nlohmann::json(nullptr)},
@@ -30,7 +32,8 @@ const BodySchema& CreateSchema() {
           .Optional("nodeType", FieldType::kString, {.one_of = {"device", "gateway"}})
           .Optional("validation", FieldType::kString, {.one_of = {"weak", "none", "strict"}})
           .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays})
-          .Optional("description", FieldType::kString, {.max = 1024});
+          .Optional("description", FieldType::kString, {.max = 1024})
+          .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS});
   return kSchema;
 }
 
@@ -40,7 +43,8 @@ const BodySchema& PatchSchema() {
           .Optional("name", FieldType::kString, {.min = 1, .max = 128})
           .Optional("description", FieldType::kString, {.max = 1024})
           .Optional("validation", FieldType::kString, {.one_of = {"weak", "none", "strict"}})
-          .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays});
+          .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays})
+          .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS});
   return kSchema;
 }
 
@@ -71,6 +75,7 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
     }
     create.retention_days = body.value("retentionDays", store::kDefaultRetentionDays);
     create.description = body.value("description", std::string());
+    create.timestamp_window_s = body.value("timestampWindowS", 0);
     RunOnDb(pool, respond, [request = std::move(request), create](store::Db& db) {
       store::Product product = Unwrap(
           store::CreateProduct(db, create),
@@ -115,6 +120,7 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
       patch.validation = mode;
     }
     if (body.contains("retentionDays")) patch.retention_days = body["retentionDays"].get<int>();
+    if (body.contains("timestampWindowS")) patch.timestamp_window_s = body["timestampWindowS"].get<int>();
     RunOnDb(pool, respond, [request = std::move(request), pk, patch, body](store::Db& db) {
       store::Product product = Unwrap(store::PatchProduct(db, pk, patch), "no such product: " + pk);
       Audit(db, request, "product.update", pk, body);

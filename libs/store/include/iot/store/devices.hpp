@@ -62,6 +62,7 @@ struct DeviceAuthInfo {
   NodeType node_type = NodeType::kDevice;
   ValidationMode validation = ValidationMode::kWeak;
   int retention_days = 30;
+  int timestamp_window_s = 0;  // the product's (0 = not checked)
 };
 
 // A connect/disconnect seen by the broker plugin. `sequence` orders lifecycle messages of one device

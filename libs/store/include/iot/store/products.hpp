@@ -20,6 +20,7 @@ struct Product {
   ValidationMode validation = ValidationMode::kWeak;
   int retention_days = kDefaultRetentionDays;
   std::string description;
+  int timestamp_window_s = 0;  // device passwords' timestamp window (0 = not checked)
   TimeMs created_at = 0;
   std::optional<int> thing_model_version;  // newest published version, if any
   std::int64_t device_count = 0;
@@ -32,6 +33,7 @@ struct ProductCreate {
   ValidationMode validation = ValidationMode::kWeak;
   int retention_days = kDefaultRetentionDays;  // >= 1, else kInvalid
   std::string description;
+  int timestamp_window_s = 0;  // 0 = not checked, else 1..86400 s
 };
 
 struct ProductPatch {
@@ -39,6 +41,7 @@ struct ProductPatch {
   std::optional<std::string> description;
   std::optional<ValidationMode> validation;
   std::optional<int> retention_days;
+  std::optional<int> timestamp_window_s;  // 0 clears it
 };
 
 // The API checks formats (productKey 4-32 letters/digits); the store enforces uniqueness (kConflict).
