@@ -327,6 +327,14 @@ std::optional<Error> Run(Heap& heap, const Limits& limits, Op& op) {
   return error;
 }
 
+// Run under the CPU deadline; `limit_hit` tells whether the CPU or memory limit was reached.
+std::optional<Error> RunLimited(Script::Heap& heap, const Limits& limits, Op& op, bool& limit_hit) {
+  Call call(heap, limits);
+  std::optional<Error> error = Run(heap, limits, op);
+  limit_hit = call.LimitHit();
+  return error;
+}
+
 std::string Subject(const Op& op, const char* fallback) {
   if (op.code == kEntryMissing) return std::string("the script defines no function ") + op.what;
   return std::string(fallback) + " " + op.what;
@@ -373,12 +381,8 @@ std::optional<Error> Script::Build() {
   }
   Op op{OpKind::kBuild};
   op.source = source_;
-  std::optional<Error> error;
-  {
-    Call call(*heap, limits_);
-    error = Run(*heap, limits_, op);
-  }
-  if (error) return error;
+  bool limit_hit = false;
+  if (auto error = RunLimited(*heap, limits_, op, limit_hit)) return error;
   if (op.code) return Error{op.code, Subject(op, ""), 0};
   heap_ = std::move(heap);
   return std::nullopt;
@@ -423,13 +427,8 @@ Outcome<nlohmann::json> Script::CallObject(int kind_value, std::string_view topi
   Op op{kind};
   op.topic = topic;
   op.bytes = bytes;
-  std::optional<Error> error;
   bool limit_hit = false;
-  {
-    Call call(*heap_, limits_);
-    error = Run(*heap_, limits_, op);
-    limit_hit = call.LimitHit();
-  }
+  std::optional<Error> error = RunLimited(*heap_, limits_, op, limit_hit);
   nlohmann::json parsed;
   if (!error && !op.code) {
     parsed = nlohmann::json::parse(op.json_out, nullptr, false);
@@ -451,13 +450,8 @@ Outcome<std::string> Script::ProtocolToRawData(const nlohmann::json& message) {
   const std::string text = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   Op op{OpKind::kProtocolToRaw};
   op.json_in = text;
-  std::optional<Error> error;
   bool limit_hit = false;
-  {
-    Call call(*heap_, limits_);
-    error = Run(*heap_, limits_, op);
-    limit_hit = call.LimitHit();
-  }
+  std::optional<Error> error = RunLimited(*heap_, limits_, op, limit_hit);
   if (!error && !op.code && op.bytes_out.empty()) {
     op.code = kEmptyResult;
     op.what = "returned no bytes";

@@ -8,6 +8,7 @@
 #include "iot/alink/status.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/codes.hpp"
+#include "iot/script/hex.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/tsl/validator.hpp"
 
@@ -27,18 +28,7 @@ std::string Truncate(std::string_view text) {
 }
 
 // A raw payload as stored in a rejection: hex (the bytes need not be text), at most 4096 characters.
-std::string HexPreview(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  const std::size_t n = std::min(bytes.size(), kMaxRejectedValueBytes / 2);
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto b = static_cast<unsigned char>(bytes[i]);
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
+std::string HexPreview(std::string_view bytes) { return script::ToHex(bytes, kMaxRejectedValueBytes / 2); }
 
 std::string_view EventTypeText(tsl::EventType type) {
   switch (type) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "iot/script/hex.hpp"
 #include "iot/script/script.hpp"
 
 using iot::script::Limits;
@@ -311,4 +312,13 @@ TEST_CASE("Script: transformPayload is optional", "[script]") {
   auto r = script->TransformPayload("/a/b/user/x", "abc");
   REQUIRE_FALSE(r);
   CHECK(r.error().code == iot::script::kEntryMissing);
+}
+
+TEST_CASE("Script: hex round trip for raw payloads", "[script][hex]") {
+  CHECK(iot::script::ToHex(Bytes({0x00, 0xff, 0x1a})) == "00ff1a");
+  CHECK(iot::script::ToHex(Bytes({1, 2, 3}), 2) == "0102");
+  CHECK(*iot::script::FromHex("0x00 FF:1a\n") == Bytes({0x00, 0xff, 0x1a}));
+  CHECK(iot::script::FromHex("").value().empty());
+  CHECK_FALSE(iot::script::FromHex("abc"));
+  CHECK_FALSE(iot::script::FromHex("zz"));
 }

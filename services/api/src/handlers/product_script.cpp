@@ -5,6 +5,7 @@
 
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
+#include "iot/script/hex.hpp"
 #include "iot/script/script.hpp"
 #include "iot/store/products.hpp"
 
@@ -32,38 +33,6 @@ const BodySchema& TestSchema() {
 
 nlohmann::json ErrorJson(const script::Error& e) {
   return {{"code", e.code}, {"message", e.message}, {"line", e.line > 0 ? nlohmann::json(e.line) : nlohmann::json(nullptr)}};
-}
-
-std::optional<std::string> FromHex(std::string_view hex) {
-  std::string compact;
-  for (char ch : hex) {
-    if (ch != ' ' && ch != '\n' && ch != '\t' && ch != ':') compact.push_back(ch);
-  }
-  if (compact.rfind("0x", 0) == 0 || compact.rfind("0X", 0) == 0) compact.erase(0, 2);
-  if (compact.size() % 2 != 0) return std::nullopt;
-  auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < compact.size(); i += 2) {
-    const int hi = digit(compact[i]), lo = digit(compact[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
-
-std::string ToHex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
 }
 
 store::Product RawProduct(store::Db& db, const std::string& pk) {
@@ -127,7 +96,7 @@ void AddProductScriptRoutes(Router& router, HandlerContext& context) {
     const std::string direction = body.value("direction", std::string("up"));
     std::string bytes;
     if (direction != "down") {
-      auto decoded = FromHex(body.value("payloadHex", std::string()));
+      auto decoded = script::FromHex(body.value("payloadHex", std::string()));
       if (!decoded) {
         throw ApiError::BadRequest("payloadHex is not hex", {{"/payloadHex", 0, "pairs of hex digits"}});
       }
@@ -156,7 +125,7 @@ void AddProductScriptRoutes(Router& router, HandlerContext& context) {
         auto r = (*compiled)->ProtocolToRawData(body["message"]);
         if (r) {
           out["ok"] = true;
-          out["result"] = {{"payloadHex", ToHex(*r)}, {"length", r->size()}};
+          out["result"] = {{"payloadHex", script::ToHex(*r)}, {"length", r->size()}};
         } else {
           out["error"] = ErrorJson(r.error());
         }
