@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config ccache git ca-certificates openssl python3 procps iproute2 acl ninja-build
   libboost1.81-dev nlohmann-json3-dev libpqxx-dev libpq-dev libpaho-mqttpp-dev libpaho-mqtt-dev
-  catch2 libssl-dev
+  catch2 libssl-dev duktape-dev
   mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
   postgresql-15 postgresql-client-15
   clang-14 libclang-rt-14-dev

@@ -104,6 +104,8 @@ export interface Product {
   createdAt: number;
   thingModelVersion: number | null;
   deviceCount: number;
+  dataFormat: 'alink' | 'raw';
+  scriptUpdatedAt: number | null;
 }
 
 export type DeviceStatus = 'unactive' | 'online' | 'offline' | 'disabled';

@@ -116,8 +116,8 @@ class Shard final : public ConnectionEvents {
                   static_cast<std::uint16_t>(common_.keepalive_s), common_.clean_session);
     if (mode_ == Mode::kPublish) {
       const std::string base = "/sys/" + cred.product_key + "/" + cred.device_name;
-      d.post_topic = base + "/thing/event/property/post";
-      d.reply_topic = base + "/thing/event/property/post_reply";
+      d.post_topic = base + (publish_->raw ? "/thing/model/up_raw" : "/thing/event/property/post");
+      d.reply_topic = d.post_topic + "_reply";
     }
     devices_.push_back(std::move(d));
   }
@@ -271,8 +271,12 @@ class Shard final : public ConnectionEvents {
     }
     std::uint64_t id = 0;
     std::uint64_t code = 0;
-    if (!ParseUint(TopLevelJsonValue(msg.payload, "id"), id) ||
-        !ParseUint(TopLevelJsonValue(msg.payload, "code"), code)) {
+    const auto byte = [&](std::size_t i) { return static_cast<std::uint64_t>(static_cast<unsigned char>(msg.payload[i])); };
+    if (publish_->raw && msg.payload.size() == 7 && msg.payload[0] == 0x02) {
+      id = byte(1) << 24 | byte(2) << 16 | byte(3) << 8 | byte(4);
+      code = byte(5) << 8 | byte(6);
+    } else if (!ParseUint(TopLevelJsonValue(msg.payload, "id"), id) ||
+               !ParseUint(TopLevelJsonValue(msg.payload, "code"), code)) {
       ++bad_replies_;
       return;
     }
@@ -421,6 +425,13 @@ class Shard final : public ConnectionEvents {
   void SendPost(Device& d) {
     const std::uint64_t id = publish_->first_id + d.sent_ns.size();
     payload_.clear();
+    if (publish_->raw) {
+      const auto temp = static_cast<std::uint16_t>(150 + (id * 7) % 200);  // 15.0 .. 34.9 (x10)
+      const char frame[] = {0x00, static_cast<char>(id >> 24), static_cast<char>(id >> 16), static_cast<char>(id >> 8),
+                            static_cast<char>(id), static_cast<char>(temp >> 8), static_cast<char>(temp),
+                            static_cast<char>((id * 13) % 101), static_cast<char>(id & 1)};
+      payload_.assign(frame, sizeof frame);
+    } else {
     payload_.append("{\"id\":\"");
     AppendUint(payload_, id);
     payload_.append("\",\"version\":\"1.0\",\"params\":");
@@ -430,6 +441,7 @@ class Shard final : public ConnectionEvents {
       payload_.append(publish_->params_json);
     }
     payload_.append(",\"method\":\"thing.event.property.post\"}");
+    }
     const int qos = publish_->qos;
     const std::uint16_t packet_id = qos > 0 ? d.conn->NextPacketId() : 0;
     EncodePublish(d.conn->PendingBuffer(), d.post_topic, payload_, qos, packet_id);

@@ -59,6 +59,10 @@ struct PublishOptions : CommonOptions {
   // ranges, or the platform's dedupe (same device, id and payload within 10 minutes) would answer a
   // later run's posts as duplicates without storing them.
   std::uint64_t first_id = 1;
+  // Raw product (--raw): bytes on thing/model/up_raw, answered on up_raw_reply. Frame:
+  // 0x00, id (uint32 BE), temperature*10 (int16 BE), humidity, powerSwitch; reply 0x02, id, code
+  // (uint16 BE) as bench/raw_script.js converts them. A JSON reply (script failure) is read too.
+  bool raw = false;
 };
 
 // A plain responder for broker-alone ceilings and for trying the generator without the platform: a

@@ -39,7 +39,7 @@ extern "C" void OnSignal(int /*sig*/) { g_stop = true; }
 constexpr const char* kUsage = R"(usage:
   iot-loadgen connect-storm DEVICES [COMMON] [--hold S] [--watch-user U --watch-secret S] [--lifecycle-wait S]
   iot-loadgen publish DEVICES [COMMON] --rate R --duration S [--drain S] [--qos 0|1] [--sub-qos 0|1]
-                      [--max-inflight N] [--params JSON] [--no-ids] [--first-id N]
+                      [--max-inflight N] [--params JSON] [--no-ids] [--first-id N] [--raw]
   iot-loadgen echo --secret S [--user iot-gateway] [--filter F] [--sub-qos 0|1] [--reply-qos 0|1] [--duration S]
                    (answers each post with code 200 until the duration or SIGINT/SIGTERM)
   iot-loadgen stream --port API_PORT --token T --product-key PK [--clients N] [--host H] [--duration S]
@@ -85,7 +85,7 @@ struct Args {
 };
 
 Args ParseArgs(int argc, char** argv, int first) {
-  static const std::vector<std::string> kFlags = {"progress", "no-ids"};
+  static const std::vector<std::string> kFlags = {"progress", "no-ids", "raw"};
   Args a;
   for (int i = first; i < argc; ++i) {
     std::string k = argv[i];
@@ -218,8 +218,10 @@ int main(int argc, char** argv) {
       o.max_inflight = a.Int("max-inflight", o.max_inflight);
       o.params_json = a.Str("params");
       o.ids_per_device = !a.Flag("no-ids");
+      o.raw = a.Flag("raw");
       const double first_id = a.Num("first-id", 1);
       if (first_id < 1 || first_id > 1e15) throw std::runtime_error("--first-id must be between 1 and 1e15");
+      if (a.Flag("raw") && first_id > 4e9) throw std::runtime_error("--raw frames carry 32-bit ids: --first-id below 4e9");
       o.first_id = static_cast<std::uint64_t>(first_id);
       if (o.qos < 0 || o.qos > 1 || o.sub_qos < 0 || o.sub_qos > 1) throw std::runtime_error("QoS must be 0 or 1");
       if (o.rate <= 0 || o.duration_s <= 0) throw std::runtime_error("--rate and --duration must be positive");

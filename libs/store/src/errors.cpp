@@ -38,6 +38,7 @@ bool ParseName(std::string_view text, const std::array<std::string_view, N>& nam
 constexpr std::array<std::string_view, 3> kRoles{"admin", "operator", "viewer"};
 constexpr std::array<std::string_view, 2> kNodeTypes{"device", "gateway"};
 constexpr std::array<std::string_view, 3> kModes{"none", "weak", "strict"};
+constexpr std::array<std::string_view, 2> kDataFormats{"alink", "raw"};
 constexpr std::array<std::string_view, 3> kStatuses{"unactive", "online", "offline"};
 constexpr std::array<std::string_view, 2> kCallTypes{"sync", "async"};
 constexpr std::array<std::string_view, 7> kCallStatuses{"queued",  "sent",    "succeeded", "failed",
@@ -54,6 +55,7 @@ const boost::system::error_category& ErrorCategory() {
 std::string_view ToString(Role v) { return kRoles.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(NodeType v) { return kNodeTypes.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(ValidationMode v) { return kModes.at(static_cast<std::size_t>(v)); }
+std::string_view ToString(DataFormat v) { return kDataFormats.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(DeviceStatus v) { return kStatuses.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(CallType v) { return kCallTypes.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(ServiceCallStatus v) {
@@ -64,6 +66,7 @@ std::string_view ToString(Order v) { return kOrders.at(static_cast<std::size_t>(
 bool Parse(std::string_view t, Role& out) { return ParseName(t, kRoles, out); }
 bool Parse(std::string_view t, NodeType& out) { return ParseName(t, kNodeTypes, out); }
 bool Parse(std::string_view t, ValidationMode& out) { return ParseName(t, kModes, out); }
+bool Parse(std::string_view t, DataFormat& out) { return ParseName(t, kDataFormats, out); }
 bool Parse(std::string_view t, DeviceStatus& out) { return ParseName(t, kStatuses, out); }
 bool Parse(std::string_view t, CallType& out) { return ParseName(t, kCallTypes, out); }
 bool Parse(std::string_view t, ServiceCallStatus& out) { return ParseName(t, kCallStatuses, out); }

@@ -8,14 +8,15 @@ namespace {
 #define IOT_PRODUCT_COLUMNS                                                                    \
   "p.product_key, p.name, p.node_type, p.validation, p.retention_days, p.description, "       \
   "iot_ms(p.created_at), "                                                                     \
+  "p.data_format, iot_ms(p.script_updated_at), "                                               \
   "(SELECT max(version) FROM thing_model_versions v WHERE v.product_key = p.product_key), " \
   "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key), "                  \
   "coalesce(p.timestamp_window_s, 0)"
 
 const Statement kInsert{"product_insert",
                         "INSERT INTO products (product_key, name, node_type, validation, "
-                        "retention_days, description, timestamp_window_s) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0))"};
+                        "retention_days, description, timestamp_window_s, data_format) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8)"};
 const Statement kGet{"product_get",
                      "SELECT " IOT_PRODUCT_COLUMNS " FROM products p WHERE p.product_key = $1"};
 const Statement kList{"product_list", "SELECT " IOT_PRODUCT_COLUMNS
@@ -28,6 +29,11 @@ const Statement kPatch{"product_patch",
                        "retention_days = coalesce($5, retention_days), "
                        "timestamp_window_s = CASE WHEN $6::int IS NULL THEN timestamp_window_s "
                        "ELSE nullif($6::int, 0) END WHERE product_key = $1"};
+const Statement kGetScript{"product_get_script",
+                           "SELECT script, iot_ms(script_updated_at) FROM products WHERE product_key = $1"};
+const Statement kPutScript{"product_put_script",
+                           "UPDATE products SET script = $2, script_updated_at = iot_now_ms() "
+                           "WHERE product_key = $1 RETURNING iot_ms(script_updated_at)"};
 const Statement kDelete{"product_delete", "DELETE FROM products WHERE product_key = $1"};
 const Statement kHasDevices{"product_has_devices",
                             "SELECT EXISTS (SELECT 1 FROM devices WHERE product_key = $1)"};
@@ -41,9 +47,11 @@ Product ReadProduct(const pqxx::row& r) {
   p.retention_days = r[4].as<int>();
   p.description = r[5].as<std::string>();
   p.created_at = r[6].as<TimeMs>();
-  p.thing_model_version = Opt<int>(r[7]);
-  p.device_count = r[8].as<std::int64_t>();
-  p.timestamp_window_s = r[9].as<int>();
+  Parse(r[7].as<std::string>(), p.data_format);
+  p.script_updated_at = Opt<TimeMs>(r[8]);
+  p.thing_model_version = Opt<int>(r[9]);
+  p.device_count = r[10].as<std::int64_t>();
+  p.timestamp_window_s = r[11].as<int>();
   return p;
 }
 
@@ -65,7 +73,7 @@ Result<Product> CreateProduct(Db& db, const ProductCreate& request) {
     pqxx::work tx(c);
     Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)),
          S(ToString(request.validation)), request.retention_days, request.description,
-         request.timestamp_window_s);
+         request.timestamp_window_s, S(ToString(request.data_format)));
     auto p = GetIn(tx, pk);
     tx.commit();
     return p;
@@ -113,6 +121,27 @@ Result<Product> PatchProduct(Db& db, std::string_view product_key, const Product
     auto p = GetIn(tx, S(product_key));
     tx.commit();
     return p;
+  });
+}
+
+Result<std::optional<ProductScript>> GetProductScript(Db& db, std::string_view product_key) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::optional<ProductScript>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kGetScript, S(product_key));
+    if (r.empty()) return make_error_code(Errc::kNotFound);
+    if (r[0][0].is_null()) return std::optional<ProductScript>();
+    return std::optional<ProductScript>(ProductScript{r[0][0].as<std::string>(), r[0][1].as<TimeMs>()});
+  });
+}
+
+Result<ProductScript> PutProductScript(Db& db, std::string_view product_key, std::string_view script) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ProductScript> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kPutScript, S(product_key), S(script));
+    if (r.empty()) return make_error_code(Errc::kNotFound);
+    ProductScript out{S(script), r[0][0].as<TimeMs>()};
+    tx.commit();
+    return out;
   });
 }
 

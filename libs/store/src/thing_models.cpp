@@ -6,7 +6,8 @@ namespace iot::store {
 namespace {
 
 const Statement kProductExists{"tm_product_exists",
-                               "SELECT validation FROM products WHERE product_key = $1"};
+                               "SELECT validation, data_format, script, "
+                               "coalesce(iot_ms(script_updated_at), 0) FROM products WHERE product_key = $1"};
 const Statement kLockProduct{"tm_lock_product",
                              "SELECT 1 FROM products WHERE product_key = $1 FOR UPDATE"};
 const Statement kPutDraft{"tm_put_draft",
@@ -150,6 +151,9 @@ Result<PublishedModel> GetPublishedModel(Db& db, std::string_view product_key) {
     PublishedModel out;
     out.product_key = S(product_key);
     Parse(p[0][0].as<std::string>(), out.validation);
+    Parse(p[0][1].as<std::string>(), out.data_format);
+    if (!p[0][2].is_null()) out.script = p[0][2].as<std::string>();
+    out.script_updated_at = p[0][3].as<TimeMs>();
     auto r = Exec(tx, kGetLatest, S(product_key));
     if (!r.empty()) {
       out.version = r[0][0].as<int>();

@@ -170,6 +170,8 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
            config.control.downlink_rate);
   read.Int(&file, "deviceQueueLimit", "IOT_DEVICE_QUEUE_LIMIT", env, 1, 1000000,
            config.control.queue_limit);
+  read.Int(&file, "scriptCpuMs", "IOT_SCRIPT_CPU_MS", env, 1, 10000, config.control.script_cpu_ms);
+  read.Int(&file, "scriptMemoryMb", "IOT_SCRIPT_MEMORY_MB", env, 1, 1024, config.control.script_memory_mb);
   read.Int(&file, "onlineGraceMs", "IOT_ONLINE_GRACE_MS", env, 0, 60000, config.control.online_grace_ms);
   read.Int(&file, "maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", env, 0, 86400,
            config.maintenance_interval_s);

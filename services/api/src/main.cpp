@@ -125,6 +125,8 @@ int main(int argc, char** argv) {
     iot::api::StoreAuthenticator authenticator(pool);
     iot::api::Router router(authenticator);
     iot::api::HandlerContext context{.pool = pool};
+    context.script_limits.cpu_time = std::chrono::milliseconds(config.control.script_cpu_ms);
+    context.script_limits.memory_bytes = static_cast<std::size_t>(config.control.script_memory_mb) << 20;
     // Device control: the API's own broker session publishes commands and takes RRPC answers.
     std::unique_ptr<iot::api::ControlService> control;
     std::unique_ptr<iot::api::MqttLink> mqtt_link;
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
       control_settings.queue_limit = config.control.queue_limit;
       control_settings.online_grace = std::chrono::milliseconds(config.control.online_grace_ms);
       control_settings.db = pool_settings.db;
+      control_settings.script_limits = context.script_limits;
       control_settings.db.application_name = "iot-api-control";
       control = std::make_unique<iot::api::ControlService>(pool, *mqtt_link, control_settings);
       context.control = control.get();

@@ -37,7 +37,8 @@ const RolePatterns& PatternsFor(Role role) {
   // The API sends commands and takes the answers to the synchronous calls it has in flight.
   static const RolePatterns kApi{
       {"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
-      {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+"}};
+      {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
+       "/sys/+/+/thing/model/down_raw"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;

@@ -137,6 +137,9 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   r.Int("batch_max", "IOT_GATEWAY_BATCH_MAX", c.batch_max, 1, 10000);
   r.Int("batch_delay_ms", "IOT_GATEWAY_BATCH_DELAY_MS", c.batch_delay_ms, 0, 1000);
   r.Double("device_rate", "IOT_GATEWAY_DEVICE_RATE", c.device_rate, 0, 1e6);
+  r.Int("script_cpu_ms", "IOT_SCRIPT_CPU_MS", c.script_cpu_ms, 1, 10000);
+  r.Int("script_memory_mb", "IOT_SCRIPT_MEMORY_MB", c.script_memory_mb, 1, 1024);
+  r.Int("script_budget_ms", "IOT_GATEWAY_SCRIPT_BUDGET_MS", c.script_budget_ms, 0, 1000);
   r.Int("cache_ttl_ms", "IOT_GATEWAY_CACHE_TTL_MS", c.cache_ttl_ms, 100, 86'400'000);
   r.Int("cache_devices", "IOT_GATEWAY_CACHE_DEVICES", c.max_cached_devices, 100, 100'000'000);
   r.String("log_level", "IOT_LOG_LEVEL", c.log_level);

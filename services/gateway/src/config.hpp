@@ -35,6 +35,11 @@ struct Config {
   // a few ms when lightly loaded, up to this when commits take long (docs/BENCHMARKS.md).
   int batch_delay_ms = 15;                  // IOT_GATEWAY_BATCH_DELAY_MS
   double device_rate = 100;                 // IOT_GATEWAY_DEVICE_RATE: messages/s per device (0 = off)
+  // Raw products' parsing scripts: CPU time and heap per call, and per product and worker the CPU
+  // time per second its script may use (26010 above; 0 = no budget).
+  int script_cpu_ms = 50;                   // IOT_SCRIPT_CPU_MS
+  int script_memory_mb = 8;                 // IOT_SCRIPT_MEMORY_MB
+  int script_budget_ms = 250;               // IOT_GATEWAY_SCRIPT_BUDGET_MS
   int cache_ttl_ms = 60000;                 // IOT_GATEWAY_CACHE_TTL_MS (safety net behind NOTIFY)
   int max_cached_devices = 200000;          // IOT_GATEWAY_CACHE_DEVICES
   std::string log_level = "info";           // IOT_LOG_LEVEL

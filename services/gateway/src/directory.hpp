@@ -31,6 +31,9 @@ struct ProductEntry {
   std::optional<int> version;                    // absent: nothing published
   std::string tsl_json;                          // the published TSL ("" without a version)
   std::shared_ptr<const tsl::ThingModel> model;  // null without a version or when unparsable
+  bool raw = false;                              // dataFormat "raw": devices send bytes
+  std::shared_ptr<const std::string> script;     // raw products: the parsing script (null: none)
+  std::int64_t script_updated_at = 0;
 };
 
 // The lookups the handler needs.

@@ -40,6 +40,9 @@ PipelineSettings PipelineFor(const Config& c) {
 HandlerSettings HandlerFor(const Config& c) {
   HandlerSettings h;
   h.rate_per_second = c.device_rate;
+  h.script_limits.cpu_time = std::chrono::milliseconds(c.script_cpu_ms);
+  h.script_limits.memory_bytes = static_cast<std::size_t>(c.script_memory_mb) << 20;
+  h.script_budget_ms = c.script_budget_ms;
   return h;
 }
 

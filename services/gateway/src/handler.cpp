@@ -9,6 +9,7 @@
 #include "iot/alink/topic.hpp"
 #include "iot/common/codes.hpp"
 #include "iot/common/safe_text.hpp"
+#include "iot/script/hex.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/tsl/validator.hpp"
 
@@ -29,6 +30,9 @@ std::string Truncate(std::string_view text) {
   return StorableText(text.substr(0, std::min(text.size(), kMaxRejectedValueBytes)));
 }
 
+// A raw payload as stored in a rejection: hex (the bytes need not be text), at most 4096 characters.
+std::string HexPreview(std::string_view bytes) { return script::ToHex(bytes, kMaxRejectedValueBytes / 2); }
+
 std::string_view EventTypeText(tsl::EventType type) {
   switch (type) {
     case tsl::EventType::kAlert: return "alert";
@@ -48,6 +52,10 @@ bool ValidTagKey(std::string_view key) {
   return true;
 }
 
+}  // namespace
+
+namespace handler_detail {
+
 // Everything known about the message being handled.
 class Context {
  public:
@@ -61,15 +69,24 @@ class Context {
   std::string id;
   bool ack = true;
   std::int64_t device_id = 0;  // 0 = unknown device: nothing can be stored
+  // Raw products: the reply goes to up_raw_reply, the dedupe hash is the device's bytes', and a
+  // request-level rejection stores the bytes as hex.
+  std::optional<std::string> reply_to;
+  std::optional<std::uint64_t> payload_hash;
+  std::optional<std::string> rejected_payload;
 
   // Plans the reply (unless the device asked for none, or the topic has none).
   void Answer(int code, json data = json::object(), std::string message = {}) {
     metrics_.replies.Add(std::to_string(code));
     if (!ack) return;
-    auto reply_topic = alink::ReplyTopicFor(topic_);
-    if (!reply_topic) return;
     Reply r;
-    r.topic = alink::FormatTopic(*reply_topic);
+    if (reply_to) {
+      r.topic = *reply_to;
+    } else {
+      auto reply_topic = alink::ReplyTopicFor(topic_);
+      if (!reply_topic) return;
+      r.topic = alink::FormatTopic(*reply_topic);
+    }
     r.id = id;
     r.method = method.empty() ? alink::ExpectedMethod(topic_) : method;
     r.code = code;
@@ -83,7 +100,7 @@ class Context {
       store::TelemetryMessage m;
       m.device_id = device_id;
       m.message_id = StorableText(id);
-      m.payload_hash = Fnv1a64(in_.payload);
+      m.payload_hash = payload_hash ? *payload_hash : Fnv1a64(in_.payload);
       m.received_at = in_.received_ms;
       out_.telemetry = std::move(m);
     }
@@ -106,7 +123,7 @@ class Context {
   void Fail(int code, std::string message) {
     metrics_.requests_refused.Add(std::to_string(code));
     if (message.empty()) message = std::string(alink::DefaultMessage(code));
-    Reject("", Truncate(in_.payload), code, message);
+    Reject("", rejected_payload ? *rejected_payload : Truncate(in_.payload), code, message);
     Answer(code, json::object(), std::move(message));
   }
 
@@ -156,6 +173,12 @@ class Context {
   Metrics& metrics_;
   Work& out_;
 };
+
+}  // namespace handler_detail
+
+namespace {
+
+using handler_detail::Context;
 
 tsl::Validator MakeValidator(const ProductEntry& product) {
   return tsl::Validator(product.model.get(), product.mode);
@@ -426,7 +449,8 @@ Handler::Handler(Directory& directory, Metrics& metrics, HandlerSettings setting
     : directory_(directory),
       metrics_(metrics),
       settings_(settings),
-      limiter_(settings.rate_per_second) {}
+      limiter_(settings.rate_per_second),
+      scripts_(settings.script_limits, settings.script_budget_ms) {}
 
 HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out) {
   out = Work{};
@@ -489,9 +513,14 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     return HandleStatus::kWork;
   }
 
+  // Raw products: bytes converted by the product's script, then handled like their Alink form.
+  if (topic.kind == alink::TopicKind::kModelUpRaw && !topic.reply) return HandleRawUp(c, in, now_ms, out);
+  if (topic.kind == alink::TopicKind::kModelDownRaw && topic.reply) {
+    return HandleRawDownReply(c, in, now_ms, out);
+  }
+
   // The device's answer to a downlink (service call, property set): complete the call record.
-  const bool device_reply = topic.reply;
-  if (device_reply) {
+  if (topic.reply) {
     auto reply = alink::DecodeReply(in.payload);
     if (!reply) {
       metrics_.requests_refused.Add(std::to_string(alink::AlinkCode(reply.error())));
@@ -507,38 +536,7 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
       return HandleStatus::kIgnore;
     }
     c.device_id = device->device_id;
-    ServiceReplyOp op;
-    op.device_id = device->device_id;
-    op.alink_id = StorableText(reply->id);
-    op.code = reply->code;
-    op.message = StorableText(reply->message);
-    op.succeeded = reply->code == 200;
-    op.output_json = reply->data->is_null() ? "{}" : StorableJson(reply->data->dump());
-    op.replied_at = now_ms;
-    if (topic.kind == alink::TopicKind::kServiceCall && reply->code == 200) {
-      auto product = directory_.FindProduct(topic.product_key);
-      if (!product) {
-        if (store::Is(product.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
-      } else if ((*product)->mode != tsl::Mode::kNone) {
-        const json& data = reply->data->is_null() ? json::object() : *reply->data;
-        tsl::Report report = MakeValidator(**product).ServiceOutput(topic.identifier, data, now_ms);
-        json ignored = json::object();
-        if (!report.request_ok()) {
-          c.Refuse(tsl::Refusal{topic.identifier, report.code, report.message}, nullptr, ignored);
-          op.succeeded = false;
-          op.code = report.code;
-          op.message = StorableText(report.message);
-        } else if (!report.refused.empty()) {
-          for (const auto& r : report.refused) c.Refuse(r, &data, ignored);
-          op.succeeded = false;
-          op.code = report.refused.front().code;
-          op.message = StorableText("outputData: " + report.refused.front().message);
-        }
-      }
-    }
-    if (out.telemetry) out.telemetry->message_id.clear();  // replies carry the call's id: no dedupe
-    out.op = std::move(op);
-    return HandleStatus::kWork;
+    return CompleteCall(c, topic, *reply, now_ms, out);
   }
 
   // A device request.
@@ -559,16 +557,62 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     c.Fail(alink::AlinkCode(req.error()), req.error().message());
     return HandleStatus::kWork;
   }
-  if (!device->enabled) {
+  if (!Admit(c, *device, topic, now_ms)) return HandleStatus::kWork;
+  return Dispatch(c, topic, *req, out);
+}
+
+bool Handler::Admit(Context& c, const DeviceEntry& device, const alink::Topic& topic, TimeMs now_ms) {
+  if (!device.enabled) {
     c.Fail(codes::kDeviceDisabled, "device disabled");
-    return HandleStatus::kWork;
+    return false;
   }
   if (!limiter_.Allow(topic.product_key + "/" + topic.device_name, now_ms)) {
     metrics_.rate_limited.fetch_add(1, std::memory_order_relaxed);
     c.Answer(codes::kTooManyRequests, json::object(), "too many requests: over the per-device limit");
-    return HandleStatus::kWork;  // not stored: the limit protects the database too
+    return false;  // not stored: the limit protects the database too
   }
-  if (auto check = alink::CheckMethod(topic, req->method); !check) {
+  return true;
+}
+
+HandleStatus Handler::CompleteCall(Context& c, const alink::Topic& topic, const alink::Reply& reply,
+                                   TimeMs now_ms, Work& out) {
+  ServiceReplyOp op;
+  op.device_id = c.device_id;
+  op.alink_id = StorableText(reply.id);
+  op.code = reply.code;
+  op.message = StorableText(reply.message);
+  op.succeeded = reply.code == 200;
+  op.output_json = reply.data->is_null() ? "{}" : StorableJson(reply.data->dump());
+  op.replied_at = now_ms;
+  if (topic.kind == alink::TopicKind::kServiceCall && reply.code == 200) {
+    auto product = directory_.FindProduct(topic.product_key);
+    if (!product) {
+      if (store::Is(product.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
+    } else if ((*product)->mode != tsl::Mode::kNone) {
+      const json& data = reply.data->is_null() ? json::object() : *reply.data;
+      tsl::Report report = MakeValidator(**product).ServiceOutput(topic.identifier, data, now_ms);
+      json ignored = json::object();
+      if (!report.request_ok()) {
+        c.Refuse(tsl::Refusal{topic.identifier, report.code, report.message}, nullptr, ignored);
+        op.succeeded = false;
+        op.code = report.code;
+        op.message = StorableText(report.message);
+      } else if (!report.refused.empty()) {
+        for (const auto& r : report.refused) c.Refuse(r, &data, ignored);
+        op.succeeded = false;
+        op.code = report.refused.front().code;
+        op.message = StorableText("outputData: " + report.refused.front().message);
+      }
+    }
+  }
+  if (out.telemetry) out.telemetry->message_id.clear();  // replies carry the call's id: no dedupe
+  out.op = std::move(op);
+  return HandleStatus::kWork;
+}
+
+HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alink::Request& req,
+                               Work& out) {
+  if (auto check = alink::CheckMethod(topic, req.method); !check) {
     if (topic.kind == alink::TopicKind::kSysUnknown) {
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
       c.Fail(codes::kMethodMismatch, "method not supported");
@@ -577,7 +621,7 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     }
     return HandleStatus::kWork;
   }
-  const json& params = *req->params;
+  const json& params = *req.params;
 
   switch (topic.kind) {
     case alink::TopicKind::kPropertyPost:
@@ -612,12 +656,145 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     case alink::TopicKind::kDeviceInfoUpdate: HandleTagsUpdate(c, params, out); return HandleStatus::kWork;
     case alink::TopicKind::kDeviceInfoDelete: HandleTagsDelete(c, params, out); return HandleStatus::kWork;
     default:
-      // OTA, remote config, sub-devices, topology, pack post, raw, diag, dynamic TSL, logs, ... until
+      // OTA, remote config, sub-devices, topology, pack post, diag, dynamic TSL, logs, ... until
       // they are built: an explicit "not supported", never silence.
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
       c.Fail(codes::kMethodMismatch, "method not supported: " + std::string(alink::TopicKindName(topic.kind)));
       return HandleStatus::kWork;
   }
+}
+
+// thing/model/up_raw: the product's rawDataToProtocol turns the bytes into an Alink request, which is
+// then handled exactly like one posted on the topic its method names (validation, storage, reply);
+// the reply goes back through protocolToRawData on up_raw_reply. Failures before a usable request
+// exists (unknown device, no or failing script, no method) are answered in Alink JSON: the script
+// cannot be trusted to encode them.
+HandleStatus Handler::HandleRawUp(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out) {
+  const alink::Topic& topic = c.topic();
+  c.rejected_payload = HexPreview(in.payload);
+  auto device = directory_.FindDevice(topic.product_key, topic.device_name);
+  if (!device) {
+    if (store::Is(device.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
+    c.Fail(codes::kDeviceNotFound, "device not found");
+    return HandleStatus::kWork;
+  }
+  c.device_id = device->device_id;
+  if (!Admit(c, *device, topic, now_ms)) return HandleStatus::kWork;
+  auto product = directory_.FindProduct(topic.product_key);
+  if (!product) {
+    if (store::Is(product.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
+    c.Fail(6250, "product not found");
+    return HandleStatus::kWork;
+  }
+  const ProductEntry& p = **product;
+  if (!p.raw) {
+    metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
+    c.Fail(codes::kMethodMismatch, "method not supported: the product's data format is alink, not raw");
+    return HandleStatus::kWork;
+  }
+  auto converted = scripts_.ToProtocol(p, in.payload, now_ms);
+  metrics_.script_calls.fetch_add(1, std::memory_order_relaxed);
+  if (!converted) {
+    c.Fail(converted.error().code, "rawDataToProtocol: " + converted.error().Text());
+    return HandleStatus::kWork;
+  }
+  if (auto missing = script::RequireMethod(*converted)) {
+    c.Fail(missing->code, missing->message);
+    return HandleStatus::kWork;
+  }
+  const std::string& method = (*converted)["method"].get_ref<const std::string&>();
+  // Alink topics spell the method with '/' (thing.event.{id}.post -> thing/event/{id}/post).
+  std::string path = "/sys/" + topic.product_key + "/" + topic.device_name + "/" + method;
+  std::replace(path.begin() + static_cast<std::ptrdiff_t>(path.size() - method.size()), path.end(), '.', '/');
+  auto inner_topic = alink::ParseTopic(path);
+  if (!inner_topic || !alink::IsDevicePublished(*inner_topic) || inner_topic->reply) {
+    metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
+    c.Fail(codes::kMethodMismatch, "method not supported: " + method.substr(0, 128));
+    return HandleStatus::kWork;
+  }
+  InboundMessage alink_message{in.topic, converted->dump(), in.received_ms};
+  auto req = alink::DecodeRequest(alink_message.payload);
+  if (!req) {
+    c.Fail(alink::AlinkCode(req.error()), "rawDataToProtocol: " + req.error().message());
+    return HandleStatus::kWork;
+  }
+  Context inner(alink_message, *inner_topic, now_ms, metrics_, out);
+  inner.id = req->id;
+  inner.method = req->method;
+  inner.ack = req->ack;
+  inner.device_id = c.device_id;
+  inner.reply_to = alink::FormatTopic(*alink::ReplyTopicFor(topic));
+  inner.payload_hash = Fnv1a64(in.payload);
+  inner.rejected_payload = c.rejected_payload;
+  out.kind = std::string(alink::TopicKindName(inner_topic->kind)) + "_raw";
+  const HandleStatus status = Dispatch(inner, *inner_topic, *req, out);
+  if (status != HandleStatus::kWork || !out.reply) return status;
+  Reply& r = *out.reply;
+  r.encoder = scripts_.Encoder(p);
+  if (std::holds_alternative<DesiredGetOp>(out.op)) return status;  // values added by the writer
+  const json reply = json::parse(alink::BuildReply(r.id, r.code, r.method, r.data,
+                                                   r.message.empty() ? alink::DefaultMessage(r.code)
+                                                                     : std::string_view(r.message)));
+  auto bytes = scripts_.ToRaw(p, reply, now_ms);
+  metrics_.script_calls.fetch_add(1, std::memory_order_relaxed);
+  if (bytes) {
+    r.raw = std::move(*bytes);
+  } else {
+    // The Alink JSON reply goes out instead (the device still gets an answer); counted and logged.
+    r.encoder.reset();
+    metrics_.requests_refused.Add(std::to_string(bytes.error().code));
+    IOT_LOG_LIMITED(noise_, log::Level::kWarn, "gateway",
+                    "protocolToRawData failed product=" << topic.product_key << " code=" << bytes.error().code
+                        << " error=" << log::Quote(bytes.error().Text()));
+  }
+  return status;
+}
+
+// thing/model/down_raw_reply: the device's answer to a raw downlink, converted by rawDataToProtocol
+// and recorded like an Alink reply (matched by id; the method, when the script names one, tells a
+// service call's output apart so it can be validated). A failing script is stored as a rejection.
+HandleStatus Handler::HandleRawDownReply(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out) {
+  const alink::Topic& topic = c.topic();
+  c.ack = false;
+  c.rejected_payload = HexPreview(in.payload);
+  auto device = directory_.FindDevice(topic.product_key, topic.device_name);
+  if (!device) {
+    if (store::Is(device.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
+    return HandleStatus::kIgnore;
+  }
+  c.device_id = device->device_id;
+  auto product = directory_.FindProduct(topic.product_key);
+  if (!product) {
+    if (store::Is(product.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
+    return HandleStatus::kIgnore;
+  }
+  if (!(*product)->raw) {
+    metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
+    return HandleStatus::kIgnore;
+  }
+  auto converted = scripts_.ToProtocol(**product, in.payload, now_ms);
+  metrics_.script_calls.fetch_add(1, std::memory_order_relaxed);
+  if (!converted) {
+    c.Fail(converted.error().code, "rawDataToProtocol: " + converted.error().Text());
+    if (out.telemetry) out.telemetry->message_id.clear();
+    return HandleStatus::kWork;
+  }
+  auto reply = alink::DecodeReply(converted->dump());
+  if (!reply) {
+    c.Fail(alink::AlinkCode(reply.error()), "rawDataToProtocol: not a reply: " + reply.error().message());
+    if (out.telemetry) out.telemetry->message_id.clear();
+    return HandleStatus::kWork;
+  }
+  c.id = reply->id;
+  alink::Topic call_topic = topic;
+  call_topic.reply = true;
+  call_topic.kind = alink::TopicKind::kPropertySet;
+  constexpr std::string_view kServicePrefix = "thing.service.";
+  if (reply->method.rfind(kServicePrefix, 0) == 0 && reply->method != "thing.service.property.set") {
+    call_topic.kind = alink::TopicKind::kServiceCall;
+    call_topic.identifier = reply->method.substr(kServicePrefix.size());
+  }
+  return CompleteCall(c, call_topic, *reply, now_ms, out);
 }
 
 }  // namespace iot::gateway

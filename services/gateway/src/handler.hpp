@@ -5,6 +5,10 @@
 #include <string_view>
 
 #include "directory.hpp"
+#include "iot/alink/envelope.hpp"
+#include "iot/alink/topic.hpp"
+#include "iot/script/script.hpp"
+#include "script_cache.hpp"
 #include "iot/common/log.hpp"
 #include "metrics.hpp"
 #include "iot/common/rate_limiter.hpp"
@@ -17,7 +21,13 @@ namespace iot::gateway {
 struct HandlerSettings {
   double rate_per_second = 100;       // per-device uplink limit; <= 0 disables
   std::size_t max_batch_samples = 1000;  // batch/history post: samples per message (6106 above)
+  script::Limits script_limits;          // raw products' scripts, per call
+  int script_budget_ms = 250;            // per product and worker: script CPU ms per second (0 = off)
 };
+
+namespace handler_detail {
+class Context;
+}
 
 enum class HandleStatus {
   kWork,    // `out` holds the work (possibly only a reply)
@@ -37,10 +47,22 @@ class Handler {
   HandleStatus Handle(const InboundMessage& in, TimeMs now_ms, Work& out);
 
  private:
+  using Context = handler_detail::Context;
+  // Enabled and under the rate limit; otherwise answers (6204, 429) and returns false.
+  bool Admit(Context& c, const DeviceEntry& device, const alink::Topic& topic, TimeMs now_ms);
+  // A device request whose device is known and admitted: checks the method and handles it.
+  HandleStatus Dispatch(Context& c, const alink::Topic& topic, const alink::Request& req, Work& out);
+  // A device's answer to a downlink: completes the service-call record.
+  HandleStatus CompleteCall(Context& c, const alink::Topic& topic, const alink::Reply& reply,
+                            TimeMs now_ms, Work& out);
+  HandleStatus HandleRawUp(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
+  HandleStatus HandleRawDownReply(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
+
   Directory& directory_;
   Metrics& metrics_;
   HandlerSettings settings_;
   iot::DeviceRateLimiter limiter_;
+  ScriptCache scripts_;
   log::RateLimiter noise_{std::chrono::seconds(5)};
 };
 

@@ -96,6 +96,9 @@ std::string Metrics::Render() const {
          static_cast<double>(rate_limited.load()));
   Scalar(out, "iot_gateway_not_supported_total", "counter",
          "Messages answered 6300 (method not supported)", static_cast<double>(not_supported.load()));
+  Scalar(out, "iot_gateway_script_calls_total", "counter",
+         "Parsing-script calls of raw products (rawDataToProtocol, protocolToRawData)",
+         static_cast<double>(script_calls.load()));
   Scalar(out, "iot_gateway_ignored_total", "counter", "Messages not for the gateway (downlinks)",
          static_cast<double>(ignored.load()));
   Scalar(out, "iot_gateway_mqtt_connects_total", "counter", "Successful MQTT connects",

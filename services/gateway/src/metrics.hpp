@@ -50,6 +50,7 @@ struct Metrics {
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> rate_limited{0};
   std::atomic<std::uint64_t> not_supported{0};
+  std::atomic<std::uint64_t> script_calls{0};  // raw products: parsing-script calls
   std::atomic<std::uint64_t> ignored{0};  // not device-published, or not ours
   std::atomic<std::uint64_t> mqtt_connects{0};
   std::atomic<std::uint64_t> mqtt_connection_lost{0};

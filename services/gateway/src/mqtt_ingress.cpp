@@ -44,6 +44,7 @@ std::vector<std::string> UplinkFilters() {
       "/sys/+/+/thing/topo/get",
       "/sys/+/+/thing/list/found",
       "/sys/+/+/thing/model/up_raw",
+      "/sys/+/+/thing/model/down_raw_reply",          // raw products' answers to downlinks
       "/sys/+/+/thing/+",                             // unknown one-level thing topics
       "/sys/+/+/_thing/diag/post",
       "/ext/ntp/+/+/request",

@@ -266,6 +266,7 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
         work.reply->code = 500;
         work.reply->data = nlohmann::json::object();
         work.reply->message = "storage failed";
+        if (work.reply->encoder) work.reply->raw.clear();  // re-encoded at publish
       }
       work.op = std::monostate{};
     }
@@ -300,6 +301,7 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
           work.reply->code = 500;
           work.reply->data = nlohmann::json::object();
           work.reply->message = "storage failed";
+        if (work.reply->encoder) work.reply->raw.clear();  // re-encoded at publish
         }
         break;
       }
@@ -316,6 +318,11 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
                          : alink::BuildReply(r.id, r.code, r.method, r.data,
                                              r.message.empty() ? alink::DefaultMessage(r.code)
                                                                : std::string_view(r.message));
+      if (r.raw.empty() && r.encoder) {
+        // A raw device's reply that changed after the handler encoded it: encoded here (rare). When
+        // the script fails, the Alink JSON goes out so that the device still gets an answer.
+        if (auto bytes = r.encoder->Encode(payload)) payload = std::move(*bytes);
+      }
       if (!publisher_.Publish(r.topic, payload)) {
         metrics_.publish_errors.fetch_add(1, std::memory_order_relaxed);
       }

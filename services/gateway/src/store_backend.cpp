@@ -50,6 +50,9 @@ Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_
   entry.mode = ToTslMode(published->validation);
   entry.version = published->version;
   entry.tsl_json = std::move(published->tsl_json);
+  entry.raw = published->data_format == store::DataFormat::kRaw;
+  if (published->script) entry.script = std::make_shared<const std::string>(std::move(*published->script));
+  entry.script_updated_at = published->script_updated_at;
   return entry;
 }
 

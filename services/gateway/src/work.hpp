@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -28,6 +29,14 @@ struct InboundMessage {
   TimeMs received_ms = 0;
 };
 
+// Turns an Alink reply (JSON text) into a raw device's bytes (its product's protocolToRawData).
+// Thread-safe; used by the writer only when a reply changed after the handler encoded it.
+class ReplyEncoder {
+ public:
+  virtual ~ReplyEncoder() = default;
+  virtual std::optional<std::string> Encode(const std::string& alink_reply) const = 0;
+};
+
 // An Alink reply to publish after the message's transaction committed.
 struct Reply {
   std::string topic;
@@ -36,7 +45,9 @@ struct Reply {
   int code = 200;
   nlohmann::json data = nlohmann::json::object();
   std::string message;  // empty: the default message of `code`
-  std::string raw;      // when set, published as is instead of an Alink reply (NTP)
+  std::string raw;      // when set, published as is instead of an Alink reply (NTP, raw products)
+  // Raw products: re-encodes the reply when the writer changed it (storage failed, desired values).
+  std::shared_ptr<const ReplyEncoder> encoder;
 };
 
 // Database side effects other than telemetry, executed by the writer thread in arrival order.

@@ -14,7 +14,7 @@ export function placeErrors(text: string, errors: ErrorItem[]): PlacedError[] {
 
 // A plain textarea with a line-number gutter that marks the lines with errors; the list under it names
 // each error's line and pointer, and selecting one moves the caret to that line.
-export function JsonEditor(props: { value: string; onInput: (text: string) => void; errors: PlacedError[]; testid?: string }) {
+export function JsonEditor(props: { value: string; onInput: (text: string) => void; errors: PlacedError[]; testid?: string; label?: string }) {
   const area = useRef<HTMLTextAreaElement>(null);
   const gutter = useRef<HTMLDivElement>(null);
   const lines = useMemo(() => props.value.split('\n').length, [props.value]);
@@ -46,7 +46,7 @@ export function JsonEditor(props: { value: string; onInput: (text: string) => vo
         <textarea
           ref={area}
           spellcheck={false}
-          aria-label="TSL JSON"
+          aria-label={props.label ?? 'TSL JSON'}
           value={props.value}
           onInput={(e) => props.onInput((e.target as HTMLTextAreaElement).value)}
           onScroll={(e) => gutter.current && (gutter.current.scrollTop = (e.target as HTMLTextAreaElement).scrollTop)}

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, Device, devicePath, DeviceStatus, List, Product, qs } from '../api';
 import { ErrorBox, fmtTime, Link, Modal, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { useStream } from '../stream';
+import { ScriptTab } from './Script';
 import { ThingModelTab } from './ThingModel';
 import { ValidationSelect } from './Products';
 
@@ -202,7 +203,7 @@ export function ProductPage(props: { pk: string; tab: string }) {
   const { pk } = props;
   const product = useLoad(() => api<Product>('GET', `/products/${encodeURIComponent(pk)}`), [pk]);
   const p = product.data;
-  const tab = props.tab === 'devices' ? 'devices' : 'model';
+  const tab = props.tab === 'devices' ? 'devices' : props.tab === 'script' && p?.dataFormat === 'raw' ? 'script' : 'model';
   return (
     <section>
       <div class="crumbs">
@@ -221,6 +222,7 @@ export function ProductPage(props: { pk: string; tab: string }) {
                 validation <ValidationSelect product={p} onChanged={product.reload} />
               </span>
               <span>retention {p.retentionDays} d</span>
+              <span data-testid="data-format">data {p.dataFormat === 'raw' ? 'raw (script)' : 'Alink JSON'}</span>
               <span>model {p.thingModelVersion === null ? 'not published' : `v${p.thingModelVersion}`}</span>
             </div>
           </div>
@@ -232,8 +234,19 @@ export function ProductPage(props: { pk: string; tab: string }) {
             <Link href={`/products/${encodeURIComponent(pk)}/devices`} class={tab === 'devices' ? 'active' : ''} testid="tab-devices">
               Devices ({p.deviceCount})
             </Link>
+            {p.dataFormat === 'raw' && (
+              <Link href={`/products/${encodeURIComponent(pk)}/script`} class={tab === 'script' ? 'active' : ''} testid="tab-script">
+                Parsing script
+              </Link>
+            )}
           </div>
-          {tab === 'model' ? <ThingModelTab product={p} onChanged={product.reload} /> : <DevicesTab product={p} onChanged={product.reload} />}
+          {tab === 'model' ? (
+            <ThingModelTab product={p} onChanged={product.reload} />
+          ) : tab === 'script' ? (
+            <ScriptTab product={p} onChanged={product.reload} />
+          ) : (
+            <DevicesTab product={p} onChanged={product.reload} />
+          )}
         </>
       )}
     </section>

@@ -36,7 +36,7 @@ export function ValidationSelect(props: { product: Product; onChanged: (p: Produ
 }
 
 function CreateProduct(props: { onClose: () => void; onCreated: (p: Product) => void }) {
-  const [form, setForm] = useState({ name: '', productKey: '', nodeType: 'device', validation: 'weak', retentionDays: '30', description: '' });
+  const [form, setForm] = useState({ name: '', productKey: '', nodeType: 'device', validation: 'weak', retentionDays: '30', description: '', dataFormat: 'alink' });
   const [error, setError] = useState<unknown>(null);
   const set = (k: string) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value });
   const fieldError = (field: string) =>
@@ -52,7 +52,7 @@ function CreateProduct(props: { onClose: () => void; onCreated: (p: Product) => 
   const submit = async (e: Event) => {
     e.preventDefault();
     setError(null);
-    const body: Record<string, unknown> = { name: form.name, nodeType: form.nodeType, validation: form.validation };
+    const body: Record<string, unknown> = { name: form.name, nodeType: form.nodeType, validation: form.validation, dataFormat: form.dataFormat };
     if (form.productKey.trim()) body.productKey = form.productKey.trim();
     if (form.description.trim()) body.description = form.description.trim();
     if (form.retentionDays.trim()) body.retentionDays = Number(form.retentionDays);
@@ -87,6 +87,13 @@ function CreateProduct(props: { onClose: () => void; onCreated: (p: Product) => 
               {MODES.map((m) => (
                 <option value={m}>{m}</option>
               ))}
+            </select>
+          </label>
+          <label>
+            Data format
+            <select name="dataFormat" value={form.dataFormat} onChange={set('dataFormat')} title="fixed once the product exists">
+              <option value="alink">Alink JSON</option>
+              <option value="raw">raw bytes + parsing script</option>
             </select>
           </label>
           <label>

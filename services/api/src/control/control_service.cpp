@@ -51,6 +51,14 @@ std::string CommandTopic(const std::string& pk, const std::string& dn, const std
   return alink::FormatTopic(topic);
 }
 
+std::string DownRawTopic(const std::string& pk, const std::string& dn) {
+  alink::Topic topic;
+  topic.kind = alink::TopicKind::kModelDownRaw;
+  topic.product_key = pk;
+  topic.device_name = dn;
+  return alink::FormatTopic(topic);
+}
+
 std::string RrpcTopic(const std::string& pk, const std::string& dn, const std::string& rrpc_id) {
   alink::Topic topic;
   topic.kind = alink::TopicKind::kRrpcRequest;
@@ -156,6 +164,17 @@ void ControlService::Stop() {
 
 // --- models -------------------------------------------------------------------------------------
 
+script::Outcome<std::string> ProductModel::ToRaw(const nlohmann::json& message) const {
+  if (!script) return script::Error{script::kNoScript, "the product has no parsing script", 0};
+  std::lock_guard lock(script_mutex_);
+  if (!compiled_) {
+    auto built = script::Script::Compile(*script, limits);
+    if (!built) return built.error();
+    compiled_ = std::move(*built);
+  }
+  return compiled_->ProtocolToRawData(message);
+}
+
 std::shared_ptr<const ProductModel> ControlService::Model(store::Db& db, const std::string& pk) {
   {
     std::lock_guard lock(models_mutex_);
@@ -166,6 +185,9 @@ std::shared_ptr<const ProductModel> ControlService::Model(store::Db& db, const s
   entry->product_key = pk;
   entry->mode = ToTslMode(published.validation);
   entry->version = published.version;
+  entry->raw = published.data_format == store::DataFormat::kRaw;
+  entry->script = published.script;
+  entry->limits = settings_.script_limits;
   if (published.version) {
     std::string error;
     entry->model = tsl::ParsePublishedModel(published.tsl_json, &error);
@@ -273,6 +295,23 @@ void ControlService::Deliver(store::Db& db, std::int64_t device_id, const std::s
       std::lock_guard lock(limiter_mutex_);
       if (!delivery_limiter_.Allow(key, now)) return;  // paced: the sweeper goes on next tick
     }
+    nlohmann::json params = nlohmann::json::parse(call.params_json, nullptr, false);
+    std::string payload = alink::BuildRequest(call.alink_id, Method(call.identifier),
+                                              params.is_discarded() ? nlohmann::json::object() : params);
+    std::string topic = CommandTopic(pk, dn, call.identifier);
+    if (model && model->raw) {
+      // Raw product: the same Alink request, converted to the device's bytes by its script.
+      auto bytes = model->ToRaw(nlohmann::json::parse(payload));
+      if (!bytes) {
+        update.status = store::ServiceCallStatus::kFailed;
+        update.code = bytes.error().code;
+        update.message = "protocolToRawData: " + bytes.error().Text();
+        (void)store::UpdateServiceCall(db, call.call_id, update);
+        continue;
+      }
+      payload = std::move(*bytes);
+      topic = DownRawTopic(pk, dn);
+    }
     update.status = store::ServiceCallStatus::kSent;
     update.sent_at = now;
     auto claimed = store::UpdateServiceCall(db, call.call_id, update);
@@ -280,10 +319,7 @@ void ControlService::Deliver(store::Db& db, std::int64_t device_id, const std::s
       if (store::Is(claimed.error(), store::Errc::kConflict)) continue;  // someone else took it
       Unwrap(std::move(claimed));
     }
-    nlohmann::json params = nlohmann::json::parse(call.params_json, nullptr, false);
-    const std::string payload = alink::BuildRequest(call.alink_id, Method(call.identifier),
-                                                    params.is_discarded() ? nlohmann::json::object() : params);
-    if (!downlink_.Publish(CommandTopic(pk, dn, call.identifier), payload, 1)) {
+    if (!downlink_.Publish(topic, payload, 1)) {
       store::ServiceCallUpdate back;
       back.status = store::ServiceCallStatus::kQueued;
       back.from = {store::ServiceCallStatus::kSent};
@@ -314,6 +350,10 @@ void ControlService::RejectInvalidQueued(store::Db& db, const std::string& pk) {
 void ControlService::CallSync(store::Db& db, const store::Device& device,
                               std::shared_ptr<const ProductModel> model, const Command& command,
                               Respond respond) {
+  if (model && model->raw) {
+    throw ApiError::Conflict("synchronous services (RRPC) are not available for raw products: "
+                             "declare the service async");
+  }
   const std::int64_t now = NowMs();
   store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kSent);
   create.sent_at = now;

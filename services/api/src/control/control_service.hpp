@@ -31,6 +31,7 @@
 #include "http/problem.hpp"
 #include "http/request.hpp"
 #include "iot/common/rate_limiter.hpp"
+#include "iot/script/script.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/pool.hpp"
@@ -45,6 +46,7 @@ struct ControlSettings {
   std::chrono::milliseconds online_grace{500};
   std::chrono::milliseconds sweep_interval{1000};
   store::DbSettings db;  // the sweeper's own connection and its LISTEN connection
+  script::Limits script_limits;  // raw products: protocolToRawData per command
 };
 
 // A product's newest published model, parsed once and shared.
@@ -53,6 +55,17 @@ struct ProductModel {
   tsl::Mode mode = tsl::Mode::kWeak;
   std::optional<int> version;
   std::shared_ptr<const tsl::ThingModel> model;  // null: nothing published (or unparsable)
+  // Raw products: commands go out on thing/model/down_raw as the bytes protocolToRawData makes.
+  bool raw = false;
+  std::optional<std::string> script;  // the parsing script (absent: 6200 for every command)
+  script::Limits limits;
+
+  // protocolToRawData on one command (compiled on first use; serialised: one Duktape heap).
+  script::Outcome<std::string> ToRaw(const nlohmann::json& message) const;
+
+ private:
+  mutable std::mutex script_mutex_;
+  mutable std::unique_ptr<script::Script> compiled_;
 };
 
 // A validated command as the handlers hand it over.

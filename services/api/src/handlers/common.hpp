@@ -15,6 +15,7 @@
 #include "http/request.hpp"
 #include "http/router.hpp"
 #include "iot/common/result.hpp"
+#include "iot/script/script.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/store/pool.hpp"
@@ -28,6 +29,7 @@ class ControlService;
 struct HandlerContext {
   store::DbPool& pool;
   ControlService* control = nullptr;  // device control; null when no broker is configured (503)
+  script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -96,6 +98,7 @@ Response JsonOk(int status, const nlohmann::json& body);
 void AddTokenRoutes(Router& router, HandlerContext& context);
 void AddAuditRoutes(Router& router, HandlerContext& context);
 void AddProductRoutes(Router& router, HandlerContext& context);
+void AddProductScriptRoutes(Router& router, HandlerContext& context);
 void AddThingModelRoutes(Router& router, HandlerContext& context);
 void AddDeviceRoutes(Router& router, HandlerContext& context);
 void AddDeviceDataRoutes(Router& router, HandlerContext& context);
@@ -105,6 +108,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
   AddAuditRoutes(router, context);
   AddProductRoutes(router, context);
+  AddProductScriptRoutes(router, context);
   AddThingModelRoutes(router, context);
   AddDeviceRoutes(router, context);
   AddDeviceDataRoutes(router, context);

@@ -15,6 +15,8 @@ nlohmann::json ProductJson(const store::Product& p) {
           {"name", p.name},
           {"nodeType", store::ToString(p.node_type)},
           {"validation", store::ToString(p.validation)},
+          {"dataFormat", store::ToString(p.data_format)},
+          {"scriptUpdatedAt", TimeOrNull(p.script_updated_at)},
           {"retentionDays", p.retention_days},
           {"description", p.description},
           {"timestampWindowS", p.timestamp_window_s},
@@ -31,6 +33,7 @@ const BodySchema& CreateSchema() {
           .Optional("productKey", FieldType::kString)
           .Optional("nodeType", FieldType::kString, {.one_of = {"device", "gateway"}})
           .Optional("validation", FieldType::kString, {.one_of = {"weak", "none", "strict"}})
+          .Optional("dataFormat", FieldType::kString, {.one_of = {"alink", "raw"}})
           .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays})
           .Optional("description", FieldType::kString, {.max = 1024})
           .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS});
@@ -73,6 +76,9 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
     if (body.contains("validation")) {
       store::Parse(body["validation"].get<std::string>(), create.validation);
     }
+    if (body.contains("dataFormat")) {
+      store::Parse(body["dataFormat"].get<std::string>(), create.data_format);
+    }
     create.retention_days = body.value("retentionDays", store::kDefaultRetentionDays);
     create.description = body.value("description", std::string());
     create.timestamp_window_s = body.value("timestampWindowS", 0);
@@ -110,6 +116,10 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
 
   router.Add("PATCH", "/api/v1/products/{pk}", admin, [&pool](Request&& request, Respond respond) {
     std::string pk = ProductKeyParam(request);
+    if (nlohmann::json raw = ParseJsonBody(request); raw.is_object() && raw.contains("dataFormat")) {
+      throw ApiError::BadRequest("dataFormat is fixed when the product is created",
+                                 {{"/dataFormat", 0, "cannot be changed"}});
+    }
     nlohmann::json body = ParseJsonBody(request, PatchSchema());
     store::ProductPatch patch;
     if (body.contains("name")) patch.name = body["name"].get<std::string>();

@@ -18,10 +18,12 @@ struct Product {
   std::string name;
   NodeType node_type = NodeType::kDevice;
   ValidationMode validation = ValidationMode::kWeak;
+  DataFormat data_format = DataFormat::kAlink;
   int retention_days = kDefaultRetentionDays;
   std::string description;
   int timestamp_window_s = 0;  // device passwords' timestamp window (0 = not checked)
   TimeMs created_at = 0;
+  std::optional<TimeMs> script_updated_at;  // raw products: when the script was last saved
   std::optional<int> thing_model_version;  // newest published version, if any
   std::int64_t device_count = 0;
 };
@@ -31,6 +33,7 @@ struct ProductCreate {
   std::string name;
   NodeType node_type = NodeType::kDevice;
   ValidationMode validation = ValidationMode::kWeak;
+  DataFormat data_format = DataFormat::kAlink;  // fixed for the product's life
   int retention_days = kDefaultRetentionDays;  // >= 1, else kInvalid
   std::string description;
   int timestamp_window_s = 0;  // 0 = not checked, else 1..86400 s
@@ -53,6 +56,17 @@ Result<Page<Product>> ListProducts(Db& db, const PageQuery& page);
 Result<Product> PatchProduct(Db& db, std::string_view product_key, const ProductPatch& patch);
 // kConflict while the product still has devices; kNotFound when absent.
 Result<void> DeleteProduct(Db& db, std::string_view product_key);
+
+// A raw product's parsing script.
+struct ProductScript {
+  std::string script;
+  TimeMs updated_at = 0;
+};
+// kNotFound when the product does not exist; nullopt when it has no script.
+Result<std::optional<ProductScript>> GetProductScript(Db& db, std::string_view product_key);
+// Saves the script (the caller checked that it compiles and that the product is raw). kNotFound.
+// NOTIFYs kChannelProduct: the gateway and iot-api reload it.
+Result<ProductScript> PutProductScript(Db& db, std::string_view product_key, std::string_view script);
 
 // 11 random characters [A-Za-z0-9] (like Alibaba product keys).
 std::string GenerateProductKey();

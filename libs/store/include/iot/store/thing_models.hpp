@@ -40,6 +40,9 @@ struct PublishedModel {
   ValidationMode validation = ValidationMode::kWeak;
   std::optional<int> version;  // absent: nothing published yet (weak/strict refuse with 5159)
   std::string tsl_json;        // "" when no version
+  DataFormat data_format = DataFormat::kAlink;
+  std::optional<std::string> script;  // raw products: the parsing script, when one was saved
+  TimeMs script_updated_at = 0;
 };
 
 // kNotFound when the product does not exist; kInvalid when tsl_json is not JSON.

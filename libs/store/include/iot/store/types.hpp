@@ -44,6 +44,8 @@ enum class Role { kAdmin, kOperator, kViewer };
 enum class NodeType { kDevice, kGateway };
 // Our own copy of the thing-model validation mode (stored as text: none|weak|strict).
 enum class ValidationMode { kNone, kWeak, kStrict };
+// How a product's devices talk: Alink JSON, or raw bytes converted by the product's script (alink|raw).
+enum class DataFormat { kAlink, kRaw };
 enum class DeviceStatus { kUnactive, kOnline, kOffline };
 enum class CallType { kSync, kAsync };
 enum class ServiceCallStatus { kQueued, kSent, kSucceeded, kFailed, kTimeout, kExpired, kRejected };
@@ -52,6 +54,7 @@ enum class ServiceCallStatus { kQueued, kSent, kSucceeded, kFailed, kTimeout, kE
 std::string_view ToString(Role v);
 std::string_view ToString(NodeType v);
 std::string_view ToString(ValidationMode v);
+std::string_view ToString(DataFormat v);
 std::string_view ToString(DeviceStatus v);
 std::string_view ToString(CallType v);
 std::string_view ToString(ServiceCallStatus v);
@@ -60,6 +63,7 @@ std::string_view ToString(Order v);
 bool Parse(std::string_view text, Role& out);
 bool Parse(std::string_view text, NodeType& out);
 bool Parse(std::string_view text, ValidationMode& out);
+bool Parse(std::string_view text, DataFormat& out);
 bool Parse(std::string_view text, DeviceStatus& out);
 bool Parse(std::string_view text, CallType& out);
 bool Parse(std::string_view text, ServiceCallStatus& out);
