@@ -72,13 +72,7 @@ THREADS=${IOT_E2E_THREADS:-1}
 PK=bench7e2e
 
 # --- build only what the benchmark runs (Release) ---------------------------------------------------
-if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-  gen=()
-  command -v ninja >/dev/null && gen=(-G Ninja)
-  mkdir -p "$BUILD_DIR"
-  cmake -S "$IOT_ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 ||
-    { cat "$BUILD_DIR/configure.log" >&2; iot_die "cmake configure failed"; }
-fi
+iot_configure_bench "$BUILD_DIR"
 LOADGEN=$BUILD_DIR/bench/loadgen/iot-loadgen
 MIGRATE=$BUILD_DIR/services/migrate/iot-migrate
 PLUGIN=$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so
