@@ -33,10 +33,11 @@ for arg in "$@"; do
 done
 ((with_run)) && PACKAGES+=("${RUN_PACKAGES[@]}")
 
-# Long steps print a line every 15 s (the last line of their log) so nobody wonders whether they hang.
+# with_progress <log> <command...>: runs the command with its output appended to <log>, printing a line
+# every 15 s (the log's last line) so nobody wonders whether it hangs.
 with_progress() {
   local log=$1; shift
-  "$@" &
+  "$@" >>"$log" 2>&1 &
   local pid=$! rc=0
   while kill -0 "$pid" 2>/dev/null; do
     for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do kill -0 "$pid" 2>/dev/null && sleep 1; done
@@ -74,12 +75,11 @@ if ((${#missing[@]})); then
   $SUDO mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/iot-no-main.conf >/dev/null
   export DEBIAN_FRONTEND=noninteractive
-  if ! with_progress /tmp/iot-install-deps.log \
-      $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/iot-install-deps.log 2>&1; then
+  : >/tmp/iot-install-deps.log
+  if ! with_progress /tmp/iot-install-deps.log $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
     echo "install-deps: apt-get update" >&2
     $SUDO apt-get update -qq >>/tmp/iot-install-deps.log 2>&1
-    with_progress /tmp/iot-install-deps.log \
-      $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >>/tmp/iot-install-deps.log 2>&1 || {
+    with_progress /tmp/iot-install-deps.log $SUDO apt-get install -y --no-install-recommends "${missing[@]}" || {
       echo "install-deps: apt-get failed; see /tmp/iot-install-deps.log" >&2; tail -20 /tmp/iot-install-deps.log >&2; exit 1; }
   fi
   # On machines with systemd the units may still be enabled for the next boot: disable them.
