@@ -169,13 +169,7 @@ start_api() {
 }
 start_api
 
-api() {  # api METHOD PATH [JSON|@file]: prints the body; fails on a non-2xx answer
-  local out
-  out=$(curl -sS -X "$1" "$BASE/api/v1$2" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    ${3:+--data-binary "$3"} -w '\n%{http_code}') || iot_die "$1 $2: curl failed"
-  [[ ${out##*$'\n'} == 2?? ]] || iot_die "$1 $2: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
-  printf '%s' "${out%$'\n'*}"
-}
+api() { iot_rest "$BASE" "$TOKEN" "$@"; }  # api METHOD PATH [JSON|@file]: prints the body
 
 # --- product, thing model, devices through the REST API ----------------------------------------------
 TOTAL_DEVICES=$((DEVICES > BIG_DEVICES ? DEVICES : BIG_DEVICES))

@@ -147,13 +147,7 @@ fi
 
 # --- 5. REST, TCP and TLS devices -------------------------------------------------------------------
 BASE_URL=http://127.0.0.1:$HTTP_PORT
-api() {  # api METHOD PATH [JSON|@file]: prints the body; fails on a non-2xx answer
-  local out
-  out=$(curl -sS -X "$1" "$BASE_URL/api/v1$2" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    ${3:+--data-binary "$3"} -w '\n%{http_code}') || fail "$1 $2: curl failed"
-  [[ ${out##*$'\n'} == 2?? ]] || fail "$1 $2: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
-  printf '%s' "${out%$'\n'*}"
-}
+api() { iot_rest "$BASE_URL" "$TOKEN" "$@"; }  # api METHOD PATH [JSON|@file]: prints the body
 PK=composeT01
 api POST /products "{\"productKey\":\"$PK\",\"name\":\"compose test\",\"validation\":\"weak\"}" >/dev/null
 api PUT "/products/$PK/thing-model" "@$IOT_ROOT/tests/fixtures/tsl/valid/reference_example.json" >/dev/null

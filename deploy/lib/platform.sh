@@ -46,6 +46,16 @@ iot_grant_traverse() {
   done
 }
 
+# iot_rest <base url> <token> <METHOD> <path under /api/v1> [JSON|@file]: one REST call; prints the body,
+# dies on a non-2xx answer.
+iot_rest() {
+  local out
+  out=$(curl -sS -X "$3" "$1/api/v1$4" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+    ${5:+--data-binary "$5"} -w '\n%{http_code}') || iot_die "$3 $4: curl failed"
+  [[ ${out##*$'\n'} == 2?? ]] || iot_die "$3 $4: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
+  printf '%s' "${out%$'\n'*}"
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Build
 
