@@ -32,12 +32,7 @@ BASELINE=${IOT_STORM_BASELINE:-1}
 PK=bench5storm
 
 # --- build only what the benchmark runs -------------------------------------------------------------
-if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-  gen=()
-  command -v ninja >/dev/null && gen=(-G Ninja)
-  cmake -S "$IOT_ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR.configure.log" 2>&1 ||
-    { cat "$BUILD_DIR.configure.log" >&2; iot_die "cmake configure failed"; }
-fi
+iot_configure_bench "$BUILD_DIR"
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target iot-loadgen iot-migrate iot_auth_plugin >/dev/null ||
   iot_die "build failed"
 LOADGEN=$BUILD_DIR/bench/loadgen/iot-loadgen

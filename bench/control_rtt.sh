@@ -27,11 +27,7 @@ DEVICES=${IOT_CTL_DEVICES:-20}
 CONCURRENCY=${IOT_CTL_CONCURRENCY:-16}
 PK=benchCtl01
 
-if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-  mkdir -p "$BUILD_DIR"
-  cmake -S "$IOT_ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 ||
-    { cat "$BUILD_DIR/configure.log" >&2; iot_die "cmake configure failed"; }
-fi
+iot_configure_bench "$BUILD_DIR"
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target iot-control-bench iot-migrate iot_auth_plugin iot-gateway iot-api \
   >"$BUILD_DIR/control-build.log" 2>&1 || { tail -20 "$BUILD_DIR/control-build.log" >&2; iot_die "build failed"; }
 BENCH=$BUILD_DIR/bench/control/iot-control-bench

@@ -72,13 +72,7 @@ THREADS=${IOT_E2E_THREADS:-1}
 PK=bench7e2e
 
 # --- build only what the benchmark runs (Release) ---------------------------------------------------
-if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-  gen=()
-  command -v ninja >/dev/null && gen=(-G Ninja)
-  mkdir -p "$BUILD_DIR"
-  cmake -S "$IOT_ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 ||
-    { cat "$BUILD_DIR/configure.log" >&2; iot_die "cmake configure failed"; }
-fi
+iot_configure_bench "$BUILD_DIR"
 LOADGEN=$BUILD_DIR/bench/loadgen/iot-loadgen
 MIGRATE=$BUILD_DIR/services/migrate/iot-migrate
 PLUGIN=$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so
@@ -178,13 +172,7 @@ start_api() {
 }
 start_api
 
-api() {  # api METHOD PATH [JSON|@file]: prints the body; fails on a non-2xx answer
-  local out
-  out=$(curl -sS -X "$1" "$BASE/api/v1$2" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    ${3:+--data-binary "$3"} -w '\n%{http_code}') || iot_die "$1 $2: curl failed"
-  [[ ${out##*$'\n'} == 2?? ]] || iot_die "$1 $2: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
-  printf '%s' "${out%$'\n'*}"
-}
+api() { iot_rest "$BASE" "$TOKEN" "$@"; }  # api METHOD PATH [JSON|@file]: prints the body
 
 # --- product, thing model, devices through the REST API ----------------------------------------------
 TOTAL_DEVICES=$((DEVICES > BIG_DEVICES ? DEVICES : BIG_DEVICES))

@@ -1,22 +1,51 @@
 #!/usr/bin/env bash
-# Installs every dependency of the platform from Debian 12 packages (and, for the web console, npm packages
+# Installs the platform's dependencies from Debian 12 packages (and, for the web console, npm packages
 # pinned by the committed lockfile). Idempotent and quiet when everything is already there.
+#
+#   deploy/install-deps.sh                what building and running needs (deploy/local/run.sh)
+#   deploy/install-deps.sh --test         plus test, fuzzing, benchmark and browser tooling (tests/run.sh, bench/)
+#   deploy/install-deps.sh --docker       plus docker.io, docker-compose and debootstrap (tests/compose.sh)
+#   deploy/install-deps.sh --image-build  only what compiling needs, no servers, no npm (the Dockerfile's builder)
 #
 # Installing Debian's mosquitto and postgresql packages would normally start their system services on
 # 1883/5432; the platform runs its own private instances, so service start is blocked during the install
 # (policy-rc.d) and PostgreSQL's default cluster is not created.
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake pkg-config ccache git ca-certificates openssl python3 procps iproute2 acl ninja-build
-  libboost1.81-dev nlohmann-json3-dev libpqxx-dev libpq-dev libpaho-mqttpp-dev libpaho-mqtt-dev
-  catch2 libssl-dev duktape-dev
-  mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev
-  postgresql-15 postgresql-client-15
-  clang-14 libclang-rt-14-dev
-  wrk libbenchmark-dev
-  chromium fonts-dejavu-core
+BUILD_PACKAGES=(
+  build-essential cmake pkg-config ccache git ca-certificates openssl python3 ninja-build
+  libboost1.81-dev nlohmann-json3-dev libpqxx-dev libpq-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev duktape-dev
+  mosquitto-dev libmosquitto-dev
 )
+RUN_PACKAGES=(procps iproute2 acl mosquitto postgresql-15 postgresql-client-15)
+TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev wrk libbenchmark-dev chromium fonts-dejavu-core)
+DOCKER_PACKAGES=(docker.io docker-compose debootstrap)
+
+PACKAGES=("${BUILD_PACKAGES[@]}")
+with_web=1 with_run=1
+for arg in "$@"; do
+  case $arg in
+    --test) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+    --docker) PACKAGES+=("${DOCKER_PACKAGES[@]}") ;;
+    --image-build) with_web=0 with_run=0; PACKAGES+=(nodejs npm) ;;  # a fresh Debian: no other Node.js
+    *) echo "install-deps: unknown option $arg (--test, --docker, --image-build)" >&2; exit 2 ;;
+  esac
+done
+((with_run)) && PACKAGES+=("${RUN_PACKAGES[@]}")
+
+# with_progress <log> <command...>: runs the command with its output appended to <log>, printing a line
+# every 15 s (the log's last line) so nobody wonders whether it hangs.
+with_progress() {
+  local log=$1; shift
+  "$@" >>"$log" 2>&1 &
+  local pid=$! rc=0
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do kill -0 "$pid" 2>/dev/null && sleep 1; done
+    kill -0 "$pid" 2>/dev/null && echo "install-deps:   ... $(tail -1 "$log" 2>/dev/null | cut -c1-100)" >&2
+  done
+  wait "$pid" || rc=$?
+  return "$rc"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -31,7 +60,7 @@ if ((${#missing[@]})); then
     command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
     SUDO="sudo"
   fi
-  echo "install-deps: installing ${missing[*]}" >&2
+  echo "install-deps: installing ${#missing[@]} packages: ${missing[*]} (log: /tmp/iot-install-deps.log)" >&2
   # Keep package scripts from starting system services (mosquitto on 1883, postgresql on 5432).
   policy=/usr/sbin/policy-rc.d
   created_policy=0
@@ -46,9 +75,11 @@ if ((${#missing[@]})); then
   $SUDO mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/iot-no-main.conf >/dev/null
   export DEBIAN_FRONTEND=noninteractive
-  if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/iot-install-deps.log 2>&1; then
+  : >/tmp/iot-install-deps.log
+  if ! with_progress /tmp/iot-install-deps.log $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+    echo "install-deps: apt-get update" >&2
     $SUDO apt-get update -qq >>/tmp/iot-install-deps.log 2>&1
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/iot-install-deps.log 2>&1 || {
+    with_progress /tmp/iot-install-deps.log $SUDO apt-get install -y --no-install-recommends "${missing[@]}" || {
       echo "install-deps: apt-get failed; see /tmp/iot-install-deps.log" >&2; tail -20 /tmp/iot-install-deps.log >&2; exit 1; }
   fi
   # On machines with systemd the units may still be enabled for the next boot: disable them.
@@ -57,6 +88,8 @@ if ((${#missing[@]})); then
     $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
   fi
 fi
+
+((with_web)) || exit 0
 
 # Web console: Node.js and npm from Debian when absent (a NodeSource nodejs already brings npm and
 # conflicts with Debian's npm package), then `npm ci` from the committed lockfile whenever node_modules is

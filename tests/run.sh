@@ -4,7 +4,8 @@
 # servers down on success, failure or Ctrl-C, and exits non-zero on any failure.
 #
 # Settings: IOT_BUILD_DIR (default ./build), IOT_BUILD_TYPE (RelWithDebInfo), IOT_FUZZ_SECONDS (30 per
-# target; 0 skips fuzzing), IOT_TEST_FILTER (a ctest -R regex), IOT_KEEP_TMP=1 keeps the server directory.
+# target; 0 skips fuzzing), IOT_TEST_FILTER (a ctest -R regex), IOT_KEEP_TMP=1 keeps the server directory,
+# IOT_TEST_COMPOSE=1 (default when CI=true) also runs tests/compose.sh (images and docker-compose.yml).
 set -euo pipefail
 
 IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +17,11 @@ BUILD_TYPE=${IOT_BUILD_TYPE:-RelWithDebInfo}
 FUZZ_SECONDS=${IOT_FUZZ_SECONDS:-30}
 started=$(date +%s)
 
-"$IOT_ROOT/deploy/install-deps.sh"
+compose_test=0
+[[ ${IOT_TEST_COMPOSE:-} == 1 || (${CI:-} == true && ${IOT_TEST_COMPOSE:-} != 0) ]] && compose_test=1
+deps=(--test)
+((compose_test)) && deps+=(--docker)
+"$IOT_ROOT/deploy/install-deps.sh" "${deps[@]}"
 
 iot_say "building ($BUILD_TYPE) in $BUILD_DIR"
 iot_build "$BUILD_DIR" "$BUILD_TYPE" -DIOT_WERROR=ON
@@ -106,9 +111,15 @@ elif [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]]; then
   iot_say "clang++-14 not found: fuzz targets skipped"
 fi
 
+# The platform as containers: images from this build's binaries, docker-compose.yml end to end.
+compose_passed=0 compose_failed=0
+if ((compose_test)); then
+  if IOT_BUILD_DIR=$BUILD_DIR "$IOT_ROOT/tests/compose.sh"; then compose_passed=1; else compose_failed=1; failed=1; fi
+fi
+
 elapsed=$(( $(date +%s) - started ))
-total_passed=$(( ${passed:-0} + fuzz_passed ))
-total_failed=$(( nfailed + fuzz_failed ))
+total_passed=$(( ${passed:-0} + fuzz_passed + compose_passed ))
+total_failed=$(( nfailed + fuzz_failed + compose_failed ))
 iot_say "done in ${elapsed}s"
 echo "tests: $total_passed passed, $total_failed failed"
 exit $failed

@@ -46,6 +46,16 @@ iot_grant_traverse() {
   done
 }
 
+# iot_rest <base url> <token> <METHOD> <path under /api/v1> [JSON|@file]: one REST call; prints the body,
+# dies on a non-2xx answer.
+iot_rest() {
+  local out
+  out=$(curl -sS -X "$3" "$1/api/v1$4" -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+    ${5:+--data-binary "$5"} -w '\n%{http_code}') || iot_die "$3 $4: curl failed"
+  [[ ${out##*$'\n'} == 2?? ]] || iot_die "$3 $4: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
+  printf '%s' "${out%$'\n'*}"
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Build
 
@@ -59,6 +69,24 @@ iot_build() {
       { cat "$build_dir/configure.log" >&2; iot_die "cmake configure failed"; }
   fi
   cmake --build "$build_dir" -j"$(nproc)" || iot_die "build failed"
+}
+
+# iot_configure_bench <build_dir>: a Release configuration with the benchmarks, whatever made the build
+# dir (deploy/local/run.sh configures build-release without them): benchmarks build what they need, and
+# get the benchmark tooling installed (install-deps.sh --test).
+iot_configure_bench() {
+  local build_dir=$1 gen=()
+  "$IOT_ROOT/deploy/install-deps.sh" --test
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  mkdir -p "$build_dir"
+  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
+    cmake -S "$IOT_ROOT" -B "$build_dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >"$build_dir/configure.log" 2>&1 ||
+      { cat "$build_dir/configure.log" >&2; iot_die "cmake configure failed"; }
+  elif grep -q '^IOT_BUILD_BENCH:BOOL=OFF' "$build_dir/CMakeCache.txt"; then
+    iot_say "switching the benchmarks on in $build_dir (-DIOT_BUILD_BENCH=ON)"
+    cmake -S "$IOT_ROOT" -B "$build_dir" -DIOT_BUILD_BENCH=ON >>"$build_dir/configure.log" 2>&1 ||
+      { tail -20 "$build_dir/configure.log" >&2; iot_die "cmake configure failed"; }
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -241,9 +269,10 @@ iot_pg_test_role() {
 
 # ---------------------------------------------------------------------------------------------------------
 # TLS: iot_make_tls <dir> <hostname> makes a local CA (ca.crt, ca.key) and a server certificate signed by
-# it (server.crt, server.key) for localhost, 127.0.0.1 and <hostname>. For real certificates, see README.
+# it (server.crt, server.key) for localhost, 127.0.0.1 and <hostname>, plus [extra] subjectAltName entries
+# (e.g. DNS:broker,DNS:iot.example.com). For real certificates, see README.
 iot_make_tls() {
-  local dir=$1 host=$2
+  local dir=$1 host=$2 extra=${3:-}
   mkdir -p "$dir"
   (
     cd "$dir"
@@ -251,7 +280,7 @@ iot_make_tls() {
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=IoT local CA" \
       -keyout ca.key -out ca.crt >/dev/null 2>&1
     openssl req -newkey rsa:2048 -nodes -subj "/CN=$host" -keyout server.key -out server.csr >/dev/null 2>&1
-    printf 'subjectAltName=DNS:localhost,DNS:%s,IP:127.0.0.1\n' "$host" >server.ext
+    printf 'subjectAltName=DNS:localhost,DNS:%s,IP:127.0.0.1%s\n' "$host" "${extra:+,$extra}" >server.ext
     openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
       -extfile server.ext -out server.crt >/dev/null 2>&1
     rm -f server.csr server.ext

@@ -3,6 +3,10 @@
 # private PostgreSQL cluster and a private Mosquitto broker under $IOT_DATA_DIR (default ./.local; no system
 # service is touched), then every platform service. Ctrl-C stops all of it.
 #
+# Supervision: a component that exits (a service, Mosquitto or PostgreSQL) is logged and started again with
+# backoff (1 s doubling to 60 s; back to 1 s after a minute up); the rest keeps running. Logs in
+# $IOT_DATA_DIR/logs are rotated at IOT_LOG_MAX_BYTES (10 MB; one previous file kept as <name>.log.1).
+#
 # Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
 # IOT_PG_PORT (55432), IOT_MQTT_BIND (127.0.0.1), IOT_MQTTS_BIND (0.0.0.0), IOT_ADMIN_TOKEN (generated once when unset, kept in the data
 # directory), IOT_BUILD_DIR (./build-release). See README.md for every IOT_ variable.
@@ -63,7 +67,7 @@ if [[ ! -s $TLS/server.crt ]]; then
   iot_say "created a local CA: $TLS/ca.crt"
 fi
 
-pids=()
+declare -A pids=()  # component -> pid of what runs now
 stop_all() {
   trap - EXIT INT TERM
   iot_say "stopping"
@@ -101,8 +105,11 @@ fi
   iot_die "database migration failed (see $DATA/logs/migrate.log)"
 iot_mosquitto_plugin_conf "$MQTT_DIR" "$BUILD_DIR/services/broker-plugin/iot_auth_plugin.so" "$BROKER_DSN" \
   "$GATEWAY_SECRET" "$API_SECRET" "${IOT_MQTT_ALLOW_ANONYMOUS:-false}"
-iot_mosquitto_start "$MQTT_DIR" "$MQTT_PORT" "$DATA/logs/mosquitto.log"
-pids+=("$(cat "$MQTT_DIR/mosquitto.run.pid")")
+start_mosquitto() {
+  iot_mosquitto_start "$MQTT_DIR" "$MQTT_PORT" "$DATA/logs/mosquitto.log"
+  pids[mosquitto]=$(cat "$MQTT_DIR/mosquitto.run.pid")
+}
+start_mosquitto
 
 export IOT_ADMIN_TOKEN=$ADMIN_TOKEN IOT_HTTP_PORT=$HTTP_PORT
 export IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT
@@ -114,12 +121,15 @@ start_with_mqtt_account() {
   IOT_PG_DSN=$dsn IOT_MQTT_USERNAME=$user IOT_MQTT_PASSWORD=$secret start_service "$name" "$bin"
 }
 
-# Platform services, started when they have been built.
+# Platform services, started when they have been built; how to start each again is kept for supervision.
+declare -A restart_cmd=([mosquitto]=start_mosquitto [postgresql]=start_postgresql)
 start_service() {
   local name=$1 bin=$2
   [[ -x $bin ]] || return 0
   "$bin" >>"$DATA/logs/$name.log" 2>&1 &
-  pids+=("$!")
+  pids[$name]=$!
+  restart_cmd[$name]="$(printf 'IOT_MQTT_USERNAME=%q IOT_MQTT_PASSWORD=%q start_service %q %q' \
+    "${IOT_MQTT_USERNAME:-}" "${IOT_MQTT_PASSWORD:-}" "$name" "$bin")"
   iot_say "started $name (log: $DATA/logs/$name.log)"
 }
 start_with_mqtt_account iot-api "$BUILD_DIR/services/api/iot-api" iot-api "$API_SECRET" "$API_DSN"
@@ -139,13 +149,48 @@ cat <<EOF
 
 EOF
 
-# Stay in the foreground until Ctrl-C or until a component exits.
+# Stay in the foreground until Ctrl-C, restarting what exits (with backoff) and rotating the logs.
+start_postgresql() { iot_pg_start "$DATA/pg" "$PG_PORT" "$DATA/logs/postgresql.log"; }
+postgresql_alive() { iot_as "$(stat -c %U "$DATA/pg")" "$PG_BIN/pg_ctl" -D "$DATA/pg" status >/dev/null 2>&1; }
+LOG_MAX=${IOT_LOG_MAX_BYTES:-10485760}
+declare -A backoff=() next_try=() up_since=()
+tick=0
 while true; do
-  for pid in "${pids[@]}"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      iot_say "a component (pid $pid) exited; see $DATA/logs/"
-      exit 1
+  sleep 1
+  now=$SECONDS
+  for name in "${!restart_cmd[@]}"; do
+    if [[ $name == postgresql ]]; then alive=postgresql_alive; else alive="kill -0 ${pids[$name]:-0}"; fi
+    if $alive 2>/dev/null; then
+      [[ -n ${up_since[$name]:-} ]] || up_since[$name]=$now
+      ((now - up_since[$name] < 60)) || backoff[$name]=1
+      continue
+    fi
+    if [[ -z ${next_try[$name]:-} ]]; then  # just found dead: log it and schedule the restart
+      status=0
+      wait "${pids[$name]:-0}" 2>/dev/null || status=$?
+      if ((status == 127)); then status="unknown"; fi  # not our child (PostgreSQL, a restarted Mosquitto)
+      delay=${backoff[$name]:-1}
+      iot_say "$name exited (status $status); restarting in ${delay}s (log: $DATA/logs/$name.log)"
+      next_try[$name]=$((now + delay))
+      backoff[$name]=$((delay * 2 > 60 ? 60 : delay * 2))
+      unset "up_since[$name]"
+    fi
+    if ((now >= next_try[$name])); then
+      unset "next_try[$name]"
+      # PostgreSQL and Mosquitto start in a subshell: a start that fails (iot_die) is retried later.
+      case $name in
+        postgresql) (start_postgresql) ;;
+        mosquitto) (start_mosquitto) && pids[mosquitto]=$(cat "$MQTT_DIR/mosquitto.run.pid") ;;
+        *) eval "${restart_cmd[$name]}" ;;
+      esac || iot_say "starting $name failed; trying again later"
     fi
   done
-  sleep 1
+  # Copy-and-truncate rotation: the components append (O_APPEND), so they carry on at the start.
+  if ((++tick % 10 == 0)); then
+    for log in "$DATA"/logs/*.log; do
+      if [[ -f $log ]] && (($(stat -c %s "$log") > LOG_MAX)); then
+        cp "$log" "$log.1" && : >"$log"
+      fi
+    done
+  fi
 done

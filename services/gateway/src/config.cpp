@@ -125,6 +125,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   r.String("client_id", "IOT_GATEWAY_CLIENT_ID", c.client_id);
   r.String("share_group", "IOT_GATEWAY_SHARE_GROUP", c.share_group);
   r.Int("session_expiry_s", "IOT_GATEWAY_SESSION_EXPIRY_S", c.session_expiry_s, 1, 30 * 86400);
+  r.Int("end_session_on_stop", "IOT_GATEWAY_END_SESSION_ON_STOP", c.end_session_on_stop, 0, 1);
   r.Int("keepalive_s", "IOT_GATEWAY_KEEPALIVE_S", c.keepalive_s, 5, 1200);
   r.Int("reply_qos", "IOT_GATEWAY_REPLY_QOS", c.reply_qos, 0, 1);
   r.String("metrics_bind", "IOT_GATEWAY_METRICS_BIND", c.metrics_bind);

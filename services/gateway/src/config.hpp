@@ -21,6 +21,9 @@ struct Config {
   std::string client_id;                    // IOT_GATEWAY_CLIENT_ID (default iot-gateway-<host>)
   std::string share_group = "iot-gateway";  // IOT_GATEWAY_SHARE_GROUP ("" = plain subscriptions)
   int session_expiry_s = 86400;             // IOT_GATEWAY_SESSION_EXPIRY_S (> 0)
+  // 1: on SIGTERM unsubscribe, drain, then disconnect with Session Expiry 0, so a replica that is
+  // scaled down holds no share of the traffic (docker-compose.yml); 0: keep the session (one gateway).
+  int end_session_on_stop = 0;              // IOT_GATEWAY_END_SESSION_ON_STOP (0 or 1)
   int keepalive_s = 30;                     // IOT_GATEWAY_KEEPALIVE_S
   int reply_qos = 0;                        // IOT_GATEWAY_REPLY_QOS (0 or 1)
   std::string metrics_bind = "127.0.0.1";   // IOT_GATEWAY_METRICS_BIND

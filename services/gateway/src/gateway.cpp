@@ -21,6 +21,7 @@ MqttSettings MqttFor(const Config& c) {
   m.password = c.mqtt_password;
   m.share_group = c.share_group;
   m.session_expiry_s = c.session_expiry_s;
+  m.end_session_on_stop = c.end_session_on_stop == 1;
   m.keepalive_s = c.keepalive_s;
   m.reply_qos = c.reply_qos;
   m.high_water = static_cast<std::size_t>(c.queue_high);
@@ -87,7 +88,9 @@ bool Gateway::Start() {
   if (config_.metrics_port > 0) {
     metrics_server_ = std::make_unique<MetricsServer>(
         config_.metrics_bind, config_.metrics_port, [this] { return metrics_.Render(); },
-        [this] { return ingress_.Connected(); });
+        [this] { return ingress_.Connected(); },
+        // Ready: connected to the broker and to the database.
+        [this] { return ingress_.Connected() && database_ok_.load(); });
     if (!metrics_server_->Start()) return false;
   }
   listener_ = std::thread([this] { ListenLoop(); });
@@ -108,6 +111,11 @@ void Gateway::Stop() {
   // still arrive meanwhile are taken as far as the workers run. Then disconnect: the broker keeps
   // queueing for the persistent session until the next start.
   ingress_.StopSupervisor();
+  if (config_.end_session_on_stop == 1) {
+    ingress_.Unsubscribe();
+    // What the broker dealt before the unsubscribe is already on the wire: let it arrive.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   pipeline_.Stop(std::chrono::seconds(10));
   ingress_.Stop();
   if (listener_.joinable()) listener_.join();
@@ -137,6 +145,7 @@ void Gateway::ListenLoop() {
       IOT_LOG_WARN("gateway", "change notifications unavailable: " << r.error().message());
     }
     was_connected = static_cast<bool>(r);
+    database_ok_ = was_connected;
   }
 }
 

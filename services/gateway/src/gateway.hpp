@@ -26,7 +26,8 @@ class Gateway {
 
   // False when the metrics port cannot be bound.
   bool Start();
-  // Stops consuming, drains what is held (answering after commits), stops the threads.
+  // Stops consuming, drains what is held (answering after commits), stops the threads. With
+  // end_session_on_stop it unsubscribes first and ends its broker session last.
   void Stop();
 
  private:
@@ -41,6 +42,7 @@ class Gateway {
   Pipeline pipeline_;
   std::unique_ptr<MetricsServer> metrics_server_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> database_ok_{false};  // the LISTEN connection is up (readiness)
   std::thread listener_;
 };
 

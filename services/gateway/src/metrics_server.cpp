@@ -38,8 +38,12 @@ std::string Response(int status, std::string_view reason, std::string_view type,
 
 }  // namespace
 
-MetricsServer::MetricsServer(std::string bind, int port, Render render, Healthy healthy)
-    : bind_(std::move(bind)), port_(port), render_(std::move(render)), healthy_(std::move(healthy)) {}
+MetricsServer::MetricsServer(std::string bind, int port, Render render, Healthy healthy, Healthy ready)
+    : bind_(std::move(bind)),
+      port_(port),
+      render_(std::move(render)),
+      healthy_(std::move(healthy)),
+      ready_(std::move(ready)) {}
 
 MetricsServer::~MetricsServer() { Stop(); }
 
@@ -101,8 +105,9 @@ void MetricsServer::Serve(int fd) {
   }
   if (head.starts_with("GET /metrics")) {
     WriteAll(fd, Response(200, "OK", "text/plain; version=0.0.4", render_()));
-  } else if (head.starts_with("GET /healthz")) {
-    const bool ok = !healthy_ || healthy_();
+  } else if (head.starts_with("GET /healthz") || head.starts_with("GET /readyz")) {
+    const Healthy& probe = head.starts_with("GET /readyz") ? ready_ : healthy_;
+    const bool ok = !probe || probe();
     WriteAll(fd, Response(ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain",
                           ok ? "ok\n" : "unavailable\n"));
   } else {

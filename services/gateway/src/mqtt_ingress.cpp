@@ -107,11 +107,36 @@ void MqttIngress::StopSupervisor() {
   if (supervisor_.joinable()) supervisor_.join();
 }
 
+std::string MqttIngress::FullFilter(const std::string& filter) const {
+  return settings_.share_group.empty() ? filter : "$share/" + settings_.share_group + "/" + filter;
+}
+
+void MqttIngress::Unsubscribe() {
+  try {
+    if (!client_->is_connected()) return;
+    for (const std::string& filter : UplinkFilters()) {
+      if (!client_->unsubscribe(FullFilter(filter))->wait_for(kSubscribeTimeout)) {
+        IOT_LOG_WARN("gateway", "MQTT unsubscribe timed out filter=" << log::Quote(FullFilter(filter)));
+      }
+    }
+    IOT_LOG_INFO("gateway", "unsubscribed: draining what is held");
+  } catch (const mqtt::exception& e) {
+    IOT_LOG_WARN("gateway", "MQTT unsubscribe failed error=" << log::Quote(e.what()));
+  }
+}
+
 void MqttIngress::Stop() {
   if (stopped_.exchange(true)) return;
   StopSupervisor();
   try {
-    if (client_->is_connected()) client_->disconnect(std::chrono::seconds(2))->wait_for(std::chrono::seconds(5));
+    if (client_->is_connected()) {
+      auto options = mqtt::disconnect_options_builder().timeout(std::chrono::seconds(2));
+      if (settings_.end_session_on_stop) {
+        options.properties({mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, 0)});
+      }
+      client_->disconnect(options.finalize())->wait_for(std::chrono::seconds(5));
+      if (settings_.end_session_on_stop) IOT_LOG_INFO("gateway", "MQTT session ended (Session Expiry 0)");
+    }
   } catch (const mqtt::exception& e) {
     IOT_LOG_WARN("gateway", "MQTT disconnect failed error=" << log::Quote(e.what()));
   }
@@ -138,9 +163,7 @@ bool MqttIngress::ConnectAndSubscribe() {
     }
     const mqtt::connect_response response = token->get_connect_response();
     for (const std::string& filter : UplinkFilters()) {
-      std::string full = settings_.share_group.empty()
-                             ? filter
-                             : "$share/" + settings_.share_group + "/" + filter;
+      const std::string full = FullFilter(filter);
       auto sub = client_->subscribe(full, 1);
       if (!sub->wait_for(kSubscribeTimeout)) {
         IOT_LOG_WARN("gateway", "MQTT subscribe timed out filter=" << log::Quote(full));

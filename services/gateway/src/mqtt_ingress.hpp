@@ -25,6 +25,7 @@ struct MqttSettings {
   std::string password;
   std::string share_group;  // "" = plain subscriptions
   int session_expiry_s = 86400;
+  bool end_session_on_stop = false;  // Stop() disconnects with Session Expiry 0
   int keepalive_s = 30;
   int reply_qos = 0;
   std::size_t high_water = 20000;
@@ -51,8 +52,12 @@ class MqttIngress final : public Publisher {
   // The pipeline must outlive Stop().
   void Start(Pipeline& pipeline);
   // Ends reconnects and pauses but stays connected, so replies of the messages still held can go
-  // out while the pipeline drains. Stop() then disconnects (the broker keeps queueing for the session).
+  // out while the pipeline drains. Stop() then disconnects (the broker keeps queueing for the session,
+  // unless end_session_on_stop: then it ends the session).
   void StopSupervisor();
+  // Unsubscribes from every uplink filter (after StopSupervisor), so the broker deals no more shared
+  // messages to this session while the pipeline drains what it holds.
+  void Unsubscribe();
   void Stop();
   bool Publish(const std::string& topic, const std::string& payload) override;
   bool Connected() const { return connected_.load(); }
@@ -60,6 +65,7 @@ class MqttIngress final : public Publisher {
  private:
   void SupervisorLoop();
   bool ConnectAndSubscribe();
+  std::string FullFilter(const std::string& filter) const;  // with $share/<group>/ when shared
   void Wake();
 
   MqttSettings settings_;

@@ -534,3 +534,61 @@ TEST_CASE("Gateway: device bytes PostgreSQL cannot hold (not UTF-8, NUL) are ans
   CHECK(output->find(R"(x\\u0000y)") != std::string::npos);
   CHECK(w.gateway->Metric("iot_gateway_db_failed_messages_total") == 0);
 }
+
+TEST_CASE("Gateway: /readyz needs the broker and PostgreSQL - /healthz only the broker",
+          "[integration][gateway][mqtt][pg]") {
+  World w(ValidationMode::kWeak, {}, /*private_pg=*/true);
+  auto status = [&](const std::string& path) { return w.gateway->Get(path).substr(0, 12); };
+  REQUIRE(iot::testing::PollUntil([&] { return status("/readyz") == "HTTP/1.0 200"; }, 10s, 50ms));
+  w.stack.Pg()->Stop();
+  CHECK(iot::testing::PollUntil([&] { return status("/readyz") == "HTTP/1.0 503"; }, 10s, 50ms));
+  CHECK(status("/healthz") == "HTTP/1.0 200");
+  w.stack.Pg()->Start();
+  CHECK(iot::testing::PollUntil([&] { return status("/readyz") == "HTTP/1.0 200"; }, 20s, 50ms));
+}
+
+// Mosquitto deals shared messages round-robin to offline sessions too: a gateway that stops and keeps its
+// session holds a share of the posts until it comes back (with the same client id); one that ends its
+// session on stop holds none.
+TEST_CASE("Gateway: stopped with IOT_GATEWAY_END_SESSION_ON_STOP=1 it leaves no session behind",
+          "[integration][gateway][mqtt][pg]") {
+  World w(ValidationMode::kWeak, {{"IOT_GATEWAY_DEVICE_RATE", "0"}});
+  const std::int64_t t0 = NowMs() - 600000;
+  constexpr int kPosts = 40;
+  auto publish = [&](const std::string& prefix) {
+    for (int i = 0; i < kPosts; ++i) {
+      REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
+                                Post(prefix + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+    }
+  };
+  auto collect = [&](std::set<std::string>& ids, std::chrono::milliseconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (static_cast<int>(ids.size()) < kPosts && std::chrono::steady_clock::now() < deadline) {
+      if (auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 200ms)) {
+        ids.insert(json::parse(m->payload)["id"].get<std::string>());
+      }
+    }
+    return static_cast<int>(ids.size());
+  };
+  const std::string second_id = UniqueId("second");
+  {
+    GatewayProcess keeps(w.stack, second_id, {{"IOT_GATEWAY_DEVICE_RATE", "0"}});
+    REQUIRE(keeps.WaitConnected());
+    CHECK(keeps.Process().Stop() == 0);
+  }
+  std::set<std::string> kept;
+  publish("k");
+  CHECK(collect(kept, 3s) < kPosts);  // the stopped gateway's share waits in its session
+  {
+    GatewayProcess leaves(w.stack, second_id,
+                          {{"IOT_GATEWAY_DEVICE_RATE", "0"}, {"IOT_GATEWAY_END_SESSION_ON_STOP", "1"}});
+    REQUIRE(leaves.WaitConnected());
+    CHECK(collect(kept, 10s) == kPosts);  // back with the same client id: it takes its share
+    CHECK(leaves.Process().Stop() == 0);
+    INFO(leaves.LogTail());
+    CHECK(leaves.Process().LogContains("MQTT session ended (Session Expiry 0)"));
+  }
+  std::set<std::string> after;
+  publish("l");
+  CHECK(collect(after, 10s) == kPosts);  // no session left to deal to: the first gateway answers all
+}

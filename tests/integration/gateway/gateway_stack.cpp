@@ -178,6 +178,12 @@ bool GatewayProcess::WaitConnected(std::chrono::milliseconds timeout) {
 }
 
 std::string GatewayProcess::Metrics() {
+  const std::string response = Get("/metrics");
+  const std::size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? response : response.substr(body + 4);
+}
+
+std::string GatewayProcess::Get(const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -185,7 +191,7 @@ std::string GatewayProcess::Metrics() {
   ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
   std::string body;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
+    const std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
     (void)::send(fd, req.data(), req.size(), 0);
     char buf[4096];
     ssize_t n;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The Dockerfile's builder stage: builder.sh <source|prebuilt> <out dir>. `source` compiles the services
+# (Release, no tests, no benchmarks) and the web console, then collects them with stage.sh; `prebuilt`
+# takes what stage.sh already collected from a Debian 12 host's build into /src/.docker-prebuilt/.
+set -euo pipefail
+mode=$1 out=$2
+cd /src
+case $mode in
+  source)
+    echo "builder: compiling the services (Release)" >&2
+    cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DIOT_BUILD_TESTS=OFF -DIOT_BUILD_BENCH=OFF \
+      -DIOT_WERROR=OFF >/tmp/configure.log 2>&1 || { cat /tmp/configure.log >&2; exit 1; }
+    cmake --build /build -j"$(nproc)" --target iot-api iot-gateway iot-migrate iot_auth_plugin
+    # The console's npm packages: the context's web/node_modules when `deploy/install-deps.sh` made it
+    # from the lockfile, otherwise `npm ci` from the lockfile (the only input not from the Debian archive).
+    lock_hash=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+    if [[ ! -f web/node_modules/.iot-lock-stamp || $(cat web/node_modules/.iot-lock-stamp) != "$lock_hash" ]]; then
+      echo "builder: npm ci in web/ (pinned by web/package-lock.json)" >&2
+      (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    web/build.sh /build/web
+    deploy/docker/stage.sh /build "$out"
+    ;;
+  prebuilt)
+    [[ -d /src/.docker-prebuilt/bin ]] ||
+      { echo "builder: IOT_BINARIES=prebuilt but .docker-prebuilt/ is missing (deploy/docker/stage.sh)" >&2; exit 1; }
+    cp -a /src/.docker-prebuilt "$out"
+    ;;
+  *) echo "builder: IOT_BINARIES must be source or prebuilt, not '$mode'" >&2; exit 1 ;;
+esac

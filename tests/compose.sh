@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# The platform as containers, end to end: deploy/docker/Dockerfile's images and docker-compose.yml. Run by
+# tests/run.sh when CI=true or IOT_TEST_COMPOSE=1; alone (after a build): IOT_BUILD_DIR=build tests/compose.sh
+#
+#   1. docker.io, docker-compose and debootstrap (deploy/install-deps.sh --docker) when missing; dockerd
+#      started when none answers and we are root (and stopped again at the end).
+#   2. the base image: iot-debian:12 from the Debian archive (deploy/docker/make-base-image.sh, cached), or
+#      IOT_BASE_IMAGE when it names an image that exists (e.g. debian:12 where a registry is reachable).
+#   3. the images, from this build's binaries (IOT_BINARIES=prebuilt, deploy/docker/stage.sh): the
+#      Dockerfile's builder-stage compile is what users run; here it would double CI's build time.
+#   4. up with two iot-api replicas behind the proxy: every service healthy, the one-shots exited 0.
+#   5. a product (thing model with a sync service) over REST through the proxy; signed devices (iot-devsim,
+#      the SDK) post over TCP and over TLS (CA read from the secrets volume); read back over REST.
+#   6. --scale gateway=2, one gateway killed (SIGKILL of its init; the restart policy brings it back with its
+#      session) during a stream of posts: every post answered 200 is stored, every post is answered.
+#   7. scale down to one gateway during a stream (SIGTERM: unsubscribe, drain, Session Expiry 0): 0 lost.
+#   8. sync service calls (RRPC) through the proxy, answered by a simulated device, served by both replicas.
+#   9. down, then up with the volumes kept: data, secrets (admin token) and device credentials survive.
+#  10. down -v: no volume left.
+# Ports are free ones on 127.0.0.1. Settings: IOT_BUILD_DIR (./build), IOT_BASE_IMAGE, IOT_KEEP_TMP=1.
+set -euo pipefail
+
+IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../deploy/lib/platform.sh
+source "$IOT_ROOT/deploy/lib/platform.sh"
+
+BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build}
+DEVSIM=$BUILD_DIR/services/devsim/iot-devsim
+started=$(date +%s)
+step() { iot_say "compose: $* [$(($(date +%s) - started)) s]"; }
+fail() { iot_say "compose: FAILED: $*"; exit 1; }
+
+TMP=$(mktemp -d /tmp/iot-compose.XXXXXX)
+PROJECT=iottest$$
+DOCKERD_PID=""
+cleanup() {
+  local rc=$?
+  if [[ -n ${COMPOSE_READY:-} ]]; then
+    if [[ $rc -ne 0 ]]; then
+      dc ps >&2 || true
+      dc logs --no-color --tail 40 >&2 || true
+    fi
+    dc down -v -t 5 >/dev/null 2>&1 || true
+  fi
+  if [[ -n $DOCKERD_PID ]]; then
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    wait "$DOCKERD_PID" 2>/dev/null || true
+  fi
+  if [[ ${IOT_KEEP_TMP:-0} == 1 ]]; then iot_say "kept $TMP"; else rm -rf "$TMP"; fi
+  ((rc == 0)) && iot_say "compose: passed in $(($(date +%s) - started)) s"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. tools and the daemon --------------------------------------------------------------------------
+if ! command -v docker-compose >/dev/null || ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+  step "installing docker.io, docker-compose, debootstrap"
+  "$IOT_ROOT/deploy/install-deps.sh" --docker
+fi
+if ! docker info >/dev/null 2>&1; then
+  [[ $(id -u) -eq 0 ]] || fail "no Docker daemon answers and starting one needs root"
+  step "starting dockerd (log: $TMP/dockerd.log)"
+  dockerd >"$TMP/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  for ((i = 0; i < 60; i++)); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { tail -20 "$TMP/dockerd.log" >&2; fail "dockerd did not start"; }
+fi
+
+# --- 2. base image ------------------------------------------------------------------------------------
+BASE=${IOT_BASE_IMAGE:-iot-debian:12}
+if ! docker image inspect "$BASE" >/dev/null 2>&1; then
+  step "making the base image $BASE"
+  "$IOT_ROOT/deploy/docker/make-base-image.sh" "$BASE"
+fi
+
+# --- 3. images from this build ------------------------------------------------------------------------
+[[ -x $DEVSIM && -x $BUILD_DIR/services/api/iot-api ]] || fail "build first (tests/run.sh builds $BUILD_DIR)"
+CONTEXT=$TMP/context
+mkdir -p "$CONTEXT/deploy" "$TMP/tls-in"
+cp -a "$IOT_ROOT/deploy/docker" "$IOT_ROOT/deploy/lib" "$IOT_ROOT/deploy/install-deps.sh" "$CONTEXT/deploy/"
+"$IOT_ROOT/deploy/docker/stage.sh" "$BUILD_DIR" "$CONTEXT/.docker-prebuilt"
+
+HTTP_PORT=$(iot_free_port)
+HTTPS_PORT=$(iot_free_port)
+MQTT_PORT=$(iot_free_port)
+MQTTS_PORT=$(iot_free_port)
+export IOT_BASE_IMAGE=$BASE IOT_BINARIES=prebuilt IOT_DOCKER_CONTEXT=$CONTEXT IOT_IMAGE_TAG=test
+export IOT_PUBLISH_ADDR=127.0.0.1 IOT_HTTP_PORT=$HTTP_PORT IOT_HTTPS_PORT=$HTTPS_PORT
+export IOT_MQTT_PORT=$MQTT_PORT IOT_MQTTS_PORT=$MQTTS_PORT IOT_TLS_DIR=$TMP/tls-in
+dc() { docker-compose -p "$PROJECT" -f "$IOT_ROOT/docker-compose.yml" --project-directory "$IOT_ROOT" "$@"; }
+
+step "building the images (log: $TMP/build.log)"
+build_started=$(date +%s)
+dc build >"$TMP/build.log" 2>&1 &
+build_pid=$!
+while kill -0 "$build_pid" 2>/dev/null; do
+  for ((i = 0; i < 20; i++)); do kill -0 "$build_pid" 2>/dev/null && sleep 1; done
+  kill -0 "$build_pid" 2>/dev/null && iot_say "compose:   ... $(grep -E '^(Building|Step)' "$TMP/build.log" | tail -1 | cut -c1-100)"
+done
+wait "$build_pid" || { tail -40 "$TMP/build.log" >&2; fail "docker-compose build"; }
+step "images built in $(($(date +%s) - build_started)) s"
+COMPOSE_READY=1
+
+# wait_healthy <service>...: every container of each service healthy (3 minutes at most).
+wait_healthy() {
+  local svc id state deadline=$((SECONDS + 180)) pending
+  while true; do
+    pending=""
+    for svc in "$@"; do
+      ids=$(dc ps -q "$svc")
+      [[ -n $ids ]] || { pending+=" $svc(none)"; continue; }
+      for id in $ids; do
+        state=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id")
+        [[ $state == healthy ]] || pending+=" $svc($state)"
+      done
+    done
+    [[ -z $pending ]] && return 0
+    ((SECONDS < deadline)) || fail "not healthy after 3 minutes:$pending"
+    sleep 1
+  done
+}
+one_shots_ok() {
+  local svc id code
+  for svc in secrets migrate; do
+    id=$(dc ps -aq "$svc")
+    code=$(docker inspect -f '{{.State.ExitCode}}' "$id")
+    [[ $code == 0 ]] || fail "$svc exited with $code"
+  done
+}
+# sql <query>: one value from the platform's database (psql as postgres on the container's socket).
+sql() { dc exec -T postgres psql -X -U postgres -d iot -tAc "$1" | tr -d '[:space:]'; }
+
+# --- 4. up --------------------------------------------------------------------------------------------
+step "up (2 API replicas)"
+up_started=$(date +%s)
+dc up -d --scale api=2 >"$TMP/up.log" 2>&1 || { cat "$TMP/up.log" >&2; fail "up"; }
+wait_healthy postgres broker api gateway proxy
+one_shots_ok
+step "healthy in $(($(date +%s) - up_started)) s"
+TOKEN=$(dc exec -T api cat /secrets/api/admin-token | tr -d '[:space:]')
+[[ ${#TOKEN} -ge 32 ]] || fail "no admin token in the secrets volume"
+dc exec -T broker cat /secrets/public/ca.crt >"$TMP/ca.crt"
+# The services log in with passwords: no trust rule anywhere in pg_hba.conf.
+if dc exec -T postgres grep -vE '^\s*(#|$)' /var/lib/postgresql/data/pg_hba.conf | grep -qw trust; then
+  fail "pg_hba.conf trusts someone"
+fi
+
+# --- 5. REST, TCP and TLS devices -------------------------------------------------------------------
+BASE_URL=http://127.0.0.1:$HTTP_PORT
+api() { iot_rest "$BASE_URL" "$TOKEN" "$@"; }  # api METHOD PATH [JSON|@file]: prints the body
+PK=composeT01
+api POST /products "{\"productKey\":\"$PK\",\"name\":\"compose test\",\"validation\":\"weak\"}" >/dev/null
+api PUT "/products/$PK/thing-model" "@$IOT_ROOT/tests/fixtures/tsl/valid/reference_example.json" >/dev/null
+api POST "/products/$PK/thing-model/publish" '{}' >/dev/null
+curl -sf "$BASE_URL/" | grep -qi '<html' || fail "the console is not served through the proxy"
+
+# devsim <name> <uri> <devices> <rate> <seconds> [options]: simulated devices posting; summary in $TMP/<name>.json
+devsim() {
+  local name=$1 uri=$2 devices=$3 rate=$4 seconds=$5; shift 5
+  "$DEVSIM" --api "$BASE_URL" --token "$TOKEN" --product "$PK" --devices "$devices" --prefix "$name-" \
+    --credentials "$TMP/$name.credentials.json" --mqtt "$uri" --rate "$rate" --duration "$seconds" \
+    --events 0 --json --no-progress "$@" >"$TMP/$name.json" 2>"$TMP/$name.log"
+}
+# stored <prefix>: messages stored (deduplicated) for the devices named <prefix>-*
+stored() {
+  sql "SELECT count(*) FROM message_dedupe m JOIN devices d ON d.id = m.device_id WHERE d.device_name LIKE '$1-%'"
+}
+summary() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(*(s[k] for k in sys.argv[2:]))' "$TMP/$1.json" "${@:2}"; }
+# check_stream <name>: every post answered 200 (none timed out) and stored exactly once.
+check_stream() {
+  local sent accepted timeouts n
+  read -r sent accepted timeouts < <(summary "$1" sent accepted timeouts)
+  n=$(stored "$1")
+  step "$1: sent $sent, answered 200 $accepted, timed out $timeouts, stored $n"
+  ((sent > 0)) || fail "$1: nothing sent"
+  ((accepted == sent && timeouts == 0)) || fail "$1: not every post was answered 200 (log: $TMP/$1.log)"
+  ((n == accepted)) || fail "$1: $accepted posts answered 200 but $n stored"
+}
+
+step "devices over TCP and over TLS"
+devsim tcp "tcp://127.0.0.1:$MQTT_PORT" 2 10 2 || fail "iot-devsim over TCP ($(tail -3 "$TMP/tcp.log"))"
+check_stream tcp
+devsim tls "ssl://localhost:$MQTTS_PORT" 2 10 2 --ca "$TMP/ca.crt" || fail "iot-devsim over TLS ($(tail -3 "$TMP/tls.log"))"
+check_stream tls
+api GET "/products/$PK/devices/tls-0001/properties" | grep -q '"PowerOn"' || fail "the TLS device's properties are not readable over REST"
+
+# --- 6. two gateways, one killed during the stream --------------------------------------------------
+step "scale to 2 gateways, kill one during a stream"
+dc up -d --no-deps --no-recreate --scale gateway=2 gateway >>"$TMP/up.log" 2>&1 || fail "scale gateway=2"
+wait_healthy gateway
+victim=$(dc ps -q gateway | tail -1)
+devsim kill "tcp://127.0.0.1:$MQTT_PORT" 20 200 12 &
+stream=$!
+sleep 4
+kill -9 "$(docker inspect -f '{{.State.Pid}}' "$victim")"
+wait "$stream" || fail "iot-devsim during the kill ($(tail -3 "$TMP/kill.log"))"
+check_stream kill
+wait_healthy gateway
+[[ $(docker inspect -f '{{.RestartCount}}' "$victim") -ge 1 ]] || fail "the killed gateway was not restarted"
+docker logs "$victim" 2>&1 | grep -q 'session_present=1' || fail "the restarted gateway did not take its session back"
+
+# --- 7. scale down to one gateway during the stream ---------------------------------------------------
+step "scale down to 1 gateway during a stream"
+devsim down "tcp://127.0.0.1:$MQTT_PORT" 20 200 12 &
+stream=$!
+sleep 4
+dc up -d --no-deps --no-recreate -t 30 --scale gateway=1 gateway >>"$TMP/up.log" 2>&1 || fail "scale gateway=1"
+wait "$stream" || fail "iot-devsim during the scale-down ($(tail -3 "$TMP/down.log"))"
+check_stream down
+[[ $(dc ps -q gateway | wc -l) -eq 1 ]] || fail "more than one gateway left"
+
+# --- 8. sync service calls through the proxy, two API replicas --------------------------------------
+step "sync service calls through the proxy (2 API replicas)"
+devsim sync "tcp://127.0.0.1:$MQTT_PORT" 1 1 20 &
+stream=$!
+for ((i = 0; i < 100; i++)); do
+  [[ $(sql "SELECT count(*) FROM devices WHERE device_name = 'sync-0001' AND status = 'online'") == 1 ]] && break
+  sleep 0.2
+done
+for ((i = 1; i <= 8; i++)); do
+  out=$(api POST "/products/$PK/devices/sync-0001/services/SelfTest" '{"params":{"Depth":0},"timeoutMs":5000}')
+  grep -q '"status":"succeeded"' <<<"$out" || fail "sync call $i: $out"
+done
+kill "$stream" 2>/dev/null || true
+wait "$stream" 2>/dev/null || true
+served=0
+for id in $(dc ps -q api); do
+  n=$(docker exec "$id" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3' |
+    awk '/^iot_http_requests_total/ && /services/ && /status="2xx"/ {s += $2} END {print s + 0}')
+  ((n > 0)) && served=$((served + 1))
+done
+((served == 2)) || fail "the sync calls were served by $served of 2 API replicas"
+
+# --- 9. down, up: volumes kept ------------------------------------------------------------------------
+step "down, then up with the volumes kept"
+before_tcp=$(stored tcp)
+dc down -t 30 >>"$TMP/up.log" 2>&1 || fail "down"
+dc up -d --scale api=2 >>"$TMP/up.log" 2>&1 || fail "up again"
+wait_healthy postgres broker api gateway proxy
+one_shots_ok
+[[ $(dc exec -T api cat /secrets/api/admin-token | tr -d '[:space:]') == "$TOKEN" ]] || fail "the admin token changed"
+dc exec -T broker cat /secrets/public/ca.crt | cmp -s - "$TMP/ca.crt" || fail "the CA changed"
+[[ $(stored tcp) == "$before_tcp" ]] || fail "stored data changed across down/up"
+mv "$TMP/tcp.json" "$TMP/tcp-first.json"
+devsim tcp "tcp://127.0.0.1:$MQTT_PORT" 2 10 2 || fail "the first devices cannot post after down/up ($(tail -3 "$TMP/tcp.log"))"
+read -r sent accepted < <(summary tcp sent accepted)
+((accepted == sent && sent > 0)) || fail "after down/up: $accepted of $sent posts answered 200"
+[[ $(stored tcp) == $((before_tcp + accepted)) ]] || fail "after down/up: posts not stored"
+devsim tls "ssl://localhost:$MQTTS_PORT" 1 5 1 --ca "$TMP/ca.crt" || fail "TLS after down/up ($(tail -3 "$TMP/tls.log"))"
+
+# --- 10. down -v --------------------------------------------------------------------------------------
+step "down -v"
+dc down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v"
+COMPOSE_READY=""
+left=$(docker volume ls -q --filter "name=${PROJECT}_")
+[[ -z $left ]] || fail "volumes left after down -v: $left"
