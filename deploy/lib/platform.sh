@@ -135,6 +135,7 @@ iot_pg_init() {
     -E UTF8 --locale=C.UTF-8 "${sync[@]}" >"$data.initdb.log" 2>&1 ||
     { rm -f "$pwfile"; cat "$data.initdb.log" >&2; iot_die "initdb failed"; }
   rm -f "$pwfile"
+  iot_as "$owner" bash -c "$(declare -f iot_pg_write_hba); iot_pg_write_hba '$data'"
   {
     echo "listen_addresses = '127.0.0.1'"
     echo "unix_socket_directories = '$data'"

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -412,6 +413,7 @@ TEST_CASE("Plugin: 50 parked sessions of one device and a flood - broker RSS sta
   }
   const std::int64_t rss_after = BrokerRssKiB(broker_pid);
   INFO("broker RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
+  std::cout << "flood: broker RSS " << rss_before << " KiB before, " << rss_after << " KiB after\n";
   constexpr std::int64_t kBoundKiB = 32 * 1024;  // the flood is 73 MiB; without the plugin's limits it all stays
   CHECK(rss_after - rss_before < kBoundKiB);
   // The attacker's own connection got none of its own messages back, and downlink only within its rate.

@@ -136,8 +136,15 @@ TEST_CASE("Platform: PostgreSQL - scram only, no password no entry, service role
   std::ifstream hba_file(pg.Dir() + "/pg/pg_hba.conf");
   std::stringstream hba;
   hba << hba_file.rdbuf();
-  CHECK(hba.str().find("scram-sha-256") != std::string::npos);
-  CHECK(hba.str().find("trust") == std::string::npos);
+  int rules = 0;
+  for (std::string line; std::getline(hba, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    ++rules;
+    CAPTURE(line);
+    CHECK(line.find("scram-sha-256") != std::string::npos);
+    CHECK(line.find("trust") == std::string::npos);
+  }
+  CHECK(rules >= 2);
   CHECK_FALSE(Connects("postgresql://postgres@127.0.0.1:" + port + "/postgres"));
   CHECK_FALSE(Connects("postgresql://iot_api@127.0.0.1:" + port + "/iot"));
   CHECK_FALSE(Connects("postgresql://iot_api:wrong@127.0.0.1:" + port + "/iot"));
@@ -182,11 +189,13 @@ TEST_CASE("Platform: PostgreSQL - scram only, no password no entry, service role
   CHECK(Runs(pg.Dsn("iot_api"), "CREATE TABLE api_partition_probe (x int)"));
 }
 
-TEST_CASE("Platform: mosquitto.conf, which holds the plugin's database password, is readable by its owner only",
+TEST_CASE("Platform: mosquitto.conf (it holds the plugin's database password) is owner-only - plain MQTT on loopback, TLS on all",
           "[integration][platform][security]") {
   const std::string dir = iot::testing::MakeTempDir("conf") + "/mqtt";
+  // As deploy/local/run.sh calls it by default: plain MQTT on loopback, TLS on every interface.
   const std::string script = "bash -c 'set -e; source \"" IOT_SOURCE_DIR "/deploy/lib/platform.sh\"; iot_mosquitto_conf " +
-                             dir + " 127.0.0.1 1883; iot_mosquitto_plugin_conf " + dir + " " IOT_BROKER_PLUGIN_PATH
+                             dir + " 127.0.0.1 1883 8883 ca.crt server.crt server.key 0.0.0.0; iot_mosquitto_plugin_conf " +
+                             dir + " " IOT_BROKER_PLUGIN_PATH
                              " postgresql://iot_broker:secret@127.0.0.1:1/iot gw api false' >" + dir + ".log 2>&1";
   REQUIRE(iot::testing::RunShell(script) == 0);
   CHECK(Mode(dir) == 0700);
@@ -195,4 +204,12 @@ TEST_CASE("Platform: mosquitto.conf, which holds the plugin's database password,
   std::stringstream text;
   text << conf.rdbuf();
   CHECK(text.str().find("plugin_opt_pg_dsn postgresql://iot_broker:secret@") != std::string::npos);
+  CHECK(text.str().find("listener 1883 127.0.0.1\n") != std::string::npos);
+  CHECK(text.str().find("listener 8883 0.0.0.0\n") != std::string::npos);
+  // deploy/local/run.sh's defaults: plain MQTT on loopback unless IOT_MQTT_BIND opens it, TLS everywhere.
+  std::ifstream run_sh(IOT_SOURCE_DIR "/deploy/local/run.sh");
+  std::stringstream run;
+  run << run_sh.rdbuf();
+  CHECK(run.str().find("MQTT_BIND=${IOT_MQTT_BIND:-127.0.0.1}") != std::string::npos);
+  CHECK(run.str().find("MQTTS_BIND=${IOT_MQTTS_BIND:-0.0.0.0}") != std::string::npos);
 }
