@@ -104,7 +104,7 @@ struct RawStack {
 
   // The raw product with its model published and the script saved, all over REST.
   void CreateRawProduct() {
-    auto r = Call("POST", "/products", {{"name", "raw sensor"}, {"productKey", kRawPk}, {"dataFormat", "raw"}});
+    auto r = Call("POST", "/products", {{"name", "raw sensor"}, {"productKey", kRawPk}, {"dataFormat", "raw"}, {"validation", "strict"}});
     REQUIRE(r.status == 201);
     CHECK(json::parse(r.body)["dataFormat"] == "raw");
     REQUIRE(Call("PUT", std::string("/products/") + kRawPk + "/thing-model", json(kModel)).status == 200);
@@ -169,7 +169,7 @@ TEST_CASE("Raw: a device's bytes become validated, stored properties and the rep
   // Validation applies as to any Alink post: Humidity 200 is out of range, refused and named.
   reply = s.Post(*device, "raw-0001", Report(8, 20, 200));
   REQUIRE(reply);
-  CHECK(*reply == Bytes({0x02, 0, 0, 0, 8, 0}));  // the post is accepted (weak mode), one item refused
+  CHECK(*reply == Bytes({0x02, 0, 0, 0, 8, 0}));  // the post is answered 200, the item refused (strict mode)
   json rejections = s.Rejections("raw-0001");
   REQUIRE_FALSE(rejections.empty());
   CHECK(rejections[0]["identifier"] == "Humidity");

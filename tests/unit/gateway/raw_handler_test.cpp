@@ -43,7 +43,7 @@ std::string Bytes(std::initializer_list<int> values) {
 
 struct Fixture {
   explicit Fixture(int budget_ms = 250) {
-    t::AddReferenceProduct(source, iot::tsl::Mode::kWeak);
+    t::AddReferenceProduct(source, iot::tsl::Mode::kStrict);
     gw::ProductEntry raw = source.products["a1Prod"];
     raw.product_key = "a1Raw";
     raw.raw = true;
@@ -82,7 +82,7 @@ TEST_CASE("Raw handler: bytes become a validated property post and the reply goe
   CHECK(w.reply->encoder);  // re-encodes if the writer changes the reply
   REQUIRE(w.telemetry);
   CHECK(w.telemetry->device_id == 21);
-  CHECK(w.telemetry->message_id == "7");
+  CHECK(w.telemetry->message_id == "7");  // strict mode: Humidity -56 (200 as a signed byte) is out of range
   CHECK(w.telemetry->payload_hash == gw::Fnv1a64(Bytes({0, 7, 5, 200})));
   REQUIRE(w.telemetry->properties.size() == 1);  // Humidity 200 is out of range
   CHECK(w.telemetry->properties[0].identifier == "RunCount");
