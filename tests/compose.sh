@@ -148,7 +148,7 @@ fi
 # --- 5. REST, TCP and TLS devices -------------------------------------------------------------------
 BASE_URL=http://127.0.0.1:$HTTP_PORT
 api() { iot_rest "$BASE_URL" "$TOKEN" "$@"; }  # api METHOD PATH [JSON|@file]: prints the body
-PK=composeT01
+PK=a1ExAmPlEpk  # the fixture thing model names it
 api POST /products "{\"productKey\":\"$PK\",\"name\":\"compose test\",\"validation\":\"weak\"}" >/dev/null
 api PUT "/products/$PK/thing-model" "@$IOT_ROOT/tests/fixtures/tsl/valid/reference_example.json" >/dev/null
 api POST "/products/$PK/thing-model/publish" '{}' >/dev/null

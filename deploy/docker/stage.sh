@@ -22,17 +22,20 @@ cp -a "$build/web" "$out/share/web"
 rm -f "$out/share/web/.build-stamp"
 cp "$root/schemas/api/openapi.json" "$out/share/openapi.json"
 
-# Debian packages providing the shared libraries (the base image has libc, libstdc++ and libgcc).
+# Debian packages providing the shared libraries (the base image has libc, libstdc++ and libgcc). One
+# dpkg -S for all of them (it is slow); a library is looked up under its path, its real path and the
+# /usr-merged twin, and every one of them must come from a package.
 packages_of() {
-  local lib path pkg
-  for lib in $(ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do
-    pkg=""
-    for path in "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr$lib"; do
-      pkg=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1) && [[ -n $pkg ]] && break
-    done
-    [[ -n $pkg ]] || { echo "stage: no Debian package provides $lib" >&2; exit 1; }
-    echo "$pkg"
-  done | grep -vxE 'libc6|libstdc\+\+6|libgcc-s1' | sort -u
+  local libs=() candidates=() lib found
+  mapfile -t libs < <(ldd "$@" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u)
+  for lib in "${libs[@]}"; do candidates+=("$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr$lib"); done
+  found=$(dpkg -S "${candidates[@]}" 2>/dev/null || true)  # lines "package:arch: /path"
+  for lib in "${libs[@]}"; do
+    printf '%s\n' "$lib" "$(readlink -f "$lib")" "${lib#/usr}" "/usr$lib" |
+      grep -qxFf - <(sed 's/^[^ ]*: //' <<<"$found") ||
+      { echo "stage: no Debian package provides $lib" >&2; exit 1; }
+  done
+  sed 's/:.*//' <<<"$found" | grep -vxE 'libc6|libstdc\+\+6|libgcc-s1' | sort -u
 }
 packages_of "$out"/bin/* >"$out/packages/services.txt"
 packages_of "$out/lib/iot_auth_plugin.so" >"$out/packages/broker.txt"
