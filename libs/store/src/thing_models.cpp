@@ -28,6 +28,12 @@ const Statement kPublish{
     "$3, $2::jsonb, (SELECT jsonb_object_agg(function_block_id, tsl) FROM thing_model_drafts "
     "WHERE product_key = $1) "
     "RETURNING version, iot_ms(published_at), description"};
+const Statement kRepublish{
+    "tm_republish",
+    "INSERT INTO thing_model_versions (product_key, version, description, tsl, modules) "
+    "SELECT $1, (SELECT max(version) FROM thing_model_versions WHERE product_key = $1) + 1, $3, tsl, "
+    "modules FROM thing_model_versions WHERE product_key = $1 AND version = $2 "
+    "RETURNING version, iot_ms(published_at), description"};
 const Statement kHasDraft{"tm_has_draft",
                           "SELECT EXISTS (SELECT 1 FROM thing_model_drafts WHERE product_key = $1)"};
 const Statement kGetVersion{"tm_get_version",
@@ -108,6 +114,23 @@ Result<ThingModelVersionInfo> PublishThingModel(Db& db, std::string_view product
       return make_error_code(Errc::kInvalid);
     }
     auto r = Exec(tx, kPublish, S(product_key), S(combined_tsl_json), S(description));
+    tx.commit();
+    return ReadInfo(r[0]);
+  });
+}
+
+Result<ThingModelVersionInfo> RepublishThingModelVersion(Db& db, std::string_view product_key,
+                                                        int source_version,
+                                                        std::string_view description) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ThingModelVersionInfo> {
+    pqxx::work tx(c);
+    if (Exec(tx, kLockProduct, S(product_key)).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto r = Exec(tx, kRepublish, S(product_key), source_version, S(description));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
     tx.commit();
     return ReadInfo(r[0]);
   });

@@ -173,6 +173,8 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int(&file, "scriptCpuMs", "IOT_SCRIPT_CPU_MS", env, 1, 10000, config.control.script_cpu_ms);
   read.Int(&file, "scriptMemoryMb", "IOT_SCRIPT_MEMORY_MB", env, 1, 1024, config.control.script_memory_mb);
   read.Int(&file, "onlineGraceMs", "IOT_ONLINE_GRACE_MS", env, 0, 60000, config.control.online_grace_ms);
+  Reader::String(&file, "dryRunDsn", "IOT_DRY_RUN_DSN", env, config.dry_run_dsn);
+  read.Int(&file, "dryRunRowsPerS", "IOT_DRY_RUN_ROWS_PER_S", env, 0, 10000000, config.dry_run_rows_per_s);
   read.Int(&file, "maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", env, 0, 86400,
            config.maintenance_interval_s);
   read.Int(&file, "streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", env, 1, 1000000,

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/background.hpp"
+#include "app/dry_run.hpp"
 #include "app/store_authenticator.hpp"
 #include "app/stream_feed.hpp"
 #include "config.hpp"
@@ -153,6 +154,15 @@ int main(int argc, char** argv) {
     } else {
       IOT_LOG_WARN(kLog, "msg=\"IOT_MQTT_HOST is not set: device control answers 503\"");
     }
+    // Thing-model dry runs: one job at a time on a thread and connections of their own.
+    iot::api::DryRunSettings dry_run_settings;
+    dry_run_settings.write_db = pool_settings.db;
+    dry_run_settings.write_db.application_name = "iot-api-dry-run";
+    dry_run_settings.read_db = dry_run_settings.write_db;
+    if (!config.dry_run_dsn.empty()) dry_run_settings.read_db.dsn = config.dry_run_dsn;
+    dry_run_settings.rows_per_second = config.dry_run_rows_per_s;
+    iot::api::DryRunner dry_runner(dry_run_settings);
+    context.dry_runs = &dry_runner;
     iot::api::AddResourceRoutes(router, context);
 
     iot::api::BackgroundSettings background_settings;
@@ -179,6 +189,7 @@ int main(int argc, char** argv) {
     server.SetStream(stream.Service());
     stream.Start();
     background.Start();
+    dry_runner.Start();
     if (control) {
       control->Start();
       mqtt_link->Start();
@@ -190,6 +201,7 @@ int main(int argc, char** argv) {
       mqtt_link->Stop();
       control->Stop();
     }
+    dry_runner.Stop();
     background.Stop();
     pool.Stop();
   } catch (const std::exception& e) {

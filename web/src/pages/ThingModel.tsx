@@ -4,6 +4,7 @@ import { ErrorBox, fmtTime, useLoad } from '../components/ui';
 import { JsonEditor, PlacedError, placeErrors } from '../components/JsonEditor';
 import { scanJson } from '../jsonpos';
 import { describeType, Param, TslDocument } from '../tsl';
+import { DraftChanges, LiveRefusals } from './ModelChanges';
 
 function ParamList(props: { params?: Param[] | string[] }) {
   const params = props.params ?? [];
@@ -219,6 +220,9 @@ export function ThingModelTab(props: { product: Product; onChanged: () => void }
   const [publishError, setPublishError] = useState<unknown>(null);
   const [published, setPublished] = useState<number | null>(null);
   const [description, setDescription] = useState('');
+  // A breaking draft is refused (409 naming /confirmBreaking) until the operator confirms.
+  const [needsConfirm, setNeedsConfirm] = useState(false);
+  const [draftTick, setDraftTick] = useState(0);
   const versions = useLoad(() => api<List<VersionInfo>>('GET', `/products/${encodeURIComponent(pk)}/thing-model/versions?limit=1000`), [pk, published]);
   const model = useLoad(async () => {
     try {
@@ -228,16 +232,20 @@ export function ThingModelTab(props: { product: Product; onChanged: () => void }
       throw e;
     }
   }, [pk, version, published]);
-  const publish = async () => {
+  const publish = async (confirmBreaking = false) => {
     setPublishError(null);
     try {
-      const r = await api<{ version: number }>('POST', `/products/${encodeURIComponent(pk)}/thing-model/publish`, description ? { description } : {});
+      const body: Record<string, unknown> = description ? { description } : {};
+      if (confirmBreaking) body.confirmBreaking = true;
+      const r = await api<{ version: number }>('POST', `/products/${encodeURIComponent(pk)}/thing-model/publish`, body);
       setPublished(r.version);
+      setNeedsConfirm(false);
       setDescription('');
       setVersion(String(r.version));
       props.onChanged();
     } catch (e) {
       setPublishError(e);
+      setNeedsConfirm(e instanceof ApiError && e.status === 409 && e.errors.some((x) => x.path === '/confirmBreaking'));
     }
   };
   return (
@@ -261,9 +269,14 @@ export function ThingModelTab(props: { product: Product; onChanged: () => void }
         </button>
         <span class="spacer" />
         <input placeholder="version description" value={description} onInput={(e) => setDescription((e.target as HTMLInputElement).value)} aria-label="Version description" />
-        <button class="primary" onClick={publish} data-testid="publish">
+        <button class="primary" onClick={() => publish(false)} data-testid="publish">
           Publish draft
         </button>
+        {needsConfirm && (
+          <button class="danger" onClick={() => publish(true)} data-testid="publish-confirm">
+            Publish anyway (breaking)
+          </button>
+        )}
       </div>
       {published !== null && (
         <div class="ok" data-testid="published">
@@ -271,11 +284,22 @@ export function ThingModelTab(props: { product: Product; onChanged: () => void }
         </div>
       )}
       <ErrorBox error={publishError} testid="publish-error" />
+      <LiveRefusals
+        pk={pk}
+        reloadKey={published}
+        onRolledBack={(v) => {
+          setPublished(v);
+          setVersion(String(v));
+          props.onChanged();
+        }}
+      />
+      {version === 'draft' && <DraftChanges pk={pk} reloadKey={`${published}-${draftTick}`} />}
       {editing && (
         <DraftEditor
           pk={pk}
           onSaved={() => {
             setVersion('draft');
+            setDraftTick((t) => t + 1);
             model.reload();
           }}
           onClose={() => setEditing(false)}

@@ -25,11 +25,13 @@ namespace iot::api {
 
 // Dependencies of the resource handlers, built in main().
 class ControlService;
+class DryRunner;
 
 struct HandlerContext {
   store::DbPool& pool;
   ControlService* control = nullptr;  // device control; null when no broker is configured (503)
   script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
+  DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -100,6 +102,7 @@ void AddAuditRoutes(Router& router, HandlerContext& context);
 void AddProductRoutes(Router& router, HandlerContext& context);
 void AddProductScriptRoutes(Router& router, HandlerContext& context);
 void AddThingModelRoutes(Router& router, HandlerContext& context);
+void AddThingModelChangeRoutes(Router& router, HandlerContext& context);
 void AddDeviceRoutes(Router& router, HandlerContext& context);
 void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
@@ -110,6 +113,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddProductRoutes(router, context);
   AddProductScriptRoutes(router, context);
   AddThingModelRoutes(router, context);
+  AddThingModelChangeRoutes(router, context);
   AddDeviceRoutes(router, context);
   AddDeviceDataRoutes(router, context);
   AddControlRoutes(router, context);

@@ -4,11 +4,14 @@
 #include <charconv>
 
 #include "handlers/common.hpp"
+#include "handlers/thing_model_common.hpp"
 #include "http/body_schema.hpp"
+#include "iot/store/dry_runs.hpp"
 #include "iot/store/products.hpp"
 #include "iot/store/thing_models.hpp"
 #include "iot/tsl/export.hpp"
 #include "iot/tsl/parser.hpp"
+#include "iot/tsl/published.hpp"
 
 namespace iot::api {
 namespace {
@@ -109,6 +112,95 @@ void RequireProduct(store::Db& db, const std::string& pk) {
 
 }  // namespace
 
+BuiltModel BuildDraftModel(store::Db& db, const std::string& pk, bool store_missing_default) {
+  auto drafts = Unwrap(store::ListThingModelDrafts(db, pk), "no such product: " + pk);
+  if (drafts.empty()) {
+    throw ApiError::Conflict("product " + pk + " has no thing-model draft");
+  }
+  std::optional<tsl::Module> default_module;
+  std::vector<tsl::Module> custom;
+  std::vector<ErrorItem> problems;
+  for (const auto& draft : drafts) {
+    tsl::ModuleResult parsed = tsl::ParseModule(draft.tsl_json);
+    for (const auto& p : parsed.problems) {
+      problems.push_back({p.pointer, 0, "module \"" + draft.function_block_id + "\": " + p.message});
+    }
+    if (!parsed.module) continue;
+    if (draft.function_block_id.empty()) {
+      default_module = std::move(*parsed.module);
+    } else {
+      custom.push_back(std::move(*parsed.module));
+    }
+  }
+  if (!default_module && problems.empty()) {
+    const std::string empty = EmptyDefaultModule(pk);
+    tsl::ModuleResult parsed = tsl::ParseModule(empty);
+    if (!parsed.module) throw ApiError::Internal("cannot build an empty default module");
+    if (store_missing_default) {
+      Unwrap(store::PutThingModelDraft(db, pk, "", tsl::ExportModuleText(*parsed.module)));
+    }
+    default_module = std::move(*parsed.module);
+  }
+  BuiltModel out;
+  if (problems.empty()) {
+    out.combined = nlohmann::json::array();
+    out.combined.push_back(tsl::ExportModule(*default_module));
+    for (const auto& module : custom) {
+      out.combined.push_back(tsl::ExportModule(module));
+    }
+    tsl::ModelResult model = tsl::BuildThingModel(std::move(*default_module), std::move(custom));
+    for (const auto& p : model.problems) {
+      problems.push_back({p.pointer, 0,
+                          (p.module.empty() ? std::string("default module")
+                                            : "module \"" + p.module + "\"") +
+                              ": " + p.message});
+    }
+    if (model.model) {
+      out.model = std::make_shared<const tsl::ThingModel>(std::move(*model.model));
+    }
+  }
+  if (!problems.empty() || !out.model) {
+    ApiError error = ApiError::Conflict("the drafts do not form a valid thing model");
+    error.errors = std::move(problems);
+    throw error;
+  }
+  return out;
+}
+
+std::optional<LoadedVersion> LoadVersion(store::Db& db, const std::string& pk,
+                                         std::optional<int> number) {
+  auto version = store::GetThingModelVersion(db, pk, number);
+  if (!version && version.error() == make_error_code(store::Errc::kNotFound) && !number) {
+    return std::nullopt;
+  }
+  auto v = Unwrap(std::move(version), "no version " + (number ? std::to_string(*number) : "") +
+                                          " of the thing model of product " + pk);
+  LoadedVersion out;
+  out.info = v.info;
+  std::string error;
+  out.built.model = tsl::ParsePublishedModel(v.tsl_json, &error);
+  if (!out.built.model) {
+    throw ApiError::Internal("version " + std::to_string(v.info.version) + " does not parse: " + error);
+  }
+  out.built.combined = JsonValue(v.tsl_json);
+  return out;
+}
+
+nlohmann::json DiffJson(const std::vector<tsl::Change>& changes) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& c : changes) list.push_back(tsl::ChangeToJson(c));
+  return {{"changes", std::move(list)}, {"summary", tsl::SummaryToJson(tsl::Summarise(changes))}};
+}
+
+nlohmann::json BreakingChangesJson(const std::vector<tsl::Change>& changes, std::size_t limit) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& c : changes) {
+    if (list.size() >= limit) break;
+    if (c.breaks_devices || c.breaks_applications) list.push_back(tsl::ChangeToJson(c));
+  }
+  return list;
+}
+
 void AddThingModelRoutes(Router& router, HandlerContext& context) {
   store::DbPool& pool = context.pool;
   const RouteOptions admin{.min_role = Role::kAdmin};
@@ -159,63 +251,75 @@ void AddThingModelRoutes(Router& router, HandlerContext& context) {
              [&pool](Request&& request, Respond respond) {
                std::string pk = ProductKeyParam(request);
                std::string description;
+               bool confirm_breaking = false;
                if (!request.body.empty()) {
                  static const BodySchema kSchema =
-                     BodySchema().Optional("description", FieldType::kString, {.max = 1024});
-                 description = ParseJsonBody(request, kSchema).value("description", std::string());
+                     BodySchema()
+                         .Optional("description", FieldType::kString, {.max = 1024})
+                         .Optional("confirmBreaking", FieldType::kBoolean);
+                 nlohmann::json body = ParseJsonBody(request, kSchema);
+                 description = body.value("description", std::string());
+                 confirm_breaking = body.value("confirmBreaking", false);
                }
-               RunOnDb(pool, respond, [request = std::move(request), pk, description](store::Db& db) {
+               RunOnDb(pool, respond, [request = std::move(request), pk, description,
+                                       confirm_breaking](store::Db& db) {
                  RequireProduct(db, pk);
-                 auto drafts = Unwrap(store::ListThingModelDrafts(db, pk));
-                 if (drafts.empty()) {
-                   throw ApiError::Conflict("product " + pk + " has no thing-model draft to publish");
-                 }
-                 std::optional<tsl::Module> default_module;
-                 std::vector<tsl::Module> custom;
-                 std::vector<ErrorItem> problems;
-                 for (const auto& draft : drafts) {
-                   tsl::ModuleResult parsed = tsl::ParseModule(draft.tsl_json);
-                   for (const auto& p : parsed.problems) {
-                     problems.push_back({p.pointer, 0, "module \"" + draft.function_block_id + "\": " + p.message});
-                   }
-                   if (!parsed.module) continue;
-                   if (draft.function_block_id.empty()) {
-                     default_module = std::move(*parsed.module);
-                   } else {
-                     custom.push_back(std::move(*parsed.module));
-                   }
-                 }
-                 if (!default_module && problems.empty()) {
-                   const std::string empty = EmptyDefaultModule(pk);
-                   tsl::ModuleResult parsed = tsl::ParseModule(empty);
-                   if (!parsed.module) throw ApiError::Internal("cannot build an empty default module");
-                   Unwrap(store::PutThingModelDraft(db, pk, "", tsl::ExportModuleText(*parsed.module)));
-                   default_module = std::move(*parsed.module);
-                 }
-                 if (problems.empty()) {
-                   std::vector<tsl::Module> customs_copy = custom;
-                   tsl::ModelResult model = tsl::BuildThingModel(*default_module, std::move(customs_copy));
-                   for (const auto& p : model.problems) {
-                     problems.push_back({p.pointer, 0,
-                                         (p.module.empty() ? std::string("default module")
-                                                           : "module \"" + p.module + "\"") +
-                                             ": " + p.message});
+                 BuiltModel draft = BuildDraftModel(db, pk, true);
+                 const std::string combined = draft.combined.dump();
+                 // Against the published version: what breaks, and what the newest dry run of exactly
+                 // this draft saw. The first version breaks no device that follows an older one.
+                 std::optional<LoadedVersion> latest = LoadVersion(db, pk, std::nullopt);
+                 std::vector<tsl::Change> changes;
+                 nlohmann::json dry_run = nullptr;
+                 std::uint64_t refused_by_dry_run = 0;
+                 if (latest) {
+                   changes = tsl::DiffModels(latest->built.model.get(), *draft.model);
+                   auto run = Unwrap(store::LatestDryRunForModel(db, pk, combined));
+                   if (run && run->result_json) {
+                     nlohmann::json result = JsonValue(*run->result_json);
+                     refused_by_dry_run = result.value("acceptedToRefused", std::uint64_t{0});
+                     dry_run = {{"id", std::to_string(run->id)},
+                                {"acceptedToRefused", refused_by_dry_run},
+                                {"refusedToAccepted", result.value("refusedToAccepted", std::uint64_t{0})}};
                    }
                  }
-                 if (!problems.empty()) {
-                   ApiError error = ApiError::Conflict("the drafts do not form a valid thing model");
-                   error.errors = std::move(problems);
+                 const tsl::DiffSummary summary = tsl::Summarise(changes);
+                 const bool breaking = summary.breaking() || refused_by_dry_run > 0;
+                 if (breaking && !confirm_breaking) {
+                   ApiError error = ApiError::Conflict(
+                       "the draft breaks devices or applications of version " +
+                       std::to_string(latest->info.version) +
+                       ": review GET .../thing-model/diff and publish with \"confirmBreaking\": true");
+                   for (const auto& c : changes) {
+                     if (!c.breaks_devices && !c.breaks_applications) continue;
+                     error.errors.push_back(
+                         {"/confirmBreaking", 0,
+                          std::string(tsl::ChangeKindName(c.kind)) + " " + c.identifier +
+                              (c.path.empty() ? "" : "." + c.path) + ": " + c.detail + " (" +
+                              std::string(tsl::ChangeClassName(c.Class())) + ")"});
+                     if (error.errors.size() >= 50) break;
+                   }
+                   if (refused_by_dry_run > 0) {
+                     error.errors.push_back({"/confirmBreaking", 0,
+                                             "the dry run of this draft refuses " +
+                                                 std::to_string(refused_by_dry_run) +
+                                                 " recorded values that were accepted"});
+                   }
+                   error.extra_members.emplace_back("summary", tsl::SummaryToJson(summary).dump());
+                   error.extra_members.emplace_back("dryRun", dry_run.dump());
                    throw error;
                  }
-                 nlohmann::json combined = nlohmann::json::array();
-                 combined.push_back(tsl::ExportModule(*default_module));
-                 for (const auto& module : custom) {
-                   combined.push_back(tsl::ExportModule(module));
-                 }
-                 auto info = Unwrap(store::PublishThingModel(db, pk, combined.dump(), description),
+                 auto info = Unwrap(store::PublishThingModel(db, pk, combined, description),
                                     "no such product: " + pk);
-                 Audit(db, request, "thingModel.publish", pk,
-                       {{"version", info.version}, {"description", description}});
+                 nlohmann::json detail = {{"version", info.version}, {"description", description}};
+                 if (latest) {
+                   detail["previousVersion"] = latest->info.version;
+                   detail["diff"] = tsl::SummaryToJson(summary);
+                   detail["breakingChanges"] = BreakingChangesJson(changes, 50);
+                   detail["confirmedBreaking"] = breaking;
+                   detail["dryRun"] = dry_run;
+                 }
+                 Audit(db, request, "thingModel.publish", pk, detail);
                  return JsonOk(201, {{"version", info.version}, {"publishedAt", info.published_at}});
                });
              });

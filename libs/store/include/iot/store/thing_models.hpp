@@ -59,6 +59,11 @@ Result<std::vector<ThingModelDraft>> ListThingModelDrafts(Db& db, std::string_vi
 Result<ThingModelVersionInfo> PublishThingModel(Db& db, std::string_view product_key,
                                                 std::string_view combined_tsl_json,
                                                 std::string_view description);
+// Publishes a copy of version `source_version` (its TSL and modules) as the next version, under the
+// same product lock (rollback). Drafts are left alone. kNotFound without product or source version.
+Result<ThingModelVersionInfo> RepublishThingModelVersion(Db& db, std::string_view product_key,
+                                                        int source_version,
+                                                        std::string_view description);
 // `version` absent = latest. kNotFound when none.
 Result<ThingModelVersion> GetThingModelVersion(Db& db, std::string_view product_key,
                                                std::optional<int> version);
