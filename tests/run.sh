@@ -16,7 +16,7 @@ BUILD_TYPE=${IOT_BUILD_TYPE:-RelWithDebInfo}
 FUZZ_SECONDS=${IOT_FUZZ_SECONDS:-30}
 started=$(date +%s)
 
-"$IOT_ROOT/deploy/install-deps.sh"
+IOT_INSTALL_EXAMPLES=1 "$IOT_ROOT/deploy/install-deps.sh"  # examples/node too: its tests run the official Node SDK
 
 iot_say "building ($BUILD_TYPE) in $BUILD_DIR"
 iot_build "$BUILD_DIR" "$BUILD_TYPE" -DIOT_WERROR=ON

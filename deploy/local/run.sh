@@ -4,6 +4,7 @@
 # service is touched), then every platform service. Ctrl-C stops all of it.
 #
 # Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
+# IOT_MQTT_WS_PORT (8083), IOT_MQTT_WSS_PORT (8084),
 # IOT_PG_PORT (55432), IOT_MQTT_BIND (0.0.0.0), IOT_ADMIN_TOKEN (generated once when unset, kept in the data
 # directory), IOT_BUILD_DIR (./build-release). See README.md for every IOT_ variable.
 set -euo pipefail
@@ -16,6 +17,8 @@ DATA=${IOT_DATA_DIR:-$IOT_ROOT/.local}
 HTTP_PORT=${IOT_HTTP_PORT:-8080}
 MQTT_PORT=${IOT_MQTT_PORT:-1883}
 MQTTS_PORT=${IOT_MQTTS_PORT:-8883}
+MQTT_WS_PORT=${IOT_MQTT_WS_PORT:-8083}
+MQTT_WSS_PORT=${IOT_MQTT_WSS_PORT:-8084}
 PG_PORT=${IOT_PG_PORT:-55432}
 MQTT_BIND=${IOT_MQTT_BIND:-0.0.0.0}
 BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build-release}
@@ -25,6 +28,8 @@ BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build-release}
 iot_require_port_free "$PG_PORT" PostgreSQL IOT_PG_PORT
 iot_require_port_free "$MQTT_PORT" MQTT IOT_MQTT_PORT
 iot_require_port_free "$MQTTS_PORT" "MQTT over TLS" IOT_MQTTS_PORT
+iot_require_port_free "$MQTT_WS_PORT" "MQTT over WebSocket" IOT_MQTT_WS_PORT
+iot_require_port_free "$MQTT_WSS_PORT" "MQTT over secure WebSocket" IOT_MQTT_WSS_PORT
 iot_require_port_free "$HTTP_PORT" HTTP IOT_HTTP_PORT
 
 iot_say "building (Release) in $BUILD_DIR"
@@ -84,6 +89,8 @@ mkdir -p "$MQTT_DIR"
 cp "$TLS/ca.crt" "$TLS/server.crt" "$TLS/server.key" "$MQTT_DIR/"
 iot_mosquitto_conf "$MQTT_DIR" "$MQTT_BIND" "$MQTT_PORT" "$MQTTS_PORT" \
   "$MQTT_DIR/ca.crt" "$MQTT_DIR/server.crt" "$MQTT_DIR/server.key"
+iot_mosquitto_ws_conf "$MQTT_DIR" "$MQTT_BIND" "$MQTT_WS_PORT" "$MQTT_WSS_PORT" \
+  "$MQTT_DIR/ca.crt" "$MQTT_DIR/server.crt" "$MQTT_DIR/server.key"
 # The broker plugin reads the devices table, and the broker starts before the services (which would
 # migrate too): bring the schema up to date first.
 "$BUILD_DIR/services/migrate/iot-migrate" "$PG_DSN" 2>>"$DATA/logs/migrate.log" ||
@@ -120,6 +127,8 @@ cat <<EOF
     REST API      http://127.0.0.1:$HTTP_PORT/api/v1   (console: http://127.0.0.1:$HTTP_PORT/)
     MQTT          mqtt://<this host>:$MQTT_PORT
     MQTT over TLS mqtts://<this host>:$MQTTS_PORT   (CA: $TLS/ca.crt)
+    MQTT over WS  ws://<this host>:$MQTT_WS_PORT/mqtt, wss://<this host>:$MQTT_WSS_PORT/mqtt
+    Registration  http://127.0.0.1:$HTTP_PORT/auth/register/device (one product one secret)
     PostgreSQL    $PG_DSN
     Admin token   $ADMIN_TOKEN
     Logs          $DATA/logs/

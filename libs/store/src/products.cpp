@@ -9,11 +9,13 @@ namespace {
   "p.product_key, p.name, p.node_type, p.validation, p.retention_days, p.description, "       \
   "iot_ms(p.created_at), "                                                                     \
   "(SELECT max(version) FROM thing_model_versions v WHERE v.product_key = p.product_key), " \
-  "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key)"
+  "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key), "                    \
+  "p.product_secret, p.dynamic_registration"
 
 const Statement kInsert{"product_insert",
                         "INSERT INTO products (product_key, name, node_type, validation, "
-                        "retention_days, description) VALUES ($1, $2, $3, $4, $5, $6)"};
+                        "retention_days, description, product_secret, dynamic_registration) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"};
 const Statement kGet{"product_get",
                      "SELECT " IOT_PRODUCT_COLUMNS " FROM products p WHERE p.product_key = $1"};
 const Statement kList{"product_list", "SELECT " IOT_PRODUCT_COLUMNS
@@ -23,7 +25,10 @@ const Statement kPatch{"product_patch",
                        "UPDATE products SET name = coalesce($2, name), "
                        "description = coalesce($3, description), "
                        "validation = coalesce($4, validation), "
-                       "retention_days = coalesce($5, retention_days) WHERE product_key = $1"};
+                       "retention_days = coalesce($5, retention_days), "
+                       "dynamic_registration = coalesce($6, dynamic_registration) WHERE product_key = $1"};
+const Statement kRotateSecret{"product_rotate_secret",
+                              "UPDATE products SET product_secret = $2 WHERE product_key = $1"};
 const Statement kDelete{"product_delete", "DELETE FROM products WHERE product_key = $1"};
 const Statement kHasDevices{"product_has_devices",
                             "SELECT EXISTS (SELECT 1 FROM devices WHERE product_key = $1)"};
@@ -39,6 +44,8 @@ Product ReadProduct(const pqxx::row& r) {
   p.created_at = r[6].as<TimeMs>();
   p.thing_model_version = Opt<int>(r[7]);
   p.device_count = r[8].as<std::int64_t>();
+  p.product_secret = r[9].as<std::string>();
+  p.dynamic_registration = r[10].as<bool>();
   return p;
 }
 
@@ -59,7 +66,8 @@ Result<Product> CreateProduct(Db& db, const ProductCreate& request) {
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
     Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)),
-         S(ToString(request.validation)), request.retention_days, request.description);
+         S(ToString(request.validation)), request.retention_days, request.description,
+         request.product_secret.value_or(RandomAlnum(16)), request.dynamic_registration);
     auto p = GetIn(tx, pk);
     tx.commit();
     return p;
@@ -100,8 +108,21 @@ Result<Product> PatchProduct(Db& db, std::string_view product_key, const Product
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
     auto r = Exec(tx, kPatch, S(product_key), patch.name, patch.description, validation,
-                  patch.retention_days);
+                  patch.retention_days, patch.dynamic_registration);
     if (r.affected_rows() == 0) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto p = GetIn(tx, S(product_key));
+    tx.commit();
+    return p;
+  });
+}
+
+Result<Product> RotateProductSecret(Db& db, std::string_view product_key) {
+  const std::string secret = RandomAlnum(16);
+  return Run(db, [&](pqxx::connection& c) -> Result<Product> {
+    pqxx::work tx(c);
+    if (Exec(tx, kRotateSecret, S(product_key), secret).affected_rows() == 0) {
       return make_error_code(Errc::kNotFound);
     }
     auto p = GetIn(tx, S(product_key));

@@ -32,6 +32,7 @@ struct Config {
   std::string mqtt_host;  // IOT_MQTT_HOST: broker probed by /readyz ("" = not probed)
   int mqtt_port = 1883;   // IOT_MQTT_PORT
   ControlConfig control;  // device control (downlink) settings
+  int registration_rate = 5;  // IOT_REGISTRATION_RATE: dynamic registrations per second per product (0 = off)
   int maintenance_interval_s = 600;  // IOT_MAINTENANCE_INTERVAL_S: partitions/retention/dedupe (0 = off)
   // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
   std::size_t stream_queue_messages = 1024;       // IOT_STREAM_QUEUE_MESSAGES

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     // revoking any of them takes effect at once.
     iot::api::StoreAuthenticator authenticator(pool);
     iot::api::Router router(authenticator);
-    iot::api::HandlerContext context{.pool = pool};
+    iot::api::HandlerContext context{.pool = pool, .registration_rate = config.registration_rate};
     // Device control: the API's own broker session publishes commands and takes RRPC answers.
     std::unique_ptr<iot::api::ControlService> control;
     std::unique_ptr<iot::api::MqttLink> mqtt_link;

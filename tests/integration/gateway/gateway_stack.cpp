@@ -59,7 +59,7 @@ std::string PgProcess::Dsn() const {
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/postgres";
 }
 
-Stack::Stack(store::ValidationMode mode, bool private_pg) {
+Stack::Stack(store::ValidationMode mode, bool private_pg, bool websockets) {
   if (private_pg) {
     pg_ = std::make_unique<PgProcess>();
     dsn_ = pg_->Dsn();
@@ -76,7 +76,8 @@ Stack::Stack(store::ValidationMode mode, bool private_pg) {
   product.validation = mode;
   REQUIRE(store::CreateProduct(*db_, product).has_value());
   PublishModel(ReadFixture("tsl/valid/reference_example.json"));
-  broker_ = std::make_unique<testing::MosquittoProcess>(testing::MosquittoOptions{dsn_, false, 1});
+  broker_ = std::make_unique<testing::MosquittoProcess>(
+      testing::MosquittoOptions{dsn_, false, 1, /*tls=*/websockets, /*websockets=*/websockets});
 }
 
 Stack::~Stack() = default;

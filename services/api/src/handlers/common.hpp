@@ -28,6 +28,7 @@ class ControlService;
 struct HandlerContext {
   store::DbPool& pool;
   ControlService* control = nullptr;  // device control; null when no broker is configured (503)
+  int registration_rate = 5;  // dynamic registrations per second per product (0 = unlimited)
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -100,6 +101,8 @@ void AddThingModelRoutes(Router& router, HandlerContext& context);
 void AddDeviceRoutes(Router& router, HandlerContext& context);
 void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
+void AddFleetRoutes(Router& router, HandlerContext& context);         // handlers/fleet.cpp
+void AddRegistrationRoutes(Router& router, HandlerContext& context);  // handlers/registration.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -109,6 +112,8 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddDeviceRoutes(router, context);
   AddDeviceDataRoutes(router, context);
   AddControlRoutes(router, context);
+  AddFleetRoutes(router, context);
+  AddRegistrationRoutes(router, context);
 }
 
 }  // namespace iot::api

@@ -164,6 +164,32 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     if (queue_.empty()) {
       ArmIdleTimer();
     }
+    // The header first: the body limit depends on the route (device imports have their own).
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::OnHeader, this->shared_from_this()));
+  }
+
+  std::size_t BodyLimitOfParser() const {
+    return parser_ && parser_->is_header_done() && IsImportTarget(parser_->get().method(), parser_->get().target())
+               ? std::max(state_->settings.body_limit, state_->settings.import_body_limit)
+               : state_->settings.body_limit;
+  }
+
+  static bool IsImportTarget(http::verb method, std::string_view target) {
+    constexpr std::string_view kSuffix = "/devices:import";
+    target = target.substr(0, target.find('?'));
+    return method == http::verb::post && target.size() > kSuffix.size() &&
+           target.substr(target.size() - kSuffix.size()) == kSuffix;
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t bytes) {
+    if (ec || parser_->is_done()) {
+      OnRead(ec, bytes);
+      return;
+    }
+    if (IsImportTarget(parser_->get().method(), parser_->get().target())) {
+      parser_->body_limit(std::max(state_->settings.body_limit, state_->settings.import_body_limit));
+    }
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));
   }
@@ -196,8 +222,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       // The client broke HTTP or a limit: answer once, then close the connection.
       ApiError error = ec == http::error::body_limit
                            ? ApiError::PayloadTooLarge("request body exceeds " +
-                                                       std::to_string(state_->settings.body_limit) +
-                                                       " bytes")
+                                                       std::to_string(BodyLimitOfParser()) + " bytes")
                        : ec == http::error::header_limit
                            ? ApiError{.status = 431, .detail = "request header exceeds " +
                                                                std::to_string(state_->settings.header_limit) +

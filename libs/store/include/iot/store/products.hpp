@@ -23,6 +23,8 @@ struct Product {
   TimeMs created_at = 0;
   std::optional<int> thing_model_version;  // newest published version, if any
   std::int64_t device_count = 0;
+  std::string product_secret;         // one-product-one-secret registration; the API shows it to admins
+  bool dynamic_registration = false;  // devices may fetch their secret with the product secret
 };
 
 struct ProductCreate {
@@ -32,6 +34,8 @@ struct ProductCreate {
   ValidationMode validation = ValidationMode::kWeak;
   int retention_days = kDefaultRetentionDays;  // >= 1, else kInvalid
   std::string description;
+  std::optional<std::string> product_secret;  // an existing ProductSecret; generated when absent
+  bool dynamic_registration = false;
 };
 
 struct ProductPatch {
@@ -39,6 +43,7 @@ struct ProductPatch {
   std::optional<std::string> description;
   std::optional<ValidationMode> validation;
   std::optional<int> retention_days;
+  std::optional<bool> dynamic_registration;
 };
 
 // The API checks formats (productKey 4-32 letters/digits); the store enforces uniqueness (kConflict).
@@ -50,6 +55,9 @@ Result<Page<Product>> ListProducts(Db& db, const PageQuery& page);
 Result<Product> PatchProduct(Db& db, std::string_view product_key, const ProductPatch& patch);
 // kConflict while the product still has devices; kNotFound when absent.
 Result<void> DeleteProduct(Db& db, std::string_view product_key);
+
+// A new random productSecret (16 letters/digits); kNotFound when absent.
+Result<Product> RotateProductSecret(Db& db, std::string_view product_key);
 
 // 11 random characters [A-Za-z0-9] (like Alibaba product keys).
 std::string GenerateProductKey();
