@@ -228,22 +228,22 @@ TEST_CASE("Register sign: reference example and the Node SDK's SHA-1 whatever it
         "2aeef6e69b3edc3d5d11731766ad6dd2f50df860");
   auto ok = iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev01", "a1b2c3d4e5f",
                                            "abc123", "2AEEF6E69B3EDC3D5D11731766AD6DD2F50DF860");
-  REQUIRE(ok);
+  REQUIRE(ok.has_value());
   CHECK(*ok == SignMethod::kHmacSha1);
   // Declared sha256 but signed with SHA-1 (Node SDK): accepted as SHA-1.
   auto fallback = iot::alink::VerifyRegisterSign(SignMethod::kHmacSha256, "ProductSecret123", "dev01",
                                                  "a1b2c3d4e5f", "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860");
-  REQUIRE(fallback);
+  REQUIRE(fallback.has_value());
   CHECK(*fallback == SignMethod::kHmacSha1);
   const std::string sha256 = iot::alink::Sign(SignMethod::kHmacSha256, "ProductSecret123",
                                               "deviceNamedev01productKeya1b2c3d4e5frandomabc123");
   CHECK(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha256, "ProductSecret123", "dev01", "a1b2c3d4e5f",
-                                       "abc123", sha256));
+                                       "abc123", sha256).has_value());
   CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret124", "dev01", "a1b2c3d4e5f",
-                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860"));
+                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860").has_value());
   CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev02", "a1b2c3d4e5f",
-                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860"));
-  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "", "dev01", "a1b2c3d4e5f", "abc123", ""));
+                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860").has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "", "dev01", "a1b2c3d4e5f", "abc123", "").has_value());
   CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev01", "a1b2c3d4e5f",
-                                             "abc123", "zz"));
+                                             "abc123", "zz").has_value());
 }
