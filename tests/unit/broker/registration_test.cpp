@@ -21,11 +21,10 @@ std::string ClientId(const std::string& random) {
   return "dev01|securemode=2,authType=register,random=" + random + ",signmethod=hmacsha256|";
 }
 
-DeviceDirectory Directory(bool registrable, bool dynamic = true, bool enabled = true) {
-  DeviceDirectory directory;
+// Puts dev01 into `directory` (a DeviceDirectory owns a mutex: filled in place).
+void Fill(DeviceDirectory& directory, bool registrable, bool dynamic = true, bool enabled = true) {
   directory.Upsert("a1RegPk0001", "dev01",
                    DeviceRecord{"0123456789abcdef0123456789abcdef", enabled, kProductSecret, dynamic, registrable});
-  return directory;
 }
 
 }  // namespace
@@ -40,7 +39,8 @@ TEST_CASE("Registration: authType=register marks a registration clientId", "[bro
 }
 
 TEST_CASE("Registration: a signed registration of a registrable device gets its secret", "[broker][register]") {
-  auto directory = Directory(true);
+  DeviceDirectory directory;
+  Fill(directory, true);
   const std::string password = Password("dev01", "r4nd");
   auto ok = CheckRegistration(directory, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str());
   REQUIRE(ok);
@@ -68,12 +68,18 @@ TEST_CASE("Registration: a signed registration of a registrable device gets its 
 
 TEST_CASE("Registration: switched off, disabled or activated devices are refused", "[broker][register]") {
   const std::string password = Password("dev01", "r4nd");
-  CHECK_FALSE(CheckRegistration(Directory(false), ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
-  CHECK_FALSE(
-      CheckRegistration(Directory(true, false), ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
-  CHECK_FALSE(
-      CheckRegistration(Directory(true, true, false), ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
-  auto directory = Directory(true);
+  DeviceDirectory activated_before;
+  Fill(activated_before, false);
+  CHECK_FALSE(CheckRegistration(activated_before, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
+  DeviceDirectory switched_off;
+  Fill(switched_off, true, false);
+  CHECK_FALSE(CheckRegistration(switched_off, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
+  DeviceDirectory disabled;
+  Fill(disabled, true, true, false);
+  CHECK_FALSE(CheckRegistration(disabled, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
+  DeviceDirectory directory;
+  Fill(directory, true);
+  CHECK(CheckRegistration(directory, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
   directory.MarkActivated("a1RegPk0001", "dev01");
   CHECK_FALSE(CheckRegistration(directory, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
 }

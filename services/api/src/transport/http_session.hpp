@@ -156,7 +156,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     }
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(state_->settings.header_limit));
-    parser_->body_limit(state_->settings.body_limit);
+    // The largest limit while the header is read (Beast checks Content-Length against it as the header
+    // completes); OnHeader applies the route's own limit.
+    parser_->body_limit(std::max(state_->settings.body_limit, state_->settings.import_body_limit));
     reading_ = true;
     // The idle timer bounds reads; Beast's own timer is kept for writes (it would also fire while a
     // slow handler, not the client, is the one we wait for).
@@ -170,7 +172,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   }
 
   std::size_t BodyLimitOfParser() const {
-    return parser_ && parser_->is_header_done() && IsImportTarget(parser_->get().method(), parser_->get().target())
+    return parser_ && IsImportTarget(parser_->get().method(), parser_->get().target())
                ? std::max(state_->settings.body_limit, state_->settings.import_body_limit)
                : state_->settings.body_limit;
   }
@@ -183,12 +185,16 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   }
 
   void OnHeader(beast::error_code ec, std::size_t bytes) {
+    if (!ec && !IsImportTarget(parser_->get().method(), parser_->get().target())) {
+      parser_->body_limit(state_->settings.body_limit);  // chunked bodies are checked as they arrive
+      const auto length = parser_->content_length();
+      if (length && *length > state_->settings.body_limit) {
+        ec = http::error::body_limit;
+      }
+    }
     if (ec || parser_->is_done()) {
       OnRead(ec, bytes);
       return;
-    }
-    if (IsImportTarget(parser_->get().method(), parser_->get().target())) {
-      parser_->body_limit(std::max(state_->settings.body_limit, state_->settings.import_body_limit));
     }
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));
