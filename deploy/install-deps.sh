@@ -18,7 +18,8 @@ BUILD_PACKAGES=(
   mosquitto-dev libmosquitto-dev
 )
 RUN_PACKAGES=(procps iproute2 acl mosquitto postgresql-15 postgresql-client-15)
-TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev wrk libbenchmark-dev chromium fonts-dejavu-core)
+TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev wrk libbenchmark-dev chromium fonts-dejavu-core
+  python3-paho-mqtt curl)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and their tests
 DOCKER_PACKAGES=(docker.io docker-compose debootstrap)
 
 PACKAGES=("${BUILD_PACKAGES[@]}")
@@ -104,21 +105,30 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
       $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >>/tmp/iot-install-deps.log 2>&1; } ||
     { echo "install-deps: apt-get failed for nodejs npm; see /tmp/iot-install-deps.log" >&2; exit 1; }
 fi
-WEB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)
-lock_hash=$(sha256sum "$WEB_DIR/package-lock.json" | cut -d' ' -f1)
-web_stamp=$WEB_DIR/node_modules/.iot-lock-stamp
-web_current() { [[ -f $web_stamp && $(cat "$web_stamp") == "$lock_hash" ]]; }
-if ! web_current; then
+# npm_ci_locked <dir>: `npm ci` in <dir> unless its node_modules matches the lockfile already.
+npm_ci_locked() {
+  local dir=$1 lock_hash stamp
+  lock_hash=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  stamp=$dir/node_modules/.iot-lock-stamp
+  [[ -f $stamp && $(cat "$stamp") == "$lock_hash" ]] && return 0
   # Two scripts started at once (tests and a local run) must not run npm ci into one node_modules together.
-  exec 9>"/tmp/iot-npm-ci-$(printf '%s' "$WEB_DIR" | sha256sum | cut -c1-12).lock"
+  exec 9>"/tmp/iot-npm-ci-$(printf '%s' "$dir" | sha256sum | cut -c1-12).lock"
   flock 9
-  if ! web_current; then
-    echo "install-deps: npm ci in web/" >&2
+  if [[ ! -f $stamp || $(cat "$stamp") != "$lock_hash" ]]; then
+    echo "install-deps: npm ci in $dir" >&2
+    local npm_log
     npm_log=$(mktemp /tmp/iot-npm-ci.XXXXXX.log)
-    (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1) ||
-      { echo "install-deps: npm ci failed; see $npm_log" >&2; tail -20 "$npm_log" >&2; exit 1; }
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1) ||
+      { echo "install-deps: npm ci failed in $dir; see $npm_log" >&2; tail -20 "$npm_log" >&2; exit 1; }
     rm -f "$npm_log"
-    echo "$lock_hash" >"$web_stamp"
+    echo "$lock_hash" >"$stamp"
   fi
   exec 9>&-
+}
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+npm_ci_locked "$ROOT_DIR/web"
+# examples/node (Alibaba's official Node SDK, pinned by its lockfile): only for the tests that run it
+# (IOT_INSTALL_EXAMPLES=1 from tests/run.sh); a local run does not need it.
+if [[ ${IOT_INSTALL_EXAMPLES:-0} == 1 ]]; then
+  npm_ci_locked "$ROOT_DIR/examples/node"
 fi

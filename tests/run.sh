@@ -21,7 +21,8 @@ compose_test=0
 [[ ${IOT_TEST_COMPOSE:-} == 1 || (${CI:-} == true && ${IOT_TEST_COMPOSE:-} != 0) ]] && compose_test=1
 deps=(--test)
 ((compose_test)) && deps+=(--docker)
-"$IOT_ROOT/deploy/install-deps.sh" "${deps[@]}"
+# examples/node too: its tests run the official Node SDK
+IOT_INSTALL_EXAMPLES=1 "$IOT_ROOT/deploy/install-deps.sh" "${deps[@]}"
 
 iot_say "building ($BUILD_TYPE) in $BUILD_DIR"
 iot_build "$BUILD_DIR" "$BUILD_TYPE" -DIOT_WERROR=ON

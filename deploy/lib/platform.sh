@@ -344,6 +344,27 @@ iot_mosquitto_conf() {
   } >"$dir/mosquitto.conf"
 }
 
+# iot_mosquitto_ws_conf <dir> <bind> <ws_port> [wss_port cafile certfile keyfile [wss_bind]] — appends MQTT over
+# WebSocket listeners (Alibaba's convention for browsers and mini-programs: ws on 8083, wss on 8084, path
+# /mqtt) to <dir>/mosquitto.conf. Same plugin, auth, ACL and lifecycle as TCP (per_listener_settings false).
+# Mosquitto 2.0's websockets listener upgrades whatever path the client asks for (it has no path setting),
+# so /mqtt works as does any other path.
+iot_mosquitto_ws_conf() {
+  local dir=$1 bind=$2 ws_port=$3 wss_port=${4:-} cafile=${5:-} certfile=${6:-} keyfile=${7:-} wss_bind=${8:-$2}
+  {
+    echo "listener $ws_port $bind"
+    echo "protocol websockets"
+    if [[ -n $wss_port ]]; then
+      echo "listener $wss_port $wss_bind"
+      echo "protocol websockets"
+      echo "cafile $cafile"
+      echo "certfile $certfile"
+      echo "keyfile $keyfile"
+      echo "tls_version tlsv1.2"
+    fi
+  } >>"$dir/mosquitto.conf"
+}
+
 # iot_mosquitto_plugin_conf <dir> <plugin.so> <pg_dsn> <gateway_secret> <api_secret> [allow_anonymous]
 # Adds the project's broker plugin (device auth, ACL, lifecycle) to <dir>/mosquitto.conf. Service
 # account secrets are stored hashed (SHA-256); the plugin is copied into <dir> so that Mosquitto can

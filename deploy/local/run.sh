@@ -9,6 +9,7 @@
 #
 # Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
 # IOT_PG_PORT (55432), IOT_MQTT_BIND (127.0.0.1), IOT_MQTTS_BIND (0.0.0.0), IOT_ADMIN_TOKEN (generated once when unset, kept in the data
+# IOT_MQTT_WS_PORT (8083, on IOT_MQTT_BIND), IOT_MQTT_WSS_PORT (8084, on IOT_MQTTS_BIND),
 # directory), IOT_BUILD_DIR (./build-release). See README.md for every IOT_ variable.
 set -euo pipefail
 
@@ -20,6 +21,8 @@ DATA=${IOT_DATA_DIR:-$IOT_ROOT/.local}
 HTTP_PORT=${IOT_HTTP_PORT:-8080}
 MQTT_PORT=${IOT_MQTT_PORT:-1883}
 MQTTS_PORT=${IOT_MQTTS_PORT:-8883}
+MQTT_WS_PORT=${IOT_MQTT_WS_PORT:-8083}
+MQTT_WSS_PORT=${IOT_MQTT_WSS_PORT:-8084}
 PG_PORT=${IOT_PG_PORT:-55432}
 # Plain MQTT carries replayable device passwords: loopback unless opened (README "Security").
 MQTT_BIND=${IOT_MQTT_BIND:-127.0.0.1}
@@ -31,6 +34,8 @@ BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build-release}
 iot_require_port_free "$PG_PORT" PostgreSQL IOT_PG_PORT
 iot_require_port_free "$MQTT_PORT" MQTT IOT_MQTT_PORT
 iot_require_port_free "$MQTTS_PORT" "MQTT over TLS" IOT_MQTTS_PORT
+iot_require_port_free "$MQTT_WS_PORT" "MQTT over WebSocket" IOT_MQTT_WS_PORT
+iot_require_port_free "$MQTT_WSS_PORT" "MQTT over secure WebSocket" IOT_MQTT_WSS_PORT
 iot_require_port_free "$HTTP_PORT" HTTP IOT_HTTP_PORT
 
 iot_say "building (Release) in $BUILD_DIR"
@@ -99,6 +104,8 @@ iot_mosquitto_conf "$MQTT_DIR" "$MQTT_BIND" "$MQTT_PORT" "$MQTTS_PORT" \
 if [[ $MQTT_BIND != 127.0.0.1 && $MQTT_BIND != localhost && $MQTT_BIND != ::1 ]]; then
   iot_say "warning: plain MQTT listens on $MQTT_BIND: device passwords cross the network in clear and can be replayed (use TLS on $MQTTS_PORT)"
 fi
+iot_mosquitto_ws_conf "$MQTT_DIR" "$MQTT_BIND" "$MQTT_WS_PORT" "$MQTT_WSS_PORT" \
+  "$MQTT_DIR/ca.crt" "$MQTT_DIR/server.crt" "$MQTT_DIR/server.key" "$MQTTS_BIND"
 # The broker plugin reads the devices table, and the broker starts before the services (which would
 # migrate too): bring the schema up to date first.
 "$BUILD_DIR/services/migrate/iot-migrate" "$MIGRATOR_DSN" 2>>"$DATA/logs/migrate.log" ||
@@ -141,6 +148,8 @@ cat <<EOF
     REST API      http://127.0.0.1:$HTTP_PORT/api/v1   (console: http://127.0.0.1:$HTTP_PORT/)
     MQTT          mqtt://$MQTT_BIND:$MQTT_PORT   (plain; IOT_MQTT_BIND=0.0.0.0 opens it to the network)
     MQTT over TLS mqtts://<this host>:$MQTTS_PORT   (CA: $TLS/ca.crt)
+    MQTT over WS  ws://<this host>:$MQTT_WS_PORT/mqtt, wss://<this host>:$MQTT_WSS_PORT/mqtt
+    Registration  http://127.0.0.1:$HTTP_PORT/auth/register/device (one product one secret)
     PostgreSQL    postgresql://<role>@127.0.0.1:$PG_PORT/iot   (passwords: $DATA/pg.secrets/<role>)
     Admin token   $ADMIN_TOKEN
     Logs          $DATA/logs/

@@ -201,6 +201,52 @@ try {
     await page.getByTestId(`device-${DN}`).waitFor();
   });
 
+  await step('import devices with their secrets from CSV and export the credentials', async () => {
+    await page.getByTestId('import-devices').click();
+    const dialog = page.getByTestId('import-dialog');
+    // A bad file first: every problem is listed by line, nothing is imported.
+    await dialog.getByTestId('import-text').fill('DeviceName,DeviceSecret\nx,short\n');
+    await dialog.getByTestId('import-submit').click();
+    await dialog.getByTestId('import-problems').getByText('line 2').first().waitFor();
+    const csv = 'deviceName,deviceSecret,nickname\nimported-0001,0123456789abcdef0123456789abcdef,From CSV\n' +
+      'imported-0002,0123456789abcdef0123456789abcdeF,\n';
+    await dialog.getByTestId('import-file').setInputFiles({ name: 'fleet.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeff' + csv) });
+    await dialog.getByTestId('import-submit').click();
+    await dialog.getByTestId('import-done').getByText('2 devices imported').waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await page.getByTestId('device-imported-0001').getByText('From CSV').waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-devices').click()]);
+    const path = await download.path();
+    const text = (await import('node:fs')).readFileSync(path, 'utf8');
+    expect(text.startsWith('DeviceName,DeviceSecret,Nickname,IotId,ProductKey'), `export header: ${text.slice(0, 80)}`);
+    expect(text.includes('imported-0001,0123456789abcdef0123456789abcdef,From CSV,'), 'export lacks the imported secret');
+  });
+
+  await step('dynamic registration: switch, productSecret shown on demand, rotation', async () => {
+    const box = page.getByTestId('registration');
+    expect(!(await box.getByTestId('dynamic-registration').isChecked()), 'dynamic registration on by default');
+    const [patched] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/products/${PK}`) && r.request().method() === 'PATCH'),
+      box.getByTestId('dynamic-registration').check(),
+    ]);
+    expect(patched.status() === 200, `PATCH answered ${patched.status()}`);
+    await box.getByTestId('show-product-secret').click();
+    const before = (await box.getByTestId('product-secret').innerText()).trim();
+    expect(/^[A-Za-z0-9]{16}$/.test(before), `productSecret shown as ${before}`);
+    page.once('dialog', (d) => d.accept());
+    await box.getByTestId('rotate-product-secret').click();
+    await page.waitForFunction((old) => document.querySelector('[data-testid=product-secret]')?.textContent?.trim() !== old, before);
+    await shot('registration');
+  });
+
+  await step('an unknown URL shows a not-found page', async () => {
+    const here = page.url();
+    await page.goto(BASE + '/no/such/page');
+    await page.getByTestId('not-found').waitFor();
+    await page.goto(here);
+    await page.getByTestId(`device-${DN}`).waitFor();
+  });
+
   await step('disable and delete a device', async () => {
     const row = page.getByTestId('device-spare-0001');
     await row.getByTestId('toggle-enabled').click();
@@ -345,6 +391,15 @@ try {
       screenshot: join(SHOTS, 'firefox-device.png'),
       log,
     });
+  });
+
+  await step('the fleet overview counts devices by state per product', async () => {
+    await page.getByTestId('nav-overview').click();
+    const row = page.getByTestId(`overview-${PK}`);
+    await row.waitFor();
+    await page.waitForFunction((pk) => document.querySelector(`[data-testid=overview-${pk}] [data-testid=count-online]`)?.textContent === '1', PK);
+    expect((await row.getByTestId('count-unactive').innerText()).trim() === '2', 'two imported devices unactive');
+    await shot('overview');
   });
 
   await step('no external network request and no page error', async () => {

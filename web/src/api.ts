@@ -92,6 +92,44 @@ export interface List<T> {
   nextCursor: string | null;
 }
 
+// Every item of a list, following nextCursor page by page (1,000 a page).
+export async function listAll<T>(path: string, params: Record<string, string | number | undefined | null> = {}): Promise<List<T>> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: List<T> = await api<List<T>>('GET', path + qs({ ...params, limit: 1000, cursor }));
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return { items, nextCursor: null };
+}
+
+// A non-JSON request (CSV import and export): the raw response text, problems thrown as ApiError.
+export async function apiText(method: string, path: string, body?: string, contentType?: string): Promise<string> {
+  const headers: Record<string, string> = {};
+  const auth = getToken();
+  if (auth) headers.Authorization = `Bearer ${auth}`;
+  if (body !== undefined && contentType) headers['Content-Type'] = contentType;
+  let response: Response;
+  try {
+    response = await fetch(BASE + path, { method, headers, body });
+  } catch (e) {
+    throw new ApiError({ status: 0, title: 'network error', detail: `cannot reach the API: ${String(e)}` });
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let problem: Problem = { status: response.status, title: response.statusText, detail: text.slice(0, 300) };
+    try {
+      problem = { status: response.status, ...(JSON.parse(text) as object) };
+    } catch {
+      // not a problem document
+    }
+    if (response.status === 401) onUnauthorized();
+    throw new ApiError(problem);
+  }
+  return text;
+}
+
 export type Validation = 'weak' | 'none' | 'strict';
 export interface Product {
   productKey: string;
@@ -106,12 +144,15 @@ export interface Product {
   deviceCount: number;
   dataFormat: 'alink' | 'raw';
   scriptUpdatedAt: number | null;
+  dynamicRegistration: boolean;
+  productSecret?: string;
 }
 
 export type DeviceStatus = 'unactive' | 'online' | 'offline' | 'disabled';
 export interface Device {
   productKey: string;
   deviceName: string;
+  iotId: string;
   nickname: string | null;
   status: DeviceStatus;
   enabled: boolean;

@@ -7,6 +7,7 @@ import { Link } from './components/ui';
 import { ProductsPage } from './pages/Products';
 import { ProductPage } from './pages/Product';
 import { DevicePage } from './pages/Device';
+import { OverviewPage } from './pages/Overview';
 import './style.css';
 
 function Login(props: { onSignedIn: () => void }) {
@@ -82,7 +83,17 @@ function App() {
   if ((m = match('/products/:pk/devices/:dn', path))) page = <DevicePage pk={m.pk} dn={m.dn} />;
   else if ((m = match('/products/:pk/:tab', path))) page = <ProductPage pk={m.pk} tab={m.tab} />;
   else if ((m = match('/products/:pk', path))) page = <ProductPage pk={m.pk} tab="model" />;
-  else page = <ProductsPage />;
+  else if (path === '/overview') page = <OverviewPage />;
+  else if (path === '/' || path === '/products') page = <ProductsPage />;
+  else
+    page = (
+      <section data-testid="not-found">
+        <h2>Page not found</h2>
+        <p class="muted">
+          Nothing lives at <code>{path}</code>. <Link href="/products">Back to the products</Link>.
+        </p>
+      </section>
+    );
   return (
     <div class="shell">
       <header>
@@ -90,7 +101,7 @@ function App() {
           IoT console
         </Link>
         <nav>
-          <Link href="/products">Products</Link>
+          <Link href="/products">Products</Link> <Link href="/overview" testid="nav-overview">Overview</Link>
         </nav>
         <span class="spacer" />
         <StreamIndicator />

@@ -74,6 +74,19 @@ bool HexMatches(const Mac& mac, std::string_view hex) {
   return CRYPTO_memcmp(claimed.data(), mac.bytes.data(), mac.size) == 0;
 }
 
+// The HMAC of the declared method, or HMAC-SHA1 whatever is declared (the Node SDK 1.2.8 always signs
+// with SHA-1): the method that matched, else kBadSignature.
+Result<SignMethod> MatchDeclaredOrSha1(SignMethod declared, std::string_view secret, const std::string& content,
+                                       std::string_view hex) {
+  if (HexMatches(ComputeMac(declared, secret, content), hex)) {
+    return declared;
+  }
+  if (declared != SignMethod::kHmacSha1 && HexMatches(ComputeMac(SignMethod::kHmacSha1, secret, content), hex)) {
+    return SignMethod::kHmacSha1;
+  }
+  return Errc::kBadSignature;
+}
+
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -239,16 +252,31 @@ Result<SignMethod> VerifyPassword(const ConnectCredentials& c, std::string_view 
   if (device_secret.empty()) {
     return Errc::kBadSignature;
   }
-  const std::string content =
-      SignContent(c.client_id, c.device_name, c.product_key, c.timestamp.value_or(""));
-  if (HexMatches(ComputeMac(c.sign_method, device_secret, content), password)) {
-    return c.sign_method;
+  return MatchDeclaredOrSha1(c.sign_method, device_secret,
+                             SignContent(c.client_id, c.device_name, c.product_key, c.timestamp.value_or("")),
+                             password);
+}
+
+std::string RegisterSignContent(std::string_view device_name, std::string_view product_key,
+                                std::string_view random) {
+  std::string out;
+  out.reserve(32 + device_name.size() + product_key.size() + random.size());
+  out += "deviceName";
+  out += device_name;
+  out += "productKey";
+  out += product_key;
+  out += "random";
+  out += random;
+  return out;
+}
+
+Result<SignMethod> VerifyRegisterSign(SignMethod method, std::string_view product_secret,
+                                      std::string_view device_name, std::string_view product_key,
+                                      std::string_view random, std::string_view sign) {
+  if (product_secret.empty()) {
+    return Errc::kBadSignature;
   }
-  if (c.sign_method != SignMethod::kHmacSha1 &&
-      HexMatches(ComputeMac(SignMethod::kHmacSha1, device_secret, content), password)) {
-    return SignMethod::kHmacSha1;
-  }
-  return Errc::kBadSignature;
+  return MatchDeclaredOrSha1(method, product_secret, RegisterSignContent(device_name, product_key, random), sign);
 }
 
 ConnectParams MakeConnectParams(std::string_view product_key, std::string_view device_name,

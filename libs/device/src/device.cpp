@@ -120,7 +120,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   }
 
   void Init() {
-    const bool tls = options.broker_uri.rfind("ssl://", 0) == 0;
+    // TLS over TCP (ssl://) or over WebSocket (wss://, the broker's listener for browsers).
+    const bool tls = options.broker_uri.rfind("ssl://", 0) == 0 || options.broker_uri.rfind("wss://", 0) == 0;
     const alink::ConnectParams credentials = alink::MakeConnectParams(
         options.product_key, options.device_name, options.device_secret, options.sign_method,
         std::to_string(NowMs()), tls ? 2 : 3);

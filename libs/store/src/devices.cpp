@@ -9,19 +9,33 @@ namespace {
 
 #define IOT_DEVICE_COLUMNS                                                                    \
   "id, product_key, device_name, nickname, secret, enabled, status, iot_ms(created_at), "    \
-  "iot_ms(activated_at), iot_ms(last_online_at), iot_ms(last_offline_at), ip_address, tags::text"
+  "iot_ms(activated_at), iot_ms(last_online_at), iot_ms(last_offline_at), ip_address, tags::text, " \
+  "iot_id"
+
+// Registration state for the broker plugin (same rule as store::LookupRegistration).
+#define IOT_DEVICE_REGISTRATION_COLUMNS                                                             \
+  "p.product_secret, p.dynamic_registration, (d.status = 'unactive' OR (d.registration_reset_at IS NOT NULL " \
+  "AND (d.last_online_at IS NULL OR d.registration_reset_at > d.last_online_at)))"
 
 const Statement kProductExists{"dev_product_exists",
                                "SELECT 1 FROM products WHERE product_key = $1"};
 const Statement kInsert{"dev_insert",
-                        "INSERT INTO devices (product_key, device_name, nickname, secret) "
-                        "VALUES ($1, $2, $3, $4) RETURNING " IOT_DEVICE_COLUMNS};
+                        "INSERT INTO devices (product_key, device_name, nickname, secret, iot_id) "
+                        "VALUES ($1, $2, $3, $4, $5) RETURNING " IOT_DEVICE_COLUMNS};
 // Batch: one statement for all rows, so the batch is all-or-nothing and one round trip.
 const Statement kInsertBatch{
     "dev_insert_batch",
-    "INSERT INTO devices (product_key, device_name, nickname, secret) "
-    "SELECT $1, x.n, x.k, x.s FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (n text, k text, s text)) "
-    "WITH ORDINALITY AS x(n, k, s, o) ORDER BY x.o RETURNING " IOT_DEVICE_COLUMNS};
+    "INSERT INTO devices (product_key, device_name, nickname, secret, iot_id) "
+    "SELECT $1, x.n, x.k, x.s, x.i FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (n text, k text, s text, "
+    "i text)) WITH ORDINALITY AS x(n, k, s, i, o) ORDER BY x.o RETURNING " IOT_DEVICE_COLUMNS};
+// Import pre-check: which rows ($2 = [[name, iotId], ...]) name an existing device or iotId.
+const Statement kImportConflicts{
+    "dev_import_conflicts",
+    "SELECT x.o - 1, EXISTS (SELECT 1 FROM devices d WHERE d.product_key = $1 AND d.device_name = x.v->>0), "
+    "EXISTS (SELECT 1 FROM devices d WHERE d.iot_id = x.v->>1) "
+    "FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(v, o) "
+    "WHERE EXISTS (SELECT 1 FROM devices d WHERE d.product_key = $1 AND d.device_name = x.v->>0) "
+    "OR EXISTS (SELECT 1 FROM devices d WHERE d.iot_id = x.v->>1) ORDER BY x.o"};
 const Statement kGet{"dev_get", "SELECT " IOT_DEVICE_COLUMNS
                                 " FROM devices WHERE product_key = $1 AND device_name = $2"};
 const Statement kGetById{"dev_get_by_id", "SELECT " IOT_DEVICE_COLUMNS " FROM devices WHERE id = $1"};
@@ -68,12 +82,13 @@ const Statement kAllOffline{"dev_all_offline",
                             "WHERE status = 'online'"};
 const Statement kLookup{"dev_lookup",
                         "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
-                        "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0) "
-                        "FROM devices d JOIN products p USING (product_key) WHERE d.product_key = $1 AND d.device_name = $2"};
+                        "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
+                        " FROM devices d JOIN products p USING (product_key) "
+                        "WHERE d.product_key = $1 AND d.device_name = $2"};
 const Statement kListAuth{"dev_list_auth",
                           "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
-                          "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0) "
-                          "FROM devices d JOIN products p USING (product_key)"};
+                          "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
+                          " FROM devices d JOIN products p USING (product_key)"};
 
 DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   DeviceAuthInfo out;
@@ -86,6 +101,9 @@ DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   Parse(row[6].as<std::string>(), out.validation);
   out.retention_days = row[7].as<int>();
   out.timestamp_window_s = row[8].as<int>();
+  out.product_secret = row[9].as<std::string>();
+  out.dynamic_registration = row[10].as<bool>();
+  out.registrable = row[11].as<bool>();
   return out;
 }
 
@@ -109,6 +127,7 @@ Device ReadDevice(const pqxx::row& r) {
       d.tags[k] = v.is_string() ? v.get<std::string>() : v.dump();
     }
   }
+  d.iot_id = r[13].as<std::string>();
   return d;
 }
 
@@ -140,45 +159,97 @@ std::string_view StatusFilterName(DeviceStatusFilter f) {
 
 std::string GenerateDeviceSecret() { return RandomAlnum(32); }
 std::string GenerateDeviceName() { return RandomAlnum(16); }
+std::string GenerateIotId() { return RandomAlnum(26); }
 
 Result<Device> CreateDevice(Db& db, std::string_view product_key, const DeviceCreate& request) {
   const std::string name = request.device_name.value_or(GenerateDeviceName());
-  const std::string secret = GenerateDeviceSecret();
+  const std::string secret = request.secret.value_or(GenerateDeviceSecret());
+  const std::string iot_id = request.iot_id.value_or(GenerateIotId());
   return Run(db, [&](pqxx::connection& c) -> Result<Device> {
     pqxx::work tx(c);
     if (Exec(tx, kProductExists, S(product_key)).empty()) {
       return make_error_code(Errc::kNotFound);
     }
-    auto r = Exec(tx, kInsert, S(product_key), name, request.nickname, secret);
+    auto r = Exec(tx, kInsert, S(product_key), name, request.nickname, secret, iot_id);
     tx.commit();
     return ReadDevice(r[0]);
   });
 }
+
+namespace {
+
+// The rows of kInsertBatch, names, secrets and iotIds generated where absent.
+nlohmann::json BatchRows(const std::vector<DeviceCreate>& requests) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& req : requests) {
+    rows.push_back({{"n", req.device_name.value_or(GenerateDeviceName())},
+                    {"k", req.nickname},
+                    {"s", req.secret.value_or(GenerateDeviceSecret())},
+                    {"i", req.iot_id.value_or(GenerateIotId())}});
+  }
+  return rows;
+}
+
+std::vector<Device> InsertBatch(pqxx::work& tx, std::string_view product_key, const nlohmann::json& rows) {
+  auto r = Exec(tx, kInsertBatch, S(product_key),
+                rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  std::vector<Device> out;
+  out.reserve(r.size());
+  for (const auto& row : r) {
+    out.push_back(ReadDevice(row));
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<std::vector<Device>> CreateDevices(Db& db, std::string_view product_key,
                                           const std::vector<DeviceCreate>& requests) {
   if (requests.empty() || requests.size() > static_cast<std::size_t>(kMaxBatchDevices)) {
     return make_error_code(Errc::kInvalid);
   }
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& req : requests) {
-    rows.push_back({{"n", req.device_name.value_or(GenerateDeviceName())},
-                    {"k", req.nickname},
-                    {"s", GenerateDeviceSecret()}});
-  }
-  const std::string rows_json = rows.dump();
+  const nlohmann::json rows = BatchRows(requests);
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<Device>> {
     pqxx::work tx(c);
     if (Exec(tx, kProductExists, S(product_key)).empty()) {
       return make_error_code(Errc::kNotFound);
     }
-    auto r = Exec(tx, kInsertBatch, S(product_key), rows_json);
+    auto out = InsertBatch(tx, product_key, rows);
     tx.commit();
-    std::vector<Device> out;
-    out.reserve(r.size());
-    for (const auto& row : r) {
-      out.push_back(ReadDevice(row));
+    return out;
+  });
+}
+
+Result<ImportOutcome> ImportDevices(Db& db, std::string_view product_key,
+                                    const std::vector<DeviceCreate>& requests) {
+  if (requests.empty() || requests.size() > static_cast<std::size_t>(kMaxImportDevices)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  const nlohmann::json rows = BatchRows(requests);
+  nlohmann::json keys = nlohmann::json::array();
+  for (const auto& row : rows) {
+    keys.push_back({row["n"], row["i"]});
+  }
+  const std::string keys_json = keys.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return Run(db, [&](pqxx::connection& c) -> Result<ImportOutcome> {
+    pqxx::work tx(c);
+    if (Exec(tx, kProductExists, S(product_key)).empty()) {
+      return make_error_code(Errc::kNotFound);
     }
+    ImportOutcome out;
+    for (const auto& row : Exec(tx, kImportConflicts, S(product_key), keys_json)) {
+      const auto index = row[0].as<std::size_t>();
+      const auto& name = rows[index]["n"].get_ref<const std::string&>();
+      out.conflicts.push_back(
+          {index, row[1].as<bool>()
+                      ? "device " + name + " exists already in product " + S(product_key)
+                      : "iotId " + rows[index]["i"].get<std::string>() + " belongs to another device"});
+    }
+    if (!out.conflicts.empty()) {
+      return out;  // the transaction rolls back: nothing was written
+    }
+    out.devices = InsertBatch(tx, product_key, rows);  // a concurrent insert: 23505 -> kConflict
+    tx.commit();
     return out;
   });
 }

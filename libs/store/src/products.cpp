@@ -11,12 +11,12 @@ namespace {
   "p.data_format, iot_ms(p.script_updated_at), "                                               \
   "(SELECT max(version) FROM thing_model_versions v WHERE v.product_key = p.product_key), " \
   "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key), "                  \
-  "coalesce(p.timestamp_window_s, 0)"
+  "coalesce(p.timestamp_window_s, 0), p.product_secret, p.dynamic_registration"
 
 const Statement kInsert{"product_insert",
                         "INSERT INTO products (product_key, name, node_type, validation, "
-                        "retention_days, description, timestamp_window_s, data_format) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8)"};
+                        "retention_days, description, timestamp_window_s, data_format, product_secret, "
+                        "dynamic_registration) VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8, $9, $10)"};
 const Statement kGet{"product_get",
                      "SELECT " IOT_PRODUCT_COLUMNS " FROM products p WHERE p.product_key = $1"};
 const Statement kList{"product_list", "SELECT " IOT_PRODUCT_COLUMNS
@@ -28,12 +28,15 @@ const Statement kPatch{"product_patch",
                        "validation = coalesce($4, validation), "
                        "retention_days = coalesce($5, retention_days), "
                        "timestamp_window_s = CASE WHEN $6::int IS NULL THEN timestamp_window_s "
-                       "ELSE nullif($6::int, 0) END WHERE product_key = $1"};
+                       "ELSE nullif($6::int, 0) END, "
+                       "dynamic_registration = coalesce($7, dynamic_registration) WHERE product_key = $1"};
 const Statement kGetScript{"product_get_script",
                            "SELECT script, iot_ms(script_updated_at) FROM products WHERE product_key = $1"};
 const Statement kPutScript{"product_put_script",
                            "UPDATE products SET script = $2, script_updated_at = iot_now_ms() "
                            "WHERE product_key = $1 RETURNING iot_ms(script_updated_at)"};
+const Statement kRotateSecret{"product_rotate_secret",
+                              "UPDATE products SET product_secret = $2 WHERE product_key = $1"};
 const Statement kDelete{"product_delete", "DELETE FROM products WHERE product_key = $1"};
 const Statement kHasDevices{"product_has_devices",
                             "SELECT EXISTS (SELECT 1 FROM devices WHERE product_key = $1)"};
@@ -52,6 +55,8 @@ Product ReadProduct(const pqxx::row& r) {
   p.thing_model_version = Opt<int>(r[9]);
   p.device_count = r[10].as<std::int64_t>();
   p.timestamp_window_s = r[11].as<int>();
+  p.product_secret = r[12].as<std::string>();
+  p.dynamic_registration = r[13].as<bool>();
   return p;
 }
 
@@ -73,7 +78,8 @@ Result<Product> CreateProduct(Db& db, const ProductCreate& request) {
     pqxx::work tx(c);
     Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)),
          S(ToString(request.validation)), request.retention_days, request.description,
-         request.timestamp_window_s, S(ToString(request.data_format)));
+         request.timestamp_window_s, S(ToString(request.data_format)),
+         request.product_secret.value_or(RandomAlnum(16)), request.dynamic_registration);
     auto p = GetIn(tx, pk);
     tx.commit();
     return p;
@@ -114,7 +120,7 @@ Result<Product> PatchProduct(Db& db, std::string_view product_key, const Product
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
     auto r = Exec(tx, kPatch, S(product_key), patch.name, patch.description, validation,
-                  patch.retention_days, patch.timestamp_window_s);
+                  patch.retention_days, patch.timestamp_window_s, patch.dynamic_registration);
     if (r.affected_rows() == 0) {
       return make_error_code(Errc::kNotFound);
     }
@@ -142,6 +148,19 @@ Result<ProductScript> PutProductScript(Db& db, std::string_view product_key, std
     ProductScript out{S(script), r[0][0].as<TimeMs>()};
     tx.commit();
     return out;
+  });
+}
+
+Result<Product> RotateProductSecret(Db& db, std::string_view product_key) {
+  const std::string secret = RandomAlnum(16);
+  return Run(db, [&](pqxx::connection& c) -> Result<Product> {
+    pqxx::work tx(c);
+    if (Exec(tx, kRotateSecret, S(product_key), secret).affected_rows() == 0) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto p = GetIn(tx, S(product_key));
+    tx.commit();
+    return p;
   });
 }
 

@@ -29,6 +29,7 @@ const BodySchema& FileSchema() {
         .Optional("maxConnections", FieldType::kInteger)
         .Optional("headerLimitBytes", FieldType::kInteger)
         .Optional("bodyLimitBytes", FieldType::kInteger)
+        .Optional("importBodyLimitBytes", FieldType::kInteger)
         .Optional("readTimeoutMs", FieldType::kInteger)
         .Optional("writeTimeoutMs", FieldType::kInteger)
         .Optional("pipelineLimit", FieldType::kInteger)
@@ -47,6 +48,7 @@ const BodySchema& FileSchema() {
         .Optional("downlinkRatePerDevice", FieldType::kInteger)
         .Optional("deviceQueueLimit", FieldType::kInteger)
         .Optional("onlineGraceMs", FieldType::kInteger)
+        .Optional("registrationRatePerProduct", FieldType::kInteger)
         .Optional("maintenanceIntervalS", FieldType::kInteger)
         .Optional("logLevel", FieldType::kString)
         .Optional("openapiPath", FieldType::kString)
@@ -145,6 +147,8 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int(http, "maxConnections", "IOT_HTTP_MAX_CONNECTIONS", env, 1, 1000000, s.max_connections);
   read.Int(http, "headerLimitBytes", nullptr, env, 1024, 1 << 20, s.header_limit);
   read.Int(http, "bodyLimitBytes", "IOT_HTTP_BODY_LIMIT", env, 1024, 1LL << 30, s.body_limit);
+  read.Int(http, "importBodyLimitBytes", "IOT_HTTP_IMPORT_BODY_LIMIT", env, 1024, 1LL << 30,
+           s.import_body_limit);
   long long read_ms = s.read_timeout.count();
   long long write_ms = s.write_timeout.count();
   long long grace_ms = s.shutdown_grace.count();
@@ -175,6 +179,8 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int(&file, "onlineGraceMs", "IOT_ONLINE_GRACE_MS", env, 0, 60000, config.control.online_grace_ms);
   Reader::String(&file, "dryRunDsn", "IOT_DRY_RUN_DSN", env, config.dry_run_dsn);
   read.Int(&file, "dryRunRowsPerS", "IOT_DRY_RUN_ROWS_PER_S", env, 0, 10000000, config.dry_run_rows_per_s);
+  read.Int(&file, "registrationRatePerProduct", "IOT_REGISTRATION_RATE", env, 0, 100000,
+           config.registration_rate);
   read.Int(&file, "maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", env, 0, 86400,
            config.maintenance_interval_s);
   read.Int(&file, "streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", env, 1, 1000000,

@@ -36,6 +36,7 @@ struct Config {
   ControlConfig control;  // device control (downlink) settings
   std::string dry_run_dsn;         // IOT_DRY_RUN_DSN: where dry runs read recorded traffic ("" = IOT_PG_DSN)
   int dry_run_rows_per_s = 20000;  // IOT_DRY_RUN_ROWS_PER_S: pacing of a dry run's reads (0 = unpaced)
+  int registration_rate = 5;  // IOT_REGISTRATION_RATE: dynamic registrations per second per product (0 = off)
   int maintenance_interval_s = 600;  // IOT_MAINTENANCE_INTERVAL_S: partitions/retention/dedupe (0 = off)
   // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
   std::size_t stream_queue_messages = 1024;       // IOT_STREAM_QUEUE_MESSAGES

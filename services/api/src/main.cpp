@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     // revoking any of them takes effect at once.
     iot::api::StoreAuthenticator authenticator(pool);
     iot::api::Router router(authenticator);
-    iot::api::HandlerContext context{.pool = pool};
+    iot::api::HandlerContext context{.pool = pool, .registration_rate = config.registration_rate};
     context.script_limits.cpu_time = std::chrono::milliseconds(config.control.script_cpu_ms);
     context.script_limits.memory_bytes = static_cast<std::size_t>(config.control.script_memory_mb) << 20;
     // Device control: the API's own broker session publishes commands and takes RRPC answers.

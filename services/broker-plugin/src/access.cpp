@@ -82,6 +82,14 @@ void DeviceDirectory::Upsert(const std::string& product_key, const std::string& 
   devices_[Key(product_key, device_name)] = std::move(record);
 }
 
+void DeviceDirectory::MarkActivated(std::string_view product_key, std::string_view device_name) {
+  const std::string key = Key(product_key, device_name);
+  std::unique_lock lock(mutex_);
+  if (auto it = devices_.find(key); it != devices_.end()) {
+    it->second.registrable = false;
+  }
+}
+
 void DeviceDirectory::Remove(const std::string& product_key, const std::string& device_name) {
   std::unique_lock lock(mutex_);
   devices_.erase(Key(product_key, device_name));

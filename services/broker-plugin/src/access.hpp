@@ -29,6 +29,11 @@ struct DeviceRecord {
   std::string secret;
   bool enabled = true;
   int timestamp_window_s = 0;  // the product's: |timestamp - now| allowed (0 = not checked)
+  // MQTT dynamic registration (registration.hpp): the product's secret and switch, and whether the
+  // device may still register (never activated, or reset by an operator since it was last online).
+  std::string product_secret;
+  bool dynamic_registration = false;
+  bool registrable = false;
 };
 
 // In-memory device credentials, filled and kept current by a background thread; read on the broker
@@ -38,6 +43,8 @@ class DeviceDirectory final {
   std::optional<DeviceRecord> Find(std::string_view product_key, std::string_view device_name) const;
   void Upsert(const std::string& product_key, const std::string& device_name, DeviceRecord record);
   void Remove(const std::string& product_key, const std::string& device_name);
+  // A device connected with its own secret: it may no longer register (until reset in the database).
+  void MarkActivated(std::string_view product_key, std::string_view device_name);
   // Replaces everything (initial load and resync after a lost LISTEN connection).
   void ReplaceAll(std::unordered_map<std::string, DeviceRecord> by_key);
   std::size_t Size() const;

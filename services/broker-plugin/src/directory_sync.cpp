@@ -27,6 +27,11 @@ store::DbSettings Settings(const std::string& dsn) {
   return settings;
 }
 
+DeviceRecord RecordOf(store::DeviceAuthInfo&& device) {
+  return DeviceRecord{std::move(device.secret), device.enabled, device.timestamp_window_s,
+                      std::move(device.product_secret), device.dynamic_registration, device.registrable};
+}
+
 }  // namespace
 
 DirectorySync::DirectorySync(std::string dsn, DeviceDirectory& directory)
@@ -46,7 +51,7 @@ bool DirectorySync::LoadAll() {
   by_key.reserve(devices->size());
   for (auto& device : *devices) {
     by_key.emplace(DeviceDirectory::Key(device.product_key, device.device_name),
-                   DeviceRecord{std::move(device.secret), device.enabled, device.timestamp_window_s});
+                   RecordOf(std::move(device)));
   }
   directory_.ReplaceAll(std::move(by_key));
   IOT_LOG_INFO(kLog, "msg=\"devices loaded\" count=" << directory_.Size());
@@ -92,7 +97,7 @@ void DirectorySync::OnDeviceChanged(const std::string& payload) {
   auto device = store::LookupDevice(*db_, pk, dn);
   bool kick = false;
   if (device) {
-    directory_.Upsert(pk, dn, DeviceRecord{device->secret, device->enabled, device->timestamp_window_s});
+    directory_.Upsert(pk, dn, RecordOf(std::move(*device)));
     kick = !device->enabled;
   } else if (store::Is(device.error(), store::Errc::kNotFound)) {
     directory_.Remove(pk, dn);
@@ -110,7 +115,8 @@ void DirectorySync::OnDeviceChanged(const std::string& payload) {
 
 void DirectorySync::Run() {
   bool need_reload = false;
-  // A product change (its timestamp window) reloads every device: products change rarely.
+  // A product change (its timestamp window, productSecret, dynamicRegistration) reloads everything:
+  // products change rarely.
   store::Listener listener(Settings(dsn_), {store::kChannelDevice, store::kChannelProduct},
                            [&](const store::Notification& note) {
                              if (note.resync || note.channel == store::kChannelProduct) {

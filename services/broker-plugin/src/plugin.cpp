@@ -28,6 +28,7 @@
 #include "iot/alink/status.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/log.hpp"
+#include "registration.hpp"
 #include "sessions.hpp"
 
 namespace {
@@ -53,6 +54,8 @@ struct Stats {
   std::uint64_t kicked_replaced = 0;
   std::uint64_t kicked_disabled = 0;
   std::uint64_t lifecycle_published = 0;
+  std::uint64_t registrations = 0;          // registration CONNECTs accepted (secret pushed)
+  std::uint64_t registrations_refused = 0;
 };
 
 struct Plugin {
@@ -61,6 +64,7 @@ struct Plugin {
   std::unique_ptr<iot::broker::Authenticator> auth;
   std::unique_ptr<iot::broker::DirectorySync> sync;
   iot::broker::Sessions sessions;
+  iot::broker::PendingRegistrations registrations;
   Stats stats;
   int stats_interval_s = 10;
   std::int64_t next_stats_ms = 0;
@@ -101,6 +105,8 @@ void PublishStats(Plugin& plugin) {
                      ",\"kickedReplaced\":" + std::to_string(s.kicked_replaced) +
                      ",\"kickedDisabled\":" + std::to_string(s.kicked_disabled) +
                      ",\"lifecyclePublished\":" + std::to_string(s.lifecycle_published) +
+                     ",\"registrations\":" + std::to_string(s.registrations) +
+                     ",\"registrationsRefused\":" + std::to_string(s.registrations_refused) +
                      ",\"onlineDevices\":" + std::to_string(plugin.sessions.OnlineDevices()) +
                      ",\"knownDevices\":" + std::to_string(plugin.directory.Size()) + "}";
   mosquitto_broker_publish_copy(nullptr, "/iot/broker/stats", static_cast<int>(json.size()),
@@ -112,6 +118,18 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
     auto& plugin = *static_cast<Plugin*>(userdata);
     auto* ed = static_cast<mosquitto_evt_basic_auth*>(event_data);
     const char* client_id = mosquitto_client_id(ed->client);
+    // MQTT dynamic registration: a session of its own that only receives the secret (registration.hpp).
+    if (auto registration = iot::broker::CheckRegistration(plugin.directory, client_id == nullptr ? "" : client_id,
+                                                           ed->username, ed->password)) {
+      if (!registration->allowed) {
+        ++plugin.stats.registrations_refused;
+        IOT_LOG_DEBUG(kLog, "msg=\"registration refused\" reason=" << iot::log::Quote(registration->reason));
+        return MOSQ_ERR_AUTH;
+      }
+      ++plugin.stats.registrations;
+      plugin.registrations.Add(client_id, std::move(registration->payload), NowMs());
+      return MOSQ_ERR_SUCCESS;
+    }
     const auto decision =
         plugin.auth->Authenticate(client_id == nullptr ? "" : client_id, ed->username, ed->password, NowMs());
     if (decision.result != iot::broker::AuthResult::kAllowed) {
@@ -123,6 +141,7 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
     }
     ++plugin.stats.auth_allowed;
     if (decision.identity.role == iot::broker::Role::kDevice) {
+      plugin.directory.MarkActivated(decision.identity.product_key, decision.identity.device_name);
       // Mosquitto 2.0.11 has no connect event: a successful authentication is the connect.
       const char* address = mosquitto_client_address(ed->client);
       auto outcome = plugin.sessions.OnDeviceConnected(ed->client, client_id, decision.identity,
@@ -143,6 +162,13 @@ int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
   try {
     auto& plugin = *static_cast<Plugin*>(userdata);
     auto* ed = static_cast<mosquitto_evt_acl_check*>(event_data);
+    const char* acl_client_id = mosquitto_client_id(ed->client);
+    if (acl_client_id != nullptr && iot::broker::IsRegistrationClientId(acl_client_id)) {
+      // A registration session receives its secret and does nothing else.
+      const bool push = ed->access == MOSQ_ACL_READ && ed->topic != nullptr &&
+                        std::strcmp(ed->topic, iot::broker::kRegisterTopic) == 0;
+      return push ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+    }
     const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
     const auto access = static_cast<iot::broker::Access>(ed->access);
     if (iot::broker::AclAllows(identity, ed->topic == nullptr ? "" : ed->topic, access, ed->retain)) {
@@ -178,6 +204,11 @@ int OnDisconnect(int /*event*/, void* event_data, void* userdata) {
   try {
     auto& plugin = *static_cast<Plugin*>(userdata);
     auto* ed = static_cast<mosquitto_evt_disconnect*>(event_data);
+    const char* gone_client_id = mosquitto_client_id(ed->client);
+    if (gone_client_id != nullptr && iot::broker::IsRegistrationClientId(gone_client_id)) {
+      plugin.registrations.Remove(gone_client_id);  // never a device session: no lifecycle message
+      return MOSQ_ERR_SUCCESS;
+    }
     const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
     if (identity.role != iot::broker::Role::kDevice) {
       return MOSQ_ERR_SUCCESS;
@@ -212,6 +243,15 @@ int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
       }
     }
     const std::int64_t now = NowMs();
+    auto due = plugin.registrations.Take(now);
+    for (const auto& [client_id, payload] : due.push) {
+      // Addressed to the one client: delivered without a subscription, as Alibaba does.
+      mosquitto_broker_publish_copy(client_id.c_str(), iot::broker::kRegisterTopic, static_cast<int>(payload.size()),
+                                    payload.data(), 0, false, nullptr);
+    }
+    for (const auto& client_id : due.kick) {
+      mosquitto_kick_client_by_clientid(client_id.c_str(), false);  // the device did not leave within 15 s
+    }
     if (now >= plugin.next_stats_ms) {
       plugin.next_stats_ms = now + plugin.stats_interval_s * 1000LL;
       PublishStats(plugin);

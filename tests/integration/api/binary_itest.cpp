@@ -70,7 +70,10 @@ TEST_CASE("iot-api: openapi.json is valid JSON that lists every contract path", 
            "/products/{pk}/devices/{dn}/events", "/products/{pk}/devices/{dn}/service-calls",
            "/products/{pk}/devices/{dn}/service-calls/{callId}",
            "/products/{pk}/devices/{dn}/rejections", "/products/{pk}/devices/{dn}/services/{id}",
-           "/products/{pk}/devices/{dn}/desired-properties", "/audit", "/stream", "/openapi.json"}) {
+           "/products/{pk}/devices/{dn}/desired-properties", "/audit", "/stream", "/openapi.json",
+           "/products/{pk}/devices:import", "/products/{pk}/devices:export",
+           "/products/{pk}/devices/{dn}/registration:reset", "/products/{pk}:rotateProductSecret",
+           "/auth/register/device"}) {
     INFO(path);
     CHECK(paths.contains(path));
   }

@@ -70,7 +70,7 @@ std::string PgProcess::Dsn(const std::string& role, const std::string& db) const
   return "postgresql://" + role + ":" + Password(role) + "@127.0.0.1:" + std::to_string(port_) + "/" + db;
 }
 
-Stack::Stack(store::ValidationMode mode, bool private_pg) {
+Stack::Stack(store::ValidationMode mode, bool private_pg, bool websockets) {
   if (private_pg) {
     pg_ = std::make_unique<PgProcess>();
     dsn_ = pg_->Dsn();
@@ -87,7 +87,8 @@ Stack::Stack(store::ValidationMode mode, bool private_pg) {
   product.validation = mode;
   REQUIRE(store::CreateProduct(*db_, product).has_value());
   PublishModel(ReadFixture("tsl/valid/reference_example.json"));
-  broker_ = std::make_unique<testing::MosquittoProcess>(testing::MosquittoOptions{ServiceDsn("iot_broker"), false, 1});
+  broker_ = std::make_unique<testing::MosquittoProcess>(testing::MosquittoOptions{
+      ServiceDsn("iot_broker"), false, 1, /*tls=*/websockets, /*websockets=*/websockets});
 }
 
 Stack::~Stack() = default;

@@ -51,7 +51,9 @@ class PgProcess {
 class Stack {
  public:
   // `private_pg`: use a PgProcess instead of the harness server.
-  explicit Stack(store::ValidationMode mode = store::ValidationMode::kWeak, bool private_pg = false);
+  // `websockets`: the broker also listens for MQTT over WebSocket, ws and (with TLS) wss.
+  explicit Stack(store::ValidationMode mode = store::ValidationMode::kWeak, bool private_pg = false,
+                 bool websockets = false);
   ~Stack();
 
   std::string Dsn() const { return dsn_; }

@@ -36,6 +36,15 @@ MosquittoProcess::MosquittoProcess(MosquittoOptions options)
   } else {
     script += "; iot_mosquitto_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(port_);
   }
+  if (options_.websockets) {
+    ws_port_ = FreePort();
+    script += "; iot_mosquitto_ws_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(ws_port_);
+    if (options_.tls) {
+      wss_port_ = FreePort();
+      script += " " + std::to_string(wss_port_) + " " + Quote(dir_ + "/tls/ca.crt") + " " +
+                Quote(dir_ + "/tls/server.crt") + " " + Quote(dir_ + "/tls/server.key");
+    }
+  }
   if (!options_.pg_dsn.empty()) {
     script += "; IOT_BROKER_STATS_INTERVAL_S=" + std::to_string(options_.stats_interval_s) +
               " iot_mosquitto_plugin_conf " + Quote(dir_) + " " + Quote(IOT_BROKER_PLUGIN_PATH) + " " +

@@ -217,3 +217,33 @@ TEST_CASE("Credentials: sub-device sign accepts both key spellings and timestamp
     CHECK_FALSE(alink::DecodeSubDeviceSign(bad_ts).has_value());
   }
 }
+
+TEST_CASE("Register sign: reference example and the Node SDK's SHA-1 whatever it declares", "[credentials][register]") {
+  using iot::alink::SignMethod;
+  // Reference §5.2: dn dev01, pk a1b2c3d4e5f, random abc123, ProductSecret ProductSecret123.
+  CHECK(iot::alink::RegisterSignContent("dev01", "a1b2c3d4e5f", "abc123") ==
+        "deviceNamedev01productKeya1b2c3d4e5frandomabc123");
+  CHECK(iot::alink::Sign(SignMethod::kHmacSha1, "ProductSecret123",
+                         iot::alink::RegisterSignContent("dev01", "a1b2c3d4e5f", "abc123")) ==
+        "2aeef6e69b3edc3d5d11731766ad6dd2f50df860");
+  auto ok = iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev01", "a1b2c3d4e5f",
+                                           "abc123", "2AEEF6E69B3EDC3D5D11731766AD6DD2F50DF860");
+  REQUIRE(ok.has_value());
+  CHECK(*ok == SignMethod::kHmacSha1);
+  // Declared sha256 but signed with SHA-1 (Node SDK): accepted as SHA-1.
+  auto fallback = iot::alink::VerifyRegisterSign(SignMethod::kHmacSha256, "ProductSecret123", "dev01",
+                                                 "a1b2c3d4e5f", "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860");
+  REQUIRE(fallback.has_value());
+  CHECK(*fallback == SignMethod::kHmacSha1);
+  const std::string sha256 = iot::alink::Sign(SignMethod::kHmacSha256, "ProductSecret123",
+                                              "deviceNamedev01productKeya1b2c3d4e5frandomabc123");
+  CHECK(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha256, "ProductSecret123", "dev01", "a1b2c3d4e5f",
+                                       "abc123", sha256).has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret124", "dev01", "a1b2c3d4e5f",
+                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860").has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev02", "a1b2c3d4e5f",
+                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860").has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "", "dev01", "a1b2c3d4e5f", "abc123", "").has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev01", "a1b2c3d4e5f",
+                                             "abc123", "zz").has_value());
+}

@@ -190,8 +190,30 @@ function Control(props: { base: string; model: TslDocument; streamTick: number; 
   );
 }
 
+// The newest `pages` pages of a list (reloaded on every tick); "Load older" adds a page.
 function useLiveList<T>(url: string, tick: number) {
-  return useLoad(() => api<List<T>>('GET', url), [url, tick]);
+  const [pages, setPages] = useState(1);
+  const loaded = useLoad(async () => {
+    const items: T[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < pages; i++) {
+      const page: List<T> = await api<List<T>>('GET', url + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''));
+      items.push(...page.items);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    return { items, nextCursor: cursor };
+  }, [url, tick, pages]);
+  return { ...loaded, more: () => setPages((n) => n + 1) };
+}
+
+function LoadOlder(props: { list: { data?: List<unknown>; more: () => void }; testid: string }) {
+  if (!props.list.data?.nextCursor) return null;
+  return (
+    <button class="small" onClick={props.list.more} data-testid={props.testid}>
+      Load older
+    </button>
+  );
 }
 
 export function DevicePage(props: { pk: string; dn: string }) {
@@ -383,6 +405,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
             )}
           </tbody>
         </table>
+        <LoadOlder list={events} testid="older-events" />
       </div>
       <div class="card">
         <h3>Rejections</h3>
@@ -424,6 +447,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
             )}
           </tbody>
         </table>
+        <LoadOlder list={rejections} testid="older-rejections" />
       </div>
       <div class="card">
         <h3>Service calls</h3>
@@ -468,6 +492,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
             )}
           </tbody>
         </table>
+        <LoadOlder list={calls} testid="older-calls" />
       </div>
     </section>
   );

@@ -1,10 +1,11 @@
 import { useState } from 'preact/hooks';
-import { api, ApiError, Device, devicePath, DeviceStatus, List, Product, qs } from '../api';
+import { api, ApiError, Device, devicePath, DeviceStatus, listAll, Product } from '../api';
 import { ErrorBox, fmtTime, Link, Modal, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { useStream } from '../stream';
 import { ScriptTab } from './Script';
 import { ThingModelTab } from './ThingModel';
 import { ValidationSelect } from './Products';
+import { ExportDevicesButton, ImportDevices, RegistrationSettings } from './Fleet';
 
 function RegisterDevice(props: { pk: string; onClose: () => void; onCreated: () => void }) {
   const [deviceName, setDeviceName] = useState('');
@@ -91,7 +92,8 @@ function DevicesTab(props: { product: Product; onChanged: () => void }) {
   const [tag, setTag] = useState('');
   const [registering, setRegistering] = useState(false);
   const [actionError, setActionError] = useState<unknown>(null);
-  const list = useLoad(() => api<List<Device>>('GET', `/products/${encodeURIComponent(pk)}/devices${qs({ status, search, tag, limit: 1000 })}`), [pk, status, search, tag]);
+  const list = useLoad(() => listAll<Device>(`/products/${encodeURIComponent(pk)}/devices`, { status, search, tag }), [pk, status, search, tag]);
+  const [importing, setImporting] = useState(false);
   const [live, setLive] = useState<Record<string, DeviceStatus>>({});
   const reload = useDebounced(() => {
     setLive({});
@@ -130,6 +132,10 @@ function DevicesTab(props: { product: Product; onChanged: () => void }) {
         <input type="search" placeholder="name or nickname" aria-label="Search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} data-testid="device-search" />
         <input placeholder="tag key:value" aria-label="Tag" value={tag} onChange={(e) => setTag((e.target as HTMLInputElement).value)} />
         <span class="spacer" />
+        <ExportDevicesButton pk={pk} />
+        <button onClick={() => setImporting(true)} data-testid="import-devices">
+          Import devices
+        </button>
         <button class="primary" onClick={() => setRegistering(true)} data-testid="register">
           Register device
         </button>
@@ -194,6 +200,7 @@ function DevicesTab(props: { product: Product; onChanged: () => void }) {
           )}
         </tbody>
       </table>
+      {importing && <ImportDevices pk={pk} onClose={() => setImporting(false)} onImported={() => (list.reload(), props.onChanged())} />}
       {registering && <RegisterDevice pk={pk} onClose={() => setRegistering(false)} onCreated={() => (list.reload(), props.onChanged())} />}
     </div>
   );
@@ -227,6 +234,7 @@ export function ProductPage(props: { pk: string; tab: string }) {
             </div>
           </div>
           {p.description && <p class="muted">{p.description}</p>}
+          <RegistrationSettings product={p} onChanged={product.reload} />
           <div class="tabs" role="tablist">
             <Link href={`/products/${encodeURIComponent(pk)}/model`} class={tab === 'model' ? 'active' : ''} testid="tab-model">
               Thing model

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, List, Product, Validation } from '../api';
+import { api, ApiError, listAll, Product, Validation } from '../api';
 import { ErrorBox, fmtTime, Link, Modal, useLoad } from '../components/ui';
 import { navigate } from '../router';
 
@@ -120,7 +120,7 @@ function CreateProduct(props: { onClose: () => void; onCreated: (p: Product) => 
 
 export function ProductsPage() {
   const [creating, setCreating] = useState(false);
-  const { data, error, reload } = useLoad(() => api<List<Product>>('GET', '/products?limit=1000'), []);
+  const { data, error, reload } = useLoad(() => listAll<Product>('/products'), []);
   return (
     <section>
       <div class="page-head">

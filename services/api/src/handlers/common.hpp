@@ -32,6 +32,7 @@ struct HandlerContext {
   ControlService* control = nullptr;  // device control; null when no broker is configured (503)
   script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
   DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
+  int registration_rate = 5;  // dynamic registrations per second per product (0 = unlimited)
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -106,6 +107,8 @@ void AddThingModelChangeRoutes(Router& router, HandlerContext& context);
 void AddDeviceRoutes(Router& router, HandlerContext& context);
 void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
+void AddFleetRoutes(Router& router, HandlerContext& context);         // handlers/fleet.cpp
+void AddRegistrationRoutes(Router& router, HandlerContext& context);  // handlers/registration.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -117,6 +120,8 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddDeviceRoutes(router, context);
   AddDeviceDataRoutes(router, context);
   AddControlRoutes(router, context);
+  AddFleetRoutes(router, context);
+  AddRegistrationRoutes(router, context);
 }
 
 }  // namespace iot::api

@@ -1,6 +1,7 @@
 // /api/v1/products/{pk}/devices: register (single and batch), list with filters, get, patch, delete.
 #include <set>
 
+#include "fleet/device_rows.hpp"
 #include "handlers/common.hpp"
 #include "handlers/devices.hpp"
 #include "http/body_schema.hpp"
@@ -10,12 +11,14 @@ namespace iot::api {
 namespace {
 
 constexpr std::string_view kCursorKind = "devices";
-constexpr double kMaxNicknameChars = 64;
 
 const BodySchema& CreateSchema() {
   static const BodySchema kSchema = BodySchema()
                                         .Optional("deviceName", FieldType::kString)
-                                        .Optional("nickname", FieldType::kString, {.max = kMaxNicknameChars});
+                                        .Optional("deviceSecret", FieldType::kString)
+                                        .Optional("iotId", FieldType::kString)
+                                        .Optional("nickname", FieldType::kString,
+                                                  {.max = static_cast<double>(kMaxNicknameChars)});
   return kSchema;
 }
 
@@ -24,14 +27,18 @@ const BodySchema& BatchSchema() {
       BodySchema()
           .Optional("count", FieldType::kInteger, {.min = 1, .max = store::kMaxBatchDevices})
           .Optional("deviceNames", FieldType::kArray,
-                    {.min = 1, .max = store::kMaxBatchDevices, .items = FieldType::kString});
+                    {.min = 1, .max = store::kMaxBatchDevices, .items = FieldType::kString})
+          .Optional("devices", FieldType::kArray,
+                    {.min = 1, .max = store::kMaxBatchDevices, .items = FieldType::kObject,
+                     .item_object = DeviceRowSchema()});
   return kSchema;
 }
 
 const BodySchema& PatchSchema() {
   static const BodySchema kSchema =
       BodySchema()
-          .Optional("nickname", FieldType::kString, {.nullable = true, .max = kMaxNicknameChars})
+          .Optional("nickname", FieldType::kString,
+                    {.nullable = true, .max = static_cast<double>(kMaxNicknameChars)})
           .Optional("enabled", FieldType::kBoolean);
   return kSchema;
 }
@@ -48,6 +55,7 @@ nlohmann::json DeviceJson(const store::Device& d, bool with_secret) {
   nlohmann::json out = {
       {"productKey", d.product_key},
       {"deviceName", d.device_name},
+      {"iotId", d.iot_id},
       {"nickname", d.nickname.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.nickname)},
       {"status", d.enabled ? std::string(store::ToString(d.status)) : std::string("disabled")},
       {"enabled", d.enabled},
@@ -73,24 +81,27 @@ void AddDeviceRoutes(Router& router, HandlerContext& context) {
                std::string pk = ProductKeyParam(request);
                nlohmann::json body = ParseJsonBody(request, CreateSchema());
                store::DeviceCreate create;
-               if (body.contains("deviceName")) {
-                 create.device_name = body["deviceName"].get<std::string>();
-                 if (!IsValidDeviceName(*create.device_name)) {
-                   throw ApiError::BadRequest(
-                       "invalid deviceName",
-                       {{"/deviceName", 0, "must be 4 to 32 of letters, digits and -_@.:"}});
-                 }
-               }
+               if (body.contains("deviceName")) create.device_name = body["deviceName"].get<std::string>();
+               if (body.contains("deviceSecret")) create.secret = body["deviceSecret"].get<std::string>();
+               if (body.contains("iotId")) create.iot_id = body["iotId"].get<std::string>();
                create.nickname = body.value("nickname", std::string());
+               std::vector<ErrorItem> problems;
+               CheckDeviceRow(create, "", problems);
+               if (!problems.empty()) {
+                 std::string detail = "invalid " + problems.front().path.substr(1) + ": " + problems.front().message;
+                 throw ApiError::BadRequest(std::move(detail), std::move(problems));
+               }
                RunOnDb(pool, respond, [request = std::move(request), pk, create](store::Db& db) {
                  auto created = store::CreateDevice(db, pk, create);
                  if (!created && created.error() == store::Errc::kConflict) {
                    throw ApiError::Conflict("device " + create.device_name.value_or("") +
-                                            " exists already in product " + pk);
+                                            " exists already in product " + pk +
+                                            (create.iot_id ? " or iotId " + *create.iot_id + " is taken" : ""));
                  }
                  store::Device device = Unwrap(std::move(created), "no such product: " + pk);
                  Audit(db, request, "device.create", pk + "/" + device.device_name,
-                       {{"nickname", device.nickname}});
+                       {{"nickname", device.nickname}, {"iotId", device.iot_id},
+                        {"existingSecret", create.secret.has_value()}});
                  Response response = Created(DeviceJson(device, true));
                  response.headers.emplace_back("Location", "/api/v1/products/" + pk + "/devices/" +
                                                                device.device_name);
@@ -104,13 +115,26 @@ void AddDeviceRoutes(Router& router, HandlerContext& context) {
                nlohmann::json body = ParseJsonBody(request, BatchSchema());
                const bool has_count = body.contains("count");
                const bool has_names = body.contains("deviceNames");
-               if (has_count == has_names) {
-                 throw ApiError::BadRequest("give either count or deviceNames",
-                                            {{"", 0, "exactly one of count and deviceNames is required"}});
+               const bool has_devices = body.contains("devices");
+               if (int{has_count} + int{has_names} + int{has_devices} != 1) {
+                 throw ApiError::BadRequest(
+                     "give one of count, deviceNames and devices",
+                     {{"", 0, "exactly one of count, deviceNames and devices is required"}});
                }
                std::vector<store::DeviceCreate> creates;
                if (has_count) {
                  creates.resize(body["count"].get<std::size_t>());
+               } else if (has_devices) {
+                 std::vector<ErrorItem> problems;
+                 creates = DeviceRowsFromJson(body["devices"], problems);
+                 if (!problems.empty()) {
+                   throw ApiError::BadRequest(std::to_string(problems.size()) + " invalid devices",
+                                              std::move(problems));
+                 }
+                 RunOnDb(pool, respond, [request = std::move(request), pk, creates](store::Db& db) {
+                   return ImportDevicesAnswer(db, request, pk, creates, DevicesPointer, "device.createBatch");
+                 });
+                 return;
                } else {
                  std::vector<ErrorItem> problems;
                  std::set<std::string> seen;

@@ -1,4 +1,7 @@
 // /api/v1/products: create, list, get, patch, delete.
+#include <algorithm>
+#include <cctype>
+
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
 #include "iot/store/products.hpp"
@@ -10,8 +13,20 @@ constexpr std::string_view kCursorKind = "products";
 constexpr int kMaxRetentionDays = 3650;
 constexpr int kMaxTimestampWindowS = 86400;
 
+nlohmann::json ProductJson(const store::Product& p);
+
+// productSecret only for admins (it lets any holder register the product's devices).
+nlohmann::json ProductJson(const store::Product& p, bool with_secret) {
+  nlohmann::json out = ProductJson(p);
+  if (with_secret) out["productSecret"] = p.product_secret;
+  return out;
+}
+
+bool IsAdmin(const Request& request) { return request.principal && request.principal->role == Role::kAdmin; }
+
 nlohmann::json ProductJson(const store::Product& p) {
   return {{"productKey", p.product_key},
+          {"dynamicRegistration", p.dynamic_registration},
           {"name", p.name},
           {"nodeType", store::ToString(p.node_type)},
           {"validation", store::ToString(p.validation)},
@@ -36,7 +51,9 @@ const BodySchema& CreateSchema() {
           .Optional("dataFormat", FieldType::kString, {.one_of = {"alink", "raw"}})
           .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays})
           .Optional("description", FieldType::kString, {.max = 1024})
-          .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS});
+          .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS})
+          .Optional("productSecret", FieldType::kString)
+          .Optional("dynamicRegistration", FieldType::kBoolean);
   return kSchema;
 }
 
@@ -47,7 +64,8 @@ const BodySchema& PatchSchema() {
           .Optional("description", FieldType::kString, {.max = 1024})
           .Optional("validation", FieldType::kString, {.one_of = {"weak", "none", "strict"}})
           .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays})
-          .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS});
+          .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS})
+          .Optional("dynamicRegistration", FieldType::kBoolean);
   return kSchema;
 }
 
@@ -82,13 +100,23 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
     create.retention_days = body.value("retentionDays", store::kDefaultRetentionDays);
     create.description = body.value("description", std::string());
     create.timestamp_window_s = body.value("timestampWindowS", 0);
+    create.dynamic_registration = body.value("dynamicRegistration", false);
+    if (body.contains("productSecret")) {
+      create.product_secret = body["productSecret"].get<std::string>();
+      if (create.product_secret->size() < 16 || create.product_secret->size() > 64 ||
+          !std::all_of(create.product_secret->begin(), create.product_secret->end(),
+                       [](unsigned char c) { return std::isalnum(c) != 0; })) {
+        throw ApiError::BadRequest("invalid productSecret",
+                                   {{"/productSecret", 0, "must be 16 to 64 letters and digits"}});
+      }
+    }
     RunOnDb(pool, respond, [request = std::move(request), create](store::Db& db) {
       store::Product product = Unwrap(
           store::CreateProduct(db, create),
           "product " + create.product_key.value_or("") + " exists already");
       nlohmann::json out = ProductJson(product);
       Audit(db, request, "product.create", product.product_key, out);
-      Response response = JsonOk(201, out);
+      Response response = JsonOk(201, ProductJson(product, true));
       response.headers.emplace_back("Location", "/api/v1/products/" + product.product_key);
       return response;
     });
@@ -97,11 +125,11 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
   router.Add("GET", "/api/v1/products", viewer, [&pool](Request&& request, Respond respond) {
     ListParams params = ParseListParams(request);
     store::PageQuery page{.limit = params.limit, .cursor = UnwrapCursor(kCursorKind, params.cursor)};
-    RunOnDb(pool, respond, [page](store::Db& db) {
+    RunOnDb(pool, respond, [page, admin_caller = IsAdmin(request)](store::Db& db) {
       auto products = Unwrap(store::ListProducts(db, page));
       nlohmann::json items = nlohmann::json::array();
       for (const auto& p : products.items) {
-        items.push_back(ProductJson(p));
+        items.push_back(ProductJson(p, admin_caller));
       }
       return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, products.next_cursor)));
     });
@@ -109,8 +137,9 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
 
   router.Add("GET", "/api/v1/products/{pk}", viewer, [&pool](Request&& request, Respond respond) {
     std::string pk = ProductKeyParam(request);
-    RunOnDb(pool, respond, [pk](store::Db& db) {
-      return JsonOk(200, ProductJson(Unwrap(store::GetProduct(db, pk), "no such product: " + pk)));
+    RunOnDb(pool, respond, [pk, admin_caller = IsAdmin(request)](store::Db& db) {
+      return JsonOk(200, ProductJson(Unwrap(store::GetProduct(db, pk), "no such product: " + pk),
+                                     admin_caller));
     });
   });
 
@@ -131,10 +160,11 @@ void AddProductRoutes(Router& router, HandlerContext& context) {
     }
     if (body.contains("retentionDays")) patch.retention_days = body["retentionDays"].get<int>();
     if (body.contains("timestampWindowS")) patch.timestamp_window_s = body["timestampWindowS"].get<int>();
+    if (body.contains("dynamicRegistration")) patch.dynamic_registration = body["dynamicRegistration"].get<bool>();
     RunOnDb(pool, respond, [request = std::move(request), pk, patch, body](store::Db& db) {
       store::Product product = Unwrap(store::PatchProduct(db, pk, patch), "no such product: " + pk);
       Audit(db, request, "product.update", pk, body);
-      return JsonOk(200, ProductJson(product));
+      return JsonOk(200, ProductJson(product, true));
     });
   });
 

@@ -32,7 +32,10 @@ std::string EmptyDefaultModule(const std::string& pk) {
 }
 
 // Parses a PUT body into a module of product `pk` (module `fbid`); 400 listing every problem.
-tsl::Module ParseDraft(nlohmann::json document, const std::string& pk, const std::string& fbid) {
+// A profile.productKey of another product (a model exported from Alibaba's console) is replaced by `pk`
+// and reported in `notices`.
+tsl::Module ParseDraft(nlohmann::json document, const std::string& pk, const std::string& fbid,
+                       std::vector<ErrorItem>& notices) {
   std::vector<ErrorItem> problems;
   if (!document.is_object()) {
     throw ApiError::BadRequest("a TSL document must be a JSON object",
@@ -46,8 +49,9 @@ tsl::Module ParseDraft(nlohmann::json document, const std::string& pk, const std
     if (key == profile->end() || key->is_null()) {
       (*profile)["productKey"] = pk;
     } else if (key->is_string() && key->get_ref<const std::string&>() != pk) {
-      problems.push_back({"/profile/productKey", 0,
-                          "productKey must be absent or equal to the product's key " + pk});
+      notices.push_back({"/profile/productKey", 0,
+                         "productKey " + key->get<std::string>() + " replaced by this product's key " + pk});
+      *key = pk;
     }
   }
   auto block = document.find("functionBlockId");
@@ -210,14 +214,19 @@ void AddThingModelRoutes(Router& router, HandlerContext& context) {
              [&pool](Request&& request, Respond respond) {
                std::string pk = ProductKeyParam(request);
                std::string fbid = FunctionBlockIdParam(request);
-               tsl::Module module = ParseDraft(ParseJsonBody(request), pk, fbid);
+               std::vector<ErrorItem> notices;
+               tsl::Module module = ParseDraft(ParseJsonBody(request), pk, fbid, notices);
                nlohmann::json normalised = tsl::ExportModule(module);
-               RunOnDb(pool, respond, [request = std::move(request), pk, fbid,
+               nlohmann::json notes = nlohmann::json::array();
+               for (const auto& notice : notices) {
+                 notes.push_back({{"path", notice.path}, {"message", notice.message}});
+               }
+               RunOnDb(pool, respond, [request = std::move(request), pk, fbid, notes = std::move(notes),
                                        normalised = std::move(normalised)](store::Db& db) {
                  const std::string text = normalised.dump();
                  Unwrap(store::PutThingModelDraft(db, pk, fbid, text), "no such product: " + pk);
                  Audit(db, request, "thingModel.draft", fbid.empty() ? pk : pk + ":" + fbid);
-                 return JsonOk(200, {{"version", "draft"}, {"tsl", normalised}});
+                 return JsonOk(200, {{"version", "draft"}, {"tsl", normalised}, {"notices", notes}});
                });
              });
 

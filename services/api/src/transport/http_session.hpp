@@ -156,13 +156,45 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     }
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(state_->settings.header_limit));
-    parser_->body_limit(state_->settings.body_limit);
+    // The largest limit while the header is read (Beast checks Content-Length against it as the header
+    // completes); OnHeader applies the route's own limit.
+    parser_->body_limit(std::max(state_->settings.body_limit, state_->settings.import_body_limit));
     reading_ = true;
     // The idle timer bounds reads; Beast's own timer is kept for writes (it would also fire while a
     // slow handler, not the client, is the one we wait for).
     Tcp().expires_never();
     if (queue_.empty()) {
       ArmIdleTimer();
+    }
+    // The header first: the body limit depends on the route (device imports have their own).
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::OnHeader, this->shared_from_this()));
+  }
+
+  std::size_t BodyLimitOfParser() const {
+    return parser_ && IsImportTarget(parser_->get().method(), parser_->get().target())
+               ? std::max(state_->settings.body_limit, state_->settings.import_body_limit)
+               : state_->settings.body_limit;
+  }
+
+  static bool IsImportTarget(http::verb method, std::string_view target) {
+    constexpr std::string_view kSuffix = "/devices:import";
+    target = target.substr(0, target.find('?'));
+    return method == http::verb::post && target.size() > kSuffix.size() &&
+           target.substr(target.size() - kSuffix.size()) == kSuffix;
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t bytes) {
+    if (!ec && !IsImportTarget(parser_->get().method(), parser_->get().target())) {
+      parser_->body_limit(state_->settings.body_limit);  // chunked bodies are checked as they arrive
+      const auto length = parser_->content_length();
+      if (length && *length > state_->settings.body_limit) {
+        ec = http::error::body_limit;
+      }
+    }
+    if (ec || parser_->is_done()) {
+      OnRead(ec, bytes);
+      return;
     }
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, this->shared_from_this()));
@@ -196,8 +228,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       // The client broke HTTP or a limit: answer once, then close the connection.
       ApiError error = ec == http::error::body_limit
                            ? ApiError::PayloadTooLarge("request body exceeds " +
-                                                       std::to_string(state_->settings.body_limit) +
-                                                       " bytes")
+                                                       std::to_string(BodyLimitOfParser()) + " bytes")
                        : ec == http::error::header_limit
                            ? ApiError{.status = 431, .detail = "request header exceeds " +
                                                                std::to_string(state_->settings.header_limit) +

@@ -22,6 +22,8 @@ struct ServerSettings {
   std::size_t max_connections = 10000;
   std::size_t header_limit = 8 * 1024;
   std::size_t body_limit = 1024 * 1024;
+  // Bulk device imports (POST .../devices:import, up to 10,000 rows) have their own, larger limit.
+  std::size_t import_body_limit = 4 * 1024 * 1024;
   // A connection with no complete request for this long (while nothing is in flight) is closed.
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds write_timeout{30000};

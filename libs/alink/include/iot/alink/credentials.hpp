@@ -63,6 +63,16 @@ std::string Sign(SignMethod method, std::string_view secret, std::string_view co
 Result<SignMethod> VerifyPassword(const ConnectCredentials& credentials,
                                   std::string_view device_secret, std::string_view password);
 
+// One product one secret (reference §5.2), over HTTPS and MQTT: the sign content is
+// "deviceName{dn}productKey{pk}random{random}", keyed with the ProductSecret.
+std::string RegisterSignContent(std::string_view device_name, std::string_view product_key,
+                                std::string_view random);
+// Constant-time check of a registration sign (hex, any case) with the declared method, then with
+// HMAC-SHA1 (the Node SDK computes SHA-1 whatever it declares). Errors: kBadSignature.
+Result<SignMethod> VerifyRegisterSign(SignMethod method, std::string_view product_secret,
+                                      std::string_view device_name, std::string_view product_key,
+                                      std::string_view random, std::string_view sign);
+
 // What a device sends in CONNECT, for the device SDK and the simulator (C SDK format:
 // clientId "{pk}.{dn}|timestamp=..,_v=..,securemode=..,signmethod=..,lan=C,gw=0,ext=0|").
 struct ConnectParams {

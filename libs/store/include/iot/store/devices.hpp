@@ -15,11 +15,13 @@
 namespace iot::store {
 
 inline constexpr int kMaxBatchDevices = 1000;
+inline constexpr int kMaxImportDevices = 10000;
 
 struct Device {
   std::int64_t id = 0;
   std::string product_key;
   std::string device_name;
+  std::string iot_id;  // Alibaba's iotId: assigned at creation, never changes
   std::string nickname;
   std::string secret;  // the API shows it to admins only
   bool enabled = true;
@@ -35,6 +37,20 @@ struct Device {
 struct DeviceCreate {
   std::optional<std::string> device_name;  // generated (16 letters/digits) when absent
   std::string nickname;
+  std::optional<std::string> secret;  // an existing DeviceSecret (import); generated when absent
+  std::optional<std::string> iot_id;  // an existing iotId (import); generated when absent
+};
+
+// Why one row of an import was refused (index into the request).
+struct ImportConflict {
+  std::size_t index = 0;
+  std::string message;
+};
+
+// Either every device was created (`devices`) or none (`conflicts` lists each existing name or iotId).
+struct ImportOutcome {
+  std::vector<Device> devices;
+  std::vector<ImportConflict> conflicts;
 };
 
 // Status filter of the device list; kDisabled matches enabled = false.
@@ -63,6 +79,10 @@ struct DeviceAuthInfo {
   ValidationMode validation = ValidationMode::kWeak;
   int retention_days = 30;
   int timestamp_window_s = 0;  // the product's (0 = not checked)
+  // MQTT dynamic registration (the broker plugin answers it from memory).
+  std::string product_secret;
+  bool dynamic_registration = false;
+  bool registrable = false;  // never activated, or reset since the device was last online
 };
 
 // A connect/disconnect seen by the broker plugin. `sequence` orders lifecycle messages of one device
@@ -88,6 +108,10 @@ Result<Device> CreateDevice(Db& db, std::string_view product_key, const DeviceCr
 // All or nothing (one transaction); 1..1000 items else kInvalid; kConflict on any duplicate name.
 Result<std::vector<Device>> CreateDevices(Db& db, std::string_view product_key,
                                           const std::vector<DeviceCreate>& requests);
+// Import of a fleet: 1..kMaxImportDevices items (else kInvalid), all or nothing; a deviceName that exists
+// in the product or an iotId that exists anywhere is a conflict of its row (nothing is created).
+Result<ImportOutcome> ImportDevices(Db& db, std::string_view product_key,
+                                    const std::vector<DeviceCreate>& requests);
 Result<Device> GetDevice(Db& db, std::string_view product_key, std::string_view device_name);
 Result<Device> GetDeviceById(Db& db, std::int64_t device_id);
 // kNotFound for an unknown product.
@@ -120,5 +144,7 @@ Result<std::vector<DeviceAuthInfo>> ListAllDeviceAuth(Db& db);
 // 32 random characters [A-Za-z0-9] (device secrets) / 16 for generated names.
 std::string GenerateDeviceSecret();
 std::string GenerateDeviceName();
+// 26 random characters [A-Za-z0-9] (iotId).
+std::string GenerateIotId();
 
 }  // namespace iot::store

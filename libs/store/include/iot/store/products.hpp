@@ -26,6 +26,8 @@ struct Product {
   std::optional<TimeMs> script_updated_at;  // raw products: when the script was last saved
   std::optional<int> thing_model_version;  // newest published version, if any
   std::int64_t device_count = 0;
+  std::string product_secret;         // one-product-one-secret registration; the API shows it to admins
+  bool dynamic_registration = false;  // devices may fetch their secret with the product secret
 };
 
 struct ProductCreate {
@@ -37,6 +39,8 @@ struct ProductCreate {
   int retention_days = kDefaultRetentionDays;  // >= 1, else kInvalid
   std::string description;
   int timestamp_window_s = 0;  // 0 = not checked, else 1..86400 s
+  std::optional<std::string> product_secret;  // an existing ProductSecret; generated when absent
+  bool dynamic_registration = false;
 };
 
 struct ProductPatch {
@@ -45,6 +49,7 @@ struct ProductPatch {
   std::optional<ValidationMode> validation;
   std::optional<int> retention_days;
   std::optional<int> timestamp_window_s;  // 0 clears it
+  std::optional<bool> dynamic_registration;
 };
 
 // The API checks formats (productKey 4-32 letters/digits); the store enforces uniqueness (kConflict).
@@ -67,6 +72,9 @@ Result<std::optional<ProductScript>> GetProductScript(Db& db, std::string_view p
 // Saves the script (the caller checked that it compiles and that the product is raw). kNotFound.
 // NOTIFYs kChannelProduct: the gateway and iot-api reload it.
 Result<ProductScript> PutProductScript(Db& db, std::string_view product_key, std::string_view script);
+
+// A new random productSecret (16 letters/digits); kNotFound when absent.
+Result<Product> RotateProductSecret(Db& db, std::string_view product_key);
 
 // 11 random characters [A-Za-z0-9] (like Alibaba product keys).
 std::string GenerateProductKey();

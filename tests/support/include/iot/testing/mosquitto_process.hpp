@@ -17,6 +17,7 @@ struct MosquittoOptions {
   bool allow_anonymous = false;  // plugin development setting
   int stats_interval_s = 1;
   bool tls = false;  // also a TLS listener, with a CA and server certificate made for the test
+  bool websockets = false;  // also MQTT over WebSocket (ws; and wss when `tls`)
 };
 
 // A private Mosquitto on a free loopback port, configured exactly like deploy/local/run.sh does it
@@ -32,6 +33,10 @@ class MosquittoProcess final {
   int Port() const { return port_; }
   std::string Uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
   std::string TlsUri() const { return "ssl://127.0.0.1:" + std::to_string(tls_port_); }
+  int WsPort() const { return ws_port_; }
+  int WssPort() const { return wss_port_; }
+  std::string WsUri() const { return "ws://127.0.0.1:" + std::to_string(ws_port_) + "/mqtt"; }
+  std::string WssUri() const { return "wss://127.0.0.1:" + std::to_string(wss_port_) + "/mqtt"; }
   std::string CaFile() const { return dir_ + "/../" + ca_name_; }
   void Restart();
   void Stop();
@@ -44,6 +49,8 @@ class MosquittoProcess final {
   std::string dir_;
   int port_ = 0;
   int tls_port_ = 0;
+  int ws_port_ = 0;
+  int wss_port_ = 0;
   std::string ca_name_;
   ChildProcess process_;
 };
