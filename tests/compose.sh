@@ -11,6 +11,7 @@
 #   4. up with two iot-api replicas behind the proxy: every service healthy, the one-shots exited 0.
 #   5. a product (thing model with a sync service) over REST through the proxy; signed devices (iot-devsim,
 #      the SDK) post over TCP and over TLS (CA read from the secrets volume); read back over REST.
+#      The live stream (WebSocket) through the proxy shows a device's post.
 #   6. --scale gateway=2, one gateway killed (SIGKILL of its init; the restart policy brings it back with its
 #      session) during a stream of posts: every post answered 200 is stored, every post is answered.
 #   7. scale down to one gateway during a stream (SIGTERM: unsubscribe, drain, Session Expiry 0): 0 lost.
@@ -183,6 +184,56 @@ check_stream tcp
 devsim tls "ssl://localhost:$MQTTS_PORT" 2 10 2 --ca "$TMP/ca.crt" || fail "iot-devsim over TLS ($(tail -3 "$TMP/tls.log"))"
 check_stream tls
 api GET "/products/$PK/devices/tls-0001/properties" | grep -q '"PowerOn"' || fail "the TLS device's properties are not readable over REST"
+
+# The live stream through the proxy: a WebSocket subscription sees a device's post (minimal client: the
+# handshake, one masked text frame out, unmasked frames in).
+step "live stream (WebSocket) through the proxy"
+python3 - 127.0.0.1 "$HTTP_PORT" "$TOKEN" "$PK" >"$TMP/stream.out" 2>&1 <<'PY' &
+import base64, json, os, socket, struct, sys
+host, port, token, pk = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((host, port), 30)
+s.sendall((f"GET /api/v1/stream?token={token} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+           f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+head, buf = buf.split(b"\r\n\r\n", 1)
+if b" 101 " not in head.split(b"\r\n")[0]:
+    sys.exit(f"no upgrade: {head[:200]!r}")
+def need(n):
+    global buf
+    while len(buf) < n:
+        data = s.recv(65536)
+        if not data:
+            sys.exit("closed")
+        buf += data
+def recv():
+    global buf
+    need(2)
+    n, off = buf[1] & 0x7F, 2
+    if n == 126:
+        need(4); n, off = struct.unpack(">H", buf[2:4])[0], 4
+    elif n == 127:
+        need(10); n, off = struct.unpack(">Q", buf[2:10])[0], 10
+    need(off + n)
+    payload, buf = buf[off:off + n], buf[off + n:]
+    return payload
+body = json.dumps({"subscribe": {"productKey": pk}}).encode()
+mask = os.urandom(4)
+s.sendall(bytes([0x81, 0x80 | len(body)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(body)))
+while True:
+    message = json.loads(recv())
+    print(message.get("type"), flush=True)
+    if message.get("type") == "property":
+        break
+PY
+listener=$!
+for ((i = 0; i < 100; i++)); do grep -q subscribed "$TMP/stream.out" 2>/dev/null && break; sleep 0.2; done
+grep -q subscribed "$TMP/stream.out" || fail "no stream subscription through the proxy ($(cat "$TMP/stream.out"))"
+sleep 1  # the first subscription is confirmed once the writers have seen it
+devsim live "tcp://127.0.0.1:$MQTT_PORT" 1 2 2 || fail "iot-devsim for the live stream"
+wait "$listener" || fail "no live property through the proxy ($(cat "$TMP/stream.out"))"
 
 # --- 6. two gateways, one killed during the stream --------------------------------------------------
 step "scale to 2 gateways, kill one during a stream"
