@@ -47,7 +47,7 @@ DATA=$(cd "$DATA" && pwd)
 # Secrets, the database and the broker's state live here: nobody else may read it. When root, the
 # postgres and mosquitto users get search permission only (an ACL), on this directory and its ancestors.
 chmod 700 "$DATA" "$DATA/logs"
-[[ $(id -u) -eq 0 ]] && iot_grant_traverse postgres "$DATA"
+[[ $(id -u) -eq 0 ]] && iot_grant_traverse postgres "$DATA/logs"  # its log file; $DATA on the way
 
 # Secrets are generated once and kept in the data directory (mode 600).
 secret_file() {
