@@ -22,6 +22,9 @@
 #      one is sustained: the stream's cost in throughput.
 #   4b. IOT_E2E_RATE again with iot-api stopped (IOT_E2E_NO_API_RUN=1): iot-api's stream listener makes
 #      the gateway build and NOTIFY stream records for every batch whenever iot-api runs, clients or not.
+#   4c. optional (IOT_E2E_DRY_RUN=1): thing-model dry runs of the draft over everything recorded so far,
+#      started back to back (one at a time) during a run at IOT_E2E_RATE, bracketed by runs without: CPU
+#      per post of each process and the achieved rate against its neighbours; the dry runs' read rate.
 #   5. 10,000 devices (IOT_E2E_BIG_DEVICES) at 1 post/s each for IOT_E2E_BIG_S, against a freshly started
 #      gateway: its peak RSS.
 #   6. exactly once: every post answered 200 (ids per device from the generator's JSON) has its dedupe
@@ -44,7 +47,7 @@
 # IOT_E2E_STEP_S (20), IOT_E2E_BROKER (1: measure the broker alone), IOT_E2E_BIG_DEVICES (10000; 0 = skip),
 # IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (10; 0 = skip),
 # IOT_E2E_STREAM_STEP (500; 0 = no throughput search with the clients), IOT_E2E_NO_API_RUN (1),
-# IOT_E2E_THREADS (1 generator thread), IOT_PG_SHARED_BUFFERS (1GB), IOT_E2E_OUT (directory for the JSON of every run and
+# IOT_E2E_THREADS (1 generator thread), IOT_E2E_STEP_SEARCH (1; 0 = no step search), IOT_E2E_DRY_RUN (0), IOT_PG_SHARED_BUFFERS (1GB), IOT_E2E_OUT (directory for the JSON of every run and
 # summary.json; default: kept in the temporary directory, printed at the end), IOT_KEEP_TMP=1 keeps
 # logs and data. The gateway's own settings (IOT_GATEWAY_WORKERS, IOT_GATEWAY_WRITERS, ...) pass through.
 set -euo pipefail
@@ -69,6 +72,8 @@ STREAM_CLIENTS=${IOT_E2E_STREAM_CLIENTS:-10}
 STREAM_STEP=${IOT_E2E_STREAM_STEP:-500}
 NO_API_RUN=${IOT_E2E_NO_API_RUN:-1}
 THREADS=${IOT_E2E_THREADS:-1}
+STEP_SEARCH=${IOT_E2E_STEP_SEARCH:-1}
+DRY_RUN=${IOT_E2E_DRY_RUN:-0}
 PK=bench7e2e
 
 # --- build only what the benchmark runs (Release) ---------------------------------------------------
@@ -99,7 +104,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/iot-e2e.XXXXXX")
 chmod 755 "$TMP"
 OUT=${IOT_E2E_OUT:-$TMP/out}
 mkdir -p "$OUT"
-API_PID= GW_PID= ECHO_PID= SAMPLER_PID= STREAM_PID=
+API_PID= GW_PID= ECHO_PID= SAMPLER_PID= STREAM_PID= DRY_PID=
 stop_pid() {  # stop_pid PID: SIGTERM, wait up to 15 s, then SIGKILL
   local pid=$1
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
@@ -110,6 +115,7 @@ stop_pid() {  # stop_pid PID: SIGTERM, wait up to 15 s, then SIGKILL
 cleanup() {
   local rc=$?
   stop_pid "$SAMPLER_PID"
+  stop_pid "$DRY_PID"
   stop_pid "$STREAM_PID"
   stop_pid "$ECHO_PID"
   stop_pid "$GW_PID"
@@ -363,8 +369,11 @@ wait_gateway_idle
 run_publish latency-$RATE "$RATE" "$DURATION_S" "$TMP/devices.csv" || true
 wait_gateway_idle
 sleep 2
-step_search platform
-PLATFORM_BEST=$BEST
+PLATFORM_BEST=0
+if [[ $STEP_SEARCH == 1 ]]; then
+  step_search platform
+  PLATFORM_BEST=$BEST
+fi
 if ((PLATFORM_BEST > 0)); then
   run_publish "sustained-$PLATFORM_BEST" "$PLATFORM_BEST" "$DURATION_S" "$TMP/devices.csv" || true
   wait_gateway_idle
@@ -415,6 +424,40 @@ if ((STREAM_CLIENTS > 0)); then
     iot_say "with $STREAM_CLIENTS stream clients: highest sustained step $STREAM_BEST posts/s (without: $PLATFORM_BEST)"
   fi
   cat "$TMP/stream.txt"
+fi
+
+# --- 4c. thing-model dry runs going (issue 25) ----------------------------------------------------------
+# The draft is the published model (publishing keeps the drafts): the runs re-validate every recorded item
+# of the last 24 hours whatever the model, so their cost does not depend on what the draft changes.
+dry_running() { "${PSQL[@]}" -c "SELECT count(*) FROM thing_model_dry_runs WHERE state = 'running'"; }
+if [[ $DRY_RUN == 1 ]]; then
+  run_publish "nodryrun-before-$RATE" "$RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  wait_gateway_idle
+  DRY_FROM=$("${PSQL[@]}" -c "SELECT iot_ms(iot_now_ms())")
+  (
+    while :; do
+      if [[ $(dry_running) == 0 ]]; then
+        curl -sS -o /dev/null -X POST "$BASE/api/v1/products/$PK/thing-model:dry-run" \
+          -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data '{}' || true
+      fi
+      sleep 0.2
+    done
+  ) &
+  DRY_PID=$!
+  run_publish "dryrun-$RATE" "$RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  stop_pid "$DRY_PID"
+  DRY_PID=
+  for ((i = 0; i < 600; i++)); do [[ $(dry_running) == 0 ]] && break; sleep 0.1; done
+  wait_gateway_idle
+  "${PSQL[@]}" -F ' ' -c "SELECT count(*), coalesce(sum((result->'examined'->>'accepted')::bigint
+      + (result->'examined'->>'refused')::bigint + (result->'examined'->>'skipped')::bigint), 0),
+      coalesce(sum(iot_ms(finished_at) - iot_ms(created_at)), 0)
+    FROM thing_model_dry_runs WHERE state = 'done' AND created_at >= iot_ts($DRY_FROM)" >"$TMP/dryruns.txt"
+  read -r DRY_RUNS DRY_ROWS DRY_MS <"$TMP/dryruns.txt"
+  iot_say "dry runs during dryrun-$RATE: $DRY_RUNS finished, $DRY_ROWS items re-validated in $DRY_MS ms" \
+    "($((DRY_MS > 0 ? DRY_ROWS * 1000 / DRY_MS : 0)) items/s)"
+  run_publish "nodryrun-after-$RATE" "$RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  wait_gateway_idle
 fi
 
 # --- 4b. without iot-api: its stream listener holds the presence lock whenever it runs, so every batch
