@@ -99,7 +99,8 @@ TEST_CASE("rest: products - create, list, get, patch, delete, conflicts and vali
   json p = Json(created);
   CHECK(p == json{{"productKey", "lamp0001"}, {"name", "Lamp"}, {"nodeType", "gateway"},
                   {"validation", "strict"}, {"retentionDays", 7}, {"description", "d"},
-                  {"createdAt", p["createdAt"]}, {"thingModelVersion", nullptr}, {"deviceCount", 0}});
+                  {"createdAt", p["createdAt"]}, {"thingModelVersion", nullptr}, {"deviceCount", 0},
+                  {"dataFormat", "alink"}, {"scriptUpdatedAt", nullptr}});
   CHECK(p["createdAt"].get<std::int64_t>() > NowMs() - 60000);
 
   auto generated = rest.Call("POST", "/products", json{{"name", "Auto"}});
