@@ -174,7 +174,7 @@ TEST_CASE("Examples: Alibaba's Node SDK (unmodified) over TCP and WebSocket, the
     INFO(device.LogTail());
     platform.Operate("lamp0001", run.name);
     INFO(device.LogTail());
-    CHECK(device.LogContains("\"event\": \"connected\"") || device.LogContains("\"event\":\"connected\""));
+    CHECK((device.LogContains("\"event\": \"connected\"") || device.LogContains("\"event\":\"connected\"")));
     CHECK(device.LogContains("Blink"));
     device.Stop(2s);
   }

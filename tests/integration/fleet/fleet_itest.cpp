@@ -339,7 +339,7 @@ TEST_CASE("Fleet: dynamic registration over HTTP answers Alibaba's codes; wrong 
 }
 
 TEST_CASE("Fleet: registration is rate limited per product", "[integration][fleet]") {
-  iot::api::itest::ApiProcess process({{"IOT_REGISTRATION_RATE", "2"}});
+  iot::api::itest::ApiProcess process(iot::api::itest::Env{{"IOT_REGISTRATION_RATE", "2"}});
   Api api{process};
   api.Ok("POST", "/api/v1/products", {{"name", "Rl"}, {"productKey", "a1FleetRate"}, {"dynamicRegistration", true}},
          201);
@@ -391,7 +391,7 @@ TEST_CASE("Fleet: a signed device over ws and wss posts and receives a property 
   INFO(process.Log());
   const std::string pk = iot::gateway::itest::kPk;
 
-  for (const std::string uri : {stack.Broker().WsUri(), stack.Broker().WssUri()}) {
+  for (const std::string& uri : {stack.Broker().WsUri(), stack.Broker().WssUri()}) {
     INFO(uri);
     iot::device::DeviceOptions options;
     options.broker_uri = uri;
