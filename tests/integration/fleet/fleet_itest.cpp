@@ -192,7 +192,7 @@ TEST_CASE("Fleet: 1,000 devices imported from CSV with their secrets connect sig
   CHECK(copy.body.find("iotId") != std::string::npos);
 }
 
-TEST_CASE("Fleet: single and batch creation take existing secrets and iotIds; iotId is in every answer",
+TEST_CASE("Fleet: single and batch creation take existing secrets and iotIds, iotId is in every answer",
           "[integration][fleet]") {
   iot::api::itest::ApiProcess process;
   Api api{process};
@@ -259,7 +259,7 @@ TEST_CASE("Fleet: single and batch creation take existing secrets and iotIds; io
             .status == 413);
 }
 
-TEST_CASE("Fleet: dynamic registration over HTTP answers Alibaba's codes; wrong signatures reveal nothing",
+TEST_CASE("Fleet: dynamic registration over HTTP answers Alibaba's codes, wrong signatures reveal nothing",
           "[integration][fleet]") {
   iot::gateway::itest::Stack stack;
   iot::api::itest::ApiProcess process({{"IOT_REGISTRATION_RATE", "1000"}}, stack.Dsn());
