@@ -192,7 +192,7 @@ TEST_CASE("Fleet: 1,000 devices imported from CSV with their secrets connect sig
   CHECK(copy.body.find("iotId") != std::string::npos);
 }
 
-TEST_CASE("Fleet: single and batch creation take existing secrets and iotIds; iotId is in every answer",
+TEST_CASE("Fleet: single and batch creation take existing secrets and iotIds, iotId is in every answer",
           "[integration][fleet]") {
   iot::api::itest::ApiProcess process;
   Api api{process};
@@ -259,7 +259,7 @@ TEST_CASE("Fleet: single and batch creation take existing secrets and iotIds; io
             .status == 413);
 }
 
-TEST_CASE("Fleet: dynamic registration over HTTP answers Alibaba's codes; wrong signatures reveal nothing",
+TEST_CASE("Fleet: dynamic registration over HTTP answers Alibaba's codes, wrong signatures reveal nothing",
           "[integration][fleet]") {
   iot::gateway::itest::Stack stack;
   iot::api::itest::ApiProcess process({{"IOT_REGISTRATION_RATE", "1000"}}, stack.Dsn());
@@ -339,7 +339,7 @@ TEST_CASE("Fleet: dynamic registration over HTTP answers Alibaba's codes; wrong 
 }
 
 TEST_CASE("Fleet: registration is rate limited per product", "[integration][fleet]") {
-  iot::api::itest::ApiProcess process({{"IOT_REGISTRATION_RATE", "2"}});
+  iot::api::itest::ApiProcess process(iot::api::itest::Env{{"IOT_REGISTRATION_RATE", "2"}});
   Api api{process};
   api.Ok("POST", "/api/v1/products", {{"name", "Rl"}, {"productKey", "a1FleetRate"}, {"dynamicRegistration", true}},
          201);
@@ -391,7 +391,7 @@ TEST_CASE("Fleet: a signed device over ws and wss posts and receives a property 
   INFO(process.Log());
   const std::string pk = iot::gateway::itest::kPk;
 
-  for (const std::string uri : {stack.Broker().WsUri(), stack.Broker().WssUri()}) {
+  for (const std::string& uri : {stack.Broker().WsUri(), stack.Broker().WssUri()}) {
     INFO(uri);
     iot::device::DeviceOptions options;
     options.broker_uri = uri;

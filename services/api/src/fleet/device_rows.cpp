@@ -237,7 +237,8 @@ CsvDevices ParseDevicesCsv(std::string_view text, std::string_view product_key, 
     auto it = kKnown.find(name);
     const std::string pointer = "/lines/" + std::to_string(header.line);
     if (it == kKnown.end()) {
-      out.problems.push_back({pointer, 0, "unknown column \"" + header.fields[c] +
+      const std::string& shown = header.fields[c];  // hostile headers are not echoed in full
+      out.problems.push_back({pointer, 0, "unknown column \"" + (shown.size() > 64 ? shown.substr(0, 64) + "..." : shown) +
                                               "\": expected DeviceName, DeviceSecret, Nickname, IotId, ProductKey"});
     } else if (index[it->second] >= 0) {
       out.problems.push_back({pointer, 0, "column " + std::string(kLabel[it->second]) + " given twice"});
@@ -276,7 +277,7 @@ CsvDevices ParseDevicesCsv(std::string_view text, std::string_view product_key, 
     CheckDeviceRow(row, pointer, row_problems);
     if (index[kProductKey] >= 0 && field(kProductKey) != product_key) {
       row_problems.push_back({pointer + "/productKey", 0,
-                              "ProductKey " + field(kProductKey) + " is not this product (" +
+                              "ProductKey " + field(kProductKey).substr(0, 64) + " is not this product (" +
                                   std::string(product_key) + ")"});
     }
     for (auto& problem : row_problems) {
