@@ -17,7 +17,7 @@ TEST_CASE("StorableText: valid UTF-8 is kept byte for byte", "[common][text]") {
   }
 }
 
-TEST_CASE("StorableText: every byte PostgreSQL refuses becomes \\xNN, the rest is kept", "[common][text]") {
+TEST_CASE("StorableText: every byte PostgreSQL refuses is written as hex, the rest is kept", "[common][text]") {
   const struct {
     std::string in, out;
   } cases[] = {
@@ -40,7 +40,7 @@ TEST_CASE("StorableText: every byte PostgreSQL refuses becomes \\xNN, the rest i
   }
 }
 
-TEST_CASE("StorableJson: \\u0000 inside strings becomes text - escaped backslashes are not mistaken for it",
+TEST_CASE("StorableJson: U+0000 escapes inside strings become text - escaped backslashes are not mistaken for them",
           "[common][text]") {
   CHECK(StorableJson(R"({"a":"x"})") == R"({"a":"x"})");
   CHECK(StorableJson(R"({"a":"x\u0000y"})") == R"({"a":"x\\u0000y"})");
