@@ -24,7 +24,7 @@ std::string ClientId(const std::string& random) {
 // Puts dev01 into `directory` (a DeviceDirectory owns a mutex: filled in place).
 void Fill(DeviceDirectory& directory, bool registrable, bool dynamic = true, bool enabled = true) {
   directory.Upsert("a1RegPk0001", "dev01",
-                   DeviceRecord{"0123456789abcdef0123456789abcdef", enabled, kProductSecret, dynamic, registrable});
+                   DeviceRecord{"0123456789abcdef0123456789abcdef", enabled, 0, kProductSecret, dynamic, registrable});
 }
 
 }  // namespace
