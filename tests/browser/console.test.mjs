@@ -222,23 +222,6 @@ try {
     expect(text.includes('imported-0001,0123456789abcdef0123456789abcdef,From CSV,'), 'export lacks the imported secret');
   });
 
-  await step('dynamic registration: switch, productSecret shown on demand, rotation', async () => {
-    const box = page.getByTestId('registration');
-    expect(!(await box.getByTestId('dynamic-registration').isChecked()), 'dynamic registration on by default');
-    const [patched] = await Promise.all([
-      page.waitForResponse((r) => r.url().endsWith(`/products/${PK}`) && r.request().method() === 'PATCH'),
-      box.getByTestId('dynamic-registration').check(),
-    ]);
-    expect(patched.status() === 200, `PATCH answered ${patched.status()}`);
-    await box.getByTestId('show-product-secret').click();
-    const before = (await box.getByTestId('product-secret').innerText()).trim();
-    expect(/^[A-Za-z0-9]{16}$/.test(before), `productSecret shown as ${before}`);
-    page.once('dialog', (d) => d.accept());
-    await box.getByTestId('rotate-product-secret').click();
-    await page.waitForFunction((old) => document.querySelector('[data-testid=product-secret]')?.textContent?.trim() !== old, before);
-    await shot('registration');
-  });
-
   await step('an unknown URL shows a not-found page', async () => {
     const here = page.url();
     await page.goto(BASE + '/no/such/page');

@@ -39,10 +39,12 @@ const Statement kLatest{
 
 const Statement kStreamNotify{"writer_stream_notify", "SELECT pg_notify('iot_stream', $1)"};
 // Is iot-api's stream listener there? It holds kStreamPresenceLockKey shared (pg_locks shows int8
-// advisory keys as classid = high half, objid = low half, objsubid = 1).
+// advisory keys as classid = high half, objid = low half, objsubid = 1). pg_locks covers the whole
+// cluster: only a listener of this database counts (another platform or test database may hold the key).
 const Statement kStreamListening{
     "writer_stream_listening",
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)"};
 constexpr auto kStreamCheckInterval = kStreamPresenceCheck;
 
