@@ -3,7 +3,8 @@
 # private PostgreSQL cluster and a private Mosquitto broker under $IOT_DATA_DIR (default ./.local; no system
 # service is touched), then every platform service. Ctrl-C stops all of it.
 #
-# Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
+# Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080, loopback unless IOT_HTTP_BIND opens it),
+# IOT_HTTPS_PORT (8443, all interfaces), IOT_OPS_PORT (9180, loopback), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
 # IOT_PG_PORT (55432), IOT_MQTT_BIND (0.0.0.0), IOT_ADMIN_TOKEN (generated once when unset, kept in the data
 # directory), IOT_BUILD_DIR (./build-release). See README.md for every IOT_ variable.
 set -euo pipefail
@@ -14,6 +15,8 @@ source "$IOT_ROOT/deploy/lib/platform.sh"
 
 DATA=${IOT_DATA_DIR:-$IOT_ROOT/.local}
 HTTP_PORT=${IOT_HTTP_PORT:-8080}
+HTTPS_PORT=${IOT_HTTPS_PORT:-8443}
+OPS_PORT=${IOT_OPS_PORT:-9180}
 MQTT_PORT=${IOT_MQTT_PORT:-1883}
 MQTTS_PORT=${IOT_MQTTS_PORT:-8883}
 PG_PORT=${IOT_PG_PORT:-55432}
@@ -26,6 +29,8 @@ iot_require_port_free "$PG_PORT" PostgreSQL IOT_PG_PORT
 iot_require_port_free "$MQTT_PORT" MQTT IOT_MQTT_PORT
 iot_require_port_free "$MQTTS_PORT" "MQTT over TLS" IOT_MQTTS_PORT
 iot_require_port_free "$HTTP_PORT" HTTP IOT_HTTP_PORT
+iot_require_port_free "$HTTPS_PORT" HTTPS IOT_HTTPS_PORT
+iot_require_port_free "$OPS_PORT" "API operations" IOT_OPS_PORT
 
 iot_say "building (Release) in $BUILD_DIR"
 iot_build "$BUILD_DIR" Release -DIOT_BUILD_TESTS=OFF -DIOT_BUILD_BENCH=OFF
@@ -94,6 +99,11 @@ iot_mosquitto_start "$MQTT_DIR" "$MQTT_PORT" "$DATA/logs/mosquitto.log"
 pids+=("$(cat "$MQTT_DIR/mosquitto.run.pid")")
 
 export IOT_PG_DSN=$PG_DSN IOT_ADMIN_TOKEN=$ADMIN_TOKEN IOT_HTTP_PORT=$HTTP_PORT
+# iot-api: plain HTTP on loopback (IOT_HTTP_BIND opens it, with a warning), HTTPS on every interface with the
+# local CA's certificate unless the operator gives one, /metrics and /readyz details on a loopback port.
+export IOT_HTTPS_PORT=$HTTPS_PORT IOT_OPS_PORT=$OPS_PORT
+export IOT_TLS_CERT=${IOT_TLS_CERT:-$TLS/server.crt} IOT_TLS_KEY=${IOT_TLS_KEY:-$TLS/server.key}
+export IOT_PUBLIC_BASE_URL=${IOT_PUBLIC_BASE_URL:-https://$(hostname):$HTTPS_PORT}
 export IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT
 
 # Each service connects to the broker with its own account (secrets generated once, kept hashed in
@@ -118,6 +128,8 @@ cat <<EOF
 
   IoT device cloud is running (data in $DATA)
     REST API      http://127.0.0.1:$HTTP_PORT/api/v1   (console: http://127.0.0.1:$HTTP_PORT/)
+    over HTTPS    $IOT_PUBLIC_BASE_URL/api/v1   (CA: $TLS/ca.crt)
+    operations    http://127.0.0.1:$OPS_PORT/metrics   (and /readyz, no token)
     MQTT          mqtt://<this host>:$MQTT_PORT
     MQTT over TLS mqtts://<this host>:$MQTTS_PORT   (CA: $TLS/ca.crt)
     PostgreSQL    $PG_DSN
