@@ -298,7 +298,7 @@ TEST_CASE("iot-api: ambiguous HTTP framing gets 400 and a closed connection (RFC
   ApiProcess api;
   INFO(api.Log());
   const std::string post = "POST /api/v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
-  for (const std::string request : {
+  for (const std::string& request : {
            // A Transfer-Encoding whose last coding is not chunked, or any coding but chunked.
            post + "Transfer-Encoding: gzip\r\n\r\n",
            post + "Transfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",

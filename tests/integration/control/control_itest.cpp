@@ -336,7 +336,7 @@ TEST_CASE("Control: params nested 100,000 deep get 400 and the API keeps serving
   iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + iot::api::itest::kAdminToken},
                                        {"Content-Type", "application/json"}};
   const std::string base = "/api/v1/products/" + std::string(kPk) + "/devices/deep-0001";
-  for (const std::string path : {"/properties", "/services/Reboot"}) {
+  for (const char* path : {"/properties", "/services/Reboot"}) {
     INFO(path);
     auto r = iot::testing::HttpRequest(s.api->Port(), "POST", base + path, headers,
                                        R"({"params":{"PowerOn":)" + deep + "}}");

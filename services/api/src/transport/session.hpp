@@ -62,7 +62,8 @@ struct ServerState {
       return nullptr;
     }
     ++count;
-    return std::shared_ptr<void>(nullptr, [this, address](void*) {
+    // Points at the state (never null, never deleted): only the release matters.
+    return std::shared_ptr<void>(static_cast<void*>(this), [this, address](void*) {
       std::lock_guard release(address_mutex);
       if (auto it = per_address.find(address); it != per_address.end() && --it->second == 0) {
         per_address.erase(it);
