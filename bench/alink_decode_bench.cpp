@@ -11,6 +11,7 @@
 #include "iot/alink/credentials.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
+#include "iot/common/json.hpp"
 
 namespace {
 
@@ -42,6 +43,20 @@ void BM_NlohmannParseBaseline(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));
 }
 BENCHMARK(BM_NlohmannParseBaseline);
+
+// The same bytes through the platform's depth-limited parser (iot::ParseJson: SAX into a DOM with the
+// 64-level limit checked per container), which every outside JSON goes through.
+void BM_ParseJsonDepthLimited(benchmark::State& state) {
+  const auto& payload = PostPayload();
+  for (auto _ : state) {
+    nlohmann::json j;
+    auto status = iot::ParseJson(payload, j);
+    benchmark::DoNotOptimize(status);
+    benchmark::DoNotOptimize(j);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));
+}
+BENCHMARK(BM_ParseJsonDepthLimited);
 
 void BM_ParseTopic(benchmark::State& state) {
   for (auto _ : state) {

@@ -7,7 +7,8 @@
 # backoff (1 s doubling to 60 s; back to 1 s after a minute up); the rest keeps running. Logs in
 # $IOT_DATA_DIR/logs are rotated at IOT_LOG_MAX_BYTES (10 MB; one previous file kept as <name>.log.1).
 #
-# Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
+# Settings (environment): IOT_DATA_DIR, IOT_HTTP_PORT (8080, loopback unless IOT_HTTP_BIND opens it),
+# IOT_HTTPS_PORT (8443, all interfaces), IOT_OPS_PORT (9180, loopback), IOT_MQTT_PORT (1883), IOT_MQTTS_PORT (8883),
 # IOT_PG_PORT (55432), IOT_MQTT_BIND (127.0.0.1), IOT_MQTTS_BIND (0.0.0.0), IOT_ADMIN_TOKEN (generated once when unset, kept in the data
 # IOT_MQTT_WS_PORT (8083, on IOT_MQTT_BIND), IOT_MQTT_WSS_PORT (8084, on IOT_MQTTS_BIND),
 # directory), IOT_BUILD_DIR (./build-release). See README.md for every IOT_ variable.
@@ -19,6 +20,8 @@ source "$IOT_ROOT/deploy/lib/platform.sh"
 
 DATA=${IOT_DATA_DIR:-$IOT_ROOT/.local}
 HTTP_PORT=${IOT_HTTP_PORT:-8080}
+HTTPS_PORT=${IOT_HTTPS_PORT:-8443}
+OPS_PORT=${IOT_OPS_PORT:-9180}
 MQTT_PORT=${IOT_MQTT_PORT:-1883}
 MQTTS_PORT=${IOT_MQTTS_PORT:-8883}
 MQTT_WS_PORT=${IOT_MQTT_WS_PORT:-8083}
@@ -37,6 +40,8 @@ iot_require_port_free "$MQTTS_PORT" "MQTT over TLS" IOT_MQTTS_PORT
 iot_require_port_free "$MQTT_WS_PORT" "MQTT over WebSocket" IOT_MQTT_WS_PORT
 iot_require_port_free "$MQTT_WSS_PORT" "MQTT over secure WebSocket" IOT_MQTT_WSS_PORT
 iot_require_port_free "$HTTP_PORT" HTTP IOT_HTTP_PORT
+iot_require_port_free "$HTTPS_PORT" HTTPS IOT_HTTPS_PORT
+iot_require_port_free "$OPS_PORT" "API operations" IOT_OPS_PORT
 
 iot_say "building (Release) in $BUILD_DIR"
 iot_build "$BUILD_DIR" Release -DIOT_BUILD_TESTS=OFF -DIOT_BUILD_BENCH=OFF
@@ -119,6 +124,11 @@ start_mosquitto() {
 start_mosquitto
 
 export IOT_ADMIN_TOKEN=$ADMIN_TOKEN IOT_HTTP_PORT=$HTTP_PORT
+# iot-api: plain HTTP on loopback (IOT_HTTP_BIND opens it, with a warning), HTTPS on every interface with the
+# local CA's certificate unless the operator gives one, /metrics and /readyz details on a loopback port.
+export IOT_HTTPS_PORT=$HTTPS_PORT IOT_OPS_PORT=$OPS_PORT
+export IOT_TLS_CERT=${IOT_TLS_CERT:-$TLS/server.crt} IOT_TLS_KEY=${IOT_TLS_KEY:-$TLS/server.key}
+export IOT_PUBLIC_BASE_URL=${IOT_PUBLIC_BASE_URL:-https://$(hostname):$HTTPS_PORT}
 export IOT_MQTT_HOST=127.0.0.1 IOT_MQTT_PORT=$MQTT_PORT
 
 # Each service connects to the broker with its own account (secrets generated once, kept hashed in
@@ -146,6 +156,8 @@ cat <<EOF
 
   IoT device cloud is running (data in $DATA)
     REST API      http://127.0.0.1:$HTTP_PORT/api/v1   (console: http://127.0.0.1:$HTTP_PORT/)
+    over HTTPS    $IOT_PUBLIC_BASE_URL/api/v1   (CA: $TLS/ca.crt)
+    operations    http://127.0.0.1:$OPS_PORT/metrics   (and /readyz, no token)
     MQTT          mqtt://$MQTT_BIND:$MQTT_PORT   (plain; IOT_MQTT_BIND=0.0.0.0 opens it to the network)
     MQTT over TLS mqtts://<this host>:$MQTTS_PORT   (CA: $TLS/ca.crt)
     MQTT over WS  ws://<this host>:$MQTT_WS_PORT/mqtt, wss://<this host>:$MQTT_WSS_PORT/mqtt

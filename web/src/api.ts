@@ -37,10 +37,15 @@ export class ApiError extends Error {
   }
 }
 
-// Called on 401 so the app can go back to sign-in.
+// Called on a real 401 (unknown, revoked or expired token) so the app can go back to sign-in; a 503 or
+// 429 never signs anybody out.
 let onUnauthorized: () => void = () => {};
 export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
+}
+// For answers outside api(), e.g. the stream closed with 4401.
+export function reportUnauthorized(): void {
+  onUnauthorized();
 }
 
 export function qs(params: Record<string, string | number | undefined | null>): string {
@@ -50,6 +55,15 @@ export function qs(params: Record<string, string | number | undefined | null>): 
   }
   const text = search.toString();
   return text ? `?${text}` : '';
+}
+
+const MAX_RETRIES = 3;
+
+// Retry-After in milliseconds (seconds form only, at most 10 s), or null when absent.
+function retryAfterMs(response: Response): number | null {
+  const value = response.headers.get('Retry-After');
+  if (value === null || !/^\d+$/.test(value.trim())) return null;
+  return Math.min(Number(value.trim()), 10) * 1000;
 }
 
 export async function api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
@@ -62,10 +76,18 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     payload = typeof body === 'string' ? body : JSON.stringify(body);
   }
   let response: Response;
-  try {
-    response = await fetch(BASE + path, { method, headers, body: payload });
-  } catch (e) {
-    throw new ApiError({ status: 0, title: 'network error', detail: `cannot reach the API: ${String(e)}` });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch(BASE + path, { method, headers, body: payload });
+    } catch (e) {
+      throw new ApiError({ status: 0, title: 'network error', detail: `cannot reach the API: ${String(e)}` });
+    }
+    // 503 with Retry-After: the request was not carried out (e.g. the token check could not run while
+    // the database was busy). Wait as told and try again; never treat it as "signed out".
+    const wait = retryAfterMs(response);
+    if (response.status !== 503 || wait === null || attempt >= MAX_RETRIES) break;
+    await response.text();
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
   const text = await response.text();
   let json: unknown = null;

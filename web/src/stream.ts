@@ -3,7 +3,7 @@
 // message of its product (and device, when given). After a reconnect listeners get a 'resync' so they
 // can reload what they show (messages sent while disconnected are not replayed).
 
-import { getToken } from './api';
+import { getToken, reportUnauthorized } from './api';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 export type StreamType = 'property' | 'event' | 'status' | 'serviceCall' | 'rejection' | 'resync';
@@ -90,9 +90,15 @@ function connect(): void {
       }
     }
   };
-  ws.onclose = () => {
+  ws.onclose = (ev) => {
     if (socket !== ws) return; // closed on purpose (closeStream), or replaced since
     socket = null;
+    // 4401: the token was revoked or expired while the stream was open; sign out as a 401 does.
+    if (ev.code === 4401) {
+      setState('down');
+      reportUnauthorized();
+      return;
+    }
     // Never opened: the API may not offer the stream (yet); keep retrying, slowly.
     setState(wasOpen ? 'down' : 'unavailable');
     if (!getToken()) return;

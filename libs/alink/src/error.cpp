@@ -27,7 +27,7 @@ class AlinkErrorCategory final : public boost::system::error_category {
       case Errc::kMethodMismatch: return "method does not match topic";
       case Errc::kNotJson: return "payload is not valid JSON";
       case Errc::kNotObject: return "payload is not a JSON object";
-      case Errc::kTooDeep: return "JSON nesting too deep";
+      case Errc::kTooDeep: return "JSON nested deeper than 64";  // iot::JsonTooDeepMessage()
       case Errc::kPayloadTooLarge: return "payload too large";
       case Errc::kMissingField: return "required field missing";
       case Errc::kBadFieldType: return "field has wrong type or value";
@@ -59,8 +59,8 @@ int AlinkCode(Errc e) noexcept {
     case Errc::kUnknownSysTopic:
     case Errc::kMethodMismatch: return codes::kMethodMismatch;
     case Errc::kNotJson:
-    case Errc::kNotObject:
-    case Errc::kTooDeep: return codes::kNotJson;
+    case Errc::kNotObject: return codes::kNotJson;
+    case Errc::kTooDeep:
     case Errc::kPayloadTooLarge:
     case Errc::kMissingField:
     case Errc::kBadFieldType:

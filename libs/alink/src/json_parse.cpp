@@ -4,126 +4,23 @@
 #include <vector>
 
 #include "iot/alink/error.hpp"
+#include "iot/common/json.hpp"
 
 namespace iot::alink::detail {
-namespace {
-
 using Json = nlohmann::json;
-
-// A SAX handler that builds the DOM like nlohmann's own json_sax_dom_parser, plus a depth limit and
-// the capture of one top-level number's text.
-class DomBuilder {
- public:
-  DomBuilder(Json& root, std::size_t max_depth, std::string_view capture_key, std::string* captured)
-      : root_(root), max_depth_(max_depth), capture_key_(capture_key), captured_(captured) {}
-
-  bool null() { return Put(nullptr); }
-  bool boolean(bool v) { return Put(v); }
-  bool number_integer(Json::number_integer_t v) {
-    Capture([v] { return std::to_string(v); });
-    return Put(v);
-  }
-  bool number_unsigned(Json::number_unsigned_t v) {
-    Capture([v] { return std::to_string(v); });
-    return Put(v);
-  }
-  bool number_float(Json::number_float_t v, const Json::string_t& text) {
-    Capture([&text] { return text; });
-    return Put(v);
-  }
-  bool string(Json::string_t& v) { return Put(std::move(v)); }
-  bool binary(Json::binary_t& v) { return Put(std::move(v)); }
-
-  bool start_object(std::size_t /*size*/) { return Open(Json::value_t::object); }
-  bool start_array(std::size_t /*size*/) { return Open(Json::value_t::array); }
-  bool end_object() { return Close(); }
-  bool end_array() { return Close(); }
-
-  bool key(Json::string_t& k) {
-    capture_armed_ = captured_ != nullptr && stack_.size() == 1 && k == capture_key_;
-    pending_ = &(*stack_.back()->get_ptr<Json::object_t*>())[std::move(k)];
-    return true;
-  }
-
-  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
-                   const Json::exception& /*ex*/) {
-    return false;
-  }
-
-  bool too_deep() const { return too_deep_; }
-
- private:
-  template <class F>
-  void Capture(F&& text) {
-    if (capture_armed_ && stack_.size() == 1) {
-      *captured_ = text();
-    }
-  }
-
-  template <class V>
-  Json* Insert(V&& v) {
-    if (stack_.empty()) {
-      root_ = Json(std::forward<V>(v));
-      return &root_;
-    }
-    Json* top = stack_.back();
-    if (top->is_array()) {
-      auto& array = *top->get_ptr<Json::array_t*>();
-      array.emplace_back(std::forward<V>(v));
-      return &array.back();
-    }
-    *pending_ = Json(std::forward<V>(v));
-    return pending_;
-  }
-
-  template <class V>
-  bool Put(V&& v) {
-    Insert(std::forward<V>(v));
-    return true;
-  }
-
-  bool Open(Json::value_t type) {
-    if (stack_.size() >= max_depth_) {
-      too_deep_ = true;
-      return false;
-    }
-    stack_.push_back(Insert(type));
-    return true;
-  }
-
-  bool Close() {
-    stack_.pop_back();
-    return true;
-  }
-
-  Json& root_;
-  std::size_t max_depth_;
-  std::string_view capture_key_;
-  std::string* captured_;
-  std::vector<Json*> stack_;
-  Json* pending_ = nullptr;
-  bool capture_armed_ = false;
-  bool too_deep_ = false;
-};
-
-}  // namespace
 
 boost::system::error_code ParseJson(std::string_view text, std::size_t max_depth, Json& root,
                                     std::string_view capture_key, std::string* captured) noexcept {
-  try {
-    DomBuilder builder(root, max_depth, capture_key, captured);
-    const bool ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,
-                                    /*strict=*/true, /*ignore_comments=*/false);
-    if (builder.too_deep()) {
-      return Errc::kTooDeep;
-    }
-    if (!ok) {
-      return Errc::kNotJson;
-    }
-    return {};
-  } catch (...) {  // only std::bad_alloc can get here; keep the no-throw promise
-    return Errc::kNotJson;
+  JsonParseOptions options;
+  options.max_depth = max_depth;
+  options.capture_key = capture_key;
+  options.captured = captured;
+  switch (iot::ParseJson(text, root, options)) {
+    case JsonParseStatus::kOk: return {};
+    case JsonParseStatus::kTooDeep: return Errc::kTooDeep;
+    case JsonParseStatus::kMalformed: break;
   }
+  return Errc::kNotJson;
 }
 
 std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) noexcept {

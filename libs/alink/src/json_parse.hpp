@@ -10,10 +10,9 @@
 // Private helpers shared by the envelope, NTP and status codecs.
 namespace iot::alink::detail {
 
-// Parses `text` into `root` in one pass (SAX into a DOM), refusing nesting deeper than `max_depth`
-// without recursion, so a 10,000-deep array costs nothing. When a top-level member named
-// `capture_key` holds a number, its text is stored in `*captured` (integers in canonical form,
-// floats exactly as written) so ids like 17 or 1.5e3 can be echoed as received.
+// iot::ParseJson (the platform's one depth-limited parser) with Alink's error codes: refuses nesting
+// deeper than `max_depth` without recursion, so a 10,000-deep array costs nothing. When a top-level
+// member named `capture_key` holds a number, its text is stored in `*captured`.
 // Errors: kNotJson, kTooDeep. Never throws.
 boost::system::error_code ParseJson(std::string_view text, std::size_t max_depth,
                                     nlohmann::json& root, std::string_view capture_key = {},

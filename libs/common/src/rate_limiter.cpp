@@ -23,6 +23,15 @@ bool DeviceRateLimiter::Allow(std::string_view device_key, std::int64_t now_ms) 
   return false;
 }
 
+bool DeviceRateLimiter::Exhausted(std::string_view device_key, std::int64_t now_ms) const {
+  if (rate_ <= 0) return false;
+  const auto it = buckets_.find(std::string(device_key));
+  if (it == buckets_.end()) return false;
+  const Bucket& b = it->second;
+  const double elapsed = now_ms > b.last_ms ? static_cast<double>(now_ms - b.last_ms) : 0.0;
+  return std::min(burst_, b.tokens + rate_ * elapsed / 1000.0) < 1.0;
+}
+
 void DeviceRateLimiter::Sweep(std::int64_t now_ms) {
   // A bucket that would be full by now carries no information: drop it.
   const auto full_after_ms = static_cast<std::int64_t>(burst_ / rate_ * 1000.0) + 1;

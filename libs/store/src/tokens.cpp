@@ -15,14 +15,15 @@ const Statement kInsert{"token_insert",
 const Statement kEnsure{"token_ensure",
                         "INSERT INTO api_tokens (token_hash, name, role) VALUES ($1, $2, $3) "
                         "ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, "
-                        "role = excluded.role, revoked = false, expires_at = NULL "
+                        "role = excluded.role, expires_at = NULL "
                         "RETURNING id, name, role, iot_ms(created_at), iot_ms(expires_at), revoked"};
 const Statement kList{"token_list",
                       "SELECT id, name, role, iot_ms(created_at), iot_ms(expires_at), revoked "
                       "FROM api_tokens WHERE id < $1 ORDER BY id DESC LIMIT $2"};
 const Statement kRevoke{"token_revoke", "UPDATE api_tokens SET revoked = true WHERE id = $1"};
 const Statement kAuth{"token_auth",
-                      "SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND NOT revoked "
+                      "SELECT id, name, role, iot_ms(expires_at) FROM api_tokens "
+                      "WHERE token_hash = $1 AND NOT revoked "
                       "AND (expires_at IS NULL OR expires_at > iot_ts($2))"};
 
 TokenInfo ReadToken(const pqxx::row& r) {
@@ -117,6 +118,7 @@ Result<Principal> Authenticate(Db& db, std::string_view clear_token, TimeMs now)
     p.token_id = r[0][0].as<std::int64_t>();
     p.name = r[0][1].as<std::string>();
     Parse(r[0][2].as<std::string>(), p.role);
+    p.expires_at = Opt<TimeMs>(r[0][3]);
     return p;
   });
 }

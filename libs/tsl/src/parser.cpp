@@ -13,10 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/common/json.hpp"
 #include "text.hpp"
 
 namespace iot::tsl {
 namespace {
+
+static_assert(kMaxDocumentDepth == kMaxJsonDepth, "one depth limit for every JSON from outside");
 
 using nlohmann::json;
 
@@ -615,31 +618,6 @@ class Reader {
   std::map<std::string, std::string, std::less<>> features_;  // identifier -> first pointer
 };
 
-// Depth of {} / [] nesting, outside strings. The DOM parser itself copes with deep input, but a
-// TSL never nests deeply and a cheap pre-check keeps later recursive consumers safe.
-std::size_t NestingDepth(std::string_view text) {
-  std::size_t depth = 0;
-  std::size_t max_depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 }  // namespace
 
 ModuleResult ParseModuleDocument(const nlohmann::json& document) {
@@ -664,15 +642,15 @@ ModuleResult ParseModule(std::string_view json_text) {
         Problem{{}, "", "document is larger than " + std::to_string(kMaxDocumentBytes) + " bytes"});
     return result;
   }
-  if (NestingDepth(json_text) > kMaxDocumentDepth) {
-    result.problems.push_back(Problem{
-        {}, "", "document nests deeper than " + std::to_string(kMaxDocumentDepth) + " levels"});
-    return result;
-  }
-  json document = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) {
-    result.problems.push_back(Problem{{}, "", "document is not valid JSON (or not valid UTF-8)"});
-    return result;
+  json document;
+  switch (ParseJson(json_text, document, {.max_depth = kMaxDocumentDepth})) {
+    case JsonParseStatus::kOk: break;
+    case JsonParseStatus::kTooDeep:
+      result.problems.push_back(Problem{{}, "", JsonTooDeepMessage(kMaxDocumentDepth)});
+      return result;
+    case JsonParseStatus::kMalformed:
+      result.problems.push_back(Problem{{}, "", "document is not valid JSON (or not valid UTF-8)"});
+      return result;
   }
   return ParseModuleDocument(document);
 }

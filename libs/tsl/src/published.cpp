@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/common/json.hpp"
 #include "iot/tsl/parser.hpp"
 
 namespace iot::tsl {
@@ -15,8 +16,11 @@ std::shared_ptr<const tsl::ThingModel> ParsePublishedModel(std::string_view tsl_
     return nullptr;
   };
   if (tsl_json.empty()) return fail("no published thing model");
-  nlohmann::json doc = nlohmann::json::parse(tsl_json, nullptr, false);
-  if (doc.is_discarded()) return fail("published thing model is not JSON");
+  nlohmann::json doc;
+  if (ParseJson(tsl_json, doc) != JsonParseStatus::kOk) {
+    return fail("published thing model is not JSON (or nests deeper than " +
+                std::to_string(kMaxJsonDepth) + ")");
+  }
   std::string default_text;
   std::vector<std::string> custom_texts;
   if (doc.is_array()) {

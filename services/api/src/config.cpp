@@ -34,6 +34,11 @@ const BodySchema& FileSchema() {
         .Optional("writeTimeoutMs", FieldType::kInteger)
         .Optional("pipelineLimit", FieldType::kInteger)
         .Optional("shutdownGraceMs", FieldType::kInteger)
+        .Optional("httpsBind", FieldType::kString)
+        .Optional("httpsPort", FieldType::kInteger)
+        .Optional("opsBind", FieldType::kString)
+        .Optional("opsPort", FieldType::kInteger)
+        .Optional("maxConnectionsPerClient", FieldType::kInteger)
         .Optional("tlsCert", FieldType::kString)
         .Optional("tlsKey", FieldType::kString);
     BodySchema root;
@@ -52,7 +57,12 @@ const BodySchema& FileSchema() {
         .Optional("maintenanceIntervalS", FieldType::kInteger)
         .Optional("logLevel", FieldType::kString)
         .Optional("openapiPath", FieldType::kString)
-        .Optional("webDir", FieldType::kString);
+        .Optional("webDir", FieldType::kString)
+        .Optional("tokenCacheMs", FieldType::kInteger)
+        .Optional("authFailuresPerMinute", FieldType::kInteger)
+        .Optional("tokenDefaultTtlDays", FieldType::kInteger)
+        .Optional("trustedProxies", FieldType::kString)
+        .Optional("publicBaseUrl", FieldType::kString);
     return root;
   }();
   return kSchema;
@@ -159,6 +169,13 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   s.write_timeout = std::chrono::milliseconds(write_ms);
   s.shutdown_grace = std::chrono::milliseconds(grace_ms);
   read.Int(http, "pipelineLimit", nullptr, env, 1, 1024, s.pipeline_limit);
+  Reader::String(http, "httpsBind", "IOT_HTTPS_BIND", env, s.https_bind_address);
+  read.Int(http, "httpsPort", "IOT_HTTPS_PORT", env, 0, 65535, s.https_port);
+  Reader::String(http, "opsBind", "IOT_OPS_BIND", env, s.ops_bind_address);
+  read.Int(http, "opsPort", "IOT_OPS_PORT", env, 0, 65535, s.ops_port);
+  read.Int(http, "maxConnectionsPerClient", "IOT_HTTP_MAX_CONNECTIONS_PER_CLIENT", env, 0, 1000000,
+           s.max_connections_per_client);
+  Reader::String(&file, "publicBaseUrl", "IOT_PUBLIC_BASE_URL", env, config.public_base_url);
   Reader::String(http, "tlsCert", "IOT_TLS_CERT", env, s.tls_cert_file);
   Reader::String(http, "tlsKey", "IOT_TLS_KEY", env, s.tls_key_file);
   Reader::String(&file, "pgDsn", "IOT_PG_DSN", env, config.pg_dsn);
@@ -190,11 +207,46 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   Reader::String(&file, "openapiPath", "IOT_OPENAPI_PATH", env, config.openapi_path);
   Reader::String(&file, "webDir", "IOT_WEB_DIR", env, config.web_dir);
   Reader::String(nullptr, "", "IOT_ADMIN_TOKEN", env, config.admin_token);
+  read.Int(&file, "tokenCacheMs", "IOT_TOKEN_CACHE_MS", env, 0, 600000, config.token_cache_ms);
+  read.Int(&file, "authFailuresPerMinute", "IOT_AUTH_FAILURES_PER_MIN", env, 0, 1000000,
+           config.auth_failures_per_minute);
+  read.Int(&file, "tokenDefaultTtlDays", "IOT_TOKEN_DEFAULT_TTL_DAYS", env, 0, 36500,
+           config.token_default_ttl_days);
+  std::string proxies;
+  Reader::String(&file, "trustedProxies", "IOT_TRUSTED_PROXIES", env, proxies);
+  for (std::size_t at = 0; at <= proxies.size();) {
+    auto comma = proxies.find(',', at);
+    if (comma == std::string::npos) comma = proxies.size();
+    std::string one = proxies.substr(at, comma - at);
+    one.erase(0, one.find_first_not_of(" \t"));
+    one.erase(one.find_last_not_of(" \t") + 1);
+    unsigned char probe[16];
+    if (!one.empty()) {
+      if (inet_pton(AF_INET, one.c_str(), probe) != 1 && inet_pton(AF_INET6, one.c_str(), probe) != 1) {
+        problems.push_back("trustedProxies / IOT_TRUSTED_PROXIES: not an IP address: " + one);
+      } else {
+        s.trusted_proxies.push_back(one);
+      }
+    }
+    at = comma + 1;
+  }
 
   unsigned char addr[16];
-  if (inet_pton(AF_INET, s.bind_address.c_str(), addr) != 1 &&
-      inet_pton(AF_INET6, s.bind_address.c_str(), addr) != 1) {
-    problems.push_back("http.bind / IOT_HTTP_BIND: not an IP address: " + s.bind_address);
+  const std::pair<const char*, const std::string*> binds[] = {
+      {"http.bind / IOT_HTTP_BIND", &s.bind_address},
+      {"http.httpsBind / IOT_HTTPS_BIND", &s.https_bind_address},
+      {"http.opsBind / IOT_OPS_BIND", &s.ops_bind_address}};
+  for (const auto& [what, address] : binds) {
+    if (inet_pton(AF_INET, address->c_str(), addr) != 1 && inet_pton(AF_INET6, address->c_str(), addr) != 1) {
+      problems.push_back(std::string(what) + ": not an IP address: " + *address);
+    }
+  }
+  if (!config.public_base_url.empty() && config.public_base_url.rfind("https://", 0) != 0 &&
+      config.public_base_url.rfind("http://", 0) != 0) {
+    problems.push_back("publicBaseUrl / IOT_PUBLIC_BASE_URL: must start with https:// or http://");
+  }
+  while (!config.public_base_url.empty() && config.public_base_url.back() == '/') {
+    config.public_base_url.pop_back();
   }
   if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
     problems.push_back("TLS needs both a certificate and a key (IOT_TLS_CERT, IOT_TLS_KEY)");

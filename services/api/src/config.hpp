@@ -42,9 +42,15 @@ struct Config {
   std::size_t stream_queue_messages = 1024;       // IOT_STREAM_QUEUE_MESSAGES
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES
   std::string admin_token;  // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
+  int token_cache_ms = 10000;        // IOT_TOKEN_CACHE_MS: how long a valid token is cached (0 = off)
+  int auth_failures_per_minute = 60;  // IOT_AUTH_FAILURES_PER_MIN: per client address before 429 (0 = off)
+  int token_default_ttl_days = 90;    // IOT_TOKEN_DEFAULT_TTL_DAYS: expiry of new tokens naming none (0 = never)
   std::string log_level = "info";
   std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json
   std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: <build>/web)
+  // IOT_PUBLIC_BASE_URL: how devices and browsers outside reach this API (https://iot.example.com);
+  // every link handed to a device is built from it, never from the request's Host header.
+  std::string public_base_url;
 };
 
 using iot::ConfigError;

@@ -80,6 +80,12 @@ int main(int argc, char** argv) {
   iot::log::ParseLevel(config.log_level, level);
   iot::log::SetLevel(level);
 
+  const std::string& plain_bind = config.http.bind_address;
+  if (plain_bind.rfind("127.", 0) != 0 && plain_bind != "::1") {
+    IOT_LOG_WARN(kLog, "msg=\"plain HTTP is open to the network: bearer tokens travel in clear; keep "
+                       "IOT_HTTP_BIND on loopback and use HTTPS (IOT_TLS_CERT/IOT_TLS_KEY) instead\" bind="
+                           << plain_bind);
+  }
   if (config.pg_dsn.empty()) {
     std::cerr << "iot-api: IOT_PG_DSN (or pgDsn in the config file) is required\n";
     return 2;
@@ -115,19 +121,32 @@ int main(int argc, char** argv) {
                                 << iot::log::Quote(ensured.error().message()));
         return 1;
       }
+      if (ensured->revoked) {
+        IOT_LOG_WARN(kLog, "msg=\"the bootstrap admin token (IOT_ADMIN_TOKEN) was revoked and stays "
+                           "revoked: set a new IOT_ADMIN_TOKEN to get an admin token again\"");
+      }
     } else {
       IOT_LOG_WARN(kLog, "msg=\"IOT_ADMIN_TOKEN is not set: only tokens already in the database work\"");
     }
 
     iot::api::MetricsRegistry metrics;
     AddPoolGauges(metrics, pool);
-    // Every token, the bootstrap admin's included, is looked up (hashed) in PostgreSQL on the pool, so
-    // revoking any of them takes effect at once.
-    iot::api::StoreAuthenticator authenticator(pool);
+    // Every token, the bootstrap admin's included, is looked up (hashed) in PostgreSQL on the pool and
+    // cached briefly while the token LISTEN connection is up, so revoking any of them takes effect at
+    // once here and within a second on every other instance.
+    iot::api::TokenCacheSettings token_settings;
+    token_settings.ttl = std::chrono::milliseconds(config.token_cache_ms);
+    token_settings.failures_per_minute = config.auth_failures_per_minute;
+    token_settings.listen_db = pool_settings.db;
+    token_settings.listen_db.application_name = "iot-api-tokens";
+    iot::api::StoreAuthenticator authenticator(pool, token_settings);
     iot::api::Router router(authenticator);
     iot::api::HandlerContext context{.pool = pool, .registration_rate = config.registration_rate};
     context.script_limits.cpu_time = std::chrono::milliseconds(config.control.script_cpu_ms);
     context.script_limits.memory_bytes = static_cast<std::size_t>(config.control.script_memory_mb) << 20;
+    context.token_revoked = [&authenticator](std::int64_t id) { authenticator.Revoked(id); };
+    context.default_token_ttl_ms = std::int64_t{config.token_default_ttl_days} * 24 * 3600 * 1000;
+    context.public_base_url = config.public_base_url;
     // Device control: the API's own broker session publishes commands and takes RRPC answers.
     std::unique_ptr<iot::api::ControlService> control;
     std::unique_ptr<iot::api::MqttLink> mqtt_link;
@@ -187,6 +206,11 @@ int main(int argc, char** argv) {
         {.queue = {config.stream_queue_messages, config.stream_queue_bytes}}, metrics);
     iot::api::Server server(config.http, dispatcher, metrics);
     server.SetStream(stream.Service());
+    // Open streams close (4401) when their token is revoked or expires.
+    authenticator.SetRevocationObserver([&stream](std::optional<std::int64_t> revoked) {
+      stream.Service().CloseTokens(revoked, iot::api::NowMs());
+    });
+    authenticator.Start();
     stream.Start();
     background.Start();
     dry_runner.Start();
@@ -196,6 +220,7 @@ int main(int argc, char** argv) {
     }
     server.Start();
     server.Run();  // returns after SIGTERM/SIGINT once in-flight requests finished
+    authenticator.Stop();
     stream.Stop();
     if (control) {
       mqtt_link->Stop();

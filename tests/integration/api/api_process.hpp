@@ -30,7 +30,9 @@ class ApiProcess {
     static std::atomic<int> counter{0};
     const std::string dir = iot::testing::RequireEnv("IOT_TEST_TMP");
     port_ = iot::testing::FreePort();
+    ops_port_ = iot::testing::FreePort();
     Env env = {{"IOT_HTTP_PORT", std::to_string(port_)},
+               {"IOT_OPS_PORT", std::to_string(ops_port_)},
                {"IOT_HTTP_BIND", "127.0.0.1"},
                {"IOT_ADMIN_TOKEN", kAdminToken},
                {"IOT_PG_DSN", dsn_},
@@ -48,6 +50,8 @@ class ApiProcess {
   }
 
   int Port() const { return port_; }
+  // The operations listener (/metrics, /readyz details without a token).
+  int OpsPort() const { return ops_port_; }
   const std::string& Dsn() const { return dsn_; }
   iot::testing::ChildProcess& Process() { return process_; }
   std::string Log() const { return process_.LogTail(8000); }
@@ -56,6 +60,7 @@ class ApiProcess {
   std::unique_ptr<iot::testing::PgDatabase> pg_;
   std::string dsn_;
   int port_ = 0;
+  int ops_port_ = 0;
   iot::testing::ChildProcess process_;
 };
 

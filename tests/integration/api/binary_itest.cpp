@@ -28,10 +28,12 @@ nlohmann::json Json(const std::string& text) { return nlohmann::json::parse(text
 
 }  // namespace
 
-TEST_CASE("iot-api: healthz, readyz and metrics answer without a token", "[integration][api]") {
+TEST_CASE("iot-api: healthz is open; metrics and readiness details need the operations listener or a token",
+          "[integration][api]") {
   ApiProcess api;
   INFO(api.Log());
   HttpClient client(api.Port());
+  const iot::testing::HttpHeaders admin = {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}};
   auto health = client.Request("GET", "/healthz");
   CHECK(health.status == 200);
   CHECK(Json(health.body)["status"] == "ok");
@@ -39,8 +41,14 @@ TEST_CASE("iot-api: healthz, readyz and metrics answer without a token", "[integ
 
   // PostgreSQL is the only probe without IOT_MQTT_HOST; it turns ready after the first ping.
   CHECK(iot::testing::PollUntil([&] { return client.Request("GET", "/readyz").status == 200; }));
+  // Without a token the public listener tells only the status; details with a token or on operations.
+  CHECK_FALSE(Json(client.Request("GET", "/readyz").body).contains("failed"));
+  CHECK(Json(client.Request("GET", "/readyz", admin).body)["failed"].is_array());
+  CHECK(Json(HttpRequest(api.OpsPort(), "GET", "/readyz").body)["failed"].is_array());
+  CHECK(client.Request("GET", "/metrics").status == 401);
+  CHECK(HttpRequest(api.OpsPort(), "GET", "/metrics").status == 200);
 
-  auto metrics = client.Request("GET", "/metrics");
+  auto metrics = client.Request("GET", "/metrics", admin);
   REQUIRE(metrics.status == 200);
   CHECK(metrics.Header("content-type").rfind("text/plain", 0) == 0);
   CHECK(metrics.body.find("iot_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"2xx\"} 1") !=
@@ -48,6 +56,44 @@ TEST_CASE("iot-api: healthz, readyz and metrics answer without a token", "[integ
   CHECK(metrics.body.find("iot_http_request_duration_seconds_bucket{route=\"/readyz\"") !=
         std::string::npos);
   CHECK(metrics.body.find("iot_http_connections 1") != std::string::npos);
+}
+
+TEST_CASE("iot-api: every answer carries X-Content-Type-Options: nosniff", "[integration][api]") {
+  ApiProcess api;
+  INFO(api.Log());
+  HttpClient client(api.Port());
+  for (const char* target : {"/healthz", "/api/v1/products", "/api/v1/nothing-here", "/api/v1/openapi.json", "/"}) {
+    INFO(target);
+    CHECK(client.Request("GET", target).Header("x-content-type-options") == "nosniff");
+  }
+  RawConnection raw(api.Port());
+  REQUIRE(raw.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"));
+  CHECK(raw.ReadResponse().Header("x-content-type-options") == "nosniff");
+}
+
+TEST_CASE("iot-api: connections per client address are limited, other addresses are not affected",
+          "[integration][api]") {
+  ApiProcess api(Env{{"IOT_HTTP_MAX_CONNECTIONS_PER_CLIENT", "3"}});
+  INFO(api.Log());
+  std::vector<std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<HttpClient>(api.Port()));
+    REQUIRE(held.back()->Request("GET", "/healthz").status == 200);
+  }
+  RawConnection extra(api.Port());  // a fourth from 127.0.0.1: closed at once
+  CHECK(extra.WaitForClose(std::chrono::seconds(5)));
+  CHECK(extra.Received().empty());
+  for (auto& client : held) {
+    CHECK(client->Request("GET", "/healthz").status == 200);
+  }
+  held.pop_back();  // frees a slot
+  CHECK(iot::testing::PollUntil([&] {
+    try {
+      return HttpRequest(api.Port(), "GET", "/healthz").status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
 }
 
 TEST_CASE("iot-api: openapi.json is valid JSON that lists every contract path", "[integration][api]") {
@@ -194,7 +240,7 @@ TEST_CASE("iot-api: connections above the limit are refused, the rest keep worki
       return false;
     }
   }));
-  CHECK(held.front()->Request("GET", "/metrics").body.find("iot_http_connections_refused_total") !=
+  CHECK(HttpRequest(api.OpsPort(), "GET", "/metrics").body.find("iot_http_connections_refused_total") !=
         std::string::npos);
 }
 
@@ -228,9 +274,13 @@ TEST_CASE("iot-api: serves HTTPS with the same session code when given a certifi
   REQUIRE(iot::testing::RunShell("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
                                  "-keyout '" + base + ".key' -out '" + base + ".crt'",
                                  base + ".openssl.log") == 0);
-  ApiProcess api(Env{{"IOT_TLS_CERT", base + ".crt"}, {"IOT_TLS_KEY", base + ".key"}});
+  const int https_port = iot::testing::FreePort();
+  ApiProcess api(Env{{"IOT_TLS_CERT", base + ".crt"}, {"IOT_TLS_KEY", base + ".key"},
+                     {"IOT_HTTPS_PORT", std::to_string(https_port)}});
   INFO(api.Log());
-  const std::string url = "https://127.0.0.1:" + std::to_string(api.Port());
+  const std::string url = "https://127.0.0.1:" + std::to_string(https_port);
+  // Plain HTTP keeps serving on its own (loopback) listener next to HTTPS.
+  CHECK(HttpRequest(api.Port(), "GET", "/healthz").status == 200);
   const std::string out = base + ".curl.out";
   CHECK(iot::testing::RunShell("curl -sS --max-time 10 --cacert '" + base + ".crt' -o '" + out + "' " +
                                url + "/healthz") == 0);
@@ -238,10 +288,53 @@ TEST_CASE("iot-api: serves HTTPS with the same session code when given a certifi
   const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(body == R"({"status":"ok"})");
   // Plain HTTP on the TLS port gets no HTTP answer, and the server keeps serving.
-  RawConnection plain(api.Port());
+  RawConnection plain(https_port);
   plain.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(plain.WaitForClose(std::chrono::seconds(15)));
   CHECK(plain.Received().find("HTTP/1.1 200") == std::string::npos);
   CHECK(iot::testing::RunShell("curl -sS --max-time 10 --cacert '" + base + ".crt' -o /dev/null " + url +
                                "/healthz") == 0);
+}
+
+TEST_CASE("iot-api: ambiguous HTTP framing gets 400 and a closed connection (RFC 9112)",
+          "[integration][api][framing]") {
+  ApiProcess api;
+  INFO(api.Log());
+  const std::string post = "POST /api/v1/products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  for (const std::string& request : {
+           // A Transfer-Encoding whose last coding is not chunked, or any coding but chunked.
+           post + "Transfer-Encoding: gzip\r\n\r\n",
+           post + "Transfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",
+           post + "Transfer-Encoding: chunked, gzip\r\nContent-Length: 2\r\n\r\n{}",
+           post + "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+           post + "Transfer-Encoding: identity\r\n\r\n",
+           post + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+           // Host missing (HTTP/1.1) or twice.
+           std::string("GET /healthz HTTP/1.1\r\n\r\n"),
+           std::string("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+           std::string("GET /healthz HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"),
+           // obs-fold: a field continued on the next line.
+           std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n"),
+           std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n\tb\r\n\r\n"),
+       }) {
+    INFO(request);
+    RawConnection raw(api.Port());
+    // A second request pipelined behind the bad one must not be answered.
+    REQUIRE(raw.Send(request + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto response = raw.ReadResponse();
+    CHECK(response.status == 400);
+    CHECK(response.Header("content-type") == "application/problem+json");
+    CHECK(response.Header("connection") == "close");
+    CHECK(raw.WaitForClose(std::chrono::seconds(5)));
+    CHECK(raw.Received().find("HTTP/1.1 200") == std::string::npos);
+  }
+  // Well-framed requests still work: chunked alone, HTTP/1.0 without Host, a plain GET.
+  RawConnection chunked(api.Port());
+  REQUIRE(chunked.Send("POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "2\r\n{}\r\n0\r\n\r\n"));
+  CHECK(chunked.ReadResponse().status == 405);
+  RawConnection old(api.Port());
+  REQUIRE(old.Send("GET /healthz HTTP/1.0\r\n\r\n"));
+  CHECK(old.ReadResponse().status == 200);
+  CHECK(HttpRequest(api.Port(), "GET", "/healthz").status == 200);
 }

@@ -461,7 +461,7 @@ TEST_CASE("rest: readiness probes PostgreSQL and the broker, metrics show the DB
   // Each probe reports on its own schedule ("not checked yet" before its first run): wait until
   // PostgreSQL has passed and only the broker fails.
   CHECK(iot::testing::PollUntil([&] {
-    ready = rest.client.Request("GET", "/readyz");
+    ready = iot::testing::HttpRequest(rest.api.OpsPort(), "GET", "/readyz");
     return ready.status == 503 && ready.body.find("mqtt-broker") != std::string::npos &&
            ready.body.find("postgresql") == std::string::npos;
   }));
@@ -470,7 +470,7 @@ TEST_CASE("rest: readiness probes PostgreSQL and the broker, metrics show the DB
   REQUIRE(body["failed"].size() == 1);  // PostgreSQL is fine
   CHECK(body["failed"][0]["name"] == "mqtt-broker");
 
-  auto metrics = rest.client.Request("GET", "/metrics");
+  auto metrics = iot::testing::HttpRequest(rest.api.OpsPort(), "GET", "/metrics");
   REQUIRE(metrics.status == 200);
   CHECK(metrics.body.find("iot_db_pool_threads 3") != std::string::npos);
   CHECK(metrics.body.find("iot_db_pool_queue_depth") != std::string::npos);

@@ -223,6 +223,18 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
     CHECK((*wrong)["code"] == 6300);
     CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND code IN (6207, 6300)", w.device_id) == 2);
   }
+  SECTION("a payload nested deeper than 64 gets 460 and the gateway keeps serving") {
+    const std::string deep = R"({"id":"d1","version":"1.0","params":{"Temperature":)" +
+                             std::string(100000, '[') + std::string(100000, ']') + "}}";
+    REQUIRE(dev.Publish(Topic("dev01", kPostPath), deep, 1));
+    auto m = dev.WaitMessage(Topic("dev01", kPostPath) + "_reply", 10s);
+    REQUIRE(m);
+    CHECK(json::parse(m->payload)["code"] == 460);
+    CHECK(json::parse(m->payload)["message"] == "JSON nested deeper than 64");
+    auto ok = Request(dev, Topic("dev01", kPostPath), json{{"id", "d2"}, {"params", json::object()}, {"method", "thing.event.property.post"}});
+    REQUIRE(ok);
+    CHECK((*ok)["id"] == "d2");
+  }
   SECTION("a device reply completes the service call") {
     iot::store::ServiceCallCreate create;
     create.device_id = w.device_id;

@@ -45,6 +45,12 @@ TEST_CASE("Tokens: create, authenticate, expiry, list, revoke", "[store][tokens]
   REQUIRE(boot.has_value());
   REQUIRE(EnsureToken(f.db, "bootstrap-secret", "admin", Role::kAdmin).has_value());
   CHECK(Authenticate(f.db, "bootstrap-secret", 0)->role == Role::kAdmin);
+  // Once revoked, the bootstrap token stays revoked when it is ensured again (at every start).
+  REQUIRE(RevokeToken(f.db, boot->id).has_value());
+  auto again = EnsureToken(f.db, "bootstrap-secret", "admin", Role::kAdmin);
+  REQUIRE(again.has_value());
+  CHECK(again->revoked);
+  CHECK(Is(Authenticate(f.db, "bootstrap-secret", 0).error(), Errc::kNotFound));
   CHECK(TokenHash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 

@@ -60,7 +60,7 @@ auto OfType(const std::string& type, const std::string& dn = "") {
 }
 
 double Metric(int port, const std::string& name) {
-  auto r = iot::testing::HttpRequest(port, "GET", "/metrics", {});
+  auto r = iot::testing::HttpRequest(port, "GET", "/metrics", {{"Authorization", "Bearer " + kAdminToken}});
   const auto at = r.body.find("\n" + name + " ");
   if (at == std::string::npos) return -1;
   return std::stod(r.body.substr(at + name.size() + 2));
@@ -81,6 +81,8 @@ struct World {
     // The listener is up (and holds the presence lock the writers look for) before devices post.
     REQUIRE(iot::testing::PollUntil([&] { return Metric(api->Port(), "iot_stream_listener_connected") == 1; },
                                     10s, 20ms));
+    // So is the token listener that closes streams whose token is revoked elsewhere.
+    REQUIRE(iot::testing::PollUntil([&] { return api->Process().LogContains("token cache on"); }, 10s, 20ms));
   }
   ~World() {
     if (!Catch::getResultCapture().lastAssertionPassed()) {
@@ -324,6 +326,65 @@ TEST_CASE("Stream: malformed client messages get an error and the connection goe
   REQUIRE(d1);
   CHECK(ws->WaitFor(OfType("status", "dev01")));
   CHECK(iot::testing::HttpRequest(w.api->Port(), "GET", "/healthz", {}).status == 200);
+}
+
+TEST_CASE("Stream: a message nested deeper than 64 closes the connection with 1009 - others go on",
+          "[integration][stream]") {
+  World w;
+  auto other = w.Client();
+  World::Subscribe(*other, kPk);
+  auto ws = w.Client();
+  ws->Send(R"({"subscribe":)" + std::string(2000, '[') + std::string(2000, ']') + "}");
+  auto code = ws->WaitClosed(5s);
+  REQUIRE(code);
+  CHECK(*code == 1009);
+  auto d1 = w.stack.Connect("dev01");
+  REQUIRE(d1);
+  CHECK(other->WaitFor(OfType("status", "dev01")));
+}
+
+TEST_CASE("Stream: a stream whose token is revoked or expires is closed with 4401 within 1 s",
+          "[integration][stream][security]") {
+  World w;
+  SECTION("revoked through the API") {
+    auto created = iot::store::CreateToken(w.stack.Db(), {.name = "ws-revoked", .role = iot::store::Role::kViewer});
+    REQUIRE(created.has_value());
+    auto ws = w.Client(created->token);
+    World::Subscribe(*ws, kPk);
+    const auto revoked = iot::testing::HttpRequest(w.api->Port(), "DELETE",
+                                                   "/api/v1/tokens/" + std::to_string(created->info.id),
+                                                   {{"Authorization", "Bearer " + kAdminToken}});
+    REQUIRE(revoked.status == 204);
+    auto code = ws->WaitClosed(1s);
+    REQUIRE(code);
+    CHECK(*code == 4401);
+  }
+  SECTION("revoked in the database by another instance (NOTIFY)") {
+    auto created = iot::store::CreateToken(w.stack.Db(), {.name = "ws-revoked-2", .role = iot::store::Role::kViewer});
+    REQUIRE(created.has_value());
+    auto ws = w.Client(created->token);
+    World::Subscribe(*ws, kPk);
+    REQUIRE(iot::store::RevokeToken(w.stack.Db(), created->info.id).has_value());
+    auto code = ws->WaitClosed(1s);
+    REQUIRE(code);
+    CHECK(*code == 4401);
+  }
+  SECTION("expired") {
+    auto created = iot::store::CreateToken(
+        w.stack.Db(), {.name = "ws-expiring", .role = iot::store::Role::kViewer, .expires_at = NowMs() + 1500});
+    REQUIRE(created.has_value());
+    auto ws = w.Client(created->token);
+    World::Subscribe(*ws, kPk);
+    auto code = ws->WaitClosed(3s);
+    REQUIRE(code);
+    CHECK(*code == 4401);
+  }
+  // Other streams go on.
+  auto other = w.Client();
+  World::Subscribe(*other, kPk);
+  auto d1 = w.stack.Connect("dev01");
+  REQUIRE(d1);
+  CHECK(other->WaitFor(OfType("status", "dev01")));
 }
 
 TEST_CASE("Stream: serviceCall messages when a service-call row is created and changes",

@@ -117,14 +117,16 @@ TEST_CASE("Envelope: oversize payloads are refused before parsing with 460", "[a
   CHECK(alink::AlinkCode(r.error()) == iot::codes::kParamError);
 }
 
-TEST_CASE("Envelope: deep nesting is refused cheaply with 6207", "[alink][envelope]") {
+TEST_CASE("Envelope: deep nesting is refused cheaply with 460 \"JSON nested deeper than 64\"", "[alink][envelope]") {
   SECTION("10,000 nested arrays") {
     const std::string deep = R"({"id":"1","params":)" + std::string(10000, '[') +
                              std::string(10000, ']') + "}";
     auto r = alink::DecodeRequest(deep);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == alink::Errc::kTooDeep);
-    CHECK(alink::AlinkCode(r.error()) == iot::codes::kNotJson);
+    CHECK(alink::AlinkCode(r.error()) == iot::codes::kParamError);
+    CHECK(r.error().message() == "JSON nested deeper than 64");
+    CHECK(r.error().message() == iot::JsonTooDeepMessage());
   }
   SECTION("unterminated nesting") {
     auto r = alink::DecodeRequest(std::string(200000, '{'));

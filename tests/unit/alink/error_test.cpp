@@ -16,7 +16,7 @@ TEST_CASE("Errc: each error maps to its Alink code", "[alink][error]") {
   CHECK(alink::AlinkCode(alink::Errc::kUnknownSysTopic) == 6300);
   CHECK(alink::AlinkCode(alink::Errc::kMethodMismatch) == 6300);
   CHECK(alink::AlinkCode(alink::Errc::kNotJson) == 6207);
-  CHECK(alink::AlinkCode(alink::Errc::kTooDeep) == 6207);
+  CHECK(alink::AlinkCode(alink::Errc::kTooDeep) == 460);
   CHECK(alink::AlinkCode(alink::Errc::kPayloadTooLarge) == 460);
   CHECK(alink::AlinkCode(alink::Errc::kMissingField) == 460);
   CHECK(alink::AlinkCode(alink::Errc::kUnsupportedSignMethod) == 6292);

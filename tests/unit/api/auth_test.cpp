@@ -15,7 +15,7 @@ TEST_CASE("StaticTokenAuthenticator: finds tokens by hash, nothing else", "[api]
   CHECK_FALSE(auth.Find(""));
 
   std::optional<iot::api::Principal> got;
-  auth.Authenticate("viewer-secret-token", [&](std::optional<iot::api::Principal> p) { got = p; });
+  auth.Authenticate("viewer-secret-token", "127.0.0.1", [&](iot::api::AuthResult r) { got = r.principal; });
   CHECK(got->name == "eve");
 }
 
@@ -26,9 +26,9 @@ TEST_CASE("ChainAuthenticator: falls through to the second", "[api][auth]") {
   second.Add("two", {.name = "b", .role = iot::api::Role::kOperator});
   iot::api::ChainAuthenticator chain(first, second);
   std::optional<iot::api::Principal> got;
-  chain.Authenticate("two", [&](std::optional<iot::api::Principal> p) { got = p; });
+  chain.Authenticate("two", "127.0.0.1", [&](iot::api::AuthResult r) { got = r.principal; });
   CHECK(got->name == "b");
-  chain.Authenticate("three", [&](std::optional<iot::api::Principal> p) { got = p; });
+  chain.Authenticate("three", "127.0.0.1", [&](iot::api::AuthResult r) { got = r.principal; });
   CHECK_FALSE(got);
 }
 

@@ -106,3 +106,19 @@ TEST_CASE("ParseJsonBody: 415 unless application/json, 400 with the position whe
     CHECK(e.errors.at(0).message == "must be an object, got array");
   }
 }
+
+TEST_CASE("ParseJsonBody: nesting deeper than 64 is a 400 found while parsing", "[api][schema]") {
+  const auto nested = [](std::size_t depth) {
+    return R"({"params":)" + std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}";
+  };
+  CHECK_NOTHROW(iot::api::ParseJsonBody(JsonRequest(nested(64))));
+  for (std::size_t depth : {65, 100000}) {
+    try {
+      iot::api::ParseJsonBody(JsonRequest(nested(depth)), BodySchema().Values(FieldType::kAny));
+      FAIL("expected 400");
+    } catch (const iot::api::ApiError& e) {
+      CHECK(e.status == 400);
+      CHECK(e.detail == "JSON nested deeper than 64");
+    }
+  }
+}

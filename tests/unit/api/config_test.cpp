@@ -28,7 +28,16 @@ std::string WriteTemp(const std::string& text) {
 TEST_CASE("Config: defaults without file or environment", "[api][config]") {
   auto config = iot::api::LoadConfig("", Env({}));
   CHECK(config.http.port == 8080);
-  CHECK(config.http.bind_address == "0.0.0.0");
+  // Plain HTTP on loopback, HTTPS (when a certificate is given) and operations as documented.
+  CHECK(config.http.bind_address == "127.0.0.1");
+  CHECK(config.http.https_bind_address == "0.0.0.0");
+  CHECK(config.http.https_port == 8443);
+  CHECK(config.http.ops_bind_address == "127.0.0.1");
+  CHECK(config.http.ops_port == 0);
+  CHECK(config.http.max_connections_per_client == 256);
+  CHECK(config.token_default_ttl_days == 90);
+  CHECK(config.auth_failures_per_minute == 60);
+  CHECK(config.http.trusted_proxies.empty());
   CHECK(config.http.max_connections == 10000);
   CHECK(config.http.body_limit == 1024 * 1024);
   CHECK(config.http.header_limit == 8 * 1024);
@@ -90,4 +99,19 @@ TEST_CASE("Config: --config argument parsing", "[api][config]") {
 TEST_CASE("Config: the example deploy config is valid", "[api][config]") {
   auto config = iot::api::LoadConfig(IOT_SOURCE_DIR "/services/api/config.example.json", Env({}));
   CHECK(config.http.port == 8080);
+}
+
+TEST_CASE("Config: trusted proxies and the public base URL", "[api][config]") {
+  auto config = iot::api::LoadConfig("", Env({{"IOT_TRUSTED_PROXIES", " 10.0.0.1, ::1 "},
+                                              {"IOT_PUBLIC_BASE_URL", "https://iot.example.com/"}}));
+  CHECK(config.http.trusted_proxies == std::vector<std::string>{"10.0.0.1", "::1"});
+  CHECK(config.public_base_url == "https://iot.example.com");
+  try {
+    iot::api::LoadConfig("", Env({{"IOT_TRUSTED_PROXIES", "proxy.local"}, {"IOT_PUBLIC_BASE_URL", "iot.example.com"}}));
+    FAIL("expected ConfigError");
+  } catch (const iot::api::ConfigError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("IOT_TRUSTED_PROXIES") != std::string::npos);
+    CHECK(what.find("IOT_PUBLIC_BASE_URL") != std::string::npos);
+  }
 }

@@ -47,3 +47,16 @@ TEST_CASE("Problem: FromErrorCode maps timeouts to 504, unavailability to 503, r
   CHECK(other.status == 500);
   CHECK(other.detail == "internal error");
 }
+
+TEST_CASE("FromAuthResult: only an unknown token is 401; busy is 503 and limited 429, with Retry-After",
+          "[api][problem]") {
+  using Status = iot::api::AuthResult::Status;
+  CHECK(iot::api::FromAuthResult(iot::api::AuthResult::Failed(Status::kUnknown)).status == 401);
+  auto busy = iot::api::FromAuthResult(iot::api::AuthResult::Failed(Status::kUnavailable));
+  CHECK(busy.status == 503);
+  REQUIRE(busy.headers.size() == 1);
+  CHECK(busy.headers[0] == std::pair<std::string, std::string>{"Retry-After", "1"});
+  auto limited = iot::api::FromAuthResult(iot::api::AuthResult::Failed(Status::kLimited));
+  CHECK(limited.status == 429);
+  CHECK(limited.headers.at(0).first == "Retry-After");
+}

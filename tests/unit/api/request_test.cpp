@@ -64,3 +64,19 @@ TEST_CASE("Respond: answers once and a dropped request gets a 500", "[api][reque
   }
   CHECK(seen == std::vector<int>{201, -500, 500});
 }
+
+TEST_CASE("ClientAddress: X-Forwarded-For only from a trusted proxy, nearest untrusted hop",
+          "[api][request]") {
+  iot::api::Request r;
+  r.remote_address = "10.0.0.5:4242";
+  r.headers = {{"x-forwarded-for", "1.2.3.4, 192.0.2.9"}, {"x-forwarded-for", "198.51.100.7"}};
+  CHECK(iot::api::ClientAddress(r, {}) == "10.0.0.5");
+  CHECK(iot::api::ClientAddress(r, {"10.0.0.9"}) == "10.0.0.5");
+  CHECK(iot::api::ClientAddress(r, {"10.0.0.5"}) == "198.51.100.7");
+  // A client cannot hide behind an address it forges on the left: the nearest untrusted hop counts.
+  CHECK(iot::api::ClientAddress(r, {"10.0.0.5", "198.51.100.7"}) == "192.0.2.9");
+  r.headers.clear();
+  CHECK(iot::api::ClientAddress(r, {"10.0.0.5"}) == "10.0.0.5");
+  r.remote_address = "::1:5000";
+  CHECK(iot::api::ClientAddress(r, {}) == "::1");
+}

@@ -21,3 +21,15 @@ TEST_CASE("DeviceRateLimiter: zero disables: the map is bounded", "[common][rate
   for (int i = 0; i < 500; ++i) bounded.Allow("pk/d" + std::to_string(i), i * 100);
   CHECK(bounded.Size() <= 50);
 }
+
+TEST_CASE("DeviceRateLimiter: an explicit burst, and Exhausted spends nothing", "[common][rate]") {
+  iot::DeviceRateLimiter limiter(1.0, 3.0, 100);
+  CHECK_FALSE(limiter.Exhausted("a", 0));
+  CHECK(limiter.Allow("a", 0));
+  CHECK(limiter.Allow("a", 0));
+  CHECK(limiter.Allow("a", 0));
+  CHECK(limiter.Exhausted("a", 0));
+  CHECK(limiter.Exhausted("a", 500));
+  CHECK_FALSE(limiter.Exhausted("a", 1000));  // one refilled
+  CHECK_FALSE(limiter.Exhausted("b", 0));
+}

@@ -156,3 +156,39 @@ TEST_CASE("Stream service: a new subscription is confirmed only when the gate op
   CHECK(f.Next(*c)["type"] == "error");
   CHECK(gated.size() == 1);
 }
+
+TEST_CASE("Stream service: a message nested deeper than 64 asks the transport to close with 1009",
+          "[stream][service]") {
+  Fixture f;
+  auto d = f.Upgrade("/api/v1/stream", "Bearer viewer-token-0123456789");
+  REQUIRE(d.client);
+  f.service.OnMessage(d.client, R"({"subscribe":)" + std::string(100, '[') + std::string(100, ']') + "}", true);
+  auto close = d.client->PendingClose();
+  REQUIRE(close);
+  CHECK(close->code == 1009);
+  CHECK(close->reason == "JSON nested deeper than 64");
+  CHECK_FALSE(d.client->Push(std::make_shared<const std::string>("x")));  // nothing more is queued
+}
+
+TEST_CASE("Stream service: streams of a revoked or expired token are asked to close with 4401",
+          "[stream][service]") {
+  Fixture f;
+  f.auth.Add("token-7-0123456789abcdef", Principal{.name = "t7", .role = Role::kViewer, .token_id = 7});
+  f.auth.Add("token-8-0123456789abcdef",
+             Principal{.name = "t8", .role = Role::kViewer, .token_id = 8, .expires_at_ms = 5000});
+  auto seven = f.Upgrade("/api/v1/stream", "Bearer token-7-0123456789abcdef");
+  auto eight = f.Upgrade("/api/v1/stream", "Bearer token-8-0123456789abcdef");
+  auto admin = f.Upgrade("/api/v1/stream", "Bearer admin-token-0123456789a");
+  REQUIRE((seven.client && eight.client && admin.client));
+  f.service.CloseTokens(std::nullopt, 4999);
+  CHECK_FALSE(seven.client->PendingClose());
+  CHECK_FALSE(eight.client->PendingClose());
+  f.service.CloseTokens(7, 4999);
+  REQUIRE(seven.client->PendingClose());
+  CHECK(seven.client->PendingClose()->code == 4401);
+  CHECK_FALSE(eight.client->PendingClose());
+  f.service.CloseTokens(std::nullopt, 5000);
+  REQUIRE(eight.client->PendingClose());
+  CHECK(eight.client->PendingClose()->code == 4401);
+  CHECK_FALSE(admin.client->PendingClose());
+}

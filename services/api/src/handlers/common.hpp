@@ -33,6 +33,14 @@ struct HandlerContext {
   script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
   DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
   int registration_rate = 5;  // dynamic registrations per second per product (0 = unlimited)
+  // Told about a token revoked here, before the DELETE answers (drops it from the token cache and
+  // closes its open streams). May be empty.
+  std::function<void(std::int64_t token_id)> token_revoked;
+  // Expiry given to new tokens that name none (0 = never).
+  std::int64_t default_token_ttl_ms = 0;
+  // IOT_PUBLIC_BASE_URL without a trailing slash: the base of every link handed to a device
+  // (registration, configuration and firmware downloads); never derived from a request's Host.
+  std::string public_base_url;
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by

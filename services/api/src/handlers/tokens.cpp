@@ -33,13 +33,17 @@ void AddTokenRoutes(Router& router, HandlerContext& context) {
   store::DbPool& pool = context.pool;
   const RouteOptions admin{.min_role = Role::kAdmin};
 
-  router.Add("POST", "/api/v1/tokens", admin, [&pool](Request&& request, Respond respond) {
+  router.Add("POST", "/api/v1/tokens", admin, [&pool, &context](Request&& request, Respond respond) {
     nlohmann::json body = ParseJsonBody(request, CreateSchema());
     store::TokenCreate create;
     create.name = body["name"].get<std::string>();
     store::Parse(body["role"].get<std::string>(), create.role);
-    if (auto it = body.find("expiresAt"); it != body.end() && !it->is_null()) {
-      create.expires_at = it->get<std::int64_t>();
+    if (auto it = body.find("expiresAt"); it != body.end()) {
+      if (!it->is_null()) {
+        create.expires_at = it->get<std::int64_t>();
+      }  // an explicit null: never expires
+    } else if (context.default_token_ttl_ms > 0) {
+      create.expires_at = NowMs() + context.default_token_ttl_ms;
     }
     RunOnDb(pool, respond, [request = std::move(request), create](store::Db& db) {
       store::CreatedToken created = Unwrap(store::CreateToken(db, create));
@@ -68,15 +72,18 @@ void AddTokenRoutes(Router& router, HandlerContext& context) {
     });
   });
 
-  router.Add("DELETE", "/api/v1/tokens/{tokenId}", admin, [&pool](Request&& request, Respond respond) {
+  router.Add("DELETE", "/api/v1/tokens/{tokenId}", admin, [&pool, &context](Request&& request, Respond respond) {
     const std::string& text = request.Param("tokenId");
     std::int64_t id = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
     if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
       throw ApiError::NotFound("no such token: " + text);
     }
-    RunOnDb(pool, respond, [request = std::move(request), id](store::Db& db) {
+    RunOnDb(pool, respond, [&context, request = std::move(request), id](store::Db& db) {
       Unwrap(store::RevokeToken(db, id), "no such token: " + std::to_string(id));
+      if (context.token_revoked) {
+        context.token_revoked(id);  // effective here before the answer; NOTIFY tells the others
+      }
       Audit(db, request, "token.revoke", std::to_string(id));
       Response response;
       response.status = 204;

@@ -56,20 +56,24 @@ std::optional<Principal> StaticTokenAuthenticator::Find(std::string_view token) 
   return found->principal;
 }
 
-void StaticTokenAuthenticator::Authenticate(std::string_view token, Done done) {
-  done(Find(token));
+void StaticTokenAuthenticator::Authenticate(std::string_view token, std::string_view /*client*/,
+                                            Done done) {
+  auto principal = Find(token);
+  done(principal ? AuthResult::Ok(std::move(*principal))
+                 : AuthResult::Failed(AuthResult::Status::kUnknown));
 }
 
-void ChainAuthenticator::Authenticate(std::string_view token, Done done) {
-  // The second lookup may complete on another thread: keep our own copy of the token.
-  first_.Authenticate(token, [this, token = std::string(token), done = std::move(done)](
-                                 std::optional<Principal> principal) mutable {
-    if (principal) {
-      done(std::move(principal));
-    } else {
-      second_.Authenticate(token, std::move(done));
-    }
-  });
+void ChainAuthenticator::Authenticate(std::string_view token, std::string_view client, Done done) {
+  // The second lookup may complete on another thread: keep our own copies.
+  first_.Authenticate(token, client,
+                      [this, token = std::string(token), client = std::string(client),
+                       done = std::move(done)](AuthResult result) mutable {
+                        if (result.status == AuthResult::Status::kOk) {
+                          done(std::move(result));
+                        } else {
+                          second_.Authenticate(token, client, std::move(done));
+                        }
+                      });
 }
 
 std::string_view BearerToken(std::string_view header) {

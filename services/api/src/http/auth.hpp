@@ -12,14 +12,26 @@
 
 namespace iot::api {
 
+// The outcome of a token lookup. Only kUnknown is the client's fault (401); kUnavailable means the
+// lookup could not run (DB pool queue full, database down: 503 with Retry-After, so a valid token is
+// never answered 401), kLimited that the client address failed too often (429).
+struct AuthResult {
+  enum class Status { kOk, kUnknown, kUnavailable, kLimited };
+  Status status = Status::kUnknown;
+  std::optional<Principal> principal;  // set for kOk
+
+  static AuthResult Ok(Principal principal) { return {Status::kOk, std::move(principal)}; }
+  static AuthResult Failed(Status status) { return {status, std::nullopt}; }
+};
+
 // Resolves a bearer token to a principal. Asynchronous because the store-backed implementation looks
-// tokens up in PostgreSQL: `done` may run on any thread, exactly once; nullopt means missing, unknown
-// or expired (all answered 401). Implementations never log tokens.
+// tokens up in PostgreSQL: `done` may run on any thread, exactly once. `client` is the client's
+// address (ClientAddress()), for limits on failed attempts. Implementations never log tokens.
 class Authenticator {
  public:
-  using Done = std::function<void(std::optional<Principal>)>;
+  using Done = std::function<void(AuthResult)>;
   virtual ~Authenticator() = default;
-  virtual void Authenticate(std::string_view token, Done done) = 0;
+  virtual void Authenticate(std::string_view token, std::string_view client, Done done) = 0;
 };
 
 using TokenHash = std::array<unsigned char, 32>;
@@ -32,7 +44,7 @@ TokenHash HashToken(std::string_view token);
 class StaticTokenAuthenticator final : public Authenticator {
  public:
   void Add(std::string_view token, Principal principal);
-  void Authenticate(std::string_view token, Done done) override;
+  void Authenticate(std::string_view token, std::string_view client, Done done) override;
   std::optional<Principal> Find(std::string_view token) const;
 
  private:
@@ -48,7 +60,7 @@ class StaticTokenAuthenticator final : public Authenticator {
 class ChainAuthenticator final : public Authenticator {
  public:
   ChainAuthenticator(Authenticator& first, Authenticator& second) : first_(first), second_(second) {}
-  void Authenticate(std::string_view token, Done done) override;
+  void Authenticate(std::string_view token, std::string_view client, Done done) override;
 
  private:
   Authenticator& first_;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,8 @@ enum class Role { kViewer = 0, kOperator = 1, kAdmin = 2 };
 struct Principal {
   std::string name;  // the token's name, recorded in the audit log
   Role role = Role::kViewer;
+  std::int64_t token_id = 0;                  // 0: not a stored token (static tokens in tests)
+  std::optional<std::int64_t> expires_at_ms;  // when the token stops working (open streams close)
 };
 
 std::string_view RoleName(Role role);

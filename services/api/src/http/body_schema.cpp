@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "iot/common/json.hpp"
+
 namespace iot::api {
 namespace {
 
@@ -191,13 +193,16 @@ nlohmann::json ParseJsonBody(const Request& request) {
   if (lower != "application/json") {
     throw ApiError::UnsupportedMediaType("request body must be application/json");
   }
-  try {
-    return nlohmann::json::parse(request.body);
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.byte is 1-based; the message names what was expected there.
-    throw ApiError::BadRequest("malformed JSON at byte " + std::to_string(e.byte),
-                               {{"", 0, e.what()}});
+  nlohmann::json body;
+  std::size_t byte = 0;
+  std::string what;
+  switch (ParseJson(request.body, body, {.error_byte = &byte, .error_message = &what})) {
+    case JsonParseStatus::kOk: return body;
+    case JsonParseStatus::kTooDeep: throw ApiError::BadRequest(JsonTooDeepMessage());
+    case JsonParseStatus::kMalformed: break;
   }
+  // byte is 1-based; the message names what was expected there.
+  throw ApiError::BadRequest("malformed JSON at byte " + std::to_string(byte), {{"", 0, what}});
 }
 
 nlohmann::json ParseJsonBody(const Request& request, const BodySchema& schema) {

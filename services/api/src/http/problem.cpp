@@ -97,6 +97,24 @@ Response ToResponse(const ApiError& error) {
   return response;
 }
 
+ApiError FromAuthResult(const AuthResult& result) {
+  switch (result.status) {
+    case AuthResult::Status::kOk:
+    case AuthResult::Status::kUnknown: break;
+    case AuthResult::Status::kUnavailable: {
+      ApiError error = ApiError::Unavailable("token check unavailable (database busy or away): retry");
+      error.headers.emplace_back("Retry-After", "1");
+      return error;
+    }
+    case AuthResult::Status::kLimited: {
+      ApiError error = ApiError::TooManyRequests("too many failed authentications from this address");
+      error.headers.emplace_back("Retry-After", "10");
+      return error;
+    }
+  }
+  return ApiError::Unauthorized("unknown, revoked or expired token");
+}
+
 ApiError FromErrorCode(const boost::system::error_code& ec) {
   namespace errc = boost::system::errc;
   // Library Errc enums (store::Errc, ...) are mapped here as they appear, each by its category, so

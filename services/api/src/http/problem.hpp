@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/auth.hpp"
 #include "http/request.hpp"
 
 namespace iot::api {
@@ -50,6 +51,10 @@ Response ToResponse(const ApiError& error);
 // The single mapping from library error codes (store::Errc, Asio, ...) to an ApiError. Unknown codes
 // become 500 with a generic detail (the code is logged by the caller, never shown to clients).
 ApiError FromErrorCode(const boost::system::error_code& ec);
+
+// The single mapping from a failed token lookup to an ApiError: kUnknown 401, kLimited 429 and
+// kUnavailable 503, both with Retry-After (clients must not treat those as "signed out").
+ApiError FromAuthResult(const AuthResult& result);
 
 // Standard reason phrase ("Not Found"), or "Error" for unknown statuses.
 std::string_view ReasonPhrase(int status);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/problem.hpp"
+#include "iot/common/json.hpp"
 
 namespace iot::api {
 namespace {
@@ -153,8 +154,8 @@ nlohmann::json DecodeCursor(std::string_view kind, std::string_view cursor) {
   if (!bytes) {
     throw invalid;
   }
-  auto object = nlohmann::json::parse(*bytes, nullptr, /*allow_exceptions=*/false);
-  if (!object.is_object()) {
+  nlohmann::json object;
+  if (ParseJson(*bytes, object) != JsonParseStatus::kOk || !object.is_object()) {
     throw invalid;
   }
   auto k = object.find("k");

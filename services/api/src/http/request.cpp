@@ -1,5 +1,6 @@
 #include "http/request.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 
@@ -212,6 +213,38 @@ std::string RedactedTarget(std::string_view target) {
     query = query.substr(amp + 1);
   }
   return out;
+}
+
+std::string ClientAddress(const Request& request, const std::vector<std::string>& trusted_proxies) {
+  std::string_view peer = request.remote_address;
+  if (const auto colon = peer.rfind(':'); colon != std::string_view::npos) {
+    peer = peer.substr(0, colon);
+  }
+  auto trusted = [&](std::string_view address) {
+    return std::find(trusted_proxies.begin(), trusted_proxies.end(), address) != trusted_proxies.end();
+  };
+  if (!trusted(peer)) {
+    return std::string(peer);
+  }
+  // Every X-Forwarded-For field, in order, is one list; walk it from the right (the nearest hop).
+  std::string list;
+  for (const auto& [name, value] : request.headers) {
+    if (name == "x-forwarded-for") {
+      list += (list.empty() ? "" : ",") + value;
+    }
+  }
+  std::string_view rest = list;
+  while (!rest.empty()) {
+    const auto comma = rest.rfind(',');
+    std::string_view hop = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+    while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) hop.remove_prefix(1);
+    while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) hop.remove_suffix(1);
+    if (!hop.empty() && !trusted(hop)) {
+      return std::string(hop);
+    }
+  }
+  return std::string(peer);
 }
 
 }  // namespace iot::api

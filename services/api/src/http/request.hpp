@@ -22,6 +22,8 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote_address;
+  std::string client_address;  // ClientAddress(): the peer's IP or, behind a trusted proxy, the client's
+  bool operations = false;     // arrived on the operations listener (/metrics, /readyz without token)
   std::string request_id;
 
   // Filled by ParseTarget() before routing.
@@ -75,6 +77,10 @@ std::optional<std::string> ParseTarget(Request& request);
 
 // Percent-decodes `text` ("+" stays "+" unless `plus_is_space`); nullopt on a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
+
+// The address per-client limits use: the peer's IP (remote_address without the port) or, when the peer
+// is one of `trusted_proxies`, the rightmost X-Forwarded-For entry that is not a trusted proxy itself.
+std::string ClientAddress(const Request& request, const std::vector<std::string>& trusted_proxies);
 
 // The target with values of `token` query parameters replaced by "REDACTED", for logs.
 std::string RedactedTarget(std::string_view target);

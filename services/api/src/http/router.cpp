@@ -163,7 +163,7 @@ void Router::Dispatch(Request&& request, Respond respond) const {
   for (auto& [name, value] : params) {
     request.params.insert_or_assign(std::move(name), std::move(value));
   }
-  if (!route->options.min_role) {
+  if (!route->options.min_role || (route->options.open_on_operations && request.operations)) {
     Invoke(*route, std::move(request), std::move(respond));
     return;
   }
@@ -171,17 +171,22 @@ void Router::Dispatch(Request&& request, Respond respond) const {
   if (token.empty() && route->options.token_in_query) {
     token = std::string(request.Query("token").value_or(""));
   }
+  if (token.empty() && route->options.token_optional) {
+    Invoke(*route, std::move(request), std::move(respond));
+    return;
+  }
   if (token.empty()) {
     respond(ToResponse(ApiError::Unauthorized("missing bearer token")));
     return;
   }
+  const std::string client = request.client_address;
   authenticator_.Authenticate(
-      token, [this, route, request = std::move(request),
-              respond](std::optional<Principal> principal) mutable {
-        if (!principal) {
-          respond(ToResponse(ApiError::Unauthorized("unknown or expired token")));
+      token, client, [this, route, request = std::move(request), respond](AuthResult result) mutable {
+        if (!result.principal) {
+          respond(ToResponse(FromAuthResult(result)));
           return;
         }
+        auto& principal = result.principal;
         if (principal->role < *route->options.min_role) {
           respond(ToResponse(ApiError::Forbidden(
               "this call needs role " + std::string(RoleName(*route->options.min_role)) +

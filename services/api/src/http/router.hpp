@@ -22,6 +22,10 @@ struct RouteOptions {
   std::optional<Role> min_role = Role::kViewer;
   // Also accept the token as `?token=` (browsers cannot set headers on WebSocket upgrades).
   bool token_in_query = false;
+  // No token needed on the operations listener (Request::operations): /metrics, /readyz.
+  bool open_on_operations = false;
+  // Without a token the handler still runs, with no principal (it shows less).
+  bool token_optional = false;
 };
 
 // Maps method + path pattern to handlers. Patterns are "/"-separated segments: literals, "{name}"

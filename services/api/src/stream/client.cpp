@@ -83,4 +83,28 @@ void Client::Close() {
   queued_bytes_ = 0;
 }
 
+void Client::RequestClose(std::uint16_t code, std::string reason) {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mutex_);
+    if (close_request_ || closed_) {
+      return;
+    }
+    close_request_ = CloseRequest{code, std::move(reason)};
+    closed_ = true;
+    queue_.clear();
+    queued_bytes_ = 0;
+    wake_pending_ = true;
+    wake = wake_;
+  }
+  if (wake) {
+    wake();
+  }
+}
+
+std::optional<Client::CloseRequest> Client::PendingClose() const {
+  std::lock_guard lock(mutex_);
+  return close_request_;
+}
+
 }  // namespace iot::api::stream

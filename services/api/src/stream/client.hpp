@@ -56,6 +56,16 @@ class Client final {
   // No more pushes are accepted (the connection is going away).
   void Close();
 
+  // Asks the transport to close the connection with a WebSocket close `code` (e.g. 1009 for a message
+  // nested too deep, 4401 for a revoked or expired token): what is queued is dropped, nothing more is
+  // accepted, and the transport is woken. The first request wins.
+  struct CloseRequest {
+    std::uint16_t code = 0;
+    std::string reason;
+  };
+  void RequestClose(std::uint16_t code, std::string reason);
+  std::optional<CloseRequest> PendingClose() const;
+
   // Subscriptions are changed by the service under the hub's lock only.
   std::set<Subscription>& Subscriptions() { return subscriptions_; }
 
@@ -71,6 +81,7 @@ class Client final {
   bool wake_pending_ = false;  // a wake was sent and the transport has not yet found the queue empty
   bool overflowed_ = false;
   bool closed_ = false;
+  std::optional<CloseRequest> close_request_;
 
   std::set<Subscription> subscriptions_;  // guarded by the hub's mutex
 };

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/common/json.hpp"
+
 #include "iot/store/stream.hpp"
 
 namespace iot::api::stream {
@@ -43,9 +45,11 @@ std::variant<Command, ProtocolError> ParseClientMessage(std::string_view text) {
   if (text.size() > kMaxClientMessageBytes) {
     return ProtocolError{"message exceeds " + std::to_string(kMaxClientMessageBytes) + " bytes"};
   }
-  const auto doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    return ProtocolError{"message is not JSON"};
+  nlohmann::json doc;
+  switch (ParseJson(text, doc)) {
+    case JsonParseStatus::kOk: break;
+    case JsonParseStatus::kTooDeep: return ProtocolError{JsonTooDeepMessage(), kCloseTooBig};
+    case JsonParseStatus::kMalformed: return ProtocolError{"message is not JSON"};
   }
   if (!doc.is_object() || doc.size() != 1) {
     return ProtocolError{R"(expected {"subscribe":{...}} or {"unsubscribe":{...}})"};

@@ -25,7 +25,14 @@ struct Command {
 
 struct ProtocolError {
   std::string message;
+  // Nonzero: the message cannot be answered, close the connection with this code (1009: nested deeper
+  // than iot::kMaxJsonDepth).
+  std::uint16_t close_code = 0;
 };
+
+inline constexpr std::uint16_t kCloseTooBig = 1009;
+// The stream's token was revoked or expired (4401: "401" in the private-use close code range).
+inline constexpr std::uint16_t kCloseTokenInvalid = 4401;
 
 inline constexpr std::size_t kMaxClientMessageBytes = 4096;
 

@@ -53,16 +53,19 @@ void Service::Authorize(Request request, std::function<void(UpgradeDecision)> do
         nullptr});
     return;
   }
-  authenticator_.Authenticate(token, [this, finish](std::optional<Principal> principal) mutable {
-    if (!principal) {
-      finish(UpgradeDecision{ToResponse(ApiError::Unauthorized("unknown, revoked or expired token")),
-                             nullptr});
+  authenticator_.Authenticate(token, request.client_address, [this, finish](AuthResult result) mutable {
+    if (!result.principal) {
+      finish(UpgradeDecision{ToResponse(FromAuthResult(result)), nullptr});
       return;
     }
     // Every role (viewer and up) may read the stream.
-    auto client = std::make_shared<Client>(next_client_id_.fetch_add(1), std::move(*principal),
+    auto client = std::make_shared<Client>(next_client_id_.fetch_add(1), std::move(*result.principal),
                                            settings_.queue);
     counters_.clients.fetch_add(1);
+    {
+      std::lock_guard lock(clients_mutex_);
+      clients_.emplace(client->Id(), client);
+    }
     finish(UpgradeDecision{std::nullopt, std::move(client)});
   });
 }
@@ -76,6 +79,11 @@ void Service::OnMessage(const std::shared_ptr<Client>& client, std::string_view 
   auto parsed = ParseClientMessage(message);
   if (auto* error = std::get_if<ProtocolError>(&parsed)) {
     counters_.bad_messages.fetch_add(1);
+    if (error->close_code != 0) {
+      hub_.Remove(client);
+      client->RequestClose(error->close_code, error->message);
+      return;
+    }
     Send(client, ErrorMessage("badRequest", error->message, nullptr));
     return;
   }
@@ -146,6 +154,33 @@ void Service::OnClosed(const std::shared_ptr<Client>& client) {
   client->Close();
   hub_.Remove(client);
   counters_.clients.fetch_sub(1);
+  std::lock_guard lock(clients_mutex_);
+  clients_.erase(client->Id());
+}
+
+void Service::CloseTokens(std::optional<std::int64_t> revoked_token_id, std::int64_t now_ms) {
+  std::vector<std::pair<std::shared_ptr<Client>, const char*>> closing;
+  {
+    std::lock_guard lock(clients_mutex_);
+    for (const auto& [id, weak] : clients_) {
+      auto client = weak.lock();
+      if (!client || client->Closed()) {
+        continue;  // gone, or already closing
+      }
+      const Principal& who = client->Who();
+      if (revoked_token_id && who.token_id == *revoked_token_id) {
+        closing.emplace_back(std::move(client), "token revoked");
+      } else if (who.expires_at_ms && *who.expires_at_ms <= now_ms) {
+        closing.emplace_back(std::move(client), "token expired");
+      }
+    }
+  }
+  for (auto& [client, why] : closing) {
+    hub_.Remove(client);
+    client->RequestClose(kCloseTokenInvalid, why);
+    IOT_LOG_INFO("api.stream", "msg=\"stream closed (4401)\" client=" << client->Id() << " why=\"" << why
+                                                                      << "\" who=" << log::Quote(client->Who().name));
+  }
 }
 
 }  // namespace iot::api::stream

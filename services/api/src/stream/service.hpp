@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <mutex>
 
 #include "http/auth.hpp"
 #include "http/request.hpp"
@@ -65,6 +67,9 @@ class Service final {
   void OnSlow(const std::shared_ptr<Client>& client);
   // The connection ended.
   void OnClosed(const std::shared_ptr<Client>& client);
+  // Closes (4401) every open stream whose token was revoked (`revoked_token_id`) or has expired by
+  // `now_ms`. Thread-safe; called by the token listener at once on a revocation and about every 100 ms.
+  void CloseTokens(std::optional<std::int64_t> revoked_token_id, std::int64_t now_ms);
 
   // Runs `then` once data committed from now on is sure to reach the hub (the feed holds its presence
   // lock long enough); subscribe confirmations wait for it. Unset: confirm at once. Set before use.
@@ -82,6 +87,8 @@ class Service final {
   Counters counters_;
   std::atomic<std::uint64_t> next_client_id_{1};
   Gate gate_;
+  std::mutex clients_mutex_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Client>> clients_;  // open streams
 };
 
 }  // namespace iot::api::stream

@@ -25,6 +25,8 @@
 #include <array>
 #include <deque>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "http/problem.hpp"
@@ -74,12 +76,62 @@ inline std::string Lower(std::string_view text) {
   return out;
 }
 
+inline constexpr std::size_t kHeaderReadChunk = 4096;
+
+// True when a header section (request line and fields, each ending in CRLF) continues a field on the
+// next line (obs-fold, RFC 9112 §5.2), which this server refuses rather than unfolds.
+inline bool HasObsFold(std::string_view header) {
+  for (auto at = header.find("\r\n"); at != std::string_view::npos; at = header.find("\r\n", at + 2)) {
+    if (at + 2 < header.size() && (header[at + 2] == ' ' || header[at + 2] == '\t')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// RFC 9112 §3.2 and §6.3: exactly one Host (HTTP/1.1 must send one), and Transfer-Encoding, when
+// present, only as the single coding "chunked" (any other coding, or chunked not last, makes the body
+// length unknowable, and a proxy in front may have framed the message differently).
+inline std::optional<std::string> FramingProblem(const http::request<http::string_body>& message) {
+  const auto hosts = message.count(http::field::host);
+  if (hosts > 1) {
+    return "more than one Host header field";
+  }
+  if (hosts == 0 && message.version() >= 11) {
+    return "missing Host header field";
+  }
+  std::size_t codings = 0;
+  bool other = false;
+  const auto [first, last] = message.equal_range(http::field::transfer_encoding);
+  for (auto field = first; field != last; ++field) {
+    std::string_view rest = field->value();
+    while (true) {
+      const auto comma = rest.find(',');
+      std::string_view coding = rest.substr(0, comma);
+      while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+      ++codings;
+      other = other || Lower(coding) != "chunked";
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (codings > 0 && (other || codings != 1)) {
+    return "unsupported Transfer-Encoding: only a single \"chunked\" is accepted";
+  }
+  return std::nullopt;
+}
+
 template <class Stream>
 class HttpSession final : public Session, public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
   template <class... StreamArgs>
-  HttpSession(std::shared_ptr<ServerState> state, tcp::socket&& socket, StreamArgs&... args)
+  HttpSession(std::shared_ptr<ServerState> state, SessionOptions options, tcp::socket&& socket,
+              StreamArgs&... args)
       : state_(std::move(state)),
+        options_(std::move(options)),
         remote_(RemoteOf(socket)),
         stream_(std::move(socket), args...),
         idle_timer_(stream_.get_executor()) {}
@@ -166,7 +218,37 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     if (queue_.empty()) {
       ArmIdleTimer();
     }
-    // The header first: the body limit depends on the route (device imports have their own).
+    DoReadHeaderBytes();
+  }
+
+  // Reads until the first header section in buffer_ is complete, so it can be checked as bytes before
+  // Beast's parser sees it (the parser unfolds obs-fold silently), then lets the parser read the
+  // message. Pipelined requests already buffered cost one scan and no read.
+  void DoReadHeaderBytes() {
+    const auto data = buffer_.data();
+    const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+    const auto end = bytes.find("\r\n\r\n");
+    if (end == std::string_view::npos && bytes.size() <= state_->settings.header_limit) {
+      stream_.async_read_some(
+          buffer_.prepare(kHeaderReadChunk),
+          [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->buffer_.commit(n);
+            if (ec || self->closed_) {
+              self->OnRead(ec ? ec : net::error::operation_aborted, 0);
+              return;
+            }
+            self->DoReadHeaderBytes();
+          });
+      return;
+    }
+    if (end != std::string_view::npos && HasObsFold(bytes.substr(0, end + 2))) {
+      reading_ = false;
+      CancelIdleTimer();
+      RefuseMalformed(ApiError::BadRequest("obsolete line folding in a header field"), "obs-fold");
+      return;
+    }
+    // Complete (or over the header limit, which the parser reports as 431). The header first: the body
+    // limit depends on the route (device imports have their own).
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&HttpSession::OnHeader, this->shared_from_this()));
   }
@@ -234,20 +316,17 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
                                                                std::to_string(state_->settings.header_limit) +
                                                                " bytes"}
                            : ApiError::BadRequest("malformed HTTP request: " + ec.message());
-      Slot& slot = NewSlot(11, false, NewRequestId({}));
-      const int status = error.status;
-      FillResponse(slot, ToResponse(error));
-      state_->metrics.ObserveRequest("unparsed", "OTHER", status, 0.0);
-      IOT_LOG_INFO("api.access", "route=\"unparsed\" status=" << status << " request_id="
-                                 << slot.request_id << " remote=" << remote_ << " error="
-                                 << log::Quote(ec.message()));
-      DoWrite();
+      RefuseMalformed(std::move(error), ec.message());
       return;
     }
 
     http::request<http::string_body> message = parser_->release();
     if (closing_) {
       return;  // shutting down: no new work; close once what is owed is written
+    }
+    if (auto problem = FramingProblem(message)) {
+      RefuseMalformed(ApiError::BadRequest(*problem), *problem);
+      return;
     }
     const bool keep_alive = message.keep_alive();
     read_closed_ = !keep_alive;
@@ -261,6 +340,20 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
                          NewRequestId(message["X-Request-Id"]));
     Dispatch(std::move(message), slot);
     DoRead();
+  }
+
+  // Answers a request that broke HTTP once (after what is owed before it), then closes the connection:
+  // nothing after it on this connection can be trusted to be framed as the client meant.
+  void RefuseMalformed(ApiError error, std::string_view why) {
+    read_closed_ = true;
+    Slot& slot = NewSlot(11, false, NewRequestId({}));
+    const int status = error.status;
+    FillResponse(slot, ToResponse(error));
+    state_->metrics.ObserveRequest("unparsed", "OTHER", status, 0.0);
+    IOT_LOG_INFO("api.access", "route=\"unparsed\" status=" << status << " request_id="
+                               << slot.request_id << " remote=" << remote_ << " error="
+                               << log::Quote(why));
+    DoWrite();
   }
 
   // An upgrade is the last request read on this connection; nothing else may be owed before it.
@@ -279,6 +372,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
     }
     request.remote_address = remote_;
+    request.client_address = ClientAddress(request, state_->settings.trusted_proxies);
+    request.operations = options_.operations;
     request.request_id = slot.request_id;
     upgrade_ = std::move(message);
     state_->stream->Authorize(
@@ -303,7 +398,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     CancelIdleTimer();
     closed_ = true;
     auto ws = std::make_shared<WsSession<Stream>>(state_, std::move(stream_), remote_,
-                                                  std::move(decision.client));
+                                                  std::move(decision.client), options_.lease);
     ws->Start(std::move(*upgrade_));
     upgrade_.reset();
   }
@@ -334,6 +429,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     }
     request.body = std::move(message.body());
     request.remote_address = remote_;
+    request.client_address = ClientAddress(request, state_->settings.trusted_proxies);
+    request.operations = options_.operations;
     request.request_id = slot.request_id;
 
     Respond respond([self = this->shared_from_this(), seq = slot.seq](Response&& response) {
@@ -365,6 +462,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     res.result(static_cast<unsigned>(response.status));
     res.set(http::field::server, "iot-api");
     res.set("X-Request-Id", slot.request_id);
+    res.set("X-Content-Type-Options", "nosniff");
     if (!response.body.empty() || response.status != 204) {
       res.set(http::field::content_type, response.content_type);
     }
@@ -459,6 +557,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   }
 
   std::shared_ptr<ServerState> state_;
+  SessionOptions options_;
   std::string remote_;
   Stream stream_;
   beast::flat_buffer buffer_;

@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -46,12 +47,45 @@ struct ServerState {
 
   std::mutex mutex;  // guards sessions
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+
+  // One connection of `address` (an IP) for as long as the lease lives; null when the address already
+  // holds max_connections_per_client (trusted proxies are not limited).
+  std::shared_ptr<void> LeaseAddress(const std::string& address) {
+    const std::size_t limit = settings.max_connections_per_client;
+    const auto& proxies = settings.trusted_proxies;
+    if (limit == 0 || std::find(proxies.begin(), proxies.end(), address) != proxies.end()) {
+      return std::make_shared<int>(0);
+    }
+    std::lock_guard lock(address_mutex);
+    std::size_t& count = per_address[address];
+    if (count >= limit) {
+      return nullptr;
+    }
+    ++count;
+    // Points at the state (never null, never deleted): only the release matters.
+    return std::shared_ptr<void>(static_cast<void*>(this), [this, address](void*) {
+      std::lock_guard release(address_mutex);
+      if (auto it = per_address.find(address); it != per_address.end() && --it->second == 0) {
+        per_address.erase(it);
+      }
+    });
+  }
+
+  std::mutex address_mutex;  // guards per_address
+  std::unordered_map<std::string, std::size_t> per_address;
+};
+
+// What a session knows about its connection beyond the socket.
+struct SessionOptions {
+  std::shared_ptr<void> lease;  // ServerState::LeaseAddress; released when the connection ends
+  bool operations = false;      // accepted on the operations listener
 };
 
 // Starts a session on an accepted socket whose executor is a fresh strand. The session counts
 // itself in state->connections until it is destroyed.
-void StartPlainSession(net::ip::tcp::socket&& socket, std::shared_ptr<ServerState> state);
+void StartPlainSession(net::ip::tcp::socket&& socket, std::shared_ptr<ServerState> state,
+                       SessionOptions options);
 void StartTlsSession(net::ip::tcp::socket&& socket, net::ssl::context& tls,
-                     std::shared_ptr<ServerState> state);
+                     std::shared_ptr<ServerState> state, SessionOptions options);
 
 }  // namespace iot::api::transport

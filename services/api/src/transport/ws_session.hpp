@@ -43,8 +43,9 @@ template <class Stream>
 class WsSession final : public Session, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
   WsSession(std::shared_ptr<ServerState> state, Stream&& stream, std::string remote,
-            std::shared_ptr<stream::Client> client)
+            std::shared_ptr<stream::Client> client, std::shared_ptr<void> lease)
       : state_(std::move(state)),
+        lease_(std::move(lease)),
         remote_(std::move(remote)),
         ws_(std::move(stream)),
         close_timer_(ws_.get_executor()),
@@ -75,6 +76,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
     ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
       res.set(http::field::server, "iot-api");
+      res.set("X-Content-Type-Options", "nosniff");
     }));
     ws_.read_message_max(stream::kMaxClientMessageBytes * 4);
     ws_.auto_fragment(false);
@@ -132,6 +134,10 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
     if (closing_ || finished_) {
       return;
     }
+    if (auto close = client_->PendingClose()) {
+      CloseWith(static_cast<websocket::close_code>(close->code), close->reason);
+      return;
+    }
     // Checked before `writing_`: the write in progress may never finish when the peer stops reading.
     if (client_->Overflowed()) {
       if (state_->stream != nullptr) {
@@ -170,7 +176,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
 
   // Sends a close frame (after the write in progress, if any). A peer that does not read never lets
   // that write finish: the socket is closed when the write timeout passes.
-  void CloseWith(websocket::close_code code, const char* reason) {
+  void CloseWith(websocket::close_code code, std::string_view reason) {
     if (closing_ || finished_) {
       return;
     }
@@ -183,7 +189,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
         self->Finish();
       }
     });
-    ws_.async_close(websocket::close_reason(code, reason),
+    ws_.async_close(websocket::close_reason(code, reason.substr(0, 123)),
                     [self = this->shared_from_this()](beast::error_code) { self->Finish(); });
   }
 
@@ -202,6 +208,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
   }
 
   std::shared_ptr<ServerState> state_;
+  std::shared_ptr<void> lease_;  // the connection's slot of its client address
   std::string remote_;
   websocket::stream<WriteGatherStream<Stream>> ws_;
   net::steady_timer close_timer_;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "iot/common/json.hpp"
 #include "iot/common/result.hpp"
 
 // Alink JSON envelopes (reference §2.1): device requests, replies in both directions, downlink
@@ -17,9 +18,9 @@ namespace iot::alink {
 // Aliyun's MQTT publish limit. Larger payloads are refused before parsing with
 // Errc::kPayloadTooLarge (Alink 460: "too many parameters"); we never look inside them.
 inline constexpr std::size_t kMaxPayloadBytes = 256 * 1024;
-// Deepest container nesting accepted (a TSL value is at most object > struct > array > struct, so
-// 64 is generous). Deeper input gives Errc::kTooDeep (Alink 6207) without recursion.
-inline constexpr std::size_t kMaxJsonDepth = 64;
+// Deepest container nesting accepted (iot::kMaxJsonDepth, 64). Deeper input gives Errc::kTooDeep
+// (Alink 460 "JSON nested deeper than 64") without recursion.
+inline constexpr std::size_t kMaxJsonDepth = iot::kMaxJsonDepth;
 
 // Owns a parsed JSON value while keeping <nlohmann/json.hpp> out of this header.
 struct JsonDeleter {
@@ -39,7 +40,7 @@ struct Request {
   JsonPtr params;       // never null after decoding; JSON null when absent
 };
 
-// Errors: kPayloadTooLarge (460), kNotJson / kNotObject / kTooDeep (6207), kMissingField (460, no
+// Errors: kPayloadTooLarge (460), kNotJson / kNotObject (6207), kTooDeep (460), kMissingField (460, no
 // id), kBadFieldType (460: id not string/number, version or method not a string).
 Result<Request> DecodeRequest(std::string_view payload);
 

@@ -18,7 +18,7 @@ enum class Errc {
   kMethodMismatch,          // 6300: payload method does not belong to the topic
   kNotJson,                 // 6207: payload is not JSON (includes invalid UTF-8)
   kNotObject,               // 6207: top level is not a JSON object
-  kTooDeep,                 // 6207: nesting deeper than kMaxJsonDepth
+  kTooDeep,                 // 460: nesting deeper than kMaxJsonDepth
   kPayloadTooLarge,         // 460: more than kMaxPayloadBytes (MQTT publish limit on Aliyun)
   kMissingField,            // 460: a required key (id, code, ...) is absent
   kBadFieldType,            // 460: a key has the wrong JSON type or an impossible value

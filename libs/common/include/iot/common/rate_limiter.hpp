@@ -16,9 +16,14 @@ class DeviceRateLimiter {
  public:
   DeviceRateLimiter(double per_second, std::size_t max_devices = 100000)
       : rate_(per_second), burst_(per_second < 1 ? 1 : per_second), max_devices_(max_devices) {}
+  // With an explicit burst (bucket size), e.g. 60 failures at once, refilled at one per second.
+  DeviceRateLimiter(double per_second, double burst, std::size_t max_devices)
+      : rate_(per_second), burst_(burst < 1 ? 1 : burst), max_devices_(max_devices) {}
 
   // True when the device may send one more message at `now_ms`. A rate <= 0 disables limiting.
   bool Allow(std::string_view device_key, std::int64_t now_ms);
+  // True when Allow would refuse at `now_ms` (spends nothing).
+  bool Exhausted(std::string_view device_key, std::int64_t now_ms) const;
 
   std::size_t Size() const { return buckets_.size(); }
 

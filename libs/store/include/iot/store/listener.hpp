@@ -20,6 +20,8 @@ inline constexpr const char* kChannelDevice = "iot_device";  // product_key/devi
                                                              // of enabled/secret/delete)
 inline constexpr const char* kChannelDeviceStatus = "iot_device_status";  // product_key/device_name/status
                                                                           // (online|offline)
+inline constexpr const char* kChannelToken = "iot_token";  // id/revoked or id/active (api_tokens
+                                                           // update or delete)
 
 struct Notification {
   std::string channel;

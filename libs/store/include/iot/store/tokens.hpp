@@ -36,11 +36,13 @@ struct Principal {
   std::int64_t token_id = 0;
   std::string name;
   Role role = Role::kViewer;
+  std::optional<TimeMs> expires_at;
 };
 
 Result<CreatedToken> CreateToken(Db& db, const TokenCreate& request);
-// Stores a caller-chosen clear token (the bootstrap IOT_ADMIN_TOKEN); idempotent by hash: an existing,
-// revoked-or-not row with that hash is updated to `name`/`role`, un-revoked, without expiry.
+// Stores a caller-chosen clear token (the bootstrap IOT_ADMIN_TOKEN); idempotent by hash: an existing
+// row with that hash is updated to `name`/`role` without expiry, and stays revoked if it was revoked
+// (an operator's revocation outlives restarts; the answer's `revoked` says so).
 Result<TokenInfo> EnsureToken(Db& db, std::string_view clear_token, std::string_view name, Role role);
 // Newest first; revoked tokens included (revoked = true).
 Result<Page<TokenInfo>> ListTokens(Db& db, const PageQuery& page);

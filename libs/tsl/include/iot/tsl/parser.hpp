@@ -28,7 +28,7 @@ inline constexpr std::uint32_t kMaxTextLength = 10240;
 inline constexpr std::uint32_t kMaxArraySize = 512;
 inline constexpr std::size_t kMaxModules = 20;
 inline constexpr std::size_t kMaxDocumentBytes = 8 * 1024 * 1024;
-inline constexpr std::size_t kMaxDocumentDepth = 32;  // a valid TSL nests at most ~12 levels
+inline constexpr std::size_t kMaxDocumentDepth = 64;  // iot::kMaxJsonDepth; a valid TSL nests ~12
 inline constexpr std::size_t kMaxProblems = 500;      // later ones are summarised in one line
 
 struct Problem {
@@ -50,7 +50,8 @@ struct ModelResult {
 };
 
 // Parses one TSL document (default or custom module). Never throws. The text form also refuses
-// documents above kMaxDocumentBytes or nested deeper than kMaxDocumentDepth before parsing.
+// documents above kMaxDocumentBytes before parsing and nesting deeper than kMaxDocumentDepth while
+// parsing (iot::ParseJson).
 ModuleResult ParseModule(std::string_view json_text);
 // The same for an already parsed document (e.g. the body of a PUT request).
 ModuleResult ParseModuleDocument(const nlohmann::json& document);
