@@ -276,7 +276,7 @@ kill "$stream" 2>/dev/null || true
 wait "$stream" 2>/dev/null || true
 served=0
 for id in $(dc ps -q api); do
-  n=$(docker exec "$id" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3' |
+  n=$(docker exec "$id" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9180; printf "GET /metrics HTTP/1.0\r\n\r\n" >&3; cat <&3' |
     awk '/^iot_http_requests_total/ && /services/ && /status="2xx"/ {s += $2} END {print s + 0}')
   ((n > 0)) && served=$((served + 1))
 done

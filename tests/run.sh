@@ -93,10 +93,13 @@ if [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]] && command -v clang++-14
     name=$(basename "$bin")
     corpus="$TMP/corpus-$name"
     mkdir -p "$corpus"
-    # Seeds of fuzz_<lib>_<what> live in tests/fixtures/<lib>/fuzz_seeds/<what> (read, never written).
+    # Seeds of fuzz_<lib>_<what> (read, never written): tests/fixtures/<lib>/fuzz_seeds/<what> and/or
+    # tests/fuzz/corpus/<lib>_<what>, whichever exist.
     target=${name#fuzz_}
-    seeds=("$IOT_ROOT/tests/fixtures/${target%%_*}/fuzz_seeds/${target#*_}")
-    [[ -d ${seeds[0]} ]] || seeds=()
+    seeds=()
+    for dir in "$IOT_ROOT/tests/fixtures/${target%%_*}/fuzz_seeds/${target#*_}" "$IOT_ROOT/tests/fuzz/corpus/$target"; do
+      [[ -d $dir ]] && seeds+=("$dir")
+    done
     if (cd "$TMP" && "$bin" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 \
           -print_final_stats=1 "$corpus" "${seeds[@]}" >"$TMP/$name.fuzz.log" 2>&1); then
       runs=$(grep -E '^stat::number_of_executed_units' "$TMP/$name.fuzz.log" | awk '{print $2}')

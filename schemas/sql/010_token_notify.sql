@@ -1,4 +1,4 @@
--- 006: token changes are announced so every iot-api instance can drop its cached tokens at once.
+-- 010: token changes are announced so every iot-api instance can drop its cached tokens at once.
 --   iot_token  payload: id/state, state = revoked (revoked or deleted) or active
 CREATE FUNCTION iot_notify_token() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

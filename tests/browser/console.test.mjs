@@ -363,6 +363,59 @@ try {
     await shot('overview');
   });
 
+  await step('a 503 with Retry-After is retried after the wait and never signs out', async () => {
+    // The first products list is answered as iot-api answers when the token check cannot run.
+    let refused = 0;
+    let passed = 0;
+    const isList = (url) => url.pathname === '/api/v1/products';
+    const handler = async (route) => {
+      if (refused === 0) {
+        refused++;
+        await route.fulfill({
+          status: 503,
+          headers: { 'Retry-After': '1', 'Content-Type': 'application/problem+json' },
+          body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'token check unavailable (database busy or away): retry' }),
+        });
+        return;
+      }
+      passed++;
+      await route.continue();
+    };
+    await page.route(isList, handler);
+    try {
+      const started = Date.now();
+      await page.getByRole('link', { name: 'Products' }).first().click();
+      await page.getByTestId(`product-${PK}`).waitFor();
+      expect(refused === 1 && passed >= 1, `refused ${refused}, passed ${passed}`);
+      expect(Date.now() - started >= 900, 'retried before Retry-After said');
+      expect((await page.evaluate(() => sessionStorage.getItem('iot.token'))) === TOKEN, 'signed out by a 503');
+    } finally {
+      await page.unroute(isList, handler);
+    }
+  });
+
+  await step('a stream whose token is revoked is closed (4401) and the console signs out', async () => {
+    const admin = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+    const created = await fetch(`${BASE}/api/v1/tokens`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'console-revoked', role: 'viewer' }) });
+    expect(created.status === 201, `POST /tokens answered ${created.status}`);
+    const { id, token } = await created.json();
+    await page.evaluate((t) => sessionStorage.setItem('iot.token', t), token);
+    await page.goto(`${BASE}/products/${PK}/devices/${DN}`);
+    await page.waitForFunction(() => document.querySelector('[data-testid=stream-state]')?.classList.contains('st-live'));
+    const unauthorized = [];
+    const on401 = (r) => r.status() === 401 && unauthorized.push(r.url());
+    page.on('response', on401);
+    try {
+      const revoked = await fetch(`${BASE}/api/v1/tokens/${id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } });
+      expect(revoked.status === 204, `DELETE /tokens/${id} answered ${revoked.status}`);
+      await page.getByLabel('Token').waitFor({ timeout: 5000 }); // the sign-in form
+    } finally {
+      page.off('response', on401);
+    }
+    expect(unauthorized.length === 0, `signed out by a REST 401, not by the stream: ${unauthorized.join(', ')}`);
+    expect((await page.evaluate(() => sessionStorage.getItem('iot.token'))) === null, 'the revoked token is still kept');
+  });
+
   await step('no external network request and no page error', async () => {
     expect(external.length === 0, `external requests: ${external.join(', ')}`);
     expect(pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`);

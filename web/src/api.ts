@@ -66,6 +66,28 @@ function retryAfterMs(response: Response): number | null {
   return Math.min(Number(value.trim()), 10) * 1000;
 }
 
+// fetch() that waits and retries a 503 carrying Retry-After, at most MAX_RETRIES times: a GET always,
+// another method only when the token check itself could not run (the request was not carried out then;
+// a POST refused later may have done part of its work). Such a 503 never means "signed out". Answers the
+// response with its body read; a network failure is an ApiError with status 0.
+const TOKEN_CHECK_UNAVAILABLE = 'token check unavailable';
+async function fetchRetrying(url: string, init: RequestInit): Promise<{ response: Response; text: string }> {
+  for (let attempt = 0; ; attempt++) {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, init);
+      text = await response.text();
+    } catch (e) {
+      throw new ApiError({ status: 0, title: 'network error', detail: `cannot reach the API: ${String(e)}` });
+    }
+    const wait = retryAfterMs(response);
+    const notCarriedOut = init.method === 'GET' || text.includes(TOKEN_CHECK_UNAVAILABLE);
+    if (response.status !== 503 || wait === null || !notCarriedOut || attempt >= MAX_RETRIES) return { response, text };
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
 export async function api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   const auth = token ?? getToken();
@@ -75,21 +97,7 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     headers['Content-Type'] = 'application/json';
     payload = typeof body === 'string' ? body : JSON.stringify(body);
   }
-  let response: Response;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      response = await fetch(BASE + path, { method, headers, body: payload });
-    } catch (e) {
-      throw new ApiError({ status: 0, title: 'network error', detail: `cannot reach the API: ${String(e)}` });
-    }
-    // 503 with Retry-After: the request was not carried out (e.g. the token check could not run while
-    // the database was busy). Wait as told and try again; never treat it as "signed out".
-    const wait = retryAfterMs(response);
-    if (response.status !== 503 || wait === null || attempt >= MAX_RETRIES) break;
-    await response.text();
-    await new Promise((resolve) => setTimeout(resolve, wait));
-  }
-  const text = await response.text();
+  const { response, text } = await fetchRetrying(BASE + path, { method, headers, body: payload });
   let json: unknown = null;
   if (text) {
     try {
@@ -132,13 +140,7 @@ export async function apiText(method: string, path: string, body?: string, conte
   const auth = getToken();
   if (auth) headers.Authorization = `Bearer ${auth}`;
   if (body !== undefined && contentType) headers['Content-Type'] = contentType;
-  let response: Response;
-  try {
-    response = await fetch(BASE + path, { method, headers, body });
-  } catch (e) {
-    throw new ApiError({ status: 0, title: 'network error', detail: `cannot reach the API: ${String(e)}` });
-  }
-  const text = await response.text();
+  const { response, text } = await fetchRetrying(BASE + path, { method, headers, body });
   if (!response.ok) {
     let problem: Problem = { status: response.status, title: response.statusText, detail: text.slice(0, 300) };
     try {

@@ -26,6 +26,10 @@ const Statement kAuth{"token_auth",
                       "WHERE token_hash = $1 AND NOT revoked "
                       "AND (expires_at IS NULL OR expires_at > iot_ts($2))"};
 
+const Statement kActiveIds{"token_active_ids",
+                           "SELECT id FROM api_tokens WHERE id = ANY($1::bigint[]) AND NOT revoked "
+                           "AND (expires_at IS NULL OR expires_at > iot_ts($2))"};
+
 TokenInfo ReadToken(const pqxx::row& r) {
   TokenInfo t;
   t.id = r[0].as<std::int64_t>();
@@ -104,6 +108,25 @@ Result<void> RevokeToken(Db& db, std::int64_t token_id) {
       return make_error_code(Errc::kNotFound);
     }
     return {};
+  });
+}
+
+Result<std::vector<std::int64_t>> ActiveTokenIds(Db& db, const std::vector<std::int64_t>& token_ids,
+                                                 TimeMs now) {
+  std::string array = "{";  // integers only: a PostgreSQL array literal bound as one parameter
+  for (const auto id : token_ids) {
+    array += (array.size() > 1 ? "," : "") + std::to_string(id);
+  }
+  array += "}";
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<std::int64_t>> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kActiveIds, array, now);
+    std::vector<std::int64_t> out;
+    out.reserve(r.size());
+    for (const auto& row : r) {
+      out.push_back(row[0].as<std::int64_t>());
+    }
+    return out;
   });
 }
 

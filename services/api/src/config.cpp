@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "http/body_schema.hpp"
+#include "http/request.hpp"
 #include "iot/common/log.hpp"
 
 #ifndef IOT_DEFAULT_WEB_DIR
@@ -220,10 +221,9 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
     std::string one = proxies.substr(at, comma - at);
     one.erase(0, one.find_first_not_of(" \t"));
     one.erase(one.find_last_not_of(" \t") + 1);
-    unsigned char probe[16];
     if (!one.empty()) {
-      if (inet_pton(AF_INET, one.c_str(), probe) != 1 && inet_pton(AF_INET6, one.c_str(), probe) != 1) {
-        problems.push_back("trustedProxies / IOT_TRUSTED_PROXIES: not an IP address: " + one);
+      if (!ValidProxyEntry(one)) {
+        problems.push_back("trustedProxies / IOT_TRUSTED_PROXIES: not an IP address or network: " + one);
       } else {
         s.trusted_proxies.push_back(one);
       }

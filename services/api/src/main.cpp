@@ -210,6 +210,7 @@ int main(int argc, char** argv) {
     authenticator.SetRevocationObserver([&stream](std::optional<std::int64_t> revoked) {
       stream.Service().CloseTokens(revoked, iot::api::NowMs());
     });
+    authenticator.SetOpenTokens([&stream] { return stream.Service().OpenTokenIds(); });
     authenticator.Start();
     stream.Start();
     background.Start();

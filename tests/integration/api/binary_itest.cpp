@@ -296,6 +296,16 @@ TEST_CASE("iot-api: serves HTTPS with the same session code when given a certifi
                                "/healthz") == 0);
 }
 
+TEST_CASE("iot-api: plain HTTP opened to the network logs a warning, loopback does not", "[integration][api]") {
+  ApiProcess loopback;
+  ApiProcess open(Env{{"IOT_HTTP_BIND", "0.0.0.0"}});
+  INFO(open.Log());
+  CHECK(HttpRequest(open.Port(), "GET", "/healthz").status == 200);
+  CHECK(open.Process().LogContains("plain HTTP is open to the network"));
+  CHECK(HttpRequest(loopback.Port(), "GET", "/healthz").status == 200);
+  CHECK_FALSE(loopback.Process().LogContains("plain HTTP is open to the network"));
+}
+
 TEST_CASE("iot-api: ambiguous HTTP framing gets 400 and a closed connection (RFC 9112)",
           "[integration][api][framing]") {
   ApiProcess api;

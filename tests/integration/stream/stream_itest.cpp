@@ -369,13 +369,38 @@ TEST_CASE("Stream: a stream whose token is revoked or expires is closed with 440
     REQUIRE(code);
     CHECK(*code == 4401);
   }
-  SECTION("expired") {
-    auto created = iot::store::CreateToken(
-        w.stack.Db(), {.name = "ws-expiring", .role = iot::store::Role::kViewer, .expires_at = NowMs() + 1500});
+  SECTION("revoked while the token LISTEN connection was away: found when it is back") {
+    auto created = iot::store::CreateToken(w.stack.Db(), {.name = "ws-missed", .role = iot::store::Role::kViewer});
     REQUIRE(created.has_value());
     auto ws = w.Client(created->token);
     World::Subscribe(*ws, kPk);
-    auto code = ws->WaitClosed(3s);
+    {
+      // The listener's backend has exited (pg_terminate_backend waits for it) before the revocation
+      // commits, and the API reconnects only after its backoff: no NOTIFY about it reaches this API.
+      pqxx::connection admin(w.stack.Dsn());
+      pqxx::work tx(admin);
+      auto killed = tx.exec(
+          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+          "WHERE application_name = 'iot-api-tokens' AND datname = current_database()");
+      REQUIRE(killed.size() == 1);
+      REQUIRE(killed[0][0].as<bool>());
+      tx.exec_params("UPDATE api_tokens SET revoked = true WHERE id = $1", created->info.id);
+      tx.commit();
+    }
+    auto code = ws->WaitClosed(5s);
+    REQUIRE(code);
+    CHECK(*code == 4401);
+    CHECK(w.api->Process().LogContains("token cache off"));
+  }
+  SECTION("expired") {
+    const auto expires_at = NowMs() + 1500;
+    auto created = iot::store::CreateToken(
+        w.stack.Db(), {.name = "ws-expiring", .role = iot::store::Role::kViewer, .expires_at = expires_at});
+    REQUIRE(created.has_value());
+    auto ws = w.Client(created->token);
+    World::Subscribe(*ws, kPk);
+    const auto left = std::max<std::int64_t>(0, expires_at - NowMs());
+    auto code = ws->WaitClosed(std::chrono::milliseconds(left) + 1s);  // at most 1 s after the expiry
     REQUIRE(code);
     CHECK(*code == 4401);
   }

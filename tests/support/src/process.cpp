@@ -148,11 +148,18 @@ std::string ChildProcess::LogTail(std::size_t max_bytes) const {
   return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
 }
 
-bool ChildProcess::LogContains(const std::string& needle) const {
+bool ChildProcess::LogContains(const std::string& needle) const { return LogCount(needle) > 0; }
+
+std::size_t ChildProcess::LogCount(const std::string& needle) const {
   std::ifstream in(log_path_, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
-  return ss.str().find(needle) != std::string::npos;
+  const std::string text = ss.str();
+  std::size_t count = 0;
+  for (auto at = text.find(needle); !needle.empty() && at != std::string::npos; at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
 }
 
 int FreePort() {

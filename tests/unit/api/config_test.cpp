@@ -102,9 +102,9 @@ TEST_CASE("Config: the example deploy config is valid", "[api][config]") {
 }
 
 TEST_CASE("Config: trusted proxies and the public base URL", "[api][config]") {
-  auto config = iot::api::LoadConfig("", Env({{"IOT_TRUSTED_PROXIES", " 10.0.0.1, ::1 "},
+  auto config = iot::api::LoadConfig("", Env({{"IOT_TRUSTED_PROXIES", " 10.0.0.1, ::1 ,172.16.0.0/12"},
                                               {"IOT_PUBLIC_BASE_URL", "https://iot.example.com/"}}));
-  CHECK(config.http.trusted_proxies == std::vector<std::string>{"10.0.0.1", "::1"});
+  CHECK(config.http.trusted_proxies == std::vector<std::string>{"10.0.0.1", "::1", "172.16.0.0/12"});
   CHECK(config.public_base_url == "https://iot.example.com");
   try {
     iot::api::LoadConfig("", Env({{"IOT_TRUSTED_PROXIES", "proxy.local"}, {"IOT_PUBLIC_BASE_URL", "iot.example.com"}}));

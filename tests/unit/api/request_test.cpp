@@ -80,3 +80,31 @@ TEST_CASE("ClientAddress: X-Forwarded-For only from a trusted proxy, nearest unt
   r.remote_address = "::1:5000";
   CHECK(iot::api::ClientAddress(r, {}) == "::1");
 }
+
+TEST_CASE("Trusted proxies: addresses and CIDR networks", "[api][request]") {
+  using iot::api::IsTrustedProxy;
+  const std::vector<std::string> trusted = {"192.0.2.1", "172.16.0.0/12", "fd00::/8", "10.1.2.128/25"};
+  CHECK(IsTrustedProxy("192.0.2.1", trusted));
+  CHECK_FALSE(IsTrustedProxy("192.0.2.10", trusted));
+  CHECK(IsTrustedProxy("172.16.0.1", trusted));
+  CHECK(IsTrustedProxy("172.31.255.254", trusted));
+  CHECK_FALSE(IsTrustedProxy("172.32.0.1", trusted));
+  CHECK(IsTrustedProxy("10.1.2.200", trusted));
+  CHECK_FALSE(IsTrustedProxy("10.1.2.127", trusted));
+  CHECK(IsTrustedProxy("fd12::5", trusted));
+  CHECK_FALSE(IsTrustedProxy("fe80::1", trusted));
+  CHECK_FALSE(IsTrustedProxy("not-an-ip", trusted));
+  CHECK_FALSE(IsTrustedProxy("172.16.0.1", {}));
+  CHECK(IsTrustedProxy("203.0.113.9", {"0.0.0.0/0"}));
+  CHECK(iot::api::ValidProxyEntry("10.0.0.0/8"));
+  CHECK(iot::api::ValidProxyEntry("::1"));
+  for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "::/129", "example.com", "10.0.0.0/8/1", ""}) {
+    INFO(bad);
+    CHECK_FALSE(iot::api::ValidProxyEntry(bad));
+  }
+  // Behind a proxy of a trusted network, X-Forwarded-For names the client.
+  iot::api::Request r;
+  r.remote_address = "172.18.0.5:4242";
+  r.headers = {{"x-forwarded-for", "198.51.100.7"}};
+  CHECK(iot::api::ClientAddress(r, {"172.16.0.0/12"}) == "198.51.100.7");
+}

@@ -58,6 +58,7 @@ void StoreAuthenticator::Run() {
   store::Listener listener(settings_.listen_db, {store::kChannelToken}, [this](const store::Notification& n) {
     if (n.resync) {
       Forget(std::nullopt);  // revocations may have been missed while away
+      recheck_ = true;       // and open streams may hold one of those tokens
       listening_ = true;
       IOT_LOG_INFO(kLog, "msg=\"token cache on: listening for revocations\"");
       return;
@@ -84,6 +85,38 @@ void StoreAuthenticator::Run() {
     if (observer_) {
       observer_(std::nullopt);
     }
+    if (recheck_.load() && std::chrono::steady_clock::now() >= next_recheck_) {
+      next_recheck_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      RecheckOpenTokens();
+    }
+  }
+}
+
+void StoreAuthenticator::RecheckOpenTokens() {
+  recheck_ = false;
+  if (!open_tokens_ || !observer_) {
+    return;
+  }
+  std::vector<std::int64_t> ids = open_tokens_();
+  if (ids.empty()) {
+    return;
+  }
+  const bool queued = pool_.Submit([this, ids](store::Db& db) {
+    auto active = store::ActiveTokenIds(db, ids, NowMs());
+    if (!active) {
+      IOT_LOG_WARN(kLog, "msg=\"open streams' tokens not rechecked, retrying\" error="
+                             << log::Quote(active.error().message()));
+      recheck_ = true;
+      return;
+    }
+    for (const auto id : ids) {
+      if (std::find(active->begin(), active->end(), id) == active->end()) {
+        observer_(id);  // revoked or deleted while the LISTEN connection was away
+      }
+    }
+  });
+  if (!queued) {
+    recheck_ = true;
   }
 }
 

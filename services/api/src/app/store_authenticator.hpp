@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "http/auth.hpp"
 #include "iot/common/rate_limiter.hpp"
@@ -51,6 +52,11 @@ class StoreAuthenticator final : public Authenticator {
   // open streams can close expired tokens). Set before Start().
   using RevocationObserver = std::function<void(std::optional<std::int64_t> revoked_token_id)>;
   void SetRevocationObserver(RevocationObserver observer) { observer_ = std::move(observer); }
+  // The token ids that open streams hold. After every (re)connect of the LISTEN connection (revocations
+  // may have been missed while it was away), those that are no longer valid are reported to the
+  // observer as revoked. Set before Start().
+  using OpenTokens = std::function<std::vector<std::int64_t>()>;
+  void SetOpenTokens(OpenTokens open_tokens) { open_tokens_ = std::move(open_tokens); }
   bool Listening() const { return listening_.load(); }
 
  private:
@@ -64,6 +70,8 @@ class StoreAuthenticator final : public Authenticator {
   void Remember(const std::string& hash, const Principal& principal, std::uint64_t generation);
   void Forget(std::optional<std::int64_t> token_id);  // nullopt: everything
   void Run();
+  // Checks the open streams' tokens on the pool (after a resync); tried again later when it cannot run.
+  void RecheckOpenTokens();
 
   store::DbPool& pool_;
   const TokenCacheSettings settings_;
@@ -74,6 +82,9 @@ class StoreAuthenticator final : public Authenticator {
   std::atomic<bool> listening_{false};
   std::atomic<bool> stopping_{false};
   RevocationObserver observer_;
+  OpenTokens open_tokens_;
+  std::atomic<bool> recheck_{false};                  // set by a resync, cleared by RecheckOpenTokens
+  std::chrono::steady_clock::time_point next_recheck_;  // the listener thread's only
   std::thread thread_;
 };
 

@@ -1,7 +1,11 @@
 #include "http/request.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <stdexcept>
 
 namespace iot::api {
@@ -215,14 +219,72 @@ std::string RedactedTarget(std::string_view target) {
   return out;
 }
 
+namespace {
+
+struct IpBytes {
+  std::array<unsigned char, 16> bytes{};
+  int bits = 0;  // 32 (IPv4), 128 (IPv6), 0: not an address
+};
+
+IpBytes ParseIp(std::string_view text) {
+  IpBytes ip;
+  const std::string z(text);
+  if (inet_pton(AF_INET, z.c_str(), ip.bytes.data()) == 1) {
+    ip.bits = 32;
+  } else if (inet_pton(AF_INET6, z.c_str(), ip.bytes.data()) == 1) {
+    ip.bits = 128;
+  }
+  return ip;
+}
+
+// An entry as (network, prefix length); bits 0 when the entry is not valid.
+std::pair<IpBytes, int> ParseEntry(std::string_view entry) {
+  const auto slash = entry.find('/');
+  IpBytes network = ParseIp(entry.substr(0, slash));
+  int prefix = network.bits;
+  if (network.bits != 0 && slash != std::string_view::npos) {
+    const auto digits = entry.substr(slash + 1);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() || prefix < 0 ||
+        prefix > network.bits) {
+      network.bits = 0;
+    }
+  }
+  return {network, prefix};
+}
+
+}  // namespace
+
+bool ValidProxyEntry(std::string_view entry) { return ParseEntry(entry).first.bits != 0; }
+
+bool IsTrustedProxy(std::string_view address, const std::vector<std::string>& trusted_proxies) {
+  const IpBytes ip = ParseIp(address);
+  if (ip.bits == 0) {
+    return false;
+  }
+  for (const auto& entry : trusted_proxies) {
+    const auto [network, prefix] = ParseEntry(entry);
+    if (network.bits != ip.bits) {
+      continue;
+    }
+    const int whole = prefix / 8, rest = prefix % 8;
+    if (!std::equal(ip.bytes.begin(), ip.bytes.begin() + whole, network.bytes.begin())) {
+      continue;
+    }
+    const unsigned mask = rest == 0 ? 0U : (0xFFU << (8 - rest)) & 0xFFU;
+    if (rest == 0 || (ip.bytes[whole] & mask) == (network.bytes[whole] & mask)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string ClientAddress(const Request& request, const std::vector<std::string>& trusted_proxies) {
   std::string_view peer = request.remote_address;
   if (const auto colon = peer.rfind(':'); colon != std::string_view::npos) {
     peer = peer.substr(0, colon);
   }
-  auto trusted = [&](std::string_view address) {
-    return std::find(trusted_proxies.begin(), trusted_proxies.end(), address) != trusted_proxies.end();
-  };
+  auto trusted = [&](std::string_view address) { return IsTrustedProxy(address, trusted_proxies); };
   if (!trusted(peer)) {
     return std::string(peer);
   }

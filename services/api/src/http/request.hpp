@@ -78,8 +78,15 @@ std::optional<std::string> ParseTarget(Request& request);
 // Percent-decodes `text` ("+" stays "+" unless `plus_is_space`); nullopt on a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space = false);
 
+// Whether `address` (an IP) is one of `trusted_proxies`: IP addresses or networks in CIDR notation
+// ("10.0.0.7", "172.16.0.0/12", "fd00::/8"). Addresses are compared as bytes, so "::ffff:10.0.0.7"
+// is not "10.0.0.7".
+bool IsTrustedProxy(std::string_view address, const std::vector<std::string>& trusted_proxies);
+// Whether `entry` is a valid trusted-proxy entry (an IP address, or a network with a prefix length).
+bool ValidProxyEntry(std::string_view entry);
+
 // The address per-client limits use: the peer's IP (remote_address without the port) or, when the peer
-// is one of `trusted_proxies`, the rightmost X-Forwarded-For entry that is not a trusted proxy itself.
+// is a trusted proxy, the rightmost X-Forwarded-For entry that is not a trusted proxy itself.
 std::string ClientAddress(const Request& request, const std::vector<std::string>& trusted_proxies);
 
 // The target with values of `token` query parameters replaced by "REDACTED", for logs.

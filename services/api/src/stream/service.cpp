@@ -1,5 +1,6 @@
 #include "stream/service.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "http/dispatcher.hpp"
@@ -156,6 +157,19 @@ void Service::OnClosed(const std::shared_ptr<Client>& client) {
   counters_.clients.fetch_sub(1);
   std::lock_guard lock(clients_mutex_);
   clients_.erase(client->Id());
+}
+
+std::vector<std::int64_t> Service::OpenTokenIds() {
+  std::vector<std::int64_t> ids;
+  std::lock_guard lock(clients_mutex_);
+  for (const auto& [id, weak] : clients_) {
+    if (auto client = weak.lock(); client && !client->Closed()) {
+      ids.push_back(client->Who().token_id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
 void Service::CloseTokens(std::optional<std::int64_t> revoked_token_id, std::int64_t now_ms) {

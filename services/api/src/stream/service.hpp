@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 #include <mutex>
 
 #include "http/auth.hpp"
@@ -70,6 +71,8 @@ class Service final {
   // Closes (4401) every open stream whose token was revoked (`revoked_token_id`) or has expired by
   // `now_ms`. Thread-safe; called by the token listener at once on a revocation and about every 100 ms.
   void CloseTokens(std::optional<std::int64_t> revoked_token_id, std::int64_t now_ms);
+  // The token ids of the open streams (each once). Thread-safe.
+  std::vector<std::int64_t> OpenTokenIds();
 
   // Runs `then` once data committed from now on is sure to reach the hub (the feed holds its presence
   // lock long enough); subscribe confirmations wait for it. Unset: confirm at once. Set before use.

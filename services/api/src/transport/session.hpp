@@ -14,6 +14,7 @@
 
 #include "http/dispatcher.hpp"
 #include "http/metrics.hpp"
+#include "http/request.hpp"
 #include "transport/server.hpp"
 
 namespace iot::api::stream {
@@ -53,7 +54,7 @@ struct ServerState {
   std::shared_ptr<void> LeaseAddress(const std::string& address) {
     const std::size_t limit = settings.max_connections_per_client;
     const auto& proxies = settings.trusted_proxies;
-    if (limit == 0 || std::find(proxies.begin(), proxies.end(), address) != proxies.end()) {
+    if (limit == 0 || IsTrustedProxy(address, proxies)) {
       return std::make_shared<int>(0);
     }
     std::lock_guard lock(address_mutex);

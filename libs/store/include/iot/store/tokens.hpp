@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "iot/common/result.hpp"
 #include "iot/store/db.hpp"
@@ -48,6 +49,9 @@ Result<TokenInfo> EnsureToken(Db& db, std::string_view clear_token, std::string_
 Result<Page<TokenInfo>> ListTokens(Db& db, const PageQuery& page);
 // kNotFound when no such id; revoking twice is fine.
 Result<void> RevokeToken(Db& db, std::int64_t token_id);
+// Which of `token_ids` are still valid (not revoked, not deleted, not expired at `now`).
+Result<std::vector<std::int64_t>> ActiveTokenIds(Db& db, const std::vector<std::int64_t>& token_ids,
+                                                 TimeMs now);
 // kNotFound when the token is unknown, revoked or expired at `now`.
 Result<Principal> Authenticate(Db& db, std::string_view clear_token, TimeMs now);
 

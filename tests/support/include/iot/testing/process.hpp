@@ -32,6 +32,7 @@ class ChildProcess final {
   const std::string& LogPath() const { return log_path_; }
   std::string LogTail(std::size_t max_bytes = 4000) const;
   bool LogContains(const std::string& needle) const;
+  std::size_t LogCount(const std::string& needle) const;  // occurrences in the whole log
 
  private:
   std::vector<std::string> argv_;
