@@ -26,6 +26,30 @@ using iot::api::itest::Env;
 
 nlohmann::json Json(const std::string& text) { return nlohmann::json::parse(text); }
 
+// Holds `limit` connections; one more is accepted by the kernel and closed by the server at once,
+// unanswered, while the held ones keep working; closing one frees a slot.
+void CheckConnectionLimit(ApiProcess& api, int limit) {
+  std::vector<std::unique_ptr<HttpClient>> held;
+  for (int i = 0; i < limit; ++i) {
+    held.push_back(std::make_unique<HttpClient>(api.Port()));
+    REQUIRE(held.back()->Request("GET", "/healthz").status == 200);
+  }
+  RawConnection extra(api.Port());
+  CHECK(extra.WaitForClose(std::chrono::seconds(5)));
+  CHECK(extra.Received().empty());
+  for (auto& client : held) {
+    CHECK(client->Request("GET", "/healthz").status == 200);
+  }
+  held.pop_back();
+  CHECK(iot::testing::PollUntil([&] {
+    try {
+      return HttpRequest(api.Port(), "GET", "/healthz").status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+}
+
 }  // namespace
 
 TEST_CASE("iot-api: healthz is open; metrics and readiness details need the operations listener or a token",
@@ -75,25 +99,7 @@ TEST_CASE("iot-api: connections per client address are limited, other addresses 
           "[integration][api]") {
   ApiProcess api(Env{{"IOT_HTTP_MAX_CONNECTIONS_PER_CLIENT", "3"}});
   INFO(api.Log());
-  std::vector<std::unique_ptr<HttpClient>> held;
-  for (int i = 0; i < 3; ++i) {
-    held.push_back(std::make_unique<HttpClient>(api.Port()));
-    REQUIRE(held.back()->Request("GET", "/healthz").status == 200);
-  }
-  RawConnection extra(api.Port());  // a fourth from 127.0.0.1: closed at once
-  CHECK(extra.WaitForClose(std::chrono::seconds(5)));
-  CHECK(extra.Received().empty());
-  for (auto& client : held) {
-    CHECK(client->Request("GET", "/healthz").status == 200);
-  }
-  held.pop_back();  // frees a slot
-  CHECK(iot::testing::PollUntil([&] {
-    try {
-      return HttpRequest(api.Port(), "GET", "/healthz").status == 200;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }));
+  CheckConnectionLimit(api, 3);  // all from 127.0.0.1
 }
 
 TEST_CASE("iot-api: openapi.json is valid JSON that lists every contract path", "[integration][api]") {
@@ -222,24 +228,7 @@ TEST_CASE("iot-api: connections above the limit are refused, the rest keep worki
           "[integration][api]") {
   ApiProcess api(Env{{"IOT_HTTP_MAX_CONNECTIONS", "3"}});
   INFO(api.Log());
-  std::vector<std::unique_ptr<HttpClient>> held;
-  for (int i = 0; i < 3; ++i) {
-    held.push_back(std::make_unique<HttpClient>(api.Port()));
-    REQUIRE(held.back()->Request("GET", "/healthz").status == 200);
-  }
-  RawConnection extra(api.Port());  // the kernel accepts; the server closes it at once
-  CHECK(extra.WaitForClose(std::chrono::seconds(5)));
-  for (auto& client : held) {
-    CHECK(client->Request("GET", "/healthz").status == 200);
-  }
-  held.pop_back();  // frees a slot
-  CHECK(iot::testing::PollUntil([&] {
-    try {
-      return HttpRequest(api.Port(), "GET", "/healthz").status == 200;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }));
+  CheckConnectionLimit(api, 3);
   CHECK(HttpRequest(api.OpsPort(), "GET", "/metrics").body.find("iot_http_connections_refused_total") !=
         std::string::npos);
 }

@@ -4,14 +4,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <thread>
+#include <utility>
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
@@ -346,13 +349,18 @@ TEST_CASE("Stream: a message nested deeper than 64 closes the connection with 10
 TEST_CASE("Stream: a stream whose token is revoked or expires is closed with 4401 within 1 s",
           "[integration][stream][security]") {
   World w;
-  SECTION("revoked through the API") {
-    auto created = iot::store::CreateToken(w.stack.Db(), {.name = "ws-revoked", .role = iot::store::Role::kViewer});
+  // A stored viewer token (its id) and a stream subscribed with it.
+  auto open_stream = [&](const std::string& name, std::optional<std::int64_t> expires_at = std::nullopt) {
+    auto created = iot::store::CreateToken(
+        w.stack.Db(), {.name = name, .role = iot::store::Role::kViewer, .expires_at = expires_at});
     REQUIRE(created.has_value());
     auto ws = w.Client(created->token);
     World::Subscribe(*ws, kPk);
-    const auto revoked = iot::testing::HttpRequest(w.api->Port(), "DELETE",
-                                                   "/api/v1/tokens/" + std::to_string(created->info.id),
+    return std::make_pair(created->info.id, std::move(ws));
+  };
+  SECTION("revoked through the API") {
+    auto [id, ws] = open_stream("ws-revoked");
+    const auto revoked = iot::testing::HttpRequest(w.api->Port(), "DELETE", "/api/v1/tokens/" + std::to_string(id),
                                                    {{"Authorization", "Bearer " + kAdminToken}});
     REQUIRE(revoked.status == 204);
     auto code = ws->WaitClosed(1s);
@@ -360,20 +368,14 @@ TEST_CASE("Stream: a stream whose token is revoked or expires is closed with 440
     CHECK(*code == 4401);
   }
   SECTION("revoked in the database by another instance (NOTIFY)") {
-    auto created = iot::store::CreateToken(w.stack.Db(), {.name = "ws-revoked-2", .role = iot::store::Role::kViewer});
-    REQUIRE(created.has_value());
-    auto ws = w.Client(created->token);
-    World::Subscribe(*ws, kPk);
-    REQUIRE(iot::store::RevokeToken(w.stack.Db(), created->info.id).has_value());
+    auto [id, ws] = open_stream("ws-revoked-2");
+    REQUIRE(iot::store::RevokeToken(w.stack.Db(), id).has_value());
     auto code = ws->WaitClosed(1s);
     REQUIRE(code);
     CHECK(*code == 4401);
   }
   SECTION("revoked while the token LISTEN connection was away: found when it is back") {
-    auto created = iot::store::CreateToken(w.stack.Db(), {.name = "ws-missed", .role = iot::store::Role::kViewer});
-    REQUIRE(created.has_value());
-    auto ws = w.Client(created->token);
-    World::Subscribe(*ws, kPk);
+    auto [id, ws] = open_stream("ws-missed");
     {
       // The listener's backend has exited (pg_terminate_backend waits for it) before the revocation
       // commits, and the API reconnects only after its backoff: no NOTIFY about it reaches this API.
@@ -384,7 +386,7 @@ TEST_CASE("Stream: a stream whose token is revoked or expires is closed with 440
           "WHERE application_name = 'iot-api-tokens' AND datname = current_database()");
       REQUIRE(killed.size() == 1);
       REQUIRE(killed[0][0].as<bool>());
-      tx.exec_params("UPDATE api_tokens SET revoked = true WHERE id = $1", created->info.id);
+      tx.exec_params("UPDATE api_tokens SET revoked = true WHERE id = $1", id);
       tx.commit();
     }
     auto code = ws->WaitClosed(5s);
@@ -394,11 +396,7 @@ TEST_CASE("Stream: a stream whose token is revoked or expires is closed with 440
   }
   SECTION("expired") {
     const auto expires_at = NowMs() + 1500;
-    auto created = iot::store::CreateToken(
-        w.stack.Db(), {.name = "ws-expiring", .role = iot::store::Role::kViewer, .expires_at = expires_at});
-    REQUIRE(created.has_value());
-    auto ws = w.Client(created->token);
-    World::Subscribe(*ws, kPk);
+    auto [id, ws] = open_stream("ws-expiring", expires_at);
     const auto left = std::max<std::int64_t>(0, expires_at - NowMs());
     auto code = ws->WaitClosed(std::chrono::milliseconds(left) + 1s);  // at most 1 s after the expiry
     REQUIRE(code);

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <map>
@@ -180,13 +181,21 @@ TEST_CASE("Stream service: streams of a revoked or expired token are asked to cl
   auto eight = f.Upgrade("/api/v1/stream", "Bearer token-8-0123456789abcdef");
   auto admin = f.Upgrade("/api/v1/stream", "Bearer admin-token-0123456789a");
   REQUIRE((seven.client && eight.client && admin.client));
+  // What the token listener rechecks after a reconnect: each open stream's token, once.
+  auto also_seven = f.Upgrade("/api/v1/stream", "Bearer token-7-0123456789abcdef");
+  REQUIRE(also_seven.client);
+  REQUIRE(admin.client->Who().token_id == 0);  // not a stored token: nothing to recheck
+  CHECK(f.service.OpenTokenIds() == std::vector<std::int64_t>{7, 8});
   f.service.CloseTokens(std::nullopt, 4999);
   CHECK_FALSE(seven.client->PendingClose());
   CHECK_FALSE(eight.client->PendingClose());
   f.service.CloseTokens(7, 4999);
   REQUIRE(seven.client->PendingClose());
   CHECK(seven.client->PendingClose()->code == 4401);
+  CHECK(also_seven.client->PendingClose());
   CHECK_FALSE(eight.client->PendingClose());
+  const auto still_open = f.service.OpenTokenIds();
+  CHECK(std::find(still_open.begin(), still_open.end(), 7) == still_open.end());
   f.service.CloseTokens(std::nullopt, 5000);
   REQUIRE(eight.client->PendingClose());
   CHECK(eight.client->PendingClose()->code == 4401);

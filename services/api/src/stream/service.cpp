@@ -163,7 +163,7 @@ std::vector<std::int64_t> Service::OpenTokenIds() {
   std::vector<std::int64_t> ids;
   std::lock_guard lock(clients_mutex_);
   for (const auto& [id, weak] : clients_) {
-    if (auto client = weak.lock(); client && !client->Closed()) {
+    if (auto client = weak.lock(); client && !client->Closed() && client->Who().token_id != 0) {
       ids.push_back(client->Who().token_id);
     }
   }

@@ -71,7 +71,7 @@ class Service final {
   // Closes (4401) every open stream whose token was revoked (`revoked_token_id`) or has expired by
   // `now_ms`. Thread-safe; called by the token listener at once on a revocation and about every 100 ms.
   void CloseTokens(std::optional<std::int64_t> revoked_token_id, std::int64_t now_ms);
-  // The token ids of the open streams (each once). Thread-safe.
+  // The token ids of the open streams (each once; not 0, a token that is not stored). Thread-safe.
   std::vector<std::int64_t> OpenTokenIds();
 
   // Runs `then` once data committed from now on is sure to reach the hub (the feed holds its presence
