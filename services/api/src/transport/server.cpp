@@ -95,10 +95,12 @@ struct Server::Impl {
     boost::system::error_code peer_ec;
     const auto peer = socket.remote_endpoint(peer_ec);
     transport::SessionOptions options{.operations = l.operations};
-    if (!peer_ec) {
+    // The operations listener (loopback or an internal network) is not limited, so monitoring still
+    // works while the public listeners are full.
+    if (!peer_ec && !l.operations) {
       options.lease = state->LeaseAddress(peer.address().to_string());
     }
-    if (state->connections.load() >= settings.max_connections || !options.lease) {
+    if (!l.operations && (state->connections.load() >= settings.max_connections || !options.lease)) {
       state->metrics.RefusedConnections().fetch_add(1);
       if (!options.lease && !peer_ec) {
         IOT_LOG_DEBUG(kLog, "msg=\"connection refused: per-client limit\" client="
