@@ -373,6 +373,33 @@ TEST_CASE("Fleet: the official Node SDK's register() works unmodified against th
   INFO(out);
   CHECK(rc != 0);
   CHECK(out.find("\"code\":6600") != std::string::npos);
+
+  // Over HTTPS: a second iot-api on the same database serving TLS (IOT_TLS_CERT, IOT_TLS_KEY) with a server
+  // certificate from the platform's own CA (deploy/lib/platform.sh, as deploy/local/run.sh makes it). Node
+  // trusts that CA through NODE_EXTRA_CA_CERTS and refuses the connection without it.
+  const std::string tls = iot::testing::MakeTempDir("api-tls");
+  REQUIRE(iot::testing::RunShell("bash -c 'source " IOT_SOURCE_DIR "/deploy/lib/platform.sh && iot_make_tls " + tls +
+                                     " localhost'",
+                                 tls + "/make.log") == 0);
+  iot::api::itest::ApiProcess https({{"IOT_TLS_CERT", tls + "/server.crt"}, {"IOT_TLS_KEY", tls + "/server.key"}},
+                                    process.Dsn());
+  INFO(https.Log());
+  REQUIRE(iot::testing::PollUntil([&] { return https.Process().LogContains("tls=on"); }, 10s, 20ms));
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    const std::string over_tls = "cd " + std::string(IOT_EXAMPLES_DIR) + "/node && IOT_REGISTER_URL=https://" + host +
+                                 ":" + std::to_string(https.Port()) +
+                                 "/auth/register/device IOT_PRODUCT_KEY=a1FleetNode IOT_DEVICE_NAME=node-0001 "
+                                 "IOT_PRODUCT_SECRET=NodeProductSecret0001 ";
+    INFO(host);
+    rc = Shell(over_tls + "NODE_EXTRA_CA_CERTS=" + tls + "/ca.crt timeout 30 node register.js", out);
+    INFO(out);
+    CHECK(rc == 0);
+    CHECK(out.find("\"deviceSecret\":\"NodeDeviceSecret0123456789abcdef\"") != std::string::npos);
+    rc = Shell(over_tls + "timeout 30 node register.js", out);  // the CA not trusted: no answer to read
+    INFO(out);
+    CHECK(rc != 0);
+    CHECK(out.find("deviceSecret") == std::string::npos);
+  }
 }
 
 TEST_CASE("Fleet: a signed device over ws and wss posts and receives a property set", "[integration][fleet][ws]") {
