@@ -513,3 +513,50 @@ TEST_CASE("Fleet: MQTT registration (authType=register) pushes the secret on /ex
       [&] { return after_reset.ConnectDevice(connect("MqttProductSecret01", "abc4")) == 0; }, 5s, 200ms));
   CHECK(after_reset.WaitMessage("/ext/register", 5s));
 }
+
+TEST_CASE("Fleet: no-pre-registration MQTT (authType=regnwl, then connwl) is refused by the broker",
+          "[integration][fleet][register]") {
+  // Not implemented (README, "Dynamic registration"): both CONNECTs are refused, never half-accepted.
+  iot::gateway::itest::Stack stack;
+  iot::api::itest::ApiProcess process({}, stack.Dsn());
+  Api api{process};
+  INFO(process.Log());
+  api.Ok("POST", "/api/v1/products",
+         {{"name", "Nwl"}, {"productKey", "a1FleetNwl1"}, {"dynamicRegistration", true},
+          {"productSecret", "NwlProductSecret001"}},
+         201);
+  api.Ok("POST", "/api/v1/products/a1FleetNwl1/devices",
+         {{"deviceName", "nwl-known"}, {"deviceSecret", "NwlDeviceSecret0123456789abcdef0"}}, 201);
+  auto signed_connect = [&](const std::string& dn, const std::string& auth_type, const std::string& random) {
+    iot::testing::DeviceConnect c;
+    c.uri = stack.Broker().Uri();
+    c.product_key = "a1FleetNwl1";
+    c.device_name = dn;
+    c.client_id = dn + "|securemode=-2,authType=" + auth_type + ",random=" + random + ",signmethod=hmacsha256|";
+    c.username = dn + "&a1FleetNwl1";
+    c.password = iot::alink::Sign(iot::alink::SignMethod::kHmacSha256, "NwlProductSecret001",
+                                  iot::alink::RegisterSignContent(dn, "a1FleetNwl1", random));
+    return c;
+  };
+  // The same CONNECT with authType=register is accepted once the plugin knows the product: the refusals
+  // below are about regnwl/connwl, not a product the broker has not loaded yet.
+  iot::testing::MqttTestClient registered;
+  REQUIRE(iot::testing::PollUntil(
+      [&] { return registered.ConnectDevice(signed_connect("nwl-known", "register", "r0")) == 0; }, 5s, 200ms));
+  CHECK(registered.WaitMessage("/ext/register", 5s));
+  for (const std::string dn : {"nwl-unknown", "nwl-known"}) {
+    INFO(dn);
+    iot::testing::MqttTestClient regnwl;
+    CHECK(regnwl.ConnectDevice(signed_connect(dn, "regnwl", "r1")) != 0);
+  }
+  // connwl: username dn&pk, the "deviceToken" as password, no timestamp or signmethod.
+  iot::testing::DeviceConnect connwl;
+  connwl.uri = stack.Broker().Uri();
+  connwl.product_key = "a1FleetNwl1";
+  connwl.device_name = "nwl-known";
+  connwl.client_id = "nwl-known|securemode=-2,authType=connwl|";
+  connwl.username = "nwl-known&a1FleetNwl1";
+  connwl.password = "NwlDeviceSecret0123456789abcdef0";
+  iot::testing::MqttTestClient token_client;
+  CHECK(token_client.ConnectDevice(connwl) != 0);
+}
