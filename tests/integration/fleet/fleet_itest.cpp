@@ -69,6 +69,37 @@ std::string RegisterForm(const std::string& pk, const std::string& dn, const std
   return "productKey=" + pk + "&deviceName=" + dn + "&random=" + random + "&sign=" + sign + "&signMethod=" + method;
 }
 
+// A CONNECT signed for MQTT registration with the product secret: clientId
+// "{dn}|securemode={mode},authType={auth_type},random={random},signmethod=hmacsha256|", username "{dn}&{pk}".
+iot::testing::DeviceConnect RegistrationConnect(const std::string& uri, const std::string& pk, const std::string& dn,
+                                                const std::string& product_secret, const std::string& auth_type,
+                                                const std::string& random, const std::string& mode = "2") {
+  iot::testing::DeviceConnect c;
+  c.uri = uri;
+  c.product_key = pk;
+  c.device_name = dn;
+  c.client_id = dn + "|securemode=" + mode + ",authType=" + auth_type + ",random=" + random + ",signmethod=hmacsha256|";
+  c.username = dn + "&" + pk;
+  c.password = iot::alink::Sign(iot::alink::SignMethod::kHmacSha256, product_secret,
+                                iot::alink::RegisterSignContent(dn, pk, random));
+  return c;
+}
+
+// The broker with the plugin and iot-api over one database, with a product that allows dynamic registration
+// (its productSecret given) and one pre-registered device.
+struct RegistrationPlatform {
+  iot::gateway::itest::Stack stack;
+  iot::api::itest::ApiProcess process{{}, stack.Dsn()};
+  Api api{process};
+
+  RegistrationPlatform(const std::string& pk, const std::string& product_secret, const std::string& dn,
+                       const std::string& device_secret) {
+    api.Ok("POST", "/api/v1/products",
+           {{"name", pk}, {"productKey", pk}, {"dynamicRegistration", true}, {"productSecret", product_secret}}, 201);
+    api.Ok("POST", "/api/v1/products/" + pk + "/devices", {{"deviceName", dn}, {"deviceSecret", device_secret}}, 201);
+  }
+};
+
 // Runs a shell command, returns its exit code; its output goes to `out`.
 int Shell(const std::string& command, std::string& out) {
   const std::string dir = iot::testing::MakeTempDir("fleet-shell");
@@ -455,26 +486,12 @@ TEST_CASE("Fleet: a signed device over ws and wss posts and receives a property 
 
 TEST_CASE("Fleet: MQTT registration (authType=register) pushes the secret on /ext/register and ends in 15 s",
           "[integration][fleet][register]") {
-  iot::gateway::itest::Stack stack;
-  iot::api::itest::ApiProcess process({}, stack.Dsn());
-  Api api{process};
-  INFO(process.Log());
-  api.Ok("POST", "/api/v1/products",
-         {{"name", "MqttReg"}, {"productKey", "a1FleetMqtt"}, {"dynamicRegistration", true},
-          {"productSecret", "MqttProductSecret01"}},
-         201);
-  api.Ok("POST", "/api/v1/products/a1FleetMqtt/devices",
-         {{"deviceName", "mreg-0001"}, {"deviceSecret", "MqttDeviceSecret0123456789abcdef"}}, 201);
+  RegistrationPlatform platform("a1FleetMqtt", "MqttProductSecret01", "mreg-0001", "MqttDeviceSecret0123456789abcdef");
+  auto& stack = platform.stack;
+  auto& api = platform.api;
+  INFO(platform.process.Log());
   auto connect = [&](const std::string& product_secret, const std::string& random) {
-    iot::testing::DeviceConnect c;
-    c.uri = stack.Broker().Uri();
-    c.product_key = "a1FleetMqtt";
-    c.device_name = "mreg-0001";
-    c.client_id = "mreg-0001|securemode=2,authType=register,random=" + random + ",signmethod=hmacsha256|";
-    c.username = "mreg-0001&a1FleetMqtt";
-    c.password = iot::alink::Sign(iot::alink::SignMethod::kHmacSha256, product_secret,
-                                  iot::alink::RegisterSignContent("mreg-0001", "a1FleetMqtt", random));
-    return c;
+    return RegistrationConnect(stack.Broker().Uri(), "a1FleetMqtt", "mreg-0001", product_secret, "register", random);
   };
   // The plugin learns the product from the database within a second.
   iot::testing::MqttTestClient client;
@@ -517,26 +534,11 @@ TEST_CASE("Fleet: MQTT registration (authType=register) pushes the secret on /ex
 TEST_CASE("Fleet: no-pre-registration MQTT (authType=regnwl, then connwl) is refused by the broker",
           "[integration][fleet][register]") {
   // Not implemented (README, "Dynamic registration"): both CONNECTs are refused, never half-accepted.
-  iot::gateway::itest::Stack stack;
-  iot::api::itest::ApiProcess process({}, stack.Dsn());
-  Api api{process};
-  INFO(process.Log());
-  api.Ok("POST", "/api/v1/products",
-         {{"name", "Nwl"}, {"productKey", "a1FleetNwl1"}, {"dynamicRegistration", true},
-          {"productSecret", "NwlProductSecret001"}},
-         201);
-  api.Ok("POST", "/api/v1/products/a1FleetNwl1/devices",
-         {{"deviceName", "nwl-known"}, {"deviceSecret", "NwlDeviceSecret0123456789abcdef0"}}, 201);
+  RegistrationPlatform platform("a1FleetNwl1", "NwlProductSecret001", "nwl-known", "NwlDeviceSecret0123456789abcdef0");
+  auto& stack = platform.stack;
+  INFO(platform.process.Log());
   auto signed_connect = [&](const std::string& dn, const std::string& auth_type, const std::string& random) {
-    iot::testing::DeviceConnect c;
-    c.uri = stack.Broker().Uri();
-    c.product_key = "a1FleetNwl1";
-    c.device_name = dn;
-    c.client_id = dn + "|securemode=-2,authType=" + auth_type + ",random=" + random + ",signmethod=hmacsha256|";
-    c.username = dn + "&a1FleetNwl1";
-    c.password = iot::alink::Sign(iot::alink::SignMethod::kHmacSha256, "NwlProductSecret001",
-                                  iot::alink::RegisterSignContent(dn, "a1FleetNwl1", random));
-    return c;
+    return RegistrationConnect(stack.Broker().Uri(), "a1FleetNwl1", dn, "NwlProductSecret001", auth_type, random, "-2");
   };
   // The same CONNECT with authType=register is accepted once the plugin knows the product: the refusals
   // below are about regnwl/connwl, not a product the broker has not loaded yet.
