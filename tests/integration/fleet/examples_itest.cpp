@@ -60,10 +60,13 @@ struct Platform {
     const std::string device = "/products/" + pk + "/devices/" + dn;
     REQUIRE(iot::testing::PollUntil([&] { return Call("GET", device).body.find("\"online\"") != std::string::npos; },
                                     20s, 100ms));
-    // The device posted its state.
+    // The device posted its state, stored as history (PostgreSQL, through the gateway's writer).
     REQUIRE(iot::testing::PollUntil(
         [&] { return Call("GET", device + "/properties").body.find("Brightness") != std::string::npos; }, 20s,
         100ms));
+    REQUIRE(iot::testing::PollUntil(
+        [&] { return !json::parse(Call("GET", device + "/properties/Brightness/history").body)["items"].empty(); },
+        10s, 100ms));
     auto set = Call("POST", device + "/properties", {{"params", {{"LightSwitch", 1}}}});
     INFO(set.body);
     REQUIRE(set.status == 202);
