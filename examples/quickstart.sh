@@ -7,9 +7,10 @@
 #
 # Settings (environment): IOT_API (http://127.0.0.1:8080), IOT_ADMIN_TOKEN (default: .local/admin-token),
 # IOT_PRODUCT_KEY (lamp0001), IOT_DEVICE_NAME (lamp-1), IOT_MQTT_URI (tcp://127.0.0.1:1883),
-# IOT_LAMP (cpp: build/examples/lamp/iot-example-lamp when built, else python: examples/python/lamp.py),
-# IOT_RUN_SECONDS (run the lamp this long; default until Ctrl-C), IOT_PYTHON (python3: the one with Debian's
-# python3-paho-mqtt). Existing product/device are reused.
+# IOT_LAMP (cpp: examples/lamp/iot-example-lamp of IOT_BUILD_DIR, build-release (deploy/local/run.sh's) or build,
+# the first that has it; else python: examples/python/lamp.py), IOT_RUN_SECONDS (run the lamp this long; default
+# until Ctrl-C), IOT_PYTHON (default /usr/bin/python3, Debian's, which has python3-paho-mqtt, else python3).
+# Existing product/device are reused.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,8 +66,17 @@ cat >&2 <<EOT
 EOT
 
 LAMP=${IOT_LAMP:-}
-CPP_LAMP=${IOT_BUILD_DIR:-$ROOT/build}/examples/lamp/iot-example-lamp
-[[ -n $LAMP ]] || { [[ -x $CPP_LAMP ]] && LAMP=cpp || LAMP=python; }
+CPP_LAMP=
+for dir in ${IOT_BUILD_DIR:+"$IOT_BUILD_DIR"} "$ROOT/build-release" "$ROOT/build"; do
+  if [[ -x $dir/examples/lamp/iot-example-lamp ]]; then
+    CPP_LAMP=$dir/examples/lamp/iot-example-lamp
+    break
+  fi
+done
+[[ -n $LAMP ]] || { [[ -n $CPP_LAMP ]] && LAMP=cpp || LAMP=python; }
+[[ $LAMP != cpp || -n $CPP_LAMP ]] || { echo "quickstart: the C++ lamp is not built (set IOT_BUILD_DIR)" >&2; exit 2; }
+PYTHON=${IOT_PYTHON:-python3}
+[[ -n ${IOT_PYTHON:-} || ! -x /usr/bin/python3 ]] || PYTHON=/usr/bin/python3
 say "running the lamp ($LAMP) against $MQTT; Ctrl-C stops it"
 if [[ $LAMP == cpp ]]; then
   if [[ -n ${IOT_RUN_SECONDS:-} ]]; then
@@ -77,5 +87,5 @@ if [[ $LAMP == cpp ]]; then
 else
   broker=${MQTT#*://}
   IOT_BROKER=$broker IOT_PRODUCT_KEY=$PK IOT_DEVICE_NAME=$DN IOT_DEVICE_SECRET=$SECRET \
-    exec "${IOT_PYTHON:-python3}" "$ROOT/examples/python/lamp.py"
+    exec "$PYTHON" "$ROOT/examples/python/lamp.py"
 fi

@@ -145,8 +145,9 @@ start_service() {
   [[ -x $bin ]] || return 0
   "$bin" >>"$DATA/logs/$name.log" 2>&1 &
   pids[$name]=$!
-  restart_cmd[$name]="$(printf 'IOT_MQTT_USERNAME=%q IOT_MQTT_PASSWORD=%q start_service %q %q' \
-    "${IOT_MQTT_USERNAME:-}" "${IOT_MQTT_PASSWORD:-}" "$name" "$bin")"
+  # Everything start_with_mqtt_account set for this one service (a restart without IOT_PG_DSN exits 2).
+  restart_cmd[$name]="$(printf 'IOT_PG_DSN=%q IOT_MQTT_USERNAME=%q IOT_MQTT_PASSWORD=%q start_service %q %q' \
+    "${IOT_PG_DSN:-}" "${IOT_MQTT_USERNAME:-}" "${IOT_MQTT_PASSWORD:-}" "$name" "$bin")"
   iot_say "started $name (log: $DATA/logs/$name.log)"
 }
 start_with_mqtt_account iot-api "$BUILD_DIR/services/api/iot-api" iot-api "$API_SECRET" "$API_DSN"

@@ -201,6 +201,44 @@ try {
     await page.getByTestId(`device-${DN}`).waitFor();
   });
 
+  await step('import devices with their secrets from CSV and export the credentials', async () => {
+    await page.getByTestId('import-devices').click();
+    const dialog = page.getByTestId('import-dialog');
+    // A bad file first: every problem is listed by line, nothing is imported.
+    await dialog.getByTestId('import-text').fill('DeviceName,DeviceSecret\nx,short\n');
+    await dialog.getByTestId('import-submit').click();
+    await dialog.getByTestId('import-problems').getByText('line 2').first().waitFor();
+    const csv = 'deviceName,deviceSecret,nickname\nimported-0001,0123456789abcdef0123456789abcdef,From CSV\n' +
+      'imported-0002,0123456789abcdef0123456789abcdeF,\n';
+    await dialog.getByTestId('import-file').setInputFiles({ name: 'fleet.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeff' + csv) });
+    await dialog.getByTestId('import-submit').click();
+    await dialog.getByTestId('import-done').getByText('2 devices imported').waitFor();
+    await dialog.getByTestId('import-close').click(); // (the × in the title is also a button named Close)
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByTestId('device-imported-0001').getByText('From CSV').waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-devices').click()]);
+    const path = await download.path();
+    const text = (await import('node:fs')).readFileSync(path, 'utf8');
+    expect(text.startsWith('DeviceName,DeviceSecret,Nickname,IotId,ProductKey'), `export header: ${text.slice(0, 80)}`);
+    expect(text.includes('imported-0001,0123456789abcdef0123456789abcdef,From CSV,'), 'export lacks the imported secret');
+  });
+
+  await step('dynamic registration: switch, productSecret shown on demand, rotation', async () => {
+    const box = page.getByTestId('registration');
+    expect(!(await box.getByTestId('dynamic-registration').isChecked()), 'dynamic registration on by default');
+    const [patched] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/products/${PK}`) && r.request().method() === 'PATCH'),
+      box.getByTestId('dynamic-registration').check(),
+    ]);
+    expect(patched.status() === 200, `PATCH answered ${patched.status()}`);
+    await box.getByTestId('show-product-secret').click();
+    const before = (await box.getByTestId('product-secret').innerText()).trim();
+    expect(/^[A-Za-z0-9]{16}$/.test(before), `productSecret shown as ${before}`);
+    await box.getByTestId('rotate-product-secret').click();
+    await page.waitForFunction((old) => document.querySelector('[data-testid=product-secret]')?.textContent?.trim() !== old, before);
+    await shot('registration');
+  });
+
   await step('an unknown URL shows a not-found page', async () => {
     const here = page.url();
     await page.goto(BASE + '/no/such/page');
@@ -256,6 +294,14 @@ try {
     await page.waitForURL(`**/products/${PK}/devices/${DN}`);
     await page.getByTestId('latest-properties').waitFor();
     await page.getByTestId('set-TargetTemp').waitFor();
+  });
+
+  await step('an empty chart spans the last hour, not 1970', async () => {
+    await page.getByTestId('chart-empty').waitFor();
+    expect((await page.getByTestId('chart-range').inputValue()) === '0', 'the chart does not default to fitting its data');
+    const [min, max] = await page.getByTestId('chart').evaluate((el) => [Number(el.dataset.xMin), Number(el.dataset.xMax)]);
+    const now = Date.now() / 1000;
+    expect(Math.abs(max - now) < 120 && Math.abs(max - min - 3600) < 120, `empty chart x axis ${new Date(min * 1000).toISOString()} … ${new Date(max * 1000).toISOString()}`);
   });
 
   await step('a posted value appears without a reload (stream)', async () => {
@@ -327,6 +373,16 @@ try {
     await page.getByTestId('chart-interval').selectOption('1m');
     await page.getByTestId('chart-count').getByText(/[1-9]\d* samples/).waitFor({ timeout: 10000 });
     expect((await page.locator('[data-testid=chart] canvas').count()) === 1, 'no chart canvas');
+    // The default range fits the data: samples of the last 10 minutes fill the chart, not a sliver of an hour.
+    await page.getByTestId('chart-interval').selectOption('auto');
+    await page.getByTestId('chart-range').selectOption('0');
+    await page.waitForFunction(() => {
+      const el = document.querySelector('[data-testid=chart]');
+      const span = Number(el?.dataset.xMax) - Number(el?.dataset.xMin);
+      return span > 0 && span < 15 * 60;
+    });
+    await page.getByTestId('chart-count').getByText(/[1-9]\d* samples/).waitFor({ timeout: 10000 });
+    expect((await page.getByTestId('chart-error').count()) === 0, `the chart shows an error: ${await page.getByTestId('chart-error').allInnerTexts()}`);
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(SHOTS, 'device.png'), fullPage: true });
   });
@@ -360,6 +416,7 @@ try {
     const row = page.getByTestId(`overview-${PK}`);
     await row.waitFor();
     await page.waitForFunction((pk) => document.querySelector(`[data-testid=overview-${pk}] [data-testid=count-online]`)?.textContent === '1', PK);
+    expect((await row.getByTestId('count-unactive').innerText()).trim() === '2', 'two imported devices unactive');
     await shot('overview');
   });
 

@@ -69,6 +69,37 @@ std::string RegisterForm(const std::string& pk, const std::string& dn, const std
   return "productKey=" + pk + "&deviceName=" + dn + "&random=" + random + "&sign=" + sign + "&signMethod=" + method;
 }
 
+// A CONNECT signed for MQTT registration with the product secret: clientId
+// "{dn}|securemode={mode},authType={auth_type},random={random},signmethod=hmacsha256|", username "{dn}&{pk}".
+iot::testing::DeviceConnect RegistrationConnect(const std::string& uri, const std::string& pk, const std::string& dn,
+                                                const std::string& product_secret, const std::string& auth_type,
+                                                const std::string& random, const std::string& mode = "2") {
+  iot::testing::DeviceConnect c;
+  c.uri = uri;
+  c.product_key = pk;
+  c.device_name = dn;
+  c.client_id = dn + "|securemode=" + mode + ",authType=" + auth_type + ",random=" + random + ",signmethod=hmacsha256|";
+  c.username = dn + "&" + pk;
+  c.password = iot::alink::Sign(iot::alink::SignMethod::kHmacSha256, product_secret,
+                                iot::alink::RegisterSignContent(dn, pk, random));
+  return c;
+}
+
+// The broker with the plugin and iot-api over one database, with a product that allows dynamic registration
+// (its productSecret given) and one pre-registered device.
+struct RegistrationPlatform {
+  iot::gateway::itest::Stack stack;
+  iot::api::itest::ApiProcess process{{}, stack.Dsn()};
+  Api api{process};
+
+  RegistrationPlatform(const std::string& pk, const std::string& product_secret, const std::string& dn,
+                       const std::string& device_secret) {
+    api.Ok("POST", "/api/v1/products",
+           {{"name", pk}, {"productKey", pk}, {"dynamicRegistration", true}, {"productSecret", product_secret}}, 201);
+    api.Ok("POST", "/api/v1/products/" + pk + "/devices", {{"deviceName", dn}, {"deviceSecret", device_secret}}, 201);
+  }
+};
+
 // Runs a shell command, returns its exit code; its output goes to `out`.
 int Shell(const std::string& command, std::string& out) {
   const std::string dir = iot::testing::MakeTempDir("fleet-shell");
@@ -373,6 +404,33 @@ TEST_CASE("Fleet: the official Node SDK's register() works unmodified against th
   INFO(out);
   CHECK(rc != 0);
   CHECK(out.find("\"code\":6600") != std::string::npos);
+
+  // Over HTTPS: a second iot-api on the same database serving TLS (IOT_TLS_CERT, IOT_TLS_KEY) with a server
+  // certificate from the platform's own CA (deploy/lib/platform.sh, as deploy/local/run.sh makes it). Node
+  // trusts that CA through NODE_EXTRA_CA_CERTS and refuses the connection without it.
+  const std::string tls = iot::testing::MakeTempDir("api-tls");
+  REQUIRE(iot::testing::RunShell("bash -c 'source " IOT_SOURCE_DIR "/deploy/lib/platform.sh && iot_make_tls " + tls +
+                                     " localhost'",
+                                 tls + "/make.log") == 0);
+  iot::api::itest::ApiProcess https({{"IOT_TLS_CERT", tls + "/server.crt"}, {"IOT_TLS_KEY", tls + "/server.key"}},
+                                    process.Dsn());
+  INFO(https.Log());
+  REQUIRE(iot::testing::PollUntil([&] { return https.Process().LogContains("tls=on"); }, 10s, 20ms));
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    const std::string over_tls = "cd " + std::string(IOT_EXAMPLES_DIR) + "/node && IOT_REGISTER_URL=https://" + host +
+                                 ":" + std::to_string(https.Port()) +
+                                 "/auth/register/device IOT_PRODUCT_KEY=a1FleetNode IOT_DEVICE_NAME=node-0001 "
+                                 "IOT_PRODUCT_SECRET=NodeProductSecret0001 ";
+    INFO(host);
+    rc = Shell(over_tls + "NODE_EXTRA_CA_CERTS=" + tls + "/ca.crt timeout 30 node register.js", out);
+    INFO(out);
+    CHECK(rc == 0);
+    CHECK(out.find("\"deviceSecret\":\"NodeDeviceSecret0123456789abcdef\"") != std::string::npos);
+    rc = Shell(over_tls + "timeout 30 node register.js", out);  // the CA not trusted: no answer to read
+    INFO(out);
+    CHECK(rc != 0);
+    CHECK(out.find("deviceSecret") == std::string::npos);
+  }
 }
 
 TEST_CASE("Fleet: a signed device over ws and wss posts and receives a property set", "[integration][fleet][ws]") {
@@ -428,26 +486,12 @@ TEST_CASE("Fleet: a signed device over ws and wss posts and receives a property 
 
 TEST_CASE("Fleet: MQTT registration (authType=register) pushes the secret on /ext/register and ends in 15 s",
           "[integration][fleet][register]") {
-  iot::gateway::itest::Stack stack;
-  iot::api::itest::ApiProcess process({}, stack.Dsn());
-  Api api{process};
-  INFO(process.Log());
-  api.Ok("POST", "/api/v1/products",
-         {{"name", "MqttReg"}, {"productKey", "a1FleetMqtt"}, {"dynamicRegistration", true},
-          {"productSecret", "MqttProductSecret01"}},
-         201);
-  api.Ok("POST", "/api/v1/products/a1FleetMqtt/devices",
-         {{"deviceName", "mreg-0001"}, {"deviceSecret", "MqttDeviceSecret0123456789abcdef"}}, 201);
+  RegistrationPlatform platform("a1FleetMqtt", "MqttProductSecret01", "mreg-0001", "MqttDeviceSecret0123456789abcdef");
+  auto& stack = platform.stack;
+  auto& api = platform.api;
+  INFO(platform.process.Log());
   auto connect = [&](const std::string& product_secret, const std::string& random) {
-    iot::testing::DeviceConnect c;
-    c.uri = stack.Broker().Uri();
-    c.product_key = "a1FleetMqtt";
-    c.device_name = "mreg-0001";
-    c.client_id = "mreg-0001|securemode=2,authType=register,random=" + random + ",signmethod=hmacsha256|";
-    c.username = "mreg-0001&a1FleetMqtt";
-    c.password = iot::alink::Sign(iot::alink::SignMethod::kHmacSha256, product_secret,
-                                  iot::alink::RegisterSignContent("mreg-0001", "a1FleetMqtt", random));
-    return c;
+    return RegistrationConnect(stack.Broker().Uri(), "a1FleetMqtt", "mreg-0001", product_secret, "register", random);
   };
   // The plugin learns the product from the database within a second.
   iot::testing::MqttTestClient client;
@@ -485,4 +529,36 @@ TEST_CASE("Fleet: MQTT registration (authType=register) pushes the secret on /ex
   CHECK(iot::testing::PollUntil(
       [&] { return after_reset.ConnectDevice(connect("MqttProductSecret01", "abc4")) == 0; }, 5s, 200ms));
   CHECK(after_reset.WaitMessage("/ext/register", 5s));
+}
+
+TEST_CASE("Fleet: no-pre-registration MQTT (authType=regnwl, then connwl) is refused by the broker",
+          "[integration][fleet][register]") {
+  // Not implemented (README, "Dynamic registration"): both CONNECTs are refused, never half-accepted.
+  RegistrationPlatform platform("a1FleetNwl1", "NwlProductSecret001", "nwl-known", "NwlDeviceSecret0123456789abcdef0");
+  auto& stack = platform.stack;
+  INFO(platform.process.Log());
+  auto signed_connect = [&](const std::string& dn, const std::string& auth_type, const std::string& random) {
+    return RegistrationConnect(stack.Broker().Uri(), "a1FleetNwl1", dn, "NwlProductSecret001", auth_type, random, "-2");
+  };
+  // The same CONNECT with authType=register is accepted once the plugin knows the product: the refusals
+  // below are about regnwl/connwl, not a product the broker has not loaded yet.
+  iot::testing::MqttTestClient registered;
+  REQUIRE(iot::testing::PollUntil(
+      [&] { return registered.ConnectDevice(signed_connect("nwl-known", "register", "r0")) == 0; }, 5s, 200ms));
+  CHECK(registered.WaitMessage("/ext/register", 5s));
+  for (const std::string dn : {"nwl-unknown", "nwl-known"}) {
+    INFO(dn);
+    iot::testing::MqttTestClient regnwl;
+    CHECK(regnwl.ConnectDevice(signed_connect(dn, "regnwl", "r1")) != 0);
+  }
+  // connwl: username dn&pk, the "deviceToken" as password, no timestamp or signmethod.
+  iot::testing::DeviceConnect connwl;
+  connwl.uri = stack.Broker().Uri();
+  connwl.product_key = "a1FleetNwl1";
+  connwl.device_name = "nwl-known";
+  connwl.client_id = "nwl-known|securemode=-2,authType=connwl|";
+  connwl.username = "nwl-known&a1FleetNwl1";
+  connwl.password = "NwlDeviceSecret0123456789abcdef0";
+  iot::testing::MqttTestClient token_client;
+  CHECK(token_client.ConnectDevice(connwl) != 0);
 }

@@ -6,12 +6,19 @@ import { ErrorBox, fmtTime, Json, Link, StatusBadge, useDebounced, useLoad } fro
 import { StreamMessage, useStream } from '../stream';
 import { displayValue, isNumeric, Param, serviceInputs, TslDocument, TslProperty, userServices } from '../tsl';
 
+// FIT (the default): the x axis runs from the first sample of the last 7 days to now, so fresh data fills
+// the chart instead of being a sliver at the edge of a fixed hour.
+const FIT = 0;
+const FIT_LOOKBACK_MS = 7 * 24 * 3600e3;
+const FIT_MIN_SPAN_MS = 2 * 60e3;
+const EMPTY_RANGE_MS = 3600e3; // what FIT shows when there is no sample to fit
 const RANGES: [string, number][] = [
-  ['15 min', 15 * 60e3],
-  ['1 hour', 3600e3],
-  ['6 hours', 6 * 3600e3],
-  ['24 hours', 24 * 3600e3],
-  ['7 days', 7 * 24 * 3600e3],
+  ['since the first sample', FIT],
+  ['last 15 min', 15 * 60e3],
+  ['last 1 hour', 3600e3],
+  ['last 6 hours', 6 * 3600e3],
+  ['last 24 hours', 24 * 3600e3],
+  ['last 7 days', 7 * 24 * 3600e3],
 ];
 const INTERVALS: [string, number][] = [
   ['10s', 10e3],
@@ -27,24 +34,38 @@ function autoInterval(rangeMs: number): string {
   return '1d';
 }
 
+// The queried window: a fixed range back from now, or (FIT) from the first sample of the last 7 days.
+async function chartWindow(base: string, id: string, range: number): Promise<{ from: number; to: number }> {
+  const to = Math.round(Date.now()) + 1000;
+  if (range !== FIT) return { from: to - range, to };
+  const first = await api<{ items: { time: number }[] }>(
+    'GET',
+    `${base}/properties/${encodeURIComponent(id)}/history${qs({ from: to - FIT_LOOKBACK_MS, to, order: 'asc', limit: 1 })}`,
+  );
+  const start = first.items[0]?.time;
+  if (start === undefined) return { from: to - EMPTY_RANGE_MS, to };
+  const span = Math.max(FIT_MIN_SPAN_MS, Math.round((to - start) * 1.05));
+  return { from: Math.max(to - FIT_LOOKBACK_MS, to - span), to };
+}
+
 function HistoryChart(props: { base: string; properties: TslProperty[]; tick: number }) {
   const numeric = props.properties.filter((p) => isNumeric(p.dataType));
   const [id, setId] = useState(numeric[0]?.identifier ?? '');
-  const [range, setRange] = useState(RANGES[1][1]);
+  const [range, setRange] = useState(FIT);
   const [interval, setInterval] = useState('auto');
   useEffect(() => {
     if (!numeric.some((p) => p.identifier === id) && numeric[0]) setId(numeric[0].identifier);
   }, [numeric.map((p) => p.identifier).join()]);
-  const effective = interval === 'auto' ? autoInterval(range) : interval;
   const rows = useLoad(async () => {
-    if (!id) return { items: [] as AggregateRow[], from: 0, to: 1 };
-    const to = Date.now() + 1000;
-    const from = to - range;
-    const r = await api<{ items: AggregateRow[] }>('GET', `${props.base}/properties/${encodeURIComponent(id)}/aggregate${qs({ from, to, interval: effective, fn: 'avg,min,max,count' })}`);
-    return { items: r.items, from, to };
-  }, [props.base, id, range, effective, props.tick]);
+    if (!id) return null;
+    const { from, to } = await chartWindow(props.base, id, range);
+    const step = interval === 'auto' ? autoInterval(to - from) : interval;
+    const r = await api<{ items: AggregateRow[] }>('GET', `${props.base}/properties/${encodeURIComponent(id)}/aggregate${qs({ from, to, interval: step, fn: 'avg,min,max,count' })}`);
+    return { items: r.items, from, to, step };
+  }, [props.base, id, range, interval, props.tick]);
   const prop = numeric.find((p) => p.identifier === id);
   if (numeric.length === 0) return <p class="muted">The thing model has no numeric property to chart.</p>;
+  const samples = rows.data ? rows.data.items.reduce((n, r) => n + (r.count ?? 0), 0) : 0;
   return (
     <div>
       <div class="toolbar">
@@ -57,20 +78,25 @@ function HistoryChart(props: { base: string; properties: TslProperty[]; tick: nu
         </select>
         <select aria-label="Range" value={String(range)} onChange={(e) => setRange(Number((e.target as HTMLSelectElement).value))} data-testid="chart-range">
           {RANGES.map(([name, ms]) => (
-            <option value={String(ms)}>last {name}</option>
+            <option value={String(ms)}>{name}</option>
           ))}
         </select>
         <select aria-label="Interval" value={interval} onChange={(e) => setInterval((e.target as HTMLSelectElement).value)} data-testid="chart-interval">
-          <option value="auto">auto ({autoInterval(range)})</option>
+          <option value="auto">auto{rows.data ? ` (${rows.data.step})` : ''}</option>
           {INTERVALS.map(([name]) => (
             <option value={name}>{name}</option>
           ))}
         </select>
         <span class="muted" data-testid="chart-count">
-          {rows.data ? `${rows.data.items.reduce((n, r) => n + (r.count ?? 0), 0)} samples in ${rows.data.items.length} buckets` : ''}
+          {rows.data ? `${samples} samples in ${rows.data.items.length} buckets` : ''}
         </span>
       </div>
-      <ErrorBox error={rows.error} />
+      <ErrorBox error={rows.error} testid="chart-error" />
+      {rows.data && samples === 0 && (
+        <p class="muted" data-testid="chart-empty">
+          No samples of {prop?.identifier ?? id} {range === FIT ? 'in the last 7 days' : 'in this range'}.
+        </p>
+      )}
       {rows.data && <AggregateChart rows={rows.data.items} fromMs={rows.data.from} toMs={rows.data.to} unit={prop?.dataType.specs?.unit ?? ''} label={prop?.identifier ?? id} />}
     </div>
   );

@@ -34,7 +34,7 @@ export function ImportDevices(props: { pk: string; onClose: () => void; onImport
         <>
           <p data-testid="import-done">{count} devices imported with their secrets.</p>
           <div class="actions">
-            <button class="primary" onClick={props.onClose}>
+            <button class="primary" onClick={props.onClose} data-testid="import-close">
               Close
             </button>
           </div>
