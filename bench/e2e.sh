@@ -25,6 +25,12 @@
 #   4c. optional (IOT_E2E_DRY_RUN=1): thing-model dry runs of the draft over everything recorded so far,
 #      started back to back (one at a time) during a run at IOT_E2E_RATE, bracketed by runs without: CPU
 #      per post of each process and the achieved rate against its neighbours; the dry runs' read rate.
+#   4d. optional (IOT_E2E_RAW=1): raw products (issue 21). A second product with dataFormat raw, the same
+#      thing model and bench/raw_script.js as its parsing script, and as many devices posting the same five
+#      values packed in 12 bytes (`iot-loadgen publish --raw`), answered in 7 bytes: Alink, raw, Alink
+#      again at IOT_E2E_RAW_RATE for IOT_E2E_DURATION_S each (CPU per post of each process; the script's
+#      cost is the raw run's against the mean of its Alink neighbours), then (with the step search) the
+#      raw product's own step search, against the Alink one of 3.
 #   5. 10,000 devices (IOT_E2E_BIG_DEVICES) at 1 post/s each for IOT_E2E_BIG_S, against a freshly started
 #      gateway: its peak RSS.
 #   6. exactly once: every post answered 200 (ids per device from the generator's JSON) has its dedupe
@@ -47,7 +53,8 @@
 # IOT_E2E_STEP_S (20), IOT_E2E_BROKER (1: measure the broker alone), IOT_E2E_BIG_DEVICES (10000; 0 = skip),
 # IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (10; 0 = skip),
 # IOT_E2E_STREAM_STEP (500; 0 = no throughput search with the clients), IOT_E2E_NO_API_RUN (1),
-# IOT_E2E_THREADS (1 generator thread), IOT_E2E_STEP_SEARCH (1; 0 = no step search), IOT_E2E_DRY_RUN (0), IOT_PG_SHARED_BUFFERS (1GB), IOT_E2E_OUT (directory for the JSON of every run and
+# IOT_E2E_THREADS (1 generator thread), IOT_E2E_STEP_SEARCH (1; 0 = no step search), IOT_E2E_DRY_RUN (0),
+# IOT_E2E_RAW (0), IOT_E2E_RAW_RATE (IOT_E2E_RATE), IOT_PG_SHARED_BUFFERS (1GB), IOT_E2E_OUT (directory for the JSON of every run and
 # summary.json; default: kept in the temporary directory, printed at the end), IOT_KEEP_TMP=1 keeps
 # logs and data. The gateway's own settings (IOT_GATEWAY_WORKERS, IOT_GATEWAY_WRITERS, ...) pass through.
 set -euo pipefail
@@ -74,7 +81,10 @@ NO_API_RUN=${IOT_E2E_NO_API_RUN:-1}
 THREADS=${IOT_E2E_THREADS:-1}
 STEP_SEARCH=${IOT_E2E_STEP_SEARCH:-1}
 DRY_RUN=${IOT_E2E_DRY_RUN:-0}
+RAW=${IOT_E2E_RAW:-0}
+RAW_RATE=${IOT_E2E_RAW_RATE:-$RATE}
 PK=bench7e2e
+RAW_PK=bench21raw
 
 # --- build only what the benchmark runs (Release) ---------------------------------------------------
 iot_configure_bench "$BUILD_DIR"
@@ -183,20 +193,36 @@ api() { iot_rest "$BASE" "$TOKEN" "$@"; }  # api METHOD PATH [JSON|@file]: print
 # --- product, thing model, devices through the REST API ----------------------------------------------
 TOTAL_DEVICES=$((DEVICES > BIG_DEVICES ? DEVICES : BIG_DEVICES))
 t=$(date +%s.%N)
-api POST /products "{\"productKey\":\"$PK\",\"name\":\"end-to-end benchmark\",\"validation\":\"weak\"}" >/dev/null
-"$LOADGEN" tsl --product-key "$PK" >"$TMP/tsl.json"
-api PUT "/products/$PK/thing-model" "@$TMP/tsl.json" >/dev/null
-api POST "/products/$PK/thing-model/publish" '{}' >/dev/null
-echo "pk,dn,secret" >"$TMP/all.csv"
-for ((first = 1; first <= TOTAL_DEVICES; first += 1000)); do
-  n=$((TOTAL_DEVICES - first + 1 < 1000 ? TOTAL_DEVICES - first + 1 : 1000))
-  python3 -c 'import json,sys; f,n=int(sys.argv[1]),int(sys.argv[2]); print(json.dumps({"deviceNames": ["e2e%06d" % i for i in range(f, f + n)]}))' \
-    "$first" "$n" >"$TMP/batch.json"
-  api POST "/products/$PK/devices:batch" "@$TMP/batch.json" |
-    python3 -c 'import json,sys; [print("%s,%s,%s" % (d["productKey"], d["deviceName"], d["deviceSecret"])) for d in json.load(sys.stdin)["items"]]' \
-      >>"$TMP/all.csv"
-done
-(($(wc -l <"$TMP/all.csv") == TOTAL_DEVICES + 1)) || iot_die "devices were not all created"
+# create_product PK DATA_FORMAT: the product with loadgen's thing model, published.
+create_product() {
+  api POST /products "{\"productKey\":\"$1\",\"name\":\"end-to-end benchmark\",\"validation\":\"weak\",\"dataFormat\":\"$2\"}" >/dev/null
+  "$LOADGEN" tsl --product-key "$1" >"$TMP/tsl.json"
+  api PUT "/products/$1/thing-model" "@$TMP/tsl.json" >/dev/null
+  api POST "/products/$1/thing-model/publish" '{}' >/dev/null
+}
+# register_devices PK PREFIX COUNT CSV: PREFIX000001 ... through devices:batch; pk,dn,secret lines in CSV.
+register_devices() {
+  local pk=$1 prefix=$2 count=$3 csv=$4 first n
+  echo "pk,dn,secret" >"$csv"
+  for ((first = 1; first <= count; first += 1000)); do
+    n=$((count - first + 1 < 1000 ? count - first + 1 : 1000))
+    python3 -c 'import json,sys; p,f,n=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]); print(json.dumps({"deviceNames": [p + "%06d" % i for i in range(f, f + n)]}))' \
+      "$prefix" "$first" "$n" >"$TMP/batch.json"
+    api POST "/products/$pk/devices:batch" "@$TMP/batch.json" |
+      python3 -c 'import json,sys; [print("%s,%s,%s" % (d["productKey"], d["deviceName"], d["deviceSecret"])) for d in json.load(sys.stdin)["items"]]' \
+        >>"$csv"
+  done
+  (($(wc -l <"$csv") == count + 1)) || iot_die "devices of $pk were not all created"
+}
+create_product "$PK" alink
+register_devices "$PK" e2e "$TOTAL_DEVICES" "$TMP/all.csv"
+if [[ $RAW == 1 ]]; then
+  create_product "$RAW_PK" raw
+  python3 -c 'import json,sys; print(json.dumps({"script": open(sys.argv[1]).read()}))' "$IOT_ROOT/bench/raw_script.js" \
+    >"$TMP/script.json"
+  api PUT "/products/$RAW_PK/script" "@$TMP/script.json" >/dev/null
+  register_devices "$RAW_PK" raw "$DEVICES" "$TMP/raw.csv"
+fi
 head -$((DEVICES + 1)) "$TMP/all.csv" >"$TMP/devices.csv"
 iot_say "registered $TOTAL_DEVICES devices through the REST API in $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t" "$(date +%s.%N)") s"
 
@@ -322,15 +348,16 @@ report() {
   python3 "$IOT_ROOT/bench/e2e_report.py" line "$1" "$CLK_TCK"
 }
 
-# step_search PREFIX: steps the rate up from IOT_E2E_STEP_START until a step is not sustained, or, when
-# the first step is not, down by IOT_E2E_STEP until one is; sets BEST to the highest sustained rate (0:
-# none).
+# step_search PREFIX [CSV [loadgen args]]: steps the rate up from IOT_E2E_STEP_START until a step is not
+# sustained, or, when the first step is not, down by IOT_E2E_STEP until one is; sets BEST to the highest
+# sustained rate (0: none). CSV: the devices (default the Alink product's).
 step_search() {
-  local prefix=$1 rate=$STEP_START dir=0 ok
+  local prefix=$1 csv=${2:-$TMP/devices.csv} rate=$STEP_START dir=0 ok
+  shift $(($# < 2 ? $# : 2))
   BEST=0
   while ((rate <= STEP_MAX && rate > 0)); do
     ok=0
-    run_publish "$prefix-step-$rate" "$rate" "$STEP_S" "$TMP/devices.csv" && ok=1
+    run_publish "$prefix-step-$rate" "$rate" "$STEP_S" "$csv" "$@" && ok=1
     [[ -n $GW_PID ]] && wait_gateway_idle
     sleep 2
     if ((dir == 0)); then dir=$((ok ? 1 : -1)); fi
@@ -379,6 +406,22 @@ if ((PLATFORM_BEST > 0)); then
   wait_gateway_idle
 fi
 GW_HWM_MAIN=$(awk '/VmHWM/ {print $2}' "/proc/$GW_PID/status")
+
+# --- 4d. raw products: the parsing script's cost (issue 21) ---------------------------------------------
+RAW_BEST=-1  # -1: not searched
+if [[ $RAW == 1 ]]; then
+  run_publish "alinkref-before-$RAW_RATE" "$RAW_RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  wait_gateway_idle
+  run_publish "raw-$RAW_RATE" "$RAW_RATE" "$DURATION_S" "$TMP/raw.csv" --raw || true
+  wait_gateway_idle
+  run_publish "alinkref-after-$RAW_RATE" "$RAW_RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  wait_gateway_idle
+  if [[ $STEP_SEARCH == 1 ]]; then
+    sleep 2
+    step_search raw "$TMP/raw.csv" --raw
+    RAW_BEST=$BEST
+  fi
+fi
 
 # --- 4. live-stream clients ---------------------------------------------------------------------------
 STREAM_BEST=-1  # -1: not searched
@@ -508,6 +551,6 @@ cat "$TMP/check.txt" | tr '|' ' ' | sed 's/^/[check] /'
 # --- summary -----------------------------------------------------------------------------------------
 python3 "$IOT_ROOT/bench/e2e_report.py" summary "$OUT" "$TMP/check.txt" "$CLK_TCK" "$MACHINE" "$(load)" \
   "$BROKER_BEST" "${PLATFORM_BEST:-0}" "${GW_HWM_MAIN:-0}" "${GW_HWM_BIG:-0}" "$BIG_DEVICES" "$RATE" \
-  "${STREAM_BEST:--1}" "$STREAM_CLIENTS" \
+  "${STREAM_BEST:--1}" "$STREAM_CLIENTS" "$RAW_BEST" \
   | tee "$OUT/summary.txt"
 iot_say "results: $OUT"

@@ -89,8 +89,9 @@ def ranges(out):
 
 
 def summary(out, check, clk, machine, load, broker_best, platform_best, hwm_main, hwm_big, big_devices, rate,
-            stream_best=0, stream_clients=0):
+            stream_best=0, stream_clients=0, raw_best=-1):
     broker_best, platform_best, stream_best = int(broker_best), int(platform_best), int(stream_best)
+    raw_best = int(raw_best)
     all_runs = {j["name"]: (p, j) for p, j in runs(out)}
     chk = {}
     for l in open(check):
@@ -135,6 +136,12 @@ def summary(out, check, clk, machine, load, broker_best, platform_best, hwm_main
             block(f"with live-stream clients, highest sustained step ({stream_best}/s)", name)
         if name.startswith("noapi"):
             block("iot-api stopped (no stream listener)", name)
+        if name.startswith("alinkref"):
+            block(f"Alink product ({name.split('-')[1]} the raw run)", name)
+        if name.startswith("raw-") and not name.startswith("raw-step"):
+            block("raw product (parsing script both ways)", name)
+        if name == f"raw-step-{raw_best}":
+            block(f"raw product, highest sustained step ({raw_best}/s)", name)
     big = block(f"{big_devices} devices at 1 post/s (fresh gateway)", f"devices{big_devices}") if int(big_devices) else None
     print(f"gateway peak RSS (VmHWM): after the 1,000-device runs {int(hwm_main) / 1024:.1f} MB; "
           f"{big_devices} devices {int(hwm_big) / 1024:.1f} MB")
@@ -196,6 +203,20 @@ def summary(out, check, clk, machine, load, broker_best, platform_best, hwm_main
         print(f"  stream cost in throughput ({stream_clients} clients; issue 8: <= 10%): highest sustained "
               f"{stream_best} with them vs {platform_best} without = {cost:+.0%} -> "
               f"{'met' if cost <= 0.10 else 'MISSED'} (steps of 500 below the platform's best)")
+    # Raw products (issue 21): the script's cost per post against the Alink runs around the raw one.
+    raw_runs = [j for n, (_, j) in all_runs.items() if n.startswith("raw-") and not n.startswith("raw-step")]
+    alink_refs = [j for n, (_, j) in all_runs.items() if n.startswith("alinkref")]
+    if raw_runs and alink_refs:
+        raw = raw_runs[0]
+        for proc in ("gateway", "broker", "postgres"):
+            ref = sum(cpu(j).get(proc, 0) for j in alink_refs) / len(alink_refs)
+            got = cpu(raw).get(proc, 0)
+            print(f"  raw vs Alink, {proc} CPU us/post at {raw['rate_target']:.0f}/s: {got:.1f} vs {ref:.1f} "
+                  f"(mean of the Alink runs before and after) = {got - ref:+.1f} us ({100 * (got - ref) / ref:+.0f}%)"
+                  if ref else f"  raw vs Alink, {proc}: no reference")
+    if raw_best >= 0 and platform_best:
+        print(f"  raw vs Alink throughput: highest sustained step raw {raw_best}/s vs Alink {platform_best}/s "
+              f"= {raw_best / platform_best:.0%}")
     ok_once = (chk.get("answered_200") == chk.get("answered_and_stored")
                and chk.get("history_rows") == 5 * chk.get("stored_messages", -1)
                and chk.get("devices_answered_not_stored") == 0 and chk.get("devices_history_not_5x") == 0)

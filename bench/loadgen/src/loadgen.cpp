@@ -426,10 +426,13 @@ class Shard final : public ConnectionEvents {
     const std::uint64_t id = publish_->first_id + d.sent_ns.size();
     payload_.clear();
     if (publish_->raw) {
-      const auto temp = static_cast<std::uint16_t>(150 + (id * 7) % 200);  // 15.0 .. 34.9 (x10)
+      // The values of AppendGeneratedParams, packed (bench/raw_script.js unpacks them).
+      const auto temp = static_cast<std::uint16_t>(150 + (id * 7) % 200);        // 15.0 .. 34.9 (x10)
+      const auto volt = static_cast<std::uint16_t>(22000 + (id * 37) % 1000);   // 220.00 .. 229.99 (x100)
       const char frame[] = {0x00, static_cast<char>(id >> 24), static_cast<char>(id >> 16), static_cast<char>(id >> 8),
                             static_cast<char>(id), static_cast<char>(temp >> 8), static_cast<char>(temp),
-                            static_cast<char>((id * 13) % 101), static_cast<char>(id & 1)};
+                            static_cast<char>((id * 13) % 101), static_cast<char>(id & 1),
+                            static_cast<char>(volt >> 8), static_cast<char>(volt), static_cast<char>(id % 3)};
       payload_.assign(frame, sizeof frame);
     } else {
     payload_.append("{\"id\":\"");

@@ -37,6 +37,9 @@ struct Script::Heap {
   bool out_of_memory = false;  // an allocation was refused during the current call
   std::int64_t deadline_ns = 0;  // thread CPU time; 0 = no call running
   bool timed_out = false;
+  bool refusing = false;  // the allocator found the deadline passed: every allocation fails
+  unsigned allocations_since_check = 0;
+  std::size_t bytes_since_check = 0;
 
   ~Heap() {
     if (ctx) {
@@ -54,9 +57,31 @@ using Heap = Script::Heap;
 // alignment).
 constexpr std::size_t kHeader = 16;
 
+// The executor checks the CPU deadline only every 256K bytecode instructions, and one instruction can
+// be a built-in doing unbounded work (`new Array(1e8).join('')`, a loop of string joins: seconds between
+// two checks). Such work allocates, so the allocator checks the deadline too, every kCheckEvery
+// allocations or kCheckBytes allocated (reading the thread's CPU clock is a system call, ~1.5 us here:
+// a typical call allocates less and reads it only at its start), and refuses every allocation once it
+// has passed; Duktape then skips its garbage-collection retries (iot_duk_alloc_retries) and throws.
+constexpr unsigned kCheckEvery = 256;
+constexpr std::size_t kCheckBytes = 256u << 10;
+
+bool PastDeadline(Heap& heap, std::size_t size) {
+  if (heap.deadline_ns == 0) return false;
+  if (heap.refusing) return true;
+  heap.bytes_since_check += size;
+  if (++heap.allocations_since_check < kCheckEvery && heap.bytes_since_check < kCheckBytes) return false;
+  heap.allocations_since_check = 0;
+  heap.bytes_since_check = 0;
+  if (ThreadCpuNs() < heap.deadline_ns) return false;
+  heap.timed_out = true;
+  heap.refusing = true;
+  return true;
+}
+
 void* Allocate(void* udata, duk_size_t size) {
   auto* heap = static_cast<Heap*>(udata);
-  if (size == 0) return nullptr;
+  if (size == 0 || PastDeadline(*heap, size)) return nullptr;
   if (size > heap->limit || heap->used + size + kHeader > heap->limit) {
     heap->out_of_memory = true;
     return nullptr;
@@ -88,6 +113,7 @@ void* Reallocate(void* udata, void* ptr, duk_size_t size) {
   auto* block = static_cast<unsigned char*>(ptr) - kHeader;
   duk_size_t old = 0;
   std::memcpy(&old, block, sizeof(old));
+  if (size > old && PastDeadline(*heap, size - old)) return nullptr;
   if (size > old && (size > heap->limit || heap->used - old + size > heap->limit)) {
     heap->out_of_memory = true;
     return nullptr;
@@ -112,9 +138,21 @@ duk_ret_t ReadLineNumber(duk_context* ctx, void* udata) {
   return 0;
 }
 
+// Reading a thrown value gets its own small CPU allowance: the call's limit may be spent (its line is
+// still worth reading), and the value's getters and toString are script code.
+constexpr std::int64_t kErrorReadNs = 2'000'000;
+
 // The thrown value on the stack top -> Error (popped). Reading it may run script code (getters,
 // toString), so both reads are protected.
-Error ErrorFromStack(duk_context* ctx, const Heap& heap, const Limits& limits) {
+Error ErrorFromStack(duk_context* ctx, Heap& heap, const Limits& limits) {
+  const bool call_timed_out = heap.timed_out;
+  if (heap.deadline_ns != 0) {
+    heap.timed_out = false;
+    heap.refusing = false;
+    heap.allocations_since_check = 0;
+    heap.bytes_since_check = 0;
+    heap.deadline_ns = ThreadCpuNs() + kErrorReadNs;
+  }
   Error e;
   e.code = kScriptError;
   duk_dup_top(ctx);
@@ -122,6 +160,7 @@ Error ErrorFromStack(duk_context* ctx, const Heap& heap, const Limits& limits) {
   duk_pop(ctx);
   e.message = duk_safe_to_string(ctx, -1);
   duk_pop(ctx);
+  heap.timed_out = heap.timed_out || call_timed_out;
   if (heap.timed_out) {
     e.message = "CPU time limit exceeded (" + std::to_string(limits.cpu_time.count()) + " ms)";
   } else if (heap.out_of_memory) {
@@ -136,6 +175,7 @@ class Call {
   Call(Heap& heap, const Limits& limits) : heap_(heap) {
     heap_.out_of_memory = false;
     heap_.timed_out = false;
+    heap_.refusing = false;
     heap_.deadline_ns = ThreadCpuNs() +
                         std::chrono::duration_cast<std::chrono::nanoseconds>(limits.cpu_time).count();
   }
@@ -461,6 +501,13 @@ Outcome<std::string> Script::ProtocolToRawData(const nlohmann::json& message) {
 }
 
 }  // namespace iot::script
+
+// Duktape retries a refused allocation after up to 10 garbage collections; once the CPU limit is reached
+// none (a script catching the errors would otherwise buy 10 collections of its heap per allocation).
+extern "C" int iot_duk_alloc_retries(void* udata) {
+  auto* heap = static_cast<iot::script::Script::Heap*>(udata);
+  return heap && heap->deadline_ns != 0 && heap->timed_out ? 0 : 10;
+}
 
 extern "C" int iot_duk_exec_timeout_check(void* udata) {
   auto* heap = static_cast<iot::script::Script::Heap*>(udata);

@@ -18,6 +18,7 @@ namespace {
 
 using nlohmann::json;
 
+constexpr int kProductNotFound = 6250;  // Alink: the topic's product does not exist
 constexpr std::size_t kMaxRejectedValueBytes = 4096;
 constexpr std::size_t kMaxTags = 200;
 constexpr std::size_t kMaxTagKeyBytes = 64;
@@ -179,6 +180,14 @@ class Context {
 namespace {
 
 using handler_detail::Context;
+
+// A device request whose device or product lookup failed: retried while the directory is unavailable,
+// else refused with `code` (nothing can be stored without them).
+HandleStatus LookupFailed(Context& c, const boost::system::error_code& error, int code, const char* what) {
+  if (store::Is(error, store::Errc::kUnavailable)) return HandleStatus::kRetry;
+  c.Fail(code, what);
+  return HandleStatus::kWork;
+}
 
 tsl::Validator MakeValidator(const ProductEntry& product) {
   return tsl::Validator(product.model.get(), product.mode);
@@ -547,11 +556,7 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     c.ack = req->ack;
   }
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);
-  if (!device) {
-    if (store::Is(device.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
-    c.Fail(codes::kDeviceNotFound, "device not found");  // nothing can be stored without a device
-    return HandleStatus::kWork;
-  }
+  if (!device) return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
   c.device_id = device->device_id;
   if (!req) {
     c.Fail(alink::AlinkCode(req.error()), req.error().message());
@@ -632,11 +637,7 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
     case alink::TopicKind::kDesiredDelete:
     case alink::TopicKind::kDslTemplateGet: {
       auto product = directory_.FindProduct(topic.product_key);
-      if (!product) {
-        if (store::Is(product.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
-        c.Fail(6250, "product not found");
-        return HandleStatus::kWork;
-      }
+      if (!product) return LookupFailed(c, product.error(), kProductNotFound, "product not found");
       const ProductEntry& p = **product;
       switch (topic.kind) {
         case alink::TopicKind::kPropertyPost: HandlePropertyPost(c, p, params); break;
@@ -673,19 +674,11 @@ HandleStatus Handler::HandleRawUp(Context& c, const InboundMessage& in, TimeMs n
   const alink::Topic& topic = c.topic();
   c.rejected_payload = HexPreview(in.payload);
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);
-  if (!device) {
-    if (store::Is(device.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
-    c.Fail(codes::kDeviceNotFound, "device not found");
-    return HandleStatus::kWork;
-  }
+  if (!device) return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
   c.device_id = device->device_id;
   if (!Admit(c, *device, topic, now_ms)) return HandleStatus::kWork;
   auto product = directory_.FindProduct(topic.product_key);
-  if (!product) {
-    if (store::Is(product.error(), store::Errc::kUnavailable)) return HandleStatus::kRetry;
-    c.Fail(6250, "product not found");
-    return HandleStatus::kWork;
-  }
+  if (!product) return LookupFailed(c, product.error(), kProductNotFound, "product not found");
   const ProductEntry& p = **product;
   if (!p.raw) {
     metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);

@@ -2,41 +2,27 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fakes.hpp"
-#include "handler.hpp"
+#include "handler_fixture.hpp"
 
-using iot::gateway::CachingDirectory;
-using iot::gateway::CacheSettings;
-using iot::gateway::Handler;
 using iot::gateway::HandlerSettings;
 using iot::gateway::HandleStatus;
-using iot::gateway::InboundMessage;
-using iot::gateway::Metrics;
 using iot::gateway::Work;
+using iot::gateway::testing::kNow;
 using nlohmann::json;
 namespace gw = iot::gateway;
 namespace t = iot::gateway::testing;
 
 namespace {
 
-constexpr std::int64_t kNow = 1'700'000'000'000;
+HandlerSettings Settings(double rate) {
+  HandlerSettings s;
+  s.rate_per_second = rate;
+  return s;
+}
 
-struct Fixture {
-  explicit Fixture(iot::tsl::Mode mode = iot::tsl::Mode::kWeak, double rate = 1000) {
-    t::AddReferenceProduct(source, mode);
-    HandlerSettings s;
-    s.rate_per_second = rate;
-    handler = std::make_unique<Handler>(directory, metrics, s);
-  }
-  Work Run(const std::string& topic, const std::string& payload, HandleStatus expect = HandleStatus::kWork) {
-    Work w;
-    REQUIRE(handler->Handle(InboundMessage{topic, payload, kNow - 5}, kNow, w) == expect);
-    return w;
-  }
-  t::FakeSource source;
-  CachingDirectory directory{source, CacheSettings{}};
-  Metrics metrics;
-  std::unique_ptr<Handler> handler;
+struct Fixture : t::HandlerFixture {
+  explicit Fixture(iot::tsl::Mode mode = iot::tsl::Mode::kWeak, double rate = 1000)
+      : HandlerFixture(Settings(rate), mode) {}
 };
 
 const std::string kPost = "/sys/a1Prod/dev1/thing/event/property/post";

@@ -21,11 +21,13 @@ constexpr int kDeliverableBatch = 500;
 
 using Clock = std::chrono::steady_clock;
 
-// Alink ids: decimal, 0..4294967295, unique per device per day (reference §1). A process-wide
-// counter from a random start never repeats within 2^32 commands.
+// Alink ids: decimal, 0..4294967295, unique per device per day. Ours stay below 2^31: raw products'
+// parsing scripts carry the id in 4 bytes and read it back as a signed 32-bit integer (Alibaba's
+// sample scripts: DataView.getInt32), so a larger id would come back negative and never complete its
+// call. A process-wide counter from a random start never repeats within 2^31 commands.
 std::string NewAlinkId() {
   static std::atomic<std::uint32_t> next{static_cast<std::uint32_t>(std::random_device{}())};
-  return std::to_string(next.fetch_add(1, std::memory_order_relaxed));
+  return std::to_string(next.fetch_add(1, std::memory_order_relaxed) & 0x7fffffffu);
 }
 
 // RRPC messageIds: unique across processes and restarts (the response finds its call by it alone).
