@@ -9,7 +9,7 @@ case $mode in
   source)
     echo "builder: compiling the services (Release)" >&2
     cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DIOT_BUILD_TESTS=OFF -DIOT_BUILD_BENCH=OFF \
-      -DIOT_WERROR=OFF >/tmp/configure.log 2>&1 || { cat /tmp/configure.log >&2; exit 1; }
+      -DIOT_WERROR=OFF -DIOT_GIT_COMMIT="${IOT_GIT_COMMIT:-}" >/tmp/configure.log 2>&1 || { cat /tmp/configure.log >&2; exit 1; }
     cmake --build /build -j"$(nproc)" --target iot-api iot-gateway iot-migrate iot_auth_plugin
     # The console's npm packages: the context's web/node_modules when `deploy/install-deps.sh` made it
     # from the lockfile, otherwise `npm ci` from the lockfile (the only input not from the Debian archive).

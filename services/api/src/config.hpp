@@ -43,6 +43,7 @@ struct Config {
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES
   std::string admin_token;  // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
   std::string log_level = "info";
+  std::string log_format = "logfmt";  // logfmt or json
   std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json
   std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: <build>/web)
 };
