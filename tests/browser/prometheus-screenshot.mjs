@@ -15,7 +15,7 @@ const { chromium } = require('playwright-core');
 const [base, out] = process.argv.slice(2);
 if (!base || !out) throw new Error('usage: prometheus-screenshot.mjs <prometheus url> <png>');
 const expr = process.env.IOT_PROMETHEUS_EXPR ||
-  'sum(rate(iot_gateway_committed_messages_total[1m])) or max(rate(iot_broker_publish_received_total[1m]))';
+  'sum by (instance) (rate(iot_gateway_committed_messages_total[1m]))';
 const range = process.env.IOT_PROMETHEUS_RANGE || '15m';
 const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'iot-chromium-')), {
   executablePath: process.env.IOT_CHROMIUM || '/usr/bin/chromium',
