@@ -16,7 +16,12 @@ case $mode in
     lock_hash=$(sha256sum web/package-lock.json | cut -d' ' -f1)
     if [[ ! -f web/node_modules/.iot-lock-stamp || $(cat web/node_modules/.iot-lock-stamp) != "$lock_hash" ]]; then
       echo "builder: npm ci in web/ (pinned by web/package-lock.json)" >&2
-      (cd web && npm ci --no-audit --no-fund --loglevel=error)
+      (cd web && npm ci --no-audit --no-fund --loglevel=error) || {
+        echo "builder: npm ci failed. Without access to registry.npmjs.org from inside the build (no network, or" >&2
+        echo "builder: a TLS-intercepting proxy whose CA the Debian image does not trust), run" >&2
+        echo "builder: deploy/install-deps.sh on the host first: web/node_modules then comes with the context." >&2
+        exit 1
+      }
     fi
     web/build.sh /build/web
     deploy/docker/stage.sh /build "$out"
