@@ -19,7 +19,8 @@ BUILD_PACKAGES=(
 )
 RUN_PACKAGES=(procps iproute2 acl mosquitto postgresql-15 postgresql-client-15)
 TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev wrk libbenchmark-dev chromium fonts-dejavu-core
-  python3-paho-mqtt curl)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and their tests
+  python3-paho-mqtt curl prometheus)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and their
+# tests; prometheus: promtool checks deploy/monitoring/ (and a local Prometheus for the docs' screenshot)
 DOCKER_PACKAGES=(docker.io docker-compose debootstrap)
 
 PACKAGES=("${BUILD_PACKAGES[@]}")
@@ -87,6 +88,7 @@ if ((${#missing[@]})); then
   if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
     $SUDO systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
     $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -10,7 +10,8 @@
 #      Dockerfile's builder-stage compile is what users run; here it would double CI's build time.
 #   4. up with two iot-api replicas behind the proxy: every service healthy, the one-shots exited 0.
 #   5. a product (thing model with a sync service) over REST through the proxy; signed devices (iot-devsim,
-#      the SDK) post over TCP and over TLS (CA read from the secrets volume); read back over REST.
+#      the SDK) post over TCP, TLS (CA read from the secrets volume), WebSocket and secure WebSocket
+#      (ws://host:port/mqtt, wss://); read back over REST.
 #      The live stream (WebSocket) through the proxy shows a device's post.
 #   6. --scale gateway=2, one gateway killed (SIGKILL of its init; the restart policy brings it back with its
 #      session) during a stream of posts: every post answered 200 is stored, every post is answered.
@@ -18,6 +19,9 @@
 #   8. sync service calls (RRPC) through the proxy, answered by a simulated device, served by both replicas.
 #   9. down, then up with the volumes kept: data, secrets (admin token) and device credentials survive.
 #  10. down -v: no volume left.
+#   (IOT_TEST_COMPOSE_MONITORING=1, off by default for CI's time: the profile `monitoring` - Prometheus
+#   built from Debian's package scrapes every gateway replica through Docker's DNS, its rules load, and
+#   the broker's figures the gateways re-export are queryable.)
 # Ports are free ones on 127.0.0.1. Settings: IOT_BUILD_DIR (./build), IOT_BASE_IMAGE, IOT_KEEP_TMP=1.
 set -euo pipefail
 
@@ -41,7 +45,7 @@ cleanup() {
       dc ps >&2 || true
       dc logs --no-color --tail 40 >&2 || true
     fi
-    dc down -v -t 5 >/dev/null 2>&1 || true
+    dc --profile monitoring down -v -t 5 >/dev/null 2>&1 || true
   fi
   if [[ -n $DOCKERD_PID ]]; then
     kill "$DOCKERD_PID" 2>/dev/null || true
@@ -78,16 +82,20 @@ fi
 [[ -x $DEVSIM && -x $BUILD_DIR/services/api/iot-api ]] || fail "build first (tests/run.sh builds $BUILD_DIR)"
 CONTEXT=$TMP/context
 mkdir -p "$CONTEXT/deploy" "$TMP/tls-in"
-cp -a "$IOT_ROOT/deploy/docker" "$IOT_ROOT/deploy/lib" "$IOT_ROOT/deploy/install-deps.sh" "$CONTEXT/deploy/"
+cp -a "$IOT_ROOT/deploy/docker" "$IOT_ROOT/deploy/lib" "$IOT_ROOT/deploy/monitoring" "$IOT_ROOT/deploy/install-deps.sh" \
+  "$CONTEXT/deploy/"
 "$IOT_ROOT/deploy/docker/stage.sh" "$BUILD_DIR" "$CONTEXT/.docker-prebuilt"
 
 HTTP_PORT=$(iot_free_port)
 HTTPS_PORT=$(iot_free_port)
 MQTT_PORT=$(iot_free_port)
 MQTTS_PORT=$(iot_free_port)
+WS_PORT=$(iot_free_port)
+WSS_PORT=$(iot_free_port)
 export IOT_BASE_IMAGE=$BASE IOT_BINARIES=prebuilt IOT_DOCKER_CONTEXT=$CONTEXT IOT_IMAGE_TAG=test
 export IOT_PUBLISH_ADDR=127.0.0.1 IOT_HTTP_PORT=$HTTP_PORT IOT_HTTPS_PORT=$HTTPS_PORT
 export IOT_MQTT_PORT=$MQTT_PORT IOT_MQTTS_PORT=$MQTTS_PORT IOT_TLS_DIR=$TMP/tls-in
+export IOT_MQTT_WS_PORT=$WS_PORT IOT_MQTT_WSS_PORT=$WSS_PORT
 dc() { docker-compose -p "$PROJECT" -f "$IOT_ROOT/docker-compose.yml" --project-directory "$IOT_ROOT" "$@"; }
 
 step "building the images (log: $TMP/build.log)"
@@ -178,12 +186,18 @@ check_stream() {
   ((n == accepted)) || fail "$1: $accepted posts answered 200 but $n stored"
 }
 
-step "devices over TCP and over TLS"
+step "devices over TCP, TLS, WebSocket and secure WebSocket"
 devsim tcp "tcp://127.0.0.1:$MQTT_PORT" 2 10 2 || fail "iot-devsim over TCP ($(tail -3 "$TMP/tcp.log"))"
 check_stream tcp
 devsim tls "ssl://localhost:$MQTTS_PORT" 2 10 2 --ca "$TMP/ca.crt" || fail "iot-devsim over TLS ($(tail -3 "$TMP/tls.log"))"
 check_stream tls
 api GET "/products/$PK/devices/tls-0001/properties" | grep -q '"PowerOn"' || fail "the TLS device's properties are not readable over REST"
+# MQTT over WebSocket (path /mqtt, as Alibaba's SDKs ask) and over secure WebSocket (the volume's CA).
+devsim ws "ws://127.0.0.1:$WS_PORT/mqtt" 2 10 2 || fail "iot-devsim over WebSocket ($(tail -3 "$TMP/ws.log"))"
+check_stream ws
+devsim wss "wss://localhost:$WSS_PORT/mqtt" 2 10 2 --ca "$TMP/ca.crt" ||
+  fail "iot-devsim over secure WebSocket ($(tail -3 "$TMP/wss.log"))"
+check_stream wss
 
 # The live stream through the proxy: a WebSocket subscription sees a device's post (minimal client: the
 # handshake, one masked text frame out, unmasked frames in).
@@ -282,6 +296,35 @@ for id in $(dc ps -q api); do
 done
 ((served == 2)) || fail "the sync calls were served by $served of 2 API replicas"
 
+# --- optional: the monitoring profile --------------------------------------------------------------------
+if [[ ${IOT_TEST_COMPOSE_MONITORING:-0} == 1 ]]; then
+  step "monitoring profile: Prometheus"
+  export IOT_PROMETHEUS_PORT=$(iot_free_port)
+  dc --profile monitoring build prometheus >>"$TMP/build.log" 2>&1 || { tail -20 "$TMP/build.log" >&2; fail "build prometheus"; }
+  dc --profile monitoring up -d prometheus >>"$TMP/up.log" 2>&1 || fail "up prometheus"
+  wait_healthy prometheus
+  PROM=http://127.0.0.1:$IOT_PROMETHEUS_PORT
+  # promq <query>: the number of series and the first value, from Prometheus' HTTP API.
+  promq() {
+    curl -sf --get "$PROM/api/v1/query" --data-urlencode "query=$1" |
+      python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(len(r), r[0]["value"][1] if r else "none")'
+  }
+  ok=0
+  for ((i = 0; i < 90; i++)); do
+    read -r n_up _ < <(promq 'up{job="iot-gateway"} == 1') || true
+    read -r n_clients clients < <(promq 'max(iot_broker_clients_connected)') || true
+    if ((n_up >= 1 && n_clients == 1)) && [[ $clients != 0 ]]; then ok=1; break; fi
+    sleep 2
+  done
+  ((ok)) || fail "Prometheus: no gateway target up with the broker's figures ($(curl -sf "$PROM/api/v1/targets" | head -c 600))"
+  read -r n_rules _ < <(curl -sf "$PROM/api/v1/rules" | python3 -c 'import json,sys; g=json.load(sys.stdin)["data"]["groups"]; print(sum(len(x["rules"]) for x in g), 0)') || true
+  ((n_rules >= 10)) || fail "Prometheus loaded $n_rules alert rules"
+  read -r n_api _ < <(promq 'up{job="iot-api"}') || true
+  read -r n_api_up _ < <(promq 'up{job="iot-api"} == 1') || true
+  step "Prometheus: $n_up gateway target(s) up, broker clients $clients, $n_rules rules, iot-api targets $n_api ($n_api_up up: the ops port exists once issue 16 lands)"
+  dc --profile monitoring rm -sf prometheus >>"$TMP/up.log" 2>&1 || fail "remove prometheus"
+fi
+
 # --- 9. down, up: volumes kept ------------------------------------------------------------------------
 step "down, then up with the volumes kept"
 before_tcp=$(stored tcp)
@@ -301,7 +344,7 @@ devsim tls "ssl://localhost:$MQTTS_PORT" 1 5 1 --ca "$TMP/ca.crt" || fail "TLS a
 
 # --- 10. down -v --------------------------------------------------------------------------------------
 step "down -v"
-dc down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v"
+dc --profile monitoring down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v"
 COMPOSE_READY=""
 left=$(docker volume ls -q --filter "name=${PROJECT}_")
 [[ -z $left ]] || fail "volumes left after down -v: $left"

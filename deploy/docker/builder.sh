@@ -9,14 +9,19 @@ case $mode in
   source)
     echo "builder: compiling the services (Release)" >&2
     cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DIOT_BUILD_TESTS=OFF -DIOT_BUILD_BENCH=OFF \
-      -DIOT_WERROR=OFF >/tmp/configure.log 2>&1 || { cat /tmp/configure.log >&2; exit 1; }
+      -DIOT_WERROR=OFF -DIOT_GIT_COMMIT="${IOT_GIT_COMMIT:-}" >/tmp/configure.log 2>&1 || { cat /tmp/configure.log >&2; exit 1; }
     cmake --build /build -j"$(nproc)" --target iot-api iot-gateway iot-migrate iot_auth_plugin
     # The console's npm packages: the context's web/node_modules when `deploy/install-deps.sh` made it
     # from the lockfile, otherwise `npm ci` from the lockfile (the only input not from the Debian archive).
     lock_hash=$(sha256sum web/package-lock.json | cut -d' ' -f1)
     if [[ ! -f web/node_modules/.iot-lock-stamp || $(cat web/node_modules/.iot-lock-stamp) != "$lock_hash" ]]; then
       echo "builder: npm ci in web/ (pinned by web/package-lock.json)" >&2
-      (cd web && npm ci --no-audit --no-fund --loglevel=error)
+      (cd web && npm ci --no-audit --no-fund --loglevel=error) || {
+        echo "builder: npm ci failed. Without access to registry.npmjs.org from inside the build (no network, or" >&2
+        echo "builder: a TLS-intercepting proxy whose CA the Debian image does not trust), run" >&2
+        echo "builder: deploy/install-deps.sh on the host first: web/node_modules then comes with the context." >&2
+        exit 1
+      }
     fi
     web/build.sh /build/web
     deploy/docker/stage.sh /build "$out"

@@ -329,6 +329,8 @@ iot_mosquitto_conf() {
     echo "memory_limit ${IOT_MQTT_MEMORY_LIMIT:-0}"
     echo "max_packet_size 266240"  # 256 KiB payload (Alibaba's limit) plus topic and header
     echo "max_keepalive 1200"
+    # $SYS/broker/... figures (re-exported by the gateways on /metrics) every IOT_MQTT_SYS_INTERVAL s.
+    echo "sys_interval ${IOT_MQTT_SYS_INTERVAL:-10}"
     # Commands and replies are small messages: without TCP_NODELAY, Nagle plus delayed ACKs hold them
     # back for up to 40 ms per hop (a sync service call crosses four).
     echo "set_tcp_nodelay true"
@@ -385,6 +387,7 @@ iot_mosquitto_plugin_conf() {
     echo "plugin_opt_account_iot-api api:$api_hash"
     echo "plugin_opt_allow_anonymous $anonymous"
     echo "plugin_opt_stats_interval_s ${IOT_BROKER_STATS_INTERVAL_S:-10}"
+    echo "plugin_opt_log_format ${IOT_LOG_FORMAT:-logfmt}"
     # What one device may receive per second (bytes, each message counting 256 more; 0 = no limit).
     echo "plugin_opt_device_downlink_bytes ${IOT_MQTT_DEVICE_DOWNLINK_BYTES:-1048576}"
   } >>"$dir/mosquitto.conf"

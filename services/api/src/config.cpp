@@ -10,6 +10,7 @@
 #include "http/body_schema.hpp"
 #include "http/request.hpp"
 #include "iot/common/log.hpp"
+#include "iot/common/log_format.hpp"
 
 #ifndef IOT_DEFAULT_WEB_DIR
 #define IOT_DEFAULT_WEB_DIR "web/dist"
@@ -181,6 +182,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   Reader::String(http, "tlsKey", "IOT_TLS_KEY", env, s.tls_key_file);
   Reader::String(&file, "pgDsn", "IOT_PG_DSN", env, config.pg_dsn);
   Reader::String(&file, "logLevel", "IOT_LOG_LEVEL", env, config.log_level);
+  Reader::String(&file, "logFormat", "IOT_LOG_FORMAT", env, config.log_format);
   read.Int(&file, "pgPoolThreads", "IOT_PG_POOL_THREADS", env, 1, 64, config.db_threads);
   read.Int(&file, "pgPoolQueue", "IOT_PG_POOL_QUEUE", env, 1, 1000000, config.db_queue_capacity);
   Reader::String(&file, "mqttHost", "IOT_MQTT_HOST", env, config.mqtt_host);
@@ -259,6 +261,10 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   log::Level level{};
   if (!log::ParseLevel(config.log_level, level)) {
     problems.push_back("logLevel / IOT_LOG_LEVEL: must be debug, info, warn or error");
+  }
+  log::Format format{};
+  if (!log::ParseFormat(config.log_format, format)) {
+    problems.push_back("logFormat / IOT_LOG_FORMAT: must be logfmt or json");
   }
   if (config.openapi_path.empty()) {
     problems.push_back("openapiPath / IOT_OPENAPI_PATH: empty");

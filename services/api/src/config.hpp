@@ -46,6 +46,7 @@ struct Config {
   int auth_failures_per_minute = 60;  // IOT_AUTH_FAILURES_PER_MIN: per client address before 429 (0 = off)
   int token_default_ttl_days = 90;    // IOT_TOKEN_DEFAULT_TTL_DAYS: expiry of new tokens naming none (0 = never)
   std::string log_level = "info";
+  std::string log_format = "logfmt";  // logfmt or json
   std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json
   std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: <build>/web)
   // IOT_PUBLIC_BASE_URL: how devices and browsers outside reach this API (https://iot.example.com);

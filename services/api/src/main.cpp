@@ -22,6 +22,7 @@
 #include "http/operations.hpp"
 #include "http/router.hpp"
 #include "iot/common/log.hpp"
+#include "iot/common/log_format.hpp"
 #include "iot/store/migrator.hpp"
 #include "iot/store/pool.hpp"
 #include "iot/store/tokens.hpp"
@@ -79,6 +80,9 @@ int main(int argc, char** argv) {
   iot::log::Level level{};
   iot::log::ParseLevel(config.log_level, level);
   iot::log::SetLevel(level);
+  iot::log::Format format = iot::log::Format::kLogfmt;
+  iot::log::ParseFormat(config.log_format, format);
+  iot::log::SetFormat(format);
 
   const std::string& plain_bind = config.http.bind_address;
   if (plain_bind.rfind("127.", 0) != 0 && plain_bind != "::1") {

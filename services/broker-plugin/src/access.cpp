@@ -31,7 +31,7 @@ const RolePatterns& PatternsFor(Role role) {
   // The gateway consumes everything devices send and the lifecycle messages, and answers devices.
   static const RolePatterns kGateway{
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/request", "/as/mqtt/status/+/+",
-       "/ota/device/+/+/+", "/shadow/update/+/+", "/iot/broker/stats"},
+       "/ota/device/+/+/+", "/shadow/update/+/+", "/iot/broker/stats", "$SYS/broker/#"},
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/shadow/get/+/+",
        "/ota/device/upgrade/+/+"}};
   // The API sends commands and takes the answers to the synchronous calls it has in flight.

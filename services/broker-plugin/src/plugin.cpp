@@ -7,6 +7,7 @@
 //   plugin_opt_account_<name>    <role>:<sha256 hex of the secret>, role gateway or api
 //   plugin_opt_allow_anonymous   true only for development
 //   plugin_opt_stats_interval_s  how often counters go to /iot/broker/stats (default 10)
+//   plugin_opt_log_format        logfmt (default) or json, for the plugin's own log lines
 //   plugin_opt_device_downlink_bytes  bytes/s one device may receive, each message counting 256 bytes
 //                                     more than its payload (default 1048576, 0 = no limit)
 
@@ -28,6 +29,7 @@
 #include "iot/alink/status.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/log.hpp"
+#include "iot/common/log_format.hpp"
 #include "registration.hpp"
 #include "sessions.hpp"
 
@@ -303,6 +305,11 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
           return MOSQ_ERR_INVAL;
         }
         settings.accounts.push_back(std::move(*account));
+      } else if (key == "log_format") {
+        iot::log::Format format{};
+        if (iot::log::ParseFormat(value, format)) {
+          iot::log::SetFormat(format);
+        }
       } else if (key == "log_level") {
         iot::log::Level level{};
         if (iot::log::ParseLevel(value, level)) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iot/common/log.hpp"
+#include "iot/common/log_format.hpp"
 
 namespace iot::gateway {
 namespace {
@@ -144,6 +145,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   r.Int("cache_ttl_ms", "IOT_GATEWAY_CACHE_TTL_MS", c.cache_ttl_ms, 100, 86'400'000);
   r.Int("cache_devices", "IOT_GATEWAY_CACHE_DEVICES", c.max_cached_devices, 100, 100'000'000);
   r.String("log_level", "IOT_LOG_LEVEL", c.log_level);
+  r.String("log_format", "IOT_LOG_FORMAT", c.log_format);
 
   if (c.pg_dsn.empty()) problems.push_back("IOT_PG_DSN (pg_dsn): required");
   if (c.mqtt_host.empty()) problems.push_back("IOT_MQTT_HOST (mqtt_host): required");
@@ -162,6 +164,10 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   log::Level level;
   if (!log::ParseLevel(c.log_level, level)) {
     problems.push_back("IOT_LOG_LEVEL (log_level): debug, info, warn or error");
+  }
+  log::Format format{};
+  if (!log::ParseFormat(c.log_format, format)) {
+    problems.push_back("IOT_LOG_FORMAT (log_format): logfmt or json");
   }
   if (!problems.empty()) throw ConfigError(problems);
   return c;

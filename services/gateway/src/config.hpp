@@ -46,6 +46,7 @@ struct Config {
   int cache_ttl_ms = 60000;                 // IOT_GATEWAY_CACHE_TTL_MS (safety net behind NOTIFY)
   int max_cached_devices = 200000;          // IOT_GATEWAY_CACHE_DEVICES
   std::string log_level = "info";           // IOT_LOG_LEVEL
+  std::string log_format = "logfmt";        // IOT_LOG_FORMAT: logfmt or json
 };
 
 using iot::ConfigError;

@@ -80,6 +80,8 @@ Gateway::Gateway(const Config& config)
                 metrics_) {
   metrics_.queue_depth = [this] { return pipeline_.Held(); };
   metrics_.queue_capacity = [this] { return static_cast<std::size_t>(config_.queue_high); };
+  metrics_.mqtt_connected = [this] { return ingress_.Connected(); };
+  metrics_.database_ok = [this] { return database_ok_.load(); };
 }
 
 Gateway::~Gateway() { Stop(); }

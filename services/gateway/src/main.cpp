@@ -8,6 +8,7 @@
 #include "config.hpp"
 #include "gateway.hpp"
 #include "iot/common/log.hpp"
+#include "iot/common/log_format.hpp"
 
 int main(int argc, char** argv) {
   using namespace iot;  // NOLINT(google-build-using-namespace): main only
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   log::Level level = log::Level::kInfo;
   log::ParseLevel(config.log_level, level);
   log::SetLevel(level);
+  log::Format format = log::Format::kLogfmt;
+  log::ParseFormat(config.log_format, format);
+  log::SetFormat(format);
 
   // Signals are taken by sigwait on this thread only; every thread started later inherits the mask.
   sigset_t signals;

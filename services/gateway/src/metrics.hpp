@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,27 @@ class LabeledCounter {
   std::map<std::string, std::uint64_t> values_;
 };
 
+// The broker's own figures, re-exported by every gateway (they describe the broker, not the replica):
+// Mosquitto's $SYS/broker/... topics (clients, messages in/out, dropped, stored) and the project plugin's
+// counters on /iot/broker/stats (auth, ACL refusals, kicks, registrations, devices online). Known topics
+// and keys only, so a broker cannot grow the series without bound.
+class BrokerStats {
+ public:
+  static constexpr const char* kPluginTopic = "/iot/broker/stats";
+  static constexpr const char* kSysFilter = "$SYS/broker/#";
+  static bool Wants(std::string_view topic);
+  // One message from the broker; `now_s` (Unix seconds) is recorded as the source's last update.
+  void Update(std::string_view topic, std::string_view payload, double now_s);
+  void Render(std::string& out) const;
+  std::optional<double> Get(std::string_view metric) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, double, std::less<>> values_;  // metric name -> value
+  double plugin_updated_s_ = 0;
+  double sys_updated_s_ = 0;
+};
+
 // Everything /metrics shows. Shared by all threads.
 struct Metrics {
   LabeledCounter messages_in;     // by topic kind
@@ -65,9 +87,14 @@ struct Metrics {
   std::atomic<std::int64_t> paused{0};
   Histogram batch_size{{1, 4, 16, 64, 128, 256, 512, 1000, 2000}};
   Histogram commit_seconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}};
+  // From a message's arrival at the gateway to its batch's commit (the batch's oldest message).
+  Histogram ingest_lag_seconds{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
+  BrokerStats broker;
   // Gauges read at render time.
   std::function<std::size_t()> queue_depth;
   std::function<std::size_t()> queue_capacity;
+  std::function<bool()> mqtt_connected;  // iot_gateway_ready = both (what /readyz answers 200 for)
+  std::function<bool()> database_ok;
 
   std::string Render() const;
 };

@@ -79,6 +79,10 @@ void MqttIngress::Start(Pipeline& pipeline) {
   pipeline_ = &pipeline;
   // Runs on Paho's thread: copy, enqueue, maybe wake the supervisor. Never blocks, never drops.
   client_->set_message_callback([this](mqtt::const_message_ptr msg) {
+    if (BrokerStats::Wants(msg->get_topic())) {  // the broker's figures, for /metrics only
+      metrics_.broker.Update(msg->get_topic(), msg->get_payload_str(), static_cast<double>(NowMs()) / 1000.0);
+      return;
+    }
     InboundMessage in;
     in.topic = msg->get_topic();
     in.payload = msg->get_payload_str();
@@ -177,6 +181,7 @@ bool MqttIngress::ConnectAndSubscribe() {
         return false;
       }
     }
+    SubscribeBrokerStats();
     connected_ = true;
     metrics_.mqtt_connects.fetch_add(1, std::memory_order_relaxed);
     IOT_LOG_INFO("gateway", "MQTT connected uri=" << settings_.uri << " client_id="
@@ -188,6 +193,28 @@ bool MqttIngress::ConnectAndSubscribe() {
     IOT_LOG_WARN("gateway", "MQTT connect failed uri=" << settings_.uri
                                 << " error=" << log::Quote(e.what()));
     return false;
+  }
+}
+
+void MqttIngress::SubscribeBrokerStats() {
+  // Not shared: every replica re-exports the broker's figures. QoS 0: nothing queues while it is away.
+  // A broker that refuses (another ACL) costs only these metrics.
+  for (const char* filter : {BrokerStats::kPluginTopic, BrokerStats::kSysFilter}) {
+    try {
+      auto sub = client_->subscribe(filter, 0);
+      if (!sub->wait_for(kSubscribeTimeout)) {
+        IOT_LOG_WARN("gateway", "broker metrics: subscribe timed out filter=" << log::Quote(filter));
+        continue;
+      }
+      const std::vector<mqtt::ReasonCode> codes = sub->get_subscribe_response().get_reason_codes();
+      if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
+        IOT_LOG_WARN("gateway", "broker metrics: subscribe refused filter=" << log::Quote(filter)
+                                    << " reason=" << static_cast<int>(codes.front()));
+      }
+    } catch (const mqtt::exception& e) {
+      IOT_LOG_WARN("gateway", "broker metrics: subscribe failed filter=" << log::Quote(filter)
+                                  << " error=" << log::Quote(e.what()));
+    }
   }
 }
 

@@ -65,6 +65,7 @@ class MqttIngress final : public Publisher {
  private:
   void SupervisorLoop();
   bool ConnectAndSubscribe();
+  void SubscribeBrokerStats();  // /iot/broker/stats and $SYS/broker/# for the metrics
   std::string FullFilter(const std::string& filter) const;  // with $share/<group>/ when shared
   void Wake();
 

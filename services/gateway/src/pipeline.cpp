@@ -222,8 +222,11 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
   std::vector<store::TelemetryMessage> messages;
   std::vector<std::size_t> owner;  // messages[i] belongs to batch[owner[i]]
   messages.reserve(batch.size());
+  TimeMs oldest = 0;  // arrival of the batch's oldest message, for the ingest lag
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].work.telemetry) {
+      const TimeMs arrived = batch[i].work.telemetry->received_at;
+      if (arrived > 0 && (oldest == 0 || arrived < oldest)) oldest = arrived;
       messages.push_back(std::move(*batch[i].work.telemetry));
       owner.push_back(i);
     }
@@ -238,6 +241,7 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         metrics_.commit_seconds.Observe(seconds);
+        if (oldest > 0) metrics_.ingest_lag_seconds.Observe(static_cast<double>(NowMs() - oldest) / 1000.0);
         results = std::move(*written);
         break;
       }

@@ -85,6 +85,15 @@ TEST_CASE("iot-api: healthz is open - metrics and readiness details need the ope
   CHECK(metrics.body.find("iot_http_request_duration_seconds_bucket{route=\"/readyz\"") !=
         std::string::npos);
   CHECK(metrics.body.find("iot_http_connections 1") != std::string::npos);
+  // Build info and the standard process metrics (Prometheus client names).
+  CHECK(metrics.body.find("\niot_build_info{service=\"api\",version=\"") != std::string::npos);
+  for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+                           "process_max_fds ", "process_start_time_seconds ", "process_virtual_memory_bytes "}) {
+    INFO(name);
+    const auto at = metrics.body.find(std::string("\n") + name);
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(metrics.body.substr(at + 1 + std::string(name).size())) > 0);
+  }
 }
 
 TEST_CASE("iot-api: every answer carries X-Content-Type-Options: nosniff", "[integration][api]") {

@@ -105,6 +105,12 @@ TEST_CASE("Access: service accounts get exactly their service's topics", "[broke
   CHECK(AclAllows(gateway, "/sys/pk01/dev1/thing/event/property/post_reply", Access::kWrite, false));
   CHECK_FALSE(AclAllows(gateway, "#", Access::kSubscribe, false));
   CHECK_FALSE(AclAllows(gateway, "/as/mqtt/status/pk01/dev1", Access::kWrite, false));
+  // The broker's figures, which the gateway re-exports on /metrics: read-only.
+  CHECK(AclAllows(gateway, "$SYS/broker/#", Access::kSubscribe, false));
+  CHECK(AclAllows(gateway, "$SYS/broker/clients/connected", Access::kRead, false));
+  CHECK(AclAllows(gateway, "/iot/broker/stats", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(gateway, "$SYS/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(gateway, "$SYS/broker/clients/connected", Access::kWrite, false));
   Identity api;
   api.role = Role::kApi;
   CHECK(AclAllows(api, "/sys/pk01/dev1/rrpc/request/123", Access::kWrite, false));
@@ -112,6 +118,7 @@ TEST_CASE("Access: service accounts get exactly their service's topics", "[broke
   CHECK(AclAllows(api, "$share/api//sys/+/+/rrpc/response/+", Access::kSubscribe, false));
   CHECK_FALSE(AclAllows(api, "/sys/pk01/dev1/thing/event/property/post", Access::kWrite, false));
   CHECK_FALSE(AclAllows(api, "/sys/+/+/thing/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(api, "$SYS/broker/#", Access::kSubscribe, false));
 }
 
 TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlink and the SDKs' filters",

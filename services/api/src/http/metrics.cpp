@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "iot/common/process_metrics.hpp"
+
 namespace iot::api {
 namespace {
 
@@ -155,6 +157,7 @@ std::string MetricsRegistry::Render() const {
     out << "# HELP " << cb.name << ' ' << cb.help << "\n# TYPE " << cb.name << " gauge\n"
         << cb.name << ' ' << FormatValue(cb.read()) << "\n";
   }
+  out << metrics::RenderSelf("api");  // iot_build_info and process_*
   return out.str();
 }
 
