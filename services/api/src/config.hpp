@@ -43,8 +43,8 @@ struct Config {
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES
   std::string admin_token;  // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
   std::string log_level = "info";
-  std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json
-  std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: <build>/web)
+  std::string openapi_path;  // IOT_OPENAPI_PATH: served at /api/v1/openapi.json (empty: the embedded one)
+  std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: see DefaultWebDir)
 };
 
 using iot::ConfigError;
