@@ -19,8 +19,9 @@ BUILD_PACKAGES=(
 )
 RUN_PACKAGES=(procps iproute2 acl mosquitto postgresql-15 postgresql-client-15)
 TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev wrk libbenchmark-dev chromium fonts-dejavu-core
-  python3-paho-mqtt curl prometheus)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and their
-# tests; prometheus: promtool checks deploy/monitoring/ (and a local Prometheus for the docs' screenshot)
+  python3-paho-mqtt curl prometheus systemd)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and
+# their tests; prometheus: promtool checks deploy/monitoring/ (and a local Prometheus for the docs' screenshot);
+# systemd: systemd-analyze verify of the units (ops.install)
 DOCKER_PACKAGES=(docker.io docker-compose debootstrap)
 
 PACKAGES=("${BUILD_PACKAGES[@]}")

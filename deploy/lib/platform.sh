@@ -431,3 +431,16 @@ iot_mosquitto_stop() {
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$dir/mosquitto.run.pid"
 }
+
+# iot_compose_cmd <array name>: the compose command as an array: $IOT_COMPOSE when set, else `docker compose`
+# when the plugin answers, else Debian 12's docker-compose (1.29). Used by deploy/backup.sh and restore.sh.
+iot_compose_cmd() {
+  local -n _cmd=$1
+  if [[ -n ${IOT_COMPOSE:-} ]]; then
+    read -r -a _cmd <<<"$IOT_COMPOSE"
+  elif docker compose version >/dev/null 2>&1; then
+    _cmd=(docker compose)
+  else
+    _cmd=(docker-compose)
+  fi
+}

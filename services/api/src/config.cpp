@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,12 +16,27 @@
 #ifndef IOT_DEFAULT_WEB_DIR
 #define IOT_DEFAULT_WEB_DIR "web/dist"
 #endif
-#ifndef IOT_DEFAULT_OPENAPI_PATH
-#define IOT_DEFAULT_OPENAPI_PATH "schemas/api/openapi.json"
+#ifndef IOT_INSTALLED_WEB_DIR_FROM_BIN
+#define IOT_INSTALLED_WEB_DIR_FROM_BIN "../share/iot-cloud/web"
 #endif
 
 namespace iot::api {
 namespace {
+
+// The console of an installed tree (<prefix>/share/iot-cloud/web, found from the executable's own path, so
+// the tree may move), else the build tree's.
+std::string DefaultWebDir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = (exe.parent_path() / IOT_INSTALLED_WEB_DIR_FROM_BIN).lexically_normal();
+    if (fs::is_regular_file(installed / "index.html", ec)) {
+      return installed.string();
+    }
+  }
+  return IOT_DEFAULT_WEB_DIR;
+}
 
 const BodySchema& FileSchema() {
   static const BodySchema kSchema = [] {
@@ -148,8 +164,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   }
 
   Config config;
-  config.openapi_path = IOT_DEFAULT_OPENAPI_PATH;
-  config.web_dir = IOT_DEFAULT_WEB_DIR;
+  config.web_dir = DefaultWebDir();  // openapi_path stays empty: the embedded document
   const nlohmann::json* http = file.contains("http") ? &file["http"] : nullptr;
   ServerSettings& s = config.http;
   Reader read(problems);
@@ -265,9 +280,6 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   log::Format format{};
   if (!log::ParseFormat(config.log_format, format)) {
     problems.push_back("logFormat / IOT_LOG_FORMAT: must be logfmt or json");
-  }
-  if (config.openapi_path.empty()) {
-    problems.push_back("openapiPath / IOT_OPENAPI_PATH: empty");
   }
   if (!config.admin_token.empty() && config.admin_token.size() < 16) {
     problems.push_back("IOT_ADMIN_TOKEN: must be at least 16 characters");

@@ -47,8 +47,8 @@ struct Config {
   int token_default_ttl_days = 90;    // IOT_TOKEN_DEFAULT_TTL_DAYS: expiry of new tokens naming none (0 = never)
   std::string log_level = "info";
   std::string log_format = "logfmt";  // logfmt or json
-  std::string openapi_path;  // the OpenAPI document served at /api/v1/openapi.json
-  std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: <build>/web)
+  std::string openapi_path;  // IOT_OPENAPI_PATH: served at /api/v1/openapi.json (empty: the embedded one)
+  std::string web_dir;       // IOT_WEB_DIR: the built web console served at / (default: see DefaultWebDir)
   // IOT_PUBLIC_BASE_URL: how devices and browsers outside reach this API (https://iot.example.com);
   // every link handed to a device is built from it, never from the request's Host header.
   std::string public_base_url;

@@ -21,6 +21,7 @@
 #include "http/metrics.hpp"
 #include "http/operations.hpp"
 #include "http/router.hpp"
+#include "openapi_document.hpp"
 #include "iot/common/log.hpp"
 #include "iot/common/log_format.hpp"
 #include "iot/store/migrator.hpp"
@@ -31,13 +32,6 @@
 namespace {
 
 constexpr std::string_view kLog = "api.main";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 void AddPoolGauges(iot::api::MetricsRegistry& metrics, const iot::store::DbPool& pool) {
   using Stats = iot::store::PoolStats;
@@ -197,7 +191,7 @@ int main(int argc, char** argv) {
     iot::api::Background background(pool, background_settings);
     iot::api::Readiness readiness;
     background.AddProbes(readiness);
-    iot::api::AddOperationsRoutes(router, readiness, metrics, ReadFile(config.openapi_path));
+    iot::api::AddOperationsRoutes(router, readiness, metrics, iot::api::LoadOpenApiDocument(config.openapi_path));
     const auto console_files = iot::api::ConsoleFiles::Load(config.web_dir);
     iot::api::AddConsoleRoutes(router, console_files);
     iot::api::Dispatcher dispatcher(router, metrics);

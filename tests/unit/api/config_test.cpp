@@ -1,10 +1,12 @@
 #include "config.hpp"
+#include "openapi_document.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -42,7 +44,7 @@ TEST_CASE("Config: defaults without file or environment", "[api][config]") {
   CHECK(config.http.body_limit == 1024 * 1024);
   CHECK(config.http.header_limit == 8 * 1024);
   CHECK(config.http.read_timeout == std::chrono::seconds(30));
-  CHECK_FALSE(config.openapi_path.empty());
+  CHECK(config.openapi_path.empty());  // the embedded document
 }
 
 TEST_CASE("Config: file values, then environment overrides", "[api][config]") {
@@ -114,4 +116,18 @@ TEST_CASE("Config: trusted proxies and the public base URL", "[api][config]") {
     CHECK(what.find("IOT_TRUSTED_PROXIES") != std::string::npos);
     CHECK(what.find("IOT_PUBLIC_BASE_URL") != std::string::npos);
   }
+}
+
+TEST_CASE("Config: the OpenAPI document is embedded, and a given file that is missing or empty fails loudly",
+          "[api][config]") {
+  const auto embedded = nlohmann::json::parse(iot::api::LoadOpenApiDocument(""));
+  CHECK(embedded.contains("openapi"));
+  CHECK(embedded["paths"].contains("/products"));
+  CHECK(iot::api::LoadOpenApiDocument("") == iot::api::EmbeddedOpenApiDocument());
+  CHECK_THROWS_WITH(iot::api::LoadOpenApiDocument("/nonexistent/openapi.json"),
+                    Catch::Contains("cannot read the OpenAPI document /nonexistent/openapi.json"));
+  CHECK_THROWS_WITH(iot::api::LoadOpenApiDocument(WriteTemp("")), Catch::Contains("not an OpenAPI document"));
+  CHECK_THROWS_WITH(iot::api::LoadOpenApiDocument(WriteTemp("{\"a\":1}")), Catch::Contains("not an OpenAPI document"));
+  const auto given = WriteTemp(R"({"openapi":"3.0.3","paths":{}})");
+  CHECK(iot::api::LoadOpenApiDocument(given) == R"({"openapi":"3.0.3","paths":{}})");
 }
