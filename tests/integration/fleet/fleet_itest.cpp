@@ -412,13 +412,17 @@ TEST_CASE("Fleet: the official Node SDK's register() works unmodified against th
   REQUIRE(iot::testing::RunShell("bash -c 'source " IOT_SOURCE_DIR "/deploy/lib/platform.sh && iot_make_tls " + tls +
                                      " localhost'",
                                  tls + "/make.log") == 0);
-  iot::api::itest::ApiProcess https({{"IOT_TLS_CERT", tls + "/server.crt"}, {"IOT_TLS_KEY", tls + "/server.key"}},
+  const int https_port = iot::testing::FreePort();
+  iot::api::itest::ApiProcess https({{"IOT_TLS_CERT", tls + "/server.crt"},
+                                     {"IOT_TLS_KEY", tls + "/server.key"},
+                                     {"IOT_HTTPS_BIND", "127.0.0.1"},
+                                     {"IOT_HTTPS_PORT", std::to_string(https_port)}},
                                     process.Dsn());
   INFO(https.Log());
-  REQUIRE(iot::testing::PollUntil([&] { return https.Process().LogContains("tls=on"); }, 10s, 20ms));
+  REQUIRE(iot::testing::PollUntil([&] { return https.Process().LogContains("listener=https"); }, 10s, 20ms));
   for (const std::string host : {"127.0.0.1", "localhost"}) {
     const std::string over_tls = "cd " + std::string(IOT_EXAMPLES_DIR) + "/node && IOT_REGISTER_URL=https://" + host +
-                                 ":" + std::to_string(https.Port()) +
+                                 ":" + std::to_string(https_port) +
                                  "/auth/register/device IOT_PRODUCT_KEY=a1FleetNode IOT_DEVICE_NAME=node-0001 "
                                  "IOT_PRODUCT_SECRET=NodeProductSecret0001 ";
     INFO(host);
