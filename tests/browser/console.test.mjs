@@ -459,15 +459,23 @@ try {
     await page.evaluate((t) => sessionStorage.setItem('iot.token', t), token);
     await page.goto(`${BASE}/products/${PK}/devices/${DN}`);
     await page.waitForFunction(() => document.querySelector('[data-testid=stream-state]')?.classList.contains('st-live'));
+    // From now on the page's REST calls are held back unanswered (the device page reloads its chart on
+    // live data): only the stream's 4401 can sign it out.
     const unauthorized = [];
     const on401 = (r) => r.status() === 401 && unauthorized.push(r.url());
+    const held = [];
+    const isRest = (url) => url.pathname.startsWith('/api/v1/') && url.pathname !== '/api/v1/stream';
+    const hold = (route) => held.push(route);
     page.on('response', on401);
+    await page.route(isRest, hold);
     try {
       const revoked = await fetch(`${BASE}/api/v1/tokens/${id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } });
       expect(revoked.status === 204, `DELETE /tokens/${id} answered ${revoked.status}`);
       await page.getByLabel('Token').waitFor({ timeout: 5000 }); // the sign-in form
     } finally {
       page.off('response', on401);
+      await page.unroute(isRest, hold);
+      for (const route of held) await route.abort().catch(() => {});
     }
     expect(unauthorized.length === 0, `signed out by a REST 401, not by the stream: ${unauthorized.join(', ')}`);
     expect((await page.evaluate(() => sessionStorage.getItem('iot.token'))) === null, 'the revoked token is still kept');
