@@ -38,7 +38,7 @@ done
 plugin=$(find "$P" -name iot_auth_plugin.so)
 [[ -n $plugin ]] || fail "the broker plugin is not installed"
 for bin in "$P"/bin/* "$plugin"; do
-  if ldd "$bin" | grep -q 'not found'; then ldd "$bin"; fail "$bin: unresolved shared libraries"; fi
+  if ldd "$bin" | grep 'not found' >/dev/null; then ldd "$bin"; fail "$bin: unresolved shared libraries"; fi
 done
 grep -q "^plugin $TMP/a/.*/iot_auth_plugin.so$" "$P/share/iot-cloud/mosquitto/iot-cloud.conf" ||
   fail "the Mosquitto configuration does not name the installed plugin"
