@@ -17,7 +17,7 @@ BUILD=${1:?build dir}
 fail() { echo "ops.install: FAILED: $*" >&2; exit 1; }
 
 TMP=$(mktemp -d "${IOT_TEST_TMP:-/tmp}/ops-install.XXXXXX")
-API_PID= DB=ops_install_$$_$RANDOM
+API_PID='' DB=ops_install_$$_$RANDOM
 cleanup() {
   iot_mosquitto_stop "$TMP/mq" 2>/dev/null || true
   [[ -n $API_PID ]] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
