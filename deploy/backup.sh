@@ -53,6 +53,7 @@ if [[ $mode == local ]]; then
   [[ -d $DATA/tls ]] && cp -a "$DATA/tls" "$WORK/files/tls"
   source_desc="deploy/local/run.sh data directory $(cd "$DATA" && pwd)"
 else
+  compose=()
   iot_compose_cmd compose
   "${compose[@]}" exec -T postgres sh -c \
     'PGPASSWORD=$(cat /secrets/postgres/postgres) exec pg_dump -h 127.0.0.1 -U postgres -d iot --format=custom' \

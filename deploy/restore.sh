@@ -39,7 +39,10 @@ tar -C "$WORK" -xf "$IN" || iot_die "cannot read $IN"
 [[ -f $WORK/MANIFEST && -s $WORK/iot.dump ]] || iot_die "$IN is not a backup made by deploy/backup.sh"
 (cd "$WORK" && sed -n '/^[0-9a-f]\{64\}  /p' MANIFEST | sha256sum --quiet -c -) || iot_die "$IN is damaged (checksums differ)"
 made=$(sed -n 's/^mode: //p' "$WORK/MANIFEST")
-[[ $made == "$mode" ]] || iot_die "$IN is a backup of a $made deployment; restore it with${made/local/out} --compose"
+if [[ $made != "$mode" ]]; then
+  [[ $made == compose ]] && iot_die "$IN is a backup of a compose deployment: restore it with --compose"
+  iot_die "$IN is a backup of a deploy/local/run.sh data directory: restore it without --compose"
+fi
 
 if [[ $mode == local ]]; then
   [[ -e $DATA/pg/PG_VERSION ]] && iot_die "$DATA already holds a PostgreSQL cluster: restore into a new data directory"
@@ -70,6 +73,7 @@ if [[ $mode == local ]]; then
   PG_STARTED=
   iot_say "restored into $DATA ($devices devices); start it with: IOT_DATA_DIR=$DATA deploy/local/run.sh"
 else
+  compose=()
   iot_compose_cmd compose
   # Fresh volumes only: a restore over live data would mix two histories.
   if "${compose[@]}" run --rm --no-deps -T --entrypoint test secrets -s /secrets/master/pg-postgres 2>/dev/null; then

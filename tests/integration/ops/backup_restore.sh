@@ -31,8 +31,9 @@ wait "$during_pid" || fail "posts during the backup were not all answered"
 acked_during=$(ops_json "$TMP/during.json" 'j["answered_200"]')
 say "backup taken while posting: $acked_before answered before, $acked_during during ($posts_after_backup stored right after the dump)"
 [[ $(stat -c %a "$TMP/backup.tar") == 600 ]] || fail "the backup is not mode 600"
-tar -tf "$TMP/backup.tar" | grep -qx 'files/pg.secrets/iot_gateway' || fail "the backup lacks the role passwords"
-tar -tf "$TMP/backup.tar" | grep -qx 'files/tls/ca.key' || fail "the backup lacks the TLS material"
+tar -tf "$TMP/backup.tar" >"$TMP/backup.list"
+grep -qx 'files/pg.secrets/iot_gateway' "$TMP/backup.list" || fail "the backup lacks the role passwords"
+grep -qx 'files/tls/ca.key' "$TMP/backup.list" || fail "the backup lacks the TLS material"
 ops_stop_platform "$A"
 
 B=$TMP/b

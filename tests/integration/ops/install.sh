@@ -17,7 +17,7 @@ BUILD=${1:?build dir}
 fail() { echo "ops.install: FAILED: $*" >&2; exit 1; }
 
 TMP=$(mktemp -d "${IOT_TEST_TMP:-/tmp}/ops-install.XXXXXX")
-API_PID= DB=ops_install_$$_$RANDOM
+API_PID='' DB=ops_install_$$_$RANDOM
 cleanup() {
   iot_mosquitto_stop "$TMP/mq" 2>/dev/null || true
   [[ -n $API_PID ]] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
@@ -38,7 +38,7 @@ done
 plugin=$(find "$P" -name iot_auth_plugin.so)
 [[ -n $plugin ]] || fail "the broker plugin is not installed"
 for bin in "$P"/bin/* "$plugin"; do
-  if ldd "$bin" | grep -q 'not found'; then ldd "$bin"; fail "$bin: unresolved shared libraries"; fi
+  if ldd "$bin" | grep 'not found' >/dev/null; then ldd "$bin"; fail "$bin: unresolved shared libraries"; fi
 done
 grep -q "^plugin $TMP/a/.*/iot_auth_plugin.so$" "$P/share/iot-cloud/mosquitto/iot-cloud.conf" ||
   fail "the Mosquitto configuration does not name the installed plugin"
