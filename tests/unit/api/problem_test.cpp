@@ -48,7 +48,7 @@ TEST_CASE("Problem: FromErrorCode maps timeouts to 504, unavailability to 503, r
   CHECK(other.detail == "internal error");
 }
 
-TEST_CASE("FromAuthResult: only an unknown token is 401; busy is 503 and limited 429, with Retry-After",
+TEST_CASE("FromAuthResult: only an unknown token is 401 - busy is 503 and limited 429, with Retry-After",
           "[api][problem]") {
   using Status = iot::api::AuthResult::Status;
   CHECK(iot::api::FromAuthResult(iot::api::AuthResult::Failed(Status::kUnknown)).status == 401);

@@ -116,7 +116,7 @@ TEST_CASE("Raw handler: script failures are answered in Alink JSON with their co
 }
 
 // The budget is CPU time of the worker's thread (the clock below stands still, so nothing refills).
-TEST_CASE("Raw handler: a product's runaway script spends its own budget; other products are served",
+TEST_CASE("Raw handler: a product's runaway script spends its own budget - other products are served",
           "[gateway][raw][budget]") {
   Fixture f(/*budget_ms=*/50);
   const std::string alink_post = "/sys/a1Prod/dev1/thing/event/property/post";
