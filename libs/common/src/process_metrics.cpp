@@ -54,20 +54,6 @@ void Line(std::string& out, const char* name, const char* type, const char* help
   out += '\n';
 }
 
-// Label values of build info are ours (version, hex commit), but escape anyway.
-std::string Escaped(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 bool ParseProcStat(std::string_view stat, long ticks_per_second, long page_size, double boot_time_s,
@@ -133,11 +119,26 @@ std::string RenderProcess(const ProcessSample& s) {
 std::string_view Version() { return IOT_VERSION; }
 std::string_view Commit() { return IOT_GIT_COMMIT; }
 
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+    }
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 std::string RenderBuildInfo(std::string_view service) {
   return "# HELP iot_build_info The service, its version and the git commit it was built from (always 1).\n"
          "# TYPE iot_build_info gauge\n"
-         "iot_build_info{service=\"" + Escaped(service) + "\",version=\"" + Escaped(Version()) +
-         "\",commit=\"" + Escaped(Commit()) + "\"} 1\n";
+         "iot_build_info{service=\"" + EscapeLabelValue(service) + "\",version=\"" + EscapeLabelValue(Version()) +
+         "\",commit=\"" + EscapeLabelValue(Commit()) + "\"} 1\n";
 }
 
 ProcessSample SampleSelf() {

@@ -60,3 +60,8 @@ TEST_CASE("Process metrics: this process reads as alive - CPU, memory, descripto
   for (int i = 0; i < 20000000; ++i) burn = burn + i * 0.5;
   CHECK(m::SampleSelf().cpu_seconds > 0);
 }
+
+TEST_CASE("Process metrics: label values escape backslash, quote and newline", "[common][metrics]") {
+  CHECK(iot::metrics::EscapeLabelValue("plain") == "plain");
+  CHECK(iot::metrics::EscapeLabelValue("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
+}

@@ -44,16 +44,7 @@ std::string RenderLabels(const MetricsRegistry::Labels& labels) {
     first = false;
     out += key;
     out += "=\"";
-    for (char c : value) {
-      if (c == '\\' || c == '"') {
-        out += '\\';
-        out += c;
-      } else if (c == '\n') {
-        out += "\\n";
-      } else {
-        out += c;
-      }
-    }
+    out += iot::metrics::EscapeLabelValue(value);
     out += '"';
   }
   out += '}';

@@ -32,6 +32,9 @@ std::string RenderBuildInfo(std::string_view service);
 std::string_view Version();
 std::string_view Commit();
 
+// A Prometheus label value with `\`, `"` and newline escaped, as the text format requires.
+std::string EscapeLabelValue(std::string_view value);
+
 // Reads /proc/self (Linux): the process metrics now. Fields it cannot read stay 0.
 ProcessSample SampleSelf();
 // RenderBuildInfo(service) + RenderProcess(SampleSelf()): what a service appends to its /metrics.
