@@ -24,6 +24,7 @@
 #include "directory.hpp"
 #include "handler.hpp"
 #include "iot/alink/envelope.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/maintenance.hpp"
 #include "iot/store/migrator.hpp"
@@ -147,7 +148,7 @@ void RunPipeline(benchmark::State& state, gw::Backend& backend, const std::vecto
     auto& round = rounds.emplace_back();
     round.reserve(kPosts);
     for (int i = 0; i < kPosts; ++i, ++seq) {
-      round.push_back(gw::InboundMessage{topics[seq % kDevices], Payload(static_cast<int>(seq)), gw::NowMs()});
+      round.push_back(gw::InboundMessage{topics[seq % kDevices], Payload(static_cast<int>(seq)), iot::NowMs()});
     }
   }
   std::uint64_t done = 0;
@@ -185,7 +186,7 @@ void BM_PipelineStore(benchmark::State& state) {
   if (ids.empty()) {
     if (!Migrator(dsn).Migrate()) std::abort();
     Db db(DbSettings{.dsn = dsn});
-    const auto now = gw::NowMs();
+    const auto now = iot::NowMs();
     (void)EnsurePartitions(db, now);
     pk = "gwb" + std::to_string(now % 100000000);
     (void)CreateProduct(db, ProductCreate{.product_key = pk, .name = "bench"});

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "iot/common/clock.hpp"
 #include "iot/common/safe_text.hpp"
 
 namespace iot::log {
@@ -14,12 +15,6 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 std::atomic<int> g_format{static_cast<int>(Format::kLogfmt)};
-
-long long NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 const char* LevelName(Level level) {
   switch (level) {

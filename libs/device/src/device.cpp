@@ -16,6 +16,7 @@
 #include "backoff.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/common/codes.hpp"
 #include "iot/common/log.hpp"
 #include "iot/device/protocol.hpp"
@@ -23,12 +24,6 @@
 
 namespace iot::device {
 namespace {
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Paho action listener forwarding to functions (runs on Paho's thread).
 class Listener final : public mqtt::iaction_listener {

@@ -2,11 +2,9 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "http/body_schema.hpp"
 #include "http/request.hpp"
@@ -86,73 +84,12 @@ const BodySchema& FileSchema() {
   return kSchema;
 }
 
-// Applies one integer setting from the file or the environment, checking its range.
-class Reader {
- public:
-  explicit Reader(std::vector<std::string>& problems) : problems_(problems) {}
-
-  template <class T>
-  void Int(const nlohmann::json* section, const char* key, const char* env_name,
-           const EnvLookup& env, long long min, long long max, T& out) {
-    std::optional<long long> value;
-    std::string source;
-    if (section != nullptr && section->contains(key)) {
-      value = (*section)[key].get<long long>();
-      source = std::string("http.") + key;
-    }
-    if (const char* text = env_name ? env(env_name) : nullptr; text != nullptr && *text != '\0') {
-      source = env_name;
-      long long parsed = 0;
-      const char* end = text + std::char_traits<char>::length(text);
-      auto [ptr, ec] = std::from_chars(text, end, parsed);
-      if (ec != std::errc() || ptr != end) {
-        problems_.push_back(source + ": not an integer: " + text);
-        return;
-      }
-      value = parsed;
-    }
-    if (!value) {
-      return;
-    }
-    if (*value < min || *value > max) {
-      problems_.push_back(source + ": " + std::to_string(*value) + " is outside " +
-                          std::to_string(min) + ".." + std::to_string(max));
-      return;
-    }
-    out = static_cast<T>(*value);
-  }
-
-  static void String(const nlohmann::json* section, const char* key, const char* env_name,
-                     const EnvLookup& env, std::string& out) {
-    if (section != nullptr && section->contains(key)) {
-      out = (*section)[key].get<std::string>();
-    }
-    if (const char* text = env_name ? env(env_name) : nullptr; text != nullptr) {
-      out = text;
-    }
-  }
-
- private:
-  std::vector<std::string>& problems_;
-};
-
 }  // namespace
 
 Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   std::vector<std::string> problems;
-  nlohmann::json file = nlohmann::json::object();
+  const nlohmann::json file = ReadConfigFile(config_path);
   if (!config_path.empty()) {
-    std::ifstream in(config_path);
-    if (!in) {
-      throw ConfigError({"cannot read config file " + config_path});
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    try {
-      file = nlohmann::json::parse(text.str());
-    } catch (const nlohmann::json::parse_error& e) {
-      throw ConfigError({config_path + ": malformed JSON: " + e.what()});
-    }
     std::vector<ErrorItem> schema_problems;
     FileSchema().Check(file, "", schema_problems);
     for (const auto& p : schema_problems) {
@@ -165,73 +102,72 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
 
   Config config;
   config.web_dir = DefaultWebDir();  // openapi_path stays empty: the embedded document
-  const nlohmann::json* http = file.contains("http") ? &file["http"] : nullptr;
   ServerSettings& s = config.http;
-  Reader read(problems);
-  Reader::String(http, "bind", "IOT_HTTP_BIND", env, s.bind_address);
-  read.Int(http, "port", "IOT_HTTP_PORT", env, 0, 65535, s.port);
-  read.Int(http, "threads", "IOT_HTTP_THREADS", env, 1, 256, s.threads);
-  read.Int(http, "maxConnections", "IOT_HTTP_MAX_CONNECTIONS", env, 1, 1000000, s.max_connections);
-  read.Int(http, "headerLimitBytes", nullptr, env, 1024, 1 << 20, s.header_limit);
-  read.Int(http, "bodyLimitBytes", "IOT_HTTP_BODY_LIMIT", env, 1024, 1LL << 30, s.body_limit);
-  read.Int(http, "importBodyLimitBytes", "IOT_HTTP_IMPORT_BODY_LIMIT", env, 1024, 1LL << 30,
+  ConfigReader read(file, env, problems);
+  read.String("http.bind", "IOT_HTTP_BIND", s.bind_address);
+  read.Int("http.port", "IOT_HTTP_PORT", 0, 65535, s.port);
+  read.Int("http.threads", "IOT_HTTP_THREADS", 1, 256, s.threads);
+  read.Int("http.maxConnections", "IOT_HTTP_MAX_CONNECTIONS", 1, 1000000, s.max_connections);
+  read.Int("http.headerLimitBytes", nullptr, 1024, 1 << 20, s.header_limit);
+  read.Int("http.bodyLimitBytes", "IOT_HTTP_BODY_LIMIT", 1024, 1LL << 30, s.body_limit);
+  read.Int("http.importBodyLimitBytes", "IOT_HTTP_IMPORT_BODY_LIMIT", 1024, 1LL << 30,
            s.import_body_limit);
   long long read_ms = s.read_timeout.count();
   long long write_ms = s.write_timeout.count();
   long long grace_ms = s.shutdown_grace.count();
-  read.Int(http, "readTimeoutMs", "IOT_HTTP_READ_TIMEOUT_MS", env, 100, 3600000, read_ms);
-  read.Int(http, "writeTimeoutMs", nullptr, env, 100, 3600000, write_ms);
-  read.Int(http, "shutdownGraceMs", nullptr, env, 0, 600000, grace_ms);
+  read.Int("http.readTimeoutMs", "IOT_HTTP_READ_TIMEOUT_MS", 100, 3600000, read_ms);
+  read.Int("http.writeTimeoutMs", nullptr, 100, 3600000, write_ms);
+  read.Int("http.shutdownGraceMs", nullptr, 0, 600000, grace_ms);
   s.read_timeout = std::chrono::milliseconds(read_ms);
   s.write_timeout = std::chrono::milliseconds(write_ms);
   s.shutdown_grace = std::chrono::milliseconds(grace_ms);
-  read.Int(http, "pipelineLimit", nullptr, env, 1, 1024, s.pipeline_limit);
-  Reader::String(http, "httpsBind", "IOT_HTTPS_BIND", env, s.https_bind_address);
-  read.Int(http, "httpsPort", "IOT_HTTPS_PORT", env, 0, 65535, s.https_port);
-  Reader::String(http, "opsBind", "IOT_OPS_BIND", env, s.ops_bind_address);
-  read.Int(http, "opsPort", "IOT_OPS_PORT", env, 0, 65535, s.ops_port);
-  read.Int(http, "maxConnectionsPerClient", "IOT_HTTP_MAX_CONNECTIONS_PER_CLIENT", env, 0, 1000000,
+  read.Int("http.pipelineLimit", nullptr, 1, 1024, s.pipeline_limit);
+  read.String("http.httpsBind", "IOT_HTTPS_BIND", s.https_bind_address);
+  read.Int("http.httpsPort", "IOT_HTTPS_PORT", 0, 65535, s.https_port);
+  read.String("http.opsBind", "IOT_OPS_BIND", s.ops_bind_address);
+  read.Int("http.opsPort", "IOT_OPS_PORT", 0, 65535, s.ops_port);
+  read.Int("http.maxConnectionsPerClient", "IOT_HTTP_MAX_CONNECTIONS_PER_CLIENT", 0, 1000000,
            s.max_connections_per_client);
-  Reader::String(&file, "publicBaseUrl", "IOT_PUBLIC_BASE_URL", env, config.public_base_url);
-  Reader::String(http, "tlsCert", "IOT_TLS_CERT", env, s.tls_cert_file);
-  Reader::String(http, "tlsKey", "IOT_TLS_KEY", env, s.tls_key_file);
-  Reader::String(&file, "pgDsn", "IOT_PG_DSN", env, config.pg_dsn);
-  Reader::String(&file, "logLevel", "IOT_LOG_LEVEL", env, config.log_level);
-  Reader::String(&file, "logFormat", "IOT_LOG_FORMAT", env, config.log_format);
-  read.Int(&file, "pgPoolThreads", "IOT_PG_POOL_THREADS", env, 1, 64, config.db_threads);
-  read.Int(&file, "pgPoolQueue", "IOT_PG_POOL_QUEUE", env, 1, 1000000, config.db_queue_capacity);
-  Reader::String(&file, "mqttHost", "IOT_MQTT_HOST", env, config.mqtt_host);
-  read.Int(&file, "mqttPort", "IOT_MQTT_PORT", env, 1, 65535, config.mqtt_port);
-  Reader::String(&file, "mqttUsername", "IOT_MQTT_USERNAME", env, config.control.mqtt_username);
-  Reader::String(nullptr, "", "IOT_MQTT_PASSWORD", env, config.control.mqtt_password);
-  Reader::String(&file, "mqttClientId", "IOT_MQTT_CLIENT_ID", env, config.control.mqtt_client_id);
-  read.Int(&file, "downlinkRatePerDevice", "IOT_DOWNLINK_RATE", env, 0, 100000,
+  read.String("publicBaseUrl", "IOT_PUBLIC_BASE_URL", config.public_base_url);
+  read.String("http.tlsCert", "IOT_TLS_CERT", s.tls_cert_file);
+  read.String("http.tlsKey", "IOT_TLS_KEY", s.tls_key_file);
+  read.String("pgDsn", "IOT_PG_DSN", config.pg_dsn);
+  read.String("logLevel", "IOT_LOG_LEVEL", config.log_level);
+  read.String("logFormat", "IOT_LOG_FORMAT", config.log_format);
+  read.Int("pgPoolThreads", "IOT_PG_POOL_THREADS", 1, 64, config.db_threads);
+  read.Int("pgPoolQueue", "IOT_PG_POOL_QUEUE", 1, 1000000, config.db_queue_capacity);
+  read.String("mqttHost", "IOT_MQTT_HOST", config.mqtt_host);
+  read.Int("mqttPort", "IOT_MQTT_PORT", 1, 65535, config.mqtt_port);
+  read.String("mqttUsername", "IOT_MQTT_USERNAME", config.control.mqtt_username);
+  read.String("", "IOT_MQTT_PASSWORD", config.control.mqtt_password);
+  read.String("mqttClientId", "IOT_MQTT_CLIENT_ID", config.control.mqtt_client_id);
+  read.Int("downlinkRatePerDevice", "IOT_DOWNLINK_RATE", 0, 100000,
            config.control.downlink_rate);
-  read.Int(&file, "deviceQueueLimit", "IOT_DEVICE_QUEUE_LIMIT", env, 1, 1000000,
+  read.Int("deviceQueueLimit", "IOT_DEVICE_QUEUE_LIMIT", 1, 1000000,
            config.control.queue_limit);
-  read.Int(&file, "scriptCpuMs", "IOT_SCRIPT_CPU_MS", env, 1, 10000, config.control.script_cpu_ms);
-  read.Int(&file, "scriptMemoryMb", "IOT_SCRIPT_MEMORY_MB", env, 1, 1024, config.control.script_memory_mb);
-  read.Int(&file, "onlineGraceMs", "IOT_ONLINE_GRACE_MS", env, 0, 60000, config.control.online_grace_ms);
-  Reader::String(&file, "dryRunDsn", "IOT_DRY_RUN_DSN", env, config.dry_run_dsn);
-  read.Int(&file, "dryRunRowsPerS", "IOT_DRY_RUN_ROWS_PER_S", env, 0, 10000000, config.dry_run_rows_per_s);
-  read.Int(&file, "registrationRatePerProduct", "IOT_REGISTRATION_RATE", env, 0, 100000,
+  read.Int("scriptCpuMs", "IOT_SCRIPT_CPU_MS", 1, 10000, config.control.script_cpu_ms);
+  read.Int("scriptMemoryMb", "IOT_SCRIPT_MEMORY_MB", 1, 1024, config.control.script_memory_mb);
+  read.Int("onlineGraceMs", "IOT_ONLINE_GRACE_MS", 0, 60000, config.control.online_grace_ms);
+  read.String("dryRunDsn", "IOT_DRY_RUN_DSN", config.dry_run_dsn);
+  read.Int("dryRunRowsPerS", "IOT_DRY_RUN_ROWS_PER_S", 0, 10000000, config.dry_run_rows_per_s);
+  read.Int("registrationRatePerProduct", "IOT_REGISTRATION_RATE", 0, 100000,
            config.registration_rate);
-  read.Int(&file, "maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", env, 0, 86400,
+  read.Int("maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", 0, 86400,
            config.maintenance_interval_s);
-  read.Int(&file, "streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", env, 1, 1000000,
+  read.Int("streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", 1, 1000000,
            config.stream_queue_messages);
-  read.Int(&file, "streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", env, 1024, 1LL << 30,
+  read.Int("streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", 1024, 1LL << 30,
            config.stream_queue_bytes);
-  Reader::String(&file, "openapiPath", "IOT_OPENAPI_PATH", env, config.openapi_path);
-  Reader::String(&file, "webDir", "IOT_WEB_DIR", env, config.web_dir);
-  Reader::String(nullptr, "", "IOT_ADMIN_TOKEN", env, config.admin_token);
-  read.Int(&file, "tokenCacheMs", "IOT_TOKEN_CACHE_MS", env, 0, 600000, config.token_cache_ms);
-  read.Int(&file, "authFailuresPerMinute", "IOT_AUTH_FAILURES_PER_MIN", env, 0, 1000000,
+  read.String("openapiPath", "IOT_OPENAPI_PATH", config.openapi_path);
+  read.String("webDir", "IOT_WEB_DIR", config.web_dir);
+  read.String("", "IOT_ADMIN_TOKEN", config.admin_token);
+  read.Int("tokenCacheMs", "IOT_TOKEN_CACHE_MS", 0, 600000, config.token_cache_ms);
+  read.Int("authFailuresPerMinute", "IOT_AUTH_FAILURES_PER_MIN", 0, 1000000,
            config.auth_failures_per_minute);
-  read.Int(&file, "tokenDefaultTtlDays", "IOT_TOKEN_DEFAULT_TTL_DAYS", env, 0, 36500,
+  read.Int("tokenDefaultTtlDays", "IOT_TOKEN_DEFAULT_TTL_DAYS", 0, 36500,
            config.token_default_ttl_days);
   std::string proxies;
-  Reader::String(&file, "trustedProxies", "IOT_TRUSTED_PROXIES", env, proxies);
+  read.String("trustedProxies", "IOT_TRUSTED_PROXIES", proxies);
   for (std::size_t at = 0; at <= proxies.size();) {
     auto comma = proxies.find(',', at);
     if (comma == std::string::npos) comma = proxies.size();

@@ -61,9 +61,4 @@ using iot::EnvLookup;
 // overrides, then validates every field. Throws ConfigError listing all problems.
 Config LoadConfig(const std::string& config_path, const EnvLookup& env);
 
-// `--config <path>` or `--config=<path>`; anything else throws ConfigError.
-inline std::string ConfigPathFromArgs(int argc, const char* const* argv) {
-  return iot::ConfigPathFromArgs(argc, argv, "iot-api");
-}
-
 }  // namespace iot::api

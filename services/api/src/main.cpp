@@ -22,6 +22,7 @@
 #include "http/operations.hpp"
 #include "http/router.hpp"
 #include "openapi_document.hpp"
+#include "iot/cli/command_line.hpp"
 #include "iot/common/log.hpp"
 #include "iot/common/log_format.hpp"
 #include "iot/store/migrator.hpp"
@@ -63,9 +64,13 @@ std::string DefaultClientId() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::string path;
+  if (auto exit_code = iot::cli::ParseServiceCommandLine(
+          argc, argv, "iot-api", "The REST API, web console and device control of the IoT platform.", path)) {
+    return *exit_code;
+  }
   iot::api::Config config;
   try {
-    const std::string path = iot::api::ConfigPathFromArgs(argc, argv);
     config = iot::api::LoadConfig(path, [](const char* name) { return std::getenv(name); });
   } catch (const iot::api::ConfigError& e) {
     std::cerr << "iot-api: " << e.what() << "\n";
@@ -206,7 +211,7 @@ int main(int argc, char** argv) {
     server.SetStream(stream.Service());
     // Open streams close (4401) when their token is revoked or expires.
     authenticator.SetRevocationObserver([&stream](std::optional<std::int64_t> revoked) {
-      stream.Service().CloseTokens(revoked, iot::api::NowMs());
+      stream.Service().CloseTokens(revoked, iot::NowMs());
     });
     authenticator.SetOpenTokens([&stream] { return stream.Service().OpenTokenIds(); });
     authenticator.Start();

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/devices.hpp"
@@ -12,12 +13,6 @@ namespace iot::broker {
 namespace {
 
 constexpr const char* kLog = "broker-plugin";
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 store::DbSettings Settings(const std::string& dsn) {
   store::DbSettings settings;

@@ -28,6 +28,7 @@
 #include "directory_sync.hpp"
 #include "iot/alink/status.hpp"
 #include "iot/alink/topic.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/common/log_format.hpp"
 #include "registration.hpp"
@@ -36,12 +37,6 @@
 namespace {
 
 constexpr const char* kLog = "broker-plugin";
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Counters reported on /iot/broker/stats (JSON) for the platform and its tests.
 struct Stats {

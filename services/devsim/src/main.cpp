@@ -16,15 +16,15 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   const char* env_token = std::getenv("IOT_ADMIN_TOKEN");
   iot::devsim::Options options;
-  bool help = false;
+  std::string print;
   try {
-    options = iot::devsim::ParseOptions(args, env_token ? env_token : "", help);
+    options = iot::devsim::ParseOptions(args, env_token ? env_token : "", print);
   } catch (const std::invalid_argument& e) {
     std::cerr << "iot-devsim: " << e.what() << "\n\n" << iot::devsim::Usage();
     return 2;
   }
-  if (help) {
-    std::cout << iot::devsim::Usage();
+  if (!print.empty()) {
+    std::cout << print;
     return 0;
   }
   // Ctrl-C ends the posting early; the summary is still printed.

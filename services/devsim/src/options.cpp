@@ -1,133 +1,107 @@
 #include "options.hpp"
 
-#include <charconv>
-#include <functional>
-#include <map>
+#include <sstream>
 #include <stdexcept>
+
+#include "iot/cli/command_line.hpp"
 
 namespace iot::devsim {
 namespace {
 
-double Number(const std::string& option, const std::string& text, double min, double max) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-    throw std::invalid_argument(option + " needs a number from " + std::to_string(min) + " to " +
-                                std::to_string(max) + ", got \"" + text + "\"");
-  }
-  return v;
+namespace po = boost::program_options;
+
+// A value of type T (parsed by Program_options) checked against [min, max] and stored in `out`.
+template <class T, class Out>
+po::typed_value<T>* InRange(const char* option, T min, T max, Out& out) {
+  return po::value<T>()->notifier([option, min, max, &out](T v) {
+    if (v < min || v > max) {
+      std::ostringstream text;
+      text << option << " needs a value from " << min << " to " << max << ", got " << v;
+      throw po::error(text.str());
+    }
+    out = static_cast<Out>(v);
+  });
 }
 
-std::size_t Count(const std::string& option, const std::string& text, std::size_t min,
-                  std::size_t max) {
-  std::size_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-    throw std::invalid_argument(option + " needs an integer from " + std::to_string(min) + " to " +
-                                std::to_string(max) + ", got \"" + text + "\"");
-  }
-  return v;
+cli::CommandLine MakeCommandLine(Options& o) {
+  cli::CommandLine line("iot-devsim", "iot-devsim --product PK [options]",
+                        "Simulates devices of a product: registers them through the REST API (or reads their "
+                        "credentials),\nfetches the published thing model, posts properties and events at a fixed "
+                        "total rate and answers\nproperty sets and services. Ends with a summary (--json for "
+                        "machines).");
+  line.Options()
+      ("api", po::value(&o.api_url)->value_name("URL"), "REST API base (http://127.0.0.1:8080)")
+      ("token", po::value(&o.token)->value_name("TOKEN"), "admin token (default: $IOT_ADMIN_TOKEN)")
+      ("product", po::value(&o.product_key)->value_name("PK")->required(), "product key (required)")
+      ("devices", InRange<long long>("--devices", 1, 100000, o.devices)->value_name("N"), "devices to simulate (10)")
+      ("prefix", po::value(&o.prefix)->value_name("TEXT"),
+       "device name prefix (sim-): names are PREFIX0001, PREFIX0002, ...")
+      ("credentials", po::value(&o.credentials_file)->value_name("FILE"),
+       "JSON [{\"productKey\",\"deviceName\",\"deviceSecret\"}]: read when it exists, otherwise written after "
+       "registering the devices")
+      ("model", po::value(&o.model_file)->value_name("FILE"), "TSL document to use instead of the published thing model")
+      ("mqtt", po::value(&o.mqtt_uri)->value_name("URI"), "broker (tcp://127.0.0.1:1883; ssl://host:8883 with --ca)")
+      ("ca", po::value(&o.ca_file)->value_name("FILE"), "CA certificate for ssl://")
+      ("rate", InRange<double>("--rate", 0.001, 1e6, o.rate)->value_name("R"), "posts per second, all devices together (10)")
+      ("duration", InRange<double>("--duration", 0, 1e7, o.duration_s)->value_name("S"), "seconds of posting (10)")
+      ("events", InRange<double>("--events", 0, 1, o.event_share)->value_name("SHARE"),
+       "share of posts that are events, 0..1 (0.1)")
+      ("invalid", InRange<double>("--invalid", 0, 1, o.invalid_share)->value_name("SHARE"),
+       "share of posts carrying one invalid value, 0..1 (0)")
+      ("properties", InRange<long long>("--properties", 1, 200, o.properties_per_post)->value_name("K"),
+       "properties per post (5)")
+      ("answer-delay-ms",
+       po::value<long long>()->value_name("MS")->notifier([&o](long long v) {
+         if (v < 0 || v > 600000) throw po::error("--answer-delay-ms needs a value from 0 to 600000");
+         o.answer_delay = std::chrono::milliseconds(v);
+       }),
+       "delay before answering property sets and services (0)")
+      ("qos", InRange<int>("--qos", 0, 1, o.qos)->value_name("0|1"), "QoS of the posts (1)")
+      ("window", InRange<long long>("--window", 1, 10000, o.window)->value_name("N"), "requests in flight per device (32)")
+      ("reply-timeout-ms",
+       po::value<long long>()->value_name("MS")->notifier([&o](long long v) {
+         if (v < 10 || v > 600000) throw po::error("--reply-timeout-ms needs a value from 10 to 600000");
+         o.reply_timeout = std::chrono::milliseconds(v);
+       }),
+       "resend a post unanswered for this long (3000)")
+      ("workers", InRange<int>("--workers", 1, 64, o.workers)->value_name("N"), "SDK worker threads (2)")
+      ("seed", po::value(&o.seed)->value_name("N"), "random seed (1)")
+      ("json", po::bool_switch(&o.json), "print the summary as JSON on stdout")
+      ("no-progress", po::bool_switch()->notifier([&o](bool v) { o.progress = !v; }),
+       "no live progress line on stderr");
+  return line;
 }
 
 }  // namespace
 
 std::string Usage() {
-  return R"(usage: iot-devsim --product PK [options]
-Simulates devices of a product: registers them through the REST API (or reads their credentials),
-fetches the published thing model, posts properties and events at a fixed total rate and answers
-property sets and services. Ends with a summary (--json for machines).
-
-  --api URL              REST API base (http://127.0.0.1:8080)
-  --token TOKEN          admin token (default: $IOT_ADMIN_TOKEN)
-  --product PK           product key (required)
-  --devices N            devices to simulate (10)
-  --prefix TEXT          device name prefix (sim-): names are PREFIX0001, PREFIX0002, ...
-  --credentials FILE     JSON [{"productKey","deviceName","deviceSecret"}]: read when it exists,
-                         otherwise written after registering the devices
-  --model FILE           TSL document to use instead of the published thing model
-  --mqtt URI             broker (tcp://127.0.0.1:1883; ssl://host:8883 with --ca)
-  --ca FILE              CA certificate for ssl://
-  --rate R               posts per second, all devices together (10)
-  --duration S           seconds of posting (10)
-  --events SHARE         share of posts that are events, 0..1 (0.1)
-  --invalid SHARE        share of posts carrying one invalid value, 0..1 (0)
-  --properties K         properties per post (5)
-  --answer-delay-ms MS   delay before answering property sets and services (0)
-  --qos 0|1              QoS of the posts (1)
-  --window N             requests in flight per device (32)
-  --reply-timeout-ms MS  resend a post unanswered for this long (3000)
-  --workers N            SDK worker threads (2)
-  --seed N               random seed (1)
-  --json                 print the summary as JSON on stdout
-  --no-progress          no live progress line on stderr
-)";
+  Options o;
+  return MakeCommandLine(o).Help();
 }
 
-Options ParseOptions(const std::vector<std::string>& args, const std::string& env_token, bool& help) {
+Options ParseOptions(const std::vector<std::string>& args, const std::string& env_token, std::string& print) {
   Options o;
   o.token = env_token;
-  help = false;
-  using Setter = std::function<void(const std::string&)>;
-  const std::map<std::string, Setter> with_value = {
-      {"--api", [&](const std::string& v) { o.api_url = v; }},
-      {"--token", [&](const std::string& v) { o.token = v; }},
-      {"--product", [&](const std::string& v) { o.product_key = v; }},
-      {"--devices", [&](const std::string& v) { o.devices = Count("--devices", v, 1, 100000); }},
-      {"--prefix", [&](const std::string& v) { o.prefix = v; }},
-      {"--credentials", [&](const std::string& v) { o.credentials_file = v; }},
-      {"--model", [&](const std::string& v) { o.model_file = v; }},
-      {"--mqtt", [&](const std::string& v) { o.mqtt_uri = v; }},
-      {"--ca", [&](const std::string& v) { o.ca_file = v; }},
-      {"--rate", [&](const std::string& v) { o.rate = Number("--rate", v, 0.001, 1e6); }},
-      {"--duration", [&](const std::string& v) { o.duration_s = Number("--duration", v, 0, 1e7); }},
-      {"--events", [&](const std::string& v) { o.event_share = Number("--events", v, 0, 1); }},
-      {"--invalid", [&](const std::string& v) { o.invalid_share = Number("--invalid", v, 0, 1); }},
-      {"--properties",
-       [&](const std::string& v) { o.properties_per_post = Count("--properties", v, 1, 200); }},
-      {"--answer-delay-ms",
-       [&](const std::string& v) {
-         o.answer_delay = std::chrono::milliseconds(Count("--answer-delay-ms", v, 0, 600000));
-       }},
-      {"--qos", [&](const std::string& v) { o.qos = static_cast<int>(Count("--qos", v, 0, 1)); }},
-      {"--window", [&](const std::string& v) { o.window = Count("--window", v, 1, 10000); }},
-      {"--reply-timeout-ms",
-       [&](const std::string& v) {
-         o.reply_timeout = std::chrono::milliseconds(Count("--reply-timeout-ms", v, 10, 600000));
-       }},
-      {"--workers", [&](const std::string& v) { o.workers = static_cast<int>(Count("--workers", v, 1, 64)); }},
-      {"--seed", [&](const std::string& v) { o.seed = Count("--seed", v, 0, SIZE_MAX); }},
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      help = true;
+  print.clear();
+  cli::CommandLine line = MakeCommandLine(o);
+  std::vector<const char*> argv{"iot-devsim"};
+  for (const auto& a : args) {
+    argv.push_back(a.c_str());
+  }
+  std::ostringstream out;
+  std::ostringstream err;
+  if (auto exit_code = line.Parse(static_cast<int>(argv.size()), argv.data(), out, err)) {
+    if (*exit_code == 0) {
+      print = out.str();
       return o;
     }
-    if (a == "--json") {
-      o.json = true;
-      continue;
+    std::string text = err.str();
+    text = text.substr(0, text.find('\n'));
+    if (text.starts_with("iot-devsim: ")) {
+      text.erase(0, 12);
     }
-    if (a == "--no-progress") {
-      o.progress = false;
-      continue;
-    }
-    std::string name = a;
-    std::string value;
-    bool has_value = false;
-    if (auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-      has_value = true;
-    }
-    auto it = with_value.find(name);
-    if (it == with_value.end()) throw std::invalid_argument("unknown option " + a);
-    if (!has_value) {
-      if (i + 1 >= args.size()) throw std::invalid_argument(name + " needs a value");
-      value = args[++i];
-    }
-    it->second(value);
+    throw std::invalid_argument(text);
   }
-  if (o.product_key.empty()) throw std::invalid_argument("--product is required");
   if (o.token.empty() && (o.credentials_file.empty() || o.model_file.empty())) {
     throw std::invalid_argument(
         "a token is needed to register devices and fetch the thing model: --token or "

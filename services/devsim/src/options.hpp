@@ -33,9 +33,10 @@ struct Options {
   std::chrono::seconds connect_timeout{30};
 };
 
-// Parses argv (after the program name). Throws std::invalid_argument with a message naming the
-// option for unknown options, missing or malformed values. `help` is set for --help.
-Options ParseOptions(const std::vector<std::string>& args, const std::string& env_token, bool& help);
+// Parses argv (after the program name) with the platform's command-line library (libs/cli). Throws
+// std::invalid_argument with a message naming the option for unknown options, missing or malformed
+// values. --help and --version set `print` to what to print (and nothing is checked).
+Options ParseOptions(const std::vector<std::string>& args, const std::string& env_token, std::string& print);
 
 std::string Usage();
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "http.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/device/device.hpp"
 #include "iot/tsl/parser.hpp"
 #include "stats.hpp"
@@ -23,12 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -2,10 +2,6 @@
 
 #include <unistd.h>
 
-#include <charconv>
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
 #include "iot/common/log.hpp"
@@ -13,82 +9,6 @@
 
 namespace iot::gateway {
 namespace {
-
-class Reader {
- public:
-  Reader(const nlohmann::json& file, const EnvLookup& env, std::vector<std::string>& problems)
-      : file_(file), env_(env), problems_(problems) {}
-
-  void String(const char* key, const char* env_name, std::string& out) {
-    if (auto it = file_.find(key); it != file_.end()) {
-      if (it->is_string()) {
-        out = it->get<std::string>();
-      } else {
-        problems_.push_back(std::string(key) + ": must be a string");
-      }
-    }
-    if (const char* v = env_ ? env_(env_name) : nullptr) out = v;
-  }
-
-  void Int(const char* key, const char* env_name, int& out, long min, long max) {
-    if (auto it = file_.find(key); it != file_.end()) {
-      if (it->is_number_integer()) {
-        out = static_cast<int>(it->get<long>());
-      } else {
-        problems_.push_back(std::string(key) + ": must be an integer");
-      }
-    }
-    if (const char* v = env_ ? env_(env_name) : nullptr) {
-      std::string_view text(v);
-      long value = 0;
-      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-      if (ec != std::errc() || ptr != text.data() + text.size()) {
-        problems_.push_back(std::string(env_name) + "=" + std::string(text) + ": not an integer");
-        return;
-      }
-      if (value < min || value > max) {
-        problems_.push_back(std::string(env_name) + ": must be between " + std::to_string(min) +
-                            " and " + std::to_string(max));
-        return;
-      }
-      out = static_cast<int>(value);
-      return;
-    }
-    if (out < min || out > max) {
-      problems_.push_back(std::string(key) + ": must be between " + std::to_string(min) + " and " +
-                          std::to_string(max));
-    }
-  }
-
-  void Double(const char* key, const char* env_name, double& out, double min, double max) {
-    if (auto it = file_.find(key); it != file_.end()) {
-      if (it->is_number()) {
-        out = it->get<double>();
-      } else {
-        problems_.push_back(std::string(key) + ": must be a number");
-      }
-    }
-    if (const char* v = env_ ? env_(env_name) : nullptr) {
-      try {
-        std::size_t used = 0;
-        out = std::stod(v, &used);
-        if (used != std::string_view(v).size()) throw std::invalid_argument("trailing");
-      } catch (const std::exception&) {
-        problems_.push_back(std::string(env_name) + "=" + v + ": not a number");
-        return;
-      }
-    }
-    if (out < min || out > max) {
-      problems_.push_back(std::string(key) + ": must be between " + std::to_string(min) + " and " +
-                          std::to_string(max));
-    }
-  }
-
- private:
-  const nlohmann::json& file_;
-  const EnvLookup& env_;
-  std::vector<std::string>& problems_;
-};
 
 bool ValidShareGroup(const std::string& group) {
   for (char c : group) {
@@ -101,49 +21,39 @@ bool ValidShareGroup(const std::string& group) {
 
 Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   std::vector<std::string> problems;
-  nlohmann::json file = nlohmann::json::object();
-  if (!config_path.empty()) {
-    std::ifstream in(config_path);
-    if (!in) throw ConfigError({"cannot read config file " + config_path});
-    std::stringstream text;
-    text << in.rdbuf();
-    file = nlohmann::json::parse(text.str(), nullptr, false);
-    if (file.is_discarded() || !file.is_object()) {
-      throw ConfigError({config_path + ": not a JSON object"});
-    }
-  }
+  const nlohmann::json file = ReadConfigFile(config_path);
   Config c;
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
   c.client_id = std::string("iot-gateway-") + (host[0] ? host : "local");
 
-  Reader r(file, env, problems);
+  ConfigReader r(file, env, problems);
   r.String("pg_dsn", "IOT_PG_DSN", c.pg_dsn);
   r.String("mqtt_host", "IOT_MQTT_HOST", c.mqtt_host);
-  r.Int("mqtt_port", "IOT_MQTT_PORT", c.mqtt_port, 1, 65535);
+  r.Int("mqtt_port", "IOT_MQTT_PORT", 1, 65535, c.mqtt_port);
   r.String("mqtt_username", "IOT_MQTT_USERNAME", c.mqtt_username);
   r.String("mqtt_password", "IOT_MQTT_PASSWORD", c.mqtt_password);
   r.String("client_id", "IOT_GATEWAY_CLIENT_ID", c.client_id);
   r.String("share_group", "IOT_GATEWAY_SHARE_GROUP", c.share_group);
-  r.Int("session_expiry_s", "IOT_GATEWAY_SESSION_EXPIRY_S", c.session_expiry_s, 1, 30 * 86400);
-  r.Int("end_session_on_stop", "IOT_GATEWAY_END_SESSION_ON_STOP", c.end_session_on_stop, 0, 1);
-  r.Int("keepalive_s", "IOT_GATEWAY_KEEPALIVE_S", c.keepalive_s, 5, 1200);
-  r.Int("reply_qos", "IOT_GATEWAY_REPLY_QOS", c.reply_qos, 0, 1);
+  r.Int("session_expiry_s", "IOT_GATEWAY_SESSION_EXPIRY_S", 1, 30 * 86400, c.session_expiry_s);
+  r.Int("end_session_on_stop", "IOT_GATEWAY_END_SESSION_ON_STOP", 0, 1, c.end_session_on_stop);
+  r.Int("keepalive_s", "IOT_GATEWAY_KEEPALIVE_S", 5, 1200, c.keepalive_s);
+  r.Int("reply_qos", "IOT_GATEWAY_REPLY_QOS", 0, 1, c.reply_qos);
   r.String("metrics_bind", "IOT_GATEWAY_METRICS_BIND", c.metrics_bind);
-  r.Int("metrics_port", "IOT_GATEWAY_METRICS_PORT", c.metrics_port, 0, 65535);
-  r.Int("workers", "IOT_GATEWAY_WORKERS", c.workers, 1, 64);
-  r.Int("queue_high", "IOT_GATEWAY_QUEUE_HIGH", c.queue_high, 10, 10'000'000);
-  r.Int("queue_low", "IOT_GATEWAY_QUEUE_LOW", c.queue_low, 0, 10'000'000);
-  r.Int("writers", "IOT_GATEWAY_WRITERS", c.writers, 1, 16);
-  r.Int("writer_queue", "IOT_GATEWAY_WRITER_QUEUE", c.writer_queue, 1, 1'000'000);
-  r.Int("batch_max", "IOT_GATEWAY_BATCH_MAX", c.batch_max, 1, 10000);
-  r.Int("batch_delay_ms", "IOT_GATEWAY_BATCH_DELAY_MS", c.batch_delay_ms, 0, 1000);
-  r.Double("device_rate", "IOT_GATEWAY_DEVICE_RATE", c.device_rate, 0, 1e6);
-  r.Int("script_cpu_ms", "IOT_SCRIPT_CPU_MS", c.script_cpu_ms, 1, 10000);
-  r.Int("script_memory_mb", "IOT_SCRIPT_MEMORY_MB", c.script_memory_mb, 1, 1024);
-  r.Int("script_budget_ms", "IOT_GATEWAY_SCRIPT_BUDGET_MS", c.script_budget_ms, 0, 1000);
-  r.Int("cache_ttl_ms", "IOT_GATEWAY_CACHE_TTL_MS", c.cache_ttl_ms, 100, 86'400'000);
-  r.Int("cache_devices", "IOT_GATEWAY_CACHE_DEVICES", c.max_cached_devices, 100, 100'000'000);
+  r.Int("metrics_port", "IOT_GATEWAY_METRICS_PORT", 0, 65535, c.metrics_port);
+  r.Int("workers", "IOT_GATEWAY_WORKERS", 1, 64, c.workers);
+  r.Int("queue_high", "IOT_GATEWAY_QUEUE_HIGH", 10, 10'000'000, c.queue_high);
+  r.Int("queue_low", "IOT_GATEWAY_QUEUE_LOW", 0, 10'000'000, c.queue_low);
+  r.Int("writers", "IOT_GATEWAY_WRITERS", 1, 16, c.writers);
+  r.Int("writer_queue", "IOT_GATEWAY_WRITER_QUEUE", 1, 1'000'000, c.writer_queue);
+  r.Int("batch_max", "IOT_GATEWAY_BATCH_MAX", 1, 10000, c.batch_max);
+  r.Int("batch_delay_ms", "IOT_GATEWAY_BATCH_DELAY_MS", 0, 1000, c.batch_delay_ms);
+  r.Double("device_rate", "IOT_GATEWAY_DEVICE_RATE", 0, 1e6, c.device_rate);
+  r.Int("script_cpu_ms", "IOT_SCRIPT_CPU_MS", 1, 10000, c.script_cpu_ms);
+  r.Int("script_memory_mb", "IOT_SCRIPT_MEMORY_MB", 1, 1024, c.script_memory_mb);
+  r.Int("script_budget_ms", "IOT_GATEWAY_SCRIPT_BUDGET_MS", 0, 1000, c.script_budget_ms);
+  r.Int("cache_ttl_ms", "IOT_GATEWAY_CACHE_TTL_MS", 100, 86'400'000, c.cache_ttl_ms);
+  r.Int("cache_devices", "IOT_GATEWAY_CACHE_DEVICES", 100, 100'000'000, c.max_cached_devices);
   r.String("log_level", "IOT_LOG_LEVEL", c.log_level);
   r.String("log_format", "IOT_LOG_FORMAT", c.log_format);
 

@@ -54,9 +54,5 @@ using iot::EnvLookup;
 
 // Reads the JSON file (none: defaults), applies the environment, validates. Throws ConfigError.
 Config LoadConfig(const std::string& config_path, const EnvLookup& env);
-// `--config <path>` or `--config=<path>`; anything else throws ConfigError.
-inline std::string ConfigPathFromArgs(int argc, const char* const* argv) {
-  return iot::ConfigPathFromArgs(argc, argv, "iot-gateway");
-}
 
 }  // namespace iot::gateway

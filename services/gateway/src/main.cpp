@@ -7,15 +7,22 @@
 
 #include "config.hpp"
 #include "gateway.hpp"
+#include "iot/cli/command_line.hpp"
 #include "iot/common/log.hpp"
 #include "iot/common/log_format.hpp"
 
 int main(int argc, char** argv) {
   using namespace iot;  // NOLINT(google-build-using-namespace): main only
+  std::string config_path;
+  if (auto exit_code = cli::ParseServiceCommandLine(
+          argc, argv, "iot-gateway",
+          "Takes what devices publish over MQTT, checks it against the thing model, stores it and answers.",
+          config_path)) {
+    return *exit_code;
+  }
   gateway::Config config;
   try {
-    config = gateway::LoadConfig(gateway::ConfigPathFromArgs(argc, argv),
-                                 [](const char* name) { return std::getenv(name); });
+    config = gateway::LoadConfig(config_path, [](const char* name) { return std::getenv(name); });
   } catch (const gateway::ConfigError& e) {
     std::cerr << "iot-gateway: " << e.what() << "\n";
     return 2;

@@ -4,6 +4,7 @@
 #include <functional>
 
 #include "iot/alink/envelope.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 
 namespace iot::gateway {
@@ -21,12 +22,6 @@ log::RateLimiter& DbNoise() {
 }
 
 }  // namespace
-
-TimeMs NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::size_t Pipeline::ShardOf(std::string_view topic, std::size_t shards) {
   // "/sys/{pk}/{dn}/...", "/ext/ntp/{pk}/{dn}/...", "/as/mqtt/status/{pk}/{dn}": hash "pk/dn".

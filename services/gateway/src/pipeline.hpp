@@ -12,6 +12,7 @@
 #include "bounded_queue.hpp"
 #include "directory.hpp"
 #include "handler.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/common/result.hpp"
 #include "metrics.hpp"
 #include "work.hpp"
@@ -106,8 +107,5 @@ class Pipeline {
   std::atomic<int> workers_running_{0};
   bool started_ = false;
 };
-
-// Wall-clock epoch ms.
-TimeMs NowMs();
 
 }  // namespace iot::gateway

@@ -10,19 +10,16 @@
 #include <string>
 
 #include "api_process.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/store/db.hpp"
 #include "iot/testing/http_client.hpp"
 
 namespace iot::api::itest {
 
+using iot::NowMs;
+
 using iot::testing::HttpResponse;
 using nlohmann::json;
-
-inline std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 inline std::string ReadText(const std::string& path) {
   std::ifstream in(path);

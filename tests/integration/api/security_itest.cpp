@@ -186,7 +186,7 @@ TEST_CASE("Security: a revoked bootstrap admin token stays revoked after a resta
 TEST_CASE("Security: new tokens expire by default (configurable, 0 = never)", "[integration][api][security]") {
   Rest rest;
   INFO(rest.api.Log());
-  const auto now = iot::api::itest::NowMs();
+  const auto now = iot::NowMs();
   auto implicit = Json(rest.Call("POST", "/tokens", nlohmann::json{{"name", "a"}, {"role", "viewer"}}));
   REQUIRE(implicit["expiresAt"].is_number_integer());
   const auto ninety_days = 90LL * 24 * 3600 * 1000;

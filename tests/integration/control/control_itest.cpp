@@ -251,6 +251,20 @@ TEST_CASE("Control: sync services over RRPC answer, fail, time out, and record a
   CHECK(s.Call("POST", "/devices/sync-0002/services/SelfTest", {{"params", {{"Depth", 1}}}}).status == 409);
   CHECK(s.Call("POST", path, {{"params", {{"Depth", 7}}}}).status == 400);
   CHECK(s.Call("POST", path, {{"params", {{"Depth", 1}}}, {"timeoutMs", 60000}}).status == 400);
+
+  // A sync call is sent as it is requested: both times are the same reading of one clock, never sentAt
+  // before requestedAt (the database's clock used to stamp requestedAt after the API had read sentAt,
+  // a fraction of a millisecond later: several calls cross a millisecond boundary at least once).
+  for (int i = 0; i < 10; ++i) {
+    pending = std::async(std::launch::async, [&] { return s.Call("POST", path, {{"params", {{"Depth", 1}}}}); });
+    answer(200, {{"Passed", 1}, {"Report", "again"}});
+    r = pending.get();
+    REQUIRE(r.status == 200);
+    call = json::parse(r.body);
+    REQUIRE(call["sentAt"].is_number_integer());
+    CHECK(call["sentAt"] == call["requestedAt"]);
+    CHECK(call["repliedAt"].get<std::int64_t>() >= call["sentAt"].get<std::int64_t>());
+  }
 }
 
 TEST_CASE("Control: an offline device's commands are queued, delivered in order on connect, expire or get rejected",
@@ -303,7 +317,12 @@ TEST_CASE("Control: an offline device's commands are queued, delivered in order 
     REQUIRE(device->Publish(Topic(dn, "thing/service/property/set_reply"), Reply(request, 200).dump()));
   }
   CHECK(labels == std::vector<std::string>{"v0", "v1", "v2", "v3"});
-  for (const auto& id : ids) CHECK(s.WaitCallStatus(dn, id, "succeeded")["status"] == "succeeded");
+  for (const auto& id : ids) {
+    json done = s.WaitCallStatus(dn, id, "succeeded");
+    CHECK(done["status"] == "succeeded");
+    // Queued, then sent on connect: one clock orders the two.
+    CHECK(done["sentAt"].get<std::int64_t>() >= done["requestedAt"].get<std::int64_t>());
+  }
   CHECK(device->WaitMessage(Topic(dn, "thing/service/Reboot"), 500ms) == std::nullopt);
 
   // A disabled device takes no commands.

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "gateway_stack.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/testing/env.hpp"
@@ -24,13 +25,9 @@ using iot::store::ValidationMode;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-namespace {
+using iot::NowMs;
 
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+namespace {
 
 std::string UniqueId(const std::string& prefix) {
   static std::atomic<int> n{0};

@@ -18,6 +18,7 @@
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/products.hpp"
@@ -38,13 +39,9 @@ using iot::stream::itest::WsClient;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-namespace {
+using iot::NowMs;
 
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+namespace {
 
 std::string Topic(const std::string& dn, const std::string& rest) {
   return std::string("/sys/") + kPk + "/" + dn + "/" + rest;

@@ -89,13 +89,21 @@ TEST_CASE("Config: every bad field is reported together", "[api][config]") {
   CHECK_THROWS_AS(iot::api::LoadConfig("/nonexistent/config.json", Env({})), iot::api::ConfigError);
 }
 
-TEST_CASE("Config: --config argument parsing", "[api][config]") {
-  const char* args1[] = {"iot-api", "--config", "/etc/iot.json"};
-  CHECK(iot::api::ConfigPathFromArgs(3, args1) == "/etc/iot.json");
-  const char* args2[] = {"iot-api", "--config=/x.json"};
-  CHECK(iot::api::ConfigPathFromArgs(2, args2) == "/x.json");
-  const char* args3[] = {"iot-api", "--verbose"};
-  CHECK_THROWS_AS(iot::api::ConfigPathFromArgs(2, args3), iot::api::ConfigError);
+TEST_CASE("Config: an empty variable is unset, as in iot-gateway", "[api][config]") {
+  const auto path = WriteTemp(R"({"http":{"port":9000},"mqttUsername":"from-file"})");
+  auto config = iot::api::LoadConfig(path, Env({{"IOT_HTTP_PORT", ""}, {"IOT_HTTP_BIND", ""},
+                                                {"IOT_MQTT_USERNAME", ""}, {"IOT_ADMIN_TOKEN", ""}}));
+  CHECK(config.http.port == 9000);
+  CHECK(config.http.bind_address == "127.0.0.1");
+  CHECK(config.control.mqtt_username == "from-file");
+  CHECK(config.admin_token.empty());
+  std::remove(path.c_str());
+  try {
+    iot::api::LoadConfig("", Env({{"IOT_HTTP_PORT", "x"}, {"IOT_HTTP_THREADS", "0"}}));
+    FAIL("expected ConfigError");
+  } catch (const iot::api::ConfigError& e) {
+    CHECK(e.Problems() == std::vector<std::string>{"IOT_HTTP_PORT: not an integer: x", "IOT_HTTP_THREADS: 0 is outside 1..256"});
+  }
 }
 
 TEST_CASE("Config: the example deploy config is valid", "[api][config]") {

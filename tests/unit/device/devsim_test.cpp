@@ -143,22 +143,28 @@ TEST_CASE("Devsim stats: nearest-rank percentiles and the summary", "[devsim][st
 }
 
 TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][options]") {
-  bool help = false;
+  std::string print;
   Options o = ParseOptions({"--product", "pk01", "--devices", "5", "--rate=2.5", "--json", "--qos", "0"},
-                           "tok", help);
-  CHECK_FALSE(help);
+                           "tok", print);
+  CHECK(print.empty());
   CHECK(o.product_key == "pk01");
   CHECK(o.devices == 5);
   CHECK(o.rate == 2.5);
   CHECK(o.json);
   CHECK(o.qos == 0);
   CHECK(o.token == "tok");
-  ParseOptions({"--help"}, "", help);
-  CHECK(help);
-  CHECK_THROWS_WITH(ParseOptions({"--devices", "5"}, "tok", help), Catch::Contains("--product"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--rate", "fast"}, "tok", help), Catch::Contains("--rate"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--bogus"}, "tok", help), Catch::Contains("--bogus"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices"}, "tok", help), Catch::Contains("needs a value"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p"}, "", help), Catch::Contains("token"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--invalid", "1.5"}, "tok", help), Catch::Contains("--invalid"));
+  CHECK(o.progress);
+  CHECK(o.devices == 5);
+  CHECK_FALSE(ParseOptions({"--product", "p", "--no-progress"}, "tok", print).progress);
+  ParseOptions({"--help"}, "", print);
+  CHECK_THAT(print, Catch::Contains("usage: iot-devsim --product PK") && Catch::Contains("--reply-timeout-ms"));
+  ParseOptions({"--version"}, "", print);
+  CHECK_THAT(print, Catch::StartsWith("iot-devsim "));
+  CHECK_THROWS_WITH(ParseOptions({"--devices", "5"}, "tok", print), Catch::Contains("--product"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--rate", "fast"}, "tok", print), Catch::Contains("--rate"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--bogus"}, "tok", print), Catch::Contains("--bogus"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices"}, "tok", print), Catch::Contains("--devices"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p"}, "", print), Catch::Contains("token"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--invalid", "1.5"}, "tok", print), Catch::Contains("--invalid"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices", "-1"}, "tok", print), Catch::Contains("--devices"));
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fakes.hpp"
+#include "iot/common/clock.hpp"
 #include "pipeline.hpp"
 
 using nlohmann::json;
@@ -35,7 +36,7 @@ struct Fixture {
   void Post(int device, int seq) {
     const std::string dn = "d" + std::to_string(device) + "xx";
     json msg = {{"id", std::to_string(seq)}, {"params", {{"RunCount", seq}}}, {"method", "thing.event.property.post"}};
-    pipeline->Submit(gw::InboundMessage{"/sys/a1Prod/" + dn + "/thing/event/property/post", msg.dump(), gw::NowMs()});
+    pipeline->Submit(gw::InboundMessage{"/sys/a1Prod/" + dn + "/thing/event/property/post", msg.dump(), iot::NowMs()});
   }
   t::FakeSource source;
   gw::CachingDirectory directory{source, gw::CacheSettings{}};
@@ -111,7 +112,7 @@ TEST_CASE("Pipeline: side effects run after the batch commit and fill desired va
           "[gateway][pipeline]") {
   Fixture f;
   f.pipeline->Submit(gw::InboundMessage{"/sys/a1Prod/dev1/thing/property/desired/get",
-                                        R"({"id":"d1","params":["PowerOn"]})", gw::NowMs()});
+                                        R"({"id":"d1","params":["PowerOn"]})", iot::NowMs()});
   REQUIRE(PollUntil([&] { return f.publisher.Count() == 1; }));
   std::lock_guard lock(f.publisher.mutex);
   json reply = json::parse(f.publisher.published[0].second);
@@ -152,7 +153,7 @@ TEST_CASE("Pipeline: several writers keep per-device order and share the load", 
   for (int i = 0; i < 200; ++i) {
     for (int d = 0; d < 16; ++d) {
       json msg = {{"id", std::to_string(i)}, {"params", {{"RunCount", i}}}};
-      pipeline.Submit(gw::InboundMessage{"/sys/a1Prod/d" + std::to_string(d) + "xx/thing/event/property/post", msg.dump(), gw::NowMs()});
+      pipeline.Submit(gw::InboundMessage{"/sys/a1Prod/d" + std::to_string(d) + "xx/thing/event/property/post", msg.dump(), iot::NowMs()});
     }
   }
   REQUIRE(PollUntil([&] { return publisher.Count() == 16 * 200; }));
@@ -182,7 +183,7 @@ TEST_CASE("Pipeline: a connect storm's lifecycle events are applied per batch, i
                    {"time", "2023-11-14 22:13:20.000"}, {"utcTime", "2023-11-14T22:13:20.000Z"},
                    {"lastTime", "2023-11-14 22:13:20.000"}, {"utcLastTime", "2023-11-14T22:13:20.000Z"},
                    {"clientIp", "10.0.0.1"}, {"seq", i}};
-    f.pipeline->Submit(gw::InboundMessage{"/as/mqtt/status/a1Prod/" + dn, status.dump(), gw::NowMs()});
+    f.pipeline->Submit(gw::InboundMessage{"/as/mqtt/status/a1Prod/" + dn, status.dump(), iot::NowMs()});
   }
   f.Post(0, 1);  // a post behind them is answered as usual
   REQUIRE(PollUntil([&] { return f.publisher.Count() == 1 && f.pipeline->Held() == 0; }));

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/store/maintenance.hpp"
 
@@ -16,12 +17,6 @@ namespace iot::api {
 namespace {
 
 constexpr std::string_view kLog = "api.background";
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/store/listener.hpp"
@@ -21,12 +22,6 @@ Role ToApiRole(store::Role role) {
     case store::Role::kViewer: return Role::kViewer;
   }
   return Role::kViewer;
-}
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "http/metrics.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
@@ -17,12 +18,6 @@ constexpr std::string_view kLog = "api.stream";
 constexpr std::size_t kMaxCachedDevices = 200000;  // then the cache starts over
 constexpr auto kPollTimeout = std::chrono::milliseconds(100);
 constexpr auto kGateGiveUp = std::chrono::seconds(5);  // confirm anyway (the database is away)
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string_view TypeName(store::StreamKind kind) {
   switch (kind) {

@@ -236,6 +236,7 @@ store::ServiceCall ControlService::Enqueue(store::Db& db, const store::Device& d
   }
   const std::int64_t now = NowMs();
   store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kQueued);
+  create.requested_at = now;  // this process's clock, as sentAt's later (not the database's: it may run ahead)
   create.expires_at = now + command.ttl_ms;
   store::ServiceCall call = Unwrap(store::CreateServiceCall(db, create));
   // A device that has just connected may not have subscribed yet: the sweeper delivers after the grace.
@@ -358,6 +359,7 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   }
   const std::int64_t now = NowMs();
   store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kSent);
+  create.requested_at = now;  // the same reading: a sync call is sent as it is requested
   create.sent_at = now;
   create.expires_at = now + command.timeout_ms;
   create.rrpc_id = NewRrpcId();

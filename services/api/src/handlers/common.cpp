@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/store/audit.hpp"
 #include "iot/store/device_data.hpp"
@@ -160,12 +161,6 @@ nlohmann::json ServiceCallJson(const store::ServiceCall& c) {
           {"sentAt", TimeOrNull(c.sent_at)},
           {"repliedAt", TimeOrNull(c.replied_at)},
           {"expiresAt", TimeOrNull(c.expires_at)}};
-}
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace iot::api

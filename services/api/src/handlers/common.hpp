@@ -14,6 +14,7 @@
 #include "http/query.hpp"
 #include "http/request.hpp"
 #include "http/router.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/common/result.hpp"
 #include "iot/script/script.hpp"
 #include "iot/store/device_data.hpp"
@@ -99,8 +100,6 @@ nlohmann::json JsonValue(const std::string& text);
 nlohmann::json NullIfEmpty(const std::string& text);
 // The ServiceCall document of the contract (device control and service-call reads).
 nlohmann::json ServiceCallJson(const store::ServiceCall& call);
-// Wall clock, epoch ms.
-std::int64_t NowMs();
 
 // 201/200 JSON answers.
 Response JsonOk(int status, const nlohmann::json& body);
