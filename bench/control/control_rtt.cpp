@@ -16,12 +16,14 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "iot/alink/credentials.hpp"
+#include "iot/cli/command_line.hpp"
 #include "iot/testing/http_client.hpp"
 
 namespace {
@@ -58,29 +60,37 @@ std::vector<std::string> Split(const std::string& text) {
   return out;
 }
 
-Options Parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--api-port") o.api_port = std::stoi(v);
-    else if (k == "--token") o.token = v;
-    else if (k == "--mqtt-uri") o.mqtt_uri = v;
-    else if (k == "--product") o.product = v;
-    else if (k == "--secret") o.secret = v;
-    else if (k == "--devices") o.devices = Split(v);
-    else if (k == "--rate") o.rate = std::stod(v);
-    else if (k == "--seconds") o.seconds = std::stoi(v);
-    else if (k == "--warmup") o.warmup_seconds = std::stoi(v);
-    else if (k == "--concurrency") o.concurrency = std::stoi(v);
-    else if (k == "--service") o.service = v;
-    else if (k == "--params") o.params = v;
-    else if (k == "--reply") o.reply = v;
-    else throw std::invalid_argument("unknown option " + k);
+// The command line; returns the exit code when main should end (--help, --version, a bad argument).
+std::optional<int> Parse(int argc, char** argv, Options& o) {
+  namespace po = iot::cli::po;
+  std::string devices;
+  iot::cli::CommandLine line("iot-control-bench",
+                             "iot-control-bench --api-port P --token T --mqtt-uri URI --product PK --secret S "
+                             "--devices DN,DN [options]",
+                             "Sync service round trips through the whole platform (bench/control_rtt.sh).");
+  line.Options()
+      ("api-port", po::value(&o.api_port)->required(), "iot-api's HTTP port")
+      ("token", po::value(&o.token)->required(), "API token")
+      ("mqtt-uri", po::value(&o.mqtt_uri)->required(), "broker the simulated devices connect to")
+      ("product", po::value(&o.product)->required(), "product key")
+      ("secret", po::value(&o.secret), "device secret (the same for every device)")
+      ("devices", po::value(&devices)->required(), "device names, comma-separated")
+      ("rate", po::value(&o.rate), "calls per second (200)")
+      ("seconds", po::value(&o.seconds), "seconds measured (30)")
+      ("warmup", po::value(&o.warmup_seconds), "seconds of calls before (3)")
+      ("concurrency", po::value(&o.concurrency), "calls in flight at most (16)")
+      ("service", po::value(&o.service), "service identifier (SelfTest)")
+      ("params", po::value(&o.params), "the call's params, JSON")
+      ("reply", po::value(&o.reply), "the devices' answer, JSON");
+  if (auto exit_code = line.Parse(argc, argv)) {
+    return exit_code;
   }
-  if (o.api_port == 0 || o.token.empty() || o.mqtt_uri.empty() || o.product.empty() || o.devices.empty()) {
-    throw std::invalid_argument("--api-port, --token, --mqtt-uri, --product and --devices are required");
+  o.devices = Split(devices);
+  if (o.api_port == 0 || o.devices.empty()) {
+    std::cerr << "iot-control-bench: --api-port and --devices need a value\n";
+    return 2;
   }
-  return o;
+  return std::nullopt;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -145,11 +155,8 @@ class Responder {
 
 int main(int argc, char** argv) {
   Options o;
-  try {
-    o = Parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "iot-control-bench: " << e.what() << "\n";
-    return 2;
+  if (auto exit_code = Parse(argc, argv, o)) {
+    return *exit_code;
   }
   std::vector<std::unique_ptr<Responder>> devices;
   for (const auto& dn : o.devices) devices.push_back(std::make_unique<Responder>(o, dn, o.reply));

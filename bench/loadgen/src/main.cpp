@@ -15,12 +15,14 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "devices.hpp"
+#include "iot/cli/command_line.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
@@ -84,26 +86,42 @@ struct Args {
   int Int(const std::string& k, int def) const { return static_cast<int>(Num(k, def)); }
 };
 
-Args ParseArgs(int argc, char** argv, int first) {
-  static const std::vector<std::string> kFlags = {"progress", "no-ids", "raw"};
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k.rfind("--", 0) != 0) throw std::runtime_error("unexpected argument '" + k + "'");
-    k = k.substr(2);
-    if (std::find(kFlags.begin(), kFlags.end(), k) != kFlags.end()) {
-      a.flags.push_back(k);
-      continue;
-    }
-    if (i + 1 >= argc) throw std::runtime_error("--" + k + " needs a value");
-    std::string v = argv[++i];
-    if (k == "sample") {
-      a.samples.push_back(v);
-    } else {
-      a.values[k] = v;
+// The command line (libs/cli): MODE, then the options of every mode as text (each mode reads its own;
+// numbers are checked where they are read). Returns the exit code when main should end.
+std::optional<int> ParseArgs(int argc, char** argv, std::string& mode, Args& a) {
+  namespace po = iot::cli::po;
+  static const char* const kValues[] = {
+      "clients", "connect-timeout", "count", "csv", "devices-csv", "drain", "dsn", "duration", "filter",
+      "first", "first-id", "hold", "host", "json", "keepalive", "lifecycle-wait", "max-inflight", "params",
+      "port", "prefix", "product-key", "qos", "rate", "reply-qos", "secret", "sign-method", "sub-qos",
+      "threads", "token", "user", "watch-secret", "watch-user", "window"};
+  static const char* const kFlags[] = {"progress", "no-ids", "raw"};
+  iot::cli::CommandLine line("iot-loadgen", "iot-loadgen MODE [options]",
+                             "MQTT load generator of the platform's benchmarks (bench/loadgen/README.md).");
+  line.Hidden()("mode", po::value(&mode)->required(), "mode");
+  line.Positional("mode", 1);
+  line.Hidden()("sample", po::value(&a.samples)->composing(), "sampled processes");
+  for (const char* name : kValues) {
+    line.Hidden()(name, po::value<std::string>(), name);
+  }
+  for (const char* name : kFlags) {
+    line.Hidden()(name, po::bool_switch(), name);
+  }
+  line.Epilog(kUsage);
+  if (auto exit_code = line.Parse(argc, argv)) {
+    return exit_code;
+  }
+  for (const char* name : kValues) {
+    if (line.Vars().count(name) != 0U) {
+      a.values[name] = line.Vars()[name].as<std::string>();
     }
   }
-  return a;
+  for (const char* name : kFlags) {
+    if (line.Vars()[name].as<bool>()) {
+      a.flags.emplace_back(name);
+    }
+  }
+  return std::nullopt;
 }
 
 void FillCommon(const Args& a, CommonOptions& o) {
@@ -188,13 +206,12 @@ int Register(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cerr << kUsage;
-    return argc < 2 ? 2 : 0;
+  std::string mode;
+  Args a;
+  if (auto exit_code = ParseArgs(argc, argv, mode, a)) {
+    return *exit_code;
   }
-  const std::string mode = argv[1];
   try {
-    const Args a = ParseArgs(argc, argv, 2);
     if (mode == "connect-storm") {
       iot::loadgen::StormOptions o;
       FillCommon(a, o);

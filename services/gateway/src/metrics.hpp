@@ -11,21 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include "iot/common/prometheus.hpp"
+
 namespace iot::gateway {
 
-// Cumulative histogram with fixed upper bounds (Prometheus `le` buckets).
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> bounds);
-  void Observe(double value);
-  void Render(std::string& out, std::string_view name, std::string_view help) const;
-
- private:
-  std::vector<double> bounds_;
-  std::vector<std::atomic<std::uint64_t>> counts_;  // one per bound, plus +Inf
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<double> sum_{0};
-};
+using iot::metrics::Histogram;
 
 // Counters keyed by a small label value (topic kind, Alink code). A mutex per increment is fine at
 // the gateway's rates (one lock per message, uncontended most of the time).

@@ -1,4 +1,5 @@
 #include "iot/common/process_metrics.hpp"
+#include "iot/common/prometheus.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -64,4 +65,31 @@ TEST_CASE("Process metrics: this process reads as alive - CPU, memory, descripto
 TEST_CASE("Process metrics: label values escape backslash, quote and newline", "[common][metrics]") {
   CHECK(iot::metrics::EscapeLabelValue("plain") == "plain");
   CHECK(iot::metrics::EscapeLabelValue("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
+}
+
+TEST_CASE("Prometheus text: labels escaped, values, headers, histograms", "[common][metrics]") {
+  using namespace iot::metrics;
+  CHECK(RenderLabels({}).empty());
+  CHECK(RenderLabels({{"route", "/a\"b"}, {"method", "GET"}}) == "{route=\"/a\\\"b\",method=\"GET\"}");
+  CHECK(WithLabel("", "le=\"1\"") == "{le=\"1\"}");
+  CHECK(WithLabel("{a=\"x\"}", "le=\"1\"") == "{a=\"x\",le=\"1\"}");
+  std::string out;
+  AppendScalar(out, "x_total", "counter", "Things", std::uint64_t{12345678901234});
+  AppendSample(out, "y", "{k=\"v\"}", 0.1);
+  AppendSample(out, "z", "", -3);
+  CHECK(out == "# HELP x_total Things\n# TYPE x_total counter\nx_total 12345678901234\ny{k=\"v\"} 0.1\nz -3\n");
+
+  Histogram h({0.1, 1});
+  h.Observe(0.05);
+  h.Observe(0.1);
+  h.Observe(5);
+  out.clear();
+  h.Append(out, "lat", "Latency");
+  CHECK(out == "# HELP lat Latency\n# TYPE lat histogram\n"
+               "lat_bucket{le=\"0.1\"} 2\nlat_bucket{le=\"1\"} 2\nlat_bucket{le=\"+Inf\"} 3\n"
+               "lat_sum 5.15\nlat_count 3\n");
+  out.clear();
+  h.AppendSeries(out, "lat", "{route=\"/x\"}");
+  CHECK(out.starts_with("lat_bucket{route=\"/x\",le=\"0.1\"} 2\n"));
+  CHECK(out.ends_with("lat_count{route=\"/x\"} 3\n"));
 }

@@ -17,4 +17,12 @@ TEST_CASE("Metrics: Prometheus text with labels and histograms", "[gateway][metr
   CHECK(text.find("iot_gateway_batch_size_bucket{le=\"4\"} 0\n") != std::string::npos);
   CHECK(text.find("iot_gateway_commit_seconds_count 1\n") != std::string::npos);
   CHECK(text.find("iot_gateway_queue_depth 7\n") != std::string::npos);
+  CHECK(text.find("iot_gateway_commit_seconds_sum 0.002\n") != std::string::npos);
+}
+
+TEST_CASE("Metrics: label values are escaped", "[gateway][metrics]") {
+  iot::gateway::Metrics m;
+  m.messages_in.Add("a\"b\\c\nd");
+  const std::string text = m.Render();
+  CHECK(text.find("iot_gateway_messages_in_total{kind=\"a\\\"b\\\\c\\nd\"} 1\n") != std::string::npos);
 }

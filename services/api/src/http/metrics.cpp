@@ -1,55 +1,16 @@
 #include "http/metrics.hpp"
 
-#include <array>
-#include <cstdio>
-#include <sstream>
-
 #include "iot/common/process_metrics.hpp"
 
 namespace iot::api {
 namespace {
 
 // Latency buckets in seconds (upper bounds); +Inf is implicit.
-constexpr std::array<double, 12> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                             0.1,   0.25,   0.5,   1.0,  2.5,   10.0};
-
-std::string FormatValue(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.12g", v);
-  return buf;
-}
+const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0};
 
 std::string StatusClass(int status) { return std::to_string(status / 100) + "xx"; }
 
-// Inserts `extra` (rendered `k="v"`) into already rendered labels.
-std::string WithLabel(const std::string& labels, const std::string& extra) {
-  if (labels.empty()) {
-    return "{" + extra + "}";
-  }
-  return labels.substr(0, labels.size() - 1) + "," + extra + "}";
-}
-
 }  // namespace
-
-std::string RenderLabels(const MetricsRegistry::Labels& labels) {
-  if (labels.empty()) {
-    return "";
-  }
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [key, value] : labels) {
-    if (!first) {
-      out += ',';
-    }
-    first = false;
-    out += key;
-    out += "=\"";
-    out += iot::metrics::EscapeLabelValue(value);
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
 
 MetricsRegistry::MetricsRegistry() = default;
 
@@ -85,71 +46,45 @@ void MetricsRegistry::AddGaugeCallback(std::string name, std::string help,
 void MetricsRegistry::ObserveRequest(std::string_view route, std::string_view method, int status,
                                      double seconds) {
   const std::string base = RenderLabels({{"route", std::string(route)}, {"method", std::string(method)}});
-  const std::string counted = WithLabel(base, "status=\"" + StatusClass(status) + "\"");
+  const std::string counted = metrics::WithLabel(base, "status=\"" + StatusClass(status) + "\"");
   std::lock_guard lock(mutex_);
   FamilyFor("iot_http_requests_total", "counter", "HTTP requests by route pattern, method and status class")
       .series[counted] += 1;
-  Histogram& h = latency_[base];
-  if (h.buckets.empty()) {
-    h.buckets.assign(kBuckets.size(), 0);
-  }
-  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-    if (seconds <= kBuckets[i]) {
-      ++h.buckets[i];
-      break;
-    }
-  }
-  h.sum += seconds;
-  ++h.count;
+  latency_.try_emplace(base, kBuckets).first->second.Observe(seconds);
 }
 
 std::string MetricsRegistry::Render() const {
-  std::ostringstream out;
-  out << "# HELP iot_http_connections Open HTTP connections\n# TYPE iot_http_connections gauge\n"
-      << "iot_http_connections " << connections_.load() << "\n";
-  out << "# HELP iot_http_requests_in_flight Requests received and not yet answered\n"
-      << "# TYPE iot_http_requests_in_flight gauge\n"
-      << "iot_http_requests_in_flight " << in_flight_.load() << "\n";
-  out << "# HELP iot_http_connections_refused_total Connections closed at accept: limit reached\n"
-      << "# TYPE iot_http_connections_refused_total counter\n"
-      << "iot_http_connections_refused_total " << refused_connections_.load() << "\n";
+  std::string out;
+  metrics::AppendScalar(out, "iot_http_connections", "gauge", "Open HTTP connections", connections_.load());
+  metrics::AppendScalar(out, "iot_http_requests_in_flight", "gauge", "Requests received and not yet answered",
+                        in_flight_.load());
+  metrics::AppendScalar(out, "iot_http_connections_refused_total", "counter",
+                        "Connections closed at accept: limit reached", refused_connections_.load());
 
   std::vector<GaugeCallback> callbacks;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [name, family] : families_) {
-      out << "# HELP " << name << ' ' << family.help << "\n# TYPE " << name << ' ' << family.type
-          << "\n";
+      metrics::AppendHeader(out, name, family.type, family.help);
       for (const auto& [labels, value] : family.series) {
-        out << name << labels << ' ' << FormatValue(value) << "\n";
+        metrics::AppendSample(out, name, labels, value);
       }
     }
     if (!latency_.empty()) {
-      out << "# HELP iot_http_request_duration_seconds Time from complete request to response\n"
-          << "# TYPE iot_http_request_duration_seconds histogram\n";
+      metrics::AppendHeader(out, "iot_http_request_duration_seconds", "histogram",
+                            "Time from complete request to response");
     }
-    for (const auto& [labels, h] : latency_) {
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-        cumulative += h.buckets[i];
-        out << "iot_http_request_duration_seconds_bucket"
-            << WithLabel(labels, "le=\"" + FormatValue(kBuckets[i]) + "\"") << ' ' << cumulative
-            << "\n";
-      }
-      out << "iot_http_request_duration_seconds_bucket" << WithLabel(labels, "le=\"+Inf\"") << ' '
-          << h.count << "\n";
-      out << "iot_http_request_duration_seconds_sum" << labels << ' ' << FormatValue(h.sum) << "\n";
-      out << "iot_http_request_duration_seconds_count" << labels << ' ' << h.count << "\n";
+    for (const auto& [labels, histogram] : latency_) {
+      histogram.AppendSeries(out, "iot_http_request_duration_seconds", labels);
     }
     callbacks = callbacks_;
   }
   // Callbacks run outside the lock: they may take their component's own locks.
   for (const auto& cb : callbacks) {
-    out << "# HELP " << cb.name << ' ' << cb.help << "\n# TYPE " << cb.name << " gauge\n"
-        << cb.name << ' ' << FormatValue(cb.read()) << "\n";
+    metrics::AppendScalar(out, cb.name, "gauge", cb.help, cb.read());
   }
-  out << metrics::RenderSelf("api");  // iot_build_info and process_*
-  return out.str();
+  out += metrics::RenderSelf("api");  // iot_build_info and process_*
+  return out;
 }
 
 }  // namespace iot::api
