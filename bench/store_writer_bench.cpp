@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "iot/common/clock.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/maintenance.hpp"
 #include "iot/store/migrator.hpp"
@@ -32,9 +33,7 @@ struct Setup {
     if (!Migrator(dsn).Migrate()) {
       std::abort();
     }
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+    const auto now = iot::NowMs();
     (void)EnsurePartitions(db, now);
     const std::string pk = "bench" + std::to_string(now % 1000000);
     (void)CreateProduct(db, ProductCreate{.product_key = pk, .name = "bench"});
@@ -83,9 +82,7 @@ void BM_WriteBatch(benchmark::State& state) {
   TelemetryWriter writer(s.db);
   const int batch_size = static_cast<int>(state.range(0));
   std::int64_t seq = 0;
-  const auto base = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+  const auto base = iot::NowMs();
   std::vector<TelemetryMessage> batch(static_cast<std::size_t>(batch_size));
   const double pg_cpu_before = PostgresCpuSeconds();
   for (auto _ : state) {

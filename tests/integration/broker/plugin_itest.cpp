@@ -13,6 +13,7 @@
 #include <pqxx/pqxx>
 
 #include "iot/alink/credentials.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/migrator.hpp"
@@ -502,9 +503,7 @@ TEST_CASE("Plugin: a product's timestamp window refuses replayed and timestamp-l
     d.timestamp = ts;
     return d;
   };
-  const auto now_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  };
+  const auto now_ms = [] { return iot::NowMs(); };
   {
     MqttTestClient c2050, none;
     CHECK(c2050.ConnectDevice(device("2524608000000")) == 0);  // the C SDK as it is
