@@ -1,16 +1,22 @@
 #include "http/metrics.hpp"
 
+#include <array>
+
 #include "iot/common/process_metrics.hpp"
+#include "iot/common/prometheus.hpp"
 
 namespace iot::api {
 namespace {
 
 // Latency buckets in seconds (upper bounds); +Inf is implicit.
-const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0};
+constexpr std::array<double, 12> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,   0.25,   0.5,   1.0,  2.5,   10.0};
 
 std::string StatusClass(int status) { return std::to_string(status / 100) + "xx"; }
 
 }  // namespace
+
+std::string RenderLabels(const MetricsRegistry::Labels& labels) { return metrics::RenderLabels(labels); }
 
 MetricsRegistry::MetricsRegistry() = default;
 
@@ -50,7 +56,18 @@ void MetricsRegistry::ObserveRequest(std::string_view route, std::string_view me
   std::lock_guard lock(mutex_);
   FamilyFor("iot_http_requests_total", "counter", "HTTP requests by route pattern, method and status class")
       .series[counted] += 1;
-  latency_.try_emplace(base, kBuckets).first->second.Observe(seconds);
+  Histogram& h = latency_[base];
+  if (h.buckets.empty()) {
+    h.buckets.assign(kBuckets.size(), 0);
+  }
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) {
+      ++h.buckets[i];
+      break;
+    }
+  }
+  h.sum += seconds;
+  ++h.count;
 }
 
 std::string MetricsRegistry::Render() const {
@@ -74,8 +91,22 @@ std::string MetricsRegistry::Render() const {
       metrics::AppendHeader(out, "iot_http_request_duration_seconds", "histogram",
                             "Time from complete request to response");
     }
-    for (const auto& [labels, histogram] : latency_) {
-      histogram.AppendSeries(out, "iot_http_request_duration_seconds", labels);
+    // Counted under this registry's mutex (metrics::Histogram is the lock-free one for unlabelled series).
+    for (const auto& [labels, h] : latency_) {
+      std::uint64_t cumulative = 0;
+      std::string le;
+      for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+        cumulative += h.buckets[i];
+        le = "le=\"";
+        metrics::AppendValue(le, kBuckets[i]);
+        le += '"';
+        metrics::AppendSample(out, "iot_http_request_duration_seconds_bucket", metrics::WithLabel(labels, le),
+                              cumulative);
+      }
+      metrics::AppendSample(out, "iot_http_request_duration_seconds_bucket", metrics::WithLabel(labels, "le=\"+Inf\""),
+                            h.count);
+      metrics::AppendSample(out, "iot_http_request_duration_seconds_sum", labels, h.sum);
+      metrics::AppendSample(out, "iot_http_request_duration_seconds_count", labels, h.count);
     }
     callbacks = callbacks_;
   }

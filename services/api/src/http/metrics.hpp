@@ -9,15 +9,13 @@
 #include <string_view>
 #include <vector>
 
-#include "iot/common/prometheus.hpp"
-
 namespace iot::api {
 
 // Prometheus metrics of the process. Components add their own counters and gauges (DB pool usage,
 // WebSocket subscribers, ...) at startup; the HTTP layer records requests. Thread-safe.
 class MetricsRegistry final {
  public:
-  using Labels = iot::metrics::Labels;
+  using Labels = std::vector<std::pair<std::string, std::string>>;
 
   MetricsRegistry();
   MetricsRegistry(const MetricsRegistry&) = delete;
@@ -48,6 +46,11 @@ class MetricsRegistry final {
     std::string help;
     std::map<std::string, double> series;  // rendered labels -> value
   };
+  struct Histogram {
+    std::vector<std::uint64_t> buckets;  // cumulative counts are computed at render time
+    double sum = 0;
+    std::uint64_t count = 0;
+  };
   struct GaugeCallback {
     std::string name, help;
     std::function<double()> read;
@@ -57,13 +60,14 @@ class MetricsRegistry final {
 
   mutable std::mutex mutex_;
   std::map<std::string, Family, std::less<>> families_;
-  std::map<std::string, iot::metrics::Histogram> latency_;  // rendered labels -> histogram
+  std::map<std::string, Histogram> latency_;  // rendered labels -> histogram
   std::vector<GaugeCallback> callbacks_;
   std::atomic<std::int64_t> connections_{0};
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::uint64_t> refused_connections_{0};
 };
 
-using iot::metrics::RenderLabels;
+// Renders {k="v",...} with Prometheus escaping; "" for no labels.
+std::string RenderLabels(const MetricsRegistry::Labels& labels);
 
 }  // namespace iot::api
