@@ -77,7 +77,7 @@ class NullBackend final : public gw::Backend {
       std::span<const iot::store::TelemetryMessage> batch) override {
     return std::vector<iot::store::MessageResult>(batch.size());
   }
-  gw::OpStatus Execute(const gw::Op&, gw::Reply*) override { return gw::OpStatus::kDone; }
+  gw::OpStatus Execute(const gw::Op&, gw::OpResult&) override { return gw::OpStatus::kDone; }
   gw::OpStatus ApplyLifecycles(std::span<const iot::store::LifecycleEvent>) override {
     return gw::OpStatus::kDone;
   }

@@ -252,15 +252,6 @@ bool TelemetryWriter::StreamListening() {
   return stream_listening_;
 }
 
-std::uint64_t PayloadHash(std::string_view payload) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : payload) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 Result<std::vector<MessageResult>> TelemetryWriter::Write(std::span<const TelemetryMessage> batch) {
   std::vector<MessageResult> results(batch.size());
   if (batch.empty()) {

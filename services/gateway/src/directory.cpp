@@ -9,6 +9,23 @@
 
 namespace iot::gateway {
 
+const boost::system::error_category& LookupCategory() {
+  class Category final : public boost::system::error_category {
+   public:
+    const char* name() const noexcept override { return "gateway.lookup"; }
+    std::string message(int ev) const override {
+      switch (static_cast<LookupErrc>(ev)) {
+        case LookupErrc::kNotFound: return "not found";
+        case LookupErrc::kUnavailable: return "directory unavailable";
+        case LookupErrc::kFailed: return "lookup failed";
+      }
+      return "unknown lookup error";
+    }
+  };
+  static const Category category;
+  return category;
+}
+
 CachingDirectory::CachingDirectory(DirectorySource& source, CacheSettings settings, Clock clock)
     : source_(source), settings_(settings), clock_(std::move(clock)) {}
 

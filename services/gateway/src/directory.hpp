@@ -9,16 +9,36 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+
+#include <boost/system/error_code.hpp>
 
 #include "iot/common/result.hpp"
 #include "iot/tsl/thing_model.hpp"
 #include "iot/tsl/validator.hpp"
 
 // What the gateway knows about devices and products: a bounded, invalidated cache in front of the
-// store. Errors follow the store: store::Errc::kNotFound (unknown device or product),
-// store::Errc::kUnavailable (PostgreSQL away: retry, never answer 6100 for it).
+// store. Lookups fail with the seam's own errors (LookupErrc), so that the handler does not know
+// which database stands behind it.
 namespace iot::gateway {
+
+enum class LookupErrc {
+  kNotFound = 1,     // no such device or product
+  kUnavailable = 2,  // the source is away (PostgreSQL down): retry, never answer 6100 for it
+  kFailed = 3,       // any other failure of the source: handled like kNotFound
+};
+
+const boost::system::error_category& LookupCategory();
+
+inline boost::system::error_code make_error_code(LookupErrc e) {  // NOLINT: found by ADL
+  return {static_cast<int>(e), LookupCategory()};
+}
+
+// True when a lookup failed because the source is away (the message is handled again later).
+inline bool Unavailable(const boost::system::error_code& ec) {
+  return ec == make_error_code(LookupErrc::kUnavailable);
+}
 
 struct DeviceEntry {
   std::int64_t device_id = 0;
@@ -45,8 +65,8 @@ class Directory {
   virtual Result<std::shared_ptr<const ProductEntry>> FindProduct(std::string_view product_key) = 0;
 };
 
-// Where the cache loads from (the store, or a fake in tests). Thread-safety is the caller's: the
-// cache serialises calls to it.
+// Where the cache loads from (the store, or a fake in tests); fails with LookupErrc. Thread-safety is
+// the caller's: the cache serialises calls to it.
 class DirectorySource {
  public:
   virtual ~DirectorySource() = default;
@@ -101,3 +121,8 @@ class CachingDirectory final : public Directory {
 };
 
 }  // namespace iot::gateway
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<iot::gateway::LookupErrc> : std::true_type {};
+}  // namespace boost::system

@@ -98,7 +98,7 @@ bool Gateway::Start() {
   listener_ = std::thread([this] { ListenLoop(); });
   pipeline_.Start();
   ingress_.Start(pipeline_);
-  IOT_LOG_INFO("gateway", "started client_id=" << log::Quote(config_.client_id)
+  IOT_LOG_INFO("gateway", "msg=\"started\" client_id=" << log::Quote(config_.client_id)
                               << " workers=" << config_.workers << " writers=" << config_.writers
                               << " batch_max=" << config_.batch_max
                               << " queue_high=" << config_.queue_high << " queue_low="
@@ -122,7 +122,7 @@ void Gateway::Stop() {
   ingress_.Stop();
   if (listener_.joinable()) listener_.join();
   if (metrics_server_) metrics_server_->Stop();
-  IOT_LOG_INFO("gateway", "stopped");
+  IOT_LOG_INFO("gateway", "msg=\"stopped\"");
 }
 
 void Gateway::ListenLoop() {
@@ -144,7 +144,7 @@ void Gateway::ListenLoop() {
   while (!stopping_) {
     auto r = listener.Poll(std::chrono::milliseconds(250));
     if (!r && was_connected) {
-      IOT_LOG_WARN("gateway", "change notifications unavailable: " << r.error().message());
+      IOT_LOG_WARN("gateway", "msg=\"change notifications unavailable\" error=" << log::Quote(r.error().message()));
     }
     was_connected = static_cast<bool>(r);
     database_ok_ = was_connected;

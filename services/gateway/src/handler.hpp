@@ -35,9 +35,6 @@ enum class HandleStatus {
   kRetry,   // the directory is unavailable (PostgreSQL away): call again later with the same message
 };
 
-// 64-bit FNV-1a of the raw payload (the dedupe key's hash; same definition as store::PayloadHash).
-std::uint64_t Fnv1a64(std::string_view payload);
-
 // One per shard worker (owns that shard's rate limiter; not thread-safe).
 class Handler {
  public:
@@ -48,15 +45,26 @@ class Handler {
 
  private:
   using Context = handler_detail::Context;
-  // Enabled and under the rate limit; otherwise answers (6204, 429) and returns false.
-  bool Admit(Context& c, const DeviceEntry& device, const alink::Topic& topic, TimeMs now_ms);
-  // A device request whose device is known and admitted: checks the method and handles it.
-  HandleStatus Dispatch(Context& c, const alink::Topic& topic, const alink::Request& req, Work& out);
-  // A device's answer to a downlink: completes the service-call record.
+  static constexpr std::string_view kLog = "gateway";
+
+  // Handle dispatches each message to its family's handler, one file each in handlers/.
+  // lifecycle.cpp: the broker plugin's online/offline messages.
+  HandleStatus HandleLifecycle(const InboundMessage& in, Work& out);
+  // requests.cpp (with the free functions of families.hpp): NTP, answered at once.
+  HandleStatus HandleNtp(const InboundMessage& in, const alink::Topic& topic, TimeMs now_ms, Work& out);
+  // device_replies.cpp: a device's answer to a downlink completes the service-call record.
+  HandleStatus HandleDeviceReply(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   HandleStatus CompleteCall(Context& c, const alink::Topic& topic, const alink::Reply& reply,
                             TimeMs now_ms, Work& out);
+  // raw.cpp: raw products' bytes, converted by the product's script.
   HandleStatus HandleRawUp(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   HandleStatus HandleRawDownReply(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
+  // A device request: decoded, its device looked up and admitted, then dispatched.
+  HandleStatus HandleRequest(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
+  // Enabled and under the rate limit; otherwise answers (6204, 429) and returns false.
+  bool Admit(Context& c, const DeviceEntry& device, const alink::Topic& topic, TimeMs now_ms);
+  // A device request whose device is known and admitted: checks the method and calls its family.
+  HandleStatus Dispatch(Context& c, const alink::Topic& topic, const alink::Request& req, Work& out);
 
   Directory& directory_;
   Metrics& metrics_;

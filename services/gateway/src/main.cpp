@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   if (!app.Start()) return 1;
   int sig = 0;
   sigwait(&signals, &sig);
-  IOT_LOG_INFO("gateway", "stopping signal=" << sig);
+  IOT_LOG_INFO("gateway", "msg=\"stopping\" signal=" << sig);
   app.Stop();
   return 0;
 }

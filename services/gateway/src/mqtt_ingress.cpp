@@ -94,12 +94,12 @@ void MqttIngress::Start(Pipeline& pipeline) {
   client_->set_connection_lost_handler([this](const std::string& cause) {
     connected_ = false;
     metrics_.mqtt_connection_lost.fetch_add(1, std::memory_order_relaxed);
-    IOT_LOG_WARN("gateway", "MQTT connection lost cause=" << log::Quote(cause));
+    IOT_LOG_WARN("gateway", "msg=\"MQTT connection lost\" cause=" << log::Quote(cause));
     Wake();
   });
   client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
     connected_ = false;
-    IOT_LOG_WARN("gateway", "MQTT disconnected by the broker reason=" << static_cast<int>(reason));
+    IOT_LOG_WARN("gateway", "msg=\"MQTT disconnected by the broker\" reason=" << static_cast<int>(reason));
     Wake();
   });
   supervisor_ = std::thread([this] { SupervisorLoop(); });
@@ -120,12 +120,12 @@ void MqttIngress::Unsubscribe() {
     if (!client_->is_connected()) return;
     for (const std::string& filter : UplinkFilters()) {
       if (!client_->unsubscribe(FullFilter(filter))->wait_for(kSubscribeTimeout)) {
-        IOT_LOG_WARN("gateway", "MQTT unsubscribe timed out filter=" << log::Quote(FullFilter(filter)));
+        IOT_LOG_WARN("gateway", "msg=\"MQTT unsubscribe timed out\" filter=" << log::Quote(FullFilter(filter)));
       }
     }
-    IOT_LOG_INFO("gateway", "unsubscribed: draining what is held");
+    IOT_LOG_INFO("gateway", "msg=\"unsubscribed: draining what is held\"");
   } catch (const mqtt::exception& e) {
-    IOT_LOG_WARN("gateway", "MQTT unsubscribe failed error=" << log::Quote(e.what()));
+    IOT_LOG_WARN("gateway", "msg=\"MQTT unsubscribe failed\" error=" << log::Quote(e.what()));
   }
 }
 
@@ -139,10 +139,10 @@ void MqttIngress::Stop() {
         options.properties({mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, 0)});
       }
       client_->disconnect(options.finalize())->wait_for(std::chrono::seconds(5));
-      if (settings_.end_session_on_stop) IOT_LOG_INFO("gateway", "MQTT session ended (Session Expiry 0)");
+      if (settings_.end_session_on_stop) IOT_LOG_INFO("gateway", "msg=\"MQTT session ended (Session Expiry 0)\"");
     }
   } catch (const mqtt::exception& e) {
-    IOT_LOG_WARN("gateway", "MQTT disconnect failed error=" << log::Quote(e.what()));
+    IOT_LOG_WARN("gateway", "msg=\"MQTT disconnect failed\" error=" << log::Quote(e.what()));
   }
   connected_ = false;
 }
@@ -162,7 +162,7 @@ bool MqttIngress::ConnectAndSubscribe() {
     if (!settings_.password.empty()) builder.password(settings_.password);
     auto token = client_->connect(builder.finalize());
     if (!token->wait_for(kConnectTimeout + std::chrono::seconds(1))) {
-      IOT_LOG_WARN("gateway", "MQTT connect timed out uri=" << settings_.uri);
+      IOT_LOG_WARN("gateway", "msg=\"MQTT connect timed out\" uri=" << log::Quote(settings_.uri));
       return false;
     }
     const mqtt::connect_response response = token->get_connect_response();
@@ -170,13 +170,13 @@ bool MqttIngress::ConnectAndSubscribe() {
       const std::string full = FullFilter(filter);
       auto sub = client_->subscribe(full, 1);
       if (!sub->wait_for(kSubscribeTimeout)) {
-        IOT_LOG_WARN("gateway", "MQTT subscribe timed out filter=" << log::Quote(full));
+        IOT_LOG_WARN("gateway", "msg=\"MQTT subscribe timed out\" filter=" << log::Quote(full));
         return false;
       }
       const mqtt::subscribe_response response_codes = sub->get_subscribe_response();
       const std::vector<mqtt::ReasonCode> codes = response_codes.get_reason_codes();
       if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
-        IOT_LOG_ERROR("gateway", "MQTT subscribe refused filter=" << log::Quote(full)
+        IOT_LOG_ERROR("gateway", "msg=\"MQTT subscribe refused\" filter=" << log::Quote(full)
                                      << " reason=" << static_cast<int>(codes.front()));
         return false;
       }
@@ -184,13 +184,13 @@ bool MqttIngress::ConnectAndSubscribe() {
     SubscribeBrokerStats();
     connected_ = true;
     metrics_.mqtt_connects.fetch_add(1, std::memory_order_relaxed);
-    IOT_LOG_INFO("gateway", "MQTT connected uri=" << settings_.uri << " client_id="
+    IOT_LOG_INFO("gateway", "msg=\"MQTT connected\" uri=" << log::Quote(settings_.uri) << " client_id="
                                 << log::Quote(settings_.client_id)
                                 << " session_present=" << response.is_session_present()
                                 << " share_group=" << log::Quote(settings_.share_group));
     return true;
   } catch (const mqtt::exception& e) {
-    IOT_LOG_WARN("gateway", "MQTT connect failed uri=" << settings_.uri
+    IOT_LOG_WARN("gateway", "msg=\"MQTT connect failed\" uri=" << log::Quote(settings_.uri)
                                 << " error=" << log::Quote(e.what()));
     return false;
   }
@@ -203,16 +203,16 @@ void MqttIngress::SubscribeBrokerStats() {
     try {
       auto sub = client_->subscribe(filter, 0);
       if (!sub->wait_for(kSubscribeTimeout)) {
-        IOT_LOG_WARN("gateway", "broker metrics: subscribe timed out filter=" << log::Quote(filter));
+        IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe timed out\" filter=" << log::Quote(filter));
         continue;
       }
       const std::vector<mqtt::ReasonCode> codes = sub->get_subscribe_response().get_reason_codes();
       if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
-        IOT_LOG_WARN("gateway", "broker metrics: subscribe refused filter=" << log::Quote(filter)
+        IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe refused\" filter=" << log::Quote(filter)
                                     << " reason=" << static_cast<int>(codes.front()));
       }
     } catch (const mqtt::exception& e) {
-      IOT_LOG_WARN("gateway", "broker metrics: subscribe failed filter=" << log::Quote(filter)
+      IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe failed\" filter=" << log::Quote(filter)
                                   << " error=" << log::Quote(e.what()));
     }
   }
@@ -233,21 +233,21 @@ void MqttIngress::SupervisorLoop() {
       case FlowControl::Action::kPause:
         metrics_.pauses.fetch_add(1, std::memory_order_relaxed);
         metrics_.paused = 1;
-        IOT_LOG_WARN("gateway", "pausing consumption held=" << held << " high_water="
-                                    << settings_.high_water << " (the broker holds the session)");
+        IOT_LOG_WARN("gateway", "msg=\"pausing consumption: the broker holds the session\" held=" << held
+                                    << " high_water=" << settings_.high_water);
         try {
           if (client_->is_connected()) {
             client_->disconnect(std::chrono::seconds(1))->wait_for(std::chrono::seconds(5));
           }
         } catch (const mqtt::exception& e) {
-          IOT_LOG_WARN("gateway", "MQTT disconnect failed error=" << log::Quote(e.what()));
+          IOT_LOG_WARN("gateway", "msg=\"MQTT disconnect failed\" error=" << log::Quote(e.what()));
         }
         connected_ = false;
         break;
       case FlowControl::Action::kResume:
         metrics_.resumes.fetch_add(1, std::memory_order_relaxed);
         metrics_.paused = 0;
-        IOT_LOG_INFO("gateway", "resuming consumption held=" << held);
+        IOT_LOG_INFO("gateway", "msg=\"resuming consumption\" held=" << held);
         next_attempt = std::chrono::steady_clock::now();
         backoff = kBackoffMin;
         break;
@@ -274,7 +274,7 @@ bool MqttIngress::Publish(const std::string& topic, const std::string& payload) 
     return true;
   } catch (const mqtt::exception& e) {
     IOT_LOG_LIMITED(PublishNoise(), log::Level::kWarn, "gateway",
-                    "reply publish failed topic=" << log::Quote(topic)
+                    "msg=\"reply publish failed\" topic=" << log::Quote(topic)
                                                   << " error=" << log::Quote(e.what()));
     return false;
   }

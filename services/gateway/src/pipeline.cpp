@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <functional>
 
-#include "iot/alink/envelope.hpp"
 #include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
+#include "reply.hpp"
 
 namespace iot::gateway {
 namespace {
@@ -89,8 +89,8 @@ void Pipeline::Stop(std::chrono::milliseconds drain) {
   writers_.clear();
   const std::size_t left = Held();
   if (left > 0) {
-    IOT_LOG_WARN("gateway", "stopped with messages unanswered held=" << left
-                                << " (the broker or the devices resend them)");
+    IOT_LOG_WARN("gateway", "msg=\"stopped with messages unanswered: the broker or the devices resend them\" held="
+                                << left);
   }
 }
 
@@ -147,7 +147,7 @@ void Pipeline::WorkerLoop(std::size_t index) {
       while ((status = handler.Handle(message, NowMs(), item.work)) == HandleStatus::kRetry) {
         metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
         IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
-                        "directory unavailable, retrying topic=" << log::Quote(message.topic));
+                        "msg=\"directory unavailable, retrying\" topic=" << log::Quote(message.topic));
         if (!WaitBackoff(delay)) break;
       }
       if (status == HandleStatus::kRetry) {  // abandoned at shutdown
@@ -242,7 +242,7 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
       }
       metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
       IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
-                      "batch not stored, retrying messages=" << messages.size()
+                      "msg=\"batch not stored, retrying\" messages=" << messages.size()
                           << " error=" << log::Quote(written.error().message()));
       if (!WaitBackoff(delay)) return;  // shutdown with the database away: leave unanswered
     }
@@ -259,14 +259,9 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
     } else if (results[k].outcome == store::WriteOutcome::kFailed) {
       metrics_.db_failed_messages.fetch_add(1, std::memory_order_relaxed);
       IOT_LOG_LIMITED(DbNoise(), log::Level::kError, "gateway",
-                      "message refused by the store kind=" << work.kind
+                      "msg=\"message refused by the store\" kind=" << work.kind
                           << " error=" << log::Quote(results[k].error.message()));
-      if (work.reply) {
-        work.reply->code = 500;
-        work.reply->data = nlohmann::json::object();
-        work.reply->message = "storage failed";
-        if (work.reply->encoder) work.reply->raw.clear();  // re-encoded at publish
-      }
+      if (work.reply) replies::StorageFailed(*work.reply);
       work.op = std::monostate{};
     }
   }
@@ -293,15 +288,15 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
     if (std::holds_alternative<std::monostate>(work.op)) continue;
     auto delay = settings_.retry_min;
     while (true) {
-      OpStatus status = backend.Execute(work.op, work.reply ? &*work.reply : nullptr);
-      if (status == OpStatus::kDone) break;
+      OpResult result;
+      const OpStatus status = backend.Execute(work.op, result);
+      if (status == OpStatus::kDone) {
+        const auto* get = std::get_if<DesiredGetOp>(&work.op);
+        if (get && work.reply) replies::AddDesiredValues(*work.reply, get->identifiers, result.desired);
+        break;
+      }
       if (status == OpStatus::kFailed) {
-        if (work.reply) {
-          work.reply->code = 500;
-          work.reply->data = nlohmann::json::object();
-          work.reply->message = "storage failed";
-        if (work.reply->encoder) work.reply->raw.clear();  // re-encoded at publish
-        }
+        if (work.reply) replies::StorageFailed(*work.reply);
         break;
       }
       metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
@@ -312,17 +307,7 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
   for (WorkItem& item : batch) {
     if (item.work.reply) {
       const Reply& r = item.work.reply.value();
-      std::string payload =
-          !r.raw.empty() ? r.raw
-                         : alink::BuildReply(r.id, r.code, r.method, r.data,
-                                             r.message.empty() ? alink::DefaultMessage(r.code)
-                                                               : std::string_view(r.message));
-      if (r.raw.empty() && r.encoder) {
-        // A raw device's reply that changed after the handler encoded it: encoded here (rare). When
-        // the script fails, the Alink JSON goes out so that the device still gets an answer.
-        if (auto bytes = r.encoder->Encode(payload)) payload = std::move(*bytes);
-      }
-      if (!publisher_.Publish(r.topic, payload)) {
+      if (!publisher_.Publish(r.topic, replies::Payload(r))) {
         metrics_.publish_errors.fetch_add(1, std::memory_order_relaxed);
       }
     }

@@ -28,9 +28,9 @@ class Backend {
   // stored (PostgreSQL away, ...): the pipeline retries the same batch with backoff.
   virtual Result<std::vector<store::MessageResult>> WriteTelemetry(
       std::span<const store::TelemetryMessage> batch) = 0;
-  // Runs one side effect other than a lifecycle event (those go to ApplyLifecycles). DesiredGetOp
-  // adds the values to `reply->data` (reply may be null).
-  virtual OpStatus Execute(const Op& op, Reply* reply) = 0;
+  // Runs one side effect other than a lifecycle event (those go to ApplyLifecycles); what it reads
+  // (DesiredGetOp's values) goes to `result`.
+  virtual OpStatus Execute(const Op& op, OpResult& result) = 0;
   // Applies a batch's device online/offline events in order, in one transaction: a connect storm
   // of N devices would otherwise cost N commits (each with its fsync) ahead of the telemetry replies.
   virtual OpStatus ApplyLifecycles(std::span<const store::LifecycleEvent> events) = 0;

@@ -17,6 +17,13 @@ OpStatus StatusOf(const boost::system::error_code& ec) {
   return OpStatus::kFailed;
 }
 
+// The directory seam's error for a store error.
+boost::system::error_code LookupError(const boost::system::error_code& ec) {
+  if (store::Is(ec, store::Errc::kUnavailable)) return LookupErrc::kUnavailable;
+  if (store::Is(ec, store::Errc::kNotFound)) return LookupErrc::kNotFound;
+  return LookupErrc::kFailed;
+}
+
 log::RateLimiter& OpNoise() {
   static log::RateLimiter limiter(std::chrono::seconds(5));
   return limiter;
@@ -38,13 +45,13 @@ StoreDirectorySource::StoreDirectorySource(store::DbSettings settings) : db_(std
 Result<DeviceEntry> StoreDirectorySource::LoadDevice(std::string_view product_key,
                                                      std::string_view device_name) {
   auto info = store::LookupDevice(db_, product_key, device_name);
-  if (!info) return info.error();
+  if (!info) return LookupError(info.error());
   return DeviceEntry{info->device_id, info->enabled};
 }
 
 Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_key) {
   auto published = store::GetPublishedModel(db_, product_key);
-  if (!published) return published.error();
+  if (!published) return LookupError(published.error());
   ProductEntry entry;
   entry.product_key = published->product_key;
   entry.mode = ToTslMode(published->validation);
@@ -77,13 +84,13 @@ OpStatus StoreBackend::ApplyLifecycles(std::span<const store::LifecycleEvent> ev
   }
   if (!r) {
     IOT_LOG_LIMITED(OpNoise(), log::Level::kError, "gateway",
-                    "lifecycle events not stored count=" << events.size()
+                    "msg=\"lifecycle events not stored\" count=" << events.size()
                         << " error=" << log::Quote(r.error().message()));
   }
   return r ? OpStatus::kDone : StatusOf(r.error());
 }
 
-OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
+OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
   if (const auto* tags = std::get_if<TagsUpdateOp>(&op)) {
     auto r = store::UpdateDeviceTags(db_, tags->device_id, tags->tags);
     return r ? OpStatus::kDone : StatusOf(r.error());
@@ -95,17 +102,7 @@ OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
   if (const auto* get = std::get_if<DesiredGetOp>(&op)) {
     auto r = store::GetDesiredProperties(db_, get->device_id);
     if (!r) return StatusOf(r.error());
-    if (reply) {
-      for (const auto& d : *r) {
-        if (!d.value_json) continue;  // cleared: left out, like Alibaba
-        bool wanted = get->identifiers.empty();
-        for (const auto& id : get->identifiers) wanted = wanted || id == d.identifier;
-        if (!wanted) continue;
-        nlohmann::json value = nlohmann::json::parse(*d.value_json, nullptr, false);
-        if (value.is_discarded()) continue;
-        reply->data[d.identifier] = nlohmann::json{{"value", std::move(value)}, {"version", d.version}};
-      }
-    }
+    result.desired = std::move(*r);
     return OpStatus::kDone;
   }
   if (const auto* del = std::get_if<DesiredDeleteOp>(&op)) {
@@ -118,7 +115,7 @@ OpStatus StoreBackend::Execute(const Op& op, Reply* reply) {
     if (!found) {
       if (store::Is(found.error(), store::Errc::kNotFound)) {
         IOT_LOG_LIMITED(OpNoise(), log::Level::kInfo, "gateway",
-                        "device reply for no pending call device_id=" << call->device_id
+                        "msg=\"device reply for no pending call\" device_id=" << call->device_id
                             << " id=" << log::Quote(call->alink_id));
         return OpStatus::kDone;
       }

@@ -28,7 +28,7 @@ class StoreBackend final : public Backend {
   explicit StoreBackend(store::DbSettings settings);
   Result<std::vector<store::MessageResult>> WriteTelemetry(
       std::span<const store::TelemetryMessage> batch) override;
-  OpStatus Execute(const Op& op, Reply* reply) override;
+  OpStatus Execute(const Op& op, OpResult& result) override;
   OpStatus ApplyLifecycles(std::span<const store::LifecycleEvent> events) override;
   store::Db& Database() { return db_; }
 

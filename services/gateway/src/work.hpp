@@ -37,7 +37,8 @@ class ReplyEncoder {
   virtual std::optional<std::string> Encode(const std::string& alink_reply) const = 0;
 };
 
-// An Alink reply to publish after the message's transaction committed.
+// An Alink reply to publish after the message's transaction committed; built and changed only by
+// replies:: (reply.hpp).
 struct Reply {
   std::string topic;
   std::string id;
@@ -59,7 +60,7 @@ struct TagsDeleteOp {
   std::int64_t device_id = 0;
   std::vector<std::string> keys;
 };
-struct DesiredGetOp {  // fills the reply's data with {"id":{"value":v,"version":n}}
+struct DesiredGetOp {  // reads the device's desired values (replies::AddDesiredValues answers them)
   std::int64_t device_id = 0;
   std::vector<std::string> identifiers;
 };
@@ -92,5 +93,10 @@ struct Work {
 
 // Outcome of executing an Op.
 enum class OpStatus { kDone, kUnavailable, kFailed };
+
+// What executing an Op read: data, not protocol (replies:: shapes the answer).
+struct OpResult {
+  std::vector<store::DesiredProperty> desired;  // DesiredGetOp: every desired property of the device
+};
 
 }  // namespace iot::gateway

@@ -1,3 +1,4 @@
+#include "iot/common/hash.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
@@ -27,7 +28,7 @@ TelemetryMessage Msg(std::int64_t device, std::string id, std::string value, Tim
   TelemetryMessage m;
   m.device_id = device;
   m.message_id = std::move(id);
-  m.payload_hash = PayloadHash(value);
+  m.payload_hash = iot::Fnv1a64(value);
   m.received_at = received;
   m.properties.push_back(PropertyItem{"T", std::move(value), ts});
   return m;

@@ -52,11 +52,13 @@ TEST_CASE("Directory: unknown and unavailable are different errors", "[gateway][
   gw::CachingDirectory dir(source, gw::CacheSettings{});
   auto missing = dir.FindDevice("pk", "nobody");
   REQUIRE_FALSE(missing.has_value());
-  CHECK(iot::store::Is(missing.error(), iot::store::Errc::kNotFound));
+  CHECK(missing.error() == gw::LookupErrc::kNotFound);
+  CHECK_FALSE(gw::Unavailable(missing.error()));
   source.unavailable = true;
   auto away = dir.FindDevice("pk", "nobody");
   REQUIRE_FALSE(away.has_value());
-  CHECK(iot::store::Is(away.error(), iot::store::Errc::kUnavailable));
+  CHECK(away.error() == gw::LookupErrc::kUnavailable);
+  CHECK(gw::Unavailable(away.error()));
 }
 
 TEST_CASE("Directory: published TSL forms", "[gateway][directory]") {

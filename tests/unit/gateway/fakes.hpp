@@ -34,16 +34,16 @@ class FakeSource final : public DirectorySource {
 
   Result<DeviceEntry> LoadDevice(std::string_view pk, std::string_view dn) override {
     ++device_loads;
-    if (unavailable) return store::Errc::kUnavailable;
+    if (unavailable) return LookupErrc::kUnavailable;
     auto it = devices.find(std::string(pk) + "/" + std::string(dn));
-    if (it == devices.end()) return store::Errc::kNotFound;
+    if (it == devices.end()) return LookupErrc::kNotFound;
     return it->second;
   }
   Result<ProductEntry> LoadProduct(std::string_view pk) override {
     ++product_loads;
-    if (unavailable) return store::Errc::kUnavailable;
+    if (unavailable) return LookupErrc::kUnavailable;
     auto it = products.find(std::string(pk));
-    if (it == products.end()) return store::Errc::kNotFound;
+    if (it == products.end()) return LookupErrc::kNotFound;
     return it->second;
   }
 };
@@ -78,11 +78,12 @@ class FakeBackend final : public Backend {
     if (on_commit) on_commit();
     return results;
   }
-  OpStatus Execute(const Op& op, Reply* reply) override {
+  // DesiredGetOp reads what the store would hold: a value asked for, one not asked for, one cleared.
+  OpStatus Execute(const Op& op, OpResult& result) override {
     std::lock_guard lock(mutex);
     ops.push_back(op);
-    if (std::holds_alternative<DesiredGetOp>(op) && reply) {
-      reply->data["power"] = nlohmann::json{{"value", "on"}, {"version", 2}};
+    if (std::holds_alternative<DesiredGetOp>(op)) {
+      result.desired = {{"PowerOn", "1", 2}, {"TargetTemp", "21.5", 1}, {"FanLevel", std::nullopt, 3}};
     }
     return OpStatus::kDone;
   }

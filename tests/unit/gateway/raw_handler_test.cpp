@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "handler_fixture.hpp"
+#include "iot/common/hash.hpp"
 
 using iot::gateway::HandlerSettings;
 using iot::gateway::HandleStatus;
@@ -74,7 +75,7 @@ TEST_CASE("Raw handler: bytes become a validated property post and the reply goe
   REQUIRE(w.telemetry);
   CHECK(w.telemetry->device_id == 21);
   CHECK(w.telemetry->message_id == "7");  // strict mode: Humidity -56 (200 as a signed byte) is out of range
-  CHECK(w.telemetry->payload_hash == gw::Fnv1a64(Bytes({0, 7, 5, 200})));
+  CHECK(w.telemetry->payload_hash == iot::Fnv1a64(Bytes({0, 7, 5, 200})));
   REQUIRE(w.telemetry->properties.size() == 1);  // Humidity 200 is out of range
   CHECK(w.telemetry->properties[0].identifier == "RunCount");
   REQUIRE(w.telemetry->rejections.size() == 1);

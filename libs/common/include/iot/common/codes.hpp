@@ -23,6 +23,7 @@ inline constexpr int kDeviceDisabled = 6204;
 inline constexpr int kServiceNotFound = 6206;
 inline constexpr int kNotJson = 6207;
 inline constexpr int kDeviceDisabledDownlink = 6208;
+inline constexpr int kProductNotFound = 6250;  // the topic's ProductKey names no product
 inline constexpr int kMethodMismatch = 6300;
 inline constexpr int kArrayFormat = 6301;
 inline constexpr int kMissingInput = 6302;

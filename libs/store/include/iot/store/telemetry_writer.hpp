@@ -55,7 +55,7 @@ struct RejectionItem {
 struct TelemetryMessage {
   std::int64_t device_id = 0;
   std::string message_id;          // the Alink id, opaque; empty = do not dedupe
-  std::uint64_t payload_hash = 0;  // PayloadHash(raw payload)
+  std::uint64_t payload_hash = 0;  // iot::Fnv1a64(raw payload), iot/common/hash.hpp
   TimeMs received_at = 0;
   std::vector<PropertyItem> properties;
   std::vector<EventItem> events;
@@ -95,8 +95,5 @@ class TelemetryWriter final {
   bool stream_listening_ = false;
   std::chrono::steady_clock::time_point next_stream_check_{};
 };
-
-// 64-bit FNV-1a of the raw payload (stable across builds and restarts).
-std::uint64_t PayloadHash(std::string_view payload);
 
 }  // namespace iot::store

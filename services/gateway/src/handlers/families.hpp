@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstddef>
+
+#include <nlohmann/json.hpp>
+
+#include "directory.hpp"
+#include "handlers/context.hpp"
+#include "work.hpp"
+
+// The device requests of each message family, as Handler::Dispatch calls them once the device is
+// known and admitted and the method matches the topic. A new family (sub-device session and topology,
+// OTA, remote config, shadow) is one new file in handlers/ with its functions declared here, and one
+// case in Dispatch. Families that need the handler's own state (directory, scripts, metrics) are
+// Handler members instead: lifecycle.cpp, device_replies.cpp, raw.cpp, NTP in requests.cpp.
+namespace iot::gateway::handler_detail {
+
+// telemetry.cpp: thing.event.property.post, thing.event.{id}.post, history and batch posts.
+void HandlePropertyPost(Context& c, const ProductEntry& p, const json& params);
+void HandleEventPost(Context& c, const ProductEntry& p, const json& params);
+void HandleHistoryPost(Context& c, const ProductEntry& p, const json& params, std::size_t max_samples);
+void HandleBatchPost(Context& c, const ProductEntry& p, const json& params, std::size_t max_samples);
+
+// requests.cpp: desired properties, the thing model template, device tags.
+void HandleDesiredGet(Context& c, const ProductEntry& p, const json& params, Work& out);
+void HandleDesiredDelete(Context& c, const ProductEntry& p, const json& params, Work& out);
+void HandleDslTemplateGet(Context& c, const ProductEntry& p);
+void HandleTagsUpdate(Context& c, const json& params, Work& out);
+void HandleTagsDelete(Context& c, const json& params, Work& out);
+
+}  // namespace iot::gateway::handler_detail
