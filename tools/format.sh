@@ -181,7 +181,7 @@ mapfile -d '' all < <(cxx_files)
 fmt_failed=0
 if ! printf '%s\0' "${all[@]}" | xargs -0 -r -P "$JOBS" -n 16 "$CLANG_FORMAT" --dry-run -Werror \
     >"$TMP/format.log" 2>&1; then
-  mapfile -t bad < <(grep -oE '^[^:]+\.(cpp|hpp|h|cc):[0-9]+:[0-9]+: error' "$TMP/format.log" | cut -d: -f1 | sort -u)
+  mapfile -t bad < <(grep -oE '^[^: ]+\.(cpp|hpp|h|cc):[0-9]+:[0-9]+: error' "$TMP/format.log" | cut -d: -f1 | sort -u)
   fmt_failed=${#bad[@]}
   ((fmt_failed)) || fmt_failed=1
   say "clang-format: $fmt_failed of ${#all[@]} files are not formatted (tools/format.sh applies it), e.g.:"
