@@ -53,10 +53,24 @@ tidy_db() {
   [[ -f $BUILD_DIR/compile_commands.json ]] ||
     die "no $BUILD_DIR/compile_commands.json: configure and build first (tests/run.sh or iot_build), or set IOT_BUILD_DIR"
   mkdir -p "$out"
-  python3 - "$BUILD_DIR/compile_commands.json" "$out/compile_commands.json" <<'EOF'
+  local source_dir
+  source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
+  python3 - "$BUILD_DIR/compile_commands.json" "$out/compile_commands.json" "${source_dir:-$IOT_ROOT}" "$IOT_ROOT" \
+    "$(cd "$BUILD_DIR" && pwd)" <<'EOF'
 import json, re, shlex, sys
 entries = json.load(open(sys.argv[1]))
+# A build of another checkout of the repository (a scratch copy, the lead's trial worktree) serves too: its
+# source paths are mapped onto this one (the build directory's own paths stay).
+src, dst, build = sys.argv[3].rstrip("/") + "/", sys.argv[4].rstrip("/") + "/", sys.argv[5].rstrip("/") + "/"
+def remap(text):
+    return text.replace(build, "\0").replace(src, dst).replace("\0", build)
 for e in entries:
+    if src != dst:
+        for k in ("file", "command"):
+            if k in e:
+                e[k] = remap(e[k])
+        if "arguments" in e:
+            e["arguments"] = [remap(a) for a in e["arguments"]]
     args = e["arguments"] if "arguments" in e else shlex.split(e["command"])
     clean, skip = [], False
     for a in args:
