@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The repository's C++ formatting and tidy rules (.clang-format, .clang-tidy at the root), applied or checked.
 #
-#   tools/format.sh [apply]   clang-tidy's readability-braces-around-statements --fix on every C++ file that
+#   tools/format.sh [apply [files...]]
+#                             clang-tidy's readability-braces-around-statements --fix on every C++ file that
 #                             has an unbraced if/for/while/else/do body, then clang-format -i on every C++ file.
 #                             Time-bounded (IOT_FORMAT_TIMEOUT_S, default 3600): files whose tidy run has not
 #                             started by then are listed and left for the next run (the script is idempotent).
@@ -32,7 +33,7 @@ die() { say "$*"; exit 2; }
 
 case $MODE in
   apply | check) ;;
-  -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown mode '$MODE' (apply or check)" ;;
 esac
 command -v "$CLANG_FORMAT" >/dev/null || die "$CLANG_FORMAT not found: deploy/install-deps.sh --test installs it"
@@ -47,7 +48,8 @@ cxx_files() {
 
 # A copy of compile_commands.json without what only GCC understands: the precompiled header CMake gives the
 # transport target is a GCC .gch that clang cannot read, and the sources compile without it (it holds only
-# Boost includes that each file includes itself).
+# Boost includes that each file includes itself). Without -Werror too: tidy reports compiler warnings as
+# warnings.
 tidy_db() {
   local out=$1
   [[ -f $BUILD_DIR/compile_commands.json ]] ||
@@ -80,7 +82,9 @@ for e in entries:
         if a == "-include" or a == "-Xclang":
             skip = True  # -include <cmake_pch.hxx>, -Xclang <pch option>
             continue
-        if a.startswith("-Winvalid-pch") or a.startswith("-fpch") or re.match(r"-include.*cmake_pch", a):
+        # -Werror would turn clang's own warnings (which GCC does not give) into errors that stop tidy.
+        if a.startswith("-Winvalid-pch") or a.startswith("-fpch") or a.startswith("-Werror") or \
+                re.match(r"-include.*cmake_pch", a):
             continue
         clean.append(a)
     e.pop("command", None)
@@ -177,7 +181,7 @@ run_tidy() {
 
 started=$(date +%s)
 if [[ $MODE == apply ]]; then
-  mapfile -d '' all < <(cxx_files)
+  if (($# > 1)); then all=("${@:2}"); else mapfile -d '' all < <(cxx_files); fi
   mapfile -d '' todo < <(printf '%s\0' "${all[@]}" | unbraced_files)
   say "${#all[@]} C++ files; ${#todo[@]} with unbraced statements get clang-tidy's braces ($JOBS at a time)"
   rc=0
