@@ -18,10 +18,10 @@ BUILD_PACKAGES=(
   mosquitto-dev libmosquitto-dev
 )
 RUN_PACKAGES=(procps iproute2 acl mosquitto postgresql-15 postgresql-client-15)
-TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev wrk libbenchmark-dev chromium fonts-dejavu-core
+TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 wrk libbenchmark-dev chromium fonts-dejavu-core
   python3-paho-mqtt curl prometheus systemd)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and
 # their tests; prometheus: promtool checks deploy/monitoring/ (and a local Prometheus for the docs' screenshot);
-# systemd: systemd-analyze verify of the units (ops.install)
+# systemd: systemd-analyze verify of the units (ops.install); clang-format-14, clang-tidy-14: tools/format.sh
 DOCKER_PACKAGES=(docker.io docker-compose debootstrap)
 
 PACKAGES=("${BUILD_PACKAGES[@]}")

@@ -5,7 +5,8 @@
 #
 # Settings: IOT_BUILD_DIR (default ./build), IOT_BUILD_TYPE (RelWithDebInfo), IOT_FUZZ_SECONDS (30 per
 # target; 0 skips fuzzing), IOT_TEST_FILTER (a ctest -R regex), IOT_KEEP_TMP=1 keeps the server directory,
-# IOT_TEST_COMPOSE=1 (default when CI=true) also runs tests/compose.sh (images and docker-compose.yml).
+# IOT_TEST_COMPOSE=1 (default when CI=true) also runs tests/compose.sh (images and docker-compose.yml),
+# IOT_TEST_STYLE=0 skips the formatting/tidy check (tools/format.sh check; also skipped with IOT_TEST_FILTER).
 set -euo pipefail
 
 IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -117,6 +118,18 @@ elif [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]]; then
   iot_say "clang++-14 not found: fuzz targets skipped"
 fi
 
+# Formatting and tidy (tools/format.sh check): clang-format on every C++ file, clang-tidy on the files changed
+# against main; one more test in the totals.
+style_passed=0 style_failed=0
+if [[ -z ${IOT_TEST_FILTER:-} && ${IOT_TEST_STYLE:-1} == 1 ]]; then
+  iot_say "style: tools/format.sh check"
+  if IOT_BUILD_DIR=$BUILD_DIR "$IOT_ROOT/tools/format.sh" check; then
+    iot_say "style: ok"; style_passed=1
+  else
+    iot_say "style: FAILED (tools/format.sh applies the formatting; tidy findings are fixed by hand)"; style_failed=1; failed=1
+  fi
+fi
+
 # The platform as containers: images from this build's binaries, docker-compose.yml end to end.
 compose_passed=0 compose_failed=0
 if ((compose_test)); then
@@ -124,8 +137,8 @@ if ((compose_test)); then
 fi
 
 elapsed=$(( $(date +%s) - started ))
-total_passed=$(( ${passed:-0} + fuzz_passed + compose_passed ))
-total_failed=$(( nfailed + fuzz_failed + compose_failed ))
+total_passed=$(( ${passed:-0} + fuzz_passed + style_passed + compose_passed ))
+total_failed=$(( nfailed + fuzz_failed + style_failed + compose_failed ))
 iot_say "done in ${elapsed}s"
 echo "tests: $total_passed passed, $total_failed failed"
 exit $failed

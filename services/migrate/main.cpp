@@ -6,7 +6,12 @@
 
 #include "iot/cli/command_line.hpp"
 #include "iot/common/config.hpp"
+#include "iot/common/log.hpp"
 #include "iot/store/migrator.hpp"
+
+namespace {
+constexpr const char* kLog = "migrate";
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string dsn;
@@ -31,10 +36,10 @@ int main(int argc, char** argv) {
   iot::store::Migrator migrator(dsn);
   auto report = migrator.Migrate();
   if (!report) {
-    std::cerr << "iot-migrate: " << migrator.LastError() << "\n";
+    IOT_LOG_ERROR(kLog, "msg=\"migration failed\" error=" << iot::log::Quote(migrator.LastError()));
     return 1;
   }
-  std::cerr << "iot-migrate: schema version " << report->from_version << " -> " << report->to_version
-            << " (" << report->applied.size() << " applied)\n";
+  IOT_LOG_INFO(kLog, "msg=\"schema migrated\" from=" << report->from_version << " to=" << report->to_version
+                                                  << " applied=" << report->applied.size());
   return 0;
 }

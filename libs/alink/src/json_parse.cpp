@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "iot/alink/error.hpp"
 #include "iot/common/json.hpp"
 

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include <boost/system/error_code.hpp>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 // Private helpers shared by the envelope, NTP and status codecs.
 namespace iot::alink::detail {

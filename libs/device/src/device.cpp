@@ -232,7 +232,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       cb = connection_callback;
     }
     cv_.notify_all();
-    IOT_LOG_DEBUG("device", "ready device=" << options.product_key << "/" << options.device_name);
+    IOT_LOG_DEBUG("device", "msg=\"ready\" device=" << log::Quote(options.product_key + "/" + options.device_name));
     if (cb) Dispatch([cb] { cb(true, ""); });
     Pump(Clock::now());  // what waited for the connection goes out now
   }
@@ -250,7 +250,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       if (state != State::kConnecting) return;
       ScheduleReconnect(cause);
     }
-    IOT_LOG_DEBUG("device", "connect failed device=" << options.device_name << " cause=" << cause);
+    IOT_LOG_DEBUG("device", "msg=\"connect failed\" device=" << log::Quote(options.device_name)
+                                                          << " cause=" << log::Quote(cause));
   }
 
   void OnSubscribeFailed(const std::string& cause) {
@@ -278,7 +279,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       ScheduleReconnect(cause);
       if (was_ready) cb = connection_callback;
     }
-    IOT_LOG_DEBUG("device", "connection lost device=" << options.device_name << " cause=" << cause);
+    IOT_LOG_DEBUG("device", "msg=\"connection lost\" device=" << log::Quote(options.device_name)
+                                                           << " cause=" << log::Quote(cause));
     if (cb) Dispatch([cb, cause] { cb(false, cause); });
   }
 
@@ -551,7 +553,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         c.publish(topic, payload.data(), payload.size(), options.qos, false);
         ok = true;
       } catch (const mqtt::exception& e) {
-        IOT_LOG_DEBUG("device", "reply publish failed topic=" << topic << " error=" << e.what());
+        IOT_LOG_DEBUG("device", "msg=\"reply publish failed\" topic=" << log::Quote(topic)
+                                                          << " error=" << log::Quote(e.what()));
       }
     });
     return ok;

@@ -48,9 +48,9 @@ struct Runtime::Impl {
       try {
         task();
       } catch (const std::exception& e) {
-        IOT_LOG_WARN("device", "callback threw error=" << log::Quote(e.what()));
+        IOT_LOG_WARN("device", "msg=\"callback threw\" error=" << log::Quote(e.what()));
       } catch (...) {
-        IOT_LOG_WARN("device", "callback threw a non-exception");
+        IOT_LOG_WARN("device", "msg=\"callback threw a non-exception\"");
       }
     }
   }
@@ -86,7 +86,7 @@ struct Runtime::Impl {
         try {
           again = t(now);
         } catch (const std::exception& e) {
-          IOT_LOG_WARN("device", "ticker threw error=" << log::Quote(e.what()));
+          IOT_LOG_WARN("device", "msg=\"ticker threw\" error=" << log::Quote(e.what()));
         }
         if (again) keep.push_back(std::move(t));
       }

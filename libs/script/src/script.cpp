@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 
+#include <nlohmann/json.hpp>
+
 #include "duktape.h"
 
 namespace iot::script {

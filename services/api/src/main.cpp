@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   try {
     config = iot::api::LoadConfig(path, [](const char* name) { return std::getenv(name); });
   } catch (const iot::api::ConfigError& e) {
-    std::cerr << "iot-api: " << e.what() << "\n";
+    IOT_LOG_ERROR(kLog, "msg=\"invalid configuration\" error=" << iot::log::Quote(e.what()));
     return 2;
   }
   iot::log::Level level{};
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
                            << plain_bind);
   }
   if (config.pg_dsn.empty()) {
-    std::cerr << "iot-api: IOT_PG_DSN (or pgDsn in the config file) is required\n";
+    IOT_LOG_ERROR(kLog, "msg=\"IOT_PG_DSN (or pgDsn in the config file) is required\"");
     return 2;
   }
 
@@ -100,7 +100,6 @@ int main(int argc, char** argv) {
     auto migrated = migrator.Migrate();
     if (!migrated) {
       IOT_LOG_ERROR(kLog, "msg=\"database schema not usable\" why=" << iot::log::Quote(migrator.LastError()));
-      std::cerr << "iot-api: " << migrator.LastError() << "\n";
       return 1;
     }
     if (!migrated->applied.empty()) {

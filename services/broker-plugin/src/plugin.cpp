@@ -296,7 +296,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
       } else if (key.rfind("account_", 0) == 0) {
         auto account = iot::broker::ParseServiceAccount(key.substr(8), value);
         if (!account) {
-          mosquitto_log_printf(MOSQ_LOG_ERR, "iot plugin: bad service account option %s", key.c_str());
+          IOT_LOG_ERROR(kLog, "msg=\"bad service account option\" option=" << iot::log::Quote(key));
           return MOSQ_ERR_INVAL;
         }
         settings.accounts.push_back(std::move(*account));
@@ -314,18 +314,17 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     }
     plugin->sessions.SetDownlinkLimits(limits);
     if (settings.allow_anonymous) {
-      mosquitto_log_printf(MOSQ_LOG_WARNING, "iot plugin: anonymous clients allowed (development only)");
+      IOT_LOG_WARN(kLog, "msg=\"anonymous clients allowed (development only)\"");
     }
     plugin->auth = std::make_unique<iot::broker::Authenticator>(std::move(settings), plugin->directory);
     if (!dsn.empty()) {
       plugin->sync = std::make_unique<iot::broker::DirectorySync>(dsn, plugin->directory);
       if (!plugin->sync->InitialLoad()) {
-        mosquitto_log_printf(MOSQ_LOG_WARNING,
-                             "iot plugin: database unreachable; devices are refused until it returns");
+        IOT_LOG_WARN(kLog, "msg=\"database unreachable: devices are refused until it returns\"");
       }
       plugin->sync->Start();
     } else {
-      mosquitto_log_printf(MOSQ_LOG_WARNING, "iot plugin: no plugin_opt_pg_dsn; no device can connect");
+      IOT_LOG_WARN(kLog, "msg=\"no plugin_opt_pg_dsn: no device can connect\"");
     }
     Plugin* raw = plugin.get();
     mosquitto_callback_register(identifier, MOSQ_EVT_BASIC_AUTH, OnBasicAuth, nullptr, raw);
@@ -335,7 +334,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     *userdata = plugin.release();
     return MOSQ_ERR_SUCCESS;
   } catch (const std::exception& e) {
-    mosquitto_log_printf(MOSQ_LOG_ERR, "iot plugin: init failed: %s", e.what());
+    IOT_LOG_ERROR(kLog, "msg=\"init failed\" error=" << iot::log::Quote(e.what()));
     return MOSQ_ERR_UNKNOWN;
   }
 }

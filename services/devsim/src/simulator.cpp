@@ -15,6 +15,7 @@
 
 #include "http.hpp"
 #include "iot/common/clock.hpp"
+#include "iot/common/log.hpp"
 #include "iot/device/device.hpp"
 #include "iot/tsl/parser.hpp"
 #include "stats.hpp"
@@ -193,7 +194,7 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
     if (credentials.empty()) throw std::runtime_error("no devices to simulate");
     model = LoadModel(o, api.get());
   } catch (const std::exception& e) {
-    err << "iot-devsim: " << e.what() << "\n";
+    err << "msg=\"cannot start\" error=" << log::Quote(e.what()) << "\n";
     return 1;
   }
 
@@ -224,7 +225,7 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
     try {
       dev = std::make_unique<device::Device>(d);
     } catch (const std::exception& e) {
-      err << "iot-devsim: " << e.what() << "\n";
+      err << "msg=\"cannot create device\" error=" << log::Quote(e.what()) << "\n";
       return 1;
     }
     // Answers come from the thing model, after the configured delay (on the runtime's timer, so a
@@ -270,13 +271,13 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (connected == 0) {
-    err << "iot-devsim: no device connected to " << o.mqtt_uri << ": " << devices.front()->LastError()
-        << "\n";
+    err << "msg=\"no device connected\" uri=" << log::Quote(o.mqtt_uri)
+        << " error=" << log::Quote(devices.front()->LastError()) << "\n";
     return 1;
   }
   if (connected < devices.size()) {
-    err << "iot-devsim: " << connected << " of " << devices.size()
-        << " devices connected; the others keep trying\n";
+    err << "msg=\"some devices not connected, the others keep trying\" connected=" << connected
+        << " devices=" << devices.size() << "\n";
   }
 
   // --- post at the configured rate; progress on one line ---
@@ -300,11 +301,10 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
         continue;
       }
       const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      err << (tty ? "\r" : "") << "[" << Fixed(elapsed) << "s] sent " << stats.sent()
-          << " answered " << answered << " refused " << stats.refused() << " timeouts "
-          << stats.timeouts() << " rate " << (answered - last_answered) << "/s p50 "
-          << Fixed(recent.p50, 2) << " ms p99 " << Fixed(recent.p99, 2) << " ms"
-          << (tty ? "   " : "\n") << std::flush;
+      err << (tty ? "\r" : "") << "msg=\"progress\" elapsed_s=" << Fixed(elapsed) << " sent=" << stats.sent()
+          << " answered=" << answered << " refused=" << stats.refused() << " timeouts=" << stats.timeouts()
+          << " rate_per_s=" << (answered - last_answered) << " p50_ms=" << Fixed(recent.p50, 2)
+          << " p99_ms=" << Fixed(recent.p99, 2) << (tty ? "   " : "\n") << std::flush;
       last_answered = answered;
     }
   });

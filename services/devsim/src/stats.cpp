@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 namespace iot::devsim {
 
 Percentiles ComputePercentiles(std::vector<std::uint32_t>& samples) {

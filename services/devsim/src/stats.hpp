@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "iot/device/types.hpp"
 

@@ -5,6 +5,8 @@
 #include <limits>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace iot::devsim {
 namespace {
 

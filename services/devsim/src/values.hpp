@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <random>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "iot/tsl/thing_model.hpp"
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "directory.hpp"
 #include "iot/script/script.hpp"

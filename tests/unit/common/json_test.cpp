@@ -1,6 +1,7 @@
 #include "iot/common/json.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 namespace {
 

@@ -2,6 +2,9 @@
 
 #include <fstream>
 #include <map>
+#include <string>
+
+#include <unistd.h>
 
 #include "config.hpp"
 
@@ -45,7 +48,7 @@ TEST_CASE("Config: an empty variable is unset, as in iot-api", "[gateway][config
 }
 
 TEST_CASE("Config: file - then environment wins", "[gateway][config]") {
-  const std::string path = "/tmp/iot-gateway-config-test.json";
+  const std::string path = "/tmp/iot-gateway-config-test-" + std::to_string(::getpid()) + ".json";
   {
     std::ofstream out(path);
     out << R"({"pg_dsn":"file-dsn","batch_max":100,"workers":3})";

@@ -24,7 +24,7 @@ void LogAccess(const AccessRecord& record, int status, std::chrono::steady_clock
   const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
   const auto level = status >= 500 ? log::Level::kWarn : log::Level::kInfo;
   IOT_LOG(level, "api.access",
-          "method=" << record.method << " route=" << log::Quote(record.route)
+          "msg=\"request\" method=" << record.method << " route=" << log::Quote(record.route)
                     << " target=" << log::Quote(record.target) << " status=" << status
                     << " ms=" << static_cast<long long>(ms * 1000) / 1000.0
                     << " request_id=" << record.request_id << " remote=" << record.remote_address);

@@ -350,7 +350,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     const int status = error.status;
     FillResponse(slot, ToResponse(error));
     state_->metrics.ObserveRequest("unparsed", "OTHER", status, 0.0);
-    IOT_LOG_INFO("api.access", "route=\"unparsed\" status=" << status << " request_id="
+    IOT_LOG_INFO("api.access", "msg=\"request refused\" route=\"unparsed\" status=" << status << " request_id="
                                << slot.request_id << " remote=" << remote_ << " error="
                                << log::Quote(why));
     DoWrite();

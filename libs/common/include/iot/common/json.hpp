@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 // One JSON parser for everything that comes from outside the process (REST bodies, WebSocket
 // messages, device payloads, thing models): a DOM built through nlohmann's SAX interface with a

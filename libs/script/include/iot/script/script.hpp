@@ -26,7 +26,7 @@
 #include <utility>
 #include <variant>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 namespace iot::script {
 
