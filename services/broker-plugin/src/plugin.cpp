@@ -34,6 +34,8 @@
 #include "registration.hpp"
 #include "sessions.hpp"
 
+using iot::NowMs;
+
 namespace {
 
 constexpr const char* kLog = "broker-plugin";
