@@ -295,6 +295,19 @@ TEST_CASE("Handler: desired get/delete - dsltemplate - tags - NTP", "[gateway][h
     CHECK(std::holds_alternative<std::monostate>(bad.op));
     Work del = f.Run("/sys/a1Prod/dev1/thing/deviceinfo/delete", R"({"id":"26","params":[{"attrKey":"Temperature"}]})");
     REQUIRE(std::holds_alternative<gw::TagsDeleteOp>(del.op));
+    json many = json::array();
+    for (int i = 0; i < 201; ++i) many.push_back(json{{"attrKey", "k" + std::to_string(i)}, {"attrValue", "v"}});
+    for (const char* kind : {"update", "delete"}) {
+      const std::string topic = std::string("/sys/a1Prod/dev1/thing/deviceinfo/") + kind;
+      Work empty = f.Run(topic, R"({"id":"27","params":[]})");
+      CHECK(empty.reply->code == 460);
+      CHECK(empty.reply->message == "params must be a non-empty array");
+      CHECK(std::holds_alternative<std::monostate>(empty.op));
+      Work too_many = f.Run(topic, json{{"id", "28"}, {"params", many}}.dump());
+      CHECK(too_many.reply->code == 460);
+      CHECK(too_many.reply->message == "more than 200 tags");
+      CHECK(std::holds_alternative<std::monostate>(too_many.op));
+    }
   }
   SECTION("NTP answers in the device's number type") {
     Work w = f.Run("/ext/ntp/a1Prod/dev1/request", R"({"deviceSendTime":100})");

@@ -29,6 +29,19 @@ bool ValidTagKey(std::string_view key) {
   return true;
 }
 
+// Tag updates and deletes carry a list of 1 to 200 tags; otherwise refused (460) and false.
+bool TagListOk(Context& c, const json& params) {
+  if (!params.is_array() || params.empty()) {
+    c.Fail(codes::kParamError, "params must be a non-empty array");
+    return false;
+  }
+  if (params.size() > kMaxTags) {
+    c.Fail(codes::kParamError, "more than 200 tags");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void HandleDesiredGet(Context& c, const ProductEntry& p, const json& params, Work& out) {
@@ -76,8 +89,7 @@ void HandleDslTemplateGet(Context& c, const ProductEntry& p) {
 }
 
 void HandleTagsUpdate(Context& c, const json& params, Work& out) {
-  if (!params.is_array() || params.empty()) return c.Fail(codes::kParamError, "params must be a non-empty array");
-  if (params.size() > kMaxTags) return c.Fail(codes::kParamError, "more than 200 tags");
+  if (!TagListOk(c, params)) return;
   TagsUpdateOp op;
   op.device_id = c.device_id;
   for (const json& item : params) {
@@ -101,8 +113,7 @@ void HandleTagsUpdate(Context& c, const json& params, Work& out) {
 }
 
 void HandleTagsDelete(Context& c, const json& params, Work& out) {
-  if (!params.is_array() || params.empty()) return c.Fail(codes::kParamError, "params must be a non-empty array");
-  if (params.size() > kMaxTags) return c.Fail(codes::kParamError, "more than 200 tags");
+  if (!TagListOk(c, params)) return;
   TagsDeleteOp op;
   op.device_id = c.device_id;
   for (const json& item : params) {
