@@ -450,8 +450,8 @@ TEST_CASE("Gateway: back-pressure with PostgreSQL stopped: a burst beyond the Mo
   }
   REQUIRE(iot::testing::PollUntil([&] { return w.gateway->Metric("iot_gateway_pauses_total") >= 1; }, 10s));
   // The rest waits in the broker. How many arrive between crossing the high-water mark and the disconnect
-  // depends on scheduling (the supervisor looks every 10 ms; 235 with 100 as the mark on a loaded machine, where
-  // this once said <= 200): most of the burst must not be in the gateway.
+  // depends on scheduling (the supervisor looks every 10 ms): a bound of 200 failed with 235 under CPU load, the
+  // mark being 100. What matters is that most of the burst is not in the gateway.
   CHECK(w.gateway->Metric("iot_gateway_queue_depth") < kPosts / 2);
   // Nothing is answered while PostgreSQL is away (no reply before a commit).
   CHECK_FALSE(w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 300ms));
