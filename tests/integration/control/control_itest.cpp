@@ -82,7 +82,7 @@ struct ControlStack {
   std::unique_ptr<iot::testing::MqttTestClient> Online(const std::string& dn) {
     auto device = stack.Connect(dn);
     REQUIRE(device->Subscribe("/sys/" + std::string(kPk) + "/" + dn + "/rrpc/request/+", 0) == 0);
-    REQUIRE(iot::testing::PollUntil([&] { return Status(dn) == "online"; }, 3s, 20ms));
+    REQUIRE(iot::testing::PollUntil([&] { return Status(dn) == "online"; }, 20s, 20ms));
     std::this_thread::sleep_for(200ms);  // past IOT_ONLINE_GRACE_MS: commands go out at once
     return device;
   }

@@ -128,7 +128,7 @@ struct RawStack {
     c.device_name = dn;
     c.device_secret = json::parse(r.body)["deviceSecret"];
     auto device = std::make_unique<iot::testing::MqttTestClient>();
-    REQUIRE(iot::testing::PollUntil([&] { return device->ConnectDevice(c) == 0; }, 3s, 50ms));
+    REQUIRE(iot::testing::PollUntil([&] { return device->ConnectDevice(c) == 0; }, 20s, 50ms));
     REQUIRE(device->Subscribe(std::string("/sys/") + kRawPk + "/" + dn + "/thing/#", 1) <= 1);
     return device;
   }
@@ -199,7 +199,7 @@ TEST_CASE("Raw: a property set goes down as bytes and the device's byte answer c
   REQUIRE(iot::testing::PollUntil([&] {
     auto r = s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0002");
     return json::parse(r.body).value("status", "") == "online";
-  }, 3s, 20ms));
+  }, 20s, 20ms));
   std::this_thread::sleep_for(200ms);  // past IOT_ONLINE_GRACE_MS
 
   auto r = s.Call("POST", std::string("/products/") + kRawPk + "/devices/raw-0002/properties",
