@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+
 namespace iot {
 namespace {
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "http/metrics.hpp"
+#include "iot/common/json_text.hpp"
 #include "iot/common/log.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
@@ -137,7 +138,7 @@ void StreamFeed::OnNotification(const store::Notification& n) {
     const auto status = payload.substr(last + 1);
     hub_.Publish(pk, dn, [&] {
       std::string data = "{\"status\":";
-      store::AppendJsonString(data, status);
+      AppendJsonString(data, status);
       data += '}';
       return stream::ChangeMessage("status", pk, dn, NowMs(), data);
     });
