@@ -1,6 +1,8 @@
 // iot-gateway pipeline without the broker: decode -> validate -> batch write -> reply, CPU per post.
 //   BM_HandlePost          one shard worker's work per post (topic parse, envelope decode, directory
 //                          hit, TSL validation in weak mode, TelemetryMessage built)
+//   BM_DirectoryHit/0|1    the directory's device + product lookup of every message from 1-4 threads:
+//                          the directory before libs/catalog (0) and the current one (1)
 //   BM_PipelineFakeStore   the whole threaded pipeline (queues, shard workers, batch writer, reply
 //                          encoding) with a store that does nothing: the gateway's own CPU per post
 //   BM_PipelineStore       the same with the real TelemetryWriter against PostgreSQL (IOT_BENCH_PG_DSN)
@@ -14,9 +16,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -125,6 +129,92 @@ void BM_HandlePost(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(n));
 }
 BENCHMARK(BM_HandlePost);
+
+// The directory as it was before products moved to libs/catalog (git edb1451 directory.cpp, trimmed to
+// the warm path): devices and products behind one mutex, the product key copied per lookup. The
+// baseline BM_DirectoryHit compares the current CachingDirectory with, in the same run.
+class BaselineDirectory {
+ public:
+  explicit BaselineDirectory(gw::DirectorySource& source) : source_(source) {}
+  iot::Result<gw::DeviceEntry> FindDevice(std::string_view pk, std::string_view dn) {
+    std::string key;
+    key.reserve(pk.size() + dn.size() + 1);
+    key.append(pk).append("/").append(dn);
+    const std::int64_t now = Now();
+    std::lock_guard lock(mutex_);
+    if (auto it = devices_.find(key); it != devices_.end() && now - it->second.second < kTtlMs) {
+      return it->second.first;
+    }
+    auto loaded = source_.LoadDevice(pk, dn);
+    if (loaded) devices_[key] = {*loaded, now};
+    return loaded;
+  }
+  iot::Result<std::shared_ptr<const gw::ProductEntry>> FindProduct(std::string_view pk) {
+    const std::int64_t now = Now();
+    std::lock_guard lock(mutex_);
+    std::string key(pk);
+    if (auto it = products_.find(key); it != products_.end() && now - it->second.second < kTtlMs) {
+      return it->second.first;
+    }
+    auto loaded = source_.LoadProduct(pk);
+    if (!loaded) return loaded.error();
+    auto entry = std::make_shared<gw::ProductEntry>(std::move(*loaded));
+    iot::catalog::ParseModel(*entry);
+    std::shared_ptr<const gw::ProductEntry> shared = entry;
+    products_[key] = {shared, now};
+    return shared;
+  }
+
+ private:
+  static constexpr std::int64_t kTtlMs = 60000;
+  static std::int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  gw::DirectorySource& source_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::pair<gw::DeviceEntry, std::int64_t>> devices_;
+  std::unordered_map<std::string, std::pair<std::shared_ptr<const gw::ProductEntry>, std::int64_t>> products_;
+};
+
+// The per-message lookups alone on a warm cache (device, then its product) from 1, 2 and 4 threads
+// sharing one directory as the shard workers do: the hot path's cost and lock contention.
+// Arg 0: BaselineDirectory (before libs/catalog); Arg 1: gw::CachingDirectory.
+template <class Directory>
+void DirectoryHits(benchmark::State& state, Directory& directory) {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (int d = 0; d < kDevices; ++d) v.push_back("dev" + std::to_string(1000 + d));
+    return v;
+  }();
+  std::size_t n = static_cast<std::size_t>(state.thread_index()) * 97;
+  for (auto _ : state) {
+    auto device = directory.FindDevice("a1Bench0001", names[n % kDevices]);
+    auto product = directory.FindProduct("a1Bench0001");
+    benchmark::DoNotOptimize(device);
+    benchmark::DoNotOptimize(product);
+    ++n;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+void BM_DirectoryHit(benchmark::State& state) {
+  static std::vector<std::int64_t> ids = [] {
+    std::vector<std::int64_t> v(kDevices);
+    for (int i = 0; i < kDevices; ++i) v[static_cast<std::size_t>(i)] = i + 1;
+    return v;
+  }();
+  static MemorySource source(ids);
+  static BaselineDirectory baseline(source);
+  static gw::CachingDirectory current(source, gw::CacheSettings{});
+  if (state.range(0) == 0) {
+    DirectoryHits(state, baseline);
+  } else {
+    DirectoryHits(state, current);
+  }
+}
+BENCHMARK(BM_DirectoryHit)->Arg(0)->Arg(1)->Threads(1)->Threads(2)->Threads(4)->UseRealTime();
 
 // Pushes `posts` through a running pipeline and waits for every reply.
 void RunPipeline(benchmark::State& state, gw::Backend& backend, const std::vector<std::int64_t>& ids,

@@ -13,6 +13,7 @@
 
 #include "iot/alink/error.hpp"
 #include "iot/alink/topic.hpp"
+#include "iot/common/hex.hpp"
 #include "json_parse.hpp"
 
 namespace iot::alink {
@@ -159,7 +160,7 @@ std::optional<std::string_view> ConnectCredentials::Extension(std::string_view k
 
 Result<ConnectCredentials> ParseConnect(std::string_view client_id, std::string_view username) {
   if (client_id.size() > kMaxClientIdBytes || HasControlBytes(client_id) ||
-      !detail::IsValidUtf8(client_id)) {
+      !IsValidUtf8(client_id)) {
     return Errc::kBadClientId;
   }
   const auto first_bar = client_id.find('|');
@@ -236,15 +237,8 @@ std::string SignContent(std::string_view client_id, std::string_view device_name
 }
 
 std::string Sign(SignMethod method, std::string_view secret, std::string_view content) {
-  static constexpr char kHex[] = "0123456789abcdef";
   const Mac mac = ComputeMac(method, secret, content);
-  std::string out;
-  out.reserve(2 * mac.size);
-  for (unsigned i = 0; i < mac.size; ++i) {
-    out += kHex[mac.bytes[i] >> 4];
-    out += kHex[mac.bytes[i] & 0xF];
-  }
-  return out;
+  return ToHex(std::string_view(reinterpret_cast<const char*>(mac.bytes.data()), mac.size));
 }
 
 Result<SignMethod> VerifyPassword(const ConnectCredentials& c, std::string_view device_secret,

@@ -177,15 +177,15 @@ std::string BuildReply(std::string_view id, int code, std::string_view method, c
   std::string out;
   out.reserve(64 + id.size() + method.size() + message.size());
   out += "{\"id\":";
-  detail::AppendJsonString(out, id);
+  AppendJsonString(out, id);
   out += ",\"code\":";
   AppendInt(out, code);
   out += ",\"data\":";
   detail::AppendJson(out, data);
   out += ",\"message\":";
-  detail::AppendJsonString(out, message);
+  AppendJsonString(out, message);
   out += ",\"method\":";
-  detail::AppendJsonString(out, method);
+  AppendJsonString(out, method);
   out += ",\"version\":\"1.0\"}";
   return out;
 }
@@ -194,11 +194,11 @@ std::string BuildRequest(std::string_view id, std::string_view method, const Jso
   std::string out;
   out.reserve(64 + id.size() + method.size());
   out += "{\"id\":";
-  detail::AppendJsonString(out, id);
+  AppendJsonString(out, id);
   out += ",\"version\":\"1.0\",\"params\":";
   detail::AppendJson(out, params);
   out += ",\"method\":";
-  detail::AppendJsonString(out, method);
+  AppendJsonString(out, method);
   out += '}';
   return out;
 }
@@ -242,7 +242,7 @@ std::string BuildNtpResponse(const NtpRequest& request, std::int64_t server_recv
   };
   out += "{\"deviceSendTime\":";
   if (request.as_string) {
-    detail::AppendJsonString(out, request.device_send_time);
+    AppendJsonString(out, request.device_send_time);
   } else {
     out += request.device_send_time;  // the device's own number text
   }

@@ -126,9 +126,9 @@ std::string EncodeStatus(const StatusMessage& m) {
   out.reserve(256);
   const auto field = [&out](std::string_view key, std::string_view value) {
     out += out.empty() ? "{" : ",";
-    detail::AppendJsonString(out, key);
+    AppendJsonString(out, key);
     out += ':';
-    detail::AppendJsonString(out, value);
+    AppendJsonString(out, value);
   };
   field("status", m.status == DeviceStatus::kOnline ? "online" : "offline");
   if (!m.iot_id.empty()) {

@@ -143,35 +143,6 @@ bool IsSessionKind(TopicKind kind) {
 }
 
 // Cuts the next '/'-separated level off `rest`. Returns false when `rest` was already exhausted.
-class Levels {
- public:
-  explicit Levels(std::string_view text) : rest_(text) {}
-
-  bool Next(std::string_view& level) {
-    if (done_) {
-      return false;
-    }
-    const auto slash = rest_.find('/');
-    if (slash == std::string_view::npos) {
-      level = rest_;
-      done_ = true;
-    } else {
-      level = rest_.substr(0, slash);
-      rest_.remove_prefix(slash + 1);
-    }
-    return true;
-  }
-
-  bool Done() const { return done_; }
-
-  // Everything not consumed yet (only meaningful when !Done()).
-  std::string_view Rest() const { return done_ ? std::string_view{} : rest_; }
-
- private:
-  std::string_view rest_;
-  bool done_ = false;
-};
-
 bool IsReservedIdentifier(std::string_view id) {
   return id == "set" || id == "get" || id == "post" || id == "property" || id == "event" ||
          id == "time" || id == "value";
@@ -230,7 +201,7 @@ Result<Topic> ParseSys(std::string_view pk, std::string_view dn, std::string_vie
 }
 
 // Parses "{pk}/{dn}" followed by nothing more.
-bool TakeDevice(Levels& levels, Topic& t) {
+bool TakeDevice(TopicLevels& levels, Topic& t) {
   std::string_view pk;
   std::string_view dn;
   if (!levels.Next(pk) || !levels.Next(dn) || !levels.Done()) {
@@ -250,7 +221,7 @@ Result<Topic> DeviceSegmentsChecked(Topic t) {
 
 Result<Topic> ParseImpl(std::string_view topic, bool allow_ext_rrpc);
 
-Result<Topic> ParseExt(Levels& levels, bool allow_ext_rrpc) {
+Result<Topic> ParseExt(TopicLevels& levels, bool allow_ext_rrpc) {
   std::string_view area;
   if (!levels.Next(area)) {
     return Errc::kTopicNotRecognized;
@@ -327,7 +298,7 @@ Result<Topic> ParseImpl(std::string_view topic, bool allow_ext_rrpc) {
       static_cast<std::size_t>(std::count(topic.begin(), topic.end(), '/')) >= kMaxTopicLevels) {
     return Errc::kTopicNotRecognized;  // the level bound keeps parse and ACL in agreement
   }
-  Levels levels(topic.substr(1));
+  TopicLevels levels(topic.substr(1));
   std::string_view first;
   levels.Next(first);
   if (first == "sys") {
@@ -407,7 +378,7 @@ struct PatternLevel {
 template <std::size_t N>
 bool SplitFilter(std::string_view filter, std::array<std::string_view, N>& out, std::size_t& count) {
   count = 0;
-  Levels levels(filter);
+  TopicLevels levels(filter);
   std::string_view level;
   while (levels.Next(level)) {
     if (count == N) {

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "iot/common/clock.hpp"
+#include "iot/common/hex.hpp"
+#include "iot/common/json_text.hpp"
 #include "iot/common/safe_text.hpp"
 
 namespace iot::log {
@@ -88,13 +90,6 @@ bool IsNumber(std::string_view v) {
   return i == v.size();
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Undoes Quote: `text` starts at the opening quote; `used` receives how many bytes the quoted value took.
 // False when there is no closing quote.
 bool Unquote(std::string_view text, std::string& value, std::size_t& used) {
@@ -107,8 +102,8 @@ bool Unquote(std::string_view text, std::string& value, std::size_t& used) {
     }
     if (c == '\\' && i + 1 < text.size()) {
       const char next = text[i + 1];
-      if (next == 'x' && i + 3 < text.size() && HexDigit(text[i + 2]) >= 0 && HexDigit(text[i + 3]) >= 0) {
-        value.push_back(static_cast<char>(HexDigit(text[i + 2]) * 16 + HexDigit(text[i + 3])));
+      if (next == 'x' && i + 3 < text.size() && HexValue(text[i + 2]) >= 0 && HexValue(text[i + 3]) >= 0) {
+        value.push_back(static_cast<char>(HexValue(text[i + 2]) * 16 + HexValue(text[i + 3])));
         i += 3;
       } else {
         value.push_back(next);
@@ -122,23 +117,7 @@ bool Unquote(std::string_view text, std::string& value, std::size_t& used) {
 }
 
 // A JSON string literal of arbitrary bytes: invalid UTF-8 is made safe first (\xNN as text).
-void JsonString(std::string& out, std::string_view raw) {
-  const std::string text = StorableText(raw);
-  out.push_back('"');
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  out.push_back('"');
-}
+void JsonString(std::string& out, std::string_view raw) { AppendJsonString(out, StorableText(raw)); }
 
 // Splits a message into its free text and key=value fields (see FormatLine).
 void SplitMessage(std::string_view message, std::string& text, std::vector<std::pair<std::string, std::string>>& fields,

@@ -2,16 +2,38 @@
 
 #include <cstddef>
 
+#include "iot/common/hex.hpp"
+
 namespace iot {
 namespace {
 
-// Length of the well-formed UTF-8 sequence starting at text[i] (Unicode 15, table 3-7), 0 if none.
-// NUL counts as not storable.
+// A storable sequence: well-formed UTF-8 other than NUL (jsonb and text refuse U+0000).
 std::size_t SequenceLength(std::string_view text, std::size_t i) {
+  return text[i] == '\0' ? 0 : Utf8SequenceLength(text, i);
+}
+
+// True when `text` is a run of well-formed sequences (NUL one of them only when kNulAllowed).
+template <bool kNulAllowed>
+bool AllSequences(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < text.size();) {
+    // ASCII runs dominate device payloads: skip them without the table lookup.
+    if (const auto c = static_cast<unsigned char>(text[i]); (kNulAllowed || c != 0) && c < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t n = kNulAllowed ? Utf8SequenceLength(text, i) : SequenceLength(text, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) noexcept {
   const auto b = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char c = b(i);
   const std::size_t left = text.size() - i;
-  if (c == 0) return 0;
   if (c < 0x80) return 1;
   auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
     return k < text.size() && b(k) >= lo && b(k) <= hi;
@@ -30,34 +52,19 @@ std::size_t SequenceLength(std::string_view text, std::size_t i) {
   return 0;
 }
 
-}  // namespace
+bool IsValidUtf8(std::string_view text) noexcept { return AllSequences<true>(text); }
 
-bool IsStorableText(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    // ASCII runs dominate device payloads: skip them without the table lookup.
-    if (const auto c = static_cast<unsigned char>(text[i]); c != 0 && c < 0x80) {
-      ++i;
-      continue;
-    }
-    const std::size_t n = SequenceLength(text, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
+bool IsStorableText(std::string_view text) { return AllSequences<false>(text); }
 
 std::string StorableText(std::string_view text) {
   if (IsStorableText(text)) return std::string(text);
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size() + 16);
   for (std::size_t i = 0; i < text.size();) {
     const std::size_t n = SequenceLength(text, i);
     if (n == 0) {
-      const auto c = static_cast<unsigned char>(text[i]);
       out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
+      AppendHex(out, std::string_view(&text[i], 1));
       ++i;
       continue;
     }

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "iot/common/hex.hpp"
+
 namespace iot::store {
 namespace detail {
 
@@ -152,13 +154,7 @@ std::string RandomHex(std::size_t bytes) {
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  return ToHex(raw);
 }
 
 std::int64_t DayOf(TimeMs ms) {

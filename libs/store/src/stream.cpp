@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "connection.hpp"
+#include "iot/common/json_text.hpp"
 #include "iot/store/telemetry_writer.hpp"
 
 namespace iot::store {
@@ -36,30 +37,6 @@ std::string PropertyEntry(const PropertyItem& p, bool truncated) {
 }
 
 }  // namespace
-
-void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 void StreamPayloadBuilder::AddRecord(char kind, std::int64_t device_id, TimeMs time,
                                      std::string_view data) {

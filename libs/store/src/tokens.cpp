@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include "connection.hpp"
+#include "iot/common/hex.hpp"
 
 namespace iot::store {
 namespace {
@@ -46,14 +47,7 @@ TokenInfo ReadToken(const pqxx::row& r) {
 std::string TokenHash(std::string_view clear_token) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(clear_token.data()), clear_token.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char c : digest) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  return ToHex(std::string_view(reinterpret_cast<const char*>(digest), SHA256_DIGEST_LENGTH));
 }
 
 Result<CreatedToken> CreateToken(Db& db, const TokenCreate& request) {

@@ -463,7 +463,7 @@ class Reader {
       return;
     }
     for (const auto& [key, label] : specs.items()) {
-      const std::string key_ptr = ptr + "/" + detail::EscapePointerToken(key);
+      const std::string key_ptr = ptr + "/" + detail::JsonPointerEscape(key);
       std::int64_t number = 0;
       if (is_bool && key != "0" && key != "1") {
         Add(key_ptr, "bool specs allow only the keys \"0\" and \"1\", not " + Quoted(key));

@@ -7,47 +7,6 @@
 
 namespace iot::tsl::detail {
 
-std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  std::size_t length = 0;
-  std::uint32_t code_point = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    length = 2;
-    code_point = c & 0x1Fu;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    length = 3;
-    code_point = c & 0x0Fu;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    length = 4;
-    code_point = c & 0x07u;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  for (std::size_t k = 1; k < length; ++k) {
-    const unsigned char cont = byte(i + k);
-    if ((cont & 0xC0u) != 0x80u) return 0;
-    code_point = (code_point << 6) | (cont & 0x3Fu);
-  }
-  // Reject overlong forms, surrogates and values above U+10FFFF.
-  if ((length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000) ||
-      (code_point >= 0xD800 && code_point <= 0xDFFF) || code_point > 0x10FFFF) {
-    return 0;
-  }
-  return length;
-}
-
-bool IsValidUtf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t n = Utf8SequenceLength(text, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
 std::size_t Utf8Chars(std::string_view text) {
   std::size_t chars = 0;
   for (const char c : text) {
@@ -73,21 +32,6 @@ void AppendSafe(std::string& out, std::string_view text, std::size_t max_bytes) 
     written += n;
     i += n;
   }
-}
-
-std::string EscapePointerToken(std::string_view token) {
-  std::string out;
-  out.reserve(token.size());
-  for (const char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 bool ParseCanonicalInt(std::string_view text, std::int64_t& out) {

@@ -7,20 +7,20 @@
 #include <string>
 #include <string_view>
 
+#include "iot/common/json_text.hpp"
+#include "iot/common/safe_text.hpp"
+
 namespace iot::tsl::detail {
 
-// Length of the valid UTF-8 sequence at text[i], or 0 when the bytes there are not valid UTF-8.
-std::size_t Utf8SequenceLength(std::string_view text, std::size_t i);
-bool IsValidUtf8(std::string_view text);
+using iot::IsValidUtf8;          // libs/common
+using iot::JsonPointerEscape;
+using iot::Utf8SequenceLength;
 // Code points in valid UTF-8 text.
 std::size_t Utf8Chars(std::string_view text);
 
 // Appends at most `max_bytes` of `text`, cut at a character boundary, with "..." when cut; invalid
 // bytes become '?', so the result is always valid UTF-8 however hostile the input.
 void AppendSafe(std::string& out, std::string_view text, std::size_t max_bytes);
-
-// RFC 6901 token escaping: '~' -> "~0", '/' -> "~1".
-std::string EscapePointerToken(std::string_view token);
 
 // "-?[0-9]+" without leading zeros (canonical integer text), within int64.
 bool ParseCanonicalInt(std::string_view text, std::int64_t& out);

@@ -1,5 +1,6 @@
 #include "access.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <openssl/crypto.h>
@@ -8,16 +9,10 @@
 #include "filter.hpp"
 #include "iot/alink/credentials.hpp"
 #include "iot/alink/topic.hpp"
+#include "iot/common/hex.hpp"
 
 namespace iot::broker {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Topic lists of the platform's services (see README "Broker access"). Shared-subscription prefixes
 // are stripped before matching, so `$share/gw//sys/+/+/thing/event/+/post` is allowed by the
@@ -120,18 +115,11 @@ std::optional<ServiceAccount> ParseServiceAccount(std::string_view name, std::st
   } else {
     return std::nullopt;
   }
-  const auto hex = spec.substr(colon + 1);
-  if (hex.size() != 64) {
+  const auto secret = FromHex(spec.substr(colon + 1));
+  if (!secret || secret->size() != account.secret_sha256.size()) {
     return std::nullopt;
   }
-  for (std::size_t i = 0; i < 32; ++i) {
-    const int hi = HexValue(hex[2 * i]);
-    const int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    account.secret_sha256[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
+  std::copy(secret->begin(), secret->end(), account.secret_sha256.begin());
   return account;
 }
 

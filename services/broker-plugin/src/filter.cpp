@@ -1,25 +1,8 @@
 #include "filter.hpp"
 
+#include "iot/alink/topic.hpp"
+
 namespace iot::broker {
-namespace {
-
-// Splits off the first level of `rest`; false when there are no levels left.
-bool NextLevel(std::string_view& rest, bool& done, std::string_view& level) {
-  if (done) {
-    return false;
-  }
-  const auto slash = rest.find('/');
-  if (slash == std::string_view::npos) {
-    level = rest;
-    done = true;
-  } else {
-    level = rest.substr(0, slash);
-    rest.remove_prefix(slash + 1);
-  }
-  return true;
-}
-
-}  // namespace
 
 std::string_view StripSharePrefix(std::string_view filter) noexcept {
   constexpr std::string_view kShare = "$share/";
@@ -42,11 +25,12 @@ bool FilterCovers(std::string_view pattern, std::string_view filter) noexcept {
   if (filter.empty() || pattern.empty()) {
     return false;
   }
-  bool pattern_done = false, filter_done = false;
+  alink::TopicLevels pattern_levels(pattern);
+  alink::TopicLevels filter_levels(filter);
   std::string_view p, f;
   while (true) {
-    const bool has_p = NextLevel(pattern, pattern_done, p);
-    const bool has_f = NextLevel(filter, filter_done, f);
+    const bool has_p = pattern_levels.Next(p);
+    const bool has_f = filter_levels.Next(f);
     if (!has_p) {
       return !has_f;
     }

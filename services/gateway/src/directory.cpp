@@ -3,10 +3,6 @@
 #include <chrono>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "iot/tsl/published.hpp"
-
 namespace iot::gateway {
 
 const boost::system::error_category& LookupCategory() {
@@ -27,7 +23,14 @@ const boost::system::error_category& LookupCategory() {
 }
 
 CachingDirectory::CachingDirectory(DirectorySource& source, CacheSettings settings, Clock clock)
-    : source_(source), settings_(settings), clock_(std::move(clock)) {}
+    : source_(source),
+      settings_(settings),
+      clock_(clock),
+      products_(catalog::CacheSettings{settings.max_products, settings.ttl}, std::move(clock)),
+      load_product_([this](std::string_view product_key) {
+        std::lock_guard lock(mutex_);
+        return source_.LoadProduct(product_key);
+      }) {}
 
 std::int64_t CachingDirectory::Now() const {
   if (clock_) return clock_();
@@ -56,41 +59,40 @@ Result<DeviceEntry> CachingDirectory::FindDevice(std::string_view product_key,
 
 Result<std::shared_ptr<const ProductEntry>> CachingDirectory::FindProduct(
     std::string_view product_key) {
-  const std::int64_t now = Now();
-  std::lock_guard lock(mutex_);
-  std::string key(product_key);
-  if (auto it = products_.find(key); it != products_.end()) {
-    if (now - it->second.loaded_ms < settings_.ttl.count()) return it->second.entry;
-    products_.erase(it);
+  return products_.Find(product_key, load_product_);
+}
+
+std::vector<std::string> CachingDirectory::Channels() {
+  std::vector<std::string> channels = catalog::PublishedProducts::Channels();
+  channels.emplace_back(store::kChannelDevice);
+  return channels;
+}
+
+void CachingDirectory::Apply(const store::Notification& notification) {
+  if (notification.resync) {
+    Clear();
+  } else if (notification.channel == store::kChannelDevice) {
+    InvalidateDevice(notification.payload);
+  } else {
+    products_.Apply(notification);
   }
-  Result<ProductEntry> loaded = source_.LoadProduct(product_key);
-  if (!loaded) return loaded.error();
-  auto entry = std::make_shared<ProductEntry>(std::move(*loaded));
-  if (entry->version && !entry->tsl_json.empty()) entry->model = tsl::ParsePublishedModel(entry->tsl_json);
-  if (products_.size() >= settings_.max_products) products_.erase(products_.begin());
-  std::shared_ptr<const ProductEntry> shared = entry;
-  products_[key] = ProductSlot{shared, now};
-  return shared;
 }
 
 void CachingDirectory::InvalidateProduct(std::string_view product_key) {
-  std::lock_guard lock(mutex_);
-  products_.erase(std::string(product_key));
-  // The device entries carry nothing product-level, so they stay.
-  ++generation_;
+  products_.Invalidate(product_key);  // the device entries carry nothing product-level, so they stay
 }
 
 void CachingDirectory::InvalidateDevice(std::string_view key) {
   std::lock_guard lock(mutex_);
   devices_.erase(std::string(key));
-  ++generation_;
 }
 
 void CachingDirectory::Clear() {
-  std::lock_guard lock(mutex_);
-  devices_.clear();
-  products_.clear();
-  ++generation_;
+  {
+    std::lock_guard lock(mutex_);
+    devices_.clear();
+  }
+  products_.Clear();
 }
 
 std::size_t CachingDirectory::DeviceCount() const {
@@ -98,9 +100,6 @@ std::size_t CachingDirectory::DeviceCount() const {
   return devices_.size();
 }
 
-std::size_t CachingDirectory::ProductCount() const {
-  std::lock_guard lock(mutex_);
-  return products_.size();
-}
+std::size_t CachingDirectory::ProductCount() const { return products_.Count(); }
 
 }  // namespace iot::gateway

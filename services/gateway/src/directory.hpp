@@ -11,10 +11,13 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/system/error_code.hpp>
 
+#include "iot/catalog/published_products.hpp"
 #include "iot/common/result.hpp"
+#include "iot/store/listener.hpp"
 #include "iot/tsl/thing_model.hpp"
 #include "iot/tsl/validator.hpp"
 
@@ -45,16 +48,8 @@ struct DeviceEntry {
   bool enabled = true;
 };
 
-struct ProductEntry {
-  std::string product_key;
-  tsl::Mode mode = tsl::Mode::kWeak;
-  std::optional<int> version;                    // absent: nothing published
-  std::string tsl_json;                          // the published TSL ("" without a version)
-  std::shared_ptr<const tsl::ThingModel> model;  // null without a version or when unparsable
-  bool raw = false;                              // dataFormat "raw": devices send bytes
-  std::shared_ptr<const std::string> script;     // raw products: the parsing script (null: none)
-  std::int64_t script_updated_at = 0;
-};
+// A product's published model and mode: libs/catalog owns it (and its cache), the API uses the same.
+using ProductEntry = catalog::PublishedProduct;
 
 // The lookups the handler needs.
 class Directory {
@@ -72,7 +67,7 @@ class DirectorySource {
   virtual ~DirectorySource() = default;
   virtual Result<DeviceEntry> LoadDevice(std::string_view product_key,
                                          std::string_view device_name) = 0;
-  // tsl_json/version/mode only; the cache parses the model.
+  // Unparsed (catalog::LoadFromStore); the cache parses the model.
   virtual Result<ProductEntry> LoadProduct(std::string_view product_key) = 0;
 };
 
@@ -83,7 +78,9 @@ struct CacheSettings {
   std::chrono::milliseconds ttl{60000};
 };
 
-// Thread-safe. Loads happen under the cache's mutex (misses are rare; the source is one connection).
+// Thread-safe. Device loads happen under the cache's mutex (misses are rare; the source is one
+// connection, so product loads take that mutex too). Products are a catalog::PublishedProducts: its
+// lookups take only its own mutex, so a device miss never holds up the per-message product lookup.
 class CachingDirectory final : public Directory {
  public:
   using Clock = std::function<std::int64_t()>;  // ms, monotonic
@@ -92,7 +89,11 @@ class CachingDirectory final : public Directory {
   Result<DeviceEntry> FindDevice(std::string_view product_key, std::string_view device_name) override;
   Result<std::shared_ptr<const ProductEntry>> FindProduct(std::string_view product_key) override;
 
-  // From LISTEN/NOTIFY: product (settings or model) changed; device changed ("pk/dn"); resync.
+  // The channels Apply understands: catalog::PublishedProducts::Channels() and device changes.
+  static std::vector<std::string> Channels();
+  // From LISTEN/NOTIFY: what a product, publish or device ("pk/dn") notification makes stale;
+  // everything on a resync.
+  void Apply(const store::Notification& notification);
   void InvalidateProduct(std::string_view product_key);
   void InvalidateDevice(std::string_view product_key_slash_device_name);
   void Clear();
@@ -105,10 +106,6 @@ class CachingDirectory final : public Directory {
     DeviceEntry entry;
     std::int64_t loaded_ms = 0;
   };
-  struct ProductSlot {
-    std::shared_ptr<const ProductEntry> entry;
-    std::int64_t loaded_ms = 0;
-  };
   std::int64_t Now() const;
 
   DirectorySource& source_;
@@ -116,8 +113,8 @@ class CachingDirectory final : public Directory {
   Clock clock_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, DeviceSlot> devices_;    // "pk/dn"
-  std::unordered_map<std::string, ProductSlot> products_;  // pk
-  std::uint64_t generation_ = 0;  // bumped by every invalidation; a load that raced one is not cached
+  catalog::PublishedProducts products_;
+  catalog::PublishedProducts::Loader load_product_;  // source_.LoadProduct under mutex_
 };
 
 }  // namespace iot::gateway

@@ -130,16 +130,7 @@ void Gateway::ListenLoop() {
   // invalidate the caches within one Poll interval.
   store::Listener listener(
       DbFor(config_, "listen"),
-      {store::kChannelProduct, store::kChannelThingModel, store::kChannelDevice},
-      [this](const store::Notification& n) {
-        if (n.resync) {
-          directory_.Clear();
-        } else if (n.channel == store::kChannelDevice) {
-          directory_.InvalidateDevice(n.payload);
-        } else {
-          directory_.InvalidateProduct(n.payload);
-        }
-      });
+      CachingDirectory::Channels(), [this](const store::Notification& n) { directory_.Apply(n); });
   bool was_connected = true;
   while (!stopping_) {
     auto r = listener.Poll(std::chrono::milliseconds(250));

@@ -31,15 +31,6 @@ log::RateLimiter& OpNoise() {
 
 }  // namespace
 
-tsl::Mode ToTslMode(store::ValidationMode mode) {
-  switch (mode) {
-    case store::ValidationMode::kNone: return tsl::Mode::kNone;
-    case store::ValidationMode::kStrict: return tsl::Mode::kStrict;
-    case store::ValidationMode::kWeak: break;
-  }
-  return tsl::Mode::kWeak;
-}
-
 StoreDirectorySource::StoreDirectorySource(store::DbSettings settings) : db_(std::move(settings)) {}
 
 Result<DeviceEntry> StoreDirectorySource::LoadDevice(std::string_view product_key,
@@ -50,17 +41,9 @@ Result<DeviceEntry> StoreDirectorySource::LoadDevice(std::string_view product_ke
 }
 
 Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_key) {
-  auto published = store::GetPublishedModel(db_, product_key);
-  if (!published) return LookupError(published.error());
-  ProductEntry entry;
-  entry.product_key = published->product_key;
-  entry.mode = ToTslMode(published->validation);
-  entry.version = published->version;
-  entry.tsl_json = std::move(published->tsl_json);
-  entry.raw = published->data_format == store::DataFormat::kRaw;
-  if (published->script) entry.script = std::make_shared<const std::string>(std::move(*published->script));
-  entry.script_updated_at = published->script_updated_at;
-  return entry;
+  auto product = catalog::LoadFromStore(db_, product_key);
+  if (!product) return LookupError(product.error());
+  return product;
 }
 
 StoreBackend::StoreBackend(store::DbSettings settings) : db_(std::move(settings)), writer_(db_) {}

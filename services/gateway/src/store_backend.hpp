@@ -37,6 +37,4 @@ class StoreBackend final : public Backend {
   store::TelemetryWriter writer_;
 };
 
-tsl::Mode ToTslMode(store::ValidationMode mode);
-
 }  // namespace iot::gateway

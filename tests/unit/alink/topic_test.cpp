@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -374,4 +375,33 @@ TEST_CASE("Topic: parse and ACL agree on the level limit", "[alink][topic][acl]"
   deep += "/x";
   CHECK_FALSE(alink::ParseTopic(deep).has_value());
   CHECK_FALSE(alink::TopicBelongsToDevice(deep, "a1b2c3d4e5f", "dev01"));
+}
+
+TEST_CASE("TopicLevels: the one level splitter (parser, device ACL, broker filters)", "[alink][topic]") {
+  auto split = [](std::string_view text) {
+    std::vector<std::string> out;
+    iot::alink::TopicLevels levels(text);
+    std::string_view level;
+    while (levels.Next(level)) out.emplace_back(level);
+    return out;
+  };
+  CHECK(split("/sys/pk/dn") == std::vector<std::string>{"", "sys", "pk", "dn"});
+  CHECK(split("a//b/") == std::vector<std::string>{"a", "", "b", ""});
+  CHECK(split("") == std::vector<std::string>{""});
+  CHECK(split("#") == std::vector<std::string>{"#"});
+
+  iot::alink::TopicLevels levels("sys/pk/dn/thing/event");
+  std::string_view level;
+  REQUIRE(levels.Next(level));
+  CHECK(level == "sys");
+  CHECK_FALSE(levels.Done());
+  CHECK(levels.Rest() == "pk/dn/thing/event");
+  REQUIRE(levels.Next(level));
+  REQUIRE(levels.Next(level));
+  REQUIRE(levels.Next(level));
+  REQUIRE(levels.Next(level));
+  CHECK(level == "event");
+  CHECK(levels.Done());
+  CHECK(levels.Rest().empty());
+  CHECK_FALSE(levels.Next(level));
 }

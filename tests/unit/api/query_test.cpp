@@ -81,6 +81,37 @@ TEST_CASE("Base64Url: matches RFC 4648 vectors without padding", "[api][query]")
   CHECK_FALSE(iot::api::Base64UrlDecode("Zm9v="));
 }
 
+TEST_CASE("Base64Url: refuses padding, the standard alphabet and anything else outside the url one",
+          "[api][query]") {
+  // Round trips over every length and byte value of a group, with the alphabet's last characters.
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) {
+    bytes.push_back(static_cast<char>(255 - i));
+    const std::string encoded = iot::api::Base64UrlEncode(bytes);
+    CHECK(encoded.find_first_of("+/=") == std::string::npos);
+    const auto decoded = iot::api::Base64UrlDecode(encoded);
+    REQUIRE(decoded);
+    CHECK(*decoded == bytes);
+  }
+  CHECK(*iot::api::Base64UrlDecode("") == "");
+  CHECK(*iot::api::Base64UrlDecode("Zm9v") == "foo");
+  CHECK(*iot::api::Base64UrlDecode("Zg") == "f");
+  // Padding, which OpenSSL's decoder would take, in every position.
+  for (const char* padded : {"Zg==", "Zm8=", "Zg=", "Z===", "Zm=v", "====", "=Zm9"}) {
+    CHECK_FALSE(iot::api::Base64UrlDecode(padded));
+  }
+  // The standard alphabet's '+' and '/', whitespace, NUL and other bytes.
+  for (const std::string& bad : {std::string("+_8"), std::string("-/8"), std::string(" Zm9v"), std::string("Zm9v "),
+                                std::string("Zm 9v"), std::string("Zm9v\n"), std::string("Zm\0v", 4),
+                                std::string("Zm.v"), std::string("Zm9\xff")}) {
+    CHECK_FALSE(iot::api::Base64UrlDecode(bad));
+  }
+  // Non-zero leftover bits in a 3-character tail ("Zm8" is canonical, "Zm9" is not).
+  CHECK(iot::api::Base64UrlDecode("Zm8"));
+  CHECK_FALSE(iot::api::Base64UrlDecode("Zm9"));
+  CHECK_FALSE(iot::api::Base64UrlDecode("Zm9vY"));  // 1 mod 4 after a full group
+}
+
 TEST_CASE("ListBody: items and nextCursor (null on the last page)", "[api][query]") {
   CHECK(iot::api::ListBody(nlohmann::json::array({1, 2}), std::nullopt) == R"({"items":[1,2],"nextCursor":null})");
   CHECK(iot::api::ListBody(nlohmann::json::array(), std::string("c")) == R"({"items":[],"nextCursor":"c"})");

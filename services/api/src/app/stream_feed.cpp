@@ -5,6 +5,7 @@
 
 #include "http/metrics.hpp"
 #include "iot/common/clock.hpp"
+#include "iot/common/json_text.hpp"
 #include "iot/common/log.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
@@ -132,7 +133,7 @@ void StreamFeed::OnNotification(const store::Notification& n) {
     const auto status = payload.substr(last + 1);
     hub_.Publish(pk, dn, [&] {
       std::string data = "{\"status\":";
-      store::AppendJsonString(data, status);
+      AppendJsonString(data, status);
       data += '}';
       return stream::ChangeMessage("status", pk, dn, NowMs(), data);
     });

@@ -11,13 +11,18 @@
 #include "iot/common/log.hpp"
 #include "iot/store/listener.hpp"
 #include "iot/store/thing_models.hpp"
-#include "iot/tsl/published.hpp"
 
 namespace iot::api {
 namespace {
 
 constexpr std::string_view kLog = "api.control";
 constexpr int kDeliverableBatch = 500;
+constexpr std::size_t kMaxRawEncoders = 1024;
+
+log::RateLimiter& ModelNoise() {
+  static log::RateLimiter limiter(std::chrono::seconds(5));
+  return limiter;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -68,15 +73,6 @@ std::string RrpcTopic(const std::string& pk, const std::string& dn, const std::s
   topic.device_name = dn;
   topic.message_id = rrpc_id;
   return alink::FormatTopic(topic);
-}
-
-tsl::Mode ToTslMode(store::ValidationMode mode) {
-  switch (mode) {
-    case store::ValidationMode::kNone: return tsl::Mode::kNone;
-    case store::ValidationMode::kStrict: return tsl::Mode::kStrict;
-    case store::ValidationMode::kWeak: break;
-  }
-  return tsl::Mode::kWeak;
 }
 
 // The first problem of a report as (code, message), or nullopt when everything passed.
@@ -166,41 +162,36 @@ void ControlService::Stop() {
 
 // --- models -------------------------------------------------------------------------------------
 
-script::Outcome<std::string> ProductModel::ToRaw(const nlohmann::json& message) const {
-  if (!script) return script::Error{script::kNoScript, "the product has no parsing script", 0};
-  std::lock_guard lock(script_mutex_);
-  if (!compiled_) {
-    auto built = script::Script::Compile(*script, limits);
-    if (!built) return built.error();
-    compiled_ = std::move(*built);
+script::Outcome<std::string> ControlService::ToRaw(const ProductModel& model, const nlohmann::json& message) {
+  if (!model.script) return script::Error{script::kNoScript, "the product has no parsing script", 0};
+  std::shared_ptr<RawEncoder> encoder;
+  {
+    std::lock_guard lock(encoders_mutex_);
+    auto& slot = encoders_[model.product_key];
+    if (!slot || slot->source != model.script) {  // first use, or the product was reloaded
+      if (encoders_.size() > kMaxRawEncoders) encoders_.clear();
+      slot = std::make_shared<RawEncoder>();
+      slot->source = model.script;
+    }
+    encoder = slot;
   }
-  return compiled_->ProtocolToRawData(message);
+  std::lock_guard lock(encoder->mutex);
+  if (!encoder->compiled) {
+    auto built = script::Script::Compile(*encoder->source, settings_.script_limits);
+    if (!built) return built.error();
+    encoder->compiled = std::move(*built);
+  }
+  return encoder->compiled->ProtocolToRawData(message);
 }
 
 std::shared_ptr<const ProductModel> ControlService::Model(store::Db& db, const std::string& pk) {
-  {
-    std::lock_guard lock(models_mutex_);
-    if (auto it = models_.find(pk); it != models_.end()) return it->second;
+  auto model = Unwrap(models_.Find(db, pk), "no such product: " + pk);
+  if (model->version && !model->model) {
+    IOT_LOG_LIMITED(ModelNoise(), log::Level::kError, kLog,
+                    "msg=\"published thing model does not parse\" product=" << pk
+                                                                             << " error=" << log::Quote(model->model_error));
   }
-  auto published = Unwrap(store::GetPublishedModel(db, pk), "no such product: " + pk);
-  auto entry = std::make_shared<ProductModel>();
-  entry->product_key = pk;
-  entry->mode = ToTslMode(published.validation);
-  entry->version = published.version;
-  entry->raw = published.data_format == store::DataFormat::kRaw;
-  entry->script = published.script;
-  entry->limits = settings_.script_limits;
-  if (published.version) {
-    std::string error;
-    entry->model = tsl::ParsePublishedModel(published.tsl_json, &error);
-    if (!entry->model) {
-      IOT_LOG_ERROR(kLog, "msg=\"published thing model does not parse\" product=" << pk
-                                                                                 << " error=" << log::Quote(error));
-    }
-  }
-  std::lock_guard lock(models_mutex_);
-  models_[pk] = entry;
-  return entry;
+  return model;
 }
 
 void ControlService::ValidateParams(const ProductModel& model, const Command& command) {
@@ -304,7 +295,7 @@ void ControlService::Deliver(store::Db& db, std::int64_t device_id, const std::s
     std::string topic = CommandTopic(pk, dn, call.identifier);
     if (model && model->raw) {
       // Raw product: the same Alink request, converted to the device's bytes by its script.
-      auto bytes = model->ToRaw(nlohmann::json::parse(payload));
+      auto bytes = ToRaw(*model, nlohmann::json::parse(payload));
       if (!bytes) {
         update.status = store::ServiceCallStatus::kFailed;
         update.code = bytes.error().code;
@@ -571,30 +562,31 @@ void ControlService::Sweep(store::Db& db) {
   }
 }
 
+namespace {
+
+// The sweeper's channels: device status (deliveries) and what keeps the published models current.
+std::vector<std::string> Channels() {
+  std::vector<std::string> channels = catalog::PublishedProducts::Channels();
+  channels.emplace_back(store::kChannelDeviceStatus);
+  return channels;
+}
+
+}  // namespace
+
 void ControlService::SweepLoop() {
   store::Db db(settings_.db);
   std::vector<std::string> product_changes;
   store::Listener listener(
       settings_.db,
-      {store::kChannelDeviceStatus, store::kChannelThingModel, store::kChannelProduct},
-      [&](const store::Notification& n) {
-        if (n.resync) {
-          std::lock_guard lock(models_mutex_);
-          models_.clear();
-          return;
-        }
-        if (n.channel == store::kChannelDeviceStatus) {
+      Channels(), [&](const store::Notification& n) {
+        if (!n.resync && n.channel == store::kChannelDeviceStatus) {
           if (n.payload.ends_with("/online")) {
             std::lock_guard lock(sweep_mutex_);
             deliveries_due_.push_back(Clock::now() + settings_.online_grace + std::chrono::milliseconds(20));
           }
           return;
         }
-        {
-          std::lock_guard lock(models_mutex_);
-          models_.erase(n.payload);
-        }
-        if (n.channel == store::kChannelThingModel) product_changes.push_back(n.payload);
+        if (models_.Apply(n) && n.channel == store::kChannelThingModel) product_changes.push_back(n.payload);
       });
   auto next_sweep = Clock::now();
   while (true) {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "control/mqtt_link.hpp"
+#include "iot/catalog/published_products.hpp"
 #include "http/problem.hpp"
 #include "http/request.hpp"
 #include "iot/common/rate_limiter.hpp"
@@ -49,24 +50,9 @@ struct ControlSettings {
   script::Limits script_limits;  // raw products: protocolToRawData per command
 };
 
-// A product's newest published model, parsed once and shared.
-struct ProductModel {
-  std::string product_key;
-  tsl::Mode mode = tsl::Mode::kWeak;
-  std::optional<int> version;
-  std::shared_ptr<const tsl::ThingModel> model;  // null: nothing published (or unparsable)
-  // Raw products: commands go out on thing/model/down_raw as the bytes protocolToRawData makes.
-  bool raw = false;
-  std::optional<std::string> script;  // the parsing script (absent: 6200 for every command)
-  script::Limits limits;
-
-  // protocolToRawData on one command (compiled on first use; serialised: one Duktape heap).
-  script::Outcome<std::string> ToRaw(const nlohmann::json& message) const;
-
- private:
-  mutable std::mutex script_mutex_;
-  mutable std::unique_ptr<script::Script> compiled_;
-};
+// A product's newest published model and mode: libs/catalog owns it and its cache (the gateway uses the
+// same).
+using ProductModel = catalog::PublishedProduct;
 
 // A validated command as the handlers hand it over.
 struct Command {
@@ -92,6 +78,8 @@ class ControlService final {
 
   // The product's published model (cached until a publish or product change is notified).
   std::shared_ptr<const ProductModel> Model(store::Db& db, const std::string& product_key);
+  // The cache behind Model, kept current by this service's LISTEN connection (device data reads use it).
+  catalog::PublishedProducts& Products() { return models_; }
 
   // Checks `params` against the model: property set (rw properties) or a service's inputData,
   // always strictly. Throws ApiError 400 listing every problem (paths under /params).
@@ -146,8 +134,17 @@ class ControlService final {
   Downlink& downlink_;
   ControlSettings settings_;
 
-  std::mutex models_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<const ProductModel>> models_;
+  catalog::PublishedProducts models_;
+
+  // Raw products: protocolToRawData compiled once per product script (serialised: one Duktape heap).
+  struct RawEncoder {
+    std::shared_ptr<const std::string> source;  // the script it was compiled from
+    std::mutex mutex;
+    std::unique_ptr<script::Script> compiled;
+  };
+  script::Outcome<std::string> ToRaw(const ProductModel& model, const nlohmann::json& message);
+  std::mutex encoders_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<RawEncoder>> encoders_;  // by product key
 
   std::mutex limiter_mutex_;
   DeviceRateLimiter request_limiter_;

@@ -4,7 +4,9 @@
 #include <map>
 #include <set>
 
+#include "control/control_service.hpp"
 #include "handlers/common.hpp"
+#include "iot/catalog/published_products.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/thing_models.hpp"
@@ -19,59 +21,21 @@ constexpr std::string_view kRejectionsKind = "rejections";
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
 constexpr std::size_t kMaxIdentifierBytes = 128;
 
-struct ModelEntry {
-  std::string name;
-  std::string data_type;  // properties: "int", "text", ...; events: the event type
-};
+// The product's newest published model: names and data types of what devices posted. Null when
+// nothing is published, the product is gone or the model does not parse. From the cache device control
+// keeps current by notification when it runs, else loaded for this request.
+std::shared_ptr<const tsl::ThingModel> PublishedModel(catalog::PublishedProducts* products, store::Db& db,
+                                                      const std::string& pk) {
+  auto found = products ? products->Find(db, pk) : catalog::LoadPublished(db, pk);
+  if (!found) {
+    if (found.error() == store::Errc::kNotFound) return nullptr;
+    throw StoreError(found.error(), {});
+  }
+  return (*found)->model;
+}
 
-// Properties and events of the newest published model by key ("id" or "functionBlockId:id").
-struct ModelIndex {
-  std::map<std::string, ModelEntry, std::less<>> properties;
-  std::map<std::string, ModelEntry, std::less<>> events;
-};
-
-ModelIndex LoadModel(store::Db& db, const std::string& pk) {
-  ModelIndex index;
-  auto version = store::GetThingModelVersion(db, pk, std::nullopt);
-  if (!version) {
-    if (version.error() == store::Errc::kNotFound) {
-      return index;
-    }
-    throw StoreError(version.error(), {});
-  }
-  nlohmann::json combined = JsonValue(version->tsl_json);
-  if (combined.is_object()) {
-    combined = nlohmann::json::array({combined});
-  }
-  if (!combined.is_array()) {
-    return index;
-  }
-  for (const auto& module : combined) {
-    if (!module.is_object()) continue;
-    std::string prefix;
-    if (auto fb = module.find("functionBlockId"); fb != module.end() && fb->is_string()) {
-      prefix = fb->get<std::string>() + ":";
-    }
-    if (auto props = module.find("properties"); props != module.end() && props->is_array()) {
-      for (const auto& p : *props) {
-        if (!p.is_object() || !p.contains("identifier") || !p["identifier"].is_string()) continue;
-        ModelEntry entry;
-        entry.name = p.value("name", std::string());
-        if (auto dt = p.find("dataType"); dt != p.end() && dt->is_object()) {
-          entry.data_type = dt->value("type", std::string());
-        }
-        index.properties[prefix + p["identifier"].get<std::string>()] = std::move(entry);
-      }
-    }
-    if (auto events = module.find("events"); events != module.end() && events->is_array()) {
-      for (const auto& e : *events) {
-        if (!e.is_object() || !e.contains("identifier") || !e["identifier"].is_string()) continue;
-        index.events[prefix + e["identifier"].get<std::string>()] =
-            ModelEntry{e.value("name", std::string()), e.value("type", std::string())};
-      }
-    }
-  }
-  return index;
+const tsl::Property* FindProperty(const tsl::ThingModel* model, const std::string& id) {
+  return model ? model->FindProperty(id) : nullptr;
 }
 
 std::int64_t ResolveDevice(store::Db& db, const std::string& pk, const std::string& dn) {
@@ -122,8 +86,8 @@ const std::set<std::string, std::less<>>& AggregateColumns() {
   return kColumns;
 }
 
-bool IsNumericType(std::string_view type) {
-  return type == "int" || type == "float" || type == "double";
+bool IsNumericType(tsl::DataKind kind) {
+  return kind == tsl::DataKind::kInt || kind == tsl::DataKind::kFloat || kind == tsl::DataKind::kDouble;
 }
 
 const std::string& IdentifierParam(const Request& request) {
@@ -138,23 +102,24 @@ const std::string& IdentifierParam(const Request& request) {
 
 void AddDeviceDataRoutes(Router& router, HandlerContext& context) {
   store::DbPool& pool = context.pool;
+  catalog::PublishedProducts* products = context.control ? &context.control->Products() : nullptr;
   const RouteOptions viewer{.min_role = Role::kViewer};
   const std::string base = "/api/v1/products/{pk}/devices/{dn}";
 
-  router.Add("GET", base + "/properties", viewer, [&pool](Request&& request, Respond respond) {
+  router.Add("GET", base + "/properties", viewer, [&pool, products](Request&& request, Respond respond) {
     std::string pk = ProductKeyParam(request);
     std::string dn = DeviceNameParam(request);
-    RunOnDb(pool, respond, [pk, dn](store::Db& db) {
+    RunOnDb(pool, respond, [pk, dn, products](store::Db& db) {
       const std::int64_t device_id = ResolveDevice(db, pk, dn);
       auto latest = Unwrap(store::GetLatestProperties(db, device_id));
-      ModelIndex model = LoadModel(db, pk);
+      const auto model = PublishedModel(products, db, pk);
       nlohmann::json items = nlohmann::json::array();
       for (const auto& p : latest) {
-        auto it = model.properties.find(p.identifier);
-        const bool known = it != model.properties.end();
+        const tsl::Property* property = FindProperty(model.get(), p.identifier);
         items.push_back({{"identifier", p.identifier},
-                         {"name", known ? nlohmann::json(it->second.name) : nlohmann::json(nullptr)},
-                         {"dataType", known ? nlohmann::json(it->second.data_type) : nlohmann::json(nullptr)},
+                         {"name", property ? nlohmann::json(property->name) : nlohmann::json(nullptr)},
+                         {"dataType", property ? nlohmann::json(tsl::KindName(property->data_type.kind))
+                                               : nlohmann::json(nullptr)},
                          {"value", JsonValue(p.value_json)},
                          {"time", p.time}});
       }
@@ -180,7 +145,7 @@ void AddDeviceDataRoutes(Router& router, HandlerContext& context) {
              });
 
   router.Add("GET", base + "/properties/{id}/aggregate", viewer,
-             [&pool](Request&& request, Respond respond) {
+             [&pool, products](Request&& request, Respond respond) {
                std::string pk = ProductKeyParam(request);
                std::string dn = DeviceNameParam(request);
                std::string id = IdentifierParam(request);
@@ -231,13 +196,13 @@ void AddDeviceDataRoutes(Router& router, HandlerContext& context) {
                  problems.push_back({"", 0, "more than 100000 buckets: use a larger interval or a shorter range"});
                }
                ThrowIfProblems(problems);
-               RunOnDb(pool, respond, [pk, dn, id, query, columns](store::Db& db) {
+               RunOnDb(pool, respond, [pk, dn, id, query, columns, products](store::Db& db) {
                  const std::int64_t device_id = ResolveDevice(db, pk, dn);
-                 ModelIndex model = LoadModel(db, pk);
-                 if (auto it = model.properties.find(id);
-                     it != model.properties.end() && !IsNumericType(it->second.data_type)) {
+                 const auto model = PublishedModel(products, db, pk);
+                 if (const tsl::Property* property = FindProperty(model.get(), id);
+                     property && !IsNumericType(property->data_type.kind)) {
                    throw ApiError::BadRequest(
-                       "property " + id + " has data type " + it->second.data_type +
+                       "property " + id + " has data type " + std::string(tsl::KindName(property->data_type.kind)) +
                        ": only int, float and double properties can be aggregated");
                  }
                  auto buckets = Unwrap(store::AggregateProperty(db, device_id, id, query));
@@ -256,7 +221,7 @@ void AddDeviceDataRoutes(Router& router, HandlerContext& context) {
                });
              });
 
-  router.Add("GET", base + "/events", viewer, [&pool](Request&& request, Respond respond) {
+  router.Add("GET", base + "/events", viewer, [&pool, products](Request&& request, Respond respond) {
     std::string pk = ProductKeyParam(request);
     std::string dn = DeviceNameParam(request);
     std::vector<ErrorItem> problems;
@@ -268,16 +233,15 @@ void AddDeviceDataRoutes(Router& router, HandlerContext& context) {
     }
     ThrowIfProblems(problems);
     store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kEventsKind);
-    RunOnDb(pool, respond, [pk, dn, filter, query](store::Db& db) {
+    RunOnDb(pool, respond, [pk, dn, filter, query, products](store::Db& db) {
       const std::int64_t device_id = ResolveDevice(db, pk, dn);
       auto page = Unwrap(store::ListEvents(db, device_id, filter, query));
-      ModelIndex model = LoadModel(db, pk);
+      const auto model = PublishedModel(products, db, pk);
       nlohmann::json items = nlohmann::json::array();
       for (const auto& e : page.items) {
-        auto it = model.events.find(e.identifier);
+        const tsl::Event* event = model ? model->FindEvent(e.identifier) : nullptr;
         items.push_back({{"identifier", e.identifier},
-                         {"name", it != model.events.end() ? nlohmann::json(it->second.name)
-                                                           : nlohmann::json(nullptr)},
+                         {"name", event ? nlohmann::json(event->name) : nlohmann::json(nullptr)},
                          {"type", e.type},
                          {"output", JsonValue(e.output_json)},
                          {"time", e.time}});

@@ -115,20 +115,6 @@ std::string_view FieldTypeName(FieldType type) {
   return "a value";
 }
 
-std::string JsonPointerEscape(std::string_view token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 BodySchema& BodySchema::Required(std::string name, FieldType type, Constraints constraints) {
   fields_.push_back({std::move(name), type, true, std::move(constraints)});
   return *this;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "http/problem.hpp"
+#include "iot/common/json_text.hpp"  // JsonPointerEscape, for the handlers that name errors
 #include "http/request.hpp"
 
 namespace iot::api {
@@ -76,8 +77,5 @@ std::string_view FieldTypeName(FieldType type);
 // byte position when it is malformed. The overload with a schema also checks it (400 listing all).
 nlohmann::json ParseJsonBody(const Request& request);
 nlohmann::json ParseJsonBody(const Request& request, const BodySchema& schema);
-
-// Escapes one JSON pointer reference token ("~" -> "~0", "/" -> "~1").
-std::string JsonPointerEscape(std::string_view token);
 
 }  // namespace iot::api

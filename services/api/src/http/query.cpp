@@ -1,7 +1,9 @@
 #include "http/query.hpp"
 
 #include <charconv>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 #include "http/problem.hpp"
 #include "iot/common/json.hpp"
@@ -11,6 +13,8 @@ namespace {
 
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view kStandardAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 std::optional<std::int64_t> ParseInt(std::string_view text) {
   std::int64_t value = 0;
@@ -86,56 +90,57 @@ ListParams ParseListParams(const Request& request, bool time_ranged) {
   return params;
 }
 
+// base64url without padding (RFC 4648 §5) through OpenSSL's EVP_EncodeBlock/EVP_DecodeBlock, which speak
+// the standard alphabet with padding: '+' '/' are mapped to '-' '_' and the padding is dropped on the way
+// out, added back on the way in. OpenSSL's decoder is lenient (whitespace, '=' anywhere in the last
+// group, non-zero leftover bits), so the input is checked here first: only the url alphabet, no
+// padding, a length that is not 1 mod 4, and zero leftover bits (one encoding per byte string).
 std::string Base64UrlEncode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                       static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-  } else if (i + 2 == bytes.size()) {
-    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                       (static_cast<unsigned char>(bytes[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) {
+    if (c == '+') {
+      c = '-';
+    } else if (c == '/') {
+      c = '_';
+    }
   }
   return out;
 }
 
 std::optional<std::string> Base64UrlDecode(std::string_view text) {
-  if (text.size() % 4 == 1) {
+  const std::size_t tail = text.size() % 4;  // characters of the last, partial group
+  if (tail == 1 || text.size() > static_cast<std::size_t>(std::numeric_limits<int>::max() / 2)) {
     return std::nullopt;
   }
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : text) {
+  std::string standard;
+  standard.reserve(text.size() + 2);
+  for (const char c : text) {
     const auto index = kAlphabet.find(c);
     if (index == std::string_view::npos) {
       return std::nullopt;
     }
-    buffer = (buffer << 6) | static_cast<unsigned>(index);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
+    standard.push_back(kStandardAlphabet[index]);
   }
-  // Leftover bits must be zero, so each byte string has exactly one encoding.
-  if ((buffer & ((1u << bits) - 1)) != 0) {
+  if (tail != 0) {
+    // Leftover bits must be zero: the last character carries 4 (2 characters) or 2 (3) unused bits.
+    const auto last = kAlphabet.find(text.back());
+    if ((last & (tail == 2 ? 0x0fU : 0x03U)) != 0) {
+      return std::nullopt;
+    }
+    standard.append(4 - tail, '=');
+  }
+  std::string out(standard.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(standard.data()),
+                                static_cast<int>(standard.size()));
+  if (n < 0) {
     return std::nullopt;
   }
+  out.resize(static_cast<std::size_t>(n) - (tail == 0 ? 0 : 4 - tail));  // the padding decoded as zeros
   return out;
 }
 

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "iot/common/hex.hpp"
+
 namespace iot::api {
 
 std::string_view Request::Header(std::string_view lower_name) const {
@@ -80,13 +82,6 @@ Respond Respond::Then(std::function<void(const Response&)> observer) const {
 // ---------------------------------------------------------------------------------------------------
 
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool HasControlBytes(std::string_view text) {
   for (unsigned char c : text) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iot/common/json.hpp"
+#include "iot/common/json_text.hpp"
 
 #include "iot/store/stream.hpp"
 
@@ -32,10 +33,10 @@ bool ValidDeviceName(std::string_view dn) {
 
 void AppendTarget(std::string& out, const Command& c) {
   out += "\"productKey\":";
-  store::AppendJsonString(out, c.product_key);
+  AppendJsonString(out, c.product_key);
   if (!c.device_name.empty()) {
     out += ",\"deviceName\":";
-    store::AppendJsonString(out, c.device_name);
+    AppendJsonString(out, c.device_name);
   }
 }
 
@@ -99,9 +100,9 @@ std::string ChangeMessage(std::string_view type, std::string_view product_key,
   out += "{\"type\":\"";
   out += type;
   out += "\",\"productKey\":";
-  store::AppendJsonString(out, product_key);
+  AppendJsonString(out, product_key);
   out += ",\"deviceName\":";
-  store::AppendJsonString(out, device_name);
+  AppendJsonString(out, device_name);
   out += ",\"time\":";
   out += std::to_string(time);
   out += ",\"data\":";
@@ -120,9 +121,9 @@ std::string AnswerMessage(const Command& command) {
 
 std::string ErrorMessage(std::string_view code, std::string_view message, const Command* about) {
   std::string out = R"({"type":"error","error":{"code":)";
-  store::AppendJsonString(out, code);
+  AppendJsonString(out, code);
   out += ",\"message\":";
-  store::AppendJsonString(out, message);
+  AppendJsonString(out, message);
   out += '}';
   if (about != nullptr) {
     out += about->kind == Command::Kind::kSubscribe ? R"(,"request":{"subscribe":{)"

@@ -74,6 +74,39 @@ enum class TopicKind {
 inline constexpr std::size_t kMaxTopicBytes = 1024;  // sanity bound; Aliyun itself allows 128
 inline constexpr std::size_t kMaxTopicLevels = 64;   // '/'-separated levels; Aliyun allows 8
 
+// Walks the '/'-separated levels of a topic name or filter, left to right, without copying: "a//b" has
+// the levels "a", "" and "b"; "" has one empty level. The one level splitter of the parser, the device
+// ACL and the broker plugin's filter algebra.
+class TopicLevels {
+ public:
+  explicit TopicLevels(std::string_view text) noexcept : rest_(text) {}
+
+  // The next level; false when every level was taken.
+  bool Next(std::string_view& level) noexcept {
+    if (done_) {
+      return false;
+    }
+    const auto slash = rest_.find('/');
+    if (slash == std::string_view::npos) {
+      level = rest_;
+      done_ = true;
+    } else {
+      level = rest_.substr(0, slash);
+      rest_.remove_prefix(slash + 1);
+    }
+    return true;
+  }
+
+  bool Done() const noexcept { return done_; }
+
+  // Everything not taken yet (only meaningful when !Done()).
+  std::string_view Rest() const noexcept { return done_ ? std::string_view{} : rest_; }
+
+ private:
+  std::string_view rest_;
+  bool done_ = false;
+};
+
 struct Topic {
   TopicKind kind = TopicKind::kSysUnknown;
   std::string product_key;

@@ -1,9 +1,17 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace iot {
+
+// Length of the well-formed UTF-8 sequence starting at text[i] (1-4; Unicode 15, table 3-7: no
+// overlong forms, surrogates or code points above U+10FFFF), 0 when the bytes there are not one. NUL is
+// a valid one-byte sequence here. `i` < text.size().
+std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) noexcept;
+// True when `text` is well-formed UTF-8 (NUL allowed).
+bool IsValidUtf8(std::string_view text) noexcept;
 
 // Device bytes on their way to storage. PostgreSQL's text and jsonb accept only valid UTF-8 without
 // U+0000, and nlohmann::json refuses to dump invalid UTF-8; a device may send anything. These keep

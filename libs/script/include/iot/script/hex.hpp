@@ -1,15 +1,15 @@
 #pragma once
 
-// Raw payloads as text (rejections, script tests): lower-case hex, and back.
-#include <cstddef>
+// Raw payloads as text (rejections, script tests): lower-case hex (iot::ToHex), and back.
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "iot/common/hex.hpp"
+
 namespace iot::script {
 
-// Hex of the first `max_bytes` bytes.
-std::string ToHex(std::string_view bytes, std::size_t max_bytes = std::string_view::npos);
+using iot::ToHex;
 // Pairs of hex digits (either case); spaces, tabs, newlines, ':' and a leading 0x are ignored.
 // nullopt on anything else or an odd number of digits.
 std::optional<std::string> FromHex(std::string_view hex);

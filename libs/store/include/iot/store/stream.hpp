@@ -67,9 +67,6 @@ class StreamPayloadBuilder {
 // Splits a payload into records; malformed records are skipped and counted in `malformed`.
 std::vector<StreamRecord> ParseStreamPayload(std::string_view payload, std::size_t* malformed = nullptr);
 
-// Appends `text` as a JSON string literal (quotes included) to `out`.
-void AppendJsonString(std::string& out, std::string_view text);
-
 // A device's keys by id, for the stream's fan-out (iot-api caches them: ids are never reused).
 struct DeviceKeys {
   std::string product_key;
