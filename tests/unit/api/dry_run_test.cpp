@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "app/dry_run.hpp"
+#include "jobs/dry_run.hpp"
 #include "iot/tsl/parser.hpp"
 
 namespace {

@@ -3,12 +3,12 @@
 #include <atomic>
 #include <random>
 
-#include "handlers/common.hpp"
-#include "http/body_schema.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/common/codes.hpp"
 #include "iot/common/log.hpp"
+#include "iot/store/errors.hpp"
 #include "iot/store/listener.hpp"
 #include "iot/store/thing_models.hpp"
 
@@ -25,6 +25,20 @@ log::RateLimiter& ModelNoise() {
 }
 
 using Clock = std::chrono::steady_clock;
+
+// A store result's value, or the ControlError carrying the store's error; `what` ("no such product:
+// a1B2c3") describes it for people (empty: the mapping's generic words).
+template <class T>
+T Unwrap(Result<T>&& result, std::string_view what = {}) {
+  if (!result) {
+    throw ControlError(result.error(), std::string(what));
+  }
+  return std::move(*result);
+}
+
+ControlError Failure(ControlErrc code, std::string detail) {
+  return ControlError(make_error_code(code), std::move(detail));
+}
 
 // Alink ids: decimal, 0..4294967295, unique per device per day. Ours stay below 2^31: raw products'
 // parsing scripts carry the id in 4 bytes and read it back as a signed 32-bit integer (Alibaba's
@@ -107,19 +121,19 @@ store::ServiceCallCreate NewCall(const store::Device& device, const Command& com
   return create;
 }
 
-ApiError ServiceCallError(ApiError error, const store::ServiceCall& call) {
-  error.extra_members.emplace_back("serviceCall", ServiceCallJson(call).dump());
+ControlError WithCall(ControlError error, const store::ServiceCall& call) {
+  error.call = call;
   return error;
 }
 
-// The answer to a finished sync call: 200 when the device answered, 504 when it did not.
-Response SyncResponse(const store::ServiceCall& call, std::int64_t timeout_ms) {
+// How a finished sync call ends: its record when the device answered, kDeviceTimeout when it did not.
+SyncOutcome SyncResult(const store::ServiceCall& call, std::int64_t timeout_ms) {
   if (call.status == store::ServiceCallStatus::kTimeout) {
-    return ToResponse(ServiceCallError(
-        ApiError::GatewayTimeout("the device did not answer within " + std::to_string(timeout_ms) + " ms"),
-        call));
+    return WithCall(Failure(ControlErrc::kDeviceTimeout,
+                            "the device did not answer within " + std::to_string(timeout_ms) + " ms"),
+                    call);
   }
-  return JsonOk(200, ServiceCallJson(call));
+  return call;
 }
 
 }  // namespace
@@ -156,7 +170,7 @@ void ControlService::Stop() {
   if (timer_thread_.joinable()) timer_thread_.join();
   if (sweep_thread_.joinable()) sweep_thread_.join();
   for (auto& [id, waiter] : left) {
-    waiter.respond(ToResponse(ApiError::Unavailable("the API is shutting down")));
+    waiter.done(Failure(ControlErrc::kShuttingDown, "the API is shutting down"));
   }
 }
 
@@ -194,19 +208,17 @@ std::shared_ptr<const ProductModel> ControlService::Model(store::Db& db, const s
   return model;
 }
 
-void ControlService::ValidateParams(const ProductModel& model, const Command& command) {
+std::vector<ParamProblem> ControlService::ValidateParams(const ProductModel& model, const Command& command) {
   tsl::Report report = CheckCommand(model, command.identifier, command.params, NowMs());
-  if (report.all_accepted()) return;
-  std::vector<ErrorItem> errors;
+  std::vector<ParamProblem> problems;
+  if (report.all_accepted()) return problems;
   if (!report.request_ok()) {
-    errors.push_back({"/params", report.code, report.message});
+    problems.push_back({"", report.code, report.message});
   }
   for (const auto& refusal : report.refused) {
-    errors.push_back({"/params/" + JsonPointerEscape(refusal.identifier), refusal.code, refusal.message});
+    problems.push_back({refusal.identifier, refusal.code, refusal.message});
   }
-  std::string detail = errors.size() == 1 ? errors.front().message
-                                          : std::to_string(errors.size()) + " invalid parameters";
-  throw ApiError::BadRequest(std::move(detail), std::move(errors));
+  return problems;
 }
 
 bool ControlService::AllowCommand(std::int64_t device_id) {
@@ -220,10 +232,8 @@ store::ServiceCall ControlService::Enqueue(store::Db& db, const store::Device& d
                                            const Command& command) {
   const std::int64_t queued = Unwrap(store::CountQueuedServiceCalls(db, device.id));
   if (queued >= settings_.queue_limit) {
-    ApiError error = ApiError::TooManyRequests("the device's command queue is full (" +
-                                               std::to_string(settings_.queue_limit) + " queued)");
-    error.headers.emplace_back("Retry-After", "1");
-    throw error;
+    throw Failure(ControlErrc::kQueueFull,
+                  "the device's command queue is full (" + std::to_string(settings_.queue_limit) + " queued)");
   }
   const std::int64_t now = NowMs();
   store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kQueued);
@@ -343,10 +353,10 @@ void ControlService::RejectInvalidQueued(store::Db& db, const std::string& pk) {
 
 void ControlService::CallSync(store::Db& db, const store::Device& device,
                               std::shared_ptr<const ProductModel> model, const Command& command,
-                              Respond respond) {
+                              SyncDone done) {
   if (model && model->raw) {
-    throw ApiError::Conflict("synchronous services (RRPC) are not available for raw products: "
-                             "declare the service async");
+    throw Failure(ControlErrc::kRawSync,
+                  "synchronous services (RRPC) are not available for raw products: declare the service async");
   }
   const std::int64_t now = NowMs();
   store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kSent);
@@ -358,7 +368,7 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
 
   // Registered before the publish: the answer can come back before Publish returns.
   Waiter waiter;
-  waiter.respond = respond;
+  waiter.done = std::move(done);
   waiter.call_id = call.call_id;
   waiter.device_id = device.id;
   waiter.product_key = device.product_key;
@@ -369,7 +379,7 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   waiter.timeout_ms = command.timeout_ms;
   {
     std::lock_guard lock(waiters_mutex_);
-    if (stopping_) throw ApiError::Unavailable("the API is shutting down");
+    if (stopping_) throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
     deadlines_.emplace(waiter.deadline, create.rrpc_id);
     waiters_.emplace(create.rrpc_id, std::move(waiter));
   }
@@ -378,15 +388,15 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   if (downlink_.Publish(RrpcTopic(device.product_key, device.device_name, create.rrpc_id), payload, 0)) {
     return;
   }
-  if (!TakeWaiter(create.rrpc_id)) return;  // answered already (cannot happen without a publish)
+  std::optional<Waiter> unsent = TakeWaiter(create.rrpc_id);
+  if (!unsent) return;  // answered already (cannot happen without a publish)
   store::ServiceCallUpdate update;
   update.status = store::ServiceCallStatus::kFailed;
   update.from = {store::ServiceCallStatus::kSent};
   update.message = "not sent: the broker is not reachable";
   auto failed = store::UpdateServiceCall(db, call.call_id, update);
-  ApiError error = ApiError::Unavailable("the broker is not reachable, retry later");
-  error.headers.emplace_back("Retry-After", "1");
-  respond(ToResponse(failed ? ServiceCallError(error, *failed) : error));
+  ControlError error = Failure(ControlErrc::kBrokerDown, "the broker is not reachable, retry later");
+  unsent->done(failed ? WithCall(std::move(error), *failed) : std::move(error));
 }
 
 std::optional<ControlService::Waiter> ControlService::TakeWaiter(const std::string& rrpc_id) {
@@ -416,17 +426,17 @@ void ControlService::OnMessage(const std::string& topic, const std::string& payl
   const bool queued = pool_.Submit([this, pk, dn, rrpc_id, payload, shared_waiter](store::Db& db) {
     try {
       CompleteRrpc(db, pk, dn, rrpc_id, payload, std::move(*shared_waiter));
-    } catch (const ApiError& error) {
-      if (*shared_waiter) (*shared_waiter)->respond(ToResponse(error));
+    } catch (const ControlError& error) {
+      if (*shared_waiter) (*shared_waiter)->done(error);
     } catch (const std::exception& e) {
       IOT_LOG_ERROR(kLog, "msg=\"recording an RRPC answer failed\" what=" << log::Quote(e.what()));
-      if (*shared_waiter) (*shared_waiter)->respond(ToResponse(ApiError::Internal("internal error")));
+      if (*shared_waiter) (*shared_waiter)->done(Failure(ControlErrc::kInternal, "internal error"));
     }
   });
   if (!queued) {
     IOT_LOG_ERROR(kLog, "msg=\"DB queue full: RRPC answer not recorded\" rrpc_id=" << rrpc_id);
     if (*shared_waiter) {
-      (*shared_waiter)->respond(ToResponse(ApiError::Unavailable("the database queue is full")));
+      (*shared_waiter)->done(Failure(ControlErrc::kDbQueueFull, "the database queue is full"));
     }
   }
 }
@@ -495,7 +505,7 @@ void ControlService::CompleteRrpc(store::Db& db, const std::string& pk, const st
 }
 
 void ControlService::AnswerSync(const Waiter& waiter, const store::ServiceCall& call) {
-  waiter.respond(SyncResponse(call, waiter.timeout_ms));
+  waiter.done(SyncResult(call, waiter.timeout_ms));
 }
 
 void ControlService::TimeOut(const std::string& rrpc_id) {
@@ -514,14 +524,14 @@ void ControlService::TimeOut(const std::string& rrpc_id) {
         updated = store::GetServiceCall(db, shared->device_id, shared->call_id);
       }
       AnswerSync(*shared, Unwrap(std::move(updated)));
-    } catch (const ApiError& error) {
-      shared->respond(ToResponse(error));
+    } catch (const ControlError& error) {
+      shared->done(error);
     } catch (const std::exception& e) {
       IOT_LOG_ERROR(kLog, "msg=\"timing out a sync call failed\" what=" << log::Quote(e.what()));
-      shared->respond(ToResponse(ApiError::Internal("internal error")));
+      shared->done(Failure(ControlErrc::kInternal, "internal error"));
     }
   });
-  if (!queued) shared->respond(ToResponse(ApiError::Unavailable("the database queue is full")));
+  if (!queued) shared->done(Failure(ControlErrc::kDbQueueFull, "the database queue is full"));
 }
 
 void ControlService::TimerLoop() {
@@ -555,9 +565,9 @@ void ControlService::Sweep(store::Db& db) {
   for (const auto& d : *devices) {
     try {
       Deliver(db, d.device_id, d.product_key, d.device_name);
-    } catch (const ApiError& e) {
+    } catch (const ControlError& e) {
       IOT_LOG_WARN(kLog, "msg=\"delivering a queue failed\" device_id=" << d.device_id
-                                                                         << " error=" << log::Quote(e.detail));
+                                                                         << " error=" << log::Quote(e.detail.empty() ? e.code.message() : e.detail));
     }
   }
 }

@@ -28,9 +28,8 @@
 #include <vector>
 
 #include "control/mqtt_link.hpp"
+#include "control/outcome.hpp"
 #include "iot/catalog/published_products.hpp"
-#include "http/problem.hpp"
-#include "http/request.hpp"
 #include "iot/common/rate_limiter.hpp"
 #include "iot/script/script.hpp"
 #include "iot/store/device_data.hpp"
@@ -73,7 +72,7 @@ class ControlService final {
   ControlService& operator=(const ControlService&) = delete;
 
   void Start();
-  // Ends the threads; sync calls still waiting are answered 503 (their rows time out later).
+  // Ends the threads; sync calls still waiting end with kShuttingDown (their rows time out later).
   void Stop();
 
   // The product's published model (cached until a publish or product change is notified).
@@ -82,20 +81,23 @@ class ControlService final {
   catalog::PublishedProducts& Products() { return models_; }
 
   // Checks `params` against the model: property set (rw properties) or a service's inputData,
-  // always strictly. Throws ApiError 400 listing every problem (paths under /params).
-  static void ValidateParams(const ProductModel& model, const Command& command);
+  // always strictly. Every problem, none when the command is valid.
+  static std::vector<ParamProblem> ValidateParams(const ProductModel& model, const Command& command);
 
-  // One more command for this device now? (token bucket; 429 for the caller when false)
+  // One more command for this device now? (token bucket; the caller refuses the command when false)
   bool AllowCommand(std::int64_t device_id);
 
-  // Async service or property set: stores it queued (429 when the device's queue is full) and
-  // delivers the device's queue at once when the device is online. Returns the row as it stands.
+  // Async service or property set: stores it queued (ControlError kQueueFull when the device's queue
+  // is full) and delivers the device's queue at once when the device is online. Returns the row as it
+  // stands.
   store::ServiceCall Enqueue(store::Db& db, const store::Device& device, const Command& command);
 
-  // Sync service over RRPC: stores the call as sent, publishes it and answers `respond` later with
-  // 200 (succeeded or failed), 504 (timeout) or 503 (broker down). The device must be online.
+  // Sync service over RRPC: stores the call as sent, publishes it and calls `done` once, later, with
+  // the call's record (succeeded or failed: the device answered) or a ControlError (kDeviceTimeout,
+  // kBrokerDown, kShuttingDown, ...). The device must be online. Throws ControlError (kRawSync, store
+  // errors) when nothing was started.
   void CallSync(store::Db& db, const store::Device& device, std::shared_ptr<const ProductModel> model,
-                const Command& command, Respond respond);
+                const Command& command, SyncDone done);
 
   // Publishes the device's queued commands in order (expiring and rejecting as it goes).
   void Deliver(store::Db& db, std::int64_t device_id, const std::string& product_key,
@@ -106,7 +108,7 @@ class ControlService final {
 
  private:
   struct Waiter {
-    Respond respond;
+    SyncDone done;
     std::string call_id;
     std::int64_t device_id = 0;
     std::string product_key;

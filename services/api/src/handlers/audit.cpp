@@ -19,22 +19,25 @@ nlohmann::json AuditJson(const store::AuditEntry& entry) {
           {"details", details}};
 }
 
+void ListAudit(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kCursorKind);
+  RunOnDb(pool, respond, [query](store::Db& db) {
+    auto page = Unwrap(store::ListAudit(db, query));
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& entry : page.items) {
+      items.push_back(AuditJson(entry));
+    }
+    return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, page.next_cursor)));
+  });
+}
+
+const RouteSpec kRoutes[] = {
+    {"GET", "/api/v1/audit", kAdmin, ListAudit},
+};
+
 }  // namespace
 
-void AddAuditRoutes(Router& router, HandlerContext& context) {
-  store::DbPool& pool = context.pool;
-  router.Add("GET", "/api/v1/audit", RouteOptions{.min_role = Role::kAdmin},
-             [&pool](Request&& request, Respond respond) {
-               store::TimeQuery query = ToTimeQuery(ParseListParams(request, true), kCursorKind);
-               RunOnDb(pool, respond, [query](store::Db& db) {
-                 auto page = Unwrap(store::ListAudit(db, query));
-                 nlohmann::json items = nlohmann::json::array();
-                 for (const auto& entry : page.items) {
-                   items.push_back(AuditJson(entry));
-                 }
-                 return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, page.next_cursor)));
-               });
-             });
-}
+void AddAuditRoutes(Router& router, HandlerContext& context) { AddRoutes(router, context, kRoutes); }
 
 }  // namespace iot::api

@@ -139,6 +139,15 @@ nlohmann::json JsonValue(const std::string& text) {
   return value.is_discarded() ? nlohmann::json(text) : value;
 }
 
+void AddRoutes(Router& router, HandlerContext& context, std::span<const RouteSpec> table) {
+  for (const RouteSpec& route : table) {
+    router.Add(route.method, route.pattern, route.options,
+               [&context, handler = route.handler](Request&& request, Respond respond) {
+                 handler(context, std::move(request), std::move(respond));
+               });
+  }
+}
+
 Response JsonOk(int status, const nlohmann::json& body) {
   return JsonResponse(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }

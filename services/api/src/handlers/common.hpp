@@ -7,6 +7,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -24,7 +25,7 @@
 
 namespace iot::api {
 
-// Dependencies of the resource handlers, built in main().
+// Dependencies of the resource handlers, built by the App (app.cpp).
 class ControlService;
 class DryRunner;
 
@@ -103,6 +104,25 @@ nlohmann::json ServiceCallJson(const store::ServiceCall& call);
 
 // 201/200 JSON answers.
 Response JsonOk(int status, const nlohmann::json& body);
+
+// The role a route asks for (the rows of the route tables).
+inline constexpr RouteOptions kAdmin{.min_role = Role::kAdmin};
+inline constexpr RouteOptions kOperator{.min_role = Role::kOperator};
+inline constexpr RouteOptions kViewer{.min_role = Role::kViewer};
+
+// A named resource handler: the Handler of a route, with the dependencies every handler shares.
+using ContextHandler = void (*)(HandlerContext& context, Request&& request, Respond respond);
+
+// One row of a resource's route table (handlers/<resource>.cpp keeps one, next to its handlers).
+struct RouteSpec {
+  std::string_view method;
+  std::string_view pattern;
+  RouteOptions options;
+  ContextHandler handler;
+};
+
+// Registers every route of `table`, each handler called with `context` (which outlives the router).
+void AddRoutes(Router& router, HandlerContext& context, std::span<const RouteSpec> table);
 
 // One AddXxxRoutes per resource (handlers/<resource>.cpp).
 void AddTokenRoutes(Router& router, HandlerContext& context);

@@ -69,119 +69,128 @@ const BodySchema& PatchSchema() {
   return kSchema;
 }
 
-}  // namespace
-
-void AddProductRoutes(Router& router, HandlerContext& context) {
+void CreateProduct(HandlerContext& context, Request&& request, Respond respond) {
   store::DbPool& pool = context.pool;
-  const RouteOptions admin{.min_role = Role::kAdmin};
-  const RouteOptions viewer{.min_role = Role::kViewer};
-
-  router.Add("POST", "/api/v1/products", admin, [&pool](Request&& request, Respond respond) {
-    nlohmann::json body = ParseJsonBody(request, CreateSchema());
-    store::ProductCreate create;
-    create.name = body["name"].get<std::string>();
-    if (body.contains("productKey")) {
-      create.product_key = body["productKey"].get<std::string>();
-      if (!IsValidProductKey(*create.product_key)) {
-        throw ApiError::BadRequest(
-            "invalid productKey",
-            {{"/productKey", 0, "must be 4 to 32 letters and digits"}});
-      }
+  nlohmann::json body = ParseJsonBody(request, CreateSchema());
+  store::ProductCreate create;
+  create.name = body["name"].get<std::string>();
+  if (body.contains("productKey")) {
+    create.product_key = body["productKey"].get<std::string>();
+    if (!IsValidProductKey(*create.product_key)) {
+      throw ApiError::BadRequest(
+          "invalid productKey",
+          {{"/productKey", 0, "must be 4 to 32 letters and digits"}});
     }
-    if (body.contains("nodeType")) {
-      store::Parse(body["nodeType"].get<std::string>(), create.node_type);
+  }
+  if (body.contains("nodeType")) {
+    store::Parse(body["nodeType"].get<std::string>(), create.node_type);
+  }
+  if (body.contains("validation")) {
+    store::Parse(body["validation"].get<std::string>(), create.validation);
+  }
+  if (body.contains("dataFormat")) {
+    store::Parse(body["dataFormat"].get<std::string>(), create.data_format);
+  }
+  create.retention_days = body.value("retentionDays", store::kDefaultRetentionDays);
+  create.description = body.value("description", std::string());
+  create.timestamp_window_s = body.value("timestampWindowS", 0);
+  create.dynamic_registration = body.value("dynamicRegistration", false);
+  if (body.contains("productSecret")) {
+    create.product_secret = body["productSecret"].get<std::string>();
+    if (create.product_secret->size() < 16 || create.product_secret->size() > 64 ||
+        !std::all_of(create.product_secret->begin(), create.product_secret->end(),
+                     [](unsigned char c) { return std::isalnum(c) != 0; })) {
+      throw ApiError::BadRequest("invalid productSecret",
+                                 {{"/productSecret", 0, "must be 16 to 64 letters and digits"}});
     }
-    if (body.contains("validation")) {
-      store::Parse(body["validation"].get<std::string>(), create.validation);
-    }
-    if (body.contains("dataFormat")) {
-      store::Parse(body["dataFormat"].get<std::string>(), create.data_format);
-    }
-    create.retention_days = body.value("retentionDays", store::kDefaultRetentionDays);
-    create.description = body.value("description", std::string());
-    create.timestamp_window_s = body.value("timestampWindowS", 0);
-    create.dynamic_registration = body.value("dynamicRegistration", false);
-    if (body.contains("productSecret")) {
-      create.product_secret = body["productSecret"].get<std::string>();
-      if (create.product_secret->size() < 16 || create.product_secret->size() > 64 ||
-          !std::all_of(create.product_secret->begin(), create.product_secret->end(),
-                       [](unsigned char c) { return std::isalnum(c) != 0; })) {
-        throw ApiError::BadRequest("invalid productSecret",
-                                   {{"/productSecret", 0, "must be 16 to 64 letters and digits"}});
-      }
-    }
-    RunOnDb(pool, respond, [request = std::move(request), create](store::Db& db) {
-      store::Product product = Unwrap(
-          store::CreateProduct(db, create),
-          "product " + create.product_key.value_or("") + " exists already");
-      nlohmann::json out = ProductJson(product);
-      Audit(db, request, "product.create", product.product_key, out);
-      Response response = JsonOk(201, ProductJson(product, true));
-      response.headers.emplace_back("Location", "/api/v1/products/" + product.product_key);
-      return response;
-    });
-  });
-
-  router.Add("GET", "/api/v1/products", viewer, [&pool](Request&& request, Respond respond) {
-    ListParams params = ParseListParams(request);
-    store::PageQuery page{.limit = params.limit, .cursor = UnwrapCursor(kCursorKind, params.cursor)};
-    RunOnDb(pool, respond, [page, admin_caller = IsAdmin(request)](store::Db& db) {
-      auto products = Unwrap(store::ListProducts(db, page));
-      nlohmann::json items = nlohmann::json::array();
-      for (const auto& p : products.items) {
-        items.push_back(ProductJson(p, admin_caller));
-      }
-      return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, products.next_cursor)));
-    });
-  });
-
-  router.Add("GET", "/api/v1/products/{pk}", viewer, [&pool](Request&& request, Respond respond) {
-    std::string pk = ProductKeyParam(request);
-    RunOnDb(pool, respond, [pk, admin_caller = IsAdmin(request)](store::Db& db) {
-      return JsonOk(200, ProductJson(Unwrap(store::GetProduct(db, pk), "no such product: " + pk),
-                                     admin_caller));
-    });
-  });
-
-  router.Add("PATCH", "/api/v1/products/{pk}", admin, [&pool](Request&& request, Respond respond) {
-    std::string pk = ProductKeyParam(request);
-    if (nlohmann::json raw = ParseJsonBody(request); raw.is_object() && raw.contains("dataFormat")) {
-      throw ApiError::BadRequest("dataFormat is fixed when the product is created",
-                                 {{"/dataFormat", 0, "cannot be changed"}});
-    }
-    nlohmann::json body = ParseJsonBody(request, PatchSchema());
-    store::ProductPatch patch;
-    if (body.contains("name")) patch.name = body["name"].get<std::string>();
-    if (body.contains("description")) patch.description = body["description"].get<std::string>();
-    if (body.contains("validation")) {
-      store::ValidationMode mode{};
-      store::Parse(body["validation"].get<std::string>(), mode);
-      patch.validation = mode;
-    }
-    if (body.contains("retentionDays")) patch.retention_days = body["retentionDays"].get<int>();
-    if (body.contains("timestampWindowS")) patch.timestamp_window_s = body["timestampWindowS"].get<int>();
-    if (body.contains("dynamicRegistration")) patch.dynamic_registration = body["dynamicRegistration"].get<bool>();
-    RunOnDb(pool, respond, [request = std::move(request), pk, patch, body](store::Db& db) {
-      store::Product product = Unwrap(store::PatchProduct(db, pk, patch), "no such product: " + pk);
-      Audit(db, request, "product.update", pk, body);
-      return JsonOk(200, ProductJson(product, true));
-    });
-  });
-
-  router.Add("DELETE", "/api/v1/products/{pk}", admin, [&pool](Request&& request, Respond respond) {
-    std::string pk = ProductKeyParam(request);
-    RunOnDb(pool, respond, [request = std::move(request), pk](store::Db& db) {
-      auto deleted = store::DeleteProduct(db, pk);
-      if (!deleted && deleted.error() == store::Errc::kConflict) {
-        throw ApiError::Conflict("product " + pk + " still has devices: delete them first");
-      }
-      Unwrap(std::move(deleted), "no such product: " + pk);
-      Audit(db, request, "product.delete", pk);
-      Response response;
-      response.status = 204;
-      return response;
-    });
+  }
+  RunOnDb(pool, respond, [request = std::move(request), create](store::Db& db) {
+    store::Product product = Unwrap(
+        store::CreateProduct(db, create),
+        "product " + create.product_key.value_or("") + " exists already");
+    nlohmann::json out = ProductJson(product);
+    Audit(db, request, "product.create", product.product_key, out);
+    Response response = JsonOk(201, ProductJson(product, true));
+    response.headers.emplace_back("Location", "/api/v1/products/" + product.product_key);
+    return response;
   });
 }
+
+void ListProducts(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  ListParams params = ParseListParams(request);
+  store::PageQuery page{.limit = params.limit, .cursor = UnwrapCursor(kCursorKind, params.cursor)};
+  RunOnDb(pool, respond, [page, admin_caller = IsAdmin(request)](store::Db& db) {
+    auto products = Unwrap(store::ListProducts(db, page));
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& p : products.items) {
+      items.push_back(ProductJson(p, admin_caller));
+    }
+    return JsonResponse(200, ListBody(items, WrapCursor(kCursorKind, products.next_cursor)));
+  });
+}
+
+void GetProduct(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  std::string pk = ProductKeyParam(request);
+  RunOnDb(pool, respond, [pk, admin_caller = IsAdmin(request)](store::Db& db) {
+    return JsonOk(200, ProductJson(Unwrap(store::GetProduct(db, pk), "no such product: " + pk),
+                                   admin_caller));
+  });
+}
+
+void UpdateProduct(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  std::string pk = ProductKeyParam(request);
+  if (nlohmann::json raw = ParseJsonBody(request); raw.is_object() && raw.contains("dataFormat")) {
+    throw ApiError::BadRequest("dataFormat is fixed when the product is created",
+                               {{"/dataFormat", 0, "cannot be changed"}});
+  }
+  nlohmann::json body = ParseJsonBody(request, PatchSchema());
+  store::ProductPatch patch;
+  if (body.contains("name")) patch.name = body["name"].get<std::string>();
+  if (body.contains("description")) patch.description = body["description"].get<std::string>();
+  if (body.contains("validation")) {
+    store::ValidationMode mode{};
+    store::Parse(body["validation"].get<std::string>(), mode);
+    patch.validation = mode;
+  }
+  if (body.contains("retentionDays")) patch.retention_days = body["retentionDays"].get<int>();
+  if (body.contains("timestampWindowS")) patch.timestamp_window_s = body["timestampWindowS"].get<int>();
+  if (body.contains("dynamicRegistration")) patch.dynamic_registration = body["dynamicRegistration"].get<bool>();
+  RunOnDb(pool, respond, [request = std::move(request), pk, patch, body](store::Db& db) {
+    store::Product product = Unwrap(store::PatchProduct(db, pk, patch), "no such product: " + pk);
+    Audit(db, request, "product.update", pk, body);
+    return JsonOk(200, ProductJson(product, true));
+  });
+}
+
+void DeleteProduct(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  std::string pk = ProductKeyParam(request);
+  RunOnDb(pool, respond, [request = std::move(request), pk](store::Db& db) {
+    auto deleted = store::DeleteProduct(db, pk);
+    if (!deleted && deleted.error() == store::Errc::kConflict) {
+      throw ApiError::Conflict("product " + pk + " still has devices: delete them first");
+    }
+    Unwrap(std::move(deleted), "no such product: " + pk);
+    Audit(db, request, "product.delete", pk);
+    Response response;
+    response.status = 204;
+    return response;
+  });
+}
+
+const RouteSpec kRoutes[] = {
+    {"POST", "/api/v1/products", kAdmin, CreateProduct},
+    {"GET", "/api/v1/products", kViewer, ListProducts},
+    {"GET", "/api/v1/products/{pk}", kViewer, GetProduct},
+    {"PATCH", "/api/v1/products/{pk}", kAdmin, UpdateProduct},
+    {"DELETE", "/api/v1/products/{pk}", kAdmin, DeleteProduct},
+};
+
+}  // namespace
+
+void AddProductRoutes(Router& router, HandlerContext& context) { AddRoutes(router, context, kRoutes); }
 
 }  // namespace iot::api

@@ -76,88 +76,92 @@ void AuditRegistration(store::Db& db, const Request& request, const std::string&
   }
 }
 
+// POST /auth/register/device: Alink dynamic registration (a form body, answered in Alink's JSON).
+void RegisterDevice(store::DbPool& pool, ProductLimiter& limiter, Request&& request, Respond respond) {
+  if (request.body.size() > kMaxBodyBytes) {
+    respond(AlinkAnswer(codes::kParamError, "request body too large"));
+    return;
+  }
+  auto form = ParseForm(request.body);
+  if (!form) {
+    respond(AlinkAnswer(codes::kParamError, "malformed form body"));
+    return;
+  }
+  auto field = [&](const char* name) -> std::string {
+    auto it = form->find(name);
+    return it == form->end() ? std::string() : it->second;
+  };
+  const std::string pk = field("productKey");
+  const std::string dn = field("deviceName");
+  const std::string random = field("random");
+  const std::string sign = field("sign");
+  const std::string method_name = field("signMethod");
+  if (!IsValidProductKey(pk) || !IsValidDeviceName(dn) || !IsRandomText(random) || sign.empty() ||
+      sign.size() > 128) {
+    respond(AlinkAnswer(codes::kParamError,
+                        "productKey, deviceName, random (1-64 letters, digits, -_.) and sign are required"));
+    return;
+  }
+  auto method = alink::ParseSignMethod(method_name.empty() ? "hmacsha1" : method_name);
+  if (!method) {
+    respond(AlinkAnswer(codes::kSignMethodNotSupported, "signMethod must be hmacmd5, hmacsha1 or hmacsha256"));
+    return;
+  }
+  if (!limiter.Allow(pk)) {
+    Response busy = AlinkAnswer(codes::kTooManyRequests, "too many registrations for this product, retry later");
+    busy.headers.emplace_back("Retry-After", "1");
+    respond(std::move(busy));
+    return;
+  }
+  RunOnDb(pool, respond, [request = std::move(request), pk, dn, random, sign, method = *method](store::Db& db) {
+    auto state = store::LookupRegistration(db, pk, dn);
+    if (!state && state.error() == store::Errc::kNotFound) {
+      return AlinkAnswer(kProductNotFound, "product not found");
+    }
+    if (!state) {
+      return AlinkAnswer(codes::kSystemError, "system error, retry later");
+    }
+    int code = codes::kSuccess;
+    std::string message = "success";
+    // The signature is checked with the product's secret before anything about the device is used, so
+    // a wrong signature answers the same whether the device exists or not.
+    if (!state->dynamic_registration) {
+      code = kRegistrationOff;
+      message = "dynamic registration is switched off for this product";
+    } else if (!alink::VerifyRegisterSign(method, state->product_secret, dn, pk, random, sign)) {
+      code = kSignatureFailed;
+      message = "signature check failed";
+    } else if (!state->device_exists) {
+      code = codes::kDeviceNotFound;
+      message = "device not found: pre-register it first";
+    } else if (!state->enabled) {
+      code = codes::kDeviceDisabled;
+      message = "device disabled";
+    } else if (!state->registrable) {
+      code = kAlreadyActivated;
+      message = "device already activated: an operator must reset its registration";
+    }
+    if (code != kRegistrationOff) {
+      AuditRegistration(db, request, pk, dn, code);
+    }
+    if (code != codes::kSuccess) {
+      return AlinkAnswer(code, message);
+    }
+    return AlinkAnswer(code, message,
+                       {{"productKey", pk}, {"deviceName", dn}, {"deviceSecret", state->device_secret},
+                        {"iotId", state->iot_id}});
+  });
+}
+
 }  // namespace
 
 void AddRegistrationRoutes(Router& router, HandlerContext& context) {
-  store::DbPool& pool = context.pool;
+  // The one route keeps its own state (registrations per product), so it is no table row.
   auto limiter = std::make_shared<ProductLimiter>(context.registration_rate);
-  const RouteOptions open{.min_role = std::nullopt};
-
-  router.Add("POST", "/auth/register/device", open, [&pool, limiter](Request&& request, Respond respond) {
-    if (request.body.size() > kMaxBodyBytes) {
-      respond(AlinkAnswer(codes::kParamError, "request body too large"));
-      return;
-    }
-    auto form = ParseForm(request.body);
-    if (!form) {
-      respond(AlinkAnswer(codes::kParamError, "malformed form body"));
-      return;
-    }
-    auto field = [&](const char* name) -> std::string {
-      auto it = form->find(name);
-      return it == form->end() ? std::string() : it->second;
-    };
-    const std::string pk = field("productKey");
-    const std::string dn = field("deviceName");
-    const std::string random = field("random");
-    const std::string sign = field("sign");
-    const std::string method_name = field("signMethod");
-    if (!IsValidProductKey(pk) || !IsValidDeviceName(dn) || !IsRandomText(random) || sign.empty() ||
-        sign.size() > 128) {
-      respond(AlinkAnswer(codes::kParamError,
-                          "productKey, deviceName, random (1-64 letters, digits, -_.) and sign are required"));
-      return;
-    }
-    auto method = alink::ParseSignMethod(method_name.empty() ? "hmacsha1" : method_name);
-    if (!method) {
-      respond(AlinkAnswer(codes::kSignMethodNotSupported, "signMethod must be hmacmd5, hmacsha1 or hmacsha256"));
-      return;
-    }
-    if (!limiter->Allow(pk)) {
-      Response busy = AlinkAnswer(codes::kTooManyRequests, "too many registrations for this product, retry later");
-      busy.headers.emplace_back("Retry-After", "1");
-      respond(std::move(busy));
-      return;
-    }
-    RunOnDb(pool, respond, [request = std::move(request), pk, dn, random, sign, method = *method](store::Db& db) {
-      auto state = store::LookupRegistration(db, pk, dn);
-      if (!state && state.error() == store::Errc::kNotFound) {
-        return AlinkAnswer(kProductNotFound, "product not found");
-      }
-      if (!state) {
-        return AlinkAnswer(codes::kSystemError, "system error, retry later");
-      }
-      int code = codes::kSuccess;
-      std::string message = "success";
-      // The signature is checked with the product's secret before anything about the device is used, so
-      // a wrong signature answers the same whether the device exists or not.
-      if (!state->dynamic_registration) {
-        code = kRegistrationOff;
-        message = "dynamic registration is switched off for this product";
-      } else if (!alink::VerifyRegisterSign(method, state->product_secret, dn, pk, random, sign)) {
-        code = kSignatureFailed;
-        message = "signature check failed";
-      } else if (!state->device_exists) {
-        code = codes::kDeviceNotFound;
-        message = "device not found: pre-register it first";
-      } else if (!state->enabled) {
-        code = codes::kDeviceDisabled;
-        message = "device disabled";
-      } else if (!state->registrable) {
-        code = kAlreadyActivated;
-        message = "device already activated: an operator must reset its registration";
-      }
-      if (code != kRegistrationOff) {
-        AuditRegistration(db, request, pk, dn, code);
-      }
-      if (code != codes::kSuccess) {
-        return AlinkAnswer(code, message);
-      }
-      return AlinkAnswer(code, message,
-                         {{"productKey", pk}, {"deviceName", dn}, {"deviceSecret", state->device_secret},
-                          {"iotId", state->iot_id}});
-    });
-  });
+  router.Add("POST", "/auth/register/device", RouteOptions{.min_role = std::nullopt},
+             [&pool = context.pool, limiter](Request&& request, Respond respond) {
+               RegisterDevice(pool, *limiter, std::move(request), std::move(respond));
+             });
 }
 
 }  // namespace iot::api

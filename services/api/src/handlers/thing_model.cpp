@@ -205,165 +205,172 @@ nlohmann::json BreakingChangesJson(const std::vector<tsl::Change>& changes, std:
   return list;
 }
 
-void AddThingModelRoutes(Router& router, HandlerContext& context) {
+namespace {
+
+void PutThingModelDraft(HandlerContext& context, Request&& request, Respond respond) {
   store::DbPool& pool = context.pool;
-  const RouteOptions admin{.min_role = Role::kAdmin};
-  const RouteOptions viewer{.min_role = Role::kViewer};
-
-  router.Add("PUT", "/api/v1/products/{pk}/thing-model", admin,
-             [&pool](Request&& request, Respond respond) {
-               std::string pk = ProductKeyParam(request);
-               std::string fbid = FunctionBlockIdParam(request);
-               std::vector<ErrorItem> notices;
-               tsl::Module module = ParseDraft(ParseJsonBody(request), pk, fbid, notices);
-               nlohmann::json normalised = tsl::ExportModule(module);
-               nlohmann::json notes = nlohmann::json::array();
-               for (const auto& notice : notices) {
-                 notes.push_back({{"path", notice.path}, {"message", notice.message}});
-               }
-               RunOnDb(pool, respond, [request = std::move(request), pk, fbid, notes = std::move(notes),
-                                       normalised = std::move(normalised)](store::Db& db) {
-                 const std::string text = normalised.dump();
-                 Unwrap(store::PutThingModelDraft(db, pk, fbid, text), "no such product: " + pk);
-                 Audit(db, request, "thingModel.draft", fbid.empty() ? pk : pk + ":" + fbid);
-                 return JsonOk(200, {{"version", "draft"}, {"tsl", normalised}, {"notices", notes}});
-               });
-             });
-
-  router.Add("GET", "/api/v1/products/{pk}/thing-model", viewer,
-             [&pool](Request&& request, Respond respond) {
-               std::string pk = ProductKeyParam(request);
-               std::string fbid = FunctionBlockIdParam(request);
-               VersionSelector selector = ParseVersion(request);
-               RunOnDb(pool, respond, [pk, fbid, selector](store::Db& db) {
-                 const std::string module_name = fbid.empty() ? "the default module" : "module " + fbid;
-                 if (selector.draft) {
-                   auto draft = Unwrap(store::GetThingModelDraft(db, pk, fbid),
-                                       "no draft of " + module_name + " of product " + pk);
-                   return JsonResponse(200, draft.tsl_json);
-                 }
-                 auto version =
-                     Unwrap(store::GetThingModelVersion(db, pk, selector.number),
-                            selector.number ? "no version " + std::to_string(*selector.number) +
-                                                  " of the thing model of product " + pk
-                                            : "product " + pk + " has no published thing model");
-                 nlohmann::json modules = JsonValue(version.modules_json);
-                 if (!modules.is_object() || !modules.contains(fbid)) {
-                   throw ApiError::NotFound(module_name + " is not in version " +
-                                            std::to_string(version.info.version));
-                 }
-                 return JsonOk(200, modules[fbid]);
-               });
-             });
-
-  router.Add("POST", "/api/v1/products/{pk}/thing-model/publish", admin,
-             [&pool](Request&& request, Respond respond) {
-               std::string pk = ProductKeyParam(request);
-               std::string description;
-               bool confirm_breaking = false;
-               if (!request.body.empty()) {
-                 static const BodySchema kSchema =
-                     BodySchema()
-                         .Optional("description", FieldType::kString, {.max = 1024})
-                         .Optional("confirmBreaking", FieldType::kBoolean);
-                 nlohmann::json body = ParseJsonBody(request, kSchema);
-                 description = body.value("description", std::string());
-                 confirm_breaking = body.value("confirmBreaking", false);
-               }
-               RunOnDb(pool, respond, [request = std::move(request), pk, description,
-                                       confirm_breaking](store::Db& db) {
-                 RequireProduct(db, pk);
-                 BuiltModel draft = BuildDraftModel(db, pk, true);
-                 const std::string combined = draft.combined.dump();
-                 // Against the published version: what breaks, and what the newest dry run of exactly
-                 // this draft saw. The first version breaks no device that follows an older one.
-                 std::optional<LoadedVersion> latest = LoadVersion(db, pk, std::nullopt);
-                 std::vector<tsl::Change> changes;
-                 nlohmann::json dry_run = nullptr;
-                 std::uint64_t refused_by_dry_run = 0;
-                 if (latest) {
-                   changes = tsl::DiffModels(latest->built.model.get(), *draft.model);
-                   auto run = Unwrap(store::LatestDryRunForModel(db, pk, combined));
-                   if (run && run->result_json) {
-                     nlohmann::json result = JsonValue(*run->result_json);
-                     refused_by_dry_run = result.value("acceptedToRefused", std::uint64_t{0});
-                     dry_run = {{"id", std::to_string(run->id)},
-                                {"acceptedToRefused", refused_by_dry_run},
-                                {"refusedToAccepted", result.value("refusedToAccepted", std::uint64_t{0})}};
-                   }
-                 }
-                 const tsl::DiffSummary summary = tsl::Summarise(changes);
-                 const bool breaking = summary.breaking() || refused_by_dry_run > 0;
-                 if (breaking && !confirm_breaking) {
-                   ApiError error = ApiError::Conflict(
-                       "the draft breaks devices or applications of version " +
-                       std::to_string(latest->info.version) +
-                       ": review GET .../thing-model/diff and publish with \"confirmBreaking\": true");
-                   for (const auto& c : changes) {
-                     if (!c.breaks_devices && !c.breaks_applications) continue;
-                     error.errors.push_back(
-                         {"/confirmBreaking", 0,
-                          std::string(tsl::ChangeKindName(c.kind)) + " " + c.identifier +
-                              (c.path.empty() ? "" : "." + c.path) + ": " + c.detail + " (" +
-                              std::string(tsl::ChangeClassName(c.Class())) + ")"});
-                     if (error.errors.size() >= 50) break;
-                   }
-                   if (refused_by_dry_run > 0) {
-                     error.errors.push_back({"/confirmBreaking", 0,
-                                             "the dry run of this draft refuses " +
-                                                 std::to_string(refused_by_dry_run) +
-                                                 " recorded values that were accepted"});
-                   }
-                   error.extra_members.emplace_back("summary", tsl::SummaryToJson(summary).dump());
-                   error.extra_members.emplace_back("dryRun", dry_run.dump());
-                   throw error;
-                 }
-                 auto info = Unwrap(store::PublishThingModel(db, pk, combined, description),
-                                    "no such product: " + pk);
-                 nlohmann::json detail = {{"version", info.version}, {"description", description}};
-                 if (latest) {
-                   detail["previousVersion"] = latest->info.version;
-                   detail["diff"] = tsl::SummaryToJson(summary);
-                   detail["breakingChanges"] = BreakingChangesJson(changes, 50);
-                   detail["confirmedBreaking"] = breaking;
-                   detail["dryRun"] = dry_run;
-                 }
-                 Audit(db, request, "thingModel.publish", pk, detail);
-                 return JsonOk(201, {{"version", info.version}, {"publishedAt", info.published_at}});
-               });
-             });
-
-  router.Add("GET", "/api/v1/products/{pk}/thing-model/versions", viewer,
-             [&pool](Request&& request, Respond respond) {
-               std::string pk = ProductKeyParam(request);
-               ListParams params = ParseListParams(request);
-               std::size_t offset = 0;
-               if (params.cursor) {
-                 nlohmann::json fields = DecodeCursor(kVersionsCursorKind, *params.cursor);
-                 auto it = fields.find("o");
-                 if (it == fields.end() || !it->is_number_unsigned()) {
-                   throw ApiError::BadRequest("invalid cursor: pass back nextCursor unchanged");
-                 }
-                 offset = it->get<std::size_t>();
-               }
-               RunOnDb(pool, respond, [pk, params, offset](store::Db& db) {
-                 RequireProduct(db, pk);
-                 auto versions = Unwrap(store::ListThingModelVersions(db, pk));
-                 nlohmann::json items = nlohmann::json::array();
-                 std::size_t i = offset;
-                 for (; i < versions.size() && items.size() < static_cast<std::size_t>(params.limit); ++i) {
-                   const auto& v = versions[i];
-                   items.push_back({{"version", v.version},
-                                    {"publishedAt", v.published_at},
-                                    {"description", v.description}});
-                 }
-                 std::optional<std::string> next;
-                 if (i < versions.size()) {
-                   next = EncodeCursor(kVersionsCursorKind, {{"o", i}});
-                 }
-                 return JsonResponse(200, ListBody(items, next));
-               });
-             });
+  std::string pk = ProductKeyParam(request);
+  std::string fbid = FunctionBlockIdParam(request);
+  std::vector<ErrorItem> notices;
+  tsl::Module module = ParseDraft(ParseJsonBody(request), pk, fbid, notices);
+  nlohmann::json normalised = tsl::ExportModule(module);
+  nlohmann::json notes = nlohmann::json::array();
+  for (const auto& notice : notices) {
+    notes.push_back({{"path", notice.path}, {"message", notice.message}});
+  }
+  RunOnDb(pool, respond, [request = std::move(request), pk, fbid, notes = std::move(notes),
+                          normalised = std::move(normalised)](store::Db& db) {
+    const std::string text = normalised.dump();
+    Unwrap(store::PutThingModelDraft(db, pk, fbid, text), "no such product: " + pk);
+    Audit(db, request, "thingModel.draft", fbid.empty() ? pk : pk + ":" + fbid);
+    return JsonOk(200, {{"version", "draft"}, {"tsl", normalised}, {"notices", notes}});
+  });
 }
+
+void GetThingModel(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  std::string pk = ProductKeyParam(request);
+  std::string fbid = FunctionBlockIdParam(request);
+  VersionSelector selector = ParseVersion(request);
+  RunOnDb(pool, respond, [pk, fbid, selector](store::Db& db) {
+    const std::string module_name = fbid.empty() ? "the default module" : "module " + fbid;
+    if (selector.draft) {
+      auto draft = Unwrap(store::GetThingModelDraft(db, pk, fbid),
+                          "no draft of " + module_name + " of product " + pk);
+      return JsonResponse(200, draft.tsl_json);
+    }
+    auto version =
+        Unwrap(store::GetThingModelVersion(db, pk, selector.number),
+               selector.number ? "no version " + std::to_string(*selector.number) +
+                                     " of the thing model of product " + pk
+                               : "product " + pk + " has no published thing model");
+    nlohmann::json modules = JsonValue(version.modules_json);
+    if (!modules.is_object() || !modules.contains(fbid)) {
+      throw ApiError::NotFound(module_name + " is not in version " +
+                               std::to_string(version.info.version));
+    }
+    return JsonOk(200, modules[fbid]);
+  });
+}
+
+void PublishThingModel(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  std::string pk = ProductKeyParam(request);
+  std::string description;
+  bool confirm_breaking = false;
+  if (!request.body.empty()) {
+    static const BodySchema kSchema =
+        BodySchema()
+            .Optional("description", FieldType::kString, {.max = 1024})
+            .Optional("confirmBreaking", FieldType::kBoolean);
+    nlohmann::json body = ParseJsonBody(request, kSchema);
+    description = body.value("description", std::string());
+    confirm_breaking = body.value("confirmBreaking", false);
+  }
+  RunOnDb(pool, respond, [request = std::move(request), pk, description,
+                          confirm_breaking](store::Db& db) {
+    RequireProduct(db, pk);
+    BuiltModel draft = BuildDraftModel(db, pk, true);
+    const std::string combined = draft.combined.dump();
+    // Against the published version: what breaks, and what the newest dry run of exactly
+    // this draft saw. The first version breaks no device that follows an older one.
+    std::optional<LoadedVersion> latest = LoadVersion(db, pk, std::nullopt);
+    std::vector<tsl::Change> changes;
+    nlohmann::json dry_run = nullptr;
+    std::uint64_t refused_by_dry_run = 0;
+    if (latest) {
+      changes = tsl::DiffModels(latest->built.model.get(), *draft.model);
+      auto run = Unwrap(store::LatestDryRunForModel(db, pk, combined));
+      if (run && run->result_json) {
+        nlohmann::json result = JsonValue(*run->result_json);
+        refused_by_dry_run = result.value("acceptedToRefused", std::uint64_t{0});
+        dry_run = {{"id", std::to_string(run->id)},
+                   {"acceptedToRefused", refused_by_dry_run},
+                   {"refusedToAccepted", result.value("refusedToAccepted", std::uint64_t{0})}};
+      }
+    }
+    const tsl::DiffSummary summary = tsl::Summarise(changes);
+    const bool breaking = summary.breaking() || refused_by_dry_run > 0;
+    if (breaking && !confirm_breaking) {
+      ApiError error = ApiError::Conflict(
+          "the draft breaks devices or applications of version " +
+          std::to_string(latest->info.version) +
+          ": review GET .../thing-model/diff and publish with \"confirmBreaking\": true");
+      for (const auto& c : changes) {
+        if (!c.breaks_devices && !c.breaks_applications) continue;
+        error.errors.push_back(
+            {"/confirmBreaking", 0,
+             std::string(tsl::ChangeKindName(c.kind)) + " " + c.identifier +
+                 (c.path.empty() ? "" : "." + c.path) + ": " + c.detail + " (" +
+                 std::string(tsl::ChangeClassName(c.Class())) + ")"});
+        if (error.errors.size() >= 50) break;
+      }
+      if (refused_by_dry_run > 0) {
+        error.errors.push_back({"/confirmBreaking", 0,
+                                "the dry run of this draft refuses " +
+                                    std::to_string(refused_by_dry_run) +
+                                    " recorded values that were accepted"});
+      }
+      error.extra_members.emplace_back("summary", tsl::SummaryToJson(summary).dump());
+      error.extra_members.emplace_back("dryRun", dry_run.dump());
+      throw error;
+    }
+    auto info = Unwrap(store::PublishThingModel(db, pk, combined, description),
+                       "no such product: " + pk);
+    nlohmann::json detail = {{"version", info.version}, {"description", description}};
+    if (latest) {
+      detail["previousVersion"] = latest->info.version;
+      detail["diff"] = tsl::SummaryToJson(summary);
+      detail["breakingChanges"] = BreakingChangesJson(changes, 50);
+      detail["confirmedBreaking"] = breaking;
+      detail["dryRun"] = dry_run;
+    }
+    Audit(db, request, "thingModel.publish", pk, detail);
+    return JsonOk(201, {{"version", info.version}, {"publishedAt", info.published_at}});
+  });
+}
+
+void ListThingModelVersions(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  std::string pk = ProductKeyParam(request);
+  ListParams params = ParseListParams(request);
+  std::size_t offset = 0;
+  if (params.cursor) {
+    nlohmann::json fields = DecodeCursor(kVersionsCursorKind, *params.cursor);
+    auto it = fields.find("o");
+    if (it == fields.end() || !it->is_number_unsigned()) {
+      throw ApiError::BadRequest("invalid cursor: pass back nextCursor unchanged");
+    }
+    offset = it->get<std::size_t>();
+  }
+  RunOnDb(pool, respond, [pk, params, offset](store::Db& db) {
+    RequireProduct(db, pk);
+    auto versions = Unwrap(store::ListThingModelVersions(db, pk));
+    nlohmann::json items = nlohmann::json::array();
+    std::size_t i = offset;
+    for (; i < versions.size() && items.size() < static_cast<std::size_t>(params.limit); ++i) {
+      const auto& v = versions[i];
+      items.push_back({{"version", v.version},
+                       {"publishedAt", v.published_at},
+                       {"description", v.description}});
+    }
+    std::optional<std::string> next;
+    if (i < versions.size()) {
+      next = EncodeCursor(kVersionsCursorKind, {{"o", i}});
+    }
+    return JsonResponse(200, ListBody(items, next));
+  });
+}
+
+const RouteSpec kRoutes[] = {
+    {"PUT", "/api/v1/products/{pk}/thing-model", kAdmin, PutThingModelDraft},
+    {"GET", "/api/v1/products/{pk}/thing-model", kViewer, GetThingModel},
+    {"POST", "/api/v1/products/{pk}/thing-model/publish", kAdmin, PublishThingModel},
+    {"GET", "/api/v1/products/{pk}/thing-model/versions", kViewer, ListThingModelVersions},
+};
+
+}  // namespace
+
+void AddThingModelRoutes(Router& router, HandlerContext& context) { AddRoutes(router, context, kRoutes); }
 
 }  // namespace iot::api

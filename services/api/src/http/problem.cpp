@@ -3,6 +3,7 @@
 #include <boost/system/errc.hpp>
 #include <nlohmann/json.hpp>
 
+#include "control/outcome.hpp"
 #include "iot/store/errors.hpp"
 
 namespace iot::api {
@@ -132,6 +133,28 @@ ApiError FromErrorCode(const boost::system::error_code& ec) {
       case store::Errc::kVersionMismatch: return ApiError::Conflict("version mismatch");
       case store::Errc::kOk:
       case store::Errc::kInternal: break;
+    }
+    return ApiError::Internal("internal error");
+  }
+  if (ec.category() == ControlErrorCategory()) {
+    switch (static_cast<ControlErrc>(ec.value())) {
+      case ControlErrc::kInvalidParams: return ApiError::BadRequest("invalid parameters");
+      case ControlErrc::kQueueFull: {
+        ApiError e = ApiError::TooManyRequests("the device's command queue is full");
+        e.headers.emplace_back("Retry-After", "1");
+        return e;
+      }
+      case ControlErrc::kRawSync: return ApiError::Conflict("not available for raw products");
+      case ControlErrc::kShuttingDown: return ApiError::Unavailable("the API is shutting down");
+      case ControlErrc::kBrokerDown: {
+        ApiError e = ApiError::Unavailable("the broker is not reachable, retry later");
+        e.headers.emplace_back("Retry-After", "1");
+        return e;
+      }
+      case ControlErrc::kDbQueueFull: return ApiError::Unavailable("the database queue is full");
+      case ControlErrc::kDeviceTimeout: return ApiError::GatewayTimeout("the device did not answer");
+      case ControlErrc::kOk:
+      case ControlErrc::kInternal: break;
     }
     return ApiError::Internal("internal error");
   }

@@ -48,8 +48,9 @@ struct ApiError {
 // {"type","title","status","detail","errors":[{"path","code","message"}], ...extra members}.
 Response ToResponse(const ApiError& error);
 
-// The single mapping from library error codes (store::Errc, Asio, ...) to an ApiError. Unknown codes
-// become 500 with a generic detail (the code is logged by the caller, never shown to clients).
+// The single mapping from library and domain error codes (store::Errc, ControlErrc, Asio, ...) to an
+// ApiError. Unknown codes become 500 with a generic detail (the code is logged by the caller, never
+// shown to clients).
 ApiError FromErrorCode(const boost::system::error_code& ec);
 
 // The single mapping from a failed token lookup to an ApiError: kUnknown 401, kLimited 429 and

@@ -119,6 +119,12 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
   return out;
 }
 
+// Hand-written on purpose, not Boost.URL (Debian 12's Boost 1.81 has it): its origin-form grammar is RFC
+// 3986's, which refuses bytes Beast's request parser lets through and clients send today (raw | { } "
+// ^ ` \ and UTF-8 in paths and queries, a #fragment: parse_origin_form answers "leftover" for each), so
+// every such request would turn from an answer into a 400, a change of the REST contract. What is
+// needed here (split, percent-decode, '+' as a space in the query, refuse control bytes and dot
+// segments) is this one loop. request_test.cpp pins the behaviour.
 std::optional<std::string> ParseTarget(Request& request) {
   std::string_view target = request.target;
   if (target.empty() || target.front() != '/') {

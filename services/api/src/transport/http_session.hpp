@@ -1,6 +1,7 @@
 // Private to the transport: the HTTP/1.1 session template, instantiated once per stream type in
-// http_session.cpp (plain TCP) and https_session.cpp (TLS) so the two heavy instantiations compile
-// in parallel. One connection: reads requests with limits, hands them to the RequestHandler as plain
+// http_session.cpp (plain TCP) and https_session.cpp (TLS); the WebSocket session it hands upgrades to
+// is instantiated in ws_session.cpp and wss_session.cpp. Four translation units, so the heavy
+// instantiations compile in parallel (the TLS one alone took most of the transport's build time). One connection: reads requests with limits, hands them to the RequestHandler as plain
 // iot::api::Request values, and writes responses back in request order. Everything runs on the
 // connection's strand (the socket's executor); handlers answer from any thread through Respond,
 // which posts back onto that strand.
@@ -33,7 +34,7 @@
 #include "iot/common/log.hpp"
 #include "stream/service.hpp"
 #include "transport/session.hpp"
-#include "transport/ws_session.hpp"
+#include "transport/stream_ops.hpp"
 
 // Aliases for the transport only (STYLE.md §3.3 allows them in its private headers).
 namespace iot::api::transport {
@@ -49,8 +50,13 @@ inline constexpr std::string_view kLog = "api.http";
 inline constexpr auto kDrainTimeout = std::chrono::seconds(1);
 inline constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 
+// Hands an upgraded connection to a new WebSocket session (ws_session.hpp), which answers `upgrade`.
+// Explicitly instantiated per stream type in ws_session.cpp and wss_session.cpp (never here: that
+// instantiation is the other half of the compile time).
 template <class Stream>
-constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
+void StartWsSession(std::shared_ptr<ServerState> state, Stream&& stream, std::string remote,
+                    std::shared_ptr<stream::Client> client, std::shared_ptr<void> lease,
+                    http::request<http::string_body>&& upgrade);
 
 inline bool IsSaneRequestId(std::string_view id) {
   if (id.empty() || id.size() > 64) {
@@ -136,6 +142,15 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
         stream_(std::move(socket), args...),
         idle_timer_(stream_.get_executor()) {}
 
+  // On a stream already built (tests: Beast's test::stream), from `remote` ("address:port").
+  HttpSession(std::shared_ptr<ServerState> state, SessionOptions options, Stream&& stream,
+              std::string remote)
+      : state_(std::move(state)),
+        options_(std::move(options)),
+        remote_(std::move(remote)),
+        stream_(std::move(stream)),
+        idle_timer_(stream_.get_executor()) {}
+
   ~HttpSession() override {
     state_->connections.fetch_sub(1);
     state_->metrics.Connections().fetch_sub(1);
@@ -183,10 +198,11 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     return ec ? "unknown" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   }
 
-  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  using Ops = StreamOps<LowestLayer<Stream>>;
+  LowestLayer<Stream>& Tcp() { return beast::get_lowest_layer(stream_); }
 
   void DoHandshake() {
-    Tcp().expires_after(kHandshakeTimeout);
+    Ops::ExpiresAfter(Tcp(), kHandshakeTimeout);
     stream_.async_handshake(net::ssl::stream_base::server,
                             beast::bind_front_handler(&HttpSession::OnHandshake,
                                                       this->shared_from_this()));
@@ -214,7 +230,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     reading_ = true;
     // The idle timer bounds reads; Beast's own timer is kept for writes (it would also fire while a
     // slow handler, not the client, is the one we wait for).
-    Tcp().expires_never();
+    Ops::ExpiresNever(Tcp());
     if (queue_.empty()) {
       ArmIdleTimer();
     }
@@ -397,10 +413,10 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     queue_.clear();
     CancelIdleTimer();
     closed_ = true;
-    auto ws = std::make_shared<WsSession<Stream>>(state_, std::move(stream_), remote_,
-                                                  std::move(decision.client), options_.lease);
-    ws->Start(std::move(*upgrade_));
+    auto upgrade = std::move(*upgrade_);
     upgrade_.reset();
+    StartWsSession(state_, std::move(stream_), remote_, std::move(decision.client), options_.lease,
+                   std::move(upgrade));
   }
 
   Slot& NewSlot(unsigned version, bool keep_alive, std::string request_id) {
@@ -480,7 +496,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       return;
     }
     writing_ = true;
-    Tcp().expires_after(state_->settings.write_timeout);  // a client that does not read is dropped
+    Ops::ExpiresAfter(Tcp(), state_->settings.write_timeout);  // a client that does not read is dropped
     http::async_write(stream_, queue_.front().response,
                       beast::bind_front_handler(&HttpSession::OnWrite, this->shared_from_this()));
   }
@@ -531,10 +547,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     }
     closed_ = true;
     CancelIdleTimer();
-    beast::error_code ignored;
-    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Ops::ShutdownSend(Tcp());
     if (reading_) {
-      Tcp().socket().cancel(ignored);  // OnRead continues with DoDrain
+      Ops::Cancel(Tcp());  // OnRead continues with DoDrain
       return;
     }
     DoDrain();
@@ -543,13 +558,12 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   void DoDrain() {
     if (!drain_started_) {
       drain_started_ = true;
-      Tcp().expires_after(kDrainTimeout);
+      Ops::ExpiresAfter(Tcp(), kDrainTimeout);
     }
     Tcp().async_read_some(net::buffer(drain_buffer_),
                           [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                             if (ec) {
-                              beast::error_code ignored;
-                              self->Tcp().socket().close(ignored);
+                              Ops::Close(self->Tcp());
                               return;
                             }
                             self->DoDrain();

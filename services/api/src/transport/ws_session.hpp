@@ -1,5 +1,5 @@
 // Private to the transport: the WebSocket session of GET /api/v1/stream, a template on the stream type
-// like HttpSession (instantiated in http_session.cpp and https_session.cpp). It owns the socket after
+// like HttpSession (instantiated through StartWsSession in ws_session.cpp and wss_session.cpp). It owns the socket after
 // the upgrade; what to send and what client messages mean is decided by stream::Service and the
 // client's bounded queue, which wakes this session (a post onto its strand) when messages wait.
 #pragma once
@@ -22,7 +22,9 @@
 #include "iot/common/log.hpp"
 #include "stream/protocol.hpp"
 #include "stream/service.hpp"
+#include "transport/http_session.hpp"
 #include "transport/session.hpp"
+#include "transport/stream_ops.hpp"
 #include "transport/write_gather_stream.hpp"
 
 namespace iot::api::transport::detail {
@@ -68,7 +70,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
       std::lock_guard lock(state_->mutex);
       state_->sessions.emplace(this, this->weak_from_this());
     }
-    beast::get_lowest_layer(ws_).expires_never();  // the websocket stream keeps its own timeouts
+    StreamOps<LowestLayer<Stream>>::ExpiresNever(beast::get_lowest_layer(ws_));  // ws_ times itself
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = std::chrono::seconds(10);
     timeouts.idle_timeout = kWsIdleTimeout;
@@ -202,9 +204,8 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
     if (state_->stream != nullptr) {
       state_->stream->OnClosed(client_);
     }
-    beast::error_code ignored;
     close_timer_.cancel();
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    StreamOps<LowestLayer<Stream>>::Close(beast::get_lowest_layer(ws_));
   }
 
   std::shared_ptr<ServerState> state_;
@@ -219,5 +220,14 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
   bool closing_ = false;
   bool finished_ = false;
 };
+
+template <class Stream>
+void StartWsSession(std::shared_ptr<ServerState> state, Stream&& stream, std::string remote,
+                    std::shared_ptr<stream::Client> client, std::shared_ptr<void> lease,
+                    http::request<http::string_body>&& upgrade) {
+  auto ws = std::make_shared<WsSession<Stream>>(std::move(state), std::move(stream), std::move(remote),
+                                                std::move(client), std::move(lease));
+  ws->Start(std::move(upgrade));
+}
 
 }  // namespace iot::api::transport::detail

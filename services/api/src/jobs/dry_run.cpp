@@ -1,4 +1,4 @@
-#include "app/dry_run.hpp"
+#include "jobs/dry_run.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "app/store_authenticator.hpp"
+#include "auth/store_authenticator.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "app/background.hpp"
+#include "jobs/background.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>

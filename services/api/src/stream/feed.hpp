@@ -72,7 +72,7 @@ class StoreSubscriptionChecker final : public stream::SubscriptionChecker {
 
 class MetricsRegistry;
 
-// Everything the stream needs, built by main(): hub, subscription check, service, feed, gauges.
+// Everything the stream needs, built by the App: hub, subscription check, service, feed, gauges.
 class StreamRuntime final {
  public:
   StreamRuntime(store::DbPool& pool, Authenticator& authenticator, store::DbSettings listen_db,

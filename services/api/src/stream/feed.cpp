@@ -1,4 +1,4 @@
-#include "app/stream_feed.hpp"
+#include "stream/feed.hpp"
 
 #include <chrono>
 #include <memory>
