@@ -348,50 +348,6 @@ TEST_CASE("Control: the downlink rate per device answers 429", "[integration][co
   CHECK(accepted + limited == 6);
 }
 
-TEST_CASE("Control: commands and device-data reads share the published-model cache, current after a publish",
-          "[integration][control]") {
-  ControlStack s;
-  s.stack.AddDevice("model-001");
-  const std::string dn = "model-001";
-  auto device = s.Online(dn);
-  REQUIRE(device->Publish(Topic(dn, "thing/event/property/post"),
-                          json{{"id", "1"}, {"version", "1.0"}, {"params", {{"TargetTemp", 21.5}}},
-                               {"method", "thing.event.property.post"}}.dump()));
-  auto target_temp = [&]() -> json {
-    auto r = s.Call("GET", "/devices/" + dn + "/properties");
-    REQUIRE(r.status == 200);
-    for (const auto& item : json::parse(r.body)["items"]) {
-      if (item["identifier"] == "TargetTemp") return item;
-    }
-    return nullptr;
-  };
-  REQUIRE(iot::testing::PollUntil([&] { return !target_temp().is_null(); }, 5s, 20ms));
-  json model = json::parse(iot::gateway::itest::ReadFixture("tsl/valid/reference_example.json"));
-  const std::string old_name = target_temp()["name"];
-  CHECK(target_temp()["dataType"] == "float");
-  // Both paths have loaded (and cached) the published model now.
-  auto set = s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"FanLevel", 2}}}});
-  REQUIRE(set.status == 202);
-  auto msg = device->WaitMessage(Topic(dn, "thing/service/property/set"), 5s);
-  REQUIRE(msg);
-  REQUIRE(device->Publish(Topic(dn, "thing/service/property/set_reply"), Reply(json::parse(msg->payload), 200).dump()));
-
-  // A new version renames TargetTemp and drops FanLevel: the next read and the next command see it.
-  json properties = json::array();
-  for (auto property : model["properties"]) {
-    if (property["identifier"] == "FanLevel") continue;
-    if (property["identifier"] == "TargetTemp") property["name"] = "Renamed target";
-    properties.push_back(property);
-  }
-  model["properties"] = properties;
-  REQUIRE(old_name != "Renamed target");
-  s.stack.PublishModel(model.dump());
-  CHECK(iot::testing::PollUntil([&] { return target_temp()["name"] == "Renamed target"; }, 2s, 20ms));
-  CHECK(iot::testing::PollUntil([&] {
-    return s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"FanLevel", 2}}}}).status == 400;
-  }, 2s, 20ms));
-}
-
 TEST_CASE("Control: params nested 100,000 deep get 400 and the API keeps serving", "[integration][control]") {
   ControlStack s;
   s.stack.AddDevice("deep-0001");
