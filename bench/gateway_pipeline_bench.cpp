@@ -9,9 +9,6 @@
 //   BM_ReplyPublish/qos    the reply path: Paho C++ publish of one Alink reply at QoS 0 or 1 through a
 //                          broker (IOT_BENCH_MQTT_URI, e.g. tcp://127.0.0.1:18830 of a plain mosquitto)
 // See docs/BENCHMARKS.md "services/gateway: pipeline".
-#include <benchmark/benchmark.h>
-#include <mqtt/async_client.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -23,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+#include <mqtt/async_client.h>
 #include <nlohmann/json.hpp>
 
 #include "directory.hpp"
@@ -108,7 +107,9 @@ std::vector<std::string> Topics(const std::string& pk) {
 
 void BM_HandlePost(benchmark::State& state) {
   std::vector<std::int64_t> ids(kDevices);
-  for (int i = 0; i < kDevices; ++i) ids[static_cast<std::size_t>(i)] = i + 1;
+  for (int i = 0; i < kDevices; ++i) {
+    ids[static_cast<std::size_t>(i)] = i + 1;
+  }
   MemorySource source(ids);
   gw::CachingDirectory directory(source, gw::CacheSettings{});
   gw::Metrics metrics;
@@ -117,7 +118,9 @@ void BM_HandlePost(benchmark::State& state) {
   gw::Handler handler(directory, metrics, settings);
   const auto topics = Topics("a1Bench0001");
   std::vector<std::string> payloads;
-  for (int i = 0; i < 1024; ++i) payloads.push_back(Payload(i));
+  for (int i = 0; i < 1024; ++i) {
+    payloads.push_back(Payload(i));
+  }
   gw::Work work;
   std::size_t n = 0;
   for (auto _ : state) {
@@ -146,7 +149,9 @@ class BaselineDirectory {
       return it->second.first;
     }
     auto loaded = source_.LoadDevice(pk, dn);
-    if (loaded) devices_[key] = {*loaded, now};
+    if (loaded) {
+      devices_[key] = {*loaded, now};
+    }
     return loaded;
   }
   iot::Result<std::shared_ptr<const gw::ProductEntry>> FindProduct(std::string_view pk) {
@@ -157,7 +162,9 @@ class BaselineDirectory {
       return it->second.first;
     }
     auto loaded = source_.LoadProduct(pk);
-    if (!loaded) return loaded.error();
+    if (!loaded) {
+      return loaded.error();
+    }
     auto entry = std::make_shared<gw::ProductEntry>(std::move(*loaded));
     iot::catalog::ParseModel(*entry);
     std::shared_ptr<const gw::ProductEntry> shared = entry;
@@ -185,7 +192,9 @@ template <class Directory>
 void DirectoryHits(benchmark::State& state, Directory& directory) {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
-    for (int d = 0; d < kDevices; ++d) v.push_back("dev" + std::to_string(1000 + d));
+    for (int d = 0; d < kDevices; ++d) {
+      v.push_back("dev" + std::to_string(1000 + d));
+    }
     return v;
   }();
   std::size_t n = static_cast<std::size_t>(state.thread_index()) * 97;
@@ -202,7 +211,9 @@ void DirectoryHits(benchmark::State& state, Directory& directory) {
 void BM_DirectoryHit(benchmark::State& state) {
   static std::vector<std::int64_t> ids = [] {
     std::vector<std::int64_t> v(kDevices);
-    for (int i = 0; i < kDevices; ++i) v[static_cast<std::size_t>(i)] = i + 1;
+    for (int i = 0; i < kDevices; ++i) {
+      v[static_cast<std::size_t>(i)] = i + 1;
+    }
     return v;
   }();
   static MemorySource source(ids);
@@ -238,16 +249,21 @@ void RunPipeline(benchmark::State& state, gw::Backend& backend, const std::vecto
     auto& round = rounds.emplace_back();
     round.reserve(kPosts);
     for (int i = 0; i < kPosts; ++i, ++seq) {
-      round.push_back(gw::InboundMessage{topics[seq % kDevices], Payload(static_cast<int>(seq)), iot::NowMs()});
+      round.push_back(
+          gw::InboundMessage{topics[seq % kDevices], Payload(static_cast<int>(seq)), iot::NowMs()});
     }
   }
   std::uint64_t done = 0;
   std::size_t round = 0;
   for (auto _ : state) {
-    for (auto& m : rounds[round]) pipeline.Submit(std::move(m));
+    for (auto& m : rounds[round]) {
+      pipeline.Submit(std::move(m));
+    }
     ++round;
     done += kPosts;
-    while (publisher.count.load() < done) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    while (publisher.count.load() < done) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
   }
   pipeline.Stop();
   state.SetItemsProcessed(static_cast<std::int64_t>(done));
@@ -258,11 +274,18 @@ void RunPipeline(benchmark::State& state, gw::Backend& backend, const std::vecto
 
 void BM_PipelineFakeStore(benchmark::State& state) {
   std::vector<std::int64_t> ids(kDevices);
-  for (int i = 0; i < kDevices; ++i) ids[static_cast<std::size_t>(i)] = i + 1;
+  for (int i = 0; i < kDevices; ++i) {
+    ids[static_cast<std::size_t>(i)] = i + 1;
+  }
   NullBackend backend;
   RunPipeline(state, backend, ids, "a1Bench0001");
 }
-BENCHMARK(BM_PipelineFakeStore)->Arg(512)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_PipelineFakeStore)
+    ->Arg(512)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5);
 
 void BM_PipelineStore(benchmark::State& state) {
   const char* dsn = std::getenv("IOT_BENCH_PG_DSN");
@@ -274,20 +297,32 @@ void BM_PipelineStore(benchmark::State& state) {
   static std::vector<std::int64_t> ids;
   static std::string pk;
   if (ids.empty()) {
-    if (!Migrator(dsn).Migrate()) std::abort();
+    if (!Migrator(dsn).Migrate()) {
+      std::abort();
+    }
     Db db(DbSettings{.dsn = dsn});
     const auto now = iot::NowMs();
     (void)EnsurePartitions(db, now);
     pk = "gwb" + std::to_string(now % 100000000);
     (void)CreateProduct(db, ProductCreate{.product_key = pk, .name = "bench"});
     std::vector<DeviceCreate> req(kDevices);
-    for (int i = 0; i < kDevices; ++i) req[static_cast<std::size_t>(i)].device_name = "dev" + std::to_string(1000 + i);
-    for (const auto& d : CreateDevices(db, pk, req).value()) ids.push_back(d.id);
+    for (int i = 0; i < kDevices; ++i) {
+      req[static_cast<std::size_t>(i)].device_name = "dev" + std::to_string(1000 + i);
+    }
+    for (const auto& d : CreateDevices(db, pk, req).value()) {
+      ids.push_back(d.id);
+    }
   }
   gw::StoreBackend backend(DbSettings{.dsn = dsn});
   RunPipeline(state, backend, ids, pk);
 }
-BENCHMARK(BM_PipelineStore)->Arg(256)->Arg(512)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_PipelineStore)
+    ->Arg(256)
+    ->Arg(512)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 
 void BM_ReplyPublish(benchmark::State& state) {
   const char* uri = std::getenv("IOT_BENCH_MQTT_URI");
@@ -297,9 +332,11 @@ void BM_ReplyPublish(benchmark::State& state) {
   }
   const int qos = static_cast<int>(state.range(0));
   // The gateway's own create options (MqttIngress): a large command buffer.
-  auto create = mqtt::create_options_builder().mqtt_version(MQTTVERSION_5).max_buffered_messages(200000).finalize();
+  auto create =
+      mqtt::create_options_builder().mqtt_version(MQTTVERSION_5).max_buffered_messages(200000).finalize();
   mqtt::async_client client(uri, "gw-bench-" + std::to_string(qos), create, nullptr);
-  client.connect(mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize())->wait();
+  client.connect(mqtt::connect_options_builder().mqtt_version(MQTTVERSION_5).clean_start(true).finalize())
+      ->wait();
   const std::string payload = iot::alink::BuildReply("12345", 200, "thing.event.property.post");
   constexpr int kWindow = 50;  // outstanding QoS 1 publishes (Paho refuses more than it buffers)
   std::vector<mqtt::delivery_token_ptr> pending;
@@ -318,7 +355,9 @@ void BM_ReplyPublish(benchmark::State& state) {
     }
     ++n;
   }
-  if (!pending.empty()) pending.back()->wait_for(std::chrono::seconds(5));
+  if (!pending.empty()) {
+    pending.back()->wait_for(std::chrono::seconds(5));
+  }
   client.disconnect()->wait_for(std::chrono::seconds(5));
   state.SetItemsProcessed(n);
 }

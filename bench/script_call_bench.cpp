@@ -34,7 +34,9 @@ const char* kAlinkPost =
 
 std::unique_ptr<iot::script::Script> Compiled() {
   auto s = iot::script::Script::Compile(kScript);
-  if (!s) std::abort();
+  if (!s) {
+    std::abort();
+  }
   return std::move(*s);
 }
 
@@ -57,7 +59,8 @@ BENCHMARK(BM_RawDataToProtocol);
 
 void BM_ProtocolToRawData(benchmark::State& state) {
   auto script = Compiled();
-  const nlohmann::json reply = nlohmann::json::parse(iot::alink::BuildReply("7", 200, "thing.event.property.post"));
+  const nlohmann::json reply =
+      nlohmann::json::parse(iot::alink::BuildReply("7", 200, "thing.event.property.post"));
   for (auto _ : state) {
     auto r = script->ProtocolToRawData(reply);
     benchmark::DoNotOptimize(r);
@@ -71,8 +74,7 @@ void BM_RawPostOverhead(benchmark::State& state) {
   for (auto _ : state) {
     auto up = script->RawDataToProtocol(kFrame);
     auto req = iot::alink::DecodeRequest(up->dump());
-    const nlohmann::json reply =
-        nlohmann::json::parse(iot::alink::BuildReply(req->id, 200, req->method));
+    const nlohmann::json reply = nlohmann::json::parse(iot::alink::BuildReply(req->id, 200, req->method));
     auto down = script->ProtocolToRawData(reply);
     benchmark::DoNotOptimize(down);
   }

@@ -1,7 +1,5 @@
 // TelemetryWriter throughput against a real PostgreSQL (durable settings: fsync and synchronous_commit
 // on). Needs IOT_BENCH_PG_DSN (a database it may migrate and fill). See docs/BENCHMARKS.md.
-#include <benchmark/benchmark.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +9,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include "iot/common/clock.hpp"
 #include "iot/store/devices.hpp"
@@ -51,17 +51,25 @@ double PostgresCpuSeconds() {
   double ticks = 0;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
     std::ifstream comm(entry.path() / "comm");
     std::string c;
-    if (!std::getline(comm, c) || c != "postgres") continue;
+    if (!std::getline(comm, c) || c != "postgres") {
+      continue;
+    }
     std::ifstream stat(entry.path() / "stat");
     std::string line;
-    if (!std::getline(stat, line)) continue;
+    if (!std::getline(stat, line)) {
+      continue;
+    }
     std::istringstream rest(line.substr(line.rfind(')') + 2));
     std::string field;
     for (int i = 3; i <= 17 && rest >> field; ++i) {
-      if (i >= 14) ticks += std::stod(field);  // utime, stime, cutime, cstime
+      if (i >= 14) {
+        ticks += std::stod(field);  // utime, stime, cutime, cstime
+      }
     }
   }
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -110,14 +118,20 @@ void BM_WriteBatch(benchmark::State& state) {
   const double messages = static_cast<double>(state.iterations() * batch_size);
   state.counters["pg_cpu_us_per_msg"] = (PostgresCpuSeconds() - pg_cpu_before) * 1e6 / messages;
   state.SetItemsProcessed(state.iterations() * batch_size * kPropertiesPerMessage);  // rows/s
-  state.counters["us_per_msg"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * batch_size),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::OneK::kIs1000);
-  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch_size),
-                                                    benchmark::Counter::kIsRate);
+  state.counters["us_per_msg"] = benchmark::Counter(static_cast<double>(state.iterations() * batch_size),
+                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert,
+                                                    benchmark::Counter::OneK::kIs1000);
+  state.counters["msgs_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * batch_size), benchmark::Counter::kIsRate);
 }
 
-BENCHMARK(BM_WriteBatch)->Arg(25)->Arg(100)->Arg(500)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+BENCHMARK(BM_WriteBatch)
+    ->Arg(25)
+    ->Arg(100)
+    ->Arg(500)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(5);
 
 }  // namespace
 

@@ -20,9 +20,10 @@ using nlohmann::json;
 constexpr std::int64_t kNow = 1700000000000;
 
 std::string ReadFixture(const char* relative) {
-  std::ifstream in(std::string(IOT_SOURCE_DIR) + "/tests/fixtures/tsl/" + relative,
-                   std::ios::binary);
-  if (!in) throw std::runtime_error(std::string("missing fixture ") + relative);
+  std::ifstream in(std::string(IOT_SOURCE_DIR) + "/tests/fixtures/tsl/" + relative, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error(std::string("missing fixture ") + relative);
+  }
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -31,7 +32,9 @@ std::string ReadFixture(const char* relative) {
 const iot::tsl::ThingModel& Model() {
   static const iot::tsl::ThingModel model = [] {
     auto result = iot::tsl::ParseThingModel(ReadFixture("valid/reference_example.json"));
-    if (!result.ok()) throw std::runtime_error("reference model does not parse");
+    if (!result.ok()) {
+      throw std::runtime_error("reference model does not parse");
+    }
     return std::move(*result.model);
   }();
   return model;
@@ -42,9 +45,7 @@ const std::string& PostText() {
   return text;
 }
 
-iot::tsl::Mode ModeOf(const benchmark::State& state) {
-  return static_cast<iot::tsl::Mode>(state.range(0));
-}
+iot::tsl::Mode ModeOf(const benchmark::State& state) { return static_cast<iot::tsl::Mode>(state.range(0)); }
 
 void SetLabel(benchmark::State& state) {
   state.SetLabel(std::string(iot::tsl::ModeName(ModeOf(state))));
@@ -60,7 +61,9 @@ void BM_ParseAndValidate(benchmark::State& state) {
     validator.PropertyPost(message["params"], kNow, report);
     benchmark::DoNotOptimize(report.accepted.data());
   }
-  if (report.accepted.size() != 10) state.SkipWithError("post not fully accepted");
+  if (report.accepted.size() != 10) {
+    state.SkipWithError("post not fully accepted");
+  }
   SetLabel(state);
 }
 
@@ -73,7 +76,9 @@ void BM_ValidateOnly(benchmark::State& state) {
     validator.PropertyPost(params, kNow, report);
     benchmark::DoNotOptimize(report.accepted.data());
   }
-  if (report.accepted.size() != 10) state.SkipWithError("post not fully accepted");
+  if (report.accepted.size() != 10) {
+    state.SkipWithError("post not fully accepted");
+  }
   SetLabel(state);
 }
 

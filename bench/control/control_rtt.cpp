@@ -7,8 +7,6 @@
 //   iot-control-bench --api-port P --token T --mqtt-uri tcp://127.0.0.1:1883 --product PK --secret S
 //                     --devices dev-0,dev-1 --rate 200 --seconds 30 --concurrency 16
 
-#include <mqtt/async_client.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,10 +15,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <mqtt/async_client.h>
+#include <nlohmann/json.hpp>
 
 #include "iot/alink/credentials.hpp"
 #include "iot/cli/command_line.hpp"
@@ -53,8 +53,12 @@ std::vector<std::string> Split(const std::string& text) {
   std::size_t start = 0;
   while (start <= text.size()) {
     auto comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    if (comma > start) out.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) {
+      comma = text.size();
+    }
+    if (comma > start) {
+      out.push_back(text.substr(start, comma - start));
+    }
     start = comma + 1;
   }
   return out;
@@ -64,24 +68,24 @@ std::vector<std::string> Split(const std::string& text) {
 std::optional<int> Parse(int argc, char** argv, Options& o) {
   namespace po = iot::cli::po;
   std::string devices;
-  iot::cli::CommandLine line("iot-control-bench",
-                             "iot-control-bench --api-port P --token T --mqtt-uri URI --product PK --secret S "
-                             "--devices DN,DN [options]",
-                             "Sync service round trips through the whole platform (bench/control_rtt.sh).");
-  line.Options()
-      ("api-port", po::value(&o.api_port)->required(), "iot-api's HTTP port")
-      ("token", po::value(&o.token)->required(), "API token")
-      ("mqtt-uri", po::value(&o.mqtt_uri)->required(), "broker the simulated devices connect to")
-      ("product", po::value(&o.product)->required(), "product key")
-      ("secret", po::value(&o.secret), "device secret (the same for every device)")
-      ("devices", po::value(&devices)->required(), "device names, comma-separated")
-      ("rate", po::value(&o.rate), "calls per second (200)")
-      ("seconds", po::value(&o.seconds), "seconds measured (30)")
-      ("warmup", po::value(&o.warmup_seconds), "seconds of calls before (3)")
-      ("concurrency", po::value(&o.concurrency), "calls in flight at most (16)")
-      ("service", po::value(&o.service), "service identifier (SelfTest)")
-      ("params", po::value(&o.params), "the call's params, JSON")
-      ("reply", po::value(&o.reply), "the devices' answer, JSON");
+  iot::cli::CommandLine line(
+      "iot-control-bench",
+      "iot-control-bench --api-port P --token T --mqtt-uri URI --product PK --secret S "
+      "--devices DN,DN [options]",
+      "Sync service round trips through the whole platform (bench/control_rtt.sh).");
+  line.Options()("api-port", po::value(&o.api_port)->required(), "iot-api's HTTP port")(
+      "token", po::value(&o.token)->required(), "API token")("mqtt-uri", po::value(&o.mqtt_uri)->required(),
+                                                             "broker the simulated devices connect to")(
+      "product", po::value(&o.product)->required(), "product key")(
+      "secret", po::value(&o.secret), "device secret (the same for every device)")(
+      "devices", po::value(&devices)->required(), "device names, comma-separated")("rate", po::value(&o.rate),
+                                                                                   "calls per second (200)")(
+      "seconds", po::value(&o.seconds), "seconds measured (30)")("warmup", po::value(&o.warmup_seconds),
+                                                                 "seconds of calls before (3)")(
+      "concurrency", po::value(&o.concurrency), "calls in flight at most (16)")(
+      "service", po::value(&o.service), "service identifier (SelfTest)")(
+      "params", po::value(&o.params), "the call's params, JSON")("reply", po::value(&o.reply),
+                                                                 "the devices' answer, JSON");
   if (auto exit_code = line.Parse(argc, argv)) {
     return exit_code;
   }
@@ -94,7 +98,9 @@ std::optional<int> Parse(int argc, char** argv, Options& o) {
 }
 
 double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
+  if (v.empty()) {
+    return 0;
+  }
   std::sort(v.begin(), v.end());
   const auto index = static_cast<std::size_t>(p / 100.0 * double(v.size() - 1) + 0.5);
   return v[std::min(index, v.size() - 1)];
@@ -104,7 +110,8 @@ double Percentile(std::vector<double> v, double p) {
 class Responder {
  public:
   Responder(const Options& o, const std::string& dn, const std::string& reply_data)
-      : params_(alink::MakeConnectParams(o.product, dn, o.secret, alink::SignMethod::kHmacSha256, "2524608000000")),
+      : params_(alink::MakeConnectParams(o.product, dn, o.secret, alink::SignMethod::kHmacSha256,
+                                         "2524608000000")),
         client_(o.mqtt_uri, params_.client_id),
         reply_data_(json::parse(reply_data)) {
     const auto& params = params_;
@@ -113,7 +120,9 @@ class Responder {
       const std::string& topic = msg->get_topic();
       const auto slash = topic.rfind('/');
       json request = json::parse(msg->get_payload_str(), nullptr, false);
-      if (request.is_discarded() || slash == std::string::npos) return;
+      if (request.is_discarded() || slash == std::string::npos) {
+        return;
+      }
       std::string response_topic = topic;
       response_topic.replace(response_topic.find("/rrpc/request/"), 14, "/rrpc/response/");
       json reply = {{"id", request.value("id", "")}, {"code", 200}, {"data", reply_data_}};
@@ -159,7 +168,9 @@ int main(int argc, char** argv) {
     return *exit_code;
   }
   std::vector<std::unique_ptr<Responder>> devices;
-  for (const auto& dn : o.devices) devices.push_back(std::make_unique<Responder>(o, dn, o.reply));
+  for (const auto& dn : o.devices) {
+    devices.push_back(std::make_unique<Responder>(o, dn, o.reply));
+  }
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the API sees them online
 
   // Open loop: call i is due at start + i / rate; workers take the next due call.
@@ -179,27 +190,35 @@ int main(int argc, char** argv) {
       const std::string body = R"({"params":)" + o.params + "}";
       while (true) {
         const std::int64_t i = next.fetch_add(1);
-        if (i >= total) return;
-        const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(i) * 1e9 / o.rate));
+        if (i >= total) {
+          return;
+        }
+        const auto due =
+            start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(i) * 1e9 / o.rate));
         std::this_thread::sleep_until(due);
         const std::string& dn = o.devices[static_cast<std::size_t>(i) % o.devices.size()];
         int status = 0;
         try {
-          status = http.Request("POST", "/api/v1/products/" + o.product + "/devices/" + dn + "/services/" + o.service,
+          status = http.Request("POST",
+                                "/api/v1/products/" + o.product + "/devices/" + dn + "/services/" + o.service,
                                 headers, body)
                        .status;
         } catch (const std::exception&) {
           status = -1;
         }
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
-        if (i < warmup_calls) continue;
+        if (i < warmup_calls) {
+          continue;
+        }
         std::lock_guard lock(mutex);
         latencies_ms.push_back(ms);
         ++statuses[status];
       }
     });
   }
-  for (auto& t : workers) t.join();
+  for (auto& t : workers) {
+    t.join();
+  }
   const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count() - o.warmup_seconds;
   std::vector<double> handling;
   for (auto& d : devices) {
@@ -207,17 +226,23 @@ int main(int argc, char** argv) {
     handling.insert(handling.end(), part.begin(), part.end());
   }
   json statuses_json = json::object();
-  for (auto& [code, n] : statuses) statuses_json[std::to_string(code)] = n;
+  for (auto& [code, n] : statuses) {
+    statuses_json[std::to_string(code)] = n;
+  }
   const double device_p50_ms = Percentile(handling, 50) / 1000.0;
   json out = {{"calls", latencies_ms.size()},
               {"rate", o.rate},
               {"achievedRate", double(latencies_ms.size()) / elapsed_s},
               {"statuses", statuses_json},
-              {"rttMs", {{"p50", Percentile(latencies_ms, 50)}, {"p90", Percentile(latencies_ms, 90)},
-                          {"p99", Percentile(latencies_ms, 99)}, {"max", Percentile(latencies_ms, 100)}}},
+              {"rttMs",
+               {{"p50", Percentile(latencies_ms, 50)},
+                {"p90", Percentile(latencies_ms, 90)},
+                {"p99", Percentile(latencies_ms, 99)},
+                {"max", Percentile(latencies_ms, 100)}}},
               {"deviceHandlingMs", {{"p50", device_p50_ms}, {"p99", Percentile(handling, 99) / 1000.0}}},
-              {"overheadMs", {{"p50", Percentile(latencies_ms, 50) - device_p50_ms},
-                              {"p99", Percentile(latencies_ms, 99) - device_p50_ms}}}};
+              {"overheadMs",
+               {{"p50", Percentile(latencies_ms, 50) - device_p50_ms},
+                {"p99", Percentile(latencies_ms, 99) - device_p50_ms}}}};
   std::cout << out.dump() << std::endl;
   return statuses.size() == 1 && statuses.count(200) ? 0 : 1;
 }

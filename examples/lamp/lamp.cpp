@@ -36,8 +36,12 @@ int main(int argc, char** argv) {
 
   // Handlers run on the SDK's worker thread, so they may post (even blocking) safely.
   lamp.OnPropertySet([&](const iot::device::DownlinkRequest& request, iot::device::Responder reply) {
-    if (request.params.contains("LightSwitch")) on = request.params["LightSwitch"].get<int>();
-    if (request.params.contains("Brightness")) brightness = request.params["Brightness"].get<int>();
+    if (request.params.contains("LightSwitch")) {
+      on = request.params["LightSwitch"].get<int>();
+    }
+    if (request.params.contains("Brightness")) {
+      brightness = request.params["Brightness"].get<int>();
+    }
     reply.Ok();
     lamp.PostProperties({{"LightSwitch", on.load()}, {"Brightness", brightness.load()}});
   });
@@ -55,7 +59,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const iot::device::TimeSync clock = lamp.SyncTime();
-  if (clock.ok()) std::cout << "clock offset to the platform: " << clock.offset_ms << " ms\n";
+  if (clock.ok()) {
+    std::cout << "clock offset to the platform: " << clock.offset_ms << " ms\n";
+  }
 
   while (!g_stop) {
     const iot::device::Reply reply =
@@ -65,7 +71,9 @@ int main(int argc, char** argv) {
       std::cout << " [" << refusal.identifier << ": " << refusal.code << " " << refusal.message << "]";
     }
     std::cout << std::endl;
-    for (int i = 0; i < 100 && !g_stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 100 && !g_stop; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
   return 0;
 }

@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
   }
   if (dsn.empty()) {
     std::vector<std::string> problems;
-    iot::ConfigReader env(nlohmann::json::object(), [](const char* name) { return std::getenv(name); },
-                          problems);
+    iot::ConfigReader env(
+        nlohmann::json::object(), [](const char* name) { return std::getenv(name); }, problems);
     env.String("", "IOT_PG_DSN", dsn);
   }
   if (dsn.empty()) {
@@ -40,6 +40,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   IOT_LOG_INFO(kLog, "msg=\"schema migrated\" from=" << report->from_version << " to=" << report->to_version
-                                                  << " applied=" << report->applied.size());
+                                                     << " applied=" << report->applied.size());
   return 0;
 }

@@ -28,10 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     (void)alink::VerifyPassword(*creds, "0123456789abcdef0123456789abcdef", parts[2]);
     // A password we compute ourselves must always verify.
-    const auto password =
-        alink::Sign(creds->sign_method, "secret",
-                    alink::SignContent(creds->client_id, creds->device_name, creds->product_key,
-                                       creds->timestamp.value_or("")));
+    const auto password = alink::Sign(creds->sign_method, "secret",
+                                      alink::SignContent(creds->client_id, creds->device_name,
+                                                         creds->product_key, creds->timestamp.value_or("")));
     if (!alink::VerifyPassword(*creds, "secret", password)) {
       std::abort();
     }

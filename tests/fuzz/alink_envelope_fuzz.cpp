@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const auto down = alink::BuildRequest(req->id, req->method, *req->params);
     auto again = alink::DecodeRequest(down);
-    if (down.size() <= alink::kMaxPayloadBytes && (!again || again->id != req->id || again->method != req->method)) {
+    if (down.size() <= alink::kMaxPayloadBytes &&
+        (!again || again->id != req->id || again->method != req->method)) {
       std::abort();
     }
   }

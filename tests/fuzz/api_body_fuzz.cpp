@@ -36,7 +36,8 @@ const BodySchema& Schema() {
         .Optional("ttlMs", FieldType::kInteger, {.min = 1, .max = 2592000000.0})
         .Optional("ratio", FieldType::kNumber, {.min = -1, .max = 1})
         .Optional("enabled", FieldType::kBoolean)
-        .Optional("devices", FieldType::kArray, {.max = 100, .items = FieldType::kObject, .item_object = item})
+        .Optional("devices", FieldType::kArray,
+                  {.max = 100, .items = FieldType::kObject, .item_object = item})
         .Optional("versions", FieldType::kObject, {.object = versions})
         .Optional("any", FieldType::kAny);
     return root;
@@ -64,15 +65,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   request.body.assign(reinterpret_cast<const char*>(data), size);
   for (const BodySchema* schema : {&Schema(), static_cast<const BodySchema*>(nullptr)}) {
     try {
-      nlohmann::json body = schema != nullptr ? iot::api::ParseJsonBody(request, *schema)
-                                              : iot::api::ParseJsonBody(request);
-      if (Depth(body) > iot::kMaxJsonDepth) std::abort();  // the limit holds while parsing
-      const nlohmann::json copy = body;                   // what the control handlers do
+      nlohmann::json body =
+          schema != nullptr ? iot::api::ParseJsonBody(request, *schema) : iot::api::ParseJsonBody(request);
+      if (Depth(body) > iot::kMaxJsonDepth) {
+        std::abort();  // the limit holds while parsing
+      }
+      const nlohmann::json copy = body;  // what the control handlers do
       const std::string text = copy.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      if (schema != nullptr && !body.is_object()) std::abort();  // a schema wants an object
+      if (schema != nullptr && !body.is_object()) {
+        std::abort();  // a schema wants an object
+      }
       (void)text;
     } catch (const iot::api::ApiError& e) {
-      if (e.status != 400 || e.detail.empty()) std::abort();
+      if (e.status != 400 || e.detail.empty()) {
+        std::abort();
+      }
       (void)iot::api::ToResponse(e);  // the problem document of the answer is built too
     }
   }

@@ -33,14 +33,17 @@ function protocolToRawData(json) {
 )JS";
 
 const char* kEntries =
-    "\nif (typeof rawDataToProtocol !== 'function') rawDataToProtocol = function (b) { return {method: 'm', n: b.length}; };"
+    "\nif (typeof rawDataToProtocol !== 'function') rawDataToProtocol = function (b) { return {method: 'm', "
+    "n: b.length}; };"
     "\nif (typeof protocolToRawData !== 'function') protocolToRawData = function (j) { return [1, 2]; };\n";
 
 void CheckCode(int code) {
   static const std::set<int> kKnown = {iot::script::kScriptEmpty, iot::script::kScriptError,
                                        iot::script::kEntryMissing, iot::script::kWrongType,
                                        iot::script::kEmptyResult};
-  if (!kKnown.count(code)) __builtin_trap();
+  if (!kKnown.count(code)) {
+    __builtin_trap();
+  }
 }
 
 iot::script::Limits FuzzLimits() {
@@ -61,18 +64,24 @@ void Exercise(iot::script::Script& script, std::string_view payload) {
   }
   if (script.HasTransformPayload()) {
     auto t = script.TransformPayload("/pk/dn/user/fuzz", payload);
-    if (!t) CheckCode(t.error().code);
+    if (!t) {
+      CheckCode(t.error().code);
+    }
   }
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size < 1 || size > 8192) return 0;
+  if (size < 1 || size > 8192) {
+    return 0;
+  }
   const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (data[0] % 2 == 1) {
     static auto parser = iot::script::Script::Compile(kParser, FuzzLimits());
-    if (!parser) __builtin_trap();
+    if (!parser) {
+      __builtin_trap();
+    }
     Exercise(**parser, rest);
     return 0;
   }

@@ -118,7 +118,9 @@ constexpr std::string_view kCustomModule =
 const iot::tsl::ThingModel& Model() {
   static const iot::tsl::ThingModel model = [] {
     auto result = iot::tsl::ParseThingModel(kModel, {kCustomModule});
-    if (!result.ok()) std::abort();
+    if (!result.ok()) {
+      std::abort();
+    }
     return std::move(*result.model);
   }();
   return model;
@@ -128,11 +130,15 @@ void CheckReport(const iot::tsl::Report& report) {
   // Messages end up in JSON replies: they must always serialise.
   (void)json(report.message).dump();
   for (const auto& refusal : report.refused) {
-    if (refusal.code == 0 || refusal.message.empty()) std::abort();
+    if (refusal.code == 0 || refusal.message.empty()) {
+      std::abort();
+    }
     (void)json(refusal.message).dump();
   }
   for (const auto& item : report.accepted) {
-    if (item.value == nullptr) std::abort();
+    if (item.value == nullptr) {
+      std::abort();
+    }
   }
 }
 
@@ -159,13 +165,17 @@ void ValidateAll(const iot::tsl::Validator& validator, const json& params) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const json payload =
       json::parse(std::string_view(reinterpret_cast<const char*>(data), size), nullptr, false);
-  if (payload.is_discarded()) return 0;
+  if (payload.is_discarded()) {
+    return 0;
+  }
   for (const auto mode : {iot::tsl::Mode::kNone, iot::tsl::Mode::kWeak, iot::tsl::Mode::kStrict}) {
     const iot::tsl::Validator validator(&Model(), mode);
     ValidateAll(validator, payload);
     // A whole Alink envelope: validate its params too.
     if (payload.is_object()) {
-      if (const auto it = payload.find("params"); it != payload.end()) ValidateAll(validator, *it);
+      if (const auto it = payload.find("params"); it != payload.end()) {
+        ValidateAll(validator, *it);
+      }
     }
     CheckReport(iot::tsl::Validator(nullptr, mode).PropertyPost(payload, 0));
   }

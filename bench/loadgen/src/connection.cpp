@@ -32,10 +32,16 @@ void Connection::Start(const boost::asio::ip::tcp::endpoint& endpoint, std::stri
   out_pending_.assign(connect_packet);
   out_writing_.clear();
   in_begin_ = in_end_ = 0;
-  if (in_.size() < kInitialReadBuffer) in_.resize(kInitialReadBuffer);
+  if (in_.size() < kInitialReadBuffer) {
+    in_.resize(kInitialReadBuffer);
+  }
   socket_.async_connect(endpoint, [this](const boost::system::error_code& ec) {
-    if (state_ != ConnState::kTcpConnecting) return;  // aborted meanwhile
-    if (ec) return Fail(false, ec);
+    if (state_ != ConnState::kTcpConnecting) {
+      return;  // aborted meanwhile
+    }
+    if (ec) {
+      return Fail(false, ec);
+    }
     boost::system::error_code ignored;
     socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     state_ = ConnState::kAwaitConnack;
@@ -51,8 +57,11 @@ void Connection::Send(std::string_view bytes) {
 }
 
 void Connection::Flush() {
-  if (writing_ || out_pending_.empty()) return;
-  if (state_ != ConnState::kAwaitConnack && state_ != ConnState::kConnected && state_ != ConnState::kClosing) {
+  if (writing_ || out_pending_.empty()) {
+    return;
+  }
+  if (state_ != ConnState::kAwaitConnack && state_ != ConnState::kConnected &&
+      state_ != ConnState::kClosing) {
     return;  // not connected yet (kept for after the TCP connect) or closed (dropped later)
   }
   out_writing_.swap(out_pending_);
@@ -63,9 +72,15 @@ void Connection::Flush() {
                            [this](const boost::system::error_code& ec, std::size_t /*n*/) {
                              writing_ = false;
                              out_writing_.clear();
-                             if (state_ == ConnState::kClosed) return;
-                             if (ec) return Fail(false, ec);
-                             if (!out_pending_.empty()) return Flush();
+                             if (state_ == ConnState::kClosed) {
+                               return;
+                             }
+                             if (ec) {
+                               return Fail(false, ec);
+                             }
+                             if (!out_pending_.empty()) {
+                               return Flush();
+                             }
                              if (close_after_write_) {
                                boost::system::error_code ignored;
                                socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
@@ -75,8 +90,12 @@ void Connection::Flush() {
 }
 
 void Connection::Disconnect() {
-  if (state_ == ConnState::kClosed || state_ == ConnState::kIdle) return;
-  if (state_ != ConnState::kConnected) return Abort();
+  if (state_ == ConnState::kClosed || state_ == ConnState::kIdle) {
+    return;
+  }
+  if (state_ != ConnState::kConnected) {
+    return Abort();
+  }
   state_ = ConnState::kClosing;
   close_after_write_ = true;
   EncodeDisconnect(out_pending_);
@@ -84,7 +103,9 @@ void Connection::Disconnect() {
 }
 
 void Connection::Abort() {
-  if (state_ == ConnState::kClosed || state_ == ConnState::kIdle) return;
+  if (state_ == ConnState::kClosed || state_ == ConnState::kIdle) {
+    return;
+  }
   Fail(true, {});
 }
 
@@ -95,15 +116,21 @@ void Connection::StartRead() {
       in_end_ -= in_begin_;
       in_begin_ = 0;
     }
-    if (in_.size() - in_end_ < kMinReadSpace) in_.resize(in_.size() * 2);
+    if (in_.size() - in_end_ < kMinReadSpace) {
+      in_.resize(in_.size() * 2);
+    }
   }
   socket_.async_read_some(boost::asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
                           [this](const boost::system::error_code& ec, std::size_t n) { OnRead(ec, n); });
 }
 
 void Connection::OnRead(const boost::system::error_code& ec, std::size_t n) {
-  if (state_ == ConnState::kClosed) return;
-  if (ec) return Fail(state_ == ConnState::kClosing, ec);
+  if (state_ == ConnState::kClosed) {
+    return;
+  }
+  if (ec) {
+    return Fail(state_ == ConnState::kClosing, ec);
+  }
   in_end_ += n;
   for (;;) {
     Packet packet;
@@ -124,10 +151,16 @@ void Connection::OnRead(const boost::system::error_code& ec, std::size_t n) {
       break;
     }
     in_begin_ += consumed;
-    if (!Dispatch(packet)) return;
-    if (state_ == ConnState::kClosed) return;
+    if (!Dispatch(packet)) {
+      return;
+    }
+    if (state_ == ConnState::kClosed) {
+      return;
+    }
   }
-  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  if (in_begin_ == in_end_) {
+    in_begin_ = in_end_ = 0;
+  }
   Flush();  // PUBACKs and whatever the owner queued while handling these packets, in one write
   StartRead();
 }
@@ -140,7 +173,9 @@ bool Connection::Dispatch(const Packet& packet) {
   switch (packet.Type()) {
     case PacketType::kConnack: {
       int code = 0;
-      if (!DecodeConnack(packet.body, code)) return malformed();
+      if (!DecodeConnack(packet.body, code)) {
+        return malformed();
+      }
       if (code == 0) {
         state_ = ConnState::kConnected;
         events_.OnConnack(*this, 0);
@@ -153,33 +188,41 @@ bool Connection::Dispatch(const Packet& packet) {
     }
     case PacketType::kPublish: {
       PublishView view;
-      if (!DecodePublish(packet, view)) return malformed();
-      if (view.qos == 1) EncodePuback(out_pending_, view.packet_id);
+      if (!DecodePublish(packet, view)) {
+        return malformed();
+      }
+      if (view.qos == 1) {
+        EncodePuback(out_pending_, view.packet_id);
+      }
       events_.OnPublish(*this, view);
       return true;
     }
     case PacketType::kPuback: {
       std::uint16_t id = 0;
-      if (!DecodeAck(packet.body, id)) return malformed();
+      if (!DecodeAck(packet.body, id)) {
+        return malformed();
+      }
       events_.OnPuback(*this, id);
       return true;
     }
     case PacketType::kSuback: {
       std::uint16_t id = 0;
       int granted = 0;
-      if (!DecodeSuback(packet.body, id, granted)) return malformed();
+      if (!DecodeSuback(packet.body, id, granted)) {
+        return malformed();
+      }
       events_.OnSuback(*this, id, granted);
       return true;
     }
-    case PacketType::kPingresp:
-      return true;
-    default:
-      return malformed();  // a broker sends nothing else to a 3.1.1 client that never uses QoS 2
+    case PacketType::kPingresp: return true;
+    default: return malformed();  // a broker sends nothing else to a 3.1.1 client that never uses QoS 2
   }
 }
 
 void Connection::Fail(bool clean, const boost::system::error_code& ec) {
-  if (state_ == ConnState::kClosed) return;
+  if (state_ == ConnState::kClosed) {
+    return;
+  }
   state_ = ConnState::kClosed;
   boost::system::error_code ignored;
   socket_.close(ignored);

@@ -51,7 +51,9 @@ class Connection final {
   void Flush();
 
   std::uint16_t NextPacketId() {
-    if (++packet_id_ == 0) packet_id_ = 1;
+    if (++packet_id_ == 0) {
+      packet_id_ = 1;
+    }
     return packet_id_;
   }
 

@@ -15,8 +15,12 @@ bool LoadDevicesCsv(const std::string& path, std::vector<DeviceCredentials>& out
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#' || (line_no == 1 && line.rfind("pk,", 0) == 0)) continue;
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (line.empty() || line[0] == '#' || (line_no == 1 && line.rfind("pk,", 0) == 0)) {
+      continue;
+    }
     const auto a = line.find(',');
     const auto b = a == std::string::npos ? std::string::npos : line.find(',', a + 1);
     if (b == std::string::npos || a == 0 || b == a + 1 || b + 1 >= line.size()) {

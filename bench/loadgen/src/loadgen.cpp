@@ -67,7 +67,9 @@ void AppendUint(std::string& out, std::uint64_t v) {
 // A number with exactly `decimals` decimals from an integer scaled by 10^decimals.
 void AppendFixed(std::string& out, std::uint64_t scaled, int decimals) {
   std::uint64_t div = 1;
-  for (int i = 0; i < decimals; ++i) div *= 10;
+  for (int i = 0; i < decimals; ++i) {
+    div *= 10;
+  }
   AppendUint(out, scaled / div);
   out.push_back('.');
   char frac[8];
@@ -129,7 +131,9 @@ class Shard final : public ConnectionEvents {
   void Stop() {
     guard_.reset();
     io_.stop();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
   }
 
   asio::io_context& Io() { return io_; }
@@ -141,7 +145,9 @@ class Shard final : public ConnectionEvents {
     connect_active_ = true;
     Housekeeping();
     LaunchMore();
-    if (devices_.empty()) FinishConnect();
+    if (devices_.empty()) {
+      FinishConnect();
+    }
   }
 
   // --- pacing phase (publish) ------------------------------------------------------------------------
@@ -153,8 +159,11 @@ class Shard final : public ConnectionEvents {
     pace_done_ = std::move(done);
     tokens_ = 0;
     for (std::uint32_t i = 0; i < devices_.size(); ++i) {
-      if (devices_[i].ready) ready_.push_back(i);
-      const auto expected = static_cast<std::size_t>(rate * duration_s / std::max<std::size_t>(1, devices_.size()) * 1.2) + 16;
+      if (devices_[i].ready) {
+        ready_.push_back(i);
+      }
+      const auto expected =
+          static_cast<std::size_t>(rate * duration_s / std::max<std::size_t>(1, devices_.size()) * 1.2) + 16;
       devices_[i].sent_ns.reserve(expected);
       devices_[i].reply_code.reserve(expected);
     }
@@ -169,10 +178,14 @@ class Shard final : public ConnectionEvents {
     to_close_ = 0;
     for (auto& d : devices_) {
       const auto s = d.conn->State();
-      if (s != ConnState::kClosed && s != ConnState::kIdle) ++to_close_;
+      if (s != ConnState::kClosed && s != ConnState::kIdle) {
+        ++to_close_;
+      }
     }
     disconnect_start_ns_ = NowNs();
-    if (to_close_ == 0) return FinishDisconnect();
+    if (to_close_ == 0) {
+      return FinishDisconnect();
+    }
     for (auto& d : devices_) {
       if (d.conn->State() == ConnState::kConnected) {
         ++clean_disconnects_;
@@ -183,8 +196,12 @@ class Shard final : public ConnectionEvents {
     }
     disconnect_timer_.expires_after(std::chrono::seconds(10));
     disconnect_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec || !disconnect_done_) return;
-      for (auto& d : devices_) d.conn->Abort();
+      if (ec || !disconnect_done_) {
+        return;
+      }
+      for (auto& d : devices_) {
+        d.conn->Abort();
+      }
     });
   }
 
@@ -235,7 +252,9 @@ class Shard final : public ConnectionEvents {
 
   void OnSuback(Connection& conn, std::uint16_t /*id*/, int granted) override {
     Device& d = devices_[conn.Index()];
-    if (d.finished) return;
+    if (d.finished) {
+      return;
+    }
     if (granted >= 0x80) {
       ++failures_["suback_refused"];
       conn.Abort();
@@ -271,7 +290,9 @@ class Shard final : public ConnectionEvents {
     }
     std::uint64_t id = 0;
     std::uint64_t code = 0;
-    const auto byte = [&](std::size_t i) { return static_cast<std::uint64_t>(static_cast<unsigned char>(msg.payload[i])); };
+    const auto byte = [&](std::size_t i) {
+      return static_cast<std::uint64_t>(static_cast<unsigned char>(msg.payload[i]));
+    };
     if (publish_->raw && msg.payload.size() == 7 && msg.payload[0] == 0x02) {
       id = byte(1) << 24 | byte(2) << 16 | byte(3) << 8 | byte(4);
       code = byte(5) << 8 | byte(6);
@@ -314,7 +335,9 @@ class Shard final : public ConnectionEvents {
       ++dropped_;  // the broker closed a ready connection (kicked, keepalive, ...)
     }
     d.ready = false;
-    if (disconnecting_ && to_close_ > 0 && --to_close_ == 0) FinishDisconnect();
+    if (disconnecting_ && to_close_ > 0 && --to_close_ == 0) {
+      FinishDisconnect();
+    }
   }
 
  private:
@@ -328,17 +351,23 @@ class Shard final : public ConnectionEvents {
   }
 
   void Resolve(Device& d, bool ok) {
-    if (d.finished) return;
+    if (d.finished) {
+      return;
+    }
     d.finished = true;
     --in_flight_;
     ++resolved_;
     (ok ? connected : failed).fetch_add(1, std::memory_order_relaxed);
     LaunchMore();
-    if (resolved_ == devices_.size()) FinishConnect();
+    if (resolved_ == devices_.size()) {
+      FinishConnect();
+    }
   }
 
   void FinishConnect() {
-    if (!connect_done_) return;
+    if (!connect_done_) {
+      return;
+    }
     connect_active_ = false;
     connect_end_ns_ = NowNs();
     auto done = std::move(connect_done_);
@@ -347,7 +376,9 @@ class Shard final : public ConnectionEvents {
   }
 
   void FinishDisconnect() {
-    if (!disconnect_done_) return;
+    if (!disconnect_done_) {
+      return;
+    }
     disconnect_end_ns_ = NowNs();
     disconnect_timer_.cancel();
     housekeeping_.cancel();
@@ -381,7 +412,9 @@ class Shard final : public ConnectionEvents {
     }
     housekeeping_.expires_after(std::chrono::milliseconds(100));
     housekeeping_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec && !disconnecting_) Housekeeping();
+      if (!ec && !disconnecting_) {
+        Housekeeping();
+      }
     });
   }
 
@@ -393,17 +426,23 @@ class Shard final : public ConnectionEvents {
       schedule_missed_ += tokens_ - burst_;
       tokens_ = burst_;
     }
-    while (tokens_ >= 1.0 && PostOne()) tokens_ -= 1.0;
+    while (tokens_ >= 1.0 && PostOne()) {
+      tokens_ -= 1.0;
+    }
     if (now >= pace_end_ns_) {
       pace_actual_end_ns_ = now;
       auto done = std::move(pace_done_);
       pace_done_ = nullptr;
-      if (done) done();
+      if (done) {
+        done();
+      }
       return;
     }
     pace_timer_.expires_after(std::chrono::milliseconds(1));
     pace_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) PaceTick();
+      if (!ec) {
+        PaceTick();
+      }
     });
   }
 
@@ -411,8 +450,12 @@ class Shard final : public ConnectionEvents {
     const std::size_t n = ready_.size();
     for (std::size_t tries = 0; tries < n; ++tries) {
       Device& d = devices_[ready_[cursor_]];
-      if (++cursor_ == n) cursor_ = 0;
-      if (!d.ready) continue;
+      if (++cursor_ == n) {
+        cursor_ = 0;
+      }
+      if (!d.ready) {
+        continue;
+      }
       if (publish_->max_inflight > 0 && d.outstanding >= static_cast<std::uint32_t>(publish_->max_inflight)) {
         continue;
       }
@@ -427,23 +470,31 @@ class Shard final : public ConnectionEvents {
     payload_.clear();
     if (publish_->raw) {
       // The values of AppendGeneratedParams, packed (bench/raw_script.js unpacks them).
-      const auto temp = static_cast<std::uint16_t>(150 + (id * 7) % 200);        // 15.0 .. 34.9 (x10)
-      const auto volt = static_cast<std::uint16_t>(22000 + (id * 37) % 1000);   // 220.00 .. 229.99 (x100)
-      const char frame[] = {0x00, static_cast<char>(id >> 24), static_cast<char>(id >> 16), static_cast<char>(id >> 8),
-                            static_cast<char>(id), static_cast<char>(temp >> 8), static_cast<char>(temp),
-                            static_cast<char>((id * 13) % 101), static_cast<char>(id & 1),
-                            static_cast<char>(volt >> 8), static_cast<char>(volt), static_cast<char>(id % 3)};
+      const auto temp = static_cast<std::uint16_t>(150 + (id * 7) % 200);      // 15.0 .. 34.9 (x10)
+      const auto volt = static_cast<std::uint16_t>(22000 + (id * 37) % 1000);  // 220.00 .. 229.99 (x100)
+      const char frame[] = {0x00,
+                            static_cast<char>(id >> 24),
+                            static_cast<char>(id >> 16),
+                            static_cast<char>(id >> 8),
+                            static_cast<char>(id),
+                            static_cast<char>(temp >> 8),
+                            static_cast<char>(temp),
+                            static_cast<char>((id * 13) % 101),
+                            static_cast<char>(id & 1),
+                            static_cast<char>(volt >> 8),
+                            static_cast<char>(volt),
+                            static_cast<char>(id % 3)};
       payload_.assign(frame, sizeof frame);
     } else {
-    payload_.append("{\"id\":\"");
-    AppendUint(payload_, id);
-    payload_.append("\",\"version\":\"1.0\",\"params\":");
-    if (publish_->params_json.empty()) {
-      AppendGeneratedParams(payload_, id);
-    } else {
-      payload_.append(publish_->params_json);
-    }
-    payload_.append(",\"method\":\"thing.event.property.post\"}");
+      payload_.append("{\"id\":\"");
+      AppendUint(payload_, id);
+      payload_.append("\",\"version\":\"1.0\",\"params\":");
+      if (publish_->params_json.empty()) {
+        AppendGeneratedParams(payload_, id);
+      } else {
+        payload_.append(publish_->params_json);
+      }
+      payload_.append(",\"method\":\"thing.event.property.post\"}");
     }
     const int qos = publish_->qos;
     const std::uint16_t packet_id = qos > 0 ? d.conn->NextPacketId() : 0;
@@ -452,7 +503,9 @@ class Shard final : public ConnectionEvents {
     d.sent_ns.push_back(now);
     d.reply_code.push_back(kCodeUnanswered);
     ++d.outstanding;
-    if (qos > 0) d.unacked.emplace_back(packet_id, now);
+    if (qos > 0) {
+      d.unacked.emplace_back(packet_id, now);
+    }
     sent.fetch_add(1, std::memory_order_relaxed);
     outstanding.fetch_add(1, std::memory_order_relaxed);
     d.conn->Flush();
@@ -553,7 +606,9 @@ class LifecycleWatcher final : public ConnectionEvents {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     guard_.reset();
     io_.stop();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
   }
 
   std::atomic<std::uint64_t> online_msgs{0};
@@ -563,7 +618,9 @@ class LifecycleWatcher final : public ConnectionEvents {
   const std::vector<std::int64_t>& FirstOfflineNs() const { return first_offline_ns_; }
 
   void OnConnack(Connection& conn, int code) override {
-    if (code != 0) return Resolve("lifecycle watcher: CONNACK " + std::to_string(code));
+    if (code != 0) {
+      return Resolve("lifecycle watcher: CONNACK " + std::to_string(code));
+    }
     EncodeSubscribe(conn.PendingBuffer(), conn.NextPacketId(), "/as/mqtt/status/+/+", 1);
     conn.Flush();
   }
@@ -573,7 +630,9 @@ class LifecycleWatcher final : public ConnectionEvents {
   void OnPublish(Connection& /*conn*/, const PublishView& msg) override {
     const std::int64_t now = NowNs();
     constexpr std::string_view kPrefix = "/as/mqtt/status/";
-    if (msg.topic.substr(0, kPrefix.size()) != kPrefix) return;
+    if (msg.topic.substr(0, kPrefix.size()) != kPrefix) {
+      return;
+    }
     const auto it = index_.find(std::string(msg.topic.substr(kPrefix.size())));
     if (it == index_.end()) {
       unknown_msgs.fetch_add(1, std::memory_order_relaxed);
@@ -581,10 +640,14 @@ class LifecycleWatcher final : public ConnectionEvents {
     }
     const std::string_view status = TopLevelJsonValue(msg.payload, "status");
     if (status == "online") {
-      if (first_online_ns_[it->second] == 0) first_online_ns_[it->second] = now;
+      if (first_online_ns_[it->second] == 0) {
+        first_online_ns_[it->second] = now;
+      }
       online_msgs.fetch_add(1, std::memory_order_relaxed);
     } else if (status == "offline") {
-      if (first_offline_ns_[it->second] == 0) first_offline_ns_[it->second] = now;
+      if (first_offline_ns_[it->second] == 0) {
+        first_offline_ns_[it->second] = now;
+      }
       offline_msgs.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -594,7 +657,9 @@ class LifecycleWatcher final : public ConnectionEvents {
 
  private:
   void Resolve(const std::string& error) {
-    if (resolved_) return;
+    if (resolved_) {
+      return;
+    }
     resolved_ = true;
     ready_.set_value(error);
   }
@@ -618,8 +683,8 @@ class Echo final : public ConnectionEvents {
 
   void Start(const tcp::endpoint& endpoint) {
     std::string packet;
-    EncodeConnect(packet, "loadgen-echo-" + std::to_string(NowNs() % 1000000), options_.user, options_.secret, 300,
-                  true);
+    EncodeConnect(packet, "loadgen-echo-" + std::to_string(NowNs() % 1000000), options_.user, options_.secret,
+                  300, true);
     conn_.Start(endpoint, packet);
   }
   void Stop() { conn_.Disconnect(); }
@@ -638,12 +703,16 @@ class Echo final : public ConnectionEvents {
     conn.Flush();
   }
   void OnSuback(Connection& /*conn*/, std::uint16_t /*id*/, int granted) override {
-    if (granted >= 0x80) error = "echo: subscription refused";
+    if (granted >= 0x80) {
+      error = "echo: subscription refused";
+    }
     state = granted >= 0x80 ? -1 : 1;
   }
   void OnPublish(Connection& conn, const PublishView& msg) override {
     std::string_view method = TopLevelJsonValue(msg.payload, "method");
-    if (method.empty()) method = "thing.event.property.post";
+    if (method.empty()) {
+      method = "thing.event.property.post";
+    }
     reply_.clear();
     reply_.append("{\"code\":200,\"data\":{},\"id\":\"");
     reply_.append(TopLevelJsonValue(msg.payload, "id"));
@@ -657,8 +726,12 @@ class Echo final : public ConnectionEvents {
     received.fetch_add(1, std::memory_order_relaxed);
   }
   void OnClosed(Connection& /*conn*/, bool clean, const boost::system::error_code& ec) override {
-    if (!clean && error.empty()) error = "echo: connection closed" + (ec ? ": " + ec.message() : std::string());
-    if (state == 0) state = -1;
+    if (!clean && error.empty()) {
+      error = "echo: connection closed" + (ec ? ": " + ec.message() : std::string());
+    }
+    if (state == 0) {
+      state = -1;
+    }
   }
 
  private:
@@ -672,7 +745,9 @@ tcp::endpoint ResolveEndpoint(const std::string& host, int port) {
   asio::io_context io;
   tcp::resolver resolver(io);
   auto results = resolver.resolve(host, std::to_string(port));
-  if (results.empty()) throw std::runtime_error("cannot resolve " + host);
+  if (results.empty()) {
+    throw std::runtime_error("cannot resolve " + host);
+  }
   return results.begin()->endpoint();
 }
 
@@ -690,7 +765,9 @@ struct CpuMark {
 CpuMark MarkCpu(const CommonOptions& options) {
   CpuMark m;
   m.self_us = SelfCpuUs();
-  for (const auto& p : options.sampled) m.sampled_us.push_back(SampledCpuUs(p));
+  for (const auto& p : options.sampled) {
+    m.sampled_us.push_back(SampledCpuUs(p));
+  }
   return m;
 }
 
@@ -714,21 +791,28 @@ nlohmann::json CpuBetween(const CommonOptions& options, const CpuMark& a, const 
 using Shards = std::vector<std::unique_ptr<Shard>>;
 
 Shards MakeShards(Mode mode, const CommonOptions& options, const PublishOptions* publish) {
-  if (options.devices.empty()) throw std::runtime_error("no devices");
+  if (options.devices.empty()) {
+    throw std::runtime_error("no devices");
+  }
   const tcp::endpoint endpoint = ResolveEndpoint(options.host, options.port);
   const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(options.devices.size())));
   Shards shards;
-  for (int t = 0; t < threads; ++t) shards.push_back(std::make_unique<Shard>(mode, options, publish, endpoint));
+  for (int t = 0; t < threads; ++t) {
+    shards.push_back(std::make_unique<Shard>(mode, options, publish, endpoint));
+  }
   for (std::uint32_t i = 0; i < options.devices.size(); ++i) {
     shards[i % shards.size()]->AddDevice(i, options.devices[i]);
   }
-  for (auto& s : shards) s->Start();
+  for (auto& s : shards) {
+    s->Start();
+  }
   return shards;
 }
 
 // Starts `begin` on every shard's thread and waits until each has called its done callback; calls
 // `tick` about once a second meanwhile.
-void RunPhase(Shards& shards, const std::function<void(Shard&, Done)>& begin, const std::function<void()>& tick) {
+void RunPhase(Shards& shards, const std::function<void(Shard&, Done)>& begin,
+              const std::function<void()>& tick) {
   std::vector<std::promise<void>> promises(shards.size());
   std::vector<std::future<void>> futures;
   for (std::size_t i = 0; i < shards.size(); ++i) {
@@ -736,23 +820,31 @@ void RunPhase(Shards& shards, const std::function<void(Shard&, Done)>& begin, co
     asio::post(shards[i]->Io(), [&, i] { begin(*shards[i], [p = &promises[i]] { p->set_value(); }); });
   }
   for (auto& f : futures) {
-    while (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) tick();
+    while (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+      tick();
+    }
   }
 }
 
 template <class F>
 std::uint64_t Sum(Shards& shards, F get) {
   std::uint64_t total = 0;
-  for (auto& s : shards) total += get(*s);
+  for (auto& s : shards) {
+    total += get(*s);
+  }
   return total;
 }
 
 void Progress(const CommonOptions& options, const std::string& line) {
-  if (options.progress) std::fprintf(stderr, "\r%-100s", line.c_str());
+  if (options.progress) {
+    std::fprintf(stderr, "\r%-100s", line.c_str());
+  }
 }
 
 void EndProgress(const CommonOptions& options) {
-  if (options.progress) std::fprintf(stderr, "\n");
+  if (options.progress) {
+    std::fprintf(stderr, "\n");
+  }
 }
 
 nlohmann::json ConnectSummary(const CommonOptions& options, Shards& shards, std::int64_t t0,
@@ -765,7 +857,9 @@ nlohmann::json ConnectSummary(const CommonOptions& options, Shards& shards, std:
   for (auto& s : shards) {
     connect_end = std::max(connect_end, s->ConnectEndNs());
     latency.Merge(s->ConnackLatency());
-    for (const auto& [k, v] : s->Failures()) failures[k] += v;
+    for (const auto& [k, v] : s->Failures()) {
+      failures[k] += v;
+    }
   }
   const double seconds = static_cast<double>(connect_end - t0) / kNsPerSec;
   j["devices"] = options.devices.size();
@@ -790,7 +884,8 @@ nlohmann::json RunConnectStorm(const StormOptions& options) {
 
   std::unique_ptr<LifecycleWatcher> watcher;
   if (!options.watch_user.empty()) {
-    watcher = std::make_unique<LifecycleWatcher>(ResolveEndpoint(options.host, options.port), options.devices);
+    watcher =
+        std::make_unique<LifecycleWatcher>(ResolveEndpoint(options.host, options.port), options.devices);
     std::string error;
     if (!watcher->Start(options.watch_user, options.watch_secret, error)) {
       watcher->Stop();
@@ -802,11 +897,14 @@ nlohmann::json RunConnectStorm(const StormOptions& options) {
 
   const CpuMark cpu0 = MarkCpu(options);
   const std::int64_t t0 = NowNs();
-  RunPhase(shards, [&](Shard& s, Done done) { s.BeginConnect(per_shard, std::move(done)); }, [&] {
-    Progress(options, "connect: " + std::to_string(Sum(shards, [](Shard& s) { return s.connected.load(); })) +
-                          " ok, " + std::to_string(Sum(shards, [](Shard& s) { return s.failed.load(); })) +
-                          " failed of " + std::to_string(options.devices.size()));
-  });
+  RunPhase(
+      shards, [&](Shard& s, Done done) { s.BeginConnect(per_shard, std::move(done)); },
+      [&] {
+        Progress(options,
+                 "connect: " + std::to_string(Sum(shards, [](Shard& s) { return s.connected.load(); })) +
+                     " ok, " + std::to_string(Sum(shards, [](Shard& s) { return s.failed.load(); })) +
+                     " failed of " + std::to_string(options.devices.size()));
+      });
   const CpuMark cpu1 = MarkCpu(options);
   EndProgress(options);
   std::int64_t connect_end = 0;
@@ -822,13 +920,16 @@ nlohmann::json RunConnectStorm(const StormOptions& options) {
   }
   if (options.hold_s > 0) {
     const std::int64_t until = connect_end + static_cast<std::int64_t>(options.hold_s * kNsPerSec);
-    while (NowNs() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (NowNs() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
   const std::uint64_t dropped_before = Sum(shards, [](Shard& s) { return s.Dropped(); });
 
   const CpuMark cpu2 = MarkCpu(options);
   const std::int64_t d0 = NowNs();
-  RunPhase(shards, [&](Shard& s, Done done) { s.BeginDisconnect(std::move(done)); }, [] {});
+  RunPhase(
+      shards, [&](Shard& s, Done done) { s.BeginDisconnect(std::move(done)); }, [] {});
   const std::uint64_t clean = Sum(shards, [](Shard& s) { return s.CleanDisconnects(); });
   if (watcher) {
     const std::int64_t deadline = NowNs() + static_cast<std::int64_t>(options.lifecycle_wait_s * kNsPerSec);
@@ -865,7 +966,9 @@ nlohmann::json RunConnectStorm(const StormOptions& options) {
         ++online_devices;
         online_latency.Add(on - start_ns[i]);
       }
-      if (watcher->FirstOfflineNs()[i] != 0) ++offline_devices;
+      if (watcher->FirstOfflineNs()[i] != 0) {
+        ++offline_devices;
+      }
     }
     missing = connected > online_devices ? connected - online_devices : 0;
     nlohmann::json lc;
@@ -895,10 +998,13 @@ nlohmann::json RunPublish(const PublishOptions& options) {
 
   const CpuMark cpu0 = MarkCpu(options);
   const std::int64_t t0 = NowNs();
-  RunPhase(shards, [&](Shard& s, Done done) { s.BeginConnect(per_shard, std::move(done)); }, [&] {
-    Progress(options, "connect+subscribe: " + std::to_string(Sum(shards, [](Shard& s) { return s.connected.load(); })) +
-                          " ready of " + std::to_string(options.devices.size()));
-  });
+  RunPhase(
+      shards, [&](Shard& s, Done done) { s.BeginConnect(per_shard, std::move(done)); },
+      [&] {
+        Progress(options, "connect+subscribe: " +
+                              std::to_string(Sum(shards, [](Shard& s) { return s.connected.load(); })) +
+                              " ready of " + std::to_string(options.devices.size()));
+      });
   const CpuMark cpu1 = MarkCpu(options);
   EndProgress(options);
   std::int64_t connect_end = 0;
@@ -923,10 +1029,13 @@ nlohmann::json RunPublish(const PublishOptions& options) {
     last_sent = s;
     last_replies = r;
   };
-  RunPhase(shards, [&](Shard& s, Done done) { s.BeginPace(rate_per_shard, options.duration_s, std::move(done)); },
-           tick);
+  RunPhase(
+      shards, [&](Shard& s, Done done) { s.BeginPace(rate_per_shard, options.duration_s, std::move(done)); },
+      tick);
   std::int64_t pace_end = p0;
-  for (auto& s : shards) pace_end = std::max(pace_end, s->PaceEndNs());
+  for (auto& s : shards) {
+    pace_end = std::max(pace_end, s->PaceEndNs());
+  }
   const std::int64_t drain_deadline = NowNs() + static_cast<std::int64_t>(options.drain_s * kNsPerSec);
   std::int64_t next_tick = NowNs() + kNsPerSec;
   while (Sum(shards, [](Shard& x) { return x.outstanding.load(); }) > 0 && NowNs() < drain_deadline) {
@@ -940,8 +1049,11 @@ nlohmann::json RunPublish(const PublishOptions& options) {
   const CpuMark cpu3 = MarkCpu(options);
   EndProgress(options);
 
-  RunPhase(shards, [&](Shard& s, Done done) { s.BeginDisconnect(std::move(done)); }, [] {});
-  for (auto& s : shards) s->Stop();
+  RunPhase(
+      shards, [&](Shard& s, Done done) { s.BeginDisconnect(std::move(done)); }, [] {});
+  for (auto& s : shards) {
+    s->Stop();
+  }
 
   // Results.
   const std::uint64_t sent = Sum(shards, [](Shard& s) { return s.sent.load(); });
@@ -953,7 +1065,9 @@ nlohmann::json RunPublish(const PublishOptions& options) {
   for (auto& s : shards) {
     reply_latency.Merge(s->ReplyLatency());
     puback_latency.Merge(s->PubackLatency());
-    for (const auto& [code, n] : s->ReplyCodes()) codes[std::to_string(code)] += n;
+    for (const auto& [code, n] : s->ReplyCodes()) {
+      codes[std::to_string(code)] += n;
+    }
     missed += s->ScheduleMissed();
   }
   out["devices"] = options.devices.size();
@@ -990,7 +1104,9 @@ nlohmann::json RunPublish(const PublishOptions& options) {
         const bool is_ok = i < d.reply_code.size() && d.reply_code[i] == 200;
         if (is_ok) {
           ++ok;
-          if (run_start == 0) run_start = i + options.first_id;
+          if (run_start == 0) {
+            run_start = i + options.first_id;
+          }
         } else if (run_start != 0) {
           ranges.push_back({run_start, i - 1 + options.first_id});
           run_start = 0;
@@ -1008,7 +1124,9 @@ nlohmann::json RunPublish(const PublishOptions& options) {
     }
   }
   out["answered_200"] = answered_200;
-  if (options.ids_per_device) out["per_device"] = per_device;
+  if (options.ids_per_device) {
+    out["per_device"] = per_device;
+  }
   return out;
 }
 
@@ -1020,7 +1138,9 @@ nlohmann::json RunEcho(const EchoOptions& options, const std::atomic<bool>& stop
   std::thread thread([&] { io.run(); });
   asio::post(io, [&] { echo.Start(endpoint); });
   const std::int64_t connect_deadline = NowNs() + 10 * kNsPerSec;
-  while (echo.state == 0 && NowNs() < connect_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (echo.state == 0 && NowNs() < connect_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   if (echo.state != 1) {
     guard.reset();
     io.stop();
@@ -1034,7 +1154,9 @@ nlohmann::json RunEcho(const EchoOptions& options, const std::atomic<bool>& stop
   const std::int64_t t0 = NowNs();
   const std::int64_t end =
       options.duration_s > 0 ? t0 + static_cast<std::int64_t>(options.duration_s * kNsPerSec) : INT64_MAX;
-  while (!stop.load() && NowNs() < end && echo.state == 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!stop.load() && NowNs() < end && echo.state == 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   const CpuMark cpu1 = MarkCpu(sampling);
   const std::int64_t t1 = NowNs();
   asio::post(io, [&] { echo.Stop(); });
@@ -1048,21 +1170,28 @@ nlohmann::json RunEcho(const EchoOptions& options, const std::atomic<bool>& stop
   out["answered"] = n;
   out["seconds"] = Round(static_cast<double>(t1 - t0) / kNsPerSec, 3);
   out["cpu"] = CpuBetween(sampling, cpu0, cpu1, static_cast<double>(n), "message");
-  if (!echo.error.empty()) out["error"] = echo.error;
+  if (!echo.error.empty()) {
+    out["error"] = echo.error;
+  }
   return out;
 }
 
 std::string DefaultTsl(const std::string& product_key) {
   auto prop = [](const char* id, const char* name, nlohmann::json data_type) {
-    return nlohmann::json{{"identifier", id}, {"name", name}, {"accessMode", "r"}, {"required", false},
+    return nlohmann::json{{"identifier", id},
+                          {"name", name},
+                          {"accessMode", "r"},
+                          {"required", false},
                           {"dataType", std::move(data_type)}};
   };
   nlohmann::json properties = nlohmann::json::array({
       prop("temperature", "Temperature",
            {{"type", "float"}, {"specs", {{"min", "-40"}, {"max", "120"}, {"step", "0.1"}, {"unit", "°C"}}}}),
-      prop("humidity", "Humidity", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "100"}, {"step", "1"}, {"unit", "%"}}}}),
+      prop("humidity", "Humidity",
+           {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "100"}, {"step", "1"}, {"unit", "%"}}}}),
       prop("powerSwitch", "Power switch", {{"type", "bool"}, {"specs", {{"0", "off"}, {"1", "on"}}}}),
-      prop("voltage", "Voltage", {{"type", "double"}, {"specs", {{"min", "0"}, {"max", "400"}, {"step", "0.01"}, {"unit", "V"}}}}),
+      prop("voltage", "Voltage",
+           {{"type", "double"}, {"specs", {{"min", "0"}, {"max", "400"}, {"step", "0.01"}, {"unit", "V"}}}}),
       prop("mode", "Mode", {{"type", "enum"}, {"specs", {{"0", "auto"}, {"1", "eco"}, {"2", "boost"}}}}),
   });
   nlohmann::json outputs = nlohmann::json::array();
@@ -1088,7 +1217,9 @@ std::string FormatSummary(const nlohmann::json& j) {
   std::ostringstream os;
   auto lat = [](const nlohmann::json& l) {
     std::ostringstream s;
-    if (l.value("count", 0) == 0) return std::string("n/a");
+    if (l.value("count", 0) == 0) {
+      return std::string("n/a");
+    }
     s << "p50 " << l["p50"] << " ms, p90 " << l["p90"] << " ms, p99 " << l["p99"] << " ms, max " << l["max"]
       << " ms";
     return s.str();
@@ -1107,33 +1238,37 @@ std::string FormatSummary(const nlohmann::json& j) {
     return s.str();
   };
   auto connect = [&](const nlohmann::json& c) {
-    os << "connected " << c["connected"] << "/" << c["devices"] << " in " << c["connect_seconds"] << " s = "
-       << c["connects_per_s"] << " connects/s\n";
+    os << "connected " << c["connected"] << "/" << c["devices"] << " in " << c["connect_seconds"]
+       << " s = " << c["connects_per_s"] << " connects/s\n";
     os << "CONNACK latency: " << lat(c["connack_latency_ms"]) << "\n";
-    if (!c["failures"].empty()) os << "failures: " << c["failures"].dump() << "\n";
+    if (!c["failures"].empty()) {
+      os << "failures: " << c["failures"].dump() << "\n";
+    }
     os << "CPU (connect phase): " << cpu(c["cpu_connect_phase"]) << "\n";
   };
   if (j["mode"] == "stream") {
-    os << "stream: " << j["connected"] << "/" << j["clients"] << " clients, " << j["messages"] << " messages ("
-       << j["bytes"] << " bytes) in " << j["seconds"] << " s " << j["by_type"].dump() << ", closed by the server "
-       << j["closed_by_server"].dump() << "; CPU: " << cpu(j["cpu"]) << "\n";
+    os << "stream: " << j["connected"] << "/" << j["clients"] << " clients, " << j["messages"]
+       << " messages (" << j["bytes"] << " bytes) in " << j["seconds"] << " s " << j["by_type"].dump()
+       << ", closed by the server " << j["closed_by_server"].dump() << "; CPU: " << cpu(j["cpu"]) << "\n";
   } else if (j["mode"] == "echo") {
-    os << "echo: answered " << j["answered"] << " posts in " << j["seconds"] << " s; CPU: " << cpu(j["cpu"]) << "\n";
+    os << "echo: answered " << j["answered"] << " posts in " << j["seconds"] << " s; CPU: " << cpu(j["cpu"])
+       << "\n";
   } else if (j["mode"] == "connect-storm") {
     connect(j);
     os << "disconnected cleanly " << j["disconnected_cleanly"] << " in " << j["disconnect_seconds"] << " s; "
        << "dropped while connected " << j["dropped_while_connected"] << "\n";
     if (j.contains("lifecycle")) {
       const auto& lc = j["lifecycle"];
-      os << "lifecycle: online msgs " << lc["online_msgs"] << " (devices " << lc["online_devices"] << ", missing "
-         << lc["missing_online"] << "), offline msgs " << lc["offline_msgs"] << "; connect->online "
-         << lat(lc["connect_to_online_ms"]) << (lc["ok"].get<bool>() ? "  [ok]" : "  [MISMATCH]") << "\n";
+      os << "lifecycle: online msgs " << lc["online_msgs"] << " (devices " << lc["online_devices"]
+         << ", missing " << lc["missing_online"] << "), offline msgs " << lc["offline_msgs"]
+         << "; connect->online " << lat(lc["connect_to_online_ms"])
+         << (lc["ok"].get<bool>() ? "  [ok]" : "  [MISMATCH]") << "\n";
     }
   } else {
     connect(j["connect"]);
-    os << "posts sent " << j["posts_sent"] << " at " << j["achieved_rate"] << "/s (target " << j["rate_target"]
-       << "/s, schedule missed " << j["schedule_missed"] << "); replies " << j["replies"] << " "
-       << j["replies_by_code"].dump() << ", unanswered " << j["unanswered"] << ", duplicates "
+    os << "posts sent " << j["posts_sent"] << " at " << j["achieved_rate"] << "/s (target "
+       << j["rate_target"] << "/s, schedule missed " << j["schedule_missed"] << "); replies " << j["replies"]
+       << " " << j["replies_by_code"].dump() << ", unanswered " << j["unanswered"] << ", duplicates "
        << j["duplicate_replies"] << "\n";
     os << "post->reply latency: " << lat(j["latency_ms"]) << "\n";
     os << "post->PUBACK latency: " << lat(j["puback_latency_ms"]) << "\n";

@@ -47,13 +47,13 @@ struct StormOptions : CommonOptions {
 };
 
 struct PublishOptions : CommonOptions {
-  double rate = 1000;       // posts per second, all devices together (token bucket)
-  double duration_s = 10;   // sending time
-  double drain_s = 10;      // then wait at most this long for outstanding replies
-  int qos = 1;              // of the posts
-  int sub_qos = 0;          // of the reply subscription
-  int max_inflight = 0;     // unanswered posts per device before it is skipped; 0 = unlimited
-  std::string params_json;  // fixed `params` object; empty: 5 generated properties (see DefaultTsl)
+  double rate = 1000;          // posts per second, all devices together (token bucket)
+  double duration_s = 10;      // sending time
+  double drain_s = 10;         // then wait at most this long for outstanding replies
+  int qos = 1;                 // of the posts
+  int sub_qos = 0;             // of the reply subscription
+  int max_inflight = 0;        // unanswered posts per device before it is skipped; 0 = unlimited
+  std::string params_json;     // fixed `params` object; empty: 5 generated properties (see DefaultTsl)
   bool ids_per_device = true;  // JSON lists the ranges of ids answered 200 for every device
   // Ids of every device run first_id, first_id + 1, ...: runs against the same database use disjoint
   // ranges, or the platform's dedupe (same device, id and payload within 10 minutes) would answer a

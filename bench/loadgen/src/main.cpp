@@ -66,7 +66,9 @@ struct Args {
   bool Has(const std::string& k) const { return values.count(k) > 0; }
   bool Flag(const std::string& k) const {
     for (const auto& f : flags) {
-      if (f == k) return true;
+      if (f == k) {
+        return true;
+      }
     }
     return false;
   }
@@ -76,7 +78,9 @@ struct Args {
   }
   double Num(const std::string& k, double def) const {
     auto it = values.find(k);
-    if (it == values.end()) return def;
+    if (it == values.end()) {
+      return def;
+    }
     try {
       return std::stod(it->second);
     } catch (...) {
@@ -90,11 +94,23 @@ struct Args {
 // numbers are checked where they are read). Returns the exit code when main should end.
 std::optional<int> ParseArgs(int argc, char** argv, std::string& mode, Args& a) {
   namespace po = iot::cli::po;
-  static const char* const kValues[] = {
-      "clients", "connect-timeout", "count", "csv", "devices-csv", "drain", "dsn", "duration", "filter",
-      "first", "first-id", "hold", "host", "json", "keepalive", "lifecycle-wait", "max-inflight", "params",
-      "port", "prefix", "product-key", "qos", "rate", "reply-qos", "secret", "sign-method", "sub-qos",
-      "threads", "token", "user", "watch-secret", "watch-user", "window"};
+  static const char* const kValues[] = {"clients",      "connect-timeout",
+                                        "count",        "csv",
+                                        "devices-csv",  "drain",
+                                        "dsn",          "duration",
+                                        "filter",       "first",
+                                        "first-id",     "hold",
+                                        "host",         "json",
+                                        "keepalive",    "lifecycle-wait",
+                                        "max-inflight", "params",
+                                        "port",         "prefix",
+                                        "product-key",  "qos",
+                                        "rate",         "reply-qos",
+                                        "secret",       "sign-method",
+                                        "sub-qos",      "threads",
+                                        "token",        "user",
+                                        "watch-secret", "watch-user",
+                                        "window"};
   static const char* const kFlags[] = {"progress", "no-ids", "raw"};
   iot::cli::CommandLine line("iot-loadgen", "iot-loadgen MODE [options]",
                              "MQTT load generator of the platform's benchmarks (bench/loadgen/README.md).");
@@ -134,29 +150,39 @@ void FillCommon(const Args& a, CommonOptions& o) {
   o.progress = a.Flag("progress");
   if (a.Has("sign-method")) {
     auto m = iot::alink::ParseSignMethod(a.Str("sign-method"));
-    if (!m) throw std::runtime_error("unknown sign method " + a.Str("sign-method"));
+    if (!m) {
+      throw std::runtime_error("unknown sign method " + a.Str("sign-method"));
+    }
     o.sign_method = *m;
   }
   for (const auto& spec : a.samples) {
     iot::loadgen::SampledProcess p;
-    if (!iot::loadgen::ParseSampledProcess(spec, p)) throw std::runtime_error("bad --sample " + spec);
+    if (!iot::loadgen::ParseSampledProcess(spec, p)) {
+      throw std::runtime_error("bad --sample " + spec);
+    }
     o.sampled.push_back(p);
   }
   if (a.Has("devices-csv")) {
     std::string error;
-    if (!iot::loadgen::LoadDevicesCsv(a.Str("devices-csv"), o.devices, error)) throw std::runtime_error(error);
+    if (!iot::loadgen::LoadDevicesCsv(a.Str("devices-csv"), o.devices, error)) {
+      throw std::runtime_error(error);
+    }
   } else if (a.Has("product-key") && a.Has("count") && a.Has("secret")) {
     o.devices = iot::loadgen::GenerateDevices(a.Str("product-key"), a.Str("prefix", "lg"), a.Int("first", 1),
                                               a.Int("count", 0), a.Str("secret"));
   } else {
     throw std::runtime_error("give --devices-csv, or --product-key, --count and --secret");
   }
-  if (o.devices.empty()) throw std::runtime_error("no devices");
+  if (o.devices.empty()) {
+    throw std::runtime_error("no devices");
+  }
 }
 
 void WriteSummary(const Args& a, const nlohmann::json& summary) {
   std::cout << iot::loadgen::FormatSummary(summary) << std::flush;
-  if (!a.Has("json")) return;
+  if (!a.Has("json")) {
+    return;
+  }
   const std::string path = a.Str("json");
   if (path == "-") {
     std::cout << summary.dump() << "\n";
@@ -164,7 +190,9 @@ void WriteSummary(const Args& a, const nlohmann::json& summary) {
   }
   std::ofstream out(path);
   out << summary.dump() << "\n";
-  if (!out) throw std::runtime_error("cannot write " + path);
+  if (!out) {
+    throw std::runtime_error("cannot write " + path);
+  }
 }
 
 int Register(const Args& a) {
@@ -172,14 +200,17 @@ int Register(const Args& a) {
   const std::string pk = a.Str("product-key");
   const int count = a.Int("count", 0);
   const std::string csv = a.Str("csv");
-  if (dsn.empty() || pk.empty() || count <= 0 || csv.empty()) throw std::runtime_error("register needs --dsn, --product-key, --count, --csv");
+  if (dsn.empty() || pk.empty() || count <= 0 || csv.empty()) {
+    throw std::runtime_error("register needs --dsn, --product-key, --count, --csv");
+  }
   const std::string prefix = a.Str("prefix", "lg");
   const int first = a.Int("first", 1);
   iot::store::Db db(iot::store::DbSettings{dsn});
   iot::store::ProductCreate product;
   product.product_key = pk;
   product.name = "load " + pk;
-  if (auto r = iot::store::CreateProduct(db, product); !r && !iot::store::Is(r.error(), iot::store::Errc::kConflict)) {
+  if (auto r = iot::store::CreateProduct(db, product);
+      !r && !iot::store::Is(r.error(), iot::store::Errc::kConflict)) {
     throw std::runtime_error("create product: " + r.error().message());
   }
   std::ofstream out(csv);
@@ -193,12 +224,18 @@ int Register(const Args& a) {
       batch[static_cast<std::size_t>(i)].device_name = prefix + num;
     }
     auto created = iot::store::CreateDevices(db, pk, batch);
-    if (!created) throw std::runtime_error("create devices: " + created.error().message());
-    for (const auto& d : *created) out << d.product_key << ',' << d.device_name << ',' << d.secret << '\n';
+    if (!created) {
+      throw std::runtime_error("create devices: " + created.error().message());
+    }
+    for (const auto& d : *created) {
+      out << d.product_key << ',' << d.device_name << ',' << d.secret << '\n';
+    }
     done += n;
   }
   out.flush();
-  if (!out) throw std::runtime_error("cannot write " + csv);
+  if (!out) {
+    throw std::runtime_error("cannot write " + csv);
+  }
   std::cerr << "registered " << count << " devices of " << pk << " -> " << csv << "\n";
   return 0;
 }
@@ -237,14 +274,23 @@ int main(int argc, char** argv) {
       o.ids_per_device = !a.Flag("no-ids");
       o.raw = a.Flag("raw");
       const double first_id = a.Num("first-id", 1);
-      if (first_id < 1 || first_id > 1e15) throw std::runtime_error("--first-id must be between 1 and 1e15");
-      if (a.Flag("raw") && first_id > 4e9) throw std::runtime_error("--raw frames carry 32-bit ids: --first-id below 4e9");
+      if (first_id < 1 || first_id > 1e15) {
+        throw std::runtime_error("--first-id must be between 1 and 1e15");
+      }
+      if (a.Flag("raw") && first_id > 4e9) {
+        throw std::runtime_error("--raw frames carry 32-bit ids: --first-id below 4e9");
+      }
       o.first_id = static_cast<std::uint64_t>(first_id);
-      if (o.qos < 0 || o.qos > 1 || o.sub_qos < 0 || o.sub_qos > 1) throw std::runtime_error("QoS must be 0 or 1");
-      if (o.rate <= 0 || o.duration_s <= 0) throw std::runtime_error("--rate and --duration must be positive");
+      if (o.qos < 0 || o.qos > 1 || o.sub_qos < 0 || o.sub_qos > 1) {
+        throw std::runtime_error("QoS must be 0 or 1");
+      }
+      if (o.rate <= 0 || o.duration_s <= 0) {
+        throw std::runtime_error("--rate and --duration must be positive");
+      }
       const auto summary = iot::loadgen::RunPublish(o);
       WriteSummary(a, summary);
-      return summary["connect"]["failed"].get<std::uint64_t>() == 0 && summary["unanswered"].get<std::uint64_t>() == 0
+      return summary["connect"]["failed"].get<std::uint64_t>() == 0 &&
+                     summary["unanswered"].get<std::uint64_t>() == 0
                  ? 0
                  : 1;
     }
@@ -260,7 +306,9 @@ int main(int argc, char** argv) {
       o.duration_s = a.Num("duration", 0);
       for (const auto& spec : a.samples) {
         iot::loadgen::SampledProcess p;
-        if (!iot::loadgen::ParseSampledProcess(spec, p)) throw std::runtime_error("bad --sample " + spec);
+        if (!iot::loadgen::ParseSampledProcess(spec, p)) {
+          throw std::runtime_error("bad --sample " + spec);
+        }
         o.sampled.push_back(p);
       }
       std::signal(SIGINT, OnSignal);
@@ -276,13 +324,17 @@ int main(int argc, char** argv) {
       o.product_key = a.Str("product-key");
       o.clients = a.Int("clients", o.clients);
       o.duration_s = a.Num("duration", 0);
-      if (o.product_key.empty()) throw std::runtime_error("stream needs --product-key");
+      if (o.product_key.empty()) {
+        throw std::runtime_error("stream needs --product-key");
+      }
       std::signal(SIGINT, OnSignal);
       std::signal(SIGTERM, OnSignal);
       WriteSummary(a, iot::loadgen::RunStream(o, g_stop));
       return 0;
     }
-    if (mode == "register") return Register(a);
+    if (mode == "register") {
+      return Register(a);
+    }
     if (mode == "tsl") {
       std::cout << iot::loadgen::DefaultTsl(a.Str("product-key", "PRODUCT_KEY")) << "\n";
       return 0;

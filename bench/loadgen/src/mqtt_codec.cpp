@@ -18,7 +18,9 @@ void PutFixedHeader(std::string& out, std::uint8_t first, std::size_t remaining)
   do {
     auto byte = static_cast<std::uint8_t>(remaining % 128);
     remaining /= 128;
-    if (remaining > 0) byte |= 0x80;
+    if (remaining > 0) {
+      byte |= 0x80;
+    }
     out.push_back(static_cast<char>(byte));
   } while (remaining > 0);
 }
@@ -52,13 +54,21 @@ void EncodeConnect(std::string& out, std::string_view client_id, std::string_vie
   PutString(out, "MQTT");
   out.push_back(4);  // protocol level 3.1.1
   std::uint8_t flags = clean_session ? 0x02 : 0x00;
-  if (!username.empty()) flags |= 0x80;
-  if (!password.empty()) flags |= 0x40;
+  if (!username.empty()) {
+    flags |= 0x80;
+  }
+  if (!password.empty()) {
+    flags |= 0x40;
+  }
   out.push_back(static_cast<char>(flags));
   PutU16(out, keepalive_s);
   PutString(out, client_id);
-  if (!username.empty()) PutString(out, username);
-  if (!password.empty()) PutString(out, password);
+  if (!username.empty()) {
+    PutString(out, username);
+  }
+  if (!password.empty()) {
+    PutString(out, password);
+  }
 }
 
 void EncodeSubscribe(std::string& out, std::uint16_t packet_id, std::string_view filter, int qos) {
@@ -73,7 +83,9 @@ void EncodePublish(std::string& out, std::string_view topic, std::string_view pa
   const std::size_t remaining = 2 + topic.size() + (qos > 0 ? 2 : 0) + payload.size();
   PutFixedHeader(out, static_cast<std::uint8_t>(0x30 | (qos << 1) | (retain ? 1 : 0)), remaining);
   PutString(out, topic);
-  if (qos > 0) PutU16(out, packet_id);
+  if (qos > 0) {
+    PutU16(out, packet_id);
+  }
   out.append(payload);
 }
 
@@ -94,19 +106,25 @@ void EncodeDisconnect(std::string& out) {
 }
 
 bool DecodeConnack(std::string_view body, int& return_code) {
-  if (body.size() != 2) return false;
+  if (body.size() != 2) {
+    return false;
+  }
   return_code = static_cast<std::uint8_t>(body[1]);
   return true;
 }
 
 bool DecodeAck(std::string_view body, std::uint16_t& packet_id) {
-  if (body.size() < 2) return false;
+  if (body.size() < 2) {
+    return false;
+  }
   packet_id = GetU16(body, 0);
   return true;
 }
 
 bool DecodeSuback(std::string_view body, std::uint16_t& packet_id, int& granted_qos) {
-  if (body.size() < 3) return false;
+  if (body.size() < 3) {
+    return false;
+  }
   packet_id = GetU16(body, 0);
   granted_qos = static_cast<std::uint8_t>(body[2]);
   return true;
@@ -114,16 +132,24 @@ bool DecodeSuback(std::string_view body, std::uint16_t& packet_id, int& granted_
 
 bool DecodePublish(const Packet& packet, PublishView& out) {
   const std::string_view body = packet.body;
-  if (body.size() < 2) return false;
+  if (body.size() < 2) {
+    return false;
+  }
   const std::size_t topic_len = GetU16(body, 0);
   std::size_t at = 2 + topic_len;
-  if (at > body.size()) return false;
+  if (at > body.size()) {
+    return false;
+  }
   out.topic = body.substr(2, topic_len);
   out.qos = (packet.header >> 1) & 0x03;
-  if (out.qos == 3) return false;
+  if (out.qos == 3) {
+    return false;
+  }
   out.packet_id = 0;
   if (out.qos > 0) {
-    if (at + 2 > body.size()) return false;
+    if (at + 2 > body.size()) {
+      return false;
+    }
     out.packet_id = GetU16(body, at);
     at += 2;
   }
@@ -131,23 +157,33 @@ bool DecodePublish(const Packet& packet, PublishView& out) {
   return true;
 }
 
-ParseStatus NextPacket(std::string_view data, std::size_t max_packet, Packet& packet,
-                       std::size_t& consumed, std::size_t& needed) {
+ParseStatus NextPacket(std::string_view data, std::size_t max_packet, Packet& packet, std::size_t& consumed,
+                       std::size_t& needed) {
   needed = 0;
-  if (data.size() < 2) return ParseStatus::kNeedMore;
+  if (data.size() < 2) {
+    return ParseStatus::kNeedMore;
+  }
   std::size_t remaining = 0;
   std::size_t multiplier = 1;
   std::size_t at = 1;
   for (;;) {
-    if (at >= data.size()) return ParseStatus::kNeedMore;
-    if (at > 4) return ParseStatus::kMalformed;  // more than 4 length bytes
+    if (at >= data.size()) {
+      return ParseStatus::kNeedMore;
+    }
+    if (at > 4) {
+      return ParseStatus::kMalformed;  // more than 4 length bytes
+    }
     const auto byte = static_cast<std::uint8_t>(data[at++]);
     remaining += static_cast<std::size_t>(byte & 0x7f) * multiplier;
     multiplier *= 128;
-    if ((byte & 0x80) == 0) break;
+    if ((byte & 0x80) == 0) {
+      break;
+    }
   }
   const std::size_t total = at + remaining;
-  if (total > max_packet) return ParseStatus::kMalformed;
+  if (total > max_packet) {
+    return ParseStatus::kMalformed;
+  }
   if (data.size() < total) {
     needed = total;
     return ParseStatus::kNeedMore;
@@ -160,27 +196,49 @@ ParseStatus NextPacket(std::string_view data, std::size_t max_packet, Packet& pa
 
 std::string_view TopLevelJsonValue(std::string_view s, std::string_view key) {
   std::size_t i = 0;
-  while (i < s.size() && IsSpace(s[i])) ++i;
-  if (i >= s.size() || s[i] != '{') return {};
+  while (i < s.size() && IsSpace(s[i])) {
+    ++i;
+  }
+  if (i >= s.size() || s[i] != '{') {
+    return {};
+  }
   ++i;
   // At depth 1 we alternate key, ':', value, ','. Nested values are skipped by bracket counting.
   while (i < s.size()) {
-    while (i < s.size() && (IsSpace(s[i]) || s[i] == ',')) ++i;
-    if (i >= s.size() || s[i] != '"') return {};
+    while (i < s.size() && (IsSpace(s[i]) || s[i] == ',')) {
+      ++i;
+    }
+    if (i >= s.size() || s[i] != '"') {
+      return {};
+    }
     const std::size_t key_end = SkipString(s, i);
-    if (key_end == std::string_view::npos) return {};
+    if (key_end == std::string_view::npos) {
+      return {};
+    }
     const std::string_view name = s.substr(i + 1, key_end - i - 2);
     i = key_end;
-    while (i < s.size() && IsSpace(s[i])) ++i;
-    if (i >= s.size() || s[i] != ':') return {};
+    while (i < s.size() && IsSpace(s[i])) {
+      ++i;
+    }
+    if (i >= s.size() || s[i] != ':') {
+      return {};
+    }
     ++i;
-    while (i < s.size() && IsSpace(s[i])) ++i;
-    if (i >= s.size()) return {};
+    while (i < s.size() && IsSpace(s[i])) {
+      ++i;
+    }
+    if (i >= s.size()) {
+      return {};
+    }
     const std::size_t value_start = i;
     if (s[i] == '"') {
       i = SkipString(s, i);
-      if (i == std::string_view::npos) return {};
-      if (name == key) return s.substr(value_start + 1, i - value_start - 2);
+      if (i == std::string_view::npos) {
+        return {};
+      }
+      if (name == key) {
+        return s.substr(value_start + 1, i - value_start - 2);
+      }
       continue;
     }
     int depth = 0;
@@ -188,12 +246,16 @@ std::string_view TopLevelJsonValue(std::string_view s, std::string_view key) {
       const char c = s[i];
       if (c == '"') {
         i = SkipString(s, i);
-        if (i == std::string_view::npos) return {};
+        if (i == std::string_view::npos) {
+          return {};
+        }
         --i;
       } else if (c == '{' || c == '[') {
         ++depth;
       } else if (c == '}' || c == ']') {
-        if (depth == 0) break;  // end of the top-level object
+        if (depth == 0) {
+          break;  // end of the top-level object
+        }
         --depth;
       } else if (c == ',' && depth == 0) {
         break;
@@ -201,19 +263,27 @@ std::string_view TopLevelJsonValue(std::string_view s, std::string_view key) {
     }
     if (name == key) {
       std::string_view value = s.substr(value_start, i - value_start);
-      while (!value.empty() && IsSpace(value.back())) value.remove_suffix(1);
+      while (!value.empty() && IsSpace(value.back())) {
+        value.remove_suffix(1);
+      }
       return value;
     }
-    if (i < s.size() && s[i] == '}') return {};
+    if (i < s.size() && s[i] == '}') {
+      return {};
+    }
   }
   return {};
 }
 
 bool ParseUint(std::string_view text, std::uint64_t& value) {
-  if (text.empty() || text.size() > 18) return false;
+  if (text.empty() || text.size() > 18) {
+    return false;
+  }
   std::uint64_t v = 0;
   for (char c : text) {
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9') {
+      return false;
+    }
     v = v * 10 + static_cast<std::uint64_t>(c - '0');
   }
   value = v;

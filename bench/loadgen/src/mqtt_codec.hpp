@@ -60,8 +60,8 @@ enum class ParseStatus { kPacket, kNeedMore, kMalformed };
 // Cuts the next complete packet from the front of `data`. On kPacket sets `packet` (viewing `data`)
 // and `consumed`; kNeedMore when the packet is incomplete (`needed` is its total size when known,
 // else 0); kMalformed for a bad remaining length or one above `max_packet`.
-ParseStatus NextPacket(std::string_view data, std::size_t max_packet, Packet& packet,
-                       std::size_t& consumed, std::size_t& needed);
+ParseStatus NextPacket(std::string_view data, std::size_t max_packet, Packet& packet, std::size_t& consumed,
+                       std::size_t& needed);
 
 // Top-level members of a small JSON object, read without a JSON library: the value text of `key`
 // ("id" -> digits without quotes, "code" -> 200). Strings and nested objects are skipped properly, so

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -18,14 +18,18 @@ namespace iot::loadgen {
 nlohmann::json LatencySamples::SummaryMs() {
   nlohmann::json j;
   j["count"] = us_.size();
-  if (us_.empty()) return j;
+  if (us_.empty()) {
+    return j;
+  }
   std::sort(us_.begin(), us_.end());
   auto at = [&](double q) {
     const auto idx = static_cast<std::size_t>(std::ceil(q * static_cast<double>(us_.size()))) - 1;
     return static_cast<double>(us_[std::min(idx, us_.size() - 1)]) / 1000.0;
   };
   double sum = 0;
-  for (auto v : us_) sum += v;
+  for (auto v : us_) {
+    sum += v;
+  }
   auto round3 = [](double v) { return std::round(v * 1000.0) / 1000.0; };
   j["p50"] = round3(at(0.50));
   j["p90"] = round3(at(0.90));
@@ -54,18 +58,32 @@ struct ProcStat {
 bool ReadProcStat(int pid, ProcStat& out) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  if (!std::getline(in, line)) return false;
+  if (!std::getline(in, line)) {
+    return false;
+  }
   const auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 > line.size()) return false;
+  if (close == std::string::npos || close + 2 > line.size()) {
+    return false;
+  }
   std::istringstream rest(line.substr(close + 2));
   std::string field;
   try {
     for (int i = 3; i <= 17 && rest >> field; ++i) {
-      if (i == 4) out.ppid = std::stoi(field);
-      if (i == 14) out.utime = std::stoll(field);
-      if (i == 15) out.stime = std::stoll(field);
-      if (i == 16) out.cutime = std::stoll(field);
-      if (i == 17) out.cstime = std::stoll(field);
+      if (i == 4) {
+        out.ppid = std::stoi(field);
+      }
+      if (i == 14) {
+        out.utime = std::stoll(field);
+      }
+      if (i == 15) {
+        out.stime = std::stoll(field);
+      }
+      if (i == 16) {
+        out.cutime = std::stoll(field);
+      }
+      if (i == 17) {
+        out.cstime = std::stoll(field);
+      }
     }
   } catch (...) {
     return false;
@@ -84,30 +102,40 @@ std::int64_t ProcessCpuUs(const std::vector<int>& pids) {
   std::int64_t total = 0;
   for (int pid : pids) {
     ProcStat st;
-    if (ReadProcStat(pid, st)) total += TicksToUs(st.utime + st.stime);
+    if (ReadProcStat(pid, st)) {
+      total += TicksToUs(st.utime + st.stime);
+    }
   }
   return total;
 }
 
 std::int64_t ProcessTreeCpuUs(const std::vector<int>& roots) {
-  if (roots.empty()) return 0;
+  if (roots.empty()) {
+    return 0;
+  }
   // One pass over /proc: parent of every process, then the descendants of each root.
   std::map<int, std::vector<int>> children;
   std::map<int, ProcStat> stats;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
     const int pid = std::atoi(name.c_str());
     ProcStat st;
-    if (!ReadProcStat(pid, st)) continue;
+    if (!ReadProcStat(pid, st)) {
+      continue;
+    }
     children[st.ppid].push_back(pid);
     stats[pid] = st;
   }
   std::int64_t total = 0;
   for (int root : roots) {
     auto it = stats.find(root);
-    if (it == stats.end()) continue;
+    if (it == stats.end()) {
+      continue;
+    }
     total += TicksToUs(it->second.utime + it->second.stime + it->second.cutime + it->second.cstime);
     std::vector<int> todo = children[root];
     while (!todo.empty()) {
@@ -116,29 +144,39 @@ std::int64_t ProcessTreeCpuUs(const std::vector<int>& roots) {
       // A live descendant: its own time plus what it reaped (not yet in the root's cutime).
       const ProcStat& st = stats[pid];
       total += TicksToUs(st.utime + st.stime + st.cutime + st.cstime);
-      for (int c : children[pid]) todo.push_back(c);
+      for (int c : children[pid]) {
+        todo.push_back(c);
+      }
     }
   }
   return total;
 }
 
-std::int64_t SampledCpuUs(const SampledProcess& p) { return ProcessCpuUs(p.pids) + ProcessTreeCpuUs(p.tree_roots); }
+std::int64_t SampledCpuUs(const SampledProcess& p) {
+  return ProcessCpuUs(p.pids) + ProcessTreeCpuUs(p.tree_roots);
+}
 
 bool ParseSampledProcess(const std::string& spec, SampledProcess& out) {
   const auto eq = spec.find('=');
-  if (eq == std::string::npos || eq == 0) return false;
+  if (eq == std::string::npos || eq == 0) {
+    return false;
+  }
   out.name = spec.substr(0, eq);
   out.pids.clear();
   out.tree_roots.clear();
   std::istringstream list(spec.substr(eq + 1));
   std::string item;
   while (std::getline(list, item, ',')) {
-    if (item.empty()) continue;
+    if (item.empty()) {
+      continue;
+    }
     const bool tree = item[0] == '+';
     try {
       std::size_t used = 0;
       const int pid = std::stoi(item.substr(tree ? 1 : 0), &used);
-      if (used != item.size() - (tree ? 1 : 0) || pid <= 0) return false;
+      if (used != item.size() - (tree ? 1 : 0) || pid <= 0) {
+        return false;
+      }
       (tree ? out.tree_roots : out.pids).push_back(pid);
     } catch (...) {
       return false;
@@ -149,7 +187,9 @@ bool ParseSampledProcess(const std::string& spec, SampledProcess& out) {
 
 std::uint64_t RaiseFileLimit() {
   rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    return 0;
+  }
   if (lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &lim);

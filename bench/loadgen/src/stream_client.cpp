@@ -1,9 +1,9 @@
 #include "stream_client.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <future>
-#include <cmath>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -63,7 +63,9 @@ void Read(Client& c, Counters& n) {
     const auto data = c.buffer.data();
     const std::string_view text(static_cast<const char*>(data.data()), data.size());
     std::string_view type = TopLevelJsonValue(text, "type");
-    if (type.size() >= 2 && type.front() == '"') type = type.substr(1, type.size() - 2);
+    if (type.size() >= 2 && type.front() == '"') {
+      type = type.substr(1, type.size() - 2);
+    }
     ++n.by_type[std::string(type)];
     c.buffer.consume(c.buffer.size());
     Read(c, n);
@@ -78,7 +80,9 @@ double Round(double v, int decimals) {
 }  // namespace
 
 nlohmann::json RunStream(const StreamOptions& options, const std::atomic<bool>& stop) {
-  if (options.clients <= 0) throw std::runtime_error("--clients must be positive");
+  if (options.clients <= 0) {
+    throw std::runtime_error("--clients must be positive");
+  }
   asio::io_context io{1};
   auto guard = asio::make_work_guard(io);
   tcp::resolver resolver(io);
@@ -92,7 +96,9 @@ nlohmann::json RunStream(const StreamOptions& options, const std::atomic<bool>& 
     Client& c = *clients.back();
     c.subscribe = nlohmann::json{{"subscribe", {{"productKey", options.product_key}}}}.dump();
     c.ws.set_option(websocket::stream_base::decorator([token = options.token](websocket::request_type& req) {
-      if (!token.empty()) req.set(beast::http::field::authorization, "Bearer " + token);
+      if (!token.empty()) {
+        req.set(beast::http::field::authorization, "Bearer " + token);
+      }
     }));
     asio::async_connect(beast::get_lowest_layer(c.ws), endpoints,
                         [&, host_header](beast::error_code ec, const tcp::endpoint&) {
@@ -110,28 +116,35 @@ nlohmann::json RunStream(const StreamOptions& options, const std::atomic<bool>& 
                               return;
                             }
                             c.ws.text(true);
-                            c.ws.async_write(asio::buffer(c.subscribe), [&](beast::error_code wec, std::size_t) {
-                              if (wec) {
-                                c.state = -1;
-                                c.error = "subscribe: " + wec.message();
-                              } else {
-                                c.state = 1;
-                                Read(c, counters);
-                              }
-                              --pending;
-                            });
+                            c.ws.async_write(asio::buffer(c.subscribe),
+                                             [&](beast::error_code wec, std::size_t) {
+                                               if (wec) {
+                                                 c.state = -1;
+                                                 c.error = "subscribe: " + wec.message();
+                                               } else {
+                                                 c.state = 1;
+                                                 Read(c, counters);
+                                               }
+                                               --pending;
+                                             });
                           });
                         });
   }
   std::thread thread([&] { io.run(); });
   const std::int64_t connect_deadline = NowNs() + 10'000'000'000;
-  while (pending.load() > 0 && NowNs() < connect_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (pending.load() > 0 && NowNs() < connect_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   int connected = 0;
   std::map<std::string, std::uint64_t> failures;
   asio::post(io, [&] {
     for (auto& c : clients) {
-      if (c->state == 1) ++connected;
-      if (c->state == -1) ++failures[c->error];
+      if (c->state == 1) {
+        ++connected;
+      }
+      if (c->state == -1) {
+        ++failures[c->error];
+      }
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -148,7 +161,9 @@ nlohmann::json RunStream(const StreamOptions& options, const std::atomic<bool>& 
   const std::int64_t t0 = NowNs();
   const std::int64_t end =
       options.duration_s > 0 ? t0 + static_cast<std::int64_t>(options.duration_s * 1e9) : INT64_MAX;
-  while (!stop.load() && NowNs() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!stop.load() && NowNs() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   const std::int64_t t1 = NowNs();
   const std::int64_t cpu1 = SelfCpuUs();
   nlohmann::json out;
@@ -162,7 +177,9 @@ nlohmann::json RunStream(const StreamOptions& options, const std::atomic<bool>& 
     out["bytes"] = counters.bytes;
     out["by_type"] = counters.by_type;
     nlohmann::json closed = nlohmann::json::object();
-    for (const auto& [code, n] : counters.closed_by_server) closed[std::to_string(code)] = n;
+    for (const auto& [code, n] : counters.closed_by_server) {
+      closed[std::to_string(code)] = n;
+    }
     out["closed_by_server"] = closed;
     for (auto& c : clients) {
       if (c->state == 1) {
@@ -180,9 +197,11 @@ nlohmann::json RunStream(const StreamOptions& options, const std::atomic<bool>& 
   const double seconds = static_cast<double>(t1 - t0) / 1e9;
   out["seconds"] = Round(seconds, 3);
   const auto messages = out["messages"].get<std::uint64_t>();
-  out["cpu"] = {{"generator",
-                 {{"cpu_ms", Round(static_cast<double>(cpu1 - cpu0) / 1000.0, 1)},
-                  {"us_per_message", messages > 0 ? Round(static_cast<double>(cpu1 - cpu0) / static_cast<double>(messages), 2) : 0.0}}}};
+  out["cpu"] = {
+      {"generator",
+       {{"cpu_ms", Round(static_cast<double>(cpu1 - cpu0) / 1000.0, 1)},
+        {"us_per_message",
+         messages > 0 ? Round(static_cast<double>(cpu1 - cpu0) / static_cast<double>(messages), 2) : 0.0}}}};
   return out;
 }
 

@@ -37,8 +37,8 @@ Mac ComputeMac(SignMethod method, std::string_view secret, std::string_view cont
   static const unsigned char kNoKey = 0;  // OpenSSL wants a non-null key pointer
   const void* key = secret.empty() ? &kNoKey : static_cast<const void*>(secret.data());
   const auto* data = reinterpret_cast<const unsigned char*>(content.data());
-  if (HMAC(md, key, static_cast<int>(secret.size()), data, content.size(), mac.bytes.data(),
-           &mac.size) == nullptr) {
+  if (HMAC(md, key, static_cast<int>(secret.size()), data, content.size(), mac.bytes.data(), &mac.size) ==
+      nullptr) {
     mac.size = 0;
   }
   return mac;
@@ -77,12 +77,13 @@ bool HexMatches(const Mac& mac, std::string_view hex) {
 
 // The HMAC of the declared method, or HMAC-SHA1 whatever is declared (the Node SDK 1.2.8 always signs
 // with SHA-1): the method that matched, else kBadSignature.
-Result<SignMethod> MatchDeclaredOrSha1(SignMethod declared, std::string_view secret, const std::string& content,
-                                       std::string_view hex) {
+Result<SignMethod> MatchDeclaredOrSha1(SignMethod declared, std::string_view secret,
+                                       const std::string& content, std::string_view hex) {
   if (HexMatches(ComputeMac(declared, secret, content), hex)) {
     return declared;
   }
-  if (declared != SignMethod::kHmacSha1 && HexMatches(ComputeMac(SignMethod::kHmacSha1, secret, content), hex)) {
+  if (declared != SignMethod::kHmacSha1 &&
+      HexMatches(ComputeMac(SignMethod::kHmacSha1, secret, content), hex)) {
     return SignMethod::kHmacSha1;
   }
   return Errc::kBadSignature;
@@ -112,8 +113,7 @@ bool HasControlBytes(std::string_view s) {
 }
 
 // Text of a string or number member (timestamps come both ways).
-boost::system::error_code StringOrNumber(const Json& obj, const char* key, std::string& out,
-                                         bool required) {
+boost::system::error_code StringOrNumber(const Json& obj, const char* key, std::string& out, bool required) {
   const auto it = obj.find(key);
   if (it == obj.end()) {
     return required ? Errc::kMissingField : boost::system::error_code{};
@@ -159,8 +159,7 @@ std::optional<std::string_view> ConnectCredentials::Extension(std::string_view k
 }
 
 Result<ConnectCredentials> ParseConnect(std::string_view client_id, std::string_view username) {
-  if (client_id.size() > kMaxClientIdBytes || HasControlBytes(client_id) ||
-      !IsValidUtf8(client_id)) {
+  if (client_id.size() > kMaxClientIdBytes || HasControlBytes(client_id) || !IsValidUtf8(client_id)) {
     return Errc::kBadClientId;
   }
   const auto first_bar = client_id.find('|');
@@ -270,12 +269,13 @@ Result<SignMethod> VerifyRegisterSign(SignMethod method, std::string_view produc
   if (product_secret.empty()) {
     return Errc::kBadSignature;
   }
-  return MatchDeclaredOrSha1(method, product_secret, RegisterSignContent(device_name, product_key, random), sign);
+  return MatchDeclaredOrSha1(method, product_secret, RegisterSignContent(device_name, product_key, random),
+                             sign);
 }
 
 ConnectParams MakeConnectParams(std::string_view product_key, std::string_view device_name,
-                                std::string_view device_secret, SignMethod method,
-                                std::string_view timestamp, int secure_mode) {
+                                std::string_view device_secret, SignMethod method, std::string_view timestamp,
+                                int secure_mode) {
   ConnectParams p;
   std::string id;
   id += product_key;

@@ -15,8 +15,8 @@ namespace {
 using Json = nlohmann::json;
 
 // Parses with the size and depth limits and requires a top-level object.
-boost::system::error_code ParseObject(std::string_view payload, Json& root,
-                                      std::string_view capture_key, std::string* captured) {
+boost::system::error_code ParseObject(std::string_view payload, Json& root, std::string_view capture_key,
+                                      std::string* captured) {
   if (payload.size() > kMaxPayloadBytes) {
     return Errc::kPayloadTooLarge;
   }

@@ -47,9 +47,7 @@ const boost::system::error_category& AlinkCategory() noexcept {
   return category;
 }
 
-boost::system::error_code make_error_code(Errc e) noexcept {
-  return {static_cast<int>(e), AlinkCategory()};
-}
+boost::system::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), AlinkCategory()}; }
 
 int AlinkCode(Errc e) noexcept {
   switch (e) {

@@ -7,8 +7,8 @@
 #include <boost/system/error_code.hpp>
 #include <nlohmann/json_fwd.hpp>
 
-#include "iot/common/json_text.hpp"   // AppendJsonString
-#include "iot/common/safe_text.hpp"   // IsValidUtf8
+#include "iot/common/json_text.hpp"  // AppendJsonString
+#include "iot/common/safe_text.hpp"  // IsValidUtf8
 
 // Private helpers shared by the envelope, NTP and status codecs.
 namespace iot::alink::detail {
@@ -17,8 +17,8 @@ namespace iot::alink::detail {
 // deeper than `max_depth` without recursion, so a 10,000-deep array costs nothing. When a top-level
 // member named `capture_key` holds a number, its text is stored in `*captured`.
 // Errors: kNotJson, kTooDeep. Never throws.
-boost::system::error_code ParseJson(std::string_view text, std::size_t max_depth,
-                                    nlohmann::json& root, std::string_view capture_key = {},
+boost::system::error_code ParseJson(std::string_view text, std::size_t max_depth, nlohmann::json& root,
+                                    std::string_view capture_key = {},
                                     std::string* captured = nullptr) noexcept;
 
 // Appends `value` serialized compactly; never throws on invalid UTF-8 (replaces it).

@@ -54,11 +54,10 @@ std::string Format(std::int64_t ms, char date_time_separator, bool zulu) {
   unsigned d = 0;
   CivilFromDays(days, y, m, d);
   char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u%c%02d:%02d:%02d.%03d%s",
-                              static_cast<int>(y), m, d, date_time_separator,
-                              static_cast<int>(rem / 3'600'000), static_cast<int>(rem / 60'000 % 60),
-                              static_cast<int>(rem / 1000 % 60), static_cast<int>(rem % 1000),
-                              zulu ? "Z" : "");
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02u%c%02d:%02d:%02d.%03d%s", static_cast<int>(y),
+                              m, d, date_time_separator, static_cast<int>(rem / 3'600'000),
+                              static_cast<int>(rem / 60'000 % 60), static_cast<int>(rem / 1000 % 60),
+                              static_cast<int>(rem % 1000), zulu ? "Z" : "");
   return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
 }
 
@@ -76,8 +75,7 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t count, unsigned& ou
   return true;
 }
 
-boost::system::error_code RequiredString(const Json::object_t& obj, const char* key,
-                                         std::string& out) {
+boost::system::error_code RequiredString(const Json::object_t& obj, const char* key, std::string& out) {
   const auto it = obj.find(key);
   if (it == obj.end()) {
     return Errc::kMissingField;
@@ -98,8 +96,8 @@ const std::string* OptionalString(const Json::object_t& obj, const char* key) {
 }  // namespace
 
 std::string FormatLocalTime(std::int64_t epoch_ms, int utc_offset_minutes) {
-  const std::int64_t shifted = std::clamp(epoch_ms, kMinMs, kMaxMs) +
-                               static_cast<std::int64_t>(utc_offset_minutes) * 60'000;
+  const std::int64_t shifted =
+      std::clamp(epoch_ms, kMinMs, kMaxMs) + static_cast<std::int64_t>(utc_offset_minutes) * 60'000;
   return Format(shifted, ' ', false);
 }
 
@@ -111,10 +109,9 @@ Result<std::int64_t> ParseTimestamp(std::string_view s) {
   const bool shape = s.size() >= 23 && s[4] == '-' && s[7] == '-' && (s[10] == ' ' || s[10] == 'T') &&
                      s[13] == ':' && s[16] == ':' && s[19] == '.' &&
                      (s.size() == 23 || (s.size() == 24 && s[23] == 'Z'));
-  if (!shape || !Digits(s, 0, 4, y) || !Digits(s, 5, 2, mo) || !Digits(s, 8, 2, d) ||
-      !Digits(s, 11, 2, h) || !Digits(s, 14, 2, mi) || !Digits(s, 17, 2, sec) ||
-      !Digits(s, 20, 3, ms) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-      sec > 59) {
+  if (!shape || !Digits(s, 0, 4, y) || !Digits(s, 5, 2, mo) || !Digits(s, 8, 2, d) || !Digits(s, 11, 2, h) ||
+      !Digits(s, 14, 2, mi) || !Digits(s, 17, 2, sec) || !Digits(s, 20, 3, ms) || mo < 1 || mo > 12 ||
+      d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) {
     return Errc::kBadFieldType;
   }
   const std::int64_t days = DaysFromCivil(y, mo, d);

@@ -31,8 +31,7 @@ constexpr std::array kSysTable{
     SysEntry{TopicKind::kPropertyBatchPost, "thing/event/property/batch/post",
              "thing.event.property.batch.post"},
     SysEntry{TopicKind::kDesiredGet, "thing/property/desired/get", "thing.property.desired.get"},
-    SysEntry{TopicKind::kDesiredDelete, "thing/property/desired/delete",
-             "thing.property.desired.delete"},
+    SysEntry{TopicKind::kDesiredDelete, "thing/property/desired/delete", "thing.property.desired.delete"},
     SysEntry{TopicKind::kDeviceInfoUpdate, "thing/deviceinfo/update", "thing.deviceinfo.update"},
     SysEntry{TopicKind::kDeviceInfoDelete, "thing/deviceinfo/delete", "thing.deviceinfo.delete"},
     SysEntry{TopicKind::kConfigGet, "thing/config/get", "thing.config.get"},
@@ -130,9 +129,7 @@ const SysEntry* FindSysKind(TopicKind kind) {
   return nullptr;
 }
 
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
 bool IsSysThingKind(TopicKind kind) {
   return kind <= TopicKind::kSysUnknown;  // enum order: all /sys thing kinds come first
@@ -144,8 +141,8 @@ bool IsSessionKind(TopicKind kind) {
 
 // Cuts the next '/'-separated level off `rest`. Returns false when `rest` was already exhausted.
 bool IsReservedIdentifier(std::string_view id) {
-  return id == "set" || id == "get" || id == "post" || id == "property" || id == "event" ||
-         id == "time" || id == "value";
+  return id == "set" || id == "get" || id == "post" || id == "property" || id == "event" || id == "time" ||
+         id == "value";
 }
 
 bool StripReply(std::string_view& path) {
@@ -179,8 +176,7 @@ Result<Topic> ParseSys(std::string_view pk, std::string_view dn, std::string_vie
   constexpr std::string_view kEvent = "thing/event/";
   constexpr std::string_view kPost = "/post";
   constexpr std::string_view kService = "thing/service/";
-  if (path.starts_with(kEvent) && path.ends_with(kPost) &&
-      path.size() > kEvent.size() + kPost.size()) {
+  if (path.starts_with(kEvent) && path.ends_with(kPost) && path.size() > kEvent.size() + kPost.size()) {
     const auto id = path.substr(kEvent.size(), path.size() - kEvent.size() - kPost.size());
     if (IsValidIdentifier(id) && !IsReservedIdentifier(id)) {
       t.kind = TopicKind::kEventPost;
@@ -346,8 +342,7 @@ Result<Topic> ParseImpl(std::string_view topic, bool allow_ext_rrpc) {
   // /{pk}/{dn}/user/{suffix...}
   std::string_view dn;
   std::string_view user;
-  if (!levels.Next(dn) || !levels.Next(user) || user != "user" || levels.Done() ||
-      levels.Rest().empty()) {
+  if (!levels.Next(dn) || !levels.Next(user) || user != "user" || levels.Done() || levels.Rest().empty()) {
     return Errc::kTopicNotRecognized;
   }
   t.kind = TopicKind::kUserTopic;
@@ -412,8 +407,8 @@ bool MatchesSpace(const std::string_view* levels, std::size_t count,
   return i == count;
 }
 
-bool InDeviceSpace(const std::string_view* lv, std::size_t n, std::string_view pk,
-                   std::string_view dn, bool allow_ext_rrpc) {
+bool InDeviceSpace(const std::string_view* lv, std::size_t n, std::string_view pk, std::string_view dn,
+                   bool allow_ext_rrpc) {
   using P = PatternLevel;
   const P any{Slot::kAnyLevel, {}};
   const P tail{Slot::kTail, {}};
@@ -456,8 +451,7 @@ bool InDeviceSpace(const std::string_view* lv, std::size_t n, std::string_view p
     return MatchesSpace(lv, n, {root, {Slot::kLiteral, "shadow"}, any, ppk, pdn});
   }
   if (first == "ota") {
-    return MatchesSpace(lv, n,
-                        {root, {Slot::kLiteral, "ota"}, {Slot::kLiteral, "device"}, any, ppk, pdn});
+    return MatchesSpace(lv, n, {root, {Slot::kLiteral, "ota"}, {Slot::kLiteral, "device"}, any, ppk, pdn});
   }
   return MatchesSpace(lv, n, {root, ppk, pdn, {Slot::kLiteral, "user"}, tail});
 }
@@ -516,11 +510,10 @@ Result<Topic> ParseTopic(std::string_view topic) { return ParseImpl(topic, true)
 
 std::string FormatTopic(const Topic& t) {
   std::string out;
-  out.reserve(24 + t.product_key.size() + t.device_name.size() + t.identifier.size() +
-              t.message_id.size() + t.suffix.size() + 16);
+  out.reserve(24 + t.product_key.size() + t.device_name.size() + t.identifier.size() + t.message_id.size() +
+              t.suffix.size() + 16);
   const auto kind = t.kind;
-  if (IsSysThingKind(kind) || kind == TopicKind::kRrpcRequest ||
-      kind == TopicKind::kRrpcResponse) {
+  if (IsSysThingKind(kind) || kind == TopicKind::kRrpcRequest || kind == TopicKind::kRrpcResponse) {
     AppendDevice(out, "/sys/", t);
     out += '/';
     switch (kind) {
@@ -700,17 +693,14 @@ Result<void> CheckMethod(const Topic& topic, std::string_view method) {
     return {};
   }
   auto matches = [&](std::string_view prefix, std::string_view middle, std::string_view suffix) {
-    return method.size() == prefix.size() + middle.size() + suffix.size() &&
-           method.starts_with(prefix) && method.ends_with(suffix) &&
-           method.substr(prefix.size(), middle.size()) == middle;
+    return method.size() == prefix.size() + middle.size() + suffix.size() && method.starts_with(prefix) &&
+           method.ends_with(suffix) && method.substr(prefix.size(), middle.size()) == middle;
   };
   bool ok = true;
   switch (topic.kind) {
     case TopicKind::kEventPost: ok = matches("thing.event.", topic.identifier, ".post"); break;
     case TopicKind::kServiceCall: ok = matches("thing.service.", topic.identifier, ""); break;
-    case TopicKind::kRrpcRequest:
-      ok = method.starts_with("thing.service.") && method.size() > 14;
-      break;
+    case TopicKind::kRrpcRequest: ok = method.starts_with("thing.service.") && method.size() > 14; break;
     default: {
       std::string_view expected = SessionMethod(topic.kind);
       if (const auto* e = FindSysKind(topic.kind)) {
@@ -760,11 +750,9 @@ bool IsDevicePublished(const Topic& topic) noexcept {
   return topic.reply ? !uplink : uplink;
 }
 
-bool TopicBelongsToDevice(std::string_view filter, std::string_view pk,
-                          std::string_view dn) noexcept {
-  if (filter.empty() || filter.size() > kMaxTopicBytes ||
-      filter.find('\0') != std::string_view::npos || !IsValidProductKey(pk) ||
-      !IsValidDeviceName(dn)) {
+bool TopicBelongsToDevice(std::string_view filter, std::string_view pk, std::string_view dn) noexcept {
+  if (filter.empty() || filter.size() > kMaxTopicBytes || filter.find('\0') != std::string_view::npos ||
+      !IsValidProductKey(pk) || !IsValidDeviceName(dn)) {
     return false;
   }
   std::array<std::string_view, kMaxTopicLevels> levels{};
@@ -776,8 +764,7 @@ bool TopicBelongsToDevice(std::string_view filter, std::string_view pk,
 }
 
 bool DeviceMayPublish(std::string_view topic, std::string_view pk, std::string_view dn) noexcept {
-  return topic.find_first_of("+#") == std::string_view::npos &&
-         TopicBelongsToDevice(topic, pk, dn);
+  return topic.find_first_of("+#") == std::string_view::npos && TopicBelongsToDevice(topic, pk, dn);
 }
 
 }  // namespace iot::alink

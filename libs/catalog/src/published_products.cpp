@@ -18,14 +18,18 @@ tsl::Mode ToTslMode(store::ValidationMode mode) {
 
 Result<PublishedProduct> LoadFromStore(store::Db& db, std::string_view product_key) {
   auto published = store::GetPublishedModel(db, product_key);
-  if (!published) return published.error();
+  if (!published) {
+    return published.error();
+  }
   PublishedProduct product;
   product.product_key = std::move(published->product_key);
   product.mode = ToTslMode(published->validation);
   product.version = published->version;
   product.tsl_json = std::move(published->tsl_json);
   product.raw = published->data_format == store::DataFormat::kRaw;
-  if (published->script) product.script = std::make_shared<const std::string>(std::move(*published->script));
+  if (published->script) {
+    product.script = std::make_shared<const std::string>(std::move(*published->script));
+  }
   product.script_updated_at = published->script_updated_at;
   return product;
 }
@@ -33,13 +37,17 @@ Result<PublishedProduct> LoadFromStore(store::Db& db, std::string_view product_k
 void ParseModel(PublishedProduct& product) {
   product.model = nullptr;
   product.model_error.clear();
-  if (!product.version) return;
+  if (!product.version) {
+    return;
+  }
   product.model = tsl::ParsePublishedModel(product.tsl_json, &product.model_error);
 }
 
 Result<std::shared_ptr<const PublishedProduct>> LoadPublished(store::Db& db, std::string_view product_key) {
   auto loaded = LoadFromStore(db, product_key);
-  if (!loaded) return loaded.error();
+  if (!loaded) {
+    return loaded.error();
+  }
   ParseModel(*loaded);
   return std::make_shared<const PublishedProduct>(std::move(*loaded));
 }
@@ -48,7 +56,9 @@ PublishedProducts::PublishedProducts(CacheSettings settings, Clock clock)
     : settings_(settings), clock_(std::move(clock)) {}
 
 std::int64_t PublishedProducts::Now() const {
-  if (clock_) return clock_();
+  if (clock_) {
+    return clock_();
+  }
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -57,8 +67,12 @@ std::int64_t PublishedProducts::Now() const {
 std::shared_ptr<const PublishedProduct> PublishedProducts::Fresh(std::string_view product_key,
                                                                  std::int64_t now) {
   auto it = products_.find(product_key);
-  if (it == products_.end()) return nullptr;
-  if (now - it->second.loaded_ms < settings_.ttl.count()) return it->second.entry;
+  if (it == products_.end()) {
+    return nullptr;
+  }
+  if (now - it->second.loaded_ms < settings_.ttl.count()) {
+    return it->second.entry;
+  }
   products_.erase(it);
   return nullptr;
 }
@@ -68,23 +82,31 @@ Result<std::shared_ptr<const PublishedProduct>> PublishedProducts::Find(std::str
   const std::int64_t now = Now();
   {
     std::lock_guard lock(mutex_);
-    if (auto entry = Fresh(product_key, now)) return entry;
+    if (auto entry = Fresh(product_key, now)) {
+      return entry;
+    }
   }
   std::lock_guard load_lock(load_mutex_);
   std::uint64_t generation = 0;
   {
     std::lock_guard lock(mutex_);
-    if (auto entry = Fresh(product_key, now)) return entry;  // loaded while this thread waited
+    if (auto entry = Fresh(product_key, now)) {
+      return entry;  // loaded while this thread waited
+    }
     generation = generation_;
   }
   Result<PublishedProduct> loaded = load(product_key);
-  if (!loaded) return loaded.error();
+  if (!loaded) {
+    return loaded.error();
+  }
   auto entry = std::make_shared<PublishedProduct>(std::move(*loaded));
   ParseModel(*entry);  // outside mutex_: lookups of other products go on meanwhile
   std::shared_ptr<const PublishedProduct> shared = std::move(entry);
   std::lock_guard lock(mutex_);
   if (generation == generation_) {  // else a notification came during the load: it may be stale
-    if (products_.size() >= settings_.max_products) products_.erase(products_.begin());
+    if (products_.size() >= settings_.max_products) {
+      products_.erase(products_.begin());
+    }
     products_.insert_or_assign(std::string(product_key), Slot{shared, now});
   }
   return shared;
@@ -113,7 +135,9 @@ bool PublishedProducts::Apply(const store::Notification& notification) {
 
 void PublishedProducts::Invalidate(std::string_view product_key) {
   std::lock_guard lock(mutex_);
-  if (auto it = products_.find(product_key); it != products_.end()) products_.erase(it);
+  if (auto it = products_.find(product_key); it != products_.end()) {
+    products_.erase(it);
+  }
   ++generation_;
 }
 

@@ -29,10 +29,12 @@ std::string CommandLine::Help() const {
 }
 
 std::string CommandLine::VersionLine() const {
-  return program_ + " " + std::string(metrics::Version()) + " (commit " + std::string(metrics::Commit()) + ")";
+  return program_ + " " + std::string(metrics::Version()) + " (commit " + std::string(metrics::Commit()) +
+         ")";
 }
 
-std::optional<int> CommandLine::Parse(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+std::optional<int> CommandLine::Parse(int argc, const char* const* argv, std::ostream& out,
+                                      std::ostream& err) {
   po::options_description all;
   all.add(named_).add(hidden_);
   try {
@@ -62,7 +64,8 @@ std::optional<int> ParseServiceCommandLine(int argc, const char* const* argv, co
   CommandLine line(program, program + " [--config FILE]", about);
   line.Options()("config", po::value<std::string>(&config_path)->value_name("FILE"),
                  "JSON settings file; the IOT_* environment variables override it");
-  line.Epilog("Every setting is an IOT_* environment variable (README.md, Configuration); an empty one is unset.\n");
+  line.Epilog(
+      "Every setting is an IOT_* environment variable (README.md, Configuration); an empty one is unset.\n");
   return line.Parse(argc, argv);
 }
 

@@ -1,5 +1,4 @@
 #include "iot/common/log.hpp"
-#include "iot/common/log_format.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -10,6 +9,7 @@
 #include "iot/common/clock.hpp"
 #include "iot/common/hex.hpp"
 #include "iot/common/json_text.hpp"
+#include "iot/common/log_format.hpp"
 #include "iot/common/safe_text.hpp"
 
 namespace iot::log {
@@ -35,10 +35,22 @@ void SetLevel(Level level) { g_level.store(static_cast<int>(level), std::memory_
 Level GetLevel() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
 
 bool ParseLevel(std::string_view text, Level& out) {
-  if (text == "debug") { out = Level::kDebug; return true; }
-  if (text == "info") { out = Level::kInfo; return true; }
-  if (text == "warn") { out = Level::kWarn; return true; }
-  if (text == "error") { out = Level::kError; return true; }
+  if (text == "debug") {
+    out = Level::kDebug;
+    return true;
+  }
+  if (text == "info") {
+    out = Level::kInfo;
+    return true;
+  }
+  if (text == "warn") {
+    out = Level::kWarn;
+    return true;
+  }
+  if (text == "error") {
+    out = Level::kError;
+    return true;
+  }
   return false;
 }
 
@@ -65,8 +77,14 @@ std::string Quote(std::string_view value) {
 void SetFormat(Format format) { g_format.store(static_cast<int>(format), std::memory_order_relaxed); }
 
 bool ParseFormat(std::string_view text, Format& out) {
-  if (text == "logfmt") { out = Format::kLogfmt; return true; }
-  if (text == "json") { out = Format::kJson; return true; }
+  if (text == "logfmt") {
+    out = Format::kLogfmt;
+    return true;
+  }
+  if (text == "json") {
+    out = Format::kJson;
+    return true;
+  }
   return false;
 }
 
@@ -80,12 +98,20 @@ bool IsKeyChar(char c) {
 bool IsNumber(std::string_view v) {
   std::size_t i = v.starts_with('-') ? 1 : 0;
   const std::size_t digits_from = i;
-  while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
-  if (i == digits_from || (v[digits_from] == '0' && i - digits_from > 1)) return false;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') {
+    ++i;
+  }
+  if (i == digits_from || (v[digits_from] == '0' && i - digits_from > 1)) {
+    return false;
+  }
   if (i < v.size() && v[i] == '.') {
     const std::size_t fraction_from = ++i;
-    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
-    if (i == fraction_from) return false;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') {
+      ++i;
+    }
+    if (i == fraction_from) {
+      return false;
+    }
   }
   return i == v.size();
 }
@@ -120,14 +146,20 @@ bool Unquote(std::string_view text, std::string& value, std::size_t& used) {
 void JsonString(std::string& out, std::string_view raw) { AppendJsonString(out, StorableText(raw)); }
 
 // Splits a message into its free text and key=value fields (see FormatLine).
-void SplitMessage(std::string_view message, std::string& text, std::vector<std::pair<std::string, std::string>>& fields,
-                  std::vector<bool>& quoted) {
+void SplitMessage(std::string_view message, std::string& text,
+                  std::vector<std::pair<std::string, std::string>>& fields, std::vector<bool>& quoted) {
   std::size_t i = 0;
   while (i < message.size()) {
-    while (i < message.size() && message[i] == ' ') ++i;
-    if (i >= message.size()) break;
+    while (i < message.size() && message[i] == ' ') {
+      ++i;
+    }
+    if (i >= message.size()) {
+      break;
+    }
     std::size_t k = i;
-    while (k < message.size() && IsKeyChar(message[k])) ++k;
+    while (k < message.size() && IsKeyChar(message[k])) {
+      ++k;
+    }
     if (k > i && k < message.size() && message[k] == '=') {
       std::string key(message.substr(i, k - i));
       std::string value;
@@ -140,7 +172,9 @@ void SplitMessage(std::string_view message, std::string& text, std::vector<std::
         continue;
       }
       std::size_t end = message.find(' ', k + 1);
-      if (end == std::string_view::npos) end = message.size();
+      if (end == std::string_view::npos) {
+        end = message.size();
+      }
       fields.emplace_back(std::move(key), std::string(message.substr(k + 1, end - k - 1)));
       quoted.push_back(false);
       i = end;
@@ -148,8 +182,12 @@ void SplitMessage(std::string_view message, std::string& text, std::vector<std::
     }
     // Free text: up to the next space.
     std::size_t end = message.find(' ', i);
-    if (end == std::string_view::npos) end = message.size();
-    if (!text.empty()) text.push_back(' ');
+    if (end == std::string_view::npos) {
+      end = message.size();
+    }
+    if (!text.empty()) {
+      text.push_back(' ');
+    }
     text.append(message.substr(i, end - i));
     i = end;
   }
@@ -213,8 +251,8 @@ void Write(Level level, std::string_view component, std::string_view message) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char ts[80];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
   std::string line = FormatLine(static_cast<Format>(g_format.load(std::memory_order_relaxed)), ts, level,
                                 component, message);
   line += '\n';

@@ -26,7 +26,9 @@ constexpr std::size_t kUtime = 14, kStime = 15, kThreads = 20, kStartTime = 22, 
 bool ToDouble(std::string_view text, double& out) {
   long long value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return false;
+  }
   out = static_cast<double>(value);
   return true;
 }
@@ -59,15 +61,23 @@ void Line(std::string& out, const char* name, const char* type, const char* help
 bool ParseProcStat(std::string_view stat, long ticks_per_second, long page_size, double boot_time_s,
                    ProcessSample& out) {
   const auto close = stat.rfind(')');
-  if (close == std::string_view::npos || ticks_per_second <= 0) return false;
+  if (close == std::string_view::npos || ticks_per_second <= 0) {
+    return false;
+  }
   // Field 3 (state) starts after ") ".
   std::vector<std::string_view> fields;
   std::size_t pos = close + 1;
   while (pos < stat.size()) {
-    while (pos < stat.size() && (stat[pos] == ' ' || stat[pos] == '\n')) ++pos;
+    while (pos < stat.size() && (stat[pos] == ' ' || stat[pos] == '\n')) {
+      ++pos;
+    }
     const std::size_t start = pos;
-    while (pos < stat.size() && stat[pos] != ' ' && stat[pos] != '\n') ++pos;
-    if (pos > start) fields.push_back(stat.substr(start, pos - start));
+    while (pos < stat.size() && stat[pos] != ' ' && stat[pos] != '\n') {
+      ++pos;
+    }
+    if (pos > start) {
+      fields.push_back(stat.substr(start, pos - start));
+    }
   }
   auto field = [&](std::size_t number, double& value) {
     return number >= 3 && number - 3 < fields.size() && ToDouble(fields[number - 3], value);
@@ -90,7 +100,9 @@ double ParseBootTime(std::string_view proc_stat) {
   std::size_t pos = 0;
   while (pos < proc_stat.size()) {
     std::size_t end = proc_stat.find('\n', pos);
-    if (end == std::string_view::npos) end = proc_stat.size();
+    if (end == std::string_view::npos) {
+      end = proc_stat.size();
+    }
     const std::string_view line = proc_stat.substr(pos, end - pos);
     if (line.starts_with("btime ")) {
       double value = 0;
@@ -108,8 +120,8 @@ std::string RenderProcess(const ProcessSample& s) {
        s.cpu_seconds);
   Line(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", s.resident_bytes);
   Line(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", s.virtual_bytes);
-  Line(out, "process_start_time_seconds", "gauge",
-       "Start time of the process since unix epoch in seconds.", s.start_time_seconds);
+  Line(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+       s.start_time_seconds);
   Line(out, "process_open_fds", "gauge", "Number of open file descriptors.", s.open_fds);
   Line(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.", s.max_fds);
   Line(out, "process_threads", "gauge", "Number of OS threads in the process.", s.threads);
@@ -137,8 +149,9 @@ std::string EscapeLabelValue(std::string_view value) {
 std::string RenderBuildInfo(std::string_view service) {
   return "# HELP iot_build_info The service, its version and the git commit it was built from (always 1).\n"
          "# TYPE iot_build_info gauge\n"
-         "iot_build_info{service=\"" + EscapeLabelValue(service) + "\",version=\"" + EscapeLabelValue(Version()) +
-         "\",commit=\"" + EscapeLabelValue(Commit()) + "\"} 1\n";
+         "iot_build_info{service=\"" +
+         EscapeLabelValue(service) + "\",version=\"" + EscapeLabelValue(Version()) + "\",commit=\"" +
+         EscapeLabelValue(Commit()) + "\"} 1\n";
 }
 
 ProcessSample SampleSelf() {
@@ -148,7 +161,9 @@ ProcessSample SampleSelf() {
   if (DIR* dir = opendir("/proc/self/fd")) {
     int count = 0;
     while (const dirent* entry = readdir(dir)) {
-      if (entry->d_name[0] != '.') ++count;
+      if (entry->d_name[0] != '.') {
+        ++count;
+      }
     }
     closedir(dir);
     sample.open_fds = count - 1;  // not the descriptor of the listing itself
@@ -160,6 +175,8 @@ ProcessSample SampleSelf() {
   return sample;
 }
 
-std::string RenderSelf(std::string_view service) { return RenderBuildInfo(service) + RenderProcess(SampleSelf()); }
+std::string RenderSelf(std::string_view service) {
+  return RenderBuildInfo(service) + RenderProcess(SampleSelf());
+}
 
 }  // namespace iot::metrics

@@ -22,7 +22,9 @@ bool AllSequences(std::string_view text) noexcept {
       continue;
     }
     const std::size_t n = kNulAllowed ? Utf8SequenceLength(text, i) : SequenceLength(text, i);
-    if (n == 0) return false;
+    if (n == 0) {
+      return false;
+    }
     i += n;
   }
   return true;
@@ -34,11 +36,15 @@ std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) noexcept {
   const auto b = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char c = b(i);
   const std::size_t left = text.size() - i;
-  if (c < 0x80) return 1;
+  if (c < 0x80) {
+    return 1;
+  }
   auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
     return k < text.size() && b(k) >= lo && b(k) <= hi;
   };
-  if (c >= 0xC2 && c <= 0xDF) return left >= 2 && cont(i + 1) ? 2 : 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    return left >= 2 && cont(i + 1) ? 2 : 0;
+  }
   if (c >= 0xE0 && c <= 0xEF) {
     const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
     const unsigned char hi = c == 0xED ? 0x9F : 0xBF;  // no surrogates
@@ -57,7 +63,9 @@ bool IsValidUtf8(std::string_view text) noexcept { return AllSequences<true>(tex
 bool IsStorableText(std::string_view text) { return AllSequences<false>(text); }
 
 std::string StorableText(std::string_view text) {
-  if (IsStorableText(text)) return std::string(text);
+  if (IsStorableText(text)) {
+    return std::string(text);
+  }
   std::string out;
   out.reserve(text.size() + 16);
   for (std::size_t i = 0; i < text.size();) {
@@ -76,7 +84,9 @@ std::string StorableText(std::string_view text) {
 
 std::string StorableJson(std::string json_text) {
   constexpr std::string_view kNul = "\\u0000";
-  if (json_text.find(kNul) == std::string::npos) return json_text;
+  if (json_text.find(kNul) == std::string::npos) {
+    return json_text;
+  }
   std::string out;
   out.reserve(json_text.size() + 8);
   // Outside strings JSON has no backslash; inside, every backslash starts a two-character escape (or

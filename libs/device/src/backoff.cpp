@@ -13,7 +13,9 @@ Backoff::Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max, d
 
 std::chrono::milliseconds Backoff::Next() {
   double base = static_cast<double>(min_.count());
-  for (int i = 0; i < failures_ && base < static_cast<double>(max_.count()); ++i) base *= 2;
+  for (int i = 0; i < failures_ && base < static_cast<double>(max_.count()); ++i) {
+    base *= 2;
+  }
   base = std::min(base, static_cast<double>(max_.count()));
   ++failures_;
   std::uniform_real_distribution<double> spread(1.0 - jitter_, 1.0 + jitter_);

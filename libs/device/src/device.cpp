@@ -31,10 +31,14 @@ class Listener final : public mqtt::iaction_listener {
   std::function<void(const mqtt::token&)> success;
   std::function<void(const mqtt::token&)> failure;
   void on_success(const mqtt::token& t) override {
-    if (success) success(t);
+    if (success) {
+      success(t);
+    }
   }
   void on_failure(const mqtt::token& t) override {
-    if (failure) failure(t);
+    if (failure) {
+      failure(t);
+    }
   }
 };
 
@@ -109,7 +113,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   template <class F>
   bool WithClient(F&& f) {
     std::shared_lock lock(gate_);
-    if (stopped || !client_) return false;
+    if (stopped || !client_) {
+      return false;
+    }
     f(*client_);
     return true;
   }
@@ -117,12 +123,12 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   void Init() {
     // TLS over TCP (ssl://) or over WebSocket (wss://, the broker's listener for browsers).
     const bool tls = options.broker_uri.rfind("ssl://", 0) == 0 || options.broker_uri.rfind("wss://", 0) == 0;
-    const alink::ConnectParams credentials = alink::MakeConnectParams(
-        options.product_key, options.device_name, options.device_secret, options.sign_method,
-        std::to_string(NowMs()), tls ? 2 : 3);
+    const alink::ConnectParams credentials =
+        alink::MakeConnectParams(options.product_key, options.device_name, options.device_secret,
+                                 options.sign_method, std::to_string(NowMs()), tls ? 2 : 3);
     try {
-      client_ = std::make_unique<mqtt::async_client>(
-          options.broker_uri, credentials.client_id, mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
+      client_ = std::make_unique<mqtt::async_client>(options.broker_uri, credentials.client_id,
+                                                     mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
     } catch (const mqtt::exception& e) {
       throw std::invalid_argument("cannot use broker URI \"" + options.broker_uri + "\": " + e.what());
     }
@@ -137,32 +143,46 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
                        .password(credentials.password);
     if (tls) {
       auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
-      if (!options.ca_file.empty()) ssl.trust_store(options.ca_file);
+      if (!options.ca_file.empty()) {
+        ssl.trust_store(options.ca_file);
+      }
       builder.ssl(ssl.finalize());
     }
     connect_options_ = builder.finalize();
 
     std::weak_ptr<Core> weak = weak_from_this();
     client_->set_message_callback([weak](mqtt::const_message_ptr m) {
-      if (auto c = weak.lock()) c->OnMessage(m->get_topic(), m->get_payload_str());
+      if (auto c = weak.lock()) {
+        c->OnMessage(m->get_topic(), m->get_payload_str());
+      }
     });
     client_->set_connection_lost_handler([weak](const std::string& cause) {
-      if (auto c = weak.lock()) c->OnConnectionLost(cause.empty() ? "connection lost" : cause);
+      if (auto c = weak.lock()) {
+        c->OnConnectionLost(cause.empty() ? "connection lost" : cause);
+      }
     });
     connect_listener.success = [weak](const mqtt::token&) {
-      if (auto c = weak.lock()) c->OnConnected();
+      if (auto c = weak.lock()) {
+        c->OnConnected();
+      }
     };
     connect_listener.failure = [weak](const mqtt::token& t) {
-      if (auto c = weak.lock()) c->OnConnectFailed(ConnectError(t));
+      if (auto c = weak.lock()) {
+        c->OnConnectFailed(ConnectError(t));
+      }
     };
     subscribe_listener.success = [weak](const mqtt::token& t) {
       auto c = weak.lock();
-      if (!c) return;
+      if (!c) {
+        return;
+      }
       bool refused = false;
       try {
         const mqtt::subscribe_response response = t.get_subscribe_response();
         for (auto code : response.get_reason_codes()) {
-          if (static_cast<int>(code) >= 0x80) refused = true;
+          if (static_cast<int>(code) >= 0x80) {
+            refused = true;
+          }
         }
       } catch (const std::exception&) {
       }
@@ -173,7 +193,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       }
     };
     subscribe_listener.failure = [weak](const mqtt::token&) {
-      if (auto c = weak.lock()) c->OnSubscribeFailed("subscribe failed");
+      if (auto c = weak.lock()) {
+        c->OnSubscribeFailed("subscribe failed");
+      }
     };
   }
 
@@ -184,7 +206,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   void TryConnect() {
     {
       std::lock_guard lock(mutex_);
-      if (state != State::kDisconnected) return;
+      if (state != State::kDisconnected) {
+        return;
+      }
       state = State::kConnecting;
     }
     bool started = false;
@@ -197,13 +221,17 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         error = e.what();
       }
     });
-    if (!started && !stopped) OnConnectFailed(error.empty() ? "connect failed" : error);
+    if (!started && !stopped) {
+      OnConnectFailed(error.empty() ? "connect failed" : error);
+    }
   }
 
   void OnConnected() {
     {
       std::lock_guard lock(mutex_);
-      if (state != State::kConnecting) return;
+      if (state != State::kConnecting) {
+        return;
+      }
       state = State::kSubscribing;
       ++stats.connects;
     }
@@ -218,22 +246,29 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       } catch (const mqtt::exception&) {
       }
     });
-    if (!ok && !stopped) OnSubscribeFailed("subscribe failed");
+    if (!ok && !stopped) {
+      OnSubscribeFailed("subscribe failed");
+    }
   }
 
   void OnSubscribed() {
     ConnectionCallback cb;
     {
       std::lock_guard lock(mutex_);
-      if (state != State::kSubscribing) return;
+      if (state != State::kSubscribing) {
+        return;
+      }
       state = State::kReady;
       backoff.Reset();
       last_error.clear();
       cb = connection_callback;
     }
     cv_.notify_all();
-    IOT_LOG_DEBUG("device", "msg=\"ready\" device=" << log::Quote(options.product_key + "/" + options.device_name));
-    if (cb) Dispatch([cb] { cb(true, ""); });
+    IOT_LOG_DEBUG("device",
+                  "msg=\"ready\" device=" << log::Quote(options.product_key + "/" + options.device_name));
+    if (cb) {
+      Dispatch([cb] { cb(true, ""); });
+    }
     Pump(Clock::now());  // what waited for the connection goes out now
   }
 
@@ -247,17 +282,21 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   void OnConnectFailed(const std::string& cause) {
     {
       std::lock_guard lock(mutex_);
-      if (state != State::kConnecting) return;
+      if (state != State::kConnecting) {
+        return;
+      }
       ScheduleReconnect(cause);
     }
     IOT_LOG_DEBUG("device", "msg=\"connect failed\" device=" << log::Quote(options.device_name)
-                                                          << " cause=" << log::Quote(cause));
+                                                             << " cause=" << log::Quote(cause));
   }
 
   void OnSubscribeFailed(const std::string& cause) {
     {
       std::lock_guard lock(mutex_);
-      if (state != State::kSubscribing) return;
+      if (state != State::kSubscribing) {
+        return;
+      }
       ScheduleReconnect(cause);
     }
     WithClient([](mqtt::async_client& c) {
@@ -272,27 +311,37 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     ConnectionCallback cb;
     {
       std::lock_guard lock(mutex_);
-      if (state == State::kStopped) return;
+      if (state == State::kStopped) {
+        return;
+      }
       const bool was_ready = state == State::kReady;
       ++stats.connection_losses;
       pending.ConnectionLost();
       ScheduleReconnect(cause);
-      if (was_ready) cb = connection_callback;
+      if (was_ready) {
+        cb = connection_callback;
+      }
     }
     IOT_LOG_DEBUG("device", "msg=\"connection lost\" device=" << log::Quote(options.device_name)
-                                                           << " cause=" << log::Quote(cause));
-    if (cb) Dispatch([cb, cause] { cb(false, cause); });
+                                                              << " cause=" << log::Quote(cause));
+    if (cb) {
+      Dispatch([cb, cause] { cb(false, cause); });
+    }
   }
 
   // Timer thread, every tick. False once stopped (the Runtime then forgets us).
   bool Tick(Clock::time_point now) {
-    if (stopped) return false;
+    if (stopped) {
+      return false;
+    }
     bool connect = false;
     {
       std::lock_guard lock(mutex_);
       connect = state == State::kDisconnected && now >= next_connect;
     }
-    if (connect) TryConnect();
+    if (connect) {
+      TryConnect();
+    }
     Pump(now);
     return true;
   }
@@ -300,11 +349,15 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   // --- requests -------------------------------------------------------------------------------
 
   void Dispatch(std::function<void()> task) {
-    if (auto rt = runtime.lock()) rt->PostAlways(std::move(task));
+    if (auto rt = runtime.lock()) {
+      rt->PostAlways(std::move(task));
+    }
   }
 
   void Finish(PendingRequest& request, Reply reply) {
-    if (!request.done) return;
+    if (!request.done) {
+      return;
+    }
     if (request.inline_done) {
       request.done(reply);
     } else {
@@ -318,11 +371,15 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     std::vector<PendingRequest> expired;
     {
       std::lock_guard lock(mutex_);
-      if (state == State::kStopped) return;
+      if (state == State::kStopped) {
+        return;
+      }
       pending.Due(now, state == State::kReady, sends, expired);
       for (const Send& s : sends) {
         ++stats.publishes;
-        if (s.attempt > 1) ++stats.resends;
+        if (s.attempt > 1) {
+          ++stats.resends;
+        }
       }
       stats.timeouts += expired.size();
     }
@@ -340,7 +397,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         pending.Unsent(s.key);  // retried on the next tick
       }
     }
-    if (!expired.empty()) cv_.notify_all();
+    if (!expired.empty()) {
+      cv_.notify_all();
+    }
     for (PendingRequest& r : expired) {
       Reply reply;
       reply.outcome = Outcome::kTimedOut;
@@ -360,15 +419,19 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         cv_.wait_for(lock, options.request_deadline,
                      [&] { return state == State::kStopped || !pending.Full(); });
       }
-      if (state == State::kStopped || stopped) return Outcome::kStopped;
-      if (!pending.Add(std::move(request), Clock::now())) return Outcome::kWindowFull;
+      if (state == State::kStopped || stopped) {
+        return Outcome::kStopped;
+      }
+      if (!pending.Add(std::move(request), Clock::now())) {
+        return Outcome::kWindowFull;
+      }
     }
     Pump(Clock::now());
     return Outcome::kReplied;  // "accepted"; the reply comes through `done`
   }
 
-  PendingRequest MakeRequest(std::string topic, std::string_view method,
-                             const nlohmann::json& params, bool post) {
+  PendingRequest MakeRequest(std::string topic, std::string_view method, const nlohmann::json& params,
+                             bool post) {
     PendingRequest r;
     r.key = NewId();
     r.payload = alink::BuildRequest(r.key, method, params);
@@ -399,8 +462,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     }
     // Every request ends (reply, expiry by the timer, or Stop), so this wait is bounded; the
     // margin only covers a Runtime that was destroyed under us.
-    if (future.wait_for(options.request_deadline + std::chrono::seconds(5)) !=
-        std::future_status::ready) {
+    if (future.wait_for(options.request_deadline + std::chrono::seconds(5)) != std::future_status::ready) {
       Reply reply;
       reply.outcome = Outcome::kTimedOut;
       reply.id = id;
@@ -412,22 +474,32 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   // --- inbound (Paho's thread: parse, complete, enqueue; never user code) ---------------------
 
   void OnMessage(const std::string& topic_text, const std::string& payload) {
-    if (stopped) return;
+    if (stopped) {
+      return;
+    }
     auto topic = alink::ParseTopic(topic_text);
-    if (!topic) return;
+    if (!topic) {
+      return;
+    }
     switch (topic->kind) {
       case alink::TopicKind::kPropertyPost:
       case alink::TopicKind::kEventPost:
       case alink::TopicKind::kDesiredGet:
       case alink::TopicKind::kDesiredDelete:
       case alink::TopicKind::kDslTemplateGet:
-        if (topic->reply) OnReply(*topic, topic_text, payload);
+        if (topic->reply) {
+          OnReply(*topic, topic_text, payload);
+        }
         return;
       case alink::TopicKind::kPropertySet:
-        if (!topic->reply) OnDownlink(*topic, topic_text, payload);
+        if (!topic->reply) {
+          OnDownlink(*topic, topic_text, payload);
+        }
         return;
       case alink::TopicKind::kServiceCall:
-        if (!topic->reply) OnDownlink(*topic, topic_text, payload);  // else: our own reply
+        if (!topic->reply) {
+          OnDownlink(*topic, topic_text, payload);  // else: our own reply
+        }
         return;
       case alink::TopicKind::kRrpcRequest: OnDownlink(*topic, topic_text, payload); return;
       case alink::TopicKind::kNtpResponse: OnNtpResponse(topic_text, payload); return;
@@ -437,9 +509,11 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
 
   void OnReply(const alink::Topic& topic, const std::string& topic_text, const std::string& payload) {
     Reply reply;
-    const bool post = topic.kind == alink::TopicKind::kPropertyPost ||
-                      topic.kind == alink::TopicKind::kEventPost;
-    if (!ParseReplyPayload(payload, post, reply)) return;
+    const bool post =
+        topic.kind == alink::TopicKind::kPropertyPost || topic.kind == alink::TopicKind::kEventPost;
+    if (!ParseReplyPayload(payload, post, reply)) {
+      return;
+    }
     reply.outcome = Outcome::kReplied;
     const std::string key = reply.id;  // not reply.id itself: the argument is moved from
     Complete(key, topic_text, std::move(reply));
@@ -448,7 +522,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   void OnNtpResponse(const std::string& topic_text, const std::string& payload) {
     const std::int64_t recv_ms = NowMs();
     auto r = ParseNtpResponse(payload);
-    if (!r) return;
+    if (!r) {
+      return;
+    }
     Reply reply;
     reply.outcome = Outcome::kReplied;
     reply.code = 200;
@@ -465,23 +541,29 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     {
       std::lock_guard lock(mutex_);
       request = pending.Complete(key, topic_text);
-      if (!request) return;  // a late answer to a request that already ended, or not ours
+      if (!request) {
+        return;  // a late answer to a request that already ended, or not ours
+      }
       ++stats.replies;
     }
     cv_.notify_all();
     reply.attempts = request->attempts;
-    reply.latency =
-        std::chrono::duration_cast<std::chrono::microseconds>(now - request->first_sent);
-    if (key.rfind("ntp:", 0) == 0) reply.id = key;
+    reply.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - request->first_sent);
+    if (key.rfind("ntp:", 0) == 0) {
+      reply.id = key;
+    }
     Finish(*request, std::move(reply));
   }
 
-  void OnDownlink(const alink::Topic& topic, const std::string& topic_text,
-                  const std::string& payload) {
+  void OnDownlink(const alink::Topic& topic, const std::string& topic_text, const std::string& payload) {
     auto decoded = alink::DecodeRequest(payload);
-    if (!decoded) return;  // no id to answer to
+    if (!decoded) {
+      return;  // no id to answer to
+    }
     auto reply_topic = alink::ReplyTopicFor(topic);
-    if (!reply_topic) return;
+    if (!reply_topic) {
+      return;
+    }
     DownlinkRequest request;
     request.id = decoded->id;
     request.method = decoded->method;
@@ -497,7 +579,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       request.rrpc_message_id = topic.message_id;
       constexpr std::string_view kPrefix = "thing.service.";
       std::string_view method = request.method;
-      if (method.substr(0, kPrefix.size()) == kPrefix) method.remove_prefix(kPrefix.size());
+      if (method.substr(0, kPrefix.size()) == kPrefix) {
+        method.remove_prefix(kPrefix.size());
+      }
       if (method == "property.set") {
         request.kind = DownlinkKind::kPropertySet;
         request.identifier = "set";
@@ -554,7 +638,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         ok = true;
       } catch (const mqtt::exception& e) {
         IOT_LOG_DEBUG("device", "msg=\"reply publish failed\" topic=" << log::Quote(topic)
-                                                          << " error=" << log::Quote(e.what()));
+                                                                      << " error=" << log::Quote(e.what()));
       }
     });
     return ok;
@@ -563,7 +647,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   // --- stop -------------------------------------------------------------------------------------
 
   void Stop() {
-    if (stopped.exchange(true)) return;
+    if (stopped.exchange(true)) {
+      return;
+    }
     std::vector<PendingRequest> left;
     {
       std::lock_guard lock(mutex_);
@@ -583,9 +669,13 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       std::unique_lock lock(gate_);  // waits for any use of the client in progress
       client = std::move(client_);
     }
-    if (!client) return;
+    if (!client) {
+      return;
+    }
     try {
-      if (client->is_connected()) client->disconnect(1000)->wait_for(std::chrono::seconds(2));
+      if (client->is_connected()) {
+        client->disconnect(1000)->wait_for(std::chrono::seconds(2));
+      }
     } catch (const mqtt::exception&) {
     }
     client.reset();
@@ -595,20 +685,28 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
 // --- Responder -----------------------------------------------------------------------------------
 
 void Responder::State::Send(int code, const nlohmann::json& data, const std::string& message) {
-  if (answered.exchange(true)) return;
+  if (answered.exchange(true)) {
+    return;
+  }
   auto c = core.lock();
-  if (!c) return;
-  const std::string payload = alink::BuildReply(
-      id, code, method, data, message.empty() ? alink::DefaultMessage(code) : message);
+  if (!c) {
+    return;
+  }
+  const std::string payload =
+      alink::BuildReply(id, code, method, data, message.empty() ? alink::DefaultMessage(code) : message);
   c->PublishReply(topic, payload);
 }
 
 Responder::State::~State() {
-  if (!answered) Send(codes::kRequestError, nlohmann::json::object(), "the device did not answer");
+  if (!answered) {
+    Send(codes::kRequestError, nlohmann::json::object(), "the device did not answer");
+  }
 }
 
 void Responder::Reply(int code, nlohmann::json data, std::string message) {
-  if (state_) state_->Send(code, data, message);
+  if (state_) {
+    state_->Send(code, data, message);
+  }
 }
 
 bool Responder::Answered() const { return state_ && state_->answered; }
@@ -618,8 +716,12 @@ bool Responder::Answered() const { return state_ && state_->answered; }
 Device::Device(DeviceOptions options) {
   auto runtime = options.runtime ? options.runtime : std::make_shared<Runtime>();
   options.runtime = runtime;
-  if (options.window == 0) options.window = 1;
-  if (options.max_attempts < 1) options.max_attempts = 1;
+  if (options.window == 0) {
+    options.window = 1;
+  }
+  if (options.max_attempts < 1) {
+    options.max_attempts = 1;
+  }
   core_ = std::make_shared<Core>(std::move(options), runtime);
   core_->Init();
 }
@@ -652,7 +754,9 @@ void Device::OnConnectionChange(ConnectionCallback callback) {
 void Device::Start() {
   {
     std::lock_guard lock(core_->mutex_);
-    if (core_->state != State::kIdle) return;
+    if (core_->state != State::kIdle) {
+      return;
+    }
     core_->state = State::kDisconnected;
     core_->next_connect = Clock::now();
   }
@@ -710,22 +814,30 @@ nlohmann::json EventParams(const nlohmann::json& outputs, std::optional<std::int
 }  // namespace
 
 Reply Device::PostProperties(const nlohmann::json& params) {
-  if (!ValidParams(params)) return Invalid("params must be a JSON object");
-  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.PropertyPost(),
-                                                 "thing.event.property.post", params, true));
+  if (!ValidParams(params)) {
+    return Invalid("params must be a JSON object");
+  }
+  return core_->SubmitAndWait(
+      core_->MakeRequest(core_->topics.PropertyPost(), "thing.event.property.post", params, true));
 }
 
 Outcome Device::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
-  if (!ValidParams(params)) return Outcome::kInvalid;
-  return core_->SubmitAsync(core_->MakeRequest(core_->topics.PropertyPost(),
-                                               "thing.event.property.post", params, true),
-                            std::move(done));
+  if (!ValidParams(params)) {
+    return Outcome::kInvalid;
+  }
+  return core_->SubmitAsync(
+      core_->MakeRequest(core_->topics.PropertyPost(), "thing.event.property.post", params, true),
+      std::move(done));
 }
 
 Reply Device::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
                         std::optional<std::int64_t> time_ms) {
-  if (!alink::IsValidIdentifier(event_id)) return Invalid("invalid event identifier");
-  if (!ValidParams(outputs)) return Invalid("event outputs must be a JSON object");
+  if (!alink::IsValidIdentifier(event_id)) {
+    return Invalid("invalid event identifier");
+  }
+  if (!ValidParams(outputs)) {
+    return Invalid("event outputs must be a JSON object");
+  }
   return core_->SubmitAndWait(core_->MakeRequest(core_->topics.EventPost(event_id),
                                                  "thing.event." + std::string(event_id) + ".post",
                                                  EventParams(outputs, time_ms), true));
@@ -733,29 +845,31 @@ Reply Device::PostEvent(std::string_view event_id, const nlohmann::json& outputs
 
 Outcome Device::PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
                                std::optional<std::int64_t> time_ms, ReplyCallback done) {
-  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) return Outcome::kInvalid;
-  return core_->SubmitAsync(core_->MakeRequest(core_->topics.EventPost(event_id),
-                                               "thing.event." + std::string(event_id) + ".post",
-                                               EventParams(outputs, time_ms), true),
-                            std::move(done));
+  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) {
+    return Outcome::kInvalid;
+  }
+  return core_->SubmitAsync(
+      core_->MakeRequest(core_->topics.EventPost(event_id), "thing.event." + std::string(event_id) + ".post",
+                         EventParams(outputs, time_ms), true),
+      std::move(done));
 }
 
 Reply Device::GetDesired(const std::vector<std::string>& identifiers) {
-  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DesiredGet(),
-                                                 "thing.property.desired.get",
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DesiredGet(), "thing.property.desired.get",
                                                  nlohmann::json(identifiers), false));
 }
 
 Reply Device::DeleteDesired(const nlohmann::json& params) {
-  if (!ValidParams(params)) return Invalid("params must be a JSON object");
-  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DesiredDelete(),
-                                                 "thing.property.desired.delete", params, false));
+  if (!ValidParams(params)) {
+    return Invalid("params must be a JSON object");
+  }
+  return core_->SubmitAndWait(
+      core_->MakeRequest(core_->topics.DesiredDelete(), "thing.property.desired.delete", params, false));
 }
 
 Reply Device::GetThingModel() {
-  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DslTemplateGet(),
-                                                 "thing.dsltemplate.get", nlohmann::json::object(),
-                                                 false));
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.DslTemplateGet(), "thing.dsltemplate.get",
+                                                 nlohmann::json::object(), false));
 }
 
 TimeSync Device::SyncTime() {
@@ -769,14 +883,15 @@ TimeSync Device::SyncTime() {
   }
   r.key = "ntp:" + std::to_string(send_ms);
   r.topic = core_->topics.NtpRequest();
-  r.reply_topic = "/ext/ntp/" + core_->options.product_key + "/" + core_->options.device_name +
-                  "/response";
+  r.reply_topic = "/ext/ntp/" + core_->options.product_key + "/" + core_->options.device_name + "/response";
   r.payload = BuildNtpRequest(send_ms);
   r.qos = 0;
   Reply reply = core_->SubmitAndWait(std::move(r));
   TimeSync sync;
   sync.outcome = reply.outcome;
-  if (reply.outcome != Outcome::kReplied) return sync;
+  if (reply.outcome != Outcome::kReplied) {
+    return sync;
+  }
   NtpResponse response{reply.data.value("deviceSendTime", std::int64_t{0}),
                        reply.data.value("serverRecvTime", std::int64_t{0}),
                        reply.data.value("serverSendTime", std::int64_t{0})};

@@ -5,7 +5,9 @@
 namespace iot::device {
 
 bool PendingTable::Add(PendingRequest request, Clock::time_point now) {
-  if (Full() || requests_.count(request.key) != 0) return false;
+  if (Full() || requests_.count(request.key) != 0) {
+    return false;
+  }
   request.created = now;
   request.attempts = 0;
   request.awaiting = false;
@@ -22,7 +24,9 @@ void PendingTable::Due(Clock::time_point now, bool connected, std::vector<Send>&
   std::size_t kept = 0;
   for (std::size_t i = 0; i < order_.size(); ++i) {
     auto it = requests_.find(order_[i]);
-    if (it == requests_.end()) continue;  // completed meanwhile
+    if (it == requests_.end()) {
+      continue;  // completed meanwhile
+    }
     PendingRequest& r = it->second;
     const bool past_deadline = now >= r.created + settings_.deadline;
     const bool reply_late = r.awaiting && now >= r.last_sent + settings_.reply_timeout;
@@ -33,13 +37,17 @@ void PendingTable::Due(Clock::time_point now, bool connected, std::vector<Send>&
       continue;
     }
     if (connected && (!r.awaiting || reply_late)) {
-      if (r.attempts == 0) r.first_sent = now;
+      if (r.attempts == 0) {
+        r.first_sent = now;
+      }
       r.last_sent = now;
       ++r.attempts;
       r.awaiting = true;
       sends.push_back(Send{r.key, r.topic, r.payload, r.qos, r.attempts});
     }
-    if (kept != i) order_[kept] = std::move(order_[i]);
+    if (kept != i) {
+      order_[kept] = std::move(order_[i]);
+    }
     ++kept;
   }
   order_.resize(kept);
@@ -47,13 +55,16 @@ void PendingTable::Due(Clock::time_point now, bool connected, std::vector<Send>&
 
 void PendingTable::Unsent(const std::string& key) {
   auto it = requests_.find(key);
-  if (it == requests_.end()) return;
+  if (it == requests_.end()) {
+    return;
+  }
   it->second.awaiting = false;
-  if (it->second.attempts > 0) --it->second.attempts;  // it never left
+  if (it->second.attempts > 0) {
+    --it->second.attempts;  // it never left
+  }
 }
 
-std::optional<PendingRequest> PendingTable::Complete(const std::string& key,
-                                                     const std::string& topic) {
+std::optional<PendingRequest> PendingTable::Complete(const std::string& key, const std::string& topic) {
   auto it = requests_.find(key);
   if (it == requests_.end() || it->second.reply_topic != topic || it->second.attempts == 0) {
     return std::nullopt;
@@ -64,14 +75,18 @@ std::optional<PendingRequest> PendingTable::Complete(const std::string& key,
 }
 
 void PendingTable::ConnectionLost() {
-  for (auto& [key, r] : requests_) r.awaiting = false;
+  for (auto& [key, r] : requests_) {
+    r.awaiting = false;
+  }
 }
 
 std::vector<PendingRequest> PendingTable::TakeAll() {
   std::vector<PendingRequest> out;
   for (const std::string& key : order_) {
     auto it = requests_.find(key);
-    if (it == requests_.end()) continue;
+    if (it == requests_.end()) {
+      continue;
+    }
     out.push_back(std::move(it->second));
     requests_.erase(it);
   }
@@ -88,7 +103,9 @@ std::optional<Clock::time_point> PendingTable::NextEvent() const {
     } else {
       t = std::min(t, r.last_sent + settings_.reply_timeout);
     }
-    if (!next || t < *next) next = t;
+    if (!next || t < *next) {
+      next = t;
+    }
   }
   return next;
 }

@@ -24,14 +24,24 @@ std::string Format(TopicKind kind, const std::string& pk, const std::string& dn,
 
 std::optional<std::int64_t> Int64Field(const nlohmann::json& object, const char* key) {
   auto it = object.find(key);
-  if (it == object.end()) return std::nullopt;
-  if (it->is_number_integer()) return it->get<std::int64_t>();
-  if (it->is_number_float()) return static_cast<std::int64_t>(it->get<double>());
-  if (!it->is_string()) return std::nullopt;
+  if (it == object.end()) {
+    return std::nullopt;
+  }
+  if (it->is_number_integer()) {
+    return it->get<std::int64_t>();
+  }
+  if (it->is_number_float()) {
+    return static_cast<std::int64_t>(it->get<double>());
+  }
+  if (!it->is_string()) {
+    return std::nullopt;
+  }
   const std::string& text = it->get_ref<const std::string&>();
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
   return value;
 }
 
@@ -48,13 +58,9 @@ std::string DeviceTopics::EventPost(std::string_view id) const {
 
 std::string DeviceTopics::DesiredGet() const { return Format(TopicKind::kDesiredGet, pk_, dn_); }
 
-std::string DeviceTopics::DesiredDelete() const {
-  return Format(TopicKind::kDesiredDelete, pk_, dn_);
-}
+std::string DeviceTopics::DesiredDelete() const { return Format(TopicKind::kDesiredDelete, pk_, dn_); }
 
-std::string DeviceTopics::DslTemplateGet() const {
-  return Format(TopicKind::kDslTemplateGet, pk_, dn_);
-}
+std::string DeviceTopics::DslTemplateGet() const { return Format(TopicKind::kDslTemplateGet, pk_, dn_); }
 
 std::string DeviceTopics::NtpRequest() const { return Format(TopicKind::kNtpRequest, pk_, dn_); }
 
@@ -74,18 +80,22 @@ std::vector<std::string> DeviceTopics::Subscriptions() const {
 
 std::vector<Refusal> ParseRefusals(const nlohmann::json& data) {
   std::vector<Refusal> out;
-  if (!data.is_object()) return out;
+  if (!data.is_object()) {
+    return out;
+  }
   for (auto it = data.begin(); it != data.end(); ++it) {
     const nlohmann::json& v = it.value();
     if (v.is_string()) {
       out.push_back(Refusal{it.key(), 0, v.get<std::string>()});
     } else if (v.is_object()) {
       auto code = v.find("code");
-      if (code == v.end() || !code->is_number_integer()) continue;
+      if (code == v.end() || !code->is_number_integer()) {
+        continue;
+      }
       auto message = v.find("message");
-      out.push_back(Refusal{it.key(), code->get<int>(),
-                            message != v.end() && message->is_string() ? message->get<std::string>()
-                                                                        : std::string()});
+      out.push_back(
+          Refusal{it.key(), code->get<int>(),
+                  message != v.end() && message->is_string() ? message->get<std::string>() : std::string()});
     }
   }
   return out;
@@ -93,12 +103,16 @@ std::vector<Refusal> ParseRefusals(const nlohmann::json& data) {
 
 bool ParseReplyPayload(std::string_view payload, bool post, Reply& out) {
   auto reply = alink::DecodeReply(payload);
-  if (!reply) return false;
+  if (!reply) {
+    return false;
+  }
   out.id = std::move(reply->id);
   out.code = reply->code;
   out.message = std::move(reply->message);
   out.data = reply->data->is_null() ? nlohmann::json::object() : std::move(*reply->data);
-  if (post) out.refusals = ParseRefusals(out.data);
+  if (post) {
+    out.refusals = ParseRefusals(out.data);
+  }
   return true;
 }
 
@@ -108,11 +122,15 @@ std::string BuildNtpRequest(std::int64_t device_send_ms) {
 
 std::optional<NtpResponse> ParseNtpResponse(std::string_view payload) {
   auto j = nlohmann::json::parse(payload, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  if (j.is_discarded() || !j.is_object()) {
+    return std::nullopt;
+  }
   auto send = Int64Field(j, "deviceSendTime");
   auto recv = Int64Field(j, "serverRecvTime");
   auto server_send = Int64Field(j, "serverSendTime");
-  if (!send || !recv || !server_send) return std::nullopt;
+  if (!send || !recv || !server_send) {
+    return std::nullopt;
+  }
   return NtpResponse{*send, *recv, *server_send};
 }
 

@@ -41,7 +41,9 @@ struct Runtime::Impl {
       {
         std::unique_lock lock(mutex);
         work_cv.wait(lock, [&] { return stopping || !queue.empty(); });
-        if (queue.empty()) return;  // stopping, and everything queued has run
+        if (queue.empty()) {
+          return;  // stopping, and everything queued has run
+        }
         task = std::move(queue.front());
         queue.pop_front();
       }
@@ -62,18 +64,26 @@ struct Runtime::Impl {
       {
         std::unique_lock lock(mutex);
         TimePoint wake = next_tick;
-        if (!delayed.empty()) wake = std::min(wake, delayed.top().at);
+        if (!delayed.empty()) {
+          wake = std::min(wake, delayed.top().at);
+        }
         timer_cv.wait_until(lock, wake, [&] { return stopping; });
-        if (stopping) return;
+        if (stopping) {
+          return;
+        }
         const TimePoint now = std::chrono::steady_clock::now();
         while (!delayed.empty() && delayed.top().at <= now) {
           queue.push_back(std::move(const_cast<Delayed&>(delayed.top()).task));
           delayed.pop();
           work_cv.notify_one();
         }
-        if (now < next_tick) continue;
+        if (now < next_tick) {
+          continue;
+        }
         next_tick = now + options.tick;
-        for (auto& t : new_tickers) tickers.push_back(std::move(t));
+        for (auto& t : new_tickers) {
+          tickers.push_back(std::move(t));
+        }
         new_tickers.clear();
         run.swap(tickers);
       }
@@ -88,18 +98,26 @@ struct Runtime::Impl {
         } catch (const std::exception& e) {
           IOT_LOG_WARN("device", "msg=\"ticker threw\" error=" << log::Quote(e.what()));
         }
-        if (again) keep.push_back(std::move(t));
+        if (again) {
+          keep.push_back(std::move(t));
+        }
       }
       std::lock_guard lock(mutex);
-      for (auto& t : keep) tickers.push_back(std::move(t));
+      for (auto& t : keep) {
+        tickers.push_back(std::move(t));
+      }
     }
   }
 };
 
 Runtime::Runtime(RuntimeOptions options) : impl_(std::make_shared<Impl>()) {
   impl_->options = options;
-  if (impl_->options.workers < 1) impl_->options.workers = 1;
-  if (impl_->options.tick < std::chrono::milliseconds(1)) impl_->options.tick = std::chrono::milliseconds(1);
+  if (impl_->options.workers < 1) {
+    impl_->options.workers = 1;
+  }
+  if (impl_->options.tick < std::chrono::milliseconds(1)) {
+    impl_->options.tick = std::chrono::milliseconds(1);
+  }
   for (int i = 0; i < impl_->options.workers; ++i) {
     impl_->workers.emplace_back([impl = impl_] { impl->WorkerLoop(); });
   }
@@ -132,7 +150,9 @@ Runtime::~Runtime() {
 bool Runtime::Post(std::function<void()> task) {
   {
     std::lock_guard lock(impl_->mutex);
-    if (impl_->stopping || impl_->queue.size() >= impl_->options.queue_limit) return false;
+    if (impl_->stopping || impl_->queue.size() >= impl_->options.queue_limit) {
+      return false;
+    }
     impl_->queue.push_back(std::move(task));
   }
   impl_->work_cv.notify_one();
@@ -142,12 +162,11 @@ bool Runtime::Post(std::function<void()> task) {
 bool Runtime::PostAfter(std::chrono::milliseconds delay, std::function<void()> task) {
   {
     std::lock_guard lock(impl_->mutex);
-    if (impl_->stopping ||
-        impl_->queue.size() + impl_->delayed.size() >= impl_->options.queue_limit) {
+    if (impl_->stopping || impl_->queue.size() + impl_->delayed.size() >= impl_->options.queue_limit) {
       return false;
     }
-    impl_->delayed.push(Impl::Delayed{std::chrono::steady_clock::now() + delay,
-                                      impl_->delayed_seq++, std::move(task)});
+    impl_->delayed.push(
+        Impl::Delayed{std::chrono::steady_clock::now() + delay, impl_->delayed_seq++, std::move(task)});
   }
   impl_->timer_cv.notify_one();
   return true;

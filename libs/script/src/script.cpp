@@ -25,7 +25,9 @@ std::int64_t ThreadCpuNs() {
 }
 
 std::string MiB(std::size_t bytes) {
-  if (bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  if (bytes % (1u << 20) == 0) {
+    return std::to_string(bytes >> 20) + " MiB";
+  }
   return std::to_string(bytes) + " bytes";
 }
 
@@ -34,9 +36,9 @@ std::string MiB(std::size_t bytes) {
 // Everything Duktape's callbacks reach through the heap's udata.
 struct Script::Heap {
   duk_context* ctx = nullptr;
-  std::size_t used = 0;      // bytes handed out (headers included)
+  std::size_t used = 0;  // bytes handed out (headers included)
   std::size_t limit = 0;
-  bool out_of_memory = false;  // an allocation was refused during the current call
+  bool out_of_memory = false;    // an allocation was refused during the current call
   std::int64_t deadline_ns = 0;  // thread CPU time; 0 = no call running
   bool timed_out = false;
   bool refusing = false;  // the allocator found the deadline passed: every allocation fails
@@ -69,13 +71,21 @@ constexpr unsigned kCheckEvery = 256;
 constexpr std::size_t kCheckBytes = 256u << 10;
 
 bool PastDeadline(Heap& heap, std::size_t size) {
-  if (heap.deadline_ns == 0) return false;
-  if (heap.refusing) return true;
+  if (heap.deadline_ns == 0) {
+    return false;
+  }
+  if (heap.refusing) {
+    return true;
+  }
   heap.bytes_since_check += size;
-  if (++heap.allocations_since_check < kCheckEvery && heap.bytes_since_check < kCheckBytes) return false;
+  if (++heap.allocations_since_check < kCheckEvery && heap.bytes_since_check < kCheckBytes) {
+    return false;
+  }
   heap.allocations_since_check = 0;
   heap.bytes_since_check = 0;
-  if (ThreadCpuNs() < heap.deadline_ns) return false;
+  if (ThreadCpuNs() < heap.deadline_ns) {
+    return false;
+  }
   heap.timed_out = true;
   heap.refusing = true;
   return true;
@@ -83,20 +93,26 @@ bool PastDeadline(Heap& heap, std::size_t size) {
 
 void* Allocate(void* udata, duk_size_t size) {
   auto* heap = static_cast<Heap*>(udata);
-  if (size == 0 || PastDeadline(*heap, size)) return nullptr;
+  if (size == 0 || PastDeadline(*heap, size)) {
+    return nullptr;
+  }
   if (size > heap->limit || heap->used + size + kHeader > heap->limit) {
     heap->out_of_memory = true;
     return nullptr;
   }
   auto* block = static_cast<unsigned char*>(std::malloc(size + kHeader));
-  if (!block) return nullptr;
+  if (!block) {
+    return nullptr;
+  }
   std::memcpy(block, &size, sizeof(size));
   heap->used += size + kHeader;
   return block + kHeader;
 }
 
 void Release(void* udata, void* ptr) {
-  if (!ptr) return;
+  if (!ptr) {
+    return;
+  }
   auto* heap = static_cast<Heap*>(udata);
   auto* block = static_cast<unsigned char*>(ptr) - kHeader;
   duk_size_t size = 0;
@@ -106,7 +122,9 @@ void Release(void* udata, void* ptr) {
 }
 
 void* Reallocate(void* udata, void* ptr, duk_size_t size) {
-  if (!ptr) return Allocate(udata, size);
+  if (!ptr) {
+    return Allocate(udata, size);
+  }
   if (size == 0) {
     Release(udata, ptr);
     return nullptr;
@@ -115,13 +133,17 @@ void* Reallocate(void* udata, void* ptr, duk_size_t size) {
   auto* block = static_cast<unsigned char*>(ptr) - kHeader;
   duk_size_t old = 0;
   std::memcpy(&old, block, sizeof(old));
-  if (size > old && PastDeadline(*heap, size - old)) return nullptr;
+  if (size > old && PastDeadline(*heap, size - old)) {
+    return nullptr;
+  }
   if (size > old && (size > heap->limit || heap->used - old + size > heap->limit)) {
     heap->out_of_memory = true;
     return nullptr;
   }
   auto* grown = static_cast<unsigned char*>(std::realloc(block, size + kHeader));
-  if (!grown) return nullptr;
+  if (!grown) {
+    return nullptr;
+  }
   std::memcpy(grown, &size, sizeof(size));
   heap->used = heap->used - old + size;
   return grown + kHeader;
@@ -158,7 +180,9 @@ Error ErrorFromStack(duk_context* ctx, Heap& heap, const Limits& limits) {
   Error e;
   e.code = kScriptError;
   duk_dup_top(ctx);
-  if (duk_safe_call(ctx, ReadLineNumber, &e.line, 1, 1) != DUK_EXEC_SUCCESS) e.line = 0;
+  if (duk_safe_call(ctx, ReadLineNumber, &e.line, 1, 1) != DUK_EXEC_SUCCESS) {
+    e.line = 0;
+  }
   duk_pop(ctx);
   e.message = duk_safe_to_string(ctx, -1);
   duk_pop(ctx);
@@ -178,8 +202,8 @@ class Call {
     heap_.out_of_memory = false;
     heap_.timed_out = false;
     heap_.refusing = false;
-    heap_.deadline_ns = ThreadCpuNs() +
-                        std::chrono::duration_cast<std::chrono::nanoseconds>(limits.cpu_time).count();
+    heap_.deadline_ns =
+        ThreadCpuNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(limits.cpu_time).count();
   }
   ~Call() { heap_.deadline_ns = 0; }
   Call(const Call&) = delete;
@@ -201,11 +225,11 @@ struct Op {
   std::string_view topic;
   std::string_view json_in;
   // Results (besides a thrown error).
-  int code = 0;                 // non-zero: a non-script error (kEntryMissing, kWrongType, kEmptyResult)
-  const char* what = "";        // its subject (static text)
+  int code = 0;           // non-zero: a non-script error (kEntryMissing, kWrongType, kEmptyResult)
+  const char* what = "";  // its subject (static text)
   std::string json_out;
   std::string bytes_out;
-  bool flag = false;            // kHasTransform
+  bool flag = false;  // kHasTransform
 };
 
 void PushSignedBytes(duk_context* ctx, std::string_view bytes) {
@@ -269,7 +293,9 @@ void TakeBytes(duk_context* ctx, Op& op) {
       op.what = "returned too many bytes";
       return;
     }
-    if (size) op.bytes_out.assign(static_cast<const char*>(data), size);
+    if (size) {
+      op.bytes_out.assign(static_cast<const char*>(data), size);
+    }
     return;
   }
   if (!duk_is_array(ctx, -1)) {
@@ -318,9 +344,7 @@ duk_ret_t RunOp(duk_context* ctx, void* udata) {
         op.what = kProtocolToRaw;
       }
       return 0;
-    case OpKind::kHasTransform:
-      op.flag = IsFunctionGlobal(ctx, kTransform);
-      return 0;
+    case OpKind::kHasTransform: op.flag = IsFunctionGlobal(ctx, kTransform); return 0;
     case OpKind::kRawToProtocol:
     case OpKind::kTransform: {
       const char* name = op.kind == OpKind::kTransform ? kTransform : kRawToProtocol;
@@ -378,14 +402,18 @@ std::optional<Error> RunLimited(Script::Heap& heap, const Limits& limits, Op& op
 }
 
 std::string Subject(const Op& op, const char* fallback) {
-  if (op.code == kEntryMissing) return std::string("the script defines no function ") + op.what;
+  if (op.code == kEntryMissing) {
+    return std::string("the script defines no function ") + op.what;
+  }
   return std::string(fallback) + " " + op.what;
 }
 
 }  // namespace
 
 std::string Error::Text() const {
-  if (line > 0) return "line " + std::to_string(line) + ": " + message;
+  if (line > 0) {
+    return "line " + std::to_string(line) + ": " + message;
+  }
   return message;
 }
 
@@ -408,7 +436,9 @@ Outcome<std::unique_ptr<Script>> Script::Compile(std::string_view source, Limits
     return Error{kScriptEmpty, "the script is empty", 0};
   }
   std::unique_ptr<Script> script(new Script(std::string(source), limits));
-  if (auto error = script->Build()) return *error;
+  if (auto error = script->Build()) {
+    return *error;
+  }
   return script;
 }
 
@@ -424,14 +454,20 @@ std::optional<Error> Script::Build() {
   Op op{OpKind::kBuild};
   op.source = source_;
   bool limit_hit = false;
-  if (auto error = RunLimited(*heap, limits_, op, limit_hit)) return error;
-  if (op.code) return Error{op.code, Subject(op, ""), 0};
+  if (auto error = RunLimited(*heap, limits_, op, limit_hit)) {
+    return error;
+  }
+  if (op.code) {
+    return Error{op.code, Subject(op, ""), 0};
+  }
   heap_ = std::move(heap);
   return std::nullopt;
 }
 
 bool Script::HasTransformPayload() const {
-  if (!heap_) return false;
+  if (!heap_) {
+    return false;
+  }
   Op op{OpKind::kHasTransform};
   Call call(*heap_, limits_);
   return !Run(*heap_, limits_, op) && op.flag;
@@ -444,9 +480,15 @@ namespace {
 template <class T>
 Outcome<T> Finish(std::unique_ptr<Script::Heap>& heap, bool limit_hit, std::optional<Error> error,
                   const Op& op, const char* name, T value) {
-  if (limit_hit) heap.reset();  // rebuilt before the next call: nothing survives a limit
-  if (error) return *error;
-  if (op.code) return Error{op.code, Subject(op, name), 0};
+  if (limit_hit) {
+    heap.reset();  // rebuilt before the next call: nothing survives a limit
+  }
+  if (error) {
+    return *error;
+  }
+  if (op.code) {
+    return Error{op.code, Subject(op, name), 0};
+  }
   return value;
 }
 
@@ -462,7 +504,9 @@ Outcome<nlohmann::json> Script::TransformPayload(std::string_view topic, std::st
 
 Outcome<nlohmann::json> Script::CallObject(int kind_value, std::string_view topic, std::string_view bytes) {
   if (!heap_) {
-    if (auto error = Build()) return *error;
+    if (auto error = Build()) {
+      return *error;
+    }
   }
   const auto kind = static_cast<OpKind>(kind_value);
   const char* name = kind == OpKind::kTransform ? kTransform : kRawToProtocol;
@@ -487,7 +531,9 @@ Outcome<nlohmann::json> Script::CallObject(int kind_value, std::string_view topi
 
 Outcome<std::string> Script::ProtocolToRawData(const nlohmann::json& message) {
   if (!heap_) {
-    if (auto error = Build()) return *error;
+    if (auto error = Build()) {
+      return *error;
+    }
   }
   const std::string text = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   Op op{OpKind::kProtocolToRaw};
@@ -498,8 +544,7 @@ Outcome<std::string> Script::ProtocolToRawData(const nlohmann::json& message) {
     op.code = kEmptyResult;
     op.what = "returned no bytes";
   }
-  return Finish<std::string>(heap_, limit_hit, std::move(error), op, kProtocolToRaw,
-                             std::move(op.bytes_out));
+  return Finish<std::string>(heap_, limit_hit, std::move(error), op, kProtocolToRaw, std::move(op.bytes_out));
 }
 
 }  // namespace iot::script
@@ -513,9 +558,15 @@ extern "C" int iot_duk_alloc_retries(void* udata) {
 
 extern "C" int iot_duk_exec_timeout_check(void* udata) {
   auto* heap = static_cast<iot::script::Script::Heap*>(udata);
-  if (!heap || heap->deadline_ns == 0) return 0;
-  if (heap->timed_out) return 1;  // keep throwing until the call has unwound completely
-  if (iot::script::ThreadCpuNs() < heap->deadline_ns) return 0;
+  if (!heap || heap->deadline_ns == 0) {
+    return 0;
+  }
+  if (heap->timed_out) {
+    return 1;  // keep throwing until the call has unwound completely
+  }
+  if (iot::script::ThreadCpuNs() < heap->deadline_ns) {
+    return 0;
+  }
   heap->timed_out = true;
   return 1;
 }

@@ -33,9 +33,8 @@ Result<AuditEntry> AppendAudit(Db& db, const AuditRecord& record) {
     auto r = AppendAuditIn(tx, record);
     tx.commit();
     const auto& row = r[0];
-    return AuditEntry{row[0].as<std::int64_t>(), row[1].as<TimeMs>(), row[2].as<std::string>(),
-                      row[3].as<std::string>(), row[4].as<std::string>(),
-                      row[5].as<std::string>()};
+    return AuditEntry{row[0].as<std::int64_t>(), row[1].as<TimeMs>(),      row[2].as<std::string>(),
+                      row[3].as<std::string>(),  row[4].as<std::string>(), row[5].as<std::string>()};
   });
 }
 
@@ -46,17 +45,17 @@ Result<Page<AuditEntry>> ListAudit(Db& db, const TimeQuery& q) {
   }
   return Run(db, [&](pqxx::connection& c) -> Result<Page<AuditEntry>> {
     pqxx::read_transaction tx(c);
-    auto r = Exec(tx, q.order == Order::kAsc ? kListAsc : kListDesc, b.from, b.to, b.cursor_ts,
-                  b.cursor_id, q.limit + 1);
+    auto r = Exec(tx, q.order == Order::kAsc ? kListAsc : kListDesc, b.from, b.to, b.cursor_ts, b.cursor_id,
+                  q.limit + 1);
     Page<AuditEntry> out;
     for (const auto& row : r) {
       if (static_cast<int>(out.items.size()) == q.limit) {
         out.next_cursor = FormatCursor(out.items.back().at, out.items.back().id);
         break;
       }
-      out.items.push_back(AuditEntry{row[0].as<std::int64_t>(), row[1].as<TimeMs>(),
-                                     row[2].as<std::string>(), row[3].as<std::string>(),
-                                     row[4].as<std::string>(), row[5].as<std::string>()});
+      out.items.push_back(AuditEntry{row[0].as<std::int64_t>(), row[1].as<TimeMs>(), row[2].as<std::string>(),
+                                     row[3].as<std::string>(), row[4].as<std::string>(),
+                                     row[5].as<std::string>()});
     }
     return out;
   });

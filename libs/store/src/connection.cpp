@@ -1,11 +1,11 @@
 #include "connection.hpp"
 
-#include <openssl/rand.h>
-
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <stdexcept>
+
+#include <openssl/rand.h>
 
 #include "iot/common/hex.hpp"
 
@@ -28,8 +28,7 @@ Result<void> Connection::Ensure(bool force) {
     return {};
   } catch (...) {
     conn_.reset();
-    delay_ = delay_.count() == 0 ? settings_.reconnect_min
-                                 : std::min(delay_ * 2, settings_.reconnect_max);
+    delay_ = delay_.count() == 0 ? settings_.reconnect_min : std::min(delay_ * 2, settings_.reconnect_max);
     next_attempt_ = now + delay_;
     return make_error_code(Errc::kUnavailable);
   }
@@ -121,8 +120,7 @@ bool ParseCursor(std::string_view text, TimeMs& ts, std::int64_t& id) {
   const char* b = text.data();
   auto r1 = std::from_chars(b, b + colon, ts);
   auto r2 = std::from_chars(b + colon + 1, b + text.size(), id);
-  return r1.ec == std::errc() && r1.ptr == b + colon && r2.ec == std::errc() &&
-         r2.ptr == b + text.size();
+  return r1.ec == std::errc() && r1.ptr == b + colon && r2.ec == std::errc() && r2.ptr == b + text.size();
 }
 
 bool ParseIdCursor(std::string_view text, std::int64_t& id) {
@@ -131,8 +129,7 @@ bool ParseIdCursor(std::string_view text, std::int64_t& id) {
 }
 
 std::string RandomAlnum(std::size_t length) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   std::string out;
   out.reserve(length);
   unsigned char buf[64];
@@ -169,8 +166,8 @@ std::string FormatTimestamp(TimeMs ms) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   return buf;
 }
 

@@ -54,7 +54,7 @@ const Statement kRejDesc{
     "WHERE device_id = $1 AND ts >= iot_ts($2) AND ts < iot_ts($3) AND (ts, id) < (iot_ts($4), $5) "
     "ORDER BY ts DESC, id DESC LIMIT $6"};
 
-#define IOT_CALL_COLUMNS                                                                          \
+#define IOT_CALL_COLUMNS                                                                           \
   "call_id, device_id, identifier, call_type, params::text, output::text, status, code, message, " \
   "requested_by, iot_ms(requested_at), iot_ms(sent_at), iot_ms(replied_at), iot_ms(expires_at), "  \
   "alink_id, rrpc_id, id"
@@ -66,12 +66,13 @@ const Statement kCallInsert{
     "requested_by, requested_at, sent_at, expires_at, alink_id, rrpc_id) VALUES ($1, $2, $3, $4, "
     "$5::jsonb, $6, $7, CASE WHEN $8::bigint = 0 THEN iot_now_ms() ELSE iot_ts($8::bigint) END, iot_ts($9), "
     "iot_ts($10), $11, $12) RETURNING " IOT_CALL_COLUMNS};
-const Statement kCallGet{"call_get", "SELECT " IOT_CALL_COLUMNS
-                                     " FROM service_calls WHERE device_id = $1 AND call_id = $2"};
-const Statement kCallByAlink{"call_by_alink",
-                             "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
-                             "AND alink_id = $2 ORDER BY (status IN ('sent', 'timeout')) DESC, requested_at DESC "
-                             "LIMIT 1"};
+const Statement kCallGet{
+    "call_get", "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 AND call_id = $2"};
+const Statement kCallByAlink{
+    "call_by_alink", "SELECT " IOT_CALL_COLUMNS
+                     " FROM service_calls WHERE device_id = $1 "
+                     "AND alink_id = $2 ORDER BY (status IN ('sent', 'timeout')) DESC, requested_at DESC "
+                     "LIMIT 1"};
 // $10: comma-separated allowed current statuses ('' = any); names come from our enum.
 const Statement kCallUpdate{
     "call_update",
@@ -82,21 +83,21 @@ const Statement kCallUpdate{
     "WHERE call_id = $1 AND ($10 = '' OR status = ANY (string_to_array($10, ','))) "
     "RETURNING " IOT_CALL_COLUMNS};
 const Statement kCallExists{"call_exists", "SELECT 1 FROM service_calls WHERE call_id = $1"};
-const Statement kCallsAsc{
-    "calls_asc",
-    "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
-    "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR status = $3) "
-    "AND requested_at >= iot_ts($4) AND requested_at < iot_ts($5) "
-    "AND (requested_at, id) > (iot_ts($6), $7) ORDER BY requested_at, id LIMIT $8"};
+const Statement kCallsAsc{"calls_asc",
+                          "SELECT " IOT_CALL_COLUMNS
+                          " FROM service_calls WHERE device_id = $1 "
+                          "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR status = $3) "
+                          "AND requested_at >= iot_ts($4) AND requested_at < iot_ts($5) "
+                          "AND (requested_at, id) > (iot_ts($6), $7) ORDER BY requested_at, id LIMIT $8"};
 const Statement kCallsDesc{
-    "calls_desc",
-    "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
-    "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR status = $3) "
-    "AND requested_at >= iot_ts($4) AND requested_at < iot_ts($5) "
-    "AND (requested_at, id) < (iot_ts($6), $7) ORDER BY requested_at DESC, id DESC LIMIT $8"};
-const Statement kCallsQueued{"calls_queued",
-                             "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE device_id = $1 "
-                             "AND status = 'queued' ORDER BY requested_at, id"};
+    "calls_desc", "SELECT " IOT_CALL_COLUMNS
+                  " FROM service_calls WHERE device_id = $1 "
+                  "AND ($2::text IS NULL OR identifier = $2) AND ($3::text IS NULL OR status = $3) "
+                  "AND requested_at >= iot_ts($4) AND requested_at < iot_ts($5) "
+                  "AND (requested_at, id) < (iot_ts($6), $7) ORDER BY requested_at DESC, id DESC LIMIT $8"};
+const Statement kCallsQueued{"calls_queued", "SELECT " IOT_CALL_COLUMNS
+                                             " FROM service_calls WHERE device_id = $1 "
+                                             "AND status = 'queued' ORDER BY requested_at, id"};
 const Statement kCallsExpire{
     "calls_expire",
     "UPDATE service_calls SET "
@@ -104,15 +105,15 @@ const Statement kCallsExpire{
     "message = CASE WHEN status = 'queued' THEN 'not delivered before its time to live' "
     "ELSE 'the device did not answer in time' END "
     "WHERE status IN ('queued', 'sent') AND expires_at <= iot_ts($1) RETURNING " IOT_CALL_COLUMNS};
-const Statement kCallByRrpc{"call_by_rrpc", "SELECT " IOT_CALL_COLUMNS
-                                            " FROM service_calls WHERE rrpc_id = $1 LIMIT 1"};
+const Statement kCallByRrpc{"call_by_rrpc",
+                            "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE rrpc_id = $1 LIMIT 1"};
 const Statement kCallsQueuedCount{"calls_queued_count",
                                   "SELECT count(*) FROM service_calls WHERE device_id = $1 "
                                   "AND status = 'queued'"};
 const Statement kCallsQueuedOfProduct{
-    "calls_queued_product",
-    "SELECT " IOT_CALL_COLUMNS " FROM service_calls WHERE status = 'queued' AND device_id IN "
-    "(SELECT id FROM devices WHERE product_key = $1) ORDER BY requested_at, id"};
+    "calls_queued_product", "SELECT " IOT_CALL_COLUMNS
+                            " FROM service_calls WHERE status = 'queued' AND device_id IN "
+                            "(SELECT id FROM devices WHERE product_key = $1) ORDER BY requested_at, id"};
 const Statement kDeliverable{
     "calls_deliverable",
     "SELECT d.id, d.product_key, d.device_name FROM devices d WHERE d.status = 'online' "
@@ -181,23 +182,23 @@ Result<std::vector<LatestProperty>> GetLatestProperties(Db& db, std::int64_t dev
     pqxx::read_transaction tx(c);
     std::vector<LatestProperty> out;
     for (const auto& row : Exec(tx, kLatest, device_id)) {
-      out.push_back(LatestProperty{row[0].as<std::string>(), row[1].as<std::string>(),
-                                   row[2].as<TimeMs>(), row[3].as<TimeMs>()});
+      out.push_back(LatestProperty{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<TimeMs>(),
+                                   row[3].as<TimeMs>()});
     }
     return out;
   });
 }
 
-Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id,
-                                                 std::string_view identifier, const TimeQuery& q) {
+Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id, std::string_view identifier,
+                                                 const TimeQuery& q) {
   KeysetBounds b;
   if (!MakeBounds(q, b)) {
     return make_error_code(Errc::kInvalid);
   }
   return Run(db, [&](pqxx::connection& c) -> Result<Page<PropertySample>> {
     pqxx::read_transaction tx(c);
-    auto r = Exec(tx, q.order == Order::kAsc ? kHistoryAsc : kHistoryDesc, device_id, S(identifier),
-                  b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
+    auto r = Exec(tx, q.order == Order::kAsc ? kHistoryAsc : kHistoryDesc, device_id, S(identifier), b.from,
+                  b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
     return ToPage<PropertySample>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
       ts = row[1].as<TimeMs>();
       id = row[2].as<std::int64_t>();
@@ -207,19 +208,17 @@ Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id,
 }
 
 Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t device_id,
-                                                       std::string_view identifier,
-                                                       const AggregateQuery& q) {
+                                                       std::string_view identifier, const AggregateQuery& q) {
   if (q.interval_ms < 1000 || q.to <= q.from || (q.to - q.from) / q.interval_ms > 100000) {
     return make_error_code(Errc::kInvalid);
   }
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<AggregateBucket>> {
     pqxx::read_transaction tx(c);
     std::vector<AggregateBucket> out;
-    for (const auto& row : Exec(tx, kAggregate, device_id, S(identifier), q.from, q.to,
-                                q.interval_ms)) {
+    for (const auto& row : Exec(tx, kAggregate, device_id, S(identifier), q.from, q.to, q.interval_ms)) {
       out.push_back(AggregateBucket{row[0].as<TimeMs>(), row[1].as<double>(), row[2].as<double>(),
-                                    row[3].as<double>(), row[4].as<std::int64_t>(),
-                                    row[5].as<double>(), row[6].as<double>()});
+                                    row[3].as<double>(), row[4].as<std::int64_t>(), row[5].as<double>(),
+                                    row[6].as<double>()});
     }
     return out;
   });
@@ -233,14 +232,12 @@ Result<Page<EventRecord>> ListEvents(Db& db, std::int64_t device_id, const Event
   }
   return Run(db, [&](pqxx::connection& c) -> Result<Page<EventRecord>> {
     pqxx::read_transaction tx(c);
-    auto r = Exec(tx, q.order == Order::kAsc ? kEventsAsc : kEventsDesc, device_id,
-                  filter.identifier, filter.type, b.from, b.to, b.cursor_ts, b.cursor_id,
-                  q.limit + 1);
+    auto r = Exec(tx, q.order == Order::kAsc ? kEventsAsc : kEventsDesc, device_id, filter.identifier,
+                  filter.type, b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
     return ToPage<EventRecord>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
       ts = row[3].as<TimeMs>();
       id = row[4].as<std::int64_t>();
-      return EventRecord{row[0].as<std::string>(), row[1].as<std::string>(),
-                         row[2].as<std::string>(), ts};
+      return EventRecord{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(), ts};
     });
   });
 }
@@ -252,13 +249,17 @@ Result<Page<Rejection>> ListRejections(Db& db, std::int64_t device_id, const Tim
   }
   return Run(db, [&](pqxx::connection& c) -> Result<Page<Rejection>> {
     pqxx::read_transaction tx(c);
-    auto r = Exec(tx, q.order == Order::kAsc ? kRejAsc : kRejDesc, device_id, b.from, b.to,
-                  b.cursor_ts, b.cursor_id, q.limit + 1);
+    auto r = Exec(tx, q.order == Order::kAsc ? kRejAsc : kRejDesc, device_id, b.from, b.to, b.cursor_ts,
+                  b.cursor_id, q.limit + 1);
     return ToPage<Rejection>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
       ts = row[0].as<TimeMs>();
       id = row[6].as<std::int64_t>();
-      return Rejection{ts, row[1].as<std::string>(), row[2].as<std::string>(),
-                       row[3].as<std::string>(), row[4].as<int>(), row[5].as<std::string>()};
+      return Rejection{ts,
+                       row[1].as<std::string>(),
+                       row[2].as<std::string>(),
+                       row[3].as<std::string>(),
+                       row[4].as<int>(),
+                       row[5].as<std::string>()};
     });
   });
 }
@@ -270,14 +271,15 @@ Result<ServiceCall> CreateServiceCall(Db& db, const ServiceCallCreate& req) {
     if (Exec(tx, kDeviceExists, req.device_id).empty()) {
       return make_error_code(Errc::kNotFound);
     }
-    auto r = Exec(tx, kCallInsert, call_id, req.device_id, req.identifier,
-                  S(ToString(req.call_type)), req.params_json, S(ToString(req.status)),
-                  req.requested_by, req.requested_at, req.sent_at, req.expires_at, req.alink_id,
-                  req.rrpc_id);
+    auto r = Exec(tx, kCallInsert, call_id, req.device_id, req.identifier, S(ToString(req.call_type)),
+                  req.params_json, S(ToString(req.status)), req.requested_by, req.requested_at, req.sent_at,
+                  req.expires_at, req.alink_id, req.rrpc_id);
     if (req.audit) {
       AuditRecord record = *req.audit;
       nlohmann::json detail = nlohmann::json::parse(record.detail_json, nullptr, false);
-      if (!detail.is_object()) detail = nlohmann::json::object();
+      if (!detail.is_object()) {
+        detail = nlohmann::json::object();
+      }
       detail["callId"] = call_id;
       record.detail_json = detail.dump();
       AppendAuditIn(tx, record);
@@ -298,8 +300,7 @@ Result<ServiceCall> GetServiceCall(Db& db, std::int64_t device_id, std::string_v
   });
 }
 
-Result<ServiceCall> FindServiceCallByAlinkId(Db& db, std::int64_t device_id,
-                                             std::string_view alink_id) {
+Result<ServiceCall> FindServiceCallByAlinkId(Db& db, std::int64_t device_id, std::string_view alink_id) {
   return Run(db, [&](pqxx::connection& c) -> Result<ServiceCall> {
     pqxx::read_transaction tx(c);
     auto r = Exec(tx, kCallByAlink, device_id, S(alink_id));
@@ -320,19 +321,18 @@ Result<ServiceCall> UpdateServiceCall(Db& db, std::string_view call_id, const Se
   }
   return Run(db, [&](pqxx::connection& c) -> Result<ServiceCall> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kCallUpdate, S(call_id), S(ToString(u.status)), u.code, u.message,
-                  u.output_json, u.sent_at, u.replied_at, u.alink_id, u.rrpc_id, from);
+    auto r = Exec(tx, kCallUpdate, S(call_id), S(ToString(u.status)), u.code, u.message, u.output_json,
+                  u.sent_at, u.replied_at, u.alink_id, u.rrpc_id, from);
     if (r.empty()) {
-      return make_error_code(Exec(tx, kCallExists, S(call_id)).empty() ? Errc::kNotFound
-                                                                        : Errc::kConflict);
+      return make_error_code(Exec(tx, kCallExists, S(call_id)).empty() ? Errc::kNotFound : Errc::kConflict);
     }
     tx.commit();
     return ReadCall(r[0]);
   });
 }
 
-Result<Page<ServiceCall>> ListServiceCalls(Db& db, std::int64_t device_id,
-                                           const ServiceCallFilter& filter, const TimeQuery& q) {
+Result<Page<ServiceCall>> ListServiceCalls(Db& db, std::int64_t device_id, const ServiceCallFilter& filter,
+                                           const TimeQuery& q) {
   KeysetBounds b;
   if (!MakeBounds(q, b)) {
     return make_error_code(Errc::kInvalid);
@@ -343,8 +343,8 @@ Result<Page<ServiceCall>> ListServiceCalls(Db& db, std::int64_t device_id,
   }
   return Run(db, [&](pqxx::connection& c) -> Result<Page<ServiceCall>> {
     pqxx::read_transaction tx(c);
-    auto r = Exec(tx, q.order == Order::kAsc ? kCallsAsc : kCallsDesc, device_id, filter.identifier,
-                  status, b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
+    auto r = Exec(tx, q.order == Order::kAsc ? kCallsAsc : kCallsDesc, device_id, filter.identifier, status,
+                  b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
     return ToPage<ServiceCall>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
       auto call = ReadCall(row);
       ts = call.requested_at;
@@ -395,8 +395,7 @@ Result<std::int64_t> CountQueuedServiceCalls(Db& db, std::int64_t device_id) {
   });
 }
 
-Result<std::vector<ServiceCall>> ListQueuedServiceCallsOfProduct(Db& db,
-                                                                 std::string_view product_key) {
+Result<std::vector<ServiceCall>> ListQueuedServiceCallsOfProduct(Db& db, std::string_view product_key) {
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<ServiceCall>> {
     pqxx::read_transaction tx(c);
     std::vector<ServiceCall> out;
@@ -412,8 +411,8 @@ Result<std::vector<QueuedDevice>> ListDeliverableDevices(Db& db, TimeMs online_b
     pqxx::read_transaction tx(c);
     std::vector<QueuedDevice> out;
     for (const auto& row : Exec(tx, kDeliverable, online_before, limit)) {
-      out.push_back(QueuedDevice{row[0].as<std::int64_t>(), row[1].as<std::string>(),
-                                 row[2].as<std::string>()});
+      out.push_back(
+          QueuedDevice{row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>()});
     }
     return out;
   });
@@ -424,8 +423,7 @@ Result<std::vector<DesiredProperty>> GetDesiredProperties(Db& db, std::int64_t d
     pqxx::read_transaction tx(c);
     std::vector<DesiredProperty> out;
     for (const auto& row : Exec(tx, kDesiredGet, device_id)) {
-      out.push_back(DesiredProperty{row[0].as<std::string>(), Opt<std::string>(row[1]),
-                                    row[2].as<int>()});
+      out.push_back(DesiredProperty{row[0].as<std::string>(), Opt<std::string>(row[1]), row[2].as<int>()});
     }
     return out;
   });

@@ -7,18 +7,18 @@
 namespace iot::store {
 namespace {
 
-#define IOT_DEVICE_COLUMNS                                                                    \
-  "id, product_key, device_name, nickname, secret, enabled, status, iot_ms(created_at), "    \
+#define IOT_DEVICE_COLUMNS                                                                          \
+  "id, product_key, device_name, nickname, secret, enabled, status, iot_ms(created_at), "           \
   "iot_ms(activated_at), iot_ms(last_online_at), iot_ms(last_offline_at), ip_address, tags::text, " \
   "iot_id"
 
 // Registration state for the broker plugin (same rule as store::LookupRegistration).
-#define IOT_DEVICE_REGISTRATION_COLUMNS                                                             \
-  "p.product_secret, p.dynamic_registration, (d.status = 'unactive' OR (d.registration_reset_at IS NOT NULL " \
+#define IOT_DEVICE_REGISTRATION_COLUMNS                                                                  \
+  "p.product_secret, p.dynamic_registration, (d.status = 'unactive' OR (d.registration_reset_at IS NOT " \
+  "NULL "                                                                                                \
   "AND (d.last_online_at IS NULL OR d.registration_reset_at > d.last_online_at)))"
 
-const Statement kProductExists{"dev_product_exists",
-                               "SELECT 1 FROM products WHERE product_key = $1"};
+const Statement kProductExists{"dev_product_exists", "SELECT 1 FROM products WHERE product_key = $1"};
 const Statement kInsert{"dev_insert",
                         "INSERT INTO devices (product_key, device_name, nickname, secret, iot_id) "
                         "VALUES ($1, $2, $3, $4, $5) RETURNING " IOT_DEVICE_COLUMNS};
@@ -36,13 +36,14 @@ const Statement kImportConflicts{
     "FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(v, o) "
     "WHERE EXISTS (SELECT 1 FROM devices d WHERE d.product_key = $1 AND d.device_name = x.v->>0) "
     "OR EXISTS (SELECT 1 FROM devices d WHERE d.iot_id = x.v->>1) ORDER BY x.o"};
-const Statement kGet{"dev_get", "SELECT " IOT_DEVICE_COLUMNS
-                                " FROM devices WHERE product_key = $1 AND device_name = $2"};
+const Statement kGet{
+    "dev_get", "SELECT " IOT_DEVICE_COLUMNS " FROM devices WHERE product_key = $1 AND device_name = $2"};
 const Statement kGetById{"dev_get_by_id", "SELECT " IOT_DEVICE_COLUMNS " FROM devices WHERE id = $1"};
 // $3 status filter ('' any, 'disabled', or a status of enabled devices); $4 ILIKE pattern ('' none).
 const Statement kList{
     "dev_list",
-    "SELECT " IOT_DEVICE_COLUMNS " FROM devices WHERE product_key = $1 AND id > $2 "
+    "SELECT " IOT_DEVICE_COLUMNS
+    " FROM devices WHERE product_key = $1 AND id > $2 "
     "AND ($3 = '' OR ($3 = 'disabled' AND NOT enabled) OR ($3 <> 'disabled' AND enabled AND status = $3)) "
     "AND ($4 = '' OR device_name ILIKE $4 ESCAPE '\\' OR nickname ILIKE $4 ESCAPE '\\') "
     "AND ($5::text IS NULL OR tags @> jsonb_build_object($5::text, $6::text)) "
@@ -59,8 +60,7 @@ const Statement kDelRejections{"dev_del_rejections", "DELETE FROM rejections WHE
 const Statement kDelCalls{"dev_del_calls", "DELETE FROM service_calls WHERE device_id = $1"};
 const Statement kDelDedupe{"dev_del_dedupe", "DELETE FROM message_dedupe WHERE device_id = $1"};
 const Statement kDelDevice{"dev_del_device", "DELETE FROM devices WHERE id = $1"};
-const Statement kTagsMerge{"dev_tags_merge",
-                           "UPDATE devices SET tags = tags || $2::jsonb WHERE id = $1"};
+const Statement kTagsMerge{"dev_tags_merge", "UPDATE devices SET tags = tags || $2::jsonb WHERE id = $1"};
 const Statement kTagsDelete{
     "dev_tags_delete",
     "UPDATE devices SET tags = tags - ARRAY(SELECT jsonb_array_elements_text($2::jsonb)) "
@@ -80,15 +80,17 @@ const Statement kStatus{"dev_status", "SELECT status FROM devices WHERE id = $1"
 const Statement kAllOffline{"dev_all_offline",
                             "UPDATE devices SET status = 'offline', last_offline_at = iot_ts($1) "
                             "WHERE status = 'online'"};
-const Statement kLookup{"dev_lookup",
-                        "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
-                        "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
-                        " FROM devices d JOIN products p USING (product_key) "
-                        "WHERE d.product_key = $1 AND d.device_name = $2"};
-const Statement kListAuth{"dev_list_auth",
-                          "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
-                          "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
-                          " FROM devices d JOIN products p USING (product_key)"};
+const Statement kLookup{
+    "dev_lookup",
+    "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
+    "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
+    " FROM devices d JOIN products p USING (product_key) "
+    "WHERE d.product_key = $1 AND d.device_name = $2"};
+const Statement kListAuth{
+    "dev_list_auth",
+    "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
+    "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
+    " FROM devices d JOIN products p USING (product_key)"};
 
 DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   DeviceAuthInfo out;
@@ -294,8 +296,8 @@ Result<Page<Device>> ListDevices(Db& db, std::string_view product_key, const Dev
     if (Exec(tx, kProductExists, S(product_key)).empty()) {
       return make_error_code(Errc::kNotFound);
     }
-    auto r = Exec(tx, kList, S(product_key), after, S(StatusFilterName(filter.status)), pattern,
-                  tag_key, tag_value, filter.page.limit + 1);
+    auto r = Exec(tx, kList, S(product_key), after, S(StatusFilterName(filter.status)), pattern, tag_key,
+                  tag_value, filter.page.limit + 1);
     Page<Device> out;
     for (const auto& row : r) {
       if (static_cast<int>(out.items.size()) == filter.page.limit) {
@@ -329,8 +331,8 @@ Result<void> DeleteDevice(Db& db, std::string_view product_key, std::string_view
       return make_error_code(Errc::kNotFound);
     }
     const auto id = r[0][0].as<std::int64_t>();
-    for (const auto* st : {&kDelHistory, &kDelEvents, &kDelRejections, &kDelCalls, &kDelDedupe,
-                           &kDelDevice}) {
+    for (const auto* st :
+         {&kDelHistory, &kDelEvents, &kDelRejections, &kDelCalls, &kDelDedupe, &kDelDevice}) {
       Exec(tx, *st, id);
     }
     tx.commit();
@@ -415,8 +417,7 @@ Result<std::int64_t> MarkAllOffline(Db& db, TimeMs time) {
   });
 }
 
-Result<DeviceAuthInfo> LookupDevice(Db& db, std::string_view product_key,
-                                    std::string_view device_name) {
+Result<DeviceAuthInfo> LookupDevice(Db& db, std::string_view product_key, std::string_view device_name) {
   return Run(db, [&](pqxx::connection& c) -> Result<DeviceAuthInfo> {
     pqxx::read_transaction tx(c);
     auto r = Exec(tx, kLookup, S(product_key), S(device_name));

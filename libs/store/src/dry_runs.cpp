@@ -5,8 +5,8 @@
 namespace iot::store {
 namespace {
 
-#define IOT_DRY_RUN_COLUMNS                                                                    \
-  "id, product_key, version, mode, iot_ms(from_ts), iot_ms(to_ts), state, progress, "        \
+#define IOT_DRY_RUN_COLUMNS                                                           \
+  "id, product_key, version, mode, iot_ms(from_ts), iot_ms(to_ts), state, progress, " \
   "result::text, error, requested_by, iot_ms(created_at), iot_ms(finished_at)"
 
 const Statement kCreate{
@@ -15,9 +15,8 @@ const Statement kCreate{
     "SELECT $1, $2, $3::jsonb, $4, iot_ts($5), iot_ts($6), $7 "
     "WHERE EXISTS (SELECT 1 FROM products WHERE product_key = $1) "
     "RETURNING " IOT_DRY_RUN_COLUMNS};
-const Statement kGet{"dry_run_get",
-                     "SELECT " IOT_DRY_RUN_COLUMNS
-                     " FROM thing_model_dry_runs WHERE product_key = $1 AND id = $2"};
+const Statement kGet{"dry_run_get", "SELECT " IOT_DRY_RUN_COLUMNS
+                                    " FROM thing_model_dry_runs WHERE product_key = $1 AND id = $2"};
 const Statement kProgress{"dry_run_progress",
                           "UPDATE thing_model_dry_runs SET progress = $2 "
                           "WHERE id = $1 AND state = 'running'"};
@@ -41,8 +40,12 @@ const Statement kCountRefusals{
     "GROUP BY r.identifier ORDER BY count(*) DESC, r.identifier"};
 
 DryRunState ParseState(const std::string& text) {
-  if (text == "done") return DryRunState::kDone;
-  if (text == "failed") return DryRunState::kFailed;
+  if (text == "done") {
+    return DryRunState::kDone;
+  }
+  if (text == "failed") {
+    return DryRunState::kFailed;
+  }
   return DryRunState::kRunning;
 }
 
@@ -78,9 +81,10 @@ std::string_view DryRunStateName(DryRunState state) {
 Result<DryRun> CreateDryRun(Db& db, const DryRunCreate& q) {
   return Run(db, [&](pqxx::connection& c) -> Result<DryRun> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kCreate, q.product_key, q.version, q.model_json, q.mode, q.from, q.to,
-                  q.requested_by);
-    if (r.empty()) return make_error_code(Errc::kNotFound);
+    auto r = Exec(tx, kCreate, q.product_key, q.version, q.model_json, q.mode, q.from, q.to, q.requested_by);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
     tx.commit();
     return ReadRun(r[0]);
   });
@@ -90,7 +94,9 @@ Result<DryRun> GetDryRun(Db& db, std::string_view product_key, std::int64_t id) 
   return Run(db, [&](pqxx::connection& c) -> Result<DryRun> {
     pqxx::read_transaction tx(c);
     auto r = Exec(tx, kGet, S(product_key), id);
-    if (r.empty()) return make_error_code(Errc::kNotFound);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
     return ReadRun(r[0]);
   });
 }
@@ -104,8 +110,8 @@ Result<void> SetDryRunProgress(Db& db, std::int64_t id, double progress) {
   });
 }
 
-Result<void> FinishDryRun(Db& db, std::int64_t id, DryRunState state,
-                          std::optional<std::string> result_json, std::string_view error) {
+Result<void> FinishDryRun(Db& db, std::int64_t id, DryRunState state, std::optional<std::string> result_json,
+                          std::string_view error) {
   return Run(db, [&](pqxx::connection& c) -> Result<void> {
     pqxx::work tx(c);
     Exec(tx, kFinish, id, S(DryRunStateName(state)), result_json, S(error));
@@ -128,7 +134,9 @@ Result<std::optional<DryRun>> LatestDryRunForModel(Db& db, std::string_view prod
   return Run(db, [&](pqxx::connection& c) -> Result<std::optional<DryRun>> {
     pqxx::read_transaction tx(c);
     auto r = Exec(tx, kLatestForModel, S(product_key), S(model_json));
-    if (r.empty()) return std::optional<DryRun>();
+    if (r.empty()) {
+      return std::optional<DryRun>();
+    }
     return std::optional<DryRun>(ReadRun(r[0]));
   });
 }

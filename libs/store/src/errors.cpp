@@ -58,9 +58,7 @@ std::string_view ToString(ValidationMode v) { return kModes.at(static_cast<std::
 std::string_view ToString(DataFormat v) { return kDataFormats.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(DeviceStatus v) { return kStatuses.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(CallType v) { return kCallTypes.at(static_cast<std::size_t>(v)); }
-std::string_view ToString(ServiceCallStatus v) {
-  return kCallStatuses.at(static_cast<std::size_t>(v));
-}
+std::string_view ToString(ServiceCallStatus v) { return kCallStatuses.at(static_cast<std::size_t>(v)); }
 std::string_view ToString(Order v) { return kOrders.at(static_cast<std::size_t>(v)); }
 
 bool Parse(std::string_view t, Role& out) { return ParseName(t, kRoles, out); }

@@ -63,8 +63,8 @@ class Listener::Impl {
       callback_(Notification{"", "", true});  // whatever happened meanwhile was missed
     }
     try {
-      const long us = static_cast<long>(
-          std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
+      const long us =
+          static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count());
       conn_->await_notification(us / 1000000, us % 1000000);
       conn_->get_notifs();
     } catch (...) {
@@ -132,7 +132,7 @@ class Listener::Impl {
 
   void Drop() {
     presence_since_.reset();  // a session-level lock ends with its connection
-    receivers_.clear();  // before the connection they refer to
+    receivers_.clear();       // before the connection they refer to
     try {
       conn_.reset();
     } catch (...) {
@@ -140,8 +140,7 @@ class Listener::Impl {
   }
 
   void Backoff() {
-    delay_ = delay_.count() == 0 ? settings_.reconnect_min
-                                 : std::min(delay_ * 2, settings_.reconnect_max);
+    delay_ = delay_.count() == 0 ? settings_.reconnect_min : std::min(delay_ * 2, settings_.reconnect_max);
     next_attempt_ = std::chrono::steady_clock::now() + delay_;
   }
 

@@ -56,8 +56,7 @@ bool ParseDay(const std::string& table, const std::string& part, std::int64_t& d
     return false;
   }
   std::tm tm{};
-  if (std::sscanf(part.c_str() + prefix.size(), "%4d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) !=
-      3) {
+  if (std::sscanf(part.c_str() + prefix.size(), "%4d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3) {
     return false;
   }
   tm.tm_year -= 1900;
@@ -82,11 +81,11 @@ std::vector<std::string> ListPartitions(pqxx::transaction_base& tx, const char* 
 // partition: rows older than `cutoff_ms`, of one product's devices (product_key set) or of all.
 std::int64_t BatchedDelete(pqxx::connection& c, const std::string& partition, const char* column,
                            TimeMs cutoff_ms, const std::optional<std::string>& product_key) {
-  const std::string sql =
-      "DELETE FROM " + c.quote_name(partition) + " WHERE ctid = ANY (ARRAY(SELECT x.ctid FROM " +
-      c.quote_name(partition) + " x WHERE x." + column +
-      " < iot_ts($1) AND ($2::text IS NULL OR x.device_id IN "
-      "(SELECT id FROM devices WHERE product_key = $2)) LIMIT $3))";
+  const std::string sql = "DELETE FROM " + c.quote_name(partition) +
+                          " WHERE ctid = ANY (ARRAY(SELECT x.ctid FROM " + c.quote_name(partition) +
+                          " x WHERE x." + column +
+                          " < iot_ts($1) AND ($2::text IS NULL OR x.device_id IN "
+                          "(SELECT id FROM devices WHERE product_key = $2)) LIMIT $3))";
   std::int64_t total = 0;
   while (true) {
     pqxx::work tx(c);
@@ -129,9 +128,9 @@ Result<PartitionReport> EnsurePartitionsRange(Db& db, TimeMs now, int days_behin
           // default, create, move the rows through the parent, re-attach (one transaction).
           tx.exec("ALTER TABLE " + parent + " DETACH PARTITION " + def);
           tx.exec("CREATE TABLE " + tx.quote_name(part) + " PARTITION OF " + parent + range);
-          auto moved = tx.exec("WITH m AS (DELETE FROM " + def + " WHERE " + t.column + " >= " +
-                               from + " AND " + t.column + " < " + to +
-                               " RETURNING *) INSERT INTO " + parent + " SELECT * FROM m");
+          auto moved =
+              tx.exec("WITH m AS (DELETE FROM " + def + " WHERE " + t.column + " >= " + from + " AND " +
+                      t.column + " < " + to + " RETURNING *) INSERT INTO " + parent + " SELECT * FROM m");
           report.moved_from_default += static_cast<std::int64_t>(moved.affected_rows());
           tx.exec("ALTER TABLE " + parent + " ATTACH PARTITION " + def + " DEFAULT");
         }

@@ -27,7 +27,9 @@ int ReadVersion(pqxx::transaction_base& tx) {
 // Versions recorded as applied (a migration added on another branch may sit below the newest one).
 std::set<int> AppliedVersions(pqxx::transaction_base& tx) {
   std::set<int> out;
-  for (const auto& row : tx.exec("SELECT version FROM schema_version")) out.insert(row[0].as<int>());
+  for (const auto& row : tx.exec("SELECT version FROM schema_version")) {
+    out.insert(row[0].as<int>());
+  }
   return out;
 }
 
@@ -55,8 +57,7 @@ Result<MigrationReport> Migrator::MigrateTo(int target_version) {
     report.from_version = ReadVersion(tx);
     if (report.from_version > LatestKnownSchemaVersion()) {
       last_error_ = "database schema version " + std::to_string(report.from_version) +
-                    " is newer than this binary supports (" +
-                    std::to_string(LatestKnownSchemaVersion()) +
+                    " is newer than this binary supports (" + std::to_string(LatestKnownSchemaVersion()) +
                     "); upgrade the binary instead of downgrading the schema";
       return make_error_code(Errc::kVersionMismatch);
     }

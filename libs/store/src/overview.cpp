@@ -5,15 +5,14 @@
 namespace iot::store {
 namespace {
 
-const Statement kCounts{
-    "overview_counts",
-    "SELECT p.product_key, p.name, "
-    "count(d.id) FILTER (WHERE d.enabled AND d.status = 'online'), "
-    "count(d.id) FILTER (WHERE d.enabled AND d.status = 'offline'), "
-    "count(d.id) FILTER (WHERE d.enabled AND d.status = 'unactive'), "
-    "count(d.id) FILTER (WHERE NOT d.enabled) "
-    "FROM products p LEFT JOIN devices d ON d.product_key = p.product_key "
-    "GROUP BY p.product_key, p.name ORDER BY p.product_key"};
+const Statement kCounts{"overview_counts",
+                        "SELECT p.product_key, p.name, "
+                        "count(d.id) FILTER (WHERE d.enabled AND d.status = 'online'), "
+                        "count(d.id) FILTER (WHERE d.enabled AND d.status = 'offline'), "
+                        "count(d.id) FILTER (WHERE d.enabled AND d.status = 'unactive'), "
+                        "count(d.id) FILTER (WHERE NOT d.enabled) "
+                        "FROM products p LEFT JOIN devices d ON d.product_key = p.product_key "
+                        "GROUP BY p.product_key, p.name ORDER BY p.product_key"};
 
 }  // namespace
 

@@ -5,10 +5,10 @@
 namespace iot::store {
 namespace {
 
-#define IOT_PRODUCT_COLUMNS                                                                    \
-  "p.product_key, p.name, p.node_type, p.validation, p.retention_days, p.description, "       \
-  "iot_ms(p.created_at), "                                                                     \
-  "p.data_format, iot_ms(p.script_updated_at), "                                               \
+#define IOT_PRODUCT_COLUMNS                                                                 \
+  "p.product_key, p.name, p.node_type, p.validation, p.retention_days, p.description, "     \
+  "iot_ms(p.created_at), "                                                                  \
+  "p.data_format, iot_ms(p.script_updated_at), "                                            \
   "(SELECT max(version) FROM thing_model_versions v WHERE v.product_key = p.product_key), " \
   "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key), "                  \
   "coalesce(p.timestamp_window_s, 0), p.product_secret, p.dynamic_registration"
@@ -76,10 +76,10 @@ Result<Product> CreateProduct(Db& db, const ProductCreate& request) {
   const std::string pk = request.product_key.value_or(GenerateProductKey());
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
-    Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)),
-         S(ToString(request.validation)), request.retention_days, request.description,
-         request.timestamp_window_s, S(ToString(request.data_format)),
-         request.product_secret.value_or(RandomAlnum(16)), request.dynamic_registration);
+    Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)), S(ToString(request.validation)),
+         request.retention_days, request.description, request.timestamp_window_s,
+         S(ToString(request.data_format)), request.product_secret.value_or(RandomAlnum(16)),
+         request.dynamic_registration);
     auto p = GetIn(tx, pk);
     tx.commit();
     return p;
@@ -119,8 +119,8 @@ Result<Product> PatchProduct(Db& db, std::string_view product_key, const Product
   }
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kPatch, S(product_key), patch.name, patch.description, validation,
-                  patch.retention_days, patch.timestamp_window_s, patch.dynamic_registration);
+    auto r = Exec(tx, kPatch, S(product_key), patch.name, patch.description, validation, patch.retention_days,
+                  patch.timestamp_window_s, patch.dynamic_registration);
     if (r.affected_rows() == 0) {
       return make_error_code(Errc::kNotFound);
     }
@@ -134,8 +134,12 @@ Result<std::optional<ProductScript>> GetProductScript(Db& db, std::string_view p
   return Run(db, [&](pqxx::connection& c) -> Result<std::optional<ProductScript>> {
     pqxx::read_transaction tx(c);
     auto r = Exec(tx, kGetScript, S(product_key));
-    if (r.empty()) return make_error_code(Errc::kNotFound);
-    if (r[0][0].is_null()) return std::optional<ProductScript>();
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    if (r[0][0].is_null()) {
+      return std::optional<ProductScript>();
+    }
     return std::optional<ProductScript>(ProductScript{r[0][0].as<std::string>(), r[0][1].as<TimeMs>()});
   });
 }
@@ -144,7 +148,9 @@ Result<ProductScript> PutProductScript(Db& db, std::string_view product_key, std
   return Run(db, [&](pqxx::connection& c) -> Result<ProductScript> {
     pqxx::work tx(c);
     auto r = Exec(tx, kPutScript, S(product_key), S(script));
-    if (r.empty()) return make_error_code(Errc::kNotFound);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
     ProductScript out{S(script), r[0][0].as<TimeMs>()};
     tx.commit();
     return out;

@@ -38,8 +38,7 @@ std::string PropertyEntry(const PropertyItem& p, bool truncated) {
 
 }  // namespace
 
-void StreamPayloadBuilder::AddRecord(char kind, std::int64_t device_id, TimeMs time,
-                                     std::string_view data) {
+void StreamPayloadBuilder::AddRecord(char kind, std::int64_t device_id, TimeMs time, std::string_view data) {
   std::string head;
   head.push_back(kind);
   head.push_back(' ');
@@ -59,8 +58,7 @@ void StreamPayloadBuilder::AddRecord(char kind, std::int64_t device_id, TimeMs t
   current_.append(data);
 }
 
-void StreamPayloadBuilder::AddProperties(std::int64_t device_id,
-                                         const std::vector<PropertyItem>& items) {
+void StreamPayloadBuilder::AddProperties(std::int64_t device_id, const std::vector<PropertyItem>& items) {
   constexpr std::size_t kHead = 48;  // kind, id and time with their separators, generously
   // One record per distinct device time (a post nearly always has one), values only: this is the
   // bulk of the stream's bytes, and PostgreSQL's notification queue costs per byte.
@@ -177,8 +175,8 @@ std::vector<StreamRecord> ParseStreamPayload(std::string_view payload, std::size
       ok = id.ec == std::errc() && id.ptr < end && *id.ptr == ' ';
       if (ok) {
         auto t = std::from_chars(id.ptr + 1, end, r.time);
-        ok = t.ec == std::errc() && t.ptr < end && *t.ptr == ' ' && t.ptr + 1 < end &&
-             t.ptr[1] == '{' && end[-1] == '}';
+        ok = t.ec == std::errc() && t.ptr < end && *t.ptr == ' ' && t.ptr + 1 < end && t.ptr[1] == '{' &&
+             end[-1] == '}';
         if (ok) {
           r.data = std::string_view(t.ptr + 1, static_cast<std::size_t>(end - (t.ptr + 1)));
         }

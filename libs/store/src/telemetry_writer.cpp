@@ -88,8 +88,8 @@ using DedupeKey = std::tuple<std::int64_t, std::string, std::int64_t>;
 
 // Writes messages `idx` of `batch` in one transaction. Throws on failure (the caller bisects).
 void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
-               const std::vector<std::size_t>& idx, std::vector<MessageResult>& results,
-               WriterStats& stats, bool stream) {
+               const std::vector<std::size_t>& idx, std::vector<MessageResult>& results, WriterStats& stats,
+               bool stream) {
   pqxx::work tx(c);
   // 1. Dedupe.
   std::vector<std::size_t> fresh;
@@ -110,8 +110,7 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
     std::set<DedupeKey> inserted;
     if (any) {
       for (const auto& row : Exec(tx, kDedupe, d.Take(), m.Take(), h.Take(), r.Take())) {
-        inserted.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>(),
-                         row[2].as<std::int64_t>());
+        inserted.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::int64_t>());
       }
     }
     for (auto i : idx) {
@@ -154,9 +153,9 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
     s.complete();
   }
   if (has_events) {
-    pqxx::stream_to s(tx, "events",
-                      std::vector<std::string>{"device_id", "identifier", "type", "output", "ts",
-                                               "received_at"});
+    pqxx::stream_to s(
+        tx, "events",
+        std::vector<std::string>{"device_id", "identifier", "type", "output", "ts", "received_at"});
     for (auto i : fresh) {
       const auto& msg = batch[i];
       const std::string received = FormatTimestamp(msg.received_at);
@@ -171,14 +170,14 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
   }
   if (has_rej) {
     pqxx::stream_to s(tx, "rejections",
-                      std::vector<std::string>{"device_id", "ts", "method", "identifier", "value",
-                                               "code", "message", "received_at"});
+                      std::vector<std::string>{"device_id", "ts", "method", "identifier", "value", "code",
+                                               "message", "received_at"});
     for (auto i : fresh) {
       const auto& msg = batch[i];
       const std::string received = FormatTimestamp(msg.received_at);
       for (const auto& rj : msg.rejections) {
-        s << std::make_tuple(msg.device_id, FormatTimestamp(rj.time), rj.method, rj.identifier,
-                             rj.value, rj.code, rj.message, received);
+        s << std::make_tuple(msg.device_id, FormatTimestamp(rj.time), rj.method, rj.identifier, rj.value,
+                             rj.code, rj.message, received);
         ++rows;
       }
     }

@@ -8,8 +8,7 @@ namespace {
 const Statement kProductExists{"tm_product_exists",
                                "SELECT validation, data_format, script, "
                                "coalesce(iot_ms(script_updated_at), 0) FROM products WHERE product_key = $1"};
-const Statement kLockProduct{"tm_lock_product",
-                             "SELECT 1 FROM products WHERE product_key = $1 FOR UPDATE"};
+const Statement kLockProduct{"tm_lock_product", "SELECT 1 FROM products WHERE product_key = $1 FOR UPDATE"};
 const Statement kPutDraft{"tm_put_draft",
                           "INSERT INTO thing_model_drafts (product_key, function_block_id, tsl) "
                           "VALUES ($1, $2, $3::jsonb) ON CONFLICT (product_key, function_block_id) "
@@ -62,8 +61,7 @@ bool ProductExists(pqxx::transaction_base& tx, const std::string& pk) {
 }  // namespace
 
 Result<ThingModelDraft> PutThingModelDraft(Db& db, std::string_view product_key,
-                                           std::string_view function_block_id,
-                                           std::string_view tsl_json) {
+                                           std::string_view function_block_id, std::string_view tsl_json) {
   return Run(db, [&](pqxx::connection& c) -> Result<ThingModelDraft> {
     pqxx::work tx(c);
     if (!ProductExists(tx, S(product_key))) {
@@ -120,8 +118,7 @@ Result<ThingModelVersionInfo> PublishThingModel(Db& db, std::string_view product
 }
 
 Result<ThingModelVersionInfo> RepublishThingModelVersion(Db& db, std::string_view product_key,
-                                                        int source_version,
-                                                        std::string_view description) {
+                                                         int source_version, std::string_view description) {
   return Run(db, [&](pqxx::connection& c) -> Result<ThingModelVersionInfo> {
     pqxx::work tx(c);
     if (Exec(tx, kLockProduct, S(product_key)).empty()) {
@@ -140,8 +137,7 @@ Result<ThingModelVersion> GetThingModelVersion(Db& db, std::string_view product_
                                                std::optional<int> version) {
   return Run(db, [&](pqxx::connection& c) -> Result<ThingModelVersion> {
     pqxx::read_transaction tx(c);
-    auto r = version ? Exec(tx, kGetVersion, S(product_key), *version)
-                     : Exec(tx, kGetLatest, S(product_key));
+    auto r = version ? Exec(tx, kGetVersion, S(product_key), *version) : Exec(tx, kGetLatest, S(product_key));
     if (r.empty()) {
       return make_error_code(Errc::kNotFound);
     }
@@ -149,8 +145,7 @@ Result<ThingModelVersion> GetThingModelVersion(Db& db, std::string_view product_
   });
 }
 
-Result<std::vector<ThingModelVersionInfo>> ListThingModelVersions(Db& db,
-                                                                  std::string_view product_key) {
+Result<std::vector<ThingModelVersionInfo>> ListThingModelVersions(Db& db, std::string_view product_key) {
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<ThingModelVersionInfo>> {
     pqxx::read_transaction tx(c);
     if (!ProductExists(tx, S(product_key))) {
@@ -175,7 +170,9 @@ Result<PublishedModel> GetPublishedModel(Db& db, std::string_view product_key) {
     out.product_key = S(product_key);
     Parse(p[0][0].as<std::string>(), out.validation);
     Parse(p[0][1].as<std::string>(), out.data_format);
-    if (!p[0][2].is_null()) out.script = p[0][2].as<std::string>();
+    if (!p[0][2].is_null()) {
+      out.script = p[0][2].as<std::string>();
+    }
     out.script_updated_at = p[0][3].as<TimeMs>();
     auto r = Exec(tx, kGetLatest, S(product_key));
     if (!r.empty()) {

@@ -8,7 +8,6 @@
 namespace iot::store {
 namespace {
 
-
 const Statement kInsert{"token_insert",
                         "INSERT INTO api_tokens (token_hash, name, role, expires_at) "
                         "VALUES ($1, $2, $3, iot_ts($4)) "
@@ -55,16 +54,15 @@ Result<CreatedToken> CreateToken(Db& db, const TokenCreate& request) {
     CreatedToken out;
     out.token = "iot_" + RandomAlnum(43);
     pqxx::work tx(c);
-    auto r = Exec(tx, kInsert, TokenHash(out.token), request.name, S(ToString(request.role)),
-                  request.expires_at);
+    auto r =
+        Exec(tx, kInsert, TokenHash(out.token), request.name, S(ToString(request.role)), request.expires_at);
     tx.commit();
     out.info = ReadToken(r[0]);
     return out;
   });
 }
 
-Result<TokenInfo> EnsureToken(Db& db, std::string_view clear_token, std::string_view name,
-                              Role role) {
+Result<TokenInfo> EnsureToken(Db& db, std::string_view clear_token, std::string_view name, Role role) {
   return Run(db, [&](pqxx::connection& c) -> Result<TokenInfo> {
     pqxx::work tx(c);
     auto r = Exec(tx, kEnsure, TokenHash(clear_token), S(name), S(ToString(role)));

@@ -25,7 +25,9 @@ using Findings = std::vector<Finding>;
 std::string Opt(const std::optional<std::string>& text) { return text ? *text : "none"; }
 
 std::string Join(const std::string& path, std::string_view member) {
-  if (path.empty()) return std::string(member);
+  if (path.empty()) {
+    return std::string(member);
+  }
   return path + "." + std::string(member);
 }
 
@@ -48,7 +50,9 @@ bool NumericWidening(DataKind from, DataKind to) {
 void CompareBound(const std::optional<double>& old_value, const std::optional<std::string>& old_text,
                   const std::optional<double>& new_value, const std::optional<std::string>& new_text,
                   std::string_view name, bool is_min, const std::string& path, Findings& out) {
-  if (old_value == new_value) return;
+  if (old_value == new_value) {
+    return;
+  }
   const std::string label(name);
   if (!new_value) {
     Widened(out, path, label + " " + Opt(old_text) + " removed");
@@ -64,7 +68,9 @@ void CompareBound(const std::optional<double>& old_value, const std::optional<st
 // A limit where 0 means none (text length, array size).
 void CompareLimit(std::uint32_t old_limit, std::uint32_t new_limit, std::string_view name,
                   const std::string& path, Findings& out) {
-  if (old_limit == new_limit) return;
+  if (old_limit == new_limit) {
+    return;
+  }
   const std::string label(name);
   auto text = [](std::uint32_t v) { return v == 0 ? std::string("unlimited") : std::to_string(v); };
   if (new_limit != 0 && (old_limit == 0 || new_limit < old_limit)) {
@@ -76,7 +82,9 @@ void CompareLimit(std::uint32_t old_limit, std::uint32_t new_limit, std::string_
 
 const EnumItem* FindItem(const std::vector<EnumItem>& items, std::int64_t key) {
   for (const auto& item : items) {
-    if (item.key == key) return &item;
+    if (item.key == key) {
+      return &item;
+    }
   }
   return nullptr;
 }
@@ -103,15 +111,17 @@ void CompareItems(const DataType& a, const DataType& b, const std::string& path,
 
 const Param* FindParam(const std::vector<Param>& params, std::string_view id) {
   for (const auto& p : params) {
-    if (p.identifier == id) return &p;
+    if (p.identifier == id) {
+      return &p;
+    }
   }
   return nullptr;
 }
 
 void CompareType(const DataType& a, const DataType& b, const std::string& path, Findings& out);
 
-void CompareMembers(const std::vector<Param>& a, const std::vector<Param>& b,
-                    const std::string& path, Findings& out) {
+void CompareMembers(const std::vector<Param>& a, const std::vector<Param>& b, const std::string& path,
+                    Findings& out) {
   for (const auto& now : b) {
     const Param* before = FindParam(a, now.identifier);
     const std::string member = Join(path, now.identifier);
@@ -150,24 +160,16 @@ void CompareType(const DataType& a, const DataType& b, const std::string& path, 
         Narrowed(out, path, "step changed from " + Opt(a.step) + " to " + Opt(b.step));
       }
       if (a.unit != b.unit) {
-        out.push_back(
-            {path, "unit changed from " + Opt(a.unit) + " to " + Opt(b.unit), false, true});
+        out.push_back({path, "unit changed from " + Opt(a.unit) + " to " + Opt(b.unit), false, true});
       } else if (a.unit_name != b.unit_name) {
         Widened(out, path, "unitName changed from " + Opt(a.unit_name) + " to " + Opt(b.unit_name));
       }
       break;
-    case DataKind::kText:
-      CompareLimit(a.limit, b.limit, "length", path, out);
-      break;
-    case DataKind::kDate:
-      break;
+    case DataKind::kText: CompareLimit(a.limit, b.limit, "length", path, out); break;
+    case DataKind::kDate: break;
     case DataKind::kBool:
-    case DataKind::kEnum:
-      CompareItems(a, b, path, out);
-      break;
-    case DataKind::kStruct:
-      CompareMembers(a.members, b.members, path, out);
-      break;
+    case DataKind::kEnum: CompareItems(a, b, path, out); break;
+    case DataKind::kStruct: CompareMembers(a.members, b.members, path, out); break;
     case DataKind::kArray:
       CompareLimit(a.limit, b.limit, "size", path, out);
       if (a.item && b.item) {
@@ -222,20 +224,19 @@ class Collector {
   std::vector<Change>& out_;
 };
 
-void CompareTexts(Collector& sink, const Change& base, std::string_view field,
-                  const std::string& before, const std::string& now) {
+void CompareTexts(Collector& sink, const Change& base, std::string_view field, const std::string& before,
+                  const std::string& now) {
   if (before != now) {
     sink.Simple(base, ChangeType::kChanged,
-                std::string(field) + " changed from \"" + before + "\" to \"" + now + "\"", false,
-                false);
+                std::string(field) + " changed from \"" + before + "\" to \"" + now + "\"", false, false);
   }
 }
 
 std::string_view DirectionName(bool input) { return input ? "input" : "output"; }
 
 // Event outputs (written by devices) and service inputs (applications) / outputs (devices).
-void CompareParams(Collector& sink, const std::string& module, std::string_view parent,
-                   bool input, Writer writer, const ParamList& a, const ParamList& b) {
+void CompareParams(Collector& sink, const std::string& module, std::string_view parent, bool input,
+                   Writer writer, const ParamList& a, const ParamList& b) {
   auto base = [&](const std::string& id) {
     Change c = sink.Base(ChangeKind::kParameter, id, module);
     c.parent = std::string(parent);
@@ -274,12 +275,9 @@ std::string RequiredDetail(bool before, bool now) {
 }
 
 // Losing a permission (rw -> r, rw -> w, r -> w, w -> r).
-bool Tightened(AccessMode before, AccessMode now) {
-  return before != now && now != AccessMode::kReadWrite;
-}
+bool Tightened(AccessMode before, AccessMode now) { return before != now && now != AccessMode::kReadWrite; }
 
-void CompareProperty(Collector& sink, const std::string& module, const Property& a,
-                     const Property& b) {
+void CompareProperty(Collector& sink, const std::string& module, const Property& a, const Property& b) {
   const Change base = sink.Base(ChangeKind::kProperty, b.identifier, module);
   CompareTexts(sink, base, "name", a.name, b.name);
   CompareTexts(sink, base, "desc", a.desc, b.desc);
@@ -292,8 +290,7 @@ void CompareProperty(Collector& sink, const std::string& module, const Property&
                 tight, tight);
   }
   if (a.required != b.required) {
-    sink.Simple(base, ChangeType::kChanged, RequiredDetail(a.required, b.required), b.required,
-                false);
+    sink.Simple(base, ChangeType::kChanged, RequiredDetail(a.required, b.required), b.required, false);
   }
   Findings findings;
   CompareType(a.data_type, b.data_type, "", findings);
@@ -311,14 +308,12 @@ void CompareEvent(Collector& sink, const std::string& module, const Event& a, co
                 false, false);
   }
   if (a.required != b.required) {
-    sink.Simple(base, ChangeType::kChanged, RequiredDetail(a.required, b.required), b.required,
-                false);
+    sink.Simple(base, ChangeType::kChanged, RequiredDetail(a.required, b.required), b.required, false);
   }
   CompareParams(sink, module, b.identifier, false, Writer::kDevices, a.outputs, b.outputs);
 }
 
-void CompareService(Collector& sink, const std::string& module, const Service& a,
-                    const Service& b) {
+void CompareService(Collector& sink, const std::string& module, const Service& a, const Service& b) {
   const Change base = sink.Base(ChangeKind::kService, b.identifier, module);
   CompareTexts(sink, base, "name", a.name, b.name);
   CompareTexts(sink, base, "desc", a.desc, b.desc);
@@ -330,8 +325,7 @@ void CompareService(Collector& sink, const std::string& module, const Service& a
                 true, true);
   }
   if (a.required != b.required) {
-    sink.Simple(base, ChangeType::kChanged, RequiredDetail(a.required, b.required), b.required,
-                false);
+    sink.Simple(base, ChangeType::kChanged, RequiredDetail(a.required, b.required), b.required, false);
   }
   CompareParams(sink, module, b.identifier, true, Writer::kApplications, a.inputs, b.inputs);
   CompareParams(sink, module, b.identifier, false, Writer::kDevices, a.outputs, b.outputs);
@@ -340,7 +334,9 @@ void CompareService(Collector& sink, const std::string& module, const Service& a
 template <class T>
 const T* FindById(const std::vector<T>& items, std::string_view id) {
   for (const auto& item : items) {
-    if (item.identifier == id) return &item;
+    if (item.identifier == id) {
+      return &item;
+    }
   }
   return nullptr;
 }
@@ -361,7 +357,9 @@ void Walk(const std::vector<T>* from, const std::vector<T>* to, Compare compare,
   }
   if (from != nullptr) {
     for (const auto& before : *from) {
-      if (to == nullptr || FindById(*to, before.identifier) == nullptr) removed(before);
+      if (to == nullptr || FindById(*to, before.identifier) == nullptr) {
+        removed(before);
+      }
     }
   }
 }
@@ -376,22 +374,20 @@ void CompareModules(Collector& sink, const std::string& module, const Module* a,
       [&](const Property& y) {
         sink.Simple(sink.Base(ChangeKind::kProperty, y.identifier, module), ChangeType::kAdded,
                     added_detail(y.required, std::string(KindName(y.data_type.kind)) + " " +
-                                                 std::string(AccessModeName(y.access_mode)) +
-                                                 " property"),
+                                                 std::string(AccessModeName(y.access_mode)) + " property"),
                     y.required, false);
       },
       [&](const Property& x) {
         sink.Simple(sink.Base(ChangeKind::kProperty, x.identifier, module), ChangeType::kRemoved,
-                    "property removed: posts of it are refused (6304) and its history ends", true,
-                    true);
+                    "property removed: posts of it are refused (6304) and its history ends", true, true);
       });
   Walk(
       a ? &a->events : nullptr, b ? &b->events : nullptr,
       [&](const Event& x, const Event& y) { CompareEvent(sink, module, x, y); },
       [&](const Event& y) {
         sink.Simple(sink.Base(ChangeKind::kEvent, y.identifier, module), ChangeType::kAdded,
-                    added_detail(y.required, std::string(EventTypeName(y.type)) + " event"),
-                    y.required, false);
+                    added_detail(y.required, std::string(EventTypeName(y.type)) + " event"), y.required,
+                    false);
       },
       [&](const Event& x) {
         sink.Simple(sink.Base(ChangeKind::kEvent, x.identifier, module), ChangeType::kRemoved,
@@ -402,8 +398,8 @@ void CompareModules(Collector& sink, const std::string& module, const Module* a,
       [&](const Service& x, const Service& y) { CompareService(sink, module, x, y); },
       [&](const Service& y) {
         sink.Simple(sink.Base(ChangeKind::kService, y.identifier, module), ChangeType::kAdded,
-                    added_detail(y.required, std::string(CallTypeName(y.call_type)) + " service"),
-                    y.required, false);
+                    added_detail(y.required, std::string(CallTypeName(y.call_type)) + " service"), y.required,
+                    false);
       },
       [&](const Service& x) {
         sink.Simple(sink.Base(ChangeKind::kService, x.identifier, module), ChangeType::kRemoved,
@@ -442,8 +438,12 @@ std::string_view ChangeClassName(ChangeClass klass) {
 }
 
 ChangeClass Change::Class() const {
-  if (breaks_devices) return ChangeClass::kBreaksDevices;
-  if (breaks_applications) return ChangeClass::kBreaksApplications;
+  if (breaks_devices) {
+    return ChangeClass::kBreaksDevices;
+  }
+  if (breaks_applications) {
+    return ChangeClass::kBreaksApplications;
+  }
   return ChangeClass::kCompatible;
 }
 
@@ -467,18 +467,30 @@ std::vector<Change> DiffModels(const ThingModel* from, const ThingModel& to) {
 DiffSummary Summarise(const std::vector<Change>& changes) {
   DiffSummary s;
   for (const auto& c : changes) {
-    if (c.breaks_devices) ++s.breaks_devices;
-    if (c.breaks_applications) ++s.breaks_applications;
-    if (!c.breaks_devices && !c.breaks_applications) ++s.compatible;
+    if (c.breaks_devices) {
+      ++s.breaks_devices;
+    }
+    if (c.breaks_applications) {
+      ++s.breaks_applications;
+    }
+    if (!c.breaks_devices && !c.breaks_applications) {
+      ++s.compatible;
+    }
   }
   return s;
 }
 
 json ChangeToJson(const Change& change) {
   json classes = json::array();
-  if (change.breaks_devices) classes.push_back(ChangeClassName(ChangeClass::kBreaksDevices));
-  if (change.breaks_applications) classes.push_back(ChangeClassName(ChangeClass::kBreaksApplications));
-  if (classes.empty()) classes.push_back(ChangeClassName(ChangeClass::kCompatible));
+  if (change.breaks_devices) {
+    classes.push_back(ChangeClassName(ChangeClass::kBreaksDevices));
+  }
+  if (change.breaks_applications) {
+    classes.push_back(ChangeClassName(ChangeClass::kBreaksApplications));
+  }
+  if (classes.empty()) {
+    classes.push_back(ChangeClassName(ChangeClass::kCompatible));
+  }
   json out = {{"kind", ChangeKindName(change.kind)},
               {"identifier", change.identifier},
               {"module", change.module},
@@ -490,7 +502,9 @@ json ChangeToJson(const Change& change) {
     out["parent"] = change.parent;
     out["direction"] = change.direction;
   }
-  if (!change.path.empty()) out["path"] = change.path;
+  if (!change.path.empty()) {
+    out["path"] = change.path;
+  }
   return out;
 }
 

@@ -9,22 +9,24 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kDefaultSchema =
-    "https://iotx-tsl.oss-ap-southeast-1.aliyuncs.com/schema.json";
+constexpr const char* kDefaultSchema = "https://iotx-tsl.oss-ap-southeast-1.aliyuncs.com/schema.json";
 
 void PutIfSet(json& object, const char* key, const std::optional<std::string>& value) {
-  if (value) object[key] = *value;
+  if (value) {
+    object[key] = *value;
+  }
 }
 
 json ExportParam(const Param& param) {
-  return json{{"identifier", param.identifier},
-              {"name", param.name},
-              {"dataType", ExportDataType(param.data_type)}};
+  return json{
+      {"identifier", param.identifier}, {"name", param.name}, {"dataType", ExportDataType(param.data_type)}};
 }
 
 json ExportParams(const std::vector<Param>& params) {
   json list = json::array();
-  for (const Param& param : params) list.push_back(ExportParam(param));
+  for (const Param& param : params) {
+    list.push_back(ExportParam(param));
+  }
   return list;
 }
 
@@ -36,14 +38,18 @@ json PropertyAsParam(const Property& property) {
 }
 
 void PutDesc(json& object, const std::string& desc) {
-  if (!desc.empty()) object["desc"] = desc;
+  if (!desc.empty()) {
+    object["desc"] = desc;
+  }
 }
 
 }  // namespace
 
 json ExportDataType(const DataType& data_type) {
   json out{{"type", std::string(KindName(data_type.kind))}};
-  if (!data_type.has_specs) return out;
+  if (!data_type.has_specs) {
+    return out;
+  }
   json specs = json::object();
   switch (data_type.kind) {
     case DataKind::kInt:
@@ -55,21 +61,20 @@ json ExportDataType(const DataType& data_type) {
       PutIfSet(specs, "unit", data_type.unit);
       PutIfSet(specs, "unitName", data_type.unit_name);
       break;
-    case DataKind::kText:
-      PutIfSet(specs, "length", data_type.length);
-      break;
-    case DataKind::kDate:
-      break;
+    case DataKind::kText: PutIfSet(specs, "length", data_type.length); break;
+    case DataKind::kDate: break;
     case DataKind::kBool:
     case DataKind::kEnum:
-      for (const EnumItem& item : data_type.items) specs[item.key_text] = item.label;
+      for (const EnumItem& item : data_type.items) {
+        specs[item.key_text] = item.label;
+      }
       break;
-    case DataKind::kStruct:
-      specs = ExportParams(data_type.members);
-      break;
+    case DataKind::kStruct: specs = ExportParams(data_type.members); break;
     case DataKind::kArray:
       PutIfSet(specs, "size", data_type.size);
-      if (data_type.item) specs["item"] = ExportDataType(*data_type.item);
+      if (data_type.item) {
+        specs["item"] = ExportDataType(*data_type.item);
+      }
       break;
   }
   out["specs"] = std::move(specs);
@@ -80,7 +85,9 @@ json ExportModule(const Module& module) {
   json doc;
   doc["schema"] = module.schema.empty() ? kDefaultSchema : module.schema;
   doc["profile"] = json{{"productKey", module.product_key}};
-  if (!module.profile_version.empty()) doc["profile"]["version"] = module.profile_version;
+  if (!module.profile_version.empty()) {
+    doc["profile"]["version"] = module.profile_version;
+  }
   if (!module.function_block_id.empty()) {
     doc["functionBlockId"] = module.function_block_id;
     doc["functionBlockName"] = module.function_block_name;

@@ -40,18 +40,12 @@ std::string Quoted(std::string_view text) {
 
 std::string Describe(const json& value) {
   switch (value.type()) {
-    case json::value_t::string:
-      return Quoted(value.get_ref<const json::string_t&>());
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return value.get<bool>() ? "true" : "false";
-    default:
-      return value.dump();  // numbers: never recursive
+    case json::value_t::string: return Quoted(value.get_ref<const json::string_t&>());
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return value.get<bool>() ? "true" : "false";
+    default: return value.dump();  // numbers: never recursive
   }
 }
 
@@ -144,7 +138,9 @@ class Reader {
 
   // Claims `identifier` in the module's one feature namespace (properties, events, services).
   void ClaimFeature(const std::string& identifier, const std::string& pointer) {
-    if (identifier.empty()) return;
+    if (identifier.empty()) {
+      return;
+    }
     const auto [it, inserted] = features_.emplace(identifier, pointer);
     if (!inserted) {
       Add(pointer + "/identifier",
@@ -188,7 +184,9 @@ class Reader {
     if (id != node.end() && *id == "post") {
       // Built-in property report: its outputData is derived from the properties on export.
       ClaimFeature("post", ptr);
-      if (node.contains("name")) module.post_name = Name(node, ptr, "name");
+      if (node.contains("name")) {
+        module.post_name = Name(node, ptr, "name");
+      }
       module.post_desc = Desc(node, ptr);
       return;
     }
@@ -223,7 +221,9 @@ class Reader {
       const bool is_set = *id == "set";
       ClaimFeature(is_set ? "set" : "get", ptr);
       std::string& name = is_set ? module.set_name : module.get_name;
-      if (node.contains("name")) name = Name(node, ptr, "name");
+      if (node.contains("name")) {
+        name = Name(node, ptr, "name");
+      }
       (is_set ? module.set_desc : module.get_desc) = Desc(node, ptr);
       return;
     }
@@ -248,8 +248,7 @@ class Reader {
   }
 
   // inputData / outputData / struct specs: a list of {identifier, name, dataType}.
-  std::vector<Param> ParamArray(const json& list, const std::string& ptr, Reserved reserved,
-                                Level level) {
+  std::vector<Param> ParamArray(const json& list, const std::string& ptr, Reserved reserved, Level level) {
     std::vector<Param> params;
     params.reserve(list.size());
     std::set<std::string, std::less<>> seen;
@@ -272,10 +271,11 @@ class Reader {
     return params;
   }
 
-  std::vector<Param> Params(const json& node, const std::string& ptr, const char* key,
-                            Reserved reserved) {
+  std::vector<Param> Params(const json& node, const std::string& ptr, const char* key, Reserved reserved) {
     const json* list = OptionalArray(node, key, ptr);
-    if (list == nullptr) return {};
+    if (list == nullptr) {
+      return {};
+    }
     return ParamArray(*list, ptr + "/" + key, reserved, Level::kTop);
   }
 
@@ -306,8 +306,7 @@ class Reader {
     }
     data_type.kind = *kind;
     if (level == Level::kMember && (*kind == DataKind::kStruct || *kind == DataKind::kArray)) {
-      Add(ptr + "/type",
-          std::string("a struct member cannot be of type ") + std::string(KindName(*kind)));
+      Add(ptr + "/type", std::string("a struct member cannot be of type ") + std::string(KindName(*kind)));
       return data_type;
     }
     if (level == Level::kArrayItem && (*kind == DataKind::kDate || *kind == DataKind::kBool ||
@@ -327,16 +326,16 @@ class Reader {
       const bool optional = *kind == DataKind::kDate || *kind == DataKind::kInt ||
                             *kind == DataKind::kFloat || *kind == DataKind::kDouble ||
                             (*kind == DataKind::kText && level == Level::kArrayItem);
-      if (!optional) Add(specs_ptr, "specs is required for type " + std::string(KindName(*kind)));
+      if (!optional) {
+        Add(specs_ptr, "specs is required for type " + std::string(KindName(*kind)));
+      }
       return data_type;
     }
     const json& specs = *specs_it;
     switch (*kind) {
       case DataKind::kInt:
       case DataKind::kFloat:
-      case DataKind::kDouble:
-        ReadNumberSpecs(specs, specs_ptr, data_type);
-        break;
+      case DataKind::kDouble: ReadNumberSpecs(specs, specs_ptr, data_type); break;
       case DataKind::kText:
         if (!specs.is_object()) {
           Add(specs_ptr, "text specs must be an object with length");
@@ -345,12 +344,12 @@ class Reader {
         }
         break;
       case DataKind::kDate:
-        if (!specs.is_object()) Add(specs_ptr, "date specs must be an object");
+        if (!specs.is_object()) {
+          Add(specs_ptr, "date specs must be an object");
+        }
         break;
       case DataKind::kBool:
-      case DataKind::kEnum:
-        ReadLabels(specs, specs_ptr, data_type);
-        break;
+      case DataKind::kEnum: ReadLabels(specs, specs_ptr, data_type); break;
       case DataKind::kStruct:
         if (!specs.is_array()) {
           Add(specs_ptr, "struct specs must be an array of members");
@@ -362,9 +361,7 @@ class Reader {
           data_type.members = ParamArray(specs, specs_ptr, Reserved::kMember, Level::kMember);
         }
         break;
-      case DataKind::kArray:
-        ReadArraySpecs(specs, specs_ptr, data_type);
-        break;
+      case DataKind::kArray: ReadArraySpecs(specs, specs_ptr, data_type); break;
     }
     return data_type;
   }
@@ -373,7 +370,9 @@ class Reader {
   std::optional<std::string> NumberSpec(const json& specs, const std::string& ptr, const char* key,
                                         DataKind kind, std::optional<double>& value) {
     const auto it = specs.find(key);
-    if (it == specs.end()) return std::nullopt;
+    if (it == specs.end()) {
+      return std::nullopt;
+    }
     std::string text;
     if (it->is_string()) {
       text = it->get_ref<const std::string&>();
@@ -386,8 +385,7 @@ class Reader {
     double number = 0;
     if (kind == DataKind::kInt) {
       std::int64_t integer = 0;
-      if (!detail::ParseCanonicalInt(text, integer) ||
-          integer < std::numeric_limits<std::int32_t>::min() ||
+      if (!detail::ParseCanonicalInt(text, integer) || integer < std::numeric_limits<std::int32_t>::min() ||
           integer > std::numeric_limits<std::int32_t>::max()) {
         Add(ptr + "/" + key,
             std::string(key) + " must be an integer string within int32, not " + Quoted(text));
@@ -416,7 +414,9 @@ class Reader {
     if (data_type.min_value && data_type.max_value && *data_type.min_value > *data_type.max_value) {
       Add(ptr + "/min", "min " + *data_type.min + " is greater than max " + *data_type.max);
     }
-    if (step && *step <= 0) Add(ptr + "/step", "step must be greater than 0");
+    if (step && *step <= 0) {
+      Add(ptr + "/step", "step must be greater than 0");
+    }
     data_type.unit = OptionalStringField(specs, "unit", ptr);
     data_type.unit_name = OptionalStringField(specs, "unitName", ptr);
   }
@@ -426,8 +426,7 @@ class Reader {
                                    std::uint32_t max, std::uint32_t& limit) {
     const auto it = specs.find(key);
     const std::string key_ptr = ptr + "/" + key;
-    const std::string rule =
-        std::string(key) + " must be an integer string from 1 to " + std::to_string(max);
+    const std::string rule = std::string(key) + " must be an integer string from 1 to " + std::to_string(max);
     if (it == specs.end()) {
       Add(key_ptr, rule);
       return std::nullopt;
@@ -457,7 +456,9 @@ class Reader {
     if (is_bool && (!specs.contains("0") || !specs.contains("1"))) {
       Add(ptr, "bool specs need exactly the keys \"0\" and \"1\"");
     }
-    if (!is_bool && specs.empty()) Add(ptr, "an enum needs at least one item");
+    if (!is_bool && specs.empty()) {
+      Add(ptr, "an enum needs at least one item");
+    }
     if (!is_bool && specs.size() > kMaxEnumItems) {
       Add(ptr, "an enum has at most 100 items, not " + std::to_string(specs.size()));
       return;
@@ -469,8 +470,7 @@ class Reader {
         Add(key_ptr, "bool specs allow only the keys \"0\" and \"1\", not " + Quoted(key));
         continue;
       }
-      if (!detail::ParseCanonicalInt(key, number) ||
-          number < std::numeric_limits<std::int32_t>::min() ||
+      if (!detail::ParseCanonicalInt(key, number) || number < std::numeric_limits<std::int32_t>::min() ||
           number > std::numeric_limits<std::int32_t>::max()) {
         Add(key_ptr, "enum keys must be integer strings within int32, not " + Quoted(key));
         continue;
@@ -499,8 +499,7 @@ class Reader {
       Add(ptr + "/item", "array specs need an item type");
       return;
     }
-    data_type.item =
-        std::make_shared<DataType>(ReadDataType(*item, ptr + "/item", Level::kArrayItem));
+    data_type.item = std::make_shared<DataType>(ReadDataType(*item, ptr + "/item", Level::kArrayItem));
   }
 
   std::string Identifier(const json& node, const std::string& ptr, Reserved reserved) {
@@ -512,17 +511,21 @@ class Reader {
     }
     const auto& id = it->get_ref<const std::string&>();
     if (!MatchesIdentifier(id, kMaxIdentifierLength)) {
-      Add(id_ptr, id.size() > kMaxIdentifierLength
-                      ? "identifier must match ^[a-zA-Z0-9_]{1,50}$ (it has " +
-                            std::to_string(id.size()) + " bytes)"
-                      : "identifier must match ^[a-zA-Z0-9_]{1,50}$, not " + Quoted(id));
+      Add(id_ptr,
+          id.size() > kMaxIdentifierLength
+              ? "identifier must match ^[a-zA-Z0-9_]{1,50}$ (it has " + std::to_string(id.size()) + " bytes)"
+              : "identifier must match ^[a-zA-Z0-9_]{1,50}$, not " + Quoted(id));
       return {};
     }
     bool is_reserved = false;
     if (reserved == Reserved::kFeature) {
-      for (const auto word : kReservedWords) is_reserved = is_reserved || id == word;
+      for (const auto word : kReservedWords) {
+        is_reserved = is_reserved || id == word;
+      }
     } else if (reserved == Reserved::kMember) {
-      for (const auto word : kReservedMemberWords) is_reserved = is_reserved || id == word;
+      for (const auto word : kReservedMemberWords) {
+        is_reserved = is_reserved || id == word;
+      }
     }
     if (is_reserved) {
       Add(id_ptr, "identifier " + Quoted(id) + " is a reserved word");
@@ -532,9 +535,13 @@ class Reader {
   }
 
   static bool MatchesIdentifier(const std::string& id, std::size_t max_length) {
-    if (id.empty() || id.size() > max_length) return false;
+    if (id.empty() || id.size() > max_length) {
+      return false;
+    }
     for (const char c : id) {
-      if (!IsIdentifierChar(c)) return false;
+      if (!IsIdentifierChar(c)) {
+        return false;
+      }
     }
     return true;
   }
@@ -553,8 +560,7 @@ class Reader {
     }
     const std::size_t chars = detail::Utf8Chars(name);
     if (chars == 0 || chars > kMaxNameChars) {
-      Add(name_ptr,
-          std::string(key) + " must have 1 to 30 characters, not " + std::to_string(chars));
+      Add(name_ptr, std::string(key) + " must have 1 to 30 characters, not " + std::to_string(chars));
       return {};
     }
     const unsigned char first = static_cast<unsigned char>(name.front());
@@ -567,7 +573,9 @@ class Reader {
 
   std::string Desc(const json& node, const std::string& ptr) {
     const auto it = node.find("desc");
-    if (it == node.end() || it->is_null()) return {};
+    if (it == node.end() || it->is_null()) {
+      return {};
+    }
     if (!it->is_string() || !detail::IsValidUtf8(it->get_ref<const std::string&>()) ||
         detail::Utf8Chars(it->get_ref<const std::string&>()) > kMaxDescChars) {
       Add(ptr + "/desc", "desc must be a UTF-8 string of at most 100 characters");
@@ -578,7 +586,9 @@ class Reader {
 
   bool OptionalBool(const json& node, const char* key, const std::string& ptr) {
     const auto it = node.find(key);
-    if (it == node.end()) return false;
+    if (it == node.end()) {
+      return false;
+    }
     if (!it->is_boolean()) {
       Add(ptr + "/" + key, std::string(key) + " must be true or false");
       return false;
@@ -591,10 +601,11 @@ class Reader {
     return value ? std::move(*value) : std::string();
   }
 
-  std::optional<std::string> OptionalStringField(const json& node, const char* key,
-                                                 const std::string& ptr) {
+  std::optional<std::string> OptionalStringField(const json& node, const char* key, const std::string& ptr) {
     const auto it = node.find(key);
-    if (it == node.end()) return std::nullopt;
+    if (it == node.end()) {
+      return std::nullopt;
+    }
     if (!it->is_string() || it->get_ref<const std::string&>().size() > 1024 ||
         !detail::IsValidUtf8(it->get_ref<const std::string&>())) {
       Add(ptr + "/" + key, std::string(key) + " must be a UTF-8 string of at most 1024 bytes");
@@ -605,7 +616,9 @@ class Reader {
 
   const json* OptionalArray(const json& node, const char* key, const std::string& ptr) {
     const auto it = node.find(key);
-    if (it == node.end()) return nullptr;
+    if (it == node.end()) {
+      return nullptr;
+    }
     if (!it->is_array()) {
       Add(ptr + "/" + key, std::string(key) + " must be an array");
       return nullptr;
@@ -626,8 +639,12 @@ ModuleResult ParseModuleDocument(const nlohmann::json& document) {
     Reader reader(result.problems);
     Module module = reader.ReadModule(document);
     reader.Finish();
-    for (Problem& problem : result.problems) problem.module = module.function_block_id;
-    if (result.problems.empty()) result.module = std::move(module);
+    for (Problem& problem : result.problems) {
+      problem.module = module.function_block_id;
+    }
+    if (result.problems.empty()) {
+      result.module = std::move(module);
+    }
   } catch (const std::exception& e) {  // bad_alloc or a library bug: report, never throw
     result.problems.push_back(Problem{{}, "", std::string("internal error: ") + e.what()});
     result.module.reset();
@@ -665,8 +682,7 @@ ModelResult BuildThingModel(Module default_module, std::vector<Module> custom_mo
         "the default module must not have a functionBlockId");
   }
   if (1 + custom_modules.size() > kMaxModules) {
-    add("", "",
-        "a product has at most 20 modules, not " + std::to_string(1 + custom_modules.size()));
+    add("", "", "a product has at most 20 modules, not " + std::to_string(1 + custom_modules.size()));
   }
   std::set<std::string, std::less<>> ids;
   for (const Module& module : custom_modules) {
@@ -677,8 +693,7 @@ ModelResult BuildThingModel(Module default_module, std::vector<Module> custom_mo
           "duplicate functionBlockId \"" + module.function_block_id + "\"");
     }
     if (module.product_key != default_module.product_key) {
-      add(module.function_block_id, "/profile/productKey",
-          "productKey differs from the default module's");
+      add(module.function_block_id, "/profile/productKey", "productKey differs from the default module's");
     }
   }
   if (result.problems.empty()) {
@@ -687,8 +702,7 @@ ModelResult BuildThingModel(Module default_module, std::vector<Module> custom_mo
   return result;
 }
 
-ModelResult ParseThingModel(std::string_view default_tsl,
-                            const std::vector<std::string_view>& custom_tsls) {
+ModelResult ParseThingModel(std::string_view default_tsl, const std::vector<std::string_view>& custom_tsls) {
   ModelResult result;
   ModuleResult parsed = ParseModule(default_tsl);
   result.problems = std::move(parsed.problems);
@@ -704,9 +718,13 @@ ModelResult ParseThingModel(std::string_view default_tsl,
       }
       result.problems.push_back(std::move(problem));
     }
-    if (one.module) custom.push_back(std::move(*one.module));
+    if (one.module) {
+      custom.push_back(std::move(*one.module));
+    }
   }
-  if (!result.problems.empty() || !parsed.module) return result;
+  if (!result.problems.empty() || !parsed.module) {
+    return result;
+  }
   return BuildThingModel(std::move(*parsed.module), std::move(custom));
 }
 

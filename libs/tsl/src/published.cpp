@@ -9,17 +9,20 @@
 
 namespace iot::tsl {
 
-std::shared_ptr<const tsl::ThingModel> ParsePublishedModel(std::string_view tsl_json,
-                                                         std::string* error) {
+std::shared_ptr<const tsl::ThingModel> ParsePublishedModel(std::string_view tsl_json, std::string* error) {
   auto fail = [&](std::string message) -> std::shared_ptr<const tsl::ThingModel> {
-    if (error) *error = std::move(message);
+    if (error) {
+      *error = std::move(message);
+    }
     return nullptr;
   };
-  if (tsl_json.empty()) return fail("no published thing model");
+  if (tsl_json.empty()) {
+    return fail("no published thing model");
+  }
   nlohmann::json doc;
   if (ParseJson(tsl_json, doc) != JsonParseStatus::kOk) {
-    return fail("published thing model is not JSON (or nests deeper than " +
-                std::to_string(kMaxJsonDepth) + ")");
+    return fail("published thing model is not JSON (or nests deeper than " + std::to_string(kMaxJsonDepth) +
+                ")");
   }
   std::string default_text;
   std::vector<std::string> custom_texts;

@@ -12,7 +12,7 @@
 
 namespace iot::tsl::detail {
 
-using iot::IsValidUtf8;          // libs/common
+using iot::IsValidUtf8;  // libs/common
 using iot::JsonPointerEscape;
 using iot::Utf8SequenceLength;
 // Code points in valid UTF-8 text.

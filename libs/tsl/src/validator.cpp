@@ -25,13 +25,17 @@ struct Path {
 };
 
 void AppendPath(std::string& out, const Path& path) {
-  if (path.parent != nullptr) AppendPath(out, *path.parent);
+  if (path.parent != nullptr) {
+    AppendPath(out, *path.parent);
+  }
   if (path.is_index) {
     out += '[';
     out += std::to_string(path.index);
     out += ']';
   } else {
-    if (path.parent != nullptr) out += '.';
+    if (path.parent != nullptr) {
+      out += '.';
+    }
     detail::AppendSafe(out, path.name, kMaxShownBytes);
   }
 }
@@ -44,15 +48,9 @@ void AppendValue(std::string& out, const json& value) {
       detail::AppendSafe(out, value.get_ref<const json::string_t&>(), kMaxShownBytes);
       out += '"';
       break;
-    case json::value_t::object:
-      out += "{...}";
-      break;
-    case json::value_t::array:
-      out += "[...]";
-      break;
-    case json::value_t::discarded:
-      out += "<discarded>";
-      break;
+    case json::value_t::object: out += "{...}"; break;
+    case json::value_t::array: out += "[...]"; break;
+    case json::value_t::discarded: out += "<discarded>"; break;
     default:
       out += value.dump();  // scalars only
       break;
@@ -82,14 +80,17 @@ std::string Text(std::string_view a, const std::string& b) {
 bool AsInt32(const json& value, std::int64_t& out) {
   if (value.is_number_unsigned()) {
     const auto u = value.get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) return false;
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
+      return false;
+    }
     out = static_cast<std::int64_t>(u);
     return true;
   }
-  if (!value.is_number_integer()) return false;
+  if (!value.is_number_integer()) {
+    return false;
+  }
   out = value.get<std::int64_t>();
-  return out >= std::numeric_limits<std::int32_t>::min() &&
-         out <= std::numeric_limits<std::int32_t>::max();
+  return out >= std::numeric_limits<std::int32_t>::min() && out <= std::numeric_limits<std::int32_t>::max();
 }
 
 bool CheckRange(const DataType& type, double number, int code, const Path& path, const json& value,
@@ -123,7 +124,9 @@ bool CheckObject(const std::vector<Param>& params, const std::vector<std::uint16
     if (p == order.size() || params[order[p]].identifier != key) {
       return Fail(out, codes::kParamNotExist, child, nullptr, "params not exist");
     }
-    if (!Check(params[order[p]].data_type, member, mode, child, out)) return false;
+    if (!Check(params[order[p]].data_type, member, mode, child, out)) {
+      return false;
+    }
     ++p;
   }
   if (require_all && p < order.size()) {
@@ -138,13 +141,13 @@ bool Check(const DataType& type, const json& value, Mode mode, const Path& path,
   switch (type.kind) {
     case DataKind::kInt: {
       std::int64_t number = 0;
-      if (!value.is_number_integer())
+      if (!value.is_number_integer()) {
         return Fail(out, codes::kBadInt, path, &value, "is not an int");
+      }
       if (!AsInt32(value, number)) {
         return Fail(out, codes::kBadInt, path, &value, "is out of int32 range");
       }
-      return !strict ||
-             CheckRange(type, static_cast<double>(number), codes::kBadInt, path, value, out);
+      return !strict || CheckRange(type, static_cast<double>(number), codes::kBadInt, path, value, out);
     }
     case DataKind::kFloat:
     case DataKind::kDouble: {
@@ -154,8 +157,7 @@ bool Check(const DataType& type, const json& value, Mode mode, const Path& path,
         return Fail(out, code, path, &value, is_float ? "is not a float" : "is not a double");
       }
       const double number = value.get<double>();
-      if (!std::isfinite(number) ||
-          (is_float && std::abs(number) > std::numeric_limits<float>::max())) {
+      if (!std::isfinite(number) || (is_float && std::abs(number) > std::numeric_limits<float>::max())) {
         return Fail(out, code, path, &value, is_float ? "is out of float range" : "is not finite");
       }
       return !strict || CheckRange(type, number, code, path, value, out);
@@ -172,14 +174,20 @@ bool Check(const DataType& type, const json& value, Mode mode, const Path& path,
       if (!AsInt32(value, number)) {
         return Fail(out, codes::kBadEnum, path, &value, "is not an enum value (integer)");
       }
-      if (!strict) return true;
+      if (!strict) {
+        return true;
+      }
       for (const EnumItem& item : type.items) {
-        if (item.key == number) return true;
+        if (item.key == number) {
+          return true;
+        }
       }
       return Fail(out, codes::kBadEnum, path, &value, "is not one of the enum values");
     }
     case DataKind::kText: {
-      if (!value.is_string()) return Fail(out, codes::kBadText, path, &value, "is not a text");
+      if (!value.is_string()) {
+        return Fail(out, codes::kBadText, path, &value, "is not a text");
+      }
       const std::size_t bytes = value.get_ref<const json::string_t&>().size();
       if (strict && type.limit != 0 && bytes > type.limit) {
         return Fail(out, codes::kBadText, path, nullptr,
@@ -191,8 +199,7 @@ bool Check(const DataType& type, const json& value, Mode mode, const Path& path,
     case DataKind::kDate: {
       std::int64_t ms = 0;
       if (!value.is_string() || !detail::ParseDigits(value.get_ref<const json::string_t&>(), ms)) {
-        return Fail(out, codes::kBadDate, path, &value,
-                    "is not a date (a string of UTC milliseconds)");
+        return Fail(out, codes::kBadDate, path, &value, "is not a date (a string of UTC milliseconds)");
       }
       return true;
     }
@@ -200,20 +207,26 @@ bool Check(const DataType& type, const json& value, Mode mode, const Path& path,
       if (!value.is_object()) {
         return Fail(out, codes::kBadStruct, path, &value, "is not a struct (object)");
       }
-      return CheckObject(type.members, type.member_order, value.get_ref<const json::object_t&>(),
-                         mode, path, strict, codes::kBadStruct, out);
+      return CheckObject(type.members, type.member_order, value.get_ref<const json::object_t&>(), mode, path,
+                         strict, codes::kBadStruct, out);
     case DataKind::kArray: {
-      if (!value.is_array()) return Fail(out, codes::kNotArray, path, &value, "is not an array");
+      if (!value.is_array()) {
+        return Fail(out, codes::kNotArray, path, &value, "is not an array");
+      }
       const auto& items = value.get_ref<const json::array_t&>();
       if (strict && type.limit != 0 && items.size() > type.limit) {
-        return Fail(out, codes::kBadArray, path, nullptr,
-                    "has " + std::to_string(items.size()) + " items, more than size " +
-                        std::to_string(type.limit));
+        return Fail(
+            out, codes::kBadArray, path, nullptr,
+            "has " + std::to_string(items.size()) + " items, more than size " + std::to_string(type.limit));
       }
-      if (!type.item) return true;
+      if (!type.item) {
+        return true;
+      }
       for (std::size_t i = 0; i < items.size(); ++i) {
         const Path element{&path, {}, i, true};
-        if (!Check(*type.item, items[i], mode, element, out)) return false;
+        if (!Check(*type.item, items[i], mode, element, out)) {
+          return false;
+        }
       }
       return true;
     }
@@ -225,7 +238,9 @@ bool Check(const DataType& type, const json& value, Mode mode, const Path& path,
 bool ParseTime(const json& value, std::int64_t& out) {
   if (value.is_number_unsigned()) {
     const auto u = value.get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return false;
+    }
     out = static_cast<std::int64_t>(u);
     return true;
   }
@@ -265,20 +280,26 @@ bool Unwrap(const json& raw, std::string_view key, std::int64_t now_ms, const js
             std::int64_t& time_ms, Report& report) {
   value = &raw;
   time_ms = now_ms;
-  if (!raw.is_object()) return true;
+  if (!raw.is_object()) {
+    return true;
+  }
   const auto& object = raw.get_ref<const json::object_t&>();
   const auto value_it = object.find("value");
-  if (value_it == object.end()) return true;
+  if (value_it == object.end()) {
+    return true;
+  }
   value = &value_it->second;
   const auto time_it = object.find("time");
-  if (time_it == object.end()) return true;
+  if (time_it == object.end()) {
+    return true;
+  }
   if (!ParseTime(time_it->second, time_ms)) {
     RefuseWith(report, key, codes::kBadTime, "time must be integer milliseconds", value, now_ms);
     return false;
   }
   if (time_ms > now_ms + kMaxFutureMs) {
-    RefuseWith(report, key, codes::kBadTime,
-               "time " + std::to_string(time_ms) + " is more than 24 h ahead", value, time_ms);
+    RefuseWith(report, key, codes::kBadTime, "time " + std::to_string(time_ms) + " is more than 24 h ahead",
+               value, time_ms);
     return false;
   }
   return true;
@@ -290,17 +311,17 @@ bool CheckParams(const json& params, std::size_t max_items, int too_many_code, R
     return false;
   }
   if (params.size() > max_items) {
-    RequestError(report, too_many_code,
-                 "params has " + std::to_string(params.size()) + " items, more than " +
-                     std::to_string(max_items));
+    RequestError(
+        report, too_many_code,
+        "params has " + std::to_string(params.size()) + " items, more than " + std::to_string(max_items));
     return false;
   }
   return true;
 }
 
 // Validates service inputs or outputs, one item per parameter.
-void CheckServiceParams(const ParamList& list, const json::object_t& object, Mode mode,
-                        bool require_all, std::int64_t now_ms, Report& report) {
+void CheckServiceParams(const ParamList& list, const json::object_t& object, Mode mode, bool require_all,
+                        std::int64_t now_ms, Report& report) {
   Refusal refusal;
   std::size_t p = 0;
   const auto& params = list.params;
@@ -308,8 +329,8 @@ void CheckServiceParams(const ParamList& list, const json::object_t& object, Mod
   for (const auto& [key, value] : object) {
     for (; p < order.size() && std::string_view(params[order[p]].identifier) < key; ++p) {
       if (require_all) {
-        RefuseWith(report, params[order[p]].identifier, codes::kMissingInput,
-                   "required input is missing", nullptr, now_ms);
+        RefuseWith(report, params[order[p]].identifier, codes::kMissingInput, "required input is missing",
+                   nullptr, now_ms);
       }
     }
     if (p == order.size() || params[order[p]].identifier != key) {
@@ -325,8 +346,8 @@ void CheckServiceParams(const ParamList& list, const json::object_t& object, Mod
     ++p;
   }
   for (; require_all && p < order.size(); ++p) {
-    RefuseWith(report, params[order[p]].identifier, codes::kMissingInput,
-               "required input is missing", nullptr, now_ms);
+    RefuseWith(report, params[order[p]].identifier, codes::kMissingInput, "required input is missing",
+               nullptr, now_ms);
   }
 }
 
@@ -334,20 +355,23 @@ void CheckServiceParams(const ParamList& list, const json::object_t& object, Mod
 
 std::string_view ModeName(Mode mode) {
   switch (mode) {
-    case Mode::kNone:
-      return "none";
-    case Mode::kStrict:
-      return "strict";
-    case Mode::kWeak:
-      break;
+    case Mode::kNone: return "none";
+    case Mode::kStrict: return "strict";
+    case Mode::kWeak: break;
   }
   return "weak";
 }
 
 std::optional<Mode> ParseMode(std::string_view text) {
-  if (text == "none") return Mode::kNone;
-  if (text == "weak") return Mode::kWeak;
-  if (text == "strict") return Mode::kStrict;
+  if (text == "none") {
+    return Mode::kNone;
+  }
+  if (text == "weak") {
+    return Mode::kWeak;
+  }
+  if (text == "strict") {
+    return Mode::kStrict;
+  }
   return std::nullopt;
 }
 
@@ -360,11 +384,15 @@ void Report::Clear() {
 
 std::optional<Refusal> CheckValue(const DataType& data_type, const nlohmann::json& value, Mode mode,
                                   std::string_view path) {
-  if (mode == Mode::kNone) return std::nullopt;
+  if (mode == Mode::kNone) {
+    return std::nullopt;
+  }
   Refusal refusal;
   const Path root{nullptr, path};
   try {
-    if (Check(data_type, value, mode, root, refusal)) return std::nullopt;
+    if (Check(data_type, value, mode, root, refusal)) {
+      return std::nullopt;
+    }
   } catch (const std::exception&) {
     Fail(refusal, codes::kSystemError, root, nullptr, "internal error");
   }
@@ -395,14 +423,18 @@ void Validator::PropertyPost(const json& params, std::int64_t now_ms, Report& ou
     if (mode_ != Mode::kNone && model_ == nullptr) {
       return RequestError(out, codes::kPropertyDefsUnavailable, "no published thing model");
     }
-    if (!CheckParams(params, kMaxItemsPerPost, codes::kTooManyProperties, out)) return;
+    if (!CheckParams(params, kMaxItemsPerPost, codes::kTooManyProperties, out)) {
+      return;
+    }
     const auto& object = params.get_ref<const json::object_t&>();
     out.accepted.reserve(object.size());
     Refusal refusal;
     for (const auto& [key, raw] : object) {
       const json* value = nullptr;
       std::int64_t time_ms = 0;
-      if (!Unwrap(raw, key, now_ms, value, time_ms, out)) continue;
+      if (!Unwrap(raw, key, now_ms, value, time_ms, out)) {
+        continue;
+      }
       if (mode_ != Mode::kNone) {
         const Property* property = model_->FindProperty(key);
         if (property == nullptr) {
@@ -433,24 +465,27 @@ void Validator::EventPost(std::string_view event_id, const json& params, std::in
     if (mode_ != Mode::kNone && model_ == nullptr) {
       return RequestError(out, codes::kEventDefsUnavailable, "no published thing model");
     }
-    if (!params.is_object())
+    if (!params.is_object()) {
       return RequestError(out, codes::kParamError, "params is not an object");
+    }
     const json* value = nullptr;
     std::int64_t time_ms = 0;
-    if (!Unwrap(params, event_id, now_ms, value, time_ms, out)) return;
+    if (!Unwrap(params, event_id, now_ms, value, time_ms, out)) {
+      return;
+    }
     if (!value->is_object()) {
       return RequestError(out, codes::kParamError, "params.value is not an object");
     }
     if (mode_ != Mode::kNone) {
       const Event* event = model_->FindEvent(event_id);
-      if (event == nullptr)
+      if (event == nullptr) {
         return RefuseWith(out, event_id, codes::kParamNotExist, "params not exist", value, time_ms);
+      }
       Refusal refusal;
       const Path path{nullptr, event_id};
       // Missing outputs are tolerated even in strict mode: devices report what they measured.
-      if (!CheckObject(event->outputs.params, event->outputs.order,
-                       value->get_ref<const json::object_t&>(), mode_, path, false,
-                       codes::kParamNotExist, refusal)) {
+      if (!CheckObject(event->outputs.params, event->outputs.order, value->get_ref<const json::object_t&>(),
+                       mode_, path, false, codes::kParamNotExist, refusal)) {
         return Refuse(out, event_id, refusal, value, time_ms);
       }
     }
@@ -458,8 +493,7 @@ void Validator::EventPost(std::string_view event_id, const json& params, std::in
   });
 }
 
-Report Validator::EventPost(std::string_view event_id, const json& params,
-                            std::int64_t now_ms) const {
+Report Validator::EventPost(std::string_view event_id, const json& params, std::int64_t now_ms) const {
   Report report;
   EventPost(event_id, params, now_ms, report);
   return report;
@@ -467,16 +501,17 @@ Report Validator::EventPost(std::string_view event_id, const json& params,
 
 namespace {
 
-void ValidateService(const ThingModel* model, Mode mode, std::string_view service_id,
-                     const json& params, std::int64_t now_ms, bool input, Report& out);
+void ValidateService(const ThingModel* model, Mode mode, std::string_view service_id, const json& params,
+                     std::int64_t now_ms, bool input, Report& out);
 
 // Property set: plain form only, rw/w properties, in the given mode (strict for PropertySet).
-void ValidateSet(const ThingModel* model, Mode mode, const json& params, std::int64_t now_ms,
-                 Report& out) {
+void ValidateSet(const ThingModel* model, Mode mode, const json& params, std::int64_t now_ms, Report& out) {
   if (model == nullptr && mode != Mode::kNone) {
     return RequestError(out, codes::kPropertyDefsUnavailable, "no published thing model");
   }
-  if (!CheckParams(params, kMaxItemsPerPost, codes::kTooManyProperties, out)) return;
+  if (!CheckParams(params, kMaxItemsPerPost, codes::kTooManyProperties, out)) {
+    return;
+  }
   const auto& object = params.get_ref<const json::object_t&>();
   out.accepted.reserve(object.size());
   Refusal refusal;
@@ -501,17 +536,23 @@ void ValidateSet(const ThingModel* model, Mode mode, const json& params, std::in
   }
 }
 
-void ValidateService(const ThingModel* model, Mode mode, std::string_view service_id,
-                     const json& params, std::int64_t now_ms, bool input, Report& out) {
-  if (input && service_id == "set") return ValidateSet(model, mode, params, now_ms, out);
+void ValidateService(const ThingModel* model, Mode mode, std::string_view service_id, const json& params,
+                     std::int64_t now_ms, bool input, Report& out) {
+  if (input && service_id == "set") {
+    return ValidateSet(model, mode, params, now_ms, out);
+  }
   if (model == nullptr && mode != Mode::kNone) {
     return RequestError(out, codes::kServiceDefsUnavailable, "no published thing model");
   }
-  if (!CheckParams(params, kMaxItemsPerPost, codes::kTooManyProperties, out)) return;
+  if (!CheckParams(params, kMaxItemsPerPost, codes::kTooManyProperties, out)) {
+    return;
+  }
   const auto& object = params.get_ref<const json::object_t&>();
   out.accepted.reserve(object.size());
   if (mode == Mode::kNone) {
-    for (const auto& [key, value] : object) out.accepted.push_back(Item{key, &value, now_ms});
+    for (const auto& [key, value] : object) {
+      out.accepted.push_back(Item{key, &value, now_ms});
+    }
     return;
   }
   const Service* service = model->FindService(service_id);
@@ -520,22 +561,19 @@ void ValidateService(const ThingModel* model, Mode mode, std::string_view servic
     detail::AppendSafe(message, service_id, kMaxShownBytes);
     return RequestError(out, codes::kServiceNotFound, message + " does not exist");
   }
-  CheckServiceParams(input ? service->inputs : service->outputs, object, mode,
-                     input && mode == Mode::kStrict, now_ms, out);
+  CheckServiceParams(input ? service->inputs : service->outputs, object, mode, input && mode == Mode::kStrict,
+                     now_ms, out);
 }
 
 }  // namespace
 
-Report Validator::ServiceInput(std::string_view service_id, const json& params,
-                               std::int64_t now_ms) const {
+Report Validator::ServiceInput(std::string_view service_id, const json& params, std::int64_t now_ms) const {
   Report report;
-  Guarded(report,
-          [&] { ValidateService(model_, mode_, service_id, params, now_ms, true, report); });
+  Guarded(report, [&] { ValidateService(model_, mode_, service_id, params, now_ms, true, report); });
   return report;
 }
 
-Report Validator::ServiceOutput(std::string_view service_id, const json& data,
-                                std::int64_t now_ms) const {
+Report Validator::ServiceOutput(std::string_view service_id, const json& data, std::int64_t now_ms) const {
   Report report;
   Guarded(report, [&] { ValidateService(model_, mode_, service_id, data, now_ms, false, report); });
   return report;
@@ -598,7 +636,9 @@ Report Validator::DesiredDelete(const json& params, std::int64_t now_ms) const {
       RequestError(report, codes::kPropertyDefsUnavailable, "no published thing model");
       return;
     }
-    if (!CheckParams(params, kMaxItemsPerPost, codes::kDesiredTooMany, report)) return;
+    if (!CheckParams(params, kMaxItemsPerPost, codes::kDesiredTooMany, report)) {
+      return;
+    }
     for (const auto& [key, value] : params.get_ref<const json::object_t&>()) {
       if (mode_ != Mode::kNone) {
         if (model_->FindProperty(key) == nullptr) {
@@ -606,15 +646,15 @@ Report Validator::DesiredDelete(const json& params, std::int64_t now_ms) const {
           continue;
         }
         if (!value.is_object()) {
-          RefuseWith(report, key, codes::kParamError, "must be an object such as {\"version\":1}",
-                     &value, now_ms);
+          RefuseWith(report, key, codes::kParamError, "must be an object such as {\"version\":1}", &value,
+                     now_ms);
           continue;
         }
         const auto version = value.find("version");
         std::int64_t number = 0;
         if (version != value.end() && !ParseTime(*version, number)) {
-          RefuseWith(report, key, codes::kParamError, "version must be a non-negative integer",
-                     &value, now_ms);
+          RefuseWith(report, key, codes::kParamError, "version must be a non-negative integer", &value,
+                     now_ms);
           continue;
         }
       }

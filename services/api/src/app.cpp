@@ -34,10 +34,8 @@ void AddPoolGauges(MetricsRegistry& metrics, const store::DbPool& pool) {
   auto gauge = [&](const char* name, const char* help, double (*read)(const Stats&)) {
     metrics.AddGaugeCallback(name, help, [&pool, read] { return read(pool.Stats()); });
   };
-  gauge("iot_db_pool_threads", "DB pool worker threads",
-        [](const Stats& s) { return double(s.threads); });
-  gauge("iot_db_pool_busy", "DB pool workers running a task",
-        [](const Stats& s) { return double(s.busy); });
+  gauge("iot_db_pool_threads", "DB pool worker threads", [](const Stats& s) { return double(s.threads); });
+  gauge("iot_db_pool_busy", "DB pool workers running a task", [](const Stats& s) { return double(s.busy); });
   gauge("iot_db_pool_connected", "DB pool workers with a live connection",
         [](const Stats& s) { return double(s.connected); });
   gauge("iot_db_pool_queue_depth", "DB tasks waiting for a worker",
@@ -52,7 +50,9 @@ void AddPoolGauges(MetricsRegistry& metrics, const store::DbPool& pool) {
 
 std::string DefaultClientId() {
   char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  if (::gethostname(host, sizeof(host) - 1) != 0) {
+    host[0] = '\0';
+  }
   return std::string("iot-api-") + host + "-" + std::to_string(::getpid());
 }
 
@@ -97,7 +97,9 @@ DryRunSettings DryRunSettingsOf(const Config& config) {
   DryRunSettings settings;
   settings.write_db = DbOf(config, "iot-api-dry-run");
   settings.read_db = settings.write_db;
-  if (!config.dry_run_dsn.empty()) settings.read_db.dsn = config.dry_run_dsn;
+  if (!config.dry_run_dsn.empty()) {
+    settings.read_db.dsn = config.dry_run_dsn;
+  }
   settings.rows_per_second = config.dry_run_rows_per_s;
   return settings;
 }
@@ -120,8 +122,8 @@ bool MigrateSchema(const Config& config) {
     return false;
   }
   if (!migrated->applied.empty()) {
-    IOT_LOG_INFO(kLog, "msg=\"schema migrated\" from=" << migrated->from_version
-                                                       << " to=" << migrated->to_version);
+    IOT_LOG_INFO(kLog,
+                 "msg=\"schema migrated\" from=" << migrated->from_version << " to=" << migrated->to_version);
   }
   return true;
 }
@@ -139,8 +141,9 @@ bool EnsureAdminToken(const Config& config) {
     return false;
   }
   if (ensured->revoked) {
-    IOT_LOG_WARN(kLog, "msg=\"the bootstrap admin token (IOT_ADMIN_TOKEN) was revoked and stays "
-                       "revoked: set a new IOT_ADMIN_TOKEN to get an admin token again\"");
+    IOT_LOG_WARN(kLog,
+                 "msg=\"the bootstrap admin token (IOT_ADMIN_TOKEN) was revoked and stays "
+                 "revoked: set a new IOT_ADMIN_TOKEN to get an admin token again\"");
   }
   return true;
 }
@@ -175,9 +178,8 @@ struct App::Parts {
     // Live stream: one LISTEN connection of its own feeds the WebSocket clients.
     server.SetStream(stream.Service());
     // Open streams close (4401) when their token is revoked or expires.
-    authenticator.SetRevocationObserver([this](std::optional<std::int64_t> revoked) {
-      stream.Service().CloseTokens(revoked, NowMs());
-    });
+    authenticator.SetRevocationObserver(
+        [this](std::optional<std::int64_t> revoked) { stream.Service().CloseTokens(revoked, NowMs()); });
     authenticator.SetOpenTokens([this] { return stream.Service().OpenTokenIds(); });
   }
 
@@ -189,10 +191,10 @@ struct App::Parts {
         config.control.mqtt_client_id.empty() ? DefaultClientId() : config.control.mqtt_client_id;
     link_settings.username = config.control.mqtt_username;
     link_settings.password = config.control.mqtt_password;
-    mqtt_link = std::make_unique<MqttLink>(link_settings, [this](const std::string& topic,
-                                                                 const std::string& payload) {
-      control->OnMessage(topic, payload);  // started only after `control` exists
-    });
+    mqtt_link = std::make_unique<MqttLink>(
+        link_settings, [this](const std::string& topic, const std::string& payload) {
+          control->OnMessage(topic, payload);  // started only after `control` exists
+        });
     ControlSettings control_settings;
     control_settings.downlink_rate = config.control.downlink_rate;
     control_settings.queue_limit = config.control.queue_limit;
@@ -233,7 +235,7 @@ struct App::Parts {
   Router router;
   HandlerContext context;
   std::unique_ptr<ControlService> control;  // null without a broker (IOT_MQTT_HOST)
-  std::unique_ptr<MqttLink> mqtt_link;       // destroyed first: its callback calls `control`
+  std::unique_ptr<MqttLink> mqtt_link;      // destroyed first: its callback calls `control`
   DryRunner dry_runner;
   Background background;
   Readiness readiness;
@@ -257,9 +259,10 @@ std::optional<std::string> App::ConfigProblem(const Config& config) {
 bool App::Start() {
   const std::string& plain_bind = config_.http.bind_address;
   if (plain_bind.rfind("127.", 0) != 0 && plain_bind != "::1") {
-    IOT_LOG_WARN(kLog, "msg=\"plain HTTP is open to the network: bearer tokens travel in clear; keep "
-                       "IOT_HTTP_BIND on loopback and use HTTPS (IOT_TLS_CERT/IOT_TLS_KEY) instead\" bind="
-                           << plain_bind);
+    IOT_LOG_WARN(kLog,
+                 "msg=\"plain HTTP is open to the network: bearer tokens travel in clear; keep "
+                 "IOT_HTTP_BIND on loopback and use HTTPS (IOT_TLS_CERT/IOT_TLS_KEY) instead\" bind="
+                     << plain_bind);
   }
   if (!MigrateSchema(config_) || !EnsureAdminToken(config_)) {
     return false;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "http/body_schema.hpp"
@@ -110,8 +111,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int("http.maxConnections", "IOT_HTTP_MAX_CONNECTIONS", 1, 1000000, s.max_connections);
   read.Int("http.headerLimitBytes", nullptr, 1024, 1 << 20, s.header_limit);
   read.Int("http.bodyLimitBytes", "IOT_HTTP_BODY_LIMIT", 1024, 1LL << 30, s.body_limit);
-  read.Int("http.importBodyLimitBytes", "IOT_HTTP_IMPORT_BODY_LIMIT", 1024, 1LL << 30,
-           s.import_body_limit);
+  read.Int("http.importBodyLimitBytes", "IOT_HTTP_IMPORT_BODY_LIMIT", 1024, 1LL << 30, s.import_body_limit);
   long long read_ms = s.read_timeout.count();
   long long write_ms = s.write_timeout.count();
   long long grace_ms = s.shutdown_grace.count();
@@ -141,36 +141,30 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.String("mqttUsername", "IOT_MQTT_USERNAME", config.control.mqtt_username);
   read.String("", "IOT_MQTT_PASSWORD", config.control.mqtt_password);
   read.String("mqttClientId", "IOT_MQTT_CLIENT_ID", config.control.mqtt_client_id);
-  read.Int("downlinkRatePerDevice", "IOT_DOWNLINK_RATE", 0, 100000,
-           config.control.downlink_rate);
-  read.Int("deviceQueueLimit", "IOT_DEVICE_QUEUE_LIMIT", 1, 1000000,
-           config.control.queue_limit);
+  read.Int("downlinkRatePerDevice", "IOT_DOWNLINK_RATE", 0, 100000, config.control.downlink_rate);
+  read.Int("deviceQueueLimit", "IOT_DEVICE_QUEUE_LIMIT", 1, 1000000, config.control.queue_limit);
   read.Int("scriptCpuMs", "IOT_SCRIPT_CPU_MS", 1, 10000, config.control.script_cpu_ms);
   read.Int("scriptMemoryMb", "IOT_SCRIPT_MEMORY_MB", 1, 1024, config.control.script_memory_mb);
   read.Int("onlineGraceMs", "IOT_ONLINE_GRACE_MS", 0, 60000, config.control.online_grace_ms);
   read.String("dryRunDsn", "IOT_DRY_RUN_DSN", config.dry_run_dsn);
   read.Int("dryRunRowsPerS", "IOT_DRY_RUN_ROWS_PER_S", 0, 10000000, config.dry_run_rows_per_s);
-  read.Int("registrationRatePerProduct", "IOT_REGISTRATION_RATE", 0, 100000,
-           config.registration_rate);
-  read.Int("maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", 0, 86400,
-           config.maintenance_interval_s);
-  read.Int("streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", 1, 1000000,
-           config.stream_queue_messages);
-  read.Int("streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", 1024, 1LL << 30,
-           config.stream_queue_bytes);
+  read.Int("registrationRatePerProduct", "IOT_REGISTRATION_RATE", 0, 100000, config.registration_rate);
+  read.Int("maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", 0, 86400, config.maintenance_interval_s);
+  read.Int("streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", 1, 1000000, config.stream_queue_messages);
+  read.Int("streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", 1024, 1LL << 30, config.stream_queue_bytes);
   read.String("openapiPath", "IOT_OPENAPI_PATH", config.openapi_path);
   read.String("webDir", "IOT_WEB_DIR", config.web_dir);
   read.String("", "IOT_ADMIN_TOKEN", config.admin_token);
   read.Int("tokenCacheMs", "IOT_TOKEN_CACHE_MS", 0, 600000, config.token_cache_ms);
-  read.Int("authFailuresPerMinute", "IOT_AUTH_FAILURES_PER_MIN", 0, 1000000,
-           config.auth_failures_per_minute);
-  read.Int("tokenDefaultTtlDays", "IOT_TOKEN_DEFAULT_TTL_DAYS", 0, 36500,
-           config.token_default_ttl_days);
+  read.Int("authFailuresPerMinute", "IOT_AUTH_FAILURES_PER_MIN", 0, 1000000, config.auth_failures_per_minute);
+  read.Int("tokenDefaultTtlDays", "IOT_TOKEN_DEFAULT_TTL_DAYS", 0, 36500, config.token_default_ttl_days);
   std::string proxies;
   read.String("trustedProxies", "IOT_TRUSTED_PROXIES", proxies);
   for (std::size_t at = 0; at <= proxies.size();) {
     auto comma = proxies.find(',', at);
-    if (comma == std::string::npos) comma = proxies.size();
+    if (comma == std::string::npos) {
+      comma = proxies.size();
+    }
     std::string one = proxies.substr(at, comma - at);
     one.erase(0, one.find_first_not_of(" \t"));
     one.erase(one.find_last_not_of(" \t") + 1);

@@ -1,13 +1,12 @@
 #pragma once
 
-#include "iot/common/config.hpp"
-
 #include <cstddef>
 #include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "iot/common/config.hpp"
 #include "transport/server.hpp"
 
 namespace iot::api {
@@ -28,23 +27,24 @@ struct ControlConfig {
 // Everything iot-api is configured with; built once in main() and handed out piecewise.
 struct Config {
   ServerSettings http;
-  std::string pg_dsn;       // IOT_PG_DSN (required)
-  int db_threads = 8;                  // IOT_PG_POOL_THREADS: DB pool workers (one connection each)
+  std::string pg_dsn;                    // IOT_PG_DSN (required)
+  int db_threads = 8;                    // IOT_PG_POOL_THREADS: DB pool workers (one connection each)
   std::size_t db_queue_capacity = 1024;  // IOT_PG_POOL_QUEUE: pending DB tasks before 503
-  std::string mqtt_host;  // IOT_MQTT_HOST: broker probed by /readyz ("" = not probed)
-  int mqtt_port = 1883;   // IOT_MQTT_PORT
-  ControlConfig control;  // device control (downlink) settings
+  std::string mqtt_host;                 // IOT_MQTT_HOST: broker probed by /readyz ("" = not probed)
+  int mqtt_port = 1883;                  // IOT_MQTT_PORT
+  ControlConfig control;                 // device control (downlink) settings
   std::string dry_run_dsn;         // IOT_DRY_RUN_DSN: where dry runs read recorded traffic ("" = IOT_PG_DSN)
   int dry_run_rows_per_s = 20000;  // IOT_DRY_RUN_ROWS_PER_S: pacing of a dry run's reads (0 = unpaced)
   int registration_rate = 5;  // IOT_REGISTRATION_RATE: dynamic registrations per second per product (0 = off)
   int maintenance_interval_s = 600;  // IOT_MAINTENANCE_INTERVAL_S: partitions/retention/dedupe (0 = off)
   // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
-  std::size_t stream_queue_messages = 1024;       // IOT_STREAM_QUEUE_MESSAGES
+  std::size_t stream_queue_messages = 1024;          // IOT_STREAM_QUEUE_MESSAGES
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES
-  std::string admin_token;  // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
-  int token_cache_ms = 10000;        // IOT_TOKEN_CACHE_MS: how long a valid token is cached (0 = off)
+  std::string admin_token;            // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
+  int token_cache_ms = 10000;         // IOT_TOKEN_CACHE_MS: how long a valid token is cached (0 = off)
   int auth_failures_per_minute = 60;  // IOT_AUTH_FAILURES_PER_MIN: per client address before 429 (0 = off)
-  int token_default_ttl_days = 90;    // IOT_TOKEN_DEFAULT_TTL_DAYS: expiry of new tokens naming none (0 = never)
+  int token_default_ttl_days =
+      90;  // IOT_TOKEN_DEFAULT_TTL_DAYS: expiry of new tokens naming none (0 = never)
   std::string log_level = "info";
   std::string log_format = "logfmt";  // logfmt or json
   std::string openapi_path;  // IOT_OPENAPI_PATH: served at /api/v1/openapi.json (empty: the embedded one)

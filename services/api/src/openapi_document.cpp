@@ -1,9 +1,10 @@
 #include "openapi_document.hpp"
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+
+#include <nlohmann/json.hpp>
 
 namespace iot::api {
 

@@ -30,10 +30,9 @@ const RolePatterns& PatternsFor(Role role) {
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/shadow/get/+/+",
        "/ota/device/upgrade/+/+"}};
   // The API sends commands and takes the answers to the synchronous calls it has in flight.
-  static const RolePatterns kApi{
-      {"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
-      {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
-       "/sys/+/+/thing/model/down_raw"}};
+  static const RolePatterns kApi{{"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
+                                 {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set",
+                                  "/sys/+/+/rrpc/request/+", "/sys/+/+/thing/model/down_raw"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;
@@ -187,8 +186,8 @@ AuthDecision Authenticator::Authenticate(std::string_view client_id, const char*
     const auto parsed = ts ? std::from_chars(ts->data(), ts->data() + ts->size(), sent)
                            : std::from_chars_result{nullptr, std::errc::invalid_argument};
     const std::int64_t window_ms = static_cast<std::int64_t>(device->timestamp_window_s) * 1000;
-    if (!ts || parsed.ec != std::errc() || parsed.ptr != ts->data() + ts->size() || sent < now_ms - window_ms ||
-        sent > now_ms + window_ms) {
+    if (!ts || parsed.ec != std::errc() || parsed.ptr != ts->data() + ts->size() ||
+        sent < now_ms - window_ms || sent > now_ms + window_ms) {
       decision.result = AuthResult::kStaleTimestamp;
       return decision;
     }
@@ -257,8 +256,7 @@ bool AclAllows(const Identity& identity, std::string_view topic, Access access, 
         case Access::kSubscribe:
           return alink::TopicBelongsToDevice(topic, identity.product_key, identity.device_name) &&
                  DeviceMaySubscribe(topic, identity.product_key, identity.device_name);
-        case Access::kUnsubscribe:
-          return true;
+        case Access::kUnsubscribe: return true;
       }
       return false;
     case Role::kGateway:
@@ -275,8 +273,7 @@ bool AclAllows(const Identity& identity, std::string_view topic, Access access, 
       }
       return false;
     }
-    case Role::kAnonymous:
-      return true;  // only reachable with allow_anonymous (development)
+    case Role::kAnonymous: return true;  // only reachable with allow_anonymous (development)
   }
   return false;
 }

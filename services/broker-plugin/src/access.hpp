@@ -65,7 +65,14 @@ struct ServiceAccount {
 // Parses `role:sha256hex` (the form in mosquitto.conf: plugin_opt_account_<name> gateway:<hex>).
 std::optional<ServiceAccount> ParseServiceAccount(std::string_view name, std::string_view spec);
 
-enum class AuthResult { kAllowed, kBadCredentials, kUnknownDevice, kDisabled, kAnonymousRefused, kStaleTimestamp };
+enum class AuthResult {
+  kAllowed,
+  kBadCredentials,
+  kUnknownDevice,
+  kDisabled,
+  kAnonymousRefused,
+  kStaleTimestamp
+};
 std::string_view AuthResultName(AuthResult result);
 
 struct AuthDecision {

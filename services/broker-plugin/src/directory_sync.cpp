@@ -23,16 +23,15 @@ store::DbSettings Settings(const std::string& dsn) {
 }
 
 DeviceRecord RecordOf(store::DeviceAuthInfo&& device) {
-  return DeviceRecord{std::move(device.secret), device.enabled, device.timestamp_window_s,
-                      std::move(device.product_secret), device.dynamic_registration, device.registrable};
+  return DeviceRecord{std::move(device.secret),    device.enabled,
+                      device.timestamp_window_s,   std::move(device.product_secret),
+                      device.dynamic_registration, device.registrable};
 }
 
 }  // namespace
 
 DirectorySync::DirectorySync(std::string dsn, DeviceDirectory& directory)
-    : dsn_(std::move(dsn)),
-      directory_(directory),
-      db_(std::make_unique<store::Db>(Settings(dsn_))) {}
+    : dsn_(std::move(dsn)), directory_(directory), db_(std::make_unique<store::Db>(Settings(dsn_))) {}
 
 DirectorySync::~DirectorySync() { Stop(); }
 
@@ -45,8 +44,7 @@ bool DirectorySync::LoadAll() {
   std::unordered_map<std::string, DeviceRecord> by_key;
   by_key.reserve(devices->size());
   for (auto& device : *devices) {
-    by_key.emplace(DeviceDirectory::Key(device.product_key, device.device_name),
-                   RecordOf(std::move(device)));
+    by_key.emplace(DeviceDirectory::Key(device.product_key, device.device_name), RecordOf(std::move(device)));
   }
   directory_.ReplaceAll(std::move(by_key));
   IOT_LOG_INFO(kLog, "msg=\"devices loaded\" count=" << directory_.Size());
@@ -56,8 +54,8 @@ bool DirectorySync::LoadAll() {
 bool DirectorySync::InitialLoad() {
   // The broker just started: nothing is connected, whatever the database says.
   if (auto marked = store::MarkAllOffline(*db_, NowMs()); !marked) {
-    IOT_LOG_WARN(kLog, "msg=\"database unreachable at start\" error="
-                           << log::Quote(marked.error().message()));
+    IOT_LOG_WARN(kLog,
+                 "msg=\"database unreachable at start\" error=" << log::Quote(marked.error().message()));
     return false;
   }
   return LoadAll();

@@ -11,10 +11,6 @@
 //   plugin_opt_device_downlink_bytes  bytes/s one device may receive, each message counting 256 bytes
 //                                     more than its payload (default 1048576, 0 = no limit)
 
-#include <mosquitto.h>
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -23,6 +19,10 @@
 #include <cstring>
 #include <memory>
 #include <string>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
 
 #include "access.hpp"
 #include "directory_sync.hpp"
@@ -53,7 +53,7 @@ struct Stats {
   std::uint64_t kicked_replaced = 0;
   std::uint64_t kicked_disabled = 0;
   std::uint64_t lifecycle_published = 0;
-  std::uint64_t registrations = 0;          // registration CONNECTs accepted (secret pushed)
+  std::uint64_t registrations = 0;  // registration CONNECTs accepted (secret pushed)
   std::uint64_t registrations_refused = 0;
 };
 
@@ -108,8 +108,8 @@ void PublishStats(Plugin& plugin) {
                      ",\"registrationsRefused\":" + std::to_string(s.registrations_refused) +
                      ",\"onlineDevices\":" + std::to_string(plugin.sessions.OnlineDevices()) +
                      ",\"knownDevices\":" + std::to_string(plugin.directory.Size()) + "}";
-  mosquitto_broker_publish_copy(nullptr, "/iot/broker/stats", static_cast<int>(json.size()),
-                                json.data(), 0, false, nullptr);
+  mosquitto_broker_publish_copy(nullptr, "/iot/broker/stats", static_cast<int>(json.size()), json.data(), 0,
+                                false, nullptr);
 }
 
 int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
@@ -118,8 +118,8 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
     auto* ed = static_cast<mosquitto_evt_basic_auth*>(event_data);
     const char* client_id = mosquitto_client_id(ed->client);
     // MQTT dynamic registration: a session of its own that only receives the secret (registration.hpp).
-    if (auto registration = iot::broker::CheckRegistration(plugin.directory, client_id == nullptr ? "" : client_id,
-                                                           ed->username, ed->password)) {
+    if (auto registration = iot::broker::CheckRegistration(
+            plugin.directory, client_id == nullptr ? "" : client_id, ed->username, ed->password)) {
       if (!registration->allowed) {
         ++plugin.stats.registrations_refused;
         IOT_LOG_DEBUG(kLog, "msg=\"registration refused\" reason=" << iot::log::Quote(registration->reason));
@@ -133,9 +133,9 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
         plugin.auth->Authenticate(client_id == nullptr ? "" : client_id, ed->username, ed->password, NowMs());
     if (decision.result != iot::broker::AuthResult::kAllowed) {
       ++plugin.stats.auth_refused;
-      IOT_LOG_DEBUG(kLog, "msg=\"connect refused\" reason=" << iot::broker::AuthResultName(decision.result)
-                                                           << " username="
-                                                           << iot::log::Quote(ed->username ? ed->username : ""));
+      IOT_LOG_DEBUG(kLog, "msg=\"connect refused\" reason="
+                              << iot::broker::AuthResultName(decision.result)
+                              << " username=" << iot::log::Quote(ed->username ? ed->username : ""));
       return MOSQ_ERR_AUTH;
     }
     ++plugin.stats.auth_allowed;
@@ -245,8 +245,8 @@ int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
     auto due = plugin.registrations.Take(now);
     for (const auto& [client_id, payload] : due.push) {
       // Addressed to the one client: delivered without a subscription, as Alibaba does.
-      mosquitto_broker_publish_copy(client_id.c_str(), iot::broker::kRegisterTopic, static_cast<int>(payload.size()),
-                                    payload.data(), 0, false, nullptr);
+      mosquitto_broker_publish_copy(client_id.c_str(), iot::broker::kRegisterTopic,
+                                    static_cast<int>(payload.size()), payload.data(), 0, false, nullptr);
     }
     for (const auto& client_id : due.kick) {
       mosquitto_kick_client_by_clientid(client_id.c_str(), false);  // the device did not leave within 15 s
@@ -265,7 +265,7 @@ int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
 extern "C" {
 
 __attribute__((visibility("default"))) int mosquitto_plugin_version(int supported_version_count,
-                                                                     const int* supported_versions) {
+                                                                    const int* supported_versions) {
   for (int i = 0; i < supported_version_count; ++i) {
     if (supported_versions[i] == 5) {
       return 5;
@@ -275,9 +275,9 @@ __attribute__((visibility("default"))) int mosquitto_plugin_version(int supporte
 }
 
 __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugin_id_t* identifier,
-                                                                  void** userdata,
-                                                                  struct mosquitto_opt* options,
-                                                                  int option_count) {
+                                                                 void** userdata,
+                                                                 struct mosquitto_opt* options,
+                                                                 int option_count) {
   try {
     auto plugin = std::make_unique<Plugin>();
     plugin->id = identifier;
@@ -342,8 +342,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
 }
 
 __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userdata,
-                                                                     struct mosquitto_opt* /*options*/,
-                                                                     int /*option_count*/) {
+                                                                    struct mosquitto_opt* /*options*/,
+                                                                    int /*option_count*/) {
   std::unique_ptr<Plugin> plugin(static_cast<Plugin*>(userdata));
   if (plugin == nullptr) {
     return MOSQ_ERR_SUCCESS;

@@ -8,7 +8,9 @@ namespace iot::broker {
 
 bool IsRegistrationClientId(std::string_view client_id) {
   const auto first = client_id.find('|');
-  if (first == std::string_view::npos) return false;
+  if (first == std::string_view::npos) {
+    return false;
+  }
   const auto extension = client_id.substr(first + 1);
   for (std::size_t at = extension.find("authType="); at != std::string_view::npos;
        at = extension.find("authType=", at + 1)) {
@@ -20,8 +22,9 @@ bool IsRegistrationClientId(std::string_view client_id) {
   return false;
 }
 
-std::optional<RegistrationDecision> CheckRegistration(const DeviceDirectory& directory, std::string_view client_id,
-                                                      const char* username, const char* password) {
+std::optional<RegistrationDecision> CheckRegistration(const DeviceDirectory& directory,
+                                                      std::string_view client_id, const char* username,
+                                                      const char* password) {
   if (!IsRegistrationClientId(client_id) || username == nullptr) {
     return std::nullopt;
   }
@@ -64,10 +67,11 @@ std::optional<RegistrationDecision> CheckRegistration(const DeviceDirectory& dir
     return decision;
   }
   decision.allowed = true;
-  decision.payload = nlohmann::json{{"productKey", credentials->product_key},
-                                    {"deviceName", credentials->device_name},
-                                    {"deviceSecret", device->secret}}
-                         .dump();
+  decision.payload = nlohmann::json{
+      {"productKey", credentials->product_key},
+      {"deviceName", credentials->device_name},
+      {"deviceSecret",
+       device->secret}}.dump();
   return decision;
 }
 

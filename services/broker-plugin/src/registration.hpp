@@ -18,8 +18,8 @@
 namespace iot::broker {
 
 inline constexpr const char* kRegisterTopic = "/ext/register";
-inline constexpr std::int64_t kRegisterPushDelayMs = 100;      // after CONNACK has gone out
-inline constexpr std::int64_t kRegisterSessionMs = 15000;      // then the broker closes it
+inline constexpr std::int64_t kRegisterPushDelayMs = 100;  // after CONNACK has gone out
+inline constexpr std::int64_t kRegisterSessionMs = 15000;  // then the broker closes it
 
 // True when the clientId asks for registration (authType=register in its extension). Such a session
 // is never a device session, whatever it does.
@@ -35,8 +35,9 @@ struct RegistrationDecision {
 // does not allow dynamic registration, the signature is wrong (checked first: a wrong signature never
 // tells whether the device exists), the device is unknown or disabled, or it was activated already
 // (registration reset by an operator allows it again). `regnwl` (no pre-registration) is refused.
-std::optional<RegistrationDecision> CheckRegistration(const DeviceDirectory& directory, std::string_view client_id,
-                                                      const char* username, const char* password);
+std::optional<RegistrationDecision> CheckRegistration(const DeviceDirectory& directory,
+                                                      std::string_view client_id, const char* username,
+                                                      const char* password);
 
 // Registration sessions waiting for their push and their end.
 class PendingRegistrations final {
@@ -45,7 +46,7 @@ class PendingRegistrations final {
   void Remove(const std::string& client_id);
   struct Due {
     std::vector<std::pair<std::string, std::string>> push;  // client id, payload
-    std::vector<std::string> kick;                           // client ids
+    std::vector<std::string> kick;                          // client ids
   };
   Due Take(std::int64_t now_ms);
   std::size_t Size() const { return pending_.size(); }

@@ -17,8 +17,7 @@ ConnectOutcome Sessions::OnDeviceConnected(const void* client, std::string_view 
   const std::string key = DeviceDirectory::Key(identity.product_key, identity.device_name);
   ConnectOutcome outcome;
   auto& connection = by_device_[key];
-  if (connection.client != nullptr && connection.client != client &&
-      connection.client_id != client_id) {
+  if (connection.client != nullptr && connection.client != client && connection.client_id != client_id) {
     // Same client id: Mosquitto's own session takeover closes the old one.
     outcome.kick_client_id = connection.client_id;
   }
@@ -42,8 +41,7 @@ ConnectOutcome Sessions::OnDeviceConnected(const void* client, std::string_view 
   return outcome;
 }
 
-std::optional<StatusChange> Sessions::OnDeviceDisconnected(const void* client,
-                                                           const Identity& identity,
+std::optional<StatusChange> Sessions::OnDeviceDisconnected(const void* client, const Identity& identity,
                                                            std::int64_t now_ms) {
   const std::string key = DeviceDirectory::Key(identity.product_key, identity.device_name);
   const auto it = by_device_.find(key);
@@ -94,8 +92,7 @@ std::optional<std::string> Sessions::ClientIdOf(std::string_view product_key,
   return it->second.client_id;
 }
 
-void Sessions::ForEachOnline(
-    const std::function<void(const std::string&, const std::string&)>& fn) const {
+void Sessions::ForEachOnline(const std::function<void(const std::string&, const std::string&)>& fn) const {
   for (const auto& [key, connection] : by_device_) {
     fn(connection.product_key, connection.device_name);
   }

@@ -48,9 +48,8 @@ class Sessions final {
 
   // A device authenticated on `client`. If it already had another connection, that one is to be
   // kicked and its disconnect will be suppressed.
-  ConnectOutcome OnDeviceConnected(const void* client, std::string_view client_id,
-                                   const Identity& identity, std::string_view client_ip,
-                                   std::int64_t now_ms);
+  ConnectOutcome OnDeviceConnected(const void* client, std::string_view client_id, const Identity& identity,
+                                   std::string_view client_ip, std::int64_t now_ms);
 
   // A device's connection closed (also keepalive timeouts and kicks). Returns the offline message
   // when it was the device's current connection.
@@ -58,8 +57,7 @@ class Sessions final {
                                                    std::int64_t now_ms);
 
   // The current connection's broker client id of a device, when it has one (for kicks on disable).
-  std::optional<std::string> ClientIdOf(std::string_view product_key,
-                                        std::string_view device_name) const;
+  std::optional<std::string> ClientIdOf(std::string_view product_key, std::string_view device_name) const;
 
   // May `client`, a session of the device, be handed a message of `bytes` now? Only the device's
   // current connection receives anything: parked persistent sessions (other client ids, or the
@@ -90,7 +88,7 @@ class Sessions final {
 
   DownlinkLimits limits_;
   std::unordered_map<std::string, DeviceConnection> by_device_;  // key: pk/dn
-  std::unordered_map<std::string, DeviceHistory> history_;        // key: pk/dn
+  std::unordered_map<std::string, DeviceHistory> history_;       // key: pk/dn
 };
 
 }  // namespace iot::broker

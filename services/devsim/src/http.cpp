@@ -1,5 +1,11 @@
 #include "http.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <istream>
+#include <stdexcept>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -7,12 +13,6 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
-#include <cctype>
-#include <functional>
-#include <istream>
-#include <stdexcept>
 
 namespace iot::devsim {
 namespace {
@@ -36,7 +36,9 @@ HttpUrl ParseHttpUrl(const std::string& url) {
   if (slash != std::string::npos) {
     out.base_path = rest.substr(slash);
     rest.resize(slash);
-    while (!out.base_path.empty() && out.base_path.back() == '/') out.base_path.pop_back();
+    while (!out.base_path.empty() && out.base_path.back() == '/') {
+      out.base_path.pop_back();
+    }
   }
   const auto colon = rest.rfind(':');
   if (colon != std::string::npos) {
@@ -46,42 +48,59 @@ HttpUrl ParseHttpUrl(const std::string& url) {
       throw std::invalid_argument("bad port in API URL " + url);
     }
   }
-  if (rest.empty()) throw std::invalid_argument("no host in API URL " + url);
+  if (rest.empty()) {
+    throw std::invalid_argument("no host in API URL " + url);
+  }
   out.host = rest;
   return out;
 }
 
 HttpResult HttpCall(const HttpUrl& url, const std::string& method, const std::string& target,
-                    const std::string& token, const std::string& body,
-                    std::chrono::milliseconds timeout) {
+                    const std::string& token, const std::string& body, std::chrono::milliseconds timeout) {
   net::io_context ioc;
   tcp::socket socket(ioc);
   tcp::resolver resolver(ioc);
   std::string request = method + " " + url.base_path + target + " HTTP/1.1\r\nHost: " + url.host +
                         "\r\nConnection: close\r\nAccept: application/json\r\n";
-  if (!token.empty()) request += "Authorization: Bearer " + token + "\r\n";
-  if (!body.empty()) request += "Content-Type: application/json\r\n";
+  if (!token.empty()) {
+    request += "Authorization: Bearer " + token + "\r\n";
+  }
+  if (!body.empty()) {
+    request += "Content-Type: application/json\r\n";
+  }
   request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 
   net::streambuf buffer;
   error_code failure;
   // Connection: close, so the response ends at EOF. Lives here: the handlers refer to it.
   std::function<void(error_code, std::size_t)> read_more = [&](error_code ec, std::size_t) {
-    if (ec == net::error::eof) return;
-    if (ec) return void(failure = ec);
-    if (buffer.size() > kMaxResponseBytes) return void(failure = net::error::message_size);
+    if (ec == net::error::eof) {
+      return;
+    }
+    if (ec) {
+      return void(failure = ec);
+    }
+    if (buffer.size() > kMaxResponseBytes) {
+      return void(failure = net::error::message_size);
+    }
     net::async_read(socket, buffer, net::transfer_at_least(1), read_more);
   };
   std::string stage = "resolving " + url.host;
   // One chain of async steps so that a single run_for() bounds the whole exchange.
   resolver.async_resolve(url.host, url.port, [&](error_code ec, tcp::resolver::results_type r) {
-    if (ec) return void(failure = ec);
+    if (ec) {
+      return void(failure = ec);
+    }
     stage = "connecting to " + url.host + ":" + url.port;
     net::async_connect(socket, r, [&](error_code ec2, const tcp::endpoint&) {
-      if (ec2) return void(failure = ec2);
+      if (ec2) {
+        return void(failure = ec2);
+      }
       stage = "sending the request";
       net::async_write(socket, net::buffer(request), [&](error_code ec3, std::size_t) {
-        if (ec3) return void(failure = ec3);
+        if (ec3) {
+          return void(failure = ec3);
+        }
         stage = "reading the response";
         read_more({}, 0);
       });
@@ -94,8 +113,7 @@ HttpResult HttpCall(const HttpUrl& url, const std::string& method, const std::st
     throw std::runtime_error("HTTP " + method + " " + target + ": timeout while " + stage);
   }
   if (failure) {
-    throw std::runtime_error("HTTP " + method + " " + target + ": " + stage + ": " +
-                             failure.message());
+    throw std::runtime_error("HTTP " + method + " " + target + ": " + stage + ": " + failure.message());
   }
   std::string text(net::buffers_begin(buffer.data()), net::buffers_end(buffer.data()));
   const auto header_end = text.find("\r\n\r\n");

@@ -24,51 +24,57 @@ po::typed_value<T>* InRange(const char* option, T min, T max, Out& out) {
 }
 
 cli::CommandLine MakeCommandLine(Options& o) {
-  cli::CommandLine line("iot-devsim", "iot-devsim --product PK [options]",
-                        "Simulates devices of a product: registers them through the REST API (or reads their "
-                        "credentials),\nfetches the published thing model, posts properties and events at a fixed "
-                        "total rate and answers\nproperty sets and services. Ends with a summary (--json for "
-                        "machines).");
-  line.Options()
-      ("api", po::value(&o.api_url)->value_name("URL"), "REST API base (http://127.0.0.1:8080)")
-      ("token", po::value(&o.token)->value_name("TOKEN"), "admin token (default: $IOT_ADMIN_TOKEN)")
-      ("product", po::value(&o.product_key)->value_name("PK")->required(), "product key (required)")
-      ("devices", InRange<long long>("--devices", 1, 100000, o.devices)->value_name("N"), "devices to simulate (10)")
-      ("prefix", po::value(&o.prefix)->value_name("TEXT"),
-       "device name prefix (sim-): names are PREFIX0001, PREFIX0002, ...")
-      ("credentials", po::value(&o.credentials_file)->value_name("FILE"),
-       "JSON [{\"productKey\",\"deviceName\",\"deviceSecret\"}]: read when it exists, otherwise written after "
-       "registering the devices")
-      ("model", po::value(&o.model_file)->value_name("FILE"), "TSL document to use instead of the published thing model")
-      ("mqtt", po::value(&o.mqtt_uri)->value_name("URI"), "broker (tcp://127.0.0.1:1883; ssl://host:8883 with --ca)")
-      ("ca", po::value(&o.ca_file)->value_name("FILE"), "CA certificate for ssl://")
-      ("rate", InRange<double>("--rate", 0.001, 1e6, o.rate)->value_name("R"), "posts per second, all devices together (10)")
-      ("duration", InRange<double>("--duration", 0, 1e7, o.duration_s)->value_name("S"), "seconds of posting (10)")
-      ("events", InRange<double>("--events", 0, 1, o.event_share)->value_name("SHARE"),
-       "share of posts that are events, 0..1 (0.1)")
-      ("invalid", InRange<double>("--invalid", 0, 1, o.invalid_share)->value_name("SHARE"),
-       "share of posts carrying one invalid value, 0..1 (0)")
-      ("properties", InRange<long long>("--properties", 1, 200, o.properties_per_post)->value_name("K"),
-       "properties per post (5)")
-      ("answer-delay-ms",
-       po::value<long long>()->value_name("MS")->notifier([&o](long long v) {
-         if (v < 0 || v > 600000) throw po::error("--answer-delay-ms needs a value from 0 to 600000");
-         o.answer_delay = std::chrono::milliseconds(v);
-       }),
-       "delay before answering property sets and services (0)")
-      ("qos", InRange<int>("--qos", 0, 1, o.qos)->value_name("0|1"), "QoS of the posts (1)")
-      ("window", InRange<long long>("--window", 1, 10000, o.window)->value_name("N"), "requests in flight per device (32)")
-      ("reply-timeout-ms",
-       po::value<long long>()->value_name("MS")->notifier([&o](long long v) {
-         if (v < 10 || v > 600000) throw po::error("--reply-timeout-ms needs a value from 10 to 600000");
-         o.reply_timeout = std::chrono::milliseconds(v);
-       }),
-       "resend a post unanswered for this long (3000)")
-      ("workers", InRange<int>("--workers", 1, 64, o.workers)->value_name("N"), "SDK worker threads (2)")
-      ("seed", po::value(&o.seed)->value_name("N"), "random seed (1)")
-      ("json", po::bool_switch(&o.json), "print the summary as JSON on stdout")
-      ("no-progress", po::bool_switch()->notifier([&o](bool v) { o.progress = !v; }),
-       "no live progress line on stderr");
+  cli::CommandLine line(
+      "iot-devsim", "iot-devsim --product PK [options]",
+      "Simulates devices of a product: registers them through the REST API (or reads their "
+      "credentials),\nfetches the published thing model, posts properties and events at a fixed "
+      "total rate and answers\nproperty sets and services. Ends with a summary (--json for "
+      "machines).");
+  line.Options()("api", po::value(&o.api_url)->value_name("URL"), "REST API base (http://127.0.0.1:8080)")(
+      "token", po::value(&o.token)->value_name("TOKEN"), "admin token (default: $IOT_ADMIN_TOKEN)")(
+      "product", po::value(&o.product_key)->value_name("PK")->required(), "product key (required)")(
+      "devices", InRange<long long>("--devices", 1, 100000, o.devices)->value_name("N"),
+      "devices to simulate (10)")("prefix", po::value(&o.prefix)->value_name("TEXT"),
+                                  "device name prefix (sim-): names are PREFIX0001, PREFIX0002, ...")(
+      "credentials", po::value(&o.credentials_file)->value_name("FILE"),
+      "JSON [{\"productKey\",\"deviceName\",\"deviceSecret\"}]: read when it exists, otherwise written after "
+      "registering the devices")("model", po::value(&o.model_file)->value_name("FILE"),
+                                 "TSL document to use instead of the published thing model")(
+      "mqtt", po::value(&o.mqtt_uri)->value_name("URI"),
+      "broker (tcp://127.0.0.1:1883; ssl://host:8883 with --ca)")(
+      "ca", po::value(&o.ca_file)->value_name("FILE"), "CA certificate for ssl://")(
+      "rate", InRange<double>("--rate", 0.001, 1e6, o.rate)->value_name("R"),
+      "posts per second, all devices together (10)")(
+      "duration", InRange<double>("--duration", 0, 1e7, o.duration_s)->value_name("S"),
+      "seconds of posting (10)")("events",
+                                 InRange<double>("--events", 0, 1, o.event_share)->value_name("SHARE"),
+                                 "share of posts that are events, 0..1 (0.1)")(
+      "invalid", InRange<double>("--invalid", 0, 1, o.invalid_share)->value_name("SHARE"),
+      "share of posts carrying one invalid value, 0..1 (0)")(
+      "properties", InRange<long long>("--properties", 1, 200, o.properties_per_post)->value_name("K"),
+      "properties per post (5)")("answer-delay-ms",
+                                 po::value<long long>()->value_name("MS")->notifier([&o](long long v) {
+                                   if (v < 0 || v > 600000) {
+                                     throw po::error("--answer-delay-ms needs a value from 0 to 600000");
+                                   }
+                                   o.answer_delay = std::chrono::milliseconds(v);
+                                 }),
+                                 "delay before answering property sets and services (0)")(
+      "qos", InRange<int>("--qos", 0, 1, o.qos)->value_name("0|1"), "QoS of the posts (1)")(
+      "window", InRange<long long>("--window", 1, 10000, o.window)->value_name("N"),
+      "requests in flight per device (32)")(
+      "reply-timeout-ms", po::value<long long>()->value_name("MS")->notifier([&o](long long v) {
+        if (v < 10 || v > 600000) {
+          throw po::error("--reply-timeout-ms needs a value from 10 to 600000");
+        }
+        o.reply_timeout = std::chrono::milliseconds(v);
+      }),
+      "resend a post unanswered for this long (3000)")(
+      "workers", InRange<int>("--workers", 1, 64, o.workers)->value_name("N"), "SDK worker threads (2)")(
+      "seed", po::value(&o.seed)->value_name("N"), "random seed (1)")("json", po::bool_switch(&o.json),
+                                                                      "print the summary as JSON on stdout")(
+      "no-progress", po::bool_switch()->notifier([&o](bool v) { o.progress = !v; }),
+      "no live progress line on stderr");
   return line;
 }
 

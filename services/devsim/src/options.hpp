@@ -12,19 +12,19 @@ struct Options {
   std::string token;  // --token or IOT_ADMIN_TOKEN
   std::string product_key;
   std::size_t devices = 10;
-  std::string prefix = "sim-";      // device names: {prefix}{0001..}
-  std::string credentials_file;    // read if it exists; else devices are registered and saved there
-  std::string model_file;          // a TSL file instead of the published thing model
+  std::string prefix = "sim-";   // device names: {prefix}{0001..}
+  std::string credentials_file;  // read if it exists; else devices are registered and saved there
+  std::string model_file;        // a TSL file instead of the published thing model
   std::string mqtt_uri = "tcp://127.0.0.1:1883";
   std::string ca_file;
-  double rate = 10;                // posts per second, all devices together
+  double rate = 10;  // posts per second, all devices together
   double duration_s = 10;
-  double event_share = 0.1;        // share of posts that are events (when the model has events)
-  double invalid_share = 0;        // share of posts with one invalid value
+  double event_share = 0.1;  // share of posts that are events (when the model has events)
+  double invalid_share = 0;  // share of posts with one invalid value
   std::size_t properties_per_post = 5;
   std::chrono::milliseconds answer_delay{0};  // before answering property sets and services
   int qos = 1;
-  std::size_t window = 32;         // per device
+  std::size_t window = 32;  // per device
   std::chrono::milliseconds reply_timeout{3000};
   int workers = 2;
   std::uint64_t seed = 1;

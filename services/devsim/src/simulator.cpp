@@ -28,7 +28,9 @@ using nlohmann::json;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
+  if (!in) {
+    throw std::runtime_error("cannot read " + path);
+  }
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
@@ -59,20 +61,30 @@ std::vector<Credential> RegisterDevices(const Options& o, const HttpUrl& api) {
   for (std::size_t first = 0; first < o.devices; first += 1000) {
     const std::size_t last = std::min(o.devices, first + 1000);
     json names = json::array();
-    for (std::size_t i = first; i < last; ++i) names.push_back(DeviceName(o, i));
+    for (std::size_t i = first; i < last; ++i) {
+      names.push_back(DeviceName(o, i));
+    }
     HttpResult r = HttpCall(api, "POST", base + ":batch", o.token, json{{"deviceNames", names}}.dump());
     if (r.status == 201) {
       const json doc = json::parse(r.body);  // not in the range-for: a temporary would dangle
-      for (const json& item : doc.at("items")) out.push_back(FromJson(item));
+      for (const json& item : doc.at("items")) {
+        out.push_back(FromJson(item));
+      }
       continue;
     }
-    if (r.status != 409) HttpFailure("registering devices", r);
+    if (r.status != 409) {
+      HttpFailure("registering devices", r);
+    }
     // Some exist (an earlier run): register the rest one by one, read the secrets of the others.
     for (const json& name : names) {
       const std::string dn = name.get<std::string>();
       HttpResult one = HttpCall(api, "POST", base, o.token, json{{"deviceName", dn}}.dump());
-      if (one.status == 409) one = HttpCall(api, "GET", base + "/" + dn, o.token);
-      if (one.status != 200 && one.status != 201) HttpFailure("registering " + dn, one);
+      if (one.status == 409) {
+        one = HttpCall(api, "GET", base + "/" + dn, o.token);
+      }
+      if (one.status != 200 && one.status != 201) {
+        HttpFailure("registering " + dn, one);
+      }
       out.push_back(FromJson(json::parse(one.body)));
     }
   }
@@ -84,18 +96,22 @@ tsl::Module LoadModel(const Options& o, const HttpUrl* api) {
   if (!o.model_file.empty()) {
     text = ReadFile(o.model_file);
   } else {
-    HttpResult r = HttpCall(*api, "GET", "/api/v1/products/" + o.product_key + "/thing-model?version=latest",
-                            o.token);
+    HttpResult r =
+        HttpCall(*api, "GET", "/api/v1/products/" + o.product_key + "/thing-model?version=latest", o.token);
     if (r.status == 404) {
       throw std::runtime_error("product " + o.product_key + " has no published thing model");
     }
-    if (r.status != 200) HttpFailure("fetching the thing model", r);
+    if (r.status != 200) {
+      HttpFailure("fetching the thing model", r);
+    }
     text = std::move(r.body);
   }
   tsl::ModuleResult parsed = tsl::ParseModule(text);
   if (!parsed.module) {
     std::string problems;
-    for (const auto& p : parsed.problems) problems += "\n  " + p.pointer + ": " + p.message;
+    for (const auto& p : parsed.problems) {
+      problems += "\n  " + p.pointer + ": " + p.message;
+    }
     throw std::runtime_error("the thing model does not parse:" + problems);
   }
   if (parsed.module->properties.empty() && parsed.module->events.empty()) {
@@ -131,19 +147,19 @@ std::vector<Credential> ReadCredentials(const std::string& path) {
 void WriteCredentials(const std::string& path, const std::vector<Credential>& credentials) {
   json doc = json::array();
   for (const auto& c : credentials) {
-    doc.push_back({{"productKey", c.product_key}, {"deviceName", c.device_name},
-                   {"deviceSecret", c.device_secret}});
+    doc.push_back(
+        {{"productKey", c.product_key}, {"deviceName", c.device_name}, {"deviceSecret", c.device_secret}});
   }
   std::ofstream out(path);
-  if (!out) throw std::runtime_error("cannot write " + path);
+  if (!out) {
+    throw std::runtime_error("cannot write " + path);
+  }
   out << doc.dump(2) << "\n";
 }
 
-PostPlan MakePost(const tsl::Module& model, ValueGenerator& values, const Options& o,
-                  std::int64_t now_ms) {
+PostPlan MakePost(const tsl::Module& model, ValueGenerator& values, const Options& o, std::int64_t now_ms) {
   PostPlan plan;
-  const bool event = !model.events.empty() &&
-                     (model.properties.empty() || values.Uniform() < o.event_share);
+  const bool event = !model.events.empty() && (model.properties.empty() || values.Uniform() < o.event_share);
   plan.invalid = values.Uniform() < o.invalid_share;
   if (event) {
     const tsl::Event& e = model.events[values.Index(model.events.size())];
@@ -160,9 +176,13 @@ PostPlan MakePost(const tsl::Module& model, ValueGenerator& values, const Option
   }
   // A random selection of distinct properties (partial Fisher-Yates over indices).
   std::vector<std::size_t> order(model.properties.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
   const std::size_t k = std::min(o.properties_per_post, order.size());
-  for (std::size_t i = 0; i < k; ++i) std::swap(order[i], order[i + values.Index(order.size() - i)]);
+  for (std::size_t i = 0; i < k; ++i) {
+    std::swap(order[i], order[i + values.Index(order.size() - i)]);
+  }
   for (std::size_t i = 0; i < k; ++i) {
     const tsl::Property& p = model.properties[order[i]];
     plan.params[p.identifier] = values.Valid(p.data_type, now_ms);
@@ -176,22 +196,29 @@ PostPlan MakePost(const tsl::Module& model, ValueGenerator& values, const Option
   return plan;
 }
 
-int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
-                  const std::atomic<bool>& stop) {
+int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const std::atomic<bool>& stop) {
   // --- set up: credentials and thing model ---
   std::vector<Credential> credentials;
   tsl::Module model;
   try {
     std::unique_ptr<HttpUrl> api;
-    if (!o.token.empty()) api = std::make_unique<HttpUrl>(ParseHttpUrl(o.api_url));
+    if (!o.token.empty()) {
+      api = std::make_unique<HttpUrl>(ParseHttpUrl(o.api_url));
+    }
     if (!o.credentials_file.empty() && ::access(o.credentials_file.c_str(), R_OK) == 0) {
       credentials = ReadCredentials(o.credentials_file);
-      if (credentials.size() > o.devices) credentials.resize(o.devices);
+      if (credentials.size() > o.devices) {
+        credentials.resize(o.devices);
+      }
     } else {
       credentials = RegisterDevices(o, *api);
-      if (!o.credentials_file.empty()) WriteCredentials(o.credentials_file, credentials);
+      if (!o.credentials_file.empty()) {
+        WriteCredentials(o.credentials_file, credentials);
+      }
     }
-    if (credentials.empty()) throw std::runtime_error("no devices to simulate");
+    if (credentials.empty()) {
+      throw std::runtime_error("no devices to simulate");
+    }
     model = LoadModel(o, api.get());
   } catch (const std::exception& e) {
     err << "msg=\"cannot start\" error=" << log::Quote(e.what()) << "\n";
@@ -203,7 +230,9 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
   runtime_options.workers = o.workers;
   auto runtime = std::make_shared<device::Runtime>(runtime_options);
   std::map<std::string, const tsl::Service*, std::less<>> services;
-  for (const tsl::Service& s : model.services) services[s.identifier] = &s;
+  for (const tsl::Service& s : model.services) {
+    services[s.identifier] = &s;
+  }
 
   // --- connect ---
   std::vector<std::unique_ptr<device::Device>> devices;
@@ -237,8 +266,12 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
         responder.Ok(data);
         stats.DownlinkAnswered();
       };
-      if (delay.count() == 0) return send();
-      if (!runtime->PostAfter(delay, send)) responder.Reply(429, json::object(), "simulator busy");
+      if (delay.count() == 0) {
+        return send();
+      }
+      if (!runtime->PostAfter(delay, send)) {
+        responder.Reply(429, json::object(), "simulator busy");
+      }
     };
     dev->OnPropertySet([&stats, answer](const device::DownlinkRequest&, device::Responder r) {
       stats.Downlink();
@@ -266,8 +299,12 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
   std::size_t connected = 0;
   while (Clock::now() < connect_deadline && !stop) {
     connected = 0;
-    for (const auto& d : devices) connected += d->IsReady() ? 1 : 0;
-    if (connected == devices.size()) break;
+    for (const auto& d : devices) {
+      connected += d->IsReady() ? 1 : 0;
+    }
+    if (connected == devices.size()) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (connected == 0) {
@@ -283,8 +320,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
   // --- post at the configured rate; progress on one line ---
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(o.duration_s));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
   std::atomic<bool> posting_done{false};
   std::thread progress([&] {
     auto next = Clock::now() + std::chrono::seconds(1);
@@ -310,12 +347,15 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
   });
 
   ValueGenerator values(o.seed);
-  const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
   auto next = start;
   std::size_t turn = 0;
   while (!stop) {
     const auto now = Clock::now();
-    if (now >= end) break;
+    if (now >= end) {
+      break;
+    }
     if (next > now) {
       std::this_thread::sleep_until(std::min(next, end));
       continue;
@@ -323,29 +363,37 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
     device::Device& dev = *devices[turn++ % devices.size()];
     PostPlan plan = MakePost(model, values, o, NowMs());
     auto done = [&stats](const device::Reply& reply) { stats.Record(reply); };
-    const device::Outcome accepted =
-        plan.event ? dev.PostEventAsync(plan.event_id, plan.params, std::nullopt, done)
-                   : dev.PostPropertiesAsync(plan.params, done);
+    const device::Outcome accepted = plan.event
+                                         ? dev.PostEventAsync(plan.event_id, plan.params, std::nullopt, done)
+                                         : dev.PostPropertiesAsync(plan.params, done);
     if (accepted == device::Outcome::kWindowFull) {
       stats.WindowFull();
     } else {
       stats.Sent();
-      if (plan.invalid) stats.InvalidSent();
+      if (plan.invalid) {
+        stats.InvalidSent();
+      }
     }
     next += interval;
-    if (now - next > std::chrono::seconds(1)) next = now;  // after a stall, no catch-up burst
+    if (now - next > std::chrono::seconds(1)) {
+      next = now;  // after a stall, no catch-up burst
+    }
   }
   const double posting_s = std::chrono::duration<double>(Clock::now() - start).count();
 
   // --- drain: every post ends with a reply, a timeout, or (after the deadline) unfinished ---
   const auto drain_end = Clock::now() + o.reply_timeout * 3 + std::chrono::seconds(3);
   while (Clock::now() < drain_end) {
-    if (stats.answered() + stats.timeouts() >= stats.sent()) break;
+    if (stats.answered() + stats.timeouts() >= stats.sent()) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   posting_done = true;
   progress.join();
-  if (o.progress && tty) err << "\n";
+  if (o.progress && tty) {
+    err << "\n";
+  }
 
   std::uint64_t resends = 0;
   connected = 0;
@@ -353,21 +401,22 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err,
     resends += d->Stats().resends;
     connected += d->Stats().connects > 0 ? 1 : 0;
   }
-  for (auto& d : devices) d->Stop();
+  for (auto& d : devices) {
+    d->Stop();
+  }
   json summary = stats.Summary(posting_s, devices.size(), connected, resends);
   if (o.json) {
     out << summary.dump() << std::endl;
   } else {
     const json& l = summary["latencyMs"];
     out << "devices " << summary["devices"] << " (connected " << summary["connected"] << ")\n"
-        << "posts sent " << summary["sent"] << " (invalid " << summary["invalidSent"]
-        << "), answered " << summary["answered"] << ", accepted " << summary["accepted"]
-        << ", refused " << summary["refused"] << ", timeouts " << summary["timeouts"]
-        << ", window full " << summary["windowFull"] << ", resends " << summary["resends"] << "\n"
-        << "achieved " << summary["achievedRate"] << " posts/s over " << summary["durationS"]
-        << " s\n"
-        << "post->reply latency ms: p50 " << l["p50"] << " p90 " << l["p90"] << " p99 " << l["p99"]
-        << " max " << l["max"] << "\n"
+        << "posts sent " << summary["sent"] << " (invalid " << summary["invalidSent"] << "), answered "
+        << summary["answered"] << ", accepted " << summary["accepted"] << ", refused " << summary["refused"]
+        << ", timeouts " << summary["timeouts"] << ", window full " << summary["windowFull"] << ", resends "
+        << summary["resends"] << "\n"
+        << "achieved " << summary["achievedRate"] << " posts/s over " << summary["durationS"] << " s\n"
+        << "post->reply latency ms: p50 " << l["p50"] << " p90 " << l["p90"] << " p99 " << l["p99"] << " max "
+        << l["max"] << "\n"
         << "refusals by code " << summary["refusalsByCode"].dump() << "\n"
         << "downlinks received " << summary["downlinks"]["received"] << ", answered "
         << summary["downlinks"]["answered"] << "\n";

@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/tsl/thing_model.hpp"
 #include "options.hpp"
 #include "values.hpp"
-#include "iot/tsl/thing_model.hpp"
 
 namespace iot::devsim {
 

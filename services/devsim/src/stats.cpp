@@ -10,7 +10,9 @@ namespace iot::devsim {
 Percentiles ComputePercentiles(std::vector<std::uint32_t>& samples) {
   Percentiles p;
   p.count = samples.size();
-  if (samples.empty()) return p;
+  if (samples.empty()) {
+    return p;
+  }
   std::sort(samples.begin(), samples.end());
   auto rank = [&](double q) {
     const auto n = static_cast<double>(samples.size());
@@ -47,7 +49,9 @@ void Stats::Record(const device::Reply& reply) {
   if (reply.code != 200) {
     ++refusals_by_code_[reply.code];
   } else {
-    for (const auto& r : reply.refusals) ++refusals_by_code_[r.code];
+    for (const auto& r : reply.refusals) {
+      ++refusals_by_code_[r.code];
+    }
   }
   refused_items_ += reply.code != 200 ? 1 : reply.refusals.size();
   max_us_ = std::max(max_us_, us);
@@ -56,9 +60,13 @@ void Stats::Record(const device::Reply& reply) {
     samples_.push_back(us);
   } else {
     const auto j = std::uniform_int_distribution<std::uint64_t>(0, seen_ - 1)(rng_);
-    if (j < samples_.size()) samples_[j] = us;
+    if (j < samples_.size()) {
+      samples_[j] = us;
+    }
   }
-  if (recent_.size() < 100000) recent_.push_back(us);
+  if (recent_.size() < 100000) {
+    recent_.push_back(us);
+  }
 }
 
 Percentiles Stats::Latency() const {
@@ -90,7 +98,9 @@ nlohmann::json Stats::Summary(double seconds, std::size_t devices, std::size_t c
   std::uint64_t refused_items = 0;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [code, n] : refusals_by_code_) by_code[std::to_string(code)] = n;
+    for (const auto& [code, n] : refusals_by_code_) {
+      by_code[std::to_string(code)] = n;
+    }
     refused_items = refused_items_;
   }
   const double rate = seconds > 0 ? static_cast<double>(answered_.load()) / seconds : 0;

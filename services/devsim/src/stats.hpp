@@ -51,9 +51,8 @@ class Stats {
 
  private:
   std::size_t max_samples_;
-  std::atomic<std::uint64_t> sent_{0}, invalid_sent_{0}, answered_{0}, accepted_{0},
-      refused_posts_{0}, refused_items_{0}, timeouts_{0}, stopped_{0}, window_full_{0},
-      downlinks_{0}, downlinks_answered_{0};
+  std::atomic<std::uint64_t> sent_{0}, invalid_sent_{0}, answered_{0}, accepted_{0}, refused_posts_{0},
+      refused_items_{0}, timeouts_{0}, stopped_{0}, window_full_{0}, downlinks_{0}, downlinks_answered_{0};
   mutable std::mutex mutex_;
   std::vector<std::uint32_t> samples_;  // µs; reservoir-sampled above max_samples_
   std::vector<std::uint32_t> recent_;

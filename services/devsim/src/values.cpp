@@ -36,24 +36,32 @@ nlohmann::json ValueGenerator::Valid(const tsl::DataType& type, std::int64_t now
       static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
       const std::size_t max = type.limit == 0 ? 16 : std::min<std::size_t>(type.limit, 16);
       std::string s(1 + Index(max), 'a');
-      for (char& c : s) c = kChars[Index(sizeof(kChars) - 1)];
+      for (char& c : s) {
+        c = kChars[Index(sizeof(kChars) - 1)];
+      }
       return s;
     }
     case tsl::DataKind::kDate: return std::to_string(now_ms);
     case tsl::DataKind::kBool:
     case tsl::DataKind::kEnum:
-      if (type.items.empty()) return 0;
+      if (type.items.empty()) {
+        return 0;
+      }
       return type.items[Index(type.items.size())].key;
     case tsl::DataKind::kStruct: {
       nlohmann::json object = nlohmann::json::object();
-      for (const tsl::Param& m : type.members) object[m.identifier] = Valid(m.data_type, now_ms);
+      for (const tsl::Param& m : type.members) {
+        object[m.identifier] = Valid(m.data_type, now_ms);
+      }
       return object;
     }
     case tsl::DataKind::kArray: {
       nlohmann::json array = nlohmann::json::array();
       const std::size_t max = type.limit == 0 ? 4 : std::min<std::size_t>(type.limit, 4);
       const std::size_t n = 1 + Index(max);
-      for (std::size_t i = 0; i < n && type.item; ++i) array.push_back(Valid(*type.item, now_ms));
+      for (std::size_t i = 0; i < n && type.item; ++i) {
+        array.push_back(Valid(*type.item, now_ms));
+      }
       return array;
     }
   }
@@ -72,7 +80,9 @@ nlohmann::json ValueGenerator::Invalid(const tsl::DataType& type) {
 
 nlohmann::json ValueGenerator::ValidParams(const tsl::ParamList& params, std::int64_t now_ms) {
   nlohmann::json object = nlohmann::json::object();
-  for (const tsl::Param& p : params.params) object[p.identifier] = Valid(p.data_type, now_ms);
+  for (const tsl::Param& p : params.params) {
+    object[p.identifier] = Valid(p.data_type, now_ms);
+  }
   return object;
 }
 

@@ -36,7 +36,9 @@ class BoundedQueue {
   bool Push(T value) {
     std::unique_lock lock(mutex_);
     not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
-    if (closed_) return false;
+    if (closed_) {
+      return false;
+    }
     items_.push_back(std::move(value));
     lock.unlock();
     not_empty_.notify_one();
@@ -49,7 +51,9 @@ class BoundedQueue {
     if (!not_empty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); })) {
       return std::nullopt;
     }
-    if (items_.empty()) return std::nullopt;
+    if (items_.empty()) {
+      return std::nullopt;
+    }
     T value = std::move(items_.front());
     items_.pop_front();
     lock.unlock();
@@ -68,7 +72,9 @@ class BoundedQueue {
         ++n;
       }
     }
-    if (n > 0) not_full_.notify_all();
+    if (n > 0) {
+      not_full_.notify_all();
+    }
     return n;
   }
 

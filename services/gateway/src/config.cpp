@@ -12,7 +12,9 @@ namespace {
 
 bool ValidShareGroup(const std::string& group) {
   for (char c : group) {
-    if (c == '/' || c == '+' || c == '#' || static_cast<unsigned char>(c) < 0x20) return false;
+    if (c == '/' || c == '+' || c == '#' || static_cast<unsigned char>(c) < 0x20) {
+      return false;
+    }
   }
   return true;
 }
@@ -24,7 +26,9 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   const nlohmann::json file = ReadConfigFile(config_path);
   Config c;
   char host[256] = {0};
-  if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  if (gethostname(host, sizeof host - 1) != 0) {
+    host[0] = 0;
+  }
   c.client_id = std::string("iot-gateway-") + (host[0] ? host : "local");
 
   ConfigReader r(file, env, problems);
@@ -57,8 +61,12 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   r.String("log_level", "IOT_LOG_LEVEL", c.log_level);
   r.String("log_format", "IOT_LOG_FORMAT", c.log_format);
 
-  if (c.pg_dsn.empty()) problems.push_back("IOT_PG_DSN (pg_dsn): required");
-  if (c.mqtt_host.empty()) problems.push_back("IOT_MQTT_HOST (mqtt_host): required");
+  if (c.pg_dsn.empty()) {
+    problems.push_back("IOT_PG_DSN (pg_dsn): required");
+  }
+  if (c.mqtt_host.empty()) {
+    problems.push_back("IOT_MQTT_HOST (mqtt_host): required");
+  }
   if (c.client_id.empty() || c.client_id.size() > 128) {
     problems.push_back("IOT_GATEWAY_CLIENT_ID (client_id): 1-128 characters");
   }
@@ -79,7 +87,9 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   if (!log::ParseFormat(c.log_format, format)) {
     problems.push_back("IOT_LOG_FORMAT (log_format): logfmt or json");
   }
-  if (!problems.empty()) throw ConfigError(problems);
+  if (!problems.empty()) {
+    throw ConfigError(problems);
+  }
   return c;
 }
 

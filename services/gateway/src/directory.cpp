@@ -33,32 +33,38 @@ CachingDirectory::CachingDirectory(DirectorySource& source, CacheSettings settin
       }) {}
 
 std::int64_t CachingDirectory::Now() const {
-  if (clock_) return clock_();
+  if (clock_) {
+    return clock_();
+  }
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-Result<DeviceEntry> CachingDirectory::FindDevice(std::string_view product_key,
-                                                 std::string_view device_name) {
+Result<DeviceEntry> CachingDirectory::FindDevice(std::string_view product_key, std::string_view device_name) {
   std::string key;
   key.reserve(product_key.size() + device_name.size() + 1);
   key.append(product_key).append("/").append(device_name);
   const std::int64_t now = Now();
   std::lock_guard lock(mutex_);
   if (auto it = devices_.find(key); it != devices_.end()) {
-    if (now - it->second.loaded_ms < settings_.ttl.count()) return it->second.entry;
+    if (now - it->second.loaded_ms < settings_.ttl.count()) {
+      return it->second.entry;
+    }
     devices_.erase(it);
   }
   Result<DeviceEntry> loaded = source_.LoadDevice(product_key, device_name);
-  if (!loaded) return loaded;
-  if (devices_.size() >= settings_.max_devices) devices_.erase(devices_.begin());
+  if (!loaded) {
+    return loaded;
+  }
+  if (devices_.size() >= settings_.max_devices) {
+    devices_.erase(devices_.begin());
+  }
   devices_[key] = DeviceSlot{*loaded, now};
   return loaded;
 }
 
-Result<std::shared_ptr<const ProductEntry>> CachingDirectory::FindProduct(
-    std::string_view product_key) {
+Result<std::shared_ptr<const ProductEntry>> CachingDirectory::FindProduct(std::string_view product_key) {
   return products_.Find(product_key, load_product_);
 }
 

@@ -55,8 +55,7 @@ using ProductEntry = catalog::PublishedProduct;
 class Directory {
  public:
   virtual ~Directory() = default;
-  virtual Result<DeviceEntry> FindDevice(std::string_view product_key,
-                                         std::string_view device_name) = 0;
+  virtual Result<DeviceEntry> FindDevice(std::string_view product_key, std::string_view device_name) = 0;
   virtual Result<std::shared_ptr<const ProductEntry>> FindProduct(std::string_view product_key) = 0;
 };
 
@@ -65,8 +64,7 @@ class Directory {
 class DirectorySource {
  public:
   virtual ~DirectorySource() = default;
-  virtual Result<DeviceEntry> LoadDevice(std::string_view product_key,
-                                         std::string_view device_name) = 0;
+  virtual Result<DeviceEntry> LoadDevice(std::string_view product_key, std::string_view device_name) = 0;
   // Unparsed (catalog::LoadFromStore); the cache parses the model.
   virtual Result<ProductEntry> LoadProduct(std::string_view product_key) = 0;
 };
@@ -112,7 +110,7 @@ class CachingDirectory final : public Directory {
   CacheSettings settings_;
   Clock clock_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, DeviceSlot> devices_;    // "pk/dn"
+  std::unordered_map<std::string, DeviceSlot> devices_;  // "pk/dn"
   catalog::PublishedProducts products_;
   catalog::PublishedProducts::Loader load_product_;  // source_.LoadProduct under mutex_
 };

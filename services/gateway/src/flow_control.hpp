@@ -11,8 +11,7 @@ class FlowControl {
  public:
   enum class Action { kNone, kPause, kResume };
 
-  FlowControl(std::size_t high_water, std::size_t low_water)
-      : high_(high_water), low_(low_water) {}
+  FlowControl(std::size_t high_water, std::size_t low_water) : high_(high_water), low_(low_water) {}
 
   // Reports the current depth; returns what to do (once per transition).
   Action Update(std::size_t depth) {

@@ -57,7 +57,9 @@ std::vector<std::unique_ptr<StoreBackend>> BackendsFor(const Config& c) {
 
 std::vector<Backend*> Pointers(const std::vector<std::unique_ptr<StoreBackend>>& backends) {
   std::vector<Backend*> out;
-  for (const auto& b : backends) out.push_back(b.get());
+  for (const auto& b : backends) {
+    out.push_back(b.get());
+  }
   return out;
 }
 
@@ -93,22 +95,26 @@ bool Gateway::Start() {
         [this] { return ingress_.Connected(); },
         // Ready: connected to the broker and to the database.
         [this] { return ingress_.Connected() && database_ok_.load(); });
-    if (!metrics_server_->Start()) return false;
+    if (!metrics_server_->Start()) {
+      return false;
+    }
   }
   listener_ = std::thread([this] { ListenLoop(); });
   pipeline_.Start();
   ingress_.Start(pipeline_);
-  IOT_LOG_INFO("gateway", "msg=\"started\" client_id=" << log::Quote(config_.client_id)
-                              << " workers=" << config_.workers << " writers=" << config_.writers
-                              << " batch_max=" << config_.batch_max
-                              << " queue_high=" << config_.queue_high << " queue_low="
-                              << config_.queue_low << " reply_qos=" << config_.reply_qos
+  IOT_LOG_INFO("gateway", "msg=\"started\" client_id="
+                              << log::Quote(config_.client_id) << " workers=" << config_.workers
+                              << " writers=" << config_.writers << " batch_max=" << config_.batch_max
+                              << " queue_high=" << config_.queue_high << " queue_low=" << config_.queue_low
+                              << " reply_qos=" << config_.reply_qos
                               << " device_rate=" << config_.device_rate);
   return true;
 }
 
 void Gateway::Stop() {
-  if (stopping_.exchange(true)) return;
+  if (stopping_.exchange(true)) {
+    return;
+  }
   // Drain while still connected so the held messages are committed *and* answered; messages that
   // still arrive meanwhile are taken as far as the workers run. Then disconnect: the broker keeps
   // queueing for the persistent session until the next start.
@@ -120,22 +126,26 @@ void Gateway::Stop() {
   }
   pipeline_.Stop(std::chrono::seconds(10));
   ingress_.Stop();
-  if (listener_.joinable()) listener_.join();
-  if (metrics_server_) metrics_server_->Stop();
+  if (listener_.joinable()) {
+    listener_.join();
+  }
+  if (metrics_server_) {
+    metrics_server_->Stop();
+  }
   IOT_LOG_INFO("gateway", "msg=\"stopped\"");
 }
 
 void Gateway::ListenLoop() {
   // Thing-model publishes, product changes (validation mode) and device changes (enabled, deleted)
   // invalidate the caches within one Poll interval.
-  store::Listener listener(
-      DbFor(config_, "listen"),
-      CachingDirectory::Channels(), [this](const store::Notification& n) { directory_.Apply(n); });
+  store::Listener listener(DbFor(config_, "listen"), CachingDirectory::Channels(),
+                           [this](const store::Notification& n) { directory_.Apply(n); });
   bool was_connected = true;
   while (!stopping_) {
     auto r = listener.Poll(std::chrono::milliseconds(250));
     if (!r && was_connected) {
-      IOT_LOG_WARN("gateway", "msg=\"change notifications unavailable\" error=" << log::Quote(r.error().message()));
+      IOT_LOG_WARN("gateway",
+                   "msg=\"change notifications unavailable\" error=" << log::Quote(r.error().message()));
     }
     was_connected = static_cast<bool>(r);
     database_ok_ = was_connected;

@@ -27,22 +27,33 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
   auto parsed = alink::ParseTopic(in.topic);
   if (!parsed) {
     metrics_.ignored.fetch_add(1, std::memory_order_relaxed);
-    IOT_LOG_LIMITED(noise_, log::Level::kWarn, kLog, "msg=\"unparsable topic\" topic=" << log::Quote(in.topic));
+    IOT_LOG_LIMITED(noise_, log::Level::kWarn, kLog,
+                    "msg=\"unparsable topic\" topic=" << log::Quote(in.topic));
     return HandleStatus::kIgnore;
   }
   const alink::Topic& topic = *parsed;
   out.kind = std::string(alink::TopicKindName(topic.kind));
-  if (topic.kind == alink::TopicKind::kMqttStatus) return HandleLifecycle(in, out);
+  if (topic.kind == alink::TopicKind::kMqttStatus) {
+    return HandleLifecycle(in, out);
+  }
   if (!alink::IsDevicePublished(topic)) {  // downlinks seen through thing/service/+, our replies
     metrics_.ignored.fetch_add(1, std::memory_order_relaxed);
     return HandleStatus::kIgnore;
   }
   metrics_.messages_in.Add(out.kind);
-  if (topic.kind == alink::TopicKind::kNtpRequest) return HandleNtp(in, topic, now_ms, out);
+  if (topic.kind == alink::TopicKind::kNtpRequest) {
+    return HandleNtp(in, topic, now_ms, out);
+  }
   Context c(in, topic, now_ms, metrics_, out);
-  if (topic.kind == alink::TopicKind::kModelUpRaw && !topic.reply) return HandleRawUp(c, in, now_ms, out);
-  if (topic.kind == alink::TopicKind::kModelDownRaw && topic.reply) return HandleRawDownReply(c, in, now_ms, out);
-  if (topic.reply) return HandleDeviceReply(c, in, now_ms, out);
+  if (topic.kind == alink::TopicKind::kModelUpRaw && !topic.reply) {
+    return HandleRawUp(c, in, now_ms, out);
+  }
+  if (topic.kind == alink::TopicKind::kModelDownRaw && topic.reply) {
+    return HandleRawDownReply(c, in, now_ms, out);
+  }
+  if (topic.reply) {
+    return HandleDeviceReply(c, in, now_ms, out);
+  }
   return HandleRequest(c, in, now_ms, out);
 }
 
@@ -55,13 +66,17 @@ HandleStatus Handler::HandleRequest(Context& c, const InboundMessage& in, TimeMs
     c.ack = req->ack;
   }
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);
-  if (!device) return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
+  if (!device) {
+    return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
+  }
   c.device_id = device->device_id;
   if (!req) {
     c.Fail(alink::AlinkCode(req.error()), req.error().message());
     return HandleStatus::kWork;
   }
-  if (!Admit(c, *device, topic, now_ms)) return HandleStatus::kWork;
+  if (!Admit(c, *device, topic, now_ms)) {
+    return HandleStatus::kWork;
+  }
   return Dispatch(c, topic, *req, out);
 }
 
@@ -78,8 +93,7 @@ bool Handler::Admit(Context& c, const DeviceEntry& device, const alink::Topic& t
   return true;
 }
 
-HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alink::Request& req,
-                               Work& out) {
+HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alink::Request& req, Work& out) {
   if (auto check = alink::CheckMethod(topic, req.method); !check) {
     if (topic.kind == alink::TopicKind::kSysUnknown) {
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
@@ -100,7 +114,9 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
     case alink::TopicKind::kDesiredDelete:
     case alink::TopicKind::kDslTemplateGet: {
       auto product = directory_.FindProduct(topic.product_key);
-      if (!product) return LookupFailed(c, product.error(), codes::kProductNotFound, "product not found");
+      if (!product) {
+        return LookupFailed(c, product.error(), codes::kProductNotFound, "product not found");
+      }
       const ProductEntry& p = **product;
       switch (topic.kind) {
         case alink::TopicKind::kPropertyPost: HandlePropertyPost(c, p, params); break;
@@ -123,7 +139,8 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
       // OTA, remote config, sub-devices, topology, pack post, diag, dynamic TSL, logs, ... until
       // they are built: an explicit "not supported", never silence.
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
-      c.Fail(codes::kMethodMismatch, "method not supported: " + std::string(alink::TopicKindName(topic.kind)));
+      c.Fail(codes::kMethodMismatch,
+             "method not supported: " + std::string(alink::TopicKindName(topic.kind)));
       return HandleStatus::kWork;
   }
 }

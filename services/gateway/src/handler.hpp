@@ -7,11 +7,11 @@
 #include "directory.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
-#include "iot/script/script.hpp"
-#include "script_cache.hpp"
 #include "iot/common/log.hpp"
-#include "metrics.hpp"
 #include "iot/common/rate_limiter.hpp"
+#include "iot/script/script.hpp"
+#include "metrics.hpp"
+#include "script_cache.hpp"
 #include "work.hpp"
 
 // Decodes and validates one MQTT message into Work (what to store, what else to do, what to answer).
@@ -19,7 +19,7 @@
 namespace iot::gateway {
 
 struct HandlerSettings {
-  double rate_per_second = 100;       // per-device uplink limit; <= 0 disables
+  double rate_per_second = 100;          // per-device uplink limit; <= 0 disables
   std::size_t max_batch_samples = 1000;  // batch/history post: samples per message (6106 above)
   script::Limits script_limits;          // raw products' scripts, per call
   int script_budget_ms = 250;            // per product and worker: script CPU ms per second (0 = off)
@@ -54,8 +54,8 @@ class Handler {
   HandleStatus HandleNtp(const InboundMessage& in, const alink::Topic& topic, TimeMs now_ms, Work& out);
   // device_replies.cpp: a device's answer to a downlink completes the service-call record.
   HandleStatus HandleDeviceReply(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
-  HandleStatus CompleteCall(Context& c, const alink::Topic& topic, const alink::Reply& reply,
-                            TimeMs now_ms, Work& out);
+  HandleStatus CompleteCall(Context& c, const alink::Topic& topic, const alink::Reply& reply, TimeMs now_ms,
+                            Work& out);
   // raw.cpp: raw products' bytes, converted by the product's script.
   HandleStatus HandleRawUp(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   HandleStatus HandleRawDownReply(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);

@@ -43,7 +43,9 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   gateway::Gateway app(config);
-  if (!app.Start()) return 1;
+  if (!app.Start()) {
+    return 1;
+  }
   int sig = 0;
   sigwait(&signals, &sig);
   IOT_LOG_INFO("gateway", "msg=\"stopping\" signal=" << sig);

@@ -54,16 +54,16 @@ class BrokerStats {
 
 // Everything /metrics shows. Shared by all threads.
 struct Metrics {
-  LabeledCounter messages_in;     // by topic kind
-  LabeledCounter replies;         // by Alink code
-  LabeledCounter items_accepted;  // by topic kind
-  LabeledCounter items_refused;   // by Alink code
+  LabeledCounter messages_in;       // by topic kind
+  LabeledCounter replies;           // by Alink code
+  LabeledCounter items_accepted;    // by topic kind
+  LabeledCounter items_refused;     // by Alink code
   LabeledCounter requests_refused;  // request-level failures by Alink code
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> rate_limited{0};
   std::atomic<std::uint64_t> not_supported{0};
   std::atomic<std::uint64_t> script_calls{0};  // raw products: parsing-script calls
-  std::atomic<std::uint64_t> ignored{0};  // not device-published, or not ours
+  std::atomic<std::uint64_t> ignored{0};       // not device-published, or not ours
   std::atomic<std::uint64_t> mqtt_connects{0};
   std::atomic<std::uint64_t> mqtt_connection_lost{0};
   std::atomic<std::uint64_t> pauses{0};

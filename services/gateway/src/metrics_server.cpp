@@ -20,15 +20,16 @@ void WriteAll(int fd, const std::string& data) {
   while (off < data.size()) {
     ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
     if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
       return;
     }
     off += static_cast<std::size_t>(n);
   }
 }
 
-std::string Response(int status, std::string_view reason, std::string_view type,
-                     const std::string& body) {
+std::string Response(int status, std::string_view reason, std::string_view type, const std::string& body) {
   std::string r = "HTTP/1.0 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   r += "Content-Type: " + std::string(type) + "\r\n";
   r += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
@@ -49,7 +50,9 @@ MetricsServer::~MetricsServer() { Stop(); }
 
 bool MetricsServer::Start() {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) return false;
+  if (listen_fd_ < 0) {
+    return false;
+  }
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr{};
@@ -58,8 +61,8 @@ bool MetricsServer::Start() {
   if (::inet_pton(AF_INET, bind_.c_str(), &addr.sin_addr) != 1 ||
       ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::listen(listen_fd_, 16) != 0) {
-    IOT_LOG_ERROR("gateway", "metrics port unavailable bind=" << bind_ << " port=" << port_
-                                 << " error=" << log::Quote(std::strerror(errno)));
+    IOT_LOG_ERROR("gateway", "metrics port unavailable bind=" << bind_ << " port=" << port_ << " error="
+                                                              << log::Quote(std::strerror(errno)));
     ::close(listen_fd_);
     listen_fd_ = -1;
     return false;
@@ -74,8 +77,12 @@ bool MetricsServer::Start() {
 
 void MetricsServer::Stop() {
   stopping_ = true;
-  if (thread_.joinable()) thread_.join();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+  }
   listen_fd_ = -1;
 }
 
@@ -83,9 +90,13 @@ void MetricsServer::Loop() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
     int n = ::poll(&p, 1, 200);
-    if (n <= 0) continue;
+    if (n <= 0) {
+      continue;
+    }
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      continue;
+    }
     Serve(fd);
     ::close(fd);
   }
@@ -100,7 +111,9 @@ void MetricsServer::Serve(int fd) {
   while (head.size() < 8192 && head.find("\r\n\r\n") == std::string::npos &&
          head.find("\n\n") == std::string::npos) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
+    if (n <= 0) {
+      break;
+    }
     head.append(buf, static_cast<std::size_t>(n));
   }
   if (head.starts_with("GET /metrics")) {

@@ -8,7 +8,8 @@
 namespace iot::gateway {
 
 // A tiny HTTP/1.0 responder on one thread (POSIX sockets, no Beast): GET /metrics (Prometheus text)
-// GET /healthz (connected to the broker) and GET /readyz (`ready`: broker and database). One request per connection, 1 s read timeout, request head up to 8 KiB.
+// GET /healthz (connected to the broker) and GET /readyz (`ready`: broker and database). One request per
+// connection, 1 s read timeout, request head up to 8 KiB.
 class MetricsServer {
  public:
   using Render = std::function<std::string()>;

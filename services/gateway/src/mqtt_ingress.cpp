@@ -1,8 +1,8 @@
 #include "mqtt_ingress.hpp"
 
-#include <mqtt/async_client.h>
-
 #include <chrono>
+
+#include <mqtt/async_client.h>
 
 #include "iot/common/log.hpp"
 
@@ -23,12 +23,12 @@ log::RateLimiter& PublishNoise() {
 
 std::vector<std::string> UplinkFilters() {
   return {
-      "/sys/+/+/thing/event/+/post",                  // property post, event posts
-      "/sys/+/+/thing/event/property/history/post",   // history
-      "/sys/+/+/thing/event/property/batch/post",     // batch
-      "/sys/+/+/thing/event/property/pack/post",      // pack (answered: not supported)
-      "/sys/+/+/thing/service/+",                     // {id}_reply from devices (+ API downlinks, ignored)
-      "/sys/+/+/thing/service/property/set_reply",    // property set answers
+      "/sys/+/+/thing/event/+/post",                 // property post, event posts
+      "/sys/+/+/thing/event/property/history/post",  // history
+      "/sys/+/+/thing/event/property/batch/post",    // batch
+      "/sys/+/+/thing/event/property/pack/post",     // pack (answered: not supported)
+      "/sys/+/+/thing/service/+",                    // {id}_reply from devices (+ API downlinks, ignored)
+      "/sys/+/+/thing/service/property/set_reply",   // property set answers
       "/sys/+/+/thing/property/desired/get",
       "/sys/+/+/thing/property/desired/delete",
       "/sys/+/+/thing/dsltemplate/get",
@@ -44,8 +44,8 @@ std::vector<std::string> UplinkFilters() {
       "/sys/+/+/thing/topo/get",
       "/sys/+/+/thing/list/found",
       "/sys/+/+/thing/model/up_raw",
-      "/sys/+/+/thing/model/down_raw_reply",          // raw products' answers to downlinks
-      "/sys/+/+/thing/+",                             // unknown one-level thing topics
+      "/sys/+/+/thing/model/down_raw_reply",  // raw products' answers to downlinks
+      "/sys/+/+/thing/+",                     // unknown one-level thing topics
       "/sys/+/+/_thing/diag/post",
       "/ext/ntp/+/+/request",
       "/as/mqtt/status/+/+",
@@ -53,9 +53,7 @@ std::vector<std::string> UplinkFilters() {
 }
 
 MqttIngress::MqttIngress(MqttSettings settings, Metrics& metrics)
-    : settings_(std::move(settings)),
-      metrics_(metrics),
-      flow_(settings_.high_water, settings_.low_water) {
+    : settings_(std::move(settings)), metrics_(metrics), flow_(settings_.high_water, settings_.low_water) {
   auto create = mqtt::create_options_builder()
                     .mqtt_version(MQTTVERSION_5)
                     .send_while_disconnected(true, true)  // replies during a pause go out on resume
@@ -88,8 +86,12 @@ void MqttIngress::Start(Pipeline& pipeline) {
     in.payload = msg->get_payload_str();
     in.received_ms = NowMs();
     const std::size_t held = pipeline_->Submit(std::move(in));
-    if (held > settings_.high_water) metrics_.overflow.fetch_add(1, std::memory_order_relaxed);
-    if (held >= settings_.high_water) Wake();
+    if (held > settings_.high_water) {
+      metrics_.overflow.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (held >= settings_.high_water) {
+      Wake();
+    }
   });
   client_->set_connection_lost_handler([this](const std::string& cause) {
     connected_ = false;
@@ -108,7 +110,9 @@ void MqttIngress::Start(Pipeline& pipeline) {
 void MqttIngress::StopSupervisor() {
   stopping_ = true;
   Wake();
-  if (supervisor_.joinable()) supervisor_.join();
+  if (supervisor_.joinable()) {
+    supervisor_.join();
+  }
 }
 
 std::string MqttIngress::FullFilter(const std::string& filter) const {
@@ -117,10 +121,13 @@ std::string MqttIngress::FullFilter(const std::string& filter) const {
 
 void MqttIngress::Unsubscribe() {
   try {
-    if (!client_->is_connected()) return;
+    if (!client_->is_connected()) {
+      return;
+    }
     for (const std::string& filter : UplinkFilters()) {
       if (!client_->unsubscribe(FullFilter(filter))->wait_for(kSubscribeTimeout)) {
-        IOT_LOG_WARN("gateway", "msg=\"MQTT unsubscribe timed out\" filter=" << log::Quote(FullFilter(filter)));
+        IOT_LOG_WARN("gateway",
+                     "msg=\"MQTT unsubscribe timed out\" filter=" << log::Quote(FullFilter(filter)));
       }
     }
     IOT_LOG_INFO("gateway", "msg=\"unsubscribed: draining what is held\"");
@@ -130,7 +137,9 @@ void MqttIngress::Unsubscribe() {
 }
 
 void MqttIngress::Stop() {
-  if (stopped_.exchange(true)) return;
+  if (stopped_.exchange(true)) {
+    return;
+  }
   StopSupervisor();
   try {
     if (client_->is_connected()) {
@@ -139,7 +148,9 @@ void MqttIngress::Stop() {
         options.properties({mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, 0)});
       }
       client_->disconnect(options.finalize())->wait_for(std::chrono::seconds(5));
-      if (settings_.end_session_on_stop) IOT_LOG_INFO("gateway", "msg=\"MQTT session ended (Session Expiry 0)\"");
+      if (settings_.end_session_on_stop) {
+        IOT_LOG_INFO("gateway", "msg=\"MQTT session ended (Session Expiry 0)\"");
+      }
     }
   } catch (const mqtt::exception& e) {
     IOT_LOG_WARN("gateway", "msg=\"MQTT disconnect failed\" error=" << log::Quote(e.what()));
@@ -149,17 +160,21 @@ void MqttIngress::Stop() {
 
 bool MqttIngress::ConnectAndSubscribe() {
   try {
-    auto builder = mqtt::connect_options_builder()
-                       .mqtt_version(MQTTVERSION_5)
-                       .clean_start(false)
-                       .properties({mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL,
-                                                   settings_.session_expiry_s)})
-                       .keep_alive_interval(std::chrono::seconds(settings_.keepalive_s))
-                       .connect_timeout(kConnectTimeout)
-                       .automatic_reconnect(false)
-                       .max_inflight(1000);
-    if (!settings_.username.empty()) builder.user_name(settings_.username);
-    if (!settings_.password.empty()) builder.password(settings_.password);
+    auto builder =
+        mqtt::connect_options_builder()
+            .mqtt_version(MQTTVERSION_5)
+            .clean_start(false)
+            .properties({mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, settings_.session_expiry_s)})
+            .keep_alive_interval(std::chrono::seconds(settings_.keepalive_s))
+            .connect_timeout(kConnectTimeout)
+            .automatic_reconnect(false)
+            .max_inflight(1000);
+    if (!settings_.username.empty()) {
+      builder.user_name(settings_.username);
+    }
+    if (!settings_.password.empty()) {
+      builder.password(settings_.password);
+    }
     auto token = client_->connect(builder.finalize());
     if (!token->wait_for(kConnectTimeout + std::chrono::seconds(1))) {
       IOT_LOG_WARN("gateway", "msg=\"MQTT connect timed out\" uri=" << log::Quote(settings_.uri));
@@ -176,22 +191,23 @@ bool MqttIngress::ConnectAndSubscribe() {
       const mqtt::subscribe_response response_codes = sub->get_subscribe_response();
       const std::vector<mqtt::ReasonCode> codes = response_codes.get_reason_codes();
       if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
-        IOT_LOG_ERROR("gateway", "msg=\"MQTT subscribe refused\" filter=" << log::Quote(full)
-                                     << " reason=" << static_cast<int>(codes.front()));
+        IOT_LOG_ERROR("gateway", "msg=\"MQTT subscribe refused\" filter=" << log::Quote(full) << " reason="
+                                                                          << static_cast<int>(codes.front()));
         return false;
       }
     }
     SubscribeBrokerStats();
     connected_ = true;
     metrics_.mqtt_connects.fetch_add(1, std::memory_order_relaxed);
-    IOT_LOG_INFO("gateway", "msg=\"MQTT connected\" uri=" << log::Quote(settings_.uri) << " client_id="
-                                << log::Quote(settings_.client_id)
-                                << " session_present=" << response.is_session_present()
-                                << " share_group=" << log::Quote(settings_.share_group));
+    IOT_LOG_INFO("gateway",
+                 "msg=\"MQTT connected\" uri=" << log::Quote(settings_.uri)
+                                               << " client_id=" << log::Quote(settings_.client_id)
+                                               << " session_present=" << response.is_session_present()
+                                               << " share_group=" << log::Quote(settings_.share_group));
     return true;
   } catch (const mqtt::exception& e) {
     IOT_LOG_WARN("gateway", "msg=\"MQTT connect failed\" uri=" << log::Quote(settings_.uri)
-                                << " error=" << log::Quote(e.what()));
+                                                               << " error=" << log::Quote(e.what()));
     return false;
   }
 }
@@ -208,12 +224,12 @@ void MqttIngress::SubscribeBrokerStats() {
       }
       const std::vector<mqtt::ReasonCode> codes = sub->get_subscribe_response().get_reason_codes();
       if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
-        IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe refused\" filter=" << log::Quote(filter)
-                                    << " reason=" << static_cast<int>(codes.front()));
+        IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe refused\" filter="
+                                    << log::Quote(filter) << " reason=" << static_cast<int>(codes.front()));
       }
     } catch (const mqtt::exception& e) {
-      IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe failed\" filter=" << log::Quote(filter)
-                                  << " error=" << log::Quote(e.what()));
+      IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe failed\" filter="
+                                  << log::Quote(filter) << " error=" << log::Quote(e.what()));
     }
   }
 }
@@ -227,14 +243,16 @@ void MqttIngress::SupervisorLoop() {
       wake_.wait_for(lock, std::chrono::milliseconds(10), [&] { return wake_flag_; });
       wake_flag_ = false;
     }
-    if (stopping_) break;
+    if (stopping_) {
+      break;
+    }
     const std::size_t held = pipeline_->Held();
     switch (flow_.Update(held)) {
       case FlowControl::Action::kPause:
         metrics_.pauses.fetch_add(1, std::memory_order_relaxed);
         metrics_.paused = 1;
-        IOT_LOG_WARN("gateway", "msg=\"pausing consumption: the broker holds the session\" held=" << held
-                                    << " high_water=" << settings_.high_water);
+        IOT_LOG_WARN("gateway", "msg=\"pausing consumption: the broker holds the session\" held="
+                                    << held << " high_water=" << settings_.high_water);
         try {
           if (client_->is_connected()) {
             client_->disconnect(std::chrono::seconds(1))->wait_for(std::chrono::seconds(5));
@@ -253,13 +271,19 @@ void MqttIngress::SupervisorLoop() {
         break;
       case FlowControl::Action::kNone: break;
     }
-    if (flow_.Paused() || connected_) continue;
-    if (std::chrono::steady_clock::now() < next_attempt) continue;
+    if (flow_.Paused() || connected_) {
+      continue;
+    }
+    if (std::chrono::steady_clock::now() < next_attempt) {
+      continue;
+    }
     if (ConnectAndSubscribe()) {
       backoff = kBackoffMin;
     } else {
       try {
-        if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
+        if (client_->is_connected()) {
+          client_->disconnect()->wait_for(std::chrono::seconds(2));
+        }
       } catch (const mqtt::exception&) {
       }
       next_attempt = std::chrono::steady_clock::now() + backoff;
@@ -273,9 +297,9 @@ bool MqttIngress::Publish(const std::string& topic, const std::string& payload) 
     client_->publish(topic, payload.data(), payload.size(), settings_.reply_qos, false);
     return true;
   } catch (const mqtt::exception& e) {
-    IOT_LOG_LIMITED(PublishNoise(), log::Level::kWarn, "gateway",
-                    "msg=\"reply publish failed\" topic=" << log::Quote(topic)
-                                                  << " error=" << log::Quote(e.what()));
+    IOT_LOG_LIMITED(
+        PublishNoise(), log::Level::kWarn, "gateway",
+        "msg=\"reply publish failed\" topic=" << log::Quote(topic) << " error=" << log::Quote(e.what()));
     return false;
   }
 }

@@ -26,12 +26,18 @@ log::RateLimiter& DbNoise() {
 std::size_t Pipeline::ShardOf(std::string_view topic, std::size_t shards) {
   // "/sys/{pk}/{dn}/...", "/ext/ntp/{pk}/{dn}/...", "/as/mqtt/status/{pk}/{dn}": hash "pk/dn".
   std::size_t skip = 1;  // levels before pk
-  if (topic.starts_with("/ext/")) skip = 2;
-  if (topic.starts_with("/as/mqtt/status/")) skip = 3;
+  if (topic.starts_with("/ext/")) {
+    skip = 2;
+  }
+  if (topic.starts_with("/as/mqtt/status/")) {
+    skip = 3;
+  }
   std::size_t pos = 1;
   for (std::size_t i = 0; i < skip && pos != std::string_view::npos; ++i) {
     pos = topic.find('/', pos);
-    if (pos != std::string_view::npos) ++pos;
+    if (pos != std::string_view::npos) {
+      ++pos;
+    }
   }
   std::string_view key = topic;
   if (pos != std::string_view::npos) {
@@ -42,14 +48,12 @@ std::size_t Pipeline::ShardOf(std::string_view topic, std::size_t shards) {
   return std::hash<std::string_view>{}(key) % shards;
 }
 
-Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings,
-                   Directory& directory, Backend& backend, Publisher& publisher, Metrics& metrics)
-    : Pipeline(settings, handler_settings, directory, std::vector<Backend*>{&backend}, publisher,
-               metrics) {}
+Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings, Directory& directory,
+                   Backend& backend, Publisher& publisher, Metrics& metrics)
+    : Pipeline(settings, handler_settings, directory, std::vector<Backend*>{&backend}, publisher, metrics) {}
 
-Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings,
-                   Directory& directory, std::vector<Backend*> backends, Publisher& publisher,
-                   Metrics& metrics)
+Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings, Directory& directory,
+                   std::vector<Backend*> backends, Publisher& publisher, Metrics& metrics)
     : settings_(settings),
       handler_settings_(handler_settings),
       directory_(directory),
@@ -69,39 +73,56 @@ Pipeline::Pipeline(PipelineSettings settings, HandlerSettings handler_settings,
 Pipeline::~Pipeline() { Stop(std::chrono::milliseconds(0)); }
 
 void Pipeline::Start() {
-  if (started_) return;
+  if (started_) {
+    return;
+  }
   started_ = true;
   workers_running_ = settings_.workers;
-  for (std::size_t i = 0; i < shards_.size(); ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
-  for (std::size_t i = 0; i < backends_.size(); ++i) writers_.emplace_back([this, i] { WriterLoop(i); });
-}
-
-void Pipeline::Stop(std::chrono::milliseconds drain) {
-  if (!started_) return;
-  started_ = false;
-  drain_deadline_ms_ = SteadyMs() + drain.count();
-  stopping_ = true;
-  for (auto& q : shards_) q->Close();
-  for (auto& t : workers_) t.join();
-  workers_.clear();
-  for (auto& q : writer_queues_) q->Close();
-  for (auto& t : writers_) t.join();
-  writers_.clear();
-  const std::size_t left = Held();
-  if (left > 0) {
-    IOT_LOG_WARN("gateway", "msg=\"stopped with messages unanswered: the broker or the devices resend them\" held="
-                                << left);
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    workers_.emplace_back([this, i] { WorkerLoop(i); });
+  }
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    writers_.emplace_back([this, i] { WriterLoop(i); });
   }
 }
 
-bool Pipeline::Abandoning() const {
-  return stopping_.load() && SteadyMs() >= drain_deadline_ms_.load();
+void Pipeline::Stop(std::chrono::milliseconds drain) {
+  if (!started_) {
+    return;
+  }
+  started_ = false;
+  drain_deadline_ms_ = SteadyMs() + drain.count();
+  stopping_ = true;
+  for (auto& q : shards_) {
+    q->Close();
+  }
+  for (auto& t : workers_) {
+    t.join();
+  }
+  workers_.clear();
+  for (auto& q : writer_queues_) {
+    q->Close();
+  }
+  for (auto& t : writers_) {
+    t.join();
+  }
+  writers_.clear();
+  const std::size_t left = Held();
+  if (left > 0) {
+    IOT_LOG_WARN(
+        "gateway",
+        "msg=\"stopped with messages unanswered: the broker or the devices resend them\" held=" << left);
+  }
 }
+
+bool Pipeline::Abandoning() const { return stopping_.load() && SteadyMs() >= drain_deadline_ms_.load(); }
 
 bool Pipeline::WaitBackoff(std::chrono::milliseconds& delay) {
   const auto until = SteadyMs() + delay.count();
   while (SteadyMs() < until) {
-    if (Abandoning()) return false;
+    if (Abandoning()) {
+      return false;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::int64_t>(20, delay.count())));
   }
   delay = std::min(settings_.retry_max, delay * 2);
@@ -130,13 +151,17 @@ void Pipeline::WorkerLoop(std::size_t index) {
   while (!stop) {
     messages.clear();
     if (queue.PopMany(messages, 256) == 0) {
-      if (queue.Closed()) break;
+      if (queue.Closed()) {
+        break;
+      }
       if (std::chrono::steady_clock::now() - last_message < kLinger) {
         std::this_thread::sleep_for(kSlice);
         continue;
       }
       std::optional<InboundMessage> message = queue.Pop(std::chrono::milliseconds(200));
-      if (!message) continue;
+      if (!message) {
+        continue;
+      }
       messages.push_back(std::move(*message));
     }
     last_message = std::chrono::steady_clock::now();
@@ -148,7 +173,9 @@ void Pipeline::WorkerLoop(std::size_t index) {
         metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
         IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
                         "msg=\"directory unavailable, retrying\" topic=" << log::Quote(message.topic));
-        if (!WaitBackoff(delay)) break;
+        if (!WaitBackoff(delay)) {
+          break;
+        }
       }
       if (status == HandleStatus::kRetry) {  // abandoned at shutdown
         stop = true;
@@ -181,7 +208,9 @@ void Pipeline::WriterLoop(std::size_t index) {
     batch.clear();
     std::optional<WorkItem> first = queue.Pop(std::chrono::milliseconds(200));
     if (!first) {
-      if (queue.Closed() && queue.Size() == 0) break;
+      if (queue.Closed() && queue.Size() == 0) {
+        break;
+      }
       continue;
     }
     batch.push_back(std::move(*first));
@@ -192,22 +221,27 @@ void Pipeline::WriterLoop(std::size_t index) {
     // writer went from ~0.5 to ~0.05 switches per message).
     while (batch.size() < settings_.batch_max) {
       queue.PopMany(batch, settings_.batch_max - batch.size());
-      if (batch.size() >= settings_.batch_max || queue.Closed()) break;
+      if (batch.size() >= settings_.batch_max || queue.Closed()) {
+        break;
+      }
       const auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) break;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          deadline - now, std::chrono::milliseconds(1)));
+      if (now >= deadline) {
+        break;
+      }
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(1)));
     }
     const auto started = std::chrono::steady_clock::now();
     ProcessBatch(backend, batch);
     window = std::clamp<std::chrono::steady_clock::duration>(
-        std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1),
-        settings_.batch_delay);
+        std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1), settings_.batch_delay);
     if (Abandoning()) {
       // Drain deadline passed while the database is away: what is left stays unanswered.
       std::vector<WorkItem> rest;
       queue.PopMany(rest, SIZE_MAX);
-      if (queue.Closed()) break;
+      if (queue.Closed()) {
+        break;
+      }
     }
   }
 }
@@ -221,7 +255,9 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].work.telemetry) {
       const TimeMs arrived = batch[i].work.telemetry->received_at;
-      if (arrived > 0 && (oldest == 0 || arrived < oldest)) oldest = arrived;
+      if (arrived > 0 && (oldest == 0 || arrived < oldest)) {
+        oldest = arrived;
+      }
       messages.push_back(std::move(*batch[i].work.telemetry));
       owner.push_back(i);
     }
@@ -236,15 +272,19 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         metrics_.commit_seconds.Observe(seconds);
-        if (oldest > 0) metrics_.ingest_lag_seconds.Observe(static_cast<double>(NowMs() - oldest) / 1000.0);
+        if (oldest > 0) {
+          metrics_.ingest_lag_seconds.Observe(static_cast<double>(NowMs() - oldest) / 1000.0);
+        }
         results = std::move(*written);
         break;
       }
       metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
       IOT_LOG_LIMITED(DbNoise(), log::Level::kWarn, "gateway",
-                      "msg=\"batch not stored, retrying\" messages=" << messages.size()
-                          << " error=" << log::Quote(written.error().message()));
-      if (!WaitBackoff(delay)) return;  // shutdown with the database away: leave unanswered
+                      "msg=\"batch not stored, retrying\" messages="
+                          << messages.size() << " error=" << log::Quote(written.error().message()));
+      if (!WaitBackoff(delay)) {
+        return;  // shutdown with the database away: leave unanswered
+      }
     }
   }
   metrics_.batches.fetch_add(1, std::memory_order_relaxed);
@@ -259,9 +299,11 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
     } else if (results[k].outcome == store::WriteOutcome::kFailed) {
       metrics_.db_failed_messages.fetch_add(1, std::memory_order_relaxed);
       IOT_LOG_LIMITED(DbNoise(), log::Level::kError, "gateway",
-                      "msg=\"message refused by the store\" kind=" << work.kind
-                          << " error=" << log::Quote(results[k].error.message()));
-      if (work.reply) replies::StorageFailed(*work.reply);
+                      "msg=\"message refused by the store\" kind=" << work.kind << " error="
+                                                                   << log::Quote(results[k].error.message()));
+      if (work.reply) {
+        replies::StorageFailed(*work.reply);
+      }
       work.op = std::monostate{};
     }
   }
@@ -278,29 +320,41 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
     auto delay = settings_.retry_min;
     while (true) {
       const OpStatus status = backend.ApplyLifecycles(lifecycles);
-      if (status != OpStatus::kUnavailable) break;  // kFailed: logged by the backend, nothing to answer
+      if (status != OpStatus::kUnavailable) {
+        break;  // kFailed: logged by the backend, nothing to answer
+      }
       metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
-      if (!WaitBackoff(delay)) return;
+      if (!WaitBackoff(delay)) {
+        return;
+      }
     }
   }
   for (WorkItem& item : batch) {
     Work& work = item.work;
-    if (std::holds_alternative<std::monostate>(work.op)) continue;
+    if (std::holds_alternative<std::monostate>(work.op)) {
+      continue;
+    }
     auto delay = settings_.retry_min;
     while (true) {
       OpResult result;
       const OpStatus status = backend.Execute(work.op, result);
       if (status == OpStatus::kDone) {
         const auto* get = std::get_if<DesiredGetOp>(&work.op);
-        if (get && work.reply) replies::AddDesiredValues(*work.reply, get->identifiers, result.desired);
+        if (get && work.reply) {
+          replies::AddDesiredValues(*work.reply, get->identifiers, result.desired);
+        }
         break;
       }
       if (status == OpStatus::kFailed) {
-        if (work.reply) replies::StorageFailed(*work.reply);
+        if (work.reply) {
+          replies::StorageFailed(*work.reply);
+        }
         break;
       }
       metrics_.db_retries.fetch_add(1, std::memory_order_relaxed);
-      if (!WaitBackoff(delay)) return;
+      if (!WaitBackoff(delay)) {
+        return;
+      }
     }
   }
   // 3. Replies, only now that everything above is committed.

@@ -44,12 +44,12 @@ class Publisher {
 };
 
 struct PipelineSettings {
-  int workers = 2;                   // shard workers; a device always maps to the same one
-  std::size_t writer_queue = 4096;   // handled messages waiting for the writer (Push blocks above)
-  std::size_t batch_max = 512;       // messages per transaction
+  int workers = 2;                  // shard workers; a device always maps to the same one
+  std::size_t writer_queue = 4096;  // handled messages waiting for the writer (Push blocks above)
+  std::size_t batch_max = 512;      // messages per transaction
   // Longest wait to fill a batch; the wait used is the previous batch's processing time, up to this.
   std::chrono::milliseconds batch_delay{15};
-  std::chrono::milliseconds retry_min{50};   // PostgreSQL away: backoff between attempts
+  std::chrono::milliseconds retry_min{50};  // PostgreSQL away: backoff between attempts
   std::chrono::milliseconds retry_max{2000};
 };
 

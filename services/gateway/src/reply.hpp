@@ -24,8 +24,8 @@ std::optional<Reply> ForRequest(const alink::Topic& topic, const std::optional<s
                                 std::string message);
 
 // NTP's answer (published as is); nullopt when the topic has no reply topic.
-std::optional<Reply> ForNtp(const alink::Topic& topic, const alink::NtpRequest& request,
-                            TimeMs received_ms, TimeMs now_ms);
+std::optional<Reply> ForNtp(const alink::Topic& topic, const alink::NtpRequest& request, TimeMs received_ms,
+                            TimeMs now_ms);
 
 // The message or its side effect could not be stored: 500 "storage failed" instead of what was
 // planned (a raw device's reply is encoded again at publish).

@@ -21,11 +21,17 @@ class SourceEncoder final : public ReplyEncoder {
       : source_(std::move(source)), limits_(limits) {}
   std::optional<std::string> Encode(const std::string& alink_reply) const override {
     nlohmann::json message = nlohmann::json::parse(alink_reply, nullptr, false);
-    if (message.is_discarded()) return std::nullopt;
+    if (message.is_discarded()) {
+      return std::nullopt;
+    }
     auto compiled = script::Script::Compile(*source_, limits_);
-    if (!compiled) return std::nullopt;
+    if (!compiled) {
+      return std::nullopt;
+    }
     auto bytes = (*compiled)->ProtocolToRawData(message);
-    if (!bytes) return std::nullopt;
+    if (!bytes) {
+      return std::nullopt;
+    }
     return std::move(*bytes);
   }
 
@@ -46,7 +52,9 @@ ScriptCache::Slot* ScriptCache::Get(const ProductEntry& product, std::int64_t no
   }
   auto it = slots_.find(product.product_key);
   if (it == slots_.end()) {
-    if (slots_.size() >= max_products_) slots_.erase(slots_.begin());
+    if (slots_.size() >= max_products_) {
+      slots_.erase(slots_.begin());
+    }
     it = slots_.emplace(product.product_key, Slot{}).first;
     it->second.budget_ms = budget_ms_;
     it->second.refilled_ms = now_ms;
@@ -74,7 +82,9 @@ ScriptCache::Slot* ScriptCache::Get(const ProductEntry& product, std::int64_t no
 template <class T, class F>
 script::Outcome<T> ScriptCache::Run(const ProductEntry& product, std::int64_t now_ms, F call) {
   Slot* slot = Get(product, now_ms);
-  if (!slot) return script::Error{script::kNoScript, "the product has no parsing script", 0};
+  if (!slot) {
+    return script::Error{script::kNoScript, "the product has no parsing script", 0};
+  }
   if (budget_ms_ > 0) {
     const double elapsed_s = static_cast<double>(std::max<std::int64_t>(0, now_ms - slot->refilled_ms)) / 1e3;
     slot->budget_ms = std::min(budget_ms_, slot->budget_ms + elapsed_s * budget_ms_);
@@ -86,27 +96,31 @@ script::Outcome<T> ScriptCache::Run(const ProductEntry& product, std::int64_t no
                            0};
     }
   }
-  if (slot->compile_error) return *slot->compile_error;
+  if (slot->compile_error) {
+    return *slot->compile_error;
+  }
   const double started = ThreadCpuMs();
   script::Outcome<T> out = call(*slot->script);
-  if (budget_ms_ > 0) slot->budget_ms -= ThreadCpuMs() - started;
+  if (budget_ms_ > 0) {
+    slot->budget_ms -= ThreadCpuMs() - started;
+  }
   return out;
 }
 
-script::Outcome<nlohmann::json> ScriptCache::ToProtocol(const ProductEntry& product,
-                                                        std::string_view bytes, std::int64_t now_ms) {
-  return Run<nlohmann::json>(product, now_ms,
-                             [&](script::Script& s) { return s.RawDataToProtocol(bytes); });
+script::Outcome<nlohmann::json> ScriptCache::ToProtocol(const ProductEntry& product, std::string_view bytes,
+                                                        std::int64_t now_ms) {
+  return Run<nlohmann::json>(product, now_ms, [&](script::Script& s) { return s.RawDataToProtocol(bytes); });
 }
 
-script::Outcome<std::string> ScriptCache::ToRaw(const ProductEntry& product,
-                                                const nlohmann::json& message, std::int64_t now_ms) {
-  return Run<std::string>(product, now_ms,
-                          [&](script::Script& s) { return s.ProtocolToRawData(message); });
+script::Outcome<std::string> ScriptCache::ToRaw(const ProductEntry& product, const nlohmann::json& message,
+                                                std::int64_t now_ms) {
+  return Run<std::string>(product, now_ms, [&](script::Script& s) { return s.ProtocolToRawData(message); });
 }
 
 std::shared_ptr<const ReplyEncoder> ScriptCache::Encoder(const ProductEntry& product) const {
-  if (!product.script) return nullptr;
+  if (!product.script) {
+    return nullptr;
+  }
   return std::make_shared<SourceEncoder>(product.script, limits_);
 }
 

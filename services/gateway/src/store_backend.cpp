@@ -12,15 +12,23 @@ namespace iot::gateway {
 namespace {
 
 OpStatus StatusOf(const boost::system::error_code& ec) {
-  if (!ec) return OpStatus::kDone;
-  if (store::Is(ec, store::Errc::kUnavailable)) return OpStatus::kUnavailable;
+  if (!ec) {
+    return OpStatus::kDone;
+  }
+  if (store::Is(ec, store::Errc::kUnavailable)) {
+    return OpStatus::kUnavailable;
+  }
   return OpStatus::kFailed;
 }
 
 // The directory seam's error for a store error.
 boost::system::error_code LookupError(const boost::system::error_code& ec) {
-  if (store::Is(ec, store::Errc::kUnavailable)) return LookupErrc::kUnavailable;
-  if (store::Is(ec, store::Errc::kNotFound)) return LookupErrc::kNotFound;
+  if (store::Is(ec, store::Errc::kUnavailable)) {
+    return LookupErrc::kUnavailable;
+  }
+  if (store::Is(ec, store::Errc::kNotFound)) {
+    return LookupErrc::kNotFound;
+  }
   return LookupErrc::kFailed;
 }
 
@@ -36,13 +44,17 @@ StoreDirectorySource::StoreDirectorySource(store::DbSettings settings) : db_(std
 Result<DeviceEntry> StoreDirectorySource::LoadDevice(std::string_view product_key,
                                                      std::string_view device_name) {
   auto info = store::LookupDevice(db_, product_key, device_name);
-  if (!info) return LookupError(info.error());
+  if (!info) {
+    return LookupError(info.error());
+  }
   return DeviceEntry{info->device_id, info->enabled};
 }
 
 Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_key) {
   auto product = catalog::LoadFromStore(db_, product_key);
-  if (!product) return LookupError(product.error());
+  if (!product) {
+    return LookupError(product.error());
+  }
   return product;
 }
 
@@ -60,15 +72,19 @@ OpStatus StoreBackend::ApplyLifecycles(std::span<const store::LifecycleEvent> ev
     OpStatus worst = OpStatus::kDone;
     for (std::size_t i = 0; i < events.size(); ++i) {
       const OpStatus one = ApplyLifecycles(events.subspan(i, 1));
-      if (one == OpStatus::kUnavailable) return one;
-      if (one == OpStatus::kFailed) worst = one;
+      if (one == OpStatus::kUnavailable) {
+        return one;
+      }
+      if (one == OpStatus::kFailed) {
+        worst = one;
+      }
     }
     return worst;
   }
   if (!r) {
     IOT_LOG_LIMITED(OpNoise(), log::Level::kError, "gateway",
-                    "msg=\"lifecycle events not stored\" count=" << events.size()
-                        << " error=" << log::Quote(r.error().message()));
+                    "msg=\"lifecycle events not stored\" count=" << events.size() << " error="
+                                                                 << log::Quote(r.error().message()));
   }
   return r ? OpStatus::kDone : StatusOf(r.error());
 }
@@ -84,12 +100,16 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
   }
   if (const auto* get = std::get_if<DesiredGetOp>(&op)) {
     auto r = store::GetDesiredProperties(db_, get->device_id);
-    if (!r) return StatusOf(r.error());
+    if (!r) {
+      return StatusOf(r.error());
+    }
     result.desired = std::move(*r);
     return OpStatus::kDone;
   }
   if (const auto* del = std::get_if<DesiredDeleteOp>(&op)) {
-    if (del->changes.empty()) return OpStatus::kDone;
+    if (del->changes.empty()) {
+      return OpStatus::kDone;
+    }
     auto r = store::DeleteDesiredFromDevice(db_, del->device_id, del->changes);
     return r ? OpStatus::kDone : StatusOf(r.error());
   }
@@ -98,15 +118,15 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
     if (!found) {
       if (store::Is(found.error(), store::Errc::kNotFound)) {
         IOT_LOG_LIMITED(OpNoise(), log::Level::kInfo, "gateway",
-                        "msg=\"device reply for no pending call\" device_id=" << call->device_id
-                            << " id=" << log::Quote(call->alink_id));
+                        "msg=\"device reply for no pending call\" device_id=" << call->device_id << " id="
+                                                                              << log::Quote(call->alink_id));
         return OpStatus::kDone;
       }
       return StatusOf(found.error());
     }
     store::ServiceCallUpdate update;
-    update.status = call->succeeded ? store::ServiceCallStatus::kSucceeded
-                                    : store::ServiceCallStatus::kFailed;
+    update.status =
+        call->succeeded ? store::ServiceCallStatus::kSucceeded : store::ServiceCallStatus::kFailed;
     // A late answer after a timeout is recorded too (the operator already saw the 504 or timeout).
     update.from = {store::ServiceCallStatus::kSent, store::ServiceCallStatus::kQueued,
                    store::ServiceCallStatus::kTimeout};
@@ -115,7 +135,9 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
     update.output_json = call->output_json;
     update.replied_at = call->replied_at;
     auto r = store::UpdateServiceCall(db_, found->call_id, update);
-    if (!r && store::Is(r.error(), store::Errc::kConflict)) return OpStatus::kDone;  // answered already
+    if (!r && store::Is(r.error(), store::Errc::kConflict)) {
+      return OpStatus::kDone;  // answered already
+    }
     return r ? OpStatus::kDone : StatusOf(r.error());
   }
   return OpStatus::kDone;

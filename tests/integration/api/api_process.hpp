@@ -1,13 +1,14 @@
 #pragma once
 
 // The real iot-api binary on a free port over a database of its own; its log is shown on failure.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
 #include <atomic>
 #include <map>
 #include <memory>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 #include "iot/testing/env.hpp"
 #include "iot/testing/pg_database.hpp"

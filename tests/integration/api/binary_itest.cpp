@@ -1,21 +1,21 @@
 // Black-box tests of the real iot-api binary over loopback HTTP.
-#include <catch2/catch.hpp>
-
-#include <functional>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "api_process.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/http_client.hpp"
 #include "iot/testing/process.hpp"
-#include "api_process.hpp"
 
 namespace {
 
@@ -88,13 +88,13 @@ TEST_CASE("iot-api: healthz is open - metrics and readiness details need the ope
   CHECK(metrics.Header("content-type").rfind("text/plain", 0) == 0);
   CHECK(metrics.body.find("iot_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"2xx\"} 1") !=
         std::string::npos);
-  CHECK(metrics.body.find("iot_http_request_duration_seconds_bucket{route=\"/readyz\"") !=
-        std::string::npos);
+  CHECK(metrics.body.find("iot_http_request_duration_seconds_bucket{route=\"/readyz\"") != std::string::npos);
   CHECK(metrics.body.find("iot_http_connections 1") != std::string::npos);
   // Build info and the standard process metrics (Prometheus client names).
   CHECK(metrics.body.find("\niot_build_info{service=\"api\",version=\"") != std::string::npos);
-  for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
-                           "process_max_fds ", "process_start_time_seconds ", "process_virtual_memory_bytes "}) {
+  for (const char* name :
+       {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+        "process_max_fds ", "process_start_time_seconds ", "process_virtual_memory_bytes "}) {
     INFO(name);
     const auto at = metrics.body.find(std::string("\n") + name);
     REQUIRE(at != std::string::npos);
@@ -106,7 +106,8 @@ TEST_CASE("iot-api: every answer carries X-Content-Type-Options: nosniff", "[int
   ApiProcess api;
   INFO(api.Log());
   HttpClient client(api.Port());
-  for (const char* target : {"/healthz", "/api/v1/products", "/api/v1/nothing-here", "/api/v1/openapi.json", "/"}) {
+  for (const char* target :
+       {"/healthz", "/api/v1/products", "/api/v1/nothing-here", "/api/v1/openapi.json", "/"}) {
     INFO(target);
     CHECK(client.Request("GET", target).Header("x-content-type-options") == "nosniff");
   }
@@ -131,21 +132,33 @@ TEST_CASE("iot-api: openapi.json is valid JSON that lists every contract path", 
   REQUIRE(doc.is_object());
   CHECK(doc["openapi"].get<std::string>().rfind("3.0", 0) == 0);
   const auto& paths = doc["paths"];
-  for (const char* path : {
-           "/tokens", "/tokens/{tokenId}", "/products", "/products/{pk}",
-           "/products/{pk}/thing-model", "/products/{pk}/thing-model/publish",
-           "/products/{pk}/thing-model/versions", "/products/{pk}/devices",
-           "/products/{pk}/devices:batch", "/products/{pk}/devices/{dn}",
-           "/products/{pk}/devices/{dn}/properties",
-           "/products/{pk}/devices/{dn}/properties/{id}/history",
-           "/products/{pk}/devices/{dn}/properties/{id}/aggregate",
-           "/products/{pk}/devices/{dn}/events", "/products/{pk}/devices/{dn}/service-calls",
-           "/products/{pk}/devices/{dn}/service-calls/{callId}",
-           "/products/{pk}/devices/{dn}/rejections", "/products/{pk}/devices/{dn}/services/{id}",
-           "/products/{pk}/devices/{dn}/desired-properties", "/audit", "/stream", "/openapi.json",
-           "/products/{pk}/devices:import", "/products/{pk}/devices:export",
-           "/products/{pk}/devices/{dn}/registration:reset", "/products/{pk}:rotateProductSecret",
-           "/auth/register/device"}) {
+  for (const char* path : {"/tokens",
+                           "/tokens/{tokenId}",
+                           "/products",
+                           "/products/{pk}",
+                           "/products/{pk}/thing-model",
+                           "/products/{pk}/thing-model/publish",
+                           "/products/{pk}/thing-model/versions",
+                           "/products/{pk}/devices",
+                           "/products/{pk}/devices:batch",
+                           "/products/{pk}/devices/{dn}",
+                           "/products/{pk}/devices/{dn}/properties",
+                           "/products/{pk}/devices/{dn}/properties/{id}/history",
+                           "/products/{pk}/devices/{dn}/properties/{id}/aggregate",
+                           "/products/{pk}/devices/{dn}/events",
+                           "/products/{pk}/devices/{dn}/service-calls",
+                           "/products/{pk}/devices/{dn}/service-calls/{callId}",
+                           "/products/{pk}/devices/{dn}/rejections",
+                           "/products/{pk}/devices/{dn}/services/{id}",
+                           "/products/{pk}/devices/{dn}/desired-properties",
+                           "/audit",
+                           "/stream",
+                           "/openapi.json",
+                           "/products/{pk}/devices:import",
+                           "/products/{pk}/devices:export",
+                           "/products/{pk}/devices/{dn}/registration:reset",
+                           "/products/{pk}:rotateProductSecret",
+                           "/auth/register/device"}) {
     INFO(path);
     CHECK(paths.contains(path));
   }
@@ -179,11 +192,10 @@ TEST_CASE("iot-api: hostile path segments get a clean 4xx and the server keeps s
   ApiProcess api;
   INFO(api.Log());
   HttpClient client(api.Port());
-  for (const char* target : {"/api/v1/products/%00/devices", "/api/v1/../../etc/passwd",
-                             "/api/v1/products/..%2F..%2Fetc", "/api/v1/products/%2e%2e/x",
-                             "/api/v1/products/a'%20OR%201=1;--/devices",
-                             "/api/v1/products/%zz", "/api/v1/products/x%0d%0aSet-Cookie:a=b",
-                             "/api/v1/products?limit=%00"}) {
+  for (const char* target :
+       {"/api/v1/products/%00/devices", "/api/v1/../../etc/passwd", "/api/v1/products/..%2F..%2Fetc",
+        "/api/v1/products/%2e%2e/x", "/api/v1/products/a'%20OR%201=1;--/devices", "/api/v1/products/%zz",
+        "/api/v1/products/x%0d%0aSet-Cookie:a=b", "/api/v1/products?limit=%00"}) {
     INFO(target);
     auto response = client.Request("GET", target);
     CHECK(response.status >= 400);
@@ -200,8 +212,7 @@ TEST_CASE("iot-api: hostile path segments get a clean 4xx and the server keeps s
 TEST_CASE("iot-api: a body over the limit gets 413 problem+json", "[integration][api]") {
   ApiProcess api;
   INFO(api.Log());
-  auto response = HttpRequest(api.Port(), "POST", "/api/v1/products",
-                              {{"Content-Type", "application/json"}},
+  auto response = HttpRequest(api.Port(), "POST", "/api/v1/products", {{"Content-Type", "application/json"}},
                               std::string(1024 * 1024 + 1, 'x'));
   CHECK(response.status == 413);
   CHECK(response.Header("content-type") == "application/problem+json");
@@ -245,8 +256,7 @@ TEST_CASE("iot-api: a slow client is closed after the read timeout and nobody el
   CHECK(idle.WaitForClose(std::chrono::seconds(5)));
 }
 
-TEST_CASE("iot-api: connections above the limit are refused, the rest keep working",
-          "[integration][api]") {
+TEST_CASE("iot-api: connections above the limit are refused, the rest keep working", "[integration][api]") {
   ApiProcess api(Env{{"IOT_HTTP_MAX_CONNECTIONS", "3"}});
   INFO(api.Log());
   // The operations listener is not counted: monitoring works while the public listener is full.
@@ -284,18 +294,20 @@ TEST_CASE("iot-api: serves HTTPS with the same session code when given a certifi
   const std::string dir = iot::testing::RequireEnv("IOT_TEST_TMP");
   const std::string base = dir + "/api-tls-" + std::to_string(::getpid());
   REQUIRE(iot::testing::RunShell("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                                 "-keyout '" + base + ".key' -out '" + base + ".crt'",
+                                 "-keyout '" +
+                                     base + ".key' -out '" + base + ".crt'",
                                  base + ".openssl.log") == 0);
   const int https_port = iot::testing::FreePort();
-  ApiProcess api(Env{{"IOT_TLS_CERT", base + ".crt"}, {"IOT_TLS_KEY", base + ".key"},
+  ApiProcess api(Env{{"IOT_TLS_CERT", base + ".crt"},
+                     {"IOT_TLS_KEY", base + ".key"},
                      {"IOT_HTTPS_PORT", std::to_string(https_port)}});
   INFO(api.Log());
   const std::string url = "https://127.0.0.1:" + std::to_string(https_port);
   // Plain HTTP keeps serving on its own (loopback) listener next to HTTPS.
   CHECK(HttpRequest(api.Port(), "GET", "/healthz").status == 200);
   const std::string out = base + ".curl.out";
-  CHECK(iot::testing::RunShell("curl -sS --max-time 10 --cacert '" + base + ".crt' -o '" + out + "' " +
-                               url + "/healthz") == 0);
+  CHECK(iot::testing::RunShell("curl -sS --max-time 10 --cacert '" + base + ".crt' -o '" + out + "' " + url +
+                               "/healthz") == 0);
   std::ifstream in(out);
   const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(body == R"({"status":"ok"})");
@@ -308,7 +320,8 @@ TEST_CASE("iot-api: serves HTTPS with the same session code when given a certifi
                                "/healthz") == 0);
 }
 
-TEST_CASE("iot-api: plain HTTP opened to the network logs a warning, loopback does not", "[integration][api]") {
+TEST_CASE("iot-api: plain HTTP opened to the network logs a warning, loopback does not",
+          "[integration][api]") {
   ApiProcess loopback;
   ApiProcess open(Env{{"IOT_HTTP_BIND", "0.0.0.0"}});
   INFO(open.Log());
@@ -352,8 +365,9 @@ TEST_CASE("iot-api: ambiguous HTTP framing gets 400 and a closed connection (RFC
   }
   // Well-framed requests still work: chunked alone, HTTP/1.0 without Host, a plain GET.
   RawConnection chunked(api.Port());
-  REQUIRE(chunked.Send("POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "2\r\n{}\r\n0\r\n\r\n"));
+  REQUIRE(
+      chunked.Send("POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "2\r\n{}\r\n0\r\n\r\n"));
   CHECK(chunked.ReadResponse().status == 405);
   RawConnection old(api.Port());
   REQUIRE(old.Send("GET /healthz HTTP/1.0\r\n\r\n"));

@@ -1,11 +1,12 @@
 // The web console's static files served by the real iot-api binary (IOT_WEB_DIR): content types,
 // cache headers, the SPA fallback, and refused path traversal.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 #include "api_process.hpp"
 #include "iot/testing/http_client.hpp"
@@ -64,7 +65,8 @@ TEST_CASE("Console: files with their content types and cache headers", "[integra
   CHECK(svg.Header("cache-control") == "no-cache");
 }
 
-TEST_CASE("Console: client-side routes get index.html and API paths stay API", "[integration][api][console]") {
+TEST_CASE("Console: client-side routes get index.html and API paths stay API",
+          "[integration][api][console]") {
   ApiProcess api(Env{{"IOT_WEB_DIR", MakeWebDir()}});
   INFO(api.Log());
   for (const char* route : {"/products", "/products/a1B2c3/devices/lamp-1", "/products/x/model?tab=1"}) {

@@ -4,10 +4,10 @@
 #include <set>
 #include <thread>
 
-#include "rest_fixture.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/telemetry_writer.hpp"
+#include "rest_fixture.hpp"
 
 using namespace iot::api::itest;
 namespace store = iot::store;
@@ -58,7 +58,9 @@ TEST_CASE("rest: latest properties carry name and dataType from the published mo
   auto r = rest.Call("GET", "/products/dpk00001/devices/dev-1/properties");
   REQUIRE(r.status == 200);
   std::map<std::string, json> by_id;
-  for (const auto& item : json(Json(r)["items"])) by_id[item["identifier"]] = item;
+  for (const auto& item : json(Json(r)["items"])) {
+    by_id[item["identifier"]] = item;
+  }
   REQUIRE(by_id.size() == 3);
   CHECK(by_id["TargetTemp"]["value"] == 21.5);
   CHECK(by_id["TargetTemp"]["time"] == t);
@@ -79,7 +81,9 @@ TEST_CASE("rest: property history pages without duplicates or gaps while rows ar
   const std::int64_t id = SetUp(rest);
   const std::int64_t t0 = (NowMs() / kMinute) * kMinute - 100 * kMinute;
   std::vector<store::PropertyItem> items;
-  for (int i = 0; i < 50; ++i) items.push_back({"RunCount", std::to_string(i), t0 + i * 1000});
+  for (int i = 0; i < 50; ++i) {
+    items.push_back({"RunCount", std::to_string(i), t0 + i * 1000});
+  }
   Write(rest, Props(id, items));
 
   for (const std::string order : {"asc", "desc"}) {
@@ -88,9 +92,10 @@ TEST_CASE("rest: property history pages without duplicates or gaps while rows ar
     std::string cursor;
     int inserted = 0;
     do {
-      const std::string target = "/products/dpk00001/devices/dev-1/properties/RunCount/history?limit=7&order=" +
-                                 order + "&from=" + std::to_string(t0) + "&to=" + std::to_string(t0 + 50000) +
-                                 (cursor.empty() ? "" : "&cursor=" + cursor);
+      const std::string target =
+          "/products/dpk00001/devices/dev-1/properties/RunCount/history?limit=7&order=" + order +
+          "&from=" + std::to_string(t0) + "&to=" + std::to_string(t0 + 50000) +
+          (cursor.empty() ? "" : "&cursor=" + cursor);
       auto r = rest.Call("GET", target);
       REQUIRE(r.status == 200);
       json page = Json(r);
@@ -101,12 +106,16 @@ TEST_CASE("rest: property history pages without duplicates or gaps while rows ar
       cursor = page["nextCursor"].is_string() ? page["nextCursor"].get<std::string>() : "";
       // Concurrent inserts: outside the range and after the cursor position (none of them may
       // show up twice or push rows out of the page sequence).
-      Write(rest, Props(id, {{"RunCount", "1000", t0 + 60000 + (inserted++) * 10 + (order == "asc" ? 0 : 5)}}));
+      Write(rest,
+            Props(id, {{"RunCount", "1000", t0 + 60000 + (inserted++) * 10 + (order == "asc" ? 0 : 5)}}));
     } while (!cursor.empty());
     REQUIRE(times.size() == 50);
     for (std::size_t i = 1; i < times.size(); ++i) {
-      if (order == "asc") CHECK(times[i] > times[i - 1]);
-      else CHECK(times[i] < times[i - 1]);
+      if (order == "asc") {
+        CHECK(times[i] > times[i - 1]);
+      } else {
+        CHECK(times[i] < times[i - 1]);
+      }
     }
   }
 
@@ -117,21 +126,27 @@ TEST_CASE("rest: property history pages without duplicates or gaps while rows ar
   std::string cursor;
   bool added = false;
   do {
-    auto r = rest.Call("GET", "/products/dpk00001/devices/dev-1/properties/RunCount/history?order=asc&limit=10" +
-                                  range + (cursor.empty() ? "" : "&cursor=" + cursor));
+    auto r =
+        rest.Call("GET", "/products/dpk00001/devices/dev-1/properties/RunCount/history?order=asc&limit=10" +
+                             range + (cursor.empty() ? "" : "&cursor=" + cursor));
     REQUIRE(r.status == 200);
     json page = Json(r);
-    for (const auto& s : page["items"]) seen.push_back(s["time"].get<std::int64_t>());
+    for (const auto& s : page["items"]) {
+      seen.push_back(s["time"].get<std::int64_t>());
+    }
     cursor = page["nextCursor"].is_string() ? page["nextCursor"].get<std::string>() : "";
     if (!added) {
       Write(rest, Props(id, {{"RunCount", "7", t0 + 50500}, {"RunCount", "8", t0 + 500}}));
       added = true;
     }
   } while (!cursor.empty());
-  auto all = Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/properties/RunCount/history?order=asc&limit=1000" + range));
+  auto all = Json(rest.Call(
+      "GET", "/products/dpk00001/devices/dev-1/properties/RunCount/history?order=asc&limit=1000" + range));
   std::vector<std::int64_t> expected;
   for (const auto& s : all["items"]) {
-    if (s["time"] != t0 + 500) expected.push_back(s["time"].get<std::int64_t>());
+    if (s["time"] != t0 + 500) {
+      expected.push_back(s["time"].get<std::int64_t>());
+    }
   }
   CHECK(seen == expected);
   CHECK(std::find(seen.begin(), seen.end(), t0 + 50500) != seen.end());
@@ -170,29 +185,38 @@ TEST_CASE("rest: aggregate in UTC buckets, numeric properties only", "[integrati
   Rest rest;
   INFO(rest.api.Log());
   const std::int64_t id = SetUp(rest);
-  const std::int64_t bucket = (NowMs() / (60 * kMinute)) * 60 * kMinute - 2 * 60 * kMinute;  // an hour boundary
+  const std::int64_t bucket =
+      (NowMs() / (60 * kMinute)) * 60 * kMinute - 2 * 60 * kMinute;  // an hour boundary
   Write(rest, Props(id, {{"TargetTemp", "10", bucket + 1000},
                          {"TargetTemp", "20", bucket + 2000},
                          {"TargetTemp", "30", bucket + 61000},
                          {"Label", "\"abc\"", bucket + 1000}}));
   const std::string base = "/products/dpk00001/devices/dev-1/properties/";
-  const std::string range = "&from=" + std::to_string(bucket) + "&to=" + std::to_string(bucket + 60 * kMinute);
+  const std::string range =
+      "&from=" + std::to_string(bucket) + "&to=" + std::to_string(bucket + 60 * kMinute);
   auto r = rest.Call("GET", base + "TargetTemp/aggregate?interval=1m" + range);
   REQUIRE(r.status == 200);
   json items = Json(r)["items"];
   REQUIRE(items.size() == 2);
-  CHECK(items[0] == json{{"time", bucket}, {"avg", 15.0}, {"min", 10.0}, {"max", 20.0}, {"count", 2},
-                         {"first", 10.0}, {"last", 20.0}});
+  CHECK(items[0] == json{{"time", bucket},
+                         {"avg", 15.0},
+                         {"min", 10.0},
+                         {"max", 20.0},
+                         {"count", 2},
+                         {"first", 10.0},
+                         {"last", 20.0}});
   CHECK(items[1]["time"] == bucket + kMinute);
   json hourly = Json(rest.Call("GET", base + "TargetTemp/aggregate?interval=1h&fn=avg,count" + range));
   REQUIRE(hourly["items"].size() == 1);
   CHECK(hourly["items"][0] == json{{"time", bucket}, {"avg", 20.0}, {"count", 3}});
   CheckProblem(rest.Call("GET", base + "Label/aggregate?interval=1m" + range), 400);
-  CheckProblem(rest.Call("GET", base + "TargetTemp/aggregate" + std::string("?x=1") + range), 400);  // no interval
+  CheckProblem(rest.Call("GET", base + "TargetTemp/aggregate" + std::string("?x=1") + range),
+               400);  // no interval
   CheckProblem(rest.Call("GET", base + "TargetTemp/aggregate?interval=5x" + range), 400);
   CheckProblem(rest.Call("GET", base + "TargetTemp/aggregate?interval=0m" + range), 400);
   CheckProblem(rest.Call("GET", base + "TargetTemp/aggregate?interval=1m&fn=avg,median" + range), 400);
-  CheckProblem(rest.Call("GET", base + "TargetTemp/aggregate?interval=1s&from=0&to=" + std::to_string(NowMs())), 400);
+  CheckProblem(
+      rest.Call("GET", base + "TargetTemp/aggregate?interval=1s&from=0&to=" + std::to_string(NowMs())), 400);
 }
 
 TEST_CASE("rest: events, rejections and service-call records", "[integration][api][rest]") {
@@ -202,7 +226,8 @@ TEST_CASE("rest: events, rejections and service-call records", "[integration][ap
   const std::int64_t t = NowMs() - 5 * kMinute;
   store::TelemetryMessage m;
   m.device_id = id;
-  m.events = {{"Overheat", "alert", R"({"Temp":99})", t}, {"Overheat", "alert", R"({"Temp":98})", t + 1},
+  m.events = {{"Overheat", "alert", R"({"Temp":99})", t},
+              {"Overheat", "alert", R"({"Temp":98})", t + 1},
               {"Custom", "info", "{}", t + 2}};
   m.rejections = {{t, "thing.event.property.post", "TargetTemp", "\"hot\"", 6306, "wrong type"},
                   {t + 1, "thing.event.property.post", "", "not json", 5159, "no model"}};
@@ -217,7 +242,8 @@ TEST_CASE("rest: events, rejections and service-call records", "[integration][ap
   CHECK(e[0]["output"] == json{{"Temp", 99}});
   CHECK(e[0]["time"] == t);
   CHECK(e[2]["name"].is_null());  // not in the model
-  CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/events?identifier=Custom"))["items"].size() == 1);
+  CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/events?identifier=Custom"))["items"].size() ==
+        1);
   CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/events?type=info"))["items"].size() == 1);
   json limited = Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/events?limit=2"));
   CHECK(limited["items"].size() == 2);
@@ -226,8 +252,12 @@ TEST_CASE("rest: events, rejections and service-call records", "[integration][ap
 
   json rejections = Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/rejections?order=asc"));
   REQUIRE(rejections["items"].size() == 2);
-  CHECK(rejections["items"][0] == json{{"time", t}, {"method", "thing.event.property.post"}, {"identifier", "TargetTemp"},
-                                       {"value", "hot"}, {"code", 6306}, {"message", "wrong type"}});
+  CHECK(rejections["items"][0] == json{{"time", t},
+                                       {"method", "thing.event.property.post"},
+                                       {"identifier", "TargetTemp"},
+                                       {"value", "hot"},
+                                       {"code", 6306},
+                                       {"message", "wrong type"}});
   CHECK(rejections["items"][1]["identifier"].is_null());
   CHECK(rejections["items"][1]["value"] == "not json");
 
@@ -258,10 +288,14 @@ TEST_CASE("rest: events, rejections and service-call records", "[integration][ap
     CHECK(c.contains(k));
   }
   CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls/" + stored->call_id)) == c);
-  CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls?status=queued"))["items"].empty());
-  CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls?identifier=Reboot"))["items"].size() == 1);
+  CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls?status=queued"))["items"]
+            .empty());
+  CHECK(Json(rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls?identifier=Reboot"))["items"]
+            .size() == 1);
   CheckProblem(rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls?status=lost"), 400);
-  CheckProblem(rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls/0123456789abcdef0123456789abcdef"), 404);
+  CheckProblem(
+      rest.Call("GET", "/products/dpk00001/devices/dev-1/service-calls/0123456789abcdef0123456789abcdef"),
+      404);
 }
 
 TEST_CASE("rest: SQL metacharacters, traversal and odd bytes in every path and query parameter",
@@ -270,21 +304,40 @@ TEST_CASE("rest: SQL metacharacters, traversal and odd bytes in every path and q
   INFO(rest.api.Log());
   const std::int64_t id = SetUp(rest);
   Write(rest, Props(id, {{"TargetTemp", "1", NowMs() - 1000}}));
-  const std::vector<std::string> hostile = {
-      "'%3B%20DROP%20TABLE%20products%3B--", "%27%20OR%20%271%27%3D%271", "..%2F..%2Fetc%2Fpasswd",
-      "%252e%252e%252f", "%27", "%E2%9C%93%F0%9F%98%80", "a%22b%5Cc", "%C0%AE", "x%00y", "%00"};
+  const std::vector<std::string> hostile = {"'%3B%20DROP%20TABLE%20products%3B--",
+                                            "%27%20OR%20%271%27%3D%271",
+                                            "..%2F..%2Fetc%2Fpasswd",
+                                            "%252e%252e%252f",
+                                            "%27",
+                                            "%E2%9C%93%F0%9F%98%80",
+                                            "a%22b%5Cc",
+                                            "%C0%AE",
+                                            "x%00y",
+                                            "%00"};
   const std::vector<std::string> templates = {
-      "/products/{}", "/products/{}/devices", "/products/{}/thing-model", "/products/{}/thing-model/versions",
-      "/products/dpk00001/devices/{}", "/products/dpk00001/devices/{}/properties",
+      "/products/{}",
+      "/products/{}/devices",
+      "/products/{}/thing-model",
+      "/products/{}/thing-model/versions",
+      "/products/dpk00001/devices/{}",
+      "/products/dpk00001/devices/{}/properties",
       "/products/dpk00001/devices/dev-1/properties/{}/history",
       "/products/dpk00001/devices/dev-1/properties/{}/aggregate?interval=1m",
-      "/products/dpk00001/devices/dev-1/service-calls/{}", "/products/dpk00001/devices/{}/events",
-      "/products/dpk00001/devices/{}/rejections", "/products/dpk00001/devices/{}/service-calls",
-      "/products/dpk00001/thing-model?functionBlockId={}", "/products/dpk00001/thing-model?version={}",
-      "/products/dpk00001/devices?search={}", "/products/dpk00001/devices?tag={}",
-      "/products/dpk00001/devices?tag=k:{}", "/products/dpk00001/devices?status={}",
-      "/products?cursor={}", "/products?limit={}", "/audit?from={}",
-      "/products/dpk00001/devices/dev-1/events?identifier={}", "/products/dpk00001/devices/dev-1/events?type={}",
+      "/products/dpk00001/devices/dev-1/service-calls/{}",
+      "/products/dpk00001/devices/{}/events",
+      "/products/dpk00001/devices/{}/rejections",
+      "/products/dpk00001/devices/{}/service-calls",
+      "/products/dpk00001/thing-model?functionBlockId={}",
+      "/products/dpk00001/thing-model?version={}",
+      "/products/dpk00001/devices?search={}",
+      "/products/dpk00001/devices?tag={}",
+      "/products/dpk00001/devices?tag=k:{}",
+      "/products/dpk00001/devices?status={}",
+      "/products?cursor={}",
+      "/products?limit={}",
+      "/audit?from={}",
+      "/products/dpk00001/devices/dev-1/events?identifier={}",
+      "/products/dpk00001/devices/dev-1/events?type={}",
       "/products/dpk00001/devices/dev-1/service-calls?status={}",
       "/products/dpk00001/devices/dev-1/properties/TargetTemp/history?order={}",
       "/products/dpk00001/devices/dev-1/properties/TargetTemp/aggregate?interval={}",
@@ -313,20 +366,27 @@ TEST_CASE("rest: SQL metacharacters, traversal and odd bytes in every path and q
     INFO(value);
     CHECK(rest.Call("DELETE", "/products/" + value).status / 100 == 4);
     CHECK(rest.Call("DELETE", "/products/dpk00001/devices/" + value).status / 100 == 4);
-    CHECK(rest.Call("PATCH", "/products/dpk00001/devices/" + value, json{{"enabled", false}}).status / 100 == 4);
+    CHECK(rest.Call("PATCH", "/products/dpk00001/devices/" + value, json{{"enabled", false}}).status / 100 ==
+          4);
     CHECK(rest.Call("DELETE", "/tokens/" + value).status / 100 == 4);
   }
-  CheckProblem(rest.Call("POST", "/products", json{{"name", "x"}, {"productKey", "'; DROP TABLE products;--"}}), 400);
-  CheckProblem(rest.Call("POST", "/products/dpk00001/devices", json{{"deviceName", "../../etc/passwd"}}), 400);
+  CheckProblem(
+      rest.Call("POST", "/products", json{{"name", "x"}, {"productKey", "'; DROP TABLE products;--"}}), 400);
+  CheckProblem(rest.Call("POST", "/products/dpk00001/devices", json{{"deviceName", "../../etc/passwd"}}),
+               400);
   // Free text is stored as text, not executed.
-  auto odd = rest.Call("POST", "/products", json{{"name", "'; DROP TABLE products;-- ✓ \u0001"}, {"productKey", "odd00001"},
-                                                 {"description", "../../etc/passwd"}});
+  auto odd = rest.Call("POST", "/products",
+                       json{{"name", "'; DROP TABLE products;-- ✓ \u0001"},
+                            {"productKey", "odd00001"},
+                            {"description", "../../etc/passwd"}});
   REQUIRE(odd.status == 201);
   CHECK(Json(rest.Call("GET", "/products/odd00001"))["name"] == "'; DROP TABLE products;-- ✓ \u0001");
-  auto nick = rest.Call("PATCH", "/products/dpk00001/devices/dev-1", json{{"nickname", "Robert'); DROP TABLE devices;--"}});
+  auto nick = rest.Call("PATCH", "/products/dpk00001/devices/dev-1",
+                        json{{"nickname", "Robert'); DROP TABLE devices;--"}});
   REQUIRE(nick.status == 200);
   std::set<std::string> found;
-  for (const auto& d : json(Json(rest.Call("GET", "/products/dpk00001/devices?search=DROP%20TABLE"))["items"])) {
+  for (const auto& d :
+       json(Json(rest.Call("GET", "/products/dpk00001/devices?search=DROP%20TABLE"))["items"])) {
     found.insert(d["deviceName"].get<std::string>());
   }
   CHECK(found == std::set<std::string>{"dev-1"});
@@ -345,10 +405,9 @@ TEST_CASE("rest: oversize bodies get 413 and the server keeps serving", "[integr
   Rest rest(Env{{"IOT_HTTP_BODY_LIMIT", "4096"}});
   INFO(rest.api.Log());
   json big = {{"name", std::string(5000, 'n')}};
-  auto r = iot::testing::HttpRequest(rest.api.Port(), "POST", "/api/v1/products",
-                                     {{"Authorization", "Bearer " + kAdminToken},
-                                      {"Content-Type", "application/json"}},
-                                     big.dump());
+  auto r = iot::testing::HttpRequest(
+      rest.api.Port(), "POST", "/api/v1/products",
+      {{"Authorization", "Bearer " + kAdminToken}, {"Content-Type", "application/json"}}, big.dump());
   CheckProblem(r, 413);
   CHECK(rest.Call("GET", "/products").status == 200);
   CHECK(Json(rest.Call("GET", "/products"))["items"].empty());

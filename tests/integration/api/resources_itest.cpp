@@ -2,9 +2,9 @@
 // thing model, devices.
 #include <set>
 
-#include "rest_fixture.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/testing/env.hpp"
+#include "rest_fixture.hpp"
 
 using namespace iot::api::itest;
 
@@ -14,7 +14,8 @@ const std::string kFixtures = IOT_FIXTURES_DIR;
 
 }  // namespace
 
-TEST_CASE("rest: tokens are created once, listed without values, revoked at once", "[integration][api][rest]") {
+TEST_CASE("rest: tokens are created once, listed without values, revoked at once",
+          "[integration][api][rest]") {
   Rest rest;
   INFO(rest.api.Log());
   auto created = rest.Call("POST", "/tokens", json{{"name", "ops"}, {"role", "operator"}});
@@ -54,7 +55,9 @@ TEST_CASE("rest: tokens are created once, listed without values, revoked at once
   auto bad = rest.Call("POST", "/tokens", json{{"role", "root"}, {"extra", 1}, {"expiresAt", "soon"}});
   CheckProblem(bad, 400);
   std::set<std::string> paths;
-  for (const auto& e : json(Json(bad)["errors"])) paths.insert(e["path"].get<std::string>());
+  for (const auto& e : json(Json(bad)["errors"])) {
+    paths.insert(e["path"].get<std::string>());
+  }
   CHECK(paths == std::set<std::string>{"/name", "/role", "/extra", "/expiresAt"});
 }
 
@@ -77,13 +80,15 @@ TEST_CASE("rest: roles - 401 without or with an unknown token, viewer cannot wri
   CHECK(Json(rest.Call("GET", "/products/roles001", "", kAdminToken))["name"] == "P roles001");
 
   // Expiry: a token whose expiresAt passes stops working without any other action.
-  auto r = rest.Call("POST", "/tokens", json{{"name", "short"}, {"role", "admin"}, {"expiresAt", NowMs() + 1500}});
+  auto r =
+      rest.Call("POST", "/tokens", json{{"name", "short"}, {"role", "admin"}, {"expiresAt", NowMs() + 1500}});
   REQUIRE(r.status == 201);
   const std::string short_lived = Json(r)["token"];
   CHECK(rest.Call("GET", "/tokens", "", short_lived).status == 200);
   CHECK(iot::testing::PollUntil([&] { return rest.Call("GET", "/tokens", "", short_lived).status == 401; },
                                 std::chrono::seconds(5), std::chrono::milliseconds(100)));
-  auto past = rest.Call("POST", "/tokens", json{{"name", "past"}, {"role", "admin"}, {"expiresAt", NowMs() - 1000}});
+  auto past =
+      rest.Call("POST", "/tokens", json{{"name", "past"}, {"role", "admin"}, {"expiresAt", NowMs() - 1000}});
   REQUIRE(past.status == 201);
   CheckProblem(rest.Call("GET", "/tokens", "", Json(past)["token"].get<std::string>()), 401);
 }
@@ -93,15 +98,28 @@ TEST_CASE("rest: products - create, list, get, patch, delete, conflicts and vali
   Rest rest;
   INFO(rest.api.Log());
   auto created = rest.Call("POST", "/products",
-                           json{{"name", "Lamp"}, {"productKey", "lamp0001"}, {"nodeType", "gateway"},
-                                {"validation", "strict"}, {"retentionDays", 7}, {"description", "d"}});
+                           json{{"name", "Lamp"},
+                                {"productKey", "lamp0001"},
+                                {"nodeType", "gateway"},
+                                {"validation", "strict"},
+                                {"retentionDays", 7},
+                                {"description", "d"}});
   REQUIRE(created.status == 201);
   json p = Json(created);
-  CHECK(p == json{{"productKey", "lamp0001"}, {"name", "Lamp"}, {"nodeType", "gateway"},
-                  {"validation", "strict"}, {"retentionDays", 7}, {"description", "d"}, {"timestampWindowS", 0},
-                  {"createdAt", p["createdAt"]}, {"thingModelVersion", nullptr}, {"deviceCount", 0},
-                  {"dataFormat", "alink"}, {"scriptUpdatedAt", nullptr},
-                  {"dynamicRegistration", false}, {"productSecret", p["productSecret"]}});
+  CHECK(p == json{{"productKey", "lamp0001"},
+                  {"name", "Lamp"},
+                  {"nodeType", "gateway"},
+                  {"validation", "strict"},
+                  {"retentionDays", 7},
+                  {"description", "d"},
+                  {"timestampWindowS", 0},
+                  {"createdAt", p["createdAt"]},
+                  {"thingModelVersion", nullptr},
+                  {"deviceCount", 0},
+                  {"dataFormat", "alink"},
+                  {"scriptUpdatedAt", nullptr},
+                  {"dynamicRegistration", false},
+                  {"productSecret", p["productSecret"]}});
   CHECK(p["productSecret"].get<std::string>().size() == 16);
   CHECK(p["createdAt"].get<std::int64_t>() > NowMs() - 60000);
 
@@ -121,7 +139,8 @@ TEST_CASE("rest: products - create, list, get, patch, delete, conflicts and vali
     CheckProblem(bad, 400);
     CHECK(Json(bad)["errors"][0]["path"] == "/productKey");
   }
-  auto bad = rest.Call("POST", "/products", json{{"nodeType", "hub"}, {"retentionDays", "7"}, {"colour", "red"}});
+  auto bad =
+      rest.Call("POST", "/products", json{{"nodeType", "hub"}, {"retentionDays", "7"}, {"colour", "red"}});
   CheckProblem(bad, 400);
   CHECK(Json(bad)["errors"].size() == 4);  // name missing, nodeType, retentionDays, colour
   CheckProblem(rest.Call("POST", "/products", R"({"name": "x",)"), 400);
@@ -157,7 +176,8 @@ TEST_CASE("rest: products - create, list, get, patch, delete, conflicts and vali
   REQUIRE(window.status == 200);
   CHECK(Json(window)["timestampWindowS"] == 300);
   CHECK(Json(rest.Call("PATCH", "/products/lamp0001", json{{"name", "Lamp 3"}}))["timestampWindowS"] == 300);
-  CHECK(Json(rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", 0}}))["timestampWindowS"] == 0);
+  CHECK(Json(rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", 0}}))["timestampWindowS"] ==
+        0);
   CheckProblem(rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", 86401}}), 400);
   CheckProblem(rest.Call("PATCH", "/products/lamp0001", json{{"timestampWindowS", -1}}), 400);
   auto with_window = rest.Call("POST", "/products", json{{"name", "Timed"}, {"timestampWindowS", 60}});
@@ -238,12 +258,16 @@ TEST_CASE("rest: thing model with every data type round-trips through PUT, publi
   json tsl = draft["tsl"];
   CHECK(tsl["profile"]["productKey"] == "tsl00001");
   std::set<std::string> kinds;
-  for (const auto& p : tsl["properties"]) kinds.insert(p["dataType"]["type"].get<std::string>());
-  CHECK(kinds == std::set<std::string>{"int", "float", "double", "text", "date", "bool", "enum", "struct", "array"});
+  for (const auto& p : tsl["properties"]) {
+    kinds.insert(p["dataType"]["type"].get<std::string>());
+  }
+  CHECK(kinds ==
+        std::set<std::string>{"int", "float", "double", "text", "date", "bool", "enum", "struct", "array"});
   CHECK(Json(rest.Call("GET", "/products/tsl00001/thing-model?version=draft")) == tsl);
   CheckProblem(rest.Call("GET", "/products/tsl00001/thing-model"), 404);  // nothing published yet
 
-  auto published = rest.Call("POST", "/products/tsl00001/thing-model/publish", json{{"description", "first"}});
+  auto published =
+      rest.Call("POST", "/products/tsl00001/thing-model/publish", json{{"description", "first"}});
   REQUIRE(published.status == 201);
   CHECK(Json(published)["version"] == 1);
   CHECK(Json(published)["publishedAt"].is_number_integer());
@@ -253,8 +277,12 @@ TEST_CASE("rest: thing model with every data type round-trips through PUT, publi
   CHECK(Json(rest.Call("GET", "/products/tsl00001/thing-model?version=latest")) == tsl);
   // Built-ins are present.
   std::set<std::string> events, services;
-  for (const auto& e : latest["events"]) events.insert(e["identifier"].get<std::string>());
-  for (const auto& s : latest["services"]) services.insert(s["identifier"].get<std::string>());
+  for (const auto& e : latest["events"]) {
+    events.insert(e["identifier"].get<std::string>());
+  }
+  for (const auto& s : latest["services"]) {
+    services.insert(s["identifier"].get<std::string>());
+  }
   CHECK(events.contains("post"));
   CHECK(services.contains("set"));
   CHECK(services.contains("get"));
@@ -262,17 +290,20 @@ TEST_CASE("rest: thing model with every data type round-trips through PUT, publi
   CHECK(Json(rest.Call("GET", "/products/tsl00001"))["thingModelVersion"] == 1);
 
   // A custom module, then version 2.
-  json custom = {{"properties", json::array({{{"identifier", "Speed"},
-                                               {"name", "Speed"},
-                                               {"accessMode", "r"},
-                                               {"required", false},
-                                               {"dataType", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "100"}}}}}}})}};
+  json custom = {
+      {"properties",
+       json::array({{{"identifier", "Speed"},
+                     {"name", "Speed"},
+                     {"accessMode", "r"},
+                     {"required", false},
+                     {"dataType", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "100"}}}}}}})}};
   auto put_custom = rest.Call("PUT", "/products/tsl00001/thing-model?functionBlockId=motor", custom);
   REQUIRE(put_custom.status == 200);
   CHECK(Json(put_custom)["tsl"]["functionBlockId"] == "motor");
   CheckProblem(rest.Call("PUT", "/products/tsl00001/thing-model?functionBlockId=bad-id!", custom), 400);
   REQUIRE(rest.Call("POST", "/products/tsl00001/thing-model/publish").status == 201);
-  CHECK(Json(rest.Call("GET", "/products/tsl00001/thing-model?functionBlockId=motor"))["functionBlockId"] == "motor");
+  CHECK(Json(rest.Call("GET", "/products/tsl00001/thing-model?functionBlockId=motor"))["functionBlockId"] ==
+        "motor");
   CHECK(Json(rest.Call("GET", "/products/tsl00001/thing-model?version=2")) == tsl);
   CheckProblem(rest.Call("GET", "/products/tsl00001/thing-model?version=1&functionBlockId=motor"), 404);
   CheckProblem(rest.Call("GET", "/products/tsl00001/thing-model?version=3"), 404);
@@ -290,22 +321,27 @@ TEST_CASE("rest: thing model with every data type round-trips through PUT, publi
   json first_page = Json(rest.Call("GET", "/products/tsl00001/thing-model/versions?limit=1"));
   REQUIRE(first_page["nextCursor"].is_string());
   json second_page = Json(rest.Call("GET", "/products/tsl00001/thing-model/versions?limit=1&cursor=" +
-                                    first_page["nextCursor"].get<std::string>()));
+                                               first_page["nextCursor"].get<std::string>()));
   CHECK(second_page["items"][0]["version"] == 1);
   CheckProblem(rest.Call("GET", "/products/nope0000/thing-model/versions"), 404);
   CheckProblem(rest.Call("PUT", "/products/nope0000/thing-model", json::object()), 404);
 }
 
-TEST_CASE("rest: a bad thing model gets 400 with every problem as a JSON pointer", "[integration][api][rest]") {
+TEST_CASE("rest: a bad thing model gets 400 with every problem as a JSON pointer",
+          "[integration][api][rest]") {
   Rest rest;
   INFO(rest.api.Log());
   rest.Product("tslbad01");
-  json bad = {{"properties",
-               json::array({{{"identifier", "1bad id"}, {"name", "x"}, {"accessMode", "rw"},
-                             {"dataType", {{"type", "int"}, {"specs", {{"min", "10"}, {"max", "1"}}}}}},
-                            {{"identifier", "Ok"}, {"name", "ok"}, {"accessMode", "sometimes"},
-                             {"dataType", {{"type", "nonsense"}}}}})},
-              {"profile", {{"productKey", "someoneElse"}}}};
+  json bad = {
+      {"properties", json::array({{{"identifier", "1bad id"},
+                                   {"name", "x"},
+                                   {"accessMode", "rw"},
+                                   {"dataType", {{"type", "int"}, {"specs", {{"min", "10"}, {"max", "1"}}}}}},
+                                  {{"identifier", "Ok"},
+                                   {"name", "ok"},
+                                   {"accessMode", "sometimes"},
+                                   {"dataType", {{"type", "nonsense"}}}}})},
+      {"profile", {{"productKey", "someoneElse"}}}};
   auto r = rest.Call("PUT", "/products/tslbad01/thing-model", bad);
   CheckProblem(r, 400);
   std::set<std::string> paths;
@@ -316,7 +352,9 @@ TEST_CASE("rest: a bad thing model gets 400 with every problem as a JSON pointer
   INFO(r.body);
   CHECK_FALSE(paths.contains("/profile/productKey"));  // another product's key is replaced, not refused
   CHECK(paths.size() >= 3);
-  for (const auto& p : paths) CHECK((p.empty() || p[0] == '/'));
+  for (const auto& p : paths) {
+    CHECK((p.empty() || p[0] == '/'));
+  }
   CheckProblem(rest.Call("PUT", "/products/tslbad01/thing-model", "[1,2]"), 400);
   CheckProblem(rest.Call("PUT", "/products/tslbad01/thing-model", "{\"properties\": ["), 400);
   // Nothing was stored.
@@ -328,7 +366,8 @@ TEST_CASE("rest: devices - register, batch all or nothing, filters, paging, get,
   Rest rest;
   INFO(rest.api.Log());
   rest.Product("devp0001");
-  auto created = rest.Call("POST", "/products/devp0001/devices", json{{"deviceName", "lamp-1@home.x:y_z"}, {"nickname", "Kitchen"}});
+  auto created = rest.Call("POST", "/products/devp0001/devices",
+                           json{{"deviceName", "lamp-1@home.x:y_z"}, {"nickname", "Kitchen"}});
   REQUIRE(created.status == 201);
   json d = Json(created);
   CHECK(d["deviceSecret"].get<std::string>().size() == 32);
@@ -336,8 +375,11 @@ TEST_CASE("rest: devices - register, batch all or nothing, filters, paging, get,
   CHECK(d["enabled"] == true);
   CHECK(d["tags"] == json::object());
   CHECK(d["nickname"] == "Kitchen");
-  for (const char* k : {"activatedAt", "lastOnlineAt", "lastOfflineAt", "ipAddress"}) CHECK(d[k].is_null());
-  CheckProblem(rest.Call("POST", "/products/devp0001/devices", json{{"deviceName", "lamp-1@home.x:y_z"}}), 409);
+  for (const char* k : {"activatedAt", "lastOnlineAt", "lastOfflineAt", "ipAddress"}) {
+    CHECK(d[k].is_null());
+  }
+  CheckProblem(rest.Call("POST", "/products/devp0001/devices", json{{"deviceName", "lamp-1@home.x:y_z"}}),
+               409);
   CheckProblem(rest.Call("POST", "/products/devp0001/devices", json{{"deviceName", "abc"}}), 400);
   CheckProblem(rest.Call("POST", "/products/devp0001/devices", json{{"deviceName", "bad/name"}}), 400);
   CheckProblem(rest.Call("POST", "/products/devp0001/devices", json{{"deviceName", 5}, {"x", 1}}), 400);
@@ -350,18 +392,28 @@ TEST_CASE("rest: devices - register, batch all or nothing, filters, paging, get,
   auto batch = rest.Call("POST", "/products/devp0001/devices:batch", json{{"count", 5}});
   REQUIRE(batch.status == 201);
   CHECK(Json(batch)["items"].size() == 5);
-  for (const auto& item : json(Json(batch)["items"])) CHECK(item.contains("deviceSecret"));
-  auto named = rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"n-0001", "n-0002"}}});
+  for (const auto& item : json(Json(batch)["items"])) {
+    CHECK(item.contains("deviceSecret"));
+  }
+  auto named =
+      rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"n-0001", "n-0002"}}});
   REQUIRE(named.status == 201);
   // All or nothing: one existing name and nothing is created.
-  CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"n-0003", "n-0001"}}}), 409);
+  CheckProblem(
+      rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"n-0003", "n-0001"}}}),
+      409);
   CheckProblem(rest.Call("GET", "/products/devp0001/devices/n-0003"), 404);
   CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json{{"count", 1001}}), 400);
   CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json{{"count", 0}}), 400);
-  CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json{{"count", 2}, {"deviceNames", {"n-0009"}}}), 400);
+  CheckProblem(
+      rest.Call("POST", "/products/devp0001/devices:batch", json{{"count", 2}, {"deviceNames", {"n-0009"}}}),
+      400);
   CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json::object()), 400);
-  CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"n-0010", "n-0010"}}}), 400);
-  CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"ok-name", "x"}}}), 400);
+  CheckProblem(
+      rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"n-0010", "n-0010"}}}),
+      400);
+  CheckProblem(rest.Call("POST", "/products/devp0001/devices:batch", json{{"deviceNames", {"ok-name", "x"}}}),
+               400);
   CHECK(Json(rest.Call("GET", "/products/devp0001"))["deviceCount"] == 9);
 
   // Get: the secret for admin only.
@@ -373,7 +425,8 @@ TEST_CASE("rest: devices - register, batch all or nothing, filters, paging, get,
   CheckProblem(rest.Call("GET", "/products/devp0001/devices/none-such"), 404);
 
   // Patch: nickname and disable.
-  auto patched = rest.Call("PATCH", "/products/devp0001/devices/n-0001", json{{"nickname", "Hall"}, {"enabled", false}});
+  auto patched =
+      rest.Call("PATCH", "/products/devp0001/devices/n-0001", json{{"nickname", "Hall"}, {"enabled", false}});
   REQUIRE(patched.status == 200);
   CHECK(Json(patched)["status"] == "disabled");
   CHECK(Json(patched)["enabled"] == false);
@@ -416,10 +469,13 @@ TEST_CASE("rest: devices - register, batch all or nothing, filters, paging, get,
   std::string cursor;
   int pages = 0;
   do {
-    auto r = rest.Call("GET", "/products/devp0001/devices?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    auto r =
+        rest.Call("GET", "/products/devp0001/devices?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor));
     REQUIRE(r.status == 200);
     json page = Json(r);
-    for (const auto& item : page["items"]) CHECK(all.insert(item["deviceName"].get<std::string>()).second);
+    for (const auto& item : page["items"]) {
+      CHECK(all.insert(item["deviceName"].get<std::string>()).second);
+    }
     cursor = page["nextCursor"].is_string() ? page["nextCursor"].get<std::string>() : "";
     ++pages;
   } while (!cursor.empty());
@@ -438,23 +494,25 @@ TEST_CASE("rest: a database with a newer schema is refused at start with a clear
     ApiProcess first({}, pg.Dsn());  // migrates
     REQUIRE(first.Process().Stop() != -1);
   }
-  REQUIRE(iot::testing::RunShell("psql '" + pg.Dsn() +
-                                 "' -qc \"INSERT INTO schema_version (version, name) VALUES (9999, '9999_future.sql')\"") == 0);
+  REQUIRE(iot::testing::RunShell(
+              "psql '" + pg.Dsn() +
+              "' -qc \"INSERT INTO schema_version (version, name) VALUES (9999, '9999_future.sql')\"") == 0);
   const std::string dir = iot::testing::RequireEnv("IOT_TEST_TMP");
   const std::string log = dir + "/iot-api-newer-" + std::to_string(::getpid()) + ".log";
-  const int status = iot::testing::RunShell("IOT_HTTP_PORT=0 IOT_PG_DSN='" + pg.Dsn() + "' '" +
-                                                std::string(IOT_API_BINARY) + "'",
-                                            log);
+  const int status = iot::testing::RunShell(
+      "IOT_HTTP_PORT=0 IOT_PG_DSN='" + pg.Dsn() + "' '" + std::string(IOT_API_BINARY) + "'", log);
   CHECK(status != 0);
   const std::string text = ReadText(log);
   INFO(text);
   CHECK(text.find("9999") != std::string::npos);
 }
 
-TEST_CASE("rest: readiness probes PostgreSQL and the broker, metrics show the DB pool, maintenance runs at start",
-          "[integration][api][rest]") {
+TEST_CASE(
+    "rest: readiness probes PostgreSQL and the broker, metrics show the DB pool, maintenance runs at start",
+    "[integration][api][rest]") {
   const int closed_port = iot::testing::FreePort();  // nothing listens there
-  Rest rest(Env{{"IOT_MQTT_HOST", "127.0.0.1"}, {"IOT_MQTT_PORT", std::to_string(closed_port)},
+  Rest rest(Env{{"IOT_MQTT_HOST", "127.0.0.1"},
+                {"IOT_MQTT_PORT", std::to_string(closed_port)},
                 {"IOT_PG_POOL_THREADS", "3"}});
   INFO(rest.api.Log());
   HttpResponse ready;

@@ -1,13 +1,13 @@
 #pragma once
 
 // A running iot-api over its own database plus helpers to call it and to seed data via the store.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "api_process.hpp"
 #include "iot/common/clock.hpp"
@@ -44,8 +44,12 @@ struct Rest {
                     const std::string& token = kAdminToken,
                     const std::string& content_type = "application/json") {
     iot::testing::HttpHeaders headers;
-    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
-    if (!body.empty()) headers.emplace_back("Content-Type", content_type);
+    if (!token.empty()) {
+      headers.emplace_back("Authorization", "Bearer " + token);
+    }
+    if (!body.empty()) {
+      headers.emplace_back("Content-Type", content_type);
+    }
     return client.Request(method, "/api/v1" + target, headers, body);
   }
   HttpResponse Call(const std::string& method, const std::string& target, const char* body = "",
@@ -65,7 +69,8 @@ struct Rest {
     return Json(r)["token"].get<std::string>();
   }
   void Product(const std::string& pk, const std::string& validation = "weak") {
-    auto r = Call("POST", "/products", json{{"name", "P " + pk}, {"productKey", pk}, {"validation", validation}});
+    auto r =
+        Call("POST", "/products", json{{"name", "P " + pk}, {"productKey", pk}, {"validation", validation}});
     REQUIRE(r.status == 201);
   }
   json Device(const std::string& pk, const std::string& dn) {

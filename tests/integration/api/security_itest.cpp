@@ -3,13 +3,13 @@
 // address (X-Forwarded-For only from trusted proxies), revocation reaches every instance, the
 // bootstrap admin token stays revoked, new tokens expire by default, and every answer says nosniff.
 
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
-
 #include <future>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "rest_fixture.hpp"
 
@@ -53,7 +53,8 @@ TEST_CASE("Security: a token check that cannot run answers 503 with Retry-After,
   lock.exec("LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE");
   std::vector<std::future<iot::testing::HttpResponse>> calls;
   for (int i = 0; i < 8; ++i) {
-    calls.push_back(std::async(std::launch::async, [&] { return Get(rest.api.Port(), "/metrics", kAdminToken); }));
+    calls.push_back(
+        std::async(std::launch::async, [&] { return Get(rest.api.Port(), "/metrics", kAdminToken); }));
   }
   // The refused ones answer while the lock is still held.
   int early_503 = 0;
@@ -89,10 +90,13 @@ TEST_CASE("Security: failed authentications are limited per client address (429)
     CheckProblem(limited, 429);
     CHECK_FALSE(limited.Header("retry-after").empty());
     // A forged X-Forwarded-For does not get a fresh budget.
-    CHECK(Get(api.Port(), "/api/v1/products", "guess-6", {{"X-Forwarded-For", "203.0.113.77"}}).status == 429);
+    CHECK(Get(api.Port(), "/api/v1/products", "guess-6", {{"X-Forwarded-For", "203.0.113.77"}}).status ==
+          429);
     // The stream's upgrade counts the same way.
     CHECK(HttpRequest(api.Port(), "GET", "/api/v1/stream?token=guess-7",
-                      {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Sec-WebSocket-Version", "13"},
+                      {{"Connection", "Upgrade"},
+                       {"Upgrade", "websocket"},
+                       {"Sec-WebSocket-Version", "13"},
                        {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}})
               .status == 429);
     // A valid token that is cached still works from that address.
@@ -130,7 +134,8 @@ TEST_CASE("Security: a revoked token fails before DELETE answers here and within
   REQUIRE(Get(b.Port(), "/api/v1/products", token).status == 200);
   REQUIRE(a.Call("DELETE", "/tokens/" + id).status == 204);
   CHECK(Get(a.api.Port(), "/api/v1/products", token).status == 401);
-  CHECK(iot::testing::PollUntil([&] { return Get(b.Port(), "/api/v1/products", token).status == 401; }, 20s, 20ms));
+  CHECK(iot::testing::PollUntil([&] { return Get(b.Port(), "/api/v1/products", token).status == 401; }, 20s,
+                                20ms));
 
   // An instance that loses its LISTEN connection stops using its cache until it is back: the token is
   // revoked after the listeners' backends have exited (pg_terminate_backend waits for them) and before
@@ -170,11 +175,14 @@ TEST_CASE("Security: a revoked bootstrap admin token stays revoked after a resta
   auto list = nlohmann::json::parse(Get(api->Port(), "/api/v1/tokens", rotated).body);
   std::string bootstrap_id;
   for (const auto& t : list["items"]) {
-    if (t["name"] == "bootstrap-admin") bootstrap_id = t["id"];
+    if (t["name"] == "bootstrap-admin") {
+      bootstrap_id = t["id"];
+    }
   }
   REQUIRE_FALSE(bootstrap_id.empty());
   REQUIRE(HttpRequest(api->Port(), "DELETE", "/api/v1/tokens/" + bootstrap_id,
-                      {{"Authorization", "Bearer " + rotated}}).status == 204);
+                      {{"Authorization", "Bearer " + rotated}})
+              .status == 204);
   api.reset();
   ApiProcess restarted(Env{}, dsn);  // same IOT_ADMIN_TOKEN
   INFO(restarted.Log());
@@ -183,7 +191,8 @@ TEST_CASE("Security: a revoked bootstrap admin token stays revoked after a resta
   CHECK(restarted.Process().LogContains("stays revoked"));
 }
 
-TEST_CASE("Security: new tokens expire by default (configurable, 0 = never)", "[integration][api][security]") {
+TEST_CASE("Security: new tokens expire by default (configurable, 0 = never)",
+          "[integration][api][security]") {
   Rest rest;
   INFO(rest.api.Log());
   const auto now = iot::NowMs();
@@ -192,7 +201,8 @@ TEST_CASE("Security: new tokens expire by default (configurable, 0 = never)", "[
   const auto ninety_days = 90LL * 24 * 3600 * 1000;
   CHECK(implicit["expiresAt"].get<std::int64_t>() >= now + ninety_days - 60000);
   CHECK(implicit["expiresAt"].get<std::int64_t>() <= now + ninety_days + 60000);
-  auto never = Json(rest.Call("POST", "/tokens", nlohmann::json{{"name", "b"}, {"role", "viewer"}, {"expiresAt", nullptr}}));
+  auto never = Json(rest.Call("POST", "/tokens",
+                              nlohmann::json{{"name", "b"}, {"role", "viewer"}, {"expiresAt", nullptr}}));
   CHECK(never["expiresAt"].is_null());
 
   ApiProcess no_default(Env{{"IOT_TOKEN_DEFAULT_TTL_DAYS", "0"}}, rest.api.Dsn());

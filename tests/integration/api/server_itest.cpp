@@ -1,11 +1,11 @@
 // The transport in-process (iot::api::Server over loopback) with test routes: authenticated JSON
 // routes, handlers that answer late, and shutdown while a request is in flight.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "http/body_schema.hpp"
 #include "http/dispatcher.hpp"
@@ -42,10 +42,10 @@ class TestServer {
                   body["principal"] = request.principal->name;
                   respond(iot::api::JsonResponse(200, body.dump()));
                 });
-    router_.Add("GET", "/api/v1/things/{name}", {.min_role = Role::kViewer},
-                [](Request&& request, Respond respond) {
-                  respond(iot::api::JsonResponse(200, nlohmann::json{{"name", request.Param("name")}}.dump()));
-                });
+    router_.Add(
+        "GET", "/api/v1/things/{name}", {.min_role = Role::kViewer}, [](Request&& request, Respond respond) {
+          respond(iot::api::JsonResponse(200, nlohmann::json{{"name", request.Param("name")}}.dump()));
+        });
     // Parks the request until the test answers it.
     router_.Add("GET", "/slow", open, [this](Request&&, Respond respond) {
       std::lock_guard lock(mutex_);
@@ -162,9 +162,10 @@ TEST_CASE("Server: pipelined requests are answered in order even when handlers f
           "[integration][api][pipeline]") {
   TestServer server;
   RawConnection raw(server.Port());
-  REQUIRE(raw.Send("GET /later/300 HTTP/1.1\r\nHost: x\r\n\r\n"
-                   "GET /later/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-                   "GET /later/100 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(
+      raw.Send("GET /later/300 HTTP/1.1\r\nHost: x\r\n\r\n"
+               "GET /later/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+               "GET /later/100 HTTP/1.1\r\nHost: x\r\n\r\n"));
   CHECK(raw.ReadResponse().body == "300");
   CHECK(raw.ReadResponse().body == "1");
   CHECK(raw.ReadResponse().body == "100");

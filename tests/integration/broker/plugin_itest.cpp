@@ -6,9 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <fstream>
 #include <iostream>
+
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -65,9 +66,8 @@ struct Stack {
   void SetSecret(const std::string& name, const std::string& secret) {
     pqxx::connection c(database.Dsn());
     pqxx::work tx(c);
-    tx.exec_params(
-        "UPDATE devices SET secret = $1 WHERE device_name = $2 AND product_key = $3",
-        secret, name, kPk);
+    tx.exec_params("UPDATE devices SET secret = $1 WHERE device_name = $2 AND product_key = $3", secret, name,
+                   kPk);
     tx.commit();
   }
 
@@ -109,7 +109,9 @@ bool StatsReach(MqttTestClient& watcher, const std::function<bool(const nlohmann
   const bool reached = watcher
                            .WaitMessageWhere(
                                [&](const iot::testing::ReceivedMessage& m) {
-                                 if (m.topic != "/iot/broker/stats") return false;
+                                 if (m.topic != "/iot/broker/stats") {
+                                   return false;
+                                 }
                                  last = m.payload;
                                  return pred(nlohmann::json::parse(m.payload));
                                },
@@ -122,8 +124,8 @@ bool StatsReach(MqttTestClient& watcher, const std::function<bool(const nlohmann
 // A raw MQTT 3.1.1 CONNECT, so tests can drop the socket without DISCONNECT, stay silent, or send
 // what no client library would. Returns the socket and sets `connack` (the CONNACK return code, or -1
 // when the broker closed the connection instead).
-int RawConnectSocket(int port, const std::string& client_id, const std::string& user,
-                     const std::string& pass, int keepalive_s, int& connack_code) {
+int RawConnectSocket(int port, const std::string& client_id, const std::string& user, const std::string& pass,
+                     int keepalive_s, int& connack_code) {
   auto str = [](std::string& out, const std::string& s) {
     out.push_back(static_cast<char>(s.size() >> 8));
     out.push_back(static_cast<char>(s.size() & 0xff));
@@ -131,7 +133,7 @@ int RawConnectSocket(int port, const std::string& client_id, const std::string& 
   };
   std::string body;
   str(body, "MQTT");
-  body.push_back(4);                    // protocol level 3.1.1
+  body.push_back(4);                        // protocol level 3.1.1
   body.push_back(static_cast<char>(0xC2));  // username, password, clean session
   body.push_back(static_cast<char>(keepalive_s >> 8));
   body.push_back(static_cast<char>(keepalive_s & 0xff));
@@ -143,7 +145,9 @@ int RawConnectSocket(int port, const std::string& client_id, const std::string& 
   do {
     char byte = static_cast<char>(len % 128);
     len /= 128;
-    if (len > 0) byte = static_cast<char>(byte | 0x80);
+    if (len > 0) {
+      byte = static_cast<char>(byte | 0x80);
+    }
     packet.push_back(byte);
   } while (len > 0);
   packet += body;
@@ -167,8 +171,8 @@ int RawConnect(int port, const std::string& client_id, const std::string& user, 
   return fd;
 }
 
-int RawConnectResult(int port, const std::string& client_id, const std::string& user,
-                     const std::string& pass, int keepalive_s) {
+int RawConnectResult(int port, const std::string& client_id, const std::string& user, const std::string& pass,
+                     int keepalive_s) {
   int code = -1;
   const int fd = RawConnectSocket(port, client_id, user, pass, keepalive_s, code);
   ::close(fd);
@@ -187,7 +191,9 @@ TEST_CASE("Plugin: devices connect with every sign method and either hex case", 
       device.sign_method = method;
       if (upper) {
         std::string pw = params.password;
-        for (auto& ch : pw) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        for (auto& ch : pw) {
+          ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        }
         device.password = pw;
       }
       MqttTestClient client;
@@ -197,7 +203,8 @@ TEST_CASE("Plugin: devices connect with every sign method and either hex case", 
   // No timestamp in the clientId, and the exact clientId the Node SDK 1.2.8 sends (its password
   // from the reference §5.1).
   auto device = stack.Device();
-  device.client_id = std::string(kPk) + "&dev01|securemode=3,signmethod=hmacsha1,timestamp=1700000000000,lan=NodeJS,_v=1.2.8|";
+  device.client_id = std::string(kPk) +
+                     "&dev01|securemode=3,signmethod=hmacsha1,timestamp=1700000000000,lan=NodeJS,_v=1.2.8|";
   device.password = "9ec7e19b1e70a0ff46919c8733f6047c9afee044";
   MqttTestClient node;
   CHECK(node.ConnectDevice(device) == 0);
@@ -214,11 +221,12 @@ TEST_CASE("Plugin: wrong secret, unknown device, disabled device and anonymous a
   iot::store::DevicePatch disable;
   disable.enabled = false;
   REQUIRE(iot::store::PatchDevice(stack.db, kPk, "dev01", disable));
-  CHECK(iot::testing::PollUntil([&] { return client.ConnectDevice(stack.Device()) == kNotAuthorized311; }, 20s));
+  CHECK(iot::testing::PollUntil([&] { return client.ConnectDevice(stack.Device()) == kNotAuthorized311; },
+                                20s));
   // Garbage in every CONNECT field, sent raw (Paho refuses to send some of it), never takes the
   // broker down: each is refused and the broker keeps serving.
   for (const std::string& junk : {std::string("x"), std::string("|||"), std::string(3000, 'x'),
-                                   std::string("\xff\xfe&\x01"), std::string("a&b\0c", 5)}) {
+                                  std::string("\xff\xfe&\x01"), std::string("a&b\0c", 5)}) {
     INFO("junk of " << junk.size() << " bytes");
     CHECK(RawConnectResult(stack.broker->Port(), junk, junk, junk, 60) != 0);
   }
@@ -230,11 +238,12 @@ TEST_CASE("Plugin: a device registered after start can connect without a restart
   Stack stack;
   stack.AddDevice("late-dev", "late-secret");
   MqttTestClient client;
-  CHECK(iot::testing::PollUntil([&] { return client.ConnectDevice(stack.Device("late-dev", "late-secret")) == 0; },
-                                20s, 50ms));
+  CHECK(iot::testing::PollUntil(
+      [&] { return client.ConnectDevice(stack.Device("late-dev", "late-secret")) == 0; }, 20s, 50ms));
 }
 
-TEST_CASE("Plugin: a device reaches only its own topics and violations are counted", "[integration][broker]") {
+TEST_CASE("Plugin: a device reaches only its own topics and violations are counted",
+          "[integration][broker]") {
   Stack stack;
   stack.AddDevice("dev02", "secret2");
   auto watcher = stack.Watcher();
@@ -271,7 +280,9 @@ TEST_CASE("Plugin: a device reaches only its own topics and violations are count
   }));
   // The platform never saw a forged lifecycle message.
   CHECK_FALSE(watcher->WaitMessageWhere(
-      [](const iot::testing::ReceivedMessage& m) { return m.payload.find("\"offline\"}") != std::string::npos; },
+      [](const iot::testing::ReceivedMessage& m) {
+        return m.payload.find("\"offline\"}") != std::string::npos;
+      },
       100ms));
   // QoS 2 is accepted.
   if (!me.IsConnected()) {
@@ -295,8 +306,8 @@ TEST_CASE("Plugin: lifecycle messages for connect, clean disconnect, socket clos
     const auto offline = WaitStatus(*watcher, "dev01", "offline");
     CHECK(offline["seq"].get<std::uint64_t>() > online["seq"].get<std::uint64_t>());
   }
-  const auto params = iot::alink::MakeConnectParams(kPk, "dev01", kNodeSecret,
-                                                    iot::alink::SignMethod::kHmacSha1, "");
+  const auto params =
+      iot::alink::MakeConnectParams(kPk, "dev01", kNodeSecret, iot::alink::SignMethod::kHmacSha1, "");
   {
     const int fd = RawConnect(stack.broker->Port(), params.client_id, params.username, params.password, 60);
     WaitStatus(*watcher, "dev01", "online");
@@ -356,21 +367,26 @@ std::int64_t BrokerRssKiB(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::stoll(line.substr(6));
+    }
   }
   return -1;
 }
 
 std::unique_ptr<MqttTestClient> ApiAccount(const Stack& stack) {
   auto api = std::make_unique<MqttTestClient>();
-  REQUIRE(api->Connect(stack.broker->Uri(), "api-test", iot::testing::kApiUser, iot::testing::kApiSecret) == 0);
+  REQUIRE(api->Connect(stack.broker->Uri(), "api-test", iot::testing::kApiUser, iot::testing::kApiSecret) ==
+          0);
   return api;
 }
 
 }  // namespace
 
-TEST_CASE("Plugin: 50 parked sessions of one device and a flood - broker RSS stays bounded, other devices are served",
-          "[integration][broker][security]") {
+TEST_CASE(
+    "Plugin: 50 parked sessions of one device and a flood - broker RSS stays bounded, other devices are "
+    "served",
+    "[integration][broker][security]") {
   Stack stack;
   stack.AddDevice("dev02", "secret2");
   stack.AddDevice("dev03", "secret3");
@@ -415,7 +431,8 @@ TEST_CASE("Plugin: 50 parked sessions of one device and a flood - broker RSS sta
   const std::int64_t rss_after = BrokerRssKiB(broker_pid);
   INFO("broker RSS before " << rss_before << " KiB, after " << rss_after << " KiB");
   std::cout << "flood: broker RSS " << rss_before << " KiB before, " << rss_after << " KiB after\n";
-  constexpr std::int64_t kBoundKiB = 32 * 1024;  // the flood is 73 MiB; without the plugin's limits it all stays
+  constexpr std::int64_t kBoundKiB =
+      32 * 1024;  // the flood is 73 MiB; without the plugin's limits it all stays
   CHECK(rss_after - rss_before < kBoundKiB);
   // The attacker's own connection got none of its own messages back, and downlink only within its rate.
   std::size_t own = 0, downlink = 0;
@@ -447,16 +464,19 @@ TEST_CASE("Plugin: 50 parked sessions of one device and a flood - broker RSS sta
   CHECK(attacker.WaitDisconnected(2s));  // replaced by the resumed session
 }
 
-TEST_CASE("Plugin: a device's own uplink never comes back through its wildcards - downlink does - the SDKs' "
-          "subscriptions are granted", "[integration][broker][security]") {
+TEST_CASE(
+    "Plugin: a device's own uplink never comes back through its wildcards - downlink does - the SDKs' "
+    "subscriptions are granted",
+    "[integration][broker][security]") {
   Stack stack;
   MqttTestClient me;
   REQUIRE(me.ConnectDevice(stack.Device()) == 0);
   const std::string sys = std::string("/sys/") + kPk + "/dev01/";
   // The C SDK's wildcards and the Node SDK's subscriptions on every connect (QoS 1).
-  for (const std::string f : {"thing/event/+/post_reply", "thing/service/+", "rrpc/request/+", "thing/event/property/post_reply",
-                              "thing/deviceinfo/update_reply", "thing/deviceinfo/delete_reply", "thing/config/get_reply",
-                              "thing/service/property/set", "thing/config/push", "thing/config/push_reply"}) {
+  for (const std::string f :
+       {"thing/event/+/post_reply", "thing/service/+", "rrpc/request/+", "thing/event/property/post_reply",
+        "thing/deviceinfo/update_reply", "thing/deviceinfo/delete_reply", "thing/config/get_reply",
+        "thing/service/property/set", "thing/config/push", "thing/config/push_reply"}) {
     CAPTURE(f);
     CHECK(me.Subscribe(sys + f, 1) == 1);
   }
@@ -464,7 +484,8 @@ TEST_CASE("Plugin: a device's own uplink never comes back through its wildcards 
   CHECK(me.Subscribe(sys + "thing/event/property/post", 1) >= 128);
   REQUIRE(me.Publish(sys + "thing/service/Reboot_reply", R"({"id":"1","code":200,"data":{}})", 1));
   auto api = ApiAccount(stack);
-  REQUIRE(api->Publish(sys + "thing/service/Reboot", R"({"id":"2","method":"thing.service.Reboot","params":{}})", 1));
+  REQUIRE(api->Publish(sys + "thing/service/Reboot",
+                       R"({"id":"2","method":"thing.service.Reboot","params":{}})", 1));
   auto m = me.WaitMessage("", 2s);
   REQUIRE(m);
   CHECK(m->topic == sys + "thing/service/Reboot");
@@ -480,23 +501,25 @@ TEST_CASE("Plugin: a CONNECT that fails authentication never touches the device'
   WaitStatus(*watcher, "dev01", "online");
   const std::string sys = std::string("/sys/") + kPk + "/dev01/";
   REQUIRE(live.Subscribe(sys + "thing/service/+", 1) == 1);
-  const auto params = iot::alink::MakeConnectParams(kPk, "dev01", kNodeSecret, iot::alink::SignMethod::kHmacSha256,
-                                                    "2524608000000");
+  const auto params = iot::alink::MakeConnectParams(kPk, "dev01", kNodeSecret,
+                                                    iot::alink::SignMethod::kHmacSha256, "2524608000000");
   // Same clientId, wrong password; another clientId, wrong password.
-  CHECK(RawConnectResult(stack.broker->Port(), live.LastClientId(), params.username, std::string(64, '0'), 60) ==
-        kNotAuthorized311);
+  CHECK(RawConnectResult(stack.broker->Port(), live.LastClientId(), params.username, std::string(64, '0'),
+                         60) == kNotAuthorized311);
   CHECK(RawConnectResult(stack.broker->Port(), "other|securemode=3,signmethod=hmacsha256|", params.username,
                          std::string(64, '0'), 60) == kNotAuthorized311);
   CHECK_FALSE(live.WaitDisconnected(700ms));
   CHECK_FALSE(watcher->WaitMessageWhere(
-      [](const iot::testing::ReceivedMessage& m) { return m.payload.find("offline") != std::string::npos; }, 200ms));
+      [](const iot::testing::ReceivedMessage& m) { return m.payload.find("offline") != std::string::npos; },
+      200ms));
   auto api = ApiAccount(stack);
   REQUIRE(api->Publish(sys + "thing/service/Ping", "{}", 1));
   CHECK(live.WaitMessage(sys + "thing/service/Ping", 2s));
 }
 
-TEST_CASE("Plugin: a product's timestamp window refuses replayed and timestamp-less passwords - none by default",
-          "[integration][broker][security]") {
+TEST_CASE(
+    "Plugin: a product's timestamp window refuses replayed and timestamp-less passwords - none by default",
+    "[integration][broker][security]") {
   Stack stack;
   auto device = [&](const std::string& ts) {
     auto d = stack.Device();
@@ -513,10 +536,12 @@ TEST_CASE("Plugin: a product's timestamp window refuses replayed and timestamp-l
   patch.timestamp_window_s = 60;
   REQUIRE(iot::store::PatchProduct(stack.db, kPk, patch));
   // The plugin reloads on the product's notification.
-  CHECK(iot::testing::PollUntil([&] {
-    MqttTestClient c;
-    return c.ConnectDevice(device("2524608000000")) == kNotAuthorized311;
-  }, 20s, 100ms));
+  CHECK(iot::testing::PollUntil(
+      [&] {
+        MqttTestClient c;
+        return c.ConnectDevice(device("2524608000000")) == kNotAuthorized311;
+      },
+      20s, 100ms));
   MqttTestClient fresh, old, missing;
   CHECK(fresh.ConnectDevice(device(std::to_string(now_ms()))) == 0);
   CHECK(old.ConnectDevice(device(std::to_string(now_ms() - 120'000))) == kNotAuthorized311);
@@ -524,8 +549,10 @@ TEST_CASE("Plugin: a product's timestamp window refuses replayed and timestamp-l
   CHECK(fresh.IsConnected());  // refused CONNECTs leave the live session alone
   patch.timestamp_window_s = 0;
   REQUIRE(iot::store::PatchProduct(stack.db, kPk, patch));
-  CHECK(iot::testing::PollUntil([&] {
-    MqttTestClient c;
-    return c.ConnectDevice(device("2524608000000")) == 0;
-  }, 20s, 100ms));
+  CHECK(iot::testing::PollUntil(
+      [&] {
+        MqttTestClient c;
+        return c.ConnectDevice(device("2524608000000")) == 0;
+      },
+      20s, 100ms));
 }

@@ -1,7 +1,6 @@
 // The web console in a real browser against the real platform: a database with the schema, Mosquitto with
 // the plugin, iot-gateway and iot-api (serving the console built into <build>/web), driven by
 // tests/browser/console.test.mjs (playwright-core + Debian's chromium) with a simulated MQTT device.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -9,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"

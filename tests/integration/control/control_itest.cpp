@@ -3,9 +3,10 @@
 // property sets with the offline queue, expiry, rejection after a model change, restarts, desired
 // properties, rate and queue limits.
 
-#include <catch2/catch.hpp>
 #include <future>
 #include <thread>
+
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "api/api_process.hpp"
@@ -37,14 +38,17 @@ struct ControlStack {
                                 {"IOT_MQTT_USERNAME", iot::testing::kApiUser},
                                 {"IOT_MQTT_PASSWORD", iot::testing::kApiSecret},
                                 {"IOT_ONLINE_GRACE_MS", "100"}};
-    for (auto& [k, v] : extra) env[k] = v;
+    for (auto& [k, v] : extra) {
+      env[k] = v;
+    }
     api_env = env;
     api.reset();
     api = std::make_unique<iot::api::itest::ApiProcess>(env, stack.Dsn());
     REQUIRE(iot::testing::PollUntil([&] { return api->Process().LogContains("MQTT connected"); }, 10s, 20ms));
   }
 
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& path, const json& body = nullptr,
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& path,
+                                  const json& body = nullptr,
                                   const std::string& token = iot::api::itest::kAdminToken) {
     iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + token}};
     std::string text;
@@ -52,8 +56,8 @@ struct ControlStack {
       headers.emplace_back("Content-Type", "application/json");
       text = body.dump();
     }
-    return iot::testing::HttpRequest(api->Port(), method, "/api/v1/products/" + std::string(kPk) + path, headers,
-                                     text);
+    return iot::testing::HttpRequest(api->Port(), method, "/api/v1/products/" + std::string(kPk) + path,
+                                     headers, text);
   }
 
   std::string Status(const std::string& dn) {
@@ -71,10 +75,12 @@ struct ControlStack {
   json WaitCallStatus(const std::string& dn, const std::string& call_id, const std::string& status,
                       std::chrono::milliseconds timeout = 5s) {
     json last;
-    iot::testing::PollUntil([&] {
-      last = GetCall(dn, call_id);
-      return last["status"] == status;
-    }, timeout, 20ms);
+    iot::testing::PollUntil(
+        [&] {
+          last = GetCall(dn, call_id);
+          return last["status"] == status;
+        },
+        timeout, 20ms);
     return last;
   }
 
@@ -110,7 +116,8 @@ TEST_CASE("Control: property set and async service to an online device complete 
   auto device = s.Online("lamp-0001");
 
   // Property set: strictly validated, sent, completed by set_reply.
-  auto r = s.Call("POST", "/devices/lamp-0001/properties", {{"params", {{"PowerOn", 1}, {"TargetTemp", 21.5}}}});
+  auto r =
+      s.Call("POST", "/devices/lamp-0001/properties", {{"params", {{"PowerOn", 1}, {"TargetTemp", 21.5}}}});
   REQUIRE(r.status == 202);
   json call = json::parse(r.body);
   CHECK(call["identifier"] == "set");
@@ -121,7 +128,8 @@ TEST_CASE("Control: property set and async service to an online device complete 
   json request = json::parse(msg->payload);
   CHECK(request["method"] == "thing.service.property.set");
   CHECK(request["params"] == json({{"PowerOn", 1}, {"TargetTemp", 21.5}}));
-  REQUIRE(device->Publish(Topic("lamp-0001", "thing/service/property/set_reply"), Reply(request, 200).dump()));
+  REQUIRE(
+      device->Publish(Topic("lamp-0001", "thing/service/property/set_reply"), Reply(request, 200).dump()));
   json done = s.WaitCallStatus("lamp-0001", call["callId"], "succeeded");
   CHECK(done["status"] == "succeeded");
   CHECK(done["code"] == 200);
@@ -130,16 +138,18 @@ TEST_CASE("Control: property set and async service to an online device complete 
   CHECK(json::parse(s.Call("GET", "/devices/lamp-0001/properties").body)["items"].empty());
 
   // Invalid params: 400 with every problem, nothing recorded or sent.
-  const auto calls_before = s.stack.Count("SELECT count(*) FROM service_calls WHERE device_id = $1",
-                                          s.stack.DeviceId("lamp-0001"));
+  const auto calls_before =
+      s.stack.Count("SELECT count(*) FROM service_calls WHERE device_id = $1", s.stack.DeviceId("lamp-0001"));
   r = s.Call("POST", "/devices/lamp-0001/properties",
              {{"params", {{"TargetTemp", 99}, {"Humidity", 10}, {"Nope", 1}}}});
   REQUIRE(r.status == 400);
   json problem = json::parse(r.body);
   CHECK(problem["errors"].size() == 3);
-  CHECK(s.stack.Count("SELECT count(*) FROM service_calls WHERE device_id = $1", s.stack.DeviceId("lamp-0001")) ==
-        calls_before);
-  CHECK(s.Call("POST", "/devices/lamp-0001/properties", {{"params", {{"PowerOn", 1}}}, {"extra", 1}}).status == 400);
+  CHECK(s.stack.Count("SELECT count(*) FROM service_calls WHERE device_id = $1",
+                      s.stack.DeviceId("lamp-0001")) == calls_before);
+  CHECK(
+      s.Call("POST", "/devices/lamp-0001/properties", {{"params", {{"PowerOn", 1}}}, {"extra", 1}}).status ==
+      400);
 
   // Async service: the device's error code fails the call.
   r = s.Call("POST", "/devices/lamp-0001/services/Reboot", {{"params", {{"DelaySec", 5}}}});
@@ -177,17 +187,21 @@ TEST_CASE("Control: property set and async service to an online device complete 
       json({{"name", "watcher"}, {"role", "viewer"}}).dump());
   REQUIRE(created.status == 201);
   const std::string viewer = json::parse(created.body)["token"];
-  CHECK(s.Call("POST", "/devices/lamp-0001/properties", {{"params", {{"PowerOn", 0}}}}, viewer).status == 403);
+  CHECK(s.Call("POST", "/devices/lamp-0001/properties", {{"params", {{"PowerOn", 0}}}}, viewer).status ==
+        403);
   CHECK(s.Call("GET", "/devices/lamp-0001/service-calls", nullptr, viewer).status == 200);
 
   // Every command is in the audit log with who asked.
-  auto audit = json::parse(iot::testing::HttpRequest(s.api->Port(), "GET", "/api/v1/audit",
-                                                     {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}})
-                               .body);
+  auto audit =
+      json::parse(iot::testing::HttpRequest(s.api->Port(), "GET", "/api/v1/audit",
+                                            {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}})
+                      .body);
   int commands = 0;
   for (const auto& item : audit["items"]) {
     const std::string action = item.value("action", "");
-    if (action == "device.property.set" || action == "device.service.invoke") ++commands;
+    if (action == "device.property.set" || action == "device.service.invoke") {
+      ++commands;
+    }
   }
   CHECK(commands == 3);
 }
@@ -202,15 +216,19 @@ TEST_CASE("Control: sync services over RRPC answer, fail, time out, and record a
 
   // The device answers on the RRPC response topic with the messageId from the request topic.
   auto answer = [&](int code, const json& data) {
-    auto msg = device->WaitMessageWhere([](const auto& m) { return m.topic.find("/rrpc/request/") != std::string::npos; });
+    auto msg = device->WaitMessageWhere(
+        [](const auto& m) { return m.topic.find("/rrpc/request/") != std::string::npos; });
     REQUIRE(msg);
     json request = json::parse(msg->payload);
     CHECK(request["method"] == "thing.service.SelfTest");
     const std::string message_id = msg->topic.substr(msg->topic.rfind('/') + 1);
-    REQUIRE(device->Publish(Topic("sync-0001", "rrpc/response/" + message_id), Reply(request, code, data).dump(), 0));
+    REQUIRE(device->Publish(Topic("sync-0001", "rrpc/response/" + message_id),
+                            Reply(request, code, data).dump(), 0));
   };
 
-  auto pending = std::async(std::launch::async, [&] { return s.Call("POST", path, {{"params", {{"Depth", 1}}}}); });
+  auto pending = std::async(std::launch::async, [&] {
+    return s.Call("POST", path, {{"params", {{"Depth", 1}}}});
+  });
   answer(200, {{"Passed", 1}, {"Report", "all good"}});
   auto r = pending.get();
   REQUIRE(r.status == 200);
@@ -219,14 +237,18 @@ TEST_CASE("Control: sync services over RRPC answer, fail, time out, and record a
   CHECK(call["status"] == "succeeded");
   CHECK(call["output"] == json({{"Passed", 1}, {"Report", "all good"}}));
 
-  pending = std::async(std::launch::async, [&] { return s.Call("POST", path, {{"params", {{"Depth", 0}}}}); });
+  pending = std::async(std::launch::async, [&] {
+    return s.Call("POST", path, {{"params", {{"Depth", 0}}}});
+  });
   answer(460, json::object());
   r = pending.get();
   REQUIRE(r.status == 200);
   CHECK(json::parse(r.body)["status"] == "failed");
   CHECK(json::parse(r.body)["code"] == 460);
 
-  pending = std::async(std::launch::async, [&] { return s.Call("POST", path, {{"params", {{"Depth", 0}}}}); });
+  pending = std::async(std::launch::async, [&] {
+    return s.Call("POST", path, {{"params", {{"Depth", 0}}}});
+  });
   answer(200, {{"Passed", "yes"}});
   r = pending.get();
   REQUIRE(r.status == 200);
@@ -235,8 +257,9 @@ TEST_CASE("Control: sync services over RRPC answer, fail, time out, and record a
   CHECK(call["message"].get<std::string>().find("outputData") != std::string::npos);
 
   // No answer within timeoutMs: 504 with the call; the late answer is still recorded.
-  pending = std::async(std::launch::async,
-                       [&] { return s.Call("POST", path, {{"params", {{"Depth", 1}}}, {"timeoutMs", 300}}); });
+  pending = std::async(std::launch::async, [&] {
+    return s.Call("POST", path, {{"params", {{"Depth", 1}}}, {"timeoutMs", 300}});
+  });
   r = pending.get();
   REQUIRE(r.status == 504);
   json problem = json::parse(r.body);
@@ -256,7 +279,9 @@ TEST_CASE("Control: sync services over RRPC answer, fail, time out, and record a
   // before requestedAt (the database's clock used to stamp requestedAt after the API had read sentAt,
   // a fraction of a millisecond later: several calls cross a millisecond boundary at least once).
   for (int i = 0; i < 10; ++i) {
-    pending = std::async(std::launch::async, [&] { return s.Call("POST", path, {{"params", {{"Depth", 1}}}}); });
+    pending = std::async(std::launch::async, [&] {
+      return s.Call("POST", path, {{"params", {{"Depth", 1}}}});
+    });
     answer(200, {{"Passed", 1}, {"Report", "again"}});
     r = pending.get();
     REQUIRE(r.status == 200);
@@ -267,15 +292,17 @@ TEST_CASE("Control: sync services over RRPC answer, fail, time out, and record a
   }
 }
 
-TEST_CASE("Control: an offline device's commands are queued, delivered in order on connect, expire or get rejected",
-          "[integration][control]") {
+TEST_CASE(
+    "Control: an offline device's commands are queued, delivered in order on connect, expire or get rejected",
+    "[integration][control]") {
   ControlStack s(iot::api::itest::Env{{"IOT_DEVICE_QUEUE_LIMIT", "6"}});
   s.stack.AddDevice("queue-001");
   const std::string dn = "queue-001";
 
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    auto r = s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"Label", "v" + std::to_string(i)}}}});
+    auto r =
+        s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"Label", "v" + std::to_string(i)}}}});
     REQUIRE(r.status == 202);
     json call = json::parse(r.body);
     CHECK(call["status"] == "queued");
@@ -284,7 +311,8 @@ TEST_CASE("Control: an offline device's commands are queued, delivered in order 
   auto reboot = s.Call("POST", "/devices/" + dn + "/services/Reboot", {{"params", {{"DelaySec", 3}}}});
   REQUIRE(reboot.status == 202);
   const std::string reboot_id = json::parse(reboot.body)["callId"];
-  auto short_lived = s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"FanLevel", 2}}}, {"ttlMs", 200}});
+  auto short_lived =
+      s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"FanLevel", 2}}}, {"ttlMs", 200}});
   REQUIRE(short_lived.status == 202);
   const std::string expiring_id = json::parse(short_lived.body)["callId"];
   // Queue bound (6 here): the sixth fits, the seventh gets 429.
@@ -299,7 +327,9 @@ TEST_CASE("Control: an offline device's commands are queued, delivered in order 
   json model = json::parse(iot::gateway::itest::ReadFixture("tsl/valid/reference_example.json"));
   json services = json::array();
   for (const auto& svc : model["services"]) {
-    if (svc["identifier"] != "Reboot") services.push_back(svc);
+    if (svc["identifier"] != "Reboot") {
+      services.push_back(svc);
+    }
   }
   model["services"] = services;
   s.stack.PublishModel(model.dump());
@@ -337,7 +367,9 @@ TEST_CASE("Control: the downlink rate per device answers 429", "[integration][co
   int accepted = 0, limited = 0;
   for (int i = 0; i < 6; ++i) {
     auto r = s.Call("POST", "/devices/rate-0001/properties", {{"params", {{"PowerOn", i % 2}}}});
-    if (r.status == 202) ++accepted;
+    if (r.status == 202) {
+      ++accepted;
+    }
     if (r.status == 429) {
       ++limited;
       CHECK(r.headers["retry-after"] == "1");
@@ -364,9 +396,9 @@ TEST_CASE("Control: params nested 100,000 deep get 400 and the API keeps serving
   }
   // 64 levels in all (the body object, params, 62 arrays) are accepted as JSON (and then refused
   // by the thing model, not by the parser).
-  auto at_limit = iot::testing::HttpRequest(s.api->Port(), "POST", base + "/properties", headers,
-                                            R"({"params":{"PowerOn":)" + std::string(62, '[') +
-                                                std::string(62, ']') + "}}");
+  auto at_limit = iot::testing::HttpRequest(
+      s.api->Port(), "POST", base + "/properties", headers,
+      R"({"params":{"PowerOn":)" + std::string(62, '[') + std::string(62, ']') + "}}");
   CHECK(json::parse(at_limit.body).value("detail", "") != "JSON nested deeper than 64");
   INFO(s.api->Log());
   CHECK(s.Call("GET", "/devices/deep-0001").status == 200);
@@ -398,7 +430,8 @@ TEST_CASE("Control: commands survive restarts of the API and of the gateway", "[
   msg = device->WaitMessage(Topic(dn, "thing/service/Reboot"), 5s);
   REQUIRE(msg);
   s.gateway.reset();
-  REQUIRE(device->Publish(Topic(dn, "thing/service/Reboot_reply"), Reply(json::parse(msg->payload), 200).dump()));
+  REQUIRE(
+      device->Publish(Topic(dn, "thing/service/Reboot_reply"), Reply(json::parse(msg->payload), 200).dump()));
   CHECK(s.GetCall(dn, sent_id)["status"] == "sent");
   s.gateway = std::make_unique<iot::gateway::itest::GatewayProcess>(s.stack, "gw-control");
   REQUIRE(s.gateway->WaitConnected(10s));
@@ -406,9 +439,11 @@ TEST_CASE("Control: commands survive restarts of the API and of the gateway", "[
 
   // A sync call in flight when the API dies: the new API times it out and records the late answer.
   auto pending = std::async(std::launch::async, [&] {
-    return s.Call("POST", "/devices/" + dn + "/services/SelfTest", {{"params", {{"Depth", 0}}}, {"timeoutMs", 1000}});
+    return s.Call("POST", "/devices/" + dn + "/services/SelfTest",
+                  {{"params", {{"Depth", 0}}}, {"timeoutMs", 1000}});
   });
-  msg = device->WaitMessageWhere([](const auto& m) { return m.topic.find("/rrpc/request/") != std::string::npos; });
+  msg = device->WaitMessageWhere(
+      [](const auto& m) { return m.topic.find("/rrpc/request/") != std::string::npos; });
   REQUIRE(msg);
   s.api->Process().Kill();
   CHECK_THROWS(pending.get());  // the connection dies with the API
@@ -419,12 +454,14 @@ TEST_CASE("Control: commands survive restarts of the API and of the gateway", "[
   CHECK(s.WaitCallStatus(dn, sync_id, "timeout", 5s)["status"] == "timeout");
   const std::string message_id = msg->topic.substr(msg->topic.rfind('/') + 1);
   REQUIRE(device->Publish(Topic(dn, "rrpc/response/" + message_id),
-                          Reply(json::parse(msg->payload), 200, {{"Passed", 1}, {"Report", "late"}}).dump(), 0));
+                          Reply(json::parse(msg->payload), 200, {{"Passed", 1}, {"Report", "late"}}).dump(),
+                          0));
   CHECK(s.WaitCallStatus(dn, sync_id, "succeeded", 5s)["output"]["Report"] == "late");
 }
 
-TEST_CASE("Control: desired properties with versions, conflicts, device get and delete, push to an online device",
-          "[integration][control]") {
+TEST_CASE(
+    "Control: desired properties with versions, conflicts, device get and delete, push to an online device",
+    "[integration][control]") {
   ControlStack s;
   s.stack.AddDevice("desired-01");
   const std::string dn = "desired-01";
@@ -437,7 +474,8 @@ TEST_CASE("Control: desired properties with versions, conflicts, device get and 
   CHECK(got["items"]["TargetTemp"] == json({{"value", 22.5}, {"version", 1}}));
 
   // Versions: a stale one conflicts, the current one passes.
-  CHECK(s.Call("PUT", path, {{"items", {{"TargetTemp", 23.0}}}, {"versions", {{"TargetTemp", 0}}}}).status == 409);
+  CHECK(s.Call("PUT", path, {{"items", {{"TargetTemp", 23.0}}}, {"versions", {{"TargetTemp", 0}}}}).status ==
+        409);
   r = s.Call("PUT", path, {{"items", {{"TargetTemp", 23.0}}}, {"versions", {{"TargetTemp", 1}}}});
   REQUIRE(r.status == 200);
   CHECK(json::parse(r.body)["versions"]["TargetTemp"] == 2);
@@ -453,17 +491,20 @@ TEST_CASE("Control: desired properties with versions, conflicts, device get and 
 
   // The device asks for its desired values, and deletes one with its version.
   auto device = s.Online(dn);
-  auto reply = iot::gateway::itest::Request(
-      *device, Topic(dn, "thing/property/desired/get"),
-      {{"id", "7"}, {"version", "1.0"}, {"method", "thing.property.desired.get"}, {"params", {"TargetTemp", "Label"}}});
+  auto reply = iot::gateway::itest::Request(*device, Topic(dn, "thing/property/desired/get"),
+                                            {{"id", "7"},
+                                             {"version", "1.0"},
+                                             {"method", "thing.property.desired.get"},
+                                             {"params", {"TargetTemp", "Label"}}});
   REQUIRE(reply);
   CHECK((*reply)["code"] == 200);
   CHECK((*reply)["data"]["TargetTemp"] == json({{"value", 23.0}, {"version", 2}}));
   CHECK_FALSE((*reply)["data"].contains("Label"));
-  reply = iot::gateway::itest::Request(
-      *device, Topic(dn, "thing/property/desired/delete"),
-      {{"id", "8"}, {"version", "1.0"}, {"method", "thing.property.desired.delete"},
-       {"params", {{"TargetTemp", {{"version", 2}}}}}});
+  reply = iot::gateway::itest::Request(*device, Topic(dn, "thing/property/desired/delete"),
+                                       {{"id", "8"},
+                                        {"version", "1.0"},
+                                        {"method", "thing.property.desired.delete"},
+                                        {"params", {{"TargetTemp", {{"version", 2}}}}}});
   REQUIRE(reply);
   CHECK((*reply)["code"] == 200);
   got = json::parse(s.Call("GET", path).body);

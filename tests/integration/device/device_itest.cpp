@@ -5,10 +5,11 @@
 #include <signal.h>
 
 #include <atomic>
-#include <catch2/catch.hpp>
 #include <iostream>
 #include <mutex>
 #include <set>
+
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "gateway/gateway_stack.hpp"
@@ -51,7 +52,8 @@ struct World {
   }
   ~World() {
     if (!Catch::getResultCapture().lastAssertionPassed()) {
-      std::cerr << "----- gateway log\n" << gateway->LogTail() << "\n----- broker log\n"
+      std::cerr << "----- gateway log\n"
+                << gateway->LogTail() << "\n----- broker log\n"
                 << stack.Broker().LogTail() << "\n";
     }
   }
@@ -91,13 +93,14 @@ std::string Sys(const std::string& dn, const std::string& rest) {
   return std::string("/sys/") + kPk + "/" + dn + "/" + rest;
 }
 
-iot::store::ServiceCall WaitCall(World& w, const std::string& call_id,
-                                 iot::store::ServiceCallStatus until) {
+iot::store::ServiceCall WaitCall(World& w, const std::string& call_id, iot::store::ServiceCallStatus until) {
   iot::store::ServiceCall call;
   iot::testing::PollUntil(
       [&] {
         auto c = iot::store::GetServiceCall(w.stack.Db(), w.device_id, call_id);
-        if (!c) return false;
+        if (!c) {
+          return false;
+        }
         call = *c;
         return c->status == until;
       },
@@ -134,7 +137,8 @@ TEST_CASE("Device SDK: signed TCP connect - property post answered with the refu
   REQUIRE(r.refusals.size() == 1);
   CHECK(r.refusals[0].identifier == "Label");
   CHECK(r.refusals[0].code == 6310);
-  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") == 1);
+  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") ==
+        1);
   CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'Label'") == 0);
 
   SECTION("events: accepted, and refused with the event's own code") {
@@ -156,14 +160,20 @@ TEST_CASE("Device SDK: signed TCP connect - property post answered with the refu
         replies.push_back(reply);
       }) == Outcome::kReplied);
     }
-    REQUIRE(iot::testing::PollUntil([&] { std::lock_guard lock(m); return replies.size() == 20; }, 10s));
+    REQUIRE(iot::testing::PollUntil(
+        [&] {
+          std::lock_guard lock(m);
+          return replies.size() == 20;
+        },
+        10s));
     std::set<std::string> ids;
     for (const auto& reply : replies) {
       CHECK(reply.ok());
       ids.insert(reply.id);
     }
     CHECK(ids.size() == 20);
-    CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") == 21);
+    CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") ==
+          21);
   }
   SECTION("params that are not an object are refused before sending") {
     CHECK(dev->PostProperties(json::array()).outcome == Outcome::kInvalid);
@@ -225,7 +235,8 @@ TEST_CASE("Device SDK: an unanswered post is resent with the same id and stored 
   CHECK(reply.ok());
   CHECK(reply.attempts >= 3);
   // Every copy reached the gateway; it stored one.
-  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") == 1);
+  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") ==
+        1);
   CHECK(w.Rows("SELECT count(*) FROM rejections WHERE device_id = $1") == 0);
 }
 
@@ -254,7 +265,8 @@ TEST_CASE("Device SDK: reconnects after the broker restarts and sends what waite
   CHECK(downs >= 1);
   CHECK(ups >= 1);
   CHECK(dev->PostProperties({{"RunCount", 6}}).ok());
-  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") == 2);
+  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") ==
+        2);
 }
 
 TEST_CASE("Device SDK: property set and async service answered - the gateway completes the calls",
@@ -326,7 +338,8 @@ TEST_CASE("Device SDK: a sync service over RRPC is answered on the RRPC response
   CHECK(j["id"] == "9100");
   CHECK(j["code"] == 200);
   CHECK(j["data"]["Passed"] == 1);
-  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") == 1);
+  CHECK(w.Rows("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'") ==
+        1);
 }
 
 TEST_CASE("Device SDK: desired properties get and delete - TSL template - NTP",
@@ -351,7 +364,9 @@ TEST_CASE("Device SDK: desired properties get and delete - TSL template - NTP",
     auto stored = iot::store::GetDesiredProperties(w.stack.Db(), w.device_id);
     REQUIRE(stored);
     for (const auto& d : *stored) {
-      if (d.identifier == "TargetTemp") CHECK_FALSE(d.value_json.has_value());
+      if (d.identifier == "TargetTemp") {
+        CHECK_FALSE(d.value_json.has_value());
+      }
     }
     CHECK_FALSE(dev->GetDesired({"TargetTemp"}).data.contains("TargetTemp"));
   }
@@ -359,7 +374,9 @@ TEST_CASE("Device SDK: desired properties get and delete - TSL template - NTP",
     auto tsl = dev->GetThingModel();
     REQUIRE(tsl.ok());
     bool found = false;
-    for (const auto& p : tsl.data["properties"]) found = found || p["identifier"] == "Humidity";
+    for (const auto& p : tsl.data["properties"]) {
+      found = found || p["identifier"] == "Humidity";
+    }
     CHECK(found);
   }
   SECTION("NTP") {

@@ -38,7 +38,9 @@ std::optional<json> Summary(const iot::testing::ChildProcess& p) {
   while (std::getline(in, line)) {
     if (!line.empty() && line.front() == '{') {
       auto j = json::parse(line, nullptr, false);
-      if (!j.is_discarded()) found = j;
+      if (!j.is_discarded()) {
+        found = j;
+      }
     }
   }
   return found;
@@ -59,7 +61,9 @@ struct Platform {
   iot::testing::HttpResponse Rest(const std::string& method, const std::string& target,
                                   const std::string& body = "") {
     iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}};
-    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+    if (!body.empty()) {
+      headers.emplace_back("Content-Type", "application/json");
+    }
     return iot::testing::HttpRequest(api->Port(), method, "/api/v1" + target, headers, body);
   }
   ~Platform() {
@@ -69,15 +73,19 @@ struct Platform {
   }
   iot::testing::ChildProcess Devsim(std::vector<std::string> args) {
     std::vector<std::string> argv = {IOT_DEVSIM_BINARY,
-                                     "--api", "http://127.0.0.1:" + std::to_string(api->Port()),
-                                     "--mqtt", stack.Broker().Uri(),
-                                     "--product", kPk,
-                                     "--json", "--no-progress"};
+                                     "--api",
+                                     "http://127.0.0.1:" + std::to_string(api->Port()),
+                                     "--mqtt",
+                                     stack.Broker().Uri(),
+                                     "--product",
+                                     kPk,
+                                     "--json",
+                                     "--no-progress"};
     argv.insert(argv.end(), args.begin(), args.end());
     static int n = 0;
-    return iot::testing::ChildProcess(argv, {{"IOT_ADMIN_TOKEN", iot::api::itest::kAdminToken}},
-                                      iot::testing::MakeTempDir("devsim") + "/devsim-" +
-                                          std::to_string(n++) + ".log");
+    return iot::testing::ChildProcess(
+        argv, {{"IOT_ADMIN_TOKEN", iot::api::itest::kAdminToken}},
+        iot::testing::MakeTempDir("devsim") + "/devsim-" + std::to_string(n++) + ".log");
   }
   Stack stack;
   std::unique_ptr<GatewayProcess> gateway;
@@ -94,8 +102,8 @@ TEST_CASE("Devsim: registers devices and posts valid and invalid values - summar
           "[integration][devsim][mqtt][pg]") {
   Platform p;
   const std::string credentials = iot::testing::MakeTempDir("devsim-cred") + "/devices.json";
-  auto sim = p.Devsim({"--devices", "3", "--rate", "20", "--duration", "3", "--invalid", "0.25",
-                       "--events", "0.2", "--credentials", credentials, "--seed", "7"});
+  auto sim = p.Devsim({"--devices", "3", "--rate", "20", "--duration", "3", "--invalid", "0.25", "--events",
+                       "0.2", "--credentials", credentials, "--seed", "7"});
   sim.Start();
   REQUIRE(WaitExit(sim, 60s));
   INFO(sim.LogTail());
@@ -117,14 +125,17 @@ TEST_CASE("Devsim: registers devices and posts valid and invalid values - summar
 
   // The devices exist, and the database holds what was answered.
   CHECK(Scalar(p.stack, "SELECT count(*) FROM devices WHERE device_name LIKE 'sim-%'") == 3);
-  CHECK(Scalar(p.stack, "SELECT count(*) FROM rejections WHERE true") == s["refusedItems"].get<std::int64_t>());
+  CHECK(Scalar(p.stack, "SELECT count(*) FROM rejections WHERE true") ==
+        s["refusedItems"].get<std::int64_t>());
   const std::int64_t stored_messages =
-      Scalar(p.stack, "SELECT count(DISTINCT (device_id, extract(epoch from ts))) FROM property_history WHERE true") +
+      Scalar(p.stack,
+             "SELECT count(DISTINCT (device_id, extract(epoch from ts))) FROM property_history WHERE true") +
       Scalar(p.stack, "SELECT count(*) FROM events WHERE true");
   CHECK(stored_messages > 0);
 
   SECTION("a second run reads the saved credentials instead of registering") {
-    auto again = p.Devsim({"--devices", "3", "--rate", "10", "--duration", "1", "--credentials", credentials});
+    auto again =
+        p.Devsim({"--devices", "3", "--rate", "10", "--duration", "1", "--credentials", credentials});
     again.Start();
     REQUIRE(WaitExit(again, 60s));
     auto s2 = Summary(again);
@@ -147,8 +158,11 @@ TEST_CASE("Devsim: answers property sets and services (async and RRPC) from the 
   const std::string base = std::string("/sys/") + kPk + "/sim-0001/";
   // Registered and connected once its first post is stored.
   REQUIRE(iot::testing::PollUntil(
-      [&] { return Scalar(p.stack, "SELECT count(*) FROM property_history WHERE true") +
-                   Scalar(p.stack, "SELECT count(*) FROM events WHERE true") > 0; },
+      [&] {
+        return Scalar(p.stack, "SELECT count(*) FROM property_history WHERE true") +
+                   Scalar(p.stack, "SELECT count(*) FROM events WHERE true") >
+               0;
+      },
       20s, 100ms));
 
   REQUIRE(api.Publish(base + "rrpc/request/devsim-1",

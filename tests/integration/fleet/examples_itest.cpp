@@ -5,13 +5,13 @@
 // API's latest properties read it from PostgreSQL), obey a property set and answer the Blink service invoked
 // over REST. Programs are started through /usr/bin/env (ChildProcess execs without a PATH search).
 
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
@@ -45,7 +45,8 @@ struct Platform {
     REQUIRE(iot::testing::PollUntil([&] { return api->Process().LogContains("MQTT connected"); }, 10s, 20ms));
   }
 
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& target, const json& body = nullptr) {
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& target,
+                                  const json& body = nullptr) {
     iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + kAdmin}};
     std::string text;
     if (!body.is_null()) {
@@ -58,14 +59,16 @@ struct Platform {
   // Sets LightSwitch and invokes Blink; both must reach the device and come back answered.
   void Operate(const std::string& pk, const std::string& dn) {
     const std::string device = "/products/" + pk + "/devices/" + dn;
-    REQUIRE(iot::testing::PollUntil([&] { return Call("GET", device).body.find("\"online\"") != std::string::npos; },
-                                    20s, 100ms));
+    REQUIRE(iot::testing::PollUntil(
+        [&] { return Call("GET", device).body.find("\"online\"") != std::string::npos; }, 20s, 100ms));
     // The device posted its state, stored as history (PostgreSQL, through the gateway's writer).
     REQUIRE(iot::testing::PollUntil(
         [&] { return Call("GET", device + "/properties").body.find("Brightness") != std::string::npos; }, 20s,
         100ms));
     REQUIRE(iot::testing::PollUntil(
-        [&] { return !json::parse(Call("GET", device + "/properties/Brightness/history").body)["items"].empty(); },
+        [&] {
+          return !json::parse(Call("GET", device + "/properties/Brightness/history").body)["items"].empty();
+        },
         10s, 100ms));
     auto set = Call("POST", device + "/properties", {{"params", {{"LightSwitch", 1}}}});
     INFO(set.body);
@@ -77,12 +80,15 @@ struct Platform {
       json last;
       CHECK(iot::testing::PollUntil(
           [&] {
-            last = json::parse(Call("GET", device + "/service-calls/" + call["callId"].get<std::string>()).body);
+            last =
+                json::parse(Call("GET", device + "/service-calls/" + call["callId"].get<std::string>()).body);
             return last["status"] == "succeeded";
           },
           15s, 100ms));
       INFO(last.dump());
-      if (call["identifier"] == "Blink") CHECK(last["output"]["Blinked"] == 3);
+      if (call["identifier"] == "Blink") {
+        CHECK(last["output"]["Blinked"] == 3);
+      }
     }
     // The lamp reported the switch it was given.
     CHECK(iot::testing::PollUntil(
@@ -137,17 +143,19 @@ TEST_CASE("Examples: quickstart.sh takes a new user from nothing to a lamp an op
   CHECK(model.dump().find("\"Blink\"") != std::string::npos);
 }
 
-TEST_CASE("Examples: Alibaba's Node SDK (unmodified) over TCP, TLS, ws and wss, the Python lamp over TCP, ws and wss",
-          "[integration][examples][node]") {
+TEST_CASE(
+    "Examples: Alibaba's Node SDK (unmodified) over TCP, TLS, ws and wss, the Python lamp over TCP, ws and "
+    "wss",
+    "[integration][examples][node]") {
   Platform platform;
   INFO(platform.api->Log());
   REQUIRE(platform.Call("POST", "/products", {{"name", "Lamp"}, {"productKey", "lamp0001"}}).status == 201);
   std::ifstream in(Examples() + "/lamp/model.json");
   std::stringstream model;
   model << in.rdbuf();
-  auto put = iot::testing::HttpRequest(platform.api->Port(), "PUT", "/api/v1/products/lamp0001/thing-model",
-                                       {{"Authorization", "Bearer " + kAdmin}, {"Content-Type", "application/json"}},
-                                       model.str());
+  auto put = iot::testing::HttpRequest(
+      platform.api->Port(), "PUT", "/api/v1/products/lamp0001/thing-model",
+      {{"Authorization", "Bearer " + kAdmin}, {"Content-Type", "application/json"}}, model.str());
   REQUIRE(put.status == 200);
   REQUIRE(platform.Call("POST", "/products/lamp0001/thing-model/publish").status == 201);
 
@@ -158,19 +166,29 @@ TEST_CASE("Examples: Alibaba's Node SDK (unmodified) over TCP, TLS, ws and wss, 
     std::map<std::string, std::string> env;
   };
   std::vector<Run> runs = {
-      {"node-tcp", {"/usr/bin/env", "node", Examples() + "/node/device.js"}, {{"IOT_BROKER_URL", "mqtt://127.0.0.1:" + std::to_string(broker.Port())}}},
-      {"node-ws", {"/usr/bin/env", "node", Examples() + "/node/device.js"}, {{"IOT_BROKER_URL", broker.WsUri()}}},
-      {"node-wss", {"/usr/bin/env", "node", Examples() + "/node/device.js"},
+      {"node-tcp",
+       {"/usr/bin/env", "node", Examples() + "/node/device.js"},
+       {{"IOT_BROKER_URL", "mqtt://127.0.0.1:" + std::to_string(broker.Port())}}},
+      {"node-ws",
+       {"/usr/bin/env", "node", Examples() + "/node/device.js"},
+       {{"IOT_BROKER_URL", broker.WsUri()}}},
+      {"node-wss",
+       {"/usr/bin/env", "node", Examples() + "/node/device.js"},
        {{"IOT_BROKER_URL", broker.WssUri()}, {"NODE_EXTRA_CA_CERTS", broker.CaFile()}}},
-      {"node-mqtts", {"/usr/bin/env", "node", Examples() + "/node/device.js"},
+      {"node-mqtts",
+       {"/usr/bin/env", "node", Examples() + "/node/device.js"},
        {{"IOT_BROKER_URL", "mqtts://" + broker.TlsUri().substr(std::string("ssl://").size())},
         {"NODE_EXTRA_CA_CERTS", broker.CaFile()}}},
-      {"py-wss", {"/usr/bin/python3", Examples() + "/python/lamp.py"},
-       {{"IOT_BROKER", "127.0.0.1:" + std::to_string(broker.WssPort())}, {"IOT_TRANSPORT", "websockets"},
+      {"py-wss",
+       {"/usr/bin/python3", Examples() + "/python/lamp.py"},
+       {{"IOT_BROKER", "127.0.0.1:" + std::to_string(broker.WssPort())},
+        {"IOT_TRANSPORT", "websockets"},
         {"IOT_TLS_CA", broker.CaFile()}}},
-      {"py-ws", {"/usr/bin/python3", Examples() + "/python/lamp.py"},
+      {"py-ws",
+       {"/usr/bin/python3", Examples() + "/python/lamp.py"},
        {{"IOT_BROKER", "127.0.0.1:" + std::to_string(broker.WsPort())}, {"IOT_TRANSPORT", "websockets"}}},
-      {"py-tcp", {"/usr/bin/python3", Examples() + "/python/lamp.py"},
+      {"py-tcp",
+       {"/usr/bin/python3", Examples() + "/python/lamp.py"},
        {{"IOT_BROKER", "127.0.0.1:" + std::to_string(broker.Port())}}},
   };
   for (auto& run : runs) {
@@ -180,7 +198,8 @@ TEST_CASE("Examples: Alibaba's Node SDK (unmodified) over TCP, TLS, ws and wss, 
     run.env["IOT_DEVICE_NAME"] = run.name;
     run.env["IOT_DEVICE_SECRET"] = platform.Secret("lamp0001", run.name);
     run.env["IOT_RUN_SECONDS"] = "40";
-    iot::testing::ChildProcess device(run.argv, run.env, iot::testing::MakeTempDir("example") + "/" + run.name + ".log");
+    iot::testing::ChildProcess device(run.argv, run.env,
+                                      iot::testing::MakeTempDir("example") + "/" + run.name + ".log");
     device.Start();
     INFO(device.LogTail());
     platform.Operate("lamp0001", run.name);

@@ -4,12 +4,13 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <iostream>
-#include <catch2/catch.hpp>
 #include <chrono>
-#include <nlohmann/json.hpp>
+#include <iostream>
 #include <set>
 #include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "gateway_stack.hpp"
 #include "iot/common/clock.hpp"
@@ -41,14 +42,14 @@ std::string Topic(const std::string& dn, const std::string& rest) {
 const std::string kPostPath = "thing/event/property/post";
 
 json Post(const std::string& id, json params) {
-  return json{{"id", id}, {"version", "1.0"}, {"params", std::move(params)},
-              {"method", "thing.event.property.post"}};
+  return json{
+      {"id", id}, {"version", "1.0"}, {"params", std::move(params)}, {"method", "thing.event.property.post"}};
 }
 
 // One stack with one gateway and one connected device "dev01".
 struct World {
-  explicit World(ValidationMode mode = ValidationMode::kWeak,
-                 std::map<std::string, std::string> env = {}, bool private_pg = false)
+  explicit World(ValidationMode mode = ValidationMode::kWeak, std::map<std::string, std::string> env = {},
+                 bool private_pg = false)
       : stack(mode, private_pg), device_id(stack.AddDevice("dev01")) {
     gateway = std::make_unique<GatewayProcess>(stack, UniqueId("gw"), env);
     INFO(gateway->LogTail());
@@ -61,8 +62,12 @@ struct World {
     }
   }
   std::int64_t HistoryRows(const std::string& identifier = "") {
-    if (identifier.empty()) return stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1", device_id);
-    return stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = '" + identifier + "'", device_id);
+    if (identifier.empty()) {
+      return stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1", device_id);
+    }
+    return stack.Count(
+        "SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = '" + identifier + "'",
+        device_id);
   }
   Stack stack;
   std::int64_t device_id;
@@ -77,8 +82,9 @@ TEST_CASE("Gateway: property post is stored with the device time - refusals name
   World w;
   const std::string id = "1|exp-topic|/sys/" + std::string(kPk) + "/dev01/thing/event/property/post_reply";
   const std::int64_t t = NowMs() - 60000;
-  auto reply = Request(*w.device, Topic("dev01", kPostPath),
-                       Post(id, {{"RunCount", {{"value", 42}, {"time", t}}}, {"Label", 0}, {"Humidity", 55.5}}));
+  auto reply =
+      Request(*w.device, Topic("dev01", kPostPath),
+              Post(id, {{"RunCount", {{"value", 42}, {"time", t}}}, {"Label", 0}, {"Humidity", 55.5}}));
   REQUIRE(reply);
   CHECK((*reply)["id"] == id);  // byte for byte
   CHECK((*reply)["code"] == 200);
@@ -90,8 +96,12 @@ TEST_CASE("Gateway: property post is stored with the device time - refusals name
   CHECK(w.HistoryRows("RunCount") == 1);
   CHECK(w.HistoryRows("Humidity") == 1);
   CHECK(w.HistoryRows("Label") == 0);
-  CHECK(w.stack.Count("SELECT (extract(epoch from ts) * 1000)::bigint FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'", w.device_id) == t);
-  CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND identifier = 'Label' AND code = 6310", w.device_id) == 1);
+  CHECK(w.stack.Count("SELECT (extract(epoch from ts) * 1000)::bigint FROM property_history WHERE device_id "
+                      "= $1 AND identifier = 'RunCount'",
+                      w.device_id) == t);
+  CHECK(w.stack.Count(
+            "SELECT count(*) FROM rejections WHERE device_id = $1 AND identifier = 'Label' AND code = 6310",
+            w.device_id) == 1);
   auto latest = iot::store::GetLatestProperties(w.stack.Db(), w.device_id);
   REQUIRE(latest.has_value());
   bool found = false;
@@ -112,80 +122,109 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
 
   SECTION("event post: stored with type and device time; refused event answered with its code") {
     auto ok = Request(dev, Topic("dev01", "thing/event/LowBattery/post"),
-                      json{{"id", "e1"}, {"params", {{"value", {{"Level", 3}, {"Since", "1600000000000"}}}, {"time", t}}},
+                      json{{"id", "e1"},
+                           {"params", {{"value", {{"Level", 3}, {"Since", "1600000000000"}}}, {"time", t}}},
                            {"method", "thing.event.LowBattery.post"}});
     REQUIRE(ok);
     CHECK((*ok)["code"] == 200);
-    CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1 AND identifier = 'LowBattery' AND type = 'alert'", w.device_id) == 1);
-    CHECK(w.stack.Count("SELECT (extract(epoch from ts) * 1000)::bigint FROM events WHERE device_id = $1", w.device_id) == t);
+    CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1 AND identifier = 'LowBattery' AND "
+                        "type = 'alert'",
+                        w.device_id) == 1);
+    CHECK(w.stack.Count("SELECT (extract(epoch from ts) * 1000)::bigint FROM events WHERE device_id = $1",
+                        w.device_id) == t);
     auto bad = Request(dev, Topic("dev01", "thing/event/LowBattery/post"),
                        json{{"id", "e2"}, {"params", {{"value", {{"Level", "low"}}}, {"time", t}}}});
     REQUIRE(bad);
     CHECK((*bad)["code"] == 6306);
     CHECK((*bad)["message"].get<std::string>().find("Level") != std::string::npos);
     CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1", w.device_id) == 1);
-    CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND code = 6306", w.device_id) == 1);
+    CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND code = 6306",
+                        w.device_id) == 1);
   }
   SECTION("history post: stored with the device's times") {
-    auto r = Request(dev, Topic("dev01", "thing/event/property/history/post"),
-                     json{{"id", "h1"},
-                          {"params", json::array({{{"identity", {{"productKey", kPk}, {"deviceName", "dev01"}}},
-                                                   {"properties", json::array({{{"RunCount", {{"value", 1}, {"time", t}}}},
-                                                                               {{"RunCount", {{"value", 2}, {"time", t + 1000}}}}})},
-                                                   {"events", json::array({{{"Fault", {{"value", {{"Code", 1}, {"Detail", "x"}}}, {"time", t + 2000}}}}})}}})},
-                          {"method", "thing.event.property.history.post"}});
+    auto r = Request(
+        dev, Topic("dev01", "thing/event/property/history/post"),
+        json{{"id", "h1"},
+             {"params",
+              json::array(
+                  {{{"identity", {{"productKey", kPk}, {"deviceName", "dev01"}}},
+                    {"properties", json::array({{{"RunCount", {{"value", 1}, {"time", t}}}},
+                                                {{"RunCount", {{"value", 2}, {"time", t + 1000}}}}})},
+                    {"events",
+                     json::array(
+                         {{{"Fault", {{"value", {{"Code", 1}, {"Detail", "x"}}}, {"time", t + 2000}}}}})}}})},
+             {"method", "thing.event.property.history.post"}});
     REQUIRE(r);
     CHECK((*r)["code"] == 200);
     CHECK(w.HistoryRows("RunCount") == 2);
-    CHECK(w.stack.Count("SELECT min((extract(epoch from ts) * 1000)::bigint) FROM property_history WHERE device_id = $1", w.device_id) == t);
-    CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1 AND type = 'error'", w.device_id) == 1);
+    CHECK(
+        w.stack.Count(
+            "SELECT min((extract(epoch from ts) * 1000)::bigint) FROM property_history WHERE device_id = $1",
+            w.device_id) == t);
+    CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1 AND type = 'error'", w.device_id) ==
+          1);
   }
   SECTION("batch post") {
     auto r = Request(dev, Topic("dev01", "thing/event/property/batch/post"),
                      json{{"id", "b1"},
-                          {"params", {{"properties", {{"Humidity", json::array({{{"value", 1.5}, {"time", t}}, {{"value", 2.5}, {"time", t + 1}}})}}}}},
+                          {"params",
+                           {{"properties",
+                             {{"Humidity", json::array({{{"value", 1.5}, {"time", t}},
+                                                        {{"value", 2.5}, {"time", t + 1}}})}}}}},
                           {"method", "thing.event.property.batch.post"}});
     REQUIRE(r);
     CHECK((*r)["code"] == 200);
     CHECK(w.HistoryRows("Humidity") == 2);
   }
   SECTION("desired get and delete") {
-    REQUIRE(iot::store::SetDesiredProperties(w.stack.Db(), w.device_id, {{"PowerOn", std::string("1"), std::nullopt}}).has_value());
-    auto got = Request(dev, Topic("dev01", "thing/property/desired/get"),
-                       json{{"id", "d1"}, {"params", {"PowerOn", "RunCount"}}, {"method", "thing.property.desired.get"}});
+    REQUIRE(iot::store::SetDesiredProperties(w.stack.Db(), w.device_id,
+                                             {{"PowerOn", std::string("1"), std::nullopt}})
+                .has_value());
+    auto got = Request(
+        dev, Topic("dev01", "thing/property/desired/get"),
+        json{{"id", "d1"}, {"params", {"PowerOn", "RunCount"}}, {"method", "thing.property.desired.get"}});
     REQUIRE(got);
     CHECK((*got)["code"] == 200);
     CHECK((*got)["data"]["PowerOn"]["value"] == 1);
     CHECK((*got)["data"]["PowerOn"]["version"] == 1);
     CHECK_FALSE((*got)["data"].contains("RunCount"));
     auto del = Request(dev, Topic("dev01", "thing/property/desired/delete"),
-                       json{{"id", "d2"}, {"params", {{"PowerOn", {{"version", 1}}}}}, {"method", "thing.property.desired.delete"}});
+                       json{{"id", "d2"},
+                            {"params", {{"PowerOn", {{"version", 1}}}}},
+                            {"method", "thing.property.desired.delete"}});
     REQUIRE(del);
     CHECK((*del)["code"] == 200);
-    auto after = Request(dev, Topic("dev01", "thing/property/desired/get"), json{{"id", "d3"}, {"params", {"PowerOn"}}});
+    auto after = Request(dev, Topic("dev01", "thing/property/desired/get"),
+                         json{{"id", "d3"}, {"params", {"PowerOn"}}});
     REQUIRE(after);
     CHECK_FALSE((*after)["data"].contains("PowerOn"));
   }
   SECTION("dsltemplate get returns the published TSL") {
-    auto r = Request(dev, Topic("dev01", "thing/dsltemplate/get"), json{{"id", "t1"}, {"params", json::object()}, {"method", "thing.dsltemplate.get"}});
+    auto r = Request(dev, Topic("dev01", "thing/dsltemplate/get"),
+                     json{{"id", "t1"}, {"params", json::object()}, {"method", "thing.dsltemplate.get"}});
     REQUIRE(r);
     CHECK((*r)["code"] == 200);
     CHECK((*r)["data"]["properties"].size() == 10);
   }
   SECTION("tags update and delete") {
     auto up = Request(dev, Topic("dev01", "thing/deviceinfo/update"),
-                      json{{"id", "g1"}, {"params", json::array({{{"attrKey", "room"}, {"attrValue", "r-101"}}})}, {"method", "thing.deviceinfo.update"}});
+                      json{{"id", "g1"},
+                           {"params", json::array({{{"attrKey", "room"}, {"attrValue", "r-101"}}})},
+                           {"method", "thing.deviceinfo.update"}});
     REQUIRE(up);
     CHECK((*up)["code"] == 200);
     auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
     REQUIRE(d.has_value());
     CHECK(d->tags["room"] == "r-101");
     auto del = Request(dev, Topic("dev01", "thing/deviceinfo/delete"),
-                       json{{"id", "g2"}, {"params", json::array({{{"attrKey", "room"}}})}, {"method", "thing.deviceinfo.delete"}});
+                       json{{"id", "g2"},
+                            {"params", json::array({{{"attrKey", "room"}}})},
+                            {"method", "thing.deviceinfo.delete"}});
     REQUIRE(del);
     CHECK((*del)["code"] == 200);
     CHECK(iot::store::GetDeviceById(w.stack.Db(), w.device_id)->tags.count("room") == 0);
-    auto bad = Request(dev, Topic("dev01", "thing/deviceinfo/update"), json{{"id", "g3"}, {"params", json::array({{{"attrKey", "9x"}}})}});
+    auto bad = Request(dev, Topic("dev01", "thing/deviceinfo/update"),
+                       json{{"id", "g3"}, {"params", json::array({{{"attrKey", "9x"}}})}});
     REQUIRE(bad);
     CHECK((*bad)["code"] == 460);
   }
@@ -199,13 +238,16 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
     CHECK(std::stoll(r["serverSendTime"].get<std::string>()) >= NowMs() - 60000);
   }
   SECTION("other /sys topics are answered not supported, and counted") {
-    auto ota = Request(dev, Topic("dev01", "thing/ota/firmware/get"), json{{"id", "o1"}, {"params", json::object()}, {"method", "thing.ota.firmware.get"}});
+    auto ota = Request(dev, Topic("dev01", "thing/ota/firmware/get"),
+                       json{{"id", "o1"}, {"params", json::object()}, {"method", "thing.ota.firmware.get"}});
     REQUIRE(ota);
     CHECK((*ota)["code"] == 6300);
-    auto pack = Request(dev, Topic("dev01", "thing/event/property/pack/post"), json{{"id", "o2"}, {"params", json::object()}});
+    auto pack = Request(dev, Topic("dev01", "thing/event/property/pack/post"),
+                        json{{"id", "o2"}, {"params", json::object()}});
     REQUIRE(pack);
     CHECK((*pack)["code"] == 6300);
-    auto unknown = Request(dev, Topic("dev01", "thing/nonsense"), json{{"id", "o3"}, {"params", json::object()}});
+    auto unknown =
+        Request(dev, Topic("dev01", "thing/nonsense"), json{{"id", "o3"}, {"params", json::object()}});
     REQUIRE(unknown);
     CHECK((*unknown)["code"] == 6300);
     CHECK(w.gateway->Metric("iot_gateway_not_supported_total") == 3);
@@ -215,10 +257,12 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
     auto m = dev.WaitMessage(Topic("dev01", kPostPath) + "_reply", 10s);
     REQUIRE(m);
     CHECK(json::parse(m->payload)["code"] == 6207);
-    auto wrong = Request(dev, Topic("dev01", kPostPath), json{{"id", "m1"}, {"params", json::object()}, {"method", "thing.service.x"}});
+    auto wrong = Request(dev, Topic("dev01", kPostPath),
+                         json{{"id", "m1"}, {"params", json::object()}, {"method", "thing.service.x"}});
     REQUIRE(wrong);
     CHECK((*wrong)["code"] == 6300);
-    CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND code IN (6207, 6300)", w.device_id) == 2);
+    CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1 AND code IN (6207, 6300)",
+                        w.device_id) == 2);
   }
   SECTION("a payload nested deeper than 64 gets 460 and the gateway keeps serving") {
     const std::string deep = R"({"id":"d1","version":"1.0","params":{"Temperature":)" +
@@ -228,7 +272,9 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
     REQUIRE(m);
     CHECK(json::parse(m->payload)["code"] == 460);
     CHECK(json::parse(m->payload)["message"] == "JSON nested deeper than 64");
-    auto ok = Request(dev, Topic("dev01", kPostPath), json{{"id", "d2"}, {"params", json::object()}, {"method", "thing.event.property.post"}});
+    auto ok =
+        Request(dev, Topic("dev01", kPostPath),
+                json{{"id", "d2"}, {"params", json::object()}, {"method", "thing.event.property.post"}});
     REQUIRE(ok);
     CHECK((*ok)["id"] == "d2");
   }
@@ -240,26 +286,33 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
     create.alink_id = "777";
     auto call = iot::store::CreateServiceCall(w.stack.Db(), create);
     REQUIRE(call.has_value());
-    REQUIRE(dev.Publish(Topic("dev01", "thing/service/SelfTest_reply"), R"({"id":"777","code":200,"data":{"Passed":1,"Report":"fine"}})", 1));
-    REQUIRE(iot::testing::PollUntil([&] {
-      auto c = iot::store::GetServiceCall(w.stack.Db(), w.device_id, call->call_id);
-      return c.has_value() && c->status == iot::store::ServiceCallStatus::kSucceeded;
-    }, 5s));
+    REQUIRE(dev.Publish(Topic("dev01", "thing/service/SelfTest_reply"),
+                        R"({"id":"777","code":200,"data":{"Passed":1,"Report":"fine"}})", 1));
+    REQUIRE(iot::testing::PollUntil(
+        [&] {
+          auto c = iot::store::GetServiceCall(w.stack.Db(), w.device_id, call->call_id);
+          return c.has_value() && c->status == iot::store::ServiceCallStatus::kSucceeded;
+        },
+        5s));
     auto done = iot::store::GetServiceCall(w.stack.Db(), w.device_id, call->call_id);
     REQUIRE(done.has_value());
     REQUIRE(done->output_json);
     CHECK(json::parse(*done->output_json)["Report"] == "fine");
   }
   SECTION("lifecycle: the device is online, then offline after disconnecting") {
-    REQUIRE(iot::testing::PollUntil([&] {
-      auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
-      return d.has_value() && d->status == iot::store::DeviceStatus::kOnline && d->activated_at;
-    }, 5s));
+    REQUIRE(iot::testing::PollUntil(
+        [&] {
+          auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
+          return d.has_value() && d->status == iot::store::DeviceStatus::kOnline && d->activated_at;
+        },
+        5s));
     dev.Disconnect();
-    REQUIRE(iot::testing::PollUntil([&] {
-      auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
-      return d.has_value() && d->status == iot::store::DeviceStatus::kOffline;
-    }, 5s));
+    REQUIRE(iot::testing::PollUntil(
+        [&] {
+          auto d = iot::store::GetDeviceById(w.stack.Db(), w.device_id);
+          return d.has_value() && d->status == iot::store::DeviceStatus::kOffline;
+        },
+        5s));
   }
 }
 
@@ -276,7 +329,20 @@ TEST_CASE("Gateway: each mode x fault class of reference 4.2", "[integration][ga
       {"a unknown identifier", {{"Nope", 1}}, "Nope", false, false, true},
       {"b wrong data type", {{"RunCount", "15"}}, "RunCount", false, false, true},
       {"c out of range", {{"RunCount", 2000000}}, "RunCount", false, true, true},
-      {"d unknown struct member", {{"Position", {{"Lat", 1}, {"Lng", 2}, {"Fix", 1}, {"Valid", 1}, {"Ts", "1"}, {"Note", "n"}, {"Sats", 1}, {"Extra", 1}}}}, "Position", false, false, true},
+      {"d unknown struct member",
+       {{"Position",
+         {{"Lat", 1},
+          {"Lng", 2},
+          {"Fix", 1},
+          {"Valid", 1},
+          {"Ts", "1"},
+          {"Note", "n"},
+          {"Sats", 1},
+          {"Extra", 1}}}},
+       "Position",
+       false,
+       false,
+       true},
   };
   int n = 0;
   for (const auto& f : faults) {
@@ -292,7 +358,9 @@ TEST_CASE("Gateway: each mode x fault class of reference 4.2", "[integration][ga
     CHECK(w.HistoryRows(f.item) - before == (stored ? 1 : 0));
   }
   CHECK(w.stack.Count("SELECT count(*) FROM rejections WHERE device_id = $1", w.device_id) ==
-        (mode == ValidationMode::kStrict ? 4 : mode == ValidationMode::kWeak ? 3 : 0));
+        (mode == ValidationMode::kStrict ? 4
+         : mode == ValidationMode::kWeak ? 3
+                                         : 0));
 }
 
 TEST_CASE("Gateway: a redelivered message is stored once and answered again",
@@ -315,8 +383,12 @@ TEST_CASE("Gateway: a published thing-model change and a mode change take effect
   REQUIRE(before);
   CHECK((*before)["data"].contains("Brightness"));
   json tsl = json::parse(iot::gateway::itest::ReadFixture("tsl/valid/reference_example.json"));
-  tsl["properties"].push_back({{"identifier", "Brightness"}, {"name", "Brightness"}, {"accessMode", "rw"}, {"required", false},
-                               {"dataType", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "100"}, {"step", "1"}}}}}});
+  tsl["properties"].push_back(
+      {{"identifier", "Brightness"},
+       {"name", "Brightness"},
+       {"accessMode", "rw"},
+       {"required", false},
+       {"dataType", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "100"}, {"step", "1"}}}}}});
   w.stack.PublishModel(tsl.dump());
   // The gateway hears of it by NOTIFY: poll until it answers with the new model. How fast that is, is a
   // benchmark's question: a latency bound here (2 s until now) fails whenever the machine is busy enough.
@@ -324,7 +396,8 @@ TEST_CASE("Gateway: a published thing-model change and a mode change take effect
   int n = 0;
   bool accepted = false;
   while (std::chrono::steady_clock::now() - published < 30s) {
-    auto r = Request(*w.device, Topic("dev01", kPostPath), Post("m" + std::to_string(++n), {{"Brightness", 3}}));
+    auto r =
+        Request(*w.device, Topic("dev01", kPostPath), Post("m" + std::to_string(++n), {{"Brightness", 3}}));
     REQUIRE(r);
     if (!(*r)["data"].contains("Brightness")) {
       accepted = true;
@@ -340,7 +413,8 @@ TEST_CASE("Gateway: a published thing-model change and a mode change take effect
   const auto changed = std::chrono::steady_clock::now();
   bool refused = false;
   while (std::chrono::steady_clock::now() - changed < 30s) {
-    auto r = Request(*w.device, Topic("dev01", kPostPath), Post("s" + std::to_string(++n), {{"Brightness", 300}}));
+    auto r =
+        Request(*w.device, Topic("dev01", kPostPath), Post("s" + std::to_string(++n), {{"Brightness", 300}}));
     REQUIRE(r);
     if ((*r)["data"].contains("Brightness")) {
       refused = true;
@@ -363,8 +437,9 @@ TEST_CASE("Gateway: PostgreSQL stopped and restarted during a stream: every 200 
     w.stack.Pg()->Start();
   });
   for (int i = 0; i < kPosts; ++i) {
-    REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
-                              Post("p" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+    REQUIRE(w.device->Publish(
+        Topic("dev01", kPostPath),
+        Post("p" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
     std::this_thread::sleep_for(5ms);
   }
   chaos.join();
@@ -374,19 +449,25 @@ TEST_CASE("Gateway: PostgreSQL stopped and restarted during a stream: every 200 
   int answered = 0;
   while (answered < kPosts && std::chrono::steady_clock::now() < deadline) {
     auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 1s);
-    if (!m) continue;
+    if (!m) {
+      continue;
+    }
     json r = json::parse(m->payload);
     ++answered;
     ++codes[r["code"].get<int>()];
-    if (r["code"] == 200) ok.insert(r["id"].get<std::string>());
+    if (r["code"] == 200) {
+      ok.insert(r["id"].get<std::string>());
+    }
   }
   CAPTURE(codes);
   CHECK(static_cast<int>(ok.size()) == kPosts);  // nothing dropped: all answered after the restart
   for (const auto& id : ok) {
     const int i = std::stoi(id.substr(1));
     CAPTURE(id);
-    CHECK(w.stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount' AND value = '" +
-                            std::to_string(i) + "'::jsonb", w.device_id) == 1);
+    CHECK(w.stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = "
+                        "'RunCount' AND value = '" +
+                            std::to_string(i) + "'::jsonb",
+                        w.device_id) == 1);
   }
   CHECK(w.gateway->Metric("iot_gateway_db_retries_total") > 0);
 }
@@ -400,15 +481,18 @@ TEST_CASE("Gateway: two gateways share the subscription: each message processed 
   constexpr int kPosts = 400;
   const std::int64_t t0 = NowMs() - 600000;
   for (int i = 0; i < kPosts; ++i) {
-    REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
-                              Post("s" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+    REQUIRE(w.device->Publish(
+        Topic("dev01", kPostPath),
+        Post("s" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
   }
   std::map<std::string, int> replies;
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   int total = 0;
   while (total < kPosts && std::chrono::steady_clock::now() < deadline) {
     auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 1s);
-    if (!m) continue;
+    if (!m) {
+      continue;
+    }
     json r = json::parse(m->payload);
     CHECK(r["code"] == 200);
     ++replies[r["id"].get<std::string>()];
@@ -419,9 +503,13 @@ TEST_CASE("Gateway: two gateways share the subscription: each message processed 
     ++replies[json::parse(m->payload)["id"].get<std::string>()];
   }
   CHECK(replies.size() == kPosts);
-  for (const auto& [id, count] : replies) CHECK(count == 1);
+  for (const auto& [id, count] : replies) {
+    CHECK(count == 1);
+  }
   CHECK(w.HistoryRows("RunCount") == kPosts);
-  auto latest = w.stack.Scalar("SELECT value::text FROM latest_properties WHERE device_id = $1 AND identifier = 'RunCount'", w.device_id);
+  auto latest = w.stack.Scalar(
+      "SELECT value::text FROM latest_properties WHERE device_id = $1 AND identifier = 'RunCount'",
+      w.device_id);
   REQUIRE(latest);
   CHECK(*latest == std::to_string(kPosts - 1));
   const double first_share = w.gateway->Metric("iot_gateway_messages_in_total{kind=\"property_post\"}");
@@ -431,24 +519,28 @@ TEST_CASE("Gateway: two gateways share the subscription: each message processed 
   CHECK(second_share > 0);
 }
 
-TEST_CASE("Gateway: back-pressure with PostgreSQL stopped: a burst beyond the Mosquitto defaults is held and stored",
-          "[integration][gateway][mqtt][pg]") {
+TEST_CASE(
+    "Gateway: back-pressure with PostgreSQL stopped: a burst beyond the Mosquitto defaults is held and "
+    "stored",
+    "[integration][gateway][mqtt][pg]") {
   // A queue far smaller than the stream; 2,500 QoS 1 messages exceed Mosquitto's default
   // max_queued_messages (1000) for the gateway's session.
-  World w(ValidationMode::kWeak,
-          {{"IOT_GATEWAY_QUEUE_HIGH", "100"}, {"IOT_GATEWAY_QUEUE_LOW", "20"}, {"IOT_GATEWAY_DEVICE_RATE", "0"}},
-          /*private_pg=*/true);
+  World w(
+      ValidationMode::kWeak,
+      {{"IOT_GATEWAY_QUEUE_HIGH", "100"}, {"IOT_GATEWAY_QUEUE_LOW", "20"}, {"IOT_GATEWAY_DEVICE_RATE", "0"}},
+      /*private_pg=*/true);
   constexpr int kPosts = 2500;
   w.stack.Pg()->Stop();
   const std::int64_t t0 = NowMs() - 600000;
   for (int i = 0; i < kPosts; ++i) {
-    REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
-                              Post("q" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+    REQUIRE(w.device->Publish(
+        Topic("dev01", kPostPath),
+        Post("q" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
   }
   REQUIRE(iot::testing::PollUntil([&] { return w.gateway->Metric("iot_gateway_pauses_total") >= 1; }, 10s));
   // The rest waits in the broker. How many arrive between crossing the high-water mark and the disconnect
-  // depends on scheduling (the supervisor looks every 10 ms): a bound of 200 failed with 235 under CPU load, the
-  // mark being 100. What matters is that most of the burst is not in the gateway.
+  // depends on scheduling (the supervisor looks every 10 ms): a bound of 200 failed with 235 under CPU load,
+  // the mark being 100. What matters is that most of the burst is not in the gateway.
   CHECK(w.gateway->Metric("iot_gateway_queue_depth") < kPosts / 2);
   // Nothing is answered while PostgreSQL is away (no reply before a commit).
   CHECK_FALSE(w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 300ms));
@@ -457,18 +549,23 @@ TEST_CASE("Gateway: back-pressure with PostgreSQL stopped: a burst beyond the Mo
   const auto deadline = std::chrono::steady_clock::now() + 120s;
   while (static_cast<int>(ok.size()) < kPosts && std::chrono::steady_clock::now() < deadline) {
     auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 1s);
-    if (!m) continue;
+    if (!m) {
+      continue;
+    }
     json r = json::parse(m->payload);
-    if (r["code"] == 200) ok.insert(r["id"].get<std::string>());
+    if (r["code"] == 200) {
+      ok.insert(r["id"].get<std::string>());
+    }
   }
   CHECK(static_cast<int>(ok.size()) == kPosts);
   CHECK(w.HistoryRows("RunCount") == kPosts);
   CHECK(w.gateway->Metric("iot_gateway_resumes_total") >= 1);
 }
 
-TEST_CASE("Gateway: device bytes PostgreSQL cannot hold (not UTF-8, NUL) are answered and stored made safe - "
-          "the other devices' messages of the batch are stored and answered 200",
-          "[integration][gateway][mqtt][pg][security]") {
+TEST_CASE(
+    "Gateway: device bytes PostgreSQL cannot hold (not UTF-8, NUL) are answered and stored made safe - "
+    "the other devices' messages of the batch are stored and answered 200",
+    "[integration][gateway][mqtt][pg][security]") {
   World w(ValidationMode::kNone);  // every identifier stored: NUL bytes reach every column
   constexpr int kGood = 6;
   std::vector<std::int64_t> good_ids;
@@ -484,17 +581,21 @@ TEST_CASE("Gateway: device bytes PostgreSQL cannot hold (not UTF-8, NUL) are ans
   REQUIRE(bad.Subscribe(bad_topic + "_reply", 0) == 0);
   REQUIRE(bad.Subscribe(Topic("dev01", "thing/event/+/post_reply"), 0) == 0);
   // 1. Not UTF-8 (a Latin-1 byte, a lone continuation byte, a truncated sequence) and a NUL byte.
-  const std::string not_utf8 = std::string("{\"id\":\"b1\",\"params\":{\"Label\":\"caf\xe9\x80\xe2\x82\"}}") + '\0';
+  const std::string not_utf8 =
+      std::string("{\"id\":\"b1\",\"params\":{\"Label\":\"caf\xe9\x80\xe2\x82\"}}") + '\0';
   // 2. Valid JSON whose strings hold U+0000 (jsonb and text refuse it): value, identifier, event output, id.
-  const std::string nul_value = R"({"id":"b2","version":"1.0","method":"thing.event.property.post","params":{"Label":"a\u0000b","Odd\u0000Key":1}})";
-  const std::string nul_event = R"({"id":"b3\u0000","version":"1.0","method":"thing.event.Oops.post","params":{"note":"x\u0000y"}})";
+  const std::string nul_value =
+      R"({"id":"b2","version":"1.0","method":"thing.event.property.post","params":{"Label":"a\u0000b","Odd\u0000Key":1}})";
+  const std::string nul_event =
+      R"({"id":"b3\u0000","version":"1.0","method":"thing.event.Oops.post","params":{"note":"x\u0000y"}})";
   const std::int64_t t = NowMs() - 5000;
   // One burst (QoS 0, no waiting) so that the gateway batches the bad messages with the good ones.
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < kGood; ++i) {
       const std::string dn = "good" + std::to_string(i);
-      REQUIRE(good[i]->Publish(Topic(dn, kPostPath),
-                               Post("g" + std::to_string(round), {{"RunCount", {{"value", i}, {"time", t + round}}}}).dump(), 0));
+      REQUIRE(good[i]->Publish(
+          Topic(dn, kPostPath),
+          Post("g" + std::to_string(round), {{"RunCount", {{"value", i}, {"time", t + round}}}}).dump(), 0));
       if (i == kGood / 2 && round == 1) {
         REQUIRE(bad.Publish(bad_topic, not_utf8, 0));
         REQUIRE(bad.Publish(bad_topic, nul_value, 0));
@@ -506,44 +607,59 @@ TEST_CASE("Gateway: device bytes PostgreSQL cannot hold (not UTF-8, NUL) are ans
   for (int i = 0; i < kGood; ++i) {
     const std::string dn = "good" + std::to_string(i);
     for (int round = 0; round < 3; ++round) {
-      auto m = good[i]->WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
-        auto j = json::parse(r.payload, nullptr, false);
-        return r.topic == Topic(dn, kPostPath) + "_reply" && !j.is_discarded() && j["id"] == "g" + std::to_string(round);
-      }, 10s);
+      auto m = good[i]->WaitMessageWhere(
+          [&](const iot::testing::ReceivedMessage& r) {
+            auto j = json::parse(r.payload, nullptr, false);
+            return r.topic == Topic(dn, kPostPath) + "_reply" && !j.is_discarded() &&
+                   j["id"] == "g" + std::to_string(round);
+          },
+          10s);
       REQUIRE(m);
       CHECK(json::parse(m->payload)["code"] == 200);
     }
-    CHECK(w.stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'",
-                        good_ids[i]) == 3);
+    CHECK(w.stack.Count(
+              "SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'RunCount'",
+              good_ids[i]) == 3);
   }
   // Not UTF-8: 6207, stored as a rejection whose value shows the bad bytes escaped.
-  auto m1 = bad.WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
-    auto j = json::parse(r.payload, nullptr, false);
-    return r.topic == bad_topic + "_reply" && !j.is_discarded() && j["code"] == 6207;
-  }, 10s);
+  auto m1 = bad.WaitMessageWhere(
+      [&](const iot::testing::ReceivedMessage& r) {
+        auto j = json::parse(r.payload, nullptr, false);
+        return r.topic == bad_topic + "_reply" && !j.is_discarded() && j["code"] == 6207;
+      },
+      10s);
   REQUIRE(m1);
-  auto stored = w.stack.Scalar("SELECT value FROM rejections WHERE device_id = $1 AND code = 6207", w.device_id);
+  auto stored =
+      w.stack.Scalar("SELECT value FROM rejections WHERE device_id = $1 AND code = 6207", w.device_id);
   REQUIRE(stored);
   CHECK(stored->find("caf\\xe9\\x80\\xe2\\x82") != std::string::npos);
   CHECK(stored->find("\\x00") != std::string::npos);
   // U+0000 inside JSON strings: accepted and stored with the NUL written out as text.
-  auto m2 = bad.WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
-    auto j = json::parse(r.payload, nullptr, false);
-    return r.topic == bad_topic + "_reply" && !j.is_discarded() && j["id"] == "b2";
-  }, 10s);
+  auto m2 = bad.WaitMessageWhere(
+      [&](const iot::testing::ReceivedMessage& r) {
+        auto j = json::parse(r.payload, nullptr, false);
+        return r.topic == bad_topic + "_reply" && !j.is_discarded() && j["id"] == "b2";
+      },
+      10s);
   REQUIRE(m2);
   CHECK(json::parse(m2->payload)["code"] == 200);
-  auto label = w.stack.Scalar("SELECT value::text FROM property_history WHERE device_id = $1 AND identifier = 'Label'", w.device_id);
+  auto label = w.stack.Scalar(
+      "SELECT value::text FROM property_history WHERE device_id = $1 AND identifier = 'Label'", w.device_id);
   REQUIRE(label);
   CHECK(*label == R"("a\\u0000b")");
-  CHECK(w.stack.Count("SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'Odd\\x00Key'", w.device_id) == 1);
-  auto m3 = bad.WaitMessageWhere([&](const iot::testing::ReceivedMessage& r) {
-    return r.topic == Topic("dev01", "thing/event/Oops/post_reply");
-  }, 10s);
+  CHECK(w.stack.Count(
+            "SELECT count(*) FROM property_history WHERE device_id = $1 AND identifier = 'Odd\\x00Key'",
+            w.device_id) == 1);
+  auto m3 = bad.WaitMessageWhere(
+      [&](const iot::testing::ReceivedMessage& r) {
+        return r.topic == Topic("dev01", "thing/event/Oops/post_reply");
+      },
+      10s);
   REQUIRE(m3);
   CHECK(json::parse(m3->payload)["id"] == std::string("b3\0", 3));  // echoed as sent
   CHECK(json::parse(m3->payload)["code"] == 200);
-  auto output = w.stack.Scalar("SELECT output::text FROM events WHERE device_id = $1 AND identifier = 'Oops'", w.device_id);
+  auto output = w.stack.Scalar("SELECT output::text FROM events WHERE device_id = $1 AND identifier = 'Oops'",
+                               w.device_id);
   REQUIRE(output);
   CHECK(output->find(R"(x\\u0000y)") != std::string::npos);
   CHECK(w.gateway->Metric("iot_gateway_db_failed_messages_total") == 0);
@@ -571,8 +687,9 @@ TEST_CASE("Gateway: stopped with IOT_GATEWAY_END_SESSION_ON_STOP=1 it leaves no 
   constexpr int kPosts = 40;
   auto publish = [&](const std::string& prefix) {
     for (int i = 0; i < kPosts; ++i) {
-      REQUIRE(w.device->Publish(Topic("dev01", kPostPath),
-                                Post(prefix + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+      REQUIRE(w.device->Publish(
+          Topic("dev01", kPostPath),
+          Post(prefix + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
     }
   };
   auto collect = [&](std::set<std::string>& ids, std::chrono::milliseconds wait) {
@@ -607,8 +724,9 @@ TEST_CASE("Gateway: stopped with IOT_GATEWAY_END_SESSION_ON_STOP=1 it leaves no 
   CHECK(collect(after, 10s) == kPosts);  // no session left to deal to: the first gateway answers all
 }
 
-TEST_CASE("Gateway: /metrics - build info, process, readiness, ingest lag and the broker's figures re-exported",
-          "[integration][gateway][mqtt][pg][metrics]") {
+TEST_CASE(
+    "Gateway: /metrics - build info, process, readiness, ingest lag and the broker's figures re-exported",
+    "[integration][gateway][mqtt][pg][metrics]") {
   // $SYS every second instead of 10 (deploy/lib/platform.sh writes it into mosquitto.conf).
   ::setenv("IOT_MQTT_SYS_INTERVAL", "1", 1);
   World w;
@@ -624,11 +742,14 @@ TEST_CASE("Gateway: /metrics - build info, process, readiness, ingest lag and th
   CHECK(gw.Metric("iot_gateway_mqtt_connected") == 1);
   CHECK(gw.Metric("iot_gateway_database_ok") == 1);
   // The broker's figures arrive: $SYS (retained, at once) and the plugin's stats (every second here).
-  REQUIRE(iot::testing::PollUntil([&] {
-    return gw.Metric("iot_broker_clients_connected") >= 2 && gw.Metric("iot_broker_online_devices") >= 1 &&
-           gw.Metric("iot_broker_sys_updated_timestamp_seconds") > 0 &&
-           gw.Metric("iot_broker_stats_updated_timestamp_seconds") > 0;
-  }, 15s, 100ms));
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        return gw.Metric("iot_broker_clients_connected") >= 2 &&
+               gw.Metric("iot_broker_online_devices") >= 1 &&
+               gw.Metric("iot_broker_sys_updated_timestamp_seconds") > 0 &&
+               gw.Metric("iot_broker_stats_updated_timestamp_seconds") > 0;
+      },
+      15s, 100ms));
   const double received = gw.Metric("iot_broker_publish_received_total");
   const double auth = gw.Metric("iot_broker_auth_allowed_total");
   const double cpu = gw.Metric("process_cpu_seconds_total");
@@ -636,7 +757,8 @@ TEST_CASE("Gateway: /metrics - build info, process, readiness, ingest lag and th
 
   // Ten posts and one more device connecting: the counters move.
   for (int i = 0; i < 10; ++i) {
-    auto reply = Request(*w.device, Topic("dev01", kPostPath), Post(std::to_string(i), {{"Humidity", 40 + i}}));
+    auto reply =
+        Request(*w.device, Topic("dev01", kPostPath), Post(std::to_string(i), {{"Humidity", 40 + i}}));
     REQUIRE(reply);
     CHECK((*reply)["code"] == 200);
   }
@@ -646,10 +768,13 @@ TEST_CASE("Gateway: /metrics - build info, process, readiness, ingest lag and th
   CHECK(gw.Metric("iot_gateway_ingest_lag_seconds_count") >= 1);
   CHECK(gw.Metric("iot_gateway_ingest_lag_seconds_bucket{le=\"+Inf\"}") ==
         gw.Metric("iot_gateway_ingest_lag_seconds_count"));
-  CHECK(iot::testing::PollUntil([&] {
-    return gw.Metric("iot_broker_publish_received_total") >= received + 10 &&
-           gw.Metric("iot_broker_auth_allowed_total") > auth && gw.Metric("iot_broker_online_devices") >= 2;
-  }, 15s, 200ms));
+  CHECK(iot::testing::PollUntil(
+      [&] {
+        return gw.Metric("iot_broker_publish_received_total") >= received + 10 &&
+               gw.Metric("iot_broker_auth_allowed_total") > auth &&
+               gw.Metric("iot_broker_online_devices") >= 2;
+      },
+      15s, 200ms));
   CHECK(gw.Metric("process_cpu_seconds_total") >= cpu);
   // The stats topics are not device traffic: nothing of them reaches the pipeline.
   CHECK(gw.Metric("iot_gateway_ignored_total") == 0);

@@ -5,11 +5,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <fstream>
-#include <pqxx/pqxx>
 #include <sstream>
 #include <stdexcept>
+
+#include <catch2/catch.hpp>
+#include <pqxx/pqxx>
 
 #include "iot/store/devices.hpp"
 #include "iot/store/migrator.hpp"
@@ -21,8 +22,8 @@ namespace iot::gateway::itest {
 namespace {
 
 std::string Shell(const std::string& dir, const std::string& body) {
-  return "bash -c 'set -e; source \"" IOT_SOURCE_DIR "/deploy/lib/platform.sh\"; " + body + "' >>" +
-         dir + "/pg-control.log 2>&1";
+  return "bash -c 'set -e; source \"" IOT_SOURCE_DIR "/deploy/lib/platform.sh\"; " + body + "' >>" + dir +
+         "/pg-control.log 2>&1";
 }
 
 }  // namespace
@@ -36,10 +37,13 @@ std::string ReadFixture(const std::string& relative) {
 
 PgProcess::PgProcess() : dir_(testing::MakeTempDir("gw-pg")), port_(testing::FreePort()) {
   const int rc = testing::RunShell(Shell(dir_, "iot_pg_init " + dir_ + "/pg 0"));
-  if (rc != 0) throw std::runtime_error("initdb failed, see " + dir_ + "/pg-control.log");
+  if (rc != 0) {
+    throw std::runtime_error("initdb failed, see " + dir_ + "/pg-control.log");
+  }
   Start();
   // The platform's roles and database, exactly as deploy/local/run.sh makes them.
-  if (testing::RunShell(Shell(dir_, "iot_pg_setup_platform " + dir_ + "/pg " + std::to_string(port_) + " iot")) != 0) {
+  if (testing::RunShell(
+          Shell(dir_, "iot_pg_setup_platform " + dir_ + "/pg " + std::to_string(port_) + " iot")) != 0) {
     throw std::runtime_error("role setup failed, see " + dir_ + "/pg-control.log");
   }
 }
@@ -49,12 +53,16 @@ PgProcess::~PgProcess() { Stop(); }
 void PgProcess::Start() {
   const int rc = testing::RunShell(
       Shell(dir_, "iot_pg_start " + dir_ + "/pg " + std::to_string(port_) + " " + dir_ + "/pg.log"));
-  if (rc != 0) throw std::runtime_error("PostgreSQL did not start, see " + dir_);
+  if (rc != 0) {
+    throw std::runtime_error("PostgreSQL did not start, see " + dir_);
+  }
   running_ = true;
 }
 
 void PgProcess::Stop() {
-  if (!running_) return;
+  if (!running_) {
+    return;
+  }
   testing::RunShell(Shell(dir_, "iot_pg_stop " + dir_ + "/pg"));
   running_ = false;
 }
@@ -132,7 +140,9 @@ std::optional<std::string> Stack::Scalar(const std::string& sql, std::int64_t de
   pqxx::connection c(dsn_);
   pqxx::work tx(c);
   auto r = tx.exec_params(sql, device_id);
-  if (r.empty() || r[0][0].is_null()) return std::nullopt;
+  if (r.empty() || r[0][0].is_null()) {
+    return std::nullopt;
+  }
   return r[0][0].as<std::string>();
 }
 
@@ -165,7 +175,9 @@ GatewayProcess::GatewayProcess(Stack& stack, const std::string& client_id,
       {"IOT_GATEWAY_METRICS_PORT", std::to_string(metrics_port_)},
       {"IOT_LOG_LEVEL", "info"},
   };
-  for (auto& [k, v] : extra_env) env[k] = v;
+  for (auto& [k, v] : extra_env) {
+    env[k] = v;
+  }
   const std::string log = testing::MakeTempDir("gw") + "/" + client_id + ".log";
   process_ = testing::ChildProcess({IOT_GATEWAY_BINARY}, env, log);
   process_.Start();
@@ -196,7 +208,9 @@ std::string GatewayProcess::Get(const std::string& path) {
     (void)::send(fd, req.data(), req.size(), 0);
     char buf[4096];
     ssize_t n;
-    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) body.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+      body.append(buf, static_cast<std::size_t>(n));
+    }
   }
   ::close(fd);
   return body;
@@ -216,20 +230,25 @@ double GatewayProcess::Metric(const std::string& prefix) {
 }
 
 std::optional<nlohmann::json> Request(testing::MqttTestClient& device, const std::string& topic,
-                                      const nlohmann::json& message,
-                                      std::chrono::milliseconds timeout) {
-  if (!device.Publish(topic, message.dump(), 1)) return std::nullopt;
+                                      const nlohmann::json& message, std::chrono::milliseconds timeout) {
+  if (!device.Publish(topic, message.dump(), 1)) {
+    return std::nullopt;
+  }
   const std::string reply_topic =
       topic.starts_with("/ext/ntp/") ? topic.substr(0, topic.size() - 7) + "response" : topic + "_reply";
   const std::string id = message.contains("id") ? message["id"].get<std::string>() : "";
   auto m = device.WaitMessageWhere(
       [&](const testing::ReceivedMessage& r) {
-        if (r.topic != reply_topic) return false;
+        if (r.topic != reply_topic) {
+          return false;
+        }
         auto j = nlohmann::json::parse(r.payload, nullptr, false);
         return !j.is_discarded() && (id.empty() || (j.contains("id") && j["id"] == id));
       },
       timeout);
-  if (!m) return std::nullopt;
+  if (!m) {
+    return std::nullopt;
+  }
   return nlohmann::json::parse(m->payload);
 }
 

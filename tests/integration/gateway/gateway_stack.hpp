@@ -89,8 +89,8 @@ class GatewayProcess {
   ~GatewayProcess();
   // Waits for "MQTT connected" in the log.
   bool WaitConnected(std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  std::string Metrics();  // GET /metrics
-  std::string Get(const std::string& path);  // the whole HTTP response (status line first)
+  std::string Metrics();                          // GET /metrics
+  std::string Get(const std::string& path);       // the whole HTTP response (status line first)
   double Metric(const std::string& line_prefix);  // value of the first line starting with it
   testing::ChildProcess& Process() { return process_; }
   std::string LogTail() const { return process_.LogTail(); }

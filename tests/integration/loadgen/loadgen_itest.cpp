@@ -58,15 +58,20 @@ struct Stack {
     product.name = "loadgen smoke test";
     REQUIRE(iot::store::CreateProduct(db, product));
     std::vector<iot::store::DeviceCreate> batch(kDevices);
-    for (int i = 0; i < kDevices; ++i) batch[static_cast<std::size_t>(i)].device_name = "dev" + std::to_string(1000 + i);
+    for (int i = 0; i < kDevices; ++i) {
+      batch[static_cast<std::size_t>(i)].device_name = "dev" + std::to_string(1000 + i);
+    }
     auto created = iot::store::CreateDevices(db, kPk, batch);
     REQUIRE(created);
     devices = *created;
     std::ofstream out(csv);
     out << "pk,dn,secret\n";
-    for (const auto& d : devices) out << d.product_key << ',' << d.device_name << ',' << d.secret << '\n';
+    for (const auto& d : devices) {
+      out << d.product_key << ',' << d.device_name << ',' << d.secret << '\n';
+    }
     out.close();
-    broker = std::make_unique<iot::testing::MosquittoProcess>(iot::testing::MosquittoOptions{database.Dsn(), false, 1});
+    broker = std::make_unique<iot::testing::MosquittoProcess>(
+        iot::testing::MosquittoOptions{database.Dsn(), false, 1});
   }
 
   // Runs iot-loadgen with `args`; returns its exit status and fills `summary` from its --json file.
@@ -89,8 +94,10 @@ struct Stack {
 // for one device, whose posts get 460, so that codes are told apart.
 class EchoResponder {
  public:
-  EchoResponder(const std::string& uri, std::string refused_device) : refused_device_(std::move(refused_device)) {
-    REQUIRE(client_.Connect(uri, "loadgen-echo", iot::testing::kGatewayUser, iot::testing::kGatewaySecret) == 0);
+  EchoResponder(const std::string& uri, std::string refused_device)
+      : refused_device_(std::move(refused_device)) {
+    REQUIRE(client_.Connect(uri, "loadgen-echo", iot::testing::kGatewayUser, iot::testing::kGatewaySecret) ==
+            0);
     REQUIRE(client_.Subscribe("/sys/+/+/thing/event/property/post", 1) == 1);
     thread_ = std::thread([this] { Loop(); });
   }
@@ -98,7 +105,9 @@ class EchoResponder {
 
   void Stop() {
     stop_ = true;
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
   }
 
   std::atomic<int> answered{0};
@@ -108,7 +117,9 @@ class EchoResponder {
   void Loop() {
     while (!stop_) {
       auto msg = client_.WaitMessage("", 100ms);
-      if (!msg) continue;
+      if (!msg) {
+        continue;
+      }
       json post;
       try {
         post = json::parse(msg->payload);
@@ -168,7 +179,9 @@ TEST_CASE("Loadgen: wrong secrets are refused and counted by CONNACK code", "[in
   const std::string bad_csv = stack.dir + "/bad.csv";
   {
     std::ofstream out(bad_csv);
-    for (int i = 0; i < 5; ++i) out << kPk << ',' << stack.devices[static_cast<std::size_t>(i)].device_name << ",wrong\n";
+    for (int i = 0; i < 5; ++i) {
+      out << kPk << ',' << stack.devices[static_cast<std::size_t>(i)].device_name << ",wrong\n";
+    }
     out << kPk << ',' << stack.devices[5].device_name << ',' << stack.devices[5].secret << '\n';
   }
   json s;
@@ -229,7 +242,8 @@ TEST_CASE("Loadgen: publish with --first-id numbers posts from it and reports a 
   Stack stack;
   EchoResponder echo(stack.broker->Uri(), "");
   json s;
-  const int rc = stack.Run("publish --devices-csv " + stack.csv + " --rate 100 --duration 2 --drain 10 --first-id 5000001", s);
+  const int rc = stack.Run(
+      "publish --devices-csv " + stack.csv + " --rate 100 --duration 2 --drain 10 --first-id 5000001", s);
   echo.Stop();
   CHECK(rc == 0);
   CHECK(s["first_id"] == 5000001);
@@ -244,7 +258,9 @@ TEST_CASE("Loadgen: publish with --first-id numbers posts from it and reports a 
   for (const auto& d : s["per_device"]) {
     const int dev_sent = d["sent"].get<int>();
     total += dev_sent;
-    if (dev_sent > 0) CHECK(d["ids_200"] == json::array({json::array({5000001, 5000000 + dev_sent})}));
+    if (dev_sent > 0) {
+      CHECK(d["ids_200"] == json::array({json::array({5000001, 5000000 + dev_sent})}));
+    }
   }
   CHECK(total == sent);
   // One row a second of [seconds, sent, replies, outstanding]: counts never go down, and the last
@@ -276,9 +292,10 @@ TEST_CASE("Loadgen: --first-id and --sample are checked and sampled process tree
   // The broker as a tree (+PID: itself and any children) is sampled like the plain PID.
   EchoResponder echo(stack.broker->Uri(), "");
   const std::string pid = std::to_string(stack.broker->Process().Pid());
-  const int rc = stack.Run("publish --devices-csv " + stack.csv + " --rate 200 --duration 2 --drain 10 --sample plain=" +
-                               pid + " --sample tree=+" + pid,
-                           s);
+  const int rc =
+      stack.Run("publish --devices-csv " + stack.csv +
+                    " --rate 200 --duration 2 --drain 10 --sample plain=" + pid + " --sample tree=+" + pid,
+                s);
   echo.Stop();
   CHECK(rc == 0);
   const auto& cpu = s["cpu_publish_phase"];
@@ -292,9 +309,10 @@ TEST_CASE("Loadgen: stream mode fails clearly when no client can connect", "[int
   const std::string dir = iot::testing::MakeTempDir("loadgen-stream");
   // A port nothing listens on (the kernel's pick, released): every client is refused.
   const int port = iot::testing::FreePort();
-  const int rc = iot::testing::RunShell(std::string(IOT_LOADGEN_PATH) + " stream --port " + std::to_string(port) +
-                                            " --product-key pk1 --clients 3 --duration 1",
-                                        dir + "/stream.log");
+  const int rc =
+      iot::testing::RunShell(std::string(IOT_LOADGEN_PATH) + " stream --port " + std::to_string(port) +
+                                 " --product-key pk1 --clients 3 --duration 1",
+                             dir + "/stream.log");
   CHECK(rc == 2);
   CHECK(ReadFile(dir + "/stream.log").find("no client connected") != std::string::npos);
   CHECK(iot::testing::RunShell(std::string(IOT_LOADGEN_PATH) + " stream --port 1", dir + "/usage.log") == 2);
@@ -303,7 +321,8 @@ TEST_CASE("Loadgen: stream mode fails clearly when no client can connect", "[int
 
 TEST_CASE("Loadgen codec: packets split at every byte boundary are reassembled", "[integration][loadgen]") {
   std::string stream;
-  iot::loadgen::EncodePublish(stream, "/sys/pk/dn/thing/event/property/post_reply", std::string(300, 'x'), 1, 7);
+  iot::loadgen::EncodePublish(stream, "/sys/pk/dn/thing/event/property/post_reply", std::string(300, 'x'), 1,
+                              7);
   iot::loadgen::EncodePuback(stream, 9);
   const std::string connack("\x20\x02\x00\x05", 4);
   stream += connack;
@@ -316,7 +335,9 @@ TEST_CASE("Loadgen codec: packets split at every byte boundary are reassembled",
         std::size_t consumed = 0, needed = 0;
         const auto st = iot::loadgen::NextPacket(buffer, 1 << 20, packet, consumed, needed);
         REQUIRE(st != iot::loadgen::ParseStatus::kMalformed);
-        if (st == iot::loadgen::ParseStatus::kNeedMore) return;
+        if (st == iot::loadgen::ParseStatus::kNeedMore) {
+          return;
+        }
         types.push_back(static_cast<int>(packet.Type()));
         if (packet.Type() == iot::loadgen::PacketType::kPublish) {
           iot::loadgen::PublishView view;
@@ -336,7 +357,8 @@ TEST_CASE("Loadgen codec: packets split at every byte boundary are reassembled",
   }
 }
 
-TEST_CASE("Loadgen codec: reply fields are read from the top level of the JSON only", "[integration][loadgen]") {
+TEST_CASE("Loadgen codec: reply fields are read from the top level of the JSON only",
+          "[integration][loadgen]") {
   using iot::loadgen::TopLevelJsonValue;
   const std::string reply =
       R"({"code":200,"data":{"id":"x","code":1,"s":"a\"}"},"id" : "42" ,"message":"success"})";

@@ -3,11 +3,12 @@
 
 #include <sys/stat.h>
 
-#include <catch2/catch.hpp>
 #include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-#include <sstream>
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
@@ -48,17 +49,20 @@ TEST_CASE("Platform: the API shows a device online and offline within a second o
 
   auto device = stack.Connect("lamp-0001");
   REQUIRE(device);
-  CHECK(iot::testing::PollUntil([&] { return DeviceStatus(api.Port(), "lamp-0001") == "online"; }, 20s, 20ms));
+  CHECK(
+      iot::testing::PollUntil([&] { return DeviceStatus(api.Port(), "lamp-0001") == "online"; }, 20s, 20ms));
   auto body = nlohmann::json::parse(
-      iot::testing::HttpRequest(api.Port(), "GET",
-                                std::string("/api/v1/products/") + iot::gateway::itest::kPk + "/devices/lamp-0001",
-                                {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}})
+      iot::testing::HttpRequest(
+          api.Port(), "GET",
+          std::string("/api/v1/products/") + iot::gateway::itest::kPk + "/devices/lamp-0001",
+          {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}})
           .body);
   CHECK(body["activatedAt"].is_number());
   CHECK(body["ipAddress"] == "127.0.0.1");
 
   device->Disconnect();
-  CHECK(iot::testing::PollUntil([&] { return DeviceStatus(api.Port(), "lamp-0001") == "offline"; }, 20s, 20ms));
+  CHECK(
+      iot::testing::PollUntil([&] { return DeviceStatus(api.Port(), "lamp-0001") == "offline"; }, 20s, 20ms));
 }
 
 TEST_CASE("Platform: a device connects over TLS trusting the local CA", "[integration][platform]") {
@@ -125,9 +129,10 @@ int Mode(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("Platform: PostgreSQL - scram only, no password no entry, service roles are no superusers and hold "
-          "only their grants, also on tables created later",
-          "[integration][platform][security][pg]") {
+TEST_CASE(
+    "Platform: PostgreSQL - scram only, no password no entry, service roles are no superusers and hold "
+    "only their grants, also on tables created later",
+    "[integration][platform][security][pg]") {
   iot::gateway::itest::PgProcess pg;  // deploy/lib/platform.sh: iot_pg_init + iot_pg_setup_platform
   const std::string port = std::to_string(pg.Port());
   REQUIRE(iot::store::Migrator(pg.Dsn("iot_migrator")).Migrate().has_value());
@@ -138,7 +143,9 @@ TEST_CASE("Platform: PostgreSQL - scram only, no password no entry, service role
   hba << hba_file.rdbuf();
   int rules = 0;
   for (std::string line; std::getline(hba, line);) {
-    if (line.empty() || line[0] == '#') continue;
+    if (line.empty() || line[0] == '#') {
+      continue;
+    }
     ++rules;
     CAPTURE(line);
     CHECK(line.find("scram-sha-256") != std::string::npos);
@@ -176,8 +183,10 @@ TEST_CASE("Platform: PostgreSQL - scram only, no password no entry, service role
   CHECK_FALSE(Runs(gw, "CREATE TABLE mine (x int)"));
   // The broker plugin: reads devices and products, marks devices offline, nothing else.
   const std::string broker = pg.Dsn("iot_broker");
-  CHECK(Runs(broker, "SELECT d.secret, p.timestamp_window_s FROM devices d JOIN products p USING (product_key)"));
-  CHECK(Runs(broker, "UPDATE devices SET status = 'offline', last_offline_at = now() WHERE status = 'online'"));
+  CHECK(Runs(broker,
+             "SELECT d.secret, p.timestamp_window_s FROM devices d JOIN products p USING (product_key)"));
+  CHECK(
+      Runs(broker, "UPDATE devices SET status = 'offline', last_offline_at = now() WHERE status = 'online'"));
   CHECK_FALSE(Runs(broker, "UPDATE devices SET secret = 'x'"));
   CHECK_FALSE(Runs(broker, "DELETE FROM devices"));
   CHECK_FALSE(Runs(broker, "SELECT count(*) FROM property_history"));
@@ -189,14 +198,17 @@ TEST_CASE("Platform: PostgreSQL - scram only, no password no entry, service role
   CHECK(Runs(pg.Dsn("iot_api"), "CREATE TABLE api_partition_probe (x int)"));
 }
 
-TEST_CASE("Platform: mosquitto.conf (it holds the plugin's database password) is owner-only - plain MQTT on loopback, TLS on all",
-          "[integration][platform][security]") {
+TEST_CASE(
+    "Platform: mosquitto.conf (it holds the plugin's database password) is owner-only - plain MQTT on "
+    "loopback, TLS on all",
+    "[integration][platform][security]") {
   const std::string dir = iot::testing::MakeTempDir("conf") + "/mqtt";
   // As deploy/local/run.sh calls it by default: plain MQTT on loopback, TLS on every interface.
-  const std::string script = "bash -c 'set -e; source \"" IOT_SOURCE_DIR "/deploy/lib/platform.sh\"; iot_mosquitto_conf " +
-                             dir + " 127.0.0.1 1883 8883 ca.crt server.crt server.key 0.0.0.0; iot_mosquitto_plugin_conf " +
-                             dir + " " IOT_BROKER_PLUGIN_PATH
-                             " postgresql://iot_broker:secret@127.0.0.1:1/iot gw api false' >" + dir + ".log 2>&1";
+  const std::string script =
+      "bash -c 'set -e; source \"" IOT_SOURCE_DIR "/deploy/lib/platform.sh\"; iot_mosquitto_conf " + dir +
+      " 127.0.0.1 1883 8883 ca.crt server.crt server.key 0.0.0.0; iot_mosquitto_plugin_conf " + dir +
+      " " IOT_BROKER_PLUGIN_PATH " postgresql://iot_broker:secret@127.0.0.1:1/iot gw api false' >" + dir +
+      ".log 2>&1";
   REQUIRE(iot::testing::RunShell(script) == 0);
   CHECK(Mode(dir) == 0700);
   CHECK(Mode(dir + "/mosquitto.conf") == 0600);

@@ -5,8 +5,9 @@
 // scripts (endless loop, unbounded allocation, throw, no method) answered with their codes while the
 // gateway keeps serving other devices.
 
-#include <catch2/catch.hpp>
 #include <thread>
+
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "api/api_process.hpp"
@@ -68,7 +69,9 @@ const char* kModel = R"({"profile":{"productKey":"a1RawTest01"},"properties":[
 
 std::string Bytes(std::initializer_list<int> values) {
   std::string out;
-  for (int v : values) out.push_back(static_cast<char>(v));
+  for (int v : values) {
+    out.push_back(static_cast<char>(v));
+  }
   return out;
 }
 
@@ -96,7 +99,8 @@ struct RawStack {
     REQUIRE(iot::testing::PollUntil([&] { return api->Process().LogContains("MQTT connected"); }, 10s, 20ms));
   }
 
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& path, const json& body = nullptr) {
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& path,
+                                  const json& body = nullptr) {
     iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}};
     std::string text;
     if (!body.is_null()) {
@@ -108,7 +112,9 @@ struct RawStack {
 
   // The raw product with its model published and the script saved, all over REST.
   void CreateRawProduct() {
-    auto r = Call("POST", "/products", {{"name", "raw sensor"}, {"productKey", kRawPk}, {"dataFormat", "raw"}, {"validation", "strict"}});
+    auto r = Call(
+        "POST", "/products",
+        {{"name", "raw sensor"}, {"productKey", kRawPk}, {"dataFormat", "raw"}, {"validation", "strict"}});
     REQUIRE(r.status == 201);
     CHECK(json::parse(r.body)["dataFormat"] == "raw");
     REQUIRE(Call("PUT", std::string("/products/") + kRawPk + "/thing-model", json(kModel)).status == 200);
@@ -134,11 +140,16 @@ struct RawStack {
   }
 
   // Publishes bytes on up_raw and waits for the bytes on up_raw_reply.
-  std::optional<std::string> Post(iot::testing::MqttTestClient& device, const std::string& dn, const std::string& bytes) {
+  std::optional<std::string> Post(iot::testing::MqttTestClient& device, const std::string& dn,
+                                  const std::string& bytes) {
     const std::string topic = std::string("/sys/") + kRawPk + "/" + dn + "/thing/model/up_raw";
-    if (!device.Publish(topic, bytes, 1)) return std::nullopt;
+    if (!device.Publish(topic, bytes, 1)) {
+      return std::nullopt;
+    }
     auto reply = device.WaitMessage(topic + "_reply", 10s);
-    if (!reply) return std::nullopt;
+    if (!reply) {
+      return std::nullopt;
+    }
     return reply->payload;
   }
 
@@ -164,9 +175,12 @@ TEST_CASE("Raw: a device's bytes become validated, stored properties and the rep
   auto reply = s.Post(*device, "raw-0001", Report(7, -10, 55));
   REQUIRE(reply);
   CHECK(*reply == Bytes({0x02, 0, 0, 0, 7, 0}));  // report reply, id 7, code 200
-  auto props = json::parse(s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0001/properties").body);
+  auto props =
+      json::parse(s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0001/properties").body);
   std::map<std::string, json> values;
-  for (const auto& item : props["items"]) values[item["identifier"]] = item["value"];
+  for (const auto& item : props["items"]) {
+    values[item["identifier"]] = item["value"];
+  }
   CHECK(values["Temp"] == -10);
   CHECK(values["Humidity"] == 55);
 
@@ -186,7 +200,8 @@ TEST_CASE("Raw: a device's bytes become validated, stored properties and the rep
   CHECK(s.Call("PATCH", std::string("/products/") + kRawPk, {{"dataFormat", "alink"}}).status == 400);
   CHECK(s.Call("GET", std::string("/products/") + kRawPk + "/script").status == 200);
   // An Alink product has no script.
-  CHECK(s.Call("PUT", std::string("/products/") + iot::gateway::itest::kPk + "/script", {{"script", kScript}}).status == 409);
+  CHECK(s.Call("PUT", std::string("/products/") + iot::gateway::itest::kPk + "/script", {{"script", kScript}})
+            .status == 409);
 }
 
 // The script carries the call's id in 4 bytes and reads it back signed (DataView.getInt32, like Alibaba's
@@ -196,10 +211,12 @@ TEST_CASE("Raw: a property set goes down as bytes and the device's byte answer c
   RawStack s;
   s.CreateRawProduct();
   auto device = s.RawDevice("raw-0002");
-  REQUIRE(iot::testing::PollUntil([&] {
-    auto r = s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0002");
-    return json::parse(r.body).value("status", "") == "online";
-  }, 20s, 20ms));
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        auto r = s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0002");
+        return json::parse(r.body).value("status", "") == "online";
+      },
+      20s, 20ms));
   std::this_thread::sleep_for(200ms);  // past IOT_ONLINE_GRACE_MS
 
   auto r = s.Call("POST", std::string("/products/") + kRawPk + "/devices/raw-0002/properties",
@@ -216,11 +233,15 @@ TEST_CASE("Raw: a property set goes down as bytes and the device's byte answer c
   REQUIRE(device->Publish(std::string("/sys/") + kRawPk + "/raw-0002/thing/model/down_raw_reply",
                           Bytes({0x03}) + down->payload.substr(1, 4) + Bytes({0x00}), 1));
   json done;
-  REQUIRE(iot::testing::PollUntil([&] {
-    done = json::parse(s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0002/service-calls/" +
-                                     call["callId"].get<std::string>()).body);
-    return done["status"] == "succeeded";
-  }, 5s, 20ms));
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        done = json::parse(s.Call("GET", std::string("/products/") + kRawPk +
+                                             "/devices/raw-0002/service-calls/" +
+                                             call["callId"].get<std::string>())
+                               .body);
+        return done["status"] == "succeeded";
+      },
+      5s, 20ms));
   CHECK(done["code"] == 200);
 }
 
@@ -231,10 +252,13 @@ TEST_CASE("Raw: hostile scripts get their codes and the gateway keeps serving ot
   auto raw = s.RawDevice("raw-0003");
   s.stack.AddDevice("alink-0001");
   auto alink = s.stack.Connect("alink-0001");
-  const std::string post_topic = std::string("/sys/") + iot::gateway::itest::kPk + "/alink-0001/thing/event/property/post";
+  const std::string post_topic =
+      std::string("/sys/") + iot::gateway::itest::kPk + "/alink-0001/thing/event/property/post";
   int alink_id = 100;
   auto alink_post_ok = [&] {
-    json message = {{"id", std::to_string(++alink_id)}, {"version", "1.0"}, {"method", "thing.event.property.post"},
+    json message = {{"id", std::to_string(++alink_id)},
+                    {"version", "1.0"},
+                    {"method", "thing.event.property.post"},
                     {"params", json::object()}};
     auto reply = iot::gateway::itest::Request(*alink, post_topic, message);
     return reply && (*reply)["code"] == 200;
@@ -261,7 +285,9 @@ TEST_CASE("Raw: hostile scripts get their codes and the gateway keeps serving ot
   // The throw names its line.
   bool found_line = false;
   for (const auto& item : s.Rejections("raw-0003")) {
-    if (item["code"] == 26002 && item["message"].get<std::string>().find("line 20:") != std::string::npos) found_line = true;
+    if (item["code"] == 26002 && item["message"].get<std::string>().find("line 20:") != std::string::npos) {
+      found_line = true;
+    }
   }
   CHECK(found_line);
   // The device still works after its script hit every limit (the heap was rebuilt).
@@ -273,14 +299,17 @@ TEST_CASE("Raw: hostile scripts get their codes and the gateway keeps serving ot
   std::string updated = kScript;
   updated.replace(updated.find("Humidity: u[7]"), 14, "Humidity: u[7] + 1");
   REQUIRE(s.Call("PUT", std::string("/products/") + kRawPk + "/script", {{"script", updated}}).status == 200);
-  REQUIRE(iot::testing::PollUntil([&] {
-    auto r = s.Post(*raw, "raw-0003", Report(10, 21, 40));
-    auto props = json::parse(s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0003/properties").body);
-    for (const auto& item : props["items"]) {
-      if (item["identifier"] == "Humidity" && item["value"] == 41) return true;
-    }
-    return false;
-  }, 5s, 100ms));
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        auto r = s.Post(*raw, "raw-0003", Report(10, 21, 40));
+        auto props = json::parse(
+            s.Call("GET", std::string("/products/") + kRawPk + "/devices/raw-0003/properties").body);
+        for (const auto& item : props["items"]) {
+          if (item["identifier"] == "Humidity" && item["value"] == 41) return true;
+        }
+        return false;
+      },
+      5s, 100ms));
 }
 
 TEST_CASE("Raw: script PUT refuses broken scripts and script:test answers results or errors with lines",
@@ -295,8 +324,9 @@ TEST_CASE("Raw: script PUT refuses broken scripts and script:test answers result
   CHECK(problem["errors"][0]["path"] == "/script");
   CHECK(problem["errors"][0]["code"] == 26002);
   // No protocolToRawData: 26006; empty: 26001.
-  for (const auto& [source, code] : {std::pair<std::string, int>{"function rawDataToProtocol(b) { return {}; }", 26006},
-                                     std::pair<std::string, int>{"", 26001}}) {
+  for (const auto& [source, code] :
+       {std::pair<std::string, int>{"function rawDataToProtocol(b) { return {}; }", 26006},
+        std::pair<std::string, int>{"", 26001}}) {
     r = s.Call("PUT", base + "/script", {{"script", source}});
     REQUIRE(r.status == 400);
     CHECK(json::parse(r.body)["errors"][0]["code"] == code);
@@ -309,13 +339,17 @@ TEST_CASE("Raw: script PUT refuses broken scripts and script:test answers result
   CHECK(out["ok"] == true);
   CHECK(out["result"]["params"]["Temp"] == -10);
   r = s.Call("POST", base + "/script:test",
-             {{"direction", "down"}, {"message", {{"id", "258"}, {"method", "thing.service.property.set"}, {"params", {{"PowerSwitch", 1}}}}}});
+             {{"direction", "down"},
+              {"message",
+               {{"id", "258"}, {"method", "thing.service.property.set"}, {"params", {{"PowerSwitch", 1}}}}}});
   out = json::parse(r.body);
   CHECK(out["ok"] == true);
   CHECK(out["result"]["payloadHex"] == "010000010201");
   // A draft script that throws: the error with its line, nothing saved.
   r = s.Call("POST", base + "/script:test",
-             {{"script", "function rawDataToProtocol(b) {\n\n  throw new Error('boom');\n}\nfunction protocolToRawData(j) { return [1]; }"},
+             {{"script",
+               "function rawDataToProtocol(b) {\n\n  throw new Error('boom');\n}\nfunction "
+               "protocolToRawData(j) { return [1]; }"},
               {"payloadHex", "00"}});
   out = json::parse(r.body);
   CHECK(out["ok"] == false);
@@ -328,13 +362,18 @@ TEST_CASE("Raw: script PUT refuses broken scripts and script:test answers result
   CHECK(s.Call("POST", base + "/script:test", {{"payloadHex", "zz"}}).status == 400);
 
   // transformPayload (custom topics): only script:test runs it today; optional, 26006 when absent.
-  const std::string with_transform = std::string(kScript) +
+  const std::string with_transform =
+      std::string(kScript) +
       "function transformPayload(topic, bytes) { return { topic: topic, first: bytes[0] & 0xff }; }\n";
   r = s.Call("POST", base + "/script:test",
-             {{"script", with_transform}, {"direction", "transform"}, {"topic", "/a1RawTest01/d/user/up"}, {"payloadHex", "ff01"}});
+             {{"script", with_transform},
+              {"direction", "transform"},
+              {"topic", "/a1RawTest01/d/user/up"},
+              {"payloadHex", "ff01"}});
   out = json::parse(r.body);
   CHECK(out["ok"] == true);
   CHECK(out["result"] == json{{"topic", "/a1RawTest01/d/user/up"}, {"first", 255}});
-  r = s.Call("POST", base + "/script:test", {{"direction", "transform"}, {"topic", "/a1RawTest01/d/user/up"}, {"payloadHex", "01"}});
+  r = s.Call("POST", base + "/script:test",
+             {{"direction", "transform"}, {"topic", "/a1RawTest01/d/user/up"}, {"payloadHex", "01"}});
   CHECK(json::parse(r.body)["error"]["code"] == 26006);
 }

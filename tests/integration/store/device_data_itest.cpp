@@ -111,14 +111,14 @@ TEST_CASE("Aggregate: UTC-aligned buckets with avg/min/max/count/first/last", "[
   CHECK(b.avg == Approx(2.5));
   CHECK(b.first == 2);
   CHECK(b.last == 3);
-  CHECK(Is(AggregateProperty(f.db, dev, "T", AggregateQuery{kT0, kT0 + 1, 10}).error(),
-           Errc::kInvalid));
+  CHECK(Is(AggregateProperty(f.db, dev, "T", AggregateQuery{kT0, kT0 + 1, 10}).error(), Errc::kInvalid));
 }
 
 TEST_CASE("Service calls: create, update guarded by status, list, expire", "[store][calls]") {
   Fixture f;
   const auto dev = MakeDevice(f);
-  auto call = CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev, .identifier = "Reboot",
+  auto call = CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev,
+                                                        .identifier = "Reboot",
                                                         .params_json = R"({"delay":1})",
                                                         .requested_by = "ops",
                                                         .requested_at = kT0,
@@ -149,16 +149,17 @@ TEST_CASE("Service calls: create, update guarded by status, list, expire", "[sto
   REQUIRE(done.has_value());
   CHECK(done->code == 200);
   // A late timeout cannot overwrite the reply.
-  CHECK(Is(UpdateServiceCall(f.db, call->call_id,
-                             ServiceCallUpdate{.status = ServiceCallStatus::kTimeout,
-                                               .from = {ServiceCallStatus::kSent}})
+  CHECK(Is(UpdateServiceCall(
+               f.db, call->call_id,
+               ServiceCallUpdate{.status = ServiceCallStatus::kTimeout, .from = {ServiceCallStatus::kSent}})
                .error(),
            Errc::kConflict));
   CHECK(Is(UpdateServiceCall(f.db, "nope", ServiceCallUpdate{}).error(), Errc::kNotFound));
 
-  REQUIRE(CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev, .identifier = "Other",
-                                                    .requested_at = kT0 + 5,
-                                                    .expires_at = kT0 + 100})
+  REQUIRE(CreateServiceCall(
+              f.db,
+              ServiceCallCreate{
+                  .device_id = dev, .identifier = "Other", .requested_at = kT0 + 5, .expires_at = kT0 + 100})
               .has_value());
   auto expired = ExpireServiceCalls(f.db, kT0 + 100);
   REQUIRE(expired->size() == 1);
@@ -167,12 +168,11 @@ TEST_CASE("Service calls: create, update guarded by status, list, expire", "[sto
   auto list = ListServiceCalls(f.db, dev, ServiceCallFilter{}, TimeQuery{.limit = 1});
   REQUIRE(list->items.size() == 1);
   CHECK(list->items[0].identifier == "Other");  // newest first
-  auto next = ListServiceCalls(f.db, dev, ServiceCallFilter{},
-                               TimeQuery{.limit = 1, .cursor = *list->next_cursor});
+  auto next =
+      ListServiceCalls(f.db, dev, ServiceCallFilter{}, TimeQuery{.limit = 1, .cursor = *list->next_cursor});
   CHECK(next->items[0].identifier == "Reboot");
-  auto filtered = ListServiceCalls(f.db, dev,
-                                   ServiceCallFilter{.status = ServiceCallStatus::kSucceeded},
-                                   TimeQuery{});
+  auto filtered =
+      ListServiceCalls(f.db, dev, ServiceCallFilter{.status = ServiceCallStatus::kSucceeded}, TimeQuery{});
   CHECK(filtered->items.size() == 1);
   CHECK(GetServiceCall(f.db, dev, call->call_id)->status == ServiceCallStatus::kSucceeded);
 }
@@ -180,11 +180,12 @@ TEST_CASE("Service calls: create, update guarded by status, list, expire", "[sto
 TEST_CASE("Desired properties: versions, mismatch all-or-nothing, device delete", "[store][desired]") {
   Fixture f;
   const auto dev = MakeDevice(f);
-  auto v = SetDesiredProperties(f.db, dev, {{"power", std::string(R"("on")"), 0}, {"t", std::string("21"), std::nullopt}});
+  auto v = SetDesiredProperties(
+      f.db, dev, {{"power", std::string(R"("on")"), 0}, {"t", std::string("21"), std::nullopt}});
   REQUIRE(v.has_value());
   CHECK((*v)["power"] == 1);
-  CHECK(Is(SetDesiredProperties(f.db, dev, {{"t", std::string("22"), std::nullopt},
-                                            {"power", std::string(R"("off")"), 5}})
+  CHECK(Is(SetDesiredProperties(
+               f.db, dev, {{"t", std::string("22"), std::nullopt}, {"power", std::string(R"("off")"), 5}})
                .error(),
            Errc::kVersionMismatch));
   auto got = GetDesiredProperties(f.db, dev).value();
@@ -205,7 +206,8 @@ TEST_CASE("Service calls: RRPC lookup, queue count, deliverable devices, expiry 
           "[store][data]") {
   Fixture f;
   const auto dev = MakeDevice(f);
-  auto sync = CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev, .identifier = "SelfTest",
+  auto sync = CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev,
+                                                        .identifier = "SelfTest",
                                                         .call_type = CallType::kSync,
                                                         .status = ServiceCallStatus::kSent,
                                                         .requested_at = kT0,
@@ -218,7 +220,8 @@ TEST_CASE("Service calls: RRPC lookup, queue count, deliverable devices, expiry 
   CHECK(Is(FindServiceCallByRrpcId(f.db, "999").error(), Errc::kNotFound));
 
   for (int i = 0; i < 3; ++i) {
-    REQUIRE(CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev, .identifier = "set",
+    REQUIRE(CreateServiceCall(f.db, ServiceCallCreate{.device_id = dev,
+                                                      .identifier = "set",
                                                       .requested_at = kT0 + i,
                                                       .expires_at = kT0 + (i == 0 ? 400 : 100000)})
                 .has_value());
@@ -239,13 +242,15 @@ TEST_CASE("Service calls: RRPC lookup, queue count, deliverable devices, expiry 
   auto ended = ExpireServiceCalls(f.db, kT0 + 600);
   REQUIRE(ended->size() == 2);
   for (const auto& call : *ended) {
-    CHECK(call.status == (call.call_id == sync->call_id ? ServiceCallStatus::kTimeout : ServiceCallStatus::kExpired));
+    CHECK(call.status ==
+          (call.call_id == sync->call_id ? ServiceCallStatus::kTimeout : ServiceCallStatus::kExpired));
   }
   CHECK(CountQueuedServiceCalls(f.db, dev).value() == 2);
   // A late answer may still complete a timed-out call when the updater allows it.
-  auto late = UpdateServiceCall(f.db, sync->call_id,
-                                ServiceCallUpdate{.status = ServiceCallStatus::kSucceeded,
-                                                  .from = {ServiceCallStatus::kSent, ServiceCallStatus::kTimeout},
-                                                  .code = 200});
+  auto late =
+      UpdateServiceCall(f.db, sync->call_id,
+                        ServiceCallUpdate{.status = ServiceCallStatus::kSucceeded,
+                                          .from = {ServiceCallStatus::kSent, ServiceCallStatus::kTimeout},
+                                          .code = 200});
   CHECK(late.has_value());
 }

@@ -33,8 +33,7 @@ void WriteAt(Db& db, std::int64_t device, TimeMs ts, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("Partitions: created ahead, idempotent, stray rows moved out of default",
-          "[store][maintenance]") {
+TEST_CASE("Partitions: created ahead, idempotent, stray rows moved out of default", "[store][maintenance]") {
   Fixture f;
   REQUIRE(CreateProduct(f.db, ProductCreate{.product_key = "pk", .name = "P"}).has_value());
   const auto dev = CreateDevice(f.db, "pk", DeviceCreate{"d", ""}).value().id;

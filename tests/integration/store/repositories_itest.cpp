@@ -88,14 +88,13 @@ TEST_CASE("Products: create, conflict, get, list, patch, delete", "[store][produ
   CHECK(gen->retention_days == 30);
   CHECK(!gen->thing_model_version);
 
-  auto p = CreateProduct(f.db, ProductCreate{.product_key = "a1", .name = "x'; DROP TABLE products;--",
-                                             .node_type = NodeType::kGateway});
+  auto p = CreateProduct(
+      f.db, ProductCreate{
+                .product_key = "a1", .name = "x'; DROP TABLE products;--", .node_type = NodeType::kGateway});
   REQUIRE(p.has_value());
   CHECK(p->name == "x'; DROP TABLE products;--");
-  CHECK(Is(CreateProduct(f.db, ProductCreate{.product_key = "a1", .name = "dup"}).error(),
-           Errc::kConflict));
-  CHECK(Is(CreateProduct(f.db, ProductCreate{.product_key = "a2", .name = "n", .retention_days = 0})
-               .error(),
+  CHECK(Is(CreateProduct(f.db, ProductCreate{.product_key = "a1", .name = "dup"}).error(), Errc::kConflict));
+  CHECK(Is(CreateProduct(f.db, ProductCreate{.product_key = "a2", .name = "n", .retention_days = 0}).error(),
            Errc::kInvalid));
   CHECK(Is(GetProduct(f.db, "missing").error(), Errc::kNotFound));
 
@@ -106,8 +105,8 @@ TEST_CASE("Products: create, conflict, get, list, patch, delete", "[store][produ
   CHECK(page2->items[0].product_key != page->items[0].product_key);
   CHECK(Is(ListProducts(f.db, PageQuery{1001, ""}).error(), Errc::kInvalid));
 
-  auto patched = PatchProduct(f.db, "a1", ProductPatch{.validation = ValidationMode::kStrict,
-                                                       .retention_days = 7});
+  auto patched =
+      PatchProduct(f.db, "a1", ProductPatch{.validation = ValidationMode::kStrict, .retention_days = 7});
   REQUIRE(patched.has_value());
   CHECK(patched->validation == ValidationMode::kStrict);
   CHECK(patched->retention_days == 7);
@@ -207,7 +206,7 @@ TEST_CASE("Devices: list filters with hostile search strings and paging", "[stor
   Fixture f;
   REQUIRE(CreateProduct(f.db, ProductCreate{.product_key = "pk", .name = "P"}).has_value());
   const std::vector<std::pair<std::string, std::string>> devs = {
-      {"plain", "Living room"}, {"pct", "100% done"}, {"under", "a_b"},
+      {"plain", "Living room"}, {"pct", "100% done"},    {"under", "a_b"},
       {"back", R"(c:\path)"},   {"quote", "it's \"q\""}, {"uni", "Küche 温度"}};
   for (const auto& [name, nick] : devs) {
     REQUIRE(CreateDevice(f.db, "pk", DeviceCreate{name, nick}).has_value());

@@ -64,8 +64,7 @@ TEST_CASE("Writer: redelivered messages are stored once and reported duplicate",
   auto events = ListEvents(f.db, d.a, EventFilter{.type = std::string("alert")}, TimeQuery{}).value();
   REQUIRE(events.items.size() == 1);
   CHECK(events.items[0].output_json == R"({"level": 3})");
-  CHECK(ListEvents(f.db, d.a, EventFilter{.identifier = std::string("other")}, TimeQuery{})
-            ->items.empty());
+  CHECK(ListEvents(f.db, d.a, EventFilter{.identifier = std::string("other")}, TimeQuery{})->items.empty());
   auto rej = ListRejections(f.db, d.a, TimeQuery{}).value();
   REQUIRE(rej.items.size() == 1);
   CHECK(rej.items[0].value == "bad'\\");
@@ -79,8 +78,7 @@ TEST_CASE("Writer: latest value keeps the newest device time across out-of-order
   auto d = MakeDevices(f);
   TelemetryWriter w(f.db);
   // Within one batch: the newer ts wins even when it comes first.
-  REQUIRE(w.Write(std::vector{Msg(d.a, "1", "5", kT0 + 5000), Msg(d.a, "2", "3", kT0 + 3000)})
-              .has_value());
+  REQUIRE(w.Write(std::vector{Msg(d.a, "1", "5", kT0 + 5000), Msg(d.a, "2", "3", kT0 + 3000)}).has_value());
   auto latest = GetLatestProperties(f.db, d.a).value();
   REQUIRE(latest.size() == 1);
   CHECK(latest[0].value_json == "5");
@@ -101,8 +99,8 @@ TEST_CASE("Writer: a bad message is isolated, the rest of the batch is stored", 
   for (int i = 0; i < 9; ++i) {
     batch.push_back(Msg(i % 2 == 0 ? d.a : d.b, std::to_string(i), std::to_string(i), kT0 + i));
   }
-  batch[4].properties[0].value_json = "{not json";               // COPY of jsonb fails
-  batch[7] = Msg(987654, "7", "7", kT0 + 7);                      // unknown device: FK of latest
+  batch[4].properties[0].value_json = "{not json";  // COPY of jsonb fails
+  batch[7] = Msg(987654, "7", "7", kT0 + 7);        // unknown device: FK of latest
   auto r = w.Write(batch).value();
   for (int i = 0; i < 9; ++i) {
     INFO(i);

@@ -6,15 +6,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <catch2/catch.hpp>
 #include <chrono>
 #include <iostream>
 #include <map>
 #include <optional>
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 #include <thread>
 #include <utility>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
@@ -48,8 +49,8 @@ std::string Topic(const std::string& dn, const std::string& rest) {
 }
 
 std::string PostJson(const std::string& id, json params) {
-  return json{{"id", id}, {"version", "1.0"}, {"params", std::move(params)},
-              {"method", "thing.event.property.post"}}
+  return json{
+      {"id", id}, {"version", "1.0"}, {"params", std::move(params)}, {"method", "thing.event.property.post"}}
       .dump();
 }
 
@@ -62,7 +63,9 @@ auto OfType(const std::string& type, const std::string& dn = "") {
 double Metric(int port, const std::string& name) {
   auto r = iot::testing::HttpRequest(port, "GET", "/metrics", {{"Authorization", "Bearer " + kAdminToken}});
   const auto at = r.body.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
+  if (at == std::string::npos) {
+    return -1;
+  }
   return std::stod(r.body.substr(at + name.size() + 2));
 }
 
@@ -70,9 +73,9 @@ double Metric(int port, const std::string& name) {
 struct World {
   explicit World(iot::api::itest::Env api_env = {})
       : dev01(stack.AddDevice("dev01")), dev02(stack.AddDevice("dev02")) {
-    gateway = std::make_unique<GatewayProcess>(stack, "gw-stream-" + std::to_string(::getpid()),
-                                               std::map<std::string, std::string>{
-                                                   {"IOT_GATEWAY_DEVICE_RATE", "100000"}});
+    gateway = std::make_unique<GatewayProcess>(
+        stack, "gw-stream-" + std::to_string(::getpid()),
+        std::map<std::string, std::string>{{"IOT_GATEWAY_DEVICE_RATE", "100000"}});
     REQUIRE(gateway->WaitConnected());
     // No maintenance: its first run moves rows out of the default partition, and a moved service call
     // is announced again (same state) by the stream trigger, which would blur the exact-count checks.
@@ -101,7 +104,9 @@ struct World {
 
   static void Subscribe(WsClient& c, const std::string& pk, const std::string& dn = "") {
     json body{{"productKey", pk}};
-    if (!dn.empty()) body["deviceName"] = dn;
+    if (!dn.empty()) {
+      body["deviceName"] = dn;
+    }
     c.Send(json{{"subscribe", body}}.dump());
     auto ack = c.Next();
     REQUIRE(ack);
@@ -117,8 +122,7 @@ struct World {
 
 }  // namespace
 
-TEST_CASE("Stream: status, property, rejection and event messages follow a device",
-          "[integration][stream]") {
+TEST_CASE("Stream: status, property, rejection and event messages follow a device", "[integration][stream]") {
   World w;
   auto ws = w.Client();
   World::Subscribe(*ws, kPk);
@@ -200,7 +204,9 @@ TEST_CASE("Stream: messages of each device arrive in the order the device posted
   for (const auto& dn : {"dev01", "dev02"}) {
     INFO(dn);
     std::vector<int> expected(kPosts);
-    for (int i = 0; i < kPosts; ++i) expected[static_cast<std::size_t>(i)] = i;
+    for (int i = 0; i < kPosts; ++i) {
+      expected[static_cast<std::size_t>(i)] = i;
+    }
     CHECK(seen[dn] == expected);
   }
 }
@@ -223,8 +229,9 @@ TEST_CASE("Stream: subscriptions filter by product and by device - unsubscribe s
   REQUIRE(d1);
   REQUIRE(d2);
   auto post = [&](iot::testing::MqttTestClient& d, const std::string& dn, int value) {
-    auto r = iot::gateway::itest::Request(d, Topic(dn, "thing/event/property/post"),
-                                          json::parse(PostJson(dn + std::to_string(value), {{"RunCount", value}})));
+    auto r = iot::gateway::itest::Request(
+        d, Topic(dn, "thing/event/property/post"),
+        json::parse(PostJson(dn + std::to_string(value), {{"RunCount", value}})));
     REQUIRE(r);
     REQUIRE((*r)["code"] == 200);
   };
@@ -244,17 +251,15 @@ TEST_CASE("Stream: subscriptions filter by product and by device - unsubscribe s
   REQUIRE(ack);
   CHECK((*ack)["deviceName"] == "dev02");
   post(*d2, "dev02", 3);
-  auto c = whole->WaitFor([](const json& m) {
-    return m.value("type", "") == "property" && m["data"]["RunCount"] == 3;
-  });
+  auto c = whole->WaitFor(
+      [](const json& m) { return m.value("type", "") == "property" && m["data"]["RunCount"] == 3; });
   REQUIRE(c);  // committed and streamed to `whole`; `one` and `elsewhere` got nothing of it
   CHECK_FALSE(one->WaitFor(OfType("property"), 300ms));
   CHECK_FALSE(elsewhere->WaitFor(OfType("property"), 10ms));
   CHECK_FALSE(elsewhere->WaitFor(OfType("status"), 10ms));
 }
 
-TEST_CASE("Stream: the token is checked at the upgrade - every role may read",
-          "[integration][stream]") {
+TEST_CASE("Stream: the token is checked at the upgrade - every role may read", "[integration][stream]") {
   World w;
   REQUIRE(iot::store::EnsureToken(w.stack.Db(), "viewer-token-stream-0123456789", "itest-viewer",
                                   iot::store::Role::kViewer));
@@ -357,8 +362,9 @@ TEST_CASE("Stream: a stream whose token is revoked or expires is closed with 440
   };
   SECTION("revoked through the API") {
     auto [id, ws] = open_stream("ws-revoked");
-    const auto revoked = iot::testing::HttpRequest(w.api->Port(), "DELETE", "/api/v1/tokens/" + std::to_string(id),
-                                                   {{"Authorization", "Bearer " + kAdminToken}});
+    const auto revoked =
+        iot::testing::HttpRequest(w.api->Port(), "DELETE", "/api/v1/tokens/" + std::to_string(id),
+                                  {{"Authorization", "Bearer " + kAdminToken}});
     REQUIRE(revoked.status == 204);
     auto code = ws->WaitClosed(1s);
     REQUIRE(code);
@@ -449,8 +455,7 @@ TEST_CASE("Stream: serviceCall messages when a service-call row is created and c
   CHECK_FALSE(extra);
 }
 
-TEST_CASE("Stream: a client that never reads is closed with 1008 - others keep up",
-          "[integration][stream]") {
+TEST_CASE("Stream: a client that never reads is closed with 1008 - others keep up", "[integration][stream]") {
   World w(iot::api::itest::Env{{"IOT_STREAM_QUEUE_MESSAGES", "64"}});
   WsClient::Options slow_options;
   slow_options.bearer = kAdminToken;
@@ -461,8 +466,8 @@ TEST_CASE("Stream: a client that never reads is closed with 1008 - others keep u
   slow->Send(json{{"subscribe", {{"productKey", kPk}}}}.dump());
   auto fast = w.Client();
   World::Subscribe(*fast, kPk);
-  REQUIRE(iot::testing::PollUntil([&] { return Metric(w.api->Port(), "iot_stream_subscriptions") == 2; },
-                                  5s, 20ms));
+  REQUIRE(iot::testing::PollUntil([&] { return Metric(w.api->Port(), "iot_stream_subscriptions") == 2; }, 5s,
+                                  20ms));
 
   // A flood written as the gateway would (TelemetryWriter, 4 KB values), far beyond socket buffers.
   // The reading client takes each batch before the next is written, so only the other one falls behind.

@@ -2,11 +2,11 @@
 // iot-gateway into PostgreSQL, then iot-api diffs a draft, dry-runs it over what was stored, refuses a
 // breaking publish without confirmation, shows refusals after the publish and rolls back.
 
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <set>
 #include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
@@ -49,7 +49,9 @@ struct ModelStack {
   // Posts {identifier: value} as the device; returns the reply.
   json Post(iot::testing::MqttTestClient& device, const std::string& dn, const json& params) {
     const std::string topic = "/sys/" + std::string(kPk) + "/" + dn + "/thing/event/property/post";
-    json message = {{"id", std::to_string(++next_id)}, {"version", "1.0"}, {"params", params},
+    json message = {{"id", std::to_string(++next_id)},
+                    {"version", "1.0"},
+                    {"params", params},
                     {"method", "thing.event.property.post"}};
     auto reply = iot::gateway::itest::Request(device, topic, message);
     REQUIRE(reply);
@@ -63,10 +65,12 @@ struct ModelStack {
     REQUIRE(r.status == 202);
     const std::string id = json::parse(r.body)["id"];
     json run;
-    REQUIRE(iot::testing::PollUntil([&] {
-      run = Get("/thing-model/dry-runs/" + id);
-      return run["state"] != "running";
-    }, 20s, 50ms));
+    REQUIRE(iot::testing::PollUntil(
+        [&] {
+          run = Get("/thing-model/dry-runs/" + id);
+          return run["state"] != "running";
+        },
+        20s, 50ms));
     INFO(run.dump());
     REQUIRE(run["state"] == "done");
     CHECK(run["progress"] == 1.0);
@@ -86,7 +90,9 @@ json ModelWithRunCount(const std::string& min, const std::string& max) {
     json kept = json::array();
     for (auto& item : doc[list]) {
       const std::string id = item.value("identifier", "");
-      if (id != "post" && id != "set" && id != "get") kept.push_back(item);
+      if (id != "post" && id != "set" && id != "get") {
+        kept.push_back(item);
+      }
     }
     doc[list] = kept;
   }
@@ -102,7 +108,9 @@ json ModelWithRunCount(const std::string& min, const std::string& max) {
 
 const json* FindBy(const json& list, const std::string& key, const std::string& value) {
   for (const auto& item : list) {
-    if (item.value(key, "") == value) return &item;
+    if (item.value(key, "") == value) {
+      return &item;
+    }
   }
   return nullptr;
 }
@@ -116,7 +124,9 @@ bool Accepted(const json& reply, const std::string& identifier) {
 TEST_CASE("Thing model: a narrowing and widening draft is diffed and dry-run against recorded traffic",
           "[integration][thing_model]") {
   ModelStack s;
-  for (const char* dn : {"dev-0001", "dev-0002", "dev-0003"}) s.stack.AddDevice(dn);
+  for (const char* dn : {"dev-0001", "dev-0002", "dev-0003"}) {
+    s.stack.AddDevice(dn);
+  }
   auto d1 = s.stack.Connect("dev-0001");
   auto d2 = s.stack.Connect("dev-0002");
   auto d3 = s.stack.Connect("dev-0003");
@@ -171,13 +181,17 @@ TEST_CASE("Thing model: a narrowing and widening draft is diffed and dry-run aga
       CHECK(e["code"] == 6306);  // the code it was refused with
     }
   }
-  CHECK(to_refused == std::multiset<std::pair<std::string, int>>{{"dev-0001", 600}, {"dev-0003", 700}, {"dev-0003", 800}});
+  CHECK(to_refused ==
+        std::multiset<std::pair<std::string, int>>{{"dev-0001", 600}, {"dev-0003", 700}, {"dev-0003", 800}});
   CHECK(to_accepted == std::multiset<std::pair<std::string, int>>{{"dev-0002", -5}});
   // Per device: exactly the affected ones.
   REQUIRE(result["devices"].size() == 3);
-  CHECK(result["devices"][0] == json{{"deviceName", "dev-0003"}, {"acceptedToRefused", 2}, {"refusedToAccepted", 0}});
-  CHECK(result["devices"][1] == json{{"deviceName", "dev-0001"}, {"acceptedToRefused", 1}, {"refusedToAccepted", 0}});
-  CHECK(result["devices"][2] == json{{"deviceName", "dev-0002"}, {"acceptedToRefused", 0}, {"refusedToAccepted", 1}});
+  CHECK(result["devices"][0] ==
+        json{{"deviceName", "dev-0003"}, {"acceptedToRefused", 2}, {"refusedToAccepted", 0}});
+  CHECK(result["devices"][1] ==
+        json{{"deviceName", "dev-0001"}, {"acceptedToRefused", 1}, {"refusedToAccepted", 0}});
+  CHECK(result["devices"][2] ==
+        json{{"deviceName", "dev-0002"}, {"acceptedToRefused", 0}, {"refusedToAccepted", 1}});
   // The result is kept with the draft: the diff shows it.
   diff = s.Get("/thing-model/diff");
   CHECK(diff["dryRun"]["result"]["acceptedToRefused"] == 3);
@@ -197,8 +211,10 @@ TEST_CASE("Thing model: a narrowing and widening draft is diffed and dry-run aga
   CHECK(s.Call("GET", "/thing-model/diff?from=77").status == 404);
 }
 
-TEST_CASE("Thing model: a breaking publish needs confirmation, refusals are shown, rollback restores "
-          "acceptance", "[integration][thing_model]") {
+TEST_CASE(
+    "Thing model: a breaking publish needs confirmation, refusals are shown, rollback restores "
+    "acceptance",
+    "[integration][thing_model]") {
   ModelStack s;
   s.stack.AddDevice("dev-0001");
   auto d1 = s.stack.Connect("dev-0001");
@@ -243,9 +259,11 @@ TEST_CASE("Thing model: a breaking publish needs confirmation, refusals are show
   CHECK(entry["details"]["breakingChanges"][0]["identifier"] == "RunCount");
 
   // The gateway takes version 3: 600 is refused now; the live view shows it.
-  REQUIRE(iot::testing::PollUntil([&] {
-    return s.Post(*d1, "dev-0001", {{"RunCount", 600}})["data"].contains("RunCount");
-  }, 30s, 50ms));
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        return s.Post(*d1, "dev-0001", {{"RunCount", 600}})["data"].contains("RunCount");
+      },
+      30s, 50ms));
   json live = s.Get("/thing-model/refusals");
   INFO(live.dump());
   CHECK(live["version"] == 3);
@@ -256,8 +274,8 @@ TEST_CASE("Thing model: a breaking publish needs confirmation, refusals are show
   CHECK((*run_count)["after"].get<int>() >= 1);
   CHECK((*run_count)["before"] == 0);
 
-  // Rollback republishes version 2 as version 4; acceptance comes back (polled: a latency bound, 2 s until now,
-  // is a benchmark's question and fails whenever the machine is busy enough).
+  // Rollback republishes version 2 as version 4; acceptance comes back (polled: a latency bound, 2 s until
+  // now, is a benchmark's question and fails whenever the machine is busy enough).
   const auto started = std::chrono::steady_clock::now();
   r = s.Call("POST", "/thing-model/rollback");
   INFO(r.body);
@@ -265,11 +283,15 @@ TEST_CASE("Thing model: a breaking publish needs confirmation, refusals are show
   json rolled = json::parse(r.body);
   CHECK(rolled["version"] == 4);
   CHECK(rolled["restoredVersion"] == 2);
-  CHECK(iot::testing::PollUntil([&] { return Accepted(s.Post(*d1, "dev-0001", {{"RunCount", 600}}), "RunCount"); },
-                                30s, 20ms));
-  INFO("accepted again after "
-       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
-       << " ms");
+  CHECK(iot::testing::PollUntil(
+      [&] {
+        return Accepted(s.Post(*d1, "dev-0001", {{"RunCount", 600}}), "RunCount");
+      },
+      30s, 20ms));
+  INFO("accepted again after " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - started)
+                                      .count()
+                               << " ms");
   json diff = s.Get("/thing-model/diff?from=2&to=4");
   CHECK(diff["changes"].empty());
   audit = iot::testing::HttpRequest(s.api->Port(), "GET", "/api/v1/audit?limit=1",

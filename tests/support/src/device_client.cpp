@@ -11,24 +11,23 @@ MqttTestClient::MqttTestClient() = default;
 MqttTestClient::~MqttTestClient() { Disconnect(); }
 
 int MqttTestClient::ConnectDevice(const DeviceConnect& o) {
-  const auto method = iot::alink::ParseSignMethod(o.sign_method).value_or(iot::alink::SignMethod::kHmacSha256);
-  const auto params = iot::alink::MakeConnectParams(o.product_key, o.device_name, o.device_secret, method,
-                                                    o.timestamp);
+  const auto method =
+      iot::alink::ParseSignMethod(o.sign_method).value_or(iot::alink::SignMethod::kHmacSha256);
+  const auto params =
+      iot::alink::MakeConnectParams(o.product_key, o.device_name, o.device_secret, method, o.timestamp);
   return DoConnect(o.uri, o.client_id.value_or(params.client_id), o.username.value_or(params.username),
                    o.password.value_or(params.password), o.mqtt_version, o.clean_session, o.keepalive_s,
                    o.ca_file);
 }
 
-int MqttTestClient::Connect(const std::string& uri, const std::string& client_id,
-                            const std::string& username, const std::string& password, int mqtt_version,
-                            bool clean_session) {
+int MqttTestClient::Connect(const std::string& uri, const std::string& client_id, const std::string& username,
+                            const std::string& password, int mqtt_version, bool clean_session) {
   return DoConnect(uri, client_id, username, password, mqtt_version, clean_session, 60);
 }
 
 int MqttTestClient::DoConnect(const std::string& uri, const std::string& client_id,
-                              const std::string& username, const std::string& password,
-                              int mqtt_version, bool clean_session, int keepalive_s,
-                              const std::string& ca_file) {
+                              const std::string& username, const std::string& password, int mqtt_version,
+                              bool clean_session, int keepalive_s, const std::string& ca_file) {
   Disconnect();
   client_id_ = client_id;
   mqtt_version_ = mqtt_version;

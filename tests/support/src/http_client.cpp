@@ -1,15 +1,15 @@
 #include "iot/testing/http_client.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
-#include <cctype>
-#include <stdexcept>
 
 namespace iot::testing {
 namespace {
@@ -68,11 +68,10 @@ HttpResponse ReadOne(net::io_context& ioc, tcp::socket& socket, std::string& buf
                      std::chrono::milliseconds timeout) {
   error_code ec;
   std::size_t head_size = 0;
-  net::async_read_until(socket, net::dynamic_buffer(buffer), "\r\n\r\n",
-                        [&](error_code e, std::size_t n) {
-                          ec = e;
-                          head_size = n;
-                        });
+  net::async_read_until(socket, net::dynamic_buffer(buffer), "\r\n\r\n", [&](error_code e, std::size_t n) {
+    ec = e;
+    head_size = n;
+  });
   RunUntilDone(ioc, socket, timeout, "reading response head");
   if (ec) {
     throw std::runtime_error("reading response head: " + ec.message());
@@ -212,8 +211,8 @@ bool RawConnection::WaitForClose(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char chunk[4096];
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       return false;
     }

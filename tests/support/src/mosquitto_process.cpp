@@ -29,10 +29,10 @@ MosquittoProcess::MosquittoProcess(MosquittoOptions options)
     tls_port_ = FreePort();
     ca_name_ = "ca-" + std::to_string(port_) + ".crt";
     const std::string ca = Quote(dir_ + "/../" + ca_name_);
-    script += "; iot_make_tls " + Quote(dir_ + "/tls") + " localhost; cp " + Quote(dir_ + "/tls/ca.crt") + " " + ca +
-              "; iot_mosquitto_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(port_) + " " +
-              std::to_string(tls_port_) + " " + Quote(dir_ + "/tls/ca.crt") + " " + Quote(dir_ + "/tls/server.crt") +
-              " " + Quote(dir_ + "/tls/server.key");
+    script += "; iot_make_tls " + Quote(dir_ + "/tls") + " localhost; cp " + Quote(dir_ + "/tls/ca.crt") +
+              " " + ca + "; iot_mosquitto_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(port_) + " " +
+              std::to_string(tls_port_) + " " + Quote(dir_ + "/tls/ca.crt") + " " +
+              Quote(dir_ + "/tls/server.crt") + " " + Quote(dir_ + "/tls/server.key");
   } else {
     script += "; iot_mosquitto_conf " + Quote(dir_) + " 127.0.0.1 " + std::to_string(port_);
   }

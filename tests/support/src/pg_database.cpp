@@ -1,9 +1,11 @@
 #include "iot/testing/pg_database.hpp"
 
-#include <atomic>
-#include <pqxx/pqxx>
-#include <random>
 #include <unistd.h>
+
+#include <atomic>
+#include <random>
+
+#include <pqxx/pqxx>
 
 #include "iot/testing/env.hpp"
 

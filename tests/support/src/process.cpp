@@ -10,13 +10,13 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <utility>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 extern char** environ;  // NOLINT
 
@@ -156,7 +156,8 @@ std::size_t ChildProcess::LogCount(const std::string& needle) const {
   ss << in.rdbuf();
   const std::string text = ss.str();
   std::size_t count = 0;
-  for (auto at = text.find(needle); !needle.empty() && at != std::string::npos; at = text.find(needle, at + needle.size())) {
+  for (auto at = text.find(needle); !needle.empty() && at != std::string::npos;
+       at = text.find(needle, at + needle.size())) {
     ++count;
   }
   return count;
@@ -198,7 +199,8 @@ bool WaitForPort(int port, std::chrono::milliseconds timeout) {
 
 std::string MakeTempDir(const std::string& prefix) {
   const char* base = std::getenv("IOT_TEST_TMP");
-  std::string templ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/" + prefix + ".XXXXXX";
+  std::string templ =
+      std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/" + prefix + ".XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr) {

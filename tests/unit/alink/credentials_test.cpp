@@ -60,15 +60,14 @@ TEST_CASE("Credentials: Node SDK CONNECT parses and verifies", "[alink][credenti
     CHECK(alink::VerifyPassword(*c, kNodeSecret, Upper(password)).has_value());
   }
   SECTION("a wrong password, secret or truncation fails with 401") {
-    for (const auto* bad : {"9ec7e19b1e70a0ff46919c8733f6047c9afee045",
-                            "9ec7e19b1e70a0ff46919c8733f6047c9afee04", "", "zz",
-                            "9ec7e19b1e70a0ff46919c8733f6047c9afee0440"}) {
+    for (const auto* bad :
+         {"9ec7e19b1e70a0ff46919c8733f6047c9afee045", "9ec7e19b1e70a0ff46919c8733f6047c9afee04", "", "zz",
+          "9ec7e19b1e70a0ff46919c8733f6047c9afee0440"}) {
       auto r = alink::VerifyPassword(*c, kNodeSecret, bad);
       REQUIRE_FALSE(r.has_value());
       CHECK(alink::AlinkCode(r.error()) == iot::codes::kSignatureInvalid);
     }
-    CHECK_FALSE(
-        alink::VerifyPassword(*c, "other", "9ec7e19b1e70a0ff46919c8733f6047c9afee044").has_value());
+    CHECK_FALSE(alink::VerifyPassword(*c, "other", "9ec7e19b1e70a0ff46919c8733f6047c9afee044").has_value());
     CHECK_FALSE(alink::VerifyPassword(*c, "", "9ec7e19b1e70a0ff46919c8733f6047c9afee044").has_value());
   }
 }
@@ -80,8 +79,8 @@ TEST_CASE("Credentials: Node SDK sha256 vector, and its sha1-despite-sha256 bug 
   auto c = alink::ParseConnect(client_id, "dev01&a1b2c3d4e5f");
   REQUIRE(c.has_value());
   CHECK(c->sign_method == SignMethod::kHmacSha256);
-  auto real = alink::VerifyPassword(
-      *c, kNodeSecret, "1033ace850ed922fa3bdad619976ec6f35b77785ce81c7427c4355d571f0d743");
+  auto real = alink::VerifyPassword(*c, kNodeSecret,
+                                    "1033ace850ed922fa3bdad619976ec6f35b77785ce81c7427c4355d571f0d743");
   REQUIRE(real.has_value());
   CHECK(*real == SignMethod::kHmacSha256);
   // What Node SDK 1.2.8 actually sends when told to use sha256: an HMAC-SHA1.
@@ -92,16 +91,17 @@ TEST_CASE("Credentials: Node SDK sha256 vector, and its sha1-despite-sha256 bug 
 
 TEST_CASE("Credentials: browser lan values containing '|' and a space", "[alink][credentials]") {
   for (const std::string lan : {"JS|Broswer ", "JS|WX", "JS|Ali", "JS|UNKNOW"}) {
-    const std::string client_id = "a1b2c3d4e5f&dev01|securemode=2,signmethod=hmacsha1,timestamp="
-                                  "1700000000000,lan=" + lan + ",_v=1.2.8|";
+    const std::string client_id =
+        "a1b2c3d4e5f&dev01|securemode=2,signmethod=hmacsha1,timestamp="
+        "1700000000000,lan=" +
+        lan + ",_v=1.2.8|";
     auto c = alink::ParseConnect(client_id, "dev01&a1b2c3d4e5f");
     REQUIRE(c.has_value());
     CHECK(c->client_id == "a1b2c3d4e5f&dev01");
     CHECK(c->Extension("lan") == lan);
     CHECK(c->Extension("_v") == "1.2.8");
     CHECK(c->secure_mode == 2);
-    CHECK(alink::VerifyPassword(*c, kNodeSecret, "9ec7e19b1e70a0ff46919c8733f6047c9afee044")
-              .has_value());
+    CHECK(alink::VerifyPassword(*c, kNodeSecret, "9ec7e19b1e70a0ff46919c8733f6047c9afee044").has_value());
   }
 }
 
@@ -109,9 +109,8 @@ TEST_CASE("Credentials: C SDK clientId with upper-case sha256 password", "[alink
   const std::string id = "a1b2c3d4e5f.dev01";
   const std::string client_id =
       id + "|timestamp=2524608000000,_v=sdk-c-3.0.1,securemode=3,signmethod=hmacsha256,lan=C,gw=0,ext=0|";
-  const auto password = Upper(alink::Sign(
-      SignMethod::kHmacSha256, kNodeSecret,
-      alink::SignContent(id, "dev01", "a1b2c3d4e5f", "2524608000000")));
+  const auto password = Upper(alink::Sign(SignMethod::kHmacSha256, kNodeSecret,
+                                          alink::SignContent(id, "dev01", "a1b2c3d4e5f", "2524608000000")));
   auto c = alink::ParseConnect(client_id, "dev01&a1b2c3d4e5f");
   REQUIRE(c.has_value());
   CHECK(c->client_id == id);
@@ -128,8 +127,8 @@ TEST_CASE("Credentials: defaults when signmethod and timestamp are absent", "[al
   CHECK(c->sign_method == SignMethod::kHmacMd5);
   CHECK_FALSE(c->sign_method_declared);
   CHECK_FALSE(c->timestamp.has_value());
-  const auto password = alink::Sign(SignMethod::kHmacMd5, "s3cret",
-                                    "clientIdabcdeviceNamedev01productKeya1b2c3d4e5f");
+  const auto password =
+      alink::Sign(SignMethod::kHmacMd5, "s3cret", "clientIdabcdeviceNamedev01productKeya1b2c3d4e5f");
   CHECK(alink::VerifyPassword(*c, "s3cret", password).has_value());
   auto empty_ext = alink::ParseConnect("abc||", "dev01&a1b2c3d4e5f");
   REQUIRE(empty_ext.has_value());
@@ -149,11 +148,10 @@ TEST_CASE("Credentials: sign method names are case-insensitive", "[alink][creden
 
 TEST_CASE("Credentials: hostile CONNECT input is an error value", "[alink][credentials]") {
   const std::string good_user = "dev01&a1b2c3d4e5f";
-  const auto bad_client = GENERATE(as<std::string>{}, "", "abc", "abc|", "|securemode=3|",
-                                   "abc|securemode=3", "abc|securemode=3|x", "abc|securemode=x|",
-                                   "abc|securemode=|", std::string("ab\0c|a=b|", 9),
-                                   "abc|lan=\xff\xfe|", "abc|a=b\n|", std::string(100000, '|'),
-                                   "a" + std::string(100000, 'x') + "|a=b|");
+  const auto bad_client = GENERATE(as<std::string>{}, "", "abc", "abc|", "|securemode=3|", "abc|securemode=3",
+                                   "abc|securemode=3|x", "abc|securemode=x|", "abc|securemode=|",
+                                   std::string("ab\0c|a=b|", 9), "abc|lan=\xff\xfe|", "abc|a=b\n|",
+                                   std::string(100000, '|'), "a" + std::string(100000, 'x') + "|a=b|");
   auto r = alink::ParseConnect(bad_client, good_user);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error() == alink::Errc::kBadClientId);
@@ -207,18 +205,19 @@ TEST_CASE("Credentials: sub-device sign accepts both key spellings and timestamp
   SECTION("missing or malformed fields") {
     CHECK_FALSE(alink::DecodeSubDeviceSign(nlohmann::json::array()).has_value());
     CHECK_FALSE(alink::DecodeSubDeviceSign({{"productKey", "a1b2c3d4e5f"}}).has_value());
-    const nlohmann::json bad_method = {{"productKey", "p"}, {"deviceName", "d"}, {"clientId", "c"},
-                                       {"sign", "s"},       {"signMethod", "rsa"}};
+    const nlohmann::json bad_method = {
+        {"productKey", "p"}, {"deviceName", "d"}, {"clientId", "c"}, {"sign", "s"}, {"signMethod", "rsa"}};
     auto r = alink::DecodeSubDeviceSign(bad_method);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == alink::Errc::kUnsupportedSignMethod);
-    const nlohmann::json bad_ts = {{"productKey", "p"}, {"deviceName", "d"}, {"clientId", "c"},
-                                   {"sign", "s"}, {"signMethod", "hmacsha1"}, {"timestamp", 1.5}};
+    const nlohmann::json bad_ts = {{"productKey", "p"}, {"deviceName", "d"},        {"clientId", "c"},
+                                   {"sign", "s"},       {"signMethod", "hmacsha1"}, {"timestamp", 1.5}};
     CHECK_FALSE(alink::DecodeSubDeviceSign(bad_ts).has_value());
   }
 }
 
-TEST_CASE("Register sign: reference example and the Node SDK's SHA-1 whatever it declares", "[credentials][register]") {
+TEST_CASE("Register sign: reference example and the Node SDK's SHA-1 whatever it declares",
+          "[credentials][register]") {
   using iot::alink::SignMethod;
   // Reference §5.2: dn dev01, pk a1b2c3d4e5f, random abc123, ProductSecret ProductSecret123.
   CHECK(iot::alink::RegisterSignContent("dev01", "a1b2c3d4e5f", "abc123") ==
@@ -231,19 +230,27 @@ TEST_CASE("Register sign: reference example and the Node SDK's SHA-1 whatever it
   REQUIRE(ok.has_value());
   CHECK(*ok == SignMethod::kHmacSha1);
   // Declared sha256 but signed with SHA-1 (Node SDK): accepted as SHA-1.
-  auto fallback = iot::alink::VerifyRegisterSign(SignMethod::kHmacSha256, "ProductSecret123", "dev01",
-                                                 "a1b2c3d4e5f", "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860");
+  auto fallback =
+      iot::alink::VerifyRegisterSign(SignMethod::kHmacSha256, "ProductSecret123", "dev01", "a1b2c3d4e5f",
+                                     "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860");
   REQUIRE(fallback.has_value());
   CHECK(*fallback == SignMethod::kHmacSha1);
   const std::string sha256 = iot::alink::Sign(SignMethod::kHmacSha256, "ProductSecret123",
                                               "deviceNamedev01productKeya1b2c3d4e5frandomabc123");
   CHECK(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha256, "ProductSecret123", "dev01", "a1b2c3d4e5f",
-                                       "abc123", sha256).has_value());
-  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret124", "dev01", "a1b2c3d4e5f",
-                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860").has_value());
-  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev02", "a1b2c3d4e5f",
-                                             "abc123", "2aeef6e69b3edc3d5d11731766ad6dd2f50df860").has_value());
-  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "", "dev01", "a1b2c3d4e5f", "abc123", "").has_value());
-  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev01", "a1b2c3d4e5f",
-                                             "abc123", "zz").has_value());
+                                       "abc123", sha256)
+            .has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret124", "dev01",
+                                             "a1b2c3d4e5f", "abc123",
+                                             "2aeef6e69b3edc3d5d11731766ad6dd2f50df860")
+                  .has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev02",
+                                             "a1b2c3d4e5f", "abc123",
+                                             "2aeef6e69b3edc3d5d11731766ad6dd2f50df860")
+                  .has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "", "dev01", "a1b2c3d4e5f", "abc123", "")
+                  .has_value());
+  CHECK_FALSE(iot::alink::VerifyRegisterSign(SignMethod::kHmacSha1, "ProductSecret123", "dev01",
+                                             "a1b2c3d4e5f", "abc123", "zz")
+                  .has_value());
 }

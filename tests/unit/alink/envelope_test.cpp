@@ -52,9 +52,8 @@ TEST_CASE("Envelope: the Node SDK id is kept as an opaque string", "[alink][enve
   REQUIRE(r.has_value());
   CHECK(r->id == "1|exp-topic|/sys/pk/dn/thing/event/property/post_reply");
   const auto reply = alink::BuildReply(r->id, 200, r->method);
-  CHECK(reply ==
-        R"({"id":"1|exp-topic|/sys/pk/dn/thing/event/property/post_reply","code":200,"data":{},)"
-        R"("message":"success","method":"thing.event.property.post","version":"1.0"})");
+  CHECK(reply == R"({"id":"1|exp-topic|/sys/pk/dn/thing/event/property/post_reply","code":200,"data":{},)"
+                 R"("message":"success","method":"thing.event.property.post","version":"1.0"})");
 }
 
 TEST_CASE("Envelope: numeric ids keep their textual form", "[alink][envelope]") {
@@ -100,7 +99,7 @@ TEST_CASE("Envelope: broken payloads are errors with their Alink code", "[alink]
   CHECK(DecodeCode(R"("string")") == kNotJson);
   CHECK(DecodeCode("{\"id\":\"\xff\xfe\"}") == kNotJson);  // invalid UTF-8
   CHECK(DecodeCode(std::string("{\"id\":\"a\0b\"}", 12)) == kNotJson);
-  CHECK(DecodeCode(R"({"params":{}})") == kParamError);   // no id
+  CHECK(DecodeCode(R"({"params":{}})") == kParamError);  // no id
   CHECK(DecodeCode(R"({"id":true})") == kParamError);
   CHECK(DecodeCode(R"({"id":{"x":1}})") == kParamError);
   CHECK(DecodeCode(R"({"id":"1","method":5})") == kParamError);
@@ -117,10 +116,11 @@ TEST_CASE("Envelope: oversize payloads are refused before parsing with 460", "[a
   CHECK(alink::AlinkCode(r.error()) == iot::codes::kParamError);
 }
 
-TEST_CASE("Envelope: deep nesting is refused cheaply with 460 \"JSON nested deeper than 64\"", "[alink][envelope]") {
+TEST_CASE("Envelope: deep nesting is refused cheaply with 460 \"JSON nested deeper than 64\"",
+          "[alink][envelope]") {
   SECTION("10,000 nested arrays") {
-    const std::string deep = R"({"id":"1","params":)" + std::string(10000, '[') +
-                             std::string(10000, ']') + "}";
+    const std::string deep =
+        R"({"id":"1","params":)" + std::string(10000, '[') + std::string(10000, ']') + "}";
     auto r = alink::DecodeRequest(deep);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == alink::Errc::kTooDeep);
@@ -160,17 +160,17 @@ TEST_CASE("Envelope: replies echo the id as a properly escaped JSON string", "[a
 TEST_CASE("Envelope: replies carry data and message, keys in Alink order", "[alink][envelope]") {
   const json data = {{"LightSwitch", "tsl parse: params not exist"}};
   const auto text = alink::BuildReply("1", 200, "thing.event.property.post", data, "success");
-  CHECK(text ==
-        R"({"id":"1","code":200,"data":{"LightSwitch":"tsl parse: params not exist"},)"
-        R"("message":"success","method":"thing.event.property.post","version":"1.0"})");
+  CHECK(text == R"({"id":"1","code":200,"data":{"LightSwitch":"tsl parse: params not exist"},)"
+                R"("message":"success","method":"thing.event.property.post","version":"1.0"})");
   const json bad_utf8 = {{"k", "\xff"}};
   CHECK_NOTHROW(json::parse(alink::BuildReply("1", 200, "m", bad_utf8, "x")));
 }
 
 TEST_CASE("Envelope: downlink requests", "[alink][envelope]") {
   const auto text = alink::BuildRequest("105917531", "thing.service.SetWeight", {{"NewWeight", 100.8}});
-  CHECK(text ==
-        R"({"id":"105917531","version":"1.0","params":{"NewWeight":100.8},"method":"thing.service.SetWeight"})");
+  CHECK(
+      text ==
+      R"({"id":"105917531","version":"1.0","params":{"NewWeight":100.8},"method":"thing.service.SetWeight"})");
   auto back = alink::DecodeRequest(text);
   REQUIRE(back.has_value());
   CHECK(back->method == "thing.service.SetWeight");

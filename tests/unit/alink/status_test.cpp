@@ -14,7 +14,7 @@ TEST_CASE("Status: encodes the Aliyun lifecycle fields plus seq", "[alink][statu
   m.status = alink::DeviceStatus::kOnline;
   m.product_key = "a1b2c3d4e5f";
   m.device_name = "dev01";
-  m.time_ms = 1535700748205;       // 2018-08-31T07:32:28.205Z
+  m.time_ms = 1535700748205;  // 2018-08-31T07:32:28.205Z
   m.last_time_ms = 1535700748195;
   m.client_ip = "123.123.123.123";
   m.seq = 42;
@@ -53,13 +53,14 @@ TEST_CASE("Status: decodes an Aliyun message without seq", "[alink][status]") {
 }
 
 TEST_CASE("Status: malformed messages are errors", "[alink][status]") {
-  for (const auto* bad :
-       {"", "[]", R"({"status":"online"})",
-        R"({"status":"away","productKey":"p","deviceName":"d","utcLastTime":"2018-08-31T07:32:28.195Z"})",
-        R"({"status":"online","productKey":"p","deviceName":"d","utcLastTime":"yesterday"})",
-        R"({"status":"online","productKey":"p","deviceName":"d","utcLastTime":"2018-13-31T07:32:28.195Z"})",
-        R"({"status":"online","productKey":"p","deviceName":"d","utcLastTime":"2018-08-31T07:32:28.195Z","seq":-1})",
-        R"({"status":"online","productKey":1,"deviceName":"d","utcLastTime":"2018-08-31T07:32:28.195Z"})"}) {
+  for (
+      const auto* bad :
+      {"", "[]", R"({"status":"online"})",
+       R"({"status":"away","productKey":"p","deviceName":"d","utcLastTime":"2018-08-31T07:32:28.195Z"})",
+       R"({"status":"online","productKey":"p","deviceName":"d","utcLastTime":"yesterday"})",
+       R"({"status":"online","productKey":"p","deviceName":"d","utcLastTime":"2018-13-31T07:32:28.195Z"})",
+       R"({"status":"online","productKey":"p","deviceName":"d","utcLastTime":"2018-08-31T07:32:28.195Z","seq":-1})",
+       R"({"status":"online","productKey":1,"deviceName":"d","utcLastTime":"2018-08-31T07:32:28.195Z"})"}) {
     INFO(bad);
     CHECK_FALSE(alink::DecodeStatus(bad).has_value());
   }

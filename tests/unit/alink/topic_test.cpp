@@ -51,8 +51,7 @@ TEST_CASE("Topic: every reference topic parses to its kind and formats back", "[
       {sys + "thing/service/SetWeight_reply", TopicKind::kServiceCall, "SetWeight", "", "", true},
       {sys + "thing/service/fb1:Reboot", TopicKind::kServiceCall, "fb1:Reboot", "", "", false},
       {sys + "thing/event/property/history/post", TopicKind::kPropertyHistoryPost, "", "", "", false},
-      {sys + "thing/event/property/history/post_reply", TopicKind::kPropertyHistoryPost, "", "", "",
-       true},
+      {sys + "thing/event/property/history/post_reply", TopicKind::kPropertyHistoryPost, "", "", "", true},
       {sys + "thing/event/property/pack/post", TopicKind::kPropertyPackPost, "", "", "", false},
       {sys + "thing/event/property/pack/post_reply", TopicKind::kPropertyPackPost, "", "", "", true},
       {sys + "thing/event/property/batch/post", TopicKind::kPropertyBatchPost, "", "", "", false},
@@ -110,19 +109,17 @@ TEST_CASE("Topic: every reference topic parses to its kind and formats back", "[
       {"/ext/ntp/a1b2c3d4e5f/dev01/request", TopicKind::kNtpRequest, "", "", "", false},
       {"/ext/ntp/a1b2c3d4e5f/dev01/response", TopicKind::kNtpResponse, "", "", "", false},
       {"/ext/session/a1b2c3d4e5f/dev01/combine/login", TopicKind::kSessionLogin, "", "", "", false},
-      {"/ext/session/a1b2c3d4e5f/dev01/combine/login_reply", TopicKind::kSessionLogin, "", "", "",
-       true},
+      {"/ext/session/a1b2c3d4e5f/dev01/combine/login_reply", TopicKind::kSessionLogin, "", "", "", true},
       {"/ext/session/a1b2c3d4e5f/dev01/combine/logout", TopicKind::kSessionLogout, "", "", "", false},
-      {"/ext/session/a1b2c3d4e5f/dev01/combine/logout_reply", TopicKind::kSessionLogout, "", "", "",
+      {"/ext/session/a1b2c3d4e5f/dev01/combine/logout_reply", TopicKind::kSessionLogout, "", "", "", true},
+      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_login", TopicKind::kSessionBatchLogin, "", "", "",
+       false},
+      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_login_reply", TopicKind::kSessionBatchLogin, "", "", "",
        true},
-      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_login", TopicKind::kSessionBatchLogin, "", "",
-       "", false},
-      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_login_reply", TopicKind::kSessionBatchLogin, "",
-       "", "", true},
-      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_logout", TopicKind::kSessionBatchLogout, "", "",
-       "", false},
-      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_logout_reply", TopicKind::kSessionBatchLogout,
-       "", "", "", true},
+      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_logout", TopicKind::kSessionBatchLogout, "", "", "",
+       false},
+      {"/ext/session/a1b2c3d4e5f/dev01/combine/batch_logout_reply", TopicKind::kSessionBatchLogout, "", "",
+       "", true},
       {"/ext/error/a1b2c3d4e5f/dev01", TopicKind::kExtError, "", "", "", false},
       {"/ext/rrpc/42/sys/a1b2c3d4e5f/dev01/thing/service/Reboot", TopicKind::kExtRrpc, "", "42",
        "sys/a1b2c3d4e5f/dev01/thing/service/Reboot", false},
@@ -171,25 +168,22 @@ TEST_CASE("Topic: unknown /sys topics parse as kSysUnknown and answer 6300", "[a
 }
 
 TEST_CASE("Topic: non-matching topics are errors with code 6203", "[alink][topic]") {
-  const auto text = GENERATE(as<std::string>{}, "", "/", "sys/a1b2c3d4e5f/dev01/thing/event/property/post",
-                             "/sys", "/sys/a1b2c3d4e5f", "/sys/a1b2c3d4e5f/dev01", "/sys/a1b2c3d4e5f/dev01/",
-                             "/sys/a1b2c3d4e5f/dev01/thing/service/+", "/sys/a1b2c3d4e5f/dev01/#",
-                             "/sys/a1/dev01/thing/event/property/post",
-                             "/sys/a1b2c3d4e5f/d/thing/event/property/post",
-                             "/sys/a1b2c3d4e5f/dev 01/thing/event/property/post",
-                             "/sys/a1b2-3d4e5f/dev01/thing/event/property/post",
-                             "/ext/ntp/a1b2c3d4e5f/dev01/foo", "/ext/ntp/a1b2c3d4e5f/dev01",
-                             "/ext/ntp/a1b2c3d4e5f/dev01/request/x", "/ext/session/a1b2c3d4e5f/dev01/combine/x",
-                             "/ext/session/a1b2c3d4e5f/dev01/login", "/ext/error/a1b2c3d4e5f",
-                             "/ext/error/a1b2c3d4e5f/dev01/x", "/ext/rrpc/42", "/ext/rrpc/42/",
-                             "/ext/rrpc/4.2/a/b", "/ext/foo", "/ext/register/x", "/shadow/delete/a1b2c3d4e5f/dev01",
-                             "/shadow/get/a1b2c3d4e5f", "/ota/device/foo/a1b2c3d4e5f/dev01",
-                             "/ota/firmware/inform/a1b2c3d4e5f/dev01", "/as/mqtt/status/a1b2c3d4e5f",
-                             "/as/mqtt/other/a1b2c3d4e5f/dev01", "/a1b2c3d4e5f/dev01/user",
-                             "/a1b2c3d4e5f/dev01/user/", "/a1b2c3d4e5f/dev01/thing/event/property/post",
-                             "/sys/a1b2c3d4e5f/dev01/rrpc/request/", "/sys/a1b2c3d4e5f/dev01/rrpc/request/1/2",
-                             "$SYS/broker/load", std::string("/sys/a1b2c3d4e5f/dev01/thing\0x", 30),
-                             "/" + std::string(2000, 'a'));
+  const auto text = GENERATE(
+      as<std::string>{}, "", "/", "sys/a1b2c3d4e5f/dev01/thing/event/property/post", "/sys",
+      "/sys/a1b2c3d4e5f", "/sys/a1b2c3d4e5f/dev01", "/sys/a1b2c3d4e5f/dev01/",
+      "/sys/a1b2c3d4e5f/dev01/thing/service/+", "/sys/a1b2c3d4e5f/dev01/#",
+      "/sys/a1/dev01/thing/event/property/post", "/sys/a1b2c3d4e5f/d/thing/event/property/post",
+      "/sys/a1b2c3d4e5f/dev 01/thing/event/property/post", "/sys/a1b2-3d4e5f/dev01/thing/event/property/post",
+      "/ext/ntp/a1b2c3d4e5f/dev01/foo", "/ext/ntp/a1b2c3d4e5f/dev01", "/ext/ntp/a1b2c3d4e5f/dev01/request/x",
+      "/ext/session/a1b2c3d4e5f/dev01/combine/x", "/ext/session/a1b2c3d4e5f/dev01/login",
+      "/ext/error/a1b2c3d4e5f", "/ext/error/a1b2c3d4e5f/dev01/x", "/ext/rrpc/42", "/ext/rrpc/42/",
+      "/ext/rrpc/4.2/a/b", "/ext/foo", "/ext/register/x", "/shadow/delete/a1b2c3d4e5f/dev01",
+      "/shadow/get/a1b2c3d4e5f", "/ota/device/foo/a1b2c3d4e5f/dev01",
+      "/ota/firmware/inform/a1b2c3d4e5f/dev01", "/as/mqtt/status/a1b2c3d4e5f",
+      "/as/mqtt/other/a1b2c3d4e5f/dev01", "/a1b2c3d4e5f/dev01/user", "/a1b2c3d4e5f/dev01/user/",
+      "/a1b2c3d4e5f/dev01/thing/event/property/post", "/sys/a1b2c3d4e5f/dev01/rrpc/request/",
+      "/sys/a1b2c3d4e5f/dev01/rrpc/request/1/2", "$SYS/broker/load",
+      std::string("/sys/a1b2c3d4e5f/dev01/thing\0x", 30), "/" + std::string(2000, 'a'));
   INFO(text);
   CHECK(CodeOf(text) == iot::codes::kTopicParseFailed);
 }
@@ -223,18 +217,16 @@ TEST_CASE("Topic: reply topics for requests", "[alink][topic]") {
         "/sys/a1b2c3d4e5f/dev01/thing/event/property/post_reply");
   CHECK(reply_of("/sys/a1b2c3d4e5f/dev01/thing/service/Reboot") ==
         "/sys/a1b2c3d4e5f/dev01/thing/service/Reboot_reply");
-  CHECK(reply_of("/sys/a1b2c3d4e5f/dev01/rrpc/request/99") ==
-        "/sys/a1b2c3d4e5f/dev01/rrpc/response/99");
+  CHECK(reply_of("/sys/a1b2c3d4e5f/dev01/rrpc/request/99") == "/sys/a1b2c3d4e5f/dev01/rrpc/response/99");
   CHECK(reply_of("/ext/ntp/a1b2c3d4e5f/dev01/request") == "/ext/ntp/a1b2c3d4e5f/dev01/response");
   CHECK(reply_of("/ext/session/a1b2c3d4e5f/dev01/combine/login") ==
         "/ext/session/a1b2c3d4e5f/dev01/combine/login_reply");
-  CHECK(reply_of("/ext/rrpc/7/a1b2c3d4e5f/dev01/user/get") ==
-        "/ext/rrpc/7/a1b2c3d4e5f/dev01/user/get");
+  CHECK(reply_of("/ext/rrpc/7/a1b2c3d4e5f/dev01/user/get") == "/ext/rrpc/7/a1b2c3d4e5f/dev01/user/get");
   CHECK(reply_of("/shadow/update/a1b2c3d4e5f/dev01") == "/shadow/get/a1b2c3d4e5f/dev01");
   CHECK(reply_of("/sys/a1b2c3d4e5f/dev01/thing/foo") == "/sys/a1b2c3d4e5f/dev01/thing/foo_reply");
-  for (const auto* none : {"/sys/a1b2c3d4e5f/dev01/thing/event/property/post_reply",
-                           "/ota/device/inform/a1b2c3d4e5f/dev01", "/a1b2c3d4e5f/dev01/user/x",
-                           "/as/mqtt/status/a1b2c3d4e5f/dev01"}) {
+  for (const auto* none :
+       {"/sys/a1b2c3d4e5f/dev01/thing/event/property/post_reply", "/ota/device/inform/a1b2c3d4e5f/dev01",
+        "/a1b2c3d4e5f/dev01/user/x", "/as/mqtt/status/a1b2c3d4e5f/dev01"}) {
     auto r = alink::ReplyTopicFor(MustParse(none));
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == alink::Errc::kNoReplyTopic);
@@ -315,49 +307,62 @@ TEST_CASE("Topic ACL: every subscription the C and Node SDKs make is allowed", "
   const std::string sys = "/sys/a1b2c3d4e5f/dev01/";
   const auto filter = GENERATE_COPY(values<std::string>({
       // C SDK 3.x
-      sys + "thing/event/+/post_reply", sys + "thing/service/+", sys + "#",
-      sys + "rrpc/request/+", sys + "thing/service/property/set", sys + "thing/model/down_raw",
-      sys + "thing/model/up_raw_reply", sys + "thing/config/push", sys + "thing/dsltemplate/get_reply",
-      sys + "thing/topo/add/notify", sys + "thing/disable", "/ext/ntp/a1b2c3d4e5f/dev01/response",
-      "/ext/session/a1b2c3d4e5f/dev01/combine/login_reply", "/ext/error/a1b2c3d4e5f/dev01",
-      "/ota/device/upgrade/a1b2c3d4e5f/dev01", "/ext/rrpc/+/sys/a1b2c3d4e5f/dev01/thing/service/+",
+      sys + "thing/event/+/post_reply",
+      sys + "thing/service/+",
+      sys + "#",
+      sys + "rrpc/request/+",
+      sys + "thing/service/property/set",
+      sys + "thing/model/down_raw",
+      sys + "thing/model/up_raw_reply",
+      sys + "thing/config/push",
+      sys + "thing/dsltemplate/get_reply",
+      sys + "thing/topo/add/notify",
+      sys + "thing/disable",
+      "/ext/ntp/a1b2c3d4e5f/dev01/response",
+      "/ext/session/a1b2c3d4e5f/dev01/combine/login_reply",
+      "/ext/error/a1b2c3d4e5f/dev01",
+      "/ota/device/upgrade/a1b2c3d4e5f/dev01",
+      "/ext/rrpc/+/sys/a1b2c3d4e5f/dev01/thing/service/+",
       // Node SDK 1.2.8
-      sys + "thing/event/property/post_reply", sys + "thing/deviceinfo/update_reply",
-      sys + "thing/deviceinfo/delete_reply", sys + "thing/config/get_reply",
-      sys + "thing/config/push_reply", "/shadow/get/a1b2c3d4e5f/dev01", sys + "thing/topo/add_reply",
-      sys + "thing/sub/register_reply", sys + "thing/service/Reboot",
+      sys + "thing/event/property/post_reply",
+      sys + "thing/deviceinfo/update_reply",
+      sys + "thing/deviceinfo/delete_reply",
+      sys + "thing/config/get_reply",
+      sys + "thing/config/push_reply",
+      "/shadow/get/a1b2c3d4e5f/dev01",
+      sys + "thing/topo/add_reply",
+      sys + "thing/sub/register_reply",
+      sys + "thing/service/Reboot",
       // Go SDK shape and custom topics
-      "/ext/rrpc/+//a1b2c3d4e5f/dev01/user/get", "/a1b2c3d4e5f/dev01/user/#",
-      "/a1b2c3d4e5f/dev01/user/+/temp", "/shadow/+/a1b2c3d4e5f/dev01", "/ext/ntp/a1b2c3d4e5f/dev01/+",
+      "/ext/rrpc/+//a1b2c3d4e5f/dev01/user/get",
+      "/a1b2c3d4e5f/dev01/user/#",
+      "/a1b2c3d4e5f/dev01/user/+/temp",
+      "/shadow/+/a1b2c3d4e5f/dev01",
+      "/ext/ntp/a1b2c3d4e5f/dev01/+",
   }));
   INFO(filter);
   CHECK(alink::TopicBelongsToDevice(filter, "a1b2c3d4e5f", "dev01"));
 }
 
 TEST_CASE("Topic ACL: filters reaching outside the device space are refused", "[alink][topic][acl]") {
-  const auto filter = GENERATE(as<std::string>{}, "", "#", "+", "/#", "/+/+/#", "$SYS/#",
-                               "$SYS/broker/clients", "/sys/#", "/sys/+/+/thing/service/+",
-                               "/sys/a1b2c3d4e5f/+/thing/#", "/sys/+/dev01/#",
-                               "/sys/a1b2c3d4e5f/other01/#", "/sys/a1b2c3d4e5f/dev01",
-                               "/sys/a1b2c3d4e5f/dev01#", "/sys/a1b2c3d4e5f/dev01/thing/#/x",
-                               "/sys/a1b2c3d4e5f/dev01/thing/se+", "/as/mqtt/status/a1b2c3d4e5f/dev01",
-                               "/as/#", "/ext/#", "/ext/ntp/+/dev01/request", "/ext/error/a1b2c3d4e5f/dev01/x",
-                               "/ext/error/a1b2c3d4e5f/+", "/shadow/#", "/shadow/+/+/dev01",
-                               "/ota/device/+/a1b2c3d4e5f/+", "/ota/#", "/a1b2c3d4e5f/dev01/#",
-                               "/a1b2c3d4e5f/dev01/user", "/+/dev01/user/#", "/ext/rrpc/+/#",
-                               "/ext/rrpc/#", "/ext/rrpc/+/sys/+/+/thing/service/+",
-                               "/ext/rrpc/+/ext/rrpc/+/sys/a1b2c3d4e5f/dev01/#", "/ext/register",
-                               "sys/a1b2c3d4e5f/dev01/#", std::string("/sys/a1b2c3d4e5f/dev01/\0", 24),
-                               "/sys/a1b2c3d4e5f/dev01/" + std::string(2000, 'a'));
+  const auto filter = GENERATE(
+      as<std::string>{}, "", "#", "+", "/#", "/+/+/#", "$SYS/#", "$SYS/broker/clients", "/sys/#",
+      "/sys/+/+/thing/service/+", "/sys/a1b2c3d4e5f/+/thing/#", "/sys/+/dev01/#",
+      "/sys/a1b2c3d4e5f/other01/#", "/sys/a1b2c3d4e5f/dev01", "/sys/a1b2c3d4e5f/dev01#",
+      "/sys/a1b2c3d4e5f/dev01/thing/#/x", "/sys/a1b2c3d4e5f/dev01/thing/se+",
+      "/as/mqtt/status/a1b2c3d4e5f/dev01", "/as/#", "/ext/#", "/ext/ntp/+/dev01/request",
+      "/ext/error/a1b2c3d4e5f/dev01/x", "/ext/error/a1b2c3d4e5f/+", "/shadow/#", "/shadow/+/+/dev01",
+      "/ota/device/+/a1b2c3d4e5f/+", "/ota/#", "/a1b2c3d4e5f/dev01/#", "/a1b2c3d4e5f/dev01/user",
+      "/+/dev01/user/#", "/ext/rrpc/+/#", "/ext/rrpc/#", "/ext/rrpc/+/sys/+/+/thing/service/+",
+      "/ext/rrpc/+/ext/rrpc/+/sys/a1b2c3d4e5f/dev01/#", "/ext/register", "sys/a1b2c3d4e5f/dev01/#",
+      std::string("/sys/a1b2c3d4e5f/dev01/\0", 24), "/sys/a1b2c3d4e5f/dev01/" + std::string(2000, 'a'));
   INFO(filter);
   CHECK_FALSE(alink::TopicBelongsToDevice(filter, "a1b2c3d4e5f", "dev01"));
 }
 
 TEST_CASE("Topic ACL: publish needs a concrete topic and a valid device", "[alink][topic][acl]") {
-  CHECK(alink::DeviceMayPublish("/sys/a1b2c3d4e5f/dev01/thing/event/property/post", "a1b2c3d4e5f",
-                                "dev01"));
-  CHECK_FALSE(alink::DeviceMayPublish("/sys/a1b2c3d4e5f/dev01/thing/event/+/post", "a1b2c3d4e5f",
-                                      "dev01"));
+  CHECK(alink::DeviceMayPublish("/sys/a1b2c3d4e5f/dev01/thing/event/property/post", "a1b2c3d4e5f", "dev01"));
+  CHECK_FALSE(alink::DeviceMayPublish("/sys/a1b2c3d4e5f/dev01/thing/event/+/post", "a1b2c3d4e5f", "dev01"));
   CHECK_FALSE(alink::DeviceMayPublish("/sys/a1b2c3d4e5f/dev01/#", "a1b2c3d4e5f", "dev01"));
   // Invalid credentials never own anything, even a matching topic.
   CHECK_FALSE(alink::TopicBelongsToDevice("/sys/+/+/#", "+", "+"));
@@ -382,7 +387,9 @@ TEST_CASE("TopicLevels: the one level splitter (parser, device ACL, broker filte
     std::vector<std::string> out;
     iot::alink::TopicLevels levels(text);
     std::string_view level;
-    while (levels.Next(level)) out.emplace_back(level);
+    while (levels.Next(level)) {
+      out.emplace_back(level);
+    }
     return out;
   };
   CHECK(split("/sys/pk/dn") == std::vector<std::string>{"", "sys", "pk", "dn"});

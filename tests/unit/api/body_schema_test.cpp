@@ -38,33 +38,30 @@ TEST_CASE("BodySchema: reports every unknown, mistyped and missing field at once
   } catch (const iot::api::ApiError& e) {
     CHECK(e.status == 400);
     CHECK(e.detail == "4 problems in the request body");
-    CHECK(Paths(e) == std::vector<std::string>{"/name: is required",
-                                               "/nodeType: must be one of: device, gateway",
-                                               "/retentionDays: must be an integer, got number",
-                                               "/colour: unknown field"});
+    CHECK(Paths(e) == std::vector<std::string>{
+                          "/name: is required", "/nodeType: must be one of: device, gateway",
+                          "/retentionDays: must be an integer, got number", "/colour: unknown field"});
   }
 }
 
 TEST_CASE("BodySchema: nested objects, arrays and value maps get JSON pointers", "[api][schema]") {
   auto profile = std::make_shared<BodySchema>();
   profile->Required("productKey", FieldType::kString);
-  const BodySchema schema = BodySchema()
-                                .Optional("profile", FieldType::kObject, {.object = profile})
-                                .Optional("deviceNames", FieldType::kArray,
-                                          {.max = 2, .items = FieldType::kString})
-                                .Optional("versions", FieldType::kObject,
-                                          {.object = std::make_shared<BodySchema>(
-                                               BodySchema().Values(FieldType::kInteger))});
+  const BodySchema schema =
+      BodySchema()
+          .Optional("profile", FieldType::kObject, {.object = profile})
+          .Optional("deviceNames", FieldType::kArray, {.max = 2, .items = FieldType::kString})
+          .Optional("versions", FieldType::kObject,
+                    {.object = std::make_shared<BodySchema>(BodySchema().Values(FieldType::kInteger))});
   std::vector<iot::api::ErrorItem> out;
-  schema.Check(nlohmann::json::parse(
-                   R"({"profile":{"x/y":1},"deviceNames":["a",2,"c"],"versions":{"t":"1"}})"),
-               "", out);
+  schema.Check(
+      nlohmann::json::parse(R"({"profile":{"x/y":1},"deviceNames":["a",2,"c"],"versions":{"t":"1"}})"), "",
+      out);
   std::vector<std::string> got;
   for (const auto& e : out) {
     got.push_back(e.path + ": " + e.message);
   }
-  CHECK(got == std::vector<std::string>{"/profile/productKey: is required",
-                                        "/profile/x~1y: unknown field",
+  CHECK(got == std::vector<std::string>{"/profile/productKey: is required", "/profile/x~1y: unknown field",
                                         "/deviceNames: must have at most 2 items",
                                         "/deviceNames/1: must be a string, got integer",
                                         "/versions/t: must be an integer, got string"});

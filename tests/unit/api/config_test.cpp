@@ -1,12 +1,13 @@
 #include "config.hpp"
-#include "openapi_document.hpp"
-
-#include <catch2/catch.hpp>
 
 #include <cstdio>
 #include <fstream>
 #include <map>
+
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+
+#include "openapi_document.hpp"
 
 namespace {
 
@@ -20,7 +21,8 @@ iot::api::EnvLookup Env(std::map<std::string, std::string> values) {
 
 std::string WriteTemp(const std::string& text) {
   static int n = 0;
-  const std::string path = "/tmp/iot-api-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".json";
+  const std::string path =
+      "/tmp/iot-api-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".json";
   std::ofstream(path) << text;
   return path;
 }
@@ -48,7 +50,8 @@ TEST_CASE("Config: defaults without file or environment", "[api][config]") {
 }
 
 TEST_CASE("Config: file values, then environment overrides", "[api][config]") {
-  const auto path = WriteTemp(R"({"http":{"port":9000,"threads":4,"readTimeoutMs":1500},"logLevel":"debug"})");
+  const auto path =
+      WriteTemp(R"({"http":{"port":9000,"threads":4,"readTimeoutMs":1500},"logLevel":"debug"})");
   auto config = iot::api::LoadConfig(path, Env({{"IOT_HTTP_PORT", "9100"},
                                                 {"IOT_ADMIN_TOKEN", "0123456789abcdef01"},
                                                 {"IOT_PG_DSN", "postgresql://x/y"}}));
@@ -91,8 +94,10 @@ TEST_CASE("Config: every bad field is reported together", "[api][config]") {
 
 TEST_CASE("Config: an empty variable is unset, as in iot-gateway", "[api][config]") {
   const auto path = WriteTemp(R"({"http":{"port":9000},"mqttUsername":"from-file"})");
-  auto config = iot::api::LoadConfig(path, Env({{"IOT_HTTP_PORT", ""}, {"IOT_HTTP_BIND", ""},
-                                                {"IOT_MQTT_USERNAME", ""}, {"IOT_ADMIN_TOKEN", ""}}));
+  auto config = iot::api::LoadConfig(path, Env({{"IOT_HTTP_PORT", ""},
+                                                {"IOT_HTTP_BIND", ""},
+                                                {"IOT_MQTT_USERNAME", ""},
+                                                {"IOT_ADMIN_TOKEN", ""}}));
   CHECK(config.http.port == 9000);
   CHECK(config.http.bind_address == "127.0.0.1");
   CHECK(config.control.mqtt_username == "from-file");
@@ -102,7 +107,8 @@ TEST_CASE("Config: an empty variable is unset, as in iot-gateway", "[api][config
     iot::api::LoadConfig("", Env({{"IOT_HTTP_PORT", "x"}, {"IOT_HTTP_THREADS", "0"}}));
     FAIL("expected ConfigError");
   } catch (const iot::api::ConfigError& e) {
-    CHECK(e.Problems() == std::vector<std::string>{"IOT_HTTP_PORT: not an integer: x", "IOT_HTTP_THREADS: 0 is outside 1..256"});
+    CHECK(e.Problems() == std::vector<std::string>{"IOT_HTTP_PORT: not an integer: x",
+                                                   "IOT_HTTP_THREADS: 0 is outside 1..256"});
   }
 }
 
@@ -117,7 +123,8 @@ TEST_CASE("Config: trusted proxies and the public base URL", "[api][config]") {
   CHECK(config.http.trusted_proxies == std::vector<std::string>{"10.0.0.1", "::1", "172.16.0.0/12"});
   CHECK(config.public_base_url == "https://iot.example.com");
   try {
-    iot::api::LoadConfig("", Env({{"IOT_TRUSTED_PROXIES", "proxy.local"}, {"IOT_PUBLIC_BASE_URL", "iot.example.com"}}));
+    iot::api::LoadConfig(
+        "", Env({{"IOT_TRUSTED_PROXIES", "proxy.local"}, {"IOT_PUBLIC_BASE_URL", "iot.example.com"}}));
     FAIL("expected ConfigError");
   } catch (const iot::api::ConfigError& e) {
     const std::string what = e.what();
@@ -135,7 +142,8 @@ TEST_CASE("Config: the OpenAPI document is embedded, and a given file that is mi
   CHECK_THROWS_WITH(iot::api::LoadOpenApiDocument("/nonexistent/openapi.json"),
                     Catch::Contains("cannot read the OpenAPI document /nonexistent/openapi.json"));
   CHECK_THROWS_WITH(iot::api::LoadOpenApiDocument(WriteTemp("")), Catch::Contains("not an OpenAPI document"));
-  CHECK_THROWS_WITH(iot::api::LoadOpenApiDocument(WriteTemp("{\"a\":1}")), Catch::Contains("not an OpenAPI document"));
+  CHECK_THROWS_WITH(iot::api::LoadOpenApiDocument(WriteTemp("{\"a\":1}")),
+                    Catch::Contains("not an OpenAPI document"));
   const auto given = WriteTemp(R"({"openapi":"3.0.3","paths":{}})");
   CHECK(iot::api::LoadOpenApiDocument(given) == R"({"openapi":"3.0.3","paths":{}})");
 }

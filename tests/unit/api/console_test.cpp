@@ -1,11 +1,12 @@
 // The web console's file set (handlers/console) and the router fallback that serves it.
 #include "handlers/console.hpp"
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <catch2/catch.hpp>
 
 #include "config.hpp"
 #include "http/problem.hpp"
@@ -28,7 +29,9 @@ std::string TempDir() {
   return dir.string();
 }
 
-void Write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+void Write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
 
 Response Call(const iot::api::Router& router, const std::string& method, const std::string& target) {
   Request request;
@@ -43,7 +46,9 @@ Response Call(const iot::api::Router& router, const std::string& method, const s
 
 std::string Header(const Response& r, const std::string& name) {
   for (const auto& [k, v] : r.headers) {
-    if (k == name) return v;
+    if (k == name) {
+      return v;
+    }
   }
   return "";
 }

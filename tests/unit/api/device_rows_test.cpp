@@ -1,7 +1,7 @@
+#include "fleet/device_rows.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
-#include "fleet/device_rows.hpp"
 
 using iot::api::ParseDevicesCsv;
 
@@ -9,7 +9,9 @@ namespace {
 
 bool HasPath(const iot::api::CsvDevices& csv, const std::string& path) {
   for (const auto& p : csv.problems) {
-    if (p.path == path) return true;
+    if (p.path == path) {
+      return true;
+    }
   }
   return false;
 }
@@ -28,11 +30,13 @@ TEST_CASE("Device rows: secrets and iotIds are letters and digits of bounded len
 }
 
 TEST_CASE("Device rows: Alibaba's CSV export parses with BOM, any header case, quotes and CRLF", "[fleet]") {
-  auto csv = ParseDevicesCsv("\xEF\xBB\xBF" "ProductKey,devicename,DEVICESECRET,Nickname\r\n"
-                             "pk000001,dev-0001,0123456789abcdef0123456789abcdef,\"a, \"\"quoted\"\" name\"\r\n"
-                             "\r\n"
-                             "pk000001,dev-0002,0123456789abcdef0123456789abcdeF,\r\n",
-                             "pk000001", 10);
+  auto csv = ParseDevicesCsv(
+      "\xEF\xBB\xBF"
+      "ProductKey,devicename,DEVICESECRET,Nickname\r\n"
+      "pk000001,dev-0001,0123456789abcdef0123456789abcdef,\"a, \"\"quoted\"\" name\"\r\n"
+      "\r\n"
+      "pk000001,dev-0002,0123456789abcdef0123456789abcdeF,\r\n",
+      "pk000001", 10);
   INFO((csv.problems.empty() ? "" : csv.problems.front().path + " " + csv.problems.front().message));
   REQUIRE(csv.problems.empty());
   REQUIRE(csv.rows.size() == 2);
@@ -44,21 +48,22 @@ TEST_CASE("Device rows: Alibaba's CSV export parses with BOM, any header case, q
 }
 
 TEST_CASE("Device rows: every problem of a CSV is reported at its line and column", "[fleet]") {
-  auto csv = ParseDevicesCsv("DeviceName,DeviceSecret,ProductKey\n"
-                             "x,short,pk000001\n"
-                             "dev-0002,0123456789abcdef,other\n"
-                             "dev-0003,0123456789abcdef\n"
-                             "dev-0004,0123456789abcdef,pk000001\n"
-                             "dev-0004,0123456789abcdef,pk000001\n",
-                             "pk000001", 10);
+  auto csv = ParseDevicesCsv(
+      "DeviceName,DeviceSecret,ProductKey\n"
+      "x,short,pk000001\n"
+      "dev-0002,0123456789abcdef,other\n"
+      "dev-0003,0123456789abcdef\n"
+      "dev-0004,0123456789abcdef,pk000001\n"
+      "dev-0004,0123456789abcdef,pk000001\n",
+      "pk000001", 10);
   CHECK(HasPath(csv, "/lines/2/DeviceName"));
   CHECK(HasPath(csv, "/lines/2/DeviceSecret"));
   CHECK(HasPath(csv, "/lines/3/ProductKey"));
-  CHECK(HasPath(csv, "/lines/4"));  // field count
+  CHECK(HasPath(csv, "/lines/4"));                   // field count
   CHECK_FALSE(HasPath(csv, "/lines/6/DeviceName"));  // duplicates are checked once the rows are valid
 
-  auto dup = ParseDevicesCsv("DeviceName,DeviceSecret\ndev-0004,0123456789abcdef\ndev-0004,0123456789abcdef\n",
-                             "pk000001", 10);
+  auto dup = ParseDevicesCsv(
+      "DeviceName,DeviceSecret\ndev-0004,0123456789abcdef\ndev-0004,0123456789abcdef\n", "pk000001", 10);
   CHECK(HasPath(dup, "/lines/3/DeviceName"));
 
   CHECK(HasPath(ParseDevicesCsv("DeviceName,Secret\n", "pk000001", 10), "/lines/1"));
@@ -66,12 +71,15 @@ TEST_CASE("Device rows: every problem of a CSV is reported at its line and colum
   CHECK(HasPath(ParseDevicesCsv("DeviceName,DeviceName,DeviceSecret\n", "pk000001", 10), "/lines/1"));
   CHECK(HasPath(ParseDevicesCsv("", "pk000001", 10), ""));
   CHECK(HasPath(ParseDevicesCsv("DeviceName,DeviceSecret\n", "pk000001", 10), ""));
-  CHECK(HasPath(ParseDevicesCsv("DeviceName,DeviceSecret\n\"abcd,0123456789abcdef\n", "pk000001", 10), "/lines/2"));
-  CHECK(HasPath(ParseDevicesCsv("DeviceName,DeviceSecret\n\"abcd\"x,0123456789abcdef\n", "pk000001", 10), "/lines/2"));
+  CHECK(HasPath(ParseDevicesCsv("DeviceName,DeviceSecret\n\"abcd,0123456789abcdef\n", "pk000001", 10),
+                "/lines/2"));
+  CHECK(HasPath(ParseDevicesCsv("DeviceName,DeviceSecret\n\"abcd\"x,0123456789abcdef\n", "pk000001", 10),
+                "/lines/2"));
   // More rows than allowed: refused at the first row too many, without reading on.
-  auto many = ParseDevicesCsv("DeviceName,DeviceSecret\na-01,0123456789abcdef\na-02,0123456789abcdef\n"
-                              "a-03,0123456789abcdef\n",
-                              "pk000001", 2);
+  auto many = ParseDevicesCsv(
+      "DeviceName,DeviceSecret\na-01,0123456789abcdef\na-02,0123456789abcdef\n"
+      "a-03,0123456789abcdef\n",
+      "pk000001", 2);
   CHECK(HasPath(many, "/lines/4"));
   CHECK(many.rows.empty());
 }

@@ -1,10 +1,11 @@
 // DryRunTally: recorded items re-validated against another model (no database).
-#include <catch2/catch.hpp>
+#include "jobs/dry_run.hpp"
 
 #include <fstream>
 #include <sstream>
 
-#include "jobs/dry_run.hpp"
+#include <catch2/catch.hpp>
+
 #include "iot/tsl/parser.hpp"
 
 namespace {
@@ -26,7 +27,9 @@ iot::tsl::ThingModel Build(const json& doc) {
 
 json& Find(json& list, const std::string& id) {
   for (auto& item : list) {
-    if (item["identifier"] == id) return item;
+    if (item["identifier"] == id) {
+      return item;
+    }
   }
   throw std::runtime_error(id);
 }
@@ -47,8 +50,10 @@ TEST_CASE("Dry run tally: flips per identifier and device, with examples", "[api
   tally.AcceptedProperty("d2", "RunCount", "not json", 1005);
   // Refusals: a value now in range passes; a request-level one, a time one and an unknown method
   // cannot be replayed.
-  tally.Rejection("d3", "thing.event.property.post", "RunCount", "-1", 6306, "RunCount: -1 is below min 0", 998);
-  tally.Rejection("d3", "thing.event.property.post", "RunCount", "50", 6306, "RunCount: 50 is above max 40", 999);
+  tally.Rejection("d3", "thing.event.property.post", "RunCount", "-1", 6306, "RunCount: -1 is below min 0",
+                  998);
+  tally.Rejection("d3", "thing.event.property.post", "RunCount", "50", 6306, "RunCount: 50 is above max 40",
+                  999);
   tally.Rejection("d3", "thing.event.property.post", "", "{...}", 6106, "too many", 999);
   tally.Rejection("d3", "thing.event.property.post", "RunCount", "5", 6326, "bad time", 999);
   tally.Rejection("d3", "thing.event.Fault.post", "Fault", R"({"Code":77})", 6309, "not an enum value", 999);

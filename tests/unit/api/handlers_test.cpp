@@ -1,9 +1,9 @@
 // Pure parts of the resource handlers: formats, the store error mapping, cursor wrapping, and the
 // new configuration settings.
-#include <catch2/catch.hpp>
-
 #include <map>
 #include <memory>
+
+#include <catch2/catch.hpp>
 
 #include "config.hpp"
 #include "handlers/common.hpp"
@@ -17,7 +17,10 @@ TEST_CASE("Handlers: productKey is 4-32 letters and digits", "[api][handlers]") 
   CHECK(IsValidProductKey(std::string(32, 'x')));
   CHECK_FALSE(IsValidProductKey("abc"));
   CHECK_FALSE(IsValidProductKey(std::string(33, 'x')));
-  for (const char* bad : {"ab-cd", "ab cd", "abc'", "../..", "abcd;", "\xc3\xa4" "bcd", "ab%00"}) {
+  for (const char* bad : {"ab-cd", "ab cd", "abc'", "../..", "abcd;",
+                          "\xc3\xa4"
+                          "bcd",
+                          "ab%00"}) {
     INFO(bad);
     CHECK_FALSE(IsValidProductKey(bad));
   }
@@ -64,9 +67,12 @@ TEST_CASE("Handlers: store cursors are wrapped per list and refused by other lis
 }
 
 TEST_CASE("Config: DB pool, broker probe and maintenance settings", "[api][config]") {
-  auto values = std::make_shared<std::map<std::string, std::string>>(std::map<std::string, std::string>{
-      {"IOT_PG_POOL_THREADS", "8"}, {"IOT_PG_POOL_QUEUE", "50"}, {"IOT_MQTT_HOST", "broker"},
-      {"IOT_MQTT_PORT", "1884"}, {"IOT_MAINTENANCE_INTERVAL_S", "0"}});
+  auto values = std::make_shared<std::map<std::string, std::string>>(
+      std::map<std::string, std::string>{{"IOT_PG_POOL_THREADS", "8"},
+                                         {"IOT_PG_POOL_QUEUE", "50"},
+                                         {"IOT_MQTT_HOST", "broker"},
+                                         {"IOT_MQTT_PORT", "1884"},
+                                         {"IOT_MAINTENANCE_INTERVAL_S", "0"}});
   auto env = [values](const char* name) -> const char* {
     auto it = values->find(name);
     return it == values->end() ? nullptr : it->second.c_str();

@@ -13,8 +13,10 @@ TEST_CASE("Metrics: request counters by status class and latency histograms", "[
   CHECK(text.find(R"(iot_http_requests_total{route="/api/v1/products/{pk}",method="GET",status="2xx"} 2)") !=
         std::string::npos);
   CHECK(text.find(R"(status="4xx"} 1)") != std::string::npos);
-  CHECK(text.find(R"(iot_http_request_duration_seconds_bucket{route="/api/v1/products/{pk}",method="GET",le="0.005"} 2)") !=
-        std::string::npos);
+  CHECK(
+      text.find(
+          R"(iot_http_request_duration_seconds_bucket{route="/api/v1/products/{pk}",method="GET",le="0.005"} 2)") !=
+      std::string::npos);
   CHECK(text.find(R"(le="+Inf"} 3)") != std::string::npos);
   CHECK(text.find(R"(iot_db_errors_total{kind="a\"b"} 1)") != std::string::npos);
   CHECK(text.find("iot_db_pool_in_use 3\n") != std::string::npos);

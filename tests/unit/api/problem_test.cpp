@@ -16,7 +16,8 @@ TEST_CASE("Problem: ToResponse writes RFC 9457 members in one shape", "[api][pro
   CHECK(body["status"] == 400);
   CHECK(body["detail"] == "2 problems");
   REQUIRE(body["errors"].size() == 2);
-  CHECK(body["errors"][1] == nlohmann::json{{"path", "/params/temp"}, {"code", 6306}, {"message", "must be an int"}});
+  CHECK(body["errors"][1] ==
+        nlohmann::json{{"path", "/params/temp"}, {"code", 6306}, {"message", "must be an int"}});
   CHECK(response.body.rfind(R"({"type":)", 0) == 0);  // members in RFC order
 }
 

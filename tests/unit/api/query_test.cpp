@@ -101,9 +101,9 @@ TEST_CASE("Base64Url: refuses padding, the standard alphabet and anything else o
     CHECK_FALSE(iot::api::Base64UrlDecode(padded));
   }
   // The standard alphabet's '+' and '/', whitespace, NUL and other bytes.
-  for (const std::string& bad : {std::string("+_8"), std::string("-/8"), std::string(" Zm9v"), std::string("Zm9v "),
-                                std::string("Zm 9v"), std::string("Zm9v\n"), std::string("Zm\0v", 4),
-                                std::string("Zm.v"), std::string("Zm9\xff")}) {
+  for (const std::string& bad : {std::string("+_8"), std::string("-/8"), std::string(" Zm9v"),
+                                 std::string("Zm9v "), std::string("Zm 9v"), std::string("Zm9v\n"),
+                                 std::string("Zm\0v", 4), std::string("Zm.v"), std::string("Zm9\xff")}) {
     CHECK_FALSE(iot::api::Base64UrlDecode(bad));
   }
   // Non-zero leftover bits in a 3-character tail ("Zm8" is canonical, "Zm9" is not).
@@ -113,6 +113,7 @@ TEST_CASE("Base64Url: refuses padding, the standard alphabet and anything else o
 }
 
 TEST_CASE("ListBody: items and nextCursor (null on the last page)", "[api][query]") {
-  CHECK(iot::api::ListBody(nlohmann::json::array({1, 2}), std::nullopt) == R"({"items":[1,2],"nextCursor":null})");
+  CHECK(iot::api::ListBody(nlohmann::json::array({1, 2}), std::nullopt) ==
+        R"({"items":[1,2],"nextCursor":null})");
   CHECK(iot::api::ListBody(nlohmann::json::array(), std::string("c")) == R"({"items":[],"nextCursor":"c"})");
 }

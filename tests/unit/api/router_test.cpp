@@ -126,9 +126,8 @@ TEST_CASE("Router: a handler's ApiError or exception becomes a problem response"
   iot::api::StaticTokenAuthenticator auth;
   iot::api::Router router(auth);
   const iot::api::RouteOptions open{.min_role = std::nullopt};
-  router.Add("GET", "/conflict", open, [](Request&&, Respond) {
-    throw iot::api::ApiError::Conflict("it exists");
-  });
+  router.Add("GET", "/conflict", open,
+             [](Request&&, Respond) { throw iot::api::ApiError::Conflict("it exists"); });
   router.Add("GET", "/boom", open, [](Request&&, Respond) { throw std::runtime_error("secret detail"); });
   router.Add("GET", "/dropped", open, [](Request&&, Respond) {});
 

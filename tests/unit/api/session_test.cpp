@@ -2,7 +2,9 @@
 // session is answered, an upgrade becomes a WebSocket session that answers client messages, and an
 // error injected at each read and write step (test::fail_count) ends the session cleanly: no crash,
 // the session object is destroyed and the connection count is back to zero.
-#include <catch2/catch.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
@@ -13,10 +15,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
-
-#include <chrono>
-#include <memory>
-#include <string>
+#include <catch2/catch.hpp>
 
 #include "http/auth.hpp"
 #include "http/dispatcher.hpp"
@@ -220,8 +219,8 @@ TEST_CASE("HttpSession over test::stream: an error at each read and write step e
     REQUIRE(f.RunUntil([&] { return session.expired(); }));
     CHECK(f.AllEnded());
   }
-  CHECK(answered);            // once no step fails, both requests are answered
-  CHECK(failed_steps >= 3);   // the first read, the first write and the second write failed first
+  CHECK(answered);           // once no step fails, both requests are answered
+  CHECK(failed_steps >= 3);  // the first read, the first write and the second write failed first
 }
 
 namespace {

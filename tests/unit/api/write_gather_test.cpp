@@ -1,11 +1,10 @@
-#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-
-#include <string>
-#include <vector>
+#include <catch2/catch.hpp>
 
 #include "transport/write_gather_stream.hpp"
 
@@ -41,10 +40,11 @@ TEST_CASE("WriteGatherStream: gathered frames go out with the next ungathered wr
   std::vector<std::size_t> completed;
   auto write = [&](std::string text) {
     auto owned = std::make_shared<std::string>(std::move(text));
-    net::async_write(stream, net::buffer(*owned), [&completed, owned](boost::system::error_code ec, std::size_t n) {
-      REQUIRE_FALSE(ec);
-      completed.push_back(n);
-    });
+    net::async_write(stream, net::buffer(*owned),
+                     [&completed, owned](boost::system::error_code ec, std::size_t n) {
+                       REQUIRE_FALSE(ec);
+                       completed.push_back(n);
+                     });
     io.run();
     io.restart();
   };
@@ -64,7 +64,7 @@ TEST_CASE("WriteGatherStream: gathered frames go out with the next ungathered wr
   write("four");
   REQUIRE(writes.size() == 2);
   CHECK(writes[1] == "one,two,three,four");  // one socket write, in order
-  CHECK(completed.back() == 4);               // the caller's own bytes, not the gathered ones
+  CHECK(completed.back() == 4);              // the caller's own bytes, not the gathered ones
   CHECK(stream.Gathered() == 0);
 
   write("five");

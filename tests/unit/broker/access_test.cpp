@@ -1,8 +1,9 @@
 #include "access.hpp"
 
-#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 #include <openssl/sha.h>
 
 #include "iot/alink/credentials.hpp"
@@ -50,8 +51,9 @@ TEST_CASE("Access: devices authenticate with the Node SDK's exact CONNECT", "[br
   CHECK(ok.result == AuthResult::kAllowed);
   CHECK(ok.identity.role == Role::kDevice);
   CHECK(ok.identity.device_name == "dev01");
-  CHECK(auth.Authenticate(client_id, "dev01&a1b2c3d4e5f", "9EC7E19B1E70A0FF46919C8733F6047C9AFEE044").result ==
-        AuthResult::kAllowed);
+  CHECK(
+      auth.Authenticate(client_id, "dev01&a1b2c3d4e5f", "9EC7E19B1E70A0FF46919C8733F6047C9AFEE044").result ==
+      AuthResult::kAllowed);
   CHECK(auth.Authenticate(client_id, "dev01&a1b2c3d4e5f", "00").result == AuthResult::kBadCredentials);
 }
 
@@ -139,29 +141,33 @@ TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlin
   CHECK_FALSE(AclAllows(me, base + "thing/event/property/post", Access::kRead, false));
   CHECK_FALSE(AclAllows(me, "/a1b2c3d4e5f/dev01/user/update", Access::kRead, false));
   // Subscribe: downlink topics and the SDKs' known subscriptions.
-  for (const std::string f : {"thing/event/+/post_reply", "thing/service/+", "thing/service/#", "#", "thing/#",
-                              "rrpc/request/+", "thing/service/property/set", "thing/config/push",
+  for (const std::string f : {"thing/event/+/post_reply", "thing/service/+", "thing/service/#", "#",
+                              "thing/#", "rrpc/request/+", "thing/service/property/set", "thing/config/push",
                               "thing/config/push_reply", "thing/deviceinfo/update_reply"}) {
     CAPTURE(f);
     CHECK(AclAllows(me, base + f, Access::kSubscribe, false));
   }
   CHECK(AclAllows(me, "/shadow/get/a1b2c3d4e5f/dev01", Access::kSubscribe, false));
   CHECK(AclAllows(me, "/ext/ntp/a1b2c3d4e5f/dev01/response", Access::kSubscribe, false));
-  const std::vector<std::string> refused = {base + "thing/event/property/post", base + "thing/service/X_reply",
-                                            base + "thing/event/+/post", base + "+/+/+/+", "/a1b2c3d4e5f/dev01/user/#",
-                                            "/a1b2c3d4e5f/dev01/user/get", "/ext/ntp/a1b2c3d4e5f/dev01/request"};
+  const std::vector<std::string> refused = {
+      base + "thing/event/property/post",  base + "thing/service/X_reply",
+      base + "thing/event/+/post",         base + "+/+/+/+",
+      "/a1b2c3d4e5f/dev01/user/#",         "/a1b2c3d4e5f/dev01/user/get",
+      "/ext/ntp/a1b2c3d4e5f/dev01/request"};
   for (const std::string& f : refused) {
     CAPTURE(f);
     CHECK_FALSE(AclAllows(me, f, Access::kSubscribe, false));
   }
 }
 
-TEST_CASE("Access: a product's timestamp window refuses old, future and missing timestamps", "[broker][auth][security]") {
+TEST_CASE("Access: a product's timestamp window refuses old, future and missing timestamps",
+          "[broker][auth][security]") {
   DeviceDirectory directory;
   Authenticator auth(Settings(), directory);
   const std::int64_t now = 1'800'000'000'000;
   auto connect = [&](const std::string& ts) {
-    const auto p = iot::alink::MakeConnectParams("a1b2c3d4e5f", "dev01", "s3cret", iot::alink::SignMethod::kHmacSha256, ts);
+    const auto p = iot::alink::MakeConnectParams("a1b2c3d4e5f", "dev01", "s3cret",
+                                                 iot::alink::SignMethod::kHmacSha256, ts);
     return auth.Authenticate(p.client_id, p.username.c_str(), p.password.c_str(), now).result;
   };
   directory.Upsert("a1b2c3d4e5f", "dev01", {"s3cret", true, 0});

@@ -23,8 +23,7 @@ TEST_CASE("Filter: a pattern does not cover wider filters", "[broker][filter]") 
   CHECK_FALSE(FilterCovers("x", ""));
 }
 
-TEST_CASE("Filter: shared-subscription prefixes are stripped, malformed ones refused",
-          "[broker][filter]") {
+TEST_CASE("Filter: shared-subscription prefixes are stripped, malformed ones refused", "[broker][filter]") {
   CHECK(StripSharePrefix("$share/gw//sys/+/+/thing/#") == "/sys/+/+/thing/#");
   CHECK(StripSharePrefix("/sys/a") == "/sys/a");
   CHECK(StripSharePrefix("$share//x").empty());

@@ -1,8 +1,9 @@
+#include "registration.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "iot/alink/credentials.hpp"
-#include "registration.hpp"
 
 using iot::broker::CheckRegistration;
 using iot::broker::DeviceDirectory;
@@ -12,7 +13,8 @@ namespace {
 
 const std::string kProductSecret = "ProductSecret123";
 
-std::string Password(const std::string& dn, const std::string& random, const std::string& secret = kProductSecret) {
+std::string Password(const std::string& dn, const std::string& random,
+                     const std::string& secret = kProductSecret) {
   return iot::alink::Sign(iot::alink::SignMethod::kHmacSha256, secret,
                           iot::alink::RegisterSignContent(dn, "a1RegPk0001", random));
 }
@@ -23,8 +25,9 @@ std::string ClientId(const std::string& random) {
 
 // Puts dev01 into `directory` (a DeviceDirectory owns a mutex: filled in place).
 void Fill(DeviceDirectory& directory, bool registrable, bool dynamic = true, bool enabled = true) {
-  directory.Upsert("a1RegPk0001", "dev01",
-                   DeviceRecord{"0123456789abcdef0123456789abcdef", enabled, 0, kProductSecret, dynamic, registrable});
+  directory.Upsert(
+      "a1RegPk0001", "dev01",
+      DeviceRecord{"0123456789abcdef0123456789abcdef", enabled, 0, kProductSecret, dynamic, registrable});
 }
 
 }  // namespace
@@ -38,7 +41,8 @@ TEST_CASE("Registration: authType=register marks a registration clientId", "[bro
   CHECK_FALSE(iot::broker::IsRegistrationClientId("pk.dn|securemode=3,signmethod=hmacsha256|"));
 }
 
-TEST_CASE("Registration: a signed registration of a registrable device gets its secret", "[broker][register]") {
+TEST_CASE("Registration: a signed registration of a registrable device gets its secret",
+          "[broker][register]") {
   DeviceDirectory directory;
   Fill(directory, true);
   const std::string password = Password("dev01", "r4nd");
@@ -52,7 +56,8 @@ TEST_CASE("Registration: a signed registration of a registrable device gets its 
 
   CHECK_FALSE(CheckRegistration(directory, "pk.dn|securemode=3|", "dev01&a1RegPk0001", password.c_str()));
   // Wrong random / secret, unknown device: refused alike.
-  CHECK_FALSE(CheckRegistration(directory, ClientId("other"), "dev01&a1RegPk0001", password.c_str())->allowed);
+  CHECK_FALSE(
+      CheckRegistration(directory, ClientId("other"), "dev01&a1RegPk0001", password.c_str())->allowed);
   const std::string wrong = Password("dev01", "r4nd", "AnotherSecret123");
   CHECK_FALSE(CheckRegistration(directory, ClientId("r4nd"), "dev01&a1RegPk0001", wrong.c_str())->allowed);
   const std::string other = Password("dev02", "r4nd");
@@ -61,7 +66,8 @@ TEST_CASE("Registration: a signed registration of a registrable device gets its 
   CHECK_FALSE(CheckRegistration(directory, "dev01|securemode=2,authType=register,signmethod=hmacsha256|",
                                 "dev01&a1RegPk0001", password.c_str())
                   ->allowed);  // no random
-  CHECK_FALSE(CheckRegistration(directory, "dev01|securemode=-2,authType=regnwl,random=r4nd,signmethod=hmacsha256|",
+  CHECK_FALSE(CheckRegistration(directory,
+                                "dev01|securemode=-2,authType=regnwl,random=r4nd,signmethod=hmacsha256|",
                                 "dev01&a1RegPk0001", password.c_str())
                   ->allowed);  // no pre-registration: not supported
 }
@@ -70,10 +76,12 @@ TEST_CASE("Registration: switched off, disabled or activated devices are refused
   const std::string password = Password("dev01", "r4nd");
   DeviceDirectory activated_before;
   Fill(activated_before, false);
-  CHECK_FALSE(CheckRegistration(activated_before, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
+  CHECK_FALSE(
+      CheckRegistration(activated_before, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
   DeviceDirectory switched_off;
   Fill(switched_off, true, false);
-  CHECK_FALSE(CheckRegistration(switched_off, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
+  CHECK_FALSE(
+      CheckRegistration(switched_off, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
   DeviceDirectory disabled;
   Fill(disabled, true, true, false);
   CHECK_FALSE(CheckRegistration(disabled, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
@@ -84,7 +92,8 @@ TEST_CASE("Registration: switched off, disabled or activated devices are refused
   CHECK_FALSE(CheckRegistration(directory, ClientId("r4nd"), "dev01&a1RegPk0001", password.c_str())->allowed);
 }
 
-TEST_CASE("Registration: the secret is pushed after CONNACK and the session ends after 15 s", "[broker][register]") {
+TEST_CASE("Registration: the secret is pushed after CONNACK and the session ends after 15 s",
+          "[broker][register]") {
   iot::broker::PendingRegistrations pending;
   pending.Add("c1", "{}", 1000);
   CHECK(pending.Take(1050).push.empty());

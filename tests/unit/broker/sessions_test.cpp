@@ -68,13 +68,17 @@ TEST_CASE("Sessions: only the device's current connection receives, within its d
   CHECK(sessions.AllowDownlink(&other, Device("pk01", "dev2"), 10, 1000) == Downlink::kNotCurrent);
   // Burst: four seconds' worth (4000 bytes), each message costing 256 more than its payload; then the rate.
   int allowed = 0;
-  for (int i = 0; i < 50; ++i) allowed += sessions.AllowDownlink(&current, me, 244, 1000) == Downlink::kAllowed;
+  for (int i = 0; i < 50; ++i) {
+    allowed += sessions.AllowDownlink(&current, me, 244, 1000) == Downlink::kAllowed;
+  }
   CHECK(allowed == 8);
   CHECK(sessions.AllowDownlink(&current, me, 244, 1500) == Downlink::kAllowed);  // 500 ms = 500 bytes
   CHECK(sessions.AllowDownlink(&current, me, 244, 1500) == Downlink::kRateLimited);
   Sessions unlimited(iot::broker::DownlinkLimits{0});
   unlimited.OnDeviceConnected(&current, "b|x|", me, "", 0);
-  for (int i = 0; i < 100; ++i) REQUIRE(unlimited.AllowDownlink(&current, me, 1 << 20, 0) == Downlink::kAllowed);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(unlimited.AllowDownlink(&current, me, 1 << 20, 0) == Downlink::kAllowed);
+  }
   CHECK(unlimited.AllowDownlink(&parked, me, 1, 0) == Downlink::kNotCurrent);
   // Offline: nothing is delivered to any session of the device.
   sessions.OnDeviceDisconnected(&current, me, 2000);

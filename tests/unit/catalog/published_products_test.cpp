@@ -1,11 +1,12 @@
-#include <catch2/catch.hpp>
+#include "iot/catalog/published_products.hpp"
 
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 
-#include "iot/catalog/published_products.hpp"
+#include <catch2/catch.hpp>
+
 #include "iot/store/errors.hpp"
 
 namespace catalog = iot::catalog;
@@ -27,9 +28,13 @@ struct FakeStore {
   catalog::PublishedProducts::Loader loader() {
     return [this](std::string_view pk) -> iot::Result<catalog::PublishedProduct> {
       ++loads;
-      if (during_load) during_load();
+      if (during_load) {
+        during_load();
+      }
       auto it = products.find(std::string(pk));
-      if (it == products.end()) return iot::store::Errc::kNotFound;
+      if (it == products.end()) {
+        return iot::store::Errc::kNotFound;
+      }
       return it->second;
     };
   }
@@ -138,7 +143,9 @@ TEST_CASE("PublishedProducts: time to live and bound", "[catalog]") {
   settings.ttl = std::chrono::milliseconds(1000);
   catalog::PublishedProducts cache(settings, [&] { return now; });
   const auto load = store.loader();
-  for (int i = 0; i < 20; ++i) REQUIRE(cache.Find("pk" + std::to_string(i), load));
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(cache.Find("pk" + std::to_string(i), load));
+  }
   CHECK(cache.Count() <= 5);
 
   const int before = store.loads;

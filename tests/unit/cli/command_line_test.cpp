@@ -1,10 +1,10 @@
 #include "iot/cli/command_line.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 namespace {
 
@@ -51,7 +51,8 @@ TEST_CASE("CommandLine: options, a positional argument, --help and --version", "
   run = Parse(help_line, {"--help"});
   CHECK(run.exit_code == 0);
   CHECK_THAT(run.out, Catch::StartsWith("usage: prog [DSN] [--count N]\nDoes a thing.\n"));
-  CHECK_THAT(run.out, Catch::Contains("--count") && Catch::Contains("--version") && Catch::EndsWith("DSN: where.\n"));
+  CHECK_THAT(run.out,
+             Catch::Contains("--count") && Catch::Contains("--version") && Catch::EndsWith("DSN: where.\n"));
 
   iot::cli::CommandLine version_line("prog", "prog", "");
   run = Parse(version_line, {"--version"});

@@ -1,7 +1,5 @@
 #include "iot/common/config.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 namespace {
 
@@ -69,8 +69,8 @@ TEST_CASE("ConfigReader: an empty environment variable counts as unset", "[commo
 TEST_CASE("ConfigReader: every problem in the same words, the setting keeps its value", "[common][config]") {
   const auto file = nlohmann::json::parse(R"({"name":1,"port":"80","http":{"threads":0},"rate":"x"})");
   std::vector<std::string> problems;
-  iot::ConfigReader read(file, Env({{"IOT_A", "12x"}, {"IOT_B", "70000"}, {"IOT_C", "1e400"}, {"IOT_D", "-1"}}),
-                         problems);
+  iot::ConfigReader read(
+      file, Env({{"IOT_A", "12x"}, {"IOT_B", "70000"}, {"IOT_C", "1e400"}, {"IOT_D", "-1"}}), problems);
   std::string name = "n";
   int port = 5;
   int threads = 2;
@@ -105,13 +105,9 @@ TEST_CASE("ReadConfigFile: none, unreadable, malformed, not an object", "[common
   CHECK_THROWS_WITH(iot::ReadConfigFile("/nonexistent/x.json"),
                     Catch::Contains("cannot read config file /nonexistent/x.json"));
   const std::string path = "/tmp/iot-common-config-test-" + std::to_string(::getpid()) + ".json";
-  {
-    std::ofstream(path) << "{\"a\":";
-  }
+  { std::ofstream(path) << "{\"a\":"; }
   CHECK_THROWS_WITH(iot::ReadConfigFile(path), Catch::Contains(path + ": malformed JSON"));
-  {
-    std::ofstream(path) << "[1]";
-  }
+  { std::ofstream(path) << "[1]"; }
   CHECK_THROWS_WITH(iot::ReadConfigFile(path), Catch::Contains(path + ": not a JSON object"));
   std::remove(path.c_str());
 }

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "iot/common/hash.hpp"
 
 #include <string>
 
-#include "iot/common/hash.hpp"
+#include <catch2/catch.hpp>
 
 // The first three are the published FNV-1a 64 test vectors, the last two follow the reference
 // definition: a change of the offset basis or the prime (the store once had a copy with a digit

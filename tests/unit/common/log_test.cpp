@@ -1,10 +1,12 @@
 #include "iot/common/log.hpp"
-#include "iot/common/log_format.hpp"
+
+#include <chrono>
+#include <string>
 
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <nlohmann/json.hpp>
-#include <string>
+
+#include "iot/common/log_format.hpp"
 
 TEST_CASE("Log: Quote escapes quotes, backslashes and control bytes", "[common][log]") {
   CHECK(iot::log::Quote("plain") == "\"plain\"");
@@ -47,8 +49,9 @@ TEST_CASE("Log: logfmt lines are ts, level, component, then the message as writt
 
 TEST_CASE("Log: json lines are one object - free text in msg, fields as members, numbers as numbers",
           "[common][log]") {
-  const std::string message = "MQTT connected uri=tcp://broker:1883 client_id=" + iot::log::Quote("gw \"1\"\n") +
-                              " session_present=1 lag=0.25 code=007 share_group=\"\"";
+  const std::string message =
+      "MQTT connected uri=tcp://broker:1883 client_id=" + iot::log::Quote("gw \"1\"\n") +
+      " session_present=1 lag=0.25 code=007 share_group=\"\"";
   const std::string line = iot::log::FormatLine(iot::log::Format::kJson, "2026-01-02T03:04:05.006Z",
                                                 iot::log::Level::kInfo, "gateway", message);
   CHECK(line.find('\n') == std::string::npos);
@@ -68,8 +71,8 @@ TEST_CASE("Log: json lines are one object - free text in msg, fields as members,
 TEST_CASE("Log: json lines stay valid JSON for hostile text", "[common][log]") {
   // Invalid UTF-8, control bytes, a field named like a fixed member, an unterminated quote, a bare '='.
   const std::string message = std::string("bad \xff\xfe bytes\x01 msg=shadow level=\"x") + " =alone k=";
-  const std::string line = iot::log::FormatLine(iot::log::Format::kJson, "t", iot::log::Level::kError, "api\"x",
-                                                message);
+  const std::string line =
+      iot::log::FormatLine(iot::log::Format::kJson, "t", iot::log::Level::kError, "api\"x", message);
   nlohmann::json j;
   REQUIRE_NOTHROW(j = nlohmann::json::parse(line));
   CHECK(j["level"] == "error");
@@ -81,8 +84,9 @@ TEST_CASE("Log: json lines stay valid JSON for hostile text", "[common][log]") {
 }
 
 TEST_CASE("Log: a message written as msg=\"...\" fields keeps it as msg in json", "[common][log]") {
-  const auto j = nlohmann::json::parse(iot::log::FormatLine(
-      iot::log::Format::kJson, "t", iot::log::Level::kDebug, "broker", "msg=\"registration refused\" reason=x"));
+  const auto j =
+      nlohmann::json::parse(iot::log::FormatLine(iot::log::Format::kJson, "t", iot::log::Level::kDebug,
+                                                 "broker", "msg=\"registration refused\" reason=x"));
   CHECK(j["msg"] == "registration refused");
   CHECK(j["reason"] == "x");
   CHECK_FALSE(j.contains("msg_"));

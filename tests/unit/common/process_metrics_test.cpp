@@ -1,14 +1,17 @@
 #include "iot/common/process_metrics.hpp"
-#include "iot/common/prometheus.hpp"
+
+#include <string>
 
 #include <catch2/catch.hpp>
-#include <string>
+
+#include "iot/common/prometheus.hpp"
 
 namespace m = iot::metrics;
 
 TEST_CASE("Process metrics: /proc/<pid>/stat is parsed, comm with spaces and parentheses included",
           "[common][metrics]") {
-  // Fields 14/15 utime/stime = 250/150 ticks, 20 threads = 7, 22 starttime = 1000 ticks, 23 vsize, 24 rss pages.
+  // Fields 14/15 utime/stime = 250/150 ticks, 20 threads = 7, 22 starttime = 1000 ticks, 23 vsize, 24 rss
+  // pages.
   const std::string stat =
       "4242 (iot (gw) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 7 0 1000 123456789 "
       "300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
@@ -35,15 +38,16 @@ TEST_CASE("Process metrics: the standard process_* names and iot_build_info", "[
   s.cpu_seconds = 1.5;
   s.open_fds = 12;
   const std::string text = m::RenderProcess(s);
-  CHECK(text.find("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n") != std::string::npos);
+  CHECK(text.find("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n") !=
+        std::string::npos);
   CHECK(text.find("\nprocess_open_fds 12\n") != std::string::npos);
   for (const char* name : {"process_resident_memory_bytes ", "process_virtual_memory_bytes ",
                            "process_start_time_seconds ", "process_max_fds ", "process_threads "}) {
     CHECK(text.find(std::string("\n") + name) != std::string::npos);
   }
   const std::string info = m::RenderBuildInfo("gateway");
-  CHECK(info.find("iot_build_info{service=\"gateway\",version=\"" + std::string(m::Version()) + "\",commit=\"" +
-                  std::string(m::Commit()) + "\"} 1\n") != std::string::npos);
+  CHECK(info.find("iot_build_info{service=\"gateway\",version=\"" + std::string(m::Version()) +
+                  "\",commit=\"" + std::string(m::Commit()) + "\"} 1\n") != std::string::npos);
   CHECK_FALSE(m::Version().empty());
   CHECK_FALSE(m::Commit().empty());
 }
@@ -58,7 +62,9 @@ TEST_CASE("Process metrics: this process reads as alive - CPU, memory, descripto
   CHECK(s.threads >= 1);
   CHECK(s.start_time_seconds > 1.6e9);
   volatile double burn = 0;
-  for (int i = 0; i < 20000000; ++i) burn = burn + i * 0.5;
+  for (int i = 0; i < 20000000; ++i) {
+    burn = burn + i * 0.5;
+  }
   CHECK(m::SampleSelf().cpu_seconds > 0);
 }
 
@@ -77,7 +83,8 @@ TEST_CASE("Prometheus text: labels escaped, values, headers, histograms", "[comm
   AppendScalar(out, "x_total", "counter", "Things", std::uint64_t{12345678901234});
   AppendSample(out, "y", "{k=\"v\"}", 0.1);
   AppendSample(out, "z", "", -3);
-  CHECK(out == "# HELP x_total Things\n# TYPE x_total counter\nx_total 12345678901234\ny{k=\"v\"} 0.1\nz -3\n");
+  CHECK(out ==
+        "# HELP x_total Things\n# TYPE x_total counter\nx_total 12345678901234\ny{k=\"v\"} 0.1\nz -3\n");
 
   Histogram h({0.1, 1});
   h.Observe(0.05);
@@ -85,9 +92,10 @@ TEST_CASE("Prometheus text: labels escaped, values, headers, histograms", "[comm
   h.Observe(5);
   out.clear();
   h.Append(out, "lat", "Latency");
-  CHECK(out == "# HELP lat Latency\n# TYPE lat histogram\n"
-               "lat_bucket{le=\"0.1\"} 2\nlat_bucket{le=\"1\"} 2\nlat_bucket{le=\"+Inf\"} 3\n"
-               "lat_sum 5.15\nlat_count 3\n");
+  CHECK(out ==
+        "# HELP lat Latency\n# TYPE lat histogram\n"
+        "lat_bucket{le=\"0.1\"} 2\nlat_bucket{le=\"1\"} 2\nlat_bucket{le=\"+Inf\"} 3\n"
+        "lat_sum 5.15\nlat_count 3\n");
   out.clear();
   h.AppendSeries(out, "lat", "{route=\"/x\"}");
   CHECK(out.starts_with("lat_bucket{route=\"/x\",le=\"0.1\"} 2\n"));

@@ -1,7 +1,8 @@
-#include <catch2/catch.hpp>
+#include "iot/common/safe_text.hpp"
+
 #include <string>
 
-#include "iot/common/safe_text.hpp"
+#include <catch2/catch.hpp>
 
 using iot::IsStorableText;
 using iot::StorableJson;
@@ -9,25 +10,26 @@ using iot::StorableText;
 using namespace std::string_literals;
 
 TEST_CASE("StorableText: valid UTF-8 is kept byte for byte", "[common][text]") {
-  for (const std::string& s : {""s, "plain ascii"s, "café"s, "温度"s, "emoji \xF0\x9F\x98\x80"s, "\xEF\xBF\xBF"s,
-                              "\xF4\x8F\xBF\xBF"s, "tab\tnewline\n"s}) {
+  for (const std::string& s : {""s, "plain ascii"s, "café"s, "温度"s, "emoji \xF0\x9F\x98\x80"s,
+                               "\xEF\xBF\xBF"s, "\xF4\x8F\xBF\xBF"s, "tab\tnewline\n"s}) {
     CAPTURE(s);
     CHECK(IsStorableText(s));
     CHECK(StorableText(s) == s);
   }
 }
 
-TEST_CASE("StorableText: every byte PostgreSQL refuses is written as hex, the rest is kept", "[common][text]") {
+TEST_CASE("StorableText: every byte PostgreSQL refuses is written as hex, the rest is kept",
+          "[common][text]") {
   const struct {
     std::string in, out;
   } cases[] = {
-      {"caf\xE9", "caf\\xe9"},                          // Latin-1
-      {"\x80x", "\\x80x"},                              // lone continuation byte
-      {"a\xE2\x82", "a\\xe2\\x82"},                     // truncated sequence at the end
-      {"\xE2\x82z", "\\xe2\\x82z"},                     // truncated sequence in the middle
-      {"\xC0\xAF", "\\xc0\\xaf"},                       // overlong '/'
-      {"\xED\xA0\x80", "\\xed\\xa0\\x80"},              // surrogate U+D800
-      {"\xF4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},     // above U+10FFFF
+      {"caf\xE9", "caf\\xe9"},                       // Latin-1
+      {"\x80x", "\\x80x"},                           // lone continuation byte
+      {"a\xE2\x82", "a\\xe2\\x82"},                  // truncated sequence at the end
+      {"\xE2\x82z", "\\xe2\\x82z"},                  // truncated sequence in the middle
+      {"\xC0\xAF", "\\xc0\\xaf"},                    // overlong '/'
+      {"\xED\xA0\x80", "\\xed\\xa0\\x80"},           // surrogate U+D800
+      {"\xF4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},  // above U+10FFFF
       {"\xFF\xFE", "\\xff\\xfe"},
       {"a\0b"s, "a\\x00b"},                             // NUL
       {"ok \xC3\xA9 \xFF ok", "ok \xC3\xA9 \\xff ok"},  // valid sequences around a bad byte stay
@@ -40,8 +42,9 @@ TEST_CASE("StorableText: every byte PostgreSQL refuses is written as hex, the re
   }
 }
 
-TEST_CASE("StorableJson: U+0000 escapes inside strings become text - escaped backslashes are not mistaken for them",
-          "[common][text]") {
+TEST_CASE(
+    "StorableJson: U+0000 escapes inside strings become text - escaped backslashes are not mistaken for them",
+    "[common][text]") {
   CHECK(StorableJson(R"({"a":"x"})") == R"({"a":"x"})");
   CHECK(StorableJson(R"({"a":"x\u0000y"})") == R"({"a":"x\\u0000y"})");
   CHECK(StorableJson(R"({"k\u0000":1})") == R"({"k\\u0000":1})");

@@ -1,8 +1,7 @@
 // The one hex codec, JSON string writer, JSON Pointer escaper and UTF-8 check of libs/common.
-#include <catch2/catch.hpp>
-
 #include <string>
 
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "iot/common/hex.hpp"
@@ -24,12 +23,14 @@ TEST_CASE("Hex: lower-case digits, a byte limit, and a strict decoder", "[common
   CHECK(iot::HexValue(' ') == -1);
   CHECK(*iot::FromHex("00017F80fF") == std::string("\x00\x01\x7f\x80\xff", 5));
   CHECK(*iot::FromHex("") == "");
-  CHECK_FALSE(iot::FromHex("abc"));     // odd
-  CHECK_FALSE(iot::FromHex("0x12"));    // no prefix here (script::FromHex takes one)
-  CHECK_FALSE(iot::FromHex("12 34"));   // nor separators
+  CHECK_FALSE(iot::FromHex("abc"));    // odd
+  CHECK_FALSE(iot::FromHex("0x12"));   // no prefix here (script::FromHex takes one)
+  CHECK_FALSE(iot::FromHex("12 34"));  // nor separators
   CHECK_FALSE(iot::FromHex("zz"));
   std::string all;
-  for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+  for (int i = 0; i < 256; ++i) {
+    all.push_back(static_cast<char>(i));
+  }
   CHECK(*iot::FromHex(iot::ToHex(all)) == all);
 }
 
@@ -45,11 +46,16 @@ TEST_CASE("AppendJsonString: escapes, keeps valid UTF-8 and replaces invalid byt
   CHECK(json("\b\f\n\r\t") == R"("\b\f\n\r\t")");
   CHECK(json(std::string("\x00\x01\x1f\x7f", 4)) == "\"\\u0000\\u0001\\u001f\x7f\"");
   CHECK(json("h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == "\"h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
-  CHECK(json("a\xFF" "b\xC3") == "\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\"");    // stray and cut sequences
+  CHECK(json("a\xFF"
+             "b\xC3") ==
+        "\"a\xEF\xBF\xBD"
+        "b\xEF\xBF\xBD\"");                                                   // stray and cut sequences
   CHECK(json("\xED\xA0\x80") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // a surrogate, byte by byte
   // Whatever the bytes, nlohmann reads back what a string of them means.
   std::string all;
-  for (int i = 0; i < 128; ++i) all.push_back(static_cast<char>(i));
+  for (int i = 0; i < 128; ++i) {
+    all.push_back(static_cast<char>(i));
+  }
   CHECK(nlohmann::json::parse(json(all)).get<std::string>() == all);
 }
 

@@ -24,7 +24,9 @@ TEST_CASE("Backoff: jitter stays within the spread and never above max", "[devic
     auto first = b.Next();
     CHECK(first >= 80ms);
     CHECK(first <= 120ms);
-    for (int i = 0; i < 10; ++i) CHECK(b.Next() <= 400ms);
+    for (int i = 0; i < 10; ++i) {
+      CHECK(b.Next() <= 400ms);
+    }
   }
 }
 
@@ -32,6 +34,8 @@ TEST_CASE("Backoff: devices with different seeds do not retry in lockstep", "[de
   Backoff a(1000ms, 30000ms, 0.2, 1);
   Backoff b(1000ms, 30000ms, 0.2, 2);
   int same = 0;
-  for (int i = 0; i < 5; ++i) same += a.Next() == b.Next() ? 1 : 0;
+  for (int i = 0; i < 5; ++i) {
+    same += a.Next() == b.Next() ? 1 : 0;
+  }
   CHECK(same < 5);
 }

@@ -1,11 +1,11 @@
 // Device behaviour that needs no broker: argument checks, and requests made before Start() ending
 // with kStopped on Stop() (the connection is never attempted).
-#include <catch2/catch.hpp>
+#include "iot/device/device.hpp"
 
 #include <atomic>
 #include <stdexcept>
 
-#include "iot/device/device.hpp"
+#include <catch2/catch.hpp>
 
 using namespace iot::device;
 
@@ -42,7 +42,9 @@ TEST_CASE("Device: the window bounds async requests - Stop ends the waiting ones
   {
     Device d(Options());
     auto done = [&](const Reply& r) {
-      if (r.outcome == Outcome::kStopped) ++stopped;
+      if (r.outcome == Outcome::kStopped) {
+        ++stopped;
+      }
     };
     CHECK(d.PostPropertiesAsync({{"a", 1}}, done) == Outcome::kReplied);
     CHECK(d.PostPropertiesAsync({{"a", 2}}, done) == Outcome::kReplied);

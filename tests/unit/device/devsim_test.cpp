@@ -1,8 +1,9 @@
 // iot-devsim's pure parts: values inside the specs (checked by the platform's own validator in
 // strict mode), invalid values refused, post plans, latency percentiles, options.
-#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
+
+#include <catch2/catch.hpp>
 
 #include "iot/tsl/parser.hpp"
 #include "iot/tsl/validator.hpp"
@@ -36,10 +37,14 @@ TEST_CASE("Devsim values: drawn inside every property's specs (strict validation
   ValueGenerator values(3);
   for (int round = 0; round < 200; ++round) {
     json params = json::object();
-    for (const auto& p : model.default_module().properties) params[p.identifier] = values.Valid(p.data_type, kNow);
+    for (const auto& p : model.default_module().properties) {
+      params[p.identifier] = values.Valid(p.data_type, kNow);
+    }
     auto report = strict.PropertyPost(params, kNow);
     REQUIRE(report.request_ok());
-    for (const auto& r : report.refused) FAIL(r.identifier << ": " << r.message << " in " << params.dump());
+    for (const auto& r : report.refused) {
+      FAIL(r.identifier << ": " << r.message << " in " << params.dump());
+    }
   }
 }
 
@@ -104,7 +109,9 @@ TEST_CASE("Devsim post plans: distinct properties - events by share - exactly on
 
 TEST_CASE("Devsim stats: nearest-rank percentiles and the summary", "[devsim][stats]") {
   std::vector<std::uint32_t> samples;
-  for (std::uint32_t i = 100; i >= 1; --i) samples.push_back(i * 1000);  // 1..100 ms
+  for (std::uint32_t i = 100; i >= 1; --i) {
+    samples.push_back(i * 1000);  // 1..100 ms
+  }
   auto p = ComputePercentiles(samples);
   CHECK(p.p50 == 50.0);
   CHECK(p.p90 == 90.0);
@@ -124,7 +131,9 @@ TEST_CASE("Devsim stats: nearest-rank percentiles and the summary", "[devsim][st
   event_refused.code = 6306;
   iot::device::Reply lost;
   lost.outcome = iot::device::Outcome::kTimedOut;
-  for (int i = 0; i < 4; ++i) stats.Sent();
+  for (int i = 0; i < 4; ++i) {
+    stats.Sent();
+  }
   stats.Record(ok);
   stats.Record(refused);
   stats.Record(event_refused);
@@ -157,14 +166,19 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
   CHECK(o.devices == 5);
   CHECK_FALSE(ParseOptions({"--product", "p", "--no-progress"}, "tok", print).progress);
   ParseOptions({"--help"}, "", print);
-  CHECK_THAT(print, Catch::Contains("usage: iot-devsim --product PK") && Catch::Contains("--reply-timeout-ms"));
+  CHECK_THAT(print,
+             Catch::Contains("usage: iot-devsim --product PK") && Catch::Contains("--reply-timeout-ms"));
   ParseOptions({"--version"}, "", print);
   CHECK_THAT(print, Catch::StartsWith("iot-devsim "));
   CHECK_THROWS_WITH(ParseOptions({"--devices", "5"}, "tok", print), Catch::Contains("--product"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--rate", "fast"}, "tok", print), Catch::Contains("--rate"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--rate", "fast"}, "tok", print),
+                    Catch::Contains("--rate"));
   CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--bogus"}, "tok", print), Catch::Contains("--bogus"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices"}, "tok", print), Catch::Contains("--devices"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices"}, "tok", print),
+                    Catch::Contains("--devices"));
   CHECK_THROWS_WITH(ParseOptions({"--product", "p"}, "", print), Catch::Contains("token"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--invalid", "1.5"}, "tok", print), Catch::Contains("--invalid"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices", "-1"}, "tok", print), Catch::Contains("--devices"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--invalid", "1.5"}, "tok", print),
+                    Catch::Contains("--invalid"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices", "-1"}, "tok", print),
+                    Catch::Contains("--devices"));
 }

@@ -82,7 +82,9 @@ TEST_CASE("Pending: replies on another topic or for unknown ids are ignored", "[
 
 TEST_CASE("Pending: the window bounds requests in flight", "[device][pending]") {
   Fixture f;
-  for (int i = 0; i < 4; ++i) CHECK(f.table.Add(Request(std::to_string(i)), f.t0));
+  for (int i = 0; i < 4; ++i) {
+    CHECK(f.table.Add(Request(std::to_string(i)), f.t0));
+  }
   CHECK(f.table.Full());
   CHECK_FALSE(f.table.Add(Request("4"), f.t0));
   CHECK_FALSE(f.table.Add(Request("0"), f.t0));

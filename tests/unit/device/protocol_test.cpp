@@ -34,12 +34,14 @@ TEST_CASE("Protocol: refusals in this platform's and in Alibaba's reply format",
 
 TEST_CASE("Protocol: reply payloads", "[device][protocol]") {
   Reply r;
-  REQUIRE(ParseReplyPayload(R"({"id":"12","code":200,"data":{"L":{"code":6310,"message":"m"}},"message":"success"})", true, r));
+  REQUIRE(ParseReplyPayload(
+      R"({"id":"12","code":200,"data":{"L":{"code":6310,"message":"m"}},"message":"success"})", true, r));
   CHECK(r.id == "12");
   CHECK(r.code == 200);
   CHECK(r.refusals.size() == 1);
   Reply not_post;
-  REQUIRE(ParseReplyPayload(R"({"id":"13","code":200,"data":{"T":{"value":1,"version":2}}})", false, not_post));
+  REQUIRE(
+      ParseReplyPayload(R"({"id":"13","code":200,"data":{"T":{"value":1,"version":2}}})", false, not_post));
   CHECK(not_post.refusals.empty());
   CHECK(not_post.data["T"]["version"] == 2);
   Reply bad;

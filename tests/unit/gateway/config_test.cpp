@@ -1,12 +1,12 @@
-#include <catch2/catch.hpp>
+#include "config.hpp"
+
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
 #include <string>
 
-#include <unistd.h>
-
-#include "config.hpp"
+#include <catch2/catch.hpp>
 
 using iot::gateway::ConfigError;
 using iot::gateway::LoadConfig;
@@ -22,8 +22,9 @@ iot::gateway::EnvLookup Env(std::map<std::string, std::string> values) {
 }  // namespace
 
 TEST_CASE("Config: environment with defaults", "[gateway][config]") {
-  auto c = LoadConfig("", Env({{"IOT_PG_DSN", "postgresql://x"}, {"IOT_MQTT_PORT", "1999"},
-                               {"IOT_GATEWAY_SHARE_GROUP", "g1"}}));
+  auto c = LoadConfig(
+      "",
+      Env({{"IOT_PG_DSN", "postgresql://x"}, {"IOT_MQTT_PORT", "1999"}, {"IOT_GATEWAY_SHARE_GROUP", "g1"}}));
   CHECK(c.pg_dsn == "postgresql://x");
   CHECK(c.mqtt_port == 1999);
   CHECK(c.share_group == "g1");
@@ -34,16 +35,20 @@ TEST_CASE("Config: environment with defaults", "[gateway][config]") {
 }
 
 TEST_CASE("Config: an empty variable is unset, as in iot-api", "[gateway][config]") {
-  auto c = LoadConfig("", Env({{"IOT_PG_DSN", "postgresql://x"}, {"IOT_MQTT_USERNAME", ""},
-                               {"IOT_GATEWAY_WORKERS", ""}, {"IOT_GATEWAY_DEVICE_RATE", ""}}));
+  auto c = LoadConfig("", Env({{"IOT_PG_DSN", "postgresql://x"},
+                               {"IOT_MQTT_USERNAME", ""},
+                               {"IOT_GATEWAY_WORKERS", ""},
+                               {"IOT_GATEWAY_DEVICE_RATE", ""}}));
   CHECK(c.mqtt_username == "iot-gateway");
   CHECK(c.workers == 2);
   CHECK(c.device_rate == 100);
   try {
-    LoadConfig("", Env({{"IOT_PG_DSN", "postgresql://x"}, {"IOT_MQTT_PORT", "x"}, {"IOT_GATEWAY_REPLY_QOS", "2"}}));
+    LoadConfig(
+        "", Env({{"IOT_PG_DSN", "postgresql://x"}, {"IOT_MQTT_PORT", "x"}, {"IOT_GATEWAY_REPLY_QOS", "2"}}));
     FAIL("no error");
   } catch (const ConfigError& e) {
-    CHECK(e.Problems() == std::vector<std::string>{"IOT_MQTT_PORT: not an integer: x", "IOT_GATEWAY_REPLY_QOS: 2 is outside 0..1"});
+    CHECK(e.Problems() == std::vector<std::string>{"IOT_MQTT_PORT: not an integer: x",
+                                                   "IOT_GATEWAY_REPLY_QOS: 2 is outside 0..1"});
   }
 }
 
@@ -61,9 +66,12 @@ TEST_CASE("Config: file - then environment wins", "[gateway][config]") {
 
 TEST_CASE("Config: every problem is reported", "[gateway][config]") {
   try {
-    LoadConfig("", Env({{"IOT_MQTT_PORT", "x"}, {"IOT_GATEWAY_QUEUE_HIGH", "100"},
-                        {"IOT_GATEWAY_QUEUE_LOW", "200"}, {"IOT_GATEWAY_SHARE_GROUP", "a/b"},
-                        {"IOT_LOG_LEVEL", "loud"}, {"IOT_GATEWAY_REPLY_QOS", "2"}}));
+    LoadConfig("", Env({{"IOT_MQTT_PORT", "x"},
+                        {"IOT_GATEWAY_QUEUE_HIGH", "100"},
+                        {"IOT_GATEWAY_QUEUE_LOW", "200"},
+                        {"IOT_GATEWAY_SHARE_GROUP", "a/b"},
+                        {"IOT_LOG_LEVEL", "loud"},
+                        {"IOT_GATEWAY_REPLY_QOS", "2"}}));
     FAIL("no error");
   } catch (const ConfigError& e) {
     CHECK(e.Problems().size() == 6);  // port, qos, dsn, group, low>=high, level

@@ -1,8 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "iot/tsl/published.hpp"
-
 #include "fakes.hpp"
+#include "iot/tsl/published.hpp"
 
 namespace gw = iot::gateway;
 namespace t = iot::gateway::testing;
@@ -39,11 +38,15 @@ TEST_CASE("Directory: caches lookups and reloads after an invalidation", "[gatew
 
 TEST_CASE("Directory: bounded", "[gateway][directory]") {
   t::FakeSource source;
-  for (int i = 0; i < 50; ++i) source.devices["pk/d" + std::to_string(i)] = gw::DeviceEntry{i, true};
+  for (int i = 0; i < 50; ++i) {
+    source.devices["pk/d" + std::to_string(i)] = gw::DeviceEntry{i, true};
+  }
   gw::CacheSettings settings;
   settings.max_devices = 10;
   gw::CachingDirectory dir(source, settings);
-  for (int i = 0; i < 50; ++i) REQUIRE(dir.FindDevice("pk", "d" + std::to_string(i)).has_value());
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(dir.FindDevice("pk", "d" + std::to_string(i)).has_value());
+  }
   CHECK(dir.DeviceCount() <= 10);
 }
 

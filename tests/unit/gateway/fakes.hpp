@@ -34,16 +34,24 @@ class FakeSource final : public DirectorySource {
 
   Result<DeviceEntry> LoadDevice(std::string_view pk, std::string_view dn) override {
     ++device_loads;
-    if (unavailable) return LookupErrc::kUnavailable;
+    if (unavailable) {
+      return LookupErrc::kUnavailable;
+    }
     auto it = devices.find(std::string(pk) + "/" + std::string(dn));
-    if (it == devices.end()) return LookupErrc::kNotFound;
+    if (it == devices.end()) {
+      return LookupErrc::kNotFound;
+    }
     return it->second;
   }
   Result<ProductEntry> LoadProduct(std::string_view pk) override {
     ++product_loads;
-    if (unavailable) return LookupErrc::kUnavailable;
+    if (unavailable) {
+      return LookupErrc::kUnavailable;
+    }
     auto it = products.find(std::string(pk));
-    if (it == products.end()) return LookupErrc::kNotFound;
+    if (it == products.end()) {
+      return LookupErrc::kNotFound;
+    }
     return it->second;
   }
 };
@@ -75,7 +83,9 @@ class FakeBackend final : public Backend {
       results.push_back(r);
     }
     batches.emplace_back(batch.begin(), batch.end());
-    if (on_commit) on_commit();
+    if (on_commit) {
+      on_commit();
+    }
     return results;
   }
   // DesiredGetOp reads what the store would hold: a value asked for, one not asked for, one cleared.
@@ -91,14 +101,18 @@ class FakeBackend final : public Backend {
   OpStatus ApplyLifecycles(std::span<const store::LifecycleEvent> events) override {
     std::lock_guard lock(mutex);
     ++lifecycle_calls;
-    for (const auto& e : events) ops.push_back(LifecycleOp{e});
+    for (const auto& e : events) {
+      ops.push_back(LifecycleOp{e});
+    }
     return OpStatus::kDone;
   }
   int lifecycle_calls = 0;
   std::size_t MessageCount() {
     std::lock_guard lock(mutex);
     std::size_t n = 0;
-    for (const auto& b : batches) n += b.size();
+    for (const auto& b : batches) {
+      n += b.size();
+    }
     return n;
   }
 };

@@ -1,12 +1,12 @@
+#include "flow_control.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "bounded_queue.hpp"
-#include "flow_control.hpp"
 
 using iot::gateway::FlowControl;
 
-TEST_CASE("FlowControl: pauses at the high-water mark - resumes at the low-water mark",
-          "[gateway][flow]") {
+TEST_CASE("FlowControl: pauses at the high-water mark - resumes at the low-water mark", "[gateway][flow]") {
   FlowControl flow(100, 20);
   CHECK(flow.Update(50) == FlowControl::Action::kNone);
   CHECK(flow.Update(100) == FlowControl::Action::kPause);

@@ -3,10 +3,10 @@
 // A Handler over the fake directory (fakes.hpp) with the reference product: what the handler tests
 // (Alink and raw) share.
 
-#include <catch2/catch.hpp>
-
 #include <memory>
 #include <string>
+
+#include <catch2/catch.hpp>
 
 #include "fakes.hpp"
 #include "handler.hpp"

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <nlohmann/json.hpp>
 
 #include "handler_fixture.hpp"
@@ -34,7 +33,9 @@ json Data(const Work& w) { return w.reply->data; }
 TEST_CASE("Handler: property post stores accepted items and names each refusal in the reply",
           "[gateway][handler]") {
   Fixture f;
-  Work w = f.Run(kPost, R"({"id":"7","version":"1.0","params":{"RunCount":5,"Label":0,"TargetTemp":{"value":21.5,"time":1699999990000}},"method":"thing.event.property.post"})");
+  Work w = f.Run(
+      kPost,
+      R"({"id":"7","version":"1.0","params":{"RunCount":5,"Label":0,"TargetTemp":{"value":21.5,"time":1699999990000}},"method":"thing.event.property.post"})");
   REQUIRE(w.reply);
   CHECK(w.reply->topic == kPost + "_reply");
   CHECK(w.reply->id == "7");
@@ -64,7 +65,9 @@ TEST_CASE("Handler: property post stores accepted items and names each refusal i
 TEST_CASE("Handler: the id is echoed byte for byte (Node SDK form)", "[gateway][handler]") {
   Fixture f;
   const std::string id = "1|exp-topic|/sys/a1Prod/dev1/thing/event/property/post_reply";
-  Work w = f.Run(kPost, R"({"id":")" + id + R"(","version":"1.0","params":{"RunCount":1},"method":"thing.event.property.post"})");
+  Work w =
+      f.Run(kPost, R"({"id":")" + id +
+                       R"(","version":"1.0","params":{"RunCount":1},"method":"thing.event.property.post"})");
   REQUIRE(w.reply);
   CHECK(w.reply->id == id);
   CHECK(w.telemetry->message_id == id);
@@ -93,7 +96,9 @@ TEST_CASE("Handler: modes x faults of reference 4.2", "[gateway][handler]") {
       {M::kWeak, R"({"RunCount":2000000})", "RunCount", true, 0},
       {M::kNone, R"({"RunCount":2000000})", "RunCount", true, 0},
       // (d) unknown struct member
-      {M::kStrict, R"({"Position":{"Lat":1,"Lng":2,"Fix":1,"Valid":1,"Ts":"1","Note":"x","Sats":3,"Extra":1}})", "Position", false, 0},
+      {M::kStrict,
+       R"({"Position":{"Lat":1,"Lng":2,"Fix":1,"Valid":1,"Ts":"1","Note":"x","Sats":3,"Extra":1}})",
+       "Position", false, 0},
       {M::kWeak, R"({"Position":{"Lat":1,"Extra":1}})", "Position", false, 6304},
       {M::kNone, R"({"Position":{"Lat":1,"Extra":1}})", "Position", true, 0},
   };
@@ -107,7 +112,9 @@ TEST_CASE("Handler: modes x faults of reference 4.2", "[gateway][handler]") {
     CHECK((w.telemetry->properties.size() == 1) == c.stored);
     CHECK(Data(w).contains(c.item) == !c.stored);
     CHECK(w.telemetry->rejections.size() == (c.stored ? 0u : 1u));
-    if (!c.stored && c.code != 0) CHECK(Data(w)[c.item]["code"] == c.code);
+    if (!c.stored && c.code != 0) {
+      CHECK(Data(w)[c.item]["code"] == c.code);
+    }
   }
 }
 
@@ -133,15 +140,16 @@ TEST_CASE("Handler: request-level failures are answered with their code and stor
   }
   SECTION("more than 200 properties: 6106") {
     json params = json::object();
-    for (int i = 0; i < 201; ++i) params["P" + std::to_string(i)] = i;
+    for (int i = 0; i < 201; ++i) {
+      params["P" + std::to_string(i)] = i;
+    }
     json msg = {{"id", "4"}, {"params", params}, {"method", "thing.event.property.post"}};
     Work w = f.Run(kPost, msg.dump());
     CHECK(w.reply->code == 6106);
     CHECK(w.telemetry->properties.empty());
   }
   SECTION("unknown device: 6100, nothing stored") {
-    Work w = f.Run("/sys/a1Prod/ghost/thing/event/property/post",
-                   R"({"id":"5","params":{"RunCount":1}})");
+    Work w = f.Run("/sys/a1Prod/ghost/thing/event/property/post", R"({"id":"5","params":{"RunCount":1}})");
     CHECK(w.reply->code == 6100);
     CHECK_FALSE(w.telemetry);
   }
@@ -175,14 +183,17 @@ TEST_CASE("Handler: event post stores with the event type - refusal answered wit
           "[gateway][handler]") {
   Fixture f;
   const std::string topic = "/sys/a1Prod/dev1/thing/event/LowBattery/post";
-  Work ok = f.Run(topic, R"({"id":"9","params":{"value":{"Level":3,"Since":"1699999990000"},"time":1699999990000},"method":"thing.event.LowBattery.post"})");
+  Work ok = f.Run(
+      topic,
+      R"({"id":"9","params":{"value":{"Level":3,"Since":"1699999990000"},"time":1699999990000},"method":"thing.event.LowBattery.post"})");
   CHECK(ok.reply->code == 200);
   REQUIRE(ok.telemetry->events.size() == 1);
   CHECK(ok.telemetry->events[0].identifier == "LowBattery");
   CHECK(ok.telemetry->events[0].type == "alert");
   CHECK(ok.telemetry->events[0].time == 1699999990000);
 
-  Work bad = f.Run(topic, R"({"id":"10","params":{"value":{"Level":"low","Since":"1"},"time":1699999990000}})");
+  Work bad =
+      f.Run(topic, R"({"id":"10","params":{"value":{"Level":"low","Since":"1"},"time":1699999990000}})");
   CHECK(bad.reply->code == 6306);
   CHECK(bad.reply->message.find("Level") != std::string::npos);
   CHECK(Data(bad).contains("LowBattery"));
@@ -213,8 +224,9 @@ TEST_CASE("Handler: history post keeps device times and refuses other devices' e
 
 TEST_CASE("Handler: batch post stores every sample", "[gateway][handler]") {
   Fixture f;
-  Work w = f.Run("/sys/a1Prod/dev1/thing/event/property/batch/post",
-                 R"({"id":"12","params":{"properties":{"RunCount":[{"value":1,"time":1600000000000},{"value":"x","time":1600000001000}],
+  Work w = f.Run(
+      "/sys/a1Prod/dev1/thing/event/property/batch/post",
+      R"({"id":"12","params":{"properties":{"RunCount":[{"value":1,"time":1600000000000},{"value":"x","time":1600000001000}],
                     "Humidity":[{"value":50.5,"time":1600000002000}]},
                     "events":{"Fault":[{"value":{"Code":1,"Detail":"d"},"time":1600000003000}]}},
                     "method":"thing.event.property.batch.post"})");
@@ -225,8 +237,7 @@ TEST_CASE("Handler: batch post stores every sample", "[gateway][handler]") {
   CHECK(Data(w)["RunCount"]["code"] == 6306);
 }
 
-TEST_CASE("Handler: pack post and unknown /sys topics are answered not supported",
-          "[gateway][handler]") {
+TEST_CASE("Handler: pack post and unknown /sys topics are answered not supported", "[gateway][handler]") {
   Fixture f;
   Work pack = f.Run("/sys/a1Prod/dev1/thing/event/property/pack/post",
                     R"({"id":"13","params":{},"method":"thing.event.property.pack.post"})");
@@ -268,35 +279,46 @@ TEST_CASE("Handler: desired get/delete - dsltemplate - tags - NTP", "[gateway][h
     CHECK(w.reply->code == 200);
   }
   SECTION("desired delete with versions") {
-    Work w = f.Run("/sys/a1Prod/dev1/thing/property/desired/delete",
-                   R"({"id":"21","params":{"PowerOn":{"version":3},"RunCount":{}},"method":"thing.property.desired.delete"})");
+    Work w = f.Run(
+        "/sys/a1Prod/dev1/thing/property/desired/delete",
+        R"({"id":"21","params":{"PowerOn":{"version":3},"RunCount":{}},"method":"thing.property.desired.delete"})");
     REQUIRE(std::holds_alternative<gw::DesiredDeleteOp>(w.op));
     const auto& op = std::get<gw::DesiredDeleteOp>(w.op);
     REQUIRE(op.changes.size() == 2);
     for (const auto& c : op.changes) {
-      if (c.identifier == "PowerOn") CHECK(c.expected_version == 3);
-      if (c.identifier == "RunCount") CHECK_FALSE(c.expected_version);
+      if (c.identifier == "PowerOn") {
+        CHECK(c.expected_version == 3);
+      }
+      if (c.identifier == "RunCount") {
+        CHECK_FALSE(c.expected_version);
+      }
     }
   }
   SECTION("dsltemplate get returns the published TSL") {
-    Work w = f.Run("/sys/a1Prod/dev1/thing/dsltemplate/get", R"({"id":"22","params":{},"method":"thing.dsltemplate.get"})");
+    Work w = f.Run("/sys/a1Prod/dev1/thing/dsltemplate/get",
+                   R"({"id":"22","params":{},"method":"thing.dsltemplate.get"})");
     CHECK(w.reply->code == 200);
     CHECK(Data(w).contains("properties"));
     Work none = f.Run("/sys/a1NoModel/dev3/thing/dsltemplate/get", R"({"id":"23","params":{}})");
     CHECK(none.reply->code == 5159);
   }
   SECTION("tags") {
-    Work w = f.Run("/sys/a1Prod/dev1/thing/deviceinfo/update",
-                   R"({"id":"24","params":[{"attrKey":"Temperature","attrValue":"36.8"}],"method":"thing.deviceinfo.update"})");
+    Work w = f.Run(
+        "/sys/a1Prod/dev1/thing/deviceinfo/update",
+        R"({"id":"24","params":[{"attrKey":"Temperature","attrValue":"36.8"}],"method":"thing.deviceinfo.update"})");
     REQUIRE(std::holds_alternative<gw::TagsUpdateOp>(w.op));
     CHECK(std::get<gw::TagsUpdateOp>(w.op).tags.at("Temperature") == "36.8");
-    Work bad = f.Run("/sys/a1Prod/dev1/thing/deviceinfo/update", R"({"id":"25","params":[{"attrKey":"1bad","attrValue":"x"}]})");
+    Work bad = f.Run("/sys/a1Prod/dev1/thing/deviceinfo/update",
+                     R"({"id":"25","params":[{"attrKey":"1bad","attrValue":"x"}]})");
     CHECK(bad.reply->code == 460);
     CHECK(std::holds_alternative<std::monostate>(bad.op));
-    Work del = f.Run("/sys/a1Prod/dev1/thing/deviceinfo/delete", R"({"id":"26","params":[{"attrKey":"Temperature"}]})");
+    Work del = f.Run("/sys/a1Prod/dev1/thing/deviceinfo/delete",
+                     R"({"id":"26","params":[{"attrKey":"Temperature"}]})");
     REQUIRE(std::holds_alternative<gw::TagsDeleteOp>(del.op));
     json many = json::array();
-    for (int i = 0; i < 201; ++i) many.push_back(json{{"attrKey", "k" + std::to_string(i)}, {"attrValue", "v"}});
+    for (int i = 0; i < 201; ++i) {
+      many.push_back(json{{"attrKey", "k" + std::to_string(i)}, {"attrValue", "v"}});
+    }
     for (const char* kind : {"update", "delete"}) {
       const std::string topic = std::string("/sys/a1Prod/dev1/thing/deviceinfo/") + kind;
       Work empty = f.Run(topic, R"({"id":"27","params":[]})");
@@ -320,8 +342,7 @@ TEST_CASE("Handler: desired get/delete - dsltemplate - tags - NTP", "[gateway][h
   }
 }
 
-TEST_CASE("Handler: device replies complete service calls: downlinks are ignored",
-          "[gateway][handler]") {
+TEST_CASE("Handler: device replies complete service calls: downlinks are ignored", "[gateway][handler]") {
   Fixture f;
   Work w = f.Run("/sys/a1Prod/dev1/thing/service/SelfTest_reply",
                  R"({"id":"105917531","code":200,"data":{"Passed":1,"Report":"ok"}})");
@@ -338,13 +359,15 @@ TEST_CASE("Handler: device replies complete service calls: downlinks are ignored
   Work set = f.Run("/sys/a1Prod/dev1/thing/service/property/set_reply", R"({"id":"5","code":200,"data":{}})");
   CHECK(std::holds_alternative<gw::ServiceReplyOp>(set.op));
   f.Run("/sys/a1Prod/dev1/thing/service/SelfTest", R"({"id":"1","params":{}})", HandleStatus::kIgnore);
-  f.Run("/sys/a1Prod/dev1/thing/event/property/post_reply", R"({"id":"1","code":200})", HandleStatus::kIgnore);
+  f.Run("/sys/a1Prod/dev1/thing/event/property/post_reply", R"({"id":"1","code":200})",
+        HandleStatus::kIgnore);
 }
 
 TEST_CASE("Handler: lifecycle messages become ordered lifecycle updates", "[gateway][handler]") {
   Fixture f;
-  Work w = f.Run("/as/mqtt/status/a1Prod/dev1",
-                 R"({"status":"online","productKey":"a1Prod","deviceName":"dev1","time":"2023-11-14 22:13:20.000","utcTime":"2023-11-14T22:13:20.000Z","lastTime":"2023-11-14 22:13:20.000","utcLastTime":"2023-11-14T22:13:20.000Z","clientIp":"10.0.0.1","seq":42})");
+  Work w = f.Run(
+      "/as/mqtt/status/a1Prod/dev1",
+      R"({"status":"online","productKey":"a1Prod","deviceName":"dev1","time":"2023-11-14 22:13:20.000","utcTime":"2023-11-14T22:13:20.000Z","lastTime":"2023-11-14 22:13:20.000","utcLastTime":"2023-11-14T22:13:20.000Z","clientIp":"10.0.0.1","seq":42})");
   REQUIRE(std::holds_alternative<gw::LifecycleOp>(w.op));
   const auto& op = std::get<gw::LifecycleOp>(w.op);
   CHECK(op.event.device_id == 11);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "metrics.hpp"
+
+#include <catch2/catch.hpp>
 
 TEST_CASE("Metrics: Prometheus text with labels and histograms", "[gateway][metrics]") {
   iot::gateway::Metrics m;

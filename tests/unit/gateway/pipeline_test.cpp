@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
+#include "pipeline.hpp"
 
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fakes.hpp"
 #include "iot/common/clock.hpp"
-#include "pipeline.hpp"
 
 using nlohmann::json;
 namespace gw = iot::gateway;
@@ -15,7 +15,9 @@ namespace {
 bool PollUntil(const std::function<bool()>& f, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
+    if (f()) {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return f();
@@ -24,7 +26,9 @@ bool PollUntil(const std::function<bool()>& f, std::chrono::milliseconds timeout
 struct Fixture {
   explicit Fixture(gw::PipelineSettings settings = {}) {
     t::AddReferenceProduct(source, iot::tsl::Mode::kWeak);
-    for (int d = 0; d < 8; ++d) source.devices["a1Prod/d" + std::to_string(d) + "xx"] = gw::DeviceEntry{100 + d, true};
+    for (int d = 0; d < 8; ++d) {
+      source.devices["a1Prod/d" + std::to_string(d) + "xx"] = gw::DeviceEntry{100 + d, true};
+    }
     settings.retry_min = std::chrono::milliseconds(5);
     settings.retry_max = std::chrono::milliseconds(20);
     gw::HandlerSettings h;
@@ -35,8 +39,11 @@ struct Fixture {
   ~Fixture() { pipeline->Stop(std::chrono::seconds(5)); }
   void Post(int device, int seq) {
     const std::string dn = "d" + std::to_string(device) + "xx";
-    json msg = {{"id", std::to_string(seq)}, {"params", {{"RunCount", seq}}}, {"method", "thing.event.property.post"}};
-    pipeline->Submit(gw::InboundMessage{"/sys/a1Prod/" + dn + "/thing/event/property/post", msg.dump(), iot::NowMs()});
+    json msg = {{"id", std::to_string(seq)},
+                {"params", {{"RunCount", seq}}},
+                {"method", "thing.event.property.post"}};
+    pipeline->Submit(
+        gw::InboundMessage{"/sys/a1Prod/" + dn + "/thing/event/property/post", msg.dump(), iot::NowMs()});
   }
   t::FakeSource source;
   gw::CachingDirectory directory{source, gw::CacheSettings{}};
@@ -56,13 +63,17 @@ TEST_CASE("Pipeline: batches commit many messages - replies follow in per-device
   Fixture f(s);
   constexpr int kPerDevice = 250;
   for (int i = 0; i < kPerDevice; ++i) {
-    for (int d = 0; d < 8; ++d) f.Post(d, i);
+    for (int d = 0; d < 8; ++d) {
+      f.Post(d, i);
+    }
   }
   REQUIRE(PollUntil([&] { return f.publisher.Count() == 8 * kPerDevice; }));
   CHECK(f.backend.MessageCount() == 8 * kPerDevice);
   CHECK(f.pipeline->Held() == 0);
   std::lock_guard lock(f.backend.mutex);
-  for (const auto& b : f.backend.batches) CHECK(b.size() <= 64);
+  for (const auto& b : f.backend.batches) {
+    CHECK(b.size() <= 64);
+  }
   CHECK(f.backend.batches.size() < 8 * kPerDevice / 4);  // really batched
   // Per device, replies carry increasing ids.
   std::map<std::string, int> last;
@@ -70,7 +81,9 @@ TEST_CASE("Pipeline: batches commit many messages - replies follow in per-device
   for (const auto& [topic, payload] : f.publisher.published) {
     int id = std::stoi(json::parse(payload)["id"].get<std::string>());
     auto it = last.find(topic);
-    if (it != last.end()) CHECK(id == it->second + 1);
+    if (it != last.end()) {
+      CHECK(id == it->second + 1);
+    }
     last[topic] = id;
   }
   CHECK(last.size() == 8);
@@ -129,7 +142,9 @@ TEST_CASE("Pipeline: shard of a topic is the device's", "[gateway][pipeline]") {
 
 TEST_CASE("Pipeline: stop drains held messages", "[gateway][pipeline]") {
   auto f = std::make_unique<Fixture>();
-  for (int i = 0; i < 100; ++i) f->Post(i % 8, i);
+  for (int i = 0; i < 100; ++i) {
+    f->Post(i % 8, i);
+  }
   f->pipeline->Stop(std::chrono::seconds(5));
   CHECK(f->publisher.Count() == 100);
   CHECK(f->pipeline->Held() == 0);
@@ -138,7 +153,9 @@ TEST_CASE("Pipeline: stop drains held messages", "[gateway][pipeline]") {
 TEST_CASE("Pipeline: several writers keep per-device order and share the load", "[gateway][pipeline]") {
   t::FakeSource source;
   t::AddReferenceProduct(source, iot::tsl::Mode::kWeak);
-  for (int d = 0; d < 16; ++d) source.devices["a1Prod/d" + std::to_string(d) + "xx"] = gw::DeviceEntry{100 + d, true};
+  for (int d = 0; d < 16; ++d) {
+    source.devices["a1Prod/d" + std::to_string(d) + "xx"] = gw::DeviceEntry{100 + d, true};
+  }
   gw::CachingDirectory directory(source, gw::CacheSettings{});
   t::FakeBackend a, b;
   t::FakePublisher publisher;
@@ -153,7 +170,8 @@ TEST_CASE("Pipeline: several writers keep per-device order and share the load", 
   for (int i = 0; i < 200; ++i) {
     for (int d = 0; d < 16; ++d) {
       json msg = {{"id", std::to_string(i)}, {"params", {{"RunCount", i}}}};
-      pipeline.Submit(gw::InboundMessage{"/sys/a1Prod/d" + std::to_string(d) + "xx/thing/event/property/post", msg.dump(), iot::NowMs()});
+      pipeline.Submit(gw::InboundMessage{"/sys/a1Prod/d" + std::to_string(d) + "xx/thing/event/property/post",
+                                         msg.dump(), iot::NowMs()});
     }
   }
   REQUIRE(PollUntil([&] { return publisher.Count() == 16 * 200; }));
@@ -165,7 +183,9 @@ TEST_CASE("Pipeline: several writers keep per-device order and share the load", 
   for (const auto& [topic, payload] : publisher.published) {
     int id = std::stoi(json::parse(payload)["id"].get<std::string>());
     auto it = last.find(topic);
-    if (it != last.end()) CHECK(id == it->second + 1);
+    if (it != last.end()) {
+      CHECK(id == it->second + 1);
+    }
     last[topic] = id;
   }
 }
@@ -179,10 +199,15 @@ TEST_CASE("Pipeline: a connect storm's lifecycle events are applied per batch, i
   constexpr int kEvents = 200;  // 8 devices coming and going
   for (int i = 1; i <= kEvents; ++i) {
     const std::string dn = "d" + std::to_string(i % 8) + "xx";
-    json status = {{"status", i % 2 ? "online" : "offline"}, {"productKey", "a1Prod"}, {"deviceName", dn},
-                   {"time", "2023-11-14 22:13:20.000"}, {"utcTime", "2023-11-14T22:13:20.000Z"},
-                   {"lastTime", "2023-11-14 22:13:20.000"}, {"utcLastTime", "2023-11-14T22:13:20.000Z"},
-                   {"clientIp", "10.0.0.1"}, {"seq", i}};
+    json status = {{"status", i % 2 ? "online" : "offline"},
+                   {"productKey", "a1Prod"},
+                   {"deviceName", dn},
+                   {"time", "2023-11-14 22:13:20.000"},
+                   {"utcTime", "2023-11-14T22:13:20.000Z"},
+                   {"lastTime", "2023-11-14 22:13:20.000"},
+                   {"utcLastTime", "2023-11-14T22:13:20.000Z"},
+                   {"clientIp", "10.0.0.1"},
+                   {"seq", i}};
     f.pipeline->Submit(gw::InboundMessage{"/as/mqtt/status/a1Prod/" + dn, status.dump(), iot::NowMs()});
   }
   f.Post(0, 1);  // a post behind them is answered as usual

@@ -2,7 +2,6 @@
 // validation and storage as an Alink post, the reply encoded back to bytes, script failures with their
 // codes, the per-product CPU budget (26010), down_raw_reply completing a call.
 #include <catch2/catch.hpp>
-
 #include <nlohmann/json.hpp>
 
 #include "handler_fixture.hpp"
@@ -31,7 +30,9 @@ function protocolToRawData(j) { return [2, parseInt(j.id), j.code === 200 ? 0 : 
 
 std::string Bytes(std::initializer_list<int> values) {
   std::string out;
-  for (int v : values) out.push_back(static_cast<char>(v));
+  for (int v : values) {
+    out.push_back(static_cast<char>(v));
+  }
   return out;
 }
 
@@ -83,7 +84,8 @@ TEST_CASE("Raw handler: bytes become a validated property post and the reply goe
   CHECK(w.reply->data.contains("Humidity"));  // named in the reply before it was encoded
 
   // The encoder turns a changed reply into bytes too (what the writer does after a storage failure).
-  auto bytes = w.reply->encoder->Encode(R"({"id":"7","code":500,"data":{},"method":"thing.event.property.post"})");
+  auto bytes =
+      w.reply->encoder->Encode(R"({"id":"7","code":500,"data":{},"method":"thing.event.property.post"})");
   REQUIRE(bytes);
   CHECK(*bytes == Bytes({2, 7, 1}));
 }
@@ -126,7 +128,9 @@ TEST_CASE("Raw handler: a product's runaway script spends its own budget - other
   for (int i = 0; i < 8; ++i) {
     Work w = f.Run(kUp, Bytes({9}));
     REQUIRE(w.reply);
-    if (w.reply->code == iot::script::kScriptError) ++limited;  // ran to its 20 ms CPU limit
+    if (w.reply->code == iot::script::kScriptError) {
+      ++limited;  // ran to its 20 ms CPU limit
+    }
     if (w.reply->code == iot::script::kRateLimited) {
       ++refused;
       CHECK(w.reply->message.find("CPU budget (50 ms per second)") != std::string::npos);
@@ -138,7 +142,9 @@ TEST_CASE("Raw handler: a product's runaway script spends its own budget - other
     REQUIRE(other.reply);
     CHECK(other.reply->code == 200);
     CHECK(other.reply->raw == Bytes({2, i, 0}));
-    Work alink = f.Run(alink_post, R"({"id":"1","version":"1.0","params":{"RunCount":1},"method":"thing.event.property.post"})");
+    Work alink =
+        f.Run(alink_post,
+              R"({"id":"1","version":"1.0","params":{"RunCount":1},"method":"thing.event.property.post"})");
     REQUIRE(alink.reply);
     CHECK(alink.reply->code == 200);
   }

@@ -1,13 +1,13 @@
-#include <catch2/catch.hpp>
+#include "reply.hpp"
 
 #include <memory>
 #include <optional>
 #include <string>
 
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "iot/alink/topic.hpp"
-#include "reply.hpp"
 
 namespace gw = iot::gateway;
 using nlohmann::json;
@@ -31,8 +31,7 @@ class PrefixEncoder final : public gw::ReplyEncoder {
 
 }  // namespace
 
-TEST_CASE("Replies: a request's reply goes to its reply topic with the expected method",
-          "[gateway][reply]") {
+TEST_CASE("Replies: a request's reply goes to its reply topic with the expected method", "[gateway][reply]") {
   const gw::Reply r = PropertyPostReply();
   CHECK(r.topic == "/sys/a1Prod/dev1/thing/event/property/post_reply");
   CHECK(r.method == "thing.event.property.post");
@@ -42,8 +41,8 @@ TEST_CASE("Replies: a request's reply goes to its reply topic with the expected 
   CHECK(text["message"] == "success");
   auto raw_topic = iot::alink::ParseTopic("/sys/a1Prod/dev1/thing/model/up_raw");
   REQUIRE(raw_topic.has_value());
-  auto raw = gw::replies::ForRequest(*raw_topic, std::string("/sys/a1Prod/dev1/thing/model/up_raw_reply"), "8",
-                                     "thing.event.property.post", 200, json::object(), "");
+  auto raw = gw::replies::ForRequest(*raw_topic, std::string("/sys/a1Prod/dev1/thing/model/up_raw_reply"),
+                                     "8", "thing.event.property.post", 200, json::object(), "");
   REQUIRE(raw.has_value());
   CHECK(raw->topic == "/sys/a1Prod/dev1/thing/model/up_raw_reply");
 }

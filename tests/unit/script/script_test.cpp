@@ -1,10 +1,11 @@
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
+#include "iot/script/script.hpp"
 
 #include <string>
 
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
 #include "iot/script/hex.hpp"
-#include "iot/script/script.hpp"
 
 using iot::script::Limits;
 using iot::script::Script;
@@ -45,7 +46,9 @@ function transformPayload(topic, bytes) { return { topic: topic, length: bytes.l
 
 std::string Bytes(std::initializer_list<int> values) {
   std::string out;
-  for (int v : values) out.push_back(static_cast<char>(v));
+  for (int v : values) {
+    out.push_back(static_cast<char>(v));
+  }
   return out;
 }
 
@@ -82,7 +85,8 @@ TEST_CASE("Script: Alibaba-style sample converts both ways", "[script]") {
   REQUIRE(down);
   CHECK(*down == Bytes({0x01, 0, 0, 1, 2, 1}));
 
-  auto reply = script->ProtocolToRawData(json{{"id", "7"}, {"code", 200}, {"method", "thing.event.property.post"}});
+  auto reply =
+      script->ProtocolToRawData(json{{"id", "7"}, {"code", 200}, {"method", "thing.event.property.post"}});
   REQUIRE(reply);
   CHECK(*reply == Bytes({0x02, 0, 0, 0, 7, 0}));
 
@@ -174,7 +178,8 @@ TEST_CASE("Script: wrong result types and empty results get 26007 and 6201", "[s
     REQUIRE_FALSE(r);
     CHECK(r.error().code == up_codes[i]);
   }
-  const int down_codes[] = {kEmptyResult, kWrongType, kWrongType, kEmptyResult, kWrongType, kEmptyResult, kWrongType};
+  const int down_codes[] = {kEmptyResult, kWrongType,   kWrongType, kEmptyResult,
+                            kWrongType,   kEmptyResult, kWrongType};
   for (int i = 0; i < 7; ++i) {
     auto r = script->ProtocolToRawData(json{{"k", i}});
     REQUIRE_FALSE(r);
@@ -198,7 +203,8 @@ TEST_CASE("Script: an endless loop is stopped at the CPU limit, even one that ca
       "  if (b[0] === 3) return {method: 'm', params: {n: new Array(3000000).join('').length}};\n"
       "  if (b[0] === 4) { while (true) hoard.push(new Array(1000).join('x') + hoard.length); }\n"
       "  if (b[0] === 5) { while (true) { try { new Array(1000).join('x'); } catch (e) {} } }\n"
-      "  if (b[0] === 6) return {method: 'm', params: {m: /(a+)+b/.test('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')}};\n"
+      "  if (b[0] === 6) return {method: 'm', params: {m: "
+      "/(a+)+b/.test('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')}};\n"
       "  return {method: 'm', params: {calls: calls, kept: hoard.length}};\n"
       "}\n"
       "function protocolToRawData(j) { while (true) {} }\n",
@@ -209,7 +215,9 @@ TEST_CASE("Script: an endless loop is stopped at the CPU limit, even one that ca
     REQUIRE_FALSE(r);
     CHECK(r.error().code == iot::script::kScriptError);
     CHECK(r.error().message.find("CPU time limit") != std::string::npos);
-    if (kind <= 2) CHECK(r.error().line == 3 + kind);  // where it was looping
+    if (kind <= 2) {
+      CHECK(r.error().line == 3 + kind);  // where it was looping
+    }
   }
   auto down = script->ProtocolToRawData(json{{"id", "1"}});
   REQUIRE_FALSE(down);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "stream/client.hpp"
+
+#include <catch2/catch.hpp>
 
 using iot::api::Principal;
 using iot::api::stream::Client;

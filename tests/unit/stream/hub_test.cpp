@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "stream/hub.hpp"
 
 #include <thread>
 #include <vector>
 
-#include "stream/hub.hpp"
+#include <catch2/catch.hpp>
 
 using iot::api::Principal;
 using iot::api::stream::Client;
@@ -36,7 +36,10 @@ TEST_CASE("Stream hub: delivers by product and by device only to subscribers", "
   REQUIRE(hub.Subscribe(other, {"pkB", ""}, 10) == Hub::AddResult::kAdded);
 
   int builds = 0;
-  auto build = [&] { ++builds; return std::string("m") + std::to_string(builds); };
+  auto build = [&] {
+    ++builds;
+    return std::string("m") + std::to_string(builds);
+  };
   CHECK(hub.Publish("pkA", "dev1", build) == 2);
   CHECK(hub.Publish("pkA", "dev2", build) == 1);
   CHECK(hub.Publish("pkC", "dev1", build) == 0);

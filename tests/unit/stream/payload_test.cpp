@@ -12,7 +12,8 @@ TEST_CASE("Stream payload: records round-trip in order", "[stream][payload]") {
   StreamPayloadBuilder b;
   b.AddProperties(7, {{"Temp", "25.5", 1000}, {"Mode", "\"a\\nb\"", 1200}});
   b.AddEvent(7, {"alarm", "alert", R"({"level":3})", 1300});
-  b.AddRejection(8, {1400, "thing.event.property.post", "Temp", "\"hot\"\n", 6306, "Temp: \"hot\" is not an int"});
+  b.AddRejection(
+      8, {1400, "thing.event.property.post", "Temp", "\"hot\"\n", 6306, "Temp: \"hot\" is not an int"});
   b.AddProperties(9, {});  // nothing
   auto payloads = b.Take();
   REQUIRE(payloads.size() == 1);

@@ -1,7 +1,7 @@
+#include "stream/protocol.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-
-#include "stream/protocol.hpp"
 
 using namespace iot::api::stream;
 
@@ -18,13 +18,21 @@ TEST_CASE("Stream protocol: subscribe and unsubscribe commands parse", "[stream]
 }
 
 TEST_CASE("Stream protocol: bad messages give an error text", "[stream][protocol]") {
-  const char* bad[] = {
-      "", "not json", "[]", "42", R"({})", R"({"subscribe":{"productKey":"a"},"x":1})",
-      R"({"subscribe":"pk"})", R"({"subscribe":{}})", R"({"subscribe":{"productKey":5}})",
-      R"({"subscribe":{"productKey":"a/b"}})", R"({"subscribe":{"productKey":"pk","deviceName":""}})",
-      R"({"subscribe":{"productKey":"pk","deviceName":"a b"}})",
-      R"({"subscribe":{"productKey":"pk","extra":true}})", R"({"publish":{"productKey":"pk"}})",
-      "{\"subscribe\":{\"productKey\":\"\xff\"}}"};
+  const char* bad[] = {"",
+                       "not json",
+                       "[]",
+                       "42",
+                       R"({})",
+                       R"({"subscribe":{"productKey":"a"},"x":1})",
+                       R"({"subscribe":"pk"})",
+                       R"({"subscribe":{}})",
+                       R"({"subscribe":{"productKey":5}})",
+                       R"({"subscribe":{"productKey":"a/b"}})",
+                       R"({"subscribe":{"productKey":"pk","deviceName":""}})",
+                       R"({"subscribe":{"productKey":"pk","deviceName":"a b"}})",
+                       R"({"subscribe":{"productKey":"pk","extra":true}})",
+                       R"({"publish":{"productKey":"pk"}})",
+                       "{\"subscribe\":{\"productKey\":\"\xff\"}}"};
   for (const char* text : bad) {
     INFO(text);
     auto r = ParseClientMessage(text);
@@ -35,7 +43,8 @@ TEST_CASE("Stream protocol: bad messages give an error text", "[stream][protocol
 }
 
 TEST_CASE("Stream protocol: server messages are valid JSON with escaped keys", "[stream][protocol]") {
-  auto change = nlohmann::json::parse(ChangeMessage("property", "pk\"1", "d\\n", 42, R"({"T":{"value":1,"time":42}})"));
+  auto change =
+      nlohmann::json::parse(ChangeMessage("property", "pk\"1", "d\\n", 42, R"({"T":{"value":1,"time":42}})"));
   CHECK(change["type"] == "property");
   CHECK(change["productKey"] == "pk\"1");
   CHECK(change["deviceName"] == "d\\n");

@@ -1,11 +1,12 @@
-#include <catch2/catch.hpp>
-#include <algorithm>
-#include <nlohmann/json.hpp>
+#include "stream/service.hpp"
 
+#include <algorithm>
 #include <map>
 
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
 #include "http/auth.hpp"
-#include "stream/service.hpp"
 
 using namespace iot::api;
 using stream::SubscriptionChecker;
@@ -18,9 +19,15 @@ class FakeChecker final : public SubscriptionChecker {
   std::set<std::string> known{"pk01", "pk01/dev1"};
   bool unavailable = false;
   void Check(std::string pk, std::string dn, Done done) override {
-    if (unavailable) return done(Verdict::kUnavailable);
-    if (!known.count(pk)) return done(Verdict::kUnknownProduct);
-    if (!dn.empty() && !known.count(pk + "/" + dn)) return done(Verdict::kUnknownDevice);
+    if (unavailable) {
+      return done(Verdict::kUnavailable);
+    }
+    if (!known.count(pk)) {
+      return done(Verdict::kUnknownProduct);
+    }
+    if (!dn.empty() && !known.count(pk + "/" + dn)) {
+      return done(Verdict::kUnknownDevice);
+    }
     done(Verdict::kOk);
   }
 };
@@ -40,7 +47,9 @@ struct Fixture {
     Request r;
     r.method = "GET";
     r.target = std::move(target);
-    if (!authorization.empty()) r.headers.emplace_back("authorization", authorization);
+    if (!authorization.empty()) {
+      r.headers.emplace_back("authorization", authorization);
+    }
     stream::UpgradeDecision out;
     bool called = false;
     service.Authorize(std::move(r), [&](stream::UpgradeDecision d) {
@@ -163,7 +172,8 @@ TEST_CASE("Stream service: a message nested deeper than 64 asks the transport to
   Fixture f;
   auto d = f.Upgrade("/api/v1/stream", "Bearer viewer-token-0123456789");
   REQUIRE(d.client);
-  f.service.OnMessage(d.client, R"({"subscribe":)" + std::string(100, '[') + std::string(100, ']') + "}", true);
+  f.service.OnMessage(d.client, R"({"subscribe":)" + std::string(100, '[') + std::string(100, ']') + "}",
+                      true);
   auto close = d.client->PendingClose();
   REQUIRE(close);
   CHECK(close->code == 1009);

@@ -1,10 +1,11 @@
 // Thing-model diff: every data type of the TSL reference, events, services and their parameters,
 // accessMode and required, each change classified.
+#include "iot/tsl/diff.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "fixtures.hpp"
-#include "iot/tsl/diff.hpp"
 
 namespace iot::tsl {
 namespace {
@@ -19,7 +20,9 @@ json Base() {
     json kept = json::array();
     for (auto& item : list) {
       const std::string id = item.value("identifier", "");
-      if (id != "post" && id != "set" && id != "get") kept.push_back(item);
+      if (id != "post" && id != "set" && id != "get") {
+        kept.push_back(item);
+      }
     }
     list = kept;
   };
@@ -30,7 +33,9 @@ json Base() {
 
 ThingModel Build(const json& doc) {
   auto result = ParseThingModel(doc.dump());
-  if (!result.ok()) FAIL("does not parse: " + result.problems.front().pointer + " " + result.problems.front().message);
+  if (!result.ok()) {
+    FAIL("does not parse: " + result.problems.front().pointer + " " + result.problems.front().message);
+  }
   return std::move(*result.model);
 }
 
@@ -42,7 +47,9 @@ std::vector<Change> Diff(const json& from, const json& to) {
 
 json& Find(json& list, const std::string& id) {
   for (auto& item : list) {
-    if (item.value("identifier", "") == id) return item;
+    if (item.value("identifier", "") == id) {
+      return item;
+    }
   }
   throw std::runtime_error("no " + id);
 }
@@ -53,7 +60,9 @@ json& Specs(json& doc, const std::string& id) { return Prop(doc, id)["dataType"]
 Change One(const json& from, const json& to) {
   auto changes = Diff(from, to);
   json shown = json::array();
-  for (const auto& c : changes) shown.push_back(ChangeToJson(c));
+  for (const auto& c : changes) {
+    shown.push_back(ChangeToJson(c));
+  }
   INFO(shown.dump());
   REQUIRE(changes.size() == 1);
   return changes.front();
@@ -75,7 +84,9 @@ TEST_CASE("Diff: nothing published means everything is added", "[diff]") {
   auto changes = DiffModels(nullptr, b);
   // 10 properties, 2 events, 2 services.
   REQUIRE(changes.size() == 14);
-  for (const auto& c : changes) CHECK(c.change == ChangeType::kAdded);
+  for (const auto& c : changes) {
+    CHECK(c.change == ChangeType::kAdded);
+  }
   // PowerOn is required: a device of no version cannot have sent it, but it must now.
   CHECK(changes[0].identifier == "PowerOn");
   CHECK(Class(changes[0]) == "breaks-devices");
@@ -205,8 +216,10 @@ TEST_CASE("Diff: struct members", "[diff]") {
   CHECK(c.breaks_applications);
 
   b = Base();
-  Specs(b, "Position").push_back(
-      {{"identifier", "Alt"}, {"name", "Altitude"}, {"dataType", {{"type", "float"}, {"specs", {{"min", "0"}, {"max", "9000"}}}}}});
+  Specs(b, "Position")
+      .push_back({{"identifier", "Alt"},
+                  {"name", "Altitude"},
+                  {"dataType", {{"type", "float"}, {"specs", {{"min", "0"}, {"max", "9000"}}}}}});
   c = One(a, b);
   CHECK(c.path == "Alt");
   CHECK(Class(c) == "breaks-devices");  // strict mode requires every member
@@ -301,7 +314,9 @@ TEST_CASE("Diff: events and their outputs", "[diff]") {
   // An output added: missing outputs are tolerated, so old devices pass.
   b = Base();
   Find(b["events"], "Fault")["outputData"].push_back(
-      {{"identifier", "Extra"}, {"name", "Extra"}, {"dataType", {{"type", "date"}, {"specs", json::object()}}}});
+      {{"identifier", "Extra"},
+       {"name", "Extra"},
+       {"dataType", {{"type", "date"}, {"specs", json::object()}}}});
   CHECK(Class(One(a, b)) == "compatible");
   // An output removed: devices still sending it are refused, readers lose it.
   c = One(b, a);
@@ -337,7 +352,9 @@ TEST_CASE("Diff: services, inputs and outputs", "[diff]") {
   // An input added: strict mode requires every input.
   b = Base();
   Find(b["services"], "Reboot")["inputData"].push_back(
-      {{"identifier", "Force"}, {"name", "Force"}, {"dataType", {{"type", "bool"}, {"specs", {{"0", "no"}, {"1", "yes"}}}}}});
+      {{"identifier", "Force"},
+       {"name", "Force"},
+       {"dataType", {{"type", "bool"}, {"specs", {{"0", "no"}, {"1", "yes"}}}}}});
   c = One(a, b);
   CHECK(c.change == ChangeType::kAdded);
   CHECK(Class(c) == "breaks-applications");
@@ -400,9 +417,9 @@ TEST_CASE("Diff: custom modules are compared per module", "[diff]") {
 
 TEST_CASE("Diff: summary counts each class", "[diff]") {
   json a = Base(), b = Base();
-  Specs(b, "RunCount")["max"] = "10";                 // devices
-  Specs(b, "Humidity")["unit"] = "%";                 // applications
-  Prop(b, "PowerOn")["name"] = "Power";           // compatible
+  Specs(b, "RunCount")["max"] = "10";                  // devices
+  Specs(b, "Humidity")["unit"] = "%";                  // applications
+  Prop(b, "PowerOn")["name"] = "Power";                // compatible
   b["properties"].erase(b["properties"].begin() + 5);  // Label removed: both
   auto changes = Diff(a, b);
   DiffSummary s = Summarise(changes);

@@ -23,13 +23,14 @@ Module MustParse(const std::string& text) {
 
 const json* FindById(const json& list, const std::string& id) {
   for (const json& entry : list) {
-    if (entry.is_object() && entry.value("identifier", "") == id) return &entry;
+    if (entry.is_object() && entry.value("identifier", "") == id) {
+      return &entry;
+    }
   }
   return nullptr;
 }
 
-TEST_CASE("Export: export -> parse -> export is identical for every valid fixture",
-          "[tsl][export]") {
+TEST_CASE("Export: export -> parse -> export is identical for every valid fixture", "[tsl][export]") {
   const std::string name = GENERATE(from_range(FixtureNames("valid")));
   INFO(name);
   const std::string first = ExportModuleText(MustParse(Fixture("valid/" + name)), 2);
@@ -58,8 +59,7 @@ TEST_CASE("Export: the reference example keeps every property and spec string", 
   CHECK(exported == original);
 }
 
-TEST_CASE("Export: the built-ins are always present and derived from the properties",
-          "[tsl][export]") {
+TEST_CASE("Export: the built-ins are always present and derived from the properties", "[tsl][export]") {
   const json exported = ExportModule(MustParse(Fixture("valid/minimal.json")));
   const json* post = FindById(exported["events"], "post");
   REQUIRE(post != nullptr);
@@ -75,15 +75,15 @@ TEST_CASE("Export: the built-ins are always present and derived from the propert
   CHECK((*get)["outputData"].size() == 1);
 }
 
-TEST_CASE("Export: set lists only writable properties, get lists all identifiers",
-          "[tsl][export]") {
+TEST_CASE("Export: set lists only writable properties, get lists all identifiers", "[tsl][export]") {
   const json exported = ExportModule(MustParse(Fixture("valid/reference_example.json")));
   const json* set = FindById(exported["services"], "set");
   REQUIRE(set != nullptr);
   std::vector<std::string> writable;
-  for (const json& param : (*set)["inputData"]) writable.push_back(param["identifier"]);
-  CHECK(writable ==
-        std::vector<std::string>{"PowerOn", "TargetTemp", "FanLevel", "Label", "Zones"});
+  for (const json& param : (*set)["inputData"]) {
+    writable.push_back(param["identifier"]);
+  }
+  CHECK(writable == std::vector<std::string>{"PowerOn", "TargetTemp", "FanLevel", "Label", "Zones"});
   CHECK((*FindById(exported["services"], "get"))["inputData"].size() == 10);
 }
 

@@ -20,7 +20,9 @@ inline std::filesystem::path FixtureDir() {
 
 inline std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open fixture " + path.string());
+  if (!in) {
+    throw std::runtime_error("cannot open fixture " + path.string());
+  }
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -30,20 +32,22 @@ inline std::string ReadFile(const std::filesystem::path& path) {
 inline std::vector<std::string> FixtureNames(const std::string& folder) {
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(FixtureDir() / folder)) {
-    if (entry.path().extension() == ".json") names.push_back(entry.path().filename().string());
+    if (entry.path().extension() == ".json") {
+      names.push_back(entry.path().filename().string());
+    }
   }
   std::sort(names.begin(), names.end());
   return names;
 }
 
-inline std::string Fixture(const std::string& relative) {
-  return ReadFile(FixtureDir() / relative);
-}
+inline std::string Fixture(const std::string& relative) { return ReadFile(FixtureDir() / relative); }
 
 // The §1.6 reference example as a built model.
 inline ThingModel ReferenceModel() {
   auto result = ParseThingModel(Fixture("valid/reference_example.json"));
-  if (!result.ok()) throw std::runtime_error("reference example does not parse");
+  if (!result.ok()) {
+    throw std::runtime_error("reference example does not parse");
+  }
   return std::move(*result.model);
 }
 

@@ -27,14 +27,13 @@ std::string DocWithIdentifier(const std::string& id) {
          R"(","name":"N","accessMode":"r","dataType":{"type":"date"}}]})";
 }
 
-TEST_CASE("Hostile TSL: malformed documents produce problems, never crashes",
-          "[tsl][parser][hostile]") {
-  const std::string text = GENERATE(
-      std::string(), std::string("null"), std::string("[]"), std::string("42"), std::string("{"),
-      std::string("{\"profile\":1e400}"), std::string("{\"a\":\"\xff\xfe\"}"),
-      std::string("{\"a\":\"\xc0\xaf\"}"),  // overlong encoding
-      std::string("{\"profile\":{\"productKey\":\"pk\"},\"properties\":") + Nested(10000) + "}",
-      Nested(10000), std::string(100000, '{'), std::string("{\"x\":\"") + std::string(100, '\\'));
+TEST_CASE("Hostile TSL: malformed documents produce problems, never crashes", "[tsl][parser][hostile]") {
+  const std::string text =
+      GENERATE(std::string(), std::string("null"), std::string("[]"), std::string("42"), std::string("{"),
+               std::string("{\"profile\":1e400}"), std::string("{\"a\":\"\xff\xfe\"}"),
+               std::string("{\"a\":\"\xc0\xaf\"}"),  // overlong encoding
+               std::string("{\"profile\":{\"productKey\":\"pk\"},\"properties\":") + Nested(10000) + "}",
+               Nested(10000), std::string(100000, '{'), std::string("{\"x\":\"") + std::string(100, '\\'));
   INFO(text.substr(0, 80));
   ModuleResult result;
   REQUIRE_NOTHROW(result = ParseModule(text));
@@ -58,8 +57,7 @@ TEST_CASE("Hostile TSL: a huge document is refused by size", "[tsl][parser][host
   CHECK_THAT(result.problems[0].message, Catch::Contains("larger than"));
 }
 
-TEST_CASE("Hostile TSL: empty and 100 KB identifiers give short problems",
-          "[tsl][parser][hostile]") {
+TEST_CASE("Hostile TSL: empty and 100 KB identifiers give short problems", "[tsl][parser][hostile]") {
   const std::string id = GENERATE(std::string(), std::string(100 * 1024, 'a'), std::string("\xff"));
   const auto result = ParseModule(DocWithIdentifier(id));
   REQUIRE(result.problems.size() == 1);
@@ -70,18 +68,16 @@ TEST_CASE("Hostile TSL: huge numbers in specs are problems", "[tsl][parser][host
   const std::string spec =
       GENERATE(std::string("\"99999999999999999999\""), std::string("99999999999999999999"),
                std::string("\"1e400\""), std::string("-99999999999999999999"));
-  const std::string text =
-      R"({"profile":{"productKey":"pk"},"properties":[{"identifier":"A","name":"A",)"
-      R"("accessMode":"r","dataType":{"type":"int","specs":{"max":)" +
-      spec + "}}}]}";
+  const std::string text = R"({"profile":{"productKey":"pk"},"properties":[{"identifier":"A","name":"A",)"
+                           R"("accessMode":"r","dataType":{"type":"int","specs":{"max":)" +
+                           spec + "}}}]}";
   const auto result = ParseModule(text);
   INFO(spec);
   REQUIRE(result.problems.size() == 1);
   CHECK(result.problems[0].pointer == "/properties/0/dataType/specs/max");
 }
 
-TEST_CASE("Hostile TSL: invalid UTF-8 in a caller-built document is a problem",
-          "[tsl][parser][hostile]") {
+TEST_CASE("Hostile TSL: invalid UTF-8 in a caller-built document is a problem", "[tsl][parser][hostile]") {
   json doc = json::parse(DocWithIdentifier("A"));
   doc["properties"][0]["name"] = "bad \xff name";
   doc["properties"][0]["desc"] = "\xe2\x82";
@@ -89,18 +85,18 @@ TEST_CASE("Hostile TSL: invalid UTF-8 in a caller-built document is a problem",
   CHECK(result.problems.size() == 2);
 }
 
-TEST_CASE("Hostile TSL: problems are capped for a document full of errors",
-          "[tsl][parser][hostile]") {
+TEST_CASE("Hostile TSL: problems are capped for a document full of errors", "[tsl][parser][hostile]") {
   json properties = json::array();
-  for (int i = 0; i < 5000; ++i) properties.push_back(1);
+  for (int i = 0; i < 5000; ++i) {
+    properties.push_back(1);
+  }
   const json doc{{"profile", {{"productKey", "pk"}}}, {"properties", properties}};
   const auto result = ParseModuleDocument(doc);
   CHECK(result.problems.size() == kMaxProblems + 1);
   CHECK_THAT(result.problems.back().message, Catch::Contains("more problems"));
 }
 
-TEST_CASE("Hostile payloads: deep, huge and odd values are refused cleanly",
-          "[tsl][validator][hostile]") {
+TEST_CASE("Hostile payloads: deep, huge and odd values are refused cleanly", "[tsl][validator][hostile]") {
   const ThingModel model = test::ReferenceModel();
   const Mode mode = GENERATE(Mode::kNone, Mode::kWeak, Mode::kStrict);
   const Validator validator(&model, mode);
@@ -120,8 +116,7 @@ TEST_CASE("Hostile payloads: deep, huge and odd values are refused cleanly",
   }
   SECTION("1e400 is not valid JSON; 99999999999999999999 is not an int but is a double") {
     CHECK(json::parse(R"({"Humidity":1e400})", nullptr, false).is_discarded());
-    const json params =
-        json::parse(R"({"RunCount":99999999999999999999,"Humidity":99999999999999999999,
+    const json params = json::parse(R"({"RunCount":99999999999999999999,"Humidity":99999999999999999999,
                                         "FanLevel":18446744073709551615})");
     const Report report = validator.PropertyPost(params, kNow);
     if (mode == Mode::kNone) {
@@ -157,7 +152,9 @@ TEST_CASE("Hostile payloads: deep, huge and odd values are refused cleanly",
   }
   SECTION("many items in arrays and structs") {
     json samples = json::array();
-    for (int i = 0; i < 100000; ++i) samples.push_back(1.5);
+    for (int i = 0; i < 100000; ++i) {
+      samples.push_back(1.5);
+    }
     const json params{{"Samples", samples}};
     const Report report = validator.PropertyPost(params, kNow);
     CHECK(report.refused.size() == (mode == Mode::kStrict ? 1u : 0u));

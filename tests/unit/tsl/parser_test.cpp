@@ -18,7 +18,9 @@ using test::FixtureNames;
 
 std::set<std::string> Pointers(const std::vector<Problem>& problems) {
   std::set<std::string> pointers;
-  for (const Problem& problem : problems) pointers.insert(problem.pointer);
+  for (const Problem& problem : problems) {
+    pointers.insert(problem.pointer);
+  }
   return pointers;
 }
 
@@ -31,9 +33,7 @@ std::string Describe(const std::vector<Problem>& problems) {
 }
 
 // Parses a document built in a test and returns its problems.
-std::vector<Problem> ProblemsOf(const json& document) {
-  return ParseModuleDocument(document).problems;
-}
+std::vector<Problem> ProblemsOf(const json& document) { return ParseModuleDocument(document).problems; }
 
 json Doc(json properties, json events = json::array(), json services = json::array()) {
   return json{{"profile", {{"productKey", "a1Test00001"}}},
@@ -64,9 +64,13 @@ TEST_CASE("Parser: every invalid fixture reports exactly its expected pointers",
   INFO(Describe(result.problems));
   CHECK_FALSE(result.module.has_value());
   std::set<std::string> expected;
-  for (const auto& pointer : fixture.at("expected")) expected.insert(pointer.get<std::string>());
+  for (const auto& pointer : fixture.at("expected")) {
+    expected.insert(pointer.get<std::string>());
+  }
   CHECK(Pointers(result.problems) == expected);
-  for (const Problem& problem : result.problems) CHECK_FALSE(problem.message.empty());
+  for (const Problem& problem : result.problems) {
+    CHECK_FALSE(problem.message.empty());
+  }
 }
 
 TEST_CASE("Parser: reads the reference example completely", "[tsl][parser]") {
@@ -132,13 +136,13 @@ TEST_CASE("Parser: generates the built-ins when the document has none", "[tsl][p
 }
 
 TEST_CASE("Parser: ignores unknown keys such as link and an event's callType", "[tsl][parser]") {
-  json doc = Doc(json::array({Prop("A", {{"type", "int"},
-                                         {"specs", {{"min", "0"}, {"max", "9"}, {"extra", 1}}}})}),
-                 json::array({{{"identifier", "E"},
-                               {"name", "E"},
-                               {"type", "info"},
-                               {"callType", "async"},
-                               {"outputData", json::array()}}}));
+  json doc =
+      Doc(json::array({Prop("A", {{"type", "int"}, {"specs", {{"min", "0"}, {"max", "9"}, {"extra", 1}}}})}),
+          json::array({{{"identifier", "E"},
+                        {"name", "E"},
+                        {"type", "info"},
+                        {"callType", "async"},
+                        {"outputData", json::array()}}}));
   doc["link"] = "/sys/a1Test00001/dev/thing/";
   doc["properties"][0]["whatever"] = {{"nested", true}};
   CHECK(ProblemsOf(doc).empty());
@@ -171,8 +175,8 @@ TEST_CASE("Parser: reports a problem for each reserved word", "[tsl][parser]") {
 TEST_CASE("Parser: struct members may not be named value or time", "[tsl][parser]") {
   const std::string word = GENERATE("value", "time");
   const json member{{"identifier", word}, {"name", "M"}, {"dataType", {{"type", "int"}}}};
-  const auto problems = ProblemsOf(
-      Doc(json::array({Prop("S", {{"type", "struct"}, {"specs", json::array({member})}})})));
+  const auto problems =
+      ProblemsOf(Doc(json::array({Prop("S", {{"type", "struct"}, {"specs", json::array({member})}})})));
   REQUIRE(problems.size() == 1);
   CHECK(problems[0].pointer == "/properties/0/dataType/specs/0/identifier");
 }
@@ -180,8 +184,7 @@ TEST_CASE("Parser: struct members may not be named value or time", "[tsl][parser
 TEST_CASE("Parser: enforces identifier pattern and length", "[tsl][parser]") {
   SECTION("50 characters pass, 51 fail") {
     CHECK(ProblemsOf(Doc(json::array({Prop(std::string(50, 'a'), {{"type", "date"}})}))).empty());
-    CHECK(ProblemsOf(Doc(json::array({Prop(std::string(51, 'a'), {{"type", "date"}})}))).size() ==
-          1);
+    CHECK(ProblemsOf(Doc(json::array({Prop(std::string(51, 'a'), {{"type", "date"}})}))).size() == 1);
   }
   SECTION("letters, digits and underscore only") {
     const std::string bad = GENERATE("a-b", "a b", "a.b", "a:b", "é", "");
@@ -199,18 +202,13 @@ TEST_CASE("Parser: enforces identifier pattern and length", "[tsl][parser]") {
   }
 }
 
-TEST_CASE("Parser: identifiers are unique across properties, events and services",
-          "[tsl][parser]") {
-  const json event{
-      {"identifier", "X"}, {"name", "E"}, {"type", "info"}, {"outputData", json::array()}};
-  const json service{{"identifier", "X"},
-                     {"name", "S"},
-                     {"inputData", json::array()},
-                     {"outputData", json::array()}};
-  const auto problems = ProblemsOf(Doc(json::array({Prop("X", {{"type", "date"}})}),
-                                       json::array({event}), json::array({service})));
-  CHECK(Pointers(problems) ==
-        std::set<std::string>{"/events/0/identifier", "/services/0/identifier"});
+TEST_CASE("Parser: identifiers are unique across properties, events and services", "[tsl][parser]") {
+  const json event{{"identifier", "X"}, {"name", "E"}, {"type", "info"}, {"outputData", json::array()}};
+  const json service{
+      {"identifier", "X"}, {"name", "S"}, {"inputData", json::array()}, {"outputData", json::array()}};
+  const auto problems = ProblemsOf(
+      Doc(json::array({Prop("X", {{"type", "date"}})}), json::array({event}), json::array({service})));
+  CHECK(Pointers(problems) == std::set<std::string>{"/events/0/identifier", "/services/0/identifier"});
 }
 
 TEST_CASE("Parser: checks number specs per type", "[tsl][parser]") {
@@ -240,13 +238,11 @@ TEST_CASE("Parser: checks number specs per type", "[tsl][parser]") {
       {"float", {{"unit", 5}}, "/specs/unit"},
   }));
   INFO(c.type << " " << c.specs.dump());
-  const auto problems =
-      ProblemsOf(Doc(json::array({Prop("N", {{"type", c.type}, {"specs", c.specs}})})));
+  const auto problems = ProblemsOf(Doc(json::array({Prop("N", {{"type", c.type}, {"specs", c.specs}})})));
   if (std::string(c.pointer).empty()) {
     CHECK(problems.empty());
   } else {
-    CHECK(Pointers(problems) ==
-          std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
+    CHECK(Pointers(problems) == std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
   }
 }
 
@@ -256,7 +252,9 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
     const char* pointer;
   };
   json big_enum = json::object();
-  for (int i = 0; i < 100; ++i) big_enum[std::to_string(i)] = "v";
+  for (int i = 0; i < 100; ++i) {
+    big_enum[std::to_string(i)] = "v";
+  }
   json too_big_enum = big_enum;
   too_big_enum["100"] = "v";
   json members = json::array();
@@ -266,8 +264,7 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
                        {"dataType", {{"type", "date"}}}});
   }
   json too_many_members = members;
-  too_many_members.push_back(
-      {{"identifier", "m50"}, {"name", "m"}, {"dataType", {{"type", "date"}}}});
+  too_many_members.push_back({{"identifier", "m50"}, {"name", "m"}, {"dataType", {{"type", "date"}}}});
   const auto c = GENERATE_COPY(values<Case>({
       {{{"type", "text"}, {"specs", {{"length", "1"}}}}, ""},
       {{{"type", "text"}, {"specs", {{"length", "10240"}}}}, ""},
@@ -275,13 +272,10 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
       {{{"type", "text"}, {"specs", {{"length", "-1"}}}}, "/specs/length"},
       {{{"type", "array"}, {"specs", {{"size", "512"}, {"item", {{"type", "int"}}}}}}, ""},
       {{{"type", "array"}, {"specs", {{"size", "1"}, {"item", {{"type", "text"}}}}}}, ""},
-      {{{"type", "array"}, {"specs", {{"size", "513"}, {"item", {{"type", "int"}}}}}},
-       "/specs/size"},
+      {{{"type", "array"}, {"specs", {{"size", "513"}, {"item", {{"type", "int"}}}}}}, "/specs/size"},
       {{{"type", "array"}, {"specs", {{"size", "4"}}}}, "/specs/item"},
-      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "date"}}}}}},
-       "/specs/item/type"},
-      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "struct"}}}}}},
-       "/specs/item/specs"},
+      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "date"}}}}}}, "/specs/item/type"},
+      {{{"type", "array"}, {"specs", {{"size", "4"}, {"item", {{"type", "struct"}}}}}}, "/specs/item/specs"},
       {{{"type", "enum"}, {"specs", big_enum}}, ""},
       {{{"type", "enum"}, {"specs", too_big_enum}}, "/specs"},
       {{{"type", "enum"}, {"specs", json::object()}}, "/specs"},
@@ -309,8 +303,7 @@ TEST_CASE("Parser: checks text, array, enum and bool specs at their limits", "[t
       CHECK(problems.empty());
     }
   } else {
-    CHECK(Pointers(problems) ==
-          std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
+    CHECK(Pointers(problems) == std::set<std::string>{"/properties/0/dataType" + std::string(c.pointer)});
   }
 }
 
@@ -318,17 +311,17 @@ TEST_CASE("Parser: checks names, access mode, event type and call type", "[tsl][
   json prop = Prop("A", {{"type", "date"}});
   SECTION("a name of 30 characters (CJK count as one) passes, 31 fail") {
     std::string cjk;
-    for (int i = 0; i < 30; ++i) cjk += "温";
+    for (int i = 0; i < 30; ++i) {
+      cjk += "温";
+    }
     prop["name"] = cjk;
     CHECK(ProblemsOf(Doc(json::array({prop}))).empty());
     prop["name"] = cjk + "度";
-    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) ==
-          std::set<std::string>{"/properties/0/name"});
+    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) == std::set<std::string>{"/properties/0/name"});
   }
   SECTION("a name must not start with punctuation or be empty") {
     prop["name"] = GENERATE("-x", "", " x");
-    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) ==
-          std::set<std::string>{"/properties/0/name"});
+    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) == std::set<std::string>{"/properties/0/name"});
   }
   SECTION("accessMode must be r or rw (w is tolerated)") {
     prop["accessMode"] = "w";
@@ -339,8 +332,7 @@ TEST_CASE("Parser: checks names, access mode, event type and call type", "[tsl][
   }
   SECTION("required must be a bool") {
     prop["required"] = "yes";
-    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) ==
-          std::set<std::string>{"/properties/0/required"});
+    CHECK(Pointers(ProblemsOf(Doc(json::array({prop})))) == std::set<std::string>{"/properties/0/required"});
   }
 }
 
@@ -348,9 +340,9 @@ TEST_CASE("Parser: reports every problem of a document at once", "[tsl][parser]"
   const json fixture = json::parse(Fixture("invalid/bad_specs.json"));
   const auto result = ParseModuleDocument(fixture.at("document"));
   CHECK(result.problems.size() >= fixture.at("expected").size());
-  const auto it = std::find_if(
-      result.problems.begin(), result.problems.end(),
-      [](const Problem& p) { return p.pointer == "/properties/0/dataType/specs/min"; });
+  const auto it = std::find_if(result.problems.begin(), result.problems.end(), [](const Problem& p) {
+    return p.pointer == "/properties/0/dataType/specs/min";
+  });
   REQUIRE(it != result.problems.end());
   CHECK(it->message == "min 10 is greater than max 5");
 }
@@ -374,8 +366,7 @@ TEST_CASE("Parser: builds a model from the default and custom modules", "[tsl][p
   }
   SECTION("a custom document without functionBlockId") {
     const auto result = ParseThingModel(main, {Fixture("valid/minimal.json")});
-    CHECK(Pointers(result.problems) ==
-          std::set<std::string>{"/functionBlockId", "/profile/productKey"});
+    CHECK(Pointers(result.problems) == std::set<std::string>{"/functionBlockId", "/profile/productKey"});
   }
   SECTION("problems in a custom module name the module") {
     json bad = json::parse(custom);

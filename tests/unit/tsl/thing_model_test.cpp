@@ -11,8 +11,8 @@ namespace {
 using test::Fixture;
 
 TEST_CASE("ThingModel: finds features by identifier and by module:identifier", "[tsl][model]") {
-  auto result = ParseThingModel(Fixture("valid/reference_example.json"),
-                                {Fixture("valid/custom_module.json")});
+  auto result =
+      ParseThingModel(Fixture("valid/reference_example.json"), {Fixture("valid/custom_module.json")});
   REQUIRE(result.ok());
   const ThingModel model = std::move(*result.model);
 

@@ -24,9 +24,11 @@ const ThingModel& Model() {
 
 const ThingModel& ModelWithModule() {
   static const ThingModel model = [] {
-    auto result = ParseThingModel(Fixture("valid/reference_example.json"),
-                                  {Fixture("valid/custom_module.json")});
-    if (!result.ok()) throw std::runtime_error("fixtures do not parse");
+    auto result =
+        ParseThingModel(Fixture("valid/reference_example.json"), {Fixture("valid/custom_module.json")});
+    if (!result.ok()) {
+      throw std::runtime_error("fixtures do not parse");
+    }
     return std::move(*result.model);
   }();
   return model;
@@ -35,8 +37,8 @@ const ThingModel& ModelWithModule() {
 std::string Describe(const Report& report) {
   std::string text = "code " + std::to_string(report.code) + " " + report.message + "\n";
   for (const Refusal& refusal : report.refused) {
-    text += "  refused " + refusal.identifier + " " + std::to_string(refusal.code) + " " +
-            refusal.message + "\n";
+    text +=
+        "  refused " + refusal.identifier + " " + std::to_string(refusal.code) + " " + refusal.message + "\n";
   }
   return text;
 }
@@ -53,7 +55,9 @@ struct ValueCase {
 
 std::string Repeat(const std::string& unit, int times) {
   std::string out;
-  for (int i = 0; i < times; ++i) out += unit;
+  for (int i = 0; i < times; ++i) {
+    out += unit;
+  }
   return out;
 }
 
@@ -88,8 +92,7 @@ std::vector<ValueCase> ValueCases() {
       {"Humidity", 45.25, Fault::kNone, 0, ""},
       {"Humidity", 101, Fault::kRange, codes::kBadDouble, "Humidity: 101 is above max 100"},
       {"Humidity", nullptr, Fault::kType, codes::kBadDouble, "Humidity: null is not a double"},
-      {"Humidity", json::object(), Fault::kType, codes::kBadDouble,
-       "Humidity: {...} is not a double"},
+      {"Humidity", json::object(), Fault::kType, codes::kBadDouble, "Humidity: {...} is not a double"},
       {"FanLevel", 2, Fault::kNone, 0, ""},
       {"FanLevel", 3, Fault::kRange, codes::kBadEnum, "FanLevel: 3 is not one of the enum values"},
       {"FanLevel", 1.5, Fault::kType, codes::kBadEnum, ""},
@@ -97,8 +100,7 @@ std::vector<ValueCase> ValueCases() {
       {"RunCount", 12, Fault::kNone, 0, ""},
       {"RunCount", -1, Fault::kRange, codes::kBadInt, "RunCount: -1 is below min 0"},
       {"RunCount", 1000001, Fault::kRange, codes::kBadInt, ""},
-      {"RunCount", 2147483648LL, Fault::kType, codes::kBadInt,
-       "RunCount: 2147483648 is out of int32 range"},
+      {"RunCount", 2147483648LL, Fault::kType, codes::kBadInt, "RunCount: 2147483648 is out of int32 range"},
       {"RunCount", -2147483649LL, Fault::kType, codes::kBadInt, ""},
       {"RunCount", 12.0, Fault::kType, codes::kBadInt, ""},
       {"RunCount", "hot", Fault::kType, codes::kBadInt, "RunCount: \"hot\" is not an int"},
@@ -115,15 +117,12 @@ std::vector<ValueCase> ValueCases() {
       {"LastService", "", Fault::kType, codes::kBadDate, ""},
       {"LastService", "-1", Fault::kType, codes::kBadDate, ""},
       {"Position", position, Fault::kNone, 0, ""},
-      {"Position", position_lat, Fault::kRange, codes::kBadDouble,
-       "Position.Lat: 95 is above max 90"},
-      {"Position", position_extra, Fault::kType, codes::kParamNotExist,
-       "Position.Foo: params not exist"},
+      {"Position", position_lat, Fault::kRange, codes::kBadDouble, "Position.Lat: 95 is above max 90"},
+      {"Position", position_extra, Fault::kType, codes::kParamNotExist, "Position.Foo: params not exist"},
       {"Position", position_missing, Fault::kRange, codes::kBadStruct,
        "Position.Sats: required member is missing"},
       {"Position", position_bad_fix, Fault::kRange, codes::kBadEnum, ""},
-      {"Position", position_bad_note, Fault::kType, codes::kBadText,
-       "Position.Note: 5 is not a text"},
+      {"Position", position_bad_note, Fault::kType, codes::kBadText, "Position.Note: 5 is not a text"},
       {"Position", json::array(), Fault::kType, codes::kBadStruct, ""},
       {"Position", json::object(), Fault::kRange, codes::kBadStruct, ""},
       {"Samples", json::array({1.0, 2.5, 3}), Fault::kNone, 0, ""},
@@ -131,18 +130,17 @@ std::vector<ValueCase> ValueCases() {
       {"Samples", json::array({1, 2, 3, 4, 5, 6, 7, 8, 9}), Fault::kRange, codes::kBadArray,
        "Samples: has 9 items, more than size 8"},
       {"Samples", "x", Fault::kType, codes::kNotArray, "Samples: \"x\" is not an array"},
-      {"Samples", json::array({1, "a"}), Fault::kType, codes::kBadFloat,
-       "Samples[1]: \"a\" is not a float"},
+      {"Samples", json::array({1, "a"}), Fault::kType, codes::kBadFloat, "Samples[1]: \"a\" is not a float"},
       {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"north"},{"ZoneId":2,"ZoneName":"south"}])"),
        Fault::kNone, 0, ""},
-      {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"a"},{"ZoneId":7,"ZoneName":"b"}])"),
-       Fault::kRange, codes::kBadInt, "Zones[1].ZoneId: 7 is above max 4"},
+      {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"a"},{"ZoneId":7,"ZoneName":"b"}])"), Fault::kRange,
+       codes::kBadInt, "Zones[1].ZoneId: 7 is above max 4"},
       {"Zones", json::parse(R"([{"ZoneId":1}])"), Fault::kRange, codes::kBadStruct,
        "Zones[0].ZoneName: required member is missing"},
       {"Zones", json::parse(R"([{"ZoneId":"1","ZoneName":"a"}])"), Fault::kType, codes::kBadInt,
        "Zones[0].ZoneId: \"1\" is not an int"},
-      {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"a","X":0}])"), Fault::kType,
-       codes::kParamNotExist, "Zones[0].X: params not exist"},
+      {"Zones", json::parse(R"([{"ZoneId":1,"ZoneName":"a","X":0}])"), Fault::kType, codes::kParamNotExist,
+       "Zones[0].X: params not exist"},
       {"Zones", json::parse(R"([1])"), Fault::kType, codes::kBadStruct,
        "Zones[0]: 1 is not a struct (object)"},
   };
@@ -156,8 +154,8 @@ TEST_CASE("Validator: checks every data type for each mode and fault", "[tsl][va
   const Report report = Validator(&Model(), mode).PropertyPost(params, kNow);
   INFO(Describe(report));
   REQUIRE(report.request_ok());
-  const bool refused = (c.fault == Fault::kType && mode != Mode::kNone) ||
-                       (c.fault == Fault::kRange && mode == Mode::kStrict);
+  const bool refused =
+      (c.fault == Fault::kType && mode != Mode::kNone) || (c.fault == Fault::kRange && mode == Mode::kStrict);
   if (!refused) {
     REQUIRE(report.accepted.size() == 1);
     CHECK(report.refused.empty());
@@ -171,7 +169,9 @@ TEST_CASE("Validator: checks every data type for each mode and fault", "[tsl][va
     CHECK(report.refused[0].code == c.code);
     CHECK(report.refused[0].value == &params[c.property]);  // kept for checkFailedData
     CHECK(report.refused[0].time_ms == kNow);
-    if (std::string(c.message).size() > 0) CHECK(report.refused[0].message == c.message);
+    if (std::string(c.message).size() > 0) {
+      CHECK(report.refused[0].message == c.message);
+    }
   }
 }
 
@@ -185,8 +185,7 @@ TEST_CASE("Validator: CheckValue applies the same rules to a single value", "[ts
   CHECK_FALSE(CheckValue(lat, json("x"), Mode::kNone, "Lat").has_value());
 }
 
-TEST_CASE("Validator: accepts the reference example post in weak and strict mode",
-          "[tsl][validator]") {
+TEST_CASE("Validator: accepts the reference example post in weak and strict mode", "[tsl][validator]") {
   const json message = json::parse(Fixture("payloads/reference_post.json"));
   const json& params = message.at("params");
   const Mode mode = GENERATE(Mode::kWeak, Mode::kStrict);
@@ -270,8 +269,7 @@ TEST_CASE("Validator: unknown identifiers are refused except in none mode", "[ts
   }
 }
 
-TEST_CASE("Validator: custom module properties are addressed as module:identifier",
-          "[tsl][validator]") {
+TEST_CASE("Validator: custom module properties are addressed as module:identifier", "[tsl][validator]") {
   const json params = json::parse(R"({"testFb:temperature":21.5,"testFb:PowerOn":1,"temperature":1,
                                       "testFb:Humidity":1})");
   const Report report = Validator(&ModelWithModule(), Mode::kStrict).PropertyPost(params, kNow);
@@ -296,7 +294,9 @@ TEST_CASE("Validator: request-level errors are reported apart from items", "[tsl
   }
   SECTION("more than 200 items") {
     json params = json::object();
-    for (int i = 0; i < 200; ++i) params[std::string("p").append(std::to_string(i))] = 1;
+    for (int i = 0; i < 200; ++i) {
+      params[std::string("p").append(std::to_string(i))] = 1;
+    }
     CHECK(weak.PropertyPost(params, kNow).request_ok());
     params["p200"] = 1;
     CHECK(weak.PropertyPost(params, kNow).code == codes::kTooManyProperties);
@@ -306,10 +306,8 @@ TEST_CASE("Validator: request-level errors are reported apart from items", "[tsl
     const Validator no_model(nullptr, mode);
     const json params{{"PowerOn", 1}};
     CHECK(no_model.PropertyPost(params, kNow).code == codes::kPropertyDefsUnavailable);
-    CHECK(no_model.EventPost("LowBattery", json::object(), kNow).code ==
-          codes::kEventDefsUnavailable);
-    CHECK(no_model.ServiceInput("Reboot", json::object(), kNow).code ==
-          codes::kServiceDefsUnavailable);
+    CHECK(no_model.EventPost("LowBattery", json::object(), kNow).code == codes::kEventDefsUnavailable);
+    CHECK(no_model.ServiceInput("Reboot", json::object(), kNow).code == codes::kServiceDefsUnavailable);
     CHECK(no_model.PropertySet(params, kNow).code == codes::kPropertyDefsUnavailable);
     CHECK(no_model.DesiredGet(json::array(), kNow).code == codes::kPropertyDefsUnavailable);
   }
@@ -332,8 +330,7 @@ TEST_CASE("Validator: an event is accepted or refused as one item", "[tsl][valid
   const Validator weak(&Model(), Mode::kWeak);
   const Validator strict(&Model(), Mode::kStrict);
   SECTION("wrapped form with time") {
-    const json params =
-        json::parse(R"({"value":{"Level":12,"Since":"1699990000000"},"time":1699999990000})");
+    const json params = json::parse(R"({"value":{"Level":12,"Since":"1699990000000"},"time":1699999990000})");
     const Report report = strict.EventPost("LowBattery", params, kNow);
     INFO(Describe(report));
     REQUIRE(report.accepted.size() == 1);
@@ -430,8 +427,7 @@ TEST_CASE("Validator: service inputs and outputs are checked per parameter", "[t
     CHECK(report.refused[2].identifier == "Zzz");
   }
   SECTION("outputs of a sync service") {
-    CHECK(
-        weak.ServiceOutput("SelfTest", json{{"Passed", 1}, {"Report", "ok"}}, kNow).all_accepted());
+    CHECK(weak.ServiceOutput("SelfTest", json{{"Passed", 1}, {"Report", "ok"}}, kNow).all_accepted());
     const Report report = weak.ServiceOutput("SelfTest", json{{"Passed", true}}, kNow);
     REQUIRE(report.refused.size() == 1);
     CHECK(report.refused[0].code == codes::kBadBool);
@@ -449,12 +445,10 @@ TEST_CASE("Validator: service inputs and outputs are checked per parameter", "[t
     CHECK(report.refused[0].code == codes::kDownlinkSpecMismatch);
   }
   SECTION("none mode accepts anything") {
-    CHECK(Validator(nullptr, Mode::kNone).ServiceInput("X", json{{"a", 1}}, kNow).accepted.size() ==
-          1);
+    CHECK(Validator(nullptr, Mode::kNone).ServiceInput("X", json{{"a", 1}}, kNow).accepted.size() == 1);
   }
   SECTION("custom module service") {
-    CHECK(strict.ServiceInput("testFb:Calibrate", json::object(), kNow).code ==
-          codes::kServiceNotFound);
+    CHECK(strict.ServiceInput("testFb:Calibrate", json::object(), kNow).code == codes::kServiceNotFound);
     const Report report = Validator(&ModelWithModule(), Mode::kStrict)
                               .ServiceInput("testFb:Calibrate", json{{"Offset", 6}}, kNow);
     REQUIRE(report.refused.size() == 1);
@@ -462,8 +456,7 @@ TEST_CASE("Validator: service inputs and outputs are checked per parameter", "[t
   }
 }
 
-TEST_CASE("Validator: property set is strict and allows only writable properties",
-          "[tsl][validator]") {
+TEST_CASE("Validator: property set is strict and allows only writable properties", "[tsl][validator]") {
   const Validator weak(&Model(), Mode::kWeak);  // set ignores the product's mode
   const json params = json::parse(R"({"TargetTemp":40,"Humidity":50,"PowerOn":1,"Foo":1,
                                       "Zones":[{"ZoneId":1,"ZoneName":"a"}]})");
@@ -494,13 +487,14 @@ TEST_CASE("Validator: desired get takes a list of identifiers", "[tsl][validator
   CHECK(report.refused[1].code == codes::kParamError);
   CHECK(weak.DesiredGet(json::object(), kNow).code == codes::kParamError);
   json many = json::array();
-  for (int i = 0; i < 201; ++i) many.push_back("PowerOn");
+  for (int i = 0; i < 201; ++i) {
+    many.push_back("PowerOn");
+  }
   CHECK(weak.DesiredGet(many, kNow).code == codes::kDesiredTooMany);
   CHECK(Validator(nullptr, Mode::kNone).DesiredGet(json::parse(R"(["Foo"])"), kNow).all_accepted());
 }
 
-TEST_CASE("Validator: desired delete takes identifiers with optional versions",
-          "[tsl][validator]") {
+TEST_CASE("Validator: desired delete takes identifiers with optional versions", "[tsl][validator]") {
   const Validator weak(&Model(), Mode::kWeak);
   const json params = json::parse(
       R"({"PowerOn":{"version":1},"Label":{},"Foo":{},"TargetTemp":{"version":"x"},"FanLevel":3})");
@@ -518,8 +512,9 @@ TEST_CASE("Validator: desired delete takes identifiers with optional versions",
 }
 
 TEST_CASE("Validator: mode names round-trip", "[tsl][validator]") {
-  for (const Mode mode : {Mode::kNone, Mode::kWeak, Mode::kStrict})
+  for (const Mode mode : {Mode::kNone, Mode::kWeak, Mode::kStrict}) {
     CHECK(ParseMode(ModeName(mode)) == mode);
+  }
   CHECK_FALSE(ParseMode("strong").has_value());
 }
 
@@ -537,11 +532,17 @@ TEST_CASE("Validator: values exactly at the model's limits pass, one beyond fail
   const Validator strict(&model, Mode::kStrict);
   const std::string id50(50, 'A');
   json struct50 = json::object();
-  for (int i = 0; i < 50; ++i) struct50[(i < 10 ? "m0" : "m") + std::to_string(i)] = 1;
+  for (int i = 0; i < 50; ++i) {
+    struct50[(i < 10 ? "m0" : "m") + std::to_string(i)] = 1;
+  }
   json text512 = json::array();
-  for (int i = 0; i < 512; ++i) text512.push_back("12345678");
+  for (int i = 0; i < 512; ++i) {
+    text512.push_back("12345678");
+  }
   json structs512 = json::array();
-  for (int i = 0; i < 512; ++i) structs512.push_back(struct50);
+  for (int i = 0; i < 512; ++i) {
+    structs512.push_back(struct50);
+  }
 
   const json at_limit{{id50, 2147483647},
                       {"Struct50", struct50},

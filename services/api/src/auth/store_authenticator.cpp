@@ -67,7 +67,8 @@ void StoreAuthenticator::Run() {
       return;
     }
     Forget(id);
-    if (observer_ && n.payload.substr(slash == std::string::npos ? n.payload.size() : slash + 1) == "revoked") {
+    if (observer_ &&
+        n.payload.substr(slash == std::string::npos ? n.payload.size() : slash + 1) == "revoked") {
       observer_(id);
     }
   });

@@ -75,7 +75,7 @@ class StoreAuthenticator final : public Authenticator {
 
   store::DbPool& pool_;
   const TokenCacheSettings settings_;
-  std::mutex mutex_;  // guards cache_ and failures_
+  std::mutex mutex_;                              // guards cache_ and failures_
   std::unordered_map<std::string, Entry> cache_;  // by token hash
   std::uint64_t generation_ = 0;                  // bumped by every Forget
   DeviceRateLimiter failures_;
@@ -83,7 +83,7 @@ class StoreAuthenticator final : public Authenticator {
   std::atomic<bool> stopping_{false};
   RevocationObserver observer_;
   OpenTokens open_tokens_;
-  std::atomic<bool> recheck_{false};                  // set by a resync, cleared by RecheckOpenTokens
+  std::atomic<bool> recheck_{false};                    // set by a resync, cleared by RecheckOpenTokens
   std::chrono::steady_clock::time_point next_recheck_;  // the listener thread's only
   std::thread thread_;
 };

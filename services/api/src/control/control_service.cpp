@@ -91,7 +91,9 @@ std::string RrpcTopic(const std::string& pk, const std::string& dn, const std::s
 
 // The first problem of a report as (code, message), or nullopt when everything passed.
 std::optional<std::pair<int, std::string>> FirstProblem(const tsl::Report& report) {
-  if (!report.request_ok()) return std::make_pair(report.code, report.message);
+  if (!report.request_ok()) {
+    return std::make_pair(report.code, report.message);
+  }
   if (!report.refused.empty()) {
     const auto& r = report.refused.front();
     return std::make_pair(r.code, r.identifier + ": " + r.message);
@@ -102,7 +104,9 @@ std::optional<std::pair<int, std::string>> FirstProblem(const tsl::Report& repor
 tsl::Report CheckCommand(const ProductModel& model, const std::string& identifier,
                          const nlohmann::json& params, std::int64_t now_ms) {
   tsl::Validator validator(model.model.get(), tsl::Mode::kStrict);
-  if (identifier == "set") return validator.PropertySet(params, now_ms);
+  if (identifier == "set") {
+    return validator.PropertySet(params, now_ms);
+  }
   return validator.ServiceInput(identifier, params, now_ms);
 }
 
@@ -156,7 +160,9 @@ void ControlService::Stop() {
   std::unordered_map<std::string, Waiter> left;
   {
     std::lock_guard lock(waiters_mutex_);
-    if (stopping_) return;
+    if (stopping_) {
+      return;
+    }
     stopping_ = true;
     left.swap(waiters_);
     deadlines_.clear();
@@ -167,8 +173,12 @@ void ControlService::Stop() {
     sweep_stopping_ = true;
   }
   sweep_cv_.notify_all();
-  if (timer_thread_.joinable()) timer_thread_.join();
-  if (sweep_thread_.joinable()) sweep_thread_.join();
+  if (timer_thread_.joinable()) {
+    timer_thread_.join();
+  }
+  if (sweep_thread_.joinable()) {
+    sweep_thread_.join();
+  }
   for (auto& [id, waiter] : left) {
     waiter.done(Failure(ControlErrc::kShuttingDown, "the API is shutting down"));
   }
@@ -177,13 +187,17 @@ void ControlService::Stop() {
 // --- models -------------------------------------------------------------------------------------
 
 script::Outcome<std::string> ControlService::ToRaw(const ProductModel& model, const nlohmann::json& message) {
-  if (!model.script) return script::Error{script::kNoScript, "the product has no parsing script", 0};
+  if (!model.script) {
+    return script::Error{script::kNoScript, "the product has no parsing script", 0};
+  }
   std::shared_ptr<RawEncoder> encoder;
   {
     std::lock_guard lock(encoders_mutex_);
     auto& slot = encoders_[model.product_key];
     if (!slot || slot->source != model.script) {  // first use, or the product was reloaded
-      if (encoders_.size() > kMaxRawEncoders) encoders_.clear();
+      if (encoders_.size() > kMaxRawEncoders) {
+        encoders_.clear();
+      }
       slot = std::make_shared<RawEncoder>();
       slot->source = model.script;
     }
@@ -192,7 +206,9 @@ script::Outcome<std::string> ControlService::ToRaw(const ProductModel& model, co
   std::lock_guard lock(encoder->mutex);
   if (!encoder->compiled) {
     auto built = script::Script::Compile(*encoder->source, settings_.script_limits);
-    if (!built) return built.error();
+    if (!built) {
+      return built.error();
+    }
     encoder->compiled = std::move(*built);
   }
   return encoder->compiled->ProtocolToRawData(message);
@@ -202,8 +218,8 @@ std::shared_ptr<const ProductModel> ControlService::Model(store::Db& db, const s
   auto model = Unwrap(models_.Find(db, pk), "no such product: " + pk);
   if (model->version && !model->model) {
     IOT_LOG_LIMITED(ModelNoise(), log::Level::kError, kLog,
-                    "msg=\"published thing model does not parse\" product=" << pk
-                                                                             << " error=" << log::Quote(model->model_error));
+                    "msg=\"published thing model does not parse\" product="
+                        << pk << " error=" << log::Quote(model->model_error));
   }
   return model;
 }
@@ -211,7 +227,9 @@ std::shared_ptr<const ProductModel> ControlService::Model(store::Db& db, const s
 std::vector<ParamProblem> ControlService::ValidateParams(const ProductModel& model, const Command& command) {
   tsl::Report report = CheckCommand(model, command.identifier, command.params, NowMs());
   std::vector<ParamProblem> problems;
-  if (report.all_accepted()) return problems;
+  if (report.all_accepted()) {
+    return problems;
+  }
   if (!report.request_ok()) {
     problems.push_back({"", report.code, report.message});
   }
@@ -232,16 +250,18 @@ store::ServiceCall ControlService::Enqueue(store::Db& db, const store::Device& d
                                            const Command& command) {
   const std::int64_t queued = Unwrap(store::CountQueuedServiceCalls(db, device.id));
   if (queued >= settings_.queue_limit) {
-    throw Failure(ControlErrc::kQueueFull,
-                  "the device's command queue is full (" + std::to_string(settings_.queue_limit) + " queued)");
+    throw Failure(ControlErrc::kQueueFull, "the device's command queue is full (" +
+                                               std::to_string(settings_.queue_limit) + " queued)");
   }
   const std::int64_t now = NowMs();
   store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kQueued);
-  create.requested_at = now;  // this process's clock, as sentAt's later (not the database's: it may run ahead)
+  create.requested_at =
+      now;  // this process's clock, as sentAt's later (not the database's: it may run ahead)
   create.expires_at = now + command.ttl_ms;
   store::ServiceCall call = Unwrap(store::CreateServiceCall(db, create));
   // A device that has just connected may not have subscribed yet: the sweeper delivers after the grace.
-  const bool settled = device.last_online_at && *device.last_online_at <= now - settings_.online_grace.count();
+  const bool settled =
+      device.last_online_at && *device.last_online_at <= now - settings_.online_grace.count();
   if (device.status == store::DeviceStatus::kOnline && settled) {
     Deliver(db, device.id, device.product_key, device.device_name);
     call = Unwrap(store::GetServiceCall(db, device.id, call.call_id));
@@ -264,9 +284,13 @@ std::optional<std::pair<int, std::string>> ControlService::Recheck(const Product
     }
   }
   nlohmann::json params = nlohmann::json::parse(call.params_json, nullptr, false);
-  if (params.is_discarded()) params = nlohmann::json::object();
+  if (params.is_discarded()) {
+    params = nlohmann::json::object();
+  }
   auto problem = FirstProblem(CheckCommand(*model, call.identifier, params, NowMs()));
-  if (problem) problem->second = "params no longer match the published model: " + problem->second;
+  if (problem) {
+    problem->second = "params no longer match the published model: " + problem->second;
+  }
   return problem;
 }
 
@@ -274,7 +298,9 @@ void ControlService::Deliver(store::Db& db, std::int64_t device_id, const std::s
                              const std::string& dn) {
   std::lock_guard device_lock(DeviceLock(device_id));
   auto calls = Unwrap(store::ListQueuedServiceCalls(db, device_id));
-  if (calls.empty()) return;
+  if (calls.empty()) {
+    return;
+  }
   std::shared_ptr<const ProductModel> model = Model(db, pk);
   const std::string key = std::to_string(device_id);
   for (const store::ServiceCall& call : calls) {
@@ -294,10 +320,14 @@ void ControlService::Deliver(store::Db& db, std::int64_t device_id, const std::s
       (void)store::UpdateServiceCall(db, call.call_id, update);
       continue;
     }
-    if (!downlink_.Connected()) return;  // the sweeper retries
+    if (!downlink_.Connected()) {
+      return;  // the sweeper retries
+    }
     {
       std::lock_guard lock(limiter_mutex_);
-      if (!delivery_limiter_.Allow(key, now)) return;  // paced: the sweeper goes on next tick
+      if (!delivery_limiter_.Allow(key, now)) {
+        return;  // paced: the sweeper goes on next tick
+      }
     }
     nlohmann::json params = nlohmann::json::parse(call.params_json, nullptr, false);
     std::string payload = alink::BuildRequest(call.alink_id, Method(call.identifier),
@@ -320,7 +350,9 @@ void ControlService::Deliver(store::Db& db, std::int64_t device_id, const std::s
     update.sent_at = now;
     auto claimed = store::UpdateServiceCall(db, call.call_id, update);
     if (!claimed) {
-      if (store::Is(claimed.error(), store::Errc::kConflict)) continue;  // someone else took it
+      if (store::Is(claimed.error(), store::Errc::kConflict)) {
+        continue;  // someone else took it
+      }
       Unwrap(std::move(claimed));
     }
     if (!downlink_.Publish(topic, payload, 1)) {
@@ -335,7 +367,9 @@ void ControlService::Deliver(store::Db& db, std::int64_t device_id, const std::s
 
 void ControlService::RejectInvalidQueued(store::Db& db, const std::string& pk) {
   auto calls = store::ListQueuedServiceCallsOfProduct(db, pk);
-  if (!calls) return;
+  if (!calls) {
+    return;
+  }
   std::shared_ptr<const ProductModel> model = Model(db, pk);
   for (const auto& call : *calls) {
     if (auto problem = Recheck(model.get(), call)) {
@@ -355,8 +389,9 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
                               std::shared_ptr<const ProductModel> model, const Command& command,
                               SyncDone done) {
   if (model && model->raw) {
-    throw Failure(ControlErrc::kRawSync,
-                  "synchronous services (RRPC) are not available for raw products: declare the service async");
+    throw Failure(
+        ControlErrc::kRawSync,
+        "synchronous services (RRPC) are not available for raw products: declare the service async");
   }
   const std::int64_t now = NowMs();
   store::ServiceCallCreate create = NewCall(device, command, store::ServiceCallStatus::kSent);
@@ -379,7 +414,9 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   waiter.timeout_ms = command.timeout_ms;
   {
     std::lock_guard lock(waiters_mutex_);
-    if (stopping_) throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
+    if (stopping_) {
+      throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
+    }
     deadlines_.emplace(waiter.deadline, create.rrpc_id);
     waiters_.emplace(create.rrpc_id, std::move(waiter));
   }
@@ -389,7 +426,9 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
     return;
   }
   std::optional<Waiter> unsent = TakeWaiter(create.rrpc_id);
-  if (!unsent) return;  // answered already (cannot happen without a publish)
+  if (!unsent) {
+    return;  // answered already (cannot happen without a publish)
+  }
   store::ServiceCallUpdate update;
   update.status = store::ServiceCallStatus::kFailed;
   update.from = {store::ServiceCallStatus::kSent};
@@ -402,7 +441,9 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
 std::optional<ControlService::Waiter> ControlService::TakeWaiter(const std::string& rrpc_id) {
   std::lock_guard lock(waiters_mutex_);
   auto it = waiters_.find(rrpc_id);
-  if (it == waiters_.end()) return std::nullopt;
+  if (it == waiters_.end()) {
+    return std::nullopt;
+  }
   Waiter waiter = std::move(it->second);
   waiters_.erase(it);
   auto range = deadlines_.equal_range(waiter.deadline);
@@ -417,7 +458,9 @@ std::optional<ControlService::Waiter> ControlService::TakeWaiter(const std::stri
 
 void ControlService::OnMessage(const std::string& topic, const std::string& payload) {
   auto parsed = alink::ParseTopic(topic);
-  if (!parsed || parsed->kind != alink::TopicKind::kRrpcResponse) return;
+  if (!parsed || parsed->kind != alink::TopicKind::kRrpcResponse) {
+    return;
+  }
   std::optional<Waiter> waiter = TakeWaiter(parsed->message_id);
   std::string pk = parsed->product_key;
   std::string dn = parsed->device_name;
@@ -427,10 +470,14 @@ void ControlService::OnMessage(const std::string& topic, const std::string& payl
     try {
       CompleteRrpc(db, pk, dn, rrpc_id, payload, std::move(*shared_waiter));
     } catch (const ControlError& error) {
-      if (*shared_waiter) (*shared_waiter)->done(error);
+      if (*shared_waiter) {
+        (*shared_waiter)->done(error);
+      }
     } catch (const std::exception& e) {
       IOT_LOG_ERROR(kLog, "msg=\"recording an RRPC answer failed\" what=" << log::Quote(e.what()));
-      if (*shared_waiter) (*shared_waiter)->done(Failure(ControlErrc::kInternal, "internal error"));
+      if (*shared_waiter) {
+        (*shared_waiter)->done(Failure(ControlErrc::kInternal, "internal error"));
+      }
     }
   });
   if (!queued) {
@@ -462,9 +509,13 @@ void ControlService::CompleteRrpc(store::Db& db, const std::string& pk, const st
   } else {
     // A late answer (after the timeout, or after a restart of the API): record it.
     auto found = store::FindServiceCallByRrpcId(db, rrpc_id);
-    if (!found) return;
+    if (!found) {
+      return;
+    }
     auto device = store::GetDeviceById(db, found->device_id);
-    if (!device || device->product_key != pk || device->device_name != dn) return;
+    if (!device || device->product_key != pk || device->device_name != dn) {
+      return;
+    }
     call_id = found->call_id;
     identifier = found->identifier;
     model = Model(db, pk);
@@ -472,7 +523,9 @@ void ControlService::CompleteRrpc(store::Db& db, const std::string& pk, const st
 
   store::ServiceCallUpdate update;
   update.from = {store::ServiceCallStatus::kSent};
-  if (!waiter) update.from.push_back(store::ServiceCallStatus::kTimeout);
+  if (!waiter) {
+    update.from.push_back(store::ServiceCallStatus::kTimeout);
+  }
   update.replied_at = NowMs();
   auto reply = alink::DecodeReply(payload);
   if (!reply) {
@@ -484,8 +537,8 @@ void ControlService::CompleteRrpc(store::Db& db, const std::string& pk, const st
     update.code = reply->code;
     update.message = reply->message;
     update.output_json = data.dump();
-    update.status = reply->code == 200 ? store::ServiceCallStatus::kSucceeded
-                                       : store::ServiceCallStatus::kFailed;
+    update.status =
+        reply->code == 200 ? store::ServiceCallStatus::kSucceeded : store::ServiceCallStatus::kFailed;
     if (reply->code == 200 && model && model->model && model->mode != tsl::Mode::kNone) {
       tsl::Validator validator(model->model.get(), model->mode);
       if (auto problem = FirstProblem(validator.ServiceOutput(identifier, data, NowMs()))) {
@@ -496,7 +549,9 @@ void ControlService::CompleteRrpc(store::Db& db, const std::string& pk, const st
     }
   }
   auto updated = store::UpdateServiceCall(db, call_id, update);
-  if (!waiter) return;
+  if (!waiter) {
+    return;
+  }
   if (!updated && store::Is(updated.error(), store::Errc::kConflict)) {
     // The sweeper timed it out a moment earlier: answer with what is stored.
     updated = store::GetServiceCall(db, waiter->device_id, call_id);
@@ -510,7 +565,9 @@ void ControlService::AnswerSync(const Waiter& waiter, const store::ServiceCall& 
 
 void ControlService::TimeOut(const std::string& rrpc_id) {
   std::optional<Waiter> waiter = TakeWaiter(rrpc_id);
-  if (!waiter) return;
+  if (!waiter) {
+    return;
+  }
   auto shared = std::make_shared<Waiter>(std::move(*waiter));
   const bool queued = pool_.Submit([this, shared](store::Db& db) {
     try {
@@ -531,7 +588,9 @@ void ControlService::TimeOut(const std::string& rrpc_id) {
       shared->done(Failure(ControlErrc::kInternal, "internal error"));
     }
   });
-  if (!queued) shared->done(Failure(ControlErrc::kDbQueueFull, "the database queue is full"));
+  if (!queued) {
+    shared->done(Failure(ControlErrc::kDbQueueFull, "the database queue is full"));
+  }
 }
 
 void ControlService::TimerLoop() {
@@ -560,14 +619,18 @@ void ControlService::Sweep(store::Db& db) {
   if (ended && !ended->empty()) {
     IOT_LOG_INFO(kLog, "msg=\"open commands ended\" count=" << ended->size());
   }
-  auto devices = store::ListDeliverableDevices(db, NowMs() - settings_.online_grace.count(), kDeliverableBatch);
-  if (!devices) return;
+  auto devices =
+      store::ListDeliverableDevices(db, NowMs() - settings_.online_grace.count(), kDeliverableBatch);
+  if (!devices) {
+    return;
+  }
   for (const auto& d : *devices) {
     try {
       Deliver(db, d.device_id, d.product_key, d.device_name);
     } catch (const ControlError& e) {
-      IOT_LOG_WARN(kLog, "msg=\"delivering a queue failed\" device_id=" << d.device_id
-                                                                         << " error=" << log::Quote(e.detail.empty() ? e.code.message() : e.detail));
+      IOT_LOG_WARN(kLog, "msg=\"delivering a queue failed\" device_id="
+                             << d.device_id
+                             << " error=" << log::Quote(e.detail.empty() ? e.code.message() : e.detail));
     }
   }
 }
@@ -586,23 +649,25 @@ std::vector<std::string> Channels() {
 void ControlService::SweepLoop() {
   store::Db db(settings_.db);
   std::vector<std::string> product_changes;
-  store::Listener listener(
-      settings_.db,
-      Channels(), [&](const store::Notification& n) {
-        if (!n.resync && n.channel == store::kChannelDeviceStatus) {
-          if (n.payload.ends_with("/online")) {
-            std::lock_guard lock(sweep_mutex_);
-            deliveries_due_.push_back(Clock::now() + settings_.online_grace + std::chrono::milliseconds(20));
-          }
-          return;
-        }
-        if (models_.Apply(n) && n.channel == store::kChannelThingModel) product_changes.push_back(n.payload);
-      });
+  store::Listener listener(settings_.db, Channels(), [&](const store::Notification& n) {
+    if (!n.resync && n.channel == store::kChannelDeviceStatus) {
+      if (n.payload.ends_with("/online")) {
+        std::lock_guard lock(sweep_mutex_);
+        deliveries_due_.push_back(Clock::now() + settings_.online_grace + std::chrono::milliseconds(20));
+      }
+      return;
+    }
+    if (models_.Apply(n) && n.channel == store::kChannelThingModel) {
+      product_changes.push_back(n.payload);
+    }
+  });
   auto next_sweep = Clock::now();
   while (true) {
     {
       std::lock_guard lock(sweep_mutex_);
-      if (sweep_stopping_) return;
+      if (sweep_stopping_) {
+        return;
+      }
     }
     (void)listener.Poll(std::chrono::milliseconds(50));
     for (const std::string& pk : product_changes) {
@@ -617,12 +682,16 @@ void ControlService::SweepLoop() {
     bool due = now >= next_sweep;
     {
       std::lock_guard lock(sweep_mutex_);
-      auto passed = std::remove_if(deliveries_due_.begin(), deliveries_due_.end(),
-                                   [&](auto t) { return t <= now; });
-      if (passed != deliveries_due_.end()) due = true;
+      auto passed =
+          std::remove_if(deliveries_due_.begin(), deliveries_due_.end(), [&](auto t) { return t <= now; });
+      if (passed != deliveries_due_.end()) {
+        due = true;
+      }
       deliveries_due_.erase(passed, deliveries_due_.end());
     }
-    if (!due) continue;
+    if (!due) {
+      continue;
+    }
     next_sweep = now + settings_.sweep_interval;
     try {
       Sweep(db);

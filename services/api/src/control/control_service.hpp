@@ -20,12 +20,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "control/mqtt_link.hpp"
 #include "control/outcome.hpp"
@@ -45,7 +46,7 @@ struct ControlSettings {
   int queue_limit = 1000;  // queued commands per device
   std::chrono::milliseconds online_grace{500};
   std::chrono::milliseconds sweep_interval{1000};
-  store::DbSettings db;  // the sweeper's own connection and its LISTEN connection
+  store::DbSettings db;          // the sweeper's own connection and its LISTEN connection
   script::Limits script_limits;  // raw products: protocolToRawData per command
 };
 
@@ -156,7 +157,7 @@ class ControlService final {
 
   std::mutex waiters_mutex_;
   std::condition_variable waiters_cv_;
-  std::unordered_map<std::string, Waiter> waiters_;                       // by rrpc id
+  std::unordered_map<std::string, Waiter> waiters_;  // by rrpc id
   std::multimap<std::chrono::steady_clock::time_point, std::string> deadlines_;
 
   std::mutex sweep_mutex_;

@@ -1,9 +1,9 @@
 #include "control/mqtt_link.hpp"
 
-#include <mqtt/async_client.h>
-
-#include <chrono>
 #include <algorithm>
+#include <chrono>
+
+#include <mqtt/async_client.h>
 
 #include "iot/common/log.hpp"
 
@@ -27,9 +27,8 @@ MqttLink::MqttLink(MqttLinkSettings settings, MessageHandler on_message)
 MqttLink::~MqttLink() { Stop(); }
 
 void MqttLink::Start() {
-  client_->set_message_callback([this](mqtt::const_message_ptr msg) {
-    on_message_(msg->get_topic(), msg->get_payload_str());
-  });
+  client_->set_message_callback(
+      [this](mqtt::const_message_ptr msg) { on_message_(msg->get_topic(), msg->get_payload_str()); });
   client_->set_connection_lost_handler([this](const std::string& cause) {
     connected_.store(false, std::memory_order_release);
     IOT_LOG_WARN(kLog, "msg=\"MQTT connection lost\" cause=" << log::Quote(cause));
@@ -50,19 +49,24 @@ void MqttLink::Start() {
                              .keep_alive_interval(std::chrono::seconds(settings_.keepalive_s))
                              .connect_timeout(kConnectTimeout)
                              .automatic_reconnect(false);
-          if (!settings_.username.empty()) options.user_name(settings_.username);
-          if (!settings_.password.empty()) options.password(settings_.password);
+          if (!settings_.username.empty()) {
+            options.user_name(settings_.username);
+          }
+          if (!settings_.password.empty()) {
+            options.password(settings_.password);
+          }
           auto token = client_->connect(options.finalize());
           if (token->wait_for(kConnectTimeout + std::chrono::seconds(1)) && client_->is_connected()) {
             Subscribe();
             connected_.store(true, std::memory_order_release);
             backoff = kBackoffMin;
-            IOT_LOG_INFO(kLog, "msg=\"MQTT connected\" uri=" << settings_.uri
-                                                              << " client_id=" << settings_.client_id);
+            IOT_LOG_INFO(
+                kLog, "msg=\"MQTT connected\" uri=" << settings_.uri << " client_id=" << settings_.client_id);
           }
         } catch (const mqtt::exception& e) {
-          IOT_LOG_LIMITED(noise_, log::Level::kWarn, kLog, "msg=\"MQTT connect failed\" uri=" << settings_.uri
-                                                                          << " error=" << log::Quote(e.what()));
+          IOT_LOG_LIMITED(
+              noise_, log::Level::kWarn, kLog,
+              "msg=\"MQTT connect failed\" uri=" << settings_.uri << " error=" << log::Quote(e.what()));
         }
         if (!connected_.load(std::memory_order_acquire)) {
           std::unique_lock lock(wait_mutex_);
@@ -84,9 +88,13 @@ void MqttLink::Subscribe() {
 }
 
 void MqttLink::Stop() {
-  if (stopped_.exchange(true)) return;
+  if (stopped_.exchange(true)) {
+    return;
+  }
   wait_cv_.notify_all();
-  if (supervisor_.joinable()) supervisor_.join();
+  if (supervisor_.joinable()) {
+    supervisor_.join();
+  }
   try {
     if (client_->is_connected()) {
       client_->disconnect(std::chrono::seconds(1))->wait_for(std::chrono::seconds(3));
@@ -98,13 +106,16 @@ void MqttLink::Stop() {
 }
 
 bool MqttLink::Publish(const std::string& topic, const std::string& payload, int qos) {
-  if (!connected_.load(std::memory_order_acquire)) return false;
+  if (!connected_.load(std::memory_order_acquire)) {
+    return false;
+  }
   try {
     client_->publish(topic, payload.data(), payload.size(), qos, false);
     return true;
   } catch (const mqtt::exception& e) {
-    IOT_LOG_LIMITED(noise_, log::Level::kWarn, kLog, "msg=\"MQTT publish refused\" topic=" << log::Quote(topic)
-                                                                       << " error=" << log::Quote(e.what()));
+    IOT_LOG_LIMITED(
+        noise_, log::Level::kWarn, kLog,
+        "msg=\"MQTT publish refused\" topic=" << log::Quote(topic) << " error=" << log::Quote(e.what()));
     return false;
   }
 }

@@ -4,17 +4,16 @@
 #include <array>
 #include <cctype>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "handlers/common.hpp"
 
 namespace iot::api {
 namespace {
 
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
 bool AlnumOfLength(std::string_view text, std::size_t min, std::size_t max) {
   return text.size() >= min && text.size() <= max && std::all_of(text.begin(), text.end(), IsAlnum);
@@ -29,8 +28,8 @@ std::string Lower(std::string_view text) {
 
 // Counts UTF-8 code points (nickname limits are in characters).
 std::size_t Utf8Length(std::string_view text) {
-  return static_cast<std::size_t>(
-      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return static_cast<std::size_t>(std::count_if(
+      text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 // Splits CSV text into records of fields (RFC 4180 quoting). Returns false with `error` and the line of
@@ -40,8 +39,8 @@ struct CsvRecord {
   std::vector<std::string> fields;
 };
 
-bool SplitCsv(std::string_view text, std::vector<CsvRecord>& out, std::size_t max_records,
-              std::string& error, std::size_t& error_line) {
+bool SplitCsv(std::string_view text, std::vector<CsvRecord>& out, std::size_t max_records, std::string& error,
+              std::size_t& error_line) {
   std::size_t line = 1;
   std::size_t i = 0;
   while (i < text.size()) {
@@ -66,7 +65,9 @@ bool SplitCsv(std::string_view text, std::vector<CsvRecord>& out, std::size_t ma
               break;
             }
           } else {
-            if (c == '\n') ++line;
+            if (c == '\n') {
+              ++line;
+            }
             field.push_back(c);
           }
         }
@@ -90,8 +91,12 @@ bool SplitCsv(std::string_view text, std::vector<CsvRecord>& out, std::size_t ma
         ++i;
         continue;
       }
-      if (i < text.size() && text[i] == '\r') ++i;
-      if (i < text.size() && text[i] == '\n') ++i;
+      if (i < text.size() && text[i] == '\r') {
+        ++i;
+      }
+      if (i < text.size() && text[i] == '\n') {
+        ++i;
+      }
       ++line;
       record_done = true;
     }
@@ -114,7 +119,9 @@ std::string Quoted(std::string_view field) {
   }
   std::string out = "\"";
   for (char c : field) {
-    if (c == '"') out.push_back('"');
+    if (c == '"') {
+      out.push_back('"');
+    }
     out.push_back(c);
   }
   out.push_back('"');
@@ -160,8 +167,12 @@ store::DeviceCreate DeviceRowFromJson(const nlohmann::json& row, const std::stri
                                       std::vector<ErrorItem>& problems) {
   store::DeviceCreate out;
   out.device_name = row.at("deviceName").get<std::string>();
-  if (row.contains("deviceSecret")) out.secret = row["deviceSecret"].get<std::string>();
-  if (row.contains("iotId")) out.iot_id = row["iotId"].get<std::string>();
+  if (row.contains("deviceSecret")) {
+    out.secret = row["deviceSecret"].get<std::string>();
+  }
+  if (row.contains("iotId")) {
+    out.iot_id = row["iotId"].get<std::string>();
+  }
   out.nickname = row.value("nickname", std::string());
   CheckDeviceRow(out, pointer, problems);
   return out;
@@ -169,7 +180,8 @@ store::DeviceCreate DeviceRowFromJson(const nlohmann::json& row, const std::stri
 
 std::string DevicesPointer(std::size_t index) { return "/devices/" + std::to_string(index); }
 
-std::vector<store::DeviceCreate> DeviceRowsFromJson(const nlohmann::json& rows, std::vector<ErrorItem>& problems) {
+std::vector<store::DeviceCreate> DeviceRowsFromJson(const nlohmann::json& rows,
+                                                    std::vector<ErrorItem>& problems) {
   std::vector<store::DeviceCreate> out;
   out.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -188,8 +200,9 @@ void CheckDuplicates(const std::vector<store::DeviceCreate>& rows,
     if (rows[i].device_name) {
       auto [it, fresh] = names.emplace(*rows[i].device_name, i);
       if (!fresh) {
-        problems.push_back({pointer_of(i) + "/deviceName", 0,
-                            "duplicate deviceName " + it->first + " (also at " + pointer_of(it->second) + ")"});
+        problems.push_back(
+            {pointer_of(i) + "/deviceName", 0,
+             "duplicate deviceName " + it->first + " (also at " + pointer_of(it->second) + ")"});
       }
     }
     if (rows[i].iot_id) {
@@ -232,14 +245,20 @@ CsvDevices ParseDevicesCsv(std::string_view text, std::string_view product_key, 
   const auto& header = records.front();
   for (std::size_t c = 0; c < header.fields.size(); ++c) {
     std::string name = Lower(header.fields[c]);
-    while (!name.empty() && name.back() == ' ') name.pop_back();
-    while (!name.empty() && name.front() == ' ') name.erase(name.begin());
+    while (!name.empty() && name.back() == ' ') {
+      name.pop_back();
+    }
+    while (!name.empty() && name.front() == ' ') {
+      name.erase(name.begin());
+    }
     auto it = kKnown.find(name);
     const std::string pointer = "/lines/" + std::to_string(header.line);
     if (it == kKnown.end()) {
       const std::string& shown = header.fields[c];  // hostile headers are not echoed in full
-      out.problems.push_back({pointer, 0, "unknown column \"" + (shown.size() > 64 ? shown.substr(0, 64) + "..." : shown) +
-                                              "\": expected DeviceName, DeviceSecret, Nickname, IotId, ProductKey"});
+      out.problems.push_back({pointer, 0,
+                              "unknown column \"" +
+                                  (shown.size() > 64 ? shown.substr(0, 64) + "..." : shown) +
+                                  "\": expected DeviceName, DeviceSecret, Nickname, IotId, ProductKey"});
     } else if (index[it->second] >= 0) {
       out.problems.push_back({pointer, 0, "column " + std::string(kLabel[it->second]) + " given twice"});
     } else {
@@ -263,16 +282,23 @@ CsvDevices ParseDevicesCsv(std::string_view text, std::string_view product_key, 
     const auto& record = records[r];
     const std::string pointer = "/lines/" + std::to_string(record.line);
     if (record.fields.size() != header.fields.size()) {
-      out.problems.push_back({pointer, 0, std::to_string(record.fields.size()) + " fields, the header has " +
-                                              std::to_string(header.fields.size())});
+      out.problems.push_back({pointer, 0,
+                              std::to_string(record.fields.size()) + " fields, the header has " +
+                                  std::to_string(header.fields.size())});
       continue;
     }
-    auto field = [&](Column c) -> const std::string& { return record.fields[static_cast<std::size_t>(index[c])]; };
+    auto field = [&](Column c) -> const std::string& {
+      return record.fields[static_cast<std::size_t>(index[c])];
+    };
     store::DeviceCreate row;
     row.device_name = field(kName);
     row.secret = field(kSecret);
-    if (index[kNickname] >= 0) row.nickname = field(kNickname);
-    if (index[kIotId] >= 0 && !field(kIotId).empty()) row.iot_id = field(kIotId);
+    if (index[kNickname] >= 0) {
+      row.nickname = field(kNickname);
+    }
+    if (index[kIotId] >= 0 && !field(kIotId).empty()) {
+      row.iot_id = field(kIotId);
+    }
     std::vector<ErrorItem> row_problems;
     CheckDeviceRow(row, pointer, row_problems);
     if (index[kProductKey] >= 0 && field(kProductKey) != product_key) {
@@ -287,13 +313,16 @@ CsvDevices ParseDevicesCsv(std::string_view text, std::string_view product_key, 
     out.lines.push_back(record.line);
   }
   if (out.problems.empty()) {
-    CheckDuplicates(out.rows, [&](std::size_t i) { return "/lines/" + std::to_string(out.lines[i]); },
-                    out.problems);
+    CheckDuplicates(
+        out.rows, [&](std::size_t i) { return "/lines/" + std::to_string(out.lines[i]); }, out.problems);
   }
   // CSV pointers name the column as the file's header does.
   static const std::array<std::pair<std::string_view, std::string_view>, kColumns> kRenames = {
-      {{"/deviceName", "/DeviceName"}, {"/deviceSecret", "/DeviceSecret"}, {"/nickname", "/Nickname"},
-       {"/iotId", "/IotId"}, {"/productKey", "/ProductKey"}}};
+      {{"/deviceName", "/DeviceName"},
+       {"/deviceSecret", "/DeviceSecret"},
+       {"/nickname", "/Nickname"},
+       {"/iotId", "/IotId"},
+       {"/productKey", "/ProductKey"}}};
   for (auto& problem : out.problems) {
     for (const auto& [json_name, label] : kRenames) {
       if (problem.path.ends_with(json_name)) {

@@ -7,10 +7,11 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "http/body_schema.hpp"
 #include "http/problem.hpp"
@@ -35,7 +36,8 @@ store::DeviceCreate DeviceRowFromJson(const nlohmann::json& row, const std::stri
                                       std::vector<ErrorItem>& problems);
 // Every row of a checked {"devices":[...]} array (DeviceRowSchema items), with the problems of each
 // (`/devices/{i}/...`) and duplicates inside the request appended to `problems`.
-std::vector<store::DeviceCreate> DeviceRowsFromJson(const nlohmann::json& rows, std::vector<ErrorItem>& problems);
+std::vector<store::DeviceCreate> DeviceRowsFromJson(const nlohmann::json& rows,
+                                                    std::vector<ErrorItem>& problems);
 // JSON pointer of row i of a "devices" array.
 std::string DevicesPointer(std::size_t index);
 

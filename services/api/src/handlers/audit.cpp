@@ -1,6 +1,7 @@
 // /api/v1/audit: who changed what and when (admin only).
-#include "handlers/common.hpp"
 #include "iot/store/audit.hpp"
+
+#include "handlers/common.hpp"
 
 namespace iot::api {
 namespace {

@@ -13,9 +13,7 @@ namespace {
 
 constexpr std::string_view kLog = "api.handlers";
 
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
 }  // namespace
 
@@ -94,14 +92,13 @@ void Audit(store::Db& db, const Request& request, std::string action, std::strin
   store::AuditRecord record = AuditRecordFor(request, std::move(action), std::move(target), detail);
   auto appended = store::AppendAudit(db, record);
   if (!appended) {
-    IOT_LOG_ERROR(kLog, "msg=\"audit record lost\" action=" << log::Quote(record.action)
-                                                            << " target=" << log::Quote(record.target)
-                                                            << " error=" << log::Quote(appended.error().message()));
+    IOT_LOG_ERROR(kLog, "msg=\"audit record lost\" action="
+                            << log::Quote(record.action) << " target=" << log::Quote(record.target)
+                            << " error=" << log::Quote(appended.error().message()));
   }
 }
 
-std::optional<std::string> WrapCursor(std::string_view kind,
-                                      const std::optional<std::string>& store_cursor) {
+std::optional<std::string> WrapCursor(std::string_view kind, const std::optional<std::string>& store_cursor) {
   if (!store_cursor) {
     return std::nullopt;
   }

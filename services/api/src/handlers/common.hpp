@@ -5,11 +5,12 @@
 
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "http/problem.hpp"
 #include "http/query.hpp"
@@ -34,7 +35,7 @@ struct HandlerContext {
   ControlService* control = nullptr;  // device control; null when no broker is configured (503)
   script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
   DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
-  int registration_rate = 5;  // dynamic registrations per second per product (0 = unlimited)
+  int registration_rate = 5;          // dynamic registrations per second per product (0 = unlimited)
   // Told about a token revoked here, before the DELETE answers (drops it from the token cache and
   // closes its open streams). May be empty.
   std::function<void(std::int64_t token_id)> token_revoked;
@@ -85,8 +86,7 @@ store::AuditRecord AuditRecordFor(const Request& request, std::string action, st
                                   const nlohmann::json& detail = nlohmann::json::object());
 
 // The store's opaque cursor wrapped into the API's (kind-checked, base64url) and back.
-std::optional<std::string> WrapCursor(std::string_view kind,
-                                      const std::optional<std::string>& store_cursor);
+std::optional<std::string> WrapCursor(std::string_view kind, const std::optional<std::string>& store_cursor);
 std::string UnwrapCursor(std::string_view kind, const std::optional<std::string>& api_cursor);
 
 // A TimeQuery from the list parameters (from/to/order/limit/cursor).

@@ -8,8 +8,8 @@
 #include "control/control_service.hpp"
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
-#include "iot/store/device_data.hpp"
 #include "iot/common/codes.hpp"
+#include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 
 namespace iot::api {
@@ -21,9 +21,10 @@ constexpr std::int64_t kMaxTimeoutMs = 30000;
 constexpr std::size_t kMaxDesiredItems = 200;
 
 const BodySchema& SetSchema() {
-  static const BodySchema kSchema = BodySchema()
-                                        .Required("params", FieldType::kObject)
-                                        .Optional("ttlMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTtlMs)});
+  static const BodySchema kSchema =
+      BodySchema()
+          .Required("params", FieldType::kObject)
+          .Optional("ttlMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTtlMs)});
   return kSchema;
 }
 
@@ -41,8 +42,7 @@ const BodySchema& DesiredSchema() {
     auto versions = std::make_shared<BodySchema>();
     versions->Values(FieldType::kInteger, {.min = 0, .max = 2147483647});
     BodySchema root;
-    root.Required("items", FieldType::kObject)
-        .Optional("versions", FieldType::kObject, {.object = versions});
+    root.Required("items", FieldType::kObject).Optional("versions", FieldType::kObject, {.object = versions});
     return root;
   }();
   return kSchema;
@@ -97,8 +97,8 @@ std::vector<ErrorItem> ParamErrors(const std::vector<ParamProblem>& problems, st
 }
 
 ApiError BadParams(std::vector<ErrorItem> errors, std::string_view plural) {
-  std::string detail = errors.size() == 1 ? errors.front().message
-                                          : std::to_string(errors.size()) + " " + std::string(plural);
+  std::string detail =
+      errors.size() == 1 ? errors.front().message : std::to_string(errors.size()) + " " + std::string(plural);
   return ApiError::BadRequest(std::move(detail), std::move(errors));
 }
 
@@ -155,16 +155,18 @@ void SetProperties(HandlerContext& context, Request&& request, Respond respond) 
   command.params = body["params"];
   command.ttl_ms = body.value("ttlMs", kDefaultTtlMs);
   command.requested_by = request.principal ? request.principal->name : "";
-  RunOnDb(context.pool, respond, [&control, request = std::move(request), pk, dn, command](store::Db& db) mutable {
-    return Controlled([&] {
-      store::Device device = CommandTarget(db, pk, dn);
-      auto model = control.Model(db, pk);
-      RequireValid(*model, command);
-      CheckRate(control, device);
-      command.audit = AuditRecordFor(request, "device.property.set", pk + "/" + dn, {{"params", command.params}});
-      return Accepted(control.Enqueue(db, device, command));
-    });
-  });
+  RunOnDb(context.pool, respond,
+          [&control, request = std::move(request), pk, dn, command](store::Db& db) mutable {
+            return Controlled([&] {
+              store::Device device = CommandTarget(db, pk, dn);
+              auto model = control.Model(db, pk);
+              RequireValid(*model, command);
+              CheckRate(control, device);
+              command.audit =
+                  AuditRecordFor(request, "device.property.set", pk + "/" + dn, {{"params", command.params}});
+              return Accepted(control.Enqueue(db, device, command));
+            });
+          });
 }
 
 void InvokeService(HandlerContext& context, Request&& request, Respond respond) {
@@ -180,35 +182,38 @@ void InvokeService(HandlerContext& context, Request&& request, Respond respond) 
   command.timeout_ms = body.value("timeoutMs", std::int64_t{5000});
   command.requested_by = request.principal ? request.principal->name : "";
   // A sync call answers later, from the RRPC answer or the timer.
-  RunOnDbLater(context.pool, respond, [&control, request = std::move(request), pk, dn,
-                                       command](store::Db& db, Respond done) mutable {
-    Controlled([&] {
-      store::Device device = CommandTarget(db, pk, dn);
-      auto model = control.Model(db, pk);
-      const tsl::Service* service = model->model ? model->model->FindService(command.identifier) : nullptr;
-      if (service == nullptr) {
-        throw ApiError::NotFound("no service " + command.identifier + " in the published model of " + pk);
-      }
-      RequireValid(*model, command);
-      if (service->call_type == tsl::CallType::kSync) {
-        command.call_type = store::CallType::kSync;
-        if (device.status != store::DeviceStatus::kOnline) {
-          throw ApiError::Conflict("device " + pk + "/" + dn + " is offline: a synchronous service needs it online");
-        }
-      }
-      CheckRate(control, device);
-      command.audit = AuditRecordFor(request, "device.service.invoke", pk + "/" + dn,
-                                     {{"identifier", command.identifier},
-                                      {"callType", store::ToString(command.call_type)},
-                                      {"params", command.params}});
-      if (command.call_type == store::CallType::kSync) {
-        control.CallSync(db, device, model, command,
-                         [done](SyncOutcome outcome) { done(SyncResponse(std::move(outcome))); });
-        return;
-      }
-      done(Accepted(control.Enqueue(db, device, command)));
-    });
-  });
+  RunOnDbLater(
+      context.pool, respond,
+      [&control, request = std::move(request), pk, dn, command](store::Db& db, Respond done) mutable {
+        Controlled([&] {
+          store::Device device = CommandTarget(db, pk, dn);
+          auto model = control.Model(db, pk);
+          const tsl::Service* service =
+              model->model ? model->model->FindService(command.identifier) : nullptr;
+          if (service == nullptr) {
+            throw ApiError::NotFound("no service " + command.identifier + " in the published model of " + pk);
+          }
+          RequireValid(*model, command);
+          if (service->call_type == tsl::CallType::kSync) {
+            command.call_type = store::CallType::kSync;
+            if (device.status != store::DeviceStatus::kOnline) {
+              throw ApiError::Conflict("device " + pk + "/" + dn +
+                                       " is offline: a synchronous service needs it online");
+            }
+          }
+          CheckRate(control, device);
+          command.audit = AuditRecordFor(request, "device.service.invoke", pk + "/" + dn,
+                                         {{"identifier", command.identifier},
+                                          {"callType", store::ToString(command.call_type)},
+                                          {"params", command.params}});
+          if (command.call_type == store::CallType::kSync) {
+            control.CallSync(db, device, model, command,
+                             [done](SyncOutcome outcome) { done(SyncResponse(std::move(outcome))); });
+            return;
+          }
+          done(Accepted(control.Enqueue(db, device, command)));
+        });
+      });
 }
 
 void SetDesiredProperties(HandlerContext& context, Request&& request, Respond respond) {
@@ -229,61 +234,67 @@ void SetDesiredProperties(HandlerContext& context, Request&& request, Respond re
                           "a version for an identifier that is not in items"});
     }
   }
-  if (!problems.empty()) throw ApiError::BadRequest(problems.front().message, problems);
+  if (!problems.empty()) {
+    throw ApiError::BadRequest(problems.front().message, problems);
+  }
   std::string requested_by = request.principal ? request.principal->name : "";
-  RunOnDb(context.pool, respond, [&control, request = std::move(request), pk, dn, items, versions,
-                                  requested_by](store::Db& db) {
-    return Controlled([&] {
-      store::Device device = CommandTarget(db, pk, dn);
-      auto model = control.Model(db, pk);
-      // Values are checked as a property set would be (rw properties, strict); null clears.
-      Command push;
-      push.identifier = "set";
-      push.requested_by = requested_by;
-      std::vector<ErrorItem> errors;
-      for (auto it = items.begin(); it != items.end(); ++it) {
-        if (!it.value().is_null()) {
-          push.params[it.key()] = it.value();
-          continue;
-        }
-        const tsl::Property* p = model->model ? model->model->FindProperty(it.key()) : nullptr;
-        if (p == nullptr || p->access_mode == tsl::AccessMode::kRead) {
-          errors.push_back({"/items/" + JsonPointerEscape(it.key()), codes::kDownlinkSpecMismatch,
-                            "not a read-write property of the model"});
-        }
-      }
-      if (!push.params.empty()) {
-        for (auto& e : ParamErrors(ControlService::ValidateParams(*model, push), "/items")) {
-          errors.push_back(std::move(e));
-        }
-      }
-      if (!errors.empty()) {
-        throw BadParams(std::move(errors), "invalid items");
-      }
-      CheckRate(control, device);
-      std::vector<store::DesiredChange> changes;
-      for (auto it = items.begin(); it != items.end(); ++it) {
-        store::DesiredChange change;
-        change.identifier = it.key();
-        if (!it.value().is_null()) change.value_json = it.value().dump();
-        if (versions.contains(it.key())) change.expected_version = versions[it.key()].get<int>();
-        changes.push_back(std::move(change));
-      }
-      auto set = store::SetDesiredProperties(db, device.id, changes);
-      if (!set && set.error() == store::Errc::kVersionMismatch) {
-        throw ApiError::Conflict("a version in versions does not match the stored one");
-      }
-      std::map<std::string, int> new_versions = Unwrap(std::move(set));
-      nlohmann::json detail = {{"items", items}};
-      // An online device gets the new values at once, as a property set.
-      if (!push.params.empty() && device.status == store::DeviceStatus::kOnline) {
-        store::ServiceCall call = control.Enqueue(db, device, push);
-        detail["callId"] = call.call_id;
-      }
-      Audit(db, request, "device.desired.set", pk + "/" + dn, detail);
-      return JsonOk(200, {{"versions", new_versions}});
-    });
-  });
+  RunOnDb(context.pool, respond,
+          [&control, request = std::move(request), pk, dn, items, versions, requested_by](store::Db& db) {
+            return Controlled([&] {
+              store::Device device = CommandTarget(db, pk, dn);
+              auto model = control.Model(db, pk);
+              // Values are checked as a property set would be (rw properties, strict); null clears.
+              Command push;
+              push.identifier = "set";
+              push.requested_by = requested_by;
+              std::vector<ErrorItem> errors;
+              for (auto it = items.begin(); it != items.end(); ++it) {
+                if (!it.value().is_null()) {
+                  push.params[it.key()] = it.value();
+                  continue;
+                }
+                const tsl::Property* p = model->model ? model->model->FindProperty(it.key()) : nullptr;
+                if (p == nullptr || p->access_mode == tsl::AccessMode::kRead) {
+                  errors.push_back({"/items/" + JsonPointerEscape(it.key()), codes::kDownlinkSpecMismatch,
+                                    "not a read-write property of the model"});
+                }
+              }
+              if (!push.params.empty()) {
+                for (auto& e : ParamErrors(ControlService::ValidateParams(*model, push), "/items")) {
+                  errors.push_back(std::move(e));
+                }
+              }
+              if (!errors.empty()) {
+                throw BadParams(std::move(errors), "invalid items");
+              }
+              CheckRate(control, device);
+              std::vector<store::DesiredChange> changes;
+              for (auto it = items.begin(); it != items.end(); ++it) {
+                store::DesiredChange change;
+                change.identifier = it.key();
+                if (!it.value().is_null()) {
+                  change.value_json = it.value().dump();
+                }
+                if (versions.contains(it.key())) {
+                  change.expected_version = versions[it.key()].get<int>();
+                }
+                changes.push_back(std::move(change));
+              }
+              auto set = store::SetDesiredProperties(db, device.id, changes);
+              if (!set && set.error() == store::Errc::kVersionMismatch) {
+                throw ApiError::Conflict("a version in versions does not match the stored one");
+              }
+              std::map<std::string, int> new_versions = Unwrap(std::move(set));
+              nlohmann::json detail = {{"items", items}};
+              // An online device gets the new values at once, as a property set.
+              if (!push.params.empty() && device.status == store::DeviceStatus::kOnline) {
+                store::ServiceCall call = control.Enqueue(db, device, push);
+                detail["callId"] = call.call_id;
+              }
+              Audit(db, request, "device.desired.set", pk + "/" + dn, detail);
+              return JsonOk(200, {{"versions", new_versions}});
+            });
+          });
 }
 
 void GetDesiredProperties(HandlerContext& context, Request&& request, Respond respond) {

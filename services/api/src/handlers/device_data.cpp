@@ -1,5 +1,7 @@
 // Device data reads: latest properties, property history and aggregates, events, service-call
 // records, rejections. Names and data types come from the newest published thing model.
+#include "iot/store/device_data.hpp"
+
 #include <charconv>
 #include <map>
 #include <set>
@@ -7,7 +9,6 @@
 #include "control/control_service.hpp"
 #include "handlers/common.hpp"
 #include "iot/catalog/published_products.hpp"
-#include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/thing_models.hpp"
 
@@ -28,7 +29,9 @@ std::shared_ptr<const tsl::ThingModel> PublishedModel(catalog::PublishedProducts
                                                       const std::string& pk) {
   auto found = products ? products->Find(db, pk) : catalog::LoadPublished(db, pk);
   if (!found) {
-    if (found.error() == store::Errc::kNotFound) return nullptr;
+    if (found.error() == store::Errc::kNotFound) {
+      return nullptr;
+    }
     throw StoreError(found.error(), {});
   }
   return (*found)->model;
@@ -50,10 +53,13 @@ std::int64_t ResolveDevice(store::Db& db, const std::string& pk, const std::stri
 std::optional<std::string> FilterParam(const Request& request, std::string_view name,
                                        std::vector<ErrorItem>& problems) {
   auto value = request.Query(name);
-  if (!value) return std::nullopt;
+  if (!value) {
+    return std::nullopt;
+  }
   if (value->empty() || value->size() > kMaxIdentifierBytes) {
-    problems.push_back({"", 0, "query parameter " + std::string(name) + " must be 1 to " +
-                                   std::to_string(kMaxIdentifierBytes) + " bytes"});
+    problems.push_back({"", 0,
+                        "query parameter " + std::string(name) + " must be 1 to " +
+                            std::to_string(kMaxIdentifierBytes) + " bytes"});
   }
   return std::string(*value);
 }
@@ -68,11 +74,15 @@ void ThrowIfProblems(std::vector<ErrorItem>& problems) {
 
 // "1m", "5m", "1h", "1d", "30s", ... -> milliseconds; nullopt when malformed.
 std::optional<std::int64_t> ParseInterval(std::string_view text) {
-  if (text.size() < 2 || text.size() > 10) return std::nullopt;
+  if (text.size() < 2 || text.size() > 10) {
+    return std::nullopt;
+  }
   std::int64_t count = 0;
   const char* end = text.data() + text.size() - 1;
   auto [ptr, ec] = std::from_chars(text.data(), end, count);
-  if (ec != std::errc() || ptr != end || count <= 0) return std::nullopt;
+  if (ec != std::errc() || ptr != end || count <= 0) {
+    return std::nullopt;
+  }
   std::int64_t unit = 0;
   switch (text.back()) {
     case 's': unit = 1000; break;
@@ -81,7 +91,9 @@ std::optional<std::int64_t> ParseInterval(std::string_view text) {
     case 'd': unit = kDayMs; break;
     default: return std::nullopt;
   }
-  if (count > 366LL * kDayMs / unit) return std::nullopt;
+  if (count > 366LL * kDayMs / unit) {
+    return std::nullopt;
+  }
   return count * unit;
 }
 
@@ -165,7 +177,9 @@ void GetPropertyAggregate(HandlerContext& context, Request&& request, Respond re
   } else if (auto interval = ParseInterval(*interval_text)) {
     query.interval_ms = *interval;
   } else {
-    problems.push_back({"", 0, "query parameter interval must be a positive number followed by s, m, h or d (at most 366d)"});
+    problems.push_back(
+        {"", 0,
+         "query parameter interval must be a positive number followed by s, m, h or d (at most 366d)"});
   }
   std::set<std::string, std::less<>> columns;
   if (auto fn = request.Query("fn")) {
@@ -174,12 +188,15 @@ void GetPropertyAggregate(HandlerContext& context, Request&& request, Respond re
       const auto comma = rest.find(',');
       std::string_view name = rest.substr(0, comma);
       if (!AggregateColumns().contains(name)) {
-        problems.push_back({"", 0, "query parameter fn: unknown function \"" + std::string(name) +
-                                       "\" (avg, min, max, count, first, last)"});
+        problems.push_back({"", 0,
+                            "query parameter fn: unknown function \"" + std::string(name) +
+                                "\" (avg, min, max, count, first, last)"});
       } else {
         columns.emplace(name);
       }
-      if (comma == std::string_view::npos) break;
+      if (comma == std::string_view::npos) {
+        break;
+      }
       rest.remove_prefix(comma + 1);
     }
   } else {
@@ -198,20 +215,32 @@ void GetPropertyAggregate(HandlerContext& context, Request&& request, Respond re
     const auto model = PublishedModel(products, db, pk);
     if (const tsl::Property* property = FindProperty(model.get(), id);
         property && !IsNumericType(property->data_type.kind)) {
-      throw ApiError::BadRequest(
-          "property " + id + " has data type " + std::string(tsl::KindName(property->data_type.kind)) +
-          ": only int, float and double properties can be aggregated");
+      throw ApiError::BadRequest("property " + id + " has data type " +
+                                 std::string(tsl::KindName(property->data_type.kind)) +
+                                 ": only int, float and double properties can be aggregated");
     }
     auto buckets = Unwrap(store::AggregateProperty(db, device_id, id, query));
     nlohmann::json items = nlohmann::json::array();
     for (const auto& b : buckets) {
       nlohmann::json item = {{"time", b.time}};
-      if (columns.contains("avg")) item["avg"] = b.avg;
-      if (columns.contains("min")) item["min"] = b.min;
-      if (columns.contains("max")) item["max"] = b.max;
-      if (columns.contains("count")) item["count"] = b.count;
-      if (columns.contains("first")) item["first"] = b.first;
-      if (columns.contains("last")) item["last"] = b.last;
+      if (columns.contains("avg")) {
+        item["avg"] = b.avg;
+      }
+      if (columns.contains("min")) {
+        item["min"] = b.min;
+      }
+      if (columns.contains("max")) {
+        item["max"] = b.max;
+      }
+      if (columns.contains("count")) {
+        item["count"] = b.count;
+      }
+      if (columns.contains("first")) {
+        item["first"] = b.first;
+      }
+      if (columns.contains("last")) {
+        item["last"] = b.last;
+      }
       items.push_back(std::move(item));
     }
     return JsonOk(200, {{"items", std::move(items)}});
@@ -260,8 +289,9 @@ void ListServiceCalls(HandlerContext& context, Request&& request, Respond respon
     if (store::Parse(*status, parsed)) {
       filter.status = parsed;
     } else {
-      problems.push_back({"", 0, "query parameter status must be queued, sent, succeeded, failed, "
-                                 "timeout, expired or rejected"});
+      problems.push_back({"", 0,
+                          "query parameter status must be queued, sent, succeeded, failed, "
+                          "timeout, expired or rejected"});
     }
   }
   ThrowIfProblems(problems);
@@ -287,8 +317,7 @@ void GetServiceCall(HandlerContext& context, Request&& request, Respond respond)
   }
   RunOnDb(pool, respond, [pk, dn, call_id](store::Db& db) {
     const std::int64_t device_id = ResolveDevice(db, pk, dn);
-    auto call = Unwrap(store::GetServiceCall(db, device_id, call_id),
-                       "no such service call: " + call_id);
+    auto call = Unwrap(store::GetServiceCall(db, device_id, call_id), "no such service call: " + call_id);
     return JsonOk(200, ServiceCallJson(call));
   });
 }

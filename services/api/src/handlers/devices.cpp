@@ -1,9 +1,10 @@
 // /api/v1/products/{pk}/devices: register (single and batch), list with filters, get, patch, delete.
+#include "handlers/devices.hpp"
+
 #include <set>
 
 #include "fleet/device_rows.hpp"
 #include "handlers/common.hpp"
-#include "handlers/devices.hpp"
 #include "http/body_schema.hpp"
 #include "iot/store/devices.hpp"
 
@@ -13,12 +14,12 @@ namespace {
 constexpr std::string_view kCursorKind = "devices";
 
 const BodySchema& CreateSchema() {
-  static const BodySchema kSchema = BodySchema()
-                                        .Optional("deviceName", FieldType::kString)
-                                        .Optional("deviceSecret", FieldType::kString)
-                                        .Optional("iotId", FieldType::kString)
-                                        .Optional("nickname", FieldType::kString,
-                                                  {.max = static_cast<double>(kMaxNicknameChars)});
+  static const BodySchema kSchema =
+      BodySchema()
+          .Optional("deviceName", FieldType::kString)
+          .Optional("deviceSecret", FieldType::kString)
+          .Optional("iotId", FieldType::kString)
+          .Optional("nickname", FieldType::kString, {.max = static_cast<double>(kMaxNicknameChars)});
   return kSchema;
 }
 
@@ -29,7 +30,9 @@ const BodySchema& BatchSchema() {
           .Optional("deviceNames", FieldType::kArray,
                     {.min = 1, .max = store::kMaxBatchDevices, .items = FieldType::kString})
           .Optional("devices", FieldType::kArray,
-                    {.min = 1, .max = store::kMaxBatchDevices, .items = FieldType::kObject,
+                    {.min = 1,
+                     .max = store::kMaxBatchDevices,
+                     .items = FieldType::kObject,
                      .item_object = DeviceRowSchema()});
   return kSchema;
 }
@@ -78,9 +81,15 @@ void CreateDevice(HandlerContext& context, Request&& request, Respond respond) {
   std::string pk = ProductKeyParam(request);
   nlohmann::json body = ParseJsonBody(request, CreateSchema());
   store::DeviceCreate create;
-  if (body.contains("deviceName")) create.device_name = body["deviceName"].get<std::string>();
-  if (body.contains("deviceSecret")) create.secret = body["deviceSecret"].get<std::string>();
-  if (body.contains("iotId")) create.iot_id = body["iotId"].get<std::string>();
+  if (body.contains("deviceName")) {
+    create.device_name = body["deviceName"].get<std::string>();
+  }
+  if (body.contains("deviceSecret")) {
+    create.secret = body["deviceSecret"].get<std::string>();
+  }
+  if (body.contains("iotId")) {
+    create.iot_id = body["iotId"].get<std::string>();
+  }
   create.nickname = body.value("nickname", std::string());
   std::vector<ErrorItem> problems;
   CheckDeviceRow(create, "", problems);
@@ -91,17 +100,16 @@ void CreateDevice(HandlerContext& context, Request&& request, Respond respond) {
   RunOnDb(pool, respond, [request = std::move(request), pk, create](store::Db& db) {
     auto created = store::CreateDevice(db, pk, create);
     if (!created && created.error() == store::Errc::kConflict) {
-      throw ApiError::Conflict("device " + create.device_name.value_or("") +
-                               " exists already in product " + pk +
-                               (create.iot_id ? " or iotId " + *create.iot_id + " is taken" : ""));
+      throw ApiError::Conflict("device " + create.device_name.value_or("") + " exists already in product " +
+                               pk + (create.iot_id ? " or iotId " + *create.iot_id + " is taken" : ""));
     }
     store::Device device = Unwrap(std::move(created), "no such product: " + pk);
     Audit(db, request, "device.create", pk + "/" + device.device_name,
-          {{"nickname", device.nickname}, {"iotId", device.iot_id},
+          {{"nickname", device.nickname},
+           {"iotId", device.iot_id},
            {"existingSecret", create.secret.has_value()}});
     Response response = Created(DeviceJson(device, true));
-    response.headers.emplace_back("Location", "/api/v1/products/" + pk + "/devices/" +
-                                                  device.device_name);
+    response.headers.emplace_back("Location", "/api/v1/products/" + pk + "/devices/" + device.device_name);
     return response;
   });
 }
@@ -114,9 +122,8 @@ void CreateDevices(HandlerContext& context, Request&& request, Respond respond) 
   const bool has_names = body.contains("deviceNames");
   const bool has_devices = body.contains("devices");
   if (int{has_count} + int{has_names} + int{has_devices} != 1) {
-    throw ApiError::BadRequest(
-        "give one of count, deviceNames and devices",
-        {{"", 0, "exactly one of count, deviceNames and devices is required"}});
+    throw ApiError::BadRequest("give one of count, deviceNames and devices",
+                               {{"", 0, "exactly one of count, deviceNames and devices is required"}});
   }
   std::vector<store::DeviceCreate> creates;
   if (has_count) {
@@ -125,8 +132,7 @@ void CreateDevices(HandlerContext& context, Request&& request, Respond respond) 
     std::vector<ErrorItem> problems;
     creates = DeviceRowsFromJson(body["devices"], problems);
     if (!problems.empty()) {
-      throw ApiError::BadRequest(std::to_string(problems.size()) + " invalid devices",
-                                 std::move(problems));
+      throw ApiError::BadRequest(std::to_string(problems.size()) + " invalid devices", std::move(problems));
     }
     RunOnDb(pool, respond, [request = std::move(request), pk, creates](store::Db& db) {
       return ImportDevicesAnswer(db, request, pk, creates, DevicesPointer, "device.createBatch");
@@ -154,8 +160,7 @@ void CreateDevices(HandlerContext& context, Request&& request, Respond respond) 
   RunOnDb(pool, respond, [request = std::move(request), pk, creates](store::Db& db) {
     auto created = store::CreateDevices(db, pk, creates);
     if (!created && created.error() == store::Errc::kConflict) {
-      throw ApiError::Conflict("a deviceName exists already in product " + pk +
-                               ": nothing was registered");
+      throw ApiError::Conflict("a deviceName exists already in product " + pk + ": nothing was registered");
     }
     auto devices = Unwrap(std::move(created), "no such product: " + pk);
     nlohmann::json items = nlohmann::json::array();
@@ -176,11 +181,17 @@ void ListDevices(HandlerContext& context, Request&& request, Respond respond) {
   store::DeviceFilter filter;
   std::vector<ErrorItem> problems;
   if (auto status = request.Query("status")) {
-    if (*status == "unactive") filter.status = store::DeviceStatusFilter::kUnactive;
-    else if (*status == "online") filter.status = store::DeviceStatusFilter::kOnline;
-    else if (*status == "offline") filter.status = store::DeviceStatusFilter::kOffline;
-    else if (*status == "disabled") filter.status = store::DeviceStatusFilter::kDisabled;
-    else problems.push_back({"", 0, "query parameter status must be unactive, online, offline or disabled"});
+    if (*status == "unactive") {
+      filter.status = store::DeviceStatusFilter::kUnactive;
+    } else if (*status == "online") {
+      filter.status = store::DeviceStatusFilter::kOnline;
+    } else if (*status == "offline") {
+      filter.status = store::DeviceStatusFilter::kOffline;
+    } else if (*status == "disabled") {
+      filter.status = store::DeviceStatusFilter::kDisabled;
+    } else {
+      problems.push_back({"", 0, "query parameter status must be unactive, online, offline or disabled"});
+    }
   }
   if (auto search = request.Query("search")) {
     if (search->size() > 64) {
@@ -193,8 +204,7 @@ void ListDevices(HandlerContext& context, Request&& request, Respond respond) {
     if (colon == std::string_view::npos || colon == 0) {
       problems.push_back({"", 0, "query parameter tag must be key:value"});
     } else {
-      filter.tag = std::make_pair(std::string(tag->substr(0, colon)),
-                                  std::string(tag->substr(colon + 1)));
+      filter.tag = std::make_pair(std::string(tag->substr(0, colon)), std::string(tag->substr(colon + 1)));
     }
   }
   if (!problems.empty()) {
@@ -218,8 +228,7 @@ void GetDevice(HandlerContext& context, Request&& request, Respond respond) {
   std::string dn = DeviceNameParam(request);
   const bool admin_caller = request.principal && request.principal->role == Role::kAdmin;
   RunOnDb(pool, respond, [pk, dn, admin_caller](store::Db& db) {
-    auto device = Unwrap(store::GetDevice(db, pk, dn),
-                         "no such device: " + pk + "/" + dn);
+    auto device = Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn);
     return JsonOk(200, DeviceJson(device, admin_caller));
   });
 }
@@ -231,15 +240,17 @@ void UpdateDevice(HandlerContext& context, Request&& request, Respond respond) {
   nlohmann::json body = ParseJsonBody(request, PatchSchema());
   store::DevicePatch patch;
   if (body.contains("nickname")) {
-    patch.nickname = body["nickname"].is_null() ? std::string()
-                                                : body["nickname"].get<std::string>();
+    patch.nickname = body["nickname"].is_null() ? std::string() : body["nickname"].get<std::string>();
   }
-  if (body.contains("enabled")) patch.enabled = body["enabled"].get<bool>();
+  if (body.contains("enabled")) {
+    patch.enabled = body["enabled"].get<bool>();
+  }
   RunOnDb(pool, respond, [request = std::move(request), pk, dn, patch, body](store::Db& db) {
-    auto device = Unwrap(store::PatchDevice(db, pk, dn, patch),
-                         "no such device: " + pk + "/" + dn);
+    auto device = Unwrap(store::PatchDevice(db, pk, dn, patch), "no such device: " + pk + "/" + dn);
     std::string action = "device.update";
-    if (patch.enabled) action = *patch.enabled ? "device.enable" : "device.disable";
+    if (patch.enabled) {
+      action = *patch.enabled ? "device.enable" : "device.disable";
+    }
     Audit(db, request, action, pk + "/" + dn, body);
     return JsonOk(200, DeviceJson(device, false));
   });

@@ -1,12 +1,12 @@
 #pragma once
 
 #include <functional>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
-#include "http/request.hpp"
+#include <nlohmann/json_fwd.hpp>
 
+#include "http/request.hpp"
 #include "iot/store/devices.hpp"
 
 namespace iot::api {

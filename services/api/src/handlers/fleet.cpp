@@ -16,9 +16,11 @@ namespace iot::api {
 namespace {
 
 const BodySchema& ImportJsonSchema() {
-  static const BodySchema kSchema = BodySchema().Required(
-      "devices", FieldType::kArray,
-      {.min = 1, .max = store::kMaxImportDevices, .items = FieldType::kObject, .item_object = DeviceRowSchema()});
+  static const BodySchema kSchema = BodySchema().Required("devices", FieldType::kArray,
+                                                          {.min = 1,
+                                                           .max = store::kMaxImportDevices,
+                                                           .items = FieldType::kObject,
+                                                           .item_object = DeviceRowSchema()});
   return kSchema;
 }
 
@@ -30,7 +32,9 @@ const BodySchema& ResetSchema() {
 std::string MediaType(const Request& request) {
   std::string_view type = request.Header("content-type");
   type = type.substr(0, type.find(';'));
-  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  while (!type.empty() && type.back() == ' ') {
+    type.remove_suffix(1);
+  }
   std::string lower(type);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -100,10 +104,10 @@ void ImportDevices(HandlerContext& context, Request&& request, Respond respond) 
   } else {
     throw ApiError::UnsupportedMediaType("an import is text/csv or application/json");
   }
-  RunOnDb(pool, respond, [request = std::move(request), pk, rows = std::move(rows),
-                          pointer_of = std::move(pointer_of)](store::Db& db) {
-    return ImportDevicesAnswer(db, request, pk, rows, pointer_of, "device.import");
-  });
+  RunOnDb(
+      pool, respond,
+      [request = std::move(request), pk, rows = std::move(rows), pointer_of = std::move(pointer_of)](
+          store::Db& db) { return ImportDevicesAnswer(db, request, pk, rows, pointer_of, "device.import"); });
 }
 
 void ExportDevices(HandlerContext& context, Request&& request, Respond respond) {
@@ -116,8 +120,7 @@ void ExportDevices(HandlerContext& context, Request&& request, Respond respond) 
     response.status = 200;
     response.content_type = "text/csv; charset=utf-8";
     response.body = DevicesCsv(pk, rows);
-    response.headers.emplace_back("Content-Disposition",
-                                  "attachment; filename=\"" + pk + "-devices.csv\"");
+    response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + pk + "-devices.csv\"");
     response.headers.emplace_back("Cache-Control", "no-store");
     return response;
   });
@@ -127,11 +130,13 @@ void ResetRegistration(HandlerContext& context, Request&& request, Respond respo
   store::DbPool& pool = context.pool;
   std::string pk = ProductKeyParam(request);
   std::string dn = DeviceNameParam(request);
-  const bool rotate = !request.body.empty() &&
-                      ParseJsonBody(request, ResetSchema()).value("rotateSecret", false);
+  const bool rotate =
+      !request.body.empty() && ParseJsonBody(request, ResetSchema()).value("rotateSecret", false);
   RunOnDb(pool, respond, [request = std::move(request), pk, dn, rotate](store::Db& db) {
     std::optional<std::string> secret;
-    if (rotate) secret = store::GenerateDeviceSecret();
+    if (rotate) {
+      secret = store::GenerateDeviceSecret();
+    }
     Unwrap(store::ResetRegistration(db, pk, dn, secret), "no such device: " + pk + "/" + dn);
     Audit(db, request, "device.registrationReset", pk + "/" + dn, {{"rotateSecret", rotate}});
     auto device = Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn);
@@ -162,8 +167,7 @@ void RotateProductSecret(HandlerContext& context, Request&& request, Respond res
   RunOnDb(pool, respond, [request = std::move(request), pk](store::Db& db) {
     auto product = Unwrap(store::RotateProductSecret(db, pk), "no such product: " + pk);
     Audit(db, request, "product.rotateProductSecret", pk);
-    return JsonOk(200, {{"productKey", product.product_key},
-                        {"productSecret", product.product_secret}});
+    return JsonOk(200, {{"productKey", product.product_key}, {"productSecret", product.product_secret}});
   });
 }
 

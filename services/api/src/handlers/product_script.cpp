@@ -32,13 +32,16 @@ const BodySchema& TestSchema() {
 }
 
 nlohmann::json ErrorJson(const script::Error& e) {
-  return {{"code", e.code}, {"message", e.message}, {"line", e.line > 0 ? nlohmann::json(e.line) : nlohmann::json(nullptr)}};
+  return {{"code", e.code},
+          {"message", e.message},
+          {"line", e.line > 0 ? nlohmann::json(e.line) : nlohmann::json(nullptr)}};
 }
 
 store::Product RawProduct(store::Db& db, const std::string& pk) {
   store::Product product = Unwrap(store::GetProduct(db, pk), "no such product: " + pk);
   if (product.data_format != store::DataFormat::kRaw) {
-    throw ApiError::Conflict("product " + pk + " sends Alink JSON (dataFormat alink): only raw products have a script");
+    throw ApiError::Conflict("product " + pk +
+                             " sends Alink JSON (dataFormat alink): only raw products have a script");
   }
   return product;
 }
@@ -55,7 +58,9 @@ void GetScript(HandlerContext& context, Request&& request, Respond respond) {
   RunOnDb(pool, respond, [pk](store::Db& db) {
     RawProduct(db, pk);
     auto script = Unwrap(store::GetProductScript(db, pk), "no such product: " + pk);
-    if (!script) throw ApiError::NotFound("product " + pk + " has no parsing script yet");
+    if (!script) {
+      throw ApiError::NotFound("product " + pk + " has no parsing script yet");
+    }
     return JsonOk(200, {{"productKey", pk}, {"script", script->script}, {"updatedAt", script->updated_at}});
   });
 }
@@ -108,7 +113,9 @@ void TestScript(HandlerContext& context, Request&& request, Respond respond) {
     } else {
       auto saved = Unwrap(store::GetProductScript(db, pk), "no such product: " + pk);
       if (!saved) {
-        return JsonOk(200, {{"ok", false}, {"error", ErrorJson({script::kNoScript, "the product has no parsing script", 0})}});
+        return JsonOk(200,
+                      {{"ok", false},
+                       {"error", ErrorJson({script::kNoScript, "the product has no parsing script", 0})}});
       }
       source = std::move(saved->script);
     }
@@ -129,7 +136,9 @@ void TestScript(HandlerContext& context, Request&& request, Respond respond) {
       auto r = direction == "up" ? (*compiled)->RawDataToProtocol(bytes)
                                  : (*compiled)->TransformPayload(body.value("topic", std::string()), bytes);
       std::optional<script::Error> missing;
-      if (r && direction == "up") missing = script::RequireMethod(*r);
+      if (r && direction == "up") {
+        missing = script::RequireMethod(*r);
+      }
       if (r && !missing) {
         out["ok"] = true;
         out["result"] = *r;

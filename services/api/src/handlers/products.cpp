@@ -1,10 +1,11 @@
 // /api/v1/products: create, list, get, patch, delete.
+#include "iot/store/products.hpp"
+
 #include <algorithm>
 #include <cctype>
 
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
-#include "iot/store/products.hpp"
 
 namespace iot::api {
 namespace {
@@ -18,7 +19,9 @@ nlohmann::json ProductJson(const store::Product& p);
 // productSecret only for admins (it lets any holder register the product's devices).
 nlohmann::json ProductJson(const store::Product& p, bool with_secret) {
   nlohmann::json out = ProductJson(p);
-  if (with_secret) out["productSecret"] = p.product_secret;
+  if (with_secret) {
+    out["productSecret"] = p.product_secret;
+  }
   return out;
 }
 
@@ -77,9 +80,8 @@ void CreateProduct(HandlerContext& context, Request&& request, Respond respond) 
   if (body.contains("productKey")) {
     create.product_key = body["productKey"].get<std::string>();
     if (!IsValidProductKey(*create.product_key)) {
-      throw ApiError::BadRequest(
-          "invalid productKey",
-          {{"/productKey", 0, "must be 4 to 32 letters and digits"}});
+      throw ApiError::BadRequest("invalid productKey",
+                                 {{"/productKey", 0, "must be 4 to 32 letters and digits"}});
     }
   }
   if (body.contains("nodeType")) {
@@ -105,9 +107,8 @@ void CreateProduct(HandlerContext& context, Request&& request, Respond respond) 
     }
   }
   RunOnDb(pool, respond, [request = std::move(request), create](store::Db& db) {
-    store::Product product = Unwrap(
-        store::CreateProduct(db, create),
-        "product " + create.product_key.value_or("") + " exists already");
+    store::Product product = Unwrap(store::CreateProduct(db, create),
+                                    "product " + create.product_key.value_or("") + " exists already");
     nlohmann::json out = ProductJson(product);
     Audit(db, request, "product.create", product.product_key, out);
     Response response = JsonOk(201, ProductJson(product, true));
@@ -134,8 +135,8 @@ void GetProduct(HandlerContext& context, Request&& request, Respond respond) {
   store::DbPool& pool = context.pool;
   std::string pk = ProductKeyParam(request);
   RunOnDb(pool, respond, [pk, admin_caller = IsAdmin(request)](store::Db& db) {
-    return JsonOk(200, ProductJson(Unwrap(store::GetProduct(db, pk), "no such product: " + pk),
-                                   admin_caller));
+    return JsonOk(200,
+                  ProductJson(Unwrap(store::GetProduct(db, pk), "no such product: " + pk), admin_caller));
   });
 }
 
@@ -148,16 +149,26 @@ void UpdateProduct(HandlerContext& context, Request&& request, Respond respond) 
   }
   nlohmann::json body = ParseJsonBody(request, PatchSchema());
   store::ProductPatch patch;
-  if (body.contains("name")) patch.name = body["name"].get<std::string>();
-  if (body.contains("description")) patch.description = body["description"].get<std::string>();
+  if (body.contains("name")) {
+    patch.name = body["name"].get<std::string>();
+  }
+  if (body.contains("description")) {
+    patch.description = body["description"].get<std::string>();
+  }
   if (body.contains("validation")) {
     store::ValidationMode mode{};
     store::Parse(body["validation"].get<std::string>(), mode);
     patch.validation = mode;
   }
-  if (body.contains("retentionDays")) patch.retention_days = body["retentionDays"].get<int>();
-  if (body.contains("timestampWindowS")) patch.timestamp_window_s = body["timestampWindowS"].get<int>();
-  if (body.contains("dynamicRegistration")) patch.dynamic_registration = body["dynamicRegistration"].get<bool>();
+  if (body.contains("retentionDays")) {
+    patch.retention_days = body["retentionDays"].get<int>();
+  }
+  if (body.contains("timestampWindowS")) {
+    patch.timestamp_window_s = body["timestampWindowS"].get<int>();
+  }
+  if (body.contains("dynamicRegistration")) {
+    patch.dynamic_registration = body["dynamicRegistration"].get<bool>();
+  }
   RunOnDb(pool, respond, [request = std::move(request), pk, patch, body](store::Db& db) {
     store::Product product = Unwrap(store::PatchProduct(db, pk, patch), "no such product: " + pk);
     Audit(db, request, "product.update", pk, body);

@@ -2,6 +2,8 @@
 // Alibaba's iot-auth answers it: a form-encoded request signed with the ProductSecret, HTTP 200 with an
 // Alink `code` in the JSON body for every outcome (the Link SDKs read `code`; a 4xx would make their
 // HTTP clients fail with another shape). Unauthenticated; rate limited per product; audited.
+#include "iot/store/registration.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -13,7 +15,6 @@
 #include "iot/common/log.hpp"
 #include "iot/common/rate_limiter.hpp"
 #include "iot/store/audit.hpp"
-#include "iot/store/registration.hpp"
 
 namespace iot::api {
 namespace {
@@ -38,11 +39,15 @@ std::optional<std::map<std::string, std::string>> ParseForm(std::string_view bod
     const auto amp = body.find('&');
     std::string_view pair = body.substr(0, amp);
     body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
-    if (pair.empty()) continue;
+    if (pair.empty()) {
+      continue;
+    }
     const auto eq = pair.find('=');
     auto key = PercentDecode(pair.substr(0, eq), true);
     auto value = PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
-    if (!key || !value) return std::nullopt;
+    if (!key || !value) {
+      return std::nullopt;
+    }
     out.emplace(std::move(*key), std::move(*value));
   }
   return out;
@@ -104,53 +109,58 @@ void RegisterDevice(store::DbPool& pool, ProductLimiter& limiter, Request&& requ
   }
   auto method = alink::ParseSignMethod(method_name.empty() ? "hmacsha1" : method_name);
   if (!method) {
-    respond(AlinkAnswer(codes::kSignMethodNotSupported, "signMethod must be hmacmd5, hmacsha1 or hmacsha256"));
+    respond(
+        AlinkAnswer(codes::kSignMethodNotSupported, "signMethod must be hmacmd5, hmacsha1 or hmacsha256"));
     return;
   }
   if (!limiter.Allow(pk)) {
-    Response busy = AlinkAnswer(codes::kTooManyRequests, "too many registrations for this product, retry later");
+    Response busy =
+        AlinkAnswer(codes::kTooManyRequests, "too many registrations for this product, retry later");
     busy.headers.emplace_back("Retry-After", "1");
     respond(std::move(busy));
     return;
   }
-  RunOnDb(pool, respond, [request = std::move(request), pk, dn, random, sign, method = *method](store::Db& db) {
-    auto state = store::LookupRegistration(db, pk, dn);
-    if (!state && state.error() == store::Errc::kNotFound) {
-      return AlinkAnswer(kProductNotFound, "product not found");
-    }
-    if (!state) {
-      return AlinkAnswer(codes::kSystemError, "system error, retry later");
-    }
-    int code = codes::kSuccess;
-    std::string message = "success";
-    // The signature is checked with the product's secret before anything about the device is used, so
-    // a wrong signature answers the same whether the device exists or not.
-    if (!state->dynamic_registration) {
-      code = kRegistrationOff;
-      message = "dynamic registration is switched off for this product";
-    } else if (!alink::VerifyRegisterSign(method, state->product_secret, dn, pk, random, sign)) {
-      code = kSignatureFailed;
-      message = "signature check failed";
-    } else if (!state->device_exists) {
-      code = codes::kDeviceNotFound;
-      message = "device not found: pre-register it first";
-    } else if (!state->enabled) {
-      code = codes::kDeviceDisabled;
-      message = "device disabled";
-    } else if (!state->registrable) {
-      code = kAlreadyActivated;
-      message = "device already activated: an operator must reset its registration";
-    }
-    if (code != kRegistrationOff) {
-      AuditRegistration(db, request, pk, dn, code);
-    }
-    if (code != codes::kSuccess) {
-      return AlinkAnswer(code, message);
-    }
-    return AlinkAnswer(code, message,
-                       {{"productKey", pk}, {"deviceName", dn}, {"deviceSecret", state->device_secret},
-                        {"iotId", state->iot_id}});
-  });
+  RunOnDb(pool, respond,
+          [request = std::move(request), pk, dn, random, sign, method = *method](store::Db& db) {
+            auto state = store::LookupRegistration(db, pk, dn);
+            if (!state && state.error() == store::Errc::kNotFound) {
+              return AlinkAnswer(kProductNotFound, "product not found");
+            }
+            if (!state) {
+              return AlinkAnswer(codes::kSystemError, "system error, retry later");
+            }
+            int code = codes::kSuccess;
+            std::string message = "success";
+            // The signature is checked with the product's secret before anything about the device is used, so
+            // a wrong signature answers the same whether the device exists or not.
+            if (!state->dynamic_registration) {
+              code = kRegistrationOff;
+              message = "dynamic registration is switched off for this product";
+            } else if (!alink::VerifyRegisterSign(method, state->product_secret, dn, pk, random, sign)) {
+              code = kSignatureFailed;
+              message = "signature check failed";
+            } else if (!state->device_exists) {
+              code = codes::kDeviceNotFound;
+              message = "device not found: pre-register it first";
+            } else if (!state->enabled) {
+              code = codes::kDeviceDisabled;
+              message = "device disabled";
+            } else if (!state->registrable) {
+              code = kAlreadyActivated;
+              message = "device already activated: an operator must reset its registration";
+            }
+            if (code != kRegistrationOff) {
+              AuditRegistration(db, request, pk, dn, code);
+            }
+            if (code != codes::kSuccess) {
+              return AlinkAnswer(code, message);
+            }
+            return AlinkAnswer(code, message,
+                               {{"productKey", pk},
+                                {"deviceName", dn},
+                                {"deviceSecret", state->device_secret},
+                                {"iotId", state->iot_id}});
+          });
 }
 
 }  // namespace

@@ -59,8 +59,8 @@ tsl::Module ParseDraft(nlohmann::json document, const std::string& pk, const std
     if (block == document.end()) {
       document["functionBlockId"] = fbid;
     } else if (!block->is_string() || block->get_ref<const std::string&>() != fbid) {
-      problems.push_back({"/functionBlockId", 0,
-                          "functionBlockId must be absent or equal to ?functionBlockId=" + fbid});
+      problems.push_back(
+          {"/functionBlockId", 0, "functionBlockId must be absent or equal to ?functionBlockId=" + fbid});
     }
     if (!document.contains("functionBlockName")) {
       document["functionBlockName"] = fbid;
@@ -75,8 +75,8 @@ tsl::Module ParseDraft(nlohmann::json document, const std::string& pk, const std
     problems.push_back({problem.pointer, 0, problem.message});
   }
   if (!problems.empty() || !parsed.module) {
-    std::string detail = std::to_string(problems.size()) + " problem" +
-                         (problems.size() == 1 ? "" : "s") + " in the thing model";
+    std::string detail = std::to_string(problems.size()) + " problem" + (problems.size() == 1 ? "" : "s") +
+                         " in the thing model";
     throw ApiError::BadRequest(std::move(detail), std::move(problems));
   }
   parsed.module->product_key = pk;
@@ -103,8 +103,9 @@ VersionSelector ParseVersion(const Request& request) {
   auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), number);
   if (ec != std::errc() || end != text->data() + text->size() || number < 1) {
     throw ApiError::BadRequest("query parameter version must be draft, latest or a version number",
-                               {{"", 0, "query parameter version must be draft, latest or a "
-                                        "positive integer"}});
+                               {{"", 0,
+                                 "query parameter version must be draft, latest or a "
+                                 "positive integer"}});
   }
   selector.number = number;
   return selector;
@@ -129,7 +130,9 @@ BuiltModel BuildDraftModel(store::Db& db, const std::string& pk, bool store_miss
     for (const auto& p : parsed.problems) {
       problems.push_back({p.pointer, 0, "module \"" + draft.function_block_id + "\": " + p.message});
     }
-    if (!parsed.module) continue;
+    if (!parsed.module) {
+      continue;
+    }
     if (draft.function_block_id.empty()) {
       default_module = std::move(*parsed.module);
     } else {
@@ -139,7 +142,9 @@ BuiltModel BuildDraftModel(store::Db& db, const std::string& pk, bool store_miss
   if (!default_module && problems.empty()) {
     const std::string empty = EmptyDefaultModule(pk);
     tsl::ModuleResult parsed = tsl::ParseModule(empty);
-    if (!parsed.module) throw ApiError::Internal("cannot build an empty default module");
+    if (!parsed.module) {
+      throw ApiError::Internal("cannot build an empty default module");
+    }
     if (store_missing_default) {
       Unwrap(store::PutThingModelDraft(db, pk, "", tsl::ExportModuleText(*parsed.module)));
     }
@@ -155,8 +160,7 @@ BuiltModel BuildDraftModel(store::Db& db, const std::string& pk, bool store_miss
     tsl::ModelResult model = tsl::BuildThingModel(std::move(*default_module), std::move(custom));
     for (const auto& p : model.problems) {
       problems.push_back({p.pointer, 0,
-                          (p.module.empty() ? std::string("default module")
-                                            : "module \"" + p.module + "\"") +
+                          (p.module.empty() ? std::string("default module") : "module \"" + p.module + "\"") +
                               ": " + p.message});
     }
     if (model.model) {
@@ -171,8 +175,7 @@ BuiltModel BuildDraftModel(store::Db& db, const std::string& pk, bool store_miss
   return out;
 }
 
-std::optional<LoadedVersion> LoadVersion(store::Db& db, const std::string& pk,
-                                         std::optional<int> number) {
+std::optional<LoadedVersion> LoadVersion(store::Db& db, const std::string& pk, std::optional<int> number) {
   auto version = store::GetThingModelVersion(db, pk, number);
   if (!version && version.error() == make_error_code(store::Errc::kNotFound) && !number) {
     return std::nullopt;
@@ -192,15 +195,21 @@ std::optional<LoadedVersion> LoadVersion(store::Db& db, const std::string& pk,
 
 nlohmann::json DiffJson(const std::vector<tsl::Change>& changes) {
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& c : changes) list.push_back(tsl::ChangeToJson(c));
+  for (const auto& c : changes) {
+    list.push_back(tsl::ChangeToJson(c));
+  }
   return {{"changes", std::move(list)}, {"summary", tsl::SummaryToJson(tsl::Summarise(changes))}};
 }
 
 nlohmann::json BreakingChangesJson(const std::vector<tsl::Change>& changes, std::size_t limit) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& c : changes) {
-    if (list.size() >= limit) break;
-    if (c.breaks_devices || c.breaks_applications) list.push_back(tsl::ChangeToJson(c));
+    if (list.size() >= limit) {
+      break;
+    }
+    if (c.breaks_devices || c.breaks_applications) {
+      list.push_back(tsl::ChangeToJson(c));
+    }
   }
   return list;
 }
@@ -218,13 +227,14 @@ void PutThingModelDraft(HandlerContext& context, Request&& request, Respond resp
   for (const auto& notice : notices) {
     notes.push_back({{"path", notice.path}, {"message", notice.message}});
   }
-  RunOnDb(pool, respond, [request = std::move(request), pk, fbid, notes = std::move(notes),
-                          normalised = std::move(normalised)](store::Db& db) {
-    const std::string text = normalised.dump();
-    Unwrap(store::PutThingModelDraft(db, pk, fbid, text), "no such product: " + pk);
-    Audit(db, request, "thingModel.draft", fbid.empty() ? pk : pk + ":" + fbid);
-    return JsonOk(200, {{"version", "draft"}, {"tsl", normalised}, {"notices", notes}});
-  });
+  RunOnDb(pool, respond,
+          [request = std::move(request), pk, fbid, notes = std::move(notes),
+           normalised = std::move(normalised)](store::Db& db) {
+            const std::string text = normalised.dump();
+            Unwrap(store::PutThingModelDraft(db, pk, fbid, text), "no such product: " + pk);
+            Audit(db, request, "thingModel.draft", fbid.empty() ? pk : pk + ":" + fbid);
+            return JsonOk(200, {{"version", "draft"}, {"tsl", normalised}, {"notices", notes}});
+          });
 }
 
 void GetThingModel(HandlerContext& context, Request&& request, Respond respond) {
@@ -235,19 +245,17 @@ void GetThingModel(HandlerContext& context, Request&& request, Respond respond) 
   RunOnDb(pool, respond, [pk, fbid, selector](store::Db& db) {
     const std::string module_name = fbid.empty() ? "the default module" : "module " + fbid;
     if (selector.draft) {
-      auto draft = Unwrap(store::GetThingModelDraft(db, pk, fbid),
-                          "no draft of " + module_name + " of product " + pk);
+      auto draft =
+          Unwrap(store::GetThingModelDraft(db, pk, fbid), "no draft of " + module_name + " of product " + pk);
       return JsonResponse(200, draft.tsl_json);
     }
-    auto version =
-        Unwrap(store::GetThingModelVersion(db, pk, selector.number),
-               selector.number ? "no version " + std::to_string(*selector.number) +
-                                     " of the thing model of product " + pk
-                               : "product " + pk + " has no published thing model");
+    auto version = Unwrap(store::GetThingModelVersion(db, pk, selector.number),
+                          selector.number ? "no version " + std::to_string(*selector.number) +
+                                                " of the thing model of product " + pk
+                                          : "product " + pk + " has no published thing model");
     nlohmann::json modules = JsonValue(version.modules_json);
     if (!modules.is_object() || !modules.contains(fbid)) {
-      throw ApiError::NotFound(module_name + " is not in version " +
-                               std::to_string(version.info.version));
+      throw ApiError::NotFound(module_name + " is not in version " + std::to_string(version.info.version));
     }
     return JsonOk(200, modules[fbid]);
   });
@@ -259,16 +267,14 @@ void PublishThingModel(HandlerContext& context, Request&& request, Respond respo
   std::string description;
   bool confirm_breaking = false;
   if (!request.body.empty()) {
-    static const BodySchema kSchema =
-        BodySchema()
-            .Optional("description", FieldType::kString, {.max = 1024})
-            .Optional("confirmBreaking", FieldType::kBoolean);
+    static const BodySchema kSchema = BodySchema()
+                                          .Optional("description", FieldType::kString, {.max = 1024})
+                                          .Optional("confirmBreaking", FieldType::kBoolean);
     nlohmann::json body = ParseJsonBody(request, kSchema);
     description = body.value("description", std::string());
     confirm_breaking = body.value("confirmBreaking", false);
   }
-  RunOnDb(pool, respond, [request = std::move(request), pk, description,
-                          confirm_breaking](store::Db& db) {
+  RunOnDb(pool, respond, [request = std::move(request), pk, description, confirm_breaking](store::Db& db) {
     RequireProduct(db, pk);
     BuiltModel draft = BuildDraftModel(db, pk, true);
     const std::string combined = draft.combined.dump();
@@ -293,30 +299,30 @@ void PublishThingModel(HandlerContext& context, Request&& request, Respond respo
     const bool breaking = summary.breaking() || refused_by_dry_run > 0;
     if (breaking && !confirm_breaking) {
       ApiError error = ApiError::Conflict(
-          "the draft breaks devices or applications of version " +
-          std::to_string(latest->info.version) +
+          "the draft breaks devices or applications of version " + std::to_string(latest->info.version) +
           ": review GET .../thing-model/diff and publish with \"confirmBreaking\": true");
       for (const auto& c : changes) {
-        if (!c.breaks_devices && !c.breaks_applications) continue;
-        error.errors.push_back(
-            {"/confirmBreaking", 0,
-             std::string(tsl::ChangeKindName(c.kind)) + " " + c.identifier +
-                 (c.path.empty() ? "" : "." + c.path) + ": " + c.detail + " (" +
-                 std::string(tsl::ChangeClassName(c.Class())) + ")"});
-        if (error.errors.size() >= 50) break;
+        if (!c.breaks_devices && !c.breaks_applications) {
+          continue;
+        }
+        error.errors.push_back({"/confirmBreaking", 0,
+                                std::string(tsl::ChangeKindName(c.kind)) + " " + c.identifier +
+                                    (c.path.empty() ? "" : "." + c.path) + ": " + c.detail + " (" +
+                                    std::string(tsl::ChangeClassName(c.Class())) + ")"});
+        if (error.errors.size() >= 50) {
+          break;
+        }
       }
       if (refused_by_dry_run > 0) {
         error.errors.push_back({"/confirmBreaking", 0,
-                                "the dry run of this draft refuses " +
-                                    std::to_string(refused_by_dry_run) +
+                                "the dry run of this draft refuses " + std::to_string(refused_by_dry_run) +
                                     " recorded values that were accepted"});
       }
       error.extra_members.emplace_back("summary", tsl::SummaryToJson(summary).dump());
       error.extra_members.emplace_back("dryRun", dry_run.dump());
       throw error;
     }
-    auto info = Unwrap(store::PublishThingModel(db, pk, combined, description),
-                       "no such product: " + pk);
+    auto info = Unwrap(store::PublishThingModel(db, pk, combined, description), "no such product: " + pk);
     nlohmann::json detail = {{"version", info.version}, {"description", description}};
     if (latest) {
       detail["previousVersion"] = latest->info.version;
@@ -350,9 +356,8 @@ void ListThingModelVersions(HandlerContext& context, Request&& request, Respond 
     std::size_t i = offset;
     for (; i < versions.size() && items.size() < static_cast<std::size_t>(params.limit); ++i) {
       const auto& v = versions[i];
-      items.push_back({{"version", v.version},
-                       {"publishedAt", v.published_at},
-                       {"description", v.description}});
+      items.push_back(
+          {{"version", v.version}, {"publishedAt", v.published_at}, {"description", v.description}});
     }
     std::optional<std::string> next;
     if (i < versions.size()) {

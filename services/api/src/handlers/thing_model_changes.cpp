@@ -8,12 +8,12 @@
 #include <map>
 #include <tuple>
 
-#include "jobs/dry_run.hpp"
 #include "handlers/common.hpp"
 #include "handlers/thing_model_common.hpp"
 #include "http/body_schema.hpp"
 #include "iot/store/dry_runs.hpp"
 #include "iot/store/products.hpp"
+#include "jobs/dry_run.hpp"
 
 namespace iot::api {
 namespace {
@@ -27,7 +27,9 @@ constexpr std::int64_t kLiveWindowMs = kHourMs;
 std::optional<int> ParsePositive(std::string_view text) {
   int number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec != std::errc() || end != text.data() + text.size() || number < 1) return std::nullopt;
+  if (ec != std::errc() || end != text.data() + text.size() || number < 1) {
+    return std::nullopt;
+  }
   return number;
 }
 
@@ -38,20 +40,21 @@ struct Side {
   std::string label;
 };
 
-Side ParseSide(const Request& request, std::string_view name, std::string_view fallback,
-               bool draft_allowed) {
+Side ParseSide(const Request& request, std::string_view name, std::string_view fallback, bool draft_allowed) {
   const std::string text(request.Query(name).value_or(fallback));
   Side side;
   side.label = text;
-  if (text == "latest") return side;
+  if (text == "latest") {
+    return side;
+  }
   if (text == "draft" && draft_allowed) {
     side.draft = true;
     return side;
   }
   side.number = ParsePositive(text);
   if (!side.number) {
-    const std::string allowed = draft_allowed ? "draft, latest or a version number"
-                                              : "latest or a version number";
+    const std::string allowed =
+        draft_allowed ? "draft, latest or a version number" : "latest or a version number";
     throw ApiError::BadRequest("query parameter " + std::string(name) + " must be " + allowed,
                                {{"", 0, "query parameter " + std::string(name) + " must be " + allowed}});
   }
@@ -85,8 +88,7 @@ DryRunRequest ParseDryRunRequest(const Request& request) {
                                         .Optional("version", FieldType::kAny)
                                         .Optional("from", FieldType::kInteger)
                                         .Optional("to", FieldType::kInteger);
-  nlohmann::json body = request.body.empty() ? nlohmann::json::object()
-                                             : ParseJsonBody(request, kSchema);
+  nlohmann::json body = request.body.empty() ? nlohmann::json::object() : ParseJsonBody(request, kSchema);
   DryRunRequest out;
   if (auto v = body.find("version"); v != body.end() && !v->is_null()) {
     if (v->is_number_integer() && v->get<std::int64_t>() >= 1 && v->get<std::int64_t>() <= INT32_MAX) {
@@ -105,11 +107,15 @@ DryRunRequest ParseDryRunRequest(const Request& request) {
   out.to = body.contains("to") ? body["to"].get<std::int64_t>() : NowMs();
   out.from = body.contains("from") ? body["from"].get<std::int64_t>() : out.to - kDefaultDryRunWindowMs;
   std::vector<ErrorItem> problems;
-  if (out.from >= out.to) problems.push_back({"/from", 0, "from must be before to"});
+  if (out.from >= out.to) {
+    problems.push_back({"/from", 0, "from must be before to"});
+  }
   if (out.to - out.from > kMaxDryRunWindowMs) {
     problems.push_back({"/from", 0, "the window is at most 7 days (604800000 ms)"});
   }
-  if (!problems.empty()) throw ApiError::BadRequest("invalid dry-run window", std::move(problems));
+  if (!problems.empty()) {
+    throw ApiError::BadRequest("invalid dry-run window", std::move(problems));
+  }
   return out;
 }
 
@@ -132,9 +138,10 @@ void DiffThingModel(HandlerContext& context, Request&& request, Respond respond)
       body["dryRun"] = run ? DryRunJson(*run) : nlohmann::json(nullptr);
     } else {
       std::optional<LoadedVersion> after = LoadVersion(db, pk, to.number);
-      if (!after) throw ApiError::NotFound("product " + pk + " has no published thing model");
-      changes = tsl::DiffModels(before ? before->built.model.get() : nullptr,
-                                *after->built.model);
+      if (!after) {
+        throw ApiError::NotFound("product " + pk + " has no published thing model");
+      }
+      changes = tsl::DiffModels(before ? before->built.model.get() : nullptr, *after->built.model);
       body = DiffJson(changes);
       body["to"] = after->info.version;
     }
@@ -147,7 +154,9 @@ void StartDryRun(HandlerContext& context, Request&& request, Respond respond) {
   store::DbPool& pool = context.pool;
   DryRunner* runner = context.dry_runs;
   std::string pk = ProductKeyParam(request);
-  if (runner == nullptr) throw ApiError::Unavailable("dry runs are not available");
+  if (runner == nullptr) {
+    throw ApiError::Unavailable("dry runs are not available");
+  }
   DryRunRequest body = ParseDryRunRequest(request);
   RunOnDb(pool, respond, [request = std::move(request), pk, body, runner](store::Db& db) {
     auto product = Unwrap(store::GetProduct(db, pk), "no such product: " + pk);
@@ -157,8 +166,7 @@ void StartDryRun(HandlerContext& context, Request&& request, Respond respond) {
     } else {
       built = BuildDraftModel(db, pk, false);
     }
-    const tsl::Mode mode =
-        tsl::ParseMode(store::ToString(product.validation)).value_or(tsl::Mode::kWeak);
+    const tsl::Mode mode = tsl::ParseMode(store::ToString(product.validation)).value_or(tsl::Mode::kWeak);
     store::DryRunCreate create;
     create.product_key = pk;
     create.version = body.version ? std::to_string(*body.version) : "draft";
@@ -176,9 +184,9 @@ void StartDryRun(HandlerContext& context, Request&& request, Respond respond) {
       busy.headers.emplace_back("Retry-After", "5");
       throw busy;
     }
-    Audit(db, request, "thingModel.dryRun", pk,
-          {{"id", std::to_string(run.id)}, {"version", create.version},
-           {"from", body.from}, {"to", body.to}});
+    Audit(
+        db, request, "thingModel.dryRun", pk,
+        {{"id", std::to_string(run.id)}, {"version", create.version}, {"from", body.from}, {"to", body.to}});
     Response response = JsonOk(202, {{"id", std::to_string(run.id)}, {"state", "running"}});
     response.headers.emplace_back(
         "Location", "/api/v1/products/" + pk + "/thing-model/dry-runs/" + std::to_string(run.id));
@@ -212,14 +220,17 @@ void RollbackThingModel(HandlerContext& context, Request&& request, Respond resp
             .Optional("version", FieldType::kInteger, {.min = 1, .max = INT32_MAX})
             .Optional("description", FieldType::kString, {.max = 1024});
     nlohmann::json body = ParseJsonBody(request, kSchema);
-    if (body.contains("version")) target = body["version"].get<int>();
+    if (body.contains("version")) {
+      target = body["version"].get<int>();
+    }
     description = body.value("description", std::string());
   }
-  RunOnDb(pool, respond, [request = std::move(request), pk, target,
-                          description](store::Db& db) mutable {
+  RunOnDb(pool, respond, [request = std::move(request), pk, target, description](store::Db& db) mutable {
     Unwrap(store::GetProduct(db, pk), "no such product: " + pk);
     std::optional<LoadedVersion> latest = LoadVersion(db, pk, std::nullopt);
-    if (!latest) throw ApiError::Conflict("product " + pk + " has no published thing model");
+    if (!latest) {
+      throw ApiError::Conflict("product " + pk + " has no published thing model");
+    }
     const int source = target.value_or(latest->info.version - 1);
     if (source < 1) {
       throw ApiError::Conflict("version " + std::to_string(latest->info.version) +
@@ -231,8 +242,8 @@ void RollbackThingModel(HandlerContext& context, Request&& request, Respond resp
     std::optional<LoadedVersion> restored = LoadVersion(db, pk, source);
     auto changes = tsl::DiffModels(latest->built.model.get(), *restored->built.model);
     if (description.empty()) {
-      description = "rollback of version " + std::to_string(latest->info.version) +
-                    " to version " + std::to_string(source);
+      description = "rollback of version " + std::to_string(latest->info.version) + " to version " +
+                    std::to_string(source);
     }
     auto info = Unwrap(store::RepublishThingModelVersion(db, pk, source, description),
                        "no version " + std::to_string(source) + " of product " + pk);
@@ -274,8 +285,7 @@ void ListRefusals(HandlerContext& context, Request&& request, Respond respond) {
       merged[c.identifier].second = c.count;
       total_before += c.count;
     }
-    const double after_hours =
-        static_cast<double>(now - published) / static_cast<double>(kHourMs);
+    const double after_hours = static_cast<double>(now - published) / static_cast<double>(kHourMs);
     // Most refused since the publish first.
     std::vector<std::tuple<std::int64_t, std::int64_t, std::string>> rows;
     for (const auto& [identifier, counts] : merged) {
@@ -291,16 +301,18 @@ void ListRefusals(HandlerContext& context, Request&& request, Respond respond) {
                              {"beforePerHour", -before_neg}});
     }
     nlohmann::json previous = nullptr;
-    if (versions.size() > 1) previous = versions[1].version;
-    return JsonOk(200, {{"version", latest.version},
-                        {"publishedAt", published},
-                        {"previousVersion", previous},
-                        {"now", now},
-                        {"live", now - published < kLiveWindowMs},
-                        {"after", {{"from", published}, {"to", now}, {"total", total_after}}},
-                        {"before",
-                         {{"from", published - kHourMs}, {"to", published}, {"total", total_before}}},
-                        {"identifiers", std::move(identifiers)}});
+    if (versions.size() > 1) {
+      previous = versions[1].version;
+    }
+    return JsonOk(200,
+                  {{"version", latest.version},
+                   {"publishedAt", published},
+                   {"previousVersion", previous},
+                   {"now", now},
+                   {"live", now - published < kLiveWindowMs},
+                   {"after", {{"from", published}, {"to", now}, {"total", total_after}}},
+                   {"before", {{"from", published - kHourMs}, {"to", published}, {"total", total_before}}},
+                   {"identifiers", std::move(identifiers)}});
   });
 }
 
@@ -314,6 +326,8 @@ const RouteSpec kRoutes[] = {
 
 }  // namespace
 
-void AddThingModelChangeRoutes(Router& router, HandlerContext& context) { AddRoutes(router, context, kRoutes); }
+void AddThingModelChangeRoutes(Router& router, HandlerContext& context) {
+  AddRoutes(router, context, kRoutes);
+}
 
 }  // namespace iot::api

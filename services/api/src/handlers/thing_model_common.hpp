@@ -32,8 +32,7 @@ struct LoadedVersion {
   BuiltModel built;
 };
 // Version `number` (404 when missing), or the latest (nullopt when nothing is published).
-std::optional<LoadedVersion> LoadVersion(store::Db& db, const std::string& pk,
-                                         std::optional<int> number);
+std::optional<LoadedVersion> LoadVersion(store::Db& db, const std::string& pk, std::optional<int> number);
 
 // {"changes":[...],"summary":{...}} of `from` (null: nothing published) to `to`.
 nlohmann::json DiffJson(const std::vector<tsl::Change>& changes);

@@ -1,9 +1,10 @@
 // /api/v1/tokens: create (the clear token is answered once), list (no values), revoke.
+#include "iot/store/tokens.hpp"
+
 #include <charconv>
 
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
-#include "iot/store/tokens.hpp"
 
 namespace iot::api {
 namespace {

@@ -1,10 +1,10 @@
 #include "http/auth.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include <memory>
 #include <stdexcept>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 namespace iot::api {
 
@@ -18,9 +18,15 @@ std::string_view RoleName(Role role) {
 }
 
 std::optional<Role> ParseRole(std::string_view text) {
-  if (text == "viewer") return Role::kViewer;
-  if (text == "operator") return Role::kOperator;
-  if (text == "admin") return Role::kAdmin;
+  if (text == "viewer") {
+    return Role::kViewer;
+  }
+  if (text == "operator") {
+    return Role::kOperator;
+  }
+  if (text == "admin") {
+    return Role::kAdmin;
+  }
   return std::nullopt;
 }
 
@@ -56,11 +62,9 @@ std::optional<Principal> StaticTokenAuthenticator::Find(std::string_view token) 
   return found->principal;
 }
 
-void StaticTokenAuthenticator::Authenticate(std::string_view token, std::string_view /*client*/,
-                                            Done done) {
+void StaticTokenAuthenticator::Authenticate(std::string_view token, std::string_view /*client*/, Done done) {
   auto principal = Find(token);
-  done(principal ? AuthResult::Ok(std::move(*principal))
-                 : AuthResult::Failed(AuthResult::Status::kUnknown));
+  done(principal ? AuthResult::Ok(std::move(*principal)) : AuthResult::Failed(AuthResult::Status::kUnknown));
 }
 
 void ChainAuthenticator::Authenticate(std::string_view token, std::string_view client, Done done) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "iot/common/json.hpp"
@@ -50,12 +51,11 @@ void CheckValue(const nlohmann::json& value, FieldType type, const BodySchema::C
     return;
   }
   // An unsigned integer above int64 is not a valid kInteger either.
-  if (!HasType(value, type) ||
-      (type == FieldType::kInteger && value.is_number_unsigned() &&
-       value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))) {
+  if (!HasType(value, type) || (type == FieldType::kInteger && value.is_number_unsigned() &&
+                                value.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))) {
     out.push_back({pointer, 0,
-                   "must be " + std::string(FieldTypeName(type)) + (c.nullable ? " or null" : "") +
-                       ", got " + Describe(value)});
+                   "must be " + std::string(FieldTypeName(type)) + (c.nullable ? " or null" : "") + ", got " +
+                       Describe(value)});
     return;
   }
   if (type == FieldType::kString) {
@@ -153,8 +153,8 @@ void BodySchema::Check(const nlohmann::json& value, const std::string& pointer,
     CheckValue(*it, field.type, field.constraints, child, out);
   }
   for (auto it = value.begin(); it != value.end(); ++it) {
-    const bool known = std::any_of(fields_.begin(), fields_.end(),
-                                   [&](const Field& f) { return f.name == it.key(); });
+    const bool known =
+        std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return f.name == it.key(); });
     if (known) {
       continue;
     }

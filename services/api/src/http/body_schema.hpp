@@ -2,14 +2,15 @@
 
 #include <memory>
 #include <optional>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "http/problem.hpp"
-#include "iot/common/json_text.hpp"  // JsonPointerEscape, for the handlers that name errors
 #include "http/request.hpp"
+#include "iot/common/json_text.hpp"  // JsonPointerEscape, for the handlers that name errors
 
 namespace iot::api {
 
@@ -18,8 +19,8 @@ enum class FieldType {
   kInteger,  // JSON number without fraction (64-bit signed)
   kNumber,
   kBoolean,
-  kObject,   // checked against a nested schema when one is given, else free-form
-  kArray,    // items checked against `items` when given
+  kObject,  // checked against a nested schema when one is given, else free-form
+  kArray,   // items checked against `items` when given
   kAny,
 };
 
@@ -31,8 +32,8 @@ struct FieldConstraints {
   std::vector<std::string> one_of;  // allowed string values
   std::optional<double> min;        // numbers: value; strings: length; arrays: size
   std::optional<double> max;
-  std::shared_ptr<const BodySchema> object;  // kObject: nested schema
-  std::optional<FieldType> items;            // kArray: item type
+  std::shared_ptr<const BodySchema> object;       // kObject: nested schema
+  std::optional<FieldType> items;                 // kArray: item type
   std::shared_ptr<const BodySchema> item_object;  // kArray of kObject: item schema
 };
 
@@ -47,7 +48,6 @@ struct FieldConstraints {
 class BodySchema {
  public:
   using Constraints = FieldConstraints;
-
 
   BodySchema& Required(std::string name, FieldType type, Constraints constraints = {});
   BodySchema& Optional(std::string name, FieldType type, Constraints constraints = {});

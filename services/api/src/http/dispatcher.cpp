@@ -25,16 +25,16 @@ void LogAccess(const AccessRecord& record, int status, std::chrono::steady_clock
   const auto level = status >= 500 ? log::Level::kWarn : log::Level::kInfo;
   IOT_LOG(level, "api.access",
           "msg=\"request\" method=" << record.method << " route=" << log::Quote(record.route)
-                    << " target=" << log::Quote(record.target) << " status=" << status
-                    << " ms=" << static_cast<long long>(ms * 1000) / 1000.0
-                    << " request_id=" << record.request_id << " remote=" << record.remote_address);
+                                    << " target=" << log::Quote(record.target) << " status=" << status
+                                    << " ms=" << static_cast<long long>(ms * 1000) / 1000.0 << " request_id="
+                                    << record.request_id << " remote=" << record.remote_address);
 }
 
 void Dispatcher::Handle(Request&& request, Respond respond) {
   const auto started = std::chrono::steady_clock::now();
-  auto record = std::make_shared<AccessRecord>(AccessRecord{
-      request.method, "unmatched", RedactedTarget(request.target), request.request_id,
-      request.remote_address});
+  auto record =
+      std::make_shared<AccessRecord>(AccessRecord{request.method, "unmatched", RedactedTarget(request.target),
+                                                  request.request_id, request.remote_address});
   const auto parse_error = ParseTarget(request);
   if (!parse_error) {
     if (auto match = router_.Match(request.method, request.segments)) {

@@ -43,8 +43,7 @@ void MetricsRegistry::SetGauge(std::string_view name, std::string_view help, con
   FamilyFor(name, "gauge", help).series[rendered] = value;
 }
 
-void MetricsRegistry::AddGaugeCallback(std::string name, std::string help,
-                                       std::function<double()> read) {
+void MetricsRegistry::AddGaugeCallback(std::string name, std::string help, std::function<double()> read) {
   std::lock_guard lock(mutex_);
   callbacks_.push_back({std::move(name), std::move(help), std::move(read)});
 }
@@ -103,8 +102,8 @@ std::string MetricsRegistry::Render() const {
         metrics::AppendSample(out, "iot_http_request_duration_seconds_bucket", metrics::WithLabel(labels, le),
                               cumulative);
       }
-      metrics::AppendSample(out, "iot_http_request_duration_seconds_bucket", metrics::WithLabel(labels, "le=\"+Inf\""),
-                            h.count);
+      metrics::AppendSample(out, "iot_http_request_duration_seconds_bucket",
+                            metrics::WithLabel(labels, "le=\"+Inf\""), h.count);
       metrics::AppendSample(out, "iot_http_request_duration_seconds_sum", labels, h.sum);
       metrics::AppendSample(out, "iot_http_request_duration_seconds_count", labels, h.count);
     }

@@ -22,8 +22,7 @@ class MetricsRegistry final {
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
 
   // Counters and gauges by name + labels; `help` is recorded on first use of a name.
-  void Increment(std::string_view name, std::string_view help, const Labels& labels = {},
-                 double by = 1.0);
+  void Increment(std::string_view name, std::string_view help, const Labels& labels = {}, double by = 1.0);
   void SetGauge(std::string_view name, std::string_view help, const Labels& labels, double value);
   // A gauge read at scrape time, e.g. [&pool] { return pool.InUse(); }. Must be cheap and non-blocking.
   void AddGaugeCallback(std::string name, std::string help, std::function<double()> read);

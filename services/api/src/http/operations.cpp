@@ -10,9 +10,8 @@ void AddOperationsRoutes(Router& router, const Readiness& readiness, const Metri
                          std::string openapi_json) {
   const RouteOptions open{.min_role = std::nullopt};
 
-  router.Add("GET", "/healthz", open, [](Request&&, Respond respond) {
-    respond(JsonResponse(200, R"({"status":"ok"})"));
-  });
+  router.Add("GET", "/healthz", open,
+             [](Request&&, Respond respond) { respond(JsonResponse(200, R"({"status":"ok"})")); });
 
   // Details (which dependency fails and why) and metrics only on the operations listener or for a
   // token: they describe the deployment. The bare readiness status stays open for load balancers.
@@ -41,10 +40,9 @@ void AddOperationsRoutes(Router& router, const Readiness& readiness, const Metri
     respond(std::move(response));
   });
 
-  router.Add("GET", "/api/v1/openapi.json", open,
-             [doc = std::move(openapi_json)](Request&&, Respond respond) {
-               respond(JsonResponse(200, doc));
-             });
+  router.Add(
+      "GET", "/api/v1/openapi.json", open,
+      [doc = std::move(openapi_json)](Request&&, Respond respond) { respond(JsonResponse(200, doc)); });
 }
 
 }  // namespace iot::api

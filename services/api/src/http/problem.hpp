@@ -1,10 +1,11 @@
 #pragma once
 
-#include <boost/system/error_code.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/system/error_code.hpp>
 
 #include "http/auth.hpp"
 #include "http/request.hpp"
@@ -22,7 +23,7 @@ struct ErrorItem {
 // application/problem+json in exactly one place: ToResponse().
 struct ApiError {
   int status = 500;
-  std::string title;   // empty: the standard reason phrase for `status`
+  std::string title;  // empty: the standard reason phrase for `status`
   std::string detail;
   std::vector<ErrorItem> errors;
   // Extra top-level members as (name, serialized JSON value), e.g. {"serviceCall", "{...}"}.

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <limits>
+
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
@@ -11,8 +12,7 @@
 namespace iot::api {
 namespace {
 
-constexpr std::string_view kAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::string_view kStandardAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -57,8 +57,8 @@ ListParams ParseListParams(const Request& request, bool time_ranged) {
   std::vector<ErrorItem> problems;
   if (auto limit = IntParam(request, "limit", problems)) {
     if (*limit < 1 || *limit > kMaxListLimit) {
-      problems.push_back({"", 0, "query parameter limit must be between 1 and " +
-                                     std::to_string(kMaxListLimit)});
+      problems.push_back(
+          {"", 0, "query parameter limit must be between 1 and " + std::to_string(kMaxListLimit)});
     } else {
       params.limit = static_cast<int>(*limit);
     }
@@ -97,10 +97,13 @@ ListParams ParseListParams(const Request& request, bool time_ranged) {
 // padding, a length that is not 1 mod 4, and zero leftover bits (one encoding per byte string).
 std::string Base64UrlEncode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
+  while (!out.empty() && out.back() == '=') {
+    out.pop_back();
+  }
   for (char& c : out) {
     if (c == '+') {
       c = '-';

@@ -48,9 +48,8 @@ struct Respond::State {
       Response response;
       response.status = 500;
       response.content_type = "application/problem+json";
-      response.body =
-          R"({"type":"about:blank","title":"Internal Server Error","status":500,)"
-          R"("detail":"the request was dropped without an answer","errors":[]})";
+      response.body = R"({"type":"about:blank","title":"Internal Server Error","status":500,)"
+                      R"("detail":"the request was dropped without an answer","errors":[]})";
       try {
         sink(std::move(response));
       } catch (...) {  // a destructor must not throw
@@ -301,8 +300,12 @@ std::string ClientAddress(const Request& request, const std::vector<std::string>
     const auto comma = rest.rfind(',');
     std::string_view hop = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
-    while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) hop.remove_prefix(1);
-    while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) hop.remove_suffix(1);
+    while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) {
+      hop.remove_prefix(1);
+    }
+    while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) {
+      hop.remove_suffix(1);
+    }
     if (!hop.empty() && !trusted(hop)) {
       return std::string(hop);
     }

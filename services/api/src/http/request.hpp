@@ -27,14 +27,14 @@ struct Request {
   std::string request_id;
 
   // Filled by ParseTarget() before routing.
-  std::string path;                           // percent-decoded, for logs and messages
-  std::vector<std::string> segments;          // percent-decoded path segments
+  std::string path;                               // percent-decoded, for logs and messages
+  std::vector<std::string> segments;              // percent-decoded path segments
   std::multimap<std::string, std::string> query;  // percent-decoded query parameters
 
   // Filled by the router.
-  std::string route;  // matched pattern, e.g. "/api/v1/products/{pk}"
+  std::string route;                                       // matched pattern, e.g. "/api/v1/products/{pk}"
   std::map<std::string, std::string, std::less<>> params;  // path parameters by name
-  std::optional<Principal> principal;  // set on routes that require a role
+  std::optional<Principal> principal;                      // set on routes that require a role
 
   // First header with this lower-case name, or empty.
   std::string_view Header(std::string_view lower_name) const;

@@ -16,8 +16,7 @@ int Rank(bool literal, bool has_verb) { return literal ? 2 : (has_verb ? 1 : 0);
 
 }  // namespace
 
-void Router::Add(std::string_view method, std::string_view pattern, RouteOptions options,
-                 Handler handler) {
+void Router::Add(std::string_view method, std::string_view pattern, RouteOptions options, Handler handler) {
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
   }
@@ -107,9 +106,8 @@ const Router::Route* Router::Find(std::string_view method, const std::vector<std
       continue;
     }
     if (route.method != method) {
-      if (allowed_methods != nullptr &&
-          std::find(allowed_methods->begin(), allowed_methods->end(), route.method) ==
-              allowed_methods->end()) {
+      if (allowed_methods != nullptr && std::find(allowed_methods->begin(), allowed_methods->end(),
+                                                  route.method) == allowed_methods->end()) {
         allowed_methods->push_back(route.method);
       }
       continue;
@@ -188,9 +186,9 @@ void Router::Dispatch(Request&& request, Respond respond) const {
         }
         auto& principal = result.principal;
         if (principal->role < *route->options.min_role) {
-          respond(ToResponse(ApiError::Forbidden(
-              "this call needs role " + std::string(RoleName(*route->options.min_role)) +
-              ", the token has role " + std::string(RoleName(principal->role)))));
+          respond(ToResponse(
+              ApiError::Forbidden("this call needs role " + std::string(RoleName(*route->options.min_role)) +
+                                  ", the token has role " + std::string(RoleName(principal->role)))));
           return;
         }
         request.principal = std::move(principal);
@@ -205,7 +203,7 @@ void Router::Invoke(const Route& route, Request&& request, Respond respond) cons
     respond(ToResponse(error));
   } catch (const std::exception& e) {
     IOT_LOG_ERROR(kLogComponent, "msg=\"handler threw\" route=" << log::Quote(route.pattern)
-                                                               << " what=" << log::Quote(e.what()));
+                                                                << " what=" << log::Quote(e.what()));
     respond(ToResponse(ApiError::Internal("internal error")));
   }
 }

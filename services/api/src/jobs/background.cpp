@@ -32,8 +32,7 @@ void ProbeState::Set(bool ok, std::string detail) {
   detail_ = std::move(detail);
 }
 
-bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds timeout,
-                  std::string& error) {
+bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds timeout, std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -62,7 +61,9 @@ bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds t
         socklen_t len = sizeof(so_error);
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
         ok = so_error == 0;
-        if (!ok) error = std::strerror(so_error);
+        if (!ok) {
+          error = std::strerror(so_error);
+        }
       } else {
         error = "connect timed out";
       }
@@ -72,7 +73,9 @@ bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds t
     ::close(fd);
   }
   ::freeaddrinfo(result);
-  if (ok) error.clear();
+  if (ok) {
+    error.clear();
+  }
   return ok;
 }
 
@@ -104,8 +107,12 @@ void Background::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (probe_thread_.joinable()) probe_thread_.join();
-  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  if (probe_thread_.joinable()) {
+    probe_thread_.join();
+  }
+  if (maintenance_thread_.joinable()) {
+    maintenance_thread_.join();
+  }
 }
 
 bool Background::WaitFor(std::chrono::milliseconds delay) {
@@ -126,10 +133,10 @@ void Background::ProbeLoop() {
     }
     if (!settings_.mqtt_host.empty()) {
       std::string error;
-      const bool ok = TcpReachable(settings_.mqtt_host, settings_.mqtt_port,
-                                   std::chrono::milliseconds(1000), error);
-      broker_probe_->Set(ok, ok ? "" : settings_.mqtt_host + ":" + std::to_string(settings_.mqtt_port) +
-                                           ": " + error);
+      const bool ok =
+          TcpReachable(settings_.mqtt_host, settings_.mqtt_port, std::chrono::milliseconds(1000), error);
+      broker_probe_->Set(
+          ok, ok ? "" : settings_.mqtt_host + ":" + std::to_string(settings_.mqtt_port) + ": " + error);
     }
   } while (WaitFor(settings_.probe_interval));
 }
@@ -139,7 +146,8 @@ void Background::MaintenanceLoop() {
   do {
     const std::int64_t now = NowMs();
     if (auto partitions = store::EnsurePartitions(db, now); !partitions) {
-      IOT_LOG_WARN(kLog, "msg=\"EnsurePartitions failed\" error=" << log::Quote(partitions.error().message()));
+      IOT_LOG_WARN(kLog,
+                   "msg=\"EnsurePartitions failed\" error=" << log::Quote(partitions.error().message()));
     } else if (!partitions->created.empty() || partitions->moved_from_default > 0) {
       IOT_LOG_INFO(kLog, "msg=\"partitions created\" count=" << partitions->created.size()
                                                              << " moved=" << partitions->moved_from_default);

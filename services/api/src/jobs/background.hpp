@@ -70,7 +70,6 @@ class Background final {
 };
 
 // True when a TCP connection to host:port succeeds within `timeout` (blocking; background threads only).
-bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds timeout,
-                  std::string& error);
+bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds timeout, std::string& error);
 
 }  // namespace iot::api

@@ -29,10 +29,8 @@ bool Revalidatable(int code) {
     case codes::kBadStruct:
     case codes::kBadDouble:
     case codes::kBadArray:
-    case codes::kNotArray:
-      return true;
-    default:
-      return false;
+    case codes::kNotArray: return true;
+    default: return false;
   }
 }
 
@@ -45,13 +43,13 @@ std::string EventOfMethod(std::string_view method) {
     return {};
   }
   std::string_view id = method.substr(kPrefix.size(), method.size() - kPrefix.size() - kSuffix.size());
-  if (id == "property" || id.find('.') != std::string_view::npos) return {};
+  if (id == "property" || id.find('.') != std::string_view::npos) {
+    return {};
+  }
   return std::string(id);
 }
 
-json Wrapped(const json& value, std::int64_t time_ms) {
-  return json{{"value", value}, {"time", time_ms}};
-}
+json Wrapped(const json& value, std::int64_t time_ms) { return json{{"value", value}, {"time", time_ms}}; }
 
 }  // namespace
 
@@ -59,8 +57,7 @@ DryRunTally::DryRunTally(const tsl::ThingModel* model, tsl::Mode mode, DryRunLim
     : validator_(model, mode), mode_(mode), limits_(limits) {}
 
 void DryRunTally::Flip(bool to_refused, const std::string& device, const std::string& identifier,
-                       const json& value, std::int64_t time_ms, int code,
-                       const std::string& message) {
+                       const json& value, std::int64_t time_ms, int code, const std::string& message) {
   IdentifierCounts& id = identifiers_[identifier];
   DeviceCounts& dev = devices_[device];
   std::size_t& shown = to_refused ? id.a2r_examples : id.r2a_examples;
@@ -122,8 +119,8 @@ void DryRunTally::Rejection(const std::string& device, const std::string& method
     json params = json::object();
     params[identifier] = Wrapped(value, time_ms);
     validator_.PropertyPost(params, time_ms, report_);
-  } else if (std::string event = EventOfMethod(method); !event.empty() && event == identifier &&
-                                                         value.is_object()) {
+  } else if (std::string event = EventOfMethod(method);
+             !event.empty() && event == identifier && value.is_object()) {
     validator_.EventPost(identifier, Wrapped(value, time_ms), time_ms, report_);
   } else {
     ++skipped_;
@@ -142,8 +139,12 @@ json DryRunTally::ToJson(bool truncated) const {
     std::uint64_t r2a;
   };
   auto by_impact = [](const Row& a, const Row& b) {
-    if (a.a2r != b.a2r) return a.a2r > b.a2r;
-    if (a.r2a != b.r2a) return a.r2a > b.r2a;
+    if (a.a2r != b.a2r) {
+      return a.a2r > b.a2r;
+    }
+    if (a.r2a != b.r2a) {
+      return a.r2a > b.r2a;
+    }
     return *a.name < *b.name;
   };
   std::uint64_t total_a2r = 0;
@@ -163,7 +164,9 @@ json DryRunTally::ToJson(bool truncated) const {
                            {"examples", identifiers_.at(*row.name).examples}});
   }
   std::vector<Row> devs;
-  for (const auto& [name, c] : devices_) devs.push_back({&name, c.accepted_to_refused, c.refused_to_accepted});
+  for (const auto& [name, c] : devices_) {
+    devs.push_back({&name, c.accepted_to_refused, c.refused_to_accepted});
+  }
   std::sort(devs.begin(), devs.end(), by_impact);
   json devices = json::array();
   for (std::size_t i = 0; i < devs.size() && i < limits_.devices; ++i) {
@@ -190,7 +193,9 @@ DryRunner::~DryRunner() { Stop(); }
 
 void DryRunner::Start() {
   std::lock_guard lock(mutex_);
-  if (started_) return;
+  if (started_) {
+    return;
+  }
   started_ = true;
   thread_ = std::thread([this] {
     if (auto failed = store::FailRunningDryRuns(write_db_, "interrupted: iot-api restarted"); !failed) {
@@ -205,12 +210,16 @@ void DryRunner::Stop() {
   std::deque<DryRunJob> left;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return;
+    if (stopping_) {
+      return;
+    }
     stopping_ = true;
     left.swap(queue_);
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
   for (const auto& job : left) {
     (void)store::FinishDryRun(write_db_, job.id, store::DryRunState::kFailed, std::nullopt,
                               "iot-api stopped before the run started");
@@ -220,7 +229,9 @@ void DryRunner::Stop() {
 bool DryRunner::Submit(DryRunJob job) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= settings_.queue_capacity) return false;
+    if (stopping_ || queue_.size() >= settings_.queue_capacity) {
+      return false;
+    }
     queue_.push_back(std::move(job));
   }
   cv_.notify_all();
@@ -233,7 +244,9 @@ void DryRunner::Loop() {
     {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
+      if (stopping_) {
+        return;
+      }
       job = std::move(queue_.front());
       queue_.pop_front();
     }
@@ -250,12 +263,16 @@ struct RunFailed {
 
 template <class T>
 T Must(Result<T>&& result, std::string_view what) {
-  if (!result) throw RunFailed{std::string(what) + ": " + result.error().message()};
+  if (!result) {
+    throw RunFailed{std::string(what) + ": " + result.error().message()};
+  }
   return std::move(*result);
 }
 
 void Must(Result<void>&& result, std::string_view what) {
-  if (!result) throw RunFailed{std::string(what) + ": " + result.error().message()};
+  if (!result) {
+    throw RunFailed{std::string(what) + ": " + result.error().message()};
+  }
 }
 
 }  // namespace
@@ -265,8 +282,8 @@ bool DryRunner::Pace(std::size_t rows) {
     std::lock_guard lock(mutex_);
     return !stopping_;
   }
-  const auto delay = std::chrono::microseconds(rows * 1'000'000ULL /
-                                               static_cast<unsigned>(settings_.rows_per_second));
+  const auto delay =
+      std::chrono::microseconds(rows * 1'000'000ULL / static_cast<unsigned>(settings_.rows_per_second));
   std::unique_lock lock(mutex_);
   return !cv_.wait_for(lock, delay, [&] { return stopping_; });
 }
@@ -282,8 +299,12 @@ void DryRunner::Execute(const DryRunJob& job) {
     filter.page.limit = 1000;
     for (;;) {
       auto page = Must(store::ListDevices(read_db_, job.product_key, filter), "listing devices");
-      for (const auto& d : page.items) devices.emplace_back(d.id, d.device_name);
-      if (!page.next_cursor) break;
+      for (const auto& d : page.items) {
+        devices.emplace_back(d.id, d.device_name);
+      }
+      if (!page.next_cursor) {
+        break;
+      }
       filter.page.cursor = *page.next_cursor;
     }
     store::TimeQuery base;
@@ -300,8 +321,12 @@ void DryRunner::Execute(const DryRunJob& job) {
         store::TimeQuery q = base;
         do {
           auto page = Must(fetch(q), what);
-          for (const auto& item : page.items) each(item);
-          if (!Pace(page.items.size())) throw RunFailed{"iot-api stopped"};
+          for (const auto& item : page.items) {
+            each(item);
+          }
+          if (!Pace(page.items.size())) {
+            throw RunFailed{"iot-api stopped"};
+          }
           q.cursor = page.next_cursor.value_or("");
         } while (!q.cursor.empty() && tally.examined() < settings_.max_rows);
       };
@@ -314,10 +339,14 @@ void DryRunner::Execute(const DryRunJob& job) {
             [&](const store::PropertySample& s) { tally.AcceptedProperty(name, id, s.value_json, s.time); });
       }
       pages(
-          "reading events", [&](const store::TimeQuery& q) { return store::ListEvents(read_db_, device_id, {}, q); },
-          [&](const store::EventRecord& e) { tally.AcceptedEvent(name, e.identifier, e.output_json, e.time); });
+          "reading events",
+          [&](const store::TimeQuery& q) { return store::ListEvents(read_db_, device_id, {}, q); },
+          [&](const store::EventRecord& e) {
+            tally.AcceptedEvent(name, e.identifier, e.output_json, e.time);
+          });
       pages(
-          "reading rejections", [&](const store::TimeQuery& q) { return store::ListRejections(read_db_, device_id, q); },
+          "reading rejections",
+          [&](const store::TimeQuery& q) { return store::ListRejections(read_db_, device_id, q); },
           [&](const store::Rejection& r) {
             tally.Rejection(name, r.method, r.identifier, r.value, r.code, r.message, r.time);
           });
@@ -329,9 +358,9 @@ void DryRunner::Execute(const DryRunJob& job) {
                                        static_cast<double>(i + 1) / static_cast<double>(devices.size()));
       }
     }
-    Must(store::FinishDryRun(write_db_, job.id, store::DryRunState::kDone,
-                             tally.ToJson(truncated).dump(), ""),
-         "storing the result");
+    Must(
+        store::FinishDryRun(write_db_, job.id, store::DryRunState::kDone, tally.ToJson(truncated).dump(), ""),
+        "storing the result");
     IOT_LOG_INFO(kLog, "msg=\"dry run done\" id=" << job.id << " product=" << job.product_key
                                                   << " rows=" << tally.examined() << " ms="
                                                   << std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -339,12 +368,10 @@ void DryRunner::Execute(const DryRunJob& job) {
                                                          .count());
   } catch (const RunFailed& failed) {
     IOT_LOG_WARN(kLog, "msg=\"dry run failed\" id=" << job.id << " why=" << iot::log::Quote(failed.reason));
-    (void)store::FinishDryRun(write_db_, job.id, store::DryRunState::kFailed, std::nullopt,
-                              failed.reason);
+    (void)store::FinishDryRun(write_db_, job.id, store::DryRunState::kFailed, std::nullopt, failed.reason);
   } catch (const std::exception& e) {
     IOT_LOG_ERROR(kLog, "msg=\"dry run failed\" id=" << job.id << " what=" << iot::log::Quote(e.what()));
-    (void)store::FinishDryRun(write_db_, job.id, store::DryRunState::kFailed, std::nullopt,
-                              "internal error");
+    (void)store::FinishDryRun(write_db_, job.id, store::DryRunState::kFailed, std::nullopt, "internal error");
   }
 }
 

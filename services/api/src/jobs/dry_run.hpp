@@ -29,8 +29,8 @@
 namespace iot::api {
 
 struct DryRunLimits {
-  std::size_t examples = 10;    // per identifier and direction
-  std::size_t devices = 1000;   // devices listed in the result (most affected first)
+  std::size_t examples = 10;   // per identifier and direction
+  std::size_t devices = 1000;  // devices listed in the result (most affected first)
 };
 
 // Counts, per identifier and per device, the recorded items whose verdict the model changes.
@@ -44,15 +44,14 @@ class DryRunTally {
     Accepted(false, device, identifier, value_json, time_ms);
   }
   // An accepted event with its outputs object.
-  void AcceptedEvent(const std::string& device, const std::string& identifier,
-                     const std::string& output_json, std::int64_t time_ms) {
+  void AcceptedEvent(const std::string& device, const std::string& identifier, const std::string& output_json,
+                     std::int64_t time_ms) {
     Accepted(true, device, identifier, output_json, time_ms);
   }
   // A stored rejection. Only item refusals of property and event posts over data-type checks can be
   // re-validated (the value is what the device sent); the others are counted as skipped.
   void Rejection(const std::string& device, const std::string& method, const std::string& identifier,
-                 const std::string& value, int code, const std::string& message,
-                 std::int64_t time_ms);
+                 const std::string& value, int code, const std::string& message, std::int64_t time_ms);
 
   std::uint64_t examined() const { return accepted_ + refused_ + skipped_; }
   // {"identifiers":[...],"devices":[...],"examined":{...},"acceptedToRefused","refusedToAccepted"}
@@ -88,8 +87,8 @@ class DryRunTally {
 };
 
 struct DryRunSettings {
-  store::DbSettings write_db;  // progress and results (the primary)
-  store::DbSettings read_db;   // recorded traffic (a replica when IOT_DRY_RUN_DSN names one)
+  store::DbSettings write_db;   // progress and results (the primary)
+  store::DbSettings read_db;    // recorded traffic (a replica when IOT_DRY_RUN_DSN names one)
   int rows_per_second = 20000;  // pacing of the reads; 0 = unpaced
   std::size_t queue_capacity = 4;
   std::uint64_t max_rows = 5'000'000;  // a larger window is cut here (result "truncated")

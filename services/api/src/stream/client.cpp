@@ -26,8 +26,7 @@ bool Client::Push(Message message, bool* defer_wake) {
     if (overflowed_ || closed_) {
       return false;
     }
-    if (queue_.size() + 1 > limits_.max_messages ||
-        queued_bytes_ + message->size() > limits_.max_bytes) {
+    if (queue_.size() + 1 > limits_.max_messages || queued_bytes_ + message->size() > limits_.max_bytes) {
       overflowed_ = true;
       queue_.clear();
       queued_bytes_ = 0;

@@ -57,8 +57,7 @@ void StreamFeed::Run() {
     auto polled = listener.Poll(kPollTimeout);
     const bool now_connected = static_cast<bool>(polled) && listener.IsConnected();
     if (now_connected != was_connected) {
-      IOT_LOG_INFO(kLog, "msg=\"stream listener " << (now_connected ? "connected" : "disconnected")
-                                                  << "\"");
+      IOT_LOG_INFO(kLog, "msg=\"stream listener " << (now_connected ? "connected" : "disconnected") << "\"");
       was_connected = now_connected;
     }
     connected_ = now_connected;
@@ -181,9 +180,8 @@ void StoreSubscriptionChecker::Check(std::string product_key, std::string device
   }
 }
 
-StreamRuntime::StreamRuntime(store::DbPool& pool, Authenticator& authenticator,
-                             store::DbSettings listen_db, stream::Settings settings,
-                             MetricsRegistry& metrics)
+StreamRuntime::StreamRuntime(store::DbPool& pool, Authenticator& authenticator, store::DbSettings listen_db,
+                             stream::Settings settings, MetricsRegistry& metrics)
     : checker_(pool), service_(authenticator, checker_, hub_, settings), feed_(std::move(listen_db), hub_) {
   service_.SetGate([this](std::function<void()> then) { feed_.WhenStreaming(std::move(then)); });
   auto& stats = service_.Stats();

@@ -9,10 +9,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <cstdint>
 #include <string>
 #include <thread>
 #include <unordered_map>

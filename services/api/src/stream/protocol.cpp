@@ -4,7 +4,6 @@
 
 #include "iot/common/json.hpp"
 #include "iot/common/json_text.hpp"
-
 #include "iot/store/stream.hpp"
 
 namespace iot::api::stream {
@@ -13,20 +12,28 @@ namespace {
 constexpr std::size_t kMaxKeyLength = 64;
 
 bool ValidProductKey(std::string_view pk) {
-  if (pk.empty() || pk.size() > kMaxKeyLength) return false;
+  if (pk.empty() || pk.size() > kMaxKeyLength) {
+    return false;
+  }
   for (char c : pk) {
     const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!ok) return false;
+    if (!ok) {
+      return false;
+    }
   }
   return true;
 }
 
 bool ValidDeviceName(std::string_view dn) {
-  if (dn.empty() || dn.size() > kMaxKeyLength) return false;
+  if (dn.empty() || dn.size() > kMaxKeyLength) {
+    return false;
+  }
   for (char c : dn) {
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    c == '-' || c == '_' || c == '@' || c == '.' || c == ':';
-    if (!ok) return false;
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+                    c == '_' || c == '@' || c == '.' || c == ':';
+    if (!ok) {
+      return false;
+    }
   }
   return true;
 }
@@ -93,8 +100,8 @@ std::variant<Command, ProtocolError> ParseClientMessage(std::string_view text) {
   return command;
 }
 
-std::string ChangeMessage(std::string_view type, std::string_view product_key,
-                          std::string_view device_name, std::int64_t time, std::string_view data_json) {
+std::string ChangeMessage(std::string_view type, std::string_view product_key, std::string_view device_name,
+                          std::int64_t time, std::string_view data_json) {
   std::string out;
   out.reserve(64 + product_key.size() + device_name.size() + data_json.size());
   out += "{\"type\":\"";
@@ -112,8 +119,8 @@ std::string ChangeMessage(std::string_view type, std::string_view product_key,
 }
 
 std::string AnswerMessage(const Command& command) {
-  std::string out = command.kind == Command::Kind::kSubscribe ? R"({"type":"subscribed",)"
-                                                              : R"({"type":"unsubscribed",)";
+  std::string out =
+      command.kind == Command::Kind::kSubscribe ? R"({"type":"subscribed",)" : R"({"type":"unsubscribed",)";
   AppendTarget(out, command);
   out += '}';
   return out;

@@ -38,8 +38,8 @@ inline constexpr std::size_t kMaxClientMessageBytes = 4096;
 
 std::variant<Command, ProtocolError> ParseClientMessage(std::string_view text);
 
-std::string ChangeMessage(std::string_view type, std::string_view product_key,
-                          std::string_view device_name, std::int64_t time, std::string_view data_json);
+std::string ChangeMessage(std::string_view type, std::string_view product_key, std::string_view device_name,
+                          std::int64_t time, std::string_view data_json);
 std::string AnswerMessage(const Command& command);
 // `about` may be null (the message could not be parsed into a command).
 std::string ErrorMessage(std::string_view code, std::string_view message, const Command* about);

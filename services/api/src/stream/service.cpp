@@ -19,15 +19,13 @@ void Send(const std::shared_ptr<Client>& client, std::string text) {
 
 }  // namespace
 
-bool Service::IsStreamTarget(std::string_view target) {
-  return target.substr(0, target.find('?')) == kRoute;
-}
+bool Service::IsStreamTarget(std::string_view target) { return target.substr(0, target.find('?')) == kRoute; }
 
 void Service::Authorize(Request request, std::function<void(UpgradeDecision)> done) {
   const auto started = std::chrono::steady_clock::now();
-  auto record = std::make_shared<AccessRecord>(AccessRecord{
-      request.method, std::string(kRoute), RedactedTarget(request.target), request.request_id,
-      request.remote_address});
+  auto record = std::make_shared<AccessRecord>(AccessRecord{request.method, std::string(kRoute),
+                                                            RedactedTarget(request.target),
+                                                            request.request_id, request.remote_address});
   auto finish = [this, record, started, done = std::move(done)](UpgradeDecision decision) {
     const int status = decision.refusal ? decision.refusal->status : 101;
     (decision.refusal ? counters_.refused : counters_.accepted).fetch_add(1);
@@ -60,8 +58,8 @@ void Service::Authorize(Request request, std::function<void(UpgradeDecision)> do
       return;
     }
     // Every role (viewer and up) may read the stream.
-    auto client = std::make_shared<Client>(next_client_id_.fetch_add(1), std::move(*result.principal),
-                                           settings_.queue);
+    auto client =
+        std::make_shared<Client>(next_client_id_.fetch_add(1), std::move(*result.principal), settings_.queue);
     counters_.clients.fetch_add(1);
     {
       std::lock_guard lock(clients_mutex_);
@@ -99,56 +97,52 @@ void Service::OnMessage(const std::shared_ptr<Client>& client, std::string_view 
     return;
   }
   std::weak_ptr<Client> weak = client;
-  checker_.Check(command.product_key, command.device_name,
-                 [this, weak, command](SubscriptionChecker::Verdict verdict) {
-                   auto client = weak.lock();
-                   if (!client) {
-                     return;  // gone meanwhile
-                   }
-                   using V = SubscriptionChecker::Verdict;
-                   switch (verdict) {
-                     case V::kUnknownProduct:
-                       Send(client, ErrorMessage("notFound", "unknown product", &command));
-                       return;
-                     case V::kUnknownDevice:
-                       Send(client, ErrorMessage("notFound", "unknown device", &command));
-                       return;
-                     case V::kUnavailable:
-                       Send(client, ErrorMessage("unavailable", "database unavailable or busy, retry",
-                                                 &command));
-                       return;
-                     case V::kOk:
-                       break;
-                   }
-                   if (client->Overflowed()) {
-                     return;
-                   }
-                   const auto added = hub_.Subscribe(client, {command.product_key, command.device_name},
-                                                     settings_.max_subscriptions);
-                   if (added == Hub::AddResult::kClosed) {
-                     return;
-                   }
-                   if (added == Hub::AddResult::kTooMany) {
-                     Send(client, ErrorMessage("tooManySubscriptions",
-                                               "at most " + std::to_string(settings_.max_subscriptions) +
-                                                   " subscriptions per connection",
-                                               &command));
-                     return;
-                   }
-                   if (added == Hub::AddResult::kAdded && gate_) {
-                     gate_([client, answer = AnswerMessage(command)] { Send(client, answer); });
-                     return;
-                   }
-                   Send(client, AnswerMessage(command));  // also when it already was subscribed
-                 });
+  checker_.Check(
+      command.product_key, command.device_name, [this, weak, command](SubscriptionChecker::Verdict verdict) {
+        auto client = weak.lock();
+        if (!client) {
+          return;  // gone meanwhile
+        }
+        using V = SubscriptionChecker::Verdict;
+        switch (verdict) {
+          case V::kUnknownProduct:
+            Send(client, ErrorMessage("notFound", "unknown product", &command));
+            return;
+          case V::kUnknownDevice: Send(client, ErrorMessage("notFound", "unknown device", &command)); return;
+          case V::kUnavailable:
+            Send(client, ErrorMessage("unavailable", "database unavailable or busy, retry", &command));
+            return;
+          case V::kOk: break;
+        }
+        if (client->Overflowed()) {
+          return;
+        }
+        const auto added =
+            hub_.Subscribe(client, {command.product_key, command.device_name}, settings_.max_subscriptions);
+        if (added == Hub::AddResult::kClosed) {
+          return;
+        }
+        if (added == Hub::AddResult::kTooMany) {
+          Send(client, ErrorMessage("tooManySubscriptions",
+                                    "at most " + std::to_string(settings_.max_subscriptions) +
+                                        " subscriptions per connection",
+                                    &command));
+          return;
+        }
+        if (added == Hub::AddResult::kAdded && gate_) {
+          gate_([client, answer = AnswerMessage(command)] { Send(client, answer); });
+          return;
+        }
+        Send(client, AnswerMessage(command));  // also when it already was subscribed
+      });
 }
 
 void Service::OnSlow(const std::shared_ptr<Client>& client) {
   client->Close();
   hub_.Remove(client);
   counters_.slow_disconnects.fetch_add(1);
-  IOT_LOG_INFO("api.stream", "msg=\"slow client closed (1008)\" client="
-                                 << client->Id() << " who=" << log::Quote(client->Who().name));
+  IOT_LOG_INFO("api.stream", "msg=\"slow client closed (1008)\" client=" << client->Id() << " who="
+                                                                         << log::Quote(client->Who().name));
 }
 
 void Service::OnClosed(const std::shared_ptr<Client>& client) {
@@ -192,8 +186,9 @@ void Service::CloseTokens(std::optional<std::int64_t> revoked_token_id, std::int
   for (auto& [client, why] : closing) {
     hub_.Remove(client);
     client->RequestClose(kCloseTokenInvalid, why);
-    IOT_LOG_INFO("api.stream", "msg=\"stream closed (4401)\" client=" << client->Id() << " why=\"" << why
-                                                                      << "\" who=" << log::Quote(client->Who().name));
+    IOT_LOG_INFO("api.stream",
+                 "msg=\"stream closed (4401)\" client=" << client->Id() << " why=\"" << why
+                                                        << "\" who=" << log::Quote(client->Who().name));
   }
 }
 

@@ -9,12 +9,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-#include <mutex>
 
 #include "http/auth.hpp"
 #include "http/request.hpp"

@@ -3,8 +3,7 @@
 
 namespace iot::api::transport {
 
-void StartPlainSession(tcp::socket&& socket, std::shared_ptr<ServerState> state,
-                       SessionOptions options) {
+void StartPlainSession(tcp::socket&& socket, std::shared_ptr<ServerState> state, SessionOptions options) {
   std::make_shared<detail::HttpSession<beast::tcp_stream>>(std::move(state), std::move(options),
                                                            std::move(socket))
       ->Start();

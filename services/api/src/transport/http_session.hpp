@@ -1,11 +1,18 @@
 // Private to the transport: the HTTP/1.1 session template, instantiated once per stream type in
 // http_session.cpp (plain TCP) and https_session.cpp (TLS); the WebSocket session it hands upgrades to
 // is instantiated in ws_session.cpp and wss_session.cpp. Four translation units, so the heavy
-// instantiations compile in parallel (the TLS one alone took most of the transport's build time). One connection: reads requests with limits, hands them to the RequestHandler as plain
-// iot::api::Request values, and writes responses back in request order. Everything runs on the
-// connection's strand (the socket's executor); handlers answer from any thread through Respond,
-// which posts back onto that strand.
+// instantiations compile in parallel (the TLS one alone took most of the transport's build time). One
+// connection: reads requests with limits, hands them to the RequestHandler as plain iot::api::Request values,
+// and writes responses back in request order. Everything runs on the connection's strand (the socket's
+// executor); handlers answer from any thread through Respond, which posts back onto that strand.
 #pragma once
+
+#include <array>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -23,13 +30,6 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include <array>
-#include <deque>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <type_traits>
-
 #include "http/problem.hpp"
 #include "iot/common/log.hpp"
 #include "stream/service.hpp"
@@ -44,7 +44,6 @@ using tcp = boost::asio::ip::tcp;
 }  // namespace iot::api::transport
 
 namespace iot::api::transport::detail {
-
 
 inline constexpr std::string_view kLog = "api.http";
 inline constexpr auto kDrainTimeout = std::chrono::seconds(1);
@@ -63,8 +62,8 @@ inline bool IsSaneRequestId(std::string_view id) {
     return false;
   }
   for (char c : id) {
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    c == '-' || c == '_' || c == '.';
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+                    c == '_' || c == '.';
     if (!ok) {
       return false;
     }
@@ -114,8 +113,12 @@ inline std::optional<std::string> FramingProblem(const http::request<http::strin
     while (true) {
       const auto comma = rest.find(',');
       std::string_view coding = rest.substr(0, comma);
-      while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
-      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+      while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+        coding.remove_prefix(1);
+      }
+      while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+        coding.remove_suffix(1);
+      }
       ++codings;
       other = other || Lower(coding) != "chunked";
       if (comma == std::string_view::npos) {
@@ -143,8 +146,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
         idle_timer_(stream_.get_executor()) {}
 
   // On a stream already built (tests: Beast's test::stream), from `remote` ("address:port").
-  HttpSession(std::shared_ptr<ServerState> state, SessionOptions options, Stream&& stream,
-              std::string remote)
+  HttpSession(std::shared_ptr<ServerState> state, SessionOptions options, Stream&& stream, std::string remote)
       : state_(std::move(state)),
         options_(std::move(options)),
         remote_(std::move(remote)),
@@ -204,22 +206,20 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   void DoHandshake() {
     Ops::ExpiresAfter(Tcp(), kHandshakeTimeout);
     stream_.async_handshake(net::ssl::stream_base::server,
-                            beast::bind_front_handler(&HttpSession::OnHandshake,
-                                                      this->shared_from_this()));
+                            beast::bind_front_handler(&HttpSession::OnHandshake, this->shared_from_this()));
   }
 
   void OnHandshake(beast::error_code ec) {
     if (ec) {
-      IOT_LOG_DEBUG(kLog, "msg=\"tls handshake failed\" remote=" << remote_ << " error="
-                                                                  << log::Quote(ec.message()));
+      IOT_LOG_DEBUG(
+          kLog, "msg=\"tls handshake failed\" remote=" << remote_ << " error=" << log::Quote(ec.message()));
       return;  // the stream closes with the session
     }
     DoRead();
   }
 
   void DoRead() {
-    if (reading_ || read_closed_ || closing_ || closed_ ||
-        queue_.size() >= state_->settings.pipeline_limit) {
+    if (reading_ || read_closed_ || closing_ || closed_ || queue_.size() >= state_->settings.pipeline_limit) {
       return;  // resumed from OnWrite once there is room
     }
     parser_.emplace();
@@ -245,16 +245,15 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
     const auto end = bytes.find("\r\n\r\n");
     if (end == std::string_view::npos && bytes.size() <= state_->settings.header_limit) {
-      stream_.async_read_some(
-          buffer_.prepare(kHeaderReadChunk),
-          [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
-            self->buffer_.commit(n);
-            if (ec || self->closed_) {
-              self->OnRead(ec ? ec : net::error::operation_aborted, 0);
-              return;
-            }
-            self->DoReadHeaderBytes();
-          });
+      stream_.async_read_some(buffer_.prepare(kHeaderReadChunk),
+                              [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                                self->buffer_.commit(n);
+                                if (ec || self->closed_) {
+                                  self->OnRead(ec ? ec : net::error::operation_aborted, 0);
+                                  return;
+                                }
+                                self->DoReadHeaderBytes();
+                              });
       return;
     }
     if (end != std::string_view::npos && HasObsFold(bytes.substr(0, end + 2))) {
@@ -316,8 +315,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     if (ec) {
       read_closed_ = true;
       if (&ec.category() != &http::make_error_code(http::error::bad_target).category()) {
-        IOT_LOG_DEBUG(kLog, "msg=\"read failed\" remote=" << remote_ << " error="
-                                                          << log::Quote(ec.message()));
+        IOT_LOG_DEBUG(kLog,
+                      "msg=\"read failed\" remote=" << remote_ << " error=" << log::Quote(ec.message()));
         if (queue_.empty()) {
           DoClose();
         }
@@ -328,9 +327,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
                            ? ApiError::PayloadTooLarge("request body exceeds " +
                                                        std::to_string(BodyLimitOfParser()) + " bytes")
                        : ec == http::error::header_limit
-                           ? ApiError{.status = 431, .detail = "request header exceeds " +
-                                                               std::to_string(state_->settings.header_limit) +
-                                                               " bytes"}
+                           ? ApiError{.status = 431,
+                                      .detail = "request header exceeds " +
+                                                std::to_string(state_->settings.header_limit) + " bytes"}
                            : ApiError::BadRequest("malformed HTTP request: " + ec.message());
       RefuseMalformed(std::move(error), ec.message());
       return;
@@ -352,8 +351,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       StartUpgrade(std::move(message));
       return;
     }
-    Slot& slot = NewSlot(message.version(), keep_alive,
-                         NewRequestId(message["X-Request-Id"]));
+    Slot& slot = NewSlot(message.version(), keep_alive, NewRequestId(message["X-Request-Id"]));
     Dispatch(std::move(message), slot);
     DoRead();
   }
@@ -366,9 +364,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     const int status = error.status;
     FillResponse(slot, ToResponse(error));
     state_->metrics.ObserveRequest("unparsed", "OTHER", status, 0.0);
-    IOT_LOG_INFO("api.access", "msg=\"request refused\" route=\"unparsed\" status=" << status << " request_id="
-                               << slot.request_id << " remote=" << remote_ << " error="
-                               << log::Quote(why));
+    IOT_LOG_INFO("api.access", "msg=\"request refused\" route=\"unparsed\" status="
+                                   << status << " request_id=" << slot.request_id << " remote=" << remote_
+                                   << " error=" << log::Quote(why));
     DoWrite();
   }
 
@@ -394,9 +392,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     upgrade_ = std::move(message);
     state_->stream->Authorize(
         std::move(request), [self = this->shared_from_this(), seq = slot.seq](stream::UpgradeDecision d) {
-          net::post(self->stream_.get_executor(), [self, seq, d = std::move(d)]() mutable {
-            self->OnUpgradeDecision(seq, std::move(d));
-          });
+          net::post(self->stream_.get_executor(),
+                    [self, seq, d = std::move(d)]() mutable { self->OnUpgradeDecision(seq, std::move(d)); });
         });
   }
 
@@ -450,10 +447,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     request.request_id = slot.request_id;
 
     Respond respond([self = this->shared_from_this(), seq = slot.seq](Response&& response) {
-      net::post(self->stream_.get_executor(),
-                [self, seq, response = std::move(response)]() mutable {
-                  self->OnResponse(seq, std::move(response));
-                });
+      net::post(self->stream_.get_executor(), [self, seq, response = std::move(response)]() mutable {
+        self->OnResponse(seq, std::move(response));
+      });
     });
     try {
       state_->handler.Handle(std::move(request), std::move(respond));

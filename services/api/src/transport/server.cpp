@@ -2,6 +2,12 @@
 // setup, and graceful shutdown on SIGTERM/SIGINT.
 #include "transport/server.hpp"
 
+#include <csignal>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -10,12 +16,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/system/system_error.hpp>
-
-#include <csignal>
-#include <random>
-#include <stdexcept>
-#include <thread>
-#include <vector>
 
 #include "iot/common/log.hpp"
 #include "transport/session.hpp"
@@ -49,8 +49,13 @@ struct Server::Impl {
   struct Listener {
     Listener(net::strand<net::io_context::executor_type>& control, std::string name, std::string bind,
              std::uint16_t port, bool tls, bool operations)
-        : acceptor(control), retry_timer(control), name(std::move(name)), bind(std::move(bind)),
-          port(port), tls(tls), operations(operations) {}
+        : acceptor(control),
+          retry_timer(control),
+          name(std::move(name)),
+          bind(std::move(bind)),
+          port(port),
+          tls(tls),
+          operations(operations) {}
     tcp::acceptor acceptor;
     net::steady_timer retry_timer;
     std::string name;
@@ -71,10 +76,9 @@ struct Server::Impl {
   }
 
   void DoAccept(Listener& l) {
-    l.acceptor.async_accept(net::make_strand(ioc),
-                            [this, &l](boost::system::error_code ec, tcp::socket socket) {
-                              OnAccept(l, ec, std::move(socket));
-                            });
+    l.acceptor.async_accept(
+        net::make_strand(ioc),
+        [this, &l](boost::system::error_code ec, tcp::socket socket) { OnAccept(l, ec, std::move(socket)); });
   }
 
   void OnAccept(Listener& l, boost::system::error_code ec, tcp::socket socket) {
@@ -103,8 +107,8 @@ struct Server::Impl {
     if (!l.operations && (state->connections.load() >= settings.max_connections || !options.lease)) {
       state->metrics.RefusedConnections().fetch_add(1);
       if (!options.lease && !peer_ec) {
-        IOT_LOG_DEBUG(kLog, "msg=\"connection refused: per-client limit\" client="
-                                << peer.address().to_string());
+        IOT_LOG_DEBUG(kLog,
+                      "msg=\"connection refused: per-client limit\" client=" << peer.address().to_string());
       }
       boost::system::error_code ignored;
       socket.close(ignored);  // refuse: the client sees the connection closed at once
@@ -135,8 +139,8 @@ struct Server::Impl {
       if (!ec) {
         return;
       }
-      throw std::runtime_error(std::string("cannot ") + what + " " + l.bind + ":" +
-                               std::to_string(l.port) + " (" + l.name + "): " + ec.message());
+      throw std::runtime_error(std::string("cannot ") + what + " " + l.bind + ":" + std::to_string(l.port) +
+                               " (" + l.name + "): " + ec.message());
     };
     l.acceptor.open(endpoint.protocol(), ec);
     check("open");
@@ -215,8 +219,8 @@ void Server::SetStream(stream::Service& service) { impl_->state->stream = &servi
 void Server::Start() {
   Impl& s = *impl_;
   const ServerSettings& cfg = s.settings;
-  s.listeners.push_back(std::make_unique<Impl::Listener>(s.control, "http", cfg.bind_address, cfg.port,
-                                                         false, false));
+  s.listeners.push_back(
+      std::make_unique<Impl::Listener>(s.control, "http", cfg.bind_address, cfg.port, false, false));
   if (!cfg.tls_cert_file.empty()) {
     try {
       s.tls.emplace(net::ssl::context::tls_server);
@@ -249,7 +253,7 @@ void Server::Start() {
   for (auto& l : s.listeners) {
     net::post(s.control, [&s, &listener = *l] { s.DoAccept(listener); });
     IOT_LOG_INFO(kLog, "msg=\"listening\" listener=" << l->name << " address=" << l->bind
-                                                    << " port=" << l->port << " threads=" << cfg.threads);
+                                                     << " port=" << l->port << " threads=" << cfg.threads);
   }
 }
 
@@ -270,8 +274,6 @@ void Server::Shutdown() {
   net::post(impl_->control, [impl = impl_.get()] { impl->BeginShutdown(); });
 }
 
-std::uint16_t Server::Port() const {
-  return impl_->listeners.empty() ? 0 : impl_->listeners.front()->port;
-}
+std::uint16_t Server::Port() const { return impl_->listeners.empty() ? 0 : impl_->listeners.front()->port; }
 
 }  // namespace iot::api

@@ -21,11 +21,11 @@ class Service;
 // (ops_bind_address:ops_port, when ops_port is set), where /metrics and /readyz details need no token.
 struct ServerSettings {
   std::string bind_address = "127.0.0.1";  // plain HTTP: loopback unless opened on purpose
-  std::uint16_t port = 8080;  // 0: any free port (tests read it back with Server::Port())
+  std::uint16_t port = 8080;               // 0: any free port (tests read it back with Server::Port())
   std::string https_bind_address = "0.0.0.0";
   std::uint16_t https_port = 8443;
   std::string ops_bind_address = "127.0.0.1";
-  std::uint16_t ops_port = 0;  // 0: no operations listener
+  std::uint16_t ops_port = 0;                    // 0: no operations listener
   std::size_t max_connections_per_client = 256;  // per client IP (trusted proxies exempt); 0 = off
   int threads = 2;
   std::size_t max_connections = 10000;

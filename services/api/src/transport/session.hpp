@@ -1,9 +1,6 @@
 // Private to the transport (Beast/Asio types): what the listener and the sessions share.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -11,6 +8,9 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "http/dispatcher.hpp"
 #include "http/metrics.hpp"
@@ -43,7 +43,7 @@ struct ServerState {
   MetricsRegistry& metrics;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> next_request_id{1};
-  std::string request_id_prefix;  // random per process, so ids from restarts do not collide
+  std::string request_id_prefix;      // random per process, so ids from restarts do not collide
   stream::Service* stream = nullptr;  // GET /api/v1/stream upgrades; null: routed like any request
 
   std::mutex mutex;  // guards sessions

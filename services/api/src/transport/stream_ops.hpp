@@ -3,19 +3,20 @@
 // transport tests add a StreamOps for Beast's test::stream, so the same sessions run over it.
 #pragma once
 
+#include <chrono>
+#include <type_traits>
+#include <utility>
+
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-#include <chrono>
-#include <type_traits>
-#include <utility>
-
 namespace iot::api::transport::detail {
 
 template <class Stream>
-using LowestLayer = std::remove_reference_t<decltype(boost::beast::get_lowest_layer(std::declval<Stream&>()))>;
+using LowestLayer =
+    std::remove_reference_t<decltype(boost::beast::get_lowest_layer(std::declval<Stream&>()))>;
 
 // TLS streams shake hands before the first read.
 template <class Stream>

@@ -7,6 +7,10 @@
 // on one stream, so the buffer is never touched by two writes at a time.
 #pragma once
 
+#include <cstddef>
+#include <string>
+#include <utility>
+
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/buffer.hpp>
@@ -15,10 +19,6 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/websocket/teardown.hpp>
-
-#include <cstddef>
-#include <string>
-#include <utility>
 
 namespace iot::api::transport::detail {
 
@@ -61,12 +61,11 @@ class WriteGatherStream {
     auto executor = boost::asio::get_associated_executor(handler, get_executor());
     boost::asio::async_write(
         next_, boost::asio::buffer(buffer_),
-        boost::asio::bind_executor(
-            executor, [this, size, handler = std::forward<WriteHandler>(handler)](
-                          boost::beast::error_code ec, std::size_t) mutable {
-              buffer_.clear();
-              std::move(handler)(ec, ec ? 0 : size);
-            }));
+        boost::asio::bind_executor(executor, [this, size, handler = std::forward<WriteHandler>(handler)](
+                                                 boost::beast::error_code ec, std::size_t) mutable {
+          buffer_.clear();
+          std::move(handler)(ec, ec ? 0 : size);
+        }));
   }
 
  private:

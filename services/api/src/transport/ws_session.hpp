@@ -1,8 +1,12 @@
 // Private to the transport: the WebSocket session of GET /api/v1/stream, a template on the stream type
-// like HttpSession (instantiated through StartWsSession in ws_session.cpp and wss_session.cpp). It owns the socket after
-// the upgrade; what to send and what client messages mean is decided by stream::Service and the
+// like HttpSession (instantiated through StartWsSession in ws_session.cpp and wss_session.cpp). It owns the
+// socket after the upgrade; what to send and what client messages mean is decided by stream::Service and the
 // client's bounded queue, which wakes this session (a post onto its strand) when messages wait.
 #pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,10 +18,6 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/beast/websocket/stream.hpp>
-
-#include <chrono>
-#include <memory>
-#include <string>
 
 #include "iot/common/log.hpp"
 #include "stream/protocol.hpp"
@@ -95,7 +95,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
   void OnAccept(beast::error_code ec) {
     if (ec) {
       IOT_LOG_DEBUG(kWsLog, "msg=\"websocket accept failed\" remote=" << remote_ << " error="
-                                                                    << log::Quote(ec.message()));
+                                                                      << log::Quote(ec.message()));
       Finish();
       return;
     }
@@ -119,7 +119,7 @@ class WsSession final : public Session, public std::enable_shared_from_this<WsSe
     if (ec) {
       if (ec != websocket::error::closed && ec != net::error::operation_aborted) {
         IOT_LOG_DEBUG(kWsLog, "msg=\"websocket read ended\" remote=" << remote_ << " error="
-                                                                   << log::Quote(ec.message()));
+                                                                     << log::Quote(ec.message()));
       }
       Finish();
       return;

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "iot/alink/error.hpp"
 #include "iot/alink/envelope.hpp"
+#include "iot/alink/error.hpp"
 #include "iot/common/hash.hpp"
 #include "iot/common/safe_text.hpp"
 #include "iot/script/hex.hpp"
@@ -40,16 +40,22 @@ tsl::Validator MakeValidator(const ProductEntry& product) {
 }
 
 HandleStatus LookupFailed(Context& c, const boost::system::error_code& error, int code, const char* what) {
-  if (Unavailable(error)) return HandleStatus::kRetry;
+  if (Unavailable(error)) {
+    return HandleStatus::kRetry;
+  }
   c.Fail(code, what);
   return HandleStatus::kWork;
 }
 
 void Context::Answer(int code, json data, std::string message) {
   metrics_.replies.Add(std::to_string(code));
-  if (!ack) return;
+  if (!ack) {
+    return;
+  }
   auto reply = replies::ForRequest(topic_, reply_to, id, method, code, std::move(data), std::move(message));
-  if (reply) out_.reply = std::move(reply);
+  if (reply) {
+    out_.reply = std::move(reply);
+  }
 }
 
 store::TelemetryMessage& Context::Telemetry() {
@@ -65,7 +71,9 @@ store::TelemetryMessage& Context::Telemetry() {
 }
 
 void Context::Reject(std::string identifier, std::string value, int code, std::string message) {
-  if (device_id == 0) return;
+  if (device_id == 0) {
+    return;
+  }
   store::RejectionItem r;
   r.time = now_;
   r.method = method.empty() ? alink::ExpectedMethod(topic_) : method;
@@ -78,7 +86,9 @@ void Context::Reject(std::string identifier, std::string value, int code, std::s
 
 void Context::Fail(int code, std::string message) {
   metrics_.requests_refused.Add(std::to_string(code));
-  if (message.empty()) message = std::string(alink::DefaultMessage(code));
+  if (message.empty()) {
+    message = std::string(alink::DefaultMessage(code));
+  }
   Reject("", rejected_payload ? *rejected_payload : Truncate(in_.payload), code, message);
   Answer(code, json::object(), std::move(message));
 }
@@ -89,7 +99,9 @@ void Context::Refuse(const tsl::Refusal& refusal, const json* container, json& d
   if (refusal.value) {
     value = refusal.value->dump();
   } else if (container && container->is_object()) {
-    if (auto it = container->find(refusal.identifier); it != container->end()) value = it->dump();
+    if (auto it = container->find(refusal.identifier); it != container->end()) {
+      value = it->dump();
+    }
   }
   Reject(refusal.identifier, Truncate(value), refusal.code, refusal.message);
   if (!data.contains(refusal.identifier)) {
@@ -100,8 +112,8 @@ void Context::Refuse(const tsl::Refusal& refusal, const json* container, json& d
 void Context::AddProperties(const tsl::Report& report) {
   auto& t = Telemetry();
   for (const tsl::Item& item : report.accepted) {
-    t.properties.push_back(store::PropertyItem{StorableText(item.identifier),
-                                               StorableJson(item.value->dump()), item.time_ms});
+    t.properties.push_back(
+        store::PropertyItem{StorableText(item.identifier), StorableJson(item.value->dump()), item.time_ms});
   }
   metrics_.items_accepted.Add(std::string(alink::TopicKindName(topic_.kind)), report.accepted.size());
 }
@@ -111,7 +123,9 @@ void Context::AddEvents(const tsl::Report& report, const tsl::ThingModel* model)
   for (const tsl::Item& item : report.accepted) {
     std::string type = "info";
     if (model) {
-      if (const tsl::Event* e = model->FindEvent(item.identifier)) type = EventTypeText(e->type);
+      if (const tsl::Event* e = model->FindEvent(item.identifier)) {
+        type = EventTypeText(e->type);
+      }
     }
     t.events.push_back(store::EventItem{StorableText(item.identifier), std::move(type),
                                         StorableJson(item.value->dump()), item.time_ms});

@@ -23,8 +23,7 @@ using nlohmann::json;
 // Everything known about the message being handled.
 class Context {
  public:
-  Context(const InboundMessage& in, const alink::Topic& topic, TimeMs now_ms, Metrics& metrics,
-          Work& out)
+  Context(const InboundMessage& in, const alink::Topic& topic, TimeMs now_ms, Metrics& metrics, Work& out)
       : in_(in), topic_(topic), now_(now_ms), metrics_(metrics), out_(out) {}
 
   const alink::Topic& topic() const { return topic_; }

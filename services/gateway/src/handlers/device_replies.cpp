@@ -26,7 +26,9 @@ HandleStatus Handler::HandleDeviceReply(Context& c, const InboundMessage& in, Ti
   c.id = reply->id;
   c.ack = false;  // replies are not answered
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);
-  if (!device) return Unavailable(device.error()) ? HandleStatus::kRetry : HandleStatus::kIgnore;
+  if (!device) {
+    return Unavailable(device.error()) ? HandleStatus::kRetry : HandleStatus::kIgnore;
+  }
   c.device_id = device->device_id;
   return CompleteCall(c, topic, *reply, now_ms, out);
 }
@@ -44,7 +46,9 @@ HandleStatus Handler::CompleteCall(Context& c, const alink::Topic& topic, const 
   if (topic.kind == alink::TopicKind::kServiceCall && reply.code == codes::kSuccess) {
     auto product = directory_.FindProduct(topic.product_key);
     if (!product) {
-      if (Unavailable(product.error())) return HandleStatus::kRetry;
+      if (Unavailable(product.error())) {
+        return HandleStatus::kRetry;
+      }
     } else if ((*product)->mode != tsl::Mode::kNone) {
       const json& data = reply.data->is_null() ? json::object() : *reply.data;
       tsl::Report report = MakeValidator(**product).ServiceOutput(topic.identifier, data, now_ms);
@@ -55,14 +59,18 @@ HandleStatus Handler::CompleteCall(Context& c, const alink::Topic& topic, const 
         op.code = report.code;
         op.message = StorableText(report.message);
       } else if (!report.refused.empty()) {
-        for (const auto& r : report.refused) c.Refuse(r, &data, ignored);
+        for (const auto& r : report.refused) {
+          c.Refuse(r, &data, ignored);
+        }
         op.succeeded = false;
         op.code = report.refused.front().code;
         op.message = StorableText("outputData: " + report.refused.front().message);
       }
     }
   }
-  if (out.telemetry) out.telemetry->message_id.clear();  // replies carry the call's id: no dedupe
+  if (out.telemetry) {
+    out.telemetry->message_id.clear();  // replies carry the call's id: no dedupe
+  }
   out.op = std::move(op);
   return HandleStatus::kWork;
 }

@@ -14,12 +14,14 @@ HandleStatus Handler::HandleLifecycle(const InboundMessage& in, Work& out) {
   metrics_.messages_in.Add(out.kind);
   auto status = alink::DecodeStatus(in.payload);
   if (!status) {
-    IOT_LOG_LIMITED(noise_, log::Level::kWarn, kLog, "msg=\"bad lifecycle message\" topic=" << log::Quote(in.topic));
+    IOT_LOG_LIMITED(noise_, log::Level::kWarn, kLog,
+                    "msg=\"bad lifecycle message\" topic=" << log::Quote(in.topic));
     return HandleStatus::kIgnore;
   }
   auto device = directory_.FindDevice(status->product_key, status->device_name);
   if (!device) {
-    return Unavailable(device.error()) ? HandleStatus::kRetry : HandleStatus::kIgnore;  // ignored: deleted meanwhile
+    return Unavailable(device.error()) ? HandleStatus::kRetry
+                                       : HandleStatus::kIgnore;  // ignored: deleted meanwhile
   }
   LifecycleOp op;
   op.event.device_id = device->device_id;

@@ -28,11 +28,17 @@ HandleStatus Handler::HandleRawUp(Context& c, const InboundMessage& in, TimeMs n
   const alink::Topic& topic = c.topic();
   c.rejected_payload = HexPreview(in.payload);
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);
-  if (!device) return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
+  if (!device) {
+    return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
+  }
   c.device_id = device->device_id;
-  if (!Admit(c, *device, topic, now_ms)) return HandleStatus::kWork;
+  if (!Admit(c, *device, topic, now_ms)) {
+    return HandleStatus::kWork;
+  }
   auto product = directory_.FindProduct(topic.product_key);
-  if (!product) return LookupFailed(c, product.error(), codes::kProductNotFound, "product not found");
+  if (!product) {
+    return LookupFailed(c, product.error(), codes::kProductNotFound, "product not found");
+  }
   const ProductEntry& p = **product;
   if (!p.raw) {
     metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
@@ -75,10 +81,14 @@ HandleStatus Handler::HandleRawUp(Context& c, const InboundMessage& in, TimeMs n
   inner.rejected_payload = c.rejected_payload;
   out.kind = std::string(alink::TopicKindName(inner_topic->kind)) + "_raw";
   const HandleStatus status = Dispatch(inner, *inner_topic, *req, out);
-  if (status != HandleStatus::kWork || !out.reply) return status;
+  if (status != HandleStatus::kWork || !out.reply) {
+    return status;
+  }
   Reply& r = *out.reply;
   r.encoder = scripts_.Encoder(p);
-  if (std::holds_alternative<DesiredGetOp>(out.op)) return status;  // values added by the writer
+  if (std::holds_alternative<DesiredGetOp>(out.op)) {
+    return status;  // values added by the writer
+  }
   const json reply = json::parse(replies::AlinkText(r));
   auto bytes = scripts_.ToRaw(p, reply, now_ms);
   metrics_.script_calls.fetch_add(1, std::memory_order_relaxed);
@@ -90,7 +100,8 @@ HandleStatus Handler::HandleRawUp(Context& c, const InboundMessage& in, TimeMs n
     metrics_.requests_refused.Add(std::to_string(bytes.error().code));
     IOT_LOG_LIMITED(noise_, log::Level::kWarn, kLog,
                     "msg=\"protocolToRawData failed\" product=" << log::Quote(topic.product_key)
-                        << " code=" << bytes.error().code << " error=" << log::Quote(bytes.error().Text()));
+                                                                << " code=" << bytes.error().code << " error="
+                                                                << log::Quote(bytes.error().Text()));
   }
   return status;
 }
@@ -103,10 +114,14 @@ HandleStatus Handler::HandleRawDownReply(Context& c, const InboundMessage& in, T
   c.ack = false;
   c.rejected_payload = HexPreview(in.payload);
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);
-  if (!device) return Unavailable(device.error()) ? HandleStatus::kRetry : HandleStatus::kIgnore;
+  if (!device) {
+    return Unavailable(device.error()) ? HandleStatus::kRetry : HandleStatus::kIgnore;
+  }
   c.device_id = device->device_id;
   auto product = directory_.FindProduct(topic.product_key);
-  if (!product) return Unavailable(product.error()) ? HandleStatus::kRetry : HandleStatus::kIgnore;
+  if (!product) {
+    return Unavailable(product.error()) ? HandleStatus::kRetry : HandleStatus::kIgnore;
+  }
   if (!(*product)->raw) {
     metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
     return HandleStatus::kIgnore;
@@ -115,13 +130,17 @@ HandleStatus Handler::HandleRawDownReply(Context& c, const InboundMessage& in, T
   metrics_.script_calls.fetch_add(1, std::memory_order_relaxed);
   if (!converted) {
     c.Fail(converted.error().code, "rawDataToProtocol: " + converted.error().Text());
-    if (out.telemetry) out.telemetry->message_id.clear();
+    if (out.telemetry) {
+      out.telemetry->message_id.clear();
+    }
     return HandleStatus::kWork;
   }
   auto reply = alink::DecodeReply(converted->dump());
   if (!reply) {
     c.Fail(alink::AlinkCode(reply.error()), "rawDataToProtocol: not a reply: " + reply.error().message());
-    if (out.telemetry) out.telemetry->message_id.clear();
+    if (out.telemetry) {
+      out.telemetry->message_id.clear();
+    }
     return HandleStatus::kWork;
   }
   c.id = reply->id;

@@ -12,8 +12,7 @@ namespace iot::gateway::handler_detail {
 namespace {
 
 // Adds one validated event (accepted or refused) to the message; returns the refusal if any.
-void AddEvent(Context& c, const ProductEntry& p, std::string_view event_id, const json& params,
-              json& data) {
+void AddEvent(Context& c, const ProductEntry& p, std::string_view event_id, const json& params, json& data) {
   tsl::Report report = MakeValidator(p).EventPost(event_id, params, c.now());
   if (!report.request_ok()) {
     tsl::Refusal r{std::string(event_id), report.code, report.message};
@@ -34,17 +33,23 @@ void AddEvent(Context& c, const ProductEntry& p, std::string_view event_id, cons
 
 void HandlePropertyPost(Context& c, const ProductEntry& p, const json& params) {
   tsl::Report report = MakeValidator(p).PropertyPost(params, c.now());
-  if (!report.request_ok()) return c.Fail(report.code, report.message);
+  if (!report.request_ok()) {
+    return c.Fail(report.code, report.message);
+  }
   c.AddProperties(report);
   json data = json::object();
-  for (const auto& r : report.refused) c.Refuse(r, &params, data);
+  for (const auto& r : report.refused) {
+    c.Refuse(r, &params, data);
+  }
   c.Answer(codes::kSuccess, std::move(data));
 }
 
 void HandleEventPost(Context& c, const ProductEntry& p, const json& params) {
   const std::string& event_id = c.topic().identifier;
   tsl::Report report = MakeValidator(p).EventPost(event_id, params, c.now());
-  if (!report.request_ok()) return c.Fail(report.code, report.message);
+  if (!report.request_ok()) {
+    return c.Fail(report.code, report.message);
+  }
   c.Telemetry();  // the dedupe key is written even when nothing else is
   if (report.refused.empty()) {
     c.AddEvents(report, p.model.get());
@@ -64,16 +69,23 @@ void HandleEventPost(Context& c, const ProductEntry& p, const json& params) {
 
 // thing.event.property.history.post: [{"identity":{productKey,deviceName},"properties":[{..}],
 // "events":[{"evt":{"value":{..},"time":..}}]}]. A direct device may report only itself.
-void HandleHistoryPost(Context& c, const ProductEntry& p, const json& params,
-                       std::size_t max_samples) {
-  if (!params.is_array()) return c.Fail(codes::kParamError, "params must be an array");
+void HandleHistoryPost(Context& c, const ProductEntry& p, const json& params, std::size_t max_samples) {
+  if (!params.is_array()) {
+    return c.Fail(codes::kParamError, "params must be an array");
+  }
   std::size_t samples = 0;
   for (const json& entry : params) {
-    if (!entry.is_object()) return c.Fail(codes::kParamError, "history entries must be objects");
+    if (!entry.is_object()) {
+      return c.Fail(codes::kParamError, "history entries must be objects");
+    }
     for (const char* key : {"properties", "events"}) {
       if (auto it = entry.find(key); it != entry.end()) {
-        if (!it->is_array()) return c.Fail(codes::kParamError, std::string(key) + " must be an array");
-        for (const json& m : *it) samples += m.is_object() ? m.size() : 1;
+        if (!it->is_array()) {
+          return c.Fail(codes::kParamError, std::string(key) + " must be an array");
+        }
+        for (const json& m : *it) {
+          samples += m.is_object() ? m.size() : 1;
+        }
       }
     }
   }
@@ -105,17 +117,21 @@ void HandleHistoryPost(Context& c, const ProductEntry& p, const json& params,
           continue;
         }
         c.AddProperties(report);
-        for (const auto& r : report.refused) c.Refuse(r, &map, data);
+        for (const auto& r : report.refused) {
+          c.Refuse(r, &map, data);
+        }
       }
     }
     if (auto events = entry.find("events"); events != entry.end()) {
       for (const json& map : *events) {
         if (!map.is_object()) {
-          c.Refuse(tsl::Refusal{"events", codes::kParamError, "events: items must be objects"},
-                   nullptr, data);
+          c.Refuse(tsl::Refusal{"events", codes::kParamError, "events: items must be objects"}, nullptr,
+                   data);
           continue;
         }
-        for (auto it = map.begin(); it != map.end(); ++it) AddEvent(c, p, it.key(), it.value(), data);
+        for (auto it = map.begin(); it != map.end(); ++it) {
+          AddEvent(c, p, it.key(), it.value(), data);
+        }
       }
     }
   }
@@ -123,17 +139,22 @@ void HandleHistoryPost(Context& c, const ProductEntry& p, const json& params,
 }
 
 // thing.event.property.batch.post: {"properties":{"id":[{value,time},..]},"events":{"id":[..]}}.
-void HandleBatchPost(Context& c, const ProductEntry& p, const json& params,
-                     std::size_t max_samples) {
-  if (!params.is_object()) return c.Fail(codes::kParamError, "params must be an object");
+void HandleBatchPost(Context& c, const ProductEntry& p, const json& params, std::size_t max_samples) {
+  if (!params.is_object()) {
+    return c.Fail(codes::kParamError, "params must be an object");
+  }
   std::size_t samples = 0;
   for (const char* key : {"properties", "events"}) {
     if (auto it = params.find(key); it != params.end()) {
-      if (!it->is_object()) return c.Fail(codes::kParamError, std::string(key) + " must be an object");
+      if (!it->is_object()) {
+        return c.Fail(codes::kParamError, std::string(key) + " must be an object");
+      }
       if (it->size() > tsl::kMaxItemsPerPost) {
         return c.Fail(codes::kTooManyProperties, std::string(key) + ": more than 200 identifiers");
       }
-      for (auto s = it->begin(); s != it->end(); ++s) samples += s->is_array() ? s->size() : 1;
+      for (auto s = it->begin(); s != it->end(); ++s) {
+        samples += s->is_array() ? s->size() : 1;
+      }
     }
   }
   if (samples > max_samples) {
@@ -147,8 +168,8 @@ void HandleBatchPost(Context& c, const ProductEntry& p, const json& params,
     json one = json::object();
     for (auto it = props->begin(); it != props->end(); ++it) {
       if (!it->is_array()) {
-        c.Refuse(tsl::Refusal{it.key(), codes::kNotArray, it.key() + ": samples must be an array"},
-                 &*props, data);
+        c.Refuse(tsl::Refusal{it.key(), codes::kNotArray, it.key() + ": samples must be an array"}, &*props,
+                 data);
         continue;
       }
       for (const json& sample : *it) {
@@ -160,18 +181,22 @@ void HandleBatchPost(Context& c, const ProductEntry& p, const json& params,
           continue;
         }
         c.AddProperties(report);
-        for (const auto& r : report.refused) c.Refuse(r, &one, data);
+        for (const auto& r : report.refused) {
+          c.Refuse(r, &one, data);
+        }
       }
     }
   }
   if (auto events = params.find("events"); events != params.end()) {
     for (auto it = events->begin(); it != events->end(); ++it) {
       if (!it->is_array()) {
-        c.Refuse(tsl::Refusal{it.key(), codes::kNotArray, it.key() + ": samples must be an array"},
-                 &*events, data);
+        c.Refuse(tsl::Refusal{it.key(), codes::kNotArray, it.key() + ": samples must be an array"}, &*events,
+                 data);
         continue;
       }
-      for (const json& sample : *it) AddEvent(c, p, it.key(), sample, data);
+      for (const json& sample : *it) {
+        AddEvent(c, p, it.key(), sample, data);
+      }
     }
   }
   c.Answer(codes::kSuccess, std::move(data));

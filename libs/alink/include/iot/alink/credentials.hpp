@@ -26,10 +26,10 @@ inline constexpr std::size_t kMaxClientIdBytes = 1024;
 inline constexpr std::size_t kMaxUsernameBytes = 256;
 
 struct ConnectCredentials {
-  std::string client_id;     // text before the first '|' (goes into the sign content)
-  std::string product_key;   // from username "{dn}&{pk}"
+  std::string client_id;    // text before the first '|' (goes into the sign content)
+  std::string product_key;  // from username "{dn}&{pk}"
   std::string device_name;
-  std::optional<int> secure_mode;        // "securemode": 2 TLS, 3 TCP, -1, -2, 8, ...
+  std::optional<int> secure_mode;                 // "securemode": 2 TLS, 3 TCP, -1, -2, 8, ...
   SignMethod sign_method = SignMethod::kHmacMd5;  // E1 docs: hmacmd5 when "signmethod" is absent
   bool sign_method_declared = false;
   std::optional<std::string> timestamp;  // "timestamp" as sent; never checked against a clock
@@ -60,8 +60,8 @@ std::string Sign(SignMethod method, std::string_view secret, std::string_view co
 // method; if that fails and the method is not SHA-1, also against HMAC-SHA1, because the Node SDK
 // 1.2.8 always signs with SHA-1 whatever it declares. Returns the method that matched.
 // Errors: kBadSignature (401), also for an empty secret.
-Result<SignMethod> VerifyPassword(const ConnectCredentials& credentials,
-                                  std::string_view device_secret, std::string_view password);
+Result<SignMethod> VerifyPassword(const ConnectCredentials& credentials, std::string_view device_secret,
+                                  std::string_view password);
 
 // One product one secret (reference §5.2), over HTTPS and MQTT: the sign content is
 // "deviceName{dn}productKey{pk}random{random}", keyed with the ProductSecret.
@@ -81,8 +81,8 @@ struct ConnectParams {
   std::string password;
 };
 ConnectParams MakeConnectParams(std::string_view product_key, std::string_view device_name,
-                                std::string_view device_secret, SignMethod method,
-                                std::string_view timestamp, int secure_mode = 3);
+                                std::string_view device_secret, SignMethod method, std::string_view timestamp,
+                                int secure_mode = 3);
 
 // A sub-device's credentials in thing.topo.add params[i] or combine.login params: productKey,
 // deviceName, clientId, timestamp (string or number), sign, and signmethod or signMethod.

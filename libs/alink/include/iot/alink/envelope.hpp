@@ -63,12 +63,11 @@ std::string_view DefaultMessage(int code) noexcept;
 // `{"id","code","data":{},"message","method","version":"1.0"}`. The id is written back as a JSON
 // string with exactly the characters received; the message is DefaultMessage(code).
 std::string BuildReply(std::string_view id, int code, std::string_view method);
-std::string BuildReply(std::string_view id, int code, std::string_view method,
-                       const nlohmann::json& data, std::string_view message);
+std::string BuildReply(std::string_view id, int code, std::string_view method, const nlohmann::json& data,
+                       std::string_view message);
 
 // Downlink request `{"id","version":"1.0","params","method"}`.
-std::string BuildRequest(std::string_view id, std::string_view method,
-                         const nlohmann::json& params);
+std::string BuildRequest(std::string_view id, std::string_view method, const nlohmann::json& params);
 
 // NTP (reference §2.15): `{"deviceSendTime":"100"}` in, and out
 // `{"deviceSendTime":"100","serverRecvTime":"1010","serverSendTime":"1015"}`, using the JSON type the

@@ -12,63 +12,63 @@ namespace iot::alink {
 
 enum class TopicKind {
   // /sys/{pk}/{dn}/thing/... and /sys/{pk}/{dn}/_thing/...; every one also has a `_reply` form.
-  kPropertyPost,          // thing/event/property/post
-  kEventPost,             // thing/event/{identifier}/post
-  kPropertySet,           // thing/service/property/set
-  kPropertyGet,           // thing/service/property/get (legacy)
-  kServiceCall,           // thing/service/{identifier}
-  kPropertyHistoryPost,   // thing/event/property/history/post
-  kPropertyPackPost,      // thing/event/property/pack/post
-  kPropertyBatchPost,     // thing/event/property/batch/post
-  kDesiredGet,            // thing/property/desired/get
-  kDesiredDelete,         // thing/property/desired/delete
-  kDeviceInfoUpdate,      // thing/deviceinfo/update
-  kDeviceInfoDelete,      // thing/deviceinfo/delete
-  kConfigGet,             // thing/config/get
-  kConfigPush,            // thing/config/push
-  kDslTemplateGet,        // thing/dsltemplate/get
-  kDynamicTslGet,         // thing/dynamicTsl/get
-  kLogPost,               // thing/log/post
-  kOtaFirmwareGet,        // thing/ota/firmware/get
-  kSubRegister,           // thing/sub/register
-  kSubUnregister,         // thing/sub/unregister
-  kTopoAdd,               // thing/topo/add
-  kTopoDelete,            // thing/topo/delete
-  kTopoGet,               // thing/topo/get
-  kListFound,             // thing/list/found
-  kTopoAddNotify,         // thing/topo/add/notify
-  kTopoChange,            // thing/topo/change
-  kDisable,               // thing/disable
-  kEnable,                // thing/enable
-  kDelete,                // thing/delete
-  kModelUpRaw,            // thing/model/up_raw
-  kModelDownRaw,          // thing/model/down_raw
-  kDiagPost,              // _thing/diag/post
-  kSysUnknown,            // any other /sys/{pk}/{dn}/...; `suffix` holds the rest (without _reply)
+  kPropertyPost,         // thing/event/property/post
+  kEventPost,            // thing/event/{identifier}/post
+  kPropertySet,          // thing/service/property/set
+  kPropertyGet,          // thing/service/property/get (legacy)
+  kServiceCall,          // thing/service/{identifier}
+  kPropertyHistoryPost,  // thing/event/property/history/post
+  kPropertyPackPost,     // thing/event/property/pack/post
+  kPropertyBatchPost,    // thing/event/property/batch/post
+  kDesiredGet,           // thing/property/desired/get
+  kDesiredDelete,        // thing/property/desired/delete
+  kDeviceInfoUpdate,     // thing/deviceinfo/update
+  kDeviceInfoDelete,     // thing/deviceinfo/delete
+  kConfigGet,            // thing/config/get
+  kConfigPush,           // thing/config/push
+  kDslTemplateGet,       // thing/dsltemplate/get
+  kDynamicTslGet,        // thing/dynamicTsl/get
+  kLogPost,              // thing/log/post
+  kOtaFirmwareGet,       // thing/ota/firmware/get
+  kSubRegister,          // thing/sub/register
+  kSubUnregister,        // thing/sub/unregister
+  kTopoAdd,              // thing/topo/add
+  kTopoDelete,           // thing/topo/delete
+  kTopoGet,              // thing/topo/get
+  kListFound,            // thing/list/found
+  kTopoAddNotify,        // thing/topo/add/notify
+  kTopoChange,           // thing/topo/change
+  kDisable,              // thing/disable
+  kEnable,               // thing/enable
+  kDelete,               // thing/delete
+  kModelUpRaw,           // thing/model/up_raw
+  kModelDownRaw,         // thing/model/down_raw
+  kDiagPost,             // _thing/diag/post
+  kSysUnknown,           // any other /sys/{pk}/{dn}/...; `suffix` holds the rest (without _reply)
   // /sys/{pk}/{dn}/rrpc/{request|response}/{message_id}
   kRrpcRequest,
   kRrpcResponse,
   // /ext/...
-  kNtpRequest,            // /ext/ntp/{pk}/{dn}/request
-  kNtpResponse,           // /ext/ntp/{pk}/{dn}/response
-  kSessionLogin,          // /ext/session/{pk}/{dn}/combine/login (+_reply)
-  kSessionLogout,         // .../combine/logout (+_reply)
-  kSessionBatchLogin,     // .../combine/batch_login (+_reply)
-  kSessionBatchLogout,    // .../combine/batch_logout (+_reply)
-  kExtError,              // /ext/error/{pk}/{dn}
-  kExtRrpc,               // /ext/rrpc/{message_id}/{suffix...}; the reply uses the same topic
-  kExtRegister,           // /ext/register (dynamic registration result)
-  kExtRegisterNwl,        // /ext/regnwl
+  kNtpRequest,          // /ext/ntp/{pk}/{dn}/request
+  kNtpResponse,         // /ext/ntp/{pk}/{dn}/response
+  kSessionLogin,        // /ext/session/{pk}/{dn}/combine/login (+_reply)
+  kSessionLogout,       // .../combine/logout (+_reply)
+  kSessionBatchLogin,   // .../combine/batch_login (+_reply)
+  kSessionBatchLogout,  // .../combine/batch_logout (+_reply)
+  kExtError,            // /ext/error/{pk}/{dn}
+  kExtRrpc,             // /ext/rrpc/{message_id}/{suffix...}; the reply uses the same topic
+  kExtRegister,         // /ext/register (dynamic registration result)
+  kExtRegisterNwl,      // /ext/regnwl
   // Device shadow and OTA (not Alink envelopes).
-  kShadowUpdate,          // /shadow/update/{pk}/{dn}
-  kShadowGet,             // /shadow/get/{pk}/{dn}
-  kOtaInform,             // /ota/device/inform/{pk}/{dn}
-  kOtaUpgrade,            // /ota/device/upgrade/{pk}/{dn}
-  kOtaProgress,           // /ota/device/progress/{pk}/{dn}
-  kOtaRequest,            // /ota/device/request/{pk}/{dn} (E1)
+  kShadowUpdate,  // /shadow/update/{pk}/{dn}
+  kShadowGet,     // /shadow/get/{pk}/{dn}
+  kOtaInform,     // /ota/device/inform/{pk}/{dn}
+  kOtaUpgrade,    // /ota/device/upgrade/{pk}/{dn}
+  kOtaProgress,   // /ota/device/progress/{pk}/{dn}
+  kOtaRequest,    // /ota/device/request/{pk}/{dn} (E1)
   // Platform-internal and custom.
-  kMqttStatus,            // /as/mqtt/status/{pk}/{dn} (lifecycle, produced by the broker plugin)
-  kUserTopic,             // /{pk}/{dn}/user/{suffix...}
+  kMqttStatus,  // /as/mqtt/status/{pk}/{dn} (lifecycle, produced by the broker plugin)
+  kUserTopic,   // /{pk}/{dn}/user/{suffix...}
 };
 
 inline constexpr std::size_t kMaxTopicBytes = 1024;  // sanity bound; Aliyun itself allows 128
@@ -123,8 +123,9 @@ struct Topic {
 
 // Parses a concrete topic name (no wildcards). Topics outside the grammar give
 // Errc::kTopicNotRecognized; malformed product keys, device names or message ids give
-// Errc::kInvalidTopicSegment; more than kMaxTopicLevels levels is kTopicNotRecognized. Unknown /sys/{pk}/{dn}/... topics parse as kSysUnknown.
-// For every topic t that parses, FormatTopic(*ParseTopic(t)) == t.
+// Errc::kInvalidTopicSegment; more than kMaxTopicLevels levels is kTopicNotRecognized. Unknown
+// /sys/{pk}/{dn}/... topics parse as kSysUnknown. For every topic t that parses, FormatTopic(*ParseTopic(t))
+// == t.
 Result<Topic> ParseTopic(std::string_view topic);
 
 // Formats any Topic; fields a kind does not use are ignored. Does not validate.

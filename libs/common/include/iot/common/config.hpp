@@ -2,10 +2,10 @@
 
 #include <functional>
 #include <optional>
-#include <utility>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>

@@ -37,13 +37,13 @@ std::string Quote(std::string_view value);
 }  // namespace iot::log
 
 // The macros evaluate their stream expression only when the level is enabled.
-#define IOT_LOG(level, component, expr)                               \
-  do {                                                                \
+#define IOT_LOG(level, component, expr)                                        \
+  do {                                                                         \
     if (static_cast<int>(level) >= static_cast<int>(::iot::log::GetLevel())) { \
-      std::ostringstream iot_log_os_;                                 \
-      iot_log_os_ << expr;                                            \
-      ::iot::log::Write(level, component, iot_log_os_.str());         \
-    }                                                                 \
+      std::ostringstream iot_log_os_;                                          \
+      iot_log_os_ << expr;                                                     \
+      ::iot::log::Write(level, component, iot_log_os_.str());                  \
+    }                                                                          \
   } while (false)
 #define IOT_LOG_DEBUG(component, expr) IOT_LOG(::iot::log::Level::kDebug, component, expr)
 #define IOT_LOG_INFO(component, expr) IOT_LOG(::iot::log::Level::kInfo, component, expr)
@@ -51,13 +51,13 @@ std::string Quote(std::string_view value);
 #define IOT_LOG_ERROR(component, expr) IOT_LOG(::iot::log::Level::kError, component, expr)
 // For per-device noise: at most one line per limiter interval, with a count of what was suppressed.
 #define IOT_LOG_LIMITED(limiter, level, component, expr)                         \
-  do {                                                                          \
-    long long iot_suppressed_ = 0;                                              \
-    if (static_cast<int>(level) >= static_cast<int>(::iot::log::GetLevel()) &&  \
-        (limiter).Allow(iot_suppressed_)) {                                     \
-      std::ostringstream iot_log_os_;                                           \
-      iot_log_os_ << expr;                                                      \
+  do {                                                                           \
+    long long iot_suppressed_ = 0;                                               \
+    if (static_cast<int>(level) >= static_cast<int>(::iot::log::GetLevel()) &&   \
+        (limiter).Allow(iot_suppressed_)) {                                      \
+      std::ostringstream iot_log_os_;                                            \
+      iot_log_os_ << expr;                                                       \
       if (iot_suppressed_ > 0) iot_log_os_ << " suppressed=" << iot_suppressed_; \
-      ::iot::log::Write(level, component, iot_log_os_.str());                   \
-    }                                                                           \
+      ::iot::log::Write(level, component, iot_log_os_.str());                    \
+    }                                                                            \
   } while (false)

@@ -8,12 +8,12 @@
 namespace iot::metrics {
 
 struct ProcessSample {
-  double cpu_seconds = 0;         // user + system
+  double cpu_seconds = 0;  // user + system
   double resident_bytes = 0;
   double virtual_bytes = 0;
   double start_time_seconds = 0;  // since the Unix epoch
   double open_fds = 0;
-  double max_fds = 0;             // soft RLIMIT_NOFILE
+  double max_fds = 0;  // soft RLIMIT_NOFILE
   double threads = 0;
 };
 

@@ -22,10 +22,8 @@ std::string WithLabel(std::string_view rendered, std::string_view extra);
 // A number as Prometheus reads it back: integers exactly, others with 12 significant digits.
 void AppendValue(std::string& out, double value);
 template <class V>
-  requires std::is_integral_v<V>
-void AppendValue(std::string& out, V value) {
-  out += std::to_string(value);
-}
+requires std::is_integral_v<V>
+void AppendValue(std::string& out, V value) { out += std::to_string(value); }
 
 // "# HELP name help\n# TYPE name type\n".
 void AppendHeader(std::string& out, std::string_view name, std::string_view type, std::string_view help);
@@ -38,7 +36,8 @@ void AppendSample(std::string& out, std::string_view name, std::string_view labe
 }
 // Header and one unlabelled sample.
 template <class V>
-void AppendScalar(std::string& out, std::string_view name, std::string_view type, std::string_view help, V value) {
+void AppendScalar(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+                  V value) {
   AppendHeader(out, name, type, help);
   AppendSample(out, name, "", value);
 }

@@ -40,7 +40,7 @@ namespace iot::device {
 
 struct DeviceOptions {
   std::string broker_uri = "tcp://127.0.0.1:1883";  // tcp:// (securemode=3) or ssl:// (securemode=2)
-  std::string ca_file;  // ssl://: the CA that signed the broker's certificate
+  std::string ca_file;                              // ssl://: the CA that signed the broker's certificate
   std::string product_key;
   std::string device_name;
   std::string device_secret;
@@ -81,14 +81,14 @@ using DownlinkHandler = std::function<void(const DownlinkRequest&, Responder)>;
 using ConnectionCallback = std::function<void(bool ready, const std::string& cause)>;
 
 struct DeviceStats {
-  std::uint64_t connects = 0;         // successful CONNECTs (first one included)
+  std::uint64_t connects = 0;  // successful CONNECTs (first one included)
   std::uint64_t connection_losses = 0;
-  std::uint64_t publishes = 0;        // request publishes, resends included
+  std::uint64_t publishes = 0;  // request publishes, resends included
   std::uint64_t resends = 0;
-  std::uint64_t replies = 0;          // requests answered
-  std::uint64_t timeouts = 0;         // requests that ended without a reply
-  std::uint64_t downlinks = 0;        // property sets and service calls received
-  std::uint64_t busy = 0;             // downlinks answered 429 because the worker queue was full
+  std::uint64_t replies = 0;    // requests answered
+  std::uint64_t timeouts = 0;   // requests that ended without a reply
+  std::uint64_t downlinks = 0;  // property sets and service calls received
+  std::uint64_t busy = 0;       // downlinks answered 429 because the worker queue was full
 };
 
 class Device {

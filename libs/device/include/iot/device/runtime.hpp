@@ -16,8 +16,8 @@
 namespace iot::device {
 
 struct RuntimeOptions {
-  int workers = 1;                  // threads running handlers and completion callbacks
-  std::size_t queue_limit = 10000;  // queued handler calls; above it a downlink is answered 429
+  int workers = 1;                     // threads running handlers and completion callbacks
+  std::size_t queue_limit = 10000;     // queued handler calls; above it a downlink is answered 429
   std::chrono::milliseconds tick{20};  // resend / reconnect check interval
 };
 

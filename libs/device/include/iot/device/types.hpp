@@ -16,11 +16,11 @@ namespace iot::device {
 
 // How a request ended.
 enum class Outcome {
-  kReplied,      // the platform answered; see Reply::code
-  kTimedOut,     // no reply after every attempt (or the request deadline passed)
-  kWindowFull,   // not sent: the in-flight window was full (async calls only; sync calls wait)
-  kStopped,      // the device was stopped before a reply came
-  kInvalid,      // not sent: bad arguments (e.g. params not an object)
+  kReplied,     // the platform answered; see Reply::code
+  kTimedOut,    // no reply after every attempt (or the request deadline passed)
+  kWindowFull,  // not sent: the in-flight window was full (async calls only; sync calls wait)
+  kStopped,     // the device was stopped before a reply came
+  kInvalid,     // not sent: bad arguments (e.g. params not an object)
 };
 std::string_view OutcomeName(Outcome outcome);
 
@@ -39,8 +39,8 @@ struct Reply {
   int code = 0;    // Alink code when kReplied
   std::string message;
   nlohmann::json data = nlohmann::json::object();
-  std::vector<Refusal> refusals;  // property and event posts only
-  int attempts = 0;               // publishes made (1 = no resend)
+  std::vector<Refusal> refusals;         // property and event posts only
+  int attempts = 0;                      // publishes made (1 = no resend)
   std::chrono::microseconds latency{0};  // first publish -> reply
 
   bool ok() const { return outcome == Outcome::kReplied && code == 200; }
@@ -67,9 +67,9 @@ struct DownlinkRequest {
   std::string id;          // Alink id, echoed in the reply
   std::string method;      // as received, e.g. "thing.service.Reboot"
   nlohmann::json params = nlohmann::json::object();
-  bool sync = false;              // arrived over RRPC
-  std::string rrpc_message_id;    // the messageId of the RRPC topic (sync only)
-  std::string topic;              // the topic it arrived on
+  bool sync = false;            // arrived over RRPC
+  std::string rrpc_message_id;  // the messageId of the RRPC topic (sync only)
+  std::string topic;            // the topic it arrived on
 };
 
 }  // namespace iot::device

@@ -31,19 +31,19 @@
 namespace iot::script {
 
 // Data-parsing script codes (reference §3.3) and the two general ones the scripts produce.
-inline constexpr int kScriptEmpty = 26001;       // script empty
-inline constexpr int kScriptError = 26002;       // syntax or runtime error, CPU or memory limit
-inline constexpr int kEntryMissing = 26006;      // rawDataToProtocol / protocolToRawData missing
-inline constexpr int kWrongType = 26007;         // wrong result type (bytes one way, an object the other)
-inline constexpr int kRateLimited = 26010;       // the product's script budget is spent
-inline constexpr int kNoScript = 6200;           // a raw product without a script
-inline constexpr int kEmptyResult = 6201;        // the script returned nothing (null, undefined, [])
-inline constexpr int kNoMethod = 6450;           // the converted uplink has no `method`
+inline constexpr int kScriptEmpty = 26001;   // script empty
+inline constexpr int kScriptError = 26002;   // syntax or runtime error, CPU or memory limit
+inline constexpr int kEntryMissing = 26006;  // rawDataToProtocol / protocolToRawData missing
+inline constexpr int kWrongType = 26007;     // wrong result type (bytes one way, an object the other)
+inline constexpr int kRateLimited = 26010;   // the product's script budget is spent
+inline constexpr int kNoScript = 6200;       // a raw product without a script
+inline constexpr int kEmptyResult = 6201;    // the script returned nothing (null, undefined, [])
+inline constexpr int kNoMethod = 6450;       // the converted uplink has no `method`
 
 struct Limits {
-  std::chrono::milliseconds cpu_time{50};       // per call (and for the top level at compile)
-  std::size_t memory_bytes = 8u << 20;          // the heap, everything included
-  std::size_t max_output_bytes = 256u << 10;    // protocolToRawData's bytes, the JSON results
+  std::chrono::milliseconds cpu_time{50};     // per call (and for the top level at compile)
+  std::size_t memory_bytes = 8u << 20;        // the heap, everything included
+  std::size_t max_output_bytes = 256u << 10;  // protocolToRawData's bytes, the JSON results
 };
 
 struct Error {
@@ -58,7 +58,7 @@ struct Error {
 template <class T>
 class Outcome {
  public:
-  Outcome(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Outcome(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Outcome(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
   explicit operator bool() const { return v_.index() == 0; }
   T& operator*() { return std::get<0>(v_); }

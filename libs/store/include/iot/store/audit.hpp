@@ -10,9 +10,9 @@
 namespace iot::store {
 
 struct AuditRecord {
-  std::string actor;   // the token's name
-  std::string action;  // e.g. "product.create"
-  std::string target;  // e.g. "a1B2c3D4e5F/dev-1"
+  std::string actor;               // the token's name
+  std::string action;              // e.g. "product.create"
+  std::string target;              // e.g. "a1B2c3D4e5F/dev-1"
   std::string detail_json = "{}";  // any JSON document
 };
 

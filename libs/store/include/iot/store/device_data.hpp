@@ -32,8 +32,8 @@ struct PropertySample {
 
 // Aggregation functions; buckets are aligned to UTC epoch (date_bin from 1970-01-01T00:00Z).
 struct AggregateQuery {
-  TimeMs from = 0;  // inclusive
-  TimeMs to = 0;    // exclusive
+  TimeMs from = 0;                   // inclusive
+  TimeMs to = 0;                     // exclusive
   std::int64_t interval_ms = 60000;  // >= 1000, else kInvalid; at most 100,000 buckets
 };
 
@@ -138,8 +138,7 @@ struct DesiredChange {
 
 // --- property values ------------------------------------------------------------------------------
 Result<std::vector<LatestProperty>> GetLatestProperties(Db& db, std::int64_t device_id);
-Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id,
-                                                 std::string_view identifier,
+Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id, std::string_view identifier,
                                                  const TimeQuery& query);
 Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t device_id,
                                                        std::string_view identifier,
@@ -155,13 +154,11 @@ Result<Page<Rejection>> ListRejections(Db& db, std::int64_t device_id, const Tim
 Result<ServiceCall> CreateServiceCall(Db& db, const ServiceCallCreate& request);
 Result<ServiceCall> GetServiceCall(Db& db, std::int64_t device_id, std::string_view call_id);
 // The call a device reply refers to: the newest with this Alink id (status sent) for the device.
-Result<ServiceCall> FindServiceCallByAlinkId(Db& db, std::int64_t device_id,
-                                             std::string_view alink_id);
-Result<ServiceCall> UpdateServiceCall(Db& db, std::string_view call_id,
-                                      const ServiceCallUpdate& update);
+Result<ServiceCall> FindServiceCallByAlinkId(Db& db, std::int64_t device_id, std::string_view alink_id);
+Result<ServiceCall> UpdateServiceCall(Db& db, std::string_view call_id, const ServiceCallUpdate& update);
 // Time range and order apply to requested_at.
-Result<Page<ServiceCall>> ListServiceCalls(Db& db, std::int64_t device_id,
-                                           const ServiceCallFilter& filter, const TimeQuery& query);
+Result<Page<ServiceCall>> ListServiceCalls(Db& db, std::int64_t device_id, const ServiceCallFilter& filter,
+                                           const TimeQuery& query);
 // Queued calls of a device, oldest first (deliver on connect).
 Result<std::vector<ServiceCall>> ListQueuedServiceCalls(Db& db, std::int64_t device_id);
 // Open calls whose expires_at <= now: queued ones become kExpired (never delivered), sent ones

@@ -60,7 +60,7 @@ struct DeviceFilter {
   DeviceStatusFilter status = DeviceStatusFilter::kAny;
   std::string search;  // substring of device_name or nickname, case-insensitive; % _ \ are literal
   std::optional<std::pair<std::string, std::string>> tag;  // key, value: exact match
-  PageQuery page;  // ordered by device id
+  PageQuery page;                                          // ordered by device id
 };
 
 struct DevicePatch {
@@ -122,8 +122,7 @@ Result<Device> PatchDevice(Db& db, std::string_view product_key, std::string_vie
 Result<void> DeleteDevice(Db& db, std::string_view product_key, std::string_view device_name);
 
 // thing.deviceinfo.update / delete from the device: merge keys / remove keys.
-Result<void> UpdateDeviceTags(Db& db, std::int64_t device_id,
-                              const std::map<std::string, std::string>& tags);
+Result<void> UpdateDeviceTags(Db& db, std::int64_t device_id, const std::map<std::string, std::string>& tags);
 Result<void> DeleteDeviceTags(Db& db, std::int64_t device_id, const std::vector<std::string>& keys);
 
 // Sets status online/offline if event.sequence is newer; first online sets activated_at.
@@ -136,8 +135,7 @@ Result<std::vector<LifecycleResult>> ApplyLifecycles(Db& db, std::span<const Lif
 Result<std::int64_t> MarkAllOffline(Db& db, TimeMs time);
 
 // Gateway / broker plugin lookup by (productKey, deviceName). kNotFound when unknown.
-Result<DeviceAuthInfo> LookupDevice(Db& db, std::string_view product_key,
-                                    std::string_view device_name);
+Result<DeviceAuthInfo> LookupDevice(Db& db, std::string_view product_key, std::string_view device_name);
 // Every device (the broker plugin's in-memory directory: loaded at start and after a lost LISTEN).
 Result<std::vector<DeviceAuthInfo>> ListAllDeviceAuth(Db& db);
 

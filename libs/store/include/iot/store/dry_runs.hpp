@@ -53,8 +53,8 @@ Result<DryRun> GetDryRun(Db& db, std::string_view product_key, std::int64_t id);
 // Progress of a running run (0..1); a finished run is left alone.
 Result<void> SetDryRunProgress(Db& db, std::int64_t id, double progress);
 // Ends a running run: kDone with its result, or kFailed with the reason.
-Result<void> FinishDryRun(Db& db, std::int64_t id, DryRunState state,
-                          std::optional<std::string> result_json, std::string_view error);
+Result<void> FinishDryRun(Db& db, std::int64_t id, DryRunState state, std::optional<std::string> result_json,
+                          std::string_view error);
 // Marks every running run failed with `error` (at start: a run of a previous process cannot resume).
 Result<std::int64_t> FailRunningDryRuns(Db& db, std::string_view error);
 // The newest finished (done) run of the product against exactly this model, if any.

@@ -14,7 +14,7 @@
 namespace iot::store {
 
 // NOTIFY channels raised by triggers of the schema (payloads are plain text):
-inline constexpr const char* kChannelProduct = "iot_product";        // product_key (insert/update/delete)
+inline constexpr const char* kChannelProduct = "iot_product";         // product_key (insert/update/delete)
 inline constexpr const char* kChannelThingModel = "iot_thing_model";  // product_key (publish)
 inline constexpr const char* kChannelDevice = "iot_device";  // product_key/device_name (insert/update
                                                              // of enabled/secret/delete)

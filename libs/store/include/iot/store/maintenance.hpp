@@ -25,7 +25,7 @@ namespace iot::store {
 //   * the DEFAULT partition (stray timestamps) is cleaned by the same batched delete.
 
 struct PartitionReport {
-  std::vector<std::string> created;  // partition names created now
+  std::vector<std::string> created;     // partition names created now
   std::int64_t moved_from_default = 0;  // rows moved out of a default partition
 };
 

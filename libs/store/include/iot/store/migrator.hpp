@@ -20,8 +20,8 @@ const std::vector<Migration>& EmbeddedMigrations();
 int LatestKnownSchemaVersion();
 
 struct MigrationReport {
-  int from_version = 0;  // version found (0 = empty database)
-  int to_version = 0;    // version after the call
+  int from_version = 0;              // version found (0 = empty database)
+  int to_version = 0;                // version after the call
   std::vector<std::string> applied;  // file names applied now
 };
 

@@ -14,7 +14,7 @@ namespace iot::store {
 struct ProductStatusCounts {
   std::string product_key;
   std::string name;
-  std::int64_t online = 0;    // enabled devices by status
+  std::int64_t online = 0;  // enabled devices by status
   std::int64_t offline = 0;
   std::int64_t unactive = 0;
   std::int64_t disabled = 0;  // enabled = false, whatever their status

@@ -16,7 +16,7 @@ namespace iot::store {
 
 struct PoolSettings {
   DbSettings db;
-  int threads = 4;                   // one connection per thread
+  int threads = 4;                    // one connection per thread
   std::size_t queue_capacity = 1024;  // Submit refuses above this (answer 503)
 };
 

@@ -24,7 +24,7 @@ struct Product {
   int timestamp_window_s = 0;  // device passwords' timestamp window (0 = not checked)
   TimeMs created_at = 0;
   std::optional<TimeMs> script_updated_at;  // raw products: when the script was last saved
-  std::optional<int> thing_model_version;  // newest published version, if any
+  std::optional<int> thing_model_version;   // newest published version, if any
   std::int64_t device_count = 0;
   std::string product_secret;         // one-product-one-secret registration; the API shows it to admins
   bool dynamic_registration = false;  // devices may fetch their secret with the product secret
@@ -36,9 +36,9 @@ struct ProductCreate {
   NodeType node_type = NodeType::kDevice;
   ValidationMode validation = ValidationMode::kWeak;
   DataFormat data_format = DataFormat::kAlink;  // fixed for the product's life
-  int retention_days = kDefaultRetentionDays;  // >= 1, else kInvalid
+  int retention_days = kDefaultRetentionDays;   // >= 1, else kInvalid
   std::string description;
-  int timestamp_window_s = 0;  // 0 = not checked, else 1..86400 s
+  int timestamp_window_s = 0;                 // 0 = not checked, else 1..86400 s
   std::optional<std::string> product_secret;  // an existing ProductSecret; generated when absent
   bool dynamic_registration = false;
 };

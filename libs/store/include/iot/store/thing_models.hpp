@@ -47,8 +47,7 @@ struct PublishedModel {
 
 // kNotFound when the product does not exist; kInvalid when tsl_json is not JSON.
 Result<ThingModelDraft> PutThingModelDraft(Db& db, std::string_view product_key,
-                                           std::string_view function_block_id,
-                                           std::string_view tsl_json);
+                                           std::string_view function_block_id, std::string_view tsl_json);
 // kNotFound when there is no such draft.
 Result<ThingModelDraft> GetThingModelDraft(Db& db, std::string_view product_key,
                                            std::string_view function_block_id);
@@ -62,14 +61,12 @@ Result<ThingModelVersionInfo> PublishThingModel(Db& db, std::string_view product
 // Publishes a copy of version `source_version` (its TSL and modules) as the next version, under the
 // same product lock (rollback). Drafts are left alone. kNotFound without product or source version.
 Result<ThingModelVersionInfo> RepublishThingModelVersion(Db& db, std::string_view product_key,
-                                                        int source_version,
-                                                        std::string_view description);
+                                                         int source_version, std::string_view description);
 // `version` absent = latest. kNotFound when none.
 Result<ThingModelVersion> GetThingModelVersion(Db& db, std::string_view product_key,
                                                std::optional<int> version);
 // Newest first.
-Result<std::vector<ThingModelVersionInfo>> ListThingModelVersions(Db& db,
-                                                                  std::string_view product_key);
+Result<std::vector<ThingModelVersionInfo>> ListThingModelVersions(Db& db, std::string_view product_key);
 // kNotFound when the product does not exist.
 Result<PublishedModel> GetPublishedModel(Db& db, std::string_view product_key);
 

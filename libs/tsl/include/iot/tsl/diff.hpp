@@ -40,7 +40,7 @@ struct Change {
   std::string direction;   // parameters only: "output" (events, services) or "input" (services)
   std::string path;        // inside the data type ("Position.Lat", "Zones[]"); "" = the element
   ChangeType change = ChangeType::kChanged;
-  std::string detail;      // e.g. "max narrowed from 100 to 50"
+  std::string detail;  // e.g. "max narrowed from 100 to 50"
   bool breaks_devices = false;
   bool breaks_applications = false;
 

@@ -73,17 +73,14 @@ class Validator {
 
   // thing.event.{id}.post params: {"value": {outputs}, "time": ms} or the flat outputs. One item:
   // accepted whole or refused whole, naming the failing member.
-  Report EventPost(std::string_view event_id, const nlohmann::json& params,
-                   std::int64_t now_ms) const;
+  Report EventPost(std::string_view event_id, const nlohmann::json& params, std::int64_t now_ms) const;
   void EventPost(std::string_view event_id, const nlohmann::json& params, std::int64_t now_ms,
                  Report& out) const;
 
   // Service call arguments (inputData) and the device's reply data (outputData); one item per
   // parameter. Unknown service: request-level 6206. Missing inputs in strict mode: 6302.
-  Report ServiceInput(std::string_view service_id, const nlohmann::json& params,
-                      std::int64_t now_ms) const;
-  Report ServiceOutput(std::string_view service_id, const nlohmann::json& data,
-                       std::int64_t now_ms) const;
+  Report ServiceInput(std::string_view service_id, const nlohmann::json& params, std::int64_t now_ms) const;
+  Report ServiceOutput(std::string_view service_id, const nlohmann::json& data, std::int64_t now_ms) const;
 
   // thing.service.property.set params (plain form): always strict, rw/w properties only.
   Report PropertySet(const nlohmann::json& params, std::int64_t now_ms) const;

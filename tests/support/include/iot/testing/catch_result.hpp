@@ -2,9 +2,10 @@
 
 // Lets Catch print iot::Result<T> (boost::system::result) in REQUIRE/CHECK: the error's message when
 // it holds an error, "ok" otherwise (T need not be printable).
+#include <string>
+
 #include <boost/system/result.hpp>
 #include <catch2/catch.hpp>
-#include <string>
 
 namespace Catch {
 template <class T, class E>

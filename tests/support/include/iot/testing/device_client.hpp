@@ -31,7 +31,7 @@ struct DeviceConnect {
   int keepalive_s = 60;
   bool clean_session = true;
   int mqtt_version = 4;  // 4 = 3.1.1 (what the Alibaba SDKs speak), 5 = MQTT 5
-  std::string ca_file;  // for ssl:// URIs: the CA to trust
+  std::string ca_file;   // for ssl:// URIs: the CA to trust
   // Raw overrides for hostile or SDK-specific CONNECTs (used as given when set).
   std::optional<std::string> client_id, username, password;
 };
@@ -63,8 +63,9 @@ class MqttTestClient final {
   // messages stay queued.
   std::optional<ReceivedMessage> WaitMessage(const std::string& topic = "",
                                              std::chrono::milliseconds timeout = std::chrono::seconds(5));
-  std::optional<ReceivedMessage> WaitMessageWhere(const std::function<bool(const ReceivedMessage&)>& match,
-                                                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  std::optional<ReceivedMessage> WaitMessageWhere(
+      const std::function<bool(const ReceivedMessage&)>& match,
+      std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // True when the broker closed the connection (kicked) within `timeout`.
   bool WaitDisconnected(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   std::size_t Pending();

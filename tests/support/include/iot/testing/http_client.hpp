@@ -30,8 +30,8 @@ class HttpClient final {
 
   // Sends a request (Content-Length set from `body`, Host added) and reads the response. Reconnects
   // if the server closed the previous connection. Throws std::runtime_error on I/O failure.
-  HttpResponse Request(const std::string& method, const std::string& target,
-                       const HttpHeaders& headers = {}, const std::string& body = "");
+  HttpResponse Request(const std::string& method, const std::string& target, const HttpHeaders& headers = {},
+                       const std::string& body = "");
 
  private:
   struct Impl;

@@ -16,7 +16,7 @@ struct MosquittoOptions {
   std::string pg_dsn;            // the database the plugin reads devices from; empty = no plugin
   bool allow_anonymous = false;  // plugin development setting
   int stats_interval_s = 1;
-  bool tls = false;  // also a TLS listener, with a CA and server certificate made for the test
+  bool tls = false;         // also a TLS listener, with a CA and server certificate made for the test
   bool websockets = false;  // also MQTT over WebSocket (ws; and wss when `tls`)
 };
 

@@ -1,11 +1,11 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <sys/types.h>
 
 namespace iot::testing {
 
@@ -15,8 +15,7 @@ class ChildProcess final {
  public:
   ChildProcess() = default;
   // `env` adds to (or overrides) this process's environment.
-  ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
-               std::string log_path);
+  ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env, std::string log_path);
   ~ChildProcess();
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&& other) noexcept;
