@@ -44,19 +44,6 @@ Mac ComputeMac(SignMethod method, std::string_view secret, std::string_view cont
   return mac;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Decodes the claimed hex password and compares bytes with CRYPTO_memcmp; decoding leaks only
 // facts about the attacker's own input, the comparison leaks nothing about the MAC.
 bool HexMatches(const Mac& mac, std::string_view hex) {
