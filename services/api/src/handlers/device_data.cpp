@@ -3,7 +3,6 @@
 #include "iot/store/device_data.hpp"
 
 #include <charconv>
-#include <map>
 #include <set>
 
 #include "control/control_service.hpp"
