@@ -77,6 +77,7 @@ store::PoolSettings PoolSettingsOf(const Config& config) {
 TokenCacheSettings TokenSettingsOf(const Config& config) {
   TokenCacheSettings settings;
   settings.ttl = std::chrono::milliseconds(config.token_cache_ms);
+  settings.max_entries = static_cast<std::size_t>(config.token_cache_entries);
   settings.failures_per_minute = config.auth_failures_per_minute;
   settings.listen_db = DbOf(config, "iot-api-tokens");
   return settings;

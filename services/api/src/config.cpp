@@ -76,6 +76,7 @@ const BodySchema& FileSchema() {
         .Optional("openapiPath", FieldType::kString)
         .Optional("webDir", FieldType::kString)
         .Optional("tokenCacheMs", FieldType::kInteger)
+        .Optional("tokenCacheEntries", FieldType::kInteger)
         .Optional("authFailuresPerMinute", FieldType::kInteger)
         .Optional("tokenDefaultTtlDays", FieldType::kInteger)
         .Optional("trustedProxies", FieldType::kString)
@@ -156,6 +157,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.String("webDir", "IOT_WEB_DIR", config.web_dir);
   read.String("", "IOT_ADMIN_TOKEN", config.admin_token);
   read.Int("tokenCacheMs", "IOT_TOKEN_CACHE_MS", 0, 600000, config.token_cache_ms);
+  read.Int("tokenCacheEntries", "IOT_TOKEN_CACHE_ENTRIES", 1, 1000000, config.token_cache_entries);
   read.Int("authFailuresPerMinute", "IOT_AUTH_FAILURES_PER_MIN", 0, 1000000, config.auth_failures_per_minute);
   read.Int("tokenDefaultTtlDays", "IOT_TOKEN_DEFAULT_TTL_DAYS", 0, 36500, config.token_default_ttl_days);
   std::string proxies;

@@ -42,6 +42,7 @@ struct Config {
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES
   std::string admin_token;            // IOT_ADMIN_TOKEN: bootstrap admin bearer token (never logged)
   int token_cache_ms = 10000;         // IOT_TOKEN_CACHE_MS: how long a valid token is cached (0 = off)
+  int token_cache_entries = 10000;    // IOT_TOKEN_CACHE_ENTRIES: the cache's bound (full: emptied)
   int auth_failures_per_minute = 60;  // IOT_AUTH_FAILURES_PER_MIN: per client address before 429 (0 = off)
   int token_default_ttl_days =
       90;  // IOT_TOKEN_DEFAULT_TTL_DAYS: expiry of new tokens naming none (0 = never)

@@ -162,6 +162,34 @@ TEST_CASE("Security: a revoked token fails before DELETE answers here and within
   CHECK(iot::testing::PollUntil([&] { return b.Process().LogCount("token cache on") >= 2; }, 10s, 20ms));
 }
 
+TEST_CASE("Security: the token cache holds at most IOT_TOKEN_CACHE_ENTRIES tokens",
+          "[integration][api][security]") {
+  Rest rest(Env{{"IOT_TOKEN_CACHE_ENTRIES", "2"}});
+  INFO(rest.api.Log());
+  WaitTokenCache(rest.api);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 3; ++i) {
+    auto created =
+        rest.Call("POST", "/tokens", nlohmann::json{{"name", "t" + std::to_string(i)}, {"role", "viewer"}});
+    REQUIRE(created.status == 201);
+    tokens.push_back(Json(created)["token"]);
+  }
+  // Whatever the cache held before, a bound of 2 leaves {t2} or {t1, t2} after these three: never t0.
+  for (const auto& token : tokens) {
+    REQUIRE(Get(rest.api.Port(), "/api/v1/products", token).status == 200);
+  }
+  // With the tokens table locked, a cached token answers at once and an evicted one waits for its lookup.
+  pqxx::connection locker(rest.api.Dsn());
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE");
+  CHECK(Get(rest.api.Port(), "/api/v1/products", tokens[2]).status == 200);
+  auto evicted =
+      std::async(std::launch::async, [&] { return Get(rest.api.Port(), "/api/v1/products", tokens[0]); });
+  CHECK(evicted.wait_for(2s) == std::future_status::timeout);
+  lock.abort();
+  CHECK(evicted.get().status == 200);
+}
+
 TEST_CASE("Security: a revoked bootstrap admin token stays revoked after a restart",
           "[integration][api][security]") {
   iot::testing::PgDatabase database;  // outlives both processes
