@@ -20,8 +20,14 @@
 #   9. down, then up with the volumes kept: data, secrets (admin token) and device credentials survive.
 #  10. down -v: no volume left.
 #   (IOT_TEST_COMPOSE_MONITORING=1, off by default for CI's time: the profile `monitoring` - Prometheus
-#   built from Debian's package scrapes every gateway replica through Docker's DNS, its rules load, and
-#   the broker's figures the gateways re-export are queryable.)
+#   built from Debian's package scrapes every gateway replica and every API replica through Docker's DNS,
+#   every target up, its rules load, and the broker's figures the gateways re-export are queryable.)
+#  11. (IOT_TEST_COMPOSE_SOURCE=1, off by default: about an hour on 2 cores) the images as users build them:
+#      the Dockerfile's builder stage compiles everything from a clean copy of the checkout (tracked and new
+#      files; no build dirs, no node_modules, so `npm ci` runs in the image, trusting the CA certificates of
+#      deploy/docker/ca-certificates.d/, here the host's /usr/local/share/ca-certificates/*.crt or
+#      IOT_TEST_CA_CERTS); up from those images; a device posts over TCP and its values are read back over
+#      REST; down -v. The build's time is printed.
 # Ports are free ones on 127.0.0.1. Settings: IOT_BUILD_DIR (./build), IOT_BASE_IMAGE, IOT_KEEP_TMP=1.
 set -euo pipefail
 
@@ -348,3 +354,45 @@ dc --profile monitoring down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v"
 COMPOSE_READY=""
 left=$(docker volume ls -q --filter "name=${PROJECT}_")
 [[ -z $left ]] || fail "volumes left after down -v: $left"
+
+# --- 11. optional: the builder-stage build from source, as users run it -------------------------------
+if [[ ${IOT_TEST_COMPOSE_SOURCE:-0} == 1 ]]; then
+  SRC=$TMP/source-context
+  mkdir -p "$SRC"
+  # What a clone holds plus uncommitted work: tracked and new files, nothing git ignores.
+  (cd "$IOT_ROOT" && git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done | tar --null -T - -cf -) | tar -C "$SRC" -xf -
+  [[ -f $SRC/CMakeLists.txt && ! -e $SRC/web/node_modules ]] || fail "the source context is not a clean checkout"
+  # This machine's own CA certificates (its HTTPS goes through a TLS-intercepting proxy), as README says.
+  for crt in ${IOT_TEST_CA_CERTS:-/usr/local/share/ca-certificates/*.crt}; do
+    if [[ -f $crt ]]; then cp "$crt" "$SRC/deploy/docker/ca-certificates.d/"; fi
+  done
+  export IOT_BINARIES=source IOT_DOCKER_CONTEXT=$SRC IOT_IMAGE_TAG=source
+  step "builder-stage build from source, $(find "$SRC/deploy/docker/ca-certificates.d" -name '*.crt' | wc -l) extra CA certificate(s) (log: $TMP/source-build.log)"
+  build_started=$(date +%s)
+  dc build >"$TMP/source-build.log" 2>&1 &
+  build_pid=$!
+  while kill -0 "$build_pid" 2>/dev/null; do
+    for ((i = 0; i < 60; i++)); do kill -0 "$build_pid" 2>/dev/null && sleep 1; done
+    kill -0 "$build_pid" 2>/dev/null &&
+      iot_say "compose:   ... $(grep -E '^(Building|Step|\[[0-9]+/[0-9]+\]|builder:)' "$TMP/source-build.log" | tail -1 | cut -c1-100)"
+  done
+  wait "$build_pid" || { tail -60 "$TMP/source-build.log" >&2; fail "docker-compose build from source"; }
+  step "images built from source in $(($(date +%s) - build_started)) s"
+  grep -q 'builder: npm ci in web/' "$TMP/source-build.log" ||
+    grep -q 'Using cache' "$TMP/source-build.log" || fail "the builder did not run npm ci"
+  COMPOSE_READY=1
+  dc up -d >"$TMP/source-up.log" 2>&1 || { cat "$TMP/source-up.log" >&2; fail "up from the source images"; }
+  wait_healthy postgres broker api gateway proxy
+  one_shots_ok
+  TOKEN=$(dc exec -T api cat /secrets/api/admin-token | tr -d '[:space:]')
+  api POST /products "{\"productKey\":\"$PK\",\"name\":\"source images\",\"validation\":\"weak\"}" >/dev/null
+  api PUT "/products/$PK/thing-model" "@$IOT_ROOT/tests/fixtures/tsl/valid/reference_example.json" >/dev/null
+  api POST "/products/$PK/thing-model/publish" '{}' >/dev/null
+  curl -sf "$BASE_URL/" | grep -qi '<html' || fail "the console built in the image is not served"
+  devsim src "tcp://127.0.0.1:$MQTT_PORT" 2 10 2 || fail "iot-devsim against the source images ($(tail -3 "$TMP/src.log"))"
+  check_stream src
+  api GET "/products/$PK/devices/src-0001/properties" | grep -q '"PowerOn"' || fail "the device's properties are not readable"
+  dc --profile monitoring down -v -t 30 >>"$TMP/source-up.log" 2>&1 || fail "down -v (source images)"
+  COMPOSE_READY=""
+fi
