@@ -18,11 +18,15 @@
 #   7. scale down to one gateway during a stream (SIGTERM: unsubscribe, drain, Session Expiry 0): 0 lost.
 #   8. sync service calls (RRPC) through the proxy, answered by a simulated device, served by both replicas.
 #   9. down, then up with the volumes kept: data, secrets (admin token) and device credentials survive.
-#  10. down -v: no volume left.
+#  10. backup and restore: deploy/backup.sh --compose while devices post (online: the dump ends while posts
+#      are still being stored), down -v, deploy/restore.sh --compose into fresh volumes (it refuses volumes
+#      that hold data), up: every post answered before the backup started is there, the admin token and
+#      the CA are the old ones, the devices reconnect with their old secrets (TCP and TLS) and post.
+#  11. down -v: no volume left.
 #   (IOT_TEST_COMPOSE_MONITORING=1, off by default for CI's time: the profile `monitoring` - Prometheus
 #   built from Debian's package scrapes every gateway replica and every API replica through Docker's DNS,
 #   every target up, its rules load, and the broker's figures the gateways re-export are queryable.)
-#  11. (IOT_TEST_COMPOSE_SOURCE=1, off by default: about an hour on 2 cores) the images as users build them:
+#  12. (IOT_TEST_COMPOSE_SOURCE=1, off by default: about an hour on 2 cores) the images as users build them:
 #      the Dockerfile's builder stage compiles everything from a clean copy of the checkout (tracked and new
 #      files; no build dirs, no node_modules, so `npm ci` runs in the image, trusting the CA certificates of
 #      deploy/docker/ca-certificates.d/, here the host's /usr/local/share/ca-certificates/*.crt or
@@ -315,19 +319,37 @@ if [[ ${IOT_TEST_COMPOSE_MONITORING:-0} == 1 ]]; then
     curl -sf --get "$PROM/api/v1/query" --data-urlencode "query=$1" |
       python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(len(r), r[0]["value"][1] if r else "none")'
   }
+  # targets: "<job> <targets> <up>" for each job, from Prometheus' target list.
+  targets() {
+    curl -sf "$PROM/api/v1/targets" | python3 -c '
+import json, sys
+jobs = {}
+for t in json.load(sys.stdin)["data"]["activeTargets"]:
+    n = jobs.setdefault(t["labels"]["job"], [0, 0])
+    n[0] += 1
+    n[1] += t["health"] == "up"
+for job in ("iot-gateway", "iot-api", "prometheus"):
+    print(job, *jobs.get(job, [0, 0]))'
+  }
+  n_gateways=$(dc ps -q gateway | wc -l)
+  n_apis=$(dc ps -q api | wc -l)
   ok=0
   for ((i = 0; i < 90; i++)); do
-    read -r n_up _ < <(promq 'up{job="iot-gateway"} == 1') || true
-    read -r n_clients clients < <(promq 'max(iot_broker_clients_connected)') || true
-    if ((n_up >= 1 && n_clients == 1)) && [[ $clients != 0 ]]; then ok=1; break; fi
+    # Every target up: each gateway replica, each API replica (ops listener) and Prometheus itself.
+    if targets >"$TMP/targets.txt" 2>/dev/null &&
+       grep -qx "iot-gateway $n_gateways $n_gateways" "$TMP/targets.txt" &&
+       grep -qx "iot-api $n_apis $n_apis" "$TMP/targets.txt" && grep -qx "prometheus 1 1" "$TMP/targets.txt"; then
+      read -r n_clients clients < <(promq 'max(iot_broker_clients_connected)') || true
+      if ((n_clients == 1)) && [[ $clients != 0 ]]; then ok=1; break; fi
+    fi
     sleep 2
   done
-  ((ok)) || fail "Prometheus: no gateway target up with the broker's figures ($(curl -sf "$PROM/api/v1/targets" | head -c 600))"
+  ((ok)) || fail "Prometheus: not every target up with the broker's figures (want $n_gateways gateway(s), $n_apis API(s): $(tr '\n' ';' <"$TMP/targets.txt" 2>/dev/null); $(curl -sf "$PROM/api/v1/targets" | head -c 800))"
   read -r n_rules _ < <(curl -sf "$PROM/api/v1/rules" | python3 -c 'import json,sys; g=json.load(sys.stdin)["data"]["groups"]; print(sum(len(x["rules"]) for x in g), 0)') || true
   ((n_rules >= 10)) || fail "Prometheus loaded $n_rules alert rules"
-  read -r n_api _ < <(promq 'up{job="iot-api"}') || true
-  read -r n_api_up _ < <(promq 'up{job="iot-api"} == 1') || true
-  step "Prometheus: $n_up gateway target(s) up, broker clients $clients, $n_rules rules, iot-api targets $n_api ($n_api_up up: the ops port exists once issue 16 lands)"
+  read -r n_build _ < <(promq 'iot_build_info{service="api"}') || true
+  ((n_build == n_apis)) || fail "Prometheus has iot_build_info of $n_build API replica(s), not $n_apis"
+  step "Prometheus: every target up ($n_gateways gateway(s), $n_apis API replica(s)), broker clients $clients, $n_rules rules"
   dc --profile monitoring rm -sf prometheus >>"$TMP/up.log" 2>&1 || fail "remove prometheus"
 fi
 
@@ -348,14 +370,64 @@ read -r sent accepted < <(summary tcp sent accepted)
 [[ $(stored tcp) == $((before_tcp + accepted)) ]] || fail "after down/up: posts not stored"
 devsim tls "ssl://localhost:$MQTTS_PORT" 1 5 1 --ca "$TMP/ca.crt" || fail "TLS after down/up ($(tail -3 "$TMP/tls.log"))"
 
-# --- 10. down -v --------------------------------------------------------------------------------------
+# --- 10. backup while devices post, down -v, restore into fresh volumes --------------------------------
+step "backup (deploy/backup.sh --compose) while devices post"
+export IOT_COMPOSE="docker-compose -p $PROJECT -f $IOT_ROOT/docker-compose.yml --project-directory $IOT_ROOT"
+devsim bk "tcp://127.0.0.1:$MQTT_PORT" 4 40 3 || fail "iot-devsim before the backup ($(tail -3 "$TMP/bk.log"))"
+check_stream bk
+read -r acked_before < <(summary bk accepted)
+devsim bkd "tcp://127.0.0.1:$MQTT_PORT" 4 20 25 &
+stream=$!
+sleep 3
+"$IOT_ROOT/deploy/backup.sh" --compose "$TMP/backup.tar" >"$TMP/backup.log" 2>&1 || { cat "$TMP/backup.log" >&2; fail "deploy/backup.sh --compose"; }
+stored_after_dump=$(stored bkd)
+wait "$stream" || fail "iot-devsim during the backup ($(tail -3 "$TMP/bkd.log"))"
+read -r sent_during acked_during timeouts_during < <(summary bkd sent accepted timeouts)
+((acked_during == sent_during && timeouts_during == 0)) || fail "posts during the backup: $acked_during of $sent_during answered 200"
+((stored_after_dump > 0 && stored_after_dump < acked_during)) ||
+  fail "the backup did not run while devices posted ($stored_after_dump of $acked_during stored when it ended)"
+[[ $(stat -c %a "$TMP/backup.tar") == 600 ]] || fail "the backup is not mode 600"
+tar -tf "$TMP/backup.tar" >"$TMP/backup.list"
+for member in iot.dump MANIFEST files/master/pg-postgres files/master/mqtt-gateway files/master/admin-token \
+              files/tls/ca.key files/tls/server.key; do
+  grep -qx "$member" "$TMP/backup.list" || fail "the backup lacks $member"
+done
+step "down -v, restore into fresh volumes (deploy/restore.sh --compose), up"
+dc down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v before the restore"
+left=$(docker volume ls -q --filter "name=${PROJECT}_")
+[[ -z $left ]] || fail "volumes left after down -v: $left"
+"$IOT_ROOT/deploy/restore.sh" --compose "$TMP/backup.tar" >"$TMP/restore.log" 2>&1 || { cat "$TMP/restore.log" >&2; fail "deploy/restore.sh --compose"; }
+if "$IOT_ROOT/deploy/restore.sh" --compose "$TMP/backup.tar" >>"$TMP/restore.log" 2>&1; then
+  fail "restore.sh --compose wrote over volumes that hold data"
+fi
+dc up -d --scale api=2 >>"$TMP/up.log" 2>&1 || fail "up after the restore"
+wait_healthy postgres broker api gateway proxy
+one_shots_ok
+[[ $(dc exec -T api cat /secrets/api/admin-token | tr -d '[:space:]') == "$TOKEN" ]] || fail "the admin token was not restored"
+dc exec -T broker cat /secrets/public/ca.crt | cmp -s - "$TMP/ca.crt" || fail "the CA was not restored"
+n=$(stored bk)
+((n == acked_before)) || fail "$((acked_before - n)) of $acked_before posts answered before the backup are missing after the restore"
+restored_during=$(stored bkd)
+# One snapshot taken while the stream ran: none of what was stored after the dump ended is in it.
+((restored_during <= stored_after_dump)) || fail "the restore holds $restored_during posts of the second stream, more than the $stored_after_dump stored when the dump ended"
+api GET "/products/$PK/devices/bk-0001/properties" | grep -q '"PowerOn"' || fail "the old admin token does not read the restored data"
+# The devices reconnect with their old secrets (the credentials file), over TCP and over TLS (the old CA).
+mv "$TMP/bk.json" "$TMP/bk-first.json"
+devsim bk "tcp://127.0.0.1:$MQTT_PORT" 4 20 2 || fail "devices could not post with their old secrets ($(tail -3 "$TMP/bk.log"))"
+read -r sent accepted < <(summary bk sent accepted)
+((accepted == sent && sent > 0)) || fail "after the restore: $accepted of $sent posts answered 200"
+((accepted + acked_before == $(stored bk))) || fail "after the restore: posts not stored"
+devsim tls "ssl://localhost:$MQTTS_PORT" 1 5 1 --ca "$TMP/ca.crt" || fail "TLS after the restore ($(tail -3 "$TMP/tls.log"))"
+step "restored: $n/$acked_before posts answered before the backup, $restored_during of the $acked_during answered during it in the snapshot; devices reconnected with their old secrets"
+
+# --- 11. down -v ---------------------------------------------------------------------------------------
 step "down -v"
 dc --profile monitoring down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v"
 COMPOSE_READY=""
 left=$(docker volume ls -q --filter "name=${PROJECT}_")
 [[ -z $left ]] || fail "volumes left after down -v: $left"
 
-# --- 11. optional: the builder-stage build from source, as users run it -------------------------------
+# --- 12. optional: the builder-stage build from source, as users run it -------------------------------
 if [[ ${IOT_TEST_COMPOSE_SOURCE:-0} == 1 ]]; then
   SRC=$TMP/source-context
   mkdir -p "$SRC"
