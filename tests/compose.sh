@@ -90,10 +90,19 @@ fi
 
 # --- 3. images from this build ------------------------------------------------------------------------
 [[ -x $DEVSIM && -x $BUILD_DIR/services/api/iot-api ]] || fail "build first (tests/run.sh builds $BUILD_DIR)"
+# copy_tracked <dest> [path...]: the checkout's files as a clone has them plus uncommitted work (tracked
+# and new files, nothing git ignores: no build dirs, no node_modules).
+copy_tracked() {
+  local dest=$1; shift
+  mkdir -p "$dest"
+  (cd "$IOT_ROOT" && git ls-files -z --cached --others --exclude-standard -- "$@" |
+    while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done | tar --null -T - -cf -) | tar -C "$dest" -xf -
+}
 CONTEXT=$TMP/context
-mkdir -p "$CONTEXT/deploy" "$TMP/tls-in"
-cp -a "$IOT_ROOT/deploy/docker" "$IOT_ROOT/deploy/lib" "$IOT_ROOT/deploy/monitoring" "$IOT_ROOT/deploy/install-deps.sh" \
-  "$CONTEXT/deploy/"
+mkdir -p "$TMP/tls-in"
+# The builder stage copies the sources (it compiles them for IOT_BINARIES=source) before it takes the binaries.
+copy_tracked "$CONTEXT" CMakeLists.txt cmake libs services examples schemas web deploy/install.cmake deploy/docker \
+  deploy/lib deploy/monitoring deploy/install-deps.sh
 "$IOT_ROOT/deploy/docker/stage.sh" "$BUILD_DIR" "$CONTEXT/.docker-prebuilt"
 
 HTTP_PORT=$(iot_free_port)
@@ -430,10 +439,7 @@ left=$(docker volume ls -q --filter "name=${PROJECT}_")
 # --- 12. optional: the builder-stage build from source, as users run it -------------------------------
 if [[ ${IOT_TEST_COMPOSE_SOURCE:-0} == 1 ]]; then
   SRC=$TMP/source-context
-  mkdir -p "$SRC"
-  # What a clone holds plus uncommitted work: tracked and new files, nothing git ignores.
-  (cd "$IOT_ROOT" && git ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done | tar --null -T - -cf -) | tar -C "$SRC" -xf -
+  copy_tracked "$SRC"  # the whole checkout, as a clone has it
   [[ -f $SRC/CMakeLists.txt && ! -e $SRC/web/node_modules ]] || fail "the source context is not a clean checkout"
   # This machine's own CA certificates (its HTTPS goes through a TLS-intercepting proxy), as README says.
   for crt in ${IOT_TEST_CA_CERTS:-/usr/local/share/ca-certificates/*.crt}; do
