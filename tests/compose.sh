@@ -409,6 +409,7 @@ left=$(docker volume ls -q --filter "name=${PROJECT}_")
 if "$IOT_ROOT/deploy/restore.sh" --compose "$TMP/backup.tar" >>"$TMP/restore.log" 2>&1; then
   fail "restore.sh --compose wrote over volumes that hold data"
 fi
+grep -q "secrets volume is not empty" "$TMP/restore.log" || { cat "$TMP/restore.log" >&2; fail "the second restore failed for another reason"; }
 dc up -d --scale api=2 >>"$TMP/up.log" 2>&1 || fail "up after the restore"
 wait_healthy postgres broker api gateway proxy
 one_shots_ok
