@@ -146,7 +146,8 @@ chmod 640 "$A/etc/mosquitto/conf.d/iot-cloud.conf"
  for i in 1 2; do echo "IOT_GATEWAY_METRICS_PORT=$(iot_free_port)" >"$ETC/gateway-$i.env"; done)
 start_stage "$A"
 say "host A up (iot-migrate, Mosquitto, iot-api, iot-gateway@1, iot-gateway@2)"
-unit_env "$A" "$UNITS/iot-gateway@.service" 2 | grep -qx "IOT_GATEWAY_CLIENT_ID=iot-gateway-$(hostname -s)-2" ||
+unit_env "$A" "$UNITS/iot-gateway@.service" 2 >"$TMP/gateway2.env"
+grep -qx "IOT_GATEWAY_CLIENT_ID=iot-gateway-$(hostname -s)-2" "$TMP/gateway2.env" ||
   fail "the template does not give replica 2 its own client id"
 
 # --- 2. posts, then a backup while posts go on ----------------------------------------------------------
