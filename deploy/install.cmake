@@ -13,6 +13,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/backup.sh ${PROJECT_SOURCE_DIR}/deploy/restore.sh
         DESTINATION ${IOT_SHARE_DIR}/deploy PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ
         GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/lib/platform.sh DESTINATION ${IOT_SHARE_DIR}/deploy/lib)  # they source it
 
 # The console is built outside CMake (web/build.sh <build>/web, which deploy/local/run.sh and tests/run.sh
 # call): refuse to install a tree without it.
@@ -28,7 +29,7 @@ install(CODE "
   set(prefix \"\${CMAKE_INSTALL_PREFIX}\")
   set(stage \"\$ENV{DESTDIR}\${prefix}\")
   file(READ \"${iot_systemd_src}/hardening.conf\" hardening)
-  foreach(unit iot-migrate.service iot-api.service iot-gateway.service)
+  foreach(unit iot-migrate.service iot-api.service iot-gateway.service iot-gateway@.service)
     file(READ \"${iot_systemd_src}/\${unit}.in\" text)
     string(REPLACE \"@IOT_BINDIR@\" \"\${prefix}/${CMAKE_INSTALL_BINDIR}\" text \"\${text}\")
     string(REPLACE \"@IOT_DOCDIR@\" \"\${prefix}/${CMAKE_INSTALL_DOCDIR}\" text \"\${text}\")

@@ -18,10 +18,20 @@
 #   7. scale down to one gateway during a stream (SIGTERM: unsubscribe, drain, Session Expiry 0): 0 lost.
 #   8. sync service calls (RRPC) through the proxy, answered by a simulated device, served by both replicas.
 #   9. down, then up with the volumes kept: data, secrets (admin token) and device credentials survive.
-#  10. down -v: no volume left.
+#  10. backup and restore: deploy/backup.sh --compose while devices post (online: the dump ends while posts
+#      are still being stored), down -v, deploy/restore.sh --compose into fresh volumes (it refuses volumes
+#      that hold data), up: every post answered before the backup started is there, the admin token and
+#      the CA are the old ones, the devices reconnect with their old secrets (TCP and TLS) and post.
+#  11. down -v: no volume left.
 #   (IOT_TEST_COMPOSE_MONITORING=1, off by default for CI's time: the profile `monitoring` - Prometheus
-#   built from Debian's package scrapes every gateway replica through Docker's DNS, its rules load, and
-#   the broker's figures the gateways re-export are queryable.)
+#   built from Debian's package scrapes every gateway replica and every API replica through Docker's DNS,
+#   every target up, its rules load, and the broker's figures the gateways re-export are queryable.)
+#  12. (IOT_TEST_COMPOSE_SOURCE=1, off by default: about an hour on 2 cores) the images as users build them:
+#      the Dockerfile's builder stage compiles everything from a clean copy of the checkout (tracked and new
+#      files; no build dirs, no node_modules, so `npm ci` runs in the image, trusting the CA certificates of
+#      deploy/docker/ca-certificates.d/, here the host's /usr/local/share/ca-certificates/*.crt or
+#      IOT_TEST_CA_CERTS); up from those images; a device posts over TCP and its values are read back over
+#      REST; down -v. The build's time is printed.
 # Ports are free ones on 127.0.0.1. Settings: IOT_BUILD_DIR (./build), IOT_BASE_IMAGE, IOT_KEEP_TMP=1.
 set -euo pipefail
 
@@ -80,10 +90,19 @@ fi
 
 # --- 3. images from this build ------------------------------------------------------------------------
 [[ -x $DEVSIM && -x $BUILD_DIR/services/api/iot-api ]] || fail "build first (tests/run.sh builds $BUILD_DIR)"
+# copy_tracked <dest> [path...]: the checkout's files as a clone has them plus uncommitted work (tracked
+# and new files, nothing git ignores: no build dirs, no node_modules).
+copy_tracked() {
+  local dest=$1; shift
+  mkdir -p "$dest"
+  (cd "$IOT_ROOT" && git ls-files -z --cached --others --exclude-standard -- "$@" |
+    while IFS= read -r -d '' f; do [[ -e $f ]] && printf '%s\0' "$f"; done | tar --null -T - -cf -) | tar -C "$dest" -xf -
+}
 CONTEXT=$TMP/context
-mkdir -p "$CONTEXT/deploy" "$TMP/tls-in"
-cp -a "$IOT_ROOT/deploy/docker" "$IOT_ROOT/deploy/lib" "$IOT_ROOT/deploy/monitoring" "$IOT_ROOT/deploy/install-deps.sh" \
-  "$CONTEXT/deploy/"
+mkdir -p "$TMP/tls-in"
+# The builder stage copies the sources (it compiles them for IOT_BINARIES=source) before it takes the binaries.
+copy_tracked "$CONTEXT" CMakeLists.txt cmake libs services examples schemas web deploy/install.cmake deploy/docker \
+  deploy/lib deploy/monitoring deploy/install-deps.sh
 "$IOT_ROOT/deploy/docker/stage.sh" "$BUILD_DIR" "$CONTEXT/.docker-prebuilt"
 
 HTTP_PORT=$(iot_free_port)
@@ -309,19 +328,37 @@ if [[ ${IOT_TEST_COMPOSE_MONITORING:-0} == 1 ]]; then
     curl -sf --get "$PROM/api/v1/query" --data-urlencode "query=$1" |
       python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(len(r), r[0]["value"][1] if r else "none")'
   }
+  # targets: "<job> <targets> <up>" for each job, from Prometheus' target list.
+  targets() {
+    curl -sf "$PROM/api/v1/targets" | python3 -c '
+import json, sys
+jobs = {}
+for t in json.load(sys.stdin)["data"]["activeTargets"]:
+    n = jobs.setdefault(t["labels"]["job"], [0, 0])
+    n[0] += 1
+    n[1] += t["health"] == "up"
+for job in ("iot-gateway", "iot-api", "prometheus"):
+    print(job, *jobs.get(job, [0, 0]))'
+  }
+  n_gateways=$(dc ps -q gateway | wc -l)
+  n_apis=$(dc ps -q api | wc -l)
   ok=0
   for ((i = 0; i < 90; i++)); do
-    read -r n_up _ < <(promq 'up{job="iot-gateway"} == 1') || true
-    read -r n_clients clients < <(promq 'max(iot_broker_clients_connected)') || true
-    if ((n_up >= 1 && n_clients == 1)) && [[ $clients != 0 ]]; then ok=1; break; fi
+    # Every target up: each gateway replica, each API replica (ops listener) and Prometheus itself.
+    if targets >"$TMP/targets.txt" 2>/dev/null &&
+       grep -qx "iot-gateway $n_gateways $n_gateways" "$TMP/targets.txt" &&
+       grep -qx "iot-api $n_apis $n_apis" "$TMP/targets.txt" && grep -qx "prometheus 1 1" "$TMP/targets.txt"; then
+      read -r n_clients clients < <(promq 'max(iot_broker_clients_connected)') || true
+      if ((n_clients == 1)) && [[ $clients != 0 ]]; then ok=1; break; fi
+    fi
     sleep 2
   done
-  ((ok)) || fail "Prometheus: no gateway target up with the broker's figures ($(curl -sf "$PROM/api/v1/targets" | head -c 600))"
+  ((ok)) || fail "Prometheus: not every target up with the broker's figures (want $n_gateways gateway(s), $n_apis API(s): $(tr '\n' ';' <"$TMP/targets.txt" 2>/dev/null); $(curl -sf "$PROM/api/v1/targets" | head -c 800))"
   read -r n_rules _ < <(curl -sf "$PROM/api/v1/rules" | python3 -c 'import json,sys; g=json.load(sys.stdin)["data"]["groups"]; print(sum(len(x["rules"]) for x in g), 0)') || true
   ((n_rules >= 10)) || fail "Prometheus loaded $n_rules alert rules"
-  read -r n_api _ < <(promq 'up{job="iot-api"}') || true
-  read -r n_api_up _ < <(promq 'up{job="iot-api"} == 1') || true
-  step "Prometheus: $n_up gateway target(s) up, broker clients $clients, $n_rules rules, iot-api targets $n_api ($n_api_up up: the ops port exists once issue 16 lands)"
+  read -r n_build _ < <(promq 'iot_build_info{service="api"}') || true
+  ((n_build == n_apis)) || fail "Prometheus has iot_build_info of $n_build API replica(s), not $n_apis"
+  step "Prometheus: every target up ($n_gateways gateway(s), $n_apis API replica(s)), broker clients $clients, $n_rules rules"
   dc --profile monitoring rm -sf prometheus >>"$TMP/up.log" 2>&1 || fail "remove prometheus"
 fi
 
@@ -342,9 +379,99 @@ read -r sent accepted < <(summary tcp sent accepted)
 [[ $(stored tcp) == $((before_tcp + accepted)) ]] || fail "after down/up: posts not stored"
 devsim tls "ssl://localhost:$MQTTS_PORT" 1 5 1 --ca "$TMP/ca.crt" || fail "TLS after down/up ($(tail -3 "$TMP/tls.log"))"
 
-# --- 10. down -v --------------------------------------------------------------------------------------
+# --- 10. backup while devices post, down -v, restore into fresh volumes --------------------------------
+step "backup (deploy/backup.sh --compose) while devices post"
+export IOT_COMPOSE="docker-compose -p $PROJECT -f $IOT_ROOT/docker-compose.yml --project-directory $IOT_ROOT"
+devsim bk "tcp://127.0.0.1:$MQTT_PORT" 4 40 3 || fail "iot-devsim before the backup ($(tail -3 "$TMP/bk.log"))"
+check_stream bk
+read -r acked_before < <(summary bk accepted)
+devsim bkd "tcp://127.0.0.1:$MQTT_PORT" 4 20 25 &
+stream=$!
+sleep 3
+"$IOT_ROOT/deploy/backup.sh" --compose "$TMP/backup.tar" >"$TMP/backup.log" 2>&1 || { cat "$TMP/backup.log" >&2; fail "deploy/backup.sh --compose"; }
+stored_after_dump=$(stored bkd)
+wait "$stream" || fail "iot-devsim during the backup ($(tail -3 "$TMP/bkd.log"))"
+read -r sent_during acked_during timeouts_during < <(summary bkd sent accepted timeouts)
+((acked_during == sent_during && timeouts_during == 0)) || fail "posts during the backup: $acked_during of $sent_during answered 200"
+((stored_after_dump > 0 && stored_after_dump < acked_during)) ||
+  fail "the backup did not run while devices posted ($stored_after_dump of $acked_during stored when it ended)"
+[[ $(stat -c %a "$TMP/backup.tar") == 600 ]] || fail "the backup is not mode 600"
+tar -tf "$TMP/backup.tar" >"$TMP/backup.list"
+for member in iot.dump MANIFEST files/master/pg-postgres files/master/mqtt-gateway files/master/admin-token \
+              files/tls/ca.key files/tls/server.key; do
+  grep -qx "$member" "$TMP/backup.list" || fail "the backup lacks $member"
+done
+step "down -v, restore into fresh volumes (deploy/restore.sh --compose), up"
+dc down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v before the restore"
+left=$(docker volume ls -q --filter "name=${PROJECT}_")
+[[ -z $left ]] || fail "volumes left after down -v: $left"
+"$IOT_ROOT/deploy/restore.sh" --compose "$TMP/backup.tar" >"$TMP/restore.log" 2>&1 || { cat "$TMP/restore.log" >&2; fail "deploy/restore.sh --compose"; }
+if "$IOT_ROOT/deploy/restore.sh" --compose "$TMP/backup.tar" >>"$TMP/restore.log" 2>&1; then
+  fail "restore.sh --compose wrote over volumes that hold data"
+fi
+grep -q "secrets volume is not empty" "$TMP/restore.log" || { cat "$TMP/restore.log" >&2; fail "the second restore failed for another reason"; }
+dc up -d --scale api=2 >>"$TMP/up.log" 2>&1 || fail "up after the restore"
+wait_healthy postgres broker api gateway proxy
+one_shots_ok
+[[ $(dc exec -T api cat /secrets/api/admin-token | tr -d '[:space:]') == "$TOKEN" ]] || fail "the admin token was not restored"
+dc exec -T broker cat /secrets/public/ca.crt | cmp -s - "$TMP/ca.crt" || fail "the CA was not restored"
+n=$(stored bk)
+((n == acked_before)) || fail "$((acked_before - n)) of $acked_before posts answered before the backup are missing after the restore"
+restored_during=$(stored bkd)
+# One snapshot taken while the stream ran: none of what was stored after the dump ended is in it.
+((restored_during <= stored_after_dump)) || fail "the restore holds $restored_during posts of the second stream, more than the $stored_after_dump stored when the dump ended"
+api GET "/products/$PK/devices/bk-0001/properties" | grep -q '"PowerOn"' || fail "the old admin token does not read the restored data"
+# The devices reconnect with their old secrets (the credentials file), over TCP and over TLS (the old CA).
+mv "$TMP/bk.json" "$TMP/bk-first.json"
+devsim bk "tcp://127.0.0.1:$MQTT_PORT" 4 20 2 || fail "devices could not post with their old secrets ($(tail -3 "$TMP/bk.log"))"
+read -r sent accepted < <(summary bk sent accepted)
+((accepted == sent && sent > 0)) || fail "after the restore: $accepted of $sent posts answered 200"
+((accepted + acked_before == $(stored bk))) || fail "after the restore: posts not stored"
+devsim tls "ssl://localhost:$MQTTS_PORT" 1 5 1 --ca "$TMP/ca.crt" || fail "TLS after the restore ($(tail -3 "$TMP/tls.log"))"
+step "restored: $n/$acked_before posts answered before the backup, $restored_during of the $acked_during answered during it in the snapshot; devices reconnected with their old secrets"
+
+# --- 11. down -v ---------------------------------------------------------------------------------------
 step "down -v"
 dc --profile monitoring down -v -t 30 >>"$TMP/up.log" 2>&1 || fail "down -v"
 COMPOSE_READY=""
 left=$(docker volume ls -q --filter "name=${PROJECT}_")
 [[ -z $left ]] || fail "volumes left after down -v: $left"
+
+# --- 12. optional: the builder-stage build from source, as users run it -------------------------------
+if [[ ${IOT_TEST_COMPOSE_SOURCE:-0} == 1 ]]; then
+  SRC=$TMP/source-context
+  copy_tracked "$SRC"  # the whole checkout, as a clone has it
+  [[ -f $SRC/CMakeLists.txt && ! -e $SRC/web/node_modules ]] || fail "the source context is not a clean checkout"
+  # This machine's own CA certificates (its HTTPS goes through a TLS-intercepting proxy), as README says.
+  for crt in ${IOT_TEST_CA_CERTS:-/usr/local/share/ca-certificates/*.crt}; do
+    if [[ -f $crt ]]; then cp "$crt" "$SRC/deploy/docker/ca-certificates.d/"; fi
+  done
+  export IOT_BINARIES=source IOT_DOCKER_CONTEXT=$SRC IOT_IMAGE_TAG=source
+  step "builder-stage build from source, $(find "$SRC/deploy/docker/ca-certificates.d" -name '*.crt' | wc -l) extra CA certificate(s) (log: $TMP/source-build.log)"
+  build_started=$(date +%s)
+  dc build >"$TMP/source-build.log" 2>&1 &
+  build_pid=$!
+  while kill -0 "$build_pid" 2>/dev/null; do
+    for ((i = 0; i < 60; i++)); do kill -0 "$build_pid" 2>/dev/null && sleep 1; done
+    kill -0 "$build_pid" 2>/dev/null &&
+      iot_say "compose:   ... $(grep -E '^(Building|Step|\[[0-9]+/[0-9]+\]|builder:)' "$TMP/source-build.log" | tail -1 | cut -c1-100)"
+  done
+  wait "$build_pid" || { tail -60 "$TMP/source-build.log" >&2; fail "docker-compose build from source"; }
+  step "images built from source in $(($(date +%s) - build_started)) s"
+  grep -q 'builder: npm ci in web/' "$TMP/source-build.log" ||
+    grep -q 'Using cache' "$TMP/source-build.log" || fail "the builder did not run npm ci"
+  COMPOSE_READY=1
+  dc up -d >"$TMP/source-up.log" 2>&1 || { cat "$TMP/source-up.log" >&2; fail "up from the source images"; }
+  wait_healthy postgres broker api gateway proxy
+  one_shots_ok
+  TOKEN=$(dc exec -T api cat /secrets/api/admin-token | tr -d '[:space:]')
+  api POST /products "{\"productKey\":\"$PK\",\"name\":\"source images\",\"validation\":\"weak\"}" >/dev/null
+  api PUT "/products/$PK/thing-model" "@$IOT_ROOT/tests/fixtures/tsl/valid/reference_example.json" >/dev/null
+  api POST "/products/$PK/thing-model/publish" '{}' >/dev/null
+  curl -sf "$BASE_URL/" | grep -qi '<html' || fail "the console built in the image is not served"
+  devsim src "tcp://127.0.0.1:$MQTT_PORT" 2 10 2 || fail "iot-devsim against the source images ($(tail -3 "$TMP/src.log"))"
+  check_stream src
+  api GET "/products/$PK/devices/src-0001/properties" | grep -q '"PowerOn"' || fail "the device's properties are not readable"
+  dc --profile monitoring down -v -t 30 >>"$TMP/source-up.log" 2>&1 || fail "down -v (source images)"
+  COMPOSE_READY=""
+fi

@@ -444,3 +444,56 @@ iot_compose_cmd() {
     _cmd=(docker-compose)
   fi
 }
+
+# ---------------------------------------------------------------------------------------------------------
+# Host install (README "Install on a host"): what deploy/backup.sh --host and restore.sh --host read.
+
+# iot_env_value <file> <NAME>: the value of NAME in a systemd EnvironmentFile (KEY=VALUE lines, the value
+# optionally in double or single quotes); empty when absent.
+iot_env_value() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+value = ""
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.strip()
+    if not line or line[0] in "#;" or "=" not in line:
+        continue
+    key, _, v = line.partition("=")
+    if key.strip() == sys.argv[2]:
+        v = v.strip()
+        if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+            v = v[1:-1]
+        value = v
+print(value)
+PY
+}
+
+# iot_dsn <dsn> <field...>: fields of a libpq connection string (URI or key=value): user password host port
+# dbname, one per line (port defaults to 5432, host to the local socket ""). iot_dsn <dsn> --db <name>
+# prints the same connection string naming another database.
+iot_dsn() {
+  python3 - "$@" <<'PY'
+import re, sys
+from urllib.parse import urlsplit, unquote, urlunsplit, quote
+dsn, args = sys.argv[1], sys.argv[2:]
+if "://" in dsn:
+    u = urlsplit(dsn)
+    fields = {"user": unquote(u.username or ""), "password": unquote(u.password or ""),
+              "host": unquote(u.hostname or ""), "port": str(u.port or 5432),
+              "dbname": unquote(u.path.lstrip("/"))}
+    if args[:1] == ["--db"]:
+        print(urlunsplit((u.scheme, u.netloc, "/" + quote(args[1]), u.query, u.fragment)))
+        sys.exit(0)
+else:
+    pairs = dict((k, v[1:-1].replace("\\'", "'") if v.startswith("'") else v)
+                 for k, v in re.findall(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn))
+    if args[:1] == ["--db"]:
+        pairs["dbname"] = args[1]
+        print(" ".join("%s='%s'" % (k, v.replace("\\", "\\\\").replace("'", "\\'")) for k, v in pairs.items()))
+        sys.exit(0)
+    fields = {"user": pairs.get("user", ""), "password": pairs.get("password", ""), "host": pairs.get("host", ""),
+              "port": pairs.get("port", "5432"), "dbname": pairs.get("dbname", "")}
+for a in args:
+    print(fields[a])
+PY
+}

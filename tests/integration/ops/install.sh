@@ -5,8 +5,10 @@
 #      serves the installed console (/, an asset, a client-side route) and the OpenAPI document, byte for
 #      byte the repository's; an unreadable IOT_OPENAPI_PATH stops it with a clear error. Every installed
 #      binary and the plugin resolve their shared libraries.
+#      iot-migrate honours IOT_LOG_FORMAT=json (and refuses an unknown format).
 #   2. DESTDIR=<stage> cmake --install --prefix /usr/local, then systemd-analyze verify --root=<stage>
-#      --man=no on every unit (systemd need not be PID 1) and the hardening settings are in each service.
+#      --man=no on every unit, the iot-gateway@ template and two of its instances included (systemd need not
+#      be PID 1), and the hardening settings are in each service.
 # Usage: install.sh <build dir>   (needs IOT_TEST_PG_DSN, as tests/run.sh sets)
 set -euo pipefail
 IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -32,7 +34,7 @@ mv "$TMP/a" "$TMP/b"
 P=$TMP/b
 for f in bin/iot-api bin/iot-gateway bin/iot-migrate bin/iot-devsim share/iot-cloud/openapi.json \
          share/iot-cloud/web/index.html share/iot-cloud/mosquitto/iot-cloud.conf \
-         share/iot-cloud/deploy/backup.sh share/iot-cloud/deploy/restore.sh; do
+         share/iot-cloud/deploy/backup.sh share/iot-cloud/deploy/restore.sh share/iot-cloud/deploy/lib/platform.sh; do
   [[ -s $P/$f ]] || fail "$f not installed"
 done
 plugin=$(find "$P" -name iot_auth_plugin.so)
@@ -116,11 +118,29 @@ set -e
 grep -q "/nonexistent/openapi.json" "$TMP/missing.log" || { cat "$TMP/missing.log"; fail "the error does not name the missing file"; }
 echo "ops.install: a missing IOT_OPENAPI_PATH stops iot-api (exit $rc)"
 
+# iot-migrate logs like the other services: IOT_LOG_FORMAT=json gives one JSON object per line, and a value
+# it does not know stops it before it touches the database (exit 2, the variable named).
+(cd / && env -i PATH=/usr/bin:/bin IOT_PG_DSN="$DSN" IOT_LOG_FORMAT=json "$P/bin/iot-migrate") >"$TMP/migrate.json" 2>&1 ||
+  { cat "$TMP/migrate.json"; fail "iot-migrate with IOT_LOG_FORMAT=json"; }
+python3 - "$TMP/migrate.json" <<'PY' || { cat "$TMP/migrate.json"; fail "iot-migrate did not log JSON lines"; }
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert lines, "no output"
+assert all(l["component"] == "migrate" and l["level"] and l["ts"] for l in lines), lines
+assert any(l["msg"] == "schema migrated" and isinstance(l["to"], int) for l in lines), lines
+PY
+set +e
+(cd / && env -i PATH=/usr/bin:/bin IOT_PG_DSN="$DSN" IOT_LOG_FORMAT=xml "$P/bin/iot-migrate") >"$TMP/migrate.bad" 2>&1
+rc=$?
+set -e
+[[ $rc == 2 ]] && grep -q IOT_LOG_FORMAT "$TMP/migrate.bad" || { cat "$TMP/migrate.bad"; fail "iot-migrate accepted IOT_LOG_FORMAT=xml (exit $rc)"; }
+echo "ops.install: iot-migrate logs JSON with IOT_LOG_FORMAT=json and refuses an unknown format"
+
 # --- 2. systemd units ---------------------------------------------------------------------------------
 STAGE=$TMP/stage
 DESTDIR=$STAGE cmake --install "$BUILD" --strip --prefix /usr/local >"$TMP/stage.log" 2>&1 || { cat "$TMP/stage.log"; fail "staged install"; }
 UNITS=$STAGE/usr/local/lib/systemd/system
-for unit in iot-migrate.service iot-api.service iot-gateway.service; do
+for unit in iot-migrate.service iot-api.service iot-gateway.service iot-gateway@.service; do
   [[ -f $UNITS/$unit ]] || fail "$unit not installed"
   grep -q "^ExecStart=/usr/local/bin/" "$UNITS/$unit" || fail "$unit: ExecStart is not the installed binary"
   for setting in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes User=iot-cloud \
@@ -128,8 +148,15 @@ for unit in iot-migrate.service iot-api.service iot-gateway.service; do
     grep -q "^$setting" "$UNITS/$unit" || fail "$unit lacks $setting"
   done
 done
-grep -q '^Restart=always' "$UNITS/iot-api.service" && grep -q '^Restart=always' "$UNITS/iot-gateway.service" ||
-  fail "iot-api and iot-gateway must restart"
+for unit in iot-api.service iot-gateway.service iot-gateway@.service; do
+  grep -q '^Restart=always' "$UNITS/$unit" || fail "$unit must restart"
+done
+# The template: the instance is the replica id (its client id, its own environment file), and a replica
+# that stops ends its session (the shared subscription's share goes to the others).
+for setting in 'Environment=IOT_GATEWAY_CLIENT_ID=iot-gateway-%l-%i' 'Environment=IOT_GATEWAY_END_SESSION_ON_STOP=1' \
+               'EnvironmentFile=/etc/iot-cloud/gateway.env' 'EnvironmentFile=/etc/iot-cloud/gateway-%i.env'; do
+  grep -qxF "$setting" "$UNITS/iot-gateway@.service" || fail "iot-gateway@.service lacks $setting"
+done
 grep -q '^Type=oneshot' "$UNITS/iot-migrate.service" || fail "iot-migrate is not a oneshot"
 [[ -f $UNITS/mosquitto.service.d/iot-cloud.conf && -f $STAGE/usr/local/lib/sysusers.d/iot-cloud.conf ]] ||
   fail "the mosquitto drop-in or the sysusers entry is missing"
@@ -142,7 +169,8 @@ cp /bin/mkdir /bin/chown /bin/kill "$STAGE/bin/"
 # Exit status for errors (a missing binary, a unit it cannot load), and no output at all: unknown keys and
 # values it cannot parse are only warnings.
 if ! SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --root="$STAGE" --man=no \
-     "$UNITS/iot-migrate.service" "$UNITS/iot-api.service" "$UNITS/iot-gateway.service" mosquitto.service >"$TMP/verify.log" 2>&1 ||
+     "$UNITS/iot-migrate.service" "$UNITS/iot-api.service" "$UNITS/iot-gateway.service" "$UNITS/iot-gateway@.service" \
+     iot-gateway@1.service iot-gateway@2.service mosquitto.service >"$TMP/verify.log" 2>&1 ||
    [[ -s $TMP/verify.log ]]; then
   cat "$TMP/verify.log"
   fail "systemd-analyze verify"
@@ -150,4 +178,4 @@ fi
 mkdir -p "$STAGE/etc"
 systemd-sysusers --root="$STAGE" --dry-run >"$TMP/sysusers.log" 2>&1 || true
 grep -q "Creating user 'iot-cloud'" "$TMP/sysusers.log" || { cat "$TMP/sysusers.log"; fail "systemd-sysusers does not create iot-cloud"; }
-echo "ops.install: systemd-analyze verify --root passes for iot-migrate, iot-api, iot-gateway and mosquitto with the drop-in"
+echo "ops.install: systemd-analyze verify --root passes for iot-migrate, iot-api, iot-gateway, the iot-gateway@ template (instances 1 and 2) and mosquitto with the drop-in"

@@ -129,3 +129,40 @@ SQL
 
 # ops_json <file> <python expression on j>: a value from loadgen's summary.
 ops_json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# ops_backup_while_posting <csv> <backup command...>: posts for 4 s (ids from 1; every one answered), then a
+# second stream (ids from 100000) during which the command takes the backup (1 s in). Sets ACKED_BEFORE and
+# ACKED_DURING (posts answered 200 by each stream); BEFORE_JSON names the first stream's summary.
+ops_backup_while_posting() {
+  local csv=$1 pid; shift
+  BEFORE_JSON=$TMP/before.json
+  ops_publish "$BEFORE_JSON" "$csv" 200 4 1 || fail "posts before the backup were not all answered"
+  ACKED_BEFORE=$(ops_json "$BEFORE_JSON" 'j["answered_200"]')
+  ((ACKED_BEFORE > 0)) || fail "nothing answered before the backup"
+  ops_publish "$TMP/during.json" "$csv" 200 6 100000 &
+  pid=$!
+  ops_cleanup_list+=("$pid")
+  sleep 1
+  "$@" >"$TMP/backup.log" 2>&1 || { cat "$TMP/backup.log"; fail "the backup ($1)"; }
+  wait "$pid" || fail "posts during the backup were not all answered"
+  ACKED_DURING=$(ops_json "$TMP/during.json" 'j["answered_200"]')
+  say "backup taken while posting: $ACKED_BEFORE answered before, $ACKED_DURING during"
+}
+
+# ops_check_restored <data dir> <pk> <csv> <devices> <old admin token>: on the restored platform (HTTP_PORT,
+# MQTT_PORT), every post answered before the backup started is stored once; every device connects with its
+# old secret and its posts are answered; the old admin token reads the product's devices.
+ops_check_restored() {
+  local data=$1 pk=$2 csv=$3 devices=$4 token=$5 acked stored restored_during
+  ops_acked_ranges "$BEFORE_JSON" >"$TMP/before.csv"
+  read -r acked stored <<<"$(ops_check_stored "$data" "$pk" "$TMP/before.csv")"
+  [[ $acked == "$ACKED_BEFORE" ]] || fail "range bookkeeping: $acked != $ACKED_BEFORE"
+  [[ $stored == "$acked" ]] || fail "$((acked - stored)) of $acked posts answered before the backup are missing after the restore"
+  restored_during=$(ops_psql "$data" -c "SELECT count(*) FROM message_dedupe WHERE message_id::bigint >= 100000")
+  ops_publish "$TMP/after.json" "$csv" 100 2 200000 || fail "devices did not reconnect with their old secrets"
+  [[ $(ops_json "$TMP/after.json" 'j["connect"]["connected"]') == "$devices" ]] || fail "not every device connected"
+  [[ $(ops_json "$TMP/after.json" 'j["answered_200"]') == $(ops_json "$TMP/after.json" 'j["posts_sent"]') ]] ||
+    fail "posts after the restore were not all answered 200"
+  iot_rest "http://127.0.0.1:$HTTP_PORT" "$token" GET "/products/$pk/devices" >/dev/null
+  say "ok: $stored/$acked posts answered before the backup restored; $restored_during of the $ACKED_DURING answered during it are in the snapshot; $devices devices reconnected with their old secrets"
+}
