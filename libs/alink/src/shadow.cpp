@@ -5,6 +5,7 @@
 
 #include "iot/alink/error.hpp"
 #include "iot/common/json.hpp"
+#include "iot/common/safe_text.hpp"
 #include "json_parse.hpp"
 
 namespace iot::alink::shadow {
@@ -231,7 +232,7 @@ std::optional<Error> Apply(Document& doc, const Request& r, std::int64_t now_s) 
 std::string StoreText(const Document& doc) {
   json stored = StateJson(doc, true);
   stored["timestamp"] = doc.timestamp;
-  return Dump(stored);
+  return StorableJson(Dump(stored));  // jsonb refuses U+0000
 }
 
 Document FromStore(std::string_view text, std::int64_t version) {

@@ -62,7 +62,7 @@ void PutShadow(HandlerContext& context, Request&& request, Respond respond) {
                   shadow::Document doc = shadow::FromStore(stored.document_json, stored.version);
                   refused = shadow::Apply(doc, change, now_s);
                   return refused ? std::nullopt
-                                 : std::optional<store::ShadowRow>({shadow::StoreText(doc), doc.version});
+                                 : std::optional<store::ShadowRow>(store::ShadowRow{shadow::StoreText(doc), doc.version});
                 }));
             if (refused) {
               throw FromShadowError(refused->code, refused->message);
