@@ -60,8 +60,9 @@ struct ShadowStack {
     return d;
   }
 
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& dn, const json& body = nullptr) {
-    iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}};
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& dn, const json& body = nullptr,
+                                  const std::string& token = iot::api::itest::kAdminToken) {
+    iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + token}};
     std::string text;
     if (!body.is_null()) {
       headers.emplace_back("Content-Type", "application/json");
@@ -248,6 +249,17 @@ TEST_CASE("Shadow: operators read and change desired; devices get it online or o
   CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", Nested(6)}}}, {"version", 3}}).status == 400);
   CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", 5}}}, {"version", 3}}).status == 400);
   CHECK(s.Call("PUT", "shadow04", {{"state", json::object()}, {"version", 3}}).status == 400);
+  CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", {{"a", 1}}}, {"reported", {{"a", 1}}}}}, {"version", 3}})
+            .status == 400);  // operators change desired only
+  // Roles: a viewer reads, an operator (or admin) changes.
+  auto token = iot::testing::HttpRequest(s.api->Port(), "POST", "/api/v1/tokens",
+                                         {{"Authorization", "Bearer " + iot::api::itest::kAdminToken},
+                                          {"Content-Type", "application/json"}},
+                                         json{{"name", "shadow-viewer"}, {"role", "viewer"}}.dump());
+  REQUIRE(token.status == 201);
+  const std::string viewer = json::parse(token.body)["token"];
+  CHECK(s.Call("GET", "shadow04", nullptr, viewer).status == 200);
+  CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", {{"a", 1}}}}}, {"version", 9}}, viewer).status == 403);
   // The device applies it, reports, and clears desired.
   REQUIRE(online->ShadowSend(R"({"method":"update","state":{"reported":{"color":"green"},"desired":"null"},"version":3})")
               .ok());
