@@ -74,7 +74,8 @@ std::optional<Error> ApplySection(json& section, json& meta, const json& patch, 
     return std::nullopt;
   }
   if (Depth(patch) > kMaxDepth) {
-    return Fail(kBadJson, std::string(name) + " is nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    return Fail(kBadJson,
+                std::string(name) + " is nested deeper than " + std::to_string(kMaxDepth) + " levels");
   }
   Merge(section, patch);
   for (auto it = patch.begin(); it != patch.end(); ++it) {
@@ -97,8 +98,8 @@ std::optional<Error> CheckVersion(Document& doc, const Request& r) {
   } else if (*r.version == -1) {
     doc.version = 0;  // reset: accepted whatever is stored
   } else if (*r.version <= doc.version) {
-    return Fail(kVersionConflict, "version " + std::to_string(*r.version) + " is not greater than the stored " +
-                                      std::to_string(doc.version));
+    return Fail(kVersionConflict, "version " + std::to_string(*r.version) +
+                                      " is not greater than the stored " + std::to_string(doc.version));
   } else {
     doc.version = *r.version;
   }
@@ -145,9 +146,9 @@ std::optional<Error> ParseRequest(std::string_view text, Request& out) {
   }
   json root;
   if (auto ec = detail::ParseJson(text, kMessageDepth, root); ec) {
-    return ec == Errc::kTooDeep
-               ? Fail(kBadJson, "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels below state")
-               : Fail(kBadJson, "not JSON");
+    return ec == Errc::kTooDeep ? Fail(kBadJson, "JSON nested deeper than " + std::to_string(kMaxDepth) +
+                                                     " levels below state")
+                                : Fail(kBadJson, "not JSON");
   }
   if (!root.is_object()) {
     return Fail(kBadJson, "not a JSON object");
@@ -261,24 +262,24 @@ Document FromStore(std::string_view text, std::int64_t version) {
 }
 
 std::string SuccessText(std::int64_t version, std::int64_t now_s) {
-  return Dump(json{{"method", "reply"},
-                   {"payload", {{"status", "success"}, {"version", version}}},
-                   {"timestamp", now_s}});
+  return Dump(json{
+      {"method", "reply"}, {"payload", {{"status", "success"}, {"version", version}}}, {"timestamp", now_s}});
 }
 
 std::string ErrorText(const Error& error, std::int64_t now_s) {
-  return Dump(json{
-      {"method", "reply"},
-      {"payload",
-       {{"status", "error"},
-        {"content", {{"errorcode", std::to_string(error.code)}, {"errormessage", error.message}}}}},
-      {"timestamp", now_s}});
+  return Dump(
+      json{{"method", "reply"},
+           {"payload",
+            {{"status", "error"},
+             {"content", {{"errorcode", std::to_string(error.code)}, {"errormessage", error.message}}}}},
+           {"timestamp", now_s}});
 }
 
 std::string DocumentText(const Document& doc, std::string_view method, std::int64_t now_s) {
   json payload = StateJson(doc, false);
   payload["status"] = "success";
-  return Dump(json{{"method", method}, {"payload", std::move(payload)}, {"version", doc.version}, {"timestamp", now_s}});
+  return Dump(json{
+      {"method", method}, {"payload", std::move(payload)}, {"version", doc.version}, {"timestamp", now_s}});
 }
 
 json DocumentJson(const Document& doc) {

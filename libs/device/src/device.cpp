@@ -579,7 +579,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     ShadowReply out;
     std::unique_lock lock(mutex_);
     if (published) {
-      shadow_cv_.wait_for(lock, options.request_deadline, [&] { return shadow_answer.has_value() || stopped; });
+      shadow_cv_.wait_for(lock, options.request_deadline,
+                          [&] { return shadow_answer.has_value() || stopped; });
     }
     shadow_waiting = false;
     if (shadow_answer) {

@@ -10,11 +10,12 @@ const Statement kShadowGet{"shadow_get",
 // Creates the row when missing so that FOR UPDATE has something to lock (an empty row is no shadow).
 const Statement kShadowEnsure{"shadow_ensure",
                               "INSERT INTO device_shadows (device_id) VALUES ($1) ON CONFLICT DO NOTHING"};
-const Statement kShadowLock{"shadow_lock",
-                            "SELECT document::text, version FROM device_shadows WHERE device_id = $1 FOR UPDATE"};
-const Statement kShadowSet{"shadow_set",
-                           "UPDATE device_shadows SET document = $2::jsonb, version = $3, updated_at = iot_now_ms() "
-                           "WHERE device_id = $1"};
+const Statement kShadowLock{
+    "shadow_lock", "SELECT document::text, version FROM device_shadows WHERE device_id = $1 FOR UPDATE"};
+const Statement kShadowSet{
+    "shadow_set",
+    "UPDATE device_shadows SET document = $2::jsonb, version = $3, updated_at = iot_now_ms() "
+    "WHERE device_id = $1"};
 
 ShadowRow ReadRow(const pqxx::result& r) {
   ShadowRow row;

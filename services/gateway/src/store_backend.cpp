@@ -106,7 +106,8 @@ OpStatus StoreBackend::ExecuteShadow(const ShadowOp& op, OpResult& result) {
   auto row = store::UpdateShadow(db_, op.device_id, [&](const store::ShadowRow& stored) {
     shadow::Document doc = shadow::FromStore(stored.document_json, stored.version);
     refused = shadow::Apply(doc, op.request, op.now_s);
-    return refused ? std::nullopt : std::optional<store::ShadowRow>(store::ShadowRow{shadow::StoreText(doc), doc.version});
+    return refused ? std::nullopt
+                   : std::optional<store::ShadowRow>(store::ShadowRow{shadow::StoreText(doc), doc.version});
   });
   if (!row) {
     return StatusOf(row.error());

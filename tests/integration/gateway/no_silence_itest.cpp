@@ -29,12 +29,12 @@ const std::string kDev = std::string(kPk) + "/" + kDn;
 
 // A request kind: where it is published, what, where its answer comes, and what it must say.
 struct RequestKind {
-  std::string kind;   // iot_gateway metrics name of the kind
+  std::string kind;  // iot_gateway metrics name of the kind
   std::string topic;
   std::string payload;
   std::string reply_topic;
-  std::string id;         // the answer must echo it (empty: the kind's answer has no id)
-  int code = 0;           // 0: any code (families being built elsewhere, or still refused)
+  std::string id;  // the answer must echo it (empty: the kind's answer has no id)
+  int code = 0;    // 0: any code (families being built elsewhere, or still refused)
 };
 
 std::string Alink(const std::string& id, const std::string& method, const json& params) {
@@ -51,14 +51,15 @@ std::vector<RequestKind> RequestKinds() {
   const json sub = json::array({{{"productKey", kPk}, {"deviceName", "sub-0001"}}});
   return {
       // Handled by the platform.
-      Sys("property_post", "thing/event/property/post", "1", "thing.event.property.post", {{"RunCount", 1}}, 200),
+      Sys("property_post", "thing/event/property/post", "1", "thing.event.property.post", {{"RunCount", 1}},
+          200),
       Sys("event_post", "thing/event/Alarm/post", "2", "thing.event.Alarm.post", {{"value", json::object()}}),
-      Sys("property_history_post", "thing/event/property/history/post", "3", "thing.event.property.history.post",
-          json::array()),
+      Sys("property_history_post", "thing/event/property/history/post", "3",
+          "thing.event.property.history.post", json::array()),
       Sys("property_batch_post", "thing/event/property/batch/post", "4", "thing.event.property.batch.post",
           {{"properties", {{"RunCount", json::array({json{{"value", 2}, {"time", 1700000000000}}})}}}}),
-      Sys("desired_get", "thing/property/desired/get", "5", "thing.property.desired.get", json::array({"PowerOn"}),
-          200),
+      Sys("desired_get", "thing/property/desired/get", "5", "thing.property.desired.get",
+          json::array({"PowerOn"}), 200),
       Sys("desired_delete", "thing/property/desired/delete", "6", "thing.property.desired.delete",
           {{"PowerOn", json::object()}}, 200),
       Sys("deviceinfo_update", "thing/deviceinfo/update", "7", "thing.deviceinfo.update",
@@ -79,8 +80,8 @@ std::vector<RequestKind> RequestKinds() {
       Sys("topo_delete", "thing/topo/delete", "15", "thing.topo.delete", sub),
       Sys("topo_get", "thing/topo/get", "16", "thing.topo.get", json::object()),
       Sys("list_found", "thing/list/found", "17", "thing.list.found", sub),
-      {"session_login", session + "login", Alink("18", "combine.login", json::object()), session + "login_reply",
-       "18", 0},
+      {"session_login", session + "login", Alink("18", "combine.login", json::object()),
+       session + "login_reply", "18", 0},
       {"session_logout", session + "logout", Alink("19", "combine.logout", json::object()),
        session + "logout_reply", "19", 0},
       {"session_batch_login", session + "batch_login", Alink("20", "combine.batch.login", json::object()),
@@ -94,8 +95,8 @@ std::vector<RequestKind> RequestKinds() {
       Sys("diag_post", "_thing/diag/post", "24", "", json::object(), 6300),
       Sys("sys_unknown", "thing/whatever", "26", "", json::object(), 6300),
       // Raw bytes on an alink product: refused on up_raw_reply (no id in bytes).
-      {"model_up_raw", kSys + "thing/model/up_raw", std::string("\x01\x02", 2), kSys + "thing/model/up_raw_reply",
-       "", 6300},
+      {"model_up_raw", kSys + "thing/model/up_raw", std::string("\x01\x02", 2),
+       kSys + "thing/model/up_raw_reply", "", 6300},
   };
 }
 
@@ -126,7 +127,8 @@ std::vector<QuietKind> QuietKinds() {
 
 }  // namespace
 
-TEST_CASE("No silence: every device-publishable topic kind is answered or counted", "[integration][gateway]") {
+TEST_CASE("No silence: every device-publishable topic kind is answered or counted",
+          "[integration][gateway]") {
   Stack stack;
   stack.AddDevice(kDn);
   GatewayProcess gateway(stack, "gw-no-silence");

@@ -60,7 +60,8 @@ struct ShadowStack {
     return d;
   }
 
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& dn, const json& body = nullptr,
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& dn,
+                                  const json& body = nullptr,
                                   const std::string& token = iot::api::itest::kAdminToken) {
     iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + token}};
     std::string text;
@@ -69,12 +70,13 @@ struct ShadowStack {
       text = body.dump();
     }
     return iot::testing::HttpRequest(api->Port(), method,
-                                     "/api/v1/products/" + std::string(kPk) + "/devices/" + dn + "/shadow", headers,
-                                     text);
+                                     "/api/v1/products/" + std::string(kPk) + "/devices/" + dn + "/shadow",
+                                     headers, text);
   }
 
   std::string Status(const std::string& dn) {
-    auto r = iot::testing::HttpRequest(api->Port(), "GET", "/api/v1/products/" + std::string(kPk) + "/devices/" + dn,
+    auto r = iot::testing::HttpRequest(api->Port(), "GET",
+                                       "/api/v1/products/" + std::string(kPk) + "/devices/" + dn,
                                        {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}});
     return r.status == 200 ? json::parse(r.body).value("status", "") : "";
   }
@@ -245,24 +247,30 @@ TEST_CASE("Shadow: operators read and change desired; devices get it online or o
     CHECK(controls[0].state["reported"] == json{{"color", "red"}});
   }
   // A version not greater than the stored one: 409; bad documents: 400.
-  CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", {{"color", "blue"}}}}}, {"version", 2}}).status == 409);
+  CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", {{"color", "blue"}}}}}, {"version", 2}}).status ==
+        409);
   CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", Nested(6)}}}, {"version", 3}}).status == 400);
   CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", 5}}}, {"version", 3}}).status == 400);
   CHECK(s.Call("PUT", "shadow04", {{"state", json::object()}, {"version", 3}}).status == 400);
-  CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", {{"a", 1}}}, {"reported", {{"a", 1}}}}}, {"version", 3}})
+  CHECK(s.Call("PUT", "shadow04",
+               {{"state", {{"desired", {{"a", 1}}}, {"reported", {{"a", 1}}}}}, {"version", 3}})
             .status == 400);  // operators change desired only
   // Roles: a viewer reads, an operator (or admin) changes.
-  auto token = iot::testing::HttpRequest(s.api->Port(), "POST", "/api/v1/tokens",
-                                         {{"Authorization", "Bearer " + iot::api::itest::kAdminToken},
-                                          {"Content-Type", "application/json"}},
-                                         json{{"name", "shadow-viewer"}, {"role", "viewer"}}.dump());
+  auto token = iot::testing::HttpRequest(
+      s.api->Port(), "POST", "/api/v1/tokens",
+      {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}, {"Content-Type", "application/json"}},
+      json{{"name", "shadow-viewer"}, {"role", "viewer"}}.dump());
   REQUIRE(token.status == 201);
   const std::string viewer = json::parse(token.body)["token"];
   CHECK(s.Call("GET", "shadow04", nullptr, viewer).status == 200);
-  CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", {{"a", 1}}}}}, {"version", 9}}, viewer).status == 403);
+  CHECK(s.Call("PUT", "shadow04", {{"state", {{"desired", {{"a", 1}}}}}, {"version", 9}}, viewer).status ==
+        403);
   // The device applies it, reports, and clears desired.
-  REQUIRE(online->ShadowSend(R"({"method":"update","state":{"reported":{"color":"green"},"desired":"null"},"version":3})")
-              .ok());
+  REQUIRE(
+      online
+          ->ShadowSend(
+              R"({"method":"update","state":{"reported":{"color":"green"},"desired":"null"},"version":3})")
+          .ok());
   doc = json::parse(s.Call("GET", "shadow04").body);
   CHECK(doc["state"] == json{{"reported", {{"color", "green"}}}, {"desired", json::object()}});
   CHECK(doc["version"] == 3);

@@ -75,28 +75,36 @@ TEST_CASE("Shadow: size and depth limits of a request", "[alink][shadow]") {
 TEST_CASE("Shadow: updates merge, \"null\" removes, metadata in seconds", "[alink][shadow]") {
   shadow::Document doc;
   REQUIRE_FALSE(shadow::Apply(
-      doc, Parsed(R"({"method":"update","state":{"reported":{"color":"red","cfg":{"a":1,"b":2},"list":[1,2]}},"version":1})"),
+      doc,
+      Parsed(
+          R"({"method":"update","state":{"reported":{"color":"red","cfg":{"a":1,"b":2},"list":[1,2]}},"version":1})"),
       1000));
   CHECK(doc.version == 1);
   CHECK(doc.timestamp == 1000);
   CHECK(doc.reported_meta["color"]["timestamp"] == 1000);
   REQUIRE_FALSE(shadow::Apply(
-      doc, Parsed(R"({"method":"update","state":{"reported":{"color":"null","cfg":{"b":"null","c":3},"list":[9]}},"version":5})"),
+      doc,
+      Parsed(
+          R"({"method":"update","state":{"reported":{"color":"null","cfg":{"b":"null","c":3},"list":[9]}},"version":5})"),
       1010));
   CHECK(doc.version == 5);
   CHECK(doc.reported == json::parse(R"({"cfg":{"a":1,"c":3},"list":[9]})"));  // arrays replaced whole
   CHECK_FALSE(doc.reported_meta.contains("color"));
   CHECK(doc.reported_meta["cfg"]["timestamp"] == 1010);
   // Desired next to reported; "null" clears a whole section.
-  REQUIRE_FALSE(shadow::Apply(doc, Parsed(R"({"method":"update","state":{"desired":{"color":"green"}}})"), 1020));
+  REQUIRE_FALSE(
+      shadow::Apply(doc, Parsed(R"({"method":"update","state":{"desired":{"color":"green"}}})"), 1020));
   CHECK(doc.version == 6);  // no version: the next one
   CHECK(doc.desired == json{{"color", "green"}});
-  REQUIRE_FALSE(shadow::Apply(doc, Parsed(R"({"method":"update","state":{"desired":"null"},"version":7})"), 1030));
+  REQUIRE_FALSE(
+      shadow::Apply(doc, Parsed(R"({"method":"update","state":{"desired":"null"},"version":7})"), 1030));
   CHECK(doc.desired.empty());
   CHECK(doc.desired_meta.empty());
-  REQUIRE_FALSE(shadow::Apply(doc, Parsed(R"({"method":"delete","state":{"reported":{"list":"null"}},"version":8})"), 1040));
+  REQUIRE_FALSE(shadow::Apply(
+      doc, Parsed(R"({"method":"delete","state":{"reported":{"list":"null"}},"version":8})"), 1040));
   CHECK(doc.reported == json::parse(R"({"cfg":{"a":1,"c":3}})"));
-  REQUIRE_FALSE(shadow::Apply(doc, Parsed(R"({"method":"delete","state":{"reported":"null"},"version":9})"), 1050));
+  REQUIRE_FALSE(
+      shadow::Apply(doc, Parsed(R"({"method":"delete","state":{"reported":"null"},"version":9})"), 1050));
   CHECK(doc.Empty());
 }
 
@@ -104,12 +112,15 @@ TEST_CASE("Shadow: versions must grow; -1 resets to 0", "[alink][shadow]") {
   shadow::Document doc;
   doc.version = 4;
   shadow::Document copy = doc;
-  auto conflict = shadow::Apply(copy, Parsed(R"({"method":"update","state":{"reported":{"a":1}},"version":4})"), 1);
+  auto conflict =
+      shadow::Apply(copy, Parsed(R"({"method":"update","state":{"reported":{"a":1}},"version":4})"), 1);
   REQUIRE(conflict);
   CHECK(conflict->code == shadow::kVersionConflict);
-  REQUIRE_FALSE(shadow::Apply(doc, Parsed(R"({"method":"update","state":{"reported":{"a":1}},"version":-1})"), 1));
+  REQUIRE_FALSE(
+      shadow::Apply(doc, Parsed(R"({"method":"update","state":{"reported":{"a":1}},"version":-1})"), 1));
   CHECK(doc.version == 0);
-  REQUIRE_FALSE(shadow::Apply(doc, Parsed(R"({"method":"update","state":{"reported":{"a":2}},"version":1})"), 1));
+  REQUIRE_FALSE(
+      shadow::Apply(doc, Parsed(R"({"method":"update","state":{"reported":{"a":2}},"version":1})"), 1));
   CHECK(doc.version == 1);
 }
 
@@ -145,7 +156,8 @@ TEST_CASE("Shadow: attribute count and stored size limits", "[alink][shadow]") {
 
 TEST_CASE("Shadow: stored text and answers", "[alink][shadow]") {
   shadow::Document doc;
-  REQUIRE_FALSE(shadow::Apply(doc, Parsed(R"({"method":"update","state":{"reported":{"t":21}},"version":3})"), 77));
+  REQUIRE_FALSE(
+      shadow::Apply(doc, Parsed(R"({"method":"update","state":{"reported":{"t":21}},"version":3})"), 77));
   shadow::Document back = shadow::FromStore(shadow::StoreText(doc), doc.version);
   CHECK(back.reported == doc.reported);
   CHECK(back.reported_meta == doc.reported_meta);
@@ -155,8 +167,10 @@ TEST_CASE("Shadow: stored text and answers", "[alink][shadow]") {
 
   CHECK(json::parse(shadow::SuccessText(3, 80)) ==
         json::parse(R"({"method":"reply","payload":{"status":"success","version":3},"timestamp":80})"));
-  CHECK(json::parse(shadow::ErrorText({409, "version conflict"}, 80)) ==
-        json::parse(R"({"method":"reply","payload":{"status":"error","content":{"errorcode":"409","errormessage":"version conflict"}},"timestamp":80})"));
+  CHECK(
+      json::parse(shadow::ErrorText({409, "version conflict"}, 80)) ==
+      json::parse(
+          R"({"method":"reply","payload":{"status":"error","content":{"errorcode":"409","errormessage":"version conflict"}},"timestamp":80})"));
   json get = json::parse(shadow::DocumentText(doc, "reply", 80));
   CHECK(get["method"] == "reply");
   CHECK(get["payload"]["status"] == "success");

@@ -68,5 +68,6 @@ TEST_CASE("Problem: the device shadow's refusals map to 409, 500 or 400 with the
   CHECK(iot::api::ToResponse(iot::api::FromShadowError(500, "failed")).status == 500);
   auto body = nlohmann::json::parse(iot::api::ToResponse(iot::api::FromShadowError(408, "too many")).body);
   CHECK(body["status"] == 400);
-  CHECK(body["errors"][0] == nlohmann::json{{"path", "/state/desired"}, {"code", 408}, {"message", "too many"}});
+  CHECK(body["errors"][0] ==
+        nlohmann::json{{"path", "/state/desired"}, {"code", 408}, {"message", "too many"}});
 }

@@ -25,7 +25,8 @@ TEST_CASE("Protocol: shadow messages", "[device][protocol]") {
         json::parse(R"({"method":"update","state":{"reported":{"a":1}},"version":3})"));
   CHECK(json::parse(BuildShadowRequest("get", nullptr, std::nullopt)) == json::parse(R"({"method":"get"})"));
   ShadowReply ok;
-  REQUIRE(ParseShadowMessage(R"({"method":"reply","payload":{"status":"success","version":4},"timestamp":9})", ok));
+  REQUIRE(ParseShadowMessage(R"({"method":"reply","payload":{"status":"success","version":4},"timestamp":9})",
+                             ok));
   CHECK(ok.code == 200);
   CHECK(ok.version == 4);
   CHECK(ok.timestamp == 9);
@@ -43,7 +44,8 @@ TEST_CASE("Protocol: shadow messages", "[device][protocol]") {
   CHECK(error.code == 409);
   CHECK(error.message == "conflict");
   ShadowReply numeric;
-  REQUIRE(ParseShadowMessage(R"({"method":"reply","payload":{"status":"error","content":{"errorcode":408}}})", numeric));
+  REQUIRE(ParseShadowMessage(R"({"method":"reply","payload":{"status":"error","content":{"errorcode":408}}})",
+                             numeric));
   CHECK(numeric.code == 408);
   ShadowReply bad;
   CHECK_FALSE(ParseShadowMessage("[]", bad));

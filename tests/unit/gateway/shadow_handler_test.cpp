@@ -42,7 +42,9 @@ TEST_CASE("Shadow handler: a request becomes a ShadowOp answered on /shadow/get"
   gw::OpResult result;
   result.shadow.version = 2;
   gw::replies::SetShadowAnswer(*w.reply, *op, result);
-  CHECK(Answer(w) == json::parse(R"({"method":"reply","payload":{"status":"success","version":2},"timestamp":1700000000})"));
+  CHECK(
+      Answer(w) ==
+      json::parse(R"({"method":"reply","payload":{"status":"success","version":2},"timestamp":1700000000})"));
   result.shadow_refused = shadow::Error{409, "version conflict"};
   gw::replies::SetShadowAnswer(*w.reply, *op, result);
   CHECK(Answer(w)["payload"]["content"]["errorcode"] == "409");

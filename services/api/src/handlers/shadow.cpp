@@ -2,13 +2,14 @@
 // its rules (versions, "null" removal, limits) are libs/alink's (iot/alink/shadow.hpp), the same the
 // gateway applies to what devices send; a desired change reaches an online device at once as
 // "method":"control" on /shadow/get/{pk}/{dn}, an offline one when it next asks (get).
+#include "iot/alink/shadow.hpp"
+
 #include <optional>
 #include <utility>
 
 #include "control/mqtt_link.hpp"
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
-#include "iot/alink/shadow.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/shadow.hpp"
 
@@ -52,32 +53,33 @@ void PutShadow(HandlerContext& context, Request&& request, Respond respond) {
                                {{"/state/desired", shadow::kBadJson, "an object or \"null\""}});
   }
   Downlink* downlink = context.downlink;
-  RunOnDb(context.pool, respond,
-          [downlink, request = std::move(request), pk, dn, change = std::move(change)](store::Db& db) {
-            store::Device device = Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn);
-            const std::int64_t now_s = NowMs() / 1000;
-            std::optional<shadow::Error> refused;
-            store::ShadowRow row =
-                Unwrap(store::UpdateShadow(db, device.id, [&](const store::ShadowRow& stored) {
-                  shadow::Document doc = shadow::FromStore(stored.document_json, stored.version);
-                  refused = shadow::Apply(doc, change, now_s);
-                  return refused ? std::nullopt
-                                 : std::optional<store::ShadowRow>(store::ShadowRow{shadow::StoreText(doc), doc.version});
-                }));
-            if (refused) {
-              throw FromShadowError(refused->code, refused->message);
-            }
-            shadow::Document doc = shadow::FromStore(row.document_json, row.version);
-            // An offline device (or a publish that fails) gets the document with its next get.
-            bool pushed = false;
-            if (downlink != nullptr && device.enabled && device.status == store::DeviceStatus::kOnline) {
-              pushed = downlink->Publish("/shadow/get/" + pk + "/" + dn, shadow::DocumentText(doc, "control", now_s),
-                                         1);
-            }
-            Audit(db, request, "device.shadow.update", pk + "/" + dn,
-                  {{"version", doc.version}, {"desired", change.desired.value()}, {"pushed", pushed}});
-            return JsonOk(200, shadow::DocumentJson(doc));
-          });
+  RunOnDb(
+      context.pool, respond,
+      [downlink, request = std::move(request), pk, dn, change = std::move(change)](store::Db& db) {
+        store::Device device = Unwrap(store::GetDevice(db, pk, dn), "no such device: " + pk + "/" + dn);
+        const std::int64_t now_s = NowMs() / 1000;
+        std::optional<shadow::Error> refused;
+        store::ShadowRow row = Unwrap(store::UpdateShadow(db, device.id, [&](const store::ShadowRow& stored) {
+          shadow::Document doc = shadow::FromStore(stored.document_json, stored.version);
+          refused = shadow::Apply(doc, change, now_s);
+          return refused
+                     ? std::nullopt
+                     : std::optional<store::ShadowRow>(store::ShadowRow{shadow::StoreText(doc), doc.version});
+        }));
+        if (refused) {
+          throw FromShadowError(refused->code, refused->message);
+        }
+        shadow::Document doc = shadow::FromStore(row.document_json, row.version);
+        // An offline device (or a publish that fails) gets the document with its next get.
+        bool pushed = false;
+        if (downlink != nullptr && device.enabled && device.status == store::DeviceStatus::kOnline) {
+          pushed = downlink->Publish("/shadow/get/" + pk + "/" + dn,
+                                     shadow::DocumentText(doc, "control", now_s), 1);
+        }
+        Audit(db, request, "device.shadow.update", pk + "/" + dn,
+              {{"version", doc.version}, {"desired", change.desired.value()}, {"pushed", pushed}});
+        return JsonOk(200, shadow::DocumentJson(doc));
+      });
 }
 
 const RouteSpec kRoutes[] = {

@@ -1,9 +1,10 @@
+#include "iot/alink/shadow.hpp"
+
 #include <string>
 #include <utility>
 
 #include "handlers/context.hpp"
 #include "handlers/families.hpp"
-#include "iot/alink/shadow.hpp"
 #include "reply.hpp"
 
 // The device shadow (/shadow/update/{pk}/{dn}): not an Alink envelope. The request is parsed here

@@ -13,23 +13,23 @@
 // and change over REST. Pure: parsing (bounded), applying a change to a document, the answers' JSON.
 namespace iot::alink::shadow {
 
-inline constexpr std::size_t kMaxBytes = 16 * 1024;   // a request, and the stored state
-inline constexpr std::size_t kMaxDepth = 5;           // levels of `reported` / `desired`, themselves included
-inline constexpr std::size_t kMaxAttributes = 128;    // top-level attributes of `reported` / `desired`
-inline constexpr double kRequestsPerSecond = 20;      // per device, on /shadow/update
+inline constexpr std::size_t kMaxBytes = 16 * 1024;  // a request, and the stored state
+inline constexpr std::size_t kMaxDepth = 5;          // levels of `reported` / `desired`, themselves included
+inline constexpr std::size_t kMaxAttributes = 128;   // top-level attributes of `reported` / `desired`
+inline constexpr double kRequestsPerSecond = 20;     // per device, on /shadow/update
 
 // The codes of an error answer's payload.content.errorcode.
-inline constexpr int kBadJson = 400;           // not JSON, not an object, too big, too deep, bad value
+inline constexpr int kBadJson = 400;  // not JSON, not an object, too big, too deep, bad value
 inline constexpr int kNoMethod = 401;
 inline constexpr int kNoState = 402;
 inline constexpr int kVersionNotNumber = 403;
-inline constexpr int kNoReported = 404;        // update without reported or desired, delete without reported
+inline constexpr int kNoReported = 404;  // update without reported or desired, delete without reported
 inline constexpr int kReportedEmpty = 405;
 inline constexpr int kInvalidMethod = 406;
-inline constexpr int kEmptyShadow = 407;       // get of a shadow that holds nothing
+inline constexpr int kEmptyShadow = 407;  // get of a shadow that holds nothing
 inline constexpr int kTooManyAttributes = 408;
 inline constexpr int kVersionConflict = 409;
-inline constexpr int kTooManyRequests = 429;   // over kRequestsPerSecond (the platform's rate code)
+inline constexpr int kTooManyRequests = 429;  // over kRequestsPerSecond (the platform's rate code)
 inline constexpr int kServerError = 500;
 
 struct Error {

@@ -22,12 +22,12 @@ struct DeviceTopics {
   std::string DesiredGet() const;
   std::string DesiredDelete() const;
   std::string DslTemplateGet() const;
-  std::string NtpRequest() const;  // /ext/ntp/{pk}/{dn}/request
+  std::string NtpRequest() const;    // /ext/ntp/{pk}/{dn}/request
   std::string ShadowUpdate() const;  // /shadow/update/{pk}/{dn}
   std::string ShadowGet() const;     // /shadow/get/{pk}/{dn}
   // Filters subscribed on every connect: post replies, property set, services (async), RRPC
-  // requests, desired/template replies, the shadow, NTP response (last: QoS 0). thing/service/+ also matches the device's own
-  // {id}_reply publishes; the SDK ignores those.
+  // requests, desired/template replies, the shadow, NTP response (last: QoS 0). thing/service/+ also matches
+  // the device's own {id}_reply publishes; the SDK ignores those.
   std::vector<std::string> Subscriptions() const;
 
   const std::string& product_key() const { return pk_; }

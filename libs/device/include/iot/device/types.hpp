@@ -61,9 +61,9 @@ struct TimeSync {
 // ("method":"control").
 struct ShadowReply {
   Outcome outcome = Outcome::kTimedOut;
-  std::string method;  // "reply" or "control"
-  int code = 0;        // 200 for "status":"success", else payload.content.errorcode (400..409, 429, 500)
-  std::string message;                                 // payload.content.errormessage
+  std::string method;   // "reply" or "control"
+  int code = 0;         // 200 for "status":"success", else payload.content.errorcode (400..409, 429, 500)
+  std::string message;  // payload.content.errormessage
   nlohmann::json state = nlohmann::json::object();     // get and control: {"reported":..,"desired":..}
   nlohmann::json metadata = nlohmann::json::object();  // {"reported":{"k":{"timestamp":s}},..}
   std::int64_t version = 0;
