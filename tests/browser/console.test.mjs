@@ -366,6 +366,26 @@ try {
     await page.getByTestId('events').getByText('LowBattery').waitFor({ timeout: LIVE_MS });
   }, reload);
 
+  await step('the shadow shows what the device reported and pushes an edited desired state', async () => {
+    device.shadowReport({ color: 'red' }, 1);
+    await page.waitForTimeout(500);
+    await page.reload();
+    const card = page.getByTestId('shadow');
+    await card.getByTestId('shadow-reported').getByText('red').waitFor({ timeout: LIVE_MS });
+    await card.getByTestId('shadow-editor').locator('textarea').fill('{"color": "green"}');
+    await card.getByTestId('shadow-save').click();
+    await card.getByTestId('shadow-version').getByText('2').waitFor({ timeout: LIVE_MS });
+    await card.getByTestId('shadow-desired').getByText('green').waitFor();
+    const until = Date.now() + LIVE_MS;
+    while (!device.received.some((r) => r.topic.startsWith('/shadow/get/') && r.msg.method === 'control') && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(
+      device.received.some((r) => r.topic.startsWith('/shadow/get/') && r.msg.method === 'control' && r.msg.payload?.state?.desired?.color === 'green'),
+      'the device did not get the control message',
+    );
+  }, reload);
+
   await step('the chart shows the aggregated history', async () => {
     for (const h of [40, 42.5, 47, 44]) await device.postProperties({ Humidity: { value: h, time: Date.now() - Math.round(Math.random() * 600000) } });
     await page.getByTestId('chart-property').selectOption('Humidity');

@@ -43,7 +43,7 @@ export class Device {
     });
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
     await this.client.subscribeAsync(
-      [this.topic('thing/event/+/post_reply'), this.topic('thing/event/property/post_reply'), this.topic('thing/service/+'), this.topic('thing/service/property/set'), this.topic('rrpc/request/+')],
+      [this.topic('thing/event/+/post_reply'), this.topic('thing/event/property/post_reply'), this.topic('thing/service/+'), this.topic('thing/service/property/set'), this.topic('rrpc/request/+'), `/shadow/get/${this.pk}/${this.dn}`],
       { qos: 0 },
     );
     this.log(`device ${this.dn} connected`);
@@ -100,6 +100,11 @@ export class Device {
       });
       this.client.publish(topic, JSON.stringify({ id, version: '1.0', sys: { ack: 1 }, params, method }), { qos: 1 });
     });
+  }
+
+  // Device shadow: reports on /shadow/update (answers and "control" pushes land in `received`).
+  shadowReport(reported, version) {
+    this.client.publish(`/shadow/update/${this.pk}/${this.dn}`, JSON.stringify({ method: 'update', state: { reported }, version }), { qos: 1 });
   }
 
   postProperties(params) {

@@ -105,6 +105,13 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   DeviceStats stats;
   std::atomic<std::uint32_t> next_id;
   std::int64_t last_ntp_ms = 0;
+  // The shadow's one request in flight (its answers carry no id): shadow_call_ serialises callers;
+  // the answer is handed over under mutex_.
+  std::mutex shadow_call_;
+  std::condition_variable shadow_cv_;
+  bool shadow_waiting = false;
+  std::optional<ShadowReply> shadow_answer;
+  ShadowHandler shadow_handler;
   DownlinkHandler property_set_handler;
   std::map<std::string, DownlinkHandler, std::less<>> service_handlers;
   ConnectionCallback connection_callback;
@@ -503,6 +510,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         return;
       case alink::TopicKind::kRrpcRequest: OnDownlink(*topic, topic_text, payload); return;
       case alink::TopicKind::kNtpResponse: OnNtpResponse(topic_text, payload); return;
+      case alink::TopicKind::kShadowGet: OnShadow(payload); return;
       default: return;
     }
   }
@@ -517,6 +525,71 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     reply.outcome = Outcome::kReplied;
     const std::string key = reply.id;  // not reply.id itself: the argument is moved from
     Complete(key, topic_text, std::move(reply));
+  }
+
+  void OnShadow(const std::string& payload) {
+    ShadowReply reply;
+    if (!ParseShadowMessage(payload, reply)) {
+      return;
+    }
+    reply.outcome = Outcome::kReplied;
+    if (reply.method == "control") {
+      ShadowHandler handler;
+      {
+        std::lock_guard lock(mutex_);
+        ++stats.downlinks;
+        handler = shadow_handler;
+      }
+      auto rt = runtime.lock();
+      if (handler && rt) {
+        rt->PostAlways([handler, reply = std::move(reply)] {
+          try {
+            handler(reply);
+          } catch (const std::exception&) {  // nothing to answer: the device asks again (get)
+          }
+        });
+      }
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!shadow_waiting || shadow_answer) {
+        return;  // late, or not asked for
+      }
+      shadow_answer = std::move(reply);
+    }
+    shadow_cv_.notify_all();
+  }
+
+  ShadowReply Shadow(const std::string& payload) {
+    std::lock_guard call(shadow_call_);
+    {
+      std::lock_guard lock(mutex_);
+      shadow_answer.reset();
+      shadow_waiting = true;
+    }
+    bool published = false;
+    WithClient([&](mqtt::async_client& c) {
+      try {
+        c.publish(topics.ShadowUpdate(), payload.data(), payload.size(), options.qos, false);
+        published = true;
+      } catch (const mqtt::exception&) {
+      }
+    });
+    ShadowReply out;
+    std::unique_lock lock(mutex_);
+    if (published) {
+      shadow_cv_.wait_for(lock, options.request_deadline,
+                          [&] { return shadow_answer.has_value() || stopped; });
+    }
+    shadow_waiting = false;
+    if (shadow_answer) {
+      out = std::move(*shadow_answer);
+      shadow_answer.reset();
+    } else {
+      out.outcome = stopped ? Outcome::kStopped : Outcome::kTimedOut;
+    }
+    return out;
   }
 
   void OnNtpResponse(const std::string& topic_text, const std::string& payload) {
@@ -657,6 +730,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       left = pending.TakeAll();
     }
     cv_.notify_all();
+    shadow_cv_.notify_all();
     for (PendingRequest& r : left) {
       Reply reply;
       reply.outcome = Outcome::kStopped;
@@ -896,6 +970,23 @@ TimeSync Device::SyncTime() {
                        reply.data.value("serverRecvTime", std::int64_t{0}),
                        reply.data.value("serverSendTime", std::int64_t{0})};
   return ComputeTimeSync(response, reply.data.value("deviceRecvTime", std::int64_t{0}));
+}
+
+ShadowReply Device::ShadowReport(const nlohmann::json& reported, std::int64_t version) {
+  return core_->Shadow(BuildShadowRequest("update", {{"reported", reported}}, version));
+}
+
+ShadowReply Device::ShadowGet() { return core_->Shadow(BuildShadowRequest("get", nullptr, std::nullopt)); }
+
+ShadowReply Device::ShadowDelete(const nlohmann::json& reported, std::int64_t version) {
+  return core_->Shadow(BuildShadowRequest("delete", {{"reported", reported}}, version));
+}
+
+ShadowReply Device::ShadowSend(const std::string& message) { return core_->Shadow(message); }
+
+void Device::OnShadowControl(ShadowHandler handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->shadow_handler = std::move(handler);
 }
 
 }  // namespace iot::device

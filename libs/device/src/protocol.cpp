@@ -5,6 +5,7 @@
 
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
+#include "iot/common/json.hpp"
 
 namespace iot::device {
 namespace {
@@ -56,6 +57,10 @@ std::string DeviceTopics::EventPost(std::string_view id) const {
   return Format(TopicKind::kEventPost, pk_, dn_, id);
 }
 
+std::string DeviceTopics::ShadowUpdate() const { return Format(TopicKind::kShadowUpdate, pk_, dn_); }
+
+std::string DeviceTopics::ShadowGet() const { return Format(TopicKind::kShadowGet, pk_, dn_); }
+
 std::string DeviceTopics::DesiredGet() const { return Format(TopicKind::kDesiredGet, pk_, dn_); }
 
 std::string DeviceTopics::DesiredDelete() const { return Format(TopicKind::kDesiredDelete, pk_, dn_); }
@@ -74,8 +79,54 @@ std::vector<std::string> DeviceTopics::Subscriptions() const {
       base + "thing/property/desired/get_reply",
       base + "thing/property/desired/delete_reply",
       base + "thing/dsltemplate/get_reply",
+      ShadowGet(),
       "/ext/ntp/" + pk_ + "/" + dn_ + "/response",
   };
+}
+
+bool ParseShadowMessage(std::string_view payload, ShadowReply& out) {
+  nlohmann::json root;
+  if (iot::ParseJson(payload, root) != JsonParseStatus::kOk || !root.is_object()) {
+    return false;
+  }
+  auto method = root.find("method");
+  auto body = root.find("payload");
+  if (method == root.end() || !method->is_string() || body == root.end() || !body->is_object()) {
+    return false;
+  }
+  out.method = method->get<std::string>();
+  out.version = Int64Field(root, "version").value_or(Int64Field(*body, "version").value_or(0));
+  out.timestamp = Int64Field(root, "timestamp").value_or(0);
+  if (body->value("status", "") == "success") {
+    out.code = 200;
+  } else {
+    auto content = body->find("content");
+    out.code = content != body->end() && content->is_object()
+                   ? static_cast<int>(Int64Field(*content, "errorcode").value_or(0))
+                   : 0;
+    if (content != body->end() && content->is_object()) {
+      out.message = content->value("errormessage", "");
+    }
+  }
+  if (auto state = body->find("state"); state != body->end() && state->is_object()) {
+    out.state = *state;
+  }
+  if (auto meta = body->find("metadata"); meta != body->end() && meta->is_object()) {
+    out.metadata = *meta;
+  }
+  return true;
+}
+
+std::string BuildShadowRequest(std::string_view method, const nlohmann::json& state,
+                               std::optional<std::int64_t> version) {
+  nlohmann::json message = {{"method", method}};
+  if (!state.is_null()) {
+    message["state"] = state;
+  }
+  if (version) {
+    message["version"] = *version;
+  }
+  return message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::vector<Refusal> ParseRefusals(const nlohmann::json& data) {

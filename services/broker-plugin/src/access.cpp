@@ -25,14 +25,16 @@ struct RolePatterns {
 const RolePatterns& PatternsFor(Role role) {
   // The gateway consumes everything devices send and the lifecycle messages, and answers devices.
   static const RolePatterns kGateway{
-      {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/request", "/as/mqtt/status/+/+",
-       "/ota/device/+/+/+", "/shadow/update/+/+", "/iot/broker/stats", "$SYS/broker/#"},
-      {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/shadow/get/+/+",
-       "/ota/device/upgrade/+/+"}};
+      {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/request", "/ext/session/+/+/combine/+",
+       "/as/mqtt/status/+/+", "/ota/device/+/+/+", "/shadow/update/+/+", "/iot/broker/stats",
+       "$SYS/broker/#"},
+      {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/ext/session/+/+/combine/+",
+       "/shadow/get/+/+", "/ota/device/upgrade/+/+"}};
   // The API sends commands and takes the answers to the synchronous calls it has in flight.
-  static const RolePatterns kApi{{"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
-                                 {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set",
-                                  "/sys/+/+/rrpc/request/+", "/sys/+/+/thing/model/down_raw"}};
+  static const RolePatterns kApi{
+      {"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
+      {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
+       "/sys/+/+/thing/model/down_raw", "/shadow/get/+/+"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;

@@ -7,6 +7,7 @@
 #include "handlers/families.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/error.hpp"
+#include "iot/alink/shadow.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/codes.hpp"
 
@@ -20,9 +21,37 @@ Handler::Handler(Directory& directory, Metrics& metrics, HandlerSettings setting
       metrics_(metrics),
       settings_(settings),
       limiter_(settings.rate_per_second),
+      shadow_limiter_(alink::shadow::kRequestsPerSecond),
       scripts_(settings.script_limits, settings.script_budget_ms) {}
 
+namespace {
+
+// Device-published kinds that have no answer in the protocol (reference §2.2): counted as unanswered.
+bool IsReplyless(alink::TopicKind kind) {
+  switch (kind) {
+    case alink::TopicKind::kLogPost:
+    case alink::TopicKind::kOtaInform:
+    case alink::TopicKind::kOtaProgress:
+    case alink::TopicKind::kOtaRequest: return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
 HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out) {
+  bool device_published = false;
+  const HandleStatus status = HandleMessage(in, now_ms, out, device_published);
+  // No silence: what a device published and got no answer for is counted, by kind (device replies,
+  // reply-less kinds, sys.ack 0, undecodable NTP requests).
+  if (device_published && status != HandleStatus::kRetry && !out.reply) {
+    metrics_.unanswered.Add(out.kind);
+  }
+  return status;
+}
+
+HandleStatus Handler::HandleMessage(const InboundMessage& in, TimeMs now_ms, Work& out,
+                                    bool& device_published) {
   out = Work{};
   auto parsed = alink::ParseTopic(in.topic);
   if (!parsed) {
@@ -41,10 +70,17 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
     return HandleStatus::kIgnore;
   }
   metrics_.messages_in.Add(out.kind);
+  device_published = true;
   if (topic.kind == alink::TopicKind::kNtpRequest) {
     return HandleNtp(in, topic, now_ms, out);
   }
   Context c(in, topic, now_ms, metrics_, out);
+  if (topic.kind == alink::TopicKind::kShadowUpdate) {
+    return HandleShadow(c, in, now_ms, out);
+  }
+  if (IsReplyless(topic.kind)) {
+    return HandleStatus::kIgnore;  // nothing to answer or store yet: counted (Handle)
+  }
   if (topic.kind == alink::TopicKind::kModelUpRaw && !topic.reply) {
     return HandleRawUp(c, in, now_ms, out);
   }
@@ -97,7 +133,7 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
   if (auto check = alink::CheckMethod(topic, req.method); !check) {
     if (topic.kind == alink::TopicKind::kSysUnknown) {
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
-      c.Fail(codes::kMethodMismatch, "method not supported");
+      c.Fail(codes::kNotImplemented, "method not supported");
     } else {
       c.Fail(codes::kMethodMismatch, "method does not match the topic");
     }
@@ -139,7 +175,7 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
       // OTA, remote config, sub-devices, topology, pack post, diag, dynamic TSL, logs, ... until
       // they are built: an explicit "not supported", never silence.
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
-      c.Fail(codes::kMethodMismatch,
+      c.Fail(codes::kNotImplemented,
              "method not supported: " + std::string(alink::TopicKindName(topic.kind)));
       return HandleStatus::kWork;
   }

@@ -6,6 +6,7 @@
 
 #include "directory.hpp"
 #include "iot/alink/envelope.hpp"
+#include "iot/alink/shadow.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/log.hpp"
 #include "iot/common/rate_limiter.hpp"
@@ -59,6 +60,10 @@ class Handler {
   // raw.cpp: raw products' bytes, converted by the product's script.
   HandleStatus HandleRawUp(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   HandleStatus HandleRawDownReply(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
+  // handlers/shadow.cpp: the device shadow (its own JSON, its own rate limit).
+  HandleStatus HandleShadow(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
+  // Handle without the count of messages left unanswered.
+  HandleStatus HandleMessage(const InboundMessage& in, TimeMs now_ms, Work& out, bool& device_published);
   // A device request: decoded, its device looked up and admitted, then dispatched.
   HandleStatus HandleRequest(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   // Enabled and under the rate limit; otherwise answers (6204, 429) and returns false.
@@ -70,6 +75,7 @@ class Handler {
   Metrics& metrics_;
   HandlerSettings settings_;
   iot::DeviceRateLimiter limiter_;
+  iot::DeviceRateLimiter shadow_limiter_;
   ScriptCache scripts_;
   log::RateLimiter noise_{std::chrono::seconds(5)};
 };

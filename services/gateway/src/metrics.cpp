@@ -186,6 +186,9 @@ std::string Metrics::Render() const {
                        "Items refused by thing-model validation, by Alink code");
   requests_refused.Render(out, "iot_gateway_requests_refused_total", "code",
                           "Messages refused as a whole, by Alink code");
+  unanswered.Render(out, "iot_gateway_unanswered_total", "kind",
+                    "Device messages with no answer by design (device replies, reply-less topics, "
+                    "sys.ack 0), by topic kind");
   AppendScalar(out, "iot_gateway_duplicates_total", "counter", "Redelivered messages stored once",
                duplicates.load());
   AppendScalar(out, "iot_gateway_rate_limited_total", "counter", "Messages answered 429",

@@ -59,6 +59,7 @@ struct Metrics {
   LabeledCounter items_accepted;    // by topic kind
   LabeledCounter items_refused;     // by Alink code
   LabeledCounter requests_refused;  // request-level failures by Alink code
+  LabeledCounter unanswered;        // device messages with no answer by design, by topic kind
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> rate_limited{0};
   std::atomic<std::uint64_t> not_supported{0};

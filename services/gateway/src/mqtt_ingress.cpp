@@ -47,7 +47,19 @@ std::vector<std::string> UplinkFilters() {
       "/sys/+/+/thing/model/down_raw_reply",  // raw products' answers to downlinks
       "/sys/+/+/thing/+",                     // unknown one-level thing topics
       "/sys/+/+/_thing/diag/post",
+      "/sys/+/+/thing/log/post",                    // reply-less: counted
+      "/sys/+/+/thing/service/property/get_reply",  // device replies: counted
+      "/sys/+/+/thing/config/push_reply",
+      "/sys/+/+/thing/topo/add/notify_reply",
       "/ext/ntp/+/+/request",
+      "/ext/session/+/+/combine/login",  // sub-device sessions (answered: not supported)
+      "/ext/session/+/+/combine/logout",
+      "/ext/session/+/+/combine/batch_login",
+      "/ext/session/+/+/combine/batch_logout",
+      "/shadow/update/+/+",      // device shadow
+      "/ota/device/inform/+/+",  // OTA reports: counted
+      "/ota/device/progress/+/+",
+      "/ota/device/request/+/+",
       "/as/mqtt/status/+/+",
   };
 }

@@ -24,12 +24,13 @@ log::RateLimiter& DbNoise() {
 }  // namespace
 
 std::size_t Pipeline::ShardOf(std::string_view topic, std::size_t shards) {
-  // "/sys/{pk}/{dn}/...", "/ext/ntp/{pk}/{dn}/...", "/as/mqtt/status/{pk}/{dn}": hash "pk/dn".
+  // "/sys/{pk}/{dn}/...", "/ext/ntp/{pk}/{dn}/...", "/shadow/update/{pk}/{dn}",
+  // "/ota/device/inform/{pk}/{dn}", "/as/mqtt/status/{pk}/{dn}": hash "pk/dn".
   std::size_t skip = 1;  // levels before pk
-  if (topic.starts_with("/ext/")) {
+  if (topic.starts_with("/ext/") || topic.starts_with("/shadow/")) {
     skip = 2;
   }
-  if (topic.starts_with("/as/mqtt/status/")) {
+  if (topic.starts_with("/as/mqtt/status/") || topic.starts_with("/ota/device/")) {
     skip = 3;
   }
   std::size_t pos = 1;
@@ -342,6 +343,10 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
         const auto* get = std::get_if<DesiredGetOp>(&work.op);
         if (get && work.reply) {
           replies::AddDesiredValues(*work.reply, get->identifiers, result.desired);
+        }
+        const auto* shadow = std::get_if<ShadowOp>(&work.op);
+        if (shadow && work.reply) {
+          replies::SetShadowAnswer(*work.reply, *shadow, result);
         }
         break;
       }

@@ -42,6 +42,39 @@ std::optional<Reply> ForNtp(const alink::Topic& topic, const alink::NtpRequest& 
   return r;
 }
 
+std::optional<Reply> ForShadow(const alink::Topic& topic, int code, std::string text) {
+  if (topic.kind != alink::TopicKind::kShadowUpdate) {
+    return std::nullopt;
+  }
+  auto reply_topic = alink::ReplyTopicFor(topic);
+  if (!reply_topic) {
+    return std::nullopt;
+  }
+  Reply r;
+  r.topic = alink::FormatTopic(*reply_topic);
+  r.code = code;
+  r.raw = std::move(text);
+  return r;
+}
+
+void SetShadowAnswer(Reply& reply, const ShadowOp& op, const OpResult& result) {
+  namespace shadow = alink::shadow;
+  std::optional<shadow::Error> error = result.shadow_refused;
+  if (!error && op.request.method == shadow::Method::kGet && result.shadow.Empty()) {
+    error = shadow::Error{shadow::kEmptyShadow, "the shadow is empty"};
+  }
+  if (error) {
+    reply.code = error->code;
+    reply.raw = shadow::ErrorText(*error, op.now_s);
+  } else if (op.request.method == shadow::Method::kGet) {
+    reply.code = codes::kSuccess;
+    reply.raw = shadow::DocumentText(result.shadow, "reply", op.now_s);
+  } else {
+    reply.code = codes::kSuccess;
+    reply.raw = shadow::SuccessText(result.shadow.version, op.now_s);
+  }
+}
+
 void StorageFailed(Reply& reply) {
   reply.code = codes::kSystemError;
   reply.data = nlohmann::json::object();

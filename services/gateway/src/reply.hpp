@@ -27,6 +27,14 @@ std::optional<Reply> ForRequest(const alink::Topic& topic, const std::optional<s
 std::optional<Reply> ForNtp(const alink::Topic& topic, const alink::NtpRequest& request, TimeMs received_ms,
                             TimeMs now_ms);
 
+// The device shadow's answer on /shadow/get/{pk}/{dn} (the shadow's own JSON, published as is);
+// nullopt when the topic is not /shadow/update.
+std::optional<Reply> ForShadow(const alink::Topic& topic, int code, std::string text);
+
+// ShadowOp's outcome as the shadow's answer: the refusal, the document (get; 407 when it holds
+// nothing) or the new version (update, delete).
+void SetShadowAnswer(Reply& reply, const ShadowOp& op, const OpResult& result);
+
 // The message or its side effect could not be stored: 500 "storage failed" instead of what was
 // planned (a raw device's reply is encoded again at publish).
 void StorageFailed(Reply& reply);

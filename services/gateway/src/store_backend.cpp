@@ -6,6 +6,7 @@
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
+#include "iot/store/shadow.hpp"
 #include "iot/store/thing_models.hpp"
 
 namespace iot::gateway {
@@ -89,6 +90,33 @@ OpStatus StoreBackend::ApplyLifecycles(std::span<const store::LifecycleEvent> ev
   return r ? OpStatus::kDone : StatusOf(r.error());
 }
 
+// A shadow get reads; an update or delete is applied to the stored document under its row lock (the
+// API changes the same row), and stored only when it is accepted.
+OpStatus StoreBackend::ExecuteShadow(const ShadowOp& op, OpResult& result) {
+  namespace shadow = alink::shadow;
+  if (op.request.method == shadow::Method::kGet) {
+    auto row = store::GetShadow(db_, op.device_id);
+    if (!row) {
+      return StatusOf(row.error());
+    }
+    result.shadow = shadow::FromStore(row->document_json, row->version);
+    return OpStatus::kDone;
+  }
+  std::optional<shadow::Error> refused;
+  auto row = store::UpdateShadow(db_, op.device_id, [&](const store::ShadowRow& stored) {
+    shadow::Document doc = shadow::FromStore(stored.document_json, stored.version);
+    refused = shadow::Apply(doc, op.request, op.now_s);
+    return refused ? std::nullopt
+                   : std::optional<store::ShadowRow>(store::ShadowRow{shadow::StoreText(doc), doc.version});
+  });
+  if (!row) {
+    return StatusOf(row.error());
+  }
+  result.shadow = shadow::FromStore(row->document_json, row->version);
+  result.shadow_refused = std::move(refused);
+  return OpStatus::kDone;
+}
+
 OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
   if (const auto* tags = std::get_if<TagsUpdateOp>(&op)) {
     auto r = store::UpdateDeviceTags(db_, tags->device_id, tags->tags);
@@ -112,6 +140,9 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
     }
     auto r = store::DeleteDesiredFromDevice(db_, del->device_id, del->changes);
     return r ? OpStatus::kDone : StatusOf(r.error());
+  }
+  if (const auto* shadow = std::get_if<ShadowOp>(&op)) {
+    return ExecuteShadow(*shadow, result);
   }
   if (const auto* call = std::get_if<ServiceReplyOp>(&op)) {
     auto found = store::FindServiceCallByAlinkId(db_, call->device_id, call->alink_id);

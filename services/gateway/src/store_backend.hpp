@@ -33,6 +33,8 @@ class StoreBackend final : public Backend {
   store::Db& Database() { return db_; }
 
  private:
+  OpStatus ExecuteShadow(const ShadowOp& op, OpResult& result);
+
   store::Db db_;
   store::TelemetryWriter writer_;
 };

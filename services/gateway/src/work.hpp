@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/alink/shadow.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/telemetry_writer.hpp"
@@ -80,8 +81,13 @@ struct ServiceReplyOp {  // completes the service-call record a device reply ref
   std::string output_json;
   TimeMs replied_at = 0;
 };
+struct ShadowOp {  // a device shadow request: get, or update/delete applied to the stored document
+  std::int64_t device_id = 0;
+  alink::shadow::Request request;
+  std::int64_t now_s = 0;  // the request's time, for metadata and answers (seconds)
+};
 using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp,
-                        LifecycleOp, ServiceReplyOp>;
+                        LifecycleOp, ServiceReplyOp, ShadowOp>;
 
 // One handled message: what to store, what else to do, and what to answer (in that order).
 struct Work {
@@ -97,6 +103,9 @@ enum class OpStatus { kDone, kUnavailable, kFailed };
 // What executing an Op read: data, not protocol (replies:: shapes the answer).
 struct OpResult {
   std::vector<store::DesiredProperty> desired;  // DesiredGetOp: every desired property of the device
+  // ShadowOp: the document as stored afterwards, and why the change was refused (nothing stored).
+  alink::shadow::Document shadow;
+  std::optional<alink::shadow::Error> shadow_refused;
 };
 
 }  // namespace iot::gateway

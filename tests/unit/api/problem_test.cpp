@@ -61,3 +61,13 @@ TEST_CASE("FromAuthResult: only an unknown token is 401 - busy is 503 and limite
   CHECK(limited.status == 429);
   CHECK(limited.headers.at(0).first == "Retry-After");
 }
+
+TEST_CASE("Problem: the device shadow's refusals map to 409, 500 or 400 with the shadow's code",
+          "[api][problem]") {
+  CHECK(iot::api::ToResponse(iot::api::FromShadowError(409, "version 2 is not greater")).status == 409);
+  CHECK(iot::api::ToResponse(iot::api::FromShadowError(500, "failed")).status == 500);
+  auto body = nlohmann::json::parse(iot::api::ToResponse(iot::api::FromShadowError(408, "too many")).body);
+  CHECK(body["status"] == 400);
+  CHECK(body["errors"][0] ==
+        nlohmann::json{{"path", "/state/desired"}, {"code", 408}, {"message", "too many"}});
+}

@@ -121,6 +121,20 @@ TEST_CASE("Access: service accounts get exactly their service's topics", "[broke
   CHECK_FALSE(AclAllows(api, "/sys/pk01/dev1/thing/event/property/post", Access::kWrite, false));
   CHECK_FALSE(AclAllows(api, "/sys/+/+/thing/#", Access::kSubscribe, false));
   CHECK_FALSE(AclAllows(api, "$SYS/broker/#", Access::kSubscribe, false));
+  // The device shadow: devices update, the gateway answers, the API pushes desired changes ("control").
+  CHECK(AclAllows(gateway, "$share/gw//shadow/update/+/+", Access::kSubscribe, false));
+  CHECK(AclAllows(gateway, "/shadow/get/pk01/dev1", Access::kWrite, false));
+  CHECK(AclAllows(api, "/shadow/get/pk01/dev1", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(api, "/shadow/update/pk01/dev1", Access::kWrite, false));
+  // Sub-device sessions: the gateway takes the requests and answers them.
+  CHECK(AclAllows(gateway, "$share/gw//ext/session/+/+/combine/login", Access::kSubscribe, false));
+  CHECK(AclAllows(gateway, "/ext/session/pk01/dev1/combine/login_reply", Access::kWrite, false));
+  const auto me = DeviceIdentity();
+  CHECK(AclAllows(me, "/shadow/update/a1b2c3d4e5f/dev01", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/shadow/get/a1b2c3d4e5f/dev01", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/shadow/update/a1b2c3d4e5f/other01", Access::kWrite, false));
+  CHECK(AclAllows(me, "/ext/session/a1b2c3d4e5f/dev01/combine/login", Access::kWrite, false));
+  CHECK(AclAllows(me, "/ota/device/inform/a1b2c3d4e5f/dev01", Access::kWrite, false));
 }
 
 TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlink and the SDKs' filters",

@@ -16,6 +16,41 @@ TEST_CASE("Protocol: device topics and subscriptions", "[device][protocol]") {
   auto subs = t.Subscriptions();
   CHECK(std::find(subs.begin(), subs.end(), "/sys/a1Prod/lamp-1/rrpc/request/+") != subs.end());
   CHECK(subs.back() == "/ext/ntp/a1Prod/lamp-1/response");  // subscribed at QoS 0
+  CHECK(std::find(subs.begin(), subs.end(), "/shadow/get/a1Prod/lamp-1") != subs.end());
+  CHECK(t.ShadowUpdate() == "/shadow/update/a1Prod/lamp-1");
+}
+
+TEST_CASE("Protocol: shadow messages", "[device][protocol]") {
+  CHECK(json::parse(BuildShadowRequest("update", {{"reported", {{"a", 1}}}}, 3)) ==
+        json::parse(R"({"method":"update","state":{"reported":{"a":1}},"version":3})"));
+  CHECK(json::parse(BuildShadowRequest("get", nullptr, std::nullopt)) == json::parse(R"({"method":"get"})"));
+  ShadowReply ok;
+  REQUIRE(ParseShadowMessage(R"({"method":"reply","payload":{"status":"success","version":4},"timestamp":9})",
+                             ok));
+  CHECK(ok.code == 200);
+  CHECK(ok.version == 4);
+  CHECK(ok.timestamp == 9);
+  ShadowReply doc;
+  REQUIRE(ParseShadowMessage(
+      R"({"method":"control","payload":{"status":"success","state":{"desired":{"c":"g"}},"metadata":{}},"version":5,"timestamp":9})",
+      doc));
+  CHECK(doc.method == "control");
+  CHECK(doc.state["desired"]["c"] == "g");
+  CHECK(doc.version == 5);
+  ShadowReply error;
+  REQUIRE(ParseShadowMessage(
+      R"({"method":"reply","payload":{"status":"error","content":{"errorcode":"409","errormessage":"conflict"}},"timestamp":9})",
+      error));
+  CHECK(error.code == 409);
+  CHECK(error.message == "conflict");
+  ShadowReply numeric;
+  REQUIRE(ParseShadowMessage(R"({"method":"reply","payload":{"status":"error","content":{"errorcode":408}}})",
+                             numeric));
+  CHECK(numeric.code == 408);
+  ShadowReply bad;
+  CHECK_FALSE(ParseShadowMessage("[]", bad));
+  CHECK_FALSE(ParseShadowMessage(R"({"method":"reply"})", bad));
+  CHECK_FALSE(ParseShadowMessage("{oops", bad));
 }
 
 TEST_CASE("Protocol: refusals in this platform's and in Alibaba's reply format", "[device][protocol]") {

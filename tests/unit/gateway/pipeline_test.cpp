@@ -138,6 +138,9 @@ TEST_CASE("Pipeline: shard of a topic is the device's", "[gateway][pipeline]") {
   CHECK(gw::Pipeline::ShardOf("/sys/pk1/dn1/thing/event/Alarm/post", 7) == a);
   CHECK(gw::Pipeline::ShardOf("/ext/ntp/pk1/dn1/request", 7) == a);
   CHECK(gw::Pipeline::ShardOf("/as/mqtt/status/pk1/dn1", 7) == a);
+  CHECK(gw::Pipeline::ShardOf("/shadow/update/pk1/dn1", 7) == a);
+  CHECK(gw::Pipeline::ShardOf("/ota/device/inform/pk1/dn1", 7) == a);
+  CHECK(gw::Pipeline::ShardOf("/ext/session/pk1/dn1/combine/login", 7) == a);
 }
 
 TEST_CASE("Pipeline: stop drains held messages", "[gateway][pipeline]") {

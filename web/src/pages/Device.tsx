@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { AggregateRow, api, ApiError, Device, devicePath, EventRow, FINAL_STATUSES, LatestProperty, List, Product, qs, Rejection, ServiceCall } from '../api';
 import { AggregateChart } from '../components/Chart';
 import { ParamsForm } from '../components/ParamsForm';
+import { ShadowSection } from '../components/Shadow';
 import { ErrorBox, fmtTime, Json, Link, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { StreamMessage, useStream } from '../stream';
 import { displayValue, isNumeric, Param, serviceInputs, TslDocument, TslProperty, userServices } from '../tsl';
@@ -475,6 +476,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
         </table>
         <LoadOlder list={rejections} testid="older-rejections" />
       </div>
+      <ShadowSection base={base} />
       <div class="card">
         <h3>Service calls</h3>
         <ErrorBox error={calls.error} />

@@ -29,10 +29,12 @@ namespace iot::api {
 // Dependencies of the resource handlers, built by the App (app.cpp).
 class ControlService;
 class DryRunner;
+class Downlink;
 
 struct HandlerContext {
   store::DbPool& pool;
   ControlService* control = nullptr;  // device control; null when no broker is configured (503)
+  Downlink* downlink = nullptr;       // the API's broker link (shadow control); null without a broker
   script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
   DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
   int registration_rate = 5;          // dynamic registrations per second per product (0 = unlimited)
@@ -136,6 +138,7 @@ void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
 void AddFleetRoutes(Router& router, HandlerContext& context);         // handlers/fleet.cpp
 void AddRegistrationRoutes(Router& router, HandlerContext& context);  // handlers/registration.cpp
+void AddShadowRoutes(Router& router, HandlerContext& context);        // handlers/shadow.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -149,6 +152,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddControlRoutes(router, context);
   AddFleetRoutes(router, context);
   AddRegistrationRoutes(router, context);
+  AddShadowRoutes(router, context);
 }
 
 }  // namespace iot::api

@@ -116,6 +116,16 @@ ApiError FromAuthResult(const AuthResult& result) {
   return ApiError::Unauthorized("unknown, revoked or expired token");
 }
 
+ApiError FromShadowError(int code, std::string message) {
+  switch (code) {
+    case 409: return ApiError::Conflict(std::move(message));
+    case 500: return ApiError::Internal(std::move(message));
+    default: break;
+  }
+  ErrorItem item{"/state/desired", code, message};
+  return ApiError::BadRequest(std::move(message), {std::move(item)});
+}
+
 ApiError FromErrorCode(const boost::system::error_code& ec) {
   namespace errc = boost::system::errc;
   // Library Errc enums (store::Errc, ...) are mapped here as they appear, each by its category, so

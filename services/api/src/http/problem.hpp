@@ -54,6 +54,10 @@ Response ToResponse(const ApiError& error);
 // shown to clients).
 ApiError FromErrorCode(const boost::system::error_code& ec);
 
+// The device shadow's refusal (its errorcode, iot/alink/shadow.hpp) as an ApiError: 409 version
+// conflict, 500 server error, 400 for the rest (the code and message in `errors`).
+ApiError FromShadowError(int code, std::string message);
+
 // The single mapping from a failed token lookup to an ApiError: kUnknown 401, kLimited 429 and
 // kUnavailable 503, both with Retry-After (clients must not treat those as "signed out").
 ApiError FromAuthResult(const AuthResult& result);

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -27,5 +29,10 @@ void HandleDesiredDelete(Context& c, const ProductEntry& p, const json& params, 
 void HandleDslTemplateGet(Context& c, const ProductEntry& p);
 void HandleTagsUpdate(Context& c, const json& params, Work& out);
 void HandleTagsDelete(Context& c, const json& params, Work& out);
+
+// shadow.cpp: the device shadow's update, get and delete (Handler::HandleShadow looks the device up
+// and applies the shadow's rate limit first). Refusals are answered in the shadow's own JSON.
+void HandleShadowRequest(Context& c, std::string_view payload, Work& out);
+void AnswerShadowError(Context& c, int code, std::string message, Work& out);
 
 }  // namespace iot::gateway::handler_detail

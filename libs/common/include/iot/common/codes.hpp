@@ -25,6 +25,10 @@ inline constexpr int kNotJson = 6207;
 inline constexpr int kDeviceDisabledDownlink = 6208;
 inline constexpr int kProductNotFound = 6250;  // the topic's ProductKey names no product
 inline constexpr int kMethodMismatch = 6300;
+// A request the platform does not implement (a method or topic it has no handler for): Alibaba's
+// "no method" code, which is what its devices get back; 6831 ("topic or method not defined") only
+// appears in Alibaba's device log, never in a reply, so the platform answers 6300 (README, "No silence").
+inline constexpr int kNotImplemented = 6300;
 inline constexpr int kArrayFormat = 6301;
 inline constexpr int kMissingInput = 6302;
 inline constexpr int kParamNotExist = 6304;

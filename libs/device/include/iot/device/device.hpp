@@ -139,6 +139,20 @@ class Device {
   // NTP over /ext/ntp (QoS 0 as the reference requires).
   TimeSync SyncTime();
 
+  // Device shadow: each call publishes on /shadow/update/{pk}/{dn} and waits (up to
+  // `request_deadline`) for the answer on /shadow/get/{pk}/{dn}. The answers carry no id, so a
+  // device makes one shadow request at a time (concurrent calls wait their turn); nothing is resent.
+  // `version` must be greater than the shadow's (-1 resets it to 0).
+  ShadowReply ShadowReport(const nlohmann::json& reported, std::int64_t version);
+  ShadowReply ShadowGet();
+  // `reported`: {"attr":"null",..} removes those attributes, the string "null" all of them.
+  ShadowReply ShadowDelete(const nlohmann::json& reported, std::int64_t version);
+  // Any message, as is (e.g. {"method":"update","state":{"desired":"null"},"version":n} once the
+  // device applied what was desired).
+  ShadowReply ShadowSend(const std::string& message);
+  // Desired changes the platform pushes ("method":"control"), run on a Runtime worker.
+  void OnShadowControl(ShadowHandler handler);
+
   struct Core;
 
  private:

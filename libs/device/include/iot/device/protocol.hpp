@@ -22,10 +22,12 @@ struct DeviceTopics {
   std::string DesiredGet() const;
   std::string DesiredDelete() const;
   std::string DslTemplateGet() const;
-  std::string NtpRequest() const;  // /ext/ntp/{pk}/{dn}/request
+  std::string NtpRequest() const;    // /ext/ntp/{pk}/{dn}/request
+  std::string ShadowUpdate() const;  // /shadow/update/{pk}/{dn}
+  std::string ShadowGet() const;     // /shadow/get/{pk}/{dn}
   // Filters subscribed on every connect: post replies, property set, services (async), RRPC
-  // requests, desired/template replies, NTP response. thing/service/+ also matches the device's own
-  // {id}_reply publishes; the SDK ignores those.
+  // requests, desired/template replies, the shadow, NTP response (last: QoS 0). thing/service/+ also matches
+  // the device's own {id}_reply publishes; the SDK ignores those.
   std::vector<std::string> Subscriptions() const;
 
   const std::string& product_key() const { return pk_; }
@@ -43,6 +45,14 @@ std::vector<Refusal> ParseRefusals(const nlohmann::json& data);
 // Fills `out` (code, message, data, refusals when `post`) from a reply payload; false when it is
 // not an Alink reply. `out.id` receives the reply's id.
 bool ParseReplyPayload(std::string_view payload, bool post, Reply& out);
+
+// A message on /shadow/get: {"method":"reply"|"control","payload":{"status":..,"state":..,
+// "metadata":..,"version":..,"content":{"errorcode":"409","errormessage":..}},"version":..,
+// "timestamp":..}. False when it is not one. errorcode may be a string or a number.
+bool ParseShadowMessage(std::string_view payload, ShadowReply& out);
+// {"method":"update","state":{"reported":..},"version":n} and the like.
+std::string BuildShadowRequest(std::string_view method, const nlohmann::json& state,
+                               std::optional<std::int64_t> version);
 
 // NTP (reference §2.15).
 std::string BuildNtpRequest(std::int64_t device_send_ms);

@@ -57,6 +57,23 @@ struct TimeSync {
   bool ok() const { return outcome == Outcome::kReplied; }
 };
 
+// The device shadow's answer on /shadow/get/{pk}/{dn}, or a desired change the platform pushed
+// ("method":"control").
+struct ShadowReply {
+  Outcome outcome = Outcome::kTimedOut;
+  std::string method;   // "reply" or "control"
+  int code = 0;         // 200 for "status":"success", else payload.content.errorcode (400..409, 429, 500)
+  std::string message;  // payload.content.errormessage
+  nlohmann::json state = nlohmann::json::object();     // get and control: {"reported":..,"desired":..}
+  nlohmann::json metadata = nlohmann::json::object();  // {"reported":{"k":{"timestamp":s}},..}
+  std::int64_t version = 0;
+  std::int64_t timestamp = 0;  // seconds
+
+  bool ok() const { return outcome == Outcome::kReplied && code == 200; }
+};
+
+using ShadowHandler = std::function<void(const ShadowReply&)>;
+
 enum class DownlinkKind { kPropertySet, kService };
 
 // A request from the platform: property set (thing/service/property/set), an async service
