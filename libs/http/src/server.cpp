@@ -1,6 +1,7 @@
 #include "iot/http/server.hpp"
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <optional>
@@ -203,8 +204,17 @@ bool Server::Start(const std::string& bind, int port, std::string& error) {
   }
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
   tcp::acceptor& acceptor = impl_->acceptor;
-  if (acceptor.open(endpoint.protocol(), ec) || acceptor.set_option(net::socket_base::reuse_address(true), ec) ||
-      acceptor.bind(endpoint, ec) || acceptor.listen(net::socket_base::max_listen_connections, ec)) {
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor.bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor.listen(net::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
     error = ec.message();
     acceptor.close(ec);
     return false;
