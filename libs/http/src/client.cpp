@@ -136,6 +136,7 @@ Response Request(const Url& url, const std::string& method, const std::string& t
   request.prepare_payload();
   call.parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options.max_header_bytes, UINT32_MAX)));
   call.parser.body_limit(options.max_body_bytes);
+  call.parser.skip(verb == bhttp::verb::head);  // a HEAD answer's Content-Length announces no body
 
   std::optional<ssl::context> tls_context;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
