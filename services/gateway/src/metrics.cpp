@@ -193,14 +193,15 @@ Metrics::Metrics()
           "From a message's arrival at the gateway to its commit (oldest of each batch)",
           {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})) {
   // The gauges read at scrape time; `this` outlives the registry's use (a member of it).
+  auto size = [this](std::function<std::size_t()> Metrics::*gauge) {
+    return [this, gauge]() -> std::optional<double> {
+      const auto& read = this->*gauge;
+      return read ? std::optional<double>(static_cast<double>(read())) : std::nullopt;
+    };
+  };
   registry.AddGaugeCallback("iot_gateway_queue_depth", "Messages held by the gateway (all stages)",
-                            [this]() -> std::optional<double> {
-                              return queue_depth ? std::optional<double>(queue_depth()) : std::nullopt;
-                            });
-  registry.AddGaugeCallback("iot_gateway_queue_capacity", "Ingress high-water mark",
-                            [this]() -> std::optional<double> {
-                              return queue_capacity ? std::optional<double>(queue_capacity()) : std::nullopt;
-                            });
+                            size(&Metrics::queue_depth));
+  registry.AddGaugeCallback("iot_gateway_queue_capacity", "Ingress high-water mark", size(&Metrics::queue_capacity));
   auto probe = [this](bool mqtt, bool db) {
     return [this, mqtt, db]() -> std::optional<double> {
       if (!mqtt_connected || !database_ok) {
