@@ -45,7 +45,7 @@ cli::CommandLine MakeCommandLine(Options& o) {
                                  "TSL document to use instead of the published thing model")(
       "mqtt", po::value(&o.mqtt_uri)->value_name("URI"),
       "broker (tcp://127.0.0.1:1883; ssl://host:8883 with --ca)")(
-      "ca", po::value(&o.ca_file)->value_name("FILE"), "CA certificate for ssl://")(
+      "ca", po::value(&o.ca_file)->value_name("FILE"), "CA certificate for ssl:// (and https:// without --api-ca)")(
       "rate", InRange<double>("--rate", 0.001, 1e6, o.rate)->value_name("R"),
       "posts per second, all devices together (10)")(
       "duration", InRange<double>("--duration", 0, 1e7, o.duration_s)->value_name("S"),
