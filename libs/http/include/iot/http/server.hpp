@@ -50,8 +50,9 @@ class Server {
   // The bound port (after Start).
   int Port() const;
 
+  struct Impl;  // defined in server.cpp (public so that its connection type can name it)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
