@@ -97,7 +97,8 @@ std::uint64_t LabeledCounter::Get(const std::string& label) const {
   return it == values_.end() ? 0 : it->second;
 }
 
-void LabeledCounter::AppendSeries(std::string& out, std::string_view name, std::string_view label_name) const {
+void LabeledCounter::AppendSeries(std::string& out, std::string_view name,
+                                  std::string_view label_name) const {
   std::lock_guard lock(mutex_);
   for (const auto& [label, value] : values_) {
     AppendSample(out, name, RenderLabels({{std::string(label_name), label}}), value);
@@ -159,7 +160,8 @@ std::atomic<std::int64_t>& Registry::Gauge(std::string_view name, std::string_vi
   return FamilyFor(name, kGauge, "gauge", help).gauge;
 }
 
-LabeledCounter& Registry::CountersBy(std::string_view name, std::string_view label_name, std::string_view help) {
+LabeledCounter& Registry::CountersBy(std::string_view name, std::string_view label_name,
+                                     std::string_view help) {
   std::lock_guard lock(mutex_);
   Family& f = FamilyFor(name, kCountersBy, "counter", help);
   f.label_name = label_name;
@@ -209,7 +211,8 @@ void Registry::Observe(std::string_view name, std::string_view help, const std::
   h->Observe(value);  // lock-free; the series lives as long as the registry
 }
 
-void Registry::AddGaugeCallback(std::string name, std::string help, std::function<std::optional<double>()> read) {
+void Registry::AddGaugeCallback(std::string name, std::string help,
+                                std::function<std::optional<double>()> read) {
   std::lock_guard lock(mutex_);
   FamilyFor(name, kCallback, "gauge", help).read = std::move(read);
 }

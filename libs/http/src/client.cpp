@@ -1,7 +1,5 @@
 #include "iot/http/client.hpp"
 
-#include <openssl/ssl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -21,6 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 
 namespace iot::http {
 namespace {
@@ -134,7 +133,8 @@ Response Request(const Url& url, const std::string& method, const std::string& t
   }
   request.body() = body;
   request.prepare_payload();
-  call.parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options.max_header_bytes, UINT32_MAX)));
+  call.parser.header_limit(
+      static_cast<std::uint32_t>(std::min<std::size_t>(options.max_header_bytes, UINT32_MAX)));
   call.parser.body_limit(options.max_body_bytes);
   call.parser.skip(verb == bhttp::verb::head);  // a HEAD answer's Content-Length announces no body
 
@@ -168,30 +168,31 @@ Response Request(const Url& url, const std::string& method, const std::string& t
   lowest.expires_after(options.timeout);  // connect, handshake, write and read; run_for() below bounds it all
 
   call.stage = "resolving " + url.host;
-  call.resolver.async_resolve(url.host, url.port, [&](error_code ec, const tcp::resolver::results_type& found) {
-    if (ec) {
-      call.failure = ec;
-      return;
-    }
-    call.stage = "connecting to " + url.host + ":" + url.port;
-    lowest.async_connect(found, [&](error_code ec2, const tcp::endpoint&) {
-      if (ec2) {
-        call.failure = ec2;
-        return;
-      }
-      if (!tls) {
-        return SendAndReceive(call, *plain);
-      }
-      call.stage = "TLS handshake with " + url.host;
-      tls->async_handshake(ssl::stream_base::client, [&](error_code ec3) {
-        if (ec3) {
-          call.failure = ec3;
-          return;
-        }
-        SendAndReceive(call, *tls);
-      });
-    });
-  });
+  call.resolver.async_resolve(url.host, url.port,
+                              [&](error_code ec, const tcp::resolver::results_type& found) {
+                                if (ec) {
+                                  call.failure = ec;
+                                  return;
+                                }
+                                call.stage = "connecting to " + url.host + ":" + url.port;
+                                lowest.async_connect(found, [&](error_code ec2, const tcp::endpoint&) {
+                                  if (ec2) {
+                                    call.failure = ec2;
+                                    return;
+                                  }
+                                  if (!tls) {
+                                    return SendAndReceive(call, *plain);
+                                  }
+                                  call.stage = "TLS handshake with " + url.host;
+                                  tls->async_handshake(ssl::stream_base::client, [&](error_code ec3) {
+                                    if (ec3) {
+                                      call.failure = ec3;
+                                      return;
+                                    }
+                                    SendAndReceive(call, *tls);
+                                  });
+                                });
+                              });
   call.ioc.run_for(options.timeout);
   if (!call.ioc.stopped() || call.failure == beast::error::timeout) {
     throw std::runtime_error(what + ": timeout while " + call.stage);

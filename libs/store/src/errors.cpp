@@ -32,15 +32,14 @@ constexpr std::array<std::string_view, 2> kOrders{"asc", "desc"};
 }  // namespace
 
 const boost::system::error_category& ErrorCategory() {
-  static const TableCategory kCategory("iot.store",
-                                       std::array{std::pair{Errc::kOk, "success"},
-                                                  std::pair{Errc::kNotFound, "not found"},
-                                                  std::pair{Errc::kConflict, "conflict"},
-                                                  std::pair{Errc::kInvalid, "invalid argument"},
-                                                  std::pair{Errc::kUnavailable, "database unavailable"},
-                                                  std::pair{Errc::kVersionMismatch, "version mismatch"},
-                                                  std::pair{Errc::kInternal, "internal database error"}},
-                                       "unknown store error");
+  static const TableCategory kCategory(
+      "iot.store",
+      std::array{std::pair{Errc::kOk, "success"}, std::pair{Errc::kNotFound, "not found"},
+                 std::pair{Errc::kConflict, "conflict"}, std::pair{Errc::kInvalid, "invalid argument"},
+                 std::pair{Errc::kUnavailable, "database unavailable"},
+                 std::pair{Errc::kVersionMismatch, "version mismatch"},
+                 std::pair{Errc::kInternal, "internal database error"}},
+      "unknown store error");
   return kCategory;
 }
 

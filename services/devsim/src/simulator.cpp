@@ -60,7 +60,8 @@ struct Api {
   http::ClientOptions options;  // the CA for https://, the deadline of a call
   http::Headers headers;
 
-  http::Response Call(const std::string& method, const std::string& target, const std::string& body = "") const {
+  http::Response Call(const std::string& method, const std::string& target,
+                      const std::string& body = "") const {
     return http::Request(url, method, target, headers, body, options);
   }
 };
@@ -213,7 +214,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
   try {
     std::unique_ptr<Api> api;
     if (!o.token.empty()) {
-      api = std::make_unique<Api>(Api{http::ParseUrl(o.api_url), {}, {{"Authorization", "Bearer " + o.token}}});
+      api =
+          std::make_unique<Api>(Api{http::ParseUrl(o.api_url), {}, {{"Authorization", "Bearer " + o.token}}});
       api->options.ca_file = o.api_ca_file.empty() ? o.ca_file : o.api_ca_file;
     }
     if (!o.credentials_file.empty() && ::access(o.credentials_file.c_str(), R_OK) == 0) {

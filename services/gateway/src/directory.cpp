@@ -8,11 +8,12 @@
 namespace iot::gateway {
 
 const boost::system::error_category& LookupCategory() {
-  static const TableCategory kCategory("gateway.lookup",
-                                       std::array{std::pair{LookupErrc::kNotFound, "not found"},
-                                                  std::pair{LookupErrc::kUnavailable, "directory unavailable"},
-                                                  std::pair{LookupErrc::kFailed, "lookup failed"}},
-                                       "unknown lookup error");
+  static const TableCategory kCategory(
+      "gateway.lookup",
+      std::array{std::pair{LookupErrc::kNotFound, "not found"},
+                 std::pair{LookupErrc::kUnavailable, "directory unavailable"},
+                 std::pair{LookupErrc::kFailed, "lookup failed"}},
+      "unknown lookup error");
   return kCategory;
 }
 

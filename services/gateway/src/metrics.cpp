@@ -154,7 +154,8 @@ void BrokerStats::Render(std::string& out) const {
 }
 
 Metrics::Metrics()
-    : messages_in(registry.CountersBy("iot_gateway_messages_in_total", "kind", "Messages received, by topic kind")),
+    : messages_in(
+          registry.CountersBy("iot_gateway_messages_in_total", "kind", "Messages received, by topic kind")),
       replies(registry.CountersBy("iot_gateway_replies_total", "code", "Alink replies published, by code")),
       items_accepted(registry.CountersBy("iot_gateway_items_accepted_total", "kind",
                                          "Properties/events accepted and stored, by topic kind")),
@@ -164,13 +165,15 @@ Metrics::Metrics()
                                            "Messages refused as a whole, by Alink code")),
       duplicates(registry.Counter("iot_gateway_duplicates_total", "Redelivered messages stored once")),
       rate_limited(registry.Counter("iot_gateway_rate_limited_total", "Messages answered 429")),
-      not_supported(
-          registry.Counter("iot_gateway_not_supported_total", "Messages answered 6300 (method not supported)")),
-      script_calls(registry.Counter("iot_gateway_script_calls_total",
-                                    "Parsing-script calls of raw products (rawDataToProtocol, protocolToRawData)")),
+      not_supported(registry.Counter("iot_gateway_not_supported_total",
+                                     "Messages answered 6300 (method not supported)")),
+      script_calls(
+          registry.Counter("iot_gateway_script_calls_total",
+                           "Parsing-script calls of raw products (rawDataToProtocol, protocolToRawData)")),
       ignored(registry.Counter("iot_gateway_ignored_total", "Messages not for the gateway (downlinks)")),
       mqtt_connects(registry.Counter("iot_gateway_mqtt_connects_total", "Successful MQTT connects")),
-      mqtt_connection_lost(registry.Counter("iot_gateway_mqtt_connection_lost_total", "MQTT connections lost")),
+      mqtt_connection_lost(
+          registry.Counter("iot_gateway_mqtt_connection_lost_total", "MQTT connections lost")),
       pauses(registry.Counter("iot_gateway_pauses_total", "Consumption paused (high-water mark)")),
       resumes(registry.Counter("iot_gateway_resumes_total", "Consumption resumed (low-water mark)")),
       paused(registry.Gauge("iot_gateway_paused", "1 while consumption is paused")),
@@ -186,8 +189,9 @@ Metrics::Metrics()
           registry.Counter("iot_gateway_committed_messages_total", "Messages in committed batches")),
       batch_size(registry.AddHistogram("iot_gateway_batch_size", "Messages per committed batch",
                                        {1, 4, 16, 64, 128, 256, 512, 1000, 2000})),
-      commit_seconds(registry.AddHistogram("iot_gateway_commit_seconds", "Batch transaction latency",
-                                           {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5})),
+      commit_seconds(
+          registry.AddHistogram("iot_gateway_commit_seconds", "Batch transaction latency",
+                                {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5})),
       ingest_lag_seconds(registry.AddHistogram(
           "iot_gateway_ingest_lag_seconds",
           "From a message's arrival at the gateway to its commit (oldest of each batch)",
@@ -201,7 +205,8 @@ Metrics::Metrics()
   };
   registry.AddGaugeCallback("iot_gateway_queue_depth", "Messages held by the gateway (all stages)",
                             size(&Metrics::queue_depth));
-  registry.AddGaugeCallback("iot_gateway_queue_capacity", "Ingress high-water mark", size(&Metrics::queue_capacity));
+  registry.AddGaugeCallback("iot_gateway_queue_capacity", "Ingress high-water mark",
+                            size(&Metrics::queue_capacity));
   auto probe = [this](bool mqtt, bool db) {
     return [this, mqtt, db]() -> std::optional<double> {
       if (!mqtt_connected || !database_ok) {
@@ -210,7 +215,8 @@ Metrics::Metrics()
       return (!mqtt || mqtt_connected()) && (!db || database_ok()) ? 1 : 0;
     };
   };
-  registry.AddGaugeCallback("iot_gateway_mqtt_connected", "1 while connected to the broker", probe(true, false));
+  registry.AddGaugeCallback("iot_gateway_mqtt_connected", "1 while connected to the broker",
+                            probe(true, false));
   registry.AddGaugeCallback("iot_gateway_database_ok", "1 while PostgreSQL answers", probe(false, true));
   registry.AddGaugeCallback("iot_gateway_ready", "1 while ready (broker and PostgreSQL, as /readyz)",
                             probe(true, true));

@@ -47,11 +47,11 @@ struct Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   metrics::Registry registry{"gateway"};  // first: the handles below refer into it
-  LabeledCounter& messages_in;       // by topic kind
-  LabeledCounter& replies;           // by Alink code
-  LabeledCounter& items_accepted;    // by topic kind
-  LabeledCounter& items_refused;     // by Alink code
-  LabeledCounter& requests_refused;  // request-level failures by Alink code
+  LabeledCounter& messages_in;            // by topic kind
+  LabeledCounter& replies;                // by Alink code
+  LabeledCounter& items_accepted;         // by topic kind
+  LabeledCounter& items_refused;          // by Alink code
+  LabeledCounter& requests_refused;       // request-level failures by Alink code
   std::atomic<std::uint64_t>& duplicates;
   std::atomic<std::uint64_t>& rate_limited;
   std::atomic<std::uint64_t>& not_supported;

@@ -30,8 +30,8 @@ MetricsServer::~MetricsServer() { Stop(); }
 bool MetricsServer::Start() {
   std::string error;
   if (!server_.Start(bind_, port_, error)) {
-    IOT_LOG_ERROR("gateway",
-                  "metrics port unavailable bind=" << bind_ << " port=" << port_ << " error=" << log::Quote(error));
+    IOT_LOG_ERROR("gateway", "metrics port unavailable bind=" << bind_ << " port=" << port_
+                                                              << " error=" << log::Quote(error));
     return false;
   }
   port_ = server_.Port();

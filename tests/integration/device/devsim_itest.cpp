@@ -92,14 +92,8 @@ struct Platform {
     }
   }
   iot::testing::ChildProcess Devsim(std::vector<std::string> args) {
-    std::vector<std::string> argv = {IOT_DEVSIM_BINARY,
-                                     "--api",
-                                     ApiUrl(),
-                                     "--mqtt",
-                                     stack.Broker().Uri(),
-                                     "--product",
-                                     kPk,
-                                     "--json",
+    std::vector<std::string> argv = {IOT_DEVSIM_BINARY,    "--api",     ApiUrl(), "--mqtt",
+                                     stack.Broker().Uri(), "--product", kPk,      "--json",
                                      "--no-progress"};
     argv.insert(argv.end(), args.begin(), args.end());
     static int n = 0;

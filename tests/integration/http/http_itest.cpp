@@ -3,12 +3,12 @@
 // HTTPS listener (the certificate's chain and host name are verified).
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
-#include <vector>
-#include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -165,9 +165,9 @@ TEST_CASE("HTTP client: status and body, bounded in time and size, failures name
   CHECK_THROWS_WITH(iot::http::Request(url, "GET", "/metrics", {}, "", small),
                     Catch::Contains("reading the response"));
   const int closed = iot::testing::FreePort();
-  CHECK_THROWS_WITH(
-      iot::http::Request(iot::http::ParseUrl("http://127.0.0.1:" + std::to_string(closed)), "GET", "/", {}, ""),
-      Catch::Contains("connecting to 127.0.0.1:" + std::to_string(closed)));
+  CHECK_THROWS_WITH(iot::http::Request(iot::http::ParseUrl("http://127.0.0.1:" + std::to_string(closed)),
+                                       "GET", "/", {}, ""),
+                    Catch::Contains("connecting to 127.0.0.1:" + std::to_string(closed)));
 }
 
 TEST_CASE("HTTP client: HTTPS to iot-api - verified with the CA file, refused without it or for another name",
@@ -187,8 +187,9 @@ TEST_CASE("HTTP client: HTTPS to iot-api - verified with the CA file, refused wi
   auto r = iot::http::Request(url, "GET", "/healthz", {}, "", trusted);
   CHECK(r.status == 200);
   CHECK(r.body == R"({"status":"ok"})");
-  auto products = iot::http::Request(url, "GET", "/api/v1/products",
-                                     {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}}, "", trusted);
+  auto products =
+      iot::http::Request(url, "GET", "/api/v1/products",
+                         {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}}, "", trusted);
   CHECK(products.status == 200);
 
   // The system's CAs do not know this certificate; a CA for another name does not vouch for this host.
@@ -196,16 +197,17 @@ TEST_CASE("HTTP client: HTTPS to iot-api - verified with the CA file, refused wi
                     Catch::Contains("TLS handshake") && Catch::Contains("certificate"));
   iot::http::ClientOptions other;
   other.ca_file = dir + "/other.crt";
-  CHECK_THROWS_WITH(iot::http::Request(url, "GET", "/healthz", {}, "", other), Catch::Contains("TLS handshake"));
+  CHECK_THROWS_WITH(iot::http::Request(url, "GET", "/healthz", {}, "", other),
+                    Catch::Contains("TLS handshake"));
   iot::http::ClientOptions missing;
   missing.ca_file = dir + "/none.crt";
   CHECK_THROWS_WITH(iot::http::Request(url, "GET", "/healthz", {}, "", missing),
                     Catch::Contains("cannot use the CA file"));
   // Plain HTTP to the TLS port, and HTTPS to the plain one, fail instead of hanging.
-  CHECK_THROWS(iot::http::Request(iot::http::ParseUrl("https://127.0.0.1:" + std::to_string(api.Port())), "GET",
-                                  "/healthz", {}, "", trusted));
+  CHECK_THROWS(iot::http::Request(iot::http::ParseUrl("https://127.0.0.1:" + std::to_string(api.Port())),
+                                  "GET", "/healthz", {}, "", trusted));
   iot::http::ClientOptions quick;
   quick.timeout = 5s;
-  CHECK_THROWS(iot::http::Request(iot::http::ParseUrl("http://127.0.0.1:" + std::to_string(https_port)), "GET",
-                                  "/healthz", {}, "", quick));
+  CHECK_THROWS(iot::http::Request(iot::http::ParseUrl("http://127.0.0.1:" + std::to_string(https_port)),
+                                  "GET", "/healthz", {}, "", quick));
 }

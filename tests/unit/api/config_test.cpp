@@ -1,7 +1,7 @@
 #include "config.hpp"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <map>
 
@@ -72,9 +72,9 @@ TEST_CASE("Config: every bad field is reported together", "[api][config]") {
     FAIL("expected ConfigError");
   } catch (const iot::api::ConfigError& e) {
     // Wrong type, bad value and unknown key, all in one go.
-    CHECK(e.Problems() == std::vector<std::string>{"http.port: must be an integer",
-                                                   path + ": http.colour: unknown setting",
-                                                   "logLevel / IOT_LOG_LEVEL: must be debug, info, warn or error"});
+    CHECK(e.Problems() ==
+          std::vector<std::string>{"http.port: must be an integer", path + ": http.colour: unknown setting",
+                                   "logLevel / IOT_LOG_LEVEL: must be debug, info, warn or error"});
   }
   std::remove(path.c_str());
   try {
@@ -100,8 +100,9 @@ TEST_CASE("Config: every bad field is reported together", "[api][config]") {
 // from a hand-kept list would be refused here as an unknown setting) and reaches the configuration.
 TEST_CASE("Config: a config file may hold every key the loader reads, and nothing else", "[api][config]") {
   const std::vector<std::string> keys = iot::api::ConfigFileKeys();
-  for (const char* key : {"http.port", "http.tlsKey", "logFormat", "scriptCpuMs", "scriptMemoryMb", "dryRunDsn",
-                          "dryRunRowsPerS", "streamQueueMessages", "streamQueueBytes", "trustedProxies"}) {
+  for (const char* key :
+       {"http.port", "http.tlsKey", "logFormat", "scriptCpuMs", "scriptMemoryMb", "dryRunDsn",
+        "dryRunRowsPerS", "streamQueueMessages", "streamQueueBytes", "trustedProxies"}) {
     INFO(key);
     CHECK(std::find(keys.begin(), keys.end(), key) != keys.end());
   }

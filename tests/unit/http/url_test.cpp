@@ -4,7 +4,8 @@
 
 #include "iot/http/client.hpp"
 
-TEST_CASE("HTTP client: URLs - http and https, ports, IPv6, a base path; anything else refused", "[http][url]") {
+TEST_CASE("HTTP client: URLs - http and https, ports, IPv6, a base path; anything else refused",
+          "[http][url]") {
   auto a = iot::http::ParseUrl("https://api.example.com/iot/");
   CHECK(a.tls);
   CHECK(a.host == "api.example.com");

@@ -24,7 +24,9 @@ class TableCategory final : public boost::system::error_category {
   const char* name() const noexcept override { return name_; }
   std::string message(int ev) const override { return Text(ev); }
   // The allocation-free form (Boost calls it for error_code::what-style formatting): the table's text.
-  const char* message(int ev, char* /*buffer*/, std::size_t /*len*/) const noexcept override { return Text(ev); }
+  const char* message(int ev, char* /*buffer*/, std::size_t /*len*/) const noexcept override {
+    return Text(ev);
+  }
 
  private:
   const char* Text(int ev) const noexcept {

@@ -12,19 +12,19 @@
 namespace iot::http {
 
 struct Url {
-  bool tls = false;        // https://
-  std::string host;        // a name, an IPv4 address or an IPv6 address (written [::1] in the URL)
-  std::string port;        // "80" or "443" unless the URL names one
-  std::string base_path;   // without the trailing '/'
+  bool tls = false;       // https://
+  std::string host;       // a name, an IPv4 address or an IPv6 address (written [::1] in the URL)
+  std::string port;       // "80" or "443" unless the URL names one
+  std::string base_path;  // without the trailing '/'
 };
 
 // "http://host[:port][/base]" or "https://...". Throws std::invalid_argument naming the problem.
 Url ParseUrl(const std::string& url);
 
 struct ClientOptions {
-  std::string ca_file;                         // https: trust this CA (PEM) instead of the system's
-  std::chrono::milliseconds timeout{30000};    // the whole call: resolve, connect, handshake, send, receive
-  std::size_t max_header_bytes = 64 * 1024;    // of the response
+  std::string ca_file;                       // https: trust this CA (PEM) instead of the system's
+  std::chrono::milliseconds timeout{30000};  // the whole call: resolve, connect, handshake, send, receive
+  std::size_t max_header_bytes = 64 * 1024;  // of the response
   std::size_t max_body_bytes = 64 * 1024 * 1024;
 };
 

@@ -19,8 +19,8 @@ struct Reply {
 
 // Everything a client can make the server hold is bounded.
 struct ServerLimits {
-  std::size_t max_header_bytes = 8 * 1024;  // request line and headers; more: 431
-  std::size_t max_body_bytes = 1024;        // GET endpoints take no body; more: 413
+  std::size_t max_header_bytes = 8 * 1024;        // request line and headers; more: 431
+  std::size_t max_body_bytes = 1024;              // GET endpoints take no body; more: 413
   std::chrono::milliseconds read_timeout{1000};   // to receive the whole request, from accept
   std::chrono::milliseconds write_timeout{5000};  // to send the answer
   std::size_t max_connections = 32;               // open at once; more are closed at accept
