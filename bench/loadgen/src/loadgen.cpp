@@ -34,7 +34,6 @@ using tcp = asio::ip::tcp;
 using Done = std::function<void()>;
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
-constexpr std::int64_t kNsPerMs = 1'000'000;
 constexpr std::uint16_t kCodeUnanswered = 0;
 
 enum class Mode { kStorm, kPublish };

@@ -3,48 +3,30 @@
 #include <string>
 
 #include "iot/common/codes.hpp"
+#include "iot/common/error_category.hpp"
 
 namespace iot::alink {
-namespace {
-
-class AlinkErrorCategory final : public boost::system::error_category {
- public:
-  const char* name() const noexcept override { return "iot.alink"; }
-
-  std::string message(int ev) const override { return Describe(static_cast<Errc>(ev)); }
-
-  char const* message(int ev, char* /*buffer*/, std::size_t /*len*/) const noexcept override {
-    return Describe(static_cast<Errc>(ev));
-  }
-
- private:
-  static const char* Describe(Errc e) noexcept {
-    switch (e) {
-      case Errc::kTopicNotRecognized: return "topic not recognized";
-      case Errc::kInvalidTopicSegment: return "invalid topic segment";
-      case Errc::kNoReplyTopic: return "topic has no reply topic";
-      case Errc::kUnknownSysTopic: return "unsupported /sys topic";
-      case Errc::kMethodMismatch: return "method does not match topic";
-      case Errc::kNotJson: return "payload is not valid JSON";
-      case Errc::kNotObject: return "payload is not a JSON object";
-      case Errc::kTooDeep: return "JSON nested deeper than 64";  // iot::JsonTooDeepMessage()
-      case Errc::kPayloadTooLarge: return "payload too large";
-      case Errc::kMissingField: return "required field missing";
-      case Errc::kBadFieldType: return "field has wrong type or value";
-      case Errc::kBadClientId: return "malformed MQTT client id";
-      case Errc::kBadUsername: return "malformed MQTT username";
-      case Errc::kUnsupportedSignMethod: return "unsupported sign method";
-      case Errc::kBadSignature: return "signature mismatch";
-    }
-    return "unknown alink error";
-  }
-};
-
-}  // namespace
 
 const boost::system::error_category& AlinkCategory() noexcept {
-  static const AlinkErrorCategory category;
-  return category;
+  static const TableCategory kCategory(
+      "iot.alink",
+      std::array{std::pair{Errc::kTopicNotRecognized, "topic not recognized"},
+                 std::pair{Errc::kInvalidTopicSegment, "invalid topic segment"},
+                 std::pair{Errc::kNoReplyTopic, "topic has no reply topic"},
+                 std::pair{Errc::kUnknownSysTopic, "unsupported /sys topic"},
+                 std::pair{Errc::kMethodMismatch, "method does not match topic"},
+                 std::pair{Errc::kNotJson, "payload is not valid JSON"},
+                 std::pair{Errc::kNotObject, "payload is not a JSON object"},
+                 std::pair{Errc::kTooDeep, "JSON nested deeper than 64"},  // iot::JsonTooDeepMessage()
+                 std::pair{Errc::kPayloadTooLarge, "payload too large"},
+                 std::pair{Errc::kMissingField, "required field missing"},
+                 std::pair{Errc::kBadFieldType, "field has wrong type or value"},
+                 std::pair{Errc::kBadClientId, "malformed MQTT client id"},
+                 std::pair{Errc::kBadUsername, "malformed MQTT username"},
+                 std::pair{Errc::kUnsupportedSignMethod, "unsupported sign method"},
+                 std::pair{Errc::kBadSignature, "signature mismatch"}},
+      "unknown alink error");
+  return kCategory;
 }
 
 boost::system::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), AlinkCategory()}; }

@@ -1,5 +1,6 @@
 #include "iot/common/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -59,9 +60,34 @@ const char* ConfigReader::Env(const char* env_name) const {
   return value != nullptr && *value != '\0' ? value : nullptr;
 }
 
-const nlohmann::json* ConfigReader::Find(std::string_view key) const {
+void ConfigReader::RefuseUnread(const std::string& where) { RefuseUnread(file_, "", where); }
+
+void ConfigReader::RefuseUnread(const nlohmann::json& object, const std::string& prefix,
+                                const std::string& where) {
+  for (const auto& [name, value] : object.items()) {
+    const std::string key = prefix + name;
+    if (std::find(keys_.begin(), keys_.end(), key) != keys_.end()) {
+      continue;
+    }
+    const bool holds_reads = std::any_of(keys_.begin(), keys_.end(), [&](const std::string& read) {
+      return read.size() > key.size() && read.starts_with(key) && read[key.size()] == '.';
+    });
+    if (!holds_reads) {
+      problems_.push_back(where + key + ": unknown setting");
+    } else if (!value.is_object()) {
+      problems_.push_back(where + key + ": must be an object");
+    } else {
+      RefuseUnread(value, key + ".", where);
+    }
+  }
+}
+
+const nlohmann::json* ConfigReader::Find(std::string_view key) {
   if (key.empty()) {
     return nullptr;
+  }
+  if (std::find(keys_.begin(), keys_.end(), key) == keys_.end()) {
+    keys_.emplace_back(key);
   }
   const nlohmann::json* at = &file_;
   for (std::size_t begin = 0; begin <= key.size();) {

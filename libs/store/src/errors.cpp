@@ -2,27 +2,11 @@
 
 #include <array>
 
+#include "iot/common/error_category.hpp"
 #include "iot/store/types.hpp"
 
 namespace iot::store {
 namespace {
-
-class StoreCategory final : public boost::system::error_category {
- public:
-  const char* name() const noexcept override { return "iot.store"; }
-  std::string message(int ev) const override {
-    switch (static_cast<Errc>(ev)) {
-      case Errc::kOk: return "success";
-      case Errc::kNotFound: return "not found";
-      case Errc::kConflict: return "conflict";
-      case Errc::kInvalid: return "invalid argument";
-      case Errc::kUnavailable: return "database unavailable";
-      case Errc::kVersionMismatch: return "version mismatch";
-      case Errc::kInternal: return "internal database error";
-    }
-    return "unknown store error";
-  }
-};
 
 template <class E, std::size_t N>
 bool ParseName(std::string_view text, const std::array<std::string_view, N>& names, E& out) {
@@ -48,7 +32,14 @@ constexpr std::array<std::string_view, 2> kOrders{"asc", "desc"};
 }  // namespace
 
 const boost::system::error_category& ErrorCategory() {
-  static const StoreCategory kCategory;
+  static const TableCategory kCategory(
+      "iot.store",
+      std::array{std::pair{Errc::kOk, "success"}, std::pair{Errc::kNotFound, "not found"},
+                 std::pair{Errc::kConflict, "conflict"}, std::pair{Errc::kInvalid, "invalid argument"},
+                 std::pair{Errc::kUnavailable, "database unavailable"},
+                 std::pair{Errc::kVersionMismatch, "version mismatch"},
+                 std::pair{Errc::kInternal, "internal database error"}},
+      "unknown store error");
   return kCategory;
 }
 

@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "http/body_schema.hpp"
 #include "http/request.hpp"
 #include "iot/common/log.hpp"
 #include "iot/common/log_format.hpp"
@@ -37,75 +36,10 @@ std::string DefaultWebDir() {
   return IOT_DEFAULT_WEB_DIR;
 }
 
-const BodySchema& FileSchema() {
-  static const BodySchema kSchema = [] {
-    auto http = std::make_shared<BodySchema>();
-    http->Optional("bind", FieldType::kString)
-        .Optional("port", FieldType::kInteger)
-        .Optional("threads", FieldType::kInteger)
-        .Optional("maxConnections", FieldType::kInteger)
-        .Optional("headerLimitBytes", FieldType::kInteger)
-        .Optional("bodyLimitBytes", FieldType::kInteger)
-        .Optional("importBodyLimitBytes", FieldType::kInteger)
-        .Optional("readTimeoutMs", FieldType::kInteger)
-        .Optional("writeTimeoutMs", FieldType::kInteger)
-        .Optional("pipelineLimit", FieldType::kInteger)
-        .Optional("shutdownGraceMs", FieldType::kInteger)
-        .Optional("httpsBind", FieldType::kString)
-        .Optional("httpsPort", FieldType::kInteger)
-        .Optional("opsBind", FieldType::kString)
-        .Optional("opsPort", FieldType::kInteger)
-        .Optional("maxConnectionsPerClient", FieldType::kInteger)
-        .Optional("tlsCert", FieldType::kString)
-        .Optional("tlsKey", FieldType::kString);
-    BodySchema root;
-    root.Optional("http", FieldType::kObject, {.object = http})
-        .Optional("pgDsn", FieldType::kString)
-        .Optional("pgPoolThreads", FieldType::kInteger)
-        .Optional("pgPoolQueue", FieldType::kInteger)
-        .Optional("mqttHost", FieldType::kString)
-        .Optional("mqttPort", FieldType::kInteger)
-        .Optional("mqttUsername", FieldType::kString)
-        .Optional("mqttClientId", FieldType::kString)
-        .Optional("downlinkRatePerDevice", FieldType::kInteger)
-        .Optional("deviceQueueLimit", FieldType::kInteger)
-        .Optional("onlineGraceMs", FieldType::kInteger)
-        .Optional("registrationRatePerProduct", FieldType::kInteger)
-        .Optional("maintenanceIntervalS", FieldType::kInteger)
-        .Optional("logLevel", FieldType::kString)
-        .Optional("openapiPath", FieldType::kString)
-        .Optional("webDir", FieldType::kString)
-        .Optional("tokenCacheMs", FieldType::kInteger)
-        .Optional("tokenCacheEntries", FieldType::kInteger)
-        .Optional("authFailuresPerMinute", FieldType::kInteger)
-        .Optional("tokenDefaultTtlDays", FieldType::kInteger)
-        .Optional("trustedProxies", FieldType::kString)
-        .Optional("publicBaseUrl", FieldType::kString);
-    return root;
-  }();
-  return kSchema;
-}
-
-}  // namespace
-
-Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
-  std::vector<std::string> problems;
-  const nlohmann::json file = ReadConfigFile(config_path);
-  if (!config_path.empty()) {
-    std::vector<ErrorItem> schema_problems;
-    FileSchema().Check(file, "", schema_problems);
-    for (const auto& p : schema_problems) {
-      problems.push_back(config_path + ": " + (p.path.empty() ? "/" : p.path) + " " + p.message);
-    }
-    if (!problems.empty()) {
-      throw ConfigError(problems);
-    }
-  }
-
-  Config config;
-  config.web_dir = DefaultWebDir();  // openapi_path stays empty: the embedded document
+// Every setting, read once: the keys this reads are exactly the keys a config file may hold (anything
+// else in the file is refused as an unknown setting), so the file's schema cannot drift from the loader.
+void ReadSettings(ConfigReader& read, Config& config, std::string& proxies) {
   ServerSettings& s = config.http;
-  ConfigReader read(file, env, problems);
   read.String("http.bind", "IOT_HTTP_BIND", s.bind_address);
   read.Int("http.port", "IOT_HTTP_PORT", 0, 65535, s.port);
   read.Int("http.threads", "IOT_HTTP_THREADS", 1, 256, s.threads);
@@ -160,8 +94,23 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   read.Int("tokenCacheEntries", "IOT_TOKEN_CACHE_ENTRIES", 1, 1000000, config.token_cache_entries);
   read.Int("authFailuresPerMinute", "IOT_AUTH_FAILURES_PER_MIN", 0, 1000000, config.auth_failures_per_minute);
   read.Int("tokenDefaultTtlDays", "IOT_TOKEN_DEFAULT_TTL_DAYS", 0, 36500, config.token_default_ttl_days);
-  std::string proxies;
   read.String("trustedProxies", "IOT_TRUSTED_PROXIES", proxies);
+}
+
+}  // namespace
+
+Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
+  std::vector<std::string> problems;
+  const nlohmann::json file = ReadConfigFile(config_path);
+  Config config;
+  config.web_dir = DefaultWebDir();  // openapi_path stays empty: the embedded document
+  ServerSettings& s = config.http;
+  ConfigReader read(file, env, problems);
+  std::string proxies;
+  ReadSettings(read, config, proxies);
+  if (!config_path.empty()) {
+    read.RefuseUnread(config_path + ": ");
+  }
   for (std::size_t at = 0; at <= proxies.size();) {
     auto comma = proxies.find(',', at);
     if (comma == std::string::npos) {
@@ -220,6 +169,16 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
     throw ConfigError(problems);
   }
   return config;
+}
+
+std::vector<std::string> ConfigFileKeys() {
+  const nlohmann::json empty = nlohmann::json::object();
+  std::vector<std::string> problems;
+  ConfigReader read(empty, {}, problems);
+  Config config;
+  std::string proxies;
+  ReadSettings(read, config, proxies);
+  return read.Keys();
 }
 
 }  // namespace iot::api

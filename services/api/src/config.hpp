@@ -62,4 +62,7 @@ using iot::EnvLookup;
 // overrides, then validates every field. Throws ConfigError listing all problems.
 Config LoadConfig(const std::string& config_path, const EnvLookup& env);
 
+// The keys a config file may hold (dotted paths, "http.port"): exactly those LoadConfig reads.
+std::vector<std::string> ConfigFileKeys();
+
 }  // namespace iot::api

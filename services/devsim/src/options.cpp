@@ -30,7 +30,11 @@ cli::CommandLine MakeCommandLine(Options& o) {
       "credentials),\nfetches the published thing model, posts properties and events at a fixed "
       "total rate and answers\nproperty sets and services. Ends with a summary (--json for "
       "machines).");
-  line.Options()("api", po::value(&o.api_url)->value_name("URL"), "REST API base (http://127.0.0.1:8080)")(
+  line.Options()(
+      "api", po::value(&o.api_url)->value_name("URL"),
+      "REST API base (http://127.0.0.1:8080; https://host:8443 verifies the server's certificate)")(
+      "api-ca", po::value(&o.api_ca_file)->value_name("FILE"),
+      "CA certificate for an https:// API (default: --ca's, else the system's CAs)")(
       "token", po::value(&o.token)->value_name("TOKEN"), "admin token (default: $IOT_ADMIN_TOKEN)")(
       "product", po::value(&o.product_key)->value_name("PK")->required(), "product key (required)")(
       "devices", InRange<long long>("--devices", 1, 100000, o.devices)->value_name("N"),
@@ -42,7 +46,8 @@ cli::CommandLine MakeCommandLine(Options& o) {
                                  "TSL document to use instead of the published thing model")(
       "mqtt", po::value(&o.mqtt_uri)->value_name("URI"),
       "broker (tcp://127.0.0.1:1883; ssl://host:8883 with --ca)")(
-      "ca", po::value(&o.ca_file)->value_name("FILE"), "CA certificate for ssl://")(
+      "ca", po::value(&o.ca_file)->value_name("FILE"),
+      "CA certificate for ssl:// (and https:// without --api-ca)")(
       "rate", InRange<double>("--rate", 0.001, 1e6, o.rate)->value_name("R"),
       "posts per second, all devices together (10)")(
       "duration", InRange<double>("--duration", 0, 1e7, o.duration_s)->value_name("S"),

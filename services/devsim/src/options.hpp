@@ -8,8 +8,9 @@
 namespace iot::devsim {
 
 struct Options {
-  std::string api_url = "http://127.0.0.1:8080";
-  std::string token;  // --token or IOT_ADMIN_TOKEN
+  std::string api_url = "http://127.0.0.1:8080";  // or https://
+  std::string api_ca_file;  // CA of an https:// API (default: ca_file, else the system's)
+  std::string token;        // --token or IOT_ADMIN_TOKEN
   std::string product_key;
   std::size_t devices = 10;
   std::string prefix = "sim-";   // device names: {prefix}{0001..}

@@ -13,10 +13,10 @@
 #include <stdexcept>
 #include <thread>
 
-#include "http.hpp"
 #include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/device/device.hpp"
+#include "iot/http/client.hpp"
 #include "iot/tsl/parser.hpp"
 #include "stats.hpp"
 
@@ -50,12 +50,24 @@ Credential FromJson(const json& item) {
   return c;
 }
 
-[[noreturn]] void HttpFailure(const std::string& what, const HttpResult& r) {
+[[noreturn]] void HttpFailure(const std::string& what, const http::Response& r) {
   throw std::runtime_error(what + ": HTTP " + std::to_string(r.status) + " " + r.body.substr(0, 500));
 }
 
+// The REST API: where it is and how to reach it (--api, --api-ca, the token).
+struct Api {
+  http::Url url;
+  http::ClientOptions options;  // the CA for https://, the deadline of a call
+  http::Headers headers;
+
+  http::Response Call(const std::string& method, const std::string& target,
+                      const std::string& body = "") const {
+    return http::Request(url, method, target, headers, body, options);
+  }
+};
+
 // Registers the devices (devices:batch in chunks of 1000); names that exist already are looked up.
-std::vector<Credential> RegisterDevices(const Options& o, const HttpUrl& api) {
+std::vector<Credential> RegisterDevices(const Options& o, const Api& api) {
   std::vector<Credential> out;
   const std::string base = "/api/v1/products/" + o.product_key + "/devices";
   for (std::size_t first = 0; first < o.devices; first += 1000) {
@@ -64,7 +76,7 @@ std::vector<Credential> RegisterDevices(const Options& o, const HttpUrl& api) {
     for (std::size_t i = first; i < last; ++i) {
       names.push_back(DeviceName(o, i));
     }
-    HttpResult r = HttpCall(api, "POST", base + ":batch", o.token, json{{"deviceNames", names}}.dump());
+    http::Response r = api.Call("POST", base + ":batch", json{{"deviceNames", names}}.dump());
     if (r.status == 201) {
       const json doc = json::parse(r.body);  // not in the range-for: a temporary would dangle
       for (const json& item : doc.at("items")) {
@@ -78,9 +90,9 @@ std::vector<Credential> RegisterDevices(const Options& o, const HttpUrl& api) {
     // Some exist (an earlier run): register the rest one by one, read the secrets of the others.
     for (const json& name : names) {
       const std::string dn = name.get<std::string>();
-      HttpResult one = HttpCall(api, "POST", base, o.token, json{{"deviceName", dn}}.dump());
+      http::Response one = api.Call("POST", base, json{{"deviceName", dn}}.dump());
       if (one.status == 409) {
-        one = HttpCall(api, "GET", base + "/" + dn, o.token);
+        one = api.Call("GET", base + "/" + dn);
       }
       if (one.status != 200 && one.status != 201) {
         HttpFailure("registering " + dn, one);
@@ -91,13 +103,12 @@ std::vector<Credential> RegisterDevices(const Options& o, const HttpUrl& api) {
   return out;
 }
 
-tsl::Module LoadModel(const Options& o, const HttpUrl* api) {
+tsl::Module LoadModel(const Options& o, const Api* api) {
   std::string text;
   if (!o.model_file.empty()) {
     text = ReadFile(o.model_file);
   } else {
-    HttpResult r =
-        HttpCall(*api, "GET", "/api/v1/products/" + o.product_key + "/thing-model?version=latest", o.token);
+    http::Response r = api->Call("GET", "/api/v1/products/" + o.product_key + "/thing-model?version=latest");
     if (r.status == 404) {
       throw std::runtime_error("product " + o.product_key + " has no published thing model");
     }
@@ -201,9 +212,11 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
   std::vector<Credential> credentials;
   tsl::Module model;
   try {
-    std::unique_ptr<HttpUrl> api;
+    std::unique_ptr<Api> api;
     if (!o.token.empty()) {
-      api = std::make_unique<HttpUrl>(ParseHttpUrl(o.api_url));
+      api =
+          std::make_unique<Api>(Api{http::ParseUrl(o.api_url), {}, {{"Authorization", "Bearer " + o.token}}});
+      api->options.ca_file = o.api_ca_file.empty() ? o.ca_file : o.api_ca_file;
     }
     if (!o.credentials_file.empty() && ::access(o.credentials_file.c_str(), R_OK) == 0) {
       credentials = ReadCredentials(o.credentials_file);

@@ -3,23 +3,18 @@
 #include <chrono>
 #include <vector>
 
+#include "iot/common/error_category.hpp"
+
 namespace iot::gateway {
 
 const boost::system::error_category& LookupCategory() {
-  class Category final : public boost::system::error_category {
-   public:
-    const char* name() const noexcept override { return "gateway.lookup"; }
-    std::string message(int ev) const override {
-      switch (static_cast<LookupErrc>(ev)) {
-        case LookupErrc::kNotFound: return "not found";
-        case LookupErrc::kUnavailable: return "directory unavailable";
-        case LookupErrc::kFailed: return "lookup failed";
-      }
-      return "unknown lookup error";
-    }
-  };
-  static const Category category;
-  return category;
+  static const TableCategory kCategory(
+      "gateway.lookup",
+      std::array{std::pair{LookupErrc::kNotFound, "not found"},
+                 std::pair{LookupErrc::kUnavailable, "directory unavailable"},
+                 std::pair{LookupErrc::kFailed, "lookup failed"}},
+      "unknown lookup error");
+  return kCategory;
 }
 
 CachingDirectory::CachingDirectory(DirectorySource& source, CacheSettings settings, Clock clock)

@@ -4,13 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "iot/common/process_metrics.hpp"
 #include "iot/common/prometheus.hpp"
 
 namespace iot::gateway {
 namespace {
 
-using metrics::AppendHeader;
 using metrics::AppendScalar;
 
 struct BrokerSeries {
@@ -155,93 +153,77 @@ void BrokerStats::Render(std::string& out) const {
                "When the plugin's /iot/broker/stats last arrived (0: never)", plugin_updated_s_);
 }
 
-void LabeledCounter::Add(const std::string& label, std::uint64_t n) {
-  std::lock_guard lock(mutex_);
-  values_[label] += n;
-}
-
-std::uint64_t LabeledCounter::Get(const std::string& label) const {
-  std::lock_guard lock(mutex_);
-  auto it = values_.find(label);
-  return it == values_.end() ? 0 : it->second;
-}
-
-void LabeledCounter::Render(std::string& out, std::string_view name, std::string_view label_name,
-                            std::string_view help) const {
-  AppendHeader(out, name, "counter", help);
-  std::lock_guard lock(mutex_);
-  for (const auto& [label, value] : values_) {
-    metrics::AppendSample(out, name, metrics::RenderLabels({{std::string(label_name), label}}), value);
-  }
-}
-
-std::string Metrics::Render() const {
-  std::string out;
-  out.reserve(4096);
-  messages_in.Render(out, "iot_gateway_messages_in_total", "kind", "Messages received, by topic kind");
-  replies.Render(out, "iot_gateway_replies_total", "code", "Alink replies published, by code");
-  items_accepted.Render(out, "iot_gateway_items_accepted_total", "kind",
-                        "Properties/events accepted and stored, by topic kind");
-  items_refused.Render(out, "iot_gateway_items_refused_total", "code",
-                       "Items refused by thing-model validation, by Alink code");
-  requests_refused.Render(out, "iot_gateway_requests_refused_total", "code",
-                          "Messages refused as a whole, by Alink code");
-  unanswered.Render(out, "iot_gateway_unanswered_total", "kind",
-                    "Device messages with no answer by design (device replies, reply-less topics, "
-                    "sys.ack 0), by topic kind");
-  AppendScalar(out, "iot_gateway_duplicates_total", "counter", "Redelivered messages stored once",
-               duplicates.load());
-  AppendScalar(out, "iot_gateway_rate_limited_total", "counter", "Messages answered 429",
-               rate_limited.load());
-  AppendScalar(out, "iot_gateway_not_supported_total", "counter",
-               "Messages answered 6300 (method not supported)", not_supported.load());
-  AppendScalar(out, "iot_gateway_script_calls_total", "counter",
-               "Parsing-script calls of raw products (rawDataToProtocol, protocolToRawData)",
-               script_calls.load());
-  AppendScalar(out, "iot_gateway_ignored_total", "counter", "Messages not for the gateway (downlinks)",
-               ignored.load());
-  AppendScalar(out, "iot_gateway_mqtt_connects_total", "counter", "Successful MQTT connects",
-               mqtt_connects.load());
-  AppendScalar(out, "iot_gateway_mqtt_connection_lost_total", "counter", "MQTT connections lost",
-               mqtt_connection_lost.load());
-  AppendScalar(out, "iot_gateway_pauses_total", "counter", "Consumption paused (high-water mark)",
-               pauses.load());
-  AppendScalar(out, "iot_gateway_resumes_total", "counter", "Consumption resumed (low-water mark)",
-               resumes.load());
-  AppendScalar(out, "iot_gateway_paused", "gauge", "1 while consumption is paused", paused.load());
-  AppendScalar(out, "iot_gateway_db_retries_total", "counter", "Batches or lookups retried (PostgreSQL away)",
-               db_retries.load());
-  AppendScalar(out, "iot_gateway_db_failed_messages_total", "counter",
-               "Messages the store refused for a data reason (answered 500)", db_failed_messages.load());
-  AppendScalar(out, "iot_gateway_publish_errors_total", "counter", "Reply publishes that failed",
-               publish_errors.load());
-  AppendScalar(out, "iot_gateway_queue_overflow_total", "counter",
-               "Messages accepted above the ingress capacity (kept, never dropped)", overflow.load());
-  AppendScalar(out, "iot_gateway_batches_total", "counter", "Committed batches", batches.load());
-  AppendScalar(out, "iot_gateway_committed_messages_total", "counter", "Messages in committed batches",
-               committed_messages.load());
-  if (queue_depth) {
-    AppendScalar(out, "iot_gateway_queue_depth", "gauge", "Messages held by the gateway (all stages)",
-                 static_cast<double>(queue_depth()));
-  }
-  if (queue_capacity) {
-    AppendScalar(out, "iot_gateway_queue_capacity", "gauge", "Ingress high-water mark",
-                 static_cast<double>(queue_capacity()));
-  }
-  if (mqtt_connected && database_ok) {
-    const bool mqtt = mqtt_connected(), db = database_ok();
-    AppendScalar(out, "iot_gateway_mqtt_connected", "gauge", "1 while connected to the broker", mqtt ? 1 : 0);
-    AppendScalar(out, "iot_gateway_database_ok", "gauge", "1 while PostgreSQL answers", db ? 1 : 0);
-    AppendScalar(out, "iot_gateway_ready", "gauge", "1 while ready (broker and PostgreSQL, as /readyz)",
-                 mqtt && db ? 1 : 0);
-  }
-  batch_size.Append(out, "iot_gateway_batch_size", "Messages per committed batch");
-  commit_seconds.Append(out, "iot_gateway_commit_seconds", "Batch transaction latency");
-  ingest_lag_seconds.Append(out, "iot_gateway_ingest_lag_seconds",
-                            "From a message's arrival at the gateway to its commit (oldest of each batch)");
-  broker.Render(out);
-  out += metrics::RenderSelf("gateway");
-  return out;
+Metrics::Metrics()
+    : messages_in(
+          registry.CountersBy("iot_gateway_messages_in_total", "kind", "Messages received, by topic kind")),
+      replies(registry.CountersBy("iot_gateway_replies_total", "code", "Alink replies published, by code")),
+      items_accepted(registry.CountersBy("iot_gateway_items_accepted_total", "kind",
+                                         "Properties/events accepted and stored, by topic kind")),
+      items_refused(registry.CountersBy("iot_gateway_items_refused_total", "code",
+                                        "Items refused by thing-model validation, by Alink code")),
+      requests_refused(registry.CountersBy("iot_gateway_requests_refused_total", "code",
+                                           "Messages refused as a whole, by Alink code")),
+      unanswered(registry.CountersBy("iot_gateway_unanswered_total", "kind",
+                                     "Device messages with no answer by design (device replies, reply-less "
+                                     "topics, sys.ack 0), by topic kind")),
+      duplicates(registry.Counter("iot_gateway_duplicates_total", "Redelivered messages stored once")),
+      rate_limited(registry.Counter("iot_gateway_rate_limited_total", "Messages answered 429")),
+      not_supported(registry.Counter("iot_gateway_not_supported_total",
+                                     "Messages answered 6300 (method not supported)")),
+      script_calls(
+          registry.Counter("iot_gateway_script_calls_total",
+                           "Parsing-script calls of raw products (rawDataToProtocol, protocolToRawData)")),
+      ignored(registry.Counter("iot_gateway_ignored_total", "Messages not for the gateway (downlinks)")),
+      mqtt_connects(registry.Counter("iot_gateway_mqtt_connects_total", "Successful MQTT connects")),
+      mqtt_connection_lost(
+          registry.Counter("iot_gateway_mqtt_connection_lost_total", "MQTT connections lost")),
+      pauses(registry.Counter("iot_gateway_pauses_total", "Consumption paused (high-water mark)")),
+      resumes(registry.Counter("iot_gateway_resumes_total", "Consumption resumed (low-water mark)")),
+      paused(registry.Gauge("iot_gateway_paused", "1 while consumption is paused")),
+      db_retries(
+          registry.Counter("iot_gateway_db_retries_total", "Batches or lookups retried (PostgreSQL away)")),
+      db_failed_messages(registry.Counter("iot_gateway_db_failed_messages_total",
+                                          "Messages the store refused for a data reason (answered 500)")),
+      publish_errors(registry.Counter("iot_gateway_publish_errors_total", "Reply publishes that failed")),
+      overflow(registry.Counter("iot_gateway_queue_overflow_total",
+                                "Messages accepted above the ingress capacity (kept, never dropped)")),
+      batches(registry.Counter("iot_gateway_batches_total", "Committed batches")),
+      committed_messages(
+          registry.Counter("iot_gateway_committed_messages_total", "Messages in committed batches")),
+      batch_size(registry.AddHistogram("iot_gateway_batch_size", "Messages per committed batch",
+                                       {1, 4, 16, 64, 128, 256, 512, 1000, 2000})),
+      commit_seconds(
+          registry.AddHistogram("iot_gateway_commit_seconds", "Batch transaction latency",
+                                {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5})),
+      ingest_lag_seconds(registry.AddHistogram(
+          "iot_gateway_ingest_lag_seconds",
+          "From a message's arrival at the gateway to its commit (oldest of each batch)",
+          {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})) {
+  // The gauges read at scrape time; `this` outlives the registry's use (a member of it).
+  auto size = [this](std::function<std::size_t()> Metrics::*gauge) {
+    return [this, gauge]() -> std::optional<double> {
+      const auto& read = this->*gauge;
+      return read ? std::optional<double>(static_cast<double>(read())) : std::nullopt;
+    };
+  };
+  registry.AddGaugeCallback("iot_gateway_queue_depth", "Messages held by the gateway (all stages)",
+                            size(&Metrics::queue_depth));
+  registry.AddGaugeCallback("iot_gateway_queue_capacity", "Ingress high-water mark",
+                            size(&Metrics::queue_capacity));
+  auto probe = [this](bool mqtt, bool db) {
+    return [this, mqtt, db]() -> std::optional<double> {
+      if (!mqtt_connected || !database_ok) {
+        return std::nullopt;
+      }
+      return (!mqtt || mqtt_connected()) && (!db || database_ok()) ? 1 : 0;
+    };
+  };
+  registry.AddGaugeCallback("iot_gateway_mqtt_connected", "1 while connected to the broker",
+                            probe(true, false));
+  registry.AddGaugeCallback("iot_gateway_database_ok", "1 while PostgreSQL answers", probe(false, true));
+  registry.AddGaugeCallback("iot_gateway_ready", "1 while ready (broker and PostgreSQL, as /readyz)",
+                            probe(true, true));
+  registry.AddCollector([this](std::string& out) { broker.Render(out); });
 }
 
 }  // namespace iot::gateway

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -17,19 +16,7 @@ namespace iot::gateway {
 
 using iot::metrics::Histogram;
 
-// Counters keyed by a small label value (topic kind, Alink code). A mutex per increment is fine at
-// the gateway's rates (one lock per message, uncontended most of the time).
-class LabeledCounter {
- public:
-  void Add(const std::string& label, std::uint64_t n = 1);
-  std::uint64_t Get(const std::string& label) const;
-  void Render(std::string& out, std::string_view name, std::string_view label_name,
-              std::string_view help) const;
-
- private:
-  mutable std::mutex mutex_;
-  std::map<std::string, std::uint64_t> values_;
-};
+using iot::metrics::LabeledCounter;
 
 // The broker's own figures, re-exported by every gateway (they describe the broker, not the replica):
 // Mosquitto's $SYS/broker/... topics (clients, messages in/out, dropped, stored) and the project plugin's
@@ -52,42 +39,48 @@ class BrokerStats {
   double sys_updated_s_ = 0;
 };
 
-// Everything /metrics shows. Shared by all threads.
+// Everything /metrics shows, in the one registry type of libs/common: the fields are handles into
+// `registry` (updated without its lock). Shared by all threads.
 struct Metrics {
-  LabeledCounter messages_in;       // by topic kind
-  LabeledCounter replies;           // by Alink code
-  LabeledCounter items_accepted;    // by topic kind
-  LabeledCounter items_refused;     // by Alink code
-  LabeledCounter requests_refused;  // request-level failures by Alink code
-  LabeledCounter unanswered;        // device messages with no answer by design, by topic kind
-  std::atomic<std::uint64_t> duplicates{0};
-  std::atomic<std::uint64_t> rate_limited{0};
-  std::atomic<std::uint64_t> not_supported{0};
-  std::atomic<std::uint64_t> script_calls{0};  // raw products: parsing-script calls
-  std::atomic<std::uint64_t> ignored{0};       // not device-published, or not ours
-  std::atomic<std::uint64_t> mqtt_connects{0};
-  std::atomic<std::uint64_t> mqtt_connection_lost{0};
-  std::atomic<std::uint64_t> pauses{0};
-  std::atomic<std::uint64_t> resumes{0};
-  std::atomic<std::uint64_t> db_retries{0};
-  std::atomic<std::uint64_t> db_failed_messages{0};
-  std::atomic<std::uint64_t> publish_errors{0};
-  std::atomic<std::uint64_t> overflow{0};  // pushed above the ingress capacity (never dropped)
-  std::atomic<std::uint64_t> batches{0};
-  std::atomic<std::uint64_t> committed_messages{0};
-  std::atomic<std::int64_t> paused{0};
-  Histogram batch_size{{1, 4, 16, 64, 128, 256, 512, 1000, 2000}};
-  Histogram commit_seconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}};
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  metrics::Registry registry{"gateway"};  // first: the handles below refer into it
+  LabeledCounter& messages_in;            // by topic kind
+  LabeledCounter& replies;                // by Alink code
+  LabeledCounter& items_accepted;         // by topic kind
+  LabeledCounter& items_refused;          // by Alink code
+  LabeledCounter& requests_refused;       // request-level failures by Alink code
+  LabeledCounter& unanswered;             // device messages with no answer by design, by topic kind
+  std::atomic<std::uint64_t>& duplicates;
+  std::atomic<std::uint64_t>& rate_limited;
+  std::atomic<std::uint64_t>& not_supported;
+  std::atomic<std::uint64_t>& script_calls;  // raw products: parsing-script calls
+  std::atomic<std::uint64_t>& ignored;       // not device-published, or not ours
+  std::atomic<std::uint64_t>& mqtt_connects;
+  std::atomic<std::uint64_t>& mqtt_connection_lost;
+  std::atomic<std::uint64_t>& pauses;
+  std::atomic<std::uint64_t>& resumes;
+  std::atomic<std::int64_t>& paused;
+  std::atomic<std::uint64_t>& db_retries;
+  std::atomic<std::uint64_t>& db_failed_messages;
+  std::atomic<std::uint64_t>& publish_errors;
+  std::atomic<std::uint64_t>& overflow;  // pushed above the ingress capacity (never dropped)
+  std::atomic<std::uint64_t>& batches;
+  std::atomic<std::uint64_t>& committed_messages;
+  Histogram& batch_size;
+  Histogram& commit_seconds;
   // From a message's arrival at the gateway to its batch's commit (the batch's oldest message).
-  Histogram ingest_lag_seconds{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
+  Histogram& ingest_lag_seconds;
   BrokerStats broker;
-  // Gauges read at render time.
+  // Gauges read at render time (unset: not shown).
   std::function<std::size_t()> queue_depth;
   std::function<std::size_t()> queue_capacity;
   std::function<bool()> mqtt_connected;  // iot_gateway_ready = both (what /readyz answers 200 for)
   std::function<bool()> database_ok;
 
-  std::string Render() const;
+  std::string Render() const { return registry.Render(); }
 };
 
 }  // namespace iot::gateway

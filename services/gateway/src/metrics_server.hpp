@@ -1,15 +1,17 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
-#include <thread>
+
+#include "iot/http/server.hpp"
 
 namespace iot::gateway {
 
-// A tiny HTTP/1.0 responder on one thread (POSIX sockets, no Beast): GET /metrics (Prometheus text)
-// GET /healthz (connected to the broker) and GET /readyz (`ready`: broker and database). One request per
-// connection, 1 s read timeout, request head up to 8 KiB.
+// The gateway's operations endpoints on the shared HTTP server (libs/http, Boost.Beast, a thread of its
+// own): GET /metrics (Prometheus text), GET /healthz (connected to the broker) and GET /readyz (`ready`:
+// broker and database). One request per connection; the request must arrive within 1 s and its head
+// within 8 KiB; at most 32 connections at once.
 class MetricsServer {
  public:
   using Render = std::function<std::string()>;
@@ -26,17 +28,12 @@ class MetricsServer {
   int Port() const { return port_; }
 
  private:
-  void Loop();
-  void Serve(int fd);
-
   std::string bind_;
   int port_;
   Render render_;
   Healthy healthy_;
   Healthy ready_;
-  int listen_fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  http::Server server_;
 };
 
 }  // namespace iot::gateway

@@ -47,16 +47,36 @@ std::optional<json> Summary(const iot::testing::ChildProcess& p) {
 }
 
 struct Platform {
-  Platform() {
+  // `https`: iot-api also serves HTTPS with a certificate for 127.0.0.1 (ca_file), and Devsim() uses it.
+  explicit Platform(bool https = false) {
     gateway = std::make_unique<GatewayProcess>(stack, "gw-devsim-itest");
     REQUIRE(gateway->WaitConnected());
     // With the broker configured, iot-api can control devices (issue 6).
-    api = std::make_unique<iot::api::itest::ApiProcess>(
-        iot::api::itest::Env{{"IOT_MQTT_HOST", "127.0.0.1"},
+    iot::api::itest::Env env{{"IOT_MQTT_HOST", "127.0.0.1"},
                              {"IOT_MQTT_PORT", std::to_string(stack.Broker().Port())},
                              {"IOT_MQTT_USERNAME", iot::testing::kApiUser},
-                             {"IOT_MQTT_PASSWORD", iot::testing::kApiSecret}},
-        stack.Dsn());
+                             {"IOT_MQTT_PASSWORD", iot::testing::kApiSecret}};
+    if (https) {
+      const std::string base = iot::testing::MakeTempDir("devsim-tls") + "/api";
+      REQUIRE(iot::testing::RunShell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                                     "-nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+                                     "-keyout '" +
+                                         base + ".key' -out '" + base + ".crt'",
+                                     base + ".openssl.log") == 0);
+      ca_file = base + ".crt";
+      https_port = iot::testing::FreePort();
+      env.insert({{"IOT_TLS_CERT", base + ".crt"},
+                  {"IOT_TLS_KEY", base + ".key"},
+                  {"IOT_HTTPS_PORT", std::to_string(https_port)}});
+    }
+    api = std::make_unique<iot::api::itest::ApiProcess>(env, stack.Dsn());
+    if (https) {
+      REQUIRE(iot::testing::WaitForPort(https_port, 20s));
+    }
+  }
+  std::string ApiUrl() const {
+    return https_port != 0 ? "https://127.0.0.1:" + std::to_string(https_port)
+                           : "http://127.0.0.1:" + std::to_string(api->Port());
   }
   iot::testing::HttpResponse Rest(const std::string& method, const std::string& target,
                                   const std::string& body = "") {
@@ -72,14 +92,8 @@ struct Platform {
     }
   }
   iot::testing::ChildProcess Devsim(std::vector<std::string> args) {
-    std::vector<std::string> argv = {IOT_DEVSIM_BINARY,
-                                     "--api",
-                                     "http://127.0.0.1:" + std::to_string(api->Port()),
-                                     "--mqtt",
-                                     stack.Broker().Uri(),
-                                     "--product",
-                                     kPk,
-                                     "--json",
+    std::vector<std::string> argv = {IOT_DEVSIM_BINARY,    "--api",     ApiUrl(), "--mqtt",
+                                     stack.Broker().Uri(), "--product", kPk,      "--json",
                                      "--no-progress"};
     argv.insert(argv.end(), args.begin(), args.end());
     static int n = 0;
@@ -90,6 +104,8 @@ struct Platform {
   Stack stack;
   std::unique_ptr<GatewayProcess> gateway;
   std::unique_ptr<iot::api::itest::ApiProcess> api;
+  std::string ca_file;
+  int https_port = 0;
 };
 
 bool WaitExit(iot::testing::ChildProcess& p, std::chrono::seconds timeout) {
@@ -235,4 +251,29 @@ TEST_CASE("Devsim: answers services and property sets invoked through the REST A
   auto summary = Summary(sim);
   REQUIRE(summary);
   CHECK((*summary)["downlinks"]["answered"] == 3);
+}
+
+TEST_CASE("Devsim: registers its devices and fetches the thing model over HTTPS, the certificate verified",
+          "[integration][devsim][mqtt][pg][tls]") {
+  Platform p(/*https=*/true);
+  // Without the CA, the self-signed certificate is refused before anything is sent.
+  auto refused = p.Devsim({"--devices", "2", "--duration", "1"});
+  refused.Start();
+  REQUIRE(WaitExit(refused, 60s));
+  CHECK(refused.LogContains("cannot start"));
+  CHECK(refused.LogContains("TLS handshake with 127.0.0.1"));
+  CHECK(refused.LogContains("certificate"));
+  CHECK(Scalar(p.stack, "SELECT count(*) FROM devices WHERE true") == 0);
+
+  auto sim = p.Devsim({"--api-ca", p.ca_file, "--devices", "2", "--rate", "10", "--duration", "2"});
+  sim.Start();
+  REQUIRE(WaitExit(sim, 60s));
+  INFO(sim.LogTail());
+  auto summary = Summary(sim);
+  REQUIRE(summary);
+  CHECK((*summary)["devices"] == 2);
+  CHECK((*summary)["connected"] == 2);
+  CHECK((*summary)["sent"].get<int>() > 0);
+  CHECK((*summary)["answered"] == (*summary)["sent"]);
+  CHECK(Scalar(p.stack, "SELECT count(*) FROM devices WHERE device_name LIKE 'sim-%'") == 2);
 }

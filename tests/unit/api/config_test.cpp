@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -70,7 +71,10 @@ TEST_CASE("Config: every bad field is reported together", "[api][config]") {
     iot::api::LoadConfig(path, Env({}));
     FAIL("expected ConfigError");
   } catch (const iot::api::ConfigError& e) {
-    CHECK(e.Problems().size() == 2);  // schema problems first: wrong type, unknown key
+    // Wrong type, bad value and unknown key, all in one go.
+    CHECK(e.Problems() ==
+          std::vector<std::string>{"http.port: must be an integer", path + ": http.colour: unknown setting",
+                                   "logLevel / IOT_LOG_LEVEL: must be debug, info, warn or error"});
   }
   std::remove(path.c_str());
   try {
@@ -90,6 +94,60 @@ TEST_CASE("Config: every bad field is reported together", "[api][config]") {
     }
   }
   CHECK_THROWS_AS(iot::api::LoadConfig("/nonexistent/config.json", Env({})), iot::api::ConfigError);
+}
+
+// The file's schema is the loader's reads: every key LoadConfig reads is accepted in a file (a key missing
+// from a hand-kept list would be refused here as an unknown setting) and reaches the configuration.
+TEST_CASE("Config: a config file may hold every key the loader reads, and nothing else", "[api][config]") {
+  const std::vector<std::string> keys = iot::api::ConfigFileKeys();
+  for (const char* key :
+       {"http.port", "http.tlsKey", "logFormat", "scriptCpuMs", "scriptMemoryMb", "dryRunDsn",
+        "dryRunRowsPerS", "streamQueueMessages", "streamQueueBytes", "trustedProxies"}) {
+    INFO(key);
+    CHECK(std::find(keys.begin(), keys.end(), key) != keys.end());
+  }
+  for (const std::string& key : keys) {
+    // A value of the wrong type for every kind of setting: the reader names the key, no "unknown setting".
+    nlohmann::json file = nlohmann::json::object();
+    const auto dot = key.find('.');
+    if (dot == std::string::npos) {
+      file[key] = nlohmann::json::array();
+    } else {
+      file[key.substr(0, dot)][key.substr(dot + 1)] = nlohmann::json::array();
+    }
+    const auto path = WriteTemp(file.dump());
+    INFO(file.dump());
+    try {
+      iot::api::LoadConfig(path, Env({}));
+      FAIL("expected ConfigError");
+    } catch (const iot::api::ConfigError& e) {
+      REQUIRE(e.Problems().size() == 1);
+      CHECK(e.Problems()[0].starts_with(key + ": must be a"));
+    }
+    std::remove(path.c_str());
+  }
+  const auto path = WriteTemp(
+      R"({"logFormat":"json","scriptCpuMs":7,"scriptMemoryMb":9,"dryRunDsn":"postgresql://dry/run",)"
+      R"("dryRunRowsPerS":11,"streamQueueMessages":13,"streamQueueBytes":4096,"http":{"port":9001}})");
+  const auto config = iot::api::LoadConfig(path, Env({}));
+  CHECK(config.log_format == "json");
+  CHECK(config.control.script_cpu_ms == 7);
+  CHECK(config.control.script_memory_mb == 9);
+  CHECK(config.dry_run_dsn == "postgresql://dry/run");
+  CHECK(config.dry_run_rows_per_s == 11);
+  CHECK(config.stream_queue_messages == 13);
+  CHECK(config.stream_queue_bytes == 4096);
+  CHECK(config.http.port == 9001);
+  std::remove(path.c_str());
+  const auto odd = WriteTemp(R"({"http":5,"scriptCpuMS":7})");
+  try {
+    iot::api::LoadConfig(odd, Env({}));
+    FAIL("expected ConfigError");
+  } catch (const iot::api::ConfigError& e) {
+    CHECK(e.Problems() == std::vector<std::string>{odd + ": http: must be an object",
+                                                   odd + ": scriptCpuMS: unknown setting"});
+  }
+  std::remove(odd.c_str());
 }
 
 TEST_CASE("Config: an empty variable is unset, as in iot-gateway", "[api][config]") {

@@ -165,9 +165,13 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
   CHECK(o.progress);
   CHECK(o.devices == 5);
   CHECK_FALSE(ParseOptions({"--product", "p", "--no-progress"}, "tok", print).progress);
+  const Options tls = ParseOptions(
+      {"--product", "p", "--api", "https://api.example:8443", "--api-ca", "/ca.pem"}, "tok", print);
+  CHECK(tls.api_url == "https://api.example:8443");
+  CHECK(tls.api_ca_file == "/ca.pem");
   ParseOptions({"--help"}, "", print);
-  CHECK_THAT(print,
-             Catch::Contains("usage: iot-devsim --product PK") && Catch::Contains("--reply-timeout-ms"));
+  CHECK_THAT(print, Catch::Contains("usage: iot-devsim --product PK") &&
+                        Catch::Contains("--reply-timeout-ms") && Catch::Contains("--api-ca"));
   ParseOptions({"--version"}, "", print);
   CHECK_THAT(print, Catch::StartsWith("iot-devsim "));
   CHECK_THROWS_WITH(ParseOptions({"--devices", "5"}, "tok", print), Catch::Contains("--product"));

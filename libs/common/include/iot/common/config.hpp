@@ -56,13 +56,22 @@ class ConfigReader {
   // The variable's value, or nullptr when it is unset or empty.
   const char* Env(const char* env_name) const;
 
+  // The file keys read so far (dotted paths), in order: the schema of the file is the reads themselves.
+  const std::vector<std::string>& Keys() const { return keys_; }
+  // After the last read: every key of the file that no read asked for becomes a problem
+  // "<where><key>: unknown setting" (a typo or a setting of another version is never silently ignored);
+  // a non-object where reads expect an object: "<where><key>: must be an object".
+  void RefuseUnread(const std::string& where);
+
  private:
-  const nlohmann::json* Find(std::string_view key) const;
+  void RefuseUnread(const nlohmann::json& object, const std::string& prefix, const std::string& where);
+  const nlohmann::json* Find(std::string_view key);  // records `key` as read
   bool ReadInt(std::string_view key, const char* env_name, long long min, long long max, long long& out);
 
   const nlohmann::json& file_;
   EnvLookup env_;
   std::vector<std::string>& problems_;
+  std::vector<std::string> keys_;
 };
 
 }  // namespace iot

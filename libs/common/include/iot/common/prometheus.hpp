@@ -2,6 +2,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -9,7 +14,8 @@
 #include <vector>
 
 // The Prometheus text exposition format (0.0.4), written one way for every service's /metrics: headers,
-// samples, label sets (values escaped) and fixed-bucket histograms.
+// samples, label sets (values escaped), fixed-bucket histograms, and the one Registry type a service keeps
+// its metrics in (iot-gateway and iot-api both).
 namespace iot::metrics {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -61,6 +67,63 @@ class Histogram {
   std::vector<std::atomic<std::uint64_t>> counts_;  // one per bound, plus +Inf
   std::atomic<std::uint64_t> count_{0};
   std::atomic<double> sum_{0};
+};
+
+// Counters keyed by the value of one label (topic kind, Alink code). A mutex per increment: fine at the
+// gateway's rates (one lock per message, uncontended most of the time).
+class LabeledCounter {
+ public:
+  void Add(const std::string& label, std::uint64_t n = 1);
+  std::uint64_t Get(const std::string& label) const;
+  // The samples name{label_name="label"} (the header is the caller's).
+  void AppendSeries(std::string& out, std::string_view name, std::string_view label_name) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t> values_;
+};
+
+// The metrics of one process, rendered in the order they were first registered, then iot_build_info and
+// process_* (RenderSelf) for `service`. Thread-safe. Two ways in:
+//  - handles, made once at startup and updated without the registry's lock (hot paths): Counter, Gauge,
+//    CountersBy, AddHistogram return references that live as long as the registry;
+//  - by name and labels, a lock and a map lookup per call (request paths): Increment, SetGauge, Observe.
+// A name is one family of one kind: using it as another kind throws std::logic_error.
+class Registry {
+ public:
+  explicit Registry(std::string service = "");
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  std::atomic<std::uint64_t>& Counter(std::string_view name, std::string_view help);
+  std::atomic<std::int64_t>& Gauge(std::string_view name, std::string_view help);
+  LabeledCounter& CountersBy(std::string_view name, std::string_view label_name, std::string_view help);
+  Histogram& AddHistogram(std::string_view name, std::string_view help, std::vector<double> bounds);
+
+  void Increment(std::string_view name, std::string_view help, const Labels& labels = {}, double by = 1.0);
+  void SetGauge(std::string_view name, std::string_view help, const Labels& labels, double value);
+  // One observation in the series `labels` (rendered, RenderLabels) of the histogram family `name`, whose
+  // bounds are fixed by its first use.
+  void Observe(std::string_view name, std::string_view help, const std::vector<double>& bounds,
+               const std::string& labels, double value);
+
+  // A gauge read at scrape time (cheap, non-blocking; it may take its component's own locks: it is called
+  // without the registry's). No value (nullopt): no sample, no header.
+  void AddGaugeCallback(std::string name, std::string help, std::function<std::optional<double>()> read);
+  // Text appended at scrape time as is (families whose series come from elsewhere, e.g. the broker's).
+  void AddCollector(std::function<void(std::string&)> append);
+
+  std::string Render() const;
+
+ private:
+  struct Family;
+  Family& FamilyFor(std::string_view name, int kind, std::string_view type, std::string_view help);
+
+  std::string service_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<Family>> families_;  // registration order; never removed
+  std::map<std::string, Family*, std::less<>> by_name_;
 };
 
 }  // namespace iot::metrics
