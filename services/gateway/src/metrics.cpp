@@ -186,6 +186,8 @@ std::string Metrics::Render() const {
                        "Items refused by thing-model validation, by Alink code");
   requests_refused.Render(out, "iot_gateway_requests_refused_total", "code",
                           "Messages refused as a whole, by Alink code");
+  config_push_replies.Render(out, "iot_gateway_config_push_replies_total", "code",
+                             "Devices' answers to thing.config.push, by Alink code");
   AppendScalar(out, "iot_gateway_duplicates_total", "counter", "Redelivered messages stored once",
                duplicates.load());
   AppendScalar(out, "iot_gateway_rate_limited_total", "counter", "Messages answered 429",

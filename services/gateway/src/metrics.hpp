@@ -59,6 +59,7 @@ struct Metrics {
   LabeledCounter items_accepted;    // by topic kind
   LabeledCounter items_refused;     // by Alink code
   LabeledCounter requests_refused;  // request-level failures by Alink code
+  LabeledCounter config_push_replies;  // devices' thing.config.push_reply by code
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> rate_limited{0};
   std::atomic<std::uint64_t> not_supported{0};

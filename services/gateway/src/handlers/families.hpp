@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -27,5 +28,13 @@ void HandleDesiredDelete(Context& c, const ProductEntry& p, const json& params, 
 void HandleDslTemplateGet(Context& c, const ProductEntry& p);
 void HandleTagsUpdate(Context& c, const json& params, Work& out);
 void HandleTagsDelete(Context& c, const json& params, Work& out);
+
+// config.cpp: thing.config.get. The product's switch and current file come from the product cache
+// (kept current by notification), the link is signed with the key every iot-api shares.
+struct ConfigLinks {
+  const std::string& key;       // raw bytes (Directory::UrlSigningKey)
+  const std::string& base_url;  // IOT_PUBLIC_BASE_URL ("" = relative links)
+};
+void HandleConfigGet(Context& c, const ProductEntry& p, const json& params, const ConfigLinks& links);
 
 }  // namespace iot::gateway::handler_detail
