@@ -203,6 +203,7 @@ struct App::Parts {
     control_settings.script_limits = context.script_limits;
     control = std::make_unique<ControlService>(pool, *mqtt_link, control_settings);
     context.control = control.get();
+    context.downlink = mqtt_link.get();
   }
 
   void Start() {

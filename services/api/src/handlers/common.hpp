@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +19,7 @@
 #include "http/request.hpp"
 #include "http/router.hpp"
 #include "iot/common/clock.hpp"
+#include "iot/common/rate_limiter.hpp"
 #include "iot/common/result.hpp"
 #include "iot/script/script.hpp"
 #include "iot/store/device_data.hpp"
@@ -29,6 +32,14 @@ namespace iot::api {
 // Dependencies of the resource handlers, built by the App (app.cpp).
 class ControlService;
 class DryRunner;
+class Downlink;
+
+// What remote configuration (handlers/product_config.cpp) keeps between requests.
+struct RemoteConfigState {
+  std::mutex mutex;
+  std::optional<std::string> url_key;  // the link-signing key (store::EnsureUrlSigningKey), loaded once
+  DeviceRateLimiter pushes{0.2, 1, 10000};  // config:push per product: one per 5 s
+};
 
 struct HandlerContext {
   store::DbPool& pool;
@@ -44,6 +55,9 @@ struct HandlerContext {
   // IOT_PUBLIC_BASE_URL without a trailing slash: the base of every link handed to a device
   // (registration, configuration and firmware downloads); never derived from a request's Host.
   std::string public_base_url;
+  // The API's broker session (configuration pushes); null when no broker is configured (503).
+  Downlink* downlink = nullptr;
+  std::shared_ptr<RemoteConfigState> remote_config = std::make_shared<RemoteConfigState>();
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -136,6 +150,7 @@ void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
 void AddFleetRoutes(Router& router, HandlerContext& context);         // handlers/fleet.cpp
 void AddRegistrationRoutes(Router& router, HandlerContext& context);  // handlers/registration.cpp
+void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handlers/product_config.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -149,6 +164,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddControlRoutes(router, context);
   AddFleetRoutes(router, context);
   AddRegistrationRoutes(router, context);
+  AddProductConfigRoutes(router, context);
 }
 
 }  // namespace iot::api

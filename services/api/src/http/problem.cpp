@@ -41,6 +41,7 @@ ApiError ApiError::MethodNotAllowed(std::vector<std::string> allowed) {
   return e;
 }
 ApiError ApiError::Conflict(std::string detail) { return Make(409, std::move(detail)); }
+ApiError ApiError::Gone(std::string detail) { return Make(410, std::move(detail)); }
 ApiError ApiError::PayloadTooLarge(std::string detail) { return Make(413, std::move(detail)); }
 ApiError ApiError::UnsupportedMediaType(std::string detail) { return Make(415, std::move(detail)); }
 ApiError ApiError::TooManyRequests(std::string detail) { return Make(429, std::move(detail)); }
@@ -61,6 +62,7 @@ std::string_view ReasonPhrase(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 409: return "Conflict";
+    case 410: return "Gone";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
     case 426: return "Upgrade Required";
@@ -114,6 +116,13 @@ ApiError FromAuthResult(const AuthResult& result) {
     }
   }
   return ApiError::Unauthorized("unknown, revoked or expired token");
+}
+
+ApiError FromUrlCheck(UrlCheck check) {
+  if (check == UrlCheck::kExpired) {
+    return ApiError::Gone("this download link has expired: ask for a new one");
+  }
+  return ApiError::Forbidden("missing or invalid download link signature");
 }
 
 ApiError FromErrorCode(const boost::system::error_code& ec) {
