@@ -29,10 +29,12 @@ const RolePatterns& PatternsFor(Role role) {
        "/ota/device/+/+/+", "/shadow/update/+/+", "/iot/broker/stats", "$SYS/broker/#"},
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/shadow/get/+/+",
        "/ota/device/upgrade/+/+"}};
-  // The API sends commands and takes the answers to the synchronous calls it has in flight.
+  // The API sends commands and configuration pushes, and takes the answers to the synchronous calls
+  // it has in flight.
   static const RolePatterns kApi{{"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
                                  {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set",
-                                  "/sys/+/+/rrpc/request/+", "/sys/+/+/thing/model/down_raw"}};
+                                  "/sys/+/+/rrpc/request/+", "/sys/+/+/thing/model/down_raw",
+                                  "/sys/+/+/thing/config/push"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iot/alink/config.hpp"
 #include "iot/device/types.hpp"
 
 namespace iot::device {
@@ -22,6 +23,7 @@ struct DeviceTopics {
   std::string DesiredGet() const;
   std::string DesiredDelete() const;
   std::string DslTemplateGet() const;
+  std::string ConfigGet() const;  // /sys/{pk}/{dn}/thing/config/get
   std::string NtpRequest() const;  // /ext/ntp/{pk}/{dn}/request
   // Filters subscribed on every connect: post replies, property set, services (async), RRPC
   // requests, desired/template replies, NTP response. thing/service/+ also matches the device's own
@@ -43,6 +45,10 @@ std::vector<Refusal> ParseRefusals(const nlohmann::json& data);
 // Fills `out` (code, message, data, refusals when `post`) from a reply payload; false when it is
 // not an Alink reply. `out.id` receives the reply's id.
 bool ParseReplyPayload(std::string_view payload, bool post, Reply& out);
+
+// Remote configuration (reference §2.13): true when `file` (downloaded from `config.url`) has
+// `config.size` bytes and the SHA-256 `config.sign` (hex, any case).
+bool ConfigFileMatches(const alink::ConfigFile& config, std::string_view file);
 
 // NTP (reference §2.15).
 std::string BuildNtpRequest(std::int64_t device_send_ms);

@@ -57,7 +57,7 @@ struct TimeSync {
   bool ok() const { return outcome == Outcome::kReplied; }
 };
 
-enum class DownlinkKind { kPropertySet, kService };
+enum class DownlinkKind { kPropertySet, kService, kConfigPush };
 
 // A request from the platform: property set (thing/service/property/set), an async service
 // (thing/service/{id}) or a sync service over RRPC (rrpc/request/{messageId}).
