@@ -91,19 +91,11 @@ void ListVersions(HandlerContext& context, Request&& request, Respond respond) {
 }
 
 // thing.config.push to every online device of the product, from a DB pool thread (never the I/O
-// thread), one push per product every 5 s.
+// thread), one push per product every 5 s (refused requests do not count).
 void PushConfig(HandlerContext& context, Request&& request, Respond respond) {
   std::string pk = ProductKeyParam(request);
   if (context.downlink == nullptr) {
     throw ApiError::Unavailable("no broker is configured (IOT_MQTT_HOST): configurations cannot be pushed");
-  }
-  {
-    std::lock_guard lock(context.remote_config->mutex);
-    if (!context.remote_config->pushes.Allow(pk, NowMs())) {
-      ApiError error = ApiError::TooManyRequests("one configuration push per product every 5 s");
-      error.headers.emplace_back("Retry-After", "5");
-      throw error;
-    }
   }
   RunOnDb(context.pool, respond, [&context, request = std::move(request), pk](store::Db& db) {
     store::Product product = Unwrap(store::GetProduct(db, pk), "no such product: " + pk);
@@ -120,6 +112,14 @@ void PushConfig(HandlerContext& context, Request&& request, Respond respond) {
       ApiError error = ApiError::Unavailable("the broker connection is down, retry later");
       error.headers.emplace_back("Retry-After", "1");
       throw error;
+    }
+    {
+      std::lock_guard lock(context.remote_config->mutex);
+      if (!context.remote_config->pushes.Allow(pk, NowMs())) {
+        ApiError error = ApiError::TooManyRequests("one configuration push per product every 5 s");
+        error.headers.emplace_back("Retry-After", "5");
+        throw error;
+      }
     }
     alink::ConfigFile file;
     file.config_id = current->info.config_id;
