@@ -84,7 +84,13 @@ export function RemoteConfigTab(props: { product: Product; onChanged: () => void
           <input
             type="checkbox"
             checked={p.remoteConfig}
-            onChange={(e) => act(async () => (await api('PATCH', path, { remoteConfig: (e.target as HTMLInputElement).checked }), ''))}
+            onChange={(e) => {
+              const on = (e.target as HTMLInputElement).checked;
+              act(async () => {
+                await api('PATCH', path, { remoteConfig: on });
+                return on ? 'Remote configuration switched on.' : 'Remote configuration switched off.';
+              });
+            }}
             data-testid="remote-config-switch"
           />{' '}
           remote configuration (devices get the file with thing.config.get; off: 6713)
