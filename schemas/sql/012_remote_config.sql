@@ -35,3 +35,14 @@ CREATE TABLE url_signing_keys (
   key_hex     text NOT NULL CHECK (length(key_hex) >= 64),
   created_at  timestamptz NOT NULL DEFAULT iot_now_ms()
 );
+
+-- The gateway reads the current file's metadata and the link-signing key (creating the key when it is
+-- the first to need it). Explicit, whichever role applies this migration (default privileges of 006
+-- cover only tables created by the role that set them).
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'iot_gateway') THEN
+    GRANT SELECT ON product_configs TO iot_gateway;
+    GRANT SELECT, INSERT ON url_signing_keys TO iot_gateway;
+  END IF;
+END $$;
