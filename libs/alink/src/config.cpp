@@ -28,7 +28,7 @@ std::string ConfigFileUrl(std::string_view base_url, std::string_view key, std::
 
 Json ConfigData(const ConfigFile& file) {
   return Json{{"configId", file.config_id}, {"configSize", file.size}, {"sign", file.sign},
-              {"signMethod", "Sha256"},     {"url", file.url},          {"getType", "file"}};
+              {"signMethod", "Sha256"},     {"url", file.url},         {"getType", "file"}};
 }
 
 std::string BuildConfigPush(std::string_view id, const ConfigFile& file) {
@@ -36,7 +36,8 @@ std::string BuildConfigPush(std::string_view id, const ConfigFile& file) {
 }
 
 Result<void> CheckConfigGetParams(const Json& params) {
-  if (!params.is_object() || !AbsentOr(params, "configScope", "product") || !AbsentOr(params, "getType", "file")) {
+  if (!params.is_object() || !AbsentOr(params, "configScope", "product") ||
+      !AbsentOr(params, "getType", "file")) {
     return Errc::kBadFieldType;
   }
   return {};
@@ -59,7 +60,8 @@ Result<ConfigFile> DecodeConfigData(const Json& data) {
       !url.is_string() || !AbsentOr(data, "signMethod", "Sha256") || !AbsentOr(data, "getType", "file")) {
     return Errc::kBadFieldType;
   }
-  return ConfigFile{id.get<std::string>(), size.get<std::int64_t>(), sign.get<std::string>(), url.get<std::string>()};
+  return ConfigFile{id.get<std::string>(), size.get<std::int64_t>(), sign.get<std::string>(),
+                    url.get<std::string>()};
 }
 
 }  // namespace iot::alink

@@ -15,7 +15,8 @@ namespace {
 
 constexpr std::size_t kMacBytes = 32;
 
-std::array<unsigned char, kMacBytes> Mac(std::string_view key, std::string_view path, std::int64_t expires_s) {
+std::array<unsigned char, kMacBytes> Mac(std::string_view key, std::string_view path,
+                                         std::int64_t expires_s) {
   std::string content;
   content.reserve(path.size() + 24);
   content.append(path).append("\n").append(std::to_string(expires_s));
@@ -23,8 +24,9 @@ std::array<unsigned char, kMacBytes> Mac(std::string_view key, std::string_view 
   static const unsigned char kNoKey = 0;  // OpenSSL wants a non-null key pointer
   const void* k = key.empty() ? &kNoKey : static_cast<const void*>(key.data());
   unsigned int size = 0;
-  if (HMAC(EVP_sha256(), k, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(content.data()),
-           content.size(), out.data(), &size) == nullptr ||
+  if (HMAC(EVP_sha256(), k, static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(content.data()), content.size(), out.data(),
+           &size) == nullptr ||
       size != kMacBytes) {
     out.fill(0);
   }

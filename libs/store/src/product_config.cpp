@@ -19,18 +19,18 @@ const Statement kInsert{
     "SELECT $1, $2, coalesce((SELECT max(version) FROM product_configs WHERE product_key = $2), 0) + 1, "
     "$3, $4, $5, $6 "
     "RETURNING " IOT_CONFIG_INFO_COLUMNS};
-const Statement kPrune{"pc_prune",
-                       "DELETE FROM product_configs WHERE product_key = $1 AND version <= $2"};
+const Statement kPrune{"pc_prune", "DELETE FROM product_configs WHERE product_key = $1 AND version <= $2"};
 const Statement kCurrent{"pc_current", "SELECT " IOT_CONFIG_INFO_COLUMNS
                                        ", content FROM product_configs WHERE product_key = $1 "
                                        "ORDER BY version DESC LIMIT 1"};
 const Statement kCurrentInfo{"pc_current_info", "SELECT " IOT_CONFIG_INFO_COLUMNS
                                                 " FROM product_configs WHERE product_key = $1 "
                                                 "ORDER BY version DESC LIMIT 1"};
-const Statement kById{"pc_by_id",
-                      "SELECT " IOT_CONFIG_INFO_COLUMNS ", content FROM product_configs WHERE config_id = $1"};
-const Statement kList{"pc_list", "SELECT " IOT_CONFIG_INFO_COLUMNS
-                                 " FROM product_configs WHERE product_key = $1 ORDER BY version DESC LIMIT $2"};
+const Statement kById{
+    "pc_by_id", "SELECT " IOT_CONFIG_INFO_COLUMNS ", content FROM product_configs WHERE config_id = $1"};
+const Statement kList{"pc_list",
+                      "SELECT " IOT_CONFIG_INFO_COLUMNS
+                      " FROM product_configs WHERE product_key = $1 ORDER BY version DESC LIMIT $2"};
 const Statement kOnline{"pc_online_devices",
                         "SELECT device_name FROM devices WHERE product_key = $1 AND status = 'online' "
                         "AND device_name > $2 ORDER BY device_name LIMIT $3"};
@@ -55,7 +55,8 @@ ProductConfig ReadConfig(const pqxx::row& r) { return ProductConfig{ReadInfo(r),
 
 }  // namespace
 
-std::optional<ProductConfigInfo> CurrentConfigInfoIn(pqxx::transaction_base& tx, const std::string& product_key) {
+std::optional<ProductConfigInfo> CurrentConfigInfoIn(pqxx::transaction_base& tx,
+                                                     const std::string& product_key) {
   auto r = Exec(tx, kCurrentInfo, product_key);
   if (r.empty()) {
     return std::nullopt;
@@ -75,8 +76,8 @@ Result<ProductConfigInfo> PutProductConfig(Db& db, std::string_view product_key,
     if (Exec(tx, kLockProduct, S(product_key)).empty()) {
       return make_error_code(Errc::kNotFound);
     }
-    auto r = Exec(tx, kInsert, config_id, S(product_key), S(content), static_cast<std::int64_t>(content.size()),
-                  sha, S(created_by));
+    auto r = Exec(tx, kInsert, config_id, S(product_key), S(content),
+                  static_cast<std::int64_t>(content.size()), sha, S(created_by));
     ProductConfigInfo info = ReadInfo(r[0]);
     Exec(tx, kPrune, S(product_key), info.version - kKeptConfigVersions);
     tx.commit();

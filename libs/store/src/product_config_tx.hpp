@@ -12,6 +12,7 @@
 
 namespace iot::store {
 
-std::optional<ProductConfigInfo> CurrentConfigInfoIn(pqxx::transaction_base& tx, const std::string& product_key);
+std::optional<ProductConfigInfo> CurrentConfigInfoIn(pqxx::transaction_base& tx,
+                                                     const std::string& product_key);
 
 }  // namespace iot::store

@@ -31,10 +31,10 @@ const RolePatterns& PatternsFor(Role role) {
        "/ota/device/upgrade/+/+"}};
   // The API sends commands and configuration pushes, and takes the answers to the synchronous calls
   // it has in flight.
-  static const RolePatterns kApi{{"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
-                                 {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set",
-                                  "/sys/+/+/rrpc/request/+", "/sys/+/+/thing/model/down_raw",
-                                  "/sys/+/+/thing/config/push"}};
+  static const RolePatterns kApi{
+      {"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
+      {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
+       "/sys/+/+/thing/model/down_raw", "/sys/+/+/thing/config/push"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;

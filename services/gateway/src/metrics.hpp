@@ -54,11 +54,11 @@ class BrokerStats {
 
 // Everything /metrics shows. Shared by all threads.
 struct Metrics {
-  LabeledCounter messages_in;       // by topic kind
-  LabeledCounter replies;           // by Alink code
-  LabeledCounter items_accepted;    // by topic kind
-  LabeledCounter items_refused;     // by Alink code
-  LabeledCounter requests_refused;  // request-level failures by Alink code
+  LabeledCounter messages_in;          // by topic kind
+  LabeledCounter replies;              // by Alink code
+  LabeledCounter items_accepted;       // by topic kind
+  LabeledCounter items_refused;        // by Alink code
+  LabeledCounter requests_refused;     // request-level failures by Alink code
   LabeledCounter config_push_replies;  // devices' thing.config.push_reply by code
   std::atomic<std::uint64_t> duplicates{0};
   std::atomic<std::uint64_t> rate_limited{0};

@@ -47,9 +47,11 @@ struct ConfigStack {
   }
 
   // A call under /api/v1/products/{kPk}; a string body is sent as is, a JSON one dumped.
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& path, const json& body = nullptr,
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& path,
+                                  const json& body = nullptr,
                                   const std::string& content_type = "application/json") {
-    iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + std::string(iot::api::itest::kAdminToken)}};
+    iot::testing::HttpHeaders headers = {
+        {"Authorization", "Bearer " + std::string(iot::api::itest::kAdminToken)}};
     std::string text;
     if (!body.is_null()) {
       headers.emplace_back("Content-Type", content_type);
@@ -132,7 +134,8 @@ TEST_CASE("Remote config: switch, upload, thing.config.get, signed download and 
   CHECK(s.Call("GET", "/config").status == 404);
 
   // Upload: any JSON document, kept byte for byte (spacing and key order included).
-  const std::string file = "{ \"interval\": 30,\n  \"servers\": [\"a\", \"b\"], \"name\": \"caf\xC3\xA9\" }\n";
+  const std::string file =
+      "{ \"interval\": 30,\n  \"servers\": [\"a\", \"b\"], \"name\": \"caf\xC3\xA9\" }\n";
   auto put = s.Call("PUT", "/config", file);
   REQUIRE(put.status == 200);
   json v1 = json::parse(put.body);
@@ -153,8 +156,9 @@ TEST_CASE("Remote config: switch, upload, thing.config.get, signed download and 
   CHECK(data["signMethod"] == "Sha256");
   CHECK(data["getType"] == "file");
   const std::string url = data["url"].get<std::string>();
-  CHECK(url.rfind(std::string(kBase) + "/api/v1/files/config/" + v1["configId"].get<std::string>() + "?expires=",
-                  0) == 0);
+  CHECK(url.rfind(
+            std::string(kBase) + "/api/v1/files/config/" + v1["configId"].get<std::string>() + "?expires=",
+            0) == 0);
   auto downloaded = s.Download(url);
   REQUIRE(downloaded.status == 200);
   CHECK(downloaded.body == file);
@@ -171,19 +175,20 @@ TEST_CASE("Remote config: switch, upload, thing.config.get, signed download and 
   CHECK(s.Download(ReplaceQuery(url, "expires", std::to_string(std::stoll(expires) + 1))).status == 403);
   CHECK(s.Download(url.substr(0, url.find('&'))).status == 403);  // no signature
   const std::string other_id(32, 'f');
-  CHECK(s.Download(std::string(kBase) + "/api/v1/files/config/" + other_id + url.substr(url.find('?'))).status ==
-        403);  // a signature opens its own file only
+  CHECK(s.Download(std::string(kBase) + "/api/v1/files/config/" + other_id + url.substr(url.find('?')))
+            .status == 403);  // a signature opens its own file only
   auto key = iot::store::EnsureUrlSigningKey(s.stack.Db(), iot::store::kDownloadKeyName);
   REQUIRE(key);
-  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   const std::string path = iot::alink::ConfigFilePath(v1["configId"].get<std::string>());
   auto expired = s.Download(kBase + iot::SignedUrl("", path, *key, now_s - 10));
   CHECK(expired.status == 410);
   CHECK(s.Download(kBase + iot::SignedUrl("", path, *key, now_s + 60)).body == file);  // same key everywhere
-  CHECK(s.Download(kBase + iot::SignedUrl("", iot::alink::ConfigFilePath(other_id), *key, now_s + 60)).status ==
-        404);
+  CHECK(
+      s.Download(kBase + iot::SignedUrl("", iot::alink::ConfigFilePath(other_id), *key, now_s + 60)).status ==
+      404);
 
   // The REST read: metadata, content, a working link.
   auto current = s.Call("GET", "/config");
@@ -235,16 +240,17 @@ TEST_CASE("Remote config: bad uploads and switch values get a clear 4xx", "[inte
   CHECK(s.Call("PUT", "/config", limit).status == 200);
   CHECK(s.Call("PATCH", "", json{{"remoteConfig", "yes"}}).status == 400);
   CHECK(s.Call("PATCH", "", json{{"remoteConfig", 1}}).status == 400);
-  auto unknown = iot::testing::HttpRequest(
-      s.api->Port(), "PUT", "/api/v1/products/a1NoSuchProd/config",
-      {{"Authorization", "Bearer " + std::string(iot::api::itest::kAdminToken)}, {"Content-Type", "application/json"}},
-      "{}");
+  auto unknown =
+      iot::testing::HttpRequest(s.api->Port(), "PUT", "/api/v1/products/a1NoSuchProd/config",
+                                {{"Authorization", "Bearer " + std::string(iot::api::itest::kAdminToken)},
+                                 {"Content-Type", "application/json"}},
+                                "{}");
   CHECK(unknown.status == 404);
   // Without a token nothing but the signed download route is open.
   CHECK(iot::testing::HttpRequest(s.api->Port(), "GET", "/api/v1/products/" + std::string(kPk) + "/config")
             .status == 401);
-  CHECK(iot::testing::HttpRequest(s.api->Port(), "GET", "/api/v1/files/config/" + std::string(32, 'a')).status ==
-        403);
+  CHECK(iot::testing::HttpRequest(s.api->Port(), "GET", "/api/v1/files/config/" + std::string(32, 'a'))
+            .status == 403);
   // Any JSON document is a configuration file, an array too.
   CHECK(s.Call("PUT", "/config", std::string("[1,2,3]")).status == 200);
 }
@@ -321,6 +327,7 @@ TEST_CASE("Remote config: config:push reaches the online devices, which answer o
 
   // Both answers reach the gateway and are counted; nothing waits for them.
   CHECK(iot::testing::PollUntil(
-      [&] { return s.gateway->Metric("iot_gateway_config_push_replies_total{code=\"200\"}") >= 2; }, 10s, 100ms));
+      [&] { return s.gateway->Metric("iot_gateway_config_push_replies_total{code=\"200\"}") >= 2; }, 10s,
+      100ms));
   sdk.Stop();
 }

@@ -79,7 +79,8 @@ TEST_CASE("Protocol: remote configuration topics and the downloaded file's check
 
   const std::string file = R"({"interval":30})";
   // printf '{"interval":30}' | sha256sum
-  iot::alink::ConfigFile config{"id", 15, "4d984ea50aadda81e8c29663ff923d0c3a002cb533ea379f35f8b6a7d3f53124", "u"};
+  iot::alink::ConfigFile config{"id", 15, "4d984ea50aadda81e8c29663ff923d0c3a002cb533ea379f35f8b6a7d3f53124",
+                                "u"};
   CHECK(ConfigFileMatches(config, file));
   std::string upper = config.sign;
   for (char& c : upper) {

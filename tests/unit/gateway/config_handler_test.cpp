@@ -57,7 +57,8 @@ TEST_CASE("Config get: switched off answers 6713, no file 6710, bad params 460",
   Work none = Fixture(true, false).Run(kGet, kGetBody);
   CHECK(none.reply->code == 6710);
 
-  Work scope = Fixture(true, true).Run(kGet, R"({"id":"2","params":{"configScope":"device","getType":"file"}})");
+  Work scope =
+      Fixture(true, true).Run(kGet, R"({"id":"2","params":{"configScope":"device","getType":"file"}})");
   CHECK(scope.reply->code == 460);
 }
 

@@ -37,7 +37,7 @@ class Downlink;
 // What remote configuration (handlers/product_config.cpp) keeps between requests.
 struct RemoteConfigState {
   std::mutex mutex;
-  std::optional<std::string> url_key;  // the link-signing key (store::EnsureUrlSigningKey), loaded once
+  std::optional<std::string> url_key;       // the link-signing key (store::EnsureUrlSigningKey), loaded once
   DeviceRateLimiter pushes{0.2, 1, 10000};  // config:push per product: one per 5 s
 };
 
@@ -148,8 +148,8 @@ void AddThingModelChangeRoutes(Router& router, HandlerContext& context);
 void AddDeviceRoutes(Router& router, HandlerContext& context);
 void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
-void AddFleetRoutes(Router& router, HandlerContext& context);         // handlers/fleet.cpp
-void AddRegistrationRoutes(Router& router, HandlerContext& context);  // handlers/registration.cpp
+void AddFleetRoutes(Router& router, HandlerContext& context);          // handlers/fleet.cpp
+void AddRegistrationRoutes(Router& router, HandlerContext& context);   // handlers/registration.cpp
 void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handlers/product_config.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {

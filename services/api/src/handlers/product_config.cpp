@@ -1,6 +1,8 @@
 // /api/v1/products/{pk}/config: a product's remote configuration file (upload a version, read the
 // current one, list versions, push it to the online devices) and /api/v1/files/config/{configId}, the
 // signed, expiring download link devices get in thing.config.get replies and pushes (no token).
+#include "iot/store/product_config.hpp"
+
 #include <string>
 #include <vector>
 
@@ -9,7 +11,6 @@
 #include "http/body_schema.hpp"
 #include "iot/alink/config.hpp"
 #include "iot/common/signed_url.hpp"
-#include "iot/store/product_config.hpp"
 #include "iot/store/products.hpp"
 
 namespace iot::api {
@@ -35,8 +36,8 @@ std::string UrlKey(RemoteConfigState& state, store::Db& db) {
 }
 
 nlohmann::json InfoJson(const store::ProductConfigInfo& info) {
-  return {{"configId", info.config_id}, {"productKey", info.product_key}, {"version", info.version},
-          {"size", info.size},          {"sha256", info.sha256},          {"createdAt", info.created_at},
+  return {{"configId", info.config_id},  {"productKey", info.product_key}, {"version", info.version},
+          {"size", info.size},           {"sha256", info.sha256},          {"createdAt", info.created_at},
           {"createdBy", info.created_by}};
 }
 
@@ -148,8 +149,10 @@ void PushConfig(HandlerContext& context, Request&& request, Respond respond) {
       }
       after = names.back();
     }
-    nlohmann::json out = {{"configId", file.config_id}, {"version", current->info.version},
-                          {"devices", published},       {"failed", failed},
+    nlohmann::json out = {{"configId", file.config_id},
+                          {"version", current->info.version},
+                          {"devices", published},
+                          {"failed", failed},
                           {"truncated", truncated}};
     Audit(db, request, "product.config.push", pk, out);
     return JsonOk(202, out);
@@ -167,8 +170,8 @@ void DownloadConfig(HandlerContext& context, Request&& request, Respond respond)
     if (check != UrlCheck::kValid) {
       throw FromUrlCheck(check);
     }
-    store::ProductConfig config =
-        Unwrap(store::GetProductConfigById(db, config_id), "configuration file " + config_id + " no longer exists");
+    store::ProductConfig config = Unwrap(store::GetProductConfigById(db, config_id),
+                                         "configuration file " + config_id + " no longer exists");
     Response response;
     response.status = 200;
     response.content_type = "application/json";

@@ -1,8 +1,9 @@
+#include "iot/alink/config.hpp"
+
 #include <string>
 
 #include "handlers/context.hpp"
 #include "handlers/families.hpp"
-#include "iot/alink/config.hpp"
 #include "iot/alink/error.hpp"
 #include "iot/common/codes.hpp"
 

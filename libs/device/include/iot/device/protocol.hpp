@@ -23,7 +23,7 @@ struct DeviceTopics {
   std::string DesiredGet() const;
   std::string DesiredDelete() const;
   std::string DslTemplateGet() const;
-  std::string ConfigGet() const;  // /sys/{pk}/{dn}/thing/config/get
+  std::string ConfigGet() const;   // /sys/{pk}/{dn}/thing/config/get
   std::string NtpRequest() const;  // /ext/ntp/{pk}/{dn}/request
   // Filters subscribed on every connect: post replies, property set, services (async), RRPC
   // requests, desired/template replies, NTP response. thing/service/+ also matches the device's own
