@@ -3,6 +3,7 @@
 // signed, expiring download link devices get in thing.config.get replies and pushes (no token).
 #include "iot/store/product_config.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -164,6 +165,17 @@ void DownloadConfig(HandlerContext& context, Request&& request, Respond respond)
   std::string config_id = request.Param("configId");
   std::string expires(request.Query("expires").value_or(""));
   std::string signature(request.Query("signature").value_or(""));
+  std::optional<std::string> key;
+  {
+    std::lock_guard lock(context.remote_config->mutex);
+    key = context.remote_config->url_key;
+  }
+  if (key) {  // known: a bad link is refused here, without taking a database worker
+    UrlCheck check = VerifyUrl(*key, alink::ConfigFilePath(config_id), expires, signature, NowMs() / 1000);
+    if (check != UrlCheck::kValid) {
+      throw FromUrlCheck(check);
+    }
+  }
   RunOnDb(context.pool, respond, [&context, config_id, expires, signature](store::Db& db) {
     const std::string key = UrlKey(*context.remote_config, db);
     UrlCheck check = VerifyUrl(key, alink::ConfigFilePath(config_id), expires, signature, NowMs() / 1000);
