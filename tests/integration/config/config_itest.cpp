@@ -164,7 +164,7 @@ TEST_CASE("Remote config: switch, upload, thing.config.get, signed download and 
   CHECK(downloaded.body == file);
   CHECK(downloaded.Header("content-type").rfind("application/json", 0) == 0);
   auto decoded = iot::alink::DecodeConfigData(data);
-  REQUIRE(decoded);
+  REQUIRE(decoded.has_value());
   CHECK(iot::device::ConfigFileMatches(*decoded, downloaded.body));
 
   // Tampered links are refused (403), so is a correctly signed but expired one (410).
@@ -178,7 +178,7 @@ TEST_CASE("Remote config: switch, upload, thing.config.get, signed download and 
   CHECK(s.Download(std::string(kBase) + "/api/v1/files/config/" + other_id + url.substr(url.find('?')))
             .status == 403);  // a signature opens its own file only
   auto key = iot::store::EnsureUrlSigningKey(s.stack.Db(), iot::store::kDownloadKeyName);
-  REQUIRE(key);
+  REQUIRE(key.has_value());
   const std::int64_t now_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
@@ -322,7 +322,7 @@ TEST_CASE("Remote config: config:push reaches the online devices, which answer o
   auto got = sdk.GetConfig();
   REQUIRE(got.code == 200);
   auto decoded = iot::alink::DecodeConfigData(got.data);
-  REQUIRE(decoded);
+  REQUIRE(decoded.has_value());
   CHECK(iot::device::ConfigFileMatches(*decoded, s.Download(decoded->url).body));
 
   // Both answers reach the gateway and are counted; nothing waits for them.

@@ -36,8 +36,8 @@ TEST_CASE("BuildConfigPush is a thing.config.push request carrying the same fiel
 }
 
 TEST_CASE("CheckConfigGetParams takes product scope and file type only", "[alink][config]") {
-  CHECK(alink::CheckConfigGetParams(json{{"configScope", "product"}, {"getType", "file"}}));
-  CHECK(alink::CheckConfigGetParams(json::object()));
+  CHECK(alink::CheckConfigGetParams(json{{"configScope", "product"}, {"getType", "file"}}).has_value());
+  CHECK(alink::CheckConfigGetParams(json::object()).has_value());
   CHECK(alink::CheckConfigGetParams(json{{"configScope", "device"}}).error() == alink::Errc::kBadFieldType);
   CHECK(alink::CheckConfigGetParams(json{{"getType", "content"}}).error() == alink::Errc::kBadFieldType);
   CHECK(alink::CheckConfigGetParams(json{{"getType", 1}}).error() == alink::Errc::kBadFieldType);
@@ -46,7 +46,7 @@ TEST_CASE("CheckConfigGetParams takes product scope and file type only", "[alink
 
 TEST_CASE("DecodeConfigData reads back what ConfigData wrote and refuses the malformed", "[alink][config]") {
   auto decoded = alink::DecodeConfigData(alink::ConfigData(Sample()));
-  REQUIRE(decoded);
+  REQUIRE(decoded.has_value());
   CHECK(decoded->config_id == Sample().config_id);
   CHECK(decoded->size == 16);
   CHECK(decoded->sign == Sample().sign);
