@@ -10,6 +10,7 @@
 #include "control/mqtt_link.hpp"
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
+#include "http/url_problem.hpp"
 #include "iot/alink/config.hpp"
 #include "iot/common/signed_url.hpp"
 #include "iot/store/products.hpp"

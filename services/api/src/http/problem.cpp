@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/outcome.hpp"
+#include "http/url_problem.hpp"
 #include "iot/store/errors.hpp"
 
 namespace iot::api {
@@ -41,7 +42,6 @@ ApiError ApiError::MethodNotAllowed(std::vector<std::string> allowed) {
   return e;
 }
 ApiError ApiError::Conflict(std::string detail) { return Make(409, std::move(detail)); }
-ApiError ApiError::Gone(std::string detail) { return Make(410, std::move(detail)); }
 ApiError ApiError::PayloadTooLarge(std::string detail) { return Make(413, std::move(detail)); }
 ApiError ApiError::UnsupportedMediaType(std::string detail) { return Make(415, std::move(detail)); }
 ApiError ApiError::TooManyRequests(std::string detail) { return Make(429, std::move(detail)); }
@@ -120,7 +120,7 @@ ApiError FromAuthResult(const AuthResult& result) {
 
 ApiError FromUrlCheck(UrlCheck check) {
   if (check == UrlCheck::kExpired) {
-    return ApiError::Gone("this download link has expired: ask for a new one");
+    return Make(410, "this download link has expired: ask for a new one");
   }
   return ApiError::Forbidden("missing or invalid download link signature");
 }

@@ -9,7 +9,6 @@
 
 #include "http/auth.hpp"
 #include "http/request.hpp"
-#include "iot/common/signed_url.hpp"
 
 namespace iot::api {
 
@@ -38,7 +37,6 @@ struct ApiError {
   static ApiError NotFound(std::string detail);
   static ApiError MethodNotAllowed(std::vector<std::string> allowed);
   static ApiError Conflict(std::string detail);
-  static ApiError Gone(std::string detail);
   static ApiError PayloadTooLarge(std::string detail);
   static ApiError UnsupportedMediaType(std::string detail);
   static ApiError TooManyRequests(std::string detail);
@@ -59,10 +57,6 @@ ApiError FromErrorCode(const boost::system::error_code& ec);
 // The single mapping from a failed token lookup to an ApiError: kUnknown 401, kLimited 429 and
 // kUnavailable 503, both with Retry-After (clients must not treat those as "signed out").
 ApiError FromAuthResult(const AuthResult& result);
-
-// The single mapping from a refused signed download link: a bad or missing signature 403, a correctly
-// signed but expired link 410 (the device asks for a fresh one: thing.config.get).
-ApiError FromUrlCheck(UrlCheck check);
 
 // Standard reason phrase ("Not Found"), or "Error" for unknown statuses.
 std::string_view ReasonPhrase(int status);

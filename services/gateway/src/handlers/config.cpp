@@ -19,10 +19,10 @@ void HandleConfigGet(Context& c, const ProductEntry& p, const json& params, cons
     return c.Fail(codes::kParamError, "params must be {\"configScope\":\"product\",\"getType\":\"file\"}");
   }
   if (!p.remote_config) {
-    return c.Fail(codes::kConfigOff, "remote configuration is switched off for this product");
+    return c.Fail(alink::kConfigOffCode, "remote configuration is switched off for this product");
   }
   if (!p.config) {
-    return c.Fail(codes::kConfigNotFound, "the product has no configuration file");
+    return c.Fail(alink::kConfigNotFoundCode, "the product has no configuration file");
   }
   alink::ConfigFile file;
   file.config_id = p.config->config_id;

@@ -15,6 +15,10 @@ namespace iot::alink {
 
 inline constexpr std::string_view kConfigPushMethod = "thing.config.push";
 
+// thing.config.get's refusals (reference §3.5).
+inline constexpr int kConfigNotFoundCode = 6710;  // the product has no configuration file
+inline constexpr int kConfigOffCode = 6713;       // the product's remote configuration is switched off
+
 struct ConfigFile {
   std::string config_id;
   std::int64_t size = 0;

@@ -46,10 +46,6 @@ inline constexpr int kDownlinkSpecMismatch = 6332;
 inline constexpr int kSubDeviceSignInvalid = 6287;    // combine.login with a bad sub-device sign
 inline constexpr int kSignMethodNotSupported = 6292;  // signmethod other than hmacmd5/sha1/sha256
 
-// Remote configuration (thing.config.get).
-inline constexpr int kConfigNotFound = 6710;  // the product has no configuration file
-inline constexpr int kConfigOff = 6713;       // the product's remote configuration is switched off
-
 // RRPC (reference §2.8): the device's answer could not be used / came too late.
 inline constexpr int kRrpcInvalidReply = 1904;
 
