@@ -239,6 +239,42 @@ try {
     await shot('registration');
   });
 
+  await step('remote config: switch on, save versions (a malformed one refused), list, push', async () => {
+    const here = page.url();
+    await page.goto(`${BASE}/products/${PK}/config`);
+    const tab = page.getByTestId('remote-config');
+    await tab.waitFor();
+    const toggle = tab.getByTestId('remote-config-switch');
+    expect(!(await toggle.isChecked()), 'remote config on by default');
+    const [patched] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/products/${PK}`) && r.request().method() === 'PATCH'),
+      toggle.check(),
+    ]);
+    expect(patched.status() === 200, `PATCH answered ${patched.status()}`);
+    const editor = tab.getByTestId('config-editor').locator('textarea');
+    const save = async (text) => {
+      await editor.fill(text);
+      const [put] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith(`/products/${PK}/config`) && r.request().method() === 'PUT'),
+        tab.getByTestId('config-save').click(),
+      ]);
+      return put.status();
+    };
+    expect((await save('{\n  "interval": 30\n}')) === 200, 'first version not saved');
+    expect((await save('{"interval": ')) === 400, 'malformed JSON not refused');
+    expect((await save('{"interval": 60}')) === 200, 'second version not saved');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=config-versions] tbody tr').length === 2);
+    await tab.getByTestId('config-current').filter({ hasText: 'current v2' }).waitFor();
+    const [pushed] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/products/${PK}/config:push`)),
+      tab.getByTestId('config-push').click(),
+    ]);
+    expect(pushed.status() === 202, `push answered ${pushed.status()}`);
+    await tab.getByTestId('config-notice').filter({ hasText: 'pushed to 0 online' }).waitFor();
+    await shot('remote-config');
+    await page.goto(here);
+  });
+
   await step('an unknown URL shows a not-found page', async () => {
     const here = page.url();
     await page.goto(BASE + '/no/such/page');

@@ -169,6 +169,7 @@ export interface Product {
   dataFormat: 'alink' | 'raw';
   scriptUpdatedAt: number | null;
   dynamicRegistration: boolean;
+  remoteConfig: boolean;  // devices may fetch the product's configuration file (thing.config.get)
   productSecret?: string;
 }
 

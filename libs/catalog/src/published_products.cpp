@@ -31,6 +31,8 @@ Result<PublishedProduct> LoadFromStore(store::Db& db, std::string_view product_k
     product.script = std::make_shared<const std::string>(std::move(*published->script));
   }
   product.script_updated_at = published->script_updated_at;
+  product.remote_config = published->remote_config;
+  product.config = std::move(published->config);
   return product;
 }
 

@@ -113,6 +113,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   std::optional<ShadowReply> shadow_answer;
   ShadowHandler shadow_handler;
   DownlinkHandler property_set_handler;
+  DownlinkHandler config_push_handler;
   std::map<std::string, DownlinkHandler, std::less<>> service_handlers;
   ConnectionCallback connection_callback;
 
@@ -494,6 +495,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       case alink::TopicKind::kDesiredGet:
       case alink::TopicKind::kDesiredDelete:
       case alink::TopicKind::kDslTemplateGet:
+      case alink::TopicKind::kConfigGet:
         if (topic->reply) {
           OnReply(*topic, topic_text, payload);
         }
@@ -506,6 +508,11 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       case alink::TopicKind::kServiceCall:
         if (!topic->reply) {
           OnDownlink(*topic, topic_text, payload);  // else: our own reply
+        }
+        return;
+      case alink::TopicKind::kConfigPush:
+        if (!topic->reply) {
+          OnDownlink(*topic, topic_text, payload);
         }
         return;
       case alink::TopicKind::kRrpcRequest: OnDownlink(*topic, topic_text, payload); return;
@@ -645,6 +652,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     if (topic.kind == alink::TopicKind::kPropertySet) {
       request.kind = DownlinkKind::kPropertySet;
       request.identifier = "set";
+    } else if (topic.kind == alink::TopicKind::kConfigPush) {
+      request.kind = DownlinkKind::kConfigPush;
+      request.identifier = "config.push";
     } else if (topic.kind == alink::TopicKind::kServiceCall) {
       request.identifier = topic.identifier;
     } else {  // RRPC: the method names the service
@@ -674,6 +684,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       ++stats.downlinks;
       if (request.kind == DownlinkKind::kPropertySet) {
         handler = property_set_handler;
+      } else if (request.kind == DownlinkKind::kConfigPush) {
+        handler = config_push_handler;
       } else if (auto it = service_handlers.find(request.identifier); it != service_handlers.end()) {
         handler = it->second;
       } else if (auto any = service_handlers.find(""); any != service_handlers.end()) {
@@ -815,6 +827,11 @@ void Device::OnPropertySet(DownlinkHandler handler) {
   core_->property_set_handler = std::move(handler);
 }
 
+void Device::OnConfigPush(DownlinkHandler handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->config_push_handler = std::move(handler);
+}
+
 void Device::OnService(std::string identifier, DownlinkHandler handler) {
   std::lock_guard lock(core_->mutex_);
   core_->service_handlers[std::move(identifier)] = std::move(handler);
@@ -939,6 +956,11 @@ Reply Device::DeleteDesired(const nlohmann::json& params) {
   }
   return core_->SubmitAndWait(
       core_->MakeRequest(core_->topics.DesiredDelete(), "thing.property.desired.delete", params, false));
+}
+
+Reply Device::GetConfig() {
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.ConfigGet(), "thing.config.get",
+                                                 {{"configScope", "product"}, {"getType", "file"}}, false));
 }
 
 Reply Device::GetThingModel() {

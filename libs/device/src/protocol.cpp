@@ -6,6 +6,7 @@
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/json.hpp"
+#include "iot/common/signed_url.hpp"
 
 namespace iot::device {
 namespace {
@@ -67,6 +68,8 @@ std::string DeviceTopics::DesiredDelete() const { return Format(TopicKind::kDesi
 
 std::string DeviceTopics::DslTemplateGet() const { return Format(TopicKind::kDslTemplateGet, pk_, dn_); }
 
+std::string DeviceTopics::ConfigGet() const { return Format(TopicKind::kConfigGet, pk_, dn_); }
+
 std::string DeviceTopics::NtpRequest() const { return Format(TopicKind::kNtpRequest, pk_, dn_); }
 
 std::vector<std::string> DeviceTopics::Subscriptions() const {
@@ -79,6 +82,8 @@ std::vector<std::string> DeviceTopics::Subscriptions() const {
       base + "thing/property/desired/get_reply",
       base + "thing/property/desired/delete_reply",
       base + "thing/dsltemplate/get_reply",
+      base + "thing/config/get_reply",
+      base + "thing/config/push",
       ShadowGet(),
       "/ext/ntp/" + pk_ + "/" + dn_ + "/response",
   };
@@ -203,6 +208,19 @@ std::string_view OutcomeName(Outcome outcome) {
     case Outcome::kInvalid: return "invalid";
   }
   return "unknown";
+}
+
+bool ConfigFileMatches(const alink::ConfigFile& config, std::string_view file) {
+  if (static_cast<std::int64_t>(file.size()) != config.size) {
+    return false;
+  }
+  std::string sign = config.sign;
+  for (char& c : sign) {
+    if (c >= 'A' && c <= 'F') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return Sha256Hex(file) == sign;
 }
 
 }  // namespace iot::device

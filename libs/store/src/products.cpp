@@ -11,12 +11,13 @@ namespace {
   "p.data_format, iot_ms(p.script_updated_at), "                                            \
   "(SELECT max(version) FROM thing_model_versions v WHERE v.product_key = p.product_key), " \
   "(SELECT count(*) FROM devices d WHERE d.product_key = p.product_key), "                  \
-  "coalesce(p.timestamp_window_s, 0), p.product_secret, p.dynamic_registration"
+  "coalesce(p.timestamp_window_s, 0), p.product_secret, p.dynamic_registration, p.remote_config"
 
 const Statement kInsert{"product_insert",
                         "INSERT INTO products (product_key, name, node_type, validation, "
                         "retention_days, description, timestamp_window_s, data_format, product_secret, "
-                        "dynamic_registration) VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8, $9, $10)"};
+                        "dynamic_registration, remote_config) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, nullif($7, 0), $8, $9, $10, $11)"};
 const Statement kGet{"product_get",
                      "SELECT " IOT_PRODUCT_COLUMNS " FROM products p WHERE p.product_key = $1"};
 const Statement kList{"product_list", "SELECT " IOT_PRODUCT_COLUMNS
@@ -29,7 +30,8 @@ const Statement kPatch{"product_patch",
                        "retention_days = coalesce($5, retention_days), "
                        "timestamp_window_s = CASE WHEN $6::int IS NULL THEN timestamp_window_s "
                        "ELSE nullif($6::int, 0) END, "
-                       "dynamic_registration = coalesce($7, dynamic_registration) WHERE product_key = $1"};
+                       "dynamic_registration = coalesce($7, dynamic_registration), "
+                       "remote_config = coalesce($8, remote_config) WHERE product_key = $1"};
 const Statement kGetScript{"product_get_script",
                            "SELECT script, iot_ms(script_updated_at) FROM products WHERE product_key = $1"};
 const Statement kPutScript{"product_put_script",
@@ -57,6 +59,7 @@ Product ReadProduct(const pqxx::row& r) {
   p.timestamp_window_s = r[11].as<int>();
   p.product_secret = r[12].as<std::string>();
   p.dynamic_registration = r[13].as<bool>();
+  p.remote_config = r[14].as<bool>();
   return p;
 }
 
@@ -79,7 +82,7 @@ Result<Product> CreateProduct(Db& db, const ProductCreate& request) {
     Exec(tx, kInsert, pk, request.name, S(ToString(request.node_type)), S(ToString(request.validation)),
          request.retention_days, request.description, request.timestamp_window_s,
          S(ToString(request.data_format)), request.product_secret.value_or(RandomAlnum(16)),
-         request.dynamic_registration);
+         request.dynamic_registration, request.remote_config);
     auto p = GetIn(tx, pk);
     tx.commit();
     return p;
@@ -120,7 +123,7 @@ Result<Product> PatchProduct(Db& db, std::string_view product_key, const Product
   return Run(db, [&](pqxx::connection& c) -> Result<Product> {
     pqxx::work tx(c);
     auto r = Exec(tx, kPatch, S(product_key), patch.name, patch.description, validation, patch.retention_days,
-                  patch.timestamp_window_s, patch.dynamic_registration);
+                  patch.timestamp_window_s, patch.dynamic_registration, patch.remote_config);
     if (r.affected_rows() == 0) {
       return make_error_code(Errc::kNotFound);
     }

@@ -1,13 +1,15 @@
 #include "iot/store/thing_models.hpp"
 
 #include "connection.hpp"
+#include "product_config_tx.hpp"
 
 namespace iot::store {
 namespace {
 
 const Statement kProductExists{"tm_product_exists",
                                "SELECT validation, data_format, script, "
-                               "coalesce(iot_ms(script_updated_at), 0) FROM products WHERE product_key = $1"};
+                               "coalesce(iot_ms(script_updated_at), 0), remote_config FROM products "
+                               "WHERE product_key = $1"};
 const Statement kLockProduct{"tm_lock_product", "SELECT 1 FROM products WHERE product_key = $1 FOR UPDATE"};
 const Statement kPutDraft{"tm_put_draft",
                           "INSERT INTO thing_model_drafts (product_key, function_block_id, tsl) "
@@ -174,6 +176,8 @@ Result<PublishedModel> GetPublishedModel(Db& db, std::string_view product_key) {
       out.script = p[0][2].as<std::string>();
     }
     out.script_updated_at = p[0][3].as<TimeMs>();
+    out.remote_config = p[0][4].as<bool>();
+    out.config = CurrentConfigInfoIn(tx, out.product_key);
     auto r = Exec(tx, kGetLatest, S(product_key));
     if (!r.empty()) {
       out.version = r[0][0].as<int>();

@@ -30,11 +30,12 @@ const RolePatterns& PatternsFor(Role role) {
        "$SYS/broker/#"},
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/ext/session/+/+/combine/+",
        "/shadow/get/+/+", "/ota/device/upgrade/+/+"}};
-  // The API sends commands and takes the answers to the synchronous calls it has in flight.
+  // The API sends commands, shadow control and configuration pushes, and takes the answers to the
+  // synchronous calls it has in flight.
   static const RolePatterns kApi{
       {"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
       {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
-       "/sys/+/+/thing/model/down_raw", "/shadow/get/+/+"}};
+       "/sys/+/+/thing/model/down_raw", "/shadow/get/+/+", "/sys/+/+/thing/config/push"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;

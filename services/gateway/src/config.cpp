@@ -60,6 +60,7 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   r.Int("cache_devices", "IOT_GATEWAY_CACHE_DEVICES", 100, 100'000'000, c.max_cached_devices);
   r.String("log_level", "IOT_LOG_LEVEL", c.log_level);
   r.String("log_format", "IOT_LOG_FORMAT", c.log_format);
+  r.String("public_base_url", "IOT_PUBLIC_BASE_URL", c.public_base_url);
 
   if (c.pg_dsn.empty()) {
     problems.push_back("IOT_PG_DSN (pg_dsn): required");
@@ -78,6 +79,13 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   }
   if (c.queue_low >= c.queue_high) {
     problems.push_back("IOT_GATEWAY_QUEUE_LOW must be below IOT_GATEWAY_QUEUE_HIGH");
+  }
+  if (!c.public_base_url.empty() && c.public_base_url.rfind("https://", 0) != 0 &&
+      c.public_base_url.rfind("http://", 0) != 0) {
+    problems.push_back("IOT_PUBLIC_BASE_URL (public_base_url): must start with https:// or http://");
+  }
+  while (!c.public_base_url.empty() && c.public_base_url.back() == '/') {
+    c.public_base_url.pop_back();
   }
   log::Level level;
   if (!log::ParseLevel(c.log_level, level)) {

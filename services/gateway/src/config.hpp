@@ -47,6 +47,9 @@ struct Config {
   int max_cached_devices = 200000;    // IOT_GATEWAY_CACHE_DEVICES
   std::string log_level = "info";     // IOT_LOG_LEVEL
   std::string log_format = "logfmt";  // IOT_LOG_FORMAT: logfmt or json
+  // IOT_PUBLIC_BASE_URL (as iot-api's, no trailing slash): the base of the configuration download
+  // links in thing.config.get replies; empty gives links relative to iot-api's root.
+  std::string public_base_url;
 };
 
 using iot::ConfigError;

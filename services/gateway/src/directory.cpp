@@ -63,6 +63,18 @@ Result<std::shared_ptr<const ProductEntry>> CachingDirectory::FindProduct(std::s
   return products_.Find(product_key, load_product_);
 }
 
+Result<std::string> CachingDirectory::UrlSigningKey() {
+  std::lock_guard lock(mutex_);
+  if (!url_key_) {
+    Result<std::string> loaded = source_.LoadUrlSigningKey();
+    if (!loaded) {
+      return loaded;
+    }
+    url_key_ = std::move(*loaded);
+  }
+  return *url_key_;
+}
+
 std::vector<std::string> CachingDirectory::Channels() {
   std::vector<std::string> channels = catalog::PublishedProducts::Channels();
   channels.emplace_back(store::kChannelDevice);

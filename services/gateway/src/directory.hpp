@@ -57,6 +57,8 @@ class Directory {
   virtual ~Directory() = default;
   virtual Result<DeviceEntry> FindDevice(std::string_view product_key, std::string_view device_name) = 0;
   virtual Result<std::shared_ptr<const ProductEntry>> FindProduct(std::string_view product_key) = 0;
+  // The key that signs download links (store::EnsureUrlSigningKey), shared with every iot-api.
+  virtual Result<std::string> UrlSigningKey() = 0;
 };
 
 // Where the cache loads from (the store, or a fake in tests); fails with LookupErrc. Thread-safety is
@@ -67,6 +69,7 @@ class DirectorySource {
   virtual Result<DeviceEntry> LoadDevice(std::string_view product_key, std::string_view device_name) = 0;
   // Unparsed (catalog::LoadFromStore); the cache parses the model.
   virtual Result<ProductEntry> LoadProduct(std::string_view product_key) = 0;
+  virtual Result<std::string> LoadUrlSigningKey() = 0;
 };
 
 struct CacheSettings {
@@ -86,6 +89,8 @@ class CachingDirectory final : public Directory {
 
   Result<DeviceEntry> FindDevice(std::string_view product_key, std::string_view device_name) override;
   Result<std::shared_ptr<const ProductEntry>> FindProduct(std::string_view product_key) override;
+  // Loaded once (it never changes) and kept.
+  Result<std::string> UrlSigningKey() override;
 
   // The channels Apply understands: catalog::PublishedProducts::Channels() and device changes.
   static std::vector<std::string> Channels();
@@ -111,6 +116,7 @@ class CachingDirectory final : public Directory {
   Clock clock_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, DeviceSlot> devices_;  // "pk/dn"
+  std::optional<std::string> url_key_;                   // under mutex_
   catalog::PublishedProducts products_;
   catalog::PublishedProducts::Loader load_product_;  // source_.LoadProduct under mutex_
 };

@@ -44,6 +44,7 @@ HandlerSettings HandlerFor(const Config& c) {
   h.script_limits.cpu_time = std::chrono::milliseconds(c.script_cpu_ms);
   h.script_limits.memory_bytes = static_cast<std::size_t>(c.script_memory_mb) << 20;
   h.script_budget_ms = c.script_budget_ms;
+  h.public_base_url = c.public_base_url;
   return h;
 }
 

@@ -169,6 +169,18 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
       }
       return HandleStatus::kWork;
     }
+    case alink::TopicKind::kConfigGet: {
+      auto product = directory_.FindProduct(topic.product_key);
+      if (!product) {
+        return LookupFailed(c, product.error(), codes::kProductNotFound, "product not found");
+      }
+      auto key = directory_.UrlSigningKey();
+      if (!key) {
+        return LookupFailed(c, key.error(), codes::kSystemError, "link signing key unavailable");
+      }
+      HandleConfigGet(c, **product, params, {*key, settings_.public_base_url});
+      return HandleStatus::kWork;
+    }
     case alink::TopicKind::kDeviceInfoUpdate: HandleTagsUpdate(c, params, out); return HandleStatus::kWork;
     case alink::TopicKind::kDeviceInfoDelete: HandleTagsDelete(c, params, out); return HandleStatus::kWork;
     default:

@@ -24,6 +24,7 @@ struct HandlerSettings {
   std::size_t max_batch_samples = 1000;  // batch/history post: samples per message (6106 above)
   script::Limits script_limits;          // raw products' scripts, per call
   int script_budget_ms = 250;            // per product and worker: script CPU ms per second (0 = off)
+  std::string public_base_url;           // base of the configuration download links ("" = relative)
 };
 
 namespace handler_detail {
@@ -68,6 +69,8 @@ class Handler {
   HandleStatus HandleRequest(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   // Enabled and under the rate limit; otherwise answers (6204, 429) and returns false.
   bool Admit(Context& c, const DeviceEntry& device, const alink::Topic& topic, TimeMs now_ms);
+  // config.cpp: a device's thing.config.push_reply, counted by code (nothing waits for it).
+  HandleStatus ConsumeConfigPushReply(const alink::Reply& reply);
   // A device request whose device is known and admitted: checks the method and calls its family.
   HandleStatus Dispatch(Context& c, const alink::Topic& topic, const alink::Request& req, Work& out);
 

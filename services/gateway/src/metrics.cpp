@@ -166,6 +166,8 @@ Metrics::Metrics()
       unanswered(registry.CountersBy("iot_gateway_unanswered_total", "kind",
                                      "Device messages with no answer by design (device replies, reply-less "
                                      "topics, sys.ack 0), by topic kind")),
+      config_push_replies(registry.CountersBy("iot_gateway_config_push_replies_total", "code",
+                                              "Devices' answers to thing.config.push, by Alink code")),
       duplicates(registry.Counter("iot_gateway_duplicates_total", "Redelivered messages stored once")),
       rate_limited(registry.Counter("iot_gateway_rate_limited_total", "Messages answered 429")),
       not_supported(registry.Counter("iot_gateway_not_supported_total",

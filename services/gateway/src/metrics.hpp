@@ -53,6 +53,7 @@ struct Metrics {
   LabeledCounter& items_refused;          // by Alink code
   LabeledCounter& requests_refused;       // request-level failures by Alink code
   LabeledCounter& unanswered;             // device messages with no answer by design, by topic kind
+  LabeledCounter& config_push_replies;    // devices' thing.config.push answers, by Alink code
   std::atomic<std::uint64_t>& duplicates;
   std::atomic<std::uint64_t>& rate_limited;
   std::atomic<std::uint64_t>& not_supported;

@@ -6,6 +6,7 @@
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
+#include "iot/store/product_config.hpp"
 #include "iot/store/shadow.hpp"
 #include "iot/store/thing_models.hpp"
 
@@ -57,6 +58,14 @@ Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_
     return LookupError(product.error());
   }
   return product;
+}
+
+Result<std::string> StoreDirectorySource::LoadUrlSigningKey() {
+  auto key = store::EnsureUrlSigningKey(db_, store::kDownloadKeyName);
+  if (!key) {
+    return LookupError(key.error());
+  }
+  return key;
 }
 
 StoreBackend::StoreBackend(store::DbSettings settings) : db_(std::move(settings)), writer_(db_) {}

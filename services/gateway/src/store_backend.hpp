@@ -16,6 +16,7 @@ class StoreDirectorySource final : public DirectorySource {
   explicit StoreDirectorySource(store::DbSettings settings);
   Result<DeviceEntry> LoadDevice(std::string_view product_key, std::string_view device_name) override;
   Result<ProductEntry> LoadProduct(std::string_view product_key) override;
+  Result<std::string> LoadUrlSigningKey() override;
 
  private:
   store::Db db_;

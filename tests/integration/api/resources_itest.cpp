@@ -119,6 +119,7 @@ TEST_CASE("rest: products - create, list, get, patch, delete, conflicts and vali
                   {"dataFormat", "alink"},
                   {"scriptUpdatedAt", nullptr},
                   {"dynamicRegistration", false},
+                  {"remoteConfig", false},
                   {"productSecret", p["productSecret"]}});
   CHECK(p["productSecret"].get<std::string>().size() == 16);
   CHECK(p["createdAt"].get<std::int64_t>() > NowMs() - 60000);

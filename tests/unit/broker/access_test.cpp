@@ -117,6 +117,8 @@ TEST_CASE("Access: service accounts get exactly their service's topics", "[broke
   api.role = Role::kApi;
   CHECK(AclAllows(api, "/sys/pk01/dev1/rrpc/request/123", Access::kWrite, false));
   CHECK(AclAllows(api, "/sys/pk01/dev1/thing/service/property/set", Access::kWrite, false));
+  CHECK(AclAllows(api, "/sys/pk01/dev1/thing/config/push", Access::kWrite, false));  // remote config
+  CHECK_FALSE(AclAllows(api, "/sys/pk01/dev1/thing/config/get_reply", Access::kWrite, false));
   CHECK(AclAllows(api, "$share/api//sys/+/+/rrpc/response/+", Access::kSubscribe, false));
   CHECK_FALSE(AclAllows(api, "/sys/pk01/dev1/thing/event/property/post", Access::kWrite, false));
   CHECK_FALSE(AclAllows(api, "/sys/+/+/thing/#", Access::kSubscribe, false));

@@ -1,5 +1,9 @@
 #include "iot/device/protocol.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 using namespace iot::device;
@@ -99,4 +103,26 @@ TEST_CASE("Protocol: NTP request - response in either type - the time computatio
   CHECK(t.server_time_ms == 1027);
   CHECK(t.offset_ms == 897);
   CHECK(t.round_trip == std::chrono::milliseconds(30));
+}
+
+TEST_CASE("Protocol: remote configuration topics and the downloaded file's check", "[device][protocol]") {
+  DeviceTopics t("a1Prod", "lamp-1");
+  CHECK(t.ConfigGet() == "/sys/a1Prod/lamp-1/thing/config/get");
+  auto subs = t.Subscriptions();
+  CHECK(std::find(subs.begin(), subs.end(), "/sys/a1Prod/lamp-1/thing/config/get_reply") != subs.end());
+  CHECK(std::find(subs.begin(), subs.end(), "/sys/a1Prod/lamp-1/thing/config/push") != subs.end());
+
+  const std::string file = R"({"interval":30})";
+  // printf '{"interval":30}' | sha256sum
+  iot::alink::ConfigFile config{"id", 15, "4d984ea50aadda81e8c29663ff923d0c3a002cb533ea379f35f8b6a7d3f53124",
+                                "u"};
+  CHECK(ConfigFileMatches(config, file));
+  std::string upper = config.sign;
+  for (char& c : upper) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  CHECK(ConfigFileMatches({"id", 15, upper, "u"}, file));
+  CHECK_FALSE(ConfigFileMatches(config, R"({"interval":31})"));  // same size, other bytes
+  CHECK_FALSE(ConfigFileMatches(config, file + " "));            // other size
+  CHECK_FALSE(ConfigFileMatches({"id", 15, "", "u"}, file));
 }

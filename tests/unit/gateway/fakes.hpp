@@ -54,6 +54,13 @@ class FakeSource final : public DirectorySource {
     }
     return it->second;
   }
+  std::string url_key = "fake url signing key";
+  Result<std::string> LoadUrlSigningKey() override {
+    if (unavailable) {
+      return LookupErrc::kUnavailable;
+    }
+    return url_key;
+  }
 };
 
 class FakeBackend final : public Backend {

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, Device, devicePath, DeviceStatus, listAll, Product } from '../api';
 import { ErrorBox, fmtTime, Link, Modal, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { useStream } from '../stream';
+import { RemoteConfigTab } from './RemoteConfig';
 import { ScriptTab } from './Script';
 import { ThingModelTab } from './ThingModel';
 import { ValidationSelect } from './Products';
@@ -210,7 +211,8 @@ export function ProductPage(props: { pk: string; tab: string }) {
   const { pk } = props;
   const product = useLoad(() => api<Product>('GET', `/products/${encodeURIComponent(pk)}`), [pk]);
   const p = product.data;
-  const tab = props.tab === 'devices' ? 'devices' : props.tab === 'script' && p?.dataFormat === 'raw' ? 'script' : 'model';
+  const tab =
+    props.tab === 'devices' || props.tab === 'config' ? props.tab : props.tab === 'script' && p?.dataFormat === 'raw' ? 'script' : 'model';
   return (
     <section>
       <div class="crumbs">
@@ -247,11 +249,16 @@ export function ProductPage(props: { pk: string; tab: string }) {
                 Parsing script
               </Link>
             )}
+            <Link href={`/products/${encodeURIComponent(pk)}/config`} class={tab === 'config' ? 'active' : ''} testid="tab-config">
+              Remote config
+            </Link>
           </div>
           {tab === 'model' ? (
             <ThingModelTab product={p} onChanged={product.reload} />
           ) : tab === 'script' ? (
             <ScriptTab product={p} onChanged={product.reload} />
+          ) : tab === 'config' ? (
+            <RemoteConfigTab product={p} onChanged={product.reload} />
           ) : (
             <DevicesTab product={p} onChanged={product.reload} />
           )}

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +19,7 @@
 #include "http/request.hpp"
 #include "http/router.hpp"
 #include "iot/common/clock.hpp"
+#include "iot/common/rate_limiter.hpp"
 #include "iot/common/result.hpp"
 #include "iot/script/script.hpp"
 #include "iot/store/device_data.hpp"
@@ -30,6 +33,13 @@ namespace iot::api {
 class ControlService;
 class DryRunner;
 class Downlink;
+
+// What remote configuration (handlers/product_config.cpp) keeps between requests.
+struct RemoteConfigState {
+  std::mutex mutex;
+  std::optional<std::string> url_key;       // the link-signing key (store::EnsureUrlSigningKey), loaded once
+  DeviceRateLimiter pushes{0.2, 1, 10000};  // config:push per product: one per 5 s
+};
 
 struct HandlerContext {
   store::DbPool& pool;
@@ -46,6 +56,9 @@ struct HandlerContext {
   // IOT_PUBLIC_BASE_URL without a trailing slash: the base of every link handed to a device
   // (registration, configuration and firmware downloads); never derived from a request's Host.
   std::string public_base_url;
+  // The API's broker session (configuration pushes); null when no broker is configured (503).
+  Downlink* downlink = nullptr;
+  std::shared_ptr<RemoteConfigState> remote_config = std::make_shared<RemoteConfigState>();
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -136,9 +149,10 @@ void AddThingModelChangeRoutes(Router& router, HandlerContext& context);
 void AddDeviceRoutes(Router& router, HandlerContext& context);
 void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
-void AddFleetRoutes(Router& router, HandlerContext& context);         // handlers/fleet.cpp
-void AddRegistrationRoutes(Router& router, HandlerContext& context);  // handlers/registration.cpp
-void AddShadowRoutes(Router& router, HandlerContext& context);        // handlers/shadow.cpp
+void AddFleetRoutes(Router& router, HandlerContext& context);          // handlers/fleet.cpp
+void AddRegistrationRoutes(Router& router, HandlerContext& context);   // handlers/registration.cpp
+void AddShadowRoutes(Router& router, HandlerContext& context);         // handlers/shadow.cpp
+void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handlers/product_config.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -153,6 +167,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddFleetRoutes(router, context);
   AddRegistrationRoutes(router, context);
   AddShadowRoutes(router, context);
+  AddProductConfigRoutes(router, context);
 }
 
 }  // namespace iot::api

@@ -30,6 +30,7 @@ bool IsAdmin(const Request& request) { return request.principal && request.princ
 nlohmann::json ProductJson(const store::Product& p) {
   return {{"productKey", p.product_key},
           {"dynamicRegistration", p.dynamic_registration},
+          {"remoteConfig", p.remote_config},
           {"name", p.name},
           {"nodeType", store::ToString(p.node_type)},
           {"validation", store::ToString(p.validation)},
@@ -56,7 +57,8 @@ const BodySchema& CreateSchema() {
           .Optional("description", FieldType::kString, {.max = 1024})
           .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS})
           .Optional("productSecret", FieldType::kString)
-          .Optional("dynamicRegistration", FieldType::kBoolean);
+          .Optional("dynamicRegistration", FieldType::kBoolean)
+          .Optional("remoteConfig", FieldType::kBoolean);
   return kSchema;
 }
 
@@ -68,7 +70,8 @@ const BodySchema& PatchSchema() {
           .Optional("validation", FieldType::kString, {.one_of = {"weak", "none", "strict"}})
           .Optional("retentionDays", FieldType::kInteger, {.min = 1, .max = kMaxRetentionDays})
           .Optional("timestampWindowS", FieldType::kInteger, {.min = 0, .max = kMaxTimestampWindowS})
-          .Optional("dynamicRegistration", FieldType::kBoolean);
+          .Optional("dynamicRegistration", FieldType::kBoolean)
+          .Optional("remoteConfig", FieldType::kBoolean);
   return kSchema;
 }
 
@@ -97,6 +100,7 @@ void CreateProduct(HandlerContext& context, Request&& request, Respond respond) 
   create.description = body.value("description", std::string());
   create.timestamp_window_s = body.value("timestampWindowS", 0);
   create.dynamic_registration = body.value("dynamicRegistration", false);
+  create.remote_config = body.value("remoteConfig", false);
   if (body.contains("productSecret")) {
     create.product_secret = body["productSecret"].get<std::string>();
     if (create.product_secret->size() < 16 || create.product_secret->size() > 64 ||
@@ -168,6 +172,9 @@ void UpdateProduct(HandlerContext& context, Request&& request, Respond respond) 
   }
   if (body.contains("dynamicRegistration")) {
     patch.dynamic_registration = body["dynamicRegistration"].get<bool>();
+  }
+  if (body.contains("remoteConfig")) {
+    patch.remote_config = body["remoteConfig"].get<bool>();
   }
   RunOnDb(pool, respond, [request = std::move(request), pk, patch, body](store::Db& db) {
     store::Product product = Unwrap(store::PatchProduct(db, pk, patch), "no such product: " + pk);

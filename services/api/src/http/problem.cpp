@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/outcome.hpp"
+#include "http/url_problem.hpp"
 #include "iot/store/errors.hpp"
 
 namespace iot::api {
@@ -61,6 +62,7 @@ std::string_view ReasonPhrase(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 409: return "Conflict";
+    case 410: return "Gone";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
     case 426: return "Upgrade Required";
@@ -124,6 +126,13 @@ ApiError FromShadowError(int code, std::string message) {
   }
   ErrorItem item{"/state/desired", code, message};
   return ApiError::BadRequest(std::move(message), {std::move(item)});
+}
+
+ApiError FromUrlCheck(UrlCheck check) {
+  if (check == UrlCheck::kExpired) {
+    return Make(410, "this download link has expired: ask for a new one");
+  }
+  return ApiError::Forbidden("missing or invalid download link signature");
 }
 
 ApiError FromErrorCode(const boost::system::error_code& ec) {

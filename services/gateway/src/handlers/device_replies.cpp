@@ -23,6 +23,9 @@ HandleStatus Handler::HandleDeviceReply(Context& c, const InboundMessage& in, Ti
                     "msg=\"undecodable device reply\" topic=" << log::Quote(in.topic));
     return HandleStatus::kIgnore;
   }
+  if (topic.kind == alink::TopicKind::kConfigPush) {
+    return ConsumeConfigPushReply(*reply);
+  }
   c.id = reply->id;
   c.ack = false;  // replies are not answered
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);

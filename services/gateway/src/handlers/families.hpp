@@ -34,5 +34,12 @@ void HandleTagsDelete(Context& c, const json& params, Work& out);
 // and applies the shadow's rate limit first). Refusals are answered in the shadow's own JSON.
 void HandleShadowRequest(Context& c, std::string_view payload, Work& out);
 void AnswerShadowError(Context& c, int code, std::string message, Work& out);
+// config.cpp: thing.config.get. The product's switch and current file come from the product cache
+// (kept current by notification), the link is signed with the key every iot-api shares.
+struct ConfigLinks {
+  const std::string& key;       // raw bytes (Directory::UrlSigningKey)
+  const std::string& base_url;  // IOT_PUBLIC_BASE_URL ("" = relative links)
+};
+void HandleConfigGet(Context& c, const ProductEntry& p, const json& params, const ConfigLinks& links);
 
 }  // namespace iot::gateway::handler_detail

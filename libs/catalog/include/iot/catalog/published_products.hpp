@@ -23,6 +23,7 @@
 #include "iot/common/result.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/listener.hpp"
+#include "iot/store/product_config.hpp"
 #include "iot/store/types.hpp"
 #include "iot/tsl/thing_model.hpp"
 #include "iot/tsl/validator.hpp"
@@ -43,6 +44,8 @@ struct PublishedProduct {
   bool raw = false;                              // dataFormat "raw": devices send bytes
   std::shared_ptr<const std::string> script;     // raw products: the parsing script (null: none)
   std::int64_t script_updated_at = 0;
+  bool remote_config = false;                      // the product's remote configuration switch
+  std::optional<store::ProductConfigInfo> config;  // its current configuration file, if any
 };
 
 // The product as the store has it, not parsed yet (model and model_error empty).

@@ -106,6 +106,10 @@ class Device {
   // are answered 460.
   void OnService(std::string identifier, DownlinkHandler handler);
   void OnConnectionChange(ConnectionCallback callback);
+  // thing.config.push (remote configuration): params are the pushed file's configId, configSize,
+  // sign, url (alink::DecodeConfigData reads them); answer Ok() once taken. Without a handler the
+  // push is answered 460.
+  void OnConfigPush(DownlinkHandler handler);
 
   // Starts connecting in the background and keeps the connection up until Stop().
   void Start();
@@ -136,6 +140,10 @@ class Device {
   Reply DeleteDesired(const nlohmann::json& params);
   // thing.dsltemplate.get; data is the published TSL document.
   Reply GetThingModel();
+  // thing.config.get (product scope, file); data {"configId","configSize","sign","signMethod","url",
+  // "getType"} (alink::DecodeConfigData), code 6713 when the product's remote configuration is off,
+  // 6710 without a file. Download the url with any HTTP client and check it with ConfigFileMatches.
+  Reply GetConfig();
   // NTP over /ext/ntp (QoS 0 as the reference requires).
   TimeSync SyncTime();
 

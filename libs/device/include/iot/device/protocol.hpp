@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iot/alink/config.hpp"
 #include "iot/device/types.hpp"
 
 namespace iot::device {
@@ -22,6 +23,7 @@ struct DeviceTopics {
   std::string DesiredGet() const;
   std::string DesiredDelete() const;
   std::string DslTemplateGet() const;
+  std::string ConfigGet() const;     // /sys/{pk}/{dn}/thing/config/get
   std::string NtpRequest() const;    // /ext/ntp/{pk}/{dn}/request
   std::string ShadowUpdate() const;  // /shadow/update/{pk}/{dn}
   std::string ShadowGet() const;     // /shadow/get/{pk}/{dn}
@@ -53,6 +55,9 @@ bool ParseShadowMessage(std::string_view payload, ShadowReply& out);
 // {"method":"update","state":{"reported":..},"version":n} and the like.
 std::string BuildShadowRequest(std::string_view method, const nlohmann::json& state,
                                std::optional<std::int64_t> version);
+// Remote configuration (reference §2.13): true when `file` (downloaded from `config.url`) has
+// `config.size` bytes and the SHA-256 `config.sign` (hex, any case).
+bool ConfigFileMatches(const alink::ConfigFile& config, std::string_view file);
 
 // NTP (reference §2.15).
 std::string BuildNtpRequest(std::int64_t device_send_ms);

@@ -74,7 +74,7 @@ struct ShadowReply {
 
 using ShadowHandler = std::function<void(const ShadowReply&)>;
 
-enum class DownlinkKind { kPropertySet, kService };
+enum class DownlinkKind { kPropertySet, kService, kConfigPush };
 
 // A request from the platform: property set (thing/service/property/set), an async service
 // (thing/service/{id}) or a sync service over RRPC (rrpc/request/{messageId}).

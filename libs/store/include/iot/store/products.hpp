@@ -28,6 +28,7 @@ struct Product {
   std::int64_t device_count = 0;
   std::string product_secret;         // one-product-one-secret registration; the API shows it to admins
   bool dynamic_registration = false;  // devices may fetch their secret with the product secret
+  bool remote_config = false;         // devices may fetch the product's configuration file
 };
 
 struct ProductCreate {
@@ -41,6 +42,7 @@ struct ProductCreate {
   int timestamp_window_s = 0;                 // 0 = not checked, else 1..86400 s
   std::optional<std::string> product_secret;  // an existing ProductSecret; generated when absent
   bool dynamic_registration = false;
+  bool remote_config = false;
 };
 
 struct ProductPatch {
@@ -50,6 +52,7 @@ struct ProductPatch {
   std::optional<int> retention_days;
   std::optional<int> timestamp_window_s;  // 0 clears it
   std::optional<bool> dynamic_registration;
+  std::optional<bool> remote_config;
 };
 
 // The API checks formats (productKey 4-32 letters/digits); the store enforces uniqueness (kConflict).

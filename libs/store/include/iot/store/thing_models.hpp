@@ -7,6 +7,7 @@
 
 #include "iot/common/result.hpp"
 #include "iot/store/db.hpp"
+#include "iot/store/product_config.hpp"
 #include "iot/store/types.hpp"
 
 namespace iot::store {
@@ -43,6 +44,8 @@ struct PublishedModel {
   DataFormat data_format = DataFormat::kAlink;
   std::optional<std::string> script;  // raw products: the parsing script, when one was saved
   TimeMs script_updated_at = 0;
+  bool remote_config = false;               // thing.config.get answered (else 6713)
+  std::optional<ProductConfigInfo> config;  // the current configuration file (none: 6710)
 };
 
 // kNotFound when the product does not exist; kInvalid when tsl_json is not JSON.
