@@ -27,6 +27,9 @@ struct InboundMessage {
   std::string topic;
   std::string payload;
   TimeMs received_ms = 0;
+  // Published by a platform service (iot-api marks its publishes with an MQTT 5 user property): its
+  // downlinks on custom topics come back through /+/+/user/#, and are not the device's messages.
+  bool from_platform = false;
 };
 
 // Turns an Alink reply (JSON text) into a raw device's bytes (its product's protocolToRawData).
@@ -80,8 +83,15 @@ struct ServiceReplyOp {  // completes the service-call record a device reply ref
   std::string output_json;
   TimeMs replied_at = 0;
 };
+struct UserMessageOp {  // a message a device published on one of its custom topics: stored
+  std::int64_t device_id = 0;
+  std::string topic;
+  std::string payload;
+  int qos = 0;
+  TimeMs received_ms = 0;
+};
 using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp,
-                        LifecycleOp, ServiceReplyOp>;
+                        LifecycleOp, ServiceReplyOp, UserMessageOp>;
 
 // One handled message: what to store, what else to do, and what to answer (in that order).
 struct Work {

@@ -28,4 +28,8 @@ void HandleDslTemplateGet(Context& c, const ProductEntry& p);
 void HandleTagsUpdate(Context& c, const json& params, Work& out);
 void HandleTagsDelete(Context& c, const json& params, Work& out);
 
+// user_topics.cpp: a message on the device's /{pk}/{dn}/user/... (known, enabled, admitted): stored.
+HandleStatus HandleUserMessage(const InboundMessage& in, const DeviceEntry& device, Metrics& metrics,
+                               Work& out);
+
 }  // namespace iot::gateway::handler_detail
