@@ -1,6 +1,8 @@
 #include "iot/alink/custom_topic.hpp"
 
 #include "iot/alink/topic.hpp"
+#include "iot/common/base64.hpp"
+#include "iot/common/safe_text.hpp"
 
 namespace iot::alink {
 namespace {
@@ -104,6 +106,34 @@ std::string RrpcReplyTopic(std::string_view pk, std::string_view dn, std::string
   out += '/';
   out += WithoutLeadingSlash(rest.substr(slash + 1));
   return out;
+}
+
+PayloadOrProblem DecodePayload(std::string_view encoding, std::string_view text) {
+  if (encoding.empty() || encoding == "text") {
+    return {std::string(text), {}};
+  }
+  if (encoding == "base64") {
+    auto bytes = Base64Decode(text);
+    if (!bytes) {
+      return {{}, "payload is not valid base64 (standard alphabet, '=' padding, no whitespace)"};
+    }
+    return {std::move(*bytes), {}};
+  }
+  return {{}, "encoding must be \"text\" or \"base64\""};
+}
+
+EncodedPayload EncodePayload(std::string_view bytes) {
+  bool text = IsValidUtf8(bytes);
+  for (std::size_t i = 0; text && i < bytes.size(); ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f) {
+      text = false;
+    }
+  }
+  if (text) {
+    return {"text", std::string(bytes)};
+  }
+  return {"base64", Base64Encode(bytes)};
 }
 
 std::optional<RrpcReply> ParseRrpcReplyTopic(std::string_view topic) {

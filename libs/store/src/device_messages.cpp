@@ -23,6 +23,8 @@ const Statement kMsgUpdate{
     "UPDATE device_messages SET status = $2, message = coalesce($3, message), "
     "sent_at = coalesce(iot_ts($4), sent_at), reply = coalesce(decode($5, 'hex'), reply) "
     "WHERE id = $1 AND ($6 = '' OR status = ANY (string_to_array($6, ','))) RETURNING " IOT_MSG_COLUMNS};
+const Statement kMsgGet{"msg_get", "SELECT " IOT_MSG_COLUMNS
+                                   " FROM device_messages WHERE device_id = $1 AND id = $2"};
 const Statement kMsgExists{"msg_exists", "SELECT 1 FROM device_messages WHERE id = $1"};
 const Statement kMsgAsc{"msg_list_asc",
                         "SELECT " IOT_MSG_COLUMNS
@@ -106,6 +108,17 @@ Result<DeviceMessage> InsertDeviceMessage(Db& db, const DeviceMessageCreate& m) 
     auto r = Exec(tx, kMsgInsert, m.device_id, m.direction, m.kind, m.topic, ToHex(m.payload), m.qos,
                   m.status, m.requested_by, m.ts, m.sent_at, m.expires_at);
     tx.commit();
+    return ReadMessage(r[0]);
+  });
+}
+
+Result<DeviceMessage> GetDeviceMessage(Db& db, std::int64_t device_id, std::int64_t id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<DeviceMessage> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kMsgGet, device_id, id);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
     return ReadMessage(r[0]);
   });
 }

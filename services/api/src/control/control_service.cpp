@@ -3,6 +3,7 @@
 #include <atomic>
 #include <random>
 
+#include "iot/alink/custom_topic.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/clock.hpp"
@@ -422,7 +423,12 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   }
   waiters_cv_.notify_one();
   const std::string payload = alink::BuildRequest(call.alink_id, Method(command.identifier), command.params);
-  if (downlink_.Publish(RrpcTopic(device.product_key, device.device_name, create.rrpc_id), payload, 0)) {
+  const std::string topic =
+      command.ext_rrpc
+          ? alink::ExtRrpcTopic(create.rrpc_id,
+                                CommandTopic(device.product_key, device.device_name, command.identifier))
+          : RrpcTopic(device.product_key, device.device_name, create.rrpc_id);
+  if (downlink_.Publish(topic, payload, 0)) {
     return;
   }
   std::optional<Waiter> unsent = TakeWaiter(create.rrpc_id);
@@ -457,7 +463,21 @@ std::optional<ControlService::Waiter> ControlService::TakeWaiter(const std::stri
 }
 
 void ControlService::OnMessage(const std::string& topic, const std::string& payload) {
-  auto parsed = alink::ParseTopic(topic);
+  std::optional<alink::Topic> parsed;
+  if (auto answer = alink::ParseRrpcReplyTopic(topic)) {
+    // The /ext/rrpc form: an answer to a sync service only when its inner topic is that service's.
+    const std::string service = "sys/" + answer->product_key + "/" + answer->device_name + "/thing/service/";
+    if (!answer->inner.starts_with(service)) {
+      return;
+    }
+    parsed.emplace();
+    parsed->kind = alink::TopicKind::kRrpcResponse;
+    parsed->product_key = answer->product_key;
+    parsed->device_name = answer->device_name;
+    parsed->message_id = answer->message_id;
+  } else if (auto response = alink::ParseTopic(topic); response) {
+    parsed = std::move(*response);
+  }
   if (!parsed || parsed->kind != alink::TopicKind::kRrpcResponse) {
     return;
   }
@@ -618,6 +638,13 @@ void ControlService::Sweep(store::Db& db) {
   auto ended = store::ExpireServiceCalls(db, NowMs());
   if (ended && !ended->empty()) {
     IOT_LOG_INFO(kLog, "msg=\"open commands ended\" count=" << ended->size());
+  }
+  for (const auto& sweep : sweepers_) {
+    try {
+      sweep(db);
+    } catch (const std::exception& e) {
+      IOT_LOG_WARN(kLog, "msg=\"a downlink sweep failed\" what=" << log::Quote(e.what()));
+    }
   }
   auto devices =
       store::ListDeliverableDevices(db, NowMs() - settings_.online_grace.count(), kDeliverableBatch);

@@ -61,6 +61,9 @@ struct Command {
   nlohmann::json params = nlohmann::json::object();
   std::int64_t ttl_ms = 24LL * 3600 * 1000;  // async and set: time to live while queued or unanswered
   std::int64_t timeout_ms = 5000;            // sync: how long the HTTP call waits
+  // sync: sent on /ext/rrpc/{messageId}/sys/{pk}/{dn}/thing/service/{id} (the C SDK's RRPC_NEW form,
+  // answered on the same topic) instead of /sys/{pk}/{dn}/rrpc/request/{messageId}.
+  bool ext_rrpc = false;
   std::string requested_by;
   std::optional<store::AuditRecord> audit;  // committed with the command's record
 };
@@ -104,8 +107,13 @@ class ControlService final {
   void Deliver(store::Db& db, std::int64_t device_id, const std::string& product_key,
                const std::string& device_name);
 
-  // An MQTT message for the API (Paho's thread): RRPC responses.
+  // An MQTT message for the API (Paho's thread): RRPC responses, and the answers to the /ext/rrpc form
+  // (as the broker re-routes them: /iot/rrpc/reply/{pk}/{dn}/{messageId}/sys/...).
   void OnMessage(const std::string& topic, const std::string& payload);
+
+  // More work for the sweeper, run on its connection on every sweep and when a device came online
+  // (after the grace): other downlink queues (custom-topic messages). Call before Start.
+  void AddSweeper(std::function<void(store::Db&)> sweep) { sweepers_.push_back(std::move(sweep)); }
 
  private:
   struct Waiter {
@@ -163,6 +171,8 @@ class ControlService final {
   std::mutex sweep_mutex_;
   std::condition_variable sweep_cv_;
   std::vector<std::chrono::steady_clock::time_point> deliveries_due_;  // after online + grace
+
+  std::vector<std::function<void(store::Db&)>> sweepers_;  // fixed after Start
 
   bool stopping_ = false;        // guarded by waiters_mutex_ (timer thread, CallSync)
   bool sweep_stopping_ = false;  // guarded by sweep_mutex_ (sweeper thread)

@@ -16,6 +16,8 @@ class ControlCategory final : public boost::system::error_category {
       case ControlErrc::kBrokerDown: return "the broker is not reachable";
       case ControlErrc::kDbQueueFull: return "the database queue is full";
       case ControlErrc::kDeviceTimeout: return "the device did not answer in time";
+      case ControlErrc::kDeviceOffline: return "the device is offline";
+      case ControlErrc::kBroadcastRate: return "too many broadcasts for this product";
       case ControlErrc::kInternal: break;
     }
     return "internal error";

@@ -29,6 +29,8 @@ enum class ControlErrc {
   kDbQueueFull = 6,    // the database pool's queue is full
   kDeviceTimeout = 7,  // a synchronous call got no answer in time
   kInternal = 8,       // anything else (logged where it happened)
+  kDeviceOffline = 9,  // needs the device online (custom RRPC, a QoS 0 message): Alibaba's OFFLINE
+  kBroadcastRate = 10, // a product's broadcasts over their rate (Alibaba: one per second)
 };
 
 const boost::system::error_category& ControlErrorCategory();

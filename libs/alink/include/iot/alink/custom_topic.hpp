@@ -43,6 +43,21 @@ std::string RrpcReplyTopic(std::string_view pk, std::string_view dn, std::string
 // /{pk}/{dn}/user/#, keeps only what devices published there.
 inline constexpr std::string_view kPlatformOrigin = "iot-origin";
 
+// Message payloads in REST bodies: `encoding` "text" (the string's own UTF-8 bytes) or "base64"
+// (standard base64 of any bytes). Empty `problem`: `bytes` holds the payload.
+struct PayloadOrProblem {
+  std::string bytes;
+  std::string problem;
+};
+PayloadOrProblem DecodePayload(std::string_view encoding, std::string_view text);
+// The other way, for answers: "text" when the bytes are valid UTF-8 without control characters other
+// than tab, CR and LF, else "base64".
+struct EncodedPayload {
+  std::string encoding;
+  std::string text;
+};
+EncodedPayload EncodePayload(std::string_view bytes);
+
 // A parsed RrpcReplyTopic.
 struct RrpcReply {
   std::string product_key;

@@ -63,6 +63,8 @@ struct DeviceMessageUpdate {
 
 // kNotFound when the device does not exist; kInvalid when the payload is over kMaxMessagePayloadBytes.
 Result<DeviceMessage> InsertDeviceMessage(Db& db, const DeviceMessageCreate& create);
+// kNotFound: no such message of that device.
+Result<DeviceMessage> GetDeviceMessage(Db& db, std::int64_t device_id, std::int64_t id);
 // kNotFound: no such message; kConflict: its status is not one of `from`.
 Result<DeviceMessage> UpdateDeviceMessage(Db& db, std::int64_t id, const DeviceMessageUpdate& update);
 // Keyset pages by (ts, id); `direction` "up", "down" or empty for both.
