@@ -22,6 +22,9 @@ struct ControlConfig {
   int script_memory_mb = 8;    // IOT_SCRIPT_MEMORY_MB: and heap per script
   int online_grace_ms = 500;   // IOT_ONLINE_GRACE_MS: wait after a device comes online before
                                // delivering its queue (it subscribes right after connecting)
+  int broadcast_rate = 1;      // IOT_BROADCAST_RATE: broadcasts per second per product (Alibaba: 1)
+  int messages_per_device = 10000;  // IOT_DEVICE_MESSAGES_MAX: custom-topic messages kept per device
+                                    // and direction (older ones pruned by the maintenance loop)
 };
 
 // Everything iot-api is configured with; built once in main() and handed out piecewise.

@@ -28,11 +28,14 @@ namespace iot::api {
 
 // Dependencies of the resource handlers, built by the App (app.cpp).
 class ControlService;
+class MessageService;
 class DryRunner;
+struct ControlError;
 
 struct HandlerContext {
   store::DbPool& pool;
   ControlService* control = nullptr;  // device control; null when no broker is configured (503)
+  MessageService* messages = nullptr;  // custom topics, broadcast, custom RRPC; null likewise (503)
   script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
   DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
   int registration_rate = 5;          // dynamic registrations per second per product (0 = unlimited)
@@ -102,6 +105,10 @@ nlohmann::json NullIfEmpty(const std::string& text);
 // The ServiceCall document of the contract (device control and service-call reads).
 nlohmann::json ServiceCallJson(const store::ServiceCall& call);
 
+// Device control's (and messaging's) refusal as the API's problem, through the one mapping
+// (FromErrorCode; StoreError for the store's errors); handlers/control.cpp.
+ApiError ToApiError(const ControlError& failure);
+
 // 201/200 JSON answers.
 Response JsonOk(int status, const nlohmann::json& body);
 
@@ -136,6 +143,7 @@ void AddDeviceDataRoutes(Router& router, HandlerContext& context);
 void AddControlRoutes(Router& router, HandlerContext& context);
 void AddFleetRoutes(Router& router, HandlerContext& context);         // handlers/fleet.cpp
 void AddRegistrationRoutes(Router& router, HandlerContext& context);  // handlers/registration.cpp
+void AddMessageRoutes(Router& router, HandlerContext& context);       // handlers/messages.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -149,6 +157,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddControlRoutes(router, context);
   AddFleetRoutes(router, context);
   AddRegistrationRoutes(router, context);
+  AddMessageRoutes(router, context);
 }
 
 }  // namespace iot::api
