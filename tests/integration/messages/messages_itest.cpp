@@ -308,7 +308,6 @@ TEST_CASE("Messages: custom RRPC round trip and timeout, sync services over /ext
   s.stack.AddDevice("msg-0008");
   Inbox inbox;
   const std::string rrpc_filter = "/ext/rrpc/+/" + std::string(kPk) + "/msg-0008/user/get";
-  iot::device::DeviceOptions unused;
   auto device = s.Device("msg-0008", {rrpc_filter}, inbox, kPk, /*ext_rrpc_services=*/true);
   std::atomic<int> requests{0};
   device->OnCustomRrpc([&](const std::string& topic, const std::string& payload, auto answer) {

@@ -1,7 +1,7 @@
 // Custom topics on the device page (messages both ways, send, custom RRPC) and the product's broadcast
 // form. REST: POST/GET .../devices/{dn}/messages, POST .../devices/{dn}/rrpc, POST .../broadcast.
 import { useState } from 'preact/hooks';
-import { api, ApiError, devicePath, List, qs } from '../api';
+import { api, devicePath, List, qs } from '../api';
 import { ErrorBox, fmtTime, StatusBadge, useLoad } from './ui';
 
 export interface MessagePayload {
@@ -219,7 +219,7 @@ export function BroadcastForm(props: { pk: string }) {
       const r = await api<{ topic: string }>('POST', `/products/${encodeURIComponent(props.pk)}/broadcast`, { topic: f.topic, payload: f.payload, encoding: f.encoding });
       setDone(r.topic);
     } catch (err) {
-      setError(err instanceof ApiError ? err : err);
+      setError(err);
     }
   };
   return (

@@ -175,12 +175,12 @@ void Broadcast(HandlerContext& context, Request&& request, Respond respond) {
   std::string payload = PayloadOf(body);
   const int qos = body.value("qos", 0);
   RunOnDb(context.pool, respond,
-          [&messages, request = std::move(request), pk, topic = topic.topic, payload, qos](store::Db& db) {
+          [&messages, request = std::move(request), pk, full = topic.topic, payload, qos](store::Db& db) {
             return Messaging([&] {
               Unwrap(store::GetProduct(db, pk), "no such product: " + pk);
-              messages.Broadcast(pk, topic, payload, qos);
-              Audit(db, request, "product.broadcast", pk, {{"topic", topic}, {"qos", qos}});
-              return JsonOk(200, {{"topic", topic}, {"qos", qos}});
+              messages.Broadcast(pk, full, payload, qos);
+              Audit(db, request, "product.broadcast", pk, {{"topic", full}, {"qos", qos}});
+              return JsonOk(200, {{"topic", full}, {"qos", qos}});
             });
           });
 }
@@ -206,12 +206,12 @@ void Rrpc(HandlerContext& context, Request&& request, Respond respond) {
   const std::int64_t timeout_ms = body.value("timeoutMs", std::int64_t{5000});
   std::string requested_by = request.principal ? request.principal->name : "";
   RunOnDbLater(context.pool, respond,
-               [&messages, request = std::move(request), pk, dn, topic = topic.topic, payload, timeout_ms,
+               [&messages, request = std::move(request), pk, dn, full = topic.topic, payload, timeout_ms,
                 requested_by](store::Db& db, Respond done) {
                  Messaging([&] {
                    store::Device device = Target(db, pk, dn);
-                   Audit(db, request, "device.rrpc", pk + "/" + dn, {{"topic", topic}});
-                   messages.Rrpc(db, device, topic, payload, timeout_ms, requested_by, [done](RrpcOutcome outcome) {
+                   Audit(db, request, "device.rrpc", pk + "/" + dn, {{"topic", full}});
+                   messages.Rrpc(db, device, full, payload, timeout_ms, requested_by, [done](RrpcOutcome outcome) {
                      if (outcome.error) {
                        ApiError error = ToApiError(*outcome.error);
                        if (outcome.message) {
