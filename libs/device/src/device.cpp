@@ -241,7 +241,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     // Before NTP's filter, which stays last (QoS 0).
     std::vector<std::string> extra = options.subscriptions;
     if (options.ext_rrpc_services) {
-      extra.push_back("/ext/rrpc/+/sys/" + options.product_key + "/" + options.device_name + "/thing/service/+");
+      extra.push_back("/ext/rrpc/+/sys/" + options.product_key + "/" + options.device_name +
+                      "/thing/service/+");
     }
     filters.insert(filters.end() - 1, extra.begin(), extra.end());
     mqtt::iasync_client::qos_collection qos(filters.size(), 1);

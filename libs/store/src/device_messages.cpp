@@ -8,7 +8,7 @@ namespace iot::store {
 namespace {
 
 // Payloads travel as hex text (decode/encode in SQL): bound parameters only, no binary parameter API.
-#define IOT_MSG_COLUMNS                                                                                    \
+#define IOT_MSG_COLUMNS                                                                                 \
   "id, device_id, direction, kind, topic, encode(payload, 'hex'), qos, status, message, requested_by, " \
   "iot_ms(ts), iot_ms(sent_at), iot_ms(expires_at), encode(reply, 'hex')"
 
@@ -23,8 +23,8 @@ const Statement kMsgUpdate{
     "UPDATE device_messages SET status = $2, message = coalesce($3, message), "
     "sent_at = coalesce(iot_ts($4), sent_at), reply = coalesce(decode($5, 'hex'), reply) "
     "WHERE id = $1 AND ($6 = '' OR status = ANY (string_to_array($6, ','))) RETURNING " IOT_MSG_COLUMNS};
-const Statement kMsgGet{"msg_get", "SELECT " IOT_MSG_COLUMNS
-                                   " FROM device_messages WHERE device_id = $1 AND id = $2"};
+const Statement kMsgGet{"msg_get",
+                        "SELECT " IOT_MSG_COLUMNS " FROM device_messages WHERE device_id = $1 AND id = $2"};
 const Statement kMsgExists{"msg_exists", "SELECT 1 FROM device_messages WHERE id = $1"};
 const Statement kMsgAsc{"msg_list_asc",
                         "SELECT " IOT_MSG_COLUMNS

@@ -246,9 +246,9 @@ struct App::Parts {
   StoreAuthenticator authenticator;
   Router router;
   HandlerContext context;
-  std::unique_ptr<ControlService> control;  // null without a broker (IOT_MQTT_HOST)
+  std::unique_ptr<ControlService> control;   // null without a broker (IOT_MQTT_HOST)
   std::unique_ptr<MessageService> messages;  // likewise
-  std::unique_ptr<MqttLink> mqtt_link;      // destroyed first: its callback calls `control`
+  std::unique_ptr<MqttLink> mqtt_link;       // destroyed first: its callback calls `control`
   DryRunner dry_runner;
   Background background;
   Readiness readiness;

@@ -32,10 +32,10 @@ const RolePatterns& PatternsFor(Role role) {
        "/ota/device/upgrade/+/+"}};
   // The API sends commands, custom-topic messages, broadcasts and custom RRPC requests, and takes the
   // answers to the synchronous calls it has in flight (custom RRPC answers as re-routed by the plugin).
-  static const RolePatterns kApi{{"/sys/+/+/rrpc/response/+", "/iot/rrpc/reply/#", "/iot/broker/stats"},
-                                 {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set",
-                                  "/sys/+/+/rrpc/request/+", "/sys/+/+/thing/model/down_raw", "/+/+/user/#",
-                                  "/broadcast/+/#", "/ext/rrpc/#"}};
+  static const RolePatterns kApi{
+      {"/sys/+/+/rrpc/response/+", "/iot/rrpc/reply/#", "/iot/broker/stats"},
+      {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
+       "/sys/+/+/thing/model/down_raw", "/+/+/user/#", "/broadcast/+/#", "/ext/rrpc/#"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;
@@ -234,7 +234,8 @@ namespace {
 // Custom topics and custom RRPC: a device both publishes and receives them.
 bool IsTwoWay(std::string_view topic) {
   const auto parsed = alink::ParseTopic(topic);
-  return parsed && (parsed->kind == alink::TopicKind::kUserTopic || parsed->kind == alink::TopicKind::kExtRrpc);
+  return parsed &&
+         (parsed->kind == alink::TopicKind::kUserTopic || parsed->kind == alink::TopicKind::kExtRrpc);
 }
 
 }  // namespace

@@ -72,8 +72,7 @@ HandleStatus Handler::HandleUserTopic(const InboundMessage& in, const alink::Top
   if (!device) {
     return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
   }
-  if (!device->enabled ||
-      !limiter_.Allow(topic.product_key + "/" + topic.device_name, now_ms)) {
+  if (!device->enabled || !limiter_.Allow(topic.product_key + "/" + topic.device_name, now_ms)) {
     metrics_.rate_limited.fetch_add(1, std::memory_order_relaxed);
     return HandleStatus::kIgnore;
   }

@@ -15,7 +15,7 @@
 namespace mqtt {
 class async_client;
 class message;
-}
+}  // namespace mqtt
 
 namespace iot::gateway {
 

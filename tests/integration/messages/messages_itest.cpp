@@ -88,9 +88,10 @@ struct MessagesStack {
     }
   }
 
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& path, const json& body = nullptr,
-                                  const std::string& pk = kPk) {
-    iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + std::string(iot::api::itest::kAdminToken)}};
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& path,
+                                  const json& body = nullptr, const std::string& pk = kPk) {
+    iot::testing::HttpHeaders headers = {
+        {"Authorization", "Bearer " + std::string(iot::api::itest::kAdminToken)}};
     std::string text;
     if (!body.is_null()) {
       headers.emplace_back("Content-Type", "application/json");
@@ -137,7 +138,8 @@ struct MessagesStack {
     o.subscriptions = std::move(subscriptions);
     o.ext_rrpc_services = ext_rrpc_services;
     auto device = std::make_unique<iot::device::Device>(o);
-    device->OnMessage([&inbox](const std::string& topic, const std::string& payload) { inbox.Add(topic, payload); });
+    device->OnMessage(
+        [&inbox](const std::string& topic, const std::string& payload) { inbox.Add(topic, payload); });
     REQUIRE(device->Connect(10s));
     REQUIRE(iot::testing::PollUntil([&] { return Status(dn, pk) == "online"; }, 20s, 20ms));
     std::this_thread::sleep_for(200ms);
@@ -150,14 +152,16 @@ struct MessagesStack {
     std::string cursor;
     int count = 0;
     do {
-      std::string path = "/devices/" + dn + "/messages?" + query + (cursor.empty() ? "" : "&cursor=" + cursor);
+      std::string path =
+          "/devices/" + dn + "/messages?" + query + (cursor.empty() ? "" : "&cursor=" + cursor);
       auto r = Call("GET", path);
       REQUIRE(r.status == 200);
       json page = json::parse(r.body);
       for (auto& item : page["items"]) {
         all.push_back(item);
       }
-      cursor = page.value("nextCursor", json(nullptr)).is_string() ? page["nextCursor"].get<std::string>() : "";
+      cursor =
+          page.value("nextCursor", json(nullptr)).is_string() ? page["nextCursor"].get<std::string>() : "";
       ++count;
     } while (!cursor.empty() && count < 100);
     if (pages != nullptr) {
@@ -200,14 +204,16 @@ TEST_CASE("Messages: text and base64 to an online device, topics outside /user/ 
   CHECK(inbox.Wait(UserTopic("msg-0001", "bin/a")) == std::string("\x00\xff\x01\x02", 4));
 
   // Outside the device's /user/ space, wildcards, tricks, oversize: 400 naming /topic.
-  for (const char* bad : {"sys/x", "/a1GwTest001/msg-0002/user/x", "user/+", "user/a/#", "user/../x", "user//x",
-                          "user/", "user/a/", "user/$x", "/sys/a1GwTest001/msg-0001/thing/service/property/set"}) {
+  for (const char* bad :
+       {"sys/x", "/a1GwTest001/msg-0002/user/x", "user/+", "user/a/#", "user/../x", "user//x", "user/",
+        "user/a/", "user/$x", "/sys/a1GwTest001/msg-0001/thing/service/property/set"}) {
     INFO(bad);
     r = s.Call("POST", "/devices/msg-0001/messages", {{"topic", bad}, {"payload", "x"}});
     CHECK(r.status == 400);
     CHECK(r.body.find("/topic") != std::string::npos);
   }
-  r = s.Call("POST", "/devices/msg-0001/messages", {{"topic", "user/" + std::string(200, 'a')}, {"payload", "x"}});
+  r = s.Call("POST", "/devices/msg-0001/messages",
+             {{"topic", "user/" + std::string(200, 'a')}, {"payload", "x"}});
   CHECK(r.status == 400);
   r = s.Call("POST", "/devices/msg-0001/messages",
              {{"topic", "user/x"}, {"payload", "not base64!"}, {"encoding", "base64"}});
@@ -256,7 +262,8 @@ TEST_CASE("Messages: the broker refuses a device's publish to /broadcast and to 
   s.stack.AddDevice("msg-0004");
   s.stack.AddDevice("msg-0005");
   Inbox inbox;
-  auto victim = s.Device("msg-0005", {UserTopic("msg-0005", "#"), "/broadcast/" + std::string(kPk) + "/#"}, inbox);
+  auto victim =
+      s.Device("msg-0005", {UserTopic("msg-0005", "#"), "/broadcast/" + std::string(kPk) + "/#"}, inbox);
   auto attacker = s.stack.Connect("msg-0004");
   attacker->Publish("/broadcast/" + std::string(kPk) + "/all", "forged", 0);
   attacker->Publish(UserTopic("msg-0005", "cmd"), "forged", 0);
@@ -266,7 +273,8 @@ TEST_CASE("Messages: the broker refuses a device's publish to /broadcast and to 
   CHECK(attacker->Subscribe("/broadcast/" + std::string(kPk) + "/#", 0) < 128);
   // Its own custom topic is stored (positive control: it reached the platform after the refused ones).
   REQUIRE(attacker->Publish(UserTopic("msg-0004", "update"), "mine", 0));
-  REQUIRE(iot::testing::PollUntil([&] { return s.ListAll("msg-0004", "direction=up").size() == 1; }, 10s, 50ms));
+  REQUIRE(
+      iot::testing::PollUntil([&] { return s.ListAll("msg-0004", "direction=up").size() == 1; }, 10s, 50ms));
   CHECK_FALSE(inbox.Wait("/broadcast/" + std::string(kPk) + "/all", 500ms));
   CHECK_FALSE(inbox.Wait(UserTopic("msg-0005", "cmd"), 100ms));
   CHECK(s.ListAll("msg-0005", "direction=up").empty());
@@ -314,11 +322,13 @@ TEST_CASE("Messages: custom RRPC round trip and timeout, sync services over /ext
     ++requests;
     answer("pong:" + payload + "@" + topic);
   });
-  device->OnService("SelfTest", [](const iot::device::DownlinkRequest& request, iot::device::Responder reply) {
-    reply.Ok({{"Passed", request.sync ? 1 : 0}, {"Report", request.topic}});
-  });
+  device->OnService("SelfTest",
+                    [](const iot::device::DownlinkRequest& request, iot::device::Responder reply) {
+                      reply.Ok({{"Passed", request.sync ? 1 : 0}, {"Report", request.topic}});
+                    });
 
-  auto r = s.Call("POST", "/devices/msg-0008/rrpc", {{"topic", "user/get"}, {"payload", "ping"}, {"timeoutMs", 5000}});
+  auto r = s.Call("POST", "/devices/msg-0008/rrpc",
+                  {{"topic", "user/get"}, {"payload", "ping"}, {"timeoutMs", 5000}});
   REQUIRE(r.status == 200);
   json answer = json::parse(r.body);
   CHECK(answer["rrpcCode"] == "SUCCESS");
@@ -329,13 +339,16 @@ TEST_CASE("Messages: custom RRPC round trip and timeout, sync services over /ext
   CHECK(requests == 1);  // its answer was not delivered back to it as a new request
 
   // A topic the device does not serve: Alibaba's TIMEOUT, as 504 after timeoutMs.
-  r = s.Call("POST", "/devices/msg-0008/rrpc", {{"topic", "user/none"}, {"payload", "x"}, {"timeoutMs", 1000}});
+  r = s.Call("POST", "/devices/msg-0008/rrpc",
+             {{"topic", "user/none"}, {"payload", "x"}, {"timeoutMs", 1000}});
   CHECK(r.status == 504);
-  r = s.Call("POST", "/devices/msg-0008/rrpc", {{"topic", "user/get"}, {"payload", "x"}, {"timeoutMs", 9000}});
+  r = s.Call("POST", "/devices/msg-0008/rrpc",
+             {{"topic", "user/get"}, {"payload", "x"}, {"timeoutMs", 9000}});
   CHECK(r.status == 400);
 
   // The C SDK's RRPC_NEW form of a sync service: request and answer on /ext/rrpc/{id}/sys/...
-  r = s.Call("POST", "/devices/msg-0008/services/SelfTest", {{"params", {{"Depth", 1}}}, {"rrpcForm", "ext"}});
+  r = s.Call("POST", "/devices/msg-0008/services/SelfTest",
+             {{"params", {{"Depth", 1}}}, {"rrpcForm", "ext"}});
   REQUIRE(r.status == 200);
   json call = json::parse(r.body);
   CHECK(call["status"] == "succeeded");
@@ -343,7 +356,8 @@ TEST_CASE("Messages: custom RRPC round trip and timeout, sync services over /ext
   CHECK(call["output"]["Report"].get<std::string>().starts_with("/ext/rrpc/"));
 }
 
-TEST_CASE("Messages: what a device publishes on its custom topics is stored and paged", "[integration][messages]") {
+TEST_CASE("Messages: what a device publishes on its custom topics is stored and paged",
+          "[integration][messages]") {
   MessagesStack s;
   s.stack.AddDevice("msg-0009");
   Inbox inbox;
@@ -352,7 +366,8 @@ TEST_CASE("Messages: what a device publishes on its custom topics is stored and 
     REQUIRE(device->Publish(UserTopic("msg-0009", "update"), "n" + std::to_string(i), 1));
   }
   REQUIRE(device->Publish(UserTopic("msg-0009", "raw"), std::string("\x01\x02", 2), 1));
-  REQUIRE(iot::testing::PollUntil([&] { return s.ListAll("msg-0009", "direction=up").size() == 8; }, 10s, 50ms));
+  REQUIRE(
+      iot::testing::PollUntil([&] { return s.ListAll("msg-0009", "direction=up").size() == 8; }, 10s, 50ms));
   int pages = 0;
   json up = s.ListAll("msg-0009", "direction=up&order=asc&limit=3", &pages);
   CHECK(pages == 3);

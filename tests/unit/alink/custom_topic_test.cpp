@@ -14,11 +14,26 @@ TEST_CASE("Custom topics: a device's user/ suffix is checked, everything else re
   CHECK(ok.topic == "/a1b2c3d4e5f/dev01/user/get");
   CHECK(DeviceUserTopic("a1b2c3d4e5f", "dev01", "/a1b2c3d4e5f/dev01/user/a/b-c.d_e").topic ==
         "/a1b2c3d4e5f/dev01/user/a/b-c.d_e");
-  for (const std::string bad :
-       {"get", "user", "user/", "user//x", "user/x/", "user/+", "user/#", "user/a+b", "user/../x", "user/./x",
-        "user/$SYS", "user/a b", "user/\xc3\xa9", std::string("user/a\0b", 8), "/sys/a1b2c3d4e5f/dev01/user/x",
-        "/a1b2c3d4e5f/dev02/user/x", "/a1b2c3d4e5f/dev01/user/", "sys/a1b2c3d4e5f/dev01/thing/service/x",
-        "user/" + std::string(129, 'a'), "user/1/2/3/4/5/6/7/8/9"}) {
+  for (const std::string bad : {"get",
+                                "user",
+                                "user/",
+                                "user//x",
+                                "user/x/",
+                                "user/+",
+                                "user/#",
+                                "user/a+b",
+                                "user/../x",
+                                "user/./x",
+                                "user/$SYS",
+                                "user/a b",
+                                "user/\xc3\xa9",
+                                std::string("user/a\0b", 8),
+                                "/sys/a1b2c3d4e5f/dev01/user/x",
+                                "/a1b2c3d4e5f/dev02/user/x",
+                                "/a1b2c3d4e5f/dev01/user/",
+                                "sys/a1b2c3d4e5f/dev01/thing/service/x",
+                                "user/" + std::string(129, 'a'),
+                                "user/1/2/3/4/5/6/7/8/9"}) {
     CAPTURE(bad);
     auto r = DeviceUserTopic("a1b2c3d4e5f", "dev01", bad);
     CHECK(r.topic.empty());
@@ -37,7 +52,8 @@ TEST_CASE("Custom topics: broadcast and RRPC topics", "[alink][custom]") {
   CHECK(ExtRrpcTopic("42", "sys/a1b2c3d4e5f/dev01/thing/service/X") ==
         "/ext/rrpc/42/sys/a1b2c3d4e5f/dev01/thing/service/X");
   // The re-routed answer, and back.
-  const std::string reply = RrpcReplyTopic("a1b2c3d4e5f", "dev01", "/ext/rrpc/42//a1b2c3d4e5f/dev01/user/get");
+  const std::string reply =
+      RrpcReplyTopic("a1b2c3d4e5f", "dev01", "/ext/rrpc/42//a1b2c3d4e5f/dev01/user/get");
   CHECK(reply == "/iot/rrpc/reply/a1b2c3d4e5f/dev01/42/a1b2c3d4e5f/dev01/user/get");
   auto parsed = ParseRrpcReplyTopic(reply);
   REQUIRE(parsed);
@@ -70,8 +86,12 @@ TEST_CASE("Custom topics: payload encodings", "[alink][custom]") {
 }
 
 TEST_CASE("Base64: RFC 4648 vectors, round trips and strictness", "[common][base64]") {
-  const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                                         {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
                                                          {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     CHECK(iot::Base64Encode(plain) == encoded);

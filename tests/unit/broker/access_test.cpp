@@ -148,10 +148,9 @@ TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlin
   }
   CHECK(AclAllows(me, "/shadow/get/a1b2c3d4e5f/dev01", Access::kSubscribe, false));
   CHECK(AclAllows(me, "/ext/ntp/a1b2c3d4e5f/dev01/response", Access::kSubscribe, false));
-  const std::vector<std::string> refused = {
-      base + "thing/event/property/post",  base + "thing/service/X_reply",
-      base + "thing/event/+/post",         base + "+/+/+/+",
-      "/ext/ntp/a1b2c3d4e5f/dev01/request"};
+  const std::vector<std::string> refused = {base + "thing/event/property/post",
+                                            base + "thing/service/X_reply", base + "thing/event/+/post",
+                                            base + "+/+/+/+", "/ext/ntp/a1b2c3d4e5f/dev01/request"};
   for (const std::string& f : refused) {
     CAPTURE(f);
     CHECK_FALSE(AclAllows(me, f, Access::kSubscribe, false));
@@ -181,8 +180,9 @@ TEST_CASE("Access: a product's timestamp window refuses old, future and missing 
   CHECK(connect("17e11") == AuthResult::kStaleTimestamp);
 }
 
-TEST_CASE("Access: custom topics go both ways, broadcasts only to the product's devices, RRPC answers re-routed",
-          "[broker][acl][security]") {
+TEST_CASE(
+    "Access: custom topics go both ways, broadcasts only to the product's devices, RRPC answers re-routed",
+    "[broker][acl][security]") {
   const auto me = DeviceIdentity();
   const std::string user = "/a1b2c3d4e5f/dev01/user/";
   // Its own custom topics: publish, subscribe (wildcards below /user/) and read.

@@ -11,7 +11,7 @@ namespace iot::api {
 namespace {
 
 constexpr std::string_view kLog = "api.messages";
-constexpr int kDeliverBatch = 100;     // messages per device per delivery
+constexpr int kDeliverBatch = 100;  // messages per device per delivery
 constexpr int kDeliverableDevices = 500;
 
 using Clock = std::chrono::steady_clock;
@@ -195,10 +195,11 @@ void MessageService::Broadcast(const std::string& product_key, const std::string
 // --- custom RRPC -----------------------------------------------------------------------------------
 
 void MessageService::Rrpc(store::Db& db, const store::Device& device, const std::string& inner_topic,
-                          const std::string& payload, std::int64_t timeout_ms, const std::string& requested_by,
-                          RrpcDone done) {
+                          const std::string& payload, std::int64_t timeout_ms,
+                          const std::string& requested_by, RrpcDone done) {
   if (device.status != store::DeviceStatus::kOnline) {
-    throw Failure(ControlErrc::kDeviceOffline, "device " + device.device_name + " is offline (RrpcCode OFFLINE)");
+    throw Failure(ControlErrc::kDeviceOffline,
+                  "device " + device.device_name + " is offline (RrpcCode OFFLINE)");
   }
   const std::string rrpc_id = NewMessageId();
   const std::string topic = alink::ExtRrpcTopic(rrpc_id, inner_topic);
@@ -302,9 +303,9 @@ void MessageService::Finish(std::shared_ptr<Waiter> waiter, std::optional<std::s
       outcome.message = std::move(*updated);
     }
     if (!reply) {
-      outcome.error = Failure(ControlErrc::kDeviceTimeout,
-                              "the device did not answer within " + std::to_string(waiter->timeout_ms) +
-                                  " ms (RrpcCode TIMEOUT)");
+      outcome.error = Failure(ControlErrc::kDeviceTimeout, "the device did not answer within " +
+                                                               std::to_string(waiter->timeout_ms) +
+                                                               " ms (RrpcCode TIMEOUT)");
     } else if (!updated) {
       outcome.error = ControlError(updated.error(), "recording the answer failed");
     }

@@ -36,8 +36,8 @@
 namespace iot::api {
 
 struct MessageSettings {
-  int queue_limit = 1000;               // queued messages per device
-  double broadcasts_per_second = 1;     // per product (Alibaba: one broadcast per second)
+  int queue_limit = 1000;            // queued messages per device
+  double broadcasts_per_second = 1;  // per product (Alibaba: one broadcast per second)
   std::chrono::milliseconds online_grace{500};
 };
 

@@ -34,11 +34,11 @@ struct ControlError;
 
 struct HandlerContext {
   store::DbPool& pool;
-  ControlService* control = nullptr;  // device control; null when no broker is configured (503)
+  ControlService* control = nullptr;   // device control; null when no broker is configured (503)
   MessageService* messages = nullptr;  // custom topics, broadcast, custom RRPC; null likewise (503)
-  script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
-  DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
-  int registration_rate = 5;          // dynamic registrations per second per product (0 = unlimited)
+  script::Limits script_limits;        // raw products' parsing scripts (script:test, saving)
+  DryRunner* dry_runs = nullptr;       // thing-model dry runs; null: 503
+  int registration_rate = 5;           // dynamic registrations per second per product (0 = unlimited)
   // Told about a token revoked here, before the DELETE answers (drops it from the token cache and
   // closes its open streams). May be empty.
   std::function<void(std::int64_t token_id)> token_revoked;

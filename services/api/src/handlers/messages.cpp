@@ -205,25 +205,26 @@ void Rrpc(HandlerContext& context, Request&& request, Respond respond) {
   std::string payload = PayloadOf(body);
   const std::int64_t timeout_ms = body.value("timeoutMs", std::int64_t{5000});
   std::string requested_by = request.principal ? request.principal->name : "";
-  RunOnDbLater(context.pool, respond,
-               [&messages, request = std::move(request), pk, dn, full = topic.topic, payload, timeout_ms,
-                requested_by](store::Db& db, Respond done) {
-                 Messaging([&] {
-                   store::Device device = Target(db, pk, dn);
-                   Audit(db, request, "device.rrpc", pk + "/" + dn, {{"topic", full}});
-                   messages.Rrpc(db, device, full, payload, timeout_ms, requested_by, [done](RrpcOutcome outcome) {
-                     if (outcome.error) {
-                       ApiError error = ToApiError(*outcome.error);
-                       if (outcome.message) {
-                         error.extra_members.emplace_back("rrpc", RrpcJson(*outcome.message, "TIMEOUT").dump());
-                       }
-                       done(ToResponse(error));
-                       return;
-                     }
-                     done(JsonOk(200, RrpcJson(*outcome.message, "SUCCESS")));
-                   });
-                 });
-               });
+  RunOnDbLater(
+      context.pool, respond,
+      [&messages, request = std::move(request), pk, dn, full = topic.topic, payload, timeout_ms,
+       requested_by](store::Db& db, Respond done) {
+        Messaging([&] {
+          store::Device device = Target(db, pk, dn);
+          Audit(db, request, "device.rrpc", pk + "/" + dn, {{"topic", full}});
+          messages.Rrpc(db, device, full, payload, timeout_ms, requested_by, [done](RrpcOutcome outcome) {
+            if (outcome.error) {
+              ApiError error = ToApiError(*outcome.error);
+              if (outcome.message) {
+                error.extra_members.emplace_back("rrpc", RrpcJson(*outcome.message, "TIMEOUT").dump());
+              }
+              done(ToResponse(error));
+              return;
+            }
+            done(JsonOk(200, RrpcJson(*outcome.message, "SUCCESS")));
+          });
+        });
+      });
 }
 
 const RouteSpec kRoutes[] = {
