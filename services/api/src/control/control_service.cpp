@@ -153,22 +153,12 @@ ControlService::ControlService(store::DbPool& pool, Downlink& downlink, ControlS
 ControlService::~ControlService() { Stop(); }
 
 void ControlService::Start() {
-  timer_thread_ = std::thread([this] { TimerLoop(); });
+  timer_thread_ = std::thread([this] { waiters_.RunTimer([this](const std::string& id) { TimeOut(id); }); });
   sweep_thread_ = std::thread([this] { SweepLoop(); });
 }
 
 void ControlService::Stop() {
-  std::unordered_map<std::string, Waiter> left;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    if (stopping_) {
-      return;
-    }
-    stopping_ = true;
-    left.swap(waiters_);
-    deadlines_.clear();
-  }
-  waiters_cv_.notify_all();
+  std::unordered_map<std::string, Waiter> left = waiters_.Stop();
   {
     std::lock_guard lock(sweep_mutex_);
     sweep_stopping_ = true;
@@ -413,15 +403,9 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   waiter.model = std::move(model);
   waiter.deadline = Clock::now() + std::chrono::milliseconds(command.timeout_ms);
   waiter.timeout_ms = command.timeout_ms;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    if (stopping_) {
-      throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
-    }
-    deadlines_.emplace(waiter.deadline, create.rrpc_id);
-    waiters_.emplace(create.rrpc_id, std::move(waiter));
+  if (!waiters_.Add(create.rrpc_id, std::move(waiter))) {
+    throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
   }
-  waiters_cv_.notify_one();
   const std::string payload = alink::BuildRequest(call.alink_id, Method(command.identifier), command.params);
   const std::string topic =
       command.ext_rrpc
@@ -431,7 +415,7 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   if (downlink_.Publish(topic, payload, 0)) {
     return;
   }
-  std::optional<Waiter> unsent = TakeWaiter(create.rrpc_id);
+  std::optional<Waiter> unsent = waiters_.Take(create.rrpc_id);
   if (!unsent) {
     return;  // answered already (cannot happen without a publish)
   }
@@ -442,24 +426,6 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   auto failed = store::UpdateServiceCall(db, call.call_id, update);
   ControlError error = Failure(ControlErrc::kBrokerDown, "the broker is not reachable, retry later");
   unsent->done(failed ? WithCall(std::move(error), *failed) : std::move(error));
-}
-
-std::optional<ControlService::Waiter> ControlService::TakeWaiter(const std::string& rrpc_id) {
-  std::lock_guard lock(waiters_mutex_);
-  auto it = waiters_.find(rrpc_id);
-  if (it == waiters_.end()) {
-    return std::nullopt;
-  }
-  Waiter waiter = std::move(it->second);
-  waiters_.erase(it);
-  auto range = deadlines_.equal_range(waiter.deadline);
-  for (auto d = range.first; d != range.second; ++d) {
-    if (d->second == rrpc_id) {
-      deadlines_.erase(d);
-      break;
-    }
-  }
-  return waiter;
 }
 
 void ControlService::OnMessage(const std::string& topic, const std::string& payload) {
@@ -481,7 +447,7 @@ void ControlService::OnMessage(const std::string& topic, const std::string& payl
   if (!parsed || parsed->kind != alink::TopicKind::kRrpcResponse) {
     return;
   }
-  std::optional<Waiter> waiter = TakeWaiter(parsed->message_id);
+  std::optional<Waiter> waiter = waiters_.Take(parsed->message_id);
   std::string pk = parsed->product_key;
   std::string dn = parsed->device_name;
   std::string rrpc_id = parsed->message_id;
@@ -518,9 +484,7 @@ void ControlService::CompleteRrpc(store::Db& db, const std::string& pk, const st
     if (waiter->product_key != pk || waiter->device_name != dn) {
       // Another device cannot answer (the broker's ACL keeps devices on their own topics); keep waiting.
       IOT_LOG_WARN(kLog, "msg=\"RRPC answer from the wrong device ignored\" rrpc_id=" << rrpc_id);
-      std::lock_guard lock(waiters_mutex_);
-      deadlines_.emplace(waiter->deadline, rrpc_id);
-      waiters_.emplace(rrpc_id, std::move(*waiter));
+      (void)waiters_.Add(rrpc_id, std::move(*waiter));
       return;
     }
     call_id = waiter->call_id;
@@ -584,7 +548,7 @@ void ControlService::AnswerSync(const Waiter& waiter, const store::ServiceCall& 
 }
 
 void ControlService::TimeOut(const std::string& rrpc_id) {
-  std::optional<Waiter> waiter = TakeWaiter(rrpc_id);
+  std::optional<Waiter> waiter = waiters_.Take(rrpc_id);
   if (!waiter) {
     return;
   }
@@ -610,25 +574,6 @@ void ControlService::TimeOut(const std::string& rrpc_id) {
   });
   if (!queued) {
     shared->done(Failure(ControlErrc::kDbQueueFull, "the database queue is full"));
-  }
-}
-
-void ControlService::TimerLoop() {
-  std::unique_lock lock(waiters_mutex_);
-  while (!stopping_) {
-    if (deadlines_.empty()) {
-      waiters_cv_.wait(lock);
-      continue;
-    }
-    auto next = deadlines_.begin()->first;
-    if (Clock::now() < next) {
-      waiters_cv_.wait_until(lock, next);
-      continue;
-    }
-    std::string rrpc_id = deadlines_.begin()->second;
-    lock.unlock();
-    TimeOut(rrpc_id);
-    lock.lock();
   }
 }
 

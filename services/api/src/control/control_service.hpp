@@ -30,6 +30,7 @@
 
 #include "control/mqtt_link.hpp"
 #include "control/outcome.hpp"
+#include "control/rrpc_waiters.hpp"
 #include "iot/catalog/published_products.hpp"
 #include "iot/common/rate_limiter.hpp"
 #include "iot/script/script.hpp"
@@ -128,7 +129,6 @@ class ControlService final {
     std::int64_t timeout_ms = 0;
   };
 
-  std::optional<Waiter> TakeWaiter(const std::string& rrpc_id);
   void CompleteRrpc(store::Db& db, const std::string& product_key, const std::string& device_name,
                     const std::string& rrpc_id, const std::string& payload, std::optional<Waiter> waiter);
   void TimeOut(const std::string& rrpc_id);
@@ -136,7 +136,6 @@ class ControlService final {
   std::optional<std::pair<int, std::string>> Recheck(const ProductModel* model,
                                                      const store::ServiceCall& call) const;
   void RejectInvalidQueued(store::Db& db, const std::string& product_key);
-  void TimerLoop();
   void SweepLoop();
   void Sweep(store::Db& db);
   std::mutex& DeviceLock(std::int64_t device_id) { return device_locks_[device_id % device_locks_.size()]; }
@@ -163,10 +162,7 @@ class ControlService final {
 
   std::array<std::mutex, 64> device_locks_;
 
-  std::mutex waiters_mutex_;
-  std::condition_variable waiters_cv_;
-  std::unordered_map<std::string, Waiter> waiters_;  // by rrpc id
-  std::multimap<std::chrono::steady_clock::time_point, std::string> deadlines_;
+  RrpcWaiters<Waiter> waiters_;  // by rrpc id
 
   std::mutex sweep_mutex_;
   std::condition_variable sweep_cv_;
@@ -174,7 +170,6 @@ class ControlService final {
 
   std::vector<std::function<void(store::Db&)>> sweepers_;  // fixed after Start
 
-  bool stopping_ = false;        // guarded by waiters_mutex_ (timer thread, CallSync)
   bool sweep_stopping_ = false;  // guarded by sweep_mutex_ (sweeper thread)
   std::thread timer_thread_;
   std::thread sweep_thread_;

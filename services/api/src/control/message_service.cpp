@@ -50,21 +50,17 @@ MessageService::MessageService(store::DbPool& pool, Downlink& downlink, MessageS
 MessageService::~MessageService() { Stop(); }
 
 void MessageService::Start() {
-  timer_thread_ = std::thread([this] { TimerLoop(); });
+  timer_thread_ = std::thread([this] {
+    waiters_.RunTimer([this](const std::string& id) {
+      if (auto waiter = waiters_.Take(id)) {
+        Finish(std::make_shared<Waiter>(std::move(*waiter)), std::nullopt);
+      }
+    });
+  });
 }
 
 void MessageService::Stop() {
-  std::unordered_map<std::string, Waiter> left;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    if (stopping_) {
-      return;
-    }
-    stopping_ = true;
-    left.swap(waiters_);
-    deadlines_.clear();
-  }
-  waiters_cv_.notify_all();
+  std::unordered_map<std::string, Waiter> left = waiters_.Stop();
   if (timer_thread_.joinable()) {
     timer_thread_.join();
   }
@@ -222,19 +218,13 @@ void MessageService::Rrpc(store::Db& db, const store::Device& device, const std:
   waiter.device_name = device.device_name;
   waiter.deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   waiter.timeout_ms = timeout_ms;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    if (stopping_) {
-      throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
-    }
-    deadlines_.emplace(waiter.deadline, rrpc_id);
-    waiters_.emplace(rrpc_id, std::move(waiter));
+  if (!waiters_.Add(rrpc_id, std::move(waiter))) {
+    throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
   }
-  waiters_cv_.notify_one();
   if (downlink_.Publish(topic, payload, 0)) {
     return;
   }
-  std::optional<Waiter> unsent = TakeWaiter(rrpc_id);
+  std::optional<Waiter> unsent = waiters_.Take(rrpc_id);
   if (!unsent) {
     return;
   }
@@ -246,39 +236,15 @@ void MessageService::Rrpc(store::Db& db, const store::Device& device, const std:
   unsent->done({std::nullopt, Failure(ControlErrc::kBrokerDown, "the broker is not reachable, retry later")});
 }
 
-std::optional<MessageService::Waiter> MessageService::TakeWaiter(const std::string& rrpc_id) {
-  std::lock_guard lock(waiters_mutex_);
-  auto it = waiters_.find(rrpc_id);
-  if (it == waiters_.end()) {
-    return std::nullopt;
-  }
-  Waiter waiter = std::move(it->second);
-  waiters_.erase(it);
-  auto range = deadlines_.equal_range(waiter.deadline);
-  for (auto d = range.first; d != range.second; ++d) {
-    if (d->second == rrpc_id) {
-      deadlines_.erase(d);
-      break;
-    }
-  }
-  return waiter;
-}
-
 void MessageService::OnMessage(const std::string& topic, const std::string& payload) {
   auto answer = alink::ParseRrpcReplyTopic(topic);
   if (!answer) {
     return;
   }
-  std::optional<Waiter> waiter;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    auto it = waiters_.find(answer->message_id);
-    if (it == waiters_.end() || it->second.product_key != answer->product_key ||
-        it->second.device_name != answer->device_name) {
-      return;  // another instance's call, a late answer, or not this device's: nothing waits here
-    }
-  }
-  waiter = TakeWaiter(answer->message_id);
+  // Another instance's call, a late answer, or not this device's: nothing waits here.
+  std::optional<Waiter> waiter = waiters_.TakeIf(answer->message_id, [&](const Waiter& w) {
+    return w.product_key == answer->product_key && w.device_name == answer->device_name;
+  });
   if (!waiter) {
     return;
   }
@@ -313,27 +279,6 @@ void MessageService::Finish(std::shared_ptr<Waiter> waiter, std::optional<std::s
   });
   if (!queued) {
     waiter->done({std::nullopt, Failure(ControlErrc::kDbQueueFull, "the database queue is full")});
-  }
-}
-
-void MessageService::TimerLoop() {
-  std::unique_lock lock(waiters_mutex_);
-  while (!stopping_) {
-    if (deadlines_.empty()) {
-      waiters_cv_.wait(lock);
-      continue;
-    }
-    auto next = deadlines_.begin()->first;
-    if (Clock::now() < next) {
-      waiters_cv_.wait_until(lock, next);
-      continue;
-    }
-    std::string rrpc_id = deadlines_.begin()->second;
-    lock.unlock();
-    if (auto waiter = TakeWaiter(rrpc_id)) {
-      Finish(std::make_shared<Waiter>(std::move(*waiter)), std::nullopt);
-    }
-    lock.lock();
   }
 }
 

@@ -28,6 +28,7 @@
 
 #include "control/mqtt_link.hpp"
 #include "control/outcome.hpp"
+#include "control/rrpc_waiters.hpp"
 #include "iot/common/rate_limiter.hpp"
 #include "iot/store/device_messages.hpp"
 #include "iot/store/devices.hpp"
@@ -102,9 +103,7 @@ class MessageService final {
     std::int64_t timeout_ms = 0;
   };
 
-  std::optional<Waiter> TakeWaiter(const std::string& rrpc_id);
   void Finish(std::shared_ptr<Waiter> waiter, std::optional<std::string> reply);
-  void TimerLoop();
 
   store::DbPool& pool_;
   Downlink& downlink_;
@@ -115,11 +114,7 @@ class MessageService final {
 
   std::mutex deliver_mutex_;  // one delivery at a time (the sweeper and a handler may meet)
 
-  std::mutex waiters_mutex_;
-  std::condition_variable waiters_cv_;
-  std::unordered_map<std::string, Waiter> waiters_;  // by RRPC message id
-  std::multimap<std::chrono::steady_clock::time_point, std::string> deadlines_;
-  bool stopping_ = false;
+  RrpcWaiters<Waiter> waiters_;  // by RRPC message id
   std::thread timer_thread_;
 };
 
