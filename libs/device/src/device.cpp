@@ -116,6 +116,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   DownlinkHandler config_push_handler;
   std::map<std::string, DownlinkHandler, std::less<>> service_handlers;
   ConnectionCallback connection_callback;
+  MessageHandler message_handler;
+  CustomRrpcHandler custom_rrpc_handler;
 
   // Runs `f(client)` unless stopped. False when it did not run.
   template <class F>
@@ -243,7 +245,14 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       state = State::kSubscribing;
       ++stats.connects;
     }
-    const std::vector<std::string> filters = topics.Subscriptions();
+    std::vector<std::string> filters = topics.Subscriptions();
+    // Before NTP's filter, which stays last (QoS 0).
+    std::vector<std::string> extra = options.subscriptions;
+    if (options.ext_rrpc_services) {
+      extra.push_back("/ext/rrpc/+/sys/" + options.product_key + "/" + options.device_name +
+                      "/thing/service/+");
+    }
+    filters.insert(filters.end() - 1, extra.begin(), extra.end());
     mqtt::iasync_client::qos_collection qos(filters.size(), 1);
     qos.back() = 0;  // NTP is QoS 0 only (reference §2.15)
     bool ok = false;
@@ -487,6 +496,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     }
     auto topic = alink::ParseTopic(topic_text);
     if (!topic) {
+      if (topic_text.starts_with("/broadcast/")) {
+        OnCustomMessage(topic_text, payload);
+      }
       return;
     }
     switch (topic->kind) {
@@ -516,10 +528,70 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         }
         return;
       case alink::TopicKind::kRrpcRequest: OnDownlink(*topic, topic_text, payload); return;
+      case alink::TopicKind::kExtRrpc:
+        if (topic->suffix.starts_with("sys/")) {
+          OnDownlink(*topic, topic_text, payload);  // RRPC_NEW sync service, answered on this topic
+        } else {
+          OnCustomRrpc(*topic, topic_text, payload);
+        }
+        return;
+      case alink::TopicKind::kUserTopic: OnCustomMessage(topic_text, payload); return;
       case alink::TopicKind::kNtpResponse: OnNtpResponse(topic_text, payload); return;
       case alink::TopicKind::kShadowGet: OnShadow(payload); return;
       default: return;
     }
+  }
+
+  void OnCustomMessage(const std::string& topic_text, const std::string& payload) {
+    MessageHandler handler;
+    {
+      std::lock_guard lock(mutex_);
+      handler = message_handler;
+    }
+    auto rt = runtime.lock();
+    if (handler && rt) {
+      (void)rt->Post([handler, topic_text, payload] { handler(topic_text, payload); });
+    }
+  }
+
+  void OnCustomRrpc(const alink::Topic& topic, const std::string& topic_text, const std::string& payload) {
+    CustomRrpcHandler handler;
+    {
+      std::lock_guard lock(mutex_);
+      handler = custom_rrpc_handler;
+    }
+    auto rt = runtime.lock();
+    if (!handler || !rt) {
+      return;
+    }
+    std::weak_ptr<Core> weak = weak_from_this();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    (void)rt->Post([handler, inner = topic.suffix, topic_text, payload, weak, answered] {
+      handler(inner, payload, [weak, topic_text, answered](const std::string& answer) {
+        if (answered->exchange(true)) {
+          return;
+        }
+        if (auto core = weak.lock()) {
+          core->PublishRaw(topic_text, answer, 0);
+        }
+      });
+    });
+  }
+
+  bool PublishRaw(const std::string& topic, const std::string& payload, int qos) {
+    bool ok = false;
+    WithClient([&](mqtt::async_client& c) {
+      try {
+        if (c.is_connected()) {
+          c.publish(topic, payload.data(), payload.size(), qos, false);
+          ok = true;
+        }
+      } catch (const mqtt::exception& e) {
+        IOT_LOG_DEBUG("device", "msg=\"publish failed\" topic=" << log::Quote(topic)
+                                                                << " error=" << log::Quote(e.what()));
+      }
+    });
+    return ok;
   }
 
   void OnReply(const alink::Topic& topic, const std::string& topic_text, const std::string& payload) {
@@ -835,6 +907,20 @@ void Device::OnConfigPush(DownlinkHandler handler) {
 void Device::OnService(std::string identifier, DownlinkHandler handler) {
   std::lock_guard lock(core_->mutex_);
   core_->service_handlers[std::move(identifier)] = std::move(handler);
+}
+
+void Device::OnMessage(MessageHandler handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->message_handler = std::move(handler);
+}
+
+void Device::OnCustomRrpc(CustomRrpcHandler handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->custom_rrpc_handler = std::move(handler);
+}
+
+bool Device::Publish(const std::string& topic, const std::string& payload, int qos) {
+  return core_->PublishRaw(topic, payload, qos);
 }
 
 void Device::OnConnectionChange(ConnectionCallback callback) {

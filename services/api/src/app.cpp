@@ -6,6 +6,7 @@
 
 #include "auth/store_authenticator.hpp"
 #include "control/control_service.hpp"
+#include "control/message_service.hpp"
 #include "control/mqtt_link.hpp"
 #include "handlers/common.hpp"
 #include "handlers/console.hpp"
@@ -111,6 +112,7 @@ BackgroundSettings BackgroundSettingsOf(const Config& config) {
   settings.mqtt_port = config.mqtt_port;
   settings.maintenance_interval = std::chrono::seconds(config.maintenance_interval_s);
   settings.maintenance_db = DbOf(config, "iot-api-maintenance");
+  settings.messages_per_device = config.control.messages_per_device;
   return settings;
 }
 
@@ -195,6 +197,7 @@ struct App::Parts {
     mqtt_link = std::make_unique<MqttLink>(
         link_settings, [this](const std::string& topic, const std::string& payload) {
           control->OnMessage(topic, payload);  // started only after `control` exists
+          messages->OnMessage(topic, payload);
         });
     ControlSettings control_settings;
     control_settings.downlink_rate = config.control.downlink_rate;
@@ -205,6 +208,13 @@ struct App::Parts {
     control = std::make_unique<ControlService>(pool, *mqtt_link, control_settings);
     context.control = control.get();
     context.downlink = mqtt_link.get();
+    MessageSettings message_settings;
+    message_settings.queue_limit = config.control.queue_limit;
+    message_settings.broadcasts_per_second = config.control.broadcast_rate;
+    message_settings.online_grace = control_settings.online_grace;
+    messages = std::make_unique<MessageService>(pool, *mqtt_link, message_settings);
+    context.messages = messages.get();
+    control->AddSweeper([this](store::Db& db) { messages->Sweep(db); });
   }
 
   void Start() {
@@ -213,6 +223,7 @@ struct App::Parts {
     background.Start();
     dry_runner.Start();
     if (control) {
+      messages->Start();
       control->Start();
       mqtt_link->Start();
     }
@@ -225,6 +236,7 @@ struct App::Parts {
     if (control) {
       mqtt_link->Stop();
       control->Stop();
+      messages->Stop();
     }
     dry_runner.Stop();
     background.Stop();
@@ -236,8 +248,9 @@ struct App::Parts {
   StoreAuthenticator authenticator;
   Router router;
   HandlerContext context;
-  std::unique_ptr<ControlService> control;  // null without a broker (IOT_MQTT_HOST)
-  std::unique_ptr<MqttLink> mqtt_link;      // destroyed first: its callback calls `control`
+  std::unique_ptr<ControlService> control;   // null without a broker (IOT_MQTT_HOST)
+  std::unique_ptr<MessageService> messages;  // likewise
+  std::unique_ptr<MqttLink> mqtt_link;       // destroyed first: its callback calls `control`
   DryRunner dry_runner;
   Background background;
   Readiness readiness;

@@ -81,6 +81,8 @@ void ReadSettings(ConfigReader& read, Config& config, std::string& proxies) {
   read.Int("scriptCpuMs", "IOT_SCRIPT_CPU_MS", 1, 10000, config.control.script_cpu_ms);
   read.Int("scriptMemoryMb", "IOT_SCRIPT_MEMORY_MB", 1, 1024, config.control.script_memory_mb);
   read.Int("onlineGraceMs", "IOT_ONLINE_GRACE_MS", 0, 60000, config.control.online_grace_ms);
+  read.Int("broadcastRatePerProduct", "IOT_BROADCAST_RATE", 1, 1000, config.control.broadcast_rate);
+  read.Int("deviceMessagesMax", "IOT_DEVICE_MESSAGES_MAX", 1, 10000000, config.control.messages_per_device);
   read.String("dryRunDsn", "IOT_DRY_RUN_DSN", config.dry_run_dsn);
   read.Int("dryRunRowsPerS", "IOT_DRY_RUN_ROWS_PER_S", 0, 10000000, config.dry_run_rows_per_s);
   read.Int("registrationRatePerProduct", "IOT_REGISTRATION_RATE", 0, 100000, config.registration_rate);

@@ -13,15 +13,18 @@ namespace iot::api {
 
 // Device control: the API's own broker session (service account) and the downlink limits.
 struct ControlConfig {
-  std::string mqtt_username;   // IOT_MQTT_USERNAME: the API's service account ("" = no downlink)
-  std::string mqtt_password;   // IOT_MQTT_PASSWORD (environment only, never logged)
-  std::string mqtt_client_id;  // IOT_MQTT_CLIENT_ID (default iot-api-<host>-<pid>)
-  int downlink_rate = 50;      // IOT_DOWNLINK_RATE: downlink messages per second per device (0 = off)
-  int queue_limit = 1000;      // IOT_DEVICE_QUEUE_LIMIT: queued commands per device before 429
-  int script_cpu_ms = 50;      // IOT_SCRIPT_CPU_MS: raw products' scripts, CPU time per call
-  int script_memory_mb = 8;    // IOT_SCRIPT_MEMORY_MB: and heap per script
-  int online_grace_ms = 500;   // IOT_ONLINE_GRACE_MS: wait after a device comes online before
-                               // delivering its queue (it subscribes right after connecting)
+  std::string mqtt_username;        // IOT_MQTT_USERNAME: the API's service account ("" = no downlink)
+  std::string mqtt_password;        // IOT_MQTT_PASSWORD (environment only, never logged)
+  std::string mqtt_client_id;       // IOT_MQTT_CLIENT_ID (default iot-api-<host>-<pid>)
+  int downlink_rate = 50;           // IOT_DOWNLINK_RATE: downlink messages per second per device (0 = off)
+  int queue_limit = 1000;           // IOT_DEVICE_QUEUE_LIMIT: queued commands per device before 429
+  int script_cpu_ms = 50;           // IOT_SCRIPT_CPU_MS: raw products' scripts, CPU time per call
+  int script_memory_mb = 8;         // IOT_SCRIPT_MEMORY_MB: and heap per script
+  int online_grace_ms = 500;        // IOT_ONLINE_GRACE_MS: wait after a device comes online before
+                                    // delivering its queue (it subscribes right after connecting)
+  int broadcast_rate = 1;           // IOT_BROADCAST_RATE: broadcasts per second per product (Alibaba: 1)
+  int messages_per_device = 10000;  // IOT_DEVICE_MESSAGES_MAX: custom-topic messages kept per device
+                                    // and direction (older ones pruned by the maintenance loop)
 };
 
 // Everything iot-api is configured with; built once in main() and handed out piecewise.

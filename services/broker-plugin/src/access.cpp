@@ -8,6 +8,7 @@
 
 #include "filter.hpp"
 #include "iot/alink/credentials.hpp"
+#include "iot/alink/custom_topic.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/hex.hpp"
 
@@ -26,16 +27,18 @@ const RolePatterns& PatternsFor(Role role) {
   // The gateway consumes everything devices send and the lifecycle messages, and answers devices.
   static const RolePatterns kGateway{
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/request", "/ext/session/+/+/combine/+",
-       "/as/mqtt/status/+/+", "/ota/device/+/+/+", "/shadow/update/+/+", "/iot/broker/stats",
+       "/as/mqtt/status/+/+", "/ota/device/+/+/+", "/shadow/update/+/+", "/+/+/user/#", "/iot/broker/stats",
        "$SYS/broker/#"},
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/ext/session/+/+/combine/+",
        "/shadow/get/+/+", "/ota/device/upgrade/+/+"}};
-  // The API sends commands, shadow control and configuration pushes, and takes the answers to the
-  // synchronous calls it has in flight.
+  // The API sends commands, shadow control, configuration pushes, custom-topic messages, broadcasts and
+  // custom RRPC requests, and takes the answers to the synchronous calls it has in flight (custom RRPC
+  // answers as re-routed by the plugin).
   static const RolePatterns kApi{
-      {"/sys/+/+/rrpc/response/+", "/iot/broker/stats"},
+      {"/sys/+/+/rrpc/response/+", "/iot/rrpc/reply/#", "/iot/broker/stats"},
       {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
-       "/sys/+/+/thing/model/down_raw", "/shadow/get/+/+", "/sys/+/+/thing/config/push"}};
+       "/sys/+/+/thing/model/down_raw", "/shadow/get/+/+", "/sys/+/+/thing/config/push", "/+/+/user/#",
+       "/broadcast/+/#", "/ext/rrpc/#"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;
@@ -229,10 +232,53 @@ bool IsDeviceUplink(std::string_view topic) {
   return !parsed || alink::IsDevicePublished(*parsed);
 }
 
+namespace {
+
+// Custom topics and custom RRPC: a device both publishes and receives them.
+bool IsTwoWay(std::string_view topic) {
+  const auto parsed = alink::ParseTopic(topic);
+  return parsed &&
+         (parsed->kind == alink::TopicKind::kUserTopic || parsed->kind == alink::TopicKind::kExtRrpc);
+}
+
+}  // namespace
+
+bool IsProductBroadcast(std::string_view topic, std::string_view product_key) {
+  const std::string prefix = "/broadcast/" + std::string(product_key) + "/";
+  if (!topic.starts_with(prefix) || topic.size() == prefix.size() || topic.size() > alink::kMaxTopicBytes ||
+      topic.find('\0') != std::string_view::npos) {
+    return false;
+  }
+  alink::TopicLevels levels(topic.substr(prefix.size()));
+  std::string_view level;
+  while (levels.Next(level)) {
+    if (level.find_first_of("+#") != std::string_view::npos && level != "+" && level != "#") {
+      return false;
+    }
+    if (level == "#" && !levels.Done()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<std::string> RerouteRrpcAnswer(std::string_view topic, std::string_view product_key,
+                                             std::string_view device_name) {
+  if (!topic.starts_with("/ext/rrpc/")) {
+    return std::nullopt;
+  }
+  return alink::RrpcReplyTopic(product_key, device_name, topic);
+}
+
 bool DeviceMaySubscribe(std::string_view filter, std::string_view product_key, std::string_view device_name) {
   const std::string base = "/sys/" + std::string(product_key) + "/" + std::string(device_name) + "/";
   if (filter.find_first_of("+#") == std::string_view::npos) {
-    return !IsDeviceUplink(filter) || filter == base + "thing/config/push_reply";  // Node SDK, every connect
+    return !IsDeviceUplink(filter) || IsTwoWay(filter) ||
+           filter == base + "thing/config/push_reply";  // Node SDK, every connect
+  }
+  const std::string user = "/" + std::string(product_key) + "/" + std::string(device_name) + "/user/";
+  if (filter.starts_with(user) || filter.starts_with("/ext/rrpc/")) {
+    return true;  // the caller checked the filter lies in the device's own space
   }
   if (!filter.starts_with(base)) {
     return false;
@@ -249,14 +295,28 @@ bool AclAllows(const Identity& identity, std::string_view topic, Access access, 
       switch (access) {
         case Access::kWrite:
           // Retained device messages would be replayed into the platform by the broker.
-          return !retain && alink::DeviceMayPublish(topic, identity.product_key, identity.device_name) &&
+          if (retain) {
+            return false;
+          }
+          if (topic.starts_with(alink::kRrpcReplyPrefix)) {  // a custom RRPC answer, once re-routed
+            const auto answer = alink::ParseRrpcReplyTopic(topic);
+            return answer && answer->product_key == identity.product_key &&
+                   answer->device_name == identity.device_name;
+          }
+          return alink::DeviceMayPublish(topic, identity.product_key, identity.device_name) &&
                  IsDeviceUplink(topic);
         case Access::kRead:
           // Its own uplink would come back through its wildcards (the C SDK's thing/service/+ matches
-          // its own thing/service/{id}_reply): never delivered.
+          // its own thing/service/{id}_reply): never delivered. Custom topics are two-way.
+          if (IsProductBroadcast(topic, identity.product_key)) {
+            return true;
+          }
           return alink::TopicBelongsToDevice(topic, identity.product_key, identity.device_name) &&
-                 !IsDeviceUplink(topic);
+                 (!IsDeviceUplink(topic) || IsTwoWay(topic));
         case Access::kSubscribe:
+          if (IsProductBroadcast(topic, identity.product_key)) {
+            return true;
+          }
           return alink::TopicBelongsToDevice(topic, identity.product_key, identity.device_name) &&
                  DeviceMaySubscribe(topic, identity.product_key, identity.device_name);
         case Access::kUnsubscribe: return true;

@@ -110,6 +110,10 @@ enum class Access { kRead = 1, kWrite = 2, kSubscribe = 4, kUnsubscribe = 8 };
 // Topic authorisation. Devices: only their own topic space; they publish only uplink topics (no
 // retained publishes), read only downlink topics (their own messages never come back to them), and
 // subscribe only to downlink topics, plus the subscriptions the official SDKs make (DeviceMaySubscribe).
+// Custom topics (/{pk}/{dn}/user/...) and custom RRPC (/ext/rrpc/{id}/<its own topic>) go both ways;
+// a device's answer on /ext/rrpc/... is re-routed by the plugin (RerouteRrpcAnswer), so it never comes
+// back to it. Broadcast topics of its own product (/broadcast/{pk}/...) it may subscribe to and read,
+// never publish.
 // Whether a session may receive now (current connection, rate) is the plugin's Sessions' decision.
 // Service accounts: the fixed topic lists of their service.
 bool AclAllows(const Identity& identity, std::string_view topic, Access access, bool retain);
@@ -122,6 +126,18 @@ bool IsDeviceUplink(std::string_view topic);
 // and the SDKs' known subscriptions (reference: the list after the Alink topic index), wildcards only
 // in those forms: /sys/{pk}/{dn}/#, .../thing/#, .../thing/service/+, .../thing/service/#,
 // .../thing/event/+/post_reply, .../rrpc/request/+; and the Node SDK's .../thing/config/push_reply.
+// Also any filter below /{pk}/{dn}/user/ and /ext/rrpc/ (the inner topic its own, e.g. the C SDK's
+// /ext/rrpc/+/sys/{pk}/{dn}/thing/service/+ and Alibaba's /ext/rrpc/+/{pk}/{dn}/user/<suffix>).
 bool DeviceMaySubscribe(std::string_view filter, std::string_view product_key, std::string_view device_name);
+
+// True for a well-formed topic or filter below /broadcast/{pk}/ (wildcards only as whole levels, '#'
+// last).
+bool IsProductBroadcast(std::string_view topic_or_filter, std::string_view product_key);
+
+// A device's publish on /ext/rrpc/{id}/<inner> (its custom RRPC answer): the topic the broker delivers
+// it on instead, /iot/rrpc/reply/{pk}/{dn}/{id}/<inner> (read by iot-api only). nullopt for every other
+// topic.
+std::optional<std::string> RerouteRrpcAnswer(std::string_view topic, std::string_view product_key,
+                                             std::string_view device_name);
 
 }  // namespace iot::broker

@@ -157,6 +157,36 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
   }
 }
 
+// A device's custom RRPC answer (/ext/rrpc/{id}/<inner>, the request's own topic) goes to the
+// internal /iot/rrpc/reply/{pk}/{dn}/... instead: its request subscription matches that topic, so
+// without this it would receive its own answer as a new request (and answer it again).
+int OnMessage(int /*event*/, void* event_data, void* userdata) {
+  try {
+    auto& plugin = *static_cast<Plugin*>(userdata);
+    auto* ed = static_cast<mosquitto_evt_message*>(event_data);
+    if (ed->topic == nullptr || std::strncmp(ed->topic, "/ext/rrpc/", 10) != 0) {
+      return MOSQ_ERR_SUCCESS;
+    }
+    const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
+    if (identity.role != iot::broker::Role::kDevice) {
+      return MOSQ_ERR_SUCCESS;  // the API's requests go out as they are
+    }
+    auto rerouted = iot::broker::RerouteRrpcAnswer(ed->topic, identity.product_key, identity.device_name);
+    if (!rerouted) {
+      return MOSQ_ERR_SUCCESS;
+    }
+    char* topic = mosquitto_strdup(rerouted->c_str());
+    if (topic == nullptr) {
+      return MOSQ_ERR_NOMEM;
+    }
+    mosquitto_free(ed->topic);
+    ed->topic = topic;
+    return MOSQ_ERR_SUCCESS;
+  } catch (...) {
+    return MOSQ_ERR_ACL_DENIED;
+  }
+}
+
 int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
   try {
     auto& plugin = *static_cast<Plugin*>(userdata);
@@ -333,6 +363,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, OnAclCheck, nullptr, raw);
     mosquitto_callback_register(identifier, MOSQ_EVT_DISCONNECT, OnDisconnect, nullptr, raw);
     mosquitto_callback_register(identifier, MOSQ_EVT_TICK, OnTick, nullptr, raw);
+    mosquitto_callback_register(identifier, MOSQ_EVT_MESSAGE, OnMessage, nullptr, raw);
     *userdata = plugin.release();
     return MOSQ_ERR_SUCCESS;
   } catch (const std::exception& e) {
@@ -352,6 +383,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_cleanup(void* userda
   mosquitto_callback_unregister(plugin->id, MOSQ_EVT_ACL_CHECK, OnAclCheck, nullptr);
   mosquitto_callback_unregister(plugin->id, MOSQ_EVT_DISCONNECT, OnDisconnect, nullptr);
   mosquitto_callback_unregister(plugin->id, MOSQ_EVT_TICK, OnTick, nullptr);
+  mosquitto_callback_unregister(plugin->id, MOSQ_EVT_MESSAGE, OnMessage, nullptr);
   if (plugin->sync) {
     plugin->sync->Stop();
   }

@@ -65,6 +65,9 @@ HandleStatus Handler::HandleMessage(const InboundMessage& in, TimeMs now_ms, Wor
   if (topic.kind == alink::TopicKind::kMqttStatus) {
     return HandleLifecycle(in, out);
   }
+  if (topic.kind == alink::TopicKind::kUserTopic) {
+    return HandleUserTopic(in, topic, now_ms, out);
+  }
   if (!alink::IsDevicePublished(topic)) {  // downlinks seen through thing/service/+, our replies
     metrics_.ignored.fetch_add(1, std::memory_order_relaxed);
     return HandleStatus::kIgnore;
@@ -91,6 +94,25 @@ HandleStatus Handler::HandleMessage(const InboundMessage& in, TimeMs now_ms, Wor
     return HandleDeviceReply(c, in, now_ms, out);
   }
   return HandleRequest(c, in, now_ms, out);
+}
+
+HandleStatus Handler::HandleUserTopic(const InboundMessage& in, const alink::Topic& topic, TimeMs now_ms,
+                                      Work& out) {
+  if (in.from_platform) {  // iot-api's downlink on the device's custom topic
+    metrics_.ignored.fetch_add(1, std::memory_order_relaxed);
+    return HandleStatus::kIgnore;
+  }
+  metrics_.messages_in.Add(out.kind);
+  Context c(in, topic, now_ms, metrics_, out);
+  auto device = directory_.FindDevice(topic.product_key, topic.device_name);
+  if (!device) {
+    return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
+  }
+  if (!device->enabled || !limiter_.Allow(topic.product_key + "/" + topic.device_name, now_ms)) {
+    metrics_.rate_limited.fetch_add(1, std::memory_order_relaxed);
+    return HandleStatus::kIgnore;
+  }
+  return handler_detail::HandleUserMessage(in, *device, metrics_, out);
 }
 
 HandleStatus Handler::HandleRequest(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out) {

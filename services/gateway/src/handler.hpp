@@ -65,6 +65,8 @@ class Handler {
   HandleStatus HandleShadow(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   // Handle without the count of messages left unanswered.
   HandleStatus HandleMessage(const InboundMessage& in, TimeMs now_ms, Work& out, bool& device_published);
+  // user_topics.cpp (family function): a device's message on its custom topics, stored.
+  HandleStatus HandleUserTopic(const InboundMessage& in, const alink::Topic& topic, TimeMs now_ms, Work& out);
   // A device request: decoded, its device looked up and admitted, then dispatched.
   HandleStatus HandleRequest(Context& c, const InboundMessage& in, TimeMs now_ms, Work& out);
   // Enabled and under the rate limit; otherwise answers (6204, 429) and returns false.

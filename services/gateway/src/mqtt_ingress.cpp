@@ -4,6 +4,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "iot/alink/custom_topic.hpp"
 #include "iot/common/log.hpp"
 
 namespace iot::gateway {
@@ -20,6 +21,18 @@ log::RateLimiter& PublishNoise() {
 }
 
 }  // namespace
+
+bool IsPlatformPublish(const mqtt::message& msg) {
+  const mqtt::properties& props = msg.get_properties();
+  const std::size_t n = props.count(mqtt::property::USER_PROPERTY);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto pair = mqtt::get<mqtt::string_pair>(props, mqtt::property::USER_PROPERTY, i);
+    if (std::get<0>(pair) == alink::kPlatformOrigin) {
+      return true;
+    }
+  }
+  return false;
+}
 
 std::vector<std::string> UplinkFilters() {
   return {
@@ -61,6 +74,7 @@ std::vector<std::string> UplinkFilters() {
       "/ota/device/progress/+/+",
       "/ota/device/request/+/+",
       "/as/mqtt/status/+/+",
+      "/+/+/user/#",  // custom topics (stored; iot-api's downlinks on them are marked and skipped)
   };
 }
 
@@ -97,6 +111,7 @@ void MqttIngress::Start(Pipeline& pipeline) {
     in.topic = msg->get_topic();
     in.payload = msg->get_payload_str();
     in.received_ms = NowMs();
+    in.from_platform = IsPlatformPublish(*msg);
     const std::size_t held = pipeline_->Submit(std::move(in));
     if (held > settings_.high_water) {
       metrics_.overflow.fetch_add(1, std::memory_order_relaxed);

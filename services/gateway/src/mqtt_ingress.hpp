@@ -14,7 +14,8 @@
 
 namespace mqtt {
 class async_client;
-}
+class message;
+}  // namespace mqtt
 
 namespace iot::gateway {
 
@@ -36,6 +37,9 @@ struct MqttSettings {
 // subscriptions cannot use MQTT 5 No Local). thing/service/+ also matches downlinks published by
 // the API: the handler ignores what devices did not publish.
 std::vector<std::string> UplinkFilters();
+
+// True when a platform service published the message (the user property alink::kPlatformOrigin).
+bool IsPlatformPublish(const mqtt::message& msg);
 
 // The Paho MQTT 5 client: persistent session (clean_start=false, Session Expiry Interval > 0),
 // QoS 1 (shared) subscriptions. The message callback only copies the message into the pipeline

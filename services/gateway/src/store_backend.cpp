@@ -4,6 +4,7 @@
 
 #include "iot/common/log.hpp"
 #include "iot/store/device_data.hpp"
+#include "iot/store/device_messages.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/store/product_config.hpp"
@@ -152,6 +153,21 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
   }
   if (const auto* shadow = std::get_if<ShadowOp>(&op)) {
     return ExecuteShadow(*shadow, result);
+  }
+  if (const auto* user = std::get_if<UserMessageOp>(&op)) {
+    store::DeviceMessageCreate create;
+    create.device_id = user->device_id;
+    create.direction = "up";
+    create.topic = user->topic;
+    create.payload = user->payload;
+    create.qos = user->qos;
+    create.status = "received";
+    create.ts = user->received_ms;
+    auto r = store::InsertDeviceMessage(db_, create);
+    if (!r && store::Is(r.error(), store::Errc::kNotFound)) {
+      return OpStatus::kDone;  // the device was deleted meanwhile
+    }
+    return r ? OpStatus::kDone : StatusOf(r.error());
   }
   if (const auto* call = std::get_if<ServiceReplyOp>(&op)) {
     auto found = store::FindServiceCallByAlinkId(db_, call->device_id, call->alink_id);

@@ -28,6 +28,9 @@ struct InboundMessage {
   std::string topic;
   std::string payload;
   TimeMs received_ms = 0;
+  // Published by a platform service (iot-api marks its publishes with an MQTT 5 user property): its
+  // downlinks on custom topics come back through /+/+/user/#, and are not the device's messages.
+  bool from_platform = false;
 };
 
 // Turns an Alink reply (JSON text) into a raw device's bytes (its product's protocolToRawData).
@@ -86,8 +89,15 @@ struct ShadowOp {  // a device shadow request: get, or update/delete applied to 
   alink::shadow::Request request;
   std::int64_t now_s = 0;  // the request's time, for metadata and answers (seconds)
 };
+struct UserMessageOp {  // a message a device published on one of its custom topics: stored
+  std::int64_t device_id = 0;
+  std::string topic;
+  std::string payload;
+  int qos = 0;
+  TimeMs received_ms = 0;
+};
 using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp,
-                        LifecycleOp, ServiceReplyOp, ShadowOp>;
+                        LifecycleOp, ServiceReplyOp, ShadowOp, UserMessageOp>;
 
 // One handled message: what to store, what else to do, and what to answer (in that order).
 struct Work {

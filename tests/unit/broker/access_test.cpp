@@ -155,7 +155,6 @@ TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlin
   CHECK(AclAllows(me, "/shadow/get/a1b2c3d4e5f/dev01", Access::kRead, false));
   CHECK_FALSE(AclAllows(me, base + "thing/service/Reboot_reply", Access::kRead, false));
   CHECK_FALSE(AclAllows(me, base + "thing/event/property/post", Access::kRead, false));
-  CHECK_FALSE(AclAllows(me, "/a1b2c3d4e5f/dev01/user/update", Access::kRead, false));
   // Subscribe: downlink topics and the SDKs' known subscriptions.
   for (const std::string f : {"thing/event/+/post_reply", "thing/service/+", "thing/service/#", "#",
                               "thing/#", "rrpc/request/+", "thing/service/property/set", "thing/config/push",
@@ -165,11 +164,9 @@ TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlin
   }
   CHECK(AclAllows(me, "/shadow/get/a1b2c3d4e5f/dev01", Access::kSubscribe, false));
   CHECK(AclAllows(me, "/ext/ntp/a1b2c3d4e5f/dev01/response", Access::kSubscribe, false));
-  const std::vector<std::string> refused = {
-      base + "thing/event/property/post",  base + "thing/service/X_reply",
-      base + "thing/event/+/post",         base + "+/+/+/+",
-      "/a1b2c3d4e5f/dev01/user/#",         "/a1b2c3d4e5f/dev01/user/get",
-      "/ext/ntp/a1b2c3d4e5f/dev01/request"};
+  const std::vector<std::string> refused = {base + "thing/event/property/post",
+                                            base + "thing/service/X_reply", base + "thing/event/+/post",
+                                            base + "+/+/+/+", "/ext/ntp/a1b2c3d4e5f/dev01/request"};
   for (const std::string& f : refused) {
     CAPTURE(f);
     CHECK_FALSE(AclAllows(me, f, Access::kSubscribe, false));
@@ -197,4 +194,59 @@ TEST_CASE("Access: a product's timestamp window refuses old, future and missing 
   CHECK(connect("2524608000000") == AuthResult::kStaleTimestamp);
   CHECK(connect("") == AuthResult::kStaleTimestamp);
   CHECK(connect("17e11") == AuthResult::kStaleTimestamp);
+}
+
+TEST_CASE(
+    "Access: custom topics go both ways, broadcasts only to the product's devices, RRPC answers re-routed",
+    "[broker][acl][security]") {
+  const auto me = DeviceIdentity();
+  const std::string user = "/a1b2c3d4e5f/dev01/user/";
+  // Its own custom topics: publish, subscribe (wildcards below /user/) and read.
+  CHECK(AclAllows(me, user + "update", Access::kWrite, false));
+  CHECK(AclAllows(me, user + "get", Access::kRead, false));
+  CHECK(AclAllows(me, user + "#", Access::kSubscribe, false));
+  CHECK(AclAllows(me, user + "+/cmd", Access::kSubscribe, false));
+  CHECK(AclAllows(me, user + "get", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/a1b2c3d4e5f/dev02/user/get", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/a1b2c3d4e5f/dev02/user/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/a1b2c3d4e5f/+/user/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/+/+/user/#", Access::kSubscribe, false));
+  // Broadcasts of its own product: subscribe and read, never publish; other products' never.
+  CHECK(AclAllows(me, "/broadcast/a1b2c3d4e5f/#", Access::kSubscribe, false));
+  CHECK(AclAllows(me, "/broadcast/a1b2c3d4e5f/ota/+", Access::kSubscribe, false));
+  CHECK(AclAllows(me, "/broadcast/a1b2c3d4e5f/ota/notice", Access::kRead, false));
+  CHECK_FALSE(AclAllows(me, "/broadcast/a1b2c3d4e5f/ota/notice", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/broadcast/a1OtherProd/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/broadcast/a1OtherProd/x", Access::kRead, false));
+  CHECK_FALSE(AclAllows(me, "/broadcast/+/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/broadcast/a1b2c3d4e5f/a#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/broadcast/a1b2c3d4e5f/#/x", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/broadcast/a1b2c3d4e5f/", Access::kSubscribe, false));
+  // Custom RRPC, both forms, for itself only.
+  CHECK(AclAllows(me, "/ext/rrpc/+/a1b2c3d4e5f/dev01/user/get", Access::kSubscribe, false));
+  CHECK(AclAllows(me, "/ext/rrpc/+/sys/a1b2c3d4e5f/dev01/thing/service/+", Access::kSubscribe, false));
+  CHECK(AclAllows(me, "/ext/rrpc/42/a1b2c3d4e5f/dev01/user/get", Access::kRead, false));
+  CHECK(AclAllows(me, "/ext/rrpc/42/a1b2c3d4e5f/dev01/user/get", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/ext/rrpc/+/a1b2c3d4e5f/dev02/user/get", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/ext/rrpc/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(me, "/ext/rrpc/42/sys/a1b2c3d4e5f/dev02/thing/service/X", Access::kWrite, false));
+  // Its answer is delivered on the internal reply topic, which only the API reads.
+  auto rerouted = RerouteRrpcAnswer("/ext/rrpc/42/a1b2c3d4e5f/dev01/user/get", "a1b2c3d4e5f", "dev01");
+  REQUIRE(rerouted);
+  CHECK(*rerouted == "/iot/rrpc/reply/a1b2c3d4e5f/dev01/42/a1b2c3d4e5f/dev01/user/get");
+  CHECK_FALSE(RerouteRrpcAnswer("/a1b2c3d4e5f/dev01/user/get", "a1b2c3d4e5f", "dev01"));
+  CHECK(AclAllows(me, *rerouted, Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/iot/rrpc/reply/a1b2c3d4e5f/dev02/42/a1b2c3d4e5f/dev02/user/get", Access::kWrite,
+                        false));
+  CHECK_FALSE(AclAllows(me, "/iot/rrpc/reply/#", Access::kSubscribe, false));
+  Identity api;
+  api.role = Role::kApi;
+  CHECK(AclAllows(api, "/iot/rrpc/reply/#", Access::kSubscribe, false));
+  CHECK(AclAllows(api, user + "get", Access::kWrite, false));
+  CHECK(AclAllows(api, "/broadcast/a1b2c3d4e5f/x", Access::kWrite, false));
+  CHECK(AclAllows(api, "/ext/rrpc/42/a1b2c3d4e5f/dev01/user/get", Access::kWrite, false));
+  Identity gateway;
+  gateway.role = Role::kGateway;
+  CHECK(AclAllows(gateway, "$share/gw//+/+/user/#", Access::kSubscribe, false));
+  CHECK_FALSE(AclAllows(gateway, user + "get", Access::kWrite, false));
 }

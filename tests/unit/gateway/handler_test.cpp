@@ -385,3 +385,25 @@ TEST_CASE("Handler: PostgreSQL away means retry - never 6100", "[gateway][handle
   Work w = f.Run(kPost, R"({"id":"1","params":{"RunCount":1}})");
   CHECK(w.reply->code == 200);
 }
+
+TEST_CASE("Handler: a device's custom-topic message is stored as it came, the platform's own is not",
+          "[gateway][handler]") {
+  Fixture f;
+  const std::string topic = "/a1Prod/dev1/user/update";
+  Work w = f.Run(topic, std::string("\x00\xff{", 3));
+  CHECK_FALSE(w.reply);
+  CHECK_FALSE(w.telemetry);
+  const auto* op = std::get_if<gw::UserMessageOp>(&w.op);
+  REQUIRE(op);
+  CHECK(op->topic == topic);
+  CHECK(op->payload == std::string("\x00\xff{", 3));
+  CHECK(op->received_ms == t::kNow - 5);
+  // iot-api's downlink seen through /+/+/user/#: ignored.
+  Work mine;
+  gw::InboundMessage from_api{topic, "x", t::kNow, true};
+  CHECK(f.handler->Handle(from_api, t::kNow, mine) == HandleStatus::kIgnore);
+  // Over 256 KiB: ignored; an unknown device: nothing stored.
+  f.Run(topic, std::string(256 * 1024 + 1, 'x'), HandleStatus::kIgnore);
+  Work unknown = f.Run("/a1Prod/nobody/user/update", "x");
+  CHECK(std::holds_alternative<std::monostate>(unknown.op));
+}

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { AggregateRow, api, ApiError, Device, devicePath, EventRow, FINAL_STATUSES, LatestProperty, List, Product, qs, Rejection, ServiceCall } from '../api';
 import { AggregateChart } from '../components/Chart';
+import { DeviceMessages } from '../components/Messages';
 import { ParamsForm } from '../components/ParamsForm';
 import { ShadowSection } from '../components/Shadow';
 import { ErrorBox, fmtTime, Json, Link, StatusBadge, useDebounced, useLoad } from '../components/ui';
@@ -522,6 +523,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
         </table>
         <LoadOlder list={calls} testid="older-calls" />
       </div>
+      <DeviceMessages pk={props.pk} dn={props.dn} />
     </section>
   );
 }

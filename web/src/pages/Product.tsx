@@ -7,6 +7,7 @@ import { ScriptTab } from './Script';
 import { ThingModelTab } from './ThingModel';
 import { ValidationSelect } from './Products';
 import { ExportDevicesButton, ImportDevices, RegistrationSettings } from './Fleet';
+import { BroadcastForm } from '../components/Messages';
 
 function RegisterDevice(props: { pk: string; onClose: () => void; onCreated: () => void }) {
   const [deviceName, setDeviceName] = useState('');
@@ -237,6 +238,7 @@ export function ProductPage(props: { pk: string; tab: string }) {
           </div>
           {p.description && <p class="muted">{p.description}</p>}
           <RegistrationSettings product={p} onChanged={product.reload} />
+          <BroadcastForm pk={pk} />
           <div class="tabs" role="tablist">
             <Link href={`/products/${encodeURIComponent(pk)}/model`} class={tab === 'model' ? 'active' : ''} testid="tab-model">
               Thing model

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <random>
 
+#include "iot/alink/custom_topic.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/clock.hpp"
@@ -152,22 +153,12 @@ ControlService::ControlService(store::DbPool& pool, Downlink& downlink, ControlS
 ControlService::~ControlService() { Stop(); }
 
 void ControlService::Start() {
-  timer_thread_ = std::thread([this] { TimerLoop(); });
+  timer_thread_ = std::thread([this] { waiters_.RunTimer([this](const std::string& id) { TimeOut(id); }); });
   sweep_thread_ = std::thread([this] { SweepLoop(); });
 }
 
 void ControlService::Stop() {
-  std::unordered_map<std::string, Waiter> left;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    if (stopping_) {
-      return;
-    }
-    stopping_ = true;
-    left.swap(waiters_);
-    deadlines_.clear();
-  }
-  waiters_cv_.notify_all();
+  std::unordered_map<std::string, Waiter> left = waiters_.Stop();
   {
     std::lock_guard lock(sweep_mutex_);
     sweep_stopping_ = true;
@@ -412,20 +403,19 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   waiter.model = std::move(model);
   waiter.deadline = Clock::now() + std::chrono::milliseconds(command.timeout_ms);
   waiter.timeout_ms = command.timeout_ms;
-  {
-    std::lock_guard lock(waiters_mutex_);
-    if (stopping_) {
-      throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
-    }
-    deadlines_.emplace(waiter.deadline, create.rrpc_id);
-    waiters_.emplace(create.rrpc_id, std::move(waiter));
+  if (!waiters_.Add(create.rrpc_id, std::move(waiter))) {
+    throw Failure(ControlErrc::kShuttingDown, "the API is shutting down");
   }
-  waiters_cv_.notify_one();
   const std::string payload = alink::BuildRequest(call.alink_id, Method(command.identifier), command.params);
-  if (downlink_.Publish(RrpcTopic(device.product_key, device.device_name, create.rrpc_id), payload, 0)) {
+  const std::string topic =
+      command.ext_rrpc
+          ? alink::ExtRrpcTopic(create.rrpc_id,
+                                CommandTopic(device.product_key, device.device_name, command.identifier))
+          : RrpcTopic(device.product_key, device.device_name, create.rrpc_id);
+  if (downlink_.Publish(topic, payload, 0)) {
     return;
   }
-  std::optional<Waiter> unsent = TakeWaiter(create.rrpc_id);
+  std::optional<Waiter> unsent = waiters_.Take(create.rrpc_id);
   if (!unsent) {
     return;  // answered already (cannot happen without a publish)
   }
@@ -438,30 +428,26 @@ void ControlService::CallSync(store::Db& db, const store::Device& device,
   unsent->done(failed ? WithCall(std::move(error), *failed) : std::move(error));
 }
 
-std::optional<ControlService::Waiter> ControlService::TakeWaiter(const std::string& rrpc_id) {
-  std::lock_guard lock(waiters_mutex_);
-  auto it = waiters_.find(rrpc_id);
-  if (it == waiters_.end()) {
-    return std::nullopt;
-  }
-  Waiter waiter = std::move(it->second);
-  waiters_.erase(it);
-  auto range = deadlines_.equal_range(waiter.deadline);
-  for (auto d = range.first; d != range.second; ++d) {
-    if (d->second == rrpc_id) {
-      deadlines_.erase(d);
-      break;
-    }
-  }
-  return waiter;
-}
-
 void ControlService::OnMessage(const std::string& topic, const std::string& payload) {
-  auto parsed = alink::ParseTopic(topic);
+  std::optional<alink::Topic> parsed;
+  if (auto answer = alink::ParseRrpcReplyTopic(topic)) {
+    // The /ext/rrpc form: an answer to a sync service only when its inner topic is that service's.
+    const std::string service = "sys/" + answer->product_key + "/" + answer->device_name + "/thing/service/";
+    if (!answer->inner.starts_with(service)) {
+      return;
+    }
+    parsed.emplace();
+    parsed->kind = alink::TopicKind::kRrpcResponse;
+    parsed->product_key = answer->product_key;
+    parsed->device_name = answer->device_name;
+    parsed->message_id = answer->message_id;
+  } else if (auto response = alink::ParseTopic(topic); response) {
+    parsed = std::move(*response);
+  }
   if (!parsed || parsed->kind != alink::TopicKind::kRrpcResponse) {
     return;
   }
-  std::optional<Waiter> waiter = TakeWaiter(parsed->message_id);
+  std::optional<Waiter> waiter = waiters_.Take(parsed->message_id);
   std::string pk = parsed->product_key;
   std::string dn = parsed->device_name;
   std::string rrpc_id = parsed->message_id;
@@ -498,9 +484,7 @@ void ControlService::CompleteRrpc(store::Db& db, const std::string& pk, const st
     if (waiter->product_key != pk || waiter->device_name != dn) {
       // Another device cannot answer (the broker's ACL keeps devices on their own topics); keep waiting.
       IOT_LOG_WARN(kLog, "msg=\"RRPC answer from the wrong device ignored\" rrpc_id=" << rrpc_id);
-      std::lock_guard lock(waiters_mutex_);
-      deadlines_.emplace(waiter->deadline, rrpc_id);
-      waiters_.emplace(rrpc_id, std::move(*waiter));
+      (void)waiters_.Add(rrpc_id, std::move(*waiter));
       return;
     }
     call_id = waiter->call_id;
@@ -564,7 +548,7 @@ void ControlService::AnswerSync(const Waiter& waiter, const store::ServiceCall& 
 }
 
 void ControlService::TimeOut(const std::string& rrpc_id) {
-  std::optional<Waiter> waiter = TakeWaiter(rrpc_id);
+  std::optional<Waiter> waiter = waiters_.Take(rrpc_id);
   if (!waiter) {
     return;
   }
@@ -593,31 +577,19 @@ void ControlService::TimeOut(const std::string& rrpc_id) {
   }
 }
 
-void ControlService::TimerLoop() {
-  std::unique_lock lock(waiters_mutex_);
-  while (!stopping_) {
-    if (deadlines_.empty()) {
-      waiters_cv_.wait(lock);
-      continue;
-    }
-    auto next = deadlines_.begin()->first;
-    if (Clock::now() < next) {
-      waiters_cv_.wait_until(lock, next);
-      continue;
-    }
-    std::string rrpc_id = deadlines_.begin()->second;
-    lock.unlock();
-    TimeOut(rrpc_id);
-    lock.lock();
-  }
-}
-
 // --- the sweeper -----------------------------------------------------------------------------------
 
 void ControlService::Sweep(store::Db& db) {
   auto ended = store::ExpireServiceCalls(db, NowMs());
   if (ended && !ended->empty()) {
     IOT_LOG_INFO(kLog, "msg=\"open commands ended\" count=" << ended->size());
+  }
+  for (const auto& sweep : sweepers_) {
+    try {
+      sweep(db);
+    } catch (const std::exception& e) {
+      IOT_LOG_WARN(kLog, "msg=\"a downlink sweep failed\" what=" << log::Quote(e.what()));
+    }
   }
   auto devices =
       store::ListDeliverableDevices(db, NowMs() - settings_.online_grace.count(), kDeliverableBatch);

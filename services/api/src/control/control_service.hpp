@@ -30,6 +30,7 @@
 
 #include "control/mqtt_link.hpp"
 #include "control/outcome.hpp"
+#include "control/rrpc_waiters.hpp"
 #include "iot/catalog/published_products.hpp"
 #include "iot/common/rate_limiter.hpp"
 #include "iot/script/script.hpp"
@@ -61,6 +62,9 @@ struct Command {
   nlohmann::json params = nlohmann::json::object();
   std::int64_t ttl_ms = 24LL * 3600 * 1000;  // async and set: time to live while queued or unanswered
   std::int64_t timeout_ms = 5000;            // sync: how long the HTTP call waits
+  // sync: sent on /ext/rrpc/{messageId}/sys/{pk}/{dn}/thing/service/{id} (the C SDK's RRPC_NEW form,
+  // answered on the same topic) instead of /sys/{pk}/{dn}/rrpc/request/{messageId}.
+  bool ext_rrpc = false;
   std::string requested_by;
   std::optional<store::AuditRecord> audit;  // committed with the command's record
 };
@@ -104,8 +108,13 @@ class ControlService final {
   void Deliver(store::Db& db, std::int64_t device_id, const std::string& product_key,
                const std::string& device_name);
 
-  // An MQTT message for the API (Paho's thread): RRPC responses.
+  // An MQTT message for the API (Paho's thread): RRPC responses, and the answers to the /ext/rrpc form
+  // (as the broker re-routes them: /iot/rrpc/reply/{pk}/{dn}/{messageId}/sys/...).
   void OnMessage(const std::string& topic, const std::string& payload);
+
+  // More work for the sweeper, run on its connection on every sweep and when a device came online
+  // (after the grace): other downlink queues (custom-topic messages). Call before Start.
+  void AddSweeper(std::function<void(store::Db&)> sweep) { sweepers_.push_back(std::move(sweep)); }
 
  private:
   struct Waiter {
@@ -120,7 +129,6 @@ class ControlService final {
     std::int64_t timeout_ms = 0;
   };
 
-  std::optional<Waiter> TakeWaiter(const std::string& rrpc_id);
   void CompleteRrpc(store::Db& db, const std::string& product_key, const std::string& device_name,
                     const std::string& rrpc_id, const std::string& payload, std::optional<Waiter> waiter);
   void TimeOut(const std::string& rrpc_id);
@@ -128,7 +136,6 @@ class ControlService final {
   std::optional<std::pair<int, std::string>> Recheck(const ProductModel* model,
                                                      const store::ServiceCall& call) const;
   void RejectInvalidQueued(store::Db& db, const std::string& product_key);
-  void TimerLoop();
   void SweepLoop();
   void Sweep(store::Db& db);
   std::mutex& DeviceLock(std::int64_t device_id) { return device_locks_[device_id % device_locks_.size()]; }
@@ -155,16 +162,14 @@ class ControlService final {
 
   std::array<std::mutex, 64> device_locks_;
 
-  std::mutex waiters_mutex_;
-  std::condition_variable waiters_cv_;
-  std::unordered_map<std::string, Waiter> waiters_;  // by rrpc id
-  std::multimap<std::chrono::steady_clock::time_point, std::string> deadlines_;
+  RrpcWaiters<Waiter> waiters_;  // by rrpc id
 
   std::mutex sweep_mutex_;
   std::condition_variable sweep_cv_;
   std::vector<std::chrono::steady_clock::time_point> deliveries_due_;  // after online + grace
 
-  bool stopping_ = false;        // guarded by waiters_mutex_ (timer thread, CallSync)
+  std::vector<std::function<void(store::Db&)>> sweepers_;  // fixed after Start
+
   bool sweep_stopping_ = false;  // guarded by sweep_mutex_ (sweeper thread)
   std::thread timer_thread_;
   std::thread sweep_thread_;

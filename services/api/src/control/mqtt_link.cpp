@@ -5,6 +5,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "iot/alink/custom_topic.hpp"
 #include "iot/common/log.hpp"
 
 namespace iot::api {
@@ -12,6 +13,7 @@ namespace {
 
 constexpr std::string_view kLog = "api.mqtt";
 constexpr const char* kRrpcResponses = "/sys/+/+/rrpc/response/+";
+constexpr const char* kRrpcReplies = "/iot/rrpc/reply/#";  // /ext/rrpc answers, re-routed by the broker
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 constexpr auto kBackoffMin = std::chrono::milliseconds(100);
 constexpr auto kBackoffMax = std::chrono::milliseconds(5000);
@@ -85,6 +87,7 @@ void MqttLink::Subscribe() {
   // RRPC answers of every device; the control service keeps the ones it is waiting for (and records
   // late ones). QoS 0 like Aliyun's RRPC.
   client_->subscribe(kRrpcResponses, 0)->wait_for(kConnectTimeout);
+  client_->subscribe(kRrpcReplies, 0)->wait_for(kConnectTimeout);
 }
 
 void MqttLink::Stop() {
@@ -110,7 +113,11 @@ bool MqttLink::Publish(const std::string& topic, const std::string& payload, int
     return false;
   }
   try {
-    client_->publish(topic, payload.data(), payload.size(), qos, false);
+    // Marked as the platform's: the gateway reads custom topics too and stores only the devices' own.
+    auto message = mqtt::make_message(topic, payload.data(), payload.size(), qos, false);
+    message->set_properties(mqtt::properties{mqtt::property(
+        mqtt::property::USER_PROPERTY, std::string(alink::kPlatformOrigin), std::string("iot-api"))});
+    client_->publish(message);
     return true;
   } catch (const mqtt::exception& e) {
     IOT_LOG_LIMITED(

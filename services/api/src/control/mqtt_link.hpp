@@ -1,7 +1,8 @@
 #pragma once
 
-// iot-api's own broker session (its service account): publishes downlink commands and receives the
-// RRPC responses of synchronous calls. Paho runs the network on its own threads; Publish never waits
+// iot-api's own broker session (its service account): publishes downlink commands, custom-topic
+// messages and broadcasts, and receives the RRPC responses of synchronous calls (both forms) and the
+// answers to custom RRPC. Paho runs the network on its own threads; Publish never waits
 // for the network and never blocks for long, so DB pool threads may call it.
 
 #include <atomic>

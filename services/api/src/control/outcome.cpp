@@ -14,7 +14,9 @@ const boost::system::error_category& ControlErrorCategory() {
                  std::pair{ControlErrc::kShuttingDown, "shutting down"},
                  std::pair{ControlErrc::kBrokerDown, "the broker is not reachable"},
                  std::pair{ControlErrc::kDbQueueFull, "the database queue is full"},
-                 std::pair{ControlErrc::kDeviceTimeout, "the device did not answer in time"}},
+                 std::pair{ControlErrc::kDeviceTimeout, "the device did not answer in time"},
+                 std::pair{ControlErrc::kDeviceOffline, "the device is offline"},
+                 std::pair{ControlErrc::kBroadcastRate, "too many broadcasts for this product"}},
       "internal error");
   return kCategory;
 }

@@ -21,14 +21,16 @@ namespace iot::api {
 // Why a command was refused or did not finish (besides the store's own errors, store::Errc).
 enum class ControlErrc {
   kOk = 0,
-  kInvalidParams = 1,  // params do not match the published model (problems lists each)
-  kQueueFull = 2,      // the device's queue holds queue_limit commands: retry later
-  kRawSync = 3,        // a synchronous service of a raw product (RRPC carries no raw bytes)
-  kShuttingDown = 4,   // the service is stopping
-  kBrokerDown = 5,     // the command could not be published: retry later
-  kDbQueueFull = 6,    // the database pool's queue is full
-  kDeviceTimeout = 7,  // a synchronous call got no answer in time
-  kInternal = 8,       // anything else (logged where it happened)
+  kInvalidParams = 1,   // params do not match the published model (problems lists each)
+  kQueueFull = 2,       // the device's queue holds queue_limit commands: retry later
+  kRawSync = 3,         // a synchronous service of a raw product (RRPC carries no raw bytes)
+  kShuttingDown = 4,    // the service is stopping
+  kBrokerDown = 5,      // the command could not be published: retry later
+  kDbQueueFull = 6,     // the database pool's queue is full
+  kDeviceTimeout = 7,   // a synchronous call got no answer in time
+  kInternal = 8,        // anything else (logged where it happened)
+  kDeviceOffline = 9,   // needs the device online (custom RRPC, a QoS 0 message): Alibaba's OFFLINE
+  kBroadcastRate = 10,  // a product's broadcasts over their rate (Alibaba: one per second)
 };
 
 const boost::system::error_category& ControlErrorCategory();

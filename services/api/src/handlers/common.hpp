@@ -31,8 +31,10 @@ namespace iot::api {
 
 // Dependencies of the resource handlers, built by the App (app.cpp).
 class ControlService;
+class MessageService;
 class DryRunner;
 class Downlink;
+struct ControlError;
 
 // What remote configuration (handlers/product_config.cpp) keeps between requests.
 struct RemoteConfigState {
@@ -43,11 +45,12 @@ struct RemoteConfigState {
 
 struct HandlerContext {
   store::DbPool& pool;
-  ControlService* control = nullptr;  // device control; null when no broker is configured (503)
-  Downlink* downlink = nullptr;       // the API's broker link (shadow control); null without a broker
-  script::Limits script_limits;       // raw products' parsing scripts (script:test, saving)
-  DryRunner* dry_runs = nullptr;      // thing-model dry runs; null: 503
-  int registration_rate = 5;          // dynamic registrations per second per product (0 = unlimited)
+  ControlService* control = nullptr;   // device control; null when no broker is configured (503)
+  Downlink* downlink = nullptr;        // the API's broker link (shadow control); null without a broker
+  MessageService* messages = nullptr;  // custom topics, broadcast, custom RRPC; null likewise (503)
+  script::Limits script_limits;        // raw products' parsing scripts (script:test, saving)
+  DryRunner* dry_runs = nullptr;       // thing-model dry runs; null: 503
+  int registration_rate = 5;           // dynamic registrations per second per product (0 = unlimited)
   // Told about a token revoked here, before the DELETE answers (drops it from the token cache and
   // closes its open streams). May be empty.
   std::function<void(std::int64_t token_id)> token_revoked;
@@ -117,6 +120,10 @@ nlohmann::json NullIfEmpty(const std::string& text);
 // The ServiceCall document of the contract (device control and service-call reads).
 nlohmann::json ServiceCallJson(const store::ServiceCall& call);
 
+// Device control's (and messaging's) refusal as the API's problem, through the one mapping
+// (FromErrorCode; StoreError for the store's errors); handlers/control.cpp.
+ApiError ToApiError(const ControlError& failure);
+
 // 201/200 JSON answers.
 Response JsonOk(int status, const nlohmann::json& body);
 
@@ -153,6 +160,7 @@ void AddFleetRoutes(Router& router, HandlerContext& context);          // handle
 void AddRegistrationRoutes(Router& router, HandlerContext& context);   // handlers/registration.cpp
 void AddShadowRoutes(Router& router, HandlerContext& context);         // handlers/shadow.cpp
 void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handlers/product_config.cpp
+void AddMessageRoutes(Router& router, HandlerContext& context);        // handlers/messages.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -168,6 +176,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddRegistrationRoutes(router, context);
   AddShadowRoutes(router, context);
   AddProductConfigRoutes(router, context);
+  AddMessageRoutes(router, context);
 }
 
 }  // namespace iot::api

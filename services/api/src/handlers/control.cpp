@@ -33,7 +33,8 @@ const BodySchema& InvokeSchema() {
       BodySchema()
           .Optional("params", FieldType::kObject)
           .Optional("timeoutMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTimeoutMs)})
-          .Optional("ttlMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTtlMs)});
+          .Optional("ttlMs", FieldType::kInteger, {.min = 1, .max = double(kMaxTtlMs)})
+          .Optional("rrpcForm", FieldType::kString, {.one_of = {"sys", "ext"}});
   return kSchema;
 }
 
@@ -110,6 +111,8 @@ void RequireValid(const ProductModel& model, const Command& command) {
   }
 }
 
+}  // namespace
+
 // Device control's refusal as the API's problem: its status from the one mapping (FromErrorCode, or
 // StoreError for the store's errors), its words, and the call's record when one was stored.
 ApiError ToApiError(const ControlError& failure) {
@@ -126,6 +129,8 @@ ApiError ToApiError(const ControlError& failure) {
   }
   return error;
 }
+
+namespace {
 
 // Runs device-control work with its ControlError turned into the API's.
 template <class Work>
@@ -180,6 +185,7 @@ void InvokeService(HandlerContext& context, Request&& request, Respond respond) 
   command.params = body.value("params", nlohmann::json::object());
   command.ttl_ms = body.value("ttlMs", kDefaultTtlMs);
   command.timeout_ms = body.value("timeoutMs", std::int64_t{5000});
+  command.ext_rrpc = body.value("rrpcForm", std::string("sys")) == "ext";
   command.requested_by = request.principal ? request.principal->name : "";
   // A sync call answers later, from the RRPC answer or the timer.
   RunOnDbLater(

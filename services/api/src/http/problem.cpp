@@ -172,6 +172,12 @@ ApiError FromErrorCode(const boost::system::error_code& ec) {
       }
       case ControlErrc::kDbQueueFull: return ApiError::Unavailable("the database queue is full");
       case ControlErrc::kDeviceTimeout: return ApiError::GatewayTimeout("the device did not answer");
+      case ControlErrc::kDeviceOffline: return ApiError::Conflict("the device is offline");
+      case ControlErrc::kBroadcastRate: {
+        ApiError e = ApiError::TooManyRequests("too many broadcasts for this product, retry later");
+        e.headers.emplace_back("Retry-After", "1");
+        return e;
+      }
       case ControlErrc::kOk:
       case ControlErrc::kInternal: break;
     }

@@ -11,6 +11,7 @@
 
 #include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
+#include "iot/store/device_messages.hpp"
 #include "iot/store/maintenance.hpp"
 
 namespace iot::api {
@@ -157,6 +158,11 @@ void Background::MaintenanceLoop() {
     } else if (!retention->dropped.empty() || retention->deleted_rows > 0) {
       IOT_LOG_INFO(kLog, "msg=\"retention applied\" dropped=" << retention->dropped.size()
                                                               << " deleted_rows=" << retention->deleted_rows);
+    }
+    if (auto pruned = store::PruneDeviceMessages(db, now, settings_.messages_per_device); !pruned) {
+      IOT_LOG_WARN(kLog, "msg=\"PruneDeviceMessages failed\" error=" << log::Quote(pruned.error().message()));
+    } else if (*pruned > 0) {
+      IOT_LOG_INFO(kLog, "msg=\"custom-topic messages pruned\" deleted_rows=" << *pruned);
     }
     if (auto cleaned = store::CleanDedupe(db, now); !cleaned) {
       IOT_LOG_WARN(kLog, "msg=\"CleanDedupe failed\" error=" << log::Quote(cleaned.error().message()));

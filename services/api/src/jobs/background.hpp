@@ -39,6 +39,7 @@ struct BackgroundSettings {
   int mqtt_port = 1883;
   std::chrono::seconds maintenance_interval{600};  // 0 = no maintenance
   store::DbSettings maintenance_db;                // its own connection, not a pool worker
+  int messages_per_device = 10000;                 // custom-topic messages kept per device and direction
 };
 
 class Background final {

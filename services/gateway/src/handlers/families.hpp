@@ -41,5 +41,8 @@ struct ConfigLinks {
   const std::string& base_url;  // IOT_PUBLIC_BASE_URL ("" = relative links)
 };
 void HandleConfigGet(Context& c, const ProductEntry& p, const json& params, const ConfigLinks& links);
+// user_topics.cpp: a message on the device's /{pk}/{dn}/user/... (known, enabled, admitted): stored.
+HandleStatus HandleUserMessage(const InboundMessage& in, const DeviceEntry& device, Metrics& metrics,
+                               Work& out);
 
 }  // namespace iot::gateway::handler_detail

@@ -54,6 +54,13 @@ struct DeviceOptions {
   int max_attempts = 3;
   std::chrono::milliseconds request_deadline{30000};
 
+  // Custom topics (reference §2.2): filters subscribed on every connect besides the Alink ones (QoS
+  // 1), e.g. "/{pk}/{dn}/user/get", "/broadcast/{pk}/#", "/ext/rrpc/+/{pk}/{dn}/user/get".
+  std::vector<std::string> subscriptions;
+  // Also receive sync services as the C SDK's RRPC_NEW mode does: /ext/rrpc/+/sys/{pk}/{dn}/thing/
+  // service/+, answered on the request's own topic (OnService handlers, DownlinkRequest::sync).
+  bool ext_rrpc_services = false;
+
   std::chrono::milliseconds reconnect_min{250};
   std::chrono::milliseconds reconnect_max{30000};
 
@@ -78,6 +85,12 @@ class Responder {
 };
 
 using DownlinkHandler = std::function<void(const DownlinkRequest&, Responder)>;
+// A message on a custom topic (/{pk}/{dn}/user/...) or a broadcast topic (/broadcast/{pk}/...).
+using MessageHandler = std::function<void(const std::string& topic, const std::string& payload)>;
+// A custom RRPC request (/ext/rrpc/{messageId}/<topic>): `topic` is the inner topic (e.g.
+// "{pk}/{dn}/user/get"); `answer` publishes the answer on the request's topic (QoS 0), once.
+using CustomRrpcHandler = std::function<void(const std::string& topic, const std::string& payload,
+                                             std::function<void(const std::string& answer)> answer)>;
 using ConnectionCallback = std::function<void(bool ready, const std::string& cause)>;
 
 struct DeviceStats {
@@ -110,6 +123,10 @@ class Device {
   // sign, url (alink::DecodeConfigData reads them); answer Ok() once taken. Without a handler the
   // push is answered 460.
   void OnConfigPush(DownlinkHandler handler);
+  // Messages on the topics of DeviceOptions::subscriptions (custom and broadcast topics).
+  void OnMessage(MessageHandler handler);
+  // Custom RRPC requests (subscribe to their /ext/rrpc/+/... form in DeviceOptions::subscriptions).
+  void OnCustomRrpc(CustomRrpcHandler handler);
 
   // Starts connecting in the background and keeps the connection up until Stop().
   void Start();
@@ -146,6 +163,9 @@ class Device {
   Reply GetConfig();
   // NTP over /ext/ntp (QoS 0 as the reference requires).
   TimeSync SyncTime();
+  // A plain publish (custom topics): false when not connected or the client refused it. The broker
+  // may still refuse it (topics outside the device's own space are dropped by its ACL).
+  bool Publish(const std::string& topic, const std::string& payload, int qos = 0);
 
   // Device shadow: each call publishes on /shadow/update/{pk}/{dn} and waits (up to
   // `request_deadline`) for the answer on /shadow/get/{pk}/{dn}. The answers carry no id, so a
