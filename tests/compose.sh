@@ -18,8 +18,8 @@
 #   7. scale down to one gateway during a stream (SIGTERM: unsubscribe, drain, Session Expiry 0): 0 lost.
 #   8. sync service calls (RRPC) through the proxy, answered by a simulated device, served by both replicas.
 #   9. down, then up with the volumes kept: data, secrets (admin token) and device credentials survive.
-#  10. backup and restore: deploy/backup.sh --compose while devices post (online: the dump ends while posts
-#      are still being stored), down -v, deploy/restore.sh --compose into fresh volumes (it refuses volumes
+#  10. backup and restore: deploy/backup.sh --compose while devices post (online: every post of that stream
+#      answered, the snapshot holds some of them but not all), down -v, deploy/restore.sh --compose into fresh volumes (it refuses volumes
 #      that hold data), up: every post answered before the backup started is there, the admin token and
 #      the CA are the old ones, the devices reconnect with their old secrets (TCP and TLS) and post.
 #  11. down -v: no volume left.
@@ -385,16 +385,16 @@ export IOT_COMPOSE="docker-compose -p $PROJECT -f $IOT_ROOT/docker-compose.yml -
 devsim bk "tcp://127.0.0.1:$MQTT_PORT" 4 40 3 || fail "iot-devsim before the backup ($(tail -3 "$TMP/bk.log"))"
 check_stream bk
 read -r acked_before < <(summary bk accepted)
-devsim bkd "tcp://127.0.0.1:$MQTT_PORT" 4 20 25 &
+devsim bkd "tcp://127.0.0.1:$MQTT_PORT" 4 20 40 &
 stream=$!
 sleep 3
+backup_started=$(date +%s)
 "$IOT_ROOT/deploy/backup.sh" --compose "$TMP/backup.tar" >"$TMP/backup.log" 2>&1 || { cat "$TMP/backup.log" >&2; fail "deploy/backup.sh --compose"; }
+backup_took=$(($(date +%s) - backup_started))
 stored_after_dump=$(stored bkd)
 wait "$stream" || fail "iot-devsim during the backup ($(tail -3 "$TMP/bkd.log"))"
 read -r sent_during acked_during timeouts_during < <(summary bkd sent accepted timeouts)
 ((acked_during == sent_during && timeouts_during == 0)) || fail "posts during the backup: $acked_during of $sent_during answered 200"
-((stored_after_dump > 0 && stored_after_dump < acked_during)) ||
-  fail "the backup did not run while devices posted ($stored_after_dump of $acked_during stored when it ended)"
 [[ $(stat -c %a "$TMP/backup.tar") == 600 ]] || fail "the backup is not mode 600"
 tar -tf "$TMP/backup.tar" >"$TMP/backup.list"
 for member in iot.dump MANIFEST files/master/pg-postgres files/master/mqtt-gateway files/master/admin-token \
@@ -418,7 +418,10 @@ dc exec -T broker cat /secrets/public/ca.crt | cmp -s - "$TMP/ca.crt" || fail "t
 n=$(stored bk)
 ((n == acked_before)) || fail "$((acked_before - n)) of $acked_before posts answered before the backup are missing after the restore"
 restored_during=$(stored bkd)
-# One snapshot taken while the stream ran: none of what was stored after the dump ended is in it.
+# One snapshot taken while the second stream ran: some of its posts and not all (online), and none stored
+# after the dump ended.
+((restored_during > 0 && restored_during < acked_during)) ||
+  fail "the snapshot holds $restored_during of the $acked_during posts of the stream it was taken during"
 ((restored_during <= stored_after_dump)) || fail "the restore holds $restored_during posts of the second stream, more than the $stored_after_dump stored when the dump ended"
 api GET "/products/$PK/devices/bk-0001/properties" | grep -q '"PowerOn"' || fail "the old admin token does not read the restored data"
 # The devices reconnect with their old secrets (the credentials file), over TCP and over TLS (the old CA).
@@ -428,7 +431,7 @@ read -r sent accepted < <(summary bk sent accepted)
 ((accepted == sent && sent > 0)) || fail "after the restore: $accepted of $sent posts answered 200"
 ((accepted + acked_before == $(stored bk))) || fail "after the restore: posts not stored"
 devsim tls "ssl://localhost:$MQTTS_PORT" 1 5 1 --ca "$TMP/ca.crt" || fail "TLS after the restore ($(tail -3 "$TMP/tls.log"))"
-step "restored: $n/$acked_before posts answered before the backup, $restored_during of the $acked_during answered during it in the snapshot; devices reconnected with their old secrets"
+step "restored: $n/$acked_before posts answered before the backup, $restored_during of the $acked_during answered during it in the snapshot (backup.sh took $backup_took s); devices reconnected with their old secrets"
 
 # --- 11. down -v ---------------------------------------------------------------------------------------
 step "down -v"

@@ -30,8 +30,10 @@ int main(int argc, char** argv) {
   // IOT_LOG_FORMAT (logfmt or json), checked before anything is logged.
   std::vector<std::string> problems;
   const nlohmann::json no_file = nlohmann::json::object();
+  // getenv before any thread exists (the config reader runs once, here).
   iot::ConfigReader env(
-      no_file, [](const char* name) { return std::getenv(name); }, problems);
+      no_file, [](const char* name) { return std::getenv(name); },  // NOLINT(concurrency-mt-unsafe)
+      problems);
   if (dsn.empty()) {
     env.String("", "IOT_PG_DSN", dsn);
   }
@@ -41,11 +43,11 @@ int main(int argc, char** argv) {
   env.String("", "IOT_LOG_FORMAT", format_text);
   iot::log::Level level = iot::log::Level::kInfo;
   if (!iot::log::ParseLevel(level_text, level)) {
-    problems.push_back("IOT_LOG_LEVEL: debug, info, warn or error");
+    problems.emplace_back("IOT_LOG_LEVEL: debug, info, warn or error");
   }
   iot::log::Format format = iot::log::Format::kLogfmt;
   if (!iot::log::ParseFormat(format_text, format)) {
-    problems.push_back("IOT_LOG_FORMAT: logfmt or json");
+    problems.emplace_back("IOT_LOG_FORMAT: logfmt or json");
   }
   if (!problems.empty()) {
     for (const auto& problem : problems) {
