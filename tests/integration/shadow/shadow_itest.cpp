@@ -202,7 +202,7 @@ TEST_CASE("Shadow: every limit is answered with its code", "[integration][shadow
   CHECK(limited <= kBurst - 20);  // a second's burst of 20 went through
 }
 
-TEST_CASE("Shadow: operators read and change desired; devices get it online or on their next get",
+TEST_CASE("Shadow: operators read and change desired, devices get it online or on their next get",
           "[integration][shadow]") {
   ShadowStack s;
   s.stack.AddDevice("shadow04");

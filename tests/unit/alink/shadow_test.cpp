@@ -108,7 +108,7 @@ TEST_CASE("Shadow: updates merge, \"null\" removes, metadata in seconds", "[alin
   CHECK(doc.Empty());
 }
 
-TEST_CASE("Shadow: versions must grow; -1 resets to 0", "[alink][shadow]") {
+TEST_CASE("Shadow: versions must grow, -1 resets to 0", "[alink][shadow]") {
   shadow::Document doc;
   doc.version = 4;
   shadow::Document copy = doc;

@@ -4,7 +4,7 @@
 
 #include "iot/http/client.hpp"
 
-TEST_CASE("HTTP client: URLs - http and https, ports, IPv6, a base path; anything else refused",
+TEST_CASE("HTTP client: URLs - http and https, ports, IPv6, a base path, anything else refused",
           "[http][url]") {
   auto a = iot::http::ParseUrl("https://api.example.com/iot/");
   CHECK(a.tls);
