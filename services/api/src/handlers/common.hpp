@@ -46,7 +46,7 @@ struct RemoteConfigState {
 struct HandlerContext {
   store::DbPool& pool;
   ControlService* control = nullptr;   // device control; null when no broker is configured (503)
-  Downlink* downlink = nullptr;        // the API's broker link (shadow control); null without a broker
+  Downlink* downlink = nullptr;        // the API's broker link (shadow control, config pushes); null: none
   MessageService* messages = nullptr;  // custom topics, broadcast, custom RRPC; null likewise (503)
   script::Limits script_limits;        // raw products' parsing scripts (script:test, saving)
   DryRunner* dry_runs = nullptr;       // thing-model dry runs; null: 503
@@ -59,8 +59,6 @@ struct HandlerContext {
   // IOT_PUBLIC_BASE_URL without a trailing slash: the base of every link handed to a device
   // (registration, configuration and firmware downloads); never derived from a request's Host.
   std::string public_base_url;
-  // The API's broker session (configuration pushes); null when no broker is configured (503).
-  Downlink* downlink = nullptr;
   std::shared_ptr<RemoteConfigState> remote_config = std::make_shared<RemoteConfigState>();
 };
 
