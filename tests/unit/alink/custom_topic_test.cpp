@@ -1,6 +1,7 @@
 #include "iot/alink/custom_topic.hpp"
 
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -14,26 +15,26 @@ TEST_CASE("Custom topics: a device's user/ suffix is checked, everything else re
   CHECK(ok.topic == "/a1b2c3d4e5f/dev01/user/get");
   CHECK(DeviceUserTopic("a1b2c3d4e5f", "dev01", "/a1b2c3d4e5f/dev01/user/a/b-c.d_e").topic ==
         "/a1b2c3d4e5f/dev01/user/a/b-c.d_e");
-  for (const std::string bad : {"get",
-                                "user",
-                                "user/",
-                                "user//x",
-                                "user/x/",
-                                "user/+",
-                                "user/#",
-                                "user/a+b",
-                                "user/../x",
-                                "user/./x",
-                                "user/$SYS",
-                                "user/a b",
-                                "user/\xc3\xa9",
-                                std::string("user/a\0b", 8),
-                                "/sys/a1b2c3d4e5f/dev01/user/x",
-                                "/a1b2c3d4e5f/dev02/user/x",
-                                "/a1b2c3d4e5f/dev01/user/",
-                                "sys/a1b2c3d4e5f/dev01/thing/service/x",
-                                "user/" + std::string(129, 'a'),
-                                "user/1/2/3/4/5/6/7/8/9"}) {
+  for (const std::string& bad : std::vector<std::string>{"get",
+                                                         "user",
+                                                         "user/",
+                                                         "user//x",
+                                                         "user/x/",
+                                                         "user/+",
+                                                         "user/#",
+                                                         "user/a+b",
+                                                         "user/../x",
+                                                         "user/./x",
+                                                         "user/$SYS",
+                                                         "user/a b",
+                                                         "user/\xc3\xa9",
+                                                         std::string("user/a\0b", 8),
+                                                         "/sys/a1b2c3d4e5f/dev01/user/x",
+                                                         "/a1b2c3d4e5f/dev02/user/x",
+                                                         "/a1b2c3d4e5f/dev01/user/",
+                                                         "sys/a1b2c3d4e5f/dev01/thing/service/x",
+                                                         "user/" + std::string(129, 'a'),
+                                                         "user/1/2/3/4/5/6/7/8/9"}) {
     CAPTURE(bad);
     auto r = DeviceUserTopic("a1b2c3d4e5f", "dev01", bad);
     CHECK(r.topic.empty());
