@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <iostream>
 #include <mutex>
 #include <thread>
 
