@@ -69,6 +69,7 @@ class MemorySource final : public gw::DirectorySource {
     p.tsl_json = ReadTsl();
     return p;
   }
+  iot::Result<std::string> LoadUrlSigningKey() override { return std::string(32, 'k'); }
 
  private:
   std::vector<std::int64_t> ids_;
