@@ -254,6 +254,8 @@ try {
     const editor = tab.getByTestId('config-editor').locator('textarea');
     const save = async (text) => {
       await editor.fill(text);
+      // The page re-renders with the new text before Save sends it: wait for its byte count.
+      await tab.getByText(`${Buffer.byteLength(text)} / 65536 bytes`).waitFor();
       const [put] = await Promise.all([
         page.waitForResponse((r) => r.url().endsWith(`/products/${PK}/config`) && r.request().method() === 'PUT'),
         tab.getByTestId('config-save').click(),
