@@ -252,19 +252,21 @@ try {
     ]);
     expect(patched.status() === 200, `PATCH answered ${patched.status()}`);
     const editor = tab.getByTestId('config-editor').locator('textarea');
-    const save = async (text) => {
+    // Waits for the editor to hold `text` before Save, and after a saved version for the page to show it
+    // (its reload sets the editor to the stored file, which would overwrite text typed meanwhile).
+    const save = async (text, version) => {
       await editor.fill(text);
-      // The page re-renders with the new text before Save sends it: wait for its byte count.
       await tab.getByText(`${Buffer.byteLength(text)} / 65536 bytes`).waitFor();
       const [put] = await Promise.all([
         page.waitForResponse((r) => r.url().endsWith(`/products/${PK}/config`) && r.request().method() === 'PUT'),
         tab.getByTestId('config-save').click(),
       ]);
+      if (version) await tab.getByTestId('config-current').filter({ hasText: `current v${version}` }).waitFor();
       return put.status();
     };
-    expect((await save('{\n  "interval": 30\n}')) === 200, 'first version not saved');
+    expect((await save('{\n  "interval": 30\n}', 1)) === 200, 'first version not saved');
     expect((await save('{"interval": ')) === 400, 'malformed JSON not refused');
-    expect((await save('{"interval": 60}')) === 200, 'second version not saved');
+    expect((await save('{"interval": 60}', 2)) === 200, 'second version not saved');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=config-versions] tbody tr').length === 2);
     await tab.getByTestId('config-current').filter({ hasText: 'current v2' }).waitFor();
     const [pushed] = await Promise.all([
