@@ -42,8 +42,11 @@ source "$IOT_ROOT/deploy/lib/platform.sh"
 BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build}
 DEVSIM=$BUILD_DIR/services/devsim/iot-devsim
 started=$(date +%s)
-step() { iot_say "compose: $* [$(($(date +%s) - started)) s]"; }
-fail() { iot_say "compose: FAILED: $*"; exit 1; }
+current_step="start"
+step() { current_step=$*; iot_say "compose: $* [$(($(date +%s) - started)) s]"; }
+# IOT_COMPOSE_FAILURE (set by tests/run.sh): a file that gets the one line saying what failed.
+failure=""
+fail() { failure=$*; iot_say "compose: FAILED: $*"; exit 1; }
 
 TMP=$(mktemp -d /tmp/iot-compose.XXXXXX)
 PROJECT=iottest$$
@@ -63,6 +66,9 @@ cleanup() {
   fi
   if [[ ${IOT_KEEP_TMP:-0} == 1 ]]; then iot_say "kept $TMP"; else rm -rf "$TMP"; fi
   ((rc == 0)) && iot_say "compose: passed in $(($(date +%s) - started)) s"
+  if ((rc != 0)) && [[ -n ${IOT_COMPOSE_FAILURE:-} ]]; then
+    echo "${failure:-exit $rc} (step: $current_step, after $(($(date +%s) - started)) s)" >"$IOT_COMPOSE_FAILURE"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

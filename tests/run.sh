@@ -32,17 +32,28 @@ iot_build "$BUILD_DIR" "$BUILD_TYPE" -DIOT_WERROR=ON
 TMP=$(mktemp -d /tmp/iot-test.XXXXXX)
 chmod 755 "$TMP"
 failed=0
+failures=()  # one line per failed step, repeated last so that the tail of a CI log names them
 cleanup() {
   local rc=$?
   iot_mosquitto_stop "$TMP/mqtt" || true
   iot_pg_stop "$TMP/pg" || true
   if [[ $failed -ne 0 || $rc -ne 0 ]]; then
+    # The shared servers' logs, and only those per-test logs that say something went wrong.
     for log in "$TMP"/*.log; do
       [[ -s $log ]] || continue
+      case $(basename "$log") in
+        postgresql.log | mosquitto.log) ;;
+        *) grep -qiE 'level=(error|fatal)|FATAL|ERROR|PANIC' "$log" || continue ;;
+      esac
       echo "----- $(basename "$log") (last 40 lines)" >&2
       tail -40 "$log" >&2
     done
+    [[ $rc -ne 0 && $failed -eq 0 ]] && failures+=("tests/run.sh stopped early (exit $rc): see the output above the logs")
+    echo "===== what failed" >&2
+    local line
+    for line in "${failures[@]}"; do echo "  $line" >&2; done
   fi
+  [[ -n ${tests_line:-} ]] && echo "$tests_line"
   if [[ ${IOT_KEEP_TMP:-0} == 1 ]]; then iot_say "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
@@ -71,7 +82,11 @@ set +e
 ctest "${ctest_args[@]}" 2>&1 | tee "$ctest_log"
 ctest_rc=${PIPESTATUS[0]}
 set -e
-[[ $ctest_rc -eq 0 ]] || failed=1
+if [[ $ctest_rc -ne 0 ]]; then
+  failed=1
+  failures+=("ctest (exit $ctest_rc):")
+  while read -r line; do failures+=("  $line"); done < <(sed -n '/The following tests FAILED/,$p' "$ctest_log" | grep -E '^\s*[0-9]+ - ' || true)
+fi
 summary=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -1 || true)
 passed=0 nfailed=1
 if [[ $summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
@@ -86,9 +101,15 @@ if [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]] && command -v clang++-14
   iot_say "building fuzz targets in $FUZZ_DIR"
   if [[ ! -f $FUZZ_DIR/CMakeCache.txt ]]; then
     CC=clang-14 CXX=clang++-14 cmake -S "$IOT_ROOT" -B "$FUZZ_DIR" -DIOT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      >"$TMP/fuzz-configure.log" 2>&1 || { cat "$TMP/fuzz-configure.log"; exit 1; }
+      >"$TMP/fuzz-configure.log" 2>&1 || { cat "$TMP/fuzz-configure.log"; failed=1; failures+=("fuzz: configure failed"); exit 1; }
   fi
-  cmake --build "$FUZZ_DIR" -j"$(nproc)" >"$TMP/fuzz-build.log" 2>&1 || { tail -50 "$TMP/fuzz-build.log"; exit 1; }
+  if ! cmake --build "$FUZZ_DIR" -j"$(nproc)" >"$TMP/fuzz-build.log" 2>&1; then
+    tail -50 "$TMP/fuzz-build.log"
+    failed=1
+    failures+=("fuzz: build failed:")
+    while read -r line; do failures+=("  $line"); done < <(grep -E 'error:' "$TMP/fuzz-build.log" | head -5)
+    exit 1
+  fi
   for bin in "$FUZZ_DIR"/tests/fuzz/fuzz_*; do
     [[ -x $bin ]] || continue
     name=$(basename "$bin")
@@ -112,6 +133,7 @@ if [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]] && command -v clang++-14
       cp "$TMP"/crash-* "$TMP"/leak-* "$TMP"/timeout-* "$BUILD_DIR"/ 2>/dev/null || true
       fuzz_failed=$((fuzz_failed + 1))
       failed=1
+      failures+=("fuzz $name: $(grep -m1 -E '^==[0-9]+==ERROR|^SUMMARY|deadly signal' "$TMP/$name.fuzz.log" || echo 'see its log above')")
     fi
   done
 elif [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]]; then
@@ -131,18 +153,24 @@ if [[ -z ${IOT_TEST_FILTER:-} && ${IOT_TEST_STYLE:-1} == 1 ]]; then
     iot_say "style: ok"; style_passed=1
   else
     iot_say "style: FAILED (tools/format.sh applies the formatting; tidy findings are fixed by hand)"; style_failed=1; failed=1
+    failures+=("style: tools/format.sh check (output above)")
   fi
 fi
 
 # The platform as containers: images from this build's binaries, docker-compose.yml end to end.
 compose_passed=0 compose_failed=0
 if ((compose_test)); then
-  if IOT_BUILD_DIR=$BUILD_DIR "$IOT_ROOT/tests/compose.sh"; then compose_passed=1; else compose_failed=1; failed=1; fi
+  if IOT_BUILD_DIR=$BUILD_DIR IOT_COMPOSE_FAILURE=$TMP/compose.failure "$IOT_ROOT/tests/compose.sh"; then
+    compose_passed=1
+  else
+    compose_failed=1; failed=1
+    failures+=("compose: $(cat "$TMP/compose.failure" 2>/dev/null || echo 'tests/compose.sh failed (its output above)')")
+  fi
 fi
 
 elapsed=$(( $(date +%s) - started ))
 total_passed=$(( ${passed:-0} + fuzz_passed + style_passed + compose_passed ))
 total_failed=$(( nfailed + fuzz_failed + style_failed + compose_failed ))
 iot_say "done in ${elapsed}s"
-echo "tests: $total_passed passed, $total_failed failed"
+tests_line="tests: $total_passed passed, $total_failed failed"
 exit $failed
