@@ -61,6 +61,10 @@ HandleStatus Handler::HandleMessage(const InboundMessage& in, TimeMs now_ms, Wor
     return HandleStatus::kIgnore;
   }
   const alink::Topic& topic = *parsed;
+  if (in.custom_topic_filter_only && topic.kind != alink::TopicKind::kUserTopic) {
+    metrics_.ignored.fetch_add(1, std::memory_order_relaxed);  // the other filter's copy is handled
+    return HandleStatus::kIgnore;
+  }
   out.kind = std::string(alink::TopicKindName(topic.kind));
   if (topic.kind == alink::TopicKind::kMqttStatus) {
     return HandleLifecycle(in, out);
@@ -108,7 +112,11 @@ HandleStatus Handler::HandleUserTopic(const InboundMessage& in, const alink::Top
   if (!device) {
     return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
   }
-  if (!device->enabled || !limiter_.Allow(topic.product_key + "/" + topic.device_name, now_ms)) {
+  if (!device->enabled) {
+    metrics_.ignored.fetch_add(1, std::memory_order_relaxed);
+    return HandleStatus::kIgnore;
+  }
+  if (!limiter_.Allow(topic.product_key + "/" + topic.device_name, now_ms)) {
     metrics_.rate_limited.fetch_add(1, std::memory_order_relaxed);
     return HandleStatus::kIgnore;
   }

@@ -20,6 +20,26 @@ log::RateLimiter& PublishNoise() {
   return limiter;
 }
 
+// Subscription identifiers: which filter delivered a message (MQTT 5 sends one copy per matching
+// subscription, each with its own identifier).
+constexpr int kThingFiltersId = 1;
+constexpr int kCustomTopicFilterId = 2;
+constexpr const char* kCustomTopicFilter = "/+/+/user/#";
+
+bool OnlyThroughCustomTopicFilter(const mqtt::message& msg) {
+  const mqtt::properties& props = msg.get_properties();
+  const std::size_t n = props.count(mqtt::property::SUBSCRIPTION_IDENTIFIER);
+  bool custom = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int id = mqtt::get<int>(props, mqtt::property::SUBSCRIPTION_IDENTIFIER, i);
+    if (id != kCustomTopicFilterId) {
+      return false;
+    }
+    custom = true;
+  }
+  return custom;
+}
+
 }  // namespace
 
 bool IsPlatformPublish(const mqtt::message& msg) {
@@ -74,7 +94,7 @@ std::vector<std::string> UplinkFilters() {
       "/ota/device/progress/+/+",
       "/ota/device/request/+/+",
       "/as/mqtt/status/+/+",
-      "/+/+/user/#",  // custom topics (stored; iot-api's downlinks on them are marked and skipped)
+      kCustomTopicFilter,  // custom topics (stored; iot-api's downlinks on them are marked and skipped)
   };
 }
 
@@ -112,6 +132,7 @@ void MqttIngress::Start(Pipeline& pipeline) {
     in.payload = msg->get_payload_str();
     in.received_ms = NowMs();
     in.from_platform = IsPlatformPublish(*msg);
+    in.custom_topic_filter_only = OnlyThroughCustomTopicFilter(*msg);
     const std::size_t held = pipeline_->Submit(std::move(in));
     if (held > settings_.high_water) {
       metrics_.overflow.fetch_add(1, std::memory_order_relaxed);
@@ -210,7 +231,10 @@ bool MqttIngress::ConnectAndSubscribe() {
     const mqtt::connect_response response = token->get_connect_response();
     for (const std::string& filter : UplinkFilters()) {
       const std::string full = FullFilter(filter);
-      auto sub = client_->subscribe(full, 1);
+      const int id = filter == kCustomTopicFilter ? kCustomTopicFilterId : kThingFiltersId;
+      auto sub =
+          client_->subscribe(full, 1, mqtt::subscribe_options(),
+                             mqtt::properties{mqtt::property(mqtt::property::SUBSCRIPTION_IDENTIFIER, id)});
       if (!sub->wait_for(kSubscribeTimeout)) {
         IOT_LOG_WARN("gateway", "msg=\"MQTT subscribe timed out\" filter=" << log::Quote(full));
         return false;

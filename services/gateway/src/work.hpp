@@ -31,6 +31,9 @@ struct InboundMessage {
   // Published by a platform service (iot-api marks its publishes with an MQTT 5 user property): its
   // downlinks on custom topics come back through /+/+/user/#, and are not the device's messages.
   bool from_platform = false;
+  // Delivered by the custom-topic filter /+/+/user/# alone (MQTT 5 subscription identifier). A thing
+  // topic of a device named "user" (/sys/{pk}/user/...) matches that filter too: that copy is a duplicate.
+  bool custom_topic_filter_only = false;
 };
 
 // Turns an Alink reply (JSON text) into a raw device's bytes (its product's protocolToRawData).

@@ -393,3 +393,24 @@ TEST_CASE("Messages: what a device publishes on its custom topics is stored and 
   r = s.Call("GET", "/devices/msg-0009/messages?cursor=garbage");
   CHECK(r.status == 400);
 }
+
+TEST_CASE(
+    "Messages: a device named \"user\" gets one reply per post (its thing topics match /+/+/user/# too)",
+    "[integration][messages]") {
+  MessagesStack s;
+  s.stack.AddDevice("user");
+  auto device = s.stack.Connect("user");
+  const std::string sys = "/sys/" + std::string(kPk) + "/user/thing/event/property/post";
+  REQUIRE(device->Subscribe(sys + "_reply", 1) < 128);
+  REQUIRE(device->Publish(
+      sys, R"({"id":"41","version":"1.0","params":{},"method":"thing.event.property.post"})", 1));
+  auto reply = device->WaitMessage(sys + "_reply", 10s);
+  REQUIRE(reply);
+  CHECK(json::parse(reply->payload)["id"] == "41");
+  CHECK_FALSE(device->WaitMessage(sys + "_reply", 1500ms));  // the custom-topic filter's copy is not answered
+  // Its custom topics are still stored, once each.
+  REQUIRE(device->Publish(UserTopic("user", "update"), "mine", 1));
+  REQUIRE(iot::testing::PollUntil([&] { return s.ListAll("user", "direction=up").size() == 1; }, 10s, 50ms));
+  std::this_thread::sleep_for(500ms);
+  CHECK(s.ListAll("user", "direction=up").size() == 1);
+}
