@@ -311,8 +311,10 @@ TEST_CASE(
   auto reboot = s.Call("POST", "/devices/" + dn + "/services/Reboot", {{"params", {{"DelaySec", 3}}}});
   REQUIRE(reboot.status == 202);
   const std::string reboot_id = json::parse(reboot.body)["callId"];
+  // Long enough to be still queued when the bound is checked below (at 200 ms a loaded machine let it expire
+  // first, and the seventh fitted), short enough to expire while the device is away.
   auto short_lived =
-      s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"FanLevel", 2}}}, {"ttlMs", 200}});
+      s.Call("POST", "/devices/" + dn + "/properties", {{"params", {{"FanLevel", 2}}}, {"ttlMs", 2500}});
   REQUIRE(short_lived.status == 202);
   const std::string expiring_id = json::parse(short_lived.body)["callId"];
   // Queue bound (6 here): the sixth fits, the seventh gets 429.
@@ -321,7 +323,7 @@ TEST_CASE(
   CHECK(full.status == 429);
 
   // Time to live passes while the device is away.
-  CHECK(s.WaitCallStatus(dn, expiring_id, "expired", 5s)["status"] == "expired");
+  CHECK(s.WaitCallStatus(dn, expiring_id, "expired", 12s)["status"] == "expired");
 
   // A newly published model without Reboot rejects the queued Reboot.
   json model = json::parse(iot::gateway::itest::ReadFixture("tsl/valid/reference_example.json"));
