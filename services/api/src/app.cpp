@@ -21,6 +21,7 @@
 #include "iot/store/tokens.hpp"
 #include "jobs/background.hpp"
 #include "jobs/dry_run.hpp"
+#include "jobs/ota_driver.hpp"
 #include "openapi_document.hpp"
 #include "stream/feed.hpp"
 #include "transport/server.hpp"
@@ -215,6 +216,12 @@ struct App::Parts {
     messages = std::make_unique<MessageService>(pool, *mqtt_link, message_settings);
     context.messages = messages.get();
     control->AddSweeper([this](store::Db& db) { messages->Sweep(db); });
+    // OTA jobs: pushed through the same broker link by whichever instance holds the lease.
+    OtaDriverSettings ota_settings;
+    ota_settings.db = DbOf(config, "iot-api-ota");
+    ota_settings.holder = link_settings.client_id + "/" + std::to_string(::getpid());
+    ota_settings.public_base_url = config.public_base_url;
+    ota = std::make_unique<OtaDriver>(*mqtt_link, ota_settings);
   }
 
   void Start() {
@@ -226,6 +233,7 @@ struct App::Parts {
       messages->Start();
       control->Start();
       mqtt_link->Start();
+      ota->Start();
     }
     server.Start();
   }
@@ -234,6 +242,7 @@ struct App::Parts {
     authenticator.Stop();
     stream.Stop();
     if (control) {
+      ota->Stop();
       mqtt_link->Stop();
       control->Stop();
       messages->Stop();
@@ -251,6 +260,7 @@ struct App::Parts {
   std::unique_ptr<ControlService> control;   // null without a broker (IOT_MQTT_HOST)
   std::unique_ptr<MessageService> messages;  // likewise
   std::unique_ptr<MqttLink> mqtt_link;       // destroyed first: its callback calls `control`
+  std::unique_ptr<OtaDriver> ota;            // null likewise; destroyed before `mqtt_link`, its link
   DryRunner dry_runner;
   Background background;
   Readiness readiness;

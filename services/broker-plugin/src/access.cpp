@@ -31,14 +31,14 @@ const RolePatterns& PatternsFor(Role role) {
        "$SYS/broker/#"},
       {"/sys/+/+/thing/#", "/sys/+/+/_thing/#", "/ext/ntp/+/+/response", "/ext/session/+/+/combine/+",
        "/shadow/get/+/+", "/ota/device/upgrade/+/+"}};
-  // The API sends commands, shadow control, configuration pushes, custom-topic messages, broadcasts and
-  // custom RRPC requests, and takes the answers to the synchronous calls it has in flight (custom RRPC
-  // answers as re-routed by the plugin).
+  // The API sends commands, shadow control, configuration and OTA upgrade pushes, custom-topic messages,
+  // broadcasts and custom RRPC requests, and takes the answers to the synchronous calls it has in flight
+  // (custom RRPC answers as re-routed by the plugin).
   static const RolePatterns kApi{
       {"/sys/+/+/rrpc/response/+", "/iot/rrpc/reply/#", "/iot/broker/stats"},
       {"/sys/+/+/thing/service/+", "/sys/+/+/thing/service/property/set", "/sys/+/+/rrpc/request/+",
        "/sys/+/+/thing/model/down_raw", "/shadow/get/+/+", "/sys/+/+/thing/config/push", "/+/+/user/#",
-       "/broadcast/+/#", "/ext/rrpc/#"}};
+       "/broadcast/+/#", "/ext/rrpc/#", "/ota/device/upgrade/+/+"}};
   static const RolePatterns kNone{};
   switch (role) {
     case Role::kGateway: return kGateway;

@@ -7,6 +7,7 @@
 #include "handlers/families.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/error.hpp"
+#include "iot/alink/ota.hpp"
 #include "iot/alink/shadow.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/codes.hpp"
@@ -26,12 +27,11 @@ Handler::Handler(Directory& directory, Metrics& metrics, HandlerSettings setting
 
 namespace {
 
-// Device-published kinds that have no answer in the protocol (reference §2.2): counted as unanswered.
+// Device-published kinds that have no answer in the protocol (reference §2.2) and nothing to store:
+// counted as unanswered (OTA inform and progress have no answer either, but are handled as requests).
 bool IsReplyless(alink::TopicKind kind) {
   switch (kind) {
     case alink::TopicKind::kLogPost:
-    case alink::TopicKind::kOtaInform:
-    case alink::TopicKind::kOtaProgress:
     case alink::TopicKind::kOtaRequest: return true;
     default: return false;
   }
@@ -86,7 +86,7 @@ HandleStatus Handler::HandleMessage(const InboundMessage& in, TimeMs now_ms, Wor
     return HandleShadow(c, in, now_ms, out);
   }
   if (IsReplyless(topic.kind)) {
-    return HandleStatus::kIgnore;  // nothing to answer or store yet: counted (Handle)
+    return HandleStatus::kIgnore;  // nothing to answer or store: counted (Handle)
   }
   if (topic.kind == alink::TopicKind::kModelUpRaw && !topic.reply) {
     return HandleRawUp(c, in, now_ms, out);
@@ -133,7 +133,10 @@ HandleStatus Handler::HandleRequest(Context& c, const InboundMessage& in, TimeMs
   }
   auto device = directory_.FindDevice(topic.product_key, topic.device_name);
   if (!device) {
-    return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
+    // thing.ota.firmware.get has its own code for an unknown device (9112).
+    const int code = topic.kind == alink::TopicKind::kOtaFirmwareGet ? alink::kOtaDeviceNotFoundCode
+                                                                     : codes::kDeviceNotFound;
+    return LookupFailed(c, device.error(), code, "device not found");
   }
   c.device_id = device->device_id;
   if (!req) {
@@ -211,11 +214,22 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
       HandleConfigGet(c, **product, params, {*key, settings_.public_base_url});
       return HandleStatus::kWork;
     }
+    case alink::TopicKind::kOtaFirmwareGet: {
+      auto key = directory_.UrlSigningKey();
+      if (!key) {
+        return LookupFailed(c, key.error(), codes::kSystemError, "link signing key unavailable");
+      }
+      HandleOtaFirmwareGet(c, params, {*key, settings_.public_base_url}, out);
+      return HandleStatus::kWork;
+    }
+    // OTA reports: stored, never answered (the protocol has no reply; refusals are stored rejections).
+    case alink::TopicKind::kOtaInform: HandleOtaInform(c, params, out); return HandleStatus::kWork;
+    case alink::TopicKind::kOtaProgress: HandleOtaProgress(c, params, out); return HandleStatus::kWork;
     case alink::TopicKind::kDeviceInfoUpdate: HandleTagsUpdate(c, params, out); return HandleStatus::kWork;
     case alink::TopicKind::kDeviceInfoDelete: HandleTagsDelete(c, params, out); return HandleStatus::kWork;
     default:
-      // OTA, remote config, sub-devices, topology, pack post, diag, dynamic TSL, logs, ... until
-      // they are built: an explicit "not supported", never silence.
+      // Sub-devices, topology, pack post, diag, dynamic TSL, logs, ... until they are built: an
+      // explicit "not supported", never silence.
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
       c.Fail(codes::kNotImplemented,
              "method not supported: " + std::string(alink::TopicKindName(topic.kind)));

@@ -24,7 +24,7 @@ struct HandlerSettings {
   std::size_t max_batch_samples = 1000;  // batch/history post: samples per message (6106 above)
   script::Limits script_limits;          // raw products' scripts, per call
   int script_budget_ms = 250;            // per product and worker: script CPU ms per second (0 = off)
-  std::string public_base_url;           // base of the configuration download links ("" = relative)
+  std::string public_base_url;  // base of the download links (configuration, firmware; "" = relative)
 };
 
 namespace handler_detail {

@@ -348,6 +348,10 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
         if (shadow && work.reply) {
           replies::SetShadowAnswer(*work.reply, *shadow, result);
         }
+        const auto* ota = std::get_if<OtaFirmwareGetOp>(&work.op);
+        if (ota && work.reply) {
+          replies::SetOtaPackage(*work.reply, *ota, result);
+        }
         break;
       }
       if (status == OpStatus::kFailed) {

@@ -4,6 +4,8 @@
 #include <string_view>
 #include <utility>
 
+#include "iot/alink/ota.hpp"
+#include "iot/catalog/ota_package.hpp"
 #include "iot/common/codes.hpp"
 
 namespace iot::gateway::replies {
@@ -73,6 +75,15 @@ void SetShadowAnswer(Reply& reply, const ShadowOp& op, const OpResult& result) {
     reply.code = codes::kSuccess;
     reply.raw = shadow::SuccessText(result.shadow.version, op.now_s);
   }
+}
+
+void SetOtaPackage(Reply& reply, const OtaFirmwareGetOp& op, const OpResult& result) {
+  if (!result.ota_pending) {
+    reply.data = nlohmann::json::object();
+    return;
+  }
+  reply.data = alink::OtaPackageData(
+      catalog::OtaPackageFor(result.ota_pending->firmware, op.url_key, op.base_url, op.now_s));
 }
 
 void StorageFailed(Reply& reply) {

@@ -35,6 +35,10 @@ std::optional<Reply> ForShadow(const alink::Topic& topic, int code, std::string 
 // nothing) or the new version (update, delete).
 void SetShadowAnswer(Reply& reply, const ShadowOp& op, const OpResult& result);
 
+// thing.ota.firmware.get: the pending package as the reply's data, with a signed link to iot-api
+// (the data stays {} when nothing is pending).
+void SetOtaPackage(Reply& reply, const OtaFirmwareGetOp& op, const OpResult& result);
+
 // The message or its side effect could not be stored: 500 "storage failed" instead of what was
 // planned (a raw device's reply is encoded again at publish).
 void StorageFailed(Reply& reply);

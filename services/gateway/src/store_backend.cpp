@@ -7,6 +7,7 @@
 #include "iot/store/device_messages.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
+#include "iot/store/ota.hpp"
 #include "iot/store/product_config.hpp"
 #include "iot/store/shadow.hpp"
 #include "iot/store/thing_models.hpp"
@@ -127,6 +128,30 @@ OpStatus StoreBackend::ExecuteShadow(const ShadowOp& op, OpResult& result) {
   return OpStatus::kDone;
 }
 
+// An inform or progress report as stored: a task it ended or moved is logged; a report of a device
+// deleted meanwhile is dropped, one the store refused (a module or version it cannot keep) logged too.
+OpStatus StoreBackend::ExecuteOta(const Result<std::optional<store::OtaTaskChange>>& r,
+                                  std::int64_t device_id) {
+  if (!r && store::Is(r.error(), store::Errc::kNotFound)) {
+    return OpStatus::kDone;  // the device was deleted meanwhile
+  }
+  if (!r) {
+    const OpStatus status = StatusOf(r.error());
+    if (status == OpStatus::kFailed) {
+      IOT_LOG_LIMITED(OpNoise(), log::Level::kWarn, "gateway",
+                      "msg=\"OTA report not stored\" device_id=" << device_id << " error="
+                                                                 << log::Quote(r.error().message()));
+    }
+    return status;
+  }
+  if (*r) {
+    IOT_LOG(log::Level::kDebug, "gateway",
+            "msg=\"OTA task changed\" device_id=" << device_id << " job=" << (*r)->job_id
+                                                  << " task=" << (*r)->task_id << " state=" << (*r)->state);
+  }
+  return OpStatus::kDone;
+}
+
 OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
   if (const auto* tags = std::get_if<TagsUpdateOp>(&op)) {
     auto r = store::UpdateDeviceTags(db_, tags->device_id, tags->tags);
@@ -168,6 +193,24 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
       return OpStatus::kDone;  // the device was deleted meanwhile
     }
     return r ? OpStatus::kDone : StatusOf(r.error());
+  }
+  if (const auto* inform = std::get_if<OtaInformOp>(&op)) {
+    return ExecuteOta(
+        store::InformDeviceModule(db_, inform->device_id, inform->module, inform->version, inform->at),
+        inform->device_id);
+  }
+  if (const auto* progress = std::get_if<OtaProgressOp>(&op)) {
+    return ExecuteOta(store::ApplyOtaProgress(db_, progress->device_id, progress->module, progress->step,
+                                              progress->desc, progress->at),
+                      progress->device_id);
+  }
+  if (const auto* get = std::get_if<OtaFirmwareGetOp>(&op)) {
+    auto r = store::FindPendingUpgrade(db_, get->device_id, get->module);
+    if (!r) {
+      return StatusOf(r.error());
+    }
+    result.ota_pending = std::move(*r);
+    return OpStatus::kDone;
   }
   if (const auto* call = std::get_if<ServiceReplyOp>(&op)) {
     auto found = store::FindServiceCallByAlinkId(db_, call->device_id, call->alink_id);

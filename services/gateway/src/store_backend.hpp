@@ -4,6 +4,7 @@
 
 #include "directory.hpp"
 #include "iot/store/db.hpp"
+#include "iot/store/ota.hpp"
 #include "iot/store/telemetry_writer.hpp"
 #include "pipeline.hpp"
 
@@ -35,6 +36,7 @@ class StoreBackend final : public Backend {
 
  private:
   OpStatus ExecuteShadow(const ShadowOp& op, OpResult& result);
+  OpStatus ExecuteOta(const Result<std::optional<store::OtaTaskChange>>& r, std::int64_t device_id);
 
   store::Db db_;
   store::TelemetryWriter writer_;

@@ -16,6 +16,7 @@
 #include "iot/alink/shadow.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
+#include "iot/store/ota.hpp"
 #include "iot/store/telemetry_writer.hpp"
 #include "iot/store/types.hpp"
 
@@ -99,8 +100,29 @@ struct UserMessageOp {  // a message a device published on one of its custom top
   int qos = 0;
   TimeMs received_ms = 0;
 };
-using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp,
-                        LifecycleOp, ServiceReplyOp, ShadowOp, UserMessageOp>;
+struct OtaInformOp {  // the version a device informs for a module (completes a task at its target)
+  std::int64_t device_id = 0;
+  std::string module;
+  std::string version;
+  TimeMs at = 0;
+};
+struct OtaProgressOp {  // a device's upgrade step for a module (updates its pushed or downloading task)
+  std::int64_t device_id = 0;
+  std::string module;
+  int step = 0;
+  std::string desc;
+  TimeMs at = 0;
+};
+struct OtaFirmwareGetOp {  // thing.ota.firmware.get: reads the package the device should be upgrading to
+  std::int64_t device_id = 0;
+  std::string module;
+  std::string url_key;   // signs the download link (Directory::UrlSigningKey)
+  std::string base_url;  // IOT_PUBLIC_BASE_URL ("" = relative links)
+  std::int64_t now_s = 0;
+};
+using Op =
+    std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp, LifecycleOp,
+                 ServiceReplyOp, ShadowOp, UserMessageOp, OtaInformOp, OtaProgressOp, OtaFirmwareGetOp>;
 
 // One handled message: what to store, what else to do, and what to answer (in that order).
 struct Work {
@@ -119,6 +141,8 @@ struct OpResult {
   // ShadowOp: the document as stored afterwards, and why the change was refused (nothing stored).
   alink::shadow::Document shadow;
   std::optional<alink::shadow::Error> shadow_refused;
+  // OtaFirmwareGetOp: the package pending for the device's module, if any.
+  std::optional<store::PendingUpgrade> ota_pending;
 };
 
 }  // namespace iot::gateway

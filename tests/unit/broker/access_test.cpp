@@ -137,6 +137,18 @@ TEST_CASE("Access: service accounts get exactly their service's topics", "[broke
   CHECK_FALSE(AclAllows(me, "/shadow/update/a1b2c3d4e5f/other01", Access::kWrite, false));
   CHECK(AclAllows(me, "/ext/session/a1b2c3d4e5f/dev01/combine/login", Access::kWrite, false));
   CHECK(AclAllows(me, "/ota/device/inform/a1b2c3d4e5f/dev01", Access::kWrite, false));
+  // OTA: the device informs and reports progress under its own name and takes its pushes; the gateway
+  // takes the reports; the API's job driver pushes.
+  CHECK(AclAllows(me, "/ota/device/progress/a1b2c3d4e5f/dev01", Access::kWrite, false));
+  CHECK(AclAllows(me, "/ota/device/upgrade/a1b2c3d4e5f/dev01", Access::kSubscribe, false));
+  CHECK(AclAllows(me, "/ota/device/upgrade/a1b2c3d4e5f/dev01", Access::kRead, false));
+  CHECK_FALSE(AclAllows(me, "/ota/device/upgrade/a1b2c3d4e5f/dev01", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/ota/device/progress/a1b2c3d4e5f/other01", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(me, "/ota/device/upgrade/a1b2c3d4e5f/other01", Access::kSubscribe, false));
+  CHECK(AclAllows(gateway, "$share/gw//ota/device/+/+/+", Access::kSubscribe, false));
+  CHECK(AclAllows(api, "/ota/device/upgrade/pk01/dev1", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(api, "/ota/device/progress/pk01/dev1", Access::kWrite, false));
+  CHECK_FALSE(AclAllows(api, "/ota/device/+/+/+", Access::kSubscribe, false));
 }
 
 TEST_CASE("Access: a device publishes uplink, reads downlink, subscribes downlink and the SDKs' filters",

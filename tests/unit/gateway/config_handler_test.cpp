@@ -6,7 +6,6 @@
 #include "handler_fixture.hpp"
 #include "iot/common/signed_url.hpp"
 
-using iot::gateway::HandlerSettings;
 using iot::gateway::HandleStatus;
 using iot::gateway::Work;
 using iot::gateway::testing::kNow;
@@ -21,16 +20,9 @@ const std::string kGetBody =
     R"("params":{"configScope":"product","getType":"file"},"method":"thing.config.get"})";
 const std::string kId = "0123456789abcdef0123456789abcdef";
 
-HandlerSettings Settings() {
-  HandlerSettings s;
-  s.rate_per_second = 1000;
-  s.public_base_url = "https://iot.example:8443";
-  return s;
-}
-
 // The reference product with the switch and, when `with_file`, a current configuration file.
 struct Fixture : t::HandlerFixture {
-  Fixture(bool remote_config, bool with_file) : HandlerFixture(Settings()) {
+  Fixture(bool remote_config, bool with_file) : HandlerFixture(t::LinkSettings()) {
     auto& p = source.products["a1Prod"];
     p.remote_config = remote_config;
     if (with_file) {

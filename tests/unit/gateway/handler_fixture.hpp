@@ -15,6 +15,15 @@ namespace iot::gateway::testing {
 
 inline constexpr std::int64_t kNow = 1'700'000'000'000;
 
+// Handler settings of the tests of signed download links (remote config, OTA): a high rate limit and a
+// public base URL.
+inline HandlerSettings LinkSettings() {
+  HandlerSettings s;
+  s.rate_per_second = 1000;
+  s.public_base_url = "https://iot.example:8443";
+  return s;
+}
+
 struct HandlerFixture {
   explicit HandlerFixture(HandlerSettings settings, tsl::Mode mode = tsl::Mode::kWeak) {
     AddReferenceProduct(source, mode);

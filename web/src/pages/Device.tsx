@@ -3,6 +3,7 @@ import { AggregateRow, api, ApiError, Device, devicePath, EventRow, FINAL_STATUS
 import { AggregateChart } from '../components/Chart';
 import { DeviceMessages } from '../components/Messages';
 import { ParamsForm } from '../components/ParamsForm';
+import { DeviceOtaSection } from '../components/DeviceOta';
 import { ShadowSection } from '../components/Shadow';
 import { ErrorBox, fmtTime, Json, Link, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { StreamMessage, useStream } from '../stream';
@@ -478,6 +479,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
         <LoadOlder list={rejections} testid="older-rejections" />
       </div>
       <ShadowSection base={base} />
+      <DeviceOtaSection base={base} />
       <div class="card">
         <h3>Service calls</h3>
         <ErrorBox error={calls.error} />

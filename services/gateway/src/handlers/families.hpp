@@ -41,6 +41,11 @@ struct ConfigLinks {
   const std::string& base_url;  // IOT_PUBLIC_BASE_URL ("" = relative links)
 };
 void HandleConfigGet(Context& c, const ProductEntry& p, const json& params, const ConfigLinks& links);
+// ota.cpp: the device side of OTA. Inform and progress are stored by the writer (no answer exists in
+// the protocol); thing.ota.firmware.get is answered with the pending package once the writer read it.
+void HandleOtaInform(Context& c, const json& params, Work& out);
+void HandleOtaProgress(Context& c, const json& params, Work& out);
+void HandleOtaFirmwareGet(Context& c, const json& params, const ConfigLinks& links, Work& out);
 // user_topics.cpp: a message on the device's /{pk}/{dn}/user/... (known, enabled, admitted): stored.
 HandleStatus HandleUserMessage(const InboundMessage& in, const DeviceEntry& device, Metrics& metrics,
                                Work& out);
