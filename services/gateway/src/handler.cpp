@@ -191,6 +191,13 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
       }
       return HandleStatus::kWork;
     }
+    case alink::TopicKind::kPropertyPackPost: {
+      auto product = directory_.FindProduct(topic.product_key);
+      if (!product) {
+        return LookupFailed(c, product.error(), codes::kProductNotFound, "product not found");
+      }
+      return HandlePackPost(c, **product, params, directory_);
+    }
     case alink::TopicKind::kConfigGet: {
       auto product = directory_.FindProduct(topic.product_key);
       if (!product) {
@@ -205,8 +212,13 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
     }
     case alink::TopicKind::kDeviceInfoUpdate: HandleTagsUpdate(c, params, out); return HandleStatus::kWork;
     case alink::TopicKind::kDeviceInfoDelete: HandleTagsDelete(c, params, out); return HandleStatus::kWork;
+    case alink::TopicKind::kTopoAdd:
+    case alink::TopicKind::kTopoDelete:
+    case alink::TopicKind::kTopoGet:
+    case alink::TopicKind::kSubRegister:
+    case alink::TopicKind::kListFound: HandleTopology(c, params, out); return HandleStatus::kWork;
     default:
-      // OTA, remote config, sub-devices, topology, pack post, diag, dynamic TSL, logs, ... until
+      // OTA, sub-device unregister, diag, dynamic TSL, logs, ... until
       // they are built: an explicit "not supported", never silence.
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
       c.Fail(codes::kNotImplemented,

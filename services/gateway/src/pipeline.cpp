@@ -261,6 +261,12 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
       }
       messages.push_back(std::move(*batch[i].work.telemetry));
       owner.push_back(i);
+      // A pack post's sub-device parts: in the same transaction, answered with the message.
+      for (auto& part : batch[i].work.parts) {
+        messages.push_back(std::move(part));
+        owner.push_back(i);
+      }
+      batch[i].work.parts.clear();
     }
   }
   std::vector<store::MessageResult> results;
@@ -347,6 +353,10 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
         const auto* shadow = std::get_if<ShadowOp>(&work.op);
         if (shadow && work.reply) {
           replies::SetShadowAnswer(*work.reply, *shadow, result);
+        }
+        const auto* topology = std::get_if<TopologyOp>(&work.op);
+        if (topology && work.reply) {
+          replies::SetTopologyAnswer(*work.reply, *topology, result);
         }
         break;
       }

@@ -35,6 +35,7 @@ class StoreBackend final : public Backend {
 
  private:
   OpStatus ExecuteShadow(const ShadowOp& op, OpResult& result);
+  OpStatus ExecuteTopology(const TopologyOp& op, OpResult& result);
 
   store::Db db_;
   store::TelemetryWriter writer_;

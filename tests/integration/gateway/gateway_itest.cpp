@@ -242,15 +242,11 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
                        json{{"id", "o1"}, {"params", json::object()}, {"method", "thing.ota.firmware.get"}});
     REQUIRE(ota);
     CHECK((*ota)["code"] == 6300);
-    auto pack = Request(dev, Topic("dev01", "thing/event/property/pack/post"),
-                        json{{"id", "o2"}, {"params", json::object()}});
-    REQUIRE(pack);
-    CHECK((*pack)["code"] == 6300);
     auto unknown =
         Request(dev, Topic("dev01", "thing/nonsense"), json{{"id", "o3"}, {"params", json::object()}});
     REQUIRE(unknown);
     CHECK((*unknown)["code"] == 6300);
-    CHECK(w.gateway->Metric("iot_gateway_not_supported_total") == 3);
+    CHECK(w.gateway->Metric("iot_gateway_not_supported_total") == 2);
   }
   SECTION("request-level failures: not JSON, wrong method") {
     REQUIRE(dev.Publish(Topic("dev01", kPostPath), "{oops", 1));

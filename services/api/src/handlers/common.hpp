@@ -159,6 +159,7 @@ void AddRegistrationRoutes(Router& router, HandlerContext& context);   // handle
 void AddShadowRoutes(Router& router, HandlerContext& context);         // handlers/shadow.cpp
 void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handlers/product_config.cpp
 void AddMessageRoutes(Router& router, HandlerContext& context);        // handlers/messages.cpp
+void AddTopologyRoutes(Router& router, HandlerContext& context);       // handlers/topology.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -175,6 +176,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddShadowRoutes(router, context);
   AddProductConfigRoutes(router, context);
   AddMessageRoutes(router, context);
+  AddTopologyRoutes(router, context);
 }
 
 }  // namespace iot::api
