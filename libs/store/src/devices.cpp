@@ -7,16 +7,23 @@
 namespace iot::store {
 namespace {
 
+// The last column is the device's gateway as "pk/dn" (NULL when none; product keys have no '/').
 #define IOT_DEVICE_COLUMNS                                                                          \
   "id, product_key, device_name, nickname, secret, enabled, status, iot_ms(created_at), "           \
   "iot_ms(activated_at), iot_ms(last_online_at), iot_ms(last_offline_at), ip_address, tags::text, " \
-  "iot_id"
+  "iot_id, (SELECT g.product_key || '/' || g.device_name FROM device_topology t "                   \
+  "JOIN devices g ON g.id = t.gateway_id WHERE t.device_id = devices.id)"
 
 // Registration state for the broker plugin (same rule as store::LookupRegistration).
 #define IOT_DEVICE_REGISTRATION_COLUMNS                                                                  \
   "p.product_secret, p.dynamic_registration, (d.status = 'unactive' OR (d.registration_reset_at IS NOT " \
   "NULL "                                                                                                \
   "AND (d.last_online_at IS NULL OR d.registration_reset_at > d.last_online_at)))"
+
+// The device's gateway (sub-devices; '' for others).
+#define IOT_DEVICE_GATEWAY_JOIN                                                                            \
+  " FROM devices d JOIN products p USING (product_key) LEFT JOIN device_topology t ON t.device_id = d.id " \
+  "LEFT JOIN devices g ON g.id = t.gateway_id"
 
 const Statement kProductExists{"dev_product_exists", "SELECT 1 FROM products WHERE product_key = $1"};
 const Statement kInsert{"dev_insert",
@@ -47,6 +54,8 @@ const Statement kList{
     "AND ($3 = '' OR ($3 = 'disabled' AND NOT enabled) OR ($3 <> 'disabled' AND enabled AND status = $3)) "
     "AND ($4 = '' OR device_name ILIKE $4 ESCAPE '\\' OR nickname ILIKE $4 ESCAPE '\\') "
     "AND ($5::text IS NULL OR tags @> jsonb_build_object($5::text, $6::text)) "
+    "AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM device_topology t JOIN devices g ON g.id = t.gateway_id "
+    "WHERE t.device_id = devices.id AND g.product_key = $8 AND g.device_name = $9)) "
     "ORDER BY id LIMIT $7"};
 const Statement kPatch{"dev_patch",
                        "UPDATE devices SET nickname = coalesce($3, nickname), "
@@ -84,13 +93,13 @@ const Statement kLookup{
     "dev_lookup",
     "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
     "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
-    " FROM devices d JOIN products p USING (product_key) "
-    "WHERE d.product_key = $1 AND d.device_name = $2"};
+    ", coalesce(g.product_key, ''), coalesce(g.device_name, '') " IOT_DEVICE_GATEWAY_JOIN
+    " WHERE d.product_key = $1 AND d.device_name = $2"};
 const Statement kListAuth{
     "dev_list_auth",
     "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
     "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
-    " FROM devices d JOIN products p USING (product_key)"};
+    ", coalesce(g.product_key, ''), coalesce(g.device_name, '') " IOT_DEVICE_GATEWAY_JOIN};
 
 DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   DeviceAuthInfo out;
@@ -106,6 +115,8 @@ DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   out.product_secret = row[9].as<std::string>();
   out.dynamic_registration = row[10].as<bool>();
   out.registrable = row[11].as<bool>();
+  out.gateway_product_key = row[12].as<std::string>();
+  out.gateway_device_name = row[13].as<std::string>();
   return out;
 }
 
@@ -130,6 +141,11 @@ Device ReadDevice(const pqxx::row& r) {
     }
   }
   d.iot_id = r[13].as<std::string>();
+  if (const auto gateway = Opt<std::string>(r[14])) {
+    const auto slash = gateway->find('/');
+    d.gateway_product_key = gateway->substr(0, slash);
+    d.gateway_device_name = slash == std::string::npos ? std::string() : gateway->substr(slash + 1);
+  }
   return d;
 }
 
@@ -296,8 +312,14 @@ Result<Page<Device>> ListDevices(Db& db, std::string_view product_key, const Dev
     if (Exec(tx, kProductExists, S(product_key)).empty()) {
       return make_error_code(Errc::kNotFound);
     }
+    std::optional<std::string> gateway_pk;
+    std::optional<std::string> gateway_dn;
+    if (filter.gateway) {
+      gateway_pk = filter.gateway->first;
+      gateway_dn = filter.gateway->second;
+    }
     auto r = Exec(tx, kList, S(product_key), after, S(StatusFilterName(filter.status)), pattern, tag_key,
-                  tag_value, filter.page.limit + 1);
+                  tag_value, filter.page.limit + 1, gateway_pk, gateway_dn);
     Page<Device> out;
     for (const auto& row : r) {
       if (static_cast<int>(out.items.size()) == filter.page.limit) {

@@ -341,4 +341,112 @@ bool AclAllows(const Identity& identity, std::string_view topic, Access access, 
   return false;
 }
 
+namespace {
+
+// Index of the product-key level of a topic or filter whose levels are `levels`, where levels[s] is
+// the level before its first '/' (empty for a topic that starts with '/'); the device name follows.
+std::optional<std::size_t> DeviceLevelAt(const std::vector<std::string_view>& levels, std::size_t s,
+                                         bool inner) {
+  if (levels.size() <= s + 3) {
+    return std::nullopt;
+  }
+  const auto a = levels[s + 1];
+  const auto b = levels[s + 2];
+  if (a == "sys") {
+    return s + 2;
+  }
+  if (a == "ext") {
+    if (b == "session" || b == "ntp" || b == "error") {
+      return s + 3;
+    }
+    if (b == "rrpc" && !inner && levels.size() > s + 4) {
+      // /ext/rrpc/{id}/<inner>: the inner topic usually has no leading '/', so the id level stands in
+      // for its leading level.
+      return DeviceLevelAt(levels, levels[s + 4].empty() ? s + 4 : s + 3, true);
+    }
+    return std::nullopt;
+  }
+  if (a == "shadow") {
+    return s + 3;
+  }
+  if (a == "ota" && b == "device") {
+    return s + 4;
+  }
+  if (levels[s + 3] == "user") {
+    return s + 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<TopicDevice> DeviceOfTopic(std::string_view topic) {
+  if (topic.starts_with(alink::kRrpcReplyPrefix)) {
+    const auto answer = alink::ParseRrpcReplyTopic(topic);
+    if (!answer) {
+      return std::nullopt;
+    }
+    return TopicDevice{answer->product_key, answer->device_name};
+  }
+  auto parsed = alink::ParseTopic(topic);
+  if (parsed && parsed->kind == alink::TopicKind::kExtRrpc) {
+    const std::string inner = parsed->suffix.starts_with('/') ? parsed->suffix : "/" + parsed->suffix;
+    parsed = alink::ParseTopic(inner);
+    if (parsed && parsed->kind == alink::TopicKind::kExtRrpc) {
+      return std::nullopt;
+    }
+  }
+  if (!parsed || parsed->product_key.empty() || parsed->device_name.empty()) {
+    return std::nullopt;
+  }
+  return TopicDevice{std::move(parsed->product_key), std::move(parsed->device_name)};
+}
+
+bool GatewayMaySubscribe(const Identity& gateway, std::string_view filter,
+                         const std::function<bool(std::string_view, std::string_view)>& in_topology) {
+  if (filter.size() > alink::kMaxTopicBytes || filter.find('\0') != std::string_view::npos) {
+    return false;
+  }
+  std::vector<std::string_view> levels;
+  alink::TopicLevels walker(filter);
+  std::string_view level;
+  while (walker.Next(level)) {
+    if (levels.size() >= alink::kMaxTopicLevels) {
+      return false;
+    }
+    levels.push_back(level);
+  }
+  if (levels.empty() || !levels[0].empty()) {
+    return false;
+  }
+  const auto at = DeviceLevelAt(levels, 0, false);
+  if (!at || *at + 1 >= levels.size()) {
+    return false;
+  }
+  const auto pk = levels[*at];
+  const auto dn = levels[*at + 1];
+  const bool own = pk == gateway.product_key && dn == gateway.device_name;
+  const bool any = pk == "+" && dn == "+";
+  const bool concrete =
+      pk.find_first_of("+#") == std::string_view::npos && dn.find_first_of("+#") == std::string_view::npos;
+  if (!own && !any && !(concrete && in_topology(pk, dn))) {
+    return false;
+  }
+  std::string own_filter;
+  own_filter.reserve(filter.size() + gateway.product_key.size() + gateway.device_name.size());
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    if (i > 0) {
+      own_filter += '/';
+    }
+    if (i == *at) {
+      own_filter += gateway.product_key;
+    } else if (i == *at + 1) {
+      own_filter += gateway.device_name;
+    } else {
+      own_filter += levels[i];
+    }
+  }
+  return AclAllows(gateway, own_filter, Access::kSubscribe, false);
+}
+
 }  // namespace iot::broker

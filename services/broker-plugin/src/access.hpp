@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +35,10 @@ struct DeviceRecord {
   std::string product_secret;
   bool dynamic_registration = false;
   bool registrable = false;
+  // Gateways and sub-devices: whether the device's product is a gateway, and the key (Key()) of the
+  // gateway whose topology holds the device ("" when none).
+  bool gateway = false;
+  std::string gateway_key;
 };
 
 // In-memory device credentials, filled and kept current by a background thread; read on the broker
@@ -139,5 +144,23 @@ bool IsProductBroadcast(std::string_view topic_or_filter, std::string_view produ
 // topic.
 std::optional<std::string> RerouteRrpcAnswer(std::string_view topic, std::string_view product_key,
                                              std::string_view device_name);
+
+// The device a concrete topic belongs to: the {pk}/{dn} levels of a topic in some device's space
+// (TopicBelongsToDevice's families, /ext/rrpc/{id}/<inner> by its inner topic, and the re-routed
+// /iot/rrpc/reply/{pk}/{dn}/...). nullopt for other topics.
+struct TopicDevice {
+  std::string product_key;
+  std::string device_name;
+};
+std::optional<TopicDevice> DeviceOfTopic(std::string_view topic);
+
+// Subscription filters of a gateway device (a Link SDK gateway subscribes for its sub-devices with
+// `+` in their place, e.g. /sys/+/+/thing/service/property/set, or per sub-device after its login):
+// the filter with its device levels set to the gateway's own must be one the gateway may subscribe to
+// itself, and those levels must be `+`/`+`, the gateway itself, or a device `in_topology` accepts.
+// What the broker then delivers is checked per message (only sub-devices logged in through the
+// gateway's connection: the plugin's Sessions).
+bool GatewayMaySubscribe(const Identity& gateway, std::string_view filter,
+                         const std::function<bool(std::string_view, std::string_view)>& in_topology);
 
 }  // namespace iot::broker

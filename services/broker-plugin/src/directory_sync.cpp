@@ -22,10 +22,19 @@ store::DbSettings Settings(const std::string& dsn) {
   return settings;
 }
 
+// Devices changed since the broker thread last looked, kept for the sub-device session check; beyond
+// this many the broker thread rechecks every session instead.
+constexpr std::size_t kMaxChangedKeys = 10000;
+
 DeviceRecord RecordOf(store::DeviceAuthInfo&& device) {
-  return DeviceRecord{std::move(device.secret),    device.enabled,
+  DeviceRecord record{std::move(device.secret),    device.enabled,
                       device.timestamp_window_s,   std::move(device.product_secret),
                       device.dynamic_registration, device.registrable};
+  record.gateway = device.node_type == store::NodeType::kGateway;
+  if (!device.gateway_product_key.empty()) {
+    record.gateway_key = DeviceDirectory::Key(device.gateway_product_key, device.gateway_device_name);
+  }
+  return record;
 }
 
 }  // namespace
@@ -73,10 +82,14 @@ void DirectorySync::Stop() {
   }
 }
 
-std::vector<std::pair<std::string, std::string>> DirectorySync::TakeKicks(bool& recheck_all) {
+std::vector<std::pair<std::string, std::string>> DirectorySync::TakeKicks(bool& recheck_all,
+                                                                          std::vector<std::string>* changed) {
   std::lock_guard lock(kicks_mutex_);
   recheck_all = recheck_all_;
   recheck_all_ = false;
+  if (changed != nullptr) {
+    *changed = std::exchange(changed_, {});
+  }
   return std::exchange(kicks_, {});
 }
 
@@ -100,8 +113,14 @@ void DirectorySync::OnDeviceChanged(const std::string& payload) {
     recheck_all_ = true;  // could not tell: reload below on the next resync
     return;
   }
+  std::lock_guard lock(kicks_mutex_);
+  // After the directory changed: the broker thread rechecks sub-device sessions against it.
+  if (changed_.size() < kMaxChangedKeys) {
+    changed_.push_back(DeviceDirectory::Key(pk, dn));
+  } else {
+    recheck_all_ = true;
+  }
   if (kick) {
-    std::lock_guard lock(kicks_mutex_);
     kicks_.emplace_back(pk, dn);
   }
 }

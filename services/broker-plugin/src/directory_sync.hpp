@@ -35,8 +35,10 @@ class DirectorySync final {
   void Stop();
 
   // Devices to disconnect now. `recheck_all` is set after a full reload: every online device must
-  // be checked against the directory.
-  std::vector<std::pair<std::string, std::string>> TakeKicks(bool& recheck_all);
+  // be checked against the directory. `changed` (when given) receives the keys (pk/dn) of every device
+  // changed since the last call (sub-device sessions are rechecked against them).
+  std::vector<std::pair<std::string, std::string>> TakeKicks(bool& recheck_all,
+                                                             std::vector<std::string>* changed = nullptr);
 
  private:
   void Run();
@@ -50,6 +52,7 @@ class DirectorySync final {
   std::thread thread_;
   std::mutex kicks_mutex_;
   std::vector<std::pair<std::string, std::string>> kicks_;
+  std::vector<std::string> changed_;
   bool recheck_all_ = false;
 };
 

@@ -18,14 +18,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
+#include <nlohmann/json.hpp>
 
 #include "access.hpp"
 #include "directory_sync.hpp"
+#include "iot/alink/envelope.hpp"
+#include "iot/alink/error.hpp"
+#include "iot/alink/session.hpp"
 #include "iot/alink/status.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/clock.hpp"
@@ -39,6 +47,9 @@ using iot::NowMs;
 namespace {
 
 constexpr const char* kLog = "broker-plugin";
+// Where the plugin sends the sub-device session requests it answered itself (OnMessage): no client
+// may subscribe to or read it, so the request ends there.
+constexpr const char* kSessionConsumedTopic = "/iot/session/consumed";
 
 // Counters reported on /iot/broker/stats (JSON) for the platform and its tests.
 struct Stats {
@@ -55,6 +66,8 @@ struct Stats {
   std::uint64_t lifecycle_published = 0;
   std::uint64_t registrations = 0;  // registration CONNECTs accepted (secret pushed)
   std::uint64_t registrations_refused = 0;
+  std::uint64_t sub_logins = 0;          // sub-device sessions started (combine.login)
+  std::uint64_t sub_logins_refused = 0;  // sub-device logins answered with an error
 };
 
 struct Plugin {
@@ -106,6 +119,9 @@ void PublishStats(Plugin& plugin) {
                      ",\"lifecyclePublished\":" + std::to_string(s.lifecycle_published) +
                      ",\"registrations\":" + std::to_string(s.registrations) +
                      ",\"registrationsRefused\":" + std::to_string(s.registrations_refused) +
+                     ",\"subLogins\":" + std::to_string(s.sub_logins) +
+                     ",\"subLoginsRefused\":" + std::to_string(s.sub_logins_refused) +
+                     ",\"onlineSubDevices\":" + std::to_string(plugin.sessions.OnlineSubDevices()) +
                      ",\"onlineDevices\":" + std::to_string(plugin.sessions.OnlineDevices()) +
                      ",\"knownDevices\":" + std::to_string(plugin.directory.Size()) + "}";
   mosquitto_broker_publish_copy(nullptr, "/iot/broker/stats", static_cast<int>(json.size()), json.data(), 0,
@@ -157,21 +173,147 @@ int OnBasicAuth(int /*event*/, void* event_data, void* userdata) {
   }
 }
 
+// combine.login / logout and their batch forms, answered by the plugin itself: it holds the
+// secrets, and the ACL must admit a sub-device's topics before the gateway sees the login reply. The
+// reply goes to the gateway's connection alone (QoS 0); the request goes no further (the caller drops
+// it), so the platform's gateway service never sees it.
+void HandleSession(Plugin& plugin, const mosquitto_evt_message& ed, const iot::broker::Identity& gateway,
+                   const iot::alink::Topic& topic) {
+  using nlohmann::json;
+  const std::string_view method = iot::alink::SessionMethod(topic.kind);
+  const auto reply_topic = iot::alink::ReplyTopicFor(topic);
+  const char* client_id = mosquitto_client_id(ed.client);
+  if (!reply_topic || client_id == nullptr) {
+    return;
+  }
+  auto send = [&](std::string_view id, int code, const json& data, std::string_view message) {
+    const std::string payload = iot::alink::BuildReply(id, code, method, data, message);
+    const std::string name = iot::alink::FormatTopic(*reply_topic);
+    mosquitto_broker_publish_copy(client_id, name.c_str(), static_cast<int>(payload.size()), payload.data(),
+                                  0, false, nullptr);
+  };
+  const std::string_view payload(static_cast<const char*>(ed.payload), ed.payloadlen);
+  auto request = iot::alink::DecodeRequest(payload);
+  if (!request) {
+    ++plugin.stats.sub_logins_refused;
+    send("", iot::alink::AlinkCode(request.error()), json(""), request.error().message());
+    return;
+  }
+  auto params = iot::alink::DecodeSessionParams(topic.kind, *request->params);
+  if (!params) {
+    ++plugin.stats.sub_logins_refused;
+    if (request->ack) {
+      send(request->id, iot::alink::AlinkCode(params.error()), json(""), params.error().message());
+    }
+    return;
+  }
+  const std::int64_t now = NowMs();
+  std::vector<std::pair<iot::alink::SubDeviceKey, iot::broker::SubSessionResult>> results;
+  for (const auto& login : params->logins) {
+    auto result = plugin.sessions.SubLogin(ed.client, gateway, plugin.directory, login, now);
+    if (result.code == 200) {
+      ++plugin.stats.sub_logins;
+    } else {
+      ++plugin.stats.sub_logins_refused;
+      IOT_LOG_DEBUG(kLog, "msg=\"sub-device login refused\" code="
+                              << result.code
+                              << " device=" << iot::log::Quote(login.product_key + "/" + login.device_name));
+    }
+    results.emplace_back(iot::alink::SubDeviceKey{login.product_key, login.device_name}, std::move(result));
+  }
+  for (const auto& logout : params->logouts) {
+    results.emplace_back(logout,
+                         plugin.sessions.SubLogout(ed.client, logout.product_key, logout.device_name, now));
+  }
+  for (const auto& [key, result] : results) {
+    if (result.change) {
+      PublishStatus(plugin, *result.change);
+    }
+  }
+  if (!request->ack) {
+    return;
+  }
+  const bool batch = topic.kind == iot::alink::TopicKind::kSessionBatchLogin ||
+                     topic.kind == iot::alink::TopicKind::kSessionBatchLogout;
+  if (!batch) {
+    const auto& [key, result] = results.front();
+    send(request->id, result.code, json{{"productKey", key.product_key}, {"deviceName", key.device_name}},
+         result.message);
+    return;
+  }
+  // Batch: each device's own result; the reply's code is the first failure's (200 when none).
+  int code = 200;
+  std::string message = "success";
+  json data = json::array();
+  for (const auto& [key, result] : results) {
+    if (result.code != 200 && code == 200) {
+      code = result.code;
+      message = result.message;
+    }
+    data.push_back({{"productKey", key.product_key},
+                    {"deviceName", key.device_name},
+                    {"code", result.code},
+                    {"message", result.message}});
+  }
+  send(request->id, code, data, message);
+}
+
+bool IsSessionRequest(iot::alink::TopicKind kind) {
+  switch (kind) {
+    case iot::alink::TopicKind::kSessionLogin:
+    case iot::alink::TopicKind::kSessionLogout:
+    case iot::alink::TopicKind::kSessionBatchLogin:
+    case iot::alink::TopicKind::kSessionBatchLogout: return true;
+    default: return false;
+  }
+}
+
 // A device's custom RRPC answer (/ext/rrpc/{id}/<inner>, the request's own topic) goes to the
 // internal /iot/rrpc/reply/{pk}/{dn}/... instead: its request subscription matches that topic, so
-// without this it would receive its own answer as a new request (and answer it again).
+// without this it would receive its own answer as a new request (and answer it again). A gateway
+// answers for a sub-device logged in through it under the sub-device's name.
+// Sub-device session requests (/ext/session/...) are handled here and go no further.
 int OnMessage(int /*event*/, void* event_data, void* userdata) {
   try {
     auto& plugin = *static_cast<Plugin*>(userdata);
     auto* ed = static_cast<mosquitto_evt_message*>(event_data);
-    if (ed->topic == nullptr || std::strncmp(ed->topic, "/ext/rrpc/", 10) != 0) {
+    if (ed->topic == nullptr) {
+      return MOSQ_ERR_SUCCESS;
+    }
+    const bool session = std::strncmp(ed->topic, "/ext/session/", 13) == 0;
+    if (!session && std::strncmp(ed->topic, "/ext/rrpc/", 10) != 0) {
       return MOSQ_ERR_SUCCESS;
     }
     const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
     if (identity.role != iot::broker::Role::kDevice) {
       return MOSQ_ERR_SUCCESS;  // the API's requests go out as they are
     }
-    auto rerouted = iot::broker::RerouteRrpcAnswer(ed->topic, identity.product_key, identity.device_name);
+    if (session) {
+      const auto topic = iot::alink::ParseTopic(ed->topic);
+      if (topic && !topic->reply && IsSessionRequest(topic->kind) &&
+          topic->product_key == identity.product_key && topic->device_name == identity.device_name) {
+        HandleSession(plugin, *ed, identity, *topic);
+      }
+      // Consumed here: the message goes on to a topic no client may subscribe to (rather than being
+      // refused, which some Mosquitto 2.0 releases answer by closing the connection).
+      char* consumed = mosquitto_strdup(kSessionConsumedTopic);
+      if (consumed == nullptr) {
+        return MOSQ_ERR_NOMEM;
+      }
+      mosquitto_free(ed->topic);
+      ed->topic = consumed;
+      ed->retain = false;
+      return MOSQ_ERR_SUCCESS;
+    }
+    std::string_view owner_pk = identity.product_key;
+    std::string_view owner_dn = identity.device_name;
+    const auto inner = iot::broker::DeviceOfTopic(ed->topic);
+    if (inner && (inner->product_key != owner_pk || inner->device_name != owner_dn) &&
+        plugin.sessions.SubDeviceRoutedVia(ed->client, inner->product_key, inner->device_name)) {
+      owner_pk = inner->product_key;
+      owner_dn = inner->device_name;
+    }
+    auto rerouted = iot::broker::RerouteRrpcAnswer(ed->topic, owner_pk, owner_dn);
     if (!rerouted) {
       return MOSQ_ERR_SUCCESS;
     }
@@ -187,6 +329,51 @@ int OnMessage(int /*event*/, void* event_data, void* userdata) {
   }
 }
 
+// A gateway device acting for its sub-devices (reference §2.17): it may subscribe with `+` in their
+// place or to its topology's sub-devices, and publish and receive on the topics of the sub-devices
+// logged in through this connection, by the sub-device's own rules. All in memory. nullopt when this
+// does not apply (the caller refuses).
+std::optional<int> GatewayAccess(Plugin& plugin, const mosquitto_evt_acl_check& ed,
+                                 const iot::broker::Identity& gateway, std::string_view topic,
+                                 iot::broker::Access access) {
+  using iot::broker::Access;
+  if (access == Access::kSubscribe) {
+    const auto record = plugin.directory.Find(gateway.product_key, gateway.device_name);
+    if (!record || !record->gateway) {
+      return std::nullopt;
+    }
+    const std::string gateway_key =
+        iot::broker::DeviceDirectory::Key(gateway.product_key, gateway.device_name);
+    const bool allowed =
+        iot::broker::GatewayMaySubscribe(gateway, topic, [&](std::string_view pk, std::string_view dn) {
+          const auto sub = plugin.directory.Find(pk, dn);
+          return sub && sub->gateway_key == gateway_key;
+        });
+    return allowed ? std::optional<int>(MOSQ_ERR_SUCCESS) : std::nullopt;
+  }
+  if (access != Access::kWrite && access != Access::kRead) {
+    return std::nullopt;
+  }
+  const auto device = iot::broker::DeviceOfTopic(topic);
+  if (!device || !plugin.sessions.SubDeviceRoutedVia(ed.client, device->product_key, device->device_name)) {
+    return std::nullopt;
+  }
+  const iot::broker::Identity sub{iot::broker::Role::kDevice, device->product_key, device->device_name, ""};
+  if (!iot::broker::AclAllows(sub, topic, access, ed.retain)) {
+    return std::nullopt;
+  }
+  if (access == Access::kWrite) {
+    return MOSQ_ERR_SUCCESS;
+  }
+  // Downlinks to the sub-device count against the gateway connection's limits.
+  switch (plugin.sessions.AllowDownlink(ed.client, gateway, ed.payloadlen, NowMs())) {
+    case iot::broker::Downlink::kAllowed: return MOSQ_ERR_SUCCESS;
+    case iot::broker::Downlink::kNotCurrent: ++plugin.stats.read_denied_parked; break;
+    case iot::broker::Downlink::kRateLimited: ++plugin.stats.downlink_rate_limited; break;
+  }
+  return MOSQ_ERR_ACL_DENIED;
+}
+
 int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
   try {
     auto& plugin = *static_cast<Plugin*>(userdata);
@@ -200,7 +387,15 @@ int OnAclCheck(int /*event*/, void* event_data, void* userdata) {
     }
     const auto identity = plugin.auth->IdentityOf(mosquitto_client_username(ed->client));
     const auto access = static_cast<iot::broker::Access>(ed->access);
-    if (iot::broker::AclAllows(identity, ed->topic == nullptr ? "" : ed->topic, access, ed->retain)) {
+    const std::string_view acl_topic = ed->topic == nullptr ? "" : ed->topic;
+    const bool allowed = iot::broker::AclAllows(identity, acl_topic, access, ed->retain) ||
+                         (access == iot::broker::Access::kWrite &&
+                          identity.role == iot::broker::Role::kDevice && acl_topic == kSessionConsumedTopic);
+    if (!allowed && identity.role == iot::broker::Role::kDevice) {
+      if (auto verdict = GatewayAccess(plugin, *ed, identity, acl_topic, access)) {
+        return *verdict;
+      }
+    } else if (allowed) {
       if (identity.role != iot::broker::Role::kDevice || access != iot::broker::Access::kRead) {
         return MOSQ_ERR_SUCCESS;
       }
@@ -242,12 +437,37 @@ int OnDisconnect(int /*event*/, void* event_data, void* userdata) {
     if (identity.role != iot::broker::Role::kDevice) {
       return MOSQ_ERR_SUCCESS;
     }
-    if (auto change = plugin.sessions.OnDeviceDisconnected(ed->client, identity, NowMs())) {
+    const std::int64_t now = NowMs();
+    if (auto change = plugin.sessions.OnDeviceDisconnected(ed->client, identity, now)) {
       PublishStatus(plugin, *change);
+    }
+    // Sub-devices logged in through this connection go offline with it.
+    for (const auto& sub : plugin.sessions.OnGatewayGone(ed->client, now)) {
+      PublishStatus(plugin, sub);
     }
   } catch (...) {
   }
   return MOSQ_ERR_SUCCESS;
+}
+
+// A sub-device disabled or deleted while online through its gateway: the gateway gets thing.disable or
+// thing.delete on the sub-device's topic (Alibaba's downlink; the gateway's SDK drops the sub-device),
+// addressed to its connection, since the sub-device's session (and so its topics) just ended.
+void TellGateway(const iot::broker::Sessions::EndedSub& ended) {
+  using Reason = iot::broker::Sessions::EndedSub::Reason;
+  if (ended.gateway_client_id.empty() || ended.reason == Reason::kOutOfTopology) {
+    return;
+  }
+  iot::alink::Topic topic;
+  topic.kind =
+      ended.reason == Reason::kDisabled ? iot::alink::TopicKind::kDisable : iot::alink::TopicKind::kDelete;
+  topic.product_key = ended.change.product_key;
+  topic.device_name = ended.change.device_name;
+  const std::string name = iot::alink::FormatTopic(topic);
+  const std::string payload = iot::alink::BuildRequest(
+      std::to_string(ended.change.seq), iot::alink::ExpectedMethod(topic), nlohmann::json::object());
+  mosquitto_broker_publish_copy(ended.gateway_client_id.c_str(), name.c_str(),
+                                static_cast<int>(payload.size()), payload.data(), 0, false, nullptr);
 }
 
 int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
@@ -255,7 +475,16 @@ int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
     auto& plugin = *static_cast<Plugin*>(userdata);
     if (plugin.sync) {
       bool recheck_all = false;
-      auto kicks = plugin.sync->TakeKicks(recheck_all);
+      std::vector<std::string> changed;
+      auto kicks = plugin.sync->TakeKicks(recheck_all, &changed);
+      if (recheck_all || !changed.empty()) {
+        // Sub-devices deleted, disabled or moved out of their gateway's topology end their sessions.
+        for (const auto& ended :
+             plugin.sessions.RecheckSubDevices(plugin.directory, recheck_all ? nullptr : &changed, NowMs())) {
+          TellGateway(ended);
+          PublishStatus(plugin, ended.change);
+        }
+      }
       if (recheck_all) {
         plugin.sessions.ForEachOnline([&](const std::string& pk, const std::string& dn) {
           const auto record = plugin.directory.Find(pk, dn);

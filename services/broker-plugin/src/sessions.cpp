@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "iot/common/codes.hpp"
+
 namespace iot::broker {
 
 std::int64_t Sessions::NextSeq(DeviceHistory& history, std::int64_t now_ms) {
@@ -96,6 +98,170 @@ void Sessions::ForEachOnline(const std::function<void(const std::string&, const 
   for (const auto& [key, connection] : by_device_) {
     fn(connection.product_key, connection.device_name);
   }
+}
+
+StatusChange Sessions::Transition(const std::string& key, const std::string& product_key,
+                                  const std::string& device_name, bool online, const std::string& client_ip,
+                                  std::int64_t now_ms) {
+  auto& history = history_[key];
+  StatusChange change;
+  change.product_key = product_key;
+  change.device_name = device_name;
+  change.online = online;
+  change.client_ip = client_ip;
+  change.time_ms = now_ms;
+  change.last_time_ms = history.last_time_ms;
+  change.seq = NextSeq(history, now_ms);
+  history.last_time_ms = now_ms;
+  return change;
+}
+
+StatusChange Sessions::EndSub(std::unordered_map<std::string, SubSession>::iterator it, std::int64_t now_ms) {
+  const std::string key = it->first;
+  SubSession sub = std::move(it->second);
+  subs_.erase(it);
+  if (auto by = subs_by_client_.find(sub.gateway_client); by != subs_by_client_.end()) {
+    by->second.erase(key);
+    if (by->second.empty()) {
+      subs_by_client_.erase(by);
+    }
+  }
+  return Transition(key, sub.product_key, sub.device_name, false, sub.client_ip, now_ms);
+}
+
+SubSessionResult Sessions::SubLogin(const void* client, const Identity& gateway,
+                                    const DeviceDirectory& directory, const alink::SubDeviceSign& sub,
+                                    std::int64_t now_ms) {
+  SubSessionResult result;
+  auto fail = [&](int code, std::string message) {
+    result.code = code;
+    result.message = std::move(message);
+    return result;
+  };
+  const std::string gateway_key = DeviceDirectory::Key(gateway.product_key, gateway.device_name);
+  if (const auto own = directory.Find(gateway.product_key, gateway.device_name); !own || !own->gateway) {
+    return fail(codes::kTopoNotExist, "topological relation not exist: not a gateway");
+  }
+  const auto record = directory.Find(sub.product_key, sub.device_name);
+  if (!record) {
+    return fail(codes::kDeviceNotFound, "device not found");
+  }
+  if (!alink::VerifySubDeviceSign(sub, record->secret)) {
+    return fail(codes::kSubDeviceSignInvalid, "sub-device sign check failed");
+  }
+  if (record->gateway_key != gateway_key) {
+    return fail(codes::kTopoNotExist, "topological relation not exist");
+  }
+  if (!record->enabled) {
+    return fail(codes::kSubDeviceDisabled, "sub-device disabled");
+  }
+  const std::string key = DeviceDirectory::Key(sub.product_key, sub.device_name);
+  auto it = subs_.find(key);
+  if (it != subs_.end()) {
+    if (it->second.gateway_key != gateway_key) {
+      return fail(codes::kSubDeviceNoSession, "sub-device online through another gateway");
+    }
+    if (it->second.gateway_client == client) {
+      return result;  // already online through this connection
+    }
+    // A newer connection of the same gateway takes the session over.
+    if (auto by = subs_by_client_.find(it->second.gateway_client); by != subs_by_client_.end()) {
+      by->second.erase(key);
+      if (by->second.empty()) {
+        subs_by_client_.erase(by);
+      }
+    }
+    it->second.gateway_client = client;
+    subs_by_client_[client].insert(key);
+    return result;
+  }
+  auto& mine = subs_by_client_[client];
+  if (mine.size() >= kMaxSubDevicesOnline) {
+    return fail(codes::kSubDevicesOnlineTooMany, "too many sub-devices online under the gateway");
+  }
+  std::string client_ip;
+  if (const auto gw = by_device_.find(gateway_key); gw != by_device_.end()) {
+    client_ip = gw->second.client_ip;
+  }
+  mine.insert(key);
+  subs_.emplace(key, SubSession{sub.product_key, sub.device_name, gateway_key, client, client_ip});
+  result.change = Transition(key, sub.product_key, sub.device_name, true, client_ip, now_ms);
+  return result;
+}
+
+SubSessionResult Sessions::SubLogout(const void* client, std::string_view product_key,
+                                     std::string_view device_name, std::int64_t now_ms) {
+  SubSessionResult result;
+  const auto it = subs_.find(DeviceDirectory::Key(product_key, device_name));
+  if (it == subs_.end() || it->second.gateway_client != client) {
+    result.code = codes::kSubDeviceNoSession;
+    result.message = "sub-device session not exist";
+    return result;
+  }
+  result.change = EndSub(it, now_ms);
+  return result;
+}
+
+std::vector<StatusChange> Sessions::OnGatewayGone(const void* client, std::int64_t now_ms) {
+  std::vector<StatusChange> out;
+  const auto by = subs_by_client_.find(client);
+  if (by == subs_by_client_.end()) {
+    return out;
+  }
+  const std::vector<std::string> keys(by->second.begin(), by->second.end());
+  out.reserve(keys.size());
+  for (const auto& key : keys) {
+    if (auto it = subs_.find(key); it != subs_.end()) {
+      out.push_back(EndSub(it, now_ms));
+    }
+  }
+  subs_by_client_.erase(client);
+  return out;
+}
+
+std::vector<Sessions::EndedSub> Sessions::RecheckSubDevices(const DeviceDirectory& directory,
+                                                            const std::vector<std::string>* keys,
+                                                            std::int64_t now_ms) {
+  std::vector<std::string> candidates;
+  if (keys != nullptr) {
+    candidates = *keys;
+  } else {
+    candidates.reserve(subs_.size());
+    for (const auto& [key, sub] : subs_) {
+      candidates.push_back(key);
+    }
+  }
+  std::vector<EndedSub> out;
+  for (const auto& key : candidates) {
+    const auto it = subs_.find(key);
+    if (it == subs_.end()) {
+      continue;
+    }
+    const auto record = directory.Find(it->second.product_key, it->second.device_name);
+    EndedSub ended;
+    if (!record) {
+      ended.reason = EndedSub::Reason::kDeleted;
+    } else if (record->gateway_key != it->second.gateway_key) {
+      ended.reason = EndedSub::Reason::kOutOfTopology;
+    } else if (!record->enabled) {
+      ended.reason = EndedSub::Reason::kDisabled;
+    } else {
+      continue;
+    }
+    if (const auto gw = by_device_.find(it->second.gateway_key);
+        gw != by_device_.end() && gw->second.client == it->second.gateway_client) {
+      ended.gateway_client_id = gw->second.client_id;
+    }
+    ended.change = EndSub(it, now_ms);
+    out.push_back(std::move(ended));
+  }
+  return out;
+}
+
+bool Sessions::SubDeviceRoutedVia(const void* client, std::string_view product_key,
+                                  std::string_view device_name) const {
+  const auto it = subs_.find(DeviceDirectory::Key(product_key, device_name));
+  return it != subs_.end() && it->second.gateway_client == client;
 }
 
 }  // namespace iot::broker

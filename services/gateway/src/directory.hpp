@@ -46,6 +46,9 @@ inline bool Unavailable(const boost::system::error_code& ec) {
 struct DeviceEntry {
   std::int64_t device_id = 0;
   bool enabled = true;
+  // The gateway whose topology holds the device (sub-devices), empty when none.
+  std::string gateway_product_key;
+  std::string gateway_device_name;
 };
 
 // A product's published model and mode: libs/catalog owns it (and its cache), the API uses the same.

@@ -202,6 +202,13 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
       }
       return HandleStatus::kWork;
     }
+    case alink::TopicKind::kPropertyPackPost: {
+      auto product = directory_.FindProduct(topic.product_key);
+      if (!product) {
+        return LookupFailed(c, product.error(), codes::kProductNotFound, "product not found");
+      }
+      return HandlePackPost(c, **product, params, directory_);
+    }
     case alink::TopicKind::kConfigGet: {
       auto product = directory_.FindProduct(topic.product_key);
       if (!product) {
@@ -227,9 +234,14 @@ HandleStatus Handler::Dispatch(Context& c, const alink::Topic& topic, const alin
     case alink::TopicKind::kOtaProgress: HandleOtaProgress(c, params, out); return HandleStatus::kWork;
     case alink::TopicKind::kDeviceInfoUpdate: HandleTagsUpdate(c, params, out); return HandleStatus::kWork;
     case alink::TopicKind::kDeviceInfoDelete: HandleTagsDelete(c, params, out); return HandleStatus::kWork;
+    case alink::TopicKind::kTopoAdd:
+    case alink::TopicKind::kTopoDelete:
+    case alink::TopicKind::kTopoGet:
+    case alink::TopicKind::kSubRegister:
+    case alink::TopicKind::kListFound: HandleTopology(c, params, out); return HandleStatus::kWork;
     default:
-      // Sub-devices, topology, pack post, diag, dynamic TSL, logs, ... until they are built: an
-      // explicit "not supported", never silence.
+      // Sub-device unregister, diag, dynamic TSL, logs, ... until they are built: an explicit "not
+      // supported", never silence.
       metrics_.not_supported.fetch_add(1, std::memory_order_relaxed);
       c.Fail(codes::kNotImplemented,
              "method not supported: " + std::string(alink::TopicKindName(topic.kind)));

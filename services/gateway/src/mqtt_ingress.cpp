@@ -59,36 +59,23 @@ std::vector<std::string> UplinkFilters() {
       "/sys/+/+/thing/event/+/post",                 // property post, event posts
       "/sys/+/+/thing/event/property/history/post",  // history
       "/sys/+/+/thing/event/property/batch/post",    // batch
-      "/sys/+/+/thing/event/property/pack/post",     // pack (answered: not supported)
+      "/sys/+/+/thing/event/property/pack/post",     // gateways: pack post
       "/sys/+/+/thing/service/+",                    // {id}_reply from devices (+ API downlinks, ignored)
       "/sys/+/+/thing/service/property/set_reply",   // property set answers
-      "/sys/+/+/thing/property/desired/get",
-      "/sys/+/+/thing/property/desired/delete",
-      "/sys/+/+/thing/dsltemplate/get",
-      "/sys/+/+/thing/dynamicTsl/get",
-      "/sys/+/+/thing/deviceinfo/update",
-      "/sys/+/+/thing/deviceinfo/delete",
-      "/sys/+/+/thing/config/get",
-      "/sys/+/+/thing/ota/firmware/get",
-      "/sys/+/+/thing/sub/register",
-      "/sys/+/+/thing/sub/unregister",
-      "/sys/+/+/thing/topo/add",
-      "/sys/+/+/thing/topo/delete",
-      "/sys/+/+/thing/topo/get",
-      "/sys/+/+/thing/list/found",
+      "/sys/+/+/thing/property/desired/get", "/sys/+/+/thing/property/desired/delete",
+      "/sys/+/+/thing/dsltemplate/get", "/sys/+/+/thing/dynamicTsl/get", "/sys/+/+/thing/deviceinfo/update",
+      "/sys/+/+/thing/deviceinfo/delete", "/sys/+/+/thing/config/get", "/sys/+/+/thing/ota/firmware/get",
+      "/sys/+/+/thing/sub/register", "/sys/+/+/thing/sub/unregister", "/sys/+/+/thing/topo/add",
+      "/sys/+/+/thing/topo/delete", "/sys/+/+/thing/topo/get", "/sys/+/+/thing/list/found",
       "/sys/+/+/thing/model/up_raw",
       "/sys/+/+/thing/model/down_raw_reply",  // raw products' answers to downlinks
       "/sys/+/+/thing/+",                     // unknown one-level thing topics
       "/sys/+/+/_thing/diag/post",
       "/sys/+/+/thing/log/post",                    // reply-less: counted
       "/sys/+/+/thing/service/property/get_reply",  // device replies: counted
-      "/sys/+/+/thing/config/push_reply",
-      "/sys/+/+/thing/topo/add/notify_reply",
-      "/ext/ntp/+/+/request",
-      "/ext/session/+/+/combine/login",  // sub-device sessions (answered: not supported)
-      "/ext/session/+/+/combine/logout",
-      "/ext/session/+/+/combine/batch_login",
-      "/ext/session/+/+/combine/batch_logout",
+      "/sys/+/+/thing/config/push_reply", "/sys/+/+/thing/topo/add/notify_reply", "/ext/ntp/+/+/request",
+      // Sub-device sessions (/ext/session/+/+/combine/...) are answered by the broker plugin and
+      // never reach the gateway service.
       "/shadow/update/+/+",      // device shadow
       "/ota/device/inform/+/+",  // OTA reports: counted
       "/ota/device/progress/+/+",

@@ -261,6 +261,12 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
       }
       messages.push_back(std::move(*batch[i].work.telemetry));
       owner.push_back(i);
+      // A pack post's sub-device parts: in the same transaction, answered with the message.
+      for (auto& part : batch[i].work.parts) {
+        messages.push_back(std::move(part));
+        owner.push_back(i);
+      }
+      batch[i].work.parts.clear();
     }
   }
   std::vector<store::MessageResult> results;
@@ -351,6 +357,10 @@ void Pipeline::ProcessBatch(Backend& backend, std::vector<WorkItem>& batch) {
         const auto* ota = std::get_if<OtaFirmwareGetOp>(&work.op);
         if (ota && work.reply) {
           replies::SetOtaPackage(*work.reply, *ota, result);
+        }
+        const auto* topology = std::get_if<TopologyOp>(&work.op);
+        if (topology && work.reply) {
+          replies::SetTopologyAnswer(*work.reply, *topology, result);
         }
         break;
       }

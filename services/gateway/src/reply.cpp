@@ -86,6 +86,64 @@ void SetOtaPackage(Reply& reply, const OtaFirmwareGetOp& op, const OpResult& res
       catalog::OtaPackageFor(result.ota_pending->firmware, op.url_key, op.base_url, op.now_s));
 }
 
+void SetTopologyAnswer(Reply& reply, const TopologyOp& op, const OpResult& result) {
+  using Refusal = OpResult::TopologyRefusal;
+  if (result.topology_refusal != Refusal::kNone) {
+    std::string device;
+    const auto i = result.topology_index;
+    if (i < op.signs.size()) {
+      device = op.signs[i].product_key + "/" + op.signs[i].device_name;
+    } else if (i < op.devices.size()) {
+      device = op.devices[i].product_key + "/" + op.devices[i].device_name;
+    }
+    auto set = [&](int code, std::string_view what) {
+      reply.code = code;
+      reply.message = std::string(what) + (device.empty() ? "" : ": " + device);
+    };
+    switch (result.topology_refusal) {
+      case Refusal::kNotGateway: set(codes::kParamError, "the device is not a gateway"); break;
+      case Refusal::kUnknownDevice: set(codes::kDeviceNotFound, "device not found"); break;
+      case Refusal::kBadSign: set(codes::kSignatureInvalid, "sub-device sign check failed"); break;
+      case Refusal::kSelf: set(codes::kTopoSelf, "a gateway cannot add itself"); break;
+      case Refusal::kOtherGateway:
+        set(codes::kTopoOtherGateway, "device already bound to another gateway");
+        break;
+      case Refusal::kTooMany:
+        set(codes::kTopoTooMany, "too many sub-devices under the gateway (1500)");
+        break;
+      case Refusal::kNotInTopology: set(codes::kTopoNotExist, "topological relation not exist"); break;
+      case Refusal::kRegistrationOff:
+        set(codes::kDynamicRegistrationOff, "dynamic registration is off");
+        break;
+      case Refusal::kNone: break;
+    }
+    reply.data = nlohmann::json::object();
+    return;
+  }
+  if (op.action == TopologyOp::Action::kFound) {
+    reply.code = codes::kSuccess;
+    reply.message.clear();
+    reply.data = nlohmann::json::object();
+    return;
+  }
+  nlohmann::json data = nlohmann::json::array();
+  for (std::size_t i = 0; i < result.topology.size(); ++i) {
+    const auto& sub = result.topology[i];
+    if (op.action == TopologyOp::Action::kRegister) {
+      data.push_back(
+          {{"iotId", sub.iot_id},
+           {"productKey", sub.product_key},
+           {"deviceName", sub.device_name},
+           {"deviceSecret", i < result.registered_secrets.size() ? result.registered_secrets[i] : ""}});
+    } else {
+      data.push_back({{"productKey", sub.product_key}, {"deviceName", sub.device_name}});
+    }
+  }
+  reply.code = codes::kSuccess;
+  reply.message.clear();
+  reply.data = std::move(data);
+}
+
 void StorageFailed(Reply& reply) {
   reply.code = codes::kSystemError;
   reply.data = nlohmann::json::object();

@@ -38,6 +38,11 @@ void SetShadowAnswer(Reply& reply, const ShadowOp& op, const OpResult& result);
 // thing.ota.firmware.get: the pending package as the reply's data, with a signed link to iot-api
 // (the data stays {} when nothing is pending).
 void SetOtaPackage(Reply& reply, const OtaFirmwareGetOp& op, const OpResult& result);
+// TopologyOp's outcome (reference §2.17, §3.5): the refusal's code (6100, 401, 6402, 6619, 6400, 6401,
+// 6288; 460 when the device is no gateway) naming the device, or the devices: added, removed or
+// listed as [{"productKey","deviceName"}], registered as [{"iotId","productKey","deviceName",
+// "deviceSecret"}].
+void SetTopologyAnswer(Reply& reply, const TopologyOp& op, const OpResult& result);
 
 // The message or its side effect could not be stored: 500 "storage failed" instead of what was
 // planned (a raw device's reply is encoded again at publish).

@@ -1,5 +1,7 @@
 #include "store_backend.hpp"
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "iot/common/log.hpp"
@@ -11,6 +13,7 @@
 #include "iot/store/product_config.hpp"
 #include "iot/store/shadow.hpp"
 #include "iot/store/thing_models.hpp"
+#include "iot/store/topology.hpp"
 
 namespace iot::gateway {
 namespace {
@@ -51,7 +54,8 @@ Result<DeviceEntry> StoreDirectorySource::LoadDevice(std::string_view product_ke
   if (!info) {
     return LookupError(info.error());
   }
-  return DeviceEntry{info->device_id, info->enabled};
+  return DeviceEntry{info->device_id, info->enabled, std::move(info->gateway_product_key),
+                     std::move(info->gateway_device_name)};
 }
 
 Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_key) {
@@ -152,6 +156,114 @@ OpStatus StoreBackend::ExecuteOta(const Result<std::optional<store::OtaTaskChang
   return OpStatus::kDone;
 }
 
+// A gateway's topology request: the gateway must be of a gateway product; topo.add checks each
+// sub-device's sign with its own secret before anything changes; register checks each product's
+// dynamic-registration switch and that no other gateway holds the device. All or nothing.
+OpStatus StoreBackend::ExecuteTopology(const TopologyOp& op, OpResult& result) {
+  using Refusal = OpResult::TopologyRefusal;
+  auto refuse = [&](Refusal refusal, std::size_t index) {
+    result.topology_refusal = refusal;
+    result.topology_index = index;
+    result.topology.clear();
+    result.registered_secrets.clear();
+    return OpStatus::kDone;
+  };
+  auto gateway = store::LookupDevice(db_, op.gateway_product_key, op.gateway_device_name);
+  if (!gateway) {
+    return store::Is(gateway.error(), store::Errc::kNotFound) ? refuse(Refusal::kUnknownDevice, SIZE_MAX)
+                                                              : StatusOf(gateway.error());
+  }
+  if (gateway->node_type != store::NodeType::kGateway) {
+    return refuse(Refusal::kNotGateway, SIZE_MAX);
+  }
+  auto of = [](store::TopologyRefusal refusal) {
+    switch (refusal) {
+      case store::TopologyRefusal::kUnknownDevice: return Refusal::kUnknownDevice;
+      case store::TopologyRefusal::kSelf: return Refusal::kSelf;
+      case store::TopologyRefusal::kOtherGateway: return Refusal::kOtherGateway;
+      case store::TopologyRefusal::kTooMany: return Refusal::kTooMany;
+      case store::TopologyRefusal::kNotInTopology: return Refusal::kNotInTopology;
+      case store::TopologyRefusal::kNone: break;
+    }
+    return Refusal::kNone;
+  };
+  auto apply = [&](const Result<store::TopologyOutcome>& outcome) {
+    if (!outcome) {
+      return StatusOf(outcome.error());
+    }
+    if (outcome->refusal != store::TopologyRefusal::kNone) {
+      return refuse(of(outcome->refusal), outcome->index);
+    }
+    result.topology = outcome->devices;
+    return OpStatus::kDone;
+  };
+  switch (op.action) {
+    case TopologyOp::Action::kGet: {
+      auto subs = store::ListTopology(db_, op.gateway_id);
+      if (!subs) {
+        return StatusOf(subs.error());
+      }
+      result.topology = std::move(*subs);
+      return OpStatus::kDone;
+    }
+    case TopologyOp::Action::kDelete: return apply(store::RemoveTopology(db_, op.gateway_id, op.devices));
+    case TopologyOp::Action::kFound: {
+      auto recorded = store::RecordFoundDevices(db_, op.gateway_id, op.devices, op.now_ms);
+      return recorded ? OpStatus::kDone : StatusOf(recorded.error());
+    }
+    case TopologyOp::Action::kAdd: {
+      std::vector<store::DeviceRef> refs;
+      refs.reserve(op.signs.size());
+      for (std::size_t i = 0; i < op.signs.size(); ++i) {
+        const auto& sign = op.signs[i];
+        auto sub = store::LookupDevice(db_, sign.product_key, sign.device_name);
+        if (!sub) {
+          return store::Is(sub.error(), store::Errc::kNotFound) ? refuse(Refusal::kUnknownDevice, i)
+                                                                : StatusOf(sub.error());
+        }
+        if (!alink::VerifySubDeviceSign(sign, sub->secret)) {
+          return refuse(Refusal::kBadSign, i);
+        }
+        refs.push_back(store::DeviceRef{sign.product_key, sign.device_name});
+      }
+      return apply(store::AddTopology(db_, op.gateway_id, refs));
+    }
+    case TopologyOp::Action::kRegister: {
+      for (std::size_t i = 0; i < op.devices.size(); ++i) {
+        const auto& ref = op.devices[i];
+        auto sub = store::LookupDevice(db_, ref.product_key, ref.device_name);
+        if (!sub) {
+          return store::Is(sub.error(), store::Errc::kNotFound) ? refuse(Refusal::kUnknownDevice, i)
+                                                                : StatusOf(sub.error());
+        }
+        if (!sub->dynamic_registration) {
+          return refuse(Refusal::kRegistrationOff, i);
+        }
+        if (!sub->gateway_product_key.empty() && (sub->gateway_product_key != op.gateway_product_key ||
+                                                  sub->gateway_device_name != op.gateway_device_name)) {
+          return refuse(Refusal::kOtherGateway, i);
+        }
+        auto device = store::GetDevice(db_, ref.product_key, ref.device_name);
+        if (!device) {
+          return store::Is(device.error(), store::Errc::kNotFound) ? refuse(Refusal::kUnknownDevice, i)
+                                                                   : StatusOf(device.error());
+        }
+        store::SubDevice registered;
+        registered.device_id = device->id;
+        registered.product_key = device->product_key;
+        registered.device_name = device->device_name;
+        registered.iot_id = device->iot_id;
+        registered.enabled = device->enabled;
+        registered.status = device->status;
+        result.topology.push_back(std::move(registered));
+        result.registered_secrets.push_back(device->secret);
+      }
+      return OpStatus::kDone;
+    }
+  }
+  return OpStatus::kDone;
+}
+
 OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
   if (const auto* tags = std::get_if<TagsUpdateOp>(&op)) {
     auto r = store::UpdateDeviceTags(db_, tags->device_id, tags->tags);
@@ -178,6 +290,9 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
   }
   if (const auto* shadow = std::get_if<ShadowOp>(&op)) {
     return ExecuteShadow(*shadow, result);
+  }
+  if (const auto* topology = std::get_if<TopologyOp>(&op)) {
+    return ExecuteTopology(*topology, result);
   }
   if (const auto* user = std::get_if<UserMessageOp>(&op)) {
     store::DeviceMessageCreate create;

@@ -37,6 +37,7 @@ class StoreBackend final : public Backend {
  private:
   OpStatus ExecuteShadow(const ShadowOp& op, OpResult& result);
   OpStatus ExecuteOta(const Result<std::optional<store::OtaTaskChange>>& r, std::int64_t device_id);
+  OpStatus ExecuteTopology(const TopologyOp& op, OpResult& result);
 
   store::Db db_;
   store::TelemetryWriter writer_;

@@ -13,11 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/alink/credentials.hpp"
 #include "iot/alink/shadow.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/ota.hpp"
 #include "iot/store/telemetry_writer.hpp"
+#include "iot/store/topology.hpp"
 #include "iot/store/types.hpp"
 
 namespace iot::gateway {
@@ -120,13 +122,28 @@ struct OtaFirmwareGetOp {  // thing.ota.firmware.get: reads the package the devi
   std::string base_url;  // IOT_PUBLIC_BASE_URL ("" = relative links)
   std::int64_t now_s = 0;
 };
-using Op =
-    std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp, LifecycleOp,
-                 ServiceReplyOp, ShadowOp, UserMessageOp, OtaInformOp, OtaProgressOp, OtaFirmwareGetOp>;
+// A gateway's topology request (thing.topo.add / delete / get, thing.sub.register, thing.list.found):
+// checked and applied
+// by the writer, which holds the sub-devices' secrets and the topology (all or nothing).
+struct TopologyOp {
+  enum class Action { kAdd, kDelete, kGet, kRegister, kFound };
+  Action action = Action::kGet;
+  std::int64_t gateway_id = 0;
+  std::string gateway_product_key;
+  std::string gateway_device_name;
+  std::vector<alink::SubDeviceSign> signs;  // kAdd: each signed with the sub-device's secret
+  std::vector<store::DeviceRef> devices;    // kDelete, kRegister, kFound
+  TimeMs now_ms = 0;                        // kFound: when they were reported
+};
+using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp, LifecycleOp,
+                        ServiceReplyOp, ShadowOp, UserMessageOp, OtaInformOp, OtaProgressOp, OtaFirmwareGetOp,
+                        TopologyOp>;
 
 // One handled message: what to store, what else to do, and what to answer (in that order).
 struct Work {
   std::optional<store::TelemetryMessage> telemetry;
+  // A gateway's pack post: its sub-devices' telemetry, written in the same transaction as `telemetry`.
+  std::vector<store::TelemetryMessage> parts;
   Op op;
   std::optional<Reply> reply;
   std::string kind;  // topic kind name, for logs
@@ -143,6 +160,23 @@ struct OpResult {
   std::optional<alink::shadow::Error> shadow_refused;
   // OtaFirmwareGetOp: the package pending for the device's module, if any.
   std::optional<store::PendingUpgrade> ota_pending;
+  // TopologyOp: why it was refused (nothing changed) and which item; else the devices added, removed,
+  // listed or registered (with their secrets for kRegister, in the same order).
+  enum class TopologyRefusal {
+    kNone,
+    kNotGateway,
+    kUnknownDevice,
+    kBadSign,
+    kSelf,
+    kOtherGateway,
+    kTooMany,
+    kNotInTopology,
+    kRegistrationOff,
+  };
+  TopologyRefusal topology_refusal = TopologyRefusal::kNone;
+  std::size_t topology_index = 0;
+  std::vector<store::SubDevice> topology;
+  std::vector<std::string> registered_secrets;
 };
 
 }  // namespace iot::gateway

@@ -238,10 +238,10 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
     CHECK(std::stoll(r["serverSendTime"].get<std::string>()) >= NowMs() - 60000);
   }
   SECTION("other /sys topics are answered not supported, and counted") {
-    auto pack = Request(dev, Topic("dev01", "thing/event/property/pack/post"),
-                        json{{"id", "o2"}, {"params", json::object()}});
-    REQUIRE(pack);
-    CHECK((*pack)["code"] == 6300);
+    auto unregister = Request(dev, Topic("dev01", "thing/sub/unregister"),
+                              json{{"id", "o1"}, {"params", json::array()}, {"method", "thing.sub.unregister"}});
+    REQUIRE(unregister);
+    CHECK((*unregister)["code"] == 6300);
     auto unknown =
         Request(dev, Topic("dev01", "thing/nonsense"), json{{"id", "o3"}, {"params", json::object()}});
     REQUIRE(unknown);

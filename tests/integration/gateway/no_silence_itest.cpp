@@ -80,6 +80,8 @@ std::vector<RequestKind> RequestKinds() {
       Sys("topo_delete", "thing/topo/delete", "15", "thing.topo.delete", sub),
       Sys("topo_get", "thing/topo/get", "16", "thing.topo.get", json::object()),
       Sys("list_found", "thing/list/found", "17", "thing.list.found", sub),
+      Sys("property_pack_post", "thing/event/property/pack/post", "22", "thing.event.property.pack.post",
+          json::object()),
       {"session_login", session + "login", Alink("18", "combine.login", json::object()),
        session + "login_reply", "18", 0},
       {"session_logout", session + "logout", Alink("19", "combine.logout", json::object()),
@@ -89,8 +91,6 @@ std::vector<RequestKind> RequestKinds() {
       {"session_batch_logout", session + "batch_logout", Alink("21", "combine.batch.logout", json::object()),
        session + "batch_logout_reply", "21", 0},
       // Not implemented yet: refused with 6300, never left to time out.
-      Sys("property_pack_post", "thing/event/property/pack/post", "22", "thing.event.property.pack.post",
-          json::object(), 6300),
       Sys("dynamic_tsl_get", "thing/dynamicTsl/get", "23", "thing.dynamicTsl.get", json::object(), 6300),
       Sys("diag_post", "_thing/diag/post", "24", "", json::object(), 6300),
       Sys("sys_unknown", "thing/whatever", "26", "", json::object(), 6300),

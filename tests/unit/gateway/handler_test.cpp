@@ -237,12 +237,11 @@ TEST_CASE("Handler: batch post stores every sample", "[gateway][handler]") {
   CHECK(Data(w)["RunCount"]["code"] == 6306);
 }
 
-TEST_CASE("Handler: pack post and unknown /sys topics are answered not supported", "[gateway][handler]") {
+TEST_CASE("Handler: sub-device unregister and unknown /sys topics are answered not supported", "[gateway][handler]") {
   Fixture f;
-  Work pack = f.Run("/sys/a1Prod/dev1/thing/event/property/pack/post",
-                    R"({"id":"13","params":{},"method":"thing.event.property.pack.post"})");
-  CHECK(pack.reply->code == 6300);
-  CHECK(pack.reply->topic == "/sys/a1Prod/dev1/thing/event/property/pack/post_reply");
+  Work unregister = f.Run("/sys/a1Prod/dev1/thing/sub/unregister",
+                          R"({"id":"14","params":[],"method":"thing.sub.unregister"})");
+  CHECK(unregister.reply->code == 6300);
   Work unknown = f.Run("/sys/a1Prod/dev1/thing/whatever", R"({"id":"15","params":{}})");
   CHECK(unknown.reply->code == 6300);
   CHECK(unknown.reply->topic == "/sys/a1Prod/dev1/thing/whatever_reply");

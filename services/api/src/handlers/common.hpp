@@ -160,6 +160,7 @@ void AddShadowRoutes(Router& router, HandlerContext& context);         // handle
 void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handlers/product_config.cpp
 void AddMessageRoutes(Router& router, HandlerContext& context);        // handlers/messages.cpp
 void AddOtaRoutes(Router& router, HandlerContext& context);            // handlers/ota.cpp
+void AddTopologyRoutes(Router& router, HandlerContext& context);       // handlers/topology.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -177,6 +178,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddProductConfigRoutes(router, context);
   AddMessageRoutes(router, context);
   AddOtaRoutes(router, context);
+  AddTopologyRoutes(router, context);
 }
 
 }  // namespace iot::api

@@ -68,6 +68,10 @@ nlohmann::json DeviceJson(const store::Device& d, bool with_secret) {
       {"lastOnlineAt", TimeOrNull(d.last_online_at)},
       {"lastOfflineAt", TimeOrNull(d.last_offline_at)},
       {"ipAddress", d.ip_address.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.ip_address)}};
+  // A sub-device names its gateway (null for the others).
+  out["gateway"] = d.gateway_product_key.empty() ? nlohmann::json(nullptr)
+                                                 : nlohmann::json{{"productKey", d.gateway_product_key},
+                                                                  {"deviceName", d.gateway_device_name}};
   if (with_secret) {
     out["deviceSecret"] = d.secret;
   }
@@ -205,6 +209,16 @@ void ListDevices(HandlerContext& context, Request&& request, Respond respond) {
       problems.push_back({"", 0, "query parameter tag must be key:value"});
     } else {
       filter.tag = std::make_pair(std::string(tag->substr(0, colon)), std::string(tag->substr(colon + 1)));
+    }
+  }
+  if (auto gateway = request.Query("gateway")) {
+    const auto slash = gateway->find('/');
+    const auto gw_pk = gateway->substr(0, slash);
+    const auto gw_dn = slash == std::string_view::npos ? std::string_view() : gateway->substr(slash + 1);
+    if (slash == std::string_view::npos || !IsValidProductKey(gw_pk) || !IsValidDeviceName(gw_dn)) {
+      problems.push_back({"", 0, "query parameter gateway must be productKey/deviceName"});
+    } else {
+      filter.gateway = std::make_pair(std::string(gw_pk), std::string(gw_dn));
     }
   }
   if (!problems.empty()) {

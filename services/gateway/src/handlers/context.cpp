@@ -84,13 +84,13 @@ void Context::Reject(std::string identifier, std::string value, int code, std::s
   Telemetry().rejections.push_back(std::move(r));
 }
 
-void Context::Fail(int code, std::string message) {
+void Context::Fail(int code, std::string message, json data) {
   metrics_.requests_refused.Add(std::to_string(code));
   if (message.empty()) {
     message = std::string(alink::DefaultMessage(code));
   }
   Reject("", rejected_payload ? *rejected_payload : Truncate(in_.payload), code, message);
-  Answer(code, json::object(), std::move(message));
+  Answer(code, std::move(data), std::move(message));
 }
 
 void Context::Refuse(const tsl::Refusal& refusal, const json* container, json& data) {
@@ -109,8 +109,19 @@ void Context::Refuse(const tsl::Refusal& refusal, const json* container, json& d
   }
 }
 
-void Context::AddProperties(const tsl::Report& report) {
-  auto& t = Telemetry();
+store::TelemetryMessage& Context::Part(std::int64_t sub_device_id) {
+  const auto& own = Telemetry();
+  store::TelemetryMessage m;
+  m.device_id = sub_device_id;
+  m.message_id = own.message_id;
+  m.payload_hash = own.payload_hash;
+  m.received_at = own.received_at;
+  out_.parts.push_back(std::move(m));
+  return out_.parts.back();
+}
+
+void Context::AddProperties(const tsl::Report& report, store::TelemetryMessage* target) {
+  auto& t = target != nullptr ? *target : Telemetry();
   for (const tsl::Item& item : report.accepted) {
     t.properties.push_back(
         store::PropertyItem{StorableText(item.identifier), StorableJson(item.value->dump()), item.time_ms});
@@ -118,8 +129,9 @@ void Context::AddProperties(const tsl::Report& report) {
   metrics_.items_accepted.Add(std::string(alink::TopicKindName(topic_.kind)), report.accepted.size());
 }
 
-void Context::AddEvents(const tsl::Report& report, const tsl::ThingModel* model) {
-  auto& t = Telemetry();
+void Context::AddEvents(const tsl::Report& report, const tsl::ThingModel* model,
+                        store::TelemetryMessage* target) {
+  auto& t = target != nullptr ? *target : Telemetry();
   for (const tsl::Item& item : report.accepted) {
     std::string type = "info";
     if (model) {

@@ -48,13 +48,17 @@ class Context {
   void Reject(std::string identifier, std::string value, int code, std::string message);
 
   // A request-level failure: stored as one rejection (when the device is known) and answered.
-  void Fail(int code, std::string message);
+  void Fail(int code, std::string message, json data = json::object());
 
   // Item-level refusals: stored as rejections, named in the reply data.
   void Refuse(const tsl::Refusal& refusal, const json* container, json& data);
 
-  void AddProperties(const tsl::Report& report);
-  void AddEvents(const tsl::Report& report, const tsl::ThingModel* model);
+  // Accepted items into `target` (a pack post's sub-device part), else the message's telemetry.
+  void AddProperties(const tsl::Report& report, store::TelemetryMessage* target = nullptr);
+  void AddEvents(const tsl::Report& report, const tsl::ThingModel* model,
+                 store::TelemetryMessage* target = nullptr);
+  // A pack post's telemetry part for a sub-device: the message's id, hash and arrival, its own device.
+  store::TelemetryMessage& Part(std::int64_t sub_device_id);
 
  private:
   const InboundMessage& in_;

@@ -23,6 +23,12 @@ void HandleEventPost(Context& c, const ProductEntry& p, const json& params);
 void HandleHistoryPost(Context& c, const ProductEntry& p, const json& params, std::size_t max_samples);
 void HandleBatchPost(Context& c, const ProductEntry& p, const json& params, std::size_t max_samples);
 
+// pack.cpp: thing.event.property.pack.post from a gateway (its own part and up to 20 sub-devices of
+// its topology, all or nothing). Sub-device lookups go through the directory (retried while it is
+// unavailable).
+HandleStatus HandlePackPost(Context& c, const ProductEntry& gateway_product, const json& params,
+                            Directory& directory);
+
 // requests.cpp: desired properties, the thing model template, device tags.
 void HandleDesiredGet(Context& c, const ProductEntry& p, const json& params, Work& out);
 void HandleDesiredDelete(Context& c, const ProductEntry& p, const json& params, Work& out);
@@ -46,6 +52,9 @@ void HandleConfigGet(Context& c, const ProductEntry& p, const json& params, cons
 void HandleOtaInform(Context& c, const json& params, Work& out);
 void HandleOtaProgress(Context& c, const json& params, Work& out);
 void HandleOtaFirmwareGet(Context& c, const json& params, const ConfigLinks& links, Work& out);
+// topology.cpp: thing.topo.add / delete / get and thing.sub.register from a gateway: a TopologyOp
+// (the writer checks and applies it; replies::SetTopologyAnswer answers).
+void HandleTopology(Context& c, const json& params, Work& out);
 // user_topics.cpp: a message on the device's /{pk}/{dn}/user/... (known, enabled, admitted): stored.
 HandleStatus HandleUserMessage(const InboundMessage& in, const DeviceEntry& device, Metrics& metrics,
                                Work& out);

@@ -47,6 +47,18 @@ inline constexpr int kBadTime = 6326;
 inline constexpr int kNotArray = 6328;
 inline constexpr int kDownlinkSpecMismatch = 6332;
 
+// Gateways and sub-devices (reference §3.5).
+inline constexpr int kDynamicRegistrationOff = 6288;  // thing.sub.register: the product's switch is off
+inline constexpr int kSubDeviceNameInvalid = 6280;    // thing.list.found: a name outside 4-32 characters
+inline constexpr int kTopoTooMany = 6400;             // more than 1500 sub-devices in a topology
+inline constexpr int kTopoNotExist = 6401;            // no such topological relation
+inline constexpr int kTopoSelf = 6402;                // a gateway cannot add itself
+inline constexpr int kTopoOtherGateway = 6619;        // bound to another gateway
+inline constexpr int kSubDevicesOnlineTooMany = 428;  // combine.login: 1500 online through one gateway
+inline constexpr int kSubDeviceNoSession = 520;       // not online, or online through another gateway
+inline constexpr int kSubDeviceDisabled = 522;        // combine.login of a disabled sub-device
+inline constexpr int kPackTooManySubDevices = 6357;   // pack post: more than 20 sub-devices
+inline constexpr int kPackTooManyEvents = 6356;       // pack post: too many events
 inline constexpr int kSubDeviceSignInvalid = 6287;    // combine.login with a bad sub-device sign
 inline constexpr int kSignMethodNotSupported = 6292;  // signmethod other than hmacmd5/sha1/sha256
 

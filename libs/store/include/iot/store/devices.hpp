@@ -32,6 +32,9 @@ struct Device {
   std::optional<TimeMs> last_offline_at;
   std::string ip_address;
   std::map<std::string, std::string> tags;
+  // The gateway whose topology holds the device (iot/store/topology.hpp); empty when none.
+  std::string gateway_product_key;
+  std::string gateway_device_name;
 };
 
 struct DeviceCreate {
@@ -59,8 +62,9 @@ enum class DeviceStatusFilter { kAny, kUnactive, kOnline, kOffline, kDisabled };
 struct DeviceFilter {
   DeviceStatusFilter status = DeviceStatusFilter::kAny;
   std::string search;  // substring of device_name or nickname, case-insensitive; % _ \ are literal
-  std::optional<std::pair<std::string, std::string>> tag;  // key, value: exact match
-  PageQuery page;                                          // ordered by device id
+  std::optional<std::pair<std::string, std::string>> tag;      // key, value: exact match
+  std::optional<std::pair<std::string, std::string>> gateway;  // productKey, deviceName: its sub-devices
+  PageQuery page;                                              // ordered by device id
 };
 
 struct DevicePatch {
@@ -83,6 +87,9 @@ struct DeviceAuthInfo {
   std::string product_secret;
   bool dynamic_registration = false;
   bool registrable = false;  // never activated, or reset since the device was last online
+  // The gateway whose topology holds this device (iot/store/topology.hpp); empty when none.
+  std::string gateway_product_key;
+  std::string gateway_device_name;
 };
 
 // A connect/disconnect seen by the broker plugin. `sequence` orders lifecycle messages of one device
