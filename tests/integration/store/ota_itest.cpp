@@ -89,8 +89,9 @@ struct OtaFixture : Fixture {
 
 }  // namespace
 
-TEST_CASE("Firmware: streamed into a large object with size, MD5 and SHA-256; ranges; delete unlinks",
-          "[integration][store][ota]") {
+TEST_CASE(
+    "Firmware: streamed into a large object with size, MD5 and SHA-256, read by range, unlinked on delete",
+    "[integration][store][ota]") {
   OtaFixture f;
   Package p(700000, 100000);  // several pieces, more than one upload chunk
   FirmwareCreate create{.product_key = "pk",

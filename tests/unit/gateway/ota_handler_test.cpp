@@ -73,7 +73,7 @@ TEST_CASE("OTA inform refusals are stored as rejections (no reply exists)", "[ga
   CHECK(std::holds_alternative<std::monostate>(ghost.op));
 }
 
-TEST_CASE("OTA progress: steps and failures go to the writer; bad steps are refused", "[gateway][ota]") {
+TEST_CASE("OTA progress: steps and failures go to the writer, bad steps are refused", "[gateway][ota]") {
   Fixture f;
   Work w = f.Run(kProgress, R"({"id":"1","params":{"step":"-3","desc":"verify failed","module":"MCU"}})");
   const auto* op = std::get_if<OtaProgressOp>(&w.op);
