@@ -114,8 +114,13 @@ struct Statement {
   const char* sql;
 };
 
+namespace detail {
+void CountStatement();  // StatementsOnThisThread()
+}  // namespace detail
+
 template <class... Args>
 pqxx::result Exec(pqxx::transaction_base& tx, const Statement& st, Args&&... args) {
+  detail::CountStatement();
   tx.conn().prepare(st.name, st.sql);
   return tx.exec_prepared(st.name, std::forward<Args>(args)...);
 }

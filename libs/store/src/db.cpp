@@ -1,6 +1,7 @@
 #include "iot/store/db.hpp"
 
 #include "connection.hpp"
+#include "iot/store/statements.hpp"
 
 namespace iot::store {
 
@@ -22,5 +23,13 @@ Result<void> Db::Ping() {
 }
 
 void Db::Disconnect() { conn_->MarkBroken(); }
+
+namespace {
+thread_local std::uint64_t statements_on_thread = 0;
+}  // namespace
+
+void detail::CountStatement() { ++statements_on_thread; }
+
+std::uint64_t StatementsOnThisThread() { return statements_on_thread; }
 
 }  // namespace iot::store

@@ -11,6 +11,11 @@ namespace {
 const Statement kLatest{"data_latest",
                         "SELECT identifier, value::text, iot_ms(ts), iot_ms(received_at) "
                         "FROM latest_properties WHERE device_id = $1 ORDER BY identifier"};
+// One row per value, or one row of NULLs when the device has none; no row when there is no such device.
+const Statement kLatestOf{"data_latest_of",
+                          "SELECT l.identifier, l.value::text, iot_ms(l.ts), iot_ms(l.received_at) "
+                          "FROM devices d LEFT JOIN latest_properties l ON l.device_id = d.id "
+                          "WHERE d.product_key = $1 AND d.device_name = $2 ORDER BY l.identifier"};
 const Statement kHistoryAsc{
     "data_history_asc",
     "SELECT value::text, iot_ms(ts), id FROM property_history WHERE device_id = $1 AND identifier = $2 "
@@ -182,6 +187,26 @@ Result<std::vector<LatestProperty>> GetLatestProperties(Db& db, std::int64_t dev
     pqxx::read_transaction tx(c);
     std::vector<LatestProperty> out;
     for (const auto& row : Exec(tx, kLatest, device_id)) {
+      out.push_back(LatestProperty{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<TimeMs>(),
+                                   row[3].as<TimeMs>()});
+    }
+    return out;
+  });
+}
+
+Result<std::vector<LatestProperty>> GetLatestPropertiesOf(Db& db, std::string_view product_key,
+                                                          std::string_view device_name) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<LatestProperty>> {
+    pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
+    auto r = Exec(tx, kLatestOf, S(product_key), S(device_name));
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    std::vector<LatestProperty> out;
+    for (const auto& row : r) {
+      if (row[0].is_null()) {
+        continue;  // the device, without values
+      }
       out.push_back(LatestProperty{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<TimeMs>(),
                                    row[3].as<TimeMs>()});
     }

@@ -21,6 +21,7 @@
 #include "iot/store/tokens.hpp"
 #include "jobs/background.hpp"
 #include "jobs/dry_run.hpp"
+#include "jobs/model_watcher.hpp"
 #include "jobs/ota_driver.hpp"
 #include "openapi_document.hpp"
 #include "stream/feed.hpp"
@@ -171,8 +172,11 @@ struct App::Parts {
     AddPoolGauges(metrics, pool);
     if (!config.mqtt_host.empty()) {
       StartControl(config);
+      context.products = &control->Products();
     } else {
       IOT_LOG_WARN(kLog, "msg=\"IOT_MQTT_HOST is not set: device control answers 503\"");
+      models = std::make_unique<ModelWatcher>(DbOf(config, "iot-api-models"));
+      context.products = &models->Products();
     }
     context.dry_runs = &dry_runner;
     AddResourceRoutes(router, context);
@@ -226,6 +230,9 @@ struct App::Parts {
 
   void Start() {
     authenticator.Start();
+    if (models) {
+      models->Start();
+    }
     stream.Start();
     background.Start();
     dry_runner.Start();
@@ -240,6 +247,9 @@ struct App::Parts {
 
   void Stop() {
     authenticator.Stop();
+    if (models) {
+      models->Stop();
+    }
     stream.Stop();
     if (control) {
       ota->Stop();
@@ -258,6 +268,7 @@ struct App::Parts {
   Router router;
   HandlerContext context;
   std::unique_ptr<ControlService> control;   // null without a broker (IOT_MQTT_HOST)
+  std::unique_ptr<ModelWatcher> models;      // the published models' cache when `control` is null
   std::unique_ptr<MessageService> messages;  // likewise
   std::unique_ptr<MqttLink> mqtt_link;       // destroyed first: its callback calls `control`
   std::unique_ptr<OtaDriver> ota;            // null likewise; destroyed before `mqtt_link`, its link

@@ -74,6 +74,39 @@ TEST_CASE("rest: latest properties carry name and dataType from the published mo
   CheckProblem(rest.Call("GET", "/products/nope0000/devices/dev-1/properties"), 404);
 }
 
+TEST_CASE("rest: latest properties follow a newly published model at once (cached model invalidated)",
+          "[integration][api][rest]") {
+  Rest rest;
+  INFO(rest.api.Log());
+  const std::int64_t id = SetUp(rest);
+  Write(rest, Props(id, {{"TargetTemp", "21.5", NowMs() - kMinute}}));
+  auto name_of_target = [&] {
+    auto r = rest.Call("GET", "/products/dpk00001/devices/dev-1/properties");
+    REQUIRE(r.status == 200);
+    for (const auto& item : json(Json(r)["items"])) {
+      if (item["identifier"] == "TargetTemp") {
+        return item["name"];
+      }
+    }
+    return json();
+  };
+  const json first = name_of_target();
+  REQUIRE(first.is_string());
+  CHECK(name_of_target() == first);  // served from the cache now
+  json doc = json::parse(ReadText(kFixtures + "/tsl/valid/reference_example.json"));
+  doc["profile"].erase("productKey");
+  for (auto& p : doc["properties"]) {
+    if (p["identifier"] == "TargetTemp") {
+      p["name"] = "Renamed target";
+    }
+  }
+  REQUIRE(rest.Call("PUT", "/products/dpk00001/thing-model", doc).status == 200);
+  REQUIRE(
+      rest.Call("POST", "/products/dpk00001/thing-model/publish", json{{"confirmBreaking", true}}).status ==
+      201);
+  CHECK(name_of_target() == "Renamed target");
+}
+
 TEST_CASE("rest: property history pages without duplicates or gaps while rows are inserted",
           "[integration][api][rest]") {
   Rest rest;

@@ -2,6 +2,7 @@
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/store/products.hpp"
+#include "iot/store/statements.hpp"
 #include "iot/store/telemetry_writer.hpp"
 #include "store_fixture.hpp"
 
@@ -94,6 +95,48 @@ TEST_CASE("History: ties on device time page correctly by id", "[store][data]") 
   }
   CHECK(values.size() == 7);
   CHECK(pages == 3);
+}
+
+TEST_CASE("Latest properties by name: one statement for the device and its values", "[store][data]") {
+  Fixture f;
+  const auto dev = MakeDevice(f);
+  WriteSamples(f, dev, 3);
+  TelemetryMessage m;
+  m.device_id = dev;
+  m.received_at = kT0;
+  m.properties.push_back(PropertyItem{"A", R"({"x":[1,"y"]})", kT0 + 500});
+  REQUIRE(TelemetryWriter(f.db).Write(std::span(&m, 1)).has_value());
+
+  // The path it replaces: the device lookup, then its values (2 statements, 2 transaction blocks).
+  auto before = StatementsOnThisThread();
+  REQUIRE(GetDevice(f.db, "pk", "d1").has_value());
+  auto by_id = GetLatestProperties(f.db, dev);
+  CHECK(StatementsOnThisThread() - before == 2);
+
+  before = StatementsOnThisThread();
+  auto by_name = GetLatestPropertiesOf(f.db, "pk", "d1");
+  CHECK(StatementsOnThisThread() - before == 1);
+  REQUIRE(by_name.has_value());
+  REQUIRE(by_id.has_value());
+  REQUIRE(by_name->size() == 2);
+  REQUIRE(by_id->size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK((*by_name)[i].identifier == (*by_id)[i].identifier);
+    CHECK((*by_name)[i].value_json == (*by_id)[i].value_json);
+    CHECK((*by_name)[i].time == (*by_id)[i].time);
+    CHECK((*by_name)[i].received_at == (*by_id)[i].received_at);
+  }
+  CHECK((*by_name)[0].identifier == "A");
+  CHECK((*by_name)[0].value_json == R"({"x": [1, "y"]})");
+  CHECK((*by_name)[1].value_json == "2");
+  CHECK((*by_name)[1].time == kT0 + 2000);
+
+  REQUIRE(CreateDevice(f.db, "pk", DeviceCreate{"quiet", ""}).has_value());
+  auto quiet = GetLatestPropertiesOf(f.db, "pk", "quiet");
+  REQUIRE(quiet.has_value());
+  CHECK(quiet->empty());
+  CHECK(Is(GetLatestPropertiesOf(f.db, "pk", "nope").error(), Errc::kNotFound));
+  CHECK(Is(GetLatestPropertiesOf(f.db, "nope", "d1").error(), Errc::kNotFound));
 }
 
 TEST_CASE("Aggregate: UTC-aligned buckets with avg/min/max/count/first/last", "[store][data]") {

@@ -27,6 +27,10 @@
 #include "iot/store/pool.hpp"
 #include "iot/store/types.hpp"
 
+namespace iot::catalog {
+class PublishedProducts;
+}  // namespace iot::catalog
+
 namespace iot::api {
 
 // Dependencies of the resource handlers, built by the App (app.cpp).
@@ -45,7 +49,10 @@ struct RemoteConfigState {
 
 struct HandlerContext {
   store::DbPool& pool;
-  ControlService* control = nullptr;   // device control; null when no broker is configured (503)
+  ControlService* control = nullptr;  // device control; null when no broker is configured (503)
+  // Products' published models, parsed, kept current by notification (device control's cache when it
+  // runs, else the App's ModelWatcher); null: load per request (tests that build a bare context).
+  catalog::PublishedProducts* products = nullptr;
   Downlink* downlink = nullptr;        // the API's broker link (shadow control, config pushes); null: none
   MessageService* messages = nullptr;  // custom topics, broadcast, custom RRPC; null likewise (503)
   script::Limits script_limits;        // raw products' parsing scripts (script:test, saving)

@@ -41,6 +41,9 @@ const tsl::Property* FindProperty(const tsl::ThingModel* model, const std::strin
 }
 
 catalog::PublishedProducts* ProductsOf(HandlerContext& context) {
+  if (context.products != nullptr) {
+    return context.products;
+  }
   return context.control ? &context.control->Products() : nullptr;
 }
 
@@ -118,8 +121,8 @@ void ListProperties(HandlerContext& context, Request&& request, Respond respond)
   std::string pk = ProductKeyParam(request);
   std::string dn = DeviceNameParam(request);
   RunOnDb(pool, respond, [pk, dn, products = ProductsOf(context)](store::Db& db) {
-    const std::int64_t device_id = ResolveDevice(db, pk, dn);
-    auto latest = Unwrap(store::GetLatestProperties(db, device_id));
+    // One round trip for the device and its values; the model from the cache (no query when cached).
+    auto latest = Unwrap(store::GetLatestPropertiesOf(db, pk, dn), "no such device: " + pk + "/" + dn);
     const auto model = PublishedModel(products, db, pk);
     nlohmann::json items = nlohmann::json::array();
     for (const auto& p : latest) {

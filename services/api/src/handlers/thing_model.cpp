@@ -6,6 +6,7 @@
 #include "handlers/common.hpp"
 #include "handlers/thing_model_common.hpp"
 #include "http/body_schema.hpp"
+#include "iot/catalog/published_products.hpp"
 #include "iot/store/dry_runs.hpp"
 #include "iot/store/products.hpp"
 #include "iot/store/thing_models.hpp"
@@ -274,66 +275,74 @@ void PublishThingModel(HandlerContext& context, Request&& request, Respond respo
     description = body.value("description", std::string());
     confirm_breaking = body.value("confirmBreaking", false);
   }
-  RunOnDb(pool, respond, [request = std::move(request), pk, description, confirm_breaking](store::Db& db) {
-    RequireProduct(db, pk);
-    BuiltModel draft = BuildDraftModel(db, pk, true);
-    const std::string combined = draft.combined.dump();
-    // Against the published version: what breaks, and what the newest dry run of exactly
-    // this draft saw. The first version breaks no device that follows an older one.
-    std::optional<LoadedVersion> latest = LoadVersion(db, pk, std::nullopt);
-    std::vector<tsl::Change> changes;
-    nlohmann::json dry_run = nullptr;
-    std::uint64_t refused_by_dry_run = 0;
-    if (latest) {
-      changes = tsl::DiffModels(latest->built.model.get(), *draft.model);
-      auto run = Unwrap(store::LatestDryRunForModel(db, pk, combined));
-      if (run && run->result_json) {
-        nlohmann::json result = JsonValue(*run->result_json);
-        refused_by_dry_run = result.value("acceptedToRefused", std::uint64_t{0});
-        dry_run = {{"id", std::to_string(run->id)},
-                   {"acceptedToRefused", refused_by_dry_run},
-                   {"refusedToAccepted", result.value("refusedToAccepted", std::uint64_t{0})}};
-      }
-    }
-    const tsl::DiffSummary summary = tsl::Summarise(changes);
-    const bool breaking = summary.breaking() || refused_by_dry_run > 0;
-    if (breaking && !confirm_breaking) {
-      ApiError error = ApiError::Conflict(
-          "the draft breaks devices or applications of version " + std::to_string(latest->info.version) +
-          ": review GET .../thing-model/diff and publish with \"confirmBreaking\": true");
-      for (const auto& c : changes) {
-        if (!c.breaks_devices && !c.breaks_applications) {
-          continue;
+  RunOnDb(
+      pool, respond,
+      [request = std::move(request), pk, description, confirm_breaking,
+       products = context.products](store::Db& db) {
+        RequireProduct(db, pk);
+        BuiltModel draft = BuildDraftModel(db, pk, true);
+        const std::string combined = draft.combined.dump();
+        // Against the published version: what breaks, and what the newest dry run of exactly
+        // this draft saw. The first version breaks no device that follows an older one.
+        std::optional<LoadedVersion> latest = LoadVersion(db, pk, std::nullopt);
+        std::vector<tsl::Change> changes;
+        nlohmann::json dry_run = nullptr;
+        std::uint64_t refused_by_dry_run = 0;
+        if (latest) {
+          changes = tsl::DiffModels(latest->built.model.get(), *draft.model);
+          auto run = Unwrap(store::LatestDryRunForModel(db, pk, combined));
+          if (run && run->result_json) {
+            nlohmann::json result = JsonValue(*run->result_json);
+            refused_by_dry_run = result.value("acceptedToRefused", std::uint64_t{0});
+            dry_run = {{"id", std::to_string(run->id)},
+                       {"acceptedToRefused", refused_by_dry_run},
+                       {"refusedToAccepted", result.value("refusedToAccepted", std::uint64_t{0})}};
+          }
         }
-        error.errors.push_back({"/confirmBreaking", 0,
-                                std::string(tsl::ChangeKindName(c.kind)) + " " + c.identifier +
-                                    (c.path.empty() ? "" : "." + c.path) + ": " + c.detail + " (" +
-                                    std::string(tsl::ChangeClassName(c.Class())) + ")"});
-        if (error.errors.size() >= 50) {
-          break;
+        const tsl::DiffSummary summary = tsl::Summarise(changes);
+        const bool breaking = summary.breaking() || refused_by_dry_run > 0;
+        if (breaking && !confirm_breaking) {
+          ApiError error = ApiError::Conflict(
+              "the draft breaks devices or applications of version " + std::to_string(latest->info.version) +
+              ": review GET .../thing-model/diff and publish with \"confirmBreaking\": true");
+          for (const auto& c : changes) {
+            if (!c.breaks_devices && !c.breaks_applications) {
+              continue;
+            }
+            error.errors.push_back({"/confirmBreaking", 0,
+                                    std::string(tsl::ChangeKindName(c.kind)) + " " + c.identifier +
+                                        (c.path.empty() ? "" : "." + c.path) + ": " + c.detail + " (" +
+                                        std::string(tsl::ChangeClassName(c.Class())) + ")"});
+            if (error.errors.size() >= 50) {
+              break;
+            }
+          }
+          if (refused_by_dry_run > 0) {
+            error.errors.push_back({"/confirmBreaking", 0,
+                                    "the dry run of this draft refuses " +
+                                        std::to_string(refused_by_dry_run) +
+                                        " recorded values that were accepted"});
+          }
+          error.extra_members.emplace_back("summary", tsl::SummaryToJson(summary).dump());
+          error.extra_members.emplace_back("dryRun", dry_run.dump());
+          throw error;
         }
-      }
-      if (refused_by_dry_run > 0) {
-        error.errors.push_back({"/confirmBreaking", 0,
-                                "the dry run of this draft refuses " + std::to_string(refused_by_dry_run) +
-                                    " recorded values that were accepted"});
-      }
-      error.extra_members.emplace_back("summary", tsl::SummaryToJson(summary).dump());
-      error.extra_members.emplace_back("dryRun", dry_run.dump());
-      throw error;
-    }
-    auto info = Unwrap(store::PublishThingModel(db, pk, combined, description), "no such product: " + pk);
-    nlohmann::json detail = {{"version", info.version}, {"description", description}};
-    if (latest) {
-      detail["previousVersion"] = latest->info.version;
-      detail["diff"] = tsl::SummaryToJson(summary);
-      detail["breakingChanges"] = BreakingChangesJson(changes, 50);
-      detail["confirmedBreaking"] = breaking;
-      detail["dryRun"] = dry_run;
-    }
-    Audit(db, request, "thingModel.publish", pk, detail);
-    return JsonOk(201, {{"version", info.version}, {"publishedAt", info.published_at}});
-  });
+        auto info = Unwrap(store::PublishThingModel(db, pk, combined, description), "no such product: " + pk);
+        if (products != nullptr) {
+          products->Invalidate(
+              pk);  // this process's reads see the new version at once (others: notification)
+        }
+        nlohmann::json detail = {{"version", info.version}, {"description", description}};
+        if (latest) {
+          detail["previousVersion"] = latest->info.version;
+          detail["diff"] = tsl::SummaryToJson(summary);
+          detail["breakingChanges"] = BreakingChangesJson(changes, 50);
+          detail["confirmedBreaking"] = breaking;
+          detail["dryRun"] = dry_run;
+        }
+        Audit(db, request, "thingModel.publish", pk, detail);
+        return JsonOk(201, {{"version", info.version}, {"publishedAt", info.published_at}});
+      });
 }
 
 void ListThingModelVersions(HandlerContext& context, Request&& request, Respond respond) {

@@ -138,6 +138,10 @@ struct DesiredChange {
 
 // --- property values ------------------------------------------------------------------------------
 Result<std::vector<LatestProperty>> GetLatestProperties(Db& db, std::int64_t device_id);
+// The same addressed by name, in one statement outside a transaction block (one round trip: the
+// device lookup and its values together). kNotFound for an unknown device.
+Result<std::vector<LatestProperty>> GetLatestPropertiesOf(Db& db, std::string_view product_key,
+                                                          std::string_view device_name);
 Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id, std::string_view identifier,
                                                  const TimeQuery& query);
 Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t device_id,
