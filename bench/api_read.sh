@@ -3,8 +3,9 @@
 #
 # Starts a private PostgreSQL (durability settings on) and iot-api on free ports, creates a product with
 # a published thing model and devices through the REST API with the admin token, loads >= 1,000,000
-# property_history rows with SQL (one sample a minute per device and property over several days, into
-# daily partitions) plus their latest_properties rows, then runs wrk at fixed request rates:
+# property values with SQL (one sample a minute per device and property over several days, into daily
+# partitions of property_posts, one row per device and minute holding both values) plus each device's
+# latest values, then runs wrk at fixed request rates:
 #   1. latest properties   GET /api/v1/products/{pk}/devices/{dn}/properties        (1,000 req/s)
 #   2. history page        GET .../properties/{id}/history?limit=1000&from=..&to=..   (100 req/s)
 # Each phase: a short warm-up, then the measured run. Prints requests/s and p50/p90/p99 latency (wrk's
@@ -14,7 +15,7 @@
 #   IOT_READ_DEVICES=50 IOT_READ_DURATION_S=10 bench/api_read.sh
 #
 # Settings (environment): IOT_BUILD_DIR (./build-release), IOT_READ_DEVICES (100), IOT_READ_DAYS (4: days
-# of history, one sample a minute for each of 2 properties: 100 devices x 2 x 5,760 = 1,152,000 rows),
+# of history, one sample a minute for each of 2 properties: 100 devices x 2 x 5,760 = 1,152,000 values),
 # IOT_READ_LATEST_RPS (1000), IOT_READ_HISTORY_RPS (100), IOT_READ_DURATION_S (30), IOT_READ_WARMUP_S (5),
 # IOT_WRK_THREADS (2), IOT_READ_LATEST_CONNS (50), IOT_READ_HISTORY_CONNS (20); iot-api's own settings
 # (IOT_HTTP_THREADS, IOT_PG_POOL_THREADS, ...) pass through. IOT_KEEP_TMP=1 keeps the data directory and logs.
@@ -126,9 +127,9 @@ api POST "/products/$PK/devices:batch" "$names" >/dev/null
 
 # --- history rows with SQL ----------------------------------------------------------------------------
 # iot-api's maintenance creates the daily partitions from yesterday to a week ahead when it starts; wait
-# for today's, then create the older days of the span the same way (property_history_pYYYYMMDD, UTC days).
+# for today's, then create the older days of the span the same way (property_posts_pYYYYMMDD, UTC days).
 for ((i = 0; i < 300; i++)); do
-  [[ $("${PSQL[@]}" -c "SELECT to_regclass('property_history_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')) IS NOT NULL") == t ]] && break
+  [[ $("${PSQL[@]}" -c "SELECT to_regclass('property_posts_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')) IS NOT NULL") == t ]] && break
   sleep 0.1
 done
 ((i < 300)) || iot_die "iot-api's maintenance did not create today's partitions (log: $TMP/api.log)"
@@ -137,8 +138,8 @@ DO \$\$
 DECLARE d date;
 BEGIN
   FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($DAYS + 1), (now() AT TIME ZONE 'UTC')::date, '1 day')::date LOOP
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF property_history FOR VALUES FROM (%L) TO (%L)',
-                   'property_history_p' || to_char(d, 'YYYYMMDD'), d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF property_posts FOR VALUES FROM (%L) TO (%L)',
+                   'property_posts_p' || to_char(d, 'YYYYMMDD'), d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
   END LOOP;
 END \$\$;"
 
@@ -149,29 +150,27 @@ LAST_MS=$(( ($(date +%s) / 60 - 1) * 60000 ))
 FIRST_MS=$(( LAST_MS - (POINTS - 1) * STEP_MS ))
 t0=$(date +%s.%N)
 "${PSQL[@]}" -c "
-INSERT INTO property_history (device_id, identifier, value, ts, received_at)
-SELECT d.id, p.identifier,
-       CASE p.identifier WHEN 'temperature' THEN to_jsonb(round((21 + 4 * sin(i / 90.0 + d.id))::numeric, 2))
-                         ELSE to_jsonb((50 + 30 * sin(i / 240.0 + d.id))::int) END,
-       iot_ts($FIRST_MS + i * $STEP_MS), iot_ts($FIRST_MS + i * $STEP_MS + 150)
+INSERT INTO property_posts (device_id, ts, received_at, props)
+SELECT d.id, iot_ts($FIRST_MS + i * $STEP_MS), iot_ts($FIRST_MS + i * $STEP_MS + 150),
+       jsonb_build_object('temperature', round((21 + 4 * sin(i / 90.0 + d.id))::numeric, 2),
+                          'humidity', (50 + 30 * sin(i / 240.0 + d.id))::int)
 FROM generate_series(0, $POINTS - 1) AS i
 CROSS JOIN (SELECT id FROM devices WHERE product_key = '$PK') AS d
-CROSS JOIN (VALUES ('temperature'), ('humidity')) AS p(identifier)
-ORDER BY i, d.id, p.identifier;
-INSERT INTO latest_properties (device_id, identifier, value, ts, received_at)
-SELECT DISTINCT ON (device_id, identifier) device_id, identifier, value, ts, received_at
-FROM property_history WHERE ts = iot_ts($LAST_MS)
-ORDER BY device_id, identifier, ts DESC;"
+ORDER BY i, d.id;
+INSERT INTO device_latest (device_id, props)
+SELECT h.device_id, (SELECT jsonb_object_agg(v.key, jsonb_build_array(v.value, iot_ms(h.ts), iot_ms(h.received_at)))
+                     FROM jsonb_each(h.props) AS v(key, value))
+FROM property_posts h WHERE h.ts = iot_ts($LAST_MS);"
 t1=$(date +%s.%N)
-"${PSQL[@]}" -c "VACUUM (ANALYZE) property_history" -c "VACUUM (ANALYZE) latest_properties" -c "CHECKPOINT"
+"${PSQL[@]}" -c "VACUUM (ANALYZE) property_posts" -c "VACUUM (ANALYZE) device_latest" -c "CHECKPOINT"
 t2=$(date +%s.%N)
 ROWS=$("${PSQL[@]}" -c "SELECT count(*) FROM property_history")
-PARTS=$("${PSQL[@]}" -c "SELECT string_agg(c.relname || '=' || c.reltuples::bigint, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'property_history'::regclass AND c.reltuples > 0")
-LATEST=$("${PSQL[@]}" -c "SELECT count(*) FROM latest_properties")
-SIZE=$("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'property_history'::regclass")
-iot_say "loaded $ROWS history rows ($SIZE with indexes) and $LATEST latest rows: insert $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s, vacuum+checkpoint $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t1" "$t2") s"
+PARTS=$("${PSQL[@]}" -c "SELECT string_agg(c.relname || '=' || c.reltuples::bigint, ' ' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'property_posts'::regclass AND c.reltuples > 0")
+LATEST=$("${PSQL[@]}" -c "SELECT count(*) FROM latest_values")
+SIZE=$("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'property_posts'::regclass")
+iot_say "loaded $ROWS history values ($SIZE with indexes) and $LATEST latest values: insert $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s, vacuum+checkpoint $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t1" "$t2") s"
 iot_say "partitions with rows: $PARTS"
-((ROWS >= 1000000)) || iot_say "warning: fewer than 1,000,000 history rows"
+((ROWS >= 1000000)) || iot_say "warning: fewer than 1,000,000 history values"
 
 # --- sanity: one request of each kind answers what the benchmark claims -------------------------------
 n=$(api GET "/products/$PK/devices/${PREFIX}00001/properties" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')

@@ -8,33 +8,40 @@
 namespace iot::store {
 namespace {
 
-const Statement kLatest{"data_latest",
-                        "SELECT identifier, value::text, iot_ms(ts), iot_ms(received_at) "
-                        "FROM latest_properties WHERE device_id = $1 ORDER BY identifier"};
+// Latest values: one row per device, {"<identifier>": [<value>, <device time ms>, <received ms>]}.
+const Statement kLatest{
+    "data_latest",
+    "SELECT v.key, (v.value -> 0)::text, (v.value ->> 1)::bigint, (v.value ->> 2)::bigint "
+    "FROM device_latest l CROSS JOIN LATERAL jsonb_each(l.props) AS v(key, value) "
+    "WHERE l.device_id = $1 ORDER BY v.key"};
 // One row per value, or one row of NULLs when the device has none; no row when there is no such device.
-const Statement kLatestOf{"data_latest_of",
-                          "SELECT l.identifier, l.value::text, iot_ms(l.ts), iot_ms(l.received_at) "
-                          "FROM devices d LEFT JOIN latest_properties l ON l.device_id = d.id "
-                          "WHERE d.product_key = $1 AND d.device_name = $2 ORDER BY l.identifier"};
-const Statement kHistoryAsc{
-    "data_history_asc",
-    "SELECT value::text, iot_ms(ts), id FROM property_history WHERE device_id = $1 AND identifier = $2 "
-    "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) > (iot_ts($5), $6) "
-    "ORDER BY ts, id LIMIT $7"};
-const Statement kHistoryDesc{
-    "data_history_desc",
-    "SELECT value::text, iot_ms(ts), id FROM property_history WHERE device_id = $1 AND identifier = $2 "
-    "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) < (iot_ts($5), $6) "
-    "ORDER BY ts DESC, id DESC LIMIT $7"};
+const Statement kLatestOf{
+    "data_latest_of",
+    "SELECT v.key, (v.value -> 0)::text, (v.value ->> 1)::bigint, (v.value ->> 2)::bigint "
+    "FROM devices d LEFT JOIN device_latest l ON l.device_id = d.id "
+    "LEFT JOIN LATERAL jsonb_each(l.props) AS v(key, value) ON true "
+    "WHERE d.product_key = $1 AND d.device_name = $2 ORDER BY v.key"};
+// History (property_posts): one row per post and device time, its values as a jsonb object; a property's
+// values are the rows that hold its identifier (a row holds it at most once, so (ts, id) pages it).
+const Statement kHistoryAsc{"data_history_asc",
+                            "SELECT (props -> $2::text)::text, iot_ms(ts), id FROM property_posts WHERE "
+                            "device_id = $1 AND props ? $2::text "
+                            "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) > (iot_ts($5), $6) "
+                            "ORDER BY ts, id LIMIT $7"};
+const Statement kHistoryDesc{"data_history_desc",
+                             "SELECT (props -> $2::text)::text, iot_ms(ts), id FROM property_posts WHERE "
+                             "device_id = $1 AND props ? $2::text "
+                             "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) < (iot_ts($5), $6) "
+                             "ORDER BY ts DESC, id DESC LIMIT $7"};
 // Numeric values only; first/last by device time (id breaks ties).
 const Statement kAggregate{
     "data_aggregate",
     "SELECT iot_ms(b), avg(v), min(v), max(v), count(v), "
     "(array_agg(v ORDER BY ts, id))[1], (array_agg(v ORDER BY ts DESC, id DESC))[1] FROM ("
     "  SELECT date_bin($5 * interval '1 millisecond', ts, timestamptz '1970-01-01 00:00:00+00') AS b,"
-    "         ts, id, (value #>> '{}')::float8 AS v"
-    "  FROM property_history WHERE device_id = $1 AND identifier = $2"
-    "  AND ts >= iot_ts($3) AND ts < iot_ts($4) AND jsonb_typeof(value) = 'number') s "
+    "         ts, id, (props ->> $2::text)::float8 AS v"
+    "  FROM property_posts WHERE device_id = $1 AND props ? $2::text"
+    "  AND ts >= iot_ts($3) AND ts < iot_ts($4) AND jsonb_typeof(props -> $2::text) = 'number') s "
     "GROUP BY b ORDER BY b"};
 const Statement kEventsAsc{
     "data_events_asc",

@@ -63,7 +63,7 @@ const Statement kPatch{"dev_patch",
                        "RETURNING " IOT_DEVICE_COLUMNS};
 const Statement kFindId{"dev_find_id",
                         "SELECT id FROM devices WHERE product_key = $1 AND device_name = $2 FOR UPDATE"};
-const Statement kDelHistory{"dev_del_history", "DELETE FROM property_history WHERE device_id = $1"};
+const Statement kDelHistory{"dev_del_history", "DELETE FROM property_posts WHERE device_id = $1"};
 const Statement kDelEvents{"dev_del_events", "DELETE FROM events WHERE device_id = $1"};
 const Statement kDelRejections{"dev_del_rejections", "DELETE FROM rejections WHERE device_id = $1"};
 const Statement kDelCalls{"dev_del_calls", "DELETE FROM service_calls WHERE device_id = $1"};

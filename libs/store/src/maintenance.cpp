@@ -22,7 +22,7 @@ struct PartitionedTable {
 };
 
 constexpr PartitionedTable kTables[] = {
-    {"property_history", "ts"},
+    {"property_posts", "ts"},
     {"events", "ts"},
     {"rejections", "ts"},
     {"service_calls", "requested_at"},

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "connection.hpp"
+#include "iot/common/json_text.hpp"
 #include "iot/store/stream.hpp"
 
 namespace iot::store {
@@ -23,19 +24,17 @@ const Statement kDedupe{
     "ON CONFLICT (device_id, message_id, payload_hash) DO UPDATE SET received_at = excluded.received_at "
     "WHERE message_dedupe.received_at < excluded.received_at - interval '10 minutes' "
     "RETURNING device_id, message_id, payload_hash"};
-// Per row, to_timestamp(ms / 1000.0) instead of iot_ts(ms): the same instant for every millisecond value
-// (rint to microseconds; checked equal for 3 million values), but iot_ts is never inlined (declared
-// IMMUTABLE around the STABLE timestamptz + interval), so each call ran as a nested SQL function:
-// ~2 us per row, the largest single cost of the latest upsert (docs/BENCHMARKS.md, end-to-end).
-// Rows are unique per (device, identifier) (newest ts kept in C++): one statement cannot update a row
-// twice. An older device time never replaces a newer one.
+// Latest values, one row per device: {"<identifier>": [<value>, <device time ms>, <received ms>], ...}.
+// $2 holds the batch's newest value per identifier of each device (one element per device: a statement
+// cannot update a row twice); an identifier replaces the stored one unless that has a newer device
+// time, so an older device time never replaces a newer one (per identifier, like the old per-value rows).
 const Statement kLatest{
     "writer_latest",
-    "INSERT INTO latest_properties (device_id, identifier, value, ts, received_at) "
-    "SELECT d, i, v::jsonb, to_timestamp(t::float8 / 1000), to_timestamp(r::float8 / 1000) "
-    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(d, i, v, t, r) "
-    "ON CONFLICT (device_id, identifier) DO UPDATE SET value = excluded.value, ts = excluded.ts, "
-    "received_at = excluded.received_at WHERE excluded.ts >= latest_properties.ts"};
+    "INSERT INTO device_latest AS l (device_id, props) "
+    "SELECT d, p::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(d, p) "
+    "ON CONFLICT (device_id) DO UPDATE SET props = l.props || ("
+    "  SELECT coalesce(jsonb_object_agg(n.key, n.value), '{}'::jsonb) FROM jsonb_each(excluded.props) n"
+    "  WHERE NOT coalesce((l.props -> n.key ->> 1)::bigint > (n.value ->> 1)::bigint, false))"};
 
 const Statement kStreamNotify{"writer_stream_notify", "SELECT pg_notify('iot_stream', $1)"};
 // Is iot-api's stream listener there? It holds kStreamPresenceLockKey shared (pg_locks shows int8
@@ -86,6 +85,72 @@ std::int64_t HashParam(std::uint64_t h) {
 
 using DedupeKey = std::tuple<std::int64_t, std::string, std::int64_t>;
 
+// One history row: the values of a message at one device time, {"<identifier>": <value>, ...}.
+struct HistoryRow {
+  TimeMs time = 0;
+  std::string props;
+};
+
+// The rows of one message, in the order of the first item of each time: its properties grouped by
+// device time, an identifier that occurs again at the same time going to the next row of that time
+// (a row holds each identifier once, so (ts, id) orders one property's values as before).
+// True when all properties share one time and no identifier repeats (the usual post): one row.
+bool OneHistoryRow(const std::vector<PropertyItem>& items) {
+  constexpr std::size_t kPairwiseLimit = 32;  // beyond that the general path's maps are cheaper
+  if (items.size() > kPairwiseLimit) {
+    return false;
+  }
+  for (std::size_t i = 1; i < items.size(); ++i) {
+    if (items[i].time != items[0].time) {
+      return false;
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (items[j].identifier == items[i].identifier) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void AppendHistoryValue(std::string& props, const PropertyItem& p) {
+  if (props.size() > 1) {
+    props.push_back(',');
+  }
+  AppendJsonString(props, p.identifier);
+  props.push_back(':');
+  props.append(p.value_json);
+}
+
+void HistoryRowsOf(const TelemetryMessage& msg, std::vector<HistoryRow>& rows) {
+  rows.clear();
+  if (msg.properties.empty()) {
+    return;
+  }
+  if (OneHistoryRow(msg.properties)) {
+    rows.push_back(HistoryRow{msg.properties.front().time, "{"});
+    for (const auto& p : msg.properties) {
+      AppendHistoryValue(rows.back().props, p);
+    }
+    rows.back().props.push_back('}');
+    return;
+  }
+  // (time, occurrence of the identifier at that time) -> row index. Small: a handful of items.
+  std::map<std::pair<TimeMs, std::size_t>, std::size_t> row_of;
+  std::map<std::pair<TimeMs, std::string_view>, std::size_t> seen;
+  for (const auto& p : msg.properties) {
+    const std::size_t occurrence = seen[{p.time, p.identifier}]++;
+    auto [it, added] = row_of.try_emplace({p.time, occurrence}, rows.size());
+    if (added) {
+      rows.push_back(HistoryRow{p.time, "{"});
+    }
+    AppendHistoryValue(rows[it->second].props, p);
+  }
+  for (auto& row : rows) {
+    row.props.push_back('}');
+  }
+}
+
 // Writes messages `idx` of `batch` in one transaction. Throws on failure (the caller bisects).
 void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
                const std::vector<std::size_t>& idx, std::vector<MessageResult>& results, WriterStats& stats,
@@ -132,21 +197,23 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
     has_rej |= !batch[i].rejections.empty();
   }
   if (has_props) {
-    pqxx::stream_to s(tx, "property_history",
-                      std::vector<std::string>{"device_id", "identifier", "value", "ts", "received_at"});
+    pqxx::stream_to s(tx, "property_posts",
+                      std::vector<std::string>{"device_id", "ts", "received_at", "props"});
     // The items of a message nearly always share one time (often the receive time): format each
     // distinct time once (snprintf + gmtime_r per row was ~3% of the gateway's CPU).
     TimeMs ts_ms = 0;
     std::string ts_text;
+    std::vector<HistoryRow> rows_of_message;
     for (auto i : fresh) {
       const auto& msg = batch[i];
       const std::string received = FormatTimestamp(msg.received_at);
-      for (const auto& p : msg.properties) {
-        if (ts_text.empty() || p.time != ts_ms) {
-          ts_ms = p.time;
-          ts_text = p.time == msg.received_at ? received : FormatTimestamp(p.time);
+      HistoryRowsOf(msg, rows_of_message);
+      for (const auto& row : rows_of_message) {
+        if (ts_text.empty() || row.time != ts_ms) {
+          ts_ms = row.time;
+          ts_text = row.time == msg.received_at ? received : FormatTimestamp(row.time);
         }
-        s << std::make_tuple(msg.device_id, p.identifier, p.value_json, ts_text, received);
+        s << std::make_tuple(msg.device_id, ts_text, received, row.props);
         ++rows;
       }
     }
@@ -183,28 +250,41 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
     }
     s.complete();
   }
-  // 3. Latest values: newest device time per (device, identifier) within the batch, sorted so
-  //    concurrent writers lock rows in the same order.
+  // 3. Latest values: newest device time per (device, identifier) within the batch, one element per
+  //    device, devices sorted so concurrent writers lock rows in the same order.
   if (has_props) {
-    std::map<std::pair<std::int64_t, std::string_view>, std::pair<const PropertyItem*, TimeMs>> newest;
+    std::map<std::int64_t, std::map<std::string_view, std::pair<const PropertyItem*, TimeMs>>> newest;
     for (auto i : fresh) {
       const auto& msg = batch[i];
+      if (msg.properties.empty()) {
+        continue;
+      }
+      auto& of_device = newest[msg.device_id];
       for (const auto& p : msg.properties) {
-        auto [it, added] = newest.try_emplace({msg.device_id, p.identifier}, &p, msg.received_at);
+        auto [it, added] = of_device.try_emplace(p.identifier, &p, msg.received_at);
         if (!added && p.time >= it->second.first->time) {
           it->second = {&p, msg.received_at};
         }
       }
     }
-    TextArray d, id, v, t, r;
-    for (const auto& [key, val] : newest) {
-      d.Add(key.first);
-      id.Add(key.second);
-      v.Add(val.first->value_json);
-      t.Add(val.first->time);
-      r.Add(val.second);
+    TextArray d, props;
+    std::string object;
+    for (const auto& [device, values] : newest) {
+      object.assign(1, '{');
+      for (const auto& [identifier, value] : values) {
+        if (object.size() > 1) {
+          object.push_back(',');
+        }
+        AppendJsonString(object, identifier);
+        object.append(":[").append(value.first->value_json).push_back(',');
+        object.append(std::to_string(value.first->time)).push_back(',');
+        object.append(std::to_string(value.second)).push_back(']');
+      }
+      object.push_back('}');
+      d.Add(device);
+      props.Add(object);
     }
-    Exec(tx, kLatest, d.Take(), id.Take(), v.Take(), t.Take(), r.Take());
+    Exec(tx, kLatest, d.Take(), props.Take());
   }
   // 4. Live stream: delivered to listeners exactly when this transaction commits, in batch order.
   if (stream && (has_props || has_events || has_rej)) {

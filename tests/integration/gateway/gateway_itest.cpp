@@ -504,8 +504,7 @@ TEST_CASE("Gateway: two gateways share the subscription: each message processed 
   }
   CHECK(w.HistoryRows("RunCount") == kPosts);
   auto latest = w.stack.Scalar(
-      "SELECT value::text FROM latest_properties WHERE device_id = $1 AND identifier = 'RunCount'",
-      w.device_id);
+      "SELECT value::text FROM latest_values WHERE device_id = $1 AND identifier = 'RunCount'", w.device_id);
   REQUIRE(latest);
   CHECK(*latest == std::to_string(kPosts - 1));
   const double first_share = w.gateway->Metric("iot_gateway_messages_in_total{kind=\"property_post\"}");

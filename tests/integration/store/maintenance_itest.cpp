@@ -39,21 +39,21 @@ TEST_CASE("Partitions: created ahead, idempotent, stray rows moved out of defaul
   const auto dev = CreateDevice(f.db, "pk", DeviceCreate{"d", ""}).value().id;
   // Rows for a day without partition land in the default partition...
   WriteAt(f.db, dev, kT0 + 3 * kDay + 5, "stray");
-  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_history_default") == 1);
+  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_default") == 1);
   // ...and are moved when that day's partition is created.
   auto r = EnsurePartitions(f.db, kT0);
   REQUIRE(r.has_value());
   CHECK(r->created.size() == 4 * 9);  // 4 tables x (yesterday .. +7 days)
   CHECK(r->moved_from_default == 2);  // history + event
-  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_history_default") == 0);
-  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_history_p20260104") == 1);
+  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_default") == 0);
+  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_p20260104") == 1);
   CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM service_calls_p20260108") == 0);
   auto again = EnsurePartitions(f.db, kT0);
   REQUIRE(again.has_value());
   CHECK(again->created.empty());
   // Far-away timestamps still go to the default partition.
   WriteAt(f.db, dev, kT0 + 400 * kDay, "future");
-  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_history_default") == 1);
+  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_default") == 1);
 }
 
 TEST_CASE("Retention: drops partitions past the longest retention, batch-deletes shorter ones",
@@ -78,15 +78,15 @@ TEST_CASE("Retention: drops partitions past the longest retention, batch-deletes
   CHECK(!r->busy);
   // Days 0..4 end at or before now - 5 days: dropped in all 4 tables.
   CHECK(r->dropped.size() == 4 * 5);
-  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM pg_class WHERE relname = 'property_history_p20260101'") == 0);
-  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_history_p20260106") == 1);  // long only
+  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM pg_class WHERE relname = 'property_posts_p20260101'") == 0);
+  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_p20260106") == 1);  // long only
   auto hist = [&](std::int64_t dev) {
     return ListPropertyHistory(f.db, dev, "T", TimeQuery{.limit = 1000}).value().items.size();
   };
   CHECK(hist(dl) == 5);
   CHECK(hist(ds) == 2);
   CHECK(ListEvents(f.db, ds, EventFilter{}, TimeQuery{.limit = 1000}).value().items.size() == 2);
-  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_history_default") == 0);
+  CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_default") == 0);
   CHECK(r->deleted_rows == 2 * 3 + 2);  // short: days 5..7 (history + events) + default rows
   auto again = ApplyRetention(f.db, now);
   CHECK(again->dropped.empty());

@@ -19,9 +19,11 @@ namespace iot::store {
 //   1. dedupe keys (device_id, message_id, payload_hash) inserted with ON CONFLICT DO NOTHING RETURNING:
 //      a message redelivered with the same device, id and payload within the dedupe window (10 min)
 //      is stored once and reported kDuplicate (ids restart with the device, so the id alone is no key);
-//   2. COPY (stream_to) of property history, events and rejections of the new messages;
-//   3. latest values upserted from arrays (unnest) with ON CONFLICT ... WHERE excluded.ts >= latest.ts,
-//      after keeping only the newest ts per (device, identifier) in C++.
+//   2. COPY (stream_to) of property history (one row per message and device time, its values as one
+//      jsonb object), events and rejections of the new messages;
+//   3. latest values, one row per device: the batch's newest value per (device, identifier) kept in
+//      C++, then one upsert from arrays (unnest) that merges them per identifier into the device's
+//      jsonb object unless the stored value has a newer device time.
 // When the batch transaction fails for a data reason, the batch is split in halves and retried
 // (bisection), so a bad message is isolated and reported kFailed while every other message is stored.
 // When the connection is down nothing is written and Write returns kUnavailable (retry the batch).
