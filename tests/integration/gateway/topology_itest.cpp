@@ -148,7 +148,7 @@ TEST_CASE("Gateway topology: add, get, register, delete, then proxy posts of a s
   REQUIRE(post);
   CHECK((*post)["code"] == 200);
   CHECK((*post)["data"]["Label"]["code"] == 6310);  // the sub-device's model: Label is text
-  CHECK(stack.Count("SELECT count(*) FROM latest_properties WHERE device_id = $1 AND identifier = 'RunCount'",
+  CHECK(stack.Count("SELECT count(*) FROM latest_values WHERE device_id = $1 AND identifier = 'RunCount'",
                     sub1) == 1);
   CHECK(iot::testing::PollUntil(
       [&] {
