@@ -78,9 +78,7 @@ std::vector<std::string> UplinkFilters() {
       // never reach the gateway service.
       "/shadow/update/+/+",      // device shadow
       "/ota/device/inform/+/+",  // OTA reports: counted
-      "/ota/device/progress/+/+",
-      "/ota/device/request/+/+",
-      "/as/mqtt/status/+/+",
+      "/ota/device/progress/+/+", "/ota/device/request/+/+", "/as/mqtt/status/+/+",
       kCustomTopicFilter,  // custom topics (stored; iot-api's downlinks on them are marked and skipped)
   };
 }

@@ -135,9 +135,9 @@ struct TopologyOp {
   std::vector<store::DeviceRef> devices;    // kDelete, kRegister, kFound
   TimeMs now_ms = 0;                        // kFound: when they were reported
 };
-using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp, LifecycleOp,
-                        ServiceReplyOp, ShadowOp, UserMessageOp, OtaInformOp, OtaProgressOp, OtaFirmwareGetOp,
-                        TopologyOp>;
+using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp, DesiredDeleteOp,
+                        LifecycleOp, ServiceReplyOp, ShadowOp, UserMessageOp, OtaInformOp, OtaProgressOp,
+                        OtaFirmwareGetOp, TopologyOp>;
 
 // One handled message: what to store, what else to do, and what to answer (in that order).
 struct Work {

@@ -238,8 +238,9 @@ TEST_CASE("Gateway: every topic kind", "[integration][gateway][mqtt][pg]") {
     CHECK(std::stoll(r["serverSendTime"].get<std::string>()) >= NowMs() - 60000);
   }
   SECTION("other /sys topics are answered not supported, and counted") {
-    auto unregister = Request(dev, Topic("dev01", "thing/sub/unregister"),
-                              json{{"id", "o1"}, {"params", json::array()}, {"method", "thing.sub.unregister"}});
+    auto unregister =
+        Request(dev, Topic("dev01", "thing/sub/unregister"),
+                json{{"id", "o1"}, {"params", json::array()}, {"method", "thing.sub.unregister"}});
     REQUIRE(unregister);
     CHECK((*unregister)["code"] == 6300);
     auto unknown =

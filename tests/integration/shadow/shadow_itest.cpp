@@ -295,8 +295,8 @@ TEST_CASE("Shadow: the document survives a gateway restart", "[integration][shad
     REQUIRE(device->ShadowReport({{"firmware", "1.2.3"}}, 7).ok());
   }
   // Restarted as the same replica (same client id), as a service restart does. Under a new client id the old
-  // persistent session (IOT_GATEWAY_END_SESSION_ON_STOP=0 here) would keep its share of the shared subscription
-  // and take every other message for a day: README, "Leaving".
+  // persistent session (IOT_GATEWAY_END_SESSION_ON_STOP=0 here) would keep its share of the shared
+  // subscription and take every other message for a day: README, "Leaving".
   s.gateway.reset();
   s.gateway = std::make_unique<GatewayProcess>(s.stack, "gw-shadow");
   REQUIRE(s.gateway->WaitConnected());

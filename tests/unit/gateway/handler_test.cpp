@@ -237,7 +237,8 @@ TEST_CASE("Handler: batch post stores every sample", "[gateway][handler]") {
   CHECK(Data(w)["RunCount"]["code"] == 6306);
 }
 
-TEST_CASE("Handler: sub-device unregister and unknown /sys topics are answered not supported", "[gateway][handler]") {
+TEST_CASE("Handler: sub-device unregister and unknown /sys topics are answered not supported",
+          "[gateway][handler]") {
   Fixture f;
   Work unregister = f.Run("/sys/a1Prod/dev1/thing/sub/unregister",
                           R"({"id":"14","params":[],"method":"thing.sub.unregister"})");
