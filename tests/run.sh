@@ -43,7 +43,7 @@ cleanup() {
       [[ -s $log ]] || continue
       case $(basename "$log") in
         postgresql.log | mosquitto.log) ;;
-        *) grep -qiE 'level=(error|fatal)|FATAL|ERROR|PANIC' "$log" || continue ;;
+        *) grep -qE 'level=(error|fatal)|FATAL|ERROR|PANIC' "$log" || continue ;;
       esac
       echo "----- $(basename "$log") (last 40 lines)" >&2
       tail -40 "$log" >&2
