@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/common/hex.hpp"
+
 namespace iot {
 namespace {
 
@@ -239,19 +241,6 @@ class FastReader {
     }
   }
 
-  static int Hex(char c) {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    return -1;
-  }
-
   // Four hex digits after "\u"; -1 when malformed.
   int Hex4() {
     if (end_ - p_ < 4) {
@@ -259,7 +248,7 @@ class FastReader {
     }
     int v = 0;
     for (int i = 0; i < 4; ++i) {
-      const int d = Hex(p_[i]);
+      const int d = HexValue(p_[i]);
       if (d < 0) {
         return -1;
       }
