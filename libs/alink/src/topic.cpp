@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "iot/alink/error.hpp"
+#include "iot/alink/session.hpp"
 
 namespace iot::alink {
 namespace {
@@ -68,16 +69,6 @@ constexpr std::array kSessionTable{
     NamedKind{TopicKind::kSessionBatchLogin, "batch_login"},
     NamedKind{TopicKind::kSessionBatchLogout, "batch_logout"},
 };
-
-constexpr std::string_view SessionMethod(TopicKind kind) {
-  switch (kind) {
-    case TopicKind::kSessionLogin: return "combine.login";
-    case TopicKind::kSessionLogout: return "combine.logout";
-    case TopicKind::kSessionBatchLogin: return "combine.batch.login";
-    case TopicKind::kSessionBatchLogout: return "combine.batch.logout";
-    default: return "";
-  }
-}
 
 constexpr std::array kOtaTable{
     NamedKind{TopicKind::kOtaInform, "inform"},
