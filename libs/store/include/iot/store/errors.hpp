@@ -11,8 +11,8 @@ namespace iot::store {
 enum class Errc {
   kOk = 0,
   kNotFound = 1,         // no such row (unknown key, revoked/expired token, ...)
-  kConflict = 2,         // unique violation, or a state that forbids the change (product with devices)
-  kInvalid = 3,          // bad argument or a CHECK/foreign-key/data violation
+  kConflict = 2,         // unique or foreign-key violation, or a state forbidding the change
+  kInvalid = 3,          // bad argument or a CHECK/NOT NULL/data violation
   kUnavailable = 4,      // connection broken / server down / pool queue full: retry later (HTTP 503)
   kVersionMismatch = 5,  // optimistic version check failed; or the schema is newer than this binary
   kInternal = 6,         // anything else (bug, unexpected server error)

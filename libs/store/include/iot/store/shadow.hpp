@@ -23,7 +23,7 @@ Result<ShadowRow> GetShadow(Db& db, std::int64_t device_id);
 // Read-modify-write in one transaction with the device's shadow locked (concurrent writers, the
 // gateway's and the API's, are serialised): `change` gets the stored row and returns the row to
 // store, or nullopt to leave it as it is. Returns what is stored afterwards. An unknown device is
-// kInvalid (foreign key).
+// kConflict (foreign key).
 Result<ShadowRow> UpdateShadow(Db& db, std::int64_t device_id,
                                const std::function<std::optional<ShadowRow>(const ShadowRow&)>& change);
 
