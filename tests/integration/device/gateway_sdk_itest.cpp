@@ -465,14 +465,14 @@ TEST_CASE("Gateway SDK: a pack post is all or nothing - every failure named per 
   const Reply bad = gw.PostPack(
       {{"properties", {{"RunCount", {{"value", 7}, {"time", t}}}}},
        {"subDevices", json::array({part("sub000", {{"RunCount", {{"value", 8}, {"time", t}}}}),
-                                   part("sub001", {{"TargetTemp", {{"value", 99.0}, {"time", t}}}}),
+                                   part("sub001", {{"Label", {{"value", 0}, {"time", t}}}}),  // Label is text
                                    part("sub002", {{"RunCount", {{"value", 9}, {"time", t}}}})})}});
   REQUIRE(bad.outcome == Outcome::kReplied);
   CHECK(bad.code != 200);
   REQUIRE(bad.data.is_array());
   REQUIRE(bad.data.size() == 2);
   CHECK(bad.data[0]["deviceName"] == "sub001");
-  CHECK(bad.data[0]["items"].contains("TargetTemp"));
+  CHECK(bad.data[0]["items"]["Label"]["code"] == 6310);
   CHECK(bad.code == bad.data[0]["code"]);
   CHECK(bad.data[1]["deviceName"] == "sub002");
   CHECK(bad.data[1]["code"] == 6401);

@@ -62,7 +62,8 @@ struct DeviceOptions {
   // service/+, answered on the request's own topic (OnService handlers, DownlinkRequest::sync).
   bool ext_rrpc_services = false;
   // A gateway (reference §2.17): subscribes for its sub-devices too (DeviceTopics::
-  // GatewaySubscriptions), so the SubDevice handles (Sub) receive their downlinks.
+  // GatewaySubscriptions), so the SubDevice handles (Sub) receive their downlinks. Only for a device of
+  // a product with nodeType "gateway": the broker refuses those subscriptions to any other.
   bool gateway = false;
 
   std::chrono::milliseconds reconnect_min{250};
