@@ -254,7 +254,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       state = State::kSubscribing;
       ++stats.connects;
     }
-    std::vector<std::string> filters = options.gateway ? topics.GatewaySubscriptions() : topics.Subscriptions();
+    std::vector<std::string> filters =
+        options.gateway ? topics.GatewaySubscriptions() : topics.Subscriptions();
     // Before NTP's filter, which stays last (QoS 0).
     std::vector<std::string> extra = options.subscriptions;
     if (options.ext_rrpc_services) {
@@ -839,7 +840,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
 
   // thing.disable / enable / delete of a sub-device: the application is told; nothing is answered
   // (the sub-device's topics are closed to the gateway once its session ended).
-  void OnSubDeviceState(const alink::Topic& topic, const std::string& topic_text, const std::string& payload) {
+  void OnSubDeviceState(const alink::Topic& topic, const std::string& topic_text,
+                        const std::string& payload) {
     auto decoded = alink::DecodeRequest(payload);
     DownlinkRequest request;
     request.kind = DownlinkKind::kSubDeviceState;
@@ -1244,8 +1246,9 @@ Reply Device::LoginSubDevice(const SubDeviceIdentity& sub) {
 }
 
 Reply Device::LogoutSubDevice(const SubDeviceIdentity& sub) {
-  return core_->SubmitAndWait(SessionRequest(
-      *core_, alink::TopicKind::kSessionLogout, {{"productKey", sub.product_key}, {"deviceName", sub.device_name}}));
+  return core_->SubmitAndWait(
+      SessionRequest(*core_, alink::TopicKind::kSessionLogout,
+                     {{"productKey", sub.product_key}, {"deviceName", sub.device_name}}));
 }
 
 std::vector<Reply> Device::LoginSubDevices(const std::vector<SubDeviceIdentity>& subs) {
@@ -1268,8 +1271,8 @@ std::vector<Reply> Device::LogoutSubDevices(const std::vector<SubDeviceIdentity>
     const std::vector<SubDeviceIdentity> part(
         subs.begin() + static_cast<std::ptrdiff_t>(at),
         subs.begin() + static_cast<std::ptrdiff_t>(std::min(subs.size(), at + alink::kMaxSessionBatch)));
-    replies.push_back(
-        core_->SubmitAndWait(SessionRequest(*core_, alink::TopicKind::kSessionBatchLogout, DeviceKeys(part))));
+    replies.push_back(core_->SubmitAndWait(
+        SessionRequest(*core_, alink::TopicKind::kSessionBatchLogout, DeviceKeys(part))));
   }
   return replies;
 }
@@ -1315,8 +1318,8 @@ Outcome SubDevice::PostPropertiesAsync(const nlohmann::json& params, ReplyCallba
   if (!core) {
     return Outcome::kStopped;
   }
-  return core->SubmitAsync(core->MakeRequest(topics_->PropertyPost(), "thing.event.property.post", params, true),
-                           std::move(done));
+  return core->SubmitAsync(
+      core->MakeRequest(topics_->PropertyPost(), "thing.event.property.post", params, true), std::move(done));
 }
 
 Reply SubDevice::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
@@ -1345,10 +1348,10 @@ Outcome SubDevice::PostEventAsync(std::string_view event_id, const nlohmann::jso
   if (!core) {
     return Outcome::kStopped;
   }
-  return core->SubmitAsync(core->MakeRequest(topics_->EventPost(event_id),
-                                             "thing.event." + std::string(event_id) + ".post",
-                                             EventParams(outputs, time_ms), true),
-                           std::move(done));
+  return core->SubmitAsync(
+      core->MakeRequest(topics_->EventPost(event_id), "thing.event." + std::string(event_id) + ".post",
+                        EventParams(outputs, time_ms), true),
+      std::move(done));
 }
 
 void SubDevice::OnPropertySet(DownlinkHandler handler) {
@@ -1361,7 +1364,8 @@ void SubDevice::OnPropertySet(DownlinkHandler handler) {
 void SubDevice::OnService(std::string identifier, DownlinkHandler handler) {
   if (auto core = core_.lock()) {
     std::lock_guard lock(core->mutex_);
-    core->sub_handlers[product_key() + "/" + device_name()].services[std::move(identifier)] = std::move(handler);
+    core->sub_handlers[product_key() + "/" + device_name()].services[std::move(identifier)] =
+        std::move(handler);
   }
 }
 

@@ -92,13 +92,8 @@ std::vector<std::string> DeviceTopics::GatewaySubscriptions() const {
     out.push_back(std::move(filter));
   }
   std::vector<std::string> gateway = {
-      "/sys/+/+/thing/disable",
-      "/sys/+/+/thing/enable",
-      "/sys/+/+/thing/delete",
-      TopoAdd() + "_reply",
-      TopoDelete() + "_reply",
-      TopoGet() + "_reply",
-      PackPost() + "_reply",
+      "/sys/+/+/thing/disable", "/sys/+/+/thing/enable", "/sys/+/+/thing/delete", TopoAdd() + "_reply",
+      TopoDelete() + "_reply",  TopoGet() + "_reply",    PackPost() + "_reply",
   };
   out.insert(out.end() - 1, gateway.begin(), gateway.end());  // NTP's (QoS 0) stays last
   return out;

@@ -453,15 +453,15 @@ int OnDisconnect(int /*event*/, void* event_data, void* userdata) {
 // thing.disable / thing.enable / thing.delete on a sub-device's topic (Alibaba's downlinks to a
 // gateway about its sub-devices), addressed to the gateway's connection `client_id`: the sub-device has
 // no session then, so no subscription of the gateway would admit it.
-void SendSubDeviceState(const std::string& client_id, iot::alink::TopicKind kind, const std::string& product_key,
-                        const std::string& device_name, std::int64_t id) {
+void SendSubDeviceState(const std::string& client_id, iot::alink::TopicKind kind,
+                        const std::string& product_key, const std::string& device_name, std::int64_t id) {
   iot::alink::Topic topic;
   topic.kind = kind;
   topic.product_key = product_key;
   topic.device_name = device_name;
   const std::string name = iot::alink::FormatTopic(topic);
-  const std::string payload =
-      iot::alink::BuildRequest(std::to_string(id), iot::alink::ExpectedMethod(topic), nlohmann::json::object());
+  const std::string payload = iot::alink::BuildRequest(std::to_string(id), iot::alink::ExpectedMethod(topic),
+                                                       nlohmann::json::object());
   mosquitto_broker_publish_copy(client_id.c_str(), name.c_str(), static_cast<int>(payload.size()),
                                 payload.data(), 0, false, nullptr);
 }
@@ -473,10 +473,10 @@ void TellGateway(const iot::broker::Sessions::EndedSub& ended) {
   if (ended.gateway_client_id.empty() || ended.reason == Reason::kOutOfTopology) {
     return;
   }
-  SendSubDeviceState(ended.gateway_client_id,
-                     ended.reason == Reason::kDisabled ? iot::alink::TopicKind::kDisable
-                                                       : iot::alink::TopicKind::kDelete,
-                     ended.change.product_key, ended.change.device_name, ended.change.seq);
+  SendSubDeviceState(
+      ended.gateway_client_id,
+      ended.reason == Reason::kDisabled ? iot::alink::TopicKind::kDisable : iot::alink::TopicKind::kDelete,
+      ended.change.product_key, ended.change.device_name, ended.change.seq);
 }
 
 // A sub-device enabled again by an operator: its gateway, when connected, gets thing.enable (and may

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <map>
-#include <functional>
-#include <optional>
-#include <set>
 #include <memory>
+#include <optional>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -238,7 +238,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
         gateway = *gw;
         credentials.erase(gw);
       } else if (!o.gateway_product.empty()) {
-        throw std::runtime_error(o.credentials_file + ": no device of the gateway product " + o.gateway_product);
+        throw std::runtime_error(o.credentials_file + ": no device of the gateway product " +
+                                 o.gateway_product);
       }
       if (credentials.size() > o.devices) {
         credentials.resize(o.devices);
@@ -297,8 +298,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
       stats.Downlink();
       answer(std::move(r), json::object());
     });
-    target.OnService("", [&stats, answer, &services, values, values_mutex](const device::DownlinkRequest& request,
-                                                                           device::Responder r) {
+    target.OnService("", [&stats, answer, &services, values, values_mutex](
+                             const device::DownlinkRequest& request, device::Responder r) {
       stats.Downlink();
       auto it = services.find(request.identifier);
       if (it == services.end()) {
@@ -383,7 +384,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
         const std::size_t batch = std::min(alink::kMaxSessionBatch, pending.size() - at);
         for (std::size_t i = 0; i < batch; ++i) {
           const json& item = reply.data.is_array() && i < reply.data.size() ? reply.data[i] : json();
-          if (reply.outcome == device::Outcome::kReplied && item.is_object() && item.value("code", 0) == 200) {
+          if (reply.outcome == device::Outcome::kReplied && item.is_object() &&
+              item.value("code", 0) == 200) {
             ++connected;
             logged_in.insert(pending[at + i].device_name);
           } else {
@@ -431,7 +433,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
     return 1;
   }
   if (connected < credentials.size()) {
-    err << "msg=\"some devices not connected" << (gateway ? " (those not logged in do not post)" : ", the others keep trying")
+    err << "msg=\"some devices not connected"
+        << (gateway ? " (those not logged in do not post)" : ", the others keep trying")
         << "\" connected=" << connected << " devices=" << credentials.size() << "\n";
   }
 
@@ -480,7 +483,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
     }
     Poster& post = posters[turn++ % posters.size()];
     PostPlan plan = MakePost(model, values, o, NowMs());
-    const device::Outcome accepted = post(plan, [&stats](const device::Reply& reply) { stats.Record(reply); });
+    const device::Outcome accepted =
+        post(plan, [&stats](const device::Reply& reply) { stats.Record(reply); });
     if (accepted == device::Outcome::kWindowFull) {
       stats.WindowFull();
     } else {

@@ -79,8 +79,8 @@ struct World {
     if (!batch.empty()) {
       REQUIRE(iot::store::CreateDevices(stack.Db(), kPk, batch).has_value());
     }
-    gateway = std::make_unique<GatewayProcess>(stack, "gw-sdk-itest",
-                                               std::map<std::string, std::string>{{"IOT_GATEWAY_DEVICE_RATE", "0"}});
+    gateway = std::make_unique<GatewayProcess>(
+        stack, "gw-sdk-itest", std::map<std::string, std::string>{{"IOT_GATEWAY_DEVICE_RATE", "0"}});
     REQUIRE(gateway->WaitConnected());
     api = std::make_unique<iot::api::itest::ApiProcess>(
         iot::api::itest::Env{{"IOT_MQTT_HOST", "127.0.0.1"},
@@ -101,7 +101,8 @@ struct World {
     }
   }
 
-  iot::testing::HttpResponse Rest(const std::string& method, const std::string& path, const json& body = nullptr) {
+  iot::testing::HttpResponse Rest(const std::string& method, const std::string& path,
+                                  const json& body = nullptr) {
     iot::testing::HttpHeaders headers = {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}};
     std::string text;
     if (!body.is_null()) {
@@ -115,10 +116,12 @@ struct World {
   std::map<std::string, std::string> Topology(const std::string& gw) {
     std::map<std::string, std::string> out;
     auto r = Rest("GET", std::string("/products/") + kGwPk + "/devices/" + gw + "/topology");
+    last_topology = std::to_string(r.status) + " " + r.body.substr(0, 2000);
     if (r.status != 200) {
       return out;
     }
-    for (const json& item : json::parse(r.body)["items"]) {
+    const json doc = json::parse(r.body);  // not in the range-for: the temporary would dangle
+    for (const json& item : doc["items"]) {
       out[item["deviceName"].get<std::string>()] = item["status"].get<std::string>();
     }
     return out;
@@ -145,6 +148,7 @@ struct World {
   Stack stack;
   std::unique_ptr<GatewayProcess> gateway;
   std::unique_ptr<iot::api::itest::ApiProcess> api;
+  std::string last_topology;  // the last GET .../topology, for failure messages
 };
 
 DeviceOptions GatewayOptions(World& w, const std::string& dn) {
@@ -188,9 +192,10 @@ bool LoginAll(Device& gw, const std::vector<SubDeviceIdentity>& subs) {
 
 }  // namespace
 
-TEST_CASE("Gateway SDK: 100 sub-devices log in through one gateway, post, take property sets and sync "
-          "services over REST, log out",
-          "[integration][device][gateway][subdevices]") {
+TEST_CASE(
+    "Gateway SDK: 100 sub-devices log in through one gateway, post, take property sets and sync "
+    "services over REST, log out",
+    "[integration][device][gateway][subdevices]") {
   constexpr int kSubs = 100;
   World w(kSubs);
   Device gw(GatewayOptions(w, "gw01"));
@@ -200,7 +205,8 @@ TEST_CASE("Gateway SDK: 100 sub-devices log in through one gateway, post, take p
   std::mutex mutex;
   std::map<std::string, json> sets;
   std::atomic<int> sync_calls{0};
-  std::atomic<int> misrouted{0};  // a handler called for another device (no Catch assertions off the test thread)
+  std::atomic<int> misrouted{
+      0};  // a handler called for another device (no Catch assertions off the test thread)
   std::vector<iot::device::SubDevice> handles;
   for (const auto& sub : subs) {
     handles.push_back(gw.Sub(sub.product_key, sub.device_name));
@@ -254,7 +260,8 @@ TEST_CASE("Gateway SDK: 100 sub-devices log in through one gateway, post, take p
   CHECK(w.Rows(std::string("SELECT count(*) FROM latest_values v JOIN devices d ON d.id = v.device_id "
                            "WHERE d.product_key = '") +
                kPk + "' AND v.identifier = 'RunCount'") == kSubs);
-  auto props = json::parse(w.Rest("GET", std::string("/products/") + kPk + "/devices/sub042/properties").body);
+  auto props =
+      json::parse(w.Rest("GET", std::string("/products/") + kPk + "/devices/sub042/properties").body);
   bool found = false;
   for (const json& item : props["items"]) {
     if (item["identifier"] == "RunCount") {
@@ -356,7 +363,10 @@ TEST_CASE("Gateway SDK: a gateway cannot act for a sub-device not its own or not
   CHECK(other.AddTopology({subs[0]}).code == 6619);
   CHECK(other.LoginSubDevice(subs[0]).code == 6401);
   // A property set for sub000 reaches its own gateway only.
-  REQUIRE(iot::testing::PollUntil([&] { return w.Topology("gw01")["sub000"] == "online"; }, 10s, 100ms));
+  const bool sub000_online =
+      iot::testing::PollUntil([&] { return w.Topology("gw01")["sub000"] == "online"; }, 10s, 100ms);
+  INFO(w.last_topology);
+  REQUIRE(sub000_online);
   auto r = w.Rest("POST", std::string("/products/") + kPk + "/devices/sub000/properties",
                   {{"params", {{"TargetTemp", 21.0}}}});
   REQUIRE(r.status == 202);
@@ -366,21 +376,24 @@ TEST_CASE("Gateway SDK: a gateway cannot act for a sub-device not its own or not
   CHECK(stolen.outcome == Outcome::kTimedOut);
   CHECK(other_sets == 0);
   const std::int64_t sub000 = w.stack.DeviceId("sub000");
-  CHECK(w.stack.Scalar("SELECT value::text FROM latest_values WHERE device_id = $1 AND identifier = 'RunCount'",
-                       sub000) == std::optional<std::string>("1"));
+  CHECK(
+      w.stack.Scalar("SELECT value::text FROM latest_values WHERE device_id = $1 AND identifier = 'RunCount'",
+                     sub000) == std::optional<std::string>("1"));
 
   // gw01 posting for sub001 (its own topology, not logged in): refused as well, nothing stored.
   const Reply not_logged_in = owner.Sub(kPk, "sub001").PostProperties({{"RunCount", 5}});
   CHECK(not_logged_in.outcome != Outcome::kReplied);
-  CHECK(w.stack.Count("SELECT count(*) FROM latest_values WHERE device_id = $1", w.stack.DeviceId("sub001")) == 0);
+  CHECK(w.stack.Count("SELECT count(*) FROM latest_values WHERE device_id = $1",
+                      w.stack.DeviceId("sub001")) == 0);
   // ... and sub002, outside any topology: no login either.
   CHECK(iot::testing::PollUntil([&] { return owner.IsReady(); }, 10s, 50ms));
   CHECK(owner.LoginSubDevice(subs[2]).code == 6401);
 }
 
-TEST_CASE("Gateway SDK: killing the gateway's process marks its sub-devices offline within 2 s, on REST and "
-          "the live stream",
-          "[integration][device][gateway][subdevices][stream]") {
+TEST_CASE(
+    "Gateway SDK: killing the gateway's process marks its sub-devices offline within 2 s, on REST and "
+    "the live stream",
+    "[integration][device][gateway][subdevices][stream]") {
   constexpr int kSubs = 20;
   World w(0);
   // The live stream of the sub-devices' product.
@@ -396,8 +409,9 @@ TEST_CASE("Gateway SDK: killing the gateway's process marks its sub-devices offl
   // iot-devsim simulates a gateway of kGwPk with kSubs sub-devices (registered by it through REST).
   iot::testing::ChildProcess sim(
       {IOT_DEVSIM_BINARY, "--api", "http://127.0.0.1:" + std::to_string(w.api->Port()), "--mqtt",
-       w.stack.Broker().Uri(), "--product", kPk, "--gateway-product", kGwPk, "--devices", std::to_string(kSubs),
-       "--prefix", "gsim-", "--rate", "20", "--duration", "120", "--json", "--no-progress"},
+       w.stack.Broker().Uri(), "--product", kPk, "--gateway-product", kGwPk, "--devices",
+       std::to_string(kSubs), "--prefix", "gsim-", "--rate", "20", "--duration", "120", "--json",
+       "--no-progress"},
       {{"IOT_ADMIN_TOKEN", iot::api::itest::kAdminToken}},
       iot::testing::MakeTempDir("devsim-gw") + "/devsim.log");
   sim.Start();
@@ -437,9 +451,10 @@ TEST_CASE("Gateway SDK: killing the gateway's process marks its sub-devices offl
   CHECK(iot::testing::PollUntil([&] { return w.AllSubs("gsim-gw", kSubs, "offline"); }, 2s, 20ms));
 }
 
-TEST_CASE("Gateway SDK: a pack post is all or nothing - every failure named per device, a good pack stored "
-          "for the gateway and its sub-devices",
-          "[integration][device][gateway][pack]") {
+TEST_CASE(
+    "Gateway SDK: a pack post is all or nothing - every failure named per device, a good pack stored "
+    "for the gateway and its sub-devices",
+    "[integration][device][gateway][pack]") {
   World w(3);
   Device gw(GatewayOptions(w, "gw01"));
   REQUIRE(gw.Connect(5s));
@@ -490,21 +505,23 @@ TEST_CASE("Gateway SDK: a pack post is all or nothing - every failure named per 
   // A good pack: the gateway's own properties and event, two sub-devices' properties, each stored as
   // its own device's.
   const Reply good = gw.PostPack(
-      {{"properties", {{"RunCount", {{"value", 7}, {"time", t}}}, {"Humidity", {{"value", 40.5}, {"time", t}}}}},
+      {{"properties",
+        {{"RunCount", {{"value", 7}, {"time", t}}}, {"Humidity", {{"value", 40.5}, {"time", t}}}}},
        {"events", {{"LowBattery", {{"value", {{"Level", 4}, {"Since", "1600000000000"}}}, {"time", t}}}}},
        {"subDevices", json::array({part("sub000", {{"RunCount", {{"value", 8}, {"time", t}}}}),
                                    part("sub001", {{"FanLevel", {{"value", 1}, {"time", t}}}})})}});
   REQUIRE(good.outcome == Outcome::kReplied);
   CHECK(good.code == 200);
   auto latest = [&](std::int64_t device_id, const std::string& identifier) {
-    return w.stack.Scalar("SELECT value::text FROM latest_values WHERE device_id = $1 AND identifier = '" +
-                              identifier + "'",
-                          device_id);
+    return w.stack.Scalar(
+        "SELECT value::text FROM latest_values WHERE device_id = $1 AND identifier = '" + identifier + "'",
+        device_id);
   };
   CHECK(latest(gw01, "RunCount") == std::optional<std::string>("7"));
   CHECK(latest(gw01, "Humidity") == std::optional<std::string>("40.5"));
   CHECK(w.stack.Count("SELECT count(*) FROM events WHERE device_id = $1", gw01) == 1);
   CHECK(latest(sub000, "RunCount") == std::optional<std::string>("8"));
   CHECK(latest(sub001, "FanLevel") == std::optional<std::string>("1"));
-  CHECK(w.stack.Count("SELECT count(*) FROM latest_values WHERE device_id = $1", w.stack.DeviceId("sub002")) == 0);
+  CHECK(w.stack.Count("SELECT count(*) FROM latest_values WHERE device_id = $1",
+                      w.stack.DeviceId("sub002")) == 0);
 }

@@ -189,6 +189,7 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
   CHECK(ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1500"}, "tok", print)
             .gateway_product == "gw");
   CHECK(ParseOptions({"--product", "p"}, "tok", print).gateway_product.empty());
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1501"}, "tok", print),
-                    Catch::Contains("1500"));
+  CHECK_THROWS_WITH(
+      ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1501"}, "tok", print),
+      Catch::Contains("1500"));
 }

@@ -151,7 +151,8 @@ TEST_CASE("Protocol: a gateway's topics and subscriptions", "[device][protocol][
   CHECK(subs.size() == t.Subscriptions().size() + 7);
 }
 
-TEST_CASE("Protocol: a sub-device's signed credentials verify with its secret", "[device][protocol][gateway]") {
+TEST_CASE("Protocol: a sub-device's signed credentials verify with its secret",
+          "[device][protocol][gateway]") {
   SubDeviceIdentity sub{"subProd", "sensor-7", "0123456789abcdef", iot::alink::SignMethod::kHmacSha1};
   const json topo = SubDeviceSignParams(sub, 1700000000123, false);
   CHECK(topo["clientId"] == "subProd.sensor-7");
