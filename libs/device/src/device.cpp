@@ -1075,47 +1075,68 @@ nlohmann::json EventParams(const nlohmann::json& outputs, std::optional<std::int
   return {{"value", outputs}, {"time", time_ms.value_or(NowMs())}};
 }
 
-}  // namespace
-
-Reply Device::PostProperties(const nlohmann::json& params) {
+// Property and event posts of the device itself or, over a gateway's connection, of a sub-device
+// (`topics` names whose): argument checks, then one request.
+Reply PostPropertiesOn(Device::Core& core, const DeviceTopics& topics, const nlohmann::json& params) {
   if (!ValidParams(params)) {
     return Invalid("params must be a JSON object");
   }
-  return core_->SubmitAndWait(
-      core_->MakeRequest(core_->topics.PropertyPost(), "thing.event.property.post", params, true));
+  return core.SubmitAndWait(
+      core.MakeRequest(topics.PropertyPost(), "thing.event.property.post", params, true));
 }
 
-Outcome Device::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
+Outcome PostPropertiesAsyncOn(Device::Core& core, const DeviceTopics& topics, const nlohmann::json& params,
+                              ReplyCallback done) {
   if (!ValidParams(params)) {
     return Outcome::kInvalid;
   }
-  return core_->SubmitAsync(
-      core_->MakeRequest(core_->topics.PropertyPost(), "thing.event.property.post", params, true),
-      std::move(done));
+  return core.SubmitAsync(core.MakeRequest(topics.PropertyPost(), "thing.event.property.post", params, true),
+                          std::move(done));
 }
 
-Reply Device::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
-                        std::optional<std::int64_t> time_ms) {
+Reply PostEventOn(Device::Core& core, const DeviceTopics& topics, std::string_view event_id,
+                  const nlohmann::json& outputs, std::optional<std::int64_t> time_ms) {
   if (!alink::IsValidIdentifier(event_id)) {
     return Invalid("invalid event identifier");
   }
   if (!ValidParams(outputs)) {
     return Invalid("event outputs must be a JSON object");
   }
-  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.EventPost(event_id),
-                                                 "thing.event." + std::string(event_id) + ".post",
-                                                 EventParams(outputs, time_ms), true));
+  return core.SubmitAndWait(core.MakeRequest(topics.EventPost(event_id),
+                                             "thing.event." + std::string(event_id) + ".post",
+                                             EventParams(outputs, time_ms), true));
+}
+
+Outcome PostEventAsyncOn(Device::Core& core, const DeviceTopics& topics, std::string_view event_id,
+                         const nlohmann::json& outputs, std::optional<std::int64_t> time_ms,
+                         ReplyCallback done) {
+  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) {
+    return Outcome::kInvalid;
+  }
+  return core.SubmitAsync(
+      core.MakeRequest(topics.EventPost(event_id), "thing.event." + std::string(event_id) + ".post",
+                       EventParams(outputs, time_ms), true),
+      std::move(done));
+}
+
+}  // namespace
+
+Reply Device::PostProperties(const nlohmann::json& params) {
+  return PostPropertiesOn(*core_, core_->topics, params);
+}
+
+Outcome Device::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
+  return PostPropertiesAsyncOn(*core_, core_->topics, params, std::move(done));
+}
+
+Reply Device::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
+                        std::optional<std::int64_t> time_ms) {
+  return PostEventOn(*core_, core_->topics, event_id, outputs, time_ms);
 }
 
 Outcome Device::PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
                                std::optional<std::int64_t> time_ms, ReplyCallback done) {
-  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) {
-    return Outcome::kInvalid;
-  }
-  return core_->SubmitAsync(
-      core_->MakeRequest(core_->topics.EventPost(event_id), "thing.event." + std::string(event_id) + ".post",
-                         EventParams(outputs, time_ms), true),
-      std::move(done));
+  return PostEventAsyncOn(*core_, core_->topics, event_id, outputs, time_ms, std::move(done));
 }
 
 Reply Device::GetDesired(const std::vector<std::string>& identifiers) {
@@ -1299,59 +1320,26 @@ SubDevice::SubDevice(std::weak_ptr<Device::Core> core, const std::string& produc
     : core_(std::move(core)), topics_(std::make_shared<DeviceTopics>(product_key, device_name)) {}
 
 Reply SubDevice::PostProperties(const nlohmann::json& params) {
-  if (!ValidParams(params)) {
-    return Invalid("params must be a JSON object");
-  }
   auto core = core_.lock();
-  if (!core) {
-    return Stopped();
-  }
-  return core->SubmitAndWait(
-      core->MakeRequest(topics_->PropertyPost(), "thing.event.property.post", params, true));
+  return core ? PostPropertiesOn(*core, *topics_, params) : Stopped();
 }
 
 Outcome SubDevice::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
-  if (!ValidParams(params)) {
-    return Outcome::kInvalid;
-  }
   auto core = core_.lock();
-  if (!core) {
-    return Outcome::kStopped;
-  }
-  return core->SubmitAsync(
-      core->MakeRequest(topics_->PropertyPost(), "thing.event.property.post", params, true), std::move(done));
+  return core ? PostPropertiesAsyncOn(*core, *topics_, params, std::move(done)) : Outcome::kStopped;
 }
 
 Reply SubDevice::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
                            std::optional<std::int64_t> time_ms) {
-  if (!alink::IsValidIdentifier(event_id)) {
-    return Invalid("invalid event identifier");
-  }
-  if (!ValidParams(outputs)) {
-    return Invalid("event outputs must be a JSON object");
-  }
   auto core = core_.lock();
-  if (!core) {
-    return Stopped();
-  }
-  return core->SubmitAndWait(core->MakeRequest(topics_->EventPost(event_id),
-                                               "thing.event." + std::string(event_id) + ".post",
-                                               EventParams(outputs, time_ms), true));
+  return core ? PostEventOn(*core, *topics_, event_id, outputs, time_ms) : Stopped();
 }
 
 Outcome SubDevice::PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
                                   std::optional<std::int64_t> time_ms, ReplyCallback done) {
-  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) {
-    return Outcome::kInvalid;
-  }
   auto core = core_.lock();
-  if (!core) {
-    return Outcome::kStopped;
-  }
-  return core->SubmitAsync(
-      core->MakeRequest(topics_->EventPost(event_id), "thing.event." + std::string(event_id) + ".post",
-                        EventParams(outputs, time_ms), true),
-      std::move(done));
+  return core ? PostEventAsyncOn(*core, *topics_, event_id, outputs, time_ms, std::move(done))
+              : Outcome::kStopped;
 }
 
 void SubDevice::OnPropertySet(DownlinkHandler handler) {
