@@ -7,6 +7,7 @@
 // IOT_CONSOLE_MQTT_URL (mqtt://127.0.0.1:PORT), IOT_SCREENSHOT_DIR (where the PNGs go), IOT_CHROMIUM
 // (default /usr/bin/chromium), IOT_FIXTURES_DIR (tests/fixtures), IOT_FIREFOX (also check Firefox, e.g.
 // /usr/bin/firefox-esr: see firefox.mjs), IOT_CONSOLE_HOLD_S (keep the stack up afterwards).
+import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -478,6 +479,60 @@ try {
     await page.waitForFunction((pk) => document.querySelector(`[data-testid=overview-${pk}] [data-testid=count-online]`)?.textContent === '1', PK);
     expect((await row.getByTestId('count-unactive').innerText()).trim() === '2', 'two imported devices unactive');
     await shot('overview');
+  });
+
+  await step("a gateway's page lists its sub-devices with live state; a sub-device links to its gateway", async () => {
+    const admin = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+    const rest = async (method, path, body) => {
+      const r = await fetch(`${BASE}/api/v1${path}`, { method, headers: admin, body: body === undefined ? undefined : JSON.stringify(body) });
+      expect(r.ok, `${method} ${path} answered ${r.status}`);
+      return r.status === 204 ? null : r.json();
+    };
+    const GW_PK = 'consoleGw01';
+    const SUB = 'sub-0001';
+    await rest('POST', '/products', { productKey: GW_PK, name: 'Console gateway', nodeType: 'gateway' });
+    const gw = await rest('POST', `/products/${GW_PK}/devices`, { deviceName: 'gw-0001' });
+    const sub = await rest('POST', `/products/${PK}/devices`, { deviceName: SUB });
+    await rest('POST', `/products/${GW_PK}/devices/gw-0001/topology`, { devices: [{ productKey: PK, deviceName: SUB }] });
+    await page.goto(`${BASE}/products/${GW_PK}/devices/gw-0001`);
+    const row = page.getByTestId(`sub-${SUB}`);
+    await row.getByText('unactive').waitFor();
+    // The gateway logs its sub-device in (combine.login, signed with the sub-device's secret): the row turns
+    // online without a reload, then offline after the logout.
+    const gateway = new Device(mqtt, { url: MQTT_URL, productKey: GW_PK, deviceName: 'gw-0001', deviceSecret: gw.deviceSecret, log });
+    for (let i = 0; ; i++) {
+      try {
+        await gateway.connect();
+        break;
+      } catch (e) {
+        if (i >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    try {
+      const session = (what) => `/ext/session/${GW_PK}/gw-0001/combine/${what}`;
+      const ts = String(Date.now());
+      const clientId = `${PK}.${SUB}`;
+      const sign = createHmac('sha256', sub.deviceSecret).update(`clientId${clientId}deviceName${SUB}productKey${PK}timestamp${ts}`).digest('hex');
+      const login = { productKey: PK, deviceName: SUB, clientId, timestamp: ts, signMethod: 'hmacsha256', sign, cleanSession: 'true' };
+      let reply;
+      for (let i = 0; i < 20; i++) {
+        reply = await gateway.request(session('login'), 'combine.login', login); // the topology reaches the broker within 1 s
+        if (reply.code === 200) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(reply.code === 200, `combine.login answered ${JSON.stringify(reply)}`);
+      await row.getByText('online').waitFor({ timeout: LIVE_MS });
+      await page.getByTestId('subdevices-count').getByText('1 of 1 online').waitFor({ timeout: LIVE_MS });
+      await shot('gateway-subdevices');
+      expect((await gateway.request(session('logout'), 'combine.logout', { productKey: PK, deviceName: SUB })).code === 200, 'logout refused');
+      await row.getByText('offline').waitFor({ timeout: LIVE_MS });
+    } finally {
+      await gateway.close();
+    }
+    await row.getByRole('link', { name: SUB }).click();
+    await page.waitForURL(`**/products/${PK}/devices/${SUB}`);
+    await page.getByTestId('device-gateway').getByRole('link', { name: 'gw-0001' }).waitFor();
   });
 
   await step('a 503 with Retry-After is retried after the wait and never signs out', async () => {

@@ -188,6 +188,8 @@ export interface Device {
   lastOfflineAt: number | null;
   ipAddress: string | null;
   deviceSecret?: string;
+  // The gateway whose topology holds the device (null when none).
+  gateway?: { productKey: string; deviceName: string } | null;
 }
 
 export interface LatestProperty {

@@ -1,5 +1,6 @@
 #include "iot/device/device.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -15,6 +16,7 @@
 
 #include "backoff.hpp"
 #include "iot/alink/envelope.hpp"
+#include "iot/alink/session.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/clock.hpp"
 #include "iot/common/codes.hpp"
@@ -118,6 +120,13 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   ConnectionCallback connection_callback;
   MessageHandler message_handler;
   CustomRrpcHandler custom_rrpc_handler;
+  // A gateway's sub-devices: their downlink handlers by "pk/dn", and the state downlinks' handler.
+  struct SubHandlers {
+    DownlinkHandler property_set;
+    std::map<std::string, DownlinkHandler, std::less<>> services;
+  };
+  std::map<std::string, SubHandlers, std::less<>> sub_handlers;
+  std::function<void(const DownlinkRequest&)> sub_state_handler;
 
   // Runs `f(client)` unless stopped. False when it did not run.
   template <class F>
@@ -245,7 +254,8 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       state = State::kSubscribing;
       ++stats.connects;
     }
-    std::vector<std::string> filters = topics.Subscriptions();
+    std::vector<std::string> filters =
+        options.gateway ? topics.GatewaySubscriptions() : topics.Subscriptions();
     // Before NTP's filter, which stays last (QoS 0).
     std::vector<std::string> extra = options.subscriptions;
     if (options.ext_rrpc_services) {
@@ -508,6 +518,14 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       case alink::TopicKind::kDesiredDelete:
       case alink::TopicKind::kDslTemplateGet:
       case alink::TopicKind::kConfigGet:
+      case alink::TopicKind::kTopoAdd:
+      case alink::TopicKind::kTopoDelete:
+      case alink::TopicKind::kTopoGet:
+      case alink::TopicKind::kPropertyPackPost:
+      case alink::TopicKind::kSessionLogin:
+      case alink::TopicKind::kSessionLogout:
+      case alink::TopicKind::kSessionBatchLogin:
+      case alink::TopicKind::kSessionBatchLogout:
         if (topic->reply) {
           OnReply(*topic, topic_text, payload);
         }
@@ -528,6 +546,13 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         }
         return;
       case alink::TopicKind::kRrpcRequest: OnDownlink(*topic, topic_text, payload); return;
+      case alink::TopicKind::kDisable:
+      case alink::TopicKind::kEnable:
+      case alink::TopicKind::kDelete:
+        if (!topic->reply) {
+          OnSubDeviceState(*topic, topic_text, payload);
+        }
+        return;
       case alink::TopicKind::kExtRrpc:
         if (topic->suffix.starts_with("sys/")) {
           OnDownlink(*topic, topic_text, payload);  // RRPC_NEW sync service, answered on this topic
@@ -721,6 +746,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     request.method = decoded->method;
     request.params = std::move(*decoded->params);
     request.topic = topic_text;
+    request.product_key = topic.product_key.empty() ? options.product_key : topic.product_key;
+    request.device_name = topic.device_name.empty() ? options.device_name : topic.device_name;
+    const bool own = request.product_key == options.product_key && request.device_name == options.device_name;
     if (topic.kind == alink::TopicKind::kPropertySet) {
       request.kind = DownlinkKind::kPropertySet;
       request.identifier = "set";
@@ -754,7 +782,9 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     {
       std::lock_guard lock(mutex_);
       ++stats.downlinks;
-      if (request.kind == DownlinkKind::kPropertySet) {
+      if (!own) {
+        handler = SubHandler(request);
+      } else if (request.kind == DownlinkKind::kPropertySet) {
         handler = property_set_handler;
       } else if (request.kind == DownlinkKind::kConfigPush) {
         handler = config_push_handler;
@@ -784,6 +814,63 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
         ++stats.busy;
       }
       Responder(state).Reply(codes::kTooManyRequests, nlohmann::json::object(), "device busy");
+    }
+  }
+
+  // mutex_ held. The handler of a downlink addressed to one of the gateway's sub-devices.
+  DownlinkHandler SubHandler(const DownlinkRequest& request) const {
+    const auto sub = sub_handlers.find(request.product_key + "/" + request.device_name);
+    if (sub == sub_handlers.end()) {
+      return {};
+    }
+    if (request.kind == DownlinkKind::kPropertySet) {
+      return sub->second.property_set;
+    }
+    if (request.kind != DownlinkKind::kService) {
+      return {};
+    }
+    if (auto it = sub->second.services.find(request.identifier); it != sub->second.services.end()) {
+      return it->second;
+    }
+    if (auto any = sub->second.services.find(""); any != sub->second.services.end()) {
+      return any->second;
+    }
+    return {};
+  }
+
+  // thing.disable / enable / delete of a sub-device: the application is told; nothing is answered
+  // (the sub-device's topics are closed to the gateway once its session ended).
+  void OnSubDeviceState(const alink::Topic& topic, const std::string& topic_text,
+                        const std::string& payload) {
+    auto decoded = alink::DecodeRequest(payload);
+    DownlinkRequest request;
+    request.kind = DownlinkKind::kSubDeviceState;
+    request.identifier = topic.kind == alink::TopicKind::kDisable  ? "disable"
+                         : topic.kind == alink::TopicKind::kEnable ? "enable"
+                                                                   : "delete";
+    if (decoded) {
+      request.id = decoded->id;
+      request.method = decoded->method;
+      if (decoded->params->is_object()) {
+        request.params = *decoded->params;
+      }
+    }
+    request.topic = topic_text;
+    request.product_key = topic.product_key;
+    request.device_name = topic.device_name;
+    std::function<void(const DownlinkRequest&)> handler;
+    {
+      std::lock_guard lock(mutex_);
+      ++stats.downlinks;
+      handler = sub_state_handler;
+    }
+    if (handler) {
+      Dispatch([handler, request = std::move(request)] {
+        try {
+          handler(request);
+        } catch (const std::exception&) {  // nothing to answer
+        }
+      });
     }
   }
 
@@ -988,47 +1075,68 @@ nlohmann::json EventParams(const nlohmann::json& outputs, std::optional<std::int
   return {{"value", outputs}, {"time", time_ms.value_or(NowMs())}};
 }
 
-}  // namespace
-
-Reply Device::PostProperties(const nlohmann::json& params) {
+// Property and event posts of the device itself or, over a gateway's connection, of a sub-device
+// (`topics` names whose): argument checks, then one request.
+Reply PostPropertiesOn(Device::Core& core, const DeviceTopics& topics, const nlohmann::json& params) {
   if (!ValidParams(params)) {
     return Invalid("params must be a JSON object");
   }
-  return core_->SubmitAndWait(
-      core_->MakeRequest(core_->topics.PropertyPost(), "thing.event.property.post", params, true));
+  return core.SubmitAndWait(
+      core.MakeRequest(topics.PropertyPost(), "thing.event.property.post", params, true));
 }
 
-Outcome Device::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
+Outcome PostPropertiesAsyncOn(Device::Core& core, const DeviceTopics& topics, const nlohmann::json& params,
+                              ReplyCallback done) {
   if (!ValidParams(params)) {
     return Outcome::kInvalid;
   }
-  return core_->SubmitAsync(
-      core_->MakeRequest(core_->topics.PropertyPost(), "thing.event.property.post", params, true),
-      std::move(done));
+  return core.SubmitAsync(core.MakeRequest(topics.PropertyPost(), "thing.event.property.post", params, true),
+                          std::move(done));
 }
 
-Reply Device::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
-                        std::optional<std::int64_t> time_ms) {
+Reply PostEventOn(Device::Core& core, const DeviceTopics& topics, std::string_view event_id,
+                  const nlohmann::json& outputs, std::optional<std::int64_t> time_ms) {
   if (!alink::IsValidIdentifier(event_id)) {
     return Invalid("invalid event identifier");
   }
   if (!ValidParams(outputs)) {
     return Invalid("event outputs must be a JSON object");
   }
-  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.EventPost(event_id),
-                                                 "thing.event." + std::string(event_id) + ".post",
-                                                 EventParams(outputs, time_ms), true));
+  return core.SubmitAndWait(core.MakeRequest(topics.EventPost(event_id),
+                                             "thing.event." + std::string(event_id) + ".post",
+                                             EventParams(outputs, time_ms), true));
+}
+
+Outcome PostEventAsyncOn(Device::Core& core, const DeviceTopics& topics, std::string_view event_id,
+                         const nlohmann::json& outputs, std::optional<std::int64_t> time_ms,
+                         ReplyCallback done) {
+  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) {
+    return Outcome::kInvalid;
+  }
+  return core.SubmitAsync(
+      core.MakeRequest(topics.EventPost(event_id), "thing.event." + std::string(event_id) + ".post",
+                       EventParams(outputs, time_ms), true),
+      std::move(done));
+}
+
+}  // namespace
+
+Reply Device::PostProperties(const nlohmann::json& params) {
+  return PostPropertiesOn(*core_, core_->topics, params);
+}
+
+Outcome Device::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
+  return PostPropertiesAsyncOn(*core_, core_->topics, params, std::move(done));
+}
+
+Reply Device::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
+                        std::optional<std::int64_t> time_ms) {
+  return PostEventOn(*core_, core_->topics, event_id, outputs, time_ms);
 }
 
 Outcome Device::PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
                                std::optional<std::int64_t> time_ms, ReplyCallback done) {
-  if (!alink::IsValidIdentifier(event_id) || !ValidParams(outputs)) {
-    return Outcome::kInvalid;
-  }
-  return core_->SubmitAsync(
-      core_->MakeRequest(core_->topics.EventPost(event_id), "thing.event." + std::string(event_id) + ".post",
-                         EventParams(outputs, time_ms), true),
-      std::move(done));
+  return PostEventAsyncOn(*core_, core_->topics, event_id, outputs, time_ms, std::move(done));
 }
 
 Reply Device::GetDesired(const std::vector<std::string>& identifiers) {
@@ -1095,6 +1203,158 @@ ShadowReply Device::ShadowSend(const std::string& message) { return core_->Shado
 void Device::OnShadowControl(ShadowHandler handler) {
   std::lock_guard lock(core_->mutex_);
   core_->shadow_handler = std::move(handler);
+}
+
+// --- Gateways ------------------------------------------------------------------------------------
+
+namespace {
+
+nlohmann::json DeviceKeys(const std::vector<SubDeviceIdentity>& subs) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const auto& sub : subs) {
+    keys.push_back({{"productKey", sub.product_key}, {"deviceName", sub.device_name}});
+  }
+  return keys;
+}
+
+Reply Stopped() {
+  Reply r;
+  r.outcome = Outcome::kStopped;
+  return r;
+}
+
+}  // namespace
+
+Reply Device::AddTopology(const std::vector<SubDeviceIdentity>& subs) {
+  if (subs.empty()) {
+    return Invalid("no sub-devices");
+  }
+  nlohmann::json params = nlohmann::json::array();
+  const std::int64_t now = NowMs();
+  for (const auto& sub : subs) {
+    params.push_back(SubDeviceSignParams(sub, now, false));
+  }
+  return core_->SubmitAndWait(core_->MakeRequest(core_->topics.TopoAdd(), "thing.topo.add", params, false));
+}
+
+Reply Device::DeleteTopology(const std::vector<SubDeviceIdentity>& subs) {
+  if (subs.empty()) {
+    return Invalid("no sub-devices");
+  }
+  return core_->SubmitAndWait(
+      core_->MakeRequest(core_->topics.TopoDelete(), "thing.topo.delete", DeviceKeys(subs), false));
+}
+
+Reply Device::GetTopology() {
+  return core_->SubmitAndWait(
+      core_->MakeRequest(core_->topics.TopoGet(), "thing.topo.get", nlohmann::json::object(), false));
+}
+
+namespace {
+
+// Session requests go at QoS 0, as Alibaba allows (they are resent like any request).
+PendingRequest SessionRequest(Device::Core& core, alink::TopicKind kind, const nlohmann::json& params) {
+  PendingRequest r = core.MakeRequest(core.topics.Session(kind), alink::SessionMethod(kind), params, false);
+  r.qos = 0;
+  return r;
+}
+
+}  // namespace
+
+Reply Device::LoginSubDevice(const SubDeviceIdentity& sub) {
+  return core_->SubmitAndWait(
+      SessionRequest(*core_, alink::TopicKind::kSessionLogin, SubDeviceSignParams(sub, NowMs(), true)));
+}
+
+Reply Device::LogoutSubDevice(const SubDeviceIdentity& sub) {
+  return core_->SubmitAndWait(
+      SessionRequest(*core_, alink::TopicKind::kSessionLogout,
+                     {{"productKey", sub.product_key}, {"deviceName", sub.device_name}}));
+}
+
+std::vector<Reply> Device::LoginSubDevices(const std::vector<SubDeviceIdentity>& subs) {
+  std::vector<Reply> replies;
+  const std::int64_t now = NowMs();
+  for (std::size_t at = 0; at < subs.size(); at += alink::kMaxSessionBatch) {
+    nlohmann::json list = nlohmann::json::array();
+    for (std::size_t i = at; i < std::min(subs.size(), at + alink::kMaxSessionBatch); ++i) {
+      list.push_back(SubDeviceSignParams(subs[i], now, true));
+    }
+    replies.push_back(core_->SubmitAndWait(
+        SessionRequest(*core_, alink::TopicKind::kSessionBatchLogin, {{"deviceList", std::move(list)}})));
+  }
+  return replies;
+}
+
+std::vector<Reply> Device::LogoutSubDevices(const std::vector<SubDeviceIdentity>& subs) {
+  std::vector<Reply> replies;
+  for (std::size_t at = 0; at < subs.size(); at += alink::kMaxSessionBatch) {
+    const std::vector<SubDeviceIdentity> part(
+        subs.begin() + static_cast<std::ptrdiff_t>(at),
+        subs.begin() + static_cast<std::ptrdiff_t>(std::min(subs.size(), at + alink::kMaxSessionBatch)));
+    replies.push_back(core_->SubmitAndWait(
+        SessionRequest(*core_, alink::TopicKind::kSessionBatchLogout, DeviceKeys(part))));
+  }
+  return replies;
+}
+
+Reply Device::PostPack(const nlohmann::json& params) {
+  if (!ValidParams(params)) {
+    return Invalid("params must be a JSON object");
+  }
+  return core_->SubmitAndWait(
+      core_->MakeRequest(core_->topics.PackPost(), "thing.event.property.pack.post", params, false));
+}
+
+SubDevice Device::Sub(const std::string& product_key, const std::string& device_name) {
+  return SubDevice(core_, product_key, device_name);
+}
+
+void Device::OnSubDeviceState(std::function<void(const DownlinkRequest&)> handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->sub_state_handler = std::move(handler);
+}
+
+SubDevice::SubDevice(std::weak_ptr<Device::Core> core, const std::string& product_key,
+                     const std::string& device_name)
+    : core_(std::move(core)), topics_(std::make_shared<DeviceTopics>(product_key, device_name)) {}
+
+Reply SubDevice::PostProperties(const nlohmann::json& params) {
+  auto core = core_.lock();
+  return core ? PostPropertiesOn(*core, *topics_, params) : Stopped();
+}
+
+Outcome SubDevice::PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done) {
+  auto core = core_.lock();
+  return core ? PostPropertiesAsyncOn(*core, *topics_, params, std::move(done)) : Outcome::kStopped;
+}
+
+Reply SubDevice::PostEvent(std::string_view event_id, const nlohmann::json& outputs,
+                           std::optional<std::int64_t> time_ms) {
+  auto core = core_.lock();
+  return core ? PostEventOn(*core, *topics_, event_id, outputs, time_ms) : Stopped();
+}
+
+Outcome SubDevice::PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
+                                  std::optional<std::int64_t> time_ms, ReplyCallback done) {
+  auto core = core_.lock();
+  return core ? PostEventAsyncOn(*core, *topics_, event_id, outputs, time_ms, std::move(done))
+              : Outcome::kStopped;
+}
+
+void SubDevice::OnPropertySet(DownlinkHandler handler) {
+  if (auto core = core_.lock()) {
+    std::lock_guard lock(core->mutex_);
+    core->sub_handlers[product_key() + "/" + device_name()].property_set = std::move(handler);
+  }
+}
+
+void SubDevice::OnService(std::string identifier, DownlinkHandler handler) {
+  if (auto core = core_.lock()) {
+    std::lock_guard lock(core->mutex_);
+    core->sub_handlers[product_key() + "/" + device_name()].services[std::move(identifier)] =
+        std::move(handler);
+  }
 }
 
 }  // namespace iot::device

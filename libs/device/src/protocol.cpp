@@ -72,6 +72,33 @@ std::string DeviceTopics::ConfigGet() const { return Format(TopicKind::kConfigGe
 
 std::string DeviceTopics::NtpRequest() const { return Format(TopicKind::kNtpRequest, pk_, dn_); }
 
+std::string DeviceTopics::TopoAdd() const { return Format(TopicKind::kTopoAdd, pk_, dn_); }
+
+std::string DeviceTopics::TopoDelete() const { return Format(TopicKind::kTopoDelete, pk_, dn_); }
+
+std::string DeviceTopics::TopoGet() const { return Format(TopicKind::kTopoGet, pk_, dn_); }
+
+std::string DeviceTopics::PackPost() const { return Format(TopicKind::kPropertyPackPost, pk_, dn_); }
+
+std::string DeviceTopics::Session(TopicKind kind) const { return Format(kind, pk_, dn_); }
+
+std::vector<std::string> DeviceTopics::GatewaySubscriptions() const {
+  const std::string own = "/sys/" + pk_ + "/" + dn_ + "/";
+  std::vector<std::string> out;
+  for (std::string& filter : Subscriptions()) {
+    if (filter.starts_with(own)) {
+      filter = "/sys/+/+/" + filter.substr(own.size());
+    }
+    out.push_back(std::move(filter));
+  }
+  std::vector<std::string> gateway = {
+      "/sys/+/+/thing/disable", "/sys/+/+/thing/enable", "/sys/+/+/thing/delete", TopoAdd() + "_reply",
+      TopoDelete() + "_reply",  TopoGet() + "_reply",    PackPost() + "_reply",
+  };
+  out.insert(out.end() - 1, gateway.begin(), gateway.end());  // NTP's (QoS 0) stays last
+  return out;
+}
+
 std::vector<std::string> DeviceTopics::Subscriptions() const {
   const std::string base = "/sys/" + pk_ + "/" + dn_ + "/";
   return {
@@ -170,6 +197,24 @@ bool ParseReplyPayload(std::string_view payload, bool post, Reply& out) {
     out.refusals = ParseRefusals(out.data);
   }
   return true;
+}
+
+nlohmann::json SubDeviceSignParams(const SubDeviceIdentity& sub, std::int64_t timestamp_ms, bool login) {
+  const std::string client_id = sub.product_key + "." + sub.device_name;
+  const std::string timestamp = std::to_string(timestamp_ms);
+  nlohmann::json params = {
+      {"productKey", sub.product_key},
+      {"deviceName", sub.device_name},
+      {"clientId", client_id},
+      {"timestamp", timestamp},
+      {login ? "signMethod" : "signmethod", std::string(alink::SignMethodName(sub.sign_method))},
+      {"sign", alink::Sign(sub.sign_method, sub.device_secret,
+                           alink::SignContent(client_id, sub.device_name, sub.product_key, timestamp))},
+  };
+  if (login) {
+    params["cleanSession"] = "true";
+  }
+  return params;
 }
 
 std::string BuildNtpRequest(std::int64_t device_send_ms) {

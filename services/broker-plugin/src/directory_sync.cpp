@@ -1,6 +1,8 @@
 #include "directory_sync.hpp"
 
 #include <chrono>
+#include <optional>
+#include <utility>
 
 #include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
@@ -102,9 +104,15 @@ void DirectorySync::OnDeviceChanged(const std::string& payload) {
   const std::string dn = payload.substr(slash + 1);
   auto device = store::LookupDevice(*db_, pk, dn);
   bool kick = false;
+  std::optional<EnabledSubDevice> enabled_again;
   if (device) {
-    directory_.Upsert(pk, dn, RecordOf(std::move(*device)));
+    const auto before = directory_.Find(pk, dn);
     kick = !device->enabled;
+    DeviceRecord record = RecordOf(std::move(*device));
+    if (before && !before->enabled && record.enabled && !record.gateway_key.empty()) {
+      enabled_again = EnabledSubDevice{pk, dn, record.gateway_key};
+    }
+    directory_.Upsert(pk, dn, std::move(record));
   } else if (store::Is(device.error(), store::Errc::kNotFound)) {
     directory_.Remove(pk, dn);
     kick = true;
@@ -123,6 +131,14 @@ void DirectorySync::OnDeviceChanged(const std::string& payload) {
   if (kick) {
     kicks_.emplace_back(pk, dn);
   }
+  if (enabled_again && enabled_subs_.size() < kMaxChangedKeys) {
+    enabled_subs_.push_back(std::move(*enabled_again));
+  }
+}
+
+std::vector<DirectorySync::EnabledSubDevice> DirectorySync::TakeEnabledSubDevices() {
+  std::lock_guard lock(kicks_mutex_);
+  return std::exchange(enabled_subs_, {});
 }
 
 void DirectorySync::Run() {

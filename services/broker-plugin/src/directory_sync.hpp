@@ -40,6 +40,15 @@ class DirectorySync final {
   std::vector<std::pair<std::string, std::string>> TakeKicks(bool& recheck_all,
                                                              std::vector<std::string>* changed = nullptr);
 
+  // Sub-devices of a gateway that were disabled and are enabled again (seen by NOTIFY, not by a full
+  // reload): their gateway is told with thing.enable, as it was told thing.disable.
+  struct EnabledSubDevice {
+    std::string product_key;
+    std::string device_name;
+    std::string gateway_key;  // DeviceDirectory::Key of its gateway
+  };
+  std::vector<EnabledSubDevice> TakeEnabledSubDevices();
+
  private:
   void Run();
   bool LoadAll();
@@ -53,6 +62,7 @@ class DirectorySync final {
   std::mutex kicks_mutex_;
   std::vector<std::pair<std::string, std::string>> kicks_;
   std::vector<std::string> changed_;
+  std::vector<EnabledSubDevice> enabled_subs_;
   bool recheck_all_ = false;
 };
 

@@ -450,24 +450,47 @@ int OnDisconnect(int /*event*/, void* event_data, void* userdata) {
   return MOSQ_ERR_SUCCESS;
 }
 
+// thing.disable / thing.enable / thing.delete on a sub-device's topic (Alibaba's downlinks to a
+// gateway about its sub-devices), addressed to the gateway's connection `client_id`: the sub-device has
+// no session then, so no subscription of the gateway would admit it.
+void SendSubDeviceState(const std::string& client_id, iot::alink::TopicKind kind,
+                        const std::string& product_key, const std::string& device_name, std::int64_t id) {
+  iot::alink::Topic topic;
+  topic.kind = kind;
+  topic.product_key = product_key;
+  topic.device_name = device_name;
+  const std::string name = iot::alink::FormatTopic(topic);
+  const std::string payload = iot::alink::BuildRequest(std::to_string(id), iot::alink::ExpectedMethod(topic),
+                                                       nlohmann::json::object());
+  mosquitto_broker_publish_copy(client_id.c_str(), name.c_str(), static_cast<int>(payload.size()),
+                                payload.data(), 0, false, nullptr);
+}
+
 // A sub-device disabled or deleted while online through its gateway: the gateway gets thing.disable or
-// thing.delete on the sub-device's topic (Alibaba's downlink; the gateway's SDK drops the sub-device),
-// addressed to its connection, since the sub-device's session (and so its topics) just ended.
+// thing.delete (its SDK drops the sub-device), since the sub-device's session just ended.
 void TellGateway(const iot::broker::Sessions::EndedSub& ended) {
   using Reason = iot::broker::Sessions::EndedSub::Reason;
   if (ended.gateway_client_id.empty() || ended.reason == Reason::kOutOfTopology) {
     return;
   }
-  iot::alink::Topic topic;
-  topic.kind =
-      ended.reason == Reason::kDisabled ? iot::alink::TopicKind::kDisable : iot::alink::TopicKind::kDelete;
-  topic.product_key = ended.change.product_key;
-  topic.device_name = ended.change.device_name;
-  const std::string name = iot::alink::FormatTopic(topic);
-  const std::string payload = iot::alink::BuildRequest(
-      std::to_string(ended.change.seq), iot::alink::ExpectedMethod(topic), nlohmann::json::object());
-  mosquitto_broker_publish_copy(ended.gateway_client_id.c_str(), name.c_str(),
-                                static_cast<int>(payload.size()), payload.data(), 0, false, nullptr);
+  SendSubDeviceState(
+      ended.gateway_client_id,
+      ended.reason == Reason::kDisabled ? iot::alink::TopicKind::kDisable : iot::alink::TopicKind::kDelete,
+      ended.change.product_key, ended.change.device_name, ended.change.seq);
+}
+
+// A sub-device enabled again by an operator: its gateway, when connected, gets thing.enable (and may
+// log it in again).
+void TellGatewayEnabled(const Plugin& plugin, const iot::broker::DirectorySync::EnabledSubDevice& sub) {
+  const auto slash = sub.gateway_key.find('/');
+  if (slash == std::string::npos) {
+    return;
+  }
+  const auto client_id =
+      plugin.sessions.ClientIdOf(sub.gateway_key.substr(0, slash), sub.gateway_key.substr(slash + 1));
+  if (client_id) {
+    SendSubDeviceState(*client_id, iot::alink::TopicKind::kEnable, sub.product_key, sub.device_name, NowMs());
+  }
 }
 
 int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
@@ -477,6 +500,9 @@ int OnTick(int /*event*/, void* /*event_data*/, void* userdata) {
       bool recheck_all = false;
       std::vector<std::string> changed;
       auto kicks = plugin.sync->TakeKicks(recheck_all, &changed);
+      for (const auto& enabled : plugin.sync->TakeEnabledSubDevices()) {
+        TellGatewayEnabled(plugin, enabled);
+      }
       if (recheck_all || !changed.empty()) {
         // Sub-devices deleted, disabled or moved out of their gateway's topology end their sessions.
         for (const auto& ended :

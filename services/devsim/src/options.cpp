@@ -79,7 +79,10 @@ cli::CommandLine MakeCommandLine(Options& o) {
       "seed", po::value(&o.seed)->value_name("N"), "random seed (1)")("json", po::bool_switch(&o.json),
                                                                       "print the summary as JSON on stdout")(
       "no-progress", po::bool_switch()->notifier([&o](bool v) { o.progress = !v; }),
-      "no live progress line on stderr");
+      "no live progress line on stderr")(
+      "gateway-product", po::value(&o.gateway_product)->value_name("PK"),
+      "simulate one gateway of this product (named PREFIXgw) carrying the --devices devices as its "
+      "sub-devices over its one connection (at most 1500)");
   return line;
 }
 
@@ -112,6 +115,9 @@ Options ParseOptions(const std::vector<std::string>& args, const std::string& en
       text.erase(0, 12);
     }
     throw std::invalid_argument(text);
+  }
+  if (!o.gateway_product.empty() && o.devices > kMaxGatewaySubDevices) {
+    throw std::invalid_argument("--gateway-product: a gateway carries at most 1500 sub-devices (--devices)");
   }
   if (o.token.empty() && (o.credentials_file.empty() || o.model_file.empty())) {
     throw std::invalid_argument(

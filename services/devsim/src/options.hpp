@@ -32,7 +32,14 @@ struct Options {
   bool json = false;
   bool progress = true;
   std::chrono::seconds connect_timeout{30};
+  // Gateway mode (--gateway-product): one gateway device of this product, named {prefix}gw (registered,
+  // or read from --credentials, like the others), carries the --devices sub-devices over its one
+  // connection: topology add, batch login, their posts on their own topics, their downlinks.
+  std::string gateway_product;
 };
+
+// A gateway holds at most this many sub-devices (the platform's topology limit).
+inline constexpr std::size_t kMaxGatewaySubDevices = 1500;
 
 // Parses argv (after the program name) with the platform's command-line library (libs/cli). Throws
 // std::invalid_argument with a message naming the option for unknown options, missing or malformed

@@ -5,14 +5,18 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
+#include "iot/alink/session.hpp"
 #include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/device/device.hpp"
@@ -66,6 +70,19 @@ struct Api {
   }
 };
 
+// Registers one device (or reads the secret of the existing one).
+Credential RegisterOne(const Api& api, const std::string& product_key, const std::string& device_name) {
+  const std::string base = "/api/v1/products/" + product_key + "/devices";
+  http::Response one = api.Call("POST", base, json{{"deviceName", device_name}}.dump());
+  if (one.status == 409) {
+    one = api.Call("GET", base + "/" + device_name);
+  }
+  if (one.status != 200 && one.status != 201) {
+    HttpFailure("registering " + device_name, one);
+  }
+  return FromJson(json::parse(one.body));
+}
+
 // Registers the devices (devices:batch in chunks of 1000); names that exist already are looked up.
 std::vector<Credential> RegisterDevices(const Options& o, const Api& api) {
   std::vector<Credential> out;
@@ -89,15 +106,7 @@ std::vector<Credential> RegisterDevices(const Options& o, const Api& api) {
     }
     // Some exist (an earlier run): register the rest one by one, read the secrets of the others.
     for (const json& name : names) {
-      const std::string dn = name.get<std::string>();
-      http::Response one = api.Call("POST", base, json{{"deviceName", dn}}.dump());
-      if (one.status == 409) {
-        one = api.Call("GET", base + "/" + dn);
-      }
-      if (one.status != 200 && one.status != 201) {
-        HttpFailure("registering " + dn, one);
-      }
-      out.push_back(FromJson(json::parse(one.body)));
+      out.push_back(RegisterOne(api, o.product_key, name.get<std::string>()));
     }
   }
   return out;
@@ -210,6 +219,7 @@ PostPlan MakePost(const tsl::Module& model, ValueGenerator& values, const Option
 int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const std::atomic<bool>& stop) {
   // --- set up: credentials and thing model ---
   std::vector<Credential> credentials;
+  std::optional<Credential> gateway;  // gateway mode
   tsl::Module model;
   try {
     std::unique_ptr<Api> api;
@@ -220,13 +230,31 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
     }
     if (!o.credentials_file.empty() && ::access(o.credentials_file.c_str(), R_OK) == 0) {
       credentials = ReadCredentials(o.credentials_file);
+      // Gateway mode: the gateway is the entry of the gateway product.
+      const auto gw = std::find_if(credentials.begin(), credentials.end(), [&](const Credential& c) {
+        return !o.gateway_product.empty() && c.product_key == o.gateway_product;
+      });
+      if (gw != credentials.end()) {
+        gateway = *gw;
+        credentials.erase(gw);
+      } else if (!o.gateway_product.empty()) {
+        throw std::runtime_error(o.credentials_file + ": no device of the gateway product " +
+                                 o.gateway_product);
+      }
       if (credentials.size() > o.devices) {
         credentials.resize(o.devices);
       }
     } else {
       credentials = RegisterDevices(o, *api);
+      if (!o.gateway_product.empty()) {
+        gateway = RegisterOne(*api, o.gateway_product, o.prefix + "gw");
+      }
       if (!o.credentials_file.empty()) {
-        WriteCredentials(o.credentials_file, credentials);
+        auto all = credentials;
+        if (gateway) {
+          all.push_back(*gateway);
+        }
+        WriteCredentials(o.credentials_file, all);
       }
     }
     if (credentials.empty()) {
@@ -248,30 +276,10 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
   }
 
   // --- connect ---
-  std::vector<std::unique_ptr<device::Device>> devices;
+  // Answers come from the thing model, after the configured delay (on the runtime's timer, so a slow
+  // answer holds no thread). `target` is a Device or a SubDevice.
   std::uint64_t seed = o.seed;
-  for (const Credential& c : credentials) {
-    device::DeviceOptions d;
-    d.broker_uri = o.mqtt_uri;
-    d.ca_file = o.ca_file;
-    d.product_key = c.product_key;
-    d.device_name = c.device_name;
-    d.device_secret = c.device_secret;
-    d.qos = o.qos;
-    d.window = o.window;
-    d.reply_timeout = o.reply_timeout;
-    d.max_attempts = 3;
-    d.request_deadline = o.reply_timeout * 3 + std::chrono::seconds(1);
-    d.runtime = runtime;
-    std::unique_ptr<device::Device> dev;
-    try {
-      dev = std::make_unique<device::Device>(d);
-    } catch (const std::exception& e) {
-      err << "msg=\"cannot create device\" error=" << log::Quote(e.what()) << "\n";
-      return 1;
-    }
-    // Answers come from the thing model, after the configured delay (on the runtime's timer, so a
-    // slow answer holds no thread).
+  auto install_handlers = [&](auto& target) {
     auto values = std::make_shared<ValueGenerator>(++seed * 7919);
     auto values_mutex = std::make_shared<std::mutex>();
     auto answer = [&stats, runtime, delay = o.answer_delay](device::Responder responder, json data) {
@@ -286,12 +294,12 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
         responder.Reply(429, json::object(), "simulator busy");
       }
     };
-    dev->OnPropertySet([&stats, answer](const device::DownlinkRequest&, device::Responder r) {
+    target.OnPropertySet([&stats, answer](const device::DownlinkRequest&, device::Responder r) {
       stats.Downlink();
       answer(std::move(r), json::object());
     });
-    dev->OnService("", [&stats, answer, &services, values, values_mutex](
-                           const device::DownlinkRequest& request, device::Responder r) {
+    target.OnService("", [&stats, answer, &services, values, values_mutex](
+                             const device::DownlinkRequest& request, device::Responder r) {
       stats.Downlink();
       auto it = services.find(request.identifier);
       if (it == services.end()) {
@@ -305,29 +313,129 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
       }
       answer(std::move(r), std::move(output));
     });
-    dev->Start();
-    devices.push_back(std::move(dev));
-  }
-  const auto connect_deadline = Clock::now() + o.connect_timeout;
+  };
+  auto device_options = [&](const Credential& c) {
+    device::DeviceOptions d;
+    d.broker_uri = o.mqtt_uri;
+    d.ca_file = o.ca_file;
+    d.product_key = c.product_key;
+    d.device_name = c.device_name;
+    d.device_secret = c.device_secret;
+    d.qos = o.qos;
+    d.window = o.window;
+    d.reply_timeout = o.reply_timeout;
+    d.max_attempts = 3;
+    d.request_deadline = o.reply_timeout * 3 + std::chrono::seconds(1);
+    d.runtime = runtime;
+    return d;
+  };
+
+  // What posting drives: one function per simulated device (a Device, or a SubDevice of the gateway).
+  using Poster = std::function<device::Outcome(const PostPlan&, device::ReplyCallback)>;
+  std::vector<Poster> posters;
+  std::vector<std::unique_ptr<device::Device>> devices;  // the connections (one in gateway mode)
+  std::vector<device::SubDevice> subs;
   std::size_t connected = 0;
-  while (Clock::now() < connect_deadline && !stop) {
-    connected = 0;
-    for (const auto& d : devices) {
-      connected += d->IsReady() ? 1 : 0;
+  const auto connect_deadline = Clock::now() + o.connect_timeout;
+  try {
+    if (gateway) {
+      device::DeviceOptions d = device_options(*gateway);
+      d.gateway = true;
+      devices.push_back(std::make_unique<device::Device>(d));
+    } else {
+      for (const Credential& c : credentials) {
+        auto dev = std::make_unique<device::Device>(device_options(c));
+        install_handlers(*dev);
+        dev->Start();
+        devices.push_back(std::move(dev));
+      }
     }
-    if (connected == devices.size()) {
-      break;
+  } catch (const std::exception& e) {
+    err << "msg=\"cannot create device\" error=" << log::Quote(e.what()) << "\n";
+    return 1;
+  }
+  if (gateway) {
+    device::Device& gw = *devices.front();
+    std::vector<device::SubDeviceIdentity> identities;
+    for (const Credential& c : credentials) {
+      identities.push_back({c.product_key, c.device_name, c.device_secret, alink::SignMethod::kHmacSha256});
+      subs.push_back(gw.Sub(c.product_key, c.device_name));
+      install_handlers(subs.back());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!gw.Connect(std::chrono::duration_cast<std::chrono::milliseconds>(o.connect_timeout))) {
+      err << "msg=\"gateway not connected\" uri=" << log::Quote(o.mqtt_uri)
+          << " error=" << log::Quote(gw.LastError()) << "\n";
+      return 1;
+    }
+    const device::Reply added = gw.AddTopology(identities);
+    if (!added.ok()) {
+      err << "msg=\"topology add failed\" code=" << added.code << " message=" << log::Quote(added.message)
+          << "\n";
+      return 1;
+    }
+    // The topology reaches the broker within a second: log in (again) whoever is refused, until the
+    // connect timeout.
+    std::vector<device::SubDeviceIdentity> pending = identities;
+    std::set<std::string> logged_in;
+    while (!pending.empty() && Clock::now() < connect_deadline && !stop) {
+      std::vector<device::SubDeviceIdentity> refused;
+      std::size_t at = 0;
+      for (const device::Reply& reply : gw.LoginSubDevices(pending)) {
+        const std::size_t batch = std::min(alink::kMaxSessionBatch, pending.size() - at);
+        for (std::size_t i = 0; i < batch; ++i) {
+          const json& item = reply.data.is_array() && i < reply.data.size() ? reply.data[i] : json();
+          if (reply.outcome == device::Outcome::kReplied && item.is_object() &&
+              item.value("code", 0) == 200) {
+            ++connected;
+            logged_in.insert(pending[at + i].device_name);
+          } else {
+            refused.push_back(pending[at + i]);
+          }
+        }
+        at += batch;
+      }
+      pending = std::move(refused);
+      if (!pending.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+    // Only sub-devices logged in post: the broker closes the gateway's connection on a refused publish.
+    for (device::SubDevice& sub : subs) {
+      if (logged_in.count(sub.device_name()) == 0) {
+        continue;
+      }
+      posters.push_back([sub](const PostPlan& plan, device::ReplyCallback done) mutable {
+        return plan.event ? sub.PostEventAsync(plan.event_id, plan.params, std::nullopt, std::move(done))
+                          : sub.PostPropertiesAsync(plan.params, std::move(done));
+      });
+    }
+  } else {
+    for (auto& dev : devices) {
+      posters.push_back([d = dev.get()](const PostPlan& plan, device::ReplyCallback done) {
+        return plan.event ? d->PostEventAsync(plan.event_id, plan.params, std::nullopt, std::move(done))
+                          : d->PostPropertiesAsync(plan.params, std::move(done));
+      });
+    }
+    while (Clock::now() < connect_deadline && !stop) {
+      connected = 0;
+      for (const auto& d : devices) {
+        connected += d->IsReady() ? 1 : 0;
+      }
+      if (connected == devices.size()) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   if (connected == 0) {
     err << "msg=\"no device connected\" uri=" << log::Quote(o.mqtt_uri)
         << " error=" << log::Quote(devices.front()->LastError()) << "\n";
     return 1;
   }
-  if (connected < devices.size()) {
-    err << "msg=\"some devices not connected, the others keep trying\" connected=" << connected
-        << " devices=" << devices.size() << "\n";
+  if (connected < credentials.size()) {
+    err << "msg=\"some devices not connected"
+        << (gateway ? " (those not logged in do not post)" : ", the others keep trying")
+        << "\" connected=" << connected << " devices=" << credentials.size() << "\n";
   }
 
   // --- post at the configured rate; progress on one line ---
@@ -373,12 +481,10 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
       std::this_thread::sleep_until(std::min(next, end));
       continue;
     }
-    device::Device& dev = *devices[turn++ % devices.size()];
+    Poster& post = posters[turn++ % posters.size()];
     PostPlan plan = MakePost(model, values, o, NowMs());
-    auto done = [&stats](const device::Reply& reply) { stats.Record(reply); };
-    const device::Outcome accepted = plan.event
-                                         ? dev.PostEventAsync(plan.event_id, plan.params, std::nullopt, done)
-                                         : dev.PostPropertiesAsync(plan.params, done);
+    const device::Outcome accepted =
+        post(plan, [&stats](const device::Reply& reply) { stats.Record(reply); });
     if (accepted == device::Outcome::kWindowFull) {
       stats.WindowFull();
     } else {
@@ -409,15 +515,30 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
   }
 
   std::uint64_t resends = 0;
-  connected = 0;
+  std::size_t ever_connected = 0;
   for (const auto& d : devices) {
     resends += d->Stats().resends;
-    connected += d->Stats().connects > 0 ? 1 : 0;
+    ever_connected += d->Stats().connects > 0 ? 1 : 0;
+  }
+  if (gateway) {
+    // Sub-devices log out with their gateway; "connected" counts those logged in.
+    std::vector<device::SubDeviceIdentity> identities;
+    for (const Credential& c : credentials) {
+      identities.push_back({c.product_key, c.device_name, "", alink::SignMethod::kHmacSha256});
+    }
+    (void)devices.front()->LogoutSubDevices(identities);
+  } else {
+    connected = ever_connected;
   }
   for (auto& d : devices) {
     d->Stop();
   }
-  json summary = stats.Summary(posting_s, devices.size(), connected, resends);
+  json summary = stats.Summary(posting_s, posters.size(), connected, resends);
+  if (gateway) {
+    summary["gateway"] = {{"productKey", gateway->product_key},
+                          {"deviceName", gateway->device_name},
+                          {"connections", ever_connected}};
+  }
   if (o.json) {
     out << summary.dump() << std::endl;
   } else {

@@ -284,6 +284,10 @@ TEST_CASE("Sub-devices: a gateway cannot act for a sub-device not its own or not
   iot::store::DevicePatch enable;
   enable.enabled = true;
   REQUIRE(iot::store::PatchDevice(stack.db, kSubPk, "sub0001", enable));
+  // Enabled again: the gateway is told as well (thing.enable), and may log it in again.
+  auto enabled = owner.WaitMessage(SubTopic("sub0001", "thing/enable"), 3s);
+  REQUIRE(enabled);
+  CHECK(json::parse(enabled->payload)["method"] == "thing.enable");
   REQUIRE(iot::testing::PollUntil(
       [&, n = 0]() mutable {
         return SessionRequest(owner, "gw01", "login", "e" + std::to_string(++n), "combine.login",

@@ -185,4 +185,11 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
                     Catch::Contains("--invalid"));
   CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices", "-1"}, "tok", print),
                     Catch::Contains("--devices"));
+  // Gateway mode: one gateway carries at most 1500 sub-devices.
+  CHECK(ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1500"}, "tok", print)
+            .gateway_product == "gw");
+  CHECK(ParseOptions({"--product", "p"}, "tok", print).gateway_product.empty());
+  CHECK_THROWS_WITH(
+      ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1501"}, "tok", print),
+      Catch::Contains("1500"));
 }

@@ -126,3 +126,50 @@ TEST_CASE("Protocol: remote configuration topics and the downloaded file's check
   CHECK_FALSE(ConfigFileMatches(config, file + " "));            // other size
   CHECK_FALSE(ConfigFileMatches({"id", 15, "", "u"}, file));
 }
+
+TEST_CASE("Protocol: a gateway's topics and subscriptions", "[device][protocol][gateway]") {
+  DeviceTopics t("gwProd", "gw-1");
+  CHECK(t.TopoAdd() == "/sys/gwProd/gw-1/thing/topo/add");
+  CHECK(t.TopoDelete() == "/sys/gwProd/gw-1/thing/topo/delete");
+  CHECK(t.TopoGet() == "/sys/gwProd/gw-1/thing/topo/get");
+  CHECK(t.PackPost() == "/sys/gwProd/gw-1/thing/event/property/pack/post");
+  CHECK(t.Session(iot::alink::TopicKind::kSessionLogin) == "/ext/session/gwProd/gw-1/combine/login");
+  CHECK(t.Session(iot::alink::TopicKind::kSessionBatchLogout) ==
+        "/ext/session/gwProd/gw-1/combine/batch_logout");
+  const auto subs = t.GatewaySubscriptions();
+  auto has = [&](const std::string& f) { return std::find(subs.begin(), subs.end(), f) != subs.end(); };
+  // The sub-devices' downlinks and post replies with `+` in their place, never the own form twice.
+  CHECK(has("/sys/+/+/thing/service/property/set"));
+  CHECK(has("/sys/+/+/rrpc/request/+"));
+  CHECK(has("/sys/+/+/thing/event/+/post_reply"));
+  CHECK(has("/sys/+/+/thing/enable"));
+  CHECK(has("/sys/gwProd/gw-1/thing/topo/add_reply"));
+  CHECK(has("/sys/gwProd/gw-1/thing/event/property/pack/post_reply"));
+  CHECK_FALSE(has("/sys/gwProd/gw-1/thing/service/property/set"));
+  CHECK(has("/shadow/get/gwProd/gw-1"));
+  CHECK(subs.back() == "/ext/ntp/gwProd/gw-1/response");
+  CHECK(subs.size() == t.Subscriptions().size() + 7);
+}
+
+TEST_CASE("Protocol: a sub-device's signed credentials verify with its secret",
+          "[device][protocol][gateway]") {
+  SubDeviceIdentity sub{"subProd", "sensor-7", "0123456789abcdef", iot::alink::SignMethod::kHmacSha1};
+  const json topo = SubDeviceSignParams(sub, 1700000000123, false);
+  CHECK(topo["clientId"] == "subProd.sensor-7");
+  CHECK(topo["timestamp"] == "1700000000123");
+  CHECK(topo["signmethod"] == "hmacsha1");  // the C SDK's spelling in thing.topo.add
+  CHECK_FALSE(topo.contains("cleanSession"));
+  auto decoded = iot::alink::DecodeSubDeviceSign(topo);
+  REQUIRE(decoded.has_value());
+  CHECK(iot::alink::VerifySubDeviceSign(*decoded, "0123456789abcdef").has_value());
+  CHECK_FALSE(iot::alink::VerifySubDeviceSign(*decoded, "another-secret").has_value());
+
+  sub.sign_method = iot::alink::SignMethod::kHmacSha256;
+  const json login = SubDeviceSignParams(sub, 1700000000123, true);
+  CHECK(login["signMethod"] == "hmacsha256");
+  CHECK(login["cleanSession"] == "true");
+  auto decoded_login = iot::alink::DecodeSubDeviceSign(login);
+  REQUIRE(decoded_login.has_value());
+  CHECK(decoded_login->sign_method == iot::alink::SignMethod::kHmacSha256);
+  CHECK(iot::alink::VerifySubDeviceSign(*decoded_login, "0123456789abcdef").has_value());
+}

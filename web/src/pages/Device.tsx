@@ -5,6 +5,7 @@ import { DeviceMessages } from '../components/Messages';
 import { ParamsForm } from '../components/ParamsForm';
 import { DeviceOtaSection } from '../components/DeviceOta';
 import { ShadowSection } from '../components/Shadow';
+import { SubDevicesSection } from '../components/SubDevices';
 import { ErrorBox, fmtTime, Json, Link, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { StreamMessage, useStream } from '../stream';
 import { displayValue, isNumeric, Param, serviceInputs, TslDocument, TslProperty, userServices } from '../tsl';
@@ -340,6 +341,11 @@ export function DevicePage(props: { pk: string; dn: string }) {
             <span>
               product <code>{pk}</code>
             </span>
+            {d.gateway && (
+              <span data-testid="device-gateway">
+                gateway <Link href={devicePath(d.gateway.productKey, d.gateway.deviceName)}>{d.gateway.deviceName}</Link>
+              </span>
+            )}
             <span>IP {d.ipAddress ?? '—'}</span>
             <span>last online {fmtTime(d.lastOnlineAt)}</span>
             <span>last offline {fmtTime(d.lastOfflineAt)}</span>
@@ -478,6 +484,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
         </table>
         <LoadOlder list={rejections} testid="older-rejections" />
       </div>
+      {product.data?.nodeType === 'gateway' && <SubDevicesSection base={base} />}
       <ShadowSection base={base} />
       <DeviceOtaSection base={base} />
       <div class="card">

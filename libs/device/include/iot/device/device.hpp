@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "iot/alink/credentials.hpp"
+#include "iot/device/protocol.hpp"
 #include "iot/device/runtime.hpp"
 #include "iot/device/types.hpp"
 
@@ -60,6 +61,10 @@ struct DeviceOptions {
   // Also receive sync services as the C SDK's RRPC_NEW mode does: /ext/rrpc/+/sys/{pk}/{dn}/thing/
   // service/+, answered on the request's own topic (OnService handlers, DownlinkRequest::sync).
   bool ext_rrpc_services = false;
+  // A gateway (reference §2.17): subscribes for its sub-devices too (DeviceTopics::
+  // GatewaySubscriptions), so the SubDevice handles (Sub) receive their downlinks. Only for a device of
+  // a product with nodeType "gateway": the broker refuses those subscriptions to any other.
+  bool gateway = false;
 
   std::chrono::milliseconds reconnect_min{250};
   std::chrono::milliseconds reconnect_max{30000};
@@ -92,6 +97,8 @@ using MessageHandler = std::function<void(const std::string& topic, const std::s
 using CustomRrpcHandler = std::function<void(const std::string& topic, const std::string& payload,
                                              std::function<void(const std::string& answer)> answer)>;
 using ConnectionCallback = std::function<void(bool ready, const std::string& cause)>;
+
+class SubDevice;
 
 struct DeviceStats {
   std::uint64_t connects = 0;  // successful CONNECTs (first one included)
@@ -181,10 +188,64 @@ class Device {
   // Desired changes the platform pushes ("method":"control"), run on a Runtime worker.
   void OnShadowControl(ShadowHandler handler);
 
+  // --- Gateways (DeviceOptions::gateway; reference §2.17, §2.10) ---------------------------------
+  // thing.topo.add, each sub-device signed with its own secret; data lists the sub-devices added.
+  Reply AddTopology(const std::vector<SubDeviceIdentity>& subs);
+  // thing.topo.delete (secrets not needed).
+  Reply DeleteTopology(const std::vector<SubDeviceIdentity>& subs);
+  // thing.topo.get; data [{"productKey","deviceName"}...].
+  Reply GetTopology();
+  // combine.login / combine.logout (answered by the broker itself). Login data {productKey,
+  // deviceName}; 6401 when not in the topology, 520 when online through another gateway.
+  Reply LoginSubDevice(const SubDeviceIdentity& sub);
+  Reply LogoutSubDevice(const SubDeviceIdentity& sub);
+  // combine.batch.login / logout, alink::kMaxSessionBatch sub-devices per request (more are split):
+  // one reply per request, data [{"productKey","deviceName","code","message"}...], code the first
+  // failure's.
+  std::vector<Reply> LoginSubDevices(const std::vector<SubDeviceIdentity>& subs);
+  std::vector<Reply> LogoutSubDevices(const std::vector<SubDeviceIdentity>& subs);
+  // thing.event.property.pack.post: {"properties":..,"events":..,"subDevices":[{"identity":{..},
+  // "properties":..,"events":..}]}. All or nothing: on failure `data` names each failure per device.
+  Reply PostPack(const nlohmann::json& params);
+  // A logged-in sub-device's view over this connection: its posts on its own topics, its downlinks
+  // to its own handlers. Handles share the gateway's connection, window and Runtime.
+  SubDevice Sub(const std::string& product_key, const std::string& device_name);
+  // thing.disable / thing.enable / thing.delete of a sub-device (kind kSubDeviceState, identifier
+  // "disable", "enable" or "delete"; product_key / device_name name it). Not answered: the
+  // sub-device has no session then, so the broker would refuse the reply on its topic (and close
+  // the gateway's connection). After "enable" the gateway may log the sub-device in again.
+  void OnSubDeviceState(std::function<void(const DownlinkRequest&)> handler);
+
   struct Core;
 
  private:
   std::shared_ptr<Core> core_;
+};
+
+// A sub-device speaking through its gateway's connection (Device::Sub). Copyable; valid as long as
+// its gateway Device (calls after the gateway went away end with kStopped).
+class SubDevice {
+ public:
+  const std::string& product_key() const { return topics_->product_key(); }
+  const std::string& device_name() const { return topics_->device_name(); }
+
+  // As Device's, on /sys/{subPk}/{subDn}/...
+  Reply PostProperties(const nlohmann::json& params);
+  Outcome PostPropertiesAsync(const nlohmann::json& params, ReplyCallback done);
+  Reply PostEvent(std::string_view event_id, const nlohmann::json& outputs,
+                  std::optional<std::int64_t> time_ms = std::nullopt);
+  Outcome PostEventAsync(std::string_view event_id, const nlohmann::json& outputs,
+                         std::optional<std::int64_t> time_ms, ReplyCallback done);
+  // Property sets and services (async and sync) addressed to this sub-device; without a handler a
+  // call is answered 460, as for a direct device.
+  void OnPropertySet(DownlinkHandler handler);
+  void OnService(std::string identifier, DownlinkHandler handler);
+
+  SubDevice(std::weak_ptr<Device::Core> core, const std::string& product_key, const std::string& device_name);
+
+ private:
+  std::weak_ptr<Device::Core> core_;
+  std::shared_ptr<const DeviceTopics> topics_;
 };
 
 }  // namespace iot::device

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "iot/alink/config.hpp"
+#include "iot/alink/topic.hpp"
 #include "iot/device/types.hpp"
 
 namespace iot::device {
@@ -27,10 +28,22 @@ struct DeviceTopics {
   std::string NtpRequest() const;    // /ext/ntp/{pk}/{dn}/request
   std::string ShadowUpdate() const;  // /shadow/update/{pk}/{dn}
   std::string ShadowGet() const;     // /shadow/get/{pk}/{dn}
+  // A gateway's requests (reference §2.17, §2.10) on its own topics.
+  std::string TopoAdd() const;     // /sys/{pk}/{dn}/thing/topo/add
+  std::string TopoDelete() const;  // .../thing/topo/delete
+  std::string TopoGet() const;     // .../thing/topo/get
+  std::string PackPost() const;    // .../thing/event/property/pack/post
+  // /ext/session/{pk}/{dn}/combine/{login|logout|batch_login|batch_logout} for the session kinds.
+  std::string Session(alink::TopicKind kind) const;
   // Filters subscribed on every connect: post replies, property set, services (async), RRPC
   // requests, desired/template replies, the shadow, NTP response (last: QoS 0). thing/service/+ also matches
   // the device's own {id}_reply publishes; the SDK ignores those.
   std::vector<std::string> Subscriptions() const;
+  // A gateway's: the /sys/ filters of Subscriptions() with `+/+` in place of its own levels (so its
+  // sub-devices' downlinks and replies arrive too; the broker delivers only those of sub-devices
+  // logged in through this connection), plus the sub-devices' thing/disable, enable, delete and the
+  // replies to the gateway's own topology and pack requests. NTP's filter stays last.
+  std::vector<std::string> GatewaySubscriptions() const;
 
   const std::string& product_key() const { return pk_; }
   const std::string& device_name() const { return dn_; }
@@ -58,6 +71,13 @@ std::string BuildShadowRequest(std::string_view method, const nlohmann::json& st
 // Remote configuration (reference §2.13): true when `file` (downloaded from `config.url`) has
 // `config.size` bytes and the SHA-256 `config.sign` (hex, any case).
 bool ConfigFileMatches(const alink::ConfigFile& config, std::string_view file);
+
+// One sub-device's signed credentials (reference §2.17): productKey, deviceName, clientId
+// "{pk}.{dn}", timestamp (ms, as text), the sign method and the HMAC of
+// "clientId{id}deviceName{dn}productKey{pk}timestamp{ts}" keyed with its DeviceSecret. thing.topo.add
+// spells the method "signmethod" (as the C SDK does); combine.login (`login`) "signMethod" and adds
+// "cleanSession":"true".
+nlohmann::json SubDeviceSignParams(const SubDeviceIdentity& sub, std::int64_t timestamp_ms, bool login);
 
 // NTP (reference §2.15).
 std::string BuildNtpRequest(std::int64_t device_send_ms);

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iot/alink/credentials.hpp"
+
 namespace iot::device {
 
 // How a request ended.
@@ -74,7 +76,9 @@ struct ShadowReply {
 
 using ShadowHandler = std::function<void(const ShadowReply&)>;
 
-enum class DownlinkKind { kPropertySet, kService, kConfigPush };
+// kSubDeviceState: thing.disable / thing.enable / thing.delete of a sub-device, sent to its gateway
+// (identifier "disable", "enable" or "delete").
+enum class DownlinkKind { kPropertySet, kService, kConfigPush, kSubDeviceState };
 
 // A request from the platform: property set (thing/service/property/set), an async service
 // (thing/service/{id}) or a sync service over RRPC (rrpc/request/{messageId}).
@@ -87,6 +91,18 @@ struct DownlinkRequest {
   bool sync = false;            // arrived over RRPC
   std::string rrpc_message_id;  // the messageId of the RRPC topic (sync only)
   std::string topic;            // the topic it arrived on
+  // The device it is for: the device itself, or (on a gateway) one of its sub-devices.
+  std::string product_key;
+  std::string device_name;
+};
+
+// A sub-device of a gateway (reference §2.17). The secret is what the gateway signs thing.topo.add
+// and combine.login with, for the sub-device; it never leaves the gateway.
+struct SubDeviceIdentity {
+  std::string product_key;
+  std::string device_name;
+  std::string device_secret;  // needed by AddTopology and login only
+  alink::SignMethod sign_method = alink::SignMethod::kHmacSha256;
 };
 
 }  // namespace iot::device
