@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "connection.hpp"
+#include "forwarding_tx.hpp"
 
 namespace iot::store {
 namespace {
@@ -398,6 +399,8 @@ Result<std::vector<LifecycleResult>> ApplyLifecycles(Db& db, std::span<const Lif
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<LifecycleResult>> {
     pqxx::work tx(c);
     std::vector<LifecycleResult> out(events.size());
+    std::vector<std::int64_t> forward_devices;
+    std::vector<const ForwardMessage*> forward;
     for (std::size_t i = 0; i < events.size(); ++i) {
       const auto& e = events[i];
       auto r = Exec(tx, kLifecycle, e.device_id, e.online, e.time, e.sequence, e.ip_address);
@@ -413,7 +416,12 @@ Result<std::vector<LifecycleResult>> ApplyLifecycles(Db& db, std::span<const Lif
       out[i].applied = true;
       Parse(r[0][0].as<std::string>(), out[i].status);
       out[i].first_activation = r[0][1].as<bool>();
+      for (const auto& f : e.forward) {
+        forward_devices.push_back(e.device_id);
+        forward.push_back(&f);
+      }
     }
+    WriteOutbox(tx, forward_devices, forward);
     tx.commit();
     return out;
   });

@@ -8,8 +8,10 @@
 #include <unordered_map>
 
 #include "connection.hpp"
+#include "forwarding_tx.hpp"
 #include "iot/common/json_text.hpp"
 #include "iot/store/stream.hpp"
+#include "text_array.hpp"
 
 namespace iot::store {
 namespace {
@@ -46,36 +48,6 @@ const Statement kStreamListening{
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)"};
 constexpr auto kStreamCheckInterval = kStreamPresenceCheck;
-
-// PostgreSQL array literal of text elements: every element quoted, " and \ escaped.
-class TextArray {
- public:
-  void Add(std::string_view v) {
-    out_.push_back(out_.empty() ? '{' : ',');
-    out_.push_back('"');
-    for (char c : v) {
-      if (c == '"' || c == '\\') {
-        out_.push_back('\\');
-      }
-      out_.push_back(c);
-    }
-    out_.push_back('"');
-  }
-  void Add(std::int64_t v) {
-    out_.push_back(out_.empty() ? '{' : ',');
-    out_ += std::to_string(v);
-  }
-  std::string Take() {
-    if (out_.empty()) {
-      return "{}";
-    }
-    out_.push_back('}');
-    return std::move(out_);
-  }
-
- private:
-  std::string out_;
-};
 
 std::int64_t HashParam(std::uint64_t h) {
   std::int64_t v;
@@ -286,7 +258,19 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
     }
     Exec(tx, kLatest, d.Take(), props.Take());
   }
-  // 4. Live stream: delivered to listeners exactly when this transaction commits, in batch order.
+  // 4. Forwarding outbox: the rows of the stored messages, in batch order (per device in order).
+  {
+    std::vector<std::int64_t> devices;
+    std::vector<const ForwardMessage*> forward;
+    for (auto i : fresh) {
+      for (const auto& f : batch[i].forward) {
+        devices.push_back(batch[i].device_id);
+        forward.push_back(&f);
+      }
+    }
+    WriteOutbox(tx, devices, forward);
+  }
+  // 5. Live stream: delivered to listeners exactly when this transaction commits, in batch order.
   if (stream && (has_props || has_events || has_rej)) {
     StreamPayloadBuilder builder;
     for (auto i : fresh) {

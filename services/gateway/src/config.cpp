@@ -61,6 +61,12 @@ Config LoadConfig(const std::string& config_path, const EnvLookup& env) {
   r.String("log_level", "IOT_LOG_LEVEL", c.log_level);
   r.String("log_format", "IOT_LOG_FORMAT", c.log_format);
   r.String("public_base_url", "IOT_PUBLIC_BASE_URL", c.public_base_url);
+  r.Int("forward", "IOT_GATEWAY_FORWARD", 0, 1, c.forward);
+  r.Int("forward_batch", "IOT_FORWARD_BATCH", 1, 1000, c.forward_batch);
+  r.Int("forward_timeout_ms", "IOT_FORWARD_TIMEOUT_MS", 100, 600'000, c.forward_timeout_ms);
+  r.Int("forward_max_attempts", "IOT_FORWARD_MAX_ATTEMPTS", 0, 1'000'000, c.forward_max_attempts);
+  r.Int("forward_max_age_s", "IOT_FORWARD_MAX_AGE_S", 0, 365 * 86400, c.forward_max_age_s);
+  r.Int("forward_retry_max_ms", "IOT_FORWARD_RETRY_MAX_MS", 100, 3'600'000, c.forward_retry_max_ms);
 
   if (c.pg_dsn.empty()) {
     problems.push_back("IOT_PG_DSN (pg_dsn): required");

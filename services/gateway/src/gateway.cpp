@@ -1,5 +1,9 @@
 #include "gateway.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "iot/common/log.hpp"
 #include "iot/store/listener.hpp"
 
@@ -38,8 +42,9 @@ PipelineSettings PipelineFor(const Config& c) {
   return p;
 }
 
-HandlerSettings HandlerFor(const Config& c) {
+HandlerSettings HandlerFor(const Config& c, const ForwardRules* rules) {
   HandlerSettings h;
+  h.forward_rules = rules;
   h.rate_per_second = c.device_rate;
   h.script_limits.cpu_time = std::chrono::milliseconds(c.script_cpu_ms);
   h.script_limits.memory_bytes = static_cast<std::size_t>(c.script_memory_mb) << 20;
@@ -77,14 +82,26 @@ Gateway::Gateway(const Config& config)
     : config_(config),
       source_(DbFor(config, "lookup")),
       directory_(source_, CacheFor(config)),
+      rules_db_(DbFor(config, "rules")),
       backends_(BackendsFor(config)),
       ingress_(MqttFor(config), metrics_),
-      pipeline_(PipelineFor(config), HandlerFor(config), directory_, Pointers(backends_), ingress_,
-                metrics_) {
+      pipeline_(PipelineFor(config), HandlerFor(config, &forward_rules_), directory_, Pointers(backends_),
+                ingress_, metrics_) {
   metrics_.queue_depth = [this] { return pipeline_.Held(); };
   metrics_.queue_capacity = [this] { return static_cast<std::size_t>(config_.queue_high); };
   metrics_.mqtt_connected = [this] { return ingress_.Connected(); };
   metrics_.database_ok = [this] { return database_ok_.load(); };
+  if (config.forward == 1) {
+    ForwarderSettings f;
+    f.holder = config.client_id + "-" + std::to_string(::getpid());
+    f.batch_max = config.forward_batch;
+    f.timeout = std::chrono::milliseconds(config.forward_timeout_ms);
+    f.max_attempts = config.forward_max_attempts;
+    f.max_age_s = config.forward_max_age_s;
+    f.retry_max = std::chrono::milliseconds(config.forward_retry_max_ms);
+    f.retry_min = std::min(f.retry_min, f.retry_max);
+    forwarder_ = std::make_unique<Forwarder>(DbFor(config, "forwarder"), f, metrics_);
+  }
 }
 
 Gateway::~Gateway() { Stop(); }
@@ -102,6 +119,9 @@ bool Gateway::Start() {
   }
   listener_ = std::thread([this] { ListenLoop(); });
   pipeline_.Start();
+  if (forwarder_) {
+    forwarder_->Start();
+  }
   ingress_.Start(pipeline_);
   IOT_LOG_INFO("gateway", "msg=\"started\" client_id="
                               << log::Quote(config_.client_id) << " workers=" << config_.workers
@@ -119,6 +139,9 @@ void Gateway::Stop() {
   // Drain while still connected so the held messages are committed *and* answered; messages that
   // still arrive meanwhile are taken as far as the workers run. Then disconnect: the broker keeps
   // queueing for the persistent session until the next start.
+  if (forwarder_) {
+    forwarder_->RequestStop();  // an HTTP call in flight ends within IOT_FORWARD_TIMEOUT_MS
+  }
   ingress_.StopSupervisor();
   if (config_.end_session_on_stop == 1) {
     ingress_.Unsubscribe();
@@ -130,6 +153,9 @@ void Gateway::Stop() {
   if (listener_.joinable()) {
     listener_.join();
   }
+  if (forwarder_) {
+    forwarder_->Stop();
+  }
   if (metrics_server_) {
     metrics_server_->Stop();
   }
@@ -138,9 +164,19 @@ void Gateway::Stop() {
 
 void Gateway::ListenLoop() {
   // Thing-model publishes, product changes (validation mode) and device changes (enabled, deleted)
-  // invalidate the caches within one Poll interval.
-  store::Listener listener(DbFor(config_, "listen"), CachingDirectory::Channels(),
-                           [this](const store::Notification& n) { directory_.Apply(n); });
+  // invalidate the caches within one Poll interval; forwarding rule changes reload the rules.
+  std::vector<std::string> channels = CachingDirectory::Channels();
+  channels.emplace_back(store::kChannelForwardRule);
+  bool rules_stale = true;
+  log::RateLimiter rules_noise(std::chrono::seconds(5));
+  auto rules_loaded = std::chrono::steady_clock::now();
+  store::Listener listener(DbFor(config_, "listen"), channels,
+                           [this, &rules_stale](const store::Notification& n) {
+                             directory_.Apply(n);
+                             if (n.resync || n.channel == store::kChannelForwardRule) {
+                               rules_stale = true;
+                             }
+                           });
   bool was_connected = true;
   while (!stopping_) {
     auto r = listener.Poll(std::chrono::milliseconds(250));
@@ -150,6 +186,17 @@ void Gateway::ListenLoop() {
     }
     was_connected = static_cast<bool>(r);
     database_ok_ = was_connected;
+    // The rules: at start (the handlers wait for them), on a change, and every minute as a safety net.
+    const auto now = std::chrono::steady_clock::now();
+    if (rules_stale || now - rules_loaded > std::chrono::minutes(1)) {
+      if (auto loaded = forward_rules_.Load(rules_db_); loaded) {
+        rules_stale = false;
+        rules_loaded = now;
+      } else {
+        IOT_LOG_LIMITED(rules_noise, log::Level::kWarn, "gateway",
+                        "msg=\"forwarding rules not loaded\" error=" << log::Quote(loaded.error().message()));
+      }
+    }
   }
 }
 

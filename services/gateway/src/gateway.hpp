@@ -7,6 +7,8 @@
 
 #include "config.hpp"
 #include "directory.hpp"
+#include "forwarder.hpp"
+#include "forwarding.hpp"
 #include "metrics.hpp"
 #include "metrics_server.hpp"
 #include "mqtt_ingress.hpp"
@@ -37,10 +39,13 @@ class Gateway {
   Metrics metrics_;
   StoreDirectorySource source_;
   CachingDirectory directory_;
+  ForwardRules forward_rules_;  // read by the handlers, reloaded by ListenLoop
+  store::Db rules_db_;          // ListenLoop's connection for reloading them
   std::vector<std::unique_ptr<StoreBackend>> backends_;
   MqttIngress ingress_;
   Pipeline pipeline_;
   std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<Forwarder> forwarder_;  // IOT_GATEWAY_FORWARD=1
   std::atomic<bool> stopping_{false};
   std::atomic<bool> database_ok_{false};  // the LISTEN connection is up (readiness)
   std::thread listener_;

@@ -41,7 +41,17 @@ bool IsReplyless(alink::TopicKind kind) {
 
 HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out) {
   bool device_published = false;
+  if (settings_.forward_rules != nullptr && !settings_.forward_rules->Loaded()) {
+    return HandleStatus::kRetry;  // the forwarding rules are not known yet (PostgreSQL away at start)
+  }
   const HandleStatus status = HandleMessage(in, now_ms, out, device_published);
+  // Forwarding: the rules that match what is stored get outbox rows in its transaction.
+  if (status == HandleStatus::kWork && settings_.forward_rules != nullptr && settings_.forward_rules->Any() &&
+      (out.telemetry || std::holds_alternative<LifecycleOp>(out.op))) {
+    if (auto topic = alink::ParseTopic(in.topic)) {
+      Route(*settings_.forward_rules->Get(), *topic, in.payload, out);
+    }
+  }
   // No silence: what a device published and got no answer for is counted, by kind (device replies,
   // reply-less kinds, sys.ack 0, undecodable NTP requests).
   if (device_published && status != HandleStatus::kRetry && !out.reply) {

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "directory.hpp"
+#include "forwarding.hpp"
 #include "iot/alink/envelope.hpp"
 #include "iot/alink/shadow.hpp"
 #include "iot/alink/topic.hpp"
@@ -25,6 +26,8 @@ struct HandlerSettings {
   script::Limits script_limits;          // raw products' scripts, per call
   int script_budget_ms = 250;            // per product and worker: script CPU ms per second (0 = off)
   std::string public_base_url;  // base of the download links (configuration, firmware; "" = relative)
+  // The enabled forwarding rules (forwarding.hpp); null or empty: nothing is routed, nothing costs.
+  const ForwardRules* forward_rules = nullptr;
 };
 
 namespace handler_detail {

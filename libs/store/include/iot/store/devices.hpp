@@ -10,6 +10,7 @@
 
 #include "iot/common/result.hpp"
 #include "iot/store/db.hpp"
+#include "iot/store/forwarding.hpp"
 #include "iot/store/types.hpp"
 
 namespace iot::store {
@@ -101,6 +102,8 @@ struct LifecycleEvent {
   TimeMs time = 0;
   std::int64_t sequence = 0;
   std::string ip_address;  // stored when online and non-empty
+  // Outbox rows (forwarding rules' status messages), written with the change when it is applied.
+  std::vector<ForwardMessage> forward;
 };
 
 struct LifecycleResult {

@@ -11,6 +11,7 @@
 
 #include "iot/common/result.hpp"
 #include "iot/store/db.hpp"
+#include "iot/store/forwarding.hpp"
 #include "iot/store/types.hpp"
 
 namespace iot::store {
@@ -27,6 +28,7 @@ namespace iot::store {
 // When the batch transaction fails for a data reason, the batch is split in halves and retried
 // (bisection), so a bad message is isolated and reported kFailed while every other message is stored.
 // When the connection is down nothing is written and Write returns kUnavailable (retry the batch).
+// Messages with `forward` entries also get their outbox rows in the batch transaction (step 4).
 // While iot-api's live stream listens (iot/store/stream.hpp, checked at most every 250 ms), the
 // transaction also NOTIFYs the stored items on the stream channel, so they reach it at commit.
 
@@ -62,6 +64,9 @@ struct TelemetryMessage {
   std::vector<PropertyItem> properties;
   std::vector<EventItem> events;
   std::vector<RejectionItem> rejections;
+  // Outbox rows for the forwarding rules that matched it (iot/store/forwarding.hpp), written in the
+  // same transaction when the message is stored (not for a duplicate: it was forwarded when stored).
+  std::vector<ForwardMessage> forward;
 };
 
 enum class WriteOutcome { kStored, kDuplicate, kFailed };

@@ -1,0 +1,408 @@
+#include "iot/store/forwarding.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "connection.hpp"
+#include "forwarding_tx.hpp"
+#include "text_array.hpp"
+
+namespace iot::store {
+namespace {
+
+#define IOT_RULE_COLUMNS                                                                                   \
+  "r.id, r.name, r.enabled, r.product_key, array_to_json(r.kinds)::text, r.filter, r.destinations::text, " \
+  "iot_ms(r.created_at), iot_ms(r.updated_at), r.created_by"
+
+const Statement kInsertRule{
+    "fwd_insert_rule",
+    "INSERT INTO forward_rules AS r (name, enabled, product_key, kinds, filter, destinations, created_by) "
+    "VALUES ($1, $2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5, $6::jsonb, $7) "
+    "RETURNING " IOT_RULE_COLUMNS};
+// A new rule starts at the current end of the outbox: rows of transactions that ended before it cannot
+// name it (017_forwarding.sql).
+const Statement kInsertCursor{
+    "fwd_insert_cursor",
+    "INSERT INTO forward_cursors (rule_id, txid) VALUES ($1, pg_snapshot_xmin(pg_current_snapshot()))"};
+const Statement kListRules{"fwd_list_rules",
+                           "SELECT " IOT_RULE_COLUMNS " FROM forward_rules r ORDER BY r.id"};
+const Statement kGetRule{"fwd_get_rule", "SELECT " IOT_RULE_COLUMNS " FROM forward_rules r WHERE r.id = $1"};
+const Statement kPatchRule{
+    "fwd_patch_rule",
+    "UPDATE forward_rules AS r SET name = coalesce($2, name), enabled = coalesce($3, enabled), "
+    "filter = coalesce($4, filter), destinations = coalesce($5::jsonb, destinations), updated_at = "
+    "iot_now_ms() "
+    "WHERE id = $1 RETURNING " IOT_RULE_COLUMNS};
+const Statement kDeleteRule{"fwd_delete_rule", "DELETE FROM forward_rules WHERE id = $1 RETURNING 1"};
+
+const Statement kWriteOutbox{
+    "fwd_write_outbox",
+    "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
+    "payload) "
+    "SELECT u.r::bigint[], u.k, u.t, d.id, d.product_key, d.device_name, d.iot_id, "
+    "u.p::jsonb || jsonb_build_object('iotId', d.iot_id) "
+    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
+    "AS u(dev, r, k, t, p, n) JOIN devices d ON d.id = u.dev ORDER BY u.n"};
+
+const Statement kGetCursor{
+    "fwd_get_cursor",
+    "SELECT txid::text, last_id, attempts, iot_ms(failing_since) FROM forward_cursors WHERE rule_id = $1"};
+const Statement kReadOutbox{
+    "fwd_read_outbox",
+    "SELECT id, txid::text, kind, topic, device_id, product_key, device_name, iot_id, "
+    "CASE WHEN message_id = '' THEN id::text ELSE message_id END, payload::text, iot_ms(created_at) "
+    "FROM forward_outbox WHERE (txid, id) > ($2::text::xid8, $3::bigint) "
+    "AND txid < pg_snapshot_xmin(pg_current_snapshot()) AND $1::bigint = ANY(rule_ids) "
+    "ORDER BY txid, id LIMIT $4"};
+#define IOT_FWD_LEASE_HELD                                                                             \
+  "EXISTS (SELECT 1 FROM leases WHERE name = 'forward-rule-' || $1::bigint::text AND holder = $2 AND " \
+  "expires_at > iot_now_ms())"
+const Statement kAdvance{
+    "fwd_advance",
+    "UPDATE forward_cursors SET txid = $3::text::xid8, last_id = $4, delivered = delivered + $5, "
+    "attempts = 0, failing_since = NULL, last_error = '', last_delivered_at = iot_now_ms() "
+    "WHERE rule_id = $1::bigint AND (txid, last_id) < ($3::text::xid8, $4::bigint) AND " IOT_FWD_LEASE_HELD
+    " RETURNING 1"};
+const Statement kFailure{"fwd_failure",
+                         "UPDATE forward_cursors SET failed = failed + 1, attempts = attempts + 1, "
+                         "failing_since = coalesce(failing_since, iot_now_ms()), last_error = $3 "
+                         "WHERE rule_id = $1::bigint AND " IOT_FWD_LEASE_HELD
+                         " RETURNING txid::text, last_id, attempts, iot_ms(failing_since)"};
+const Statement kDeadAdvance{
+    "fwd_dead_advance",
+    "UPDATE forward_cursors SET txid = $3::text::xid8, last_id = $4, dead = dead + $5, "
+    "attempts = 0, failing_since = NULL, last_error = $6 "
+    "WHERE rule_id = $1::bigint AND (txid, last_id) < ($3::text::xid8, $4::bigint) AND " IOT_FWD_LEASE_HELD
+    " RETURNING 1"};
+const Statement kDeadInsert{
+    "fwd_dead_insert",
+    "INSERT INTO forward_dead_letters (rule_id, outbox_id, kind, topic, device_id, product_key, device_name, "
+    "iot_id, message_id, payload, created_at, attempts, error) "
+    "SELECT $1, o.id, o.kind, o.topic, o.device_id, o.product_key, o.device_name, o.iot_id, "
+    "CASE WHEN o.message_id = '' THEN o.id::text ELSE o.message_id END, o.payload, o.created_at, $3, $4 "
+    "FROM forward_outbox o WHERE o.id = ANY($2::bigint[]) ORDER BY o.txid, o.id"};
+// Rows below the snapshot bound whose every rule has a cursor past them (a rule that is gone has none).
+const Statement kPrune{
+    "fwd_prune",
+    "DELETE FROM forward_outbox WHERE id IN (SELECT o.id FROM forward_outbox o "
+    "WHERE o.txid < pg_snapshot_xmin(pg_current_snapshot()) AND NOT EXISTS (SELECT 1 FROM forward_cursors c "
+    "WHERE c.rule_id = ANY(o.rule_ids) AND (c.txid, c.last_id) < (o.txid, o.id)) "
+    "ORDER BY o.txid, o.id LIMIT $1)"};
+const Statement kStatus{
+    "fwd_status",
+    "SELECT c.delivered, c.failed, c.dead, c.attempts, c.last_error, iot_ms(c.last_delivered_at), "
+    "iot_ms(c.failing_since), "
+    "(SELECT count(*) FROM (SELECT 1 FROM forward_outbox o WHERE (o.txid, o.id) > (c.txid, c.last_id) "
+    " AND c.rule_id = ANY(o.rule_ids) LIMIT $2) x), "
+    "coalesce((SELECT extract(epoch FROM iot_now_ms() - o.created_at)::float8 FROM forward_outbox o "
+    " WHERE (o.txid, o.id) > (c.txid, c.last_id) AND c.rule_id = ANY(o.rule_ids) "
+    " ORDER BY o.txid, o.id LIMIT 1), 0), "
+    "(SELECT count(*) FROM forward_dead_letters d WHERE d.rule_id = c.rule_id) "
+    "FROM forward_cursors c WHERE c.rule_id = $1"};
+const Statement kListDead{
+    "fwd_list_dead",
+    "SELECT id, outbox_id, kind, topic, product_key, device_name, iot_id, message_id, payload::text, "
+    "iot_ms(created_at), attempts, error, iot_ms(dead_at) FROM forward_dead_letters "
+    "WHERE rule_id = $1 AND id > $2 ORDER BY id LIMIT $3"};
+const Statement kReplay{
+    "fwd_replay",
+    "WITH moved AS (DELETE FROM forward_dead_letters WHERE rule_id = $1 "
+    "AND ($2::boolean OR id = ANY(ARRAY(SELECT jsonb_array_elements_text($3::jsonb)::bigint))) RETURNING *) "
+    "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
+    "message_id, payload) "
+    "SELECT ARRAY[rule_id], kind, topic, device_id, product_key, device_name, iot_id, message_id, payload "
+    "FROM moved ORDER BY id"};
+
+ForwardRule ReadRule(const pqxx::row& row) {
+  ForwardRule r;
+  r.id = row[0].as<std::int64_t>();
+  r.name = row[1].as<std::string>();
+  r.enabled = row[2].as<bool>();
+  r.product_key = Opt<std::string>(row[3]);
+  auto kinds = nlohmann::json::parse(row[4].as<std::string>(), nullptr, false);
+  if (kinds.is_array()) {
+    for (const auto& k : kinds) {
+      if (k.is_string()) {
+        r.kinds.push_back(k.get<std::string>());
+      }
+    }
+  }
+  r.filter = row[5].as<std::string>();
+  r.destinations_json = row[6].as<std::string>();
+  r.created_at = row[7].as<std::int64_t>();
+  r.updated_at = row[8].as<std::int64_t>();
+  r.created_by = row[9].as<std::string>();
+  return r;
+}
+
+OutboxMessage ReadOutboxRow(const pqxx::row& row) {
+  OutboxMessage m;
+  m.id = row[0].as<std::int64_t>();
+  m.txid = row[1].as<std::string>();
+  m.kind = row[2].as<std::string>();
+  m.topic = row[3].as<std::string>();
+  m.device_id = row[4].as<std::int64_t>();
+  m.product_key = row[5].as<std::string>();
+  m.device_name = row[6].as<std::string>();
+  m.iot_id = row[7].as<std::string>();
+  m.message_id = row[8].as<std::string>();
+  m.payload_json = row[9].as<std::string>();
+  m.created_at = row[10].as<std::int64_t>();
+  return m;
+}
+
+ForwardCursor ReadCursor(const pqxx::row& row) {
+  ForwardCursor c;
+  c.txid = row[0].as<std::string>();
+  c.last_id = row[1].as<std::int64_t>();
+  c.attempts = row[2].as<int>();
+  c.failing_since = Opt<std::int64_t>(row[3]);
+  return c;
+}
+
+std::string Int64Array(const std::vector<std::int64_t>& values) {
+  TextArray a;
+  for (auto v : values) {
+    a.Add(v);
+  }
+  return a.Take();
+}
+
+}  // namespace
+
+void WriteOutbox(pqxx::transaction_base& tx, const std::vector<std::int64_t>& device_ids,
+                 const std::vector<const ForwardMessage*>& messages) {
+  if (messages.empty()) {
+    return;
+  }
+  TextArray dev, rules, kinds, topics, payloads;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    dev.Add(device_ids[i]);
+    rules.Add(Int64Array(messages[i]->rule_ids));
+    kinds.Add(messages[i]->kind);
+    topics.Add(messages[i]->topic);
+    payloads.Add(messages[i]->payload_json);
+  }
+  Exec(tx, kWriteOutbox, dev.Take(), rules.Take(), kinds.Take(), topics.Take(), payloads.Take());
+}
+
+Result<ForwardRule> CreateForwardRule(Db& db, const ForwardRuleCreate& create) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ForwardRule> {
+    pqxx::work tx(c);
+    auto r =
+        Exec(tx, kInsertRule, create.name, create.enabled, create.product_key,
+             nlohmann::json(create.kinds).dump(), create.filter, create.destinations_json, create.created_by);
+    ForwardRule rule = ReadRule(r[0]);
+    Exec(tx, kInsertCursor, rule.id);
+    tx.commit();
+    return rule;
+  });
+}
+
+Result<std::vector<ForwardRule>> ListForwardRules(Db& db) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<ForwardRule>> {
+    pqxx::read_transaction tx(c);
+    std::vector<ForwardRule> out;
+    for (const auto& row : Exec(tx, kListRules)) {
+      out.push_back(ReadRule(row));
+    }
+    return out;
+  });
+}
+
+Result<ForwardRule> GetForwardRule(Db& db, std::int64_t id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ForwardRule> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kGetRule, id);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadRule(r[0]);
+  });
+}
+
+Result<ForwardRule> PatchForwardRule(Db& db, std::int64_t id, const ForwardRulePatch& patch) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ForwardRule> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kPatchRule, id, patch.name, patch.enabled, patch.filter, patch.destinations_json);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    ForwardRule rule = ReadRule(r[0]);
+    tx.commit();
+    return rule;
+  });
+}
+
+Result<void> DeleteForwardRule(Db& db, std::int64_t id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<void> {
+    pqxx::work tx(c);
+    if (Exec(tx, kDeleteRule, id).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    tx.commit();
+    return {};
+  });
+}
+
+Result<ForwardCursor> GetForwardCursor(Db& db, std::int64_t rule_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ForwardCursor> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kGetCursor, rule_id);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    return ReadCursor(r[0]);
+  });
+}
+
+Result<std::vector<OutboxMessage>> ReadOutbox(Db& db, std::int64_t rule_id, const ForwardCursor& cursor,
+                                              int limit) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<OutboxMessage>> {
+    pqxx::read_transaction tx(c);
+    std::vector<OutboxMessage> out;
+    for (const auto& row : Exec(tx, kReadOutbox, rule_id, cursor.txid, cursor.last_id, limit)) {
+      out.push_back(ReadOutboxRow(row));
+    }
+    return out;
+  });
+}
+
+std::string ForwardLeaseName(std::int64_t rule_id) { return "forward-rule-" + std::to_string(rule_id); }
+
+Result<CursorMove> AdvanceForwardCursor(Db& db, std::int64_t rule_id, std::string_view holder,
+                                        const OutboxMessage& last, std::int64_t delivered) {
+  return Run(db, [&](pqxx::connection& c) -> Result<CursorMove> {
+    pqxx::work tx(c);
+    const bool moved = !Exec(tx, kAdvance, rule_id, S(holder), last.txid, last.id, delivered).empty();
+    tx.commit();
+    return moved ? CursorMove::kMoved : CursorMove::kNotMoved;
+  });
+}
+
+Result<ForwardCursor> RecordForwardFailure(Db& db, std::int64_t rule_id, std::string_view holder,
+                                           std::string_view error) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ForwardCursor> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kFailure, rule_id, S(holder), S(error.substr(0, 1000)));
+    if (r.empty()) {
+      return make_error_code(Errc::kConflict);
+    }
+    ForwardCursor cursor = ReadCursor(r[0]);
+    tx.commit();
+    return cursor;
+  });
+}
+
+Result<CursorMove> DeadLetterForward(Db& db, std::int64_t rule_id, std::string_view holder,
+                                     const std::vector<OutboxMessage>& messages, int attempts,
+                                     std::string_view error) {
+  if (messages.empty()) {
+    return CursorMove::kNotMoved;
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<CursorMove> {
+    pqxx::work tx(c);
+    const OutboxMessage& last = messages.back();
+    const std::string text(error.substr(0, 1000));
+    if (Exec(tx, kDeadAdvance, rule_id, S(holder), last.txid, last.id,
+             static_cast<std::int64_t>(messages.size()), text)
+            .empty()) {
+      return CursorMove::kNotMoved;  // rolled back
+    }
+    std::vector<std::int64_t> ids;
+    ids.reserve(messages.size());
+    for (const auto& m : messages) {
+      ids.push_back(m.id);
+    }
+    Exec(tx, kDeadInsert, rule_id, Int64Array(ids), attempts, text);
+    tx.commit();
+    return CursorMove::kMoved;
+  });
+}
+
+Result<std::int64_t> PruneOutbox(Db& db, int limit) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::int64_t> {
+    pqxx::work tx(c);
+    auto r = Exec(tx, kPrune, limit);
+    tx.commit();
+    return static_cast<std::int64_t>(r.affected_rows());
+  });
+}
+
+Result<ForwardStatus> GetForwardStatus(Db& db, std::int64_t rule_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<ForwardStatus> {
+    pqxx::read_transaction tx(c);
+    auto r = Exec(tx, kStatus, rule_id, kLagCountLimit);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    const auto& row = r[0];
+    ForwardStatus s;
+    s.delivered = row[0].as<std::int64_t>();
+    s.failed = row[1].as<std::int64_t>();
+    s.dead = row[2].as<std::int64_t>();
+    s.attempts = row[3].as<int>();
+    s.last_error = row[4].as<std::string>();
+    s.last_delivered_at = Opt<std::int64_t>(row[5]);
+    s.failing_since = Opt<std::int64_t>(row[6]);
+    s.lag_messages = row[7].as<std::int64_t>();
+    s.lag_seconds = row[8].as<double>();
+    s.dead_letters = row[9].as<std::int64_t>();
+    return s;
+  });
+}
+
+Result<Page<DeadLetter>> ListDeadLetters(Db& db, std::int64_t rule_id, const PageQuery& page) {
+  if (!ValidLimit(page.limit)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  std::int64_t after = 0;
+  if (!page.cursor.empty() && !ParseIdCursor(page.cursor, after)) {
+    return make_error_code(Errc::kInvalid);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<DeadLetter>> {
+    pqxx::read_transaction tx(c);
+    if (Exec(tx, kGetCursor, rule_id).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    Page<DeadLetter> out;
+    auto rows = Exec(tx, kListDead, rule_id, after, page.limit + 1);
+    for (const auto& row : rows) {
+      if (static_cast<int>(out.items.size()) == page.limit) {
+        out.next_cursor = std::to_string(out.items.back().id);
+        break;
+      }
+      DeadLetter d;
+      d.id = row[0].as<std::int64_t>();
+      d.outbox_id = row[1].as<std::int64_t>();
+      d.kind = row[2].as<std::string>();
+      d.topic = row[3].as<std::string>();
+      d.product_key = row[4].as<std::string>();
+      d.device_name = row[5].as<std::string>();
+      d.iot_id = row[6].as<std::string>();
+      d.message_id = row[7].as<std::string>();
+      d.payload_json = row[8].as<std::string>();
+      d.created_at = row[9].as<std::int64_t>();
+      d.attempts = row[10].as<int>();
+      d.error = row[11].as<std::string>();
+      d.dead_at = row[12].as<std::int64_t>();
+      out.items.push_back(std::move(d));
+    }
+    return out;
+  });
+}
+
+Result<std::int64_t> ReplayDeadLetters(Db& db, std::int64_t rule_id,
+                                       const std::optional<std::vector<std::int64_t>>& ids) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::int64_t> {
+    pqxx::work tx(c);
+    if (Exec(tx, kGetCursor, rule_id).empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    auto r = Exec(tx, kReplay, rule_id, !ids.has_value(),
+                  nlohmann::json(ids.value_or(std::vector<std::int64_t>{})).dump());
+    tx.commit();
+    return static_cast<std::int64_t>(r.affected_rows());
+  });
+}
+
+}  // namespace iot::store

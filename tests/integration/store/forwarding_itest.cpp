@@ -1,0 +1,234 @@
+// The forwarding outbox against a real PostgreSQL: rows written in the telemetry writer's transaction
+// (only for stored messages), the reader's snapshot bound (the outbox trap), the lease-fenced cursor,
+// dead letters and pruning.
+#include <functional>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "iot/store/devices.hpp"
+#include "iot/store/errors.hpp"
+#include "iot/store/forwarding.hpp"
+#include "iot/store/ota.hpp"
+#include "iot/store/products.hpp"
+#include "iot/store/telemetry_writer.hpp"
+#include "iot/testing/env.hpp"
+#include "store_fixture.hpp"
+
+using namespace iot::store;
+using iot::store::test::Fixture;
+using iot::store::test::kT0;
+using nlohmann::json;
+
+namespace {
+
+struct Outbox : Fixture {
+  std::int64_t device = 0;
+  std::string iot_id;
+  std::int64_t rule = 0;
+  Outbox() {
+    REQUIRE(CreateProduct(db, ProductCreate{.product_key = "fwdpk", .name = "P"}).has_value());
+    auto d = CreateDevice(db, "fwdpk", DeviceCreate{"dev1", ""});
+    REQUIRE(d.has_value());
+    device = d->id;
+    iot_id = d->iot_id;
+    ForwardRuleCreate create;
+    create.name = "r";
+    create.kinds = {"property"};
+    create.destinations_json = R"([{"type":"webhook","url":"http://127.0.0.1:1/"}])";
+    auto r = CreateForwardRule(db, create);
+    REQUIRE(r.has_value());
+    rule = r->id;
+  }
+  ForwardMessage Message(int n) const {
+    return ForwardMessage{{rule},
+                          "property",
+                          "/fwdpk/dev1/thing/event/property/post",
+                          json{{"n", n}, {"productKey", "fwdpk"}}.dump()};
+  }
+  // Inserts one outbox row of the rule in an open transaction (as a batch writer does).
+  void Insert(pqxx::work& tx, int n) const {
+    tx.exec_params(
+        "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, "
+        "iot_id, payload) VALUES (ARRAY[$1::bigint], 'property', 't', $2, 'fwdpk', 'dev1', '', "
+        "jsonb_build_object('n', $3::int))",
+        rule, device, n);
+  }
+  std::vector<int> Read(const ForwardCursor& cursor, int limit = 100) {
+    auto rows = ReadOutbox(db, rule, cursor, limit);
+    REQUIRE(rows.has_value());
+    std::vector<int> out;
+    for (const auto& m : *rows) {
+      out.push_back(json::parse(m.payload_json)["n"].get<int>());
+    }
+    return out;
+  }
+  // Read() once it equals `expected` (another test's transaction on the shared server may hold the
+  // snapshot bound back for a moment), else what it last read, after 10 s.
+  std::vector<int> ReadUntil(const ForwardCursor& cursor, const std::vector<int>& expected, int limit = 100) {
+    std::vector<int> got;
+    iot::testing::PollUntil(
+        [&] {
+          got = Read(cursor, limit);
+          return got == expected;
+        },
+        std::chrono::seconds(10), std::chrono::milliseconds(20));
+    return got;
+  }
+  std::vector<OutboxMessage> Rows(const ForwardCursor& cursor, std::size_t count, int limit = 100) {
+    std::vector<OutboxMessage> rows;
+    iot::testing::PollUntil(
+        [&] {
+          rows = ReadOutbox(db, rule, cursor, limit).value();
+          return rows.size() == count;
+        },
+        std::chrono::seconds(10), std::chrono::milliseconds(20));
+    return rows;
+  }
+  std::int64_t Prune(std::int64_t expected) {
+    std::int64_t total = 0;
+    iot::testing::PollUntil(
+        [&] {
+          total += PruneOutbox(db, 100).value();
+          return total >= expected;
+        },
+        std::chrono::seconds(10), std::chrono::milliseconds(20));
+    return total;
+  }
+  std::int64_t Rows() {
+    pqxx::connection c(pg.Dsn());
+    pqxx::work tx(c);
+    return tx.exec1("SELECT count(*) FROM forward_outbox")[0].as<std::int64_t>();
+  }
+};
+
+TelemetryMessage Post(std::int64_t device, const std::string& id, std::vector<ForwardMessage> forward) {
+  TelemetryMessage m;
+  m.device_id = device;
+  m.message_id = id;
+  m.payload_hash = std::hash<std::string>{}(id);
+  m.received_at = kT0;
+  m.properties.push_back(PropertyItem{"A", "1", kT0});
+  m.forward = std::move(forward);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("Outbox: rows go with the stored messages, in order, with the device's iotId - not for duplicates",
+          "[store][forwarding]") {
+  Outbox f;
+  TelemetryWriter writer(f.db);
+  std::vector<TelemetryMessage> batch = {Post(f.device, "1", {f.Message(1)}), Post(f.device, "2", {}),
+                                         Post(f.device, "3", {f.Message(3), f.Message(4)})};
+  auto r = writer.Write(batch);
+  REQUIRE(r.has_value());
+  auto cursor = GetForwardCursor(f.db, f.rule);
+  REQUIRE(cursor.has_value());
+  auto rows = f.Rows(*cursor, 3, 10);
+  REQUIRE(rows.size() == 3);
+  CHECK(json::parse(rows[0].payload_json) == json{{"n", 1}, {"productKey", "fwdpk"}, {"iotId", f.iot_id}});
+  CHECK(rows[0].iot_id == f.iot_id);
+  CHECK(rows[0].device_name == "dev1");
+  CHECK(rows[0].message_id == std::to_string(rows[0].id));
+  CHECK(f.Read(*cursor) == std::vector<int>{1, 3, 4});
+  // The same messages again: duplicates, nothing new in the outbox.
+  REQUIRE(writer.Write(batch).has_value());
+  CHECK(f.Rows() == 3);
+  // Another rule's reader sees none of them.
+  CHECK(ReadOutbox(f.db, f.rule + 1000, *cursor, 10)->empty());
+}
+
+TEST_CASE("Outbox: a row whose transaction took a lower id but committed later is not skipped",
+          "[store][forwarding]") {
+  Outbox f;
+  const ForwardCursor start = GetForwardCursor(f.db, f.rule).value();
+  pqxx::connection a(f.pg.Dsn());
+  pqxx::connection b(f.pg.Dsn());
+  pqxx::work tx_a(a);
+  f.Insert(tx_a, 1);  // the lower id, its transaction still open
+  {
+    pqxx::work tx_b(b);
+    f.Insert(tx_b, 2);
+    tx_b.commit();
+  }
+  // A reader of "id > cursor" would take 2 now and never see 1; this one waits for A to end.
+  CHECK(f.Read(start).empty());
+  tx_a.commit();
+  CHECK(f.ReadUntil(start, {1, 2}) == std::vector<int>{1, 2});
+  // A rolled-back transaction leaves nothing behind and holds nothing back.
+  {
+    pqxx::work tx_c(a);
+    f.Insert(tx_c, 3);
+    tx_c.abort();
+  }
+  {
+    pqxx::work tx_d(b);
+    f.Insert(tx_d, 4);
+    tx_d.commit();
+  }
+  CHECK(f.ReadUntil(start, {1, 2, 4}) == std::vector<int>{1, 2, 4});
+}
+
+TEST_CASE("Outbox: only the lease holder moves the cursor - dead letters - pruning behind every cursor",
+          "[store][forwarding]") {
+  Outbox f;
+  {
+    pqxx::connection c(f.pg.Dsn());
+    pqxx::work tx(c);
+    for (int n = 1; n <= 4; ++n) {
+      f.Insert(tx, n);
+    }
+    tx.commit();
+  }
+  auto cursor = GetForwardCursor(f.db, f.rule).value();
+  auto batch = f.Rows(cursor, 2, 2);
+  REQUIRE(batch.size() == 2);
+  // Without the lease nothing moves.
+  CHECK(AdvanceForwardCursor(f.db, f.rule, "me", batch.back(), 2).value() == CursorMove::kNotMoved);
+  CHECK(Is(RecordForwardFailure(f.db, f.rule, "me", "x").error(), Errc::kConflict));
+  REQUIRE(AcquireLease(f.db, ForwardLeaseName(f.rule), "me", 60000).value() == LeaseState::kHeld);
+  CHECK(AcquireLease(f.db, ForwardLeaseName(f.rule), "other", 60000).value() == LeaseState::kHeldByAnother);
+  CHECK(AdvanceForwardCursor(f.db, f.rule, "other", batch.back(), 2).value() == CursorMove::kNotMoved);
+  REQUIRE(AdvanceForwardCursor(f.db, f.rule, "me", batch.back(), 2).value() == CursorMove::kMoved);
+  // Never backwards, nor twice.
+  CHECK(AdvanceForwardCursor(f.db, f.rule, "me", batch.back(), 2).value() == CursorMove::kNotMoved);
+  cursor = GetForwardCursor(f.db, f.rule).value();
+  CHECK(f.Read(cursor) == std::vector<int>{3, 4});
+  // Two failed attempts, then the head message goes to the dead letters.
+  auto failed = RecordForwardFailure(f.db, f.rule, "me", "HTTP 503");
+  REQUIRE(failed.has_value());
+  CHECK(failed->attempts == 1);
+  CHECK(failed->failing_since.has_value());
+  CHECK(RecordForwardFailure(f.db, f.rule, "me", "HTTP 503")->attempts == 2);
+  auto head = ReadOutbox(f.db, f.rule, GetForwardCursor(f.db, f.rule).value(), 1).value();
+  REQUIRE(DeadLetterForward(f.db, f.rule, "me", head, 2, "HTTP 503").value() == CursorMove::kMoved);
+  cursor = GetForwardCursor(f.db, f.rule).value();
+  CHECK(cursor.attempts == 0);
+  CHECK_FALSE(cursor.failing_since.has_value());
+  CHECK(f.Read(cursor) == std::vector<int>{4});
+  auto status = GetForwardStatus(f.db, f.rule).value();
+  CHECK(status.delivered == 2);
+  CHECK(status.failed == 2);
+  CHECK(status.dead == 1);
+  CHECK(status.dead_letters == 1);
+  CHECK(status.lag_messages == 1);
+  CHECK(status.lag_seconds >= 0);
+  CHECK(status.last_error == "HTTP 503");
+  // Pruning: the three rows behind the cursor go, the waiting one stays.
+  CHECK(f.Prune(3) == 3);
+  CHECK(f.Rows() == 1);
+  // Replay puts the dead letter back behind it, with its first messageId.
+  auto letters = ListDeadLetters(f.db, f.rule, {}).value();
+  REQUIRE(letters.items.size() == 1);
+  CHECK(ReplayDeadLetters(f.db, f.rule, std::nullopt).value() == 1);
+  auto again = f.Rows(cursor, 2, 10);
+  REQUIRE(again.size() == 2);
+  CHECK(json::parse(again[1].payload_json)["n"] == 3);
+  CHECK(again[1].message_id == letters.items[0].message_id);
+  // Deleting the rule releases its rows.
+  REQUIRE(DeleteForwardRule(f.db, f.rule).has_value());
+  CHECK(f.Prune(2) == 2);
+  CHECK(f.Rows() == 0);
+  CHECK(Is(GetForwardStatus(f.db, f.rule).error(), Errc::kNotFound));
+}
