@@ -139,13 +139,16 @@ TEST_CASE("rest: forwarding rules - dead letters are listed and replayed into th
   }
   auto cursor = iot::store::GetForwardCursor(rest.db, rule);
   REQUIRE(cursor.has_value());
-  // Read once the snapshot bound passed them (another test's transaction may hold it for a moment).
+  // Read once the snapshot bound passed them (other tests' transactions on the shared server hold it back
+  // while they run).
   std::vector<iot::store::OutboxMessage> batch;
-  REQUIRE(iot::testing::PollUntil([&] {
-    auto read = iot::store::ReadOutbox(rest.db, rule, *cursor, 10);
-    batch = read ? *read : std::vector<iot::store::OutboxMessage>{};
-    return batch.size() == 2;
-  }));
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        auto read = iot::store::ReadOutbox(rest.db, rule, *cursor, 10);
+        batch = read ? *read : std::vector<iot::store::OutboxMessage>{};
+        return batch.size() == 2;
+      },
+      std::chrono::seconds(30)));
   auto dead = iot::store::DeadLetterForward(rest.db, rule, "test", batch, 3, "webhook answered HTTP 400");
   REQUIRE(dead.has_value());
   REQUIRE(*dead == iot::store::CursorMove::kMoved);
@@ -182,11 +185,13 @@ TEST_CASE("rest: forwarding rules - dead letters are listed and replayed into th
   CHECK(s["lagMessages"] == 1);
   // Back in the rule's queue, with its first messageId.
   std::vector<iot::store::OutboxMessage> again;
-  REQUIRE(iot::testing::PollUntil([&] {
-    auto read = iot::store::ReadOutbox(rest.db, rule, *iot::store::GetForwardCursor(rest.db, rule), 10);
-    again = read ? *read : std::vector<iot::store::OutboxMessage>{};
-    return again.size() == 1;
-  }));
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        auto read = iot::store::ReadOutbox(rest.db, rule, *iot::store::GetForwardCursor(rest.db, rule), 10);
+        again = read ? *read : std::vector<iot::store::OutboxMessage>{};
+        return again.size() == 1;
+      },
+      std::chrono::seconds(30)));
   CHECK(again.front().message_id == page["items"][0]["messageId"]);
   auto all = rest.Call("POST", "/rules/" + id + "/dead-letters:replay");
   REQUIRE(all.status == 200);
