@@ -13,7 +13,6 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -21,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -80,7 +80,7 @@ class WebhookReceiver {
         std::this_thread::sleep_for(100ms);
       }
     }
-    INFO("bind 127.0.0.1:" << port_ << ": " << std::strerror(errno));
+    INFO("bind 127.0.0.1:" << port_ << ": " << std::generic_category().message(errno));
     REQUIRE(bound == 0);
     REQUIRE(::listen(fd_, 16) == 0);
     stopping_ = false;

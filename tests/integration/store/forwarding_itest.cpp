@@ -64,7 +64,7 @@ struct Outbox : Fixture {
     return out;
   }
   // Read() once it equals `expected` (another test's transaction on the shared server may hold the
-  // snapshot bound back for a moment), else what it last read, after 10 s.
+  // snapshot bound back while it runs), else what it last read, after 30 s.
   std::vector<int> ReadUntil(const ForwardCursor& cursor, const std::vector<int>& expected, int limit = 100) {
     std::vector<int> got;
     iot::testing::PollUntil(
@@ -72,7 +72,7 @@ struct Outbox : Fixture {
           got = Read(cursor, limit);
           return got == expected;
         },
-        std::chrono::seconds(10), std::chrono::milliseconds(20));
+        std::chrono::seconds(30), std::chrono::milliseconds(20));
     return got;
   }
   std::vector<OutboxMessage> Rows(const ForwardCursor& cursor, std::size_t count, int limit = 100) {
@@ -82,7 +82,7 @@ struct Outbox : Fixture {
           rows = ReadOutbox(db, rule, cursor, limit).value();
           return rows.size() == count;
         },
-        std::chrono::seconds(10), std::chrono::milliseconds(20));
+        std::chrono::seconds(30), std::chrono::milliseconds(20));
     return rows;
   }
   std::int64_t Prune(std::int64_t expected) {
@@ -92,7 +92,7 @@ struct Outbox : Fixture {
           total += PruneOutbox(db, 100).value();
           return total >= expected;
         },
-        std::chrono::seconds(10), std::chrono::milliseconds(20));
+        std::chrono::seconds(30), std::chrono::milliseconds(20));
     return total;
   }
   std::int64_t Rows() {

@@ -168,6 +168,7 @@ void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handle
 void AddMessageRoutes(Router& router, HandlerContext& context);        // handlers/messages.cpp
 void AddOtaRoutes(Router& router, HandlerContext& context);            // handlers/ota.cpp
 void AddTopologyRoutes(Router& router, HandlerContext& context);       // handlers/topology.cpp
+void AddRuleRoutes(Router& router, HandlerContext& context);           // handlers/rules.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -186,6 +187,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddMessageRoutes(router, context);
   AddOtaRoutes(router, context);
   AddTopologyRoutes(router, context);
+  AddRuleRoutes(router, context);
 }
 
 }  // namespace iot::api
