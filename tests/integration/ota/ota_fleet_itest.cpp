@@ -24,6 +24,7 @@
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
+#include "ota/ota_tasks.hpp"
 #include "iot/device/device.hpp"
 #include "iot/device/ota.hpp"
 #include "iot/testing/env.hpp"
@@ -130,15 +131,6 @@ std::unique_ptr<iot::device::Device> MakeDevice(Stack& stack, int index, Fleet& 
   return device;
 }
 
-std::int64_t Active(Stack& stack, const std::string& job_id) {
-  pqxx::connection c(stack.Dsn());
-  pqxx::read_transaction tx(c);
-  return tx
-      .exec_params("SELECT count(*) FROM ota_tasks WHERE job_id = $1 AND state IN ('pushed', 'downloading')",
-                   job_id)[0][0]
-      .as<std::int64_t>();
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -202,7 +194,7 @@ TEST_CASE(
         break;
       }
     }
-    most_active = std::max(most_active, Active(stack, job_id));
+    most_active = std::max(most_active, iot::ota::itest::ActiveTasks(stack.Dsn(), job_id));
     if (!offline_connected && fleet.succeeded >= 40) {
       for (int i = kOfflineFirst; i <= kOfflineLast; ++i) {
         REQUIRE(devices[i]->Connect(20s));
