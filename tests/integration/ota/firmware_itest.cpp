@@ -105,7 +105,7 @@ void CheckDigests(const json& f, const std::string& bytes) {
 
 TEST_CASE("Firmware upload: the raw body streamed into PostgreSQL with its checksums, list, get, delete",
           "[integration][ota][firmware]") {
-  Rest rest({{"IOT_FIRMWARE_MAX_BYTES", std::to_string(kLimit)}});
+  Rest rest(iot::api::itest::Env{{"IOT_FIRMWARE_MAX_BYTES", std::to_string(kLimit)}});
   rest.Product(kPk);
   const std::int64_t objects_before = Count(rest, "SELECT count(*) FROM pg_largeobject_metadata");
 
@@ -204,7 +204,7 @@ TEST_CASE("Firmware upload: the raw body streamed into PostgreSQL with its check
 TEST_CASE("Firmware upload: the size limit refuses with 413 before and while the body arrives, a cut upload "
           "stores nothing",
           "[integration][ota][firmware]") {
-  Rest rest({{"IOT_FIRMWARE_MAX_BYTES", std::to_string(kLimit)}});
+  Rest rest(iot::api::itest::Env{{"IOT_FIRMWARE_MAX_BYTES", std::to_string(kLimit)}});
   rest.Product(kPk);
   const std::int64_t objects_before = Count(rest, "SELECT count(*) FROM pg_largeobject_metadata");
 
@@ -244,7 +244,7 @@ TEST_CASE("Firmware upload: the size limit refuses with 413 before and while the
 
 TEST_CASE("Firmware upload: a stalled body times out with 408 and stores nothing",
           "[integration][ota][firmware]") {
-  Rest rest({{"IOT_HTTP_READ_TIMEOUT_MS", "500"}});
+  Rest rest(iot::api::itest::Env{{"IOT_HTTP_READ_TIMEOUT_MS", "500"}});
   rest.Product(kPk);
   iot::testing::RawConnection raw(rest.api.Port());
   REQUIRE(raw.Send(Head("?version=1", "Content-Length: 1000\r\n") + std::string(10, 'c')));
@@ -260,7 +260,7 @@ TEST_CASE("Firmware upload: a stalled body times out with 408 and stores nothing
 
 TEST_CASE("Firmware upload streams: a 48 MiB package does not grow iot-api's memory by its size",
           "[integration][ota][firmware]") {
-  Rest rest({{"IOT_FIRMWARE_MAX_BYTES", std::to_string(64 * 1024 * 1024)}});
+  Rest rest(iot::api::itest::Env{{"IOT_FIRMWARE_MAX_BYTES", std::to_string(64 * 1024 * 1024)}});
   rest.Product(kPk);
   REQUIRE(rest.Call("GET", Upload("")).status == 200);
   const long peak_before = PeakKib(rest.api.Process().Pid());
@@ -293,7 +293,7 @@ TEST_CASE("Firmware upload streams: a 48 MiB package does not grow iot-api's mem
 
 TEST_CASE("Firmware download: the signed link of a push, Range 206 and 416, forged 403, expired 410, counted",
           "[integration][ota][firmware]") {
-  Rest rest({{"IOT_PUBLIC_BASE_URL", "http://iot.test"}});
+  Rest rest(iot::api::itest::Env{{"IOT_PUBLIC_BASE_URL", "http://iot.test"}});
   rest.Product(kPk);
   const std::string bytes = RandomBytes(700001, 4);  // three pieces of 256 KiB
   auto up = Post(rest, "?version=5.0.0", bytes);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <optional>
 #include <system_error>
 
@@ -47,7 +48,7 @@ RangeKind ParseRange(std::string_view header, std::uint64_t size, ByteRange& out
     return RangeKind::kPart;
   }
   auto first = Number(first_text);
-  auto last = last_text.empty() ? std::optional<std::uint64_t>(size == 0 ? 0 : size - 1) : Number(last_text);
+  auto last = last_text.empty() ? std::optional<std::uint64_t>(UINT64_MAX) : Number(last_text);
   if (!first || !last || *last < *first) {
     return RangeKind::kWhole;
   }

@@ -425,7 +425,11 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       }
     });
     Request request = RequestOf(message, slot);
-    request.body_stream = std::make_shared<RequestBody>(body_channel_, body_parser_->content_length());
+    std::optional<std::uint64_t> length;
+    if (const auto announced = body_parser_->content_length()) {
+      length = *announced;
+    }
+    request.body_stream = std::make_shared<RequestBody>(body_channel_, length);
     const bool expects_continue = Lower(message[http::field::expect]) == "100-continue";
     Dispatch(std::move(request), slot);
     if (expects_continue && queue_.size() == 1 && !writing_ && !queue_.front().ready) {
