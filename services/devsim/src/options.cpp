@@ -76,12 +76,6 @@ cli::CommandLine MakeCommandLine(Options& o) {
       }),
       "resend a post unanswered for this long (3000)")(
       "workers", InRange<int>("--workers", 1, 64, o.workers)->value_name("N"), "SDK worker threads (2)")(
-      "firmware-version", po::value(&o.firmware_version)->value_name("V"),
-      "OTA: inform this version once connected and upgrade on pushes (none: no OTA)")(
-      "ota-fail", InRange<double>("--ota-fail", 0, 1, o.ota_fail_share)->value_name("SHARE"),
-      "OTA: share of upgrades whose package arrives corrupted (reported -3) (0)")(
-      "ota-cut", InRange<double>("--ota-cut", 0, 1, o.ota_cut_share)->value_name("SHARE"),
-      "OTA: share of downloads cut half-way once and resumed with Range (0)")(
       "seed", po::value(&o.seed)->value_name("N"), "random seed (1)")("json", po::bool_switch(&o.json),
                                                                       "print the summary as JSON on stdout")(
       "no-progress", po::bool_switch()->notifier([&o](bool v) { o.progress = !v; }),

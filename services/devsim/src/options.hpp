@@ -32,13 +32,6 @@ struct Options {
   bool json = false;
   bool progress = true;
   std::chrono::seconds connect_timeout{30};
-  // OTA: with a firmware version, every device informs it once connected and upgrades on a push
-  // (download with Range, verify, progress, inform the new version); this share of the upgrades
-  // fail verification (the package arrives corrupted: step -3), this share of the downloads are cut
-  // once and resumed.
-  std::string firmware_version;
-  double ota_fail_share = 0;
-  double ota_cut_share = 0;
 };
 
 // Parses argv (after the program name) with the platform's command-line library (libs/cli). Throws

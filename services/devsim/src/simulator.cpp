@@ -8,8 +8,6 @@
 #include <iomanip>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <random>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -18,7 +16,6 @@
 #include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/device/device.hpp"
-#include "iot/device/ota.hpp"
 #include "iot/http/client.hpp"
 #include "iot/tsl/parser.hpp"
 #include "stats.hpp"
@@ -241,15 +238,6 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
     return 1;
   }
 
-  // OTA upgrades (--firmware-version): what the simulated devices did with their pushes (declared
-  // before the runtime, whose workers run the upgrades, so they outlive it).
-  std::atomic<std::uint64_t> ota_pushes{0};
-  std::atomic<std::uint64_t> ota_succeeded{0};
-  std::atomic<std::uint64_t> ota_failed{0};
-  std::atomic<std::uint64_t> ota_resumed{0};
-  std::mutex ota_random_mutex;
-  std::mt19937_64 ota_random(o.seed * 104729);
-
   Stats stats;
   device::RuntimeOptions runtime_options;
   runtime_options.workers = o.workers;
@@ -317,32 +305,6 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
       }
       answer(std::move(r), std::move(output));
     });
-    if (!o.firmware_version.empty()) {
-      device::Device* self = dev.get();
-      dev->OnOtaPush([&, self](const alink::OtaPackage& package) {
-        ota_pushes.fetch_add(1);
-        device::OtaOptions ota;
-        {
-          std::lock_guard lock(ota_random_mutex);
-          std::uniform_real_distribution<double> share(0, 1);
-          ota.corrupt = share(ota_random) < o.ota_fail_share;
-          ota.cut_at = share(ota_random) < o.ota_cut_share ? package.size / 2 : -1;
-        }
-        device::OtaResult result = device::RunOtaUpgrade(self, package, ota);
-        ota_resumed.fetch_add(static_cast<std::uint64_t>(result.resumed_requests));
-        if (result.ok) {
-          self->InformVersion(package.version, package.module);  // "rebooted" into it
-          ota_succeeded.fetch_add(1);
-        } else {
-          ota_failed.fetch_add(1);
-        }
-      });
-      dev->OnConnectionChange([self, version = o.firmware_version](bool ready, const std::string&) {
-        if (ready) {
-          self->InformVersion(version);
-        }
-      });
-    }
     dev->Start();
     devices.push_back(std::move(dev));
   }
@@ -456,12 +418,6 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
     d->Stop();
   }
   json summary = stats.Summary(posting_s, devices.size(), connected, resends);
-  if (!o.firmware_version.empty()) {
-    summary["ota"] = {{"pushes", ota_pushes.load()},
-                      {"succeeded", ota_succeeded.load()},
-                      {"failed", ota_failed.load()},
-                      {"resumedRequests", ota_resumed.load()}};
-  }
   if (o.json) {
     out << summary.dump() << std::endl;
   } else {
@@ -477,11 +433,6 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
         << "refusals by code " << summary["refusalsByCode"].dump() << "\n"
         << "downlinks received " << summary["downlinks"]["received"] << ", answered "
         << summary["downlinks"]["answered"] << "\n";
-    if (summary.contains("ota")) {
-      out << "OTA pushes " << summary["ota"]["pushes"] << ", upgraded " << summary["ota"]["succeeded"]
-          << ", failed " << summary["ota"]["failed"] << ", resumed requests " << summary["ota"]["resumedRequests"]
-          << "\n";
-    }
   }
   return 0;
 }
