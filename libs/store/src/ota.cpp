@@ -106,7 +106,8 @@ const Statement kInsertTasks{
 const Statement kGetJob{"ota_get_job",
                         "SELECT " IOT_JOB_COLUMNS " FROM ota_jobs WHERE job_id = $1 AND product_key = $2"};
 const Statement kFirmwareJobs{"ota_firmware_jobs",
-                              "SELECT " IOT_JOB_COLUMNS " FROM ota_jobs WHERE firmware_id = $1 AND product_key = $2 "
+                              "SELECT " IOT_JOB_COLUMNS
+                              " FROM ota_jobs WHERE firmware_id = $1 AND product_key = $2 "
                               "ORDER BY created_at DESC, job_id LIMIT $3"};
 const Statement kJobCounts{"ota_job_counts",
                            "SELECT state, count(*) FROM ota_tasks WHERE job_id = $1 GROUP BY state"};
@@ -533,7 +534,7 @@ Result<OtaJob> GetOtaJob(Db& db, std::string_view product_key, std::string_view 
 }
 
 Result<std::vector<OtaJob>> ListFirmwareJobs(Db& db, std::string_view product_key,
-                                            std::string_view firmware_id) {
+                                             std::string_view firmware_id) {
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<OtaJob>> {
     pqxx::read_transaction tx(c);
     auto firmware = Exec(tx, kGetFirmware, S(firmware_id));

@@ -44,7 +44,9 @@ std::string RandomBytes(std::size_t n, unsigned seed) {
   return out;
 }
 
-std::string Upload(const std::string& query) { return "/products/" + std::string(kPk) + "/firmwares" + query; }
+std::string Upload(const std::string& query) {
+  return "/products/" + std::string(kPk) + "/firmwares" + query;
+}
 
 HttpResponse Post(Rest& rest, const std::string& query, const std::string& bytes,
                   const std::string& content_type = "application/octet-stream",
@@ -110,8 +112,9 @@ TEST_CASE("Firmware upload: the raw body streamed into PostgreSQL with its check
   const std::int64_t objects_before = Count(rest, "SELECT count(*) FROM pg_largeobject_metadata");
 
   const std::string bytes = RandomBytes(3 * 1024 * 1024 + 17, 1);
-  auto r = Post(rest, "?version=2.0.1&module=wifi&srcVersions=1.0.0,1.0.1&isDiff=false&extData=%7B%22k%22%3A1%7D",
-                bytes);
+  auto r =
+      Post(rest, "?version=2.0.1&module=wifi&srcVersions=1.0.0,1.0.1&isDiff=false&extData=%7B%22k%22%3A1%7D",
+           bytes);
   INFO(r.body);
   REQUIRE(r.status == 201);
   json f = Json(r);
@@ -201,9 +204,10 @@ TEST_CASE("Firmware upload: the raw body streamed into PostgreSQL with its check
   }
 }
 
-TEST_CASE("Firmware upload: the size limit refuses with 413 before and while the body arrives, a cut upload "
-          "stores nothing",
-          "[integration][ota][firmware]") {
+TEST_CASE(
+    "Firmware upload: the size limit refuses with 413 before and while the body arrives, a cut upload "
+    "stores nothing",
+    "[integration][ota][firmware]") {
   Rest rest(iot::api::itest::Env{{"IOT_FIRMWARE_MAX_BYTES", std::to_string(kLimit)}});
   rest.Product(kPk);
   const std::int64_t objects_before = Count(rest, "SELECT count(*) FROM pg_largeobject_metadata");

@@ -1,12 +1,13 @@
 // Streamed bodies without sockets: the bounded channel between the transport and a handler's worker
 // (backpressure, end, failures, abandon, the idle timeout), which targets stream, and Range parsing.
+#include "http/body_stream.hpp"
+
 #include <atomic>
 #include <string>
 #include <thread>
 
 #include <catch2/catch.hpp>
 
-#include "http/body_stream.hpp"
 #include "http/byte_range.hpp"
 
 using iot::api::BodyChannel;

@@ -383,8 +383,9 @@ using StreamFixture = FixtureOf<StreamingHandler>;
 
 }  // namespace
 
-TEST_CASE("HttpSession over test::stream: a firmware upload's body streams to the handler, read on another thread",
-          "[api][transport]") {
+TEST_CASE(
+    "HttpSession over test::stream: a firmware upload's body streams to the handler, read on another thread",
+    "[api][transport]") {
   StreamFixture f;
   TestStream client(f.ioc);
   TestStream server(f.ioc);
@@ -394,8 +395,10 @@ TEST_CASE("HttpSession over test::stream: a firmware upload's body streams to th
   for (std::size_t i = 0; i < body.size(); ++i) {
     body[i] = static_cast<char>(i * 31 % 256);
   }
-  net::write(client, net::buffer("POST /api/v1/products/pk01/firmwares?version=1 HTTP/1.1\r\nHost: a\r\nContent-Length: " +
-                                 std::to_string(body.size()) + "\r\n\r\n" + body));
+  net::write(
+      client,
+      net::buffer("POST /api/v1/products/pk01/firmwares?version=1 HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body));
   // Dispatched once the header is in, before the body is read.
   REQUIRE(f.RunUntil([&] { return f.handler.body != nullptr; }));
   CHECK(f.handler.body->ContentLength() == body.size());
@@ -434,8 +437,8 @@ TEST_CASE("HttpSession over test::stream: a firmware upload's body streams to th
   REQUIRE(f.RunUntil([&] { return read; }));
   CHECK(response.result_int() == 201);
   CHECK(response.body() == "300000");
-  CHECK(response.keep_alive());  // the whole body was read: the connection goes on
-  f.handler.pending = Respond();   // (its sink holds the session)
+  CHECK(response.keep_alive());   // the whole body was read: the connection goes on
+  f.handler.pending = Respond();  // (its sink holds the session)
   f.handler.body.reset();
   client.close();
   REQUIRE(f.RunUntil([&] { return session.expired(); }));

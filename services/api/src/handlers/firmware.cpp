@@ -179,8 +179,11 @@ void UploadFirmware(HandlerContext& context, Request&& request, Respond respond)
     store::FirmwareInfo firmware = Unwrap(std::move(info), "no such product: " + create.product_key);
     nlohmann::json out = FirmwareJson(firmware);
     Audit(db, request, "ota.firmware.create", create.product_key,
-          {{"id", firmware.firmware_id}, {"module", firmware.module}, {"version", firmware.version},
-           {"size", firmware.size}, {"sha256", firmware.sha256}});
+          {{"id", firmware.firmware_id},
+           {"module", firmware.module},
+           {"version", firmware.version},
+           {"size", firmware.size},
+           {"sha256", firmware.sha256}});
     Response response = JsonOk(201, out);
     response.headers.emplace_back(
         "Location", "/api/v1/products/" + create.product_key + "/firmwares/" + firmware.firmware_id);
@@ -213,7 +216,8 @@ void DeleteFirmware(HandlerContext& context, Request&& request, Respond respond)
   RunOnDb(context.pool, respond, [request = std::move(request), pk, id](store::Db& db) {
     auto deleted = store::DeleteFirmware(db, pk, id);
     if (!deleted && store::Is(deleted.error(), store::Errc::kConflict)) {
-      throw ApiError::Conflict("a running OTA job uses firmware " + id + " (cancel the job or let it finish)");
+      throw ApiError::Conflict("a running OTA job uses firmware " + id +
+                               " (cancel the job or let it finish)");
     }
     Unwrap(std::move(deleted), "no such firmware: " + id);
     Audit(db, request, "ota.firmware.delete", pk, {{"id", id}});
@@ -261,7 +265,8 @@ class FirmwarePieces final : public ResponseSource {
 void CountRequest(HandlerContext& context, int status) {
   if (context.metrics != nullptr) {
     context.metrics->Increment("iot_firmware_download_requests_total",
-                               "Firmware download requests answered, by status", {{"status", std::to_string(status)}});
+                               "Firmware download requests answered, by status",
+                               {{"status", std::to_string(status)}});
   }
 }
 
@@ -294,15 +299,16 @@ void DownloadFirmware(HandlerContext& context, Request&& request, Respond respon
     switch (ParseRange(request.Header("range"), size, range)) {
       case RangeKind::kUnsatisfiable: {
         CountRequest(context, 416);
-        ApiError error{.status = 416, .detail = "the range is past the package's " + std::to_string(size) + " bytes"};
+        ApiError error{.status = 416,
+                       .detail = "the range is past the package's " + std::to_string(size) + " bytes"};
         error.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
         throw error;
       }
       case RangeKind::kPart:
         response.status = 206;
         response.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" +
-                                                           std::to_string(range.first + range.length - 1) + "/" +
-                                                           std::to_string(size));
+                                                           std::to_string(range.first + range.length - 1) +
+                                                           "/" + std::to_string(size));
         break;
       case RangeKind::kWhole: response.status = 200; break;
     }

@@ -141,7 +141,8 @@ void ListJobs(HandlerContext& context, Request&& request, Respond respond) {
   std::string firmware_id = FirmwareIdParam(request);
   RunOnDb(context.pool, respond, [pk, firmware_id](store::Db& db) {
     nlohmann::json items = nlohmann::json::array();
-    for (const auto& job : Unwrap(store::ListFirmwareJobs(db, pk, firmware_id), "no such firmware: " + firmware_id)) {
+    for (const auto& job :
+         Unwrap(store::ListFirmwareJobs(db, pk, firmware_id), "no such firmware: " + firmware_id)) {
       items.push_back(JobJson(job));
     }
     return JsonOk(200, {{"items", std::move(items)}});

@@ -12,10 +12,12 @@ bool IsStreamedBodyTarget(std::string_view method, std::string_view target) {
   constexpr std::string_view kSuffix = "/firmwares";
   target = target.substr(0, target.find('?'));
   if (method != "POST" || target.size() <= kPrefix.size() + kSuffix.size() ||
-      target.substr(0, kPrefix.size()) != kPrefix || target.substr(target.size() - kSuffix.size()) != kSuffix) {
+      target.substr(0, kPrefix.size()) != kPrefix ||
+      target.substr(target.size() - kSuffix.size()) != kSuffix) {
     return false;
   }
-  const std::string_view product = target.substr(kPrefix.size(), target.size() - kPrefix.size() - kSuffix.size());
+  const std::string_view product =
+      target.substr(kPrefix.size(), target.size() - kPrefix.size() - kSuffix.size());
   return product.find('/') == std::string_view::npos;
 }
 
@@ -59,9 +61,8 @@ Result<std::size_t> BodyChannel::Read(char* out, std::size_t capacity) {
   std::size_t copied = 0;
   {
     std::unique_lock lock(mutex_);
-    const bool ready = cv_.wait_for(lock, idle_timeout_, [this] {
-      return !chunks_.empty() || finished_ || failure_ || abandoned_;
-    });
+    const bool ready = cv_.wait_for(
+        lock, idle_timeout_, [this] { return !chunks_.empty() || finished_ || failure_ || abandoned_; });
     if (!ready) {
       failure_ = BodyErrc::timed_out;
       abandoned_ = true;

@@ -52,8 +52,8 @@ class BodyChannel final {
   // the transport stops reading until `resume` (SetResume) is called. After Abandon() pushed bytes are
   // dropped and Push keeps returning true (the transport reads the rest of the body to discard it).
   bool Push(std::string chunk);
-  void Finish();                     // the whole body was pushed
-  void Fail(BodyErrc why);          // the body ends early
+  void Finish();                                 // the whole body was pushed
+  void Fail(BodyErrc why);                       // the body ends early
   void SetResume(std::function<void()> resume);  // called from the reader's thread once there is room
 
   // Reader side: up to `capacity` bytes into `out`; 0 at the end of the body; an error as above.

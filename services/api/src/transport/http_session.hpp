@@ -245,8 +245,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     parser_->header_limit(static_cast<std::uint32_t>(state_->settings.header_limit));
     // The largest limit while the header is read (Beast checks Content-Length against it as the header
     // completes); OnHeader applies the route's own limit.
-    parser_->body_limit(std::max(
-        {state_->settings.body_limit, state_->settings.import_body_limit, state_->settings.streamed_body_limit}));
+    parser_->body_limit(std::max({state_->settings.body_limit, state_->settings.import_body_limit,
+                                  state_->settings.streamed_body_limit}));
     reading_ = true;
     // The idle timer bounds reads; Beast's own timer is kept for writes (it would also fire while a
     // slow handler, not the client, is the one we wait for).
@@ -492,8 +492,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       body_channel_->Fail(ec == http::error::body_limit ? BodyErrc::file_too_large
                           : ec == beast::error::timeout ? BodyErrc::timed_out
                                                         : BodyErrc::connection_aborted);
-      IOT_LOG_DEBUG(kLog, "msg=\"streamed body ended early\" remote=" << remote_
-                                                                    << " error=" << log::Quote(ec.message()));
+      IOT_LOG_DEBUG(kLog, "msg=\"streamed body ended early\" remote=" << remote_ << " error="
+                                                                      << log::Quote(ec.message()));
       EndStreamedBody();
       read_closed_ = true;
       return;
@@ -676,8 +676,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       front.streamed->body().data = nullptr;
       front.streamed->body().more = true;
       front.serializer.emplace(*front.streamed);
-      http::async_write_header(stream_, *front.serializer,
-                               beast::bind_front_handler(&HttpSession::OnPieceWritten, this->shared_from_this()));
+      http::async_write_header(
+          stream_, *front.serializer,
+          beast::bind_front_handler(&HttpSession::OnPieceWritten, this->shared_from_this()));
       return;
     }
     http::async_write(stream_, front.response,
@@ -699,9 +700,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       return;
     }
     front.source->Next([self = this->shared_from_this(), seq = front.seq](Result<std::string> piece) {
-      net::post(self->stream_.get_executor(), [self, seq, piece = std::move(piece)]() mutable {
-        self->OnPiece(seq, std::move(piece));
-      });
+      net::post(self->stream_.get_executor(),
+                [self, seq, piece = std::move(piece)]() mutable { self->OnPiece(seq, std::move(piece)); });
     });
   }
 
@@ -712,7 +712,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     }
     Slot& front = queue_.front();
     const std::uint64_t size = piece ? piece->size() : 0;
-    if (!piece || front.sent + size > front.stream_length || (size == 0 && front.sent != front.stream_length)) {
+    if (!piece || front.sent + size > front.stream_length ||
+        (size == 0 && front.sent != front.stream_length)) {
       // The promised length cannot be kept: ending the connection is the only honest signal left.
       IOT_LOG_WARN(kLog, "msg=\"streamed response failed\" remote="
                              << remote_ << " sent=" << front.sent << " length=" << front.stream_length
@@ -738,8 +739,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       DoClose();
       return;
     }
-    const bool keep_alive =
-        queue_.front().streamed ? queue_.front().streamed->keep_alive() : queue_.front().response.keep_alive();
+    const bool keep_alive = queue_.front().streamed ? queue_.front().streamed->keep_alive()
+                                                    : queue_.front().response.keep_alive();
     queue_.pop_front();
     if (!keep_alive || (queue_.empty() && (read_closed_ || closing_))) {
       queue_.clear();
@@ -818,7 +819,7 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   std::uint64_t body_seq_ = 0;
   bool body_reading_ = false;  // a read of the body is pending
   bool body_paused_ = false;   // the channel is full: the body is not read until it has room
-  std::string body_buffer_;  // kBodyChunkBytes while a body streams
+  std::string body_buffer_;    // kBodyChunkBytes while a body streams
   net::steady_timer idle_timer_;
   std::uint64_t timer_generation_ = 0;
   std::deque<Slot> queue_;  // references stay valid across push_back/pop_front

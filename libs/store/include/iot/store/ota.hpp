@@ -171,7 +171,7 @@ Result<OtaJob> CreateOtaJob(Db& db, const OtaJobCreate& create);
 // The jobs of a firmware, newest first, with their counts (at most 100). kNotFound without
 // the firmware (a deleted firmware's jobs are found by their ids only).
 Result<std::vector<OtaJob>> ListFirmwareJobs(Db& db, std::string_view product_key,
-                                            std::string_view firmware_id);
+                                             std::string_view firmware_id);
 // kNotFound (also for a job of another product).
 Result<OtaJob> GetOtaJob(Db& db, std::string_view product_key, std::string_view job_id);
 
