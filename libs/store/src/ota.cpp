@@ -16,6 +16,8 @@ using Json = nlohmann::json;
 
 // Bytes moved between the source and the large object per write.
 constexpr std::size_t kUploadChunk = 256 * 1024;
+// Jobs listed per firmware (each with its counts).
+constexpr int kMaxFirmwareJobs = 100;
 
 #define IOT_FIRMWARE_COLUMNS                                                                            \
   "f.firmware_id, f.product_key, f.module, f.version, array_to_json(f.src_versions)::text, f.is_diff, " \
@@ -103,6 +105,10 @@ const Statement kInsertTasks{
     "ORDER BY d.id ON CONFLICT DO NOTHING"};
 const Statement kGetJob{"ota_get_job",
                         "SELECT " IOT_JOB_COLUMNS " FROM ota_jobs WHERE job_id = $1 AND product_key = $2"};
+const Statement kFirmwareJobs{"ota_firmware_jobs",
+                              "SELECT " IOT_JOB_COLUMNS
+                              " FROM ota_jobs WHERE firmware_id = $1 AND product_key = $2 "
+                              "ORDER BY created_at DESC, job_id LIMIT $3"};
 const Statement kJobCounts{"ota_job_counts",
                            "SELECT state, count(*) FROM ota_tasks WHERE job_id = $1 GROUP BY state"};
 const Statement kListTasks{
@@ -524,6 +530,23 @@ Result<OtaJob> GetOtaJob(Db& db, std::string_view product_key, std::string_view 
     OtaJob job = ReadJob(r[0]);
     ReadCounts(tx, job);
     return job;
+  });
+}
+
+Result<std::vector<OtaJob>> ListFirmwareJobs(Db& db, std::string_view product_key,
+                                             std::string_view firmware_id) {
+  return Run(db, [&](pqxx::connection& c) -> Result<std::vector<OtaJob>> {
+    pqxx::read_transaction tx(c);
+    auto firmware = Exec(tx, kGetFirmware, S(firmware_id));
+    if (firmware.empty() || firmware[0][1].as<std::string>() != product_key) {
+      return make_error_code(Errc::kNotFound);
+    }
+    std::vector<OtaJob> out;
+    for (const auto& row : Exec(tx, kFirmwareJobs, S(firmware_id), S(product_key), kMaxFirmwareJobs)) {
+      out.push_back(ReadJob(row));
+      ReadCounts(tx, out.back());
+    }
+    return out;
   });
 }
 

@@ -93,6 +93,7 @@ HandlerContext ContextOf(const Config& config, store::DbPool& pool, StoreAuthent
   context.token_revoked = [&authenticator](std::int64_t id) { authenticator.Revoked(id); };
   context.default_token_ttl_ms = std::int64_t{config.token_default_ttl_days} * 24 * 3600 * 1000;
   context.public_base_url = config.public_base_url;
+  context.firmware_max_bytes = static_cast<std::int64_t>(config.http.streamed_body_limit);
   return context;
 }
 
@@ -179,6 +180,7 @@ struct App::Parts {
       context.products = &models->Products();
     }
     context.dry_runs = &dry_runner;
+    context.metrics = &metrics;
     AddResourceRoutes(router, context);
     background.AddProbes(readiness);
     AddOperationsRoutes(router, readiness, metrics, LoadOpenApiDocument(config.openapi_path));

@@ -47,6 +47,7 @@ void ReadSettings(ConfigReader& read, Config& config, std::string& proxies) {
   read.Int("http.headerLimitBytes", nullptr, 1024, 1 << 20, s.header_limit);
   read.Int("http.bodyLimitBytes", "IOT_HTTP_BODY_LIMIT", 1024, 1LL << 30, s.body_limit);
   read.Int("http.importBodyLimitBytes", "IOT_HTTP_IMPORT_BODY_LIMIT", 1024, 1LL << 30, s.import_body_limit);
+  read.Int("firmwareMaxBytes", "IOT_FIRMWARE_MAX_BYTES", 1, 1LL << 40, s.streamed_body_limit);
   long long read_ms = s.read_timeout.count();
   long long write_ms = s.write_timeout.count();
   long long grace_ms = s.shutdown_grace.count();

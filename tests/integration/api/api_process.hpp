@@ -30,7 +30,9 @@ class ApiProcess {
     dsn_ = dsn;
     static std::atomic<int> counter{0};
     const std::string dir = iot::testing::RequireEnv("IOT_TEST_TMP");
-    port_ = iot::testing::FreePort();
+    // IOT_HTTP_PORT given: that port (an instance restarted where links already point).
+    port_ =
+        extra_env.count("IOT_HTTP_PORT") ? std::stoi(extra_env["IOT_HTTP_PORT"]) : iot::testing::FreePort();
     ops_port_ = iot::testing::FreePort();
     Env env = {{"IOT_HTTP_PORT", std::to_string(port_)},
                {"IOT_OPS_PORT", std::to_string(ops_port_)},

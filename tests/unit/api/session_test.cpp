@@ -2,9 +2,13 @@
 // session is answered, an upgrade becomes a WebSocket session that answers client messages, and an
 // error injected at each read and write step (test::fail_count) ends the session cleanly: no crash,
 // the session object is destroyed and the connection count is back to zero.
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
@@ -73,8 +77,10 @@ class NoChecker final : public iot::api::stream::SubscriptionChecker {
   void Check(std::string, std::string, Done done) override { done(Verdict::kUnavailable); }
 };
 
-struct Fixture {
-  Fixture() {
+// The sessions' surroundings, with `Handler` answering their requests.
+template <class Handler>
+struct FixtureOf {
+  FixtureOf() {
     authenticator.Add(kToken, iot::api::Principal{.name = "tester", .role = iot::api::Role::kViewer});
     state->stream = &service;
   }
@@ -89,11 +95,16 @@ struct Fixture {
     return session;
   }
 
-  // Runs the io_context until `done` holds (bounded: 5 s, or `tries` times 10 ms).
+  // Runs the io_context until `done` holds (bounded: 5 s, or `tries` times 10 ms). Restarted each time:
+  // a paused upload leaves it without work, which stops it (and another thread may post work later).
   template <class Done>
   bool RunUntil(Done done, int tries = 500) {
     for (int i = 0; i < tries && !done(); ++i) {
+      ioc.restart();
       ioc.run_for(std::chrono::milliseconds(10));
+      if (ioc.stopped()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
     }
     return done();
   }
@@ -105,7 +116,7 @@ struct Fixture {
   }
 
   net::io_context ioc;
-  EchoHandler handler;
+  Handler handler;
   iot::api::MetricsRegistry metrics;
   iot::api::StaticTokenAuthenticator authenticator;
   NoChecker checker;
@@ -114,6 +125,7 @@ struct Fixture {
   std::shared_ptr<ServerState> state =
       std::make_shared<ServerState>(iot::api::ServerSettings{}, handler, metrics);
 };
+using Fixture = FixtureOf<EchoHandler>;
 
 constexpr std::string_view kRequest =
     "POST /api/v1/echo?x=1 HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello";
@@ -321,4 +333,153 @@ TEST_CASE("WsSession over test::stream: an error at each read and write step end
   }
   CHECK(answered);
   CHECK(failed_steps >= 3);  // the request read, the 101 write, the message read and the answer write
+}
+
+namespace {
+
+// Streams: a request body read later from another thread, and responses produced piece by piece.
+class StreamingHandler final : public iot::api::RequestHandler {
+ public:
+  // The pieces of a download response (GET /short promises one byte more than they hold).
+  class Pieces final : public iot::api::ResponseSource {
+   public:
+    explicit Pieces(std::vector<std::string> pieces) : pieces_(std::move(pieces)) {}
+    void Next(std::function<void(iot::Result<std::string>)> done) override {
+      if (next_ == pieces_.size()) {
+        done(std::string());
+        return;
+      }
+      done(pieces_[next_++]);
+    }
+
+   private:
+    std::vector<std::string> pieces_;
+    std::size_t next_ = 0;
+  };
+
+  void Handle(Request&& request, Respond respond) override {
+    if (request.body_stream) {
+      body = request.body_stream;
+      pending = std::move(respond);
+      return;
+    }
+    std::vector<std::string> pieces = {"first ", std::string(100000, 'x'), " last"};
+    std::uint64_t length = 0;
+    for (const auto& p : pieces) {
+      length += p.size();
+    }
+    Response response;
+    response.content_type = "application/octet-stream";
+    response.source = std::make_shared<Pieces>(std::move(pieces));
+    response.stream_length = length + (request.target == "/short" ? 1 : 0);
+    respond(std::move(response));
+  }
+
+  std::shared_ptr<iot::api::RequestBody> body;
+  Respond pending;
+};
+
+using StreamFixture = FixtureOf<StreamingHandler>;
+
+}  // namespace
+
+TEST_CASE(
+    "HttpSession over test::stream: a firmware upload's body streams to the handler, read on another thread",
+    "[api][transport]") {
+  StreamFixture f;
+  TestStream client(f.ioc);
+  TestStream server(f.ioc);
+  client.connect(server);
+  auto session = f.Start(std::move(server));
+  std::string body(300000, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    body[i] = static_cast<char>(i * 31 % 256);
+  }
+  net::write(
+      client,
+      net::buffer("POST /api/v1/products/pk01/firmwares?version=1 HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body));
+  // Dispatched once the header is in, before the body is read.
+  REQUIRE(f.RunUntil([&] { return f.handler.body != nullptr; }));
+  CHECK(f.handler.body->ContentLength() == body.size());
+  f.RunUntil([] { return false; }, 5);  // nobody reads: the transport pauses at the channel's bound
+
+  std::string got;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    char buffer[10000];
+    while (true) {
+      auto n = f.handler.body->Read(buffer, sizeof buffer);
+      if (!n || *n == 0) {
+        break;
+      }
+      got.append(buffer, *n);
+    }
+    done = true;
+  });
+  const bool finished = f.RunUntil([&] { return done.load(); });
+  if (!finished) {
+    f.handler.body->Abandon();  // (ends the reader)
+  }
+  reader.join();
+  INFO("read " << got.size() << " of " << body.size());
+  REQUIRE(finished);
+  CHECK(got == body);
+  Response created;
+  created.status = 201;
+  created.body = std::to_string(got.size());
+  f.handler.pending(std::move(created));
+
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  bool read = false;
+  http::async_read(client, buffer, response, [&](beast::error_code, std::size_t) { read = true; });
+  REQUIRE(f.RunUntil([&] { return read; }));
+  CHECK(response.result_int() == 201);
+  CHECK(response.body() == "300000");
+  CHECK(response.keep_alive());   // the whole body was read: the connection goes on
+  f.handler.pending = Respond();  // (its sink holds the session)
+  f.handler.body.reset();
+  client.close();
+  REQUIRE(f.RunUntil([&] { return session.expired(); }));
+}
+
+TEST_CASE("HttpSession over test::stream: a streamed response is written piece by piece, keep-alive after it",
+          "[api][transport]") {
+  StreamFixture f;
+  TestStream client(f.ioc);
+  TestStream server(f.ioc);
+  client.connect(server);
+  auto session = f.Start(std::move(server));
+  for (int round = 0; round < 2; ++round) {
+    net::write(client, net::buffer(std::string_view("GET /download HTTP/1.1\r\nHost: a\r\n\r\n")));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    bool read = false;
+    beast::error_code read_ec;
+    http::async_read(client, buffer, response, [&](beast::error_code ec, std::size_t) {
+      read_ec = ec;
+      read = true;
+    });
+    REQUIRE(f.RunUntil([&] { return read; }));
+    REQUIRE_FALSE(read_ec);
+    CHECK(response.result_int() == 200);
+    CHECK(response["Content-Length"] == "100011");
+    CHECK(response.body() == "first " + std::string(100000, 'x') + " last");
+    CHECK(response.keep_alive());
+  }
+
+  // A source that ends before the promised length: the connection ends (the client sees a cut body).
+  net::write(client, net::buffer(std::string_view("GET /short HTTP/1.1\r\nHost: a\r\n\r\n")));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  bool read = false;
+  beast::error_code read_ec;
+  http::async_read(client, buffer, response, [&](beast::error_code ec, std::size_t) {
+    read_ec = ec;
+    read = true;
+  });
+  REQUIRE(f.RunUntil([&] { return read; }));
+  CHECK(read_ec);
+  REQUIRE(f.RunUntil([&] { return session.expired(); }));
 }

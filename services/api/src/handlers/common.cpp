@@ -7,6 +7,7 @@
 #include "iot/common/log.hpp"
 #include "iot/store/audit.hpp"
 #include "iot/store/device_data.hpp"
+#include "iot/store/product_config.hpp"
 
 namespace iot::api {
 namespace {
@@ -38,6 +39,25 @@ void RunOnDbLater(store::DbPool& pool, Respond respond, std::function<void(store
 void RunOnDb(store::DbPool& pool, Respond respond, std::function<Response(store::Db&)> work) {
   RunOnDbLater(pool, std::move(respond),
                [work = std::move(work)](store::Db& db, Respond done) { done(work(db)); });
+}
+
+std::string UrlSigningKey(HandlerContext& context, store::Db& db) {
+  RemoteConfigState& state = *context.remote_config;
+  {
+    std::lock_guard lock(state.mutex);
+    if (state.url_key) {
+      return *state.url_key;
+    }
+  }
+  std::string key = Unwrap(store::EnsureUrlSigningKey(db, store::kDownloadKeyName));
+  std::lock_guard lock(state.mutex);
+  state.url_key = key;
+  return key;
+}
+
+std::optional<std::string> CachedUrlSigningKey(HandlerContext& context) {
+  std::lock_guard lock(context.remote_config->mutex);
+  return context.remote_config->url_key;
 }
 
 ApiError StoreError(const boost::system::error_code& ec, std::string_view what) {

@@ -3,6 +3,7 @@
 // What every resource handler shares: running work on the DB pool, turning store results into
 // ApiErrors (through the one mapping, FromErrorCode), path-parameter formats, audit records, paging.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "http/request.hpp"
 #include "http/router.hpp"
 #include "iot/common/clock.hpp"
+#include "iot/common/prometheus.hpp"
 #include "iot/common/rate_limiter.hpp"
 #include "iot/common/result.hpp"
 #include "iot/script/script.hpp"
@@ -67,6 +69,12 @@ struct HandlerContext {
   // (registration, configuration and firmware downloads); never derived from a request's Host.
   std::string public_base_url;
   std::shared_ptr<RemoteConfigState> remote_config = std::make_shared<RemoteConfigState>();
+  // Firmware packages (handlers/firmware.cpp): the largest upload (IOT_FIRMWARE_MAX_BYTES, the same
+  // limit the transport streams up to), uploads running at once (each holds a DB worker while its body
+  // arrives), and where downloads are counted (null: not counted in metrics).
+  std::int64_t firmware_max_bytes = 256LL * 1024 * 1024;
+  std::shared_ptr<std::atomic<int>> firmware_uploads = std::make_shared<std::atomic<int>>(0);
+  metrics::Registry* metrics = nullptr;
 };
 
 // Runs `work` on a DB pool thread and completes `respond` with its Response. An ApiError thrown by
@@ -129,6 +137,11 @@ nlohmann::json ServiceCallJson(const store::ServiceCall& call);
 // (FromErrorCode; StoreError for the store's errors); handlers/control.cpp.
 ApiError ToApiError(const ControlError& failure);
 
+// The link-signing key every instance shares (signed download links), loaded once on a DB pool thread
+// and kept; CachedUrlSigningKey: the kept one, if already loaded (no database on the I/O thread).
+std::string UrlSigningKey(HandlerContext& context, store::Db& db);
+std::optional<std::string> CachedUrlSigningKey(HandlerContext& context);
+
 // 201/200 JSON answers.
 Response JsonOk(int status, const nlohmann::json& body);
 
@@ -167,6 +180,7 @@ void AddShadowRoutes(Router& router, HandlerContext& context);         // handle
 void AddProductConfigRoutes(Router& router, HandlerContext& context);  // handlers/product_config.cpp
 void AddMessageRoutes(Router& router, HandlerContext& context);        // handlers/messages.cpp
 void AddOtaRoutes(Router& router, HandlerContext& context);            // handlers/ota.cpp
+void AddFirmwareRoutes(Router& router, HandlerContext& context);       // handlers/firmware.cpp
 void AddTopologyRoutes(Router& router, HandlerContext& context);       // handlers/topology.cpp
 void AddRuleRoutes(Router& router, HandlerContext& context);           // handlers/rules.cpp
 
@@ -186,6 +200,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddProductConfigRoutes(router, context);
   AddMessageRoutes(router, context);
   AddOtaRoutes(router, context);
+  AddFirmwareRoutes(router, context);
   AddTopologyRoutes(router, context);
   AddRuleRoutes(router, context);
 }

@@ -136,6 +136,19 @@ void CreateJob(HandlerContext& context, Request&& request, Respond respond) {
   });
 }
 
+void ListJobs(HandlerContext& context, Request&& request, Respond respond) {
+  std::string pk = ProductKeyParam(request);
+  std::string firmware_id = FirmwareIdParam(request);
+  RunOnDb(context.pool, respond, [pk, firmware_id](store::Db& db) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& job :
+         Unwrap(store::ListFirmwareJobs(db, pk, firmware_id), "no such firmware: " + firmware_id)) {
+      items.push_back(JobJson(job));
+    }
+    return JsonOk(200, {{"items", std::move(items)}});
+  });
+}
+
 void GetJob(HandlerContext& context, Request&& request, Respond respond) {
   std::string pk = ProductKeyParam(request);
   std::string firmware_id = FirmwareIdParam(request);
@@ -213,6 +226,7 @@ void GetDeviceOta(HandlerContext& context, Request&& request, Respond respond) {
 const RouteSpec kRoutes[] = {
     {"GET", "/api/v1/products/{pk}/devices/{dn}/ota", kViewer, GetDeviceOta},
     {"POST", "/api/v1/products/{pk}/firmwares/{firmwareId}/jobs", kOperator, CreateJob},
+    {"GET", "/api/v1/products/{pk}/firmwares/{firmwareId}/jobs", kViewer, ListJobs},
     {"GET", "/api/v1/products/{pk}/firmwares/{firmwareId}/jobs/{jobId}", kViewer, GetJob},
     {"GET", "/api/v1/products/{pk}/firmwares/{firmwareId}/jobs/{jobId}/tasks", kViewer, ListTasks},
     {"POST", "/api/v1/products/{pk}/firmwares/{firmwareId}/jobs/{jobId}:cancel", kOperator, CancelJob},

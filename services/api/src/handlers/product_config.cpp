@@ -23,20 +23,6 @@ namespace {
 constexpr int kPushPage = 1000;
 constexpr int kMaxPushDevices = 100000;
 
-// The link-signing key every instance shares, loaded once (on a DB pool thread) and kept.
-std::string UrlKey(RemoteConfigState& state, store::Db& db) {
-  {
-    std::lock_guard lock(state.mutex);
-    if (state.url_key) {
-      return *state.url_key;
-    }
-  }
-  std::string key = Unwrap(store::EnsureUrlSigningKey(db, store::kDownloadKeyName));
-  std::lock_guard lock(state.mutex);
-  state.url_key = key;
-  return key;
-}
-
 nlohmann::json InfoJson(const store::ProductConfigInfo& info) {
   return {{"configId", info.config_id},  {"productKey", info.product_key}, {"version", info.version},
           {"size", info.size},           {"sha256", info.sha256},          {"createdAt", info.created_at},
@@ -76,7 +62,7 @@ void GetConfig(HandlerContext& context, Request&& request, Respond respond) {
     }
     nlohmann::json out = InfoJson(current->info);
     out["remoteConfig"] = product.remote_config;
-    out["url"] = DownloadUrl(context, UrlKey(*context.remote_config, db), current->info.config_id);
+    out["url"] = DownloadUrl(context, UrlSigningKey(context, db), current->info.config_id);
     out["content"] = JsonValue(current->content);
     return JsonOk(200, out);
   });
@@ -128,7 +114,7 @@ void PushConfig(HandlerContext& context, Request&& request, Respond respond) {
     file.config_id = current->info.config_id;
     file.size = current->info.size;
     file.sign = current->info.sha256;
-    file.url = DownloadUrl(context, UrlKey(*context.remote_config, db), file.config_id);
+    file.url = DownloadUrl(context, UrlSigningKey(context, db), file.config_id);
     // One id per push (a decimal that fits 32 bits: the C SDK reads ids as integers); the devices
     // answer on push_reply, which the gateway counts.
     const std::string payload = alink::BuildConfigPush(std::to_string(NowMs() % 1'000'000'000), file);
@@ -166,11 +152,7 @@ void DownloadConfig(HandlerContext& context, Request&& request, Respond respond)
   std::string config_id = request.Param("configId");
   std::string expires(request.Query("expires").value_or(""));
   std::string signature(request.Query("signature").value_or(""));
-  std::optional<std::string> key;
-  {
-    std::lock_guard lock(context.remote_config->mutex);
-    key = context.remote_config->url_key;
-  }
+  std::optional<std::string> key = CachedUrlSigningKey(context);
   if (key) {  // known: a bad link is refused here, without taking a database worker
     UrlCheck check = VerifyUrl(*key, alink::ConfigFilePath(config_id), expires, signature, NowMs() / 1000);
     if (check != UrlCheck::kValid) {
@@ -178,7 +160,7 @@ void DownloadConfig(HandlerContext& context, Request&& request, Respond respond)
     }
   }
   RunOnDb(context.pool, respond, [&context, config_id, expires, signature](store::Db& db) {
-    const std::string key = UrlKey(*context.remote_config, db);
+    const std::string key = UrlSigningKey(context, db);
     UrlCheck check = VerifyUrl(key, alink::ConfigFilePath(config_id), expires, signature, NowMs() / 1000);
     if (check != UrlCheck::kValid) {
       throw FromUrlCheck(check);

@@ -135,6 +135,17 @@ ApiError FromUrlCheck(UrlCheck check) {
   return ApiError::Forbidden("missing or invalid download link signature");
 }
 
+ApiError FromBodyError(const boost::system::error_code& ec, std::uint64_t limit) {
+  namespace errc = boost::system::errc;
+  if (ec == errc::file_too_large) {
+    return ApiError::PayloadTooLarge("request body exceeds " + std::to_string(limit) + " bytes");
+  }
+  if (ec == errc::timed_out) {
+    return Make(408, "the request body stopped arriving");
+  }
+  return ApiError::BadRequest("the request body ended early or was malformed");
+}
+
 ApiError FromErrorCode(const boost::system::error_code& ec) {
   namespace errc = boost::system::errc;
   // Library Errc enums (store::Errc, ...) are mapped here as they appear, each by its category, so

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +54,9 @@ Response ToResponse(const ApiError& error);
 // ApiError. Unknown codes become 500 with a generic detail (the code is logged by the caller, never
 // shown to clients).
 ApiError FromErrorCode(const boost::system::error_code& ec);
+// A streamed request body that ended early (http/body_stream.hpp): over the limit 413, no byte within
+// the read timeout 408, a broken or malformed body 400.
+ApiError FromBodyError(const boost::system::error_code& ec, std::uint64_t limit);
 
 // The device shadow's refusal (its errorcode, iot/alink/shadow.hpp) as an ApiError: 409 version
 // conflict, 500 server error, 400 for the rest (the code and message in `errors`).

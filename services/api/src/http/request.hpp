@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "http/auth_types.hpp"
+#include "http/body_stream.hpp"
 
 namespace iot::api {
 
@@ -21,6 +22,9 @@ struct Request {
   // Header fields with lower-case names, in arrival order.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Routes that stream their body (transport::IsStreamedBodyTarget: firmware uploads) get it here,
+  // while it arrives, and `body` stays empty; null for every other request.
+  std::shared_ptr<RequestBody> body_stream;
   std::string remote_address;
   std::string client_address;  // ClientAddress(): the peer's IP or, behind a trusted proxy, the client's
   bool operations = false;     // arrived on the operations listener (/metrics, /readyz without token)
@@ -49,6 +53,10 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Allow, Location
+  // A body too large for memory (downloads): `stream_length` bytes from `source`, piece by piece
+  // (`body` is then ignored).
+  std::shared_ptr<ResponseSource> source;
+  std::uint64_t stream_length = 0;
 };
 
 // Completes a request. Copyable; may be called from any thread, exactly once: later calls are ignored.

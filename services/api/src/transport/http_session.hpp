@@ -5,8 +5,16 @@
 // connection: reads requests with limits, hands them to the RequestHandler as plain iot::api::Request values,
 // and writes responses back in request order. Everything runs on the connection's strand (the socket's
 // executor); handlers answer from any thread through Respond, which posts back onto that strand.
+//
+// Bodies too large for memory stream (http/body_stream.hpp). A request whose target streams its body
+// (IsStreamedBodyTarget: firmware uploads) is dispatched as soon as its header is read; its body then
+// goes to the handler chunk by chunk through a bounded BodyChannel, and reading pauses while the channel
+// is full (the socket is simply not read: TCP flow control holds the client back), so no I/O thread ever
+// waits for the worker that writes the bytes away. A response with a ResponseSource (downloads) is
+// written piece by piece: the next piece is asked for once the previous one is on the wire.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <optional>
@@ -17,10 +25,12 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -30,6 +40,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "http/body_stream.hpp"
 #include "http/problem.hpp"
 #include "iot/common/log.hpp"
 #include "stream/service.hpp"
@@ -97,7 +108,8 @@ inline bool HasObsFold(std::string_view header) {
 // RFC 9112 §3.2 and §6.3: exactly one Host (HTTP/1.1 must send one), and Transfer-Encoding, when
 // present, only as the single coding "chunked" (any other coding, or chunked not last, makes the body
 // length unknowable, and a proxy in front may have framed the message differently).
-inline std::optional<std::string> FramingProblem(const http::request<http::string_body>& message) {
+template <class Message>
+std::optional<std::string> FramingProblem(const Message& message) {
   const auto hosts = message.count(http::field::host);
   if (hosts > 1) {
     return "more than one Host header field";
@@ -192,6 +204,13 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     unsigned version = 11;
     std::string request_id;
     http::response<http::string_body> response;
+    // A streamed body (Response::source): the header moves into `streamed` when the write starts.
+    std::shared_ptr<ResponseSource> source;
+    std::uint64_t stream_length = 0;
+    std::uint64_t sent = 0;
+    std::optional<http::response<http::buffer_body>> streamed;
+    std::optional<http::response_serializer<http::buffer_body>> serializer;
+    std::string piece;  // the piece being written
   };
 
   static std::string RemoteOf(const tcp::socket& socket) {
@@ -226,7 +245,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     parser_->header_limit(static_cast<std::uint32_t>(state_->settings.header_limit));
     // The largest limit while the header is read (Beast checks Content-Length against it as the header
     // completes); OnHeader applies the route's own limit.
-    parser_->body_limit(std::max(state_->settings.body_limit, state_->settings.import_body_limit));
+    parser_->body_limit(std::max({state_->settings.body_limit, state_->settings.import_body_limit,
+                                  state_->settings.streamed_body_limit}));
     reading_ = true;
     // The idle timer bounds reads; Beast's own timer is kept for writes (it would also fire while a
     // slow handler, not the client, is the one we wait for).
@@ -269,6 +289,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   }
 
   std::size_t BodyLimitOfParser() const {
+    if (parser_ && IsStreamedBodyTarget(parser_->get().method_string(), parser_->get().target())) {
+      return state_->settings.streamed_body_limit;
+    }
     return parser_ && IsImportTarget(parser_->get().method(), parser_->get().target())
                ? std::max(state_->settings.body_limit, state_->settings.import_body_limit)
                : state_->settings.body_limit;
@@ -282,10 +305,19 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   }
 
   void OnHeader(beast::error_code ec, std::size_t bytes) {
-    if (!ec && !IsImportTarget(parser_->get().method(), parser_->get().target())) {
-      parser_->body_limit(state_->settings.body_limit);  // chunked bodies are checked as they arrive
+    if (!ec && IsStreamedBodyTarget(parser_->get().method_string(), parser_->get().target())) {
       const auto length = parser_->content_length();
-      if (length && *length > state_->settings.body_limit) {
+      if (!length || *length <= state_->settings.streamed_body_limit) {
+        StartStreamedBody();
+        return;
+      }
+      ec = http::error::body_limit;  // refused before a byte of it is read
+    }
+    if (!ec) {
+      const std::size_t limit = BodyLimitOfParser();
+      parser_->body_limit(limit);  // chunked bodies are checked as they arrive
+      const auto length = parser_->content_length();
+      if (length && *length > limit) {
         ec = http::error::body_limit;
       }
     }
@@ -352,8 +384,138 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       return;
     }
     Slot& slot = NewSlot(message.version(), keep_alive, NewRequestId(message["X-Request-Id"]));
-    Dispatch(std::move(message), slot);
+    Request request = RequestOf(message, slot);
+    request.body = std::move(message.body());
+    Dispatch(std::move(request), slot);
     DoRead();
+  }
+
+  // The header of a request that streams its body is complete: dispatch it now, then read the body
+  // into its channel (DoReadBodyChunk).
+  void StartStreamedBody() {
+    CancelIdleTimer();
+    body_parser_.emplace(std::move(*parser_));
+    parser_.reset();
+    body_parser_->body_limit(state_->settings.streamed_body_limit);
+    const auto& message = body_parser_->get();
+    if (closing_) {
+      body_parser_.reset();
+      reading_ = false;
+      return;  // shutting down: no new work
+    }
+    if (auto problem = FramingProblem(message)) {
+      body_parser_.reset();
+      reading_ = false;
+      RefuseMalformed(ApiError::BadRequest(*problem), *problem);
+      return;
+    }
+    const bool keep_alive = message.keep_alive();
+    read_closed_ = !keep_alive;
+    Slot& slot = NewSlot(message.version(), keep_alive, NewRequestId(message["X-Request-Id"]));
+    body_seq_ = slot.seq;
+    body_buffer_.resize(kBodyChunkBytes);
+    body_channel_ = std::make_shared<BodyChannel>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(state_->settings.read_timeout));
+    body_channel_->SetResume([weak = this->weak_from_this()] {
+      if (auto self = weak.lock()) {
+        net::post(self->stream_.get_executor(), [self] {
+          self->body_paused_ = false;
+          self->DoReadBodyChunk();
+        });
+      }
+    });
+    Request request = RequestOf(message, slot);
+    std::optional<std::uint64_t> length;
+    if (const auto announced = body_parser_->content_length()) {
+      length = *announced;
+    }
+    request.body_stream = std::make_shared<RequestBody>(body_channel_, length);
+    const bool expects_continue = Lower(message[http::field::expect]) == "100-continue";
+    Dispatch(std::move(request), slot);
+    if (expects_continue && queue_.size() == 1 && !writing_ && !queue_.front().ready) {
+      // curl and others wait (a second) for this before sending a large body. Only when nothing else is
+      // owed on the connection; writing_ keeps the real answer from interleaving with it.
+      writing_ = true;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->writing_ = false;
+                         if (ec) {
+                           self->queue_.clear();
+                           self->DoClose();
+                           return;
+                         }
+                         self->DoWrite();
+                       });
+    }
+    DoReadBodyChunk();
+  }
+
+  void DoReadBodyChunk() {
+    if (!body_parser_ || closed_ || body_paused_ || body_reading_) {
+      return;
+    }
+    if (body_parser_->is_done()) {  // no body at all (Content-Length: 0)
+      body_channel_->Finish();
+      EndStreamedBody();
+      DoRead();
+      return;
+    }
+    auto& body = body_parser_->get().body();
+    body.data = body_buffer_.data();
+    body.size = body_buffer_.size();
+    body_reading_ = true;
+    // A client that stops sending: the handler's read times out first (read_timeout) and answers 408;
+    // this backstop closes the connection if even that answer cannot go out.
+    Ops::ExpiresAfter(Tcp(), 2 * state_->settings.read_timeout);
+    http::async_read_some(stream_, buffer_, *body_parser_,
+                          beast::bind_front_handler(&HttpSession::OnBodyChunk, this->shared_from_this()));
+  }
+
+  void OnBodyChunk(beast::error_code ec, std::size_t) {
+    body_reading_ = false;
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (closed_) {
+      body_channel_->Fail(BodyErrc::connection_aborted);
+      EndStreamedBody();
+      DoDrain();
+      return;
+    }
+    const std::size_t got = body_buffer_.size() - body_parser_->get().body().size;
+    if (got > 0 && !body_channel_->Push(std::string(body_buffer_.data(), got))) {
+      body_paused_ = true;  // resumed by the channel once the handler has taken a chunk
+    }
+    if (ec) {
+      // The handler sees the failure and answers (413 for the limit); the connection closes after it.
+      body_channel_->Fail(ec == http::error::body_limit ? BodyErrc::file_too_large
+                          : ec == beast::error::timeout ? BodyErrc::timed_out
+                                                        : BodyErrc::connection_aborted);
+      IOT_LOG_DEBUG(kLog, "msg=\"streamed body ended early\" remote=" << remote_ << " error="
+                                                                      << log::Quote(ec.message()));
+      EndStreamedBody();
+      read_closed_ = true;
+      return;
+    }
+    if (body_parser_->is_done()) {
+      body_channel_->Finish();
+      EndStreamedBody();
+      DoRead();
+      return;
+    }
+    DoReadBodyChunk();
+  }
+
+  void EndStreamedBody() {
+    if (!writing_) {
+      Ops::ExpiresNever(Tcp());  // (a write in progress keeps its own deadline)
+    }
+    body_parser_.reset();
+    body_channel_.reset();
+    std::string().swap(body_buffer_);  // idle connections keep no chunk buffer
+    body_paused_ = false;
+    reading_ = false;
   }
 
   // Answers a request that broke HTTP once (after what is owed before it), then closes the connection:
@@ -432,7 +594,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     return state_->request_id_prefix + std::to_string(state_->next_request_id.fetch_add(1));
   }
 
-  void Dispatch(http::request<http::string_body>&& message, const Slot& slot) {
+  template <class Message>
+  Request RequestOf(const Message& message, const Slot& slot) {
     Request request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -440,12 +603,14 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     for (const auto& field : message) {
       request.headers.emplace_back(Lower(field.name_string()), std::string(field.value()));
     }
-    request.body = std::move(message.body());
     request.remote_address = remote_;
     request.client_address = ClientAddress(request, state_->settings.trusted_proxies);
     request.operations = options_.operations;
     request.request_id = slot.request_id;
+    return request;
+  }
 
+  void Dispatch(Request&& request, const Slot& slot) {
     Respond respond([self = this->shared_from_this(), seq = slot.seq](Response&& response) {
       net::post(self->stream_.get_executor(), [self, seq, response = std::move(response)]() mutable {
         self->OnResponse(seq, std::move(response));
@@ -481,9 +646,21 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     for (auto& [name, value] : response.headers) {
       res.set(name, value);
     }
-    res.body() = std::move(response.body);
+    if (body_parser_ && slot.seq == body_seq_) {
+      // Answered before its body ended (a refusal): the rest of the body is not read, so nothing after
+      // it on this connection could be framed; close once this is written.
+      slot.keep_alive = false;
+      read_closed_ = true;
+    }
     res.keep_alive(slot.keep_alive && !closing_);
-    res.prepare_payload();
+    if (response.source) {
+      slot.source = std::move(response.source);
+      slot.stream_length = response.stream_length;
+      res.content_length(response.stream_length);
+    } else {
+      res.body() = std::move(response.body);
+      res.prepare_payload();
+    }
     slot.ready = true;
   }
 
@@ -493,8 +670,66 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     }
     writing_ = true;
     Ops::ExpiresAfter(Tcp(), state_->settings.write_timeout);  // a client that does not read is dropped
-    http::async_write(stream_, queue_.front().response,
+    Slot& front = queue_.front();
+    if (front.source) {
+      front.streamed.emplace(std::move(front.response.base()));
+      front.streamed->body().data = nullptr;
+      front.streamed->body().more = true;
+      front.serializer.emplace(*front.streamed);
+      http::async_write_header(
+          stream_, *front.serializer,
+          beast::bind_front_handler(&HttpSession::OnPieceWritten, this->shared_from_this()));
+      return;
+    }
+    http::async_write(stream_, front.response,
                       beast::bind_front_handler(&HttpSession::OnWrite, this->shared_from_this()));
+  }
+
+  // A streamed response: the header or a piece is written; ask for the next piece (or finish).
+  void OnPieceWritten(beast::error_code ec, std::size_t) {
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec || closed_ || queue_.empty()) {
+      OnWrite(ec ? ec : net::error::operation_aborted, 0);
+      return;
+    }
+    Slot& front = queue_.front();
+    if (front.serializer->is_done()) {
+      OnWrite({}, 0);
+      return;
+    }
+    front.source->Next([self = this->shared_from_this(), seq = front.seq](Result<std::string> piece) {
+      net::post(self->stream_.get_executor(),
+                [self, seq, piece = std::move(piece)]() mutable { self->OnPiece(seq, std::move(piece)); });
+    });
+  }
+
+  void OnPiece(std::uint64_t seq, Result<std::string> piece) {
+    if (closed_ || queue_.empty() || queue_.front().seq != seq) {
+      writing_ = false;
+      return;
+    }
+    Slot& front = queue_.front();
+    const std::uint64_t size = piece ? piece->size() : 0;
+    if (!piece || front.sent + size > front.stream_length ||
+        (size == 0 && front.sent != front.stream_length)) {
+      // The promised length cannot be kept: ending the connection is the only honest signal left.
+      IOT_LOG_WARN(kLog, "msg=\"streamed response failed\" remote="
+                             << remote_ << " sent=" << front.sent << " length=" << front.stream_length
+                             << " error=" << log::Quote(piece ? "length mismatch" : piece.error().message()));
+      OnWrite(net::error::operation_aborted, 0);
+      return;
+    }
+    front.sent += size;
+    front.piece = std::move(*piece);
+    auto& body = front.streamed->body();
+    body.data = size == 0 ? nullptr : front.piece.data();
+    body.size = front.piece.size();
+    body.more = size != 0;
+    Ops::ExpiresAfter(Tcp(), state_->settings.write_timeout);
+    http::async_write(stream_, *front.serializer,
+                      beast::bind_front_handler(&HttpSession::OnPieceWritten, this->shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, std::size_t) {
@@ -504,7 +739,8 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
       DoClose();
       return;
     }
-    const bool keep_alive = queue_.front().response.keep_alive();
+    const bool keep_alive = queue_.front().streamed ? queue_.front().streamed->keep_alive()
+                                                    : queue_.front().response.keep_alive();
     queue_.pop_front();
     if (!keep_alive || (queue_.empty() && (read_closed_ || closing_))) {
       queue_.clear();
@@ -544,9 +780,13 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     closed_ = true;
     CancelIdleTimer();
     Ops::ShutdownSend(Tcp());
-    if (reading_) {
-      Ops::Cancel(Tcp());  // OnRead continues with DoDrain
+    if (reading_ && (!body_parser_ || body_reading_)) {
+      Ops::Cancel(Tcp());  // OnRead (OnBodyChunk) continues with DoDrain
       return;
+    }
+    if (body_parser_) {  // a streamed body paused with no read pending
+      body_channel_->Fail(BodyErrc::connection_aborted);
+      EndStreamedBody();
     }
     DoDrain();
   }
@@ -573,6 +813,13 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::request<http::string_body>> upgrade_;  // kept for the WebSocket handshake
+  // The request body being streamed (StartStreamedBody), its channel and the slot it answers.
+  std::optional<http::request_parser<http::buffer_body>> body_parser_;
+  std::shared_ptr<BodyChannel> body_channel_;
+  std::uint64_t body_seq_ = 0;
+  bool body_reading_ = false;  // a read of the body is pending
+  bool body_paused_ = false;   // the channel is full: the body is not read until it has room
+  std::string body_buffer_;    // kBodyChunkBytes while a body streams
   net::steady_timer idle_timer_;
   std::uint64_t timer_generation_ = 0;
   std::deque<Slot> queue_;  // references stay valid across push_back/pop_front

@@ -33,6 +33,9 @@ struct ServerSettings {
   std::size_t body_limit = 1024 * 1024;
   // Bulk device imports (POST .../devices:import, up to 10,000 rows) have their own, larger limit.
   std::size_t import_body_limit = 4 * 1024 * 1024;
+  // Firmware uploads (POST .../firmwares) stream their body to the handler (http/body_stream.hpp) up
+  // to this many bytes (IOT_FIRMWARE_MAX_BYTES).
+  std::size_t streamed_body_limit = 256 * 1024 * 1024;
   // A connection with no complete request for this long (while nothing is in flight) is closed.
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds write_timeout{30000};

@@ -168,6 +168,10 @@ inline constexpr std::string_view kOtaTaskStates[] = {"queued", "pushed",    "do
 // firmware's module and whose module version is one of the firmware's source versions (when it names
 // any). kNotFound without the firmware in that product; kInvalid for out-of-range settings.
 Result<OtaJob> CreateOtaJob(Db& db, const OtaJobCreate& create);
+// The jobs of a firmware, newest first, with their counts (at most 100). kNotFound without
+// the firmware (a deleted firmware's jobs are found by their ids only).
+Result<std::vector<OtaJob>> ListFirmwareJobs(Db& db, std::string_view product_key,
+                                             std::string_view firmware_id);
 // kNotFound (also for a job of another product).
 Result<OtaJob> GetOtaJob(Db& db, std::string_view product_key, std::string_view job_id);
 
