@@ -86,6 +86,8 @@ if [[ $ctest_rc -ne 0 ]]; then
   failed=1
   failures+=("ctest (exit $ctest_rc):")
   while read -r line; do failures+=("  $line"); done < <(sed -n '/The following tests FAILED/,$p' "$ctest_log" | grep -E '^\s*[0-9]+ - ' || true)
+  # The console's browser test names its failed steps ("  failed: <step>: <why>"; printed twice by it).
+  while read -r line; do failures+=("    browser step $line"); done < <(grep -E '^\s+failed: ' "$ctest_log" | sed -E 's/^\s+//' | cut -c1-300 | sort -u | head -10 || true)
 fi
 summary=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -1 || true)
 passed=0 nfailed=1

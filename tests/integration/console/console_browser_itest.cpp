@@ -72,6 +72,17 @@ TEST_CASE("Console: sign in, model, devices, live data and device control in chr
       " timeout 240 node " + Quote(IOT_BROWSER_TEST);
   const int rc = iot::testing::RunShell(command, log);
   const std::string output = ReadAll(log);
+  // The failed steps first: a CI log cut in the middle still shows which step failed and why.
+  std::string failed_steps;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("  failed: ", 0) == 0) {
+      failed_steps += line + "\n";
+    }
+  }
+  if (!failed_steps.empty()) {
+    UNSCOPED_INFO("failed browser steps:\n" << failed_steps);
+  }
   UNSCOPED_INFO("browser test output:\n" << output);
   if (rc != 0) {
     UNSCOPED_INFO("iot-api log:\n" << api.Log() << "\niot-gateway log:\n" << gateway.LogTail());
