@@ -8,6 +8,8 @@
 # latest values, then runs wrk at fixed request rates:
 #   1. latest properties   GET /api/v1/products/{pk}/devices/{dn}/properties        (1,000 req/s)
 #   2. history page        GET .../properties/{id}/history?limit=1000&from=..&to=..   (100 req/s)
+#   3. fleet-wide latest   GET /api/v1/products/{pk}/properties/{id}/latest?limit=10000 over a second
+#      product of IOT_READ_FLEET_DEVICES devices, each with its latest values (10 req/s)
 # Each phase: a short warm-up, then the measured run. Prints requests/s and p50/p90/p99 latency (wrk's
 # --latency report and one RESULT line per phase); tears everything down on exit.
 #
@@ -17,7 +19,8 @@
 # Settings (environment): IOT_BUILD_DIR (./build-release), IOT_READ_DEVICES (100), IOT_READ_DAYS (4: days
 # of history, one sample a minute for each of 2 properties: 100 devices x 2 x 5,760 = 1,152,000 values),
 # IOT_READ_LATEST_RPS (1000), IOT_READ_HISTORY_RPS (100), IOT_READ_DURATION_S (30), IOT_READ_WARMUP_S (5),
-# IOT_WRK_THREADS (2), IOT_READ_LATEST_CONNS (50), IOT_READ_HISTORY_CONNS (20); iot-api's own settings
+# IOT_WRK_THREADS (2), IOT_READ_LATEST_CONNS (50), IOT_READ_HISTORY_CONNS (20), IOT_READ_FLEET_DEVICES
+# (10000; 0 skips phase 3), IOT_READ_FLEET_RPS (10); iot-api's own settings
 # (IOT_HTTP_THREADS, IOT_PG_POOL_THREADS, ...) pass through. IOT_KEEP_TMP=1 keeps the data directory and logs.
 set -euo pipefail
 
@@ -35,6 +38,9 @@ WARMUP_S=${IOT_READ_WARMUP_S:-5}
 WRK_THREADS=${IOT_WRK_THREADS:-2}
 LATEST_CONNS=${IOT_READ_LATEST_CONNS:-50}
 HISTORY_CONNS=${IOT_READ_HISTORY_CONNS:-20}
+FLEET_DEVICES=${IOT_READ_FLEET_DEVICES:-10000}
+FLEET_RPS=${IOT_READ_FLEET_RPS:-10}
+FLEET_PK=bench3fleet
 PK=bench3read
 PREFIX=rd-
 IDS=temperature,humidity
@@ -125,6 +131,23 @@ api POST "/products/$PK/devices:batch" "$names" >/dev/null
 [[ $("${PSQL[@]}" -c "SELECT count(*) FROM devices WHERE product_key = '$PK'") == "$DEVICES" ]] ||
   iot_die "devices were not all created"
 
+# The fleet product: its devices through the REST API (batches of 1,000), each with latest values of both
+# properties (as the gateway merges them into device_latest).
+if ((FLEET_DEVICES > 0)); then
+  api POST /products "{\"productKey\":\"$FLEET_PK\",\"name\":\"Fleet read benchmark\",\"validation\":\"weak\"}" >/dev/null
+  for ((first = 1; first <= FLEET_DEVICES; first += 1000)); do
+    names=$(python3 -c 'import json,sys; a,b=int(sys.argv[1]),int(sys.argv[2]); print(json.dumps({"deviceNames": ["fl-%05d" % i for i in range(a, min(a + 1000, b + 1))]}))' "$first" "$FLEET_DEVICES")
+    api POST "/products/$FLEET_PK/devices:batch" "$names" >/dev/null
+  done
+  "${PSQL[@]}" -c "
+INSERT INTO device_latest (device_id, props)
+SELECT id, jsonb_build_object('temperature', jsonb_build_array(round((21 + 4 * sin(id))::numeric, 2), now_ms, now_ms),
+                              'humidity', jsonb_build_array((50 + 30 * sin(id / 7.0))::int, now_ms, now_ms))
+FROM devices, (SELECT (extract(epoch FROM now()) * 1000)::bigint AS now_ms) n WHERE product_key = '$FLEET_PK'"
+  [[ $("${PSQL[@]}" -c "SELECT count(*) FROM devices d JOIN device_latest l ON l.device_id = d.id WHERE product_key = '$FLEET_PK'") == "$FLEET_DEVICES" ]] ||
+    iot_die "fleet devices were not all created"
+fi
+
 # --- history rows with SQL ----------------------------------------------------------------------------
 # iot-api's maintenance creates the daily partitions from yesterday to a week ahead when it starts; wait
 # for today's, then create the older days of the span the same way (property_posts_pYYYYMMDD, UTC days).
@@ -182,6 +205,13 @@ n=$(api GET "/products/$PK/devices/${PREFIX}00001/properties/temperature/history
 BYTES=$(curl -sS -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $TOKEN" \
   "$BASE/api/v1/products/$PK/devices/${PREFIX}00001/properties/temperature/history?limit=1000&from=$FROM_MS&to=$((FROM_MS + 1000 * STEP_MS))")
 iot_say "a 1,000-point history page is $BYTES bytes"
+if ((FLEET_DEVICES > 0)); then
+  n=$(api GET "/products/$FLEET_PK/properties/temperature/latest?limit=10000" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+  ((n == (FLEET_DEVICES < 10000 ? FLEET_DEVICES : 10000))) || iot_die "fleet-wide latest: $n items, expected $FLEET_DEVICES"
+  BYTES=$(curl -sS -o /dev/null -w '%{size_download}' -H "Authorization: Bearer $TOKEN" \
+    "$BASE/api/v1/products/$FLEET_PK/properties/temperature/latest?limit=10000")
+  iot_say "a fleet-wide latest answer ($n devices) is $BYTES bytes"
+fi
 
 # --- wrk ----------------------------------------------------------------------------------------------
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -215,4 +245,7 @@ run_wrk() {  # run_wrk NAME SCRIPT RATE CONNS ARGS...
 run_wrk latest latest_properties.lua "$LATEST_RPS" "$LATEST_CONNS" "$PK" "$PREFIX" "$DEVICES"
 run_wrk history history_page.lua "$HISTORY_RPS" "$HISTORY_CONNS" "$PK" "$PREFIX" "$DEVICES" "$IDS" \
   "$FIRST_MS" "$LAST_MS" "$STEP_MS"
+if ((FLEET_DEVICES > 0)); then
+  run_wrk fleet fleet_latest.lua "$FLEET_RPS" 4 "$FLEET_PK" temperature 10000
+fi
 iot_say "rows: $ROWS history rows over $DAYS days, $DEVICES devices x 2 properties; load average $(cut -d' ' -f1-3 /proc/loadavg)"

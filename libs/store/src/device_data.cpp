@@ -21,6 +21,17 @@ const Statement kLatestOf{
     "FROM devices d LEFT JOIN device_latest l ON l.device_id = d.id "
     "LEFT JOIN LATERAL jsonb_each(l.props) AS v(key, value) ON true "
     "WHERE d.product_key = $1 AND d.device_name = $2 ORDER BY v.key"};
+// A product's devices in name order with their newest value of one property: one row of NULLs when the
+// product has none, no row when there is no such product.
+const Statement kLatestOfProperty{
+    "data_latest_of_property",
+    "SELECT x.device_name, x.value, x.ts FROM products p LEFT JOIN LATERAL ("
+    "  SELECT d.device_name, (l.props -> $2::text -> 0)::text AS value, (l.props -> $2::text ->> 1)::bigint "
+    "AS ts"
+    "  FROM devices d JOIN device_latest l ON l.device_id = d.id"
+    "  WHERE d.product_key = p.product_key AND d.device_name > $3 AND l.props ? $2::text"
+    "  ORDER BY d.device_name LIMIT $4) x ON true "
+    "WHERE p.product_key = $1"};
 // History (property_posts): one row per post and device time, its values as a jsonb object; a property's
 // values are the rows that hold its identifier (a row holds it at most once, so (ts, id) pages it).
 const Statement kHistoryAsc{"data_history_asc",
@@ -216,6 +227,33 @@ Result<std::vector<LatestProperty>> GetLatestPropertiesOf(Db& db, std::string_vi
       }
       out.push_back(LatestProperty{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<TimeMs>(),
                                    row[3].as<TimeMs>()});
+    }
+    return out;
+  });
+}
+
+Result<Page<DeviceLatestValue>> ListLatestOfProperty(Db& db, std::string_view product_key,
+                                                     std::string_view identifier, const PageQuery& page) {
+  if (page.limit < 1 || page.limit > kMaxFleetLatestLimit) {
+    return make_error_code(Errc::kInvalid);
+  }
+  return Run(db, [&](pqxx::connection& c) -> Result<Page<DeviceLatestValue>> {
+    pqxx::nontransaction tx(c);  // one statement: no BEGIN/COMMIT round trips
+    auto r = Exec(tx, kLatestOfProperty, S(product_key), S(identifier), page.cursor, page.limit + 1);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
+    Page<DeviceLatestValue> out;
+    for (const auto& row : r) {
+      if (row[0].is_null()) {
+        continue;  // the product, without values
+      }
+      if (static_cast<int>(out.items.size()) == page.limit) {
+        out.next_cursor = out.items.back().device_name;
+        break;
+      }
+      out.items.push_back(
+          DeviceLatestValue{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<TimeMs>()});
     }
     return out;
   });

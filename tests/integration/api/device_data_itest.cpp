@@ -107,6 +107,67 @@ TEST_CASE("rest: latest properties follow a newly published model at once (cache
   CHECK(name_of_target() == "Renamed target");
 }
 
+TEST_CASE("rest: one property's latest value across a product's devices - paged by name, gaps left out",
+          "[integration][api][rest]") {
+  Rest rest;
+  INFO(rest.api.Log());
+  const std::int64_t first = SetUp(rest);  // dev-1
+  const std::int64_t t = NowMs() - kMinute;
+  Write(rest, Props(first, {{"TargetTemp", "21.5", t}}));
+  Write(rest, Props(first, {{"TargetTemp", "19.0", t - 1000}}));  // older: not the latest
+  std::vector<std::string> expected = {"dev-1"};
+  for (int i = 2; i <= 7; ++i) {
+    const std::string name = "dev-" + std::to_string(i);
+    rest.Device("dpk00001", name);
+    auto device = store::GetDevice(rest.db, "dpk00001", name);
+    REQUIRE(device.has_value());
+    if (i == 4) {
+      Write(rest, Props(device->id, {{"PowerOn", "1", t}}));  // another property only: left out
+      continue;
+    }
+    if (i == 5) {
+      continue;  // never posted: left out
+    }
+    Write(rest, Props(device->id, {{"TargetTemp", std::to_string(20 + i), t + i}}));
+    expected.push_back(name);
+  }
+  auto all = rest.Call("GET", "/products/dpk00001/properties/TargetTemp/latest");
+  REQUIRE(all.status == 200);
+  json body = Json(all);
+  CHECK(body["nextCursor"].is_null());
+  REQUIRE(body["items"].size() == expected.size());
+  CHECK(body["items"][0] == json{{"deviceName", "dev-1"}, {"value", 21.5}, {"time", t}});
+  CHECK(body["items"][1]["value"] == 22);
+  CHECK(body["items"][1]["time"] == t + 2);
+  // Pages of two, by name, nothing twice or missed.
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto r = rest.Call("GET", "/products/dpk00001/properties/TargetTemp/latest?limit=2" +
+                                  (cursor.empty() ? std::string() : "&cursor=" + cursor));
+    REQUIRE(r.status == 200);
+    json page = Json(r);
+    CHECK(page["items"].size() <= 2);
+    for (const auto& item : page["items"]) {
+      seen.push_back(item["deviceName"]);
+    }
+    if (page["nextCursor"].is_null()) {
+      break;
+    }
+    cursor = page["nextCursor"];
+  }
+  CHECK(seen == expected);
+  auto none = rest.Call("GET", "/products/dpk00001/properties/NoSuchProperty/latest");
+  REQUIRE(none.status == 200);
+  CHECK(Json(none)["items"].empty());
+  CheckProblem(rest.Call("GET", "/products/nope0000/properties/TargetTemp/latest"), 404);
+  CheckProblem(rest.Call("GET", "/products/dpk00001/properties/TargetTemp/latest?limit=0"), 400);
+  CheckProblem(rest.Call("GET", "/products/dpk00001/properties/TargetTemp/latest?limit=10001"), 400);
+  CheckProblem(rest.Call("GET", "/products/dpk00001/properties/TargetTemp/latest?limit=x"), 400);
+  CheckProblem(rest.Call("GET", "/products/dpk00001/properties/TargetTemp/latest?cursor=%27%3B--"), 400);
+  CHECK(rest.Call("GET", "/products/dpk00001/properties/TargetTemp/latest?limit=10000").status == 200);
+}
+
 TEST_CASE("rest: property history pages without duplicates or gaps while rows are inserted",
           "[integration][api][rest]") {
   Rest rest;

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, devicePath } from '../api';
 import { subscribe } from '../stream';
 import { ErrorBox, Link, StatusBadge, useLoad } from './ui';
@@ -17,23 +17,27 @@ export function SubDevicesSection(props: { base: string }) {
   const list = useLoad(() => api<{ items: TopologyItem[] }>('GET', `${props.base}/topology`), [props.base, tick]);
   const [live, setLive] = useState<Record<string, string>>({});
   const items = list.data?.items ?? [];
+  const mine = useRef(new Set<string>());
+  mine.current = new Set(items.map((s) => `${s.productKey}/${s.deviceName}`));
   const products = [...new Set(items.map((s) => s.productKey))].sort().join(',');
   useEffect(() => {
     setLive({});
     if (!products) return;
-    const mine = new Set(items.map((s) => `${s.productKey}/${s.deviceName}`));
+    // Subscribed per product for as long as the set of products stays; a status seen live wins over the list
+    // (it is newer). The list is reloaded once a subscription is in effect: a sub-device that came online
+    // between the first load and then would otherwise show its old state.
     const unsubscribe = products.split(',').map((pk) =>
       subscribe(pk, undefined, (m) => {
         const key = `${m.productKey}/${m.deviceName}`;
-        if (m.type === 'status' && typeof m.data?.status === 'string' && mine.has(key)) {
+        if (m.type === 'status' && typeof m.data?.status === 'string' && mine.current.has(key)) {
           setLive((l) => ({ ...l, [key]: m.data.status }));
-        } else if (m.type === 'resync') {
+        } else if (m.type === 'resync' || m.type === 'subscribed') {
           setTick((t) => t + 1);
         }
       }),
     );
     return () => unsubscribe.forEach((u) => u());
-  }, [products, list.data]);
+  }, [products]);
   const online = items.filter((s) => (live[`${s.productKey}/${s.deviceName}`] ?? s.status) === 'online').length;
   return (
     <div class="card">

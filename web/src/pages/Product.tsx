@@ -106,7 +106,7 @@ function DevicesTab(props: { product: Product; onChanged: () => void }) {
       const s = m.data?.status;
       if (typeof s === 'string') setLive((l) => ({ ...l, [m.deviceName]: s as DeviceStatus }));
       reload();
-    } else if (m.type === 'resync') reload();
+    } else if (m.type === 'resync' || m.type === 'subscribed') reload();
   });
   const act = async (fn: () => Promise<unknown>) => {
     setActionError(null);

@@ -18,6 +18,8 @@ constexpr std::string_view kHistoryKind = "history";
 constexpr std::string_view kEventsKind = "events";
 constexpr std::string_view kCallsKind = "service-calls";
 constexpr std::string_view kRejectionsKind = "rejections";
+constexpr std::string_view kFleetLatestKind = "fleet-latest";
+constexpr int kDefaultFleetLatestLimit = 1000;
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
 constexpr std::size_t kMaxIdentifierBytes = 128;
 
@@ -135,6 +137,33 @@ void ListProperties(HandlerContext& context, Request&& request, Respond respond)
                        {"time", p.time}});
     }
     return JsonOk(200, {{"items", std::move(items)}});
+  });
+}
+
+// One property's newest value for every device of a product (dashboards, maps): larger pages than other
+// lists (up to 10,000 devices in one answer), paged by device name.
+void ListFleetLatest(HandlerContext& context, Request&& request, Respond respond) {
+  store::DbPool& pool = context.pool;
+  std::string pk = ProductKeyParam(request);
+  std::string id = IdentifierParam(request);
+  store::PageQuery page{.limit = kDefaultFleetLatestLimit, .cursor = {}};
+  if (auto limit = QueryInt(request, "limit")) {
+    if (*limit < 1 || *limit > store::kMaxFleetLatestLimit) {
+      throw ApiError::BadRequest("query parameter limit must be between 1 and " +
+                                 std::to_string(store::kMaxFleetLatestLimit));
+    }
+    page.limit = static_cast<int>(*limit);
+  }
+  if (auto cursor = request.Query("cursor"); cursor && !cursor->empty()) {
+    page.cursor = UnwrapCursor(kFleetLatestKind, std::string(*cursor));
+  }
+  RunOnDb(pool, respond, [pk, id, page](store::Db& db) {
+    auto values = Unwrap(store::ListLatestOfProperty(db, pk, id, page), "no such product: " + pk);
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& v : values.items) {
+      items.push_back({{"deviceName", v.device_name}, {"value", JsonValue(v.value_json)}, {"time", v.time}});
+    }
+    return JsonResponse(200, ListBody(items, WrapCursor(kFleetLatestKind, values.next_cursor)));
   });
 }
 
@@ -346,6 +375,7 @@ void ListRejections(HandlerContext& context, Request&& request, Respond respond)
 }
 
 const RouteSpec kRoutes[] = {
+    {"GET", "/api/v1/products/{pk}/properties/{id}/latest", kViewer, ListFleetLatest},
     {"GET", "/api/v1/products/{pk}/devices/{dn}/properties", kViewer, ListProperties},
     {"GET", "/api/v1/products/{pk}/devices/{dn}/properties/{id}/history", kViewer, GetPropertyHistory},
     {"GET", "/api/v1/products/{pk}/devices/{dn}/properties/{id}/aggregate", kViewer, GetPropertyAggregate},

@@ -25,6 +25,13 @@ struct LatestProperty {
   TimeMs received_at = 0;  // when the platform stored it
 };
 
+// One device's newest value of one property (the fleet-wide read of a product).
+struct DeviceLatestValue {
+  std::string device_name;
+  std::string value_json;
+  TimeMs time = 0;  // device time
+};
+
 struct PropertySample {
   std::string value_json;
   TimeMs time = 0;
@@ -142,6 +149,12 @@ Result<std::vector<LatestProperty>> GetLatestProperties(Db& db, std::int64_t dev
 // device lookup and its values together). kNotFound for an unknown device.
 Result<std::vector<LatestProperty>> GetLatestPropertiesOf(Db& db, std::string_view product_key,
                                                           std::string_view device_name);
+// The newest value of one property for every device of a product that has one, by device name
+// (cursor: the last name of the previous page), limit 1..kMaxFleetLatestLimit; one statement. kNotFound
+// for an unknown product.
+inline constexpr int kMaxFleetLatestLimit = 10000;
+Result<Page<DeviceLatestValue>> ListLatestOfProperty(Db& db, std::string_view product_key,
+                                                     std::string_view identifier, const PageQuery& page);
 Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id, std::string_view identifier,
                                                  const TimeQuery& query);
 Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t device_id,
