@@ -124,6 +124,15 @@ const Router::Route* Router::Find(std::string_view method, const std::vector<std
   return best;
 }
 
+std::vector<std::pair<std::string, std::string>> Router::Routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(routes_.size());
+  for (const auto& route : routes_) {
+    out.emplace_back(route.method, route.pattern);
+  }
+  return out;
+}
+
 std::optional<Router::MatchResult> Router::Match(std::string_view method,
                                                  const std::vector<std::string>& segments,
                                                  std::vector<std::string>* allowed_methods) const {

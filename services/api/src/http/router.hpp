@@ -55,6 +55,9 @@ class Router final {
   };
   std::optional<MatchResult> Match(std::string_view method, const std::vector<std::string>& segments,
                                    std::vector<std::string>* allowed_methods = nullptr) const;
+  // Every registered method and pattern, in registration order (the contract test compares them with the
+  // OpenAPI document).
+  std::vector<std::pair<std::string, std::string>> Routes() const;
 
  private:
   struct Segment {
