@@ -16,8 +16,8 @@
 
 #include "backoff.hpp"
 #include "iot/alink/envelope.hpp"
-#include "iot/alink/session.hpp"
 #include "iot/alink/ota.hpp"
+#include "iot/alink/session.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/clock.hpp"
 #include "iot/common/codes.hpp"

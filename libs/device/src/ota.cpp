@@ -87,9 +87,9 @@ OtaResult RunOtaDownload(const alink::OtaPackage& package, const OtaOptions& opt
         break;
       }
       problem = "HTTP " + std::to_string(got.status) + " for bytes " + std::to_string(offset) + "-" +
-                std::to_string(last) + (got.status == 206 || got.status == 200
-                                            ? " (" + std::to_string(got.body.size()) + " bytes)"
-                                            : std::string());
+                std::to_string(last) +
+                (got.status == 206 || got.status == 200 ? " (" + std::to_string(got.body.size()) + " bytes)"
+                                                        : std::string());
       if (Permanent(got.status)) {
         break;  // the link will not get better by asking again
       }

@@ -126,7 +126,8 @@ Options ParseOptions(const std::vector<std::string>& args, const std::string& en
     throw std::invalid_argument("--gateway-product: a gateway carries at most 1500 sub-devices (--devices)");
   }
   if (!o.gateway_product.empty() && !o.firmware_version.empty()) {
-    throw std::invalid_argument("--firmware-version: OTA is simulated for direct devices only, not with --gateway-product");
+    throw std::invalid_argument(
+        "--firmware-version: OTA is simulated for direct devices only, not with --gateway-product");
   }
   if (o.firmware_version.empty() && (o.ota_fail_share > 0 || o.ota_cut_share > 0)) {
     throw std::invalid_argument("--ota-fail-rate and --ota-cut-rate need --firmware-version");

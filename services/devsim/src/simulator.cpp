@@ -11,8 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <ostream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -605,8 +605,8 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
         << summary["downlinks"]["answered"] << "\n";
     if (summary.contains("ota")) {
       out << "OTA pushes " << summary["ota"]["pushes"] << ", upgraded " << summary["ota"]["succeeded"]
-          << ", failed " << summary["ota"]["failed"] << ", resumed requests " << summary["ota"]["resumedRequests"]
-          << "\n";
+          << ", failed " << summary["ota"]["failed"] << ", resumed requests "
+          << summary["ota"]["resumedRequests"] << "\n";
     }
   }
   return 0;

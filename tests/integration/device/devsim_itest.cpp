@@ -284,8 +284,9 @@ TEST_CASE("Devsim: registers its devices and fetches the thing model over HTTPS,
   CHECK(Scalar(p.stack, "SELECT count(*) FROM devices WHERE device_name LIKE 'sim-%'") == 2);
 }
 
-TEST_CASE("Devsim: simulated devices upgrade over OTA, some failing verification, some resuming a cut download",
-          "[integration][devsim][ota]") {
+TEST_CASE(
+    "Devsim: simulated devices upgrade over OTA, some failing verification, some resuming a cut download",
+    "[integration][devsim][ota]") {
   Platform p(false, true);
   std::string package(150000, '\0');
   for (std::size_t i = 0; i < package.size(); ++i) {
@@ -293,18 +294,21 @@ TEST_CASE("Devsim: simulated devices upgrade over OTA, some failing verification
   }
   auto uploaded = iot::testing::HttpRequest(
       p.api->Port(), "POST", "/api/v1/products/" + std::string(kPk) + "/firmwares?version=2.0.0",
-      {{"Authorization", "Bearer " + iot::api::itest::kAdminToken}, {"Content-Type", "application/octet-stream"}},
+      {{"Authorization", "Bearer " + iot::api::itest::kAdminToken},
+       {"Content-Type", "application/octet-stream"}},
       package);
   REQUIRE(uploaded.status == 201);
   const std::string firmware_id = json::parse(uploaded.body)["id"].get<std::string>();
 
   constexpr int kSimulated = 6;
   auto sim = p.Devsim({"--devices", std::to_string(kSimulated), "--rate", "1", "--duration", "30",
-                       "--firmware-version", "1.0.0", "--ota-fail-rate", "0.5", "--ota-cut-rate", "0.5", "--seed", "3",
-                       "--workers", "4"});
+                       "--firmware-version", "1.0.0", "--ota-fail-rate", "0.5", "--ota-cut-rate", "0.5",
+                       "--seed", "3", "--workers", "4"});
   sim.Start();
   REQUIRE(iot::testing::PollUntil(
-      [&] { return Scalar(p.stack, "SELECT count(*) FROM device_modules WHERE version = '1.0.0'") == kSimulated; },
+      [&] {
+        return Scalar(p.stack, "SELECT count(*) FROM device_modules WHERE version = '1.0.0'") == kSimulated;
+      },
       30s, 100ms));
   auto created = p.Rest("POST", "/products/" + std::string(kPk) + "/firmwares/" + firmware_id + "/jobs",
                         R"({"target":"all","maxConcurrent":3,"retries":0,"timeoutS":60})");

@@ -24,11 +24,11 @@
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
-#include "ota/ota_tasks.hpp"
 #include "iot/device/device.hpp"
 #include "iot/device/ota.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/http_client.hpp"
+#include "ota/ota_tasks.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
@@ -41,8 +41,8 @@ namespace {
 
 constexpr int kDevices = 200;
 constexpr int kMaxConcurrent = 20;
-constexpr int kCorrupt = 5;    // devices 0..4: their package arrives corrupted every time
-constexpr int kCutFirst = 5;   // devices 5..14: the download is cut once, then resumed
+constexpr int kCorrupt = 5;   // devices 0..4: their package arrives corrupted every time
+constexpr int kCutFirst = 5;  // devices 5..14: the download is cut once, then resumed
 constexpr int kCutLast = 14;
 constexpr int kOfflineFirst = 190;  // devices 190..194: offline when the job starts
 constexpr int kOfflineLast = 194;
@@ -62,8 +62,8 @@ struct Api {
                                 {"IOT_LOG_LEVEL", "info"},
                                 {"IOT_PUBLIC_BASE_URL", "http://127.0.0.1:" + std::to_string(port)}};
     process = std::make_unique<iot::api::itest::ApiProcess>(env, stack.Dsn());
-    REQUIRE(iot::testing::PollUntil([&] { return process->Process().LogContains("MQTT connected"); }, 10s,
-                                    20ms));
+    REQUIRE(
+        iot::testing::PollUntil([&] { return process->Process().LogContains("MQTT connected"); }, 10s, 20ms));
   }
   std::unique_ptr<iot::api::itest::ApiProcess> process;
 };
@@ -75,7 +75,8 @@ iot::testing::HttpResponse Call(int port, const std::string& method, const std::
   if (!body.empty()) {
     headers.emplace_back("Content-Type", type);
   }
-  return iot::testing::HttpRequest(port, method, "/api/v1/products/" + std::string(kPk) + path, headers, body);
+  return iot::testing::HttpRequest(port, method, "/api/v1/products/" + std::string(kPk) + path, headers,
+                                   body);
 }
 
 // What happened to the SDK devices.
@@ -171,7 +172,8 @@ TEST_CASE(
   // 200 devices on a few threads: Paho's own (shared by every client) and the runtime's workers, which
   // run the upgrades (one blocking download each, so more workers than maxConcurrent).
   Fleet fleet;
-  auto runtime = std::make_shared<iot::device::Runtime>(iot::device::RuntimeOptions{.workers = kMaxConcurrent + 4});
+  auto runtime =
+      std::make_shared<iot::device::Runtime>(iot::device::RuntimeOptions{.workers = kMaxConcurrent + 4});
   std::vector<std::unique_ptr<iot::device::Device>> devices(kDevices);
   for (int i = 0; i < kDevices; ++i) {
     devices[i] = MakeDevice(stack, i, fleet, runtime);
@@ -196,9 +198,9 @@ TEST_CASE(
   REQUIRE(uploaded.status == 201);
   const std::string firmware_id = json::parse(uploaded.body)["id"].get<std::string>();
   const std::string jobs = "/firmwares/" + firmware_id + "/jobs";
-  auto created = Call(port, "POST", jobs,
-                      json{{"target", "all"}, {"maxConcurrent", kMaxConcurrent}, {"retries", 2}, {"timeoutS", 60}}
-                          .dump());
+  auto created = Call(
+      port, "POST", jobs,
+      json{{"target", "all"}, {"maxConcurrent", kMaxConcurrent}, {"retries", 2}, {"timeoutS", 60}}.dump());
   REQUIRE(created.status == 201);
   const std::string job_id = json::parse(created.body)["jobId"].get<std::string>();
   CHECK(json::parse(created.body)["devices"] == kDevices);
@@ -250,7 +252,8 @@ TEST_CASE(
   std::map<std::string, json> tasks;
   std::string cursor;
   for (int pages = 0; pages < 10; ++pages) {
-    auto page = Call(port, "GET", jobs + "/" + job_id + "/tasks?limit=100" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    auto page = Call(port, "GET",
+                     jobs + "/" + job_id + "/tasks?limit=100" + (cursor.empty() ? "" : "&cursor=" + cursor));
     REQUIRE(page.status == 200);
     json body = json::parse(page.body);
     for (const json& t : body["items"]) {

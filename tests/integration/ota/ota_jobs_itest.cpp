@@ -17,12 +17,12 @@
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
-#include "ota/ota_tasks.hpp"
 #include "iot/alink/ota.hpp"
 #include "iot/store/errors.hpp"
 #include "iot/store/ota.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/http_client.hpp"
+#include "ota/ota_tasks.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;

@@ -193,9 +193,9 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
       ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1501"}, "tok", print),
       Catch::Contains("1500"));
   // OTA: upgrading devices with failure and cut rates.
-  const Options ota = ParseOptions({"--product", "p", "--firmware-version", "1.0.0", "--ota-fail-rate", "0.25",
-                                    "--ota-cut-rate", "0.5"},
-                                   "tok", print);
+  const Options ota = ParseOptions(
+      {"--product", "p", "--firmware-version", "1.0.0", "--ota-fail-rate", "0.25", "--ota-cut-rate", "0.5"},
+      "tok", print);
   CHECK(ota.firmware_version == "1.0.0");
   CHECK(ota.ota_fail_share == 0.25);
   CHECK(ota.ota_cut_share == 0.5);

@@ -116,7 +116,8 @@ TEST_CASE("OTA download: a cut piece resumes from the last byte received", "[dev
                             {0, 999}, {1000, 1999}, {1300, 2299}, {2300, 2499}});
 }
 
-TEST_CASE("OTA download: failed requests are asked again, too many fail the download with -2", "[device][ota]") {
+TEST_CASE("OTA download: failed requests are asked again, too many fail the download with -2",
+          "[device][ota]") {
   Server server(Bytes(1500));
   server.fail_next = 2;
   OtaResult r = RunOtaDownload(PackageOf(server.bytes), Quick(), server.Fetcher(), server.Reporter());
@@ -141,7 +142,8 @@ TEST_CASE("OTA download: failed requests are asked again, too many fail the down
   CHECK(r.desc == "download failed: HTTP 403 for bytes 0-999");
 }
 
-TEST_CASE("OTA download: a server ignoring Range still works for a package within one piece", "[device][ota]") {
+TEST_CASE("OTA download: a server ignoring Range still works for a package within one piece",
+          "[device][ota]") {
   Server server(Bytes(800));
   server.status = 200;
   OtaResult r = RunOtaDownload(PackageOf(server.bytes), Quick(), server.Fetcher(), server.Reporter());

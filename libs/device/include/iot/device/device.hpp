@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "iot/alink/credentials.hpp"
-#include "iot/device/protocol.hpp"
 #include "iot/alink/ota.hpp"
+#include "iot/device/protocol.hpp"
 #include "iot/device/runtime.hpp"
 #include "iot/device/types.hpp"
 
