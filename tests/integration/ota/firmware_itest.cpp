@@ -397,6 +397,20 @@ TEST_CASE("Firmware download: the signed link of a push, Range 206 and 416, forg
   CHECK(MetricValue(metrics.body, "iot_firmware_download_requests_total{status=\"416\"}") == 1);
   CHECK(MetricValue(metrics.body, "iot_firmware_download_requests_total{status=\"403\"}") == 3);
 
+  // A task's link (what a push carries since migration 018): the task is signed with the path, counted on
+  // the firmware (and on the task when one of its jobs has it: see itest_ota_fleet); another task is 403.
+  const std::string task_link = iot::alink::FirmwareFileUrl("http://iot.test", *key, id, now_s, 77)
+                                    .substr(std::string("http://iot.test").size());
+  REQUIRE(task_link.find("?task=77&expires=") != std::string::npos);
+  auto by_task = client.Request("GET", task_link, {{"Range", "bytes=0-9"}});
+  REQUIRE(by_task.status == 206);
+  CHECK(by_task.body == bytes.substr(0, 10));
+  std::string other_task = task_link;
+  other_task.replace(other_task.find("task=77"), 7, "task=78");
+  CheckProblem(client.Request("GET", other_task), 403);
+  CheckProblem(client.Request("GET", task_link + "&task=77"), 403);
+  CHECK(Json(rest.Call("GET", Upload("/" + id)))["downloads"] == 3);
+
   // The contract lists these routes.
   auto doc = json::parse(client.Request("GET", "/api/v1/openapi.json").body, nullptr, false);
   REQUIRE(doc.is_object());

@@ -270,6 +270,8 @@ TEST_CASE(
     const json& t = tasks[Name(i)];
     const auto& record = fleet.records[Name(i)];
     INFO(Name(i) << " " << t.dump());
+    // Every push's download started at byte 0 once at least, counted on the task its link names.
+    CHECK(t["downloads"].get<int>() >= record.pushes);
     if (i < kCorrupt) {
       CHECK(t["state"] == "failed");
       CHECK(t["step"] == -3);

@@ -40,6 +40,7 @@ interface OtaTask {
   step: number | null;
   desc: string;
   attempts: number;
+  downloads: number;
   srcVersion: string;
   updatedAt: number;
 }
@@ -158,6 +159,7 @@ function JobView(props: { base: string; job: OtaJob; onChanged: () => void }) {
             <th>State</th>
             <th>Progress</th>
             <th>Attempts</th>
+            <th title="downloads of the package started by the device">Downloads</th>
             <th>Device says</th>
             <th>Updated</th>
           </tr>
@@ -174,6 +176,7 @@ function JobView(props: { base: string; job: OtaJob; onChanged: () => void }) {
                 <TaskProgress task={t} />
               </td>
               <td>{t.attempts}</td>
+              <td>{t.downloads}</td>
               <td>{t.desc}</td>
               <td>{fmtTime(t.updatedAt)}</td>
             </tr>

@@ -12,7 +12,8 @@
 // push (alink::FirmwareFileUrl): no token, the signature and expiry are the authorisation. It answers
 // a single byte range (Range: bytes=a-b, a-, -n) with 206 so a device can resume a cut download, 416
 // for a range past the end, and streams the bytes from the large object piece by piece (one short read
-// transaction per piece). Downloads that start at byte 0 are counted on the firmware (REST `downloads`);
+// transaction per piece). Downloads that start at byte 0 are counted on the firmware (REST `downloads`)
+// and, when the link names the device's task (`task`, signed with the path), on that task;
 // every answer is counted in iot_firmware_download_requests_total{status}.
 #include <algorithm>
 #include <atomic>
@@ -339,9 +340,26 @@ void CountRequest(HandlerContext& context, int status) {
   }
 }
 
+// The task a link names (`task`, signed with the path): 0 when it names none, -1 when malformed.
+std::int64_t LinkTask(const Request& request) {
+  const std::string_view task = request.Query("task").value_or("");
+  if (task.empty()) {
+    return 0;
+  }
+  if (task.size() > 18 ||
+      !std::all_of(task.begin(), task.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return -1;
+  }
+  return std::stoll(std::string(task));
+}
+
 UrlCheck CheckLink(const std::string& key, const std::string& id, const Request& request) {
-  return VerifyUrl(key, alink::FirmwareFilePath(id), request.Query("expires").value_or(""),
-                   request.Query("signature").value_or(""), NowMs() / 1000);
+  if (LinkTask(request) < 0 || request.query.count("task") > 1) {
+    return UrlCheck::kBadSignature;
+  }
+  return VerifyUrl(key, alink::FirmwareSignedResource(id, request.Query("task").value_or("")),
+                   request.Query("expires").value_or(""), request.Query("signature").value_or(""),
+                   NowMs() / 1000);
 }
 
 void DownloadFirmware(HandlerContext& context, Request&& request, Respond respond) {
@@ -382,7 +400,7 @@ void DownloadFirmware(HandlerContext& context, Request&& request, Respond respon
       case RangeKind::kWhole: response.status = 200; break;
     }
     if (range.first == 0) {
-      Unwrap(store::CountFirmwareDownload(db, id), "firmware " + id + " no longer exists");
+      Unwrap(store::CountFirmwareDownload(db, id, LinkTask(request)), "firmware " + id + " no longer exists");
     }
     CountRequest(context, response.status);
     response.content_type = "application/octet-stream";
