@@ -12,6 +12,8 @@ using namespace iot::device;
 
 namespace {
 
+using Ranges = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+
 std::string Bytes(std::size_t n) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) {
@@ -37,7 +39,7 @@ iot::alink::OtaPackage PackageOf(const std::string& bytes) {
 struct Server {
   explicit Server(std::string b) : bytes(std::move(b)) {}
   std::string bytes;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> asked;
+  Ranges asked;
   int fail_next = 0;       // this many requests get no answer (a cut connection)
   int status = 206;        // 200: Range ignored, the whole package
   std::vector<int> steps;  // reported
@@ -94,8 +96,7 @@ TEST_CASE("OTA download: pieces by Range in order, progress every 25 percent, ve
   CHECK(r.requests == 4);
   CHECK(r.resumed_requests == 0);
   CHECK(stored == server.bytes);
-  CHECK(server.asked == std::vector<std::pair<std::uint64_t, std::uint64_t>>{
-                            {0, 999}, {1000, 1999}, {2000, 2999}, {3000, 3999}});
+  CHECK(server.asked == Ranges{{0, 999}, {1000, 1999}, {2000, 2999}, {3000, 3999}});
   CHECK(server.steps == std::vector<int>{1, 25, 50, 75, 100});
 }
 
@@ -112,8 +113,7 @@ TEST_CASE("OTA download: a cut piece resumes from the last byte received", "[dev
   CHECK(r.ok);
   CHECK(stored == server.bytes);
   CHECK(r.resumed_requests == 1);
-  CHECK(server.asked == std::vector<std::pair<std::uint64_t, std::uint64_t>>{
-                            {0, 999}, {1000, 1999}, {1300, 2299}, {2300, 2499}});
+  CHECK(server.asked == Ranges{{0, 999}, {1000, 1999}, {1300, 2299}, {2300, 2499}});
 }
 
 TEST_CASE("OTA download: failed requests are asked again, too many fail the download with -2",
