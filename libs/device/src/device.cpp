@@ -528,6 +528,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       case alink::TopicKind::kDesiredDelete:
       case alink::TopicKind::kDslTemplateGet:
       case alink::TopicKind::kConfigGet:
+      case alink::TopicKind::kOtaFirmwareGet:
       case alink::TopicKind::kTopoAdd:
       case alink::TopicKind::kTopoDelete:
       case alink::TopicKind::kTopoGet:
@@ -1208,6 +1209,15 @@ Reply Device::DeleteDesired(const nlohmann::json& params) {
 Reply Device::GetConfig() {
   return core_->SubmitAndWait(core_->MakeRequest(core_->topics.ConfigGet(), "thing.config.get",
                                                  {{"configScope", "product"}, {"getType", "file"}}, false));
+}
+
+Reply Device::GetFirmware(std::string_view module) {
+  nlohmann::json params = nlohmann::json::object();
+  if (!module.empty()) {
+    params["module"] = std::string(module);
+  }
+  return core_->SubmitAndWait(
+      core_->MakeRequest(core_->topics.OtaFirmwareGet(), "thing.ota.firmware.get", params, false));
 }
 
 Reply Device::GetThingModel() {

@@ -174,6 +174,10 @@ class Device {
   // "getType"} (alink::DecodeConfigData), code 6713 when the product's remote configuration is off,
   // 6710 without a file. Download the url with any HTTP client and check it with ConfigFileMatches.
   Reply GetConfig();
+  // thing.ota.firmware.get (reference §2.16): the package pending for `module` ("" = the default
+  // module), e.g. after a reboot mid-upgrade; data is the push's data (alink::DecodeOtaPackage), or {}
+  // when nothing is pending.
+  Reply GetFirmware(std::string_view module = {});
   // NTP over /ext/ntp (QoS 0 as the reference requires).
   TimeSync SyncTime();
   // A plain publish (custom topics): false when not connected or the client refused it. The broker
