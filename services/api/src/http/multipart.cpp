@@ -121,7 +121,7 @@ Result<bool> MultipartReader::Fill() {
   auto n = source_(buf_.data() + had, kPull);
   if (!n) {
     buf_.resize(had);
-    return n.error();
+    return Result<bool>(boost::system::in_place_error, n.error());  // (bool would take an error_code too)
   }
   buf_.resize(had + *n);
   if (*n == 0) {
