@@ -596,6 +596,8 @@ try {
     expect((await page.evaluate(() => sessionStorage.getItem('iot.token'))) === null, 'the revoked token is still kept');
   });
 
+  await firmwareSteps();
+
   await step('no external network request and no page error', async () => {
     expect(external.length === 0, `external requests: ${external.join(', ')}`);
     expect(pageErrors.length === 0, `page errors: ${pageErrors.join(' | ')}`);
@@ -604,6 +606,65 @@ try {
   await device.close().catch(() => {});
   await context.close().catch(() => {});
   rmSync(userDataDir, { recursive: true, force: true });
+}
+
+// OTA on the product's Firmware tab: upload a package (with its progress bar), a job over the device followed
+// live to its end while the simulated device answers its push as a device of the SDK would (progress, then
+// the new version), a job over all devices cancelled, the device page's module versions, delete.
+async function firmwareSteps() {
+  const FW = '2.0.0';
+  const ota = (what) => `/ota/device/${what}/${PK}/${DN}`;
+  const jobState = (state, timeout = 10000) =>
+    page.waitForFunction((s) => document.querySelector('[data-testid=job-state]')?.textContent === s, state, { timeout });
+  await step('firmware: upload a package on the product page', async () => {
+    await page.goto(`${BASE}/products/${PK}/firmware`);
+    await page.getByTestId('firmware-tab').waitFor();
+    await page.getByTestId('firmware-file').setInputFiles({ name: 'lamp-2.0.0.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(300 * 1024, 7) });
+    await page.getByTestId('firmware-version').fill(FW);
+    await page.getByTestId('firmware-upload').click();
+    const row = page.getByTestId(`firmware-${FW}`);
+    await row.waitFor();
+    expect((await row.innerText()).includes('300.0 KiB'), `the size is not shown: ${await row.innerText()}`);
+    await shot('firmware');
+  });
+
+  await step('firmware: a job over the device, followed live to its end', async () => {
+    if (!device.client?.connected) await device.connect();
+    await device.client.subscribeAsync(ota('upgrade'), { qos: 1 });
+    const pushed = new Promise((resolve) => device.client.on('message', (t, p) => t === ota('upgrade') && resolve(JSON.parse(p.toString()))));
+    device.client.publish(ota('inform'), JSON.stringify({ id: '1', params: { version: '1.0.0' } }), { qos: 1 });
+    await page.getByTestId(`firmware-jobs-${FW}`).click();
+    await page.getByTestId('job-devices').fill(DN);
+    await page.getByTestId('job-create').click();
+    await jobState('running');
+    const push = await Promise.race([pushed, new Promise((_, reject) => setTimeout(() => reject(new Error('no push within 15 s')), 15000))]);
+    expect(push.code === '1000' && push.data?.version === FW && push.data?.size === 300 * 1024, `push ${JSON.stringify(push)}`);
+    device.client.publish(ota('progress'), JSON.stringify({ id: '2', params: { step: '50', desc: 'fetching' } }), { qos: 1 });
+    await page.getByTestId(`ota-task-${DN}`).getByText('downloading').waitFor({ timeout: LIVE_MS });
+    await shot('firmware-job-running');
+    device.client.publish(ota('inform'), JSON.stringify({ id: '3', params: { version: FW } }), { qos: 1 });
+    await jobState('completed'); // the driver completes it on its next tick (1 s), the page polls every 2 s
+    await page.getByTestId(`ota-task-${DN}`).getByText('succeeded').waitFor();
+    expect((await page.getByTestId('job-progress').evaluate((e) => e.value)) === 1, 'the job bar is not full');
+  });
+
+  await step('firmware: a job over all devices is cancelled', async () => {
+    await page.getByTestId('job-devices').fill('');
+    await page.getByTestId('job-create').click();
+    await page.getByTestId('job-cancel').click();
+    await jobState('cancelled', LIVE_MS);
+  });
+
+  await step("firmware: the device page shows the module's new version", async () => {
+    await page.goto(`${BASE}/products/${PK}/devices/${DN}`);
+    await page.getByTestId('device-ota').getByText(FW).first().waitFor();
+  });
+
+  await step('firmware: delete the package', async () => {
+    await page.goto(`${BASE}/products/${PK}/firmware`);
+    await page.getByTestId(`firmware-delete-${FW}`).click(); // the confirm dialog is accepted
+    await page.getByTestId(`firmware-${FW}`).waitFor({ state: 'detached' });
+  });
 }
 
 // IOT_CONSOLE_HOLD_S=N keeps the stack up for N seconds after the run (to look at it with another browser).

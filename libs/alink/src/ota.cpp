@@ -44,9 +44,30 @@ std::string FirmwareFilePath(std::string_view firmware_id) {
   return "/api/v1/files/firmware/" + std::string(firmware_id);
 }
 
+std::string FirmwareSignedResource(std::string_view firmware_id, std::string_view task) {
+  std::string resource = FirmwareFilePath(firmware_id);
+  if (!task.empty()) {
+    resource.append("?task=").append(task);
+  }
+  return resource;
+}
+
 std::string FirmwareFileUrl(std::string_view base_url, std::string_view key, std::string_view firmware_id,
-                            std::int64_t now_s) {
-  return SignedUrl(base_url, FirmwareFilePath(firmware_id), key, now_s + kFirmwareUrlTtlS);
+                            std::int64_t now_s, std::int64_t task_id) {
+  const std::int64_t expires = now_s + kFirmwareUrlTtlS;
+  if (task_id <= 0) {
+    return SignedUrl(base_url, FirmwareFilePath(firmware_id), key, expires);
+  }
+  const std::string task = std::to_string(task_id);
+  std::string url(base_url);
+  url.append(FirmwareFilePath(firmware_id))
+      .append("?task=")
+      .append(task)
+      .append("&expires=")
+      .append(std::to_string(expires))
+      .append("&signature=")
+      .append(UrlSignature(key, FirmwareSignedResource(firmware_id, task), expires));
+  return url;
 }
 
 Json OtaPackageData(const OtaPackage& p) {

@@ -7,12 +7,12 @@
 namespace iot::catalog {
 
 alink::OtaPackage OtaPackageFor(const store::FirmwareInfo& firmware, std::string_view url_key,
-                                std::string_view base_url, std::int64_t now_s) {
+                                std::string_view base_url, std::int64_t now_s, std::int64_t task_id) {
   alink::OtaPackage p;
   p.size = firmware.size;
   p.version = firmware.version;
   p.is_diff = firmware.is_diff;
-  p.url = alink::FirmwareFileUrl(base_url, url_key, firmware.firmware_id, now_s);
+  p.url = alink::FirmwareFileUrl(base_url, url_key, firmware.firmware_id, now_s, task_id);
   p.md5 = firmware.md5;
   p.sign = firmware.sha256;
   p.sign_method = "SHA256";

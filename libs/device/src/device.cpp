@@ -16,6 +16,7 @@
 
 #include "backoff.hpp"
 #include "iot/alink/envelope.hpp"
+#include "iot/alink/ota.hpp"
 #include "iot/alink/session.hpp"
 #include "iot/alink/topic.hpp"
 #include "iot/common/clock.hpp"
@@ -127,6 +128,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
   };
   std::map<std::string, SubHandlers, std::less<>> sub_handlers;
   std::function<void(const DownlinkRequest&)> sub_state_handler;
+  OtaPushHandler ota_push_handler;
 
   // Runs `f(client)` unless stopped. False when it did not run.
   template <class F>
@@ -261,6 +263,14 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     if (options.ext_rrpc_services) {
       extra.push_back("/ext/rrpc/+/sys/" + options.product_key + "/" + options.device_name +
                       "/thing/service/+");
+    }
+    bool ota = false;
+    {
+      std::lock_guard lock(mutex_);
+      ota = static_cast<bool>(ota_push_handler);
+    }
+    if (ota) {
+      extra.push_back(OtaTopic("upgrade"));
     }
     filters.insert(filters.end() - 1, extra.begin(), extra.end());
     mqtt::iasync_client::qos_collection qos(filters.size(), 1);
@@ -518,6 +528,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       case alink::TopicKind::kDesiredDelete:
       case alink::TopicKind::kDslTemplateGet:
       case alink::TopicKind::kConfigGet:
+      case alink::TopicKind::kOtaFirmwareGet:
       case alink::TopicKind::kTopoAdd:
       case alink::TopicKind::kTopoDelete:
       case alink::TopicKind::kTopoGet:
@@ -563,6 +574,7 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
       case alink::TopicKind::kUserTopic: OnCustomMessage(topic_text, payload); return;
       case alink::TopicKind::kNtpResponse: OnNtpResponse(topic_text, payload); return;
       case alink::TopicKind::kShadowGet: OnShadow(payload); return;
+      case alink::TopicKind::kOtaUpgrade: OnOtaPush(payload); return;
       default: return;
     }
   }
@@ -629,6 +641,33 @@ struct Device::Core : std::enable_shared_from_this<Device::Core> {
     reply.outcome = Outcome::kReplied;
     const std::string key = reply.id;  // not reply.id itself: the argument is moved from
     Complete(key, topic_text, std::move(reply));
+  }
+
+  std::string OtaTopic(std::string_view op) const {
+    return "/ota/device/" + std::string(op) + "/" + options.product_key + "/" + options.device_name;
+  }
+
+  // An upgrade push ({"code":"1000","data":{...},"id","message"}): its package to the handler.
+  void OnOtaPush(const std::string& payload) {
+    nlohmann::json root = nlohmann::json::parse(payload, nullptr, false);
+    if (!root.is_object() || !root.contains("data")) {
+      return;
+    }
+    auto package = alink::DecodeOtaPackage(root["data"]);
+    if (!package) {
+      IOT_LOG_DEBUG("device", "msg=\"bad OTA push\" error=" << log::Quote(package.error().message()));
+      return;
+    }
+    OtaPushHandler handler;
+    {
+      std::lock_guard lock(mutex_);
+      ++stats.downlinks;
+      handler = ota_push_handler;
+    }
+    auto rt = runtime.lock();
+    if (handler && rt) {
+      rt->PostAlways([handler, package = std::move(*package)] { handler(package); });
+    }
   }
 
   void OnShadow(const std::string& payload) {
@@ -1010,6 +1049,21 @@ bool Device::Publish(const std::string& topic, const std::string& payload, int q
   return core_->PublishRaw(topic, payload, qos);
 }
 
+void Device::OnOtaPush(OtaPushHandler handler) {
+  std::lock_guard lock(core_->mutex_);
+  core_->ota_push_handler = std::move(handler);
+}
+
+bool Device::InformVersion(std::string_view version, std::string_view module) {
+  return core_->PublishRaw(core_->OtaTopic("inform"), alink::BuildOtaInform(core_->NewId(), version, module),
+                           core_->options.qos);
+}
+
+bool Device::ReportOtaProgress(int step, std::string_view desc, std::string_view module) {
+  return core_->PublishRaw(core_->OtaTopic("progress"),
+                           alink::BuildOtaProgress(core_->NewId(), step, desc, module), core_->options.qos);
+}
+
 void Device::OnConnectionChange(ConnectionCallback callback) {
   std::lock_guard lock(core_->mutex_);
   core_->connection_callback = std::move(callback);
@@ -1155,6 +1209,15 @@ Reply Device::DeleteDesired(const nlohmann::json& params) {
 Reply Device::GetConfig() {
   return core_->SubmitAndWait(core_->MakeRequest(core_->topics.ConfigGet(), "thing.config.get",
                                                  {{"configScope", "product"}, {"getType", "file"}}, false));
+}
+
+Reply Device::GetFirmware(std::string_view module) {
+  nlohmann::json params = nlohmann::json::object();
+  if (!module.empty()) {
+    params["module"] = std::string(module);
+  }
+  return core_->SubmitAndWait(
+      core_->MakeRequest(core_->topics.OtaFirmwareGet(), "thing.ota.firmware.get", params, false));
 }
 
 Reply Device::GetThingModel() {

@@ -69,6 +69,7 @@ std::string DeviceTopics::DesiredDelete() const { return Format(TopicKind::kDesi
 std::string DeviceTopics::DslTemplateGet() const { return Format(TopicKind::kDslTemplateGet, pk_, dn_); }
 
 std::string DeviceTopics::ConfigGet() const { return Format(TopicKind::kConfigGet, pk_, dn_); }
+std::string DeviceTopics::OtaFirmwareGet() const { return Format(TopicKind::kOtaFirmwareGet, pk_, dn_); }
 
 std::string DeviceTopics::NtpRequest() const { return Format(TopicKind::kNtpRequest, pk_, dn_); }
 
@@ -111,6 +112,7 @@ std::vector<std::string> DeviceTopics::Subscriptions() const {
       base + "thing/dsltemplate/get_reply",
       base + "thing/config/get_reply",
       base + "thing/config/push",
+      base + "thing/ota/firmware/get_reply",
       ShadowGet(),
       "/ext/ntp/" + pk_ + "/" + dn_ + "/response",
   };

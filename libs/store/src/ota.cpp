@@ -48,6 +48,10 @@ const Statement kDeleteFirmware{"ota_delete_firmware", "DELETE FROM firmwares WH
 const Statement kCountDownload{
     "ota_count_download",
     "UPDATE firmwares SET downloads = downloads + 1 WHERE firmware_id = $1 RETURNING 1"};
+// A task's download: only a task of a job of that firmware (migration 018).
+const Statement kCountTaskDownload{"ota_count_task_download",
+                                   "UPDATE ota_tasks t SET downloads = t.downloads + 1 FROM ota_jobs j "
+                                   "WHERE t.task_id = $1 AND j.job_id = t.job_id AND j.firmware_id = $2"};
 
 // Device side. "Active" = queued, pushed or downloading (at most one per device and module).
 const Statement kUpsertModule{"ota_upsert_module",
@@ -114,12 +118,12 @@ const Statement kJobCounts{"ota_job_counts",
 const Statement kListTasks{
     "ota_list_tasks",
     "SELECT t.task_id, d.device_name, t.state, t.step, t.description, t.attempts, t.src_version, "
-    "iot_ms(t.updated_at) FROM ota_tasks t JOIN devices d ON d.id = t.device_id "
+    "iot_ms(t.updated_at), t.downloads FROM ota_tasks t JOIN devices d ON d.id = t.device_id "
     "WHERE t.job_id = $1 AND t.task_id > $2 ORDER BY t.task_id LIMIT $3"};
 const Statement kDeviceTasks{
     "ota_device_tasks",
     "SELECT t.task_id, d.device_name, t.state, t.step, t.description, t.attempts, t.src_version, "
-    "iot_ms(t.updated_at), t.job_id, j.module, j.version FROM ota_tasks t "
+    "iot_ms(t.updated_at), t.job_id, j.module, j.version, t.downloads FROM ota_tasks t "
     "JOIN devices d ON d.id = t.device_id JOIN ota_jobs j ON j.job_id = t.job_id "
     "WHERE t.device_id = $1 ORDER BY t.task_id DESC LIMIT $2"};
 
@@ -255,8 +259,10 @@ void ReadCounts(pqxx::transaction_base& tx, OtaJob& job) {
   }
 }
 
-OtaTaskRow ReadTask(const pqxx::row& r) {
+// `downloads`: the column of t.downloads.
+OtaTaskRow ReadTask(const pqxx::row& r, int downloads) {
   OtaTaskRow t;
+  t.downloads = r[downloads].as<std::int64_t>();
   t.task_id = r[0].as<std::int64_t>();
   t.device_name = r[1].as<std::string>();
   t.state = r[2].as<std::string>();
@@ -417,11 +423,14 @@ Result<std::string> ReadFirmwareRange(Db& db, std::string_view firmware_id, std:
   });
 }
 
-Result<void> CountFirmwareDownload(Db& db, std::string_view firmware_id) {
+Result<void> CountFirmwareDownload(Db& db, std::string_view firmware_id, std::int64_t task_id) {
   return Run(db, [&](pqxx::connection& c) -> Result<void> {
     pqxx::work tx(c);
     if (Exec(tx, kCountDownload, S(firmware_id)).empty()) {
       return make_error_code(Errc::kNotFound);
+    }
+    if (task_id > 0) {
+      Exec(tx, kCountTaskDownload, task_id, S(firmware_id));
     }
     tx.commit();
     return {};
@@ -563,7 +572,7 @@ Result<Page<OtaTaskRow>> ListOtaTasks(Db& db, std::string_view product_key, std:
     }
     Page<OtaTaskRow> out;
     for (const auto& row : Exec(tx, kListTasks, S(job_id), after, page.limit + 1)) {
-      out.items.push_back(ReadTask(row));
+      out.items.push_back(ReadTask(row, 8));
     }
     if (out.items.size() > static_cast<std::size_t>(page.limit)) {
       out.items.pop_back();
@@ -581,7 +590,7 @@ Result<std::vector<DeviceOtaTask>> ListDeviceOtaTasks(Db& db, std::int64_t devic
     pqxx::read_transaction tx(c);
     std::vector<DeviceOtaTask> out;
     for (const auto& row : Exec(tx, kDeviceTasks, device_id, limit)) {
-      out.push_back(DeviceOtaTask{ReadTask(row), row[8].as<std::string>(), row[9].as<std::string>(),
+      out.push_back(DeviceOtaTask{ReadTask(row, 11), row[8].as<std::string>(), row[9].as<std::string>(),
                                   row[10].as<std::string>()});
     }
     return out;

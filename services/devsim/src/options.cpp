@@ -76,6 +76,12 @@ cli::CommandLine MakeCommandLine(Options& o) {
       }),
       "resend a post unanswered for this long (3000)")(
       "workers", InRange<int>("--workers", 1, 64, o.workers)->value_name("N"), "SDK worker threads (2)")(
+      "firmware-version", po::value(&o.firmware_version)->value_name("V"),
+      "OTA: inform this version once connected and upgrade on pushes (none: no OTA)")(
+      "ota-fail-rate", InRange<double>("--ota-fail-rate", 0, 1, o.ota_fail_share)->value_name("SHARE"),
+      "OTA: share of upgrades whose package arrives corrupted (reported -3) (0)")(
+      "ota-cut-rate", InRange<double>("--ota-cut-rate", 0, 1, o.ota_cut_share)->value_name("SHARE"),
+      "OTA: share of downloads cut half-way once and resumed with Range (0)")(
       "seed", po::value(&o.seed)->value_name("N"), "random seed (1)")("json", po::bool_switch(&o.json),
                                                                       "print the summary as JSON on stdout")(
       "no-progress", po::bool_switch()->notifier([&o](bool v) { o.progress = !v; }),
@@ -118,6 +124,13 @@ Options ParseOptions(const std::vector<std::string>& args, const std::string& en
   }
   if (!o.gateway_product.empty() && o.devices > kMaxGatewaySubDevices) {
     throw std::invalid_argument("--gateway-product: a gateway carries at most 1500 sub-devices (--devices)");
+  }
+  if (!o.gateway_product.empty() && !o.firmware_version.empty()) {
+    throw std::invalid_argument(
+        "--firmware-version: OTA is simulated for direct devices only, not with --gateway-product");
+  }
+  if (o.firmware_version.empty() && (o.ota_fail_share > 0 || o.ota_cut_share > 0)) {
+    throw std::invalid_argument("--ota-fail-rate and --ota-cut-rate need --firmware-version");
   }
   if (o.token.empty() && (o.credentials_file.empty() || o.model_file.empty())) {
     throw std::invalid_argument(

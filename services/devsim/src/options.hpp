@@ -36,6 +36,13 @@ struct Options {
   // or read from --credentials, like the others), carries the --devices sub-devices over its one
   // connection: topology add, batch login, their posts on their own topics, their downlinks.
   std::string gateway_product;
+  // OTA: with a firmware version, every device informs it once connected and upgrades on a push
+  // (download with Range, verify, progress, inform the new version); this share of the upgrades
+  // fail verification (the package arrives corrupted: step -3), this share of the downloads are cut
+  // once and resumed.
+  std::string firmware_version;
+  double ota_fail_share = 0;
+  double ota_cut_share = 0;
 };
 
 // A gateway holds at most this many sub-devices (the platform's topology limit).

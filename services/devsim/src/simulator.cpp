@@ -9,8 +9,10 @@
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -20,6 +22,7 @@
 #include "iot/common/clock.hpp"
 #include "iot/common/log.hpp"
 #include "iot/device/device.hpp"
+#include "iot/device/ota.hpp"
 #include "iot/http/client.hpp"
 #include "iot/tsl/parser.hpp"
 #include "stats.hpp"
@@ -266,6 +269,15 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
     return 1;
   }
 
+  // OTA upgrades (--firmware-version): what the simulated devices did with their pushes (declared
+  // before the runtime, whose workers run the upgrades, so they outlive it).
+  std::atomic<std::uint64_t> ota_pushes{0};
+  std::atomic<std::uint64_t> ota_succeeded{0};
+  std::atomic<std::uint64_t> ota_failed{0};
+  std::atomic<std::uint64_t> ota_resumed{0};
+  std::mutex ota_random_mutex;
+  std::mt19937_64 ota_random(o.seed * 104729);
+
   Stats stats;
   device::RuntimeOptions runtime_options;
   runtime_options.workers = o.workers;
@@ -335,6 +347,34 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
   std::vector<Poster> posters;
   std::vector<std::unique_ptr<device::Device>> devices;  // the connections (one in gateway mode)
   std::vector<device::SubDevice> subs;
+  // --firmware-version: each direct device informs it once connected and upgrades on a push with the SDK.
+  auto install_ota = [&](device::Device* self) {
+    if (!o.firmware_version.empty()) {
+      self->OnOtaPush([&, self](const alink::OtaPackage& package) {
+        ota_pushes.fetch_add(1);
+        device::OtaOptions ota;
+        {
+          std::lock_guard lock(ota_random_mutex);
+          std::uniform_real_distribution<double> share(0, 1);
+          ota.corrupt = share(ota_random) < o.ota_fail_share;
+          ota.cut_at = share(ota_random) < o.ota_cut_share ? package.size / 2 : -1;
+        }
+        device::OtaResult result = device::RunOtaUpgrade(self, package, ota);
+        ota_resumed.fetch_add(static_cast<std::uint64_t>(result.resumed_requests));
+        if (result.ok) {
+          self->InformVersion(package.version, package.module);  // "rebooted" into it
+          ota_succeeded.fetch_add(1);
+        } else {
+          ota_failed.fetch_add(1);
+        }
+      });
+      self->OnConnectionChange([self, version = o.firmware_version](bool ready, const std::string&) {
+        if (ready) {
+          self->InformVersion(version);
+        }
+      });
+    }
+  };
   std::size_t connected = 0;
   const auto connect_deadline = Clock::now() + o.connect_timeout;
   try {
@@ -346,6 +386,9 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
       for (const Credential& c : credentials) {
         auto dev = std::make_unique<device::Device>(device_options(c));
         install_handlers(*dev);
+        if (!o.firmware_version.empty()) {
+          install_ota(dev.get());
+        }
         dev->Start();
         devices.push_back(std::move(dev));
       }
@@ -539,6 +582,12 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
                           {"deviceName", gateway->device_name},
                           {"connections", ever_connected}};
   }
+  if (!o.firmware_version.empty()) {
+    summary["ota"] = {{"pushes", ota_pushes.load()},
+                      {"succeeded", ota_succeeded.load()},
+                      {"failed", ota_failed.load()},
+                      {"resumedRequests", ota_resumed.load()}};
+  }
   if (o.json) {
     out << summary.dump() << std::endl;
   } else {
@@ -554,6 +603,11 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
         << "refusals by code " << summary["refusalsByCode"].dump() << "\n"
         << "downlinks received " << summary["downlinks"]["received"] << ", answered "
         << summary["downlinks"]["answered"] << "\n";
+    if (summary.contains("ota")) {
+      out << "OTA pushes " << summary["ota"]["pushes"] << ", upgraded " << summary["ota"]["succeeded"]
+          << ", failed " << summary["ota"]["failed"] << ", resumed requests "
+          << summary["ota"]["resumedRequests"] << "\n";
+    }
   }
   return 0;
 }

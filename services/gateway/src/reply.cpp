@@ -82,8 +82,8 @@ void SetOtaPackage(Reply& reply, const OtaFirmwareGetOp& op, const OpResult& res
     reply.data = nlohmann::json::object();
     return;
   }
-  reply.data = alink::OtaPackageData(
-      catalog::OtaPackageFor(result.ota_pending->firmware, op.url_key, op.base_url, op.now_s));
+  reply.data = alink::OtaPackageData(catalog::OtaPackageFor(
+      result.ota_pending->firmware, op.url_key, op.base_url, op.now_s, result.ota_pending->task_id));
 }
 
 void SetTopologyAnswer(Reply& reply, const TopologyOp& op, const OpResult& result) {

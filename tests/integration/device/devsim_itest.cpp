@@ -48,7 +48,8 @@ std::optional<json> Summary(const iot::testing::ChildProcess& p) {
 
 struct Platform {
   // `https`: iot-api also serves HTTPS with a certificate for 127.0.0.1 (ca_file), and Devsim() uses it.
-  explicit Platform(bool https = false) {
+  // `public_url`: iot-api on a port chosen here, IOT_PUBLIC_BASE_URL pointing at it (OTA download links).
+  explicit Platform(bool https = false, bool public_url = false) {
     gateway = std::make_unique<GatewayProcess>(stack, "gw-devsim-itest");
     REQUIRE(gateway->WaitConnected());
     // With the broker configured, iot-api can control devices (issue 6).
@@ -56,6 +57,11 @@ struct Platform {
                              {"IOT_MQTT_PORT", std::to_string(stack.Broker().Port())},
                              {"IOT_MQTT_USERNAME", iot::testing::kApiUser},
                              {"IOT_MQTT_PASSWORD", iot::testing::kApiSecret}};
+    if (public_url) {
+      const int port = iot::testing::FreePort();
+      env.insert({{"IOT_HTTP_PORT", std::to_string(port)},
+                  {"IOT_PUBLIC_BASE_URL", "http://127.0.0.1:" + std::to_string(port)}});
+    }
     if (https) {
       const std::string base = iot::testing::MakeTempDir("devsim-tls") + "/api";
       REQUIRE(iot::testing::RunShell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
@@ -276,4 +282,60 @@ TEST_CASE("Devsim: registers its devices and fetches the thing model over HTTPS,
   CHECK((*summary)["sent"].get<int>() > 0);
   CHECK((*summary)["answered"] == (*summary)["sent"]);
   CHECK(Scalar(p.stack, "SELECT count(*) FROM devices WHERE device_name LIKE 'sim-%'") == 2);
+}
+
+TEST_CASE(
+    "Devsim: simulated devices upgrade over OTA, some failing verification, some resuming a cut download",
+    "[integration][devsim][ota]") {
+  Platform p(false, true);
+  std::string package(150000, '\0');
+  for (std::size_t i = 0; i < package.size(); ++i) {
+    package[i] = static_cast<char>((i * 7919) % 251);
+  }
+  auto uploaded = iot::testing::HttpRequest(
+      p.api->Port(), "POST", "/api/v1/products/" + std::string(kPk) + "/firmwares?version=2.0.0",
+      {{"Authorization", "Bearer " + iot::api::itest::kAdminToken},
+       {"Content-Type", "application/octet-stream"}},
+      package);
+  REQUIRE(uploaded.status == 201);
+  const std::string firmware_id = json::parse(uploaded.body)["id"].get<std::string>();
+
+  constexpr int kSimulated = 6;
+  auto sim = p.Devsim({"--devices", std::to_string(kSimulated), "--rate", "1", "--duration", "30",
+                       "--firmware-version", "1.0.0", "--ota-fail-rate", "0.5", "--ota-cut-rate", "0.5",
+                       "--seed", "3", "--workers", "4"});
+  sim.Start();
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        return Scalar(p.stack, "SELECT count(*) FROM device_modules WHERE version = '1.0.0'") == kSimulated;
+      },
+      30s, 100ms));
+  auto created = p.Rest("POST", "/products/" + std::string(kPk) + "/firmwares/" + firmware_id + "/jobs",
+                        R"({"target":"all","maxConcurrent":3,"retries":0,"timeoutS":60})");
+  REQUIRE(created.status == 201);
+  const std::string job = "/products/" + std::string(kPk) + "/firmwares/" + firmware_id + "/jobs/" +
+                          json::parse(created.body)["jobId"].get<std::string>();
+  json state;
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        state = json::parse(p.Rest("GET", job).body);
+        return state["state"] == "completed";
+      },
+      25s, 200ms));
+  REQUIRE(WaitExit(sim, 60s));
+  INFO(sim.LogTail());
+  auto summary = Summary(sim);
+  REQUIRE(summary);
+  const json& ota = (*summary)["ota"];
+  INFO(ota.dump() << " " << state.dump());
+  CHECK(ota["pushes"] == kSimulated);
+  CHECK(ota["succeeded"].get<int>() + ota["failed"].get<int>() == kSimulated);
+  CHECK(ota["failed"].get<int>() > 0);
+  CHECK(ota["succeeded"].get<int>() > 0);
+  CHECK(ota["resumedRequests"].get<int>() > 0);
+  CHECK(state["counts"]["succeeded"] == ota["succeeded"]);
+  CHECK(state["counts"]["failed"] == ota["failed"]);
+  CHECK(Scalar(p.stack, "SELECT count(*) FROM device_modules WHERE version = '2.0.0'") == ota["succeeded"]);
+  CHECK(Scalar(p.stack, "SELECT count(*) FROM ota_tasks WHERE step = -3 AND description = 'md5 mismatch'") ==
+        ota["failed"]);
 }

@@ -150,12 +150,18 @@ TEST_CASE("OTA device side: inform, firmware get, progress, failure and success 
   REQUIRE(decoded.has_value());
   const std::string path = iot::alink::FirmwareFilePath(firmware->firmware_id);
   const std::string url = data["url"].get<std::string>();
-  REQUIRE(url.rfind(kBase + path + "?expires=", 0) == 0);
+  // The link names the device's task (its downloads are counted there), signed with the path.
+  const std::string task = std::to_string(TaskOf(stack, job->job_id, "ota-1").task_id);
+  REQUIRE(url.rfind(kBase + path + "?task=" + task + "&expires=", 0) == 0);
   auto key = iot::store::EnsureUrlSigningKey(stack.Db(), iot::store::kDownloadKeyName);
   REQUIRE(key.has_value());
-  const auto expires = url.substr(url.find("expires=") + 8, url.find('&') - url.find("expires=") - 8);
+  const auto at = url.find("expires=") + 8;
+  const auto expires = url.substr(at, url.find('&', at) - at);
   const auto signature = url.substr(url.find("signature=") + 10);
-  CHECK(iot::VerifyUrl(*key, path, expires, signature, std::stoll(expires) - 60) == iot::UrlCheck::kValid);
+  CHECK(iot::VerifyUrl(*key, iot::alink::FirmwareSignedResource(firmware->firmware_id, task), expires,
+                       signature, std::stoll(expires) - 60) == iot::UrlCheck::kValid);
+  CHECK(iot::VerifyUrl(*key, path, expires, signature, std::stoll(expires) - 60) ==
+        iot::UrlCheck::kBadSignature);
   CHECK(FirmwareGet(*dev1, "ota-1", "14", json{{"module", "MCU"}})["data"] == json::object());
 
   // Progress: downloading with its step; a failure with no retry left fails with step and desc.

@@ -22,6 +22,7 @@
 #include "iot/store/ota.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/http_client.hpp"
+#include "ota/ota_tasks.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
@@ -63,15 +64,6 @@ iot::testing::HttpResponse Call(iot::api::itest::ApiProcess& api, const std::str
   }
   return iot::testing::HttpRequest(api.Port(), method, "/api/v1/products/" + std::string(kPk) + path, headers,
                                    text);
-}
-
-std::int64_t Active(Stack& stack, const std::string& job_id) {
-  pqxx::connection c(stack.Dsn());
-  pqxx::read_transaction tx(c);
-  return tx
-      .exec_params("SELECT count(*) FROM ota_tasks WHERE job_id = $1 AND state IN ('pushed', 'downloading')",
-                   job_id)[0][0]
-      .as<std::int64_t>();
 }
 
 // What each simulated device does with a push.
@@ -160,7 +152,7 @@ TEST_CASE(
     if (state["state"] == "completed") {
       break;
     }
-    most_active = std::max(most_active, Active(stack, job_id));
+    most_active = std::max(most_active, iot::ota::itest::ActiveTasks(stack.Dsn(), job_id));
     if (devices[offline].client == nullptr && succeeded >= 5) {
       devices[offline].client = stack.Connect(devices[offline].name);
       REQUIRE(devices[offline].client->Subscribe(OtaTopic("upgrade", devices[offline].name), 1) <= 1);

@@ -135,4 +135,17 @@ TEST_CASE("OTA firmware get params and the signed firmware link", "[alink][ota]"
   const std::string url = alink::FirmwareFileUrl("https://h", key, "f00d", 1000);
   CHECK(url ==
         iot::SignedUrl("https://h", "/api/v1/files/firmware/f00d", key, 1000 + alink::kFirmwareUrlTtlS));
+  // A task's link: the task is signed with the path.
+  const std::int64_t expires = 1000 + alink::kFirmwareUrlTtlS;
+  CHECK(alink::FirmwareFileUrl("https://h", key, "f00d", 1000, 42) ==
+        "https://h/api/v1/files/firmware/f00d?task=42&expires=" + std::to_string(expires) +
+            "&signature=" + iot::UrlSignature(key, "/api/v1/files/firmware/f00d?task=42", expires));
+  CHECK(alink::FirmwareSignedResource("f00d", "42") == "/api/v1/files/firmware/f00d?task=42");
+  CHECK(alink::FirmwareSignedResource("f00d", "") == "/api/v1/files/firmware/f00d");
+  CHECK(iot::VerifyUrl(key, alink::FirmwareSignedResource("f00d", "42"), std::to_string(expires),
+                       iot::UrlSignature(key, "/api/v1/files/firmware/f00d?task=42", expires),
+                       1000) == iot::UrlCheck::kValid);
+  CHECK(iot::VerifyUrl(key, alink::FirmwareSignedResource("f00d", "43"), std::to_string(expires),
+                       iot::UrlSignature(key, "/api/v1/files/firmware/f00d?task=42", expires),
+                       1000) == iot::UrlCheck::kBadSignature);
 }

@@ -192,4 +192,20 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
   CHECK_THROWS_WITH(
       ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1501"}, "tok", print),
       Catch::Contains("1500"));
+  // OTA: upgrading devices with failure and cut rates.
+  const Options ota = ParseOptions(
+      {"--product", "p", "--firmware-version", "1.0.0", "--ota-fail-rate", "0.25", "--ota-cut-rate", "0.5"},
+      "tok", print);
+  CHECK(ota.firmware_version == "1.0.0");
+  CHECK(ota.ota_fail_share == 0.25);
+  CHECK(ota.ota_cut_share == 0.5);
+  CHECK(ParseOptions({"--product", "p"}, "tok", print).firmware_version.empty());
+  CHECK_THROWS_WITH(
+      ParseOptions({"--product", "p", "--firmware-version", "1", "--ota-fail-rate", "2"}, "tok", print),
+      Catch::Contains("--ota-fail-rate"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--ota-cut-rate", "0.5"}, "tok", print),
+                    Catch::Contains("--firmware-version"));
+  CHECK_THROWS_WITH(
+      ParseOptions({"--product", "p", "--gateway-product", "gw", "--firmware-version", "1"}, "tok", print),
+      Catch::Contains("direct devices only"));
 }

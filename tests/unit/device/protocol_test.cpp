@@ -22,6 +22,8 @@ TEST_CASE("Protocol: device topics and subscriptions", "[device][protocol]") {
   CHECK(subs.back() == "/ext/ntp/a1Prod/lamp-1/response");  // subscribed at QoS 0
   CHECK(std::find(subs.begin(), subs.end(), "/shadow/get/a1Prod/lamp-1") != subs.end());
   CHECK(t.ShadowUpdate() == "/shadow/update/a1Prod/lamp-1");
+  CHECK(t.OtaFirmwareGet() == "/sys/a1Prod/lamp-1/thing/ota/firmware/get");
+  CHECK(std::find(subs.begin(), subs.end(), "/sys/a1Prod/lamp-1/thing/ota/firmware/get_reply") != subs.end());
 }
 
 TEST_CASE("Protocol: shadow messages", "[device][protocol]") {

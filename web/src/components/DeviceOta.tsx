@@ -14,6 +14,7 @@ export interface DeviceOta {
     step: number | null;
     desc: string;
     attempts: number;
+    downloads: number;
     updatedAt: number;
   }[];
 }
@@ -77,6 +78,7 @@ export function DeviceOtaSection(props: { base: string; tick?: number }) {
                 <th>State</th>
                 <th>Progress</th>
                 <th>Attempts</th>
+                <th title="downloads of the package started by the device">Downloads</th>
                 <th>Device says</th>
               </tr>
             </thead>
@@ -96,12 +98,13 @@ export function DeviceOtaSection(props: { base: string; tick?: number }) {
                     <Step step={t.step} state={t.state} />
                   </td>
                   <td>{t.attempts}</td>
+                  <td>{t.downloads}</td>
                   <td>{t.desc}</td>
                 </tr>
               ))}
               {data.tasks.length === 0 && (
                 <tr>
-                  <td colSpan={8} class="muted">
+                  <td colSpan={9} class="muted">
                     No upgrades.
                   </td>
                 </tr>

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, ApiError, Device, devicePath, DeviceStatus, listAll, Product } from '../api';
 import { ErrorBox, fmtTime, Link, Modal, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { useStream } from '../stream';
+import { FirmwareTab } from './Firmware';
 import { RemoteConfigTab } from './RemoteConfig';
 import { ScriptTab } from './Script';
 import { ThingModelTab } from './ThingModel';
@@ -213,7 +214,7 @@ export function ProductPage(props: { pk: string; tab: string }) {
   const product = useLoad(() => api<Product>('GET', `/products/${encodeURIComponent(pk)}`), [pk]);
   const p = product.data;
   const tab =
-    props.tab === 'devices' || props.tab === 'config' ? props.tab : props.tab === 'script' && p?.dataFormat === 'raw' ? 'script' : 'model';
+    props.tab === 'devices' || props.tab === 'config' || props.tab === 'firmware' ? props.tab : props.tab === 'script' && p?.dataFormat === 'raw' ? 'script' : 'model';
   return (
     <section>
       <div class="crumbs">
@@ -254,6 +255,9 @@ export function ProductPage(props: { pk: string; tab: string }) {
             <Link href={`/products/${encodeURIComponent(pk)}/config`} class={tab === 'config' ? 'active' : ''} testid="tab-config">
               Remote config
             </Link>
+            <Link href={`/products/${encodeURIComponent(pk)}/firmware`} class={tab === 'firmware' ? 'active' : ''} testid="tab-firmware">
+              Firmware (OTA)
+            </Link>
           </div>
           {tab === 'model' ? (
             <ThingModelTab product={p} onChanged={product.reload} />
@@ -261,6 +265,8 @@ export function ProductPage(props: { pk: string; tab: string }) {
             <ScriptTab product={p} onChanged={product.reload} />
           ) : tab === 'config' ? (
             <RemoteConfigTab product={p} onChanged={product.reload} />
+          ) : tab === 'firmware' ? (
+            <FirmwareTab product={p} />
           ) : (
             <DevicesTab product={p} onChanged={product.reload} />
           )}

@@ -175,6 +175,7 @@ void ListTasks(HandlerContext& context, Request&& request, Respond respond) {
                        {"desc", t.desc},
                        {"attempts", t.attempts},
                        {"srcVersion", t.src_version},
+                       {"downloads", t.downloads},
                        {"updatedAt", t.updated_at}});
     }
     Response response;
@@ -217,6 +218,7 @@ void GetDeviceOta(HandlerContext& context, Request&& request, Respond respond) {
                        {"step", StepOrNull(t.task.step)},
                        {"desc", t.task.desc},
                        {"attempts", t.task.attempts},
+                       {"downloads", t.task.downloads},
                        {"updatedAt", t.task.updated_at}});
     }
     return JsonOk(200, {{"modules", std::move(modules)}, {"tasks", std::move(tasks)}});

@@ -103,9 +103,11 @@ void OtaDriver::Tick() {
       continue;
     }
     if (!step->pushes.empty()) {
-      const alink::OtaPackage package =
-          catalog::OtaPackageFor(step->firmware, *url_key_, settings_.public_base_url, NowMs() / 1000);
+      const std::int64_t now_s = NowMs() / 1000;
       for (const store::OtaPush& push : step->pushes) {
+        // Each push's link names its task (its downloads are counted there).
+        const alink::OtaPackage package =
+            catalog::OtaPackageFor(step->firmware, *url_key_, settings_.public_base_url, now_s, push.task_id);
         // A decimal id that fits 32 bits (the C SDK reads ids as integers).
         const std::string payload =
             alink::BuildOtaPush(std::to_string(push.task_id % 1'000'000'000), package);

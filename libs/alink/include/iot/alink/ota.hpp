@@ -45,9 +45,13 @@ struct OtaPackage {
 
 // iot-api's route serving a firmware package: "/api/v1/files/firmware/<firmwareId>".
 std::string FirmwareFilePath(std::string_view firmware_id);
-// The signed link to that route (iot::SignedUrl), valid until now_s + kFirmwareUrlTtlS.
+// The signed link to that route (iot::SignedUrl), valid until now_s + kFirmwareUrlTtlS. With a task id
+// (> 0) the link carries `task=<id>` before `expires`, signed with it (FirmwareSignedResource), so the
+// downloads of that device's upgrade are counted on its task.
 std::string FirmwareFileUrl(std::string_view base_url, std::string_view key, std::string_view firmware_id,
-                            std::int64_t now_s);
+                            std::int64_t now_s, std::int64_t task_id = 0);
+// What a firmware link's signature covers: the path, and "?task=<task>" when the link names a task.
+std::string FirmwareSignedResource(std::string_view firmware_id, std::string_view task);
 
 // `{"size","version","isDiff":0|1,"url","md5","sign","signMethod","module","extData"}`: a push's data
 // and thing.ota.firmware.get's reply data.

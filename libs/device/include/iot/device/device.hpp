@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "iot/alink/credentials.hpp"
+#include "iot/alink/ota.hpp"
 #include "iot/device/protocol.hpp"
 #include "iot/device/runtime.hpp"
 #include "iot/device/types.hpp"
@@ -97,6 +98,9 @@ using MessageHandler = std::function<void(const std::string& topic, const std::s
 using CustomRrpcHandler = std::function<void(const std::string& topic, const std::string& payload,
                                              std::function<void(const std::string& answer)> answer)>;
 using ConnectionCallback = std::function<void(bool ready, const std::string& cause)>;
+// An OTA upgrade push (/ota/device/upgrade/{pk}/{dn}), decoded; run on a Runtime worker. Download and
+// check it with iot::device::RunOtaUpgrade (ota.hpp) or by hand.
+using OtaPushHandler = std::function<void(const alink::OtaPackage& package)>;
 
 class SubDevice;
 
@@ -134,6 +138,8 @@ class Device {
   void OnMessage(MessageHandler handler);
   // Custom RRPC requests (subscribe to their /ext/rrpc/+/... form in DeviceOptions::subscriptions).
   void OnCustomRrpc(CustomRrpcHandler handler);
+  // OTA upgrade pushes; registering before Start() subscribes to /ota/device/upgrade/{pk}/{dn}.
+  void OnOtaPush(OtaPushHandler handler);
 
   // Starts connecting in the background and keeps the connection up until Stop().
   void Start();
@@ -168,11 +174,22 @@ class Device {
   // "getType"} (alink::DecodeConfigData), code 6713 when the product's remote configuration is off,
   // 6710 without a file. Download the url with any HTTP client and check it with ConfigFileMatches.
   Reply GetConfig();
+  // thing.ota.firmware.get (reference §2.16): the package pending for `module` ("" = the default
+  // module), e.g. after a reboot mid-upgrade; data is the push's data (alink::DecodeOtaPackage), or {}
+  // when nothing is pending.
+  Reply GetFirmware(std::string_view module = {});
   // NTP over /ext/ntp (QoS 0 as the reference requires).
   TimeSync SyncTime();
   // A plain publish (custom topics): false when not connected or the client refused it. The broker
   // may still refuse it (topics outside the device's own space are dropped by its ACL).
   bool Publish(const std::string& topic, const std::string& payload, int qos = 0);
+
+  // OTA (reference §2.16), fire and forget (the platform does not answer them): the version the
+  // device runs for `module` ("" = the default module) on /ota/device/inform, and the progress of an
+  // upgrade on /ota/device/progress (step 1..100, or -1 upgrade failed, -2 download failed, -3
+  // verify failed, -4 flash failed, with `desc`). False when not connected.
+  bool InformVersion(std::string_view version, std::string_view module = {});
+  bool ReportOtaProgress(int step, std::string_view desc, std::string_view module = {});
 
   // Device shadow: each call publishes on /shadow/update/{pk}/{dn} and waits (up to
   // `request_deadline`) for the answer on /shadow/get/{pk}/{dn}. The answers carry no id, so a

@@ -24,10 +24,11 @@ struct DeviceTopics {
   std::string DesiredGet() const;
   std::string DesiredDelete() const;
   std::string DslTemplateGet() const;
-  std::string ConfigGet() const;     // /sys/{pk}/{dn}/thing/config/get
-  std::string NtpRequest() const;    // /ext/ntp/{pk}/{dn}/request
-  std::string ShadowUpdate() const;  // /shadow/update/{pk}/{dn}
-  std::string ShadowGet() const;     // /shadow/get/{pk}/{dn}
+  std::string ConfigGet() const;       // /sys/{pk}/{dn}/thing/config/get
+  std::string OtaFirmwareGet() const;  // /sys/{pk}/{dn}/thing/ota/firmware/get
+  std::string NtpRequest() const;      // /ext/ntp/{pk}/{dn}/request
+  std::string ShadowUpdate() const;    // /shadow/update/{pk}/{dn}
+  std::string ShadowGet() const;       // /shadow/get/{pk}/{dn}
   // A gateway's requests (reference §2.17, §2.10) on its own topics.
   std::string TopoAdd() const;     // /sys/{pk}/{dn}/thing/topo/add
   std::string TopoDelete() const;  // .../thing/topo/delete

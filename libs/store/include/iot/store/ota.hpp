@@ -71,8 +71,9 @@ Result<void> DeleteFirmware(Db& db, std::string_view product_key, std::string_vi
 // At most `length` bytes of the package from `offset` (fewer at its end; empty past it). kNotFound.
 Result<std::string> ReadFirmwareRange(Db& db, std::string_view firmware_id, std::int64_t offset,
                                       std::size_t length);
-// Counts one download request of the firmware. kNotFound.
-Result<void> CountFirmwareDownload(Db& db, std::string_view firmware_id);
+// Counts one download of the firmware, and of the task `task_id` (> 0) when it is a task of a job of
+// that firmware. kNotFound for an unknown firmware.
+Result<void> CountFirmwareDownload(Db& db, std::string_view firmware_id, std::int64_t task_id = 0);
 
 // ---------------------------------------------------------------------------------------------------
 // Device side
@@ -184,6 +185,7 @@ struct OtaTaskRow {
   int attempts = 0;
   std::string src_version;
   TimeMs updated_at = 0;
+  std::int64_t downloads = 0;  // downloads of its link that started at byte 0 (migration 018)
 };
 // The job's tasks by task id. kNotFound for an unknown job.
 Result<Page<OtaTaskRow>> ListOtaTasks(Db& db, std::string_view product_key, std::string_view job_id,
