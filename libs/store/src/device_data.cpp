@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit_tx.hpp"
+#include "forwarding_tx.hpp"
 #include "connection.hpp"
 
 namespace iot::store {
@@ -358,8 +359,16 @@ Result<ServiceCall> UpdateServiceCall(Db& db, std::string_view call_id, const Se
     if (r.empty()) {
       return make_error_code(Exec(tx, kCallExists, S(call_id)).empty() ? Errc::kNotFound : Errc::kConflict);
     }
+    ServiceCall call = ReadCall(r[0]);
+    if (!u.forward.empty()) {
+      std::vector<const ForwardMessage*> messages;
+      for (const auto& m : u.forward) {
+        messages.push_back(&m);
+      }
+      WriteOutbox(tx, std::vector<std::int64_t>(messages.size(), call.device_id), messages);
+    }
     tx.commit();
-    return ReadCall(r[0]);
+    return call;
   });
 }
 

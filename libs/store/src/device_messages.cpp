@@ -1,6 +1,7 @@
 #include "iot/store/device_messages.hpp"
 
 #include "connection.hpp"
+#include "forwarding_tx.hpp"
 #include "iot/common/hex.hpp"
 #include "iot/store/maintenance.hpp"
 
@@ -107,6 +108,13 @@ Result<DeviceMessage> InsertDeviceMessage(Db& db, const DeviceMessageCreate& m) 
     }
     auto r = Exec(tx, kMsgInsert, m.device_id, m.direction, m.kind, m.topic, ToHex(m.payload), m.qos,
                   m.status, m.requested_by, m.ts, m.sent_at, m.expires_at);
+    if (!m.forward.empty()) {
+      std::vector<const ForwardMessage*> messages;
+      for (const auto& f : m.forward) {
+        messages.push_back(&f);
+      }
+      WriteOutbox(tx, std::vector<std::int64_t>(messages.size(), m.device_id), messages);
+    }
     tx.commit();
     return ReadMessage(r[0]);
   });

@@ -303,6 +303,7 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
     create.qos = user->qos;
     create.status = "received";
     create.ts = user->received_ms;
+    create.forward = user->forward;
     auto r = store::InsertDeviceMessage(db_, create);
     if (!r && store::Is(r.error(), store::Errc::kNotFound)) {
       return OpStatus::kDone;  // the device was deleted meanwhile
@@ -348,6 +349,7 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
     update.message = call->message;
     update.output_json = call->output_json;
     update.replied_at = call->replied_at;
+    update.forward = call->forward;
     auto r = store::UpdateServiceCall(db_, found->call_id, update);
     if (!r && store::Is(r.error(), store::Errc::kConflict)) {
       return OpStatus::kDone;  // answered already

@@ -185,6 +185,46 @@ TEST_CASE("Forwarding: a device going online becomes a status message", "[gatewa
   CHECK(std::get_if<LifecycleOp>(&off.op)->event.forward.empty());
 }
 
+TEST_CASE("Forwarding: a device reply becomes a downlink reply message, a custom-topic message its own",
+          "[gateway][forwarding]") {
+  Fixture f({Rule(1, {"reply"}, "code == 200"), Rule(2, {"message"}, "Temp > 40"), Rule(3, {"message"})});
+  Work w = f.Run("/sys/a1Prod/dev1/thing/service/property/set_reply", R"({"id":"99","code":200,"data":{}})");
+  const auto* reply = std::get_if<ServiceReplyOp>(&w.op);
+  REQUIRE(reply);
+  REQUIRE(reply->forward.size() == 1);
+  CHECK(reply->forward[0].kind == "reply");
+  CHECK(reply->forward[0].rule_ids == std::vector<std::int64_t>{1});
+  CHECK(reply->forward[0].topic == "/a1Prod/dev1/thing/downlink/reply/message");
+  json body = json::parse(reply->forward[0].payload_json);
+  CHECK(body["requestId"] == "99");
+  CHECK(body["code"] == 200);
+  CHECK(body["topic"] == "/sys/a1Prod/dev1/thing/service/property/set_reply");
+  CHECK(body["data"] == json::object());
+  CHECK(body["productKey"] == "a1Prod");
+  // code != 200: the filter leaves it out.
+  Work failed = f.Run("/sys/a1Prod/dev1/thing/service/property/set_reply", R"({"id":"100","code":460,"data":{}})");
+  REQUIRE(std::get_if<ServiceReplyOp>(&failed.op));
+  CHECK(std::get_if<ServiceReplyOp>(&failed.op)->forward.empty());
+
+  Work hot = f.Run("/a1Prod/dev1/user/update", R"({"Temp":41})");
+  const auto* message = std::get_if<UserMessageOp>(&hot.op);
+  REQUIRE(message);
+  REQUIRE(message->forward.size() == 1);
+  CHECK(message->forward[0].rule_ids == std::vector<std::int64_t>{2, 3});
+  CHECK(message->forward[0].topic == "/a1Prod/dev1/user/update");
+  body = json::parse(message->forward[0].payload_json);
+  CHECK(body["payloadEncoding"] == "json");
+  CHECK(body["payload"] == json{{"Temp", 41}});
+  Work raw = f.Run("/a1Prod/dev1/user/update", std::string("\x01\x02\xff", 3));
+  message = std::get_if<UserMessageOp>(&raw.op);
+  REQUIRE(message);
+  REQUIRE(message->forward.size() == 1);
+  CHECK(message->forward[0].rule_ids == std::vector<std::int64_t>{3});
+  body = json::parse(message->forward[0].payload_json);
+  CHECK(body["payloadEncoding"] == "base64");
+  CHECK(body["payload"] == "AQL/");
+}
+
 TEST_CASE("Webhook: body, signature and the status classes", "[gateway][forwarding]") {
   store::OutboxMessage m;
   m.topic = "/a1Prod/dev1/thing/event/property/post";

@@ -48,7 +48,7 @@ interface DeadLetter {
   deadAt: number;
 }
 
-const KINDS = ['property', 'event', 'history', 'status'];
+const KINDS = ['property', 'event', 'history', 'status', 'reply', 'message'];
 
 function destinationText(d: Destination): string {
   if (d.type === 'amqp') return `AMQP ${d.url} → exchange ${d.exchange ?? ''}`;

@@ -23,8 +23,8 @@ constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr int kMaxReplayIds = 1000;
 
 // Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
-const std::vector<std::string> kKinds = {"property", "event", "history", "status"};
-const std::vector<std::string> kLaterKinds = {"lifecycle", "reply", "message", "ota", "alarm"};
+const std::vector<std::string> kKinds = {"property", "event", "history", "status", "reply", "message"};
+const std::vector<std::string> kLaterKinds = {"lifecycle", "ota", "alarm"};
 
 std::shared_ptr<BodySchema> DestinationSchema() {
   auto d = std::make_shared<BodySchema>();
@@ -215,9 +215,9 @@ std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
     const std::string pointer = "/source/kinds/" + std::to_string(i);
     if (Contains(kLaterKinds, kind)) {
       errors.push_back(
-          {pointer, 0, "kind \"" + kind + "\" is not forwarded yet (property, event, history, status are)"});
+          {pointer, 0, "kind \"" + kind + "\" is not forwarded yet (property, event, history, status, reply, message are)"});
     } else if (!Contains(kKinds, kind)) {
-      errors.push_back({pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status)"});
+      errors.push_back({pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status, reply, message)"});
     } else if (!Contains(out, kind)) {
       out.push_back(kind);
     }

@@ -10,6 +10,7 @@
 #include "iot/common/result.hpp"
 #include "iot/store/audit.hpp"
 #include "iot/store/db.hpp"
+#include "iot/store/forwarding.hpp"
 #include "iot/store/types.hpp"
 
 namespace iot::store {
@@ -116,6 +117,8 @@ struct ServiceCallUpdate {
   std::optional<TimeMs> replied_at;
   std::optional<std::string> alink_id;
   std::optional<std::string> rrpc_id;
+  // Outbox rows (forwarding rules' reply messages) written with the change, only when it is applied.
+  std::vector<ForwardMessage> forward;
 };
 
 struct ServiceCallFilter {
