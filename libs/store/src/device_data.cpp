@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "audit_tx.hpp"
-#include "forwarding_tx.hpp"
 #include "connection.hpp"
+#include "forwarding_tx.hpp"
 
 namespace iot::store {
 namespace {

@@ -1,9 +1,9 @@
 // The AMQP 0-9-1 destination (librabbitmq): one connection per destination, opened on first use and
 // again after any failure, channel 1 in confirm mode. A batch is published message by message to the
 // rule's exchange (persistent, mandatory, routing key from the topic, the envelope's fields as headers
-// and, for AMQP 1.0 consumers, as application properties; the forwarded body as the body), then the publisher confirms are awaited: the batch is delivered
-// when the broker has confirmed every message and returned none. Everything here blocks (bounded by
-// the timeout) and runs only on the forwarder's thread.
+// and, for AMQP 1.0 consumers, as application properties; the forwarded body as the body), then the publisher
+// confirms are awaited: the batch is delivered when the broker has confirmed every message and returned none.
+// Everything here blocks (bounded by the timeout) and runs only on the forwarder's thread.
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -139,8 +139,9 @@ class AmqpDestination final : public Destination {
       entries[6].value.kind = AMQP_FIELD_KIND_BYTES;
       entries[6].value.value.bytes = Bytes(app_properties);
       amqp_basic_properties_t props{};
-      props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
-                     AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_TYPE_FLAG;
+      props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+                     AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG |
+                     AMQP_BASIC_TYPE_FLAG;
       props.content_type = amqp_cstring_bytes("application/json");
       props.delivery_mode = 2;  // persistent
       props.message_id = Bytes(m.message_id);

@@ -4,8 +4,6 @@
 // message its envelope (topic, messageId, device, payload); it is delivered when every PUBACK has come.
 // Runs only on the forwarder's thread; every wait is bounded by the timeout.
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include <mqtt/async_client.h>
+#include <openssl/rand.h>
 
 #include "forwarder.hpp"
 

@@ -137,7 +137,8 @@ void AppendAmqp10String(std::string& out, std::string_view s) {
 
 }  // namespace
 
-std::string Amqp10AppProperties(std::string_view topic, std::string_view message_id, std::int64_t generate_time) {
+std::string Amqp10AppProperties(std::string_view topic, std::string_view message_id,
+                                std::int64_t generate_time) {
   std::string map;  // the map's elements: key, value, key, value, ...
   AppendAmqp10String(map, "topic");
   AppendAmqp10String(map, topic);
@@ -180,7 +181,8 @@ std::optional<std::string> MqttDestinationUri(std::string_view url) {
     // The port: after the last ':' unless that ':' is inside an IPv6 literal ("[::1]").
     const auto colon = rest.rfind(':');
     const auto bracket = rest.rfind(']');
-    const bool has_port = colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
+    const bool has_port =
+        colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
     if (has_port) {
       const auto port = rest.substr(colon + 1);
       if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {

@@ -66,7 +66,8 @@ std::string AmqpRoutingKey(std::string_view topic);
 // application properties of Alibaba's AMQP server-side subscription. Sent in the 0-9-1 header
 // "x-amqp-1.0-app-properties", which RabbitMQ's AMQP 1.0 plugin hands to 1.0 consumers as the message's
 // application properties (README: Forwarding to AMQP 1.0 consumers).
-std::string Amqp10AppProperties(std::string_view topic, std::string_view message_id, std::int64_t generate_time);
+std::string Amqp10AppProperties(std::string_view topic, std::string_view message_id,
+                                std::int64_t generate_time);
 // The Paho URI of an MQTT destination's url: mqtt:// and tcp:// become tcp://, mqtts:// and ssl://
 // become ssl:// (a missing port: 1883, 8883); nullopt for anything else.
 std::optional<std::string> MqttDestinationUri(std::string_view url);

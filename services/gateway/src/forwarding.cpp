@@ -16,12 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::pair<std::string_view, ForwardKind> kKinds[] = {
-    {"property", ForwardKind::kProperty},
-    {"event", ForwardKind::kEvent},
-    {"history", ForwardKind::kHistory},
-    {"status", ForwardKind::kStatus},
-    {"reply", ForwardKind::kReply},
-    {"message", ForwardKind::kMessage},
+    {"property", ForwardKind::kProperty}, {"event", ForwardKind::kEvent}, {"history", ForwardKind::kHistory},
+    {"status", ForwardKind::kStatus},     {"reply", ForwardKind::kReply}, {"message", ForwardKind::kMessage},
 };
 
 // What a filter reads: values parsed on first use, kept for the evaluation of every rule.
@@ -272,14 +268,17 @@ std::string Base64(std::string_view bytes) {
   std::size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
     const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                       (static_cast<unsigned char>(bytes[i + 1]) << 8) | static_cast<unsigned char>(bytes[i + 2]);
-    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    out +=
+        {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
   }
   if (i + 1 == bytes.size()) {
     const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
     out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], '=', '='};
   } else if (i + 2 == bytes.size()) {
-    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
+    const unsigned v =
+        (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
     out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
   }
   return out;
@@ -314,8 +313,8 @@ void RouteMessage(const std::vector<RouteRule>& rules, const alink::Topic& topic
     body += ",\"payloadEncoding\":\"base64\",\"payload\":\"" + Base64(op.payload) + "\"";
   }
   body.push_back('}');
-  op.forward.push_back(
-      store::ForwardMessage{std::move(ids), ForwardKindName(ForwardKind::kMessage), op.topic, std::move(body)});
+  op.forward.push_back(store::ForwardMessage{std::move(ids), ForwardKindName(ForwardKind::kMessage), op.topic,
+                                             std::move(body)});
 }
 
 }  // namespace

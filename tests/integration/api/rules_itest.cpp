@@ -129,16 +129,15 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   REQUIRE(created.status == 201);
   CHECK(created.body.find("amqp-pass") == std::string::npos);
   CHECK(created.body.find("mqtt-pass") == std::string::npos);
-  CHECK(Json(created)["destinations"] ==
-        json::array({{{"type", "amqp"},
-                      {"url", "amqp://app@mq.example:5672/prod"},
-                      {"exchange", "iot"},
-                      {"hasSecret", true}},
-                     {{"type", "mqtt"},
-                      {"url", "mqtts://broker.example:8883"},
-                      {"topic", "app/telemetry"},
-                      {"username", "app"},
-                      {"hasSecret", true}}}));
+  CHECK(Json(created)["destinations"] == json::array({{{"type", "amqp"},
+                                                       {"url", "amqp://app@mq.example:5672/prod"},
+                                                       {"exchange", "iot"},
+                                                       {"hasSecret", true}},
+                                                      {{"type", "mqtt"},
+                                                       {"url", "mqtts://broker.example:8883"},
+                                                       {"topic", "app/telemetry"},
+                                                       {"username", "app"},
+                                                       {"hasSecret", true}}}));
   REQUIRE(rest.Call("DELETE", "/rules/" + std::to_string(Json(created)["id"].get<std::int64_t>())).status ==
           204);
 

@@ -46,8 +46,7 @@ RabbitMqProcess::RabbitMqProcess()
   const std::string cookie = dir_ + "/.erlang.cookie";
   WriteFile(cookie, RandomCookie());
   ::chmod(cookie.c_str(), 0400);
-  WriteFile(dir_ + "/rabbitmq.conf",
-            "disk_free_limit.absolute = 10MB\n");
+  WriteFile(dir_ + "/rabbitmq.conf", "disk_free_limit.absolute = 10MB\n");
   WriteFile(dir_ + "/enabled_plugins", "[].\n");
   WriteFile(dir_ + "/rabbitmq-env.conf", "");
   const std::map<std::string, std::string> env = {

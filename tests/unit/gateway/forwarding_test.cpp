@@ -202,7 +202,8 @@ TEST_CASE("Forwarding: a device reply becomes a downlink reply message, a custom
   CHECK(body["data"] == json::object());
   CHECK(body["productKey"] == "a1Prod");
   // code != 200: the filter leaves it out.
-  Work failed = f.Run("/sys/a1Prod/dev1/thing/service/property/set_reply", R"({"id":"100","code":460,"data":{}})");
+  Work failed =
+      f.Run("/sys/a1Prod/dev1/thing/service/property/set_reply", R"({"id":"100","code":460,"data":{}})");
   REQUIRE(std::get_if<ServiceReplyOp>(&failed.op));
   CHECK(std::get_if<ServiceReplyOp>(&failed.op)->forward.empty());
 

@@ -122,7 +122,8 @@ bool PlausibleUrl(const std::string& url, std::initializer_list<std::string_view
 
 // An MQTT topic to publish to: no wildcards, not a $ topic, no empty text or NUL.
 bool PublishableTopic(const std::string& topic) {
-  return !topic.empty() && topic[0] != '$' && topic.find_first_of(std::string("+#\0", 3)) == std::string::npos;
+  return !topic.empty() && topic[0] != '$' &&
+         topic.find_first_of(std::string("+#\0", 3)) == std::string::npos;
 }
 
 // The URL as answered: an AMQP URL's password left out ("amqp://user@host/vhost").
@@ -180,7 +181,8 @@ std::string CheckedDestinations(const nlohmann::json& list) {
       }
       stored["exchange"] = exchange;
     } else {  // mqtt
-      if (!PlausibleUrl(url, {"mqtt://", "mqtts://", "tcp://", "ssl://"}) || url.find('@') != std::string::npos) {
+      if (!PlausibleUrl(url, {"mqtt://", "mqtts://", "tcp://", "ssl://"}) ||
+          url.find('@') != std::string::npos) {
         errors.push_back({pointer + "/url", 0,
                           "an mqtt:// or mqtts:// URL with a host is required (credentials go in username "
                           "and password)"});
@@ -188,7 +190,8 @@ std::string CheckedDestinations(const nlohmann::json& list) {
       }
       const std::string topic = text(d, "topic");
       if (!PublishableTopic(topic)) {
-        errors.push_back({pointer + "/topic", 0, "a topic to publish to is required (no wildcards, no $ topic)"});
+        errors.push_back(
+            {pointer + "/topic", 0, "a topic to publish to is required (no wildcards, no $ topic)"});
         continue;
       }
       stored["topic"] = topic;
@@ -215,9 +218,12 @@ std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
     const std::string pointer = "/source/kinds/" + std::to_string(i);
     if (Contains(kLaterKinds, kind)) {
       errors.push_back(
-          {pointer, 0, "kind \"" + kind + "\" is not forwarded yet (property, event, history, status, reply, message are)"});
+          {pointer, 0,
+           "kind \"" + kind +
+               "\" is not forwarded yet (property, event, history, status, reply, message are)"});
     } else if (!Contains(kKinds, kind)) {
-      errors.push_back({pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status, reply, message)"});
+      errors.push_back(
+          {pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status, reply, message)"});
     } else if (!Contains(out, kind)) {
       out.push_back(kind);
     }
@@ -237,8 +243,8 @@ nlohmann::json RuleJson(const store::ForwardRule& rule) {
         continue;
       }
       const std::string url = d.value("url", "");
-      const bool has_secret =
-          d.contains("secret") || d.contains("password") || (d.value("type", "") == "amqp" && UrlHasPassword(url));
+      const bool has_secret = d.contains("secret") || d.contains("password") ||
+                              (d.value("type", "") == "amqp" && UrlHasPassword(url));
       d.erase("secret");
       d.erase("password");
       if (d.value("type", "") == "amqp") {
