@@ -10,7 +10,6 @@
 #include "iot/common/result.hpp"
 #include "iot/store/audit.hpp"
 #include "iot/store/db.hpp"
-#include "iot/store/forwarding.hpp"
 #include "iot/store/types.hpp"
 
 namespace iot::store {
@@ -117,8 +116,6 @@ struct ServiceCallUpdate {
   std::optional<TimeMs> replied_at;
   std::optional<std::string> alink_id;
   std::optional<std::string> rrpc_id;
-  // Outbox rows (forwarding rules' reply messages) written with the change, only when it is applied.
-  std::vector<ForwardMessage> forward;
 };
 
 struct ServiceCallFilter {

@@ -51,8 +51,6 @@ struct DeviceMessageCreate {
   std::optional<TimeMs> ts;  // absent: the database's clock
   std::optional<TimeMs> sent_at;
   std::optional<TimeMs> expires_at;
-  // Outbox rows (forwarding rules' custom-topic messages) written in the insert's transaction.
-  std::vector<ForwardMessage> forward;
 };
 
 struct DeviceMessageUpdate {
