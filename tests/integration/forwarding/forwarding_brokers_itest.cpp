@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -360,6 +361,66 @@ TEST_CASE(
       30s, 200ms));
   CHECK(CountsOf(seen, "dev01") == std::vector<int>{1, 2});
   CHECK(iot::store::ListDeadLetters(stack.Db(), rule, {})->items.empty());
+}
+
+TEST_CASE(
+    "Forwarding to AMQP: an AMQP 1.0 consumer (RabbitMQ's plugin) reads the same messages with topic and "
+    "messageId as application properties",
+    "[integration][forwarding][amqp]") {
+  Stack stack;
+  stack.AddDevice("dev01");
+  iot::testing::RabbitMqProcess rabbit({"rabbitmq_amqp1_0"});
+  {
+    AmqpClient admin(rabbit.Port());
+    REQUIRE(admin.ok());
+    REQUIRE(admin.Declare(kExchange, "app-amqp10", "#"));
+  }
+  AddRule(stack, {{"type", "amqp"}, {"url", rabbit.Url()}, {"exchange", kExchange}});
+  GatewayProcess gateway(stack, "gw-fwd-amqp10", kFastRetry);
+  REQUIRE(gateway.WaitConnected());
+  INFO(gateway.LogTail());
+  auto device = stack.Connect("dev01");
+  for (int n = 1; n <= 3; ++n) {
+    REQUIRE(PostCount(*device, "dev01", n));
+  }
+  // RabbitMQ's own Erlang AMQP 1.0 client, from the rabbitmq-server package.
+  const std::string out = iot::testing::MakeTempDir("amqp10") + "/read.txt";
+  const std::string command =
+      "ERL_LIBS=$(ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins | head -1) "
+      "timeout 120 escript " IOT_AMQP10_READER " " +
+      std::to_string(rabbit.Port()) + " app-amqp10 3 >" + out + " 2>&1";
+  const int rc = iot::testing::RunShell(command);
+  std::ifstream in(out);
+  std::vector<std::vector<std::string>> lines;
+  std::string text, line;
+  while (std::getline(in, line)) {
+    text += line + "\n";
+    std::vector<std::string> fields;
+    std::size_t start = 0;
+    for (std::size_t tab = line.find('\t'); tab != std::string::npos; tab = line.find('\t', start)) {
+      fields.push_back(line.substr(start, tab - start));
+      start = tab + 1;
+    }
+    fields.push_back(line.substr(start));
+    lines.push_back(std::move(fields));
+  }
+  INFO(text);
+  REQUIRE(rc == 0);
+  REQUIRE(lines.size() == 3);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto& f = lines[i];
+    REQUIRE(f.size() == 6);
+    const std::string topic = std::string("/") + kPk + "/dev01/thing/event/property/post";
+    CHECK(f[0] == topic);                                                  // application property topic
+    CHECK_FALSE(f[1].empty());                                             // application property messageId
+    CHECK(f[1] == f[4]);                                                   // = the message-id property
+    CHECK(std::stoll(f[2]) > 0);                                           // generateTime (epoch ms)
+    CHECK(f[3] == std::string(kPk) + ".dev01.thing.event.property.post");  // subject: the routing key
+    json body = json::parse(f[5], nullptr, false);
+    REQUIRE(body.is_object());
+    CHECK(body["items"]["RunCount"]["value"] == static_cast<int>(i) + 1);
+    CHECK(body["deviceName"] == "dev01");
+  }
 }
 
 TEST_CASE(

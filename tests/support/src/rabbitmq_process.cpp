@@ -34,7 +34,7 @@ std::string RandomCookie() {
 
 }  // namespace
 
-RabbitMqProcess::RabbitMqProcess()
+RabbitMqProcess::RabbitMqProcess(const std::vector<std::string>& plugins)
     : dir_(MakeTempDir("rabbitmq")), port_(FreePort()), dist_port_(FreePort()), epmd_port_(FreePort()) {
   // FreePort can hand out one port twice in a row only if it is released in between: ask again.
   while (dist_port_ == port_) {
@@ -47,7 +47,11 @@ RabbitMqProcess::RabbitMqProcess()
   WriteFile(cookie, RandomCookie());
   ::chmod(cookie.c_str(), 0400);
   WriteFile(dir_ + "/rabbitmq.conf", "disk_free_limit.absolute = 10MB\n");
-  WriteFile(dir_ + "/enabled_plugins", "[].\n");
+  std::string enabled = "[";
+  for (const auto& plugin : plugins) {
+    enabled += (enabled.size() > 1 ? "," : "") + plugin;
+  }
+  WriteFile(dir_ + "/enabled_plugins", enabled + "].\n");
   WriteFile(dir_ + "/rabbitmq-env.conf", "");
   const std::map<std::string, std::string> env = {
       {"HOME", dir_},

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "iot/testing/process.hpp"
 
@@ -9,12 +10,12 @@ namespace iot::testing {
 // A private RabbitMQ (Debian's rabbitmq-server, the upstream start script run directly) on free loopback
 // ports: AMQP (RABBITMQ_NODE_PORT), Erlang distribution (RABBITMQ_DIST_PORT) and its own epmd
 // (ERL_EPMD_PORT), with its own node name, cookie, HOME, database, log and configuration under a
-// temporary directory and no plugins. The database survives Stop/Kill, so a restarted broker has the
-// durable exchanges, queues and persistent messages of the last run. The default user guest/guest may
-// connect from loopback. Stopped (and its epmd ended) on destruction.
+// temporary directory, and only the plugins named (e.g. rabbitmq_amqp1_0). The database survives Stop/Kill,
+// so a restarted broker has the durable exchanges, queues and persistent messages of the last run. The
+// default user guest/guest may connect from loopback. Stopped (and its epmd ended) on destruction.
 class RabbitMqProcess final {
  public:
-  RabbitMqProcess();
+  explicit RabbitMqProcess(const std::vector<std::string>& plugins = {});
   ~RabbitMqProcess();
   RabbitMqProcess(const RabbitMqProcess&) = delete;
   RabbitMqProcess& operator=(const RabbitMqProcess&) = delete;
