@@ -31,6 +31,12 @@
 #      again at IOT_E2E_RAW_RATE for IOT_E2E_DURATION_S each (CPU per post of each process; the script's
 #      cost is the raw run's against the mean of its Alink neighbours), then (with the step search) the
 #      raw product's own step search, against the Alink one of 3.
+#   4e. optional (IOT_E2E_FORWARD=1): forwarding (issue 26). One webhook rule taking every property post of
+#      the product, delivered by the gateway's forwarder to bench/forward_sink.py: IOT_E2E_RATE without the
+#      rule, with it, and with it disabled again (CPU per post of each process; the rule's cost is its run
+#      against the mean of its neighbours), the rule's lag once the posts stop; then, rule enabled, rates
+#      from the highest sustained one down by IOT_E2E_FORWARD_STEP until one is sustained (the issue's
+#      bound: at most 15% below the highest sustained rate without it).
 #   5. 10,000 devices (IOT_E2E_BIG_DEVICES) at 1 post/s each for IOT_E2E_BIG_S, against a freshly started
 #      gateway: its peak RSS.
 #   6. exactly once: every post answered 200 (ids per device from the generator's JSON) has its dedupe
@@ -54,7 +60,7 @@
 # IOT_E2E_BIG_RATE (1 post/s per device), IOT_E2E_BIG_S (60), IOT_E2E_STREAM_CLIENTS (10; 0 = skip),
 # IOT_E2E_STREAM_STEP (500; 0 = no throughput search with the clients), IOT_E2E_NO_API_RUN (1),
 # IOT_E2E_THREADS (1 generator thread), IOT_E2E_STEP_SEARCH (1; 0 = no step search), IOT_E2E_DRY_RUN (0),
-# IOT_E2E_RAW (0), IOT_E2E_RAW_RATE (IOT_E2E_RATE), IOT_PG_SHARED_BUFFERS (1GB), IOT_E2E_OUT (directory for the JSON of every run and
+# IOT_E2E_RAW (0), IOT_E2E_RAW_RATE (IOT_E2E_RATE), IOT_E2E_FORWARD (0), IOT_E2E_FORWARD_STEP (500), IOT_PG_SHARED_BUFFERS (1GB), IOT_E2E_OUT (directory for the JSON of every run and
 # summary.json; default: kept in the temporary directory, printed at the end), IOT_KEEP_TMP=1 keeps
 # logs and data. The gateway's own settings (IOT_GATEWAY_WORKERS, IOT_GATEWAY_WRITERS, ...) pass through.
 set -euo pipefail
@@ -83,6 +89,8 @@ STEP_SEARCH=${IOT_E2E_STEP_SEARCH:-1}
 DRY_RUN=${IOT_E2E_DRY_RUN:-0}
 RAW=${IOT_E2E_RAW:-0}
 RAW_RATE=${IOT_E2E_RAW_RATE:-$RATE}
+FORWARD=${IOT_E2E_FORWARD:-0}
+FORWARD_STEP=${IOT_E2E_FORWARD_STEP:-500}
 PK=bench7e2e
 RAW_PK=bench21raw
 
@@ -114,7 +122,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/iot-e2e.XXXXXX")
 chmod 755 "$TMP"
 OUT=${IOT_E2E_OUT:-$TMP/out}
 mkdir -p "$OUT"
-API_PID= GW_PID= ECHO_PID= SAMPLER_PID= STREAM_PID= DRY_PID=
+API_PID= GW_PID= ECHO_PID= SAMPLER_PID= STREAM_PID= DRY_PID= SINK_PID=
 stop_pid() {  # stop_pid PID: SIGTERM, wait up to 15 s, then SIGKILL
   local pid=$1
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
@@ -127,6 +135,7 @@ cleanup() {
   stop_pid "$SAMPLER_PID"
   stop_pid "$DRY_PID"
   stop_pid "$STREAM_PID"
+  stop_pid "$SINK_PID"
   stop_pid "$ECHO_PID"
   stop_pid "$GW_PID"
   stop_pid "$API_PID"
@@ -467,6 +476,57 @@ if ((STREAM_CLIENTS > 0)); then
     iot_say "with $STREAM_CLIENTS stream clients: highest sustained step $STREAM_BEST posts/s (without: $PLATFORM_BEST)"
   fi
   cat "$TMP/stream.txt"
+fi
+
+# --- 4e. a forwarding rule on every post (issue 26) ---------------------------------------------------
+FORWARD_BEST=-1  # -1: not searched
+if ((FORWARD)); then
+  SINK_PORT=$(iot_free_port)
+  python3 "$IOT_ROOT/bench/forward_sink.py" "$SINK_PORT" >"$TMP/sink.log" 2>&1 &
+  SINK_PID=$!
+  for ((i = 0; i < 50; i++)); do curl -sf "http://127.0.0.1:$SINK_PORT/count" >/dev/null 2>&1 && break; sleep 0.1; done
+  RULE_ID=$(api POST /rules "{\"name\":\"bench forwarding\",\"enabled\":false,\"source\":{\"productKey\":\"$PK\",\"kinds\":[\"property\"]},\"destinations\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:$SINK_PORT/hook\",\"secret\":\"bench\"}]}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  set_rule() { api PATCH "/rules/$RULE_ID" "{\"enabled\":$1}" >/dev/null; sleep 3; }  # the gateway learns within ~1 s
+  # forward_lag: waits (at most 120 s) until the rule has delivered everything; prints what it took.
+  forward_lag() {
+    local t0 status
+    t0=$(date +%s.%N)
+    for ((i = 0; i < 1200; i++)); do
+      status=$(api GET "/rules/$RULE_ID/status")
+      [[ $(python3 -c 'import json, sys; print(json.load(sys.stdin)["lagMessages"])' <<<"$status") == 0 ]] && break
+      sleep 0.1
+    done
+    iot_say "forwarding: caught up $(python3 -c "import sys; print(round($(date +%s.%N) - $t0, 1))") s after the run; status $status; sink took $(curl -sf "http://127.0.0.1:$SINK_PORT/count") messages"
+  }
+  run_publish "noforward-before-$RATE" "$RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  wait_gateway_idle
+  set_rule true
+  run_publish "forward-$RATE" "$RATE" "$DURATION_S" "$TMP/devices.csv" --sample "sink=$SINK_PID" || true
+  wait_gateway_idle
+  forward_lag
+  set_rule false
+  run_publish "noforward-after-$RATE" "$RATE" "$DURATION_S" "$TMP/devices.csv" || true
+  wait_gateway_idle
+  if ((PLATFORM_BEST > 0 && FORWARD_STEP > 0)); then
+    set_rule true
+    FORWARD_BEST=0
+    for ((r = PLATFORM_BEST; r > PLATFORM_BEST / 2 && r > 0; r -= FORWARD_STEP)); do
+      sleep 2
+      if run_publish "forwardstep-$r" "$r" "$STEP_S" "$TMP/devices.csv" --sample "sink=$SINK_PID"; then
+        FORWARD_BEST=$r
+        break
+      fi
+      wait_gateway_idle
+      forward_lag
+    done
+    wait_gateway_idle
+    forward_lag
+    iot_say "with a webhook rule on every post: highest sustained step $FORWARD_BEST posts/s (without: $PLATFORM_BEST)"
+  fi
+  api DELETE "/rules/$RULE_ID" >/dev/null
+  stop_pid "$SINK_PID"
+  SINK_PID=
 fi
 
 # --- 4c. thing-model dry runs going (issue 25) ----------------------------------------------------------

@@ -15,13 +15,14 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake pkg-config ccache git ca-certificates openssl python3 ninja-build
   libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev libpqxx-dev libpq-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev duktape-dev
-  mosquitto-dev libmosquitto-dev
+  mosquitto-dev libmosquitto-dev librabbitmq-dev
 )
 RUN_PACKAGES=(procps iproute2 acl mosquitto postgresql-15 postgresql-client-15)
 TEST_PACKAGES=(catch2 mosquitto-clients clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14 wrk libbenchmark-dev chromium fonts-dejavu-core
-  python3-paho-mqtt curl prometheus systemd)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and
+  python3-paho-mqtt curl prometheus systemd rabbitmq-server)  # python3-paho-mqtt, curl: examples/python, examples/quickstart.sh and
 # their tests; prometheus: promtool checks deploy/monitoring/ (and a local Prometheus for the docs' screenshot);
-# systemd: systemd-analyze verify of the units (ops.install); clang-format-14, clang-tidy-14: tools/format.sh
+# systemd: systemd-analyze verify of the units (ops.install); clang-format-14, clang-tidy-14: tools/format.sh;
+# rabbitmq-server: the AMQP destination's tests start a private RabbitMQ (tests/support/.../rabbitmq_process.hpp)
 DOCKER_PACKAGES=(docker.io docker-compose debootstrap)
 
 PACKAGES=("${BUILD_PACKAGES[@]}")
@@ -64,7 +65,8 @@ if ((${#missing[@]})); then
     SUDO="sudo"
   fi
   echo "install-deps: installing ${#missing[@]} packages: ${missing[*]} (log: /tmp/iot-install-deps.log)" >&2
-  # Keep package scripts from starting system services (mosquitto on 1883, postgresql on 5432).
+  # Keep package scripts from starting system services (mosquitto on 1883, postgresql on 5432, rabbitmq
+  # on 5672).
   policy=/usr/sbin/policy-rc.d
   created_policy=0
   if [[ ! -e $policy ]]; then
@@ -90,6 +92,7 @@ if ((${#missing[@]})); then
     $SUDO systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
     $SUDO systemctl disable --now postgresql.service >/dev/null 2>&1 || true
     $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now rabbitmq-server.service epmd.socket >/dev/null 2>&1 || true
   fi
 fi
 

@@ -535,6 +535,8 @@ try {
     await page.getByTestId('device-gateway').getByRole('link', { name: 'gw-0001' }).waitFor();
   });
 
+  await rulesSteps();
+
   await step('a 503 with Retry-After is retried after the wait and never signs out', async () => {
     // The first products list is answered as iot-api answers when the token check cannot run.
     let refused = 0;
@@ -665,6 +667,47 @@ async function firmwareSteps() {
     await page.getByTestId(`firmware-delete-${FW}`).click(); // the confirm dialog is accepted
     await page.getByTestId(`firmware-${FW}`).waitFor({ state: 'detached' });
   });
+}
+
+// The forwarding rules page: a refused filter shows its column; create a webhook rule, see its status,
+// disable and enable it, open its (empty) dead letters, delete it.
+async function rulesSteps() {
+  const name = 'console hook';
+  const row = () => page.getByTestId(`rule-${name}`);
+  await step('forwarding rules: a filter that does not parse is refused naming its column', async () => {
+    await page.getByTestId('nav-rules').click();
+    await page.getByRole('heading', { name: 'Forwarding rules' }).waitFor();
+    await page.getByTestId('new-rule').click();
+    const dialog = page.getByTestId('create-rule');
+    await dialog.getByLabel('Name').fill(name);
+    await dialog.getByLabel(/^Product key/).fill(PK);
+    await dialog.getByLabel(/^Filter/).fill('Temp > ');
+    await dialog.getByLabel(/^URL/).fill('http://127.0.0.1:9/hook');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    const error = dialog.getByTestId('create-rule-error');
+    await error.waitFor();
+    expect(/column/.test(await error.innerText()), `no column in: ${await error.innerText()}`);
+  }, reload);
+  await step('forwarding rules: create a webhook rule and see its delivery status', async () => {
+    const dialog = page.getByTestId('create-rule');
+    await dialog.getByLabel(/^Filter/).fill('Temp > 40');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await row().waitFor();
+    await page.waitForFunction((n) => /\d+ \/ \d+/.test(document.querySelector(`[data-testid="rule-${n}"] [data-testid="rule-delivered"]`)?.textContent ?? ''), name, { timeout: 10000 });
+    expect((await row().innerText()).includes('webhook http://127.0.0.1:9/hook'), 'the destination is not shown');
+    await shot('rules');
+  }, reload);
+  await step('forwarding rules: disable and enable, dead letters, delete', async () => {
+    await row().getByTestId('rule-toggle').click();
+    await row().getByText('disabled', { exact: true }).waitFor();
+    await row().getByTestId('rule-toggle').click();
+    await row().getByRole('button', { name: 'Disable' }).waitFor();
+    await row().getByTestId('rule-dead-letters').click();
+    await page.getByTestId('no-dead-letters').waitFor();
+    await page.keyboard.press('Escape');
+    await row().getByTestId('rule-delete').click();
+    await row().waitFor({ state: 'detached' });
+  }, reload);
 }
 
 // IOT_CONSOLE_HOLD_S=N keeps the stack up for N seconds after the run (to look at it with another browser).

@@ -4,6 +4,8 @@
 
 #include "audit_tx.hpp"
 #include "connection.hpp"
+#include "forwarding_tx.hpp"
+#include "iot/store/forwarded_writes.hpp"
 
 namespace iot::store {
 namespace {
@@ -382,6 +384,11 @@ Result<ServiceCall> FindServiceCallByAlinkId(Db& db, std::int64_t device_id, std
 }
 
 Result<ServiceCall> UpdateServiceCall(Db& db, std::string_view call_id, const ServiceCallUpdate& u) {
+  return UpdateServiceCallForwarded(db, call_id, u, {});
+}
+
+Result<ServiceCall> UpdateServiceCallForwarded(Db& db, std::string_view call_id, const ServiceCallUpdate& u,
+                                               const std::vector<ForwardMessage>& forward) {
   std::string from;
   for (auto s : u.from) {
     if (!from.empty()) {
@@ -396,8 +403,16 @@ Result<ServiceCall> UpdateServiceCall(Db& db, std::string_view call_id, const Se
     if (r.empty()) {
       return make_error_code(Exec(tx, kCallExists, S(call_id)).empty() ? Errc::kNotFound : Errc::kConflict);
     }
+    ServiceCall call = ReadCall(r[0]);
+    if (!forward.empty()) {
+      std::vector<const ForwardMessage*> messages;
+      for (const auto& m : forward) {
+        messages.push_back(&m);
+      }
+      WriteOutbox(tx, std::vector<std::int64_t>(messages.size(), call.device_id), messages);
+    }
     tx.commit();
-    return ReadCall(r[0]);
+    return call;
   });
 }
 

@@ -1,7 +1,9 @@
 #include "iot/store/device_messages.hpp"
 
 #include "connection.hpp"
+#include "forwarding_tx.hpp"
 #include "iot/common/hex.hpp"
+#include "iot/store/forwarded_writes.hpp"
 #include "iot/store/maintenance.hpp"
 
 namespace iot::store {
@@ -97,6 +99,11 @@ std::string JoinStatuses(const std::vector<std::string>& statuses) {
 }  // namespace
 
 Result<DeviceMessage> InsertDeviceMessage(Db& db, const DeviceMessageCreate& m) {
+  return InsertDeviceMessageForwarded(db, m, {});
+}
+
+Result<DeviceMessage> InsertDeviceMessageForwarded(Db& db, const DeviceMessageCreate& m,
+                                                   const std::vector<ForwardMessage>& forward) {
   if (m.payload.size() > kMaxMessagePayloadBytes) {
     return make_error_code(Errc::kInvalid);
   }
@@ -107,6 +114,13 @@ Result<DeviceMessage> InsertDeviceMessage(Db& db, const DeviceMessageCreate& m) 
     }
     auto r = Exec(tx, kMsgInsert, m.device_id, m.direction, m.kind, m.topic, ToHex(m.payload), m.qos,
                   m.status, m.requested_by, m.ts, m.sent_at, m.expires_at);
+    if (!forward.empty()) {
+      std::vector<const ForwardMessage*> messages;
+      for (const auto& f : forward) {
+        messages.push_back(&f);
+      }
+      WriteOutbox(tx, std::vector<std::int64_t>(messages.size(), m.device_id), messages);
+    }
     tx.commit();
     return ReadMessage(r[0]);
   });

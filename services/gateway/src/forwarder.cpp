@@ -83,28 +83,118 @@ Delivery::Outcome OutcomeOfStatus(int status) {
   return Delivery::Outcome::kRetry;
 }
 
+void AppendEnvelope(std::string& out, const store::OutboxMessage& m) {
+  out += "{\"topic\":";
+  AppendJsonString(out, m.topic);
+  out += ",\"messageId\":";
+  AppendJsonString(out, m.message_id);
+  out += ",\"productKey\":";
+  AppendJsonString(out, m.product_key);
+  out += ",\"deviceName\":";
+  AppendJsonString(out, m.device_name);
+  out += ",\"iotId\":";
+  AppendJsonString(out, m.iot_id);
+  out += ",\"payload\":";
+  out += m.payload_json;  // jsonb text from the store: valid JSON
+  out.push_back('}');
+}
+
 std::string WebhookBody(const std::vector<store::OutboxMessage>& batch) {
   std::string out = "[";
   for (const auto& m : batch) {
     if (out.size() > 1) {
       out.push_back(',');
     }
-    out += "{\"topic\":";
-    AppendJsonString(out, m.topic);
-    out += ",\"messageId\":";
-    AppendJsonString(out, m.message_id);
-    out += ",\"productKey\":";
-    AppendJsonString(out, m.product_key);
-    out += ",\"deviceName\":";
-    AppendJsonString(out, m.device_name);
-    out += ",\"iotId\":";
-    AppendJsonString(out, m.iot_id);
-    out += ",\"payload\":";
-    out += m.payload_json;  // jsonb text from the store: valid JSON
-    out.push_back('}');
+    AppendEnvelope(out, m);
   }
   out.push_back(']');
   return out;
+}
+
+std::string AmqpRoutingKey(std::string_view topic) {
+  while (!topic.empty() && topic.front() == '/') {
+    topic.remove_prefix(1);
+  }
+  std::string key(topic.substr(0, 255));
+  std::replace(key.begin(), key.end(), '/', '.');
+  return key;
+}
+
+namespace {
+
+void AppendBigEndian(std::string& out, std::uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) {
+    out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+  }
+}
+
+// str32-utf8: 0xb1, length, bytes.
+void AppendAmqp10String(std::string& out, std::string_view s) {
+  out.push_back(static_cast<char>(0xb1));
+  AppendBigEndian(out, s.size(), 4);
+  out.append(s);
+}
+
+}  // namespace
+
+std::string Amqp10AppProperties(std::string_view topic, std::string_view message_id,
+                                std::int64_t generate_time) {
+  std::string map;  // the map's elements: key, value, key, value, ...
+  AppendAmqp10String(map, "topic");
+  AppendAmqp10String(map, topic);
+  AppendAmqp10String(map, "messageId");
+  AppendAmqp10String(map, message_id);
+  AppendAmqp10String(map, "generateTime");
+  map.push_back(static_cast<char>(0x81));  // long
+  AppendBigEndian(map, static_cast<std::uint64_t>(generate_time), 8);
+  // Described type 0x74 (application-properties) over a map32: size (count field + elements), count.
+  std::string out = {'\x00', '\x53', '\x74', static_cast<char>(0xd1)};
+  AppendBigEndian(out, map.size() + 4, 4);
+  AppendBigEndian(out, 6, 4);
+  out += map;
+  return out;
+}
+
+std::optional<std::string> MqttDestinationUri(std::string_view url) {
+  struct Scheme {
+    std::string_view prefix;
+    std::string_view paho;
+    std::string_view port;
+  };
+  static constexpr Scheme kSchemes[] = {{"mqtt://", "tcp://", "1883"},
+                                        {"tcp://", "tcp://", "1883"},
+                                        {"mqtts://", "ssl://", "8883"},
+                                        {"ssl://", "ssl://", "8883"}};
+  for (const auto& scheme : kSchemes) {
+    if (url.substr(0, scheme.prefix.size()) != scheme.prefix) {
+      continue;
+    }
+    std::string_view rest = url.substr(scheme.prefix.size());
+    if (!rest.empty() && rest.back() == '/') {
+      rest.remove_suffix(1);
+    }
+    if (rest.empty() || rest.front() == ':' || rest.find_first_of("/?#@ ") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    std::string out(scheme.paho);
+    out += rest;
+    // The port: after the last ':' unless that ':' is inside an IPv6 literal ("[::1]").
+    const auto colon = rest.rfind(':');
+    const auto bracket = rest.rfind(']');
+    const bool has_port =
+        colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
+    if (has_port) {
+      const auto port = rest.substr(colon + 1);
+      if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt;
+      }
+    } else {
+      out += ":";
+      out += scheme.port;
+    }
+    return out;
+  }
+  return std::nullopt;
 }
 
 std::string WebhookSignature(std::string_view secret, std::string_view timestamp, std::string_view body) {
@@ -124,14 +214,24 @@ std::vector<std::unique_ptr<Destination>> MakeDestinations(const std::string& de
   }
   for (const auto& d : list) {
     const std::string type = d.is_object() ? d.value("type", "") : "";
-    if (type != "webhook") {
-      out.push_back(
-          std::make_unique<BrokenDestination>("destination type \"" + type + "\" is not supported"));
-      continue;
-    }
     try {
-      out.push_back(std::make_unique<WebhookDestination>(http::ParseUrl(d.value("url", "")),
-                                                         d.value("secret", ""), timeout));
+      if (type == "webhook") {
+        out.push_back(std::make_unique<WebhookDestination>(http::ParseUrl(d.value("url", "")),
+                                                           d.value("secret", ""), timeout));
+      } else if (type == "amqp") {
+        out.push_back(MakeAmqpDestination(d.value("url", ""), d.value("exchange", ""), timeout));
+      } else if (type == "mqtt") {
+        auto uri = MqttDestinationUri(d.value("url", ""));
+        if (!uri) {
+          out.push_back(std::make_unique<BrokenDestination>("not an mqtt:// or mqtts:// URL"));
+          continue;
+        }
+        out.push_back(MakeMqttDestination(*uri, d.value("topic", ""), d.value("username", ""),
+                                          d.value("password", ""), timeout));
+      } else {
+        out.push_back(
+            std::make_unique<BrokenDestination>("destination type \"" + type + "\" is not supported"));
+      }
     } catch (const std::exception& e) {
       out.push_back(std::make_unique<BrokenDestination>(e.what()));
     }
@@ -345,6 +445,10 @@ void Forwarder::Loop() {
     if (!busy) {
       Wait(settings_.poll);
     }
+  }
+  // Closing a destination may block (AMQP, MQTT goodbyes): here, on this thread, not in Stop's caller.
+  for (auto& [id, state] : states_) {
+    state.destinations.clear();
   }
 }
 

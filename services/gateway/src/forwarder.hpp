@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -54,8 +55,22 @@ struct Delivery {
 // 2xx delivered; 408, 429 and 5xx (and anything unexpected) retried; another 4xx refused.
 Delivery::Outcome OutcomeOfStatus(int status);
 
-// The webhook's body: a JSON array of {"topic","messageId","productKey","deviceName","iotId","payload"}.
+// One message with its envelope: {"topic","messageId","productKey","deviceName","iotId","payload"}.
+void AppendEnvelope(std::string& out, const store::OutboxMessage& m);
+// The webhook's body: a JSON array of envelopes.
 std::string WebhookBody(const std::vector<store::OutboxMessage>& batch);
+// The AMQP routing key of a forwarded topic: "/pk/dn/thing/event/property/post" becomes
+// "pk.dn.thing.event.property.post" (at most 255 bytes, the protocol's limit).
+std::string AmqpRoutingKey(std::string_view topic);
+// An AMQP 1.0 application-properties section (encoded) holding {"topic","messageId","generateTime"}, the
+// application properties of Alibaba's AMQP server-side subscription. Sent in the 0-9-1 header
+// "x-amqp-1.0-app-properties", which RabbitMQ's AMQP 1.0 plugin hands to 1.0 consumers as the message's
+// application properties (README: Forwarding to AMQP 1.0 consumers).
+std::string Amqp10AppProperties(std::string_view topic, std::string_view message_id,
+                                std::int64_t generate_time);
+// The Paho URI of an MQTT destination's url: mqtt:// and tcp:// become tcp://, mqtts:// and ssl://
+// become ssl:// (a missing port: 1883, 8883); nullopt for anything else.
+std::optional<std::string> MqttDestinationUri(std::string_view url);
 // "sha256=<lower-case hex HMAC-SHA256(secret, timestamp + "." + body)>".
 std::string WebhookSignature(std::string_view secret, std::string_view timestamp, std::string_view body);
 
@@ -65,6 +80,14 @@ class Destination {
   virtual ~Destination() = default;
   virtual Delivery Deliver(const std::vector<store::OutboxMessage>& batch) = 0;
 };
+
+// AMQP 0-9-1 (forward_amqp.cpp): publishes each message to the exchange with publisher confirms.
+std::unique_ptr<Destination> MakeAmqpDestination(const std::string& url, const std::string& exchange,
+                                                 std::chrono::milliseconds timeout);
+// MQTT (forward_mqtt.cpp): republishes each message's envelope at QoS 1 to `topic`, waiting for the acks.
+std::unique_ptr<Destination> MakeMqttDestination(const std::string& uri, const std::string& topic,
+                                                 const std::string& username, const std::string& password,
+                                                 std::chrono::milliseconds timeout);
 
 // The destinations of a rule's destinations JSON; a destination it cannot use becomes one that always
 // fails with the reason (the API accepts only usable ones).

@@ -16,10 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::pair<std::string_view, ForwardKind> kKinds[] = {
-    {"property", ForwardKind::kProperty},
-    {"event", ForwardKind::kEvent},
-    {"history", ForwardKind::kHistory},
-    {"status", ForwardKind::kStatus},
+    {"property", ForwardKind::kProperty}, {"event", ForwardKind::kEvent}, {"history", ForwardKind::kHistory},
+    {"status", ForwardKind::kStatus},     {"reply", ForwardKind::kReply}, {"message", ForwardKind::kMessage},
 };
 
 // What a filter reads: values parsed on first use, kept for the evaluation of every rule.
@@ -227,6 +225,98 @@ void RouteStatus(const std::vector<RouteRule>& rules, const alink::Topic& topic,
                             "/as/mqtt/status/" + topic.product_key + "/" + topic.device_name, body.dump()});
 }
 
+// A device's reply to a downlink (service call, property set): the reference's downlink reply message.
+// A filter reads `code`, and the members of the reply's data.
+void RouteReply(const std::vector<RouteRule>& rules, const alink::Topic& topic, const std::string& raw_topic,
+                ServiceReplyOp& op) {
+  Values values;
+  const json* data = values.Parsed("", op.output_json.empty() ? std::string("{}") : op.output_json);
+  auto lookup = [&](std::string_view id) -> const json* {
+    if (id == "code") {
+      return values.Set("code", op.code);
+    }
+    if (data == nullptr || !data->is_object()) {
+      return nullptr;
+    }
+    auto it = data->find(std::string(id));
+    return it == data->end() ? nullptr : &*it;
+  };
+  auto ids = Matching(rules, topic.product_key, ForwardKind::kReply, lookup);
+  if (ids.empty()) {
+    return;
+  }
+  std::string body = "{\"gmtCreate\":" + std::to_string(op.replied_at) + ",\"productKey\":";
+  AppendJsonString(body, topic.product_key);
+  body += ",\"deviceName\":";
+  AppendJsonString(body, topic.device_name);
+  body += ",\"requestId\":";
+  AppendJsonString(body, op.alink_id);
+  body += ",\"code\":" + std::to_string(op.code) + ",\"message\":";
+  AppendJsonString(body, op.message);
+  body += ",\"topic\":";
+  AppendJsonString(body, raw_topic);
+  body += ",\"data\":" + (data != nullptr ? data->dump() : std::string("{}")) + "}";
+  op.forward.push_back(store::ForwardMessage{std::move(ids), ForwardKindName(ForwardKind::kReply),
+                                             DeviceTopic(topic, "/thing/downlink/reply/message"),
+                                             std::move(body)});
+}
+
+// Base64 (RFC 4648, padded) of bytes that are not JSON.
+std::string Base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    out +=
+        {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], kAlphabet[v & 63]};
+  }
+  if (i + 1 == bytes.size()) {
+    const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == bytes.size()) {
+    const unsigned v =
+        (static_cast<unsigned char>(bytes[i]) << 16) | (static_cast<unsigned char>(bytes[i + 1]) << 8);
+    out += {kAlphabet[(v >> 18) & 63], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// A message on one of a device's custom topics: forwarded on that topic. The reference forwards the bytes
+// as they came; here they go inside a JSON object: `payload` is the JSON value when the bytes are JSON,
+// else their Base64 (`payloadEncoding` says which). A filter reads the top-level members of a JSON object.
+void RouteMessage(const std::vector<RouteRule>& rules, const alink::Topic& topic, UserMessageOp& op) {
+  Values values;
+  const json* parsed = values.Parsed("", op.payload);
+  auto lookup = [&](std::string_view id) -> const json* {
+    if (parsed == nullptr || !parsed->is_object()) {
+      return nullptr;
+    }
+    auto it = parsed->find(std::string(id));
+    return it == parsed->end() ? nullptr : &*it;
+  };
+  auto ids = Matching(rules, topic.product_key, ForwardKind::kMessage, lookup);
+  if (ids.empty()) {
+    return;
+  }
+  std::string body = "{\"gmtCreate\":" + std::to_string(op.received_ms) + ",\"productKey\":";
+  AppendJsonString(body, topic.product_key);
+  body += ",\"deviceName\":";
+  AppendJsonString(body, topic.device_name);
+  body += ",\"topic\":";
+  AppendJsonString(body, op.topic);
+  if (parsed != nullptr) {
+    body += ",\"payloadEncoding\":\"json\",\"payload\":" + parsed->dump();
+  } else {
+    body += ",\"payloadEncoding\":\"base64\",\"payload\":\"" + Base64(op.payload) + "\"";
+  }
+  body.push_back('}');
+  op.forward.push_back(store::ForwardMessage{std::move(ids), ForwardKindName(ForwardKind::kMessage), op.topic,
+                                             std::move(body)});
+}
+
 }  // namespace
 
 std::optional<ForwardKind> ParseForwardKind(std::string_view name) {
@@ -320,6 +410,14 @@ void Route(const std::vector<RouteRule>& rules, const alink::Topic& topic, const
     if (auto* op = std::get_if<LifecycleOp>(&work.op)) {
       RouteStatus(rules, topic, status_payload, *op);
     }
+    return;
+  }
+  if (auto* reply = std::get_if<ServiceReplyOp>(&work.op)) {
+    RouteReply(rules, topic, alink::FormatTopic(topic), *reply);
+    return;
+  }
+  if (auto* message = std::get_if<UserMessageOp>(&work.op)) {
+    RouteMessage(rules, topic, *message);
     return;
   }
   if (!work.telemetry) {

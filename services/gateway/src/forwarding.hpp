@@ -24,7 +24,7 @@
 namespace iot::gateway {
 
 // The message kinds a rule's source names.
-enum class ForwardKind { kProperty, kEvent, kHistory, kStatus };
+enum class ForwardKind { kProperty, kEvent, kHistory, kStatus, kReply, kMessage };
 std::optional<ForwardKind> ParseForwardKind(std::string_view name);
 const char* ForwardKindName(ForwardKind kind);
 
@@ -65,7 +65,9 @@ class ForwardRules {
 
 // Adds the forwarded messages of `work` (a handled message on `topic`) that rules of `rules` match:
 // property, event, history and batch posts (and raw products' converted posts) to the telemetry,
-// lifecycle status to the lifecycle event. `status_payload` is the lifecycle message as received.
+// lifecycle status to the lifecycle event, device replies to the call they complete (ServiceReplyOp),
+// custom-topic messages to their insert (UserMessageOp). `status_payload` is the lifecycle message as
+// received.
 void Route(const std::vector<RouteRule>& rules, const alink::Topic& topic, const std::string& status_payload,
            Work& work);
 

@@ -47,7 +47,8 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
   const HandleStatus status = HandleMessage(in, now_ms, out, device_published);
   // Forwarding: the rules that match what is stored get outbox rows in its transaction.
   if (status == HandleStatus::kWork && settings_.forward_rules != nullptr && settings_.forward_rules->Any() &&
-      (out.telemetry || std::holds_alternative<LifecycleOp>(out.op))) {
+      (out.telemetry || std::holds_alternative<LifecycleOp>(out.op) ||
+       std::holds_alternative<ServiceReplyOp>(out.op) || std::holds_alternative<UserMessageOp>(out.op))) {
     if (auto topic = alink::ParseTopic(in.topic)) {
       Route(*settings_.forward_rules->Get(), *topic, in.payload, out);
     }

@@ -9,6 +9,7 @@
 #include "iot/store/device_messages.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/errors.hpp"
+#include "iot/store/forwarded_writes.hpp"
 #include "iot/store/ota.hpp"
 #include "iot/store/product_config.hpp"
 #include "iot/store/shadow.hpp"
@@ -303,7 +304,7 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
     create.qos = user->qos;
     create.status = "received";
     create.ts = user->received_ms;
-    auto r = store::InsertDeviceMessage(db_, create);
+    auto r = store::InsertDeviceMessageForwarded(db_, create, user->forward);
     if (!r && store::Is(r.error(), store::Errc::kNotFound)) {
       return OpStatus::kDone;  // the device was deleted meanwhile
     }
@@ -348,7 +349,7 @@ OpStatus StoreBackend::Execute(const Op& op, OpResult& result) {
     update.message = call->message;
     update.output_json = call->output_json;
     update.replied_at = call->replied_at;
-    auto r = store::UpdateServiceCall(db_, found->call_id, update);
+    auto r = store::UpdateServiceCallForwarded(db_, found->call_id, update, call->forward);
     if (!r && store::Is(r.error(), store::Errc::kConflict)) {
       return OpStatus::kDone;  // answered already
     }

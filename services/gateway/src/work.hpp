@@ -89,6 +89,7 @@ struct ServiceReplyOp {  // completes the service-call record a device reply ref
   std::string message;
   std::string output_json;
   TimeMs replied_at = 0;
+  std::vector<store::ForwardMessage> forward;  // forwarded replies, written when the call is completed
 };
 struct ShadowOp {  // a device shadow request: get, or update/delete applied to the stored document
   std::int64_t device_id = 0;
@@ -101,6 +102,7 @@ struct UserMessageOp {  // a message a device published on one of its custom top
   std::string payload;
   int qos = 0;
   TimeMs received_ms = 0;
+  std::vector<store::ForwardMessage> forward;  // forwarded custom-topic messages, written with it
 };
 struct OtaInformOp {  // the version a device informs for a module (completes a task at its target)
   std::int64_t device_id = 0;

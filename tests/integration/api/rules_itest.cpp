@@ -1,5 +1,5 @@
 // Forwarding rules over REST against the real binary and PostgreSQL: create, read, change, delete,
-// validation (the filter's parse error with its column, kinds and destinations not forwarded yet),
+// validation (the filter's parse error with its column, kinds not forwarded yet, destinations),
 // secrets never answered, roles, status and dead letters (seeded through the store as a forwarder
 // would leave them).
 #include <pqxx/pqxx>
@@ -86,10 +86,23 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   CHECK(Json(r)["errors"][0]["path"] == "/source/kinds/1");
 
   json amqp = NewRule();
-  amqp["destinations"] = json::array({{{"type", "amqp"}, {"url", "amqp://x"}, {"exchange", "e"}}});
+  amqp["destinations"] = json::array({{{"type", "amqp"}, {"url", "http://x"}, {"exchange", "e"}}});
   r = rest.Call("POST", "/rules", amqp);
   CheckProblem(r, 400);
-  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/type");
+  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/url");
+  amqp["destinations"] = json::array({{{"type", "amqp"}, {"url", "amqp://x"}}});
+  r = rest.Call("POST", "/rules", amqp);
+  CheckProblem(r, 400);
+  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/exchange");
+  json mqtt = NewRule();
+  mqtt["destinations"] = json::array({{{"type", "mqtt"}, {"url", "mqtt://broker"}, {"topic", "app/+/data"}}});
+  r = rest.Call("POST", "/rules", mqtt);
+  CheckProblem(r, 400);
+  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/topic");
+  mqtt["destinations"] = json::array({{{"type", "mqtt"}, {"url", "https://broker"}, {"topic", "app/data"}}});
+  r = rest.Call("POST", "/rules", mqtt);
+  CheckProblem(r, 400);
+  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/url");
 
   json no_url = NewRule();
   no_url["destinations"] = json::array({{{"type", "webhook"}, {"url", "ftp://x"}}});
@@ -102,6 +115,31 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   CheckProblem(rest.Call("POST", "/rules", unknown), 400);
   CheckProblem(rest.Call("POST", "/rules", "{oops"), 400);
   CHECK(Json(rest.Call("GET", "/rules"))["items"].empty());
+
+  // AMQP and MQTT destinations: their passwords (in the AMQP URL, the MQTT password) are never answered.
+  json both = NewRule();
+  both["destinations"] = json::array(
+      {{{"type", "amqp"}, {"url", "amqp://app:amqp-pass@mq.example:5672/prod"}, {"exchange", "iot"}},
+       {{"type", "mqtt"},
+        {"url", "mqtts://broker.example:8883"},
+        {"topic", "app/telemetry"},
+        {"username", "app"},
+        {"password", "mqtt-pass"}}});
+  auto created = rest.Call("POST", "/rules", both);
+  REQUIRE(created.status == 201);
+  CHECK(created.body.find("amqp-pass") == std::string::npos);
+  CHECK(created.body.find("mqtt-pass") == std::string::npos);
+  CHECK(Json(created)["destinations"] == json::array({{{"type", "amqp"},
+                                                       {"url", "amqp://app@mq.example:5672/prod"},
+                                                       {"exchange", "iot"},
+                                                       {"hasSecret", true}},
+                                                      {{"type", "mqtt"},
+                                                       {"url", "mqtts://broker.example:8883"},
+                                                       {"topic", "app/telemetry"},
+                                                       {"username", "app"},
+                                                       {"hasSecret", true}}}));
+  REQUIRE(rest.Call("DELETE", "/rules/" + std::to_string(Json(created)["id"].get<std::int64_t>())).status ==
+          204);
 
   // A blank filter is no filter.
   auto blank = rest.Call("POST", "/rules", NewRule("   "));

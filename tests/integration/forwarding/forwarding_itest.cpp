@@ -30,6 +30,7 @@
 
 #include "gateway/gateway_stack.hpp"
 #include "iot/alink/credentials.hpp"
+#include "iot/store/device_data.hpp"
 #include "iot/store/forwarding.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/process.hpp"
@@ -538,5 +539,56 @@ TEST_CASE("Forwarding: nothing acknowledged is lost while PostgreSQL restarts (t
       60s, 200ms));
   const auto counts = CountsOf(receiver.Received(), "dev01");
   CHECK(std::is_sorted(counts.begin(), counts.end()));
+  CHECK(receiver.BadSignatures() == 0);
+}
+
+TEST_CASE(
+    "Forwarding: a custom-topic message and a device reply completing its call are forwarded - a second "
+    "reply to the same call is not",
+    "[integration][forwarding]") {
+  Stack stack;
+  const std::int64_t device_id = stack.AddDevice("dev01");
+  WebhookReceiver receiver(kSecret);
+  AddRule(stack, receiver.Url(), "", {"message", "reply"});
+  iot::store::ServiceCallCreate call;
+  call.device_id = device_id;
+  call.identifier = "set";
+  call.status = iot::store::ServiceCallStatus::kSent;
+  call.params_json = R"({"TargetTemp":25})";
+  call.alink_id = "777";
+  REQUIRE(iot::store::CreateServiceCall(stack.Db(), call).has_value());
+  GatewayProcess gateway(stack, "gw-fwd-kinds", kFastRetry);
+  REQUIRE(gateway.WaitConnected());
+  INFO(gateway.LogTail());
+  auto device = stack.Connect("dev01");
+  const std::string custom = std::string("/") + kPk + "/dev01/user/update";
+  REQUIRE(device->Publish(custom, R"({"Temp":41})", 1));
+  const std::string reply_topic = std::string("/sys/") + kPk + "/dev01/thing/service/property/set_reply";
+  REQUIRE(device->Publish(reply_topic, R"({"id":"777","code":200,"data":{}})", 1));
+  REQUIRE(iot::testing::PollUntil([&] { return receiver.Received().size() >= 2; }, 20s, 100ms));
+  // The same reply again: the call is answered already, nothing is stored, nothing forwarded.
+  REQUIRE(device->Publish(reply_topic, R"({"id":"777","code":200,"data":{}})", 1));
+  REQUIRE(device->Publish(custom, R"({"Temp":42})", 1));
+  REQUIRE(iot::testing::PollUntil([&] { return receiver.Received().size() >= 3; }, 20s, 100ms));
+  std::this_thread::sleep_for(1s);
+  const auto received = receiver.Received();
+  std::map<std::string, int> by_topic;
+  for (const auto& m : received) {
+    ++by_topic[m.topic];
+  }
+  CHECK(by_topic[custom] == 2);
+  const std::string forwarded_reply = std::string("/") + kPk + "/dev01/thing/downlink/reply/message";
+  CHECK(by_topic[forwarded_reply] == 1);
+  for (const auto& m : received) {
+    if (m.topic == forwarded_reply) {
+      CHECK(m.payload["requestId"] == "777");
+      CHECK(m.payload["code"] == 200);
+      CHECK(m.payload["topic"] == reply_topic);
+      CHECK(m.payload["iotId"].is_string());
+    } else if (m.payload["payload"]["Temp"] == 41) {
+      CHECK(m.payload["payloadEncoding"] == "json");
+      CHECK(m.payload["topic"] == custom);
+    }
+  }
   CHECK(receiver.BadSignatures() == 0);
 }

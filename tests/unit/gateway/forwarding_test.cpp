@@ -185,6 +185,47 @@ TEST_CASE("Forwarding: a device going online becomes a status message", "[gatewa
   CHECK(std::get_if<LifecycleOp>(&off.op)->event.forward.empty());
 }
 
+TEST_CASE("Forwarding: a device reply becomes a downlink reply message, a custom-topic message its own",
+          "[gateway][forwarding]") {
+  Fixture f({Rule(1, {"reply"}, "code == 200"), Rule(2, {"message"}, "Temp > 40"), Rule(3, {"message"})});
+  Work w = f.Run("/sys/a1Prod/dev1/thing/service/property/set_reply", R"({"id":"99","code":200,"data":{}})");
+  const auto* reply = std::get_if<ServiceReplyOp>(&w.op);
+  REQUIRE(reply);
+  REQUIRE(reply->forward.size() == 1);
+  CHECK(reply->forward[0].kind == "reply");
+  CHECK(reply->forward[0].rule_ids == std::vector<std::int64_t>{1});
+  CHECK(reply->forward[0].topic == "/a1Prod/dev1/thing/downlink/reply/message");
+  json body = json::parse(reply->forward[0].payload_json);
+  CHECK(body["requestId"] == "99");
+  CHECK(body["code"] == 200);
+  CHECK(body["topic"] == "/sys/a1Prod/dev1/thing/service/property/set_reply");
+  CHECK(body["data"] == json::object());
+  CHECK(body["productKey"] == "a1Prod");
+  // code != 200: the filter leaves it out.
+  Work failed =
+      f.Run("/sys/a1Prod/dev1/thing/service/property/set_reply", R"({"id":"100","code":460,"data":{}})");
+  REQUIRE(std::get_if<ServiceReplyOp>(&failed.op));
+  CHECK(std::get_if<ServiceReplyOp>(&failed.op)->forward.empty());
+
+  Work hot = f.Run("/a1Prod/dev1/user/update", R"({"Temp":41})");
+  const auto* message = std::get_if<UserMessageOp>(&hot.op);
+  REQUIRE(message);
+  REQUIRE(message->forward.size() == 1);
+  CHECK(message->forward[0].rule_ids == std::vector<std::int64_t>{2, 3});
+  CHECK(message->forward[0].topic == "/a1Prod/dev1/user/update");
+  body = json::parse(message->forward[0].payload_json);
+  CHECK(body["payloadEncoding"] == "json");
+  CHECK(body["payload"] == json{{"Temp", 41}});
+  Work raw = f.Run("/a1Prod/dev1/user/update", std::string("\x01\x02\xff", 3));
+  message = std::get_if<UserMessageOp>(&raw.op);
+  REQUIRE(message);
+  REQUIRE(message->forward.size() == 1);
+  CHECK(message->forward[0].rule_ids == std::vector<std::int64_t>{3});
+  body = json::parse(message->forward[0].payload_json);
+  CHECK(body["payloadEncoding"] == "base64");
+  CHECK(body["payload"] == "AQL/");
+}
+
 TEST_CASE("Webhook: body, signature and the status classes", "[gateway][forwarding]") {
   store::OutboxMessage m;
   m.topic = "/a1Prod/dev1/thing/event/property/post";
@@ -218,6 +259,50 @@ TEST_CASE("Webhook: body, signature and the status classes", "[gateway][forwardi
   auto broken = MakeDestinations(R"([{"type":"amqp"}])", std::chrono::milliseconds(100));
   REQUIRE(broken.size() == 1);
   CHECK(broken[0]->Deliver({m}).outcome == Delivery::Outcome::kRetry);
+}
+
+TEST_CASE("AMQP and MQTT destinations: routing keys, broker URLs, unusable destinations",
+          "[gateway][forwarding]") {
+  CHECK(AmqpRoutingKey("/a1Prod/dev1/thing/event/property/post") == "a1Prod.dev1.thing.event.property.post");
+  CHECK(AmqpRoutingKey("/as/mqtt/status/a1Prod/dev1") == "as.mqtt.status.a1Prod.dev1");
+  CHECK(AmqpRoutingKey("") == "");
+  CHECK(AmqpRoutingKey("/" + std::string(300, 'x')).size() == 255);
+
+  // The AMQP 1.0 application-properties section, byte for byte: described 0x74, map32 of 3 pairs.
+  const std::string app = Amqp10AppProperties("t", "m", 1);
+  CHECK(app.size() == 74);
+  CHECK(app.substr(0, 12) == std::string("\x00\x53\x74\xd1\x00\x00\x00\x42\x00\x00\x00\x06", 12));
+  CHECK(app.substr(12, 10) == std::string("\xb1\x00\x00\x00\x05topic", 10));
+  CHECK(app.substr(22, 6) == std::string("\xb1\x00\x00\x00\x01t", 6));
+  CHECK(app.substr(app.size() - 9) == std::string("\x81\x00\x00\x00\x00\x00\x00\x00\x01", 9));
+
+  CHECK(MqttDestinationUri("mqtt://broker.example") == "tcp://broker.example:1883");
+  CHECK(MqttDestinationUri("mqtt://broker.example:1884/") == "tcp://broker.example:1884");
+  CHECK(MqttDestinationUri("mqtts://broker.example") == "ssl://broker.example:8883");
+  CHECK(MqttDestinationUri("ssl://10.0.0.1:8884") == "ssl://10.0.0.1:8884");
+  CHECK(MqttDestinationUri("tcp://[::1]") == "tcp://[::1]:1883");
+  CHECK(MqttDestinationUri("tcp://[::1]:1999") == "tcp://[::1]:1999");
+  CHECK_FALSE(MqttDestinationUri("http://broker.example"));
+  CHECK_FALSE(MqttDestinationUri("mqtt://"));
+  CHECK_FALSE(MqttDestinationUri("mqtt://:1883"));
+  CHECK_FALSE(MqttDestinationUri("mqtt://user@broker"));
+  CHECK_FALSE(MqttDestinationUri("mqtt://broker/topic"));
+  CHECK_FALSE(MqttDestinationUri("mqtt://broker:port"));
+
+  store::OutboxMessage m;
+  m.topic = "/a1Prod/dev1/thing/event/property/post";
+  m.payload_json = "{}";
+  // Unusable ones fail every delivery with the reason (retried, then dead-lettered); nothing connects.
+  auto bad = MakeDestinations(R"([{"type":"amqp","url":"http://x","exchange":"e"},)"
+                              R"({"type":"mqtt","url":"ftp://x","topic":"t"},{"type":"pigeon"}])",
+                              std::chrono::milliseconds(100));
+  REQUIRE(bad.size() == 3);
+  for (auto& d : bad) {
+    const auto result = d->Deliver({m});
+    CHECK(result.outcome == Delivery::Outcome::kRetry);
+    CHECK_FALSE(result.error.empty());
+  }
+  CHECK(bad[1]->Deliver({m}).error == "not an mqtt:// or mqtts:// URL");
 }
 
 }  // namespace

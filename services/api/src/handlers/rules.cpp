@@ -4,8 +4,10 @@
 // status and its dead letters (list, replay). Destination secrets are stored and never returned.
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "handlers/common.hpp"
@@ -21,8 +23,8 @@ constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr int kMaxReplayIds = 1000;
 
 // Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
-const std::vector<std::string> kKinds = {"property", "event", "history", "status"};
-const std::vector<std::string> kLaterKinds = {"lifecycle", "reply", "message", "ota", "alarm"};
+const std::vector<std::string> kKinds = {"property", "event", "history", "status", "reply", "message"};
+const std::vector<std::string> kLaterKinds = {"lifecycle", "ota", "alarm"};
 
 std::shared_ptr<BodySchema> DestinationSchema() {
   auto d = std::make_shared<BodySchema>();
@@ -96,44 +98,109 @@ std::string CheckedFilter(const nlohmann::json& body) {
   return filter;
 }
 
-bool PlausibleUrl(const std::string& url) {
-  const bool http = url.rfind("http://", 0) == 0;
-  if (!http && url.rfind("https://", 0) != 0) {
-    return false;
-  }
-  const std::string rest = url.substr(http ? 7 : 8);
-  if (rest.empty() || rest[0] == '/' || rest[0] == ':') {
-    return false;
-  }
+// True when `url` starts with one of `schemes` ("http://", ...), names a host, and is printable ASCII
+// without spaces.
+bool PlausibleUrl(const std::string& url, std::initializer_list<std::string_view> schemes) {
   for (unsigned char c : url) {
     if (c <= 0x20 || c >= 0x7f) {
       return false;
     }
   }
-  return true;
+  for (std::string_view scheme : schemes) {
+    if (url.rfind(scheme, 0) != 0) {
+      continue;
+    }
+    std::string rest = url.substr(scheme.size());
+    const auto at = rest.find('@');  // user:password@host
+    if (at != std::string::npos && at < rest.find('/')) {
+      rest = rest.substr(at + 1);
+    }
+    return !rest.empty() && rest[0] != '/' && rest[0] != ':';
+  }
+  return false;
 }
 
-// The destinations as stored (secrets included). Only webhooks are delivered so far.
+// An MQTT topic to publish to: no wildcards, not a $ topic, no empty text or NUL.
+bool PublishableTopic(const std::string& topic) {
+  return !topic.empty() && topic[0] != '$' &&
+         topic.find_first_of(std::string("+#\0", 3)) == std::string::npos;
+}
+
+// The URL as answered: an AMQP URL's password left out ("amqp://user@host/vhost").
+std::string UrlWithoutPassword(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) {
+    return url;
+  }
+  const auto start = scheme + 3;
+  const auto at = url.find('@', start);
+  const auto slash = url.find('/', start);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) {
+    return url;
+  }
+  const auto colon = url.find(':', start);
+  if (colon == std::string::npos || colon > at) {
+    return url;
+  }
+  return url.substr(0, colon) + url.substr(at);
+}
+
+bool UrlHasPassword(const std::string& url) { return UrlWithoutPassword(url) != url; }
+
+// The destinations as stored (secrets included): webhook {url, secret?}, amqp {url, exchange}, mqtt
+// {url, topic, username?, password?}.
 std::string CheckedDestinations(const nlohmann::json& list) {
   std::vector<ErrorItem> errors;
   nlohmann::json out = nlohmann::json::array();
+  auto text = [](const nlohmann::json& d, const char* key) {
+    return d.contains(key) ? d[key].get<std::string>() : std::string();
+  };
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& d = list[i];
     const std::string pointer = "/destinations/" + std::to_string(i);
     const std::string type = d["type"].get<std::string>();
-    if (type != "webhook") {
-      errors.push_back(
-          {pointer + "/type", 0, "destination type \"" + type + "\" is not supported yet (webhook is)"});
-      continue;
-    }
-    const std::string url = d.value("url", "");
-    if (!PlausibleUrl(url)) {
-      errors.push_back({pointer + "/url", 0, "an http:// or https:// URL with a host is required"});
-      continue;
-    }
+    const std::string url = text(d, "url");
     nlohmann::json stored = {{"type", type}, {"url", url}};
-    if (d.contains("secret") && !d["secret"].get<std::string>().empty()) {
-      stored["secret"] = d["secret"];
+    if (type == "webhook") {
+      if (!PlausibleUrl(url, {"http://", "https://"})) {
+        errors.push_back({pointer + "/url", 0, "an http:// or https:// URL with a host is required"});
+        continue;
+      }
+      if (!text(d, "secret").empty()) {
+        stored["secret"] = d["secret"];
+      }
+    } else if (type == "amqp") {
+      if (!PlausibleUrl(url, {"amqp://", "amqps://"})) {
+        errors.push_back({pointer + "/url", 0, "an amqp:// or amqps:// URL with a host is required"});
+        continue;
+      }
+      const std::string exchange = text(d, "exchange");
+      if (exchange.empty()) {
+        errors.push_back({pointer + "/exchange", 0, "the exchange to publish to is required"});
+        continue;
+      }
+      stored["exchange"] = exchange;
+    } else {  // mqtt
+      if (!PlausibleUrl(url, {"mqtt://", "mqtts://", "tcp://", "ssl://"}) ||
+          url.find('@') != std::string::npos) {
+        errors.push_back({pointer + "/url", 0,
+                          "an mqtt:// or mqtts:// URL with a host is required (credentials go in username "
+                          "and password)"});
+        continue;
+      }
+      const std::string topic = text(d, "topic");
+      if (!PublishableTopic(topic)) {
+        errors.push_back(
+            {pointer + "/topic", 0, "a topic to publish to is required (no wildcards, no $ topic)"});
+        continue;
+      }
+      stored["topic"] = topic;
+      if (!text(d, "username").empty()) {
+        stored["username"] = d["username"];
+      }
+      if (!text(d, "password").empty()) {
+        stored["password"] = d["password"];
+      }
     }
     out.push_back(std::move(stored));
   }
@@ -151,9 +218,12 @@ std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
     const std::string pointer = "/source/kinds/" + std::to_string(i);
     if (Contains(kLaterKinds, kind)) {
       errors.push_back(
-          {pointer, 0, "kind \"" + kind + "\" is not forwarded yet (property, event, history, status are)"});
+          {pointer, 0,
+           "kind \"" + kind +
+               "\" is not forwarded yet (property, event, history, status, reply, message are)"});
     } else if (!Contains(kKinds, kind)) {
-      errors.push_back({pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status)"});
+      errors.push_back(
+          {pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status, reply, message)"});
     } else if (!Contains(out, kind)) {
       out.push_back(kind);
     }
@@ -172,9 +242,14 @@ nlohmann::json RuleJson(const store::ForwardRule& rule) {
       if (!d.is_object()) {
         continue;
       }
-      const bool has_secret = d.contains("secret");
+      const std::string url = d.value("url", "");
+      const bool has_secret = d.contains("secret") || d.contains("password") ||
+                              (d.value("type", "") == "amqp" && UrlHasPassword(url));
       d.erase("secret");
       d.erase("password");
+      if (d.value("type", "") == "amqp") {
+        d["url"] = UrlWithoutPassword(url);
+      }
       d["hasSecret"] = has_secret;
       destinations.push_back(std::move(d));
     }
