@@ -6,7 +6,7 @@
 import { getToken, reportUnauthorized } from './api';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-export type StreamType = 'property' | 'event' | 'status' | 'serviceCall' | 'rejection' | 'resync';
+export type StreamType = 'property' | 'event' | 'status' | 'serviceCall' | 'rejection' | 'alarm' | 'resync';
 export interface StreamMessage {
   type: StreamType;
   productKey: string;

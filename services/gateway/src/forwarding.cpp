@@ -20,6 +20,7 @@ constexpr std::pair<std::string_view, ForwardKind> kKinds[] = {
     {"event", ForwardKind::kEvent},
     {"history", ForwardKind::kHistory},
     {"status", ForwardKind::kStatus},
+    {"alarm", ForwardKind::kAlarm},
 };
 
 // What a filter reads: values parsed on first use, kept for the evaluation of every rule.
