@@ -8,6 +8,7 @@ import { ProductsPage } from './pages/Products';
 import { ProductPage } from './pages/Product';
 import { DevicePage } from './pages/Device';
 import { OverviewPage } from './pages/Overview';
+import { AlarmsPage } from './pages/Alarms';
 import './style.css';
 
 function Login(props: { onSignedIn: () => void }) {
@@ -84,6 +85,7 @@ function App() {
   else if ((m = match('/products/:pk/:tab', path))) page = <ProductPage pk={m.pk} tab={m.tab} />;
   else if ((m = match('/products/:pk', path))) page = <ProductPage pk={m.pk} tab="model" />;
   else if (path === '/overview') page = <OverviewPage />;
+  else if (path === '/alarms') page = <AlarmsPage />;
   else if (path === '/' || path === '/products') page = <ProductsPage />;
   else
     page = (
@@ -101,7 +103,7 @@ function App() {
           IoT console
         </Link>
         <nav>
-          <Link href="/products">Products</Link> <Link href="/overview" testid="nav-overview">Overview</Link>
+          <Link href="/products">Products</Link> <Link href="/overview" testid="nav-overview">Overview</Link> <Link href="/alarms" testid="nav-alarms">Alarms</Link>
         </nav>
         <span class="spacer" />
         <StreamIndicator />
