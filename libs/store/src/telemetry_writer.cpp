@@ -237,21 +237,29 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
       }
     }
     if (!of_device.empty()) {
-      TextArray ids;
-      for (const auto& [device, messages] : of_device) {
-        ids.Add(device);
-      }
-      std::map<std::int64_t, std::string> stored;
-      for (const auto& row : Exec(tx, kLatestForAlarms, ids.Take())) {
-        stored.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
-      }
-      std::vector<AlarmSignal> signals;
-      for (const auto& [device, messages] : of_device) {
-        signals.clear();
-        auto it = stored.find(device);
-        messages.front()->alarms->Evaluate(it == stored.end() ? std::string_view("{}") : std::string_view(it->second),
-                                           messages, device, signals);
-        ApplyAlarmSignals(tx, device, signals);
+      // Under a savepoint: an alarm that cannot be written (its rule deleted at this very moment, ...)
+      // must not cost the batch its data; it is counted instead.
+      try {
+        pqxx::subtransaction sub(tx, "alarms");
+        TextArray ids;
+        for (const auto& [device, messages] : of_device) {
+          ids.Add(device);
+        }
+        std::map<std::int64_t, std::string> stored;
+        for (const auto& row : Exec(sub, kLatestForAlarms, ids.Take())) {
+          stored.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
+        }
+        std::vector<AlarmSignal> signals;
+        for (const auto& [device, messages] : of_device) {
+          signals.clear();
+          auto it = stored.find(device);
+          messages.front()->alarms->Evaluate(
+              it == stored.end() ? std::string_view("{}") : std::string_view(it->second), messages, device, signals);
+          ApplyAlarmSignals(sub, device, signals);
+        }
+        sub.commit();
+      } catch (const pqxx::sql_error&) {
+        ++stats.alarm_failures;
       }
     }
   }

@@ -92,6 +92,7 @@ struct WriterStats {
   std::uint64_t failed = 0;
   std::uint64_t rows = 0;     // history + events + rejections rows written
   std::uint64_t retries = 0;  // sub-batch transactions after a failed batch
+  std::uint64_t alarm_failures = 0;  // batches whose alarms could not be written (their data was)
 };
 
 // Owns nothing but statistics; use it on the thread that owns `db`.
