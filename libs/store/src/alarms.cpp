@@ -59,7 +59,7 @@ const Statement kClear{"alarm_clear",
 const Statement kRaise{
     "alarm_raise",
     "INSERT INTO alarms AS a (rule_id, device_id, rule_name, severity, raised_at, last_value) "
-    "SELECT r.id, $2, r.name, r.severity, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules r "
+    "SELECT r.id, $2::bigint, r.name, r.severity, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules r "
     "WHERE r.id = $1 AND r.enabled "
     "ON CONFLICT (rule_id, device_id) WHERE state <> 'cleared' DO UPDATE SET count = a.count + 1, "
     "last_value = excluded.last_value, updated_at = iot_now_ms()"};
@@ -69,7 +69,7 @@ const Statement kRepeat{"alarm_repeat",
 const Statement kPend{
     "alarm_pend",
     "INSERT INTO alarm_pending AS p (rule_id, device_id, since, last_value) "
-    "SELECT r.id, $2, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules r WHERE r.id = $1 AND r.enabled "
+    "SELECT r.id, $2::bigint, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules r WHERE r.id = $1 AND r.enabled "
     "ON CONFLICT (rule_id, device_id) DO UPDATE SET last_value = excluded.last_value "
     "RETURNING iot_ms(p.since)"};
 const Statement kUnpend{"alarm_unpend", "DELETE FROM alarm_pending WHERE rule_id = $1 AND device_id = $2"};
