@@ -6,19 +6,20 @@
 namespace iot::store {
 namespace {
 
-#define IOT_ALARM_RULE_COLUMNS                                                                         \
+#define IOT_ALARM_RULE_COLUMNS                                                                        \
   "r.id, r.product_key, r.name, r.severity, r.enabled, r.when_expr, r.for_s, r.clear_when, r.event, " \
   "iot_ms(r.created_at), iot_ms(r.updated_at), r.created_by"
 
 const Statement kInsertRule{
     "alarm_insert_rule",
-    "INSERT INTO alarm_rules AS r (product_key, name, severity, enabled, when_expr, for_s, clear_when, event, "
+    "INSERT INTO alarm_rules AS r (product_key, name, severity, enabled, when_expr, for_s, clear_when, "
+    "event, "
     "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING " IOT_ALARM_RULE_COLUMNS};
 const Statement kListRules{"alarm_list_rules", "SELECT " IOT_ALARM_RULE_COLUMNS
                                                " FROM alarm_rules r WHERE r.product_key = $1 ORDER BY r.id"};
-const Statement kListEnabledRules{
-    "alarm_list_enabled_rules",
-    "SELECT " IOT_ALARM_RULE_COLUMNS " FROM alarm_rules r WHERE r.enabled ORDER BY r.product_key, r.id"};
+const Statement kListEnabledRules{"alarm_list_enabled_rules",
+                                  "SELECT " IOT_ALARM_RULE_COLUMNS
+                                  " FROM alarm_rules r WHERE r.enabled ORDER BY r.product_key, r.id"};
 const Statement kGetRule{"alarm_get_rule", "SELECT " IOT_ALARM_RULE_COLUMNS
                                            " FROM alarm_rules r WHERE r.product_key = $1 AND r.id = $2"};
 const Statement kPatchRule{
@@ -31,23 +32,24 @@ const Statement kForgetPending{"alarm_forget_pending", "DELETE FROM alarm_pendin
 const Statement kDeleteRule{"alarm_delete_rule",
                             "DELETE FROM alarm_rules WHERE product_key = $1 AND id = $2 RETURNING 1"};
 
-#define IOT_ALARM_COLUMNS                                                                                \
-  "a.id, a.rule_id, a.rule_name, d.product_key, d.device_name, a.severity, a.state, a.count, "         \
-  "iot_ms(a.raised_at), iot_ms(a.acked_at), a.acked_by, iot_ms(a.cleared_at), a.cleared_by, "          \
+#define IOT_ALARM_COLUMNS                                                                      \
+  "a.id, a.rule_id, a.rule_name, d.product_key, d.device_name, a.severity, a.state, a.count, " \
+  "iot_ms(a.raised_at), iot_ms(a.acked_at), a.acked_by, iot_ms(a.cleared_at), a.cleared_by, "  \
   "a.last_value::text"
 
 // Open alarms first (state <> 'cleared' sorts as false), newest first; keyset (cleared, -id).
 const Statement kListAlarms{
     "alarm_list",
-    "SELECT " IOT_ALARM_COLUMNS ", (a.state = 'cleared')::int FROM alarms a JOIN devices d ON d.id = a.device_id "
+    "SELECT " IOT_ALARM_COLUMNS
+    ", (a.state = 'cleared')::int FROM alarms a JOIN devices d ON d.id = a.device_id "
     "WHERE ($1::text IS NULL OR d.product_key = $1) AND ($2::text IS NULL OR d.device_name = $2) "
     "AND ($3::text IS NULL OR a.severity = $3) "
     "AND ($4::text IS NULL OR a.state = $4 OR ($4 = 'open' AND a.state <> 'cleared')) "
     "AND ((a.state = 'cleared')::int, -a.id) > ($5::int, $6::bigint) "
     "ORDER BY (a.state = 'cleared')::int, a.id DESC LIMIT $7"};
-const Statement kGetAlarm{"alarm_get",
-                          "SELECT " IOT_ALARM_COLUMNS " FROM alarms a JOIN devices d ON d.id = a.device_id "
-                          "WHERE a.id = $1"};
+const Statement kGetAlarm{"alarm_get", "SELECT " IOT_ALARM_COLUMNS
+                                       " FROM alarms a JOIN devices d ON d.id = a.device_id "
+                                       "WHERE a.id = $1"};
 const Statement kAck{"alarm_ack",
                      "UPDATE alarms SET state = 'acknowledged', acked_at = iot_now_ms(), acked_by = $2, "
                      "updated_at = iot_now_ms() WHERE id = $1 AND state = 'active' RETURNING 1"};
@@ -59,26 +61,28 @@ const Statement kClear{"alarm_clear",
 const Statement kRaise{
     "alarm_raise",
     "INSERT INTO alarms AS a (rule_id, device_id, rule_name, severity, raised_at, last_value) "
-    "SELECT r.id, $2::bigint, r.name, r.severity, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules r "
+    "SELECT r.id, $2::bigint, r.name, r.severity, to_timestamp($3::float8 / 1000), $4::jsonb FROM "
+    "alarm_rules r "
     "WHERE r.id = $1 AND r.enabled "
     "ON CONFLICT (rule_id, device_id) WHERE state <> 'cleared' DO UPDATE SET count = a.count + 1, "
     "last_value = excluded.last_value, updated_at = iot_now_ms()"};
-const Statement kRepeat{"alarm_repeat",
-                        "UPDATE alarms SET count = count + 1, last_value = $3::jsonb, updated_at = iot_now_ms() "
-                        "WHERE rule_id = $1 AND device_id = $2 AND state <> 'cleared' RETURNING 1"};
-const Statement kPend{
-    "alarm_pend",
-    "INSERT INTO alarm_pending AS p (rule_id, device_id, since, last_value) "
-    "SELECT r.id, $2::bigint, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules r WHERE r.id = $1 AND r.enabled "
-    "ON CONFLICT (rule_id, device_id) DO UPDATE SET last_value = excluded.last_value "
-    "RETURNING iot_ms(p.since)"};
+const Statement kRepeat{
+    "alarm_repeat",
+    "UPDATE alarms SET count = count + 1, last_value = $3::jsonb, updated_at = iot_now_ms() "
+    "WHERE rule_id = $1 AND device_id = $2 AND state <> 'cleared' RETURNING 1"};
+const Statement kPend{"alarm_pend",
+                      "INSERT INTO alarm_pending AS p (rule_id, device_id, since, last_value) "
+                      "SELECT r.id, $2::bigint, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules "
+                      "r WHERE r.id = $1 AND r.enabled "
+                      "ON CONFLICT (rule_id, device_id) DO UPDATE SET last_value = excluded.last_value "
+                      "RETURNING iot_ms(p.since)"};
 const Statement kUnpend{"alarm_unpend", "DELETE FROM alarm_pending WHERE rule_id = $1 AND device_id = $2"};
-const Statement kClearByCondition{
-    "alarm_clear_condition",
-    "UPDATE alarms SET state = 'cleared', cleared_at = iot_now_ms(), cleared_by = '', updated_at = iot_now_ms() "
-    "WHERE rule_id = $1 AND device_id = $2 AND state <> 'cleared'"};
+const Statement kClearByCondition{"alarm_clear_condition",
+                                  "UPDATE alarms SET state = 'cleared', cleared_at = iot_now_ms(), "
+                                  "cleared_by = '', updated_at = iot_now_ms() "
+                                  "WHERE rule_id = $1 AND device_id = $2 AND state <> 'cleared'"};
 
-#define IOT_ALARM_DUE                                                                              \
+#define IOT_ALARM_DUE                                                                            \
   "FROM alarm_pending p JOIN alarm_rules r ON r.id = p.rule_id WHERE r.enabled AND r.for_s > 0 " \
   "AND p.since + make_interval(secs => r.for_s) <= iot_now_ms()"
 // The devices' latest-values rows first, in id order as the batch writers lock them: a post being
@@ -88,7 +92,8 @@ const Statement kSweepLock{"alarm_sweep_lock",
                            ") ORDER BY device_id FOR UPDATE"};
 const Statement kSweep{
     "alarm_sweep",
-    "WITH due AS (DELETE FROM alarm_pending q USING (SELECT p.rule_id, p.device_id, r.name, r.severity " IOT_ALARM_DUE
+    "WITH due AS (DELETE FROM alarm_pending q USING (SELECT p.rule_id, p.device_id, r.name, "
+    "r.severity " IOT_ALARM_DUE
     ") x WHERE q.rule_id = x.rule_id AND q.device_id = x.device_id "
     "RETURNING q.rule_id, q.device_id, q.last_value, x.name, x.severity) "
     "INSERT INTO alarms AS a (rule_id, device_id, rule_name, severity, raised_at, last_value) "
@@ -147,8 +152,8 @@ bool ParseAlarmCursor(const std::string& text, int& cleared, std::int64_t& id) {
 Result<AlarmRule> CreateAlarmRule(Db& db, const AlarmRule& rule) {
   return Run(db, [&](pqxx::connection& c) -> Result<AlarmRule> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kInsertRule, rule.product_key, rule.name, rule.severity, rule.enabled, rule.when, rule.for_s,
-                  rule.clear_when, rule.event, rule.created_by);
+    auto r = Exec(tx, kInsertRule, rule.product_key, rule.name, rule.severity, rule.enabled, rule.when,
+                  rule.for_s, rule.clear_when, rule.event, rule.created_by);
     AlarmRule out = ReadRule(r[0]);
     tx.commit();
     return out;
@@ -192,8 +197,8 @@ Result<AlarmRule> PatchAlarmRule(Db& db, std::string_view product_key, std::int6
                                  const AlarmRulePatch& patch) {
   return Run(db, [&](pqxx::connection& c) -> Result<AlarmRule> {
     pqxx::work tx(c);
-    auto rows = Exec(tx, kPatchRule, S(product_key), id, patch.name, patch.severity, patch.enabled, patch.when,
-                     patch.for_s, patch.clear_when, patch.event);
+    auto rows = Exec(tx, kPatchRule, S(product_key), id, patch.name, patch.severity, patch.enabled,
+                     patch.when, patch.for_s, patch.clear_when, patch.event);
     if (rows.empty()) {
       return make_error_code(Errc::kNotFound);
     }
@@ -229,8 +234,8 @@ Result<Page<Alarm>> ListAlarms(Db& db, const AlarmQuery& query) {
   return Run(db, [&](pqxx::connection& c) -> Result<Page<Alarm>> {
     pqxx::read_transaction tx(c);
     Page<Alarm> out;
-    auto rows = Exec(tx, kListAlarms, query.product_key, query.device_name, query.severity, query.state, cleared,
-                     -id, query.page.limit + 1);
+    auto rows = Exec(tx, kListAlarms, query.product_key, query.device_name, query.severity, query.state,
+                     cleared, -id, query.page.limit + 1);
     for (const auto& row : rows) {
       if (static_cast<int>(out.items.size()) == query.page.limit) {
         const auto& last = out.items.back();
@@ -301,7 +306,8 @@ Result<std::int64_t> SweepPendingAlarms(Db& db) {
   });
 }
 
-void ApplyAlarmSignals(pqxx::transaction_base& tx, std::int64_t device_id, const std::vector<AlarmSignal>& signals) {
+void ApplyAlarmSignals(pqxx::transaction_base& tx, std::int64_t device_id,
+                       const std::vector<AlarmSignal>& signals) {
   using What = AlarmSignal::What;
   for (const auto& s : signals) {
     switch (s.what) {

@@ -13,6 +13,7 @@
 namespace iot::store {
 
 // In order, for one device: raise (or count a repeat), start or forget a "for N s" condition, clear.
-void ApplyAlarmSignals(pqxx::transaction_base& tx, std::int64_t device_id, const std::vector<AlarmSignal>& signals);
+void ApplyAlarmSignals(pqxx::transaction_base& tx, std::int64_t device_id,
+                       const std::vector<AlarmSignal>& signals);
 
 }  // namespace iot::store

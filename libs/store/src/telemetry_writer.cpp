@@ -40,9 +40,10 @@ const Statement kLatest{
     "  WHERE NOT coalesce((l.props -> n.key ->> 1)::bigint > (n.value ->> 1)::bigint, false))"};
 
 // The stored latest values of the devices whose alarm rules are evaluated, locked until commit.
-const Statement kLatestForAlarms{"writer_latest_for_alarms",
-                                 "SELECT device_id, props::text FROM device_latest WHERE device_id = ANY($1::bigint[]) "
-                                 "ORDER BY device_id FOR UPDATE"};
+const Statement kLatestForAlarms{
+    "writer_latest_for_alarms",
+    "SELECT device_id, props::text FROM device_latest WHERE device_id = ANY($1::bigint[]) "
+    "ORDER BY device_id FOR UPDATE"};
 
 const Statement kStreamNotify{"writer_stream_notify", "SELECT pg_notify('iot_stream', $1)"};
 // Is iot-api's stream listener there? It holds kStreamPresenceLockKey shared (pg_locks shows int8
@@ -254,7 +255,8 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
           signals.clear();
           auto it = stored.find(device);
           messages.front()->alarms->Evaluate(
-              it == stored.end() ? std::string_view("{}") : std::string_view(it->second), messages, device, signals);
+              it == stored.end() ? std::string_view("{}") : std::string_view(it->second), messages, device,
+              signals);
           ApplyAlarmSignals(sub, device, signals);
         }
         sub.commit();

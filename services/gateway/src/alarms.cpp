@@ -63,8 +63,8 @@ ProductAlarms::ProductAlarms(std::vector<CompiledAlarmRule> rules) : rules_(std:
 // rule is evaluated on a message that carries one of the identifiers it reads (a post about something
 // else says nothing new about it; the sweep raises "for N s" conditions without posts).
 void ProductAlarms::Evaluate(std::string_view stored_latest_json,
-                             std::span<const store::TelemetryMessage* const> messages, std::int64_t /*device_id*/,
-                             std::vector<store::AlarmSignal>& out) const {
+                             std::span<const store::TelemetryMessage* const> messages,
+                             std::int64_t /*device_id*/, std::vector<store::AlarmSignal>& out) const {
   json values = json::object();
   std::map<std::string, store::TimeMs, std::less<>> times;
   if (conditions_) {
@@ -133,7 +133,8 @@ void ProductAlarms::Evaluate(std::string_view stored_latest_json,
         s.rule_id = rule.id;
         s.at = m->received_at;
         json output = json::parse(e.output_json.empty() ? std::string("{}") : e.output_json, nullptr, false);
-        s.value_json = json{{"event", e.identifier}, {"type", e.type},
+        s.value_json = json{{"event", e.identifier},
+                            {"type", e.type},
                             {"output", output.is_discarded() ? json::object() : output}}
                            .dump();
         out.push_back(std::move(s));
@@ -169,7 +170,8 @@ Result<void> AlarmRules::Load(store::Db& db) {
     if (auto compiled = CompileAlarmRule(rule, error)) {
       of_product[rule.product_key].push_back(std::move(*compiled));
     } else {
-      IOT_LOG_WARN("gateway", "msg=\"alarm rule ignored\" rule=" << rule.id << " error=" << log::Quote(error));
+      IOT_LOG_WARN("gateway",
+                   "msg=\"alarm rule ignored\" rule=" << rule.id << " error=" << log::Quote(error));
     }
   }
   std::map<std::string, Program, std::less<>> programs;

@@ -16,11 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::pair<std::string_view, ForwardKind> kKinds[] = {
-    {"property", ForwardKind::kProperty},
-    {"event", ForwardKind::kEvent},
-    {"history", ForwardKind::kHistory},
-    {"status", ForwardKind::kStatus},
-    {"alarm", ForwardKind::kAlarm},
+    {"property", ForwardKind::kProperty}, {"event", ForwardKind::kEvent}, {"history", ForwardKind::kHistory},
+    {"status", ForwardKind::kStatus},     {"alarm", ForwardKind::kAlarm},
 };
 
 // What a filter reads: values parsed on first use, kept for the evaluation of every rule.

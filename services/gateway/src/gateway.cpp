@@ -87,8 +87,8 @@ Gateway::Gateway(const Config& config)
       rules_db_(DbFor(config, "rules")),
       backends_(BackendsFor(config)),
       ingress_(MqttFor(config), metrics_),
-      pipeline_(PipelineFor(config), HandlerFor(config, &forward_rules_, &alarm_rules_), directory_, Pointers(backends_),
-                ingress_, metrics_) {
+      pipeline_(PipelineFor(config), HandlerFor(config, &forward_rules_, &alarm_rules_), directory_,
+                Pointers(backends_), ingress_, metrics_) {
   metrics_.queue_depth = [this] { return pipeline_.Held(); };
   metrics_.queue_capacity = [this] { return static_cast<std::size_t>(config_.queue_high); };
   metrics_.mqtt_connected = [this] { return ingress_.Connected(); };

@@ -129,8 +129,8 @@ struct Api {
   ApiProcess process;
   iot::testing::HttpClient client{process.Port()};
 
-  iot::testing::HttpResponse Call(const std::string& method, const std::string& target, const json& body = nullptr,
-                                  const std::string& token = kAdminToken) {
+  iot::testing::HttpResponse Call(const std::string& method, const std::string& target,
+                                  const json& body = nullptr, const std::string& token = kAdminToken) {
     iot::testing::HttpHeaders headers{{"Authorization", "Bearer " + token}};
     std::string text;
     if (!body.is_null()) {
@@ -155,7 +155,8 @@ struct Api {
   // The alarms of a rule and device, newest first.
   std::vector<json> Alarms(std::int64_t rule, const std::string& dn) {
     std::vector<json> out;
-    for (auto& a : Ok("GET", std::string("/alarms?productKey=") + kPk + "&deviceName=" + dn + "&limit=1000")["items"]) {
+    for (auto& a :
+         Ok("GET", std::string("/alarms?productKey=") + kPk + "&deviceName=" + dn + "&limit=1000")["items"]) {
       if (a["ruleId"] == rule) {
         out.push_back(a);
       }
@@ -174,13 +175,16 @@ int g_id = 0;
 void PostValues(iot::testing::MqttTestClient& device, const std::string& dn, json params) {
   const std::string id = std::to_string(++g_id);
   auto reply = Request(device, PostTopic(dn),
-                       json{{"id", id}, {"version", "1.0"}, {"params", std::move(params)},
+                       json{{"id", id},
+                            {"version", "1.0"},
+                            {"params", std::move(params)},
                             {"method", "thing.event.property.post"}});
   REQUIRE(reply);
   REQUIRE((*reply)["code"] == 200);
 }
 
-void PostEvent(iot::testing::MqttTestClient& device, const std::string& dn, const std::string& event, json value) {
+void PostEvent(iot::testing::MqttTestClient& device, const std::string& dn, const std::string& event,
+               json value) {
   const std::string id = std::to_string(++g_id);
   auto reply = Request(device, std::string("/sys/") + kPk + "/" + dn + "/thing/event/" + event + "/post",
                        json{{"id", id},
@@ -203,7 +207,8 @@ const std::map<std::string, std::string> kFastForward = {{"IOT_FORWARD_RETRY_MAX
 
 }  // namespace
 
-TEST_CASE("Alarms: rules are validated with clear 400s and only admins manage them", "[integration][alarms]") {
+TEST_CASE("Alarms: rules are validated with clear 400s and only admins manage them",
+          "[integration][alarms]") {
   Stack stack;
   Api api(stack);
   INFO(api.process.Log());
@@ -212,30 +217,38 @@ TEST_CASE("Alarms: rules are validated with clear 400s and only admins manage th
   CHECK(bad.status == 400);
   CHECK(json::parse(bad.body)["detail"] == "when: column 13: expected an operand, found the end of text");
   CHECK(json::parse(bad.body)["errors"][0]["path"] == "/when");
-  auto bad_clear = api.Call("POST", rules,
-                            json{{"name", "hot"}, {"severity", "major"}, {"when", "TargetTemp > 30"}, {"clearWhen", "= 3"}});
+  auto bad_clear = api.Call(
+      "POST", rules,
+      json{{"name", "hot"}, {"severity", "major"}, {"when", "TargetTemp > 30"}, {"clearWhen", "= 3"}});
   CHECK(bad_clear.status == 400);
   CHECK(json::parse(bad_clear.body)["errors"][0]["path"] == "/clearWhen");
   CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}}).status == 400);
-  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}, {"when", "A > 1"}, {"event", "alert"}})
+  CHECK(api.Call("POST", rules,
+                 json{{"name", "x"}, {"severity", "major"}, {"when", "A > 1"}, {"event", "alert"}})
             .status == 400);
-  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}, {"event", "alert"}, {"forS", 5}}).status ==
-        400);
+  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}, {"event", "alert"}, {"forS", 5}})
+            .status == 400);
   CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "huge"}, {"when", "A > 1"}}).status == 400);
-  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}, {"when", "A > 1"}, {"forS", -1}}).status ==
+  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}, {"when", "A > 1"}, {"forS", -1}})
+            .status == 400);
+  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}, {"event", "not an id"}}).status ==
         400);
-  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "major"}, {"event", "not an id"}}).status == 400);
-  CHECK(api.Call("POST", "/products/nosuch01/alarm-rules", json{{"name", "x"}, {"severity", "info"}, {"when", "A > 1"}})
+  CHECK(api.Call("POST", "/products/nosuch01/alarm-rules",
+                 json{{"name", "x"}, {"severity", "info"}, {"when", "A > 1"}})
             .status == 404);
   const std::string op = api.Token("op", "operator");
-  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "info"}, {"when", "A > 1"}}, op).status == 403);
+  CHECK(api.Call("POST", rules, json{{"name", "x"}, {"severity", "info"}, {"when", "A > 1"}}, op).status ==
+        403);
   CHECK(api.Call("GET", rules, nullptr, op).status == 403);
 
   // Create, read, change (a condition becomes an event rule), delete.
-  json created =
-      api.Ok("POST", rules,
-             json{{"name", "hot"}, {"severity", "major"}, {"when", "TargetTemp > 30"}, {"forS", 60}, {"clearWhen", "TargetTemp <= 25"}},
-             201);
+  json created = api.Ok("POST", rules,
+                        json{{"name", "hot"},
+                             {"severity", "major"},
+                             {"when", "TargetTemp > 30"},
+                             {"forS", 60},
+                             {"clearWhen", "TargetTemp <= 25"}},
+                        201);
   const std::string one = rules + "/" + std::to_string(created["id"].get<std::int64_t>());
   CHECK(created["when"] == "TargetTemp > 30");
   CHECK(created["forS"] == 60);
@@ -258,9 +271,10 @@ TEST_CASE("Alarms: rules are validated with clear 400s and only admins manage th
   CHECK(api.Call("POST", "/alarms/999999:ack", nullptr, op).status == 404);
 }
 
-TEST_CASE("Alarms: a threshold raises at once and clears by its condition - an event raises - operators "
-          "acknowledge and clear by hand",
-          "[integration][alarms]") {
+TEST_CASE(
+    "Alarms: a threshold raises at once and clears by its condition - an event raises - operators "
+    "acknowledge and clear by hand",
+    "[integration][alarms]") {
   Stack stack;
   stack.AddDevice("dev01");
   Api api(stack);
@@ -375,9 +389,10 @@ TEST_CASE("Alarms: a threshold raises at once and clears by its condition - an e
   CHECK(paged == all);
 }
 
-TEST_CASE("Alarms: a condition with a duration raises only once it has held - by the sweep without posts - "
-          "and a post that ends it forgets it",
-          "[integration][alarms]") {
+TEST_CASE(
+    "Alarms: a condition with a duration raises only once it has held - by the sweep without posts - "
+    "and a post that ends it forgets it",
+    "[integration][alarms]") {
   Stack stack;
   stack.AddDevice("dev01");
   stack.AddDevice("dev02");
@@ -432,12 +447,11 @@ TEST_CASE("Alarms: one open alarm per rule and device under a burst of matching 
   std::vector<std::string> ids;
   for (int i = 0; i < kBurst; ++i) {
     ids.push_back(std::to_string(++g_id));
-    REQUIRE(device->Publish(PostTopic("dev01"),
-                            json{{"id", ids.back()},
-                                 {"version", "1.0"},
-                                 {"params", {{"TargetTemp", 31 + (i % 4)}}},
-                                 {"method", "thing.event.property.post"}}
-                                .dump()));
+    REQUIRE(device->Publish(PostTopic("dev01"), json{{"id", ids.back()},
+                                                     {"version", "1.0"},
+                                                     {"params", {{"TargetTemp", 31 + (i % 4)}}},
+                                                     {"method", "thing.event.property.post"}}
+                                                    .dump()));
   }
   int replies = 0;
   while (replies < kBurst && device->WaitMessage(PostTopic("dev01") + "_reply", 20s)) {
@@ -455,9 +469,10 @@ TEST_CASE("Alarms: one open alarm per rule and device under a burst of matching 
   CHECK(Scalar(stack, "SELECT count(*) FROM alarms WHERE state <> 'cleared'") == 1);
 }
 
-TEST_CASE("Alarms: state survives restarts of the gateway and the api - every change reaches a webhook through "
-          "a forwarding rule",
-          "[integration][alarms]") {
+TEST_CASE(
+    "Alarms: state survives restarts of the gateway and the api - every change reaches a webhook through "
+    "a forwarding rule",
+    "[integration][alarms]") {
   Stack stack;
   stack.AddDevice("dev01");
   Webhook hook;

@@ -13,7 +13,8 @@ namespace {
 using nlohmann::json;
 using What = store::AlarmSignal::What;
 
-store::AlarmRule Row(std::int64_t id, std::string when, int for_s = 0, std::string clear = "", std::string event = "") {
+store::AlarmRule Row(std::int64_t id, std::string when, int for_s = 0, std::string clear = "",
+                     std::string event = "") {
   store::AlarmRule row;
   row.id = id;
   row.product_key = "a1Prod";
@@ -36,7 +37,8 @@ ProductAlarms Program(const std::vector<store::AlarmRule>& rows) {
   return ProductAlarms(std::move(compiled));
 }
 
-store::TelemetryMessage Post(std::vector<std::pair<std::string, std::string>> items, store::TimeMs time = 1000) {
+store::TelemetryMessage Post(std::vector<std::pair<std::string, std::string>> items,
+                             store::TimeMs time = 1000) {
   store::TelemetryMessage m;
   m.device_id = 7;
   m.received_at = time;
@@ -113,7 +115,8 @@ TEST_CASE("Alarm evaluation: event rules match an identifier or a type", "[gatew
   REQUIRE(s.size() == 2);
   CHECK(s[0].what == What::kEvent);
   CHECK(s[0].rule_id == 3);
-  CHECK(json::parse(s[0].value_json) == json{{"event", "LowBattery"}, {"type", "alert"}, {"output", {{"Level", 5}}}});
+  CHECK(json::parse(s[0].value_json) ==
+        json{{"event", "LowBattery"}, {"type", "alert"}, {"output", {{"Level", 5}}}});
   CHECK(s[1].rule_id == 4);
   CHECK(json::parse(s[1].value_json)["output"] == json::object());
 }

@@ -1,6 +1,8 @@
 // Alarms over REST: a product's alarm rules (admin) and the alarms they raise (list for every role,
 // acknowledge and clear for operators). Conditions are in the forwarding rules' expression language
 // (libs/expr); the gateway evaluates them on the data path (iot/store/alarms.hpp, 019_alarms.sql).
+#include "iot/store/alarms.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -11,7 +13,6 @@
 #include "handlers/common.hpp"
 #include "http/body_schema.hpp"
 #include "iot/expr/expr.hpp"
-#include "iot/store/alarms.hpp"
 
 namespace iot::api {
 namespace {
@@ -168,7 +169,8 @@ void CreateAlarmRule(HandlerContext& context, Request&& request, Respond respond
   rule.created_by = Who(request);
   RunOnDb(context.pool, respond, [request = std::move(request), rule, pk](store::Db& db) {
     store::AlarmRule created = Unwrap(store::CreateAlarmRule(db, rule), "no such product: " + pk);
-    Audit(db, request, "alarmRule.create", std::to_string(created.id), {{"productKey", pk}, {"name", created.name}});
+    Audit(db, request, "alarmRule.create", std::to_string(created.id),
+          {{"productKey", pk}, {"name", created.name}});
     return JsonOk(201, RuleJson(created));
   });
 }
@@ -192,7 +194,8 @@ void GetAlarmRule(HandlerContext& context, Request&& request, Respond respond) {
   const std::string pk = ProductKeyParam(request);
   const std::int64_t id = IdParam(request, "ruleId", "alarm rule");
   RunOnDb(context.pool, respond, [pk, id](store::Db& db) {
-    return JsonOk(200, RuleJson(Unwrap(store::GetAlarmRule(db, pk, id), "no such alarm rule: " + std::to_string(id))));
+    return JsonOk(
+        200, RuleJson(Unwrap(store::GetAlarmRule(db, pk, id), "no such alarm rule: " + std::to_string(id))));
   });
 }
 
@@ -235,7 +238,8 @@ void PatchAlarmRule(HandlerContext& context, Request&& request, Respond respond)
   }
   RunOnDb(context.pool, respond, [request = std::move(request), pk, id, patch, body](store::Db& db) {
     const std::string what = "no such alarm rule: " + std::to_string(id);
-    if (!body.contains("when") && !body.contains("event") && (body.contains("forS") || body.contains("clearWhen"))) {
+    if (!body.contains("when") && !body.contains("event") &&
+        (body.contains("forS") || body.contains("clearWhen"))) {
       // forS and clearWhen alone: only on a condition rule.
       if (!Unwrap(store::GetAlarmRule(db, pk, id), what).event.empty()) {
         CheckShape(false, true, true);

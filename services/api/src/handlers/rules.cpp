@@ -160,9 +160,11 @@ std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
     const std::string pointer = "/source/kinds/" + std::to_string(i);
     if (Contains(kLaterKinds, kind)) {
       errors.push_back(
-          {pointer, 0, "kind \"" + kind + "\" is not forwarded yet (property, event, history, status, alarm are)"});
+          {pointer, 0,
+           "kind \"" + kind + "\" is not forwarded yet (property, event, history, status, alarm are)"});
     } else if (!Contains(kKinds, kind)) {
-      errors.push_back({pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status, alarm)"});
+      errors.push_back(
+          {pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status, alarm)"});
     } else if (!Contains(out, kind)) {
       out.push_back(kind);
     }

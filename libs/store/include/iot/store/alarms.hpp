@@ -49,8 +49,8 @@ struct AlarmRulePatch {
 
 // kNotFound for an unknown product; kInvalid when the row breaks the table's checks.
 Result<AlarmRule> CreateAlarmRule(Db& db, const AlarmRule& rule);
-Result<std::vector<AlarmRule>> ListAlarmRules(Db& db, std::string_view product_key);  // by id
-Result<std::vector<AlarmRule>> ListEnabledAlarmRules(Db& db);                         // every product
+Result<std::vector<AlarmRule>> ListAlarmRules(Db& db, std::string_view product_key);    // by id
+Result<std::vector<AlarmRule>> ListEnabledAlarmRules(Db& db);                           // every product
 Result<AlarmRule> GetAlarmRule(Db& db, std::string_view product_key, std::int64_t id);  // kNotFound
 // A change of the condition (when, forS, clearWhen, event, enabled) forgets the conditions that
 // started holding under the old one (alarm_pending); open alarms stay.
@@ -120,8 +120,9 @@ struct AlarmSignal {
 class AlarmProgram {
  public:
   virtual ~AlarmProgram() = default;
-  virtual void Evaluate(std::string_view stored_latest_json, std::span<const TelemetryMessage* const> messages,
-                        std::int64_t device_id, std::vector<AlarmSignal>& out) const = 0;
+  virtual void Evaluate(std::string_view stored_latest_json,
+                        std::span<const TelemetryMessage* const> messages, std::int64_t device_id,
+                        std::vector<AlarmSignal>& out) const = 0;
 };
 
 // Raises the alarms whose "for N s" condition has held long enough (no post needed); how many.

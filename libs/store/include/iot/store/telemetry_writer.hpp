@@ -90,8 +90,8 @@ struct WriterStats {
   std::uint64_t messages = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t failed = 0;
-  std::uint64_t rows = 0;     // history + events + rejections rows written
-  std::uint64_t retries = 0;  // sub-batch transactions after a failed batch
+  std::uint64_t rows = 0;            // history + events + rejections rows written
+  std::uint64_t retries = 0;         // sub-batch transactions after a failed batch
   std::uint64_t alarm_failures = 0;  // batches whose alarms could not be written (their data was)
 };
 
