@@ -25,6 +25,7 @@
 
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
+#include "iot/common/clock.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/http_client.hpp"
 #include "iot/testing/process.hpp"
@@ -157,8 +158,9 @@ struct Api {
   // The alarms of a rule and device, newest first.
   std::vector<json> Alarms(std::int64_t rule, const std::string& dn) {
     std::vector<json> out;
-    for (auto& a :
-         Ok("GET", std::string("/alarms?productKey=") + kPk + "&deviceName=" + dn + "&limit=1000")["items"]) {
+    const json page =
+        Ok("GET", std::string("/alarms?productKey=") + kPk + "&deviceName=" + dn + "&limit=1000");
+    for (const auto& a : page["items"]) {
       if (a["ruleId"] == rule) {
         out.push_back(a);
       }
@@ -385,7 +387,8 @@ TEST_CASE(
   } while (!cursor.empty());
   CHECK(paged.size() == 5);
   std::vector<std::int64_t> all;
-  for (const auto& a : api.Ok("GET", "/alarms")["items"]) {
+  const json first_page = api.Ok("GET", "/alarms");
+  for (const auto& a : first_page["items"]) {
     all.push_back(a["id"].get<std::int64_t>());
   }
   CHECK(paged == all);
