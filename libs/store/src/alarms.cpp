@@ -1,5 +1,8 @@
 #include "iot/store/alarms.hpp"
 
+#include <map>
+#include <utility>
+
 #include "alarms_tx.hpp"
 #include "connection.hpp"
 
@@ -60,16 +63,20 @@ const Statement kClear{"alarm_clear",
 // The writer's statements (alarms_tx.hpp). A rule deleted or disabled meanwhile raises nothing.
 const Statement kRaise{
     "alarm_raise",
-    "INSERT INTO alarms AS a (rule_id, device_id, rule_name, severity, raised_at, last_value) "
-    "SELECT r.id, $2::bigint, r.name, r.severity, to_timestamp($3::float8 / 1000), $4::jsonb FROM "
-    "alarm_rules r "
-    "WHERE r.id = $1 AND r.enabled "
-    "ON CONFLICT (rule_id, device_id) WHERE state <> 'cleared' DO UPDATE SET count = a.count + 1, "
-    "last_value = excluded.last_value, updated_at = iot_now_ms()"};
+    "INSERT INTO alarms AS a (rule_id, device_id, rule_name, severity, raised_at, last_value, count) "
+    "SELECT r.id, $2::bigint, r.name, r.severity, to_timestamp($3::float8 / 1000), $4::jsonb, $5::bigint "
+    "FROM alarm_rules r WHERE r.id = $1 AND r.enabled "
+    "ON CONFLICT (rule_id, device_id) WHERE state <> 'cleared' DO UPDATE SET count = a.count + "
+    "excluded.count, "
+    "last_value = excluded.last_value, updated_at = iot_now_ms() RETURNING 1"};
 const Statement kRepeat{
     "alarm_repeat",
-    "UPDATE alarms SET count = count + 1, last_value = $3::jsonb, updated_at = iot_now_ms() "
+    "UPDATE alarms SET count = count + $3, last_value = $4::jsonb, updated_at = iot_now_ms() "
     "WHERE rule_id = $1 AND device_id = $2 AND state <> 'cleared' RETURNING 1"};
+const Statement kAlarmState{
+    "alarm_state",
+    "SELECT rule_id, device_id, true FROM alarms WHERE device_id = ANY($1::bigint[]) AND state <> 'cleared' "
+    "UNION ALL SELECT rule_id, device_id, false FROM alarm_pending WHERE device_id = ANY($1::bigint[])"};
 const Statement kPend{"alarm_pend",
                       "INSERT INTO alarm_pending AS p (rule_id, device_id, since, last_value) "
                       "SELECT r.id, $2::bigint, to_timestamp($3::float8 / 1000), $4::jsonb FROM alarm_rules "
@@ -306,39 +313,95 @@ Result<std::int64_t> SweepPendingAlarms(Db& db) {
   });
 }
 
+AlarmKnown ReadAlarmState(pqxx::transaction_base& tx, const std::string& device_ids) {
+  AlarmKnown known;
+  for (const auto& row : Exec(tx, kAlarmState, device_ids)) {
+    auto key = std::make_pair(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
+    (row[2].as<bool>() ? known.open : known.pending).insert(key);
+  }
+  return known;
+}
+
 void ApplyAlarmSignals(pqxx::transaction_base& tx, std::int64_t device_id,
-                       const std::vector<AlarmSignal>& signals) {
+                       const std::vector<AlarmSignal>& signals, AlarmKnown& known) {
   using What = AlarmSignal::What;
+  // Repeats of open alarms not written yet, per rule: how many, the last value, the last time.
+  struct Repeat {
+    std::int64_t count = 0;
+    std::string value_json;
+    TimeMs at = 0;
+  };
+  std::map<std::int64_t, Repeat> repeats;
+  auto raise = [&](std::int64_t rule, TimeMs at, const std::string& value, std::int64_t count) {
+    if (!Exec(tx, kRaise, rule, device_id, at, value, count).empty()) {
+      known.open.emplace(rule, device_id);
+    }
+  };
+  // Writes a rule's counted repeats; when the alarm was cleared meanwhile (by hand, in iot-api), they
+  // raise a new one.
+  auto flush = [&](std::int64_t rule) {
+    auto it = repeats.find(rule);
+    if (it == repeats.end()) {
+      return;
+    }
+    const Repeat r = std::move(it->second);
+    repeats.erase(it);
+    if (Exec(tx, kRepeat, rule, device_id, r.count, r.value_json).empty()) {
+      raise(rule, r.at, r.value_json, r.count);
+    }
+  };
+  auto count_repeat = [&](const AlarmSignal& s) {
+    Repeat& r = repeats[s.rule_id];
+    ++r.count;
+    r.value_json = s.value_json;
+    r.at = s.at;
+  };
   for (const auto& s : signals) {
+    const auto key = std::make_pair(s.rule_id, device_id);
     switch (s.what) {
-      case What::kEvent: Exec(tx, kRaise, s.rule_id, device_id, s.at, s.value_json); break;
+      case What::kEvent:
       case What::kHolds: {
-        if (s.for_s <= 0) {
-          Exec(tx, kRaise, s.rule_id, device_id, s.at, s.value_json);
+        if (known.open.count(key) != 0) {
+          count_repeat(s);
           break;
         }
-        if (!Exec(tx, kRepeat, s.rule_id, device_id, s.value_json).empty()) {
-          break;  // open already: a repeat
+        if (s.what == What::kEvent || s.for_s <= 0) {
+          raise(s.rule_id, s.at, s.value_json, 1);
+          break;
         }
         auto since = Exec(tx, kPend, s.rule_id, device_id, s.at, s.value_json);
-        if (!since.empty() && s.at - since[0][0].as<std::int64_t>() >= std::int64_t{s.for_s} * 1000) {
+        if (since.empty()) {
+          break;  // the rule is gone or disabled
+        }
+        known.pending.insert(key);
+        if (s.at - since[0][0].as<std::int64_t>() >= std::int64_t{s.for_s} * 1000) {
           Exec(tx, kUnpend, s.rule_id, device_id);
-          Exec(tx, kRaise, s.rule_id, device_id, s.at, s.value_json);
+          known.pending.erase(key);
+          raise(s.rule_id, s.at, s.value_json, 1);
         }
         break;
       }
       case What::kReleased:
-        if (s.for_s > 0) {
+        if (known.pending.count(key) != 0) {
           Exec(tx, kUnpend, s.rule_id, device_id);
+          known.pending.erase(key);
         }
         break;
       case What::kClears:
-        if (s.for_s > 0) {
+        if (known.pending.count(key) != 0) {
           Exec(tx, kUnpend, s.rule_id, device_id);
+          known.pending.erase(key);
         }
-        Exec(tx, kClearByCondition, s.rule_id, device_id);
+        flush(s.rule_id);
+        if (known.open.count(key) != 0) {
+          Exec(tx, kClearByCondition, s.rule_id, device_id);
+          known.open.erase(key);
+        }
         break;
     }
+  }
+  while (!repeats.empty()) {
+    flush(repeats.begin()->first);
   }
 }
 

@@ -246,10 +246,12 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
         for (const auto& [device, messages] : of_device) {
           ids.Add(device);
         }
+        const std::string id_array = ids.Take();
         std::map<std::int64_t, std::string> stored;
-        for (const auto& row : Exec(sub, kLatestForAlarms, ids.Take())) {
+        for (const auto& row : Exec(sub, kLatestForAlarms, id_array)) {
           stored.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
         }
+        AlarmKnown known = ReadAlarmState(sub, id_array);
         std::vector<AlarmSignal> signals;
         for (const auto& [device, messages] : of_device) {
           signals.clear();
@@ -257,7 +259,7 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
           messages.front()->alarms->Evaluate(
               it == stored.end() ? std::string_view("{}") : std::string_view(it->second), messages, device,
               signals);
-          ApplyAlarmSignals(sub, device, signals);
+          ApplyAlarmSignals(sub, device, signals, known);
         }
         sub.commit();
       } catch (const pqxx::sql_error&) {
