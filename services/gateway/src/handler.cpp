@@ -51,7 +51,12 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
   // Alarms: the product's rules ride with what is stored; the writer evaluates them in its transaction.
   if (status == HandleStatus::kWork && out.telemetry && settings_.alarm_rules != nullptr &&
       settings_.alarm_rules->Any()) {
-    if (auto topic = alink::ParseTopic(in.topic)) {
+    // Live data only: a history post is backfill, a pack post's parts belong to other products.
+    auto topic = alink::ParseTopic(in.topic);
+    if (topic &&
+        (topic->kind == alink::TopicKind::kPropertyPost ||
+         topic->kind == alink::TopicKind::kPropertyBatchPost || topic->kind == alink::TopicKind::kEventPost ||
+         topic->kind == alink::TopicKind::kModelUpRaw)) {
       out.telemetry->alarms = settings_.alarm_rules->For(topic->product_key);
     }
   }
