@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "handler_fixture.hpp"
 #include "iot/store/telemetry_writer.hpp"
 
 namespace iot::gateway {
@@ -119,6 +120,39 @@ TEST_CASE("Alarm evaluation: event rules match an identifier or a type", "[gatew
         json{{"event", "LowBattery"}, {"type", "alert"}, {"output", {{"Level", 5}}}});
   CHECK(s[1].rule_id == 4);
   CHECK(json::parse(s[1].value_json)["output"] == json::object());
+}
+
+TEST_CASE(
+    "Alarm rules: live posts of a product with rules carry its program - the handler waits for the rules",
+    "[gateway][alarms]") {
+  AlarmRules rules;
+  HandlerSettings settings;
+  settings.rate_per_second = 1000;
+  settings.alarm_rules = &rules;
+  testing::HandlerFixture f(settings);
+  const std::string post = "/sys/a1Prod/dev1/thing/event/property/post";
+  Work waiting;
+  CHECK(f.handler->Handle(InboundMessage{post, R"({"id":"1","params":{}})", testing::kNow}, testing::kNow,
+                          waiting) == HandleStatus::kRetry);
+  rules.Replace({});
+  CHECK_FALSE(f.Run(post, R"({"id":"2","params":{"RunCount":5}})").telemetry->alarms);
+  std::vector<CompiledAlarmRule> compiled;
+  std::string error;
+  compiled.push_back(*CompileAlarmRule(Row(1, "RunCount > 3"), error));
+  std::map<std::string, AlarmRules::Program, std::less<>> programs;
+  programs.emplace("a1Prod", std::make_shared<const ProductAlarms>(std::move(compiled)));
+  rules.Replace(std::move(programs));
+  CHECK(rules.Any());
+  CHECK(f.Run(post, R"({"id":"3","params":{"RunCount":5}})").telemetry->alarms == rules.For("a1Prod"));
+  CHECK(f.Run("/sys/a1Prod/dev1/thing/event/LowBattery/post",
+              R"({"id":"4","params":{"value":{"Level":1,"Since":"1"}}})")
+            .telemetry->alarms);
+  // History posts are backfill: not evaluated.
+  auto history = f.Run("/sys/a1Prod/dev1/thing/event/property/history/post",
+                       R"({"id":"5","params":[{"identity":{"productKey":"a1Prod","deviceName":"dev1"},)"
+                       R"("properties":[{"RunCount":{"value":5,"time":1699999990000}}]}]})");
+  REQUIRE(history.telemetry);
+  CHECK_FALSE(history.telemetry->alarms);
 }
 
 }  // namespace iot::gateway
