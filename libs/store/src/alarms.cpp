@@ -13,11 +13,13 @@ namespace {
   "r.id, r.product_key, r.name, r.severity, r.enabled, r.when_expr, r.for_s, r.clear_when, r.event, " \
   "iot_ms(r.created_at), iot_ms(r.updated_at), r.created_by"
 
+// Nothing when the product does not exist (kNotFound, not a foreign-key conflict).
 const Statement kInsertRule{
     "alarm_insert_rule",
     "INSERT INTO alarm_rules AS r (product_key, name, severity, enabled, when_expr, for_s, clear_when, "
-    "event, "
-    "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING " IOT_ALARM_RULE_COLUMNS};
+    "event, created_by) SELECT p.product_key, $2::text, $3::text, $4::boolean, $5::text, $6::integer, "
+    "$7::text, $8::text, $9::text FROM products p WHERE p.product_key = $1 "
+    "RETURNING " IOT_ALARM_RULE_COLUMNS};
 const Statement kListRules{"alarm_list_rules", "SELECT " IOT_ALARM_RULE_COLUMNS
                                                " FROM alarm_rules r WHERE r.product_key = $1 ORDER BY r.id"};
 const Statement kListEnabledRules{"alarm_list_enabled_rules",
@@ -161,6 +163,9 @@ Result<AlarmRule> CreateAlarmRule(Db& db, const AlarmRule& rule) {
     pqxx::work tx(c);
     auto r = Exec(tx, kInsertRule, rule.product_key, rule.name, rule.severity, rule.enabled, rule.when,
                   rule.for_s, rule.clear_when, rule.event, rule.created_by);
+    if (r.empty()) {
+      return make_error_code(Errc::kNotFound);
+    }
     AlarmRule out = ReadRule(r[0]);
     tx.commit();
     return out;
