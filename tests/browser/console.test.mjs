@@ -537,6 +537,8 @@ try {
 
   await rulesSteps();
 
+  await alarmSteps();
+
   await step('a 503 with Retry-After is retried after the wait and never signs out', async () => {
     // The first products list is answered as iot-api answers when the token check cannot run.
     let refused = 0;
@@ -722,3 +724,46 @@ console.log(`\nconsole browser steps: ${results.length - failed.length} of ${res
 for (const f of failed) console.log(`  failed: ${f.name}: ${f.why}`);
 console.log(`screenshots in ${SHOTS}`);
 process.exit(failed.length ? 1 : 0);
+
+// Alarms (web/src/pages/Alarms.tsx): a rule raises on the device's posts, the device page shows a badge, the
+// alarm list updates live, an operator acknowledges and clears, the clear condition clears.
+async function alarmSteps() {
+  const admin = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+  const rest = async (method, path, body) => {
+    const r = await fetch(`${BASE}/api/v1${path}`, { method, headers: admin, body: body === undefined ? undefined : JSON.stringify(body) });
+    expect(r.ok, `${method} ${path} answered ${r.status}`);
+    return r.status === 204 ? null : r.json();
+  };
+  const openAlarms = async () => (await rest('GET', `/alarms?productKey=${PK}&deviceName=${DN}&state=open`)).items;
+  await step('alarms: a threshold rule raises and the device page shows a badge', async () => {
+    await rest('POST', `/products/${PK}/alarm-rules`, { name: 'too humid', severity: 'critical', when: 'Humidity > 90', clearWhen: 'Humidity < 80' });
+    await rest('POST', `/products/${PK}/alarm-rules`, { name: 'battery', severity: 'minor', event: 'alert' });
+    // The gateways load a new rule within about a second: post until it raised.
+    for (let i = 0; i < 40 && (await openAlarms()).length === 0; i++) {
+      expect((await device.postProperties({ Humidity: 95 })).code === 200, 'post refused');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect((await openAlarms()).length === 1, 'no alarm raised');
+    await page.goto(`${BASE}/products/${PK}/devices/${DN}`);
+    await page.getByTestId('device-alarm-badge').getByText('1 open alarm').waitFor();
+  });
+  await step('alarms: the list shows it active, acknowledges it and follows changes live', async () => {
+    await page.getByTestId('device-alarm-badge').click();
+    await page.waitForURL(/\/alarms\?/);
+    const list = page.getByTestId('alarm-list');
+    const row = list.locator('tr', { hasText: 'too humid' }).first();
+    await row.getByTestId('alarm-state').getByText('active').waitFor();
+    await row.getByTestId('alarm-ack').click();
+    await row.getByTestId('alarm-state').getByText('acknowledged').waitFor();
+    // An alert event raises the event rule's alarm without a reload; it is listed first (newest open).
+    expect((await device.postEvent('LowBattery', { Level: 3, Since: String(Date.now()) })).code === 200, 'event refused');
+    await list.locator('tr', { hasText: 'battery' }).getByTestId('alarm-state').getByText('active').waitFor({ timeout: LIVE_MS });
+    await shot('alarms');
+    await list.locator('tr', { hasText: 'battery' }).getByTestId('alarm-clear').click();
+    await list.locator('tr', { hasText: 'battery' }).getByTestId('alarm-state').getByText('cleared').waitFor();
+    // The clear condition clears the acknowledged one, live.
+    expect((await device.postProperties({ Humidity: 50 })).code === 200, 'post refused');
+    await row.getByTestId('alarm-state').getByText('cleared').waitFor({ timeout: LIVE_MS });
+    expect((await openAlarms()).length === 0, 'alarms still open');
+  }, reload);
+}

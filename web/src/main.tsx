@@ -9,6 +9,7 @@ import { ProductPage } from './pages/Product';
 import { DevicePage } from './pages/Device';
 import { OverviewPage } from './pages/Overview';
 import { RulesPage } from './pages/Rules';
+import { AlarmsPage } from './pages/Alarms';
 import './style.css';
 
 function Login(props: { onSignedIn: () => void }) {
@@ -86,6 +87,7 @@ function App() {
   else if ((m = match('/products/:pk', path))) page = <ProductPage pk={m.pk} tab="model" />;
   else if (path === '/overview') page = <OverviewPage />;
   else if (path === '/rules') page = <RulesPage />;
+  else if (path === '/alarms') page = <AlarmsPage />;
   else if (path === '/' || path === '/products') page = <ProductsPage />;
   else
     page = (
@@ -103,7 +105,7 @@ function App() {
           IoT console
         </Link>
         <nav>
-          <Link href="/products">Products</Link> <Link href="/overview" testid="nav-overview">Overview</Link> <Link href="/rules" testid="nav-rules">Rules</Link>
+          <Link href="/products">Products</Link> <Link href="/overview" testid="nav-overview">Overview</Link> <Link href="/alarms" testid="nav-alarms">Alarms</Link> <Link href="/rules" testid="nav-rules">Rules</Link>
         </nav>
         <span class="spacer" />
         <StreamIndicator />

@@ -8,7 +8,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 
 // 'subscribed': the server's answer to a subscription, once it is in effect; a view loaded before it may
 // have missed a change made in between and reloads on it.
-export type StreamType = 'property' | 'event' | 'status' | 'serviceCall' | 'rejection' | 'resync' | 'subscribed';
+export type StreamType = 'property' | 'event' | 'status' | 'serviceCall' | 'rejection' | 'alarm' | 'resync' | 'subscribed';
 export interface StreamMessage {
   type: StreamType;
   productKey: string;

@@ -165,6 +165,7 @@ std::vector<StreamRecord> ParseStreamPayload(std::string_view payload, std::size
         case 'e': r.kind = StreamKind::kEvent; break;
         case 'r': r.kind = StreamKind::kRejection; break;
         case 's': r.kind = StreamKind::kServiceCall; break;
+        case 'a': r.kind = StreamKind::kAlarm; break;
         default: ok = false;
       }
     }

@@ -7,6 +7,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "alarms_tx.hpp"
 #include "connection.hpp"
 #include "forwarding_tx.hpp"
 #include "iot/common/json_text.hpp"
@@ -37,6 +38,12 @@ const Statement kLatest{
     "ON CONFLICT (device_id) DO UPDATE SET props = l.props || ("
     "  SELECT coalesce(jsonb_object_agg(n.key, n.value), '{}'::jsonb) FROM jsonb_each(excluded.props) n"
     "  WHERE NOT coalesce((l.props -> n.key ->> 1)::bigint > (n.value ->> 1)::bigint, false))"};
+
+// The stored latest values of the devices whose alarm rules are evaluated, locked until commit.
+const Statement kLatestForAlarms{
+    "writer_latest_for_alarms",
+    "SELECT device_id, props::text FROM device_latest WHERE device_id = ANY($1::bigint[]) "
+    "ORDER BY device_id FOR UPDATE"};
 
 const Statement kStreamNotify{"writer_stream_notify", "SELECT pg_notify('iot_stream', $1)"};
 // Is iot-api's stream listener there? It holds kStreamPresenceLockKey shared (pg_locks shows int8
@@ -221,6 +228,44 @@ void WriteOnce(pqxx::connection& c, std::span<const TelemetryMessage> batch,
       }
     }
     s.complete();
+  }
+  // 2b. Alarms: the messages of products with alarm rules, per device in order, on the devices' values.
+  {
+    std::map<std::int64_t, std::vector<const TelemetryMessage*>> of_device;
+    for (auto i : fresh) {
+      if (batch[i].alarms) {
+        of_device[batch[i].device_id].push_back(&batch[i]);
+      }
+    }
+    if (!of_device.empty()) {
+      // Under a savepoint: an alarm that cannot be written (its rule deleted at this very moment, ...)
+      // must not cost the batch its data; it is counted instead.
+      try {
+        pqxx::subtransaction sub(tx, "alarms");
+        TextArray ids;
+        for (const auto& [device, messages] : of_device) {
+          ids.Add(device);
+        }
+        const std::string id_array = ids.Take();
+        std::map<std::int64_t, std::string> stored;
+        for (const auto& row : Exec(sub, kLatestForAlarms, id_array)) {
+          stored.emplace(row[0].as<std::int64_t>(), row[1].as<std::string>());
+        }
+        AlarmKnown known = ReadAlarmState(sub, id_array);
+        std::vector<AlarmSignal> signals;
+        for (const auto& [device, messages] : of_device) {
+          signals.clear();
+          auto it = stored.find(device);
+          messages.front()->alarms->Evaluate(
+              it == stored.end() ? std::string_view("{}") : std::string_view(it->second), messages, device,
+              signals);
+          ApplyAlarmSignals(sub, device, signals, known);
+        }
+        sub.commit();
+      } catch (const pqxx::sql_error&) {
+        ++stats.alarm_failures;
+      }
+    }
   }
   // 3. Latest values: newest device time per (device, identifier) within the batch, one element per
   //    device, devices sorted so concurrent writers lock rows in the same order.

@@ -24,7 +24,8 @@
 namespace iot::gateway {
 
 // The message kinds a rule's source names.
-enum class ForwardKind { kProperty, kEvent, kHistory, kStatus, kReply, kMessage };
+// kAlarm: alarm changes, written to the outbox by the database (019_alarms.sql), never routed here.
+enum class ForwardKind { kProperty, kEvent, kHistory, kStatus, kReply, kMessage, kAlarm };
 std::optional<ForwardKind> ParseForwardKind(std::string_view name);
 const char* ForwardKindName(ForwardKind kind);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "iot/common/log.hpp"
+#include "iot/store/alarms.hpp"
 #include "iot/store/listener.hpp"
 
 namespace iot::gateway {
@@ -42,9 +43,10 @@ PipelineSettings PipelineFor(const Config& c) {
   return p;
 }
 
-HandlerSettings HandlerFor(const Config& c, const ForwardRules* rules) {
+HandlerSettings HandlerFor(const Config& c, const ForwardRules* rules, const AlarmRules* alarms) {
   HandlerSettings h;
   h.forward_rules = rules;
+  h.alarm_rules = alarms;
   h.rate_per_second = c.device_rate;
   h.script_limits.cpu_time = std::chrono::milliseconds(c.script_cpu_ms);
   h.script_limits.memory_bytes = static_cast<std::size_t>(c.script_memory_mb) << 20;
@@ -85,8 +87,8 @@ Gateway::Gateway(const Config& config)
       rules_db_(DbFor(config, "rules")),
       backends_(BackendsFor(config)),
       ingress_(MqttFor(config), metrics_),
-      pipeline_(PipelineFor(config), HandlerFor(config, &forward_rules_), directory_, Pointers(backends_),
-                ingress_, metrics_) {
+      pipeline_(PipelineFor(config), HandlerFor(config, &forward_rules_, &alarm_rules_), directory_,
+                Pointers(backends_), ingress_, metrics_) {
   metrics_.queue_depth = [this] { return pipeline_.Held(); };
   metrics_.queue_capacity = [this] { return static_cast<std::size_t>(config_.queue_high); };
   metrics_.mqtt_connected = [this] { return ingress_.Connected(); };
@@ -167,14 +169,22 @@ void Gateway::ListenLoop() {
   // invalidate the caches within one Poll interval; forwarding rule changes reload the rules.
   std::vector<std::string> channels = CachingDirectory::Channels();
   channels.emplace_back(store::kChannelForwardRule);
+  channels.emplace_back(store::kChannelAlarmRule);
   bool rules_stale = true;
+  bool alarms_stale = true;
   log::RateLimiter rules_noise(std::chrono::seconds(5));
+  log::RateLimiter alarms_noise(std::chrono::seconds(5));
   auto rules_loaded = std::chrono::steady_clock::now();
+  auto alarms_loaded = rules_loaded;
+  auto next_sweep = rules_loaded;
   store::Listener listener(DbFor(config_, "listen"), channels,
-                           [this, &rules_stale](const store::Notification& n) {
+                           [this, &rules_stale, &alarms_stale](const store::Notification& n) {
                              directory_.Apply(n);
                              if (n.resync || n.channel == store::kChannelForwardRule) {
                                rules_stale = true;
+                             }
+                             if (n.resync || n.channel == store::kChannelAlarmRule) {
+                               alarms_stale = true;
                              }
                            });
   bool was_connected = true;
@@ -195,6 +205,26 @@ void Gateway::ListenLoop() {
       } else {
         IOT_LOG_LIMITED(rules_noise, log::Level::kWarn, "gateway",
                         "msg=\"forwarding rules not loaded\" error=" << log::Quote(loaded.error().message()));
+      }
+    }
+    if (alarms_stale || now - alarms_loaded > std::chrono::minutes(1)) {
+      if (auto loaded = alarm_rules_.Load(rules_db_); loaded) {
+        alarms_stale = false;
+        alarms_loaded = now;
+      } else {
+        IOT_LOG_LIMITED(alarms_noise, log::Level::kWarn, "gateway",
+                        "msg=\"alarm rules not loaded\" error=" << log::Quote(loaded.error().message()));
+      }
+    }
+    // "for N s" alarm conditions that held long enough without a post: raised by whichever gateway
+    // sweeps first (the pending row is deleted by one of them).
+    if (alarm_rules_.Any() && now >= next_sweep) {
+      next_sweep = now + std::chrono::seconds(1);
+      if (auto raised = store::SweepPendingAlarms(rules_db_); !raised) {
+        IOT_LOG_LIMITED(alarms_noise, log::Level::kWarn, "gateway",
+                        "msg=\"alarm sweep failed\" error=" << log::Quote(raised.error().message()));
+      } else if (*raised > 0) {
+        IOT_LOG_INFO("gateway", "msg=\"alarms raised by the sweep\" count=" << *raised);
       }
     }
   }

@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "alarms.hpp"
 #include "config.hpp"
 #include "directory.hpp"
 #include "forwarder.hpp"
@@ -40,6 +41,7 @@ class Gateway {
   StoreDirectorySource source_;
   CachingDirectory directory_;
   ForwardRules forward_rules_;  // read by the handlers, reloaded by ListenLoop
+  AlarmRules alarm_rules_;      // likewise; ListenLoop also sweeps "for N s" alarm conditions
   store::Db rules_db_;          // ListenLoop's connection for reloading them
   std::vector<std::unique_ptr<StoreBackend>> backends_;
   MqttIngress ingress_;

@@ -44,7 +44,22 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
   if (settings_.forward_rules != nullptr && !settings_.forward_rules->Loaded()) {
     return HandleStatus::kRetry;  // the forwarding rules are not known yet (PostgreSQL away at start)
   }
+  if (settings_.alarm_rules != nullptr && !settings_.alarm_rules->Loaded()) {
+    return HandleStatus::kRetry;  // likewise the alarm rules
+  }
   const HandleStatus status = HandleMessage(in, now_ms, out, device_published);
+  // Alarms: the product's rules ride with what is stored; the writer evaluates them in its transaction.
+  if (status == HandleStatus::kWork && out.telemetry && settings_.alarm_rules != nullptr &&
+      settings_.alarm_rules->Any()) {
+    // Live data only: a history post is backfill, a pack post's parts belong to other products.
+    auto topic = alink::ParseTopic(in.topic);
+    if (topic &&
+        (topic->kind == alink::TopicKind::kPropertyPost ||
+         topic->kind == alink::TopicKind::kPropertyBatchPost || topic->kind == alink::TopicKind::kEventPost ||
+         topic->kind == alink::TopicKind::kModelUpRaw)) {
+      out.telemetry->alarms = settings_.alarm_rules->For(topic->product_key);
+    }
+  }
   // Forwarding: the rules that match what is stored get outbox rows in its transaction.
   if (status == HandleStatus::kWork && settings_.forward_rules != nullptr && settings_.forward_rules->Any() &&
       (out.telemetry || std::holds_alternative<LifecycleOp>(out.op) ||

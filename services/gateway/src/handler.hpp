@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "alarms.hpp"
 #include "directory.hpp"
 #include "forwarding.hpp"
 #include "iot/alink/envelope.hpp"
@@ -28,6 +29,8 @@ struct HandlerSettings {
   std::string public_base_url;  // base of the download links (configuration, firmware; "" = relative)
   // The enabled forwarding rules (forwarding.hpp); null or empty: nothing is routed, nothing costs.
   const ForwardRules* forward_rules = nullptr;
+  // The enabled alarm rules (alarms.hpp); null or empty: nothing is evaluated.
+  const AlarmRules* alarm_rules = nullptr;
 };
 
 namespace handler_detail {

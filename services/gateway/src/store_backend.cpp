@@ -79,7 +79,13 @@ StoreBackend::StoreBackend(store::DbSettings settings) : db_(std::move(settings)
 
 Result<std::vector<store::MessageResult>> StoreBackend::WriteTelemetry(
     std::span<const store::TelemetryMessage> batch) {
-  return writer_.Write(batch);
+  const auto alarm_failures = writer_.Stats().alarm_failures;
+  auto results = writer_.Write(batch);
+  if (writer_.Stats().alarm_failures != alarm_failures) {
+    IOT_LOG_LIMITED(OpNoise(), log::Level::kWarn, "gateway",
+                    "msg=\"alarms of a batch not written (its data was)\" messages=" << batch.size());
+  }
+  return results;
 }
 
 OpStatus StoreBackend::ApplyLifecycles(std::span<const store::LifecycleEvent> events) {

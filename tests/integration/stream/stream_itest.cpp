@@ -20,6 +20,7 @@
 #include "api/api_process.hpp"
 #include "gateway/gateway_stack.hpp"
 #include "iot/common/clock.hpp"
+#include "iot/store/alarms.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/products.hpp"
@@ -540,4 +541,55 @@ TEST_CASE("Stream: the telemetry writer notifies only while a listener holds the
   REQUIRE(records.size() == 1);
   CHECK(records[0].device_id == dev);
   CHECK(json::parse(records[0].data)["RunCount"] == 2);
+}
+
+TEST_CASE("Stream: alarm messages when an alarm is raised - acknowledged - cleared but not on repeats",
+          "[integration][stream]") {
+  World w;
+  iot::store::AlarmRule rule;
+  rule.product_key = kPk;
+  rule.name = "busy";
+  rule.severity = "minor";
+  rule.when = "RunCount > 100";
+  rule.clear_when = "RunCount < 10";
+  auto created = iot::store::CreateAlarmRule(w.stack.Db(), rule);
+  REQUIRE(created);
+  auto ws = w.Client();
+  World::Subscribe(*ws, kPk, "dev01");
+  auto device = w.stack.Connect("dev01");
+  REQUIRE(device);
+  // The gateway loads a new rule within about a second: post until it raised.
+  int n = 0;
+  auto post = [&](int value) {
+    auto reply =
+        iot::gateway::itest::Request(*device, Topic("dev01", "thing/event/property/post"),
+                                     json::parse(PostJson("a" + std::to_string(++n), {{"RunCount", value}})));
+    REQUIRE(reply);
+    REQUIRE((*reply)["code"] == 200);
+  };
+  std::optional<json> raised;
+  for (int i = 0; i < 40 && !raised; ++i) {
+    post(150);
+    raised = ws->WaitFor(OfType("alarm"), 250ms);
+  }
+  REQUIRE(raised);
+  CHECK((*raised)["deviceName"] == "dev01");
+  CHECK((*raised)["data"]["change"] == "raised");
+  CHECK((*raised)["data"]["state"] == "active");
+  CHECK((*raised)["data"]["rule"] == "busy");
+  CHECK((*raised)["data"]["severity"] == "minor");
+  CHECK((*raised)["data"]["lastValue"]["RunCount"] == 150);
+  const std::int64_t id = (*raised)["data"]["id"].get<std::int64_t>();
+  post(160);  // a repeat: counted, not streamed
+  REQUIRE(iot::store::AckAlarm(w.stack.Db(), id, "itest"));
+  auto acked = ws->WaitFor(OfType("alarm"));
+  REQUIRE(acked);
+  CHECK((*acked)["data"]["change"] == "acknowledged");
+  CHECK((*acked)["data"]["ackedBy"] == "itest");
+  CHECK((*acked)["data"]["count"].get<std::int64_t>() >= 2);
+  post(5);
+  auto cleared = ws->WaitFor(OfType("alarm"));
+  REQUIRE(cleared);
+  CHECK((*cleared)["data"]["change"] == "cleared");
+  CHECK((*cleared)["data"]["clearedBy"] == "");
 }

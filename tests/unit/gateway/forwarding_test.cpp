@@ -63,7 +63,8 @@ TEST_CASE("Forwarding rules: kinds and filters are compiled, bad ones refused", 
   CHECK(rule->Wants(ForwardKind::kProperty));
   CHECK(rule->Wants(ForwardKind::kStatus));
   CHECK_FALSE(rule->Wants(ForwardKind::kEvent));
-  row.kinds = {"alarm"};
+  CHECK(rule->Wants(ForwardKind::kAlarm));
+  row.kinds = {"ota"};
   CHECK_FALSE(CompileRule(row, error));
   CHECK(error == "no kind this gateway forwards");
   row.kinds = {"event"};

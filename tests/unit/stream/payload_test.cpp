@@ -90,3 +90,12 @@ TEST_CASE("Stream payload: malformed records are skipped and counted", "[stream]
   CHECK(records[2].kind == StreamKind::kServiceCall);
   CHECK(records[2].device_id == 3);
 }
+
+TEST_CASE("Stream payload: alarm records of the alarms trigger are parsed", "[stream][payload]") {
+  auto records = ParseStreamPayload("a 9 1700000000000 {\"id\":1,\"state\":\"active\"}");
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].kind == StreamKind::kAlarm);
+  CHECK(records[0].device_id == 9);
+  CHECK(records[0].time == 1700000000000);
+  CHECK(records[0].data == "{\"id\":1,\"state\":\"active\"}");
+}

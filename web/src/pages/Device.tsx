@@ -6,6 +6,7 @@ import { ParamsForm } from '../components/ParamsForm';
 import { DeviceOtaSection } from '../components/DeviceOta';
 import { ShadowSection } from '../components/Shadow';
 import { SubDevicesSection } from '../components/SubDevices';
+import { AlarmBadge } from './Alarms';
 import { ErrorBox, fmtTime, Json, Link, StatusBadge, useDebounced, useLoad } from '../components/ui';
 import { StreamMessage, useStream } from '../stream';
 import { displayValue, isNumeric, Param, serviceInputs, TslDocument, TslProperty, userServices } from '../tsl';
@@ -335,7 +336,7 @@ export function DevicePage(props: { pk: string; dn: string }) {
       {d && (
         <div class="page-head">
           <h2>
-            {d.deviceName} {d.nickname ? <span class="muted">“{d.nickname}”</span> : null} <StatusBadge status={liveStatus ?? d.status} />
+            {d.deviceName} {d.nickname ? <span class="muted">“{d.nickname}”</span> : null} <StatusBadge status={liveStatus ?? d.status} /> <AlarmBadge pk={pk} dn={dn} />
           </h2>
           <div class="facts">
             <span>

@@ -183,6 +183,7 @@ void AddOtaRoutes(Router& router, HandlerContext& context);            // handle
 void AddFirmwareRoutes(Router& router, HandlerContext& context);       // handlers/firmware.cpp
 void AddTopologyRoutes(Router& router, HandlerContext& context);       // handlers/topology.cpp
 void AddRuleRoutes(Router& router, HandlerContext& context);           // handlers/rules.cpp
+void AddAlarmRoutes(Router& router, HandlerContext& context);          // handlers/alarms.cpp
 
 inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddTokenRoutes(router, context);
@@ -203,6 +204,7 @@ inline void AddResourceRoutes(Router& router, HandlerContext& context) {
   AddFirmwareRoutes(router, context);
   AddTopologyRoutes(router, context);
   AddRuleRoutes(router, context);
+  AddAlarmRoutes(router, context);
 }
 
 }  // namespace iot::api

@@ -23,8 +23,8 @@ constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr int kMaxReplayIds = 1000;
 
 // Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
-const std::vector<std::string> kKinds = {"property", "event", "history", "status", "reply", "message"};
-const std::vector<std::string> kLaterKinds = {"lifecycle", "ota", "alarm"};
+const std::vector<std::string> kKinds = {"property", "event", "history", "status", "reply", "message", "alarm"};
+const std::vector<std::string> kLaterKinds = {"lifecycle", "ota"};
 
 std::shared_ptr<BodySchema> DestinationSchema() {
   auto d = std::make_shared<BodySchema>();
@@ -210,6 +210,15 @@ std::string CheckedDestinations(const nlohmann::json& list) {
   return out.dump();
 }
 
+// Alarm changes are written to the outbox by the database (019_alarms.sql), which cannot evaluate a
+// filter: a rule that forwards them takes none.
+void RefuseAlarmFilter(const std::vector<std::string>& kinds, const std::string& filter) {
+  if (!filter.empty() && Contains(kinds, "alarm")) {
+    const std::string message = "a rule of kind alarm takes no filter";
+    throw ApiError::BadRequest("filter: " + message, {ErrorItem{"/filter", 0, message}});
+  }
+}
+
 std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
   std::vector<std::string> out;
   std::vector<ErrorItem> errors;
@@ -220,10 +229,10 @@ std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
       errors.push_back(
           {pointer, 0,
            "kind \"" + kind +
-               "\" is not forwarded yet (property, event, history, status, reply, message are)"});
+               "\" is not forwarded yet (property, event, history, status, reply, message, alarm are)"});
     } else if (!Contains(kKinds, kind)) {
-      errors.push_back(
-          {pointer, 0, "unknown kind \"" + kind + "\" (property, event, history, status, reply, message)"});
+      errors.push_back({pointer, 0,
+                        "unknown kind \"" + kind + "\" (property, event, history, status, reply, message, alarm)"});
     } else if (!Contains(out, kind)) {
       out.push_back(kind);
     }
@@ -298,6 +307,7 @@ void CreateRule(HandlerContext& context, Request&& request, Respond respond) {
   }
   create.kinds = CheckedKinds(source["kinds"]);
   create.filter = CheckedFilter(body);
+  RefuseAlarmFilter(create.kinds, create.filter);
   create.destinations_json = CheckedDestinations(body["destinations"]);
   create.created_by = request.principal ? request.principal->name : "";
   RunOnDb(context.pool, respond, [request = std::move(request), create](store::Db& db) {
@@ -345,6 +355,9 @@ void PatchRule(HandlerContext& context, Request&& request, Respond respond) {
     patch.destinations_json = CheckedDestinations(body["destinations"]);
   }
   RunOnDb(context.pool, respond, [request = std::move(request), id, patch, body](store::Db& db) {
+    if (patch.filter) {
+      RefuseAlarmFilter(Unwrap(store::GetForwardRule(db, id), RuleWhat(id)).kinds, *patch.filter);
+    }
     store::ForwardRule rule = Unwrap(store::PatchForwardRule(db, id, patch), RuleWhat(id));
     nlohmann::json changed = nlohmann::json::array();
     for (const auto& [key, value] : body.items()) {

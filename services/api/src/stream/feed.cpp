@@ -26,6 +26,7 @@ std::string_view TypeName(store::StreamKind kind) {
     case store::StreamKind::kEvent: return "event";
     case store::StreamKind::kRejection: return "rejection";
     case store::StreamKind::kServiceCall: return "serviceCall";
+    case store::StreamKind::kAlarm: return "alarm";
   }
   return "property";
 }

@@ -3,7 +3,7 @@
 // The live stream's wire format (REST contract "Live stream"), independent of the transport.
 // Client -> server: {"subscribe":{"productKey":pk,"deviceName"?:dn}} or {"unsubscribe":{...}}.
 // Server -> client:
-//   changes      {"type":"property"|"event"|"status"|"serviceCall"|"rejection","productKey",
+//   changes      {"type":"property"|"event"|"status"|"serviceCall"|"rejection"|"alarm","productKey",
 //                 "deviceName","time","data":{...}}
 //   answers      {"type":"subscribed"|"unsubscribed","productKey","deviceName"?}
 //   errors       {"type":"error","error":{"code","message"},"request"?:{...the command...}}

@@ -4,7 +4,8 @@
 // trigger (schemas/sql/004_stream.sql) NOTIFY on kChannelStream inside the transaction that stores the
 // data, so a notification arrives exactly when the data is committed; iot-api LISTENs on one
 // connection and fans out. Payload: records separated by '\n', each
-//   "<kind> <device_id> <time_ms> <data JSON>"   kind: p(roperty) e(vent) r(ejection) s(erviceCall)
+//   "<kind> <device_id> <time_ms> <data JSON>"   kind: p(roperty) e(vent) r(ejection) s(erviceCall) a(larm)
+// (alarm records come from the alarms trigger, schemas/sql/019_alarms.sql)
 // where <data JSON> is the `data` member of the stream message, ready to embed (never contains '\n').
 // A payload stays under kStreamPayloadLimit bytes (PostgreSQL refuses more than 8000); an item that
 // alone exceeds it is sent without its value and marked truncated (read it over REST).
@@ -35,7 +36,7 @@ inline constexpr std::chrono::milliseconds kStreamPresenceCheck{250};
 inline constexpr std::chrono::milliseconds kStreamPresenceSettle{600};
 inline constexpr std::int64_t kStreamPresenceLockKey = 0x696f745f7374726d;
 
-enum class StreamKind { kProperty, kEvent, kRejection, kServiceCall };
+enum class StreamKind { kProperty, kEvent, kRejection, kServiceCall, kAlarm };
 
 struct StreamRecord {
   StreamKind kind = StreamKind::kProperty;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@
 #include "iot/store/types.hpp"
 
 namespace iot::store {
+
+class AlarmProgram;  // iot/store/alarms.hpp
 
 // Batched ingest for the gateway. One Write() = one transaction for the whole batch:
 //   1. dedupe keys (device_id, message_id, payload_hash) inserted with ON CONFLICT DO NOTHING RETURNING:
@@ -31,6 +34,10 @@ namespace iot::store {
 // Messages with `forward` entries also get their outbox rows in the batch transaction (step 4).
 // While iot-api's live stream listens (iot/store/stream.hpp, checked at most every 250 ms), the
 // transaction also NOTIFYs the stored items on the stream channel, so they reach it at commit.
+// Messages with `alarms` (their product has enabled alarm rules) are evaluated before step 3: the
+// devices' stored latest values are read and locked (FOR UPDATE, in device order, so writers of
+// several gateways take turns per device), the program evaluates each message in order on them and
+// what it says is applied (iot/store/alarms.hpp), in the batch transaction.
 
 inline constexpr std::int64_t kDedupeWindowMs = 10 * 60 * 1000;
 
@@ -67,6 +74,8 @@ struct TelemetryMessage {
   // Outbox rows for the forwarding rules that matched it (iot/store/forwarding.hpp), written in the
   // same transaction when the message is stored (not for a duplicate: it was forwarded when stored).
   std::vector<ForwardMessage> forward;
+  // The alarm rules of the device's product (null: none, nothing is read or evaluated).
+  std::shared_ptr<const AlarmProgram> alarms;
 };
 
 enum class WriteOutcome { kStored, kDuplicate, kFailed };
@@ -81,8 +90,9 @@ struct WriterStats {
   std::uint64_t messages = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t failed = 0;
-  std::uint64_t rows = 0;     // history + events + rejections rows written
-  std::uint64_t retries = 0;  // sub-batch transactions after a failed batch
+  std::uint64_t rows = 0;            // history + events + rejections rows written
+  std::uint64_t retries = 0;         // sub-batch transactions after a failed batch
+  std::uint64_t alarm_failures = 0;  // batches whose alarms could not be written (their data was)
 };
 
 // Owns nothing but statistics; use it on the thread that owns `db`.
