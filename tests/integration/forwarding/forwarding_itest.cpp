@@ -288,11 +288,11 @@ TEST_CASE(
     return 200;
   });
   const std::int64_t rule = AddRule(stack, receiver.Url());
-  // No attempt limit: on a loaded machine the receiver's absence outlasts 10 fast retries, and this test is
-  // about nothing lost (dead letters have their own test).
-  auto settings = kFastRetry;
-  settings["IOT_FORWARD_MAX_ATTEMPTS"] = "0";
-  auto gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-order", settings);
+  // Retried without a limit: on a loaded machine the receiver's absence can outlast 10 fast attempts (the
+  // default limit, after which a message would go to the dead letters and the count below would fail).
+  auto env = kFastRetry;
+  env["IOT_FORWARD_MAX_ATTEMPTS"] = "0";
+  auto gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-order", env);
   REQUIRE(gateway->WaitConnected());
   std::map<std::string, std::unique_ptr<iot::testing::MqttTestClient>> clients;
   for (const auto& dn : devices) {
@@ -320,7 +320,7 @@ TEST_CASE(
   // The gateway (and its forwarder) dies without a word; a new one takes over the rule once the lease
   // of the dead one expires.
   gateway->Process().Kill();
-  gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-order", settings);
+  gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-order", env);
   REQUIRE(gateway->WaitConnected());
   post_round(20);
   INFO(gateway->LogTail());
