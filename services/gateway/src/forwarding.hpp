@@ -24,8 +24,9 @@
 namespace iot::gateway {
 
 // The message kinds a rule's source names.
-// kAlarm: alarm changes, written to the outbox by the database (019_alarms.sql), never routed here.
-enum class ForwardKind { kProperty, kEvent, kHistory, kStatus, kReply, kMessage, kAlarm };
+// kAlarm and kOta: alarm changes and OTA results, written to the outbox by the database (triggers of
+// 019_alarms.sql and 020_ota_forwarding.sql), never routed here.
+enum class ForwardKind { kProperty, kEvent, kHistory, kStatus, kReply, kMessage, kAlarm, kOta };
 std::optional<ForwardKind> ParseForwardKind(std::string_view name);
 const char* ForwardKindName(ForwardKind kind);
 

@@ -80,7 +80,7 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   CheckProblem(rest.Call("POST", "/rules", NewRule("Temp = 1")), 400);
 
   json later = NewRule();
-  later["source"]["kinds"] = {"property", "ota"};
+  later["source"]["kinds"] = {"property", "lifecycle"};
   auto r = rest.Call("POST", "/rules", later);
   CheckProblem(r, 400);
   CHECK(Json(r)["errors"][0]["path"] == "/source/kinds/1");

@@ -15,6 +15,7 @@
 #include "gateway/gateway_stack.hpp"
 #include "iot/alink/ota.hpp"
 #include "iot/common/signed_url.hpp"
+#include "iot/store/forwarding.hpp"
 #include "iot/store/ota.hpp"
 #include "iot/store/product_config.hpp"
 #include "iot/testing/env.hpp"
@@ -82,7 +83,12 @@ TEST_CASE("OTA device side: inform, firmware get, progress, failure and success 
   Stack stack(iot::store::ValidationMode::kWeak, /*private_pg=*/true);  // the gateway's own role
   const auto d1 = stack.AddDevice("ota-1");
   const auto d2 = stack.AddDevice("ota-2");
-  GatewayProcess gateway(stack, "gw-ota", {{"IOT_PUBLIC_BASE_URL", kBase}});
+  // A forwarding rule takes the OTA results; no forwarder runs here, so its outbox rows stay to be read.
+  iot::store::ForwardRuleCreate rule{
+      .name = "ota results", .product_key = std::string(kPk), .kinds = {"ota"}};
+  rule.destinations_json = R"([{"type":"webhook","url":"http://127.0.0.1:9/"}])";
+  REQUIRE(iot::store::CreateForwardRule(stack.Db(), rule).has_value());
+  GatewayProcess gateway(stack, "gw-ota", {{"IOT_PUBLIC_BASE_URL", kBase}, {"IOT_GATEWAY_FORWARD", "0"}});
   REQUIRE(gateway.WaitConnected());
   auto dev1 = stack.Connect("ota-1");
   auto dev2 = stack.Connect("ota-2");
@@ -184,6 +190,31 @@ TEST_CASE("OTA device side: inform, firmware get, progress, failure and success 
   REQUIRE(counts.has_value());
   CHECK(counts->counts[3] == std::pair<std::string, std::int64_t>{"succeeded", 1});
   CHECK(counts->counts[4] == std::pair<std::string, std::int64_t>{"failed", 1});
+
+  // Each device's result is a forwardable /ota/upgrade message, written with the task's end (the gateway's
+  // own role: the trigger of 020_ota_forwarding.sql runs under it).
+  {
+    pqxx::connection c(stack.Dsn());
+    pqxx::read_transaction tx(c);
+    auto rows = tx.exec("SELECT topic, payload::text FROM forward_outbox WHERE kind = 'ota' ORDER BY id");
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0][0].as<std::string>() == "/" + std::string(kPk) + "/ota-2/ota/upgrade");
+    const json failed_result = json::parse(rows[0][1].as<std::string>());
+    CHECK(failed_result["status"] == "FAILED");
+    CHECK(failed_result["desc"] == "sign mismatch");
+    CHECK(failed_result["deviceName"] == "ota-2");
+    CHECK(rows[1][0].as<std::string>() == "/" + std::string(kPk) + "/ota-1/ota/upgrade");
+    const json result = json::parse(rows[1][1].as<std::string>());
+    CHECK(result["status"] == "SUCCEEDED");
+    CHECK(result["productKey"] == kPk);
+    CHECK(result["deviceName"] == "ota-1");
+    CHECK(result["srcVersion"] == "1.0.0");
+    CHECK(result["destVersion"] == "1.1.0");
+    CHECK(result["jobId"] == job->job_id);
+    CHECK(result["taskId"] == std::to_string(TaskOf(stack, job->job_id, "ota-1").task_id));
+    CHECK(result["iotId"].is_string());
+    CHECK(result["messageCreateTime"].is_number_integer());
+  }
 
   // The device's REST view: module versions and its OTA history (iot-api under its own role).
   iot::api::itest::ApiProcess api({}, stack.ServiceDsn("iot_api"));

@@ -65,6 +65,9 @@ TEST_CASE("Forwarding rules: kinds and filters are compiled, bad ones refused", 
   CHECK_FALSE(rule->Wants(ForwardKind::kEvent));
   CHECK(rule->Wants(ForwardKind::kAlarm));
   row.kinds = {"ota"};
+  REQUIRE(CompileRule(row, error));
+  CHECK(CompileRule(row, error)->Wants(ForwardKind::kOta));
+  row.kinds = {"lifecycle"};
   CHECK_FALSE(CompileRule(row, error));
   CHECK(error == "no kind this gateway forwards");
   row.kinds = {"event"};

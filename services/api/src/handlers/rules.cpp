@@ -23,8 +23,9 @@ constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr int kMaxReplayIds = 1000;
 
 // Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
-const std::vector<std::string> kKinds = {"property", "event", "history", "status", "reply", "message", "alarm"};
-const std::vector<std::string> kLaterKinds = {"lifecycle", "ota"};
+const std::vector<std::string> kKinds = {"property", "event",   "history", "status",
+                                         "reply",    "message", "alarm",   "ota"};
+const std::vector<std::string> kLaterKinds = {"lifecycle"};
 
 std::shared_ptr<BodySchema> DestinationSchema() {
   auto d = std::make_shared<BodySchema>();
@@ -210,11 +211,11 @@ std::string CheckedDestinations(const nlohmann::json& list) {
   return out.dump();
 }
 
-// Alarm changes are written to the outbox by the database (019_alarms.sql), which cannot evaluate a
-// filter: a rule that forwards them takes none.
+// Alarm changes and OTA results are written to the outbox by the database (019_alarms.sql,
+// 020_ota_forwarding.sql), which cannot evaluate a filter: a rule that forwards them takes none.
 void RefuseAlarmFilter(const std::vector<std::string>& kinds, const std::string& filter) {
-  if (!filter.empty() && Contains(kinds, "alarm")) {
-    const std::string message = "a rule of kind alarm takes no filter";
+  if (!filter.empty() && (Contains(kinds, "alarm") || Contains(kinds, "ota"))) {
+    const std::string message = "a rule of kind alarm or ota takes no filter";
     throw ApiError::BadRequest("filter: " + message, {ErrorItem{"/filter", 0, message}});
   }
 }
@@ -229,10 +230,11 @@ std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
       errors.push_back(
           {pointer, 0,
            "kind \"" + kind +
-               "\" is not forwarded yet (property, event, history, status, reply, message, alarm are)"});
+               "\" is not forwarded yet (property, event, history, status, reply, message, alarm, ota are)"});
     } else if (!Contains(kKinds, kind)) {
-      errors.push_back({pointer, 0,
-                        "unknown kind \"" + kind + "\" (property, event, history, status, reply, message, alarm)"});
+      errors.push_back(
+          {pointer, 0,
+           "unknown kind \"" + kind + "\" (property, event, history, status, reply, message, alarm, ota)"});
     } else if (!Contains(out, kind)) {
       out.push_back(kind);
     }
