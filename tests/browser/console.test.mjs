@@ -538,6 +538,7 @@ try {
   await rulesSteps();
 
   await alarmSteps();
+  await firmwareSteps();  // before the steps that sign out
 
   await step('a 503 with Retry-After is retried after the wait and never signs out', async () => {
     // The first products list is answered as iot-api answers when the token check cannot run.
@@ -599,8 +600,6 @@ try {
     expect(unauthorized.length === 0, `signed out by a REST 401, not by the stream: ${unauthorized.join(', ')}`);
     expect((await page.evaluate(() => sessionStorage.getItem('iot.token'))) === null, 'the revoked token is still kept');
   });
-
-  await firmwareSteps();
 
   await step('no external network request and no page error', async () => {
     expect(external.length === 0, `external requests: ${external.join(', ')}`);
