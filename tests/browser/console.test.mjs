@@ -636,7 +636,9 @@ async function firmwareSteps() {
     await device.client.subscribeAsync(ota('upgrade'), { qos: 1 });
     const pushed = new Promise((resolve) => device.client.on('message', (t, p) => t === ota('upgrade') && resolve(JSON.parse(p.toString()))));
     device.client.publish(ota('inform'), JSON.stringify({ id: '1', params: { version: '1.0.0' } }), { qos: 1 });
-    await page.getByTestId(`firmware-jobs-${FW}`).click();
+    // The upload opened the package's jobs already ("Hide jobs"); a click would close them.
+    const jobs = page.getByTestId(`firmware-jobs-${FW}`);
+    if ((await jobs.innerText()).trim() === 'Jobs') await jobs.click();
     await page.getByTestId('job-devices').fill(DN);
     await page.getByTestId('job-create').click();
     await jobState('running');
