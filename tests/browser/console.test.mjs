@@ -51,7 +51,9 @@ async function step(name, fn, recover) {
     results.push({ name, ok: true });
     log(`ok    ${name} (${Date.now() - started} ms)`);
   } catch (e) {
-    results.push({ name, ok: false, why: String(e?.message ?? e).split('\n')[0] });
+    // The first line that says something (a playwright message may start with a blank line).
+    const why = String(e?.message ?? e).split('\n').map((l) => l.trim()).filter(Boolean).slice(0, 2).join(' | ');
+    results.push({ name, ok: false, why });
     log(`FAIL  ${name}: ${String(e?.stack ?? e)}`);
     if (recover) await recover().catch((r) => log(`      recovery failed: ${r}`));
   }
@@ -708,6 +710,7 @@ async function rulesSteps() {
     await row().getByTestId('rule-dead-letters').click();
     await page.getByTestId('no-dead-letters').waitFor();
     await page.keyboard.press('Escape');
+    await page.getByTestId('dead-letters').waitFor({ state: 'detached' });
     await row().getByTestId('rule-delete').click();
     await row().waitFor({ state: 'detached' });
   }, reload);

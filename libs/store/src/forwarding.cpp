@@ -11,12 +11,13 @@ namespace {
 
 #define IOT_RULE_COLUMNS                                                                                   \
   "r.id, r.name, r.enabled, r.product_key, array_to_json(r.kinds)::text, r.filter, r.destinations::text, " \
-  "iot_ms(r.created_at), iot_ms(r.updated_at), r.created_by"
+  "iot_ms(r.created_at), iot_ms(r.updated_at), r.created_by, r.include_device_secret"
 
 const Statement kInsertRule{
     "fwd_insert_rule",
-    "INSERT INTO forward_rules AS r (name, enabled, product_key, kinds, filter, destinations, created_by) "
-    "VALUES ($1, $2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5, $6::jsonb, $7) "
+    "INSERT INTO forward_rules AS r (name, enabled, product_key, kinds, filter, destinations, created_by, "
+    "include_device_secret) "
+    "VALUES ($1, $2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5, $6::jsonb, $7, $8) "
     "RETURNING " IOT_RULE_COLUMNS};
 // A new rule starts at the current end of the outbox: rows of transactions that ended before it cannot
 // name it (017_forwarding.sql).
@@ -29,8 +30,8 @@ const Statement kGetRule{"fwd_get_rule", "SELECT " IOT_RULE_COLUMNS " FROM forwa
 const Statement kPatchRule{
     "fwd_patch_rule",
     "UPDATE forward_rules AS r SET name = coalesce($2, name), enabled = coalesce($3, enabled), "
-    "filter = coalesce($4, filter), destinations = coalesce($5::jsonb, destinations), updated_at = "
-    "iot_now_ms() "
+    "filter = coalesce($4, filter), destinations = coalesce($5::jsonb, destinations), "
+    "include_device_secret = coalesce($6, include_device_secret), updated_at = iot_now_ms() "
     "WHERE id = $1 RETURNING " IOT_RULE_COLUMNS};
 const Statement kDeleteRule{"fwd_delete_rule", "DELETE FROM forward_rules WHERE id = $1 RETURNING 1"};
 
@@ -131,6 +132,7 @@ ForwardRule ReadRule(const pqxx::row& row) {
   r.created_at = row[7].as<std::int64_t>();
   r.updated_at = row[8].as<std::int64_t>();
   r.created_by = row[9].as<std::string>();
+  r.include_device_secret = row[10].as<bool>();
   return r;
 }
 
@@ -190,7 +192,7 @@ Result<ForwardRule> CreateForwardRule(Db& db, const ForwardRuleCreate& create) {
     pqxx::work tx(c);
     auto r =
         Exec(tx, kInsertRule, create.name, create.enabled, create.product_key,
-             nlohmann::json(create.kinds).dump(), create.filter, create.destinations_json, create.created_by);
+             nlohmann::json(create.kinds).dump(), create.filter, create.destinations_json, create.created_by, create.include_device_secret);
     ForwardRule rule = ReadRule(r[0]);
     Exec(tx, kInsertCursor, rule.id);
     tx.commit();
@@ -223,7 +225,8 @@ Result<ForwardRule> GetForwardRule(Db& db, std::int64_t id) {
 Result<ForwardRule> PatchForwardRule(Db& db, std::int64_t id, const ForwardRulePatch& patch) {
   return Run(db, [&](pqxx::connection& c) -> Result<ForwardRule> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kPatchRule, id, patch.name, patch.enabled, patch.filter, patch.destinations_json);
+    auto r = Exec(tx, kPatchRule, id, patch.name, patch.enabled, patch.filter, patch.destinations_json,
+                  patch.include_device_secret);
     if (r.empty()) {
       return make_error_code(Errc::kNotFound);
     }

@@ -24,9 +24,10 @@
 namespace iot::gateway {
 
 // The message kinds a rule's source names.
-// kAlarm and kOta: alarm changes and OTA results, written to the outbox by the database (triggers of
-// 019_alarms.sql and 020_ota_forwarding.sql), never routed here.
-enum class ForwardKind { kProperty, kEvent, kHistory, kStatus, kReply, kMessage, kAlarm, kOta };
+// kAlarm, kOta and kLifecycle: alarm changes, OTA results and device lifecycle, written to the outbox by
+// the database (triggers of 019_alarms.sql, 020_ota_forwarding.sql, 021_lifecycle_forwarding.sql), never
+// routed here.
+enum class ForwardKind { kProperty, kEvent, kHistory, kStatus, kReply, kMessage, kAlarm, kOta, kLifecycle };
 std::optional<ForwardKind> ParseForwardKind(std::string_view name);
 const char* ForwardKindName(ForwardKind kind);
 

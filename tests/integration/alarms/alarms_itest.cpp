@@ -3,21 +3,11 @@
 // alarm change delivered by the gateway's forwarder to a webhook in this test. Each test has its own
 // database, broker, gateways and API.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cctype>
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -30,6 +20,7 @@
 #include "iot/testing/env.hpp"
 #include "iot/testing/http_client.hpp"
 #include "iot/testing/process.hpp"
+#include "iot/testing/webhook_receiver.hpp"
 
 using iot::api::itest::ApiProcess;
 using iot::api::itest::kAdminToken;
@@ -42,90 +33,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A webhook endpoint: a plain HTTP/1.1 server on a free loopback port, one request per connection,
-// answering 200 and keeping the messages of each batch.
-class Webhook {
- public:
-  Webhook() : port_(iot::testing::FreePort()) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
-    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~Webhook() {
-    stopping_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-  std::vector<json> Received() const {
-    std::lock_guard lock(mutex_);
-    return received_;
-  }
-
- private:
-  void Loop() {
-    while (!stopping_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) {
-        continue;
-      }
-      const int client = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client >= 0) {
-        Serve(client);
-        ::close(client);
-      }
-    }
-  }
-  void Serve(int client) {
-    timeval tv{5, 0};
-    ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string data;
-    char buf[65536];
-    std::size_t header_end = std::string::npos;
-    std::size_t length = 0;
-    while (true) {
-      const ssize_t n = ::recv(client, buf, sizeof buf, 0);
-      if (n <= 0) {
-        return;
-      }
-      data.append(buf, static_cast<std::size_t>(n));
-      if (header_end == std::string::npos && (header_end = data.find("\r\n\r\n")) != std::string::npos) {
-        std::string head = data.substr(0, header_end);
-        for (auto& c : head) {
-          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        const auto at = head.find("content-length:");
-        length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 15));
-      }
-      if (header_end != std::string::npos && data.size() >= header_end + 4 + length) {
-        break;
-      }
-    }
-    json batch = json::parse(data.substr(header_end + 4, length), nullptr, false);
-    if (batch.is_array()) {
-      std::lock_guard lock(mutex_);
-      for (auto& m : batch) {
-        received_.push_back(std::move(m));
-      }
-    }
-    const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    (void)::send(client, response.data(), response.size(), MSG_NOSIGNAL);
-  }
-
-  int port_;
-  int fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::vector<json> received_;
-};
 
 // The REST API over the stack's database.
 struct Api {
@@ -484,7 +391,7 @@ TEST_CASE(
     "[integration][alarms]") {
   Stack stack;
   stack.AddDevice("dev01");
-  Webhook hook;
+  iot::testing::WebhookReceiver hook;
   auto api = std::make_unique<Api>(stack);
   INFO(api->process.Log());
   const std::int64_t busy =
@@ -536,9 +443,9 @@ TEST_CASE(
     std::vector<std::string> out;
     std::set<std::string> seen;  // at least once: a redelivery keeps its messageId
     for (const auto& m : hook.Received()) {
-      if (m["payload"].value("id", std::int64_t{0}) == alarm["id"].get<std::int64_t>() &&
-          seen.insert(m.value("messageId", "")).second) {
-        out.push_back(m["payload"]["change"].get<std::string>());
+      if (m.payload.value("id", std::int64_t{0}) == alarm["id"].get<std::int64_t>() &&
+          seen.insert(m.message_id).second) {
+        out.push_back(m.payload["change"].get<std::string>());
       }
     }
     return out;
@@ -548,10 +455,10 @@ TEST_CASE(
   CHECK(changes() == std::vector<std::string>{"raised", "acknowledged", "cleared"});
   const auto received = hook.Received();
   const auto& first = received.front();
-  CHECK(first["topic"] == std::string("/") + kPk + "/dev01/thing/alarm/raised");
-  CHECK(first["deviceName"] == "dev01");
-  CHECK(first["payload"]["rule"] == "busy");
-  CHECK(first["payload"]["severity"] == "major");
-  CHECK(first["payload"]["state"] == "active");
-  CHECK(first["payload"]["iotId"].is_string());
+  CHECK(first.topic == std::string("/") + kPk + "/dev01/thing/alarm/raised");
+  CHECK(first.device_name == "dev01");
+  CHECK(first.payload["rule"] == "busy");
+  CHECK(first.payload["severity"] == "major");
+  CHECK(first.payload["state"] == "active");
+  CHECK(first.payload["iotId"].is_string());
 }

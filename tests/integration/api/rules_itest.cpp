@@ -79,11 +79,28 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   CHECK(Json(bad_filter)["errors"][0]["path"] == "/filter");
   CheckProblem(rest.Call("POST", "/rules", NewRule("Temp = 1")), 400);
 
-  json later = NewRule();
-  later["source"]["kinds"] = {"property", "lifecycle"};
-  auto r = rest.Call("POST", "/rules", later);
+  json unknown_kind = NewRule();
+  unknown_kind["source"]["kinds"] = {"property", "topology"};
+  auto r = rest.Call("POST", "/rules", unknown_kind);
   CheckProblem(r, 400);
   CHECK(Json(r)["errors"][0]["path"] == "/source/kinds/1");
+  // Lifecycle messages are written by the database, which evaluates no filter.
+  json lifecycle = NewRule("Temp > 1");
+  lifecycle["source"]["kinds"] = {"lifecycle"};
+  r = rest.Call("POST", "/rules", lifecycle);
+  CheckProblem(r, 400);
+  CHECK(Json(r)["errors"][0]["path"] == "/filter");
+  lifecycle.erase("filter");
+  lifecycle["includeDeviceSecret"] = "yes";
+  CheckProblem(rest.Call("POST", "/rules", lifecycle), 400);
+  lifecycle["includeDeviceSecret"] = true;
+  r = rest.Call("POST", "/rules", lifecycle);
+  REQUIRE(r.status == 201);
+  CHECK(Json(r)["includeDeviceSecret"] == true);
+  const std::string lifecycle_id = std::to_string(Json(r)["id"].get<std::int64_t>());
+  CHECK(Json(rest.Call("PATCH", "/rules/" + lifecycle_id, R"({"includeDeviceSecret":false})"))["includeDeviceSecret"] ==
+        false);
+  REQUIRE(rest.Call("DELETE", "/rules/" + lifecycle_id).status == 204);
 
   json amqp = NewRule();
   amqp["destinations"] = json::array({{{"type", "amqp"}, {"url", "http://x"}, {"exchange", "e"}}});

@@ -1,26 +1,16 @@
 // Forwarding end to end: real devices post through the real broker (with the plugin) and the real
 // iot-gateway into PostgreSQL; the gateway's forwarder delivers the outbox to a real HTTP server in this
-// test (WebhookReceiver), which checks every request's signature. Each test has its own database,
-// broker and gateway.
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+// test (iot::testing::WebhookReceiver), which checks every request's signature. Each test has its own
+// database, broker and gateway.
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
-#include <functional>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -29,179 +19,23 @@
 #include <pqxx/pqxx>
 
 #include "gateway/gateway_stack.hpp"
-#include "iot/alink/credentials.hpp"
 #include "iot/store/device_data.hpp"
 #include "iot/store/forwarding.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/process.hpp"
+#include "iot/testing/webhook_receiver.hpp"
 
 using iot::gateway::itest::GatewayProcess;
 using iot::gateway::itest::kPk;
 using iot::gateway::itest::Request;
 using iot::gateway::itest::Stack;
+using iot::testing::WebhookReceiver;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
 
 constexpr const char* kSecret = "webhook-secret-1";
-
-// A webhook endpoint: a real HTTP/1.1 server on a free loopback port, one request per connection.
-// Checks X-Iot-Signature against its own secret; answers what `answer` says for each batch and
-// records the messages of the batches it answered 2xx.
-class WebhookReceiver {
- public:
-  struct Message {
-    std::string message_id;
-    std::string topic;
-    std::string device_name;
-    json payload;
-  };
-  using Answer = std::function<int(const json& batch)>;
-
-  explicit WebhookReceiver(std::string secret) : secret_(std::move(secret)), port_(iot::testing::FreePort()) {
-    Start();
-  }
-  ~WebhookReceiver() { Stop(); }
-
-  void Start() {
-    // Close-on-exec: the gateway processes the test starts later must not inherit (and hold) the port.
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
-    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    // The port again after Stop: a connection of the last run may hold it for a moment.
-    int bound = -1;
-    for (int attempt = 0; attempt < 100 && bound != 0; ++attempt) {
-      bound = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-      if (bound != 0) {
-        std::this_thread::sleep_for(100ms);
-      }
-    }
-    INFO("bind 127.0.0.1:" << port_ << ": " << std::generic_category().message(errno));
-    REQUIRE(bound == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    stopping_ = false;
-    thread_ = std::thread([this] { Loop(); });
-  }
-
-  // Closes the port: deliveries fail (connection refused) until Start.
-  void Stop() {
-    stopping_ = true;
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-
-  void SetAnswer(Answer answer) {
-    std::lock_guard lock(mutex_);
-    answer_ = std::move(answer);
-  }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-  std::vector<Message> Received() const {
-    std::lock_guard lock(mutex_);
-    return received_;
-  }
-  int BadSignatures() const { return bad_signatures_.load(); }
-  int GoodSignatures() const { return good_signatures_.load(); }
-  int Requests() const { return requests_.load(); }
-
- private:
-  void Loop() {
-    while (!stopping_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) {
-        continue;
-      }
-      const int client = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client >= 0) {
-        Serve(client);
-        ::close(client);
-      }
-    }
-  }
-
-  static std::string Lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-  }
-
-  void Serve(int client) {
-    timeval tv{5, 0};
-    ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string data;
-    char buf[65536];
-    std::size_t header_end = std::string::npos;
-    std::size_t length = 0;
-    while (true) {
-      const ssize_t n = ::recv(client, buf, sizeof buf, 0);
-      if (n <= 0) {
-        return;
-      }
-      data.append(buf, static_cast<std::size_t>(n));
-      if (header_end == std::string::npos && (header_end = data.find("\r\n\r\n")) != std::string::npos) {
-        const std::string head = Lower(data.substr(0, header_end));
-        const auto at = head.find("content-length:");
-        length = at == std::string::npos ? 0 : std::stoul(head.substr(at + 15));
-      }
-      if (header_end != std::string::npos && data.size() >= header_end + 4 + length) {
-        break;
-      }
-    }
-    ++requests_;
-    const std::string head = data.substr(0, header_end);
-    const std::string body = data.substr(header_end + 4, length);
-    auto header = [&](const std::string& name) -> std::string {
-      const std::string lower = Lower(head);
-      const auto at = lower.find("\r\n" + name + ":");
-      if (at == std::string::npos) {
-        return "";
-      }
-      const auto start = head.find_first_not_of(' ', at + 3 + name.size());
-      return head.substr(start, head.find("\r\n", start) - start);
-    };
-    const std::string timestamp = header("x-iot-timestamp");
-    const std::string signature = header("x-iot-signature");
-    const bool signed_ok =
-        !timestamp.empty() && signature == "sha256=" + iot::alink::Sign(iot::alink::SignMethod::kHmacSha256,
-                                                                        secret_, timestamp + "." + body);
-    (signed_ok ? good_signatures_ : bad_signatures_)++;
-    json batch = json::parse(body, nullptr, false);
-    int status = 400;
-    if (batch.is_array()) {
-      std::lock_guard lock(mutex_);
-      status = answer_ ? answer_(batch) : 200;
-      if (status / 100 == 2) {
-        for (const auto& m : batch) {
-          received_.push_back(Message{m.value("messageId", ""), m.value("topic", ""),
-                                      m.value("deviceName", ""), m.value("payload", json::object())});
-        }
-      }
-    }
-    const std::string response =
-        "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    (void)::send(client, response.data(), response.size(), MSG_NOSIGNAL);
-  }
-
-  std::string secret_;
-  int port_;
-  int fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  Answer answer_;
-  std::vector<Message> received_;
-  std::atomic<int> bad_signatures_{0};
-  std::atomic<int> good_signatures_{0};
-  std::atomic<int> requests_{0};
-};
 
 json Post(const std::string& id, json params) {
   return json{
@@ -375,6 +209,71 @@ TEST_CASE(
   CHECK(status->dead == 0);
   CHECK(gateway->Metrics().find("iot_forward_delivered_total{rule=\"" + std::to_string(rule) + "\"}") !=
         std::string::npos);
+}
+
+TEST_CASE(
+    "Forwarding: device lifecycle (create, disable, enable, delete) reaches a lifecycle rule in order - the "
+    "deviceSecret only where an admin opted in",
+    "[integration][forwarding]") {
+  Stack stack;
+  WebhookReceiver plain(kSecret);
+  WebhookReceiver with_secret(kSecret);
+  AddRule(stack, plain.Url(), "", {"lifecycle"});
+  iot::store::ForwardRuleCreate create;
+  create.name = "provisioning";
+  create.kinds = {"lifecycle", "property"};  // every product
+  create.include_device_secret = true;
+  create.destinations_json =
+      json::array({{{"type", "webhook"}, {"url", with_secret.Url()}, {"secret", kSecret}}}).dump();
+  REQUIRE(iot::store::CreateForwardRule(stack.Db(), create).has_value());
+  GatewayProcess gateway(stack, "gw-fwd-life", kFastRetry);
+  REQUIRE(gateway.WaitConnected());
+
+  stack.AddDevice("dev07");
+  iot::store::DevicePatch disable;
+  disable.enabled = false;
+  REQUIRE(iot::store::PatchDevice(stack.Db(), kPk, "dev07", disable).has_value());
+  REQUIRE(iot::store::PatchDevice(stack.Db(), kPk, "dev07", disable).has_value());  // no change: no message
+  iot::store::DevicePatch enable;
+  enable.enabled = true;
+  REQUIRE(iot::store::PatchDevice(stack.Db(), kPk, "dev07", enable).has_value());
+  iot::store::DevicePatch rename;
+  rename.nickname = "seventh";
+  REQUIRE(iot::store::PatchDevice(stack.Db(), kPk, "dev07", rename).has_value());  // not a lifecycle change
+  REQUIRE(iot::store::DeleteDevice(stack.Db(), kPk, "dev07").has_value());
+
+  const auto actions = [](const WebhookReceiver& receiver) {
+    std::vector<std::string> out;
+    std::set<std::string> seen;
+    for (const auto& m : receiver.Received()) {
+      if (seen.insert(m.message_id).second) {
+        out.push_back(m.payload.value("action", ""));
+      }
+    }
+    return out;
+  };
+  const std::vector<std::string> expected = {"create", "disable", "enable", "delete"};
+  REQUIRE(iot::testing::PollUntil(
+      [&] { return actions(plain).size() >= 4 && actions(with_secret).size() >= 4; }, 20s, 100ms));
+  CHECK(actions(plain) == expected);
+  CHECK(actions(with_secret) == expected);
+  const auto first = plain.Received().front();
+  CHECK(first.topic == std::string("/") + kPk + "/dev07/thing/lifecycle");
+  CHECK(first.device_name == "dev07");
+  CHECK(first.payload["productKey"] == kPk);
+  CHECK(first.payload["iotId"].is_string());
+  CHECK(first.payload["messageCreateTime"].is_number_integer());
+  for (const auto& m : plain.Received()) {
+    CHECK_FALSE(m.payload.contains("deviceSecret"));
+  }
+  // Alibaba's create message carries the secret; the opted-in rule gets it there and nowhere else.
+  for (const auto& m : with_secret.Received()) {
+    INFO(m.payload.dump());
+    CHECK(m.payload.contains("deviceSecret") == (m.payload["action"] == "create"));
+  }
+  const json created = with_secret.Received().front().payload;
+  CHECK((created["deviceSecret"].is_string() && !created["deviceSecret"].get<std::string>().empty()));
+  CHECK(plain.BadSignatures() == 0);
 }
 
 TEST_CASE("Forwarding: a filter forwards only the messages it matches, a product rule only its product",

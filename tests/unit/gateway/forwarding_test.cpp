@@ -68,6 +68,8 @@ TEST_CASE("Forwarding rules: kinds and filters are compiled, bad ones refused", 
   REQUIRE(CompileRule(row, error));
   CHECK(CompileRule(row, error)->Wants(ForwardKind::kOta));
   row.kinds = {"lifecycle"};
+  CHECK(CompileRule(row, error)->Wants(ForwardKind::kLifecycle));
+  row.kinds = {"topology"};
   CHECK_FALSE(CompileRule(row, error));
   CHECK(error == "no kind this gateway forwards");
   row.kinds = {"event"};

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api';
 import { onLinkClick } from '../router';
 
@@ -105,7 +105,9 @@ export function Json(props: { value: unknown }) {
 }
 
 export function Modal(props: { title: string; onClose: () => void; children: ComponentChildren; testid?: string }) {
-  useEffect(() => {
+  // A layout effect: listening from the moment the dialog is on screen (a plain effect waits for the next
+  // frame, up to 100 ms, and an Escape pressed in between was lost).
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => e.key === 'Escape' && props.onClose();
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);

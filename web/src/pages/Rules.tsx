@@ -21,6 +21,7 @@ interface Rule {
   source: { productKey: string | null; kinds: string[] };
   filter: string | null;
   destinations: Destination[];
+  includeDeviceSecret: boolean;
   createdAt: number;
 }
 
@@ -48,7 +49,9 @@ interface DeadLetter {
   deadAt: number;
 }
 
-const KINDS = ['property', 'event', 'history', 'status', 'reply', 'message'];
+const KINDS = ['property', 'event', 'history', 'status', 'reply', 'message', 'alarm', 'ota', 'lifecycle'];
+// Written by the database, which evaluates no filter (docs/FORWARDING.md).
+const UNFILTERED = ['alarm', 'ota', 'lifecycle'];
 
 function destinationText(d: Destination): string {
   if (d.type === 'amqp') return `AMQP ${d.url} → exchange ${d.exchange ?? ''}`;
@@ -68,6 +71,7 @@ function CreateRule(props: { onClose: () => void; onCreated: () => void }) {
   const [topic, setTopic] = useState('');
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
+  const [withSecret, setWithSecret] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const text = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
@@ -88,6 +92,7 @@ function CreateRule(props: { onClose: () => void; onCreated: () => void }) {
         name: name.trim(),
         source: { productKey: productKey.trim() || null, kinds },
         filter: filter.trim() || null,
+        includeDeviceSecret: kinds.includes('lifecycle') && withSecret,
         destinations: [destination],
       });
       props.onCreated();
@@ -121,8 +126,19 @@ function CreateRule(props: { onClose: () => void; onCreated: () => void }) {
             </label>
           ))}
         </fieldset>
+        {kinds.includes('lifecycle') && (
+          <label class="inline">
+            <input type="checkbox" checked={withSecret} onChange={(e) => setWithSecret((e.target as HTMLInputElement).checked)} data-testid="rule-with-secret" />{' '}
+            create messages carry the device&apos;s deviceSecret <span class="muted">(whoever reads the destination can connect as the device)</span>
+          </label>
+        )}
         <label>
-          Filter <span class="muted">(e.g. Temp &gt; 40 &amp;&amp; Humidity &lt; 20; empty: every message)</span>
+          Filter{' '}
+          <span class="muted">
+            {kinds.some((k) => UNFILTERED.includes(k))
+              ? '(none for alarm, ota and lifecycle)'
+              : '(e.g. Temp > 40 && Humidity < 20; empty: every message)'}
+          </span>
           <input value={filter} onInput={text(setFilter)} />
         </label>
         <label>
@@ -321,6 +337,7 @@ export function RulesPage() {
                   </td>
                   <td>
                     {r.source.productKey ?? 'every product'}: {r.source.kinds.join(', ')}
+                    {r.includeDeviceSecret && <span class="muted"> (with deviceSecret)</span>}
                   </td>
                   <td>{r.filter ? <code>{r.filter}</code> : <span class="muted">—</span>}</td>
                   <td>

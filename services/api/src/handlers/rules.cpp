@@ -23,9 +23,8 @@ constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr int kMaxReplayIds = 1000;
 
 // Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
-const std::vector<std::string> kKinds = {"property", "event",   "history", "status",
-                                         "reply",    "message", "alarm",   "ota"};
-const std::vector<std::string> kLaterKinds = {"lifecycle"};
+const std::vector<std::string> kKinds = {"property", "event",   "history", "status",   "reply",
+                                         "message",  "alarm",   "ota",     "lifecycle"};
 
 std::shared_ptr<BodySchema> DestinationSchema() {
   auto d = std::make_shared<BodySchema>();
@@ -39,33 +38,35 @@ std::shared_ptr<BodySchema> DestinationSchema() {
   return d;
 }
 
-const BodySchema& CreateSchema() {
-  static const BodySchema kSchema = [] {
+// A rule's body: every field on creation (name, source and destinations required), and the fields a
+// PATCH may change (all optional; the source is fixed once a rule has a cursor in the outbox).
+BodySchema RuleSchema(bool creating) {
+  const auto field = [creating](BodySchema& schema, const char* name, FieldType type, Constraints rule = {}) {
+    creating ? schema.Required(name, type, std::move(rule)) : schema.Optional(name, type, std::move(rule));
+  };
+  BodySchema root;
+  field(root, "name", FieldType::kString, {.min = 1, .max = 128});
+  root.Optional("enabled", FieldType::kBoolean)
+      .Optional("filter", FieldType::kString, {.nullable = true, .max = 4096})
+      .Optional("includeDeviceSecret", FieldType::kBoolean);
+  field(root, "destinations", FieldType::kArray,
+        {.min = 1, .max = 10, .items = FieldType::kObject, .item_object = DestinationSchema()});
+  if (creating) {
     auto source = std::make_shared<BodySchema>();
     source->Optional("productKey", FieldType::kString, {.nullable = true})
         .Required("kinds", FieldType::kArray, {.min = 1, .max = 16, .items = FieldType::kString});
-    BodySchema root;
-    root.Required("name", FieldType::kString, {.min = 1, .max = 128})
-        .Optional("enabled", FieldType::kBoolean)
-        .Required("source", FieldType::kObject, {.object = source})
-        .Optional("filter", FieldType::kString, {.nullable = true, .max = 4096})
-        .Required("destinations", FieldType::kArray,
-                  {.min = 1, .max = 10, .items = FieldType::kObject, .item_object = DestinationSchema()});
-    return root;
-  }();
+    root.Required("source", FieldType::kObject, {.object = source});
+  }
+  return root;
+}
+
+const BodySchema& CreateSchema() {
+  static const BodySchema kSchema = RuleSchema(true);
   return kSchema;
 }
 
 const BodySchema& PatchSchema() {
-  static const BodySchema kSchema = [] {
-    BodySchema root;
-    root.Optional("name", FieldType::kString, {.min = 1, .max = 128})
-        .Optional("enabled", FieldType::kBoolean)
-        .Optional("filter", FieldType::kString, {.nullable = true, .max = 4096})
-        .Optional("destinations", FieldType::kArray,
-                  {.min = 1, .max = 10, .items = FieldType::kObject, .item_object = DestinationSchema()});
-    return root;
-  }();
+  static const BodySchema kSchema = RuleSchema(false);
   return kSchema;
 }
 
@@ -211,11 +212,12 @@ std::string CheckedDestinations(const nlohmann::json& list) {
   return out.dump();
 }
 
-// Alarm changes and OTA results are written to the outbox by the database (019_alarms.sql,
-// 020_ota_forwarding.sql), which cannot evaluate a filter: a rule that forwards them takes none.
-void RefuseAlarmFilter(const std::vector<std::string>& kinds, const std::string& filter) {
-  if (!filter.empty() && (Contains(kinds, "alarm") || Contains(kinds, "ota"))) {
-    const std::string message = "a rule of kind alarm or ota takes no filter";
+// Alarm changes, OTA results and device lifecycle are written to the outbox by the database (019_alarms.sql,
+// 020_ota_forwarding.sql, 021_lifecycle_forwarding.sql), which cannot evaluate a filter: a rule that
+// forwards them takes none.
+void RefuseDatabaseKindFilter(const std::vector<std::string>& kinds, const std::string& filter) {
+  if (!filter.empty() && (Contains(kinds, "alarm") || Contains(kinds, "ota") || Contains(kinds, "lifecycle"))) {
+    const std::string message = "a rule of kind alarm, ota or lifecycle takes no filter";
     throw ApiError::BadRequest("filter: " + message, {ErrorItem{"/filter", 0, message}});
   }
 }
@@ -226,15 +228,10 @@ std::vector<std::string> CheckedKinds(const nlohmann::json& kinds) {
   for (std::size_t i = 0; i < kinds.size(); ++i) {
     const std::string kind = kinds[i].get<std::string>();
     const std::string pointer = "/source/kinds/" + std::to_string(i);
-    if (Contains(kLaterKinds, kind)) {
-      errors.push_back(
-          {pointer, 0,
-           "kind \"" + kind +
-               "\" is not forwarded yet (property, event, history, status, reply, message, alarm, ota are)"});
-    } else if (!Contains(kKinds, kind)) {
-      errors.push_back(
-          {pointer, 0,
-           "unknown kind \"" + kind + "\" (property, event, history, status, reply, message, alarm, ota)"});
+    if (!Contains(kKinds, kind)) {
+      errors.push_back({pointer, 0,
+                        "unknown kind \"" + kind +
+                            "\" (property, event, history, status, reply, message, alarm, ota, lifecycle)"});
     } else if (!Contains(out, kind)) {
       out.push_back(kind);
     }
@@ -273,6 +270,7 @@ nlohmann::json RuleJson(const store::ForwardRule& rule) {
             {"kinds", rule.kinds}}},
           {"filter", rule.filter.empty() ? nlohmann::json(nullptr) : nlohmann::json(rule.filter)},
           {"destinations", std::move(destinations)},
+          {"includeDeviceSecret", rule.include_device_secret},
           {"createdAt", rule.created_at},
           {"updatedAt", rule.updated_at},
           {"createdBy", rule.created_by}};
@@ -309,8 +307,9 @@ void CreateRule(HandlerContext& context, Request&& request, Respond respond) {
   }
   create.kinds = CheckedKinds(source["kinds"]);
   create.filter = CheckedFilter(body);
-  RefuseAlarmFilter(create.kinds, create.filter);
+  RefuseDatabaseKindFilter(create.kinds, create.filter);
   create.destinations_json = CheckedDestinations(body["destinations"]);
+  create.include_device_secret = body.value("includeDeviceSecret", false);
   create.created_by = request.principal ? request.principal->name : "";
   RunOnDb(context.pool, respond, [request = std::move(request), create](store::Db& db) {
     store::ForwardRule rule = Unwrap(store::CreateForwardRule(db, create));
@@ -356,9 +355,12 @@ void PatchRule(HandlerContext& context, Request&& request, Respond respond) {
   if (body.contains("destinations")) {
     patch.destinations_json = CheckedDestinations(body["destinations"]);
   }
+  if (body.contains("includeDeviceSecret")) {
+    patch.include_device_secret = body["includeDeviceSecret"].get<bool>();
+  }
   RunOnDb(context.pool, respond, [request = std::move(request), id, patch, body](store::Db& db) {
     if (patch.filter) {
-      RefuseAlarmFilter(Unwrap(store::GetForwardRule(db, id), RuleWhat(id)).kinds, *patch.filter);
+      RefuseDatabaseKindFilter(Unwrap(store::GetForwardRule(db, id), RuleWhat(id)).kinds, *patch.filter);
     }
     store::ForwardRule rule = Unwrap(store::PatchForwardRule(db, id, patch), RuleWhat(id));
     nlohmann::json changed = nlohmann::json::array();

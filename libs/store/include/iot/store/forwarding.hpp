@@ -24,9 +24,10 @@ struct ForwardRule {
   std::string name;
   bool enabled = true;
   std::optional<std::string> product_key;  // none: every product
-  std::vector<std::string> kinds;          // property | event | history | status
+  std::vector<std::string> kinds;          // property | event | history | status | ...
   std::string filter;                      // libs/expr text; "" = every message
   std::string destinations_json;           // JSON array, secrets included
+  bool include_device_secret = false;      // lifecycle create messages carry the deviceSecret
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
   std::string created_by;
@@ -39,6 +40,7 @@ struct ForwardRuleCreate {
   std::vector<std::string> kinds;
   std::string filter;
   std::string destinations_json;
+  bool include_device_secret = false;
   std::string created_by;
 };
 
@@ -47,6 +49,7 @@ struct ForwardRulePatch {
   std::optional<bool> enabled;
   std::optional<std::string> filter;
   std::optional<std::string> destinations_json;
+  std::optional<bool> include_device_secret;
 };
 
 // The rule and its cursor (at the current end of the outbox) in one transaction.
