@@ -17,6 +17,13 @@ BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build}
 BUILD_TYPE=${IOT_BUILD_TYPE:-RelWithDebInfo}
 FUZZ_SECONDS=${IOT_FUZZ_SECONDS:-30}
 started=$(date +%s)
+# Seconds per phase, printed last (CI's 45-minute budget: which phase grew shows in every log's tail).
+phases=() phase_name=install phase_start=$started
+phase() {
+  local now; now=$(date +%s)
+  phases+=("$phase_name $((now - phase_start))s")
+  phase_name=$1 phase_start=$now
+}
 
 compose_test=0
 [[ ${IOT_TEST_COMPOSE:-} == 1 || (${CI:-} == true && ${IOT_TEST_COMPOSE:-} != 0) ]] && compose_test=1
@@ -25,9 +32,12 @@ deps=(--test)
 # examples/node too: its tests run the official Node SDK
 IOT_INSTALL_EXAMPLES=1 "$IOT_ROOT/deploy/install-deps.sh" "${deps[@]}"
 
+phase build
 iot_say "building ($BUILD_TYPE) in $BUILD_DIR"
 iot_build "$BUILD_DIR" "$BUILD_TYPE" -DIOT_WERROR=ON
+phase console
 "$IOT_ROOT/web/build.sh" "$BUILD_DIR/web"  # the console for iot-api and the browser test (cached)
+phase servers
 
 TMP=$(mktemp -d /tmp/iot-test.XXXXXX)
 chmod 755 "$TMP"
@@ -53,6 +63,8 @@ cleanup() {
     local line
     for line in "${failures[@]}"; do echo "  $line" >&2; done
   fi
+  phase end
+  echo "phases: ${phases[*]} (total $(( $(date +%s) - started ))s)" >&2
   [[ -n ${tests_line:-} ]] && echo "$tests_line"
   if [[ ${IOT_KEEP_TMP:-0} == 1 ]]; then iot_say "kept $TMP"; else rm -rf "$TMP"; fi
 }
@@ -78,6 +90,7 @@ export IOT_TEST_TMP=$TMP
 ctest_args=(--test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -j"$(nproc)" --timeout 300)
 [[ -n ${IOT_TEST_FILTER:-} ]] && ctest_args+=(-R "$IOT_TEST_FILTER")
 ctest_log="$TMP/ctest.out"
+phase ctest
 set +e
 ctest "${ctest_args[@]}" 2>&1 | tee "$ctest_log"
 ctest_rc=${PIPESTATUS[0]}
@@ -97,6 +110,7 @@ if [[ $summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
 fi
 
 # Fuzzing: the pure libraries under libFuzzer + ASan + UBSan, each target for a bounded time.
+phase fuzz
 fuzz_passed=0 fuzz_failed=0
 if [[ $FUZZ_SECONDS -gt 0 && -z ${IOT_TEST_FILTER:-} ]] && command -v clang++-14 >/dev/null; then
   FUZZ_DIR=${BUILD_DIR}-fuzz
@@ -145,6 +159,7 @@ fi
 # Formatting and tidy (tools/format.sh check): clang-format on every C++ file, clang-tidy on the files changed
 # against main; one more test in the totals.
 style_passed=0 style_failed=0
+phase style
 if [[ -z ${IOT_TEST_FILTER:-} && ${IOT_TEST_STYLE:-1} == 1 ]]; then
   iot_say "style: tools/format.sh check"
   # CI checks a landed tree: against its own main there is nothing to tidy, and against a main that lags behind
@@ -161,6 +176,7 @@ fi
 
 # The platform as containers: images from this build's binaries, docker-compose.yml end to end.
 compose_passed=0 compose_failed=0
+phase compose
 if ((compose_test)); then
   if IOT_BUILD_DIR=$BUILD_DIR IOT_COMPOSE_FAILURE=$TMP/compose.failure "$IOT_ROOT/tests/compose.sh"; then
     compose_passed=1

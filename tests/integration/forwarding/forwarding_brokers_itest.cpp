@@ -103,6 +103,64 @@ bool HasAll(const std::vector<Seen>& seen, const std::map<std::string, std::vect
   return true;
 }
 
+// Devices of kPk that post RunCount = 1, 2, ... in rounds (every device once per number), remembering
+// what the platform acknowledged.
+class Posters {
+ public:
+  Posters(Stack& stack, std::vector<std::string> devices) : stack_(stack), devices_(std::move(devices)) {
+    for (const auto& dn : devices_) {
+      stack_.AddDevice(dn);
+    }
+  }
+  void Connect() {
+    for (const auto& dn : devices_) {
+      clients_[dn] = stack_.Connect(dn);
+    }
+  }
+  void Round(int count) {
+    for (int i = 0; i < count; ++i) {
+      ++n_;
+      for (const auto& dn : devices_) {
+        if (PostCount(*clients_[dn], dn, n_)) {
+          acknowledged_[dn].push_back(n_);
+        }
+      }
+    }
+  }
+  const std::map<std::string, std::vector<int>>& Acknowledged() const { return acknowledged_; }
+
+  // Every acknowledged post was delivered; first deliveries in each device's order, none twice.
+  void CheckDelivered(const std::vector<Seen>& seen, std::size_t min_acknowledged) const {
+    for (const auto& [dn, acknowledged] : acknowledged_) {
+      INFO(dn);
+      CHECK(acknowledged.size() >= min_acknowledged);
+      const auto counts = CountsOf(seen, dn);
+      std::string order;
+      for (int c : counts) {
+        order += std::to_string(c) + " ";
+      }
+      INFO("first deliveries: " << order);
+      const std::set<int> got(counts.begin(), counts.end());
+      std::vector<int> missing;
+      for (int a : acknowledged) {
+        if (got.count(a) == 0) {
+          missing.push_back(a);
+        }
+      }
+      CHECK(missing.empty());
+      CHECK(std::is_sorted(counts.begin(), counts.end()));
+      CHECK(std::adjacent_find(counts.begin(), counts.end()) == counts.end());
+    }
+  }
+
+ private:
+  Stack& stack_;
+  std::vector<std::string> devices_;
+  std::map<std::string, std::unique_ptr<iot::testing::MqttTestClient>> clients_;
+  std::map<std::string, std::vector<int>> acknowledged_;
+  int n_ = 0;
+};
+
 // A librabbitmq connection for the test's own use (declarations, reading a queue).
 class AmqpClient {
  public:
@@ -214,10 +272,7 @@ TEST_CASE(
     "in order while RabbitMQ is killed and restarted and the gateway is killed -9",
     "[integration][forwarding][amqp]") {
   Stack stack;
-  const std::vector<std::string> devices = {"dev01", "dev02"};
-  for (const auto& dn : devices) {
-    stack.AddDevice(dn);
-  }
+  Posters posters(stack, {"dev01", "dev02"});
   iot::testing::RabbitMqProcess rabbit;
   INFO(rabbit.LogTail());
   {
@@ -234,38 +289,23 @@ TEST_CASE(
   env["IOT_FORWARD_MAX_ATTEMPTS"] = "0";
   auto gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-amqp", env);
   REQUIRE(gateway->WaitConnected());
-  std::map<std::string, std::unique_ptr<iot::testing::MqttTestClient>> clients;
-  for (const auto& dn : devices) {
-    clients[dn] = stack.Connect(dn);
-  }
-  std::map<std::string, std::vector<int>> acknowledged;
-  int n = 0;
-  auto post_round = [&](int count) {
-    for (int i = 0; i < count; ++i) {
-      ++n;
-      for (const auto& dn : devices) {
-        if (PostCount(*clients[dn], dn, n)) {
-          acknowledged[dn].push_back(n);
-        }
-      }
-    }
-  };
-  post_round(20);
+  posters.Connect();
+  posters.Round(20);
   // RabbitMQ crashes: publishes and confirms fail, the forwarder retries; posts are still acknowledged.
   rabbit.Kill();
-  post_round(20);
+  posters.Round(20);
   rabbit.Start();
-  post_round(10);
+  posters.Round(10);
   // The gateway (and its forwarder) dies without a word; a new one takes the rule over after the lease.
   gateway->Process().Kill();
   gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-amqp", env);
   REQUIRE(gateway->WaitConnected());
-  post_round(10);
+  posters.Round(10);
   // And RabbitMQ crashes once more while the new forwarder works.
   rabbit.Kill();
-  post_round(10);
+  posters.Round(10);
   rabbit.Start();
-  post_round(10);
+  posters.Round(10);
   INFO(gateway->LogTail());
 
   std::vector<Seen> seen;
@@ -273,24 +313,10 @@ TEST_CASE(
       [&] {
         AmqpClient consumer(rabbit.Port());
         consumer.Drain("app-telemetry", seen);
-        return HasAll(seen, acknowledged);
+        return HasAll(seen, posters.Acknowledged());
       },
       120s, 500ms);
-  for (const auto& dn : devices) {
-    INFO(dn);
-    CHECK(acknowledged[dn].size() >= 75);
-    const auto counts = CountsOf(seen, dn);
-    std::vector<int> missing;
-    std::set<int> got(counts.begin(), counts.end());
-    for (int a : acknowledged[dn]) {
-      if (got.count(a) == 0) {
-        missing.push_back(a);
-      }
-    }
-    CHECK(missing.empty());                               // 0 missing
-    CHECK(std::is_sorted(counts.begin(), counts.end()));  // first deliveries in the device's order
-    CHECK(std::adjacent_find(counts.begin(), counts.end()) == counts.end());
-  }
+  posters.CheckDelivered(seen, 75);
   CHECK(all);
   // The body is the server-side subscription's property post; the topic and messageId ride along.
   REQUIRE_FALSE(seen.empty());
@@ -432,10 +458,7 @@ TEST_CASE(
     "order while the gateway is killed -9",
     "[integration][forwarding][mqtt]") {
   Stack stack;
-  const std::vector<std::string> devices = {"dev01", "dev02"};
-  for (const auto& dn : devices) {
-    stack.AddDevice(dn);
-  }
+  Posters posters(stack, {"dev01", "dev02"});
   // The platform's own broker, as its API account (allowed to publish custom topics); the application
   // reads the topic as another client.
   const std::string target = "/a1AppSink001/sink01/user/forwarded";
@@ -451,27 +474,12 @@ TEST_CASE(
   REQUIRE(application.Subscribe(target, 1) == 1);
   auto gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-mqtt", kFastRetry);
   REQUIRE(gateway->WaitConnected());
-  std::map<std::string, std::unique_ptr<iot::testing::MqttTestClient>> clients;
-  for (const auto& dn : devices) {
-    clients[dn] = stack.Connect(dn);
-  }
-  std::map<std::string, std::vector<int>> acknowledged;
-  int n = 0;
-  auto post_round = [&](int count) {
-    for (int i = 0; i < count; ++i) {
-      ++n;
-      for (const auto& dn : devices) {
-        if (PostCount(*clients[dn], dn, n)) {
-          acknowledged[dn].push_back(n);
-        }
-      }
-    }
-  };
-  post_round(20);
+  posters.Connect();
+  posters.Round(20);
   gateway->Process().Kill();
   gateway = std::make_unique<GatewayProcess>(stack, "gw-fwd-mqtt", kFastRetry);
   REQUIRE(gateway->WaitConnected());
-  post_round(20);
+  posters.Round(20);
   INFO(gateway->LogTail());
   std::vector<Seen> seen;
   const bool all = iot::testing::PollUntil(
@@ -486,22 +494,11 @@ TEST_CASE(
                               envelope.value("topic", ""), "", "",
                               envelope.value("payload", json::object())});
         }
-        return HasAll(seen, acknowledged);
+        return HasAll(seen, posters.Acknowledged());
       },
       60s, 100ms);
   CHECK(all);
-  for (const auto& dn : devices) {
-    INFO(dn);
-    CHECK(acknowledged[dn].size() >= 35);
-    const auto counts = CountsOf(seen, dn);
-    std::string order;
-    for (int c : counts) {
-      order += std::to_string(c) + " ";
-    }
-    INFO("first deliveries: " << order);
-    CHECK(std::is_sorted(counts.begin(), counts.end()));
-    CHECK(std::adjacent_find(counts.begin(), counts.end()) == counts.end());
-  }
+  posters.CheckDelivered(seen, 35);
   REQUIRE_FALSE(seen.empty());
   CHECK(seen.front().topic ==
         std::string("/") + kPk + "/" + seen.front().device_name + "/thing/event/property/post");

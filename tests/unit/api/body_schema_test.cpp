@@ -74,6 +74,29 @@ TEST_CASE("BodySchema: AllowUnknown accepts extra keys (TSL documents)", "[api][
   CHECK(out.empty());
 }
 
+TEST_CASE("BodySchema: AsPatch makes every field optional, keeps the constraints, drops the fixed ones",
+          "[api][schema]") {
+  const BodySchema create = BodySchema()
+                                .Required("name", FieldType::kString, {.min = 1})
+                                .Required("source", FieldType::kObject)
+                                .Optional("level", FieldType::kInteger, {.max = 3});
+  const BodySchema patch = create.AsPatch({"source"});
+  const auto problems = [&](const BodySchema& schema, const char* body) {
+    std::vector<iot::api::ErrorItem> out;
+    schema.Check(nlohmann::json::parse(body), "", out);
+    std::vector<std::string> got;
+    for (const auto& e : out) {
+      got.push_back(e.path + ": " + e.message);
+    }
+    return got;
+  };
+  CHECK(problems(patch, "{}").empty());
+  CHECK(problems(create, "{}") == std::vector<std::string>{"/name: is required", "/source: is required"});
+  CHECK(problems(patch, R"({"name":"","level":4})") ==
+        std::vector<std::string>{"/name: must be at least 1 characters", "/level: must be <= 3"});
+  CHECK(problems(patch, R"({"source":{}})") == std::vector<std::string>{"/source: unknown field"});
+}
+
 TEST_CASE("ParseJsonBody: 415 unless application/json, 400 with the position when malformed",
           "[api][schema]") {
   CHECK_NOTHROW(iot::api::ParseJsonBody(JsonRequest("{}", "Application/JSON; charset=utf-8")));

@@ -38,17 +38,7 @@ const BodySchema& CreateSchema() {
 }
 
 const BodySchema& PatchSchema() {
-  static const BodySchema kSchema = [] {
-    BodySchema root;
-    root.Optional("name", FieldType::kString, {.min = 1, .max = 128})
-        .Optional("severity", FieldType::kString, {.one_of = kSeverities})
-        .Optional("enabled", FieldType::kBoolean)
-        .Optional("when", FieldType::kString, {.max = 4096})
-        .Optional("forS", FieldType::kInteger, {.min = 0, .max = double(kMaxForS)})
-        .Optional("clearWhen", FieldType::kString, {.nullable = true, .max = 4096})
-        .Optional("event", FieldType::kString, {.min = 1, .max = 128});
-    return root;
-  }();
+  static const BodySchema kSchema = CreateSchema().AsPatch();
   return kSchema;
 }
 

@@ -38,35 +38,27 @@ std::shared_ptr<BodySchema> DestinationSchema() {
   return d;
 }
 
-// A rule's body: every field on creation (name, source and destinations required), and the fields a
-// PATCH may change (all optional; the source is fixed once a rule has a cursor in the outbox).
-BodySchema RuleSchema(bool creating) {
-  const auto field = [creating](BodySchema& schema, const char* name, FieldType type, Constraints rule = {}) {
-    creating ? schema.Required(name, type, std::move(rule)) : schema.Optional(name, type, std::move(rule));
-  };
-  BodySchema root;
-  field(root, "name", FieldType::kString, {.min = 1, .max = 128});
-  root.Optional("enabled", FieldType::kBoolean)
-      .Optional("filter", FieldType::kString, {.nullable = true, .max = 4096})
-      .Optional("includeDeviceSecret", FieldType::kBoolean);
-  field(root, "destinations", FieldType::kArray,
-        {.min = 1, .max = 10, .items = FieldType::kObject, .item_object = DestinationSchema()});
-  if (creating) {
+const BodySchema& CreateSchema() {
+  static const BodySchema kSchema = [] {
     auto source = std::make_shared<BodySchema>();
     source->Optional("productKey", FieldType::kString, {.nullable = true})
         .Required("kinds", FieldType::kArray, {.min = 1, .max = 16, .items = FieldType::kString});
-    root.Required("source", FieldType::kObject, {.object = source});
-  }
-  return root;
-}
-
-const BodySchema& CreateSchema() {
-  static const BodySchema kSchema = RuleSchema(true);
+    BodySchema root;
+    root.Required("name", FieldType::kString, {.min = 1, .max = 128})
+        .Optional("enabled", FieldType::kBoolean)
+        .Required("source", FieldType::kObject, {.object = source})
+        .Optional("filter", FieldType::kString, {.nullable = true, .max = 4096})
+        .Optional("includeDeviceSecret", FieldType::kBoolean)
+        .Required("destinations", FieldType::kArray,
+                  {.min = 1, .max = 10, .items = FieldType::kObject, .item_object = DestinationSchema()});
+    return root;
+  }();
   return kSchema;
 }
 
+// The source is fixed once the rule has a cursor in the outbox.
 const BodySchema& PatchSchema() {
-  static const BodySchema kSchema = RuleSchema(false);
+  static const BodySchema kSchema = CreateSchema().AsPatch({"source"});
   return kSchema;
 }
 

@@ -125,6 +125,18 @@ BodySchema& BodySchema::Optional(std::string name, FieldType type, Constraints c
   return *this;
 }
 
+BodySchema BodySchema::AsPatch(std::initializer_list<std::string_view> fixed) const {
+  BodySchema patch;
+  patch.allow_unknown_ = allow_unknown_;
+  patch.values_ = values_;
+  for (const Field& field : fields_) {
+    if (std::find(fixed.begin(), fixed.end(), field.name) == fixed.end()) {
+      patch.fields_.push_back({field.name, field.type, false, field.constraints});
+    }
+  }
+  return patch;
+}
+
 BodySchema& BodySchema::AllowUnknown() {
   allow_unknown_ = true;
   return *this;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,8 @@ class BodySchema {
   BodySchema& Optional(std::string name, FieldType type, Constraints constraints = {});
   // Accept (and ignore) fields not listed, e.g. inside TSL documents.
   BodySchema& AllowUnknown();
+  // The PATCH form of a create schema: every field optional, those named `fixed` (set once) left out.
+  BodySchema AsPatch(std::initializer_list<std::string_view> fixed = {}) const;
   // Object values of any key must have this type (maps such as params or tags).
   BodySchema& Values(FieldType type, Constraints constraints = {});
 
