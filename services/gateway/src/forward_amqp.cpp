@@ -102,8 +102,8 @@ Target ParseTarget(const std::string& url) {
 
 class AmqpDestination final : public Destination {
  public:
-  AmqpDestination(Target target, std::string exchange, std::chrono::milliseconds timeout)
-      : target_(std::move(target)), exchange_(std::move(exchange)), timeout_(timeout) {}
+  AmqpDestination(Target target, std::string exchange, const std::string& ca, std::chrono::milliseconds timeout)
+      : target_(std::move(target)), exchange_(std::move(exchange)), ca_(ca), timeout_(timeout) {}
   ~AmqpDestination() override { Close(true); }
   AmqpDestination(const AmqpDestination&) = delete;
   AmqpDestination& operator=(const AmqpDestination&) = delete;
@@ -254,8 +254,12 @@ class AmqpDestination final : public Destination {
     if (target_.ssl) {
       amqp_ssl_socket_set_verify_peer(socket, 1);
       amqp_ssl_socket_set_verify_hostname(socket, 1);
-      if (::access(kSystemCaBundle, R_OK) == 0 &&
-          amqp_ssl_socket_set_cacert(socket, kSystemCaBundle) != AMQP_STATUS_OK) {
+      if (!ca_.Path().empty()) {
+        if (amqp_ssl_socket_set_cacert(socket, ca_.Path().c_str()) != AMQP_STATUS_OK) {
+          return "AMQP: the destination's CA certificates are not valid PEM";
+        }
+      } else if (::access(kSystemCaBundle, R_OK) == 0 &&
+                 amqp_ssl_socket_set_cacert(socket, kSystemCaBundle) != AMQP_STATUS_OK) {
         return "AMQP: could not read the system's CA certificates";
       }
     }
@@ -302,6 +306,7 @@ class AmqpDestination final : public Destination {
 
   Target target_;
   std::string exchange_;
+  PemFile ca_;
   std::chrono::milliseconds timeout_;
   amqp_connection_state_t conn_ = nullptr;
   bool logged_in_ = false;
@@ -311,8 +316,8 @@ class AmqpDestination final : public Destination {
 }  // namespace
 
 std::unique_ptr<Destination> MakeAmqpDestination(const std::string& url, const std::string& exchange,
-                                                 std::chrono::milliseconds timeout) {
-  return std::make_unique<AmqpDestination>(ParseTarget(url), exchange, timeout);
+                                                 const std::string& ca, std::chrono::milliseconds timeout) {
+  return std::make_unique<AmqpDestination>(ParseTarget(url), exchange, ca, timeout);
 }
 
 }  // namespace iot::gateway

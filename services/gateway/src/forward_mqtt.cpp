@@ -37,11 +37,12 @@ std::string RandomClientId() {
 class MqttDestination final : public Destination {
  public:
   MqttDestination(std::string uri, std::string topic, std::string username, std::string password,
-                  std::chrono::milliseconds timeout)
+                  const std::string& ca, std::chrono::milliseconds timeout)
       : uri_(std::move(uri)),
         topic_(std::move(topic)),
         username_(std::move(username)),
         password_(std::move(password)),
+        ca_(ca),
         timeout_(timeout) {}
   ~MqttDestination() override { Drop(true); }
   MqttDestination(const MqttDestination&) = delete;
@@ -98,8 +99,12 @@ class MqttDestination final : public Destination {
       builder.password(password_);
     }
     if (uri_.rfind("ssl://", 0) == 0) {
-      // The system's trust store, the server's name checked.
-      builder.ssl(mqtt::ssl_options_builder().enable_server_cert_auth(true).verify(true).finalize());
+      // The destination's CA, else the system's trust store; the server's name checked.
+      auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true).verify(true);
+      if (!ca_.Path().empty()) {
+        ssl.trust_store(ca_.Path());
+      }
+      builder.ssl(ssl.finalize());
     }
     auto token = client_->connect(builder.finalize());
     if (!token->wait_for(timeout_ + std::chrono::seconds(1))) {
@@ -126,6 +131,7 @@ class MqttDestination final : public Destination {
   std::string topic_;
   std::string username_;
   std::string password_;
+  PemFile ca_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<mqtt::async_client> client_;
 };
@@ -134,8 +140,8 @@ class MqttDestination final : public Destination {
 
 std::unique_ptr<Destination> MakeMqttDestination(const std::string& uri, const std::string& topic,
                                                  const std::string& username, const std::string& password,
-                                                 std::chrono::milliseconds timeout) {
-  return std::make_unique<MqttDestination>(uri, topic, username, password, timeout);
+                                                 const std::string& ca, std::chrono::milliseconds timeout) {
+  return std::make_unique<MqttDestination>(uri, topic, username, password, ca, timeout);
 }
 
 }  // namespace iot::gateway

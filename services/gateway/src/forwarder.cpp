@@ -1,5 +1,12 @@
 #include "forwarder.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <stdexcept>
+#include <system_error>
+
 #include <algorithm>
 #include <exception>
 #include <iterator>
@@ -204,6 +211,39 @@ std::string WebhookSignature(std::string_view secret, std::string_view timestamp
   return "sha256=" + alink::Sign(alink::SignMethod::kHmacSha256, secret, content);
 }
 
+PemFile::PemFile(const std::string& pem) {
+  if (pem.empty()) {
+    return;
+  }
+  const char* dir = std::getenv("TMPDIR");
+  std::string path = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/iot-forward-ca-XXXXXX";
+  const int fd = ::mkstemp(path.data());  // created 0600
+  if (fd < 0) {
+    throw std::runtime_error("could not write the destination's CA to " + path + ": " +
+                             std::generic_category().message(errno));
+  }
+  std::size_t written = 0;
+  while (written < pem.size()) {
+    const ssize_t n = ::write(fd, pem.data() + written, pem.size() - written);
+    if (n <= 0) {
+      break;
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  path_ = std::move(path);
+  if (written < pem.size()) {
+    ::unlink(path_.c_str());
+    throw std::runtime_error("could not write the destination's CA to " + path_);
+  }
+}
+
+PemFile::~PemFile() {
+  if (!path_.empty()) {
+    ::unlink(path_.c_str());
+  }
+}
+
 std::vector<std::unique_ptr<Destination>> MakeDestinations(const std::string& destinations_json,
                                                            std::chrono::milliseconds timeout) {
   std::vector<std::unique_ptr<Destination>> out;
@@ -219,7 +259,7 @@ std::vector<std::unique_ptr<Destination>> MakeDestinations(const std::string& de
         out.push_back(std::make_unique<WebhookDestination>(http::ParseUrl(d.value("url", "")),
                                                            d.value("secret", ""), timeout));
       } else if (type == "amqp") {
-        out.push_back(MakeAmqpDestination(d.value("url", ""), d.value("exchange", ""), timeout));
+        out.push_back(MakeAmqpDestination(d.value("url", ""), d.value("exchange", ""), d.value("ca", ""), timeout));
       } else if (type == "mqtt") {
         auto uri = MqttDestinationUri(d.value("url", ""));
         if (!uri) {
@@ -227,7 +267,7 @@ std::vector<std::unique_ptr<Destination>> MakeDestinations(const std::string& de
           continue;
         }
         out.push_back(MakeMqttDestination(*uri, d.value("topic", ""), d.value("username", ""),
-                                          d.value("password", ""), timeout));
+                                          d.value("password", ""), d.value("ca", ""), timeout));
       } else {
         out.push_back(
             std::make_unique<BrokenDestination>("destination type \"" + type + "\" is not supported"));

@@ -81,13 +81,30 @@ class Destination {
   virtual Delivery Deliver(const std::vector<store::OutboxMessage>& batch) = 0;
 };
 
-// AMQP 0-9-1 (forward_amqp.cpp): publishes each message to the exchange with publisher confirms.
+// A destination's own CA certificates (PEM text) as a private file, for the libraries that read only files
+// (librabbitmq, Paho): mode 0600 in $TMPDIR (else /tmp), removed with this object. Empty text: no file, and
+// Path() is empty (the system's CAs are used). Throws std::runtime_error when the file cannot be written.
+class PemFile {
+ public:
+  explicit PemFile(const std::string& pem);
+  ~PemFile();
+  PemFile(const PemFile&) = delete;
+  PemFile& operator=(const PemFile&) = delete;
+  const std::string& Path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// AMQP 0-9-1 (forward_amqp.cpp): publishes each message to the exchange with publisher confirms. `ca`:
+// PEM certificates an amqps:// server must chain to ("" = the system's).
 std::unique_ptr<Destination> MakeAmqpDestination(const std::string& url, const std::string& exchange,
-                                                 std::chrono::milliseconds timeout);
+                                                 const std::string& ca, std::chrono::milliseconds timeout);
 // MQTT (forward_mqtt.cpp): republishes each message's envelope at QoS 1 to `topic`, waiting for the acks.
+// `ca` as for AMQP, for ssl:// URIs.
 std::unique_ptr<Destination> MakeMqttDestination(const std::string& uri, const std::string& topic,
                                                  const std::string& username, const std::string& password,
-                                                 std::chrono::milliseconds timeout);
+                                                 const std::string& ca, std::chrono::milliseconds timeout);
 
 // The destinations of a rule's destinations JSON; a destination it cannot use becomes one that always
 // fails with the reason (the API accepts only usable ones).

@@ -121,6 +121,28 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   CheckProblem(r, 400);
   CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/url");
 
+  // A destination's own CA: PEM certificates, for a TLS URL of AMQP and MQTT only; answered back.
+  const std::string pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  json ca = NewRule();
+  ca["destinations"] = json::array({{{"type", "mqtt"}, {"url", "mqtt://broker"}, {"topic", "app/data"}, {"ca", pem}}});
+  r = rest.Call("POST", "/rules", ca);
+  CheckProblem(r, 400);
+  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/ca");
+  ca["destinations"][0]["url"] = "mqtts://broker:8883";
+  ca["destinations"][0]["ca"] = "not a certificate";
+  r = rest.Call("POST", "/rules", ca);
+  CheckProblem(r, 400);
+  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/ca");
+  ca["destinations"] = json::array({{{"type", "webhook"}, {"url", "https://apps.example/iot"}, {"ca", pem}}});
+  r = rest.Call("POST", "/rules", ca);
+  CheckProblem(r, 400);
+  CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/ca");
+  ca["destinations"] = json::array({{{"type", "amqp"}, {"url", "amqps://mq.example/prod"}, {"exchange", "iot"}, {"ca", pem}}});
+  r = rest.Call("POST", "/rules", ca);
+  REQUIRE(r.status == 201);
+  CHECK(Json(r)["destinations"][0]["ca"] == pem);
+  REQUIRE(rest.Call("DELETE", "/rules/" + std::to_string(Json(r)["id"].get<std::int64_t>())).status == 204);
+
   json no_url = NewRule();
   no_url["destinations"] = json::array({{{"type", "webhook"}, {"url", "ftp://x"}}});
   CheckProblem(rest.Call("POST", "/rules", no_url), 400);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -536,4 +537,55 @@ TEST_CASE("Forwarding to MQTT: a publish the broker refuses is retried then dead
   auto letters = iot::store::ListDeadLetters(stack.Db(), rule, {});
   INFO(letters->items[0].error);
   CHECK(letters->items[0].error.rfind("MQTT", 0) == 0);
+}
+
+TEST_CASE(
+    "Forwarding to MQTT over TLS: a broker with a private CA is reached with the rule's ca - without it the "
+    "server's certificate is refused",
+    "[integration][forwarding][mqtt]") {
+  Stack stack(iot::store::ValidationMode::kWeak, /*private_pg=*/false, /*websockets=*/true);  // + TLS
+  stack.AddDevice("dev01");
+  std::ifstream ca_file(stack.Broker().CaFile());
+  const std::string ca((std::istreambuf_iterator<char>(ca_file)), std::istreambuf_iterator<char>());
+  REQUIRE(ca.find("-----BEGIN CERTIFICATE-----") != std::string::npos);
+  const std::string url = "mqtts://127.0.0.1:" + std::to_string(stack.Broker().TlsPort());
+  const std::string target = "/a1AppSink001/sink01/user/tls";
+  json destination = {{"type", "mqtt"},
+                      {"url", url},
+                      {"topic", target},
+                      {"username", iot::testing::kApiUser},
+                      {"password", iot::testing::kApiSecret}};
+  json trusted = destination;
+  trusted["ca"] = ca;
+  const std::int64_t with_ca = AddRule(stack, trusted);
+  const std::int64_t system_cas = AddRule(stack, destination);
+  iot::testing::MqttTestClient application;
+  REQUIRE(application.Connect(stack.Broker().Uri(), "app-reader", iot::testing::kGatewayUser,
+                              iot::testing::kGatewaySecret) == 0);
+  REQUIRE(application.Subscribe(target, 1) == 1);
+  GatewayProcess gateway(stack, "gw-fwd-mqtts", kFastRetry);
+  REQUIRE(gateway.WaitConnected());
+  INFO(gateway.LogTail());
+  auto device = stack.Connect("dev01");
+  REQUIRE(PostCount(*device, "dev01", 7));
+  auto m = application.WaitMessage(target, 20s);
+  REQUIRE(m.has_value());
+  const json envelope = json::parse(m->payload);
+  CHECK(envelope["deviceName"] == "dev01");
+  CHECK(envelope["payload"]["items"]["RunCount"]["value"] == 7);
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        auto s = iot::store::GetForwardStatus(stack.Db(), system_cas);
+        return s && s->failed >= 1;
+      },
+      20s, 100ms));
+  auto refused = iot::store::GetForwardStatus(stack.Db(), system_cas);
+  REQUIRE(refused.has_value());
+  INFO(refused->last_error);
+  CHECK(refused->delivered == 0);
+  CHECK(refused->last_error.rfind("MQTT", 0) == 0);
+  auto delivered = iot::store::GetForwardStatus(stack.Db(), with_ca);
+  REQUIRE(delivered.has_value());
+  CHECK(delivered->delivered == 1);
+  CHECK(delivered->failed == 0);
 }

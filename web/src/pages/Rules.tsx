@@ -11,6 +11,7 @@ interface Destination {
   exchange?: string;
   topic?: string;
   username?: string;
+  ca?: string;
   hasSecret?: boolean;
 }
 
@@ -54,8 +55,9 @@ const KINDS = ['property', 'event', 'history', 'status', 'reply', 'message', 'al
 const UNFILTERED = ['alarm', 'ota', 'lifecycle'];
 
 function destinationText(d: Destination): string {
-  if (d.type === 'amqp') return `AMQP ${d.url} → exchange ${d.exchange ?? ''}`;
-  if (d.type === 'mqtt') return `MQTT ${d.url} → ${d.topic ?? ''}`;
+  const ca = d.ca ? ' (own CA)' : '';
+  if (d.type === 'amqp') return `AMQP ${d.url} → exchange ${d.exchange ?? ''}${ca}`;
+  if (d.type === 'mqtt') return `MQTT ${d.url} → ${d.topic ?? ''}${ca}`;
   return `webhook ${d.url}${d.hasSecret ? ' (signed)' : ''}`;
 }
 
@@ -72,6 +74,7 @@ function CreateRule(props: { onClose: () => void; onCreated: () => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [withSecret, setWithSecret] = useState(false);
+  const [ca, setCa] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const text = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
@@ -80,6 +83,7 @@ function CreateRule(props: { onClose: () => void; onCreated: () => void }) {
     const destination: Record<string, string> = { type, url: url.trim() };
     if (type === 'webhook' && secret) destination.secret = secret;
     if (type === 'amqp') destination.exchange = exchange.trim();
+    if (type !== 'webhook' && ca.trim()) destination.ca = ca.trim() + '\n';
     if (type === 'mqtt') {
       destination.topic = topic.trim();
       if (username) destination.username = username;
@@ -183,6 +187,12 @@ function CreateRule(props: { onClose: () => void; onCreated: () => void }) {
               <input type="password" value={password} onInput={text(setPassword)} autoComplete="off" />
             </label>
           </>
+        )}
+        {type !== 'webhook' && /^(amqps|mqtts):\/\//.test(url.trim()) && (
+          <label>
+            CA certificates <span class="muted">(PEM, for a broker with a private CA; empty: the system&apos;s CAs)</span>
+            <textarea rows={4} value={ca} onInput={(e) => setCa((e.target as HTMLTextAreaElement).value)} />
+          </label>
         )}
         <ErrorBox error={error} testid="create-rule-error" />
         <button type="submit" class="primary" disabled={busy || !name.trim() || kinds.length === 0}>

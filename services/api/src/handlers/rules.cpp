@@ -21,6 +21,7 @@ namespace {
 constexpr std::string_view kDeadLetterCursor = "deadLetters";
 constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr int kMaxReplayIds = 1000;
+constexpr std::size_t kMaxCaBytes = 64 * 1024;
 
 // Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
 const std::vector<std::string> kKinds = {"property", "event",   "history", "status",   "reply",
@@ -34,7 +35,8 @@ std::shared_ptr<BodySchema> DestinationSchema() {
       .Optional("exchange", FieldType::kString, {.max = 255})
       .Optional("topic", FieldType::kString, {.max = 1024})
       .Optional("username", FieldType::kString, {.max = 256})
-      .Optional("password", FieldType::kString, {.max = 256});
+      .Optional("password", FieldType::kString, {.max = 256})
+      .Optional("ca", FieldType::kString, {.max = double(kMaxCaBytes)});
   return d;
 }
 
@@ -141,8 +143,24 @@ std::string UrlWithoutPassword(const std::string& url) {
 
 bool UrlHasPassword(const std::string& url) { return UrlWithoutPassword(url) != url; }
 
-// The destinations as stored (secrets included): webhook {url, secret?}, amqp {url, exchange}, mqtt
-// {url, topic, username?, password?}.
+// A destination's own CA certificates (PEM) for a TLS URL of AMQP and MQTT destinations: only with amqps://,
+// mqtts:// or ssl://, and only PEM certificates (the forwarder reports a certificate OpenSSL refuses).
+std::optional<ErrorItem> CaProblem(const nlohmann::json& d, const std::string& pointer, const std::string& url) {
+  if (!d.contains("ca")) {
+    return std::nullopt;
+  }
+  const std::string& ca = d["ca"].get_ref<const std::string&>();
+  if (url.rfind("amqps://", 0) != 0 && url.rfind("mqtts://", 0) != 0 && url.rfind("ssl://", 0) != 0) {
+    return ErrorItem{pointer + "/ca", 0, "a CA is for a TLS URL (amqps://, mqtts://)"};
+  }
+  if (ca.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return ErrorItem{pointer + "/ca", 0, "PEM certificates (-----BEGIN CERTIFICATE-----) are required"};
+  }
+  return std::nullopt;
+}
+
+// The destinations as stored (secrets included): webhook {url, secret?}, amqp {url, exchange, ca?}, mqtt
+// {url, topic, username?, password?, ca?}.
 std::string CheckedDestinations(const nlohmann::json& list) {
   std::vector<ErrorItem> errors;
   nlohmann::json out = nlohmann::json::array();
@@ -174,7 +192,7 @@ std::string CheckedDestinations(const nlohmann::json& list) {
         continue;
       }
       stored["exchange"] = exchange;
-    } else {  // mqtt
+    } else if (type == "mqtt") {
       if (!PlausibleUrl(url, {"mqtt://", "mqtts://", "tcp://", "ssl://"}) ||
           url.find('@') != std::string::npos) {
         errors.push_back({pointer + "/url", 0,
@@ -195,6 +213,17 @@ std::string CheckedDestinations(const nlohmann::json& list) {
       if (!text(d, "password").empty()) {
         stored["password"] = d["password"];
       }
+    }
+    if (type == "webhook" && d.contains("ca")) {
+      errors.push_back({pointer + "/ca", 0, "a webhook trusts the system's CAs (no ca)"});
+      continue;
+    }
+    if (auto problem = CaProblem(d, pointer, url)) {
+      errors.push_back(std::move(*problem));
+      continue;
+    }
+    if (d.contains("ca")) {
+      stored["ca"] = d["ca"];
     }
     out.push_back(std::move(stored));
   }

@@ -33,6 +33,7 @@ class MosquittoProcess final {
   int Port() const { return port_; }
   std::string Uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
   std::string TlsUri() const { return "ssl://127.0.0.1:" + std::to_string(tls_port_); }
+  int TlsPort() const { return tls_port_; }
   int WsPort() const { return ws_port_; }
   int WssPort() const { return wss_port_; }
   std::string WsUri() const { return "ws://127.0.0.1:" + std::to_string(ws_port_) + "/mqtt"; }
