@@ -437,6 +437,20 @@ void Route(const std::vector<RouteRule>& rules, const alink::Topic& topic, const
       RouteProperties(rules, topic, ForwardKind::kHistory, t);
       RouteEvents(rules, topic, ForwardKind::kHistory, t);
       break;
+    case alink::TopicKind::kPropertyPackPost:
+      // The gateway's own part, then each sub-device's: forwarded as that device's property and event
+      // posts (the reference's server-side subscription does the same), each with its own device's rules.
+      RouteProperties(rules, topic, ForwardKind::kProperty, t);
+      RouteEvents(rules, topic, ForwardKind::kEvent, t);
+      for (std::size_t i = 0; i < work.parts.size() && i < work.part_devices.size(); ++i) {
+        alink::Topic sub = topic;
+        sub.product_key = work.part_devices[i].first;
+        sub.device_name = work.part_devices[i].second;
+        sub.kind = alink::TopicKind::kPropertyPost;
+        RouteProperties(rules, sub, ForwardKind::kProperty, work.parts[i]);
+        RouteEvents(rules, sub, ForwardKind::kEvent, work.parts[i]);
+      }
+      break;
     default: break;
   }
 }

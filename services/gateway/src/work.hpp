@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -144,8 +145,10 @@ using Op = std::variant<std::monostate, TagsUpdateOp, TagsDeleteOp, DesiredGetOp
 // One handled message: what to store, what else to do, and what to answer (in that order).
 struct Work {
   std::optional<store::TelemetryMessage> telemetry;
-  // A gateway's pack post: its sub-devices' telemetry, written in the same transaction as `telemetry`.
+  // A gateway's pack post: its sub-devices' telemetry, written in the same transaction as `telemetry`,
+  // and who each part is (productKey, deviceName: forwarding names them).
   std::vector<store::TelemetryMessage> parts;
+  std::vector<std::pair<std::string, std::string>> part_devices;
   Op op;
   std::optional<Reply> reply;
   std::string kind;  // topic kind name, for logs

@@ -168,6 +168,37 @@ TEST_CASE("Forwarding: events, history posts and a batch post's repeated samples
   CHECK(batch[0].kind == "property");
 }
 
+TEST_CASE("Forwarding: a pack post's parts are forwarded as each device's own property posts",
+          "[gateway][forwarding][pack]") {
+  Fixture f({Rule(1, {"property"}), Rule(2, {"property"}, "RunCount > 6")});
+  f.source.devices["a1Prod/sub0001"] = DeviceEntry{21, true, "a1Prod", "dev1"};
+  f.source.devices["a1Prod/sub0002"] = DeviceEntry{22, true, "a1Prod", "dev1"};
+  const json sub1 = {{"identity", {{"productKey", "a1Prod"}, {"deviceName", "sub0001"}}},
+                     {"properties", {{"RunCount", 6}}}};
+  const json sub2 = {{"identity", {{"productKey", "a1Prod"}, {"deviceName", "sub0002"}}},
+                     {"properties", {{"RunCount", 7}}}};
+  Work w = f.Run("/sys/a1Prod/dev1/thing/event/property/pack/post",
+                 json{{"id", "p1"},
+                      {"params", {{"properties", {{"RunCount", 5}}}, {"subDevices", json::array({sub1, sub2})}}}}
+                     .dump());
+  REQUIRE(w.reply);
+  REQUIRE(w.reply->code == 200);
+  const auto own = Forwarded(w);
+  REQUIRE(own.size() == 1);
+  CHECK(own[0].topic == "/a1Prod/dev1/thing/event/property/post");
+  REQUIRE(w.parts.size() == 2);
+  REQUIRE(w.parts[0].forward.size() == 1);
+  CHECK(w.parts[0].forward[0].rule_ids == std::vector<std::int64_t>{1});
+  CHECK(w.parts[0].forward[0].topic == "/a1Prod/sub0001/thing/event/property/post");
+  const json body = json::parse(w.parts[0].forward[0].payload_json);
+  CHECK(body["deviceName"] == "sub0001");
+  CHECK(body["requestId"] == "p1");
+  CHECK(body["items"]["RunCount"]["value"] == 6);
+  REQUIRE(w.parts[1].forward.size() == 1);
+  CHECK(w.parts[1].forward[0].rule_ids == std::vector<std::int64_t>{1, 2});  // the filter reads the part
+  CHECK(w.parts[1].forward[0].topic == "/a1Prod/sub0002/thing/event/property/post");
+}
+
 TEST_CASE("Forwarding: a device going online becomes a status message", "[gateway][forwarding]") {
   Fixture f({Rule(1, {"status"}, "status == 'online'")});
   const std::string online =

@@ -109,7 +109,8 @@ void Context::Refuse(const tsl::Refusal& refusal, const json* container, json& d
   }
 }
 
-store::TelemetryMessage& Context::Part(std::int64_t sub_device_id) {
+store::TelemetryMessage& Context::Part(std::int64_t sub_device_id, const std::string& product_key,
+                                       const std::string& device_name) {
   const auto& own = Telemetry();
   store::TelemetryMessage m;
   m.device_id = sub_device_id;
@@ -117,6 +118,7 @@ store::TelemetryMessage& Context::Part(std::int64_t sub_device_id) {
   m.payload_hash = own.payload_hash;
   m.received_at = own.received_at;
   out_.parts.push_back(std::move(m));
+  out_.part_devices.emplace_back(product_key, device_name);
   return out_.parts.back();
 }
 
