@@ -13,38 +13,38 @@ ALTER TABLE forward_rules ADD COLUMN include_device_secret boolean NOT NULL DEFA
 CREATE FUNCTION iot_device_lifecycle() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   dev      devices;
-  action   text;
-  plain    bigint[];
-  secret   bigint[];
+  act      text;
+  plain_rules  bigint[];
+  secret_rules bigint[];
   body     jsonb;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    dev := NEW; action := 'create';
+    dev := NEW; act := 'create';
   ELSIF TG_OP = 'DELETE' THEN
-    dev := OLD; action := 'delete';
+    dev := OLD; act := 'delete';
   ELSIF NEW.enabled IS DISTINCT FROM OLD.enabled THEN
-    dev := NEW; action := CASE WHEN NEW.enabled THEN 'enable' ELSE 'disable' END;
+    dev := NEW; act := CASE WHEN NEW.enabled THEN 'enable' ELSE 'disable' END;
   ELSE
     RETURN NULL;
   END IF;
-  SELECT array_agg(r.id ORDER BY r.id) FILTER (WHERE NOT (r.include_device_secret AND action = 'create')),
-         array_agg(r.id ORDER BY r.id) FILTER (WHERE r.include_device_secret AND action = 'create')
-    INTO plain, secret
+  SELECT array_agg(r.id ORDER BY r.id) FILTER (WHERE NOT (r.include_device_secret AND act = 'create')),
+         array_agg(r.id ORDER BY r.id) FILTER (WHERE r.include_device_secret AND act = 'create')
+    INTO plain_rules, secret_rules
     FROM forward_rules r
    WHERE r.enabled AND 'lifecycle' = ANY(r.kinds) AND (r.product_key IS NULL OR r.product_key = dev.product_key);
-  IF plain IS NULL AND secret IS NULL THEN
+  IF plain_rules IS NULL AND secret_rules IS NULL THEN
     RETURN NULL;  -- the usual case: no rule takes lifecycle messages
   END IF;
-  body := jsonb_build_object('action', action, 'iotId', dev.iot_id, 'productKey', dev.product_key,
+  body := jsonb_build_object('action', act, 'iotId', dev.iot_id, 'productKey', dev.product_key,
                              'deviceName', dev.device_name, 'messageCreateTime', iot_ms(iot_now_ms()));
-  IF plain IS NOT NULL THEN
+  IF plain_rules IS NOT NULL THEN
     INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, payload)
-    VALUES (plain, 'lifecycle', '/' || dev.product_key || '/' || dev.device_name || '/thing/lifecycle',
+    VALUES (plain_rules, 'lifecycle', '/' || dev.product_key || '/' || dev.device_name || '/thing/lifecycle',
             dev.id, dev.product_key, dev.device_name, dev.iot_id, body);
   END IF;
-  IF secret IS NOT NULL THEN
+  IF secret_rules IS NOT NULL THEN
     INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, payload)
-    VALUES (secret, 'lifecycle', '/' || dev.product_key || '/' || dev.device_name || '/thing/lifecycle',
+    VALUES (secret_rules, 'lifecycle', '/' || dev.product_key || '/' || dev.device_name || '/thing/lifecycle',
             dev.id, dev.product_key, dev.device_name, dev.iot_id, body || jsonb_build_object('deviceSecret', dev.secret));
   END IF;
   RETURN NULL;
