@@ -20,6 +20,7 @@
 
 #include "gateway/gateway_stack.hpp"
 #include "iot/store/device_data.hpp"
+#include "iot/store/devices.hpp"
 #include "iot/store/forwarding.hpp"
 #include "iot/testing/env.hpp"
 #include "iot/testing/process.hpp"
