@@ -11,7 +11,7 @@
 
 #include "alarms.hpp"
 #include "iot/store/alarms.hpp"
-#include "writer_bench_support.hpp"
+#include "store_writer_bench_support.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "writer_bench_support.hpp"
+#include "store_writer_bench_support.hpp"
 
 namespace {
 

@@ -190,9 +190,9 @@ void WriteOutbox(pqxx::transaction_base& tx, const std::vector<std::int64_t>& de
 Result<ForwardRule> CreateForwardRule(Db& db, const ForwardRuleCreate& create) {
   return Run(db, [&](pqxx::connection& c) -> Result<ForwardRule> {
     pqxx::work tx(c);
-    auto r =
-        Exec(tx, kInsertRule, create.name, create.enabled, create.product_key,
-             nlohmann::json(create.kinds).dump(), create.filter, create.destinations_json, create.created_by, create.include_device_secret);
+    auto r = Exec(tx, kInsertRule, create.name, create.enabled, create.product_key,
+                  nlohmann::json(create.kinds).dump(), create.filter, create.destinations_json,
+                  create.created_by, create.include_device_secret);
     ForwardRule rule = ReadRule(r[0]);
     Exec(tx, kInsertCursor, rule.id);
     tx.commit();

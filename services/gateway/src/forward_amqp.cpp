@@ -102,7 +102,8 @@ Target ParseTarget(const std::string& url) {
 
 class AmqpDestination final : public Destination {
  public:
-  AmqpDestination(Target target, std::string exchange, const std::string& ca, std::chrono::milliseconds timeout)
+  AmqpDestination(Target target, std::string exchange, const std::string& ca,
+                  std::chrono::milliseconds timeout)
       : target_(std::move(target)), exchange_(std::move(exchange)), ca_(ca), timeout_(timeout) {}
   ~AmqpDestination() override { Close(true); }
   AmqpDestination(const AmqpDestination&) = delete;

@@ -2,14 +2,13 @@
 
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
-#include <stdexcept>
-#include <system_error>
-
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
 #include <exception>
 #include <iterator>
+#include <stdexcept>
+#include <system_error>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -36,7 +35,7 @@ class WebhookDestination final : public Destination {
   WebhookDestination(http::Url url, std::string secret, std::chrono::milliseconds timeout)
       : url_(std::move(url)), secret_(std::move(secret)) {
     options_.timeout = timeout;
-    options_.max_body_bytes = 64 * 1024;  // the answer is not read, only its status
+    options_.max_body_bytes = std::size_t{64} * 1024;  // the answer is not read, only its status
   }
 
   Delivery Deliver(const std::vector<store::OutboxMessage>& batch) override {
@@ -215,8 +214,9 @@ PemFile::PemFile(const std::string& pem) {
   if (pem.empty()) {
     return;
   }
-  const char* dir = std::getenv("TMPDIR");
-  std::string path = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/iot-forward-ca-XXXXXX";
+  std::error_code ec;
+  const auto dir = std::filesystem::temp_directory_path(ec);  // $TMPDIR, else /tmp
+  std::string path = (ec ? std::string("/tmp") : dir.string()) + "/iot-forward-ca-XXXXXX";
   const int fd = ::mkstemp(path.data());  // created 0600
   if (fd < 0) {
     throw std::runtime_error("could not write the destination's CA to " + path + ": " +
@@ -259,7 +259,8 @@ std::vector<std::unique_ptr<Destination>> MakeDestinations(const std::string& de
         out.push_back(std::make_unique<WebhookDestination>(http::ParseUrl(d.value("url", "")),
                                                            d.value("secret", ""), timeout));
       } else if (type == "amqp") {
-        out.push_back(MakeAmqpDestination(d.value("url", ""), d.value("exchange", ""), d.value("ca", ""), timeout));
+        out.push_back(
+            MakeAmqpDestination(d.value("url", ""), d.value("exchange", ""), d.value("ca", ""), timeout));
       } else if (type == "mqtt") {
         auto uri = MqttDestinationUri(d.value("url", ""));
         if (!uri) {

@@ -16,9 +16,11 @@ namespace {
 using nlohmann::json;
 
 constexpr std::pair<std::string_view, ForwardKind> kKinds[] = {
-    {"property", ForwardKind::kProperty}, {"event", ForwardKind::kEvent}, {"history", ForwardKind::kHistory},
-    {"status", ForwardKind::kStatus},     {"reply", ForwardKind::kReply}, {"message", ForwardKind::kMessage},
-    {"alarm", ForwardKind::kAlarm},       {"ota", ForwardKind::kOta},         {"lifecycle", ForwardKind::kLifecycle},
+    {"property", ForwardKind::kProperty},   {"event", ForwardKind::kEvent},
+    {"history", ForwardKind::kHistory},     {"status", ForwardKind::kStatus},
+    {"reply", ForwardKind::kReply},         {"message", ForwardKind::kMessage},
+    {"alarm", ForwardKind::kAlarm},         {"ota", ForwardKind::kOta},
+    {"lifecycle", ForwardKind::kLifecycle},
 };
 
 // What a filter reads: values parsed on first use, kept for the evaluation of every rule.

@@ -33,7 +33,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 // The REST API over the stack's database.
 struct Api {
   explicit Api(Stack& stack) : process({}, stack.Dsn()) {}

@@ -98,8 +98,8 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   REQUIRE(r.status == 201);
   CHECK(Json(r)["includeDeviceSecret"] == true);
   const std::string lifecycle_id = std::to_string(Json(r)["id"].get<std::int64_t>());
-  CHECK(Json(rest.Call("PATCH", "/rules/" + lifecycle_id, R"({"includeDeviceSecret":false})"))["includeDeviceSecret"] ==
-        false);
+  CHECK(Json(rest.Call("PATCH", "/rules/" + lifecycle_id,
+                       R"({"includeDeviceSecret":false})"))["includeDeviceSecret"] == false);
   REQUIRE(rest.Call("DELETE", "/rules/" + lifecycle_id).status == 204);
 
   json amqp = NewRule();
@@ -124,7 +124,8 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   // A destination's own CA: PEM certificates, for a TLS URL of AMQP and MQTT only; answered back.
   const std::string pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
   json ca = NewRule();
-  ca["destinations"] = json::array({{{"type", "mqtt"}, {"url", "mqtt://broker"}, {"topic", "app/data"}, {"ca", pem}}});
+  ca["destinations"] =
+      json::array({{{"type", "mqtt"}, {"url", "mqtt://broker"}, {"topic", "app/data"}, {"ca", pem}}});
   r = rest.Call("POST", "/rules", ca);
   CheckProblem(r, 400);
   CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/ca");
@@ -137,7 +138,8 @@ TEST_CASE("rest: forwarding rules - invalid filters, kinds and destinations are 
   r = rest.Call("POST", "/rules", ca);
   CheckProblem(r, 400);
   CHECK(Json(r)["errors"][0]["path"] == "/destinations/0/ca");
-  ca["destinations"] = json::array({{{"type", "amqp"}, {"url", "amqps://mq.example/prod"}, {"exchange", "iot"}, {"ca", pem}}});
+  ca["destinations"] =
+      json::array({{{"type", "amqp"}, {"url", "amqps://mq.example/prod"}, {"exchange", "iot"}, {"ca", pem}}});
   r = rest.Call("POST", "/rules", ca);
   REQUIRE(r.status == 201);
   CHECK(Json(r)["destinations"][0]["ca"] == pem);

@@ -27,7 +27,9 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
-WebhookReceiver::WebhookReceiver(std::string secret) : secret_(std::move(secret)), port_(FreePort()) { Start(); }
+WebhookReceiver::WebhookReceiver(std::string secret) : secret_(std::move(secret)), port_(FreePort()) {
+  Start();
+}
 
 WebhookReceiver::~WebhookReceiver() { Stop(); }
 

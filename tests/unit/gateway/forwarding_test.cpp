@@ -177,10 +177,11 @@ TEST_CASE("Forwarding: a pack post's parts are forwarded as each device's own pr
                      {"properties", {{"RunCount", 6}}}};
   const json sub2 = {{"identity", {{"productKey", "a1Prod"}, {"deviceName", "sub0002"}}},
                      {"properties", {{"RunCount", 7}}}};
-  Work w = f.Run("/sys/a1Prod/dev1/thing/event/property/pack/post",
-                 json{{"id", "p1"},
-                      {"params", {{"properties", {{"RunCount", 5}}}, {"subDevices", json::array({sub1, sub2})}}}}
-                     .dump());
+  Work w =
+      f.Run("/sys/a1Prod/dev1/thing/event/property/pack/post",
+            json{{"id", "p1"},
+                 {"params", {{"properties", {{"RunCount", 5}}}, {"subDevices", json::array({sub1, sub2})}}}}
+                .dump());
   REQUIRE(w.reply);
   REQUIRE(w.reply->code == 200);
   const auto own = Forwarded(w);

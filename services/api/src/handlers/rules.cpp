@@ -24,8 +24,8 @@ constexpr int kMaxReplayIds = 1000;
 constexpr std::size_t kMaxCaBytes = 64 * 1024;
 
 // Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
-const std::vector<std::string> kKinds = {"property", "event",   "history", "status",   "reply",
-                                         "message",  "alarm",   "ota",     "lifecycle"};
+const std::vector<std::string> kKinds = {"property", "event", "history", "status",   "reply",
+                                         "message",  "alarm", "ota",     "lifecycle"};
 
 std::shared_ptr<BodySchema> DestinationSchema() {
   auto d = std::make_shared<BodySchema>();
@@ -145,7 +145,8 @@ bool UrlHasPassword(const std::string& url) { return UrlWithoutPassword(url) != 
 
 // A destination's own CA certificates (PEM) for a TLS URL of AMQP and MQTT destinations: only with amqps://,
 // mqtts:// or ssl://, and only PEM certificates (the forwarder reports a certificate OpenSSL refuses).
-std::optional<ErrorItem> CaProblem(const nlohmann::json& d, const std::string& pointer, const std::string& url) {
+std::optional<ErrorItem> CaProblem(const nlohmann::json& d, const std::string& pointer,
+                                   const std::string& url) {
   if (!d.contains("ca")) {
     return std::nullopt;
   }
@@ -237,7 +238,8 @@ std::string CheckedDestinations(const nlohmann::json& list) {
 // 020_ota_forwarding.sql, 021_lifecycle_forwarding.sql), which cannot evaluate a filter: a rule that
 // forwards them takes none.
 void RefuseDatabaseKindFilter(const std::vector<std::string>& kinds, const std::string& filter) {
-  if (!filter.empty() && (Contains(kinds, "alarm") || Contains(kinds, "ota") || Contains(kinds, "lifecycle"))) {
+  if (!filter.empty() &&
+      (Contains(kinds, "alarm") || Contains(kinds, "ota") || Contains(kinds, "lifecycle"))) {
     const std::string message = "a rule of kind alarm, ota or lifecycle takes no filter";
     throw ApiError::BadRequest("filter: " + message, {ErrorItem{"/filter", 0, message}});
   }

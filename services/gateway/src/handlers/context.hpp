@@ -59,7 +59,7 @@ class Context {
                  store::TelemetryMessage* target = nullptr);
   // A pack post's telemetry part for a sub-device: the message's id, hash and arrival, its own device.
   store::TelemetryMessage& Part(std::int64_t sub_device_id, const std::string& product_key,
-                               const std::string& device_name);
+                                const std::string& device_name);
 
  private:
   const InboundMessage& in_;
