@@ -53,7 +53,9 @@ const Statement kReadOutbox{
     "CASE WHEN message_id = '' THEN id::text ELSE message_id END, payload::text, iot_ms(created_at) "
     "FROM forward_outbox WHERE (txid, id) > ($2::text::xid8, $3::bigint) "
     "AND txid < pg_snapshot_xmin(pg_current_snapshot()) AND $1::bigint = ANY(rule_ids) "
-    "ORDER BY txid, id LIMIT $4"};
+    // Qualified: an unqualified `txid` here would name the output column `txid::text` and sort as text
+    // ("10" before "9"), taking rows out of order and moving the cursor past rows not yet read.
+    "ORDER BY forward_outbox.txid, forward_outbox.id LIMIT $4"};
 #define IOT_FWD_LEASE_HELD                                                                             \
   "EXISTS (SELECT 1 FROM leases WHERE name = 'forward-rule-' || $1::bigint::text AND holder = $2 AND " \
   "expires_at > iot_now_ms())"

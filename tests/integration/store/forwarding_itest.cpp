@@ -170,6 +170,32 @@ TEST_CASE("Outbox: a row whose transaction took a lower id but committed later i
   CHECK(f.ReadUntil(start, {1, 2, 4}) == std::vector<int>{1, 2, 4});
 }
 
+TEST_CASE("Outbox: rows are read in transaction id order across a decimal digit boundary (8, 9, 10, 11)",
+          "[store][forwarding]") {
+  Outbox f;
+  {
+    // Transaction ids as the cluster hands them out, written explicitly: their text order differs.
+    pqxx::connection c(f.pg.Dsn());
+    pqxx::work tx(c);
+    for (const int txid : {11, 10, 9, 8}) {
+      tx.exec_params(
+          "INSERT INTO forward_outbox (txid, rule_ids, kind, topic, device_id, product_key, device_name, "
+          "iot_id, payload) VALUES ($1::text::xid8, ARRAY[$2::bigint], 'property', 't', $3, 'fwdpk', "
+          "'dev1', '', jsonb_build_object('n', $1::int))",
+          txid, f.rule, f.device);
+    }
+    tx.commit();
+  }
+  const ForwardCursor start{"0", 0, 0, std::nullopt};
+  CHECK(f.Read(start, 2) == std::vector<int>{8, 9});
+  CHECK(f.Read(start) == std::vector<int>{8, 9, 10, 11});
+  // The cursor after 9 leaves 10 and 11 to read, and nothing before them.
+  auto rows = ReadOutbox(f.db, f.rule, start, 2);
+  REQUIRE(rows.has_value());
+  const ForwardCursor after{rows->back().txid, rows->back().id, 0, std::nullopt};
+  CHECK(f.Read(after) == std::vector<int>{10, 11});
+}
+
 TEST_CASE("Outbox: only the lease holder moves the cursor - dead letters - pruning behind every cursor",
           "[store][forwarding]") {
   Outbox f;
