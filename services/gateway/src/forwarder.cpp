@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <filesystem>
 #include <exception>
+#include <filesystem>
 #include <iterator>
 #include <stdexcept>
 #include <system_error>
