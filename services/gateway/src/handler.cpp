@@ -51,13 +51,17 @@ HandleStatus Handler::Handle(const InboundMessage& in, TimeMs now_ms, Work& out)
   // Alarms: the product's rules ride with what is stored; the writer evaluates them in its transaction.
   if (status == HandleStatus::kWork && out.telemetry && settings_.alarm_rules != nullptr &&
       settings_.alarm_rules->Any()) {
-    // Live data only: a history post is backfill, a pack post's parts belong to other products.
+    // Live data only (a history post is backfill); a pack post's parts by their own devices' products.
     auto topic = alink::ParseTopic(in.topic);
     if (topic &&
         (topic->kind == alink::TopicKind::kPropertyPost ||
          topic->kind == alink::TopicKind::kPropertyBatchPost || topic->kind == alink::TopicKind::kEventPost ||
-         topic->kind == alink::TopicKind::kModelUpRaw)) {
+         topic->kind == alink::TopicKind::kModelUpRaw ||
+         topic->kind == alink::TopicKind::kPropertyPackPost)) {
       out.telemetry->alarms = settings_.alarm_rules->For(topic->product_key);
+      for (std::size_t i = 0; i < out.parts.size() && i < out.part_devices.size(); ++i) {
+        out.parts[i].alarms = settings_.alarm_rules->For(out.part_devices[i].first);
+      }
     }
   }
   // Forwarding: the rules that match what is stored get outbox rows in its transaction.

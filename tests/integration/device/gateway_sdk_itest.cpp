@@ -17,6 +17,7 @@
 #include "gateway/gateway_stack.hpp"
 #include "iot/common/clock.hpp"
 #include "iot/device/device.hpp"
+#include "iot/store/alarms.hpp"
 #include "iot/store/devices.hpp"
 #include "iot/store/products.hpp"
 #include "iot/store/thing_models.hpp"
@@ -524,4 +525,28 @@ TEST_CASE(
   CHECK(latest(sub001, "FanLevel") == std::optional<std::string>("1"));
   CHECK(w.stack.Count("SELECT count(*) FROM latest_values WHERE device_id = $1",
                       w.stack.DeviceId("sub002")) == 0);
+
+  // Alarm rules of the sub-devices' product apply to their parts of a pack post (live data).
+  iot::store::AlarmRule rule;
+  rule.product_key = kPk;
+  rule.name = "runaway";
+  rule.severity = "major";
+  rule.when = "RunCount > 100";
+  REQUIRE(iot::store::CreateAlarmRule(w.stack.Db(), rule).has_value());
+  auto open_alarms = [&](std::int64_t device_id) {
+    return w.stack.Count("SELECT count(*) FROM alarms WHERE device_id = $1 AND state <> 'cleared'",
+                         device_id);
+  };
+  // The gateway learns a new rule within about a second: post until it raised.
+  REQUIRE(iot::testing::PollUntil(
+      [&] {
+        const Reply r = gw.PostPack(
+            {{"subDevices",
+              json::array({part("sub000", {{"RunCount", {{"value", 150}, {"time", iot::NowMs()}}}}),
+                           part("sub001", {{"RunCount", {{"value", 5}, {"time", iot::NowMs()}}}})})}});
+        return r.code == 200 && open_alarms(sub000) == 1;
+      },
+      15s, 250ms));
+  CHECK(open_alarms(sub001) == 0);
+  CHECK(open_alarms(gw01) == 0);
 }

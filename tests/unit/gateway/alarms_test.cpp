@@ -153,6 +153,16 @@ TEST_CASE(
                        R"("properties":[{"RunCount":{"value":5,"time":1699999990000}}]}]})");
   REQUIRE(history.telemetry);
   CHECK_FALSE(history.telemetry->alarms);
+  // A gateway's pack post: its own part and each sub-device's part carry their own product's program.
+  f.source.devices["a1Prod/sub0001"] = DeviceEntry{21, true, "a1Prod", "dev1"};
+  auto pack = f.Run("/sys/a1Prod/dev1/thing/event/property/pack/post",
+                    R"({"id":"6","params":{"properties":{"RunCount":5},"subDevices":[{"identity":)"
+                    R"({"productKey":"a1Prod","deviceName":"sub0001"},"properties":{"RunCount":7}}]}})");
+  REQUIRE(pack.reply);
+  REQUIRE(pack.reply->code == 200);
+  CHECK(pack.telemetry->alarms == rules.For("a1Prod"));
+  REQUIRE(pack.parts.size() == 1);
+  CHECK(pack.parts[0].alarms == rules.For("a1Prod"));
 }
 
 }  // namespace iot::gateway
