@@ -441,7 +441,8 @@ void Route(const std::vector<RouteRule>& rules, const alink::Topic& topic, const
       break;
     case alink::TopicKind::kPropertyPackPost:
       // The gateway's own part, then each sub-device's: forwarded as that device's property and event
-      // posts (the reference's server-side subscription does the same), each with its own device's rules.
+      // posts, by its own product's rules (an application reads a device's data on the device's topic,
+      // whichever way it came in).
       RouteProperties(rules, topic, ForwardKind::kProperty, t);
       RouteEvents(rules, topic, ForwardKind::kEvent, t);
       for (std::size_t i = 0; i < work.parts.size() && i < work.part_devices.size(); ++i) {
