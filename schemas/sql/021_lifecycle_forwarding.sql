@@ -37,16 +37,14 @@ BEGIN
   END IF;
   body := jsonb_build_object('action', act, 'iotId', dev.iot_id, 'productKey', dev.product_key,
                              'deviceName', dev.device_name, 'messageCreateTime', iot_ms(iot_now_ms()));
-  IF plain_rules IS NOT NULL THEN
-    INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, payload)
-    VALUES (plain_rules, 'lifecycle', '/' || dev.product_key || '/' || dev.device_name || '/thing/lifecycle',
-            dev.id, dev.product_key, dev.device_name, dev.iot_id, body);
-  END IF;
-  IF secret_rules IS NOT NULL THEN
-    INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, payload)
-    VALUES (secret_rules, 'lifecycle', '/' || dev.product_key || '/' || dev.device_name || '/thing/lifecycle',
-            dev.id, dev.product_key, dev.device_name, dev.iot_id, body || jsonb_build_object('deviceSecret', dev.secret));
-  END IF;
+  -- One row for the rules without the secret, one with it for those that opted in (create only).
+  INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, payload)
+  SELECT v.rules, 'lifecycle', '/' || dev.product_key || '/' || dev.device_name || '/thing/lifecycle',
+         dev.id, dev.product_key, dev.device_name, dev.iot_id, v.payload
+    FROM (VALUES (1, plain_rules, body),
+                 (2, secret_rules, body || jsonb_build_object('deviceSecret', dev.secret))) AS v(n, rules, payload)
+   WHERE v.rules IS NOT NULL
+   ORDER BY v.n;
   RETURN NULL;
 END $$;
 CREATE TRIGGER devices_lifecycle_forwarding AFTER INSERT OR DELETE OR UPDATE OF enabled ON devices

@@ -23,7 +23,7 @@ constexpr std::size_t kMaxUrlBytes = 2048;
 constexpr int kMaxReplayIds = 1000;
 constexpr std::size_t kMaxCaBytes = 64 * 1024;
 
-// Kinds a rule may name now, and the ones the issue lists that are not forwarded yet.
+// The message kinds a rule may name.
 const std::vector<std::string> kKinds = {"property", "event", "history", "status",   "reply",
                                          "message",  "alarm", "ota",     "lifecycle"};
 
@@ -145,10 +145,14 @@ bool UrlHasPassword(const std::string& url) { return UrlWithoutPassword(url) != 
 
 // A destination's own CA certificates (PEM) for a TLS URL of AMQP and MQTT destinations: only with amqps://,
 // mqtts:// or ssl://, and only PEM certificates (the forwarder reports a certificate OpenSSL refuses).
+// Webhooks trust the system's CAs.
 std::optional<ErrorItem> CaProblem(const nlohmann::json& d, const std::string& pointer,
-                                   const std::string& url) {
+                                   const std::string& type, const std::string& url) {
   if (!d.contains("ca")) {
     return std::nullopt;
+  }
+  if (type == "webhook") {
+    return ErrorItem{pointer + "/ca", 0, "a webhook trusts the system's CAs (no ca)"};
   }
   const std::string& ca = d["ca"].get_ref<const std::string&>();
   if (url.rfind("amqps://", 0) != 0 && url.rfind("mqtts://", 0) != 0 && url.rfind("ssl://", 0) != 0) {
@@ -215,11 +219,7 @@ std::string CheckedDestinations(const nlohmann::json& list) {
         stored["password"] = d["password"];
       }
     }
-    if (type == "webhook" && d.contains("ca")) {
-      errors.push_back({pointer + "/ca", 0, "a webhook trusts the system's CAs (no ca)"});
-      continue;
-    }
-    if (auto problem = CaProblem(d, pointer, url)) {
+    if (auto problem = CaProblem(d, pointer, type, url)) {
       errors.push_back(std::move(*problem));
       continue;
     }
