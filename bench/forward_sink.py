@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """A webhook receiver for bench/e2e.sh's forwarding phase: answers 204 to every POST at once and counts
 the messages of the batches (JSON arrays) it took; GET /count answers that count. Signatures are not
-checked (the benchmark measures the platform's cost, the integration tests check signatures).
+checked and bodies are not parsed: it counts the `"messageId":` members, one a message (a payload's own
+strings cannot hold the unescaped text). The benchmark measures the platform's cost, on the same two cores as
+this receiver, so the receiver does as little as it can; the integration tests check bodies and signatures.
 
     python3 bench/forward_sink.py PORT
 """
-import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,10 +19,7 @@ class Sink(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 (http.server's naming)
         global received
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        try:
-            received += len(json.loads(body))
-        except ValueError:
-            pass
+        received += body.count(b'"messageId":')
         self.send_response(204)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -7,6 +7,13 @@ function(iot_warnings target)
   endif()
 endfunction()
 
+# Test code (not the libraries and services it tests) at -O1 -g1 in optimised builds: half the compile time of
+# -O2 -g per test file (measured: 11.3 s -> 6.3 s of CPU for forwarding_itest.cpp), and test files are about half
+# of a cold build, which CI pays on every run. -g1 keeps function names and line numbers for backtraces.
+function(iot_test_code_flags target)
+  target_compile_options(${target} PRIVATE $<$<CONFIG:RelWithDebInfo,Release>:-O1 -g1>)
+endfunction()
+
 # iot_add_library(<name> SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
 # Makes static library iot_<name> with alias iot::<name>; public headers in include/, private in src/.
 function(iot_add_library name)
@@ -28,6 +35,7 @@ function(iot_add_catch_test target)
   target_link_libraries(${target} PRIVATE ${ARG_LIBS} Catch2::Catch2WithMain)
   target_compile_definitions(${target} PRIVATE IOT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   iot_warnings(${target})
+  iot_test_code_flags(${target})
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()

@@ -40,7 +40,9 @@ const Statement kWriteOutbox{
     "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
     "payload) "
     "SELECT u.r::bigint[], u.k, u.t, d.id, d.product_key, d.device_name, d.iot_id, "
-    "u.p::jsonb || jsonb_build_object('iotId', d.iot_id) "
+    // The body is a JSON object from the gateway ("{...}"): the iotId goes in first, as text (022).
+    "'{\"iotId\":' || to_json(d.iot_id)::text || CASE WHEN u.p = '{}' THEN '}' ELSE ',' || substr(u.p, 2) "
+    "END "
     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
     "AS u(dev, r, k, t, p, n) JOIN devices d ON d.id = u.dev ORDER BY u.n"};
 
@@ -50,7 +52,7 @@ const Statement kGetCursor{
 const Statement kReadOutbox{
     "fwd_read_outbox",
     "SELECT id, txid::text, kind, topic, device_id, product_key, device_name, iot_id, "
-    "CASE WHEN message_id = '' THEN id::text ELSE message_id END, payload::text, iot_ms(created_at) "
+    "CASE WHEN message_id = '' THEN id::text ELSE message_id END, payload, iot_ms(created_at) "
     "FROM forward_outbox WHERE (txid, id) > ($2::text::xid8, $3::bigint) "
     "AND txid < pg_snapshot_xmin(pg_current_snapshot()) AND $1::bigint = ANY(rule_ids) "
     // Qualified: an unqualified `txid` here would name the output column `txid::text` and sort as text
@@ -81,7 +83,8 @@ const Statement kDeadInsert{
     "INSERT INTO forward_dead_letters (rule_id, outbox_id, kind, topic, device_id, product_key, device_name, "
     "iot_id, message_id, payload, created_at, attempts, error) "
     "SELECT $1, o.id, o.kind, o.topic, o.device_id, o.product_key, o.device_name, o.iot_id, "
-    "CASE WHEN o.message_id = '' THEN o.id::text ELSE o.message_id END, o.payload, o.created_at, $3, $4 "
+    "CASE WHEN o.message_id = '' THEN o.id::text ELSE o.message_id END, o.payload::jsonb, o.created_at, $3, "
+    "$4 "
     "FROM forward_outbox o WHERE o.id = ANY($2::bigint[]) ORDER BY o.txid, o.id"};
 // Rows below the snapshot bound whose every rule has a cursor past them (a rule that is gone has none).
 const Statement kPrune{
@@ -112,7 +115,8 @@ const Statement kReplay{
     "AND ($2::boolean OR id = ANY(ARRAY(SELECT jsonb_array_elements_text($3::jsonb)::bigint))) RETURNING *) "
     "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
     "message_id, payload) "
-    "SELECT ARRAY[rule_id], kind, topic, device_id, product_key, device_name, iot_id, message_id, payload "
+    "SELECT ARRAY[rule_id], kind, topic, device_id, product_key, device_name, iot_id, message_id, "
+    "payload::text "
     "FROM moved ORDER BY id"};
 
 ForwardRule ReadRule(const pqxx::row& row) {

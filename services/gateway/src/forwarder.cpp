@@ -101,7 +101,7 @@ void AppendEnvelope(std::string& out, const store::OutboxMessage& m) {
   out += ",\"iotId\":";
   AppendJsonString(out, m.iot_id);
   out += ",\"payload\":";
-  out += m.payload_json;  // jsonb text from the store: valid JSON
+  out += m.payload_json;  // valid JSON: the gateway's serializer or PostgreSQL's jsonb output wrote it
   out.push_back('}');
 }
 

@@ -139,6 +139,26 @@ TEST_CASE("Outbox: rows go with the stored messages, in order, with the device's
   CHECK(ReadOutbox(f.db, f.rule + 1000, *cursor, 10)->empty());
 }
 
+TEST_CASE("Outbox: the iotId goes into any JSON object the gateway wrote, the empty one included",
+          "[store][forwarding]") {
+  Outbox f;
+  TelemetryWriter writer(f.db);
+  const std::string nested =
+      json{{"s", "a \"quoted\" } value, ü"}, {"o", {{"x", json::array({1, 2})}}}}.dump();
+  std::vector<TelemetryMessage> batch = {
+      Post(f.device, "1", {ForwardMessage{{f.rule}, "property", "/fwdpk/dev1/t", "{}"}}),
+      Post(f.device, "2", {ForwardMessage{{f.rule}, "property", "/fwdpk/dev1/t", nested}})};
+  REQUIRE(writer.Write(batch).has_value());
+  auto cursor = GetForwardCursor(f.db, f.rule);
+  REQUIRE(cursor.has_value());
+  auto rows = f.Rows(*cursor, 2, 10);
+  REQUIRE(rows.size() == 2);
+  CHECK(json::parse(rows[0].payload_json) == json{{"iotId", f.iot_id}});
+  json expected = json::parse(nested);
+  expected["iotId"] = f.iot_id;
+  CHECK(json::parse(rows[1].payload_json) == expected);
+}
+
 TEST_CASE("Outbox: a row whose transaction took a lower id but committed later is not skipped",
           "[store][forwarding]") {
   Outbox f;

@@ -66,7 +66,7 @@ struct ForwardMessage {
   std::vector<std::int64_t> rule_ids;  // the enabled rules that matched it
   std::string kind;                    // property | event | history | status
   std::string topic;                   // the forwarded topic
-  std::string payload_json;            // a JSON object
+  std::string payload_json;            // a JSON object as serialized: "{...}", no leading space
 };
 
 // An outbox row as the forwarder reads it.
