@@ -53,7 +53,7 @@ struct Config {
   // Forwarding (forwarder.hpp): 1 runs the forwarder in this gateway (every gateway writes the outbox
   // either way); its batch, HTTP timeout, and when it gives a message up to the dead letters.
   int forward = 1;                   // IOT_GATEWAY_FORWARD (0 or 1)
-  int forward_batch = 100;           // IOT_FORWARD_BATCH
+  int forward_batch = 500;           // IOT_FORWARD_BATCH
   int forward_timeout_ms = 10000;    // IOT_FORWARD_TIMEOUT_MS
   int forward_max_attempts = 10;     // IOT_FORWARD_MAX_ATTEMPTS (0 = no limit)
   int forward_max_age_s = 86400;     // IOT_FORWARD_MAX_AGE_S: failing this long (0 = no limit)

@@ -440,6 +440,7 @@ void Forwarder::UpdateLag(const std::vector<store::ForwardRule>& rules) {
 }
 
 void Forwarder::Loop() {
+  constexpr std::int64_t kPruneLimit = 10000;
   std::vector<store::ForwardRule> rules;
   auto next_rules = Clock::now();
   auto next_prune = Clock::now() + settings_.prune_interval;
@@ -475,9 +476,12 @@ void Forwarder::Loop() {
       busy |= Serve(rule, states_[rule.id]);
     }
     if (now >= next_prune) {
-      auto pruned = store::PruneOutbox(db_, 10000);
-      busy |= pruned && *pruned == 10000;
-      next_prune = now + settings_.prune_interval;
+      // A full prune means more is waiting: prune again next round, or a fast outbox outgrows a prune
+      // of 10,000 rows every 5 s (2,000 rows/s: it did, at 4,500 posts/s).
+      auto pruned = store::PruneOutbox(db_, kPruneLimit);
+      const bool more = pruned && *pruned == kPruneLimit;
+      busy |= more;
+      next_prune = more ? now : now + settings_.prune_interval;
     }
     if (now >= next_lag) {
       UpdateLag(rules);

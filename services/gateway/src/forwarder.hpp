@@ -34,7 +34,7 @@ namespace iot::gateway {
 
 struct ForwarderSettings {
   std::string holder;                          // lease holder name (unique per process)
-  int batch_max = 100;                         // IOT_FORWARD_BATCH: messages per delivery
+  int batch_max = 500;                         // IOT_FORWARD_BATCH: messages per delivery
   std::chrono::milliseconds timeout{10000};    // IOT_FORWARD_TIMEOUT_MS: one HTTP call, all included
   int max_attempts = 10;                       // IOT_FORWARD_MAX_ATTEMPTS (0 = no limit)
   std::int64_t max_age_s = 86400;              // IOT_FORWARD_MAX_AGE_S: failing this long (0 = no limit)
