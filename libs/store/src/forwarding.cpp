@@ -37,9 +37,11 @@ const Statement kDeleteRule{"fwd_delete_rule", "DELETE FROM forward_rules WHERE 
 
 const Statement kWriteOutbox{
     "fwd_write_outbox",
-    "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
+    "INSERT INTO forward_outbox (slot, rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
     "payload) "
-    "SELECT u.r::bigint[], u.k, u.t, d.id, d.product_key, d.device_name, d.iot_id, "
+    // The current slot once for the statement (022_outbox_slots.sql), not the column default's per row.
+    "SELECT (SELECT slot FROM forward_outbox_state), u.r::bigint[], u.k, u.t, d.id, d.product_key, "
+    "d.device_name, d.iot_id, "
     // The body is a JSON object from the gateway ("{...}"): the iotId goes in first, as text (022).
     "'{\"iotId\":' || to_json(d.iot_id)::text || CASE WHEN u.p = '{}' THEN '}' ELSE ',' || substr(u.p, 2) "
     "END "
@@ -78,21 +80,18 @@ const Statement kDeadAdvance{
     "attempts = 0, failing_since = NULL, last_error = $6 "
     "WHERE rule_id = $1::bigint AND (txid, last_id) < ($3::text::xid8, $4::bigint) AND " IOT_FWD_LEASE_HELD
     " RETURNING 1"};
+// From the rows as the forwarder read them (the outbox has no index on id alone).
 const Statement kDeadInsert{
     "fwd_dead_insert",
     "INSERT INTO forward_dead_letters (rule_id, outbox_id, kind, topic, device_id, product_key, device_name, "
     "iot_id, message_id, payload, created_at, attempts, error) "
-    "SELECT $1, o.id, o.kind, o.topic, o.device_id, o.product_key, o.device_name, o.iot_id, "
-    "CASE WHEN o.message_id = '' THEN o.id::text ELSE o.message_id END, o.payload::jsonb, o.created_at, $3, "
-    "$4 "
-    "FROM forward_outbox o WHERE o.id = ANY($2::bigint[]) ORDER BY o.txid, o.id"};
-// Rows below the snapshot bound whose every rule has a cursor past them (a rule that is gone has none).
-const Statement kPrune{
-    "fwd_prune",
-    "DELETE FROM forward_outbox WHERE id IN (SELECT o.id FROM forward_outbox o "
-    "WHERE o.txid < pg_snapshot_xmin(pg_current_snapshot()) AND NOT EXISTS (SELECT 1 FROM forward_cursors c "
-    "WHERE c.rule_id = ANY(o.rule_ids) AND (c.txid, c.last_id) < (o.txid, o.id)) "
-    "ORDER BY o.txid, o.id LIMIT $1)"};
+    "SELECT $1, u.id, u.k, u.t, u.dev, u.pk, u.dn, u.iot, u.mid, u.p::jsonb, iot_ts(u.at), $2, $3 "
+    "FROM unnest($4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], "
+    "$11::text[], $12::text[], $13::bigint[]) WITH ORDINALITY AS u(id, k, t, dev, pk, dn, iot, mid, p, at, "
+    "n) "
+    "ORDER BY u.n"};
+// Rotates the outbox's slots and empties the slots every rule has taken (022_outbox_slots.sql).
+const Statement kMaintain{"fwd_maintain", "SELECT iot_outbox_maintain($1, $2)"};
 const Statement kStatus{
     "fwd_status",
     "SELECT c.delivered, c.failed, c.dead, c.attempts, c.last_error, iot_ms(c.last_delivered_at), "
@@ -268,6 +267,10 @@ Result<std::vector<OutboxMessage>> ReadOutbox(Db& db, std::int64_t rule_id, cons
                                               int limit) {
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<OutboxMessage>> {
     pqxx::read_transaction tx(c);
+    // The read must walk the slots' (txid, id) indexes in order from the cursor (a merge of index scans),
+    // never collect and sort a slot's rows: a just-truncated slot has no statistics, and with none the
+    // planner may estimate a sort cheap, which costs the whole backlog every read.
+    tx.exec0("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off");
     std::vector<OutboxMessage> out;
     for (const auto& row : Exec(tx, kReadOutbox, rule_id, cursor.txid, cursor.last_id, limit)) {
       out.push_back(ReadOutboxRow(row));
@@ -320,23 +323,32 @@ Result<CursorMove> DeadLetterForward(Db& db, std::int64_t rule_id, std::string_v
             .empty()) {
       return CursorMove::kNotMoved;  // rolled back
     }
-    std::vector<std::int64_t> ids;
-    ids.reserve(messages.size());
+    TextArray ids, kinds, topics, devices, pks, dns, iots, mids, payloads, created;
     for (const auto& m : messages) {
-      ids.push_back(m.id);
+      ids.Add(m.id);
+      kinds.Add(m.kind);
+      topics.Add(m.topic);
+      devices.Add(m.device_id);
+      pks.Add(m.product_key);
+      dns.Add(m.device_name);
+      iots.Add(m.iot_id);
+      mids.Add(m.message_id);
+      payloads.Add(m.payload_json);
+      created.Add(m.created_at);
     }
-    Exec(tx, kDeadInsert, rule_id, Int64Array(ids), attempts, text);
+    Exec(tx, kDeadInsert, rule_id, attempts, text, ids.Take(), kinds.Take(), topics.Take(), devices.Take(),
+         pks.Take(), dns.Take(), iots.Take(), mids.Take(), payloads.Take(), created.Take());
     tx.commit();
     return CursorMove::kMoved;
   });
 }
 
-Result<std::int64_t> PruneOutbox(Db& db, int limit) {
+Result<std::int64_t> PruneOutbox(Db& db, std::chrono::milliseconds rotate_after, int delete_limit) {
   return Run(db, [&](pqxx::connection& c) -> Result<std::int64_t> {
     pqxx::work tx(c);
-    auto r = Exec(tx, kPrune, limit);
+    auto r = Exec(tx, kMaintain, static_cast<std::int64_t>(rotate_after.count()), delete_limit);
     tx.commit();
-    return static_cast<std::int64_t>(r.affected_rows());
+    return r[0][0].as<std::int64_t>();
   });
 }
 

@@ -476,10 +476,10 @@ void Forwarder::Loop() {
       busy |= Serve(rule, states_[rule.id]);
     }
     if (now >= next_prune) {
-      // A full prune means more is waiting: prune again next round, or a fast outbox outgrows a prune
-      // of 10,000 rows every 5 s (2,000 rows/s: it did, at 4,500 posts/s).
-      auto pruned = store::PruneOutbox(db_, kPruneLimit);
-      const bool more = pruned && *pruned == kPruneLimit;
+      // A prune that deleted its limit means more is waiting: again next round (when slots cannot be
+      // truncated, rows go by deletes, and a fast outbox would outgrow a limited prune every interval).
+      auto pruned = store::PruneOutbox(db_, settings_.slot_age, kPruneLimit);
+      const bool more = pruned && *pruned >= kPruneLimit;
       busy |= more;
       next_prune = more ? now : now + settings_.prune_interval;
     }

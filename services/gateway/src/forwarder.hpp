@@ -42,7 +42,8 @@ struct ForwarderSettings {
   std::chrono::milliseconds retry_max{60000};  // IOT_FORWARD_RETRY_MAX_MS
   std::chrono::milliseconds poll{100};         // idle wait between rounds
   std::chrono::milliseconds lease_ttl{15000};  // a dead holder's rules are taken over after this
-  std::chrono::seconds prune_interval{5};
+  std::chrono::seconds prune_interval{2};      // outbox upkeep (store::PruneOutbox)
+  std::chrono::seconds slot_age{10};           // an outbox slot takes writes this long before the next
 };
 
 // What one destination did with a batch.

@@ -89,7 +89,7 @@ struct Outbox : Fixture {
     std::int64_t total = 0;
     iot::testing::PollUntil(
         [&] {
-          total += PruneOutbox(db, 100).value();
+          total += PruneOutbox(db, std::chrono::milliseconds(0), 100).value();
           return total >= expected;
         },
         std::chrono::seconds(30), std::chrono::milliseconds(20));
@@ -277,4 +277,69 @@ TEST_CASE("Outbox: only the lease holder moves the cursor - dead letters - pruni
   CHECK(f.Prune(2) == 2);
   CHECK(f.Rows() == 0);
   CHECK(Is(GetForwardStatus(f.db, f.rule).error(), Errc::kNotFound));
+}
+
+TEST_CASE(
+    "Outbox slots: a writer still in the old slot holds its truncation off - its rows are read in order",
+    "[store][forwarding]") {
+  Outbox f;
+  REQUIRE(AcquireLease(f.db, ForwardLeaseName(f.rule), "me", 60000).value() == LeaseState::kHeld);
+  const ForwardCursor start = GetForwardCursor(f.db, f.rule).value();
+  auto slot = [&] {
+    pqxx::connection c(f.pg.Dsn());
+    pqxx::work tx(c);
+    return tx.exec1("SELECT slot FROM forward_outbox_state")[0].as<int>();
+  };
+  auto rows_in = [&](int s) {
+    pqxx::connection c(f.pg.Dsn());
+    pqxx::work tx(c);
+    return tx.exec_params1("SELECT count(*) FROM forward_outbox WHERE slot = $1", s)[0].as<std::int64_t>();
+  };
+  const int first = slot();
+  pqxx::connection a(f.pg.Dsn());
+  pqxx::connection b(f.pg.Dsn());
+  pqxx::work late(a);
+  f.Insert(late, 1);  // in the first slot, its transaction still open
+  // The next slot becomes current; the first cannot be emptied while the late writer holds it (nor is it
+  // taken: its row is not read yet).
+  CHECK(PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value() == 0);
+  const int second = slot();
+  CHECK(second == (first + 1) % 4);
+  {
+    pqxx::work tx(b);
+    f.Insert(tx, 2);
+    tx.commit();
+  }
+  late.commit();
+  CHECK(rows_in(first) == 1);
+  CHECK(rows_in(second) == 1);
+  // Read in transaction order across the slots: the late writer's row first.
+  auto rows = f.Rows(start, 2);
+  REQUIRE(rows.size() == 2);
+  CHECK(json::parse(rows[0].payload_json)["n"] == 1);
+  CHECK(json::parse(rows[1].payload_json)["n"] == 2);
+  // Only the first row taken: the first slot is emptied when the next rotation leaves it behind; the
+  // second slot keeps its row, waiting.
+  REQUIRE(AdvanceForwardCursor(f.db, f.rule, "me", rows[0], 1).value() == CursorMove::kMoved);
+  CHECK(PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value() == 1);
+  CHECK(rows_in(first) == 0);
+  CHECK(slot() == (second + 1) % 4);
+  // A slot with rows is never made current again: two more rotations, then the waiting slot is next and
+  // the rotation waits for it.
+  CHECK(PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value() == 0);
+  CHECK(PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value() == 0);
+  CHECK(slot() == first);
+  CHECK(PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value() == 0);
+  CHECK(slot() == first);
+  CHECK(rows_in(second) == 1);
+  // Taken, it is emptied, and the rotation after that makes it current.
+  REQUIRE(AdvanceForwardCursor(f.db, f.rule, "me", rows[1], 1).value() == CursorMove::kMoved);
+  CHECK(PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value() == 1);
+  CHECK(rows_in(second) == 0);
+  CHECK(PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value() == 0);
+  CHECK(slot() == second);
+  // A slot younger than rotate_after stays current.
+  const int now = slot();
+  CHECK(PruneOutbox(f.db, std::chrono::hours(1), 100).value() == 0);
+  CHECK(slot() == now);
 }

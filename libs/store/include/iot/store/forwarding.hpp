@@ -4,6 +4,7 @@
 // REST, the outbox rows the gateway writes in its batch transactions, and what the forwarder needs to
 // read them in order, deliver, move a rule's cursor, give up on messages (dead letters) and prune.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -116,8 +117,11 @@ Result<ForwardCursor> RecordForwardFailure(Db& db, std::int64_t rule_id, std::st
 Result<CursorMove> DeadLetterForward(Db& db, std::int64_t rule_id, std::string_view holder,
                                      const std::vector<OutboxMessage>& messages, int attempts,
                                      std::string_view error);
-// Deletes up to `limit` outbox rows every rule has taken (or whose rules are gone); how many.
-Result<std::int64_t> PruneOutbox(Db& db, int limit);
+// Outbox upkeep (022_outbox_slots.sql): makes the next slot current when the current one is at least
+// `rotate_after` old and the next one is empty; empties (TRUNCATE) each other slot whose rows every rule has
+// taken, or deletes up to `delete_limit` of those rows there when some are still waiting. How many rows
+// went. Several forwarders may run it at once.
+Result<std::int64_t> PruneOutbox(Db& db, std::chrono::milliseconds rotate_after, int delete_limit);
 
 struct ForwardStatus {
   std::int64_t delivered = 0;
