@@ -2,6 +2,8 @@
 // (only for stored messages), the reader's snapshot bound (the outbox trap), the lease-fenced cursor,
 // dead letters and pruning.
 #include <functional>
+#include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -342,4 +344,73 @@ TEST_CASE(
   const int now = slot();
   CHECK(PruneOutbox(f.db, std::chrono::hours(1), 100).value() == 0);
   CHECK(slot() == now);
+}
+
+TEST_CASE("Migration 022 moves a populated outbox into the slots: same rows, ids, order and bodies",
+          "[store][forwarding][migration]") {
+  iot::testing::PgDatabase pg;
+  Migrator m(pg.Dsn());
+  REQUIRE(m.MigrateTo(21).has_value());
+  std::int64_t rule = 0;
+  {
+    // 017's outbox, as a running 021 platform leaves it: rows of two transactions, one replayed row with
+    // its first messageId, jsonb bodies.
+    pqxx::connection c(pg.Dsn());
+    pqxx::work tx(c);
+    rule = tx.exec1(
+                 "INSERT INTO forward_rules (name, kinds, destinations) VALUES ('r', '{property}', "
+                 "'[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:1/\"}]') RETURNING id")[0]
+               .as<std::int64_t>();
+    tx.exec_params0("INSERT INTO forward_cursors (rule_id) VALUES ($1)", rule);
+    for (int n = 1; n <= 3; ++n) {
+      tx.exec_params0(
+          "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
+          "message_id, payload) VALUES (ARRAY[$1::bigint], 'property', '/pk/d/t', 7, 'pk', 'd', 'iot7', $2, "
+          "jsonb_build_object('n', $3::int, 's', 'a \"b\"'))",
+          rule, n == 2 ? "first-id" : "", n);
+    }
+    tx.commit();
+    pqxx::work tx2(c);
+    tx2.exec_params0(
+        "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
+        "payload) VALUES (ARRAY[$1::bigint], 'property', '/pk/d/t', 7, 'pk', 'd', 'iot7', '{\"n\":4}')",
+        rule);
+    tx2.commit();
+  }
+  auto before = [&] {
+    pqxx::connection c(pg.Dsn());
+    pqxx::read_transaction tx(c);
+    std::vector<std::tuple<std::int64_t, std::string, std::string, std::string>> rows;
+    for (const auto& r :
+         tx.exec("SELECT id, txid::text, message_id, payload::jsonb::text FROM forward_outbox "
+                 "ORDER BY txid, id")) {
+      rows.emplace_back(r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                        r[3].as<std::string>());
+    }
+    return rows;
+  };
+  const auto old_rows = before();
+  REQUIRE(old_rows.size() == 4);
+  Migrator latest(pg.Dsn());
+  REQUIRE(latest.Migrate().has_value());
+  CHECK(before() == old_rows);  // ids, transaction ids, messageIds, bodies (compared as jsonb)
+  Db db{DbSettings{.dsn = pg.Dsn()}};
+  auto rows = ReadOutbox(db, rule, ForwardCursor{"0", 0, 0, std::nullopt}, 10).value();
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[1].message_id == "first-id");
+  CHECK(rows[0].message_id == std::to_string(rows[0].id));
+  CHECK(json::parse(rows[0].payload_json) == json{{"n", 1}, {"s", "a \"b\""}});
+  // New rows take ids after the moved ones, in the current slot.
+  {
+    pqxx::connection c(pg.Dsn());
+    pqxx::work tx(c);
+    auto r = tx.exec_params1(
+        "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
+        "payload) VALUES (ARRAY[$1::bigint], 'property', '/pk/d/t', 7, 'pk', 'd', 'iot7', '{}') "
+        "RETURNING id, slot",
+        rule);
+    CHECK(r[0].as<std::int64_t>() > std::get<0>(old_rows.back()));
+    CHECK(r[1].as<int>() == 0);
+    tx.commit();
+  }
 }
