@@ -118,6 +118,13 @@ const Statement kReplay{
     "payload::text "
     "FROM moved ORDER BY id"};
 
+// For the reads that take the outbox in (txid, id) order from a cursor: walk the slots' (txid, id) indexes
+// in order (a merge of index scans), never collect and sort a slot's rows. A just-truncated slot has no
+// statistics, and with none the planner may estimate a sort cheap, which costs the whole backlog every read.
+void WalkOutboxInOrder(pqxx::transaction_base& tx) {
+  tx.exec0("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off");
+}
+
 ForwardRule ReadRule(const pqxx::row& row) {
   ForwardRule r;
   r.id = row[0].as<std::int64_t>();
@@ -267,10 +274,7 @@ Result<std::vector<OutboxMessage>> ReadOutbox(Db& db, std::int64_t rule_id, cons
                                               int limit) {
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<OutboxMessage>> {
     pqxx::read_transaction tx(c);
-    // The read must walk the slots' (txid, id) indexes in order from the cursor (a merge of index scans),
-    // never collect and sort a slot's rows: a just-truncated slot has no statistics, and with none the
-    // planner may estimate a sort cheap, which costs the whole backlog every read.
-    tx.exec0("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off");
+    WalkOutboxInOrder(tx);
     std::vector<OutboxMessage> out;
     for (const auto& row : Exec(tx, kReadOutbox, rule_id, cursor.txid, cursor.last_id, limit)) {
       out.push_back(ReadOutboxRow(row));
@@ -355,6 +359,7 @@ Result<std::int64_t> PruneOutbox(Db& db, std::chrono::milliseconds rotate_after,
 Result<ForwardStatus> GetForwardStatus(Db& db, std::int64_t rule_id) {
   return Run(db, [&](pqxx::connection& c) -> Result<ForwardStatus> {
     pqxx::read_transaction tx(c);
+    WalkOutboxInOrder(tx);  // the oldest waiting message: the first after the cursor
     auto r = Exec(tx, kStatus, rule_id, kLagCountLimit);
     if (r.empty()) {
       return make_error_code(Errc::kNotFound);

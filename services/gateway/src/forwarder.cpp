@@ -440,7 +440,7 @@ void Forwarder::UpdateLag(const std::vector<store::ForwardRule>& rules) {
 }
 
 void Forwarder::Loop() {
-  constexpr std::int64_t kPruneLimit = 10000;
+  constexpr int kPruneLimit = 10000;
   std::vector<store::ForwardRule> rules;
   auto next_rules = Clock::now();
   auto next_prune = Clock::now() + settings_.prune_interval;
