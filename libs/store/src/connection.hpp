@@ -103,6 +103,10 @@ std::string FormatTimestamp(TimeMs ms);
 // "YYYYMMDD" of a UTC day index (days since epoch) and the day index of a time.
 std::int64_t DayOf(TimeMs ms);
 
+inline constexpr TimeMs kHourMs = 3600000;
+// The start of the UTC hour holding `ms` (also before 1970).
+inline TimeMs FloorHour(TimeMs ms) { return ms - (((ms % kHourMs) + kHourMs) % kHourMs); }
+
 }  // namespace iot::store
 
 namespace iot::store {

@@ -46,16 +46,37 @@ const Statement kHistoryDesc{"data_history_desc",
                              "device_id = $1 AND props ? $2::text "
                              "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) < (iot_ts($5), $6) "
                              "ORDER BY ts DESC, id DESC LIMIT $7"};
-// Numeric values only; first/last by device time (id breaks ties).
+// Numeric values only; first/last by device time (id breaks ties), as [ms, id, value] arrays whose min
+// and max order like (ts, id). Whole hours in [$6, $7) that are rolled up (schemas/sql/023_rollups.sql)
+// come from property_rollups plus their late rows not merged yet; the rest of [$3, $4) from raw rows.
+// $6 = $7 when the interval is not a whole number of hours.
+#define IOT_AGGREGATE_RAW_VALUES                                                                     \
+  "SELECT p.ts AS t, 1::bigint AS n, x AS s, x AS mn, x AS mx, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] " \
+  "AS f, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] AS l FROM (SELECT p.ts, p.id, "                    \
+  "(p.props -> $2::text)::float8 AS x FROM "
+#define IOT_AGGREGATE_RAW_NUMBER " AND p.props ? $2::text AND jsonb_typeof(p.props -> $2::text) = 'number') p"
 const Statement kAggregate{
     "data_aggregate",
-    "SELECT iot_ms(b), avg(v), min(v), max(v), count(v), "
-    "(array_agg(v ORDER BY ts, id))[1], (array_agg(v ORDER BY ts DESC, id DESC))[1] FROM ("
-    "  SELECT date_bin($5 * interval '1 millisecond', ts, timestamptz '1970-01-01 00:00:00+00') AS b,"
-    "         ts, id, (props ->> $2::text)::float8 AS v"
-    "  FROM property_posts WHERE device_id = $1 AND props ? $2::text"
-    "  AND ts >= iot_ts($3) AND ts < iot_ts($4) AND jsonb_typeof(props -> $2::text) = 'number') s "
-    "GROUP BY b ORDER BY b"};
+    "WITH k AS (SELECT greatest(iot_ts($6), least(s.kept_from, iot_ts($7))) AS lo, s.rolled_until "
+    "  FROM rollup_state s), "
+    "c AS (SELECT lo, greatest(lo, least(iot_ts($7), rolled_until)) AS hi FROM k), "
+    "parts AS ("
+    "  SELECT r.hour AS t, r.count AS n, r.sum AS s, r.min AS mn, r.max AS mx, "
+    "  ARRAY[iot_ms(r.first_ts)::float8, r.first_id::float8, r.first] AS f, "
+    "  ARRAY[iot_ms(r.last_ts)::float8, r.last_id::float8, r.last] AS l "
+    "  FROM property_rollups r, c WHERE r.device_id = $1 AND r.identifier = $2::text "
+    "  AND r.hour >= c.lo AND r.hour < c.hi "
+    "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
+    "  rollup_pending q, c, property_posts p WHERE q.device_id = $1 AND q.ts >= c.lo AND q.ts < c.hi "
+    "  AND p.device_id = q.device_id AND p.ts = q.ts AND p.id = q.id" IOT_AGGREGATE_RAW_NUMBER
+    "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
+    "  property_posts p, c WHERE p.device_id = $1 AND p.ts >= iot_ts($3) AND p.ts < c.lo" IOT_AGGREGATE_RAW_NUMBER
+    "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
+    "  property_posts p, c WHERE p.device_id = $1 AND p.ts >= c.hi AND p.ts < iot_ts($4)" IOT_AGGREGATE_RAW_NUMBER
+    ") "
+    "SELECT iot_ms(date_bin($5 * interval '1 millisecond', t, timestamptz '1970-01-01 00:00:00+00')) AS b, "
+    "sum(s) / sum(n)::float8, min(mn), max(mx), sum(n)::bigint, (min(f))[3], (max(l))[3] "
+    "FROM parts GROUP BY b ORDER BY b"};
 const Statement kEventsAsc{
     "data_events_asc",
     "SELECT identifier, type, output::text, iot_ms(ts), id FROM events WHERE device_id = $1 "
@@ -287,7 +308,20 @@ Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t devi
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<AggregateBucket>> {
     pqxx::read_transaction tx(c);
     std::vector<AggregateBucket> out;
-    for (const auto& row : Exec(tx, kAggregate, device_id, S(identifier), q.from, q.to, q.interval_ms)) {
+    // Whole hours inside [from, to) may come from the rollups when buckets are whole hours (aligned to
+    // the epoch like the hours).
+    TimeMs lo = q.from;
+    TimeMs hi = q.from;
+    if (q.interval_ms % kHourMs == 0) {
+      const TimeMs first_hour = FloorHour(q.from) == q.from ? q.from : FloorHour(q.from) + kHourMs;
+      const TimeMs end_hour = FloorHour(q.to);
+      if (first_hour < end_hour) {
+        lo = first_hour;
+        hi = end_hour;
+      }
+    }
+    for (const auto& row :
+         Exec(tx, kAggregate, device_id, S(identifier), q.from, q.to, q.interval_ms, lo, hi)) {
       out.push_back(AggregateBucket{row[0].as<TimeMs>(), row[1].as<double>(), row[2].as<double>(),
                                     row[3].as<double>(), row[4].as<std::int64_t>(), row[5].as<double>(),
                                     row[6].as<double>()});

@@ -115,6 +115,9 @@ BackgroundSettings BackgroundSettingsOf(const Config& config) {
   settings.mqtt_port = config.mqtt_port;
   settings.maintenance_interval = std::chrono::seconds(config.maintenance_interval_s);
   settings.maintenance_db = DbOf(config, "iot-api-maintenance");
+  settings.rollup_interval = std::chrono::seconds(config.rollup_interval_s);
+  settings.rollup_db = DbOf(config, "iot-api-rollups");
+  settings.rollup.retention_days = config.rollup_retention_days;
   settings.messages_per_device = config.control.messages_per_device;
   return settings;
 }

@@ -88,6 +88,8 @@ void ReadSettings(ConfigReader& read, Config& config, std::string& proxies) {
   read.Int("dryRunRowsPerS", "IOT_DRY_RUN_ROWS_PER_S", 0, 10000000, config.dry_run_rows_per_s);
   read.Int("registrationRatePerProduct", "IOT_REGISTRATION_RATE", 0, 100000, config.registration_rate);
   read.Int("maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", 0, 86400, config.maintenance_interval_s);
+  read.Int("rollupIntervalS", "IOT_ROLLUP_INTERVAL_S", 0, 3600, config.rollup_interval_s);
+  read.Int("rollupRetentionDays", "IOT_ROLLUP_RETENTION_DAYS", 1, 36500, config.rollup_retention_days);
   read.Int("streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", 1, 1000000, config.stream_queue_messages);
   read.Int("streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", 1024, 1LL << 30, config.stream_queue_bytes);
   read.String("openapiPath", "IOT_OPENAPI_PATH", config.openapi_path);

@@ -40,6 +40,8 @@ struct Config {
   int dry_run_rows_per_s = 20000;  // IOT_DRY_RUN_ROWS_PER_S: pacing of a dry run's reads (0 = unpaced)
   int registration_rate = 5;  // IOT_REGISTRATION_RATE: dynamic registrations per second per product (0 = off)
   int maintenance_interval_s = 600;  // IOT_MAINTENANCE_INTERVAL_S: partitions/retention/dedupe (0 = off)
+  int rollup_interval_s = 10;        // IOT_ROLLUP_INTERVAL_S: hourly rollups kept current (0 = off)
+  int rollup_retention_days = 400;   // IOT_ROLLUP_RETENTION_DAYS: how long rollups are kept
   // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
   std::size_t stream_queue_messages = 1024;          // IOT_STREAM_QUEUE_MESSAGES
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES

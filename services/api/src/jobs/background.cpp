@@ -13,6 +13,7 @@
 #include "iot/common/log.hpp"
 #include "iot/store/device_messages.hpp"
 #include "iot/store/maintenance.hpp"
+#include "iot/store/rollups.hpp"
 
 namespace iot::api {
 namespace {
@@ -100,6 +101,9 @@ void Background::Start() {
   if (settings_.maintenance_interval.count() > 0) {
     maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
   }
+  if (settings_.rollup_interval.count() > 0) {
+    rollup_thread_ = std::thread([this] { RollupLoop(); });
+  }
 }
 
 void Background::Stop() {
@@ -113,6 +117,9 @@ void Background::Stop() {
   }
   if (maintenance_thread_.joinable()) {
     maintenance_thread_.join();
+  }
+  if (rollup_thread_.joinable()) {
+    rollup_thread_.join();
   }
 }
 
@@ -168,6 +175,28 @@ void Background::MaintenanceLoop() {
       IOT_LOG_WARN(kLog, "msg=\"CleanDedupe failed\" error=" << log::Quote(cleaned.error().message()));
     }
   } while (WaitFor(settings_.maintenance_interval));
+}
+
+// Rounds every rollup_interval; while a round leaves work (a backlog of hours after an upgrade, a burst
+// of late history), the next one starts at once.
+void Background::RollupLoop() {
+  store::Db db(settings_.rollup_db);
+  std::chrono::milliseconds delay{0};
+  while (WaitFor(delay)) {
+    delay = settings_.rollup_interval;
+    auto round = store::RollUp(db, NowMs(), settings_.rollup);
+    if (!round) {
+      IOT_LOG_WARN(kLog, "msg=\"RollUp failed\" error=" << log::Quote(round.error().message()));
+      continue;
+    }
+    if (round->hours_rolled > 0 || round->late_merged > 0 || !round->dropped.empty()) {
+      IOT_LOG_INFO(kLog, "msg=\"rollups\" hours=" << round->hours_rolled << " late=" << round->late_merged
+                                                   << " dropped=" << round->dropped.size());
+    }
+    if (round->more) {
+      delay = std::chrono::milliseconds(0);
+    }
+  }
 }
 
 }  // namespace iot::api

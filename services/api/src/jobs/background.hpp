@@ -15,6 +15,7 @@
 #include "http/operations.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/pool.hpp"
+#include "iot/store/rollups.hpp"
 
 namespace iot::api {
 
@@ -40,6 +41,9 @@ struct BackgroundSettings {
   std::chrono::seconds maintenance_interval{600};  // 0 = no maintenance
   store::DbSettings maintenance_db;                // its own connection, not a pool worker
   int messages_per_device = 10000;                 // custom-topic messages kept per device and direction
+  std::chrono::seconds rollup_interval{10};        // 0 = rollups not maintained by this process
+  store::DbSettings rollup_db;                     // its own connection too
+  store::RollupSettings rollup;
 };
 
 class Background final {
@@ -57,6 +61,7 @@ class Background final {
  private:
   void ProbeLoop();
   void MaintenanceLoop();
+  void RollupLoop();
   bool WaitFor(std::chrono::milliseconds delay);  // false when stopping
 
   store::DbPool& pool_;
@@ -68,6 +73,7 @@ class Background final {
   bool stopping_ = false;
   std::thread probe_thread_;
   std::thread maintenance_thread_;
+  std::thread rollup_thread_;
 };
 
 // True when a TCP connection to host:port succeeds within `timeout` (blocking; background threads only).
