@@ -10,6 +10,11 @@
 #   2. history page        GET .../properties/{id}/history?limit=1000&from=..&to=..   (100 req/s)
 #   3. fleet-wide latest   GET /api/v1/products/{pk}/properties/{id}/latest?limit=10000 over a second
 #      product of IOT_READ_FLEET_DEVICES devices, each with its latest values (10 req/s)
+#   4. aggregates          GET .../properties/{id}/aggregate: hourly over 30 days and daily over a year,
+#      over a third product of IOT_READ_AGG_DEVICES devices with a year of one sample every 5 minutes
+#      (20 req/s each): first from raw rows (iot-api starts with its rollups off), then iot-api is
+#      restarted with them on, the script waits until the year is rolled up (and reports how long that
+#      took) and runs the two again
 # Each phase: a short warm-up, then the measured run. Prints requests/s and p50/p90/p99 latency (wrk's
 # --latency report and one RESULT line per phase); tears everything down on exit.
 #
@@ -20,7 +25,8 @@
 # of history, one sample a minute for each of 2 properties: 100 devices x 2 x 5,760 = 1,152,000 values),
 # IOT_READ_LATEST_RPS (1000), IOT_READ_HISTORY_RPS (100), IOT_READ_DURATION_S (30), IOT_READ_WARMUP_S (5),
 # IOT_WRK_THREADS (2), IOT_READ_LATEST_CONNS (50), IOT_READ_HISTORY_CONNS (20), IOT_READ_FLEET_DEVICES
-# (10000; 0 skips phase 3), IOT_READ_FLEET_RPS (10); iot-api's own settings
+# (10000; 0 skips phase 3), IOT_READ_FLEET_RPS (10), IOT_READ_AGG_DEVICES (20; 0 skips phase 4),
+# IOT_READ_AGG_DAYS (366), IOT_READ_AGG_STEP_S (300), IOT_READ_AGG_RPS (20); iot-api's own settings
 # (IOT_HTTP_THREADS, IOT_PG_POOL_THREADS, ...) pass through. IOT_KEEP_TMP=1 keeps the data directory and logs.
 set -euo pipefail
 
@@ -40,7 +46,12 @@ LATEST_CONNS=${IOT_READ_LATEST_CONNS:-50}
 HISTORY_CONNS=${IOT_READ_HISTORY_CONNS:-20}
 FLEET_DEVICES=${IOT_READ_FLEET_DEVICES:-10000}
 FLEET_RPS=${IOT_READ_FLEET_RPS:-10}
+AGG_DEVICES=${IOT_READ_AGG_DEVICES:-20}
+AGG_DAYS=${IOT_READ_AGG_DAYS:-366}
+AGG_STEP_MS=$((${IOT_READ_AGG_STEP_S:-300} * 1000))
+AGG_RPS=${IOT_READ_AGG_RPS:-20}
 FLEET_PK=bench3fleet
+AGG_PK=bench3agg
 PK=bench3read
 PREFIX=rd-
 IDS=temperature,humidity
@@ -96,16 +107,20 @@ PSQL=(iot_pg_psql "$TMP/pg" "$PG_PORT" iot)
 
 TOKEN=$(openssl rand -hex 24)
 API_PORT=$(iot_free_port)
-IOT_PG_DSN=$API_DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
-  IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json "$API" >"$TMP/api.log" 2>&1 &
-API_PID=$!
 BASE=http://127.0.0.1:$API_PORT
-for ((i = 0; i < 200; i++)); do
-  curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
-  kill -0 "$API_PID" 2>/dev/null || { cat "$TMP/api.log" >&2; iot_die "iot-api exited"; }
-  sleep 0.1
-done
-((i < 200)) || iot_die "iot-api does not answer /healthz (log: $TMP/api.log)"
+start_api() {  # start_api ROLLUP_INTERVAL_S: iot-api on API_PORT, waits for /healthz
+  IOT_PG_DSN=$API_DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
+    IOT_ROLLUP_INTERVAL_S=$1 IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json "$API" >>"$TMP/api.log" 2>&1 &
+  API_PID=$!
+  local i
+  for ((i = 0; i < 200; i++)); do
+    curl -sf "$BASE/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$API_PID" 2>/dev/null || { cat "$TMP/api.log" >&2; iot_die "iot-api exited"; }
+    sleep 0.1
+  done
+  iot_die "iot-api does not answer /healthz (log: $TMP/api.log)"
+}
+start_api 0  # rollups off until phase 4 has measured the reads from raw rows
 
 api() {  # api METHOD PATH [JSON]: fails on a non-2xx answer
   local out
@@ -195,6 +210,34 @@ iot_say "loaded $ROWS history values ($SIZE with indexes) and $LATEST latest val
 iot_say "partitions with rows: $PARTS"
 ((ROWS >= 1000000)) || iot_say "warning: fewer than 1,000,000 history values"
 
+# A year of one property for the aggregate product's devices, one sample every AGG_STEP_MS, into daily
+# partitions (the product keeps its history 400 days, so iot-api's retention keeps them).
+if ((AGG_DEVICES > 0)); then
+  api POST /products "{\"productKey\":\"$AGG_PK\",\"name\":\"Aggregate benchmark\",\"validation\":\"weak\",\"retentionDays\":400}" >/dev/null
+  names=$(python3 -c 'import json,sys; print(json.dumps({"deviceNames": ["ag-%05d" % i for i in range(1, int(sys.argv[1]) + 1)]}))' "$AGG_DEVICES")
+  api POST "/products/$AGG_PK/devices:batch" "$names" >/dev/null
+  AGG_POINTS=$((AGG_DAYS * 86400000 / AGG_STEP_MS))
+  AGG_FIRST_MS=$(( LAST_MS - (AGG_POINTS - 1) * AGG_STEP_MS ))
+  t0=$(date +%s.%N)
+  "${PSQL[@]}" -c "
+DO \$\$
+DECLARE d date;
+BEGIN
+  FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($AGG_DAYS + 1), (now() AT TIME ZONE 'UTC')::date, '1 day')::date LOOP
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF property_posts FOR VALUES FROM (%L) TO (%L)',
+                   'property_posts_p' || to_char(d, 'YYYYMMDD'), d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+  END LOOP;
+END \$\$;" -c "
+INSERT INTO property_posts (device_id, ts, received_at, props)
+SELECT d.id, iot_ts($AGG_FIRST_MS + i::bigint * $AGG_STEP_MS), iot_ts($AGG_FIRST_MS + i::bigint * $AGG_STEP_MS + 150),
+       jsonb_build_object('temperature', round((21 + 4 * sin(i / 90.0 + d.id) + 8 * sin(i / 50000.0))::numeric, 2))
+FROM generate_series(0, $AGG_POINTS - 1) AS i
+CROSS JOIN (SELECT id FROM devices WHERE product_key = '$AGG_PK') AS d
+ORDER BY i, d.id" -c "VACUUM (ANALYZE) property_posts"
+  t1=$(date +%s.%N)
+  iot_say "aggregate product: $AGG_DEVICES devices x $AGG_POINTS samples ($AGG_DAYS days) loaded in $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s"
+fi
+
 # --- sanity: one request of each kind answers what the benchmark claims -------------------------------
 n=$(api GET "/products/$PK/devices/${PREFIX}00001/properties" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
 [[ $n == 2 ]] || iot_die "latest properties: $n items, expected 2"
@@ -228,12 +271,12 @@ iot_say "iot-api: IOT_HTTP_THREADS=${IOT_HTTP_THREADS:-default} IOT_PG_POOL_THRE
 
 run_wrk() {  # run_wrk NAME SCRIPT RATE CONNS ARGS...
   local name=$1 script=$2 rate=$3 conns=$4; shift 4
-  IOT_WRK_TARGET_RPS=$rate wrk -t"$WRK_THREADS" -c"$conns" -d"${WARMUP_S}s" -H "Authorization: Bearer $TOKEN" \
+  IOT_WRK_NAME=$name IOT_WRK_TARGET_RPS=$rate wrk -t"$WRK_THREADS" -c"$conns" -d"${WARMUP_S}s" -H "Authorization: Bearer $TOKEN" \
     -s "$IOT_ROOT/bench/wrk/$script" "$BASE" -- "$rate" "$WRK_THREADS" "$@" >"$TMP/$name.warmup.txt" 2>&1 ||
     { cat "$TMP/$name.warmup.txt" >&2; iot_die "wrk warm-up failed"; }
   local a0 p0 a1 p1
   a0=$(cpu_ticks "$API_PID"); p0=$(pg_ticks)
-  IOT_WRK_TARGET_RPS=$rate wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION_S}s" --latency --timeout 5s \
+  IOT_WRK_NAME=$name IOT_WRK_TARGET_RPS=$rate wrk -t"$WRK_THREADS" -c"$conns" -d"${DURATION_S}s" --latency --timeout 5s \
     -H "Authorization: Bearer $TOKEN" -s "$IOT_ROOT/bench/wrk/$script" "$BASE" -- "$rate" "$WRK_THREADS" "$@" \
     >"$TMP/$name.txt" 2>&1 || { cat "$TMP/$name.txt" >&2; iot_die "wrk failed"; }
   a1=$(cpu_ticks "$API_PID"); p1=$(pg_ticks)
@@ -247,5 +290,40 @@ run_wrk history history_page.lua "$HISTORY_RPS" "$HISTORY_CONNS" "$PK" "$PREFIX"
   "$FIRST_MS" "$LAST_MS" "$STEP_MS"
 if ((FLEET_DEVICES > 0)); then
   run_wrk fleet fleet_latest.lua "$FLEET_RPS" 4 "$FLEET_PK" temperature 10000
+fi
+if ((AGG_DEVICES > 0)); then
+  NOW_MS=$(( $(date +%s) * 1000 ))
+  agg_phases() {  # agg_phases LABEL
+    run_wrk "aggregate_1h_30d_$1" aggregate.lua "$AGG_RPS" 4 "$AGG_PK" ag- "$AGG_DEVICES" \
+      temperature 1h $((30 * 86400000)) "$NOW_MS"
+    run_wrk "aggregate_1d_year_$1" aggregate.lua "$AGG_RPS" 4 "$AGG_PK" ag- "$AGG_DEVICES" \
+      temperature 1d $((365 * 86400000)) "$NOW_MS"
+  }
+  q="/products/$AGG_PK/devices/ag-00001/properties/temperature/aggregate?interval=1d&from=$((NOW_MS - 365 * 86400000))&to=$NOW_MS"
+  RAW_ANSWER=$(api GET "$q")
+  agg_phases raw
+  # Rollups on: iot-api rolls the stored year (backfill) and keeps up from then on.
+  kill -TERM "$API_PID"; wait "$API_PID" 2>/dev/null || true
+  t0=$(date +%s.%N)
+  start_api 1
+  for ((i = 0; i < 6000; i++)); do
+    [[ $("${PSQL[@]}" -c "SELECT rolled_until = closed_until AND closed_until >= now() - interval '62 minutes' FROM rollup_state") == t ]] && break
+    sleep 0.1
+  done
+  ((i < 6000)) || iot_die "the rollups did not catch up in 10 minutes (log: $TMP/api.log)"
+  t1=$(date +%s.%N)
+  iot_say "rollups: the stored history rolled up in $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s ($("${PSQL[@]}" -c "SELECT count(*) FROM property_rollups") rows, $("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'property_rollups'::regclass") with indexes)"
+  # Same answer from the rollups (avg within float rounding).
+  python3 - "$RAW_ANSWER" "$(api GET "$q")" <<'PY' || iot_die "the aggregate answered differently from the rollups"
+import json, sys
+a, b = (json.loads(x)["items"] for x in sys.argv[1:3])
+assert len(a) == len(b) and len(a) > 0, (len(a), len(b))
+for x, y in zip(a, b):
+    for k in ("time", "count", "min", "max", "first", "last"):
+        assert x[k] == y[k], (k, x, y)
+    assert abs(x["avg"] - y["avg"]) <= 1e-9 * max(1.0, abs(x["avg"])), (x, y)
+print("aggregate check: %d daily buckets, the same from raw rows and from rollups" % len(a))
+PY
+  agg_phases rollups
 fi
 iot_say "rows: $ROWS history rows over $DAYS days, $DEVICES devices x 2 properties; load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -60,20 +60,21 @@ const Statement kAggregate{
     "WITH k AS (SELECT greatest(iot_ts($6), least(s.kept_from, iot_ts($7))) AS lo, s.rolled_until "
     "  FROM rollup_state s), "
     "c AS (SELECT lo, greatest(lo, least(iot_ts($7), rolled_until)) AS hi FROM k), "
+    // Scalar subqueries, not joins: their values bound the index scans and prune partitions at run time.
     "parts AS ("
     "  SELECT r.hour AS t, r.count AS n, r.sum AS s, r.min AS mn, r.max AS mx, "
     "  ARRAY[iot_ms(r.first_ts)::float8, r.first_id::float8, r.first] AS f, "
     "  ARRAY[iot_ms(r.last_ts)::float8, r.last_id::float8, r.last] AS l "
-    "  FROM property_rollups r, c WHERE r.device_id = $1 AND r.identifier = $2::text "
-    "  AND r.hour >= c.lo AND r.hour < c.hi "
+    "  FROM property_rollups r WHERE r.device_id = $1 AND r.identifier = $2::text "
+    "  AND r.hour >= (SELECT lo FROM c) AND r.hour < (SELECT hi FROM c) "
     "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
-    "  rollup_pending q, c, property_posts p WHERE q.device_id = $1 AND q.ts >= c.lo AND q.ts < c.hi "
-    "  AND p.device_id = q.device_id AND p.ts = q.ts AND p.id = q.id" IOT_AGGREGATE_RAW_NUMBER
-    "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
-    "  property_posts p, c WHERE p.device_id = $1 AND p.ts >= iot_ts($3) AND p.ts < c.lo" IOT_AGGREGATE_RAW_NUMBER
-    "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
-    "  property_posts p, c WHERE p.device_id = $1 AND p.ts >= c.hi AND p.ts < iot_ts($4)" IOT_AGGREGATE_RAW_NUMBER
-    ") "
+    "  rollup_pending q, property_posts p WHERE q.device_id = $1 AND q.ts >= (SELECT lo FROM c) "
+    "  AND q.ts < (SELECT hi FROM c) AND p.device_id = q.device_id AND p.ts = q.ts AND p.id = q.id"
+    IOT_AGGREGATE_RAW_NUMBER "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
+    "  property_posts p WHERE p.device_id = $1 AND p.ts >= iot_ts($3) AND p.ts < (SELECT lo FROM c)"
+    IOT_AGGREGATE_RAW_NUMBER "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
+    "  property_posts p WHERE p.device_id = $1 AND p.ts >= (SELECT hi FROM c) AND p.ts < iot_ts($4)"
+    IOT_AGGREGATE_RAW_NUMBER ") "
     "SELECT iot_ms(date_bin($5 * interval '1 millisecond', t, timestamptz '1970-01-01 00:00:00+00')) AS b, "
     "sum(s) / sum(n)::float8, min(mn), max(mx), sum(n)::bigint, (min(f))[3], (max(l))[3] "
     "FROM parts GROUP BY b ORDER BY b"};
