@@ -42,7 +42,17 @@ CREATE TABLE property_rollups (
   PRIMARY KEY (device_id, identifier, hour)
 ) PARTITION BY RANGE (hour);
 -- Monthly partitions property_rollups_pYYYYMM, created by RollUp before it writes into a month and dropped
--- whole by its retention.
+-- whole by its retention. Rows are written hour after hour: a BRIN index finds an hour's rows for the
+-- daily level below.
+CREATE INDEX property_rollups_hour_brin ON property_rollups USING brin (hour) WITH (pages_per_range = 16);
+
+-- The same per UTC day, recomputed from the hourly rows whenever an hour of the day is rolled or a late
+-- row merged into one (in the same transaction): a year of one property is 366 rows, where the hourly rows
+-- of one series lie one or two to a page among the other series'. Partitioned like the hourly table
+-- (property_rollups_daily_pYYYYMM, created and dropped with it).
+CREATE TABLE property_rollups_daily (LIKE property_rollups INCLUDING DEFAULTS) PARTITION BY RANGE (hour);
+ALTER TABLE property_rollups_daily ADD PRIMARY KEY (device_id, identifier, hour);
+COMMENT ON COLUMN property_rollups_daily.hour IS 'the UTC day''s first hour';
 
 CREATE TABLE rollup_pending (
   device_id  bigint NOT NULL,

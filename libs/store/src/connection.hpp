@@ -104,8 +104,12 @@ std::string FormatTimestamp(TimeMs ms);
 std::int64_t DayOf(TimeMs ms);
 
 inline constexpr TimeMs kHourMs = 3600000;
-// The start of the UTC hour holding `ms` (also before 1970).
-inline TimeMs FloorHour(TimeMs ms) { return ms - (((ms % kHourMs) + kHourMs) % kHourMs); }
+inline constexpr TimeMs kUtcDayMs = 24 * kHourMs;
+// The start of the UTC hour (day, ...: `unit` divides a day) holding `ms`, also before 1970.
+inline TimeMs FloorTo(TimeMs ms, TimeMs unit) { return ms - (((ms % unit) + unit) % unit); }
+inline TimeMs FloorHour(TimeMs ms) { return FloorTo(ms, kHourMs); }
+// The first whole unit at or after `ms`.
+inline TimeMs CeilTo(TimeMs ms, TimeMs unit) { return FloorTo(ms, unit) == ms ? ms : FloorTo(ms, unit) + unit; }
 
 }  // namespace iot::store
 

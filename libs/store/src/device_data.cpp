@@ -1,5 +1,7 @@
 #include "iot/store/device_data.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "audit_tx.hpp"
@@ -46,38 +48,49 @@ const Statement kHistoryDesc{"data_history_desc",
                              "device_id = $1 AND props ? $2::text "
                              "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) < (iot_ts($5), $6) "
                              "ORDER BY ts DESC, id DESC LIMIT $7"};
-// Numeric values only; first/last by device time (id breaks ties), as [ms, id, value] arrays whose min
-// and max order like (ts, id). Whole hours in [$6, $7) that are rolled up (schemas/sql/023_rollups.sql)
-// come from property_rollups plus their late rows not merged yet; the rest of [$3, $4) from raw rows.
-// $6 = $7 when the interval is not a whole number of hours.
+// Aggregates: numeric values only; first/last by device time (id breaks ties), as [ms, id, value] arrays
+// whose min and max order like (ts, id). The whole hours in [lo, hi) that are rolled up
+// (schemas/sql/023_rollups.sql) come from property_rollups, plus their late rows not merged yet; the rest
+// of [from, to) from raw rows. kAggregateBounds narrows the caller's whole hours [$2, $3) to the rolled
+// ones kept by retention and says whether late rows wait there.
+const Statement kAggregateBounds{
+    "data_aggregate_bounds",
+    "SELECT iot_ms(lo), iot_ms(hi), EXISTS (SELECT 1 FROM rollup_pending q WHERE q.device_id = $1 "
+    "AND q.ts >= lo AND q.ts < hi) FROM (SELECT lo, greatest(lo, least(iot_ts($3), s.rolled_until)) AS hi "
+    "FROM rollup_state s, LATERAL (SELECT greatest(iot_ts($2), least(s.kept_from, iot_ts($3))) AS lo) k) b"};
+// The aggregate itself is planned for its bounds ($3 from, $4 to, $6 lo, $7 hi as timestamptz constants):
+// the planner then reads only the partitions they cover (a year of daily partitions otherwise costs
+// each branch hundreds of opened partitions per request). $5: the bucket width in ms.
 #define IOT_AGGREGATE_RAW_VALUES                                                                     \
   "SELECT p.ts AS t, 1::bigint AS n, x AS s, x AS mn, x AS mx, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] " \
   "AS f, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] AS l FROM (SELECT p.ts, p.id, "                    \
   "(p.props -> $2::text)::float8 AS x FROM "
 #define IOT_AGGREGATE_RAW_NUMBER " AND p.props ? $2::text AND jsonb_typeof(p.props -> $2::text) = 'number') p"
-const Statement kAggregate{
-    "data_aggregate",
-    "WITH k AS (SELECT greatest(iot_ts($6), least(s.kept_from, iot_ts($7))) AS lo, s.rolled_until "
-    "  FROM rollup_state s), "
-    "c AS (SELECT lo, greatest(lo, least(iot_ts($7), rolled_until)) AS hi FROM k), "
-    // Scalar subqueries, not joins: their values bound the index scans and prune partitions at run time.
-    "parts AS ("
-    "  SELECT r.hour AS t, r.count AS n, r.sum AS s, r.min AS mn, r.max AS mx, "
-    "  ARRAY[iot_ms(r.first_ts)::float8, r.first_id::float8, r.first] AS f, "
-    "  ARRAY[iot_ms(r.last_ts)::float8, r.last_id::float8, r.last] AS l "
-    "  FROM property_rollups r WHERE r.device_id = $1 AND r.identifier = $2::text "
-    "  AND r.hour >= (SELECT lo FROM c) AND r.hour < (SELECT hi FROM c) "
+// Days: $8 and $9 bound the whole days of [$6, $7) read from property_rollups_daily when the buckets
+// are whole days ($8 = $9 otherwise); the hours around them from property_rollups.
+#define IOT_AGGREGATE_ROLLED(TABLE, FROM, TO)                                                           \
+  "  SELECT r.hour AS t, r.count AS n, r.sum AS s, r.min AS mn, r.max AS mx, "                           \
+  "  ARRAY[iot_ms(r.first_ts)::float8, r.first_id::float8, r.first] AS f, "                              \
+  "  ARRAY[iot_ms(r.last_ts)::float8, r.last_id::float8, r.last] AS l "                                  \
+  "  FROM " TABLE " r WHERE r.device_id = $1 AND r.identifier = $2::text "                               \
+  "  AND r.hour >= " FROM "::timestamptz AND r.hour < " TO "::timestamptz UNION ALL "
+constexpr const char* kAggregateRollups =
+    "WITH parts AS (" IOT_AGGREGATE_ROLLED("property_rollups", "$6", "$8")
+        IOT_AGGREGATE_ROLLED("property_rollups_daily", "$8", "$9")
+            IOT_AGGREGATE_ROLLED("property_rollups", "$9", "$7") IOT_AGGREGATE_RAW_VALUES
+    "  property_posts p WHERE p.device_id = $1 AND p.ts >= $3::timestamptz AND p.ts < $6::timestamptz"
+    IOT_AGGREGATE_RAW_NUMBER "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
+    "  property_posts p WHERE p.device_id = $1 AND p.ts >= $7::timestamptz AND p.ts < $4::timestamptz"
+    IOT_AGGREGATE_RAW_NUMBER;
+constexpr const char* kAggregateLate =
     "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
-    "  rollup_pending q, property_posts p WHERE q.device_id = $1 AND q.ts >= (SELECT lo FROM c) "
-    "  AND q.ts < (SELECT hi FROM c) AND p.device_id = q.device_id AND p.ts = q.ts AND p.id = q.id"
-    IOT_AGGREGATE_RAW_NUMBER "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
-    "  property_posts p WHERE p.device_id = $1 AND p.ts >= iot_ts($3) AND p.ts < (SELECT lo FROM c)"
-    IOT_AGGREGATE_RAW_NUMBER "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
-    "  property_posts p WHERE p.device_id = $1 AND p.ts >= (SELECT hi FROM c) AND p.ts < iot_ts($4)"
-    IOT_AGGREGATE_RAW_NUMBER ") "
-    "SELECT iot_ms(date_bin($5 * interval '1 millisecond', t, timestamptz '1970-01-01 00:00:00+00')) AS b, "
+    "  rollup_pending q, property_posts p WHERE q.device_id = $1 AND q.ts >= $6::timestamptz "
+    "  AND q.ts < $7::timestamptz AND p.device_id = q.device_id AND p.ts = q.ts AND p.id = q.id "
+    "  AND p.ts >= $6::timestamptz AND p.ts < $7::timestamptz" IOT_AGGREGATE_RAW_NUMBER;
+constexpr const char* kAggregateBuckets =
+    ") SELECT iot_ms(date_bin($5 * interval '1 millisecond', t, timestamptz '1970-01-01 00:00:00+00')) AS b, "
     "sum(s) / sum(n)::float8, min(mn), max(mx), sum(n)::bigint, (min(f))[3], (max(l))[3] "
-    "FROM parts GROUP BY b ORDER BY b"};
+    "FROM parts GROUP BY b ORDER BY b";
 const Statement kEventsAsc{
     "data_events_asc",
     "SELECT identifier, type, output::text, iot_ms(ts), id FROM events WHERE device_id = $1 "
@@ -307,22 +320,42 @@ Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t devi
     return make_error_code(Errc::kInvalid);
   }
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<AggregateBucket>> {
-    pqxx::read_transaction tx(c);
-    std::vector<AggregateBucket> out;
+    // One snapshot for the bounds and the values (a roll or merge between them must not count twice).
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx(c);
     // Whole hours inside [from, to) may come from the rollups when buckets are whole hours (aligned to
     // the epoch like the hours).
     TimeMs lo = q.from;
     TimeMs hi = q.from;
+    bool late = false;
     if (q.interval_ms % kHourMs == 0) {
-      const TimeMs first_hour = FloorHour(q.from) == q.from ? q.from : FloorHour(q.from) + kHourMs;
-      const TimeMs end_hour = FloorHour(q.to);
-      if (first_hour < end_hour) {
-        lo = first_hour;
-        hi = end_hour;
+      const TimeMs first_hour = CeilTo(q.from, kHourMs);
+      if (const TimeMs end_hour = FloorHour(q.to); first_hour < end_hour) {
+        const auto bounds = Exec(tx, kAggregateBounds, device_id, first_hour, end_hour)[0];
+        lo = bounds[0].as<TimeMs>();
+        hi = bounds[1].as<TimeMs>();
+        late = bounds[2].as<bool>();
       }
     }
-    for (const auto& row :
-         Exec(tx, kAggregate, device_id, S(identifier), q.from, q.to, q.interval_ms, lo, hi)) {
+    TimeMs days_lo = lo;
+    TimeMs days_hi = lo;
+    if (q.interval_ms % kUtcDayMs == 0) {
+      const TimeMs first_day = CeilTo(lo, kUtcDayMs);
+      if (const TimeMs end_day = FloorTo(hi, kUtcDayMs); first_day < end_day) {
+        days_lo = first_day;
+        days_hi = end_day;
+      }
+    }
+    std::string sql = kAggregateRollups;
+    if (late) {
+      sql += kAggregateLate;
+    }
+    sql += kAggregateBuckets;
+    detail::CountStatement();
+    std::vector<AggregateBucket> out;
+    // No value is stored outside years 1..9999: bounds beyond them read the same.
+    const auto at = [](TimeMs ms) { return FormatTimestamp(std::clamp(ms, kMinTimeMs, kMaxTimeMs)); };
+    for (const auto& row : tx.exec_params(sql, device_id, S(identifier), at(q.from), at(q.to), q.interval_ms,
+                                          at(lo), at(hi), at(days_lo), at(days_hi))) {
       out.push_back(AggregateBucket{row[0].as<TimeMs>(), row[1].as<double>(), row[2].as<double>(),
                                     row[3].as<double>(), row[4].as<std::int64_t>(), row[5].as<double>(),
                                     row[6].as<double>()});

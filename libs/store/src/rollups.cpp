@@ -8,7 +8,7 @@ namespace iot::store {
 namespace {
 
 constexpr std::int64_t kRollupLockKey = 0x696f745f726f6c6c;  // "iot_roll"
-constexpr TimeMs kDayMs = 86400000;
+constexpr TimeMs kDayMs = kUtcDayMs;
 
 const Statement kTryLock{"rollup_try_lock", "SELECT pg_try_advisory_xact_lock($1)"};
 // -infinity (nothing closed or rolled yet) reads as NULL.
@@ -47,6 +47,22 @@ const Statement kStatus{
   "e.value::float8 AS x, ARRAY[iot_ms(p.ts)::float8, p.id::float8, e.value::float8] AS k " FROM_ROWS     \
   " CROSS JOIN LATERAL jsonb_each(p.props) AS e WHERE jsonb_typeof(e.value) = 'number' AND " CONDITION ") v "              \
   "GROUP BY device_id, key, hour"
+// Replaces a rollup row with the new one.
+#define IOT_ROLLUP_REPLACE                                                                                 \
+  "ON CONFLICT (device_id, identifier, hour) DO UPDATE SET count = excluded.count, sum = excluded.sum, "   \
+  "min = excluded.min, max = excluded.max, first = excluded.first, first_ts = excluded.first_ts, "        \
+  "first_id = excluded.first_id, last = excluded.last, last_ts = excluded.last_ts, "                      \
+  "last_id = excluded.last_id"
+// Days recomputed from their hourly rows (FROM_HOURS: `h`, the hourly rows to read).
+#define IOT_ROLLUP_DAYS(FROM_HOURS)                                                                        \
+  "INSERT INTO property_rollups_daily (device_id, identifier, hour, count, sum, min, max, first, "          \
+  "first_ts, first_id, last, last_ts, last_id) SELECT device_id, identifier, d, n, s, mn, mx, f[3], "     \
+  "iot_ts(f[1]::bigint), f[2]::bigint, l[3], iot_ts(l[1]::bigint), l[2]::bigint FROM (SELECT h.device_id, " \
+  "h.identifier, date_bin(interval '1 day', h.hour, timestamptz '1970-01-01 00:00:00+00') AS d, "         \
+  "sum(h.count)::bigint AS n, sum(h.sum) AS s, min(h.min) AS mn, max(h.max) AS mx, "                      \
+  "min(ARRAY[iot_ms(h.first_ts)::float8, h.first_id::float8, h.first]) AS f, "                            \
+  "max(ARRAY[iot_ms(h.last_ts)::float8, h.last_id::float8, h.last]) AS l " FROM_HOURS                      \
+  " GROUP BY 1, 2, 3) a " IOT_ROLLUP_REPLACE
 #define IOT_ROLLUP_INSERT                                                                                  \
   "INSERT INTO property_rollups AS r (device_id, identifier, hour, count, sum, min, max, first, first_ts, " \
   "first_id, last, last_ts, last_id) SELECT device_id, key, hour, n, s, mn, mx, f[3], iot_ts(f[1]::bigint), " \
@@ -57,16 +73,22 @@ const Statement kStatus{
 const Statement kRollHours{
     "rollup_hours",
     "WITH a AS (" IOT_ROLLUP_AGGREGATE("FROM property_posts p", "p.ts >= iot_ts($1) AND p.ts < iot_ts($2)")
-    ") " IOT_ROLLUP_INSERT
-    "ON CONFLICT (device_id, identifier, hour) DO UPDATE SET count = excluded.count, sum = excluded.sum, "
-    "min = excluded.min, max = excluded.max, first = excluded.first, first_ts = excluded.first_ts, "
-    "first_id = excluded.first_id, last = excluded.last, last_ts = excluded.last_ts, "
-    "last_id = excluded.last_id"};
+    ") " IOT_ROLLUP_INSERT IOT_ROLLUP_REPLACE};
+// The days of [$1, $2) (whole days) from their hourly rows, after a roll of hours in them.
+const Statement kRollDays{"rollup_days",
+                          IOT_ROLLUP_DAYS("FROM property_rollups h WHERE h.hour >= iot_ts($1) "
+                                          "AND h.hour < iot_ts($2)")};
+// The days a late merge touched ($1: a JSON array of [device id, identifier, day ms]).
+const Statement kMergeDays{
+    "rollup_merge_days",
+    IOT_ROLLUP_DAYS("FROM jsonb_array_elements($1::jsonb) AS k JOIN property_rollups h "
+                    "ON h.device_id = (k ->> 0)::bigint AND h.identifier = k ->> 1 "
+                    "AND h.hour >= iot_ts((k ->> 2)::bigint) AND h.hour < iot_ts((k ->> 2)::bigint + 86400000)")};
 // Late rows of the hours just rolled from raw rows are in the rollup already (those this snapshot saw).
 const Statement kDropLateIn{"rollup_drop_late_in",
                             "DELETE FROM rollup_pending WHERE ts >= iot_ts($1) AND ts < iot_ts($2)"};
 // Up to $1 late rows of rolled hours, merged into their hours; rows older than $2 (past the rollups'
-// retention) are dropped unmerged. Returns how many were taken.
+// retention) are dropped unmerged. Returns how many were taken and the days touched (for kMergeDays).
 const Statement kMergeLate{
     "rollup_merge_late",
     "WITH taken AS (DELETE FROM rollup_pending WHERE ctid = ANY (ARRAY("
@@ -87,8 +109,10 @@ const Statement kMergeLate{
     "  THEN excluded.last ELSE r.last END, "
     "last_id = CASE WHEN (excluded.last_ts, excluded.last_id) > (r.last_ts, r.last_id) "
     "  THEN excluded.last_id ELSE r.last_id END, "
-    "last_ts = greatest(r.last_ts, excluded.last_ts) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM merged)"};
+    "last_ts = greatest(r.last_ts, excluded.last_ts) RETURNING device_id, identifier, hour) "
+    "SELECT (SELECT count(*) FROM taken), (SELECT coalesce(jsonb_agg(DISTINCT jsonb_build_array(device_id, "
+    "identifier, iot_ms(date_bin(interval '1 day', hour, timestamptz '1970-01-01 00:00:00+00')))), '[]') "
+    "FROM merged)::text"};
 
 // Monthly partitions (name suffix, first day, first day of the next month) missing for [$1, $2).
 const Statement kMissingMonths{
@@ -118,11 +142,13 @@ std::optional<TimeMs> OptMs(const pqxx::field& f) { return Opt<TimeMs>(f); }
 void CreateMonths(pqxx::work& tx, const pqxx::result& missing, RollupReport& report) {
   for (const auto& row : missing) {
     // Names and bounds come from to_char of timestamps: digits and dashes only.
-    const std::string name = "property_rollups_p" + row[0].as<std::string>();
-    tx.exec("CREATE TABLE " + tx.quote_name(name) + " PARTITION OF property_rollups FOR VALUES FROM (" +
-            tx.quote(row[1].as<std::string>() + " 00:00:00+00") + ") TO (" +
-            tx.quote(row[2].as<std::string>() + " 00:00:00+00") + ")");
-    report.created.push_back(name);
+    const std::string bounds = " FOR VALUES FROM (" + tx.quote(row[1].as<std::string>() + " 00:00:00+00") +
+                               ") TO (" + tx.quote(row[2].as<std::string>() + " 00:00:00+00") + ")";
+    for (const char* table : {"property_rollups", "property_rollups_daily"}) {
+      const std::string name = std::string(table) + "_p" + row[0].as<std::string>();
+      tx.exec("CREATE TABLE " + tx.quote_name(name) + " PARTITION OF " + table + bounds);
+      report.created.push_back(name);
+    }
   }
 }
 
@@ -159,6 +185,7 @@ bool StepHorizon(pqxx::connection& c, TimeMs now, TimeMs keep_from, const Rollup
       if (lo < hi) {
         CreateMonths(tx, Exec(tx, kMissingMonths, lo, hi), report);
         Exec(tx, kRollHours, lo, hi);
+        Exec(tx, kRollDays, FloorTo(lo, kDayMs), CeilTo(hi, kDayMs));
         Exec(tx, kDropLateIn, lo, hi);
         report.hours_rolled = static_cast<int>((hi - lo) / kHourMs);
       }
@@ -196,6 +223,9 @@ Result<RollupReport> RollUp(Db& db, TimeMs now, const RollupSettings& s) {
       CreateMonths(tx, Exec(tx, kMissingLateMonths, keep_from), report);
       const auto merged = Exec(tx, kMergeLate, s.late_per_step, keep_from)[0];
       report.late_merged = merged[0].as<std::int64_t>();
+      if (report.late_merged > 0) {
+        Exec(tx, kMergeDays, merged[1].as<std::string>());
+      }
       report.more = report.more || report.late_merged >= s.late_per_step;
       tx.commit();
     }
@@ -216,6 +246,7 @@ Result<RollupReport> RollUp(Db& db, TimeMs now, const RollupSettings& s) {
         }
         tx.exec("SET LOCAL lock_timeout = '100ms'");
         tx.exec("DROP TABLE " + tx.quote_name(name));
+        tx.exec("DROP TABLE IF EXISTS " + tx.quote_name("property_rollups_daily_p" + name.substr(18)));
         tx.commit();
         report.dropped.push_back(name);
       } catch (const pqxx::sql_error&) {

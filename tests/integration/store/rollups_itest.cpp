@@ -154,7 +154,7 @@ TEST_CASE("Rollups: aggregates from hourly rollups answer as from raw rows, late
   const TimeMs now = kT0 + 3 * kDay + 1 * kHour + 30 * 60000;
   const auto report = RollUntilDone(f.db, now);
   CHECK(report.hours_rolled == 3 * 24 + 1);
-  CHECK(report.created == std::vector<std::string>{"property_rollups_p202601"});
+  CHECK(report.created == std::vector<std::string>{"property_rollups_p202601", "property_rollups_daily_p202601"});
   auto status = GetRollupStatus(f.db).value();
   CHECK(status.rolled_until == kT0 + 3 * kDay + kHour);
   CHECK(status.closed_until == kT0 + 3 * kDay + kHour);
@@ -162,6 +162,8 @@ TEST_CASE("Rollups: aggregates from hourly rollups answer as from raw rows, late
   CHECK(Scalar(f.pg.Dsn(), "SELECT count(*) FROM property_rollups WHERE identifier <> 'T'") == 0);
   CHECK(Scalar(f.pg.Dsn(), "SELECT count(*) FROM property_rollups WHERE device_id = " + std::to_string(dev)) ==
         3 * 24);
+  CHECK(Scalar(f.pg.Dsn(), "SELECT count(*) FROM property_rollups_daily WHERE device_id = " +
+                               std::to_string(dev)) == 3);
   for (std::size_t i = 0; i < queries.size(); ++i) {
     INFO("query " << i);
     CheckSame(Aggregate(f.db, dev, queries[i].from, queries[i].to, queries[i].interval), from_raw[i]);
@@ -200,6 +202,24 @@ TEST_CASE("Rollups: aggregates from hourly rollups answer as from raw rows, late
   CHECK(merged.hours_rolled == 0);
   CHECK(GetRollupStatus(f.db).value().late_waiting == 0);
   CheckSame(Aggregate(f.db, dev, hour5, hour5 + kHour, kHour), {want});
+  // The day's row took them too.
+  AggregateBucket want_day = from_raw[2][0];
+  want_day.count += 2;
+  want_day.max = 1000.5;
+  want_day.min = std::min(want_day.min, -3.25);
+  want_day.avg = (from_raw[2][0].avg * static_cast<double>(from_raw[2][0].count) + 1000.5 - 3.25) /
+                 static_cast<double>(want_day.count);
+  CheckSame(Aggregate(f.db, dev, kT0, kT0 + kDay, kDay), {want_day});
+
+  // Daily buckets read the daily rows: without the second day's hourly rows, its daily bucket stands.
+  {
+    pqxx::connection c(f.pg.Dsn());
+    pqxx::work tx(c);
+    tx.exec_params0("DELETE FROM property_rollups WHERE device_id = $1 AND hour >= $2::timestamptz", dev,
+                    "2026-01-02 00:00:00+00");
+    tx.commit();
+  }
+  CheckSame(Aggregate(f.db, dev, kT0 + kDay, kT0 + 2 * kDay, kDay), {from_raw[2][1]});
 
   // A late row of the open hour is not late: it waits for its hour to close like the others.
   WriteOne(f.db, dev, "T", "7", now - 60000, "open-1");
@@ -271,7 +291,8 @@ TEST_CASE("Rollups: existing history is rolled after migration 023, retention dr
   const TimeMs now = kT0 + 59 * kDay + kHour;
   const auto report = RollUntilDone(db, now);
   CHECK(report.hours_rolled == 59 * 24);
-  CHECK(report.created == std::vector<std::string>{"property_rollups_p202601", "property_rollups_p202602"});
+  CHECK(report.created == std::vector<std::string>{"property_rollups_p202601", "property_rollups_daily_p202601",
+                                                  "property_rollups_p202602", "property_rollups_daily_p202602"});
   CHECK(Scalar(pg.Dsn(), "SELECT count(*) FROM property_rollups") == 59 * 4);
   CheckSame(Aggregate(db, dev, kT0, kT0 + 31 * kDay, kDay), jan_raw);
   CheckSame(Aggregate(db, dev, kT0 + 31 * kDay, kT0 + 59 * kDay, kDay), feb_raw);
