@@ -312,7 +312,7 @@ if ((AGG_DEVICES > 0)); then
   done
   ((i < 6000)) || iot_die "the rollups did not catch up in 10 minutes (log: $TMP/api.log)"
   t1=$(date +%s.%N)
-  iot_say "rollups: the stored history rolled up in $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s ($("${PSQL[@]}" -c "SELECT count(*) FROM property_rollups") rows, $("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'property_rollups'::regclass") with indexes)"
+  iot_say "rollups: the stored history rolled up in $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s ($("${PSQL[@]}" -c "SELECT count(*) FROM property_rollups") hourly and $("${PSQL[@]}" -c "SELECT count(*) FROM property_rollups_daily") daily rows, $("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent IN ('property_rollups'::regclass, 'property_rollups_daily'::regclass)") with indexes)"
   # Same answer from the rollups (avg within float rounding).
   python3 - "$RAW_ANSWER" "$(api GET "$q")" <<'PY' || iot_die "the aggregate answered differently from the rollups"
 import json, sys
