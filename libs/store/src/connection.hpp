@@ -132,6 +132,14 @@ pqxx::result Exec(pqxx::transaction_base& tx, const Statement& st, Args&&... arg
   tx.conn().prepare(st.name, st.sql);
   return tx.exec_prepared(st.name, std::forward<Args>(args)...);
 }
+// Runs `sql` planned for these very parameters (an unnamed statement, never a cached generic plan): for
+// statements whose generic plan can be wrong by orders of magnitude (the selectivity of `jsonb ? $n`, or
+// partitions that only plan-time pruning leaves out).
+template <class... Args>
+pqxx::result ExecPlanned(pqxx::transaction_base& tx, const std::string& sql, Args&&... args) {
+  detail::CountStatement();
+  return tx.exec_params(sql, std::forward<Args>(args)...);
+}
 
 }  // namespace iot::store
 

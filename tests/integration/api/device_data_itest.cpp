@@ -1,11 +1,13 @@
 // Device data reads against the real binary, with data seeded through the store's TelemetryWriter
 // (the gateway is a separate service), and hostile input in every path and query parameter.
 #include <algorithm>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
+#include "iot/store/rollups.hpp"
 #include "iot/store/telemetry_writer.hpp"
 #include "rest_fixture.hpp"
 
@@ -311,6 +313,107 @@ TEST_CASE("rest: aggregate in UTC buckets, numeric properties only", "[integrati
   CheckProblem(rest.Call("GET", base + "TargetTemp/aggregate?interval=1m&fn=avg,median" + range), 400);
   CheckProblem(
       rest.Call("GET", base + "TargetTemp/aggregate?interval=1s&from=0&to=" + std::to_string(NowMs())), 400);
+}
+
+namespace {
+
+// An independent oracle for the aggregate of (time, value) samples in time order: UTC-aligned buckets.
+json Expected(const std::vector<std::pair<std::int64_t, double>>& samples, std::int64_t from, std::int64_t to,
+              std::int64_t interval) {
+  std::map<std::int64_t, std::vector<double>> buckets;
+  for (const auto& [t, v] : samples) {
+    if (t >= from && t < to) {
+      buckets[t - t % interval].push_back(v);
+    }
+  }
+  json items = json::array();
+  for (const auto& [time, values] : buckets) {
+    double sum = 0;
+    for (double v : values) {
+      sum += v;
+    }
+    items.push_back({{"time", time},
+                     {"avg", sum / static_cast<double>(values.size())},
+                     {"min", *std::min_element(values.begin(), values.end())},
+                     {"max", *std::max_element(values.begin(), values.end())},
+                     {"count", values.size()},
+                     {"first", values.front()},
+                     {"last", values.back()}});
+  }
+  return items;
+}
+
+void CheckItems(const json& got, const json& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("bucket " << i << ": " << got[i].dump() << " want " << want[i].dump());
+    for (const char* exact : {"time", "count", "min", "max", "first", "last"}) {
+      CHECK(got[i][exact] == want[i][exact]);
+    }
+    CHECK(got[i]["avg"].get<double>() == Approx(want[i]["avg"].get<double>()).epsilon(1e-9));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("rest: aggregates of whole hours and days from the rollups iot-api keeps, late values included",
+          "[integration][api][rest]") {
+  Rest rest(Env{{"IOT_ROLLUP_INTERVAL_S", "1"}});
+  INFO(rest.api.Log());
+  const std::int64_t id = SetUp(rest);
+  constexpr std::int64_t kHour = 60 * kMinute;
+  constexpr std::int64_t kDay = 24 * kHour;
+  // Three days of TargetTemp, a value every 10 minutes, ending two hours ago (closed hours).
+  const std::int64_t end = NowMs() / kHour * kHour - 2 * kHour;
+  const std::int64_t start = end - 3 * kDay;
+  std::vector<std::pair<std::int64_t, double>> samples;
+  std::vector<store::TelemetryMessage> batch;
+  for (std::int64_t t = start, i = 0; t < end; t += 10 * kMinute, ++i) {
+    const double v = static_cast<double>(i * 37 % 101) / 4.0 - 5;
+    samples.emplace_back(t, v);
+    store::TelemetryMessage m = Props(id, {{"TargetTemp", nlohmann::json(v).dump(), t}});
+    m.received_at = NowMs();
+    batch.push_back(std::move(m));
+  }
+  store::TelemetryWriter writer(rest.db);
+  REQUIRE(writer.Write(batch).has_value());
+  // iot-api rolls them up (they are late: their hours closed before they were written) within seconds.
+  const auto caught_up = [&] {
+    for (int i = 0; i < 300; ++i) {
+      auto status = store::GetRollupStatus(rest.db);
+      REQUIRE(status.has_value());
+      if (status->rolled_until && *status->rolled_until >= end && status->late_waiting == 0) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  REQUIRE(caught_up());
+  const std::string base = "/products/dpk00001/devices/dev-1/properties/TargetTemp/aggregate?";
+  struct Query {
+    std::string interval;
+    std::int64_t from, to, width;
+  };
+  for (const Query& q : {Query{"1d", start - start % kDay, end, kDay}, Query{"1h", start + 17 * kMinute, end - 3 * kMinute, kHour},
+                         Query{"6h", start - 30 * kMinute, end + kHour, 6 * kHour}}) {
+    INFO("interval " << q.interval);
+    auto r = rest.Call("GET", base + "interval=" + q.interval + "&from=" + std::to_string(q.from) +
+                                  "&to=" + std::to_string(q.to));
+    REQUIRE(r.status == 200);
+    CheckItems(Json(r)["items"], Expected(samples, q.from, q.to, q.width));
+  }
+  // A late value in a rolled hour counts at once and after iot-api merged it.
+  const std::int64_t late_t = start + 5 * kHour + 1;
+  Write(rest, Props(id, {{"TargetTemp", "1000", late_t}}));
+  samples.emplace_back(late_t, 1000.0);
+  std::sort(samples.begin(), samples.end());
+  const std::string day_query =
+      base + "interval=1d&from=" + std::to_string(start - start % kDay) + "&to=" + std::to_string(end);
+  const json want = Expected(samples, start - start % kDay, end, kDay);
+  CheckItems(Json(rest.Call("GET", day_query))["items"], want);
+  REQUIRE(caught_up());
+  CheckItems(Json(rest.Call("GET", day_query))["items"], want);
 }
 
 TEST_CASE("rest: events, rejections and service-call records", "[integration][api][rest]") {
