@@ -49,7 +49,24 @@ cli::CommandLine MakeCommandLine(Options& o) {
       "ca", po::value(&o.ca_file)->value_name("FILE"),
       "CA certificate for ssl:// (and https:// without --api-ca)")(
       "rate", InRange<double>("--rate", 0.001, 1e6, o.rate)->value_name("R"),
-      "posts per second, all devices together (10)")(
+      "posts per second, all devices together (10; --workload random)")(
+      "workload", po::value(&o.workload)->value_name("random|sensor"),
+      "random: --rate posts of random properties and values, device after device; sensor: each device "
+      "posts its own K properties every --period seconds, values moving little between posts (random)")(
+      "period", po::value<std::string>()->value_name("MIN:MAX")->notifier([&o](const std::string& v) {
+        const auto colon = v.find(':');
+        try {
+          std::size_t used = 0;
+          o.period_min_s = std::stod(v.substr(0, colon), &used);
+          o.period_max_s = colon == std::string::npos ? o.period_min_s : std::stod(v.substr(colon + 1));
+        } catch (const std::exception&) {
+          throw po::error("--period needs MIN:MAX seconds, e.g. 1:60");
+        }
+        if (!(o.period_min_s >= 0.01 && o.period_max_s >= o.period_min_s && o.period_max_s <= 86400)) {
+          throw po::error("--period needs 0.01 <= MIN <= MAX <= 86400 seconds");
+        }
+      }),
+      "sensor workload: each device's period, log-uniform from MIN to MAX seconds (1:60)")(
       "duration", InRange<double>("--duration", 0, 1e7, o.duration_s)->value_name("S"),
       "seconds of posting (10)")("events",
                                  InRange<double>("--events", 0, 1, o.event_share)->value_name("SHARE"),
@@ -131,6 +148,9 @@ Options ParseOptions(const std::vector<std::string>& args, const std::string& en
   }
   if (o.firmware_version.empty() && (o.ota_fail_share > 0 || o.ota_cut_share > 0)) {
     throw std::invalid_argument("--ota-fail-rate and --ota-cut-rate need --firmware-version");
+  }
+  if (o.workload != "random" && o.workload != "sensor") {
+    throw std::invalid_argument("--workload needs random or sensor, got " + o.workload);
   }
   if (o.token.empty() && (o.credentials_file.empty() || o.model_file.empty())) {
     throw std::invalid_argument(

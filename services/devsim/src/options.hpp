@@ -18,7 +18,13 @@ struct Options {
   std::string model_file;        // a TSL file instead of the published thing model
   std::string mqtt_uri = "tcp://127.0.0.1:1883";
   std::string ca_file;
-  double rate = 10;  // posts per second, all devices together
+  double rate = 10;  // posts per second, all devices together (workload random)
+  // Workload: "random" posts K random properties with random values at `rate`, turn by turn; "sensor"
+  // gives every device its own period (log-uniform in [period_min_s, period_max_s]) and fixed set of K
+  // properties whose values move little between posts (SensorValues).
+  std::string workload = "random";
+  double period_min_s = 1;
+  double period_max_s = 60;
   double duration_s = 10;
   double event_share = 0.1;  // share of posts that are events (when the model has events)
   double invalid_share = 0;  // share of posts with one invalid value

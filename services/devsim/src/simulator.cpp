@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -10,8 +11,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <ostream>
+#include <queue>
 #include <random>
 #include <set>
 #include <sstream>
@@ -215,6 +218,21 @@ PostPlan MakePost(const tsl::Module& model, ValueGenerator& values, const Option
     plan.params[p.identifier] = values.Invalid(p.data_type);
   } else {
     plan.invalid = false;
+  }
+  return plan;
+}
+
+PostPlan MakeSensorPost(const tsl::Module& model, SensorValues& values, const Options& o, std::size_t device,
+                        const std::vector<std::size_t>& properties, std::int64_t now_ms) {
+  PostPlan plan;
+  for (std::size_t index : properties) {
+    const tsl::Property& p = model.properties[index];
+    plan.params[p.identifier] = values.Next(device, p, now_ms);
+  }
+  plan.invalid = !properties.empty() && values.Chance() < o.invalid_share;
+  if (plan.invalid) {
+    const tsl::Property& p = model.properties[properties[values.Index(properties.size())]];
+    plan.params[p.identifier] = values.Invalid(p.data_type);
   }
   return plan;
 }
@@ -510,22 +528,7 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
     }
   });
 
-  ValueGenerator values(o.seed);
-  const auto interval =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
-  auto next = start;
-  std::size_t turn = 0;
-  while (!stop) {
-    const auto now = Clock::now();
-    if (now >= end) {
-      break;
-    }
-    if (next > now) {
-      std::this_thread::sleep_until(std::min(next, end));
-      continue;
-    }
-    Poster& post = posters[turn++ % posters.size()];
-    PostPlan plan = MakePost(model, values, o, NowMs());
+  const auto send = [&](Poster& post, const PostPlan& plan) {
     const device::Outcome accepted =
         post(plan, [&stats](const device::Reply& reply) { stats.Record(reply); });
     if (accepted == device::Outcome::kWindowFull) {
@@ -536,9 +539,59 @@ int RunSimulation(const Options& o, std::ostream& out, std::ostream& err, const 
         stats.InvalidSent();
       }
     }
-    next += interval;
-    if (now - next > std::chrono::seconds(1)) {
-      next = now;  // after a stall, no catch-up burst
+  };
+  if (o.workload == "sensor") {
+    // Each device: its own period (log-uniform), its own K properties, a first post at a random offset.
+    SensorValues values(o.seed);
+    std::mt19937_64 rng(o.seed + 7);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    std::vector<std::vector<std::size_t>> chosen(posters.size());
+    std::vector<Clock::duration> period(posters.size());
+    using Due = std::pair<Clock::time_point, std::size_t>;
+    std::priority_queue<Due, std::vector<Due>, std::greater<>> due;
+    const std::size_t k = std::min(o.properties_per_post, model.properties.size());
+    for (std::size_t d = 0; d < posters.size(); ++d) {
+      std::vector<std::size_t> order(model.properties.size());
+      std::iota(order.begin(), order.end(), std::size_t{0});
+      std::shuffle(order.begin(), order.end(), rng);
+      chosen[d].assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k));
+      const double s = o.period_min_s * std::pow(o.period_max_s / o.period_min_s, unit(rng));
+      period[d] = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+      due.emplace(start + std::chrono::duration_cast<Clock::duration>(period[d] * unit(rng)), d);
+    }
+    while (!stop && !due.empty()) {
+      const auto [when, d] = due.top();
+      if (when >= end) {
+        break;
+      }
+      if (when > Clock::now()) {
+        std::this_thread::sleep_until(std::min(when, end));
+        continue;
+      }
+      due.pop();
+      send(posters[d], MakeSensorPost(model, values, o, d, chosen[d], NowMs()));
+      due.emplace(std::max(when + period[d], Clock::now() - std::chrono::seconds(1)), d);
+    }
+  } else {
+    ValueGenerator values(o.seed);
+    const auto interval =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / o.rate));
+    auto next = start;
+    std::size_t turn = 0;
+    while (!stop) {
+      const auto now = Clock::now();
+      if (now >= end) {
+        break;
+      }
+      if (next > now) {
+        std::this_thread::sleep_until(std::min(next, end));
+        continue;
+      }
+      send(posters[turn++ % posters.size()], MakePost(model, values, o, NowMs()));
+      next += interval;
+      if (now - next > std::chrono::seconds(1)) {
+        next = now;  // after a stall, no catch-up burst
+      }
     }
   }
   const double posting_s = std::chrono::duration<double>(Clock::now() - start).count();

@@ -86,4 +86,58 @@ nlohmann::json ValueGenerator::ValidParams(const tsl::ParamList& params, std::in
   return object;
 }
 
+namespace {
+
+// Decimals of a spec's step ("0.01" -> 2, "1" -> 0); 2 without one.
+int Decimals(const std::optional<std::string>& step) {
+  if (!step) {
+    return 2;
+  }
+  const auto dot = step->find('.');
+  return dot == std::string::npos ? 0 : static_cast<int>(std::min<std::size_t>(step->size() - dot - 1, 6));
+}
+
+}  // namespace
+
+nlohmann::json SensorValues::Next(std::size_t device, const tsl::Property& property, std::int64_t now_ms) {
+  const tsl::DataType& type = property.data_type;
+  auto [it, first] = last_.try_emplace({device, property.identifier});
+  nlohmann::json& value = it->second;
+  if (first) {
+    value = random_.Valid(type, now_ms);
+    return value;
+  }
+  switch (type.kind) {
+    case tsl::DataKind::kFloat:
+    case tsl::DataKind::kDouble: {
+      const double lo = type.min_value.value_or(-1000);
+      const double hi = std::max(lo, type.max_value.value_or(1000));
+      const double scale = std::pow(10.0, Decimals(type.step));
+      double v = value.get<double>() + Uniform(-1, 1) * (hi - lo) / 100;
+      v = std::round(std::clamp(v, lo, hi) * scale) / scale;
+      value = std::clamp(v, lo, hi);
+      break;
+    }
+    case tsl::DataKind::kInt:
+      if (Uniform(0, 1) < 0.2) {
+        const auto lo = static_cast<std::int64_t>(std::ceil(std::max(type.min_value.value_or(-1000), kIntMin)));
+        const auto hi = std::max(
+            lo, static_cast<std::int64_t>(std::floor(std::min(type.max_value.value_or(1000), kIntMax))));
+        value = std::clamp<std::int64_t>(value.get<std::int64_t>() + (Uniform(0, 1) < 0.5 ? -1 : 1), lo, hi);
+      }
+      break;
+    case tsl::DataKind::kBool:
+    case tsl::DataKind::kEnum:
+      if (Uniform(0, 1) < 0.02) {
+        value = random_.Valid(type, now_ms);
+      }
+      break;
+    case tsl::DataKind::kText: break;
+    case tsl::DataKind::kDate:
+    case tsl::DataKind::kStruct:
+    case tsl::DataKind::kArray: value = random_.Valid(type, now_ms); break;
+  }
+  return value;
+}
+
 }  // namespace iot::devsim

@@ -1,6 +1,8 @@
 // iot-devsim's pure parts: values inside the specs (checked by the platform's own validator in
 // strict mode), invalid values refused, post plans, latency percentiles, options.
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <catch2/catch.hpp>
@@ -107,6 +109,64 @@ TEST_CASE("Devsim post plans: distinct properties - events by share - exactly on
   CHECK(invalid < 300);
 }
 
+TEST_CASE("Devsim sensor workload: values inside their specs that move little, a fixed set a device",
+          "[devsim][values][sensor]") {
+  const auto model = ReferenceModel();
+  const auto& module = model.default_module();
+  const iot::tsl::Validator strict(&model, iot::tsl::Mode::kStrict);
+  SensorValues values(21);
+  Options o;
+  std::vector<std::size_t> all(module.properties.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    all[i] = i;
+  }
+  std::map<std::string, json> previous;
+  std::map<std::string, int> changes;
+  constexpr int kPosts = 500;
+  for (int post = 0; post < kPosts; ++post) {
+    PostPlan plan = MakeSensorPost(module, values, o, 0, all, kNow + post * 1000);
+    REQUIRE_FALSE(plan.invalid);
+    REQUIRE(plan.params.size() == all.size());
+    CHECK(strict.PropertyPost(plan.params, kNow).refused.empty());
+    for (const auto& p : module.properties) {
+      const json& v = plan.params[p.identifier];
+      if (previous.count(p.identifier) != 0 && previous[p.identifier] != v) {
+        ++changes[p.identifier];
+        const auto& t = p.data_type;
+        if (t.kind == iot::tsl::DataKind::kFloat || t.kind == iot::tsl::DataKind::kDouble) {
+          // A step is at most 1/100 of the range (plus rounding to the step's decimals).
+          const double range = t.max_value.value_or(1000) - t.min_value.value_or(-1000);
+          CHECK(std::abs(v.get<double>() - previous[p.identifier].get<double>()) <= range / 100 + 0.01);
+        } else if (t.kind == iot::tsl::DataKind::kInt) {
+          CHECK(std::abs(v.get<std::int64_t>() - previous[p.identifier].get<std::int64_t>()) == 1);
+        }
+      }
+      previous[p.identifier] = v;
+    }
+  }
+  for (const auto& p : module.properties) {
+    INFO(p.identifier);
+    switch (p.data_type.kind) {
+      case iot::tsl::DataKind::kInt:  // a post in five
+        CHECK(changes[p.identifier] > kPosts / 10);
+        CHECK(changes[p.identifier] < kPosts / 3);
+        break;
+      case iot::tsl::DataKind::kBool:
+      case iot::tsl::DataKind::kEnum:  // a post in fifty, and not always to another key
+        CHECK(changes[p.identifier] < kPosts / 15);
+        break;
+      case iot::tsl::DataKind::kText: CHECK(changes[p.identifier] == 0); break;
+      default: break;
+    }
+  }
+  // Another device walks its own values; invalid posts replace exactly one value.
+  o.invalid_share = 1;
+  PostPlan bad = MakeSensorPost(module, values, o, 1, all, kNow);
+  CHECK(bad.invalid);
+  const iot::tsl::Validator weak(&model, iot::tsl::Mode::kWeak);
+  CHECK(weak.PropertyPost(bad.params, kNow).refused.size() == 1);
+}
+
 TEST_CASE("Devsim stats: nearest-rank percentiles and the summary", "[devsim][stats]") {
   std::vector<std::uint32_t> samples;
   for (std::uint32_t i = 100; i >= 1; --i) {
@@ -185,6 +245,17 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
                     Catch::Contains("--invalid"));
   CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices", "-1"}, "tok", print),
                     Catch::Contains("--devices"));
+  // Sensor workload and its periods.
+  const Options sensor = ParseOptions({"--product", "p", "--workload", "sensor", "--period", "2:30"}, "tok", print);
+  CHECK(sensor.workload == "sensor");
+  CHECK(sensor.period_min_s == 2);
+  CHECK(sensor.period_max_s == 30);
+  CHECK(ParseOptions({"--product", "p"}, "tok", print).workload == "random");
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--workload", "bursty"}, "tok", print),
+                    Catch::Contains("--workload"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--period", "30:2"}, "tok", print),
+                    Catch::Contains("--period"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--period", "x"}, "tok", print), Catch::Contains("--period"));
   // Gateway mode: one gateway carries at most 1500 sub-devices.
   CHECK(ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1500"}, "tok", print)
             .gateway_product == "gw");

@@ -20,6 +20,12 @@ namespace {
 
 constexpr std::string_view kLog = "api.background";
 
+// strerror is not thread safe (a static buffer): the GNU strerror_r returns the text.
+std::string ErrorText(int error) {
+  char buffer[256];
+  return ::strerror_r(error, buffer, sizeof buffer);
+}
+
 }  // namespace
 
 bool ProbeState::Ready(std::string& detail) const {
@@ -49,7 +55,7 @@ bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds t
   for (addrinfo* ai = result; ai != nullptr && !ok; ai = ai->ai_next) {
     int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {
-      error = std::strerror(errno);
+      error = ErrorText(errno);
       continue;
     }
     int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
@@ -64,13 +70,13 @@ bool TcpReachable(const std::string& host, int port, std::chrono::milliseconds t
         ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
         ok = so_error == 0;
         if (!ok) {
-          error = std::strerror(so_error);
+          error = ErrorText(so_error);
         }
       } else {
         error = "connect timed out";
       }
     } else {
-      error = std::strerror(errno);
+      error = ErrorText(errno);
     }
     ::close(fd);
   }
