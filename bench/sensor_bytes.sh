@@ -124,8 +124,9 @@ per = lambda b: b / values
 print("[iot] stored: %d values in %d history rows (%.2f values a row), %d dedupe keys"
       % (values, rows, values / rows, msgs))
 # A day at the run's rate: history and rollups grow with the values; the latest values stay one row per
-# device; the dedupe table holds 10 minutes of keys (all of a shorter run's).
-day = per(history) + per(rollups) + per(latest) * duration / 86400 + per(dedupe) * min(duration, 600) / 86400
+# device; the dedupe table holds at most 20 minutes of keys (the 10-minute window, cleaned by iot-api's
+# maintenance every IOT_MAINTENANCE_INTERVAL_S, 600 s).
+day = per(history) + per(rollups) + per(latest) * duration / 86400 + per(dedupe) * 1200 / 86400
 print("label       history_B/v  latest_B/v  dedupe_B/v  rollups_B/v  total_B/v  a_day_B/v")
 print("sensor      %11.1f %11.1f %11.1f %12.1f %10.1f %10.1f"
       % (per(history), per(latest), per(dedupe), per(rollups), per(history + latest + dedupe + rollups), day))
