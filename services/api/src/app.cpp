@@ -186,6 +186,7 @@ struct App::Parts {
     context.metrics = &metrics;
     AddResourceRoutes(router, context);
     background.AddProbes(readiness);
+    background.AddGauges(metrics);
     AddOperationsRoutes(router, readiness, metrics, LoadOpenApiDocument(config.openapi_path));
     AddConsoleRoutes(router, console_files);
     // Live stream: one LISTEN connection of its own feeds the WebSocket clients.

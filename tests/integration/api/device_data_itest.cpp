@@ -414,6 +414,15 @@ TEST_CASE("rest: aggregates of whole hours and days from the rollups iot-api kee
   CheckItems(Json(rest.Call("GET", day_query))["items"], want);
   REQUIRE(caught_up());
   CheckItems(Json(rest.Call("GET", day_query))["items"], want);
+  // Operators see how far the rollups reach and what waits to be merged (iot-api's /metrics).
+  auto metrics = rest.client.Request("GET", "/metrics", {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  REQUIRE(metrics.status == 200);
+  CHECK_THAT(metrics.body, Catch::Contains("iot_rollup_lag_seconds ") && Catch::Contains("iot_rollup_failures 0"));
+  const auto lag_at = metrics.body.find("\niot_rollup_lag_seconds ");
+  REQUIRE(lag_at != std::string::npos);
+  const double lag = std::stod(metrics.body.substr(lag_at + 24));
+  CHECK(lag >= 120);  // the open hour and the closing grace are not rolled
+  CHECK(lag < 3 * 3600);
 }
 
 TEST_CASE("rest: events, rejections and service-call records", "[integration][api][rest]") {

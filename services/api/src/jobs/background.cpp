@@ -102,6 +102,23 @@ void Background::AddProbes(Readiness& readiness) {
   }
 }
 
+void Background::AddGauges(metrics::Registry& metrics) {
+  if (settings_.rollup_interval.count() == 0) {
+    return;
+  }
+  const auto known = [](const std::atomic<double>& v) -> std::optional<double> {
+    const double x = v.load();
+    return std::isnan(x) ? std::nullopt : std::optional<double>(x);
+  };
+  metrics.AddGaugeCallback("iot_rollup_lag_seconds",
+                           "seconds from the end of the rolled-up hours to now (2 to 62 minutes when current)",
+                           [this, known] { return known(rollup_lag_s_); });
+  metrics.AddGaugeCallback("iot_rollup_late_waiting", "late values not merged into their rolled hour yet",
+                           [this, known] { return known(rollup_late_waiting_); });
+  metrics.AddGaugeCallback("iot_rollup_failures", "rollup rounds that failed (since start)",
+                           [this] { return std::optional<double>(static_cast<double>(rollup_failures_.load())); });
+}
+
 void Background::Start() {
   probe_thread_ = std::thread([this] { ProbeLoop(); });
   if (settings_.maintenance_interval.count() > 0) {
@@ -190,10 +207,16 @@ void Background::RollupLoop() {
   std::chrono::milliseconds delay{0};
   while (WaitFor(delay)) {
     delay = settings_.rollup_interval;
-    auto round = store::RollUp(db, NowMs(), settings_.rollup);
+    const std::int64_t now = NowMs();
+    auto round = store::RollUp(db, now, settings_.rollup);
     if (!round) {
+      ++rollup_failures_;
       IOT_LOG_WARN(kLog, "msg=\"RollUp failed\" error=" << log::Quote(round.error().message()));
       continue;
+    }
+    if (auto status = store::GetRollupStatus(db); status && status->rolled_until) {
+      rollup_lag_s_ = static_cast<double>(now - *status->rolled_until) / 1000.0;
+      rollup_late_waiting_ = static_cast<double>(status->late_waiting);
     }
     if (round->hours_rolled > 0 || round->late_merged > 0 || !round->dropped.empty()) {
       IOT_LOG_INFO(kLog, "msg=\"rollups\" hours=" << round->hours_rolled << " late=" << round->late_merged

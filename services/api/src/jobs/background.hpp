@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "http/operations.hpp"
+#include "iot/common/prometheus.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/pool.hpp"
 #include "iot/store/rollups.hpp"
@@ -55,6 +58,8 @@ class Background final {
 
   // Registers the probes with `readiness` (call before the server starts).
   void AddProbes(Readiness& readiness);
+  // The rollups' gauges (iot_rollup_*), when this process keeps them.
+  void AddGauges(metrics::Registry& metrics);
   void Start();
   void Stop();
 
@@ -74,6 +79,10 @@ class Background final {
   std::thread probe_thread_;
   std::thread maintenance_thread_;
   std::thread rollup_thread_;
+  // Read after each rollup round; NaN until the first.
+  std::atomic<double> rollup_lag_s_{std::numeric_limits<double>::quiet_NaN()};
+  std::atomic<double> rollup_late_waiting_{std::numeric_limits<double>::quiet_NaN()};
+  std::atomic<std::uint64_t> rollup_failures_{0};
 };
 
 // True when a TCP connection to host:port succeeds within `timeout` (blocking; background threads only).
