@@ -109,7 +109,9 @@ inline constexpr TimeMs kUtcDayMs = 24 * kHourMs;
 inline TimeMs FloorTo(TimeMs ms, TimeMs unit) { return ms - (((ms % unit) + unit) % unit); }
 inline TimeMs FloorHour(TimeMs ms) { return FloorTo(ms, kHourMs); }
 // The first whole unit at or after `ms`.
-inline TimeMs CeilTo(TimeMs ms, TimeMs unit) { return FloorTo(ms, unit) == ms ? ms : FloorTo(ms, unit) + unit; }
+inline TimeMs CeilTo(TimeMs ms, TimeMs unit) {
+  return FloorTo(ms, unit) == ms ? ms : FloorTo(ms, unit) + unit;
+}
 
 }  // namespace iot::store
 

@@ -60,27 +60,29 @@ const Statement kAggregateBounds{
 // The aggregate itself is planned for its bounds ($3 from, $4 to, $6 lo, $7 hi as timestamptz constants):
 // the planner then reads only the partitions they cover (a year of daily partitions otherwise costs
 // each branch hundreds of opened partitions per request). $5: the bucket width in ms.
-#define IOT_AGGREGATE_RAW_VALUES                                                                     \
-  "SELECT p.ts AS t, 1::bigint AS n, x AS s, x AS mn, x AS mx, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] " \
-  "AS f, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] AS l FROM (SELECT p.ts, p.id, "                    \
+#define IOT_AGGREGATE_RAW_VALUES                                                                           \
+  "SELECT p.ts AS t, 1::bigint AS n, x AS s, x AS mn, x AS mx, ARRAY[iot_ms(p.ts)::float8, p.id::float8, " \
+  "x] "                                                                                                    \
+  "AS f, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] AS l FROM (SELECT p.ts, p.id, "                      \
   "(p.props -> $2::text)::float8 AS x FROM "
 #define IOT_AGGREGATE_RAW_NUMBER " AND p.props ? $2::text AND jsonb_typeof(p.props -> $2::text) = 'number') p"
 // Days: $8 and $9 bound the whole days of [$6, $7) read from property_rollups_daily when the buckets
 // are whole days ($8 = $9 otherwise); the hours around them from property_rollups.
-#define IOT_AGGREGATE_ROLLED(TABLE, FROM, TO)                                                           \
-  "  SELECT r.hour AS t, r.count AS n, r.sum AS s, r.min AS mn, r.max AS mx, "                           \
-  "  ARRAY[iot_ms(r.first_ts)::float8, r.first_id::float8, r.first] AS f, "                              \
-  "  ARRAY[iot_ms(r.last_ts)::float8, r.last_id::float8, r.last] AS l "                                  \
-  "  FROM " TABLE " r WHERE r.device_id = $1 AND r.identifier = $2::text "                               \
+#define IOT_AGGREGATE_ROLLED(TABLE, FROM, TO)                                  \
+  "  SELECT r.hour AS t, r.count AS n, r.sum AS s, r.min AS mn, r.max AS mx, " \
+  "  ARRAY[iot_ms(r.first_ts)::float8, r.first_id::float8, r.first] AS f, "    \
+  "  ARRAY[iot_ms(r.last_ts)::float8, r.last_id::float8, r.last] AS l "        \
+  "  FROM " TABLE                                                              \
+  " r WHERE r.device_id = $1 AND r.identifier = $2::text "                     \
   "  AND r.hour >= " FROM "::timestamptz AND r.hour < " TO "::timestamptz UNION ALL "
 constexpr const char* kAggregateRollups =
     "WITH parts AS (" IOT_AGGREGATE_ROLLED("property_rollups", "$6", "$8")
         IOT_AGGREGATE_ROLLED("property_rollups_daily", "$8", "$9")
             IOT_AGGREGATE_ROLLED("property_rollups", "$9", "$7") IOT_AGGREGATE_RAW_VALUES
-    "  property_posts p WHERE p.device_id = $1 AND p.ts >= $3::timestamptz AND p.ts < $6::timestamptz"
-    IOT_AGGREGATE_RAW_NUMBER "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
-    "  property_posts p WHERE p.device_id = $1 AND p.ts >= $7::timestamptz AND p.ts < $4::timestamptz"
-    IOT_AGGREGATE_RAW_NUMBER;
+    "  property_posts p WHERE p.device_id = $1 AND p.ts >= $3::timestamptz AND p.ts < "
+    "$6::timestamptz" IOT_AGGREGATE_RAW_NUMBER "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
+    "  property_posts p WHERE p.device_id = $1 AND p.ts >= $7::timestamptz AND p.ts < "
+    "$4::timestamptz" IOT_AGGREGATE_RAW_NUMBER;
 constexpr const char* kAggregateLate =
     "  UNION ALL " IOT_AGGREGATE_RAW_VALUES
     "  rollup_pending q, property_posts p WHERE q.device_id = $1 AND q.ts >= $6::timestamptz "

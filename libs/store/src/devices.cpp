@@ -356,8 +356,8 @@ Result<void> DeleteDevice(Db& db, std::string_view product_key, std::string_view
       return make_error_code(Errc::kNotFound);
     }
     const auto id = r[0][0].as<std::int64_t>();
-    for (const auto* st :
-         {&kDelHistory, &kDelRollups, &kDelLate, &kDelEvents, &kDelRejections, &kDelCalls, &kDelDedupe, &kDelDevice}) {
+    for (const auto* st : {&kDelHistory, &kDelRollups, &kDelLate, &kDelEvents, &kDelRejections, &kDelCalls,
+                           &kDelDedupe, &kDelDevice}) {
       Exec(tx, *st, id);
     }
     tx.commit();

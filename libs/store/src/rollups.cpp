@@ -40,50 +40,53 @@ const Statement kStatus{
 
 // The numeric values of some property_posts rows `p` as (device, identifier, hour) partial aggregates;
 // first and last as [device time ms, id, value] arrays, whose min and max order like (ts, id).
-#define IOT_ROLLUP_AGGREGATE(FROM_ROWS, CONDITION)                                                                   \
-  "SELECT device_id, key, hour, count(*) AS n, sum(x) AS s, min(x) AS mn, max(x) AS mx, min(k) AS f, "   \
-  "max(k) AS l FROM (SELECT p.device_id, e.key, "                                                         \
-  "date_bin(interval '1 hour', p.ts, timestamptz '1970-01-01 00:00:00+00') AS hour, "                     \
-  "e.value::float8 AS x, ARRAY[iot_ms(p.ts)::float8, p.id::float8, e.value::float8] AS k " FROM_ROWS     \
-  " CROSS JOIN LATERAL jsonb_each(p.props) AS e WHERE jsonb_typeof(e.value) = 'number' AND " CONDITION ") v "              \
+#define IOT_ROLLUP_AGGREGATE(FROM_ROWS, CONDITION)                                                     \
+  "SELECT device_id, key, hour, count(*) AS n, sum(x) AS s, min(x) AS mn, max(x) AS mx, min(k) AS f, " \
+  "max(k) AS l FROM (SELECT p.device_id, e.key, "                                                      \
+  "date_bin(interval '1 hour', p.ts, timestamptz '1970-01-01 00:00:00+00') AS hour, "                  \
+  "e.value::float8 AS x, ARRAY[iot_ms(p.ts)::float8, p.id::float8, e.value::float8] AS k " FROM_ROWS   \
+  " CROSS JOIN LATERAL jsonb_each(p.props) AS e WHERE jsonb_typeof(e.value) = 'number' AND " CONDITION \
+  ") v "                                                                                               \
   "GROUP BY device_id, key, hour"
 // Replaces a rollup row with the new one.
-#define IOT_ROLLUP_REPLACE                                                                                 \
-  "ON CONFLICT (device_id, identifier, hour) DO UPDATE SET count = excluded.count, sum = excluded.sum, "   \
-  "min = excluded.min, max = excluded.max, first = excluded.first, first_ts = excluded.first_ts, "        \
-  "first_id = excluded.first_id, last = excluded.last, last_ts = excluded.last_ts, "                      \
+#define IOT_ROLLUP_REPLACE                                                                               \
+  "ON CONFLICT (device_id, identifier, hour) DO UPDATE SET count = excluded.count, sum = excluded.sum, " \
+  "min = excluded.min, max = excluded.max, first = excluded.first, first_ts = excluded.first_ts, "       \
+  "first_id = excluded.first_id, last = excluded.last, last_ts = excluded.last_ts, "                     \
   "last_id = excluded.last_id"
 // Days recomputed from their hourly rows (FROM_HOURS: `h`, the hourly rows to read).
-#define IOT_ROLLUP_DAYS(FROM_HOURS)                                                                        \
+#define IOT_ROLLUP_DAYS(FROM_HOURS)                                                                         \
   "INSERT INTO property_rollups_daily (device_id, identifier, hour, count, sum, min, max, first, "          \
-  "first_ts, first_id, last, last_ts, last_id) SELECT device_id, identifier, d, n, s, mn, mx, f[3], "     \
+  "first_ts, first_id, last, last_ts, last_id) SELECT device_id, identifier, d, n, s, mn, mx, f[3], "       \
   "iot_ts(f[1]::bigint), f[2]::bigint, l[3], iot_ts(l[1]::bigint), l[2]::bigint FROM (SELECT h.device_id, " \
-  "h.identifier, date_bin(interval '1 day', h.hour, timestamptz '1970-01-01 00:00:00+00') AS d, "         \
-  "sum(h.count)::bigint AS n, sum(h.sum) AS s, min(h.min) AS mn, max(h.max) AS mx, "                      \
-  "min(ARRAY[iot_ms(h.first_ts)::float8, h.first_id::float8, h.first]) AS f, "                            \
-  "max(ARRAY[iot_ms(h.last_ts)::float8, h.last_id::float8, h.last]) AS l " FROM_HOURS                      \
+  "h.identifier, date_bin(interval '1 day', h.hour, timestamptz '1970-01-01 00:00:00+00') AS d, "           \
+  "sum(h.count)::bigint AS n, sum(h.sum) AS s, min(h.min) AS mn, max(h.max) AS mx, "                        \
+  "min(ARRAY[iot_ms(h.first_ts)::float8, h.first_id::float8, h.first]) AS f, "                              \
+  "max(ARRAY[iot_ms(h.last_ts)::float8, h.last_id::float8, h.last]) AS l " FROM_HOURS                       \
   " GROUP BY 1, 2, 3) a " IOT_ROLLUP_REPLACE
-#define IOT_ROLLUP_INSERT                                                                                  \
+#define IOT_ROLLUP_INSERT                                                                                   \
   "INSERT INTO property_rollups AS r (device_id, identifier, hour, count, sum, min, max, first, first_ts, " \
-  "first_id, last, last_ts, last_id) SELECT device_id, key, hour, n, s, mn, mx, f[3], iot_ts(f[1]::bigint), " \
+  "first_id, last, last_ts, last_id) SELECT device_id, key, hour, n, s, mn, mx, f[3], "                     \
+  "iot_ts(f[1]::bigint), "                                                                                  \
   "f[2]::bigint, l[3], iot_ts(l[1]::bigint), l[2]::bigint FROM a "
 
 // Hours [$1, $2) from raw rows (the BRIN index on ts reads only their blocks). Replaces: no rolled row
 // can exist there, but a repeated roll must not count twice.
 const Statement kRollHours{
     "rollup_hours",
-    "WITH a AS (" IOT_ROLLUP_AGGREGATE("FROM property_posts p", "p.ts >= iot_ts($1) AND p.ts < iot_ts($2)")
-    ") " IOT_ROLLUP_INSERT IOT_ROLLUP_REPLACE};
+    "WITH a AS (" IOT_ROLLUP_AGGREGATE(
+        "FROM property_posts p",
+        "p.ts >= iot_ts($1) AND p.ts < iot_ts($2)") ") " IOT_ROLLUP_INSERT IOT_ROLLUP_REPLACE};
 // The days of [$1, $2) (whole days) from their hourly rows, after a roll of hours in them.
-const Statement kRollDays{"rollup_days",
-                          IOT_ROLLUP_DAYS("FROM property_rollups h WHERE h.hour >= iot_ts($1) "
-                                          "AND h.hour < iot_ts($2)")};
+const Statement kRollDays{"rollup_days", IOT_ROLLUP_DAYS("FROM property_rollups h WHERE h.hour >= iot_ts($1) "
+                                                         "AND h.hour < iot_ts($2)")};
 // The days a late merge touched ($1: a JSON array of [device id, identifier, day ms]).
 const Statement kMergeDays{
     "rollup_merge_days",
-    IOT_ROLLUP_DAYS("FROM jsonb_array_elements($1::jsonb) AS k JOIN property_rollups h "
-                    "ON h.device_id = (k ->> 0)::bigint AND h.identifier = k ->> 1 "
-                    "AND h.hour >= iot_ts((k ->> 2)::bigint) AND h.hour < iot_ts((k ->> 2)::bigint + 86400000)")};
+    IOT_ROLLUP_DAYS(
+        "FROM jsonb_array_elements($1::jsonb) AS k JOIN property_rollups h "
+        "ON h.device_id = (k ->> 0)::bigint AND h.identifier = k ->> 1 "
+        "AND h.hour >= iot_ts((k ->> 2)::bigint) AND h.hour < iot_ts((k ->> 2)::bigint + 86400000)")};
 // Late rows of the hours just rolled from raw rows are in the rollup already (those this snapshot saw).
 const Statement kDropLateIn{"rollup_drop_late_in",
                             "DELETE FROM rollup_pending WHERE ts >= iot_ts($1) AND ts < iot_ts($2)"};

@@ -38,8 +38,8 @@ PostPlan MakePost(const tsl::Module& model, ValueGenerator& values, const Option
 
 // A sensor post of one device: its `properties` (indices into the model's properties), each moved on by
 // `values`; with probability `invalid_share` one value is replaced by an invalid one.
-PostPlan MakeSensorPost(const tsl::Module& model, SensorValues& values, const Options& options, std::size_t device,
-                        const std::vector<std::size_t>& properties, std::int64_t now_ms);
+PostPlan MakeSensorPost(const tsl::Module& model, SensorValues& values, const Options& options,
+                        std::size_t device, const std::vector<std::size_t>& properties, std::int64_t now_ms);
 
 // The whole program: set up, simulate, print the summary. Returns the exit status. `stop` ends
 // the posting early (Ctrl-C).

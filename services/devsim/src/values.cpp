@@ -120,7 +120,8 @@ nlohmann::json SensorValues::Next(std::size_t device, const tsl::Property& prope
     }
     case tsl::DataKind::kInt:
       if (Uniform(0, 1) < 0.2) {
-        const auto lo = static_cast<std::int64_t>(std::ceil(std::max(type.min_value.value_or(-1000), kIntMin)));
+        const auto lo =
+            static_cast<std::int64_t>(std::ceil(std::max(type.min_value.value_or(-1000), kIntMin)));
         const auto hi = std::max(
             lo, static_cast<std::int64_t>(std::floor(std::min(type.max_value.value_or(1000), kIntMax))));
         value = std::clamp<std::int64_t>(value.get<std::int64_t>() + (Uniform(0, 1) < 0.5 ? -1 : 1), lo, hi);

@@ -395,7 +395,8 @@ TEST_CASE("rest: aggregates of whole hours and days from the rollups iot-api kee
     std::string interval;
     std::int64_t from, to, width;
   };
-  for (const Query& q : {Query{"1d", start - start % kDay, end, kDay}, Query{"1h", start + 17 * kMinute, end - 3 * kMinute, kHour},
+  for (const Query& q : {Query{"1d", start - start % kDay, end, kDay},
+                         Query{"1h", start + 17 * kMinute, end - 3 * kMinute, kHour},
                          Query{"6h", start - 30 * kMinute, end + kHour, 6 * kHour}}) {
     INFO("interval " << q.interval);
     auto r = rest.Call("GET", base + "interval=" + q.interval + "&from=" + std::to_string(q.from) +
@@ -415,9 +416,11 @@ TEST_CASE("rest: aggregates of whole hours and days from the rollups iot-api kee
   REQUIRE(caught_up());
   CheckItems(Json(rest.Call("GET", day_query))["items"], want);
   // Operators see how far the rollups reach and what waits to be merged (iot-api's /metrics).
-  auto metrics = rest.client.Request("GET", "/metrics", {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  auto metrics =
+      rest.client.Request("GET", "/metrics", {{"Authorization", std::string("Bearer ") + kAdminToken}});
   REQUIRE(metrics.status == 200);
-  CHECK_THAT(metrics.body, Catch::Contains("iot_rollup_lag_seconds ") && Catch::Contains("iot_rollup_failures 0"));
+  CHECK_THAT(metrics.body,
+             Catch::Contains("iot_rollup_lag_seconds ") && Catch::Contains("iot_rollup_failures 0"));
   const auto lag_at = metrics.body.find("\niot_rollup_lag_seconds ");
   REQUIRE(lag_at != std::string::npos);
   const double lag = std::stod(metrics.body.substr(lag_at + 24));

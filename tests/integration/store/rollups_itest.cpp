@@ -137,12 +137,12 @@ TEST_CASE("Rollups: aggregates from hourly rollups answer as from raw rows, late
     TimeMs from, to, interval;
   };
   const std::vector<Query> queries = {
-      {kT0, kT0 + 3 * kDay, kHour},                                  // whole hours
-      {kT0 + 25 * 60000, kT0 + 2 * kDay + 17 * 60000, kHour},        // partial hours at both edges
-      {kT0, kT0 + 3 * kDay, kDay},                                   // daily buckets
-      {kT0 + 90 * 60000, kT0 + 2 * kDay, 2 * kHour},                 // 2 h buckets, from inside an hour
-      {kT0 + 10 * 60000, kT0 + 50 * 60000, kHour},                   // less than one whole hour
-      {kT0 + kDay, kT0 + 2 * kDay, 15 * 60000},                      // not whole hours: raw rows only
+      {kT0, kT0 + 3 * kDay, kHour},                            // whole hours
+      {kT0 + 25 * 60000, kT0 + 2 * kDay + 17 * 60000, kHour},  // partial hours at both edges
+      {kT0, kT0 + 3 * kDay, kDay},                             // daily buckets
+      {kT0 + 90 * 60000, kT0 + 2 * kDay, 2 * kHour},           // 2 h buckets, from inside an hour
+      {kT0 + 10 * 60000, kT0 + 50 * 60000, kHour},             // less than one whole hour
+      {kT0 + kDay, kT0 + 2 * kDay, 15 * 60000},                // not whole hours: raw rows only
   };
   std::vector<std::vector<AggregateBucket>> from_raw;
   for (const auto& q : queries) {
@@ -154,16 +154,17 @@ TEST_CASE("Rollups: aggregates from hourly rollups answer as from raw rows, late
   const TimeMs now = kT0 + 3 * kDay + 1 * kHour + 30 * 60000;
   const auto report = RollUntilDone(f.db, now);
   CHECK(report.hours_rolled == 3 * 24 + 1);
-  CHECK(report.created == std::vector<std::string>{"property_rollups_p202601", "property_rollups_daily_p202601"});
+  CHECK(report.created ==
+        std::vector<std::string>{"property_rollups_p202601", "property_rollups_daily_p202601"});
   auto status = GetRollupStatus(f.db).value();
   CHECK(status.rolled_until == kT0 + 3 * kDay + kHour);
   CHECK(status.closed_until == kT0 + 3 * kDay + kHour);
   // One rollup row per device, numeric identifier and hour with values ("S" and "B" are not numbers).
   CHECK(Scalar(f.pg.Dsn(), "SELECT count(*) FROM property_rollups WHERE identifier <> 'T'") == 0);
-  CHECK(Scalar(f.pg.Dsn(), "SELECT count(*) FROM property_rollups WHERE device_id = " + std::to_string(dev)) ==
-        3 * 24);
-  CHECK(Scalar(f.pg.Dsn(), "SELECT count(*) FROM property_rollups_daily WHERE device_id = " +
-                               std::to_string(dev)) == 3);
+  CHECK(Scalar(f.pg.Dsn(),
+               "SELECT count(*) FROM property_rollups WHERE device_id = " + std::to_string(dev)) == 3 * 24);
+  CHECK(Scalar(f.pg.Dsn(),
+               "SELECT count(*) FROM property_rollups_daily WHERE device_id = " + std::to_string(dev)) == 3);
   for (std::size_t i = 0; i < queries.size(); ++i) {
     INFO("query " << i);
     CheckSame(Aggregate(f.db, dev, queries[i].from, queries[i].to, queries[i].interval), from_raw[i]);
@@ -227,8 +228,8 @@ TEST_CASE("Rollups: aggregates from hourly rollups answer as from raw rows, late
 
   // Deleting the device deletes its rollups; the other device keeps its own.
   REQUIRE(DeleteDevice(f.db, "pk", "d1").has_value());
-  CHECK(Scalar(f.pg.Dsn(), "SELECT count(*) FROM property_rollups WHERE device_id = " + std::to_string(dev)) ==
-        0);
+  CHECK(Scalar(f.pg.Dsn(),
+               "SELECT count(*) FROM property_rollups WHERE device_id = " + std::to_string(dev)) == 0);
   CHECK(Scalar(f.pg.Dsn(),
                "SELECT count(*) FROM property_rollups WHERE device_id = " + std::to_string(other)) > 0);
 }
@@ -262,8 +263,8 @@ TEST_CASE("Rollups: a writer that inserted before the horizon moved holds the ro
   RollUntilDone(f.db, now);
   CHECK(GetRollupStatus(f.db).value().rolled_until == kT0 + 2 * kHour);
   CHECK(Scalar(f.pg.Dsn(), "SELECT count FROM property_rollups WHERE hour = '2026-01-01 00:00:00+00'") == 12);
-  CHECK(Scalar(f.pg.Dsn(), "SELECT max::bigint FROM property_rollups WHERE hour = '2026-01-01 00:00:00+00'") ==
-        500);
+  CHECK(Scalar(f.pg.Dsn(),
+               "SELECT max::bigint FROM property_rollups WHERE hour = '2026-01-01 00:00:00+00'") == 500);
   // Only one process rolls at a time: a second one holding the lock makes RollUp report busy.
   pqxx::connection other(f.pg.Dsn());
   pqxx::work lock_tx(other);
@@ -291,8 +292,9 @@ TEST_CASE("Rollups: existing history is rolled after migration 023, retention dr
   const TimeMs now = kT0 + 59 * kDay + kHour;
   const auto report = RollUntilDone(db, now);
   CHECK(report.hours_rolled == 59 * 24);
-  CHECK(report.created == std::vector<std::string>{"property_rollups_p202601", "property_rollups_daily_p202601",
-                                                  "property_rollups_p202602", "property_rollups_daily_p202602"});
+  CHECK(report.created ==
+        std::vector<std::string>{"property_rollups_p202601", "property_rollups_daily_p202601",
+                                 "property_rollups_p202602", "property_rollups_daily_p202602"});
   CHECK(Scalar(pg.Dsn(), "SELECT count(*) FROM property_rollups") == 59 * 4);
   CheckSame(Aggregate(db, dev, kT0, kT0 + 31 * kDay, kDay), jan_raw);
   CheckSame(Aggregate(db, dev, kT0 + 31 * kDay, kT0 + 59 * kDay, kDay), feb_raw);

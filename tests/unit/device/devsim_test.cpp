@@ -246,7 +246,8 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
   CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--devices", "-1"}, "tok", print),
                     Catch::Contains("--devices"));
   // Sensor workload and its periods.
-  const Options sensor = ParseOptions({"--product", "p", "--workload", "sensor", "--period", "2:30"}, "tok", print);
+  const Options sensor =
+      ParseOptions({"--product", "p", "--workload", "sensor", "--period", "2:30"}, "tok", print);
   CHECK(sensor.workload == "sensor");
   CHECK(sensor.period_min_s == 2);
   CHECK(sensor.period_max_s == 30);
@@ -255,7 +256,8 @@ TEST_CASE("Devsim options: values and defaults and clear errors", "[devsim][opti
                     Catch::Contains("--workload"));
   CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--period", "30:2"}, "tok", print),
                     Catch::Contains("--period"));
-  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--period", "x"}, "tok", print), Catch::Contains("--period"));
+  CHECK_THROWS_WITH(ParseOptions({"--product", "p", "--period", "x"}, "tok", print),
+                    Catch::Contains("--period"));
   // Gateway mode: one gateway carries at most 1500 sub-devices.
   CHECK(ParseOptions({"--product", "p", "--gateway-product", "gw", "--devices", "1500"}, "tok", print)
             .gateway_product == "gw");

@@ -110,13 +110,15 @@ void Background::AddGauges(metrics::Registry& metrics) {
     const double x = v.load();
     return std::isnan(x) ? std::nullopt : std::optional<double>(x);
   };
-  metrics.AddGaugeCallback("iot_rollup_lag_seconds",
-                           "seconds from the end of the rolled-up hours to now (2 to 62 minutes when current)",
-                           [this, known] { return known(rollup_lag_s_); });
+  metrics.AddGaugeCallback(
+      "iot_rollup_lag_seconds",
+      "seconds from the end of the rolled-up hours to now (2 to 62 minutes when current)",
+      [this, known] { return known(rollup_lag_s_); });
   metrics.AddGaugeCallback("iot_rollup_late_waiting", "late values not merged into their rolled hour yet",
                            [this, known] { return known(rollup_late_waiting_); });
-  metrics.AddGaugeCallback("iot_rollup_failures", "rollup rounds that failed (since start)",
-                           [this] { return std::optional<double>(static_cast<double>(rollup_failures_.load())); });
+  metrics.AddGaugeCallback("iot_rollup_failures", "rollup rounds that failed (since start)", [this] {
+    return std::optional<double>(static_cast<double>(rollup_failures_.load()));
+  });
 }
 
 void Background::Start() {
@@ -220,7 +222,7 @@ void Background::RollupLoop() {
     }
     if (round->hours_rolled > 0 || round->late_merged > 0 || !round->dropped.empty()) {
       IOT_LOG_INFO(kLog, "msg=\"rollups\" hours=" << round->hours_rolled << " late=" << round->late_merged
-                                                   << " dropped=" << round->dropped.size());
+                                                  << " dropped=" << round->dropped.size());
     }
     if (round->more) {
       delay = std::chrono::milliseconds(0);
