@@ -60,11 +60,10 @@ const Statement kAggregateBounds{
 // The aggregate itself is planned for its bounds ($3 from, $4 to, $6 lo, $7 hi as timestamptz constants):
 // the planner then reads only the partitions they cover (a year of daily partitions otherwise costs
 // each branch hundreds of opened partitions per request). $5: the bucket width in ms.
-#define IOT_AGGREGATE_RAW_VALUES                                                                           \
-  "SELECT p.ts AS t, 1::bigint AS n, x AS s, x AS mn, x AS mx, ARRAY[iot_ms(p.ts)::float8, p.id::float8, " \
-  "x] "                                                                                                    \
-  "AS f, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] AS l FROM (SELECT p.ts, p.id, "                      \
-  "(p.props -> $2::text)::float8 AS x FROM "
+#define IOT_AGGREGATE_RAW_VALUES                                                                          \
+  "SELECT p.ts AS t, 1::bigint AS n, x AS s, x AS mn, x AS mx, "                                          \
+  "ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] AS f, ARRAY[iot_ms(p.ts)::float8, p.id::float8, x] AS l " \
+  "FROM (SELECT p.ts, p.id, (p.props -> $2::text)::float8 AS x FROM "
 #define IOT_AGGREGATE_RAW_NUMBER " AND p.props ? $2::text AND jsonb_typeof(p.props -> $2::text) = 'number') p"
 // Days: $8 and $9 bound the whole days of [$6, $7) read from property_rollups_daily when the buckets
 // are whole days ($8 = $9 otherwise); the hours around them from property_rollups.
