@@ -1,6 +1,8 @@
 #include "iot/store/device_data.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -316,6 +318,21 @@ Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id,
   });
 }
 
+namespace {
+
+// The whole `unit`s inside [from, to) as [first, end), when buckets of `interval_ms` are made of whole units
+// (both aligned to the epoch) and at least one unit fits.
+std::optional<std::pair<TimeMs, TimeMs>> WholeUnits(TimeMs from, TimeMs to, TimeMs interval_ms, TimeMs unit) {
+  const TimeMs first = CeilTo(from, unit);
+  const TimeMs end = FloorTo(to, unit);
+  if (interval_ms % unit != 0 || first >= end) {
+    return std::nullopt;
+  }
+  return std::pair{first, end};
+}
+
+}  // namespace
+
 Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t device_id,
                                                        std::string_view identifier, const AggregateQuery& q) {
   if (q.interval_ms < 1000 || q.to <= q.from || (q.to - q.from) / q.interval_ms > 100000) {
@@ -329,24 +346,13 @@ Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t devi
     TimeMs lo = q.from;
     TimeMs hi = q.from;
     bool late = false;
-    if (q.interval_ms % kHourMs == 0) {
-      const TimeMs first_hour = CeilTo(q.from, kHourMs);
-      if (const TimeMs end_hour = FloorHour(q.to); first_hour < end_hour) {
-        const auto bounds = Exec(tx, kAggregateBounds, device_id, first_hour, end_hour)[0];
-        lo = bounds[0].as<TimeMs>();
-        hi = bounds[1].as<TimeMs>();
-        late = bounds[2].as<bool>();
-      }
+    if (auto hours = WholeUnits(q.from, q.to, q.interval_ms, kHourMs)) {
+      const auto bounds = Exec(tx, kAggregateBounds, device_id, hours->first, hours->second)[0];
+      lo = bounds[0].as<TimeMs>();
+      hi = bounds[1].as<TimeMs>();
+      late = bounds[2].as<bool>();
     }
-    TimeMs days_lo = lo;
-    TimeMs days_hi = lo;
-    if (q.interval_ms % kUtcDayMs == 0) {
-      const TimeMs first_day = CeilTo(lo, kUtcDayMs);
-      if (const TimeMs end_day = FloorTo(hi, kUtcDayMs); first_day < end_day) {
-        days_lo = first_day;
-        days_hi = end_day;
-      }
-    }
+    const auto days = WholeUnits(lo, hi, q.interval_ms, kUtcDayMs).value_or(std::pair{lo, lo});
     std::string sql = kAggregateRollups;
     if (late) {
       sql += kAggregateLate;
@@ -356,7 +362,7 @@ Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t devi
     // No value is stored outside years 1..9999: bounds beyond them read the same.
     const auto at = [](TimeMs ms) { return FormatTimestamp(std::clamp(ms, kMinTimeMs, kMaxTimeMs)); };
     for (const auto& row : ExecPlanned(tx, sql, device_id, S(identifier), at(q.from), at(q.to), q.interval_ms,
-                                       at(lo), at(hi), at(days_lo), at(days_hi))) {
+                                       at(lo), at(hi), at(days.first), at(days.second))) {
       out.push_back(AggregateBucket{row[0].as<TimeMs>(), row[1].as<double>(), row[2].as<double>(),
                                     row[3].as<double>(), row[4].as<std::int64_t>(), row[5].as<double>(),
                                     row[6].as<double>()});

@@ -8,15 +8,16 @@ namespace iot::store {
 namespace {
 
 constexpr std::int64_t kRollupLockKey = 0x696f745f726f6c6c;  // "iot_roll"
-constexpr TimeMs kDayMs = kUtcDayMs;
 
 const Statement kTryLock{"rollup_try_lock", "SELECT pg_try_advisory_xact_lock($1)"};
-// -infinity (nothing closed or rolled yet) reads as NULL.
+// The horizons in ms; -infinity (nothing closed or rolled yet) reads as NULL.
+#define IOT_ROLLUP_HORIZONS                                                        \
+  "CASE WHEN rolled_until = '-infinity' THEN NULL ELSE iot_ms(rolled_until) END, " \
+  "CASE WHEN closed_until = '-infinity' THEN NULL ELSE iot_ms(closed_until) END, "
 const Statement kState{
-    "rollup_state",
-    "SELECT CASE WHEN rolled_until = '-infinity' THEN NULL ELSE iot_ms(rolled_until) END, "
-    "CASE WHEN closed_until = '-infinity' THEN NULL ELSE iot_ms(closed_until) END, barrier IS NOT NULL, "
-    "coalesce(pg_snapshot_xmin(pg_current_snapshot()) >= barrier, false) FROM rollup_state"};
+    "rollup_state", "SELECT " IOT_ROLLUP_HORIZONS
+                    "barrier IS NOT NULL, "
+                    "coalesce(pg_snapshot_xmin(pg_current_snapshot()) >= barrier, false) FROM rollup_state"};
 const Statement kAdvance{"rollup_advance",
                          "UPDATE rollup_state SET closed_until = iot_ts($1), barrier = NULL"};
 // Taken in a transaction that began after the advance committed: every transaction that may have read
@@ -33,10 +34,7 @@ const Statement kOldestHour{
     "SELECT iot_ms(date_bin(interval '1 hour', min(ts), timestamptz '1970-01-01 00:00:00+00')) "
     "FROM property_posts WHERE ts < iot_ts($1)"};
 const Statement kStatus{
-    "rollup_status",
-    "SELECT CASE WHEN rolled_until = '-infinity' THEN NULL ELSE iot_ms(rolled_until) END, "
-    "CASE WHEN closed_until = '-infinity' THEN NULL ELSE iot_ms(closed_until) END, "
-    "(SELECT count(*) FROM rollup_pending) FROM rollup_state"};
+    "rollup_status", "SELECT " IOT_ROLLUP_HORIZONS "(SELECT count(*) FROM rollup_pending) FROM rollup_state"};
 
 // The numeric values of some property_posts rows `p` as (device, identifier, hour) partial aggregates;
 // first and last as [device time ms, id, value] arrays, whose min and max order like (ts, id).
@@ -140,8 +138,6 @@ const Statement kExpiredMonths{
     "AND to_date(substr(c.relname, 19), 'YYYYMM') + interval '1 month' <= iot_ts($1) AT TIME ZONE 'UTC' "
     "ORDER BY c.relname"};
 
-std::optional<TimeMs> OptMs(const pqxx::field& f) { return Opt<TimeMs>(f); }
-
 void CreateMonths(pqxx::work& tx, const pqxx::result& missing, RollupReport& report) {
   for (const auto& row : missing) {
     // Names and bounds come from to_char of timestamps: digits and dashes only.
@@ -166,8 +162,8 @@ bool StepHorizon(pqxx::connection& c, TimeMs now, TimeMs keep_from, const Rollup
     return false;
   }
   const auto st = Exec(tx, kState)[0];
-  const std::optional<TimeMs> rolled = OptMs(st[0]);
-  const std::optional<TimeMs> closed = OptMs(st[1]);
+  const std::optional<TimeMs> rolled = Opt<TimeMs>(st[0]);
+  const std::optional<TimeMs> closed = Opt<TimeMs>(st[1]);
   const bool barrier_set = st[2].as<bool>();
   const bool barrier_passed = st[3].as<bool>();
   const TimeMs target = FloorHour(now - s.grace_ms);
@@ -188,7 +184,7 @@ bool StepHorizon(pqxx::connection& c, TimeMs now, TimeMs keep_from, const Rollup
       if (lo < hi) {
         CreateMonths(tx, Exec(tx, kMissingMonths, lo, hi), report);
         Exec(tx, kRollHours, lo, hi);
-        Exec(tx, kRollDays, FloorTo(lo, kDayMs), CeilTo(hi, kDayMs));
+        Exec(tx, kRollDays, FloorTo(lo, kUtcDayMs), CeilTo(hi, kUtcDayMs));
         Exec(tx, kDropLateIn, lo, hi);
         report.hours_rolled = static_cast<int>((hi - lo) / kHourMs);
       }
@@ -213,7 +209,7 @@ Result<RollupReport> RollUp(Db& db, TimeMs now, const RollupSettings& s) {
   }
   return Run(db, [&](pqxx::connection& c) -> Result<RollupReport> {
     RollupReport report;
-    const TimeMs keep_from = FloorHour(now - static_cast<TimeMs>(s.retention_days) * kDayMs);
+    const TimeMs keep_from = FloorHour(now - static_cast<TimeMs>(s.retention_days) * kUtcDayMs);
     if (!StepHorizon(c, now, keep_from, s, report)) {
       return report;
     }
@@ -264,7 +260,7 @@ Result<RollupStatus> GetRollupStatus(Db& db) {
   return Run(db, [&](pqxx::connection& c) -> Result<RollupStatus> {
     pqxx::read_transaction tx(c);
     const auto row = Exec(tx, kStatus)[0];
-    return RollupStatus{OptMs(row[0]), OptMs(row[1]), row[2].as<std::int64_t>()};
+    return RollupStatus{Opt<TimeMs>(row[0]), Opt<TimeMs>(row[1]), row[2].as<std::int64_t>()};
   });
 }
 
