@@ -123,13 +123,7 @@ start_api() {  # start_api ROLLUP_INTERVAL_S: iot-api on API_PORT, waits for /he
 }
 start_api 0  # rollups off until phase 4 has measured the reads from raw rows
 
-api() {  # api METHOD PATH [JSON]: fails on a non-2xx answer
-  local out
-  out=$(curl -sS -X "$1" "$BASE/api/v1$2" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    ${3:+--data "$3"} -w '\n%{http_code}') || iot_die "$1 $2: curl failed"
-  [[ ${out##*$'\n'} == 2?? ]] || iot_die "$1 $2: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
-  printf '%s' "${out%$'\n'*}"
-}
+api() { iot_rest "$BASE" "$TOKEN" "$@"; }  # api METHOD PATH [JSON]: prints the body, dies on a non-2xx answer
 
 # --- product, thing model, devices through the REST API ----------------------------------------------
 api POST /products "{\"productKey\":\"$PK\",\"name\":\"REST read benchmark\",\"validation\":\"weak\",\"retentionDays\":400}" >/dev/null
@@ -172,15 +166,18 @@ for ((i = 0; i < 300; i++)); do
   sleep 0.1
 done
 ((i < 300)) || iot_die "iot-api's maintenance did not create today's partitions (log: $TMP/api.log)"
-"${PSQL[@]}" -c "
+day_partitions() {  # day_partitions N: property_posts_pYYYYMMDD for the last N + 1 UTC days (the SQL of it)
+  printf '%s' "
 DO \$\$
 DECLARE d date;
 BEGIN
-  FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($DAYS + 1), (now() AT TIME ZONE 'UTC')::date, '1 day')::date LOOP
+  FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($1 + 1), (now() AT TIME ZONE 'UTC')::date, '1 day')::date LOOP
     EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF property_posts FOR VALUES FROM (%L) TO (%L)',
                    'property_posts_p' || to_char(d, 'YYYYMMDD'), d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
   END LOOP;
 END \$\$;"
+}
+"${PSQL[@]}" -c "$(day_partitions "$DAYS")"
 
 # One sample a minute per device and property, from FIRST_MS to LAST_MS, inserted in time order (as a
 # fleet would deliver them: one series' points are spread over the heap, not clustered).
@@ -224,15 +221,7 @@ if ((AGG_DEVICES > 0)); then
   AGG_POINTS=$((AGG_DAYS * 86400000 / AGG_STEP_MS))
   AGG_FIRST_MS=$(( LAST_MS - (AGG_POINTS - 1) * AGG_STEP_MS ))
   t0=$(date +%s.%N)
-  "${PSQL[@]}" -c "
-DO \$\$
-DECLARE d date;
-BEGIN
-  FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($AGG_DAYS + 1), (now() AT TIME ZONE 'UTC')::date, '1 day')::date LOOP
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF property_posts FOR VALUES FROM (%L) TO (%L)',
-                   'property_posts_p' || to_char(d, 'YYYYMMDD'), d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
-  END LOOP;
-END \$\$;" -c "
+  "${PSQL[@]}" -c "$(day_partitions "$AGG_DAYS")" -c "
 INSERT INTO property_posts (device_id, ts, received_at, props)
 SELECT d.id, iot_ts($AGG_FIRST_MS + i::bigint * $AGG_STEP_MS), iot_ts($AGG_FIRST_MS + i::bigint * $AGG_STEP_MS + 150),
        jsonb_build_object('temperature', round((21 + 4 * sin(i / 90.0 + d.id) + 8 * sin(i / 50000.0))::numeric, 2))

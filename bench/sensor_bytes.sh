@@ -69,13 +69,7 @@ done
 ((i < 3000)) || iot_die "the platform is not ready after 10 minutes (log: $TMP/run.log)"
 PSQL=(iot_pg_psql "$IOT_DATA_DIR/pg" "$IOT_PG_PORT" iot)
 
-api() {  # api METHOD PATH [JSON]: fails on a non-2xx answer
-  local out
-  out=$(curl -sS -X "$1" "$BASE/api/v1$2" -H "Authorization: Bearer $IOT_ADMIN_TOKEN" \
-    -H 'Content-Type: application/json' ${3:+--data "$3"} -w '\n%{http_code}') || iot_die "$1 $2: curl failed"
-  [[ ${out##*$'\n'} == 2?? ]] || iot_die "$1 $2: HTTP ${out##*$'\n'}: ${out%$'\n'*}"
-  printf '%s' "${out%$'\n'*}"
-}
+api() { iot_rest "$BASE" "$IOT_ADMIN_TOKEN" "$@"; }  # api METHOD PATH [JSON]: prints the body, dies on a non-2xx answer
 num() {  # num ID NAME TYPE MIN MAX STEP
   printf '{"identifier":"%s","name":"%s","accessMode":"r","required":false,"dataType":{"type":"%s","specs":{"min":"%s","max":"%s","step":"%s"}}}' "$@"
 }
