@@ -96,13 +96,13 @@ const Statement kLookup{
     "dev_lookup",
     "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
     "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
-    ", coalesce(g.product_key, ''), coalesce(g.device_name, '') " IOT_DEVICE_GATEWAY_JOIN
+    ", coalesce(g.product_key, ''), coalesce(g.device_name, ''), d.iot_id " IOT_DEVICE_GATEWAY_JOIN
     " WHERE d.product_key = $1 AND d.device_name = $2"};
 const Statement kListAuth{
     "dev_list_auth",
     "SELECT d.id, d.product_key, d.device_name, d.secret, d.enabled, p.node_type, "
     "p.validation, p.retention_days, coalesce(p.timestamp_window_s, 0), " IOT_DEVICE_REGISTRATION_COLUMNS
-    ", coalesce(g.product_key, ''), coalesce(g.device_name, '') " IOT_DEVICE_GATEWAY_JOIN};
+    ", coalesce(g.product_key, ''), coalesce(g.device_name, ''), d.iot_id " IOT_DEVICE_GATEWAY_JOIN};
 
 DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   DeviceAuthInfo out;
@@ -120,6 +120,7 @@ DeviceAuthInfo ReadAuth(const pqxx::row& row) {
   out.registrable = row[11].as<bool>();
   out.gateway_product_key = row[12].as<std::string>();
   out.gateway_device_name = row[13].as<std::string>();
+  out.iot_id = row[14].as<std::string>();
   return out;
 }
 

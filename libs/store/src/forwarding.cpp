@@ -1,8 +1,13 @@
 #include "iot/store/forwarding.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "connection.hpp"
+#include "iot/common/json_text.hpp"
 #include "forwarding_tx.hpp"
 #include "text_array.hpp"
 
@@ -51,12 +56,23 @@ const Statement kWriteOutbox{
 const Statement kGetCursor{
     "fwd_get_cursor",
     "SELECT txid::text, last_id, attempts, iot_ms(failing_since) FROM forward_cursors WHERE rule_id = $1"};
+// Packs (024_outbox_packs.sql): one row holds the messages id .. id + n - 1. The rows after the cursor:
+// those whose last message is after it; the first condition bounds the index scan (n <= 1024).
+#define IOT_OUTBOX_AFTER(o, cursor_txid, cursor_id)                                            \
+  "(" o "txid, " o "id) > (" cursor_txid ", " cursor_id " - 1024) AND (" o "txid, " o "id + " o \
+  "n - 1) > (" cursor_txid ", " cursor_id ")"
+// One row a pack per rule: its messages in the order written (per device in order).
+const Statement kWritePack{
+    "fwd_write_pack",
+    "INSERT INTO forward_outbox (slot, rule_ids, n, kind, topic, device_id, product_key, device_name, iot_id, "
+    "payload) "
+    "VALUES ((SELECT slot FROM forward_outbox_state), ARRAY[$1::bigint], $2, 'pack', '', 0, '', '', '', $3)"};
 const Statement kReadOutbox{
     "fwd_read_outbox",
     "SELECT id, txid::text, kind, topic, device_id, product_key, device_name, iot_id, "
-    "CASE WHEN message_id = '' THEN id::text ELSE message_id END, payload, iot_ms(created_at) "
-    "FROM forward_outbox WHERE (txid, id) > ($2::text::xid8, $3::bigint) "
-    "AND txid < pg_snapshot_xmin(pg_current_snapshot()) AND $1::bigint = ANY(rule_ids) "
+    "CASE WHEN message_id = '' THEN id::text ELSE message_id END, payload, iot_ms(created_at), n "
+    "FROM forward_outbox WHERE " IOT_OUTBOX_AFTER("", "$2::text::xid8", "$3::bigint")
+    " AND txid < pg_snapshot_xmin(pg_current_snapshot()) AND $1::bigint = ANY(rule_ids) "
     // Qualified: an unqualified `txid` here would name the output column `txid::text` and sort as text
     // ("10" before "9"), taking rows out of order and moving the cursor past rows not yet read.
     "ORDER BY forward_outbox.txid, forward_outbox.id LIMIT $4"};
@@ -96,10 +112,12 @@ const Statement kStatus{
     "fwd_status",
     "SELECT c.delivered, c.failed, c.dead, c.attempts, c.last_error, iot_ms(c.last_delivered_at), "
     "iot_ms(c.failing_since), "
-    "(SELECT count(*) FROM (SELECT 1 FROM forward_outbox o WHERE (o.txid, o.id) > (c.txid, c.last_id) "
-    " AND c.rule_id = ANY(o.rule_ids) LIMIT $2) x), "
+    // Messages, of up to $2 rows: a pack's whole, or what the cursor left of it.
+    "(SELECT coalesce(sum(CASE WHEN (x.txid, x.id) > (c.txid, c.last_id) THEN x.n "
+    " ELSE x.id + x.n - 1 - c.last_id END), 0)::bigint FROM (SELECT o.txid, o.id, o.n FROM forward_outbox o "
+    " WHERE " IOT_OUTBOX_AFTER("o.", "c.txid", "c.last_id") " AND c.rule_id = ANY(o.rule_ids) LIMIT $2) x), "
     "coalesce((SELECT extract(epoch FROM iot_now_ms() - o.created_at)::float8 FROM forward_outbox o "
-    " WHERE (o.txid, o.id) > (c.txid, c.last_id) AND c.rule_id = ANY(o.rule_ids) "
+    " WHERE " IOT_OUTBOX_AFTER("o.", "c.txid", "c.last_id") " AND c.rule_id = ANY(o.rule_ids) "
     " ORDER BY o.txid, o.id LIMIT 1), 0), "
     "(SELECT count(*) FROM forward_dead_letters d WHERE d.rule_id = c.rule_id) "
     "FROM forward_cursors c WHERE c.rule_id = $1"};
@@ -148,20 +166,120 @@ ForwardRule ReadRule(const pqxx::row& row) {
   return r;
 }
 
-OutboxMessage ReadOutboxRow(const pqxx::row& row) {
+// A pack's text: for each message its kind, topic, device id (decimal), product key, device name,
+// iotId and body (with the iotId in it), each field as "<length>:<bytes>". Written and read only here.
+constexpr std::size_t kPackMaxMessages = 256;
+constexpr std::size_t kPackMaxBytes = 256 * 1024;  // a pack closes once it holds this much
+
+void AppendPackField(std::string& out, std::string_view field) {
+  out += std::to_string(field.size());
+  out.push_back(':');
+  out.append(field);
+}
+
+// The body as kWriteOutbox makes it in SQL: the iotId first, then the gateway's members.
+std::string BodyWithIotId(std::string_view payload, std::string_view iot_id) {
+  std::string body = "{\"iotId\":";
+  AppendJsonString(body, iot_id);
+  if (payload.size() <= 2) {  // "{}"
+    body.push_back('}');
+  } else {
+    body.push_back(',');
+    body.append(payload.substr(1));
+  }
+  return body;
+}
+
+void AppendPacked(std::string& out, std::int64_t device_id, const ForwardMessage& m) {
+  AppendPackField(out, m.kind);
+  AppendPackField(out, m.topic);
+  AppendPackField(out, std::to_string(device_id));
+  AppendPackField(out, m.product_key);
+  AppendPackField(out, m.device_name);
+  AppendPackField(out, m.iot_id);
+  AppendPackField(out, BodyWithIotId(m.payload_json, m.iot_id));
+}
+
+bool TakePackField(std::string_view& in, std::string_view& field) {
+  const auto colon = in.find(':');
+  std::size_t length = 0;
+  if (colon == std::string_view::npos ||
+      std::from_chars(in.data(), in.data() + colon, length).ptr != in.data() + colon) {
+    return false;
+  }
+  in.remove_prefix(colon + 1);
+  if (length > in.size()) {
+    return false;
+  }
+  field = in.substr(0, length);
+  in.remove_prefix(length);
+  return true;
+}
+
+bool TakePackedMessage(std::string_view& in, OutboxMessage& m) {
+  std::string_view kind, topic, device, pk, dn, iot, body;
+  if (!TakePackField(in, kind) || !TakePackField(in, topic) || !TakePackField(in, device) ||
+      !TakePackField(in, pk) || !TakePackField(in, dn) || !TakePackField(in, iot) ||
+      !TakePackField(in, body) ||
+      std::from_chars(device.data(), device.data() + device.size(), m.device_id).ptr !=
+          device.data() + device.size()) {
+    return false;
+  }
+  m.kind = kind;
+  m.topic = topic;
+  m.product_key = pk;
+  m.device_name = dn;
+  m.iot_id = iot;
+  m.payload_json = body;
+  return true;
+}
+
+// Where a reader stands: the last message it has (txid, id).
+struct OutboxPosition {
+  std::string txid;
+  std::int64_t id = 0;
+};
+
+// Appends the row's messages after `after`, up to `limit` in `out` (rows are read after it: only a pack
+// of its own transaction can hold messages at or before it). A pack that does not decode (written by
+// nothing but this file) fails the read: the rule waits, and its lag shows it.
+bool AppendOutboxRow(const pqxx::row& row, const OutboxPosition& after, std::size_t limit,
+                     std::vector<OutboxMessage>& out) {
   OutboxMessage m;
   m.id = row[0].as<std::int64_t>();
   m.txid = row[1].as<std::string>();
   m.kind = row[2].as<std::string>();
-  m.topic = row[3].as<std::string>();
-  m.device_id = row[4].as<std::int64_t>();
-  m.product_key = row[5].as<std::string>();
-  m.device_name = row[6].as<std::string>();
-  m.iot_id = row[7].as<std::string>();
-  m.message_id = row[8].as<std::string>();
-  m.payload_json = row[9].as<std::string>();
   m.created_at = row[10].as<std::int64_t>();
-  return m;
+  if (m.kind != "pack") {
+    m.topic = row[3].as<std::string>();
+    m.device_id = row[4].as<std::int64_t>();
+    m.product_key = row[5].as<std::string>();
+    m.device_name = row[6].as<std::string>();
+    m.iot_id = row[7].as<std::string>();
+    m.message_id = row[8].as<std::string>();
+    m.payload_json = row[9].as<std::string>();
+    out.push_back(std::move(m));
+    return true;
+  }
+  const auto n = row[11].as<std::int64_t>();
+  std::string_view rest(row[9].c_str(), row[9].size());
+  const bool same_transaction = m.txid == after.txid;
+  const std::int64_t first = m.id;
+  for (std::int64_t k = 0; k < n && out.size() < limit; ++k) {
+    OutboxMessage part;
+    if (!TakePackedMessage(rest, part)) {
+      return false;
+    }
+    part.id = first + k;
+    if (same_transaction && part.id <= after.id) {
+      continue;  // taken already
+    }
+    part.txid = m.txid;
+    part.message_id = std::to_string(part.id);
+    part.created_at = m.created_at;
+    out.push_back(std::move(part));
+  }
+  return true;
 }
 
 ForwardCursor ReadCursor(const pqxx::row& row) {
@@ -181,11 +299,45 @@ std::string Int64Array(const std::vector<std::int64_t>& values) {
   return a.Take();
 }
 
+// Each rule's messages, in order, as packs (a message several rules took goes into each rule's).
+void WriteOutboxPacks(pqxx::transaction_base& tx, const std::vector<std::int64_t>& device_ids,
+                      const std::vector<const ForwardMessage*>& messages) {
+  struct Pack {
+    std::int64_t count = 0;
+    std::string text;
+  };
+  std::map<std::int64_t, Pack> open;
+  auto flush = [&](std::int64_t rule, Pack& pack) {
+    if (pack.count > 0) {
+      Exec(tx, kWritePack, rule, pack.count, pack.text);
+      pack = Pack{};
+    }
+  };
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    for (const auto rule : messages[i]->rule_ids) {
+      Pack& pack = open[rule];
+      AppendPacked(pack.text, device_ids[i], *messages[i]);
+      if (++pack.count == static_cast<std::int64_t>(kPackMaxMessages) || pack.text.size() >= kPackMaxBytes) {
+        flush(rule, pack);
+      }
+    }
+  }
+  for (auto& [rule, pack] : open) {
+    flush(rule, pack);
+  }
+}
+
 }  // namespace
 
 void WriteOutbox(pqxx::transaction_base& tx, const std::vector<std::int64_t>& device_ids,
                  const std::vector<const ForwardMessage*>& messages) {
   if (messages.empty()) {
+    return;
+  }
+  const bool identified =
+      std::all_of(messages.begin(), messages.end(), [](const ForwardMessage* m) { return !m->iot_id.empty(); });
+  if (identified) {
+    WriteOutboxPacks(tx, device_ids, messages);
     return;
   }
   TextArray dev, rules, kinds, topics, payloads;
@@ -275,9 +427,24 @@ Result<std::vector<OutboxMessage>> ReadOutbox(Db& db, std::int64_t rule_id, cons
   return Run(db, [&](pqxx::connection& c) -> Result<std::vector<OutboxMessage>> {
     pqxx::read_transaction tx(c);
     WalkOutboxInOrder(tx);
+    const auto wanted = static_cast<std::size_t>(std::max(limit, 1));
     std::vector<OutboxMessage> out;
-    for (const auto& row : Exec(tx, kReadOutbox, rule_id, cursor.txid, cursor.last_id, limit)) {
-      out.push_back(ReadOutboxRow(row));
+    OutboxPosition at{cursor.txid, cursor.last_id};
+    // A few rows first (packs: enough), then as many as single-message rows could still need.
+    std::size_t rows_limit = std::min<std::size_t>(wanted, 16);
+    while (out.size() < wanted) {
+      auto rows = Exec(tx, kReadOutbox, rule_id, at.txid, at.id, static_cast<std::int64_t>(rows_limit));
+      for (const auto& row : rows) {
+        if (!AppendOutboxRow(row, at, wanted, out)) {
+          return make_error_code(Errc::kInternal);
+        }
+      }
+      if (rows.size() < rows_limit || out.empty()) {
+        break;
+      }
+      const auto& last = rows.back();
+      at = OutboxPosition{last[1].as<std::string>(), last[0].as<std::int64_t>() + last[11].as<std::int64_t>() - 1};
+      rows_limit = wanted - out.size();
     }
     return out;
   });

@@ -49,6 +49,7 @@ struct DeviceEntry {
   // The gateway whose topology holds the device (sub-devices), empty when none.
   std::string gateway_product_key;
   std::string gateway_device_name;
+  std::string iot_id;  // immutable (009_fleet.sql): forwarded messages carry it
 };
 
 // A product's published model and mode: libs/catalog owns it (and its cache), the API uses the same.

@@ -155,7 +155,7 @@ void RouteProperties(const std::vector<RouteRule>& rules, const alink::Topic& to
     t.forward.push_back(store::ForwardMessage{
         std::move(ids), ForwardKindName(kind),
         DeviceTopic(topic, history ? "/thing/event/property/history/post" : "/thing/event/property/post"),
-        std::move(body)});
+        std::move(body), topic.product_key, topic.device_name, t.iot_id});
   }
 }
 
@@ -193,7 +193,7 @@ void RouteEvents(const std::vector<RouteRule>& rules, const alink::Topic& topic,
     const std::string rest =
         "/thing/event/" + e.identifier + (kind == ForwardKind::kHistory ? "/history/post" : "/post");
     t.forward.push_back(store::ForwardMessage{std::move(ids), ForwardKindName(kind), DeviceTopic(topic, rest),
-                                              std::move(body)});
+                                              std::move(body), topic.product_key, topic.device_name, t.iot_id});
   }
 }
 

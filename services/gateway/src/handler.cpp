@@ -169,6 +169,7 @@ HandleStatus Handler::HandleRequest(Context& c, const InboundMessage& in, TimeMs
     return LookupFailed(c, device.error(), code, "device not found");
   }
   c.device_id = device->device_id;
+  c.iot_id = device->iot_id;
   if (!req) {
     c.Fail(alink::AlinkCode(req.error()), req.error().message());
     return HandleStatus::kWork;

@@ -56,7 +56,7 @@ Result<DeviceEntry> StoreDirectorySource::LoadDevice(std::string_view product_ke
     return LookupError(info.error());
   }
   return DeviceEntry{info->device_id, info->enabled, std::move(info->gateway_product_key),
-                     std::move(info->gateway_device_name)};
+                     std::move(info->gateway_device_name), std::move(info->iot_id)};
 }
 
 Result<ProductEntry> StoreDirectorySource::LoadProduct(std::string_view product_key) {

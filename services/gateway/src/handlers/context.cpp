@@ -62,6 +62,7 @@ store::TelemetryMessage& Context::Telemetry() {
   if (!out_.telemetry) {
     store::TelemetryMessage m;
     m.device_id = device_id;
+    m.iot_id = iot_id;
     m.message_id = StorableText(id);
     m.payload_hash = payload_hash ? *payload_hash : Fnv1a64(in_.payload);
     m.received_at = in_.received_ms;
@@ -109,11 +110,12 @@ void Context::Refuse(const tsl::Refusal& refusal, const json* container, json& d
   }
 }
 
-store::TelemetryMessage& Context::Part(std::int64_t sub_device_id, const std::string& product_key,
-                                       const std::string& device_name) {
+store::TelemetryMessage& Context::Part(std::int64_t sub_device_id, std::string iot_id,
+                                       const std::string& product_key, const std::string& device_name) {
   const auto& own = Telemetry();
   store::TelemetryMessage m;
   m.device_id = sub_device_id;
+  m.iot_id = std::move(iot_id);
   m.message_id = own.message_id;
   m.payload_hash = own.payload_hash;
   m.received_at = own.received_at;

@@ -33,6 +33,7 @@ class Context {
   std::string id;
   bool ack = true;
   std::int64_t device_id = 0;  // 0 = unknown device: nothing can be stored
+  std::string iot_id;          // the device's (its telemetry's forwarded messages carry it)
   // Raw products: the reply goes to up_raw_reply, the dedupe hash is the device's bytes', and a
   // request-level rejection stores the bytes as hex.
   std::optional<std::string> reply_to;
@@ -58,7 +59,7 @@ class Context {
   void AddEvents(const tsl::Report& report, const tsl::ThingModel* model,
                  store::TelemetryMessage* target = nullptr);
   // A pack post's telemetry part for a sub-device: the message's id, hash and arrival, its own device.
-  store::TelemetryMessage& Part(std::int64_t sub_device_id, const std::string& product_key,
+  store::TelemetryMessage& Part(std::int64_t sub_device_id, std::string iot_id, const std::string& product_key,
                                 const std::string& device_name);
 
  private:

@@ -20,6 +20,7 @@ struct PackPart {
   std::string product_key;
   std::string device_name;
   std::int64_t device_id = 0;  // 0: the gateway itself (the message's own telemetry)
+  std::string iot_id;
   std::shared_ptr<const ProductEntry> product;
   tsl::Report properties;
   std::vector<tsl::Report> events;
@@ -165,6 +166,7 @@ HandleStatus HandlePackPost(Context& c, const ProductEntry& gateway_product, con
         continue;
       }
       part.device_id = device->device_id;
+      part.iot_id = device->iot_id;
       part.product = *product;
       ok = ValidatePart(c, **product, sub, part, failures) && ok;
       parts.push_back(std::move(part));
@@ -181,7 +183,7 @@ HandleStatus HandlePackPost(Context& c, const ProductEntry& gateway_product, con
   for (auto& part : parts) {
     const ProductEntry& product = part.device_id == 0 ? gateway_product : *part.product;
     store::TelemetryMessage* target =
-        part.device_id == 0 ? nullptr : &c.Part(part.device_id, part.product_key, part.device_name);
+        part.device_id == 0 ? nullptr : &c.Part(part.device_id, part.iot_id, part.product_key, part.device_name);
     if (part.properties.request_ok() && !part.properties.accepted.empty()) {
       c.AddProperties(part.properties, target);
     }

@@ -32,6 +32,7 @@ HandleStatus Handler::HandleRawUp(Context& c, const InboundMessage& in, TimeMs n
     return LookupFailed(c, device.error(), codes::kDeviceNotFound, "device not found");
   }
   c.device_id = device->device_id;
+  c.iot_id = device->iot_id;
   if (!Admit(c, *device, topic, now_ms)) {
     return HandleStatus::kWork;
   }
@@ -76,6 +77,7 @@ HandleStatus Handler::HandleRawUp(Context& c, const InboundMessage& in, TimeMs n
   inner.method = req->method;
   inner.ack = req->ack;
   inner.device_id = c.device_id;
+  inner.iot_id = c.iot_id;
   inner.reply_to = alink::FormatTopic(*alink::ReplyTopicFor(topic));
   inner.payload_hash = Fnv1a64(in.payload);
   inner.rejected_payload = c.rejected_payload;

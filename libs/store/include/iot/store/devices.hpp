@@ -91,6 +91,7 @@ struct DeviceAuthInfo {
   // The gateway whose topology holds this device (iot/store/topology.hpp); empty when none.
   std::string gateway_product_key;
   std::string gateway_device_name;
+  std::string iot_id;
 };
 
 // A connect/disconnect seen by the broker plugin. `sequence` orders lifecycle messages of one device

@@ -63,16 +63,23 @@ Result<void> DeleteForwardRule(Db& db, std::int64_t id);  // its cursor and dead
 // A message for the outbox, built by the gateway; written by the telemetry writer (TelemetryMessage's
 // `forward`) and the lifecycle writer (LifecycleEvent's) in their transactions, only when what it
 // describes is stored. The store adds the device's iotId to the payload and the outbox row.
+//
+// The device's identity: when every message of a write carries it (the gateway's telemetry does), the
+// write packs each rule's messages into few rows (024_outbox_packs.sql), else it writes a row a message
+// and reads the identity from the devices table.
 struct ForwardMessage {
   std::vector<std::int64_t> rule_ids;  // the enabled rules that matched it
   std::string kind;                    // property | event | history | status
   std::string topic;                   // the forwarded topic
   std::string payload_json;            // a JSON object as serialized: "{...}", no leading space
+  std::string product_key{};           // the device's identity, or all three empty
+  std::string device_name{};
+  std::string iot_id{};
 };
 
-// An outbox row as the forwarder reads it.
+// A message of the outbox as the forwarder reads it (a row, or one message of a pack).
 struct OutboxMessage {
-  std::int64_t id = 0;
+  std::int64_t id = 0;  // the message's own number (a pack's messages: its row id + 0, 1, ...)
   std::string txid;  // xid8 as text
   std::string kind;
   std::string topic;

@@ -65,6 +65,7 @@ struct RejectionItem {
 
 struct TelemetryMessage {
   std::int64_t device_id = 0;
+  std::string iot_id;              // the device's, for the forwarded messages' bodies
   std::string message_id;          // the Alink id, opaque; empty = do not dedupe
   std::uint64_t payload_hash = 0;  // iot::Fnv1a64(raw payload), iot/common/hash.hpp
   TimeMs received_at = 0;
