@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "connection.hpp"
-#include "iot/common/json_text.hpp"
 #include "forwarding_tx.hpp"
+#include "iot/common/json_text.hpp"
 #include "text_array.hpp"
 
 namespace iot::store {
@@ -58,13 +58,14 @@ const Statement kGetCursor{
     "SELECT txid::text, last_id, attempts, iot_ms(failing_since) FROM forward_cursors WHERE rule_id = $1"};
 // Packs (024_outbox_packs.sql): one row holds the messages id .. id + n - 1. The rows after the cursor:
 // those whose last message is after it; the first condition bounds the index scan (n <= 1024).
-#define IOT_OUTBOX_AFTER(o, cursor_txid, cursor_id)                                            \
+#define IOT_OUTBOX_AFTER(o, cursor_txid, cursor_id)                                             \
   "(" o "txid, " o "id) > (" cursor_txid ", " cursor_id " - 1024) AND (" o "txid, " o "id + " o \
   "n - 1) > (" cursor_txid ", " cursor_id ")"
 // One row a pack per rule: its messages in the order written (per device in order).
 const Statement kWritePack{
     "fwd_write_pack",
-    "INSERT INTO forward_outbox (slot, rule_ids, n, kind, topic, device_id, product_key, device_name, iot_id, "
+    "INSERT INTO forward_outbox (slot, rule_ids, n, kind, topic, device_id, product_key, device_name, "
+    "iot_id, "
     "payload) "
     "VALUES ((SELECT slot FROM forward_outbox_state), ARRAY[$1::bigint], $2, 'pack', '', 0, '', '', '', $3)"};
 const Statement kReadOutbox{
@@ -334,8 +335,8 @@ void WriteOutbox(pqxx::transaction_base& tx, const std::vector<std::int64_t>& de
   if (messages.empty()) {
     return;
   }
-  const bool identified =
-      std::all_of(messages.begin(), messages.end(), [](const ForwardMessage* m) { return !m->iot_id.empty(); });
+  const bool identified = std::all_of(messages.begin(), messages.end(),
+                                      [](const ForwardMessage* m) { return !m->iot_id.empty(); });
   if (identified) {
     WriteOutboxPacks(tx, device_ids, messages);
     return;
@@ -443,7 +444,8 @@ Result<std::vector<OutboxMessage>> ReadOutbox(Db& db, std::int64_t rule_id, cons
         break;
       }
       const auto& last = rows.back();
-      at = OutboxPosition{last[1].as<std::string>(), last[0].as<std::int64_t>() + last[11].as<std::int64_t>() - 1};
+      at = OutboxPosition{last[1].as<std::string>(),
+                          last[0].as<std::int64_t>() + last[11].as<std::int64_t>() - 1};
       rows_limit = wanted - out.size();
     }
     return out;

@@ -193,7 +193,8 @@ void RouteEvents(const std::vector<RouteRule>& rules, const alink::Topic& topic,
     const std::string rest =
         "/thing/event/" + e.identifier + (kind == ForwardKind::kHistory ? "/history/post" : "/post");
     t.forward.push_back(store::ForwardMessage{std::move(ids), ForwardKindName(kind), DeviceTopic(topic, rest),
-                                              std::move(body), topic.product_key, topic.device_name, t.iot_id});
+                                              std::move(body), topic.product_key, topic.device_name,
+                                              t.iot_id});
   }
 }
 

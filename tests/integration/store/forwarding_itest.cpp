@@ -2,6 +2,7 @@
 // (only for stored messages), the reader's snapshot bound (the outbox trap), the lease-fenced cursor,
 // dead letters and pruning.
 #include <functional>
+#include <numeric>
 #include <tuple>
 #include <vector>
 
@@ -113,6 +114,19 @@ TelemetryMessage Post(std::int64_t device, const std::string& id, std::vector<Fo
   m.properties.push_back(PropertyItem{"A", "1", kT0});
   m.forward = std::move(forward);
   return m;
+}
+
+// The rule's first `count` messages from the start, once the cluster's oldest running transaction (any
+// test's on the shared server: a migration) no longer holds them back, else what it last read, after 30 s.
+std::vector<OutboxMessage> ReadFromStart(Db& db, std::int64_t rule, std::size_t count) {
+  std::vector<OutboxMessage> rows;
+  iot::testing::PollUntil(
+      [&] {
+        rows = ReadOutbox(db, rule, ForwardCursor{"0", 0, 0, std::nullopt}, 10).value();
+        return rows.size() == count;
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(20));
+  return rows;
 }
 
 }  // namespace
@@ -395,7 +409,7 @@ TEST_CASE("Migration 022 moves a populated outbox into the slots: same rows, ids
   REQUIRE(latest.Migrate().has_value());
   CHECK(before() == old_rows);  // ids, transaction ids, messageIds, bodies (compared as jsonb)
   Db db{DbSettings{.dsn = pg.Dsn()}};
-  auto rows = ReadOutbox(db, rule, ForwardCursor{"0", 0, 0, std::nullopt}, 10).value();
+  auto rows = ReadFromStart(db, rule, 4);
   REQUIRE(rows.size() == 4);
   CHECK(rows[1].message_id == "first-id");
   CHECK(rows[0].message_id == std::to_string(rows[0].id));
@@ -413,4 +427,198 @@ TEST_CASE("Migration 022 moves a populated outbox into the slots: same rows, ids
     CHECK(r[1].as<int>() == 0);
     tx.commit();
   }
+}
+
+namespace {
+
+ForwardMessage Identified(ForwardMessage m, const std::string& iot_id) {
+  m.product_key = "fwdpk";
+  m.device_name = "dev1";
+  m.iot_id = iot_id;
+  return m;
+}
+
+std::vector<std::int64_t> PackSizes(Outbox& f) {
+  pqxx::connection c(f.pg.Dsn());
+  pqxx::work tx(c);
+  std::vector<std::int64_t> out;
+  for (const auto& r : tx.exec("SELECT n FROM forward_outbox WHERE kind = 'pack' ORDER BY txid, id")) {
+    out.push_back(r[0].as<std::int64_t>());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "Outbox packs: a rule's messages of a transaction in one row, each with its own id - read, "
+    "dead-lettered and replayed one by one, pruned once the last is taken",
+    "[store][forwarding]") {
+  Outbox f;
+  ForwardRuleCreate create;
+  create.name = "second";
+  create.kinds = {"property"};
+  create.destinations_json = R"([{"type":"webhook","url":"http://127.0.0.1:1/"}])";
+  const std::int64_t rule2 = CreateForwardRule(f.db, create).value().id;
+  auto both = [&](int n) {
+    auto m = Identified(f.Message(n), f.iot_id);
+    m.rule_ids = {f.rule, rule2};
+    return m;
+  };
+  // Fields a length-prefixed record must keep apart: digits and colons in the topic and the body.
+  auto hostile = Identified(f.Message(3), f.iot_id);
+  hostile.topic = "/fwdpk/dev1/user/12:34:";
+  hostile.payload_json = json{{"n", 3}, {"s", "5:abc 0: \"q\" ü"}}.dump();
+  TelemetryWriter writer(f.db);
+  std::vector<TelemetryMessage> batch = {Post(f.device, "1", {Identified(f.Message(1), f.iot_id)}),
+                                         Post(f.device, "2", {both(2), hostile}),
+                                         Post(f.device, "3", {both(4)})};
+  REQUIRE(writer.Write(batch).has_value());
+  CHECK(PackSizes(f) == std::vector<std::int64_t>{4, 2});  // the rules' packs, in id order
+  const ForwardCursor start = GetForwardCursor(f.db, f.rule).value();
+  auto rows = f.Rows(start, 4, 10);
+  REQUIRE(rows.size() == 4);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    CHECK(rows[i].id == rows[0].id + static_cast<std::int64_t>(i));
+    CHECK(rows[i].message_id == std::to_string(rows[i].id));
+    CHECK(rows[i].txid == rows[0].txid);
+    CHECK(rows[i].device_id == f.device);
+    CHECK(rows[i].product_key == "fwdpk");
+    CHECK(rows[i].device_name == "dev1");
+    CHECK(rows[i].iot_id == f.iot_id);
+    CHECK(rows[i].kind == "property");
+    CHECK(json::parse(rows[i].payload_json)["iotId"] == f.iot_id);
+  }
+  CHECK(rows[2].topic == "/fwdpk/dev1/user/12:34:");
+  CHECK(json::parse(rows[2].payload_json) == json{{"iotId", f.iot_id}, {"n", 3}, {"s", "5:abc 0: \"q\" ü"}});
+  CHECK(f.Read(start) == std::vector<int>{1, 2, 3, 4});
+  CHECK(f.Read(start, 2) == std::vector<int>{1, 2});
+  // The other rule reads its own copies (its pack's ids).
+  auto second = ReadOutbox(f.db, rule2, GetForwardCursor(f.db, rule2).value(), 10).value();
+  REQUIRE(second.size() == 2);
+  CHECK(json::parse(second[0].payload_json)["n"] == 2);
+  CHECK(json::parse(second[1].payload_json)["n"] == 4);
+  CHECK(second[0].id != rows[1].id);
+
+  // The cursor inside the pack: the rest of it is read, the pack waits.
+  REQUIRE(AcquireLease(f.db, ForwardLeaseName(f.rule), "me", 60000).value() == LeaseState::kHeld);
+  REQUIRE(AdvanceForwardCursor(f.db, f.rule, "me", rows[1], 2).value() == CursorMove::kMoved);
+  auto cursor = GetForwardCursor(f.db, f.rule).value();
+  CHECK(cursor.last_id == rows[1].id);
+  CHECK(f.Read(cursor) == std::vector<int>{3, 4});
+  CHECK(GetForwardStatus(f.db, f.rule).value().lag_messages == 2);
+  CHECK(GetForwardStatus(f.db, rule2).value().lag_messages == 2);
+  // The head alone to the dead letters; the next read starts after it.
+  auto head = ReadOutbox(f.db, f.rule, cursor, 1).value();
+  REQUIRE(head.size() == 1);
+  CHECK(head[0].id == rows[2].id);
+  REQUIRE(DeadLetterForward(f.db, f.rule, "me", head, 3, "HTTP 400").value() == CursorMove::kMoved);
+  cursor = GetForwardCursor(f.db, f.rule).value();
+  CHECK(f.Read(cursor) == std::vector<int>{4});
+  auto letters = ListDeadLetters(f.db, f.rule, {}).value();
+  REQUIRE(letters.items.size() == 1);
+  CHECK(letters.items[0].outbox_id == rows[2].id);
+  CHECK(letters.items[0].message_id == rows[2].message_id);
+  CHECK(letters.items[0].topic == "/fwdpk/dev1/user/12:34:");
+  CHECK(json::parse(letters.items[0].payload_json)["s"] == "5:abc 0: \"q\" ü");
+  // Nothing pruned while a message of each pack waits (this rule's last, the other rule's both).
+  PruneOutbox(f.db, std::chrono::milliseconds(0), 100).value();
+  CHECK(PackSizes(f).size() == 2);
+  // Replayed: behind the waiting message, with its first messageId.
+  CHECK(ReplayDeadLetters(f.db, f.rule, std::nullopt).value() == 1);
+  auto again = f.Rows(cursor, 2, 10);
+  REQUIRE(again.size() == 2);
+  CHECK(json::parse(again[0].payload_json)["n"] == 4);
+  CHECK(again[1].message_id == rows[2].message_id);
+  CHECK(again[1].topic == "/fwdpk/dev1/user/12:34:");
+  CHECK(GetForwardStatus(f.db, f.rule).value().lag_messages == 2);
+  // This rule takes everything: its pack is deleted (the other rule's waits in the same slot).
+  REQUIRE(AdvanceForwardCursor(f.db, f.rule, "me", again[1], 2).value() == CursorMove::kMoved);
+  CHECK(f.Prune(2) >= 2);
+  CHECK(PackSizes(f) == std::vector<std::int64_t>{2});
+  CHECK(f.Read(GetForwardCursor(f.db, f.rule).value()).empty());
+}
+
+TEST_CASE("Outbox packs: a pack holds at most 256 messages - a long batch is several, read in order",
+          "[store][forwarding]") {
+  Outbox f;
+  TelemetryWriter writer(f.db);
+  std::vector<TelemetryMessage> batch;
+  for (int n = 0; n < 300; ++n) {
+    batch.push_back(Post(f.device, std::to_string(n), {Identified(f.Message(n), f.iot_id)}));
+  }
+  REQUIRE(writer.Write(batch).has_value());
+  CHECK(PackSizes(f) == std::vector<std::int64_t>{256, 44});
+  const ForwardCursor start = GetForwardCursor(f.db, f.rule).value();
+  std::vector<int> expected(300);
+  std::iota(expected.begin(), expected.end(), 0);
+  CHECK(f.ReadUntil(start, expected, 500) == expected);
+  // A limit inside the second pack, and a cursor at the end of the first one.
+  std::vector<int> first_260(expected.begin(), expected.begin() + 260);
+  CHECK(f.Read(start, 260) == first_260);
+  auto rows = ReadOutbox(f.db, f.rule, start, 256).value();
+  REQUIRE(rows.size() == 256);
+  const ForwardCursor after{rows.back().txid, rows.back().id, 0, std::nullopt};
+  CHECK(f.Read(after, 500) == std::vector<int>(expected.begin() + 256, expected.end()));
+  CHECK(GetForwardStatus(f.db, f.rule).value().lag_messages == 300);
+  // The packs are stored compressed (lz4).
+  pqxx::connection c(f.pg.Dsn());
+  pqxx::work tx(c);
+  CHECK(tx.exec1("SELECT string_agg(DISTINCT coalesce(pg_column_compression(payload), 'none'), ',') "
+                 "FROM forward_outbox WHERE kind = 'pack'")[0]
+            .as<std::string>() == "lz4");
+}
+
+TEST_CASE(
+    "Migration 024 keeps a populated outbox: same ids and messages - new ids above them, a pack's "
+    "range its own",
+    "[store][forwarding][migration]") {
+  iot::testing::PgDatabase pg;
+  Migrator m(pg.Dsn());
+  REQUIRE(m.MigrateTo(23).has_value());
+  std::int64_t rule = 0;
+  std::vector<std::int64_t> old_ids;
+  {
+    pqxx::connection c(pg.Dsn());
+    pqxx::work tx(c);
+    rule = tx.exec1(
+                 "INSERT INTO forward_rules (name, kinds, destinations) VALUES ('r', '{property}', "
+                 "'[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:1/\"}]') RETURNING id")[0]
+               .as<std::int64_t>();
+    tx.exec_params0("INSERT INTO forward_cursors (rule_id) VALUES ($1)", rule);
+    for (int n = 1; n <= 3; ++n) {
+      old_ids.push_back(
+          tx.exec_params1("INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, "
+                          "product_key, device_name, iot_id, payload) VALUES (ARRAY[$1::bigint], "
+                          "'property', '/pk/d/t', 7, 'pk', 'd', 'iot7', $2) RETURNING id",
+                          rule, json{{"n", n}}.dump())[0]
+              .as<std::int64_t>());
+    }
+    tx.commit();
+  }
+  REQUIRE(Migrator(pg.Dsn()).Migrate().has_value());
+  Db db{DbSettings{.dsn = pg.Dsn()}};
+  auto rows = ReadFromStart(db, rule, 3);
+  REQUIRE(rows.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(rows[i].id == old_ids[i]);
+    CHECK(rows[i].message_id == std::to_string(old_ids[i]));
+    CHECK(json::parse(rows[i].payload_json)["n"] == static_cast<int>(i) + 1);
+  }
+  pqxx::connection c(pg.Dsn());
+  pqxx::work tx(c);
+  const auto next =
+      tx.exec_params1(
+            "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, "
+            "device_name, iot_id, payload) VALUES (ARRAY[$1::bigint], 'property', '/pk/d/t', 7, "
+            "'pk', 'd', 'iot7', '{}') RETURNING id",
+            rule)[0]
+          .as<std::int64_t>();
+  CHECK(next > old_ids.back());
+  CHECK(next % 1024 == 0);
+  CHECK(tx.exec1("SELECT nextval('forward_outbox_id_seq')")[0].as<std::int64_t>() == next + 1024);
+  // Every slot compresses its payloads with lz4.
+  CHECK(tx.exec1("SELECT count(*) FROM pg_attribute WHERE attname = 'payload' AND attcompression = 'l' AND "
+                 "attrelid::regclass::text LIKE 'forward_outbox%'")[0]
+            .as<int>() == 5);
 }

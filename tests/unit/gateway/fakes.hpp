@@ -152,9 +152,9 @@ inline void AddReferenceProduct(FakeSource& source, tsl::Mode mode) {
   none.product_key = "a1NoModel";
   none.mode = tsl::Mode::kWeak;
   source.products["a1NoModel"] = none;
-  source.devices["a1Prod/dev1"] = DeviceEntry{11, true};
-  source.devices["a1Prod/dev2"] = DeviceEntry{12, false};
-  source.devices["a1NoModel/dev3"] = DeviceEntry{13, true};
+  source.devices["a1Prod/dev1"] = DeviceEntry{11, true, "", "", "iot-dev1"};
+  source.devices["a1Prod/dev2"] = DeviceEntry{12, false, "", "", "iot-dev2"};
+  source.devices["a1NoModel/dev3"] = DeviceEntry{13, true, "", "", "iot-dev3"};
 }
 
 }  // namespace iot::gateway::testing

@@ -101,6 +101,10 @@ TEST_CASE("Forwarding: a property post becomes the reference's forwarded propert
   CHECK(forwarded[0].rule_ids == std::vector<std::int64_t>{1});
   CHECK(forwarded[0].kind == "property");
   CHECK(forwarded[0].topic == "/a1Prod/dev1/thing/event/property/post");
+  // The device's identity rides along: the store packs identified messages (024_outbox_packs.sql).
+  CHECK(forwarded[0].product_key == "a1Prod");
+  CHECK(forwarded[0].device_name == "dev1");
+  CHECK(forwarded[0].iot_id == "iot-dev1");
   json body = json::parse(forwarded[0].payload_json);
   CHECK(body["requestId"] == "42");
   CHECK(body["productKey"] == "a1Prod");
@@ -171,7 +175,7 @@ TEST_CASE("Forwarding: events, history posts and a batch post's repeated samples
 TEST_CASE("Forwarding: a pack post's parts are forwarded as each device's own property posts",
           "[gateway][forwarding][pack]") {
   Fixture f({Rule(1, {"property"}), Rule(2, {"property"}, "RunCount > 6")});
-  f.source.devices["a1Prod/sub0001"] = DeviceEntry{21, true, "a1Prod", "dev1"};
+  f.source.devices["a1Prod/sub0001"] = DeviceEntry{21, true, "a1Prod", "dev1", "iot-sub1"};
   f.source.devices["a1Prod/sub0002"] = DeviceEntry{22, true, "a1Prod", "dev1"};
   const json sub1 = {{"identity", {{"productKey", "a1Prod"}, {"deviceName", "sub0001"}}},
                      {"properties", {{"RunCount", 6}}}};
@@ -191,6 +195,9 @@ TEST_CASE("Forwarding: a pack post's parts are forwarded as each device's own pr
   REQUIRE(w.parts[0].forward.size() == 1);
   CHECK(w.parts[0].forward[0].rule_ids == std::vector<std::int64_t>{1});
   CHECK(w.parts[0].forward[0].topic == "/a1Prod/sub0001/thing/event/property/post");
+  CHECK(w.parts[0].forward[0].device_name == "sub0001");
+  CHECK(w.parts[0].forward[0].iot_id == "iot-sub1");  // the sub-device's, not the gateway's
+  CHECK(own[0].iot_id == "iot-dev1");
   const json body = json::parse(w.parts[0].forward[0].payload_json);
   CHECK(body["deviceName"] == "sub0001");
   CHECK(body["requestId"] == "p1");

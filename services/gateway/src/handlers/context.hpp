@@ -59,8 +59,8 @@ class Context {
   void AddEvents(const tsl::Report& report, const tsl::ThingModel* model,
                  store::TelemetryMessage* target = nullptr);
   // A pack post's telemetry part for a sub-device: the message's id, hash and arrival, its own device.
-  store::TelemetryMessage& Part(std::int64_t sub_device_id, std::string iot_id, const std::string& product_key,
-                                const std::string& device_name);
+  store::TelemetryMessage& Part(std::int64_t sub_device_id, std::string iot_id,
+                                const std::string& product_key, const std::string& device_name);
 
  private:
   const InboundMessage& in_;

@@ -183,7 +183,8 @@ HandleStatus HandlePackPost(Context& c, const ProductEntry& gateway_product, con
   for (auto& part : parts) {
     const ProductEntry& product = part.device_id == 0 ? gateway_product : *part.product;
     store::TelemetryMessage* target =
-        part.device_id == 0 ? nullptr : &c.Part(part.device_id, part.iot_id, part.product_key, part.device_name);
+        part.device_id == 0 ? nullptr
+                            : &c.Part(part.device_id, part.iot_id, part.product_key, part.device_name);
     if (part.properties.request_ok() && !part.properties.accepted.empty()) {
       c.AddProperties(part.properties, target);
     }

@@ -80,7 +80,7 @@ struct ForwardMessage {
 // A message of the outbox as the forwarder reads it (a row, or one message of a pack).
 struct OutboxMessage {
   std::int64_t id = 0;  // the message's own number (a pack's messages: its row id + 0, 1, ...)
-  std::string txid;  // xid8 as text
+  std::string txid;     // xid8 as text
   std::string kind;
   std::string topic;
   std::int64_t device_id = 0;
