@@ -16,8 +16,13 @@
 --   a pack. A row is taken by a cursor once (txid, id + n - 1) <= (cursor.txid, cursor.last_id).
 -- - Existing rows keep their ids (n = 1); new ids start above them.
 -- - Rows written one per message (triggers, replies, lifecycle, replays) are as before.
+-- - A pack's topic is NULL: during an upgrade a gateway of the previous release still running (README,
+--   "Upgrade": gateways one at a time) may hold a rule's lease; its reader fails on the NULL and retries
+--   (the rule waits until a new gateway takes the lease) instead of delivering a pack as one message.
 
 ALTER TABLE forward_outbox ADD COLUMN n integer NOT NULL DEFAULT 1 CHECK (n BETWEEN 1 AND 1024);
+ALTER TABLE forward_outbox ALTER COLUMN topic DROP NOT NULL;
+ALTER TABLE forward_outbox ADD CONSTRAINT forward_outbox_topic CHECK ((kind = 'pack') = (topic IS NULL));
 -- Compressed where a row is large enough to be (packs); pglz, the default, costs several times the CPU.
 ALTER TABLE forward_outbox ALTER COLUMN payload SET COMPRESSION lz4;
 DO $$

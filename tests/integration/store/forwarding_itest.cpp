@@ -475,6 +475,15 @@ TEST_CASE(
                                          Post(f.device, "3", {both(4)})};
   REQUIRE(writer.Write(batch).has_value());
   CHECK(PackSizes(f) == std::vector<std::int64_t>{4, 2});  // the rules' packs, in id order
+  {
+    // A pack's topic is NULL, so a reader of the previous release (an upgrade in progress) fails on it
+    // instead of delivering the pack as one message.
+    pqxx::connection c(f.pg.Dsn());
+    pqxx::work tx(c);
+    CHECK(tx.exec1("SELECT count(*) FROM forward_outbox WHERE kind = 'pack' AND topic IS NULL")[0].as<int>() == 2);
+    CHECK_THROWS_AS(tx.exec1("SELECT topic FROM forward_outbox WHERE kind = 'pack' LIMIT 1")[0][0].as<std::string>(),
+                    pqxx::conversion_error);
+  }
   const ForwardCursor start = GetForwardCursor(f.db, f.rule).value();
   auto rows = f.Rows(start, 4, 10);
   REQUIRE(rows.size() == 4);
