@@ -67,7 +67,8 @@ const Statement kWritePack{
     "INSERT INTO forward_outbox (slot, rule_ids, n, kind, topic, device_id, product_key, device_name, "
     "iot_id, "
     "payload) "
-    "VALUES ((SELECT slot FROM forward_outbox_state), ARRAY[$1::bigint], $2, 'pack', NULL, 0, '', '', '', $3)"};
+    "VALUES ((SELECT slot FROM forward_outbox_state), ARRAY[$1::bigint], $2, 'pack', NULL, 0, '', '', '', "
+    "$3)"};
 const Statement kReadOutbox{
     "fwd_read_outbox",
     "SELECT id, txid::text, kind, topic, device_id, product_key, device_name, iot_id, "

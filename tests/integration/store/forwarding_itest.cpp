@@ -480,9 +480,12 @@ TEST_CASE(
     // instead of delivering the pack as one message.
     pqxx::connection c(f.pg.Dsn());
     pqxx::work tx(c);
-    CHECK(tx.exec1("SELECT count(*) FROM forward_outbox WHERE kind = 'pack' AND topic IS NULL")[0].as<int>() == 2);
-    CHECK_THROWS_AS(tx.exec1("SELECT topic FROM forward_outbox WHERE kind = 'pack' LIMIT 1")[0][0].as<std::string>(),
-                    pqxx::conversion_error);
+    CHECK(
+        tx.exec1("SELECT count(*) FROM forward_outbox WHERE kind = 'pack' AND topic IS NULL")[0].as<int>() ==
+        2);
+    CHECK_THROWS_AS(
+        tx.exec1("SELECT topic FROM forward_outbox WHERE kind = 'pack' LIMIT 1")[0].as<std::string>(),
+        pqxx::conversion_error);
   }
   const ForwardCursor start = GetForwardCursor(f.db, f.rule).value();
   auto rows = f.Rows(start, 4, 10);
