@@ -114,9 +114,9 @@ const Statement kStatus{
     "fwd_status",
     "SELECT c.delivered, c.failed, c.dead, c.attempts, c.last_error, iot_ms(c.last_delivered_at), "
     "iot_ms(c.failing_since), "
-    // Messages, of up to $2 rows: a pack's whole, or what the cursor left of it.
-    "(SELECT coalesce(sum(CASE WHEN (x.txid, x.id) > (c.txid, c.last_id) THEN x.n "
-    " ELSE x.id + x.n - 1 - c.last_id END), 0)::bigint FROM (SELECT o.txid, o.id, o.n FROM forward_outbox o "
+    // Messages, up to $2 (of as many rows): a pack's whole, or what the cursor left of it.
+    "(SELECT least(coalesce(sum(CASE WHEN (x.txid, x.id) > (c.txid, c.last_id) THEN x.n "
+    " ELSE x.id + x.n - 1 - c.last_id END), 0), $2::bigint)::bigint FROM (SELECT o.txid, o.id, o.n FROM forward_outbox o "
     " WHERE " IOT_OUTBOX_AFTER("o.", "c.txid", "c.last_id") " AND c.rule_id = ANY(o.rule_ids) LIMIT $2) x), "
     "coalesce((SELECT extract(epoch FROM iot_now_ms() - o.created_at)::float8 FROM forward_outbox o "
     " WHERE " IOT_OUTBOX_AFTER("o.", "c.txid", "c.last_id") " AND c.rule_id = ANY(o.rule_ids) "
@@ -247,6 +247,9 @@ struct OutboxPosition {
 // nothing but this file) fails the read: the rule waits, and its lag shows it.
 bool AppendOutboxRow(const pqxx::row& row, const OutboxPosition& after, std::size_t limit,
                      std::vector<OutboxMessage>& out) {
+  if (out.size() >= limit) {
+    return true;
+  }
   OutboxMessage m;
   m.id = row[0].as<std::int64_t>();
   m.txid = row[1].as<std::string>();

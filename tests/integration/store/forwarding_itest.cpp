@@ -573,6 +573,16 @@ TEST_CASE("Outbox packs: a pack holds at most 256 messages - a long batch is sev
   const ForwardCursor after{rows.back().txid, rows.back().id, 0, std::nullopt};
   CHECK(f.Read(after, 500) == std::vector<int>(expected.begin() + 256, expected.end()));
   CHECK(GetForwardStatus(f.db, f.rule).value().lag_messages == 300);
+  // A row a message after the packs: a limit that the packs fill leaves it for the next read.
+  {
+    pqxx::connection c(f.pg.Dsn());
+    pqxx::work tx(c);
+    f.Insert(tx, 300);
+    tx.commit();
+  }
+  expected.push_back(300);
+  CHECK(f.ReadUntil(start, expected, 500) == expected);
+  CHECK(f.Read(start, 300) == std::vector<int>(expected.begin(), expected.begin() + 300));
   // The packs are stored compressed (lz4).
   pqxx::connection c(f.pg.Dsn());
   pqxx::work tx(c);
