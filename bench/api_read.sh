@@ -21,6 +21,8 @@
 #   bench/api_read.sh
 #   IOT_READ_DEVICES=50 IOT_READ_DURATION_S=10 bench/api_read.sh
 #   IOT_READ_DEVICES=1000 IOT_READ_DAYS=50 bench/api_read.sh   # 144 million values (~14 GB, ~15 min to load)
+#   IOT_READ_INGEST_RATE=2000 ...   # every phase measured while the gateway ingests 2,000 posts/s (issue 24):
+#                                   # Mosquitto with the plugin, iot-gateway and iot-loadgen (bench/lib/ingest.sh)
 #
 # Settings (environment): IOT_BUILD_DIR (./build-release), IOT_READ_DEVICES (100), IOT_READ_DAYS (4: days
 # of history, one sample a minute for each of 2 properties: 100 devices x 2 x 5,760 = 1,152,000 values),
@@ -29,11 +31,15 @@
 # (10000; 0 skips phase 3), IOT_READ_FLEET_RPS (10), IOT_READ_AGG_DEVICES (20; 0 skips phase 4),
 # IOT_READ_AGG_DAYS (366), IOT_READ_AGG_STEP_S (300), IOT_READ_AGG_RPS (20); iot-api's own settings
 # (IOT_HTTP_THREADS, IOT_PG_POOL_THREADS, ...) pass through. IOT_KEEP_TMP=1 keeps the data directory and logs.
+# IOT_READ_INGEST_RATE (0: none; posts/s of 5 values during each phase, warm-up included),
+# IOT_READ_INGEST_DEVICES (1000).
 set -euo pipefail
 
 IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=../deploy/lib/platform.sh
 source "$IOT_ROOT/deploy/lib/platform.sh"
+# shellcheck source=lib/ingest.sh
+source "$IOT_ROOT/bench/lib/ingest.sh"
 
 BUILD_DIR=${IOT_BUILD_DIR:-$IOT_ROOT/build-release}
 DEVICES=${IOT_READ_DEVICES:-100}
@@ -51,6 +57,8 @@ AGG_DEVICES=${IOT_READ_AGG_DEVICES:-20}
 AGG_DAYS=${IOT_READ_AGG_DAYS:-366}
 AGG_STEP_MS=$((${IOT_READ_AGG_STEP_S:-300} * 1000))
 AGG_RPS=${IOT_READ_AGG_RPS:-20}
+INGEST_RATE=${IOT_READ_INGEST_RATE:-0}
+INGEST_DEVICES=${IOT_READ_INGEST_DEVICES:-1000}
 FLEET_PK=bench3fleet
 AGG_PK=bench3agg
 PK=bench3read
@@ -82,6 +90,7 @@ chmod 755 "$TMP"
 API_PID=
 cleanup() {
   local rc=$?
+  ingest_teardown
   if [[ -n $API_PID ]] && kill -0 "$API_PID" 2>/dev/null; then
     kill -TERM "$API_PID" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do kill -0 "$API_PID" 2>/dev/null || break; sleep 0.1; done
@@ -263,8 +272,14 @@ CLK_TCK=$(getconf CLK_TCK)
 iot_say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 iot_say "iot-api: IOT_HTTP_THREADS=${IOT_HTTP_THREADS:-default} IOT_PG_POOL_THREADS=${IOT_PG_POOL_THREADS:-default}; wrk $WRK_THREADS threads"
 
+if ((INGEST_RATE > 0)); then
+  ingest_setup "$TMP/ingest" "$TMP/pg" "$PG_PORT" "$BASE" "$TOKEN" "$BUILD_DIR" "$INGEST_DEVICES"
+  iot_say "ingest beside the reads: $INGEST_RATE posts/s from $INGEST_DEVICES devices during every phase"
+fi
+
 run_wrk() {  # run_wrk NAME SCRIPT RATE CONNS ARGS...
   local name=$1 script=$2 rate=$3 conns=$4; shift 4
+  if ((INGEST_RATE > 0)); then ingest_start "$name" "$INGEST_RATE" $((WARMUP_S + DURATION_S + 2)); fi
   IOT_WRK_NAME=$name IOT_WRK_TARGET_RPS=$rate wrk -t"$WRK_THREADS" -c"$conns" -d"${WARMUP_S}s" -H "Authorization: Bearer $TOKEN" \
     -s "$IOT_ROOT/bench/wrk/$script" "$BASE" -- "$rate" "$WRK_THREADS" "$@" >"$TMP/$name.warmup.txt" 2>&1 ||
     { cat "$TMP/$name.warmup.txt" >&2; iot_die "wrk warm-up failed"; }
@@ -277,6 +292,7 @@ run_wrk() {  # run_wrk NAME SCRIPT RATE CONNS ARGS...
   echo "--- $name: target $rate req/s, $conns connections, ${DURATION_S}s"
   cat "$TMP/$name.txt"
   echo "CPU $name: iot-api $(python3 -c "import sys; print(round((int(sys.argv[1]) / int(sys.argv[3])) / float(sys.argv[2]) * 100))" "$((a1 - a0))" "$DURATION_S" "$CLK_TCK")% of one core, PostgreSQL $(python3 -c "import sys; print(round((int(sys.argv[1]) / int(sys.argv[3])) / float(sys.argv[2]) * 100))" "$((p1 - p0))" "$DURATION_S" "$CLK_TCK")% of one core"
+  if ((INGEST_RATE > 0)); then ingest_wait; fi
 }
 
 run_wrk latest latest_properties.lua "$LATEST_RPS" "$LATEST_CONNS" "$PK" "$PREFIX" "$DEVICES"
