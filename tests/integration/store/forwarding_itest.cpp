@@ -360,6 +360,20 @@ TEST_CASE(
   CHECK(slot() == now);
 }
 
+namespace {
+
+// A webhook rule and its cursor written with SQL, for a schema older than the store's statements.
+std::int64_t InsertRuleWithCursor(pqxx::work& tx) {
+  const auto rule = tx.exec1(
+                          "INSERT INTO forward_rules (name, kinds, destinations) VALUES ('r', '{property}', "
+                          "'[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:1/\"}]') RETURNING id")[0]
+                        .as<std::int64_t>();
+  tx.exec_params0("INSERT INTO forward_cursors (rule_id) VALUES ($1)", rule);
+  return rule;
+}
+
+}  // namespace
+
 TEST_CASE("Migration 022 moves a populated outbox into the slots: same rows, ids, order and bodies",
           "[store][forwarding][migration]") {
   iot::testing::PgDatabase pg;
@@ -371,11 +385,7 @@ TEST_CASE("Migration 022 moves a populated outbox into the slots: same rows, ids
     // its first messageId, jsonb bodies.
     pqxx::connection c(pg.Dsn());
     pqxx::work tx(c);
-    rule = tx.exec1(
-                 "INSERT INTO forward_rules (name, kinds, destinations) VALUES ('r', '{property}', "
-                 "'[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:1/\"}]') RETURNING id")[0]
-               .as<std::int64_t>();
-    tx.exec_params0("INSERT INTO forward_cursors (rule_id) VALUES ($1)", rule);
+    rule = InsertRuleWithCursor(tx);
     for (int n = 1; n <= 3; ++n) {
       tx.exec_params0(
           "INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, product_key, device_name, iot_id, "
@@ -603,11 +613,7 @@ TEST_CASE(
   {
     pqxx::connection c(pg.Dsn());
     pqxx::work tx(c);
-    rule = tx.exec1(
-                 "INSERT INTO forward_rules (name, kinds, destinations) VALUES ('r', '{property}', "
-                 "'[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:1/\"}]') RETURNING id")[0]
-               .as<std::int64_t>();
-    tx.exec_params0("INSERT INTO forward_cursors (rule_id) VALUES ($1)", rule);
+    rule = InsertRuleWithCursor(tx);
     for (int n = 1; n <= 3; ++n) {
       old_ids.push_back(
           tx.exec_params1("INSERT INTO forward_outbox (rule_ids, kind, topic, device_id, "
