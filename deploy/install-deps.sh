@@ -14,7 +14,7 @@ set -euo pipefail
 
 BUILD_PACKAGES=(
   build-essential cmake pkg-config ccache git ca-certificates openssl python3 ninja-build
-  libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev libpqxx-dev libpq-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev duktape-dev
+  libboost1.81-dev libboost-program-options1.81-dev nlohmann-json3-dev libpqxx-dev libpq-dev libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev duktape-dev libzstd-dev
   mosquitto-dev libmosquitto-dev librabbitmq-dev
 )
 RUN_PACKAGES=(procps iproute2 acl mosquitto postgresql-15 postgresql-client-15)

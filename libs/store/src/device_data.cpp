@@ -9,7 +9,9 @@
 #include "audit_tx.hpp"
 #include "connection.hpp"
 #include "forwarding_tx.hpp"
+#include "iot/series/block.hpp"
 #include "iot/store/forwarded_writes.hpp"
+#include "text_array.hpp"
 
 namespace iot::store {
 namespace {
@@ -49,6 +51,22 @@ const Statement kHistoryDesc{"data_history_desc",
                              "device_id = $1 AND props ? $2::text "
                              "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) < (iot_ts($5), $6) "
                              "ORDER BY ts DESC, id DESC LIMIT $7"};
+// Compacted history (schemas/sql/025_property_blocks.sql): a device's blocks that may hold values of $2
+// in a page's window, a few at a time in (ts, id) order; $3: the window's start for the block's last row,
+// [$4, $5): the block's first row (blocks never span a day), then the keyset of the last block read.
+const Statement kBlocksAsc{"data_blocks_asc",
+                           "SELECT data, iot_ms(ts), id FROM property_blocks WHERE device_id = $1 "
+                           "AND identifiers @> ARRAY[$2::text] AND ts_last >= iot_ts($3) "
+                           "AND ts >= iot_ts($4) AND ts < iot_ts($5) AND (ts, id) > (iot_ts($6), $7) "
+                           "ORDER BY ts, id LIMIT $8"};
+const Statement kBlocksDesc{"data_blocks_desc",
+                            "SELECT data, iot_ms(ts), id FROM property_blocks WHERE device_id = $1 "
+                            "AND identifiers @> ARRAY[$2::text] AND ts_last >= iot_ts($3) "
+                            "AND ts >= iot_ts($4) AND ts < iot_ts($5) AND (ts, id) < (iot_ts($6), $7) "
+                            "ORDER BY ts DESC, id DESC LIMIT $8"};
+constexpr int kBlocksPerRead = 4;
+constexpr TimeMs kBlockSpanMs = 86400000;  // a block's rows lie within one UTC day
+
 // Aggregates: numeric values only; first/last by device time (id breaks ties), as [ms, id, value] arrays
 // whose min and max order like (ts, id). The whole hours in [lo, hi) that are rolled up
 // (schemas/sql/023_rollups.sql) come from property_rollups, plus their late rows not merged yet; the rest
@@ -89,6 +107,12 @@ constexpr const char* kAggregateLate =
     "  rollup_pending q, property_posts p WHERE q.device_id = $1 AND q.ts >= $6::timestamptz "
     "  AND q.ts < $7::timestamptz AND p.device_id = q.device_id AND p.ts = q.ts AND p.id = q.id "
     "  AND p.ts >= $6::timestamptz AND p.ts < $7::timestamptz" IOT_AGGREGATE_RAW_NUMBER;
+// The numeric values of compacted days in the raw-row ranges, read from their blocks in C++: $10 device
+// times (ms), $11 ids, $12 values.
+constexpr const char* kAggregateBlocks =
+    "  UNION ALL SELECT iot_ts(b.t) AS t, 1::bigint AS n, b.x AS s, b.x AS mn, b.x AS mx, "
+    "ARRAY[b.t::float8, b.i::float8, b.x] AS f, ARRAY[b.t::float8, b.i::float8, b.x] AS l "
+    "FROM unnest($10::bigint[], $11::bigint[], $12::float8[]) AS b(t, i, x)";
 constexpr const char* kAggregateBuckets =
     ") SELECT iot_ms(date_bin($5 * interval '1 millisecond', t, timestamptz '1970-01-01 00:00:00+00')) AS b, "
     "sum(s) / sum(n)::float8, min(mn), max(mx), sum(n)::bigint, (min(f))[3], (max(l))[3] "
@@ -300,6 +324,74 @@ Result<Page<DeviceLatestValue>> ListLatestOfProperty(Db& db, std::string_view pr
   });
 }
 
+namespace {
+
+// One value of one property: from a property_posts row or a block.
+struct Sample {
+  TimeMs ts = 0;
+  std::int64_t id = 0;
+  std::string value;
+};
+
+bool Before(const Sample& a, const Sample& b) { return a.ts != b.ts ? a.ts < b.ts : a.id < b.id; }
+
+// The values of `identifier` in the device's blocks with a device time in [from, to) and (ts, id) after
+// the cursor in `order`, in that order, at most `want`. Blocks are read kBlocksPerRead at a time.
+std::vector<Sample> BlockSamples(pqxx::transaction_base& tx, std::int64_t device_id,
+                                 std::string_view identifier, TimeMs from, TimeMs to, Order order,
+                                 TimeMs cursor_ts, std::int64_t cursor_id, std::size_t want) {
+  const bool asc = order == Order::kAsc;
+  // The rows wanted lie in [lo, hi); the cursor's own time is still in (ids decide).
+  TimeMs lo = std::clamp(asc ? std::max(from, cursor_ts) : from, kMinTimeMs, kMaxTimeMs);
+  TimeMs hi = std::clamp(asc ? to : std::min(to, cursor_ts == kMaxTimeMs ? cursor_ts : cursor_ts + 1),
+                         kMinTimeMs, kMaxTimeMs);
+  std::vector<Sample> out;
+  if (lo >= hi || want == 0) {
+    return out;
+  }
+  TimeMs block_ts = asc ? lo - kBlockSpanMs : hi;  // keyset of the last block read: none yet
+  std::int64_t block_id = INT64_MIN;
+  series::Block block;
+  std::string error;
+  while (true) {
+    const auto r = Exec(tx, asc ? kBlocksAsc : kBlocksDesc, device_id, S(identifier), lo, lo - kBlockSpanMs,
+                        hi, block_ts, block_id, kBlocksPerRead);
+    for (const auto& row : r) {
+      const pqxx::binarystring data(row[0]);
+      if (!block.Decode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), error)) {
+        throw std::runtime_error("a property block of device " + std::to_string(device_id) + ": " + error);
+      }
+      block_ts = row[1].as<TimeMs>();
+      block_id = row[2].as<std::int64_t>();
+      const int key = block.Find(identifier);
+      if (key < 0) {
+        continue;
+      }
+      const auto& rows = block.RowsOf(key);
+      const auto& values = block.ValuesOf(key);
+      for (std::size_t j = 0; j < rows.size(); ++j) {
+        const std::size_t i = asc ? j : rows.size() - 1 - j;
+        const TimeMs ts = block.ts_ms(rows[i]);
+        const std::int64_t id = block.id(rows[i]);
+        const bool after = asc ? (ts > cursor_ts || (ts == cursor_ts && id > cursor_id))
+                               : (ts < cursor_ts || (ts == cursor_ts && id < cursor_id));
+        if (ts < from || ts >= to || !after) {
+          continue;
+        }
+        out.push_back(Sample{ts, id, std::string(values[i])});
+        if (out.size() == want) {
+          return out;
+        }
+      }
+    }
+    if (r.size() < static_cast<std::size_t>(kBlocksPerRead)) {
+      return out;
+    }
+  }
+}
+
+}  // namespace
+
 Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id, std::string_view identifier,
                                                  const TimeQuery& q) {
   KeysetBounds b;
@@ -307,14 +399,36 @@ Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id,
     return make_error_code(Errc::kInvalid);
   }
   return Run(db, [&](pqxx::connection& c) -> Result<Page<PropertySample>> {
-    pqxx::read_transaction tx(c);
-    auto r = Exec(tx, q.order == Order::kAsc ? kHistoryAsc : kHistoryDesc, device_id, S(identifier), b.from,
-                  b.to, b.cursor_ts, b.cursor_id, q.limit + 1);
-    return ToPage<PropertySample>(r, q.limit, [](const pqxx::row& row, TimeMs& ts, std::int64_t& id) {
-      ts = row[1].as<TimeMs>();
-      id = row[2].as<std::int64_t>();
-      return PropertySample{row[0].as<std::string>(), ts};
-    });
+    // One snapshot for blocks and rows: compaction moves a device's rows into blocks in one transaction.
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx(c);
+    const auto want = static_cast<std::size_t>(q.limit) + 1;
+    auto blocks =
+        BlockSamples(tx, device_id, identifier, b.from, b.to, q.order, b.cursor_ts, b.cursor_id, want);
+    std::vector<Sample> rows;
+    for (const auto& row : Exec(tx, q.order == Order::kAsc ? kHistoryAsc : kHistoryDesc, device_id,
+                                S(identifier), b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1)) {
+      rows.push_back(Sample{row[1].as<TimeMs>(), row[2].as<std::int64_t>(), row[0].as<std::string>()});
+    }
+    std::vector<Sample> merged;
+    merged.reserve(blocks.size() + rows.size());
+    if (q.order == Order::kAsc) {
+      std::merge(std::make_move_iterator(blocks.begin()), std::make_move_iterator(blocks.end()),
+                 std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()),
+                 std::back_inserter(merged), Before);
+    } else {
+      std::merge(std::make_move_iterator(blocks.begin()), std::make_move_iterator(blocks.end()),
+                 std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()),
+                 std::back_inserter(merged), [](const Sample& x, const Sample& y) { return Before(y, x); });
+    }
+    Page<PropertySample> out;
+    for (auto& sample : merged) {
+      if (static_cast<int>(out.items.size()) == q.limit) {
+        out.next_cursor = FormatCursor(out.items.back().time, merged[out.items.size() - 1].id);
+        break;
+      }
+      out.items.push_back(PropertySample{std::move(sample.value), sample.ts});
+    }
+    return out;
   });
 }
 
@@ -353,16 +467,41 @@ Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t devi
       late = bounds[2].as<bool>();
     }
     const auto days = WholeUnits(lo, hi, q.interval_ms, kUtcDayMs).value_or(std::pair{lo, lo});
+    // What the raw-row branches read, [from, lo) and [hi, to), from blocks too: the numbers among them
+    // (a JSON number's text starts with a digit or a minus).
+    TextArray block_ts;
+    TextArray block_ids;
+    std::string block_values;
+    for (const auto& [start, end] : {std::pair{q.from, lo}, std::pair{hi, q.to}}) {
+      for (const auto& sample :
+           BlockSamples(tx, device_id, identifier, start, end, Order::kAsc, start, INT64_MIN, SIZE_MAX)) {
+        const char first = sample.value.empty() ? ' ' : sample.value[0];
+        if (first == '-' || (first >= '0' && first <= '9')) {
+          block_ts.Add(sample.ts);
+          block_ids.Add(sample.id);
+          block_values.append(block_values.empty() ? "{" : ",").append(sample.value);
+        }
+      }
+    }
     std::string sql = kAggregateRollups;
     if (late) {
       sql += kAggregateLate;
+    }
+    if (!block_values.empty()) {
+      sql += kAggregateBlocks;
+      block_values += "}";
     }
     sql += kAggregateBuckets;
     std::vector<AggregateBucket> out;
     // No value is stored outside years 1..9999: bounds beyond them read the same.
     const auto at = [](TimeMs ms) { return FormatTimestamp(std::clamp(ms, kMinTimeMs, kMaxTimeMs)); };
-    for (const auto& row : ExecPlanned(tx, sql, device_id, S(identifier), at(q.from), at(q.to), q.interval_ms,
-                                       at(lo), at(hi), at(days.first), at(days.second))) {
+    const auto rows = block_values.empty()
+                          ? ExecPlanned(tx, sql, device_id, S(identifier), at(q.from), at(q.to),
+                                        q.interval_ms, at(lo), at(hi), at(days.first), at(days.second))
+                          : ExecPlanned(tx, sql, device_id, S(identifier), at(q.from), at(q.to),
+                                        q.interval_ms, at(lo), at(hi), at(days.first), at(days.second),
+                                        block_ts.Take(), block_ids.Take(), block_values);
+    for (const auto& row : rows) {
       out.push_back(AggregateBucket{row[0].as<TimeMs>(), row[1].as<double>(), row[2].as<double>(),
                                     row[3].as<double>(), row[4].as<std::int64_t>(), row[5].as<double>(),
                                     row[6].as<double>()});

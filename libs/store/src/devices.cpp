@@ -65,6 +65,7 @@ const Statement kPatch{"dev_patch",
 const Statement kFindId{"dev_find_id",
                         "SELECT id FROM devices WHERE product_key = $1 AND device_name = $2 FOR UPDATE"};
 const Statement kDelHistory{"dev_del_history", "DELETE FROM property_posts WHERE device_id = $1"};
+const Statement kDelBlocks{"dev_del_blocks", "DELETE FROM property_blocks WHERE device_id = $1"};
 const Statement kDelRollups{"dev_del_rollups", "DELETE FROM property_rollups WHERE device_id = $1"};
 const Statement kDelLate{"dev_del_late", "DELETE FROM rollup_pending WHERE device_id = $1"};
 const Statement kDelEvents{"dev_del_events", "DELETE FROM events WHERE device_id = $1"};
@@ -357,8 +358,8 @@ Result<void> DeleteDevice(Db& db, std::string_view product_key, std::string_view
       return make_error_code(Errc::kNotFound);
     }
     const auto id = r[0][0].as<std::int64_t>();
-    for (const auto* st : {&kDelHistory, &kDelRollups, &kDelLate, &kDelEvents, &kDelRejections, &kDelCalls,
-                           &kDelDedupe, &kDelDevice}) {
+    for (const auto* st : {&kDelHistory, &kDelBlocks, &kDelRollups, &kDelLate, &kDelEvents, &kDelRejections,
+                           &kDelCalls, &kDelDedupe, &kDelDevice}) {
       Exec(tx, *st, id);
     }
     tx.commit();

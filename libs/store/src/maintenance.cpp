@@ -5,6 +5,7 @@
 
 #include "connection.hpp"
 #include "iot/store/telemetry_writer.hpp"
+#include "partitions.hpp"
 
 namespace iot::store {
 namespace {
@@ -19,16 +20,17 @@ namespace {
 struct PartitionedTable {
   const char* name;    // from the schema only: never user input
   const char* column;  // partition key
+  const char* expiry;  // a row is past a retention once this column is
 };
 
 constexpr PartitionedTable kTables[] = {
-    {"property_posts", "ts"},
-    {"events", "ts"},
-    {"rejections", "ts"},
-    {"service_calls", "requested_at"},
+    {"property_posts", "ts", "ts"},
+    {"property_blocks", "ts", "ts_last"},  // compacted history: a block goes once its last row is past
+    {"events", "ts", "ts"},
+    {"rejections", "ts", "ts"},
+    {"service_calls", "requested_at", "requested_at"},
 };
 
-constexpr std::int64_t kDayMs = 86400000;
 constexpr std::int64_t kPartitionLockKey = 0x696f745f70617274;  // "iot_part"
 constexpr std::int64_t kRetentionLockKey = 0x696f745f72657465;  // "iot_rete"
 
@@ -49,7 +51,29 @@ std::string DayLiteral(std::int64_t day) {  // 'YYYY-MM-DD 00:00:00+00'
   return out;
 }
 
-// Day index from a partition name "<table>_pYYYYMMDD"; false when it is not a daily partition.
+// Deletes in batches of at most kRetentionDeleteBatch rows (one short transaction each) from one leaf
+// partition: rows older than `cutoff_ms`, of one product's devices (product_key set) or of all.
+std::int64_t BatchedDelete(pqxx::connection& c, const std::string& partition, const char* column,
+                           TimeMs cutoff_ms, const std::optional<std::string>& product_key) {
+  const std::string sql = "DELETE FROM " + c.quote_name(partition) +
+                          " WHERE ctid = ANY (ARRAY(SELECT x.ctid FROM " + c.quote_name(partition) +
+                          " x WHERE x." + column +
+                          " < iot_ts($1) AND ($2::text IS NULL OR x.device_id IN "
+                          "(SELECT id FROM devices WHERE product_key = $2)) LIMIT $3))";
+  std::int64_t total = 0;
+  while (true) {
+    pqxx::work tx(c);
+    auto r = tx.exec_params(sql, cutoff_ms, product_key, kRetentionDeleteBatch);
+    tx.commit();
+    total += static_cast<std::int64_t>(r.affected_rows());
+    if (r.affected_rows() < static_cast<std::size_t>(kRetentionDeleteBatch)) {
+      return total;
+    }
+  }
+}
+
+}  // namespace
+
 bool ParseDay(const std::string& table, const std::string& part, std::int64_t& day) {
   const std::string prefix = table + "_p";
   if (part.size() != prefix.size() + 8 || part.compare(0, prefix.size(), prefix) != 0) {
@@ -76,29 +100,6 @@ std::vector<std::string> ListPartitions(pqxx::transaction_base& tx, const char* 
   }
   return out;
 }
-
-// Deletes in batches of at most kRetentionDeleteBatch rows (one short transaction each) from one leaf
-// partition: rows older than `cutoff_ms`, of one product's devices (product_key set) or of all.
-std::int64_t BatchedDelete(pqxx::connection& c, const std::string& partition, const char* column,
-                           TimeMs cutoff_ms, const std::optional<std::string>& product_key) {
-  const std::string sql = "DELETE FROM " + c.quote_name(partition) +
-                          " WHERE ctid = ANY (ARRAY(SELECT x.ctid FROM " + c.quote_name(partition) +
-                          " x WHERE x." + column +
-                          " < iot_ts($1) AND ($2::text IS NULL OR x.device_id IN "
-                          "(SELECT id FROM devices WHERE product_key = $2)) LIMIT $3))";
-  std::int64_t total = 0;
-  while (true) {
-    pqxx::work tx(c);
-    auto r = tx.exec_params(sql, cutoff_ms, product_key, kRetentionDeleteBatch);
-    tx.commit();
-    total += static_cast<std::int64_t>(r.affected_rows());
-    if (r.affected_rows() < static_cast<std::size_t>(kRetentionDeleteBatch)) {
-      return total;
-    }
-  }
-}
-
-}  // namespace
 
 Result<PartitionReport> EnsurePartitionsRange(Db& db, TimeMs now, int days_behind, int days_ahead) {
   return Run(db, [&](pqxx::connection& c) -> Result<PartitionReport> {
@@ -212,11 +213,11 @@ Result<RetentionReport> ApplyRetention(Db& db, TimeMs now) {
           if (daily && day * kDayMs >= cutoff) {
             continue;  // the whole partition is inside this product's retention
           }
-          report.deleted_rows += BatchedDelete(c, part, t.column, cutoff, pk);
+          report.deleted_rows += BatchedDelete(c, part, t.expiry, cutoff, pk);
         }
         if (!daily) {
           // Default partition: rows of deleted devices / unknown products past the longest retention.
-          report.deleted_rows += BatchedDelete(c, part, t.column, max_cutoff, std::nullopt);
+          report.deleted_rows += BatchedDelete(c, part, t.expiry, max_cutoff, std::nullopt);
         }
       }
     }

@@ -118,6 +118,8 @@ BackgroundSettings BackgroundSettingsOf(const Config& config) {
   settings.rollup_interval = std::chrono::seconds(config.rollup_interval_s);
   settings.rollup_db = DbOf(config, "iot-api-rollups");
   settings.rollup.retention_days = config.rollup_retention_days;
+  settings.compaction_interval = std::chrono::seconds(config.compaction_interval_s);
+  settings.compaction_db = DbOf(config, "iot-api-compaction");
   settings.messages_per_device = config.control.messages_per_device;
   return settings;
 }

@@ -90,6 +90,7 @@ void ReadSettings(ConfigReader& read, Config& config, std::string& proxies) {
   read.Int("maintenanceIntervalS", "IOT_MAINTENANCE_INTERVAL_S", 0, 86400, config.maintenance_interval_s);
   read.Int("rollupIntervalS", "IOT_ROLLUP_INTERVAL_S", 0, 3600, config.rollup_interval_s);
   read.Int("rollupRetentionDays", "IOT_ROLLUP_RETENTION_DAYS", 1, 36500, config.rollup_retention_days);
+  read.Int("compactionIntervalS", "IOT_COMPACTION_INTERVAL_S", 0, 86400, config.compaction_interval_s);
   read.Int("streamQueueMessages", "IOT_STREAM_QUEUE_MESSAGES", 1, 1000000, config.stream_queue_messages);
   read.Int("streamQueueBytes", "IOT_STREAM_QUEUE_BYTES", 1024, 1LL << 30, config.stream_queue_bytes);
   read.String("openapiPath", "IOT_OPENAPI_PATH", config.openapi_path);

@@ -42,6 +42,7 @@ struct Config {
   int maintenance_interval_s = 600;  // IOT_MAINTENANCE_INTERVAL_S: partitions/retention/dedupe (0 = off)
   int rollup_interval_s = 10;        // IOT_ROLLUP_INTERVAL_S: hourly rollups kept current (0 = off)
   int rollup_retention_days = 400;   // IOT_ROLLUP_RETENTION_DAYS: how long rollups are kept
+  int compaction_interval_s = 300;   // IOT_COMPACTION_INTERVAL_S: closed days into blocks (0 = off)
   // Live stream: messages / bytes queued per WebSocket client before it is closed with 1008.
   std::size_t stream_queue_messages = 1024;          // IOT_STREAM_QUEUE_MESSAGES
   std::size_t stream_queue_bytes = 4 * 1024 * 1024;  // IOT_STREAM_QUEUE_BYTES

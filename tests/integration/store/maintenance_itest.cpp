@@ -43,7 +43,7 @@ TEST_CASE("Partitions: created ahead, idempotent, stray rows moved out of defaul
   // ...and are moved when that day's partition is created.
   auto r = EnsurePartitions(f.db, kT0);
   REQUIRE(r.has_value());
-  CHECK(r->created.size() == 4 * 9);  // 4 tables x (yesterday .. +7 days)
+  CHECK(r->created.size() == 5 * 9);  // 5 tables x (yesterday .. +7 days)
   CHECK(r->moved_from_default == 2);  // history + event
   CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_default") == 0);
   CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_p20260104") == 1);
@@ -76,8 +76,8 @@ TEST_CASE("Retention: drops partitions past the longest retention, batch-deletes
   auto r = ApplyRetention(f.db, now);
   REQUIRE(r.has_value());
   CHECK(!r->busy);
-  // Days 0..4 end at or before now - 5 days: dropped in all 4 tables.
-  CHECK(r->dropped.size() == 4 * 5);
+  // Days 0..4 end at or before now - 5 days: dropped in all 5 tables.
+  CHECK(r->dropped.size() == 5 * 5);
   CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM pg_class WHERE relname = 'property_posts_p20260101'") == 0);
   CHECK(Count(f.pg.Dsn(), "SELECT count(*) FROM property_posts_p20260106") == 1);  // long only
   auto hist = [&](std::int64_t dev) {

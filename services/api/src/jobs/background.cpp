@@ -103,6 +103,14 @@ void Background::AddProbes(Readiness& readiness) {
 }
 
 void Background::AddGauges(metrics::Registry& metrics) {
+  if (settings_.compaction_interval.count() > 0) {
+    metrics.AddGaugeCallback(
+        "iot_compaction_rows", "history rows moved into compressed blocks (since start)",
+        [this] { return std::optional<double>(static_cast<double>(compacted_rows_.load())); });
+    metrics.AddGaugeCallback(
+        "iot_compaction_failures", "compaction rounds that failed (since start)",
+        [this] { return std::optional<double>(static_cast<double>(compaction_failures_.load())); });
+  }
   if (settings_.rollup_interval.count() == 0) {
     return;
   }
@@ -129,6 +137,9 @@ void Background::Start() {
   if (settings_.rollup_interval.count() > 0) {
     rollup_thread_ = std::thread([this] { RollupLoop(); });
   }
+  if (settings_.compaction_interval.count() > 0) {
+    compaction_thread_ = std::thread([this] { CompactionLoop(); });
+  }
 }
 
 void Background::Stop() {
@@ -145,6 +156,9 @@ void Background::Stop() {
   }
   if (rollup_thread_.joinable()) {
     rollup_thread_.join();
+  }
+  if (compaction_thread_.joinable()) {
+    compaction_thread_.join();
   }
 }
 
@@ -223,6 +237,32 @@ void Background::RollupLoop() {
     if (round->hours_rolled > 0 || round->late_merged > 0 || !round->dropped.empty()) {
       IOT_LOG_INFO(kLog, "msg=\"rollups\" hours=" << round->hours_rolled << " late=" << round->late_merged
                                                   << " dropped=" << round->dropped.size());
+    }
+    if (round->more) {
+      delay = std::chrono::milliseconds(0);
+    }
+  }
+}
+
+// Rounds every compaction_interval, the first a minute after start (startup's own work first); a round
+// compacts one closed day, and while days wait the next starts at once.
+void Background::CompactionLoop() {
+  store::Db db(settings_.compaction_db);
+  std::chrono::milliseconds delay =
+      std::min<std::chrono::milliseconds>(settings_.compaction_interval, std::chrono::seconds(60));
+  while (WaitFor(delay)) {
+    delay = settings_.compaction_interval;
+    auto round = store::CompactHistory(db, NowMs());
+    if (!round) {
+      ++compaction_failures_;
+      IOT_LOG_WARN(kLog, "msg=\"CompactHistory failed\" error=" << log::Quote(round.error().message()));
+      continue;
+    }
+    compacted_rows_ += static_cast<std::uint64_t>(round->rows);
+    if (round->rows > 0 || !round->emptied.empty()) {
+      IOT_LOG_INFO(kLog, "msg=\"history compacted\" rows="
+                             << round->rows << " values=" << round->values << " blocks=" << round->blocks
+                             << " bytes=" << round->block_bytes << " emptied=" << round->emptied.size());
     }
     if (round->more) {
       delay = std::chrono::milliseconds(0);

@@ -16,6 +16,7 @@
 
 #include "http/operations.hpp"
 #include "iot/common/prometheus.hpp"
+#include "iot/store/compaction.hpp"
 #include "iot/store/db.hpp"
 #include "iot/store/pool.hpp"
 #include "iot/store/rollups.hpp"
@@ -47,6 +48,8 @@ struct BackgroundSettings {
   std::chrono::seconds rollup_interval{10};        // 0 = rollups not maintained by this process
   store::DbSettings rollup_db;                     // its own connection too
   store::RollupSettings rollup;
+  std::chrono::seconds compaction_interval{300};  // 0 = closed days not compacted by this process
+  store::DbSettings compaction_db;
 };
 
 class Background final {
@@ -58,7 +61,7 @@ class Background final {
 
   // Registers the probes with `readiness` (call before the server starts).
   void AddProbes(Readiness& readiness);
-  // The rollups' gauges (iot_rollup_*), when this process keeps them.
+  // The rollups' and compaction's gauges (iot_rollup_*, iot_compaction_*), when this process runs them.
   void AddGauges(metrics::Registry& metrics);
   void Start();
   void Stop();
@@ -67,6 +70,7 @@ class Background final {
   void ProbeLoop();
   void MaintenanceLoop();
   void RollupLoop();
+  void CompactionLoop();
   bool WaitFor(std::chrono::milliseconds delay);  // false when stopping
 
   store::DbPool& pool_;
@@ -79,10 +83,13 @@ class Background final {
   std::thread probe_thread_;
   std::thread maintenance_thread_;
   std::thread rollup_thread_;
+  std::thread compaction_thread_;
   // Read after each rollup round; NaN until the first.
   std::atomic<double> rollup_lag_s_{std::numeric_limits<double>::quiet_NaN()};
   std::atomic<double> rollup_late_waiting_{std::numeric_limits<double>::quiet_NaN()};
   std::atomic<std::uint64_t> rollup_failures_{0};
+  std::atomic<std::uint64_t> compacted_rows_{0};
+  std::atomic<std::uint64_t> compaction_failures_{0};
 };
 
 // True when a TCP connection to host:port succeeds within `timeout` (blocking; background threads only).

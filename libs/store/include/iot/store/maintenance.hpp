@@ -14,8 +14,9 @@ namespace iot::store {
 // ApplyRetention hourly, CleanDedupe every minute). Safe to run from several processes at once: each
 // takes an advisory lock and returns quietly when another holds it.
 //
-// Partitioned tables (by device time; service calls by requested_at): property_posts, events,
-// rejections, service_calls. Daily partitions named <table>_pYYYYMMDD plus <table>_default.
+// Partitioned tables (by device time; service calls by requested_at): property_posts, property_blocks
+// (compacted history, compaction.hpp), events, rejections, service_calls. Daily partitions named
+// <table>_pYYYYMMDD plus <table>_default.
 //
 // Retention: partitions are shared by all products, so
 //   * a daily partition is dropped (DETACH ... CONCURRENTLY, then DROP, with a short lock_timeout and a
