@@ -15,6 +15,8 @@
 #      (20 req/s each): first from raw rows (iot-api starts with its rollups off), then iot-api is
 #      restarted with them on, the script waits until the year is rolled up (and reports how long that
 #      took) and runs the two again
+#   5. with IOT_READ_COMPACT=1: the closed days compacted (iot-compact-bench), the history page again on
+#      compacted, spanning and hot windows
 # Each phase: a short warm-up, then the measured run. Prints requests/s and p50/p90/p99 latency (wrk's
 # --latency report and one RESULT line per phase); tears everything down on exit.
 #
@@ -32,7 +34,8 @@
 # IOT_READ_AGG_DAYS (366), IOT_READ_AGG_STEP_S (300), IOT_READ_AGG_RPS (20); iot-api's own settings
 # (IOT_HTTP_THREADS, IOT_PG_POOL_THREADS, ...) pass through. IOT_KEEP_TMP=1 keeps the data directory and logs.
 # IOT_READ_INGEST_RATE (0: none; posts/s of 5 values during each phase, warm-up included),
-# IOT_READ_INGEST_DEVICES (1000).
+# IOT_READ_INGEST_DEVICES (1000), IOT_READ_COMPACT (0; 1: after phase 4, compacts the closed days and measures
+# the history page on compacted days, across the last one and today's rows, and on today's rows; needs phase 4).
 set -euo pipefail
 
 IOT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -59,6 +62,7 @@ AGG_STEP_MS=$((${IOT_READ_AGG_STEP_S:-300} * 1000))
 AGG_RPS=${IOT_READ_AGG_RPS:-20}
 INGEST_RATE=${IOT_READ_INGEST_RATE:-0}
 INGEST_DEVICES=${IOT_READ_INGEST_DEVICES:-1000}
+COMPACT=${IOT_READ_COMPACT:-0}
 FLEET_PK=bench3fleet
 AGG_PK=bench3agg
 PK=bench3read
@@ -80,6 +84,9 @@ if [[ ! -x $API || ! -x $MIGRATE ]]; then
       { cat "$BUILD_DIR/configure.log" >&2; iot_die "cmake configure failed"; }
   fi
   cmake --build "$BUILD_DIR" -j"$(nproc)" --target iot-api iot-migrate >/dev/null || iot_die "build failed"
+fi
+if [[ ${IOT_READ_COMPACT:-0} == 1 && ! -x $BUILD_DIR/bench/compact/iot-compact-bench ]]; then
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target iot-compact-bench >/dev/null || iot_die "build failed"
 fi
 [[ $(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt") == Release ]] ||
   iot_say "warning: $BUILD_DIR is not a Release build"
@@ -120,7 +127,7 @@ API_PORT=$(iot_free_port)
 BASE=http://127.0.0.1:$API_PORT
 start_api() {  # start_api ROLLUP_INTERVAL_S: iot-api on API_PORT, waits for /healthz
   IOT_PG_DSN=$API_DSN IOT_HTTP_PORT=$API_PORT IOT_HTTP_BIND=127.0.0.1 IOT_ADMIN_TOKEN=$TOKEN IOT_LOG_LEVEL=warn \
-    IOT_ROLLUP_INTERVAL_S=$1 IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json "$API" >>"$TMP/api.log" 2>&1 &
+    IOT_ROLLUP_INTERVAL_S=$1 IOT_COMPACTION_INTERVAL_S=0 IOT_OPENAPI_PATH=$IOT_ROOT/schemas/api/openapi.json "$API" >>"$TMP/api.log" 2>&1 &
   API_PID=$!
   local i
   for ((i = 0; i < 200; i++)); do
@@ -336,5 +343,32 @@ for x, y in zip(a, b):
 print("aggregate check: %d daily buckets, the same from raw rows and from rollups" % len(a))
 PY
   agg_phases rollups
+fi
+
+# --- compacted history (issue 24, step 4) -------------------------------------------------------------
+# With the rollups current, iot-compact-bench compacts every closed day as iot-api's compaction would (all
+# days but today's; `--days 0`: the real clock); then the 1,000-point history page again, on windows wholly
+# in compacted days, windows spanning the last compacted day and today's rows, and windows in today's rows
+# (when today already holds 1,000 samples of a series).
+if ((COMPACT)); then
+  t0=$(date +%s.%N)
+  "$BUILD_DIR/bench/compact/iot-compact-bench" --dsn "$API_DSN" --days 0 >"$TMP/compact.json" ||
+    iot_die "iot-compact-bench failed"
+  t1=$(date +%s.%N)
+  "${PSQL[@]}" -c "VACUUM (ANALYZE) property_posts" -c "VACUUM (ANALYZE) property_blocks" -c "CHECKPOINT"
+  iot_say "compaction: $(cat "$TMP/compact.json") in $(python3 -c "import sys; print(round(float(sys.argv[2])-float(sys.argv[1]),1))" "$t0" "$t1") s"
+  iot_say "history now: $("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'property_posts'::regclass") of rows, $("${PSQL[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) FROM pg_inherits WHERE inhparent = 'property_blocks'::regclass") of blocks ($("${PSQL[@]}" -c "SELECT count(*) FROM property_blocks") blocks)"
+  TODAY_MS=$(( $(date -u +%s) / 86400 * 86400000 ))
+  SPAN_MS=$((1000 * STEP_MS))
+  run_wrk history_compacted history_page.lua "$HISTORY_RPS" "$HISTORY_CONNS" "$PK" "$PREFIX" "$DEVICES" "$IDS" \
+    "$FIRST_MS" $((TODAY_MS - 2 * STEP_MS)) "$STEP_MS"
+  if ((LAST_MS - TODAY_MS >= SPAN_MS)); then
+    run_wrk history_spanning history_page.lua "$HISTORY_RPS" "$HISTORY_CONNS" "$PK" "$PREFIX" "$DEVICES" "$IDS" \
+      $((TODAY_MS - SPAN_MS + STEP_MS)) $((TODAY_MS + SPAN_MS - STEP_MS)) "$STEP_MS"
+    run_wrk history_hot history_page.lua "$HISTORY_RPS" "$HISTORY_CONNS" "$PK" "$PREFIX" "$DEVICES" "$IDS" \
+      "$TODAY_MS" "$LAST_MS" "$STEP_MS"
+  else
+    iot_say "today holds fewer than 1,000 samples a series: no spanning or hot-only history phase"
+  fi
 fi
 iot_say "rows: $ROWS history rows over $DAYS days, $DEVICES devices x 2 properties; load average $(cut -d' ' -f1-3 /proc/loadavg)"

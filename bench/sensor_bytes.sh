@@ -18,7 +18,10 @@
 #   bench/sensor_bytes.sh
 #   IOT_SENSOR_DEVICES=500 IOT_SENSOR_DURATION_S=120 bench/sensor_bytes.sh
 #
+# Then the same data compacted as a day later (iot-compact-bench; see below) and its bytes per value.
+#
 # Settings (environment): IOT_SENSOR_DEVICES (2000), IOT_SENSOR_DURATION_S (600), IOT_SENSOR_PERIOD (1:60),
+# IOT_SENSOR_COMPACT_DAYS (2),
 # IOT_BUILD_DIR (./build-release; built by deploy/local/run.sh when missing), IOT_KEEP_TMP=1 keeps the data
 # directory.
 set -euo pipefail
@@ -111,7 +114,8 @@ HISTORY=$(size_of property_posts)
 LATEST=$(size_of device_latest)
 DEDUPE=$(size_of message_dedupe)
 ROLLUPS=$(size_of property_rollups property_rollups_daily rollup_pending)
-python3 - "$VALUES" "$ROWS" "$MSGS" "$HISTORY" "$LATEST" "$DEDUPE" "$ROLLUPS" "$DURATION_S" <<'PY'
+RROWS=$("${PSQL[@]}" -c "SELECT (SELECT count(*) FROM property_rollups) + (SELECT count(*) FROM property_rollups_daily)")
+python3 - "$VALUES" "$ROWS" "$MSGS" "$HISTORY" "$LATEST" "$DEDUPE" "$ROLLUPS" "$DURATION_S" <<'PY' | tee "$TMP/hot.txt"
 import sys
 values, rows, msgs, history, latest, dedupe, rollups, duration = map(float, sys.argv[1:9])
 per = lambda b: b / values
@@ -124,5 +128,37 @@ day = per(history) + per(rollups) + per(latest) * duration / 86400 + per(dedupe)
 print("label       history_B/v  latest_B/v  dedupe_B/v  rollups_B/v  total_B/v  a_day_B/v")
 print("sensor      %11.1f %11.1f %11.1f %12.1f %10.1f %10.1f"
       % (per(history), per(latest), per(dedupe), per(rollups), per(history + latest + dedupe + rollups), day))
+PY
+
+# --- the same data compacted, as it is once its day is closed ----------------------------------------------
+# iot-compact-bench rolls up and compacts with the clock IOT_SENSOR_COMPACT_DAYS (2) ahead: every stored day
+# is then closed, and compacted exactly as iot-api's compaction does it a day later (store::CompactHistory).
+# Rollups are counted for whole hours: the run fills one or two hours partly, so the bytes of a rollup row
+# are measured and charged 25 rows (24 hourly, 1 daily) per numeric series and day of values at the run's rate.
+iot_say "compacting as of ${IOT_SENSOR_COMPACT_DAYS:-2} days later"
+"$IOT_BUILD_DIR/bench/compact/iot-compact-bench" --days "${IOT_SENSOR_COMPACT_DAYS:-2}" \
+  --dsn "$(iot_pg_dsn "$IOT_DATA_DIR/pg" "$IOT_PG_PORT" iot_api iot)" | tee "$TMP/compact.json"
+"${PSQL[@]}" -c "VACUUM (ANALYZE)" -c "CHECKPOINT"
+BLOCK_ROWS=$("${PSQL[@]}" -c "SELECT coalesce(sum(rows), 0) + (SELECT count(*) FROM property_posts) FROM property_blocks")
+((BLOCK_ROWS == ROWS)) || iot_die "compaction lost rows: $ROWS before, $BLOCK_ROWS after"
+COMPACTED=$(size_of property_posts property_blocks)
+ROLLUPS=$(size_of property_rollups property_rollups_daily rollup_pending)
+RROWS=$("${PSQL[@]}" -c "SELECT (SELECT count(*) FROM property_rollups) + (SELECT count(*) FROM property_rollups_daily)")
+SERIES=$("${PSQL[@]}" -c "SELECT count(*) FROM (SELECT DISTINCT device_id, identifier FROM property_rollups) s")
+python3 - "$VALUES" "$COMPACTED" "$LATEST" "$DEDUPE" "$ROLLUPS" "$RROWS" "$SERIES" "$DURATION_S" "$TMP/compact.json" <<'PY'
+import json, sys
+values, history, latest, dedupe, rollups, rrows, series, duration = map(float, sys.argv[1:9])
+c = json.load(open(sys.argv[9]))
+per = lambda b: b / values
+values_a_day = values * 86400 / duration
+rollups_a_day = rollups / max(rrows, 1) * 25 * series / values_a_day
+day = per(history) + rollups_a_day + per(latest) * duration / 86400 + per(dedupe) * 1200 / 86400
+print("[iot] compaction: %d rows, %d values into %d blocks (%.2f B/value of block data), %.1f s (%.0f values/s), "
+      "%.1f s CPU in the client" % (c["rows"], c["values"], c["blocks"], c["blockBytes"] / max(c["values"], 1),
+      c["compactionSeconds"], c["values"] / max(c["compactionSeconds"], 1e-9), c["compactionCpuSeconds"]))
+print("label       history_B/v  latest_B/v  dedupe_B/v  rollups_B/v  a_day_B/v   (rollup row %.0f B, %d series)"
+      % (rollups / max(rrows, 1), series))
+print("compacted   %11.2f %11.3f %11.2f %12.2f %10.2f"
+      % (per(history), per(latest) * duration / 86400, per(dedupe) * 1200 / 86400, rollups_a_day, day))
 PY
 iot_say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
