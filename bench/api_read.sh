@@ -182,14 +182,18 @@ for ((i = 0; i < 300; i++)); do
   sleep 0.1
 done
 ((i < 300)) || iot_die "iot-api's maintenance did not create today's partitions (log: $TMP/api.log)"
-day_partitions() {  # day_partitions N: property_posts_pYYYYMMDD for the last N + 1 UTC days (the SQL of it)
+day_partitions() {  # day_partitions N: property_posts_pYYYYMMDD and property_blocks_pYYYYMMDD for the last N + 1 UTC days (the SQL of it)
   printf '%s' "
 DO \$\$
-DECLARE d date;
+DECLARE d date; t text;
 BEGIN
   FOR d IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - ($1 + 1), (now() AT TIME ZONE 'UTC')::date, '1 day')::date LOOP
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF property_posts FOR VALUES FROM (%L) TO (%L)',
-                   'property_posts_p' || to_char(d, 'YYYYMMDD'), d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+    FOR t IN SELECT unnest(ARRAY['property_posts', 'property_blocks']) LOOP
+      CONTINUE WHEN to_regclass(t || '_p' || to_char(d, 'YYYYMMDD')) IS NOT NULL;
+      EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                     t || '_p' || to_char(d, 'YYYYMMDD'), t, d::text || ' 00:00:00+00', (d + 1)::text || ' 00:00:00+00');
+      EXECUTE format('ALTER TABLE %I OWNER TO iot_api', t || '_p' || to_char(d, 'YYYYMMDD'));  -- as iot-api makes them
+    END LOOP;
   END LOOP;
 END \$\$;"
 }

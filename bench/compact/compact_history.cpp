@@ -31,8 +31,9 @@ double CpuSeconds() {
 int main(int argc, char** argv) {
   std::string dsn;
   int days = 2;
-  iot::cli::CommandLine line("iot-compact-bench", "iot-compact-bench --dsn DSN [--days N]",
-                             "Rolls up and compacts stored history as if N days had passed (benchmarks only).");
+  iot::cli::CommandLine line(
+      "iot-compact-bench", "iot-compact-bench --dsn DSN [--days N]",
+      "Rolls up and compacts stored history as if N days had passed (benchmarks only).");
   line.Options()("dsn", iot::cli::po::value<std::string>(&dsn)->required(), "PostgreSQL connection string")(
       "days", iot::cli::po::value<int>(&days)->default_value(2), "days ahead of now");
   if (auto exit_code = line.Parse(argc, argv)) {
@@ -81,10 +82,11 @@ int main(int argc, char** argv) {
     Die("CleanDedupe", cleaned.error());
   }
   const auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-  std::cout << "{\"rollupSeconds\": " << secs(wall0, wall1) << ", \"compactionSeconds\": " << secs(wall1, wall2)
+  std::cout << "{\"rollupSeconds\": " << secs(wall0, wall1)
+            << ", \"compactionSeconds\": " << secs(wall1, wall2)
             << ", \"compactionCpuSeconds\": " << (cpu2 - cpu1) << ", \"rollupCpuSeconds\": " << (cpu1 - cpu0)
-            << ", \"rows\": " << total.rows << ", \"values\": " << total.values << ", \"blocks\": " << total.blocks
-            << ", \"blockBytes\": " << total.block_bytes << ", \"partitionsEmptied\": " << total.emptied.size()
-            << "}\n";
+            << ", \"rows\": " << total.rows << ", \"values\": " << total.values
+            << ", \"blocks\": " << total.blocks << ", \"blockBytes\": " << total.block_bytes
+            << ", \"partitionsEmptied\": " << total.emptied.size() << "}\n";
   return 0;
 }

@@ -34,5 +34,8 @@ function request()
 end
 
 function done(summary, latency, requests)
-  pace.report("history_page_1000", os.getenv("IOT_WRK_TARGET_RPS") or "?", summary, latency)
+  -- api_read.sh's phases history, history_compacted, history_spanning, history_hot
+  local suffix = (os.getenv("IOT_WRK_NAME") or "history"):gsub("^history_?", "")
+  pace.report("history_page_1000" .. (suffix ~= "" and "_" .. suffix or ""), os.getenv("IOT_WRK_TARGET_RPS") or "?",
+              summary, latency)
 end

@@ -22,6 +22,26 @@ const Statement kRolledUntil{
 const Statement kTakeBlocks{"compact_take_blocks",
                             "DELETE FROM property_blocks WHERE device_id = ANY ($1::bigint[]) "
                             "AND ts >= iot_ts($2) AND ts < iot_ts($3) RETURNING device_id, data"};
+// Statements over one day's bounds run planned for them (ExecPlanned): the plan then holds only that day's
+// partition, where a generic plan would open and lock every partition of the table.
+// The devices with rows in one day, in id order, a step at a time ($2, $3: the day's bounds).
+const Statement kDevicesOfDay{"compact_devices_of_day",
+                              "SELECT DISTINCT device_id FROM property_posts WHERE device_id > $1 "
+                              "AND ts >= iot_ts($2) AND ts < iot_ts($3) ORDER BY 1 LIMIT $4"};
+// Their rows of that day leave property_posts, a row per value (jsonb's text of it) in (ts, id) order; rows
+// waiting in rollup_pending stay until the rollups have merged them; a row without values keeps its place
+// (one NULL identifier).
+const Statement kTakeRows{
+    "compact_take_rows",
+    "WITH d AS (DELETE FROM property_posts p WHERE p.device_id = ANY ($1::bigint[]) "
+    "AND p.ts >= iot_ts($2) AND p.ts < iot_ts($3) AND NOT EXISTS (SELECT 1 FROM rollup_pending q "
+    "WHERE q.device_id = p.device_id AND q.ts = p.ts AND q.id = p.id) "
+    "RETURNING p.device_id, p.id, p.ts, p.received_at, p.props) "
+    "SELECT d.device_id, d.id, iot_ms(d.ts), iot_ms(d.received_at), v.key, v.value::text "
+    "FROM d LEFT JOIN LATERAL jsonb_each(d.props) AS v(key, value) ON true ORDER BY 1, 3, 2"};
+const Statement kDayHasRows{"compact_day_has_rows",
+                            "SELECT EXISTS (SELECT 1 FROM property_posts WHERE ts >= iot_ts($1) "
+                            "AND ts < iot_ts($2))"};
 const Statement kPutBlock{"compact_put_block",
                           "INSERT INTO property_blocks (device_id, ts, id, ts_last, rows, identifiers, data) "
                           "VALUES ($1, iot_ts($2), $3, iot_ts($4), $5, $6::text[], $7)"};
@@ -57,16 +77,15 @@ void PutBlocks(pqxx::work& tx, std::int64_t device, std::vector<series::Row>& ro
   }
 }
 
-// Moves the rows of up to settings.devices_per_step devices (ids above `after`) of one day partition into
-// blocks, in one transaction; returns the last device id looked at, or nothing when none is left.
-std::optional<std::int64_t> CompactStep(pqxx::connection& c, const std::string& partition, std::int64_t day,
-                                        std::int64_t after, const CompactionSettings& settings,
-                                        CompactionReport& report) {
+// Moves the rows of up to settings.devices_per_step devices (ids above `after`) of one day into blocks, in
+// one transaction; returns the last device id looked at, or nothing when none is left. Rows are reached
+// through property_posts with the day's bounds (pruned to its partition; privileges are the parent's).
+std::optional<std::int64_t> CompactStep(pqxx::connection& c, std::int64_t day, std::int64_t after,
+                                        const CompactionSettings& settings, CompactionReport& report) {
   pqxx::work tx(c);
-  const std::string part = tx.quote_name(partition);
-  const auto devices =
-      tx.exec_params("SELECT DISTINCT device_id FROM " + part + " WHERE device_id > $1 ORDER BY 1 LIMIT $2",
-                     after, settings.devices_per_step);
+  const TimeMs from = day * kDayMs;
+  const TimeMs to = from + kDayMs;
+  const auto devices = ExecPlanned(tx, kDevicesOfDay.sql, after, from, to, settings.devices_per_step);
   if (devices.empty()) {
     return std::nullopt;
   }
@@ -74,17 +93,7 @@ std::optional<std::int64_t> CompactStep(pqxx::connection& c, const std::string& 
   for (const auto& row : devices) {
     ids.Add(row[0].as<std::int64_t>());
   }
-  const std::string id_array = ids.Take();
-  // Rows waiting in rollup_pending stay until the rollups have merged them; a row without values keeps
-  // its place (one NULL identifier).
-  const auto moved = tx.exec_params(
-      "WITH d AS (DELETE FROM " + part +
-          " p WHERE p.device_id = ANY ($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM rollup_pending q "
-          "WHERE q.device_id = p.device_id AND q.ts = p.ts AND q.id = p.id) "
-          "RETURNING p.device_id, p.id, p.ts, p.received_at, p.props) "
-          "SELECT d.device_id, d.id, iot_ms(d.ts), iot_ms(d.received_at), v.key, v.value::text "
-          "FROM d LEFT JOIN LATERAL jsonb_each(d.props) AS v(key, value) ON true ORDER BY 1, 3, 2",
-      id_array);
+  const auto moved = ExecPlanned(tx, kTakeRows.sql, ids.Take(), from, to);
   std::map<std::int64_t, std::vector<series::Row>> rows;
   std::int64_t last_device = 0;
   std::int64_t last_id = 0;
@@ -110,7 +119,7 @@ std::optional<std::int64_t> CompactStep(pqxx::connection& c, const std::string& 
     }
     series::Block block;
     std::string error;
-    for (const auto& r : Exec(tx, kTakeBlocks, with_rows.Take(), day * kDayMs, (day + 1) * kDayMs)) {
+    for (const auto& r : ExecPlanned(tx, kTakeBlocks.sql, with_rows.Take(), from, to)) {
       const pqxx::binarystring data(r[1]);
       if (!block.Decode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), error)) {
         throw std::runtime_error("property_blocks of device " + r[0].as<std::string>() + ": " + error);
@@ -131,21 +140,22 @@ std::optional<std::int64_t> CompactStep(pqxx::connection& c, const std::string& 
 // its rows and it gets the lock; else false, and the next round tries again), REINDEX CONCURRENTLY
 // rebuilds its indexes empty. Both wait for nobody
 // and keep readers going; neither runs inside a transaction.
-bool GiveBack(pqxx::connection& c, const std::string& partition) {
+bool GiveBack(pqxx::connection& c, std::int64_t day, const std::string& partition) {
   {
     pqxx::read_transaction tx(c);
-    const std::string part = tx.quote_name(partition);
-    if (tx.exec("SELECT EXISTS (SELECT 1 FROM " + part + ")")[0][0].as<bool>()) {
+    if (ExecPlanned(tx, kDayHasRows.sql, day * kDayMs, (day + 1) * kDayMs)[0][0].as<bool>()) {
       return false;
     }
   }
+  // VACUUM and REINDEX need the partition's owner (iot-api created it, or the migrator whose role iot-api
+  // has); VACUUM only warns otherwise, and the size check below then says it was not done.
   pqxx::nontransaction tx(c);
   const std::string part = tx.quote_name(partition);
   tx.exec("VACUUM " + part);
   const auto sizes =
       tx.exec_params("SELECT pg_relation_size($1::regclass), pg_indexes_size($1::regclass)", partition)[0];
   if (sizes[0].as<std::int64_t>() > 0) {
-    return false;  // not truncated (rows of older snapshots, or the lock): the next round tries again
+    return false;  // not truncated (rows of older snapshots, the lock, or not the owner): tried again later
   }
   if (sizes[1].as<std::int64_t>() > kReindexBytes) {
     tx.exec("REINDEX TABLE CONCURRENTLY " + part);
@@ -198,10 +208,10 @@ Result<CompactionReport> CompactHistory(Db& db, TimeMs now, const CompactionSett
     for (std::size_t i = 0; i < days.size(); ++i) {
       const auto& [day, part] = days[i];
       std::int64_t after = 0;  // device ids start at 1
-      while (auto last = CompactStep(c, part, day, after, settings, report)) {
+      while (auto last = CompactStep(c, day, after, settings, report)) {
         after = *last;
       }
-      if (GiveBack(c, part)) {
+      if (GiveBack(c, day, part)) {
         report.emptied.push_back(part);
       }
       if (report.rows > 0 || !report.emptied.empty()) {
