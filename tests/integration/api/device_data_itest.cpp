@@ -5,8 +5,11 @@
 #include <set>
 #include <thread>
 
+#include <pqxx/pqxx>
+
 #include "iot/store/device_data.hpp"
 #include "iot/store/devices.hpp"
+#include "iot/store/maintenance.hpp"
 #include "iot/store/rollups.hpp"
 #include "iot/store/telemetry_writer.hpp"
 #include "rest_fixture.hpp"
@@ -431,6 +434,92 @@ TEST_CASE("rest: aggregates of whole hours and days from the rollups iot-api kee
   const double lag = std::stod(metrics.body.substr(lag_at + 24));
   CHECK(lag >= 120);  // the open hour and the closing grace are not rolled
   CHECK(lag < 3 * 3600);
+}
+
+TEST_CASE("rest: iot-api compacts closed days into blocks, history pages and aggregates answer the same",
+          "[integration][api][rest]") {
+  Rest rest(Env{{"IOT_ROLLUP_INTERVAL_S", "1"}, {"IOT_COMPACTION_INTERVAL_S", "1"}});
+  INFO(rest.api.Log());
+  const std::int64_t id = SetUp(rest);
+  constexpr std::int64_t kDay = 24 * 60 * kMinute;
+  // Two whole UTC days before yesterday (closed, compacted at once) and the last hour (today's rows).
+  const std::int64_t today = NowMs() / kDay * kDay;
+  const std::int64_t start = today - 3 * kDay;
+  REQUIRE(store::EnsurePartitionsRange(rest.db, NowMs(), 3, 0).has_value());
+  std::vector<std::pair<std::int64_t, double>> samples;
+  std::vector<store::TelemetryMessage> batch;
+  auto add = [&](std::int64_t t, double v) {
+    samples.emplace_back(t, v);
+    store::TelemetryMessage m = Props(id, {{"TargetTemp", nlohmann::json(v).dump(), t}});
+    m.received_at = NowMs();
+    batch.push_back(std::move(m));
+  };
+  for (std::int64_t t = start, i = 0; t < start + 2 * kDay; t += 7 * kMinute, ++i) {
+    add(t, static_cast<double>(i * 37 % 101) / 4.0 - 5);
+  }
+  for (std::int64_t t = NowMs() - 60 * kMinute; t < NowMs() - kMinute; t += kMinute) {
+    add(t, 3.5);
+  }
+  store::TelemetryWriter writer(rest.db);
+  REQUIRE(writer.Write(batch).has_value());
+  // iot-api rolls the closed hours up, then moves the two closed days into blocks.
+  pqxx::connection c(rest.api.Dsn());
+  const auto old_rows = [&] {
+    pqxx::read_transaction tx(c);
+    return tx.exec_params("SELECT count(*) FROM property_posts WHERE ts < iot_ts($1)", today - kDay)[0][0]
+        .as<std::int64_t>();
+  };
+  for (int i = 0; i < 600 && old_rows() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(old_rows() == 0);
+  {
+    pqxx::read_transaction tx(c);
+    CHECK(tx.exec("SELECT sum(rows) FROM property_blocks")[0][0].as<std::int64_t>() ==
+          2 * kDay / (7 * kMinute) + 1);
+  }
+  // Every page both ways, 100 values a page, across blocks and rows: the samples in order, and nothing else.
+  for (const char* order : {"asc", "desc"}) {
+    INFO("order " << order);
+    std::vector<std::pair<std::int64_t, double>> got;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      auto r =
+          rest.Call("GET", "/products/dpk00001/devices/dev-1/properties/TargetTemp/history?limit=100&order=" +
+                               std::string(order) + (cursor.empty() ? "" : "&cursor=" + cursor));
+      REQUIRE(r.status == 200);
+      const json body = Json(r);
+      for (const auto& item : body["items"]) {
+        got.emplace_back(item["time"].get<std::int64_t>(), item["value"].get<double>());
+      }
+      if (!body.contains("nextCursor") || body["nextCursor"].is_null()) {
+        break;
+      }
+      cursor = body["nextCursor"].get<std::string>();
+    }
+    if (std::string(order) == "desc") {
+      std::reverse(got.begin(), got.end());
+    }
+    CHECK(got == samples);
+  }
+  // Aggregates over compacted days: whole hours from the rollups, 15-minute buckets from the blocks, and a
+  // range from a compacted day into today's rows.
+  const std::string base = "/products/dpk00001/devices/dev-1/properties/TargetTemp/aggregate?";
+  for (const auto& [interval, from, to, width] :
+       {std::tuple{std::string("1h"), start + 17 * kMinute, start + kDay + 3 * kMinute, 60 * kMinute},
+        std::tuple{std::string("15m"), start + kDay, start + 2 * kDay, 15 * kMinute},
+        std::tuple{std::string("1d"), start, today + kDay, kDay}}) {
+    INFO("interval " << interval);
+    auto r = rest.Call(
+        "GET", base + "interval=" + interval + "&from=" + std::to_string(from) + "&to=" + std::to_string(to));
+    REQUIRE(r.status == 200);
+    CheckItems(Json(r)["items"], Expected(samples, from, to, width));
+  }
+  auto metrics =
+      rest.client.Request("GET", "/metrics", {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  REQUIRE(metrics.status == 200);
+  CHECK_THAT(metrics.body,
+             Catch::Contains("\niot_compaction_rows ") && Catch::Contains("\niot_compaction_failures "));
 }
 
 TEST_CASE("rest: events, rejections and service-call records", "[integration][api][rest]") {
