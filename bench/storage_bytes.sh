@@ -14,6 +14,11 @@
 # (before and after a storage change) run one after the other in one invocation: a side-by-side run.
 #
 #   bench/storage_bytes.sh before=/path/to/old/bench_store_writer after=build/bench/bench_store_writer
+#   IOT_BYTES_COMPACT=build/bench/compact/iot-compact-bench bench/storage_bytes.sh after=build/bench/bench_store_writer
+#
+# With IOT_BYTES_COMPACT (the path of iot-compact-bench), each label also gets a "<label>/compacted" line: the
+# same data rolled up and compacted as two days later (issue 24, step 4), its history being property_posts and
+# property_blocks, plus the rollups (property_rollups, property_rollups_daily) in the total.
 #
 # Settings (environment): IOT_KEEP_TMP=1 keeps the data directories and logs.
 set -euo pipefail
@@ -74,6 +79,27 @@ b = [x for x in json.load(open(sys.argv[1]))["benchmarks"] if x.get("run_type") 
 print(round(b["msgs_per_s"]), round(b["pg_cpu_us_per_msg"], 1))' "$TMP/$label/bench.json")
   # shellcheck disable=SC2086
   printf '%-10s %10s %14s %12s %12s %12s %12s %10s %12s\n' "$label" $row $write
+  if [[ -n ${IOT_BYTES_COMPACT:-} ]]; then
+    "$IOT_BYTES_COMPACT" --days 2 --dsn "$(iot_pg_dsn "$PG_DATA" "$port" postgres bench)" >"$TMP/$label/compact.json" ||
+      iot_die "$label: iot-compact-bench failed"
+    "${psql_bench[@]}" -c "VACUUM" -c "CHECKPOINT"
+    row=$("${psql_bench[@]}" -F ' ' -c "
+      WITH v AS (SELECT sum(rows) * 5::numeric AS n FROM property_blocks),
+           h AS (SELECT sum(pg_total_relation_size(relid))::numeric AS b FROM pg_partition_tree('property_posts')
+                 WHERE isleaf UNION ALL SELECT sum(pg_total_relation_size(relid))::numeric
+                 FROM pg_partition_tree('property_blocks') WHERE isleaf),
+           r AS (SELECT sum(pg_total_relation_size(relid))::numeric AS b FROM pg_partition_tree('property_rollups')
+                 WHERE isleaf UNION ALL SELECT sum(pg_total_relation_size(relid))::numeric
+                 FROM pg_partition_tree('property_rollups_daily') WHERE isleaf),
+           l AS (SELECT pg_total_relation_size('device_latest')::numeric AS b),
+           d AS (SELECT pg_total_relation_size('message_dedupe')::numeric AS b)
+      SELECT v.n, round((SELECT sum(b) FROM h) / v.n, 2), round(l.b / v.n, 2), round(d.b / v.n, 2),
+             round(((SELECT sum(b) FROM h) + (SELECT sum(b) FROM r) + l.b + d.b) / v.n, 2),
+             round((SELECT sum(b) FROM r) / v.n, 2) FROM v, l, d")
+    # shellcheck disable=SC2086
+    printf '%-10s %10s %14s %12s %12s %12s   (rollups %s B/v of it; %s)\n' "$label/compacted" $row \
+      "$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("%d blocks, %.2f B/value of block data, %.1f s" % (c["blocks"], c["blockBytes"] / max(c["values"], 1), c["compactionSeconds"]))' "$TMP/$label/compact.json")"
+  fi
   iot_pg_stop "$PG_DATA"
   PG_DATA=
 done

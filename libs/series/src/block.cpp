@@ -239,8 +239,8 @@ bool Block::Decode(std::string_view bytes, std::string& error) {
   }
   for (std::uint64_t k = 0; k < nkeys; ++k) {
     std::string_view key;
-    if (!in.Text(key)) {
-      return fail("bad identifier");
+    if (!in.Text(key) || std::find(keys_.begin(), keys_.end(), key) != keys_.end()) {
+      return fail("bad or repeated identifier");
     }
     keys_.emplace_back(key);
   }
