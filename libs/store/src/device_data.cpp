@@ -40,32 +40,39 @@ constexpr const char* kLatestOfProperty =
     "  ORDER BY d.device_name LIMIT $4) x ON true "
     "WHERE p.product_key = $1";
 // History (property_posts): one row per post and device time, its values as a jsonb object; a property's
-// values are the rows that hold its identifier (a row holds it at most once, so (ts, id) pages it).
-const Statement kHistoryAsc{"data_history_asc",
-                            "SELECT (props -> $2::text)::text, iot_ms(ts), id FROM property_posts WHERE "
-                            "device_id = $1 AND props ? $2::text "
-                            "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) > (iot_ts($5), $6) "
-                            "ORDER BY ts, id LIMIT $7"};
-const Statement kHistoryDesc{"data_history_desc",
-                             "SELECT (props -> $2::text)::text, iot_ms(ts), id FROM property_posts WHERE "
-                             "device_id = $1 AND props ? $2::text "
-                             "AND ts >= iot_ts($3) AND ts < iot_ts($4) AND (ts, id) < (iot_ts($5), $6) "
-                             "ORDER BY ts DESC, id DESC LIMIT $7"};
+// values are the rows that hold its identifier (a row holds it at most once, so (ts, id) pages it). Run
+// planned for their bounds (ExecPlanned; times as timestamptz constants): the plan then holds the partitions
+// the window covers, where a generic plan opens and locks every daily partition of the table on each call
+// (with a year of them, the page's p50 doubled when the blocks' statement joined it).
+constexpr const char* kHistoryAsc =
+    "SELECT (props -> $2::text)::text, iot_ms(ts), id FROM property_posts WHERE device_id = $1 AND props ? "
+    "$2::text "
+    "AND ts >= $3::timestamptz AND ts < $4::timestamptz AND (ts, id) > ($5::timestamptz, $6) ORDER BY ts, id "
+    "LIMIT $7";
+constexpr const char* kHistoryDesc =
+    "SELECT (props -> $2::text)::text, iot_ms(ts), id FROM property_posts WHERE device_id = $1 AND props ? "
+    "$2::text "
+    "AND ts >= $3::timestamptz AND ts < $4::timestamptz AND (ts, id) < ($5::timestamptz, $6) "
+    "ORDER BY ts DESC, id DESC LIMIT $7";
 // Compacted history (schemas/sql/025_property_blocks.sql): a device's blocks that may hold values of $2
 // in a page's window, a few at a time in (ts, id) order; $3: the window's start for the block's last row,
 // [$4, $5): the block's first row (blocks never span a day), then the keyset of the last block read.
-const Statement kBlocksAsc{"data_blocks_asc",
-                           "SELECT data, iot_ms(ts), id FROM property_blocks WHERE device_id = $1 "
-                           "AND identifiers @> ARRAY[$2::text] AND ts_last >= iot_ts($3) "
-                           "AND ts >= iot_ts($4) AND ts < iot_ts($5) AND (ts, id) > (iot_ts($6), $7) "
-                           "ORDER BY ts, id LIMIT $8"};
-const Statement kBlocksDesc{"data_blocks_desc",
-                            "SELECT data, iot_ms(ts), id FROM property_blocks WHERE device_id = $1 "
-                            "AND identifiers @> ARRAY[$2::text] AND ts_last >= iot_ts($3) "
-                            "AND ts >= iot_ts($4) AND ts < iot_ts($5) AND (ts, id) < (iot_ts($6), $7) "
-                            "ORDER BY ts DESC, id DESC LIMIT $8"};
+constexpr const char* kBlocksAsc =
+    "SELECT data, iot_ms(ts), id FROM property_blocks WHERE device_id = $1 AND identifiers @> "
+    "ARRAY[$2::text] "
+    "AND ts_last >= $3::timestamptz AND ts >= $4::timestamptz AND ts < $5::timestamptz "
+    "AND (ts, id) > ($6::timestamptz, $7) ORDER BY ts, id LIMIT $8";
+constexpr const char* kBlocksDesc =
+    "SELECT data, iot_ms(ts), id FROM property_blocks WHERE device_id = $1 AND identifiers @> "
+    "ARRAY[$2::text] "
+    "AND ts_last >= $3::timestamptz AND ts >= $4::timestamptz AND ts < $5::timestamptz "
+    "AND (ts, id) < ($6::timestamptz, $7) ORDER BY ts DESC, id DESC LIMIT $8";
 constexpr int kBlocksPerRead = 4;
 constexpr TimeMs kBlockSpanMs = 86400000;  // a block's rows lie within one UTC day
+
+// A time as a timestamptz constant; no value is stored outside years 1..9999, so bounds beyond them read the
+// same.
+std::string At(TimeMs ms) { return FormatTimestamp(std::clamp(ms, kMinTimeMs, kMaxTimeMs)); }
 
 // Aggregates: numeric values only; first/last by device time (id breaks ties), as [ms, id, value] arrays
 // whose min and max order like (ts, id). The whole hours in [lo, hi) that are rolled up
@@ -354,8 +361,8 @@ std::vector<Sample> BlockSamples(pqxx::transaction_base& tx, std::int64_t device
   series::Block block;
   std::string error;
   while (true) {
-    const auto r = Exec(tx, asc ? kBlocksAsc : kBlocksDesc, device_id, S(identifier), lo, lo - kBlockSpanMs,
-                        hi, block_ts, block_id, kBlocksPerRead);
+    const auto r = ExecPlanned(tx, asc ? kBlocksAsc : kBlocksDesc, device_id, S(identifier), At(lo),
+                               At(lo - kBlockSpanMs), At(hi), At(block_ts), block_id, kBlocksPerRead);
     for (const auto& row : r) {
       const pqxx::binarystring data(row[0]);
       if (!block.Decode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), error)) {
@@ -405,8 +412,9 @@ Result<Page<PropertySample>> ListPropertyHistory(Db& db, std::int64_t device_id,
     auto blocks =
         BlockSamples(tx, device_id, identifier, b.from, b.to, q.order, b.cursor_ts, b.cursor_id, want);
     std::vector<Sample> rows;
-    for (const auto& row : Exec(tx, q.order == Order::kAsc ? kHistoryAsc : kHistoryDesc, device_id,
-                                S(identifier), b.from, b.to, b.cursor_ts, b.cursor_id, q.limit + 1)) {
+    for (const auto& row :
+         ExecPlanned(tx, q.order == Order::kAsc ? kHistoryAsc : kHistoryDesc, device_id, S(identifier),
+                     At(b.from), At(b.to), At(b.cursor_ts), b.cursor_id, q.limit + 1)) {
       rows.push_back(Sample{row[1].as<TimeMs>(), row[2].as<std::int64_t>(), row[0].as<std::string>()});
     }
     std::vector<Sample> merged;
@@ -493,8 +501,7 @@ Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t devi
     }
     sql += kAggregateBuckets;
     std::vector<AggregateBucket> out;
-    // No value is stored outside years 1..9999: bounds beyond them read the same.
-    const auto at = [](TimeMs ms) { return FormatTimestamp(std::clamp(ms, kMinTimeMs, kMaxTimeMs)); };
+    const auto at = At;
     const auto rows = block_values.empty()
                           ? ExecPlanned(tx, sql, device_id, S(identifier), at(q.from), at(q.to),
                                         q.interval_ms, at(lo), at(hi), at(days.first), at(days.second))
