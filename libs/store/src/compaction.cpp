@@ -168,23 +168,11 @@ bool GiveBack(pqxx::connection& c, std::int64_t day, const std::string& partitio
 Result<CompactionReport> CompactHistory(Db& db, TimeMs now, const CompactionSettings& settings) {
   return Run(db, [&](pqxx::connection& c) -> Result<CompactionReport> {
     CompactionReport report;
-    {
-      pqxx::nontransaction tx(c);
-      if (!tx.exec_params("SELECT pg_try_advisory_lock($1)", kCompactionLockKey)[0][0].as<bool>()) {
-        report.busy = true;
-        return report;
-      }
+    const SessionLock lock(c, kCompactionLockKey);
+    if (!lock.held()) {
+      report.busy = true;
+      return report;
     }
-    struct Unlock {
-      pqxx::connection& c;
-      ~Unlock() {
-        try {
-          pqxx::nontransaction tx(c);
-          tx.exec_params("SELECT pg_advisory_unlock($1)", kCompactionLockKey);
-        } catch (...) {
-        }
-      }
-    } unlock{c};
 
     std::vector<std::pair<std::int64_t, std::string>> days;  // closed day partitions that hold pages
     {

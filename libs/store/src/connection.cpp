@@ -171,4 +171,20 @@ std::string FormatTimestamp(TimeMs ms) {
   return buf;
 }
 
+SessionLock::SessionLock(pqxx::connection& c, std::int64_t key) : c_(c), key_(key) {
+  pqxx::nontransaction tx(c_);
+  held_ = tx.exec_params("SELECT pg_try_advisory_lock($1)", key_)[0][0].as<bool>();
+}
+
+SessionLock::~SessionLock() {
+  if (!held_) {
+    return;
+  }
+  try {
+    pqxx::nontransaction tx(c_);
+    tx.exec_params("SELECT pg_advisory_unlock($1)", key_);
+  } catch (...) {  // the session's end releases it
+  }
+}
+
 }  // namespace iot::store

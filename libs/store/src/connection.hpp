@@ -70,6 +70,23 @@ auto Run(Db& db, F&& fn) -> decltype(fn(std::declval<pqxx::connection&>())) {
   }
 }
 
+// A session-level advisory lock for work spanning several transactions on `c` (one process at a time
+// across the platform): taken if free when constructed, released when destroyed (a failure to release
+// is ignored: the session's end releases it too).
+class SessionLock {
+ public:
+  SessionLock(pqxx::connection& c, std::int64_t key);
+  ~SessionLock();
+  SessionLock(const SessionLock&) = delete;
+  SessionLock& operator=(const SessionLock&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  pqxx::connection& c_;
+  std::int64_t key_;
+  bool held_ = false;
+};
+
 // Converts for prepared statements: store string_views as std::string.
 inline std::string S(std::string_view v) { return std::string(v); }
 

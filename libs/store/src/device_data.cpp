@@ -501,12 +501,11 @@ Result<std::vector<AggregateBucket>> AggregateProperty(Db& db, std::int64_t devi
     }
     sql += kAggregateBuckets;
     std::vector<AggregateBucket> out;
-    const auto at = At;
     const auto rows = block_values.empty()
-                          ? ExecPlanned(tx, sql, device_id, S(identifier), at(q.from), at(q.to),
-                                        q.interval_ms, at(lo), at(hi), at(days.first), at(days.second))
-                          : ExecPlanned(tx, sql, device_id, S(identifier), at(q.from), at(q.to),
-                                        q.interval_ms, at(lo), at(hi), at(days.first), at(days.second),
+                          ? ExecPlanned(tx, sql, device_id, S(identifier), At(q.from), At(q.to),
+                                        q.interval_ms, At(lo), At(hi), At(days.first), At(days.second))
+                          : ExecPlanned(tx, sql, device_id, S(identifier), At(q.from), At(q.to),
+                                        q.interval_ms, At(lo), At(hi), At(days.first), At(days.second),
                                         block_ts.Take(), block_ids.Take(), block_values);
     for (const auto& row : rows) {
       out.push_back(AggregateBucket{row[0].as<TimeMs>(), row[1].as<double>(), row[2].as<double>(),

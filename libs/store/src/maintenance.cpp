@@ -150,23 +150,11 @@ Result<PartitionReport> EnsurePartitions(Db& db, TimeMs now) {
 Result<RetentionReport> ApplyRetention(Db& db, TimeMs now) {
   return Run(db, [&](pqxx::connection& c) -> Result<RetentionReport> {
     RetentionReport report;
-    {
-      pqxx::nontransaction tx(c);
-      if (!tx.exec_params("SELECT pg_try_advisory_lock($1)", kRetentionLockKey)[0][0].as<bool>()) {
-        report.busy = true;
-        return report;
-      }
+    const SessionLock lock(c, kRetentionLockKey);
+    if (!lock.held()) {
+      report.busy = true;
+      return report;
     }
-    struct Unlock {
-      pqxx::connection& c;
-      ~Unlock() {
-        try {
-          pqxx::nontransaction tx(c);
-          tx.exec_params("SELECT pg_advisory_unlock($1)", kRetentionLockKey);
-        } catch (...) {
-        }
-      }
-    } unlock{c};
 
     std::vector<std::pair<std::string, int>> products;
     int max_days = 30;  // no products: the default retention

@@ -23,16 +23,12 @@ using namespace iot::store;
 using iot::store::test::Fixture;
 using iot::store::test::kDay;
 using iot::store::test::kT0;
+using iot::store::test::Scalar;
+using iot::store::test::WriteOne;
 
 namespace {
 
 constexpr TimeMs kHour = 3600000;
-
-std::int64_t Scalar(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c(dsn);
-  pqxx::read_transaction tx(c);
-  return tx.exec(sql)[0][0].as<std::int64_t>();
-}
 
 void Exec(const std::string& dsn, const std::string& sql) {
   pqxx::connection c(dsn);
@@ -81,17 +77,6 @@ void WriteSeries(Db& db, std::int64_t device, TimeMs start, int n, TimeMs step) 
   if (!batch.empty()) {
     REQUIRE(w.Write(batch).has_value());
   }
-}
-
-void WriteOne(Db& db, std::int64_t device, const std::string& id, const std::string& value, TimeMs t,
-              const std::string& message_id) {
-  TelemetryWriter w(db);
-  TelemetryMessage m;
-  m.device_id = device;
-  m.message_id = message_id;
-  m.received_at = t;
-  m.properties.push_back(PropertyItem{id, value, t});
-  REQUIRE(w.Write(std::span(&m, 1)).value()[0].outcome == WriteOutcome::kStored);
 }
 
 // Every page of a history query: values, times and the cursors handed out.

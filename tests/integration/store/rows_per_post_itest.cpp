@@ -18,16 +18,11 @@ using namespace iot::store;
 using iot::store::test::Fixture;
 using iot::store::test::kDay;
 using iot::store::test::kT0;
+using iot::store::test::Scalar;
 
 namespace {
 
 constexpr int kBeforeRowsPerPost = 15;  // every migration before 016 (whatever other branches number)
-
-std::int64_t Scalar(const std::string& dsn, const std::string& sql) {
-  pqxx::connection c(dsn);
-  pqxx::read_transaction tx(c);
-  return tx.exec(sql)[0][0].as<std::int64_t>();
-}
 
 struct Sample {
   std::string value;
