@@ -20,7 +20,8 @@ store::DbSettings DbFor(const Config& c, const char* role) {
 
 MqttSettings MqttFor(const Config& c) {
   MqttSettings m;
-  m.uri = "tcp://" + c.mqtt_host + ":" + std::to_string(c.mqtt_port);
+  m.host = c.mqtt_host;
+  m.port = c.mqtt_port;
   m.client_id = c.client_id;
   m.username = c.mqtt_username;
   m.password = c.mqtt_password;

@@ -2,10 +2,9 @@
 
 #include <chrono>
 
-#include <mqtt/async_client.h>
-
 #include "iot/alink/custom_topic.hpp"
 #include "iot/common/log.hpp"
+#include "iot/mqtt/client.hpp"
 
 namespace iot::gateway {
 namespace {
@@ -26,13 +25,17 @@ constexpr int kThingFiltersId = 1;
 constexpr int kCustomTopicFilterId = 2;
 constexpr const char* kCustomTopicFilter = "/+/+/user/#";
 
-bool OnlyThroughCustomTopicFilter(const mqtt::message& msg) {
-  const mqtt::properties& props = msg.get_properties();
-  const std::size_t n = props.count(mqtt::property::SUBSCRIPTION_IDENTIFIER);
+}  // namespace
+
+bool OnlyThroughCustomTopicFilter(const mqtt::PublishView& msg) {
+  std::string_view props = msg.properties;
+  mqtt::PropertyValue p;
   bool custom = false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const int id = mqtt::get<int>(props, mqtt::property::SUBSCRIPTION_IDENTIFIER, i);
-    if (id != kCustomTopicFilterId) {
+  while (mqtt::NextProperty(props, p)) {
+    if (p.id != static_cast<std::uint8_t>(mqtt::Property::kSubscriptionIdentifier)) {
+      continue;
+    }
+    if (p.number != kCustomTopicFilterId) {
       return false;
     }
     custom = true;
@@ -40,14 +43,12 @@ bool OnlyThroughCustomTopicFilter(const mqtt::message& msg) {
   return custom;
 }
 
-}  // namespace
-
-bool IsPlatformPublish(const mqtt::message& msg) {
-  const mqtt::properties& props = msg.get_properties();
-  const std::size_t n = props.count(mqtt::property::USER_PROPERTY);
-  for (std::size_t i = 0; i < n; ++i) {
-    auto pair = mqtt::get<mqtt::string_pair>(props, mqtt::property::USER_PROPERTY, i);
-    if (std::get<0>(pair) == alink::kPlatformOrigin) {
+bool IsPlatformPublish(const mqtt::PublishView& msg) {
+  std::string_view props = msg.properties;
+  mqtt::PropertyValue p;
+  while (mqtt::NextProperty(props, p)) {
+    if (p.id == static_cast<std::uint8_t>(mqtt::Property::kUserProperty) &&
+        p.text == alink::kPlatformOrigin) {
       return true;
     }
   }
@@ -85,13 +86,18 @@ std::vector<std::string> UplinkFilters() {
 
 MqttIngress::MqttIngress(MqttSettings settings, Metrics& metrics)
     : settings_(std::move(settings)), metrics_(metrics), flow_(settings_.high_water, settings_.low_water) {
-  auto create = mqtt::create_options_builder()
-                    .mqtt_version(MQTTVERSION_5)
-                    .send_while_disconnected(true, true)  // replies during a pause go out on resume
-                    .max_buffered_messages(200000)
-                    .delete_oldest_messages(false)
-                    .finalize();
-  client_ = std::make_unique<mqtt::async_client>(settings_.uri, settings_.client_id, create, nullptr);
+  mqtt::ClientOptions options;
+  options.host = settings_.host;
+  options.port = settings_.port;
+  options.client_id = settings_.client_id;
+  options.username = settings_.username;
+  options.password = settings_.password;
+  options.keepalive_s = settings_.keepalive_s;
+  options.clean_start = false;
+  options.session_expiry_s = static_cast<std::uint32_t>(settings_.session_expiry_s);
+  options.max_buffered = 200000;  // replies during a pause go out on resume
+  client_ = std::make_unique<mqtt::Client>(std::move(options));
+  broker_ = settings_.host + ":" + std::to_string(settings_.port);
 }
 
 MqttIngress::~MqttIngress() { Stop(); }
@@ -106,18 +112,19 @@ void MqttIngress::Wake() {
 
 void MqttIngress::Start(Pipeline& pipeline) {
   pipeline_ = &pipeline;
-  // Runs on Paho's thread: copy, enqueue, maybe wake the supervisor. Never blocks, never drops.
-  client_->set_message_callback([this](mqtt::const_message_ptr msg) {
-    if (BrokerStats::Wants(msg->get_topic())) {  // the broker's figures, for /metrics only
-      metrics_.broker.Update(msg->get_topic(), msg->get_payload_str(), static_cast<double>(NowMs()) / 1000.0);
+  // Runs on the client's I/O thread: copy, enqueue, maybe wake the supervisor. Never blocks, never drops.
+  client_->SetMessageHandler([this](const mqtt::PublishView& msg) {
+    if (BrokerStats::Wants(msg.topic)) {  // the broker's figures, for /metrics only
+      metrics_.broker.Update(std::string(msg.topic), std::string(msg.payload),
+                             static_cast<double>(NowMs()) / 1000.0);
       return;
     }
     InboundMessage in;
-    in.topic = msg->get_topic();
-    in.payload = msg->get_payload_str();
+    in.topic = msg.topic;
+    in.payload = msg.payload;
     in.received_ms = NowMs();
-    in.from_platform = IsPlatformPublish(*msg);
-    in.custom_topic_filter_only = OnlyThroughCustomTopicFilter(*msg);
+    in.from_platform = IsPlatformPublish(msg);
+    in.custom_topic_filter_only = OnlyThroughCustomTopicFilter(msg);
     const std::size_t held = pipeline_->Submit(std::move(in));
     if (held > settings_.high_water) {
       metrics_.overflow.fetch_add(1, std::memory_order_relaxed);
@@ -126,15 +133,10 @@ void MqttIngress::Start(Pipeline& pipeline) {
       Wake();
     }
   });
-  client_->set_connection_lost_handler([this](const std::string& cause) {
+  client_->SetLostHandler([this](const std::string& cause) {
     connected_ = false;
     metrics_.mqtt_connection_lost.fetch_add(1, std::memory_order_relaxed);
     IOT_LOG_WARN("gateway", "msg=\"MQTT connection lost\" cause=" << log::Quote(cause));
-    Wake();
-  });
-  client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
-    connected_ = false;
-    IOT_LOG_WARN("gateway", "msg=\"MQTT disconnected by the broker\" reason=" << static_cast<int>(reason));
     Wake();
   });
   supervisor_ = std::thread([this] { SupervisorLoop(); });
@@ -153,20 +155,17 @@ std::string MqttIngress::FullFilter(const std::string& filter) const {
 }
 
 void MqttIngress::Unsubscribe() {
-  try {
-    if (!client_->is_connected()) {
-      return;
-    }
-    for (const std::string& filter : UplinkFilters()) {
-      if (!client_->unsubscribe(FullFilter(filter))->wait_for(kSubscribeTimeout)) {
-        IOT_LOG_WARN("gateway",
-                     "msg=\"MQTT unsubscribe timed out\" filter=" << log::Quote(FullFilter(filter)));
-      }
-    }
-    IOT_LOG_INFO("gateway", "msg=\"unsubscribed: draining what is held\"");
-  } catch (const mqtt::exception& e) {
-    IOT_LOG_WARN("gateway", "msg=\"MQTT unsubscribe failed\" error=" << log::Quote(e.what()));
+  if (!client_->Connected()) {
+    return;
   }
+  for (const std::string& filter : UplinkFilters()) {
+    const int reason = client_->Unsubscribe(FullFilter(filter), kSubscribeTimeout);
+    if (reason != 0) {
+      IOT_LOG_WARN("gateway", "msg=\"MQTT unsubscribe failed or timed out\" filter="
+                                  << log::Quote(FullFilter(filter)) << " reason=" << reason);
+    }
+  }
+  IOT_LOG_INFO("gateway", "msg=\"unsubscribed: draining what is held\"");
 }
 
 void MqttIngress::Stop() {
@@ -174,98 +173,56 @@ void MqttIngress::Stop() {
     return;
   }
   StopSupervisor();
-  try {
-    if (client_->is_connected()) {
-      auto options = mqtt::disconnect_options_builder().timeout(std::chrono::seconds(2));
-      if (settings_.end_session_on_stop) {
-        options.properties({mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, 0)});
-      }
-      client_->disconnect(options.finalize())->wait_for(std::chrono::seconds(5));
-      if (settings_.end_session_on_stop) {
-        IOT_LOG_INFO("gateway", "msg=\"MQTT session ended (Session Expiry 0)\"");
-      }
+  if (client_->Connected()) {
+    client_->Disconnect(settings_.end_session_on_stop, std::chrono::seconds(5));
+    if (settings_.end_session_on_stop) {
+      IOT_LOG_INFO("gateway", "msg=\"MQTT session ended (Session Expiry 0)\"");
     }
-  } catch (const mqtt::exception& e) {
-    IOT_LOG_WARN("gateway", "msg=\"MQTT disconnect failed\" error=" << log::Quote(e.what()));
   }
   connected_ = false;
 }
 
 bool MqttIngress::ConnectAndSubscribe() {
-  try {
-    auto builder =
-        mqtt::connect_options_builder()
-            .mqtt_version(MQTTVERSION_5)
-            .clean_start(false)
-            .properties({mqtt::property(mqtt::property::SESSION_EXPIRY_INTERVAL, settings_.session_expiry_s)})
-            .keep_alive_interval(std::chrono::seconds(settings_.keepalive_s))
-            .connect_timeout(kConnectTimeout)
-            .automatic_reconnect(false)
-            .max_inflight(1000);
-    if (!settings_.username.empty()) {
-      builder.user_name(settings_.username);
-    }
-    if (!settings_.password.empty()) {
-      builder.password(settings_.password);
-    }
-    auto token = client_->connect(builder.finalize());
-    if (!token->wait_for(kConnectTimeout + std::chrono::seconds(1))) {
-      IOT_LOG_WARN("gateway", "msg=\"MQTT connect timed out\" uri=" << log::Quote(settings_.uri));
-      return false;
-    }
-    const mqtt::connect_response response = token->get_connect_response();
-    for (const std::string& filter : UplinkFilters()) {
-      const std::string full = FullFilter(filter);
-      const int id = filter == kCustomTopicFilter ? kCustomTopicFilterId : kThingFiltersId;
-      auto sub =
-          client_->subscribe(full, 1, mqtt::subscribe_options(),
-                             mqtt::properties{mqtt::property(mqtt::property::SUBSCRIPTION_IDENTIFIER, id)});
-      if (!sub->wait_for(kSubscribeTimeout)) {
-        IOT_LOG_WARN("gateway", "msg=\"MQTT subscribe timed out\" filter=" << log::Quote(full));
-        return false;
-      }
-      const mqtt::subscribe_response response_codes = sub->get_subscribe_response();
-      const std::vector<mqtt::ReasonCode> codes = response_codes.get_reason_codes();
-      if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
-        IOT_LOG_ERROR("gateway", "msg=\"MQTT subscribe refused\" filter=" << log::Quote(full) << " reason="
-                                                                          << static_cast<int>(codes.front()));
-        return false;
-      }
-    }
-    SubscribeBrokerStats();
-    connected_ = true;
-    metrics_.mqtt_connects.fetch_add(1, std::memory_order_relaxed);
-    IOT_LOG_INFO("gateway",
-                 "msg=\"MQTT connected\" uri=" << log::Quote(settings_.uri)
-                                               << " client_id=" << log::Quote(settings_.client_id)
-                                               << " session_present=" << response.is_session_present()
-                                               << " share_group=" << log::Quote(settings_.share_group));
-    return true;
-  } catch (const mqtt::exception& e) {
-    IOT_LOG_WARN("gateway", "msg=\"MQTT connect failed\" uri=" << log::Quote(settings_.uri)
-                                                               << " error=" << log::Quote(e.what()));
+  const mqtt::ConnectResult result = client_->Connect(kConnectTimeout);
+  if (!result.ok) {
+    IOT_LOG_WARN("gateway", "msg=\"MQTT connect failed\" broker=" << log::Quote(broker_)
+                                                                  << " error=" << log::Quote(result.error));
     return false;
   }
+  for (const std::string& filter : UplinkFilters()) {
+    const std::string full = FullFilter(filter);
+    const int id = filter == kCustomTopicFilter ? kCustomTopicFilterId : kThingFiltersId;
+    const int reason = client_->Subscribe(full, 1, id, kSubscribeTimeout);
+    if (reason < 0) {
+      IOT_LOG_WARN("gateway", "msg=\"MQTT subscribe timed out\" filter=" << log::Quote(full));
+      return false;
+    }
+    if (reason >= 0x80) {
+      IOT_LOG_ERROR("gateway",
+                    "msg=\"MQTT subscribe refused\" filter=" << log::Quote(full) << " reason=" << reason);
+      return false;
+    }
+  }
+  SubscribeBrokerStats();
+  connected_ = true;
+  metrics_.mqtt_connects.fetch_add(1, std::memory_order_relaxed);
+  IOT_LOG_INFO("gateway", "msg=\"MQTT connected\" broker="
+                              << log::Quote(broker_) << " client_id=" << log::Quote(settings_.client_id)
+                              << " session_present=" << result.session_present
+                              << " share_group=" << log::Quote(settings_.share_group));
+  return true;
 }
 
 void MqttIngress::SubscribeBrokerStats() {
   // Not shared: every replica re-exports the broker's figures. QoS 0: nothing queues while it is away.
   // A broker that refuses (another ACL) costs only these metrics.
   for (const char* filter : {BrokerStats::kPluginTopic, BrokerStats::kSysFilter}) {
-    try {
-      auto sub = client_->subscribe(filter, 0);
-      if (!sub->wait_for(kSubscribeTimeout)) {
-        IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe timed out\" filter=" << log::Quote(filter));
-        continue;
-      }
-      const std::vector<mqtt::ReasonCode> codes = sub->get_subscribe_response().get_reason_codes();
-      if (!codes.empty() && static_cast<int>(codes.front()) >= 0x80) {
-        IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe refused\" filter="
-                                    << log::Quote(filter) << " reason=" << static_cast<int>(codes.front()));
-      }
-    } catch (const mqtt::exception& e) {
-      IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe failed\" filter="
-                                  << log::Quote(filter) << " error=" << log::Quote(e.what()));
+    const int reason = client_->Subscribe(filter, 0, 0, kSubscribeTimeout);
+    if (reason < 0) {
+      IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe timed out\" filter=" << log::Quote(filter));
+    } else if (reason >= 0x80) {
+      IOT_LOG_WARN("gateway", "msg=\"broker metrics: subscribe refused\" filter=" << log::Quote(filter)
+                                                                                  << " reason=" << reason);
     }
   }
 }
@@ -289,13 +246,7 @@ void MqttIngress::SupervisorLoop() {
         metrics_.paused = 1;
         IOT_LOG_WARN("gateway", "msg=\"pausing consumption: the broker holds the session\" held="
                                     << held << " high_water=" << settings_.high_water);
-        try {
-          if (client_->is_connected()) {
-            client_->disconnect(std::chrono::seconds(1))->wait_for(std::chrono::seconds(5));
-          }
-        } catch (const mqtt::exception& e) {
-          IOT_LOG_WARN("gateway", "msg=\"MQTT disconnect failed\" error=" << log::Quote(e.what()));
-        }
+        client_->Disconnect(false, std::chrono::seconds(5));
         connected_ = false;
         break;
       case FlowControl::Action::kResume:
@@ -316,12 +267,7 @@ void MqttIngress::SupervisorLoop() {
     if (ConnectAndSubscribe()) {
       backoff = kBackoffMin;
     } else {
-      try {
-        if (client_->is_connected()) {
-          client_->disconnect()->wait_for(std::chrono::seconds(2));
-        }
-      } catch (const mqtt::exception&) {
-      }
+      client_->Disconnect(false, std::chrono::seconds(2));  // a half-made session (subscriptions refused)
       next_attempt = std::chrono::steady_clock::now() + backoff;
       backoff = std::min<std::chrono::milliseconds>(kBackoffMax, backoff * 2);
     }
@@ -329,15 +275,13 @@ void MqttIngress::SupervisorLoop() {
 }
 
 bool MqttIngress::Publish(const std::string& topic, const std::string& payload) {
-  try {
-    client_->publish(topic, payload.data(), payload.size(), settings_.reply_qos, false);
+  if (client_->Publish(topic, payload, settings_.reply_qos)) {
     return true;
-  } catch (const mqtt::exception& e) {
-    IOT_LOG_LIMITED(
-        PublishNoise(), log::Level::kWarn, "gateway",
-        "msg=\"reply publish failed\" topic=" << log::Quote(topic) << " error=" << log::Quote(e.what()));
-    return false;
   }
+  IOT_LOG_LIMITED(
+      PublishNoise(), log::Level::kWarn, "gateway",
+      "msg=\"reply publish failed: 200000 replies already held for the broker\" topic=" << log::Quote(topic));
+  return false;
 }
 
 }  // namespace iot::gateway

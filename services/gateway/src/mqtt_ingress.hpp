@@ -12,15 +12,16 @@
 #include "metrics.hpp"
 #include "pipeline.hpp"
 
-namespace mqtt {
-class async_client;
-class message;
-}  // namespace mqtt
+namespace iot::mqtt {
+class Client;
+struct PublishView;
+}  // namespace iot::mqtt
 
 namespace iot::gateway {
 
 struct MqttSettings {
-  std::string uri;  // tcp://host:port
+  std::string host;  // the broker's plain MQTT listener
+  int port = 1883;
   std::string client_id;
   std::string username;
   std::string password;
@@ -39,11 +40,13 @@ struct MqttSettings {
 std::vector<std::string> UplinkFilters();
 
 // True when a platform service published the message (the user property alink::kPlatformOrigin).
-bool IsPlatformPublish(const mqtt::message& msg);
+bool IsPlatformPublish(const mqtt::PublishView& msg);
+// True when the message came only through the custom-topic filter (its subscription identifier).
+bool OnlyThroughCustomTopicFilter(const mqtt::PublishView& msg);
 
-// The Paho MQTT 5 client: persistent session (clean_start=false, Session Expiry Interval > 0),
-// QoS 1 (shared) subscriptions. The message callback only copies the message into the pipeline
-// (never blocks); a supervisor thread connects, reconnects with backoff and pauses consumption
+// The MQTT 5 session of the gateway (libs/mqtt_client): persistent (clean_start=false, Session Expiry
+// Interval > 0), QoS 1 (shared) subscriptions. The message handler only copies the message into the
+// pipeline (never blocks); a supervisor thread connects, reconnects with backoff and pauses consumption
 // (disconnects, leaving the broker to hold the session) above the high-water mark, resuming below
 // the low-water mark. Publishes the replies (Publisher).
 class MqttIngress final : public Publisher {
@@ -76,7 +79,8 @@ class MqttIngress final : public Publisher {
   MqttSettings settings_;
   Metrics& metrics_;
   Pipeline* pipeline_ = nullptr;
-  std::unique_ptr<mqtt::async_client> client_;
+  std::unique_ptr<mqtt::Client> client_;
+  std::string broker_;  // host:port, for the log
   FlowControl flow_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
