@@ -98,7 +98,7 @@ void Connection::Disconnect() {
   }
   state_ = ConnState::kClosing;
   close_after_write_ = true;
-  EncodeDisconnect(out_pending_);
+  mqtt::EncodeDisconnect(out_pending_, kVersion);
   Flush();
 }
 
@@ -136,8 +136,8 @@ void Connection::OnRead(const boost::system::error_code& ec, std::size_t n) {
     Packet packet;
     std::size_t consumed = 0;
     std::size_t needed = 0;
-    const auto status = NextPacket(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_), kMaxPacket,
-                                   packet, consumed, needed);
+    const auto status = mqtt::NextPacket(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
+                                         kMaxPacket, packet, consumed, needed);
     if (status == ParseStatus::kMalformed) {
       return Fail(false, boost::asio::error::make_error_code(boost::asio::error::invalid_argument));
     }
@@ -172,10 +172,11 @@ bool Connection::Dispatch(const Packet& packet) {
   };
   switch (packet.Type()) {
     case PacketType::kConnack: {
-      int code = 0;
-      if (!DecodeConnack(packet.body, code)) {
+      ConnackView connack;
+      if (!mqtt::DecodeConnack(kVersion, packet.body, connack)) {
         return malformed();
       }
+      const int code = connack.reason;
       if (code == 0) {
         state_ = ConnState::kConnected;
         events_.OnConnack(*this, 0);
@@ -188,18 +189,18 @@ bool Connection::Dispatch(const Packet& packet) {
     }
     case PacketType::kPublish: {
       PublishView view;
-      if (!DecodePublish(packet, view)) {
+      if (!mqtt::DecodePublish(kVersion, packet, view)) {
         return malformed();
       }
       if (view.qos == 1) {
-        EncodePuback(out_pending_, view.packet_id);
+        mqtt::EncodePuback(out_pending_, view.packet_id);
       }
       events_.OnPublish(*this, view);
       return true;
     }
     case PacketType::kPuback: {
       std::uint16_t id = 0;
-      if (!DecodeAck(packet.body, id)) {
+      if (!mqtt::DecodeAck(packet.body, id)) {
         return malformed();
       }
       events_.OnPuback(*this, id);
@@ -208,7 +209,7 @@ bool Connection::Dispatch(const Packet& packet) {
     case PacketType::kSuback: {
       std::uint16_t id = 0;
       int granted = 0;
-      if (!DecodeSuback(packet.body, id, granted)) {
+      if (!mqtt::DecodeSuback(kVersion, packet.body, id, granted)) {
         return malformed();
       }
       events_.OnSuback(*this, id, granted);

@@ -38,6 +38,21 @@ constexpr std::uint16_t kCodeUnanswered = 0;
 
 enum class Mode { kStorm, kPublish };
 
+// The CONNECT of a service-account client (watcher, echo responder): clean session, 300 s keepalive.
+std::string ServiceConnect(const std::string& client_id_prefix, const std::string& user,
+                           const std::string& secret) {
+  const std::string client_id = client_id_prefix + std::to_string(NowNs() % 1000000);
+  mqtt::ConnectFields connect;
+  connect.version = kVersion;
+  connect.client_id = client_id;
+  connect.username = user;
+  connect.password = secret;
+  connect.keepalive_s = 300;
+  std::string packet;
+  mqtt::EncodeConnect(packet, connect);
+  return packet;
+}
+
 // What a device owns inside its shard.
 struct Device {
   std::uint32_t global = 0;
@@ -113,8 +128,14 @@ class Shard final : public ConnectionEvents {
     d.conn = std::make_unique<Connection>(io_, *this, static_cast<std::uint32_t>(devices_.size()));
     const auto params = alink::MakeConnectParams(cred.product_key, cred.device_name, cred.secret,
                                                  common_.sign_method, common_.timestamp, 3);
-    EncodeConnect(d.connect_packet, params.client_id, params.username, params.password,
-                  static_cast<std::uint16_t>(common_.keepalive_s), common_.clean_session);
+    mqtt::ConnectFields connect;
+    connect.version = kVersion;
+    connect.client_id = params.client_id;
+    connect.username = params.username;
+    connect.password = params.password;
+    connect.keepalive_s = static_cast<std::uint16_t>(common_.keepalive_s);
+    connect.clean_start = common_.clean_session;
+    mqtt::EncodeConnect(d.connect_packet, connect);
     if (mode_ == Mode::kPublish) {
       const std::string base = "/sys/" + cred.product_key + "/" + cred.device_name;
       d.post_topic = base + (publish_->raw ? "/thing/model/up_raw" : "/thing/event/property/post");
@@ -241,7 +262,8 @@ class Shard final : public ConnectionEvents {
     }
     connack_latency_.Add(d.connack_ns - d.start_ns);
     if (mode_ == Mode::kPublish) {
-      EncodeSubscribe(conn.PendingBuffer(), conn.NextPacketId(), d.reply_topic, publish_->sub_qos);
+      mqtt::EncodeSubscribe(conn.PendingBuffer(), kVersion, conn.NextPacketId(), d.reply_topic,
+                            publish_->sub_qos);
       conn.Flush();
       return;
     }
@@ -403,7 +425,7 @@ class Shard final : public ConnectionEvents {
       const std::int64_t idle = static_cast<std::int64_t>(common_.keepalive_s) * kNsPerSec / 2;
       for (auto& d : devices_) {
         if (d.conn->State() == ConnState::kConnected && now - d.conn->LastSendNs() > idle) {
-          EncodePingreq(d.conn->PendingBuffer());
+          mqtt::EncodePingreq(d.conn->PendingBuffer());
           d.conn->Flush();
           ++pings_;
         }
@@ -497,7 +519,7 @@ class Shard final : public ConnectionEvents {
     }
     const int qos = publish_->qos;
     const std::uint16_t packet_id = qos > 0 ? d.conn->NextPacketId() : 0;
-    EncodePublish(d.conn->PendingBuffer(), d.post_topic, payload_, qos, packet_id);
+    mqtt::EncodePublish(d.conn->PendingBuffer(), kVersion, d.post_topic, payload_, qos, packet_id);
     const std::int64_t now = NowNs();
     d.sent_ns.push_back(now);
     d.reply_code.push_back(kCodeUnanswered);
@@ -587,10 +609,7 @@ class LifecycleWatcher final : public ConnectionEvents {
     thread_ = std::thread([this] { io_.run(); });
     auto ready = ready_.get_future();
     asio::post(io_, [this, user, secret] {
-      std::string packet;
-      EncodeConnect(packet, "loadgen-lifecycle-watch-" + std::to_string(NowNs() % 1000000), user, secret, 300,
-                    true);
-      conn_.Start(endpoint_, packet);
+      conn_.Start(endpoint_, ServiceConnect("loadgen-lifecycle-watch-", user, secret));
     });
     if (ready.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
       error = "lifecycle watcher: no SUBACK within 10 s";
@@ -620,7 +639,7 @@ class LifecycleWatcher final : public ConnectionEvents {
     if (code != 0) {
       return Resolve("lifecycle watcher: CONNACK " + std::to_string(code));
     }
-    EncodeSubscribe(conn.PendingBuffer(), conn.NextPacketId(), "/as/mqtt/status/+/+", 1);
+    mqtt::EncodeSubscribe(conn.PendingBuffer(), kVersion, conn.NextPacketId(), "/as/mqtt/status/+/+", 1);
     conn.Flush();
   }
   void OnSuback(Connection& /*conn*/, std::uint16_t /*id*/, int granted) override {
@@ -681,10 +700,7 @@ class Echo final : public ConnectionEvents {
   Echo(asio::io_context& io, const EchoOptions& options) : options_(options), conn_(io, *this, 0) {}
 
   void Start(const tcp::endpoint& endpoint) {
-    std::string packet;
-    EncodeConnect(packet, "loadgen-echo-" + std::to_string(NowNs() % 1000000), options_.user, options_.secret,
-                  300, true);
-    conn_.Start(endpoint, packet);
+    conn_.Start(endpoint, ServiceConnect("loadgen-echo-", options_.user, options_.secret));
   }
   void Stop() { conn_.Disconnect(); }
 
@@ -698,7 +714,8 @@ class Echo final : public ConnectionEvents {
       state = -1;
       return;
     }
-    EncodeSubscribe(conn.PendingBuffer(), conn.NextPacketId(), options_.filter, options_.sub_qos);
+    mqtt::EncodeSubscribe(conn.PendingBuffer(), kVersion, conn.NextPacketId(), options_.filter,
+                          options_.sub_qos);
     conn.Flush();
   }
   void OnSuback(Connection& /*conn*/, std::uint16_t /*id*/, int granted) override {
@@ -720,8 +737,8 @@ class Echo final : public ConnectionEvents {
     reply_.append("\",\"version\":\"1.0\"}");
     topic_.assign(msg.topic);
     topic_.append("_reply");
-    EncodePublish(conn.PendingBuffer(), topic_, reply_, options_.reply_qos,
-                  options_.reply_qos > 0 ? conn.NextPacketId() : 0);
+    mqtt::EncodePublish(conn.PendingBuffer(), kVersion, topic_, reply_, options_.reply_qos,
+                        options_.reply_qos > 0 ? conn.NextPacketId() : 0);
     received.fetch_add(1, std::memory_order_relaxed);
   }
   void OnClosed(Connection& /*conn*/, bool clean, const boost::system::error_code& ec) override {

@@ -147,6 +147,7 @@ class Client::Impl {
       HeldPublish held;
       held.id_offset = EncodePublish(held.packet, Version::k5, topic, payload, 1, 0);
       held_qos1_.push_back(std::move(held));
+      unacknowledged_.fetch_add(1, std::memory_order_relaxed);
     }
     ++queued_;
     if (!flush_posted_ && connected_.load(std::memory_order_relaxed)) {
@@ -157,6 +158,7 @@ class Client::Impl {
   }
 
   bool Connected() const { return connected_.load(); }
+  std::size_t Unacknowledged() const { return unacknowledged_.load(); }
 
  private:
   enum class State { kDown, kConnecting, kUp, kClosing };
@@ -309,8 +311,12 @@ class Client::Impl {
       queued_ = held_qos1_.size();
     }
     if (writing_buffer_.empty()) {
-      if (state_ == State::kClosing) {
-        FinishDisconnect();
+      if (state_ == State::kClosing && !half_closed_) {
+        // DISCONNECT is out: wait for the broker to close its side (OnRead), so that a Connect right
+        // after this cannot overtake the acknowledgements and the DISCONNECT still in the broker's queue.
+        half_closed_ = true;
+        boost::system::error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
       }
       return;
     }
@@ -326,12 +332,6 @@ class Client::Impl {
                         }
                         Flush();
                       });
-  }
-
-  void FinishDisconnect() {
-    boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
-    Close("disconnected");  // completes the Disconnect call
   }
 
   void StartRead() {
@@ -363,7 +363,7 @@ class Client::Impl {
   void OnRead(const boost::system::error_code& ec, std::size_t n) {
     if (ec) {
       if (state_ == State::kClosing) {
-        return FinishDisconnect();
+        return Close("disconnected");  // the broker closed its side after our DISCONNECT
       }
       return Fail(ec == asio::error::eof ? "the broker closed the connection"
                                          : "read failed: " + ec.message());
@@ -429,7 +429,9 @@ class Client::Impl {
         if (!DecodeAck(packet.body, id)) {
           return Fail("malformed PUBACK");
         }
-        inflight_.erase(id);  // the window has room again: the next Flush fills it
+        if (inflight_.erase(id) > 0) {  // the window has room again: the next Flush fills it
+          unacknowledged_.fetch_sub(1, std::memory_order_relaxed);
+        }
         return;
       }
       case PacketType::kSuback:
@@ -485,6 +487,7 @@ class Client::Impl {
     ++generation_;
     connected_ = false;
     writing_ = false;
+    half_closed_ = false;
     boost::system::error_code ignored;
     resolver_.cancel();
     keepalive_timer_.cancel();
@@ -527,12 +530,14 @@ class Client::Impl {
   std::string control_out_;
   std::string writing_buffer_;
   bool writing_ = false;
+  bool half_closed_ = false;  // DISCONNECT written, waiting for the broker to close
   std::string in_;
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
 
   // Shared with publishing threads.
   std::atomic<bool> connected_{false};
+  std::atomic<std::size_t> unacknowledged_{0};
   std::mutex publish_mutex_;
   std::string publish_out_;            // encoded QoS 0 publishes
   std::deque<HeldPublish> held_qos1_;  // QoS 1 publishes waiting for a packet id (window or connection)
@@ -568,5 +573,7 @@ bool Client::Publish(std::string_view topic, std::string_view payload, int qos) 
 }
 
 bool Client::Connected() const { return impl_->Connected(); }
+
+std::size_t Client::Unacknowledged() const { return impl_->Unacknowledged(); }
 
 }  // namespace iot::mqtt

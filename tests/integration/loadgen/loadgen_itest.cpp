@@ -319,44 +319,6 @@ TEST_CASE("Loadgen: stream mode fails clearly when no client can connect", "[int
   CHECK(ReadFile(dir + "/usage.log").find("--product-key") != std::string::npos);
 }
 
-TEST_CASE("Loadgen codec: packets split at every byte boundary are reassembled", "[integration][loadgen]") {
-  std::string stream;
-  iot::loadgen::EncodePublish(stream, "/sys/pk/dn/thing/event/property/post_reply", std::string(300, 'x'), 1,
-                              7);
-  iot::loadgen::EncodePuback(stream, 9);
-  const std::string connack("\x20\x02\x00\x05", 4);
-  stream += connack;
-  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
-    std::string buffer;
-    std::vector<int> types;
-    auto drain = [&] {
-      for (;;) {
-        iot::loadgen::Packet packet;
-        std::size_t consumed = 0, needed = 0;
-        const auto st = iot::loadgen::NextPacket(buffer, 1 << 20, packet, consumed, needed);
-        REQUIRE(st != iot::loadgen::ParseStatus::kMalformed);
-        if (st == iot::loadgen::ParseStatus::kNeedMore) {
-          return;
-        }
-        types.push_back(static_cast<int>(packet.Type()));
-        if (packet.Type() == iot::loadgen::PacketType::kPublish) {
-          iot::loadgen::PublishView view;
-          REQUIRE(iot::loadgen::DecodePublish(packet, view));
-          CHECK(view.packet_id == 7);
-          CHECK(view.payload.size() == 300);
-        }
-        buffer.erase(0, consumed);
-      }
-    };
-    buffer.append(stream, 0, cut);
-    drain();
-    buffer.append(stream, cut);
-    drain();
-    CHECK(types == std::vector<int>{3, 4, 2});
-    CHECK(buffer.empty());
-  }
-}
-
 TEST_CASE("Loadgen codec: reply fields are read from the top level of the JSON only",
           "[integration][loadgen]") {
   using iot::loadgen::TopLevelJsonValue;

@@ -72,14 +72,18 @@ class Client {
                 std::chrono::milliseconds timeout);
   // Returns the UNSUBACK reason (0 = success); -1 as for Subscribe.
   int Unsubscribe(std::string_view filter, std::chrono::milliseconds timeout);
-  // Writes the publishes still held, then DISCONNECT (with Session Expiry 0 when `end_session`), then
-  // closes. QoS 1 publishes not yet acknowledged are kept for the next connection.
+  // Writes the publishes still held, then DISCONNECT (with Session Expiry 0 when `end_session`), and
+  // returns once the broker has closed the connection (so it has processed everything sent before) or
+  // `timeout` passed. QoS 1 publishes not yet acknowledged are kept for the next connection.
   void Disconnect(bool end_session, std::chrono::milliseconds timeout);
 
-  // From any thread. QoS 0 or 1. False when `max_buffered` publishes are already held.
+  // From any thread. QoS 0 or 1. False when `max_buffered` publishes are already held. Publishes of
+  // one QoS from one thread go out in order (MQTT orders per QoS: QoS 1 ones wait for the window).
   bool Publish(std::string_view topic, std::string_view payload, int qos);
 
   bool Connected() const;
+  // QoS 1 publishes not yet acknowledged by the broker (held or in flight).
+  std::size_t Unacknowledged() const;
 
  private:
   class Impl;
