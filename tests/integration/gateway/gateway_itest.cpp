@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -371,6 +372,34 @@ TEST_CASE("Gateway: a redelivered message is stored once and answered again",
   CHECK(*first == *second);
   CHECK(w.HistoryRows("RunCount") == 1);
   CHECK(w.gateway->Metric("iot_gateway_duplicates_total") == 1);
+}
+
+// IOT_GATEWAY_REPLY_QOS=1: the gateway's client numbers its replies and keeps them until the broker's PUBACK.
+TEST_CASE("Gateway: with IOT_GATEWAY_REPLY_QOS=1 every post is answered once, at QoS 1",
+          "[integration][gateway][mqtt][pg]") {
+  World w(ValidationMode::kWeak, {{"IOT_GATEWAY_DEVICE_RATE", "0"}, {"IOT_GATEWAY_REPLY_QOS", "1"}});
+  const std::int64_t t0 = NowMs() - 600000;
+  constexpr int kPosts = 300;
+  for (int i = 0; i < kPosts; ++i) {
+    REQUIRE(w.device->Publish(
+        Topic("dev01", kPostPath),
+        Post("q" + std::to_string(i), {{"RunCount", {{"value", i}, {"time", t0 + i}}}}).dump(), 1));
+  }
+  std::map<std::string, int> replies;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  int total = 0;
+  while (total < kPosts && std::chrono::steady_clock::now() < deadline) {
+    if (auto m = w.device->WaitMessage(Topic("dev01", kPostPath) + "_reply", 200ms)) {
+      CHECK(m->qos == 1);
+      const json reply = json::parse(m->payload);
+      CHECK(reply["code"] == 200);
+      ++replies[reply["id"].get<std::string>()];
+      ++total;
+    }
+  }
+  CHECK(total == kPosts);
+  CHECK(replies.size() == static_cast<std::size_t>(kPosts));
+  CHECK(w.HistoryRows("RunCount") == kPosts);
 }
 
 TEST_CASE("Gateway: a published thing-model change and a mode change take effect without a restart",

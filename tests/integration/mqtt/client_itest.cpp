@@ -2,6 +2,8 @@
 // plugin, as the gateway service account. Its peer is Paho C++ (an independent implementation) on the
 // same account: what one sends, the other must receive byte for byte, with MQTT 5 properties.
 
+#include <signal.h>
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -328,4 +330,59 @@ TEST_CASE("MQTT client: unsubscribed filters deliver nothing more", "[integratio
   CHECK(inbox.Count() == 1);
   client.Disconnect(false, 5s);
   CHECK_FALSE(client.Connected());
+}
+
+TEST_CASE(
+    "MQTT client: a broker that goes silent is detected by keepalive - a session taken over is reported "
+    "with the broker's reason",
+    "[integration][mqtt]") {
+  Broker broker;
+  auto options = broker.Options("mqtt-itest-keepalive");
+  options.keepalive_s = 2;
+  iot::mqtt::Client client(options);
+  std::atomic<int> lost{0};
+  std::mutex cause_mutex;
+  std::string cause;
+  client.SetLostHandler([&](const std::string& c) {
+    std::lock_guard lock(cause_mutex);
+    cause = c;
+    ++lost;
+  });
+  REQUIRE(client.Connect(5s).ok);
+  // Frozen, not gone: the TCP connection stays open, only PINGRESPs stop.
+  const pid_t pid = broker.mosquitto->Process().Pid();
+  REQUIRE(::kill(pid, SIGSTOP) == 0);
+  const bool detected = iot::testing::PollUntil([&] { return lost.load() == 1; }, 10s, 20ms);
+  REQUIRE(::kill(pid, SIGCONT) == 0);
+  REQUIRE(detected);
+  {
+    std::lock_guard lock(cause_mutex);
+    CHECK(cause.find("keepalive") != std::string::npos);
+  }
+
+  REQUIRE(iot::testing::PollUntil([&] { return client.Connect(2s).ok; }, 10s, 100ms));
+  // Another connection with the same client id takes the session over: Mosquitto closes ours.
+  mqtt::async_client thief(broker.mosquitto->Uri(), "mqtt-itest-keepalive",
+                           mqtt::create_options_builder().mqtt_version(MQTTVERSION_5).finalize(), nullptr);
+  REQUIRE(thief
+              .connect(mqtt::connect_options_builder()
+                           .mqtt_version(MQTTVERSION_5)
+                           .user_name(iot::testing::kGatewayUser)
+                           .password(iot::testing::kGatewaySecret)
+                           .finalize())
+              ->wait_for(5s));
+  REQUIRE(iot::testing::PollUntil([&] { return lost.load() == 2; }, 5s, 10ms));
+  CHECK_FALSE(client.Connected());
+  thief.disconnect()->wait_for(2s);
+
+  // A packet above the broker's max_packet_size (256 KiB of payload): its DISCONNECT names the reason,
+  // 0x95 Packet too large.
+  REQUIRE(iot::testing::PollUntil([&] { return client.Connect(2s).ok; }, 10s, 100ms));
+  REQUIRE(client.Publish(kReply, std::string(300 * 1024, 'x'), 0));
+  REQUIRE(iot::testing::PollUntil([&] { return lost.load() == 3; }, 5s, 10ms));
+  {
+    std::lock_guard lock(cause_mutex);
+    INFO(cause);
+    CHECK(cause.find("reason 149") != std::string::npos);
+  }
 }
