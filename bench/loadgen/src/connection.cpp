@@ -2,8 +2,6 @@
 
 #include <time.h>
 
-#include <cstring>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 
@@ -23,7 +21,7 @@ std::int64_t NowNs() {
 }
 
 Connection::Connection(boost::asio::io_context& io, ConnectionEvents& events, std::uint32_t index)
-    : socket_(io), events_(events), index_(index) {}
+    : socket_(io), events_(events), index_(index), reader_(kInitialReadBuffer, kMinReadSpace, kMaxPacket) {}
 
 void Connection::Start(const boost::asio::ip::tcp::endpoint& endpoint, std::string_view connect_packet) {
   state_ = ConnState::kTcpConnecting;
@@ -31,10 +29,7 @@ void Connection::Start(const boost::asio::ip::tcp::endpoint& endpoint, std::stri
   close_after_write_ = false;
   out_pending_.assign(connect_packet);
   out_writing_.clear();
-  in_begin_ = in_end_ = 0;
-  if (in_.size() < kInitialReadBuffer) {
-    in_.resize(kInitialReadBuffer);
-  }
+  reader_.Reset();
   socket_.async_connect(endpoint, [this](const boost::system::error_code& ec) {
     if (state_ != ConnState::kTcpConnecting) {
       return;  // aborted meanwhile
@@ -110,17 +105,8 @@ void Connection::Abort() {
 }
 
 void Connection::StartRead() {
-  if (in_.size() - in_end_ < kMinReadSpace) {
-    if (in_begin_ > 0) {
-      std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-      in_end_ -= in_begin_;
-      in_begin_ = 0;
-    }
-    if (in_.size() - in_end_ < kMinReadSpace) {
-      in_.resize(in_.size() * 2);
-    }
-  }
-  socket_.async_read_some(boost::asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+  reader_.Prepare();
+  socket_.async_read_some(boost::asio::buffer(reader_.Space(), reader_.SpaceSize()),
                           [this](const boost::system::error_code& ec, std::size_t n) { OnRead(ec, n); });
 }
 
@@ -131,35 +117,22 @@ void Connection::OnRead(const boost::system::error_code& ec, std::size_t n) {
   if (ec) {
     return Fail(state_ == ConnState::kClosing, ec);
   }
-  in_end_ += n;
+  reader_.Commit(n);
   for (;;) {
     Packet packet;
-    std::size_t consumed = 0;
-    std::size_t needed = 0;
-    const auto status = mqtt::NextPacket(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
-                                         kMaxPacket, packet, consumed, needed);
+    const auto status = reader_.Next(packet);
     if (status == ParseStatus::kMalformed) {
       return Fail(false, boost::asio::error::make_error_code(boost::asio::error::invalid_argument));
     }
     if (status == ParseStatus::kNeedMore) {
-      if (needed > in_.size() - in_begin_) {  // a packet bigger than the buffer: make room for it
-        std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-        in_end_ -= in_begin_;
-        in_begin_ = 0;
-        in_.resize(needed + kMinReadSpace);
-      }
       break;
     }
-    in_begin_ += consumed;
     if (!Dispatch(packet)) {
       return;
     }
     if (state_ == ConnState::kClosed) {
       return;
     }
-  }
-  if (in_begin_ == in_end_) {
-    in_begin_ = in_end_ = 0;
   }
   Flush();  // PUBACKs and whatever the owner queued while handling these packets, in one write
   StartRead();

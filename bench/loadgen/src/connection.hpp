@@ -5,7 +5,7 @@
 // io_context has stopped, and all calls happen on that io_context's thread.
 //
 // Writes coalesce: packets appended while a write is in flight go out together in the next one.
-// Reads fill one buffer that the streaming parser (mqtt_codec.hpp) cuts into packets in place.
+// Reads fill one buffer that libs/mqtt's PacketReader cuts into packets in place.
 
 #include <cstdint>
 #include <string>
@@ -82,9 +82,7 @@ class Connection final {
   std::int64_t last_send_ns_ = 0;
   std::string out_pending_;
   std::string out_writing_;
-  std::string in_;
-  std::size_t in_begin_ = 0;
-  std::size_t in_end_ = 0;
+  mqtt::PacketReader reader_;
 };
 
 // Monotonic clock in nanoseconds (CLOCK_MONOTONIC), the generator's only time source.

@@ -1,5 +1,8 @@
 #include "iot/mqtt/codec.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace iot::mqtt {
 namespace {
 
@@ -298,6 +301,50 @@ ParseStatus NextPacket(std::string_view data, std::size_t max_packet, Packet& pa
   packet.body = data.substr(at, remaining);
   consumed = total;
   return ParseStatus::kPacket;
+}
+
+PacketReader::PacketReader(std::size_t initial_size, std::size_t min_space, std::size_t max_packet)
+    : buffer_(initial_size, '\0'),
+      initial_size_(initial_size),
+      min_space_(min_space),
+      max_packet_(max_packet) {}
+
+void PacketReader::Compact() {
+  if (begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+}
+
+void PacketReader::Prepare() {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    if (buffer_.size() > 4 * initial_size_) {  // after a large packet
+      buffer_.resize(initial_size_);
+      buffer_.shrink_to_fit();
+    }
+  }
+  if (SpaceSize() < min_space_) {
+    Compact();
+    if (SpaceSize() < min_space_) {
+      buffer_.resize(std::max(buffer_.size() * 2, end_ + min_space_));
+    }
+  }
+}
+
+ParseStatus PacketReader::Next(Packet& packet) {
+  std::size_t consumed = 0;
+  std::size_t needed = 0;
+  const ParseStatus status = NextPacket(std::string_view(buffer_.data() + begin_, end_ - begin_), max_packet_,
+                                        packet, consumed, needed);
+  if (status == ParseStatus::kPacket) {
+    begin_ += consumed;
+  } else if (status == ParseStatus::kNeedMore && needed > buffer_.size() - begin_) {
+    Compact();  // a packet bigger than the buffer: make room for all of it
+    buffer_.resize(needed + min_space_);
+  }
+  return status;
 }
 
 bool NextProperty(std::string_view& props, PropertyValue& out) {

@@ -1,7 +1,6 @@
 #include "iot/mqtt/client.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <deque>
 #include <future>
 #include <map>
@@ -42,8 +41,8 @@ class Client::Impl {
         work_(asio::make_work_guard(io_)),
         socket_(io_),
         resolver_(io_),
-        keepalive_timer_(io_) {
-    in_.resize(kReadBuffer);
+        keepalive_timer_(io_),
+        reader_(kReadBuffer, kMinReadSpace, options_.max_packet) {
     thread_ = std::thread([this] { io_.run(); });
   }
 
@@ -220,7 +219,7 @@ class Client::Impl {
     fields.session_expiry_s = options_.session_expiry_s;
     control_out_.clear();
     EncodeConnect(control_out_, fields);
-    in_begin_ = in_end_ = 0;
+    reader_.Reset();
     last_receive_ = Clock::now();
     Flush();
     StartRead();
@@ -335,23 +334,9 @@ class Client::Impl {
   }
 
   void StartRead() {
-    if (in_begin_ == in_end_) {
-      in_begin_ = in_end_ = 0;
-      if (in_.size() > 4 * kReadBuffer) {  // after a large packet: give the memory back
-        in_.resize(kReadBuffer);
-        in_.shrink_to_fit();
-      }
-    }
-    if (in_.size() - in_end_ < kMinReadSpace) {
-      std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-      in_end_ -= in_begin_;
-      in_begin_ = 0;
-      if (in_.size() - in_end_ < kMinReadSpace) {
-        in_.resize(in_.size() * 2);
-      }
-    }
+    reader_.Prepare();
     socket_.async_read_some(
-        asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+        asio::buffer(reader_.Space(), reader_.SpaceSize()),
         [this, generation = generation_](const boost::system::error_code& ec, std::size_t n) {
           if (generation != generation_) {
             return;
@@ -369,27 +354,17 @@ class Client::Impl {
                                          : "read failed: " + ec.message());
     }
     last_receive_ = Clock::now();
-    in_end_ += n;
+    reader_.Commit(n);
     const std::uint64_t generation = generation_;
     for (;;) {
       Packet packet;
-      std::size_t consumed = 0;
-      std::size_t needed = 0;
-      const ParseStatus status = NextPacket(std::string_view(in_.data() + in_begin_, in_end_ - in_begin_),
-                                            options_.max_packet, packet, consumed, needed);
+      const ParseStatus status = reader_.Next(packet);
       if (status == ParseStatus::kMalformed) {
         return Fail("malformed packet length from the broker (or above the largest accepted)");
       }
       if (status == ParseStatus::kNeedMore) {
-        if (needed > in_.size() - in_begin_) {  // a packet bigger than the buffer: make room for it
-          std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-          in_end_ -= in_begin_;
-          in_begin_ = 0;
-          in_.resize(needed + kMinReadSpace);
-        }
         break;
       }
-      in_begin_ += consumed;
       Dispatch(packet);
       if (generation != generation_) {
         return;  // closed while handling it
@@ -493,7 +468,7 @@ class Client::Impl {
     keepalive_timer_.cancel();
     socket_.close(ignored);
     control_out_.clear();
-    in_begin_ = in_end_ = 0;
+    reader_.Reset();
     auto requests = std::exchange(requests_, {});
     for (auto& [id, done] : requests) {
       done(-1);
@@ -531,9 +506,7 @@ class Client::Impl {
   std::string writing_buffer_;
   bool writing_ = false;
   bool half_closed_ = false;  // DISCONNECT written, waiting for the broker to close
-  std::string in_;
-  std::size_t in_begin_ = 0;
-  std::size_t in_end_ = 0;
+  PacketReader reader_;
 
   // Shared with publishing threads.
   std::atomic<bool> connected_{false};

@@ -89,6 +89,29 @@ struct Inbox {
   }
 };
 
+// Connections the client under test lost, and the last cause it gave.
+struct LostWatch {
+  std::mutex mutex;
+  int count = 0;
+  std::string cause;
+
+  void Attach(iot::mqtt::Client& client) {
+    client.SetLostHandler([this](const std::string& c) {
+      std::lock_guard lock(mutex);
+      cause = c;
+      ++count;
+    });
+  }
+  int Count() {
+    std::lock_guard lock(mutex);
+    return count;
+  }
+  std::string LastCause() {
+    std::lock_guard lock(mutex);
+    return cause;
+  }
+};
+
 // The independent peer: Paho C++ over MQTT 5, messages collected in order.
 struct Peer {
   mqtt::async_client client;
@@ -270,23 +293,14 @@ TEST_CASE("MQTT client: a broker restart is reported - publishes held meanwhile 
   auto options = broker.Options("mqtt-itest-restart");
   options.max_buffered = 20;
   iot::mqtt::Client client(options);
-  std::atomic<int> lost{0};
-  std::mutex cause_mutex;
-  std::string cause;
-  client.SetLostHandler([&](const std::string& c) {
-    std::lock_guard lock(cause_mutex);
-    cause = c;
-    ++lost;
-  });
+  LostWatch lost;
+  lost.Attach(client);
   REQUIRE(client.Connect(5s).ok);
 
   broker.mosquitto->Stop();
-  REQUIRE(iot::testing::PollUntil([&] { return lost.load() == 1; }, 10s, 10ms));
+  REQUIRE(iot::testing::PollUntil([&] { return lost.Count() == 1; }, 10s, 10ms));
   CHECK_FALSE(client.Connected());
-  {
-    std::lock_guard lock(cause_mutex);
-    CHECK_FALSE(cause.empty());
-  }
+  CHECK_FALSE(lost.LastCause().empty());
   // Nothing listens: Connect fails with a reason instead of hanging.
   const iot::mqtt::ConnectResult refused = client.Connect(5s);
   CHECK_FALSE(refused.ok);
@@ -310,7 +324,7 @@ TEST_CASE("MQTT client: a broker restart is reported - publishes held meanwhile 
     got.insert(m->get_payload_str());
   }
   CHECK(got.size() == 20);
-  CHECK(lost.load() == 1);
+  CHECK(lost.Count() == 1);
 }
 
 TEST_CASE("MQTT client: unsubscribed filters deliver nothing more", "[integration][mqtt]") {
@@ -340,25 +354,16 @@ TEST_CASE(
   auto options = broker.Options("mqtt-itest-keepalive");
   options.keepalive_s = 2;
   iot::mqtt::Client client(options);
-  std::atomic<int> lost{0};
-  std::mutex cause_mutex;
-  std::string cause;
-  client.SetLostHandler([&](const std::string& c) {
-    std::lock_guard lock(cause_mutex);
-    cause = c;
-    ++lost;
-  });
+  LostWatch lost;
+  lost.Attach(client);
   REQUIRE(client.Connect(5s).ok);
   // Frozen, not gone: the TCP connection stays open, only PINGRESPs stop.
   const pid_t pid = broker.mosquitto->Process().Pid();
   REQUIRE(::kill(pid, SIGSTOP) == 0);
-  const bool detected = iot::testing::PollUntil([&] { return lost.load() == 1; }, 10s, 20ms);
+  const bool detected = iot::testing::PollUntil([&] { return lost.Count() == 1; }, 10s, 20ms);
   REQUIRE(::kill(pid, SIGCONT) == 0);
   REQUIRE(detected);
-  {
-    std::lock_guard lock(cause_mutex);
-    CHECK(cause.find("keepalive") != std::string::npos);
-  }
+  CHECK(lost.LastCause().find("keepalive") != std::string::npos);
 
   REQUIRE(iot::testing::PollUntil([&] { return client.Connect(2s).ok; }, 10s, 100ms));
   // Another connection with the same client id takes the session over: Mosquitto closes ours.
@@ -371,7 +376,7 @@ TEST_CASE(
                            .password(iot::testing::kGatewaySecret)
                            .finalize())
               ->wait_for(5s));
-  REQUIRE(iot::testing::PollUntil([&] { return lost.load() == 2; }, 5s, 10ms));
+  REQUIRE(iot::testing::PollUntil([&] { return lost.Count() == 2; }, 5s, 10ms));
   CHECK_FALSE(client.Connected());
   thief.disconnect()->wait_for(2s);
 
@@ -379,10 +384,7 @@ TEST_CASE(
   // 0x95 Packet too large.
   REQUIRE(iot::testing::PollUntil([&] { return client.Connect(2s).ok; }, 10s, 100ms));
   REQUIRE(client.Publish(kReply, std::string(300 * 1024, 'x'), 0));
-  REQUIRE(iot::testing::PollUntil([&] { return lost.load() == 3; }, 5s, 10ms));
-  {
-    std::lock_guard lock(cause_mutex);
-    INFO(cause);
-    CHECK(cause.find("reason 149") != std::string::npos);
-  }
+  REQUIRE(iot::testing::PollUntil([&] { return lost.Count() == 3; }, 5s, 10ms));
+  INFO(lost.LastCause());
+  CHECK(lost.LastCause().find("reason 149") != std::string::npos);
 }

@@ -3,6 +3,8 @@
 
 #include "iot/mqtt/codec.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -235,4 +237,40 @@ TEST_CASE("MQTT codec: malformed and hostile input is refused, never read past",
       CHECK(view.payload.data() + view.payload.size() <= cut.data() + cut.size());
     }
   }
+}
+
+TEST_CASE("MQTT codec: PacketReader grows for a packet larger than itself and shrinks back when empty",
+          "[mqtt]") {
+  std::string stream;
+  EncodePuback(stream, 1);
+  EncodePublish(stream, Version::k5, "big", std::string(300000, 'b'), 1, 2);
+  EncodePuback(stream, 3);
+  PacketReader reader(1024, 256, 1 << 20);
+  std::vector<std::size_t> sizes;
+  std::size_t fed = 0;
+  while (fed < stream.size()) {
+    reader.Prepare();
+    REQUIRE(reader.SpaceSize() >= 256);
+    const std::size_t n = std::min<std::size_t>({reader.SpaceSize(), stream.size() - fed, 700});
+    std::memcpy(reader.Space(), stream.data() + fed, n);
+    reader.Commit(n);
+    fed += n;
+    Packet packet;
+    ParseStatus status;
+    while ((status = reader.Next(packet)) == ParseStatus::kPacket) {
+      sizes.push_back(packet.body.size());
+    }
+    REQUIRE(status == ParseStatus::kNeedMore);
+  }
+  CHECK(sizes == std::vector<std::size_t>{2, 2 + 3 + 2 + 1 + 300000, 2});
+  reader.Prepare();  // empty again: back to its first size
+  CHECK(reader.SpaceSize() == 1024);
+
+  PacketReader limited(1024, 256, 100);
+  limited.Prepare();
+  const std::string too_big = Bytes({0x30, 0xC8, 0x01});  // 200 bytes announced, above 100
+  std::memcpy(limited.Space(), too_big.data(), too_big.size());
+  limited.Commit(too_big.size());
+  Packet packet;
+  CHECK(limited.Next(packet) == ParseStatus::kMalformed);
 }

@@ -92,6 +92,33 @@ enum class ParseStatus { kPacket, kNeedMore, kMalformed };
 ParseStatus NextPacket(std::string_view data, std::size_t max_packet, Packet& packet, std::size_t& consumed,
                        std::size_t& needed);
 
+// The receive side of a connection: a read writes into Space() (after Prepare), Commit adds what it read,
+// Next cuts whole packets in place (each valid until the next Prepare or Next). The buffer grows to hold
+// a packet larger than itself and gives the memory back once it is empty again.
+class PacketReader {
+ public:
+  PacketReader(std::size_t initial_size, std::size_t min_space, std::size_t max_packet);
+
+  // Makes at least `min_space` bytes writable at Space().
+  void Prepare();
+  char* Space() { return buffer_.data() + end_; }
+  std::size_t SpaceSize() const { return buffer_.size() - end_; }
+  void Commit(std::size_t n) { end_ += n; }
+  // kPacket: `packet` views the buffer; kNeedMore: read more; kMalformed: close the connection.
+  ParseStatus Next(Packet& packet);
+  void Reset() { begin_ = end_ = 0; }
+
+ private:
+  void Compact();
+
+  std::string buffer_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  std::size_t initial_size_;
+  std::size_t min_space_;
+  std::size_t max_packet_;
+};
+
 // MQTT 5 properties, read one by one from a property block that a decoder has already checked.
 struct PropertyValue {
   std::uint8_t id = 0;
