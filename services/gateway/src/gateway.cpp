@@ -20,15 +20,15 @@ store::DbSettings DbFor(const Config& c, const char* role) {
 
 MqttSettings MqttFor(const Config& c) {
   MqttSettings m;
-  m.host = c.mqtt_host;
-  m.port = c.mqtt_port;
-  m.client_id = c.client_id;
-  m.username = c.mqtt_username;
-  m.password = c.mqtt_password;
+  m.client.host = c.mqtt_host;
+  m.client.port = c.mqtt_port;
+  m.client.client_id = c.client_id;
+  m.client.username = c.mqtt_username;
+  m.client.password = c.mqtt_password;
+  m.client.keepalive_s = c.keepalive_s;
+  m.client.session_expiry_s = static_cast<std::uint32_t>(c.session_expiry_s);
   m.share_group = c.share_group;
-  m.session_expiry_s = c.session_expiry_s;
   m.end_session_on_stop = c.end_session_on_stop == 1;
-  m.keepalive_s = c.keepalive_s;
   m.reply_qos = c.reply_qos;
   m.high_water = static_cast<std::size_t>(c.queue_high);
   m.low_water = static_cast<std::size_t>(c.queue_low);

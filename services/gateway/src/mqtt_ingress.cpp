@@ -86,18 +86,11 @@ std::vector<std::string> UplinkFilters() {
 
 MqttIngress::MqttIngress(MqttSettings settings, Metrics& metrics)
     : settings_(std::move(settings)), metrics_(metrics), flow_(settings_.high_water, settings_.low_water) {
-  mqtt::ClientOptions options;
-  options.host = settings_.host;
-  options.port = settings_.port;
-  options.client_id = settings_.client_id;
-  options.username = settings_.username;
-  options.password = settings_.password;
-  options.keepalive_s = settings_.keepalive_s;
+  mqtt::ClientOptions options = settings_.client;
   options.clean_start = false;
-  options.session_expiry_s = static_cast<std::uint32_t>(settings_.session_expiry_s);
   options.max_buffered = 200000;  // replies during a pause go out on resume
   client_ = std::make_unique<mqtt::Client>(std::move(options));
-  broker_ = settings_.host + ":" + std::to_string(settings_.port);
+  broker_ = settings_.client.host + ":" + std::to_string(settings_.client.port);
 }
 
 MqttIngress::~MqttIngress() { Stop(); }
@@ -206,10 +199,11 @@ bool MqttIngress::ConnectAndSubscribe() {
   SubscribeBrokerStats();
   connected_ = true;
   metrics_.mqtt_connects.fetch_add(1, std::memory_order_relaxed);
-  IOT_LOG_INFO("gateway", "msg=\"MQTT connected\" broker="
-                              << log::Quote(broker_) << " client_id=" << log::Quote(settings_.client_id)
-                              << " session_present=" << result.session_present
-                              << " share_group=" << log::Quote(settings_.share_group));
+  IOT_LOG_INFO("gateway",
+               "msg=\"MQTT connected\" broker=" << log::Quote(broker_)
+                                                << " client_id=" << log::Quote(settings_.client.client_id)
+                                                << " session_present=" << result.session_present
+                                                << " share_group=" << log::Quote(settings_.share_group));
   return true;
 }
 

@@ -9,26 +9,18 @@
 #include <vector>
 
 #include "flow_control.hpp"
+#include "iot/mqtt/client.hpp"
 #include "metrics.hpp"
 #include "pipeline.hpp"
-
-namespace iot::mqtt {
-class Client;
-struct PublishView;
-}  // namespace iot::mqtt
 
 namespace iot::gateway {
 
 struct MqttSettings {
-  std::string host;  // the broker's plain MQTT listener
-  int port = 1883;
-  std::string client_id;
-  std::string username;
-  std::string password;
-  std::string share_group;  // "" = plain subscriptions
-  int session_expiry_s = 86400;
+  // The broker's plain MQTT listener, credentials, client id, keepalive, Session Expiry Interval; the
+  // ingress makes the session persistent (clean_start off) and holds up to 200,000 replies while paused.
+  mqtt::ClientOptions client;
+  std::string share_group;           // "" = plain subscriptions
   bool end_session_on_stop = false;  // Stop() disconnects with Session Expiry 0
-  int keepalive_s = 30;
   int reply_qos = 0;
   std::size_t high_water = 20000;
   std::size_t low_water = 5000;
