@@ -16,9 +16,10 @@
 namespace iot::gateway {
 
 struct MqttSettings {
-  // The broker's plain MQTT listener, credentials, client id, keepalive, Session Expiry Interval; the
-  // ingress makes the session persistent (clean_start off) and holds up to 200,000 replies while paused.
-  mqtt::ClientOptions client;
+  // The broker's plain MQTT listener, credentials, client id, keepalive, Session Expiry Interval (a day
+  // unless set, as IOT_GATEWAY_SESSION_EXPIRY_S); the ingress makes the session persistent (clean_start
+  // off) and holds up to 200,000 replies while paused.
+  mqtt::ClientOptions client{.session_expiry_s = 86400};
   std::string share_group;           // "" = plain subscriptions
   bool end_session_on_stop = false;  // Stop() disconnects with Session Expiry 0
   int reply_qos = 0;

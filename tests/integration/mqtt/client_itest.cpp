@@ -347,8 +347,8 @@ TEST_CASE("MQTT client: unsubscribed filters deliver nothing more", "[integratio
 }
 
 TEST_CASE(
-    "MQTT client: a broker that goes silent is detected by keepalive - a session taken over is reported "
-    "with the broker's reason",
+    "MQTT client: a broker that goes silent is detected by keepalive - a session taken over and the broker's "
+    "DISCONNECT with its reason are reported",
     "[integration][mqtt]") {
   Broker broker;
   auto options = broker.Options("mqtt-itest-keepalive");
